@@ -1,0 +1,191 @@
+"""Specification of custrec.validation.email (syntax check and normalisation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from email_validator import EmailUndeliverableError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from custrec.errors import InvalidEmail, InvalidFormat
+from custrec.validation import email
+
+
+def invalid(raw: object) -> InvalidEmail:
+    with pytest.raises(InvalidEmail) as info:
+        email.normalize(raw)  # type: ignore[arg-type]
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("zs@example.com", "zs@example.com"),
+        ("ZS@Example.COM", "ZS@example.com"),  # the domain is case-insensitive, the local part not
+        ("  zs@example.com\n", "zs@example.com"),
+        ("zs＠example.com", "zs@example.com"),  # full-width at sign
+        ("ｚｓ＠ｅｘａｍｐｌｅ．ｃｏｍ", "zs@example.com"),
+        ("zhang.san+crm@mail.example.com.cn", "zhang.san+crm@mail.example.com.cn"),
+        ("张三@例子.广告", "张三@例子.广告"),  # SMTPUTF8 local part, IDN domain
+        ("üser@EXÄMPLE.com", "üser@exämple.com"),
+        ("a@xn--fsq.com", "a@例.com"),
+    ],
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert email.normalize(raw) == expected
+    assert email.validate(raw) == expected
+    assert email.format(raw) == expected
+    assert email.is_valid(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "zs",
+        "zs@",
+        "@example.com",
+        "zs@@example.com",
+        "zs@example",  # no dot in the domain
+        "zs@localhost",
+        "zs @example.com",
+        "zs@exa mple.com",
+        "zs@example..com",
+        ".zs@example.com",
+        "Zhang San <zs@example.com>",  # display names are not addresses
+        "zs@example.com\ud800",
+        "zs\x00@example.com",
+        "a" * 65 + "@example.com",  # local part over 64 octets
+        "张" * 22 + "@example.com",  # 22 characters, but 66 octets in UTF-8
+        "a@" + "b" * 250 + ".com",  # address over 254 octets
+        "a" * 100_000 + "@example.com",
+        "@" * 100_000,
+    ],
+)
+def test_invalid_addresses_raise_invalid_email(raw: str) -> None:
+    assert invalid(raw).code == "email.invalid"
+    assert not email.is_valid(raw)
+
+
+@pytest.mark.parametrize("value", [None, 42, b"zs@example.com", ["zs@example.com"], 1.5])
+def test_non_strings_raise_invalid_email(value: object) -> None:
+    assert invalid(value).code == "email.invalid"
+    assert email.is_valid(value) is False
+
+
+def test_errors_are_value_errors_and_never_repeat_the_address() -> None:
+    for raw in ("secret.name@@example.com", "secret.name@example", "secret#name@exa mple.com"):
+        error = invalid(raw)
+        assert isinstance(error, InvalidFormat)
+        assert isinstance(error, ValueError)
+        assert "secret" not in str(error)
+        assert "example" not in str(error)
+
+
+def test_compact_trims_and_folds_full_width_forms() -> None:
+    assert email.compact("\u3000ＺＳ＠Example.COM ") == "ZS@Example.COM"
+    assert email.compact("not an address") == "not an address"  # not validated
+
+
+# ------------------------------------------------------------------------ deliverability
+
+
+class FakeResult:
+    local_part = "zs"
+    normalized = "zs@example.com"
+
+
+def test_no_network_by_default_and_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_validate_email(address: str, **kwargs: Any) -> FakeResult:
+        calls.append(kwargs)
+        return FakeResult()
+
+    monkeypatch.setattr(email, "validate_email", fake_validate_email)
+    email.normalize("zs@example.com")
+    email.is_valid("zs@example.com")
+    email.normalize("zs@example.com", check_deliverability=True)
+    email.is_valid("zs@example.com", check_deliverability=True)
+    assert [c["check_deliverability"] for c in calls] == [False, False, True, True]
+
+
+def test_an_undeliverable_domain_is_an_invalid_email(monkeypatch: pytest.MonkeyPatch) -> None:
+    def undeliverable(address: str, **kwargs: Any) -> FakeResult:
+        raise EmailUndeliverableError("The domain name example.com does not accept email.")
+
+    monkeypatch.setattr(email, "validate_email", undeliverable)
+    with pytest.raises(InvalidEmail) as info:
+        email.validate("zs@example.com", check_deliverability=True)
+    assert info.value.code == "email.invalid"
+    assert "example" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------- properties
+
+local_parts = st.text(
+    st.characters(categories=("Ll", "Lu", "Lo", "Nd"), exclude_characters="\x00"),
+    min_size=1,
+    max_size=20,
+)
+unicode_addresses = st.builds(
+    lambda local, domain: f"{local}@{domain}",
+    local_parts,
+    st.sampled_from(["example.com", "EXAMPLE.org", "例子.广告", "mail.example.com.cn"]),
+)
+
+
+@given(st.emails() | unicode_addresses | st.text())
+def test_normalize_is_idempotent(raw: str) -> None:
+    try:
+        once = email.normalize(raw)
+    except InvalidEmail:
+        return
+    assert email.normalize(once) == once
+
+
+@given(st.emails())
+def test_generated_addresses_either_normalise_or_raise_the_typed_error(raw: str) -> None:
+    try:
+        result = email.normalize(raw)
+    except InvalidEmail as exc:
+        error = exc
+    else:
+        assert "@" in result
+        return
+    assert error.code == "email.invalid"
+
+
+@given(st.text() | unicode_addresses)
+def test_validate_returns_a_string_or_raises_invalid_email(raw: str) -> None:
+    try:
+        result = email.validate(raw)
+    except InvalidEmail as exc:
+        error = exc
+    else:
+        assert isinstance(result, str)
+        return
+    assert error.code == "email.invalid"
+
+
+@given(st.text())
+def test_compact_never_raises(raw: str) -> None:
+    assert isinstance(email.compact(raw), str)
+
+
+@given(
+    st.none()
+    | st.booleans()
+    | st.binary()
+    | st.integers()
+    | st.floats()
+    | st.characters()
+    | st.text()
+    | st.emails()
+    | st.lists(st.text())
+)
+def test_is_valid_always_answers_a_bool(value: object) -> None:
+    assert isinstance(email.is_valid(value), bool)

@@ -1,0 +1,262 @@
+"""Default rules, rule sets, severity overrides and custom rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from custrec.records import (
+    Address,
+    Contact,
+    Customer,
+    CustomerKind,
+    Gender,
+    Identifier,
+    Interaction,
+    InteractionKind,
+    Milestones,
+    Money,
+    Transaction,
+)
+from custrec.validation import (
+    DEFAULT_RULES,
+    Issue,
+    RuleContext,
+    Severity,
+    validate,
+)
+from custrec.validation import rule as make_rule
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+PHONE = "+8613800138000"
+
+
+def person(**changes: object) -> Customer:
+    base: dict[str, object] = {
+        "kind": CustomerKind.INDIVIDUAL,
+        "name": "张三",
+        "contacts": [Contact(phones=[PHONE])],
+    }
+    base.update(changes)
+    return Customer(**base)  # type: ignore[arg-type]
+
+
+def org(**changes: object) -> Customer:
+    base: dict[str, object] = {
+        "kind": CustomerKind.ORGANIZATION,
+        "name": "某某科技有限公司",
+        "industry": "software",
+        "contacts": [Contact(name="李雷", phones=[PHONE])],
+    }
+    base.update(changes)
+    return Customer(**base)  # type: ignore[arg-type]
+
+
+def codes(record: object, **kwargs: object) -> set[tuple[str, str]]:
+    report = validate(record, as_of=NOW, **kwargs)  # type: ignore[arg-type]
+    return {(i.path, i.code) for i in report}
+
+
+def test_a_complete_record_is_ok() -> None:
+    assert validate(person(), as_of=NOW).ok
+    assert validate(org(), as_of=NOW).ok
+
+
+def test_required_fields_per_kind() -> None:
+    assert codes(person(name="  ", contacts=[])) == {
+        ("name", "required"),
+        ("contacts", "contact.channel_required"),
+    }
+    assert codes(org(industry=None, contacts=[Contact(phones=[PHONE])])) == {
+        ("industry", "required"),
+        ("contacts", "required"),
+    }
+
+
+def test_a_wechat_id_alone_is_a_contact_channel() -> None:
+    assert validate(person(contacts=[Contact(wechat="zhang_san")]), as_of=NOW).ok
+
+
+def test_lengths_are_limited_with_element_paths() -> None:
+    long_tag = "x" * 51
+    assert codes(person(name="名" * 201, tags=["ok", long_tag])) == {
+        ("name", "too_long"),
+        ("tags[1]", "too_long"),
+    }
+
+
+def test_formats_of_phones_emails_and_identifiers() -> None:
+    record = person(
+        contacts=[Contact(phones=[PHONE, "12345"], emails=["bad@", "ok@example.com"])],
+        identifiers=[
+            Identifier(scheme="CN-USCC", value="91110000600037341A"),
+            Identifier(scheme="CN-RIC", value="110105194912310021"),
+            Identifier(scheme="EXTERNAL", value="42"),
+        ],
+    )
+    assert codes(record) == {
+        ("contacts[0].phones[1]", "phone.invalid"),
+        ("contacts[0].emails[0]", "email.invalid"),
+        ("identifiers[0].value", "uscc.checksum"),
+        ("identifiers[1].value", "ric.checksum"),
+        ("identifiers[2].system", "identifier.system_required"),
+    }
+
+
+def test_uscc_checksum_can_be_downgraded_to_a_warning() -> None:
+    record = org(identifiers=[Identifier(scheme="CN-USCC", value="91110000600037341A")])
+    strict = validate(record, as_of=NOW)
+    lenient = validate(record, DEFAULT_RULES.with_severity("uscc.checksum", "warning"), as_of=NOW)
+    assert not strict.ok
+    assert lenient.ok
+    assert [(i.code, i.severity) for i in lenient.warnings] == [("uscc.checksum", Severity.WARNING)]
+
+
+def test_unknown_severity_is_refused() -> None:
+    with pytest.raises(ValueError, match="severity"):
+        DEFAULT_RULES.with_severity("uscc.checksum", "meh")
+
+
+def test_dates_must_not_lie_in_the_future() -> None:
+    tomorrow = (NOW + timedelta(days=1)).date()
+    record = person(
+        birth_date=tomorrow,
+        milestones=Milestones(contract_signed_on=tomorrow, service_expires_on=tomorrow),
+        last_verified_at=NOW + timedelta(seconds=1),
+    )
+    assert codes(record) == {
+        ("birth_date", "date.future"),
+        ("milestones.contract_signed_on", "date.future"),
+        ("last_verified_at", "date.future"),
+    }
+
+
+def test_today_and_now_are_not_in_the_future() -> None:
+    assert validate(person(birth_date=NOW.date(), last_verified_at=NOW), as_of=NOW).ok
+
+
+def test_ric_must_agree_with_birth_date_and_gender() -> None:
+    ric = Identifier(scheme="CN-RIC", value="11010519491231002X")  # female, 1949-12-31
+    assert validate(
+        person(identifiers=[ric], birth_date=date(1949, 12, 31), gender=Gender.FEMALE), as_of=NOW
+    ).ok
+    assert codes(person(identifiers=[ric], birth_date=date(1950, 1, 1), gender=Gender.MALE)) == {
+        ("identifiers[0].value", "ric.birth_date_mismatch"),
+        ("identifiers[0].value", "ric.sex_mismatch"),
+    }
+
+
+def test_contract_amount_and_satisfaction() -> None:
+    record = org(
+        milestones=Milestones(
+            contract_amount=Money(amount=Decimal("-1"), currency="cny"), satisfaction=6
+        )
+    )
+    assert codes(record) == {
+        ("milestones.contract_amount.amount", "amount.negative"),
+        ("milestones.contract_amount.currency", "currency.invalid"),
+        ("milestones.satisfaction", "satisfaction.range"),
+    }
+
+
+def test_first_payment_before_signature_is_a_warning() -> None:
+    record = org(
+        milestones=Milestones(
+            contract_signed_on=date(2024, 2, 1), first_payment_on=date(2024, 1, 1)
+        )
+    )
+    report = validate(record, as_of=NOW)
+    assert report.ok
+    assert [i.code for i in report.warnings] == ["milestones.order"]
+
+
+def test_duplicate_channels_inside_one_record() -> None:
+    record = person(
+        contacts=[
+            Contact(phones=[PHONE], emails=["a@example.com"]),
+            Contact(phones=["138 0013 8000"], emails=["A@EXAMPLE.COM"]),
+        ],
+        identifiers=[
+            Identifier(scheme="PASSPORT", value="E1"),
+            Identifier(scheme="PASSPORT", value="e1"),
+        ],
+    )
+    assert codes(record) == {
+        ("contacts[1].phones[0]", "phone.duplicate"),
+        ("contacts[1].emails[0]", "email.duplicate"),
+        ("identifiers[1]", "identifier.duplicate"),
+    }
+
+
+def test_addresses_country_and_postal_code() -> None:
+    record = person(addresses=[Address(country="china", postal_code="1000")])
+    assert codes(record) == {
+        ("addresses[0].country", "country.invalid"),
+    }
+    assert codes(person(addresses=[Address(postal_code="1000")])) == {
+        ("addresses[0].postal_code", "postal_code.invalid")
+    }
+
+
+def test_records_built_in_code_with_wrong_types_are_reported_not_raised() -> None:
+    record = person(stage="bogus", birth_date="1990-01-01", created_at=datetime(2020, 1, 1))
+    assert codes(record) >= {
+        ("stage", "enum"),
+        ("birth_date", "type"),
+        ("created_at", "datetime.naive"),
+    }
+
+
+def test_interaction_rules() -> None:
+    i = Interaction(
+        customer_id="c",
+        kind=InteractionKind.CALL,
+        occurred_at=NOW,
+        next_action_at=NOW - timedelta(hours=1),
+        satisfaction=0,
+    )
+    assert codes(i) == {
+        ("next_action_at", "interaction.next_action_order"),
+        ("satisfaction", "satisfaction.range"),
+    }
+
+
+def test_transaction_rules_allow_refunds_but_not_future_dates() -> None:
+    t = Transaction(customer_id="c", occurred_at=NOW, amount=Money(amount=Decimal("-5")))
+    assert validate(t, as_of=NOW).ok
+    future = Transaction(
+        customer_id="c", occurred_at=NOW + timedelta(days=1), amount=Money(amount=Decimal("5"))
+    )
+    assert codes(future) == {("occurred_at", "date.future")}
+
+
+def test_custom_rules_can_be_added_and_default_rules_dropped() -> None:
+    @make_rule("needs_owner", Customer, codes=("owner.required",))
+    def needs_owner(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+        if c.owner is None:
+            yield ctx.issue("owner", "owner.required", "every customer needs an owner")
+
+    rules = DEFAULT_RULES.with_rules(needs_owner).without("required")
+    assert "needs_owner" in rules.names and "required" not in rules.names
+    assert codes(person(name=""), rules=rules) == {("owner", "owner.required")}
+    with pytest.raises(KeyError):
+        DEFAULT_RULES.without("no-such-rule")
+
+
+def test_validate_requires_an_aware_as_of() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        validate(person(), as_of=datetime(2025, 1, 1))
+
+
+def test_messages_never_repeat_personal_values() -> None:
+    record = person(
+        name="",
+        contacts=[Contact(phones=["13800138000x"], emails=["zhangsan@"])],
+        identifiers=[Identifier(scheme="CN-RIC", value="11010519491231002Y")],
+    )
+    for issue in validate(record, as_of=NOW):
+        for value in ("13800138000", "zhangsan", "110105194912"):
+            assert value not in issue.message
