@@ -1,0 +1,616 @@
+"""MemoryStore: a real, thread-safe, in-process backend.
+
+It keeps every rule of the storage protocol and is the reference model the conformance kit
+compares other backends with. Data lives as long as the object does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
+from custrec.grading import ActivitySummary
+from custrec.storage.types import (
+    ACTIVITY_KINDS,
+    ActivityRow,
+    AuditRecord,
+    Capabilities,
+    ConsentRecord,
+    CustomerFilter,
+    CustomerRow,
+    HistoryRecord,
+    WrappedKey,
+)
+
+__all__ = ["MemoryStore"]
+
+_Undo = Callable[[], object]
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError("limit must be a positive integer")
+
+
+def _check_aware(value: datetime, name: str) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+
+
+class _State:
+    """All tables of one MemoryStore."""
+
+    def __init__(self) -> None:
+        self.customers: dict[str, CustomerRow] = {}
+        self.customer_ids: list[str] = []  # sorted, for keyset pagination
+        self.index: defaultdict[str, set[str]] = defaultdict(set)
+        self.activities: dict[str, ActivityRow] = {}
+        self.activities_by_customer: defaultdict[str, set[str]] = defaultdict(set)
+        self.consents: defaultdict[str, list[ConsentRecord]] = defaultdict(list)
+        self.history: defaultdict[str, list[HistoryRecord]] = defaultdict(list)
+        self.audit: list[AuditRecord] = []
+        self.keys: dict[str, WrappedKey] = {}
+
+
+class _Tables:
+    """Shared plumbing: the session's state, its undo log and its open/readonly checks."""
+
+    def __init__(self, session: _MemorySession) -> None:
+        self._session = session
+
+    @property
+    def _state(self) -> _State:
+        return self._session.state
+
+    def _write(self, undo: _Undo) -> None:
+        self._session.record_undo(undo)
+
+    def _check_open(self, *, write: bool = False) -> None:
+        self._session.check_open(write=write)
+
+
+class _Customers(_Tables):
+    def _insert(self, row: CustomerRow) -> None:
+        st = self._state
+        stored = attrs.evolve(row, version=1)
+        st.customers[row.id] = stored
+        bisect.insort(st.customer_ids, row.id)
+        for key in row.index_keys:
+            st.index[key].add(row.id)
+
+        def undo() -> None:
+            del st.customers[row.id]
+            st.customer_ids.remove(row.id)
+            for key in row.index_keys:
+                st.index[key].discard(row.id)
+                if not st.index[key]:
+                    del st.index[key]
+
+        self._write(undo)
+
+    def add(self, row: CustomerRow) -> int:
+        self._check_open(write=True)
+        _check_row(row)
+        if row.id in self._state.customers:
+            raise DuplicateKey(f"customer {row.id}")
+        self._insert(row)
+        return 1
+
+    def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
+        self._check_open(write=True)
+        for row in rows:
+            _check_row(row)
+        seen: set[str] = set()
+        if not skip_existing:
+            for row in rows:
+                if row.id in self._state.customers or row.id in seen:
+                    raise DuplicateKey(f"customer {row.id}")
+                seen.add(row.id)
+        added = 0
+        for row in rows:
+            if row.id in self._state.customers:
+                continue
+            self._insert(row)
+            added += 1
+        return added
+
+    def get(self, customer_id: str) -> CustomerRow:
+        self._check_open()
+        try:
+            return self._state.customers[customer_id]
+        except KeyError:
+            raise NotFound(f"customer {customer_id}") from None
+
+    def get_many(self, customer_ids: Iterable[str]) -> list[CustomerRow]:
+        self._check_open()
+        rows = {self._state.customers.get(i) for i in set(customer_ids)}
+        return sorted((r for r in rows if r is not None), key=lambda r: r.id)
+
+    def _current(self, customer_id: str, expected_version: int) -> CustomerRow:
+        current = self._state.customers.get(customer_id)
+        if current is None:
+            raise NotFound(f"customer {customer_id}")
+        if current.version != expected_version:
+            raise VersionConflict(
+                f"customer {customer_id}", expected=expected_version, actual=current.version
+            )
+        return current
+
+    def _replace(self, old: CustomerRow, new: CustomerRow | None) -> None:
+        st = self._state
+        for key in old.index_keys:
+            st.index[key].discard(old.id)
+            if not st.index[key]:
+                del st.index[key]
+        if new is None:
+            del st.customers[old.id]
+            st.customer_ids.remove(old.id)
+        else:
+            st.customers[old.id] = new
+            for key in new.index_keys:
+                st.index[key].add(new.id)
+
+    def update(self, row: CustomerRow, *, expected_version: int) -> int:
+        self._check_open(write=True)
+        _check_row(row)
+        current = self._current(row.id, expected_version)
+        new = attrs.evolve(row, version=current.version + 1, created_at=current.created_at)
+        self._replace(current, new)
+
+        def undo() -> None:
+            self._replace(new, None)
+            self._state.customers[current.id] = current
+            bisect.insort(self._state.customer_ids, current.id)
+            for key in current.index_keys:
+                self._state.index[key].add(current.id)
+
+        self._write(undo)
+        return new.version
+
+    def delete(self, customer_id: str, *, expected_version: int) -> None:
+        self._check_open(write=True)
+        current = self._current(customer_id, expected_version)
+        self._replace(current, None)
+
+        def undo() -> None:
+            st = self._state
+            st.customers[current.id] = current
+            bisect.insort(st.customer_ids, current.id)
+            for key in current.index_keys:
+                st.index[key].add(current.id)
+
+        self._write(undo)
+
+    def lookup(self, index_key: str) -> list[str]:
+        self._check_open()
+        return sorted(self._state.index.get(index_key, ()))
+
+    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, list[str]]:
+        self._check_open()
+        found: dict[str, list[str]] = {}
+        for key in set(index_keys):
+            ids = self._state.index.get(key)
+            if ids:
+                found[key] = sorted(ids)
+        return found
+
+    def _matching(self, where: CustomerFilter | None, after: str | None) -> Iterator[CustomerRow]:
+        st = self._state
+        start = 0 if after is None else bisect.bisect_right(st.customer_ids, after)
+        for customer_id in st.customer_ids[start:]:
+            row = st.customers[customer_id]
+            if where is None or where.matches(row):
+                yield row
+
+    def query(
+        self,
+        *,
+        where: CustomerFilter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[CustomerRow]:
+        self._check_open()
+        _check_limit(limit)
+        rows: list[CustomerRow] = []
+        for row in self._matching(where, after):
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def count(self, *, where: CustomerFilter | None = None) -> int:
+        self._check_open()
+        return sum(1 for _ in self._matching(where, None))
+
+
+def _check_row(row: CustomerRow) -> None:
+    _check_aware(row.created_at, "created_at")
+    _check_aware(row.updated_at, "updated_at")
+
+
+def _check_amount(row: ActivityRow) -> None:
+    if row.kind not in ACTIVITY_KINDS:
+        raise ValueError(f"activity kind must be one of {', '.join(ACTIVITY_KINDS)}")
+    _check_aware(row.occurred_at, "occurred_at")
+    if row.kind == "transaction" and (row.amount is None or not row.currency):
+        raise ValueError("transactions need an amount and a currency")
+    if row.amount is not None:
+        if isinstance(row.amount, bool) or not isinstance(row.amount, Decimal | int):
+            raise TypeError("amount must be a Decimal")
+        if not Decimal(row.amount).is_finite():
+            raise ValueError("amount must be finite")
+        exponent = Decimal(row.amount).normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -4:
+            raise ValueError("amounts may have at most four decimal places")
+
+
+class _Activities(_Tables):
+    def _insert(self, row: ActivityRow) -> None:
+        st = self._state
+        st.activities[row.id] = row
+        st.activities_by_customer[row.customer_id].add(row.id)
+
+        def undo() -> None:
+            del st.activities[row.id]
+            st.activities_by_customer[row.customer_id].discard(row.id)
+
+        self._write(undo)
+
+    def add(self, row: ActivityRow) -> None:
+        self._check_open(write=True)
+        _check_amount(row)
+        if row.id in self._state.activities:
+            raise DuplicateKey(f"activity {row.id}")
+        self._insert(row)
+
+    def add_many(self, rows: Sequence[ActivityRow], *, skip_existing: bool = False) -> int:
+        self._check_open(write=True)
+        for row in rows:
+            _check_amount(row)
+        if not skip_existing:
+            seen: set[str] = set()
+            for row in rows:
+                if row.id in self._state.activities or row.id in seen:
+                    raise DuplicateKey(f"activity {row.id}")
+                seen.add(row.id)
+        added = 0
+        for row in rows:
+            if row.id not in self._state.activities:
+                self._insert(row)
+                added += 1
+        return added
+
+    def list_for(
+        self,
+        customer_id: str,
+        *,
+        kind: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[ActivityRow]:
+        self._check_open()
+        _check_limit(limit)
+        if kind is not None and kind not in ACTIVITY_KINDS:
+            raise ValueError(f"activity kind must be one of {', '.join(ACTIVITY_KINDS)}")
+        st = self._state
+        ids = sorted(st.activities_by_customer.get(customer_id, ()))
+        rows = [
+            st.activities[i]
+            for i in ids
+            if (after is None or i > after) and (kind is None or st.activities[i].kind == kind)
+        ]
+        return rows[:limit]
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        self._check_open(write=True)
+        st = self._state
+        moved = sorted(st.activities_by_customer.get(from_customer_id, ()))
+        if from_customer_id == to_customer_id or not moved:
+            return 0
+        originals = [st.activities[i] for i in moved]
+        for row in originals:
+            st.activities[row.id] = attrs.evolve(row, customer_id=to_customer_id)
+            st.activities_by_customer[from_customer_id].discard(row.id)
+            st.activities_by_customer[to_customer_id].add(row.id)
+
+        def undo() -> None:
+            for row in originals:
+                st.activities[row.id] = row
+                st.activities_by_customer[to_customer_id].discard(row.id)
+                st.activities_by_customer[from_customer_id].add(row.id)
+
+        self._write(undo)
+        return len(moved)
+
+    def summaries(
+        self,
+        *,
+        as_of: datetime,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[ActivitySummary]:
+        self._check_open()
+        _check_limit(limit)
+        _check_aware(as_of, "as_of")
+        groups: dict[tuple[str, str], list[ActivityRow]] = defaultdict(list)
+        for row in self._state.activities.values():
+            if (
+                row.kind == "transaction"
+                and row.occurred_at <= as_of
+                and (after is None or row.customer_id > after)
+            ):
+                groups[(row.customer_id, row.currency or "")].append(row)
+        customers = sorted({customer for customer, _ in groups})[:limit]
+        wanted = set(customers)
+        result: list[ActivitySummary] = []
+        for (customer_id, currency), rows in sorted(groups.items()):
+            if customer_id not in wanted:
+                continue
+            result.append(
+                ActivitySummary(
+                    customer_id=customer_id,
+                    first_purchase_at=min(r.occurred_at for r in rows),
+                    last_purchase_at=max(r.occurred_at for r in rows),
+                    purchase_count=len(rows),
+                    total_spent=sum((Decimal(r.amount or 0) for r in rows), Decimal(0)),
+                    currency=currency,
+                )
+            )
+        return result
+
+
+class _Consents(_Tables):
+    def _append(self, record: ConsentRecord) -> int:
+        _check_aware(record.recorded_at, "recorded_at")
+        ledger = self._state.consents[record.customer_id]
+        seq = len(ledger) + 1
+        ledger.append(attrs.evolve(record, seq=seq))
+        self._write(lambda: ledger.pop())
+        return seq
+
+    def append(self, record: ConsentRecord) -> int:
+        self._check_open(write=True)
+        return self._append(record)
+
+    def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[ConsentRecord]:
+        self._check_open()
+        return [r for r in self._state.consents.get(customer_id, ()) if r.seq > after_seq]
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        self._check_open(write=True)
+        if from_customer_id == to_customer_id:
+            return 0
+        source = list(self._state.consents.get(from_customer_id, ()))
+        for record in source:
+            self._append(attrs.evolve(record, customer_id=to_customer_id))
+        return len(source)
+
+
+class _History(_Tables):
+    def append(self, records: Sequence[HistoryRecord]) -> list[int]:
+        self._check_open(write=True)
+        for record in records:
+            _check_aware(record.at, "at")
+        seqs: list[int] = []
+        for record in records:
+            ledger = self._state.history[record.customer_id]
+            seq = len(ledger) + 1
+            ledger.append(attrs.evolve(record, seq=seq))
+            self._write(ledger.pop)
+            seqs.append(seq)
+        return seqs
+
+    def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[HistoryRecord]:
+        self._check_open()
+        return [r for r in self._state.history.get(customer_id, ()) if r.seq > after_seq]
+
+
+class _Audit(_Tables):
+    def append(self, records: Sequence[AuditRecord]) -> list[int]:
+        self._check_open(write=True)
+        for record in records:
+            _check_aware(record.at, "at")
+        log = self._state.audit
+        seqs: list[int] = []
+        for record in records:
+            seq = len(log) + 1
+            log.append(attrs.evolve(record, seq=seq))
+            self._write(lambda: log.pop())
+            seqs.append(seq)
+        return seqs
+
+    def read(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        customer_id: str | None = None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditRecord]:
+        self._check_open()
+        _check_limit(limit)
+        found: list[AuditRecord] = []
+        for record in self._state.audit[max(after_seq, 0) :]:
+            if (
+                (customer_id is None or record.customer_id == customer_id)
+                and (actor_id is None or record.actor_id == actor_id)
+                and (since is None or record.at >= since)
+                and (until is None or record.at < until)
+            ):
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def last(self) -> AuditRecord | None:
+        self._check_open()
+        return self._state.audit[-1] if self._state.audit else None
+
+
+class _Keys(_Tables):
+    def put(self, key: WrappedKey) -> None:
+        self._check_open(write=True)
+        keys = self._state.keys
+        if key.customer_id in keys:
+            raise DuplicateKey(f"data key of customer {key.customer_id}")
+        keys[key.customer_id] = key
+        self._write(lambda: keys.pop(key.customer_id))
+
+    def get(self, customer_id: str) -> WrappedKey:
+        self._check_open()
+        try:
+            return self._state.keys[customer_id]
+        except KeyError:
+            raise NotFound(f"data key of customer {customer_id}") from None
+
+    def replace(self, key: WrappedKey) -> None:
+        self._check_open(write=True)
+        keys = self._state.keys
+        old = keys.get(key.customer_id)
+        if old is None:
+            raise NotFound(f"data key of customer {key.customer_id}")
+        keys[key.customer_id] = key
+
+        def undo() -> None:
+            keys[old.customer_id] = old
+
+        self._write(undo)
+
+    def delete(self, customer_id: str) -> bool:
+        self._check_open(write=True)
+        keys = self._state.keys
+        old = keys.pop(customer_id, None)
+        if old is None:
+            return False
+
+        def undo() -> None:
+            keys[old.customer_id] = old
+
+        self._write(undo)
+        return True
+
+    def list(self, *, after: str | None = None, limit: int = 1000) -> list[WrappedKey]:
+        self._check_open()
+        _check_limit(limit)
+        ids = sorted(i for i in self._state.keys if after is None or i > after)[:limit]
+        return [self._state.keys[i] for i in ids]
+
+
+class _MemorySession:
+    """A unit of work: writes apply at once and are undone on rollback."""
+
+    def __init__(self, state: _State, *, readonly: bool) -> None:
+        self.state = state
+        self.readonly = readonly
+        self.finished = False
+        self._undo: list[_Undo] = []
+        self._customers = _Customers(self)
+        self._activities = _Activities(self)
+        self._consents = _Consents(self)
+        self._history = _History(self)
+        self._audit = _Audit(self)
+        self._keys = _Keys(self)
+
+    @property
+    def customers(self) -> _Customers:
+        return self._customers
+
+    @property
+    def activities(self) -> _Activities:
+        return self._activities
+
+    @property
+    def consents(self) -> _Consents:
+        return self._consents
+
+    @property
+    def history(self) -> _History:
+        return self._history
+
+    @property
+    def audit(self) -> _Audit:
+        return self._audit
+
+    @property
+    def keys(self) -> _Keys:
+        return self._keys
+
+    def check_open(self, *, write: bool = False) -> None:
+        if self.finished:
+            raise StorageError("the session is finished (committed or rolled back)")
+        if write and self.readonly:
+            raise StorageError("this session is read-only")
+
+    def record_undo(self, undo: _Undo) -> None:
+        self._undo.append(undo)
+
+    def commit(self) -> None:
+        self.check_open()
+        self._undo.clear()
+        self.finished = True
+
+    def rollback(self) -> None:
+        if self.finished:
+            return
+        while self._undo:
+            self._undo.pop()()
+        self.finished = True
+
+
+class MemoryStore:
+    """An in-memory backend: thread-safe, serialisable, not persistent.
+
+    Transactions are serialised by one lock (one open unit of work at a time across threads, as
+    SQLite allows one writer); a thread that opens a second transaction while its first is open
+    gets ``StorageError``. Rollback undoes every write of the session. Records are immutable, so
+    what a reader gets can never change under it.
+    """
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._owner = threading.local()
+        self._closed = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """In-process only, not persistent."""
+        return Capabilities(multiprocess=False, persistent=False)
+
+    @contextmanager
+    def _transaction(self, readonly: bool) -> Iterator[_MemorySession]:
+        if self._closed:
+            raise StorageError("the store is closed")
+        if getattr(self._owner, "active", False):
+            raise StorageError(
+                "a transaction is already open in this thread; nesting is not supported"
+            )
+        with self._lock:
+            self._owner.active = True
+            session = _MemorySession(self._state, readonly=readonly)
+            try:
+                yield session
+            finally:
+                session.rollback()
+                self._owner.active = False
+
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[_MemorySession]:
+        """Open a unit of work (see :class:`custrec.storage.Store`)."""
+        return self._transaction(readonly)
+
+    def close(self) -> None:
+        """Mark the store closed; later transactions raise ``StorageError``."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(customers={len(self._state.customers)})"

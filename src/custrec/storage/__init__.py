@@ -1,0 +1,47 @@
+"""Storage protocols and the value objects that cross them.
+
+See :mod:`custrec.storage.protocols` for the rules every backend keeps, and
+``docs/backends.md`` for how to write one.
+"""
+
+from custrec.storage.protocols import (
+    ActivityTable,
+    AuditTable,
+    ConsentTable,
+    CustomerTable,
+    HistoryTable,
+    KeyTable,
+    Session,
+    Store,
+)
+from custrec.storage.types import (
+    ACTIVITY_KINDS,
+    ActivityRow,
+    AuditRecord,
+    Capabilities,
+    ConsentRecord,
+    CustomerFilter,
+    CustomerRow,
+    HistoryRecord,
+    WrappedKey,
+)
+
+__all__ = [
+    "ACTIVITY_KINDS",
+    "ActivityRow",
+    "ActivityTable",
+    "AuditRecord",
+    "AuditTable",
+    "Capabilities",
+    "ConsentRecord",
+    "ConsentTable",
+    "CustomerFilter",
+    "CustomerRow",
+    "CustomerTable",
+    "HistoryRecord",
+    "HistoryTable",
+    "KeyTable",
+    "Session",
+    "Store",
+    "WrappedKey",
+]

@@ -1,0 +1,321 @@
+"""The storage protocols every backend implements.
+
+A backend is a :class:`Store`. ``store.transaction()`` is a context manager yielding a
+:class:`Session`, a unit of work: nothing it wrote is visible to others or durable until
+``session.commit()``; leaving the block without committing (or with an exception) rolls back.
+A session holds six tables:
+
+===============  ===========================================================================
+``customers``    sealed payloads, blind-index keys and plain facets; compare-and-set versions
+``activities``   transactions and interactions; per-customer purchase summaries
+``consents``     consent events, append-only, numbered per customer
+``history``      field-level change history, append-only, numbered per customer
+``audit``        the audit log, append-only, numbered globally
+``keys``         wrapped per-customer data keys; deletable (crypto-shredding)
+===============  ===========================================================================
+
+Backends never see plaintext personal data: payloads are opaque bytes (sealed by the registry's
+codec) and index keys are opaque strings. Backends translate their driver's errors into
+:mod:`custrec.errors` (:class:`~custrec.errors.NotFound`, :class:`~custrec.errors.DuplicateKey`,
+:class:`~custrec.errors.VersionConflict`, :class:`~custrec.errors.StorageError`); no driver
+exception escapes.
+
+General rules:
+
+- A write method that raises leaves the session as it was (as if the call never happened).
+- Instants are timezone-aware datetimes (``ValueError`` for naive ones, even where a value is
+  otherwise ignored) and come back as aware UTC datetimes with microseconds.
+- Amounts are ``Decimal`` (whole ``int`` values are accepted) with at most four decimal places and
+  at most about 9.2e14 in magnitude; sums beyond that raise ``StorageError``.
+- Tags keep their order and repeats exactly.
+- ``reassign(x, x)`` moves nothing and returns 0.
+
+These are :class:`typing.Protocol` classes: implement them, do not subclass them. The conformance
+kit in :mod:`custrec.testing` checks that an implementation keeps every rule stated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from custrec.grading import ActivitySummary
+from custrec.storage.types import (
+    ActivityRow,
+    AuditRecord,
+    Capabilities,
+    ConsentRecord,
+    CustomerFilter,
+    CustomerRow,
+    HistoryRecord,
+    WrappedKey,
+)
+
+__all__ = [
+    "ActivityTable",
+    "AuditTable",
+    "ConsentTable",
+    "CustomerTable",
+    "HistoryTable",
+    "KeyTable",
+    "Session",
+    "Store",
+]
+
+
+class CustomerTable(Protocol):
+    """Customer rows: one per customer, versioned, with index keys and facets.
+
+    Ordering everywhere is by ``id`` ascending (ids are time-ordered strings), which makes
+    keyset pagination with ``after=`` stable.
+    """
+
+    def add(self, row: CustomerRow) -> int:
+        """Insert a new customer and return its version, which is always 1.
+
+        The ``version`` field of ``row`` is ignored. Raises ``DuplicateKey`` if the id exists.
+        """
+        ...
+
+    def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
+        """Insert many customers at once (imports); return how many were inserted.
+
+        With ``skip_existing`` rows whose id already exists are skipped (so a re-run of an
+        interrupted import is idempotent); otherwise an existing (or repeated) id raises
+        ``DuplicateKey`` and nothing is inserted.
+        """
+        ...
+
+    def get(self, customer_id: str) -> CustomerRow:
+        """Return the row; raises ``NotFound``."""
+        ...
+
+    def get_many(self, customer_ids: Iterable[str]) -> list[CustomerRow]:
+        """Return the existing rows among ``customer_ids``, ordered by id; skip missing ids."""
+        ...
+
+    def update(self, row: CustomerRow, *, expected_version: int) -> int:
+        """Replace payload, index keys and facets if the stored version is ``expected_version``.
+
+        Returns the new version (``expected_version + 1``). ``row.created_at`` and
+        ``row.version`` are ignored (creation time never changes). Raises ``NotFound`` if the
+        customer does not exist and ``VersionConflict`` if its version differs.
+        """
+        ...
+
+    def delete(self, customer_id: str, *, expected_version: int) -> None:
+        """Delete the row and its index keys; raises ``NotFound`` or ``VersionConflict``."""
+        ...
+
+    def lookup(self, index_key: str) -> list[str]:
+        """Return the ids of customers carrying ``index_key``, ordered by id."""
+        ...
+
+    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, list[str]]:
+        """Return ``{index_key: [ids]}`` for the keys that match at least one customer."""
+        ...
+
+    def query(
+        self,
+        *,
+        where: CustomerFilter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[CustomerRow]:
+        """Return up to ``limit`` rows matching ``where`` with id greater than ``after``, by id.
+
+        ``limit`` must be positive (``ValueError`` otherwise).
+        """
+        ...
+
+    def count(self, *, where: CustomerFilter | None = None) -> int:
+        """Count the rows matching ``where``."""
+        ...
+
+
+class ActivityTable(Protocol):
+    """Transactions and interactions, and per-customer purchase summaries."""
+
+    def add(self, row: ActivityRow) -> None:
+        """Insert an activity; raises ``DuplicateKey`` if its id exists."""
+        ...
+
+    def add_many(self, rows: Sequence[ActivityRow], *, skip_existing: bool = False) -> int:
+        """Insert many activities; return how many were inserted (as ``CustomerTable.add_many``)."""
+        ...
+
+    def list_for(
+        self,
+        customer_id: str,
+        *,
+        kind: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[ActivityRow]:
+        """Return a customer's activities ordered by id (time-ordered), optionally of one kind."""
+        ...
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        """Point every activity of one customer at another (merges); return how many moved."""
+        ...
+
+    def summaries(
+        self,
+        *,
+        as_of: datetime,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[ActivitySummary]:
+        """Purchase summaries of customers with at least one transaction at or before ``as_of``.
+
+        One summary per (customer, currency), ordered by customer id then currency, for customers
+        with id greater than ``after``; at most ``limit`` customers' summaries per call.
+        ``first_purchase_at`` / ``last_purchase_at`` are the earliest and latest
+        ``occurred_at``, ``purchase_count`` counts every transaction (refunds included) and
+        ``total_spent`` sums the amounts exactly. Interactions do not count. SQL backends compute
+        this with one ``GROUP BY``.
+        """
+        ...
+
+
+class ConsentTable(Protocol):
+    """Consent events per customer; append-only (no update, no delete)."""
+
+    def append(self, record: ConsentRecord) -> int:
+        """Append an event and return its sequence number (1, 2, ... per customer).
+
+        ``record.seq`` is ignored; storage assigns it.
+        """
+        ...
+
+    def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[ConsentRecord]:
+        """Return a customer's events with ``seq > after_seq``, in sequence order."""
+        ...
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        """Copy one customer's events to the end of another's ledger (merges); return the count.
+
+        The source ledger is left as it is: append-only tables never lose rows.
+        """
+        ...
+
+
+class HistoryTable(Protocol):
+    """Field-level change history per customer; append-only."""
+
+    def append(self, records: Sequence[HistoryRecord]) -> list[int]:
+        """Append entries (all or none) and return their per-customer sequence numbers."""
+        ...
+
+    def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[HistoryRecord]:
+        """Return a customer's entries with ``seq > after_seq``, in sequence order."""
+        ...
+
+
+class AuditTable(Protocol):
+    """The audit log: one global sequence, append-only."""
+
+    def append(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Append entries (all or none) and return their global sequence numbers (1, 2, ...)."""
+        ...
+
+    def read(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        customer_id: str | None = None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditRecord]:
+        """Return entries with ``seq > after_seq`` matching the filters, in sequence order.
+
+        ``since`` is inclusive, ``until`` exclusive.
+        """
+        ...
+
+    def last(self) -> AuditRecord | None:
+        """Return the entry with the highest sequence number, or ``None`` if the log is empty."""
+        ...
+
+
+class KeyTable(Protocol):
+    """Wrapped per-customer data keys. Deleting one makes the customer's payloads unreadable."""
+
+    def put(self, key: WrappedKey) -> None:
+        """Store a new wrapped key; raises ``DuplicateKey`` if the customer already has one."""
+        ...
+
+    def get(self, customer_id: str) -> WrappedKey:
+        """Return the customer's wrapped key; raises ``NotFound``."""
+        ...
+
+    def replace(self, key: WrappedKey) -> None:
+        """Overwrite an existing wrapped key (master-key rotation); raises ``NotFound``."""
+        ...
+
+    def delete(self, customer_id: str) -> bool:
+        """Destroy the customer's key; return whether one existed."""
+        ...
+
+    def list(self, *, after: str | None = None, limit: int = 1000) -> list[WrappedKey]:
+        """Return keys ordered by customer id, for ids greater than ``after``."""
+        ...
+
+
+class Session(Protocol):
+    """A unit of work over all tables. Commit explicitly; anything else rolls back.
+
+    After ``commit()`` or ``rollback()`` the session is finished: further reads, writes and
+    ``commit()`` raise ``StorageError``; a further ``rollback()`` does nothing.
+    """
+
+    @property
+    def customers(self) -> CustomerTable: ...
+
+    @property
+    def activities(self) -> ActivityTable: ...
+
+    @property
+    def consents(self) -> ConsentTable: ...
+
+    @property
+    def history(self) -> HistoryTable: ...
+
+    @property
+    def audit(self) -> AuditTable: ...
+
+    @property
+    def keys(self) -> KeyTable: ...
+
+    def commit(self) -> None:
+        """Make every write of this session durable and visible, atomically."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every write of this session."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What optional behaviour this backend offers (the kit skips tests that need more)."""
+        ...
+
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Session]:
+        """Open a unit of work. ``readonly`` sessions raise ``StorageError`` on any write.
+
+        Leaving the block without ``commit()`` rolls back; an exception inside the block rolls
+        back and propagates.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and files. Idempotent."""
+        ...

@@ -1,0 +1,186 @@
+"""Plain value objects that cross the storage boundary.
+
+They hold no personal data in the clear: payloads are sealed bytes, index keys opaque strings,
+and the facets (stage, owner, team, grade, tags, ...) are non-personal by declaration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "ACTIVITY_KINDS",
+    "ActivityRow",
+    "AuditRecord",
+    "Capabilities",
+    "ConsentRecord",
+    "CustomerFilter",
+    "CustomerRow",
+    "HistoryRecord",
+    "WrappedKey",
+]
+
+ACTIVITY_KINDS: Final = ("transaction", "interaction")
+
+
+def _frozenset(values: object) -> frozenset[str]:
+    if isinstance(values, str):
+        return frozenset((values,))
+    if not isinstance(values, Iterable):
+        raise TypeError("expected an iterable of strings")
+    return frozenset(str(v) for v in values)
+
+
+def _str_tuple(values: object) -> tuple[str, ...]:
+    if isinstance(values, str):
+        return (values,)
+    if not isinstance(values, Iterable):
+        raise TypeError("expected an iterable of strings")
+    return tuple(str(v) for v in values)
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """Optional behaviour a backend declares; the conformance kit skips what is not offered.
+
+    ``multiprocess``: several processes may use the same database at once (SQLite file,
+    PostgreSQL). ``persistent``: data survives closing and reopening the store.
+    """
+
+    multiprocess: bool = False
+    persistent: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class CustomerRow:
+    """A stored customer: sealed payload, index keys and non-personal facets.
+
+    ``version`` is assigned by storage (1 on add, +1 per update). Timestamps are aware UTC
+    datetimes supplied by the caller (the registry's clock), never by the backend.
+    """
+
+    id: str
+    version: int = 0
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    index_keys: frozenset[str] = attrs.field(factory=frozenset, converter=_frozenset, repr=False)
+    kind: str
+    stage: str
+    owner: str | None = None
+    team: str | None = None
+    grade: str | None = None
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class CustomerFilter:
+    """Conditions on facets; ``None`` means "any". All given conditions must hold.
+
+    ``tag`` matches customers carrying that tag; ``updated_after`` is exclusive and
+    ``updated_before`` exclusive.
+    """
+
+    kind: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    grade: str | None = None
+    tag: str | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+    def matches(self, row: CustomerRow) -> bool:
+        """Tell whether ``row`` satisfies every condition (the reference semantics)."""
+        return (
+            (self.kind is None or row.kind == self.kind)
+            and (self.stage is None or row.stage == self.stage)
+            and (self.owner is None or row.owner == self.owner)
+            and (self.team is None or row.team == self.team)
+            and (self.grade is None or row.grade == self.grade)
+            and (self.tag is None or self.tag in row.tags)
+            and (self.updated_after is None or row.updated_at > self.updated_after)
+            and (self.updated_before is None or row.updated_at < self.updated_before)
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ActivityRow:
+    """A stored transaction or interaction.
+
+    ``kind`` is ``"transaction"`` or ``"interaction"``. Transactions must have an ``amount`` (at
+    most four decimal places) and a ``currency``, kept plain so that storage can sum them
+    (``ValueError`` otherwise); the rest of the activity is in the sealed ``payload``.
+    """
+
+    id: str
+    customer_id: str
+    kind: str
+    occurred_at: datetime
+    amount: Decimal | None = None
+    currency: str | None = None
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class ConsentRecord:
+    """A stored consent event; ``seq`` is assigned by storage per customer."""
+
+    customer_id: str
+    seq: int = 0
+    recorded_at: datetime
+    purpose: str
+    action: str  # grant, withdraw, object, ...
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class HistoryRecord:
+    """One field-level change of one customer; ``seq`` is assigned by storage per customer.
+
+    ``path`` and ``action`` name what changed; the old and new values are in the sealed
+    ``payload`` (they are personal data and are shredded with the customer's key).
+    """
+
+    customer_id: str
+    seq: int = 0
+    at: datetime
+    actor_id: str
+    action: str  # create, update, grade, merge, erase, ...
+    path: str
+    reason: str | None = None
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecord:
+    """One audit-log entry; ``seq`` is the global position assigned by storage.
+
+    Entries name customers by id and fields by name, never values. ``chain`` is the HMAC chain
+    value computed by the security layer (empty when the log is not chained).
+    """
+
+    seq: int = 0
+    at: datetime
+    actor_id: str
+    action: str
+    customer_id: str | None = None
+    fields: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    reason: str | None = None
+    outcome: str = "ok"
+    chain: bytes = b""
+
+
+@attrs.frozen(kw_only=True)
+class WrappedKey:
+    """A customer's data key, encrypted (wrapped) under the master key ``master_key_id``."""
+
+    customer_id: str
+    master_key_id: str
+    wrapped: bytes = attrs.field(repr=False)
+    created_at: datetime
