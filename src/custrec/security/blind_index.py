@@ -1,0 +1,150 @@
+"""Blind indexes: keyed, deterministic tokens for exact lookup over encrypted values.
+
+A token is ``HMAC-SHA256(k_kind, normalised value)`` truncated to ``length`` bytes, where
+``k_kind = HKDF-SHA256(index key, info=b"custrec/blind-index/v1/" + kind)``. Every kind of value
+(``phone``, ``email``, ``ric``, ...) thus has its own key, and no token can be recomputed from
+the value alone: it is never a bare hash. The text form names the kind and the index key id so
+that a backend can store it as an opaque string and a rotation can tell old tokens from new::
+
+    phone:i1:mfrggzdfmztwq2lknnwg23tpob
+
+Index keys are separate secrets (:class:`~custrec.security.keys.IndexKeys`), never derived from
+master or data keys. Values must be normalised by the caller (E.164 phones, case-folded e-mails,
+upper-cased identifiers) exactly as when they were indexed: the indexer hashes what it gets.
+
+>>> from custrec.security.keys import IndexKeys
+>>> indexer = BlindIndexer(IndexKeys({"i1": bytes(32)}, current="i1"))
+>>> token = indexer.token("phone", "+8613800138000")
+>>> token.startswith("phone:i1:"), token == indexer.token("phone", "+8613800138000")
+(True, True)
+>>> token == indexer.token("email", "+8613800138000")
+False
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Final
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from custrec.security._common import KEY_SIZE
+from custrec.security.keys import IndexKeys
+
+__all__ = ["INFO_PREFIX", "MAX_LENGTH", "MIN_LENGTH", "BlindIndexer"]
+
+INFO_PREFIX: Final = b"custrec/blind-index/v1/"
+"""HKDF ``info`` prefix; the kind follows it."""
+
+MIN_LENGTH: Final = 8
+MAX_LENGTH: Final = 32
+_MAX_KIND: Final = 200
+
+
+def _check_kind(kind: object) -> str:
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a string, not {type(kind).__name__}")
+    if not kind or len(kind) > _MAX_KIND or not kind.isprintable() or kind != kind.strip():
+        raise ValueError(
+            f"kind must be 1-{_MAX_KIND} printable characters without surrounding spaces"
+        )
+    return kind
+
+
+def _check_value(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"normalized_value must be a string, not {type(value).__name__}")
+    return value.encode("utf-8", "surrogatepass")
+
+
+class BlindIndexer:
+    """Computes blind-index tokens under :class:`~custrec.security.keys.IndexKeys`.
+
+    ``length`` is the number of HMAC bytes kept (8-32, default 16): shorter tokens give more
+    false positives (always filtered by decrypting) and leak less; 16 bytes make collisions
+    negligible. Raises ``ValueError`` for a length outside 8-32.
+    """
+
+    __slots__ = ("_derived", "_keys", "_length")
+
+    def __init__(self, index_keys: IndexKeys, *, length: int = 16) -> None:
+        if not isinstance(index_keys, IndexKeys):
+            raise TypeError("index_keys must be a custrec.security.IndexKeys")
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError("length must be an integer number of bytes")
+        if not MIN_LENGTH <= length <= MAX_LENGTH:
+            raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH} bytes")
+        self._keys = index_keys
+        self._length = length
+        self._derived: dict[tuple[str, str], bytes] = {}
+
+    @property
+    def length(self) -> int:
+        """Bytes of HMAC output kept per token."""
+        return self._length
+
+    @property
+    def current_key_id(self) -> str:
+        """The index key id new tokens use."""
+        return self._keys.current
+
+    def __repr__(self) -> str:
+        return f"BlindIndexer(key_ids={list(self._keys.key_ids())!r}, length={self._length})"
+
+    def _kind_key(self, key_id: str, kind: str) -> bytes:
+        cached = self._derived.get((key_id, kind))
+        if cached is None:
+            cached = HKDF(
+                algorithm=hashes.SHA256(),
+                length=KEY_SIZE,
+                salt=None,
+                info=INFO_PREFIX + kind.encode("utf-8"),
+            ).derive(self._keys.secret(key_id))
+            if len(self._derived) >= 4096:  # kinds are few; never grow without bound
+                self._derived.clear()
+            self._derived[(key_id, kind)] = cached
+        return cached
+
+    def _token(self, key_id: str, kind: str, value: bytes) -> str:
+        digest = hmac.new(self._kind_key(key_id, kind), value, hashlib.sha256).digest()
+        text = base64.b32encode(digest[: self._length]).decode("ascii").rstrip("=").lower()
+        return f"{kind}:{key_id}:{text}"
+
+    def token(self, kind: str, normalized_value: str) -> str:
+        """Return the token of ``normalized_value`` under the current index key.
+
+        Deterministic: equal inputs give equal tokens. Store this one when writing a record.
+        """
+        return self._token(self._keys.current, _check_kind(kind), _check_value(normalized_value))
+
+    def lookup_tokens(self, kind: str, normalized_value: str) -> tuple[str, ...]:
+        """Return the value's token under EVERY index key, the current one first.
+
+        Look up all of them, so that records indexed before a rotation are still found until
+        they are re-indexed.
+        """
+        checked_kind = _check_kind(kind)
+        value = _check_value(normalized_value)
+        return tuple(self._token(key_id, checked_kind, value) for key_id in self._keys.key_ids())
+
+    def tokens(self, keys: Iterable[tuple[str, str]]) -> frozenset[str]:
+        """Return the current-key tokens of ``(kind, normalised value)`` pairs."""
+        return frozenset(self.token(kind, value) for kind, value in keys)
+
+    @staticmethod
+    def key_id_of(token: str) -> str:
+        """Return the index key id a token was made with; ``ValueError`` if not a token."""
+        if not isinstance(token, str):
+            raise TypeError("token must be a string")
+        parts = token.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError("not a blind-index token")
+        return parts[1]
+
+    def is_current(self, token: str) -> bool:
+        """Tell whether ``token`` was made with the current index key (re-indexing is done)."""
+        return self.key_id_of(token) == self._keys.current

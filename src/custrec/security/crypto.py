@@ -1,0 +1,326 @@
+"""Field encryption: AES-256-GCM bound to one customer and one field path.
+
+Every ciphertext is ``version (1 byte) || nonce (12 bytes) || ciphertext || tag (16 bytes)``. The
+nonce is fresh and random for every call, so encrypting the same value twice gives different
+bytes. The associated data is a length-prefixed encoding of a format label, the version byte,
+the customer id and the field path, so a ciphertext moved to another field or another customer
+fails to decrypt with :class:`DecryptionFailed` instead of yielding somebody else's value.
+
+>>> key = bytes(range(32))
+>>> token = encrypt_field(key, b"+8613800138000", customer_id="c-1", field="contacts[0].phones")
+>>> token[0], len(token) == 1 + 12 + 14 + 16
+(1, True)
+>>> decrypt_field(key, token, customer_id="c-1", field="contacts[0].phones")
+b'+8613800138000'
+>>> decrypt_field(key, token, customer_id="c-2", field="contacts[0].phones")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+custrec.security.crypto.DecryptionFailed: ciphertext could not be authenticated ...
+
+:class:`DocumentCipher` applies this to a JSON-safe record document: it replaces the value at
+every personal path (from :func:`custrec.records.personal_fields`) with ``{"$enc": "<base64>"}``
+and leaves every other field alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from custrec.errors import CustrecError
+from custrec.records import PersonalField, personal_fields
+from custrec.security._common import check_customer_id, check_key, pack
+
+__all__ = [
+    "ENCRYPTED_KEY",
+    "FORMAT_VERSION",
+    "DecryptionFailed",
+    "DocumentCipher",
+    "decrypt_field",
+    "decrypt_json",
+    "encrypt_field",
+    "encrypt_json",
+]
+
+FORMAT_VERSION: Final = 1
+"""The version byte at the start of every field ciphertext."""
+
+ENCRYPTED_KEY: Final = "$enc"
+"""The key of the one-entry object that stands for an encrypted value in a sealed document."""
+
+_HEADER: Final = bytes([FORMAT_VERSION])
+_NONCE_SIZE: Final = 12
+_TAG_SIZE: Final = 16
+_LABEL: Final = b"custrec/field/v1"
+_FAILED: Final = (
+    "ciphertext could not be authenticated (wrong key, customer or field, or corrupted data)"
+)
+
+
+class DecryptionFailed(CustrecError):
+    """A ciphertext or wrapped key failed authentication, or is not in a known format.
+
+    The cause may be a wrong key, a ciphertext moved to another customer or field, or corrupted
+    bytes; the message never says which value was involved.
+    """
+
+    def __init__(self, message: str = _FAILED) -> None:
+        super().__init__(message)
+
+
+def _check_field(field: object) -> str:
+    if not isinstance(field, str):
+        raise TypeError(f"field must be a string, not {type(field).__name__}")
+    if not field:
+        raise ValueError("field must not be empty")
+    return field
+
+
+def _aad(customer_id: str, field: str) -> bytes:
+    return pack(_LABEL, _HEADER, customer_id.encode("utf-8"), field.encode("utf-8"))
+
+
+def encrypt_field(data_key: bytes, plaintext: bytes, *, customer_id: str, field: str) -> bytes:
+    """Encrypt ``plaintext`` for one field of one customer under a 32-byte data key.
+
+    Raises ``ValueError`` if the key is not 32 bytes, ``TypeError`` for non-bytes input.
+    """
+    key = check_key(data_key, what="data key")
+    if not isinstance(plaintext, bytes | bytearray | memoryview):
+        raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
+    aad = _aad(check_customer_id(customer_id), _check_field(field))
+    nonce = os.urandom(_NONCE_SIZE)
+    return _HEADER + nonce + AESGCM(key).encrypt(nonce, bytes(plaintext), aad)
+
+
+def decrypt_field(data_key: bytes, ciphertext: bytes, *, customer_id: str, field: str) -> bytes:
+    """Decrypt a value made by :func:`encrypt_field` for the same customer and field.
+
+    Raises :class:`DecryptionFailed` if authentication fails or the format is unknown.
+    """
+    key = check_key(data_key, what="data key")
+    if not isinstance(ciphertext, bytes | bytearray | memoryview):
+        raise TypeError(f"ciphertext must be bytes, not {type(ciphertext).__name__}")
+    aad = _aad(check_customer_id(customer_id), _check_field(field))
+    data = bytes(ciphertext)
+    if len(data) < 1 + _NONCE_SIZE + _TAG_SIZE:
+        raise DecryptionFailed("ciphertext is truncated")
+    if data[0] != FORMAT_VERSION:
+        raise DecryptionFailed(f"unsupported ciphertext format version {data[0]}")
+    nonce = data[1 : 1 + _NONCE_SIZE]
+    try:
+        return AESGCM(key).decrypt(nonce, data[1 + _NONCE_SIZE :], aad)
+    except InvalidTag:
+        raise DecryptionFailed() from None
+
+
+def _dump_json(value: Any) -> bytes:
+    return json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+    ).encode("utf-8")
+
+
+def encrypt_json(data_key: bytes, value: Any, *, customer_id: str, field: str) -> bytes:
+    """Encrypt a JSON-safe value (str, number, bool, None, lists and objects of those).
+
+    Raises ``TypeError``/``ValueError`` for values JSON cannot encode (NaN included).
+
+    >>> key = bytes(32)
+    >>> blob = encrypt_json(key, ["a", 1], customer_id="c-1", field="tags")
+    >>> decrypt_json(key, blob, customer_id="c-1", field="tags")
+    ['a', 1]
+    """
+    return encrypt_field(data_key, _dump_json(value), customer_id=customer_id, field=field)
+
+
+def decrypt_json(data_key: bytes, ciphertext: bytes, *, customer_id: str, field: str) -> Any:
+    """Decrypt a value made by :func:`encrypt_json`; raises :class:`DecryptionFailed`."""
+    plaintext = decrypt_field(data_key, ciphertext, customer_id=customer_id, field=field)
+    try:
+        return json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):  # pragma: no cover - authenticated, so ours
+        raise DecryptionFailed("decrypted value is not JSON") from None
+
+
+# ------------------------------------------------------------------------------ documents
+
+_SEGMENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?")
+
+
+def _parse_path(path: str) -> tuple[str, ...]:
+    if not isinstance(path, str):
+        raise TypeError(f"a personal path must be a string, not {type(path).__name__}")
+    segments = tuple(path.split("."))
+    if not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ValueError(f"malformed personal path {path!r} (expected e.g. 'contacts[].phones')")
+    return segments
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _locations(node: Any, segments: tuple[str, ...], prefix: str) -> Iterator[tuple[Any, Any, str]]:
+    """Yield ``(container, key, concrete path)`` for each value present at a personal path."""
+    if not isinstance(node, dict):
+        raise ValueError(f"document shape mismatch: {prefix or '<document>'} is not an object")
+    segment = segments[0]
+    many = segment.endswith("[]")
+    name = segment[:-2] if many else segment
+    if name not in node:
+        return
+    here = _join(prefix, name)
+    value = node[name]
+    if not many and len(segments) == 1:
+        yield node, name, here
+        return
+    if value is None:
+        return
+    if many:
+        if not isinstance(value, list):
+            raise ValueError(f"document shape mismatch: {here} is not a list")
+        for index, item in enumerate(value):
+            item_path = f"{here}[{index}]"
+            if len(segments) == 1:
+                yield value, index, item_path
+            else:
+                yield from _locations(item, segments[1:], item_path)
+    else:
+        yield from _locations(value, segments[1:], here)
+
+
+class DocumentCipher:
+    """Encrypts the personal values of a JSON-safe record document, field by field.
+
+    ``paths`` are personal-field paths as :func:`~custrec.records.personal_fields` writes them
+    (``"name"``, ``"contacts[].phones"``, ``"identifiers[].value"``); :meth:`for_type` reads them
+    from a record class. :meth:`seal` replaces every non-``None`` value at those paths (a whole
+    list of phones counts as one value) with ``{"$enc": "<base64>"}``, encrypted with the
+    associated data ``customer_id`` + the concrete path (``"contacts[0].phones"``, followed by
+    ``"@<record_id>"`` when a ``record_id`` is given, for documents such as interactions that
+    are not the customer itself). :meth:`open` reverses it. The input is never modified.
+
+    >>> from custrec.records import Contact
+    >>> cipher = DocumentCipher.for_type(Contact)
+    >>> key = bytes(32)
+    >>> doc = {"name": "Li Lei", "title": "CEO", "phones": ["+8613800138000"], "wechat": None}
+    >>> sealed = cipher.seal(doc, data_key=key, customer_id="c-1")
+    >>> sorted(sealed["name"]), sealed["title"], sealed["wechat"]
+    (['$enc'], 'CEO', None)
+    >>> cipher.open(sealed, data_key=key, customer_id="c-1") == doc
+    True
+    """
+
+    __slots__ = ("_parsed", "_paths")
+
+    def __init__(self, paths: Iterable[str | PersonalField]) -> None:
+        if isinstance(paths, str):
+            raise TypeError("paths must be an iterable of paths, not a single string")
+        names = tuple(p.path if isinstance(p, PersonalField) else p for p in paths)
+        self._parsed = tuple(_parse_path(p) for p in names)
+        self._paths = names
+
+    @classmethod
+    def for_type(cls, record_type: type) -> DocumentCipher:
+        """Build a cipher for the personal fields of an attrs record class."""
+        return cls(personal_fields(record_type))
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The personal paths this cipher encrypts."""
+        return self._paths
+
+    def __repr__(self) -> str:
+        return f"DocumentCipher(paths={list(self._paths)!r})"
+
+    def personal_paths(self, document: Mapping[str, Any]) -> list[str]:
+        """List the concrete paths (with indexes) holding a non-``None`` personal value."""
+        data = dict(document)
+        found: list[str] = []
+        for segments in self._parsed:
+            for container, key, path in _locations(data, segments, ""):
+                if container[key] is not None:
+                    found.append(path)
+        return found
+
+    @staticmethod
+    def _field(path: str, record_id: str | None) -> str:
+        if record_id is None:
+            return path
+        return f"{path}@{check_customer_id(record_id, what='record_id')}"
+
+    def seal(
+        self,
+        document: Mapping[str, Any],
+        *,
+        data_key: bytes,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Return a copy of ``document`` with every personal value replaced by a token.
+
+        Raises ``ValueError`` if the document's shape does not match the paths (a list where an
+        object is expected, ...), ``TypeError`` if a personal value is not JSON-safe.
+        """
+        key = check_key(data_key, what="data key")
+        check_customer_id(customer_id)
+        if not isinstance(document, Mapping):
+            raise TypeError("document must be a mapping")
+        data = copy.deepcopy(dict(document))
+        for segments in self._parsed:
+            for container, item, path in _locations(data, segments, ""):
+                value = container[item]
+                if value is None:
+                    continue
+                blob = encrypt_json(
+                    key, value, customer_id=customer_id, field=self._field(path, record_id)
+                )
+                container[item] = {ENCRYPTED_KEY: base64.b64encode(blob).decode("ascii")}
+        return data
+
+    def open(
+        self,
+        document: Mapping[str, Any],
+        *,
+        data_key: bytes,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Return a copy of a sealed document with every token decrypted.
+
+        Raises :class:`DecryptionFailed` if a token does not authenticate (wrong key, moved to
+        another customer or path) or if a personal path holds a plaintext value, which a
+        sealed document never does (an injected value is refused, not trusted).
+        """
+        key = check_key(data_key, what="data key")
+        check_customer_id(customer_id)
+        if not isinstance(document, Mapping):
+            raise TypeError("document must be a mapping")
+        data = copy.deepcopy(dict(document))
+        for segments in self._parsed:
+            for container, item, path in _locations(data, segments, ""):
+                token = container[item]
+                if token is None:
+                    continue
+                if not (isinstance(token, dict) and set(token) == {ENCRYPTED_KEY}):
+                    raise DecryptionFailed(f"personal field {path} is not encrypted")
+                encoded = token[ENCRYPTED_KEY]
+                if not isinstance(encoded, str):
+                    raise DecryptionFailed(f"personal field {path} has a malformed token")
+                try:
+                    blob = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    raise DecryptionFailed(f"personal field {path} has a malformed token") from None
+                container[item] = decrypt_json(
+                    key, blob, customer_id=customer_id, field=self._field(path, record_id)
+                )
+        return data

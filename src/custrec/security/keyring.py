@@ -1,0 +1,215 @@
+"""The :class:`KeyRing`: every secret the registry needs, behind one object.
+
+The hierarchy::
+
+    master key (KeyProvider: memory, env, file, KMS, Vault)
+      └─ wraps ─ per-customer data key (32 random bytes, stored wrapped)
+                   └─ encrypts ─ field ciphertexts (AES-256-GCM, bound to customer + path)
+    index key (IndexKeys)
+      └─ HKDF ─ per-kind blind-index key ─ HMAC ─ index tokens
+      └─ HKDF ─ audit key (unless one is configured) ─ audit chain and checkpoints
+
+>>> ring = KeyRing.generate()
+>>> data_key, master_id, wrapped = ring.new_data_key("c-1")
+>>> ring.unwrap_data_key("c-1", master_id, wrapped) == data_key
+True
+>>> "KeyRing(" in repr(ring) and data_key.hex() not in repr(ring)
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Final
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from custrec.security._common import KEY_SIZE, check_customer_id, check_key, pack
+from custrec.security.audit import AuditChain
+from custrec.security.blind_index import BlindIndexer
+from custrec.security.crypto import DecryptionFailed
+from custrec.security.keys import (
+    DEFAULT_AUDIT_VARIABLE,
+    DEFAULT_INDEX_VARIABLE,
+    DEFAULT_MASTER_VARIABLE,
+    EnvKeyProvider,
+    IndexKeys,
+    KeyProvider,
+    StaticKeyProvider,
+    load_key_file,
+    read_audit_key_from_env,
+)
+
+__all__ = ["AUDIT_KEY_INFO", "KeyRing"]
+
+AUDIT_KEY_INFO: Final = b"custrec/audit-key/v1"
+"""HKDF ``info`` used to derive the audit key from an index key when none is configured."""
+
+_DATA_KEY_LABEL: Final = b"custrec/data-key/v1"
+
+
+def _data_key_aad(customer_id: str) -> bytes:
+    return pack(_DATA_KEY_LABEL, check_customer_id(customer_id).encode("utf-8"))
+
+
+class KeyRing:
+    """Master-key provider, index keys and (optionally) a pinned audit key.
+
+    ``provider`` wraps per-customer data keys; ``index_keys`` feed blind indexes (and, unless
+    ``audit_key`` is given, the audit chain); ``index_length`` is the blind-index token length
+    in bytes (8-32). ``repr()`` shows key ids only.
+    """
+
+    __slots__ = ("_audit_key", "_blind_index", "_index_keys", "_provider")
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        index_keys: IndexKeys,
+        *,
+        audit_key: bytes | None = None,
+        index_length: int = 16,
+    ) -> None:
+        if not isinstance(provider, KeyProvider):
+            raise TypeError("provider must implement custrec.security.KeyProvider")
+        if not isinstance(index_keys, IndexKeys):
+            raise TypeError("index_keys must be a custrec.security.IndexKeys")
+        self._provider = provider
+        self._index_keys = index_keys
+        self._audit_key = None if audit_key is None else check_key(audit_key, what="audit key")
+        self._blind_index = BlindIndexer(index_keys, length=index_length)
+
+    # -------------------------------------------------------------------------- constructors
+
+    @classmethod
+    def generate(cls) -> KeyRing:
+        """Return a keyring of fresh random keys held in memory (tests and demos only:
+        everything encrypted with it is lost when the process ends)."""
+        return cls(StaticKeyProvider.generate("k1"), IndexKeys.generate("i1"))
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        master_variable: str = DEFAULT_MASTER_VARIABLE,
+        index_variable: str = DEFAULT_INDEX_VARIABLE,
+        audit_variable: str = DEFAULT_AUDIT_VARIABLE,
+        index_length: int = 16,
+    ) -> KeyRing:
+        """Load master keys, index keys and the optional audit key from the environment.
+
+        ``CUSTREC_MASTER_KEYS`` and ``CUSTREC_INDEX_KEYS`` hold ``"<id>:<base64>[,...]"`` (the
+        first entry current); ``CUSTREC_AUDIT_KEY`` (optional) one base64 key. Raises
+        :class:`~custrec.security.keys.KeyConfigurationError` without echoing any value.
+        """
+        return cls(
+            EnvKeyProvider(master_variable, environ=environ),
+            IndexKeys.from_env(index_variable, environ=environ),
+            audit_key=read_audit_key_from_env(audit_variable, environ=environ),
+            index_length=index_length,
+        )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        allow_insecure_permissions: bool = False,
+        index_length: int = 16,
+    ) -> KeyRing:
+        """Load everything from one JSON key file (see
+        :func:`~custrec.security.keys.generate_key_file`)."""
+        provider, index_keys, audit_key = load_key_file(
+            path, allow_insecure_permissions=allow_insecure_permissions
+        )
+        return cls(provider, index_keys, audit_key=audit_key, index_length=index_length)
+
+    # ----------------------------------------------------------------------------- accessors
+
+    @property
+    def provider(self) -> KeyProvider:
+        """The master-key provider."""
+        return self._provider
+
+    @property
+    def index_keys(self) -> IndexKeys:
+        """The blind-index keys."""
+        return self._index_keys
+
+    @property
+    def blind_index(self) -> BlindIndexer:
+        """The :class:`~custrec.security.blind_index.BlindIndexer` over :attr:`index_keys`."""
+        return self._blind_index
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyRing(provider={self._provider!r}, index_keys={self._index_keys!r}, "
+            f"audit_key={'pinned' if self._audit_key is not None else 'derived'})"
+        )
+
+    # ----------------------------------------------------------------------------- data keys
+
+    def new_data_key(self, customer_id: str) -> tuple[bytes, str, bytes]:
+        """Make a random 32-byte data key for a customer.
+
+        Returns ``(data key, master key id, wrapped key)``; store the last two (a
+        ``WrappedKey``), keep the first only in memory. The wrapping is bound to
+        ``customer_id``: it cannot be unwrapped for another customer.
+        """
+        aad = _data_key_aad(customer_id)
+        data_key = os.urandom(KEY_SIZE)
+        master_key_id, wrapped = self._provider.wrap(data_key, aad=aad)
+        return data_key, master_key_id, wrapped
+
+    def unwrap_data_key(self, customer_id: str, master_key_id: str, wrapped: bytes) -> bytes:
+        """Return the customer's data key.
+
+        Raises :class:`~custrec.security.keys.KeyUnavailable` if the master key is no longer
+        configured and :class:`~custrec.security.crypto.DecryptionFailed` if the wrapped key
+        does not belong to this customer or was altered.
+        """
+        data_key = self._provider.unwrap(master_key_id, wrapped, aad=_data_key_aad(customer_id))
+        if len(data_key) != KEY_SIZE:
+            raise DecryptionFailed("unwrapped data key has the wrong length")
+        return data_key
+
+    def needs_rewrap(self, master_key_id: str) -> bool:
+        """Tell whether a wrapped key uses a master key other than the current one."""
+        return master_key_id != self._provider.current_key_id
+
+    def rewrap(self, customer_id: str, master_key_id: str, wrapped: bytes) -> tuple[str, bytes]:
+        """Re-wrap a customer's data key under the provider's current master key.
+
+        Returns ``(new master key id, new wrapped key)``; the data key (and so every
+        ciphertext) is unchanged. A key already under the current master key is returned as it
+        is, so a rotation can be resumed.
+        """
+        if not self.needs_rewrap(master_key_id):
+            return master_key_id, bytes(wrapped)
+        data_key = self.unwrap_data_key(customer_id, master_key_id, wrapped)
+        return self._provider.wrap(data_key, aad=_data_key_aad(customer_id))
+
+    # --------------------------------------------------------------------------------- audit
+
+    def audit_key(self, *, index_key_id: str | None = None) -> bytes:
+        """Return the 32-byte audit-chain key.
+
+        A pinned key (``audit_key=``, ``CUSTREC_AUDIT_KEY``, the key file's ``"audit_key"``) is
+        returned as is. Otherwise it is derived with HKDF-SHA256 from the index key
+        ``index_key_id`` (default: the current one) with ``info`` :data:`AUDIT_KEY_INFO`; after
+        an index-key rotation, pass the old id to verify entries chained before it (or pin an
+        audit key from the start).
+        """
+        if self._audit_key is not None:
+            return self._audit_key
+        key_id = self._index_keys.current if index_key_id is None else index_key_id
+        return HKDF(
+            algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=AUDIT_KEY_INFO
+        ).derive(self._index_keys.secret(key_id))
+
+    def audit_chain(self, *, index_key_id: str | None = None) -> AuditChain:
+        """Return an :class:`~custrec.security.audit.AuditChain` under :meth:`audit_key`."""
+        return AuditChain(self.audit_key(index_key_id=index_key_id))

@@ -1,0 +1,144 @@
+"""Blind indexes: determinism, key separation, rotation, never a bare hash."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custrec.security import BlindIndexer, IndexKeys, KeyRing, StaticKeyProvider
+
+I1 = bytes(range(32))
+I2 = bytes(range(100, 132))
+PHONE = "+8613800138000"
+
+
+def indexer(length: int = 16) -> BlindIndexer:
+    return BlindIndexer(IndexKeys({"i1": I1}, current="i1"), length=length)
+
+
+def digest_of(token: str) -> bytes:
+    text = token.rsplit(":", 1)[1].upper()
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+def test_token_format() -> None:
+    token = indexer().token("phone", PHONE)
+    assert re.fullmatch(r"phone:i1:[a-z2-7]{26}", token)
+    assert len(digest_of(token)) == 16
+    assert BlindIndexer.key_id_of(token) == "i1"
+
+
+@pytest.mark.parametrize("length", [8, 12, 16, 24, 32])
+def test_length_is_configurable(length: int) -> None:
+    token = indexer(length).token("email", "a@example.com")
+    assert len(digest_of(token)) == length
+    longest = indexer(32).token("email", "a@example.com")
+    assert digest_of(longest)[:length] == digest_of(token)  # truncation of the same HMAC
+
+
+@pytest.mark.parametrize("length", [0, 7, 33, 64, -1])
+def test_length_out_of_range(length: int) -> None:
+    with pytest.raises(ValueError, match="between 8 and 32"):
+        indexer(length)
+
+
+def test_length_type_and_kind_validation() -> None:
+    with pytest.raises(TypeError):
+        BlindIndexer(IndexKeys({"i1": I1}, current="i1"), length=True)
+    with pytest.raises(TypeError):
+        BlindIndexer({"i1": I1})  # type: ignore[arg-type]
+    for kind in ("", " phone", "ph\none", "x" * 201):
+        with pytest.raises(ValueError, match="kind"):
+            indexer().token(kind, PHONE)
+    with pytest.raises(TypeError):
+        indexer().token("phone", 13800138000)  # type: ignore[arg-type]
+
+
+def test_not_a_bare_hash_nor_an_hmac_under_the_raw_index_key() -> None:
+    digest = digest_of(indexer().token("phone", PHONE))
+    value = PHONE.encode()
+    candidates = [
+        hashlib.sha256(value).digest(),
+        hashlib.sha256(b"phone" + value).digest(),
+        hashlib.sha256(b"phone:" + value).digest(),
+        hmac.new(I1, value, hashlib.sha256).digest(),
+        hmac.new(I1, b"phone:" + value, hashlib.sha256).digest(),
+    ]
+    assert all(candidate[:16] != digest for candidate in candidates)
+
+
+def test_kinds_and_keys_are_separated() -> None:
+    one = indexer()
+    assert digest_of(one.token("phone", PHONE)) != digest_of(one.token("email", PHONE))
+    other = BlindIndexer(IndexKeys({"i1": I2}, current="i1"))
+    assert one.token("phone", PHONE) != other.token("phone", PHONE)
+
+
+def test_rotation_lookup_uses_every_key_current_first() -> None:
+    old = indexer()
+    stored = old.token("phone", PHONE)
+    rotated = BlindIndexer(IndexKeys({"i1": I1, "i2": I2}, current="i2"))
+    tokens = rotated.lookup_tokens("phone", PHONE)
+    assert len(tokens) == 2
+    assert tokens[0] == rotated.token("phone", PHONE)
+    assert tokens[0].startswith("phone:i2:")
+    assert tokens[1] == stored
+    assert not rotated.is_current(stored)
+    assert rotated.is_current(tokens[0])
+    assert rotated.current_key_id == "i2"
+
+
+def test_tokens_helper_and_key_id_of() -> None:
+    idx = indexer()
+    tokens = idx.tokens([("phone", PHONE), ("email", "a@example.com")])
+    assert tokens == {idx.token("phone", PHONE), idx.token("email", "a@example.com")}
+    assert BlindIndexer.key_id_of("id:CUSTOM:i1:abc") == "i1"  # kinds may contain ':'
+    for bad in ("nocolons", "a:b", "::"):
+        with pytest.raises(ValueError, match="not a blind-index token"):
+            BlindIndexer.key_id_of(bad)
+
+
+def test_repr_has_no_key_material() -> None:
+    text = repr(indexer())
+    assert I1.hex() not in text and "i1" in text
+
+
+def test_independent_of_master_and_data_keys() -> None:
+    index = IndexKeys({"i1": I1}, current="i1")
+    first = KeyRing(StaticKeyProvider({"k1": bytes(32)}, current="k1"), index)
+    second = KeyRing(StaticKeyProvider({"k9": bytes(range(32))}, current="k9"), index)
+    assert first.blind_index.token("phone", PHONE) == second.blind_index.token("phone", PHONE)
+    data_key, _, _ = first.new_data_key("c-1")
+    with_data_key = BlindIndexer(IndexKeys({"i1": data_key}, current="i1"))
+    assert with_data_key.token("phone", PHONE) != first.blind_index.token("phone", PHONE)
+
+
+@given(kind=st.sampled_from(["phone", "email", "ric", "id:X"]), value=st.text(max_size=40))
+@settings(max_examples=200)
+def test_deterministic_property(kind: str, value: str) -> None:
+    a = indexer()
+    b = BlindIndexer(IndexKeys({"i1": I1}, current="i1"))
+    assert a.token(kind, value) == a.token(kind, value) == b.token(kind, value)
+    assert a.lookup_tokens(kind, value) == (a.token(kind, value),)
+
+
+@given(a=st.text(max_size=30), b=st.text(max_size=30))
+@settings(max_examples=200)
+def test_distinct_values_give_distinct_tokens(a: str, b: str) -> None:
+    idx = indexer()
+    assert (idx.token("email", a) == idx.token("email", b)) == (a == b)
+
+
+@given(value=st.text(min_size=1, max_size=30))
+@settings(max_examples=100)
+def test_key_separation_property(value: str) -> None:
+    one = BlindIndexer(IndexKeys({"i1": I1}, current="i1"))
+    two = BlindIndexer(IndexKeys({"i1": I2}, current="i1"))
+    assert digest_of(one.token("phone", value)) != digest_of(two.token("phone", value))
+    assert digest_of(one.token("phone", value)) != digest_of(one.token("email", value))

@@ -1,0 +1,354 @@
+"""Field encryption and the DocumentCipher."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custrec.records import (
+    Address,
+    Contact,
+    Customer,
+    CustomerKind,
+    Identifier,
+    IdentifierScheme,
+    Interaction,
+    InteractionKind,
+)
+from custrec.security import (
+    ENCRYPTED_KEY,
+    DecryptionFailed,
+    DocumentCipher,
+    decrypt_field,
+    decrypt_json,
+    encrypt_field,
+    encrypt_json,
+)
+from custrec.serialization import make_converter
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+
+customer_ids = st.text(min_size=1, max_size=20)
+field_names = st.text(min_size=1, max_size=30)
+
+
+# ---------------------------------------------------------------------------- fields
+
+
+def test_round_trip_and_format() -> None:
+    blob = encrypt_field(KEY, b"hello", customer_id="c-1", field="name")
+    assert blob[0] == 1
+    assert len(blob) == 1 + 12 + 5 + 16
+    assert decrypt_field(KEY, blob, customer_id="c-1", field="name") == b"hello"
+
+
+def test_fresh_nonce_every_call() -> None:
+    blobs = {encrypt_field(KEY, b"same", customer_id="c", field="f") for _ in range(50)}
+    assert len(blobs) == 50
+    assert len({blob[1:13] for blob in blobs}) == 50
+
+
+@pytest.mark.parametrize(
+    ("key", "customer_id", "field"),
+    [
+        (OTHER_KEY, "c-1", "name"),
+        (KEY, "c-2", "name"),
+        (KEY, "c-1", "notes"),
+        (KEY, "c-1", "name "),
+    ],
+)
+def test_wrong_key_customer_or_field_fails(key: bytes, customer_id: str, field: str) -> None:
+    blob = encrypt_field(KEY, b"value", customer_id="c-1", field="name")
+    with pytest.raises(DecryptionFailed) as info:
+        decrypt_field(key, blob, customer_id=customer_id, field=field)
+    assert "value" not in str(info.value).replace("authenticated", "")
+
+
+def test_associated_data_encoding_is_unambiguous() -> None:
+    blob = encrypt_field(KEY, b"x", customer_id="ab", field="c")
+    with pytest.raises(DecryptionFailed):
+        decrypt_field(KEY, blob, customer_id="a", field="bc")
+
+
+def test_tampering_truncation_and_unknown_version() -> None:
+    blob = encrypt_field(KEY, b"value", customer_id="c", field="f")
+    for index in range(len(blob)):
+        broken = bytearray(blob)
+        broken[index] ^= 0x01
+        with pytest.raises(DecryptionFailed):
+            decrypt_field(KEY, bytes(broken), customer_id="c", field="f")
+    with pytest.raises(DecryptionFailed, match="truncated"):
+        decrypt_field(KEY, blob[:20], customer_id="c", field="f")
+    with pytest.raises(DecryptionFailed, match="version 2"):
+        decrypt_field(KEY, b"\x02" + blob[1:], customer_id="c", field="f")
+
+
+def test_argument_validation() -> None:
+    with pytest.raises(ValueError, match="exactly 32 bytes"):
+        encrypt_field(b"k" * 16, b"x", customer_id="c", field="f")
+    with pytest.raises(TypeError, match="plaintext"):
+        encrypt_field(KEY, "text", customer_id="c", field="f")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="customer_id"):
+        encrypt_field(KEY, b"x", customer_id="", field="f")
+    with pytest.raises(ValueError, match="field"):
+        encrypt_field(KEY, b"x", customer_id="c", field="")
+    with pytest.raises(TypeError, match="ciphertext"):
+        decrypt_field(KEY, "blob", customer_id="c", field="f")  # type: ignore[arg-type]
+
+
+@given(plaintext=st.binary(max_size=512), customer_id=customer_ids, field=field_names)
+@settings(max_examples=200)
+def test_round_trip_property(plaintext: bytes, customer_id: str, field: str) -> None:
+    blob = encrypt_field(KEY, plaintext, customer_id=customer_id, field=field)
+    assert decrypt_field(KEY, blob, customer_id=customer_id, field=field) == plaintext
+    if plaintext and len(plaintext) >= 8:
+        assert plaintext not in blob
+
+
+@given(
+    plaintext=st.binary(max_size=64),
+    a=st.tuples(customer_ids, field_names),
+    b=st.tuples(customer_ids, field_names),
+)
+@settings(max_examples=200)
+def test_aad_binding_property(plaintext: bytes, a: tuple[str, str], b: tuple[str, str]) -> None:
+    blob = encrypt_field(KEY, plaintext, customer_id=a[0], field=a[1])
+    if a == b:
+        assert decrypt_field(KEY, blob, customer_id=b[0], field=b[1]) == plaintext
+    else:
+        with pytest.raises(DecryptionFailed):
+            decrypt_field(KEY, blob, customer_id=b[0], field=b[1])
+
+
+def test_json_helpers() -> None:
+    value = {"b": ["张三", 1, 2.5, True, None], "a": "x"}
+    blob = encrypt_json(KEY, value, customer_id="c", field="f")
+    assert decrypt_json(KEY, blob, customer_id="c", field="f") == value
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encrypt_json(KEY, float("nan"), customer_id="c", field="f")
+    with pytest.raises(TypeError):
+        encrypt_json(KEY, {1, 2}, customer_id="c", field="f")
+
+
+# --------------------------------------------------------------------------- documents
+
+PERSONAL_STRINGS = (
+    "张三丰",
+    "北京张氏科技有限公司",
+    "李四",
+    "+8613800138000",
+    "+8613900139000",
+    "zsf@example.com",
+    "lisi@example.cn",
+    "zsf_wechat",
+    "11010519491231002X",
+    "E12345678",
+    "建国路88号",
+    "朝阳区",
+    "100020",
+    "prefers calls after 6pm",
+    "王五",
+)
+
+
+def customer_document() -> dict[str, Any]:
+    """A realistic unstructured Customer, built by hand."""
+    return {
+        "id": "0190aa00-0000-7000-8000-000000000001",
+        "version": 3,
+        "kind": "individual",
+        "name": "张三丰",
+        "registered_name": "北京张氏科技有限公司",
+        "gender": "male",
+        "birth_date": "1949-12-31",
+        "industry": None,
+        "employee_band": None,
+        "revenue_band": None,
+        "founded_on": None,
+        "legal_representative": "王五",
+        "identifiers": [
+            {"scheme": "CN-RIC", "value": "11010519491231002X", "system": None},
+            {"scheme": "PASSPORT", "value": "E12345678", "system": None},
+        ],
+        "contacts": [
+            {
+                "name": "张三丰",
+                "title": "owner",
+                "phones": ["+8613800138000", "+8613900139000"],
+                "emails": ["zsf@example.com"],
+                "wechat": "zsf_wechat",
+                "primary": True,
+            },
+            {
+                "name": "李四",
+                "title": "assistant",
+                "phones": [],
+                "emails": ["lisi@example.cn"],
+                "wechat": None,
+                "primary": False,
+            },
+        ],
+        "addresses": [
+            {
+                "kind": "office",
+                "country": "CN",
+                "province": "北京市",
+                "city": "北京市",
+                "district": "朝阳区",
+                "street": "建国路88号",
+                "postal_code": "100020",
+            }
+        ],
+        "category": "individual",
+        "stage": "active",
+        "intent": "high",
+        "product_interests": ["erp"],
+        "needs": [],
+        "tags": ["vip"],
+        "notes": "prefers calls after 6pm",
+        "owner": "u-1",
+        "team": "east",
+        "source": "referral",
+        "grade": "A",
+        "milestones": {
+            "contract_signed_on": None,
+            "contract_amount": None,
+            "first_payment_on": None,
+            "service_expires_on": None,
+            "satisfaction": 5,
+        },
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "updated_at": "2025-01-02T00:00:00+00:00",
+        "last_verified_at": None,
+        "verification": "verified",
+    }
+
+
+CUSTOMER_ID = "0190aa00-0000-7000-8000-000000000001"
+
+
+def test_customer_document_round_trip_hides_every_personal_value() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    document = customer_document()
+    original = copy.deepcopy(document)
+    sealed = cipher.seal(document, data_key=KEY, customer_id=CUSTOMER_ID)
+    assert document == original  # input untouched
+    text = json.dumps(sealed, ensure_ascii=False)
+    for value in PERSONAL_STRINGS:
+        assert value not in text, value
+    assert "1949-12-31" not in text  # birth dates are personal too
+    # non-personal fields are untouched
+    for key in ("id", "kind", "stage", "owner", "team", "grade", "tags", "milestones"):
+        assert sealed[key] == document[key]
+    assert sealed["contacts"][0]["title"] == "owner"
+    assert sealed["identifiers"][0]["scheme"] == "CN-RIC"
+    assert sealed["addresses"][0]["city"] == "北京市"
+    assert sealed["contacts"][1]["wechat"] is None  # None stays None
+    assert set(sealed["name"]) == {ENCRYPTED_KEY}
+    assert set(sealed["contacts"][0]["phones"]) == {ENCRYPTED_KEY}  # the list is one value
+    assert cipher.open(sealed, data_key=KEY, customer_id=CUSTOMER_ID) == document
+
+
+def test_customer_document_from_the_real_converter() -> None:
+    customer = Customer(
+        id="c-42",
+        kind=CustomerKind.INDIVIDUAL,
+        name="张三丰",
+        birth_date=date(1949, 12, 31),
+        identifiers=[Identifier(scheme=IdentifierScheme.RIC, value="11010519491231002X")],
+        contacts=[Contact(name="张三丰", phones=("+8613800138000",), emails=("zsf@example.com",))],
+        addresses=[Address(province="北京", city="北京", street="建国路88号")],
+        notes="prefers calls after 6pm",
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    converter = make_converter()
+    data = converter.unstructure(customer)
+    cipher = DocumentCipher.for_type(Customer)
+    sealed = cipher.seal(data, data_key=KEY, customer_id="c-42")
+    text = json.dumps(sealed, ensure_ascii=False)
+    for value in ("张三丰", "+8613800138000", "zsf@example.com", "11010519491231002X", "建国路"):
+        assert value not in text
+    opened = cipher.open(sealed, data_key=KEY, customer_id="c-42")
+    assert converter.structure(opened, Customer) == customer
+
+
+def test_concrete_paths_bind_tokens_to_their_place() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    sealed = cipher.seal(customer_document(), data_key=KEY, customer_id=CUSTOMER_ID)
+    swapped = copy.deepcopy(sealed)
+    contacts = swapped["contacts"]
+    contacts[0]["emails"], contacts[1]["emails"] = contacts[1]["emails"], contacts[0]["emails"]
+    with pytest.raises(DecryptionFailed):
+        cipher.open(swapped, data_key=KEY, customer_id=CUSTOMER_ID)
+    moved = copy.deepcopy(sealed)
+    moved["legal_representative"] = moved["name"]
+    with pytest.raises(DecryptionFailed):
+        cipher.open(moved, data_key=KEY, customer_id=CUSTOMER_ID)
+    with pytest.raises(DecryptionFailed):
+        cipher.open(sealed, data_key=KEY, customer_id="another-customer")
+    with pytest.raises(DecryptionFailed):
+        cipher.open(sealed, data_key=OTHER_KEY, customer_id=CUSTOMER_ID)
+
+
+def test_open_refuses_plaintext_and_malformed_tokens() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    sealed = cipher.seal(customer_document(), data_key=KEY, customer_id=CUSTOMER_ID)
+    injected = copy.deepcopy(sealed)
+    injected["contacts"][0]["phones"] = ["+8613700000000"]
+    with pytest.raises(DecryptionFailed, match=r"contacts\[0\]\.phones is not encrypted") as info:
+        cipher.open(injected, data_key=KEY, customer_id=CUSTOMER_ID)
+    assert "+8613700000000" not in str(info.value)
+    for bad in ({ENCRYPTED_KEY: 5}, {ENCRYPTED_KEY: "%%%"}, {ENCRYPTED_KEY: "AAAA", "x": 1}):
+        broken = copy.deepcopy(sealed)
+        broken["name"] = bad
+        with pytest.raises(DecryptionFailed):
+            cipher.open(broken, data_key=KEY, customer_id=CUSTOMER_ID)
+
+
+def test_record_id_binds_interaction_documents() -> None:
+    cipher = DocumentCipher.for_type(Interaction)
+    assert cipher.paths == ("summary",)
+    first = {"id": "i-1", "customer_id": "c-1", "kind": "call", "summary": "asked about 王五"}
+    second = {**first, "id": "i-2", "summary": "other"}
+    sealed_1 = cipher.seal(first, data_key=KEY, customer_id="c-1", record_id="i-1")
+    sealed_2 = cipher.seal(second, data_key=KEY, customer_id="c-1", record_id="i-2")
+    assert cipher.open(sealed_1, data_key=KEY, customer_id="c-1", record_id="i-1") == first
+    forged = {**sealed_2, "summary": sealed_1["summary"]}
+    with pytest.raises(DecryptionFailed):
+        cipher.open(forged, data_key=KEY, customer_id="c-1", record_id="i-2")
+    assert InteractionKind.CALL.value == first["kind"]
+
+
+def test_document_shape_and_path_validation() -> None:
+    with pytest.raises(ValueError, match="malformed personal path"):
+        DocumentCipher(["contacts[.phones"])
+    with pytest.raises(TypeError):
+        DocumentCipher("name")
+    cipher = DocumentCipher(["contacts[].phones", "tags[]"])
+    with pytest.raises(ValueError, match="contacts is not a list"):
+        cipher.seal({"contacts": {"phones": []}}, data_key=KEY, customer_id="c")
+    with pytest.raises(ValueError, match=r"contacts\[0\] is not an object"):
+        cipher.seal({"contacts": ["x"]}, data_key=KEY, customer_id="c")
+    sealed = cipher.seal(
+        {"tags": ["a", None, "b"], "contacts": None}, data_key=KEY, customer_id="c"
+    )
+    assert sealed["tags"][1] is None and ENCRYPTED_KEY in sealed["tags"][0]
+    assert cipher.personal_paths({"tags": ["a", None], "contacts": [{"phones": []}]}) == [
+        "contacts[0].phones",
+        "tags[0]",
+    ]
+    assert "DocumentCipher(paths=" in repr(cipher)
+
+
+def test_missing_fields_are_skipped() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    sealed = cipher.seal({"name": "x"}, data_key=KEY, customer_id="c")
+    assert set(sealed) == {"name"}
+    assert cipher.open(sealed, data_key=KEY, customer_id="c") == {"name": "x"}
