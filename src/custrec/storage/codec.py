@@ -2,9 +2,19 @@
 
 The registry turns a record into a JSON-safe document (:mod:`custrec.serialization`) and hands it
 to a :class:`RecordCodec`, which seals it into the payload bytes a backend stores, and turns
-strong identifiers into opaque index keys. :class:`PlaintextCodec` stores plain JSON and plain
-index keys; it is for tests and demos only, and the registry warns when it is used. The
-encrypting codec of :mod:`custrec.security` replaces it in production.
+strong identifiers into opaque index keys.
+
+- :class:`EncryptingCodec` (the production codec, built from a
+  :class:`~custrec.security.KeyRing`) encrypts every personal field of a document with AES-GCM
+  under the customer's own data key, wraps that key with the master key and keeps it in the
+  ``keys`` table of the same store or of a separate key store, and turns identifiers into
+  blind-index tokens. Destroying the data key makes every sealed value of the customer
+  unreadable, in the live store and in every backup of it.
+- :class:`PlaintextCodec` stores plain JSON and plain index keys; it is for tests and demos
+  only, and the registry warns when it is used.
+
+Codecs work per unit of work: :meth:`RecordCodec.begin` returns a :class:`Sealer` bound to one
+session, which may cache data keys for the length of that session only.
 
 :func:`strong_keys` lists the identifiers that decide identity on their own (normalised phones,
 e-mails, credit codes, resident ids, passports, external ids): the registry indexes them for
@@ -14,14 +24,25 @@ exact lookup and refuses duplicates on them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from custrec.errors import StorageError
-from custrec.records import Contact, Customer, Identifier, IdentifierScheme
-from custrec.storage.protocols import Session
+from custrec.errors import Erased, NotFound, StorageError
+from custrec.records import Contact, Customer, Identifier, IdentifierScheme, personal_fields
+from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
+from custrec.storage.protocols import KeyTable, Session, Store
+from custrec.storage.types import WrappedKey
 
-__all__ = ["PlaintextCodec", "RecordCodec", "StrongKey", "strong_keys"]
+__all__ = [
+    "EncryptingCodec",
+    "PlaintextCodec",
+    "RecordCodec",
+    "Sealer",
+    "StrongKey",
+    "identifier_key",
+    "strong_keys",
+]
 
 StrongKey = tuple[str, str]
 """``(kind, normalised value)``, for example ``("phone", "+8613800138000")``."""
@@ -52,41 +73,124 @@ def strong_keys(customer: Customer) -> frozenset[StrongKey]:
 
 
 def identifier_key(ident: Identifier) -> StrongKey:
-    """Return the strong key of one identifier."""
+    """Return the strong key of one (normalised) identifier."""
     if ident.scheme == IdentifierScheme.EXTERNAL:
         return ("external", f"{ident.system or ''}:{ident.value}")
     kind = _SCHEME_KINDS.get(str(ident.scheme))
     if kind is not None:
         return (kind, ident.value.upper())
-    return (f"id:{ident.scheme}", ident.value)
+    return (f"id.{ident.scheme}", ident.value)
+
+
+class Sealer(Protocol):
+    """Seals and opens the payloads of one unit of work."""
+
+    def seal_record(
+        self,
+        record_type: type,
+        document: Mapping[str, Any],
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> bytes:
+        """Seal the document of a record (a customer, or an activity of ``customer_id``)."""
+        ...
+
+    def open_record(
+        self,
+        record_type: type,
+        payload: bytes,
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Open a sealed record document; raises ``Erased`` if the customer's key is gone."""
+        ...
+
+    def seal_value(self, value: Any, *, customer_id: str, field: str) -> bytes:
+        """Seal a JSON-safe value (a history entry's old and new values)."""
+        ...
+
+    def open_value(self, payload: bytes, *, customer_id: str, field: str) -> Any:
+        """Open a value sealed by :meth:`seal_value`; raises ``Erased`` if the key is gone."""
+        ...
+
+    def destroy_key(self, customer_id: str) -> bool:
+        """Destroy the customer's data key (crypto-shredding); return whether one existed."""
+        ...
 
 
 class RecordCodec(Protocol):
-    """Seals documents into payload bytes and turns strong keys into index keys."""
+    """Turns documents into payload bytes and strong keys into index keys."""
 
     @property
     def encrypted(self) -> bool:
         """Whether payloads and index keys hide personal data."""
         ...
 
-    def seal(self, document: Mapping[str, Any], *, customer_id: str, session: Session) -> bytes:
-        """Turn a JSON-safe document belonging to ``customer_id`` into payload bytes."""
-        ...
-
-    def open(self, payload: bytes, *, customer_id: str, session: Session) -> dict[str, Any]:
-        """Turn payload bytes back into the document; raises ``StorageError`` if unreadable."""
+    def begin(self, session: Session) -> Sealer:
+        """Return a sealer for one session (unit of work)."""
         ...
 
     def index_key(self, key: StrongKey) -> str:
-        """Turn a strong key into the opaque string the backend indexes."""
+        """The index key under which a strong key is stored (current index key)."""
         ...
+
+    def lookup_keys(self, key: StrongKey) -> tuple[str, ...]:
+        """Every index key a stored strong key may have (more than one during a rotation)."""
+        ...
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _loads(payload: bytes, customer_id: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StorageError(f"payload of customer {customer_id} is not valid JSON") from exc
+
+
+class _PlainSealer:
+    def seal_record(
+        self,
+        record_type: type,
+        document: Mapping[str, Any],
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> bytes:
+        return _dumps(document)
+
+    def open_record(
+        self,
+        record_type: type,
+        payload: bytes,
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        document = _loads(payload, customer_id)
+        if not isinstance(document, dict):
+            raise StorageError(f"payload of customer {customer_id} is not a JSON object")
+        return document
+
+    def seal_value(self, value: Any, *, customer_id: str, field: str) -> bytes:
+        return _dumps(value)
+
+    def open_value(self, payload: bytes, *, customer_id: str, field: str) -> Any:
+        return _loads(payload, customer_id)
+
+    def destroy_key(self, customer_id: str) -> bool:
+        return False
 
 
 class PlaintextCodec:
     """Stores documents as plain UTF-8 JSON and index keys as ``kind:value``.
 
-    Anyone who can read the database can read every personal value: use it only for tests and
-    demos.
+    Anyone who can read the database can read every personal value, and nothing can be
+    crypto-shredded: use it only for tests and demos.
     """
 
     @property
@@ -94,21 +198,178 @@ class PlaintextCodec:
         """Always ``False``."""
         return False
 
-    def seal(self, document: Mapping[str, Any], *, customer_id: str, session: Session) -> bytes:
-        """Encode ``document`` as compact JSON."""
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-    def open(self, payload: bytes, *, customer_id: str, session: Session) -> dict[str, Any]:
-        """Decode JSON written by :meth:`seal`."""
-        try:
-            document = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StorageError(f"payload of customer {customer_id} is not valid JSON") from exc
-        if not isinstance(document, dict):
-            raise StorageError(f"payload of customer {customer_id} is not a JSON object")
-        return document
+    def begin(self, session: Session) -> Sealer:
+        """Return the (stateless) plaintext sealer."""
+        return _PlainSealer()
 
     def index_key(self, key: StrongKey) -> str:
         """Return ``"kind:value"``."""
         kind, value = key
         return f"{kind}:{value}"
+
+    def lookup_keys(self, key: StrongKey) -> tuple[str, ...]:
+        """Return the one plaintext index key."""
+        return (self.index_key(key),)
+
+
+class _KeySource:
+    """Where data keys live: the session's own ``keys`` table, or a separate key store."""
+
+    def __init__(self, session: Session, key_store: Store | None) -> None:
+        self._session = session
+        self._key_store = key_store
+
+    def _run(self, action: Callable[[KeyTable], Any], *, write: bool) -> Any:
+        if self._key_store is None:
+            return action(self._session.keys)
+        with self._key_store.transaction(readonly=not write) as key_session:
+            result = action(key_session.keys)
+            if write:
+                key_session.commit()
+            return result
+
+    def get(self, customer_id: str) -> WrappedKey | None:
+        def read(keys: KeyTable) -> WrappedKey | None:
+            try:
+                return keys.get(customer_id)
+            except NotFound:
+                return None
+
+        result: WrappedKey | None = self._run(read, write=False)
+        return result
+
+    def put(self, key: WrappedKey) -> None:
+        self._run(lambda keys: keys.put(key), write=True)
+
+    def delete(self, customer_id: str) -> bool:
+        deleted: bool = self._run(lambda keys: keys.delete(customer_id), write=True)
+        return deleted
+
+
+class _EncryptingSealer:
+    def __init__(self, codec: EncryptingCodec, source: _KeySource) -> None:
+        self._codec = codec
+        self._source = source
+        self._keys: dict[str, bytes] = {}
+
+    def _data_key(self, customer_id: str, *, create: bool) -> bytes:
+        cached = self._keys.get(customer_id)
+        if cached is not None:
+            return cached
+        ring = self._codec.keyring
+        wrapped = self._source.get(customer_id)
+        if wrapped is None:
+            if not create:
+                raise Erased(customer_id)
+            data_key, master_id, blob = ring.new_data_key(customer_id)
+            self._source.put(
+                WrappedKey(
+                    customer_id=customer_id,
+                    master_key_id=master_id,
+                    wrapped=blob,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        else:
+            data_key = ring.unwrap_data_key(customer_id, wrapped.master_key_id, wrapped.wrapped)
+        self._keys[customer_id] = data_key
+        return data_key
+
+    def seal_record(
+        self,
+        record_type: type,
+        document: Mapping[str, Any],
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> bytes:
+        key = self._data_key(customer_id, create=True)
+        sealed = self._codec.cipher(record_type).seal(
+            document, data_key=key, customer_id=customer_id, record_id=record_id
+        )
+        return _dumps(sealed)
+
+    def open_record(
+        self,
+        record_type: type,
+        payload: bytes,
+        *,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        document = _loads(payload, customer_id)
+        if not isinstance(document, dict):
+            raise StorageError(f"payload of customer {customer_id} is not a JSON object")
+        key = self._data_key(customer_id, create=False)
+        return self._codec.cipher(record_type).open(
+            document, data_key=key, customer_id=customer_id, record_id=record_id
+        )
+
+    def seal_value(self, value: Any, *, customer_id: str, field: str) -> bytes:
+        key = self._data_key(customer_id, create=True)
+        return encrypt_json(key, value, customer_id=customer_id, field=field)
+
+    def open_value(self, payload: bytes, *, customer_id: str, field: str) -> Any:
+        key = self._data_key(customer_id, create=False)
+        return decrypt_json(key, payload, customer_id=customer_id, field=field)
+
+    def destroy_key(self, customer_id: str) -> bool:
+        self._keys.pop(customer_id, None)
+        return self._source.delete(customer_id)
+
+
+class EncryptingCodec:
+    """Envelope encryption of personal fields and blind-indexed identifiers.
+
+    Each customer gets a random 32-byte data key, wrapped by the keyring's master key and kept
+    in ``key_store``'s ``keys`` table (default: the ``keys`` table of the store being written,
+    in the same transaction). A separate key store is recommended in production: a backup of
+    the data store then holds no key, so erasing a customer's key also makes the backups of
+    that customer unreadable. Documents are sealed field by field: personal fields (from the
+    record metadata) become AES-GCM ciphertexts bound to the customer id and the field path;
+    the rest stays readable. Index keys are HMAC blind-index tokens.
+    """
+
+    def __init__(self, keyring: KeyRing, *, key_store: Store | None = None) -> None:
+        if not isinstance(keyring, KeyRing):
+            raise TypeError("keyring must be a custrec.security.KeyRing")
+        self._keyring = keyring
+        self._key_store = key_store
+        self._ciphers: dict[type, DocumentCipher] = {}
+
+    @property
+    def encrypted(self) -> bool:
+        """Always ``True``."""
+        return True
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The keyring in use."""
+        return self._keyring
+
+    @property
+    def key_store(self) -> Store | None:
+        """The separate key store, or ``None`` when keys live beside the data."""
+        return self._key_store
+
+    def cipher(self, record_type: type) -> DocumentCipher:
+        """The document cipher for a record type's ``{"schema_version", "data"}`` documents."""
+        cipher = self._ciphers.get(record_type)
+        if cipher is None:
+            cipher = DocumentCipher(f"data.{f.path}" for f in personal_fields(record_type))
+            self._ciphers[record_type] = cipher
+        return cipher
+
+    def begin(self, session: Session) -> Sealer:
+        """Return a sealer that caches data keys for this session only."""
+        return _EncryptingSealer(self, _KeySource(session, self._key_store))
+
+    def index_key(self, key: StrongKey) -> str:
+        """The blind-index token under the current index key."""
+        kind, value = key
+        return self._keyring.blind_index.token(kind, value)
+
+    def lookup_keys(self, key: StrongKey) -> tuple[str, ...]:
+        """Tokens under every configured index key (current first)."""
+        kind, value = key
+        return self._keyring.blind_index.lookup_tokens(kind, value)

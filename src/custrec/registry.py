@@ -1,0 +1,1490 @@
+"""The Registry: the service facade a CRM calls.
+
+It takes customers in (normalise, validate, refuse duplicates), reads and finds them, updates
+them with a field-level history of every change, records transactions and interactions,
+computes activity summaries, and erases customers by destroying their keys, over any
+:class:`~custrec.storage.Store`. Every method takes ``actor=``: an access policy decides what the
+actor may do and see, and the tamper-evident audit log records every read, write and refusal.
+
+>>> from custrec import Actor, KeyRing, MemoryStore, Registry
+>>> registry = Registry(MemoryStore(), keyring=KeyRing.generate())
+>>> clerk = Actor(id="u-1", roles={"staff", "unmask"}, team="north")
+>>> c = registry.intake({"kind": "individual", "name": "张三",
+...                      "contacts": [{"phones": ["138 0013 8000"]}]}, actor=clerk)
+>>> c.owner, [found.id for found in registry.find(phone="13800138000", actor=clerk)] == [c.id]
+('u-1', True)
+>>> c = registry.update(c.id, {"stage": "prospect"}, actor=clerk, reason="first call")
+>>> [(ch.path, ch.old, ch.new) for ch in registry.history(c.id, actor=clerk)][-1]
+('stage', 'lead', 'prospect')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+
+from custrec.errors import (
+    AccessDenied,
+    CustrecError,
+    DuplicateCustomer,
+    Erased,
+    NotFound,
+    StorageError,
+    ValidationFailed,
+    VersionConflict,
+)
+from custrec.grading import ActivitySummary
+from custrec.history import FieldChange, diff
+from custrec.issues import Issue, ValidationReport
+from custrec.records import (
+    Customer,
+    Identifier,
+    IdentifierScheme,
+    Interaction,
+    Transaction,
+    personal_fields,
+)
+from custrec.security import (
+    AccessDecision,
+    AccessPolicy,
+    Action,
+    Actor,
+    AuditChain,
+    ChainVerification,
+    Checkpoint,
+    KeyRing,
+    Resource,
+    RoleBasedPolicy,
+    mask_record,
+)
+from custrec.serialization import SCHEMA_VERSION, make_converter, structure_with_issues
+from custrec.storage import (
+    ActivityRow,
+    AuditRecord,
+    CustomerFilter,
+    CustomerRow,
+    HistoryRecord,
+    Session,
+    Store,
+)
+from custrec.storage.codec import (
+    EncryptingCodec,
+    PlaintextCodec,
+    RecordCodec,
+    Sealer,
+    StrongKey,
+    identifier_key,
+    strong_keys,
+)
+from custrec.validation import (
+    RuleSet,
+    normalize_customer,
+    normalize_identifier,
+    parse_customer,
+    validate,
+)
+from custrec.validation import email as email_format
+from custrec.validation import phone as phone_format
+
+__all__ = [
+    "BulkResult",
+    "Change",
+    "ErasureAction",
+    "ErasureReceipt",
+    "ErasureUnavailable",
+    "PlaintextStorageWarning",
+    "Registry",
+    "RotationReport",
+]
+
+Clock = Callable[[], datetime]
+
+_READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"})
+_JOURNAL_ACTION: Final = "erasure.journal"
+_PERSONAL_PATHS: Final = frozenset(f.path for f in personal_fields(Customer))
+_INDEX: Final = re.compile(r"\[\d+\]")
+MASKED: Final = "***"
+
+
+class PlaintextStorageWarning(UserWarning):
+    """Personal data is being stored without encryption (no keyring was given)."""
+
+
+class ErasureUnavailable(CustrecError):
+    """Erasure needs a keyring: plaintext payloads and history cannot be crypto-shredded."""
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """One entry of a customer's change history.
+
+    ``action`` is ``create`` (``path`` empty, ``new`` the whole record), ``update`` (one entry
+    per changed field path), ``grade`` or ``erase``. ``old`` and ``new`` are JSON-safe values
+    and may be personal data: they are hidden from ``repr()`` and masked (``"***"``) for actors
+    who may not unmask.
+    """
+
+    customer_id: str
+    seq: int
+    at: datetime
+    actor_id: str
+    action: str
+    path: str
+    reason: str | None
+    old: Any = attrs.field(repr=False)
+    new: Any = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class BulkResult:
+    """What :meth:`Registry.intake_many` did.
+
+    ``added`` lists the new ids; ``skipped`` the ids that already existed (an earlier, interrupted
+    run); ``rejected`` maps the input position of each invalid item to its report;
+    ``duplicates`` maps the input position of each refused duplicate to the ids it collides
+    with; ``denied`` maps the position of each item the actor may not create to the reason.
+    """
+
+    added: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    rejected: Mapping[int, ValidationReport] = attrs.field(factory=dict)
+    duplicates: Mapping[int, tuple[str, ...]] = attrs.field(factory=dict)
+    denied: Mapping[int, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ErasureAction:
+    """One thing an erasure did: ``target`` (a field path or a table) and ``action``."""
+
+    target: str
+    action: str
+
+
+@attrs.frozen(kw_only=True)
+class ErasureReceipt:
+    """Proof of an erasure, free of personal data: who, when, why, and what was destroyed."""
+
+    customer_id: str
+    erased_at: datetime
+    actor_id: str
+    reason: str
+    actions: tuple[ErasureAction, ...]
+
+
+@attrs.frozen(kw_only=True)
+class RotationReport:
+    """What :meth:`Registry.rotate_master_key` did: keys re-wrapped and keys already current."""
+
+    rewrapped: int
+    unchanged: int
+    master_key_id: str
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_actor(actor: object) -> Actor:
+    if not isinstance(actor, Actor):
+        raise TypeError("actor must be a custrec.Actor")
+    return actor
+
+
+def _check_reason(reason: object, what: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError(f"{what} needs a reason")
+    return reason
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def _is_personal(path: str) -> bool:
+    """Tell whether a change path is, or contains, a personal field."""
+    if not path:
+        return True
+    generic = _INDEX.sub("[]", path)
+    return any(
+        generic == p or p.startswith((generic + ".", generic + "[]"))
+        for p in _PERSONAL_PATHS
+    )
+
+
+class _Op:
+    """One unit of work: a session, its sealer, and audit appends chained on commit order."""
+
+    def __init__(self, registry: Registry, session: Session, sealer: Sealer) -> None:
+        self.registry = registry
+        self.session = session
+        self.sealer = sealer
+        self.pending: list[AuditRecord] = []
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        at: datetime,
+        customer_id: str | None = None,
+        fields: Iterable[str] = (),
+        reason: str | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        self.pending.append(
+            AuditRecord(
+                at=at,
+                actor_id=actor.id,
+                action=action,
+                customer_id=customer_id,
+                fields=tuple(fields),
+                reason=reason,
+                outcome=outcome,
+            )
+        )
+
+    def flush_audit(self) -> None:
+        if self.pending:
+            self.registry._append_audit(self.session, self.pending)
+            self.pending = []
+
+    def commit(self) -> None:
+        self.flush_audit()
+        self.session.commit()
+
+
+class Registry:
+    """The facade over a store: intake, get, find, query, update with history, erase.
+
+    ``store`` is any :class:`~custrec.storage.Store`. With a ``keyring`` every personal field is
+    encrypted under a per-customer data key, identifiers are blind-indexed and the audit log is
+    HMAC-chained; the data keys live in ``key_store`` (a separate store is recommended, so that
+    backups of ``store`` hold no keys) or, by default, in ``store`` itself. Without a keyring
+    documents are stored as plain JSON (a :class:`PlaintextStorageWarning` says so) and erasure
+    is unavailable. ``policy`` decides who may do what (default: :class:`RoleBasedPolicy`);
+    ``rules`` replaces the default validation rules; ``clock`` (returning aware datetimes) is
+    injected for deterministic tests; ``region`` is the default phone region.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        keyring: KeyRing | None = None,
+        key_store: Store | None = None,
+        policy: AccessPolicy | None = None,
+        rules: RuleSet | None = None,
+        clock: Clock | None = None,
+        region: str = "CN",
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._clock = clock or _utc_now
+        self._region = region
+        self._policy: AccessPolicy = policy if policy is not None else RoleBasedPolicy()
+        self._keyring = keyring
+        self._chain: AuditChain | None = None
+        self._codec: RecordCodec
+        if keyring is None:
+            if key_store is not None:
+                raise ValueError("a key store needs a keyring")
+            warnings.warn(
+                "custrec Registry without a keyring stores personal data as plain JSON; "
+                "use it for tests and demos only",
+                PlaintextStorageWarning,
+                stacklevel=2,
+            )
+            self._codec = PlaintextCodec()
+        else:
+            self._codec = EncryptingCodec(keyring, key_store=key_store)
+            self._chain = keyring.audit_chain()
+        self._key_store = key_store
+        self._converter = make_converter()
+
+    # ----------------------------------------------------------------------------- helpers
+
+    @property
+    def store(self) -> Store:
+        """The underlying store."""
+        return self._store
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether personal data is encrypted at rest (a keyring was given)."""
+        return self._codec.encrypted
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the registry clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    @contextmanager
+    def _op(self, *, readonly: bool = False) -> Iterator[_Op]:
+        with self._store.transaction(readonly=readonly) as session:
+            yield _Op(self, session, self._codec.begin(session))
+
+    def _append_audit(self, session: Session, entries: Sequence[AuditRecord]) -> None:
+        """Append entries, numbered after the last one and HMAC-chained when keyed."""
+        last = session.audit.last()
+        first = 1 if last is None else last.seq + 1
+        numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
+        if self._chain is not None:
+            values = self._chain.link_all(numbered, previous=last)
+            numbered = [attrs.evolve(e, chain=v) for e, v in zip(numbered, values, strict=True)]
+        seqs = session.audit.append(numbered)
+        if list(seqs) != [e.seq for e in numbered]:
+            raise StorageError("the audit table assigned unexpected sequence numbers")
+
+    def _authorize(
+        self,
+        op: _Op,
+        actor: Actor,
+        action: Action,
+        resource: Resource,
+        *,
+        at: datetime,
+    ) -> AccessDecision:
+        """Return the policy's decision; on denial audit it, commit that, and raise."""
+        decision = self._policy.decide(actor, action, resource)
+        if decision.allowed:
+            return decision
+        op.audit(
+            actor,
+            f"denied.{action.value}",
+            at=at,
+            customer_id=resource.customer_id,
+            reason=decision.reason,
+            outcome="denied",
+        )
+        op.commit()
+        target = f" customer {resource.customer_id}" if resource.customer_id else ""
+        raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
+
+    def _document(self, record: Any) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "data": self._converter.unstructure(record)}
+
+    def _open(
+        self, op: _Op, record_type: type, row_id: str, customer_id: str, payload: bytes
+    ) -> Any:
+        record_id = None if record_type is Customer else row_id
+        document = op.sealer.open_record(
+            record_type, payload, customer_id=customer_id, record_id=record_id
+        )
+        if "erased" in document:
+            raise Erased(customer_id)
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise StorageError(f"customer {customer_id}: unsupported schema version")
+        return self._converter.structure(document.get("data"), record_type)
+
+    def _customer(self, op: _Op, row: CustomerRow) -> Customer:
+        if _is_tombstone(row.payload):
+            raise Erased(row.id)
+        customer = typing.cast(Customer, self._open(op, Customer, row.id, row.id, row.payload))
+        return attrs.evolve(customer, version=row.version)
+
+    def _row(self, op: _Op, customer: Customer) -> CustomerRow:
+        if customer.created_at is None or customer.updated_at is None:
+            raise ValueError("stored customers need created_at and updated_at")
+        return CustomerRow(
+            id=customer.id,
+            version=customer.version,
+            payload=op.sealer.seal_record(
+                Customer, self._document(customer), customer_id=customer.id
+            ),
+            index_keys=frozenset(self._codec.index_key(k) for k in strong_keys(customer)),
+            kind=customer.kind.value,
+            stage=customer.stage.value,
+            owner=customer.owner,
+            team=customer.team,
+            grade=customer.grade,
+            tags=customer.tags,
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+        )
+
+    def _shown(self, decision: AccessDecision, customer: Customer) -> Customer:
+        return mask_record(customer) if decision.masked else customer
+
+    def _read_audit(
+        self,
+        op: _Op,
+        actor: Actor,
+        decision: AccessDecision,
+        customer: Customer,
+        at: datetime,
+        *,
+        purpose: str | None = None,
+    ) -> None:
+        if decision.masked:
+            op.audit(actor, "customer.read", at=at, customer_id=customer.id, reason=purpose)
+        else:
+            fields = self._codec_paths(customer)
+            op.audit(
+                actor,
+                "customer.unmask",
+                at=at,
+                customer_id=customer.id,
+                fields=fields,
+                reason=purpose,
+            )
+
+    def _codec_paths(self, customer: Customer) -> list[str]:
+        """The concrete personal field paths holding a value (what an unmasked read reveals)."""
+        data = self._converter.unstructure(customer)
+        paths: list[str] = []
+        for field in personal_fields(Customer):
+            paths.extend(_concrete_paths(data, field.path))
+        return paths
+
+    def _collisions(
+        self, op: _Op, keys: Iterable[StrongKey], *, exclude: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Return (existing ids, kinds of key that matched) for the given strong keys."""
+        by_index: dict[str, StrongKey] = {}
+        for key in keys:
+            for index_key in self._codec.lookup_keys(key):
+                by_index[index_key] = key
+        found = op.session.customers.lookup_many(by_index)
+        ids: set[str] = set()
+        kinds: set[str] = set()
+        for index_key, matched in found.items():
+            others = [i for i in matched if i != exclude]
+            if others:
+                ids.update(others)
+                kinds.add(by_index[index_key][0])
+        return sorted(ids), sorted(kinds)
+
+    def _prepare(self, data: Mapping[str, Any] | Customer, now: datetime, actor: Actor) -> Customer:
+        if isinstance(data, Customer):
+            record: Customer | None = normalize_customer(data, region=self._region)
+            report = validate(record, self._rules, as_of=now, region=self._region)
+        elif isinstance(data, Mapping):
+            result = parse_customer(data, region=self._region, rules=self._rules, as_of=now)
+            record, report = result.record, result.report
+        else:
+            raise TypeError("intake() takes a mapping or a Customer")
+        if not report.ok or record is None:
+            raise ValidationFailed(report)
+        return attrs.evolve(
+            record,
+            version=0,
+            owner=record.owner or actor.id,
+            team=record.team or actor.team,
+            created_at=record.created_at or now,
+            updated_at=now,
+        )
+
+    def _history(
+        self,
+        op: _Op,
+        customer_id: str,
+        change: FieldChange,
+        actor: Actor,
+        reason: str | None,
+        now: datetime,
+        *,
+        action: str,
+    ) -> HistoryRecord:
+        payload = op.sealer.seal_value(
+            {"old": change.old, "new": change.new},
+            customer_id=customer_id,
+            field=f"history:{change.path}",
+        )
+        return HistoryRecord(
+            customer_id=customer_id,
+            at=now,
+            actor_id=actor.id,
+            action=action,
+            path=change.path,
+            reason=reason,
+            payload=payload,
+        )
+
+    def _creation(
+        self, op: _Op, customer: Customer, actor: Actor, reason: str | None, now: datetime
+    ) -> HistoryRecord:
+        change = FieldChange(path="", old=None, new=self._converter.unstructure(customer))
+        return self._history(op, customer.id, change, actor, reason, now, action="create")
+
+    # ------------------------------------------------------------------------------ intake
+
+    def intake(
+        self,
+        data: Mapping[str, Any] | Customer,
+        *,
+        actor: Actor,
+        reason: str | None = "intake",
+        allow_duplicates: bool = False,
+    ) -> Customer:
+        """Take a new customer in and return it as stored (``version == 1``).
+
+        ``data`` is a raw mapping (normalised and validated as by
+        :func:`~custrec.validation.parse_customer`) or a :class:`~custrec.records.Customer`.
+        A customer without an owner is owned by the actor (and the actor's team). Raises
+        :class:`~custrec.errors.ValidationFailed` (carrying the report) for invalid data,
+        :class:`~custrec.errors.AccessDenied` if the actor may not create it,
+        :class:`~custrec.errors.DuplicateCustomer` when a stored customer shares a phone,
+        e-mail, credit code, resident id, passport or external id (unless ``allow_duplicates``),
+        and ``DuplicateKey`` if the id is taken. The record, its first history entry and its
+        audit entry are written in one transaction. The result is masked unless the actor may
+        unmask.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        customer = self._prepare(data, now, actor)
+        with self._op() as op:
+            self._authorize(op, actor, Action.CREATE, Resource.of(customer), at=now)
+            if not allow_duplicates:
+                ids, kinds = self._collisions(op, strong_keys(customer))
+                if ids:
+                    raise DuplicateCustomer(ids, kinds)
+            version = op.session.customers.add(self._row(op, customer))
+            stored = attrs.evolve(customer, version=version)
+            op.session.history.append([self._creation(op, stored, actor, reason, now)])
+            op.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
+            op.commit()
+        read = self._policy.decide(actor, Action.READ, Resource.of(stored))
+        return self._shown(read, stored)
+
+    def intake_many(
+        self,
+        items: Iterable[Mapping[str, Any] | Customer],
+        *,
+        actor: Actor,
+        reason: str | None = "import",
+        chunk_size: int = 1000,
+        allow_duplicates: bool = False,
+    ) -> BulkResult:
+        """Take many customers in, one transaction per chunk of ``chunk_size`` items.
+
+        Invalid items, items the actor may not create and duplicates (against the store, or an
+        earlier item of the same run) are reported, not raised; items whose id is already stored
+        are skipped, so re-running an interrupted import with the same ids completes it without
+        duplicating anything. A crash leaves every chunk either wholly stored or not at all.
+        """
+        actor = _check_actor(actor)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValueError("chunk_size must be a positive integer")
+        added: list[str] = []
+        skipped: list[str] = []
+        rejected: dict[int, ValidationReport] = {}
+        duplicates: dict[int, tuple[str, ...]] = {}
+        denied: dict[int, str] = {}
+        seen: dict[StrongKey, str] = {}
+        chunk: list[tuple[int, Mapping[str, Any] | Customer]] = []
+
+        def flush() -> None:
+            now = self._now()
+            prepared: list[tuple[int, Customer]] = []
+            for position, item in chunk:
+                try:
+                    prepared.append((position, self._prepare(item, now, actor)))
+                except ValidationFailed as exc:
+                    rejected[position] = exc.report
+                except TypeError:
+                    rejected[position] = ValidationReport(
+                        (Issue(path="", code="type", message="expected a mapping or a Customer"),)
+                    )
+            with self._op() as op:
+                existing = {r.id for r in op.session.customers.get_many(c.id for _, c in prepared)}
+                rows: list[CustomerRow] = []
+                histories: list[HistoryRecord] = []
+                for position, customer in prepared:
+                    if customer.id in existing:
+                        skipped.append(customer.id)
+                        continue
+                    decision = self._policy.decide(actor, Action.CREATE, Resource.of(customer))
+                    if not decision.allowed:
+                        denied[position] = decision.reason
+                        op.audit(
+                            actor,
+                            "denied.create",
+                            at=now,
+                            reason=decision.reason,
+                            outcome="denied",
+                        )
+                        continue
+                    keys = strong_keys(customer)
+                    if not allow_duplicates:
+                        ids, _ = self._collisions(op, keys)
+                        ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+                        if ids:
+                            duplicates[position] = tuple(ids)
+                            continue
+                    for key in keys:
+                        seen.setdefault(key, customer.id)
+                    stored = attrs.evolve(customer, version=1)
+                    rows.append(self._row(op, customer))
+                    histories.append(self._creation(op, stored, actor, reason, now))
+                    op.audit(
+                        actor, "customer.create", at=now, customer_id=customer.id, reason=reason
+                    )
+                    added.append(customer.id)
+                op.session.customers.add_many(rows, skip_existing=False)
+                if histories:
+                    op.session.history.append(histories)
+                op.commit()
+            chunk.clear()
+
+        for position, item in enumerate(items):
+            chunk.append((position, item))
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+        return BulkResult(
+            added=tuple(added),
+            skipped=tuple(skipped),
+            rejected=rejected,
+            duplicates=duplicates,
+            denied=denied,
+        )
+
+    # -------------------------------------------------------------------------------- reads
+
+    def get(self, customer_id: str, *, actor: Actor, purpose: str | None = None) -> Customer:
+        """Return the customer, masked unless the actor may unmask; the read is audited.
+
+        Raises :class:`~custrec.errors.NotFound`, :class:`~custrec.errors.AccessDenied` or
+        :class:`~custrec.errors.Erased`.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            decision = self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            customer = self._customer(op, row)
+            self._read_audit(op, actor, decision, customer, now, purpose=purpose)
+            op.commit()
+        return self._shown(decision, customer)
+
+    def _visible(
+        self, op: _Op, actor: Actor, rows: Iterable[CustomerRow], now: datetime
+    ) -> list[Customer]:
+        """Open the rows the actor may read (others and erased ones are skipped), audited."""
+        shown: list[Customer] = []
+        for row in rows:
+            decision = self._policy.decide(actor, Action.READ, Resource.of(row))
+            if not decision.allowed or _is_tombstone(row.payload):
+                continue
+            customer = self._customer(op, row)
+            self._read_audit(op, actor, decision, customer, now)
+            shown.append(self._shown(decision, customer))
+        return shown
+
+    def _strong_key_of(
+        self,
+        *,
+        phone: str | None,
+        email: str | None,
+        identifier: Identifier | None,
+        external_id: tuple[str, str] | None,
+    ) -> list[StrongKey] | None:
+        keys: list[StrongKey] = []
+        if phone is not None:
+            if not phone_format.is_valid(phone, self._region):
+                return None
+            keys.append(("phone", phone_format.normalize(phone, self._region)))
+        if email is not None:
+            if not email_format.is_valid(email):
+                return None
+            keys.append(("email", email_format.normalize(email).casefold()))
+        if identifier is not None:
+            if not isinstance(identifier, Identifier):
+                raise TypeError("identifier must be a custrec.records.Identifier")
+            keys.append(identifier_key(normalize_identifier(identifier)))
+        if external_id is not None:
+            system, value = external_id
+            ident = Identifier(scheme=IdentifierScheme.EXTERNAL, value=value, system=system)
+            keys.append(identifier_key(normalize_identifier(ident)))
+        if not keys:
+            raise ValueError("find() needs at least one of phone, email, identifier, external_id")
+        return keys
+
+    def find(
+        self,
+        *,
+        actor: Actor,
+        phone: str | None = None,
+        email: str | None = None,
+        identifier: Identifier | None = None,
+        external_id: tuple[str, str] | None = None,
+    ) -> list[Customer]:
+        """Return the customers matching every given strong identifier exactly, by id.
+
+        ``phone`` is normalised with the registry's region, ``email`` as at intake,
+        ``identifier`` is an :class:`~custrec.records.Identifier`, ``external_id`` is
+        ``(system, value)``. Lookups use blind indexes when a keyring is set. A value that
+        cannot be normalised matches nobody. Only customers the actor may read are returned
+        (masked unless the actor may unmask); each is audited. At least one criterion is
+        required (``ValueError``).
+        """
+        actor = _check_actor(actor)
+        keys = self._strong_key_of(
+            phone=phone, email=email, identifier=identifier, external_id=external_id
+        )
+        if keys is None:
+            return []
+        now = self._now()
+        with self._op() as op:
+            matched: set[str] | None = None
+            for key in keys:
+                ids: set[str] = set()
+                for index_key in self._codec.lookup_keys(key):
+                    ids.update(op.session.customers.lookup(index_key))
+                matched = ids if matched is None else matched & ids
+            rows = op.session.customers.get_many(sorted(matched or ()))
+            found = self._visible(op, actor, rows, now)
+            op.commit()
+        return found
+
+    def _page(
+        self, actor: Actor, where: CustomerFilter, after: str | None, limit: int
+    ) -> tuple[list[Customer], str | None]:
+        """One page of raw rows, filtered by access; returns (customers, last raw id)."""
+        now = self._now()
+        with self._op() as op:
+            rows = op.session.customers.query(where=where, after=after, limit=limit)
+            shown = self._visible(op, actor, rows, now)
+            op.commit()
+        return shown, (rows[-1].id if rows else None)
+
+    def query(
+        self,
+        *,
+        actor: Actor,
+        kind: str | None = None,
+        stage: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        grade: str | None = None,
+        tag: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Customer]:
+        """Return the customers matching the facets among the next ``limit`` by id after ``after``.
+
+        Customers the actor may not read (or erased ones) are left out, so a page can hold fewer
+        than ``limit``; use :meth:`iter_customers` to walk everything.
+        """
+        actor = _check_actor(actor)
+        where = CustomerFilter(
+            kind=kind,
+            stage=stage,
+            owner=owner,
+            team=team,
+            grade=grade,
+            tag=tag,
+            updated_after=updated_after,
+            updated_before=updated_before,
+        )
+        return self._page(actor, where, after, limit)[0]
+
+    def iter_customers(
+        self, *, actor: Actor, batch_size: int = 500, **facets: Any
+    ) -> Iterator[list[Customer]]:
+        """Yield every customer the actor may read matching the facets, in batches, by id.
+
+        Each batch is read in its own short transaction, so the iteration never holds a lock.
+        """
+        actor = _check_actor(actor)
+        where = CustomerFilter(**facets)
+        after: str | None = None
+        while True:
+            batch, last = self._page(actor, where, after, batch_size)
+            if last is None:
+                return
+            if batch:
+                yield batch
+            after = last
+
+    def count(self, *, actor: Actor, **facets: Any) -> int:
+        """Count the stored customers matching the facets (ids only are consulted)."""
+        _check_actor(actor)
+        with self._store.transaction(readonly=True) as session:
+            return session.customers.count(where=CustomerFilter(**facets))
+
+    # ------------------------------------------------------------------------------ update
+
+    def update(
+        self,
+        customer_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        reason: str,
+        expected_version: int | None = None,
+        allow_duplicates: bool = False,
+    ) -> Customer:
+        """Change fields of a customer and record one history entry per changed field.
+
+        ``changes`` maps top-level field names to new raw values (as :func:`parse_customer`
+        accepts them; nested records are replaced whole). The merged record is normalised and
+        re-validated (``ValidationFailed``). ``expected_version`` is the version the caller read;
+        a stale one raises :class:`~custrec.errors.VersionConflict`. A new phone, e-mail or
+        identifier held by another customer raises ``DuplicateCustomer`` unless
+        ``allow_duplicates``. An update that changes nothing returns the stored customer as it
+        is. ``reason`` is required and is stored in the history and the audit log: do not put
+        personal data in it.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "update()")
+        if not isinstance(changes, Mapping):
+            raise TypeError("changes must be a mapping of field names to values")
+        now = self._now()
+        issues = [
+            Issue(path=str(name), code="readonly_field", message="this field cannot be changed")
+            for name in changes
+            if name in _READONLY_FIELDS
+        ]
+        if issues:
+            raise ValidationFailed(ValidationReport(issues))
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
+            if expected_version is not None and expected_version != row.version:
+                raise VersionConflict(
+                    f"customer {customer_id}", expected=expected_version, actual=row.version
+                )
+            current = self._customer(op, row)
+            merged = self._converter.unstructure(current)
+            merged.update(changes)
+            merged.pop("version", None)
+            result = parse_customer(merged, region=self._region, rules=self._rules, as_of=now)
+            if result.record is None:
+                raise ValidationFailed(result.report)
+            new = attrs.evolve(
+                result.record,
+                version=row.version,
+                created_at=current.created_at,
+                updated_at=current.updated_at,
+            )
+            field_changes = diff(current, new)
+            if not field_changes:
+                shown = current
+            else:
+                new = attrs.evolve(new, updated_at=now)
+                if not allow_duplicates:
+                    added_keys = strong_keys(new) - strong_keys(current)
+                    ids, kinds = self._collisions(op, added_keys, exclude=customer_id)
+                    if ids:
+                        raise DuplicateCustomer(ids, kinds)
+                version = op.session.customers.update(
+                    self._row(op, new), expected_version=row.version
+                )
+                op.session.history.append(
+                    [
+                        self._history(op, customer_id, c, actor, reason, now, action="update")
+                        for c in field_changes
+                    ]
+                )
+                op.audit(
+                    actor,
+                    "customer.update",
+                    at=now,
+                    customer_id=customer_id,
+                    fields=[c.path for c in field_changes],
+                    reason=reason,
+                )
+                op.commit()
+                shown = attrs.evolve(new, version=version)
+        read = self._policy.decide(actor, Action.READ, Resource.of(shown))
+        return self._shown(read, shown)
+
+    def history(self, customer_id: str, *, actor: Actor) -> list[Change]:
+        """Return the customer's change history, oldest first; the read is audited.
+
+        Personal values are ``"***"`` unless the actor may unmask. Raises ``NotFound``,
+        ``AccessDenied`` or ``Erased``.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            decision = self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            if _is_tombstone(row.payload):
+                raise Erased(customer_id)
+            changes: list[Change] = []
+            for record in op.session.history.list_for(customer_id):
+                values = op.sealer.open_value(
+                    record.payload, customer_id=customer_id, field=f"history:{record.path}"
+                )
+                old, new = values.get("old"), values.get("new")
+                if decision.masked and _is_personal(record.path):
+                    old, new = (
+                        self._mask_value(record.path, old),
+                        self._mask_value(record.path, new),
+                    )
+                changes.append(
+                    Change(
+                        customer_id=customer_id,
+                        seq=record.seq,
+                        at=record.at,
+                        actor_id=record.actor_id,
+                        action=record.action,
+                        path=record.path,
+                        reason=record.reason,
+                        old=old,
+                        new=new,
+                    )
+                )
+            op.audit(
+                actor,
+                "history.read" if decision.masked else "history.unmask",
+                at=now,
+                customer_id=customer_id,
+            )
+            op.commit()
+        return changes
+
+    def _mask_value(self, path: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if not path and isinstance(value, dict):
+            customer = self._converter.structure(value, Customer)
+            return self._converter.unstructure(mask_record(customer))
+        return MASKED
+
+    # -------------------------------------------------------------------------- activities
+
+    def _structure_activity(self, data: Any, cls: type[Any], now: datetime) -> Any:
+        if isinstance(data, cls):
+            record = data
+            report = validate(record, self._rules, as_of=now, region=self._region)
+        elif isinstance(data, Mapping):
+            built, report = structure_with_issues(dict(data), cls)
+            record = built
+            if built is not None:
+                report = report.merged(validate(built, self._rules, as_of=now, region=self._region))
+        else:
+            raise TypeError(f"expected a mapping or a {cls.__name__}")
+        amount = getattr(getattr(record, "amount", None), "amount", None)
+        if amount is not None:
+            exponent = amount.normalize().as_tuple().exponent
+            if isinstance(exponent, int) and exponent < -4:
+                report = report.merged(
+                    ValidationReport(
+                        (
+                            Issue(
+                                path="amount.amount",
+                                code="amount.precision",
+                                message="amounts may have at most four decimal places",
+                            ),
+                        )
+                    )
+                )
+        if record is None or not report.ok:
+            raise ValidationFailed(report)
+        return record
+
+    def _record_activity(self, record: Transaction | Interaction, kind: str, actor: Actor) -> None:
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(record.customer_id)
+            self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
+            if _is_tombstone(row.payload):
+                raise Erased(record.customer_id)
+            amount = record.amount if isinstance(record, Transaction) else None
+            op.session.activities.add(
+                ActivityRow(
+                    id=record.id,
+                    customer_id=record.customer_id,
+                    kind=kind,
+                    occurred_at=record.occurred_at,
+                    amount=amount.amount if amount is not None else None,
+                    currency=amount.currency if amount is not None else None,
+                    payload=op.sealer.seal_record(
+                        type(record),
+                        self._document(record),
+                        customer_id=record.customer_id,
+                        record_id=record.id,
+                    ),
+                )
+            )
+            op.audit(actor, f"{kind}.create", at=now, customer_id=record.customer_id)
+            op.commit()
+
+    def record_transaction(
+        self, data: Mapping[str, Any] | Transaction, *, actor: Actor
+    ) -> Transaction:
+        """Validate and store a transaction of an existing customer; return it.
+
+        Needs update rights on the customer. Raises ``ValidationFailed`` (for example
+        ``date.future``, ``amount.precision``), ``NotFound`` if the customer does not exist,
+        ``AccessDenied`` and ``DuplicateKey`` if the id is taken.
+        """
+        actor = _check_actor(actor)
+        record = typing.cast(Transaction, self._structure_activity(data, Transaction, self._now()))
+        self._record_activity(record, "transaction", actor)
+        return record
+
+    def record_interaction(
+        self, data: Mapping[str, Any] | Interaction, *, actor: Actor
+    ) -> Interaction:
+        """Validate and store a follow-up or service interaction (as for transactions)."""
+        actor = _check_actor(actor)
+        record = typing.cast(Interaction, self._structure_activity(data, Interaction, self._now()))
+        self._record_activity(record, "interaction", actor)
+        return record
+
+    def activities(
+        self, customer_id: str, *, actor: Actor, kind: str | None = None
+    ) -> list[Transaction | Interaction]:
+        """Return the customer's transactions and interactions (or one ``kind``), oldest first.
+
+        Interaction summaries are masked unless the actor may unmask; the read is audited.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        found: list[Transaction | Interaction] = []
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            decision = self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            if _is_tombstone(row.payload):
+                raise Erased(customer_id)
+            after: str | None = None
+            while True:
+                rows = op.session.activities.list_for(
+                    customer_id, kind=kind, after=after, limit=500
+                )
+                if not rows:
+                    break
+                for activity in rows:
+                    cls = Transaction if activity.kind == "transaction" else Interaction
+                    record = self._open(op, cls, activity.id, customer_id, activity.payload)
+                    found.append(mask_record(record) if decision.masked else record)
+                after = rows[-1].id
+            op.audit(actor, "activity.read", at=now, customer_id=customer_id)
+            op.commit()
+        return found
+
+    def activity_summaries(
+        self, *, as_of: datetime, actor: Actor, batch_size: int = 1000
+    ) -> Iterator[ActivitySummary]:
+        """Yield the purchase summary of every customer with transactions up to ``as_of``.
+
+        Computed by the store (SQL backends use ``GROUP BY``), streamed in batches of
+        ``batch_size`` customers, ordered by customer id then currency. Summaries hold no
+        personal data but cover every customer, so the actor needs the ``grade`` right over all
+        customers.
+        """
+        actor = _check_actor(actor)
+        _aware(as_of, "as_of")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.GRADE, Resource(), at=now)
+            op.audit(actor, "activity.summaries", at=now)
+            op.commit()
+        after: str | None = None
+        while True:
+            with self._store.transaction(readonly=True) as session:
+                batch = session.activities.summaries(as_of=as_of, after=after, limit=batch_size)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].customer_id
+
+    # ------------------------------------------------------------------------------ erasure
+
+    def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:
+        """Erase a customer's personal data by destroying its data key (crypto-shredding).
+
+        The customer's index entries are deleted and its record is replaced by a tombstone
+        holding only non-personal facts (kind, stage, dates, grade); every sealed value of the
+        customer (record, history, interaction summaries), in the live store and in any backup
+        that lacks the key, becomes unreadable. Afterwards :meth:`get` and friends raise
+        :class:`~custrec.errors.Erased`; other customers are untouched. The erasure is audited
+        and written to the erasure journal (see :meth:`replay_erasures`). Needs the ``erase``
+        permission and a keyring (:class:`ErasureUnavailable` otherwise). Erasing an erased
+        customer again only re-checks that nothing is left.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "erase()")
+        if not self._codec.encrypted:
+            raise ErasureUnavailable(
+                "erasure needs a keyring: plaintext payloads and history cannot be shredded"
+            )
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            self._authorize(op, actor, Action.ERASE, Resource.of(row), at=now)
+        # Journal first, where it survives a restore of the data store: if anything below is
+        # interrupted, replay_erasures() finishes the job.
+        self._journal(customer_id, actor, reason, now)
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            actions: list[ErasureAction] = []
+            if not _is_tombstone(row.payload):
+                try:
+                    actions.extend(
+                        ErasureAction(target=path, action="shredded")
+                        for path in self._codec_paths(self._customer(op, row))
+                    )
+                except Erased:  # the key is already gone (an interrupted erasure)
+                    pass
+            actions.extend(self._tombstone(op, row, actor, reason, now))
+            destroyed = op.sealer.destroy_key(customer_id)
+            actions.append(
+                ErasureAction(target="data_key", action="destroyed" if destroyed else "absent")
+            )
+            history_count = len(op.session.history.list_for(customer_id))
+            activity_count = len(op.session.activities.list_for(customer_id, limit=1_000_000))
+            actions.append(
+                ErasureAction(target="history", action=f"{history_count} entries shredded")
+            )
+            actions.append(
+                ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
+            )
+            op.audit(
+                actor,
+                "customer.erase",
+                at=now,
+                customer_id=customer_id,
+                fields=[a.target for a in actions],
+                reason=reason,
+            )
+            op.commit()
+        return ErasureReceipt(
+            customer_id=customer_id,
+            erased_at=now,
+            actor_id=actor.id,
+            reason=reason,
+            actions=tuple(actions),
+        )
+
+    def _tombstone(
+        self, op: _Op, row: CustomerRow, actor: Actor, reason: str | None, now: datetime
+    ) -> list[ErasureAction]:
+        """Replace the row's payload with a tombstone and drop its index keys (idempotent)."""
+        if _is_tombstone(row.payload) and not row.index_keys:
+            return [ErasureAction(target="record", action="already erased")]
+        tombstone = {
+            "schema_version": SCHEMA_VERSION,
+            "erased": {"at": now.isoformat(), "by": actor.id},
+            "data": {"id": row.id, "kind": row.kind, "stage": row.stage},
+        }
+        op.session.customers.update(
+            attrs.evolve(
+                row,
+                payload=json.dumps(tombstone, separators=(",", ":")).encode(),
+                index_keys=frozenset(),
+                updated_at=now,
+            ),
+            expected_version=row.version,
+        )
+        op.session.history.append(
+            [
+                HistoryRecord(
+                    customer_id=row.id,
+                    at=now,
+                    actor_id=actor.id,
+                    action="erase",
+                    path="",
+                    reason=reason,
+                    payload=b"null",
+                )
+            ]
+        )
+        return [
+            ErasureAction(target="record", action="replaced by a tombstone"),
+            ErasureAction(target="index_keys", action=f"{len(row.index_keys)} deleted"),
+        ]
+
+    def _journal_store(self) -> Store:
+        return self._key_store if self._key_store is not None else self._store
+
+    def _journal(self, customer_id: str, actor: Actor, reason: str, now: datetime) -> None:
+        """Record the erasure where it survives a restore of the data store (the key store)."""
+        with self._journal_store().transaction() as session:
+            self._append_audit(
+                session,
+                [
+                    AuditRecord(
+                        at=now,
+                        actor_id=actor.id,
+                        action=_JOURNAL_ACTION,
+                        customer_id=customer_id,
+                        reason=reason,
+                    )
+                ],
+            )
+            session.commit()
+
+    def erasure_journal(self, *, actor: Actor) -> list[tuple[str, datetime]]:
+        """Return ``(customer id, erased at)`` for every journalled erasure, oldest first."""
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
+            op.audit(actor, "erasure.journal.read", at=now)
+            op.commit()
+        return [(e.customer_id or "", e.at) for e in self._journal_entries()]
+
+    def _journal_entries(self) -> Iterator[AuditRecord]:
+        after = 0
+        while True:
+            with self._journal_store().transaction(readonly=True) as session:
+                page = session.audit.read(after_seq=after, limit=1000)
+            if not page:
+                return
+            yield from (e for e in page if e.action == _JOURNAL_ACTION)
+            after = page[-1].seq
+
+    def replay_erasures(self, *, actor: Actor) -> list[str]:
+        """Re-apply every journalled erasure (after restoring the data store from a backup).
+
+        Customers whose restored record still holds data or index keys are tombstoned again and
+        their data keys destroyed; returns their ids. Needs the ``manage_keys`` right.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        replayed: list[str] = []
+        for entry in self._journal_entries():
+            customer_id = entry.customer_id
+            if not customer_id:
+                continue
+            with self._op() as op:
+                try:
+                    row = op.session.customers.get(customer_id)
+                except NotFound:
+                    continue
+                redone = not (_is_tombstone(row.payload) and not row.index_keys)
+                if redone:
+                    self._tombstone(op, row, actor, "replayed erasure", now)
+                destroyed = op.sealer.destroy_key(customer_id)
+                if redone or destroyed:
+                    replayed.append(customer_id)
+                    op.audit(
+                        actor,
+                        "customer.erase.replay",
+                        at=now,
+                        customer_id=customer_id,
+                        reason=entry.reason,
+                    )
+                op.commit()
+        return replayed
+
+    # ------------------------------------------------------------------------- key management
+
+    def rotate_master_key(
+        self,
+        *,
+        actor: Actor,
+        batch_size: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> RotationReport:
+        """Re-wrap every data key under the keyring's current master key.
+
+        Payloads are untouched (data keys do not change). Runs in batches, one transaction each,
+        calling ``progress(keys_done)`` after every batch; it can be interrupted and resumed.
+        Needs the ``manage_keys`` right.
+        """
+        actor = _check_actor(actor)
+        ring = self._require_keyring()
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        rewrapped = unchanged = 0
+        after: str | None = None
+        store = self._journal_store()
+        while True:
+            with store.transaction() as session:
+                keys = session.keys.list(after=after, limit=batch_size)
+                for key in keys:
+                    if ring.needs_rewrap(key.master_key_id):
+                        master_id, wrapped = ring.rewrap(
+                            key.customer_id, key.master_key_id, key.wrapped
+                        )
+                        session.keys.replace(
+                            attrs.evolve(key, master_key_id=master_id, wrapped=wrapped)
+                        )
+                        rewrapped += 1
+                    else:
+                        unchanged += 1
+                session.commit()
+            if not keys:
+                break
+            after = keys[-1].customer_id
+            if progress is not None:
+                progress(rewrapped + unchanged)
+        with self._op() as op:
+            op.audit(
+                actor,
+                "keys.rotate_master",
+                at=self._now(),
+                fields=[f"rewrapped={rewrapped}", f"unchanged={unchanged}"],
+            )
+            op.commit()
+        return RotationReport(
+            rewrapped=rewrapped,
+            unchanged=unchanged,
+            master_key_id=ring.provider.current_key_id,
+        )
+
+    def reindex(self, *, actor: Actor, batch_size: int = 500) -> int:
+        """Rewrite every customer's blind-index keys under the current index key.
+
+        Run it after adding a new index key; lookups keep working meanwhile because they try
+        every configured index key. Returns how many customers were re-indexed. Needs the
+        ``manage_keys`` right.
+        """
+        actor = _check_actor(actor)
+        ring = self._require_keyring()
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        count = 0
+        after: str | None = None
+        while True:
+            with self._op() as op:
+                rows = op.session.customers.query(after=after, limit=batch_size)
+                for row in rows:
+                    if not row.index_keys or all(
+                        ring.blind_index.is_current(k) for k in row.index_keys
+                    ):
+                        continue
+                    customer = self._customer(op, row)
+                    keys = frozenset(self._codec.index_key(k) for k in strong_keys(customer))
+                    op.session.customers.update(
+                        attrs.evolve(row, index_keys=keys), expected_version=row.version
+                    )
+                    count += 1
+                op.commit()
+            if not rows:
+                break
+            after = rows[-1].id
+        with self._op() as op:
+            op.audit(actor, "keys.reindex", at=self._now(), fields=[f"customers={count}"])
+            op.commit()
+        return count
+
+    def _require_keyring(self) -> KeyRing:
+        if self._keyring is None:
+            raise ErasureUnavailable("this operation needs a keyring")
+        return self._keyring
+
+    # ---------------------------------------------------------------------------------- audit
+
+    def audit_trail(
+        self,
+        *,
+        actor: Actor,
+        customer_id: str | None = None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[AuditRecord]:
+        """Audit entries for incident response: who touched a customer, or whom an actor touched.
+
+        Filters combine; ``since`` is inclusive and ``until`` exclusive. Needs ``audit_read``;
+        the query itself is audited.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
+            entries = op.session.audit.read(
+                customer_id=customer_id, actor_id=actor_id, since=since, until=until, limit=limit
+            )
+            op.audit(actor, "audit.read", at=now, customer_id=customer_id)
+            op.commit()
+        return entries
+
+    def customers_touched_by(
+        self, actor_id: str, *, actor: Actor, since: datetime, until: datetime
+    ) -> list[str]:
+        """The distinct customer ids an actor's audited actions named in ``[since, until)``."""
+        entries = self.audit_trail(actor=actor, actor_id=actor_id, since=since, until=until)
+        return sorted({e.customer_id for e in entries if e.customer_id})
+
+    def _audit_entries(self) -> Iterator[AuditRecord]:
+        after = 0
+        while True:
+            with self._store.transaction(readonly=True) as session:
+                page = session.audit.read(after_seq=after, limit=1000)
+            if not page:
+                return
+            yield from page
+            after = page[-1].seq
+
+    def verify_audit(
+        self, *, actor: Actor, checkpoint: Checkpoint | None = None
+    ) -> ChainVerification:
+        """Verify the whole audit chain (and, with a checkpoint, that nothing was truncated)."""
+        actor = _check_actor(actor)
+        if self._chain is None:
+            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
+            op.commit()
+        return self._chain.verify(self._audit_entries(), checkpoint=checkpoint)
+
+    def audit_checkpoint(self, *, actor: Actor) -> Checkpoint:
+        """Sign a checkpoint of the current end of the audit log; keep it outside the store."""
+        actor = _check_actor(actor)
+        if self._chain is None:
+            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
+            op.audit(actor, "audit.checkpoint", at=now)
+            op.commit()
+        with self._store.transaction(readonly=True) as session:
+            last = session.audit.last()
+        if last is None:  # pragma: no cover - the checkpoint entry was just written
+            raise StorageError("the audit log is empty")
+        return self._chain.checkpoint(last)
+
+
+_TOMBSTONE_PREFIX: Final = b'{"schema_version":%d,"erased":' % SCHEMA_VERSION
+
+
+def _is_tombstone(payload: bytes) -> bool:
+    """Tell whether a stored customer payload is an erasure tombstone.
+
+    Tombstones are written by :meth:`Registry._tombstone` with a fixed key order, so a prefix
+    test is exact: a sealed document starts with ``{"schema_version":1,"data":``.
+    """
+    return payload.startswith(_TOMBSTONE_PREFIX)
+
+
+def _concrete_paths(data: Any, path: str) -> list[str]:
+    """Expand a personal-field path with ``[]`` into the concrete paths holding a value."""
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    name = head[:-2] if many else head
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None or value == [] or value == "":
+        return []
+    if many:
+        found: list[str] = []
+        for index, item in enumerate(value if isinstance(value, list) else []):
+            here = f"{name}[{index}]"
+            if rest:
+                found.extend(f"{here}.{p}" for p in _concrete_paths(item, rest))
+            else:
+                found.append(here)
+        return found
+    if rest:
+        return [f"{name}.{p}" for p in _concrete_paths(value, rest)]
+    return [name]

@@ -1,0 +1,307 @@
+"""The registry with a keyring: encryption at rest, blind indexes, erasure, rotation, audit."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
+from custrec.errors import AccessDenied, Erased, NotFound
+from custrec.records import Identifier
+from custrec.registry import ErasureUnavailable
+from custrec.security import IndexKeys, StaticKeyProvider
+from custrec.storage import Store
+
+ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "erase", "export"}, team="hq")
+AUDITOR = Actor(id="aud-1", roles={"auditor"})
+KEYKEEPER = Actor(id="ops-1", roles={"admin", "unmask"})
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def customer(n: int = 0, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"测试{n}号",
+        "contacts": [{"phones": [f"1380013{n:04d}"], "emails": [f"user{n}@example.com"]}],
+        "addresses": [{"city": "北京", "street": f"长安街{n}号", "postal_code": "100000"}],
+        **extra,
+    }
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return KeyRing.generate()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = MemoryStore()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def registry(store: Store, ring: KeyRing) -> Registry:
+    return Registry(store, keyring=ring, clock=Clock())
+
+
+def test_an_encrypted_registry_round_trips_and_finds_by_blind_index(registry: Registry) -> None:
+    c = registry.intake(customer(1), actor=ADMIN)
+    assert registry.encrypted
+    assert registry.get(c.id, actor=ADMIN) == c
+    assert [x.id for x in registry.find(phone="13800130001", actor=ADMIN)] == [c.id]
+    assert [x.id for x in registry.find(email="USER1@example.com", actor=ADMIN)] == [c.id]
+    registry.update(c.id, {"name": "新名字"}, actor=ADMIN, reason="typo")
+    history = registry.history(c.id, actor=ADMIN)
+    assert (history[-1].path, history[-1].old, history[-1].new) == ("name", "测试1号", "新名字")
+
+
+def test_stored_payloads_and_index_keys_hold_no_personal_value(
+    registry: Registry, store: Store
+) -> None:
+    c = registry.intake(customer(2), actor=ADMIN)
+    with store.transaction(readonly=True) as session:
+        row = session.customers.get(c.id)
+        history = session.history.list_for(c.id)
+    blob = row.payload + b"".join(h.payload for h in history) + "".join(row.index_keys).encode()
+    for value in ("测试2号", "13800130002", "user2@example.com", "长安街2号"):
+        assert value.encode() not in blob
+    assert b'"stage":"lead"' in row.payload  # non-personal fields stay readable
+
+
+def test_masked_reads_for_actors_without_unmask(registry: Registry) -> None:
+    c = registry.intake(customer(3), actor=ADMIN)
+    plain_admin = Actor(id="admin-2", roles={"admin"})
+    masked = registry.get(c.id, actor=plain_admin)
+    assert masked.name == "测***"
+    assert masked.contacts[0].phones == ("+86138****0003",)
+    assert masked.contacts[0].emails == ("u****@example.com",)
+    changes = registry.history(c.id, actor=plain_admin)
+    assert changes[0].new["name"] == "测***"
+
+
+def test_erasure_shreds_one_customer_and_leaves_others(registry: Registry) -> None:
+    a = registry.intake(customer(4), actor=ADMIN)
+    b = registry.intake(customer(5), actor=ADMIN)
+    registry.record_interaction(
+        {"customer_id": a.id, "kind": "call", "occurred_at": T0.isoformat(), "summary": "x"},
+        actor=ADMIN,
+    )
+    receipt = registry.erase(a.id, actor=ADMIN, reason="subject request #77")
+    targets = {x.target: x.action for x in receipt.actions}
+    assert targets["data_key"] == "destroyed"
+    assert targets["name"] == "shredded" and targets["contacts[0].phones"] == "shredded"
+    assert targets["index_keys"] == "2 deleted"
+    assert "测试4号" not in repr(receipt) and "13800130004" not in repr(receipt)
+    for call in (
+        lambda: registry.get(a.id, actor=ADMIN),
+        lambda: registry.history(a.id, actor=ADMIN),
+        lambda: registry.activities(a.id, actor=ADMIN),
+    ):
+        with pytest.raises(Erased):
+            call()
+    assert registry.find(phone="13800130004", actor=ADMIN) == []
+    assert registry.get(b.id, actor=ADMIN).name == "测试5号"
+    assert [c.id for page in registry.iter_customers(actor=ADMIN) for c in page] == [b.id]
+    again = registry.erase(a.id, actor=ADMIN, reason="repeat")
+    assert {x.target: x.action for x in again.actions}["record"] == "already erased"
+    assert registry.verify_audit(actor=Actor(id="a", roles={"auditor"})).ok
+
+
+def test_erasure_needs_the_erase_permission_and_a_keyring(registry: Registry) -> None:
+    c = registry.intake(customer(6), actor=ADMIN)
+    with pytest.raises(AccessDenied):
+        registry.erase(c.id, actor=KEYKEEPER, reason="no permission")
+    with pytest.warns(UserWarning):
+        unkeyed = Registry(MemoryStore())
+    d = unkeyed.intake(customer(6), actor=ADMIN)
+    with pytest.raises(ErasureUnavailable):
+        unkeyed.erase(d.id, actor=ADMIN, reason="r")
+
+
+def test_every_access_and_denial_is_audited_without_values(registry: Registry) -> None:
+    c = registry.intake(customer(7), actor=ADMIN)
+    stranger = Actor(id="staff-9", roles={"staff"})
+    registry.get(c.id, actor=ADMIN, purpose="service call")
+    with pytest.raises(AccessDenied):
+        registry.get(c.id, actor=stranger)
+    trail = registry.audit_trail(actor=AUDITOR, customer_id=c.id)
+    assert [(e.actor_id, e.action, e.outcome) for e in trail] == [
+        ("admin-1", "customer.create", "ok"),
+        ("admin-1", "customer.unmask", "ok"),
+        ("staff-9", "denied.read", "denied"),
+    ]
+    assert trail[1].reason == "service call"
+    assert "contacts[0].phones" in trail[1].fields
+    assert all("13800130007" not in repr(e) for e in trail)
+    touched = registry.customers_touched_by(
+        "admin-1", actor=AUDITOR, since=T0, until=T0 + timedelta(hours=1)
+    )
+    assert touched == [c.id]
+    with pytest.raises(AccessDenied):
+        registry.audit_trail(actor=ADMIN)
+
+
+def test_the_stored_audit_chain_detects_random_tampering(registry: Registry, ring: KeyRing) -> None:
+    ids = [registry.intake(customer(n), actor=ADMIN).id for n in range(10, 20)]
+    for cid in ids[:5]:
+        registry.get(cid, actor=ADMIN)
+    registry.erase(ids[0], actor=ADMIN, reason="request")
+    checkpoint = registry.audit_checkpoint(actor=AUDITOR)
+    with registry.store.transaction(readonly=True) as session:
+        entries = session.audit.read(limit=10_000)
+    chain = ring.audit_chain()
+    assert chain.verify(entries, checkpoint=checkpoint).ok
+    rng = random.Random(20251123)
+    for _ in range(1000):
+        tampered = list(entries)
+        kind = rng.choice(["byte", "drop", "insert", "swap", "truncate"])
+        i = rng.randrange(len(tampered) - 1)
+        if kind == "byte":
+            e = tampered[i]
+            field = rng.choice(["actor_id", "action", "customer_id", "reason", "outcome"])
+            text = getattr(e, field) or "x"
+            pos = rng.randrange(len(text))
+            changed = text[:pos] + chr((ord(text[pos]) + rng.randrange(1, 50)) % 0x7F or 65) + text[pos + 1 :]
+            tampered[i] = attrs.evolve(e, **{field: changed})
+            if changed == text:
+                continue
+        elif kind == "drop":
+            del tampered[i]
+        elif kind == "insert":
+            forged = attrs.evolve(tampered[i], action="customer.read", actor_id="mallory")
+            tampered.insert(i + 1, forged)
+        elif kind == "swap":
+            tampered[i], tampered[i + 1] = tampered[i + 1], tampered[i]
+        else:
+            tampered = tampered[: rng.randrange(len(tampered) - 1)]
+        assert not chain.verify(tampered, checkpoint=checkpoint).ok, kind
+
+
+def test_master_key_rotation_rewraps_without_touching_payloads(store: Store) -> None:
+    old = StaticKeyProvider.generate("m1")
+    index = IndexKeys.generate("i1")
+    registry = Registry(store, keyring=KeyRing(old, index), clock=Clock())
+    ids = [registry.intake(customer(n), actor=ADMIN).id for n in range(30, 37)]
+    with store.transaction(readonly=True) as session:
+        payloads = {i: session.customers.get(i).payload for i in ids}
+    rotated = old.with_key("m2", os.urandom(32))
+    seen: list[int] = []
+    report = Registry(store, keyring=KeyRing(rotated, index), clock=Clock()).rotate_master_key(
+        actor=KEYKEEPER, batch_size=3, progress=seen.append
+    )
+    assert (report.rewrapped, report.unchanged, report.master_key_id) == (7, 0, "m2")
+    assert seen == [3, 6, 7]
+    only_new = StaticKeyProvider({"m2": rotated_key(rotated)}, current="m2")
+    after = Registry(store, keyring=KeyRing(only_new, index), clock=Clock())
+    assert after.get(ids[0], actor=ADMIN).name == "测试30号"
+    with store.transaction(readonly=True) as session:
+        assert {i: session.customers.get(i).payload for i in ids} == payloads
+
+
+def rotated_key(provider: StaticKeyProvider) -> bytes:
+    # the test keeps its own copy of the new key, as an operator's key file would
+    return provider._keys["m2"]  # type: ignore[attr-defined]
+
+
+def test_index_key_rotation_keeps_lookups_working(store: Store) -> None:
+    master = StaticKeyProvider.generate("m1")
+    i1 = IndexKeys.generate("i1")
+    first = Registry(store, keyring=KeyRing(master, i1), clock=Clock())
+    c = first.intake(customer(40), actor=ADMIN)
+    both = i1.with_key("i2", os.urandom(32))
+    during = Registry(store, keyring=KeyRing(master, both), clock=Clock())
+    assert [x.id for x in during.find(phone="13800130040", actor=ADMIN)] == [c.id]
+    assert during.reindex(actor=KEYKEEPER) == 1
+    assert during.reindex(actor=KEYKEEPER) == 0
+    only_new = both.without_key("i1")
+    after = Registry(store, keyring=KeyRing(master, only_new), clock=Clock())
+    assert [x.id for x in after.find(phone="13800130040", actor=ADMIN)] == [c.id]
+
+
+def test_no_personal_value_reaches_the_sqlite_files(tmp_path: Path) -> None:
+    """1,000 customers through the registry; grep main, WAL and shared-memory files."""
+    rng = random.Random(7)
+    surnames = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
+    given = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
+    path = tmp_path / "crm.sqlite"
+    store = SQLiteStore(path)
+    registry = Registry(store, keyring=KeyRing.generate(), clock=Clock())
+    secrets: list[str] = []
+    items = []
+    for n in range(1000):
+        name = rng.choice(surnames) + "".join(rng.choice(given) for _ in range(2)) + f"{n:04d}"
+        mobile = f"139{n:04d}{rng.randrange(10_000):04d}"
+        email = f"person.{n}.{rng.randrange(10**6)}@example-mail.cn"
+        street = f"幸福路{n}号{rng.randrange(100)}室"
+        passport = f"E{n:04d}{rng.randrange(10**4):04d}"
+        items.append(
+            {
+                "kind": "individual",
+                "name": name,
+                "contacts": [{"phones": [mobile], "emails": [email], "name": name}],
+                "addresses": [{"city": "上海", "street": street, "postal_code": "200000"}],
+                "identifiers": [{"scheme": "PASSPORT", "value": passport}],
+                "notes": f"prefers calls, {name}",
+            }
+        )
+        secrets += [name, mobile, "+86" + mobile, email, street, passport]
+    result = registry.intake_many(items, actor=ADMIN, chunk_size=250)
+    assert len(result.added) == 1000
+    blobs = b""
+    for suffix in ("", "-wal", "-shm"):
+        f = Path(str(path) + suffix)
+        if f.exists():
+            blobs += f.read_bytes()
+    leaks = [s for s in secrets if s.encode() in blobs]
+    store.close()
+    assert leaks == []
+
+
+def test_a_backup_taken_before_erasure_cannot_reveal_the_customer(tmp_path: Path) -> None:
+    ring = KeyRing.generate()
+    keys = SQLiteStore(tmp_path / "keys.sqlite")
+    data_path = tmp_path / "data.sqlite"
+    data = SQLiteStore(data_path)
+    registry = Registry(data, keyring=ring, key_store=keys, clock=Clock())
+    a = registry.intake(customer(50), actor=ADMIN)
+    b = registry.intake(customer(51), actor=ADMIN)
+    backup_path = tmp_path / "backup.sqlite"
+    with sqlite3.connect(data_path) as source, sqlite3.connect(backup_path) as target:
+        source.backup(target)
+    registry.erase(a.id, actor=ADMIN, reason="subject request")
+    backup = SQLiteStore(backup_path)
+    restored = Registry(backup, keyring=ring, key_store=keys, clock=Clock())
+    with pytest.raises(Erased):
+        restored.get(a.id, actor=ADMIN)
+    assert restored.get(b.id, actor=ADMIN).name == "测试51号"
+    # the journal in the key store re-applies the erasure to the restored copy
+    assert restored.replay_erasures(actor=KEYKEEPER) == [a.id]
+    assert restored.find(phone="13800130050", actor=ADMIN) == []
+    assert restored.replay_erasures(actor=KEYKEEPER) == []
+    for s in (backup, data, keys):
+        s.close()
+
+
+def test_unknown_ids_still_raise_not_found(registry: Registry) -> None:
+    with pytest.raises(NotFound):
+        registry.erase("missing", actor=ADMIN, reason="r")
+    assert registry.find(identifier=Identifier(scheme="PASSPORT", value="X1"), actor=ADMIN) == []
+
