@@ -41,7 +41,7 @@ from custrec.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from custrec.grading import ActivitySummary
+from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
 from custrec.history import FieldChange, diff
 from custrec.issues import Issue, ValidationReport
 from custrec.records import (
@@ -102,6 +102,7 @@ __all__ = [
     "ErasureUnavailable",
     "PlaintextStorageWarning",
     "Registry",
+    "RegradeReport",
     "RotationReport",
 ]
 
@@ -180,6 +181,18 @@ class ErasureReceipt:
 
 
 @attrs.frozen(kw_only=True)
+class RegradeReport:
+    """What :meth:`Registry.regrade` did: customers graded, and how many changed grade."""
+
+    policy_id: str
+    as_of: datetime
+    graded: int
+    changed: int
+    unchanged: int
+    skipped_mixed_currencies: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class RotationReport:
     """What :meth:`Registry.rotate_master_key` did: keys re-wrapped and keys already current."""
 
@@ -216,8 +229,7 @@ def _is_personal(path: str) -> bool:
         return True
     generic = _INDEX.sub("[]", path)
     return any(
-        generic == p or p.startswith((generic + ".", generic + "[]"))
-        for p in _PERSONAL_PATHS
+        generic == p or p.startswith((generic + ".", generic + "[]")) for p in _PERSONAL_PATHS
     )
 
 
@@ -512,10 +524,19 @@ class Registry:
         )
 
     def _creation(
-        self, op: _Op, customer: Customer, actor: Actor, reason: str | None, now: datetime
+        self, row: CustomerRow, actor: Actor, reason: str | None, now: datetime
     ) -> HistoryRecord:
-        change = FieldChange(path="", old=None, new=self._converter.unstructure(customer))
-        return self._history(op, customer.id, change, actor, reason, now, action="create")
+        """The first history entry: it holds the record as first stored, sealed exactly like
+        the row (the same bytes, so intake seals each customer once)."""
+        return HistoryRecord(
+            customer_id=row.id,
+            at=now,
+            actor_id=actor.id,
+            action="create",
+            path="",
+            reason=reason,
+            payload=row.payload,
+        )
 
     # ------------------------------------------------------------------------------ intake
 
@@ -549,9 +570,10 @@ class Registry:
                 ids, kinds = self._collisions(op, strong_keys(customer))
                 if ids:
                     raise DuplicateCustomer(ids, kinds)
-            version = op.session.customers.add(self._row(op, customer))
+            row = self._row(op, attrs.evolve(customer, version=1))
+            version = op.session.customers.add(row)
             stored = attrs.evolve(customer, version=version)
-            op.session.history.append([self._creation(op, stored, actor, reason, now)])
+            op.session.history.append([self._creation(row, actor, reason, now)])
             op.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
             op.commit()
         read = self._policy.decide(actor, Action.READ, Resource.of(stored))
@@ -624,9 +646,9 @@ class Registry:
                             continue
                     for key in keys:
                         seen.setdefault(key, customer.id)
-                    stored = attrs.evolve(customer, version=1)
-                    rows.append(self._row(op, customer))
-                    histories.append(self._creation(op, stored, actor, reason, now))
+                    row = self._row(op, attrs.evolve(customer, version=1))
+                    rows.append(row)
+                    histories.append(self._creation(row, actor, reason, now))
                     op.audit(
                         actor, "customer.create", at=now, customer_id=customer.id, reason=reason
                     )
@@ -919,10 +941,16 @@ class Registry:
                 raise Erased(customer_id)
             changes: list[Change] = []
             for record in op.session.history.list_for(customer_id):
-                values = op.sealer.open_value(
-                    record.payload, customer_id=customer_id, field=f"history:{record.path}"
-                )
-                old, new = values.get("old"), values.get("new")
+                if record.action == "create":
+                    document = op.sealer.open_record(
+                        Customer, record.payload, customer_id=customer_id
+                    )
+                    old, new = None, document.get("data")
+                else:
+                    values = op.sealer.open_value(
+                        record.payload, customer_id=customer_id, field=f"history:{record.path}"
+                    )
+                    old, new = values.get("old"), values.get("new")
                 if decision.masked and _is_personal(record.path):
                     old, new = (
                         self._mask_value(record.path, old),
@@ -1096,6 +1124,92 @@ class Registry:
                 return
             yield from batch
             after = batch[-1].customer_id
+
+    # ------------------------------------------------------------------------------ grading
+
+    def regrade(
+        self,
+        policy: GradingPolicy | FittablePolicy[GradingPolicy],
+        *,
+        as_of: datetime,
+        actor: Actor,
+        batch_size: int = 500,
+    ) -> RegradeReport:
+        """Grade every customer with ``policy`` and store the grade facet.
+
+        Summaries come from the store (as :meth:`activity_summaries`); customers without
+        transactions get an empty summary. A population-relative policy (one with ``fit``) is
+        fitted on all customers at ``as_of`` first. Each change of grade is written to the
+        customer's history (action ``grade``, path ``grade``, old and new label) with the policy
+        id and the grade's reasons as the reason, and audited; customers whose grade does not
+        change are not written, so re-running with the same inputs changes nothing. Customers
+        with purchases in several currencies are skipped (reported). Erased customers are left
+        alone. Needs the ``grade`` right over all customers.
+        """
+        actor = _check_actor(actor)
+        _aware(as_of, "as_of")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError("batch_size must be a positive integer")
+        by_customer: dict[str, list[ActivitySummary]] = {}
+        for summary in self.activity_summaries(as_of=as_of, actor=actor):
+            by_customer.setdefault(summary.customer_id, []).append(summary)
+        population: dict[str, ActivitySummary] = {}
+        mixed: list[str] = []
+        after: str | None = None
+        while True:
+            with self._store.transaction(readonly=True) as session:
+                rows = session.customers.query(after=after, limit=batch_size)
+            if not rows:
+                break
+            for row in rows:
+                if _is_tombstone(row.payload):
+                    continue
+                found = by_customer.get(row.id, [])
+                if len(found) > 1:
+                    mixed.append(row.id)
+                    continue
+                population[row.id] = found[0] if found else ActivitySummary.empty(row.id)
+            after = rows[-1].id
+        fit = getattr(policy, "fit", None)
+        fitted: GradingPolicy = (
+            fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
+        )
+        changed = unchanged = 0
+        ids = sorted(population)
+        for start in range(0, len(ids), batch_size):
+            now = self._now()
+            with self._op() as op:
+                for row in op.session.customers.get_many(ids[start : start + batch_size]):
+                    grade = fitted.grade(population[row.id], as_of=as_of)
+                    if grade.label == row.grade:
+                        unchanged += 1
+                        continue
+                    customer = self._customer(op, row)
+                    new = attrs.evolve(customer, grade=grade.label, updated_at=now)
+                    op.session.customers.update(self._row(op, new), expected_version=row.version)
+                    why = f"{fitted.policy_id}: {'; '.join(grade.reasons)}"
+                    change = FieldChange(path="grade", old=row.grade, new=grade.label)
+                    op.session.history.append(
+                        [self._history(op, row.id, change, actor, why, now, action="grade")]
+                    )
+                    op.audit(
+                        actor,
+                        "customer.grade",
+                        at=now,
+                        customer_id=row.id,
+                        fields=["grade"],
+                        reason=fitted.policy_id,
+                    )
+                    changed += 1
+                op.commit()
+        return RegradeReport(
+            policy_id=fitted.policy_id,
+            as_of=as_of,
+            graded=changed + unchanged,
+            changed=changed,
+            unchanged=unchanged,
+            skipped_mixed_currencies=tuple(mixed),
+        )
 
     # ------------------------------------------------------------------------------ erasure
 

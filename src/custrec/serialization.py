@@ -19,6 +19,7 @@ Stored documents carry a schema version (:func:`to_document` / :func:`from_docum
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import typing
@@ -323,7 +324,7 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
     if not isinstance(data, Mapping):
         ctx.add(path, "type", f"expected an object ({cls.__name__})")
         return _MISSING
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     fields = attrs.fields(cls)
     known = {f.name for f in fields}
     for key in data:
@@ -352,6 +353,12 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
     except (TypeError, ValueError):  # pragma: no cover - constructors do not validate
         ctx.add(path, "type", f"cannot build {cls.__name__}")
         return _MISSING
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved type annotations of an attrs class (cached: resolving them is slow)."""
+    return typing.get_type_hints(cls)
 
 
 def structure_with_issues(

@@ -6,7 +6,7 @@ A token is ``HMAC-SHA256(k_kind, normalised value)`` truncated to ``length`` byt
 the value alone: it is never a bare hash. The text form names the kind and the index key id so
 that a backend can store it as an opaque string and a rotation can tell old tokens from new::
 
-    phone:i1:mfrggzdfmztwq2lknnwg23tpob
+    phone:i1:3f0c2a9d41b6e8c05a7d2e19b4c8f061
 
 Index keys are separate secrets (:class:`~custrec.security.keys.IndexKeys`), never derived from
 master or data keys. Values must be normalised by the caller (E.164 phones, case-folded e-mails,
@@ -23,8 +23,6 @@ False
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Final
@@ -110,9 +108,8 @@ class BlindIndexer:
         return cached
 
     def _token(self, key_id: str, kind: str, value: bytes) -> str:
-        digest = hmac.new(self._kind_key(key_id, kind), value, hashlib.sha256).digest()
-        text = base64.b32encode(digest[: self._length]).decode("ascii").rstrip("=").lower()
-        return f"{kind}:{key_id}:{text}"
+        digest = hmac.digest(self._kind_key(key_id, kind), value, "sha256")
+        return f"{kind}:{key_id}:{digest[: self._length].hex()}"
 
     def token(self, kind: str, normalized_value: str) -> str:
         """Return the token of ``normalized_value`` under the current index key.

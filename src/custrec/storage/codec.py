@@ -93,7 +93,10 @@ class Sealer(Protocol):
         customer_id: str,
         record_id: str | None = None,
     ) -> bytes:
-        """Seal the document of a record (a customer, or an activity of ``customer_id``)."""
+        """Seal the document of a record (a customer, or an activity of ``customer_id``).
+
+        The document may be consumed (sealed in place): pass one built for this call.
+        """
         ...
 
     def open_record(
@@ -285,7 +288,7 @@ class _EncryptingSealer:
     ) -> bytes:
         key = self._data_key(customer_id, create=True)
         sealed = self._codec.cipher(record_type).seal(
-            document, data_key=key, customer_id=customer_id, record_id=record_id
+            document, data_key=key, customer_id=customer_id, record_id=record_id, in_place=True
         )
         return _dumps(sealed)
 

@@ -24,6 +24,8 @@ False
 
 from __future__ import annotations
 
+import functools
+
 import enum
 from typing import Final, Literal
 
@@ -122,6 +124,20 @@ def compact(raw: str) -> str:
     return _text.compact(raw, strip="-.()")
 
 
+@functools.lru_cache(maxsize=16384)
+def _e164(raw: str, code: str) -> tuple[str | None, str]:
+    """Cached parse of a ``str``: ``(E.164, "")`` or ``(None, why it is invalid)``.
+
+    Validation looks at the same number several times (normalise, check, duplicate check);
+    libphonenumber's parse is the costly step, so its outcome is memoised.
+    """
+    try:
+        number = _parse(raw, code)
+    except InvalidPhone as exc:
+        return None, exc.message
+    return str(phonenumbers.format_number(number, PhoneNumberFormat.E164)), ""
+
+
 def normalize(raw: str, region: str = "CN") -> str:
     """Return ``raw`` as an E.164 string such as ``+8613800138000``.
 
@@ -130,7 +146,13 @@ def normalize(raw: str, region: str = "CN") -> str:
     ``str``, cannot be parsed or is not a valid number, and ``ValueError`` for an unknown
     ``region`` (checked first).
     """
-    return str(phonenumbers.format_number(_parse(raw, region), PhoneNumberFormat.E164))
+    code = _region(region)
+    if not isinstance(raw, str):
+        raise _invalid("a phone number must be given as a string")
+    e164, why = _e164(raw, code)
+    if e164 is None:
+        raise _invalid(why)
+    return e164
 
 
 def validate(raw: str, region: str = "CN") -> str:
@@ -148,11 +170,7 @@ def is_valid(raw: object, region: str = "CN") -> bool:
     data, and answering ``False`` for every number would hide it.
     """
     code = _region(region)
-    try:
-        _parse(raw, code)
-    except InvalidPhone:
-        return False
-    return True
+    return isinstance(raw, str) and _e164(raw, code)[0] is not None
 
 
 def format(

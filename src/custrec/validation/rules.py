@@ -43,6 +43,7 @@ from custrec.records import (
     Money,
     Transaction,
 )
+from custrec.serialization import field_types
 from custrec.validation import email as email_format
 from custrec.validation import phone as phone_format
 from custrec.validation import ric, uscc
@@ -205,7 +206,7 @@ def _type_issues(value: Any, tp: Any, path: str) -> Iterator[Issue]:
         if not isinstance(value, tp):
             yield Issue(path=path, code="type", message=f"expected a {tp.__name__}")
             return
-        hints = typing.get_type_hints(tp)
+        hints = field_types(tp)
         for field in attrs.fields(tp):
             yield from _type_issues(
                 getattr(value, field.name), hints[field.name], join_path(path, field.name)
@@ -240,7 +241,7 @@ def _type_issues(value: Any, tp: Any, path: str) -> Iterator[Issue]:
 
 def _check_types(record: Any, ctx: RuleContext) -> Iterator[Issue]:
     cls = type(record)
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     for field in attrs.fields(cls):
         yield from _type_issues(getattr(record, field.name), hints[field.name], field.name)
 

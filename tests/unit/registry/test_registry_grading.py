@@ -1,0 +1,115 @@
+"""Registry.regrade: summaries from the store, fit, grade, facet and history; idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.errors import AccessDenied
+from custrec.grading import ParetoPolicy, RFMPolicy, abcd_by_amount
+
+ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
+AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+def make_registry() -> Registry:
+    return Registry(MemoryStore(), keyring=KeyRing.generate(), clock=lambda: AS_OF)
+
+
+def add(registry: Registry, n: int, purchases: list[tuple[int, str]], currency: str = "CNY") -> str:
+    c = registry.intake(
+        {"kind": "individual", "name": f"客户{n}", "contacts": [{"wechat": f"wx{n}"}]},
+        actor=ADMIN,
+    )
+    for days_ago, amount in purchases:
+        registry.record_transaction(
+            {
+                "customer_id": c.id,
+                "occurred_at": (AS_OF - timedelta(days=days_ago)).isoformat(),
+                "amount": {"amount": amount, "currency": currency},
+            },
+            actor=ADMIN,
+        )
+    return c.id
+
+
+def grades(registry: Registry) -> dict[str, Any]:
+    return {c.id: c.grade for page in registry.iter_customers(actor=ADMIN) for c in page}
+
+
+def test_regrade_with_pareto_stores_grades_and_history() -> None:
+    registry = make_registry()
+    # totals 700, 200, 60, 40 -> shares before 0, 0.7, 0.9, 0.96 -> A, A, B, C; prospect -> C
+    a = add(registry, 1, [(10, "700")])
+    b = add(registry, 2, [(20, "150"), (5, "50")])
+    c = add(registry, 3, [(30, "60")])
+    d = add(registry, 4, [(40, "40")])
+    e = add(registry, 5, [])
+    report = registry.regrade(ParetoPolicy(basis="value"), as_of=AS_OF, actor=ADMIN)
+    assert (report.graded, report.changed, report.unchanged) == (5, 5, 0)
+    assert grades(registry) == {a: "A", b: "A", c: "B", d: "C", e: "C"}
+    last = registry.history(c, actor=ADMIN)[-1]
+    assert (last.action, last.path, last.old, last.new) == ("grade", "grade", None, "B")
+    assert last.reason is not None and last.reason.startswith("pareto:basis=value")
+    assert "share before 0.9" in last.reason
+
+
+def test_regrade_twice_with_the_same_inputs_changes_nothing() -> None:
+    registry = make_registry()
+    ids = [add(registry, n, [(n * 7, str(100 * n))]) for n in range(1, 6)]
+    registry.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
+    first = grades(registry)
+    history_lengths = [len(registry.history(i, actor=ADMIN)) for i in ids]
+    again = registry.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
+    assert (again.changed, again.unchanged) == (0, 5)
+    assert grades(registry) == first
+    assert [len(registry.history(i, actor=ADMIN)) for i in ids] == history_lengths
+
+
+def test_regrade_with_a_threshold_policy_moves_customers_between_tiers() -> None:
+    registry = make_registry()
+    big = add(registry, 1, [(1, "150000")])
+    small = add(registry, 2, [(1, "500")])
+    policy = abcd_by_amount(100_000, 20_000)
+    registry.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    assert grades(registry) == {big: "A", small: "C"}
+    registry.record_transaction(
+        {"customer_id": small, "occurred_at": AS_OF.isoformat(), "amount": {"amount": "30000"}},
+        actor=ADMIN,
+    )
+    report = registry.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    assert report.changed == 1
+    assert grades(registry)[small] == "B"
+    assert registry.query(actor=ADMIN, grade="B")[0].id == small
+    moves = [(h.old, h.new) for h in registry.history(small, actor=ADMIN) if h.action == "grade"]
+    assert moves == [(None, "C"), ("C", "B")]
+
+
+def test_mixed_currencies_and_erased_customers_are_left_out() -> None:
+    registry = make_registry()
+    fine = add(registry, 1, [(3, "10")])
+    mixed = add(registry, 2, [(3, "10")])
+    registry.record_transaction(
+        {
+            "customer_id": mixed,
+            "occurred_at": AS_OF.isoformat(),
+            "amount": {"amount": "5", "currency": "USD"},
+        },
+        actor=ADMIN,
+    )
+    gone = add(registry, 3, [(3, "99")])
+    registry.erase(gone, actor=ADMIN, reason="request")
+    report = registry.regrade(ParetoPolicy(basis="customers"), as_of=AS_OF, actor=ADMIN)
+    assert report.skipped_mixed_currencies == (mixed,)
+    assert report.graded == 1
+    assert grades(registry) == {fine: "A", mixed: None}
+
+
+def test_regrade_needs_the_grade_right_over_everyone() -> None:
+    registry = make_registry()
+    add(registry, 1, [(1, "1")])
+    with pytest.raises(AccessDenied):
+        registry.regrade(RFMPolicy(), as_of=AS_OF, actor=Actor(id="s", roles={"staff"}))
