@@ -19,7 +19,6 @@ Stored documents carry a schema version (:func:`to_document` / :func:`from_docum
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import math
 import typing
@@ -355,10 +354,15 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
         return _MISSING
 
 
-@functools.cache
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
 def field_types(cls: type) -> dict[str, Any]:
     """The resolved type annotations of an attrs class (cached: resolving them is slow)."""
-    return typing.get_type_hints(cls)
+    hints = _FIELD_TYPES.get(cls)
+    if hints is None:
+        hints = _FIELD_TYPES[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def structure_with_issues(
