@@ -31,6 +31,21 @@ from typing import Any, Final
 
 import attrs
 
+from custrec.consent import (
+    PURPOSES,
+    CaptureChannel,
+    ConsentEvent,
+    ConsentLedger,
+    Decision,
+    Evidence,
+    GuardianEvidence,
+    Jurisdiction,
+    LawfulBasis,
+    NoticeHistory,
+    NoticeVersion,
+    PurposeCatalogue,
+    SubjectFacts,
+)
 from custrec.errors import (
     AccessDenied,
     CustrecError,
@@ -46,11 +61,21 @@ from custrec.history import FieldChange, diff
 from custrec.issues import Issue, ValidationReport
 from custrec.records import (
     Customer,
+    DataCategory,
     Identifier,
     IdentifierScheme,
     Interaction,
+    LifecycleStage,
     Transaction,
+    VerificationStatus,
     personal_fields,
+)
+from custrec.retention import (
+    CLOSED_STAGES,
+    PlannedAction,
+    RetentionAction,
+    RetentionFacts,
+    RetentionSchedule,
 )
 from custrec.security import (
     AccessDecision,
@@ -69,6 +94,7 @@ from custrec.serialization import SCHEMA_VERSION, make_converter, structure_with
 from custrec.storage import (
     ActivityRow,
     AuditRecord,
+    ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
@@ -190,6 +216,7 @@ class RegradeReport:
     changed: int
     unchanged: int
     skipped_mixed_currencies: tuple[str, ...] = ()
+    skipped_by_consent: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -285,7 +312,10 @@ class Registry:
     documents are stored as plain JSON (a :class:`PlaintextStorageWarning` says so) and erasure
     is unavailable. ``policy`` decides who may do what (default: :class:`RoleBasedPolicy`);
     ``rules`` replaces the default validation rules; ``clock`` (returning aware datetimes) is
-    injected for deterministic tests; ``region`` is the default phone region.
+    injected for deterministic tests; ``region`` is the default phone region. ``jurisdiction``
+    (PIPL by default), ``purposes`` (the consent purpose catalogue) and ``notices`` (the privacy
+    notice history, for re-consent after a material change) drive consent decisions;
+    ``retention`` is the schedule used by :meth:`plan_retention` and subject exports.
     """
 
     def __init__(
@@ -298,8 +328,16 @@ class Registry:
         rules: RuleSet | None = None,
         clock: Clock | None = None,
         region: str = "CN",
+        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
+        purposes: PurposeCatalogue = PURPOSES,
+        notices: NoticeHistory | None = None,
+        retention: RetentionSchedule | None = None,
     ) -> None:
         self._store = store
+        self._jurisdiction = Jurisdiction(jurisdiction)
+        self._purposes = purposes
+        self._notices = notices
+        self._retention = retention
         self._rules = rules
         self._clock = clock or _utc_now
         self._region = region
@@ -1143,8 +1181,10 @@ class Registry:
         customer's history (action ``grade``, path ``grade``, old and new label) with the policy
         id and the grade's reasons as the reason, and audited; customers whose grade does not
         change are not written, so re-running with the same inputs changes nothing. Customers
-        with purchases in several currencies are skipped (reported). Erased customers are left
-        alone. Needs the ``grade`` right over all customers.
+        with purchases in several currencies are skipped (they keep their grade); customers who
+        objected to profiling, withdrew their consent to it or restricted processing are not
+        graded and lose any grade they had (both reported). Erased customers are left alone.
+        Needs the ``grade`` right over all customers.
         """
         actor = _check_actor(actor)
         _aware(as_of, "as_of")
@@ -1175,20 +1215,27 @@ class Registry:
             fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
         )
         changed = unchanged = 0
+        refused: list[str] = []
         ids = sorted(population)
         for start in range(0, len(ids), batch_size):
             now = self._now()
             with self._op() as op:
                 for row in op.session.customers.get_many(ids[start : start + batch_size]):
-                    grade = fitted.grade(population[row.id], as_of=as_of)
-                    if grade.label == row.grade:
+                    label: str | None
+                    if self._profiling_refused(op, row, as_of):
+                        refused.append(row.id)
+                        label, why = None, "the customer refused profiling (consent)"
+                    else:
+                        grade = fitted.grade(population[row.id], as_of=as_of)
+                        label = grade.label
+                        why = f"{fitted.policy_id}: {'; '.join(grade.reasons)}"
+                    if label == row.grade:
                         unchanged += 1
                         continue
                     customer = self._customer(op, row)
-                    new = attrs.evolve(customer, grade=grade.label, updated_at=now)
+                    new = attrs.evolve(customer, grade=label, updated_at=now)
                     op.session.customers.update(self._row(op, new), expected_version=row.version)
-                    why = f"{fitted.policy_id}: {'; '.join(grade.reasons)}"
-                    change = FieldChange(path="grade", old=row.grade, new=grade.label)
+                    change = FieldChange(path="grade", old=row.grade, new=label)
                     op.session.history.append(
                         [self._history(op, row.id, change, actor, why, now, action="grade")]
                     )
@@ -1209,7 +1256,469 @@ class Registry:
             changed=changed,
             unchanged=unchanged,
             skipped_mixed_currencies=tuple(mixed),
+            skipped_by_consent=tuple(refused),
         )
+
+    def _profiling_refused(self, op: _Op, row: CustomerRow, at: datetime) -> bool:
+        """Whether the customer objected to, withdrew consent for, or restricted profiling."""
+        if "profiling" not in self._purposes or not op.session.consents.list_for(row.id):
+            return False
+        customer = self._customer(op, row)
+        decision = self._ledger(op, row.id).decide(
+            "profiling", at=at, subject=self._subject(customer), notices=self._notices
+        )
+        return decision.reason in ("objected", "withdrawn", "restricted")
+
+    # ------------------------------------------------------------------------------ consent
+
+    def _ledger(self, op: _Op, customer_id: str) -> ConsentLedger:
+        events: list[ConsentEvent] = []
+        for record in op.session.consents.list_for(customer_id):
+            data = op.sealer.open_value(
+                record.payload, customer_id=customer_id, field=f"consent:{record.seq}"
+            )
+            events.append(self._converter.structure(data, ConsentEvent))
+        return ConsentLedger(customer_id, events, catalogue=self._purposes)
+
+    def _subject(self, customer: Customer) -> SubjectFacts:
+        return SubjectFacts.from_customer(customer, jurisdiction=self._jurisdiction)
+
+    def record_consent(self, event: ConsentEvent, *, actor: Actor) -> ConsentEvent:
+        """Append a consent event (grant, withdrawal, objection, restriction) to the ledger.
+
+        The event is checked against the ledger first (a bundled separate-consent grant, a
+        child's own grant, an unknown purpose raise :class:`~custrec.consent.ConsentError`
+        subclasses and nothing is stored), then sealed and appended; it is audited. Needs the
+        ``consent`` right on the customer.
+        """
+        actor = _check_actor(actor)
+        if not isinstance(event, ConsentEvent):
+            raise TypeError("record_consent() takes a custrec.consent.ConsentEvent")
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(event.customer_id)
+            self._authorize(op, actor, Action.CONSENT, Resource.of(row), at=now)
+            customer = self._customer(op, row)
+            self._ledger(op, event.customer_id).append(event, subject=self._subject(customer))
+            seq = len(op.session.consents.list_for(event.customer_id)) + 1
+            stored = op.session.consents.append(
+                ConsentRecord(
+                    customer_id=event.customer_id,
+                    recorded_at=now,
+                    purpose=",".join(event.purposes),
+                    action=event.kind.value,
+                    payload=op.sealer.seal_value(
+                        self._converter.unstructure(event),
+                        customer_id=event.customer_id,
+                        field=f"consent:{seq}",
+                    ),
+                )
+            )
+            if stored != seq:
+                raise StorageError("the consent table assigned an unexpected sequence number")
+            op.audit(
+                actor,
+                f"consent.{event.kind.value}",
+                at=now,
+                customer_id=event.customer_id,
+                fields=event.purposes,
+            )
+            op.commit()
+        return event
+
+    def grant_consent(
+        self,
+        customer_id: str,
+        purposes: str | Iterable[str],
+        *,
+        actor: Actor,
+        channel: CaptureChannel,
+        evidence: Evidence | None = None,
+        guardian: GuardianEvidence | None = None,
+        effective_from: datetime | None = None,
+        effective_to: datetime | None = None,
+        data_categories: Iterable[DataCategory] = (),
+        notice: NoticeVersion | None = None,
+    ) -> ConsentEvent:
+        """Record the customer's consent to ``purposes``, captured now (see :meth:`record_consent`).
+
+        A separate-consent purpose (third-party provision, cross-border transfer, public
+        disclosure, sensitive data, ...) must be granted alone. ``guardian`` records that a
+        guardian consented (required for minors).
+        """
+        event = ConsentEvent.grant(
+            customer_id,
+            purposes,
+            at=self._now(),
+            channel=channel,
+            effective_from=effective_from,
+            effective_to=effective_to,
+            data_categories=data_categories,
+            notice=notice,
+            evidence=evidence,
+            guardian=guardian,
+            jurisdiction=self._jurisdiction,
+        )
+        return self.record_consent(event, actor=actor)
+
+    def withdraw_consent(
+        self,
+        customer_id: str,
+        purposes: str | Iterable[str],
+        *,
+        actor: Actor,
+        channel: CaptureChannel,
+        evidence: Evidence | None = None,
+        guardian: GuardianEvidence | None = None,
+        effective_from: datetime | None = None,
+        data_categories: Iterable[DataCategory] = (),
+        notice: NoticeVersion | None = None,
+    ) -> ConsentEvent:
+        """Record a withdrawal: the same arguments as :meth:`grant_consent`, minus the expiry.
+
+        It takes effect from its instant, never rewrites the past, and wins over a grant at the
+        same instant.
+        """
+        event = ConsentEvent.withdraw(
+            customer_id,
+            purposes,
+            at=self._now(),
+            channel=channel,
+            effective_from=effective_from,
+            data_categories=data_categories,
+            notice=notice,
+            evidence=evidence,
+            guardian=guardian,
+            jurisdiction=self._jurisdiction,
+        )
+        return self.record_consent(event, actor=actor)
+
+    def object_to(
+        self,
+        customer_id: str,
+        purposes: str | Iterable[str],
+        *,
+        actor: Actor,
+        channel: CaptureChannel,
+        evidence: Evidence | None = None,
+    ) -> ConsentEvent:
+        """Record the customer's objection (to profiling, direct marketing, ...), effective now."""
+        event = ConsentEvent.object_to(
+            customer_id,
+            purposes,
+            at=self._now(),
+            channel=channel,
+            evidence=evidence,
+            jurisdiction=self._jurisdiction,
+        )
+        return self.record_consent(event, actor=actor)
+
+    def consent_ledger(self, customer_id: str, *, actor: Actor) -> ConsentLedger:
+        """Return the customer's consent ledger (every event, in order); the read is audited."""
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            ledger = self._ledger(op, customer_id)
+            op.audit(actor, "consent.read", at=now, customer_id=customer_id)
+            op.commit()
+        return ledger
+
+    def may_use(
+        self,
+        customer_id: str,
+        purpose: str,
+        *,
+        actor: Actor,
+        at: datetime | None = None,
+        basis: LawfulBasis | None = None,
+    ) -> Decision:
+        """Decide whether the customer's data may be used for ``purpose`` at ``at`` (default now).
+
+        ``basis`` is the lawful basis relied on (default: consent). The decision carries a
+        stable reason code (``granted``, ``no_consent``, ``withdrawn``, ``expired``,
+        ``separate_consent_required``, ``guardian_required``, ``reconsent_required``,
+        ``objected``, ``restricted``, ``basis_not_available``, ``contract_necessity``, ...).
+        """
+        actor = _check_actor(actor)
+        when = _aware(at, "at") if at is not None else self._now()
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            customer = self._customer(op, row)
+            decision = self._ledger(op, customer_id).decide(
+                purpose,
+                at=when,
+                subject=self._subject(customer),
+                basis=basis,
+                notices=self._notices,
+            )
+            op.audit(
+                actor,
+                "consent.decide",
+                at=now,
+                customer_id=customer_id,
+                fields=[purpose],
+                reason=decision.reason,
+            )
+            op.commit()
+        return decision
+
+    def audience(self, purpose: str, *, actor: Actor, at: datetime | None = None) -> Iterator[str]:
+        """Yield the ids of the customers the actor may read whose data may be used for
+        ``purpose`` at ``at`` (by consent): the starting point of a marketing export."""
+        actor = _check_actor(actor)
+        when = _aware(at, "at") if at is not None else self._now()
+        after: str | None = None
+        while True:
+            now = self._now()
+            with self._op() as op:
+                rows = op.session.customers.query(after=after, limit=500)
+                allowed: list[str] = []
+                for row in rows:
+                    decision = self._policy.decide(actor, Action.READ, Resource.of(row))
+                    if not decision.allowed or _is_tombstone(row.payload):
+                        continue
+                    customer = self._customer(op, row)
+                    verdict = self._ledger(op, row.id).decide(
+                        purpose, at=when, subject=self._subject(customer), notices=self._notices
+                    )
+                    if verdict.allowed:
+                        allowed.append(row.id)
+                        op.audit(
+                            actor, "consent.audience", at=now, customer_id=row.id, fields=[purpose]
+                        )
+                op.commit()
+            yield from allowed
+            if not rows:
+                return
+            after = rows[-1].id
+
+    # ---------------------------------------------------------------------------- retention
+
+    def _retention_facts(self, op: _Op, row: CustomerRow, at: datetime) -> RetentionFacts:
+        customer = self._customer(op, row)
+        activities = op.session.activities.list_for(row.id, limit=1_000_000)
+        instants = [a.occurred_at for a in activities if a.occurred_at <= at]
+        purchases = [
+            a.occurred_at for a in activities if a.kind == "transaction" and a.occurred_at <= at
+        ]
+        history = op.session.history.list_for(row.id)
+        closed_at = None
+        if customer.stage in CLOSED_STAGES:
+            stage_changes = [h.at for h in history if h.path == "stage"]
+            closed_at = stage_changes[-1] if stage_changes else customer.created_at
+        applied = [h.reason for h in history if h.action == "retention" and h.reason]
+        ledger = self._ledger(op, row.id)
+        return RetentionFacts.from_customer(
+            customer,
+            last_activity_at=max(instants, default=None),
+            last_transaction_at=max(purchases, default=None),
+            consent_withdrawn_at=ledger.consent_withdrawn_at(at=at),
+            closed_at=closed_at,
+            applied_keys=applied,
+        )
+
+    def plan_retention(
+        self, *, as_of: datetime, actor: Actor, schedule: RetentionSchedule | None = None
+    ) -> list[PlannedAction]:
+        """Plan the retention actions due at ``as_of`` for every stored customer.
+
+        Uses ``schedule`` or the registry's own; actions already applied are left out. Needs the
+        ``manage_keys`` right (retention is an operator's job).
+        """
+        actor = _check_actor(actor)
+        _aware(as_of, "as_of")
+        rules = schedule if schedule is not None else self._retention
+        if rules is None:
+            raise ValueError("no retention schedule: pass one or give the registry one")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.audit(actor, "retention.plan", at=now)
+            op.commit()
+        facts: list[RetentionFacts] = []
+        after: str | None = None
+        while True:
+            with self._op(readonly=True) as op:
+                rows = op.session.customers.query(after=after, limit=500)
+                facts.extend(
+                    self._retention_facts(op, row, as_of)
+                    for row in rows
+                    if not _is_tombstone(row.payload)
+                )
+            if not rows:
+                break
+            after = rows[-1].id
+        return rules.plan(facts, as_of=as_of)
+
+    def apply_retention(self, plan: Iterable[PlannedAction], *, actor: Actor) -> list[str]:
+        """Carry out a retention plan; returns the keys of the actions carried out now.
+
+        ``archive`` moves the customer to the archived stage; ``restrict`` records a restriction
+        (storage only) in the consent ledger; ``review`` marks the record for re-verification;
+        ``anonymise`` and ``destroy`` crypto-shred the customer (see :meth:`erase`), keeping
+        only non-personal facts. Each action is recorded in the customer's history under its
+        key, so applying the same plan twice is a no-op; every action is audited. Needs the
+        ``manage_keys`` right, and a keyring for anonymise and destroy.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        done: list[str] = []
+        for action in plan:
+            if not isinstance(action, PlannedAction):
+                raise TypeError("apply_retention() takes PlannedAction objects")
+            if self._apply_one(action, actor):
+                done.append(action.key)
+        return done
+
+    def _apply_one(self, action: PlannedAction, actor: Actor) -> bool:
+        now = self._now()
+        with self._op() as op:
+            try:
+                row = op.session.customers.get(action.customer_id)
+            except NotFound:
+                return False
+            history = op.session.history.list_for(row.id)
+            if any(h.action == "retention" and h.reason == action.key for h in history):
+                return False
+            irreversible = action.action in (RetentionAction.ANONYMISE, RetentionAction.DESTROY)
+            if not irreversible and not _is_tombstone(row.payload):
+                customer = self._customer(op, row)
+                if action.action is RetentionAction.ARCHIVE:
+                    changed = attrs.evolve(customer, stage=LifecycleStage.ARCHIVED, updated_at=now)
+                elif action.action is RetentionAction.REVIEW:
+                    changed = attrs.evolve(
+                        customer, verification=VerificationStatus.PENDING_REVIEW, updated_at=now
+                    )
+                else:
+                    changed = customer
+                if changed is not customer:
+                    op.session.customers.update(
+                        self._row(op, changed), expected_version=row.version
+                    )
+            op.session.history.append(
+                [
+                    HistoryRecord(
+                        customer_id=row.id,
+                        at=now,
+                        actor_id=actor.id,
+                        action="retention",
+                        path=action.action.value,
+                        reason=action.key,
+                        payload=op.sealer.seal_value(
+                            {"old": None, "new": action.action.value},
+                            customer_id=row.id,
+                            field=f"history:{action.action.value}",
+                        )
+                        if not _is_tombstone(row.payload)
+                        else b"null",
+                    )
+                ]
+            )
+            op.audit(
+                actor,
+                f"retention.{action.action.value}",
+                at=now,
+                customer_id=row.id,
+                reason=action.key,
+            )
+            op.commit()
+        if action.action is RetentionAction.RESTRICT and not _is_tombstone(row.payload):
+            self.record_consent(
+                ConsentEvent.restrict(
+                    row.id, at=now, channel=CaptureChannel.API, jurisdiction=self._jurisdiction
+                ),
+                actor=_system_actor(actor),
+            )
+        if irreversible:
+            self.erase(row.id, actor=_system_actor(actor), reason=f"retention {action.key}")
+        return True
+
+    # ------------------------------------------------------------------------------- export
+
+    def export_subject(self, customer_id: str, *, actor: Actor) -> dict[str, Any]:
+        """Everything held about a customer, as schema-versioned JSON-safe data (PIPL Art. 45).
+
+        Holds every personal field declared in the record metadata (``record``), the consent
+        events and the current decision for every purpose with its basis, the change history,
+        transactions and interactions, the retention schedule, and the sources. Needs the
+        ``export`` permission; values are masked unless the actor may also unmask. Audited.
+        """
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            decision = self._authorize(op, actor, Action.EXPORT, Resource.of(row), at=now)
+            customer = self._customer(op, row)
+            shown = self._shown(decision, customer)
+            ledger = self._ledger(op, customer_id)
+            decisions = ledger.decide_all(
+                at=now, subject=self._subject(customer), notices=self._notices
+            )
+            activities = []
+            for activity in op.session.activities.list_for(customer_id, limit=1_000_000):
+                cls = Transaction if activity.kind == "transaction" else Interaction
+                record = self._open(op, cls, activity.id, customer_id, activity.payload)
+                activities.append(
+                    {
+                        "kind": activity.kind,
+                        "record": self._converter.unstructure(
+                            mask_record(record) if decision.masked else record
+                        ),
+                    }
+                )
+            history = [
+                {
+                    "seq": h.seq,
+                    "at": h.at.isoformat(),
+                    "actor_id": h.actor_id,
+                    "action": h.action,
+                    "path": h.path,
+                    "reason": h.reason,
+                }
+                for h in op.session.history.list_for(customer_id)
+            ]
+            op.audit(
+                actor,
+                "customer.export",
+                at=now,
+                customer_id=customer_id,
+                fields=[] if decision.masked else self._codec_paths(customer),
+            )
+            op.commit()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "exported_at": now.isoformat(),
+            "masked": decision.masked,
+            "customer_id": customer_id,
+            "record": self._converter.unstructure(shown),
+            "personal_fields": [
+                {"path": f.path, "category": f.category.value, "sensitivity": f.sensitivity.value}
+                for f in personal_fields(Customer)
+            ],
+            "sources": {"source": customer.source, "created_at": _iso(customer.created_at)},
+            "consent": {
+                "jurisdiction": self._jurisdiction.value,
+                "events": [self._converter.unstructure(e) for e in ledger.events],
+                "purposes": {
+                    code: {
+                        "allowed": d.allowed,
+                        "reason": d.reason,
+                        "basis": d.basis.value if d.basis is not None else None,
+                    }
+                    for code, d in decisions.items()
+                },
+            },
+            "activities": activities,
+            "history": history,
+            "retention": self._retention.to_table() if self._retention is not None else None,
+        }
 
     # ------------------------------------------------------------------------------ erasure
 
@@ -1571,6 +2080,15 @@ class Registry:
 
 
 _TOMBSTONE_PREFIX: Final = b'{"schema_version":%d,"erased":' % SCHEMA_VERSION
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _system_actor(actor: Actor) -> Actor:
+    """The retention job acting with full rights on behalf of the operator who started it."""
+    return Actor(id=actor.id, roles={"admin", "erase", "unmask"}, team=actor.team)
 
 
 def _is_tombstone(payload: bytes) -> bool:

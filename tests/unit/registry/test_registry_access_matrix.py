@@ -99,12 +99,7 @@ def _outcome(call: Callable[[], object]) -> str:
     return str(result)
 
 
-CASES = [
-    (role, action, target)
-    for role in ROLES
-    for action in ACTIONS
-    for target in TARGETS
-]
+CASES = [(role, action, target) for role in ROLES for action in ACTIONS for target in TARGETS]
 
 
 @pytest.mark.parametrize(("role", "action", "target"), CASES)

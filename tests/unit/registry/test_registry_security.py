@@ -129,7 +129,7 @@ def test_erasure_needs_the_erase_permission_and_a_keyring(registry: Registry) ->
     c = registry.intake(customer(6), actor=ADMIN)
     with pytest.raises(AccessDenied):
         registry.erase(c.id, actor=KEYKEEPER, reason="no permission")
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="plain JSON"):
         unkeyed = Registry(MemoryStore())
     d = unkeyed.intake(customer(6), actor=ADMIN)
     with pytest.raises(ErasureUnavailable):
@@ -179,7 +179,11 @@ def test_the_stored_audit_chain_detects_random_tampering(registry: Registry, rin
             field = rng.choice(["actor_id", "action", "customer_id", "reason", "outcome"])
             text = getattr(e, field) or "x"
             pos = rng.randrange(len(text))
-            changed = text[:pos] + chr((ord(text[pos]) + rng.randrange(1, 50)) % 0x7F or 65) + text[pos + 1 :]
+            changed = (
+                text[:pos]
+                + chr((ord(text[pos]) + rng.randrange(1, 50)) % 0x7F or 65)
+                + text[pos + 1 :]
+            )
             tampered[i] = attrs.evolve(e, **{field: changed})
             if changed == text:
                 continue
@@ -304,4 +308,3 @@ def test_unknown_ids_still_raise_not_found(registry: Registry) -> None:
     with pytest.raises(NotFound):
         registry.erase("missing", actor=ADMIN, reason="r")
     assert registry.find(identifier=Identifier(scheme="PASSPORT", value="X1"), actor=ADMIN) == []
-

@@ -1,0 +1,241 @@
+"""Consent, retention and subject export through the registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.consent import BundledConsentError, CaptureChannel, GuardianConsentRequired
+from custrec.errors import AccessDenied, Erased
+from custrec.grading import ParetoPolicy
+from custrec.records import Customer, LifecycleStage, personal_fields
+from custrec.retention import (
+    Period,
+    RetentionAction,
+    RetentionRule,
+    RetentionSchedule,
+    RetentionTrigger,
+    Selector,
+)
+
+OFFICER = Actor(id="dpo", roles={"admin", "unmask", "export", "erase"})
+T0 = datetime(2025, 1, 10, 9, 0, 0, 123456, tzinfo=UTC)
+APP = CaptureChannel.APP
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def full_customer(n: int = 1, **extra: Any) -> dict[str, Any]:
+    """A record with a value in every personal field."""
+    return {
+        "kind": "individual",
+        "name": f"李{n}华",
+        "registered_name": f"李{n}华（登记）",
+        "gender": "female",
+        "birth_date": "1949-12-31",
+        "legal_representative": "无",
+        "identifiers": [{"scheme": "CN-RIC", "value": "11010519491231002X"}],
+        "contacts": [
+            {
+                "name": f"李{n}华",
+                "phones": [f"1380013{n:04d}"],
+                "emails": [f"li{n}@example.com"],
+                "wechat": f"li_{n}",
+            }
+        ],
+        "addresses": [
+            {"city": "北京", "district": "东城区", "street": "王府井1号", "postal_code": "100006"}
+        ],
+        "notes": "prefers mornings",
+        "source": "exhibition",
+        **extra,
+    }
+
+
+def make(clock: Clock, **kwargs: Any) -> Registry:
+    return Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock, **kwargs)
+
+
+def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None:
+    clock = Clock()
+    registry = make(clock)
+    c = registry.intake(full_customer(), actor=OFFICER)
+    assert registry.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "no_consent"
+    granted_at = clock.advance(minutes=1)
+    registry.grant_consent(c.id, "marketing.sms", actor=OFFICER, channel=APP)
+    assert registry.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "granted"
+    clock.advance(days=3)
+    registry.withdraw_consent(c.id, "marketing.sms", actor=OFFICER, channel=APP)
+    now = registry.may_use(c.id, "marketing.sms", actor=OFFICER)
+    assert (now.allowed, now.reason) == (False, "withdrawn")
+    earlier = registry.may_use(c.id, "marketing.sms", actor=OFFICER, at=granted_at)
+    assert (earlier.allowed, earlier.reason) == (True, "granted")
+    kinds = [e.kind.value for e in registry.consent_ledger(c.id, actor=OFFICER).events]
+    assert kinds == ["grant", "withdraw"]
+
+
+def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> None:
+    clock = Clock()
+    registry = make(clock)
+    c = registry.intake(full_customer(), actor=OFFICER)
+    with pytest.raises(BundledConsentError):
+        registry.grant_consent(c.id, ["third_party", "cross_border"], actor=OFFICER, channel=APP)
+    assert registry.consent_ledger(c.id, actor=OFFICER).events == ()
+    registry.grant_consent(c.id, "marketing.email", actor=OFFICER, channel=APP)
+    third = registry.may_use(c.id, "third_party", actor=OFFICER)
+    assert third.reason == "separate_consent_required"
+
+
+def test_a_child_cannot_consent_alone() -> None:
+    clock = Clock()
+    registry = make(clock)
+    child = registry.intake(
+        full_customer(2, birth_date="2015-06-01", identifiers=[]), actor=OFFICER
+    )
+    with pytest.raises(GuardianConsentRequired):
+        registry.grant_consent(child.id, "marketing.email", actor=OFFICER, channel=APP)
+
+
+def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> None:
+    clock = Clock()
+    registry = make(clock)
+    a = registry.intake(full_customer(1), actor=OFFICER)
+    b = registry.intake(full_customer(2, identifiers=[]), actor=OFFICER)
+    registry.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
+    assert registry.get(b.id, actor=OFFICER).grade is not None
+    clock.advance(hours=1)
+    registry.object_to(b.id, "profiling", actor=OFFICER, channel=APP)
+    report = registry.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
+    assert report.skipped_by_consent == (b.id,)
+    assert registry.get(b.id, actor=OFFICER).grade is None
+    assert registry.get(a.id, actor=OFFICER).grade is not None
+
+
+def test_audience_lists_only_customers_who_agreed() -> None:
+    clock = Clock()
+    registry = make(clock)
+    ids = [registry.intake(full_customer(n, identifiers=[]), actor=OFFICER).id for n in range(4)]
+    for cid in ids[:2]:
+        registry.grant_consent(cid, "marketing.email", actor=OFFICER, channel=APP)
+    clock.advance(seconds=1)
+    registry.withdraw_consent(ids[1], "marketing.email", actor=OFFICER, channel=APP)
+    assert list(registry.audience("marketing.email", actor=OFFICER)) == [ids[0]]
+
+
+def _values_at(data: Any, path: str) -> list[Any]:
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    name = head[:-2] if many else head
+    value = data.get(name)
+    items = value if many else [value]
+    if not rest:
+        return list(items)
+    return [v for item in items for v in _values_at(item, rest)]
+
+
+def test_subject_export_holds_every_declared_personal_field() -> None:
+    clock = Clock()
+    schedule = RetentionSchedule(
+        [
+            RetentionRule(
+                code="dormant-archive",
+                trigger=RetentionTrigger.LAST_ACTIVITY,
+                period=Period(years=3),
+                action=RetentionAction.ARCHIVE,
+                legal_reference="PIPL Art. 19",
+            )
+        ]
+    )
+    registry = make(clock, retention=schedule)
+    c = registry.intake(full_customer(), actor=OFFICER)
+    registry.grant_consent(c.id, "marketing.email", actor=OFFICER, channel=APP)
+    export = registry.export_subject(c.id, actor=OFFICER)
+    assert export["schema_version"] == 1 and export["masked"] is False
+    declared = personal_fields(Customer)
+    assert {f["path"] for f in export["personal_fields"]} == {f.path for f in declared}
+    for field in declared:
+        values = _values_at(export["record"], field.path)
+        assert values, f"personal field {field.path} missing from the export"
+        assert all(v not in (None, [], "") for v in values), field.path
+    assert export["sources"]["source"] == "exhibition"
+    assert export["consent"]["purposes"]["marketing.email"]["reason"] == "granted"
+    assert export["consent"]["events"][0]["purposes"] == ["marketing.email"]
+    assert "| last activity | 3 years | archived | PIPL Art. 19 |" in export["retention"]
+
+
+def test_subject_export_is_masked_without_unmask_and_refused_without_export() -> None:
+    clock = Clock()
+    registry = make(clock)
+    c = registry.intake(full_customer(), actor=OFFICER)
+    masked = registry.export_subject(c.id, actor=Actor(id="x", roles={"admin", "export"}))
+    assert masked["masked"] is True
+    assert masked["record"]["contacts"][0]["phones"] == ["+86138****0001"]
+    with pytest.raises(AccessDenied):
+        registry.export_subject(c.id, actor=Actor(id="y", roles={"admin", "unmask"}))
+
+
+def test_retention_plans_apply_once() -> None:
+    clock = Clock()
+    schedule = RetentionSchedule(
+        [
+            RetentionRule(
+                code="lead-archive",
+                applies_to=Selector(stages=(LifecycleStage.LEAD,)),
+                trigger=RetentionTrigger.CREATION,
+                period=Period(days=30),
+                action=RetentionAction.ARCHIVE,
+            ),
+            RetentionRule(
+                code="archived-destroy",
+                applies_to=Selector(stages=(LifecycleStage.ARCHIVED,)),
+                trigger=RetentionTrigger.ACCOUNT_CLOSURE,
+                period=Period(days=365),
+                action=RetentionAction.DESTROY,
+            ),
+        ]
+    )
+    registry = make(clock, retention=schedule)
+    lead = registry.intake(full_customer(1, identifiers=[]), actor=OFFICER)
+    active = registry.intake(full_customer(2, identifiers=[], stage="active"), actor=OFFICER)
+    clock.advance(days=31)
+    plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
+    assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.ARCHIVE)]
+    assert registry.apply_retention(plan, actor=OFFICER) == [plan[0].key]
+    assert registry.apply_retention(plan, actor=OFFICER) == []  # a no-op the second time
+    assert registry.get(lead.id, actor=OFFICER).stage is LifecycleStage.ARCHIVED
+    assert registry.plan_retention(as_of=clock(), actor=OFFICER) == []
+    clock.advance(days=366)
+    plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
+    assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.DESTROY)]
+    registry.apply_retention(plan, actor=OFFICER)
+    with pytest.raises(Erased):
+        registry.get(lead.id, actor=OFFICER)
+    assert registry.get(active.id, actor=OFFICER).name == "李2华"
+    assert registry.apply_retention(plan, actor=OFFICER) == []
+    trail = registry.audit_trail(actor=Actor(id="a", roles={"auditor"}), customer_id=lead.id)
+    assert [e.action for e in trail if e.action.startswith("retention.")] == [
+        "retention.archive",
+        "retention.destroy",
+    ]
+
+
+def test_birth_dates_in_exports_round_trip() -> None:
+    clock = Clock()
+    registry = make(clock)
+    c = registry.intake(full_customer(), actor=OFFICER)
+    assert registry.export_subject(c.id, actor=OFFICER)["record"]["birth_date"] == str(
+        date(1949, 12, 31)
+    )
