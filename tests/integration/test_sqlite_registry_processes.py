@@ -99,7 +99,8 @@ BULK_SCRIPT = textwrap.dedent(
             )
 
     registry = Registry(SQLiteStore(path))
-    result = registry.intake_many(items(), actor=Actor(id="import", roles={"admin"}), chunk_size=chunk)
+    importer = Actor(id="import", roles={"admin"})
+    result = registry.intake_many(items(), actor=importer, chunk_size=chunk)
     print(f"done added={len(result.added)} skipped={len(result.skipped)}", flush=True)
     """
 )

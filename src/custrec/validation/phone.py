@@ -24,9 +24,8 @@ False
 
 from __future__ import annotations
 
-import functools
-
 import enum
+import functools
 from typing import Final, Literal
 
 import phonenumbers
