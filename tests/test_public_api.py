@@ -1,0 +1,92 @@
+"""The public names promised in shared/DESIGN.md section 3 exist and are importable."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PROMISED = {
+    "custrec": ["Registry", "MemoryStore", "SQLiteStore", "KeyRing", "Actor"],
+    "custrec.validation": ["validate", "parse_customer", "ValidationReport", "Issue"],
+    "custrec.validation.uscc": ["compact", "validate", "is_valid", "format"],
+    "custrec.validation.ric": [
+        "compact",
+        "validate",
+        "is_valid",
+        "format",
+        "to_18",
+        "birth_date",
+        "sex",
+    ],
+    "custrec.validation.phone": ["normalize", "is_valid"],
+    "custrec.validation.email": ["normalize", "is_valid"],
+    "custrec.records": [
+        "Customer",
+        "CustomerKind",
+        "LifecycleStage",
+        "Contact",
+        "Address",
+        "Identifier",
+        "Transaction",
+        "Interaction",
+    ],
+    "custrec.grading": [
+        "GradingPolicy",
+        "Grade",
+        "ActivitySummary",
+        "ThresholdPolicy",
+        "ParetoPolicy",
+        "RFMPolicy",
+        "StarPolicy",
+    ],
+    "custrec.consent": [
+        "Purpose",
+        "LawfulBasis",
+        "ConsentEvent",
+        "ConsentLedger",
+        "Decision",
+        "Jurisdiction",
+    ],
+    "custrec.retention": ["RetentionRule", "RetentionSchedule", "LegalHold", "PlannedAction"],
+    "custrec.security": [
+        "KeyRing",
+        "KeyProvider",
+        "Actor",
+        "AccessPolicy",
+        "RoleBasedPolicy",
+        "mask",
+        "AuditChain",
+    ],
+    "custrec.storage": ["Store", "Session"],
+    "custrec.errors": [
+        "CustrecError",
+        "InvalidPhone",
+        "InvalidEmail",
+        "ValidationFailed",
+        "DuplicateCustomer",
+        "NotFound",
+        "DuplicateKey",
+        "VersionConflict",
+        "StorageError",
+        "AccessDenied",
+        "Erased",
+    ],
+    "custrec.backends": ["MemoryStore", "SQLiteStore"],
+    "custrec.testing": ["StoreContract"],
+    "custrec.serialization": ["make_converter"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PROMISED))
+def test_promised_names_exist(module: str) -> None:
+    imported = importlib.import_module(module)
+    missing = [name for name in PROMISED[module] if not hasattr(imported, name)]
+    assert missing == []
+
+
+def test_errors_share_one_base() -> None:
+    from custrec import errors
+
+    for name in PROMISED["custrec.errors"]:
+        assert issubclass(getattr(errors, name), errors.CustrecError)
