@@ -203,6 +203,11 @@ class _Customers(_Tables):
         return found
 
     def _matching(self, where: CustomerFilter | None, after: str | None) -> Iterator[CustomerRow]:
+        if where is not None:
+            for name in ("updated_after", "updated_before"):
+                value = getattr(where, name)
+                if value is not None:
+                    _check_aware(value, name)
         st = self._state
         start = 0 if after is None else bisect.bisect_right(st.customer_ids, after)
         for customer_id in st.customer_ids[start:]:
@@ -439,6 +444,9 @@ class _Audit(_Tables):
     ) -> list[AuditRecord]:
         self._check_open()
         _check_limit(limit)
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:
+                _check_aware(value, name)
         found: list[AuditRecord] = []
         for record in self._state.audit[max(after_seq, 0) :]:
             if (
@@ -460,6 +468,7 @@ class _Audit(_Tables):
 class _Keys(_Tables):
     def put(self, key: WrappedKey) -> None:
         self._check_open(write=True)
+        _check_aware(key.created_at, "created_at")
         keys = self._state.keys
         if key.customer_id in keys:
             raise DuplicateKey(f"data key of customer {key.customer_id}")
@@ -475,6 +484,7 @@ class _Keys(_Tables):
 
     def replace(self, key: WrappedKey) -> None:
         self._check_open(write=True)
+        _check_aware(key.created_at, "created_at")
         keys = self._state.keys
         old = keys.get(key.customer_id)
         if old is None:

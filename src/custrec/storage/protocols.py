@@ -27,6 +27,9 @@ General rules:
   otherwise ignored) and come back as aware UTC datetimes with microseconds.
 - Amounts are ``Decimal`` (whole ``int`` values are accepted) with at most four decimal places and
   at most about 9.2e14 in magnitude; sums beyond that raise ``StorageError``.
+- Every ``limit`` argument must be a positive integer (``ValueError`` otherwise).
+- A session reads its own writes. Activities, ledgers and keys may name customer ids that have no
+  customer row (there are no foreign keys between tables).
 - Tags keep their order and repeats exactly.
 - ``reassign(x, x)`` moves nothing and returns 0.
 
