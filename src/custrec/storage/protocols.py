@@ -22,7 +22,16 @@ exception escapes.
 
 General rules:
 
-- A write method that raises leaves the session as it was (as if the call never happened).
+- A write method that raises leaves the session as it was (as if the call never happened). After
+  a read that raises (other than ``NotFound``), a backend may require the session to be rolled
+  back.
+- What a write session read stays true until it commits: a backend that runs writers
+  concurrently must lock what the session looked up (index keys, the audit log's last entry,
+  a ledger's last sequence number) so that a check-then-write cannot interleave with another
+  writer (the registry's duplicate check and audit chain rely on it). Read-only sessions see one
+  consistent snapshot.
+- Ids, index keys and other text compare in code-point (binary) order; text never contains NUL
+  characters (``ValueError``).
 - Instants are timezone-aware datetimes (``ValueError`` for naive ones, even where a value is
   otherwise ignored) and come back as aware UTC datetimes with microseconds.
 - Amounts are ``Decimal`` (whole ``int`` values are accepted) with at most four decimal places and
