@@ -105,8 +105,13 @@ def encrypt_field(data_key: bytes, plaintext: bytes, *, customer_id: str, field:
     if not isinstance(plaintext, bytes | bytearray | memoryview):
         raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
     aad = _aad(check_customer_id(customer_id), _check_field(field))
+    return _encrypt(_aead(bytes(key)), bytes(plaintext), aad)
+
+
+def _encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """The one place ciphertexts are made: header byte, fresh 96-bit nonce, AES-GCM output."""
     nonce = os.urandom(_NONCE_SIZE)
-    return _HEADER + nonce + _aead(bytes(key)).encrypt(nonce, bytes(plaintext), aad)
+    return _HEADER + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
 def decrypt_field(data_key: bytes, ciphertext: bytes, *, customer_id: str, field: str) -> bytes:
@@ -130,10 +135,13 @@ def decrypt_field(data_key: bytes, ciphertext: bytes, *, customer_id: str, field
         raise DecryptionFailed() from None
 
 
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+)
+
+
 def _dump_json(value: Any) -> bytes:
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def encrypt_json(data_key: bytes, value: Any, *, customer_id: str, field: str) -> bytes:
@@ -320,13 +328,17 @@ class DocumentCipher:
         if not isinstance(document, Mapping):
             raise TypeError("document must be a mapping")
         data = document if in_place and isinstance(document, dict) else _copy(document)
+        aead = _aead(key)
+        # pack() is a concatenation of length-prefixed parts, so the customer's part of the
+        # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
+        prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
         for container, item, path in _find(data, self._tree):
             value = container[item]
             if value is None:
                 continue
-            blob = encrypt_json(
-                key, value, customer_id=customer_id, field=self._field(path, record_id)
-            )
+            # the same bytes as encrypt_json(), without re-checking the key and id per field
+            aad = prefix + pack(self._field(path, record_id).encode("utf-8"))
+            blob = _encrypt(aead, _dump_json(value), aad)
             container[item] = {ENCRYPTED_KEY: base64.b64encode(blob).decode("ascii")}
         return data
 
