@@ -809,6 +809,38 @@ class Registry:
             op.commit()
         return found
 
+    def identify(
+        self,
+        keys: Iterable[StrongKey],
+        *,
+        actor: Actor,
+        ids: Iterable[str] = (),
+    ) -> tuple[dict[StrongKey, tuple[str, ...]], set[str]]:
+        """Batched identity lookups for imports and matching: ids only, never records.
+
+        ``keys`` are normalised strong keys (``("phone", "+8613800138000")``, see
+        :func:`custrec.storage.codec.strong_keys`); returns the ids of the stored customers
+        holding each key (keys nobody holds are left out) and which of ``ids`` exist, read in
+        one transaction through the blind index when a keyring is set.
+        """
+        _check_actor(actor)
+        tokens: dict[str, StrongKey] = {}
+        for key in keys:
+            for token in self._codec.lookup_keys(key):
+                tokens[token] = key
+        wanted = list(ids)
+        holders: dict[StrongKey, set[str]] = {}
+        existing: set[str] = set()
+        if not tokens and not wanted:
+            return {}, existing
+        with self._store.transaction(readonly=True) as session:
+            if tokens:
+                for token, found in session.customers.lookup_many(tokens).items():
+                    holders.setdefault(tokens[token], set()).update(found)
+            if wanted:
+                existing = {row.id for row in session.customers.get_many(wanted)}
+        return {key: tuple(sorted(found)) for key, found in holders.items()}, existing
+
     def _page(
         self, actor: Actor, where: CustomerFilter, after: str | None, limit: int
     ) -> tuple[list[Customer], str | None]:

@@ -1,0 +1,191 @@
+"""Exports of customers to JSON Lines and CSV, through the registry's audited export.
+
+Every customer is read with :meth:`~custrec.registry.Registry.export_subject`, so the actor
+needs the ``export`` permission, each export is written to the audit log, and values are
+masked unless the actor may also unmask. Masked exports are for display: the importer refuses
+them. Unmasked exports round-trip: importing one with no mapping (``plan_import(rows, None,
+...)``) into an empty store gives back equal records (every field but ``version`` and
+``updated_at``, which storage sets), and into the same store reports every row as already
+applied.
+
+- JSON Lines: one document per line, ``{"schema_version": 1, "type": "customer", "masked":
+  false, "data": {...}}`` (the registry's record shape).
+- CSV (UTF-8 with a byte order mark, for spreadsheets): ``_schema_version`` and ``_masked``,
+  then one column per field, named by its field path (``milestones.contract_amount`` as
+  ``"1250000.00 CNY"``); lists (contacts, addresses, identifiers, tags, interests, needs) are
+  JSON arrays in their cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+
+from custrec.errors import AccessDenied, Erased, NotFound
+from custrec.records import Customer, Milestones
+from custrec.registry import Registry
+from custrec.security import Actor
+from custrec.serialization import SCHEMA_VERSION
+from custrec.storage import CustomerFilter
+
+__all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "ExportResult", "export_customers", "flatten"]
+
+EXPORT_FORMATS: Final = ("jsonl", "csv")
+
+_LIST_FIELDS: Final = frozenset(
+    {"identifiers", "contacts", "addresses", "tags", "product_interests", "needs"}
+)
+
+
+def _csv_columns() -> tuple[str, ...]:
+    columns: list[str] = ["_schema_version", "_masked"]
+    for field in attrs.fields(Customer):
+        if field.name == "version":
+            continue
+        if field.name == "milestones":
+            columns.extend(f"milestones.{f.name}" for f in attrs.fields(Milestones))
+        else:
+            columns.append(field.name)
+    return tuple(columns)
+
+
+CSV_COLUMNS: Final = _csv_columns()
+"""The columns of a CSV export, in order."""
+
+
+@attrs.frozen(kw_only=True)
+class ExportResult:
+    """What an export wrote: ``exported`` customers (``masked`` of them masked), and how many
+    were left out because they were erased or the actor may not export them (``denied``; each
+    refusal is audited by the registry)."""
+
+    exported: int = 0
+    masked: int = 0
+    erased: int = 0
+    denied: int = 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def flatten(record: Mapping[str, Any], *, masked: bool) -> list[str]:
+    """One CSV row (in :data:`CSV_COLUMNS` order) for a customer as the registry exports it."""
+    row: list[str] = [str(SCHEMA_VERSION), "true" if masked else "false"]
+    milestones = record.get("milestones") or {}
+    for column in CSV_COLUMNS[2:]:
+        if column.startswith("milestones."):
+            value = milestones.get(column.partition(".")[2])
+            if isinstance(value, dict):  # Money
+                value = f"{value.get('amount')} {value.get('currency')}"
+        else:
+            value = record.get(column)
+            if column in _LIST_FIELDS and value is None:
+                value = []
+        row.append(_cell(value))
+    return row
+
+
+def _ids(registry: Registry, where: CustomerFilter, batch_size: int) -> Iterator[str]:
+    """Every customer id matching the facets, in id order (ids and facets only are read)."""
+    after: str | None = None
+    while True:
+        with registry.store.transaction(readonly=True) as session:
+            rows = session.customers.query(where=where, after=after, limit=batch_size)
+        if not rows:
+            return
+        yield from (row.id for row in rows)
+        after = rows[-1].id
+
+
+def export_customers(
+    registry: Registry,
+    out: str | os.PathLike[str] | IO[str],
+    *,
+    actor: Actor,
+    format: str = "jsonl",
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+    kind: str | None = None,
+    stage: str | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    grade: str | None = None,
+    tag: str | None = None,
+) -> ExportResult:
+    """Export the customers matching the facets to ``out`` (a path or a text stream).
+
+    ``format`` is ``"jsonl"`` or ``"csv"`` (see the module docs). A path is written as UTF-8
+    (with a byte order mark for CSV). ``progress(count)`` is called every ``batch_size``
+    customers. Customers the actor may not export are left out and counted.
+    """
+    if not isinstance(actor, Actor):
+        raise TypeError("actor must be a custrec.Actor")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError("batch_size must be a positive integer")
+    where = CustomerFilter(kind=kind, stage=stage, owner=owner, team=team, grade=grade, tag=tag)
+    if isinstance(out, str | os.PathLike):
+        encoding = "utf-8-sig" if format == "csv" else "utf-8"
+        with Path(out).open("w", encoding=encoding, newline="") as stream:
+            return _export(registry, stream, actor, format, where, batch_size, progress)
+    return _export(registry, out, actor, format, where, batch_size, progress)
+
+
+def _export(
+    registry: Registry,
+    stream: IO[str],
+    actor: Actor,
+    format: str,
+    where: CustomerFilter,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> ExportResult:
+    writer: Any = None
+    if format == "csv":
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+    exported = masked = erased = denied = 0
+    for customer_id in _ids(registry, where, batch_size):
+        try:
+            subject = registry.export_subject(customer_id, actor=actor)
+        except Erased:
+            erased += 1
+            continue
+        except AccessDenied:
+            denied += 1
+            continue
+        except NotFound:  # deleted since the ids were read
+            continue
+        is_masked = bool(subject["masked"])
+        record = subject["record"]
+        if writer is not None:
+            writer.writerow(flatten(record, masked=is_masked))
+        else:
+            document = {
+                "schema_version": SCHEMA_VERSION,
+                "type": "customer",
+                "masked": is_masked,
+                "data": record,
+            }
+            stream.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+        exported += 1
+        masked += is_masked
+        if progress is not None and exported % batch_size == 0:
+            progress(exported)
+    if progress is not None and (exported % batch_size or not exported):
+        progress(exported)
+    return ExportResult(exported=exported, masked=masked, erased=erased, denied=denied)

@@ -1,0 +1,881 @@
+"""Planning and running an import: every row normalised, validated, de-duplicated and decided.
+
+:func:`plan_import` reads rows in chunks (memory stays flat), and for each row:
+
+1. maps it to customer data (:class:`~custrec.interchange.mapping.ImportMapping`) and runs
+   :func:`~custrec.validation.parse_customer` on it: every problem becomes a
+   :class:`~custrec.interchange.report.RowIssue` with row, column, field path and code;
+2. looks for duplicates inside the file: a row holding a strong identifier (phone, e-mail,
+   credit code, resident id, passport, external id) that an earlier row held is a
+   ``duplicate_in_file`` (the first row wins);
+3. looks for the row's identifiers in the store (batched, one read per chunk) and decides by
+   the :class:`ImportPolicy`: ``created`` when nobody holds them; when one stored customer does,
+   ``duplicate_in_store`` (``on_match="skip"``, the default), ``updated``/``unchanged``
+   (``"update"``: the row's mapped, non-blank fields are merged into the stored customer; lists
+   of contacts, addresses, identifiers and tags are merged, not replaced) or ``conflict``
+   (``"conflict"``: a person decides); several stored customers are always a ``conflict``;
+4. unless ``dry_run``, writes the chunk: new customers through
+   :meth:`~custrec.registry.Registry.intake_many` in one transaction per chunk, updates
+   through :meth:`~custrec.registry.Registry.update`; both tagged ``import <import id>`` in the
+   history and the audit log.
+
+Re-running is safe. Each new customer's id is derived from the import id and the row's
+identity (its external id, else its strong identifiers, else its content): an id already
+stored means an earlier run (or the same run before a crash) applied the row, which is
+reported as ``already_applied`` and not written again. A chunk is written in one transaction,
+so a crash leaves it wholly stored or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+
+from custrec.errors import (
+    AccessDenied,
+    DuplicateCustomer,
+    Erased,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
+)
+from custrec.interchange._work import StoreIndex, WorkIndex
+from custrec.interchange.errorfile import ErrorFile
+from custrec.interchange.mapping import (
+    BoundMapping,
+    ImportMapping,
+    MappedRow,
+    MappingError,
+    shown_value,
+)
+from custrec.interchange.readers import SourceRow
+from custrec.interchange.report import ColumnUsage, ImportReport, Outcome, RowIssue, SourceInfo
+from custrec.issues import Severity, ValidationReport
+from custrec.records import Address, Contact, Customer, Identifier, IdentifierScheme, Milestones
+from custrec.registry import Registry
+from custrec.security import Actor
+from custrec.serialization import SCHEMA_VERSION, make_converter
+from custrec.storage.codec import StrongKey, strong_keys
+from custrec.validation import parse_customer
+
+__all__ = [
+    "IMPORT_ID_PATTERN",
+    "ImportPolicy",
+    "derive_id",
+    "plan_import",
+    "row_identity",
+]
+
+IMPORT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""What an import id may look like: letters, digits, ``.``, ``_``, ``:``, ``-``; 1-64 long."""
+
+_MATCH_ACTIONS: Final = ("skip", "update", "conflict")
+_DUPLICATE_ACTIONS: Final = ("skip", "conflict")
+_NOT_MERGED: Final = frozenset({"id", "version", "created_at", "updated_at"})
+_KEY_NAMES: Final = {
+    "phone": "phone",
+    "email": "e-mail",
+    "uscc": "credit code",
+    "ric": "resident id",
+    "passport": "passport",
+    "external": "external id",
+}
+_CONVERTER: Final = make_converter()
+
+Progress = Callable[[int], None]
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
+    def check(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in options:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(options)}")
+
+    return check
+
+
+def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive integer")
+
+
+def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name} must be a number from 0 to 1")
+
+
+def _seed(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{attribute.name} must be an integer")
+
+
+@attrs.frozen(kw_only=True)
+class ImportPolicy:
+    """How an import decides and commits.
+
+    ``on_match``: what to do with a row whose strong identifiers one stored customer holds:
+    ``"skip"`` (report it as ``duplicate_in_store``), ``"update"`` (merge the row's mapped,
+    non-blank fields into that customer; needs the update right and, to merge, the unmask
+    right) or ``"conflict"`` (leave it to a person). ``on_file_duplicate``: ``"skip"`` later
+    rows repeating an earlier row's identifiers, or report them as ``"conflict"`` (into the
+    error file). ``chunk_size`` rows are planned, and written, per transaction.
+    ``sample_share`` of the customers the import holds are sampled for manual checking, picked
+    reproducibly by ``sample_seed``.
+    """
+
+    on_match: str = attrs.field(default="skip", validator=_choice(_MATCH_ACTIONS))
+    on_file_duplicate: str = attrs.field(default="skip", validator=_choice(_DUPLICATE_ACTIONS))
+    chunk_size: int = attrs.field(default=5000, validator=_positive)
+    sample_share: float = attrs.field(default=0.15, validator=_share)
+    sample_seed: int = attrs.field(default=0, validator=_seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as JSON-safe data (as it appears in the report)."""
+        return {
+            "on_match": self.on_match,
+            "on_file_duplicate": self.on_file_duplicate,
+            "chunk_size": self.chunk_size,
+            "sample_share": self.sample_share,
+            "sample_seed": self.sample_seed,
+        }
+
+
+def _check_import_id(import_id: str) -> str:
+    if not isinstance(import_id, str) or IMPORT_ID_PATTERN.fullmatch(import_id) is None:
+        raise ValueError(
+            "import_id must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a "
+            "letter or digit"
+        )
+    return import_id
+
+
+def derive_id(import_id: str, identity: str) -> str:
+    """The customer id an import gives a row: the same import id and identity always give the
+    same id.
+
+    It is a UUID of version 8 (RFC 9562's application-defined layout): the first 48 bits come
+    from the import id, so all customers of one import sit together in an index, and the other
+    74 free bits from SHA-256 of the import id and the identity.
+
+    >>> a = derive_id("legacy-2024", "ext:crm:C0001")
+    >>> a == derive_id("legacy-2024", "ext:crm:C0001"), a == derive_id("other", "ext:crm:C0001")
+    (True, False)
+    >>> uuid.UUID(a).version
+    8
+    """
+    _check_import_id(import_id)
+    prefix = int.from_bytes(hashlib.sha256(f"custrec-import:{import_id}".encode()).digest()[:6])
+    body = int.from_bytes(
+        hashlib.sha256(f"custrec-row:{import_id}\x1f{identity}".encode()).digest()[:10]
+    )
+    rand_a = body >> 68 & 0xFFF
+    rand_b = body & ((1 << 62) - 1)
+    value = (prefix << 80) | (0x8 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def row_identity(customer: Customer) -> str:
+    """What makes a row the same row in a later run: its external ids, else its strong
+    identifiers, else a hash of its normalised content (id and timestamps left out).
+
+    >>> from custrec.records import CustomerKind
+    >>> row_identity(Customer(kind=CustomerKind.INDIVIDUAL, name="张三",
+    ...     identifiers=(Identifier(scheme="EXTERNAL", system="crm", value="C1"),)))
+    'ext:crm:C1'
+    """
+    externals = sorted(
+        f"{ident.system or ''}:{ident.value}"
+        for ident in customer.identifiers
+        if isinstance(ident, Identifier) and ident.scheme == IdentifierScheme.EXTERNAL
+    )
+    if externals:
+        return "ext:" + "|".join(externals)
+    keys = sorted(f"{kind}:{value}" for kind, value in strong_keys(customer))
+    if keys:
+        return "keys:" + "|".join(keys)
+    document = _CONVERTER.unstructure(
+        attrs.evolve(customer, id="", version=0, created_at=None, updated_at=None)
+    )
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, default=str)
+    return "content:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key_names(keys: Iterable[StrongKey]) -> str:
+    names = sorted({_KEY_NAMES.get(kind, kind.removeprefix("id.")) for kind, _ in keys})
+    return ", ".join(names)
+
+
+# ------------------------------------------------------------------------------ row state
+
+
+@attrs.define
+class _Row:
+    source: SourceRow
+    mapped: MappedRow | None
+    issues: list[RowIssue]
+    customer: Customer | None = None
+    keys: frozenset[StrongKey] = frozenset()
+    target: str | None = None
+    explicit_id: bool = False
+    outcome: Outcome | None = None
+    match: str | None = None  # the stored customer an update goes to
+    digests: tuple[tuple[bytes, StrongKey | None], ...] = ()
+
+    def decide(self, outcome: Outcome, issue: RowIssue | None = None) -> None:
+        self.outcome = outcome
+        if issue is not None:
+            self.issues.append(issue)
+
+    def issue(
+        self, code: str, message: str, *, severity: Severity = Severity.ERROR, path: str = ""
+    ) -> RowIssue:
+        column = self.mapped.column_of(path) if self.mapped is not None and path else None
+        return RowIssue(
+            row=self.source.number,
+            column=column,
+            path=path,
+            code=code,
+            message=message,
+            severity=severity,
+        )
+
+
+def _is_document(cells: Mapping[str, Any]) -> bool:
+    return "schema_version" in cells and "data" in cells
+
+
+class _Binder:
+    """Binds the mapping to each distinct header set (one for CSV, a few for JSON Lines)."""
+
+    def __init__(self, mapping: ImportMapping, headers: Sequence[str] | None) -> None:
+        self.mapping = mapping
+        self._bound: dict[tuple[str, ...], BoundMapping | MappingError] = {}
+        self.mapped: dict[str, str] = {}
+        self.unmapped: dict[str, None] = {}
+        self.missing: set[str] | None = None
+        if headers is not None:
+            self._bind(tuple(headers), first=True)
+
+    def _bind(self, headers: tuple[str, ...], *, first: bool) -> BoundMapping | MappingError:
+        try:
+            bound: BoundMapping | MappingError = self.mapping.bind(headers)
+        except MappingError as exc:
+            if first:
+                raise
+            bound = exc
+        self._bound[headers] = bound
+        if isinstance(bound, BoundMapping):
+            self.mapped.update(bound.usage.mapped)
+            self.unmapped.update(dict.fromkeys(bound.usage.unmapped))
+            missing = set(bound.usage.missing)
+            self.missing = missing if self.missing is None else self.missing & missing
+        return bound
+
+    def get(self, cells: Mapping[str, Any]) -> BoundMapping | MappingError:
+        headers = tuple(cells)
+        bound = self._bound.get(headers)
+        if bound is None:
+            if len(self._bound) > 256:  # pathological JSON Lines: every line its own keys
+                self._bound.clear()
+            bound = self._bind(headers, first=not self._bound)
+        return bound
+
+    def usage(self) -> ColumnUsage:
+        unmapped = tuple(h for h in self.unmapped if h not in self.mapped)
+        missing = tuple(r.name for r in self.mapping.columns if r.name in (self.missing or ()))
+        return ColumnUsage(mapped=dict(self.mapped), unmapped=unmapped, missing=missing)
+
+
+# ------------------------------------------------------------------------------- importer
+
+
+class _Importer:
+    def __init__(
+        self,
+        registry: Registry,
+        mapping: ImportMapping,
+        *,
+        actor: Actor,
+        policy: ImportPolicy,
+        dry_run: bool,
+        import_id: str,
+        headers: Sequence[str] | None,
+        error_file: ErrorFile | None,
+        as_of: datetime,
+    ) -> None:
+        self.registry = registry
+        self.mapping = mapping
+        self.actor = actor
+        self.policy = policy
+        self.dry_run = dry_run
+        self.import_id = import_id
+        self.reason = f"import {import_id}"
+        self.error_file = error_file
+        self.as_of = as_of
+        self.binder = _Binder(mapping, headers)
+        self.store = StoreIndex(registry, actor)
+        self.work = WorkIndex(seed=policy.sample_seed)
+        self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self.issues: list[RowIssue] = []
+        self.rows = 0
+
+    # ------------------------------------------------------------------ 1. map and validate
+
+    def prepare(self, source: SourceRow) -> _Row:
+        row = _Row(source=source, mapped=None, issues=list(source.problems))
+        if not source.cells and source.problems:
+            return row
+        cells = source.cells
+        if self.mapping.native and _is_document(cells):
+            data = self._document(row)
+            if data is None:
+                return row
+            row.mapped = MappedRow(
+                data=data,
+                touched=frozenset(k for k in data if k not in _NOT_MERGED),
+            )
+        else:
+            bound = self.binder.get(cells)
+            if isinstance(bound, MappingError):
+                row.issues.append(row.issue("row.columns", bound.message))
+                return row
+            row.mapped = bound.apply(source)
+            row.issues = list(row.mapped.issues)
+        data = dict(row.mapped.data)
+        data.pop("version", None)
+        result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
+        row.issues.extend(self._row_issues(row, result.report))
+        if result.record is not None and not any(i.severity is Severity.ERROR for i in row.issues):
+            row.customer = result.record
+            row.explicit_id = "id" in data
+        return row
+
+    def _document(self, row: _Row) -> dict[str, Any] | None:
+        cells = row.source.cells
+        problem: tuple[str, str] | None = None
+        if cells.get("schema_version") != SCHEMA_VERSION:
+            problem = ("row.schema", f"not a custrec document of schema version {SCHEMA_VERSION}")
+        elif cells.get("type", "customer") != "customer":
+            problem = ("row.schema", "not a customer document")
+        elif cells.get("masked") is True:
+            problem = ("row.masked", "a masked export cannot be imported: export with unmask")
+        elif not isinstance(cells.get("data"), dict):
+            problem = ("row.not_object", "the document's data must be an object")
+        if problem is not None:
+            row.issues.append(row.issue(*problem))
+            return None
+        return dict(cells["data"])
+
+    def _row_issues(self, row: _Row, report: ValidationReport) -> Iterator[RowIssue]:
+        mapped = row.mapped
+        for issue in report.issues:
+            column = mapped.column_of(issue.path) if mapped is not None else None
+            value: str | None = None
+            if column is not None and mapped is not None and column in mapped.values:
+                value = shown_value(mapped.values[column], mapped.paths.get(column))
+            yield RowIssue(
+                row=row.source.number,
+                column=column,
+                path=issue.path,
+                code=issue.code,
+                message=issue.message,
+                severity=issue.severity,
+                value=value,
+            )
+
+    # ------------------------------------------------------------ 2. duplicates in the file
+
+    def dedupe_in_file(self, rows: list[_Row]) -> None:
+        valid = [r for r in rows if r.customer is not None]
+        for row in valid:
+            assert row.customer is not None
+            row.keys = strong_keys(row.customer)
+            if row.explicit_id:
+                row.target = row.customer.id
+            else:
+                row.target = derive_id(self.import_id, row_identity(row.customer))
+            digests: list[tuple[bytes, StrongKey | None]] = [
+                (self.work.digest(kind, value), (kind, value)) for kind, value in row.keys
+            ]
+            digests.append((self.work.digest("id", row.target), None))
+            row.digests = tuple(digests)
+        earlier = self.work.first_rows({d for r in valid for d, _ in r.digests})
+        local: dict[bytes, int] = {}
+        for row in valid:
+            hits = [
+                (earlier.get(d) or local.get(d), key)
+                for d, key in row.digests
+                if d in earlier or d in local
+            ]
+            for digest, _ in row.digests:
+                local.setdefault(digest, row.source.number)
+            if hits:
+                first = min(n for n, _ in hits if n is not None)
+                keys = [k for n, k in hits if k is not None and n == first]
+                what = _key_names(keys) if keys else "identity"
+                self._file_duplicate(row, first, f"same {what} as row {first}")
+        self.work.remember(local.items())
+
+    def _file_duplicate(self, row: _Row, first: int, message: str) -> None:
+        conflict = self.policy.on_file_duplicate == "conflict"
+        row.decide(
+            Outcome.CONFLICT if conflict else Outcome.DUPLICATE_IN_FILE,
+            row.issue(
+                "duplicate.in_file",
+                message,
+                severity=Severity.ERROR if conflict else Severity.WARNING,
+            ),
+        )
+
+    # ------------------------------------------------------------- 3. match the store
+
+    def match_store(self, rows: list[_Row]) -> None:
+        pending = [r for r in rows if r.customer is not None and r.outcome is None]
+        keys = {k for r in pending for k in r.keys}
+        ids = {r.target for r in pending if r.target is not None}
+        holders, existing = self.store.lookup(keys, ids)
+        targets: dict[str, int] = {}
+        for row in pending:
+            assert row.target is not None
+            others = sorted({i for k in row.keys for i in holders.get(k, ())} - {row.target})
+            if row.target in existing:
+                if self.policy.on_match == "update" and row.mapped and row.mapped.touched:
+                    row.match = row.target
+                else:
+                    row.decide(Outcome.ALREADY_APPLIED)
+            elif not others:
+                row.match = None
+            elif len(others) > 1:
+                row.decide(
+                    Outcome.CONFLICT,
+                    row.issue(
+                        "match.ambiguous",
+                        f"matches {len(others)} stored customers: {', '.join(others)}",
+                    ),
+                )
+            else:
+                matched = [k for k in row.keys if others[0] in holders.get(k, ())]
+                what = _key_names(matched)
+                if self.policy.on_match == "skip":
+                    row.decide(
+                        Outcome.DUPLICATE_IN_STORE,
+                        row.issue(
+                            "duplicate.in_store",
+                            f"same {what} as stored customer {others[0]}",
+                            severity=Severity.WARNING,
+                        ),
+                    )
+                elif self.policy.on_match == "conflict":
+                    row.decide(
+                        Outcome.CONFLICT,
+                        row.issue(
+                            "match.review",
+                            f"same {what} as stored customer {others[0]}; the policy asks a "
+                            "person to decide",
+                        ),
+                    )
+                else:
+                    row.match = others[0]
+            if row.outcome is None and row.match is not None:
+                first = targets.setdefault(row.match, row.source.number)
+                if first != row.source.number:
+                    self._file_duplicate(row, first, f"updates the same customer as row {first}")
+
+    # ---------------------------------------------------------------- 4. write (or not)
+
+    def apply(self, rows: list[_Row]) -> None:
+        ready = [r for r in rows if r.outcome is None and r.customer is not None]
+        creates = [r for r in ready if r.match is None]
+        updates = [r for r in ready if r.match is not None]
+        if creates:
+            if self.dry_run:
+                for row in creates:
+                    row.decide(Outcome.CREATED)
+            else:
+                self._create(creates)
+        for row in updates:
+            self._update(row)
+        for row in rows:
+            if row.outcome is None:
+                row.decide(Outcome.REJECTED)
+
+    def _create(self, rows: list[_Row]) -> None:
+        customers: list[Customer] = []
+        for row in rows:
+            assert row.customer is not None and row.target is not None
+            customers.append(attrs.evolve(row.customer, id=row.target))
+        result = self.registry.intake_many(
+            customers, actor=self.actor, reason=self.reason, chunk_size=len(customers)
+        )
+        added, skipped = set(result.added), set(result.skipped)
+        for position, row in enumerate(rows):
+            if row.target in added:
+                row.decide(Outcome.CREATED)
+            elif row.target in skipped:
+                row.decide(Outcome.ALREADY_APPLIED)
+            elif position in result.duplicates:
+                ids = ", ".join(result.duplicates[position])
+                row.decide(
+                    Outcome.DUPLICATE_IN_STORE,
+                    row.issue(
+                        "duplicate.in_store",
+                        f"a stored customer was given the same identifier meanwhile: {ids}",
+                        severity=Severity.WARNING,
+                    ),
+                )
+            elif position in result.denied:
+                row.decide(
+                    Outcome.REJECTED,
+                    row.issue(
+                        "access.denied",
+                        f"the actor may not create this customer ({result.denied[position]})",
+                    ),
+                )
+            else:
+                report = result.rejected.get(position, ValidationReport())
+                row.issues.extend(self._row_issues(row, report))
+                row.decide(Outcome.REJECTED)
+
+    def _update(self, row: _Row) -> None:
+        assert row.customer is not None and row.match is not None and row.mapped is not None
+        try:
+            current = self.registry.get(row.match, actor=self.actor, purpose=self.reason)
+        except AccessDenied:
+            row.decide(
+                Outcome.CONFLICT,
+                row.issue("access.denied", "the actor may not read the matching customer"),
+            )
+            return
+        except (NotFound, Erased):
+            if row.match == row.target:  # stored by this import, erased since: leave it erased
+                row.decide(
+                    Outcome.ALREADY_APPLIED,
+                    row.issue(
+                        "match.erased",
+                        "stored by an earlier run and erased since; not brought back",
+                        severity=Severity.INFO,
+                    ),
+                )
+            else:
+                row.decide(
+                    Outcome.CONFLICT,
+                    row.issue("match.gone", "the matching customer was erased meanwhile"),
+                )
+            return
+        if not _readable(current, row.keys):
+            if row.match == row.target and not row.keys:
+                row.decide(Outcome.ALREADY_APPLIED)
+                return
+            row.decide(
+                Outcome.CONFLICT,
+                row.issue(
+                    "update.masked",
+                    "the actor sees the stored customer masked; updates need the unmask role",
+                ),
+            )
+            return
+        changes = merge_changes(current, row.customer, row.mapped.touched)
+        already = row.match == row.target
+        if not changes:
+            row.decide(Outcome.ALREADY_APPLIED if already else Outcome.UNCHANGED)
+            return
+        merged = _CONVERTER.unstructure(current)
+        merged.update(changes)
+        merged.pop("version", None)
+        check = parse_customer(merged, region=self.mapping.region, as_of=self.as_of)
+        if not check.report.ok:
+            row.issues.extend(self._row_issues(row, check.report))
+            row.decide(Outcome.REJECTED)
+            return
+        if self.dry_run:
+            row.decide(Outcome.UPDATED)
+            return
+        try:
+            self.registry.update(
+                row.match,
+                changes,
+                actor=self.actor,
+                reason=self.reason,
+                expected_version=current.version,
+            )
+        except ValidationFailed as exc:
+            row.issues.extend(self._row_issues(row, exc.report))
+            row.decide(Outcome.REJECTED)
+        except DuplicateCustomer as exc:
+            row.decide(
+                Outcome.CONFLICT,
+                row.issue(
+                    "update.duplicate",
+                    "the merged record would share an identifier with "
+                    + ", ".join(exc.existing_ids),
+                ),
+            )
+        except VersionConflict:
+            row.decide(
+                Outcome.CONFLICT,
+                row.issue("update.version", "the customer changed while the import ran; re-run"),
+            )
+        except AccessDenied:
+            row.decide(
+                Outcome.CONFLICT,
+                row.issue("access.denied", "the actor may not update the matching customer"),
+            )
+        else:
+            row.decide(Outcome.UPDATED)
+
+    # ------------------------------------------------------------------ 5. account for it
+
+    def account(self, rows: list[_Row]) -> None:
+        held: list[str] = []
+        for row in rows:
+            outcome = row.outcome or Outcome.REJECTED
+            self.counts[outcome] += 1
+            self.issues.extend(row.issues)
+            if outcome.in_store:
+                target = row.match if row.match is not None else row.target
+                if target is not None:
+                    held.append(target)
+            if self.error_file is not None and outcome.needs_attention:
+                self.error_file.write(row.source, row.issues)
+        if held:
+            self.work.hold(held)
+
+    def run_chunk(self, chunk: list[SourceRow]) -> None:
+        rows = [self.prepare(source) for source in chunk]
+        self.dedupe_in_file(rows)
+        self.match_store(rows)
+        self.apply(rows)
+        self.account(rows)
+        self.rows += len(rows)
+
+    def report(self, source: SourceInfo | None) -> ImportReport:
+        return ImportReport(
+            import_id=self.import_id,
+            dry_run=self.dry_run,
+            rows=self.rows,
+            counts=self.counts,
+            issues=tuple(self.issues),
+            source=source,
+            mapping_name=self.mapping.name,
+            columns=self.binder.usage(),
+            policy=self.policy.to_dict(),
+            sample_share=self.policy.sample_share,
+            sample_seed=self.policy.sample_seed,
+            sample_ids=self.work.sample(self.policy.sample_share),
+            error_file=self.error_file.path.name if self.error_file is not None else None,
+            error_rows=self.error_file.rows if self.error_file is not None else 0,
+        )
+
+
+def _readable(customer: Customer, keys: frozenset[StrongKey]) -> bool:
+    """Whether ``customer`` was returned in the clear (not masked).
+
+    A key the row was matched on is in the clear record; failing that, genuine stored phones
+    (E.164) and credit or resident id numbers never hold ``*`` while masked ones always do.
+    """
+    if keys & strong_keys(customer):
+        return True
+    probes = [p for c in customer.contacts for p in c.phones]
+    probes.extend(
+        i.value
+        for i in customer.identifiers
+        if i.scheme in (IdentifierScheme.USCC, IdentifierScheme.RIC)
+    )
+    return bool(probes) and all("*" not in p for p in probes)
+
+
+def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _dedupe_folded(values: Iterable[str]) -> tuple[str, ...]:
+    """Values without repeats, compared case-insensitively (e-mails); the first spelling wins."""
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.casefold(), value)
+    return tuple(seen.values())
+
+
+def _merge_contacts(current: Sequence[Contact], new: Sequence[Contact]) -> tuple[Contact, ...]:
+    merged = list(current)
+    for contact in new:
+        index = next(
+            (
+                i
+                for i, old in enumerate(merged)
+                if set(old.phones) & set(contact.phones)
+                or {e.casefold() for e in old.emails} & {e.casefold() for e in contact.emails}
+                or (contact.name is not None and old.name == contact.name)
+            ),
+            None,
+        )
+        if index is None:
+            merged.append(contact)
+            continue
+        old = merged[index]
+        merged[index] = attrs.evolve(
+            old,
+            name=contact.name or old.name,
+            title=contact.title or old.title,
+            wechat=contact.wechat or old.wechat,
+            phones=_dedupe((*old.phones, *contact.phones)),
+            emails=_dedupe_folded((*old.emails, *contact.emails)),
+            primary=old.primary or contact.primary,
+        )
+    return tuple(merged)
+
+
+def _merge_identifiers(
+    current: Sequence[Identifier], new: Sequence[Identifier]
+) -> tuple[Identifier, ...]:
+    merged = list(current)
+    for ident in new:
+        index = next(
+            (
+                i
+                for i, old in enumerate(merged)
+                if (old.scheme, old.system) == (ident.scheme, ident.system)
+            ),
+            None,
+        )
+        if index is None:
+            merged.append(ident)
+        else:
+            merged[index] = ident
+    return tuple(merged)
+
+
+def _overlay(old: Any, new: Any) -> Any:
+    """``old`` with every field ``new`` sets (not ``None``) taken from ``new``."""
+    changes = {
+        field.name: getattr(new, field.name)
+        for field in attrs.fields(type(new))
+        if getattr(new, field.name) is not None and getattr(new, field.name) != field.default
+    }
+    return attrs.evolve(old, **changes)
+
+
+def _merge_addresses(current: Sequence[Address], new: Sequence[Address]) -> tuple[Address, ...]:
+    merged = list(current)
+    for address in new:
+        index = next((i for i, old in enumerate(merged) if old.kind == address.kind), None)
+        if index is None:
+            merged.append(address)
+        else:
+            merged[index] = _overlay(merged[index], address)
+    return tuple(merged)
+
+
+def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> dict[str, Any]:
+    """The changes that merge ``new``'s ``touched`` top-level fields into ``current``.
+
+    Scalars are replaced; contacts are merged by a shared phone, e-mail or name (phones and
+    e-mails are added), identifiers by scheme and system, addresses by kind (fields given are
+    replaced), tags, interests and needs are added, milestones given are replaced. Returns the
+    changed fields only, as data for :meth:`~custrec.registry.Registry.update`.
+    """
+    changes: dict[str, Any] = {}
+    for name in sorted(set(touched) - _NOT_MERGED):
+        old = getattr(current, name, None)
+        value = getattr(new, name, None)
+        if name == "contacts":
+            value = _merge_contacts(current.contacts, new.contacts)
+        elif name == "identifiers":
+            value = _merge_identifiers(current.identifiers, new.identifiers)
+        elif name == "addresses":
+            value = _merge_addresses(current.addresses, new.addresses)
+        elif name in ("tags", "product_interests", "needs"):
+            value = _dedupe((*(old or ()), *(value or ())))
+        elif name == "milestones" and isinstance(value, Milestones):
+            value = _overlay(current.milestones, value)
+        if value != old:
+            changes[name] = _CONVERTER.unstructure(value)
+    return changes
+
+
+def _as_rows(rows: Iterable[SourceRow | Mapping[str, Any]]) -> Iterator[SourceRow]:
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, SourceRow):
+            yield row
+        elif isinstance(row, Mapping):
+            yield SourceRow(number=number, cells=row, raw=dict(row))
+        else:
+            raise TypeError("rows must be SourceRow objects or mappings")
+
+
+def plan_import(
+    rows: Iterable[SourceRow | Mapping[str, Any]],
+    mapping: ImportMapping | None,
+    registry: Registry,
+    *,
+    actor: Actor,
+    import_id: str,
+    policy: ImportPolicy | None = None,
+    dry_run: bool = True,
+    error_file: ErrorFile | None = None,
+    source: SourceInfo | None = None,
+    progress: Progress | None = None,
+    as_of: datetime | None = None,
+) -> ImportReport:
+    """Plan an import of ``rows`` into ``registry`` and, unless ``dry_run``, carry it out.
+
+    ``rows`` are :class:`~custrec.interchange.readers.SourceRow` objects (from
+    :func:`~custrec.interchange.open_source`) or plain mappings (numbered from 1). ``mapping``
+    is an :class:`~custrec.interchange.mapping.ImportMapping`, or ``None`` for files custrec
+    exported. ``import_id`` names the import: re-running with the same id (after a crash or a
+    fix) applies only what is not stored yet. With ``dry_run=True`` (the default) nothing is
+    written, but the report is the one the real run would give. Rows needing a person's
+    attention are written to ``error_file`` when one is given; ``progress(rows_done)`` is called
+    after each chunk; ``as_of`` (aware, default now) is the instant "not in the future" is
+    checked against. The actor needs the create right (and for ``on_match="update"`` the
+    update and unmask rights).
+
+    Raises :class:`~custrec.interchange.mapping.MappingError` when the mapping does not fit the
+    file (checked before anything is written); bad rows never raise, they are reported.
+    """
+    if not isinstance(actor, Actor):
+        raise TypeError("actor must be a custrec.Actor")
+    _check_import_id(import_id)
+    if not isinstance(registry, Registry):
+        raise TypeError("registry must be a custrec.Registry")
+    if mapping is not None and not isinstance(mapping, ImportMapping):
+        raise TypeError("mapping must be an ImportMapping or None")
+    now = as_of if as_of is not None else datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    chosen = policy if policy is not None else ImportPolicy()
+    headers = getattr(rows, "headers", None)
+    importer = _Importer(
+        registry,
+        mapping if mapping is not None else ImportMapping.native_mapping(),
+        actor=actor,
+        policy=chosen,
+        dry_run=bool(dry_run),
+        import_id=import_id,
+        headers=tuple(headers) if isinstance(headers, tuple) else None,
+        error_file=error_file,
+        as_of=now,
+    )
+    info = source if source is not None else getattr(rows, "info", None)
+    try:
+        chunk: list[SourceRow] = []
+        for row in _as_rows(rows):
+            chunk.append(row)
+            if len(chunk) >= chosen.chunk_size:
+                importer.run_chunk(chunk)
+                chunk = []
+                if progress is not None:
+                    progress(importer.rows)
+        if chunk:
+            importer.run_chunk(chunk)
+            if progress is not None:
+                progress(importer.rows)
+        return importer.report(info if isinstance(info, SourceInfo) else None)
+    finally:
+        importer.work.close()

@@ -1,0 +1,392 @@
+"""The ``custrec`` command line: every command, and the exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custrec import Actor, KeyRing, Registry, SQLiteStore, cli
+from custrec.errors import AccessDenied, StorageError
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "data"
+SOURCE = str(EXAMPLES / "legacy_customers.csv")
+MAPPING = str(EXAMPLES / "legacy_mapping.toml")
+
+
+class Run:
+    """The outcome of one in-process ``custrec`` run."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+def custrec(*argv: str | Path) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main([str(a) for a in argv], stdout=out, stderr=err)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    for variable in (
+        "CUSTREC_KEY_FILE",
+        "CUSTREC_DB",
+        "CUSTREC_MASTER_KEYS",
+        "CUSTREC_INDEX_KEYS",
+        "CUSTREC_AUDIT_KEY",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CUSTREC_ACTOR", "tester")
+    monkeypatch.chdir(tmp_path)
+    keys = tmp_path / "custrec.keys.json"
+    assert custrec("keys", "init", keys).code == cli.EXIT_OK
+    return {"dir": tmp_path, "keys": keys, "db": tmp_path / "customers.sqlite"}
+
+
+def imported(env: dict[str, Path], *extra: str | Path) -> Run:
+    return custrec(
+        "import", SOURCE, "--db", env["db"], "--mapping", MAPPING, "--keys", env["keys"], *extra
+    )
+
+
+def flags(env: dict[str, Path]) -> list[str | Path]:
+    return ["--db", env["db"], "--keys", env["keys"]]
+
+
+def everyone(registry: Registry, actor: Actor) -> list[str]:
+    return [c.id for batch in registry.iter_customers(actor=actor) for c in batch]
+
+
+# ---------------------------------------------------------------------------------- keys
+
+
+def test_keys_init_writes_a_private_key_file(env: dict[str, Path]) -> None:
+    assert stat.S_IMODE(env["keys"].stat().st_mode) == 0o600
+    again = custrec("keys", "init", env["keys"])
+    assert again.code == cli.EXIT_CONFIG and "exists" in again.err
+    kept = custrec("keys", "init", "--exist-ok", env["keys"])
+    assert kept.code == cli.EXIT_OK and "kept" in kept.out
+    env["keys"].write_text("{}")
+    broken = custrec("keys", "init", "--exist-ok", env["keys"])
+    assert broken.code == cli.EXIT_CONFIG and "not a usable key file" in broken.err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["import"],
+        ["export"],
+        ["grade"],
+        ["retention"],
+        ["audit", "verify"],
+        ["audit", "checkpoint"],
+        ["quality"],
+        ["keys", "init"],
+    ],
+)
+def test_keys_never_come_from_the_command_line(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*command, "--help"]) == cli.EXIT_OK
+    options = set(re.findall(r"--[a-z][a-z-]*", capsys.readouterr().out))
+    assert {o for o in options if "key" in o} <= {"--keys"}
+
+
+def test_without_keys_the_error_says_how_to_get_them(env: dict[str, Path]) -> None:
+    result = custrec("import", SOURCE, "--db", env["db"], "--mapping", MAPPING)
+    assert result.code == cli.EXIT_CONFIG
+    assert "custrec keys init" in result.err and "CUSTREC_MASTER_KEYS" in result.err
+    assert not env["db"].exists()
+
+
+def test_keys_from_the_environment(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTREC_KEY_FILE", str(env["keys"]))
+    monkeypatch.setenv("CUSTREC_DB", str(env["db"]))
+    assert custrec("import", SOURCE, "--mapping", MAPPING).code == cli.EXIT_PROBLEMS
+    monkeypatch.delenv("CUSTREC_KEY_FILE")
+    data = json.loads(env["keys"].read_text())
+    monkeypatch.setenv("CUSTREC_MASTER_KEYS", f"k1:{data['keys']['k1']}")
+    monkeypatch.setenv("CUSTREC_INDEX_KEYS", f"i1:{data['index_keys']['i1']}")
+    monkeypatch.setenv("CUSTREC_AUDIT_KEY", data["audit_key"])
+    result = custrec("audit", "verify")
+    assert result.code == cli.EXIT_OK, result.err
+
+
+def test_keys_of_another_database_are_refused(env: dict[str, Path]) -> None:
+    assert imported(env).code == cli.EXIT_PROBLEMS
+    other = env["dir"] / "other.keys.json"
+    custrec("keys", "init", other)
+    result = custrec("quality", "--db", env["db"], "--keys", other)
+    assert result.code == cli.EXIT_CONFIG
+    assert "do not belong to this database" in result.err
+
+
+# -------------------------------------------------------------------------------- import
+
+
+def test_import_the_messy_sample(env: dict[str, Path]) -> None:
+    result = imported(env, "--report", "report.json")
+    assert result.code == cli.EXIT_PROBLEMS  # five rows need fixing
+    report = json.loads((env["dir"] / "report.json").read_text(encoding="utf-8"))
+    assert report["import_id"] == "legacy_customers"
+    assert report["counts"]["created"] == 8 and report["counts"]["rejected"] == 5
+    assert report["error_file"] == "report.errors.csv"
+    errors = (env["dir"] / "report.errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(errors) == 1 + 5
+    assert "created                8" in result.out and "report: report.json" in result.out
+    assert "13912345678" not in result.out + json.dumps(report, ensure_ascii=False)
+
+    again = imported(env, "--report", "again.json", "--exit-zero")
+    assert again.code == cli.EXIT_OK
+    counts = json.loads((env["dir"] / "again.json").read_text(encoding="utf-8"))["counts"]
+    assert (counts["created"], counts["already_applied"]) == (0, 8)
+
+
+def test_a_dry_run_creates_no_database(env: dict[str, Path]) -> None:
+    result = imported(env, "--dry-run", "--errors", "fix-me.csv")
+    assert result.code == cli.EXIT_PROBLEMS
+    assert "planned (dry run)" in result.out
+    assert not env["db"].exists()
+    assert (env["dir"] / "fix-me.csv").exists()
+
+
+def test_a_clean_import_exits_zero(env: dict[str, Path]) -> None:
+    (env["dir"] / "clean.csv").write_text("名称,手机\n张三,13800138000\n", encoding="utf-8")
+    (env["dir"] / "m.toml").write_text(
+        '[defaults]\nkind = "individual"\n[columns]\n"名称" = "name"\n'
+        '"手机" = "contacts[0].phones[0]"\n',
+        encoding="utf-8",
+    )
+    result = custrec("import", "clean.csv", "--mapping", "m.toml", "--import-id", "c1", *flags(env))
+    assert result.code == cli.EXIT_OK, result.err
+    assert (env["dir"] / "clean.errors.csv").read_text(encoding="utf-8-sig").count("\n") == 1
+
+
+def test_import_shows_progress_on_request(env: dict[str, Path]) -> None:
+    result = imported(env, "--progress", "--chunk-size", "4")
+    assert "importing: " in result.err and "rows/s" in result.err
+    assert "importing" not in imported(env, "--no-progress").err
+
+
+def test_input_problems_exit_three(env: dict[str, Path]) -> None:
+    missing = custrec("import", "nope.csv", "--mapping", MAPPING, *flags(env))
+    assert missing.code == cli.EXIT_CONFIG and "no such file" in missing.err
+    (env["dir"] / "bad.toml").write_text('[columns."手机"]\nfield = "contacts[0].phonez"\n')
+    bad = custrec("import", SOURCE, "--mapping", "bad.toml", *flags(env))
+    assert bad.code == cli.EXIT_CONFIG
+    assert "columns.手机.field: unknown field 'phonez'" in bad.err
+    (env["dir"] / "other.toml").write_text('[columns]\n"x" = "name"\n')
+    wrong = custrec("import", SOURCE, "--mapping", "other.toml", *flags(env))
+    assert wrong.code == cli.EXIT_CONFIG and "wrong file or mapping" in wrong.err
+    unmapped = custrec("import", SOURCE, *flags(env))
+    assert unmapped.code == cli.EXIT_CONFIG and "give a mapping" in unmapped.err
+    assert not env["db"].exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["import"],
+        ["import", "x.csv", "--on-match", "merge"],
+        ["import", "x.csv", "--sample-share", "2"],
+        ["grade", "--policy", "stars"],
+        ["retention"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_two(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert "usage: custrec" in capsys.readouterr().err
+
+
+def test_a_bad_import_id_is_a_usage_error(env: dict[str, Path]) -> None:
+    result = imported(env, "--import-id", "no spaces please")
+    assert result.code == cli.EXIT_USAGE and "--import-id" in result.err
+
+
+def test_a_missing_database_option_is_a_usage_error(env: dict[str, Path]) -> None:
+    result = custrec("quality", "--keys", env["keys"])
+    assert result.code == cli.EXIT_USAGE and "--db" in result.err
+    assert custrec("quality", *flags(env)).code == cli.EXIT_CONFIG  # no such database
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == cli.EXIT_OK
+    assert "custrec" in capsys.readouterr().out
+    assert cli.main(["import", "--help"]) == cli.EXIT_OK
+    assert "--dry-run" in capsys.readouterr().out
+
+
+def test_storage_errors_exit_five(env: dict[str, Path]) -> None:
+    env["db"].write_bytes(b"this is not a database at all" * 10)
+    result = custrec("quality", *flags(env))
+    assert result.code == cli.EXIT_STORAGE and "storage" in result.err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (AccessDenied("actor x may not read (no_role)"), cli.EXIT_DENIED),
+        (StorageError("database is locked"), cli.EXIT_STORAGE),
+        (KeyboardInterrupt(), cli.EXIT_INTERRUPTED),
+    ],
+)
+def test_failures_map_to_exit_codes(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, error: BaseException, code: int
+) -> None:
+    def fail(*_: Any) -> int:
+        raise error
+
+    monkeypatch.setitem(cli._COMMANDS, "quality", fail)
+    result = custrec("quality", *flags(env))
+    assert result.code == code and result.err.startswith("custrec: error: ")
+
+
+# ------------------------------------------------------------------ the other commands
+
+
+def test_export_masked_and_unmasked(env: dict[str, Path]) -> None:
+    imported(env)
+    masked = custrec("export", "masked.csv", *flags(env))
+    assert masked.code == cli.EXIT_OK and "exported 8 customers (masked)" in masked.out
+    assert "13912345678" not in (env["dir"] / "masked.csv").read_text(encoding="utf-8-sig")
+    clear = custrec("export", "clear.jsonl", "--unmask", "--stage", "active", *flags(env))
+    assert clear.code == cli.EXIT_OK and "(unmasked)" in clear.out
+    lines = (env["dir"] / "clear.jsonl").read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["data"]["stage"] for line in lines} == {"active"}
+    back = custrec("import", "clear.jsonl", "--import-id", "back", *flags(env))
+    assert back.code == cli.EXIT_OK and "already_applied    " in back.out
+
+
+def test_grade(env: dict[str, Path]) -> None:
+    imported(env)
+    no_purchases = custrec("grade", "--policy", "rfm", *flags(env))
+    assert no_purchases.code == cli.EXIT_CONFIG and "no customer" in no_purchases.err
+    store = SQLiteStore(env["db"])
+    registry = Registry(store, keyring=KeyRing.from_file(env["keys"]))
+    operator = Actor(id="ops", roles={"admin"})
+    for n, customer_id in enumerate(sorted(everyone(registry, operator))):
+        registry.record_transaction(
+            {
+                "customer_id": customer_id,
+                "occurred_at": f"2024-0{n % 9 + 1}-01T00:00:00+00:00",
+                "amount": {"amount": str(1000 * (n + 1))},
+            },
+            actor=operator,
+        )
+    store.close()
+    for policy in (["rfm"], ["pareto-value"], ["pareto-customers", "--breakpoints", "0.5"]):
+        result = custrec("grade", "--policy", *policy, "--as-of", "2025-01-31", *flags(env))
+        assert result.code == cli.EXIT_OK, result.err
+        assert "graded 8" in result.out
+    abcd = custrec("grade", "--policy", "abcd", "--cuts", "1000000,100000", *flags(env))
+    assert abcd.code == cli.EXIT_OK and "threshold:total_spent" in abcd.out
+    assert custrec("grade", "--policy", "abcd", *flags(env)).code == cli.EXIT_USAGE
+    bad = custrec("grade", "--policy", "abcd", "--cuts", "1,2", *flags(env))
+    assert bad.code == cli.EXIT_USAGE and "invalid grading policy" in bad.err
+
+
+def test_retention(env: dict[str, Path]) -> None:
+    imported(env)
+    later = custrec("retention", "--as-of", "2035-01-01", *flags(env))
+    assert later.code == cli.EXIT_OK, later.err
+    assert "actions due" in later.out and "--apply" in later.out
+    schedule = env["dir"] / "schedule.toml"
+    schedule.write_text(
+        'timezone = "+08:00"\n'
+        "[[rules]]\n"
+        'code = "leads"\n'
+        'trigger = "creation"\n'
+        'period = "P1D"\n'
+        'action = "archive"\n'
+        'applies_to = { stages = ["lead"] }\n',
+        encoding="utf-8",
+    )
+    applied = custrec(
+        "retention", "--as-of", "2035-01-01", "--schedule", schedule, "--apply", *flags(env)
+    )
+    assert applied.code == cli.EXIT_OK, applied.err
+    assert "applied 2 actions" in applied.out
+    again = custrec(
+        "retention", "--as-of", "2035-01-01", "--schedule", schedule, "--apply", *flags(env)
+    )
+    assert "0 actions due" in again.out
+    schedule.write_text('[[rules]]\ncode = "x"\ntrigger = "sometime"\n', encoding="utf-8")
+    broken = custrec("retention", "--as-of", "2035-01-01", "--schedule", schedule, *flags(env))
+    assert broken.code == cli.EXIT_CONFIG and "rules[0]" in broken.err
+
+
+def test_audit_verify_and_checkpoint(env: dict[str, Path]) -> None:
+    imported(env)
+    assert custrec("audit", "checkpoint", "cp.json", *flags(env)).code == cli.EXIT_OK
+    ok = custrec("audit", "verify", "--checkpoint", "cp.json", *flags(env))
+    assert ok.code == cli.EXIT_OK and "audit chain ok" in ok.out
+    with sqlite3.connect(env["db"]) as conn:
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("UPDATE audit SET reason = 'forged' WHERE seq = 2")
+    broken = custrec("audit", "verify", *flags(env))
+    assert broken.code == cli.EXIT_PROBLEMS
+    assert "BROKEN: chain_mismatch at entry 2" in broken.out
+
+
+def test_quality(env: dict[str, Path]) -> None:
+    imported(env)
+    text = custrec("quality", *flags(env))
+    assert text.code == cli.EXIT_OK and "8 customers" in text.out
+    summary = json.loads(custrec("quality", "--json", *flags(env)).out)
+    assert summary["customers"] == 8
+    assert summary["by_stage"]["active"] == 4
+    assert summary["completeness"]["phone"] == 1.0
+    assert summary["unverified_share"] == 0.375
+
+
+def test_demo_runs_every_part(env: dict[str, Path]) -> None:
+    result = custrec("demo", env["dir"] / "demo", "--rows", "40")
+    assert result.code == cli.EXIT_OK, result.err
+    for step in ("1. wrote 40", "2. dry run", "3. import", "5. graded", "8. audit chain ok=True"):
+        assert step in result.out
+    assert custrec("demo", env["dir"] / "demo").code == cli.EXIT_CONFIG
+
+
+def test_the_progress_bar() -> None:
+    now = [0.0]
+    clock: Callable[[], float] = lambda: now[0]  # noqa: E731
+    stream = io.StringIO()
+    bar = cli.ProgressBar(stream, label="importing", total=1000, clock=clock, interval=0.5)
+    now[0] = 2.0
+    assert bar.line(500, 250) == "importing: 500 rows  250 rows/s   25%  ETA 0:00:06"
+    bar.update(500, 250)
+    now[0] = 2.1
+    bar.update(600, 300)  # too soon: not drawn
+    bar.close()
+    assert stream.getvalue().count("\r") == 1 and stream.getvalue().endswith("\n")
+    silent = io.StringIO()
+    off = cli.ProgressBar(silent, label="x", enabled=False)
+    off.update(1)
+    off.close()
+    assert silent.getvalue() == ""
+
+
+def test_python_dash_m_runs_the_command_line(tmp_path: Path) -> None:
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, "-m", "custrec", "keys", "init", str(tmp_path / "k.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "k.json").exists()
