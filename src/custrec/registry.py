@@ -443,14 +443,14 @@ class Registry:
         customer = typing.cast(Customer, self._open(op, Customer, row.id, row.id, row.payload))
         return attrs.evolve(customer, version=row.version)
 
-    def _row(self, op: _Op, customer: Customer) -> CustomerRow:
+    def _row(self, op: _Op, customer: Customer, *, new: bool = False) -> CustomerRow:
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
         return CustomerRow(
             id=customer.id,
             version=customer.version,
             payload=op.sealer.seal_record(
-                Customer, self._document(customer), customer_id=customer.id
+                Customer, self._document(customer), customer_id=customer.id, new_customer=new
             ),
             index_keys=frozenset(self._codec.index_key(k) for k in strong_keys(customer)),
             kind=customer.kind.value,
@@ -608,7 +608,7 @@ class Registry:
                 ids, kinds = self._collisions(op, strong_keys(customer))
                 if ids:
                     raise DuplicateCustomer(ids, kinds)
-            row = self._row(op, attrs.evolve(customer, version=1))
+            row = self._row(op, attrs.evolve(customer, version=1), new=True)
             version = op.session.customers.add(row)
             stored = attrs.evolve(customer, version=version)
             op.session.history.append([self._creation(row, actor, reason, now)])
@@ -684,7 +684,7 @@ class Registry:
                             continue
                     for key in keys:
                         seen.setdefault(key, customer.id)
-                    row = self._row(op, attrs.evolve(customer, version=1))
+                    row = self._row(op, attrs.evolve(customer, version=1), new=True)
                     rows.append(row)
                     histories.append(self._creation(row, actor, reason, now))
                     op.audit(

@@ -369,12 +369,14 @@ def _translate(exc: sqlite3.Error, context: str) -> StorageError:
 
 
 def _operation(
-    *, write: bool
+    *, write: bool, single_statement: bool = False
 ) -> Callable[[Callable[Concatenate[_T, _P], _R]], Callable[Concatenate[_T, _P], _R]]:
     """Guard a table method: session state, read-only check, atomicity and error translation.
 
     Write methods run inside a savepoint, so a method that fails leaves the session exactly as
-    it was before the call (for example ``history.append`` is all or none).
+    it was before the call (for example ``history.append`` is all or none). A method that
+    writes with one statement (``single_statement``) needs none: SQLite undoes a failed
+    statement by itself, and the savepoint would cost two more statements per call.
     """
 
     def decorate(method: Callable[Concatenate[_T, _P], _R]) -> Callable[Concatenate[_T, _P], _R]:
@@ -384,7 +386,7 @@ def _operation(
             context = f"{self._name}.{method.__name__}"
             conn = session._usable(write=write, what=context)
             try:
-                if not write:
+                if not write or single_statement:
                     return method(self, *args, **kwargs)
                 conn.execute("SAVEPOINT custrec_op")
                 try:
@@ -405,6 +407,7 @@ def _operation(
 
 _reads = _operation(write=False)
 _writes = _operation(write=True)
+_writes_one_statement = _operation(write=True, single_statement=True)
 
 
 class _Table:
@@ -1033,7 +1036,7 @@ class _AuditTable(_Table):
 class _KeyTable(_Table):
     _name = "keys"
 
-    @_writes
+    @_writes_one_statement
     def put(self, key: WrappedKey) -> None:
         try:
             self._conn.execute(

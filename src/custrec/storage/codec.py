@@ -92,8 +92,12 @@ class Sealer(Protocol):
         *,
         customer_id: str,
         record_id: str | None = None,
+        new_customer: bool = False,
     ) -> bytes:
         """Seal the document of a record (a customer, or an activity of ``customer_id``).
+
+        ``new_customer`` says the customer is being created in this unit of work, so it has no
+        data key yet (one is made without looking it up first).
 
         The document may be consumed (sealed in place): pass one built for this call.
         """
@@ -163,6 +167,7 @@ class _PlainSealer:
         *,
         customer_id: str,
         record_id: str | None = None,
+        new_customer: bool = False,
     ) -> bytes:
         return _dumps(document)
 
@@ -222,6 +227,11 @@ class _KeySource:
         self._session = session
         self._key_store = key_store
 
+    @property
+    def transactional(self) -> bool:
+        """Whether keys are written in the data's own transaction (no separate key store)."""
+        return self._key_store is None
+
     def _run(self, action: Callable[[KeyTable], Any], *, write: bool) -> Any:
         if self._key_store is None:
             return action(self._session.keys)
@@ -255,12 +265,14 @@ class _EncryptingSealer:
         self._source = source
         self._keys: dict[str, bytes] = {}
 
-    def _data_key(self, customer_id: str, *, create: bool) -> bytes:
+    def _data_key(self, customer_id: str, *, create: bool, fresh: bool = False) -> bytes:
         cached = self._keys.get(customer_id)
         if cached is not None:
             return cached
         ring = self._codec.keyring
-        wrapped = self._source.get(customer_id)
+        # a new customer has no key yet: skip the look-up (in the same store, the key is
+        # written in the same transaction as the customer)
+        wrapped = None if fresh and self._source.transactional else self._source.get(customer_id)
         if wrapped is None:
             if not create:
                 raise Erased(customer_id)
@@ -274,6 +286,8 @@ class _EncryptingSealer:
                 )
             )
         else:
+            # a separate key store commits keys at once, so an interrupted intake may have left
+            # this customer's key behind: reuse it
             data_key = ring.unwrap_data_key(customer_id, wrapped.master_key_id, wrapped.wrapped)
         self._keys[customer_id] = data_key
         return data_key
@@ -285,8 +299,9 @@ class _EncryptingSealer:
         *,
         customer_id: str,
         record_id: str | None = None,
+        new_customer: bool = False,
     ) -> bytes:
-        key = self._data_key(customer_id, create=True)
+        key = self._data_key(customer_id, create=True, fresh=new_customer)
         sealed = self._codec.cipher(record_type).seal(
             document, data_key=key, customer_id=customer_id, record_id=record_id, in_place=True
         )
