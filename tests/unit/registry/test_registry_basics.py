@@ -353,3 +353,19 @@ def test_a_naive_clock_is_refused(store: Store) -> None:
         registry = Registry(store, clock=lambda: datetime(2025, 1, 1))
     with pytest.raises(ValueError, match="timezone"):
         registry.intake(person(), actor=CLERK)
+
+
+def test_identify_returns_holders_of_strong_keys_and_existing_ids(registry: Registry) -> None:
+    a = registry.intake(person("13800138000"), actor=CLERK)
+    b = registry.intake(
+        person("13900139000", contacts=[{"phones": ["13900139000"], "emails": ["b@example.com"]}]),
+        actor=CLERK,
+    )
+    holders, existing = registry.identify(
+        [("phone", "+8613800138000"), ("email", "b@example.com"), ("phone", "+8610000000000")],
+        actor=CLERK,
+        ids=[a.id, "missing"],
+    )
+    assert holders == {("phone", "+8613800138000"): (a.id,), ("email", "b@example.com"): (b.id,)}
+    assert existing == {a.id}
+    assert registry.identify([], actor=CLERK) == ({}, set())
