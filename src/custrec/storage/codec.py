@@ -159,6 +159,13 @@ def _loads(payload: bytes, customer_id: str) -> Any:
         raise StorageError(f"payload of customer {customer_id} is not valid JSON") from exc
 
 
+def _load_object(payload: bytes, customer_id: str) -> dict[str, Any]:
+    document = _loads(payload, customer_id)
+    if not isinstance(document, dict):
+        raise StorageError(f"payload of customer {customer_id} is not a JSON object")
+    return document
+
+
 class _PlainSealer:
     def seal_record(
         self,
@@ -179,10 +186,7 @@ class _PlainSealer:
         customer_id: str,
         record_id: str | None = None,
     ) -> dict[str, Any]:
-        document = _loads(payload, customer_id)
-        if not isinstance(document, dict):
-            raise StorageError(f"payload of customer {customer_id} is not a JSON object")
-        return document
+        return _load_object(payload, customer_id)
 
     def seal_value(self, value: Any, *, customer_id: str, field: str) -> bytes:
         return _dumps(value)
@@ -315,9 +319,7 @@ class _EncryptingSealer:
         customer_id: str,
         record_id: str | None = None,
     ) -> dict[str, Any]:
-        document = _loads(payload, customer_id)
-        if not isinstance(document, dict):
-            raise StorageError(f"payload of customer {customer_id} is not a JSON object")
+        document = _load_object(payload, customer_id)
         key = self._data_key(customer_id, create=False)
         return self._codec.cipher(record_type).open(
             document, data_key=key, customer_id=customer_id, record_id=record_id
