@@ -193,13 +193,17 @@ class _Customers(_Tables):
         self._check_open()
         return sorted(self._state.index.get(index_key, ()))
 
-    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, list[str]]:
+    def lookup_many(
+        self, index_keys: Iterable[str], *, limit: int | None = None
+    ) -> dict[str, list[str]]:
         self._check_open()
+        if limit is not None:
+            _check_limit(limit)
         found: dict[str, list[str]] = {}
         for key in set(index_keys):
             ids = self._state.index.get(key)
             if ids:
-                found[key] = sorted(ids)
+                found[key] = sorted(ids)[:limit]
         return found
 
     def _matching(self, where: CustomerFilter | None, after: str | None) -> Iterator[CustomerRow]:

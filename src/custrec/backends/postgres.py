@@ -90,6 +90,7 @@ _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _AMOUNT_PLACES: Final = 4
 # The protocol's bound (amounts and sums must fit a signed 64-bit count of 1/10000 units).
 _AMOUNT_LIMIT: Final = Decimal(2**63).scaleb(-_AMOUNT_PLACES)
+_BIGINT_MAX: Final = 2**63 - 1  # LIMIT takes a bigint; a larger limit means "all" anyway
 _KEY_BUCKETS: Final = 256  # index-key lock buckets per schema (see _CustomerTable._key_locks)
 _SUMMARY_FETCH: Final = 2000  # rows per FETCH from the server-side summaries cursor
 _REFUSED_STATE: Final = "CR001"  # SQLSTATE raised by the append-only triggers
@@ -903,20 +904,36 @@ class _CustomerTable(_Table):
         return [r[0] for r in cursor]
 
     @_reads
-    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, builtins.list[str]]:
-        """As :meth:`lookup` for many keys at once (locks taken in one statement)."""
+    def lookup_many(
+        self, index_keys: Iterable[str], *, limit: int | None = None
+    ) -> dict[str, builtins.list[str]]:
+        """As :meth:`lookup` for many keys at once (locks taken in one statement).
+
+        With ``limit``, a ``LATERAL`` subquery per key reads the first ``limit`` entries of
+        ``customer_index_key (key, customer_id)`` in order and stops: a key's posting list is
+        never read past the cap.
+        """
+        if limit is not None:
+            _positive_limit(limit)
         keys = list(dict.fromkeys(index_keys))
         found: dict[str, list[str]] = {}
         if not keys:
             return found
-        (cursor,) = self._with_key_locks(
-            keys,
-            (
+        if limit is None:
+            statement: tuple[str, _Params] = (
                 "SELECT key, customer_id FROM {s}.customer_index WHERE key = ANY (%s::text[]) "
                 "ORDER BY key, customer_id",
                 (keys,),
-            ),
-        )
+            )
+        else:
+            statement = (
+                "SELECT k.key, i.customer_id FROM unnest(%s::text[]) AS k (key) "
+                "CROSS JOIN LATERAL (SELECT customer_id FROM {s}.customer_index "
+                "WHERE key = k.key ORDER BY customer_id LIMIT %s::bigint) AS i "
+                "ORDER BY k.key, i.customer_id",
+                (keys, min(limit, _BIGINT_MAX)),
+            )
+        (cursor,) = self._with_key_locks(keys, statement)
         for key, customer_id in cursor:
             found.setdefault(key, []).append(customer_id)
         return found

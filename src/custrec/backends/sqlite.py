@@ -48,6 +48,7 @@ _T = TypeVar("_T", bound="_Table")
 _AMOUNT_SCALE: Final = 4
 _AMOUNT_LIMIT: Final = 2**63  # amounts are stored as signed 64-bit integers
 _CHUNK: Final = 500  # ids per IN (...) clause, well below SQLite's bound-variable limit
+_SQL_INT_MAX: Final = 2**63 - 1  # the largest value SQLite binds as an INTEGER (LIMIT ?)
 _MAX_IDLE: Final = 16  # idle connections kept in the pool
 _SYNCHRONOUS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _BUSY_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
@@ -659,9 +660,36 @@ class _CustomerTable(_Table):
         ]
 
     @_reads
-    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, builtins.list[str]]:
+    def lookup_many(
+        self, index_keys: Iterable[str], *, limit: int | None = None
+    ) -> dict[str, builtins.list[str]]:
+        """Batched ``IN (...)`` lookups; with ``limit``, one ``ORDER BY id LIMIT`` per key.
+
+        ``customer_index_key`` orders a key's postings by ``customer_pk``, not by id, so SQLite
+        still walks every posting of a key (index only, plus one primary-key probe each) but
+        keeps only the ``limit`` smallest ids in its sorter and returns nothing else. Measured,
+        this beats ``ROW_NUMBER() OVER (PARTITION BY key ORDER BY id)`` over a batch of keys,
+        which sorts every posting and is slower than reading them all.
+        """
+        if limit is not None:
+            _positive_limit(limit)
         keys = list(dict.fromkeys(index_keys))
         found: dict[str, list[str]] = {}
+        if limit is not None:
+            bound = min(limit, _SQL_INT_MAX)  # more than any table holds; binds as INTEGER
+            for key in keys:
+                ids = [
+                    r[0]
+                    for r in self._conn.execute(
+                        "SELECT c.id FROM customer_index AS i "
+                        "JOIN customers AS c ON c.pk = i.customer_pk "
+                        "WHERE i.key = ? ORDER BY c.id LIMIT ?",
+                        (key, bound),
+                    )
+                ]
+                if ids:
+                    found[key] = ids
+            return found
         for chunk in _chunks(keys):
             for key, customer_id in self._conn.execute(
                 "SELECT i.key, c.id FROM customer_index AS i "

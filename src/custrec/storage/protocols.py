@@ -125,8 +125,16 @@ class CustomerTable(Protocol):
         """Return the ids of customers carrying ``index_key``, ordered by id."""
         ...
 
-    def lookup_many(self, index_keys: Iterable[str]) -> dict[str, list[str]]:
-        """Return ``{index_key: [ids]}`` for the keys that match at least one customer."""
+    def lookup_many(
+        self, index_keys: Iterable[str], *, limit: int | None = None
+    ) -> dict[str, list[str]]:
+        """Return ``{index_key: [ids]}`` for the keys that match at least one customer.
+
+        Each list is ordered by id; repeated keys are looked up once. With ``limit``, each list
+        holds at most ``limit`` ids, the smallest by id (so a caller asking for ``cap + 1``
+        learns that a key is over its cap without reading its whole posting list). ``limit``
+        must be a positive integer (``ValueError`` otherwise, like every limit).
+        """
         ...
 
     def query(

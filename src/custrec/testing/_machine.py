@@ -585,6 +585,7 @@ class _StoreMachine(RuleBasedStateMachine):
             "customers by id": customers.get_many(ids),
             "customer pages of 2": self._pages(session),
             "index": customers.lookup_many(self.index_keys),
+            "index first 2": customers.lookup_many(self.index_keys, limit=2),
             "activities": [activities.list_for(c) for c in ids],
             "first activity": [activities.list_for(c, limit=1) for c in ids],
             "transactions": [activities.list_for(c, kind="transaction") for c in ids],

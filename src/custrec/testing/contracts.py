@@ -388,6 +388,96 @@ class CustomerTableContract(_StoreFixtures):
             found = s.customers.lookup_many(["k1", "k2", "missing", "k1"])
         assert found == {"k1": [a, b], "k2": [b]}
 
+    @staticmethod
+    def _shared_keys(store: Store) -> list[str]:
+        """Store five customers (out of id order) under "all5", "3of5", "pair" and "solo".
+
+        Return their ids in id order; "all5" names all of them, "3of5" ids 1, 2 and 4, "pair"
+        ids 3 and 4, "solo" id 2.
+        """
+        ids = _ordered_ids(5)
+        keys: dict[int, set[str]] = {
+            0: {"all5"},
+            1: {"all5", "3of5"},
+            2: {"all5", "3of5", "solo"},
+            3: {"all5", "pair"},
+            4: {"all5", "3of5", "pair"},
+        }
+        with writing(store) as s:
+            for n in (3, 0, 4, 2, 1):  # insertion order differs from id order
+                s.customers.add(customer(ids[n], index_keys=keys[n]))
+        return ids
+
+    def test_lookup_many_with_limit_keeps_the_smallest_ids_of_each_key_in_order(
+        self, store: Store
+    ) -> None:
+        a, b, c, d, e = self._shared_keys(store)
+        with reading(store) as s:
+            found = s.customers.lookup_many(["all5", "3of5", "pair", "solo", "missing"], limit=2)
+        assert found == {"all5": [a, b], "3of5": [b, c], "pair": [d, e], "solo": [c]}
+
+    def test_lookup_many_with_limit_one_returns_each_keys_smallest_id(self, store: Store) -> None:
+        a, b, c, d, _ = self._shared_keys(store)
+        with reading(store) as s:
+            found = s.customers.lookup_many(["pair", "all5", "3of5", "solo"], limit=1)
+        assert found == {"all5": [a], "3of5": [b], "pair": [d], "solo": [c]}
+
+    @pytest.mark.parametrize("limit", [5, 6, 1000, 2**63])
+    def test_lookup_many_with_limit_at_least_the_matches_returns_them_all(
+        self, store: Store, limit: int
+    ) -> None:
+        ids = self._shared_keys(store)
+        with reading(store) as s:
+            found = s.customers.lookup_many(["all5", "pair"], limit=limit)
+        assert found == {"all5": ids, "pair": ids[3:]}
+
+    def test_lookup_many_with_limit_takes_repeated_keys_once(self, store: Store) -> None:
+        a, b, c, _, _ = self._shared_keys(store)
+        with reading(store) as s:
+            found = s.customers.lookup_many(iter(["all5", "solo", "all5", "solo"]), limit=3)
+        assert found == {"all5": [a, b, c], "solo": [c]}
+
+    def test_lookup_many_with_limit_omits_keys_without_matches(self, store: Store) -> None:
+        self._shared_keys(store)
+        with reading(store) as s:
+            assert s.customers.lookup_many(["missing", "also-missing"], limit=3) == {}
+            assert s.customers.lookup_many([], limit=3) == {}
+            assert s.customers.lookup_many([]) == {}
+
+    @pytest.mark.parametrize("limit", [0, -1, True, False, 2.0, "2"])
+    @pytest.mark.parametrize("keys", [["all5"], []], ids=["keys", "no-keys"])
+    def test_lookup_many_with_invalid_limit_raises_value_error(
+        self, store: Store, keys: list[str], limit: Any
+    ) -> None:
+        self._shared_keys(store)  # rows to match, so the limit would be applied
+        with reading(store) as s, pytest.raises(ValueError, match="limit"):
+            s.customers.lookup_many(keys, limit=limit)
+
+    def test_lookup_many_with_limit_truncates_the_unlimited_answer(self, store: Store) -> None:
+        @kit_settings(25)
+        @given(
+            key_sets=st.lists(st.frozensets(st.integers(0, 3), max_size=4), min_size=1, max_size=7),
+            data=st.data(),
+            limit=st.integers(1, 8),
+        )
+        def check(key_sets: list[frozenset[int]], data: st.DataObject, limit: int) -> None:
+            namespace = new_id()
+            keys = [f"{namespace}:k{n}" for n in range(4)]
+            ids = _ordered_ids(len(key_sets))
+            order = data.draw(st.permutations(range(len(ids))), label="insertion order")
+            with writing(store) as s:
+                for n in order:
+                    s.customers.add(customer(ids[n], index_keys={keys[k] for k in key_sets[n]}))
+            asked = [*keys, f"{namespace}:missing", keys[0]]
+            with reading(store) as s:
+                everything = s.customers.lookup_many(asked)
+                capped = s.customers.lookup_many(asked, limit=limit)
+                singles = {k: s.customers.lookup(k) for k in keys}
+            assert everything == {k: v for k, v in singles.items() if v}
+            assert capped == {k: v[:limit] for k, v in everything.items()}
+
+        check()
+
     def test_update_moves_index_keys(self, store: Store) -> None:
         row = customer(index_keys={"old", "kept"})
         with writing(store) as s:
