@@ -26,6 +26,7 @@ __all__ = [
     "InvalidFormat",
     "InvalidIdentifier",
     "InvalidPhone",
+    "InvalidState",
     "NotFound",
     "StorageError",
     "ValidationFailed",
@@ -155,3 +156,11 @@ class Erased(CustrecError):
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         super().__init__(f"customer {customer_id} has been erased")
+
+
+class InvalidState(CustrecError, ValueError):
+    """The customer is not in a state that allows the operation.
+
+    For example: approving a record that is not pending review, or merging a record that was
+    erased or already merged into another.
+    """

@@ -20,17 +20,19 @@ actor may do and see, and the tamper-evident audit log records every read, write
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import attrs
 
+from custrec._clustering import cluster_profiles
 from custrec.consent import (
     PURPOSES,
     CaptureChannel,
@@ -51,6 +53,7 @@ from custrec.errors import (
     CustrecError,
     DuplicateCustomer,
     Erased,
+    InvalidState,
     NotFound,
     StorageError,
     ValidationFailed,
@@ -59,6 +62,25 @@ from custrec.errors import (
 from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
 from custrec.history import FieldChange, diff
 from custrec.issues import Issue, ValidationReport
+from custrec.matching import (
+    ClusterRun,
+    DuplicateCandidate,
+    DuplicateSearch,
+    FieldChoice,
+    MatchConfig,
+    StopKey,
+    StrongKey,
+    SurvivorshipRules,
+    blocking_keys,
+    compare,
+    identifier_key,
+    merge_records,
+    profile,
+    strong_keys,
+)
+from custrec.matching import Decision as MatchDecision
+from custrec.matching.keys import MatchKey
+from custrec.quality import QualityReport, assess
 from custrec.records import (
     Customer,
     DataCategory,
@@ -106,9 +128,6 @@ from custrec.storage.codec import (
     PlaintextCodec,
     RecordCodec,
     Sealer,
-    StrongKey,
-    identifier_key,
-    strong_keys,
 )
 from custrec.validation import (
     RuleSet,
@@ -119,6 +138,7 @@ from custrec.validation import (
 )
 from custrec.validation import email as email_format
 from custrec.validation import phone as phone_format
+from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
 __all__ = [
     "BulkResult",
@@ -126,6 +146,7 @@ __all__ = [
     "ErasureAction",
     "ErasureReceipt",
     "ErasureUnavailable",
+    "MergeResult",
     "PlaintextStorageWarning",
     "Registry",
     "RegradeReport",
@@ -204,6 +225,18 @@ class ErasureReceipt:
     actor_id: str
     reason: str
     actions: tuple[ErasureAction, ...]
+
+
+@attrs.frozen(kw_only=True)
+class MergeResult:
+    """What :meth:`Registry.merge` did: the merged survivor (masked unless the actor may unmask),
+    the ids now aliases of it, where each field's value came from, and what was moved."""
+
+    customer: Customer
+    merged_ids: tuple[str, ...]
+    choices: tuple[FieldChoice, ...]
+    activities_moved: int
+    consent_events_copied: int
 
 
 @attrs.frozen(kw_only=True)
@@ -332,7 +365,13 @@ class Registry:
         purposes: PurposeCatalogue = PURPOSES,
         notices: NoticeHistory | None = None,
         retention: RetentionSchedule | None = None,
+        matching: MatchConfig | None = None,
+        review_intake: bool = False,
     ) -> None:
+        if matching is not None and not isinstance(matching, MatchConfig):
+            raise TypeError("matching must be a custrec.matching.MatchConfig")
+        self._matching = matching or MatchConfig()
+        self._review_intake = bool(review_intake)
         self._store = store
         self._jurisdiction = Jurisdiction(jurisdiction)
         self._purposes = purposes
@@ -440,6 +479,9 @@ class Registry:
     def _customer(self, op: _Op, row: CustomerRow) -> Customer:
         if _is_tombstone(row.payload):
             raise Erased(row.id)
+        target = _alias_target(row.payload)
+        if target is not None:
+            raise InvalidState(f"customer {row.id} was merged into customer {target}")
         customer = typing.cast(Customer, self._open(op, Customer, row.id, row.id, row.payload))
         return attrs.evolve(customer, version=row.version)
 
@@ -452,7 +494,7 @@ class Registry:
             payload=op.sealer.seal_record(
                 Customer, self._document(customer), customer_id=customer.id, new_customer=new
             ),
-            index_keys=frozenset(self._codec.index_key(k) for k in strong_keys(customer)),
+            index_keys=self._index_keys(customer),
             kind=customer.kind.value,
             stage=customer.stage.value,
             owner=customer.owner,
@@ -462,6 +504,23 @@ class Registry:
             created_at=customer.created_at,
             updated_at=customer.updated_at,
         )
+
+    def _index_keys(self, customer: Customer) -> frozenset[str]:
+        """The index tokens of a customer: strong identifiers, and blocking keys if enabled."""
+        keys: frozenset[MatchKey] = strong_keys(customer)
+        if self._matching.blocking:
+            keys = keys | blocking_keys(customer)
+        return frozenset(self._codec.index_key(k) for k in keys)
+
+    def _live_row(self, op: _Op, customer_id: str) -> CustomerRow:
+        """The row of ``customer_id``, following merge aliases to the surviving customer."""
+        row = op.session.customers.get(customer_id)
+        for _ in range(_MAX_ALIAS_HOPS):
+            target = _alias_target(row.payload)
+            if target is None:
+                return row
+            row = op.session.customers.get(target)
+        raise StorageError(f"customer {customer_id}: merge aliases form a loop")
 
     def _shown(self, decision: AccessDecision, customer: Customer) -> Customer:
         return mask_record(customer) if decision.masked else customer
@@ -514,6 +573,11 @@ class Registry:
                 ids.update(others)
                 kinds.add(by_index[index_key][0])
         return sorted(ids), sorted(kinds)
+
+    def _reviewed(self, customer: Customer, review: bool | None) -> Customer:
+        if self._review_intake if review is None else review:
+            return attrs.evolve(customer, verification=VerificationStatus.PENDING_REVIEW)
+        return customer
 
     def _prepare(self, data: Mapping[str, Any] | Customer, now: datetime, actor: Actor) -> Customer:
         if isinstance(data, Customer):
@@ -585,6 +649,7 @@ class Registry:
         actor: Actor,
         reason: str | None = "intake",
         allow_duplicates: bool = False,
+        review: bool | None = None,
     ) -> Customer:
         """Take a new customer in and return it as stored (``version == 1``).
 
@@ -597,11 +662,12 @@ class Registry:
         e-mail, credit code, resident id, passport or external id (unless ``allow_duplicates``),
         and ``DuplicateKey`` if the id is taken. The record, its first history entry and its
         audit entry are written in one transaction. The result is masked unless the actor may
-        unmask.
+        unmask. With ``review`` (default: the registry's ``review_intake``) the record enters as
+        ``pending_review`` until :meth:`approve` or :meth:`reject`.
         """
         actor = _check_actor(actor)
         now = self._now()
-        customer = self._prepare(data, now, actor)
+        customer = self._reviewed(self._prepare(data, now, actor), review)
         with self._op() as op:
             self._authorize(op, actor, Action.CREATE, Resource.of(customer), at=now)
             if not allow_duplicates:
@@ -625,6 +691,7 @@ class Registry:
         reason: str | None = "import",
         chunk_size: int = 1000,
         allow_duplicates: bool = False,
+        review: bool | None = None,
     ) -> BulkResult:
         """Take many customers in, one transaction per chunk of ``chunk_size`` items.
 
@@ -649,7 +716,9 @@ class Registry:
             prepared: list[tuple[int, Customer]] = []
             for position, item in chunk:
                 try:
-                    prepared.append((position, self._prepare(item, now, actor)))
+                    prepared.append(
+                        (position, self._reviewed(self._prepare(item, now, actor), review))
+                    )
                 except ValidationFailed as exc:
                     rejected[position] = exc.report
                 except TypeError:
@@ -722,7 +791,7 @@ class Registry:
         actor = _check_actor(actor)
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
             decision = self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
             customer = self._customer(op, row)
             self._read_audit(op, actor, decision, customer, now, purpose=purpose)
@@ -736,7 +805,7 @@ class Registry:
         shown: list[Customer] = []
         for row in rows:
             decision = self._policy.decide(actor, Action.READ, Resource.of(row))
-            if not decision.allowed or _is_tombstone(row.payload):
+            if not decision.allowed or _is_tombstone(row.payload) or _is_alias(row.payload):
                 continue
             customer = self._customer(op, row)
             self._read_audit(op, actor, decision, customer, now)
@@ -945,7 +1014,8 @@ class Registry:
         if issues:
             raise ValidationFailed(ValidationReport(issues))
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
             if expected_version is not None and expected_version != row.version:
                 raise VersionConflict(
@@ -1091,10 +1161,12 @@ class Registry:
     def _record_activity(self, record: Transaction | Interaction, kind: str, actor: Actor) -> None:
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(record.customer_id)
+            row = self._live_row(op, record.customer_id)
             self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
             if _is_tombstone(row.payload):
                 raise Erased(record.customer_id)
+            if row.id != record.customer_id:  # recorded against a merged id: the survivor's
+                record = attrs.evolve(record, customer_id=row.id)
             amount = record.amount if isinstance(record, Transaction) else None
             op.session.activities.add(
                 ActivityRow(
@@ -1114,6 +1186,22 @@ class Registry:
             )
             op.audit(actor, f"{kind}.create", at=now, customer_id=record.customer_id)
             op.commit()
+
+    def _open_activity(self, op: _Op, row: ActivityRow) -> Transaction | Interaction:
+        """Open an activity; one moved by a merge is still sealed for the merged customer."""
+        cls: type[Transaction | Interaction] = (
+            Transaction if row.kind == "transaction" else Interaction
+        )
+        sealed_for = row.customer_id
+        if self._codec.encrypted:
+            document = json.loads(row.payload)
+            data = document.get("data") if isinstance(document, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("customer_id"), str):
+                sealed_for = data["customer_id"]
+        record = self._open(op, cls, row.id, sealed_for, row.payload)
+        if record.customer_id != row.customer_id:
+            record = attrs.evolve(record, customer_id=row.customer_id)
+        return typing.cast(Transaction | Interaction, record)
 
     def record_transaction(
         self, data: Mapping[str, Any] | Transaction, *, actor: Actor
@@ -1149,7 +1237,8 @@ class Registry:
         now = self._now()
         found: list[Transaction | Interaction] = []
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             decision = self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
             if _is_tombstone(row.payload):
                 raise Erased(customer_id)
@@ -1161,8 +1250,7 @@ class Registry:
                 if not rows:
                     break
                 for activity in rows:
-                    cls = Transaction if activity.kind == "transaction" else Interaction
-                    record = self._open(op, cls, activity.id, customer_id, activity.payload)
+                    record = self._open_activity(op, activity)
                     found.append(mask_record(record) if decision.masked else record)
                 after = rows[-1].id
             op.audit(actor, "activity.read", at=now, customer_id=customer_id)
@@ -1672,6 +1760,525 @@ class Registry:
             self.erase(row.id, actor=_system_actor(actor), reason=f"retention {action.key}")
         return True
 
+    # ----------------------------------------------------------------------- duplicates, merge
+
+    def _match_tokens(self, keys: Iterable[MatchKey]) -> dict[str, MatchKey]:
+        return {token: key for key in keys for token in self._codec.lookup_keys(key)}
+
+    def find_duplicates(
+        self,
+        candidate: Mapping[str, Any] | Customer,
+        *,
+        actor: Actor,
+        decision: MatchDecision = MatchDecision.POSSIBLE,
+        limit: int = 20,
+    ) -> DuplicateSearch:
+        """Find stored customers that may be the same as ``candidate`` (before intake, say).
+
+        ``candidate`` is a raw mapping or a record, normalised and validated as at intake
+        (``ValidationFailed``). Its strong identifiers and blocking keys are looked up in the
+        (blind) index; a key held by more than the configured cap of customers is a stop key:
+        reported in the result, never read. The customers found are compared with
+        :func:`custrec.matching.compare` and those at or above ``decision`` are returned, best
+        first, at most ``limit``, with the reasons for each. A stored candidate never matches
+        itself. Results hold ids, scores and field names only; the search is audited. Needs the
+        right to create the candidate. Nothing is merged or changed.
+        """
+        actor = _check_actor(actor)
+        wanted = MatchDecision(decision)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise ValueError("limit must be a positive integer")
+        now = self._now()
+        customer = self._prepare(candidate, now, actor)
+        cap = self._matching.cap
+        tokens = self._match_tokens(strong_keys(customer) | blocking_keys(customer))
+        with self._op() as op:
+            self._authorize(op, actor, Action.CREATE, Resource.of(customer), at=now)
+            holders: dict[MatchKey, set[str]] = {}
+            for token, posted in op.session.customers.lookup_many(tokens, limit=cap + 1).items():
+                holders.setdefault(tokens[token], set()).update(posted)
+            stop_keys: list[StopKey] = []
+            near: set[str] = set()
+            for key, holding in sorted(holders.items()):
+                if len(holding) > cap:
+                    token = self._codec.index_key(key).encode("utf-8", "surrogatepass")
+                    digest = hashlib.sha256(token).hexdigest()[:14]
+                    stop_keys.append(StopKey(key[0], len(holding), digest))
+                else:
+                    near |= holding
+            near.discard(customer.id)
+            me = profile(customer)
+            candidates: list[DuplicateCandidate] = []
+            for row in op.session.customers.get_many(sorted(near)):
+                if _is_tombstone(row.payload) or _is_alias(row.payload):
+                    continue
+                match = compare(
+                    me,
+                    profile(self._customer(op, row)),
+                    thresholds=self._matching.thresholds,
+                    weights=self._matching.weights,
+                )
+                if match.decision.rank >= wanted.rank:
+                    candidates.append(
+                        DuplicateCandidate(
+                            customer_id=row.id,
+                            decision=match.decision,
+                            score=match.score,
+                            reasons=match.reasons,
+                        )
+                    )
+            candidates.sort(key=lambda c: (-c.decision.rank, -c.score, c.customer_id))
+            op.audit(
+                actor,
+                "customer.find_duplicates",
+                at=now,
+                fields=sorted({k for k, _ in tokens.values()}),
+                reason=f"{len(near)} compared, {len(candidates)} candidates",
+            )
+            op.commit()
+        return DuplicateSearch(
+            candidates=tuple(candidates[:limit]), stop_keys=tuple(stop_keys), compared=len(near)
+        )
+
+    def find_duplicate_clusters(
+        self,
+        *,
+        actor: Actor,
+        decision: MatchDecision = MatchDecision.PROBABLE,
+        batch_size: int = 1000,
+    ) -> ClusterRun:
+        """Cluster every stored customer with its duplicates (a batch run over the whole store).
+
+        Customers are read in batches and their match profiles spilled, sealed under a
+        throw-away key, to a scratch database in a private temporary directory; block sizes are
+        counted before anything is compared (keys over the cap are reported as stop keys and
+        never expanded), pairs are streamed block by block, each scored once, and pairs at or
+        above ``decision`` are joined with union-find. Memory stays bounded by the largest block
+        and the links found, not by the number of pairs. Needs the right to read every customer
+        (the result holds ids, scores and field names only). Audited. Nothing is merged.
+        """
+        actor = _check_actor(actor)
+        wanted = MatchDecision(decision)
+        if wanted is MatchDecision.DISTINCT:
+            raise ValueError("clustering at 'distinct' would join everything; use 'possible' or up")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError("batch_size must be a positive integer")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.READ, Resource(), at=now)
+            op.audit(actor, "customer.find_duplicate_clusters", at=now, reason=str(wanted))
+            op.commit()
+
+        def profiles() -> Iterator[tuple[Any, frozenset[MatchKey]]]:
+            after: str | None = None
+            while True:
+                with self._op(readonly=True) as op:
+                    rows = op.session.customers.query(after=after, limit=batch_size)
+                    opened = [
+                        self._customer(op, row)
+                        for row in rows
+                        if not _is_tombstone(row.payload) and not _is_alias(row.payload)
+                    ]
+                if not rows:
+                    return
+                for customer in opened:
+                    yield profile(customer), strong_keys(customer) | blocking_keys(customer)
+                after = rows[-1].id
+
+        return cluster_profiles(
+            profiles(),
+            cap=self._matching.cap,
+            decision=wanted,
+            thresholds=self._matching.thresholds,
+            weights=self._matching.weights,
+        )
+
+    def merge(
+        self,
+        survivor_id: str,
+        other_ids: Iterable[str],
+        *,
+        actor: Actor,
+        reason: str,
+        rules: SurvivorshipRules | None = None,
+    ) -> MergeResult:
+        """Merge duplicate customers into ``survivor_id``; the others become aliases of it.
+
+        In one transaction: the survivor takes the values :func:`custrec.matching.merge_records`
+        chooses under ``rules`` (default: verified names first, every contact channel, address,
+        identifier and tag kept, most recent values otherwise) and is re-validated
+        (``ValidationFailed``); every transaction and interaction of the others is moved to the
+        survivor; their consent events are copied into the survivor's ledger (their own ledgers
+        stay as they were); each other record becomes an alias that :meth:`get`, :meth:`update`,
+        :meth:`activities`, :meth:`export_subject` and the activity recorders follow to the
+        survivor. The survivor's history gets one ``merge`` entry per changed field and one
+        naming the merged ids; each alias's history gets a ``merged`` entry; all is audited.
+        Needs update rights on every customer involved. Raises ``NotFound``, ``Erased``,
+        :class:`~custrec.errors.InvalidState` (a record already merged, or kinds that differ),
+        ``ValueError`` for an empty, repeated or self-including ``other_ids``.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "merge()")
+        others = list(other_ids) if not isinstance(other_ids, str) else [other_ids]
+        if not others:
+            raise ValueError("merge() needs at least one other customer id")
+        if len(set(others)) != len(others) or survivor_id in others:
+            raise ValueError("merge() ids must be distinct and must not include the survivor")
+        now = self._now()
+        with self._op() as op:
+            rows = [op.session.customers.get(i) for i in (survivor_id, *others)]
+            for row in rows:
+                self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
+            records = [self._customer(op, row) for row in rows]
+            survivor, merged = records[0], records[1:]
+            if any(m.kind != survivor.kind for m in merged):
+                raise InvalidState("an organisation and an individual cannot be merged")
+            outcome = merge_records(survivor, merged, rules=rules)
+            new = attrs.evolve(outcome.record, version=rows[0].version, updated_at=now)
+            report = validate(new, self._rules, as_of=now, region=self._region)
+            if not report.ok:
+                raise ValidationFailed(report)
+            version = op.session.customers.update(
+                self._row(op, new), expected_version=rows[0].version
+            )
+            entries = [
+                self._history(op, survivor_id, c, actor, reason, now, action="merge")
+                for c in diff(survivor, attrs.evolve(new, updated_at=survivor.updated_at))
+            ]
+            entries.append(
+                self._history(
+                    op,
+                    survivor_id,
+                    FieldChange(path="", old=None, new={"merged": others}),
+                    actor,
+                    reason,
+                    now,
+                    action="merge",
+                )
+            )
+            moved_activities = 0
+            moved_consents = 0
+            alias_token = self._codec.index_key(("merged_into", survivor_id))
+            for row, record in zip(rows[1:], merged, strict=True):
+                moved_activities += op.session.activities.reassign(record.id, survivor_id)
+                moved_consents += self._copy_consents(op, record.id, survivor_id)
+                op.session.customers.update(
+                    attrs.evolve(
+                        row,
+                        payload=_alias_payload(row, survivor_id, now, actor),
+                        index_keys=frozenset({alias_token}),
+                        updated_at=now,
+                    ),
+                    expected_version=row.version,
+                )
+                entries.append(
+                    self._history(
+                        op,
+                        record.id,
+                        FieldChange(path="", old=None, new={"merged_into": survivor_id}),
+                        actor,
+                        reason,
+                        now,
+                        action="merged",
+                    )
+                )
+                op.audit(actor, "customer.merged", at=now, customer_id=record.id, reason=reason)
+            op.session.history.append(entries)
+            op.audit(
+                actor,
+                "customer.merge",
+                at=now,
+                customer_id=survivor_id,
+                fields=list(outcome.changed_fields),
+                reason=reason,
+            )
+            op.commit()
+        stored = attrs.evolve(new, version=version)
+        read = self._policy.decide(actor, Action.READ, Resource.of(stored))
+        return MergeResult(
+            customer=self._shown(read, stored),
+            merged_ids=tuple(others),
+            choices=outcome.choices,
+            activities_moved=moved_activities,
+            consent_events_copied=moved_consents,
+        )
+
+    def _copy_consents(self, op: _Op, from_id: str, to_id: str) -> int:
+        """Re-seal ``from_id``'s consent events into ``to_id``'s ledger; return how many."""
+        records = op.session.consents.list_for(from_id)
+        seq = len(op.session.consents.list_for(to_id))
+        for record in records:
+            data = op.sealer.open_value(
+                record.payload, customer_id=from_id, field=f"consent:{record.seq}"
+            )
+            event = attrs.evolve(self._converter.structure(data, ConsentEvent), customer_id=to_id)
+            seq += 1
+            stored = op.session.consents.append(
+                ConsentRecord(
+                    customer_id=to_id,
+                    recorded_at=record.recorded_at,
+                    purpose=record.purpose,
+                    action=record.action,
+                    payload=op.sealer.seal_value(
+                        self._converter.unstructure(event),
+                        customer_id=to_id,
+                        field=f"consent:{seq}",
+                    ),
+                )
+            )
+            if stored != seq:
+                raise StorageError("the consent table assigned an unexpected sequence number")
+        return len(records)
+
+    def aliases(self, customer_id: str, *, actor: Actor) -> list[str]:
+        """Return the ids merged into ``customer_id`` (directly), sorted."""
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            row = op.session.customers.get(customer_id)
+            self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
+            found = self._alias_ids(op, customer_id)
+            op.commit()
+        return found
+
+    def _alias_ids(self, op: _Op, customer_id: str) -> list[str]:
+        ids: set[str] = set()
+        for token in self._codec.lookup_keys(("merged_into", customer_id)):
+            ids.update(op.session.customers.lookup(token))
+        return sorted(ids)
+
+    # ------------------------------------------------------------------------------- review
+
+    def _set_verification(
+        self,
+        customer_id: str,
+        *,
+        actor: Actor,
+        reason: str,
+        audit_action: str,
+        change: Callable[[Customer], Customer],
+        extra: Callable[[_Op, Customer], HistoryRecord | None] | None = None,
+    ) -> Customer:
+        now = self._now()
+        with self._op() as op:
+            row = self._live_row(op, customer_id)
+            self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
+            current = self._customer(op, row)
+            new = attrs.evolve(change(current), updated_at=now)
+            entries = [
+                self._history(op, row.id, c, actor, reason, now, action=audit_action)
+                for c in diff(current, new)
+                if c.path != "updated_at"
+            ]
+            record = extra(op, new) if extra is not None else None
+            if record is not None:
+                entries.append(record)
+            version = op.session.customers.update(self._row(op, new), expected_version=row.version)
+            if entries:
+                op.session.history.append(entries)
+            op.audit(
+                actor,
+                f"customer.{audit_action}",
+                at=now,
+                customer_id=row.id,
+                fields=[e.path for e in entries],
+                reason=reason,
+            )
+            op.commit()
+        stored = attrs.evolve(new, version=version)
+        read = self._policy.decide(actor, Action.READ, Resource.of(stored))
+        return self._shown(read, stored)
+
+    def approve(self, customer_id: str, *, actor: Actor, reason: str) -> Customer:
+        """Approve a record pending review: it becomes ``verified`` as of now.
+
+        Raises :class:`~custrec.errors.InvalidState` unless the record is pending review.
+        History and audit record who approved it and why.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "approve()")
+        now = self._now()
+
+        def change(c: Customer) -> Customer:
+            if c.verification is not VerificationStatus.PENDING_REVIEW:
+                raise InvalidState(f"customer {c.id} is not pending review")
+            return attrs.evolve(c, verification=VerificationStatus.VERIFIED, last_verified_at=now)
+
+        return self._set_verification(
+            customer_id, actor=actor, reason=reason, audit_action="approve", change=change
+        )
+
+    def reject(self, customer_id: str, *, actor: Actor, reason: str) -> Customer:
+        """Reject a record pending review: it becomes ``rejected`` (kept, for the retention plan).
+
+        Raises :class:`~custrec.errors.InvalidState` unless the record is pending review.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "reject()")
+
+        def change(c: Customer) -> Customer:
+            if c.verification is not VerificationStatus.PENDING_REVIEW:
+                raise InvalidState(f"customer {c.id} is not pending review")
+            return attrs.evolve(c, verification=VerificationStatus.REJECTED)
+
+        return self._set_verification(
+            customer_id, actor=actor, reason=reason, audit_action="reject", change=change
+        )
+
+    def verify(
+        self,
+        customer_id: str,
+        verifier: Verifier,
+        *,
+        actor: Actor,
+        reason: str = "verification",
+    ) -> VerificationResult:
+        """Check a customer with a :class:`~custrec.verification.Verifier` and record the result.
+
+        The verifier sees the unmasked record. The result (source, outcome, time, fields
+        checked) goes into the customer's history (action ``verify``, path ``verification``); a
+        ``confirmed`` outcome makes the record ``verified`` with ``last_verified_at`` set to the
+        check's time, a ``refuted`` one puts it back to ``pending_review`` for a person to
+        look at, an ``inconclusive`` one changes nothing else. Needs update rights; audited.
+        A verifier that raises records nothing. Raises ``TypeError`` if the verifier returns
+        something other than a :class:`~custrec.verification.VerificationResult`.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "verify()")
+        now = self._now()
+        with self._op() as op:
+            row = self._live_row(op, customer_id)
+            self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
+            current = self._customer(op, row)
+        result = verifier.verify(current, at=now)
+        if not isinstance(result, VerificationResult):
+            raise TypeError("a Verifier must return a custrec.verification.VerificationResult")
+
+        def change(c: Customer) -> Customer:
+            if result.outcome is VerificationOutcome.CONFIRMED:
+                checked = result.checked_at.astimezone(UTC)
+                return attrs.evolve(
+                    c, verification=VerificationStatus.VERIFIED, last_verified_at=checked
+                )
+            if result.outcome is VerificationOutcome.REFUTED:
+                return attrs.evolve(c, verification=VerificationStatus.PENDING_REVIEW)
+            return c
+
+        def record(op: _Op, c: Customer) -> HistoryRecord:
+            value = {
+                "source": result.source,
+                "outcome": result.outcome.value,
+                "checked_at": result.checked_at.isoformat(),
+                "fields": list(result.fields),
+                "detail": result.detail,
+            }
+            return self._history(
+                op,
+                c.id,
+                FieldChange(path="verification", old=None, new=value),
+                actor,
+                reason,
+                now,
+                action="verify",
+            )
+
+        self._set_verification(
+            row.id, actor=actor, reason=reason, audit_action="verify", change=change, extra=record
+        )
+        return result
+
+    def verifications(self, customer_id: str, *, actor: Actor) -> list[VerificationResult]:
+        """Return every recorded verification result of a customer, oldest first."""
+        results = []
+        for entry in self.history(customer_id, actor=actor):
+            if entry.action == "verify" and entry.path == "verification":
+                value = entry.new
+                if not isinstance(value, dict):  # masked for this actor
+                    raise AccessDenied(f"actor {actor.id} may not read verification results")
+                results.append(
+                    VerificationResult(
+                        source=value["source"],
+                        outcome=value["outcome"],
+                        checked_at=datetime.fromisoformat(value["checked_at"]),
+                        fields=tuple(value["fields"]),
+                        detail=value["detail"],
+                    )
+                )
+        return results
+
+    def pending_review(self, *, actor: Actor, batch_size: int = 500) -> Iterator[Customer]:
+        """Yield the customers pending review that the actor may read, by id.
+
+        This walks every customer (the review status is inside the sealed record, not a
+        storage facet); run it from a back-office job, not per request.
+        """
+        for batch in self.iter_customers(actor=actor, batch_size=batch_size):
+            for customer in batch:
+                if customer.verification is VerificationStatus.PENDING_REVIEW:
+                    yield customer
+
+    # ------------------------------------------------------------------------------ quality
+
+    def quality_report(
+        self,
+        *,
+        actor: Actor,
+        as_of: datetime | None = None,
+        stale_after: timedelta = timedelta(days=365),
+        duplicates: bool = True,
+        purposes: Sequence[str] | None = None,
+        batch_size: int = 500,
+    ) -> QualityReport:
+        """Measure the data quality of the whole store (see :mod:`custrec.quality`).
+
+        Completeness per field, validity per rule code (the registry's rule set), staleness
+        against ``stale_after``, consent coverage per purpose (the registry's catalogue, or
+        ``purposes``), and with ``duplicates`` the duplicate rate from
+        :meth:`find_duplicate_clusters` at ``probable``. The report holds counts only, so the
+        right to read every customer is enough (masked reads, such as the auditor's, do).
+        Audited.
+        """
+        actor = _check_actor(actor)
+        at = _aware(as_of, "as_of") if as_of is not None else self._now()
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.READ, Resource(), at=now)
+            op.audit(actor, "customer.quality_report", at=now)
+            op.commit()
+        duplicate_ids = (
+            self.find_duplicate_clusters(actor=actor, batch_size=batch_size).duplicate_ids
+            if duplicates
+            else None
+        )
+        ledgers: dict[str, ConsentLedger] = {}
+
+        def customers() -> Iterator[Customer]:
+            after: str | None = None
+            while True:
+                with self._op(readonly=True) as op:
+                    rows = op.session.customers.query(after=after, limit=batch_size)
+                    page = [
+                        self._customer(op, row)
+                        for row in rows
+                        if not _is_tombstone(row.payload) and not _is_alias(row.payload)
+                    ]
+                    ledgers.clear()
+                    ledgers.update((c.id, self._ledger(op, c.id)) for c in page)
+                if not rows:
+                    return
+                yield from page
+                after = rows[-1].id
+
+        return assess(
+            customers(),
+            as_of=at,
+            stale_after=stale_after,
+            rules=self._rules,
+            ledgers=ledgers.get,
+            purposes=purposes,
+            duplicate_ids=duplicate_ids,
+        )
+
     # ------------------------------------------------------------------------------- export
 
     def export_subject(self, customer_id: str, *, actor: Actor) -> dict[str, Any]:
@@ -1685,7 +2292,8 @@ class Registry:
         actor = _check_actor(actor)
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             decision = self._authorize(op, actor, Action.EXPORT, Resource.of(row), at=now)
             customer = self._customer(op, row)
             shown = self._shown(decision, customer)
@@ -1695,8 +2303,7 @@ class Registry:
             )
             activities = []
             for activity in op.session.activities.list_for(customer_id, limit=1_000_000):
-                cls = Transaction if activity.kind == "transaction" else Interaction
-                record = self._open(op, cls, activity.id, customer_id, activity.payload)
+                record = self._open_activity(op, activity)
                 activities.append(
                     {
                         "kind": activity.kind,
@@ -1774,7 +2381,8 @@ class Registry:
             )
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             self._authorize(op, actor, Action.ERASE, Resource.of(row), at=now)
         # Journal first, where it survives a restore of the data store: if anything below is
         # interrupted, replay_erasures() finishes the job.
@@ -1803,6 +2411,16 @@ class Registry:
             actions.append(
                 ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
             )
+            for alias_id in self._alias_ids(op, customer_id):
+                alias_row = op.session.customers.get(alias_id)
+                self._tombstone(op, alias_row, actor, reason, now)
+                destroyed = op.sealer.destroy_key(alias_id)
+                actions.append(
+                    ErasureAction(
+                        target=f"alias {alias_id}",
+                        action="data key destroyed" if destroyed else "data key absent",
+                    )
+                )
             op.audit(
                 actor,
                 "customer.erase",
@@ -1994,14 +2612,15 @@ class Registry:
         )
 
     def reindex(self, *, actor: Actor, batch_size: int = 500) -> int:
-        """Rewrite every customer's blind-index keys under the current index key.
+        """Rewrite every customer's index keys as the current settings make them.
 
-        Run it after adding a new index key; lookups keep working meanwhile because they try
-        every configured index key. Returns how many customers were re-indexed. Needs the
-        ``manage_keys`` right.
+        Run it after adding a new index key (lookups keep working meanwhile because they try
+        every configured index key) or after changing :class:`~custrec.matching.MatchConfig`'s
+        ``blocking`` (or upgrading from a version without blocking keys). Every record is opened
+        to recompute its keys; only rows whose keys differ are written. Returns how many
+        customers were re-indexed. Needs the ``manage_keys`` right.
         """
         actor = _check_actor(actor)
-        ring = self._require_keyring()
         now = self._now()
         with self._op() as op:
             self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
@@ -2012,12 +2631,15 @@ class Registry:
             with self._op() as op:
                 rows = op.session.customers.query(after=after, limit=batch_size)
                 for row in rows:
-                    if not row.index_keys or all(
-                        ring.blind_index.is_current(k) for k in row.index_keys
-                    ):
+                    if _is_tombstone(row.payload):
                         continue
-                    customer = self._customer(op, row)
-                    keys = frozenset(self._codec.index_key(k) for k in strong_keys(customer))
+                    target = _alias_target(row.payload)
+                    if target is not None:
+                        keys = frozenset({self._codec.index_key(("merged_into", target))})
+                    else:
+                        keys = self._index_keys(self._customer(op, row))
+                    if keys == row.index_keys:
+                        continue
                     op.session.customers.update(
                         attrs.evolve(row, index_keys=keys), expected_version=row.version
                     )
@@ -2112,6 +2734,8 @@ class Registry:
 
 
 _TOMBSTONE_PREFIX: Final = b'{"schema_version":%d,"erased":' % SCHEMA_VERSION
+_ALIAS_PREFIX: Final = b'{"schema_version":%d,"merged_into":' % SCHEMA_VERSION
+_MAX_ALIAS_HOPS: Final = 64
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -2130,6 +2754,34 @@ def _is_tombstone(payload: bytes) -> bool:
     test is exact: a sealed document starts with ``{"schema_version":1,"data":``.
     """
     return payload.startswith(_TOMBSTONE_PREFIX)
+
+
+def _is_alias(payload: bytes) -> bool:
+    """Tell whether a stored customer payload is a merge alias (see :meth:`Registry.merge`)."""
+    return payload.startswith(_ALIAS_PREFIX)
+
+
+def _alias_target(payload: bytes) -> str | None:
+    """The id an alias row points to, or ``None`` for any other payload."""
+    if not payload.startswith(_ALIAS_PREFIX):
+        return None
+    try:
+        target = json.loads(payload).get("merged_into")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StorageError("a merge alias is not valid JSON") from exc
+    if not isinstance(target, str) or not target:
+        raise StorageError("a merge alias names no customer")
+    return target
+
+
+def _alias_payload(row: CustomerRow, survivor_id: str, at: datetime, actor: Actor) -> bytes:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "merged_into": survivor_id,
+        "merged": {"at": at.isoformat(), "by": actor.id},
+        "data": {"id": row.id, "kind": row.kind, "stage": row.stage},
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _concrete_paths(data: Any, path: str) -> list[str]:

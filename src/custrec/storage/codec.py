@@ -26,10 +26,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from custrec.errors import Erased, NotFound, StorageError
-from custrec.records import Contact, Customer, Identifier, IdentifierScheme, personal_fields
+from custrec.matching.keys import StrongKey, identifier_key, strong_keys
+from custrec.records import personal_fields
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
 from custrec.storage.protocols import KeyTable, Session, Store
 from custrec.storage.types import WrappedKey
@@ -43,43 +44,6 @@ __all__ = [
     "identifier_key",
     "strong_keys",
 ]
-
-StrongKey = tuple[str, str]
-"""``(kind, normalised value)``, for example ``("phone", "+8613800138000")``."""
-
-_SCHEME_KINDS: Final = {
-    IdentifierScheme.USCC.value: "uscc",
-    IdentifierScheme.RIC.value: "ric",
-    IdentifierScheme.PASSPORT.value: "passport",
-}
-
-
-def strong_keys(customer: Customer) -> frozenset[StrongKey]:
-    """Return the strong identifiers of a (normalised) customer.
-
-    E-mails are compared case-insensitively; external ids are qualified by their system
-    (``("external", "legacy-crm:42")``).
-    """
-    keys: set[StrongKey] = set()
-    for contact in customer.contacts:
-        if not isinstance(contact, Contact):
-            continue
-        keys.update(("phone", p) for p in contact.phones if isinstance(p, str) and p)
-        keys.update(("email", e.casefold()) for e in contact.emails if isinstance(e, str) and e)
-    for ident in customer.identifiers:
-        if isinstance(ident, Identifier) and isinstance(ident.value, str) and ident.value:
-            keys.add(identifier_key(ident))
-    return frozenset(keys)
-
-
-def identifier_key(ident: Identifier) -> StrongKey:
-    """Return the strong key of one (normalised) identifier."""
-    if ident.scheme == IdentifierScheme.EXTERNAL:
-        return ("external", f"{ident.system or ''}:{ident.value}")
-    kind = _SCHEME_KINDS.get(str(ident.scheme))
-    if kind is not None:
-        return (kind, ident.value.upper())
-    return (f"id.{ident.scheme}", ident.value)
 
 
 class Sealer(Protocol):

@@ -1,0 +1,130 @@
+"""Benchmark: duplicate detection quality and cost on labelled synthetic customers.
+
+    python benchmarks/bench_matching.py [N] [--plaintext] [--memory] [--probes P]
+
+Generates N labelled customers with realistic duplicates (:mod:`custrec.testing.synthetic`:
+typos, swapped name order, full-width digits, legal-form variants, changed phones, ...), takes
+them into a fresh SQLite file through ``Registry.intake_many`` (keyring on unless
+``--plaintext``; duplicates allowed in, as in a legacy database), then
+
+1. runs ``Registry.find_duplicate_clusters()`` at the default decision (``probable``) and reports
+   pairwise precision, recall and F1 against the labels, with seconds and peak memory (RSS);
+2. runs ``Registry.find_duplicates()`` for P fresh variants of stored customers (default 1000)
+   and reports p50/p99 latency and how often the right customer came back first.
+
+Default N = 100000. The issue's goals: precision >= 0.98 and recall >= 0.95 at the default
+thresholds; batch and incremental figures for N = 1,000,000 are in docs/matching.md. Not part of
+the test suite (tests/integration/test_matching_quality.py checks the quality goal on a smaller
+set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry, SQLiteStore
+from custrec.storage import Store
+from custrec.testing.synthetic import labelled_customers, pair_metrics
+
+ACTOR = Actor(id="bench", roles={"admin"})
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", nargs="?", type=int, default=100_000)
+    parser.add_argument("--plaintext", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="MemoryStore instead of SQLite")
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", PlaintextStorageWarning)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store: Store = MemoryStore() if args.memory else SQLiteStore(Path(tmp) / "bench.sqlite")
+        keyring = None if args.plaintext else KeyRing.generate()
+        registry = Registry(store, keyring=keyring)
+        truth: dict[str, str] = {}
+        by_entity: dict[str, list[str]] = defaultdict(list)
+        samples: list[dict[str, Any]] = []
+
+        def items() -> Any:
+            for n, rec in enumerate(labelled_customers(args.n, seed=args.seed)):
+                cid = f"r{n:08d}"
+                truth[cid] = rec.entity
+                by_entity[rec.entity].append(cid)
+                if len(samples) < 5 * args.probes and rec.variant != "original":
+                    samples.append({"entity": rec.entity, "data": rec.data})
+                yield {**rec.data, "id": cid}
+
+        started = time.perf_counter()
+        result = registry.intake_many(items(), actor=ACTOR, allow_duplicates=True, chunk_size=5000)
+        load = time.perf_counter() - started
+        rejected = len(result.rejected)
+        print(
+            f"stored {len(result.added):,} customers in {load:.0f} s "
+            f"({len(result.added) / load:,.0f}/s, {rejected} rejected), "
+            f"{'plaintext' if keyring is None else 'encrypted'}, "
+            f"{'MemoryStore' if args.memory else 'SQLiteStore'}; peak RSS {peak_rss_mib():,.0f} MiB"
+        )
+
+        rss_before = peak_rss_mib()
+        started = time.perf_counter()
+        run = registry.find_duplicate_clusters(actor=ACTOR)
+        seconds = time.perf_counter() - started
+        metrics = pair_metrics((c.ids for c in run.clusters), truth)
+        print(
+            f"batch: {run.records:,} records, {run.blocks:,} blocks, "
+            f"{run.comparisons_planned:,} comparisons planned, {run.comparisons:,} made, "
+            f"{len(run.stop_keys)} stop keys, {len(run.clusters):,} clusters in {seconds:.1f} s; "
+            f"peak RSS {peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f} MiB)"
+        )
+        print(
+            f"quality: precision {metrics.precision:.4f}, recall {metrics.recall:.4f}, "
+            f"F1 {metrics.f1:.4f} (TP {metrics.true_positives:,}, FP {metrics.false_positives:,}, "
+            f"FN {metrics.false_negatives:,})"
+        )
+        for stop in run.stop_keys[:5]:
+            print(f"  stop key {stop.kind} shared by {stop.records:,} records")
+
+        # incremental: fresh variants of stored entities, searched before intake
+        rng = random.Random(args.seed)
+        probes = rng.sample(samples, min(args.probes, len(samples)))
+        latencies: list[float] = []
+        hits = 0
+        for probe in probes:
+            started = time.perf_counter()
+            try:
+                search = registry.find_duplicates(probe["data"], actor=ACTOR)
+            except Exception:  # a variant the validator refuses: skip it
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+            best = search.best
+            if best is not None and truth.get(best.customer_id) == probe["entity"]:
+                hits += 1
+        latencies.sort()
+        if latencies:
+            p50 = statistics.median(latencies)
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            print(
+                f"incremental: {len(latencies)} searches with {run.records:,} stored: "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; right customer first in "
+                f"{hits / len(latencies):.1%}"
+            )
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Batch duplicate clustering over a stream of profiles, in bounded memory.
+
+The pipeline (after dedupe's blocking map and Splink's "count before you compare"):
+
+1. every profile is written once to a scratch SQLite database in a private temporary directory,
+   sealed with AES-GCM under a key that lives only in this process for this run (the scratch
+   file never holds readable personal data), together with its match keys (strong identifiers and
+   blocking keys) as 64-bit keyed digests under a second throw-away key;
+2. block sizes are counted in SQL; a key shared by more than ``cap`` records is a stop key,
+   reported and never expanded into pairs;
+3. blocks are streamed in key order; a pair sharing several keys is scored only in the block of
+   its smallest shared key, so no pair is scored twice and no list of pairs is ever held;
+4. pairs at or above the wanted decision are joined with union-find; clusters are assembled at
+   the end from the links found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from datetime import date
+from itertools import groupby
+from operator import itemgetter
+from typing import Final
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from custrec.matching.clusters import ClusterRun, DuplicateCluster, StopKey, UnionFind
+from custrec.matching.keys import MatchKey
+from custrec.matching.scoring import (
+    Decision,
+    Match,
+    MatchProfile,
+    Thresholds,
+    Weights,
+    compare,
+)
+
+__all__ = ["cluster_profiles", "key_digest"]
+
+_BATCH: Final = 5000
+_CACHE: Final = 20_000
+_HASH_BITS: Final = 55
+_HASH_MASK: Final = (1 << _HASH_BITS) - 1
+
+
+def key_digest(kind_id: int, value: str, secret: bytes) -> int:
+    """A 64-bit keyed digest of a match key's value, its kind number in the top bits."""
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8, key=secret)
+    return (kind_id << _HASH_BITS) | (int.from_bytes(digest.digest(), "big") & _HASH_MASK)
+
+
+def _dump(p: MatchProfile, keys: list[int]) -> bytes:
+    return json.dumps(
+        [
+            p.id,
+            p.kind,
+            p.name,
+            p.region,
+            list(p.addresses),
+            sorted(p.cities),
+            p.birth_date.isoformat() if p.birth_date else None,
+            p.sex,
+            sorted(p.strong),
+            keys,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+def _load(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
+    (pid, kind, name, region, addresses, cities, born, sex, strong, keys) = json.loads(blob)
+    return (
+        MatchProfile(
+            id=pid,
+            kind=kind,
+            name=name,
+            region=region,
+            addresses=tuple(addresses),
+            cities=frozenset(cities),
+            birth_date=date.fromisoformat(born) if born else None,
+            sex=sex,
+            strong=frozenset((k, v) for k, v in strong),
+        ),
+        frozenset(keys),
+    )
+
+
+class _Scratch:
+    def __init__(self, directory: str) -> None:
+        self.conn = sqlite3.connect(os.path.join(directory, "scratch.db"), isolation_level=None)
+        for pragma in (
+            "PRAGMA journal_mode = OFF",
+            "PRAGMA synchronous = OFF",
+            "PRAGMA cache_size = -32768",
+        ):
+            self.conn.execute(pragma)
+        self.conn.execute("CREATE TABLE profiles (n INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        self.conn.execute("CREATE TABLE blocks (k INTEGER NOT NULL, n INTEGER NOT NULL)")
+        self.conn.execute("CREATE TABLE stop (k INTEGER PRIMARY KEY)")
+        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._cache: OrderedDict[int, tuple[MatchProfile, frozenset[int]]] = OrderedDict()
+
+    def seal(self, n: int, data: bytes) -> bytes:
+        return self._aead.encrypt(n.to_bytes(12, "big"), data, None)
+
+    def profiles(self, members: list[int]) -> dict[int, tuple[MatchProfile, frozenset[int]]]:
+        found: dict[int, tuple[MatchProfile, frozenset[int]]] = {}
+        missing = []
+        for n in members:
+            hit = self._cache.get(n)
+            if hit is None:
+                missing.append(n)
+            else:
+                self._cache.move_to_end(n)
+                found[n] = hit
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for n, blob in self.conn.execute(
+                f"SELECT n, blob FROM profiles WHERE n IN ({marks})", chunk
+            ):
+                loaded = _load(self._aead.decrypt(n.to_bytes(12, "big"), blob, None))
+                found[n] = loaded
+                self._cache[n] = loaded
+                if len(self._cache) > _CACHE:
+                    self._cache.popitem(last=False)
+        return found
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def cluster_profiles(
+    profiles: Iterable[tuple[MatchProfile, Iterable[MatchKey]]],
+    *,
+    cap: int,
+    decision: Decision,
+    thresholds: Thresholds,
+    weights: Weights,
+) -> ClusterRun:
+    """Cluster a stream of ``(profile, match keys)`` pairs (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="custrec-match-") as directory:
+        scratch = _Scratch(directory)
+        try:
+            return _run(scratch, profiles, cap, decision, thresholds, weights)
+        finally:
+            scratch.close()
+
+
+def _run(
+    scratch: _Scratch,
+    profiles: Iterable[tuple[MatchProfile, Iterable[MatchKey]]],
+    cap: int,
+    wanted: Decision,
+    thresholds: Thresholds,
+    weights: Weights,
+) -> ClusterRun:
+    conn = scratch.conn
+    kinds: dict[str, int] = {}
+    rows: list[tuple[int, bytes]] = []
+    blocks: list[tuple[int, int]] = []
+    total = 0
+    conn.execute("BEGIN")
+    secret = os.urandom(32)
+    for n, (p, match_keys) in enumerate(profiles):
+        keys = sorted(
+            {key_digest(kinds.setdefault(kind, len(kinds)), v, secret) for kind, v in match_keys}
+        )
+        rows.append((n, scratch.seal(n, _dump(p, keys))))
+        blocks.extend((k, n) for k in keys)
+        total = n + 1
+        if len(rows) >= _BATCH:
+            conn.executemany("INSERT INTO profiles VALUES (?, ?)", rows)
+            conn.executemany("INSERT INTO blocks VALUES (?, ?)", blocks)
+            rows.clear()
+            blocks.clear()
+    conn.executemany("INSERT INTO profiles VALUES (?, ?)", rows)
+    conn.executemany("INSERT INTO blocks VALUES (?, ?)", blocks)
+    conn.execute("CREATE INDEX blocks_k ON blocks (k, n)")
+    conn.execute("COMMIT")
+    kind_names = {number: name for name, number in kinds.items()}
+
+    # count before comparing: block sizes decide which keys are stop keys
+    stop_keys: list[StopKey] = []
+    planned = 0
+    block_count = 0
+    stop: list[tuple[int]] = []
+    for k, size in conn.execute("SELECT k, count(*) FROM blocks GROUP BY k HAVING count(*) > 1"):
+        if size > cap:
+            stop.append((k,))
+            digest = f"{k & _HASH_MASK:014x}"
+            stop_keys.append(StopKey(kind_names[k >> _HASH_BITS], size, digest))
+        else:
+            block_count += 1
+            planned += size * (size - 1) // 2
+    conn.executemany("INSERT INTO stop VALUES (?)", stop)
+    stopped = frozenset(k for (k,) in stop)
+
+    union = UnionFind(total)
+    links: list[tuple[int, int, Match]] = []
+    compared = 0
+    for k, members in _blocks(conn):
+        loaded = scratch.profiles(members)
+        for i, a in enumerate(members):
+            pa, ka = loaded[a]
+            for b in members[i + 1 :]:
+                pb, kb = loaded[b]
+                if min((ka & kb) - stopped) != k:
+                    continue  # scored in the block of the pair's smallest shared key
+                compared += 1
+                match = compare(pa, pb, thresholds=thresholds, weights=weights)
+                if match.decision.rank >= wanted.rank:
+                    union.union(a, b)
+                    links.append((a, b, match))
+    return ClusterRun(
+        clusters=_clusters(union, links),
+        records=total,
+        blocks=block_count,
+        comparisons_planned=planned,
+        comparisons=compared,
+        stop_keys=tuple(sorted(stop_keys, key=lambda s: (-s.records, s.kind, s.digest))),
+        decision=wanted,
+    )
+
+
+def _blocks(conn: sqlite3.Connection) -> Iterator[tuple[int, list[int]]]:
+    cursor = conn.execute(
+        "SELECT k, n FROM blocks WHERE k NOT IN (SELECT k FROM stop) ORDER BY k, n"
+    )
+    for k, group in groupby(cursor, key=itemgetter(0)):
+        members = [n for _, n in group]
+        if len(members) > 1:
+            yield k, members
+
+
+def _clusters(
+    union: UnionFind, links: list[tuple[int, int, Match]]
+) -> tuple[DuplicateCluster, ...]:
+    grouped: dict[int, list[Match]] = {}
+    for a, _, match in links:
+        grouped.setdefault(union.find(a), []).append(match)
+    clusters: list[DuplicateCluster] = []
+    for matches in grouped.values():
+        ids = sorted({i for m in matches for i in (m.left, m.right)})
+        weakest = min((m.decision for m in matches), key=lambda d: d.rank)
+        ordered = tuple(sorted(matches, key=lambda m: (m.left, m.right)))
+        clusters.append(DuplicateCluster(ids=tuple(ids), matches=ordered, decision=weakest))
+    clusters.sort(key=lambda c: c.ids[0])
+    return tuple(clusters)

@@ -1,0 +1,74 @@
+"""Duplicate detection and merging: match keys, explained scores, clusters, survivorship.
+
+Pure logic: no storage, no clock. The registry stores the keys as blind-index tokens and runs
+the searches (``Registry.find_duplicates``, ``Registry.find_duplicate_clusters``) and merges
+(``Registry.merge``); see docs/matching.md.
+"""
+
+from custrec.matching.clusters import (
+    ClusterRun,
+    DuplicateCandidate,
+    DuplicateCluster,
+    DuplicateSearch,
+    StopKey,
+    UnionFind,
+)
+from custrec.matching.config import MatchConfig
+from custrec.matching.keys import (
+    BLOCKING_KINDS,
+    GOVERNMENT_KINDS,
+    MatchKey,
+    StrongKey,
+    blocking_keys,
+    identifier_key,
+    strong_keys,
+)
+from custrec.matching.scoring import (
+    Decision,
+    Match,
+    MatchProfile,
+    Reason,
+    Thresholds,
+    Weights,
+    compare,
+    profile,
+)
+from custrec.matching.survivorship import (
+    DEFAULT_RULES,
+    FieldChoice,
+    MergeOutcome,
+    Strategy,
+    SurvivorshipRules,
+    merge_records,
+)
+
+__all__ = [
+    "BLOCKING_KINDS",
+    "DEFAULT_RULES",
+    "GOVERNMENT_KINDS",
+    "ClusterRun",
+    "Decision",
+    "DuplicateCandidate",
+    "DuplicateCluster",
+    "DuplicateSearch",
+    "FieldChoice",
+    "Match",
+    "MatchConfig",
+    "MatchKey",
+    "MatchProfile",
+    "MergeOutcome",
+    "Reason",
+    "StopKey",
+    "Strategy",
+    "StrongKey",
+    "SurvivorshipRules",
+    "Thresholds",
+    "UnionFind",
+    "Weights",
+    "blocking_keys",
+    "compare",
+    "identifier_key",
+    "merge_records",
+    "profile",
+    "strong_keys",
+]

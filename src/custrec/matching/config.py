@@ -1,0 +1,32 @@
+"""How a registry matches: thresholds, weights, the blocking cap, and whether weak keys are kept."""
+
+from __future__ import annotations
+
+import attrs
+
+from custrec.matching.scoring import Thresholds, Weights
+
+__all__ = ["MatchConfig"]
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"MatchConfig.{attribute.name} must be an integer of at least 2")
+
+
+@attrs.frozen(kw_only=True)
+class MatchConfig:
+    """Matching settings of a :class:`~custrec.Registry`.
+
+    ``cap``: a blocking key shared by more than ``cap`` stored records is a stop key (reported,
+    never scanned). ``blocking``: store blind-indexed blocking keys (name, street address,
+    organisation name prefix in a city) beside the strong identifiers, so that weak evidence can
+    propose candidates; turn it off to keep the index to strong identifiers only (then
+    :meth:`~custrec.Registry.find_duplicates` finds only records sharing one). Changing
+    ``blocking`` on a filled store needs :meth:`~custrec.Registry.reindex`.
+    """
+
+    thresholds: Thresholds = attrs.field(factory=Thresholds)
+    weights: Weights = attrs.field(factory=Weights)
+    cap: int = attrs.field(default=100, validator=_positive)
+    blocking: bool = True

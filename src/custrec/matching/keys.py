@@ -1,0 +1,159 @@
+"""Match keys: the strong identifiers that decide identity, and the blocking keys that propose.
+
+A *strong key* is ``(kind, normalised value)`` of an identifier that names one customer on its own:
+an E.164 phone, a case-folded e-mail, a unified social credit code, a resident id, a passport, or
+an external id qualified by its system. Two records sharing one are the same customer (unless a
+government identifier of the same scheme conflicts, see :mod:`custrec.matching.scoring`).
+
+A *blocking key* is ``(kind, value)`` that only brings records together for scoring: the name
+(person name in any token order, organisation name without legal form or region), the street
+address within its city, and for organisations the first characters of the name within a city
+(which survives a typo later in the name). The registry stores both kinds as blind-index tokens,
+so matching works on an encrypted store; blocking keys reveal which records share a name or an
+address to whoever reads the store's index (see docs/matching.md, "What blocking keys reveal").
+
+Every function expects a normalised record (:func:`custrec.validation.parse_customer`).
+
+>>> from custrec.records import Customer, CustomerKind, Contact
+>>> c = Customer(kind=CustomerKind.INDIVIDUAL, name="Zhang Wei",
+...              contacts=(Contact(phones=("+8613800138000",)),))
+>>> sorted(strong_keys(c))
+[('phone', '+8613800138000')]
+>>> sorted(blocking_keys(c))
+[('blk.name', 'p:wei zhang')]
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from custrec.matching.normalize import address_key, fold, org_name, person_name
+from custrec.records import (
+    Address,
+    Contact,
+    Customer,
+    CustomerKind,
+    Identifier,
+    IdentifierScheme,
+)
+
+__all__ = [
+    "BLOCKING_KINDS",
+    "GOVERNMENT_KINDS",
+    "MatchKey",
+    "StrongKey",
+    "address_keys",
+    "blocking_keys",
+    "identifier_key",
+    "strong_keys",
+]
+
+StrongKey = tuple[str, str]
+"""``(kind, normalised value)``, for example ``("phone", "+8613800138000")``."""
+
+MatchKey = tuple[str, str]
+"""``(kind, value)`` of a blocking key, for example ``("blk.name", "p:wei zhang")``."""
+
+GOVERNMENT_KINDS: Final = frozenset({"uscc", "ric", "passport"})
+"""Strong-key kinds issued by a state: two different values of one kind mean two customers."""
+
+BLOCKING_KINDS: Final = ("blk.name", "blk.addr", "blk.orgcity")
+"""Every kind :func:`blocking_keys` produces."""
+
+_SCHEME_KINDS: Final = {
+    IdentifierScheme.USCC.value: "uscc",
+    IdentifierScheme.RIC.value: "ric",
+    IdentifierScheme.PASSPORT.value: "passport",
+}
+_MAX_ADDRESSES: Final = 3
+_ORG_PREFIX: Final = 2
+
+
+def strong_keys(customer: Customer) -> frozenset[StrongKey]:
+    """Return the strong identifiers of a (normalised) customer.
+
+    E-mails are compared case-insensitively; external ids are qualified by their system
+    (``("external", "legacy-crm:42")``).
+    """
+    keys: set[StrongKey] = set()
+    for contact in customer.contacts:
+        if not isinstance(contact, Contact):
+            continue
+        keys.update(("phone", p) for p in contact.phones if isinstance(p, str) and p)
+        keys.update(("email", e.casefold()) for e in contact.emails if isinstance(e, str) and e)
+    for ident in customer.identifiers:
+        if isinstance(ident, Identifier) and isinstance(ident.value, str) and ident.value:
+            keys.add(identifier_key(ident))
+    return frozenset(keys)
+
+
+def identifier_key(ident: Identifier) -> StrongKey:
+    """Return the strong key of one (normalised) identifier."""
+    if ident.scheme == IdentifierScheme.EXTERNAL:
+        return ("external", f"{ident.system or ''}:{ident.value}")
+    kind = _SCHEME_KINDS.get(str(ident.scheme))
+    if kind is not None:
+        return (kind, ident.value.upper())
+    return (f"id.{ident.scheme}", ident.value)
+
+
+def name_key(customer: Customer) -> str:
+    """Return the order- and form-independent name of a customer, prefixed by its kind.
+
+    People: :func:`~custrec.matching.normalize.person_name` (``"p:wei zhang"``); organisations:
+    the name's core without legal form or region (``"o:华为技术"``). Empty if nothing is left.
+    """
+    name = customer.name if isinstance(customer.name, str) else ""
+    if customer.kind == CustomerKind.ORGANIZATION:
+        core = org_name(name).core
+        return f"o:{core}" if core else ""
+    key = person_name(name).key
+    return f"p:{key}" if key else ""
+
+
+def address_keys(customer: Customer) -> tuple[str, ...]:
+    """Return the distinct street-in-city keys of a customer's addresses (at most three).
+
+    The district is left out (it is often missing or spelt differently); an address without a
+    street gives no key.
+    """
+    keys: list[str] = []
+    for address in customer.addresses:
+        if not isinstance(address, Address) or not isinstance(address.street, str):
+            continue
+        street = address_key(address.street)
+        if not street:
+            continue
+        key = f"{fold(address.city or '')}|{street}"
+        if key not in keys:
+            keys.append(key)
+        if len(keys) == _MAX_ADDRESSES:
+            break
+    return tuple(keys)
+
+
+def cities(customer: Customer) -> frozenset[str]:
+    """Return the folded cities of a customer's addresses."""
+    return frozenset(
+        fold(a.city)
+        for a in customer.addresses
+        if isinstance(a, Address) and a.city and fold(a.city)
+    )
+
+
+def blocking_keys(customer: Customer) -> frozenset[MatchKey]:
+    """Return the blocking keys of a (normalised) customer.
+
+    ``blk.name``: :func:`name_key`; ``blk.addr``: each of :func:`address_keys`; ``blk.orgcity``
+    (organisations): the first two characters of the name's core with each city, so that a typo
+    later in the name still meets the original.
+    """
+    keys: set[MatchKey] = set()
+    name = name_key(customer)
+    if name:
+        keys.add(("blk.name", name))
+    keys.update(("blk.addr", key) for key in address_keys(customer))
+    if customer.kind == CustomerKind.ORGANIZATION and len(name) >= 2 + _ORG_PREFIX:
+        prefix = name[2 : 2 + _ORG_PREFIX]
+        keys.update(("blk.orgcity", f"{prefix}|{city}") for city in cities(customer))
+    return frozenset(keys)
