@@ -60,7 +60,8 @@ from custrec.interchange import (
 )
 from custrec.interchange.convert import ConversionError, parse_timezone
 from custrec.interchange.plan import IMPORT_ID_PATTERN
-from custrec.records import CustomerKind, DataCategory, LifecycleStage, VerificationStatus
+from custrec.matching import Decision as MatchDecision
+from custrec.records import CustomerKind, DataCategory, LifecycleStage
 from custrec.registry import Registry
 from custrec.retention import (
     LegalHold,
@@ -648,68 +649,62 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return EXIT_PROBLEMS
 
 
-def _quality_summary(registry: Registry, *, actor: Actor) -> dict[str, Any]:
-    """A minimal data-quality summary: customers per stage and kind, the share of customers
-    with each key field filled, and the share not yet verified. Records are read masked."""
-    total = 0
-    stages: Counter[str] = Counter()
-    kinds: Counter[str] = Counter()
-    filled: Counter[str] = Counter()
-    verification: Counter[str] = Counter()
-    for batch in registry.iter_customers(actor=actor, batch_size=500):
-        for c in batch:
-            total += 1
-            stages[c.stage.value] += 1
-            kinds[c.kind.value] += 1
-            verification[c.verification.value] += 1
-            checks = {
-                "phone": any(p for x in c.contacts for p in x.phones),
-                "email": any(e for x in c.contacts for e in x.emails),
-                "identifier": any(i.scheme != "EXTERNAL" for i in c.identifiers),
-                "contact_name": any(x.name for x in c.contacts),
-                "address": bool(c.addresses),
-                "industry (organisations)": c.kind is CustomerKind.ORGANIZATION
-                and bool(c.industry),
-                "owner": bool(c.owner),
-            }
-            filled.update(name for name, ok in checks.items() if ok)
-    organisations = kinds.get(CustomerKind.ORGANIZATION.value, 0)
-
-    def share(name: str) -> float:
-        base = organisations if name.endswith("(organisations)") else total
-        return round(filled[name] / base, 4) if base else 0.0
-
-    names = (
-        "phone",
-        "email",
-        "identifier",
-        "contact_name",
-        "address",
-        "industry (organisations)",
-        "owner",
-    )
-    unverified = verification.get(VerificationStatus.UNVERIFIED.value, 0)
-    return {
-        "customers": total,
-        "by_stage": {s.value: stages.get(s.value, 0) for s in LifecycleStage},
-        "by_kind": {k.value: kinds.get(k.value, 0) for k in CustomerKind},
-        "completeness": {name: share(name) for name in names},
-        "unverified_share": round(unverified / total, 4) if total else 0.0,
-    }
-
-
 def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
-        summary = _quality_summary(registry, actor=_actor(args, {"auditor"}))
+        report = registry.quality_report(
+            actor=_actor(args, {"auditor"}),
+            as_of=args.as_of,
+            stale_after=timedelta(days=args.stale_days),
+            duplicates=not args.no_duplicates,
+        )
     if args.json:
-        _print(out, json.dumps(summary, indent=2, ensure_ascii=False))
+        _print(out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print(out, report.to_table())
+    return EXIT_OK
+
+
+def _cmd_duplicates(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    with _registry(args) as registry:
+        run = registry.find_duplicate_clusters(
+            actor=_actor(args, {"auditor"}), decision=MatchDecision(args.decision)
+        )
+    if args.json:
+        for cluster in run.clusters:
+            line = {
+                "ids": list(cluster.ids),
+                "decision": cluster.decision.value,
+                "matches": [
+                    {
+                        "left": m.left,
+                        "right": m.right,
+                        "decision": m.decision.value,
+                        "score": m.score,
+                        "reasons": [str(r) for r in m.reasons],
+                    }
+                    for m in cluster.matches
+                ],
+            }
+            _print(out, json.dumps(line, ensure_ascii=False))
         return EXIT_OK
-    _print(out, f"{summary['customers']} customers")
-    stages = [(s, str(n)) for s, n in summary["by_stage"].items()]
-    _print(out, render_table(("stage", "customers"), stages, align="lr"))
-    filled = [(name, f"{v:.0%}") for name, v in summary["completeness"].items()]
-    _print(out, render_table(("field", "filled"), filled, align="lr"))
-    _print(out, f"not yet verified: {summary['unverified_share']:.0%}")
+    _print(
+        out,
+        f"{run.records} customers, {len(run.clusters)} clusters at '{run.decision.value}' "
+        f"({len(run.duplicate_ids)} redundant records); {run.comparisons} comparisons of "
+        f"{run.comparisons_planned} planned",
+    )
+    rows = [
+        (
+            ", ".join(c.ids),
+            c.decision.value,
+            "; ".join(sorted({str(r) for m in c.matches for r in m.reasons})),
+        )
+        for c in run.clusters
+    ]
+    if rows:
+        _print(out, render_table(("customers", "decision", "evidence"), rows, align="lll"))
+    for stop in run.stop_keys:
+        _print(out, f"stop key: {stop.kind} shared by {stop.records} customers (not scanned)")
     return EXIT_OK
 
 
@@ -885,11 +880,12 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
         verified = registry.verify_audit(actor=operator)
         _print(out, f"8. audit chain ok={verified.ok}, {verified.checked} entries")
-        summary = _quality_summary(registry, actor=operator)
+        quality = registry.quality_report(actor=operator, as_of=as_of)
         _print(
             out,
-            f"9. quality: {summary['customers']} customers, "
-            f"{summary['unverified_share']:.0%} unverified",
+            f"9. quality: {quality.total} customers, {quality.overall_completeness:.0f}% "
+            f"complete, {quality.duplicates} duplicates, {quality.stale_percentage:.0f}% not "
+            "verified within a year",
         )
     finally:
         store.close()
@@ -1017,9 +1013,26 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint.add_argument("out", help="where to write it (keep it outside the database)")
     _common(checkpoint)
 
-    quality = commands.add_parser("quality", help="a data-quality summary")
+    quality = commands.add_parser("quality", help="the data-quality report")
     quality.add_argument("--json", action="store_true", help="print JSON")
+    quality.add_argument("--as-of", type=_instant, default=None, help="default: now")
+    quality.add_argument(
+        "--stale-days", type=_positive, default=365, help="not verified within (default 365)"
+    )
+    quality.add_argument(
+        "--no-duplicates", action="store_true", help="skip duplicate detection (faster)"
+    )
     _common(quality)
+
+    duplicates = commands.add_parser("duplicates", help="cluster duplicate customers (no merge)")
+    duplicates.add_argument(
+        "--decision",
+        choices=("same", "probable", "possible"),
+        default="probable",
+        help="the weakest link to cluster on (default: probable)",
+    )
+    duplicates.add_argument("--json", action="store_true", help="one JSON line per cluster")
+    _common(duplicates)
 
     demo = commands.add_parser("demo", help="create sample data and run every part once")
     demo.add_argument("dir", nargs="?", default="custrec-demo", help="default: ./custrec-demo")
@@ -1036,6 +1049,7 @@ _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], i
     "retention": _cmd_retention,
     "audit": _cmd_audit,
     "quality": _cmd_quality,
+    "duplicates": _cmd_duplicates,
     "demo": _cmd_demo,
 }
 

@@ -345,11 +345,28 @@ def test_quality(env: dict[str, Path]) -> None:
     imported(env)
     text = custrec("quality", *flags(env))
     assert text.code == cli.EXIT_OK and "8 customers" in text.out
-    summary = json.loads(custrec("quality", "--json", *flags(env)).out)
-    assert summary["customers"] == 8
-    assert summary["by_stage"]["active"] == 4
-    assert summary["completeness"]["phone"] == 1.0
-    assert summary["unverified_share"] == 0.375
+    assert "COMPLETENESS" in text.out and "DUPLICATES" in text.out
+    report = json.loads(custrec("quality", "--json", *flags(env)).out)
+    assert report["total"] == 8
+    phone = next(f for f in report["completeness"]["fields"] if f["field"] == "phone")
+    assert (phone["filled"], phone["applicable"]) == (8, 8)
+    assert report["duplicates"]["records"] == 0
+    assert report["staleness"]["stale"] == 8  # nobody verified yet
+    skipped = json.loads(custrec("quality", "--json", "--no-duplicates", *flags(env)).out)
+    assert skipped["duplicates"] is None
+
+
+def test_duplicates_lists_clusters_without_merging(env: dict[str, Path]) -> None:
+    imported(env)
+    text = custrec("duplicates", *flags(env))
+    assert text.code == cli.EXIT_OK, text.err
+    assert "8 customers, 0 clusters at 'probable'" in text.out
+    loose = custrec("duplicates", "--decision", "possible", "--json", *flags(env))
+    assert loose.code == cli.EXIT_OK
+    for line in loose.out.splitlines():
+        cluster = json.loads(line)
+        assert cluster["decision"] in ("same", "probable", "possible")
+    assert custrec("duplicates", "--decision", "maybe", *flags(env)).code == cli.EXIT_USAGE
 
 
 def test_demo_runs_every_part(env: dict[str, Path]) -> None:
