@@ -71,11 +71,46 @@ PROMISED = {
         "StorageError",
         "AccessDenied",
         "Erased",
+        "InvalidState",
     ],
     "custrec.backends": ["MemoryStore", "SQLiteStore"],
     "custrec.testing": ["StoreContract"],
     "custrec.serialization": ["make_converter"],
+    # issue: duplicates, merging, review, quality
+    "custrec.matching": [
+        "compare",
+        "profile",
+        "Decision",
+        "Thresholds",
+        "MatchConfig",
+        "DuplicateSearch",
+        "ClusterRun",
+        "SurvivorshipRules",
+        "merge_records",
+    ],
+    "custrec.matching.similarity": ["ratio", "jaro_winkler", "token_sort_ratio", "BACKEND"],
+    "custrec.verification": ["Verifier", "VerificationResult", "VerificationOutcome"],
+    "custrec.quality": ["assess", "QualityReport"],
+    "custrec.testing.synthetic": ["labelled_customers", "pair_metrics"],
 }
+
+
+def test_the_registry_offers_matching_merging_review_and_quality() -> None:
+    from custrec import Registry
+
+    for name in (
+        "find_duplicates",
+        "find_duplicate_clusters",
+        "merge",
+        "aliases",
+        "approve",
+        "reject",
+        "verify",
+        "verifications",
+        "pending_review",
+        "quality_report",
+    ):
+        assert callable(getattr(Registry, name))
 
 
 @pytest.mark.parametrize("module", sorted(PROMISED))
