@@ -434,7 +434,8 @@ class QualityReport:
             consent += [_row(f"allowed {c.purpose}", c.allowed, total) for c in self.consent]
         sections.append(_Section("CONSENT", "customers", consent))
 
-        title = f"Data quality as of {self.as_of.isoformat()}: {total} customers"
+        noun = "customer" if total == 1 else "customers"
+        title = f"Data quality as of {self.as_of.isoformat()}: {total} {noun}"
         return "\n".join([title, *_render(sections)])
 
 

@@ -1775,8 +1775,10 @@ class Registry:
     ) -> DuplicateSearch:
         """Find stored customers that may be the same as ``candidate`` (before intake, say).
 
-        ``candidate`` is a raw mapping or a record, normalised and validated as at intake
-        (``ValidationFailed``). Its strong identifiers and blocking keys are looked up in the
+        ``candidate`` is a raw mapping or a record, normalised as at intake; it may be partial
+        (a name and a phone from a web form): only a structure problem (a missing kind or name,
+        a wrong type) raises ``ValidationFailed``, values that cannot be normalised are simply
+        not used. Its strong identifiers and blocking keys are looked up in the
         (blind) index; a key held by more than the configured cap of customers is a stop key:
         reported in the result, never read. The customers found are compared with
         :func:`custrec.matching.compare` and those at or above ``decision`` are returned, best
@@ -1789,7 +1791,7 @@ class Registry:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
             raise ValueError("limit must be a positive integer")
         now = self._now()
-        customer = self._prepare(candidate, now, actor)
+        customer = self._candidate(candidate, actor)
         cap = self._matching.cap
         tokens = self._match_tokens(strong_keys(customer) | blocking_keys(customer))
         with self._op() as op:
@@ -1801,8 +1803,8 @@ class Registry:
             near: set[str] = set()
             for key, holding in sorted(holders.items()):
                 if len(holding) > cap:
-                    token = self._codec.index_key(key).encode("utf-8", "surrogatepass")
-                    digest = hashlib.sha256(token).hexdigest()[:14]
+                    stored = self._codec.index_key(key).encode("utf-8", "surrogatepass")
+                    digest = hashlib.sha256(stored).hexdigest()[:14]
                     stop_keys.append(StopKey(key[0], len(holding), digest))
                 else:
                     near |= holding
@@ -1839,6 +1841,19 @@ class Registry:
         return DuplicateSearch(
             candidates=tuple(candidates[:limit]), stop_keys=tuple(stop_keys), compared=len(near)
         )
+
+    def _candidate(self, data: Mapping[str, Any] | Customer, actor: Actor) -> Customer:
+        if isinstance(data, Customer):
+            record = data
+        elif isinstance(data, Mapping):
+            built, report = structure_with_issues(dict(data), Customer)
+            if built is None:
+                raise ValidationFailed(report)
+            record = built
+        else:
+            raise TypeError("find_duplicates() takes a mapping or a Customer")
+        record = normalize_customer(record, region=self._region)
+        return attrs.evolve(record, owner=record.owner or actor.id, team=record.team or actor.team)
 
     def find_duplicate_clusters(
         self,
