@@ -1855,6 +1855,27 @@ class Registry:
         record = normalize_customer(record, region=self._region)
         return attrs.evolve(record, owner=record.owner or actor.id, team=record.team or actor.team)
 
+    def _every_customer(
+        self, batch_size: int, *, also: Callable[[_Op, list[Customer]], None] | None = None
+    ) -> Iterator[Customer]:
+        """Every live customer, unmasked and unaudited (for internal whole-store jobs), in pages
+        of one short read-only transaction each; ``also`` runs on each page in its transaction."""
+        after: str | None = None
+        while True:
+            with self._op(readonly=True) as op:
+                rows = op.session.customers.query(after=after, limit=batch_size)
+                page = [
+                    self._customer(op, row)
+                    for row in rows
+                    if not _is_tombstone(row.payload) and not _is_alias(row.payload)
+                ]
+                if also is not None:
+                    also(op, page)
+            if not rows:
+                return
+            yield from page
+            after = rows[-1].id
+
     def find_duplicate_clusters(
         self,
         *,
@@ -1884,24 +1905,12 @@ class Registry:
             op.audit(actor, "customer.find_duplicate_clusters", at=now, reason=str(wanted))
             op.commit()
 
-        def profiles() -> Iterator[tuple[Any, frozenset[MatchKey]]]:
-            after: str | None = None
-            while True:
-                with self._op(readonly=True) as op:
-                    rows = op.session.customers.query(after=after, limit=batch_size)
-                    opened = [
-                        self._customer(op, row)
-                        for row in rows
-                        if not _is_tombstone(row.payload) and not _is_alias(row.payload)
-                    ]
-                if not rows:
-                    return
-                for customer in opened:
-                    yield profile(customer), strong_keys(customer) | blocking_keys(customer)
-                after = rows[-1].id
-
+        profiles = (
+            (profile(customer), strong_keys(customer) | blocking_keys(customer))
+            for customer in self._every_customer(batch_size)
+        )
         return cluster_profiles(
-            profiles(),
+            profiles,
             cap=self._matching.cap,
             decision=wanted,
             thresholds=self._matching.thresholds,
@@ -2267,25 +2276,12 @@ class Registry:
         )
         ledgers: dict[str, ConsentLedger] = {}
 
-        def customers() -> Iterator[Customer]:
-            after: str | None = None
-            while True:
-                with self._op(readonly=True) as op:
-                    rows = op.session.customers.query(after=after, limit=batch_size)
-                    page = [
-                        self._customer(op, row)
-                        for row in rows
-                        if not _is_tombstone(row.payload) and not _is_alias(row.payload)
-                    ]
-                    ledgers.clear()
-                    ledgers.update((c.id, self._ledger(op, c.id)) for c in page)
-                if not rows:
-                    return
-                yield from page
-                after = rows[-1].id
+        def read_ledgers(op: _Op, page: list[Customer]) -> None:
+            ledgers.clear()
+            ledgers.update((c.id, self._ledger(op, c.id)) for c in page)
 
         return assess(
-            customers(),
+            self._every_customer(batch_size, also=read_ledgers),
             as_of=at,
             stale_after=stale_after,
             rules=self._rules,
