@@ -972,11 +972,30 @@ class Registry:
                 yield batch
             after = last
 
-    def count(self, *, actor: Actor, **facets: Any) -> int:
-        """Count the stored customers matching the facets (ids only are consulted)."""
-        _check_actor(actor)
-        with self._store.transaction(readonly=True) as session:
-            return session.customers.count(where=CustomerFilter(**facets))
+    def count(self, *, actor: Actor, batch_size: int = 5000, **facets: Any) -> int:
+        """Count the customers matching the facets that the actor may read.
+
+        Erased and merged records are not counted. Rows are read page by page and checked
+        against the access policy by their owner and team; nothing is decrypted and nothing is
+        audited (no personal data is read).
+        """
+        actor = _check_actor(actor)
+        where = CustomerFilter(**facets)
+        total = 0
+        after: str | None = None
+        while True:
+            with self._store.transaction(readonly=True) as session:
+                rows = session.customers.query(where=where, after=after, limit=batch_size)
+            if not rows:
+                return total
+            total += sum(
+                1
+                for row in rows
+                if not _is_tombstone(row.payload)
+                and not _is_alias(row.payload)
+                and self._policy.decide(actor, Action.READ, Resource.of(row)).allowed
+            )
+            after = rows[-1].id
 
     # ------------------------------------------------------------------------------ update
 
