@@ -875,6 +875,7 @@ class BoundMapping:
     def apply(self, row: SourceRow) -> MappedRow:
         """Turn one source row into customer data; never raises for bad cell values."""
         issues = list(row.problems)
+        shifted = is_shifted(row)
         tree: dict[str, Any] = {}
         placed: list[tuple[tuple[Step, ...], str]] = []
         values: dict[str, str] = {}
@@ -896,7 +897,7 @@ class BoundMapping:
                         path=rule.path.text,
                         code=exc.code,
                         message=exc.message,
-                        value=shown_value(raw, rule.path),
+                        value=shown_value(raw, None if shifted else rule.path),
                     )
                 )
                 continue
@@ -964,9 +965,18 @@ class BoundMapping:
         return convert.parse_json(raw)
 
 
+SHIFTED_CODES: Final = frozenset({"row.extra_cells", "row.missing_cells"})
+
+
+def is_shifted(row: SourceRow) -> bool:
+    """Whether a row has more or fewer cells than headers: its cells may sit under the wrong
+    columns (a phone under "industry"), so reports mask every value of it."""
+    return any(problem.code in SHIFTED_CODES for problem in row.problems)
+
+
 def shown_value(raw: Any, path: FieldPath | None) -> str | None:
-    """How a cell is shown in a report: masked when the field is personal, else at most 40
-    characters of it."""
+    """How a cell is shown in a report: masked when the field is personal (or unknown: ``path``
+    ``None``, as for every cell of a shifted row), else at most 40 characters of it."""
     if raw is None:
         return None
     text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)

@@ -53,6 +53,7 @@ from custrec.interchange.mapping import (
     ImportMapping,
     MappedRow,
     MappingError,
+    is_shifted,
     shown_value,
 )
 from custrec.interchange.readers import SourceRow
@@ -378,7 +379,8 @@ class _Importer:
             column = mapped.column_of(issue.path) if mapped is not None else None
             value: str | None = None
             if column is not None and mapped is not None and column in mapped.values:
-                value = shown_value(mapped.values[column], mapped.paths.get(column))
+                path = None if is_shifted(row.source) else mapped.paths.get(column)
+                value = shown_value(mapped.values[column], path)
             yield RowIssue(
                 row=row.source.number,
                 column=column,
