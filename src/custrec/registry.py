@@ -1110,7 +1110,8 @@ class Registry:
                         record.payload, customer_id=customer_id, field=f"history:{record.path}"
                     )
                     old, new = values.get("old"), values.get("new")
-                if decision.masked and _is_personal(record.path):
+                whole = record.action == "create"
+                if decision.masked and (whole or record.path) and _is_personal(record.path):
                     old, new = (
                         self._mask_value(record.path, old),
                         self._mask_value(record.path, new),
@@ -1177,7 +1178,9 @@ class Registry:
             raise ValidationFailed(report)
         return record
 
-    def _record_activity(self, record: Transaction | Interaction, kind: str, actor: Actor) -> None:
+    def _record_activity(
+        self, record: Transaction | Interaction, kind: str, actor: Actor
+    ) -> Transaction | Interaction:
         now = self._now()
         with self._op() as op:
             row = self._live_row(op, record.customer_id)
@@ -1205,6 +1208,7 @@ class Registry:
             )
             op.audit(actor, f"{kind}.create", at=now, customer_id=record.customer_id)
             op.commit()
+        return record
 
     def _open_activity(self, op: _Op, row: ActivityRow) -> Transaction | Interaction:
         """Open an activity; one moved by a merge is still sealed for the merged customer."""
@@ -1233,8 +1237,7 @@ class Registry:
         """
         actor = _check_actor(actor)
         record = typing.cast(Transaction, self._structure_activity(data, Transaction, self._now()))
-        self._record_activity(record, "transaction", actor)
-        return record
+        return typing.cast(Transaction, self._record_activity(record, "transaction", actor))
 
     def record_interaction(
         self, data: Mapping[str, Any] | Interaction, *, actor: Actor
@@ -1242,8 +1245,7 @@ class Registry:
         """Validate and store a follow-up or service interaction (as for transactions)."""
         actor = _check_actor(actor)
         record = typing.cast(Interaction, self._structure_activity(data, Interaction, self._now()))
-        self._record_activity(record, "interaction", actor)
-        return record
+        return typing.cast(Interaction, self._record_activity(record, "interaction", actor))
 
     def activities(
         self, customer_id: str, *, actor: Actor, kind: str | None = None
@@ -1341,7 +1343,7 @@ class Registry:
             if not rows:
                 break
             for row in rows:
-                if _is_tombstone(row.payload):
+                if not _is_live(row.payload):
                     continue
                 found = by_customer.get(row.id, [])
                 if len(found) > 1:
@@ -1435,7 +1437,9 @@ class Registry:
             raise TypeError("record_consent() takes a custrec.consent.ConsentEvent")
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(event.customer_id)
+            row = self._live_row(op, event.customer_id)
+            if row.id != event.customer_id:  # given to a merged id: it belongs to the survivor
+                event = attrs.evolve(event, customer_id=row.id)
             self._authorize(op, actor, Action.CONSENT, Resource.of(row), at=now)
             customer = self._customer(op, row)
             self._ledger(op, event.customer_id).append(event, subject=self._subject(customer))
@@ -1557,7 +1561,8 @@ class Registry:
         actor = _check_actor(actor)
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
             ledger = self._ledger(op, customer_id)
             op.audit(actor, "consent.read", at=now, customer_id=customer_id)
@@ -1584,7 +1589,8 @@ class Registry:
         when = _aware(at, "at") if at is not None else self._now()
         now = self._now()
         with self._op() as op:
-            row = op.session.customers.get(customer_id)
+            row = self._live_row(op, customer_id)
+            customer_id = row.id
             self._authorize(op, actor, Action.READ, Resource.of(row), at=now)
             customer = self._customer(op, row)
             decision = self._ledger(op, customer_id).decide(
@@ -1618,7 +1624,7 @@ class Registry:
                 allowed: list[str] = []
                 for row in rows:
                     decision = self._policy.decide(actor, Action.READ, Resource.of(row))
-                    if not decision.allowed or _is_tombstone(row.payload):
+                    if not decision.allowed or not _is_live(row.payload):
                         continue
                     customer = self._customer(op, row)
                     verdict = self._ledger(op, row.id).decide(
@@ -1684,9 +1690,7 @@ class Registry:
             with self._op(readonly=True) as op:
                 rows = op.session.customers.query(after=after, limit=500)
                 facts.extend(
-                    self._retention_facts(op, row, as_of)
-                    for row in rows
-                    if not _is_tombstone(row.payload)
+                    self._retention_facts(op, row, as_of) for row in rows if _is_live(row.payload)
                 )
             if not rows:
                 break
@@ -1954,8 +1958,10 @@ class Registry:
         survivor; their consent events are copied into the survivor's ledger (their own ledgers
         stay as they were); each other record becomes an alias that :meth:`get`, :meth:`update`,
         :meth:`activities`, :meth:`export_subject` and the activity recorders follow to the
-        survivor. The survivor's history gets one ``merge`` entry per changed field and one
-        naming the merged ids; each alias's history gets a ``merged`` entry; all is audited.
+        survivor (so do the consent calls: :meth:`record_consent`, :meth:`grant_consent` and
+        friends, :meth:`consent_ledger`, :meth:`may_use`). The survivor's history gets one
+        ``merge`` entry per changed field and one naming the merged ids; each alias's history
+        gets a ``merged`` entry; all is audited.
         Needs update rights on every customer involved. Raises ``NotFound``, ``Erased``,
         :class:`~custrec.errors.InvalidState` (a record already merged, or kinds that differ),
         ``ValueError`` for an empty, repeated or self-including ``other_ids``.
@@ -2084,11 +2090,19 @@ class Registry:
             op.commit()
         return found
 
-    def _alias_ids(self, op: _Op, customer_id: str) -> list[str]:
-        ids: set[str] = set()
-        for token in self._codec.lookup_keys(("merged_into", customer_id)):
-            ids.update(op.session.customers.lookup(token))
-        return sorted(ids)
+    def _alias_ids(self, op: _Op, customer_id: str, *, chains: bool = False) -> list[str]:
+        """The ids merged into ``customer_id``; with ``chains`` also those merged into them."""
+        found: set[str] = set()
+        todo = [customer_id]
+        while todo:
+            target = todo.pop()
+            for token in self._codec.lookup_keys(("merged_into", target)):
+                for alias in op.session.customers.lookup(token):
+                    if alias not in found and alias != customer_id:
+                        found.add(alias)
+                        if chains:
+                            todo.append(alias)
+        return sorted(found)
 
     # ------------------------------------------------------------------------------- review
 
@@ -2100,9 +2114,9 @@ class Registry:
         reason: str,
         audit_action: str,
         change: Callable[[Customer], Customer],
+        now: datetime,
         extra: Callable[[_Op, Customer], HistoryRecord | None] | None = None,
     ) -> Customer:
-        now = self._now()
         with self._op() as op:
             row = self._live_row(op, customer_id)
             self._authorize(op, actor, Action.UPDATE, Resource.of(row), at=now)
@@ -2148,7 +2162,7 @@ class Registry:
             return attrs.evolve(c, verification=VerificationStatus.VERIFIED, last_verified_at=now)
 
         return self._set_verification(
-            customer_id, actor=actor, reason=reason, audit_action="approve", change=change
+            customer_id, actor=actor, reason=reason, audit_action="approve", change=change, now=now
         )
 
     def reject(self, customer_id: str, *, actor: Actor, reason: str) -> Customer:
@@ -2158,6 +2172,7 @@ class Registry:
         """
         actor = _check_actor(actor)
         _check_reason(reason, "reject()")
+        now = self._now()
 
         def change(c: Customer) -> Customer:
             if c.verification is not VerificationStatus.PENDING_REVIEW:
@@ -2165,7 +2180,7 @@ class Registry:
             return attrs.evolve(c, verification=VerificationStatus.REJECTED)
 
         return self._set_verification(
-            customer_id, actor=actor, reason=reason, audit_action="reject", change=change
+            customer_id, actor=actor, reason=reason, audit_action="reject", change=change, now=now
         )
 
     def verify(
@@ -2179,7 +2194,8 @@ class Registry:
         """Check a customer with a :class:`~custrec.verification.Verifier` and record the result.
 
         The verifier sees the unmasked record. The result (source, outcome, time, fields
-        checked) goes into the customer's history (action ``verify``, path ``verification``); a
+        checked) goes into the customer's history (action ``verify``, path
+        ``verification_result``); a
         ``confirmed`` outcome makes the record ``verified`` with ``last_verified_at`` set to the
         check's time, a ``refuted`` one puts it back to ``pending_review`` for a person to
         look at, an ``inconclusive`` one changes nothing else. Needs update rights; audited.
@@ -2218,7 +2234,7 @@ class Registry:
             return self._history(
                 op,
                 c.id,
-                FieldChange(path="verification", old=None, new=value),
+                FieldChange(path=_VERIFICATION_RESULT, old=None, new=value),
                 actor,
                 reason,
                 now,
@@ -2226,7 +2242,13 @@ class Registry:
             )
 
         self._set_verification(
-            row.id, actor=actor, reason=reason, audit_action="verify", change=change, extra=record
+            row.id,
+            actor=actor,
+            reason=reason,
+            audit_action="verify",
+            change=change,
+            now=now,
+            extra=record,
         )
         return result
 
@@ -2234,7 +2256,7 @@ class Registry:
         """Return every recorded verification result of a customer, oldest first."""
         results = []
         for entry in self.history(customer_id, actor=actor):
-            if entry.action == "verify" and entry.path == "verification":
+            if entry.action == "verify" and entry.path == _VERIFICATION_RESULT:
                 value = entry.new
                 if not isinstance(value, dict):  # masked for this actor
                     raise AccessDenied(f"actor {actor.id} may not read verification results")
@@ -2297,7 +2319,10 @@ class Registry:
 
         def read_ledgers(op: _Op, page: list[Customer]) -> None:
             ledgers.clear()
-            ledgers.update((c.id, self._ledger(op, c.id)) for c in page)
+            for customer in page:
+                ledger = self._ledger(op, customer.id)
+                if ledger.events:  # "customers with a ledger": those with any consent event
+                    ledgers[customer.id] = ledger
 
         return assess(
             self._every_customer(batch_size, also=read_ledgers),
@@ -2441,7 +2466,7 @@ class Registry:
             actions.append(
                 ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
             )
-            for alias_id in self._alias_ids(op, customer_id):
+            for alias_id in self._alias_ids(op, customer_id, chains=True):
                 alias_row = op.session.customers.get(alias_id)
                 self._tombstone(op, alias_row, actor, reason, now)
                 destroyed = op.sealer.destroy_key(alias_id)
@@ -2766,6 +2791,7 @@ class Registry:
 _TOMBSTONE_PREFIX: Final = b'{"schema_version":%d,"erased":' % SCHEMA_VERSION
 _ALIAS_PREFIX: Final = b'{"schema_version":%d,"merged_into":' % SCHEMA_VERSION
 _MAX_ALIAS_HOPS: Final = 64
+_VERIFICATION_RESULT: Final = "verification_result"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -2784,6 +2810,11 @@ def _is_tombstone(payload: bytes) -> bool:
     test is exact: a sealed document starts with ``{"schema_version":1,"data":``.
     """
     return payload.startswith(_TOMBSTONE_PREFIX)
+
+
+def _is_live(payload: bytes) -> bool:
+    """Tell whether a stored payload is a customer's record (not a tombstone, not an alias)."""
+    return not payload.startswith(_TOMBSTONE_PREFIX) and not payload.startswith(_ALIAS_PREFIX)
 
 
 def _is_alias(payload: bytes) -> bool:
