@@ -52,11 +52,16 @@ class DuplicateCandidate:
 
 @attrs.frozen(kw_only=True)
 class DuplicateSearch:
-    """The outcome of an incremental duplicate search, best candidates first."""
+    """The outcome of an incremental duplicate search, best candidates first.
+
+    ``compared``: stored records scored; ``unscored``: records found through a blocking key but
+    left out by the candidate budget (they shared the fewest keys with the search).
+    """
 
     candidates: tuple[DuplicateCandidate, ...]
     stop_keys: tuple[StopKey, ...] = ()
     compared: int = 0
+    unscored: int = 0
 
     @property
     def best(self) -> DuplicateCandidate | None:

@@ -19,14 +19,18 @@ class MatchConfig:
     """Matching settings of a :class:`~custrec.Registry`.
 
     ``cap``: a blocking key shared by more than ``cap`` stored records is a stop key (reported,
-    never scanned). ``blocking``: store blind-indexed blocking keys (name, street address,
-    organisation name prefix in a city) beside the strong identifiers, so that weak evidence can
-    propose candidates; turn it off to keep the index to strong identifiers only (then
-    :meth:`~custrec.Registry.find_duplicates` finds only records sharing one). Changing
+    never scanned). ``max_candidates``: how many records found only through blocking keys an
+    incremental search opens and scores at most (those sharing the most keys first; holders of
+    a strong identifier are always scored). ``blocking``: store blind-indexed blocking keys
+    (name, street address, organisation name prefix in a city) beside the strong identifiers, so
+    that weak evidence can propose candidates; turn it off to keep the index to strong
+    identifiers only (then :meth:`~custrec.Registry.find_duplicates` finds only records sharing
+    one). Changing
     ``blocking`` on a filled store needs :meth:`~custrec.Registry.reindex`.
     """
 
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     weights: Weights = attrs.field(factory=Weights)
     cap: int = attrs.field(default=100, validator=_positive)
+    max_candidates: int = attrs.field(default=50, validator=_positive)
     blocking: bool = True

@@ -1,0 +1,45 @@
+"""An incremental search scores strong-identifier holders always and the rest within a budget."""
+
+from __future__ import annotations
+
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.matching import Decision, MatchConfig
+
+ADMIN = Actor(id="admin", roles={"admin"})
+
+
+def person(name: str, phone: str, street: str) -> dict[str, object]:
+    return {
+        "kind": "individual",
+        "name": name,
+        "contacts": [{"phones": [phone]}],
+        "addresses": [{"city": "北京", "street": street}],
+    }
+
+
+def test_the_budget_keeps_the_records_sharing_the_most_keys() -> None:
+    registry = Registry(
+        MemoryStore(), keyring=KeyRing.generate(), matching=MatchConfig(max_candidates=2)
+    )
+    same_place = registry.intake(person("王芳", "13800138000", "朝阳路8号"), actor=ADMIN)
+    namesakes = [
+        registry.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
+        for i in range(4)
+    ]
+    phone_holder = registry.intake(person("李娜", "13900139000", "西单1号"), actor=ADMIN)
+
+    search = registry.find_duplicates(
+        {
+            "kind": "individual",
+            "name": "王芳",
+            "contacts": [{"phones": ["13900139000"]}],
+            "addresses": [{"city": "北京", "street": "朝阳路8号"}],
+        },
+        actor=ADMIN,
+        decision=Decision.POSSIBLE,
+    )
+    assert (search.compared, search.unscored) == (3, 3)  # 1 phone holder + a budget of 2
+    found = {c.customer_id: c.decision for c in search.candidates}
+    assert found[phone_holder.id] is Decision.SAME
+    assert found[same_place.id] is Decision.PROBABLE
+    assert sum(1 for n in namesakes if n.id in found) <= 1
