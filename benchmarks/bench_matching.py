@@ -1,6 +1,7 @@
 """Benchmark: duplicate detection quality and cost on labelled synthetic customers.
 
     python benchmarks/bench_matching.py [N] [--plaintext] [--memory] [--probes P]
+                                        [--db PATH [--keys PATH]] [--no-batch]
 
 Generates N labelled customers with realistic duplicates (:mod:`custrec.testing.synthetic`:
 typos, swapped name order, full-width digits, legal-form variants, changed phones, ...), takes
@@ -15,7 +16,8 @@ them into a fresh SQLite file through ``Registry.intake_many`` (keyring on unles
 Default N = 100000. The issue's goals: precision >= 0.98 and recall >= 0.95 at the default
 thresholds; batch and incremental figures for N = 1,000,000 are in docs/matching.md. Not part of
 the test suite (tests/integration/test_matching_quality.py checks the quality goal on a smaller
-set).
+set). ``--db`` keeps the SQLite file (with ``--keys``, the keyring file) so that a second run
+with the same N and seed skips the intake; ``--no-batch`` measures only the incremental search.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry, SQLiteStore
+from custrec.security.keys import generate_key_file
 from custrec.storage import Store
 from custrec.testing.synthetic import labelled_customers, pair_metrics
 
@@ -49,12 +52,24 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="MemoryStore instead of SQLite")
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", type=Path, help="keep (or reuse) the SQLite file here")
+    parser.add_argument("--keys", type=Path, help="with --db: keep (or reuse) the keyring here")
+    parser.add_argument("--no-batch", action="store_true", help="skip the batch clustering run")
     args = parser.parse_args()
     warnings.simplefilter("ignore", PlaintextStorageWarning)
 
     with tempfile.TemporaryDirectory() as tmp:
-        store: Store = MemoryStore() if args.memory else SQLiteStore(Path(tmp) / "bench.sqlite")
-        keyring = None if args.plaintext else KeyRing.generate()
+        db = args.db or Path(tmp) / "bench.sqlite"
+        reuse = args.db is not None and args.db.exists()
+        store: Store = MemoryStore() if args.memory else SQLiteStore(db)
+        keyring = None
+        if not args.plaintext:
+            if args.keys is not None:
+                if not args.keys.exists():
+                    generate_key_file(args.keys)
+                keyring = KeyRing.from_file(args.keys)
+            else:
+                keyring = KeyRing.generate()
         registry = Registry(store, keyring=keyring)
         truth: dict[str, str] = {}
         by_entity: dict[str, list[str]] = defaultdict(list)
@@ -69,35 +84,26 @@ def main() -> None:
                     samples.append({"entity": rec.entity, "data": rec.data})
                 yield {**rec.data, "id": cid}
 
-        started = time.perf_counter()
-        result = registry.intake_many(items(), actor=ACTOR, allow_duplicates=True, chunk_size=5000)
-        load = time.perf_counter() - started
-        rejected = len(result.rejected)
-        print(
-            f"stored {len(result.added):,} customers in {load:.0f} s "
-            f"({len(result.added) / load:,.0f}/s, {rejected} rejected), "
-            f"{'plaintext' if keyring is None else 'encrypted'}, "
-            f"{'MemoryStore' if args.memory else 'SQLiteStore'}; peak RSS {peak_rss_mib():,.0f} MiB"
-        )
+        if reuse:
+            for _ in items():  # the labels only: the store already holds the records
+                pass
+            print(f"reusing {db} ({len(truth):,} labelled customers)")
+        else:
+            started = time.perf_counter()
+            result = registry.intake_many(
+                items(), actor=ACTOR, allow_duplicates=True, chunk_size=5000
+            )
+            load = time.perf_counter() - started
+            print(
+                f"stored {len(result.added):,} customers in {load:.0f} s "
+                f"({len(result.added) / load:,.0f}/s, {len(result.rejected)} rejected), "
+                f"{'plaintext' if keyring is None else 'encrypted'}, "
+                f"{'MemoryStore' if args.memory else 'SQLiteStore'}; "
+                f"peak RSS {peak_rss_mib():,.0f} MiB"
+            )
 
-        rss_before = peak_rss_mib()
-        started = time.perf_counter()
-        run = registry.find_duplicate_clusters(actor=ACTOR)
-        seconds = time.perf_counter() - started
-        metrics = pair_metrics((c.ids for c in run.clusters), truth)
-        print(
-            f"batch: {run.records:,} records, {run.blocks:,} blocks, "
-            f"{run.comparisons_planned:,} comparisons planned, {run.comparisons:,} made, "
-            f"{len(run.stop_keys)} stop keys, {len(run.clusters):,} clusters in {seconds:.1f} s; "
-            f"peak RSS {peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f} MiB)"
-        )
-        print(
-            f"quality: precision {metrics.precision:.4f}, recall {metrics.recall:.4f}, "
-            f"F1 {metrics.f1:.4f} (TP {metrics.true_positives:,}, FP {metrics.false_positives:,}, "
-            f"FN {metrics.false_negatives:,})"
-        )
-        for stop in run.stop_keys[:5]:
-            print(f"  stop key {stop.kind} shared by {stop.records:,} records")
+        if not args.no_batch:
+            batch(registry, truth)
 
         # incremental: fresh variants of stored entities, searched before intake
         rng = random.Random(args.seed)
@@ -119,11 +125,32 @@ def main() -> None:
             p50 = statistics.median(latencies)
             p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
             print(
-                f"incremental: {len(latencies)} searches with {run.records:,} stored: "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; right customer first in "
-                f"{hits / len(latencies):.1%}"
+                f"incremental: {len(latencies)} searches with {len(truth):,} stored: "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms; "
+                f"right customer first in {hits / len(latencies):.1%}"
             )
         store.close()
+
+
+def batch(registry: Registry, truth: dict[str, str]) -> None:
+    rss_before = peak_rss_mib()
+    started = time.perf_counter()
+    run = registry.find_duplicate_clusters(actor=ACTOR)
+    seconds = time.perf_counter() - started
+    metrics = pair_metrics((c.ids for c in run.clusters), truth)
+    print(
+        f"batch: {run.records:,} records, {run.blocks:,} blocks, "
+        f"{run.comparisons_planned:,} comparisons planned, {run.comparisons:,} made, "
+        f"{len(run.stop_keys)} stop keys, {len(run.clusters):,} clusters in {seconds:.1f} s; "
+        f"peak RSS {peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f} MiB)"
+    )
+    print(
+        f"quality: precision {metrics.precision:.4f}, recall {metrics.recall:.4f}, "
+        f"F1 {metrics.f1:.4f} (TP {metrics.true_positives:,}, FP {metrics.false_positives:,}, "
+        f"FN {metrics.false_negatives:,})"
+    )
+    for stop in run.stop_keys[:5]:
+        print(f"  stop key {stop.kind} shared by {stop.records:,} records")
 
 
 if __name__ == "__main__":
