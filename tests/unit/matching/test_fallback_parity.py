@@ -1,0 +1,49 @@
+"""Without rapidfuzz, matching gives the same scores, decisions and clusters."""
+
+from __future__ import annotations
+
+import pytest
+
+from custrec._clustering import cluster_profiles
+from custrec.matching import (
+    Decision,
+    Thresholds,
+    Weights,
+    blocking_keys,
+    profile,
+    scoring,
+    similarity,
+    strong_keys,
+)
+from custrec.matching.clusters import ClusterRun
+from custrec.testing.synthetic import labelled_customers
+from custrec.validation import parse_customer
+
+pytest.importorskip("rapidfuzz")
+
+
+def clusters() -> ClusterRun:
+    records = []
+    for n, labelled in enumerate(labelled_customers(3000, seed=5)):
+        customer = parse_customer({**labelled.data, "id": f"r{n:05d}"}).record
+        assert customer is not None
+        records.append(customer)
+    return cluster_profiles(
+        ((profile(c), strong_keys(c) | blocking_keys(c)) for c in records),
+        cap=100,
+        decision=Decision.POSSIBLE,
+        thresholds=Thresholds(),
+        weights=Weights(),
+    )
+
+
+def test_the_pure_python_fallback_clusters_exactly_as_rapidfuzz(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert similarity.BACKEND == "rapidfuzz"
+    fast = clusters()
+    monkeypatch.setattr(scoring, "ratio", similarity.python_ratio)
+    monkeypatch.setattr(scoring, "jaro_winkler", similarity.python_jaro_winkler)
+    slow = clusters()
+    assert fast.clusters == slow.clusters
+    assert fast.comparisons == slow.comparisons > 1000
