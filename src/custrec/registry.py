@@ -63,6 +63,7 @@ from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
 from custrec.history import FieldChange, diff
 from custrec.issues import Issue, ValidationReport
 from custrec.matching import (
+    BLOCKING_KINDS,
     ClusterRun,
     DuplicateCandidate,
     DuplicateSearch,
@@ -331,6 +332,7 @@ class _Op:
             self.pending = []
 
     def commit(self) -> None:
+        self.sealer.flush()  # the data keys made in this unit of work, in one write
         self.flush_audit()
         self.session.commit()
 
@@ -485,7 +487,14 @@ class Registry:
         customer = typing.cast(Customer, self._open(op, Customer, row.id, row.id, row.payload))
         return attrs.evolve(customer, version=row.version)
 
-    def _row(self, op: _Op, customer: Customer, *, new: bool = False) -> CustomerRow:
+    def _row(
+        self,
+        op: _Op,
+        customer: Customer,
+        *,
+        new: bool = False,
+        tokens: dict[MatchKey, tuple[str, ...]] | None = None,
+    ) -> CustomerRow:
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
         return CustomerRow(
@@ -494,7 +503,7 @@ class Registry:
             payload=op.sealer.seal_record(
                 Customer, self._document(customer), customer_id=customer.id, new_customer=new
             ),
-            index_keys=self._index_keys(customer),
+            index_keys=self._index_keys(customer, tokens=tokens),
             kind=customer.kind.value,
             stage=customer.stage.value,
             owner=customer.owner,
@@ -505,12 +514,19 @@ class Registry:
             updated_at=customer.updated_at,
         )
 
-    def _index_keys(self, customer: Customer) -> frozenset[str]:
-        """The index tokens of a customer: strong identifiers, and blocking keys if enabled."""
+    def _index_keys(
+        self, customer: Customer, *, tokens: dict[MatchKey, tuple[str, ...]] | None = None
+    ) -> frozenset[str]:
+        """The index tokens of a customer: strong identifiers, and blocking keys if enabled.
+
+        ``tokens`` holds look-up tokens already computed for some keys (by :meth:`_collisions`):
+        the first of them is the current index key, so it is reused instead of computed again.
+        """
         keys: frozenset[MatchKey] = strong_keys(customer)
         if self._matching.blocking:
             keys = keys | blocking_keys(customer)
-        return frozenset(self._codec.index_key(k) for k in keys)
+        known = tokens or {}
+        return frozenset(known[k][0] if k in known else self._codec.index_key(k) for k in keys)
 
     def _live_row(self, op: _Op, customer_id: str) -> CustomerRow:
         """The row of ``customer_id``, following merge aliases to the surviving customer."""
@@ -557,12 +573,24 @@ class Registry:
         return paths
 
     def _collisions(
-        self, op: _Op, keys: Iterable[StrongKey], *, exclude: str | None = None
+        self,
+        op: _Op,
+        keys: Iterable[StrongKey],
+        *,
+        exclude: str | None = None,
+        tokens: dict[MatchKey, tuple[str, ...]] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """Return (existing ids, kinds of key that matched) for the given strong keys."""
+        """Return (existing ids, kinds of key that matched) for the given strong keys.
+
+        The look-up tokens of each key are added to ``tokens`` when given, so that the row
+        written next (:meth:`_row`) does not compute them again.
+        """
         by_index: dict[str, StrongKey] = {}
         for key in keys:
-            for index_key in self._codec.lookup_keys(key):
+            looked_up = self._codec.lookup_keys(key)
+            if tokens is not None:
+                tokens[key] = looked_up
+            for index_key in looked_up:
                 by_index[index_key] = key
         found = op.session.customers.lookup_many(by_index)
         ids: set[str] = set()
@@ -670,11 +698,12 @@ class Registry:
         customer = self._reviewed(self._prepare(data, now, actor), review)
         with self._op() as op:
             self._authorize(op, actor, Action.CREATE, Resource.of(customer), at=now)
+            tokens: dict[MatchKey, tuple[str, ...]] = {}
             if not allow_duplicates:
-                ids, kinds = self._collisions(op, strong_keys(customer))
+                ids, kinds = self._collisions(op, strong_keys(customer), tokens=tokens)
                 if ids:
                     raise DuplicateCustomer(ids, kinds)
-            row = self._row(op, attrs.evolve(customer, version=1), new=True)
+            row = self._row(op, attrs.evolve(customer, version=1), new=True, tokens=tokens)
             version = op.session.customers.add(row)
             stored = attrs.evolve(customer, version=version)
             op.session.history.append([self._creation(row, actor, reason, now)])
@@ -745,15 +774,16 @@ class Registry:
                         )
                         continue
                     keys = strong_keys(customer)
+                    tokens: dict[MatchKey, tuple[str, ...]] = {}
                     if not allow_duplicates:
-                        ids, _ = self._collisions(op, keys)
+                        ids, _ = self._collisions(op, keys, tokens=tokens)
                         ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
                         if ids:
                             duplicates[position] = tuple(ids)
                             continue
                     for key in keys:
                         seen.setdefault(key, customer.id)
-                    row = self._row(op, attrs.evolve(customer, version=1), new=True)
+                    row = self._row(op, attrs.evolve(customer, version=1), new=True, tokens=tokens)
                     rows.append(row)
                     histories.append(self._creation(row, actor, reason, now))
                     op.audit(
@@ -1803,7 +1833,9 @@ class Registry:
         a wrong type) raises ``ValidationFailed``, values that cannot be normalised are simply
         not used. Its strong identifiers and blocking keys are looked up in the
         (blind) index; a key held by more than the configured cap of customers is a stop key:
-        reported in the result, never read. The customers found are compared with
+        reported in the result, never read. Of the customers found, every holder of a strong
+        identifier is compared, and of the rest the ``MatchConfig.max_candidates`` sharing the
+        most blocking keys (the result says how many were left ``unscored``). They are compared with
         :func:`custrec.matching.compare` and those at or above ``decision`` are returned, best
         first, at most ``limit``, with the reasons for each. A stored candidate never matches
         itself. Results hold ids, scores and field names only; the search is audited. Needs the
@@ -1823,15 +1855,24 @@ class Registry:
             for token, posted in op.session.customers.lookup_many(tokens, limit=cap + 1).items():
                 holders.setdefault(tokens[token], set()).update(posted)
             stop_keys: list[StopKey] = []
-            near: set[str] = set()
+            shared: dict[str, list[int]] = {}  # id -> [strong keys shared, blocking keys shared]
             for key, holding in sorted(holders.items()):
                 if len(holding) > cap:
                     stored = self._codec.index_key(key).encode("utf-8", "surrogatepass")
                     digest = hashlib.sha256(stored).hexdigest()[:14]
                     stop_keys.append(StopKey(key[0], len(holding), digest))
-                else:
-                    near |= holding
-            near.discard(customer.id)
+                    continue
+                weak = int(key[0] in BLOCKING_KINDS)
+                for held_by in holding:
+                    shared.setdefault(held_by, [0, 0])[weak] += 1
+            shared.pop(customer.id, None)
+            # every holder of a strong identifier, then the records sharing the most blocking
+            # keys, up to the budget: a record sharing one common key only is the least likely
+            ranked = sorted(shared, key=lambda i: (-shared[i][0], -shared[i][1], i))
+            strong_holders = [i for i in ranked if shared[i][0]]
+            others = [i for i in ranked if not shared[i][0]][: self._matching.max_candidates]
+            near = strong_holders + others
+            unscored = len(ranked) - len(near)
             me = profile(customer)
             candidates: list[DuplicateCandidate] = []
             for row in op.session.customers.get_many(sorted(near)):
@@ -1862,7 +1903,10 @@ class Registry:
             )
             op.commit()
         return DuplicateSearch(
-            candidates=tuple(candidates[:limit]), stop_keys=tuple(stop_keys), compared=len(near)
+            candidates=tuple(candidates[:limit]),
+            stop_keys=tuple(stop_keys),
+            compared=len(near),
+            unscored=unscored,
         )
 
     def _candidate(self, data: Mapping[str, Any] | Customer, actor: Actor) -> Customer:

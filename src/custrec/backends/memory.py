@@ -479,6 +479,28 @@ class _Keys(_Tables):
         keys[key.customer_id] = key
         self._write(lambda: keys.pop(key.customer_id))
 
+    def put_many(self, keys: Sequence[WrappedKey]) -> None:
+        self._check_open(write=True)
+        batch = list(keys)
+        for key in batch:  # check everything first: a refused batch changes nothing
+            _check_aware(key.created_at, "created_at")
+        stored = self._state.keys
+        seen: set[str] = set()
+        for key in batch:
+            if key.customer_id in seen:
+                raise DuplicateKey(f"data key of customer {key.customer_id} (twice in the batch)")
+            if key.customer_id in stored:
+                raise DuplicateKey(f"data key of customer {key.customer_id}")
+            seen.add(key.customer_id)
+        for key in batch:
+            stored[key.customer_id] = key
+
+        def undo() -> None:
+            for added in batch:
+                stored.pop(added.customer_id, None)
+
+        self._write(undo)
+
     def get(self, customer_id: str) -> WrappedKey:
         self._check_open()
         try:

@@ -1415,6 +1415,7 @@ class _AuditTable(_Table):
 
 
 _KEY_COLUMNS: Final = "customer_id, master_key_id, wrapped, created_at"
+_KEY_DETAIL: Final = re.compile(r"\(customer_id\)=\((.*)\) already exists")
 
 
 class _KeyTable(_Table):
@@ -1440,6 +1441,34 @@ class _KeyTable(_Table):
             )
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateKey(f"data key of customer {key.customer_id}") from exc
+
+    @_writes
+    def put_many(self, keys: Sequence[WrappedKey]) -> None:
+        """One ``INSERT ... SELECT FROM unnest(...)``; a duplicate refuses the whole batch."""
+        batch = list(keys)
+        instants = [_instant(k.created_at, "created_at") for k in batch]
+        if not batch:
+            return
+        ids = [k.customer_id for k in batch]
+        repeated = _repeated(ids)
+        if repeated is not None:
+            raise DuplicateKey(f"data key of customer {repeated} (twice in the batch)")
+        try:
+            self._exec(
+                "INSERT INTO {s}.data_keys (" + _KEY_COLUMNS + ") "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::timestamptz[])",
+                (
+                    ids,
+                    [k.master_key_id for k in batch],
+                    [bytes(k.wrapped) for k in batch],
+                    instants,
+                ),
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            # the detail reads "Key (customer_id)=(<id>) already exists."
+            found = _KEY_DETAIL.search(exc.diag.message_detail or "")
+            who = found.group(1) if found else "in the batch"
+            raise DuplicateKey(f"data key of customer {who}") from exc
 
     @_reads
     def get(self, customer_id: str) -> WrappedKey:

@@ -251,7 +251,7 @@ class AuditChain:
     otherwise. The same key must be used for the whole life of a log.
     """
 
-    __slots__ = ("_chain_key", "_checkpoint_key")
+    __slots__ = ("_chain_key", "_chain_mac", "_checkpoint_key")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes | bytearray | memoryview):
@@ -263,6 +263,8 @@ class AuditChain:
             )
         self._chain_key = _derive(material, _CHAIN_INFO)
         self._checkpoint_key = _derive(material, _CHECKPOINT_INFO)
+        # the keyed HMAC state, copied per entry instead of keyed again
+        self._chain_mac = hmac.new(self._chain_key, digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return "AuditChain(<key hidden>)"
@@ -270,7 +272,9 @@ class AuditChain:
     # ------------------------------------------------------------------------------ linking
 
     def _mac(self, previous: bytes, encoded: bytes) -> bytes:
-        return hmac.new(self._chain_key, pack(previous, encoded), hashlib.sha256).digest()
+        mac = self._chain_mac.copy()
+        mac.update(pack(previous, encoded))
+        return mac.digest()
 
     def link(self, entry: AuditEntry, previous_chain: bytes) -> bytes:
         """Return the chain value of ``entry`` (its own ``chain``, if any, is ignored).

@@ -23,6 +23,7 @@ False
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Final
@@ -67,7 +68,7 @@ class BlindIndexer:
     negligible. Raises ``ValueError`` for a length outside 8-32.
     """
 
-    __slots__ = ("_derived", "_keys", "_length")
+    __slots__ = ("_derived", "_keys", "_length", "_macs")
 
     def __init__(self, index_keys: IndexKeys, *, length: int = 16) -> None:
         if not isinstance(index_keys, IndexKeys):
@@ -79,6 +80,9 @@ class BlindIndexer:
         self._keys = index_keys
         self._length = length
         self._derived: dict[tuple[str, str], bytes] = {}
+        # a keyed HMAC-SHA256 state per (key id, kind): a token copies it and hashes the value,
+        # instead of setting the key up again (the inner and outer pads) for every token
+        self._macs: dict[tuple[str, str], hmac.HMAC] = {}
 
     @property
     def length(self) -> int:
@@ -107,16 +111,28 @@ class BlindIndexer:
             self._derived[(key_id, kind)] = cached
         return cached
 
+    def _kind_mac(self, key_id: str, kind: object) -> hmac.HMAC:
+        """The keyed HMAC state of ``(key_id, kind)``; the kind is checked when first seen."""
+        mac = self._macs.get((key_id, kind)) if isinstance(kind, str) else None
+        if mac is None:
+            checked = _check_kind(kind)
+            mac = hmac.new(self._kind_key(key_id, checked), digestmod=hashlib.sha256)
+            if len(self._macs) >= 4096:  # kinds are few; never grow without bound
+                self._macs.clear()
+            self._macs[(key_id, checked)] = mac
+        return mac
+
     def _token(self, key_id: str, kind: str, value: bytes) -> str:
-        digest = hmac.digest(self._kind_key(key_id, kind), value, "sha256")
-        return f"{kind}:{key_id}:{digest[: self._length].hex()}"
+        mac = self._kind_mac(key_id, kind).copy()
+        mac.update(value)
+        return f"{kind}:{key_id}:{mac.digest()[: self._length].hex()}"
 
     def token(self, kind: str, normalized_value: str) -> str:
         """Return the token of ``normalized_value`` under the current index key.
 
         Deterministic: equal inputs give equal tokens. Store this one when writing a record.
         """
-        return self._token(self._keys.current, _check_kind(kind), _check_value(normalized_value))
+        return self._token(self._keys.current, kind, _check_value(normalized_value))
 
     def lookup_tokens(self, kind: str, normalized_value: str) -> tuple[str, ...]:
         """Return the value's token under EVERY index key, the current one first.
@@ -124,9 +140,8 @@ class BlindIndexer:
         Look up all of them, so that records indexed before a rotation are still found until
         they are re-indexed.
         """
-        checked_kind = _check_kind(kind)
         value = _check_value(normalized_value)
-        return tuple(self._token(key_id, checked_kind, value) for key_id in self._keys.key_ids())
+        return tuple(self._token(key_id, kind, value) for key_id in self._keys.key_ids())
 
     def tokens(self, keys: Iterable[tuple[str, str]]) -> frozenset[str]:
         """Return the current-key tokens of ``(kind, normalised value)`` pairs."""

@@ -109,8 +109,16 @@ def encrypt_field(data_key: bytes, plaintext: bytes, *, customer_id: str, field:
 
 
 def _encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
-    """The one place ciphertexts are made: header byte, fresh 96-bit nonce, AES-GCM output."""
-    nonce = os.urandom(_NONCE_SIZE)
+    """Encrypt one value under a fresh random 96-bit nonce (see :func:`_seal_with`)."""
+    return _seal_with(aead, os.urandom(_NONCE_SIZE), plaintext, aad)
+
+
+def _seal_with(aead: AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """The one place ciphertexts are made: header byte, nonce, AES-GCM output.
+
+    ``nonce`` must be 12 fresh bytes from ``os.urandom`` used for this value only (a document
+    draws the nonces of all its fields in one call, then gives each field its own slice).
+    """
     return _HEADER + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
@@ -140,7 +148,16 @@ _ENCODER: Final = json.JSONEncoder(
 )
 
 
+_encode_str: Final = json.encoder.encode_basestring  # what _ENCODER does with a str
+
+
 def _dump_json(value: Any) -> bytes:
+    # strings and lists of strings (most personal values) skip the general encoder; the text
+    # is the same as _ENCODER's
+    if type(value) is str:
+        return _encode_str(value).encode("utf-8")
+    if type(value) is list and all(type(item) is str for item in value):
+        return ("[" + ",".join(map(_encode_str, value)) + "]").encode("utf-8")
     return _ENCODER.encode(value).encode("utf-8")
 
 
@@ -206,36 +223,49 @@ def _tree(paths: Iterable[tuple[str, ...]]) -> _Tree:
     return root
 
 
-def _locations(node: Any, tree: _Tree, prefix: str, out: list[tuple[Any, Any, str]]) -> None:
-    """Append ``(container, key, concrete path)`` for each location of ``tree`` in ``node``."""
+_Node = tuple[tuple[str, bool, "_Node | None"], ...]
+"""A compiled :data:`_Tree`: ``(key, is a list, subtree or None for a leaf)`` per segment."""
+
+
+def _compile(tree: _Tree) -> _Node:
+    return tuple(
+        (
+            segment[:-2] if segment.endswith("[]") else segment,
+            segment.endswith("[]"),
+            None if subtree is None else _compile(subtree),
+        )
+        for segment, subtree in tree.items()
+    )
+
+
+def _locations(node: Any, tree: _Node, prefix: str, out: list[tuple[Any, Any, str]]) -> None:
+    """Append ``(container, key, concrete path)`` for each location of ``tree`` in ``node``
+    that holds a value (``None`` and absent values are skipped: there is nothing to seal)."""
     if not isinstance(node, dict):
         raise ValueError(f"document shape mismatch: {prefix or '<document>'} is not an object")
-    for segment, subtree in tree.items():
-        many = segment.endswith("[]")
-        name = segment[:-2] if many else segment
-        if name not in node:
-            continue
-        here = f"{prefix}.{name}" if prefix else name
-        value = node[name]
-        if not many and subtree is None:
-            out.append((node, name, here))
-            continue
+    for name, many, subtree in tree:
+        value = node.get(name)
         if value is None:
             continue
+        here = f"{prefix}.{name}" if prefix else name
         if not many:
-            _locations(value, subtree or {}, here, out)
+            if subtree is None:
+                out.append((node, name, here))
+            else:
+                _locations(value, subtree, here, out)
             continue
         if not isinstance(value, list):
             raise ValueError(f"document shape mismatch: {here} is not a list")
         for index, item in enumerate(value):
-            item_path = f"{here}[{index}]"
             if subtree is None:
-                out.append((value, index, item_path))
+                if item is not None:
+                    out.append((value, index, f"{here}[{index}]"))
             else:
-                _locations(item, subtree, item_path, out)
+                _locations(item, subtree, f"{here}[{index}]", out)
 
 
-def _find(document: dict[str, Any], tree: _Tree) -> list[tuple[Any, Any, str]]:
+def _find(document: dict[str, Any], tree: _Node) -> list[tuple[Any, Any, str]]:
+    """Every personal location of ``document`` that holds a (non-``None``) value."""
     found: list[tuple[Any, Any, str]] = []
     _locations(document, tree, "", found)
     return found
@@ -276,7 +306,7 @@ class DocumentCipher:
         if isinstance(paths, str):
             raise TypeError("paths must be an iterable of paths, not a single string")
         names = tuple(p.path if isinstance(p, PersonalField) else p for p in paths)
-        self._tree = _tree(_parse_path(p) for p in names)
+        self._tree = _compile(_tree(_parse_path(p) for p in names))
         self._paths = names
 
     @classmethod
@@ -295,11 +325,7 @@ class DocumentCipher:
     def personal_paths(self, document: Mapping[str, Any]) -> list[str]:
         """List the concrete paths (with indexes) holding a non-``None`` personal value."""
         data = dict(document)
-        found: list[str] = []
-        for container, key, path in _find(data, self._tree):
-            if container[key] is not None:
-                found.append(path)
-        return found
+        return [path for _, _, path in _find(data, self._tree)]
 
     @staticmethod
     def _field(path: str, record_id: str | None) -> str:
@@ -328,18 +354,26 @@ class DocumentCipher:
         if not isinstance(document, Mapping):
             raise TypeError("document must be a mapping")
         data = document if in_place and isinstance(document, dict) else _copy(document)
+        suffix = "" if record_id is None else self._field("", record_id)
+        found = _find(data, self._tree)
+        if not found:
+            return data
         aead = _aead(key)
         # pack() is a concatenation of length-prefixed parts, so the customer's part of the
         # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
         prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
-        for container, item, path in _find(data, self._tree):
-            value = container[item]
-            if value is None:
-                continue
+        # one urandom call for the nonces of every field: each field still gets its own 12
+        # fresh random bytes (a slice), at a fraction of the cost of one system call per field
+        nonces = os.urandom(_NONCE_SIZE * len(found))
+        start = 0
+        for container, item, path in found:
             # the same bytes as encrypt_json(), without re-checking the key and id per field
-            aad = prefix + pack(self._field(path, record_id).encode("utf-8"))
-            blob = _encrypt(aead, _dump_json(value), aad)
-            container[item] = {ENCRYPTED_KEY: base64.b64encode(blob).decode("ascii")}
+            field = (path + suffix).encode("utf-8")
+            aad = prefix + len(field).to_bytes(4, "big") + field
+            nonce = nonces[start : start + _NONCE_SIZE]
+            start += _NONCE_SIZE
+            blob = _seal_with(aead, nonce, _dump_json(container[item]), aad)
+            container[item] = {ENCRYPTED_KEY: binascii.b2a_base64(blob, newline=False).decode()}
         return data
 
     def open(
@@ -363,8 +397,6 @@ class DocumentCipher:
         data = _copy(document)
         for container, item, path in _find(data, self._tree):
             token = container[item]
-            if token is None:
-                continue
             if not (isinstance(token, dict) and set(token) == {ENCRYPTED_KEY}):
                 raise DecryptionFailed(f"personal field {path} is not encrypted")
             encoded = token[ENCRYPTED_KEY]

@@ -139,10 +139,13 @@ class StaticKeyProvider:
     length or an unknown ``current``.
     """
 
-    __slots__ = ("_current", "_keys")
+    __slots__ = ("_aeads", "_current", "_keys")
 
     def __init__(self, keys: Mapping[str, bytes], *, current: str) -> None:
         self._keys, self._current = _check_keys(keys, current, what="master key")
+        # the AES-GCM object of each master key, built once (setting up the cipher costs more
+        # than wrapping one 32-byte data key)
+        self._aeads: dict[str, AESGCM] = {}
 
     @classmethod
     def generate(cls, key_id: str = "k1") -> StaticKeyProvider:
@@ -176,13 +179,20 @@ class StaticKeyProvider:
             raise KeyUnavailable(f"master key {key_id!r} is not available")
         return key
 
+    def _aead(self, key_id: str) -> AESGCM:
+        aead = self._aeads.get(key_id) if isinstance(key_id, str) else None
+        if aead is None:
+            aead = AESGCM(self._key(key_id))
+            self._aeads[key_id] = aead
+        return aead
+
     def wrap(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
         """Encrypt ``plaintext`` under the current key; return ``(key id, wrapped bytes)``."""
         data = _check_bytes(plaintext, what="plaintext")
         context = _check_bytes(aad, what="aad")
         key_id = self._current
         nonce = os.urandom(_NONCE_SIZE)
-        sealed = AESGCM(self._keys[key_id]).encrypt(
+        sealed = self._aead(key_id).encrypt(
             nonce, data, pack(_WRAP_LABEL, key_id.encode(), context)
         )
         return key_id, bytes([_WRAP_VERSION]) + nonce + sealed
@@ -193,14 +203,14 @@ class StaticKeyProvider:
         Raises :class:`KeyUnavailable` for an unknown key id and :class:`DecryptionFailed` if
         the bytes do not authenticate under that key with that ``aad``.
         """
-        key = self._key(key_id)
+        aead = self._aead(key_id)
         data = _check_bytes(wrapped, what="wrapped key")
         context = _check_bytes(aad, what="aad")
         if len(data) < 1 + _NONCE_SIZE + 16 or data[0] != _WRAP_VERSION:
             raise DecryptionFailed("wrapped key is truncated or in an unknown format")
         nonce = data[1 : 1 + _NONCE_SIZE]
         try:
-            return AESGCM(key).decrypt(
+            return aead.decrypt(
                 nonce, data[1 + _NONCE_SIZE :], pack(_WRAP_LABEL, key_id.encode(), context)
             )
         except InvalidTag:

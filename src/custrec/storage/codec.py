@@ -24,7 +24,7 @@ exact lookup and refuses duplicates on them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -88,6 +88,12 @@ class Sealer(Protocol):
 
     def destroy_key(self, customer_id: str) -> bool:
         """Destroy the customer's data key (crypto-shredding); return whether one existed."""
+        ...
+
+    def flush(self) -> None:
+        """Store what the sealer has deferred (the data keys made in this unit of work, written
+        together). Call it before committing the session; a session rolled back without it
+        stores none of them."""
         ...
 
 
@@ -161,6 +167,9 @@ class _PlainSealer:
     def destroy_key(self, customer_id: str) -> bool:
         return False
 
+    def flush(self) -> None:
+        return None
+
 
 class PlaintextCodec:
     """Stores documents as plain UTF-8 JSON and index keys as ``kind:value``.
@@ -219,8 +228,9 @@ class _KeySource:
         result: WrappedKey | None = self._run(read, write=False)
         return result
 
-    def put(self, key: WrappedKey) -> None:
-        self._run(lambda keys: keys.put(key), write=True)
+    def put_many(self, batch: Sequence[WrappedKey]) -> None:
+        if batch:
+            self._run(lambda keys: keys.put_many(batch), write=True)
 
     def delete(self, customer_id: str) -> bool:
         deleted: bool = self._run(lambda keys: keys.delete(customer_id), write=True)
@@ -228,10 +238,19 @@ class _KeySource:
 
 
 class _EncryptingSealer:
+    """Seals with per-customer data keys, cached for one unit of work.
+
+    A data key made here is not written at once: it waits in ``_pending`` and :meth:`flush`
+    writes the keys of the whole unit of work with one ``put_many`` (one statement instead of
+    one per customer). In the data's own store that happens in the same transaction as the
+    records; a separate key store commits them just before the data is committed.
+    """
+
     def __init__(self, codec: EncryptingCodec, source: _KeySource) -> None:
         self._codec = codec
         self._source = source
         self._keys: dict[str, bytes] = {}
+        self._pending: dict[str, WrappedKey] = {}
 
     def _data_key(self, customer_id: str, *, create: bool, fresh: bool = False) -> bytes:
         cached = self._keys.get(customer_id)
@@ -245,13 +264,11 @@ class _EncryptingSealer:
             if not create:
                 raise Erased(customer_id)
             data_key, master_id, blob = ring.new_data_key(customer_id)
-            self._source.put(
-                WrappedKey(
-                    customer_id=customer_id,
-                    master_key_id=master_id,
-                    wrapped=blob,
-                    created_at=datetime.now(UTC),
-                )
+            self._pending[customer_id] = WrappedKey(
+                customer_id=customer_id,
+                master_key_id=master_id,
+                wrapped=blob,
+                created_at=datetime.now(UTC),
             )
         else:
             # a separate key store commits keys at once, so an interrupted intake may have left
@@ -299,7 +316,14 @@ class _EncryptingSealer:
 
     def destroy_key(self, customer_id: str) -> bool:
         self._keys.pop(customer_id, None)
-        return self._source.delete(customer_id)
+        unwritten = self._pending.pop(customer_id, None)
+        return self._source.delete(customer_id) or unwritten is not None
+
+    def flush(self) -> None:
+        if self._pending:
+            # a failed write leaves the keys pending (and the session unchanged)
+            self._source.put_many(list(self._pending.values()))
+            self._pending.clear()
 
 
 class EncryptingCodec:

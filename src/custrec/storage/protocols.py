@@ -130,10 +130,12 @@ class CustomerTable(Protocol):
     ) -> dict[str, list[str]]:
         """Return ``{index_key: [ids]}`` for the keys that match at least one customer.
 
-        Each list is ordered by id; repeated keys are looked up once. With ``limit``, each list
-        holds at most ``limit`` ids, the smallest by id (so a caller asking for ``cap + 1``
-        learns that a key is over its cap without reading its whole posting list). ``limit``
-        must be a positive integer (``ValueError`` otherwise, like every limit).
+        Each list is ordered by id; repeated keys are looked up once. With ``limit``, a key held
+        by at most ``limit`` customers maps to all of them, and a key held by more maps to
+        exactly ``limit`` of them, which ones being the backend's choice (the same on every call
+        while the data is unchanged): so a caller asking for ``cap + 1`` learns that a key is
+        over its cap, and a backend can answer without reading the key's whole posting list.
+        ``limit`` must be a positive integer (``ValueError`` otherwise, like every limit).
         """
         ...
 
@@ -267,6 +269,14 @@ class KeyTable(Protocol):
 
     def put(self, key: WrappedKey) -> None:
         """Store a new wrapped key; raises ``DuplicateKey`` if the customer already has one."""
+        ...
+
+    def put_many(self, keys: Sequence[WrappedKey]) -> None:
+        """Store new wrapped keys, all or none (in one statement where the backend can).
+
+        Raises ``DuplicateKey`` if a customer already has a key or appears twice in ``keys``;
+        nothing is stored then.
+        """
         ...
 
     def get(self, customer_id: str) -> WrappedKey:

@@ -585,7 +585,10 @@ class _StoreMachine(RuleBasedStateMachine):
             "customers by id": customers.get_many(ids),
             "customer pages of 2": self._pages(session),
             "index": customers.lookup_many(self.index_keys),
-            "index first 2": customers.lookup_many(self.index_keys, limit=2),
+            # which ids a capped key returns is the backend's choice: compare how many
+            "index capped at 2": {
+                k: len(v) for k, v in customers.lookup_many(self.index_keys, limit=2).items()
+            },
             "activities": [activities.list_for(c) for c in ids],
             "first activity": [activities.list_for(c, limit=1) for c in ids],
             "transactions": [activities.list_for(c, kind="transaction") for c in ids],

@@ -73,6 +73,26 @@ def test_untampered_chain_verifies() -> None:
     assert chain.verify(log, checkpoint=middle).ok  # the log may grow past a checkpoint
 
 
+def test_chain_values_are_stable_known_answers() -> None:
+    # chain values are stored: any change of the construction would break verification
+    chain = AuditChain(KEY)
+    first = Entry(
+        seq=1,
+        at=datetime(2025, 1, 1, tzinfo=UTC),
+        actor_id="u-1",
+        action="customer.read",
+        customer_id="c-1",
+        fields=("name",),
+        reason="support",
+    )
+    second = Entry(seq=2, at=datetime(2025, 1, 2, tzinfo=UTC), actor_id="u-2", action="a")
+    second = attrs.evolve(second, action="customer.create")
+    assert [v.hex() for v in chain.link_all([first, second], previous=None)] == [
+        "49480e392f4a4059bdf520c7d0ae32bfd93cb22822769ad45cf180b57c8d98e7",
+        "ede7d01bb61014b9ec22a0326cb893908818b4cbe7ac3278a77e297b0a7c76c5",
+    ]
+
+
 def test_first_entry_chains_from_genesis() -> None:
     chain = AuditChain(KEY)
     entry = Entry(seq=1, at=T0, actor_id="u", action="a")

@@ -58,6 +58,30 @@ def test_length_type_and_kind_validation() -> None:
         indexer().token("phone", 13800138000)  # type: ignore[arg-type]
 
 
+def test_tokens_are_stable_known_answers() -> None:
+    # tokens are stored: any change of the construction would hide every stored customer
+    rotated = BlindIndexer(IndexKeys({"i1": I1, "i2": I2}, current="i2"))
+    assert rotated.lookup_tokens("phone", PHONE) == (
+        "phone:i2:039eaab61abc28d9150b26b95310311e",
+        "phone:i1:3a245159323ad4f263c8c0273eea2325",
+    )
+    assert (
+        rotated.token("blk.name", "p:wei zhang") == "blk.name:i2:ec8e8ca166b846f463603c2dfd64b844"
+    )
+    # repeated use of the cached keyed state gives the same token every time
+    assert {rotated.token("phone", PHONE) for _ in range(3)} == {
+        rotated.lookup_tokens("phone", PHONE)[0]
+    }
+
+
+def test_unhashable_or_non_string_kinds_raise_type_error() -> None:
+    for kind in (["phone"], 7, None):
+        with pytest.raises(TypeError, match="kind must be a string"):
+            indexer().token(kind, PHONE)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="kind must be a string"):
+            indexer().lookup_tokens(kind, PHONE)  # type: ignore[arg-type]
+
+
 def test_not_a_bare_hash_nor_an_hmac_under_the_raw_index_key() -> None:
     digest = digest_of(indexer().token("phone", PHONE))
     value = PHONE.encode()

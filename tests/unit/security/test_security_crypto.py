@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from datetime import UTC, date, datetime
@@ -25,6 +26,7 @@ from custrec.security import (
     ENCRYPTED_KEY,
     DecryptionFailed,
     DocumentCipher,
+    crypto,
     decrypt_field,
     decrypt_json,
     encrypt_field,
@@ -345,6 +347,64 @@ def test_document_shape_and_path_validation() -> None:
         "tags[0]",
     ]
     assert "DocumentCipher(paths=" in repr(cipher)
+
+
+def _parent(document: Any, path: str) -> tuple[Any, Any]:
+    """The container of a concrete path (``contacts[0].phones``) and the key in it."""
+    *parents, last = path.replace("[", ".").replace("]", "").split(".")
+    container = document
+    for part in parents:
+        container = container[int(part)] if part.isdigit() else container[part]
+    return container, int(last) if last.isdigit() else last
+
+
+def test_every_sealed_field_gets_its_own_fresh_nonce() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    paths = cipher.personal_paths(customer_document())
+    nonces: list[bytes] = []
+    for _ in range(20):
+        sealed = cipher.seal(customer_document(), data_key=KEY, customer_id=CUSTOMER_ID)
+        for path in paths:
+            container, key = _parent(sealed, path)
+            nonces.append(base64.b64decode(container[key][ENCRYPTED_KEY])[1:13])
+    assert len(nonces) == 20 * len(paths) > 20 * 10
+    assert len(set(nonces)) == len(nonces)
+
+
+def test_documents_sealed_field_by_field_still_open() -> None:
+    # what earlier versions wrote: encrypt_json per concrete path, standard padded base64
+    cipher = DocumentCipher.for_type(Customer)
+    document = customer_document()
+    written = copy.deepcopy(document)
+    for path in cipher.personal_paths(document):
+        container, key = _parent(written, path)
+        blob = encrypt_json(KEY, container[key], customer_id=CUSTOMER_ID, field=path)
+        container[key] = {ENCRYPTED_KEY: base64.b64encode(blob).decode("ascii")}
+    assert cipher.open(written, data_key=KEY, customer_id=CUSTOMER_ID) == document
+
+
+def test_sealed_tokens_are_the_documented_field_ciphertexts() -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    sealed = cipher.seal(customer_document(), data_key=KEY, customer_id=CUSTOMER_ID)
+    blob = base64.b64decode(sealed["contacts"][0]["phones"][ENCRYPTED_KEY], validate=True)
+    assert blob[0] == 1
+    assert decrypt_json(KEY, blob, customer_id=CUSTOMER_ID, field="contacts[0].phones") == [
+        "+8613800138000",
+        "+8613900139000",
+    ]
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.text(), st.lists(st.text(), max_size=4)))
+def test_json_of_strings_is_the_canonical_encoding(value: str | list[str]) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        expected_bytes = expected.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            crypto._dump_json(value)
+        return
+    assert crypto._dump_json(value) == expected_bytes
 
 
 def test_missing_fields_are_skipped() -> None:

@@ -1,0 +1,108 @@
+"""Data keys made during intake: written together at commit, never without their records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
+from custrec.backends import memory, sqlite
+from custrec.records import Customer
+from custrec.storage import Store
+from custrec.storage.codec import EncryptingCodec
+
+ADMIN = Actor(id="admin-1", roles={"admin", "unmask"})
+
+
+def customer(n: int) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"测试{n}号",
+        "contacts": [{"phones": [f"1380013{n:04d}"], "emails": [f"user{n}@example.com"]}],
+    }
+
+
+def stored_keys(store: Store) -> list[str]:
+    with store.transaction(readonly=True) as s:
+        return [k.customer_id for k in s.keys.list()]
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = MemoryStore()
+    yield s
+    s.close()
+
+
+def test_intake_many_writes_the_keys_of_a_chunk_in_one_call(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    put_many = memory._Keys.put_many
+
+    def counting(self: memory._Keys, keys: Any) -> None:
+        calls.append(len(keys))
+        put_many(self, keys)
+
+    def refused(self: memory._Keys, key: Any) -> None:
+        raise AssertionError("intake writes data keys with put_many")
+
+    monkeypatch.setattr(memory._Keys, "put_many", counting)
+    monkeypatch.setattr(memory._Keys, "put", refused)
+    registry = Registry(store, keyring=KeyRing.generate())
+    result = registry.intake_many([customer(n) for n in range(5)], actor=ADMIN, chunk_size=2)
+    assert calls == [2, 2, 1]
+    assert sorted(stored_keys(store)) == sorted(result.added)
+    assert [registry.get(i, actor=ADMIN).name for i in result.added] == [
+        f"测试{n}号" for n in range(5)
+    ]
+    registry.intake(customer(9), actor=ADMIN)
+    assert calls == [2, 2, 1, 1]
+
+
+def test_a_unit_of_work_that_fails_stores_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "data.sqlite")
+    registry = Registry(store, keyring=KeyRing.generate())
+
+    def broken(self: Any, records: Any) -> list[int]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(sqlite._HistoryTable, "append", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        registry.intake_many([customer(n) for n in range(3)], actor=ADMIN)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        registry.intake(customer(7), actor=ADMIN)
+    monkeypatch.undo()
+    assert stored_keys(store) == []
+    added = registry.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
+    assert sorted(stored_keys(store)) == sorted(added)
+    store.close()
+
+
+def test_a_separate_key_store_receives_the_keys_and_the_data_store_none() -> None:
+    data, keys = MemoryStore(), MemoryStore()
+    registry = Registry(data, keyring=KeyRing.generate(), key_store=keys)
+    added = registry.intake_many([customer(n) for n in range(4)], actor=ADMIN, chunk_size=3).added
+    assert sorted(stored_keys(keys)) == sorted(added)
+    assert stored_keys(data) == []
+    assert registry.get(added[3], actor=ADMIN).name == "测试3号"
+
+
+def test_a_key_destroyed_before_it_was_written_is_never_written(store: Store) -> None:
+    codec = EncryptingCodec(KeyRing.generate())
+    document = {"schema_version": 1, "data": {"name": "张三"}}
+    with store.transaction() as session:
+        sealer = codec.begin(session)
+        sealer.seal_record(Customer, dict(document), customer_id="c-1", new_customer=True)
+        sealer.seal_record(Customer, dict(document), customer_id="c-2", new_customer=True)
+        assert sealer.destroy_key("c-1") is True
+        assert sealer.destroy_key("c-1") is False
+        sealer.flush()
+        sealer.flush()  # nothing left to write
+        session.commit()
+    assert stored_keys(store) == ["c-2"]
