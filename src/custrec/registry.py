@@ -21,7 +21,9 @@ actor may do and see, and the tamper-evident audit log records every read, write
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import re
 import typing
 import warnings
@@ -374,6 +376,7 @@ class Registry:
             raise TypeError("matching must be a custrec.matching.MatchConfig")
         self._matching = matching or MatchConfig()
         self._review_intake = bool(review_intake)
+        self._digest_key = os.urandom(32)  # for StopKey digests: stable per registry only
         self._store = store
         self._jurisdiction = Jurisdiction(jurisdiction)
         self._purposes = purposes
@@ -1247,7 +1250,10 @@ class Registry:
         )
         sealed_for = row.customer_id
         if self._codec.encrypted:
-            document = json.loads(row.payload)
+            try:
+                document = json.loads(row.payload)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise StorageError(f"activity {row.id} is not valid JSON") from exc
             data = document.get("data") if isinstance(document, dict) else None
             if isinstance(data, dict) and isinstance(data.get("customer_id"), str):
                 sealed_for = data["customer_id"]
@@ -1858,8 +1864,9 @@ class Registry:
             shared: dict[str, list[int]] = {}  # id -> [strong keys shared, blocking keys shared]
             for key, holding in sorted(holders.items()):
                 if len(holding) > cap:
+                    # keyed, so even a plaintext store's name key cannot be guessed from it
                     stored = self._codec.index_key(key).encode("utf-8", "surrogatepass")
-                    digest = hashlib.sha256(stored).hexdigest()[:14]
+                    digest = hmac.new(self._digest_key, stored, hashlib.sha256).hexdigest()[:14]
                     stop_keys.append(StopKey(key[0], len(holding), digest))
                     continue
                 weak = int(key[0] in BLOCKING_KINDS)

@@ -31,8 +31,9 @@ __all__ = [
 class StopKey:
     """A blocking key over its cap: its kind, how many records share it (at least), a digest.
 
-    ``digest`` is a short hex digest of the (already blind-indexed) key, so that two reports can
-    tell whether they name the same key; it cannot be turned back into a value.
+    ``digest`` is a short keyed digest of the key, so that reports from one registry (or one
+    batch run) can tell whether they name the same key; it cannot be turned back into a value,
+    even for a plaintext store, and differs between registries and runs.
     """
 
     kind: str

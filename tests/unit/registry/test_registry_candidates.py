@@ -43,3 +43,21 @@ def test_the_budget_keeps_the_records_sharing_the_most_keys() -> None:
     assert found[phone_holder.id] is Decision.SAME
     assert found[same_place.id] is Decision.PROBABLE
     assert sum(1 for n in namesakes if n.id in found) <= 1
+
+
+def test_a_stop_key_digest_cannot_be_recomputed_from_the_name_in_a_plaintext_store() -> None:
+    import hashlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = Registry(MemoryStore(), matching=MatchConfig(cap=2))
+    for i in range(3):
+        registry.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
+    search = registry.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
+    [stop] = search.stop_keys
+    assert (stop.kind, stop.records) == ("blk.name", 3)
+    bare = hashlib.sha256("blk.name:p:王芳".encode()).hexdigest()[:14]
+    assert stop.digest != bare and "王" not in repr(search)
+    again = registry.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
+    assert again.stop_keys[0].digest == stop.digest  # stable within one registry
