@@ -497,16 +497,24 @@ class Registry:
         *,
         new: bool = False,
         tokens: dict[MatchKey, tuple[str, ...]] | None = None,
+        payload: bytes | None = None,
+        index_keys: frozenset[str] | None = None,
     ) -> CustomerRow:
+        """The stored row of ``customer``; ``payload`` and ``index_keys`` when already made
+        (by a bulk intake, which seals and indexes a whole chunk in one pass)."""
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
+        if payload is None:
+            payload = op.sealer.seal_record(
+                Customer, self._document(customer), customer_id=customer.id, new_customer=new
+            )
         return CustomerRow(
             id=customer.id,
             version=customer.version,
-            payload=op.sealer.seal_record(
-                Customer, self._document(customer), customer_id=customer.id, new_customer=new
+            payload=payload,
+            index_keys=(
+                self._index_keys(customer, tokens=tokens) if index_keys is None else index_keys
             ),
-            index_keys=self._index_keys(customer, tokens=tokens),
             kind=customer.kind.value,
             stage=customer.stage.value,
             owner=customer.owner,
@@ -588,21 +596,30 @@ class Registry:
         The look-up tokens of each key are added to ``tokens`` when given, so that the row
         written next (:meth:`_row`) does not compute them again.
         """
-        by_index: dict[str, StrongKey] = {}
+        table = tokens if tokens is not None else {}
+        keys = list(keys)
         for key in keys:
-            looked_up = self._codec.lookup_keys(key)
-            if tokens is not None:
-                tokens[key] = looked_up
-            for index_key in looked_up:
-                by_index[index_key] = key
-        found = op.session.customers.lookup_many(by_index)
+            table[key] = self._codec.lookup_keys(key)
+        found = op.session.customers.lookup_many(t for key in keys for t in table[key])
+        return self._matched(keys, table, found, exclude=exclude)
+
+    @staticmethod
+    def _matched(
+        keys: Iterable[StrongKey],
+        tokens: Mapping[MatchKey, tuple[str, ...]],
+        found: Mapping[str, Sequence[str]],
+        *,
+        exclude: str | None = None,
+    ) -> tuple[list[str], list[str]]:
+        """(ids, kinds) of the stored customers ``found`` under the tokens of ``keys``."""
         ids: set[str] = set()
         kinds: set[str] = set()
-        for index_key, matched in found.items():
-            others = [i for i in matched if i != exclude]
-            if others:
-                ids.update(others)
-                kinds.add(by_index[index_key][0])
+        for key in keys:
+            for token in tokens[key]:
+                others = [i for i in found.get(token, ()) if i != exclude]
+                if others:
+                    ids.update(others)
+                    kinds.add(key[0])
         return sorted(ids), sorted(kinds)
 
     def _reviewed(self, customer: Customer, review: bool | None) -> Customer:
@@ -759,8 +776,9 @@ class Registry:
                     )
             with self._op() as op:
                 existing = {r.id for r in op.session.customers.get_many(c.id for _, c in prepared)}
-                rows: list[CustomerRow] = []
-                histories: list[HistoryRecord] = []
+                # phase by phase over the chunk: decisions, then every look-up token and one
+                # batched look-up, then the rows (tight loops of one kind of work each)
+                allowed: list[tuple[int, Customer, frozenset[StrongKey]]] = []
                 for position, customer in prepared:
                     if customer.id in existing:
                         skipped.append(customer.id)
@@ -776,17 +794,37 @@ class Registry:
                             outcome="denied",
                         )
                         continue
-                    keys = strong_keys(customer)
-                    tokens: dict[MatchKey, tuple[str, ...]] = {}
+                    allowed.append((position, customer, strong_keys(customer)))
+                tokens: dict[MatchKey, tuple[str, ...]] = {}
+                found: Mapping[str, Sequence[str]] = {}
+                if not allow_duplicates:
+                    lookup_keys = self._codec.lookup_keys
+                    for _, _, keys in allowed:
+                        for key in keys:
+                            if key not in tokens:
+                                tokens[key] = lookup_keys(key)
+                    found = op.session.customers.lookup_many(
+                        t for looked_up in tokens.values() for t in looked_up
+                    )
+                accepted: list[Customer] = []
+                for position, customer, keys in allowed:
                     if not allow_duplicates:
-                        ids, _ = self._collisions(op, keys, tokens=tokens)
+                        ids, _ = self._matched(keys, tokens, found)
                         ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
                         if ids:
                             duplicates[position] = tuple(ids)
                             continue
                     for key in keys:
                         seen.setdefault(key, customer.id)
-                    row = self._row(op, attrs.evolve(customer, version=1), new=True, tokens=tokens)
+                    accepted.append(attrs.evolve(customer, version=1))
+                index_keys = [self._index_keys(c, tokens=tokens) for c in accepted]
+                payloads = op.sealer.seal_new_customers(
+                    Customer, [c.id for c in accepted], (self._document(c) for c in accepted)
+                )
+                rows: list[CustomerRow] = []
+                histories: list[HistoryRecord] = []
+                for customer, keyset, payload in zip(accepted, index_keys, payloads, strict=True):
+                    row = self._row(op, customer, payload=payload, index_keys=keyset)
                     rows.append(row)
                     histories.append(self._creation(row, actor, reason, now))
                     op.audit(

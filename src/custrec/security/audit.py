@@ -120,12 +120,23 @@ def _text(value: object, name: str, *, optional: bool = False) -> bytes:
     return b"\x01" + encoded if optional else encoded
 
 
+_last_instant: tuple[datetime, str] | None = None
+
+
 def _instant(value: object) -> str:
+    global _last_instant
     if not isinstance(value, datetime):
         raise _Malformed("entry.at must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise _Malformed("entry.at must be timezone-aware")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    # the entries of one unit of work share their time: remember the last one's text (equal
+    # aware datetimes are the same instant, so they have the same UTC text)
+    last = _last_instant
+    if last is not None and last[0] == value:
+        return last[1]
+    text = value.astimezone(UTC).isoformat(timespec="microseconds")
+    _last_instant = (value, text)
+    return text
 
 
 def _seq(value: object) -> int:

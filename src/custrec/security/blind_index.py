@@ -141,7 +141,10 @@ class BlindIndexer:
         they are re-indexed.
         """
         value = _check_value(normalized_value)
-        return tuple(self._token(key_id, kind, value) for key_id in self._keys.key_ids())
+        key_ids = self._keys.key_ids()
+        if len(key_ids) == 1:  # no rotation under way: the common case, without a generator
+            return (self._token(key_ids[0], kind, value),)
+        return tuple(self._token(key_id, kind, value) for key_id in key_ids)
 
     def tokens(self, keys: Iterable[tuple[str, str]]) -> frozenset[str]:
         """Return the current-key tokens of ``(kind, normalised value)`` pairs."""

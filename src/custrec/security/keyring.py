@@ -50,8 +50,12 @@ AUDIT_KEY_INFO: Final = b"custrec/audit-key/v1"
 _DATA_KEY_LABEL: Final = b"custrec/data-key/v1"
 
 
+_DATA_KEY_AAD_HEAD: Final = pack(_DATA_KEY_LABEL)
+
+
 def _data_key_aad(customer_id: str) -> bytes:
-    return pack(_DATA_KEY_LABEL, check_customer_id(customer_id).encode("utf-8"))
+    # == pack(_DATA_KEY_LABEL, customer id): pack() concatenates length-prefixed parts
+    return _DATA_KEY_AAD_HEAD + pack(check_customer_id(customer_id).encode("utf-8"))
 
 
 class KeyRing:

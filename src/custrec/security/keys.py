@@ -67,6 +67,7 @@ DEFAULT_AUDIT_VARIABLE: Final = "CUSTREC_AUDIT_KEY"
 _WRAP_VERSION: Final = 1
 _WRAP_LABEL: Final = b"custrec/wrap/v1"
 _NONCE_SIZE: Final = 12
+_WRAP_HEADER: Final = bytes([_WRAP_VERSION])
 
 
 class KeyUnavailable(CustrecError):
@@ -139,10 +140,12 @@ class StaticKeyProvider:
     length or an unknown ``current``.
     """
 
-    __slots__ = ("_aeads", "_current", "_keys")
+    __slots__ = ("_aeads", "_current", "_keys", "_wrap_head")
 
     def __init__(self, keys: Mapping[str, bytes], *, current: str) -> None:
         self._keys, self._current = _check_keys(keys, current, what="master key")
+        # == the first two parts of pack(_WRAP_LABEL, key id, aad) for the current key
+        self._wrap_head = pack(_WRAP_LABEL, self._current.encode())
         # the AES-GCM object of each master key, built once (setting up the cipher costs more
         # than wrapping one 32-byte data key)
         self._aeads: dict[str, AESGCM] = {}
@@ -192,10 +195,8 @@ class StaticKeyProvider:
         context = _check_bytes(aad, what="aad")
         key_id = self._current
         nonce = os.urandom(_NONCE_SIZE)
-        sealed = self._aead(key_id).encrypt(
-            nonce, data, pack(_WRAP_LABEL, key_id.encode(), context)
-        )
-        return key_id, bytes([_WRAP_VERSION]) + nonce + sealed
+        sealed = self._aead(key_id).encrypt(nonce, data, self._wrap_head + pack(context))
+        return key_id, _WRAP_HEADER + nonce + sealed
 
     def unwrap(self, key_id: str, wrapped: bytes, *, aad: bytes) -> bytes:
         """Decrypt bytes made by :meth:`wrap`.

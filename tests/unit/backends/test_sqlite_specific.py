@@ -22,6 +22,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import custrec.backends.sqlite as sqlite_backend
 from custrec.backends.sqlite import SCHEMA_VERSION, Migration, SQLiteStore
@@ -109,7 +111,9 @@ def raw(path: Path) -> sqlite3.Connection:
 
 
 def test_pragmas_on_every_connection(db_path: Path) -> None:
-    with SQLiteStore(db_path, busy_timeout=2.5, synchronous="full") as store:
+    with SQLiteStore(
+        db_path, busy_timeout=2.5, synchronous="full", cache_mib=8, checkpoint_pages=500
+    ) as store:
         seen: list[tuple[Any, ...]] = []
 
         def inspect() -> None:
@@ -124,6 +128,8 @@ def test_pragmas_on_every_connection(db_path: Path) -> None:
                             "foreign_keys",
                             "synchronous",
                             "secure_delete",
+                            "cache_size",
+                            "wal_autocheckpoint",
                         )
                     )
                 )
@@ -132,7 +138,14 @@ def test_pragmas_on_every_connection(db_path: Path) -> None:
         worker = threading.Thread(target=inspect)
         worker.start()
         worker.join()
-    assert seen == [("wal", 2500, 1, 2, 1)] * 2  # synchronous FULL == 2
+    # synchronous FULL == 2; a negative cache_size is in KiB
+    assert seen == [("wal", 2500, 1, 2, 1, -8 * 1024, 500)] * 2
+
+
+def test_default_cache_and_checkpoint(store: SQLiteStore) -> None:
+    with store.transaction(readonly=True) as s:
+        assert s._conn.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
+        assert s._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
 
 
 def test_wal_mode_is_persistent_in_the_file(store: SQLiteStore, db_path: Path) -> None:
@@ -150,6 +163,13 @@ def test_wal_mode_is_persistent_in_the_file(store: SQLiteStore, db_path: Path) -
         ({"busy_timeout": -1}, ValueError),
         ({"busy_timeout": float("nan")}, ValueError),
         ({"busy_timeout": "5"}, TypeError),
+        ({"cache_mib": 0}, ValueError),
+        ({"cache_mib": -64}, ValueError),
+        ({"cache_mib": 1 << 21}, ValueError),
+        ({"cache_mib": True}, TypeError),
+        ({"cache_mib": 64.0}, TypeError),
+        ({"checkpoint_pages": 0}, ValueError),
+        ({"checkpoint_pages": "1000"}, TypeError),
     ],
 )
 def test_bad_options_are_refused(db_path: Path, kwargs: dict[str, Any], error: type) -> None:
@@ -247,7 +267,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -261,7 +281,7 @@ def test_database_at_version_zero_made_by_hand_is_migrated(db_path: Path) -> Non
     with SQLiteStore(db_path) as store, store.transaction() as s:
         s.customers.add(customer("c-1"))
         s.commit()
-    assert schema_version(db_path) == 1
+    assert schema_version(db_path) == SCHEMA_VERSION
 
 
 def test_forward_migration_from_an_older_version(
@@ -282,6 +302,11 @@ def test_forward_migration_from_an_older_version(
         "VALUES ('c-1', 1, x'00', 'individual', 'lead', ?, ?)",
         (T0.isoformat(timespec="microseconds"),) * 2,
     )
+    version_1_keys = {"phone:+8613800138000", f"email:i1:{'ab' * 16}", f"blk.name:i1:{'0f' * 8}"}
+    conn.executemany(
+        "INSERT INTO customer_index (customer_pk, key) VALUES (1, ?)",
+        [(key,) for key in version_1_keys],
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -295,12 +320,16 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, Migration(2, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, Migration(3, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
         assert s._conn.execute("SELECT body FROM notes").fetchall() == [("c-1",)]
-    assert schema_version(db_path) == 2
+        # schema 2 repacked the version-1 index keys: every one is still found, unchanged
+        assert s.customers.get("c-1").index_keys == version_1_keys
+        assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
+        assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
+    assert schema_version(db_path) == 3
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -315,12 +344,12 @@ def test_failing_migration_leaves_the_database_untouched(
         c.execute("THIS IS NOT SQL")
 
     monkeypatch.setattr(
-        sqlite_backend, "MIGRATIONS", (*sqlite_backend.MIGRATIONS, Migration(2, "bad", broken))
+        sqlite_backend, "MIGRATIONS", (*sqlite_backend.MIGRATIONS, Migration(3, "bad", broken))
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 1
+    assert schema_version(db_path) == 2
     conn = raw(db_path)
     try:
         assert (
@@ -560,6 +589,74 @@ def test_indexes_exist(store: SQLiteStore, db_path: Path) -> None:
         assert "customers_stage" in plan
     finally:
         conn.close()
+
+
+TOKENS = st.builds(
+    lambda kind, key_id, digest: f"{kind}:{key_id}:{digest.hex()}",
+    st.text(min_size=1).filter(lambda k: "\x00" not in k),
+    st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
+    st.binary(min_size=8, max_size=32),
+)
+
+
+@given(st.one_of(st.text(), TOKENS))
+def test_index_keys_are_packed_one_to_one(key: str) -> None:
+    packed = sqlite_backend._pack_index_key(key)
+    assert isinstance(packed, bytes)
+    assert sqlite_backend._unpack_index_key(packed) == key
+
+
+@given(st.text(), st.text())
+def test_distinct_index_keys_pack_to_distinct_bytes(a: str, b: str) -> None:
+    if a != b:
+        assert sqlite_backend._pack_index_key(a) != sqlite_backend._pack_index_key(b)
+
+
+@given(st.binary())
+def test_unpacking_stored_bytes_gives_a_key_or_a_storage_error(stored: bytes) -> None:
+    try:
+        key = sqlite_backend._unpack_index_key(stored)
+    except StorageError:
+        return
+    assert isinstance(key, str)
+
+
+@pytest.mark.parametrize(
+    "stored", [b"", b"\x02abc", b"\x01phone:i1:", b"\x01phone:i1:\x00", b"\x00\xff\xfe"]
+)
+def test_bytes_no_key_packs_to_are_refused(stored: bytes) -> None:
+    with pytest.raises(StorageError, match="malformed"):
+        sqlite_backend._unpack_index_key(stored)
+
+
+def test_blind_index_tokens_are_stored_as_raw_digests(store: SQLiteStore, db_path: Path) -> None:
+    token = "blk.name:i1:" + "5a" * 16
+    with store.transaction() as s:
+        s.customers.add(customer("c-1", index_keys={token, "phone:+8613800138000"}))
+        s.commit()
+    conn = raw(db_path)
+    try:
+        stored = {bytes(r[0]) for r in conn.execute("SELECT key FROM customer_index")}
+    finally:
+        conn.close()
+    assert stored == {b"\x01blk.name:i1:\x00" + b"\x5a" * 16, b"\x00phone:+8613800138000"}
+    assert len(b"\x01blk.name:i1:\x00" + b"\x5a" * 16) < len(token)  # 30 bytes, not 44
+    with store.transaction(readonly=True) as s:
+        assert s.customers.lookup(token) == ["c-1"]
+        assert s.customers.lookup_many([token], limit=1) == {token: ["c-1"]}
+
+
+def test_malformed_stored_index_key_is_a_storage_error(store: SQLiteStore, db_path: Path) -> None:
+    with store.transaction() as s:
+        s.customers.add(customer("c-1", index_keys={"k"}))
+        s.commit()
+    conn = raw(db_path)
+    try:
+        conn.execute("UPDATE customer_index SET key = x'07'")
+    finally:
+        conn.close()
+    with store.transaction(readonly=True) as s, pytest.raises(StorageError, match="malformed"):
+        s.customers.get("c-1")
 
 
 def test_datetimes_are_stored_as_sortable_fixed_width_utc(
