@@ -318,12 +318,27 @@ class _EncryptingSealer:
     ) -> list[bytes]:
         # the data keys of the batch in one tight loop, then the documents one by one (a
         # loop of one kind of work stays in the processor's caches: measurably faster intake)
+        fresh = [cid for cid in customer_ids if cid not in self._keys]
         keys = [self._data_key(cid, create=True, fresh=True) for cid in customer_ids]
         seal = self._codec.cipher(record_type).seal
-        return [
-            _dumps(seal(document, data_key=key, customer_id=cid, in_place=True))
-            for cid, key, document in zip(customer_ids, keys, documents, strict=True)
-        ]
+        remaining = iter(documents)
+        payloads: list[bytes] = []
+        try:
+            for cid, key in zip(customer_ids, keys, strict=True):
+                document = next(remaining, None)
+                if document is None:
+                    raise ValueError("one document per customer id is needed")
+                payloads.append(
+                    _dumps(seal(document, data_key=key, customer_id=cid, in_place=True))
+                )
+            if next(remaining, None) is not None:
+                raise ValueError("one document per customer id is needed")
+        except BaseException:
+            for cid in fresh:  # no key without its record: forget the keys made here
+                self._keys.pop(cid, None)
+                self._pending.pop(cid, None)
+            raise
+        return payloads
 
     def open_record(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.backends import memory, sqlite
 from custrec.records import Customer
 from custrec.storage import Store
-from custrec.storage.codec import EncryptingCodec
+from custrec.storage.codec import EncryptingCodec, PlaintextCodec
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask"})
 
@@ -106,3 +107,53 @@ def test_a_key_destroyed_before_it_was_written_is_never_written(store: Store) ->
         sealer.flush()  # nothing left to write
         session.commit()
     assert stored_keys(store) == ["c-2"]
+
+
+def test_intake_many_looks_duplicates_up_once_per_chunk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    lookup_many = memory._Customers.lookup_many
+
+    def counting(self: memory._Customers, keys: Any, **kwargs: Any) -> Any:
+        keys = list(keys)
+        calls.append(len(keys))
+        return lookup_many(self, keys, **kwargs)
+
+    monkeypatch.setattr(memory._Customers, "lookup_many", counting)
+    registry = Registry(store, keyring=KeyRing.generate())
+    first = registry.intake_many([customer(n) for n in range(5)], actor=ADMIN, chunk_size=5)
+    assert calls == [10]  # a phone and an e-mail each, in one look-up
+    # a stored holder, an earlier item of the same chunk and an earlier chunk are all found
+    again = registry.intake_many(
+        [customer(0), customer(7), customer(7), customer(8), customer(7)],
+        actor=ADMIN,
+        chunk_size=3,
+    )
+    assert calls == [10, 4, 4]  # a key repeated inside a chunk is looked up once
+    assert again.duplicates == {0: (first.added[0],), 2: (again.added[0],), 4: (again.added[0],)}
+    assert len(again.added) == 2
+
+
+@pytest.mark.parametrize("keyring", [None, KeyRing.generate()], ids=["plaintext", "keyed"])
+def test_sealing_new_customers_together_matches_sealing_them_one_by_one(
+    store: Store, keyring: KeyRing | None
+) -> None:
+    codec = PlaintextCodec() if keyring is None else EncryptingCodec(keyring)
+    documents = [
+        {"schema_version": 1, "data": {"name": f"张{n}", "contacts": [], "addresses": []}}
+        for n in range(3)
+    ]
+    ids = ["c-1", "c-2", "c-3"]
+    with store.transaction() as session:
+        sealer = codec.begin(session)
+        payloads = sealer.seal_new_customers(Customer, ids, (copy.deepcopy(d) for d in documents))
+        assert len(payloads) == 3
+        for cid, payload, document in zip(ids, payloads, documents, strict=True):
+            assert sealer.open_record(Customer, payload, customer_id=cid) == document
+        with pytest.raises(ValueError, match="one document per customer id"):
+            sealer.seal_new_customers(Customer, ["c-4", "c-5"], [copy.deepcopy(documents[0])])
+        sealer.flush()
+        session.commit()
+    # the keys of the refused batch were forgotten, never written
+    assert sorted(stored_keys(store)) == ([] if keyring is None else ids)
