@@ -184,21 +184,28 @@ class Migration(NamedTuple):
     apply: Callable[[sqlite3.Connection], None]
 
 
-_INDEX_KEY_TOKEN: Final = re.compile(r"([^\x00]+:[A-Za-z0-9_.\-]{1,64}:)((?:[0-9a-f]{2}){8,32})")
-"""A blind-index token's text form: ``kind:key-id:`` and 8-32 bytes of lowercase hex."""
-
+_INDEX_KEY_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TEXT_KEY: Final = b"\x00"
 _TOKEN_KEY: Final = b"\x01"
 
 
 def _pack_index_key(key: str) -> bytes:
-    """The stored (BLOB) form of an index key: a blind-index token keeps its ``kind:key-id:``
-    head as text and its digest as raw bytes (half the width of the hex), any other key is its
-    UTF-8 text. A tag byte tells them apart, so the packing is one-to-one."""
-    match = _INDEX_KEY_TOKEN.fullmatch(key)
-    if match is not None:
-        head = match[1].encode("utf-8", "surrogatepass")
-        return _TOKEN_KEY + head + b"\x00" + bytes.fromhex(match[2])
+    """The stored (BLOB) form of an index key.
+
+    A blind-index token, ``kind:key-id:`` then 8-32 bytes of lowercase hex (the kind has no NUL
+    character), keeps its head as text and its digest as raw bytes, half the width of the hex;
+    any other key is its UTF-8 text. A tag byte tells them apart, so the packing is one-to-one.
+    """
+    head, colon, digest = key.rpartition(":")
+    if colon and 16 <= len(digest) <= 64:
+        kind, colon, key_id = head.rpartition(":")
+        if colon and kind and "\x00" not in kind and _INDEX_KEY_ID.fullmatch(key_id):
+            try:
+                raw = bytes.fromhex(digest)
+            except ValueError:
+                raw = b""
+            if raw.hex() == digest:  # lowercase hex only, nothing fromhex() would also accept
+                return _TOKEN_KEY + head.encode("utf-8", "surrogatepass") + b":\x00" + raw
     return _TEXT_KEY + key.encode("utf-8", "surrogatepass")
 
 

@@ -606,6 +606,27 @@ def test_index_keys_are_packed_one_to_one(key: str) -> None:
     assert sqlite_backend._unpack_index_key(packed) == key
 
 
+@pytest.mark.parametrize(
+    ("key", "tag"),
+    [
+        ("phone:i1:" + "ab" * 16, b"\x01"),
+        ("a:b:kind:i1:" + "00" * 8, b"\x01"),  # a kind may hold colons
+        ("phone:i1:" + "AB" * 16, b"\x00"),  # upper-case hex would not round-trip
+        ("phone:i1:" + "ab " * 16, b"\x00"),  # nor would spaced hex
+        ("phone:i1:" + "ab" * 7, b"\x00"),  # 7 bytes: shorter than any token
+        ("phone:i1:" + "ab" * 33, b"\x00"),  # 33 bytes: longer than any token
+        ("phone:i 1:" + "ab" * 16, b"\x00"),  # not a key id
+        (":i1:" + "ab" * 16, b"\x00"),  # no kind
+        ("ph\x00one:i1:" + "ab" * 16, b"\x00"),  # NUL in the kind
+        ("phone:+8613800138000", b"\x00"),
+    ],
+)
+def test_only_blind_index_tokens_are_packed_as_digests(key: str, tag: bytes) -> None:
+    packed = sqlite_backend._pack_index_key(key)
+    assert packed[:1] == tag
+    assert sqlite_backend._unpack_index_key(packed) == key
+
+
 @given(st.text(), st.text())
 def test_distinct_index_keys_pack_to_distinct_bytes(a: str, b: str) -> None:
     if a != b:
