@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 from custrec.testing import strategies
 from custrec.testing._machine import build_state_machine
 from custrec.testing._support import increment_counter, race_worker
+from custrec.testing.clock import TickingClock
 from custrec.testing.contracts import (
     ActivityTableContract,
     AuditTableContract,
@@ -57,6 +58,7 @@ __all__ = [
     "KeyTableContract",
     "StateMachineContract",
     "StoreContract",
+    "TickingClock",
     "UnitOfWorkContract",
     "build_state_machine",
     "increment_counter",

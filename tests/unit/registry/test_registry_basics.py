@@ -14,20 +14,10 @@ from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import DuplicateCustomer, NotFound, ValidationFailed, VersionConflict
 from custrec.records import Contact, Customer, CustomerKind, Identifier, LifecycleStage
 from custrec.storage import Store
+from custrec.testing import TickingClock
 
 CLERK = Actor(id="u-1", roles={"admin", "unmask", "audit"}, team="north")
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A controllable clock: starts at T0 and advances one second per call."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 def person(phone: str = "13800138000", **extra: Any) -> dict[str, Any]:
@@ -45,7 +35,7 @@ def store() -> Iterator[Store]:
 def registry(store: Store) -> Registry:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PlaintextStorageWarning)
-        return Registry(store, clock=Clock())
+        return Registry(store, clock=TickingClock(T0))
 
 
 def test_without_a_codec_the_registry_warns_that_data_is_plaintext() -> None:

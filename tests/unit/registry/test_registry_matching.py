@@ -39,6 +39,7 @@ from custrec.retention import (
     RetentionTrigger,
 )
 from custrec.storage import AuditRecord, Store
+from custrec.testing import TickingClock
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "erase"}, team="hq")
 MASKED_ADMIN = Actor(id="admin-2", roles={"admin"}, team="hq")
@@ -49,17 +50,6 @@ T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 EARLIER = (T0 - timedelta(days=10)).isoformat()
 
 BOTH_STORES = pytest.mark.parametrize("store", ["memory", "sqlite"], indirect=True)
-
-
-class Clock:
-    """A controllable clock: starts at T0 and advances one second per call."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 _numbers = itertools.count(1)
@@ -129,12 +119,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> TickingClock:
+    return TickingClock(T0)
 
 
 @pytest.fixture
-def make(store: Store, keyring: KeyRing | None, clock: Clock) -> MakeRegistry:
+def make(store: Store, keyring: KeyRing | None, clock: TickingClock) -> MakeRegistry:
     """Build a registry over the test's store, keyring and clock (several may share them)."""
 
     def build(**options: Any) -> Registry:
@@ -151,7 +141,7 @@ def registry(make: MakeRegistry) -> Registry:
 
 
 @pytest.fixture
-def encrypted_registry(store: Store, clock: Clock) -> Registry:
+def encrypted_registry(store: Store, clock: TickingClock) -> Registry:
     """Erasure needs a keyring: this one always has one."""
     return Registry(store, keyring=KeyRing.generate(), clock=clock)
 
@@ -1064,7 +1054,7 @@ def test_erasing_after_a_chain_of_merges_destroys_every_merged_records_key(
 # ------------------------------------------------------- other operations after a merge
 
 
-def test_retention_planning_skips_merged_records(make: MakeRegistry, clock: Clock) -> None:
+def test_retention_planning_skips_merged_records(make: MakeRegistry, clock: TickingClock) -> None:
     rule = RetentionRule(
         code="reverify",
         trigger=RetentionTrigger.LAST_VERIFICATION,

@@ -20,22 +20,11 @@ from custrec.retention import (
     RetentionTrigger,
     Selector,
 )
+from custrec.testing import TickingClock
 
 OFFICER = Actor(id="dpo", roles={"admin", "unmask", "export", "erase"})
 T0 = datetime(2025, 1, 10, 9, 0, 0, 123456, tzinfo=UTC)
 APP = CaptureChannel.APP
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def full_customer(n: int = 1, **extra: Any) -> dict[str, Any]:
@@ -65,12 +54,12 @@ def full_customer(n: int = 1, **extra: Any) -> dict[str, Any]:
     }
 
 
-def make(clock: Clock, **kwargs: Any) -> Registry:
+def make(clock: TickingClock, **kwargs: Any) -> Registry:
     return Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock, **kwargs)
 
 
 def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     c = registry.intake(full_customer(), actor=OFFICER)
     assert registry.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "no_consent"
@@ -88,7 +77,7 @@ def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None
 
 
 def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     c = registry.intake(full_customer(), actor=OFFICER)
     with pytest.raises(BundledConsentError):
@@ -100,7 +89,7 @@ def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> 
 
 
 def test_a_child_cannot_consent_alone() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     child = registry.intake(
         full_customer(2, birth_date="2015-06-01", identifiers=[]), actor=OFFICER
@@ -110,7 +99,7 @@ def test_a_child_cannot_consent_alone() -> None:
 
 
 def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     a = registry.intake(full_customer(1), actor=OFFICER)
     b = registry.intake(full_customer(2, identifiers=[]), actor=OFFICER)
@@ -125,7 +114,7 @@ def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> Non
 
 
 def test_audience_lists_only_customers_who_agreed() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     ids = [registry.intake(full_customer(n, identifiers=[]), actor=OFFICER).id for n in range(4)]
     for cid in ids[:2]:
@@ -147,7 +136,7 @@ def _values_at(data: Any, path: str) -> list[Any]:
 
 
 def test_subject_export_holds_every_declared_personal_field() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     schedule = RetentionSchedule(
         [
             RetentionRule(
@@ -177,7 +166,7 @@ def test_subject_export_holds_every_declared_personal_field() -> None:
 
 
 def test_subject_export_is_masked_without_unmask_and_refused_without_export() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     c = registry.intake(full_customer(), actor=OFFICER)
     masked = registry.export_subject(c.id, actor=Actor(id="x", roles={"admin", "export"}))
@@ -188,7 +177,7 @@ def test_subject_export_is_masked_without_unmask_and_refused_without_export() ->
 
 
 def test_retention_plans_apply_once() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     schedule = RetentionSchedule(
         [
             RetentionRule(
@@ -233,7 +222,7 @@ def test_retention_plans_apply_once() -> None:
 
 
 def test_birth_dates_in_exports_round_trip() -> None:
-    clock = Clock()
+    clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
     c = registry.intake(full_customer(), actor=OFFICER)
     assert registry.export_subject(c.id, actor=OFFICER)["record"]["birth_date"] == str(

@@ -26,6 +26,7 @@ from custrec.retention import (
     RetentionTrigger,
 )
 from custrec.storage import AuditRecord, Store
+from custrec.testing import TickingClock
 from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "erase"}, team="hq")
@@ -38,17 +39,6 @@ PENDING = VerificationStatus.PENDING_REVIEW
 VERIFIED = VerificationStatus.VERIFIED
 REJECTED = VerificationStatus.REJECTED
 UNVERIFIED = VerificationStatus.UNVERIFIED
-
-
-class Clock:
-    """A controllable clock: starts at T0 and advances one second per call."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 _numbers = itertools.count(1)
@@ -93,12 +83,12 @@ def store() -> Iterator[Store]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> TickingClock:
+    return TickingClock(T0)
 
 
 @pytest.fixture
-def make(store: Store, keyring: KeyRing | None, clock: Clock) -> MakeRegistry:
+def make(store: Store, keyring: KeyRing | None, clock: TickingClock) -> MakeRegistry:
     def build(**options: Any) -> Registry:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PlaintextStorageWarning)
@@ -185,7 +175,7 @@ def test_intake_with_review_enters_pending_review_on_any_registry(registry: Regi
 
 
 def test_approve_makes_a_pending_record_verified_as_of_now(
-    reviewing: Registry, clock: Clock
+    reviewing: Registry, clock: TickingClock
 ) -> None:
     c = reviewing.intake(person(), actor=ADMIN)
     before = clock.now
@@ -277,7 +267,7 @@ def test_a_check_of_an_unverified_record_can_confirm_it(registry: Registry) -> N
 
 
 def test_the_verifier_sees_the_unmasked_record_even_for_a_masking_actor(
-    registry: Registry, clock: Clock
+    registry: Registry, clock: TickingClock
 ) -> None:
     c = registry.intake(person("张三"), actor=ADMIN)
     verifier = FakeVerifier(VerificationOutcome.INCONCLUSIVE)
@@ -494,7 +484,7 @@ def reverify_schedule(days: int = 365) -> RetentionSchedule:
 
 
 def test_the_review_rule_lists_a_record_verified_long_ago_but_not_one_just_approved(
-    make: MakeRegistry, clock: Clock
+    make: MakeRegistry, clock: TickingClock
 ) -> None:
     registry = make(retention=reverify_schedule(), review_intake=True)
     old = registry.intake(person(), actor=ADMIN)
@@ -515,7 +505,7 @@ def test_the_review_rule_lists_a_record_verified_long_ago_but_not_one_just_appro
 
 
 def test_a_confirmed_check_restarts_the_re_verification_period(
-    make: MakeRegistry, clock: Clock
+    make: MakeRegistry, clock: TickingClock
 ) -> None:
     registry = make(retention=reverify_schedule())
     c = registry.intake(person(), actor=ADMIN)
@@ -574,7 +564,9 @@ def population(registry: Registry) -> Population:
     return Population(a=a, b=b, c=c, d=d, e=e, values=tuple(values))
 
 
-def test_the_quality_report_counts_as_computed_by_hand(registry: Registry, clock: Clock) -> None:
+def test_the_quality_report_counts_as_computed_by_hand(
+    registry: Registry, clock: TickingClock
+) -> None:
     population(registry)
     report = registry.quality_report(
         actor=ADMIN, purposes=["marketing.email", "marketing.sms", "service"]
@@ -620,7 +612,9 @@ def test_the_duplicate_count_equals_the_redundant_records_of_the_clusters(
     assert registry.quality_report(actor=ADMIN, duplicates=False).duplicates is None
 
 
-def test_staleness_is_judged_at_as_of_against_stale_after(registry: Registry, clock: Clock) -> None:
+def test_staleness_is_judged_at_as_of_against_stale_after(
+    registry: Registry, clock: TickingClock
+) -> None:
     population(registry)
     later = clock.now + timedelta(days=400)
     assert registry.quality_report(actor=ADMIN, as_of=later, duplicates=False).stale == 5

@@ -19,20 +19,12 @@ from custrec.records import Identifier
 from custrec.registry import ErasureUnavailable
 from custrec.security import IndexKeys, StaticKeyProvider
 from custrec.storage import Store
+from custrec.testing import TickingClock
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "erase", "export"}, team="hq")
 AUDITOR = Actor(id="aud-1", roles={"auditor"})
 KEYKEEPER = Actor(id="ops-1", roles={"admin", "unmask"})
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 def customer(n: int = 0, **extra: Any) -> dict[str, Any]:
@@ -59,7 +51,7 @@ def store() -> Iterator[Store]:
 
 @pytest.fixture
 def registry(store: Store, ring: KeyRing) -> Registry:
-    return Registry(store, keyring=ring, clock=Clock())
+    return Registry(store, keyring=ring, clock=TickingClock(T0))
 
 
 def test_an_encrypted_registry_round_trips_and_finds_by_blind_index(registry: Registry) -> None:
@@ -203,19 +195,19 @@ def test_the_stored_audit_chain_detects_random_tampering(registry: Registry, rin
 def test_master_key_rotation_rewraps_without_touching_payloads(store: Store) -> None:
     old = StaticKeyProvider.generate("m1")
     index = IndexKeys.generate("i1")
-    registry = Registry(store, keyring=KeyRing(old, index), clock=Clock())
+    registry = Registry(store, keyring=KeyRing(old, index), clock=TickingClock(T0))
     ids = [registry.intake(customer(n), actor=ADMIN).id for n in range(30, 37)]
     with store.transaction(readonly=True) as session:
         payloads = {i: session.customers.get(i).payload for i in ids}
     rotated = old.with_key("m2", os.urandom(32))
     seen: list[int] = []
-    report = Registry(store, keyring=KeyRing(rotated, index), clock=Clock()).rotate_master_key(
-        actor=KEYKEEPER, batch_size=3, progress=seen.append
-    )
+    report = Registry(
+        store, keyring=KeyRing(rotated, index), clock=TickingClock(T0)
+    ).rotate_master_key(actor=KEYKEEPER, batch_size=3, progress=seen.append)
     assert (report.rewrapped, report.unchanged, report.master_key_id) == (7, 0, "m2")
     assert seen == [3, 6, 7]
     only_new = StaticKeyProvider({"m2": rotated_key(rotated)}, current="m2")
-    after = Registry(store, keyring=KeyRing(only_new, index), clock=Clock())
+    after = Registry(store, keyring=KeyRing(only_new, index), clock=TickingClock(T0))
     assert after.get(ids[0], actor=ADMIN).name == "测试30号"
     with store.transaction(readonly=True) as session:
         assert {i: session.customers.get(i).payload for i in ids} == payloads
@@ -229,15 +221,15 @@ def rotated_key(provider: StaticKeyProvider) -> bytes:
 def test_index_key_rotation_keeps_lookups_working(store: Store) -> None:
     master = StaticKeyProvider.generate("m1")
     i1 = IndexKeys.generate("i1")
-    first = Registry(store, keyring=KeyRing(master, i1), clock=Clock())
+    first = Registry(store, keyring=KeyRing(master, i1), clock=TickingClock(T0))
     c = first.intake(customer(40), actor=ADMIN)
     both = i1.with_key("i2", os.urandom(32))
-    during = Registry(store, keyring=KeyRing(master, both), clock=Clock())
+    during = Registry(store, keyring=KeyRing(master, both), clock=TickingClock(T0))
     assert [x.id for x in during.find(phone="13800130040", actor=ADMIN)] == [c.id]
     assert during.reindex(actor=KEYKEEPER) == 1
     assert during.reindex(actor=KEYKEEPER) == 0
     only_new = both.without_key("i1")
-    after = Registry(store, keyring=KeyRing(master, only_new), clock=Clock())
+    after = Registry(store, keyring=KeyRing(master, only_new), clock=TickingClock(T0))
     assert [x.id for x in after.find(phone="13800130040", actor=ADMIN)] == [c.id]
 
 
@@ -248,7 +240,7 @@ def test_no_personal_value_reaches_the_sqlite_files(tmp_path: Path) -> None:
     given = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
     path = tmp_path / "crm.sqlite"
     store = SQLiteStore(path)
-    registry = Registry(store, keyring=KeyRing.generate(), clock=Clock())
+    registry = Registry(store, keyring=KeyRing.generate(), clock=TickingClock(T0))
     secrets: list[str] = []
     items = []
     for n in range(1000):
@@ -285,7 +277,7 @@ def test_a_backup_taken_before_erasure_cannot_reveal_the_customer(tmp_path: Path
     keys = SQLiteStore(tmp_path / "keys.sqlite")
     data_path = tmp_path / "data.sqlite"
     data = SQLiteStore(data_path)
-    registry = Registry(data, keyring=ring, key_store=keys, clock=Clock())
+    registry = Registry(data, keyring=ring, key_store=keys, clock=TickingClock(T0))
     a = registry.intake(customer(50), actor=ADMIN)
     b = registry.intake(customer(51), actor=ADMIN)
     backup_path = tmp_path / "backup.sqlite"
@@ -293,7 +285,7 @@ def test_a_backup_taken_before_erasure_cannot_reveal_the_customer(tmp_path: Path
         source.backup(target)
     registry.erase(a.id, actor=ADMIN, reason="subject request")
     backup = SQLiteStore(backup_path)
-    restored = Registry(backup, keyring=ring, key_store=keys, clock=Clock())
+    restored = Registry(backup, keyring=ring, key_store=keys, clock=TickingClock(T0))
     with pytest.raises(Erased):
         restored.get(a.id, actor=ADMIN)
     assert restored.get(b.id, actor=ADMIN).name == "测试51号"
