@@ -49,6 +49,7 @@ __all__ = [
     "decrypt_json",
     "encrypt_field",
     "encrypt_json",
+    "forget_cached_keys",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -94,6 +95,15 @@ def _aead(key: bytes) -> AESGCM:
     """The AES-GCM object of a key, reused across the fields of one record (a small cache:
     building the cipher context costs more than encrypting a short field)."""
     return AESGCM(key)
+
+
+def forget_cached_keys() -> None:
+    """Drop the AES-GCM objects cached for recently used data keys.
+
+    Erasure calls it after destroying a data key, so the key does not stay in this process's
+    memory (inside a cached cipher object) once the customer is shredded.
+    """
+    _aead.cache_clear()
 
 
 def encrypt_field(data_key: bytes, plaintext: bytes, *, customer_id: str, field: str) -> bytes:

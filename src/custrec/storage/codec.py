@@ -32,6 +32,7 @@ from custrec.errors import Erased, NotFound, StorageError
 from custrec.matching.keys import StrongKey, identifier_key, strong_keys
 from custrec.records import personal_fields
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
+from custrec.security.crypto import forget_cached_keys
 from custrec.storage.protocols import KeyTable, Session, Store
 from custrec.storage.types import WrappedKey
 
@@ -365,7 +366,9 @@ class _EncryptingSealer:
     def destroy_key(self, customer_id: str) -> bool:
         self._keys.pop(customer_id, None)
         unwritten = self._pending.pop(customer_id, None)
-        return self._source.delete(customer_id) or unwritten is not None
+        deleted = self._source.delete(customer_id)
+        forget_cached_keys()  # no cipher object built on the destroyed key stays in memory
+        return deleted or unwritten is not None
 
     def flush(self) -> None:
         if self._pending:

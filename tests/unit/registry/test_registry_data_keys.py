@@ -157,3 +157,15 @@ def test_sealing_new_customers_together_matches_sealing_them_one_by_one(
         session.commit()
     # the keys of the refused batch were forgotten, never written
     assert sorted(stored_keys(store)) == ([] if keyring is None else ids)
+
+
+def test_erasure_leaves_no_cipher_built_on_the_destroyed_key_in_memory(store: Store) -> None:
+    from custrec.security import crypto
+
+    registry = Registry(store, keyring=KeyRing.generate())
+    added = registry.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
+    assert registry.get(added[0], actor=ADMIN).name == "测试0号"
+    assert crypto._aead.cache_info().currsize > 0  # reads and writes reuse cipher objects
+    registry.erase(added[0], actor=Actor(id="dpo", roles={"admin", "erase"}), reason="request")
+    assert crypto._aead.cache_info().currsize == 0
+    assert registry.get(added[1], actor=ADMIN).name == "测试1号"  # others are untouched
