@@ -374,7 +374,6 @@ class DocumentCipher:
         if not found:
             return data
         aead = _aead(key)
-        encrypt = aead.encrypt
         # pack() is a concatenation of length-prefixed parts, so the customer's part of the
         # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
         prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
@@ -394,11 +393,7 @@ class DocumentCipher:
             end = start + _NONCE_SIZE
             nonce = nonces[start:end]
             start = end
-            value = container[item]
-            plaintext = (
-                _encode_str(value).encode("utf-8") if type(value) is str else _dump_json(value)
-            )
-            blob = _HEADER + nonce + encrypt(nonce, plaintext, prefix + tail)
+            blob = _seal_with(aead, nonce, _dump_json(container[item]), prefix + tail)
             container[item] = {ENCRYPTED_KEY: _b64(blob, newline=False).decode("ascii")}
         return data
 
