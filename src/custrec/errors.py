@@ -77,13 +77,18 @@ class InvalidIdentifier(InvalidFormat):
 
 
 class ValidationFailed(CustrecError, ValueError):
-    """A record failed validation; ``report`` holds every issue found."""
+    """A record failed validation; ``report`` holds every issue found.
+
+    The message names the first five errors with their path, code and message (``name: required
+    (the customer name is required)``) and counts the rest (``and 3 more``). Issue messages never
+    repeat the offending values, so the exception is safe to log.
+    """
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
         errors = report.errors
         codes = sorted({issue.code for issue in errors})
-        shown = ", ".join(f"{issue.path or '<record>'}: {issue.code}" for issue in errors[:5])
+        shown = "; ".join(str(issue) for issue in errors[:5])
         more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
         super().__init__(
             f"validation failed with {len(errors)} error(s) ({', '.join(codes)}): {shown}{more}"
