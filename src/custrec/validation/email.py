@@ -35,16 +35,20 @@ _MAX_INPUT: Final = 1024
 _MAX_LENGTH: Final = 254
 # RFC 5321, section 4.5.3.1.1; email-validator checks it only in its strict mode.
 _MAX_LOCAL_PART: Final = 64
+_NOT_TEXT: Final = "an e-mail address must be given as a string"
 
 
 def compact(raw: str) -> str:
     """Return ``raw`` NFKC-normalised with surrounding whitespace removed.
 
-    Never raises for a ``str``; the result is not validated.
+    Never raises for a ``str``; the result is not validated. Raises
+    :class:`~custrec.errors.InvalidEmail` if ``raw`` is not a ``str``.
 
     >>> compact("　ｚｓ＠ｅｘａｍｐｌｅ．ｃｏｍ ")
     'zs@example.com'
     """
+    if not isinstance(raw, str):
+        raise InvalidEmail(_NOT_TEXT)
     return _text.nfkc(raw).strip()
 
 
@@ -56,7 +60,7 @@ def normalize(raw: str, *, check_deliverability: bool = False) -> str:
     or not a valid address; the message never repeats the address.
     """
     if not isinstance(raw, str):
-        raise InvalidEmail("an e-mail address must be given as a string")
+        raise InvalidEmail(_NOT_TEXT)
     if len(raw) > _MAX_INPUT:
         raise InvalidEmail("too long to be an e-mail address")
     text = compact(raw)

@@ -48,6 +48,7 @@ __all__ = [
 # libphonenumber refuses inputs longer than 250 characters; refuse them before NFKC too.
 _MAX_INPUT: Final = 250
 _PUNCTUATION: Final = frozenset("+-.()/")
+_NOT_TEXT: Final = "a phone number must be given as a string"
 
 _STYLES: Final[dict[str, int]] = {
     "international": PhoneNumberFormat.INTERNATIONAL,
@@ -93,7 +94,7 @@ def _parse(raw: object, region: str) -> phonenumbers.PhoneNumber:
     """Parse ``raw`` into a valid libphonenumber ``PhoneNumber`` or raise ``InvalidPhone``."""
     code = _region(region)
     if not isinstance(raw, str):
-        raise _invalid("a phone number must be given as a string")
+        raise _invalid(_NOT_TEXT)
     if len(raw) > _MAX_INPUT:
         raise _invalid("too long to be a phone number")
     text = _text.nfkc(raw).strip()
@@ -115,11 +116,14 @@ def _parse(raw: object, region: str) -> phonenumbers.PhoneNumber:
 def compact(raw: str) -> str:
     """Return ``raw`` NFKC-normalised without whitespace, hyphens, dots or parentheses.
 
-    Never raises for a ``str``; the result is not validated.
+    Never raises for a ``str``; the result is not validated. Raises
+    :class:`~custrec.errors.InvalidPhone` if ``raw`` is not a ``str``.
 
     >>> compact("（０１０）６５５２-９９８８")
     '01065529988'
     """
+    if not isinstance(raw, str):
+        raise _invalid(_NOT_TEXT)
     return _text.compact(raw, strip="-.()")
 
 
@@ -147,7 +151,7 @@ def normalize(raw: str, region: str = "CN") -> str:
     """
     code = _region(region)
     if not isinstance(raw, str):
-        raise _invalid("a phone number must be given as a string")
+        raise _invalid(_NOT_TEXT)
     e164, why = _e164(raw, code)
     if e164 is None:
         raise _invalid(why)

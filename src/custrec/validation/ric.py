@@ -49,6 +49,7 @@ _CHECK_SYMBOLS: Final = "0123456789X"
 _EARLIEST: Final = _dt.date(1880, 1, 1)
 _MAX_INPUT: Final = 256
 _ASCII_UPPER: Final = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+_NOT_TEXT: Final = "a resident ID must be given as a string"
 
 
 def _error(code: str, message: str) -> InvalidIdentifier:
@@ -62,11 +63,15 @@ def _is_ascii_digits(text: str) -> bool:
 def compact(number: str) -> str:
     """Return ``number`` NFKC-normalised, without whitespace or hyphens, ASCII letters upper-cased.
 
-    Never raises for a ``str``; the result is not validated.
+    Never raises for a ``str``; the result is not validated. Raises
+    :class:`~custrec.errors.InvalidIdentifier` (code ``ric.format``) if ``number`` is not a
+    ``str``.
 
     >>> compact("１１０１０５ １９４９１２３１ ００２ｘ")
     '11010519491231002X'
     """
+    if not isinstance(number, str):
+        raise _error("format", _NOT_TEXT)
     text = _text.compact(number, strip="-")
     if not text.isascii():
         # Removing spaces can leave combining marks next to a base letter: recompose them so
@@ -127,7 +132,7 @@ def _check_shape(value: str) -> None:
 def _validate(number: object, today: _dt.date | None) -> tuple[str, _dt.date]:
     """Return the 18-character form and the birth date of a valid number."""
     if not isinstance(number, str):
-        raise _error("format", "a resident ID must be given as a string")
+        raise _error("format", _NOT_TEXT)
     if len(number) > _MAX_INPUT:
         raise _error("length", "a resident ID has 18 characters (15 for old cards)")
     value = compact(number)
@@ -177,7 +182,12 @@ def to_18(number: str) -> str:
 
 
 def format(number: str) -> str:
-    """Return the display form of ``number``: its compact form (not validated, never raises)."""
+    """Return the display form of ``number``: its compact form.
+
+    The result is not validated; never raises for a ``str``. Raises
+    :class:`~custrec.errors.InvalidIdentifier` (code ``ric.format``) if ``number`` is not a
+    ``str``.
+    """
     return compact(number)
 
 

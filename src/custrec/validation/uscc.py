@@ -61,6 +61,7 @@ _LENGTH: Final = 18
 # Longer inputs cannot compact to 18 characters in any realistic way; refuse them before NFKC.
 _MAX_INPUT: Final = 256
 _ASCII_UPPER: Final = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+_NOT_TEXT: Final = "a USCC must be given as a string"
 
 
 def _error(code: str, message: str) -> InvalidIdentifier:
@@ -70,11 +71,15 @@ def _error(code: str, message: str) -> InvalidIdentifier:
 def compact(number: str) -> str:
     """Return ``number`` NFKC-normalised, without whitespace or hyphens, ASCII letters upper-cased.
 
-    Never raises for a ``str``; the result is not validated.
+    Never raises for a ``str``; the result is not validated. Raises
+    :class:`~custrec.errors.InvalidIdentifier` (code ``uscc.format``) if ``number`` is not a
+    ``str``.
 
     >>> compact("９１１１ ００００-６０００３７３４１ｌ")
     '91110000600037341L'
     """
+    if not isinstance(number, str):
+        raise _error("format", _NOT_TEXT)
     text = _text.compact(number, strip="-")
     if not text.isascii():
         # Removing spaces can leave combining marks next to a base letter: recompose them so
@@ -119,7 +124,7 @@ def validate(number: str) -> str:
     ``uscc.checksum`` (wrong check character).
     """
     if not isinstance(number, str):
-        raise _error("format", "a USCC must be given as a string")
+        raise _error("format", _NOT_TEXT)
     if len(number) > _MAX_INPUT:
         raise _error("length", "a USCC has 18 characters")
     value = compact(number)
@@ -141,7 +146,9 @@ def is_valid(number: object) -> bool:
 def format(number: str) -> str:
     """Return the display form of ``number``: its compact 18 characters.
 
-    The result is not validated; never raises for a ``str``.
+    The result is not validated; never raises for a ``str``. Raises
+    :class:`~custrec.errors.InvalidIdentifier` (code ``uscc.format``) if ``number`` is not a
+    ``str``.
     """
     return compact(number)
 
