@@ -13,6 +13,8 @@ The import pipeline::
 
 and the other way, :func:`export_customers` writes JSON Lines or CSV through the registry's
 audited export (masked unless the actor may unmask) that imports back to equal records.
+Every CSV custrec writes escapes cells a spreadsheet would run as formulas (:class:`CsvWriter`,
+:func:`escape_cell`), and the CSV reader undoes it (:func:`unescape_cell`).
 
 >>> import io, warnings
 >>> from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
@@ -33,6 +35,7 @@ audited export (masked unless the actor may unmask) that imports back to equal r
 """
 
 from custrec.interchange.convert import ConversionError
+from custrec.interchange.csvsafe import CsvWriter, escape_cell, unescape_cell
 from custrec.interchange.errorfile import ERROR_COLUMNS, ErrorFile
 from custrec.interchange.export import CSV_COLUMNS, EXPORT_FORMATS, ExportResult, export_customers
 from custrec.interchange.mapping import (
@@ -78,6 +81,7 @@ __all__ = [
     "ColumnUsage",
     "ConversionError",
     "CsvSource",
+    "CsvWriter",
     "ErrorFile",
     "ExportResult",
     "FieldPath",
@@ -94,6 +98,7 @@ __all__ = [
     "SourceInfo",
     "SourceRow",
     "derive_id",
+    "escape_cell",
     "export_customers",
     "load_mapping",
     "merge_changes",
@@ -102,4 +107,5 @@ __all__ = [
     "plan_import",
     "render_table",
     "row_identity",
+    "unescape_cell",
 ]

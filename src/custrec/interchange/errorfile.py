@@ -4,15 +4,16 @@ A person fixes the rows in a spreadsheet and feeds the file back to the same imp
 importer ignores the ``_row`` and ``_errors`` columns it added. For CSV sources the file is CSV
 (UTF-8 with a byte order mark, so that Excel shows Chinese text correctly) with ``_row`` and
 ``_errors`` first and then the original columns; for JSON Lines sources every line is the
-original object with ``_row`` and ``_errors`` (a list) added.
+original object with ``_row`` and ``_errors`` (a list) added. CSV cells a spreadsheet would
+run as formulas are prefixed with ``'`` (see :mod:`custrec.interchange.csvsafe`); the CSV reader
+removes it again, so a fed-back row holds the cells the source did.
 
-The error file holds the rows' personal data as the source file did: keep it as safe as the
-source, and delete it once the rows are fixed.
+The error file holds the rows' personal data as the source file did: it is created with mode
+0600, keep it as safe as the source, and delete it once the rows are fixed.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Self
 
+from custrec._files import open_private
+from custrec.interchange.csvsafe import CsvWriter
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import RowIssue, SourceInfo
 
@@ -33,9 +36,9 @@ class ErrorFile:
     """Writes rows that need a person's attention (see the module docs).
 
     ``format`` is ``"csv"`` or ``"jsonl"``; ``headers`` are the source's columns (CSV). The
-    file is created (replacing an older one) when the object is made, so an import whose rows
-    are all fine leaves a file holding only the header: nothing to fix. Use it as a context
-    manager, or call :meth:`close`.
+    file is created with mode 0600 (replacing an older one) when the object is made, so an
+    import whose rows are all fine leaves a file holding only the header: nothing to fix. Use it
+    as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -54,10 +57,10 @@ class ErrorFile:
         self._keep = [i for i, h in enumerate(headers) if h not in ERROR_COLUMNS]
         self._width = len(headers)
         encoding = "utf-8-sig" if format == "csv" else "utf-8"
-        self._file: IO[str] = self.path.open("w", encoding=encoding, newline="")
-        self._csv: Any = None
+        self._file: IO[str] = open_private(self.path, encoding=encoding, newline="")
+        self._csv: CsvWriter | None = None
         if format == "csv":
-            self._csv = csv.writer(self._file, delimiter=delimiter, lineterminator="\r\n")
+            self._csv = CsvWriter(self._file, delimiter=delimiter)
             self._csv.writerow([*ERROR_COLUMNS, *(headers[i] for i in self._keep)])
 
     @classmethod

@@ -13,21 +13,26 @@ applied.
 - CSV (UTF-8 with a byte order mark, for spreadsheets): ``_schema_version`` and ``_masked``,
   then one column per field, named by its field path (``milestones.contract_amount`` as
   ``"1250000.00 CNY"``); lists (contacts, addresses, identifiers, tags, interests, needs) are
-  JSON arrays in their cells.
+  JSON arrays in their cells. A cell a spreadsheet would run as a formula (starting with
+  ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with ``'``, which the CSV
+  reader removes again (see :mod:`custrec.interchange.csvsafe`).
+
+A path is created with mode 0600 (an existing file is narrowed to 0600 before it is rewritten):
+unmasked exports hold personal data, and masked ones still hold some.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any, Final
 
 import attrs
 
+from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
+from custrec.interchange.csvsafe import CsvWriter
 from custrec.records import Customer, Milestones
 from custrec.registry import Registry
 from custrec.security import Actor
@@ -128,8 +133,9 @@ def export_customers(
     """Export the customers matching the facets to ``out`` (a path or a text stream).
 
     ``format`` is ``"jsonl"`` or ``"csv"`` (see the module docs). A path is written as UTF-8
-    (with a byte order mark for CSV). ``progress(count)`` is called every ``batch_size``
-    customers. Customers the actor may not export are left out and counted.
+    (with a byte order mark for CSV), readable by its owner only (mode 0600).
+    ``progress(count)`` is called every ``batch_size`` customers. Customers the actor may not
+    export are left out and counted.
     """
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
@@ -140,7 +146,7 @@ def export_customers(
     where = CustomerFilter(kind=kind, stage=stage, owner=owner, team=team, grade=grade, tag=tag)
     if isinstance(out, str | os.PathLike):
         encoding = "utf-8-sig" if format == "csv" else "utf-8"
-        with Path(out).open("w", encoding=encoding, newline="") as stream:
+        with open_private(out, encoding=encoding, newline="") as stream:
             return _export(registry, stream, actor, format, where, batch_size, progress)
     return _export(registry, out, actor, format, where, batch_size, progress)
 
@@ -154,9 +160,9 @@ def _export(
     batch_size: int,
     progress: Callable[[int], None] | None,
 ) -> ExportResult:
-    writer: Any = None
+    writer: CsvWriter | None = None
     if format == "csv":
-        writer = csv.writer(stream, lineterminator="\r\n")
+        writer = CsvWriter(stream)
         writer.writerow(CSV_COLUMNS)
     exported = masked = erased = denied = 0
     for customer_id in _ids(registry, where, batch_size):

@@ -11,7 +11,9 @@ order mark, or GB18030/GBK (as Chinese spreadsheet exports are): with ``encoding
 encoding is detected from a byte order mark or from the first megabyte (valid UTF-8, else
 GB18030, which is a superset of GBK and GB2312). The delimiter (``,``, ``;``, tab or ``|``) is
 sniffed from the header line unless given. Bytes that cannot be decoded become a ``row.encoding``
-issue on their cell instead of stopping the read.
+issue on their cell instead of stopping the read. A cell custrec escaped against spreadsheet
+formulas (``'=...``, ``'+...``, ``''...``; see :mod:`custrec.interchange.csvsafe`) is read
+without that apostrophe, in the header and in data rows.
 
 >>> import io
 >>> data = "客户名称,手机\\n北京星河科技有限公司,13800138000\\n".encode("gb18030")
@@ -36,6 +38,7 @@ from typing import IO, Any, Final, Protocol, Self
 import attrs
 
 from custrec.errors import CustrecError
+from custrec.interchange.csvsafe import unescape_cell
 from custrec.interchange.report import RowIssue, SourceInfo
 from custrec.issues import Severity
 
@@ -70,7 +73,8 @@ _REPLACEMENT: Final = "\ufffd"
 
 
 class ReadError(CustrecError, ValueError):
-    """The source cannot be read at all (missing file, no header, unknown encoding)."""
+    """The source cannot be read at all (missing file, no header, unreadable header, unknown
+    encoding). The message names the file and the line, never a cell's content."""
 
 
 @attrs.frozen(kw_only=True)
@@ -279,10 +283,13 @@ class CsvSource(_BinarySource):
 
     ``encoding`` is ``"auto"`` (default; see the module docs) or a codec name (``gbk`` and
     ``gb2312`` are read as GB18030); ``delimiter`` is ``"auto"`` or one character. Raises
-    :class:`ReadError` when the file cannot be opened or has no header. Broken records become
-    issues on their row: ``row.extra_cells`` (more cells than headers, an error),
-    ``row.missing_cells`` (fewer, a warning; the rest count as blank), ``row.encoding``
-    (undecodable bytes in a cell) and ``row.malformed`` (the CSV parser gave up on the record).
+    :class:`ReadError` when the file cannot be opened or its header record cannot be read (a
+    header cell longer than ``csv.field_size_limit()`` too). Broken records become issues on
+    their row: ``row.extra_cells`` (more cells than headers, an error), ``row.missing_cells``
+    (fewer, a warning; the rest count as blank), ``row.encoding`` (undecodable bytes in a cell)
+    and ``row.malformed`` (the CSV parser gave up on the record, for instance a cell longer than
+    the field size limit). Cells are unescaped with
+    :func:`~custrec.interchange.csvsafe.unescape_cell`.
     """
 
     format = "csv"
@@ -310,7 +317,9 @@ class CsvSource(_BinarySource):
 
     def _read_header(self) -> None:
         first = ""
+        line_number = 0
         for line in self._text:
+            line_number += 1
             if line.strip():
                 first = line
                 break
@@ -320,8 +329,14 @@ class CsvSource(_BinarySource):
             self._delimiter = sniff_delimiter(first)
         rest = _chain_first(first, self._text)
         reader = csv.reader(rest, delimiter=self._delimiter)
-        header = next(reader)
-        self._headers = _unique_headers(header)
+        try:
+            header = next(reader)
+        except csv.Error as exc:  # never the cell itself: a header may hold anything
+            raise ReadError(
+                f"{self._name}: the header record (line {line_number}) cannot be read: "
+                f"{_csv_problem(exc)}"
+            ) from None
+        self._headers = _unique_headers([unescape_cell(cell) for cell in header])
         self._records = reader
 
     @property
@@ -352,18 +367,19 @@ class CsvSource(_BinarySource):
                 record = next(reader)
             except StopIteration:
                 return
-            except csv.Error:  # e.g. a cell over csv.field_size_limit(): skip the record
+            except csv.Error as exc:  # e.g. a cell over csv.field_size_limit(): skip it
                 number += 1
                 issue = RowIssue(
                     row=number,
                     column=None,
                     path="",
                     code="row.malformed",
-                    message="the CSV parser could not read this record",
+                    message=f"the CSV parser could not read this record: {_csv_problem(exc)}",
                 )
                 yield SourceRow(number=number, cells={}, raw=(), problems=(issue,))
                 continue
             number += 1
+            record = [unescape_cell(cell) for cell in record]
             if not any(cell.strip() for cell in record):
                 continue
             yield self._row(number, headers, record)
@@ -410,6 +426,17 @@ class CsvSource(_BinarySource):
                     )
                 )
         return SourceRow(number=number, cells=cells, raw=tuple(record), problems=tuple(problems))
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What went wrong, in words that never quote the record (the csv module's messages are
+    only relied on to tell an oversized cell from other damage)."""
+    if "field limit" in str(exc):
+        return (
+            f"a cell is longer than the CSV field size limit ({csv.field_size_limit():,} "
+            "characters)"
+        )
+    return "it is not well-formed CSV"
 
 
 def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
