@@ -50,6 +50,7 @@ __all__ = [
     "EnvKeyProvider",
     "FileKeyProvider",
     "IndexKeys",
+    "InsecureKeyFile",
     "KeyConfigurationError",
     "KeyProvider",
     "KeyUnavailable",
@@ -79,6 +80,22 @@ class KeyConfigurationError(CustrecError, ValueError):
 
     The message names the variable or file and the problem, never the value.
     """
+
+
+class InsecureKeyFile(KeyConfigurationError):
+    """A key file is accessible by group or others. ``path`` is the file and ``mode`` its
+    permission bits, so a caller can say how to fix it in its own terms (a shell command)."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        super().__init__(
+            f"key file {path} is accessible by group or others (mode {mode:04o}); "
+            f"run 'chmod 600 {path}' or pass allow_insecure_permissions=True"
+        )
+        self.path = path
+        self.mode = mode
+
+    def __reduce__(self) -> tuple[type[InsecureKeyFile], tuple[Path, int]]:
+        return (type(self), (self.path, self.mode))
 
 
 @runtime_checkable
@@ -289,10 +306,7 @@ def _check_permissions(path: Path, allow_insecure: bool) -> None:
         return
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyConfigurationError(
-            f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run 'chmod 600 {path}' or pass allow_insecure_permissions=True"
-        )
+        raise InsecureKeyFile(path, stat.S_IMODE(mode))
 
 
 def _read_key_file(
