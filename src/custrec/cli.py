@@ -23,13 +23,13 @@ Exit codes (stable; scripts may rely on them):
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
 import hashlib
 import json
 import os
 import random
 import re
+import shlex
 import sys
 import time
 import tomllib
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from custrec import __version__
+from custrec._files import open_private, write_private_text
 from custrec.backends import MemoryStore, SQLiteStore
 from custrec.errors import AccessDenied, CustrecError, StorageError
 from custrec.grading import ParetoPolicy, RFMPolicy, abcd_by_amount
@@ -52,6 +53,7 @@ from custrec.interchange import (
     ImportPolicy,
     MappingError,
     ReadError,
+    SourceInfo,
     export_customers,
     load_mapping,
     open_source,
@@ -59,6 +61,7 @@ from custrec.interchange import (
     render_table,
 )
 from custrec.interchange.convert import ConversionError, parse_timezone
+from custrec.interchange.csvsafe import CsvWriter
 from custrec.interchange.plan import IMPORT_ID_PATTERN
 from custrec.matching import Decision as MatchDecision
 from custrec.records import CustomerKind, DataCategory, LifecycleStage
@@ -78,6 +81,7 @@ from custrec.security import (
     Actor,
     Checkpoint,
     DecryptionFailed,
+    InsecureKeyFile,
     KeyConfigurationError,
     KeyRing,
     KeyUnavailable,
@@ -252,12 +256,24 @@ def _load_keyring(path: str | None) -> KeyRing:
             return KeyRing.from_file(chosen)
         if os.environ.get("CUSTREC_MASTER_KEYS"):
             return KeyRing.from_env()
+    except InsecureKeyFile as exc:
+        raise _insecure_key_file(exc) from None
     except (KeyConfigurationError, KeyUnavailable) as exc:
         raise _Failure(EXIT_CONFIG, f"the keys cannot be used: {exc}") from None
     raise _Failure(
         EXIT_CONFIG,
         "no keys: pass --keys PATH or set CUSTREC_KEY_FILE (create a key file with "
         "'custrec keys init PATH'), or set CUSTREC_MASTER_KEYS and CUSTREC_INDEX_KEYS",
+    )
+
+
+def _insecure_key_file(exc: InsecureKeyFile) -> _Failure:
+    """What to do about a key file others may read, as a shell command (not the library's
+    Python argument, which the command line does not have)."""
+    return _Failure(
+        EXIT_CONFIG,
+        f"the key file {exc.path} is accessible by group or others (mode {exc.mode:04o}); "
+        f"make it private with: chmod 600 {shlex.quote(str(exc.path))}",
     )
 
 
@@ -365,6 +381,8 @@ def _cmd_keys_init(args: argparse.Namespace, out: IO[str]) -> int:
             raise _Failure(EXIT_CONFIG, f"{path} exists; keep it, or pass --exist-ok")
         try:
             KeyRing.from_file(path)
+        except InsecureKeyFile as exc:
+            raise _insecure_key_file(exc) from None
         except (KeyConfigurationError, KeyUnavailable) as exc:
             message = f"{path} exists but is not a usable key file: {exc}"
             raise _Failure(EXIT_CONFIG, message) from None
@@ -396,9 +414,13 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     delimiter = args.delimiter or (mapping.delimiter if mapping else "auto")
     roles = {"admin", "unmask"} if args.on_match == "update" else {"admin"}
     actor = _actor(args, roles)
-    headers = _headers(source_path, args, encoding, delimiter)
-    if headers is not None:  # fit the mapping to the header before a database is opened
-        (mapping or ImportMapping.native_mapping()).bind(headers)
+    header = _header(source_path, args, encoding, delimiter)
+    if header is not None:  # fit the mapping to the header before a database is opened
+        try:
+            (mapping or ImportMapping.native_mapping()).bind(header.headers)
+        except MappingError as exc:
+            hint = _encoding_hint(source_path, args, header, mapping, delimiter)
+            raise _Failure(EXIT_CONFIG, f"{exc}; {hint}") from None
     with (
         open_source(source_path, format=args.format, encoding=encoding, delimiter=delimiter) as src,
         _registry(args, create=not args.dry_run, memory_if_missing=args.dry_run) as registry,
@@ -430,19 +452,79 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 bar.close()
     report_text = report.to_json()
     if args.report:
-        Path(args.report).write_text(report_text + "\n", encoding="utf-8")
+        write_private_text(args.report, report_text + "\n")
     _print(out, report.render(max_issues=args.show_issues))
     if args.report:
         _print(out, f"report: {args.report}")
     return EXIT_OK if report.ok or args.exit_zero else EXIT_PROBLEMS
 
 
-def _headers(
+def _header(
     path: Path, args: argparse.Namespace, encoding: str, delimiter: str
-) -> tuple[str, ...] | None:
-    """The header row of a CSV source (``None`` for JSON Lines, which has none)."""
+) -> SourceInfo | None:
+    """How a CSV source's header was read (``None`` for JSON Lines, which has none)."""
     with open_source(path, format=args.format, encoding=encoding, delimiter=delimiter) as src:
-        return src.headers if isinstance(src, CsvSource) else None
+        return src.info if isinstance(src, CsvSource) else None
+
+
+_OTHER_ENCODINGS: Final = ("utf-8", "gb18030", "utf-16")
+"""Encodings tried when a header does not fit its mapping: what legacy files mostly use."""
+
+
+def _garbled(text: str) -> bool:
+    """Whether a header shows the usual marks of bytes decoded with the wrong codec: C1
+    control or private-use characters, rare CJK extension A characters (UTF-8 read as
+    GB18030), or runs of Latin-1 letters (GB18030 or UTF-8 read as Latin-1)."""
+    latin_run = 0
+    for char in text:
+        point = ord(char)
+        if 0x80 <= point <= 0x9F or 0xE000 <= point <= 0xF8FF or 0x3400 <= point <= 0x4DBF:
+            return True
+        latin_run = latin_run + 1 if 0xA0 <= point <= 0xFF else 0
+        if latin_run >= 2:
+            return True
+    return False
+
+
+def _encoding_hint(
+    path: Path,
+    args: argparse.Namespace,
+    header: SourceInfo,
+    mapping: ImportMapping | None,
+    delimiter: str,
+) -> str:
+    """Why a header may not fit its mapping when the columns are there after all: the file was
+    decoded with the wrong encoding. Names the encoding used and where it came from, says when
+    the header looks mis-decoded, and names another encoding under which the header fits."""
+    if args.encoding:
+        origin = "given with --encoding"
+    elif mapping is not None and mapping.encoding != "auto":
+        origin = "the mapping's encoding"
+    else:
+        origin = "detected"
+    used = header.encoding or "auto"
+    text = f"the header was read as {used} ({origin})"
+    if any("\ufffd" in h for h in header.headers):
+        text += f" and holds bytes that are not valid {used}: the file is in another encoding"
+    elif any(_garbled(h) for h in header.headers):
+        text += " and looks garbled: the file may be in another encoding"
+    family = used.removesuffix("-sig")
+    for candidate in _OTHER_ENCODINGS:
+        if candidate == family:
+            continue
+        try:
+            other = _header(path, args, candidate, delimiter)
+            if other is None or any("\ufffd" in h for h in other.headers):
+                continue
+            (mapping or ImportMapping.native_mapping()).bind(other.headers)
+        except (ReadError, MappingError, UnicodeError):
+            continue
+        fix = f"pass --encoding {candidate}"
+        if origin == "the mapping's encoding":
+            fix += f' or set encoding = "{candidate}" in the mapping'
+        return f"{text}; read as {candidate} it fits: {fix}"
+    where = "--encoding (or the mapping's encoding)" if mapping is not None else "--encoding"
+    return f"{text}; if the columns are there, check {where}"
 
 
 def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -630,7 +712,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
         if args.audit_command == "checkpoint":
             checkpoint = registry.audit_checkpoint(actor=actor)
-            Path(args.out).write_text(json.dumps(checkpoint.to_dict(), indent=2) + "\n")
+            write_private_text(args.out, json.dumps(checkpoint.to_dict(), indent=2) + "\n")
             _print(out, f"checkpoint at entry {checkpoint.seq} written to {args.out}")
             return EXIT_OK
         given: Checkpoint | None = None
@@ -814,14 +896,15 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if not keys.exists():
         generate_key_file(keys)
     headers = list(_DEMO_MAPPING["columns"])
-    with source.open("w", encoding="gb18030", newline="") as stream:
-        writer = csv.writer(stream, lineterminator="\r\n")
+    with open_private(source, encoding="gb18030", newline="") as stream:
+        writer = CsvWriter(stream)
         writer.writerow(headers)
         writer.writerows(_demo_rows(args.rows, args.seed))
-    mapping_path.write_text(json.dumps(_DEMO_MAPPING, ensure_ascii=False, indent=2), "utf-8")
+    write_private_text(mapping_path, json.dumps(_DEMO_MAPPING, ensure_ascii=False, indent=2))
     _print(out, f"1. wrote {args.rows} messy legacy rows (GB18030) to {source}")
     mapping = load_mapping(mapping_path)
     keyring = KeyRing.from_file(keys)
+    open_private(db, "x").close()  # SQLite keeps an existing file's mode (and its WAL's)
     store = SQLiteStore(db)
     try:
         registry = Registry(store, keyring=keyring)
@@ -843,7 +926,7 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             step = "2. dry run (nothing written)" if dry_run else "3. import"
             _print(out, f"\n{step}")
             _print(out, report.render(max_issues=5))
-        (base / "import-report.json").write_text(report.to_json() + "\n", encoding="utf-8")
+        write_private_text(base / "import-report.json", report.to_json() + "\n")
         rng = random.Random(args.seed)
         recorded = 0
         as_of = datetime.now(UTC)
@@ -1081,6 +1164,8 @@ def main(
         return _fail(err, exc.code, exc.message)
     except (MappingError, ReadError) as exc:
         return _fail(err, EXIT_CONFIG, str(exc))
+    except InsecureKeyFile as exc:
+        return _fail(err, EXIT_CONFIG, _insecure_key_file(exc).message)
     except (KeyConfigurationError, KeyUnavailable, DecryptionFailed) as exc:
         return _fail(err, EXIT_CONFIG, f"the keys cannot be used: {exc}")
     except AccessDenied as exc:

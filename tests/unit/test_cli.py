@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 def imported(env: dict[str, Path], *extra: str | Path) -> Run:
     return custrec(
         "import", SOURCE, "--db", env["db"], "--mapping", MAPPING, "--keys", env["keys"], *extra
+    )
+
+
+def imported_from(env: dict[str, Path], source: str | Path, *extra: str | Path) -> Run:
+    return custrec(
+        "import", source, "--db", env["db"], "--mapping", MAPPING, "--keys", env["keys"], *extra
     )
 
 
@@ -130,6 +136,21 @@ def test_keys_of_another_database_are_refused(env: dict[str, Path]) -> None:
     result = custrec("quality", "--db", env["db"], "--keys", other)
     assert result.code == cli.EXIT_CONFIG
     assert "do not belong to this database" in result.err
+
+
+def test_an_insecure_key_file_is_fixed_with_a_shell_command(env: dict[str, Path]) -> None:
+    spaced = env["dir"] / "my keys.json"
+    env["keys"].rename(spaced)
+    spaced.chmod(0o644)
+    for argv in (
+        ["quality", "--db", env["db"], "--keys", spaced],
+        ["keys", "init", "--exist-ok", spaced],
+    ):
+        result = custrec(*argv)
+        assert result.code == cli.EXIT_CONFIG
+        assert "accessible by group or others (mode 0644)" in result.err
+        assert f"chmod 600 '{spaced}'" in result.err
+        assert "allow_insecure_permissions" not in result.err
 
 
 # -------------------------------------------------------------------------------- import
@@ -254,6 +275,60 @@ def test_failures_map_to_exit_codes(
     assert result.code == code and result.err.startswith("custrec: error: ")
 
 
+def gb18030_sample_as_utf8(env: dict[str, Path]) -> Path:
+    path = env["dir"] / "legacy-utf8.csv"
+    path.write_text(Path(SOURCE).read_bytes().decode("gb18030"), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("source", "encoding", "read_as", "why", "fits"),
+    [
+        ("gb18030", "latin-1", "iso8859-1 (given with --encoding)", "looks garbled", "gb18030"),
+        ("gb18030", "utf-8", "utf-8 (given with --encoding)", "not valid utf-8", "gb18030"),
+        ("utf-8", "gb18030", "gb18030 (given with --encoding)", "not valid gb18030", "utf-8"),
+    ],
+)
+def test_missing_required_columns_name_the_encoding_the_header_was_read_with(
+    env: dict[str, Path], source: str, encoding: str, read_as: str, why: str, fits: str
+) -> None:
+    path = SOURCE if source == "gb18030" else gb18030_sample_as_utf8(env)
+    result = imported_from(env, path, "--encoding", encoding)
+    assert result.code == cli.EXIT_CONFIG
+    assert "this required column is not in the file" in result.err
+    assert f"the header was read as {read_as}" in result.err and why in result.err
+    assert f"read as {fits} it fits: pass --encoding {fits}" in result.err
+    assert not env["db"].exists()
+
+
+def test_a_wrong_encoding_in_the_mapping_is_named_as_the_mappings(env: dict[str, Path]) -> None:
+    mapping = env["dir"] / "latin.toml"
+    text = Path(MAPPING).read_text(encoding="utf-8")
+    assert 'encoding = "auto"' in text
+    mapping.write_text(text.replace('encoding = "auto"', 'encoding = "latin-1"'), "utf-8")
+    result = custrec("import", SOURCE, "--mapping", mapping, *flags(env))
+    assert result.code == cli.EXIT_CONFIG
+    assert "read as iso8859-1 (the mapping's encoding)" in result.err
+    assert 'set encoding = "gb18030" in the mapping' in result.err
+
+
+def test_a_header_that_fits_no_encoding_still_suggests_checking_it(env: dict[str, Path]) -> None:
+    (env["dir"] / "other.csv").write_text("客户编号,手机\nL1,13800138000\n", encoding="utf-8")
+    result = imported_from(env, env["dir"] / "other.csv")
+    assert result.code == cli.EXIT_CONFIG
+    assert "the header was read as utf-8 (detected)" in result.err
+    assert "check --encoding (or the mapping's encoding)" in result.err
+
+
+def test_a_header_cell_over_the_csv_field_limit_exits_three(env: dict[str, Path]) -> None:
+    secret = "机密" * 70_000
+    (env["dir"] / "big.csv").write_text(f"名称,{secret}\n张三,1\n", encoding="utf-8")
+    result = imported_from(env, env["dir"] / "big.csv")
+    assert result.code == cli.EXIT_CONFIG
+    assert "header record (line 1)" in result.err and "field size limit" in result.err
+    assert "机密" not in result.err
+
+
 # ------------------------------------------------------------------ the other commands
 
 
@@ -375,6 +450,50 @@ def test_demo_runs_every_part(env: dict[str, Path]) -> None:
     for step in ("1. wrote 40", "2. dry run", "3. import", "5. graded", "8. audit chain ok=True"):
         assert step in result.out
     assert custrec("demo", env["dir"] / "demo").code == cli.EXIT_CONFIG
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that narrows nothing: files must be private on their own (tests run as root,
+    so modes are checked, not access)."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_files_with_personal_data_are_private(env: dict[str, Path]) -> None:
+    old = env["dir"] / "report.json"
+    old.write_text("an older report")
+    old.chmod(0o644)
+    imported(env, "--report", old)
+    custrec("export", "masked.csv", *flags(env))
+    custrec("export", "clear.jsonl", "--unmask", *flags(env))
+    custrec("audit", "checkpoint", "cp.json", *flags(env))
+    written = ["report.json", "report.errors.csv", "masked.csv", "clear.jsonl", "cp.json"]
+    assert {name: mode(env["dir"] / name) for name in written} == dict.fromkeys(written, 0o600)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_demo_writes_private_files(env: dict[str, Path]) -> None:
+    assert custrec("demo", env["dir"] / "demo", "--rows", "20").code == cli.EXIT_OK
+    files = [p for p in (env["dir"] / "demo").iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {
+        "legacy_customers.csv",
+        "legacy_mapping.json",
+        "legacy_customers.errors.csv",
+        "import-report.json",
+        "export.csv",
+        "demo.sqlite",
+        "demo.keys.json",
+    }
+    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
 
 
 def test_the_progress_bar() -> None:
