@@ -26,7 +26,7 @@ import enum
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -48,13 +48,17 @@ __all__ = [
     "Intent",
     "Interaction",
     "InteractionKind",
+    "KindName",
     "LifecycleStage",
     "Milestones",
     "Money",
     "PersonalField",
     "PersonalInfo",
+    "RecordState",
     "RevenueBand",
     "Sensitivity",
+    "StageName",
+    "StateName",
     "Transaction",
     "VerificationStatus",
     "personal",
@@ -158,8 +162,16 @@ class CustomerKind(enum.StrEnum):
     ORGANIZATION = "organization"
 
 
+KindName = Literal["individual", "organization"]
+"""The values of :class:`CustomerKind` as a literal type: a misspelt facet fails type checking."""
+
+
 class LifecycleStage(enum.StrEnum):
-    """Where a customer stands in the relationship, from first lead to archive."""
+    """Where a customer stands in the relationship, from first lead to archive.
+
+    The stage is the sales and service view. Whether the record is still in active use is its
+    :class:`RecordState`, kept apart: archiving a lead leaves it a lead.
+    """
 
     LEAD = "lead"
     PROSPECT = "prospect"
@@ -168,6 +180,29 @@ class LifecycleStage(enum.StrEnum):
     DORMANT = "dormant"
     CHURNED = "churned"
     ARCHIVED = "archived"
+
+
+StageName = Literal["lead", "prospect", "new", "active", "dormant", "churned", "archived"]
+"""The values of :class:`LifecycleStage` as a literal type."""
+
+
+class RecordState(enum.StrEnum):
+    """Where a record stands in its retention life, beside its lifecycle stage.
+
+    ``live``: in active use. ``archived``: out of active use but kept (a retention ``archive``
+    action, or an update). ``restricted``: processing restricted to storage and security (a
+    retention ``restrict`` action or a restriction recorded in the consent ledger; PIPL Art. 47
+    para. 2, GDPR Art. 18). Erased and merged records are not customers any more and have no
+    state here (storage marks their rows ``erased`` and ``merged``).
+    """
+
+    LIVE = "live"
+    ARCHIVED = "archived"
+    RESTRICTED = "restricted"
+
+
+StateName = Literal["live", "archived", "restricted"]
+"""The values of :class:`RecordState` as a literal type."""
 
 
 class CustomerCategory(enum.StrEnum):
@@ -338,7 +373,8 @@ class Customer:
     ``id`` is a time-ordered string assigned at construction; ``version`` is assigned by storage
     (0 for a record never stored, 1 after the first write, +1 per update). Individuals may carry
     ``gender`` and ``birth_date``; organisations ``industry``, size bands, ``founded_on`` and
-    ``legal_representative``. ``grade`` is the current grade label set by a grading policy.
+    ``legal_representative``. ``grade`` is the current grade label set by a grading policy;
+    ``state`` whether the record is live, archived or restricted (see :class:`RecordState`).
     """
 
     id: str = attrs.field(factory=new_id)
@@ -362,6 +398,7 @@ class Customer:
     # relationship
     category: CustomerCategory | None = None
     stage: LifecycleStage = LifecycleStage.LEAD
+    state: RecordState = RecordState.LIVE
     intent: Intent | None = None
     product_interests: tuple[str, ...] = attrs.field(factory=tuple, converter=_tuple)
     needs: tuple[str, ...] = attrs.field(factory=tuple, converter=_tuple)

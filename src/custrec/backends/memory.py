@@ -58,6 +58,7 @@ class _State:
         self.history: defaultdict[str, list[HistoryRecord]] = defaultdict(list)
         self.audit: list[AuditRecord] = []
         self.keys: dict[str, WrappedKey] = {}
+        self.meta: dict[str, bytes] = {}
 
 
 class _Tables:
@@ -445,14 +446,19 @@ class _Audit(_Tables):
         actor_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
         self._check_open()
         _check_limit(limit)
         for name, value in (("since", since), ("until", until)):
             if value is not None:
                 _check_aware(value, name)
+        log = self._state.audit
+        end = len(log) if before_seq is None else max(min(before_seq - 1, len(log)), 0)
+        window = log[max(after_seq, 0) : end]
         found: list[AuditRecord] = []
-        for record in self._state.audit[max(after_seq, 0) :]:
+        for record in reversed(window) if newest_first else window:
             if (
                 (customer_id is None or record.customer_id == customer_id)
                 and (actor_id is None or record.actor_id == actor_id)
@@ -542,6 +548,35 @@ class _Keys(_Tables):
         return [self._state.keys[i] for i in ids]
 
 
+class _Meta(_Tables):
+    def get(self, name: str) -> bytes | None:
+        self._check_open()
+        _check_name(name)
+        return self._state.meta.get(name)
+
+    def put(self, name: str, value: bytes) -> None:
+        self._check_open(write=True)
+        _check_name(name)
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError("meta values must be bytes")
+        meta = self._state.meta
+        old = meta.get(name)
+        meta[name] = bytes(value)
+
+        def undo() -> None:
+            if old is None:
+                meta.pop(name, None)
+            else:
+                meta[name] = old
+
+        self._write(undo)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError("meta names must be non-empty text without NUL characters")
+
+
 class _MemorySession:
     """A unit of work: writes apply at once and are undone on rollback."""
 
@@ -556,6 +591,7 @@ class _MemorySession:
         self._history = _History(self)
         self._audit = _Audit(self)
         self._keys = _Keys(self)
+        self._meta = _Meta(self)
 
     @property
     def customers(self) -> _Customers:
@@ -580,6 +616,10 @@ class _MemorySession:
     @property
     def keys(self) -> _Keys:
         return self._keys
+
+    @property
+    def meta(self) -> _Meta:
+        return self._meta
 
     def check_open(self, *, write: bool = False) -> None:
         if self.finished:

@@ -61,6 +61,7 @@ from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
 from custrec.storage import (
     ACTIVITY_KINDS,
+    ROW_STATES,
     ActivityRow,
     AuditRecord,
     Capabilities,
@@ -235,7 +236,33 @@ class Migration(NamedTuple):
     statements: tuple[str, ...]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _SCHEMA_V1),)
+_STATES: Final = ", ".join(f"'{state}'" for state in ROW_STATES)
+
+# Schema 2: the stored row state, the audit log's on_behalf_of and the meta table. Rows written
+# before it holding an erasure tombstone or a merge alias (custrec's schema-1 payload formats,
+# recognised by their first bytes) are marked erased and merged; every other row is live.
+_TOMBSTONE_V1: Final = b'{"schema_version":1,"erased":'
+_ALIAS_V1: Final = b'{"schema_version":1,"merged_into":'
+
+
+def _starts_with(prefix: bytes) -> str:
+    return f"substring(payload FROM 1 FOR {len(prefix)}) = '\\x{prefix.hex()}'::bytea"
+
+
+_SCHEMA_V2: Final[tuple[str, ...]] = (
+    "ALTER TABLE {s}.customers ADD COLUMN state text COLLATE \"C\" NOT NULL DEFAULT 'live' "
+    f"CHECK (state IN ({_STATES}))",
+    "UPDATE {s}.customers SET state = 'erased' WHERE " + _starts_with(_TOMBSTONE_V1),
+    "UPDATE {s}.customers SET state = 'merged' WHERE " + _starts_with(_ALIAS_V1),
+    "CREATE INDEX customers_state ON {s}.customers (state, id)",
+    "ALTER TABLE {s}.audit ADD COLUMN on_behalf_of text",
+    'CREATE TABLE {s}.meta (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)',
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _SCHEMA_V1),
+    Migration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
+)
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
@@ -530,15 +557,15 @@ _CUSTOMER_SELECT: Final = (
     "SELECT c.id, c.version, c.payload, c.kind, c.stage, c.owner, c.team, c.grade, "
     "c.created_at, c.updated_at, "
     "ARRAY(SELECT i.key FROM {s}.customer_index AS i WHERE i.customer_id = c.id), "
-    "ARRAY(SELECT t.tag FROM {s}.customer_tags AS t WHERE t.customer_id = c.id ORDER BY t.pos) "
-    "FROM {s}.customers AS c"
+    "ARRAY(SELECT t.tag FROM {s}.customer_tags AS t WHERE t.customer_id = c.id ORDER BY t.pos), "
+    "c.state FROM {s}.customers AS c"
 )
 
 _CUSTOMER_INSERT: Final = (
     "WITH added AS ("
     " INSERT INTO {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-    " created_at, updated_at) VALUES (%(id)s, 1, %(payload)s, %(kind)s, %(stage)s, %(owner)s,"
-    " %(team)s, %(grade)s, %(created_at)s, %(updated_at)s) RETURNING id"
+    " created_at, updated_at, state) VALUES (%(id)s, 1, %(payload)s, %(kind)s, %(stage)s,"
+    " %(owner)s, %(team)s, %(grade)s, %(created_at)s, %(updated_at)s, %(state)s) RETURNING id"
     "), keys AS ("
     " INSERT INTO {s}.customer_index (customer_id, key)"
     " SELECT a.id, k.key FROM added AS a, unnest(%(keys)s::text[]) AS k (key)"
@@ -555,7 +582,8 @@ _CUSTOMER_UPDATE: Final = (
     "WITH changed AS ("
     " UPDATE {s}.customers SET payload = %(payload)s, kind = %(kind)s, stage = %(stage)s,"
     " owner = %(owner)s, team = %(team)s, grade = %(grade)s, updated_at = %(updated_at)s,"
-    " version = version + 1 WHERE id = %(id)s AND version = %(expected)s RETURNING id"
+    " state = %(state)s, version = version + 1 WHERE id = %(id)s AND version = %(expected)s"
+    " RETURNING id"
     "), old_keys AS ("
     " DELETE FROM {s}.customer_index WHERE customer_id IN (SELECT id FROM changed)"
     " AND key <> ALL (%(keys)s::text[])"
@@ -588,7 +616,7 @@ _CUSTOMER_STAGE: Final = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS custrec_stage_customers ("
     ' ord integer NOT NULL, id text COLLATE "C" NOT NULL, payload bytea NOT NULL,'
     " kind text NOT NULL, stage text NOT NULL, owner text, team text, grade text,"
-    " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+    " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, state text NOT NULL,"
     " keys text[] NOT NULL, tags text[] NOT NULL"
     ") ON COMMIT DELETE ROWS"
 )
@@ -600,8 +628,8 @@ _CUSTOMER_MERGE: Final = (
     " SELECT DISTINCT ON (id) * FROM pg_temp.custrec_stage_customers ORDER BY id, ord"
     "), added AS ("
     " INSERT INTO {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-    " created_at, updated_at)"
-    " SELECT id, 1, payload, kind, stage, owner, team, grade, created_at, updated_at"
+    " created_at, updated_at, state)"
+    " SELECT id, 1, payload, kind, stage, owner, team, grade, created_at, updated_at, state"
     " FROM src ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id"
     "), keys AS ("
     " INSERT INTO {s}.customer_index (customer_id, key)"
@@ -625,6 +653,7 @@ _CUSTOMER_COPY_TYPES: Final = (
     "text",
     "timestamptz",
     "timestamptz",
+    "text",
 )
 
 
@@ -653,6 +682,7 @@ class _CustomerTable(_Table):
             "grade": row.grade,
             "created_at": _instant(row.created_at, "created_at"),
             "updated_at": _instant(row.updated_at, "updated_at"),
+            "state": row.state,
             "keys": sorted(row.index_keys),
             "tags": list(row.tags),
         }
@@ -672,6 +702,7 @@ class _CustomerTable(_Table):
             updated_at=_utc(r[9]),
             index_keys=frozenset(r[10]),
             tags=tuple(r[11]),
+            state=r[12],
         )
 
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
@@ -682,7 +713,7 @@ class _CustomerTable(_Table):
         clauses: list[str] = []
         params: list[Any] = []
         if where is not None:
-            for column in ("kind", "stage", "owner", "team", "grade"):
+            for column in ("kind", "stage", "state", "owner", "team", "grade"):
                 value = getattr(where, column)
                 if value is not None:
                     clauses.append(f"c.{column} = %s")
@@ -785,7 +816,7 @@ class _CustomerTable(_Table):
             with cursor.copy(
                 self._q(
                     "COPY {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-                    " created_at, updated_at) FROM STDIN (FORMAT BINARY)"
+                    " created_at, updated_at, state) FROM STDIN (FORMAT BINARY)"
                 )
             ) as copy:
                 copy.set_types(list(_CUSTOMER_COPY_TYPES))
@@ -802,6 +833,7 @@ class _CustomerTable(_Table):
                             p["grade"],
                             p["created_at"],
                             p["updated_at"],
+                            p["state"],
                         )
                     )
             with cursor.copy(
@@ -834,7 +866,7 @@ class _CustomerTable(_Table):
             self._session._conn.cursor() as cursor,
             cursor.copy(
                 "COPY pg_temp.custrec_stage_customers (ord, id, payload, kind, stage, owner, team,"
-                " grade, created_at, updated_at, keys, tags) FROM STDIN (FORMAT BINARY)"
+                " grade, created_at, updated_at, state, keys, tags) FROM STDIN (FORMAT BINARY)"
             ) as copy,
         ):
             copy.set_types(_CUSTOMER_STAGE_TYPES)
@@ -851,6 +883,7 @@ class _CustomerTable(_Table):
                         p["grade"],
                         p["created_at"],
                         p["updated_at"],
+                        p["state"],
                         p["keys"],
                         p["tags"],
                     )
@@ -1307,7 +1340,9 @@ class _HistoryTable(_LedgerTable):
         ]
 
 
-_AUDIT_COLUMNS: Final = "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain"
+_AUDIT_COLUMNS: Final = (
+    "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of"
+)
 
 
 class _AuditTable(_Table):
@@ -1325,6 +1360,7 @@ class _AuditTable(_Table):
             reason=r[6],
             outcome=r[7],
             chain=bytes(r[8]),
+            on_behalf_of=r[9],
         )
 
     @_writes
@@ -1344,12 +1380,12 @@ class _AuditTable(_Table):
                 "SELECT base.n + u.ord, u.at, u.actor_id, u.action, u.customer_id,"
                 " ARRAY(SELECT f.name FROM jsonb_array_elements_text(u.fields)"
                 "  WITH ORDINALITY AS f (name, pos) ORDER BY f.pos),"
-                " u.reason, u.outcome, u.chain"
+                " u.reason, u.outcome, u.chain, u.on_behalf_of"
                 " FROM (SELECT coalesce(max(seq), 0) AS n FROM {s}.audit) AS base,"
                 " unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[],"
-                "  %s::text[]::jsonb[], %s::text[], %s::text[], %s::bytea[])"
+                "  %s::text[]::jsonb[], %s::text[], %s::text[], %s::bytea[], %s::text[])"
                 "  WITH ORDINALITY AS u (at, actor_id, action, customer_id, fields, reason,"
-                "  outcome, chain, ord)"
+                "  outcome, chain, on_behalf_of, ord)"
                 " RETURNING seq",
                 (
                     instants,
@@ -1361,6 +1397,7 @@ class _AuditTable(_Table):
                     [r.reason for r in records],
                     [r.outcome for r in records],
                     [bytes(r.chain) for r in records],
+                    [r.on_behalf_of for r in records],
                 ),
             ),
         )
@@ -1376,10 +1413,15 @@ class _AuditTable(_Table):
         actor_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> builtins.list[AuditRecord]:
         _positive_limit(limit)
         sql = "SELECT " + _AUDIT_COLUMNS + " FROM {s}.audit WHERE seq > %s"
-        params: list[Any] = [after_seq]
+        params: list[Any] = [min(after_seq, _BIGINT_MAX)]
+        if before_seq is not None:
+            sql += " AND seq < %s"
+            params.append(min(before_seq, _BIGINT_MAX))
         if customer_id is not None:
             sql += " AND customer_id = %s"
             params.append(customer_id)
@@ -1392,8 +1434,8 @@ class _AuditTable(_Table):
         if until is not None:
             sql += " AND at < %s"
             params.append(_instant(until, "until"))
-        sql += " ORDER BY seq LIMIT %s"
-        params.append(limit)
+        sql += " ORDER BY seq DESC LIMIT %s" if newest_first else " ORDER BY seq LIMIT %s"
+        params.append(min(limit, _BIGINT_MAX))
         return [self._decode(r) for r in self._exec(sql, params)]
 
     @_reads
@@ -1518,6 +1560,33 @@ class _KeyTable(_Table):
         return [self._decode(r) for r in self._exec(sql, params)]
 
 
+class _MetaTable(_Table):
+    _name = "meta"
+
+    @_reads
+    def get(self, name: str) -> bytes | None:
+        found = self._exec(
+            "SELECT value FROM {s}.meta WHERE name = %s", (_meta_name(name),)
+        ).fetchone()
+        return None if found is None else bytes(found[0])
+
+    @_writes
+    def put(self, name: str, value: bytes) -> None:
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError("meta values must be bytes")
+        self._exec(
+            "INSERT INTO {s}.meta (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (_meta_name(name), bytes(value)),
+        )
+
+
+def _meta_name(name: str) -> str:
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError("meta names must be non-empty text without NUL characters")
+    return name
+
+
 _ACTIVE: Final = "active"
 _SAVEPOINT: Final = b"SAVEPOINT custrec_op"
 _RELEASE: Final = b"RELEASE SAVEPOINT custrec_op"
@@ -1543,6 +1612,7 @@ class _PostgresSession:
         self._history = _HistoryTable(self)
         self._audit = _AuditTable(self)
         self._keys = _KeyTable(self)
+        self._meta = _MetaTable(self)
 
     def __repr__(self) -> str:
         mode = "read-only" if self._readonly else "read-write"
@@ -1576,6 +1646,10 @@ class _PostgresSession:
     @property
     def keys(self) -> _KeyTable:
         return self._keys
+
+    @property
+    def meta(self) -> _MetaTable:
+        return self._meta
 
     # -- plumbing ---------------------------------------------------------------------------
 

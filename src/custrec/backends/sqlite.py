@@ -28,6 +28,7 @@ from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
 from custrec.storage import (
     ACTIVITY_KINDS,
+    ROW_STATES,
     ActivityRow,
     AuditRecord,
     Capabilities,
@@ -40,7 +41,7 @@ from custrec.storage import (
     WrappedKey,
 )
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "key_file_for"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -248,9 +249,37 @@ def _compact_index_keys(conn: sqlite3.Connection) -> None:
         conn.create_function("custrec_pack_index_key", 1, None)
 
 
+_TOMBSTONE_V1: Final = b'{"schema_version":1,"erased":'
+_ALIAS_V1: Final = b'{"schema_version":1,"merged_into":'
+
+
+def _row_state_and_meta(conn: sqlite3.Connection) -> None:
+    """Schema 3: a stored row state (live, archived, restricted, erased, merged), the
+    ``on_behalf_of`` column of the audit log, and the ``meta`` table.
+
+    Rows written before it that hold an erasure tombstone or a merge alias (custrec's own
+    payload formats of schema 1, recognised by their first bytes) are marked ``erased`` and
+    ``merged``; every other row is ``live``.
+    """
+    states = ", ".join(f"'{state}'" for state in ROW_STATES)
+    conn.execute(
+        "ALTER TABLE customers ADD COLUMN state TEXT NOT NULL DEFAULT 'live' "
+        f"CHECK (state IN ({states}))"
+    )
+    for state, prefix in (("erased", _TOMBSTONE_V1), ("merged", _ALIAS_V1)):
+        conn.execute(
+            "UPDATE customers SET state = ? WHERE substr(payload, 1, ?) = ?",
+            (state, len(prefix), prefix),
+        )
+    conn.execute("CREATE INDEX customers_state ON customers (state, id)")
+    conn.execute("ALTER TABLE audit ADD COLUMN on_behalf_of TEXT")
+    conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _statements(_SCHEMA_V1)),
     Migration(2, "index keys stored as compact BLOBs", _compact_index_keys),
+    Migration(3, "row state, audit on_behalf_of, meta table", _row_state_and_meta),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 
@@ -493,7 +522,7 @@ class _Table:
 
 _CUSTOMER_COLUMNS: Final = (
     "c.pk, c.id, c.version, c.payload, c.kind, c.stage, c.owner, c.team, c.grade, "
-    "c.created_at, c.updated_at"
+    "c.created_at, c.updated_at, c.state"
 )
 
 
@@ -512,6 +541,7 @@ class _CustomerTable(_Table):
             row.team,
             row.grade,
             _encode_dt(row.updated_at, "updated_at"),
+            row.state,
         )
 
     def _existing(self, ids: Sequence[str]) -> set[str]:
@@ -565,6 +595,7 @@ class _CustomerTable(_Table):
                 tags=tuple(tags[r[0]]),
                 created_at=_decode_dt(r[9]),
                 updated_at=_decode_dt(r[10]),
+                state=r[11],
             )
             for r in raw
         ]
@@ -574,7 +605,7 @@ class _CustomerTable(_Table):
         clauses: list[str] = []
         params: list[Any] = []
         if where is not None:
-            for column in ("kind", "stage", "owner", "team", "grade"):
+            for column in ("kind", "stage", "state", "owner", "team", "grade"):
                 value = getattr(where, column)
                 if value is not None:
                     clauses.append(f"c.{column} = ?")
@@ -614,7 +645,7 @@ class _CustomerTable(_Table):
         try:
             cursor = self._conn.execute(
                 "INSERT INTO customers (id, created_at, payload, kind, stage, owner, team, grade, "
-                "updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                "updated_at, state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 params,
             )
         except sqlite3.IntegrityError as exc:
@@ -654,7 +685,7 @@ class _CustomerTable(_Table):
             return 0
         cursor = self._conn.executemany(
             "INSERT INTO customers (id, created_at, payload, kind, stage, owner, team, grade, "
-            "updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+            "updated_at, state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
             "ON CONFLICT (id) DO NOTHING",
             [encoded[i] for i in keep],
         )
@@ -698,11 +729,14 @@ class _CustomerTable(_Table):
         facets = self._facets(row)
         cursor = self._conn.execute(
             "UPDATE customers SET payload = ?, kind = ?, stage = ?, owner = ?, team = ?, "
-            "grade = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+            "grade = ?, updated_at = ?, state = ?, version = version + 1 "
+            "WHERE id = ? AND version = ?",
             (*facets, row.id, expected_version),
         )
         if cursor.rowcount != 1:
             raise self._refuse_cas(row.id, expected_version)
+        if row.state == "erased":  # an erasure: leave no old copy in the write-ahead log
+            self._session._shred = True
         pk = self._conn.execute("SELECT pk FROM customers WHERE id = ?", (row.id,)).fetchone()[0]
         self._conn.execute("DELETE FROM customer_index WHERE customer_pk = ?", (pk,))
         self._conn.execute("DELETE FROM customer_tags WHERE customer_pk = ?", (pk,))
@@ -716,6 +750,7 @@ class _CustomerTable(_Table):
         )  # index keys and tags go with it (ON DELETE CASCADE)
         if cursor.rowcount != 1:
             raise self._refuse_cas(customer_id, expected_version)
+        self._session._shred = True
 
     @_reads
     def lookup(self, index_key: str) -> builtins.list[str]:
@@ -1048,7 +1083,9 @@ class _HistoryTable(_Table):
         ]
 
 
-_AUDIT_COLUMNS: Final = "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain"
+_AUDIT_COLUMNS: Final = (
+    "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of"
+)
 
 
 class _AuditTable(_Table):
@@ -1066,6 +1103,7 @@ class _AuditTable(_Table):
             reason=r[6],
             outcome=r[7],
             chain=bytes(r[8]),
+            on_behalf_of=r[9],
         )
 
     @_writes
@@ -1080,13 +1118,14 @@ class _AuditTable(_Table):
                 r.reason,
                 r.outcome,
                 bytes(r.chain),
+                r.on_behalf_of,
             )
             for r in records
         ]
         first = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]) + 1
         seqs = list(range(first, first + len(encoded)))
         self._conn.executemany(
-            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(seq, *params) for seq, params in zip(seqs, encoded, strict=True)],
         )
         return seqs
@@ -1101,10 +1140,15 @@ class _AuditTable(_Table):
         actor_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> builtins.list[AuditRecord]:
         _positive_limit(limit)
         sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ?"
-        params: list[Any] = [after_seq]
+        params: list[Any] = [min(after_seq, _SQL_INT_MAX)]
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            params.append(min(before_seq, _SQL_INT_MAX))
         if customer_id is not None:
             sql += " AND customer_id = ?"
             params.append(customer_id)
@@ -1117,8 +1161,8 @@ class _AuditTable(_Table):
         if until is not None:
             sql += " AND at < ?"
             params.append(_encode_dt(until, "until"))
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
+        sql += " ORDER BY seq DESC LIMIT ?" if newest_first else " ORDER BY seq LIMIT ?"
+        params.append(min(limit, _SQL_INT_MAX))
         return [self._decode(r) for r in self._conn.execute(sql, params)]
 
     @_reads
@@ -1219,6 +1263,8 @@ class _KeyTable(_Table):
     def delete(self, customer_id: str) -> bool:
         """Delete the key; ``secure_delete`` is on, so its bytes are overwritten in the file."""
         cursor = self._conn.execute("DELETE FROM data_keys WHERE customer_id = ?", (customer_id,))
+        if cursor.rowcount > 0:  # leave no copy of it in the write-ahead log after the commit
+            self._session._shred = True
         return cursor.rowcount > 0
 
     @_reads
@@ -1232,6 +1278,33 @@ class _KeyTable(_Table):
         sql += " ORDER BY customer_id LIMIT ?"
         params.append(limit)
         return [self._decode(r) for r in self._conn.execute(sql, params)]
+
+
+class _MetaTable(_Table):
+    _name = "meta"
+
+    @_reads
+    def get(self, name: str) -> bytes | None:
+        found = self._conn.execute(
+            "SELECT value FROM meta WHERE name = ?", (_meta_name(name),)
+        ).fetchone()
+        return None if found is None else bytes(found[0])
+
+    @_writes_one_statement
+    def put(self, name: str, value: bytes) -> None:
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError("meta values must be bytes")
+        self._conn.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (_meta_name(name), bytes(value)),
+        )
+
+
+def _meta_name(name: str) -> str:
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError("meta names must be non-empty text without NUL characters")
+    return name
 
 
 _ACTIVE: Final = "active"
@@ -1251,6 +1324,8 @@ class _SQLiteSession:
         self._history = _HistoryTable(self)
         self._audit = _AuditTable(self)
         self._keys = _KeyTable(self)
+        self._meta = _MetaTable(self)
+        self._shred = False  # deleted a data key or erased a row: truncate the WAL on commit
 
     def __repr__(self) -> str:
         mode = "read-only" if self._readonly else "read-write"
@@ -1284,6 +1359,10 @@ class _SQLiteSession:
     @property
     def keys(self) -> _KeyTable:
         return self._keys
+
+    @property
+    def meta(self) -> _MetaTable:
+        return self._meta
 
     def _usable(self, *, write: bool = False, what: str = "session") -> sqlite3.Connection:
         if self._state != _ACTIVE:
@@ -1324,6 +1403,8 @@ class _SQLiteSession:
             self._discard()
             raise _translate(exc, "commit") from exc
         self._state = "committed"
+        if self._shred or self._store._shred_pending:
+            self._store._truncate_wal(conn, wait=self._shred)
 
     def rollback(self) -> None:
         """Discard the session's writes; a no-op once the session is finished."""
@@ -1393,6 +1474,22 @@ class SQLiteStore:
     ``":memory:"`` keeps the database in this process only: one connection shared by all
     sessions of this store instance, which run one at a time (others wait up to
     ``busy_timeout``); it is not persistent and not multiprocess.
+
+    **Key store.** Crypto-shredding needs the wrapped data keys kept apart from the data that
+    gets backed up, so by default (``key_file=True``) they live in a second SQLite file beside
+    the database, named after it: ``customers.sqlite`` keeps its keys in
+    ``customers.keys.sqlite`` (``key_file_for()`` gives the name). :attr:`key_store` opens it
+    on first use; a :class:`~custrec.registry.Registry` uses it for data keys, the erasure
+    journal and the head of the audit chain. Pass a path to put it elsewhere, or
+    ``key_file=False`` to keep the keys in this file (then any backup of it holds the keys).
+    Both files are created with mode 0600, and so are their ``-wal`` and ``-shm`` files.
+
+    **Erasure on disk.** ``secure_delete`` overwrites deleted rows in the database file; after a
+    session that deleted a data key or erased a customer row commits, the store also checkpoints
+    the write-ahead log and truncates it to zero bytes (``wal_checkpoint(TRUNCATE)``), so no
+    earlier page holding the key survives in the ``-wal`` file. If another connection's reader
+    holds an old snapshot, the truncation waits up to 2 seconds and is otherwise retried after
+    every later commit and on :meth:`close` (:attr:`wal_truncation_pending` tells).
     """
 
     def __init__(
@@ -1403,10 +1500,15 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         cache_mib: int = 64,
         checkpoint_pages: int = 10_000,
+        key_file: str | os.PathLike[str] | bool = True,
     ) -> None:
         raw = os.fspath(path)
         if raw == "":
             raise ValueError("path must not be empty (use ':memory:' for an in-memory database)")
+        if not isinstance(key_file, bool):
+            key_file = os.fspath(key_file)
+            if key_file in ("", ":memory:") or os.path.abspath(key_file) == os.path.abspath(raw):
+                raise ValueError("key_file must be a file path other than the database's")
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
             raise TypeError("busy_timeout must be a number of seconds")
         if not math.isfinite(busy_timeout) or busy_timeout < 0:
@@ -1432,6 +1534,17 @@ class SQLiteStore:
         self._closed = False
         self._local = threading.local()
         self._memory_lock = threading.Lock()  # ":memory:" only: one session at a time
+        self._shred_pending = False  # a WAL truncation after an erasure still to be done
+        self._key_file: str | None
+        if key_file is False:
+            self._key_file = None
+        elif key_file is True:
+            self._key_file = raw if self._memory else key_file_for(self._path)
+        else:
+            self._key_file = os.path.abspath(key_file)
+        self._key_store: SQLiteStore | None = None
+        if not self._memory:
+            _create_private(self._path)
         conn = self._connect()
         try:
             _migrate(conn, self._path)
@@ -1463,6 +1576,58 @@ class SQLiteStore:
     def capabilities(self) -> Capabilities:
         durable = not self._memory
         return Capabilities(multiprocess=durable, persistent=durable)
+
+    @property
+    def key_file(self) -> str | None:
+        """The path of the key store's file (``":memory:"`` for an in-memory store), or
+        ``None`` when the keys live in this file."""
+        return self._key_file
+
+    @property
+    def key_store(self) -> SQLiteStore | None:
+        """The store holding this database's data keys (opened, and created with mode 0600,
+        on first use), or ``None`` when they live in this file (``key_file=False``)."""
+        if self._key_file is None:
+            return None
+        with self._lock:
+            if self._closed:
+                raise StorageError("the store is closed")
+            if self._key_store is None:
+                self._key_store = SQLiteStore(
+                    self._key_file,
+                    busy_timeout=self._busy_timeout,
+                    synchronous=self._synchronous,
+                    cache_mib=min(self._cache_mib, 8),
+                    key_file=False,
+                )
+            return self._key_store
+
+    @property
+    def wal_truncation_pending(self) -> bool:
+        """Whether a write-ahead-log truncation after an erasure is still to be done (another
+        connection held an old snapshot); it is retried after each commit and on close."""
+        return self._shred_pending
+
+    def _truncate_wal(self, conn: sqlite3.Connection, *, wait: bool) -> None:
+        """Checkpoint the WAL into the database and truncate it to zero bytes.
+
+        ``wait``: wait up to 2 seconds (at most ``busy_timeout``) for readers of older
+        snapshots; otherwise try once. Never raises: a truncation that cannot be done now stays
+        pending.
+        """
+        if self._memory:
+            self._shred_pending = False
+            return
+        normal = round(self._busy_timeout * 1000)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {min(normal, 2000) if wait else 0}")
+            try:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {normal}")
+        except sqlite3.Error:
+            busy = 1
+        self._shred_pending = bool(busy)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -1611,19 +1776,43 @@ class SQLiteStore:
             if self._closed:
                 return
             self._closed = True
+            key_store, self._key_store = self._key_store, None
             if self._memory:
                 idle = []
             else:
                 idle, self._idle = self._idle, []
                 for conn in idle:
                     self._opened.remove(conn)
+        if self._shred_pending and idle:
+            self._truncate_wal(idle[0], wait=True)
         for conn in idle:
             self._close_quietly(conn)
+        if key_store is not None:
+            key_store.close()
         if self._memory and self._memory_lock.acquire(blocking=False):
             try:
                 self._close_quietly(self._opened[0])
             finally:
                 self._memory_lock.release()
+
+
+def key_file_for(path: str | os.PathLike[str]) -> str:
+    """The default key-store file of the database at ``path``: ``customers.sqlite`` ->
+    ``customers.keys.sqlite`` (``db`` -> ``db.keys``), in the same directory."""
+    base, suffix = os.path.splitext(os.path.abspath(os.fspath(path)))
+    return f"{base}.keys{suffix}"
+
+
+def _create_private(path: str) -> None:
+    """Create an empty database file with mode 0600 (SQLite gives its ``-wal`` and ``-shm``
+    files the same mode); an existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
 
 
 if TYPE_CHECKING:  # static conformance check: mypy verifies the structural match

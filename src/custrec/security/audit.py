@@ -2,7 +2,8 @@
 
 Each entry's chain value is ``HMAC-SHA256(k_chain, previous chain || canonical(entry))`` where
 ``canonical`` is a length-prefixed encoding of ``seq``, ``at`` (UTC ISO 8601 with microseconds),
-``actor_id``, ``action``, ``customer_id``, ``fields``, ``reason`` and ``outcome``; the first
+``actor_id``, ``action``, ``customer_id``, ``fields``, ``reason`` and ``outcome``, followed by
+``on_behalf_of`` when an entry has one (so entries without it keep their bytes); the first
 entry (``seq`` 1) chains from :data:`GENESIS`, 32 zero bytes. Changing any byte of an entry,
 inserting, deleting or reordering entries breaks the chain or the sequence. Deleting the newest
 entries (truncation) leaves a valid but shorter chain, so keep a :class:`Checkpoint` (the seq
@@ -154,7 +155,7 @@ def _canonical(entry: object) -> tuple[int, bytes]:
         fields = entry.fields  # type: ignore[attr-defined]
         if isinstance(fields, str) or not isinstance(fields, tuple | list):
             raise _Malformed("entry.fields must be a tuple of strings")
-        encoded = pack(
+        parts = [
             _ENTRY_LABEL,
             seq.to_bytes(8, "big"),
             _instant(entry.at).encode("ascii"),  # type: ignore[attr-defined]
@@ -164,7 +165,11 @@ def _canonical(entry: object) -> tuple[int, bytes]:
             pack(*(_text(f, "fields") for f in fields)),
             _text(entry.reason, "reason", optional=True),  # type: ignore[attr-defined]
             _text(entry.outcome, "outcome"),  # type: ignore[attr-defined]
-        )
+        ]
+        behalf = getattr(entry, "on_behalf_of", None)
+        if behalf is not None:  # only then: entries without it keep their bytes
+            parts.append(_text(behalf, "on_behalf_of"))
+        encoded = pack(*parts)
     except AttributeError as exc:
         raise _Malformed(f"entry lacks attribute {exc.name!r}") from None
     return seq, encoded

@@ -10,12 +10,16 @@ from custrec.storage.protocols import (
     ConsentTable,
     CustomerTable,
     HistoryTable,
+    KeyStoreOwner,
     KeyTable,
+    MetaTable,
     Session,
     Store,
 )
 from custrec.storage.types import (
     ACTIVITY_KINDS,
+    HIDDEN_STATES,
+    ROW_STATES,
     ActivityRow,
     AuditRecord,
     Capabilities,
@@ -28,6 +32,8 @@ from custrec.storage.types import (
 
 __all__ = [
     "ACTIVITY_KINDS",
+    "HIDDEN_STATES",
+    "ROW_STATES",
     "ActivityRow",
     "ActivityTable",
     "AuditRecord",
@@ -40,7 +46,9 @@ __all__ = [
     "CustomerTable",
     "HistoryRecord",
     "HistoryTable",
+    "KeyStoreOwner",
     "KeyTable",
+    "MetaTable",
     "Session",
     "Store",
     "WrappedKey",

@@ -12,6 +12,7 @@ A session holds six tables:
 ``history``      field-level change history, append-only, numbered per customer
 ``audit``        the audit log, append-only, numbered globally
 ``keys``         wrapped per-customer data keys; deletable (crypto-shredding)
+``meta``         a few named values about the store itself (keyring fingerprint, audit head)
 ===============  ===========================================================================
 
 Backends never see plaintext personal data: payloads are opaque bytes (sealed by the registry's
@@ -41,6 +42,9 @@ General rules:
   customer row (there are no foreign keys between tables).
 - Tags keep their order and repeats exactly.
 - ``reassign(x, x)`` moves nothing and returns 0.
+- A deleted data key must be physically destroyed once its session commits: no file, page or
+  log the backend owns may still hold its bytes (crypto-shredding relies on it; SQLite
+  overwrites deleted content and truncates its write-ahead log after such a commit).
 
 These are :class:`typing.Protocol` classes: implement them, do not subclass them. The conformance
 kit in :mod:`custrec.testing` checks that an implementation keeps every rule stated here.
@@ -51,7 +55,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from custrec.grading import ActivitySummary
 from custrec.storage.types import (
@@ -71,7 +75,9 @@ __all__ = [
     "ConsentTable",
     "CustomerTable",
     "HistoryTable",
+    "KeyStoreOwner",
     "KeyTable",
+    "MetaTable",
     "Session",
     "Store",
 ]
@@ -252,10 +258,14 @@ class AuditTable(Protocol):
         actor_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
-        """Return entries with ``seq > after_seq`` matching the filters, in sequence order.
+        """Return up to ``limit`` entries with ``after_seq < seq < before_seq`` matching the
+        filters, in sequence order (descending with ``newest_first``: the newest first).
 
-        ``since`` is inclusive, ``until`` exclusive.
+        ``since`` is inclusive, ``until`` exclusive. Filters apply before the limit. Page
+        forwards with ``after_seq`` and backwards (``newest_first``) with ``before_seq``.
         """
         ...
 
@@ -296,6 +306,22 @@ class KeyTable(Protocol):
         ...
 
 
+class MetaTable(Protocol):
+    """Named values about the store itself (not about customers): a few small blobs.
+
+    The registry keeps the fingerprint of the keyring that wrote the store here, and in a key
+    store the signed head of the audit chain. Names are non-empty text; values are bytes.
+    """
+
+    def get(self, name: str) -> bytes | None:
+        """Return the value stored under ``name``, or ``None``."""
+        ...
+
+    def put(self, name: str, value: bytes) -> None:
+        """Store ``value`` under ``name``, replacing any earlier value."""
+        ...
+
+
 class Session(Protocol):
     """A unit of work over all tables. Commit explicitly; anything else rolls back.
 
@@ -320,6 +346,9 @@ class Session(Protocol):
 
     @property
     def keys(self) -> KeyTable: ...
+
+    @property
+    def meta(self) -> MetaTable: ...
 
     def commit(self) -> None:
         """Make every write of this session durable and visible, atomically."""
@@ -348,4 +377,20 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class KeyStoreOwner(Protocol):
+    """A store that keeps its customers' wrapped data keys in a store of their own.
+
+    Crypto-shredding only works when the keys live apart from the data that gets backed up:
+    the registry uses ``key_store`` for data keys (and the erasure journal and audit head) when
+    no ``key_store`` is given. :class:`~custrec.backends.SQLiteStore` keeps it in a file beside
+    the database. ``None`` means "keep them in this store".
+    """
+
+    @property
+    def key_store(self) -> Store | None:
+        """The store that holds this store's data keys, or ``None``."""
         ...

@@ -15,6 +15,8 @@ import attrs
 
 __all__ = [
     "ACTIVITY_KINDS",
+    "HIDDEN_STATES",
+    "ROW_STATES",
     "ActivityRow",
     "AuditRecord",
     "Capabilities",
@@ -26,6 +28,19 @@ __all__ = [
 ]
 
 ACTIVITY_KINDS: Final = ("transaction", "interaction")
+
+ROW_STATES: Final = ("live", "archived", "restricted", "erased", "merged")
+"""What a customer row can be: a customer in use (``live``), out of active use (``archived``),
+restricted to storage (``restricted``), an erasure tombstone (``erased``) or a merge alias
+(``merged``). The first three are customers; the last two are not."""
+
+HIDDEN_STATES: Final = frozenset({"erased", "merged"})
+"""Row states that hold no customer any more: reads skip them."""
+
+
+def _row_state(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if value not in ROW_STATES:
+        raise ValueError(f"{attribute.name} must be one of {', '.join(ROW_STATES)}")
 
 
 def _frozenset(values: object) -> frozenset[str]:
@@ -61,7 +76,8 @@ class CustomerRow:
     """A stored customer: sealed payload, index keys and non-personal facets.
 
     ``version`` is assigned by storage (1 on add, +1 per update). Timestamps are aware UTC
-    datetimes supplied by the caller (the registry's clock), never by the backend.
+    datetimes supplied by the caller (the registry's clock), never by the backend. ``state`` is
+    one of :data:`ROW_STATES` (``ValueError`` otherwise), stored and filterable like a facet.
     """
 
     id: str
@@ -70,6 +86,7 @@ class CustomerRow:
     index_keys: frozenset[str] = attrs.field(factory=frozenset, converter=_frozenset, repr=False)
     kind: str
     stage: str
+    state: str = attrs.field(default="live", validator=_row_state)
     owner: str | None = None
     team: str | None = None
     grade: str | None = None
@@ -83,11 +100,12 @@ class CustomerFilter:
     """Conditions on facets; ``None`` means "any". All given conditions must hold.
 
     ``tag`` matches customers carrying that tag; ``updated_after`` is exclusive and
-    ``updated_before`` exclusive.
+    ``updated_before`` exclusive; ``state`` is one of :data:`ROW_STATES`.
     """
 
     kind: str | None = None
     stage: str | None = None
+    state: str | None = None
     owner: str | None = None
     team: str | None = None
     grade: str | None = None
@@ -100,6 +118,7 @@ class CustomerFilter:
         return (
             (self.kind is None or row.kind == self.kind)
             and (self.stage is None or row.stage == self.stage)
+            and (self.state is None or row.state == self.state)
             and (self.owner is None or row.owner == self.owner)
             and (self.team is None or row.team == self.team)
             and (self.grade is None or row.grade == self.grade)
@@ -163,6 +182,8 @@ class AuditRecord:
 
     Entries name customers by id and fields by name, never values. ``chain`` is the HMAC chain
     value computed by the security layer (empty when the log is not chained).
+    ``on_behalf_of`` names the actor for whom a system principal acted with rights of its own
+    (the retention job carrying out an operator's plan), ``None`` for an actor acting itself.
     """
 
     seq: int = 0
@@ -174,6 +195,7 @@ class AuditRecord:
     reason: str | None = None
     outcome: str = "ok"
     chain: bytes = b""
+    on_behalf_of: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -60,6 +60,7 @@ __all__ = [
     "CustomerTableContract",
     "HistoryTableContract",
     "KeyTableContract",
+    "MetaTableContract",
     "StateMachineContract",
     "StoreContract",
     "UnitOfWorkContract",
@@ -203,6 +204,7 @@ class CustomerTableContract(_StoreFixtures):
             index_keys={"email:0f3a", "phone:9c1d", "uscc:77aa"},
             kind="organization",
             stage="active",
+            state="archived",
             owner="staff-7",
             team="east",
             grade="A",
@@ -533,6 +535,7 @@ class CustomerTableContract(_StoreFixtures):
         [
             ("kind", "organization"),
             ("stage", "active"),
+            ("state", "restricted"),
             ("owner", "staff-9"),
             ("team", "south"),
             ("grade", "A"),
@@ -549,6 +552,22 @@ class CustomerTableContract(_StoreFixtures):
         with reading(store) as s:
             assert [r.id for r in s.customers.query(where=where)] == [match.id]
             assert s.customers.count(where=where) == 1
+
+    def test_rows_are_live_unless_a_state_is_given(self, store: Store) -> None:
+        with writing(store) as s:
+            s.customers.add(customer(state="live"))
+        with reading(store) as s:
+            assert [r.state for r in s.customers.query()] == ["live"]
+
+    @pytest.mark.parametrize("state", ["archived", "restricted", "erased", "merged", "live"])
+    def test_update_changes_the_state(self, store: Store, state: str) -> None:
+        row = customer()
+        with writing(store) as s:
+            s.customers.add(row)
+            s.customers.update(attrs.evolve(row, state=state), expected_version=1)
+        with reading(store) as s:
+            assert s.customers.get(row.id).state == state
+            assert [r.id for r in s.customers.query(where=CustomerFilter(state=state))] == [row.id]
 
     def test_query_filters_by_tag(self, store: Store) -> None:
         a, b, c = _ordered_ids(3)
@@ -1269,6 +1288,7 @@ class AuditTableContract(_StoreFixtures):
         entries = [
             audit_entry(new_id(), chain=bytes(range(32)), fields=("b", "a")),
             audit_entry(None, fields=(), reason=None, outcome="denied", chain=b""),
+            audit_entry(new_id(), actor_id="custrec:retention", on_behalf_of="staff-7"),
         ]
         with writing(store) as s:
             s.audit.append(entries)
@@ -1343,6 +1363,24 @@ class AuditTableContract(_StoreFixtures):
         assert self._seqs(store, actor_id="u1", after_seq=1, limit=1) == [3]
         assert self._seqs(store, actor_id="u1", customer_id=audit_log["b"], since=minutes(2)) == [3]
 
+    def test_read_newest_first_returns_descending_sequence_numbers(
+        self, store: Store, audit_log: dict[str, str]
+    ) -> None:
+        assert self._seqs(store, newest_first=True) == [4, 3, 2, 1]
+        assert self._seqs(store, newest_first=True, limit=2) == [4, 3]
+        assert self._seqs(store, newest_first=True, actor_id="u1", limit=2) == [4, 3]
+        assert self._seqs(store, newest_first=True, customer_id=audit_log["b"]) == [3, 2]
+
+    def test_read_before_seq_is_exclusive_and_pages_backwards(
+        self, store: Store, audit_log: dict[str, str]
+    ) -> None:
+        assert self._seqs(store, before_seq=3) == [1, 2]
+        assert self._seqs(store, newest_first=True, before_seq=4, limit=2) == [3, 2]
+        assert self._seqs(store, newest_first=True, before_seq=2, limit=2) == [1]
+        assert self._seqs(store, newest_first=True, before_seq=1) == []
+        assert self._seqs(store, after_seq=1, before_seq=4) == [2, 3]
+        assert self._seqs(store, newest_first=True, actor_id="u1", before_seq=4) == [3, 1]
+
     @pytest.mark.parametrize("limit", [0, -1])
     def test_read_with_non_positive_limit_raises_value_error(
         self, store: Store, limit: int
@@ -1376,6 +1414,55 @@ class AuditTableContract(_StoreFixtures):
     def test_table_offers_no_update_or_delete(self, store: Store) -> None:
         with reading(store) as s:
             _assert_append_only(s.audit)
+
+
+# ------------------------------------------------------------------------------------------ meta
+
+
+class MetaTableContract(_StoreFixtures):
+    """``session.meta``: a few named values about the store itself."""
+
+    def test_get_of_a_missing_name_is_none(self, store: Store) -> None:
+        with reading(store) as s:
+            assert s.meta.get("custrec.keyring") is None
+
+    def test_put_then_get_round_trips_the_bytes(self, store: Store) -> None:
+        with writing(store) as s:
+            s.meta.put("custrec.keyring", bytes(range(256)))
+            s.meta.put("other", b"")
+        with reading(store) as s:
+            got = s.meta.get("custrec.keyring")
+            assert got == bytes(range(256))
+            assert type(got) is bytes
+            assert s.meta.get("other") == b""
+
+    def test_put_replaces_an_earlier_value(self, store: Store) -> None:
+        with writing(store) as s:
+            s.meta.put("head", b"one")
+        with writing(store) as s:
+            s.meta.put("head", b"two")
+            assert s.meta.get("head") == b"two"
+        with reading(store) as s:
+            assert s.meta.get("head") == b"two"
+
+    def test_rolled_back_put_leaves_the_old_value(self, store: Store) -> None:
+        with writing(store) as s:
+            s.meta.put("head", b"one")
+        with store.transaction() as s:
+            s.meta.put("head", b"two")
+            s.meta.put("new", b"x")
+        with reading(store) as s:
+            assert s.meta.get("head") == b"one"
+            assert s.meta.get("new") is None
+
+    @pytest.mark.parametrize("name", ["", "a\x00b"])
+    def test_invalid_names_raise_value_error(self, store: Store, name: str) -> None:
+        with store.transaction() as s, _invalid_argument():
+            s.meta.put(name, b"x")
+
+    def test_readonly_session_refuses_put(self, store: Store) -> None:
+        with reading(store) as s, _refused():
+            s.meta.put("head", b"x")
 
 
 # ------------------------------------------------------------------------------------------ keys
@@ -1585,6 +1672,7 @@ _WRITE_METHODS: Final[dict[str, Callable[[Session, _Seeded], object]]] = {
     "keys.put_many": lambda s, d: s.keys.put_many([wrapped_key(d.other_id)]),
     "keys.replace": lambda s, d: s.keys.replace(wrapped_key(d.row.id, master_key_id="mk-2")),
     "keys.delete": lambda s, d: s.keys.delete(d.row.id),
+    "meta.put": lambda s, d: s.meta.put("custrec.test", b"x"),
 }
 
 _SESSION_USES: Final[dict[str, Callable[[Session, _Seeded], object]]] = {
@@ -1596,6 +1684,7 @@ _SESSION_USES: Final[dict[str, Callable[[Session, _Seeded], object]]] = {
     "history.list_for": lambda s, d: s.history.list_for(d.row.id),
     "audit.last": lambda s, d: s.audit.last(),
     "keys.get": lambda s, d: s.keys.get(d.row.id),
+    "meta.get": lambda s, d: s.meta.get("custrec.test"),
     "commit": lambda s, d: s.commit(),
 }
 
@@ -1965,6 +2054,7 @@ class StoreContract(
     HistoryTableContract,
     AuditTableContract,
     KeyTableContract,
+    MetaTableContract,
     UnitOfWorkContract,
     ConcurrencyContract,
     StateMachineContract,

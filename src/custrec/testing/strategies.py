@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from custrec.records import CustomerKind, LifecycleStage
 from custrec.storage.types import (
+    ROW_STATES,
     ActivityRow,
     AuditRecord,
     ConsentRecord,
@@ -147,6 +148,7 @@ def _customer_row(draw: st.DrawFn, id_strategy: st.SearchStrategy[str]) -> Custo
         ),
         kind=draw(st.sampled_from([k.value for k in CustomerKind])),
         stage=draw(st.sampled_from([s.value for s in LifecycleStage])),
+        state=draw(st.sampled_from(ROW_STATES)),
         owner=draw(optional_facet),
         team=draw(optional_facet),
         grade=draw(st.none() | st.sampled_from(("A", "B", "C", "D"))),
@@ -241,6 +243,7 @@ def audit_records(
         reason=st.none() | st.sampled_from(("support ticket", "export request")),
         outcome=st.sampled_from(("ok", "denied")),
         chain=st.binary(min_size=0, max_size=32),
+        on_behalf_of=st.none() | ids(),
     )
 
 

@@ -284,8 +284,8 @@ def test_default_schema_is_custrec(dsn: str, admin: Any) -> None:
 
 
 def test_new_schema_is_at_current_version(store: PostgresStore, admin: Any, schema: str) -> None:
-    assert SCHEMA_VERSION == 1
-    assert schema_versions(admin, schema) == [1]
+    assert SCHEMA_VERSION == 2
+    assert schema_versions(admin, schema) == [1, 2]
 
 
 def test_forward_migration_from_an_older_version(
@@ -295,13 +295,38 @@ def test_forward_migration_from_an_older_version(
         s.customers.add(customer("c-1"))
         s.commit()
     note = "CREATE TABLE {s}.notes AS SELECT id AS body FROM {s}.customers"
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(2, "notes", (note,))))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(3, "notes", (note,))))
     with PostgresStore(dsn, schema=schema) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"sealed:c-1"
-    assert schema_versions(admin, schema) == [1, 2]
+    assert schema_versions(admin, schema) == [1, 2, 3]
     assert admin.execute(f'SELECT body FROM "{schema}".notes'.encode()).fetchall() == [("c-1",)]
     PostgresStore(dsn, schema=schema).close()  # reopening does not apply it again
     assert admin.execute(f'SELECT count(*) FROM "{schema}".notes'.encode()).fetchone() == (1,)
+
+
+def test_schema_2_backfills_the_row_state_of_tombstones_and_aliases(
+    dsn: str, schema: str, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "MIGRATIONS", pg.MIGRATIONS[:1])
+    PostgresStore(dsn, schema=schema).close()  # a schema-1 database
+    payloads = {
+        "c-1": b"sealed",
+        "c-2": b'{"schema_version":1,"erased":{"at":"2025-01-01T00:00:00+00:00"}}',
+        "c-3": b'{"schema_version":1,"merged_into":"c-1","merged":{}}',
+        "c-4": b'{"schema_version":1,"data":{"erased":1}}',
+    }
+    for customer_id, payload in payloads.items():
+        admin.execute(
+            f'INSERT INTO "{schema}".customers (id, version, payload, kind, stage, created_at, '
+            "updated_at) VALUES (%s, 1, %s, 'individual', 'lead', now(), now())".encode(),
+            (customer_id, payload),
+        )
+    monkeypatch.undo()
+    with PostgresStore(dsn, schema=schema) as store, store.transaction(readonly=True) as s:
+        states = {row.id: row.state for row in s.customers.query(limit=10)}
+        assert states == {"c-1": "live", "c-2": "erased", "c-3": "merged", "c-4": "live"}
+        assert s.meta.get("anything") is None
+    assert schema_versions(admin, schema) == [1, 2]
 
 
 def test_failing_migration_leaves_the_schema_untouched(
@@ -309,11 +334,11 @@ def test_failing_migration_leaves_the_schema_untouched(
 ) -> None:
     store.close()
     broken = ("CREATE TABLE {s}.half_done (x integer)", "THIS IS NOT SQL")
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(2, "bad", broken)))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(3, "bad", broken)))
     with pytest.raises(StorageError) as info:
         PostgresStore(dsn, schema=schema)
     assert isinstance(info.value.__cause__, psycopg.Error)
-    assert schema_versions(admin, schema) == [1]
+    assert schema_versions(admin, schema) == [1, 2]
     assert admin.execute("SELECT to_regclass(%s)", (f"{schema}.half_done",)).fetchone() == (None,)
 
 
@@ -339,7 +364,7 @@ def test_foreign_schema_is_refused(dsn: str, schema: str, admin: Any) -> None:
 def test_migration_numbering_is_checked(
     dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(3, "gap", ())))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(4, "gap", ())))
     with pytest.raises(RuntimeError, match="numbered"):
         PostgresStore(dsn, schema=schema)
 
@@ -371,7 +396,7 @@ def test_processes_starting_at_once_migrate_once(dsn: str, schema: str, admin: A
     outcomes = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0] * 4, [err for _, err in outcomes]
     assert [out.strip() for out, _ in outcomes] == ["opened"] * 4
-    assert schema_versions(admin, schema) == [1]
+    assert schema_versions(admin, schema) == [1, 2]
 
 
 def test_threads_opening_one_new_schema_at_once(dsn: str, schema: str, admin: Any) -> None:
@@ -391,7 +416,7 @@ def test_threads_opening_one_new_schema_at_once(dsn: str, schema: str, admin: An
     for t in threads:
         t.join(60)
     assert errors == []
-    assert schema_versions(admin, schema) == [1]
+    assert schema_versions(admin, schema) == [1, 2]
 
 
 def column_types(admin: Any, schema: str) -> dict[tuple[str, str], tuple[str, str | None]]:

@@ -267,7 +267,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -297,10 +297,23 @@ def test_forward_migration_from_an_older_version(
         "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     conn.execute("INSERT INTO schema_version VALUES (1, 'initial schema', '2024-01-01')")
-    conn.execute(
+    conn.executemany(
         "INSERT INTO customers (id, version, payload, kind, stage, created_at, updated_at) "
-        "VALUES ('c-1', 1, x'00', 'individual', 'lead', ?, ?)",
-        (T0.isoformat(timespec="microseconds"),) * 2,
+        "VALUES (?, 1, ?, 'individual', 'lead', ?, ?)",
+        [
+            (customer_id, payload, *(T0.isoformat(timespec="microseconds"),) * 2)
+            for customer_id, payload in (
+                ("c-1", b"\x00"),
+                ("c-2", b'{"schema_version":1,"erased":{"at":"2025-01-01T00:00:00+00:00"}}'),
+                ("c-3", b'{"schema_version":1,"merged_into":"c-1","merged":{}}'),
+                ("c-4", b'{"schema_version":1,"data":{"erased":1}}'),
+            )
+        ],
+    )
+    conn.execute(
+        "INSERT INTO audit (seq, at, actor_id, action, customer_id, fields, reason, outcome, "
+        "chain) VALUES (1, ?, 'u-1', 'customer.read', 'c-1', '[]', NULL, 'ok', x'')",
+        (T0.isoformat(timespec="microseconds"),),
     )
     version_1_keys = {"phone:+8613800138000", f"email:i1:{'ab' * 16}", f"blk.name:i1:{'0f' * 8}"}
     conn.executemany(
@@ -320,16 +333,27 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, Migration(3, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, Migration(4, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
-        assert s._conn.execute("SELECT body FROM notes").fetchall() == [("c-1",)]
+        assert s._conn.execute("SELECT body FROM notes ORDER BY pk").fetchall() == [
+            ("c-1",),
+            ("c-2",),
+            ("c-3",),
+            ("c-4",),
+        ]
+        # schema 3 backfilled the row state from the tombstone and alias payloads of schema 1
+        states = {row.id: row.state for row in s.customers.query(limit=10)}
+        assert states == {"c-1": "live", "c-2": "erased", "c-3": "merged", "c-4": "live"}
+        assert [r.id for r in s.customers.query(where=CustomerFilter(state="erased"))] == ["c-2"]
+        assert s.audit.read()[0].on_behalf_of is None
+        assert s.meta.get("anything") is None
         # schema 2 repacked the version-1 index keys: every one is still found, unchanged
         assert s.customers.get("c-1").index_keys == version_1_keys
         assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
         assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
-    assert schema_version(db_path) == 3
+    assert schema_version(db_path) == 4
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -344,12 +368,12 @@ def test_failing_migration_leaves_the_database_untouched(
         c.execute("THIS IS NOT SQL")
 
     monkeypatch.setattr(
-        sqlite_backend, "MIGRATIONS", (*sqlite_backend.MIGRATIONS, Migration(3, "bad", broken))
+        sqlite_backend, "MIGRATIONS", (*sqlite_backend.MIGRATIONS, Migration(4, "bad", broken))
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 2
+    assert schema_version(db_path) == 3
     conn = raw(db_path)
     try:
         assert (
@@ -1396,3 +1420,175 @@ def test_processes_lose_no_update(tmp_path: Path) -> None:
         assert row.version == processes * rounds + 1
         seqs = [r.seq for r in s.audit.read(limit=10_000)]
         assert seqs == list(range(1, processes * rounds + 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The key store file, file modes, and erasure on disk
+# ---------------------------------------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _files_of(path: Path) -> list[Path]:
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def test_key_store_is_a_file_beside_the_database_created_on_first_use(tmp_path: Path) -> None:
+    db = tmp_path / "customers.sqlite"
+    with SQLiteStore(db) as store:
+        expected = tmp_path / "customers.keys.sqlite"
+        assert sqlite_backend.key_file_for(db) == str(expected)
+        assert store.key_file == str(expected)
+        assert not expected.exists()  # nothing made until the keys are needed
+        key_store = store.key_store
+        assert key_store is not None and key_store is store.key_store
+        assert key_store.path == str(expected)
+        assert key_store.key_store is None  # the key store keeps its own keys
+        with key_store.transaction() as s:
+            s.keys.put(
+                WrappedKey(customer_id="c-1", master_key_id="k1", wrapped=b"w", created_at=T0)
+            )
+            s.commit()
+        with store.transaction(readonly=True) as s:  # not in the database itself
+            assert s.keys.list() == []
+    assert sqlite_backend.key_file_for(tmp_path / "db") == str(tmp_path / "db.keys")
+
+
+def test_database_and_key_store_files_are_created_with_mode_0600(tmp_path: Path) -> None:
+    db = tmp_path / "customers.sqlite"
+    old = os.umask(0o022)
+    try:
+        with SQLiteStore(db) as store:
+            key_store = store.key_store
+            assert key_store is not None
+            for target in (store, key_store):
+                with target.transaction() as s:
+                    s.meta.put("x", b"y")
+                    s.commit()
+            files = _files_of(db) + _files_of(tmp_path / "customers.keys.sqlite")
+            assert len(files) == 6  # two databases, each with its -wal and -shm
+            assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
+    finally:
+        os.umask(old)
+
+
+def test_key_file_false_keeps_the_keys_in_the_database(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "c.sqlite", key_file=False) as store:
+        assert store.key_store is None and store.key_file is None
+
+
+def test_key_file_may_be_named_but_not_be_the_database(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "vault" / "k.sqlite"
+    elsewhere.parent.mkdir()
+    with SQLiteStore(tmp_path / "c.sqlite", key_file=elsewhere) as store:
+        assert store.key_store is not None and store.key_store.path == str(elsewhere)
+    with pytest.raises(ValueError, match="key_file"):
+        SQLiteStore(tmp_path / "c.sqlite", key_file=tmp_path / "c.sqlite")
+
+
+def test_in_memory_store_has_an_in_memory_key_store() -> None:
+    with SQLiteStore(":memory:") as store:
+        key_store = store.key_store
+        assert key_store is not None and key_store.path == ":memory:" and key_store is not store
+
+
+def _write_some(store: SQLiteStore, n: int, tag: str) -> None:
+    with store.transaction() as s:
+        for i in range(n):
+            s.keys.put(
+                WrappedKey(
+                    customer_id=f"{tag}-{i:04d}",
+                    master_key_id="k1",
+                    wrapped=os.urandom(60),
+                    created_at=T0,
+                )
+            )
+        s.commit()
+
+
+def test_a_deleted_data_key_is_in_no_file_once_the_deletion_commits(tmp_path: Path) -> None:
+    db = tmp_path / "keys.sqlite"
+    secret = os.urandom(48)
+    with SQLiteStore(db, key_file=False) as store:
+        _write_some(store, 200, "before")
+        with store.transaction() as s:
+            s.keys.put(
+                WrappedKey(customer_id="victim", master_key_id="k1", wrapped=secret, created_at=T0)
+            )
+            s.commit()
+        _write_some(store, 200, "after")  # the key's page is now in several WAL frames
+        assert any(secret in p.read_bytes() for p in _files_of(db))
+        with store.transaction() as s:
+            assert s.keys.delete("victim")
+            s.commit()
+        assert not store.wal_truncation_pending
+        copies = {p.name: p.read_bytes() for p in _files_of(db)}  # a copy of the live files
+    assert all(secret not in data for data in copies.values())
+    assert copies.get("keys.sqlite-wal", b"") == b""  # checkpointed and truncated
+
+
+def test_erasing_a_row_truncates_the_write_ahead_log(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite"
+    marker = os.urandom(40)
+    with SQLiteStore(db, key_file=False) as store:
+        with store.transaction() as s:
+            s.customers.add(customer("c-1", payload=marker, index_keys={"phone:" + marker.hex()}))
+            s.commit()
+        with store.transaction() as s:
+            s.customers.update(
+                customer("c-1", payload=b"{}", index_keys=(), state="erased"), expected_version=1
+            )
+            s.commit()
+        assert all(marker not in p.read_bytes() for p in _files_of(db))
+        assert all(marker.hex().encode() not in p.read_bytes() for p in _files_of(db))
+
+
+def test_truncation_blocked_by_an_old_snapshot_completes_after_a_later_commit(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "keys.sqlite"
+    secret = os.urandom(48)
+    with SQLiteStore(db, key_file=False, busy_timeout=0.05) as store:
+        with store.transaction() as s:
+            s.keys.put(
+                WrappedKey(customer_id="victim", master_key_id="k1", wrapped=secret, created_at=T0)
+            )
+            s.commit()
+        reader = raw(db)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM data_keys").fetchone()  # holds an old snapshot
+        try:
+            with store.transaction() as s:
+                s.keys.delete("victim")
+                s.commit()
+            assert store.wal_truncation_pending
+        finally:
+            reader.execute("ROLLBACK")
+            reader.close()
+        with store.transaction() as s:  # any later commit retries the truncation
+            s.meta.put("later", b"x")
+            s.commit()
+        assert not store.wal_truncation_pending
+        assert all(secret not in p.read_bytes() for p in _files_of(db))
+
+
+def test_close_retries_a_pending_truncation(tmp_path: Path) -> None:
+    db = tmp_path / "keys.sqlite"
+    secret = os.urandom(48)
+    store = SQLiteStore(db, key_file=False, busy_timeout=0.05)
+    with store.transaction() as s:
+        s.keys.put(WrappedKey(customer_id="v", master_key_id="k1", wrapped=secret, created_at=T0))
+        s.commit()
+    reader = raw(db)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM data_keys").fetchone()
+    with store.transaction() as s:
+        s.keys.delete("v")
+        s.commit()
+    assert store.wal_truncation_pending
+    reader.execute("ROLLBACK")
+    reader.close()
+    store.close()
+    assert all(secret not in p.read_bytes() for p in _files_of(db))
