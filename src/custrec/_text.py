@@ -14,13 +14,27 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean", "compact", "nfkc"]
+__all__ = ["INVALID_CHARACTER_MESSAGE", "clean", "compact", "has_invalid_character", "nfkc"]
 
 _SPACE_RUN = re.compile(r"\s+")
+# Lone surrogates (what ``surrogateescape`` decoding leaves for undecodable bytes) cannot be
+# encoded as UTF-8, and NUL is refused by databases: neither can be stored in a record.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+INVALID_CHARACTER_MESSAGE = "contains a lone surrogate or a NUL character, which cannot be stored"
+"""The message of a ``text.invalid_character`` issue (it never repeats the text)."""
 # Dash-like characters that NFKC leaves alone but people type inside numbers.
 _DASHES = str.maketrans(
     dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff70", "-")
 )
+
+
+def has_invalid_character(value: str) -> bool:
+    """Return whether ``value`` holds a character no record may store: a lone surrogate or NUL.
+
+    >>> [has_invalid_character(text) for text in ("abc", "a\\udcff", "a\\x00")]
+    [False, True, True]
+    """
+    return _UNSTORABLE.search(value) is not None
 
 
 def nfkc(value: str) -> str:

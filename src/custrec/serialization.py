@@ -13,7 +13,15 @@ its UTC offset (naive datetimes are refused), ``date`` as ISO 8601, enums by val
 
 Stored documents carry a schema version (:func:`to_document` / :func:`from_document`).
 :func:`structure_with_issues` structures untrusted data and reports every problem as an
-:class:`~custrec.issues.Issue` with its field path instead of raising.
+:class:`~custrec.issues.Issue` with its field path instead of raising;
+:func:`structure_partially` also returns what could be structured, so that the rest of a record
+can still be validated.
+
+>>> record, report, unreadable = structure_partially(
+...     {"kind": "individual", "name": "Li Lei", "birth_date": "1990-02-30"}, Customer
+... )
+>>> [(i.path, i.code) for i in report], sorted(unreadable), record.name, record.birth_date
+([('birth_date', 'type')], ['birth_date'], 'Li Lei', None)
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from typing import Any, Final, TypeVar
 import attrs
 import cattrs
 
-from custrec._text import clean, nfkc
+from custrec._text import INVALID_CHARACTER_MESSAGE, clean, has_invalid_character, nfkc
 from custrec.errors import CustrecError
 from custrec.issues import Issue, ValidationReport, join_path
 from custrec.records import Customer, Interaction, Transaction
@@ -39,11 +47,13 @@ from custrec.records import Customer, Interaction, Transaction
 __all__ = [
     "DOCUMENT_TYPES",
     "SCHEMA_VERSION",
+    "UNREADABLE",
     "SchemaError",
     "dumps",
     "from_document",
     "loads",
     "make_converter",
+    "structure_partially",
     "structure_with_issues",
     "to_document",
 ]
@@ -217,10 +227,26 @@ def loads(data: bytes) -> Any:
 _MULTILINE_FIELDS: Final = frozenset({"notes", "summary"})
 
 
+@typing.final
+class _Unreadable:
+    """The type of :data:`UNREADABLE`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+UNREADABLE: Final = _Unreadable()
+"""Stands in a partial record (:func:`structure_partially`) for a value that could not be
+structured and has no default: a required field, or an element of a list."""
+
+
 @attrs.frozen
 class _Context:
     converter: cattrs.Converter
     issues: list[Issue]
+    unreadable: list[str]
 
     def add(self, path: str, code: str, message: str) -> None:
         self.issues.append(Issue(path=path, code=code, message=message))
@@ -257,6 +283,9 @@ def _leaf(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> 
             value = str(value)
         if not isinstance(value, str):
             ctx.add(path, "type", "expected text")
+            return _MISSING
+        if has_invalid_character(value):
+            ctx.add(path, "text.invalid_character", INVALID_CHARACTER_MESSAGE)
             return _MISSING
         return nfkc(value).strip() if field_name in _MULTILINE_FIELDS else clean(value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -303,14 +332,14 @@ def _value(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) ->
             ctx.add(path, "type", "expected a list")
             return _MISSING
         items = []
-        ok = True
         for index, item in enumerate(value):
-            result = _value(item, inner, f"{path}[{index}]", ctx, field_name=field_name)
+            item_path = f"{path}[{index}]"
+            result = _value(item, inner, item_path, ctx, field_name=field_name)
             if result is _MISSING:
-                ok = False
-            else:
-                items.append(result)
-        return tuple(items) if ok else _MISSING
+                ctx.unreadable.append(item_path)
+                result = UNREADABLE  # in place, so that later elements keep their index
+            items.append(result)
+        return tuple(items)
     if isinstance(tp, type) and attrs.has(tp):
         return _record(value, tp, path, ctx)
     if value is None:
@@ -320,6 +349,11 @@ def _value(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) ->
 
 
 def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
+    """Structure a mapping into ``cls``; ``_MISSING`` only if ``data`` is not a mapping.
+
+    A field that cannot be structured is reported, listed as unreadable and left at its default
+    (``UNREADABLE`` if it has none), so that the rest of the record can still be checked.
+    """
     if not isinstance(data, Mapping):
         ctx.add(path, "type", f"expected an object ({cls.__name__})")
         return _MISSING
@@ -328,25 +362,28 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
     known = {f.name for f in fields}
     for key in data:
         if key not in known:
-            where = join_path(path, key) if isinstance(key, str) else path
+            # a key is named in the path only if it is text that can be shown and stored
+            readable = isinstance(key, str) and not has_invalid_character(key)
+            where = join_path(path, key) if readable else path
             ctx.add(where, "unknown_field", "this field is not part of the record")
     kwargs: dict[str, Any] = {}
-    ok = True
     for field in fields:
         field_path = join_path(path, field.name)
-        if field.name not in data:
-            if field.default is attrs.NOTHING:
-                ctx.add(field_path, "required", "a value is required")
-                ok = False
-            continue
-        raw = data[field.name]
-        result = _value(raw, hints[field.name], field_path, ctx, field_name=field.name)
-        if result is _MISSING:
-            ok = False
+        if field.name in data:
+            result = _value(
+                data[field.name], hints[field.name], field_path, ctx, field_name=field.name
+            )
+        elif field.default is attrs.NOTHING:
+            ctx.add(field_path, "required", "a value is required")
+            result = _MISSING
         else:
-            kwargs[field.name] = result
-    if not ok:
-        return _MISSING
+            continue
+        if result is _MISSING:
+            ctx.unreadable.append(field_path)
+            if field.default is not attrs.NOTHING:
+                continue  # the default stands in for the value
+            result = UNREADABLE
+        kwargs[field.name] = result
     try:
         return cls(**kwargs)
     except (TypeError, ValueError):  # pragma: no cover - constructors do not validate
@@ -365,6 +402,35 @@ def field_types(cls: type) -> dict[str, Any]:
     return hints
 
 
+def structure_partially(
+    data: object,
+    cls: type[T],
+    *,
+    converter: cattrs.Converter | None = None,
+) -> tuple[T | None, ValidationReport, frozenset[str]]:
+    """Structure as much of untrusted data as possible, reporting every problem at its path.
+
+    Reads values as :func:`structure_with_issues` does. Returns ``(record, report, unreadable)``:
+    ``unreadable`` holds the paths of the values that could not be structured (each reported in
+    ``report``). In ``record`` such a value is replaced by its field's default (``None``, an
+    empty tuple, ...), or by :data:`UNREADABLE` for a field without a default and for an element
+    of a list (later elements keep their index). ``record`` is ``None`` only when ``data`` is not
+    a mapping at all (``unreadable`` is then ``{""}``).
+
+    A record with unreadable values exists to be validated, so that one pass reports every
+    problem (as :func:`custrec.validation.parse_customer` does): never store or return it.
+    """
+    ctx = _Context(converter or _default_converter, [], [])
+    try:
+        result = _record(data, cls, "", ctx)
+    except RecursionError:  # absurdly nested input
+        ctx.add("", "type", "input is nested too deeply")
+        result = _MISSING
+    if result is _MISSING:
+        return None, ValidationReport(ctx.issues), frozenset({""})
+    return typing.cast(T, result), ValidationReport(ctx.issues), frozenset(ctx.unreadable)
+
+
 def structure_with_issues(
     data: object,
     cls: type[T],
@@ -376,15 +442,11 @@ def structure_with_issues(
     Strings are NFKC-normalised and trimmed (internal whitespace collapsed, except in free-text
     notes), blank strings count as missing, numbers are accepted where text is expected (phone
     numbers from spreadsheets), a single value where a list is expected, and enum members by value
-    or name in any case. Returns ``(record, report)``; ``record`` is ``None`` when any problem
-    prevented building it. Codes: ``type``, ``enum``, ``required``, ``unknown_field``,
-    ``datetime.naive``.
+    or name in any case. Text holding a lone surrogate (as ``surrogateescape`` decoding leaves
+    them) or a NUL character cannot be stored and is refused. Returns ``(record, report)``;
+    ``record`` is ``None`` when any problem prevented building it (an unknown field does not).
+    Codes: ``type``, ``enum``, ``required``, ``unknown_field``, ``datetime.naive``,
+    ``text.invalid_character``.
     """
-    ctx = _Context(converter or _default_converter, [])
-    try:
-        result = _record(data, cls, "", ctx)
-    except RecursionError:  # absurdly nested input
-        ctx.add("", "type", "input is nested too deeply")
-        result = _MISSING
-    record: T | None = None if result is _MISSING else typing.cast(T, result)
-    return record, ValidationReport(ctx.issues)
+    record, report, unreadable = structure_partially(data, cls, converter=converter)
+    return (None if unreadable else record), report

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,11 +25,13 @@ from custrec.records import (
 )
 from custrec.serialization import (
     SCHEMA_VERSION,
+    UNREADABLE,
     SchemaError,
     dumps,
     from_document,
     loads,
     make_converter,
+    structure_partially,
     structure_with_issues,
     to_document,
 )
@@ -186,3 +189,88 @@ def test_structuring_customer_shaped_json_never_raises(data: dict[str, object]) 
     record, report = structure_with_issues(data, Customer)
     if record is None:
         assert not report.ok
+
+
+# -------------------------------------------------------------------- partial structuring
+
+
+def test_partial_structuring_keeps_what_it_can_read_and_lists_what_it_cannot() -> None:
+    record, report, unreadable = structure_partially(
+        {
+            "kind": "robot",
+            "contacts": [{"phones": ["+8613800138000", ["x"]], "shoe_size": 42}, "oops"],
+            "milestones": {"satisfaction": "five", "contract_signed_on": "2024-03-01"},
+            "birth_date": "1990-02-30",
+            "tags": ["vip"],
+        },
+        Customer,
+    )
+    assert record is not None
+    assert unreadable == {
+        "kind",
+        "name",
+        "contacts[0].phones[1]",
+        "contacts[1]",
+        "milestones.satisfaction",
+        "birth_date",
+    }
+    assert {i.path for i in report} == unreadable | {"contacts[0].shoe_size"}
+    # no default: UNREADABLE; with a default: the default; list elements keep their index
+    assert record.kind is UNREADABLE and record.name is UNREADABLE
+    assert record.birth_date is None
+    assert record.contacts[0].phones == ("+8613800138000", UNREADABLE)
+    assert record.contacts[1] is UNREADABLE
+    assert record.milestones == Milestones(contract_signed_on=date(2024, 3, 1))
+    assert record.tags == ("vip",)
+    assert repr(UNREADABLE) == "<unreadable>"
+
+
+def test_partial_structuring_of_a_valid_record_reads_everything() -> None:
+    customer = full_customer()
+    record, report, unreadable = structure_partially(
+        make_converter().unstructure(customer), Customer
+    )
+    assert record == customer and report.ok and not unreadable
+
+
+@pytest.mark.parametrize("data", [None, 42, "text", ["a"]])
+def test_partial_structuring_of_a_non_mapping_gives_no_record(data: object) -> None:
+    record, report, unreadable = structure_partially(data, Customer)
+    assert record is None and unreadable == {""}
+    assert [(i.path, i.code) for i in report] == [("", "type")]
+
+
+@given(json_values)
+def test_structure_with_issues_gives_a_record_exactly_when_nothing_was_unreadable(
+    data: object,
+) -> None:
+    partial, partial_report, unreadable = structure_partially(data, Customer)
+    record, report = structure_with_issues(data, Customer)
+    assert report == partial_report
+    assert (record is None) == bool(unreadable)
+    if record is not None:
+        assert record == attrs.evolve(partial, id=record.id)  # a missing id is a new one
+
+
+@pytest.mark.parametrize("bad", ["\udcff", "\ud800\udc00", "\x00"])
+def test_structuring_refuses_text_it_could_not_store(bad: str) -> None:
+    record, report = structure_with_issues(
+        {"kind": "individual", "name": "x", "tags": ["ok", f"a{bad}b"], "notes": bad}, Customer
+    )
+    assert record is None
+    assert [(i.path, i.code) for i in report] == [
+        ("tags[1]", "text.invalid_character"),
+        ("notes", "text.invalid_character"),
+    ]
+    assert all(bad not in i.message for i in report)
+
+
+def test_an_unknown_key_that_is_not_storable_text_is_reported_at_its_parent() -> None:
+    _, report = structure_with_issues(
+        {"kind": "individual", "name": "x", "na\udcffme": "y", "contacts": [{"\x00": 1}]},
+        Customer,
+    )
+    assert [(i.path, i.code) for i in report] == [
+        ("", "unknown_field"),
+        ("contacts[0]", "unknown_field"),
+    ]

@@ -4,8 +4,8 @@ Two entry points:
 
 - :func:`parse_customer` takes a raw mapping (a web form, a CSV row mapped to fields, JSON),
   normalises it and returns the :class:`~custrec.records.Customer` (or ``None``) together with one
-  :class:`ValidationReport` covering structure, format and rule issues. It never raises on bad
-  data.
+  :class:`ValidationReport` covering structure, format and rule issues, all in one pass: a field
+  that cannot be read does not hide the problems of the others. It never raises on bad data.
 - :func:`validate` checks a record built in code and returns the report.
 
 >>> result = parse_customer({
@@ -22,6 +22,10 @@ True
 ...                      "contacts": [{"phones": "13800138000"}]})
 >>> ok.record.contacts[0].phones
 ('+8613800138000',)
+>>> both = parse_customer({"kind": "individual", "name": "张三", "birth_date": "1990-02-30",
+...                        "contacts": [{"phones": ["12345"]}]})
+>>> [(i.path, i.code) for i in both.report.issues]
+[('birth_date', 'type'), ('contacts[0].phones[0]', 'phone.invalid')]
 
 Format modules follow python-stdnum's uniform API: :mod:`~custrec.validation.uscc`,
 :mod:`~custrec.validation.ric`, :mod:`~custrec.validation.phone`, :mod:`~custrec.validation.email`.
@@ -40,7 +44,7 @@ from custrec._text import clean, compact
 from custrec.errors import InvalidFormat
 from custrec.issues import Issue, Severity, ValidationReport
 from custrec.records import Address, Contact, Customer, Identifier, IdentifierScheme
-from custrec.serialization import structure_with_issues
+from custrec.serialization import structure_partially
 from custrec.validation import email, phone, ric, uscc
 from custrec.validation.rules import DEFAULT_RULES, LENGTH_LIMITS, Rule, RuleContext, RuleSet, rule
 
@@ -140,14 +144,31 @@ def _dedupe(values: tuple[str, ...]) -> tuple[str, ...]:
 def normalize_customer(customer: Customer, *, region: str = "CN") -> Customer:
     """Return ``customer`` with phones in E.164, e-mails, identifiers and tags normalised.
 
-    Values that cannot be normalised are kept (compacted) so that validation can report them.
-    Exact repeats of a tag, interest or need are dropped.
+    Values that cannot be normalised are kept (compacted) so that validation can report them;
+    values of the wrong type are kept as they are, in place. Exact repeats of a tag, interest or
+    need are dropped.
     """
+    return _without_repeats(_normalized(customer, region))
+
+
+def _without_repeats(customer: Customer) -> Customer:
+    return attrs.evolve(
+        customer,
+        tags=_dedupe(customer.tags),
+        product_interests=_dedupe(customer.product_interests),
+        needs=_dedupe(customer.needs),
+    )
+
+
+def _normalized(customer: Customer, region: str) -> Customer:
+    """Normalise phones, e-mails, countries and identifiers in place (indices are kept)."""
     contacts = tuple(
         attrs.evolve(
             contact,
-            phones=tuple(_normalize_phone(p, region) for p in contact.phones if isinstance(p, str)),
-            emails=tuple(_normalize_email(e) for e in contact.emails if isinstance(e, str)),
+            phones=tuple(
+                _normalize_phone(p, region) if isinstance(p, str) else p for p in contact.phones
+            ),
+            emails=tuple(_normalize_email(e) if isinstance(e, str) else e for e in contact.emails),
         )
         if isinstance(contact, Contact)
         else contact
@@ -162,15 +183,7 @@ def normalize_customer(customer: Customer, *, region: str = "CN") -> Customer:
     identifiers = tuple(
         normalize_identifier(i) if isinstance(i, Identifier) else i for i in customer.identifiers
     )
-    return attrs.evolve(
-        customer,
-        contacts=contacts,
-        addresses=addresses,
-        identifiers=identifiers,
-        tags=_dedupe(customer.tags),
-        product_interests=_dedupe(customer.product_interests),
-        needs=_dedupe(customer.needs),
-    )
+    return attrs.evolve(customer, contacts=contacts, addresses=addresses, identifiers=identifiers)
 
 
 def parse_customer(
@@ -184,17 +197,28 @@ def parse_customer(
 
     Strings are NFKC-normalised and trimmed, phones turned into E.164 (``region`` is the default
     region for national numbers), e-mails and identifiers normalised; then every rule runs. The
-    report covers structure problems (``type``, ``enum``, ``required``, ``unknown_field``),
-    formats and rules together. Never raises on bad data: ``record`` is ``None`` when the report
-    holds an error. Raises ``ValueError`` only for a bad ``region`` or a naive ``as_of``.
+    report covers structure problems (``type``, ``enum``, ``required``, ``unknown_field``,
+    ``datetime.naive``, ``text.invalid_character``), formats and rules together, each at its
+    path in ``data``: a field that cannot be structured is reported once and the rules still
+    check every other field (see :func:`~custrec.serialization.structure_partially`). Never
+    raises on bad data: ``record`` is ``None`` when the report holds an error, and whenever a
+    value could not be structured (even if its issue was downgraded). Raises ``ValueError`` only
+    for a bad ``region`` or a naive ``as_of``.
     """
     _check_region(region)
-    record, structure_report = structure_with_issues(
+    ruleset = rules or DEFAULT_RULES
+    partial, structure_report, unreadable = structure_partially(
         dict(data) if isinstance(data, Mapping) else data, Customer
     )
-    ruleset = rules or DEFAULT_RULES
-    if record is None:
-        return ParseResult(None, structure_report.with_severities(ruleset.severities))
-    normalised = normalize_customer(record, region=region)
-    report = structure_report.merged(ruleset.check(normalised, as_of=as_of, region=region))
-    return ParseResult(normalised if report.ok else None, report)
+    structure_report = structure_report.with_severities(ruleset.severities)
+    if partial is None:
+        return ParseResult(None, structure_report)
+    # Repeated tags are dropped only after validation, so that every path names the element of
+    # ``data`` it is about.
+    normalised = _normalized(partial, region)
+    report = structure_report.merged(
+        ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
+    )
+    if unreadable or not report.ok:
+        return ParseResult(None, report)
+    return ParseResult(_without_repeats(normalised), report)

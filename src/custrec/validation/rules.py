@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character
 from custrec.errors import InvalidFormat
 from custrec.issues import Issue, Severity, ValidationReport, join_path
 from custrec.records import (
@@ -65,16 +66,30 @@ class RuleContext:
     """What a rule may know besides the record: the instant of validation and the phone region.
 
     ``as_of`` is the "now" against which "not in the future" is judged (injected, so validation
-    is deterministic).
+    is deterministic). ``unreadable`` holds the paths of raw values that could not be structured
+    (see :func:`custrec.serialization.structure_partially`): the record holds a default or
+    :data:`~custrec.serialization.UNREADABLE` there, so a rule must not conclude from it that a
+    value is missing (:meth:`unreadable_within`). Issues a rule reports at or under such a path
+    are dropped: structuring has already reported it.
     """
 
     as_of: datetime
     region: str = "CN"
+    unreadable: frozenset[str] = frozenset()
 
     @property
     def today(self) -> date:
         """The calendar date of ``as_of`` in UTC."""
         return self.as_of.astimezone(UTC).date()
+
+    def unreadable_within(self, path: str) -> bool:
+        """Whether the value at ``path``, or a part of it, could not be read.
+
+        >>> ctx = RuleContext(as_of=datetime.now(UTC), unreadable=frozenset({"contacts[0].phones"}))
+        >>> ctx.unreadable_within("contacts[0]"), ctx.unreadable_within("contacts[1]")
+        (True, False)
+        """
+        return any(_within(unreadable, path) for unreadable in self.unreadable)
 
     def issue(
         self, path: str, code: str, message: str, severity: Severity = Severity.ERROR
@@ -162,15 +177,35 @@ class RuleSet:
         return attrs.evolve(self, severities=merged)
 
     def check(
-        self, record: Any, *, as_of: datetime | None = None, region: str = "CN"
+        self,
+        record: Any,
+        *,
+        as_of: datetime | None = None,
+        region: str = "CN",
+        unreadable: Iterable[str] = (),
     ) -> ValidationReport:
-        """Run every applicable rule on ``record`` and return the report."""
+        """Run every applicable rule on ``record`` and return the report.
+
+        ``unreadable`` names the paths whose raw values could not be structured (they were
+        reported then); issues at or under them are left out (see :class:`RuleContext`).
+        """
         now = _aware(as_of) if as_of is not None else datetime.now(UTC)
-        ctx = RuleContext(as_of=now, region=region)
+        ctx = RuleContext(as_of=now, region=region, unreadable=frozenset(unreadable))
         issues: list[Issue] = []
         for r in self.rules:
             issues.extend(r(record, ctx))
+        if ctx.unreadable:
+            issues = [
+                i for i in issues if not any(_within(i.path, base) for base in ctx.unreadable)
+            ]
         return ValidationReport(issues).with_severities(self.severities)
+
+
+def _within(path: str, base: str) -> bool:
+    """Whether ``path`` is ``base`` or lies under it (``contacts[0].name`` under ``contacts``)."""
+    if not base or path == base:
+        return True
+    return path.startswith(base) and path[len(base)] in ".["
 
 
 def _aware(value: datetime) -> datetime:
@@ -266,6 +301,30 @@ def _strings(values: object) -> Iterator[tuple[int, str]]:
                 yield index, value
 
 
+def _given(values: object) -> bool:
+    """Whether a tuple holds any value that is not blank (of any type: it may be unreadable)."""
+    return isinstance(values, tuple) and any(not _blank(value) for value in values)
+
+
+def _may_have(c: Customer, ctx: RuleContext, fields: tuple[str, ...]) -> bool:
+    """Whether some contact has one of ``fields``, or may have: an entry or one of those fields
+    could not be read (its type is wrong, or it could not be structured)."""
+    if not isinstance(c.contacts, tuple):
+        return True  # the type rule reports it
+    for index, contact in enumerate(c.contacts):
+        if not isinstance(contact, Contact):
+            if contact is not None:
+                return True
+            continue
+        for name in fields:
+            value = getattr(contact, name)
+            if _given(value) if isinstance(value, tuple) else not _blank(value):
+                return True
+            if ctx.unreadable_within(f"contacts[{index}].{name}"):
+                return True
+    return False
+
+
 @rule("required", Customer, codes=("required", "contact.channel_required"))
 def _required(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
     if _blank(c.name):
@@ -273,14 +332,9 @@ def _required(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
     if c.kind == CustomerKind.ORGANIZATION:
         if _blank(c.industry):
             yield ctx.issue("industry", "required", "organisations need an industry")
-        if not any(not _blank(contact.name) for _, contact in _contacts(c)):
+        if not _may_have(c, ctx, ("name",)):
             yield ctx.issue("contacts", "required", "organisations need a named contact person")
-    has_channel = any(
-        any(not _blank(p) for _, p in _strings(contact.phones))
-        or any(not _blank(e) for _, e in _strings(contact.emails))
-        or not _blank(contact.wechat)
-        for _, contact in _contacts(c)
-    )
+    has_channel = _may_have(c, ctx, ("phones", "emails", "wechat"))
     if not has_channel:
         yield ctx.issue(
             "contacts",
@@ -542,7 +596,7 @@ def _cross_field(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
                     "ric.sex_mismatch",
                     "the ID number's sex differs from the record's gender",
                 )
-    else:
+    elif c.kind == CustomerKind.ORGANIZATION:  # not for a kind that is missing or wrong
         for name in ("gender", "birth_date"):
             if getattr(c, name) is not None:
                 yield ctx.issue(
@@ -602,6 +656,69 @@ def _interaction(i: Interaction, ctx: RuleContext) -> Iterator[Issue]:
         )
 
 
+_RECORD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _record_fields(cls: type) -> tuple[str, ...]:
+    """The attrs field names of ``cls`` (none for any other type), cached."""
+    names = _RECORD_FIELDS.get(cls)
+    if names is None:
+        names = _RECORD_FIELDS[cls] = (
+            tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
+        )
+    return names
+
+
+def _any_invalid_text(record: object) -> bool:
+    """Whether any string in ``record`` (in nested records and tuples too) cannot be stored.
+
+    The common case, nothing wrong, is checked in one pass without building paths. Values of
+    other types (a list where a tuple belongs, ...) are not entered: the type rule reports them.
+    """
+    strings: list[str] = []
+    stack: list[object] = [record]
+    while stack:
+        value = stack.pop()
+        cls = type(value)
+        if cls is str:
+            strings.append(typing.cast(str, value))
+        elif cls is tuple:
+            stack.extend(typing.cast(tuple[object, ...], value))
+        elif value is not None:
+            names = _record_fields(cls)
+            if names:
+                for name in names:
+                    stack.append(getattr(value, name))
+            elif isinstance(value, str):  # a str subclass, such as an enum member
+                strings.append(value)
+    return has_invalid_character("".join(strings))
+
+
+def _text_issues(record: object) -> Iterator[Issue]:
+    """Report, in field order, every string in ``record`` that cannot be stored."""
+    stack: list[tuple[str, object]] = [("", record)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if has_invalid_character(value):
+                yield Issue(
+                    path=path, code="text.invalid_character", message=INVALID_CHARACTER_MESSAGE
+                )
+        elif isinstance(value, tuple):
+            stack.extend(reversed([(f"{path}[{i}]", item) for i, item in enumerate(value)]))
+        else:
+            names = _record_fields(type(value))
+            stack.extend((join_path(path, name), getattr(value, name)) for name in reversed(names))
+
+
+@rule("text", object, codes=("text.invalid_character",))
+def _text(record: object, ctx: RuleContext) -> Iterator[Issue]:
+    """Every string of a record, nested ones included, must be storable: no lone surrogate (as
+    ``surrogateescape`` decoding leaves for undecodable bytes) and no NUL character."""
+    if _record_fields(type(record)) and _any_invalid_text(record):
+        yield from _text_issues(record)
+
+
 def _types_rule(cls: type) -> Rule:
     return Rule(
         f"types.{cls.__name__.lower()}",
@@ -616,6 +733,7 @@ DEFAULT_RULES: Final = RuleSet(
         _types_rule(Customer),
         _types_rule(Transaction),
         _types_rule(Interaction),
+        _text,
         _required,
         _lengths,
         _formats,

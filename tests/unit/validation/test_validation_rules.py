@@ -260,3 +260,98 @@ def test_messages_never_repeat_personal_values() -> None:
     for issue in validate(record, as_of=NOW):
         for value in ("13800138000", "zhangsan", "110105194912"):
             assert value not in issue.message
+
+
+# ------------------------------------------------------------------------- unstorable text
+
+BAD_TEXT = ["\udcff", "\ud800", "\x00"]
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT, ids=["surrogateescape", "high-surrogate", "nul"])
+def test_text_rule_reports_every_string_holding_a_lone_surrogate_or_nul_at_its_path(
+    bad: str,
+) -> None:
+    record = person(
+        name=f"张{bad}三",
+        tags=("vip", f"x{bad}"),
+        owner=bad,
+        notes=f"line one\n{bad}",
+        contacts=[
+            Contact(phones=[PHONE]),
+            Contact(name=f"李{bad}", phones=[f"+86138{bad}00138000"], emails=[f"a{bad}@b.cn"]),
+        ],
+        addresses=[Address(city="北京", street=f"长安街{bad}1号")],
+        identifiers=[Identifier(scheme="EXTERNAL", system=f"crm{bad}", value="42")],
+        milestones=Milestones(contract_amount=Money(amount=Decimal(1), currency=f"CN{bad}")),
+    )
+    found = {path for path, code in codes(record) if code == "text.invalid_character"}
+    assert found == {
+        "name",
+        "tags[1]",
+        "owner",
+        "notes",
+        "contacts[1].name",
+        "contacts[1].phones[0]",
+        "contacts[1].emails[0]",
+        "addresses[0].street",
+        "identifiers[0].system",
+        "milestones.contract_amount.currency",
+    }
+
+
+def test_text_rule_checks_transactions_and_interactions_too() -> None:
+    t = Transaction(
+        customer_id="c", occurred_at=NOW, amount=Money(amount=Decimal(5)), reference="\x00"
+    )
+    i = Interaction(customer_id="c", kind=InteractionKind.CALL, occurred_at=NOW, summary="\udcff")
+    assert codes(t) == {("reference", "text.invalid_character")}
+    assert codes(i) == {("summary", "text.invalid_character")}
+
+
+def test_text_rule_message_never_repeats_the_value() -> None:
+    report = validate(person(name="王秘密\udcff"), as_of=NOW)
+    [issue] = report.by_code("text.invalid_character")
+    assert "秘密" not in issue.message and "\udcff" not in issue.message
+    assert issue.message.encode("utf-8")  # safe to log: the message itself is encodable
+
+
+def test_text_rule_is_a_default_rule_named_text() -> None:
+    assert "text" in DEFAULT_RULES.names
+    assert (
+        "text.invalid_character" in next(r for r in DEFAULT_RULES.rules if r.name == "text").codes
+    )
+
+
+def test_a_contact_entry_of_the_wrong_type_is_reported_once() -> None:
+    record = person(contacts=("13800138000",))
+    assert codes(record) == {("contacts[0]", "type")}
+    organisation = org(contacts=(Contact(name="李雷", phones=[PHONE]), None))
+    assert codes(organisation) == {("contacts[1]", "required")}
+
+
+def test_kind_mismatch_is_not_reported_when_the_kind_itself_is_wrong() -> None:
+    record = person(kind="robot", birth_date=date(1990, 1, 1))
+    assert codes(record) == {("kind", "enum")}
+
+
+def test_issues_at_or_under_an_unreadable_path_are_left_out() -> None:
+    record = person(name="", contacts=[Contact(phones=["12345"], emails=["nobody@"])])
+    report = DEFAULT_RULES.check(record, as_of=NOW, unreadable=("name", "contacts[0].phones"))
+    assert {(i.path, i.code) for i in report} == {("contacts[0].emails[0]", "email.invalid")}
+
+
+def test_unreadable_within_looks_at_the_path_and_below_it() -> None:
+    ctx = RuleContext(as_of=NOW, unreadable=frozenset({"contacts[1].phones", "name"}))
+    assert ctx.unreadable_within("contacts")
+    assert ctx.unreadable_within("contacts[1]")
+    assert ctx.unreadable_within("contacts[1].phones")
+    assert ctx.unreadable_within("name")
+    assert not ctx.unreadable_within("contacts[1].phones[0]")
+    assert not ctx.unreadable_within("contacts[10]")
+    assert not ctx.unreadable_within("names")
+
+
+def test_text_rule_leaves_values_of_the_wrong_type_to_the_type_rule() -> None:
+    loop: list[object] = ["\x00"]
+    loop.append(loop)  # a list that contains itself must not make validation loop forever
+    assert codes(person(tags=(loop,))) == {("tags[0]", "type")}
