@@ -277,23 +277,12 @@ def _insecure_key_file(exc: InsecureKeyFile) -> _Failure:
     )
 
 
-def _check_keys(store: Store, keyring: KeyRing) -> None:
-    """Refuse keys that did not write this database: the first audit entry must verify."""
-    with store.transaction(readonly=True) as session:
-        first = session.audit.read(after_seq=0, limit=1)
-    if first and not keyring.audit_chain().verify(first).ok:
-        raise _Failure(
-            EXIT_CONFIG,
-            "these keys do not belong to this database (its audit log does not verify with "
-            "them); use the key file the database was created with",
-        )
-
-
 @contextmanager
 def _registry(
     args: argparse.Namespace, *, create: bool = False, memory_if_missing: bool = False
 ) -> Iterator[Registry]:
-    """Open the database named by ``--db`` with the keys, checked against each other."""
+    """Open the database named by ``--db`` (its data keys in the key store file beside it) with
+    the keys; the registry refuses keys that did not write it."""
     db = args.db or os.environ.get(DB_VARIABLE, "").strip()
     if not db:
         raise _Failure(EXIT_USAGE, "no database: pass --db PATH or set CUSTREC_DB")
@@ -307,7 +296,6 @@ def _registry(
     else:
         store = SQLiteStore(db)
     try:
-        _check_keys(store, keyring)
         yield Registry(store, keyring=keyring)
     finally:
         store.close()
@@ -690,18 +678,31 @@ def load_schedule(path: str | os.PathLike[str]) -> RetentionSchedule:
 
 def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     schedule = load_schedule(args.schedule) if args.schedule else DEFAULT_SCHEDULE
+    now = datetime.now(UTC)
+    as_of = args.as_of or now
+    if args.apply and as_of > now:
+        raise _Failure(
+            EXIT_USAGE,
+            f"--apply carries out only the actions due now; a plan as of {as_of.isoformat()} "
+            "lies in the future and is a preview: run it without --apply (or leave out --as-of)",
+        )
     actor = _actor(args, {"admin"})
     with _registry(args) as registry:
-        plan = registry.plan_retention(as_of=args.as_of, actor=actor, schedule=schedule)
+        plan = registry.plan_retention(as_of=as_of, actor=actor, schedule=schedule)
         rows = [(a.customer_id, a.action.value, a.rule, a.due_at.date().isoformat()) for a in plan]
-        _print(out, f"retention plan as of {args.as_of.isoformat()}: {len(plan)} actions due")
+        _print(out, f"retention plan as of {as_of.isoformat()}: {len(plan)} actions due")
         if rows:
             _print(out, render_table(("customer", "action", "rule", "due"), rows[: args.show]))
             if len(rows) > args.show:
                 _print(out, f"... and {len(rows) - args.show} more")
         if args.apply:
-            done = registry.apply_retention(plan, actor=actor)
-            _print(out, f"applied {len(done)} actions ({len(plan) - len(done)} already done)")
+            done = registry.apply_retention(plan, actor=actor, schedule=schedule)
+            _print(
+                out,
+                f"applied {len(done.applied)} actions; {len(done.already_applied)} already "
+                f"done, {len(done.not_due)} not yet due, {len(done.superseded)} no longer "
+                "planned (the customer changed since)",
+            )
         elif plan:
             _print(out, "nothing was changed; run again with --apply to carry out the plan")
     return EXIT_OK
@@ -1081,7 +1082,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(grade)
 
     ret = commands.add_parser("retention", help="plan (and apply) the retention schedule")
-    ret.add_argument("--as-of", type=_instant, required=True, help="date or date-time")
+    ret.add_argument(
+        "--as-of",
+        type=_instant,
+        help="date or date-time to plan at (default: now); a future one is a preview only",
+    )
     ret.add_argument("--schedule", help="schedule TOML (default: the documented default)")
     ret.add_argument("--apply", action="store_true", help="carry out the plan")
     ret.add_argument("--show", type=int, default=50, help="actions printed (default 50)")

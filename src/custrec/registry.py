@@ -20,6 +20,7 @@ actor may do and see, and the tamper-evident audit log records every read, write
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -28,9 +29,15 @@ import re
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Protocol, TypedDict, TypeVar, Unpack
+
+try:  # POSIX: serialise processes advancing one file head
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 import attrs
 
@@ -41,6 +48,7 @@ from custrec.consent import (
     ConsentEvent,
     ConsentLedger,
     Decision,
+    EventKind,
     Evidence,
     GuardianEvidence,
     Jurisdiction,
@@ -86,11 +94,16 @@ from custrec.matching.keys import MatchKey
 from custrec.quality import QualityReport, assess
 from custrec.records import (
     Customer,
+    CustomerKind,
     DataCategory,
     Identifier,
     IdentifierScheme,
     Interaction,
+    KindName,
     LifecycleStage,
+    RecordState,
+    StageName,
+    StateName,
     Transaction,
     VerificationStatus,
     personal_fields,
@@ -110,19 +123,25 @@ from custrec.security import (
     AuditChain,
     ChainVerification,
     Checkpoint,
+    DecryptionFailed,
     KeyRing,
+    KeyringMismatch,
+    KeyUnavailable,
     Resource,
     RoleBasedPolicy,
     mask_record,
 )
+from custrec.security.keyring import PLAINTEXT_RECORD, is_plaintext_record
 from custrec.serialization import SCHEMA_VERSION, make_converter, structure_with_issues
 from custrec.storage import (
+    HIDDEN_STATES,
     ActivityRow,
     AuditRecord,
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
+    KeyStoreOwner,
     Session,
     Store,
 )
@@ -144,15 +163,21 @@ from custrec.validation import phone as phone_format
 from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
 __all__ = [
+    "RETENTION_PRINCIPAL",
+    "AuditHead",
     "BulkResult",
     "Change",
+    "CustomerFacets",
     "ErasureAction",
     "ErasureReceipt",
     "ErasureUnavailable",
+    "FileAuditHead",
+    "KeyLayoutWarning",
     "MergeResult",
     "PlaintextStorageWarning",
     "Registry",
     "RegradeReport",
+    "RetentionReport",
     "RotationReport",
 ]
 
@@ -160,6 +185,24 @@ Clock = Callable[[], datetime]
 
 _READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"})
 _JOURNAL_ACTION: Final = "erasure.journal"
+RETENTION_PRINCIPAL: Final = "custrec:retention"
+"""The actor id under which the retention job's effects (archive, review, restrict, erase) are
+audited, with ``on_behalf_of`` naming the operator who applied the plan."""
+_SYSTEM_ACTOR: Final = "custrec"  # the registry itself (store opening, fingerprints)
+_META_KEYRING: Final = "custrec.keyring"  # the keyring fingerprint record (data store)
+_META_LAYOUT: Final = "custrec.keys"  # b"apart" or b"inside" (data store)
+_META_KEY_STORE_ID: Final = "custrec.key_store_id"  # the paired key store's id (data store)
+_META_STORE_ID: Final = "custrec.store_id"  # a key store's own id
+_META_HEAD: Final = "custrec.audit_head"  # the signed head of the data store's chain
+_APART: Final = b"apart"
+_INSIDE: Final = b"inside"
+_SCAN_BATCH: Final = 500  # raw rows read per step of a filtered scan
+_RESTRICTION_ISSUE: Final = Issue(
+    path="state",
+    code="state.restricted",
+    message="a restriction is recorded and lifted through the consent ledger "
+    "(restrict and lift_restriction events), not set by an update",
+)
 _PERSONAL_PATHS: Final = frozenset(f.path for f in personal_fields(Customer))
 _INDEX: Final = re.compile(r"\[\d+\]")
 MASKED: Final = "***"
@@ -171,6 +214,176 @@ class PlaintextStorageWarning(UserWarning):
 
 class ErasureUnavailable(CustrecError):
     """Erasure needs a keyring: plaintext payloads and history cannot be crypto-shredded."""
+
+
+class KeyLayoutWarning(UserWarning):
+    """The store keeps its data keys inside the database (written before keys were kept apart):
+    a backup of it holds the keys, so erasures are not final in backups. Move them with
+    :meth:`Registry.separate_keys`."""
+
+
+class CustomerFacets(TypedDict, total=False):
+    """The facets :meth:`Registry.query`, :meth:`Registry.count` and
+    :meth:`Registry.iter_customers` filter on; every one given must hold.
+
+    ``kind``, ``stage`` and ``state`` take the enum or its value (a misspelt value fails type
+    checking, and raises ``ValueError`` naming the allowed values at run time); ``owner``,
+    ``team``, ``grade`` and ``tag`` exact text; ``updated_after`` and ``updated_before`` are
+    exclusive, timezone-aware bounds.
+    """
+
+    kind: CustomerKind | KindName
+    stage: LifecycleStage | StageName
+    state: RecordState | StateName
+    owner: str
+    team: str
+    grade: str
+    tag: str
+    updated_after: datetime
+    updated_before: datetime
+
+
+_FACETS: Final = tuple(CustomerFacets.__annotations__)
+_E = TypeVar("_E", bound=enum.StrEnum)
+_K = TypeVar("_K")
+
+
+def _enum_facet(name: str, value: object, kind: type[_E]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, kind):
+        return value.value
+    allowed = ", ".join(member.value for member in kind)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a {kind.__name__} or one of: {allowed}")
+    try:
+        return kind(value).value
+    except ValueError:
+        raise ValueError(f"unknown {name} {value!r}; expected one of: {allowed}") from None
+
+
+def _text_facet(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+    if "\x00" in value:
+        raise ValueError(f"{name} must not contain NUL characters")
+    return value
+
+
+def _facet_filter(facets: Mapping[str, object]) -> CustomerFilter:
+    """Check the facets of a query (names, types, enum values) and build the storage filter."""
+    unknown = sorted(set(facets) - set(_FACETS))
+    if unknown:
+        raise TypeError(f"unknown facet {unknown[0]!r}; the facets are: {', '.join(_FACETS)}")
+    bounds: dict[str, datetime | None] = {}
+    for name in ("updated_after", "updated_before"):
+        value = facets.get(name)
+        bounds[name] = None if value is None else _aware(value, name)  # type: ignore[arg-type]
+    return CustomerFilter(
+        kind=_enum_facet("kind", facets.get("kind"), CustomerKind),
+        stage=_enum_facet("stage", facets.get("stage"), LifecycleStage),
+        state=_enum_facet("state", facets.get("state"), RecordState),
+        owner=_text_facet("owner", facets.get("owner")),
+        team=_text_facet("team", facets.get("team")),
+        grade=_text_facet("grade", facets.get("grade")),
+        tag=_text_facet("tag", facets.get("tag")),
+        updated_after=bounds["updated_after"],
+        updated_before=bounds["updated_before"],
+    )
+
+
+class AuditHead(Protocol):
+    """Where the registry keeps the signed head of its audit chain, outside the audited store.
+
+    After every commit that appended audit entries the registry calls :meth:`advance` with a
+    checkpoint of the newest entry; :meth:`Registry.verify_audit` checks the log against
+    :meth:`read`, so deleting the newest entries is detected. ``advance`` must never move the
+    head backwards (concurrent writers may call it out of order).
+    """
+
+    def read(self) -> Checkpoint | None:
+        """The newest head recorded, or ``None``."""
+        ...
+
+    def advance(self, checkpoint: Checkpoint) -> None:
+        """Record ``checkpoint`` unless a head at the same or a later entry is recorded."""
+        ...
+
+
+class FileAuditHead:
+    """An :class:`AuditHead` in a JSON file (``Checkpoint.to_dict``), replaced atomically and
+    created with mode 0600; concurrent processes serialise on an advisory lock (POSIX)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"FileAuditHead({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The head file."""
+        return self._path
+
+    def read(self) -> Checkpoint | None:
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the audit head {self._path}: {exc.strerror}") from None
+        return _checkpoint_from_json(text.encode(), str(self._path))
+
+    def advance(self, checkpoint: Checkpoint) -> None:
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            current = self.read()
+            if current is not None and current.seq >= checkpoint.seq:
+                return
+            temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+            data = json.dumps(checkpoint.to_dict()).encode()
+            out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(out, data)
+                os.fsync(out)
+            finally:
+                os.close(out)
+            os.replace(temporary, self._path)
+        finally:
+            os.close(fd)  # releases the lock
+
+
+class _StoreAuditHead:
+    """The head in a key store's ``meta`` table (the default with a separate key store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def read(self) -> Checkpoint | None:
+        with self._store.transaction(readonly=True) as session:
+            value = session.meta.get(_META_HEAD)
+        return None if value is None else _checkpoint_from_json(value, "the key store")
+
+    def advance(self, checkpoint: Checkpoint) -> None:
+        with self._store.transaction() as session:
+            value = session.meta.get(_META_HEAD)
+            current = None if value is None else _checkpoint_from_json(value, "the key store")
+            if current is not None and current.seq >= checkpoint.seq:
+                return
+            session.meta.put(_META_HEAD, json.dumps(checkpoint.to_dict()).encode())
+            session.commit()
+
+
+def _checkpoint_from_json(value: bytes, where: str) -> Checkpoint:
+    try:
+        return Checkpoint.from_dict(json.loads(value))
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise StorageError(f"the audit head in {where} is malformed: {exc}") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -256,6 +469,23 @@ class RegradeReport:
 
 
 @attrs.frozen(kw_only=True)
+class RetentionReport:
+    """What :meth:`Registry.apply_retention` did with each action of a plan, by action key.
+
+    ``applied``: carried out now. ``already_applied``: carried out before (nothing done).
+    ``not_due``: due after the registry's clock now (a preview plan); left untouched.
+    ``superseded``: no longer in the plan the schedule gives now for the customer (its facts
+    changed, a legal hold or floor applies, another action took precedence, or the customer was
+    erased, merged or removed); left untouched. Re-plan to see what is due instead.
+    """
+
+    applied: tuple[str, ...] = ()
+    already_applied: tuple[str, ...] = ()
+    not_due: tuple[str, ...] = ()
+    superseded: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class RotationReport:
     """What :meth:`Registry.rotate_master_key` did: keys re-wrapped and keys already current."""
 
@@ -272,6 +502,12 @@ def _check_actor(actor: object) -> Actor:
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
     return actor
+
+
+def _check_limit(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer")
+    return value
 
 
 def _check_reason(reason: object, what: str) -> str:
@@ -297,17 +533,22 @@ def _is_personal(path: str) -> bool:
 
 
 class _Op:
-    """One unit of work: a session, its sealer, and audit appends chained on commit order."""
+    """One unit of work: a session, its sealer, and audit appends chained on commit order.
+
+    Committing also advances the audit head (when the registry keeps one) to the newest entry
+    this unit of work appended.
+    """
 
     def __init__(self, registry: Registry, session: Session, sealer: Sealer) -> None:
         self.registry = registry
         self.session = session
         self.sealer = sealer
         self.pending: list[AuditRecord] = []
+        self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
 
     def audit(
         self,
-        actor: Actor,
+        actor: Actor | str,
         action: str,
         *,
         at: datetime,
@@ -315,28 +556,32 @@ class _Op:
         fields: Iterable[str] = (),
         reason: str | None = None,
         outcome: str = "ok",
+        on_behalf_of: str | None = None,
     ) -> None:
         self.pending.append(
             AuditRecord(
                 at=at,
-                actor_id=actor.id,
+                actor_id=actor if isinstance(actor, str) else actor.id,
                 action=action,
                 customer_id=customer_id,
                 fields=tuple(fields),
                 reason=reason,
                 outcome=outcome,
+                on_behalf_of=on_behalf_of,
             )
         )
 
     def flush_audit(self) -> None:
         if self.pending:
-            self.registry._append_audit(self.session, self.pending)
+            self.newest = self.registry._append_audit(self.session, self.pending)
             self.pending = []
 
     def commit(self) -> None:
         self.sealer.flush()  # the data keys made in this unit of work, in one write
         self.flush_audit()
         self.session.commit()
+        if self.newest is not None:
+            self.registry._advance_head(self.newest)
 
 
 class Registry:
@@ -344,15 +589,27 @@ class Registry:
 
     ``store`` is any :class:`~custrec.storage.Store`. With a ``keyring`` every personal field is
     encrypted under a per-customer data key, identifiers are blind-indexed and the audit log is
-    HMAC-chained; the data keys live in ``key_store`` (a separate store is recommended, so that
-    backups of ``store`` hold no keys) or, by default, in ``store`` itself. Without a keyring
-    documents are stored as plain JSON (a :class:`PlaintextStorageWarning` says so) and erasure
-    is unavailable. ``policy`` decides who may do what (default: :class:`RoleBasedPolicy`);
-    ``rules`` replaces the default validation rules; ``clock`` (returning aware datetimes) is
-    injected for deterministic tests; ``region`` is the default phone region. ``jurisdiction``
-    (PIPL by default), ``purposes`` (the consent purpose catalogue) and ``notices`` (the privacy
-    notice history, for re-consent after a material change) drive consent decisions;
-    ``retention`` is the schedule used by :meth:`plan_retention` and subject exports.
+    HMAC-chained. The wrapped data keys live apart from the data when the store offers a key
+    store (:class:`~custrec.backends.SQLiteStore` keeps one in a file beside the database) or
+    ``key_store`` names one; otherwise in ``store`` itself (then a backup of the store holds
+    the keys). Without a keyring documents are stored as plain JSON (a
+    :class:`PlaintextStorageWarning` says so) and erasure is unavailable.
+
+    Opening checks that the keyring is the one that wrote the store: the store records the
+    fingerprint of its audit and index keys on first use (never the keys), and a keyring
+    whose keys differ, whose master keys cannot unwrap the stored data keys, or a key store
+    that belongs to another database raise :class:`~custrec.security.KeyringMismatch` before
+    anything is written (so does a keyring for a plain store, or none for an encrypted one).
+
+    ``audit_head`` keeps the signed head of the audit chain outside the store, advanced after
+    every commit, so that :meth:`verify_audit` detects deleted newest entries: by default the
+    key store when there is one; pass a file path (or any :class:`AuditHead`) otherwise.
+    ``policy`` decides who may do what (default: :class:`RoleBasedPolicy`); ``rules`` replaces
+    the default validation rules; ``clock`` (returning aware datetimes) is injected for
+    deterministic tests; ``region`` is the default phone region. ``jurisdiction`` (PIPL by
+    default), ``purposes`` (the consent purpose catalogue) and ``notices`` (the privacy notice
+    history, for re-consent after a material change) drive consent decisions; ``retention``
+    is the schedule used by :meth:`plan_retention` and :meth:`apply_retention`.
     """
 
     def __init__(
@@ -361,6 +618,7 @@ class Registry:
         *,
         keyring: KeyRing | None = None,
         key_store: Store | None = None,
+        audit_head: AuditHead | str | os.PathLike[str] | None = None,
         policy: AccessPolicy | None = None,
         rules: RuleSet | None = None,
         clock: Clock | None = None,
@@ -389,9 +647,13 @@ class Registry:
         self._keyring = keyring
         self._chain: AuditChain | None = None
         self._codec: RecordCodec
+        self._head: AuditHead | None = None
+        self._key_store: Store | None = None
         if keyring is None:
             if key_store is not None:
                 raise ValueError("a key store needs a keyring")
+            if audit_head is not None:
+                raise ValueError("an audit head needs a keyring (the log is chained only then)")
             warnings.warn(
                 "custrec Registry without a keyring stores personal data as plain JSON; "
                 "use it for tests and demos only",
@@ -399,11 +661,165 @@ class Registry:
                 stacklevel=2,
             )
             self._codec = PlaintextCodec()
+            self._open_plaintext()
         else:
-            self._codec = EncryptingCodec(keyring, key_store=key_store)
+            if not isinstance(keyring, KeyRing):
+                raise TypeError("keyring must be a custrec.security.KeyRing")
             self._chain = keyring.audit_chain()
-        self._key_store = key_store
+            self._key_store = self._open_keyed(keyring, key_store)
+            self._codec = EncryptingCodec(keyring, key_store=self._key_store)
+            self._check_master_keys(keyring)
+            self._head = self._make_head(audit_head)
         self._converter = make_converter()
+
+    # ------------------------------------------------------------------------------ opening
+
+    def _open_plaintext(self) -> None:
+        """Refuse an encrypted store; record that this one is plain on first use."""
+        with self._store.transaction(readonly=True) as session:
+            record = session.meta.get(_META_KEYRING)
+            keyed = record is None and _written_with_keys(session)
+        if record is not None:
+            if not is_plaintext_record(record):
+                raise KeyringMismatch(
+                    "this store was written with a keyring; open it with the keyring it was "
+                    "created with"
+                )
+            return
+        if keyed:
+            raise KeyringMismatch(
+                "this store holds encrypted data (its audit log is chained); open it with the "
+                "keyring it was created with"
+            )
+        self._record_meta(self._store, {_META_KEYRING: PLAINTEXT_RECORD})
+
+    def _open_keyed(self, keyring: KeyRing, given: Store | None) -> Store | None:
+        """Check the keyring against the store's fingerprint, choose where data keys live and
+        pair the key store with the store; record what is new. Returns the key store (``None``
+        when the keys live in the store itself)."""
+        store = self._store
+        fingerprint = keyring.fingerprint()
+        with store.transaction(readonly=True) as session:
+            record = session.meta.get(_META_KEYRING)
+            layout = session.meta.get(_META_LAYOUT)
+            paired = session.meta.get(_META_KEY_STORE_ID)
+            keys_inside = bool(session.keys.list(limit=1))
+            first = session.audit.read(limit=1)
+        if record is None:
+            if first and not (first[0].chain and keyring.audit_chain().verify(first).ok):
+                raise KeyringMismatch(
+                    "these keys did not write this store (its audit log does not verify with "
+                    "them); use the keys the store was created with"
+                )
+            new_record: bytes | None = fingerprint.to_record()
+        else:
+            new_record = fingerprint.check(record)
+        default = store.key_store if isinstance(store, KeyStoreOwner) else None
+        other = given if given is not None and given is not store else None
+        chosen = layout
+        if chosen is None:
+            inside = keys_inside or given is store or (other is None and default is None)
+            chosen = _INSIDE if inside else _APART
+        key_store: Store | None = None
+        if chosen == _INSIDE:
+            if other is not None:
+                raise KeyringMismatch(
+                    "this store keeps its data keys inside it; move them to a key store with "
+                    "Registry.separate_keys() before passing key_store="
+                )
+            if given is None and default is not None:
+                warnings.warn(
+                    "this store keeps its data keys inside the database, so a backup of it "
+                    "holds them and erasures are not final in backups; move them apart with "
+                    "Registry.separate_keys()",
+                    KeyLayoutWarning,
+                    stacklevel=3,
+                )
+        else:
+            if given is store:
+                raise KeyringMismatch(
+                    "this store keeps its data keys in a separate key store; pass that store "
+                    "as key_store= (not the store itself)"
+                )
+            key_store = other if other is not None else default
+            if key_store is None:
+                raise KeyringMismatch(
+                    "this store keeps its data keys in a separate key store; pass it as key_store="
+                )
+        writes: dict[str, bytes] = {}
+        if new_record is not None:
+            writes[_META_KEYRING] = new_record
+        if layout is None:
+            writes[_META_LAYOUT] = chosen
+        if key_store is not None:
+            key_store_id = _store_id(key_store)
+            if paired is not None and paired != key_store_id:
+                raise KeyringMismatch(
+                    "this key store belongs to another database (its id differs from the one "
+                    "this store was paired with); use the key store created with it"
+                )
+            if paired is None:
+                writes[_META_KEY_STORE_ID] = key_store_id
+        if writes:
+            self._record_meta(store, writes, fingerprint=fingerprint)
+        return key_store
+
+    @staticmethod
+    def _record_meta(store: Store, values: Mapping[str, bytes], *, fingerprint: Any = None) -> None:
+        """Write meta values first seen by this registry, checking them again under the write
+        lock (another process may have recorded them meanwhile)."""
+        with store.transaction() as session:
+            for name, value in values.items():
+                current = session.meta.get(name)
+                if current is not None and name == _META_KEYRING and fingerprint is not None:
+                    update = fingerprint.check(current)
+                    if update is not None:
+                        session.meta.put(name, update)
+                elif current is None:
+                    session.meta.put(name, value)
+                elif current != value:
+                    raise KeyringMismatch(
+                        f"the store's {name} changed while it was being opened; open it again"
+                    )
+            session.commit()
+
+    def _check_master_keys(self, keyring: KeyRing) -> None:
+        """Refuse a keyring whose master keys cannot unwrap a stored data key."""
+        source = self._key_store if self._key_store is not None else self._store
+        with source.transaction(readonly=True) as session:
+            stored = session.keys.list(limit=1)
+        for key in stored:
+            try:
+                keyring.unwrap_data_key(key.customer_id, key.master_key_id, key.wrapped)
+            except (KeyUnavailable, DecryptionFailed):
+                raise KeyringMismatch(
+                    f"the keyring's master keys cannot unwrap this store's data keys (master "
+                    f"key {key.master_key_id!r} is missing or differs); use the keys the store "
+                    "was created with"
+                ) from None
+
+    def _make_head(self, given: AuditHead | str | os.PathLike[str] | None) -> AuditHead | None:
+        if given is None:
+            return _StoreAuditHead(self._key_store) if self._key_store is not None else None
+        if isinstance(given, str | os.PathLike):
+            return FileAuditHead(given)
+        if not (
+            callable(getattr(given, "read", None)) and callable(getattr(given, "advance", None))
+        ):
+            raise TypeError("audit_head must be a path or an AuditHead (read() and advance())")
+        return given
+
+    def _advance_head(self, newest: AuditRecord) -> None:
+        """Move the audit head to ``newest`` (just committed); a failure only warns: the data
+        is committed, and a head left behind loses no entry, it detects less."""
+        if self._head is None or self._chain is None:
+            return
+        try:
+            self._head.advance(self._chain.checkpoint(newest))
+        except (StorageError, OSError) as exc:
+            warnings.warn(
+                f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, 2
+            )
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -428,8 +844,9 @@ class Registry:
         with self._store.transaction(readonly=readonly) as session:
             yield _Op(self, session, self._codec.begin(session))
 
-    def _append_audit(self, session: Session, entries: Sequence[AuditRecord]) -> None:
-        """Append entries, numbered after the last one and HMAC-chained when keyed."""
+    def _append_audit(self, session: Session, entries: Sequence[AuditRecord]) -> AuditRecord:
+        """Append entries, numbered after the last one and HMAC-chained when keyed; return the
+        newest as stored."""
         last = session.audit.last()
         first = 1 if last is None else last.seq + 1
         numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
@@ -439,6 +856,7 @@ class Registry:
         seqs = session.audit.append(numbered)
         if list(seqs) != [e.seq for e in numbered]:
             raise StorageError("the audit table assigned unexpected sequence numbers")
+        return numbered[-1]
 
     def _authorize(
         self,
@@ -517,6 +935,7 @@ class Registry:
             ),
             kind=customer.kind.value,
             stage=customer.stage.value,
+            state=customer.state.value,
             owner=customer.owner,
             team=customer.team,
             grade=customer.grade,
@@ -638,6 +1057,8 @@ class Registry:
             raise TypeError("intake() takes a mapping or a Customer")
         if not report.ok or record is None:
             raise ValidationFailed(report)
+        if record.state is RecordState.RESTRICTED:
+            raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
         return attrs.evolve(
             record,
             version=0,
@@ -869,19 +1290,86 @@ class Registry:
             op.commit()
         return self._shown(decision, customer)
 
+    def _readable(
+        self, actor: Actor, rows: Iterable[CustomerRow]
+    ) -> list[tuple[CustomerRow, AccessDecision]]:
+        """The rows holding a customer (not erased, not merged) that the actor may read, with
+        the policy's decision for each; nothing is opened."""
+        found: list[tuple[CustomerRow, AccessDecision]] = []
+        for row in rows:
+            if row.state in HIDDEN_STATES:
+                continue
+            decision = self._policy.decide(actor, Action.READ, Resource.of(row))
+            if decision.allowed:
+                found.append((row, decision))
+        return found
+
     def _visible(
         self, op: _Op, actor: Actor, rows: Iterable[CustomerRow], now: datetime
     ) -> list[Customer]:
         """Open the rows the actor may read (others and erased ones are skipped), audited."""
+        return self._open_audited(op, actor, self._readable(actor, rows), now)
+
+    def _open_audited(
+        self,
+        op: _Op,
+        actor: Actor,
+        readable: Iterable[tuple[CustomerRow, AccessDecision]],
+        now: datetime,
+    ) -> list[Customer]:
         shown: list[Customer] = []
-        for row in rows:
-            decision = self._policy.decide(actor, Action.READ, Resource.of(row))
-            if not decision.allowed or _is_tombstone(row.payload) or _is_alias(row.payload):
-                continue
+        for row, decision in readable:
             customer = self._customer(op, row)
             self._read_audit(op, actor, decision, customer, now)
             shown.append(self._shown(decision, customer))
         return shown
+
+    def _seek(
+        self,
+        session: Session,
+        where: CustomerFilter,
+        after: str | None,
+        limit: int,
+        keep: Callable[[Iterable[CustomerRow]], list[_K]],
+    ) -> tuple[list[_K], str | None]:
+        """The one keyset scan every filtered page uses: the first ``limit`` items ``keep``
+        makes of the rows matching ``where`` with ids after ``after``, in id order.
+
+        ``keep`` filters (and may decorate) a batch of raw rows; the scan reads batches until
+        ``limit`` items are kept or the rows run out, so a page is only short at the end and
+        never loses a row. Returns the items and the id of the last raw row looked at (or
+        ``None`` at the end of the rows).
+        """
+        kept: list[_K] = []
+        cursor = after
+        step = min(max(limit, _SCAN_BATCH), 10 * _SCAN_BATCH)
+        while len(kept) < limit:
+            rows = session.customers.query(where=where, after=cursor, limit=step)
+            if not rows:
+                return kept, None
+            for row in rows:
+                kept.extend(keep([row]))
+                cursor = row.id
+                if len(kept) >= limit:
+                    return kept, cursor
+            if len(rows) < step:
+                return kept, None
+        return kept, cursor
+
+    def _scan_rows(
+        self, where: CustomerFilter, keep: Callable[[CustomerRow], bool], *, batch_size: int = 1000
+    ) -> Iterator[CustomerRow]:
+        """Every raw row matching ``where`` that ``keep`` accepts, in id order, each batch read
+        in its own short read-only transaction (for whole-store jobs)."""
+        after: str | None = None
+        while True:
+            with self._store.transaction(readonly=True) as session:
+                rows, after = self._seek(
+                    session, where, after, batch_size, lambda batch: [r for r in batch if keep(r)]
+                )
+            yield from rows
+            if after is None:
+                return
 
     def _strong_key_of(
         self,
@@ -960,90 +1448,118 @@ class Registry:
 
         ``keys`` are normalised strong keys (``("phone", "+8613800138000")``, see
         :func:`custrec.storage.codec.strong_keys`); returns the ids of the stored customers
-        holding each key (keys nobody holds are left out) and which of ``ids`` exist, read in
-        one transaction through the blind index when a keyring is set.
+        holding each key (keys nobody visible holds are left out) and which of ``ids`` exist,
+        read in one transaction through the blind index when a keyring is set. Like every read
+        it goes through the access policy: only customers the actor may read are named (so an
+        actor without a read right learns nothing), and it is audited: one
+        ``customer.identify`` entry with the kinds of key looked up, and one per customer it
+        names, with the kinds of key that matched.
         """
-        _check_actor(actor)
+        actor = _check_actor(actor)
         tokens: dict[str, StrongKey] = {}
         for key in keys:
             for token in self._codec.lookup_keys(key):
                 tokens[token] = key
-        wanted = list(ids)
+        wanted = list(dict.fromkeys(ids))
+        now = self._now()
         holders: dict[StrongKey, set[str]] = {}
+        matched: dict[str, set[str]] = {}
         existing: set[str] = set()
-        if not tokens and not wanted:
-            return {}, existing
-        with self._store.transaction(readonly=True) as session:
+        with self._op() as op:
             if tokens:
-                for token, found in session.customers.lookup_many(tokens).items():
-                    holders.setdefault(tokens[token], set()).update(found)
-            if wanted:
-                existing = {row.id for row in session.customers.get_many(wanted)}
-        return {key: tuple(sorted(found)) for key, found in holders.items()}, existing
+                for token, posted in op.session.customers.lookup_many(tokens).items():
+                    holders.setdefault(tokens[token], set()).update(posted)
+            named = {i for held in holders.values() for i in held}
+            rows = op.session.customers.get_many(sorted(named | set(wanted)))
+            visible = {row.id for row, _ in self._readable(actor, rows)}
+            existing = {
+                row.id
+                for row in rows
+                if row.id in wanted
+                and self._policy.decide(actor, Action.READ, Resource.of(row)).allowed
+            }
+            for key, held in holders.items():
+                for customer_id in held & visible:
+                    matched.setdefault(customer_id, set()).add(key[0])
+            op.audit(
+                actor,
+                "customer.identify",
+                at=now,
+                fields=sorted({key[0] for key in tokens.values()}),
+                reason=f"{len(set(tokens.values()))} keys, {len(wanted)} ids",
+            )
+            for customer_id, kinds in sorted(matched.items()):
+                op.audit(
+                    actor,
+                    "customer.identify",
+                    at=now,
+                    customer_id=customer_id,
+                    fields=sorted(kinds),
+                )
+            op.commit()
+        result = {
+            key: tuple(sorted(found & visible)) for key, found in holders.items() if found & visible
+        }
+        return result, existing
 
     def _page(
         self, actor: Actor, where: CustomerFilter, after: str | None, limit: int
-    ) -> tuple[list[Customer], str | None]:
-        """One page of raw rows, filtered by access; returns (customers, last raw id)."""
+    ) -> list[Customer]:
+        """Up to ``limit`` customers the actor may read, after ``after`` by id, opened and
+        audited in one unit of work."""
         now = self._now()
         with self._op() as op:
-            rows = op.session.customers.query(where=where, after=after, limit=limit)
-            shown = self._visible(op, actor, rows, now)
+            readable, _ = self._seek(
+                op.session, where, after, limit, lambda rows: self._readable(actor, rows)
+            )
+            shown = self._open_audited(op, actor, readable, now)
             op.commit()
-        return shown, (rows[-1].id if rows else None)
+        return shown
 
     def query(
         self,
         *,
         actor: Actor,
-        kind: str | None = None,
-        stage: str | None = None,
-        owner: str | None = None,
-        team: str | None = None,
-        grade: str | None = None,
-        tag: str | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
         after: str | None = None,
         limit: int = 100,
+        **facets: Unpack[CustomerFacets],
     ) -> list[Customer]:
-        """Return the customers matching the facets among the next ``limit`` by id after ``after``.
+        """Return the first ``limit`` customers after ``after`` (by id) that match the facets
+        (:class:`CustomerFacets`) and that the actor may read, masked unless the actor may
+        unmask; each is audited.
 
-        Customers the actor may not read (or erased ones) are left out, so a page can hold fewer
-        than ``limit``; use :meth:`iter_customers` to walk everything.
+        Erased and merged records and customers the actor may not read are skipped before the
+        limit applies, so a page holds ``limit`` customers unless it is the last one, and
+        ``after=page[-1].id`` walks every readable customer exactly once. Unknown facets raise
+        ``TypeError`` and unknown values ``ValueError``, naming the allowed ones.
         """
         actor = _check_actor(actor)
-        where = CustomerFilter(
-            kind=kind,
-            stage=stage,
-            owner=owner,
-            team=team,
-            grade=grade,
-            tag=tag,
-            updated_after=updated_after,
-            updated_before=updated_before,
-        )
-        return self._page(actor, where, after, limit)[0]
+        _check_limit(limit, "limit")
+        if after is not None and not isinstance(after, str):
+            raise TypeError("after must be a customer id (a string) or None")
+        return self._page(actor, _facet_filter(facets), after, limit)
 
     def iter_customers(
-        self, *, actor: Actor, batch_size: int = 500, **facets: Any
+        self, *, actor: Actor, batch_size: int = 500, **facets: Unpack[CustomerFacets]
     ) -> Iterator[list[Customer]]:
-        """Yield every customer the actor may read matching the facets, in batches, by id.
-
-        Each batch is read in its own short transaction, so the iteration never holds a lock.
-        """
+        """Yield every customer the actor may read matching the facets, in batches of
+        ``batch_size`` (only the last one shorter), by id, each read and audited in its own
+        short unit of work (as :meth:`query`)."""
         actor = _check_actor(actor)
-        where = CustomerFilter(**facets)
+        _check_limit(batch_size, "batch_size")
+        where = _facet_filter(facets)
         after: str | None = None
         while True:
-            batch, last = self._page(actor, where, after, batch_size)
-            if last is None:
-                return
+            batch = self._page(actor, where, after, batch_size)
             if batch:
                 yield batch
-            after = last
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].id
 
-    def count(self, *, actor: Actor, batch_size: int = 5000, **facets: Any) -> int:
+    def count(
+        self, *, actor: Actor, batch_size: int = 5000, **facets: Unpack[CustomerFacets]
+    ) -> int:
         """Count the customers matching the facets that the actor may read.
 
         Erased and merged records are not counted. Rows are read page by page and checked
@@ -1051,22 +1567,17 @@ class Registry:
         audited (no personal data is read).
         """
         actor = _check_actor(actor)
-        where = CustomerFilter(**facets)
-        total = 0
-        after: str | None = None
-        while True:
-            with self._store.transaction(readonly=True) as session:
-                rows = session.customers.query(where=where, after=after, limit=batch_size)
-            if not rows:
-                return total
-            total += sum(
-                1
-                for row in rows
-                if not _is_tombstone(row.payload)
-                and not _is_alias(row.payload)
-                and self._policy.decide(actor, Action.READ, Resource.of(row)).allowed
+        _check_limit(batch_size, "batch_size")
+        where = _facet_filter(facets)
+        decide = self._policy.decide
+
+        def readable(row: CustomerRow) -> bool:
+            return (
+                row.state not in HIDDEN_STATES
+                and decide(actor, Action.READ, Resource.of(row)).allowed
             )
-            after = rows[-1].id
+
+        return sum(1 for _ in self._scan_rows(where, readable, batch_size=batch_size))
 
     # ------------------------------------------------------------------------------ update
 
@@ -1087,8 +1598,11 @@ class Registry:
         re-validated (``ValidationFailed``). ``expected_version`` is the version the caller read;
         a stale one raises :class:`~custrec.errors.VersionConflict`. A new phone, e-mail or
         identifier held by another customer raises ``DuplicateCustomer`` unless
-        ``allow_duplicates``. An update that changes nothing returns the stored customer as it
-        is. ``reason`` is required and is stored in the history and the audit log: do not put
+        ``allow_duplicates``. ``state`` may be moved between ``live`` and ``archived`` (archive a
+        record by hand, or take it back into use); a restriction comes and goes only through the
+        consent ledger (``state.restricted`` issue otherwise). An update that changes nothing
+        returns the stored customer as it is. ``reason`` is required and is stored in the
+        history and the audit log: do not put
         personal data in it.
         """
         actor = _check_actor(actor)
@@ -1124,6 +1638,11 @@ class Registry:
                 created_at=current.created_at,
                 updated_at=current.updated_at,
             )
+            if new.state is not current.state and RecordState.RESTRICTED in (
+                new.state,
+                current.state,
+            ):
+                raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
             field_changes = diff(current, new)
             if not field_changes:
                 shown = current
@@ -1355,28 +1874,50 @@ class Registry:
     def activity_summaries(
         self, *, as_of: datetime, actor: Actor, batch_size: int = 1000
     ) -> Iterator[ActivitySummary]:
-        """Yield the purchase summary of every customer with transactions up to ``as_of``.
+        """Yield the purchase summary of every customer as of ``as_of``, the population a
+        grading policy needs.
 
-        Computed by the store (SQL backends use ``GROUP BY``), streamed in batches of
-        ``batch_size`` customers, ordered by customer id then currency. Summaries hold no
-        personal data but cover every customer, so the actor needs the ``grade`` right over all
-        customers.
+        Every stored customer (erased and merged records aside) is included: one summary per
+        currency it bought in, or one empty summary (:meth:`ActivitySummary.empty`, no
+        purchases) when it has no transaction up to ``as_of``. Computed by the store (SQL
+        backends use ``GROUP BY``), streamed in batches of ``batch_size``, ordered by customer
+        id then currency. Summaries hold no personal data but cover every customer, so the
+        actor needs the ``grade`` right over all customers; the call is audited.
         """
         actor = _check_actor(actor)
         _aware(as_of, "as_of")
+        _check_limit(batch_size, "batch_size")
         now = self._now()
         with self._op() as op:
             self._authorize(op, actor, Action.GRADE, Resource(), at=now)
             op.audit(actor, "activity.summaries", at=now)
             op.commit()
-        after: str | None = None
-        while True:
-            with self._store.transaction(readonly=True) as session:
-                batch = session.activities.summaries(as_of=as_of, after=after, limit=batch_size)
-            if not batch:
-                return
-            yield from batch
-            after = batch[-1].customer_id
+        return self._summaries(as_of, batch_size)
+
+    def _summaries(self, as_of: datetime, batch_size: int) -> Iterator[ActivitySummary]:
+        """Merge the customers (by id) with the store's purchase summaries (by id)."""
+
+        def purchases() -> Iterator[ActivitySummary]:
+            after: str | None = None
+            while True:
+                with self._store.transaction(readonly=True) as session:
+                    batch = session.activities.summaries(as_of=as_of, after=after, limit=batch_size)
+                if not batch:
+                    return
+                yield from batch
+                after = batch[-1].customer_id
+
+        pending = purchases()
+        ahead = next(pending, None)
+        for row in self._scan_rows(CustomerFilter(), _holds_customer, batch_size=batch_size):
+            while ahead is not None and ahead.customer_id < row.id:
+                ahead = next(pending, None)  # activities of a record that holds no customer
+            if ahead is None or ahead.customer_id != row.id:
+                yield ActivitySummary.empty(row.id)
+                continue
+            while ahead is not None and ahead.customer_id == row.id:
+                yield ahead
+                ahead = next(pending, None)
 
     # ------------------------------------------------------------------------------ grading
 
@@ -1390,41 +1931,25 @@ class Registry:
     ) -> RegradeReport:
         """Grade every customer with ``policy`` and store the grade facet.
 
-        Summaries come from the store (as :meth:`activity_summaries`); customers without
-        transactions get an empty summary. A population-relative policy (one with ``fit``) is
-        fitted on all customers at ``as_of`` first. Each change of grade is written to the
-        customer's history (action ``grade``, path ``grade``, old and new label) with the policy
-        id and the grade's reasons as the reason, and audited; customers whose grade does not
-        change are not written, so re-running with the same inputs changes nothing. Customers
-        with purchases in several currencies are skipped (they keep their grade); customers who
-        objected to profiling, withdrew their consent to it or restricted processing are not
-        graded and lose any grade they had (both reported). Erased customers are left alone.
-        Needs the ``grade`` right over all customers.
+        Summaries come from :meth:`activity_summaries` (customers without transactions get an
+        empty summary). A population-relative policy (one with ``fit``) is fitted on all
+        customers at ``as_of`` first. Each change of grade is written to the customer's history
+        (action ``grade``, path ``grade``, old and new label) with the policy id and the grade's
+        reasons as the reason, and audited; customers whose grade does not change are not
+        written, so re-running with the same inputs changes nothing. Customers with purchases in
+        several currencies are skipped (they keep their grade); customers who objected to
+        profiling, withdrew their consent to it or restricted processing are not graded and lose
+        any grade they had (both reported). Erased customers are left alone. Needs the
+        ``grade`` right over all customers.
         """
         actor = _check_actor(actor)
         _aware(as_of, "as_of")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError("batch_size must be a positive integer")
+        _check_limit(batch_size, "batch_size")
         by_customer: dict[str, list[ActivitySummary]] = {}
         for summary in self.activity_summaries(as_of=as_of, actor=actor):
             by_customer.setdefault(summary.customer_id, []).append(summary)
-        population: dict[str, ActivitySummary] = {}
-        mixed: list[str] = []
-        after: str | None = None
-        while True:
-            with self._store.transaction(readonly=True) as session:
-                rows = session.customers.query(after=after, limit=batch_size)
-            if not rows:
-                break
-            for row in rows:
-                if not _is_live(row.payload):
-                    continue
-                found = by_customer.get(row.id, [])
-                if len(found) > 1:
-                    mixed.append(row.id)
-                    continue
-                population[row.id] = found[0] if found else ActivitySummary.empty(row.id)
-            after = rows[-1].id
+        mixed = [cid for cid, found in by_customer.items() if len(found) > 1]
+        population = {cid: found[0] for cid, found in by_customer.items() if len(found) == 1}
         fit = getattr(policy, "fit", None)
         fitted: GradingPolicy = (
             fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
@@ -1436,6 +1961,8 @@ class Registry:
             now = self._now()
             with self._op() as op:
                 for row in op.session.customers.get_many(ids[start : start + batch_size]):
+                    if row.state in HIDDEN_STATES:  # erased or merged since the summaries
+                        continue
                     label: str | None
                     if self._profiling_refused(op, row, as_of):
                         refused.append(row.id)
@@ -1470,7 +1997,7 @@ class Registry:
             graded=changed + unchanged,
             changed=changed,
             unchanged=unchanged,
-            skipped_mixed_currencies=tuple(mixed),
+            skipped_mixed_currencies=tuple(sorted(mixed)),
             skipped_by_consent=tuple(refused),
         )
 
@@ -1503,8 +2030,9 @@ class Registry:
 
         The event is checked against the ledger first (a bundled separate-consent grant, a
         child's own grant, an unknown purpose raise :class:`~custrec.consent.ConsentError`
-        subclasses and nothing is stored), then sealed and appended; it is audited. Needs the
-        ``consent`` right on the customer.
+        subclasses and nothing is stored), then sealed and appended; it is audited. A
+        restriction makes the record's state ``restricted``; lifting it gives back the state it
+        had before (``live`` or ``archived``). Needs the ``consent`` right on the customer.
         """
         actor = _check_actor(actor)
         if not isinstance(event, ConsentEvent):
@@ -1515,33 +2043,128 @@ class Registry:
             if row.id != event.customer_id:  # given to a merged id: it belongs to the survivor
                 event = attrs.evolve(event, customer_id=row.id)
             self._authorize(op, actor, Action.CONSENT, Resource.of(row), at=now)
-            customer = self._customer(op, row)
-            self._ledger(op, event.customer_id).append(event, subject=self._subject(customer))
-            seq = len(op.session.consents.list_for(event.customer_id)) + 1
-            stored = op.session.consents.append(
-                ConsentRecord(
-                    customer_id=event.customer_id,
-                    recorded_at=now,
-                    purpose=",".join(event.purposes),
-                    action=event.kind.value,
-                    payload=op.sealer.seal_value(
-                        self._converter.unstructure(event),
-                        customer_id=event.customer_id,
-                        field=f"consent:{seq}",
-                    ),
-                )
-            )
-            if stored != seq:
-                raise StorageError("the consent table assigned an unexpected sequence number")
-            op.audit(
-                actor,
-                f"consent.{event.kind.value}",
-                at=now,
-                customer_id=event.customer_id,
-                fields=event.purposes,
-            )
+            self._append_consent(op, row, event, actor.id, now)
             op.commit()
         return event
+
+    def _append_consent(
+        self,
+        op: _Op,
+        row: CustomerRow,
+        event: ConsentEvent,
+        actor_id: str,
+        now: datetime,
+        *,
+        on_behalf_of: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Check, seal and append a consent event of ``row``'s customer, set the record state a
+        restriction (or its lift) implies, and audit it; in this unit of work."""
+        customer = self._customer(op, row)
+        self._ledger(op, row.id).append(event, subject=self._subject(customer))
+        seq = len(op.session.consents.list_for(row.id)) + 1
+        stored = op.session.consents.append(
+            ConsentRecord(
+                customer_id=row.id,
+                recorded_at=now,
+                purpose=",".join(event.purposes),
+                action=event.kind.value,
+                payload=op.sealer.seal_value(
+                    self._converter.unstructure(event),
+                    customer_id=row.id,
+                    field=f"consent:{seq}",
+                ),
+            )
+        )
+        if stored != seq:
+            raise StorageError("the consent table assigned an unexpected sequence number")
+        op.audit(
+            actor_id,
+            f"consent.{event.kind.value}",
+            at=now,
+            customer_id=row.id,
+            fields=event.purposes,
+            reason=reason,
+            on_behalf_of=on_behalf_of,
+        )
+        if event.kind is EventKind.RESTRICT:
+            state = RecordState.RESTRICTED
+        elif event.kind is EventKind.LIFT_RESTRICTION:
+            state = self._state_before_restriction(op, row.id)
+        else:
+            return
+        self._set_state(
+            op, row, customer, state, actor_id, now, reason=reason, on_behalf_of=on_behalf_of
+        )
+
+    def _set_state(
+        self,
+        op: _Op,
+        row: CustomerRow,
+        customer: Customer,
+        state: RecordState,
+        actor_id: str,
+        now: datetime,
+        *,
+        action: str = "state",
+        audit_action: str = "customer.state",
+        reason: str | None = None,
+        on_behalf_of: str | None = None,
+        also: Callable[[Customer], Customer] | None = None,
+    ) -> None:
+        """Give the record ``state`` (and the changes ``also`` makes), with a history entry
+        per changed field and an audit entry; nothing is written when nothing changes."""
+        new = attrs.evolve(customer, state=state)
+        if also is not None:
+            new = also(new)
+        changes = diff(customer, new)
+        if not changes:
+            return
+        new = attrs.evolve(new, updated_at=now)
+        op.session.customers.update(self._row(op, new), expected_version=row.version)
+        op.session.history.append(
+            [
+                HistoryRecord(
+                    customer_id=row.id,
+                    at=now,
+                    actor_id=actor_id,
+                    action=action,
+                    path=change.path,
+                    reason=reason,
+                    payload=op.sealer.seal_value(
+                        {"old": change.old, "new": change.new},
+                        customer_id=row.id,
+                        field=f"history:{change.path}",
+                    ),
+                )
+                for change in changes
+            ]
+        )
+        op.audit(
+            actor_id,
+            audit_action,
+            at=now,
+            customer_id=row.id,
+            fields=[c.path for c in changes],
+            reason=reason,
+            on_behalf_of=on_behalf_of,
+        )
+
+    def _state_before_restriction(self, op: _Op, customer_id: str) -> RecordState:
+        """The state a record had before its latest restriction (``live`` if unknown)."""
+        for record in reversed(op.session.history.list_for(customer_id)):
+            if record.path != "state":
+                continue
+            values = op.sealer.open_value(
+                record.payload, customer_id=customer_id, field="history:state"
+            )
+            if isinstance(values, dict) and values.get("new") == RecordState.RESTRICTED.value:
+                old = values.get("old")
+                if isinstance(old, str):
+                    with suppress(ValueError):
+                        return RecordState(old)
+                break
+        return RecordState.LIVE
 
     def grant_consent(
         self,
@@ -1685,21 +2308,31 @@ class Registry:
             op.commit()
         return decision
 
-    def audience(self, purpose: str, *, actor: Actor, at: datetime | None = None) -> Iterator[str]:
-        """Yield the ids of the customers the actor may read whose data may be used for
-        ``purpose`` at ``at`` (by consent): the starting point of a marketing export."""
+    def audience(
+        self, purpose: str, *, actor: Actor, at: datetime | None = None, batch_size: int = 500
+    ) -> Iterator[str]:
+        """Yield, by id, the ids of the customers the actor may read whose data may be used for
+        ``purpose`` at ``at`` (by consent): the starting point of a marketing export.
+
+        Customers are read ``batch_size`` readable ones at a time, each batch in its own unit of
+        work; every id yielded is audited (``consent.audience``).
+        """
         actor = _check_actor(actor)
         when = _aware(at, "at") if at is not None else self._now()
+        _check_limit(batch_size, "batch_size")
         after: str | None = None
         while True:
             now = self._now()
             with self._op() as op:
-                rows = op.session.customers.query(after=after, limit=500)
+                readable, after = self._seek(
+                    op.session,
+                    CustomerFilter(),
+                    after,
+                    batch_size,
+                    lambda rows: self._readable(actor, rows),
+                )
                 allowed: list[str] = []
-                for row in rows:
-                    decision = self._policy.decide(actor, Action.READ, Resource.of(row))
-                    if not decision.allowed or not _is_live(row.payload):
-                        continue
+                for row, _ in readable:
                     customer = self._customer(op, row)
                     verdict = self._ledger(op, row.id).decide(
                         purpose, at=when, subject=self._subject(customer), notices=self._notices
@@ -1711,9 +2344,8 @@ class Registry:
                         )
                 op.commit()
             yield from allowed
-            if not rows:
+            if after is None:
                 return
-            after = rows[-1].id
 
     # ---------------------------------------------------------------------------- retention
 
@@ -1729,6 +2361,9 @@ class Registry:
         if customer.stage in CLOSED_STAGES:
             stage_changes = [h.at for h in history if h.path == "stage"]
             closed_at = stage_changes[-1] if stage_changes else customer.created_at
+        elif customer.state is RecordState.ARCHIVED:
+            state_changes = [h.at for h in history if h.path == "state"]
+            closed_at = state_changes[-1] if state_changes else customer.created_at
         applied = [h.reason for h in history if h.action == "retention" and h.reason]
         ledger = self._ledger(op, row.id)
         return RetentionFacts.from_customer(
@@ -1740,85 +2375,135 @@ class Registry:
             applied_keys=applied,
         )
 
+    def _schedule(self, schedule: RetentionSchedule | None) -> RetentionSchedule:
+        rules = schedule if schedule is not None else self._retention
+        if rules is None:
+            raise ValueError("no retention schedule: pass one or give the registry one")
+        if not isinstance(rules, RetentionSchedule):
+            raise TypeError("schedule must be a custrec.retention.RetentionSchedule")
+        return rules
+
     def plan_retention(
         self, *, as_of: datetime, actor: Actor, schedule: RetentionSchedule | None = None
     ) -> list[PlannedAction]:
         """Plan the retention actions due at ``as_of`` for every stored customer.
 
-        Uses ``schedule`` or the registry's own; actions already applied are left out. Needs the
-        ``manage_keys`` right (retention is an operator's job).
+        Uses ``schedule`` or the registry's own; actions already applied are left out. A plan at
+        a later ``as_of`` is a preview: :meth:`apply_retention` carries out only the actions due
+        at its clock. Needs the ``retention`` right; audited.
         """
         actor = _check_actor(actor)
         _aware(as_of, "as_of")
-        rules = schedule if schedule is not None else self._retention
-        if rules is None:
-            raise ValueError("no retention schedule: pass one or give the registry one")
+        rules = self._schedule(schedule)
         now = self._now()
         with self._op() as op:
-            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
-            op.audit(actor, "retention.plan", at=now)
+            self._authorize(op, actor, Action.RETENTION, Resource(), at=now)
+            op.audit(actor, "retention.plan", at=now, reason=f"as of {as_of.isoformat()}")
             op.commit()
         facts: list[RetentionFacts] = []
         after: str | None = None
         while True:
             with self._op(readonly=True) as op:
-                rows = op.session.customers.query(after=after, limit=500)
-                facts.extend(
-                    self._retention_facts(op, row, as_of) for row in rows if _is_live(row.payload)
+                rows, after = self._seek(
+                    op.session,
+                    CustomerFilter(),
+                    after,
+                    _SCAN_BATCH,
+                    lambda batch: [r for r in batch if _holds_customer(r)],
                 )
-            if not rows:
+                for row in rows:
+                    try:
+                        facts.append(self._retention_facts(op, row, as_of))
+                    except Erased:  # its key is gone: an interrupted erasure, finished elsewhere
+                        continue
+            if after is None:
                 break
-            after = rows[-1].id
         return rules.plan(facts, as_of=as_of)
 
-    def apply_retention(self, plan: Iterable[PlannedAction], *, actor: Actor) -> list[str]:
-        """Carry out a retention plan; returns the keys of the actions carried out now.
+    def apply_retention(
+        self,
+        plan: Iterable[PlannedAction],
+        *,
+        actor: Actor,
+        schedule: RetentionSchedule | None = None,
+    ) -> RetentionReport:
+        """Carry out the actions of a retention plan that are due now; report on each.
 
-        ``archive`` moves the customer to the archived stage; ``restrict`` records a restriction
-        (storage only) in the consent ledger; ``review`` marks the record for re-verification;
-        ``anonymise`` and ``destroy`` crypto-shred the customer (see :meth:`erase`), keeping
-        only non-personal facts. Each action is recorded in the customer's history under its
-        key, so applying the same plan twice is a no-op; every action is audited. Needs the
-        ``manage_keys`` right, and a keyring for anonymise and destroy.
+        Only actions due at the registry's clock now are carried out; an action due later (a
+        plan made at a future ``as_of``, as a preview) is reported as ``not_due`` and left
+        alone. Each due action is checked against the plan ``schedule`` (or the registry's
+        schedule: pass the one the plan was made with) gives for its customer now, so an action
+        whose customer changed since the plan (new activity, a legal hold, an erasure) is
+        reported as ``superseded`` and left alone.
+
+        ``archive`` makes the record's state ``archived`` (its lifecycle stage is kept);
+        ``restrict`` records a restriction (storage only) in the consent ledger and makes the
+        state ``restricted``; ``review`` marks the record for re-verification; ``anonymise``
+        and ``destroy`` crypto-shred the customer (see :meth:`erase`), keeping only
+        non-personal facts. Each action and its effect are written in one unit of work, with
+        the action's key in the customer's history, so applying the same plan again is a no-op
+        and an action that failed or was interrupted stays pending until a re-run completes it.
+        The effects are audited as done by :data:`RETENTION_PRINCIPAL` on behalf of ``actor``,
+        who needs the ``retention`` right (not ``erase``: the schedule is the authority);
+        anonymise and destroy need a keyring (:class:`ErasureUnavailable`, before anything is
+        done).
         """
         actor = _check_actor(actor)
-        now = self._now()
-        with self._op() as op:
-            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
-            op.commit()
-        done: list[str] = []
-        for action in plan:
+        rules = self._schedule(schedule)
+        actions = list(plan)
+        for action in actions:
             if not isinstance(action, PlannedAction):
                 raise TypeError("apply_retention() takes PlannedAction objects")
-            if self._apply_one(action, actor):
-                done.append(action.key)
-        return done
-
-    def _apply_one(self, action: PlannedAction, actor: Actor) -> bool:
         now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.RETENTION, Resource(), at=now)
+            op.audit(actor, "retention.apply", at=now, reason=f"{len(actions)} actions")
+            op.commit()
+        if any(action.action.irreversible for action in actions):
+            self._require_erasure()
+        outcomes: dict[str, list[str]] = {
+            "applied": [],
+            "already_applied": [],
+            "not_due": [],
+            "superseded": [],
+        }
+        for action in actions:
+            if action.due_at > now:
+                outcomes["not_due"].append(action.key)
+            else:
+                outcomes[self._apply_one(action, actor, rules, now)].append(action.key)
+        return RetentionReport(**{name: tuple(keys) for name, keys in outcomes.items()})
+
+    def _apply_one(
+        self, action: PlannedAction, actor: Actor, rules: RetentionSchedule, now: datetime
+    ) -> str:
+        """Carry out one due action with its history marker in one unit of work; return the
+        outcome (``applied``, ``already_applied`` or ``superseded``)."""
+        irreversible = action.action.irreversible
         with self._op() as op:
             try:
                 row = op.session.customers.get(action.customer_id)
             except NotFound:
-                return False
+                return "superseded"
             history = op.session.history.list_for(row.id)
-            if any(h.action == "retention" and h.reason == action.key for h in history):
-                return False
-            irreversible = action.action in (RetentionAction.ANONYMISE, RetentionAction.DESTROY)
-            if not irreversible and not _is_tombstone(row.payload):
-                customer = self._customer(op, row)
-                if action.action is RetentionAction.ARCHIVE:
-                    changed = attrs.evolve(customer, stage=LifecycleStage.ARCHIVED, updated_at=now)
-                elif action.action is RetentionAction.REVIEW:
-                    changed = attrs.evolve(
-                        customer, verification=VerificationStatus.PENDING_REVIEW, updated_at=now
-                    )
+            marked = any(h.action == "retention" and h.reason == action.key for h in history)
+            if row.state in HIDDEN_STATES:
+                done = marked and irreversible and row.state == "erased"
+                return "already_applied" if done else "superseded"
+            if marked and not irreversible:
+                return "already_applied"
+            # An irreversible action marked as applied on a record still holding data (written
+            # by an earlier version, which marked before erasing) is completed, not skipped.
+            if not marked:
+                try:
+                    facts = self._retention_facts(op, row, now)
+                except Erased:  # the key is gone: an erasure interrupted before its commit
+                    if not irreversible:
+                        return "superseded"
                 else:
-                    changed = customer
-                if changed is not customer:
-                    op.session.customers.update(
-                        self._row(op, changed), expected_version=row.version
-                    )
+                    if action.key not in {a.key for a in rules.plan([facts], as_of=now)}:
+                        return "superseded"
+            self._retention_effect(op, row, action, actor, now)
             op.session.history.append(
                 [
                     HistoryRecord(
@@ -1828,13 +2513,13 @@ class Registry:
                         action="retention",
                         path=action.action.value,
                         reason=action.key,
-                        payload=op.sealer.seal_value(
+                        payload=b"null"
+                        if irreversible
+                        else op.sealer.seal_value(
                             {"old": None, "new": action.action.value},
                             customer_id=row.id,
                             field=f"history:{action.action.value}",
-                        )
-                        if not _is_tombstone(row.payload)
-                        else b"null",
+                        ),
                     )
                 ]
             )
@@ -1846,16 +2531,55 @@ class Registry:
                 reason=action.key,
             )
             op.commit()
-        if action.action is RetentionAction.RESTRICT and not _is_tombstone(row.payload):
-            self.record_consent(
-                ConsentEvent.restrict(
-                    row.id, at=now, channel=CaptureChannel.API, jurisdiction=self._jurisdiction
-                ),
-                actor=_system_actor(actor),
+        return "applied"
+
+    def _retention_effect(
+        self, op: _Op, row: CustomerRow, action: PlannedAction, actor: Actor, now: datetime
+    ) -> None:
+        """What a retention action does to the record, by :data:`RETENTION_PRINCIPAL` on behalf
+        of ``actor``."""
+        reason = f"retention {action.key}"
+        if action.action.irreversible:
+            self._erase_in(
+                op,
+                row,
+                actor_id=RETENTION_PRINCIPAL,
+                reason=reason,
+                now=now,
+                on_behalf_of=actor.id,
             )
-        if irreversible:
-            self.erase(row.id, actor=_system_actor(actor), reason=f"retention {action.key}")
-        return True
+            return
+        customer = self._customer(op, row)
+        if action.action is RetentionAction.RESTRICT:
+            event = ConsentEvent.restrict(
+                row.id, at=now, channel=CaptureChannel.API, jurisdiction=self._jurisdiction
+            )
+            self._append_consent(
+                op, row, event, RETENTION_PRINCIPAL, now, on_behalf_of=actor.id, reason=reason
+            )
+            return
+        state = customer.state
+        also: Callable[[Customer], Customer] | None = None
+        if action.action is RetentionAction.ARCHIVE and state is RecordState.LIVE:
+            state = RecordState.ARCHIVED  # a restricted record stays restricted
+        elif action.action is RetentionAction.REVIEW:
+
+            def also(c: Customer) -> Customer:
+                return attrs.evolve(c, verification=VerificationStatus.PENDING_REVIEW)
+
+        self._set_state(
+            op,
+            row,
+            customer,
+            state,
+            RETENTION_PRINCIPAL,
+            now,
+            action="retention",
+            audit_action=f"customer.{action.action.value}",
+            reason=action.key,
+            on_behalf_of=actor.id,
+            also=also,
+        )
 
     # ----------------------------------------------------------------------- duplicates, merge
 
@@ -2105,6 +2829,7 @@ class Registry:
                         row,
                         payload=_alias_payload(row, survivor_id, now, actor),
                         index_keys=frozenset({alias_token}),
+                        state="merged",
                         updated_at=now,
                     ),
                     expected_version=row.version,
@@ -2509,88 +3234,124 @@ class Registry:
         """Erase a customer's personal data by destroying its data key (crypto-shredding).
 
         The customer's index entries are deleted and its record is replaced by a tombstone
-        holding only non-personal facts (kind, stage, dates, grade); every sealed value of the
-        customer (record, history, interaction summaries), in the live store and in any backup
-        that lacks the key, becomes unreadable. Afterwards :meth:`get` and friends raise
-        :class:`~custrec.errors.Erased`; other customers are untouched. The erasure is audited
-        and written to the erasure journal (see :meth:`replay_erasures`). Needs the ``erase``
-        permission and a keyring (:class:`ErasureUnavailable` otherwise). Erasing an erased
-        customer again only re-checks that nothing is left.
+        holding only non-personal facts (kind, stage, dates); every sealed value of the customer
+        (record, history, interaction summaries) becomes unreadable in the live store and in
+        every backup of the data that lacks the key (see docs/security.md for what each file's
+        backup means). The data key is deleted together with an entry in the erasure journal,
+        in the key store when there is one (so the journal survives a restore of the data), and
+        the storage backend destroys its bytes (SQLite truncates its write-ahead log after the
+        commit). Afterwards :meth:`get` and friends raise :class:`~custrec.errors.Erased`; other
+        customers are untouched. Needs the ``erase`` permission and a keyring
+        (:class:`ErasureUnavailable` otherwise). Erasing again only re-checks that nothing is
+        left; an interrupted erasure is completed by erasing again or :meth:`replay_erasures`.
         """
         actor = _check_actor(actor)
         _check_reason(reason, "erase()")
-        if not self._codec.encrypted:
-            raise ErasureUnavailable(
-                "erasure needs a keyring: plaintext payloads and history cannot be shredded"
-            )
+        self._require_erasure()
         now = self._now()
         with self._op() as op:
             row = self._live_row(op, customer_id)
-            customer_id = row.id
             self._authorize(op, actor, Action.ERASE, Resource.of(row), at=now)
-        # Journal first, where it survives a restore of the data store: if anything below is
-        # interrupted, replay_erasures() finishes the job.
-        self._journal(customer_id, actor, reason, now)
-        with self._op() as op:
-            row = op.session.customers.get(customer_id)
-            actions: list[ErasureAction] = []
-            if not _is_tombstone(row.payload):
-                try:
-                    actions.extend(
-                        ErasureAction(target=path, action="shredded")
-                        for path in self._codec_paths(self._customer(op, row))
-                    )
-                except Erased:  # the key is already gone (an interrupted erasure)
-                    pass
-            actions.extend(self._tombstone(op, row, actor, reason, now))
-            destroyed = op.sealer.destroy_key(customer_id)
-            actions.append(
-                ErasureAction(target="data_key", action="destroyed" if destroyed else "absent")
-            )
-            history_count = len(op.session.history.list_for(customer_id))
-            activity_count = len(op.session.activities.list_for(customer_id, limit=1_000_000))
-            actions.append(
-                ErasureAction(target="history", action=f"{history_count} entries shredded")
-            )
-            actions.append(
-                ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
-            )
-            for alias_id in self._alias_ids(op, customer_id, chains=True):
-                alias_row = op.session.customers.get(alias_id)
-                self._tombstone(op, alias_row, actor, reason, now)
-                destroyed = op.sealer.destroy_key(alias_id)
-                actions.append(
-                    ErasureAction(
-                        target=f"alias {alias_id}",
-                        action="data key destroyed" if destroyed else "data key absent",
-                    )
-                )
-            op.audit(
-                actor,
-                "customer.erase",
-                at=now,
-                customer_id=customer_id,
-                fields=[a.target for a in actions],
-                reason=reason,
-            )
+            actions = self._erase_in(op, row, actor_id=actor.id, reason=reason, now=now)
             op.commit()
         return ErasureReceipt(
-            customer_id=customer_id,
+            customer_id=row.id,
             erased_at=now,
             actor_id=actor.id,
             reason=reason,
             actions=tuple(actions),
         )
 
+    def _require_erasure(self) -> None:
+        if not self._codec.encrypted:
+            raise ErasureUnavailable(
+                "erasure needs a keyring: plaintext payloads and history cannot be shredded"
+            )
+
+    def _erase_in(
+        self,
+        op: _Op,
+        row: CustomerRow,
+        *,
+        actor_id: str,
+        reason: str,
+        now: datetime,
+        on_behalf_of: str | None = None,
+    ) -> list[ErasureAction]:
+        """Erase ``row`` (and the aliases merged into it) in this unit of work; audited."""
+        customer_id = row.id
+        actions: list[ErasureAction] = []
+        if row.state != "erased":
+            try:
+                actions.extend(
+                    ErasureAction(target=path, action="shredded")
+                    for path in self._codec_paths(self._customer(op, row))
+                )
+            except Erased:  # the key is already gone (an interrupted erasure)
+                pass
+        actions.extend(self._tombstone(op, row, actor_id, reason, now))
+        destroyed = self._destroy_key(op, customer_id, actor_id, reason, now)
+        actions.append(
+            ErasureAction(target="data_key", action="destroyed" if destroyed else "absent")
+        )
+        history_count = len(op.session.history.list_for(customer_id))
+        activity_count = len(op.session.activities.list_for(customer_id, limit=1_000_000))
+        actions.append(ErasureAction(target="history", action=f"{history_count} entries shredded"))
+        actions.append(
+            ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
+        )
+        for alias_id in self._alias_ids(op, customer_id, chains=True):
+            alias_row = op.session.customers.get(alias_id)
+            self._tombstone(op, alias_row, actor_id, reason, now)
+            destroyed = self._destroy_key(op, alias_id, actor_id, reason, now)
+            actions.append(
+                ErasureAction(
+                    target=f"alias {alias_id}",
+                    action="data key destroyed" if destroyed else "data key absent",
+                )
+            )
+        op.audit(
+            actor_id,
+            "customer.erase",
+            at=now,
+            customer_id=customer_id,
+            fields=[a.target for a in actions],
+            reason=reason,
+            on_behalf_of=on_behalf_of,
+        )
+        return actions
+
+    def _destroy_key(
+        self, op: _Op, customer_id: str, actor_id: str, reason: str, now: datetime
+    ) -> bool:
+        """Destroy a data key together with its erasure-journal entry (one commit of the key
+        store, or this unit of work when keys live beside the data)."""
+
+        def journal(session: Session) -> None:
+            self._append_audit(
+                session,
+                [
+                    AuditRecord(
+                        at=now,
+                        actor_id=actor_id,
+                        action=_JOURNAL_ACTION,
+                        customer_id=customer_id,
+                        reason=reason,
+                    )
+                ],
+            )
+
+        return op.sealer.destroy_key(customer_id, record=journal)
+
     def _tombstone(
-        self, op: _Op, row: CustomerRow, actor: Actor, reason: str | None, now: datetime
+        self, op: _Op, row: CustomerRow, actor_id: str, reason: str | None, now: datetime
     ) -> list[ErasureAction]:
         """Replace the row's payload with a tombstone and drop its index keys (idempotent)."""
-        if _is_tombstone(row.payload) and not row.index_keys:
+        if row.state == "erased" and not row.index_keys:
             return [ErasureAction(target="record", action="already erased")]
         tombstone = {
             "schema_version": SCHEMA_VERSION,
-            "erased": {"at": now.isoformat(), "by": actor.id},
+            "erased": {"at": now.isoformat(), "by": actor_id},
             "data": {"id": row.id, "kind": row.kind, "stage": row.stage},
         }
         op.session.customers.update(
@@ -2598,6 +3359,7 @@ class Registry:
                 row,
                 payload=json.dumps(tombstone, separators=(",", ":")).encode(),
                 index_keys=frozenset(),
+                state="erased",
                 updated_at=now,
             ),
             expected_version=row.version,
@@ -2607,7 +3369,7 @@ class Registry:
                 HistoryRecord(
                     customer_id=row.id,
                     at=now,
-                    actor_id=actor.id,
+                    actor_id=actor_id,
                     action="erase",
                     path="",
                     reason=reason,
@@ -2620,25 +3382,12 @@ class Registry:
             ErasureAction(target="index_keys", action=f"{len(row.index_keys)} deleted"),
         ]
 
-    def _journal_store(self) -> Store:
-        return self._key_store if self._key_store is not None else self._store
-
-    def _journal(self, customer_id: str, actor: Actor, reason: str, now: datetime) -> None:
-        """Record the erasure where it survives a restore of the data store (the key store)."""
-        with self._journal_store().transaction() as session:
-            self._append_audit(
-                session,
-                [
-                    AuditRecord(
-                        at=now,
-                        actor_id=actor.id,
-                        action=_JOURNAL_ACTION,
-                        customer_id=customer_id,
-                        reason=reason,
-                    )
-                ],
-            )
-            session.commit()
+    def _journal_stores(self) -> list[Store]:
+        """Where erasure-journal entries are: the key store, and the data store (where keys
+        kept inside it, or before they were moved apart, had their journal)."""
+        if self._key_store is None:
+            return [self._store]
+        return [self._key_store, self._store]
 
     def erasure_journal(self, *, actor: Actor) -> list[tuple[str, datetime]]:
         """Return ``(customer id, erased at)`` for every journalled erasure, oldest first."""
@@ -2648,51 +3397,68 @@ class Registry:
             self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
             op.audit(actor, "erasure.journal.read", at=now)
             op.commit()
-        return [(e.customer_id or "", e.at) for e in self._journal_entries()]
+        entries = sorted(self._journal_entries(), key=lambda e: (e.at, e.customer_id or ""))
+        return [(e.customer_id or "", e.at) for e in entries]
 
     def _journal_entries(self) -> Iterator[AuditRecord]:
-        after = 0
-        while True:
-            with self._journal_store().transaction(readonly=True) as session:
-                page = session.audit.read(after_seq=after, limit=1000)
-            if not page:
-                return
-            yield from (e for e in page if e.action == _JOURNAL_ACTION)
-            after = page[-1].seq
+        seen: set[str] = set()
+        for store in self._journal_stores():
+            after = 0
+            while True:
+                with store.transaction(readonly=True) as session:
+                    page = session.audit.read(after_seq=after, limit=1000)
+                if not page:
+                    break
+                for entry in page:
+                    if entry.action == _JOURNAL_ACTION and entry.customer_id not in seen:
+                        seen.add(entry.customer_id or "")
+                        yield entry
+                after = page[-1].seq
 
-    def replay_erasures(self, *, actor: Actor) -> list[str]:
-        """Re-apply every journalled erasure (after restoring the data store from a backup).
+    def replay_erasures(self, *, actor: Actor, ids: Iterable[str] = ()) -> list[str]:
+        """Make every erasure final again after a restore from backups; return the ids redone.
 
-        Customers whose restored record still holds data or index keys are tombstoned again and
-        their data keys destroyed; returns their ids. Needs the ``manage_keys`` right.
+        The erasures come from the erasure journal (in the key store: it survives a restore of
+        the data), from the erased rows of the data store (they survive a restore of the key
+        store) and from ``ids`` (a copy of the journal kept elsewhere, for when both were
+        restored). Each such customer whose row still holds data or index keys is tombstoned
+        again, and its data key, if present, destroyed (and journalled). Needs the
+        ``manage_keys`` right.
         """
         actor = _check_actor(actor)
+        self._require_erasure()
         now = self._now()
         with self._op() as op:
             self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
             op.commit()
-        replayed: list[str] = []
+        reasons: dict[str, str | None] = {}
         for entry in self._journal_entries():
-            customer_id = entry.customer_id
+            if entry.customer_id:
+                reasons.setdefault(entry.customer_id, entry.reason)
+        for erased in self._scan_rows(CustomerFilter(state="erased"), lambda r: True):
+            reasons.setdefault(erased.id, "erased row")
+        for customer_id in ids:
+            reasons.setdefault(_text_facet("ids", customer_id) or "", "external journal")
+        replayed: list[str] = []
+        for customer_id, why in sorted(reasons.items()):
             if not customer_id:
                 continue
             with self._op() as op:
+                row: CustomerRow | None
                 try:
                     row = op.session.customers.get(customer_id)
                 except NotFound:
-                    continue
-                redone = not (_is_tombstone(row.payload) and not row.index_keys)
-                if redone:
-                    self._tombstone(op, row, actor, "replayed erasure", now)
-                destroyed = op.sealer.destroy_key(customer_id)
+                    row = None
+                redone = row is not None and not (row.state == "erased" and not row.index_keys)
+                if row is not None and redone:
+                    self._tombstone(op, row, actor.id, "replayed erasure", now)
+                destroyed = self._destroy_key(
+                    op, customer_id, actor.id, why or "replayed erasure", now
+                )
                 if redone or destroyed:
                     replayed.append(customer_id)
                     op.audit(
-                        actor,
-                        "customer.erase.replay",
-                        at=now,
-                        customer_id=customer_id,
-                        reason=entry.reason,
+                        actor, "customer.erase.replay", at=now, customer_id=customer_id, reason=why
                     )
                 op.commit()
         return replayed
@@ -2720,7 +3486,7 @@ class Registry:
             op.commit()
         rewrapped = unchanged = 0
         after: str | None = None
-        store = self._journal_store()
+        store = self._key_store if self._key_store is not None else self._store
         while True:
             with store.transaction() as session:
                 keys = session.keys.list(after=after, limit=batch_size)
@@ -2793,9 +3559,79 @@ class Registry:
                 break
             after = rows[-1].id
         with self._op() as op:
+            if self._keyring is not None:  # every row now uses the current index key only
+                op.session.meta.put(_META_KEYRING, self._keyring.fingerprint().to_record())
             op.audit(actor, "keys.reindex", at=self._now(), fields=[f"customers={count}"])
             op.commit()
         return count
+
+    def separate_keys(
+        self, *, actor: Actor, key_store: Store | None = None, batch_size: int = 500
+    ) -> int:
+        """Move the data keys of a store that keeps them inside it to a key store of their own.
+
+        For stores written before keys were kept apart (a :class:`KeyLayoutWarning` says so):
+        ``key_store`` defaults to the store's own (the file beside an SQLite database). Keys
+        are copied first (a re-run skips those already there), the store is then switched to
+        the key store, and the copies left in the database are deleted (SQLite overwrites them
+        and truncates its log). Interrupted, it can be run again. From then on the registry
+        and every later one use the key store. Returns how many keys were moved. Needs the
+        ``manage_keys`` right.
+        """
+        actor = _check_actor(actor)
+        ring = self._require_keyring()
+        _check_limit(batch_size, "batch_size")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        target = key_store
+        if target is None and isinstance(self._store, KeyStoreOwner):
+            target = self._store.key_store
+        if target is None or target is self._store:
+            raise ValueError("separate_keys() needs a key store: pass key_store=")
+        if self._key_store is not None and self._key_store is not target:
+            raise ValueError("this registry already keeps its data keys in another key store")
+        key_store_id = _store_id(target)
+        with self._store.transaction(readonly=True) as session:
+            paired = session.meta.get(_META_KEY_STORE_ID)
+        if paired is not None and paired != key_store_id:
+            raise KeyringMismatch("this key store belongs to another database")
+        moved = 0
+        after: str | None = None
+        while True:  # 1. copy
+            with self._store.transaction(readonly=True) as session:
+                batch = session.keys.list(after=after, limit=batch_size)
+            if not batch:
+                break
+            with target.transaction() as session:
+                present = {k.customer_id for k in batch if _has_key(session, k.customer_id)}
+                fresh = [k for k in batch if k.customer_id not in present]
+                session.keys.put_many(fresh)
+                session.commit()
+            moved += len(batch)
+            after = batch[-1].customer_id
+        # 2. switch: from now on the store's keys are in the key store
+        self._record_meta(self._store, {_META_KEY_STORE_ID: key_store_id})
+        with self._store.transaction() as session:
+            session.meta.put(_META_LAYOUT, _APART)
+            session.commit()
+        self._key_store = target
+        self._codec = EncryptingCodec(ring, key_store=target)
+        if self._head is None:
+            self._head = _StoreAuditHead(target)
+        while True:  # 3. delete the copies left inside
+            with self._store.transaction() as session:
+                batch = session.keys.list(limit=batch_size)
+                for key in batch:
+                    session.keys.delete(key.customer_id)
+                session.commit()
+            if not batch:
+                break
+        with self._op() as op:
+            op.audit(actor, "keys.separate", at=self._now(), fields=[f"keys={moved}"])
+            op.commit()
+        return moved
 
     def _require_keyring(self) -> KeyRing:
         if self._keyring is None:
@@ -2813,18 +3649,29 @@ class Registry:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 10_000,
+        newest_first: bool = False,
     ) -> list[AuditRecord]:
         """Audit entries for incident response: who touched a customer, or whom an actor touched.
 
-        Filters combine; ``since`` is inclusive and ``until`` exclusive. Needs ``audit_read``;
-        the query itself is audited.
+        Filters combine; ``since`` is inclusive and ``until`` exclusive; at most ``limit``
+        entries, the oldest first, or the newest first with ``newest_first`` (``limit=5,
+        newest_first=True`` is "the last five"). ``actor_id`` matches the acting id: the
+        retention job's effects carry :data:`RETENTION_PRINCIPAL` with the operator in
+        ``on_behalf_of`` (:meth:`customers_touched_by` counts both). Needs ``audit_read``; the
+        query itself is audited.
         """
         actor = _check_actor(actor)
+        _check_limit(limit, "limit")
         now = self._now()
         with self._op() as op:
             self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
             entries = op.session.audit.read(
-                customer_id=customer_id, actor_id=actor_id, since=since, until=until, limit=limit
+                customer_id=customer_id,
+                actor_id=actor_id,
+                since=since,
+                until=until,
+                limit=limit,
+                newest_first=bool(newest_first),
             )
             op.audit(actor, "audit.read", at=now, customer_id=customer_id)
             op.commit()
@@ -2833,15 +3680,29 @@ class Registry:
     def customers_touched_by(
         self, actor_id: str, *, actor: Actor, since: datetime, until: datetime
     ) -> list[str]:
-        """The distinct customer ids an actor's audited actions named in ``[since, until)``."""
-        entries = self.audit_trail(actor=actor, actor_id=actor_id, since=since, until=until)
-        return sorted({e.customer_id for e in entries if e.customer_id})
+        """The distinct customer ids an actor's audited actions named in ``[since, until)``,
+        including what the retention job did on the actor's behalf. Needs ``audit_read``;
+        audited."""
+        actor = _check_actor(actor)
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
+            op.audit(actor, "audit.read", at=now, reason=f"customers touched by {actor_id}")
+            op.commit()
+        touched: set[str] = set()
+        for acting in (actor_id, RETENTION_PRINCIPAL):
+            for entry in self._audit_entries(actor_id=acting, since=since, until=until):
+                mine = acting == actor_id or entry.on_behalf_of == actor_id
+                if mine and entry.customer_id:
+                    touched.add(entry.customer_id)
+        return sorted(touched)
 
-    def _audit_entries(self) -> Iterator[AuditRecord]:
+    def _audit_entries(self, **filters: Any) -> Iterator[AuditRecord]:
+        """Every audit entry (matching ``filters``), oldest first, a page per transaction."""
         after = 0
         while True:
             with self._store.transaction(readonly=True) as session:
-                page = session.audit.read(after_seq=after, limit=1000)
+                page = session.audit.read(after_seq=after, limit=1000, **filters)
             if not page:
                 return
             yield from page
@@ -2850,7 +3711,14 @@ class Registry:
     def verify_audit(
         self, *, actor: Actor, checkpoint: Checkpoint | None = None
     ) -> ChainVerification:
-        """Verify the whole audit chain (and, with a checkpoint, that nothing was truncated)."""
+        """Verify the whole audit chain, and that its newest entries are all there.
+
+        Altered, inserted, deleted and reordered entries break the chain. Deleting the newest
+        entries leaves a shorter valid chain: that is caught against ``checkpoint`` when given,
+        otherwise against the registry's audit head (kept in the key store, or the file given
+        as ``audit_head``), which every commit advances. Needs ``audit_read``; the verification
+        is audited after it has run.
+        """
         actor = _check_actor(actor)
         if self._chain is None:
             raise ErasureUnavailable("the audit log is chained only when a keyring is set")
@@ -2858,7 +3726,19 @@ class Registry:
         with self._op() as op:
             self._authorize(op, actor, Action.AUDIT_READ, Resource(), at=now)
             op.commit()
-        return self._chain.verify(self._audit_entries(), checkpoint=checkpoint)
+        against = checkpoint
+        if against is None and self._head is not None:
+            against = self._head.read()
+        result = self._chain.verify(self._audit_entries(), checkpoint=against)
+        with self._op() as op:
+            op.audit(
+                actor,
+                "audit.verify",
+                at=now,
+                reason="ok" if result.ok else f"{result.problem} at {result.seq}",
+            )
+            op.commit()
+        return result
 
     def audit_checkpoint(self, *, actor: Actor) -> Checkpoint:
         """Sign a checkpoint of the current end of the audit log; keep it outside the store."""
@@ -2883,13 +3763,43 @@ _MAX_ALIAS_HOPS: Final = 64
 _VERIFICATION_RESULT: Final = "verification_result"
 
 
+def _has_key(session: Session, customer_id: str) -> bool:
+    try:
+        session.keys.get(customer_id)
+    except NotFound:
+        return False
+    return True
+
+
+def _holds_customer(row: CustomerRow) -> bool:
+    """Whether a stored row holds a customer (it is not an erasure tombstone or merge alias)."""
+    return row.state not in HIDDEN_STATES
+
+
+def _written_with_keys(session: Session) -> bool:
+    """Whether a store without a keyring record was written with a keyring (a chained audit
+    log or stored data keys)."""
+    first = session.audit.read(limit=1)
+    return bool(first and first[0].chain) or bool(session.keys.list(limit=1))
+
+
+def _store_id(store: Store) -> bytes:
+    """A key store's own random id, made on first use."""
+    with store.transaction(readonly=True) as session:
+        found = session.meta.get(_META_STORE_ID)
+    if found is not None:
+        return found
+    with store.transaction() as session:
+        found = session.meta.get(_META_STORE_ID)
+        if found is None:
+            found = os.urandom(16).hex().encode()
+            session.meta.put(_META_STORE_ID, found)
+            session.commit()
+    return found
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _system_actor(actor: Actor) -> Actor:
-    """The retention job acting with full rights on behalf of the operator who started it."""
-    return Actor(id=actor.id, roles={"admin", "erase", "unmask"}, team=actor.team)
 
 
 def _is_tombstone(payload: bytes) -> bool:

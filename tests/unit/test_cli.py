@@ -135,7 +135,8 @@ def test_keys_of_another_database_are_refused(env: dict[str, Path]) -> None:
     custrec("keys", "init", other)
     result = custrec("quality", "--db", env["db"], "--keys", other)
     assert result.code == cli.EXIT_CONFIG
-    assert "do not belong to this database" in result.err
+    assert "the keys cannot be used" in result.err
+    assert "use the keys the store was created with" in result.err
 
 
 def test_an_insecure_key_file_is_fixed_with_a_shell_command(env: dict[str, Path]) -> None:
@@ -223,7 +224,7 @@ def test_input_problems_exit_three(env: dict[str, Path]) -> None:
         ["import", "x.csv", "--on-match", "merge"],
         ["import", "x.csv", "--sample-share", "2"],
         ["grade", "--policy", "stars"],
-        ["retention"],
+        ["retention", "--as-of", "someday"],
         ["nonsense"],
     ],
 )
@@ -384,23 +385,32 @@ def test_retention(env: dict[str, Path]) -> None:
         "[[rules]]\n"
         'code = "leads"\n'
         'trigger = "creation"\n'
-        'period = "P1D"\n'
+        'period = "P0D"\n'
         'action = "archive"\n'
         'applies_to = { stages = ["lead"] }\n',
         encoding="utf-8",
     )
-    applied = custrec(
-        "retention", "--as-of", "2035-01-01", "--schedule", schedule, "--apply", *flags(env)
-    )
+    applied = custrec("retention", "--schedule", schedule, "--apply", *flags(env))
     assert applied.code == cli.EXIT_OK, applied.err
     assert "applied 2 actions" in applied.out
-    again = custrec(
-        "retention", "--as-of", "2035-01-01", "--schedule", schedule, "--apply", *flags(env)
-    )
+    again = custrec("retention", "--schedule", schedule, "--apply", *flags(env))
     assert "0 actions due" in again.out
     schedule.write_text('[[rules]]\ncode = "x"\ntrigger = "sometime"\n', encoding="utf-8")
     broken = custrec("retention", "--as-of", "2035-01-01", "--schedule", schedule, *flags(env))
     assert broken.code == cli.EXIT_CONFIG and "rules[0]" in broken.err
+
+
+def test_retention_refuses_to_apply_a_plan_made_for_the_future(env: dict[str, Path]) -> None:
+    imported(env)
+    with sqlite3.connect(env["db"]) as conn:
+        before = conn.execute("SELECT id, version, state FROM customers ORDER BY id").fetchall()
+    refused = custrec("retention", "--as-of", "2035-01-01", "--apply", *flags(env))
+    assert refused.code == cli.EXIT_USAGE
+    assert "--apply carries out only the actions due now" in refused.err
+    assert "preview" in refused.err
+    with sqlite3.connect(env["db"]) as conn:
+        after = conn.execute("SELECT id, version, state FROM customers ORDER BY id").fetchall()
+    assert after == before
 
 
 def test_audit_verify_and_checkpoint(env: dict[str, Path]) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage
+from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention._checks import (
     RetentionError,
     aware,
@@ -47,7 +47,8 @@ class RetentionTrigger(enum.StrEnum):
     LAST_TRANSACTION = "last_transaction"  # last transaction; never fires without one
     CONTRACT_END = "contract_end"  # the end of the day the service or contract expires
     CONSENT_WITHDRAWAL = "consent_withdrawal"
-    ACCOUNT_CLOSURE = "account_closure"  # closed_at, while the stage is churned or archived
+    # closed_at, while the stage is churned or archived or the record's state is archived
+    ACCOUNT_CLOSURE = "account_closure"
     CREATION = "creation"
     LAST_VERIFICATION = "last_verification"  # last verification; creation if never verified
 
@@ -119,6 +120,10 @@ def _stages(value: Iterable[LifecycleStage]) -> tuple[LifecycleStage, ...]:
     return tuple(value)
 
 
+def _states(value: Iterable[RecordState]) -> tuple[RecordState, ...]:
+    return tuple(value)
+
+
 def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
     return to_tuple(value)
 
@@ -138,6 +143,8 @@ class Selector:
     """Which customers something applies to: every listed criterion must match.
 
     An empty criterion matches everything, so ``Selector()`` selects all customers.
+    ``states`` selects by :class:`~custrec.records.RecordState` (live, archived, restricted),
+    which archiving sets beside the lifecycle stage: an archived lead is still in stage ``lead``.
     """
 
     kinds: tuple[CustomerKind, ...] = attrs.field(
@@ -149,12 +156,16 @@ class Selector:
     customer_ids: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=[each(str), unique_items]
     )
+    states: tuple[RecordState, ...] = attrs.field(
+        default=(), converter=_states, validator=[each(RecordState), unique_items]
+    )
 
     def matches(self, facts: RetentionFacts) -> bool:
         """Whether ``facts`` describe a selected customer."""
         return (
             (not self.kinds or facts.kind in self.kinds)
             and (not self.stages or facts.stage in self.stages)
+            and (not self.states or facts.state in self.states)
             and (not self.customer_ids or facts.customer_id in self.customer_ids)
         )
 
@@ -163,11 +174,14 @@ class Selector:
         if self.kinds:
             who = " and ".join(_KIND_WORDS[k] for k in self.kinds)
         else:
-            who = "customers" if (self.stages or self.customer_ids) else "all customers"
+            specific = self.stages or self.customer_ids or self.states
+            who = "customers" if specific else "all customers"
         if self.customer_ids:
             who += " " + ", ".join(self.customer_ids)
         if self.stages:
             who += " in stage " + " or ".join(s.value for s in self.stages)
+        if self.states:
+            who += (" and" if self.stages else "") + " " + " or ".join(s.value for s in self.states)
         return who
 
 
@@ -178,13 +192,18 @@ class RetentionFacts:
     All instants are timezone-aware. ``last_transaction_at`` is ``None`` for a customer without
     transactions (floors for transaction records then do not apply). ``contract_end_on`` is the
     last day of service (from ``milestones.service_expires_on``). ``closed_at`` counts only while
-    ``stage`` is churned or archived. ``applied_keys`` are the :attr:`PlannedAction.key` values
-    already executed for this customer; a plan never repeats them.
+    ``stage`` is churned or archived, or ``state`` is archived. ``applied_keys`` are the
+    :attr:`PlannedAction.key` values already executed for this customer; a plan never repeats
+    them. ``state`` is the record's :class:`~custrec.records.RecordState` (``live`` unless
+    archived or restricted).
     """
 
     customer_id: str = attrs.field(validator=non_empty_text)
     kind: CustomerKind = attrs.field(validator=attrs.validators.instance_of(CustomerKind))
     stage: LifecycleStage = attrs.field(validator=attrs.validators.instance_of(LifecycleStage))
+    state: RecordState = attrs.field(
+        default=RecordState.LIVE, validator=attrs.validators.instance_of(RecordState)
+    )
     created_at: datetime | None = attrs.field(default=None, validator=optional_aware)
     last_activity_at: datetime | None = attrs.field(default=None, validator=optional_aware)
     last_transaction_at: datetime | None = attrs.field(default=None, validator=optional_aware)
@@ -207,9 +226,10 @@ class RetentionFacts:
     ) -> RetentionFacts:
         """The facts of ``customer``; pass what the record itself does not hold.
 
-        Taken from the record: ``kind``, ``stage``, ``created_at``, ``last_verified_at`` and
-        ``milestones.service_expires_on``. ``last_activity_at`` (latest transaction or interaction)
-        and ``last_transaction_at`` come from the activity summaries,
+        Taken from the record: ``kind``, ``stage``, ``state``, ``created_at``,
+        ``last_verified_at`` and ``milestones.service_expires_on``. ``last_activity_at``
+        (latest transaction or interaction) and ``last_transaction_at`` come from the activity
+        summaries,
         ``consent_withdrawn_at`` from the consent ledger, ``closed_at`` from the change history.
         """
         if not isinstance(customer, Customer):
@@ -218,6 +238,7 @@ class RetentionFacts:
             customer_id=customer.id,
             kind=customer.kind,
             stage=customer.stage,
+            state=customer.state,
             created_at=customer.created_at,
             last_activity_at=last_activity_at,
             last_transaction_at=last_transaction_at,

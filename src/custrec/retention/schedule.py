@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from custrec.records import DataCategory
+from custrec.records import DataCategory, RecordState
 from custrec.retention._checks import RetentionError, each, require_aware
 from custrec.retention.model import (
     CLOSED_STAGES,
@@ -195,7 +195,8 @@ class RetentionSchedule:
         if trigger is RetentionTrigger.CONSENT_WITHDRAWAL:
             return facts.consent_withdrawn_at
         if trigger is RetentionTrigger.ACCOUNT_CLOSURE:
-            return facts.closed_at if facts.stage in CLOSED_STAGES else None
+            closed = facts.stage in CLOSED_STAGES or facts.state is RecordState.ARCHIVED
+            return facts.closed_at if closed else None
         if trigger is RetentionTrigger.CREATION:
             return facts.created_at
         if trigger is RetentionTrigger.LAST_VERIFICATION:

@@ -47,7 +47,7 @@ from custrec.security.crypto import (
     encrypt_field,
     encrypt_json,
 )
-from custrec.security.keyring import KeyRing
+from custrec.security.keyring import KeyRing, KeyringFingerprint, KeyringMismatch
 from custrec.security.keys import (
     EnvKeyProvider,
     FileKeyProvider,
@@ -88,6 +88,8 @@ __all__ = [
     "KeyProvider",
     "KeyRing",
     "KeyUnavailable",
+    "KeyringFingerprint",
+    "KeyringMismatch",
     "MaskKind",
     "Resource",
     "RoleBasedPolicy",

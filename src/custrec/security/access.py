@@ -6,7 +6,7 @@ its default (:data:`DEFAULT_GRANTS`):
 
 - ``staff``: create, read, update, grade and record consent for the customers they own;
 - ``manager``: the same for their team's customers (and their own);
-- ``admin``: the same for every customer, and key management;
+- ``admin``: the same for every customer, key management and retention;
 - ``auditor``: reads the audit log, and reads every customer masked, changes nothing;
 - ``unmask``, ``export``, ``erase``: permission roles. They grant their action only within the
   scope the actor's other roles give for ``read`` (unmask, export) or ``update`` (erase), and
@@ -62,6 +62,7 @@ class Action(enum.StrEnum):
     ERASE = "erase"  # crypto-shred a customer
     AUDIT_READ = "audit_read"
     MANAGE_KEYS = "manage_keys"  # rotate master and index keys, re-wrap, re-index
+    RETENTION = "retention"  # plan and carry out retention schedules (archive ... destroy)
 
 
 PERMISSION_ACTIONS: Final = frozenset({Action.UNMASK, Action.EXPORT, Action.ERASE})
@@ -142,7 +143,11 @@ def _data_grants(scope: Scope) -> tuple[Grant, ...]:
 DEFAULT_GRANTS: Final[Mapping[str, tuple[Grant, ...]]] = {
     "staff": _data_grants(Scope.OWN),
     "manager": _data_grants(Scope.TEAM),
-    "admin": (*_data_grants(Scope.ALL), Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL)),
+    "admin": (
+        *_data_grants(Scope.ALL),
+        Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL),
+        Grant(action=Action.RETENTION, scope=Scope.ALL),
+    ),
     "auditor": (
         Grant(action=Action.READ, scope=Scope.ALL, masked=True),
         Grant(action=Action.AUDIT_READ, scope=Scope.ALL),

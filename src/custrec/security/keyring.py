@@ -19,10 +19,14 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
+import attrs
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -36,18 +40,20 @@ from custrec.security.keys import (
     DEFAULT_MASTER_VARIABLE,
     EnvKeyProvider,
     IndexKeys,
+    KeyConfigurationError,
     KeyProvider,
     StaticKeyProvider,
     load_key_file,
     read_audit_key_from_env,
 )
 
-__all__ = ["AUDIT_KEY_INFO", "KeyRing"]
+__all__ = ["AUDIT_KEY_INFO", "KeyRing", "KeyringFingerprint", "KeyringMismatch"]
 
 AUDIT_KEY_INFO: Final = b"custrec/audit-key/v1"
 """HKDF ``info`` used to derive the audit key from an index key when none is configured."""
 
 _DATA_KEY_LABEL: Final = b"custrec/data-key/v1"
+_FINGERPRINT_LABEL: Final = b"custrec/keyring-fingerprint/v1"
 
 
 _DATA_KEY_AAD_HEAD: Final = pack(_DATA_KEY_LABEL)
@@ -217,3 +223,133 @@ class KeyRing:
     def audit_chain(self, *, index_key_id: str | None = None) -> AuditChain:
         """Return an :class:`~custrec.security.audit.AuditChain` under :meth:`audit_key`."""
         return AuditChain(self.audit_key(index_key_id=index_key_id))
+
+    # --------------------------------------------------------------------------- fingerprint
+
+    def fingerprint(self) -> KeyringFingerprint:
+        """What identifies this keyring's audit and index keys, without revealing them.
+
+        Each fingerprint is ``HMAC-SHA256(key, "custrec/keyring-fingerprint/v1")``, cut to 16
+        bytes: one-way, and keyed by the key itself, so it tells nothing about the key or about
+        anything the key protects. Master keys are not included (a KMS never shows them); the
+        registry checks them by unwrapping a stored data key.
+        """
+        keys = self._index_keys
+        derived = (
+            {}
+            if self._audit_key is not None
+            else {i: _fingerprint(self.audit_key(index_key_id=i)) for i in keys.key_ids()}
+        )
+        return KeyringFingerprint(
+            audit=_fingerprint(self.audit_key()),
+            index={key_id: _fingerprint(keys.secret(key_id)) for key_id in keys.key_ids()},
+            current_index=keys.current,
+            derived_audit=derived,
+        )
+
+
+def _sorted_mapping(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(dict(value).items()))
+
+
+def _fingerprint(key: bytes) -> str:
+    return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+
+
+class KeyringMismatch(KeyConfigurationError):
+    """The keyring given is not the one that wrote the store (or a keyring is missing)."""
+
+
+@attrs.frozen(kw_only=True)
+class KeyringFingerprint:
+    """The audit key's and the index keys' fingerprints (``key id -> hex``) of a keyring.
+
+    A store records the fingerprint of the keyring that wrote it (:meth:`to_record`), keeping in
+    ``index`` only the index keys its rows may be indexed with; :meth:`check` compares a
+    keyring with that record.
+    """
+
+    audit: str
+    index: Mapping[str, str] = attrs.field(converter=_sorted_mapping)
+    current_index: str
+    derived_audit: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_mapping)
+    """Without a pinned audit key: the fingerprint of the audit key each index key derives
+    (to explain a mismatch after a rotation); empty when the audit key is pinned."""
+
+    def to_record(self, *, indexed_with: Mapping[str, str] | None = None) -> bytes:
+        """The stored form: the audit fingerprint and the index keys rows may be indexed with
+        (``indexed_with``, default the current index key only)."""
+        index = (
+            {self.current_index: self.index[self.current_index]}
+            if indexed_with is None
+            else dict(indexed_with)
+        )
+        document = {"v": 1, "audit": self.audit, "index": dict(sorted(index.items()))}
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    def check(self, record: bytes) -> bytes | None:
+        """Compare this keyring with a stored record; return the record to store instead
+        (the current index key added after a rotation), or ``None`` when it is up to date.
+
+        Raises :class:`KeyringMismatch` when the audit key differs, or when an index key the
+        rows may be indexed with is missing from this keyring or differs from it.
+        """
+        stored = _parse_record(record)
+        if stored.get("plaintext"):
+            raise KeyringMismatch(
+                "this store was written without a keyring (plain JSON); open it without one"
+            )
+        stored_audit = str(stored.get("audit", ""))
+        if not hmac.compare_digest(stored_audit, self.audit):
+            older = [i for i, fp in self.derived_audit.items() if fp == stored_audit]
+            if older:
+                raise KeyringMismatch(
+                    "the keyring derives its audit key from the current index key, which "
+                    f"changed; the store's audit log is chained with the key derived from index "
+                    f"key {older[0]!r}: pin it (KeyRing(..., audit_key="
+                    f"ring.audit_key(index_key_id={older[0]!r})), or the key file's audit_key)"
+                )
+            raise KeyringMismatch(
+                "the keyring's audit key is not the one this store's audit log is chained with; "
+                "use the keys the store was created with"
+            )
+        indexed = stored.get("index")
+        if not isinstance(indexed, dict) or not indexed:
+            raise KeyringMismatch("the store's keyring fingerprint is malformed")
+        for key_id, fingerprint in sorted(indexed.items()):
+            mine = self.index.get(key_id)
+            if mine is None:
+                raise KeyringMismatch(
+                    f"index key {key_id!r} is missing from the keyring, but rows of this store "
+                    "may be indexed with it; keep it until reindex() has run"
+                )
+            if not hmac.compare_digest(str(fingerprint), mine):
+                raise KeyringMismatch(
+                    f"index key {key_id!r} of the keyring is not the one that indexed this "
+                    "store; use the keys the store was created with"
+                )
+        if self.current_index in indexed:
+            return None
+        # a rotation: rows are now written under the new current key as well
+        return self.to_record(
+            indexed_with={**indexed, self.current_index: self.index[self.current_index]}
+        )
+
+
+PLAINTEXT_RECORD: Final = b'{"v":1,"plaintext":true}'
+"""The keyring record of a store written without a keyring."""
+
+
+def _parse_record(record: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(record)
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    if not isinstance(parsed, dict) or parsed.get("v") != 1:
+        raise KeyringMismatch("the store's keyring fingerprint is malformed")
+    return parsed
+
+
+def is_plaintext_record(record: bytes) -> bool:
+    """Whether a stored keyring record says the store was written without a keyring."""
+    return bool(_parse_record(record).get("plaintext"))

@@ -97,8 +97,17 @@ class Sealer(Protocol):
         """Open a value sealed by :meth:`seal_value`; raises ``Erased`` if the key is gone."""
         ...
 
-    def destroy_key(self, customer_id: str) -> bool:
-        """Destroy the customer's data key (crypto-shredding); return whether one existed."""
+    def destroy_key(
+        self, customer_id: str, *, record: Callable[[Session], object] | None = None
+    ) -> bool:
+        """Destroy the customer's data key (crypto-shredding); return whether one existed.
+
+        ``record`` runs after a deletion (not when there was no key), in the session that
+        deleted the key (the key store's, or this unit of work's when keys live beside the data),
+        so that what it writes (the erasure journal) is committed together with the deletion and
+        never without it. With a separate key store the deletion commits at once, before this
+        unit of work.
+        """
         ...
 
     def flush(self) -> None:
@@ -183,7 +192,9 @@ class _PlainSealer:
     def open_value(self, payload: bytes, *, customer_id: str, field: str) -> Any:
         return _loads(payload, customer_id)
 
-    def destroy_key(self, customer_id: str) -> bool:
+    def destroy_key(
+        self, customer_id: str, *, record: Callable[[Session], object] | None = None
+    ) -> bool:
         return False
 
     def flush(self) -> None:
@@ -251,8 +262,19 @@ class _KeySource:
         if batch:
             self._run(lambda keys: keys.put_many(batch), write=True)
 
-    def delete(self, customer_id: str) -> bool:
-        deleted: bool = self._run(lambda keys: keys.delete(customer_id), write=True)
+    def delete(
+        self, customer_id: str, *, record: Callable[[Session], object] | None = None
+    ) -> bool:
+        if self._key_store is None:
+            deleted = self._session.keys.delete(customer_id)
+            if deleted and record is not None:
+                record(self._session)
+            return deleted
+        with self._key_store.transaction() as key_session:
+            deleted = key_session.keys.delete(customer_id)
+            if deleted and record is not None:
+                record(key_session)
+            key_session.commit()
         return deleted
 
 
@@ -363,10 +385,12 @@ class _EncryptingSealer:
         key = self._data_key(customer_id, create=False)
         return decrypt_json(key, payload, customer_id=customer_id, field=field)
 
-    def destroy_key(self, customer_id: str) -> bool:
+    def destroy_key(
+        self, customer_id: str, *, record: Callable[[Session], object] | None = None
+    ) -> bool:
         self._keys.pop(customer_id, None)
         unwritten = self._pending.pop(customer_id, None)
-        deleted = self._source.delete(customer_id)
+        deleted = self._source.delete(customer_id, record=record)
         forget_cached_keys()  # no cipher object built on the destroyed key stays in memory
         return deleted or unwritten is not None
 

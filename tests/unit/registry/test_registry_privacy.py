@@ -11,7 +11,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.consent import BundledConsentError, CaptureChannel, GuardianConsentRequired
 from custrec.errors import AccessDenied, Erased
 from custrec.grading import ParetoPolicy
-from custrec.records import Customer, LifecycleStage, personal_fields
+from custrec.records import Customer, LifecycleStage, RecordState, personal_fields
 from custrec.retention import (
     Period,
     RetentionAction,
@@ -189,7 +189,7 @@ def test_retention_plans_apply_once() -> None:
             ),
             RetentionRule(
                 code="archived-destroy",
-                applies_to=Selector(stages=(LifecycleStage.ARCHIVED,)),
+                applies_to=Selector(states=(RecordState.ARCHIVED,)),
                 trigger=RetentionTrigger.ACCOUNT_CLOSURE,
                 period=Period(days=365),
                 action=RetentionAction.DESTROY,
@@ -202,18 +202,21 @@ def test_retention_plans_apply_once() -> None:
     clock.advance(days=31)
     plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
     assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.ARCHIVE)]
-    assert registry.apply_retention(plan, actor=OFFICER) == [plan[0].key]
-    assert registry.apply_retention(plan, actor=OFFICER) == []  # a no-op the second time
-    assert registry.get(lead.id, actor=OFFICER).stage is LifecycleStage.ARCHIVED
+    assert registry.apply_retention(plan, actor=OFFICER).applied == (plan[0].key,)
+    again = registry.apply_retention(plan, actor=OFFICER)  # a no-op the second time
+    assert again.applied == () and again.already_applied == (plan[0].key,)
+    archived = registry.get(lead.id, actor=OFFICER)
+    assert archived.state is RecordState.ARCHIVED
+    assert archived.stage is LifecycleStage.LEAD  # archiving keeps the lifecycle stage
     assert registry.plan_retention(as_of=clock(), actor=OFFICER) == []
     clock.advance(days=366)
     plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
     assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.DESTROY)]
-    registry.apply_retention(plan, actor=OFFICER)
+    assert registry.apply_retention(plan, actor=OFFICER).applied == (plan[0].key,)
     with pytest.raises(Erased):
         registry.get(lead.id, actor=OFFICER)
     assert registry.get(active.id, actor=OFFICER).name == "李2华"
-    assert registry.apply_retention(plan, actor=OFFICER) == []
+    assert registry.apply_retention(plan, actor=OFFICER).already_applied == (plan[0].key,)
     trail = registry.audit_trail(actor=Actor(id="a", roles={"auditor"}), customer_id=lead.id)
     assert [e.action for e in trail if e.action.startswith("retention.")] == [
         "retention.archive",

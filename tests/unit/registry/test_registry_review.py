@@ -498,7 +498,7 @@ def test_the_review_rule_lists_a_record_verified_long_ago_but_not_one_just_appro
         (old.id, RetentionAction.REVIEW, "reverify")
     ]
 
-    assert registry.apply_retention(plan, actor=ADMIN) == [plan[0].key]
+    assert registry.apply_retention(plan, actor=ADMIN).applied == (plan[0].key,)
     assert registry.get(old.id, actor=ADMIN).verification is PENDING
     assert pending_ids(registry) == [old.id]
     assert registry.plan_retention(as_of=clock.now, actor=ADMIN) == []  # applied once only

@@ -17,7 +17,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.records import Identifier
 from custrec.registry import ErasureUnavailable
-from custrec.security import IndexKeys, StaticKeyProvider
+from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 from custrec.testing import TickingClock
 
@@ -220,17 +220,38 @@ def rotated_key(provider: StaticKeyProvider) -> bytes:
 
 def test_index_key_rotation_keeps_lookups_working(store: Store) -> None:
     master = StaticKeyProvider.generate("m1")
+    audit = os.urandom(32)  # pinned: the audit chain outlives index keys
     i1 = IndexKeys.generate("i1")
-    first = Registry(store, keyring=KeyRing(master, i1), clock=TickingClock(T0))
+    first = Registry(store, keyring=KeyRing(master, i1, audit_key=audit), clock=TickingClock(T0))
     c = first.intake(customer(40), actor=ADMIN)
     both = i1.with_key("i2", os.urandom(32))
-    during = Registry(store, keyring=KeyRing(master, both), clock=TickingClock(T0))
+    during_ring = KeyRing(master, both, audit_key=audit)
+    during = Registry(store, keyring=during_ring, clock=TickingClock(T0))
     assert [x.id for x in during.find(phone="13800130040", actor=ADMIN)] == [c.id]
+    only_new = both.without_key("i1")
+    with pytest.raises(KeyringMismatch, match="'i1' is missing"):  # rows still use i1
+        Registry(store, keyring=KeyRing(master, only_new, audit_key=audit))
     assert during.reindex(actor=KEYKEEPER) == 1
     assert during.reindex(actor=KEYKEEPER) == 0
-    only_new = both.without_key("i1")
-    after = Registry(store, keyring=KeyRing(master, only_new), clock=TickingClock(T0))
+    after = Registry(store, keyring=KeyRing(master, only_new, audit_key=audit))
     assert [x.id for x in after.find(phone="13800130040", actor=ADMIN)] == [c.id]
+    assert after.verify_audit(actor=AUDITOR).ok
+
+
+def test_an_unpinned_audit_key_changed_by_a_rotation_is_refused_with_the_fix(
+    store: Store,
+) -> None:
+    master = StaticKeyProvider.generate("m1")
+    i1 = IndexKeys.generate("i1")
+    Registry(store, keyring=KeyRing(master, i1)).intake(customer(41), actor=ADMIN)
+    rotated = KeyRing(master, i1.with_key("i2", os.urandom(32)))  # audit key derived from i2
+    with pytest.raises(KeyringMismatch, match="pin it") as info:
+        Registry(store, keyring=rotated)
+    assert "'i1'" in str(info.value)
+    pinned = KeyRing(
+        master, i1.with_key("i2", os.urandom(32)), audit_key=rotated.audit_key(index_key_id="i1")
+    )
+    assert Registry(store, keyring=pinned).verify_audit(actor=AUDITOR).ok
 
 
 def test_no_personal_value_reaches_the_sqlite_files(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ staff               export      permission_required  permission_required  permis
 staff               erase       permission_required  permission_required  permission_required
 staff               audit_read  no_role              no_role              no_role
 staff               manage_keys no_role              no_role              no_role
+staff               retention   no_role              no_role              no_role
 
 manager             create      ok                   ok                   not_in_team
 manager             read        masked               masked               not_in_team
@@ -47,6 +48,7 @@ manager             export      permission_required  permission_required  permis
 manager             erase       permission_required  permission_required  permission_required
 manager             audit_read  no_role              no_role              no_role
 manager             manage_keys no_role              no_role              no_role
+manager             retention   no_role              no_role              no_role
 
 admin               create      ok                   ok                   ok
 admin               read        masked               masked               masked
@@ -58,6 +60,7 @@ admin               export      permission_required  permission_required  permis
 admin               erase       permission_required  permission_required  permission_required
 admin               audit_read  no_role              no_role              no_role
 admin               manage_keys ok                   ok                   ok
+admin               retention   ok                   ok                   ok
 
 auditor             create      no_role              no_role              no_role
 auditor             read        masked               masked               masked
@@ -69,6 +72,7 @@ auditor             export      permission_required  permission_required  permis
 auditor             erase       permission_required  permission_required  permission_required
 auditor             audit_read  ok                   ok                   ok
 auditor             manage_keys no_role              no_role              no_role
+auditor             retention   no_role              no_role              no_role
 
 staff+unmask        create      ok                   not_owner            not_owner
 staff+unmask        read        ok                   not_owner            not_owner
@@ -80,6 +84,7 @@ staff+unmask        export      permission_required  permission_required  permis
 staff+unmask        erase       permission_required  permission_required  permission_required
 staff+unmask        audit_read  no_role              no_role              no_role
 staff+unmask        manage_keys no_role              no_role              no_role
+staff+unmask        retention   no_role              no_role              no_role
 
 staff+export        read        masked               not_owner            not_owner
 staff+export        unmask      permission_required  permission_required  permission_required
@@ -125,6 +130,7 @@ superuser           export      permission_required  permission_required  permis
 superuser           erase       permission_required  permission_required  permission_required
 superuser           audit_read  no_role              no_role              no_role
 superuser           manage_keys no_role              no_role              no_role
+superuser           retention   no_role              no_role              no_role
 
 -                   create      no_role              no_role              no_role
 -                   read        no_role              no_role              no_role
