@@ -1319,7 +1319,10 @@ class Registry:
     ) -> list[Customer]:
         shown: list[Customer] = []
         for row, decision in readable:
-            customer = self._customer(op, row)
+            try:
+                customer = self._customer(op, row)
+            except Erased:  # its key is gone (a restored backup, an interrupted erasure)
+                continue
             self._read_audit(op, actor, decision, customer, now)
             shown.append(self._shown(decision, customer))
         return shown
@@ -2333,7 +2336,10 @@ class Registry:
                 )
                 allowed: list[str] = []
                 for row, _ in readable:
-                    customer = self._customer(op, row)
+                    try:
+                        customer = self._customer(op, row)
+                    except Erased:  # its key is gone: nobody's data any more
+                        continue
                     verdict = self._ledger(op, row.id).decide(
                         purpose, at=when, subject=self._subject(customer), notices=self._notices
                     )
@@ -2699,18 +2705,24 @@ class Registry:
         after: str | None = None
         while True:
             with self._op(readonly=True) as op:
-                rows = op.session.customers.query(after=after, limit=batch_size)
-                page = [
-                    self._customer(op, row)
-                    for row in rows
-                    if not _is_tombstone(row.payload) and not _is_alias(row.payload)
-                ]
+                rows, after = self._seek(
+                    op.session,
+                    CustomerFilter(),
+                    after,
+                    batch_size,
+                    lambda batch: [r for r in batch if _holds_customer(r)],
+                )
+                page: list[Customer] = []
+                for row in rows:
+                    try:
+                        page.append(self._customer(op, row))
+                    except Erased:  # its key is gone: nobody's data any more
+                        continue
                 if also is not None:
                     also(op, page)
-            if not rows:
-                return
             yield from page
-            after = rows[-1].id
+            if after is None:
+                return
 
     def find_duplicate_clusters(
         self,

@@ -1,0 +1,200 @@
+"""A store knows the keyring that wrote it: a wrong one is refused before anything is written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
+from custrec.errors import DuplicateCustomer
+from custrec.registry import KeyLayoutWarning, PlaintextStorageWarning
+from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
+from custrec.storage import Store
+
+ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
+AUDITOR = Actor(id="aud", roles={"auditor"})
+
+
+def person(n: int) -> dict[str, object]:
+    return {"kind": "individual", "name": f"赵{n}", "contacts": [{"phones": [f"1370000{n:04d}"]}]}
+
+
+def snapshot(store: Store) -> tuple[object, ...]:
+    """Everything a refused registry must not have changed."""
+    with store.transaction(readonly=True) as s:
+        return (
+            [(r.id, r.version, r.payload) for r in s.customers.query(limit=1000)],
+            s.audit.read(limit=10_000),
+            s.keys.list(),
+            s.meta.get("custrec.keyring"),
+        )
+
+
+def keyring(master: StaticKeyProvider, index: IndexKeys, audit: bytes) -> KeyRing:
+    return KeyRing(master, index, audit_key=audit)
+
+
+@pytest.fixture
+def parts() -> tuple[StaticKeyProvider, IndexKeys, bytes]:
+    return StaticKeyProvider.generate("m1"), IndexKeys.generate("i1"), os.urandom(32)
+
+
+def test_a_keyring_with_another_index_key_is_refused_before_any_write(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(1), actor=ADMIN)
+    before = snapshot(store)
+    wrong = keyring(master, IndexKeys({"i1": os.urandom(32)}, current="i1"), audit)
+    with pytest.raises(KeyringMismatch, match="index key 'i1'"):
+        Registry(store, keyring=wrong)
+    assert snapshot(store) == before
+    # the right keyring still sees the duplicate that the wrong one would have let in
+    with pytest.raises(DuplicateCustomer):
+        Registry(store, keyring=keyring(master, index, audit)).intake(person(1), actor=ADMIN)
+
+
+def test_a_keyring_with_another_audit_key_is_refused(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(2), actor=ADMIN)
+    before = snapshot(store)
+    with pytest.raises(KeyringMismatch, match="audit key"):
+        Registry(store, keyring=keyring(master, index, os.urandom(32)))
+    assert snapshot(store) == before
+
+
+def test_a_keyring_whose_master_key_cannot_unwrap_the_data_keys_is_refused(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(3), actor=ADMIN)
+    before = snapshot(store)
+    other_master = StaticKeyProvider.generate("m1")  # same id, other key
+    with pytest.raises(KeyringMismatch, match="master"):
+        Registry(store, keyring=keyring(other_master, index, audit))
+    with pytest.raises(KeyringMismatch, match="'m1'"):
+        Registry(store, keyring=keyring(StaticKeyProvider.generate("m2"), index, audit))
+    assert snapshot(store) == before
+
+
+def test_the_fingerprint_is_recorded_on_first_use_and_holds_no_key(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    ring = keyring(master, index, audit)
+    Registry(store, keyring=ring)
+    with store.transaction(readonly=True) as s:
+        record = s.meta.get("custrec.keyring")
+    assert record is not None
+    for secret in (audit, index.secret("i1")):
+        assert secret not in record and secret.hex().encode() not in record
+    Registry(store, keyring=ring)  # the same keyring opens it again
+
+
+def test_an_encrypted_store_opened_without_a_keyring_is_refused(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    store = MemoryStore()
+    Registry(store, keyring=keyring(*parts)).intake(person(4), actor=ADMIN)
+    with (
+        pytest.raises(KeyringMismatch, match="written with a keyring"),
+        pytest.warns(PlaintextStorageWarning),
+    ):
+        Registry(store)
+
+
+def test_a_plain_store_opened_with_a_keyring_is_refused(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    store = MemoryStore()
+    with pytest.warns(PlaintextStorageWarning):
+        Registry(store).intake(person(5), actor=ADMIN)
+    with pytest.raises(KeyringMismatch, match="without a keyring"):
+        Registry(store, keyring=keyring(*parts))
+
+
+def test_a_store_written_before_fingerprints_is_checked_by_its_audit_chain(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(6), actor=ADMIN)
+    store._state.meta.clear()  # as an earlier version left it: no fingerprint, no layout
+    with pytest.raises(KeyringMismatch, match="did not write this store"):
+        Registry(store, keyring=keyring(master, index, os.urandom(32)))
+    Registry(store, keyring=keyring(master, index, audit))  # records it now
+    with store.transaction(readonly=True) as s:
+        assert s.meta.get("custrec.keyring") is not None
+
+
+def test_a_rotation_adds_the_new_index_key_and_reindex_retires_the_old_one(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(7), actor=ADMIN)
+    rotated = index.with_key("i2", os.urandom(32))
+    during = Registry(store, keyring=keyring(master, rotated, audit))
+    with pytest.raises(KeyringMismatch, match="'i1' is missing"):
+        Registry(store, keyring=keyring(master, rotated.without_key("i1"), audit))
+    during.reindex(actor=Actor(id="ops", roles={"admin"}))
+    after = Registry(store, keyring=keyring(master, rotated.without_key("i1"), audit))
+    assert [c.name for c in after.find(phone="13700000007", actor=ADMIN)] == ["赵7"]
+
+
+def test_the_key_store_of_another_database_is_refused(tmp_path: Path) -> None:
+    ring = KeyRing.generate()
+    one = SQLiteStore(tmp_path / "one.sqlite")
+    two = SQLiteStore(tmp_path / "two.sqlite")
+    Registry(one, keyring=ring).intake(person(8), actor=ADMIN)
+    Registry(two, keyring=ring).intake(person(9), actor=ADMIN)
+    with pytest.raises(KeyringMismatch, match="belongs to another database"):
+        Registry(one, keyring=ring, key_store=two.key_store)
+    one.close()
+    two.close()
+
+
+def test_a_database_whose_key_file_is_lost_is_refused_not_read_as_erased(tmp_path: Path) -> None:
+    ring = KeyRing.generate()
+    path = tmp_path / "crm.sqlite"
+    with SQLiteStore(path) as store:
+        Registry(store, keyring=ring).intake(person(10), actor=ADMIN)
+    for name in ("crm.keys.sqlite", "crm.keys.sqlite-wal", "crm.keys.sqlite-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with SQLiteStore(path) as store, pytest.raises(KeyringMismatch, match="another database"):
+        Registry(store, keyring=ring)
+
+
+def test_keys_kept_inside_an_old_database_are_used_with_a_warning_and_can_be_moved_apart(
+    tmp_path: Path,
+) -> None:
+    ring = KeyRing.generate()
+    path = tmp_path / "old.sqlite"
+    with SQLiteStore(path, key_file=False) as store:  # the layout of earlier versions
+        registry = Registry(store, keyring=ring)
+        ids = [registry.intake(person(n), actor=ADMIN).id for n in range(11, 14)]
+        registry.erase(ids[0], actor=ADMIN, reason="request")
+    with SQLiteStore(path, key_file=False) as store, store.transaction() as s:
+        s._conn.execute("DELETE FROM meta")  # earlier versions recorded nothing there
+        s.commit()
+    with SQLiteStore(path) as store:
+        with pytest.warns(KeyLayoutWarning, match="inside the database"):
+            registry = Registry(store, keyring=ring)
+        assert registry.get(ids[1], actor=ADMIN).name == "赵12"
+        assert registry.separate_keys(actor=ADMIN) == 2
+        assert registry.get(ids[2], actor=ADMIN).name == "赵13"
+        with store.transaction(readonly=True) as s:
+            assert s.keys.list() == []  # nothing left inside
+        assert ids[0] in [i for i, _ in registry.erasure_journal(actor=AUDITOR)]
+    with SQLiteStore(path) as store:
+        reopened = Registry(store, keyring=ring)  # no warning: the keys live apart now
+        assert reopened.get(ids[1], actor=ADMIN).name == "赵12"
+        assert reopened.verify_audit(actor=AUDITOR).ok

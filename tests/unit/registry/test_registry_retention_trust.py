@@ -1,0 +1,470 @@
+"""Retention that acts only when due, never loses an erasure, and keeps archived records findable.
+
+Each test pins one rule of ``Registry.plan_retention`` / ``apply_retention``; the scenarios are
+the defects found when the library was tried as a new user and as an attacker would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
+from custrec.backends import sqlite
+from custrec.consent import CaptureChannel, ConsentEvent
+from custrec.errors import AccessDenied, Erased, StorageError, ValidationFailed
+from custrec.records import LifecycleStage, RecordState, VerificationStatus
+from custrec.registry import RETENTION_PRINCIPAL, ErasureUnavailable, RetentionReport
+from custrec.retention import (
+    LegalHold,
+    Period,
+    PlannedAction,
+    RetentionAction,
+    RetentionRule,
+    RetentionSchedule,
+    RetentionTrigger,
+    Selector,
+)
+from custrec.security import DEFAULT_GRANTS, Action, Grant, RoleBasedPolicy, Scope
+from custrec.testing import TickingClock
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+OPERATOR = Actor(id="ops-1", roles={"admin"})  # admin: the retention right, but no erase role
+READER = Actor(id="reader", roles={"admin", "unmask"})
+AUDITOR = Actor(id="aud", roles={"auditor"})
+
+STALE_LEADS = RetentionRule(
+    code="stale-leads",
+    applies_to=Selector(stages=(LifecycleStage.LEAD,)),
+    trigger=RetentionTrigger.LAST_ACTIVITY,
+    period=Period(years=2),
+    action=RetentionAction.DESTROY,
+)
+ARCHIVE_QUIET = RetentionRule(
+    code="archive-quiet",
+    trigger=RetentionTrigger.LAST_ACTIVITY,
+    period=Period(days=90),
+    action=RetentionAction.ARCHIVE,
+)
+RESTRICT_ARCHIVED = RetentionRule(
+    code="restrict-archived",
+    applies_to=Selector(states=(RecordState.ARCHIVED,)),
+    trigger=RetentionTrigger.ACCOUNT_CLOSURE,
+    period=Period(days=30),
+    action=RetentionAction.RESTRICT,
+)
+
+
+def lead(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"王{n:03d}",
+        "contacts": [{"phones": [f"1390000{n:04d}"]}],
+        **extra,
+    }
+
+
+def keys_of(plan: list[PlannedAction]) -> set[str]:
+    return {action.key for action in plan}
+
+
+@pytest.fixture
+def clock() -> TickingClock:
+    return TickingClock(T0, step=timedelta(0))
+
+
+def make(clock: TickingClock, *rules: RetentionRule, **kwargs: Any) -> Registry:
+    kwargs.setdefault("keyring", KeyRing.generate())
+    store = kwargs.pop("store", None) or MemoryStore()
+    return Registry(store, clock=clock, retention=RetentionSchedule(list(rules)), **kwargs)
+
+
+# --------------------------------------------------------------------- only what is due now
+
+
+def test_applying_a_plan_made_for_a_later_date_acts_only_on_what_is_due_now(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, STALE_LEADS)
+    customers = []
+    for n in range(200):  # created (their last activity) over 600 days, one every three days
+        clock.now = T0 + timedelta(days=3 * n)
+        customers.append(registry.intake(lead(n), actor=READER))
+    clock.now = now = T0 + timedelta(days=800)
+    preview = registry.plan_retention(as_of=datetime(2035, 1, 1, tzinfo=UTC), actor=OPERATOR)
+    assert len(preview) == 200  # the preview destroys everyone ...
+    due_now = {a.key for a in preview if a.due_at <= now}
+    later = {a.key for a in preview if a.due_at > now}
+    assert len(due_now) == 24 and len(later) == 176  # ... but most are not due yet
+
+    report = registry.apply_retention(preview, actor=OPERATOR)
+
+    assert set(report.applied) == due_now
+    assert set(report.not_due) == later
+    assert report.already_applied == report.superseded == ()
+    destroyed = {a.customer_id for a in preview if a.key in due_now}
+    for customer in customers:
+        if customer.id in destroyed:
+            with pytest.raises(Erased):
+                registry.get(customer.id, actor=READER)
+        else:  # untouched: still readable, name and all
+            assert registry.get(customer.id, actor=READER).name == customer.name
+    assert keys_of(registry.plan_retention(as_of=now, actor=OPERATOR)) == set()
+
+
+def test_an_action_whose_customer_changed_since_the_plan_is_superseded_and_left_alone(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, STALE_LEADS)
+    quiet = registry.intake(lead(1), actor=READER)
+    clock.advance(days=800)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert [a.customer_id for a in plan] == [quiet.id]
+    registry.record_interaction(
+        {"customer_id": quiet.id, "occurred_at": clock.now, "kind": "call", "summary": "back"},
+        actor=READER,
+    )
+    report = registry.apply_retention(plan, actor=OPERATOR)
+    assert report == RetentionReport(superseded=(plan[0].key,))
+    assert registry.get(quiet.id, actor=READER).name == "王001"
+
+
+def test_a_legal_hold_placed_after_planning_stops_the_destruction(clock: TickingClock) -> None:
+    registry = make(clock, STALE_LEADS)
+    held = registry.intake(lead(2), actor=READER)
+    clock.advance(days=800)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    with_hold = RetentionSchedule(
+        [STALE_LEADS],
+        holds=[LegalHold(reason="matter 2026-7", placed_at=clock.now, customer_ids=[held.id])],
+    )
+    report = registry.apply_retention(plan, actor=OPERATOR, schedule=with_hold)
+    assert report.superseded == (plan[0].key,)
+    assert registry.get(held.id, actor=READER).name == "王002"
+
+
+def test_apply_needs_the_schedule_the_plan_was_made_with(clock: TickingClock) -> None:
+    registry = Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock)
+    with pytest.raises(ValueError, match="no retention schedule"):
+        registry.apply_retention([], actor=OPERATOR)
+
+
+# ------------------------------------------------------------- an erasure is never lost
+
+
+def test_a_destroy_without_a_keyring_is_refused_before_anything_and_stays_pending(
+    clock: TickingClock,
+) -> None:
+    with pytest.warns(UserWarning, match="plain JSON"):
+        registry = make(clock, STALE_LEADS, ARCHIVE_QUIET, keyring=None)
+    c = registry.intake(lead(3), actor=READER)
+    clock.advance(days=800)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert {a.action for a in plan} == {RetentionAction.DESTROY}
+    with pytest.raises(ErasureUnavailable):
+        registry.apply_retention(plan, actor=OPERATOR)
+    with pytest.raises(ErasureUnavailable):  # still pending: nothing was marked as done
+        registry.apply_retention(plan, actor=OPERATOR)
+    assert registry.get(c.id, actor=READER).name == "王003"
+    assert keys_of(registry.plan_retention(as_of=clock.now, actor=OPERATOR)) == keys_of(plan)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "crm.sqlite")
+    yield store
+    store.close()
+
+
+def power_cut_after_the_key_store_commit(
+    monkeypatch: pytest.MonkeyPatch, data: SQLiteStore
+) -> list[str]:
+    """Make the data store's next commit of an erasure fail, after the key store (a separate
+    file) has committed the key's destruction: a crash between the two commits."""
+    real = sqlite._SQLiteSession.commit
+    cut: list[str] = []
+
+    def commit(session: sqlite._SQLiteSession) -> None:
+        if session._store is data and session._shred and not cut:
+            cut.append("cut")
+            session.rollback()
+            raise StorageError("power cut")
+        real(session)
+
+    monkeypatch.setattr(sqlite._SQLiteSession, "commit", commit)
+    return cut
+
+
+def has_key(store: SQLiteStore, customer_id: str) -> bool:
+    key_store = store.key_store
+    assert key_store is not None
+    with key_store.transaction(readonly=True) as session:
+        return any(k.customer_id == customer_id for k in session.keys.list())
+
+
+def test_an_erasure_interrupted_between_its_two_commits_stays_pending_and_a_rerun_completes_it(
+    clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = make(clock, STALE_LEADS, store=sqlite_store)
+    victim = registry.intake(lead(4), actor=READER)
+    bystander = registry.intake(lead(5), actor=READER)
+    clock.advance(days=800)
+    registry.record_interaction(
+        {"customer_id": bystander.id, "occurred_at": clock.now, "kind": "call", "summary": "hi"},
+        actor=READER,
+    )
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert [a.customer_id for a in plan] == [victim.id]
+    cut = power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
+
+    with pytest.raises(StorageError, match="power cut"):
+        registry.apply_retention(plan, actor=OPERATOR)
+
+    assert cut == ["cut"]
+    assert not has_key(sqlite_store, victim.id)  # the key store committed: the key is gone
+    assert victim.id in [i for i, _ in registry.erasure_journal(actor=AUDITOR)]
+    with sqlite_store.transaction(readonly=True) as session:
+        row = session.customers.get(victim.id)
+        assert row.state == "live" and row.index_keys  # the data store did not commit
+        assert not any(h.action == "retention" for h in session.history.list_for(victim.id))
+    with pytest.raises(Erased):
+        registry.get(victim.id, actor=READER)
+
+    report = registry.apply_retention(plan, actor=OPERATOR)  # the same plan, run again
+
+    assert report.applied == (plan[0].key,)
+    with sqlite_store.transaction(readonly=True) as session:
+        row = session.customers.get(victim.id)
+        assert row.state == "erased" and not row.index_keys
+    assert registry.apply_retention(plan, actor=OPERATOR).already_applied == (plan[0].key,)
+    assert registry.plan_retention(as_of=clock.now, actor=OPERATOR) == []
+    assert registry.get(bystander.id, actor=READER).name == "王005"
+    assert registry.verify_audit(actor=AUDITOR).ok
+
+
+def test_replaying_the_journal_finishes_an_interrupted_erasure(
+    clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = make(clock, STALE_LEADS, store=sqlite_store)
+    victim = registry.intake(lead(6), actor=READER)
+    clock.advance(days=800)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
+    with pytest.raises(StorageError):
+        registry.apply_retention(plan, actor=OPERATOR)
+    monkeypatch.undo()
+    keeper = Actor(id="keeper", roles={"admin"})
+    assert registry.replay_erasures(actor=keeper) == [victim.id]
+    with sqlite_store.transaction(readonly=True) as session:
+        assert session.customers.get(victim.id).state == "erased"
+    assert registry.replay_erasures(actor=keeper) == []
+
+
+def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
+    clock: TickingClock,
+) -> None:
+    store = MemoryStore()
+    registry = make(clock, STALE_LEADS, store=store)
+    victim = registry.intake(lead(7), actor=READER)
+    clock.advance(days=800)
+    (action,) = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    # what the old code left behind: the marker committed, the erasure never run
+    with store.transaction() as session:
+        from custrec.storage import HistoryRecord
+
+        session.history.append(
+            [
+                HistoryRecord(
+                    customer_id=victim.id,
+                    at=clock.now,
+                    actor_id=OPERATOR.id,
+                    action="retention",
+                    path="destroy",
+                    reason=action.key,
+                    payload=b"null",
+                )
+            ]
+        )
+        session.commit()
+    assert registry.apply_retention([action], actor=OPERATOR).applied == (action.key,)
+    with pytest.raises(Erased):
+        registry.get(victim.id, actor=READER)
+
+
+# ------------------------------------------------------------ archived is a state of its own
+
+
+def test_archiving_keeps_the_lifecycle_stage_so_stage_rules_still_match(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, STALE_LEADS, ARCHIVE_QUIET)
+    quiet_lead = registry.intake(lead(8), actor=READER)
+    clock.advance(days=100)
+    archive = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert [(a.customer_id, a.action) for a in archive] == [
+        (quiet_lead.id, RetentionAction.ARCHIVE)
+    ]
+    assert registry.apply_retention(archive, actor=OPERATOR).applied == (archive[0].key,)
+    archived = registry.get(quiet_lead.id, actor=READER)
+    assert (archived.stage, archived.state) == (LifecycleStage.LEAD, RecordState.ARCHIVED)
+    clock.advance(days=700)
+    destroy = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert [(a.customer_id, a.rule) for a in destroy] == [(quiet_lead.id, "stale-leads")]
+    assert registry.apply_retention(destroy, actor=OPERATOR).applied == (destroy[0].key,)
+    with pytest.raises(Erased):
+        registry.get(quiet_lead.id, actor=READER)
+
+
+def test_the_archived_state_is_kept_filterable_and_exported(clock: TickingClock) -> None:
+    registry = make(clock, ARCHIVE_QUIET)
+    quiet = registry.intake(lead(9, stage="active"), actor=READER)
+    busy = registry.intake(lead(10, stage="active"), actor=READER)
+    clock.advance(days=100)
+    registry.record_interaction(
+        {"customer_id": busy.id, "occurred_at": clock.now, "kind": "call", "summary": "ok"},
+        actor=READER,
+    )
+    registry.apply_retention(
+        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    )
+    assert [c.id for c in registry.query(actor=READER, state="archived")] == [quiet.id]
+    assert [c.id for c in registry.query(actor=READER, state=RecordState.LIVE)] == [busy.id]
+    assert registry.count(actor=READER, state="archived", stage="active") == 1
+    exported = registry.export_subject(quiet.id, actor=Actor(id="e", roles={"admin", "export"}))
+    assert exported["record"]["state"] == "archived"
+    assert exported["record"]["stage"] == "active"
+    clock.advance(days=30)  # later plans keep it archived: archiving is not repeated
+    assert registry.plan_retention(as_of=clock.now, actor=OPERATOR) == []
+    assert registry.get(quiet.id, actor=READER).state is RecordState.ARCHIVED
+
+
+def test_restriction_is_a_state_and_lifting_it_restores_the_state_before(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, ARCHIVE_QUIET, RESTRICT_ARCHIVED)
+    c = registry.intake(lead(11, stage="active"), actor=READER)
+    clock.advance(days=100)
+    registry.apply_retention(
+        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    )
+    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+    clock.advance(days=40)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert [a.action for a in plan] == [RetentionAction.RESTRICT]
+    registry.apply_retention(plan, actor=OPERATOR)
+    restricted = registry.get(c.id, actor=READER)
+    assert (restricted.stage, restricted.state) == (LifecycleStage.ACTIVE, RecordState.RESTRICTED)
+    assert registry.may_use(c.id, "marketing.sms", actor=READER).reason == "restricted"
+    assert [x.id for x in registry.query(actor=READER, state="restricted")] == [c.id]
+    registry.record_consent(
+        ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.API),
+        actor=READER,
+    )
+    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+
+
+def test_a_restriction_recorded_in_the_ledger_sets_the_state_and_its_lift_makes_it_live(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock)
+    c = registry.intake(lead(12), actor=READER)
+    registry.record_consent(
+        ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.WEB_FORM), actor=READER
+    )
+    assert registry.get(c.id, actor=READER).state is RecordState.RESTRICTED
+    registry.record_consent(
+        ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.WEB_FORM),
+        actor=READER,
+    )
+    assert registry.get(c.id, actor=READER).state is RecordState.LIVE
+
+
+def test_an_update_may_archive_and_reactivate_but_never_restrict(clock: TickingClock) -> None:
+    registry = make(clock)
+    c = registry.intake(lead(13), actor=READER)
+    archived = registry.update(c.id, {"state": "archived"}, actor=READER, reason="closed deal")
+    assert archived.state is RecordState.ARCHIVED and archived.stage is LifecycleStage.LEAD
+    back = registry.update(c.id, {"state": "live"}, actor=READER, reason="came back")
+    assert back.state is RecordState.LIVE
+    with pytest.raises(ValidationFailed) as info:
+        registry.update(c.id, {"state": "restricted"}, actor=READER, reason="x")
+    assert [i.code for i in info.value.report] == ["state.restricted"]
+    with pytest.raises(ValidationFailed):
+        registry.intake(lead(14, state="restricted"), actor=READER)
+    registry.record_consent(
+        ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API), actor=READER
+    )
+    with pytest.raises(ValidationFailed):
+        registry.update(c.id, {"state": "live"}, actor=READER, reason="x")
+
+
+def test_a_review_marks_the_record_for_re_verification(clock: TickingClock) -> None:
+    rule = RetentionRule(
+        code="yearly",
+        trigger=RetentionTrigger.LAST_VERIFICATION,
+        period=Period(years=1),
+        action=RetentionAction.REVIEW,
+    )
+    registry = make(clock, rule)
+    c = registry.intake(lead(15), actor=READER)
+    clock.advance(days=400)
+    registry.apply_retention(
+        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    )
+    reviewed = registry.get(c.id, actor=READER)
+    assert reviewed.verification is VerificationStatus.PENDING_REVIEW
+    assert reviewed.state is RecordState.LIVE
+
+
+# -------------------------------------------- the retention job's rights, and their audit
+
+
+def test_retention_effects_are_audited_as_the_job_on_behalf_of_the_operator(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, STALE_LEADS)
+    c = registry.intake(lead(16), actor=READER)
+    with pytest.raises(AccessDenied):  # the operator may not erase by hand ...
+        registry.erase(c.id, actor=OPERATOR, reason="tidy up")
+    clock.advance(days=800)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    registry.apply_retention(plan, actor=OPERATOR)  # ... but the schedule may
+    trail = registry.audit_trail(actor=AUDITOR, customer_id=c.id)
+    erase = [e for e in trail if e.action == "customer.erase"]
+    assert [(e.actor_id, e.on_behalf_of) for e in erase] == [(RETENTION_PRINCIPAL, OPERATOR.id)]
+    assert erase[0].reason == f"retention {plan[0].key}"
+    marker = [e for e in trail if e.action == "retention.destroy"]
+    assert [(e.actor_id, e.on_behalf_of) for e in marker] == [(OPERATOR.id, None)]
+    manual = [e for e in trail if e.action == "denied.erase"]
+    assert [(e.actor_id, e.on_behalf_of) for e in manual] == [(OPERATOR.id, None)]
+    assert registry.customers_touched_by(
+        OPERATOR.id, actor=AUDITOR, since=T0, until=clock.now + timedelta(seconds=1)
+    ) == [c.id]
+    assert registry.verify_audit(actor=AUDITOR).ok  # on_behalf_of is part of the chain
+
+
+def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -> None:
+    keys_only = RoleBasedPolicy(
+        {**DEFAULT_GRANTS, "keys": (Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL),)}
+    )
+    registry = make(clock, STALE_LEADS, policy=keys_only)
+    with pytest.raises(AccessDenied, match="retention"):
+        registry.plan_retention(as_of=clock.now, actor=Actor(id="k", roles={"keys"}))
+    with pytest.raises(AccessDenied, match="retention"):
+        registry.apply_retention([], actor=Actor(id="k", roles={"keys"}))
+    retention_only = RoleBasedPolicy(
+        {**DEFAULT_GRANTS, "dpo": (Grant(action=Action.RETENTION, scope=Scope.ALL),)}
+    )
+    registry = make(clock, STALE_LEADS, policy=retention_only)
+    assert registry.plan_retention(as_of=clock.now, actor=Actor(id="d", roles={"dpo"})) == []
+
+
+def test_actor_ids_of_custrecs_own_principals_are_reserved() -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        Actor(id=RETENTION_PRINCIPAL, roles={"admin"})
+    with pytest.raises(ValueError, match="reserved"):
+        Actor(id="custrec:anything")
