@@ -64,7 +64,7 @@ from custrec.interchange.convert import ConversionError, parse_timezone
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.interchange.plan import IMPORT_ID_PATTERN
 from custrec.matching import Decision as MatchDecision
-from custrec.records import CustomerKind, DataCategory, LifecycleStage
+from custrec.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.registry import Registry
 from custrec.retention import (
     LegalHold,
@@ -130,6 +130,14 @@ DEFAULT_SCHEDULE: Final = RetentionSchedule(
         RetentionRule(
             code="closed-accounts",
             applies_to=Selector(stages=(LifecycleStage.CHURNED, LifecycleStage.ARCHIVED)),
+            trigger=RetentionTrigger.ACCOUNT_CLOSURE,
+            period=Period(years=3),
+            action=RetentionAction.ANONYMISE,
+            legal_reference="PIPL Art. 47",
+        ),
+        RetentionRule(
+            code="archived-records",
+            applies_to=Selector(states=(RecordState.ARCHIVED,)),
             trigger=RetentionTrigger.ACCOUNT_CLOSURE,
             period=Period(years=3),
             action=RetentionAction.ANONYMISE,
@@ -601,13 +609,16 @@ def _selector(data: Any, key: str) -> Selector:
     if data is None:
         return Selector()
     if not isinstance(data, dict):
-        raise _Failure(EXIT_CONFIG, f"{key}: must be a table with kinds, stages, customer_ids")
-    unknown = set(data) - {"kinds", "stages", "customer_ids"}
+        raise _Failure(
+            EXIT_CONFIG, f"{key}: must be a table with kinds, stages, states, customer_ids"
+        )
+    unknown = set(data) - {"kinds", "stages", "states", "customer_ids"}
     if unknown:
         raise _Failure(EXIT_CONFIG, f"{key}.{sorted(unknown)[0]}: unknown setting")
     return Selector(
         kinds=tuple(CustomerKind(k) for k in data.get("kinds", [])),
         stages=tuple(LifecycleStage(s) for s in data.get("stages", [])),
+        states=tuple(RecordState(s) for s in data.get("states", [])),
         customer_ids=tuple(data.get("customer_ids", [])),
     )
 

@@ -18,6 +18,7 @@ import pytest
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore, cli
 from custrec.errors import AccessDenied, StorageError
+from custrec.records import LifecycleStage, RecordState
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "data"
 SOURCE = str(EXAMPLES / "legacy_customers.csv")
@@ -536,3 +537,28 @@ def test_python_dash_m_runs_the_command_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "k.json").exists()
+
+
+def test_a_schedule_file_may_select_records_by_state(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.toml"
+    path.write_text(
+        "[[rules]]\n"
+        'code = "archived"\n'
+        'trigger = "account_closure"\n'
+        'period = "P1Y"\n'
+        'action = "destroy"\n'
+        'applies_to = { states = ["archived"], stages = ["lead"] }\n',
+        encoding="utf-8",
+    )
+    (rule,) = cli.load_schedule(path).rules
+    assert rule.applies_to.states == (RecordState.ARCHIVED,)
+    assert rule.applies_to.stages == (LifecycleStage.LEAD,)
+    path.write_text(path.read_text().replace('"archived"]', '"gone"]'), encoding="utf-8")
+    with pytest.raises(cli._Failure, match="rules\\[0\\]"):
+        cli.load_schedule(path)
+
+
+def test_the_default_schedule_anonymises_archived_records_whatever_their_stage() -> None:
+    rules = {rule.code: rule for rule in cli.DEFAULT_SCHEDULE.rules}
+    assert rules["archived-records"].applies_to.states == (RecordState.ARCHIVED,)
+    assert rules["archived-records"].applies_to.stages == ()

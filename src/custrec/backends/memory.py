@@ -28,6 +28,7 @@ from custrec.storage.types import (
     CustomerRow,
     HistoryRecord,
     WrappedKey,
+    check_meta_name,
 )
 
 __all__ = ["MemoryStore"]
@@ -551,12 +552,12 @@ class _Keys(_Tables):
 class _Meta(_Tables):
     def get(self, name: str) -> bytes | None:
         self._check_open()
-        _check_name(name)
+        check_meta_name(name)
         return self._state.meta.get(name)
 
     def put(self, name: str, value: bytes) -> None:
         self._check_open(write=True)
-        _check_name(name)
+        check_meta_name(name)
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError("meta values must be bytes")
         meta = self._state.meta
@@ -570,11 +571,6 @@ class _Meta(_Tables):
                 meta[name] = old
 
         self._write(undo)
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise ValueError("meta names must be non-empty text without NUL characters")
 
 
 class _MemorySession:

@@ -72,6 +72,7 @@ from custrec.storage import (
     Session,
     Store,
     WrappedKey,
+    check_meta_name,
 )
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore"]
@@ -1566,7 +1567,7 @@ class _MetaTable(_Table):
     @_reads
     def get(self, name: str) -> bytes | None:
         found = self._exec(
-            "SELECT value FROM {s}.meta WHERE name = %s", (_meta_name(name),)
+            "SELECT value FROM {s}.meta WHERE name = %s", (check_meta_name(name),)
         ).fetchone()
         return None if found is None else bytes(found[0])
 
@@ -1577,14 +1578,8 @@ class _MetaTable(_Table):
         self._exec(
             "INSERT INTO {s}.meta (name, value) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (_meta_name(name), bytes(value)),
+            (check_meta_name(name), bytes(value)),
         )
-
-
-def _meta_name(name: str) -> str:
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise ValueError("meta names must be non-empty text without NUL characters")
-    return name
 
 
 _ACTIVE: Final = "active"

@@ -39,6 +39,7 @@ from custrec.storage import (
     Session,
     Store,
     WrappedKey,
+    check_meta_name,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "key_file_for"]
@@ -1286,7 +1287,7 @@ class _MetaTable(_Table):
     @_reads
     def get(self, name: str) -> bytes | None:
         found = self._conn.execute(
-            "SELECT value FROM meta WHERE name = ?", (_meta_name(name),)
+            "SELECT value FROM meta WHERE name = ?", (check_meta_name(name),)
         ).fetchone()
         return None if found is None else bytes(found[0])
 
@@ -1297,14 +1298,8 @@ class _MetaTable(_Table):
         self._conn.execute(
             "INSERT INTO meta (name, value) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (_meta_name(name), bytes(value)),
+            (check_meta_name(name), bytes(value)),
         )
-
-
-def _meta_name(name: str) -> str:
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise ValueError("meta names must be non-empty text without NUL characters")
-    return name
 
 
 _ACTIVE: Final = "active"

@@ -28,6 +28,7 @@ from custrec.storage.types import (
     CustomerRow,
     HistoryRecord,
     WrappedKey,
+    check_meta_name,
 )
 
 __all__ = [
@@ -52,4 +53,5 @@ __all__ = [
     "Session",
     "Store",
     "WrappedKey",
+    "check_meta_name",
 ]

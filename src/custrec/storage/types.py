@@ -25,6 +25,7 @@ __all__ = [
     "CustomerRow",
     "HistoryRecord",
     "WrappedKey",
+    "check_meta_name",
 ]
 
 ACTIVITY_KINDS: Final = ("transaction", "interaction")
@@ -36,6 +37,13 @@ restricted to storage (``restricted``), an erasure tombstone (``erased``) or a m
 
 HIDDEN_STATES: Final = frozenset({"erased", "merged"})
 """Row states that hold no customer any more: reads skip them."""
+
+
+def check_meta_name(name: object) -> str:
+    """Return a ``meta`` table name, checked: non-empty text without NUL (``ValueError``)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError("meta names must be non-empty text without NUL characters")
+    return name
 
 
 def _row_state(_: object, attribute: attrs.Attribute[str], value: object) -> None:
