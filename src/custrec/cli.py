@@ -536,11 +536,11 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 actor=_actor(args, roles),
                 format=fmt,
                 progress=bar.update,
-                stage=args.stage,
-                kind=args.kind,
-                owner=args.owner,
-                grade=args.grade,
-                tag=args.tag,
+                **{
+                    facet: getattr(args, facet)
+                    for facet in ("stage", "kind", "state", "owner", "grade", "tag")
+                    if getattr(args, facet) is not None
+                },
             )
         finally:
             bar.close()
@@ -1074,8 +1074,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("out", help="the file to write (.csv or .jsonl)")
     exp.add_argument("--format", choices=("jsonl", "csv"), help="default: by the extension")
     exp.add_argument("--unmask", action="store_true", help="export clear values (audited)")
-    for facet in ("stage", "kind", "owner", "grade", "tag"):
-        exp.add_argument(f"--{facet}", help=f"only customers with this {facet}")
+    enums: dict[str, tuple[str, ...]] = {
+        "stage": tuple(stage.value for stage in LifecycleStage),
+        "kind": tuple(kind.value for kind in CustomerKind),
+        "state": tuple(state.value for state in RecordState),
+    }
+    for facet in ("stage", "kind", "state", "owner", "grade", "tag"):
+        exp.add_argument(
+            f"--{facet}", choices=enums.get(facet), help=f"only customers with this {facet}"
+        )
     _progress_flags(exp)
     _common(exp)
 

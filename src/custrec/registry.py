@@ -29,7 +29,7 @@ import re
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol, TypedDict, TypeVar, Unpack
@@ -45,6 +45,7 @@ from custrec._clustering import cluster_profiles
 from custrec.consent import (
     PURPOSES,
     CaptureChannel,
+    ConsentError,
     ConsentEvent,
     ConsentLedger,
     Decision,
@@ -125,6 +126,7 @@ from custrec.security import (
     Checkpoint,
     DecryptionFailed,
     KeyRing,
+    KeyringFingerprint,
     KeyringMismatch,
     KeyUnavailable,
     Resource,
@@ -165,6 +167,7 @@ from custrec.verification import VerificationOutcome, VerificationResult, Verifi
 __all__ = [
     "RETENTION_PRINCIPAL",
     "AuditHead",
+    "AuditIntegrityWarning",
     "BulkResult",
     "Change",
     "CustomerFacets",
@@ -188,12 +191,12 @@ _JOURNAL_ACTION: Final = "erasure.journal"
 RETENTION_PRINCIPAL: Final = "custrec:retention"
 """The actor id under which the retention job's effects (archive, review, restrict, erase) are
 audited, with ``on_behalf_of`` naming the operator who applied the plan."""
-_SYSTEM_ACTOR: Final = "custrec"  # the registry itself (store opening, fingerprints)
 _META_KEYRING: Final = "custrec.keyring"  # the keyring fingerprint record (data store)
 _META_LAYOUT: Final = "custrec.keys"  # b"apart" or b"inside" (data store)
 _META_KEY_STORE_ID: Final = "custrec.key_store_id"  # the paired key store's id (data store)
 _META_STORE_ID: Final = "custrec.store_id"  # a key store's own id
 _META_HEAD: Final = "custrec.audit_head"  # the signed head of the data store's chain
+_META_PROBE: Final = "custrec.master_probe."  # + master key id: a value wrapped under it
 _APART: Final = b"apart"
 _INSIDE: Final = b"inside"
 _SCAN_BATCH: Final = 500  # raw rows read per step of a filtered scan
@@ -214,6 +217,11 @@ class PlaintextStorageWarning(UserWarning):
 
 class ErasureUnavailable(CustrecError):
     """Erasure needs a keyring: plaintext payloads and history cannot be crypto-shredded."""
+
+
+class AuditIntegrityWarning(UserWarning):
+    """The audit log no longer holds the entry its head names: entries were deleted or altered
+    (or the store was restored from a backup). :meth:`Registry.verify_audit` reports it."""
 
 
 class KeyLayoutWarning(UserWarning):
@@ -299,16 +307,24 @@ class AuditHead(Protocol):
 
     After every commit that appended audit entries the registry calls :meth:`advance` with a
     checkpoint of the newest entry; :meth:`Registry.verify_audit` checks the log against
-    :meth:`read`, so deleting the newest entries is detected. ``advance`` must never move the
-    head backwards (concurrent writers may call it out of order).
+    :meth:`read`, so deleting the newest entries is detected. ``advance`` never moves the head
+    backwards (concurrent writers may call it out of order) nor onto a log that lost the
+    head's entry (so a truncated log that grows again is still caught).
     """
 
     def read(self) -> Checkpoint | None:
         """The newest head recorded, or ``None``."""
         ...
 
-    def advance(self, checkpoint: Checkpoint) -> None:
-        """Record ``checkpoint`` unless a head at the same or a later entry is recorded."""
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        """Record ``checkpoint`` as the head, atomically against other writers: do nothing when
+        the recorded head is at the same or a later entry; refuse (return ``False``, record
+        nothing) when ``extends(recorded head)`` says the log no longer holds the recorded
+        head's entry unchanged; otherwise record it and return ``True``."""
+        ...
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        """Record ``checkpoint`` whatever the recorded head (after a restore, on purpose)."""
         ...
 
 
@@ -336,26 +352,39 @@ class FileAuditHead:
             raise StorageError(f"cannot read the audit head {self._path}: {exc.strerror}") from None
         return _checkpoint_from_json(text.encode(), str(self._path))
 
-    def advance(self, checkpoint: Checkpoint) -> None:
-        lock_path = self._path.with_name(self._path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        with self._locked():
+            current = self.read()
+            if current is not None and current.seq >= checkpoint.seq:
+                return True
+            if current is not None and not extends(current):
+                return False
+            self._write(checkpoint)
+            return True
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        with self._locked():
+            self._write(checkpoint)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self._path.with_name(self._path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            current = self.read()
-            if current is not None and current.seq >= checkpoint.seq:
-                return
-            temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-            data = json.dumps(checkpoint.to_dict()).encode()
-            out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(out, data)
-                os.fsync(out)
-            finally:
-                os.close(out)
-            os.replace(temporary, self._path)
+            yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _write(self, checkpoint: Checkpoint) -> None:
+        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(out, json.dumps(checkpoint.to_dict()).encode())
+            os.fsync(out)
+        finally:
+            os.close(out)
+        os.replace(temporary, self._path)
 
 
 class _StoreAuditHead:
@@ -369,12 +398,20 @@ class _StoreAuditHead:
             value = session.meta.get(_META_HEAD)
         return None if value is None else _checkpoint_from_json(value, "the key store")
 
-    def advance(self, checkpoint: Checkpoint) -> None:
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
         with self._store.transaction() as session:
             value = session.meta.get(_META_HEAD)
             current = None if value is None else _checkpoint_from_json(value, "the key store")
             if current is not None and current.seq >= checkpoint.seq:
-                return
+                return True
+            if current is not None and not extends(current):
+                return False
+            session.meta.put(_META_HEAD, json.dumps(checkpoint.to_dict()).encode())
+            session.commit()
+        return True
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        with self._store.transaction() as session:
             session.meta.put(_META_HEAD, json.dumps(checkpoint.to_dict()).encode())
             session.commit()
 
@@ -535,8 +572,8 @@ def _is_personal(path: str) -> bool:
 class _Op:
     """One unit of work: a session, its sealer, and audit appends chained on commit order.
 
-    Committing also advances the audit head (when the registry keeps one) to the newest entry
-    this unit of work appended.
+    Once committed and closed, the registry advances the audit head (when it keeps one) to the
+    newest entry this unit of work appended.
     """
 
     def __init__(self, registry: Registry, session: Session, sealer: Sealer) -> None:
@@ -545,6 +582,8 @@ class _Op:
         self.sealer = sealer
         self.pending: list[AuditRecord] = []
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
+        self.previous: AuditRecord | None = None  # the log's last entry before this unit of work
+        self.committed = False
 
     def audit(
         self,
@@ -573,15 +612,16 @@ class _Op:
 
     def flush_audit(self) -> None:
         if self.pending:
-            self.newest = self.registry._append_audit(self.session, self.pending)
+            previous, self.newest = self.registry._append_audit(self.session, self.pending)
+            if self.newest is not None and self.previous is None:
+                self.previous = previous
             self.pending = []
 
     def commit(self) -> None:
         self.sealer.flush()  # the data keys made in this unit of work, in one write
         self.flush_audit()
         self.session.commit()
-        if self.newest is not None:
-            self.registry._advance_head(self.newest)
+        self.committed = True
 
 
 class Registry:
@@ -668,7 +708,6 @@ class Registry:
             self._chain = keyring.audit_chain()
             self._key_store = self._open_keyed(keyring, key_store)
             self._codec = EncryptingCodec(keyring, key_store=self._key_store)
-            self._check_master_keys(keyring)
             self._head = self._make_head(audit_head)
         self._converter = make_converter()
 
@@ -694,9 +733,9 @@ class Registry:
         self._record_meta(self._store, {_META_KEYRING: PLAINTEXT_RECORD})
 
     def _open_keyed(self, keyring: KeyRing, given: Store | None) -> Store | None:
-        """Check the keyring against the store's fingerprint, choose where data keys live and
-        pair the key store with the store; record what is new. Returns the key store (``None``
-        when the keys live in the store itself)."""
+        """Check the keyring against the store (its fingerprint, its master keys), choose where
+        data keys live and pair the key store with the store; only when every check has passed,
+        record what is new. Returns the key store (``None`` when keys live in the store)."""
         store = self._store
         fingerprint = keyring.fingerprint()
         with store.transaction(readonly=True) as session:
@@ -714,20 +753,24 @@ class Registry:
             new_record: bytes | None = fingerprint.to_record()
         else:
             new_record = fingerprint.check(record)
-        default = store.key_store if isinstance(store, KeyStoreOwner) else None
         other = given if given is not None and given is not store else None
         chosen = layout
-        if chosen is None:
-            inside = keys_inside or given is store or (other is None and default is None)
-            chosen = _INSIDE if inside else _APART
         key_store: Store | None = None
+        if chosen is None:
+            if keys_inside or given is store:
+                chosen = _INSIDE
+            elif other is not None:
+                chosen = _APART
+            else:
+                key_store = _own_key_store(store, create=True)
+                chosen = _INSIDE if key_store is None else _APART
         if chosen == _INSIDE:
             if other is not None:
                 raise KeyringMismatch(
                     "this store keeps its data keys inside it; move them to a key store with "
                     "Registry.separate_keys() before passing key_store="
                 )
-            if given is None and default is not None:
+            if given is None and _has_own_key_store(store):
                 warnings.warn(
                     "this store keeps its data keys inside the database, so a backup of it "
                     "holds them and erasures are not final in backups; move them apart with "
@@ -741,31 +784,57 @@ class Registry:
                     "this store keeps its data keys in a separate key store; pass that store "
                     "as key_store= (not the store itself)"
                 )
-            key_store = other if other is not None else default
+            if key_store is None:
+                key_store = other if other is not None else _own_key_store(store, create=False)
             if key_store is None:
                 raise KeyringMismatch(
                     "this store keeps its data keys in a separate key store; pass it as key_store="
                 )
-        writes: dict[str, bytes] = {}
-        if new_record is not None:
-            writes[_META_KEYRING] = new_record
-        if layout is None:
-            writes[_META_LAYOUT] = chosen
+        key_store_id: bytes | None = None
+        new_id = False
         if key_store is not None:
-            key_store_id = _store_id(key_store)
-            if paired is not None and paired != key_store_id:
+            with key_store.transaction(readonly=True) as session:
+                key_store_id = session.meta.get(_META_STORE_ID)
+            if key_store_id is None:
+                if paired is not None:
+                    raise KeyringMismatch(
+                        "this key store belongs to another database (it is new, but this store "
+                        "was paired with one before); use the key store created with it"
+                    )
+                key_store_id, new_id = os.urandom(16).hex().encode(), True
+            elif paired is not None and paired != key_store_id:
                 raise KeyringMismatch(
                     "this key store belongs to another database (its id differs from the one "
                     "this store was paired with); use the key store created with it"
                 )
-            if paired is None:
-                writes[_META_KEY_STORE_ID] = key_store_id
+        source = key_store if key_store is not None else store
+        probe = _check_master_keys(keyring, source)
+        # every check has passed: record what is new, the key store's part first
+        key_values: dict[str, bytes] = {}
+        if new_id and key_store_id is not None:
+            key_values[_META_STORE_ID] = key_store_id
+        if probe is not None:
+            key_values[probe[0]] = probe[1]
+        if key_store is not None and key_values:
+            self._record_meta(key_store, key_values)
+        writes: dict[str, bytes] = {} if key_store is not None else key_values
+        if new_record is not None:
+            writes[_META_KEYRING] = new_record
+        if layout is None:
+            writes[_META_LAYOUT] = chosen
+        if key_store is not None and paired is None and key_store_id is not None:
+            writes[_META_KEY_STORE_ID] = key_store_id
         if writes:
             self._record_meta(store, writes, fingerprint=fingerprint)
         return key_store
 
     @staticmethod
-    def _record_meta(store: Store, values: Mapping[str, bytes], *, fingerprint: Any = None) -> None:
+    def _record_meta(
+        store: Store,
+        values: Mapping[str, bytes],
+        *,
+        fingerprint: KeyringFingerprint | None = None,
+    ) -> None:
         """Write meta values first seen by this registry, checking them again under the write
         lock (another process may have recorded them meanwhile)."""
         with store.transaction() as session:
@@ -777,26 +846,11 @@ class Registry:
                         session.meta.put(name, update)
                 elif current is None:
                     session.meta.put(name, value)
-                elif current != value:
+                elif current != value and not name.startswith(_META_PROBE):
                     raise KeyringMismatch(
                         f"the store's {name} changed while it was being opened; open it again"
                     )
             session.commit()
-
-    def _check_master_keys(self, keyring: KeyRing) -> None:
-        """Refuse a keyring whose master keys cannot unwrap a stored data key."""
-        source = self._key_store if self._key_store is not None else self._store
-        with source.transaction(readonly=True) as session:
-            stored = session.keys.list(limit=1)
-        for key in stored:
-            try:
-                keyring.unwrap_data_key(key.customer_id, key.master_key_id, key.wrapped)
-            except (KeyUnavailable, DecryptionFailed):
-                raise KeyringMismatch(
-                    f"the keyring's master keys cannot unwrap this store's data keys (master "
-                    f"key {key.master_key_id!r} is missing or differs); use the keys the store "
-                    "was created with"
-                ) from None
 
     def _make_head(self, given: AuditHead | str | os.PathLike[str] | None) -> AuditHead | None:
         if given is None:
@@ -809,16 +863,39 @@ class Registry:
             raise TypeError("audit_head must be a path or an AuditHead (read() and advance())")
         return given
 
-    def _advance_head(self, newest: AuditRecord) -> None:
-        """Move the audit head to ``newest`` (just committed); a failure only warns: the data
-        is committed, and a head left behind loses no entry, it detects less."""
+    def _advance_head(self, newest: AuditRecord, previous: AuditRecord | None) -> None:
+        """Move the audit head to ``newest`` (just committed) if the log still holds the entry
+        the head names; a head left behind only warns: the data is committed, and the head
+        then keeps pointing at what ``verify_audit`` will report."""
         if self._head is None or self._chain is None:
             return
+
+        def extends(head: Checkpoint) -> bool:
+            if previous is not None and previous.seq == head.seq:
+                return hmac.compare_digest(bytes(previous.chain), bytes(head.chain))
+            with self._store.transaction(readonly=True) as session:
+                found = session.audit.read(after_seq=head.seq - 1, limit=1)
+            return (
+                bool(found)
+                and found[0].seq == head.seq
+                and hmac.compare_digest(bytes(found[0].chain), bytes(head.chain))
+            )
+
         try:
-            self._head.advance(self._chain.checkpoint(newest))
+            moved = self._head.advance(self._chain.checkpoint(newest), extends=extends)
         except (StorageError, OSError) as exc:
             warnings.warn(
                 f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, 2
+            )
+            return
+        if not moved:
+            warnings.warn(
+                "custrec: the audit log no longer holds the entry its head names (entries were "
+                "deleted or altered, or the store was restored from a backup); the head stays "
+                "there and verify_audit() reports it: after investigating, acknowledge with "
+                "reset_audit_head()",
+                AuditIntegrityWarning,
+                2,
             )
 
     # ----------------------------------------------------------------------------- helpers
@@ -841,12 +918,22 @@ class Registry:
 
     @contextmanager
     def _op(self, *, readonly: bool = False) -> Iterator[_Op]:
-        with self._store.transaction(readonly=readonly) as session:
-            yield _Op(self, session, self._codec.begin(session))
+        """A unit of work; once its session is closed, the audit head moves to what it
+        committed (also when the block then raises, as a refusal does after its audit)."""
+        op: _Op | None = None
+        try:
+            with self._store.transaction(readonly=readonly) as session:
+                op = _Op(self, session, self._codec.begin(session))
+                yield op
+        finally:
+            if op is not None and op.committed and op.newest is not None:
+                self._advance_head(op.newest, op.previous)
 
-    def _append_audit(self, session: Session, entries: Sequence[AuditRecord]) -> AuditRecord:
+    def _append_audit(
+        self, session: Session, entries: Sequence[AuditRecord]
+    ) -> tuple[AuditRecord | None, AuditRecord]:
         """Append entries, numbered after the last one and HMAC-chained when keyed; return the
-        newest as stored."""
+        entry they follow (``None`` for the first) and the newest as stored."""
         last = session.audit.last()
         first = 1 if last is None else last.seq + 1
         numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
@@ -856,7 +943,7 @@ class Registry:
         seqs = session.audit.append(numbered)
         if list(seqs) != [e.seq for e in numbered]:
             raise StorageError("the audit table assigned unexpected sequence numbers")
-        return numbered[-1]
+        return last, numbered[-1]
 
     def _authorize(
         self,
@@ -1319,13 +1406,21 @@ class Registry:
     ) -> list[Customer]:
         shown: list[Customer] = []
         for row, decision in readable:
-            try:
-                customer = self._customer(op, row)
-            except Erased:  # its key is gone (a restored backup, an interrupted erasure)
-                continue
-            self._read_audit(op, actor, decision, customer, now)
-            shown.append(self._shown(decision, customer))
+            for _, customer in self._opened(op, [row]):
+                self._read_audit(op, actor, decision, customer, now)
+                shown.append(self._shown(decision, customer))
         return shown
+
+    def _opened(self, op: _Op, rows: Iterable[CustomerRow]) -> list[tuple[CustomerRow, Customer]]:
+        """The rows with their customers opened; a row whose key is gone (a restored backup,
+        an interrupted erasure) holds nobody's data any more and is left out."""
+        opened: list[tuple[CustomerRow, Customer]] = []
+        for row in rows:
+            try:
+                opened.append((row, self._customer(op, row)))
+            except Erased:
+                continue
+        return opened
 
     def _seek(
         self,
@@ -1456,7 +1551,7 @@ class Registry:
         it goes through the access policy: only customers the actor may read are named (so an
         actor without a read right learns nothing), and it is audited: one
         ``customer.identify`` entry with the kinds of key looked up, and one per customer it
-        names, with the kinds of key that matched.
+        names, with the kinds of key that matched (and ``id`` when named among ``ids``).
         """
         actor = _check_actor(actor)
         tokens: dict[str, StrongKey] = {}
@@ -1491,13 +1586,16 @@ class Registry:
                 fields=sorted({key[0] for key in tokens.values()}),
                 reason=f"{len(set(tokens.values()))} keys, {len(wanted)} ids",
             )
-            for customer_id, kinds in sorted(matched.items()):
+            for customer_id in sorted(set(matched) | existing):
+                named_by = set(matched.get(customer_id, ()))
+                if customer_id in existing:
+                    named_by.add("id")
                 op.audit(
                     actor,
                     "customer.identify",
                     at=now,
                     customer_id=customer_id,
-                    fields=sorted(kinds),
+                    fields=sorted(named_by),
                 )
             op.commit()
         result = {
@@ -1512,10 +1610,13 @@ class Registry:
         audited in one unit of work."""
         now = self._now()
         with self._op() as op:
-            readable, _ = self._seek(
-                op.session, where, after, limit, lambda rows: self._readable(actor, rows)
+            shown, _ = self._seek(
+                op.session,
+                where,
+                after,
+                limit,
+                lambda rows: self._open_audited(op, actor, self._readable(actor, rows), now),
             )
-            shown = self._open_audited(op, actor, readable, now)
             op.commit()
         return shown
 
@@ -1560,15 +1661,12 @@ class Registry:
                 return
             after = batch[-1].id
 
-    def count(
-        self, *, actor: Actor, batch_size: int = 5000, **facets: Unpack[CustomerFacets]
-    ) -> int:
-        """Count the customers matching the facets that the actor may read.
-
-        Erased and merged records are not counted. Rows are read page by page and checked
-        against the access policy by their owner and team; nothing is decrypted and nothing is
-        audited (no personal data is read).
-        """
+    def customer_ids(
+        self, *, actor: Actor, batch_size: int = 1000, **facets: Unpack[CustomerFacets]
+    ) -> Iterator[str]:
+        """Yield, by id, the ids of the customers matching the facets that the actor may read
+        (erased and merged records left out), from the facets alone: nothing is decrypted and
+        nothing is audited, as for :meth:`count`. Exports start here."""
         actor = _check_actor(actor)
         _check_limit(batch_size, "batch_size")
         where = _facet_filter(facets)
@@ -1580,7 +1678,20 @@ class Registry:
                 and decide(actor, Action.READ, Resource.of(row)).allowed
             )
 
-        return sum(1 for _ in self._scan_rows(where, readable, batch_size=batch_size))
+        return (row.id for row in self._scan_rows(where, readable, batch_size=batch_size))
+
+    def count(
+        self, *, actor: Actor, batch_size: int = 5000, **facets: Unpack[CustomerFacets]
+    ) -> int:
+        """Count the customers matching the facets that the actor may read.
+
+        Erased and merged records are not counted. Rows are read page by page and checked
+        against the access policy by their owner and team; nothing is decrypted and nothing is
+        audited (no personal data is read), so a record whose data key is gone but which is not
+        yet a tombstone (a database restored from a backup, before :meth:`replay_erasures`)
+        still counts, while the reads that open records skip it.
+        """
+        return sum(1 for _ in self.customer_ids(actor=actor, batch_size=batch_size, **facets))
 
     # ------------------------------------------------------------------------------ update
 
@@ -2063,6 +2174,15 @@ class Registry:
     ) -> None:
         """Check, seal and append a consent event of ``row``'s customer, set the record state a
         restriction (or its lift) implies, and audit it; in this unit of work."""
+        if event.kind in (EventKind.RESTRICT, EventKind.LIFT_RESTRICTION) and (
+            event.effective_to is not None or event.effective_from > now
+        ):
+            raise ConsentError(
+                f"consent event {event.id}: a restriction recorded through the registry takes "
+                "effect when it is recorded and lasts until a lift_restriction is recorded (no "
+                "future effective_from, no effective_to), so that the record's state and the "
+                "ledger agree"
+            )
         customer = self._customer(op, row)
         self._ledger(op, row.id).append(event, subject=self._subject(customer))
         seq = len(op.session.consents.list_for(row.id)) + 1
@@ -2093,7 +2213,7 @@ class Registry:
         if event.kind is EventKind.RESTRICT:
             state = RecordState.RESTRICTED
         elif event.kind is EventKind.LIFT_RESTRICTION:
-            state = self._state_before_restriction(op, row.id)
+            state = self._state_story(op, customer)[0]
         else:
             return
         self._set_state(
@@ -2153,21 +2273,41 @@ class Registry:
             on_behalf_of=on_behalf_of,
         )
 
-    def _state_before_restriction(self, op: _Op, customer_id: str) -> RecordState:
-        """The state a record had before its latest restriction (``live`` if unknown)."""
-        for record in reversed(op.session.history.list_for(customer_id)):
-            if record.path != "state":
-                continue
-            values = op.sealer.open_value(
-                record.payload, customer_id=customer_id, field="history:state"
-            )
-            if isinstance(values, dict) and values.get("new") == RecordState.RESTRICTED.value:
-                old = values.get("old")
-                if isinstance(old, str):
-                    with suppress(ValueError):
-                        return RecordState(old)
-                break
-        return RecordState.LIVE
+    def _state_story(self, op: _Op, customer: Customer) -> tuple[RecordState, datetime | None]:
+        """The state a record has beside any restriction (``live`` or ``archived``), and since
+        when it is archived, read from its history: an archive carried out while the record was
+        restricted counts, and a restriction and its lift change neither."""
+        underlying: RecordState | None = None
+        since: datetime | None = None
+        restricted = False
+        for record in op.session.history.list_for(customer.id):
+            if record.path == "state":
+                values = op.sealer.open_value(
+                    record.payload, customer_id=customer.id, field="history:state"
+                )
+                old, new = _state_of(values, "old"), _state_of(values, "new")
+                if underlying is None:  # the state before the first recorded change
+                    underlying = RecordState.LIVE if old is RecordState.RESTRICTED else old
+                    since = customer.created_at if underlying is RecordState.ARCHIVED else None
+                if new is RecordState.RESTRICTED:
+                    restricted = True
+                    continue
+                restricted = False
+                if new is not underlying:
+                    underlying = new
+                    since = record.at if new is RecordState.ARCHIVED else None
+            elif (
+                record.action == "retention"
+                and record.path == RetentionAction.ARCHIVE.value
+                and restricted
+                and underlying is not RecordState.ARCHIVED
+            ):  # archived while restricted: it stays archived once the restriction is lifted
+                underlying, since = RecordState.ARCHIVED, record.at
+        if underlying is None:
+            current = customer.state
+            underlying = RecordState.LIVE if current is RecordState.RESTRICTED else current
+            since = customer.created_at if underlying is RecordState.ARCHIVED else None
+        return underlying, since
 
     def grant_consent(
         self,
@@ -2332,14 +2472,10 @@ class Registry:
                     CustomerFilter(),
                     after,
                     batch_size,
-                    lambda rows: self._readable(actor, rows),
+                    lambda rows: self._opened(op, (row for row, _ in self._readable(actor, rows))),
                 )
                 allowed: list[str] = []
-                for row, _ in readable:
-                    try:
-                        customer = self._customer(op, row)
-                    except Erased:  # its key is gone: nobody's data any more
-                        continue
+                for row, customer in readable:
                     verdict = self._ledger(op, row.id).decide(
                         purpose, at=when, subject=self._subject(customer), notices=self._notices
                     )
@@ -2368,8 +2504,7 @@ class Registry:
             stage_changes = [h.at for h in history if h.path == "stage"]
             closed_at = stage_changes[-1] if stage_changes else customer.created_at
         elif customer.state is RecordState.ARCHIVED:
-            state_changes = [h.at for h in history if h.path == "state"]
-            closed_at = state_changes[-1] if state_changes else customer.created_at
+            closed_at = self._state_story(op, customer)[1] or customer.created_at
         applied = [h.reason for h in history if h.action == "retention" and h.reason]
         ledger = self._ledger(op, row.id)
         return RetentionFacts.from_customer(
@@ -2582,7 +2717,7 @@ class Registry:
             now,
             action="retention",
             audit_action=f"customer.{action.action.value}",
-            reason=action.key,
+            reason=reason,
             on_behalf_of=actor.id,
             also=also,
         )
@@ -2705,19 +2840,14 @@ class Registry:
         after: str | None = None
         while True:
             with self._op(readonly=True) as op:
-                rows, after = self._seek(
+                opened, after = self._seek(
                     op.session,
                     CustomerFilter(),
                     after,
                     batch_size,
-                    lambda batch: [r for r in batch if _holds_customer(r)],
+                    lambda batch: self._opened(op, (r for r in batch if _holds_customer(r))),
                 )
-                page: list[Customer] = []
-                for row in rows:
-                    try:
-                        page.append(self._customer(op, row))
-                    except Erased:  # its key is gone: nobody's data any more
-                        continue
+                page = [customer for _, customer in opened]
                 if also is not None:
                     also(op, page)
             yield from page
@@ -3597,9 +3727,7 @@ class Registry:
         with self._op() as op:
             self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
             op.commit()
-        target = key_store
-        if target is None and isinstance(self._store, KeyStoreOwner):
-            target = self._store.key_store
+        target = key_store if key_store is not None else _own_key_store(self._store, create=True)
         if target is None or target is self._store:
             raise ValueError("separate_keys() needs a key store: pass key_store=")
         if self._key_store is not None and self._key_store is not target:
@@ -3752,6 +3880,42 @@ class Registry:
             op.commit()
         return result
 
+    def reset_audit_head(self, *, actor: Actor, reason: str) -> Checkpoint | None:
+        """Move the audit head to the log's current end, whatever it named before.
+
+        For after a restore from a backup, or once a reported truncation has been
+        investigated: the head then no longer names entries the log lost, and later checks
+        start from here. Writes an ``audit.head.reset`` entry naming the old and new heads (by
+        sequence number) with ``reason``, and returns the new head (``None`` when the registry
+        keeps no head). Needs the ``manage_keys`` right.
+        """
+        actor = _check_actor(actor)
+        _check_reason(reason, "reset_audit_head()")
+        if self._chain is None:
+            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        now = self._now()
+        with self._op() as op:
+            self._authorize(op, actor, Action.MANAGE_KEYS, Resource(), at=now)
+            op.commit()
+        if self._head is None:
+            return None
+        old = self._head.read()
+        with self._op() as op:
+            op.audit(
+                actor,
+                "audit.head.reset",
+                at=now,
+                fields=[f"from={old.seq if old is not None else 0}"],
+                reason=reason,
+            )
+            op.flush_audit()
+            newest = op.newest
+            op.session.commit()  # closed without the head's own advance: it is replaced below
+        assert newest is not None
+        head = self._chain.checkpoint(newest)
+        self._head.replace(head)
+        return head
+
     def audit_checkpoint(self, *, actor: Actor) -> Checkpoint:
         """Sign a checkpoint of the current end of the audit log; keep it outside the store."""
         actor = _check_actor(actor)
@@ -3783,9 +3947,104 @@ def _has_key(session: Session, customer_id: str) -> bool:
     return True
 
 
+def _state_of(values: Any, name: str) -> RecordState:
+    value = values.get(name) if isinstance(values, dict) else None
+    try:
+        return RecordState(str(value))
+    except ValueError:
+        raise StorageError(f"a state change in the history holds no state {name!r}") from None
+
+
 def _holds_customer(row: CustomerRow) -> bool:
     """Whether a stored row holds a customer (it is not an erasure tombstone or merge alias)."""
     return row.state not in HIDDEN_STATES
+
+
+def _own_key_store(store: Store, *, create: bool) -> Store | None:
+    """The key store a store keeps of its own (``None``: none configured); without ``create`` a
+    missing one is a refusal, not a new empty file."""
+    if not isinstance(store, KeyStoreOwner):
+        return None
+    try:
+        return store.open_key_store(create=create)
+    except NotFound as exc:
+        raise KeyringMismatch(
+            f"this store keeps its data keys in a key store of its own, which is missing ({exc});"
+            " restore it from its backup: without it nothing can be read"
+        ) from None
+
+
+def _has_own_key_store(store: Store) -> bool:
+    """Whether a store is configured to keep its data keys in a key store of its own."""
+    if not isinstance(store, KeyStoreOwner):
+        return False
+    try:
+        return store.open_key_store(create=False) is not None
+    except NotFound:
+        return True
+
+
+_PROBE_AAD: Final = b"custrec/master-probe/v1"
+_PROBE_VALUE: Final = bytes(32)
+
+
+def _check_master_keys(keyring: KeyRing, source: Store) -> tuple[str, bytes] | None:
+    """Refuse a keyring whose master keys cannot unwrap what they wrapped before.
+
+    Every master key that was current for a registry has a probe in the meta of ``source`` (the
+    store holding the data keys): a fixed value wrapped under it, which a keyring's key of the
+    same id must unwrap. A store without probes (new, or written by an earlier version) has
+    one stored data key of each master key id in use unwrapped instead (reading its key table
+    once); otherwise the first stored key is. Returns the probe to record for the keyring's
+    current master key when it has none yet.
+    """
+    provider = keyring.provider
+    ids = sorted(provider.key_ids())
+    with source.transaction(readonly=True) as session:
+        probes = {i: session.meta.get(_META_PROBE + i) for i in ids}
+    for key_id, probe in probes.items():
+        if probe is None:
+            continue
+        try:
+            ok = provider.unwrap(key_id, probe, aad=_PROBE_AAD) == _PROBE_VALUE
+        except (KeyUnavailable, DecryptionFailed):
+            ok = False
+        if not ok:
+            raise KeyringMismatch(
+                f"the keyring's master key {key_id!r} is not the one that wrapped this store's "
+                "data keys under that id; use the keys the store was created with"
+            )
+    has_probes = any(p is not None for p in probes.values())
+    _check_stored_keys(keyring, source, every_id=not has_probes)
+    if probes.get(provider.current_key_id) is not None:
+        return None
+    key_id, wrapped = provider.wrap(_PROBE_VALUE, aad=_PROBE_AAD)
+    return _META_PROBE + key_id, wrapped
+
+
+def _check_stored_keys(keyring: KeyRing, source: Store, *, every_id: bool) -> None:
+    """Unwrap stored data keys with the keyring: the first one, or (``every_id``) one of each
+    master key id in use."""
+    seen: set[str] = set()
+    after: str | None = None
+    while True:
+        with source.transaction(readonly=True) as session:
+            page = session.keys.list(after=after, limit=1000 if every_id else 1)
+        for key in page:
+            if key.master_key_id in seen:
+                continue
+            seen.add(key.master_key_id)
+            try:
+                keyring.unwrap_data_key(key.customer_id, key.master_key_id, key.wrapped)
+            except (KeyUnavailable, DecryptionFailed):
+                raise KeyringMismatch(
+                    f"the keyring's master keys cannot unwrap this store's data keys (master "
+                    f"key {key.master_key_id!r} is missing or differs); use the keys the store "
+                    "was created with"
+                ) from None
+        if not every_id or not page:
+            return
+        after = page[-1].customer_id
 
 
 def _written_with_keys(session: Session) -> bool:

@@ -1582,11 +1582,19 @@ class SQLiteStore:
     def key_store(self) -> SQLiteStore | None:
         """The store holding this database's data keys (opened, and created with mode 0600,
         on first use), or ``None`` when they live in this file (``key_file=False``)."""
+        return self.open_key_store(create=True)
+
+    def open_key_store(self, *, create: bool = True) -> SQLiteStore | None:
+        """The key store (see :attr:`key_store`); with ``create=False`` a key file that does
+        not exist is not made: ``NotFound`` is raised instead."""
         if self._key_file is None:
             return None
         with self._lock:
             if self._closed:
                 raise StorageError("the store is closed")
+            missing = not self._memory and not os.path.exists(self._key_file)
+            if self._key_store is None and not create and missing:
+                raise NotFound(f"key store {self._key_file}")
             if self._key_store is None:
                 self._key_store = SQLiteStore(
                     self._key_file,
@@ -1599,9 +1607,11 @@ class SQLiteStore:
 
     @property
     def wal_truncation_pending(self) -> bool:
-        """Whether a write-ahead-log truncation after an erasure is still to be done (another
-        connection held an old snapshot); it is retried after each commit and on close."""
-        return self._shred_pending
+        """Whether a write-ahead-log truncation after an erasure is still to be done, in this
+        file or its key store's (another connection held an old snapshot); it is retried after
+        each commit and on close."""
+        key_store = self._key_store
+        return self._shred_pending or (key_store is not None and key_store._shred_pending)
 
     def _truncate_wal(self, conn: sqlite3.Connection, *, wait: bool) -> None:
         """Checkpoint the WAL into the database and truncate it to zero bytes.

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Unpack
 
 import attrs
 
@@ -34,10 +34,9 @@ from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.records import Customer, Milestones
-from custrec.registry import Registry
+from custrec.registry import CustomerFacets, Registry
 from custrec.security import Actor
 from custrec.serialization import SCHEMA_VERSION
-from custrec.storage import CustomerFilter
 
 __all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "ExportResult", "export_customers", "flatten"]
 
@@ -103,18 +102,6 @@ def flatten(record: Mapping[str, Any], *, masked: bool) -> list[str]:
     return row
 
 
-def _ids(registry: Registry, where: CustomerFilter, batch_size: int) -> Iterator[str]:
-    """Every customer id matching the facets, in id order (ids and facets only are read)."""
-    after: str | None = None
-    while True:
-        with registry.store.transaction(readonly=True) as session:
-            rows = session.customers.query(where=where, after=after, limit=batch_size)
-        if not rows:
-            return
-        yield from (row.id for row in rows)
-        after = rows[-1].id
-
-
 def export_customers(
     registry: Registry,
     out: str | os.PathLike[str] | IO[str],
@@ -123,19 +110,18 @@ def export_customers(
     format: str = "jsonl",
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
-    kind: str | None = None,
-    stage: str | None = None,
-    owner: str | None = None,
-    team: str | None = None,
-    grade: str | None = None,
-    tag: str | None = None,
+    **facets: Unpack[CustomerFacets],
 ) -> ExportResult:
     """Export the customers matching the facets to ``out`` (a path or a text stream).
 
     ``format`` is ``"jsonl"`` or ``"csv"`` (see the module docs). A path is written as UTF-8
-    (with a byte order mark for CSV), readable by its owner only (mode 0600).
-    ``progress(count)`` is called every ``batch_size`` customers. Customers the actor may not
-    export are left out and counted.
+    (with a byte order mark for CSV), readable by its owner only (mode 0600). The facets are
+    those of :meth:`Registry.query` (checked the same way: an unknown facet or value is refused
+    before anything is written); the customers are those the actor may read
+    (:meth:`Registry.customer_ids`), each read through the audited
+    :meth:`Registry.export_subject`. ``progress(count)`` is called every ``batch_size``
+    customers. Customers the actor may read but not export (``denied``) or whose data key is
+    gone (``erased``) are left out and counted.
     """
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
@@ -143,12 +129,12 @@ def export_customers(
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError("batch_size must be a positive integer")
-    where = CustomerFilter(kind=kind, stage=stage, owner=owner, team=team, grade=grade, tag=tag)
+    ids = registry.customer_ids(actor=actor, batch_size=batch_size, **facets)
     if isinstance(out, str | os.PathLike):
         encoding = "utf-8-sig" if format == "csv" else "utf-8"
         with open_private(out, encoding=encoding, newline="") as stream:
-            return _export(registry, stream, actor, format, where, batch_size, progress)
-    return _export(registry, out, actor, format, where, batch_size, progress)
+            return _export(registry, stream, actor, format, ids, batch_size, progress)
+    return _export(registry, out, actor, format, ids, batch_size, progress)
 
 
 def _export(
@@ -156,7 +142,7 @@ def _export(
     stream: IO[str],
     actor: Actor,
     format: str,
-    where: CustomerFilter,
+    ids: Iterator[str],
     batch_size: int,
     progress: Callable[[int], None] | None,
 ) -> ExportResult:
@@ -165,7 +151,7 @@ def _export(
         writer = CsvWriter(stream)
         writer.writerow(CSV_COLUMNS)
     exported = masked = erased = denied = 0
-    for customer_id in _ids(registry, where, batch_size):
+    for customer_id in ids:
         try:
             subject = registry.export_subject(customer_id, actor=actor)
         except Erased:

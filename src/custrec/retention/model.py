@@ -213,6 +213,22 @@ class RetentionFacts:
     last_verified_at: datetime | None = attrs.field(default=None, validator=optional_aware)
     applied_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=each(str))
 
+    def applying(self, actions: Iterable[PlannedAction]) -> RetentionFacts:
+        """These facts after ``actions`` of this customer were carried out: their keys added to
+        :attr:`applied_keys`, and the state an ``archive`` (``archived``, unless restricted) or a
+        ``restrict`` (``restricted``) leaves, as the registry records them."""
+        keys = list(self.applied_keys)
+        state = self.state
+        for action in actions:
+            if action.customer_id != self.customer_id:
+                continue
+            keys.append(action.key)
+            if action.action is RetentionAction.RESTRICT:
+                state = RecordState.RESTRICTED
+            elif action.action is RetentionAction.ARCHIVE and state is RecordState.LIVE:
+                state = RecordState.ARCHIVED
+        return attrs.evolve(self, applied_keys=tuple(keys), state=state)
+
     @classmethod
     def from_customer(
         cls,

@@ -81,6 +81,15 @@ def _covers(a: tuple[DataCategory, ...], b: tuple[DataCategory, ...]) -> bool:
     return not a or (bool(b) and set(b) <= set(a))
 
 
+def _in_effect(action: RetentionAction, facts: RetentionFacts) -> bool:
+    """Whether the effect of an action carried out before is still in place for ``facts``."""
+    if action is RetentionAction.ARCHIVE:
+        return facts.state is not RecordState.LIVE  # archived (or archived and restricted)
+    if action is RetentionAction.RESTRICT:
+        return facts.state is RecordState.RESTRICTED
+    return True  # a review done is done; anonymise and destroy cannot be undone
+
+
 def _suppresses(a: PlannedAction, b: PlannedAction) -> bool:
     if not _covers(a.categories, b.categories):
         return False
@@ -227,11 +236,15 @@ class RetentionSchedule:
                 candidates.append(
                     self._constrained(rule, facts, anchor, due, holds, floor_ends, as_of)
                 )
-        survivors = [
-            c for c in candidates if not any(_suppresses(o, c) for o in candidates if o is not c)
-        ]
+        # An action carried out before takes part in precedence only while its effect is still
+        # in place: a lifted restriction or a record taken back into use no longer suppresses
+        # the archive or review that falls due for it, while what an anonymisation or
+        # destruction did stays done.
         applied = set(facts.applied_keys)
-        return [c for c in survivors if c.key not in applied]
+        pending = [c for c in candidates if c.key not in applied]
+        done = [c for c in candidates if c.key in applied and _in_effect(c.action, facts)]
+        rivals = pending + done
+        return [c for c in pending if not any(_suppresses(o, c) for o in rivals if o is not c)]
 
     def _constrained(
         self,

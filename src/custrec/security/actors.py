@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
@@ -35,10 +36,12 @@ def _non_empty(_: object, attribute: attrs.Attribute[str], value: str) -> None:
 
 def _actor_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     _non_empty(instance, attribute, value)
-    if value.startswith(RESERVED_PREFIX):
+    folded = unicodedata.normalize("NFKC", value).strip().casefold()
+    if folded.startswith(RESERVED_PREFIX) or folded == RESERVED_PREFIX[:-1]:
         raise ValueError(
-            f"Actor ids starting with {RESERVED_PREFIX!r} are reserved for custrec's own "
-            "principals (they mark what the retention job did)"
+            f"Actor ids starting with {RESERVED_PREFIX!r} (in any case or width, with any "
+            "surrounding space) are reserved for custrec's own principals (they mark what the "
+            "retention job did)"
         )
 
 

@@ -321,7 +321,8 @@ class KeyringFingerprint:
             if mine is None:
                 raise KeyringMismatch(
                     f"index key {key_id!r} is missing from the keyring, but rows of this store "
-                    "may be indexed with it; keep it until reindex() has run"
+                    "are indexed with it (an index key may be dropped only once reindex() has "
+                    "run under a newer one)"
                 )
             if not hmac.compare_digest(str(fingerprint), mine):
                 raise KeyringMismatch(

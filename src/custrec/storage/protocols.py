@@ -385,12 +385,14 @@ class KeyStoreOwner(Protocol):
     """A store that keeps its customers' wrapped data keys in a store of their own.
 
     Crypto-shredding only works when the keys live apart from the data that gets backed up:
-    the registry uses ``key_store`` for data keys (and the erasure journal and audit head) when
-    no ``key_store`` is given. :class:`~custrec.backends.SQLiteStore` keeps it in a file beside
-    the database. ``None`` means "keep them in this store".
+    the registry uses this key store for data keys (and the erasure journal and audit head)
+    when no ``key_store`` is given. :class:`~custrec.backends.SQLiteStore` keeps it in a file
+    beside the database.
     """
 
-    @property
-    def key_store(self) -> Store | None:
-        """The store that holds this store's data keys, or ``None``."""
+    def open_key_store(self, *, create: bool = True) -> Store | None:
+        """The store that holds this store's data keys, or ``None`` when they live in this
+        store. With ``create=False`` a key store that does not exist yet is not made:
+        ``NotFound`` is raised instead (a lost key store must not be replaced by an empty one).
+        """
         ...

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.registry import FileAuditHead, _StoreAuditHead
+from custrec.errors import AccessDenied
+from custrec.registry import AuditIntegrityWarning, FileAuditHead, _StoreAuditHead
 from custrec.storage import Store
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
@@ -59,6 +61,50 @@ def test_deleting_the_newest_entries_is_detected_with_the_default_layout(
     drop_newest_sqlite(sqlite_path, 5)
     result = registry.verify_audit(actor=AUDITOR)
     assert not result.ok and result.problem == "truncated"
+
+
+def test_a_truncated_log_that_grows_again_is_still_caught(
+    sqlite_path: Path,
+) -> None:
+    ring = KeyRing.generate()
+    with SQLiteStore(sqlite_path) as store:
+        registry = Registry(store, keyring=ring)
+        busy(registry)
+        c = registry.query(actor=ADMIN, limit=1)[0]
+    drop_newest_sqlite(sqlite_path, 3)
+    with SQLiteStore(sqlite_path) as store:
+        registry = Registry(store, keyring=ring)
+        problems = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(6):  # the log grows past where it was cut, verifications included
+                registry.get(c.id, actor=ADMIN)
+                problems.append(registry.verify_audit(actor=AUDITOR).problem)
+        assert problems[0] == "truncated"
+        assert set(problems) <= {"truncated", "checkpoint_mismatch"}  # never ok again
+        assert any(issubclass(w.category, AuditIntegrityWarning) for w in caught)
+    with SQLiteStore(sqlite_path) as store:  # a later process sees it too (the CLI's check)
+        later = Registry(store, keyring=ring)
+        with pytest.warns(AuditIntegrityWarning):
+            result = later.verify_audit(actor=AUDITOR)
+        assert result.problem == "checkpoint_mismatch"
+
+
+def test_resetting_the_head_acknowledges_a_restore(
+    sqlite_store: SQLiteStore, sqlite_path: Path
+) -> None:
+    registry = Registry(sqlite_store, keyring=KeyRing.generate())
+    busy(registry)
+    drop_newest_sqlite(sqlite_path, 4)
+    keeper = Actor(id="ops", roles={"admin"})
+    assert registry.verify_audit(actor=AUDITOR).problem == "truncated"
+    head = registry.reset_audit_head(actor=keeper, reason="restored from backup, ticket 77")
+    assert head is not None
+    assert registry.verify_audit(actor=AUDITOR).ok
+    trail = registry.audit_trail(actor=AUDITOR, limit=3, newest_first=True)
+    assert "audit.head.reset" in [e.action for e in trail]
+    with pytest.raises(AccessDenied):
+        registry.reset_audit_head(actor=AUDITOR, reason="x")
 
 
 def test_reads_advance_the_head_too(sqlite_store: SQLiteStore, sqlite_path: Path) -> None:
@@ -130,4 +176,5 @@ def test_a_forged_head_is_refused(sqlite_store: SQLiteStore) -> None:
     with key_store.transaction() as s:
         s.meta.put("custrec.audit_head", json.dumps(forged.to_dict()).encode())
         s.commit()
-    assert registry.verify_audit(actor=AUDITOR).problem == "checkpoint_signature"
+    with pytest.warns(AuditIntegrityWarning):  # it names no entry of this log
+        assert registry.verify_audit(actor=AUDITOR).problem == "checkpoint_signature"

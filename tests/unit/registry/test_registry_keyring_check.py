@@ -169,8 +169,9 @@ def test_a_database_whose_key_file_is_lost_is_refused_not_read_as_erased(tmp_pat
         Registry(store, keyring=ring).intake(person(10), actor=ADMIN)
     for name in ("crm.keys.sqlite", "crm.keys.sqlite-wal", "crm.keys.sqlite-shm"):
         (tmp_path / name).unlink(missing_ok=True)
-    with SQLiteStore(path) as store, pytest.raises(KeyringMismatch, match="another database"):
+    with SQLiteStore(path) as store, pytest.raises(KeyringMismatch, match="which is missing"):
         Registry(store, keyring=ring)
+    assert not (tmp_path / "crm.keys.sqlite").exists()  # no empty key store made in its place
 
 
 def test_keys_kept_inside_an_old_database_are_used_with_a_warning_and_can_be_moved_apart(
@@ -198,3 +199,61 @@ def test_keys_kept_inside_an_old_database_are_used_with_a_warning_and_can_be_mov
         reopened = Registry(store, keyring=ring)  # no warning: the keys live apart now
         assert reopened.get(ids[1], actor=ADMIN).name == "赵12"
         assert reopened.verify_audit(actor=AUDITOR).ok
+
+
+def test_a_refused_keyring_records_nothing_not_even_its_new_index_key(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    master, index, audit = parts
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master, index, audit)).intake(person(20), actor=ADMIN)
+    before = snapshot(store)
+    rotated_but_wrong_master = keyring(
+        StaticKeyProvider.generate("m1"), index.with_key("i2", os.urandom(32)), audit
+    )
+    with pytest.raises(KeyringMismatch, match="master"):
+        Registry(store, keyring=rotated_but_wrong_master)
+    assert snapshot(store) == before
+    Registry(store, keyring=keyring(master, index, audit))  # the right one still opens it
+
+
+def master_keys(**keys: bytes) -> StaticKeyProvider:
+    current = next(iter(keys))
+    return StaticKeyProvider(keys, current=current)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["with probes", "written before probes"])
+def test_a_wrong_current_master_key_is_refused(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes], legacy: bool
+) -> None:
+    _, index, audit = parts
+    k1, k2 = os.urandom(32), os.urandom(32)
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).intake(
+        person(21), actor=ADMIN
+    )
+    rotated = Registry(store, keyring=keyring(master_keys(k2=k2, k1=k1), index, audit))
+    rotated.intake(person(22), actor=ADMIN)  # its data key is wrapped under k2
+    if legacy:  # as an earlier version left it: no probes
+        for name in [n for n in store._state.meta if n.startswith("custrec.master_probe.")]:
+            del store._state.meta[name]
+    before = snapshot(store)
+    with pytest.raises(KeyringMismatch, match="'k2'"):
+        Registry(store, keyring=keyring(master_keys(k2=os.urandom(32), k1=k1), index, audit))
+    assert snapshot(store) == before
+    reopened = Registry(store, keyring=keyring(master_keys(k2=k2, k1=k1), index, audit))
+    assert sorted(c.name for c in reopened.query(actor=ADMIN)) == ["赵21", "赵22"]
+
+
+def test_a_new_master_key_never_used_before_is_accepted_and_remembered(
+    parts: tuple[StaticKeyProvider, IndexKeys, bytes],
+) -> None:
+    _, index, audit = parts
+    k1, k3 = os.urandom(32), os.urandom(32)
+    store = MemoryStore()
+    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).intake(
+        person(23), actor=ADMIN
+    )
+    Registry(store, keyring=keyring(master_keys(k3=k3, k1=k1), index, audit))
+    with pytest.raises(KeyringMismatch, match="'k3'"):  # from now on k3 is the one recorded
+        Registry(store, keyring=keyring(master_keys(k3=os.urandom(32), k1=k1), index, audit))

@@ -3,6 +3,7 @@ checked, summaries cover every customer, and the audit trail reads from either e
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -323,3 +324,52 @@ def test_audit_trail_reads_the_newest_entries_first_when_asked() -> None:
     assert [e.seq for e in newest] == everything[::-1][:5]
     oldest = registry.audit_trail(actor=AUDITOR, customer_id=c.id, limit=5)
     assert [e.seq for e in oldest] == everything[:5]
+
+
+def lose_key(registry: Registry, customer_id: str) -> None:
+    """What a database restored from a backup taken before an erasure looks like: the record
+    is there, its data key is not."""
+    with registry._store.transaction() as session:
+        assert session.keys.delete(customer_id)
+        session.commit()
+
+
+def test_pages_stay_full_when_a_record_has_lost_its_key() -> None:
+    registry = make()
+    ids = [registry.intake(person(n), actor=ADMIN).id for n in range(30)]
+    lose_key(registry, ids[2])
+    readable = [i for i in ids if i != ids[2]]
+    first = registry.query(actor=ADMIN, limit=5)
+    assert [c.id for c in first] == readable[:5]
+    batches = list(registry.iter_customers(actor=ADMIN, batch_size=5))
+    assert [c.id for b in batches for c in b] == readable
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 5, 4]
+    assert list(registry.audience("marketing.sms", actor=ADMIN, batch_size=5)) == []
+
+
+def test_an_export_lists_each_customer_once_after_a_merge(tmp_path: Any) -> None:
+    from custrec.interchange import export_customers
+
+    registry = make()
+    ids = [registry.intake(person(n), actor=ADMIN).id for n in range(10)]
+    registry.merge(ids[0], [ids[1]], actor=ADMIN, reason="same person")
+    exporter = Actor(id="exp", roles={"admin", "export"})
+    result = export_customers(registry, tmp_path / "out.jsonl", actor=exporter)
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    exported = [json.loads(line)["data"]["id"] for line in lines]
+    assert sorted(exported) == sorted(i for i in ids if i != ids[1])
+    assert result.exported == 9
+    with pytest.raises(ValueError, match="unknown stage 'activ'"):
+        export_customers(registry, tmp_path / "typo.jsonl", actor=exporter, stage="activ")
+
+
+def test_identify_audits_every_customer_it_confirms_by_id() -> None:
+    registry = make()
+    a = registry.intake(person(1), actor=ADMIN)
+    gone = registry.intake(person(2), actor=ADMIN)
+    registry.erase(gone.id, actor=ADMIN, reason="request")
+    holders, existing = registry.identify([], actor=ADMIN, ids=[a.id, gone.id, "nobody"])
+    assert holders == {} and existing == {a.id, gone.id}
+    trail = registry.audit_trail(actor=AUDITOR, limit=3, newest_first=True)
+    named = {(e.customer_id, e.fields) for e in trail if e.action == "customer.identify"}
+    assert named == {(a.id, ("id",)), (gone.id, ("id",)), (None, ())}

@@ -463,8 +463,83 @@ def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -
     assert registry.plan_retention(as_of=clock.now, actor=Actor(id="d", roles={"dpo"})) == []
 
 
-def test_actor_ids_of_custrecs_own_principals_are_reserved() -> None:
+@pytest.mark.parametrize(
+    "imitation",
+    [
+        RETENTION_PRINCIPAL,
+        "custrec:anything",
+        "CUSTREC:retention",
+        " custrec:retention",
+        "custrec\uff1aretention",  # a full-width colon
+        "ｃｕｓｔｒｅｃ:retention",
+        "custrec",
+    ],
+)
+def test_actor_ids_of_custrecs_own_principals_are_reserved(imitation: str) -> None:
     with pytest.raises(ValueError, match="reserved"):
-        Actor(id=RETENTION_PRINCIPAL, roles={"admin"})
-    with pytest.raises(ValueError, match="reserved"):
-        Actor(id="custrec:anything")
+        Actor(id=imitation, roles={"admin"})
+    assert Actor(id="custrecord-7").id == "custrecord-7"  # only the prefix is reserved
+
+
+def test_an_archive_carried_out_while_restricted_holds_once_the_restriction_is_lifted(
+    clock: TickingClock,
+) -> None:
+    registry = make(clock, ARCHIVE_QUIET)
+    c = registry.intake(lead(20, stage="active"), actor=READER)
+    registry.record_consent(
+        ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API), actor=READER
+    )
+    clock.advance(days=100)
+    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert registry.apply_retention(plan, actor=OPERATOR).applied == (plan[0].key,)
+    assert registry.get(c.id, actor=READER).state is RecordState.RESTRICTED  # still restricted
+    registry.record_consent(
+        ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.API),
+        actor=READER,
+    )
+    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+
+
+@pytest.mark.parametrize("bounds", ["effective_to", "future effective_from"])
+def test_a_restriction_with_time_bounds_is_refused_so_state_and_ledger_agree(
+    clock: TickingClock, bounds: str
+) -> None:
+    from custrec.consent import ConsentError
+
+    registry = make(clock)
+    c = registry.intake(lead(21), actor=READER)
+    when = clock.now + timedelta(days=1)
+    extra = {"effective_to": when} if bounds == "effective_to" else {"effective_from": when}
+    event = ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API, **extra)
+    with pytest.raises(ConsentError, match="until a lift_restriction"):
+        registry.record_consent(event, actor=READER)
+    assert registry.get(c.id, actor=READER).state is RecordState.LIVE
+    assert registry.consent_ledger(c.id, actor=READER).events == ()
+
+
+def test_restricting_and_lifting_an_archived_record_keeps_its_closure_clock(
+    clock: TickingClock,
+) -> None:
+    anonymise_closed = RetentionRule(
+        code="anonymise-closed",
+        applies_to=Selector(states=(RecordState.ARCHIVED,)),
+        trigger=RetentionTrigger.ACCOUNT_CLOSURE,
+        period=Period(days=100),
+        action=RetentionAction.ANONYMISE,
+    )
+    registry = make(clock, anonymise_closed)
+    a = registry.intake(lead(22), actor=READER)
+    b = registry.intake(lead(23), actor=READER)
+    for customer in (a, b):
+        registry.update(customer.id, {"state": "archived"}, actor=READER, reason="closed")
+    clock.advance(days=50)
+    registry.record_consent(
+        ConsentEvent.restrict(b.id, at=clock.now, channel=CaptureChannel.API), actor=READER
+    )
+    registry.record_consent(
+        ConsentEvent.lift_restriction(b.id, at=clock.now, channel=CaptureChannel.API),
+        actor=READER,
+    )
+    clock.advance(days=70)  # day 120: both were archived on day 0
+    due = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    assert sorted(a.customer_id for a in due) == sorted([a.id, b.id])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -259,8 +258,5 @@ def test_plan_invariants(
         if action.converted_from is not None:
             assert action.action is RetentionAction.RESTRICT and action.converted_from.irreversible
     # applying the plan makes the next plan at the same instant empty
-    done: dict[str, list[str]] = {}
-    for action in planned:
-        done.setdefault(action.customer_id, []).append(action.key)
-    applied = [attrs.evolve(f, applied_keys=done.get(f.customer_id, ())) for f in population]
+    applied = [f.applying(planned) for f in population]
     assert schedule.plan(applied, as_of=as_of) == []

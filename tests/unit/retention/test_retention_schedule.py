@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import attrs
 import pytest
 
-from custrec.records import CustomerKind, DataCategory, LifecycleStage
+from custrec.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention import (
     RESTRICTION_REFERENCE,
     LegalHold,
@@ -435,22 +436,8 @@ def test_disjoint_actions_of_the_same_kind_all_happen() -> None:
 
 
 def apply(items: list[RetentionFacts], planned: list[PlannedAction]) -> list[RetentionFacts]:
-    """What the registry does: remember the executed keys per customer."""
-    done: dict[str, list[str]] = {}
-    for action in planned:
-        done.setdefault(action.customer_id, []).append(action.key)
-    return [
-        RetentionFacts(
-            **{**_fields(f), "applied_keys": (*f.applied_keys, *done.get(f.customer_id, ()))}
-        )
-        for f in items
-    ]
-
-
-def _fields(f: RetentionFacts) -> dict[str, object]:
-    import attrs
-
-    return attrs.asdict(f, recurse=False)
+    """What the registry does: remember the executed keys per customer, and the state."""
+    return [f.applying(planned) for f in items]
 
 
 def test_applying_a_plan_twice_is_a_no_op() -> None:
@@ -568,3 +555,35 @@ def test_schedule_and_plan_validation() -> None:
     with pytest.raises(TypeError):
         s.plan([{"customer_id": "c-1"}], as_of=T0)  # type: ignore[list-item]
     assert s.plan([], as_of=T0) == []
+
+
+def test_a_lifted_restriction_no_longer_suppresses_the_archive_that_falls_due() -> None:
+    s = RetentionSchedule(
+        [
+            rule("restrict", T.CREATION, Period(days=10), A.RESTRICT),
+            rule("archive", T.CREATION, Period(days=20), A.ARCHIVE),
+        ]
+    )
+    c = facts("c-1", created_at=T0)
+    [restrict] = s.plan([c], as_of=T0 + timedelta(days=10))
+    c = c.applying([restrict])
+    assert c.state is RecordState.RESTRICTED
+    assert s.plan([c], as_of=T0 + timedelta(days=30)) == []  # restricted: the archive waits
+    lifted = attrs.evolve(c, state=RecordState.LIVE)
+    [archive] = s.plan([lifted], as_of=T0 + timedelta(days=30))
+    assert (archive.rule, archive.action) == ("archive", A.ARCHIVE)
+
+
+def test_an_archived_record_is_not_reviewed_until_it_is_taken_back_into_use() -> None:
+    s = RetentionSchedule(
+        [
+            rule("archive", T.CREATION, Period(days=20), A.ARCHIVE),
+            rule("review", T.CREATION, Period(days=30), A.REVIEW),
+        ]
+    )
+    c = facts("c-1", created_at=T0)
+    [archive] = s.plan([c], as_of=T0 + timedelta(days=25))
+    c = c.applying([archive])
+    assert s.plan([c], as_of=T0 + timedelta(days=40)) == []
+    back = attrs.evolve(c, state=RecordState.LIVE)
+    assert [a.rule for a in s.plan([back], as_of=T0 + timedelta(days=40))] == ["review"]
