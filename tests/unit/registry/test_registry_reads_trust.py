@@ -210,10 +210,10 @@ def test_identify_names_only_customers_the_actor_may_read_and_audits_each() -> N
     assert looked_up == [
         ("x", None, ("phone",)),
         ("u1", None, ("phone",)),
-        ("u1", mine.id, ("phone",)),
+        ("u1", mine.id, ("id", "phone")),  # named by a phone, and confirmed among the ids
         ("admin", None, ("phone",)),
         ("admin", mine.id, ("phone",)),
-        ("admin", other.id, ("phone",)),
+        ("admin", other.id, ("id", "phone")),
     ]
 
 

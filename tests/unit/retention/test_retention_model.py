@@ -257,6 +257,10 @@ def test_plan_invariants(
             assert not action.action.irreversible
         if action.converted_from is not None:
             assert action.action is RetentionAction.RESTRICT and action.converted_from.irreversible
-    # applying the plan makes the next plan at the same instant empty
+    # applying the plan means none of its actions is planned again at the same instant (an
+    # archive may make a rule on closed accounts due, which is a new action, not a repeat)
     applied = [f.applying(planned) for f in population]
-    assert schedule.plan(applied, as_of=as_of) == []
+    again = schedule.plan(applied, as_of=as_of)
+    assert not {a.key for a in again} & {a.key for a in planned}
+    if not any(a.action is RetentionAction.ARCHIVE for a in planned):
+        assert again == []  # nothing changed the facts but the applied keys
