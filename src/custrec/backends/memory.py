@@ -18,8 +18,8 @@ import attrs
 
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
+from custrec.storage import checks
 from custrec.storage.types import (
-    ACTIVITY_KINDS,
     ActivityRow,
     AuditRecord,
     Capabilities,
@@ -34,16 +34,6 @@ from custrec.storage.types import (
 __all__ = ["MemoryStore"]
 
 _Undo = Callable[[], object]
-
-
-def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise ValueError("limit must be a positive integer")
-
-
-def _check_aware(value: datetime, name: str) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime")
 
 
 class _State:
@@ -100,7 +90,7 @@ class _Customers(_Tables):
 
     def add(self, row: CustomerRow) -> int:
         self._check_open(write=True)
-        _check_row(row)
+        checks.check_customer(row)
         if row.id in self._state.customers:
             raise DuplicateKey(f"customer {row.id}")
         self._insert(row)
@@ -109,7 +99,7 @@ class _Customers(_Tables):
     def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
         self._check_open(write=True)
         for row in rows:
-            _check_row(row)
+            checks.check_customer(row)
         seen: set[str] = set()
         if not skip_existing:
             for row in rows:
@@ -126,6 +116,7 @@ class _Customers(_Tables):
 
     def get(self, customer_id: str) -> CustomerRow:
         self._check_open()
+        checks.check_text(customer_id, "customer_id")
         try:
             return self._state.customers[customer_id]
         except KeyError:
@@ -133,10 +124,14 @@ class _Customers(_Tables):
 
     def get_many(self, customer_ids: Iterable[str]) -> list[CustomerRow]:
         self._check_open()
-        rows = {self._state.customers.get(i) for i in set(customer_ids)}
+        ids = set(customer_ids)
+        checks.check_texts(ids, "customer_id")
+        rows = {self._state.customers.get(i) for i in ids}
         return sorted((r for r in rows if r is not None), key=lambda r: r.id)
 
     def _current(self, customer_id: str, expected_version: int) -> CustomerRow:
+        checks.check_text(customer_id, "customer_id")
+        checks.version(expected_version)
         current = self._state.customers.get(customer_id)
         if current is None:
             raise NotFound(f"customer {customer_id}")
@@ -162,7 +157,7 @@ class _Customers(_Tables):
 
     def update(self, row: CustomerRow, *, expected_version: int) -> int:
         self._check_open(write=True)
-        _check_row(row)
+        checks.check_customer(row)
         current = self._current(row.id, expected_version)
         new = attrs.evolve(row, version=current.version + 1, created_at=current.created_at)
         self._replace(current, new)
@@ -193,6 +188,7 @@ class _Customers(_Tables):
 
     def lookup(self, index_key: str) -> list[str]:
         self._check_open()
+        checks.check_text(index_key, "index key")
         return sorted(self._state.index.get(index_key, ()))
 
     def lookup_many(
@@ -200,20 +196,18 @@ class _Customers(_Tables):
     ) -> dict[str, list[str]]:
         self._check_open()
         if limit is not None:
-            _check_limit(limit)
+            checks.check_limit(limit)
+        keys = set(index_keys)
+        checks.check_texts(keys, "index key")
         found: dict[str, list[str]] = {}
-        for key in set(index_keys):
+        for key in keys:
             ids = self._state.index.get(key)
             if ids:
                 found[key] = sorted(ids)[:limit]
         return found
 
     def _matching(self, where: CustomerFilter | None, after: str | None) -> Iterator[CustomerRow]:
-        if where is not None:
-            for name in ("updated_after", "updated_before"):
-                value = getattr(where, name)
-                if value is not None:
-                    _check_aware(value, name)
+        checks.check_filter(where, after)
         st = self._state
         start = 0 if after is None else bisect.bisect_right(st.customer_ids, after)
         for customer_id in st.customer_ids[start:]:
@@ -229,7 +223,7 @@ class _Customers(_Tables):
         limit: int = 100,
     ) -> list[CustomerRow]:
         self._check_open()
-        _check_limit(limit)
+        checks.check_limit(limit)
         rows: list[CustomerRow] = []
         for row in self._matching(where, after):
             rows.append(row)
@@ -240,27 +234,6 @@ class _Customers(_Tables):
     def count(self, *, where: CustomerFilter | None = None) -> int:
         self._check_open()
         return sum(1 for _ in self._matching(where, None))
-
-
-def _check_row(row: CustomerRow) -> None:
-    _check_aware(row.created_at, "created_at")
-    _check_aware(row.updated_at, "updated_at")
-
-
-def _check_amount(row: ActivityRow) -> None:
-    if row.kind not in ACTIVITY_KINDS:
-        raise ValueError(f"activity kind must be one of {', '.join(ACTIVITY_KINDS)}")
-    _check_aware(row.occurred_at, "occurred_at")
-    if row.kind == "transaction" and (row.amount is None or not row.currency):
-        raise ValueError("transactions need an amount and a currency")
-    if row.amount is not None:
-        if isinstance(row.amount, bool) or not isinstance(row.amount, Decimal | int):
-            raise TypeError("amount must be a Decimal")
-        if not Decimal(row.amount).is_finite():
-            raise ValueError("amount must be finite")
-        exponent = Decimal(row.amount).normalize().as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -4:
-            raise ValueError("amounts may have at most four decimal places")
 
 
 class _Activities(_Tables):
@@ -277,15 +250,14 @@ class _Activities(_Tables):
 
     def add(self, row: ActivityRow) -> None:
         self._check_open(write=True)
-        _check_amount(row)
+        row = checks.check_activity(row) or row
         if row.id in self._state.activities:
             raise DuplicateKey(f"activity {row.id}")
         self._insert(row)
 
     def add_many(self, rows: Sequence[ActivityRow], *, skip_existing: bool = False) -> int:
         self._check_open(write=True)
-        for row in rows:
-            _check_amount(row)
+        rows = [checks.check_activity(row) or row for row in rows]
         if not skip_existing:
             seen: set[str] = set()
             for row in rows:
@@ -308,9 +280,11 @@ class _Activities(_Tables):
         limit: int = 100,
     ) -> list[ActivityRow]:
         self._check_open()
-        _check_limit(limit)
-        if kind is not None and kind not in ACTIVITY_KINDS:
-            raise ValueError(f"activity kind must be one of {', '.join(ACTIVITY_KINDS)}")
+        checks.check_limit(limit)
+        checks.check_text(customer_id, "customer_id")
+        checks.check_optional_text(after, "after")
+        if kind is not None:
+            checks.check_kind(kind)
         st = self._state
         ids = sorted(st.activities_by_customer.get(customer_id, ()))
         rows = [
@@ -322,6 +296,7 @@ class _Activities(_Tables):
 
     def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
         self._check_open(write=True)
+        checks.check_texts((from_customer_id, to_customer_id), "customer_id")
         st = self._state
         moved = sorted(st.activities_by_customer.get(from_customer_id, ()))
         if from_customer_id == to_customer_id or not moved:
@@ -349,8 +324,9 @@ class _Activities(_Tables):
         limit: int = 1000,
     ) -> list[ActivitySummary]:
         self._check_open()
-        _check_limit(limit)
-        _check_aware(as_of, "as_of")
+        checks.check_limit(limit)
+        checks.check_instant(as_of, "as_of")
+        checks.check_optional_text(after, "after")
         groups: dict[tuple[str, str], list[ActivityRow]] = defaultdict(list)
         for row in self._state.activities.values():
             if (
@@ -371,7 +347,11 @@ class _Activities(_Tables):
                     first_purchase_at=min(r.occurred_at for r in rows),
                     last_purchase_at=max(r.occurred_at for r in rows),
                     purchase_count=len(rows),
-                    total_spent=sum((Decimal(r.amount or 0) for r in rows), Decimal(0)),
+                    total_spent=checks.check_total(
+                        sum((Decimal(r.amount or 0) for r in rows), Decimal(0)),
+                        customer_id,
+                        currency,
+                    ),
                     currency=currency,
                 )
             )
@@ -380,7 +360,7 @@ class _Activities(_Tables):
 
 class _Consents(_Tables):
     def _append(self, record: ConsentRecord) -> int:
-        _check_aware(record.recorded_at, "recorded_at")
+        checks.check_consent(record)
         ledger = self._state.consents[record.customer_id]
         seq = len(ledger) + 1
         ledger.append(attrs.evolve(record, seq=seq))
@@ -393,10 +373,13 @@ class _Consents(_Tables):
 
     def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[ConsentRecord]:
         self._check_open()
+        checks.check_text(customer_id, "customer_id")
+        checks.check_seq(after_seq, "after_seq")
         return [r for r in self._state.consents.get(customer_id, ()) if r.seq > after_seq]
 
     def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
         self._check_open(write=True)
+        checks.check_texts((from_customer_id, to_customer_id), "customer_id")
         if from_customer_id == to_customer_id:
             return 0
         source = list(self._state.consents.get(from_customer_id, ()))
@@ -409,7 +392,7 @@ class _History(_Tables):
     def append(self, records: Sequence[HistoryRecord]) -> list[int]:
         self._check_open(write=True)
         for record in records:
-            _check_aware(record.at, "at")
+            checks.check_history(record)
         seqs: list[int] = []
         for record in records:
             ledger = self._state.history[record.customer_id]
@@ -421,6 +404,8 @@ class _History(_Tables):
 
     def list_for(self, customer_id: str, *, after_seq: int = 0) -> list[HistoryRecord]:
         self._check_open()
+        checks.check_text(customer_id, "customer_id")
+        checks.check_seq(after_seq, "after_seq")
         return [r for r in self._state.history.get(customer_id, ()) if r.seq > after_seq]
 
 
@@ -428,7 +413,7 @@ class _Audit(_Tables):
     def append(self, records: Sequence[AuditRecord]) -> list[int]:
         self._check_open(write=True)
         for record in records:
-            _check_aware(record.at, "at")
+            checks.check_audit(record)
         log = self._state.audit
         seqs: list[int] = []
         for record in records:
@@ -451,10 +436,15 @@ class _Audit(_Tables):
         newest_first: bool = False,
     ) -> list[AuditRecord]:
         self._check_open()
-        _check_limit(limit)
+        checks.check_limit(limit)
+        checks.check_seq(after_seq, "after_seq")
+        if before_seq is not None:
+            checks.check_seq(before_seq, "before_seq")
+        checks.check_optional_text(customer_id, "customer_id")
+        checks.check_optional_text(actor_id, "actor_id")
         for name, value in (("since", since), ("until", until)):
             if value is not None:
-                _check_aware(value, name)
+                checks.check_instant(value, name)
         log = self._state.audit
         end = len(log) if before_seq is None else max(min(before_seq - 1, len(log)), 0)
         window = log[max(after_seq, 0) : end]
@@ -479,7 +469,7 @@ class _Audit(_Tables):
 class _Keys(_Tables):
     def put(self, key: WrappedKey) -> None:
         self._check_open(write=True)
-        _check_aware(key.created_at, "created_at")
+        checks.check_key(key)
         keys = self._state.keys
         if key.customer_id in keys:
             raise DuplicateKey(f"data key of customer {key.customer_id}")
@@ -490,7 +480,7 @@ class _Keys(_Tables):
         self._check_open(write=True)
         batch = list(keys)
         for key in batch:  # check everything first: a refused batch changes nothing
-            _check_aware(key.created_at, "created_at")
+            checks.check_key(key)
         stored = self._state.keys
         seen: set[str] = set()
         for key in batch:
@@ -510,6 +500,7 @@ class _Keys(_Tables):
 
     def get(self, customer_id: str) -> WrappedKey:
         self._check_open()
+        checks.check_text(customer_id, "customer_id")
         try:
             return self._state.keys[customer_id]
         except KeyError:
@@ -517,7 +508,7 @@ class _Keys(_Tables):
 
     def replace(self, key: WrappedKey) -> None:
         self._check_open(write=True)
-        _check_aware(key.created_at, "created_at")
+        checks.check_key(key)
         keys = self._state.keys
         old = keys.get(key.customer_id)
         if old is None:
@@ -531,6 +522,7 @@ class _Keys(_Tables):
 
     def delete(self, customer_id: str) -> bool:
         self._check_open(write=True)
+        checks.check_text(customer_id, "customer_id")
         keys = self._state.keys
         old = keys.pop(customer_id, None)
         if old is None:
@@ -544,7 +536,8 @@ class _Keys(_Tables):
 
     def list(self, *, after: str | None = None, limit: int = 1000) -> list[WrappedKey]:
         self._check_open()
-        _check_limit(limit)
+        checks.check_limit(limit)
+        checks.check_optional_text(after, "after")
         ids = sorted(i for i in self._state.keys if after is None or i > after)[:limit]
         return [self._state.keys[i] for i in ids]
 

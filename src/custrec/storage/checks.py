@@ -1,0 +1,265 @@
+"""The protocol's argument rules, checked once for every backend.
+
+Each shipped backend calls these before it writes or queries anything, so that all of them refuse
+the same arguments with the same exception types; a third-party backend may use them too (it
+need not: the conformance kit checks the rules, not how they are kept).
+
+- Text (ids, index keys, facets, tags, names, filter values) is ``str`` without NUL characters
+  (``ValueError``).
+- Instants are timezone-aware datetimes representable in UTC (``ValueError``); they are returned
+  converted to UTC.
+- Amounts are ``Decimal`` (or whole ``int``, returned as ``Decimal``), finite, with at most four
+  decimal places and magnitude below ``AMOUNT_LIMIT`` (about 9.2e14) (``ValueError``; another type
+  is a ``TypeError``). A sum beyond that range is a ``StorageError`` (:func:`check_total`).
+- A ``limit`` is a positive integer (``ValueError``); any larger than ``INT64_MAX`` means "no
+  limit" (:func:`bounded`).
+- Sequence numbers and versions given as arguments are integers (``ValueError``); values beyond 64
+  bits are legal and simply match nothing that is stored (:func:`seq_window`, :func:`version`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+from custrec.errors import StorageError
+from custrec.storage.types import (
+    ACTIVITY_KINDS,
+    ActivityRow,
+    AuditRecord,
+    ConsentRecord,
+    CustomerFilter,
+    CustomerRow,
+    HistoryRecord,
+    WrappedKey,
+)
+
+__all__ = [
+    "AMOUNT_LIMIT",
+    "AMOUNT_PLACES",
+    "INT64_MAX",
+    "INT64_MIN",
+    "bounded",
+    "check_activity",
+    "check_amount",
+    "check_audit",
+    "check_consent",
+    "check_customer",
+    "check_filter",
+    "check_history",
+    "check_instant",
+    "check_key",
+    "check_kind",
+    "check_limit",
+    "check_optional_text",
+    "check_seq",
+    "check_text",
+    "check_texts",
+    "check_total",
+    "seq_window",
+    "version",
+]
+
+INT64_MAX: Final = 2**63 - 1
+"""The largest signed 64-bit integer: what SQL databases bind as ``LIMIT`` or a sequence number."""
+
+INT64_MIN: Final = -(2**63)
+
+AMOUNT_PLACES: Final = 4
+"""Amounts have at most this many decimal places."""
+
+AMOUNT_LIMIT: Final = Decimal(2**63).scaleb(-AMOUNT_PLACES)
+"""Amounts and sums are smaller than this in magnitude: a signed 64-bit count of 1/10000 units."""
+
+
+def check_text(value: object, name: str) -> str:
+    """Return ``value``: text without NUL characters (``ValueError``; not text: ``TypeError``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be text, not {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError(f"{name} must not contain NUL characters")
+    return value
+
+
+def check_optional_text(value: object, name: str) -> str | None:
+    """As :func:`check_text`, but ``None`` passes."""
+    return None if value is None else check_text(value, name)
+
+
+def check_texts(values: Iterable[object], name: str) -> None:
+    """Check every element of ``values`` with :func:`check_text`."""
+    for value in values:
+        check_text(value, name)
+
+
+def check_instant(value: object, name: str) -> datetime:
+    """Return ``value`` in UTC: an aware datetime representable in UTC (``ValueError``)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (naive datetimes are refused)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{name} is out of the representable range in UTC") from exc
+
+
+def check_limit(limit: object) -> int:
+    """Return ``limit``: a positive integer (``ValueError`` otherwise)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    return limit
+
+
+def bounded(limit: int) -> int:
+    """A checked limit as SQL binds it: one beyond ``INT64_MAX`` means "no limit" anyway."""
+    return min(check_limit(limit), INT64_MAX)
+
+
+def check_seq(value: object, name: str) -> int:
+    """Return a sequence-number bound: any integer (``ValueError`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def seq_window(after_seq: int, before_seq: int | None = None) -> tuple[int, int | None]:
+    """Checked ``after_seq`` and ``before_seq`` as 64-bit SQL binds them, meaning the same.
+
+    Stored sequence numbers are between 1 and ``INT64_MAX``: an ``after_seq`` beyond it keeps
+    nothing (clamped to ``INT64_MAX``), one below ``INT64_MIN`` keeps everything; a
+    ``before_seq`` beyond it is no bound (``None``), one below ``INT64_MIN`` keeps nothing.
+    """
+    after = min(max(check_seq(after_seq, "after_seq"), INT64_MIN), INT64_MAX)
+    if before_seq is None:
+        return after, None
+    before = check_seq(before_seq, "before_seq")
+    return after, (None if before > INT64_MAX else max(before, INT64_MIN))
+
+
+def version(expected_version: object) -> int:
+    """A checked ``expected_version`` as SQL binds it: beyond 64 bits it becomes 0, which no
+    stored version (1 and up) equals, so the compare-and-set fails as it must."""
+    value = check_seq(expected_version, "expected_version")
+    return value if INT64_MIN <= value <= INT64_MAX else 0
+
+
+def check_kind(kind: object) -> str:
+    """Return an activity kind, one of ``ACTIVITY_KINDS`` (``ValueError`` otherwise)."""
+    if kind not in ACTIVITY_KINDS:
+        raise ValueError(f"activity kind must be one of {', '.join(ACTIVITY_KINDS)}, got {kind!r}")
+    assert isinstance(kind, str)
+    return kind
+
+
+def check_amount(value: object, name: str = "amount") -> Decimal | None:
+    """Return an amount as ``Decimal`` (``None`` passes): see the module docstring."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    amount = Decimal(value)
+    _sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{name} must be a finite number")
+    extra = -AMOUNT_PLACES - exponent
+    if extra > 0 and any(digits[-extra:]):
+        raise ValueError(f"{name} has more than {AMOUNT_PLACES} decimal places")
+    if abs(amount) >= AMOUNT_LIMIT:
+        raise ValueError(f"{name} is too large to store (at most about 9.2e14 in magnitude)")
+    return amount
+
+
+def check_total(total: Decimal, customer_id: str, currency: str) -> Decimal:
+    """Return a sum of amounts, or raise ``StorageError`` when it is beyond the amounts' range."""
+    if abs(total) >= AMOUNT_LIMIT:
+        raise StorageError(
+            f"activities.summaries: the total of customer {customer_id} in {currency} "
+            "exceeds the supported range of amounts"
+        )
+    return total
+
+
+def check_customer(row: CustomerRow) -> None:
+    """Check a customer row's instants and text."""
+    check_instant(row.created_at, "created_at")
+    check_instant(row.updated_at, "updated_at")
+    check_text(row.id, "id")
+    check_texts(row.index_keys, "index key")
+    check_texts(row.tags, "tag")
+    check_text(row.kind, "kind")
+    check_text(row.stage, "stage")
+    for name in ("owner", "team", "grade"):
+        check_optional_text(getattr(row, name), name)
+
+
+def check_activity(row: ActivityRow) -> ActivityRow | None:
+    """Check an activity; return ``row`` with an ``int`` amount made ``Decimal``, or ``None``
+    when it needs no change."""
+    check_kind(row.kind)
+    check_instant(row.occurred_at, "occurred_at")
+    check_text(row.id, "id")
+    check_text(row.customer_id, "customer_id")
+    check_optional_text(row.currency, "currency")
+    amount = check_amount(row.amount)
+    if row.kind == "transaction" and (amount is None or not row.currency):
+        raise ValueError("a transaction needs an amount and a currency")
+    if amount is not None and type(row.amount) is not Decimal:
+        return ActivityRow(
+            id=row.id,
+            customer_id=row.customer_id,
+            kind=row.kind,
+            occurred_at=row.occurred_at,
+            amount=amount,
+            currency=row.currency,
+            payload=row.payload,
+        )
+    return None
+
+
+def check_consent(record: ConsentRecord) -> None:
+    """Check a consent event's instant and text."""
+    check_instant(record.recorded_at, "recorded_at")
+    check_text(record.customer_id, "customer_id")
+    check_text(record.purpose, "purpose")
+    check_text(record.action, "action")
+
+
+def check_history(record: HistoryRecord) -> None:
+    """Check a history entry's instant and text."""
+    check_instant(record.at, "at")
+    for name in ("customer_id", "actor_id", "action", "path"):
+        check_text(getattr(record, name), name)
+    check_optional_text(record.reason, "reason")
+
+
+def check_audit(record: AuditRecord) -> None:
+    """Check an audit entry's instant and text."""
+    check_instant(record.at, "at")
+    for name in ("actor_id", "action", "outcome"):
+        check_text(getattr(record, name), name)
+    for name in ("customer_id", "reason", "on_behalf_of"):
+        check_optional_text(getattr(record, name), name)
+    check_texts(record.fields, "field")
+
+
+def check_key(key: WrappedKey) -> None:
+    """Check a wrapped key's instant and text."""
+    check_instant(key.created_at, "created_at")
+    check_text(key.customer_id, "customer_id")
+    check_text(key.master_key_id, "master_key_id")
+
+
+def check_filter(where: CustomerFilter | None, after: str | None = None) -> None:
+    """Check a customer filter's instants and text, and a page's ``after`` id."""
+    check_optional_text(after, "after")
+    if where is None:
+        return
+    for name in ("kind", "stage", "state", "owner", "team", "grade", "tag"):
+        check_optional_text(getattr(where, name), name)
+    for name in ("updated_after", "updated_before"):
+        value = getattr(where, name)
+        if value is not None:
+            check_instant(value, name)
