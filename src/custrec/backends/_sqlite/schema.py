@@ -1,0 +1,236 @@
+"""SQLite's schema: the DDL of every version and the forward-only migration steps."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Final, NamedTuple
+
+from custrec.errors import StorageError
+from custrec.storage import ROW_STATES
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "pack_index_key", "unpack_index_key"]
+
+
+def _append_only(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    ]
+
+
+_SCHEMA_V1: Final[tuple[str, ...]] = (
+    """CREATE TABLE customers (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        payload BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        owner TEXT,
+        team TEXT,
+        grade TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX customers_kind ON customers (kind, id)",
+    "CREATE INDEX customers_stage ON customers (stage, id)",
+    "CREATE INDEX customers_owner ON customers (owner, id)",
+    "CREATE INDEX customers_team ON customers (team, id)",
+    "CREATE INDEX customers_grade ON customers (grade, id)",
+    "CREATE INDEX customers_updated_at ON customers (updated_at)",
+    """CREATE TABLE customer_tags (
+        customer_pk INTEGER NOT NULL REFERENCES customers (pk) ON DELETE CASCADE,
+        pos INTEGER NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (customer_pk, pos)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX customer_tags_tag ON customer_tags (tag, customer_pk)",
+    """CREATE TABLE customer_index (
+        customer_pk INTEGER NOT NULL REFERENCES customers (pk) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        PRIMARY KEY (customer_pk, key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX customer_index_key ON customer_index (key, customer_pk)",
+    """CREATE TABLE activities (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        customer_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('transaction', 'interaction')),
+        occurred_at TEXT NOT NULL,
+        amount INTEGER,
+        currency TEXT,
+        payload BLOB NOT NULL
+    )""",
+    "CREATE INDEX activities_customer ON activities (customer_id, id)",
+    # Covering index for summaries(): the GROUP BY walks it in order, no temporary b-tree.
+    "CREATE INDEX activities_purchases ON activities "
+    "(customer_id, currency, occurred_at, amount) WHERE kind = 'transaction'",
+    """CREATE TABLE consents (
+        pk INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        recorded_at TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        UNIQUE (customer_id, seq)
+    )""",
+    *_append_only("consents"),
+    """CREATE TABLE history (
+        pk INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        at TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT,
+        payload BLOB NOT NULL,
+        UNIQUE (customer_id, seq)
+    )""",
+    *_append_only("history"),
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+        at TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        customer_id TEXT,
+        fields TEXT NOT NULL,
+        reason TEXT,
+        outcome TEXT NOT NULL,
+        chain BLOB NOT NULL
+    )""",
+    "CREATE INDEX audit_customer ON audit (customer_id, seq)",
+    "CREATE INDEX audit_actor ON audit (actor_id, seq)",
+    "CREATE INDEX audit_at ON audit (at)",
+    *_append_only("audit"),
+    """CREATE TABLE data_keys (
+        pk INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL UNIQUE,
+        master_key_id TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+)
+
+
+def _statements(statements: Sequence[str]) -> Callable[[sqlite3.Connection], None]:
+    """Make a migration step that runs ``statements`` one by one (inside the caller's BEGIN)."""
+
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return apply
+
+
+class Migration(NamedTuple):
+    """One forward schema step: ``apply`` runs inside the opening transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+_INDEX_KEY_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_TEXT_KEY: Final = b"\x00"
+_TOKEN_KEY: Final = b"\x01"
+
+
+def pack_index_key(key: str) -> bytes:
+    """The stored (BLOB) form of an index key.
+
+    A blind-index token, ``kind:key-id:`` then 8-32 bytes of lowercase hex (the kind has no NUL
+    character), keeps its head as text and its digest as raw bytes, half the width of the hex;
+    any other key is its UTF-8 text. A tag byte tells them apart, so the packing is one-to-one.
+    """
+    head, colon, digest = key.rpartition(":")
+    if colon and 16 <= len(digest) <= 64:
+        kind, colon, key_id = head.rpartition(":")
+        if colon and kind and "\x00" not in kind and _INDEX_KEY_ID.fullmatch(key_id):
+            try:
+                raw = bytes.fromhex(digest)
+            except ValueError:
+                raw = b""
+            if raw.hex() == digest:  # lowercase hex only, nothing fromhex() would also accept
+                return _TOKEN_KEY + head.encode("utf-8", "surrogatepass") + b":\x00" + raw
+    return _TEXT_KEY + key.encode("utf-8", "surrogatepass")
+
+
+def unpack_index_key(stored: bytes) -> str:
+    """Invert :func:`pack_index_key`; ``StorageError`` for bytes it cannot have made."""
+    tag, body = stored[:1], stored[1:]
+    try:
+        if tag == _TEXT_KEY:
+            return body.decode("utf-8", "surrogatepass")
+        if tag == _TOKEN_KEY:
+            head, separator, digest = body.partition(b"\x00")
+            if separator and digest:
+                return head.decode("utf-8", "surrogatepass") + digest.hex()
+    except UnicodeDecodeError:
+        pass
+    raise StorageError("customer_index holds a malformed key")
+
+
+def _compact_index_keys(conn: sqlite3.Connection) -> None:
+    """Schema 2: index keys become BLOBs (:func:`pack_index_key`), so that the random
+    blind-index tokens of an encrypted store take about half the index pages they took as hex
+    text: fewer pages to cache, and fewer dirtied by each commit."""
+    conn.create_function("custrec_pack_index_key", 1, pack_index_key, deterministic=True)
+    try:
+        for statement in (
+            """CREATE TABLE customer_index_v2 (
+                customer_pk INTEGER NOT NULL REFERENCES customers (pk) ON DELETE CASCADE,
+                key BLOB NOT NULL,
+                PRIMARY KEY (customer_pk, key)
+            ) WITHOUT ROWID""",
+            "INSERT INTO customer_index_v2 (customer_pk, key) "
+            "SELECT customer_pk, custrec_pack_index_key(key) FROM customer_index "
+            "ORDER BY customer_pk",
+            "DROP TABLE customer_index",
+            "ALTER TABLE customer_index_v2 RENAME TO customer_index",
+            "CREATE INDEX customer_index_key ON customer_index (key, customer_pk)",
+        ):
+            conn.execute(statement)
+    finally:
+        conn.create_function("custrec_pack_index_key", 1, None)
+
+
+_TOMBSTONE_V1: Final = b'{"schema_version":1,"erased":'
+_ALIAS_V1: Final = b'{"schema_version":1,"merged_into":'
+
+
+def _row_state_and_meta(conn: sqlite3.Connection) -> None:
+    """Schema 3: a stored row state (live, archived, restricted, erased, merged), the
+    ``on_behalf_of`` column of the audit log, and the ``meta`` table.
+
+    Rows written before it that hold an erasure tombstone or a merge alias (custrec's own
+    payload formats of schema 1, recognised by their first bytes) are marked ``erased`` and
+    ``merged``; every other row is ``live``.
+    """
+    states = ", ".join(f"'{state}'" for state in ROW_STATES)
+    conn.execute(
+        "ALTER TABLE customers ADD COLUMN state TEXT NOT NULL DEFAULT 'live' "
+        f"CHECK (state IN ({states}))"
+    )
+    for state, prefix in (("erased", _TOMBSTONE_V1), ("merged", _ALIAS_V1)):
+        conn.execute(
+            "UPDATE customers SET state = ? WHERE substr(payload, 1, ?) = ?",
+            (state, len(prefix), prefix),
+        )
+    conn.execute("CREATE INDEX customers_state ON customers (state, id)")
+    conn.execute("ALTER TABLE audit ADD COLUMN on_behalf_of TEXT")
+    conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _statements(_SCHEMA_V1)),
+    Migration(2, "index keys stored as compact BLOBs", _compact_index_keys),
+    Migration(3, "row state, audit on_behalf_of, meta table", _row_state_and_meta),
+)
+"""Every schema step, in order; append new ones, never edit or reorder published ones."""
+
+SCHEMA_VERSION: Final = MIGRATIONS[-1].version
