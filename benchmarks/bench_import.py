@@ -120,7 +120,7 @@ def phase_import(source: Path, workdir: Path) -> dict[str, Any]:
             registry,
             actor=Actor(id="bench", roles={"admin"}),
             import_id="bench",
-            policy=ImportPolicy(chunk_size=CHUNK),
+            policy=ImportPolicy(batch_size=CHUNK),
             dry_run=False,
         )
     elapsed = time.perf_counter() - start

@@ -75,7 +75,7 @@ def run(items: list[dict[str, Any]], keyring: KeyRing | None, path: Path) -> flo
         registry = Registry(store, keyring=keyring)
     gc.collect()
     start = time.perf_counter()
-    result = registry.intake_many(items, actor=ACTOR, chunk_size=1000)
+    result = registry.customers.intake_many(items, actor=ACTOR, batch_size=1000)
     elapsed = time.perf_counter() - start
     store.close()
     assert len(result.added) == len(items), "every generated customer must be taken in"

@@ -12,7 +12,7 @@ registry = Registry(MemoryStore(), keyring=KeyRing.generate())
 
 # A legacy system holds the same person twice: pinyin in another order, a new phone,
 # the street number typed in full-width digits.
-first = registry.intake(
+first = registry.customers.intake(
     {
         "kind": "individual",
         "name": "Zhang Wei",
@@ -21,7 +21,7 @@ first = registry.intake(
     },
     actor=admin,
 )
-second = registry.intake(
+second = registry.customers.intake(
     {
         "kind": "individual",
         "name": "WEI ZHANG",
@@ -32,7 +32,7 @@ second = registry.intake(
 )
 
 # 1. Before taking a third record in, ask who it may be.
-search = registry.find_duplicates(
+search = registry.matching.find_duplicates(
     {
         "kind": "individual",
         "name": "zhang wei",
@@ -45,18 +45,20 @@ assert best is not None and best.customer_id == second.id
 print("best candidate:", best.decision.value, [str(r) for r in best.reasons])
 
 # 2. Cluster the whole store: the two stored records are one customer.
-run = registry.find_duplicate_clusters(actor=admin)
+run = registry.matching.clusters(actor=admin)
 cluster = run.clusters[0]
 print("cluster:", cluster.decision.value, [str(r) for m in cluster.matches for r in m.reasons])
 
 # 3. Merge them: both phones survive, the second id becomes an alias of the first.
-result = registry.merge(first.id, [second.id], actor=admin, reason="duplicate found by clustering")
+result = registry.matching.merge(
+    first.id, [second.id], actor=admin, reason="duplicate found by clustering"
+)
 phones = sorted(p for c in result.customer.contacts for p in c.phones)
 assert phones == ["+8613800138000", "+8613900139000"]
-assert registry.get(second.id, actor=admin).id == first.id
+assert registry.customers.get(second.id, actor=admin).id == first.id
 print("merged; fields changed:", [c.field for c in result.choices if c.changed])
 
 # 4. The quality report counts what is left.
-report = registry.quality_report(actor=admin)
+report = registry.quality.report(actor=admin)
 assert report.total == 1 and report.duplicates == 0
 print(report.to_table())

@@ -38,7 +38,9 @@ def main(argv: list[str]) -> int:
             if not line.strip():
                 continue
             try:
-                customer = registry.intake(json.loads(line), actor=clerk, reason="demo import")
+                customer = registry.customers.intake(
+                    json.loads(line), actor=clerk, reason="demo import"
+                )
             except ValidationFailed as exc:
                 invalid += 1
                 print(f"line {number}: rejected")
@@ -54,7 +56,7 @@ def main(argv: list[str]) -> int:
                 added += 1
                 # the import job may not unmask: what it sees is masked
                 print(f"line {number}: added {customer.id} {customer.name}")
-    total = registry.count(actor=clerk)
+    total = registry.customers.count(actor=clerk)
     print(
         f"\nadded {added}, duplicates {duplicates}, rejected {invalid};"
         f" {total} customers in {db_path}"

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     # The manual check: a person opens the sampled customers (reading them is audited).
     checker = Actor(id="checker", roles={"admin", "unmask"})
     for customer_id in report.sample_ids:
-        customer = registry.get(customer_id, actor=checker, purpose="import sample check")
+        customer = registry.customers.get(customer_id, actor=checker, purpose="import sample check")
         print(f"check {customer.id}: {customer.name}, {customer.stage.value}")
 
     exporter = Actor(id="dpo", roles={"admin", "export", "unmask"})

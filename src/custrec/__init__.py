@@ -7,22 +7,18 @@ pluggable storage. The names most programs need are importable from here::
 """
 
 from custrec.backends import MemoryStore, SQLiteStore
-from custrec.registry import (
-    BulkResult,
-    Change,
-    ErasureReceipt,
-    PlaintextStorageWarning,
-    Registry,
-)
+from custrec.errors import PlaintextStorageWarning
+from custrec.registry import Registry
 from custrec.security import Actor, KeyRing
+from custrec.services import BulkResult, ErasureReceipt, HistoryEntry
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Actor",
     "BulkResult",
-    "Change",
     "ErasureReceipt",
+    "HistoryEntry",
     "KeyRing",
     "MemoryStore",
     "PlaintextStorageWarning",

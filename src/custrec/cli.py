@@ -399,7 +399,7 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     policy = ImportPolicy(
         on_match=args.on_match,
         on_file_duplicate=args.on_file_duplicate,
-        chunk_size=args.chunk_size,
+        batch_size=args.batch_size,
         sample_share=args.sample_share,
         sample_seed=args.sample_seed,
     )
@@ -568,19 +568,6 @@ def _grading_policy(args: argparse.Namespace) -> Any:
     return abcd_by_amount(a, b, currency=args.currency)
 
 
-def _grades(registry: Registry) -> Counter[str]:
-    """Customers per stored grade (facets only: no record is opened)."""
-    counts: Counter[str] = Counter()
-    after: str | None = None
-    while True:
-        with registry.store.transaction(readonly=True) as session:
-            rows = session.customers.query(after=after, limit=1000)
-        if not rows:
-            return counts
-        counts.update(row.grade or "(none)" for row in rows)
-        after = rows[-1].id
-
-
 def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
         policy = _grading_policy(args)
@@ -589,10 +576,10 @@ def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     as_of = args.as_of or datetime.now(UTC)
     with _registry(args) as registry:
         try:
-            report = registry.regrade(policy, as_of=as_of, actor=_actor(args, {"admin"}))
+            report = registry.grading.regrade(policy, as_of=as_of, actor=_actor(args, {"admin"}))
         except ValueError as exc:  # e.g. RFM over a population without purchases
             raise _Failure(EXIT_CONFIG, f"cannot grade: {exc}") from None
-        counts = _grades(registry)
+        counts = registry.grading.distribution(actor=_actor(args, {"admin"}))
     _print(out, f"{report.policy_id} as of {as_of.isoformat()}")
     _print(
         out,
@@ -600,7 +587,7 @@ def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"skipped {len(report.skipped_mixed_currencies)} (several currencies), "
         f"{len(report.skipped_by_consent)} (refused profiling)",
     )
-    table = [(label, str(n)) for label, n in sorted(counts.items())]
+    table = sorted((label or "(none)", str(n)) for label, n in counts.items())
     _print(out, render_table(("grade", "customers"), table, align="lr"))
     return EXIT_OK
 
@@ -699,7 +686,7 @@ def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     actor = _actor(args, {"admin"})
     with _registry(args) as registry:
-        plan = registry.plan_retention(as_of=as_of, actor=actor, schedule=schedule)
+        plan = registry.retention.plan(as_of=as_of, actor=actor, schedule=schedule)
         rows = [(a.customer_id, a.action.value, a.rule, a.due_at.date().isoformat()) for a in plan]
         _print(out, f"retention plan as of {as_of.isoformat()}: {len(plan)} actions due")
         if rows:
@@ -707,7 +694,7 @@ def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             if len(rows) > args.show:
                 _print(out, f"... and {len(rows) - args.show} more")
         if args.apply:
-            done = registry.apply_retention(plan, actor=actor, schedule=schedule)
+            done = registry.retention.apply(plan, actor=actor, schedule=schedule)
             _print(
                 out,
                 f"applied {len(done.applied)} actions; {len(done.already_applied)} already "
@@ -723,7 +710,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     actor = _actor(args, {"auditor"})
     with _registry(args) as registry:
         if args.audit_command == "checkpoint":
-            checkpoint = registry.audit_checkpoint(actor=actor)
+            checkpoint = registry.audit.checkpoint(actor=actor)
             write_private_text(args.out, json.dumps(checkpoint.to_dict(), indent=2) + "\n")
             _print(out, f"checkpoint at entry {checkpoint.seq} written to {args.out}")
             return EXIT_OK
@@ -735,7 +722,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 )
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise _Failure(EXIT_CONFIG, f"cannot read the checkpoint: {exc}") from None
-        result = registry.verify_audit(actor=actor, checkpoint=given)
+        result = registry.audit.verify(actor=actor, checkpoint=given)
     if result.ok:
         _print(out, f"audit chain ok: {result.checked} entries verified")
         return EXIT_OK
@@ -745,7 +732,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
-        report = registry.quality_report(
+        report = registry.quality.report(
             actor=_actor(args, {"auditor"}),
             as_of=args.as_of,
             stale_after=timedelta(days=args.stale_days),
@@ -760,7 +747,7 @@ def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def _cmd_duplicates(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
-        run = registry.find_duplicate_clusters(
+        run = registry.matching.clusters(
             actor=_actor(args, {"auditor"}), decision=MatchDecision(args.decision)
         )
     if args.json:
@@ -942,10 +929,10 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         rng = random.Random(args.seed)
         recorded = 0
         as_of = datetime.now(UTC)
-        for batch in registry.iter_customers(actor=operator):
+        for batch in registry.customers.batches(actor=operator):
             for customer in batch:
                 for _ in range(rng.randrange(0, 6)):
-                    registry.record_transaction(
+                    registry.activities.record_transaction(
                         {
                             "customer_id": customer.id,
                             "occurred_at": as_of - timedelta(days=rng.randrange(1, 700)),
@@ -957,7 +944,7 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                     recorded += 1
         _print(out, f"\n4. recorded {recorded} transactions")
         for policy in (RFMPolicy(), abcd_by_amount(Decimal(100000), Decimal(20000))):
-            result = registry.regrade(policy, as_of=as_of, actor=operator)
+            result = registry.grading.regrade(policy, as_of=as_of, actor=operator)
             _print(out, f"5. graded {result.graded} customers with {result.policy_id}")
         exported = export_customers(
             registry,
@@ -966,16 +953,16 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             format="csv",
         )
         _print(out, f"6. exported {exported.exported} customers, masked, to {base / 'export.csv'}")
-        plan = registry.plan_retention(
+        plan = registry.retention.plan(
             as_of=as_of + timedelta(days=800), actor=operator, schedule=DEFAULT_SCHEDULE
         )
         actions = Counter(a.action.value for a in plan)
         _print(
             out, f"7. retention plan 800 days ahead (not applied): {dict(sorted(actions.items()))}"
         )
-        verified = registry.verify_audit(actor=operator)
+        verified = registry.audit.verify(actor=operator)
         _print(out, f"8. audit chain ok={verified.ok}, {verified.checked} entries")
-        quality = registry.quality_report(actor=operator, as_of=as_of)
+        quality = registry.quality.report(actor=operator, as_of=as_of)
         _print(
             out,
             f"9. quality: {quality.total} customers, {quality.overall_completeness:.0f}% "
@@ -1058,7 +1045,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto")
     imp.add_argument("--encoding", help="source encoding (default: the mapping's, else auto)")
     imp.add_argument("--delimiter", help="CSV delimiter (default: the mapping's, else sniffed)")
-    imp.add_argument("--chunk-size", type=_positive, default=5000)
+    imp.add_argument("--batch-size", type=_positive, default=5000)
     imp.add_argument("--sample-share", type=_share, default=0.15)
     imp.add_argument("--sample-seed", type=int, default=0)
     imp.add_argument("--show-issues", type=int, default=20, help="issues printed (default 20)")

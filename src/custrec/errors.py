@@ -18,16 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
 
 __all__ = [
     "AccessDenied",
+    "AuditIntegrityWarning",
     "CustrecError",
     "DuplicateCustomer",
     "DuplicateKey",
     "Erased",
+    "ErasureUnavailable",
     "InvalidEmail",
     "InvalidFormat",
     "InvalidIdentifier",
     "InvalidPhone",
     "InvalidState",
+    "KeyLayoutWarning",
     "NotFound",
+    "PlaintextStorageWarning",
     "StorageError",
     "ValidationFailed",
     "VersionConflict",
@@ -169,3 +173,23 @@ class InvalidState(CustrecError, ValueError):
     For example: approving a record that is not pending review, or merging a record that was
     erased or already merged into another.
     """
+
+
+class ErasureUnavailable(CustrecError):
+    """The operation needs a keyring: plaintext payloads and history cannot be crypto-shredded,
+    and an unkeyed audit log is not chained."""
+
+
+class PlaintextStorageWarning(UserWarning):
+    """Personal data is being stored without encryption (no keyring was given)."""
+
+
+class KeyLayoutWarning(UserWarning):
+    """The store keeps its data keys inside the database (written before keys were kept apart):
+    a backup of it holds the keys, so erasures are not final in backups. Move them with
+    ``registry.keys.separate(...)``."""
+
+
+class AuditIntegrityWarning(UserWarning):
+    """The audit log no longer holds the entry its head names: entries were deleted or altered
+    (or the store was restored from a backup). ``registry.audit.verify(...)`` reports it."""

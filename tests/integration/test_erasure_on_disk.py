@@ -88,14 +88,14 @@ def test_after_erase_no_file_the_store_owns_holds_the_key_at_any_wal_prefix(
     ring = KeyRing.generate()
     store = SQLiteStore(live / "crm.sqlite")
     registry = Registry(store, keyring=ring)
-    ids = [c.id for c in (registry.intake(person(n), actor=ADMIN) for n in range(300))]
+    ids = [c.id for c in (registry.customers.intake(person(n), actor=ADMIN) for n in range(300))]
     victim = ids[150]
     secret = wrapped_key(store, victim)
     for n in range(300, 340):  # more commits after the victim: its key page is in many frames
-        registry.intake(person(n), actor=ADMIN)
+        registry.customers.intake(person(n), actor=ADMIN)
     assert any(secret in p.read_bytes() for p in files_of(live))
 
-    registry.erase(victim, actor=ADMIN, reason="subject request")
+    registry.privacy.erase(victim, actor=ADMIN, reason="subject request")
 
     copy = tmp_path / "copy"  # a file copy of the live files, taken after erase() returned
     shutil.copytree(live, copy)
@@ -108,8 +108,8 @@ def test_after_erase_no_file_the_store_owns_holds_the_key_at_any_wal_prefix(
     with SQLiteStore(copy / "crm.sqlite") as copied:  # and the registry cannot read it back
         reopened = Registry(copied, keyring=ring)
         with pytest.raises(Erased):
-            reopened.get(victim, actor=ADMIN)
-        assert reopened.get(ids[151], actor=ADMIN).name == "钱0151"
+            reopened.customers.get(victim, actor=ADMIN)
+        assert reopened.customers.get(ids[151], actor=ADMIN).name == "钱0151"
 
 
 def backup(source: Path, target: Path) -> None:
@@ -122,7 +122,7 @@ def test_a_backup_of_the_database_holds_no_data_key(tmp_path: Path) -> None:
     ring = KeyRing.generate()
     with SQLiteStore(tmp_path / "crm.sqlite") as store:
         registry = Registry(store, keyring=ring)
-        ids = [registry.intake(person(n), actor=ADMIN).id for n in range(20)]
+        ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(20)]
         assert store.key_file == str(tmp_path / "crm.keys.sqlite")
         backup(tmp_path / "crm.sqlite", tmp_path / "nightly.sqlite")
         secrets = [wrapped_key(store, i) for i in ids]
@@ -139,25 +139,25 @@ def test_restoring_the_database_from_a_backup_does_not_bring_an_erased_customer_
     db = tmp_path / "crm.sqlite"
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
-        victim = registry.intake(person(1), actor=ADMIN).id
-        kept = registry.intake(person(2), actor=ADMIN).id
+        victim = registry.customers.intake(person(1), actor=ADMIN).id
+        kept = registry.customers.intake(person(2), actor=ADMIN).id
         backup(db, tmp_path / "before-erasure.sqlite")
-        registry.erase(victim, actor=ADMIN, reason="subject request")
+        registry.privacy.erase(victim, actor=ADMIN, reason="subject request")
     for suffix in ("", "-wal", "-shm"):  # the disaster: restore last night's database
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(tmp_path / "before-erasure.sqlite", db)
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
-        assert registry.verify_audit(actor=AUDITOR).problem == "truncated"  # behind its head
-        registry.reset_audit_head(actor=ADMIN, reason="restored the database")
+        assert registry.audit.verify(actor=AUDITOR).problem == "truncated"  # behind its head
+        registry.audit.reset_head(actor=ADMIN, reason="restored the database")
         with pytest.raises(Erased):  # the ciphertext came back, the key did not
-            registry.get(victim, actor=ADMIN)
-        assert registry.find(phone="13600000001", actor=ADMIN) == []
-        assert registry.replay_erasures(actor=ADMIN) == [victim]  # tombstone again
+            registry.customers.get(victim, actor=ADMIN)
+        assert registry.customers.find(phone="13600000001", actor=ADMIN) == []
+        assert registry.privacy.replay_erasures(actor=ADMIN) == [victim]  # tombstone again
         with store.transaction(readonly=True) as session:
             row = session.customers.get(victim)
             assert row.state == "erased" and not row.index_keys
-        assert registry.get(kept, actor=ADMIN).name == "钱0002"
+        assert registry.customers.get(kept, actor=ADMIN).name == "钱0002"
 
 
 def test_restoring_the_key_store_from_a_backup_is_undone_by_replaying_erasures(
@@ -167,21 +167,21 @@ def test_restoring_the_key_store_from_a_backup_is_undone_by_replaying_erasures(
     db, keys = tmp_path / "crm.sqlite", tmp_path / "crm.keys.sqlite"
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
-        victim = registry.intake(person(3), actor=ADMIN).id
-        registry.intake(person(4), actor=ADMIN)
+        victim = registry.customers.intake(person(3), actor=ADMIN).id
+        registry.customers.intake(person(4), actor=ADMIN)
         backup(keys, tmp_path / "keys-before.sqlite")
-        registry.erase(victim, actor=ADMIN, reason="subject request")
+        registry.privacy.erase(victim, actor=ADMIN, reason="subject request")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{keys}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(tmp_path / "keys-before.sqlite", keys)  # the key came back ...
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
         with pytest.raises(Erased):  # ... but the record is a tombstone in the data store
-            registry.get(victim, actor=ADMIN)
-        assert registry.replay_erasures(actor=ADMIN) == [victim]  # destroys the key again
+            registry.customers.get(victim, actor=ADMIN)
+        assert registry.privacy.replay_erasures(actor=ADMIN) == [victim]  # destroys the key again
         with store.key_store.transaction(readonly=True) as session:  # type: ignore[union-attr]
             assert victim not in [k.customer_id for k in session.keys.list()]
-        assert victim in [i for i, _ in registry.erasure_journal(actor=AUDITOR)]
+        assert victim in [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]
 
 
 def test_restoring_both_files_is_undone_with_a_copy_of_the_journal_kept_elsewhere(
@@ -191,18 +191,18 @@ def test_restoring_both_files_is_undone_with_a_copy_of_the_journal_kept_elsewher
     db, keys = tmp_path / "crm.sqlite", tmp_path / "crm.keys.sqlite"
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
-        victim = registry.intake(person(5), actor=ADMIN).id
+        victim = registry.customers.intake(person(5), actor=ADMIN).id
         backup(db, tmp_path / "db-before.sqlite")
         backup(keys, tmp_path / "keys-before.sqlite")
-        registry.erase(victim, actor=ADMIN, reason="subject request")
-        journal = [i for i, _ in registry.erasure_journal(actor=AUDITOR)]  # kept off-site
+        registry.privacy.erase(victim, actor=ADMIN, reason="subject request")
+        journal = [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]  # kept off-site
     for path, saved in ((db, "db-before.sqlite"), (keys, "keys-before.sqlite")):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(tmp_path / saved, path)
     with SQLiteStore(db) as store:
         registry = Registry(store, keyring=ring)
-        assert registry.get(victim, actor=ADMIN).name == "钱0005"  # everything came back
-        assert registry.replay_erasures(actor=ADMIN, ids=journal) == [victim]
+        assert registry.customers.get(victim, actor=ADMIN).name == "钱0005"  # everything came back
+        assert registry.privacy.replay_erasures(actor=ADMIN, ids=journal) == [victim]
         with pytest.raises(Erased):
-            registry.get(victim, actor=ADMIN)
+            registry.customers.get(victim, actor=ADMIN)

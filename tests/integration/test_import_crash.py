@@ -94,7 +94,7 @@ def test_sigkill_mid_import_then_rerun_stores_each_row_once(tmp_path: Path) -> N
         str(keys),
         "--import-id",
         IMPORT_ID,
-        "--chunk-size",
+        "--batch-size",
         str(CHUNK),
         "--errors",
         str(tmp_path / "errors.csv"),

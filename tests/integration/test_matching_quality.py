@@ -24,10 +24,10 @@ def test_batch_matching_reaches_the_precision_and_recall_goal() -> None:
             truth[f"r{n:06d}"] = record.entity
             yield {**record.data, "id": f"r{n:06d}"}
 
-    stored = registry.intake_many(items(), actor=ADMIN, allow_duplicates=True)  # type: ignore[arg-type]
+    stored = registry.customers.intake_many(items(), actor=ADMIN, allow_duplicates=True)  # type: ignore[arg-type]
     assert len(stored.added) == N
 
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     metrics = pair_metrics((c.ids for c in run.clusters), truth)
 
     assert metrics.precision >= 0.98, metrics

@@ -33,10 +33,10 @@ def _increment_worker(path: str, customer_id: str, count: int) -> int:
     conflicts = 0
     done = 0
     while done < count:
-        current = registry.get(customer_id, actor=ACTOR)
+        current = registry.customers.get(customer_id, actor=ACTOR)
         value = int(current.notes or "0") + 1
         try:
-            registry.update(
+            registry.customers.update(
                 customer_id,
                 {"notes": str(value)},
                 actor=ACTOR,
@@ -51,14 +51,14 @@ def _increment_worker(path: str, customer_id: str, count: int) -> int:
                 continue
             raise
         done += 1
-    registry.store.close()
+    registry._context.store.close()
     return conflicts
 
 
 def test_four_processes_doing_read_modify_write_lose_no_update(tmp_path: Path) -> None:
     path = str(tmp_path / "race.sqlite")
     registry = _registry(path)
-    customer = registry.intake(
+    customer = registry.customers.intake(
         {
             "kind": "individual",
             "name": "counter",
@@ -70,10 +70,10 @@ def test_four_processes_doing_read_modify_write_lose_no_update(tmp_path: Path) -
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(WORKERS) as pool:
         conflicts = pool.starmap(_increment_worker, [(path, customer.id, INCREMENTS)] * WORKERS)
-    final = registry.get(customer.id, actor=ACTOR)
+    final = registry.customers.get(customer.id, actor=ACTOR)
     assert final.notes == str(WORKERS * INCREMENTS)
     assert final.version == 1 + WORKERS * INCREMENTS
-    history = registry.history(customer.id, actor=ACTOR)
+    history = registry.customers.history(customer.id, actor=ACTOR)
     assert len(history) == 1 + WORKERS * INCREMENTS
     assert sum(conflicts) >= 0  # conflicts happen and are retried; none is lost
 
@@ -100,7 +100,7 @@ BULK_SCRIPT = textwrap.dedent(
 
     registry = Registry(SQLiteStore(path))
     importer = Actor(id="import", roles={"admin"})
-    result = registry.intake_many(items(), actor=importer, chunk_size=chunk)
+    result = registry.customers.intake_many(items(), actor=importer, batch_size=chunk)
     print(f"done added={len(result.added)} skipped={len(result.skipped)}", flush=True)
     """
 )

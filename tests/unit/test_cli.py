@@ -72,7 +72,7 @@ def flags(env: dict[str, Path]) -> list[str | Path]:
 
 
 def everyone(registry: Registry, actor: Actor) -> list[str]:
-    return [c.id for batch in registry.iter_customers(actor=actor) for c in batch]
+    return [c.id for batch in registry.customers.batches(actor=actor) for c in batch]
 
 
 # ---------------------------------------------------------------------------------- keys
@@ -197,7 +197,7 @@ def test_a_clean_import_exits_zero(env: dict[str, Path]) -> None:
 
 
 def test_import_shows_progress_on_request(env: dict[str, Path]) -> None:
-    result = imported(env, "--progress", "--chunk-size", "4")
+    result = imported(env, "--progress", "--batch-size", "4")
     assert "importing: " in result.err and "rows/s" in result.err
     assert "importing" not in imported(env, "--no-progress").err
 
@@ -355,7 +355,7 @@ def test_grade(env: dict[str, Path]) -> None:
     registry = Registry(store, keyring=KeyRing.from_file(env["keys"]))
     operator = Actor(id="ops", roles={"admin"})
     for n, customer_id in enumerate(sorted(everyone(registry, operator))):
-        registry.record_transaction(
+        registry.activities.record_transaction(
             {
                 "customer_id": customer_id,
                 "occurred_at": f"2024-0{n % 9 + 1}-01T00:00:00+00:00",

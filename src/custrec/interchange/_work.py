@@ -113,9 +113,8 @@ class WorkIndex:
 class StoreIndex:
     """Batched, read-only identity lookups in a registry's store (ids only, never records).
 
-    A thin adapter over :meth:`~custrec.registry.Registry.identify`, which reads the blind
-    index in one transaction per batch instead of one :meth:`~custrec.registry.Registry.find`
-    call per row.
+    A thin adapter over ``registry.customers.identify``, which reads the blind index in one
+    transaction per batch instead of one ``registry.customers.find`` call per row.
     """
 
     def __init__(self, registry: Registry, actor: Actor) -> None:
@@ -128,4 +127,5 @@ class StoreIndex:
         self, keys: Collection[StrongKey], ids: Collection[str]
     ) -> tuple[dict[StrongKey, tuple[str, ...]], set[str]]:
         """Return (the stored ids holding each key, the ids among ``ids`` that exist)."""
-        return self._registry.identify(keys, actor=self._actor, ids=ids)
+        found = self._registry.customers.identify(keys, actor=self._actor, ids=ids)
+        return dict(found.holders), set(found.existing)

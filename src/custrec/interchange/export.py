@@ -34,9 +34,10 @@ from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.records import Customer, Milestones
-from custrec.registry import CustomerFacets, Registry
+from custrec.registry import Registry
 from custrec.security import Actor
 from custrec.serialization import SCHEMA_VERSION
+from custrec.services import CustomerFacets
 
 __all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "ExportResult", "export_customers", "flatten"]
 
@@ -129,7 +130,7 @@ def export_customers(
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError("batch_size must be a positive integer")
-    ids = registry.customer_ids(actor=actor, batch_size=batch_size, **facets)
+    ids = registry.customers.ids(actor=actor, batch_size=batch_size, **facets)
     if isinstance(out, str | os.PathLike):
         encoding = "utf-8-sig" if format == "csv" else "utf-8"
         with open_private(out, encoding=encoding, newline="") as stream:
@@ -153,7 +154,7 @@ def _export(
     exported = masked = erased = denied = 0
     for customer_id in ids:
         try:
-            subject = registry.export_subject(customer_id, actor=actor)
+            subject = registry.privacy.export_subject(customer_id, actor=actor)
         except Erased:
             erased += 1
             continue
@@ -162,8 +163,8 @@ def _export(
             continue
         except NotFound:  # deleted since the ids were read
             continue
-        is_masked = bool(subject["masked"])
-        record = subject["record"]
+        is_masked = subject.masked
+        record = subject.record
         if writer is not None:
             writer.writerow(flatten(record, masked=is_masked))
         else:

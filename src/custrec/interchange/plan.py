@@ -125,14 +125,14 @@ class ImportPolicy:
     non-blank fields into that customer; needs the update right and, to merge, the unmask
     right) or ``"conflict"`` (leave it to a person). ``on_file_duplicate``: ``"skip"`` later
     rows repeating an earlier row's identifiers, or report them as ``"conflict"`` (into the
-    error file). ``chunk_size`` rows are planned, and written, per transaction.
+    error file). ``batch_size`` rows are planned, and written, per transaction.
     ``sample_share`` of the customers the import holds are sampled for manual checking, picked
     reproducibly by ``sample_seed``.
     """
 
     on_match: str = attrs.field(default="skip", validator=_choice(_MATCH_ACTIONS))
     on_file_duplicate: str = attrs.field(default="skip", validator=_choice(_DUPLICATE_ACTIONS))
-    chunk_size: int = attrs.field(default=5000, validator=_positive)
+    batch_size: int = attrs.field(default=5000, validator=_positive)
     sample_share: float = attrs.field(default=0.15, validator=_share)
     sample_seed: int = attrs.field(default=0, validator=_seed)
 
@@ -141,7 +141,7 @@ class ImportPolicy:
         return {
             "on_match": self.on_match,
             "on_file_duplicate": self.on_file_duplicate,
-            "chunk_size": self.chunk_size,
+            "batch_size": self.batch_size,
             "sample_share": self.sample_share,
             "sample_seed": self.sample_seed,
         }
@@ -512,8 +512,8 @@ class _Importer:
         for row in rows:
             assert row.customer is not None and row.target is not None
             customers.append(attrs.evolve(row.customer, id=row.target))
-        result = self.registry.intake_many(
-            customers, actor=self.actor, reason=self.reason, chunk_size=len(customers)
+        result = self.registry.customers.intake_many(
+            customers, actor=self.actor, reason=self.reason, batch_size=len(customers)
         )
         added, skipped = set(result.added), set(result.skipped)
         for position, row in enumerate(rows):
@@ -547,7 +547,7 @@ class _Importer:
     def _update(self, row: _Row) -> None:
         assert row.customer is not None and row.match is not None and row.mapped is not None
         try:
-            current = self.registry.get(row.match, actor=self.actor, purpose=self.reason)
+            current = self.registry.customers.get(row.match, actor=self.actor, purpose=self.reason)
         except AccessDenied:
             row.decide(
                 Outcome.CONFLICT,
@@ -599,7 +599,7 @@ class _Importer:
             row.decide(Outcome.UPDATED)
             return
         try:
-            self.registry.update(
+            self.registry.customers.update(
                 row.match,
                 changes,
                 actor=self.actor,
@@ -869,7 +869,7 @@ def plan_import(
         chunk: list[SourceRow] = []
         for row in _as_rows(rows):
             chunk.append(row)
-            if len(chunk) >= chosen.chunk_size:
+            if len(chunk) >= chosen.batch_size:
                 importer.run_chunk(chunk)
                 chunk = []
                 if progress is not None:

@@ -150,7 +150,7 @@ def test_a_legacy_cell_starting_with_an_apostrophe_and_a_formula_character_loses
 def dangerous_registry() -> Registry:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate())
     for n, value in enumerate(DANGEROUS):
-        registry.intake(
+        registry.customers.intake(
             {
                 "kind": "individual",
                 "name": value,
@@ -167,7 +167,7 @@ def dangerous_registry() -> Registry:
 def everything(registry: Registry) -> dict[str, Customer]:
     return {
         c.id: attrs.evolve(c, version=0, updated_at=None)
-        for batch in registry.iter_customers(actor=OPERATOR)
+        for batch in registry.customers.batches(actor=OPERATOR)
         for c in batch
     }
 
@@ -192,7 +192,7 @@ def test_csv_exports_hold_no_live_formula_and_round_trip(tmp_path: Path) -> None
 
 def test_masked_csv_exports_hold_no_live_formula(tmp_path: Path) -> None:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate())
-    registry.intake(
+    registry.customers.intake(
         {
             "kind": "individual",
             "name": '=HYPERLINK("http://evil.example","x")',

@@ -44,7 +44,7 @@ def registry() -> Registry:
             import_id="legacy",
             dry_run=False,
         )
-    registry.intake(
+    registry.customers.intake(
         {
             "kind": "individual",
             "name": "韩梅梅",
@@ -69,7 +69,7 @@ def registry() -> Registry:
 
 
 def everything(registry: Registry) -> dict[str, Customer]:
-    return {c.id: c for batch in registry.iter_customers(actor=OPERATOR) for c in batch}
+    return {c.id: c for batch in registry.customers.batches(actor=OPERATOR) for c in batch}
 
 
 def comparable(customer: Customer) -> Customer:
@@ -142,15 +142,15 @@ def test_exports_are_audited_and_need_the_export_permission(registry: Registry) 
     refused = export_customers(registry, out, actor=Actor(id="clerk", roles={"admin", "unmask"}))
     assert (refused.exported, refused.denied, out.getvalue()) == (0, 9, "")
     export_customers(registry, io.StringIO(), actor=EXPORTER)
-    trail = registry.audit_trail(actor=OPERATOR, actor_id="exporter")
+    trail = registry.audit.trail(actor=OPERATOR, actor_id="exporter")
     assert [e.action for e in trail].count("customer.export") == 9
-    denied = registry.audit_trail(actor=OPERATOR, actor_id="clerk")
+    denied = registry.audit.trail(actor=OPERATOR, actor_id="clerk")
     assert {e.action for e in denied} == {"denied.export"}
 
 
 def test_erased_customers_are_left_out(registry: Registry) -> None:
     victim = next(iter(everything(registry)))
-    registry.erase(victim, actor=OPERATOR, reason="subject request")
+    registry.privacy.erase(victim, actor=OPERATOR, reason="subject request")
     out = io.StringIO()
     result = export_customers(registry, out, actor=EXPORTER)
     assert (result.exported, result.erased) == (8, 0)  # an erased record is not listed at all

@@ -234,7 +234,7 @@ def expected_report(*, counts: dict[str, int], error_file: str) -> dict[str, Any
         "policy": {
             "on_match": "skip",
             "on_file_duplicate": "skip",
-            "chunk_size": 5000,
+            "batch_size": 5000,
             "sample_share": 0.15,
             "sample_seed": 0,
         },
@@ -254,7 +254,7 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     store = SQLiteStore(tmp_path / "customers.sqlite")
     registry = Registry(store, keyring=KeyRing.generate())
     first = json.loads((EXAMPLES / "customers.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    registry.intake({**first, "id": STORED_ID}, actor=MIGRATION)
+    registry.customers.intake({**first, "id": STORED_ID}, actor=MIGRATION)
     yield registry
     store.close()
 
@@ -276,7 +276,7 @@ def run(registry: Registry, errors: Path, *, dry_run: bool = False) -> ImportRep
 def snapshot(registry: Registry) -> dict[str, tuple[int, str | None]]:
     """Every stored customer's version and grade, by id, and the number of audit entries that
     record writes (what a second run must not touch; its identity look-ups are audited reads)."""
-    with registry.store.transaction(readonly=True) as session:
+    with registry._context.store.transaction(readonly=True) as session:
         rows = session.customers.query(limit=1000)
         writes = [e for e in session.audit.read(limit=10_000) if e.action != "customer.identify"]
     state = {row.id: (row.version, row.grade) for row in rows}
@@ -297,7 +297,7 @@ def test_report_and_error_file_are_exact(registry: Registry, tmp_path: Path) -> 
     assert report.to_dict() == expected_report(counts=COUNTS, error_file="errors.csv")
     assert (tmp_path / "errors.csv").read_bytes().decode("utf-8-sig") == ERROR_FILE
     assert (tmp_path / "errors.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads it
-    assert registry.count(actor=MIGRATION) == 1 + 7
+    assert registry.customers.count(actor=MIGRATION) == 1 + 7
 
 
 def test_legacy_values_are_normalised(registry: Registry, tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_legacy_values_are_normalised(registry: Registry, tmp_path: Path) -> Non
     converter = make_converter()
     by_name = {
         c.name: converter.unstructure(c)
-        for batch in registry.iter_customers(actor=READER)
+        for batch in registry.customers.batches(actor=READER)
         for c in batch
     }
     first = by_name["上海明远信息技术有限公司"]
@@ -352,7 +352,7 @@ def test_a_second_run_changes_nothing(registry: Registry, tmp_path: Path) -> Non
     counts = {**COUNTS, "created": 0, "already_applied": 7}
     assert again.to_dict() == expected_report(counts=counts, error_file="second.csv")
     assert (tmp_path / "second.csv").read_bytes().decode("utf-8-sig") == ERROR_FILE
-    assert registry.verify_audit(actor=READER).ok
+    assert registry.audit.verify(actor=READER).ok
 
 
 def test_a_dry_run_writes_nothing_and_predicts_the_real_run(
@@ -392,4 +392,4 @@ def test_the_fixed_error_file_feeds_back(registry: Registry, tmp_path: Path) -> 
     assert {k.value: n for k, n in again.counts.items() if n} == {"created": 2, "rejected": 3}
     first_error = next(i for i in again.issues if i.severity.value == "error")
     assert first_error.row == 2  # row numbers of the fed-back file
-    assert registry.count(actor=MIGRATION) == 1 + 7 + 2
+    assert registry.customers.count(actor=MIGRATION) == 1 + 7 + 2

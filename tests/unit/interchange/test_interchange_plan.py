@@ -70,7 +70,7 @@ def codes(report: Any) -> list[tuple[int, str]]:
 
 
 def stored(registry: Registry) -> list[Customer]:
-    return [c for batch in registry.iter_customers(actor=ADMIN) for c in batch]
+    return [c for batch in registry.customers.batches(actor=ADMIN) for c in batch]
 
 
 def run(registry: Registry, rows: list[dict[str, str]], **options: Any) -> Any:
@@ -84,8 +84,8 @@ def test_a_dry_run_writes_nothing(registry: Registry) -> None:
     report = run(registry, [person("张三", "13800138000")], dry_run=True)
     assert counts(report) == {"created": 1}
     assert report.dry_run and report.written == 0
-    assert registry.count(actor=ADMIN) == 0
-    with registry.store.transaction(readonly=True) as session:
+    assert registry.customers.count(actor=ADMIN) == 0
+    with registry._context.store.transaction(readonly=True) as session:
         # nothing but the audit of its identity look-ups, which are reads like any other
         assert {e.action for e in session.audit.read()} == {"customer.identify"}
         assert session.keys.list() == []
@@ -99,7 +99,7 @@ def test_created_customers_get_ids_derived_from_the_import(registry: Registry) -
     assert customer.id == derive_id("t1", identity)
     assert report.sample_ids == (customer.id,)
     assert customer.owner == "importer"
-    (change,) = registry.history(customer.id, actor=ADMIN)
+    (change,) = registry.customers.history(customer.id, actor=ADMIN)
     assert change.reason == "import t1"
 
 
@@ -111,7 +111,7 @@ def test_duplicates_are_found_across_chunks(registry: Registry) -> None:
         person("丁", "13700137000", 邮箱="x@example.com"),
         person("戊", "", 邮箱="X@Example.com"),
     ]
-    report = run(registry, rows, policy=ImportPolicy(chunk_size=2))
+    report = run(registry, rows, policy=ImportPolicy(batch_size=2))
     assert counts(report) == {"created": 3, "duplicate_in_file": 2}
     assert [i.message for i in report.issues] == [
         "same phone as row 1",
@@ -152,7 +152,7 @@ def test_a_second_run_reports_rows_already_applied(registry: Registry) -> None:
 def test_an_erased_customer_is_not_brought_back(registry: Registry) -> None:
     run(registry, [person("张三", "13800138000")])
     (customer,) = stored(registry)
-    registry.erase(customer.id, actor=ADMIN, reason="subject request")
+    registry.privacy.erase(customer.id, actor=ADMIN, reason="subject request")
     again = run(registry, [person("张三", "13800138000")])
     assert counts(again) == {"already_applied": 1}
     update = ImportPolicy(on_match="update")
@@ -165,7 +165,7 @@ def test_an_erased_customer_is_not_brought_back(registry: Registry) -> None:
 
 
 def test_store_duplicates_are_skipped_by_default(registry: Registry) -> None:
-    kept = registry.intake(
+    kept = registry.customers.intake(
         {"kind": "individual", "name": "张三", "contacts": [{"phones": ["13800138000"]}]},
         actor=ADMIN,
     )
@@ -176,7 +176,7 @@ def test_store_duplicates_are_skipped_by_default(registry: Registry) -> None:
 
 
 def test_update_merges_mapped_fields_only(registry: Registry, tmp_path: Path) -> None:
-    kept = registry.intake(
+    kept = registry.customers.intake(
         {
             "kind": "individual",
             "name": "张三",
@@ -191,11 +191,11 @@ def test_update_merges_mapped_fields_only(registry: Registry, tmp_path: Path) ->
     policy = ImportPolicy(on_match="update")
     planned = run(registry, rows, policy=policy, actor=ADMIN, dry_run=True)
     assert counts(planned) == {"updated": 1}
-    assert registry.get(kept.id, actor=ADMIN).version == 1
+    assert registry.customers.get(kept.id, actor=ADMIN).version == 1
 
     report = run(registry, rows, policy=policy, actor=ADMIN)
     assert counts(report) == {"updated": 1}
-    now = registry.get(kept.id, actor=ADMIN)
+    now = registry.customers.get(kept.id, actor=ADMIN)
     assert (now.stage.value, now.notes, now.tags, now.version) == (
         "active",
         "keep me",
@@ -205,17 +205,17 @@ def test_update_merges_mapped_fields_only(registry: Registry, tmp_path: Path) ->
     assert now.contacts[0].emails == ("a@example.com", "b@example.com")
     assert now.contacts[0].phones == ("+8613800138000",)
     assert report.sample_ids == (kept.id,)
-    changes = registry.history(kept.id, actor=ADMIN)[1:]
+    changes = registry.customers.history(kept.id, actor=ADMIN)[1:]
     assert {c.path for c in changes} == {"stage", "tags", "contacts[0].emails"}
     assert {c.reason for c in changes} == {"import t1"}
 
     again = run(registry, rows, policy=policy, actor=ADMIN)
     assert counts(again) == {"unchanged": 1}
-    assert registry.get(kept.id, actor=ADMIN).version == 2
+    assert registry.customers.get(kept.id, actor=ADMIN).version == 2
 
 
 def test_update_needs_clear_values(registry: Registry) -> None:
-    registry.intake(
+    registry.customers.intake(
         {"kind": "individual", "name": "张三", "contacts": [{"phones": ["13800138000"]}]},
         actor=ADMIN,
     )
@@ -238,7 +238,7 @@ def test_updates_of_the_rows_own_customers(registry: Registry) -> None:
 
 
 def test_conflicts_go_to_the_error_file(registry: Registry, tmp_path: Path) -> None:
-    a = registry.intake(
+    a = registry.customers.intake(
         {
             "kind": "individual",
             "name": "甲",
@@ -246,7 +246,7 @@ def test_conflicts_go_to_the_error_file(registry: Registry, tmp_path: Path) -> N
         },
         actor=ADMIN,
     )
-    b = registry.intake(
+    b = registry.customers.intake(
         {
             "kind": "individual",
             "name": "乙",
@@ -278,7 +278,7 @@ def test_conflicts_go_to_the_error_file(registry: Registry, tmp_path: Path) -> N
 
 
 def test_two_rows_updating_one_customer(registry: Registry) -> None:
-    registry.intake(
+    registry.customers.intake(
         {
             "kind": "individual",
             "name": "甲",
@@ -331,7 +331,7 @@ def test_the_sample_is_reproducible_and_sized_by_share(registry: Registry) -> No
 def test_progress_is_reported_per_chunk(registry: Registry) -> None:
     seen: list[int] = []
     rows = [person(f"客户{i}", f"138{i:08d}") for i in range(5)]
-    run(registry, rows, dry_run=True, policy=ImportPolicy(chunk_size=2), progress=seen.append)
+    run(registry, rows, dry_run=True, policy=ImportPolicy(batch_size=2), progress=seen.append)
     assert seen == [2, 4, 5]
 
 
@@ -360,8 +360,8 @@ def test_arguments_are_checked_early(registry: Registry) -> None:
         ImportPolicy(on_match="merge")
     with pytest.raises(ValueError, match="sample_share"):
         ImportPolicy(sample_share=1.5)
-    with pytest.raises(ValueError, match="chunk_size"):
-        ImportPolicy(chunk_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        ImportPolicy(batch_size=0)
     with pytest.raises(ValueError, match="aware"):
         run(registry, [], as_of=datetime(2024, 1, 1))
 
@@ -463,13 +463,13 @@ ROWS = st.lists(
 @given(ROWS, st.sampled_from(["skip", "update", "conflict"]))
 def test_any_rows_are_planned_without_raising(rows: list[dict[str, str]], on_match: str) -> None:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate())
-    registry.intake(
+    registry.customers.intake(
         {"kind": "individual", "name": "甲", "contacts": [{"phones": ["13800138000"]}]},
         actor=ADMIN,
     )
-    policy = ImportPolicy(on_match=on_match, chunk_size=3)
+    policy = ImportPolicy(on_match=on_match, batch_size=3)
     report = run(registry, rows, policy=policy, actor=ADMIN)
     assert sum(report.counts.values()) == report.rows == len(rows)
     again = run(registry, rows, policy=policy, actor=ADMIN)
     assert again.counts[Outcome.CREATED] == 0
-    assert registry.count(actor=ADMIN) == 1 + report.counts[Outcome.CREATED]
+    assert registry.customers.count(actor=ADMIN) == 1 + report.counts[Outcome.CREATED]

@@ -36,7 +36,7 @@ def open_umask() -> Iterator[None]:
 @pytest.fixture
 def registry() -> Registry:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate())
-    registry.intake(
+    registry.customers.intake(
         {"kind": "individual", "name": "张三", "contacts": [{"phones": ["13800138000"]}]},
         actor=OPERATOR,
     )

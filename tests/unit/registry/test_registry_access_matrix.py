@@ -105,7 +105,7 @@ CASES = [(role, action, target) for role in ROLES for action in ACTIONS for targ
 @pytest.mark.parametrize(("role", "action", "target"), CASES)
 def test_role_matrix(registry: Registry, role: str, action: str, target: str) -> None:
     owner, team = TARGETS[target]
-    c = registry.intake(
+    c = registry.customers.intake(
         {
             "kind": "individual",
             "name": NAME,
@@ -119,23 +119,23 @@ def test_role_matrix(registry: Registry, role: str, action: str, target: str) ->
     actor = Actor(id="a", roles=ROLES[role], team="t1")
 
     def get() -> str:
-        return "clear" if registry.get(c.id, actor=actor).name == NAME else "masked"
+        return "clear" if registry.customers.get(c.id, actor=actor).name == NAME else "masked"
 
     def history() -> str:
-        first = registry.history(c.id, actor=actor)[0]
+        first = registry.customers.history(c.id, actor=actor)[0]
         return "clear" if first.new["name"] == NAME else "masked"
 
     def update() -> None:
-        registry.update(c.id, {"stage": "prospect"}, actor=actor, reason="matrix")
+        registry.customers.update(c.id, {"stage": "prospect"}, actor=actor, reason="matrix")
 
     def interaction() -> None:
-        registry.record_interaction(
+        registry.activities.record_interaction(
             {"customer_id": c.id, "kind": "call", "occurred_at": datetime.now(UTC).isoformat()},
             actor=actor,
         )
 
     def erase() -> None:
-        registry.erase(c.id, actor=actor, reason="matrix")
+        registry.privacy.erase(c.id, actor=actor, reason="matrix")
 
     calls = {"get": get, "history": history, "update": update, "interaction": interaction}
     calls["erase"] = erase
@@ -146,20 +146,20 @@ def test_role_matrix(registry: Registry, role: str, action: str, target: str) ->
 @pytest.mark.parametrize("role", list(ROLES))
 def test_only_auditors_read_the_audit_log(registry: Registry, role: str) -> None:
     actor = Actor(id="a", roles=ROLES[role], team="t1")
-    outcome = _outcome(lambda: registry.audit_trail(actor=actor, limit=1) and None)
+    outcome = _outcome(lambda: registry.audit.trail(actor=actor, limit=1) and None)
     assert outcome == ("ok" if role in AUDIT_READ else "-")
 
 
 def test_denied_attempts_are_on_record(registry: Registry) -> None:
-    c = registry.intake(
+    c = registry.customers.intake(
         {"kind": "individual", "name": NAME, "owner": "c", "contacts": [{"wechat": "wx_denied"}]},
         actor=SETUP,
     )
     intruder = Actor(id="intruder", roles={"staff"}, team="t1")
     with pytest.raises(AccessDenied):
-        registry.update(c.id, {"stage": "active"}, actor=intruder, reason="try")
+        registry.customers.update(c.id, {"stage": "active"}, actor=intruder, reason="try")
     auditor = Actor(id="aud", roles={"auditor"})
-    denied = registry.audit_trail(actor=auditor, actor_id="intruder")
+    denied = registry.audit.trail(actor=auditor, actor_id="intruder")
     assert [(e.action, e.customer_id, e.outcome, e.reason) for e in denied] == [
         ("denied.update", c.id, "denied", "not_owner")
     ]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.errors import AccessDenied
-from custrec.registry import AuditIntegrityWarning, FileAuditHead, _StoreAuditHead
+from custrec.errors import AccessDenied, AuditIntegrityWarning
+from custrec.services import FileAuditHead, StoreAuditHead
 from custrec.storage import Store
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
@@ -25,9 +25,9 @@ def person(n: int) -> dict[str, object]:
 
 
 def busy(registry: Registry, n: int = 8) -> None:
-    ids = [registry.intake(person(i), actor=ADMIN).id for i in range(n)]
+    ids = [registry.customers.intake(person(i), actor=ADMIN).id for i in range(n)]
     for customer_id in ids:
-        registry.get(customer_id, actor=ADMIN)
+        registry.customers.get(customer_id, actor=ADMIN)
 
 
 def drop_newest_sqlite(path: Path, count: int) -> None:
@@ -57,9 +57,9 @@ def test_deleting_the_newest_entries_is_detected_with_the_default_layout(
 ) -> None:
     registry = Registry(sqlite_store, keyring=KeyRing.generate())
     busy(registry)
-    assert registry.verify_audit(actor=AUDITOR).ok
+    assert registry.audit.verify(actor=AUDITOR).ok
     drop_newest_sqlite(sqlite_path, 5)
-    result = registry.verify_audit(actor=AUDITOR)
+    result = registry.audit.verify(actor=AUDITOR)
     assert not result.ok and result.problem == "truncated"
 
 
@@ -70,7 +70,7 @@ def test_a_truncated_log_that_grows_again_is_still_caught(
     with SQLiteStore(sqlite_path) as store:
         registry = Registry(store, keyring=ring)
         busy(registry)
-        c = registry.query(actor=ADMIN, limit=1)[0]
+        c = registry.customers.query(actor=ADMIN, limit=1)[0]
     drop_newest_sqlite(sqlite_path, 3)
     with SQLiteStore(sqlite_path) as store:
         registry = Registry(store, keyring=ring)
@@ -78,15 +78,15 @@ def test_a_truncated_log_that_grows_again_is_still_caught(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for _ in range(6):  # the log grows past where it was cut, verifications included
-                registry.get(c.id, actor=ADMIN)
-                problems.append(registry.verify_audit(actor=AUDITOR).problem)
+                registry.customers.get(c.id, actor=ADMIN)
+                problems.append(registry.audit.verify(actor=AUDITOR).problem)
         assert problems[0] == "truncated"
         assert set(problems) <= {"truncated", "checkpoint_mismatch"}  # never ok again
         assert any(issubclass(w.category, AuditIntegrityWarning) for w in caught)
     with SQLiteStore(sqlite_path) as store:  # a later process sees it too (the CLI's check)
         later = Registry(store, keyring=ring)
         with pytest.warns(AuditIntegrityWarning):
-            result = later.verify_audit(actor=AUDITOR)
+            result = later.audit.verify(actor=AUDITOR)
         assert result.problem == "checkpoint_mismatch"
 
 
@@ -97,22 +97,22 @@ def test_resetting_the_head_acknowledges_a_restore(
     busy(registry)
     drop_newest_sqlite(sqlite_path, 4)
     keeper = Actor(id="ops", roles={"admin"})
-    assert registry.verify_audit(actor=AUDITOR).problem == "truncated"
-    head = registry.reset_audit_head(actor=keeper, reason="restored from backup, ticket 77")
+    assert registry.audit.verify(actor=AUDITOR).problem == "truncated"
+    head = registry.audit.reset_head(actor=keeper, reason="restored from backup, ticket 77")
     assert head is not None
-    assert registry.verify_audit(actor=AUDITOR).ok
-    trail = registry.audit_trail(actor=AUDITOR, limit=3, newest_first=True)
+    assert registry.audit.verify(actor=AUDITOR).ok
+    trail = registry.audit.trail(actor=AUDITOR, limit=3, newest_first=True)
     assert "audit.head.reset" in [e.action for e in trail]
     with pytest.raises(AccessDenied):
-        registry.reset_audit_head(actor=AUDITOR, reason="x")
+        registry.audit.reset_head(actor=AUDITOR, reason="x")
 
 
 def test_reads_advance_the_head_too(sqlite_store: SQLiteStore, sqlite_path: Path) -> None:
     registry = Registry(sqlite_store, keyring=KeyRing.generate())
-    c = registry.intake(person(1), actor=ADMIN)
-    registry.get(c.id, actor=ADMIN)  # the newest entry is a read
+    c = registry.customers.intake(person(1), actor=ADMIN)
+    registry.customers.get(c.id, actor=ADMIN)  # the newest entry is a read
     drop_newest_sqlite(sqlite_path, 1)
-    assert registry.verify_audit(actor=AUDITOR).problem == "truncated"
+    assert registry.audit.verify(actor=AUDITOR).problem == "truncated"
 
 
 def test_a_separate_key_store_keeps_the_head_for_any_backend() -> None:
@@ -120,7 +120,7 @@ def test_a_separate_key_store_keeps_the_head_for_any_backend() -> None:
     registry = Registry(data, keyring=KeyRing.generate(), key_store=keys)
     busy(registry)
     drop_newest_memory(data, 3)
-    assert registry.verify_audit(actor=AUDITOR).problem == "truncated"
+    assert registry.audit.verify(actor=AUDITOR).problem == "truncated"
 
 
 def test_a_head_file_named_by_the_caller_detects_truncation(tmp_path: Path) -> None:
@@ -131,18 +131,20 @@ def test_a_head_file_named_by_the_caller_detects_truncation(tmp_path: Path) -> N
     assert stat.S_IMODE(head.stat().st_mode) == 0o600
     assert FileAuditHead(head).read() is not None
     drop_newest_memory(store, 2)
-    assert registry.verify_audit(actor=AUDITOR).problem == "truncated"
+    assert registry.audit.verify(actor=AUDITOR).problem == "truncated"
 
 
 def test_without_a_head_truncation_needs_a_checkpoint(tmp_path: Path) -> None:
     store = MemoryStore()
     registry = Registry(store, keyring=KeyRing.generate())
     busy(registry)
-    checkpoint = registry.audit_checkpoint(actor=AUDITOR)
-    registry.get(registry.query(actor=ADMIN, limit=1)[0].id, actor=ADMIN)  # two more entries
+    checkpoint = registry.audit.checkpoint(actor=AUDITOR)
+    registry.customers.get(
+        registry.customers.query(actor=ADMIN, limit=1)[0].id, actor=ADMIN
+    )  # two more entries
     drop_newest_memory(store, 4)  # those two, the checkpoint's and one before it
-    assert registry.verify_audit(actor=AUDITOR).ok  # what a head would have caught
-    assert registry.verify_audit(actor=AUDITOR, checkpoint=checkpoint).problem == "truncated"
+    assert registry.audit.verify(actor=AUDITOR).ok  # what a head would have caught
+    assert registry.audit.verify(actor=AUDITOR, checkpoint=checkpoint).problem == "truncated"
 
 
 def test_registries_sharing_a_store_never_move_the_head_back(
@@ -152,14 +154,14 @@ def test_registries_sharing_a_store_never_move_the_head_back(
     one_store, two_store = SQLiteStore(sqlite_path), SQLiteStore(sqlite_path)
     one, two = Registry(one_store, keyring=ring), Registry(two_store, keyring=ring)
     for n in range(6):
-        (one if n % 2 else two).intake(person(n), actor=ADMIN)
-    assert one.verify_audit(actor=AUDITOR).ok and two.verify_audit(actor=AUDITOR).ok
+        (one if n % 2 else two).customers.intake(person(n), actor=ADMIN)
+    assert one.audit.verify(actor=AUDITOR).ok and two.audit.verify(actor=AUDITOR).ok
     with one_store.transaction(readonly=True) as s:
         last = s.audit.last()
     assert last is not None
     key_store = one_store.key_store
     assert key_store is not None
-    recorded = _StoreAuditHead(key_store).read()
+    recorded = StoreAuditHead(key_store).read()
     assert recorded is not None and recorded.seq == last.seq
     one_store.close()
     two_store.close()
@@ -172,9 +174,9 @@ def test_a_forged_head_is_refused(sqlite_store: SQLiteStore) -> None:
     assert key_store is not None
     other = Registry(MemoryStore(), keyring=KeyRing.generate())
     busy(other, 1)
-    forged = other.audit_checkpoint(actor=AUDITOR)
+    forged = other.audit.checkpoint(actor=AUDITOR)
     with key_store.transaction() as s:
         s.meta.put("custrec.audit_head", json.dumps(forged.to_dict()).encode())
         s.commit()
     with pytest.warns(AuditIntegrityWarning):  # it names no entry of this log
-        assert registry.verify_audit(actor=AUDITOR).problem == "checkpoint_signature"
+        assert registry.audit.verify(actor=AUDITOR).problem == "checkpoint_signature"

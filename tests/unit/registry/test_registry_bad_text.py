@@ -102,7 +102,7 @@ def issue_paths(error: ValidationFailed) -> list[tuple[str, str]]:
 
 
 def test_the_record_used_below_is_accepted(registry: Registry) -> None:
-    stored = registry.intake(person(), actor=ADMIN)
+    stored = registry.customers.intake(person(), actor=ADMIN)
     assert stored.version == 1
 
 
@@ -111,11 +111,11 @@ def test_the_record_used_below_is_accepted(registry: Registry) -> None:
 def test_intake_refuses_unstorable_text_anywhere_with_an_issue_at_its_path(
     registry: Registry, place: tuple[str | int, ...], path: str, bad: str
 ) -> None:
-    error = refused(lambda: registry.intake(spoiled(person(), place, bad), actor=ADMIN))
+    error = refused(lambda: registry.customers.intake(spoiled(person(), place, bad), actor=ADMIN))
     assert issue_paths(error) == [(path, "text.invalid_character")]
     assert bad not in str(error) and bad not in repr(error)
     assert str(error).encode("utf-8")  # the exception can be logged as it is
-    assert registry.count(actor=ADMIN) == 0
+    assert registry.customers.count(actor=ADMIN) == 0
 
 
 @pytest.mark.parametrize("bad", BAD, ids=BAD_IDS)
@@ -132,7 +132,7 @@ def test_intake_refuses_a_customer_object_holding_unstorable_text(
         identifiers=[Identifier(scheme=IdentifierScheme.PASSPORT, value="E12345678")],
         milestones=Milestones(contract_amount=Money(amount=Decimal(1), currency=f"CN{bad}")),
     )
-    error = refused(lambda: registry.intake(record, actor=ADMIN))
+    error = refused(lambda: registry.customers.intake(record, actor=ADMIN))
     assert {i.path for i in error.report.by_code("text.invalid_character")} == {
         "owner",
         "tags[1]",
@@ -140,7 +140,7 @@ def test_intake_refuses_a_customer_object_holding_unstorable_text(
         "addresses[0].street",
         "milestones.contract_amount.currency",
     }
-    assert registry.count(actor=ADMIN) == 0
+    assert registry.customers.count(actor=ADMIN) == 0
 
 
 def test_intake_reports_unstorable_text_together_with_the_other_issues(
@@ -149,7 +149,7 @@ def test_intake_reports_unstorable_text_together_with_the_other_issues(
     data = spoiled(person(), ("tags", 0), "\udcff")
     data["birth_date"] = "1990-02-30"
     data["contacts"][0]["phones"] = ["12345"]
-    error = refused(lambda: registry.intake(data, actor=ADMIN))
+    error = refused(lambda: registry.customers.intake(data, actor=ADMIN))
     assert set(issue_paths(error)) == {
         ("tags[0]", "text.invalid_character"),
         ("birth_date", "type"),
@@ -184,15 +184,15 @@ def with_text(value: Any, bad: str) -> Any:
 def test_update_refuses_unstorable_text_and_leaves_the_customer_unchanged(
     registry: Registry, changes: dict[str, Any], path: str, bad: str
 ) -> None:
-    stored = registry.intake(person(), actor=ADMIN)
+    stored = registry.customers.intake(person(), actor=ADMIN)
     spoilt = with_text(changes, bad)
     error = refused(
-        lambda: registry.update(
+        lambda: registry.customers.update(
             stored.id, spoilt, actor=ADMIN, reason="correction", expected_version=1
         )
     )
     assert issue_paths(error) == [(path, "text.invalid_character")]
-    assert registry.get(stored.id, actor=ADMIN) == stored
+    assert registry.customers.get(stored.id, actor=ADMIN) == stored
 
 
 def test_intake_many_rejects_the_item_with_unstorable_text_and_takes_the_others(
@@ -203,26 +203,28 @@ def test_intake_many_rejects_the_item_with_unstorable_text_and_takes_the_others(
     bad["contacts"][0]["phones"] = ["13900139000"]
     bad["contacts"][0]["emails"] = ["ls@example.com"]
     bad["identifiers"] = []
-    result = registry.intake_many([good, bad], actor=ADMIN)
+    result = registry.customers.intake_many([good, bad], actor=ADMIN)
     assert len(result.added) == 1
     assert [(i.path, i.code) for i in result.rejected[1]] == [("name", "text.invalid_character")]
 
 
 @pytest.mark.parametrize("bad", BAD, ids=BAD_IDS)
 def test_an_interaction_with_unstorable_text_is_refused(registry: Registry, bad: str) -> None:
-    stored = registry.intake(person(), actor=ADMIN)
+    stored = registry.customers.intake(person(), actor=ADMIN)
     data = {"customer_id": stored.id, "kind": "call", "occurred_at": "2025-01-01T09:00:00+08:00"}
     error = refused(
-        lambda: registry.record_interaction({**data, "summary": f"回访{bad}"}, actor=ADMIN)
+        lambda: registry.activities.record_interaction(
+            {**data, "summary": f"回访{bad}"}, actor=ADMIN
+        )
     )
     assert issue_paths(error) == [("summary", "text.invalid_character")]
     record = Interaction(
         customer_id=stored.id,
         kind=InteractionKind.CALL,
-        occurred_at=registry.get(stored.id, actor=ADMIN).created_at,  # type: ignore[arg-type]
+        occurred_at=registry.customers.get(stored.id, actor=ADMIN).created_at,  # type: ignore[arg-type]
         outcome=bad,
     )
-    error = refused(lambda: registry.record_interaction(record, actor=ADMIN))
+    error = refused(lambda: registry.activities.record_interaction(record, actor=ADMIN))
     assert issue_paths(error) == [("outcome", "text.invalid_character")]
 
 
@@ -241,14 +243,17 @@ unstorable = st.builds(
 def test_find_with_unstorable_text_finds_nobody_and_does_not_crash(
     registry: Registry, text: str
 ) -> None:
-    if not registry.count(actor=ADMIN):
-        registry.intake(person(), actor=ADMIN)
-    assert registry.find(actor=ADMIN, phone=text) == []
-    assert registry.find(actor=ADMIN, email=text) == []
-    assert registry.find(actor=ADMIN, phone="13800138000", email=text) == []
-    assert registry.find(actor=ADMIN, identifier=Identifier(scheme="CN-RIC", value=text)) == []
-    assert registry.find(actor=ADMIN, external_id=("crm", text)) == []
-    assert registry.find(actor=ADMIN, external_id=(text, "42")) == []
+    if not registry.customers.count(actor=ADMIN):
+        registry.customers.intake(person(), actor=ADMIN)
+    assert registry.customers.find(actor=ADMIN, phone=text) == []
+    assert registry.customers.find(actor=ADMIN, email=text) == []
+    assert registry.customers.find(actor=ADMIN, phone="13800138000", email=text) == []
+    assert (
+        registry.customers.find(actor=ADMIN, identifier=Identifier(scheme="CN-RIC", value=text))
+        == []
+    )
+    assert registry.customers.find(actor=ADMIN, external_id=("crm", text)) == []
+    assert registry.customers.find(actor=ADMIN, external_id=(text, "42")) == []
 
 
 @pytest.mark.parametrize("bad", BAD, ids=BAD_IDS)
@@ -256,8 +261,10 @@ def test_find_with_unstorable_text_finds_nobody_and_does_not_crash(
 def test_find_duplicates_refuses_a_mapping_with_unstorable_text_as_a_validation_failure(
     registry: Registry, place: tuple[str | int, ...], path: str, bad: str
 ) -> None:
-    registry.intake(person(), actor=ADMIN)
-    error = refused(lambda: registry.find_duplicates(spoiled(person(), place, bad), actor=ADMIN))
+    registry.customers.intake(person(), actor=ADMIN)
+    error = refused(
+        lambda: registry.matching.find_duplicates(spoiled(person(), place, bad), actor=ADMIN)
+    )
     assert issue_paths(error) == [(path, "text.invalid_character")]
 
 
@@ -265,7 +272,7 @@ def test_find_duplicates_refuses_a_mapping_with_unstorable_text_as_a_validation_
 def test_find_duplicates_with_a_customer_object_holding_unstorable_text_does_not_crash(
     registry: Registry, bad: str
 ) -> None:
-    stored = registry.intake(person(), actor=ADMIN)
+    stored = registry.customers.intake(person(), actor=ADMIN)
     candidate = Customer(
         kind=CustomerKind.INDIVIDUAL,
         name=f"张{bad}三",
@@ -275,5 +282,5 @@ def test_find_duplicates_with_a_customer_object_holding_unstorable_text_does_not
         addresses=[Address(city=f"北京{bad}", street=f"长安街{bad}1号")],
         identifiers=[Identifier(scheme=IdentifierScheme.EXTERNAL, system=bad, value=bad)],
     )
-    search = registry.find_duplicates(candidate, actor=ADMIN)
+    search = registry.matching.find_duplicates(candidate, actor=ADMIN)
     assert [c.customer_id for c in search.candidates] == [stored.id]  # the same phone

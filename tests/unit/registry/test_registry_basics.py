@@ -13,6 +13,7 @@ import pytest
 from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import DuplicateCustomer, NotFound, ValidationFailed, VersionConflict
 from custrec.records import Contact, Customer, CustomerKind, Identifier, LifecycleStage
+from custrec.services import IdentifyResult
 from custrec.storage import Store
 from custrec.testing import TickingClock
 
@@ -44,39 +45,39 @@ def test_without_a_codec_the_registry_warns_that_data_is_plaintext() -> None:
 
 
 def test_intake_normalises_stores_and_returns_version_one(registry: Registry) -> None:
-    c = registry.intake(person("＋８６ １３８-００１３-８０００"), actor=CLERK)
+    c = registry.customers.intake(person("＋８６ １３８-００１３-８０００"), actor=CLERK)
     assert c.version == 1
     assert c.contacts[0].phones == ("+8613800138000",)
     assert c.created_at == c.updated_at == T0 + timedelta(seconds=1)
-    assert registry.get(c.id, actor=CLERK) == c
+    assert registry.customers.get(c.id, actor=CLERK) == c
 
 
 def test_intake_accepts_a_customer_object(registry: Registry) -> None:
     record = Customer(
         kind=CustomerKind.INDIVIDUAL, name="李四", contacts=[Contact(phones=["13900139000"])]
     )
-    stored = registry.intake(record, actor=CLERK)
+    stored = registry.customers.intake(record, actor=CLERK)
     assert stored.id == record.id and stored.contacts[0].phones == ("+8613900139000",)
 
 
 def test_invalid_data_raises_validation_failed_with_the_report(registry: Registry) -> None:
     with pytest.raises(ValidationFailed) as info:
-        registry.intake({"kind": "individual", "name": "", "contacts": []}, actor=CLERK)
+        registry.customers.intake({"kind": "individual", "name": "", "contacts": []}, actor=CLERK)
     assert info.value.report.codes == {"required", "contact.channel_required"}
-    assert registry.count(actor=CLERK) == 0
+    assert registry.customers.count(actor=CLERK) == 0
 
 
 def test_duplicates_on_strong_identifiers_are_refused_naming_the_existing_ids(
     registry: Registry,
 ) -> None:
-    first = registry.intake(person(), actor=CLERK)
+    first = registry.customers.intake(person(), actor=CLERK)
     with pytest.raises(DuplicateCustomer) as info:
-        registry.intake(person("+86 138 0013 8000", name="另一个人"), actor=CLERK)
+        registry.customers.intake(person("+86 138 0013 8000", name="另一个人"), actor=CLERK)
     assert info.value.existing_ids == (first.id,)
     assert info.value.fields == ("phone",)
     assert "13800138000" not in str(info.value)
-    again = registry.intake(person(), actor=CLERK, allow_duplicates=True)
-    assert registry.count(actor=CLERK) == 2 and again.id != first.id
+    again = registry.customers.intake(person(), actor=CLERK, allow_duplicates=True)
+    assert registry.customers.count(actor=CLERK) == 2 and again.id != first.id
 
 
 @pytest.mark.parametrize(
@@ -107,25 +108,25 @@ def test_each_strong_identifier_detects_duplicates(
     b = {**base, **second}
     a.setdefault("contacts", [{"phones": ["13800138000"]}])
     b.setdefault("contacts", [{"phones": ["13900139000"]}])
-    registry.intake(a, actor=CLERK)
+    registry.customers.intake(a, actor=CLERK)
     with pytest.raises(DuplicateCustomer) as info:
-        registry.intake(b, actor=CLERK)
+        registry.customers.intake(b, actor=CLERK)
     assert kind in info.value.fields
 
 
 def test_external_ids_of_different_systems_do_not_collide(registry: Registry) -> None:
-    registry.intake(
+    registry.customers.intake(
         person(identifiers=[{"scheme": "EXTERNAL", "system": "a", "value": "1"}]), actor=CLERK
     )
-    registry.intake(
+    registry.customers.intake(
         person("13900139000", identifiers=[{"scheme": "EXTERNAL", "system": "b", "value": "1"}]),
         actor=CLERK,
     )
-    assert registry.count(actor=CLERK) == 2
+    assert registry.customers.count(actor=CLERK) == 2
 
 
 def test_find_by_each_strong_identifier(registry: Registry) -> None:
-    c = registry.intake(
+    c = registry.customers.intake(
         person(
             contacts=[{"phones": ["13800138000"], "emails": ["zs@example.com"]}],
             identifiers=[
@@ -135,23 +136,27 @@ def test_find_by_each_strong_identifier(registry: Registry) -> None:
         ),
         actor=CLERK,
     )
-    other = registry.intake(person("13900139000"), actor=CLERK)
-    assert [x.id for x in registry.find(phone="138 0013 8000", actor=CLERK)] == [c.id]
-    assert [x.id for x in registry.find(email="ZS@EXAMPLE.COM", actor=CLERK)] == [c.id]
+    other = registry.customers.intake(person("13900139000"), actor=CLERK)
+    assert [x.id for x in registry.customers.find(phone="138 0013 8000", actor=CLERK)] == [c.id]
+    assert [x.id for x in registry.customers.find(email="ZS@EXAMPLE.COM", actor=CLERK)] == [c.id]
     ric = Identifier(scheme="CN-RIC", value="11010519491231002x")
-    assert [x.id for x in registry.find(identifier=ric, actor=CLERK)] == [c.id]
-    assert [x.id for x in registry.find(external_id=("erp", "A-1"), actor=CLERK)] == [c.id]
-    assert registry.find(phone="13800138000", email="nobody@example.com", actor=CLERK) == []
-    assert registry.find(phone="not a phone", actor=CLERK) == []
-    assert [x.id for x in registry.find(phone="13900139000", actor=CLERK)] == [other.id]
+    assert [x.id for x in registry.customers.find(identifier=ric, actor=CLERK)] == [c.id]
+    assert [x.id for x in registry.customers.find(external_id=("erp", "A-1"), actor=CLERK)] == [
+        c.id
+    ]
+    assert (
+        registry.customers.find(phone="13800138000", email="nobody@example.com", actor=CLERK) == []
+    )
+    assert registry.customers.find(phone="not a phone", actor=CLERK) == []
+    assert [x.id for x in registry.customers.find(phone="13900139000", actor=CLERK)] == [other.id]
     with pytest.raises(ValueError, match="at least one"):
-        registry.find(actor=CLERK)
+        registry.customers.find(actor=CLERK)
 
 
 def test_query_by_facets_and_pages(registry: Registry) -> None:
     ids = []
     for n in range(7):
-        c = registry.intake(
+        c = registry.customers.intake(
             person(
                 f"1380013800{n}",
                 stage="active" if n % 2 else "lead",
@@ -161,18 +166,18 @@ def test_query_by_facets_and_pages(registry: Registry) -> None:
             actor=CLERK,
         )
         ids.append(c.id)
-    assert [c.id for c in registry.query(actor=CLERK, stage="active")] == ids[1::2]
-    assert [c.id for c in registry.query(actor=CLERK, owner="u-1")] == ids[:3]
-    assert [c.id for c in registry.query(actor=CLERK, tag="vip")] == [ids[5]]
-    pages = list(registry.iter_customers(actor=CLERK, batch_size=3))
+    assert [c.id for c in registry.customers.query(actor=CLERK, stage="active")] == ids[1::2]
+    assert [c.id for c in registry.customers.query(actor=CLERK, owner="u-1")] == ids[:3]
+    assert [c.id for c in registry.customers.query(actor=CLERK, tag="vip")] == [ids[5]]
+    pages = list(registry.customers.batches(actor=CLERK, batch_size=3))
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [c.id for page in pages for c in page] == ids
-    assert registry.count(actor=CLERK, stage="lead") == 4
+    assert registry.customers.count(actor=CLERK, stage="lead") == 4
 
 
 def test_update_records_one_history_entry_per_changed_field(registry: Registry) -> None:
-    c = registry.intake(person(), actor=CLERK, reason="walk-in")
-    updated = registry.update(
+    c = registry.customers.intake(person(), actor=CLERK, reason="walk-in")
+    updated = registry.customers.update(
         c.id,
         {"stage": "prospect", "tags": ["vip"], "contacts": [{"phones": ["13900139000"]}]},
         actor=CLERK,
@@ -182,7 +187,7 @@ def test_update_records_one_history_entry_per_changed_field(registry: Registry) 
     assert updated.version == 2
     assert updated.stage is LifecycleStage.PROSPECT
     assert updated.created_at == c.created_at and updated.updated_at > c.updated_at
-    history = registry.history(c.id, actor=CLERK)
+    history = registry.customers.history(c.id, actor=CLERK)
     assert [(h.seq, h.action, h.path) for h in history] == [
         (1, "create", ""),
         (2, "update", "contacts[0].phones"),
@@ -202,68 +207,74 @@ def test_update_records_one_history_entry_per_changed_field(registry: Registry) 
 
 
 def test_update_with_a_stale_version_raises_and_changes_nothing(registry: Registry) -> None:
-    c = registry.intake(person(), actor=CLERK)
-    registry.update(c.id, {"stage": "new"}, actor=CLERK, reason="r", expected_version=1)
+    c = registry.customers.intake(person(), actor=CLERK)
+    registry.customers.update(c.id, {"stage": "new"}, actor=CLERK, reason="r", expected_version=1)
     with pytest.raises(VersionConflict):
-        registry.update(c.id, {"stage": "active"}, actor=CLERK, reason="r", expected_version=1)
-    assert registry.get(c.id, actor=CLERK).stage is LifecycleStage.NEW
-    assert len(registry.history(c.id, actor=CLERK)) == 2
+        registry.customers.update(
+            c.id, {"stage": "active"}, actor=CLERK, reason="r", expected_version=1
+        )
+    assert registry.customers.get(c.id, actor=CLERK).stage is LifecycleStage.NEW
+    assert len(registry.customers.history(c.id, actor=CLERK)) == 2
 
 
 def test_update_revalidates_and_refuses_readonly_fields(registry: Registry) -> None:
-    c = registry.intake(person(), actor=CLERK)
+    c = registry.customers.intake(person(), actor=CLERK)
     with pytest.raises(ValidationFailed) as info:
-        registry.update(c.id, {"contacts": [{"phones": ["123"]}]}, actor=CLERK, reason="r")
+        registry.customers.update(
+            c.id, {"contacts": [{"phones": ["123"]}]}, actor=CLERK, reason="r"
+        )
     assert info.value.report.codes == {"phone.invalid"}
     with pytest.raises(ValidationFailed) as info:
-        registry.update(c.id, {"id": "x", "version": 9}, actor=CLERK, reason="r")
+        registry.customers.update(c.id, {"id": "x", "version": 9}, actor=CLERK, reason="r")
     assert info.value.report.codes == {"readonly_field"}
     with pytest.raises(ValidationFailed) as info:
-        registry.update(c.id, {"shoe_size": 42}, actor=CLERK, reason="r")
+        registry.customers.update(c.id, {"shoe_size": 42}, actor=CLERK, reason="r")
     assert info.value.report.codes == {"unknown_field"}
-    assert registry.get(c.id, actor=CLERK).version == 1
+    assert registry.customers.get(c.id, actor=CLERK).version == 1
 
 
 def test_update_needs_a_reason(registry: Registry) -> None:
-    c = registry.intake(person(), actor=CLERK)
+    c = registry.customers.intake(person(), actor=CLERK)
     with pytest.raises(ValueError, match="reason"):
-        registry.update(c.id, {"stage": "new"}, actor=CLERK, reason=" ")
+        registry.customers.update(c.id, {"stage": "new"}, actor=CLERK, reason=" ")
 
 
 def test_an_update_that_changes_nothing_writes_nothing(registry: Registry) -> None:
-    c = registry.intake(person(), actor=CLERK)
-    same = registry.update(
+    c = registry.customers.intake(person(), actor=CLERK)
+    same = registry.customers.update(
         c.id, {"contacts": [{"phones": ["138-0013-8000"]}]}, actor=CLERK, reason="r"
     )
     assert same.version == 1
-    assert len(registry.history(c.id, actor=CLERK)) == 1
+    assert len(registry.customers.history(c.id, actor=CLERK)) == 1
 
 
 def test_update_refuses_a_phone_held_by_another_customer(registry: Registry) -> None:
-    a = registry.intake(person("13800138000"), actor=CLERK)
-    b = registry.intake(person("13900139000"), actor=CLERK)
+    a = registry.customers.intake(person("13800138000"), actor=CLERK)
+    b = registry.customers.intake(person("13900139000"), actor=CLERK)
     with pytest.raises(DuplicateCustomer) as info:
-        registry.update(b.id, {"contacts": [{"phones": ["13800138000"]}]}, actor=CLERK, reason="r")
+        registry.customers.update(
+            b.id, {"contacts": [{"phones": ["13800138000"]}]}, actor=CLERK, reason="r"
+        )
     assert info.value.existing_ids == (a.id,)
 
 
 def test_missing_customers_raise_not_found(registry: Registry) -> None:
     with pytest.raises(NotFound):
-        registry.get("nope", actor=CLERK)
+        registry.customers.get("nope", actor=CLERK)
     with pytest.raises(NotFound):
-        registry.update("nope", {"stage": "new"}, actor=CLERK, reason="r")
+        registry.customers.update("nope", {"stage": "new"}, actor=CLERK, reason="r")
     with pytest.raises(NotFound):
-        registry.history("nope", actor=CLERK)
+        registry.customers.history("nope", actor=CLERK)
 
 
 def test_every_call_needs_an_actor(registry: Registry) -> None:
     with pytest.raises(TypeError, match="actor"):
-        registry.intake(person(), actor="u-1")  # type: ignore[arg-type]
+        registry.customers.intake(person(), actor="u-1")  # type: ignore[arg-type]
 
 
 def test_writes_are_audited_without_values(registry: Registry, store: Store) -> None:
-    c = registry.intake(person(), actor=CLERK, reason="walk-in")
-    registry.update(c.id, {"notes": "secret 13800138000"}, actor=CLERK, reason="note")
+    c = registry.customers.intake(person(), actor=CLERK, reason="walk-in")
+    registry.customers.update(c.id, {"notes": "secret 13800138000"}, actor=CLERK, reason="note")
     with store.transaction(readonly=True) as session:
         entries = session.audit.read()
     assert [(e.action, e.customer_id, e.fields, e.reason) for e in entries] == [
@@ -274,10 +285,10 @@ def test_writes_are_audited_without_values(registry: Registry, store: Store) -> 
 
 
 def test_transactions_interactions_and_summaries(registry: Registry) -> None:
-    a = registry.intake(person("13800138000"), actor=CLERK)
-    b = registry.intake(person("13900139000"), actor=CLERK)
+    a = registry.customers.intake(person("13800138000"), actor=CLERK)
+    b = registry.customers.intake(person("13900139000"), actor=CLERK)
     for customer, amount, day in [(a, "100.10", 1), (a, "-20.05", 3), (b, "5", 2)]:
-        registry.record_transaction(
+        registry.activities.record_transaction(
             {
                 "customer_id": customer.id,
                 "occurred_at": (T0 - timedelta(days=10 - day)).isoformat(),
@@ -285,23 +296,23 @@ def test_transactions_interactions_and_summaries(registry: Registry) -> None:
             },
             actor=CLERK,
         )
-    registry.record_interaction(
+    registry.activities.record_interaction(
         {"customer_id": a.id, "kind": "call", "occurred_at": T0.isoformat(), "summary": "ok"},
         actor=CLERK,
     )
-    summaries = {s.customer_id: s for s in registry.activity_summaries(as_of=T0, actor=CLERK)}
+    summaries = {s.customer_id: s for s in registry.activities.summaries(as_of=T0, actor=CLERK)}
     assert summaries[a.id].purchase_count == 2
     assert summaries[a.id].total_spent == Decimal("80.05")
     assert summaries[a.id].first_purchase_at == T0 - timedelta(days=9)
     assert summaries[b.id].total_spent == Decimal("5")
-    kinds = [type(x).__name__ for x in registry.activities(a.id, actor=CLERK)]
+    kinds = [type(x).__name__ for x in registry.activities.list(a.id, actor=CLERK)]
     assert kinds == ["Transaction", "Transaction", "Interaction"]
 
 
 def test_activities_are_validated(registry: Registry) -> None:
-    a = registry.intake(person(), actor=CLERK)
+    a = registry.customers.intake(person(), actor=CLERK)
     with pytest.raises(ValidationFailed) as info:
-        registry.record_transaction(
+        registry.activities.record_transaction(
             {
                 "customer_id": a.id,
                 "occurred_at": (T0 + timedelta(days=400)).isoformat(),
@@ -311,7 +322,7 @@ def test_activities_are_validated(registry: Registry) -> None:
         )
     assert info.value.report.codes == {"date.future", "amount.precision"}
     with pytest.raises(NotFound):
-        registry.record_transaction(
+        registry.activities.record_transaction(
             {"customer_id": "ghost", "occurred_at": T0.isoformat(), "amount": {"amount": "1"}},
             actor=CLERK,
         )
@@ -328,13 +339,13 @@ def test_intake_many_reports_and_is_idempotent(registry: Registry) -> None:
     ]
     items.insert(3, {"kind": "individual", "name": ""})
     items.insert(5, person("13800130001"))  # same phone as item 1
-    result = registry.intake_many(items, actor=CLERK, chunk_size=4)
+    result = registry.customers.intake_many(items, actor=CLERK, batch_size=4)
     assert len(result.added) == 10
     assert set(result.rejected) == {3} and result.rejected[3].codes >= {"required"}
     assert set(result.duplicates) == {5}
-    again = registry.intake_many(items, actor=CLERK, chunk_size=4)
+    again = registry.customers.intake_many(items, actor=CLERK, batch_size=4)
     assert again.added == () and len(again.skipped) == 10
-    assert registry.count(actor=CLERK) == 10
+    assert registry.customers.count(actor=CLERK) == 10
 
 
 def test_a_naive_clock_is_refused(store: Store) -> None:
@@ -342,20 +353,21 @@ def test_a_naive_clock_is_refused(store: Store) -> None:
         warnings.simplefilter("ignore", PlaintextStorageWarning)
         registry = Registry(store, clock=lambda: datetime(2025, 1, 1))
     with pytest.raises(ValueError, match="timezone"):
-        registry.intake(person(), actor=CLERK)
+        registry.customers.intake(person(), actor=CLERK)
 
 
 def test_identify_returns_holders_of_strong_keys_and_existing_ids(registry: Registry) -> None:
-    a = registry.intake(person("13800138000"), actor=CLERK)
-    b = registry.intake(
+    a = registry.customers.intake(person("13800138000"), actor=CLERK)
+    b = registry.customers.intake(
         person("13900139000", contacts=[{"phones": ["13900139000"], "emails": ["b@example.com"]}]),
         actor=CLERK,
     )
-    holders, existing = registry.identify(
+    found = registry.customers.identify(
         [("phone", "+8613800138000"), ("email", "b@example.com"), ("phone", "+8610000000000")],
         actor=CLERK,
         ids=[a.id, "missing"],
     )
+    holders, existing = found.holders, found.existing
     assert holders == {("phone", "+8613800138000"): (a.id,), ("email", "b@example.com"): (b.id,)}
     assert existing == {a.id}
-    assert registry.identify([], actor=CLERK) == ({}, set())
+    assert registry.customers.identify([], actor=CLERK) == IdentifyResult()

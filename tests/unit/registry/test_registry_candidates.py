@@ -21,14 +21,14 @@ def test_the_budget_keeps_the_records_sharing_the_most_keys() -> None:
     registry = Registry(
         MemoryStore(), keyring=KeyRing.generate(), matching=MatchConfig(max_candidates=2)
     )
-    same_place = registry.intake(person("王芳", "13800138000", "朝阳路8号"), actor=ADMIN)
+    same_place = registry.customers.intake(person("王芳", "13800138000", "朝阳路8号"), actor=ADMIN)
     namesakes = [
-        registry.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
+        registry.customers.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
         for i in range(4)
     ]
-    phone_holder = registry.intake(person("李娜", "13900139000", "西单1号"), actor=ADMIN)
+    phone_holder = registry.customers.intake(person("李娜", "13900139000", "西单1号"), actor=ADMIN)
 
-    search = registry.find_duplicates(
+    search = registry.matching.find_duplicates(
         {
             "kind": "individual",
             "name": "王芳",
@@ -53,11 +53,11 @@ def test_a_stop_key_digest_cannot_be_recomputed_from_the_name_in_a_plaintext_sto
         warnings.simplefilter("ignore")
         registry = Registry(MemoryStore(), matching=MatchConfig(cap=2))
     for i in range(3):
-        registry.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
-    search = registry.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
+        registry.customers.intake(person("王芳", f"1380013810{i}", f"长安街{i}号"), actor=ADMIN)
+    search = registry.matching.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
     [stop] = search.stop_keys
     assert (stop.kind, stop.records) == ("blk.name", 3)
     bare = hashlib.sha256("blk.name:p:王芳".encode()).hexdigest()[:14]
     assert stop.digest != bare and "王" not in repr(search)
-    again = registry.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
+    again = registry.matching.find_duplicates({"kind": "individual", "name": "王芳"}, actor=ADMIN)
     assert again.stop_keys[0].digest == stop.digest  # stable within one registry

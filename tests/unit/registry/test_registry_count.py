@@ -16,23 +16,23 @@ def person(phone: str) -> dict[str, object]:
 
 def test_count_is_filtered_by_access_and_skips_erased_and_merged_customers() -> None:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate())
-    a1 = registry.intake(person("13800138001"), actor=ALICE)
-    registry.intake(person("13800138002"), actor=ALICE)
-    b1 = registry.intake(person("13800138003"), actor=BOB)
-    registry.intake(person("13800138004"), actor=ADMIN)
-    assert registry.count(actor=ADMIN) == 4
-    assert registry.count(actor=ALICE) == 2
-    assert registry.count(actor=BOB) == 1
-    assert registry.count(actor=MANAGER) == 3  # the east team's
-    assert registry.count(actor=ALICE, stage="lead") == 2
+    a1 = registry.customers.intake(person("13800138001"), actor=ALICE)
+    registry.customers.intake(person("13800138002"), actor=ALICE)
+    b1 = registry.customers.intake(person("13800138003"), actor=BOB)
+    registry.customers.intake(person("13800138004"), actor=ADMIN)
+    assert registry.customers.count(actor=ADMIN) == 4
+    assert registry.customers.count(actor=ALICE) == 2
+    assert registry.customers.count(actor=BOB) == 1
+    assert registry.customers.count(actor=MANAGER) == 3  # the east team's
+    assert registry.customers.count(actor=ALICE, stage="lead") == 2
 
-    registry.erase(b1.id, actor=ADMIN, reason="subject request")
-    registry.merge(
+    registry.privacy.erase(b1.id, actor=ADMIN, reason="subject request")
+    registry.matching.merge(
         a1.id,
-        [registry.find(phone="13800138002", actor=ADMIN)[0].id],
+        [registry.customers.find(phone="13800138002", actor=ADMIN)[0].id],
         actor=ADMIN,
         reason="duplicate",
     )
-    assert registry.count(actor=ADMIN) == 2
-    assert registry.count(actor=ALICE) == 1
-    assert registry.count(actor=ADMIN, batch_size=1) == 2
+    assert registry.customers.count(actor=ADMIN) == 2
+    assert registry.customers.count(actor=ALICE) == 1
+    assert registry.customers.count(actor=ADMIN, batch_size=1) == 2

@@ -54,13 +54,15 @@ def test_intake_many_writes_the_keys_of_a_chunk_in_one_call(
     monkeypatch.setattr(memory._Keys, "put_many", counting)
     monkeypatch.setattr(memory._Keys, "put", refused)
     registry = Registry(store, keyring=KeyRing.generate())
-    result = registry.intake_many([customer(n) for n in range(5)], actor=ADMIN, chunk_size=2)
+    result = registry.customers.intake_many(
+        [customer(n) for n in range(5)], actor=ADMIN, batch_size=2
+    )
     assert calls == [2, 2, 1]
     assert sorted(stored_keys(store)) == sorted(result.added)
-    assert [registry.get(i, actor=ADMIN).name for i in result.added] == [
+    assert [registry.customers.get(i, actor=ADMIN).name for i in result.added] == [
         f"测试{n}号" for n in range(5)
     ]
-    registry.intake(customer(9), actor=ADMIN)
+    registry.customers.intake(customer(9), actor=ADMIN)
     assert calls == [2, 2, 1, 1]
 
 
@@ -75,14 +77,14 @@ def test_a_unit_of_work_that_fails_stores_no_key(
 
     monkeypatch.setattr(sqlite._HistoryTable, "append", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        registry.intake_many([customer(n) for n in range(3)], actor=ADMIN)
+        registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        registry.intake(customer(7), actor=ADMIN)
+        registry.customers.intake(customer(7), actor=ADMIN)
     monkeypatch.undo()
     key_store = store.key_store  # the keys live in the file beside the database
     assert key_store is not None
     assert stored_keys(key_store) == []
-    added = registry.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
+    added = registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
     assert sorted(stored_keys(key_store)) == sorted(added)
     assert stored_keys(store) == []
     store.close()
@@ -91,10 +93,12 @@ def test_a_unit_of_work_that_fails_stores_no_key(
 def test_a_separate_key_store_receives_the_keys_and_the_data_store_none() -> None:
     data, keys = MemoryStore(), MemoryStore()
     registry = Registry(data, keyring=KeyRing.generate(), key_store=keys)
-    added = registry.intake_many([customer(n) for n in range(4)], actor=ADMIN, chunk_size=3).added
+    added = registry.customers.intake_many(
+        [customer(n) for n in range(4)], actor=ADMIN, batch_size=3
+    ).added
     assert sorted(stored_keys(keys)) == sorted(added)
     assert stored_keys(data) == []
-    assert registry.get(added[3], actor=ADMIN).name == "测试3号"
+    assert registry.customers.get(added[3], actor=ADMIN).name == "测试3号"
 
 
 def test_a_key_destroyed_before_it_was_written_is_never_written(store: Store) -> None:
@@ -125,13 +129,15 @@ def test_intake_many_looks_duplicates_up_once_per_chunk(
 
     monkeypatch.setattr(memory._Customers, "lookup_many", counting)
     registry = Registry(store, keyring=KeyRing.generate())
-    first = registry.intake_many([customer(n) for n in range(5)], actor=ADMIN, chunk_size=5)
+    first = registry.customers.intake_many(
+        [customer(n) for n in range(5)], actor=ADMIN, batch_size=5
+    )
     assert calls == [10]  # a phone and an e-mail each, in one look-up
     # a stored holder, an earlier item of the same chunk and an earlier chunk are all found
-    again = registry.intake_many(
+    again = registry.customers.intake_many(
         [customer(0), customer(7), customer(7), customer(8), customer(7)],
         actor=ADMIN,
-        chunk_size=3,
+        batch_size=3,
     )
     assert calls == [10, 4, 4]  # a key repeated inside a chunk is looked up once
     assert again.duplicates == {0: (first.added[0],), 2: (again.added[0],), 4: (again.added[0],)}
@@ -166,9 +172,11 @@ def test_erasure_leaves_no_cipher_built_on_the_destroyed_key_in_memory(store: St
     from custrec.security import crypto
 
     registry = Registry(store, keyring=KeyRing.generate())
-    added = registry.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
-    assert registry.get(added[0], actor=ADMIN).name == "测试0号"
+    added = registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
+    assert registry.customers.get(added[0], actor=ADMIN).name == "测试0号"
     assert crypto._aead.cache_info().currsize > 0  # reads and writes reuse cipher objects
-    registry.erase(added[0], actor=Actor(id="dpo", roles={"admin", "erase"}), reason="request")
+    registry.privacy.erase(
+        added[0], actor=Actor(id="dpo", roles={"admin", "erase"}), reason="request"
+    )
     assert crypto._aead.cache_info().currsize == 0
-    assert registry.get(added[1], actor=ADMIN).name == "测试1号"  # others are untouched
+    assert registry.customers.get(added[1], actor=ADMIN).name == "测试1号"  # others are untouched

@@ -20,12 +20,12 @@ def make_registry() -> Registry:
 
 
 def add(registry: Registry, n: int, purchases: list[tuple[int, str]], currency: str = "CNY") -> str:
-    c = registry.intake(
+    c = registry.customers.intake(
         {"kind": "individual", "name": f"客户{n}", "contacts": [{"wechat": f"wx{n}"}]},
         actor=ADMIN,
     )
     for days_ago, amount in purchases:
-        registry.record_transaction(
+        registry.activities.record_transaction(
             {
                 "customer_id": c.id,
                 "occurred_at": (AS_OF - timedelta(days=days_ago)).isoformat(),
@@ -37,7 +37,7 @@ def add(registry: Registry, n: int, purchases: list[tuple[int, str]], currency: 
 
 
 def grades(registry: Registry) -> dict[str, Any]:
-    return {c.id: c.grade for page in registry.iter_customers(actor=ADMIN) for c in page}
+    return {c.id: c.grade for page in registry.customers.batches(actor=ADMIN) for c in page}
 
 
 def test_regrade_with_pareto_stores_grades_and_history() -> None:
@@ -48,10 +48,10 @@ def test_regrade_with_pareto_stores_grades_and_history() -> None:
     c = add(registry, 3, [(30, "60")])
     d = add(registry, 4, [(40, "40")])
     e = add(registry, 5, [])
-    report = registry.regrade(ParetoPolicy(basis="value"), as_of=AS_OF, actor=ADMIN)
+    report = registry.grading.regrade(ParetoPolicy(basis="value"), as_of=AS_OF, actor=ADMIN)
     assert (report.graded, report.changed, report.unchanged) == (5, 5, 0)
     assert grades(registry) == {a: "A", b: "A", c: "B", d: "C", e: "C"}
-    last = registry.history(c, actor=ADMIN)[-1]
+    last = registry.customers.history(c, actor=ADMIN)[-1]
     assert (last.action, last.path, last.old, last.new) == ("grade", "grade", None, "B")
     assert last.reason is not None and last.reason.startswith("pareto:basis=value")
     assert "share before 0.9" in last.reason
@@ -60,13 +60,13 @@ def test_regrade_with_pareto_stores_grades_and_history() -> None:
 def test_regrade_twice_with_the_same_inputs_changes_nothing() -> None:
     registry = make_registry()
     ids = [add(registry, n, [(n * 7, str(100 * n))]) for n in range(1, 6)]
-    registry.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
+    registry.grading.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
     first = grades(registry)
-    history_lengths = [len(registry.history(i, actor=ADMIN)) for i in ids]
-    again = registry.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
+    history_lengths = [len(registry.customers.history(i, actor=ADMIN)) for i in ids]
+    again = registry.grading.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
     assert (again.changed, again.unchanged) == (0, 5)
     assert grades(registry) == first
-    assert [len(registry.history(i, actor=ADMIN)) for i in ids] == history_lengths
+    assert [len(registry.customers.history(i, actor=ADMIN)) for i in ids] == history_lengths
 
 
 def test_regrade_with_a_threshold_policy_moves_customers_between_tiers() -> None:
@@ -74,17 +74,21 @@ def test_regrade_with_a_threshold_policy_moves_customers_between_tiers() -> None
     big = add(registry, 1, [(1, "150000")])
     small = add(registry, 2, [(1, "500")])
     policy = abcd_by_amount(100_000, 20_000)
-    registry.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    registry.grading.regrade(policy, as_of=AS_OF, actor=ADMIN)
     assert grades(registry) == {big: "A", small: "C"}
-    registry.record_transaction(
+    registry.activities.record_transaction(
         {"customer_id": small, "occurred_at": AS_OF.isoformat(), "amount": {"amount": "30000"}},
         actor=ADMIN,
     )
-    report = registry.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    report = registry.grading.regrade(policy, as_of=AS_OF, actor=ADMIN)
     assert report.changed == 1
     assert grades(registry)[small] == "B"
-    assert registry.query(actor=ADMIN, grade="B")[0].id == small
-    moves = [(h.old, h.new) for h in registry.history(small, actor=ADMIN) if h.action == "grade"]
+    assert registry.customers.query(actor=ADMIN, grade="B")[0].id == small
+    moves = [
+        (h.old, h.new)
+        for h in registry.customers.history(small, actor=ADMIN)
+        if h.action == "grade"
+    ]
     assert moves == [(None, "C"), ("C", "B")]
 
 
@@ -92,7 +96,7 @@ def test_mixed_currencies_and_erased_customers_are_left_out() -> None:
     registry = make_registry()
     fine = add(registry, 1, [(3, "10")])
     mixed = add(registry, 2, [(3, "10")])
-    registry.record_transaction(
+    registry.activities.record_transaction(
         {
             "customer_id": mixed,
             "occurred_at": AS_OF.isoformat(),
@@ -101,8 +105,8 @@ def test_mixed_currencies_and_erased_customers_are_left_out() -> None:
         actor=ADMIN,
     )
     gone = add(registry, 3, [(3, "99")])
-    registry.erase(gone, actor=ADMIN, reason="request")
-    report = registry.regrade(ParetoPolicy(basis="customers"), as_of=AS_OF, actor=ADMIN)
+    registry.privacy.erase(gone, actor=ADMIN, reason="request")
+    report = registry.grading.regrade(ParetoPolicy(basis="customers"), as_of=AS_OF, actor=ADMIN)
     assert report.skipped_mixed_currencies == (mixed,)
     assert report.graded == 1
     assert grades(registry) == {fine: "A", mixed: None}
@@ -112,4 +116,4 @@ def test_regrade_needs_the_grade_right_over_everyone() -> None:
     registry = make_registry()
     add(registry, 1, [(1, "1")])
     with pytest.raises(AccessDenied):
-        registry.regrade(RFMPolicy(), as_of=AS_OF, actor=Actor(id="s", roles={"staff"}))
+        registry.grading.regrade(RFMPolicy(), as_of=AS_OF, actor=Actor(id="s", roles={"staff"}))

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.errors import DuplicateCustomer
-from custrec.registry import KeyLayoutWarning, PlaintextStorageWarning
+from custrec.errors import DuplicateCustomer, KeyLayoutWarning, PlaintextStorageWarning
 from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 
@@ -46,7 +45,7 @@ def test_a_keyring_with_another_index_key_is_refused_before_any_write(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(1), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(1), actor=ADMIN)
     before = snapshot(store)
     wrong = keyring(master, IndexKeys({"i1": os.urandom(32)}, current="i1"), audit)
     with pytest.raises(KeyringMismatch, match="index key 'i1'"):
@@ -54,7 +53,9 @@ def test_a_keyring_with_another_index_key_is_refused_before_any_write(
     assert snapshot(store) == before
     # the right keyring still sees the duplicate that the wrong one would have let in
     with pytest.raises(DuplicateCustomer):
-        Registry(store, keyring=keyring(master, index, audit)).intake(person(1), actor=ADMIN)
+        Registry(store, keyring=keyring(master, index, audit)).customers.intake(
+            person(1), actor=ADMIN
+        )
 
 
 def test_a_keyring_with_another_audit_key_is_refused(
@@ -62,7 +63,7 @@ def test_a_keyring_with_another_audit_key_is_refused(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(2), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(2), actor=ADMIN)
     before = snapshot(store)
     with pytest.raises(KeyringMismatch, match="audit key"):
         Registry(store, keyring=keyring(master, index, os.urandom(32)))
@@ -74,7 +75,7 @@ def test_a_keyring_whose_master_key_cannot_unwrap_the_data_keys_is_refused(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(3), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(3), actor=ADMIN)
     before = snapshot(store)
     other_master = StaticKeyProvider.generate("m1")  # same id, other key
     with pytest.raises(KeyringMismatch, match="master"):
@@ -103,7 +104,7 @@ def test_an_encrypted_store_opened_without_a_keyring_is_refused(
     parts: tuple[StaticKeyProvider, IndexKeys, bytes],
 ) -> None:
     store = MemoryStore()
-    Registry(store, keyring=keyring(*parts)).intake(person(4), actor=ADMIN)
+    Registry(store, keyring=keyring(*parts)).customers.intake(person(4), actor=ADMIN)
     with (
         pytest.raises(KeyringMismatch, match="written with a keyring"),
         pytest.warns(PlaintextStorageWarning),
@@ -116,7 +117,7 @@ def test_a_plain_store_opened_with_a_keyring_is_refused(
 ) -> None:
     store = MemoryStore()
     with pytest.warns(PlaintextStorageWarning):
-        Registry(store).intake(person(5), actor=ADMIN)
+        Registry(store).customers.intake(person(5), actor=ADMIN)
     with pytest.raises(KeyringMismatch, match="without a keyring"):
         Registry(store, keyring=keyring(*parts))
 
@@ -126,7 +127,7 @@ def test_a_store_written_before_fingerprints_is_checked_by_its_audit_chain(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(6), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(6), actor=ADMIN)
     store._state.meta.clear()  # as an earlier version left it: no fingerprint, no layout
     with pytest.raises(KeyringMismatch, match="did not write this store"):
         Registry(store, keyring=keyring(master, index, os.urandom(32)))
@@ -140,22 +141,22 @@ def test_a_rotation_adds_the_new_index_key_and_reindex_retires_the_old_one(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(7), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(7), actor=ADMIN)
     rotated = index.with_key("i2", os.urandom(32))
     during = Registry(store, keyring=keyring(master, rotated, audit))
     with pytest.raises(KeyringMismatch, match="'i1' is missing"):
         Registry(store, keyring=keyring(master, rotated.without_key("i1"), audit))
-    during.reindex(actor=Actor(id="ops", roles={"admin"}))
+    during.keys.reindex(actor=Actor(id="ops", roles={"admin"}))
     after = Registry(store, keyring=keyring(master, rotated.without_key("i1"), audit))
-    assert [c.name for c in after.find(phone="13700000007", actor=ADMIN)] == ["赵7"]
+    assert [c.name for c in after.customers.find(phone="13700000007", actor=ADMIN)] == ["赵7"]
 
 
 def test_the_key_store_of_another_database_is_refused(tmp_path: Path) -> None:
     ring = KeyRing.generate()
     one = SQLiteStore(tmp_path / "one.sqlite")
     two = SQLiteStore(tmp_path / "two.sqlite")
-    Registry(one, keyring=ring).intake(person(8), actor=ADMIN)
-    Registry(two, keyring=ring).intake(person(9), actor=ADMIN)
+    Registry(one, keyring=ring).customers.intake(person(8), actor=ADMIN)
+    Registry(two, keyring=ring).customers.intake(person(9), actor=ADMIN)
     with pytest.raises(KeyringMismatch, match="belongs to another database"):
         Registry(one, keyring=ring, key_store=two.key_store)
     one.close()
@@ -166,7 +167,7 @@ def test_a_database_whose_key_file_is_lost_is_refused_not_read_as_erased(tmp_pat
     ring = KeyRing.generate()
     path = tmp_path / "crm.sqlite"
     with SQLiteStore(path) as store:
-        Registry(store, keyring=ring).intake(person(10), actor=ADMIN)
+        Registry(store, keyring=ring).customers.intake(person(10), actor=ADMIN)
     for name in ("crm.keys.sqlite", "crm.keys.sqlite-wal", "crm.keys.sqlite-shm"):
         (tmp_path / name).unlink(missing_ok=True)
     with SQLiteStore(path) as store, pytest.raises(KeyringMismatch, match="which is missing"):
@@ -181,24 +182,24 @@ def test_keys_kept_inside_an_old_database_are_used_with_a_warning_and_can_be_mov
     path = tmp_path / "old.sqlite"
     with SQLiteStore(path, key_file=False) as store:  # the layout of earlier versions
         registry = Registry(store, keyring=ring)
-        ids = [registry.intake(person(n), actor=ADMIN).id for n in range(11, 14)]
-        registry.erase(ids[0], actor=ADMIN, reason="request")
+        ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(11, 14)]
+        registry.privacy.erase(ids[0], actor=ADMIN, reason="request")
     with SQLiteStore(path, key_file=False) as store, store.transaction() as s:
         s._conn.execute("DELETE FROM meta")  # earlier versions recorded nothing there
         s.commit()
     with SQLiteStore(path) as store:
         with pytest.warns(KeyLayoutWarning, match="inside the database"):
             registry = Registry(store, keyring=ring)
-        assert registry.get(ids[1], actor=ADMIN).name == "赵12"
-        assert registry.separate_keys(actor=ADMIN) == 2
-        assert registry.get(ids[2], actor=ADMIN).name == "赵13"
+        assert registry.customers.get(ids[1], actor=ADMIN).name == "赵12"
+        assert registry.keys.separate(actor=ADMIN) == 2
+        assert registry.customers.get(ids[2], actor=ADMIN).name == "赵13"
         with store.transaction(readonly=True) as s:
             assert s.keys.list() == []  # nothing left inside
-        assert ids[0] in [i for i, _ in registry.erasure_journal(actor=AUDITOR)]
+        assert ids[0] in [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]
     with SQLiteStore(path) as store:
         reopened = Registry(store, keyring=ring)  # no warning: the keys live apart now
-        assert reopened.get(ids[1], actor=ADMIN).name == "赵12"
-        assert reopened.verify_audit(actor=AUDITOR).ok
+        assert reopened.customers.get(ids[1], actor=ADMIN).name == "赵12"
+        assert reopened.audit.verify(actor=AUDITOR).ok
 
 
 def test_a_refused_keyring_records_nothing_not_even_its_new_index_key(
@@ -206,7 +207,7 @@ def test_a_refused_keyring_records_nothing_not_even_its_new_index_key(
 ) -> None:
     master, index, audit = parts
     store = MemoryStore()
-    Registry(store, keyring=keyring(master, index, audit)).intake(person(20), actor=ADMIN)
+    Registry(store, keyring=keyring(master, index, audit)).customers.intake(person(20), actor=ADMIN)
     before = snapshot(store)
     rotated_but_wrong_master = keyring(
         StaticKeyProvider.generate("m1"), index.with_key("i2", os.urandom(32)), audit
@@ -229,11 +230,11 @@ def test_a_wrong_current_master_key_is_refused(
     _, index, audit = parts
     k1, k2 = os.urandom(32), os.urandom(32)
     store = MemoryStore()
-    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).intake(
+    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).customers.intake(
         person(21), actor=ADMIN
     )
     rotated = Registry(store, keyring=keyring(master_keys(k2=k2, k1=k1), index, audit))
-    rotated.intake(person(22), actor=ADMIN)  # its data key is wrapped under k2
+    rotated.customers.intake(person(22), actor=ADMIN)  # its data key is wrapped under k2
     if legacy:  # as an earlier version left it: no probes
         for name in [n for n in store._state.meta if n.startswith("custrec.master_probe.")]:
             del store._state.meta[name]
@@ -242,7 +243,7 @@ def test_a_wrong_current_master_key_is_refused(
         Registry(store, keyring=keyring(master_keys(k2=os.urandom(32), k1=k1), index, audit))
     assert snapshot(store) == before
     reopened = Registry(store, keyring=keyring(master_keys(k2=k2, k1=k1), index, audit))
-    assert sorted(c.name for c in reopened.query(actor=ADMIN)) == ["赵21", "赵22"]
+    assert sorted(c.name for c in reopened.customers.query(actor=ADMIN)) == ["赵21", "赵22"]
 
 
 def test_a_new_master_key_never_used_before_is_accepted_and_remembered(
@@ -251,7 +252,7 @@ def test_a_new_master_key_never_used_before_is_accepted_and_remembered(
     _, index, audit = parts
     k1, k3 = os.urandom(32), os.urandom(32)
     store = MemoryStore()
-    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).intake(
+    Registry(store, keyring=keyring(master_keys(k1=k1), index, audit)).customers.intake(
         person(23), actor=ADMIN
     )
     Registry(store, keyring=keyring(master_keys(k3=k3, k1=k1), index, audit))

@@ -31,13 +31,13 @@ from custrec.matching import (
 )
 from custrec.matching import Decision as MatchDecision
 from custrec.records import Customer, Interaction, Transaction
-from custrec.registry import ErasureAction, MergeResult
 from custrec.retention import (
     RetentionAction,
     RetentionRule,
     RetentionSchedule,
     RetentionTrigger,
 )
+from custrec.services import ErasureAction, MergeResult
 from custrec.storage import AuditRecord, Store
 from custrec.testing import TickingClock
 
@@ -155,7 +155,7 @@ def findings(reasons: Sequence[Reason]) -> list[str]:
 
 
 def audit_actions(registry: Registry, **filters: Any) -> list[AuditRecord]:
-    return registry.audit_trail(actor=AUDITOR, **filters)
+    return registry.audit.trail(actor=AUDITOR, **filters)
 
 
 # ----------------------------------------------------------------------- find_duplicates
@@ -192,8 +192,8 @@ def audit_actions(registry: Registry, **filters: Any) -> list[AuditRecord]:
 def test_a_shared_strong_identifier_is_decided_same(
     registry: Registry, stored: dict[str, Any], candidate: dict[str, Any], finding: str
 ) -> None:
-    existing = registry.intake(stored, actor=ADMIN)
-    search = registry.find_duplicates(candidate, actor=ADMIN)
+    existing = registry.customers.intake(stored, actor=ADMIN)
+    search = registry.matching.find_duplicates(candidate, actor=ADMIN)
     assert ids(search) == [existing.id]
     best = search.best
     assert best is not None
@@ -205,10 +205,12 @@ def test_a_shared_strong_identifier_is_decided_same(
 def test_swapped_pinyin_name_order_at_the_same_street_is_probable_with_name_and_address(
     registry: Registry,
 ) -> None:
-    stored = registry.intake(
+    stored = registry.customers.intake(
         person("Zhang Wei", phone=new_phone(), street="朝阳路88号"), actor=ADMIN
     )
-    search = registry.find_duplicates(person("WEI ZHANG", street="朝阳路８８号"), actor=ADMIN)
+    search = registry.matching.find_duplicates(
+        person("WEI ZHANG", street="朝阳路８８号"), actor=ADMIN
+    )
     assert ids(search) == [stored.id]
     best = search.best
     assert best is not None
@@ -219,12 +221,16 @@ def test_swapped_pinyin_name_order_at_the_same_street_is_probable_with_name_and_
 
 @BOTH_STORES
 def test_the_same_name_at_a_different_address_is_not_probable(registry: Registry) -> None:
-    stored = registry.intake(person("张伟", phone=new_phone(), street="长安街1号"), actor=ADMIN)
-    candidate = person("张伟", street="学院路30号")
-    assert registry.find_duplicates(candidate, actor=ADMIN, decision=MatchDecision.PROBABLE) == (
-        DuplicateSearch(candidates=(), compared=1)
+    stored = registry.customers.intake(
+        person("张伟", phone=new_phone(), street="长安街1号"), actor=ADMIN
     )
-    everything = registry.find_duplicates(candidate, actor=ADMIN, decision=MatchDecision.DISTINCT)
+    candidate = person("张伟", street="学院路30号")
+    assert registry.matching.find_duplicates(
+        candidate, actor=ADMIN, decision=MatchDecision.PROBABLE
+    ) == (DuplicateSearch(candidates=(), compared=1))
+    everything = registry.matching.find_duplicates(
+        candidate, actor=ADMIN, decision=MatchDecision.DISTINCT
+    )
     assert ids(everything) == [stored.id]
     assert everything.candidates[0].decision is MatchDecision.DISTINCT
     assert "address: different" in findings(everything.candidates[0].reasons)
@@ -234,11 +240,11 @@ def test_the_same_name_at_a_different_address_is_not_probable(registry: Registry
 def test_organisations_differing_only_in_legal_form_at_the_same_address_match(
     registry: Registry,
 ) -> None:
-    stored = registry.intake(
+    stored = registry.customers.intake(
         organisation("华为技术有限公司", street="坂田华为基地", city="深圳", phone=new_phone()),
         actor=ADMIN,
     )
-    search = registry.find_duplicates(
+    search = registry.matching.find_duplicates(
         organisation("华为技术股份有限公司", street="坂田华为基地", city="深圳"),
         actor=ADMIN,
         decision=MatchDecision.PROBABLE,
@@ -252,14 +258,18 @@ def test_organisations_differing_only_in_legal_form_at_the_same_address_match(
 def test_organisations_with_one_core_name_in_different_regions_do_not_reach_probable(
     registry: Registry,
 ) -> None:
-    stored = registry.intake(
+    stored = registry.customers.intake(
         organisation("北京银行", street="金融大街甲17号", city="北京", phone=new_phone()),
         actor=ADMIN,
     )
     candidate = organisation("上海银行", street="金融大街甲17号", city="北京")
-    probable = registry.find_duplicates(candidate, actor=ADMIN, decision=MatchDecision.PROBABLE)
+    probable = registry.matching.find_duplicates(
+        candidate, actor=ADMIN, decision=MatchDecision.PROBABLE
+    )
     assert probable.candidates == ()
-    possible = registry.find_duplicates(candidate, actor=ADMIN, decision=MatchDecision.POSSIBLE)
+    possible = registry.matching.find_duplicates(
+        candidate, actor=ADMIN, decision=MatchDecision.POSSIBLE
+    )
     assert ids(possible) == [stored.id]
     assert possible.candidates[0].decision is MatchDecision.POSSIBLE
     assert "region: different" in findings(possible.candidates[0].reasons)
@@ -267,10 +277,12 @@ def test_organisations_with_one_core_name_in_different_regions_do_not_reach_prob
 
 def test_a_person_never_matches_an_organisation(registry: Registry) -> None:
     phone = new_phone()
-    stored = registry.intake(person("张伟", phone=phone, street="学院路1号"), actor=ADMIN)
+    stored = registry.customers.intake(person("张伟", phone=phone, street="学院路1号"), actor=ADMIN)
     candidate = organisation("张伟", street="学院路1号", city="北京", phone=phone)
-    assert registry.find_duplicates(candidate, actor=ADMIN).candidates == ()
-    everything = registry.find_duplicates(candidate, actor=ADMIN, decision=MatchDecision.DISTINCT)
+    assert registry.matching.find_duplicates(candidate, actor=ADMIN).candidates == ()
+    everything = registry.matching.find_duplicates(
+        candidate, actor=ADMIN, decision=MatchDecision.DISTINCT
+    )
     assert ids(everything) == [stored.id]
     assert everything.candidates[0].decision is MatchDecision.DISTINCT
     assert everything.candidates[0].reasons == (Reason("kind", "different"),)
@@ -278,9 +290,13 @@ def test_a_person_never_matches_an_organisation(registry: Registry) -> None:
 
 @BOTH_STORES
 def test_a_stored_customer_never_matches_itself(registry: Registry) -> None:
-    me = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    twin = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    search = registry.find_duplicates(me, actor=ADMIN, decision=MatchDecision.DISTINCT)
+    me = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    twin = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    search = registry.matching.find_duplicates(me, actor=ADMIN, decision=MatchDecision.DISTINCT)
     assert ids(search) == [twin.id]
     assert search.compared == 1
 
@@ -288,13 +304,17 @@ def test_a_stored_customer_never_matches_itself(registry: Registry) -> None:
 @BOTH_STORES
 def test_candidates_are_sorted_best_first_and_limit_is_honoured(registry: Registry) -> None:
     phone = new_phone()
-    possible = registry.intake(person("李雷", phone=new_phone()), actor=ADMIN)
-    distinct = registry.intake(person("李雷", phone=new_phone(), street="长安街1号"), actor=ADMIN)
-    probable = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    same = registry.intake(person("韩梅梅", phone=phone), actor=ADMIN)
+    possible = registry.customers.intake(person("李雷", phone=new_phone()), actor=ADMIN)
+    distinct = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="长安街1号"), actor=ADMIN
+    )
+    probable = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    same = registry.customers.intake(person("韩梅梅", phone=phone), actor=ADMIN)
     candidate = person("李雷", phone=phone, street="学院路5号")
 
-    search = registry.find_duplicates(candidate, actor=ADMIN)
+    search = registry.matching.find_duplicates(candidate, actor=ADMIN)
     assert ids(search) == [same.id, probable.id, possible.id]
     assert [c.decision for c in search.candidates] == [
         MatchDecision.SAME,
@@ -306,16 +326,21 @@ def test_candidates_are_sorted_best_first_and_limit_is_honoured(registry: Regist
     assert search.compared == 4
     assert distinct.id not in ids(search)
 
-    assert ids(registry.find_duplicates(candidate, actor=ADMIN, limit=2)) == [same.id, probable.id]
-    assert ids(registry.find_duplicates(candidate, actor=ADMIN, limit=1)) == [same.id]
+    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, limit=2)) == [
+        same.id,
+        probable.id,
+    ]
+    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, limit=1)) == [same.id]
 
 
 def test_equally_good_candidates_are_ordered_by_id(registry: Registry) -> None:
     stored = [
-        registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
+        registry.customers.intake(
+            person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+        )
         for _ in range(3)
     ]
-    search = registry.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)
+    search = registry.matching.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)
     assert ids(search) == sorted(c.id for c in stored)
 
 
@@ -333,15 +358,17 @@ def test_a_candidate_with_a_structure_problem_raises_validation_failed(
     registry: Registry, candidate: dict[str, Any]
 ) -> None:
     with pytest.raises(ValidationFailed):
-        registry.find_duplicates(candidate, actor=ADMIN)
+        registry.matching.find_duplicates(candidate, actor=ADMIN)
 
 
 def test_a_candidate_value_that_cannot_be_normalised_is_simply_not_used(
     registry: Registry,
 ) -> None:
-    stored = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
+    stored = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
     candidate = person("李雷", phone="not a phone", email="nobody@", street="学院路5号")
-    assert ids(registry.find_duplicates(candidate, actor=ADMIN)) == [stored.id]
+    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN)) == [stored.id]
 
 
 def test_a_candidate_that_is_not_a_mapping_or_customer_raises_type_error(
@@ -349,7 +376,7 @@ def test_a_candidate_that_is_not_a_mapping_or_customer_raises_type_error(
 ) -> None:
     not_a_candidate: Any = ["kind", "individual"]
     with pytest.raises(TypeError):
-        registry.find_duplicates(not_a_candidate, actor=ADMIN)
+        registry.matching.find_duplicates(not_a_candidate, actor=ADMIN)
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 2.5, "3"])
@@ -357,34 +384,44 @@ def test_a_limit_that_is_not_a_positive_integer_raises_value_error(
     registry: Registry, limit: Any
 ) -> None:
     with pytest.raises(ValueError, match="limit"):
-        registry.find_duplicates(person("李雷", phone=new_phone()), actor=ADMIN, limit=limit)
+        registry.matching.find_duplicates(
+            person("李雷", phone=new_phone()), actor=ADMIN, limit=limit
+        )
 
 
 def test_an_unknown_decision_raises_value_error(registry: Registry) -> None:
     unknown: Any = "maybe"
     with pytest.raises(ValueError, match="maybe"):
-        registry.find_duplicates(person("李雷", phone=new_phone()), actor=ADMIN, decision=unknown)
+        registry.matching.find_duplicates(
+            person("李雷", phone=new_phone()), actor=ADMIN, decision=unknown
+        )
 
 
 def test_searching_needs_the_right_to_create_the_candidate(registry: Registry) -> None:
-    registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
+    registry.customers.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
     with pytest.raises(AccessDenied):
-        registry.find_duplicates(person("李雷", street="学院路5号"), actor=AUDITOR)
-    found = registry.find_duplicates(person("李雷", street="学院路5号"), actor=STAFF)
+        registry.matching.find_duplicates(person("李雷", street="学院路5号"), actor=AUDITOR)
+    found = registry.matching.find_duplicates(person("李雷", street="学院路5号"), actor=STAFF)
     assert len(found.candidates) == 1
 
 
 def test_merged_records_are_never_proposed(registry: Registry) -> None:
-    a = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    b = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    registry.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
-    assert ids(registry.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)) == [a.id]
+    a = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    b = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    registry.matching.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
+    assert ids(
+        registry.matching.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)
+    ) == [a.id]
 
 
 def test_a_duplicate_search_is_audited_with_key_kinds_and_no_values(registry: Registry) -> None:
     phone = new_phone()
-    registry.intake(person("李雷", phone=phone, street="学院路5号"), actor=ADMIN)
-    registry.find_duplicates(person("李雷", phone=phone, street="学院路5号"), actor=ADMIN)
+    registry.customers.intake(person("李雷", phone=phone, street="学院路5号"), actor=ADMIN)
+    registry.matching.find_duplicates(person("李雷", phone=phone, street="学院路5号"), actor=ADMIN)
     entries = [e for e in audit_actions(registry) if e.action == "customer.find_duplicates"]
     assert len(entries) == 1
     entry = entries[0]
@@ -395,10 +432,12 @@ def test_a_duplicate_search_is_audited_with_key_kinds_and_no_values(registry: Re
 
 
 def test_searching_changes_nothing(registry: Registry) -> None:
-    stored = registry.intake(person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN)
-    registry.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)
-    assert registry.get(stored.id, actor=ADMIN) == stored
-    assert registry.count(actor=ADMIN) == 1
+    stored = registry.customers.intake(
+        person("李雷", phone=new_phone(), street="学院路5号"), actor=ADMIN
+    )
+    registry.matching.find_duplicates(person("李雷", street="学院路5号"), actor=ADMIN)
+    assert registry.customers.get(stored.id, actor=ADMIN) == stored
+    assert registry.customers.count(actor=ADMIN) == 1
 
 
 # ------------------------------------------------------------------------------ stop keys
@@ -406,7 +445,7 @@ def test_searching_changes_nothing(registry: Registry) -> None:
 
 def crowd(registry: Registry, n: int, *, name: str = "王芳", street: str = "建国路9号") -> None:
     for _ in range(n):
-        registry.intake(person(name, phone=new_phone(), street=street), actor=ADMIN)
+        registry.customers.intake(person(name, phone=new_phone(), street=street), actor=ADMIN)
 
 
 @BOTH_STORES
@@ -415,12 +454,12 @@ def test_a_name_and_street_shared_by_more_than_the_cap_are_reported_as_stop_keys
 ) -> None:
     registry = make(matching=MatchConfig(cap=3))
     crowd(registry, 5)
-    search = registry.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
+    search = registry.matching.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
     assert {k.kind for k in search.stop_keys} == {"blk.name", "blk.addr"}
     assert all(k.records > 3 for k in search.stop_keys)
     assert search.candidates == () and search.compared == 0  # a stop key is never read
 
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     assert {k.kind for k in run.stop_keys} == {"blk.name", "blk.addr"}
     assert all(k.records > 3 for k in run.stop_keys)
     assert run.clusters == () and run.comparisons == 0
@@ -429,10 +468,10 @@ def test_a_name_and_street_shared_by_more_than_the_cap_are_reported_as_stop_keys
 def test_a_key_shared_by_exactly_the_cap_is_not_a_stop_key(make: MakeRegistry) -> None:
     registry = make(matching=MatchConfig(cap=3))
     crowd(registry, 3)
-    search = registry.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
+    search = registry.matching.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
     assert search.stop_keys == ()
     assert len(search.candidates) == 3
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     assert run.stop_keys == ()
     assert [len(c.ids) for c in run.clusters] == [3]
 
@@ -440,8 +479,8 @@ def test_a_key_shared_by_exactly_the_cap_is_not_a_stop_key(make: MakeRegistry) -
 def test_stop_keys_reveal_no_value(make: MakeRegistry) -> None:
     registry = make(matching=MatchConfig(cap=2))
     crowd(registry, 4)
-    search = registry.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    search = registry.matching.find_duplicates(person("王芳", street="建国路9号"), actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     keys: list[StopKey] = [*search.stop_keys, *run.stop_keys]
     assert len(keys) == 4
     for key in keys:
@@ -457,8 +496,10 @@ def test_a_stop_key_does_not_hide_a_candidate_met_through_another_key(
     registry = make(matching=MatchConfig(cap=3))
     crowd(registry, 5)
     phone = new_phone()
-    holder = registry.intake(person("王芳", phone=phone, street="建国路9号"), actor=ADMIN)
-    search = registry.find_duplicates(person("王芳", phone=phone, street="建国路9号"), actor=ADMIN)
+    holder = registry.customers.intake(person("王芳", phone=phone, street="建国路9号"), actor=ADMIN)
+    search = registry.matching.find_duplicates(
+        person("王芳", phone=phone, street="建国路9号"), actor=ADMIN
+    )
     assert ids(search) == [holder.id]
     assert {k.kind for k in search.stop_keys} == {"blk.name", "blk.addr"}
 
@@ -471,30 +512,40 @@ def test_without_blocking_keys_only_strong_identifiers_find_candidates(
 ) -> None:
     registry = make(matching=MatchConfig(blocking=False))
     phone = new_phone()
-    weak = registry.intake(person("Zhang Wei", phone=new_phone(), street="朝阳路88号"), actor=ADMIN)
-    strong = registry.intake(person("韩梅梅", phone=phone), actor=ADMIN)
+    weak = registry.customers.intake(
+        person("Zhang Wei", phone=new_phone(), street="朝阳路88号"), actor=ADMIN
+    )
+    strong = registry.customers.intake(person("韩梅梅", phone=phone), actor=ADMIN)
 
     weak_candidate = person("Wei Zhang", street="朝阳路88号")
-    assert registry.find_duplicates(weak_candidate, actor=ADMIN) == DuplicateSearch(candidates=())
-    assert ids(registry.find_duplicates(person("某人", phone=phone), actor=ADMIN)) == [strong.id]
+    assert registry.matching.find_duplicates(weak_candidate, actor=ADMIN) == DuplicateSearch(
+        candidates=()
+    )
+    assert ids(registry.matching.find_duplicates(person("某人", phone=phone), actor=ADMIN)) == [
+        strong.id
+    ]
 
     blocking = make(matching=MatchConfig(blocking=True))
-    assert blocking.find_duplicates(weak_candidate, actor=ADMIN).candidates == ()  # not yet
-    assert blocking.reindex(actor=ADMIN) == 2
-    found = blocking.find_duplicates(weak_candidate, actor=ADMIN)
+    assert (
+        blocking.matching.find_duplicates(weak_candidate, actor=ADMIN).candidates == ()
+    )  # not yet
+    assert blocking.keys.reindex(actor=ADMIN) == 2
+    found = blocking.matching.find_duplicates(weak_candidate, actor=ADMIN)
     assert ids(found) == [weak.id]
     assert found.candidates[0].decision is MatchDecision.PROBABLE
-    assert blocking.reindex(actor=ADMIN) == 0  # nothing left to rewrite
+    assert blocking.keys.reindex(actor=ADMIN) == 0  # nothing left to rewrite
 
 
 def test_turning_blocking_off_and_reindexing_drops_weak_candidates(make: MakeRegistry) -> None:
     registry = make()
-    registry.intake(person("Zhang Wei", phone=new_phone(), street="朝阳路88号"), actor=ADMIN)
+    registry.customers.intake(
+        person("Zhang Wei", phone=new_phone(), street="朝阳路88号"), actor=ADMIN
+    )
     candidate = person("Wei Zhang", street="朝阳路88号")
-    assert len(registry.find_duplicates(candidate, actor=ADMIN).candidates) == 1
+    assert len(registry.matching.find_duplicates(candidate, actor=ADMIN).candidates) == 1
     strict = make(matching=MatchConfig(blocking=False))
-    assert strict.reindex(actor=ADMIN) == 1
-    assert strict.find_duplicates(candidate, actor=ADMIN).candidates == ()
+    assert strict.keys.reindex(actor=ADMIN) == 1
+    assert strict.matching.find_duplicates(candidate, actor=ADMIN).candidates == ()
 
 
 # ------------------------------------------------------------------------------- clusters
@@ -504,24 +555,28 @@ def chain(registry: Registry) -> tuple[Customer, Customer, Customer, Customer, C
     """A-B share a phone, B-C an e-mail (one person); D and E are other people."""
     phone = new_phone()
     email = f"lilei{next(_numbers)}@example.com"
-    a = registry.intake(person("李雷", phone=phone, street="学院路1号"), actor=ADMIN)
-    b = registry.intake(
+    a = registry.customers.intake(person("李雷", phone=phone, street="学院路1号"), actor=ADMIN)
+    b = registry.customers.intake(
         person("Li Lei", phone=phone, email=email), actor=ADMIN, allow_duplicates=True
     )
-    c = registry.intake(
+    c = registry.customers.intake(
         person("LEI, Li", phone=new_phone(), email=email.upper()),
         actor=ADMIN,
         allow_duplicates=True,
     )
-    d = registry.intake(person("韩梅梅", phone=new_phone(), street="学院路1号"), actor=ADMIN)
-    e = registry.intake(person("韩梅梅", phone=new_phone(), street="长安街8号"), actor=ADMIN)
+    d = registry.customers.intake(
+        person("韩梅梅", phone=new_phone(), street="学院路1号"), actor=ADMIN
+    )
+    e = registry.customers.intake(
+        person("韩梅梅", phone=new_phone(), street="长安街8号"), actor=ADMIN
+    )
     return a, b, c, d, e
 
 
 @BOTH_STORES
 def test_a_chain_of_shared_phone_and_email_forms_one_cluster(registry: Registry) -> None:
     a, b, c, d, e = chain(registry)
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     assert run.decision is MatchDecision.PROBABLE
     assert run.records == 5
     assert [cluster.ids for cluster in run.clusters] == [tuple(sorted((a.id, b.id, c.id)))]
@@ -536,14 +591,14 @@ def test_a_chain_of_shared_phone_and_email_forms_one_cluster(registry: Registry)
 
 def test_a_lower_decision_joins_no_distinct_people(registry: Registry) -> None:
     a, b, c, _, _ = chain(registry)
-    run = registry.find_duplicate_clusters(actor=ADMIN, decision=MatchDecision.POSSIBLE)
+    run = registry.matching.clusters(actor=ADMIN, decision=MatchDecision.POSSIBLE)
     assert [cluster.ids for cluster in run.clusters] == [tuple(sorted((a.id, b.id, c.id)))]
 
 
 def test_merged_records_are_not_clustered(registry: Registry) -> None:
     a, b, c, _, _ = chain(registry)
-    registry.merge(a.id, [b.id], actor=ADMIN, reason="same person")
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    registry.matching.merge(a.id, [b.id], actor=ADMIN, reason="same person")
+    run = registry.matching.clusters(actor=ADMIN)
     assert run.records == 4
     assert [cluster.ids for cluster in run.clusters] == [tuple(sorted((a.id, c.id)))]
     assert b.id not in run.duplicate_ids
@@ -552,11 +607,11 @@ def test_merged_records_are_not_clustered(registry: Registry) -> None:
 def test_erased_records_are_not_clustered(encrypted_registry: Registry) -> None:
     registry = encrypted_registry
     phone = new_phone()
-    a = registry.intake(person("李雷", phone=phone), actor=ADMIN)
-    b = registry.intake(person("李雷", phone=phone), actor=ADMIN, allow_duplicates=True)
-    assert len(registry.find_duplicate_clusters(actor=ADMIN).clusters) == 1
-    registry.erase(b.id, actor=ADMIN, reason="subject request")
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    a = registry.customers.intake(person("李雷", phone=phone), actor=ADMIN)
+    b = registry.customers.intake(person("李雷", phone=phone), actor=ADMIN, allow_duplicates=True)
+    assert len(registry.matching.clusters(actor=ADMIN).clusters) == 1
+    registry.privacy.erase(b.id, actor=ADMIN, reason="subject request")
+    run = registry.matching.clusters(actor=ADMIN)
     assert run.records == 1 and run.clusters == ()
     assert a.id not in run.duplicate_ids
 
@@ -565,32 +620,34 @@ def test_a_person_and_an_organisation_sharing_a_phone_are_never_clustered(
     registry: Registry,
 ) -> None:
     phone = new_phone()
-    registry.intake(person("华为", phone=phone, street="坂田华为基地", city="深圳"), actor=ADMIN)
-    registry.intake(
+    registry.customers.intake(
+        person("华为", phone=phone, street="坂田华为基地", city="深圳"), actor=ADMIN
+    )
+    registry.customers.intake(
         organisation("华为", street="坂田华为基地", city="深圳", phone=phone),
         actor=ADMIN,
         allow_duplicates=True,
     )
-    run = registry.find_duplicate_clusters(actor=ADMIN, decision=MatchDecision.POSSIBLE)
+    run = registry.matching.clusters(actor=ADMIN, decision=MatchDecision.POSSIBLE)
     assert run.clusters == ()
     assert run.comparisons == 1
 
 
 @pytest.mark.parametrize("actor", [STAFF, MANAGER], ids=["staff", "manager"])
 def test_clustering_needs_read_rights_over_every_customer(registry: Registry, actor: Actor) -> None:
-    registry.intake(person("李雷", phone=new_phone()), actor=actor)
+    registry.customers.intake(person("李雷", phone=new_phone()), actor=actor)
     with pytest.raises(AccessDenied):
-        registry.find_duplicate_clusters(actor=actor)
+        registry.matching.clusters(actor=actor)
 
 
 def test_an_auditor_with_masked_reads_over_everyone_may_cluster(registry: Registry) -> None:
     a, b, c, _, _ = chain(registry)
-    run = registry.find_duplicate_clusters(actor=AUDITOR)
+    run = registry.matching.clusters(actor=AUDITOR)
     assert run.duplicate_ids == frozenset(sorted((a.id, b.id, c.id))[1:])
 
 
 def test_clustering_is_audited(registry: Registry) -> None:
-    registry.find_duplicate_clusters(actor=ADMIN)
+    registry.matching.clusters(actor=ADMIN)
     entries = [e for e in audit_actions(registry) if e.action == "customer.find_duplicate_clusters"]
     assert [(e.actor_id, e.outcome) for e in entries] == [(ADMIN.id, "ok")]
 
@@ -607,13 +664,13 @@ def test_clustering_refuses_distinct_unknown_decisions_and_bad_batch_sizes(
     registry: Registry, decision: Any, batch_size: int, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        registry.find_duplicate_clusters(actor=ADMIN, decision=decision, batch_size=batch_size)
+        registry.matching.clusters(actor=ADMIN, decision=decision, batch_size=batch_size)
 
 
 def test_clustering_in_small_batches_finds_the_same_clusters(registry: Registry) -> None:
     chain(registry)
-    whole = registry.find_duplicate_clusters(actor=ADMIN)
-    assert registry.find_duplicate_clusters(actor=ADMIN, batch_size=1).clusters == whole.clusters
+    whole = registry.matching.clusters(actor=ADMIN)
+    assert registry.matching.clusters(actor=ADMIN, batch_size=1).clusters == whole.clusters
 
 
 # ---------------------------------------------------------------------------------- merge
@@ -631,7 +688,7 @@ class Trio:
 
 
 def trio(registry: Registry, actor: Actor = ADMIN) -> Trio:
-    survivor = registry.intake(
+    survivor = registry.customers.intake(
         {
             "kind": "individual",
             "name": "张三",
@@ -642,7 +699,7 @@ def trio(registry: Registry, actor: Actor = ADMIN) -> Trio:
         },
         actor=actor,
     )
-    first = registry.intake(
+    first = registry.customers.intake(
         {
             "kind": "individual",
             "name": "张三",
@@ -656,7 +713,7 @@ def trio(registry: Registry, actor: Actor = ADMIN) -> Trio:
         },
         actor=actor,
     )
-    second = registry.intake(
+    second = registry.customers.intake(
         {
             "kind": "individual",
             "name": "Zhang San",
@@ -669,7 +726,7 @@ def trio(registry: Registry, actor: Actor = ADMIN) -> Trio:
     summary = "客户要求下周回电"
     made: dict[str, str] = {}
     for owner in (survivor, first, second):
-        t = registry.record_transaction(
+        t = registry.activities.record_transaction(
             {
                 "customer_id": owner.id,
                 "occurred_at": EARLIER,
@@ -678,19 +735,21 @@ def trio(registry: Registry, actor: Actor = ADMIN) -> Trio:
             actor=actor,
         )
         made[t.id] = owner.id
-    i = registry.record_interaction(
+    i = registry.activities.record_interaction(
         {"customer_id": first.id, "kind": "call", "occurred_at": EARLIER, "summary": summary},
         actor=actor,
     )
     made[i.id] = first.id
-    registry.grant_consent(
+    registry.consent.grant(
         first.id, "marketing.email", actor=actor, channel=CaptureChannel.WEB_FORM
     )
     return Trio(survivor=survivor, first=first, second=second, activities=made, summary=summary)
 
 
 def merge_trio(registry: Registry, t: Trio, reason: str = "ticket 4711") -> MergeResult:
-    return registry.merge(t.survivor.id, [t.first.id, t.second.id], actor=ADMIN, reason=reason)
+    return registry.matching.merge(
+        t.survivor.id, [t.first.id, t.second.id], actor=ADMIN, reason=reason
+    )
 
 
 def phones(c: Customer) -> set[str]:
@@ -705,7 +764,7 @@ def emails(c: Customer) -> set[str]:
 def test_merge_keeps_every_phone_email_address_identifier_and_tag(registry: Registry) -> None:
     t = trio(registry)
     result = merge_trio(registry, t)
-    merged = registry.get(t.survivor.id, actor=ADMIN)
+    merged = registry.customers.get(t.survivor.id, actor=ADMIN)
     assert result.customer == merged
     assert result.merged_ids == (t.first.id, t.second.id)
     records = (t.survivor, t.first, t.second)
@@ -727,13 +786,13 @@ def test_merge_moves_every_transaction_and_interaction_to_the_survivor(
     t = trio(registry)
     result = merge_trio(registry, t)
     assert result.activities_moved == 3
-    moved = registry.activities(t.survivor.id, actor=ADMIN)
+    moved = registry.activities.list(t.survivor.id, actor=ADMIN)
     assert {a.id for a in moved} == set(t.activities)
     assert {a.customer_id for a in moved} == {t.survivor.id}
     [interaction] = [a for a in moved if isinstance(a, Interaction)]
     assert interaction.summary == t.summary  # still readable after the move (sealed or not)
     assert len([a for a in moved if isinstance(a, Transaction)]) == 3
-    assert registry.activities(t.first.id, actor=ADMIN) == moved  # the alias resolves
+    assert registry.activities.list(t.first.id, actor=ADMIN) == moved  # the alias resolves
 
 
 @BOTH_STORES
@@ -741,28 +800,30 @@ def test_merge_copies_consent_events_so_a_grant_to_a_merged_record_counts(
     registry: Registry,
 ) -> None:
     t = trio(registry)
-    assert not registry.may_use(t.survivor.id, "marketing.email", actor=ADMIN).allowed
+    assert not registry.consent.may_use(t.survivor.id, "marketing.email", actor=ADMIN).allowed
     result = merge_trio(registry, t)
     assert result.consent_events_copied == 1
-    ledger = registry.consent_ledger(t.survivor.id, actor=ADMIN)
+    ledger = registry.consent.ledger(t.survivor.id, actor=ADMIN)
     assert [(e.customer_id, e.purposes) for e in ledger.events] == [
         (t.survivor.id, ("marketing.email",))
     ]
-    original = registry.consent_ledger(t.first.id, actor=ADMIN).events
+    original = registry.consent.ledger(t.first.id, actor=ADMIN).events
     assert [e.id for e in ledger.events] == [e.id for e in original]  # kept as evidence
-    assert registry.may_use(t.survivor.id, "marketing.email", actor=ADMIN).allowed
-    assert not registry.may_use(t.survivor.id, "marketing.sms", actor=ADMIN).allowed
+    assert registry.consent.may_use(t.survivor.id, "marketing.email", actor=ADMIN).allowed
+    assert not registry.consent.may_use(t.survivor.id, "marketing.sms", actor=ADMIN).allowed
 
 
 @BOTH_STORES
 def test_get_and_update_of_a_merged_id_act_on_the_survivor(registry: Registry) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    assert registry.get(t.first.id, actor=ADMIN).id == t.survivor.id
-    updated = registry.update(t.second.id, {"stage": "prospect"}, actor=ADMIN, reason="call")
+    assert registry.customers.get(t.first.id, actor=ADMIN).id == t.survivor.id
+    updated = registry.customers.update(
+        t.second.id, {"stage": "prospect"}, actor=ADMIN, reason="call"
+    )
     assert updated.id == t.survivor.id
-    assert registry.get(t.survivor.id, actor=ADMIN).stage == "prospect"
-    last = registry.history(t.survivor.id, actor=ADMIN)[-1]
+    assert registry.customers.get(t.survivor.id, actor=ADMIN).stage == "prospect"
+    last = registry.customers.history(t.survivor.id, actor=ADMIN)[-1]
     assert (last.action, last.path, last.new) == ("update", "stage", "prospect")
 
 
@@ -772,7 +833,7 @@ def test_a_transaction_recorded_against_a_merged_id_lands_on_the_survivor(
 ) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    tx = registry.record_transaction(
+    tx = registry.activities.record_transaction(
         {
             "customer_id": t.first.id,
             "occurred_at": EARLIER,
@@ -780,9 +841,9 @@ def test_a_transaction_recorded_against_a_merged_id_lands_on_the_survivor(
         },
         actor=ADMIN,
     )
-    stored = {a.id: a for a in registry.activities(t.survivor.id, actor=ADMIN)}
+    stored = {a.id: a for a in registry.activities.list(t.survivor.id, actor=ADMIN)}
     assert stored[tx.id].customer_id == t.survivor.id
-    summaries = list(registry.activity_summaries(as_of=T0 + timedelta(days=1), actor=ADMIN))
+    summaries = list(registry.activities.summaries(as_of=T0 + timedelta(days=1), actor=ADMIN))
     assert [s.customer_id for s in summaries] == [t.survivor.id]
 
 
@@ -791,7 +852,7 @@ def test_the_transaction_returned_for_a_merged_id_is_the_one_stored_for_the_surv
 ) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    tx = registry.record_transaction(
+    tx = registry.activities.record_transaction(
         {
             "customer_id": t.first.id,
             "occurred_at": EARLIER,
@@ -799,7 +860,7 @@ def test_the_transaction_returned_for_a_merged_id_is_the_one_stored_for_the_surv
         },
         actor=ADMIN,
     )
-    stored = {a.id: a for a in registry.activities(t.survivor.id, actor=ADMIN)}
+    stored = {a.id: a for a in registry.activities.list(t.survivor.id, actor=ADMIN)}
     assert tx == stored[tx.id]
 
 
@@ -807,16 +868,18 @@ def test_the_transaction_returned_for_a_merged_id_is_the_one_stored_for_the_surv
 def test_aliases_and_find_resolve_merged_ids_to_the_survivor(registry: Registry) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    assert registry.aliases(t.survivor.id, actor=ADMIN) == sorted((t.first.id, t.second.id))
-    assert registry.aliases(t.first.id, actor=ADMIN) == []
+    assert registry.matching.aliases(t.survivor.id, actor=ADMIN) == sorted(
+        (t.first.id, t.second.id)
+    )
+    assert registry.matching.aliases(t.first.id, actor=ADMIN) == []
     for merged in (t.first, t.second):
         [phone] = phones(merged)
-        assert [c.id for c in registry.find(phone=phone, actor=ADMIN)] == [t.survivor.id]
-    assert [c.id for c in registry.find(email="ZHANGSAN@work.example", actor=ADMIN)] == [
+        assert [c.id for c in registry.customers.find(phone=phone, actor=ADMIN)] == [t.survivor.id]
+    assert [c.id for c in registry.customers.find(email="ZHANGSAN@work.example", actor=ADMIN)] == [
         t.survivor.id
     ]
-    assert [c.id for c in registry.query(actor=ADMIN)] == [t.survivor.id]
-    assert registry.count(actor=ADMIN) == 1
+    assert [c.id for c in registry.customers.query(actor=ADMIN)] == [t.survivor.id]
+    assert registry.customers.count(actor=ADMIN) == 1
 
 
 @BOTH_STORES
@@ -826,7 +889,9 @@ def test_history_explains_the_merge(registry: Registry) -> None:
     changed = {c.field for c in result.choices if c.changed}
     assert {"contacts", "addresses", "identifiers", "tags", "name"} <= changed
 
-    entries = [h for h in registry.history(t.survivor.id, actor=ADMIN) if h.action == "merge"]
+    entries = [
+        h for h in registry.customers.history(t.survivor.id, actor=ADMIN) if h.action == "merge"
+    ]
     assert {h.reason for h in entries} == {"ticket 4711"}
     [naming] = [h for h in entries if h.path == ""]
     assert naming.new == {"merged": [t.first.id, t.second.id]}
@@ -835,7 +900,7 @@ def test_history_explains_the_merge(registry: Registry) -> None:
     assert [(h.old, h.new) for h in name_change] == [("张三", "Zhang San")]
 
     for merged in (t.first, t.second):
-        last = registry.history(merged.id, actor=ADMIN)[-1]
+        last = registry.customers.history(merged.id, actor=ADMIN)[-1]
         assert (last.action, last.path, last.new) == ("merged", "", {"merged_into": t.survivor.id})
         assert last.reason == "ticket 4711"
 
@@ -845,9 +910,9 @@ def test_a_reader_without_unmask_can_read_the_history_of_merged_records(
 ) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    survivor_history = registry.history(t.survivor.id, actor=MASKED_ADMIN)
+    survivor_history = registry.customers.history(t.survivor.id, actor=MASKED_ADMIN)
     assert "merge" in {h.action for h in survivor_history}
-    alias_history = registry.history(t.first.id, actor=MASKED_ADMIN)
+    alias_history = registry.customers.history(t.first.id, actor=MASKED_ADMIN)
     assert alias_history[-1].action == "merged"
     assert "zs@example.com" not in repr([h.new for h in survivor_history])
 
@@ -870,84 +935,84 @@ def test_merge_is_audited_for_the_survivor_and_each_merged_record(registry: Regi
 def test_merge_refuses_the_survivor_itself_an_empty_list_and_repeated_ids(
     registry: Registry, others: str
 ) -> None:
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    b = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    b = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
     other_ids = {"self": [a.id], "empty": [], "repeated": [b.id, b.id]}[others]
     with pytest.raises(ValueError, match=r"merge\(\)"):
-        registry.merge(a.id, other_ids, actor=ADMIN, reason="duplicate")
-    assert registry.get(a.id, actor=ADMIN) == a
-    assert registry.get(b.id, actor=ADMIN) == b
+        registry.matching.merge(a.id, other_ids, actor=ADMIN, reason="duplicate")
+    assert registry.customers.get(a.id, actor=ADMIN) == a
+    assert registry.customers.get(b.id, actor=ADMIN) == b
 
 
 def test_merge_needs_a_reason(registry: Registry) -> None:
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    b = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    b = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
     with pytest.raises(ValueError, match="reason"):
-        registry.merge(a.id, [b.id], actor=ADMIN, reason=" ")
+        registry.matching.merge(a.id, [b.id], actor=ADMIN, reason=" ")
 
 
 def test_merging_an_unknown_id_raises_not_found(registry: Registry) -> None:
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
     with pytest.raises(NotFound):
-        registry.merge(a.id, ["no-such-customer"], actor=ADMIN, reason="duplicate")
-    assert registry.get(a.id, actor=ADMIN) == a
+        registry.matching.merge(a.id, ["no-such-customer"], actor=ADMIN, reason="duplicate")
+    assert registry.customers.get(a.id, actor=ADMIN) == a
 
 
 @BOTH_STORES
 def test_a_person_cannot_be_merged_into_an_organisation(registry: Registry) -> None:
     phone = new_phone()
-    org = registry.intake(
+    org = registry.customers.intake(
         organisation("华为技术有限公司", street="坂田华为基地", city="深圳", phone=phone),
         actor=ADMIN,
     )
-    someone = registry.intake(person("华为", phone=new_phone()), actor=ADMIN)
+    someone = registry.customers.intake(person("华为", phone=new_phone()), actor=ADMIN)
     with pytest.raises(InvalidState):
-        registry.merge(org.id, [someone.id], actor=ADMIN, reason="duplicate")
+        registry.matching.merge(org.id, [someone.id], actor=ADMIN, reason="duplicate")
     with pytest.raises(InvalidState):
-        registry.merge(someone.id, [org.id], actor=ADMIN, reason="duplicate")
-    assert registry.get(org.id, actor=ADMIN) == org
-    assert registry.get(someone.id, actor=ADMIN) == someone
+        registry.matching.merge(someone.id, [org.id], actor=ADMIN, reason="duplicate")
+    assert registry.customers.get(org.id, actor=ADMIN) == org
+    assert registry.customers.get(someone.id, actor=ADMIN) == someone
 
 
 @BOTH_STORES
 def test_an_already_merged_record_cannot_be_merged_again(registry: Registry) -> None:
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    b = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    c = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    registry.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
-    before = registry.get(a.id, actor=ADMIN)
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    b = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    c = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    registry.matching.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
+    before = registry.customers.get(a.id, actor=ADMIN)
     with pytest.raises(InvalidState):
-        registry.merge(c.id, [b.id], actor=ADMIN, reason="duplicate")
+        registry.matching.merge(c.id, [b.id], actor=ADMIN, reason="duplicate")
     with pytest.raises(InvalidState):
-        registry.merge(b.id, [c.id], actor=ADMIN, reason="duplicate")
-    assert registry.get(c.id, actor=ADMIN) == c
-    assert registry.get(a.id, actor=ADMIN) == before
-    assert registry.aliases(c.id, actor=ADMIN) == []
+        registry.matching.merge(b.id, [c.id], actor=ADMIN, reason="duplicate")
+    assert registry.customers.get(c.id, actor=ADMIN) == c
+    assert registry.customers.get(a.id, actor=ADMIN) == before
+    assert registry.matching.aliases(c.id, actor=ADMIN) == []
 
 
 @BOTH_STORES
 def test_staff_without_rights_on_one_record_cannot_merge_and_nothing_changes(
     registry: Registry,
 ) -> None:
-    own = registry.intake(person("张三", phone=new_phone()), actor=STAFF)
-    own_dup = registry.intake(person("张三", phone=new_phone()), actor=STAFF)
-    foreign = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    own = registry.customers.intake(person("张三", phone=new_phone()), actor=STAFF)
+    own_dup = registry.customers.intake(person("张三", phone=new_phone()), actor=STAFF)
+    foreign = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
     with pytest.raises(AccessDenied):
-        registry.merge(own.id, [own_dup.id, foreign.id], actor=STAFF, reason="duplicate")
+        registry.matching.merge(own.id, [own_dup.id, foreign.id], actor=STAFF, reason="duplicate")
     for record in (own, own_dup, foreign):
-        assert registry.get(record.id, actor=ADMIN) == record
-    assert registry.aliases(own.id, actor=ADMIN) == []
-    assert [h.action for h in registry.history(own.id, actor=ADMIN)] == ["create"]
+        assert registry.customers.get(record.id, actor=ADMIN) == record
+    assert registry.matching.aliases(own.id, actor=ADMIN) == []
+    assert [h.action for h in registry.customers.history(own.id, actor=ADMIN)] == ["create"]
     denied = [e for e in audit_actions(registry) if e.outcome == "denied"]
     assert [(e.action, e.customer_id) for e in denied] == [("denied.update", foreign.id)]
-    result = registry.merge(own.id, [own_dup.id], actor=STAFF, reason="duplicate")
+    result = registry.matching.merge(own.id, [own_dup.id], actor=STAFF, reason="duplicate")
     assert result.merged_ids == (own_dup.id,)
 
 
 @BOTH_STORES
 def test_a_merge_that_fails_validation_changes_nothing(registry: Registry) -> None:
     # the survivor's resident id says born 1949-12-31; the newer record says 1980-01-01
-    survivor = registry.intake(
+    survivor = registry.customers.intake(
         person(
             "张三",
             phone=new_phone(),
@@ -955,22 +1020,24 @@ def test_a_merge_that_fails_validation_changes_nothing(registry: Registry) -> No
         ),
         actor=ADMIN,
     )
-    other = registry.intake(person("张三", phone=new_phone(), birth_date="1980-01-01"), actor=ADMIN)
-    tx = registry.record_transaction(
+    other = registry.customers.intake(
+        person("张三", phone=new_phone(), birth_date="1980-01-01"), actor=ADMIN
+    )
+    tx = registry.activities.record_transaction(
         {"customer_id": other.id, "occurred_at": EARLIER, "amount": {"amount": "5"}},
         actor=ADMIN,
     )
-    registry.grant_consent(other.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
+    registry.consent.grant(other.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
     with pytest.raises(ValidationFailed) as info:
-        registry.merge(survivor.id, [other.id], actor=ADMIN, reason="duplicate")
+        registry.matching.merge(survivor.id, [other.id], actor=ADMIN, reason="duplicate")
     assert "ric.birth_date_mismatch" in info.value.report.codes
-    assert registry.get(survivor.id, actor=ADMIN) == survivor
-    assert registry.get(other.id, actor=ADMIN) == other
-    assert [a.id for a in registry.activities(other.id, actor=ADMIN)] == [tx.id]
-    assert registry.activities(survivor.id, actor=ADMIN) == []
-    assert registry.consent_ledger(survivor.id, actor=ADMIN).events == ()
-    assert [h.action for h in registry.history(survivor.id, actor=ADMIN)] == ["create"]
-    assert registry.aliases(survivor.id, actor=ADMIN) == []
+    assert registry.customers.get(survivor.id, actor=ADMIN) == survivor
+    assert registry.customers.get(other.id, actor=ADMIN) == other
+    assert [a.id for a in registry.activities.list(other.id, actor=ADMIN)] == [tx.id]
+    assert registry.activities.list(survivor.id, actor=ADMIN) == []
+    assert registry.consent.ledger(survivor.id, actor=ADMIN).events == ()
+    assert [h.action for h in registry.customers.history(survivor.id, actor=ADMIN)] == ["create"]
+    assert registry.matching.aliases(survivor.id, actor=ADMIN) == []
 
 
 def test_default_survivorship_takes_the_most_recent_name(registry: Registry) -> None:
@@ -987,13 +1054,13 @@ def test_custom_survivorship_rules_are_honoured(registry: Registry) -> None:
     rules = SurvivorshipRules(
         fields={**DEFAULT_RULES.fields, "name": Strategy.SURVIVOR, "tags": Strategy.SURVIVOR}
     )
-    result = registry.merge(
+    result = registry.matching.merge(
         t.survivor.id, [t.first.id, t.second.id], actor=ADMIN, reason="dup", rules=rules
     )
     choices = {c.field: c for c in result.choices}
     assert choices["name"].strategy is Strategy.SURVIVOR
     assert choices["name"].source_ids == (t.survivor.id,) and not choices["name"].changed
-    merged = registry.get(t.survivor.id, actor=ADMIN)
+    merged = registry.customers.get(t.survivor.id, actor=ADMIN)
     assert merged.name == "张三"
     assert merged.tags == ("vip",)
     assert len(phones(merged)) == 3  # contacts still united
@@ -1001,7 +1068,7 @@ def test_custom_survivorship_rules_are_honoured(registry: Registry) -> None:
 
 def test_the_merge_result_is_masked_for_a_reader_without_unmask(registry: Registry) -> None:
     t = trio(registry)
-    result = registry.merge(
+    result = registry.matching.merge(
         t.survivor.id, [t.first.id, t.second.id], actor=MASKED_ADMIN, reason="dup"
     )
     assert result.customer.name != "Zhang San"
@@ -1018,37 +1085,37 @@ def test_erasing_the_survivor_destroys_the_merged_records_keys(
     registry = encrypted_registry
     t = trio(registry)
     merge_trio(registry, t)
-    receipt = registry.erase(t.survivor.id, actor=ADMIN, reason="subject request")
+    receipt = registry.privacy.erase(t.survivor.id, actor=ADMIN, reason="subject request")
     for merged in (t.first, t.second):
         assert ErasureAction(target=f"alias {merged.id}", action="data key destroyed") in (
             receipt.actions
         )
         with pytest.raises(Erased):
-            registry.get(merged.id, actor=ADMIN)
+            registry.customers.get(merged.id, actor=ADMIN)
         with pytest.raises(Erased):
-            registry.history(merged.id, actor=ADMIN)
+            registry.customers.history(merged.id, actor=ADMIN)
         with pytest.raises(Erased):
-            registry.activities(merged.id, actor=ADMIN)
+            registry.activities.list(merged.id, actor=ADMIN)
     with pytest.raises(Erased):
-        registry.get(t.survivor.id, actor=ADMIN)
-    assert registry.find(phone=sorted(phones(t.first))[0], actor=ADMIN) == []
+        registry.customers.get(t.survivor.id, actor=ADMIN)
+    assert registry.customers.find(phone=sorted(phones(t.first))[0], actor=ADMIN) == []
 
 
 def test_erasing_after_a_chain_of_merges_destroys_every_merged_records_key(
     encrypted_registry: Registry,
 ) -> None:
     registry = encrypted_registry
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    b = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    c = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    registry.merge(b.id, [a.id], actor=ADMIN, reason="first merge")
-    registry.merge(c.id, [b.id], actor=ADMIN, reason="second merge")
-    receipt = registry.erase(c.id, actor=ADMIN, reason="subject request")
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    b = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    c = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    registry.matching.merge(b.id, [a.id], actor=ADMIN, reason="first merge")
+    registry.matching.merge(c.id, [b.id], actor=ADMIN, reason="second merge")
+    receipt = registry.privacy.erase(c.id, actor=ADMIN, reason="subject request")
     targets = {x.target for x in receipt.actions}
     assert {f"alias {a.id}", f"alias {b.id}"} <= targets
     for merged in (a, b):
         with pytest.raises(Erased):
-            registry.history(merged.id, actor=ADMIN)
+            registry.customers.history(merged.id, actor=ADMIN)
 
 
 # ------------------------------------------------------- other operations after a merge
@@ -1062,10 +1129,10 @@ def test_retention_planning_skips_merged_records(make: MakeRegistry, clock: Tick
         action=RetentionAction.REVIEW,
     )
     registry = make(retention=RetentionSchedule([rule]))
-    a = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    b = registry.intake(person("张三", phone=new_phone()), actor=ADMIN)
-    registry.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
-    plan = registry.plan_retention(as_of=clock.now + timedelta(days=60), actor=ADMIN)
+    a = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    b = registry.customers.intake(person("张三", phone=new_phone()), actor=ADMIN)
+    registry.matching.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
+    plan = registry.retention.plan(as_of=clock.now + timedelta(days=60), actor=ADMIN)
     assert [p.customer_id for p in plan] == [a.id]
 
 
@@ -1074,4 +1141,4 @@ def test_the_consent_audience_lists_the_survivor_and_not_the_merged_record(
 ) -> None:
     t = trio(registry)
     merge_trio(registry, t)
-    assert list(registry.audience("marketing.email", actor=ADMIN)) == [t.survivor.id]
+    assert list(registry.consent.audience("marketing.email", actor=ADMIN)) == [t.survivor.id]

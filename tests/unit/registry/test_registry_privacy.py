@@ -61,67 +61,70 @@ def make(clock: TickingClock, **kwargs: Any) -> Registry:
 def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    c = registry.intake(full_customer(), actor=OFFICER)
-    assert registry.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "no_consent"
+    c = registry.customers.intake(full_customer(), actor=OFFICER)
+    assert registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "no_consent"
     granted_at = clock.advance(minutes=1)
-    registry.grant_consent(c.id, "marketing.sms", actor=OFFICER, channel=APP)
-    assert registry.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "granted"
+    registry.consent.grant(c.id, "marketing.sms", actor=OFFICER, channel=APP)
+    assert registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "granted"
     clock.advance(days=3)
-    registry.withdraw_consent(c.id, "marketing.sms", actor=OFFICER, channel=APP)
-    now = registry.may_use(c.id, "marketing.sms", actor=OFFICER)
+    registry.consent.withdraw(c.id, "marketing.sms", actor=OFFICER, channel=APP)
+    now = registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER)
     assert (now.allowed, now.reason) == (False, "withdrawn")
-    earlier = registry.may_use(c.id, "marketing.sms", actor=OFFICER, at=granted_at)
+    earlier = registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER, at=granted_at)
     assert (earlier.allowed, earlier.reason) == (True, "granted")
-    kinds = [e.kind.value for e in registry.consent_ledger(c.id, actor=OFFICER).events]
+    kinds = [e.kind.value for e in registry.consent.ledger(c.id, actor=OFFICER).events]
     assert kinds == ["grant", "withdraw"]
 
 
 def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    c = registry.intake(full_customer(), actor=OFFICER)
+    c = registry.customers.intake(full_customer(), actor=OFFICER)
     with pytest.raises(BundledConsentError):
-        registry.grant_consent(c.id, ["third_party", "cross_border"], actor=OFFICER, channel=APP)
-    assert registry.consent_ledger(c.id, actor=OFFICER).events == ()
-    registry.grant_consent(c.id, "marketing.email", actor=OFFICER, channel=APP)
-    third = registry.may_use(c.id, "third_party", actor=OFFICER)
+        registry.consent.grant(c.id, ["third_party", "cross_border"], actor=OFFICER, channel=APP)
+    assert registry.consent.ledger(c.id, actor=OFFICER).events == ()
+    registry.consent.grant(c.id, "marketing.email", actor=OFFICER, channel=APP)
+    third = registry.consent.may_use(c.id, "third_party", actor=OFFICER)
     assert third.reason == "separate_consent_required"
 
 
 def test_a_child_cannot_consent_alone() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    child = registry.intake(
+    child = registry.customers.intake(
         full_customer(2, birth_date="2015-06-01", identifiers=[]), actor=OFFICER
     )
     with pytest.raises(GuardianConsentRequired):
-        registry.grant_consent(child.id, "marketing.email", actor=OFFICER, channel=APP)
+        registry.consent.grant(child.id, "marketing.email", actor=OFFICER, channel=APP)
 
 
 def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    a = registry.intake(full_customer(1), actor=OFFICER)
-    b = registry.intake(full_customer(2, identifiers=[]), actor=OFFICER)
-    registry.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
-    assert registry.get(b.id, actor=OFFICER).grade is not None
+    a = registry.customers.intake(full_customer(1), actor=OFFICER)
+    b = registry.customers.intake(full_customer(2, identifiers=[]), actor=OFFICER)
+    registry.grading.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
+    assert registry.customers.get(b.id, actor=OFFICER).grade is not None
     clock.advance(hours=1)
-    registry.object_to(b.id, "profiling", actor=OFFICER, channel=APP)
-    report = registry.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
+    registry.consent.object_to(b.id, "profiling", actor=OFFICER, channel=APP)
+    report = registry.grading.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
     assert report.skipped_by_consent == (b.id,)
-    assert registry.get(b.id, actor=OFFICER).grade is None
-    assert registry.get(a.id, actor=OFFICER).grade is not None
+    assert registry.customers.get(b.id, actor=OFFICER).grade is None
+    assert registry.customers.get(a.id, actor=OFFICER).grade is not None
 
 
 def test_audience_lists_only_customers_who_agreed() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    ids = [registry.intake(full_customer(n, identifiers=[]), actor=OFFICER).id for n in range(4)]
+    ids = [
+        registry.customers.intake(full_customer(n, identifiers=[]), actor=OFFICER).id
+        for n in range(4)
+    ]
     for cid in ids[:2]:
-        registry.grant_consent(cid, "marketing.email", actor=OFFICER, channel=APP)
+        registry.consent.grant(cid, "marketing.email", actor=OFFICER, channel=APP)
     clock.advance(seconds=1)
-    registry.withdraw_consent(ids[1], "marketing.email", actor=OFFICER, channel=APP)
-    assert list(registry.audience("marketing.email", actor=OFFICER)) == [ids[0]]
+    registry.consent.withdraw(ids[1], "marketing.email", actor=OFFICER, channel=APP)
+    assert list(registry.consent.audience("marketing.email", actor=OFFICER)) == [ids[0]]
 
 
 def _values_at(data: Any, path: str) -> list[Any]:
@@ -149,9 +152,9 @@ def test_subject_export_holds_every_declared_personal_field() -> None:
         ]
     )
     registry = make(clock, retention=schedule)
-    c = registry.intake(full_customer(), actor=OFFICER)
-    registry.grant_consent(c.id, "marketing.email", actor=OFFICER, channel=APP)
-    export = registry.export_subject(c.id, actor=OFFICER)
+    c = registry.customers.intake(full_customer(), actor=OFFICER)
+    registry.consent.grant(c.id, "marketing.email", actor=OFFICER, channel=APP)
+    export = registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()
     assert export["schema_version"] == 1 and export["masked"] is False
     declared = personal_fields(Customer)
     assert {f["path"] for f in export["personal_fields"]} == {f.path for f in declared}
@@ -168,12 +171,12 @@ def test_subject_export_holds_every_declared_personal_field() -> None:
 def test_subject_export_is_masked_without_unmask_and_refused_without_export() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    c = registry.intake(full_customer(), actor=OFFICER)
-    masked = registry.export_subject(c.id, actor=Actor(id="x", roles={"admin", "export"}))
-    assert masked["masked"] is True
-    assert masked["record"]["contacts"][0]["phones"] == ["+86138****0001"]
+    c = registry.customers.intake(full_customer(), actor=OFFICER)
+    masked = registry.privacy.export_subject(c.id, actor=Actor(id="x", roles={"admin", "export"}))
+    assert masked.masked is True
+    assert masked.record["contacts"][0]["phones"] == ["+86138****0001"]
     with pytest.raises(AccessDenied):
-        registry.export_subject(c.id, actor=Actor(id="y", roles={"admin", "unmask"}))
+        registry.privacy.export_subject(c.id, actor=Actor(id="y", roles={"admin", "unmask"}))
 
 
 def test_retention_plans_apply_once() -> None:
@@ -197,27 +200,29 @@ def test_retention_plans_apply_once() -> None:
         ]
     )
     registry = make(clock, retention=schedule)
-    lead = registry.intake(full_customer(1, identifiers=[]), actor=OFFICER)
-    active = registry.intake(full_customer(2, identifiers=[], stage="active"), actor=OFFICER)
+    lead = registry.customers.intake(full_customer(1, identifiers=[]), actor=OFFICER)
+    active = registry.customers.intake(
+        full_customer(2, identifiers=[], stage="active"), actor=OFFICER
+    )
     clock.advance(days=31)
-    plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
+    plan = registry.retention.plan(as_of=clock(), actor=OFFICER)
     assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.ARCHIVE)]
-    assert registry.apply_retention(plan, actor=OFFICER).applied == (plan[0].key,)
-    again = registry.apply_retention(plan, actor=OFFICER)  # a no-op the second time
+    assert registry.retention.apply(plan, actor=OFFICER).applied == (plan[0].key,)
+    again = registry.retention.apply(plan, actor=OFFICER)  # a no-op the second time
     assert again.applied == () and again.already_applied == (plan[0].key,)
-    archived = registry.get(lead.id, actor=OFFICER)
+    archived = registry.customers.get(lead.id, actor=OFFICER)
     assert archived.state is RecordState.ARCHIVED
     assert archived.stage is LifecycleStage.LEAD  # archiving keeps the lifecycle stage
-    assert registry.plan_retention(as_of=clock(), actor=OFFICER) == []
+    assert registry.retention.plan(as_of=clock(), actor=OFFICER) == []
     clock.advance(days=366)
-    plan = registry.plan_retention(as_of=clock(), actor=OFFICER)
+    plan = registry.retention.plan(as_of=clock(), actor=OFFICER)
     assert [(p.customer_id, p.action) for p in plan] == [(lead.id, RetentionAction.DESTROY)]
-    assert registry.apply_retention(plan, actor=OFFICER).applied == (plan[0].key,)
+    assert registry.retention.apply(plan, actor=OFFICER).applied == (plan[0].key,)
     with pytest.raises(Erased):
-        registry.get(lead.id, actor=OFFICER)
-    assert registry.get(active.id, actor=OFFICER).name == "李2华"
-    assert registry.apply_retention(plan, actor=OFFICER).already_applied == (plan[0].key,)
-    trail = registry.audit_trail(actor=Actor(id="a", roles={"auditor"}), customer_id=lead.id)
+        registry.customers.get(lead.id, actor=OFFICER)
+    assert registry.customers.get(active.id, actor=OFFICER).name == "李2华"
+    assert registry.retention.apply(plan, actor=OFFICER).already_applied == (plan[0].key,)
+    trail = registry.audit.trail(actor=Actor(id="a", roles={"auditor"}), customer_id=lead.id)
     assert [e.action for e in trail if e.action.startswith("retention.")] == [
         "retention.archive",
         "retention.destroy",
@@ -227,7 +232,7 @@ def test_retention_plans_apply_once() -> None:
 def test_birth_dates_in_exports_round_trip() -> None:
     clock = TickingClock(T0, step=timedelta(0))
     registry = make(clock)
-    c = registry.intake(full_customer(), actor=OFFICER)
-    assert registry.export_subject(c.id, actor=OFFICER)["record"]["birth_date"] == str(
-        date(1949, 12, 31)
-    )
+    c = registry.customers.intake(full_customer(), actor=OFFICER)
+    assert registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()["record"][
+        "birth_date"
+    ] == str(date(1949, 12, 31))

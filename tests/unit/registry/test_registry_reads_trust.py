@@ -19,6 +19,7 @@ from custrec.consent import CaptureChannel
 from custrec.grading import ActivitySummary
 from custrec.records import LifecycleStage, RecordState
 from custrec.security import Action, Resource, RoleBasedPolicy
+from custrec.services import IdentifyResult
 from custrec.storage import HIDDEN_STATES
 from custrec.testing import TickingClock
 
@@ -95,26 +96,26 @@ def build(world: dict[str, Any]) -> Registry:
     registry = make()
     ids: list[str] = []
     for n, spec in enumerate(world["customers"]):
-        c = registry.intake(
+        c = registry.customers.intake(
             person(n, owner=spec["owner"], team=spec["team"], stage=spec["stage"]), actor=ADMIN
         )
         ids.append(c.id)
         if spec["consents"]:
-            registry.grant_consent(c.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
+            registry.consent.grant(c.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
         if spec["fate"] == "archived":
-            registry.update(c.id, {"state": "archived"}, actor=ADMIN, reason="quiet")
+            registry.customers.update(c.id, {"state": "archived"}, actor=ADMIN, reason="quiet")
         elif spec["fate"] == "erased":
-            registry.erase(c.id, actor=ADMIN, reason="request")
+            registry.privacy.erase(c.id, actor=ADMIN, reason="request")
     live = [i for i, spec in zip(ids, world["customers"], strict=True) if spec["fate"] != "erased"]
     for k in range(min(world["merges"], len(live) // 2)):
-        registry.merge(live[2 * k], [live[2 * k + 1]], actor=ADMIN, reason="same person")
+        registry.matching.merge(live[2 * k], [live[2 * k + 1]], actor=ADMIN, reason="same person")
     return registry
 
 
 def brute_force(registry: Registry, actor: Actor, stage: str | None) -> list[str]:
     """The readable customers matching the facets, worked out row by row."""
     policy = RoleBasedPolicy()
-    with registry._store.transaction(readonly=True) as session:
+    with registry._context.store.transaction(readonly=True) as session:
         rows = session.customers.query(limit=10_000)
     return sorted(
         row.id
@@ -140,7 +141,9 @@ def test_paged_reads_visit_every_readable_customer_exactly_once(world: dict[str,
     pages: list[list[str]] = []
     after: str | None = None
     while True:
-        page = [c.id for c in registry.query(actor=actor, after=after, limit=limit, **facets)]
+        page = [
+            c.id for c in registry.customers.query(actor=actor, after=after, limit=limit, **facets)
+        ]
         pages.append(page)
         if len(page) < limit:
             break
@@ -149,19 +152,20 @@ def test_paged_reads_visit_every_readable_customer_exactly_once(world: dict[str,
     assert all(len(page) == limit for page in pages[:-1])  # only the last page is short
 
     batches = [
-        [c.id for c in b] for b in registry.iter_customers(actor=actor, batch_size=limit, **facets)
+        [c.id for c in b]
+        for b in registry.customers.batches(actor=actor, batch_size=limit, **facets)
     ]
     assert [i for b in batches for i in b] == expected
     assert all(len(b) == limit for b in batches[:-1]) and all(batches)
-    assert registry.count(actor=actor, batch_size=limit, **facets) == len(expected)
+    assert registry.customers.count(actor=actor, batch_size=limit, **facets) == len(expected)
 
     granted = {
         c.id
-        for c in registry.query(actor=ADMIN, limit=1000)
-        if registry.may_use(c.id, "marketing.sms", actor=ADMIN).allowed
+        for c in registry.customers.query(actor=ADMIN, limit=1000)
+        if registry.consent.may_use(c.id, "marketing.sms", actor=ADMIN).allowed
     }
     everyone = brute_force(registry, actor, None)
-    assert list(registry.audience("marketing.sms", actor=actor, batch_size=limit)) == [
+    assert list(registry.consent.audience("marketing.sms", actor=actor, batch_size=limit)) == [
         i for i in everyone if i in granted
     ]
 
@@ -171,15 +175,15 @@ def test_a_staff_member_pages_through_their_own_customers_among_many_others() ->
     mine = []
     for n in range(60):
         owner = "u1" if n % 12 == 5 else "u2"
-        c = registry.intake(person(n, owner=owner), actor=ADMIN)
+        c = registry.customers.intake(person(n, owner=owner), actor=ADMIN)
         if owner == "u1":
             mine.append(c.id)
     staff = Actor(id="u1", roles={"staff"})
     assert len(mine) == 5
-    assert [c.id for c in registry.query(actor=staff, limit=1)] == mine[:1]
-    assert [c.id for c in registry.query(actor=staff, limit=5)] == mine
+    assert [c.id for c in registry.customers.query(actor=staff, limit=1)] == mine[:1]
+    assert [c.id for c in registry.customers.query(actor=staff, limit=5)] == mine
     seen, after = [], None
-    while page := registry.query(actor=staff, after=after, limit=2):
+    while page := registry.customers.query(actor=staff, after=after, limit=2):
         seen += [c.id for c in page]
         after = page[-1].id
     assert seen == mine
@@ -190,20 +194,24 @@ def test_a_staff_member_pages_through_their_own_customers_among_many_others() ->
 
 def test_identify_names_only_customers_the_actor_may_read_and_audits_each() -> None:
     registry = make()
-    mine = registry.intake(person(1, owner="u1"), actor=ADMIN)
-    other = registry.intake(person(2, owner="u2"), actor=ADMIN)
+    mine = registry.customers.intake(person(1, owner="u1"), actor=ADMIN)
+    other = registry.customers.intake(person(2, owner="u2"), actor=ADMIN)
     keys = [("phone", "+8613500000001"), ("phone", "+8613500000002")]
 
     nobody = Actor(id="x", roles=set())
-    assert registry.identify(keys, actor=nobody, ids=[mine.id, other.id]) == ({}, set())
+    assert (
+        registry.customers.identify(keys, actor=nobody, ids=[mine.id, other.id]) == IdentifyResult()
+    )
     staff = Actor(id="u1", roles={"staff"})
-    holders, existing = registry.identify(keys, actor=staff, ids=[mine.id, other.id])
+    found = registry.customers.identify(keys, actor=staff, ids=[mine.id, other.id])
+    holders, existing = found.holders, found.existing
     assert holders == {("phone", "+8613500000001"): (mine.id,)}
     assert existing == {mine.id}
-    holders, existing = registry.identify(keys, actor=ADMIN, ids=[other.id])
+    found = registry.customers.identify(keys, actor=ADMIN, ids=[other.id])
+    holders, existing = found.holders, found.existing
     assert holders == {keys[0]: (mine.id,), keys[1]: (other.id,)} and existing == {other.id}
 
-    trail = registry.audit_trail(actor=AUDITOR)
+    trail = registry.audit.trail(actor=AUDITOR)
     looked_up = [
         (e.actor_id, e.customer_id, e.fields) for e in trail if e.action == "customer.identify"
     ]
@@ -233,31 +241,33 @@ def test_an_unknown_facet_value_is_refused_naming_the_allowed_ones(
     facets: dict[str, Any], allowed: str
 ) -> None:
     registry = make()
-    registry.intake(person(1, stage="active"), actor=ADMIN)
-    for read in (registry.query, registry.count):
+    registry.customers.intake(person(1, stage="active"), actor=ADMIN)
+    for read in (registry.customers.query, registry.customers.count):
         with pytest.raises(ValueError, match=allowed):
             read(actor=ADMIN, **facets)
     with pytest.raises(ValueError, match=allowed):
-        next(registry.iter_customers(actor=ADMIN, **facets))
+        next(registry.customers.batches(actor=ADMIN, **facets))
 
 
 def test_a_misspelt_facet_is_refused_naming_the_facets() -> None:
     registry = make()
-    for read in (registry.query, registry.count):
+    for read in (registry.customers.query, registry.customers.count):
         with pytest.raises(TypeError, match="unknown facet 'stge'; the facets are: kind, stage"):
             read(actor=ADMIN, stge="active")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unknown facet"):
-        next(registry.iter_customers(actor=ADMIN, stge="active"))  # type: ignore[call-arg]
+        next(registry.customers.batches(actor=ADMIN, stge="active"))  # type: ignore[call-arg]
 
 
 def test_facets_take_enums_and_their_values_alike() -> None:
     registry = make()
-    c = registry.intake(person(1, stage="active"), actor=ADMIN)
-    assert [x.id for x in registry.query(actor=ADMIN, stage=LifecycleStage.ACTIVE)] == [c.id]
-    assert [x.id for x in registry.query(actor=ADMIN, stage="active")] == [c.id]
-    assert registry.count(actor=ADMIN, state=RecordState.LIVE, kind="individual") == 1
+    c = registry.customers.intake(person(1, stage="active"), actor=ADMIN)
+    assert [x.id for x in registry.customers.query(actor=ADMIN, stage=LifecycleStage.ACTIVE)] == [
+        c.id
+    ]
+    assert [x.id for x in registry.customers.query(actor=ADMIN, stage="active")] == [c.id]
+    assert registry.customers.count(actor=ADMIN, state=RecordState.LIVE, kind="individual") == 1
     with pytest.raises(ValueError, match="timezone-aware"):
-        registry.query(actor=ADMIN, updated_after=datetime(2026, 1, 1))
+        registry.customers.query(actor=ADMIN, updated_after=datetime(2026, 1, 1))
 
 
 def test_the_type_checker_catches_a_misspelt_facet_value_and_name(tmp_path: Any) -> None:
@@ -268,9 +278,9 @@ def test_the_type_checker_catches_a_misspelt_facet_value_and_name(tmp_path: Any)
             from custrec import Actor, Registry
 
             def use(registry: Registry, actor: Actor) -> None:
-                registry.query(actor=actor, stage="active")
-                registry.query(actor=actor, stage="activ")
-                registry.count(actor=actor, stge="active")
+                registry.customers.query(actor=actor, stage="active")
+                registry.customers.query(actor=actor, stage="activ")
+                registry.customers.count(actor=actor, stge="active")
             """
         )
     )
@@ -289,10 +299,10 @@ def test_the_type_checker_catches_a_misspelt_facet_value_and_name(tmp_path: Any)
 
 def test_activity_summaries_include_customers_without_purchases() -> None:
     registry = make()
-    buyer = registry.intake(person(1), actor=ADMIN)
-    prospect = registry.intake(person(2), actor=ADMIN)
-    gone = registry.intake(person(3), actor=ADMIN)
-    registry.record_transaction(
+    buyer = registry.customers.intake(person(1), actor=ADMIN)
+    prospect = registry.customers.intake(person(2), actor=ADMIN)
+    gone = registry.customers.intake(person(3), actor=ADMIN)
+    registry.activities.record_transaction(
         {
             "customer_id": buyer.id,
             "occurred_at": T0,
@@ -300,9 +310,9 @@ def test_activity_summaries_include_customers_without_purchases() -> None:
         },
         actor=ADMIN,
     )
-    registry.erase(gone.id, actor=ADMIN, reason="request")
+    registry.privacy.erase(gone.id, actor=ADMIN, reason="request")
     summaries = list(
-        registry.activity_summaries(as_of=T0 + timedelta(days=1), actor=ADMIN, batch_size=1)
+        registry.activities.summaries(as_of=T0 + timedelta(days=1), actor=ADMIN, batch_size=1)
     )
     assert [s.customer_id for s in summaries] == [buyer.id, prospect.id]
     assert summaries[0].purchase_count == 1
@@ -314,45 +324,45 @@ def test_activity_summaries_include_customers_without_purchases() -> None:
 
 def test_audit_trail_reads_the_newest_entries_first_when_asked() -> None:
     registry = make()
-    c = registry.intake(person(1), actor=ADMIN)
+    c = registry.customers.intake(person(1), actor=ADMIN)
     for _ in range(7):
-        registry.get(c.id, actor=ADMIN)
-    with registry._store.transaction(readonly=True) as session:
+        registry.customers.get(c.id, actor=ADMIN)
+    with registry._context.store.transaction(readonly=True) as session:
         everything = [e.seq for e in session.audit.read(customer_id=c.id)]
     assert len(everything) == 8  # the creation and seven reads
-    newest = registry.audit_trail(actor=AUDITOR, customer_id=c.id, limit=5, newest_first=True)
+    newest = registry.audit.trail(actor=AUDITOR, customer_id=c.id, limit=5, newest_first=True)
     assert [e.seq for e in newest] == everything[::-1][:5]
-    oldest = registry.audit_trail(actor=AUDITOR, customer_id=c.id, limit=5)
+    oldest = registry.audit.trail(actor=AUDITOR, customer_id=c.id, limit=5)
     assert [e.seq for e in oldest] == everything[:5]
 
 
 def lose_key(registry: Registry, customer_id: str) -> None:
     """What a database restored from a backup taken before an erasure looks like: the record
     is there, its data key is not."""
-    with registry._store.transaction() as session:
+    with registry._context.store.transaction() as session:
         assert session.keys.delete(customer_id)
         session.commit()
 
 
 def test_pages_stay_full_when_a_record_has_lost_its_key() -> None:
     registry = make()
-    ids = [registry.intake(person(n), actor=ADMIN).id for n in range(30)]
+    ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(30)]
     lose_key(registry, ids[2])
     readable = [i for i in ids if i != ids[2]]
-    first = registry.query(actor=ADMIN, limit=5)
+    first = registry.customers.query(actor=ADMIN, limit=5)
     assert [c.id for c in first] == readable[:5]
-    batches = list(registry.iter_customers(actor=ADMIN, batch_size=5))
+    batches = list(registry.customers.batches(actor=ADMIN, batch_size=5))
     assert [c.id for b in batches for c in b] == readable
     assert [len(b) for b in batches] == [5, 5, 5, 5, 5, 4]
-    assert list(registry.audience("marketing.sms", actor=ADMIN, batch_size=5)) == []
+    assert list(registry.consent.audience("marketing.sms", actor=ADMIN, batch_size=5)) == []
 
 
 def test_an_export_lists_each_customer_once_after_a_merge(tmp_path: Any) -> None:
     from custrec.interchange import export_customers
 
     registry = make()
-    ids = [registry.intake(person(n), actor=ADMIN).id for n in range(10)]
-    registry.merge(ids[0], [ids[1]], actor=ADMIN, reason="same person")
+    ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(10)]
+    registry.matching.merge(ids[0], [ids[1]], actor=ADMIN, reason="same person")
     exporter = Actor(id="exp", roles={"admin", "export"})
     result = export_customers(registry, tmp_path / "out.jsonl", actor=exporter)
     lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
@@ -365,11 +375,12 @@ def test_an_export_lists_each_customer_once_after_a_merge(tmp_path: Any) -> None
 
 def test_identify_audits_every_customer_it_confirms_by_id() -> None:
     registry = make()
-    a = registry.intake(person(1), actor=ADMIN)
-    gone = registry.intake(person(2), actor=ADMIN)
-    registry.erase(gone.id, actor=ADMIN, reason="request")
-    holders, existing = registry.identify([], actor=ADMIN, ids=[a.id, gone.id, "nobody"])
+    a = registry.customers.intake(person(1), actor=ADMIN)
+    gone = registry.customers.intake(person(2), actor=ADMIN)
+    registry.privacy.erase(gone.id, actor=ADMIN, reason="request")
+    found = registry.customers.identify([], actor=ADMIN, ids=[a.id, gone.id, "nobody"])
+    holders, existing = found.holders, found.existing
     assert holders == {} and existing == {a.id, gone.id}
-    trail = registry.audit_trail(actor=AUDITOR, limit=3, newest_first=True)
+    trail = registry.audit.trail(actor=AUDITOR, limit=3, newest_first=True)
     named = {(e.customer_id, e.fields) for e in trail if e.action == "customer.identify"}
     assert named == {(a.id, ("id",)), (gone.id, ("id",)), (None, ())}

@@ -16,9 +16,8 @@ import pytest
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.backends import sqlite
 from custrec.consent import CaptureChannel, ConsentEvent
-from custrec.errors import AccessDenied, Erased, StorageError, ValidationFailed
+from custrec.errors import AccessDenied, Erased, ErasureUnavailable, StorageError, ValidationFailed
 from custrec.records import LifecycleStage, RecordState, VerificationStatus
-from custrec.registry import RETENTION_PRINCIPAL, ErasureUnavailable, RetentionReport
 from custrec.retention import (
     LegalHold,
     Period,
@@ -30,6 +29,7 @@ from custrec.retention import (
     Selector,
 )
 from custrec.security import DEFAULT_GRANTS, Action, Grant, RoleBasedPolicy, Scope
+from custrec.services import RETENTION_PRINCIPAL, RetentionReport
 from custrec.testing import TickingClock
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -93,15 +93,15 @@ def test_applying_a_plan_made_for_a_later_date_acts_only_on_what_is_due_now(
     customers = []
     for n in range(200):  # created (their last activity) over 600 days, one every three days
         clock.now = T0 + timedelta(days=3 * n)
-        customers.append(registry.intake(lead(n), actor=READER))
+        customers.append(registry.customers.intake(lead(n), actor=READER))
     clock.now = now = T0 + timedelta(days=800)
-    preview = registry.plan_retention(as_of=datetime(2035, 1, 1, tzinfo=UTC), actor=OPERATOR)
+    preview = registry.retention.plan(as_of=datetime(2035, 1, 1, tzinfo=UTC), actor=OPERATOR)
     assert len(preview) == 200  # the preview destroys everyone ...
     due_now = {a.key for a in preview if a.due_at <= now}
     later = {a.key for a in preview if a.due_at > now}
     assert len(due_now) == 24 and len(later) == 176  # ... but most are not due yet
 
-    report = registry.apply_retention(preview, actor=OPERATOR)
+    report = registry.retention.apply(preview, actor=OPERATOR)
 
     assert set(report.applied) == due_now
     assert set(report.not_due) == later
@@ -110,47 +110,47 @@ def test_applying_a_plan_made_for_a_later_date_acts_only_on_what_is_due_now(
     for customer in customers:
         if customer.id in destroyed:
             with pytest.raises(Erased):
-                registry.get(customer.id, actor=READER)
+                registry.customers.get(customer.id, actor=READER)
         else:  # untouched: still readable, name and all
-            assert registry.get(customer.id, actor=READER).name == customer.name
-    assert keys_of(registry.plan_retention(as_of=now, actor=OPERATOR)) == set()
+            assert registry.customers.get(customer.id, actor=READER).name == customer.name
+    assert keys_of(registry.retention.plan(as_of=now, actor=OPERATOR)) == set()
 
 
 def test_an_action_whose_customer_changed_since_the_plan_is_superseded_and_left_alone(
     clock: TickingClock,
 ) -> None:
     registry = make(clock, STALE_LEADS)
-    quiet = registry.intake(lead(1), actor=READER)
+    quiet = registry.customers.intake(lead(1), actor=READER)
     clock.advance(days=800)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert [a.customer_id for a in plan] == [quiet.id]
-    registry.record_interaction(
+    registry.activities.record_interaction(
         {"customer_id": quiet.id, "occurred_at": clock.now, "kind": "call", "summary": "back"},
         actor=READER,
     )
-    report = registry.apply_retention(plan, actor=OPERATOR)
+    report = registry.retention.apply(plan, actor=OPERATOR)
     assert report == RetentionReport(superseded=(plan[0].key,))
-    assert registry.get(quiet.id, actor=READER).name == "王001"
+    assert registry.customers.get(quiet.id, actor=READER).name == "王001"
 
 
 def test_a_legal_hold_placed_after_planning_stops_the_destruction(clock: TickingClock) -> None:
     registry = make(clock, STALE_LEADS)
-    held = registry.intake(lead(2), actor=READER)
+    held = registry.customers.intake(lead(2), actor=READER)
     clock.advance(days=800)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     with_hold = RetentionSchedule(
         [STALE_LEADS],
         holds=[LegalHold(reason="matter 2026-7", placed_at=clock.now, customer_ids=[held.id])],
     )
-    report = registry.apply_retention(plan, actor=OPERATOR, schedule=with_hold)
+    report = registry.retention.apply(plan, actor=OPERATOR, schedule=with_hold)
     assert report.superseded == (plan[0].key,)
-    assert registry.get(held.id, actor=READER).name == "王002"
+    assert registry.customers.get(held.id, actor=READER).name == "王002"
 
 
 def test_apply_needs_the_schedule_the_plan_was_made_with(clock: TickingClock) -> None:
     registry = Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock)
     with pytest.raises(ValueError, match="no retention schedule"):
-        registry.apply_retention([], actor=OPERATOR)
+        registry.retention.apply([], actor=OPERATOR)
 
 
 # ------------------------------------------------------------- an erasure is never lost
@@ -161,16 +161,16 @@ def test_a_destroy_without_a_keyring_is_refused_before_anything_and_stays_pendin
 ) -> None:
     with pytest.warns(UserWarning, match="plain JSON"):
         registry = make(clock, STALE_LEADS, ARCHIVE_QUIET, keyring=None)
-    c = registry.intake(lead(3), actor=READER)
+    c = registry.customers.intake(lead(3), actor=READER)
     clock.advance(days=800)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert {a.action for a in plan} == {RetentionAction.DESTROY}
     with pytest.raises(ErasureUnavailable):
-        registry.apply_retention(plan, actor=OPERATOR)
+        registry.retention.apply(plan, actor=OPERATOR)
     with pytest.raises(ErasureUnavailable):  # still pending: nothing was marked as done
-        registry.apply_retention(plan, actor=OPERATOR)
-    assert registry.get(c.id, actor=READER).name == "王003"
-    assert keys_of(registry.plan_retention(as_of=clock.now, actor=OPERATOR)) == keys_of(plan)
+        registry.retention.apply(plan, actor=OPERATOR)
+    assert registry.customers.get(c.id, actor=READER).name == "王003"
+    assert keys_of(registry.retention.plan(as_of=clock.now, actor=OPERATOR)) == keys_of(plan)
 
 
 @pytest.fixture
@@ -210,58 +210,58 @@ def test_an_erasure_interrupted_between_its_two_commits_stays_pending_and_a_reru
     clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = make(clock, STALE_LEADS, store=sqlite_store)
-    victim = registry.intake(lead(4), actor=READER)
-    bystander = registry.intake(lead(5), actor=READER)
+    victim = registry.customers.intake(lead(4), actor=READER)
+    bystander = registry.customers.intake(lead(5), actor=READER)
     clock.advance(days=800)
-    registry.record_interaction(
+    registry.activities.record_interaction(
         {"customer_id": bystander.id, "occurred_at": clock.now, "kind": "call", "summary": "hi"},
         actor=READER,
     )
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert [a.customer_id for a in plan] == [victim.id]
     cut = power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
 
     with pytest.raises(StorageError, match="power cut"):
-        registry.apply_retention(plan, actor=OPERATOR)
+        registry.retention.apply(plan, actor=OPERATOR)
 
     assert cut == ["cut"]
     assert not has_key(sqlite_store, victim.id)  # the key store committed: the key is gone
-    assert victim.id in [i for i, _ in registry.erasure_journal(actor=AUDITOR)]
+    assert victim.id in [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]
     with sqlite_store.transaction(readonly=True) as session:
         row = session.customers.get(victim.id)
         assert row.state == "live" and row.index_keys  # the data store did not commit
         assert not any(h.action == "retention" for h in session.history.list_for(victim.id))
     with pytest.raises(Erased):
-        registry.get(victim.id, actor=READER)
+        registry.customers.get(victim.id, actor=READER)
 
-    report = registry.apply_retention(plan, actor=OPERATOR)  # the same plan, run again
+    report = registry.retention.apply(plan, actor=OPERATOR)  # the same plan, run again
 
     assert report.applied == (plan[0].key,)
     with sqlite_store.transaction(readonly=True) as session:
         row = session.customers.get(victim.id)
         assert row.state == "erased" and not row.index_keys
-    assert registry.apply_retention(plan, actor=OPERATOR).already_applied == (plan[0].key,)
-    assert registry.plan_retention(as_of=clock.now, actor=OPERATOR) == []
-    assert registry.get(bystander.id, actor=READER).name == "王005"
-    assert registry.verify_audit(actor=AUDITOR).ok
+    assert registry.retention.apply(plan, actor=OPERATOR).already_applied == (plan[0].key,)
+    assert registry.retention.plan(as_of=clock.now, actor=OPERATOR) == []
+    assert registry.customers.get(bystander.id, actor=READER).name == "王005"
+    assert registry.audit.verify(actor=AUDITOR).ok
 
 
 def test_replaying_the_journal_finishes_an_interrupted_erasure(
     clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = make(clock, STALE_LEADS, store=sqlite_store)
-    victim = registry.intake(lead(6), actor=READER)
+    victim = registry.customers.intake(lead(6), actor=READER)
     clock.advance(days=800)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
     with pytest.raises(StorageError):
-        registry.apply_retention(plan, actor=OPERATOR)
+        registry.retention.apply(plan, actor=OPERATOR)
     monkeypatch.undo()
     keeper = Actor(id="keeper", roles={"admin"})
-    assert registry.replay_erasures(actor=keeper) == [victim.id]
+    assert registry.privacy.replay_erasures(actor=keeper) == [victim.id]
     with sqlite_store.transaction(readonly=True) as session:
         assert session.customers.get(victim.id).state == "erased"
-    assert registry.replay_erasures(actor=keeper) == []
+    assert registry.privacy.replay_erasures(actor=keeper) == []
 
 
 def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
@@ -269,9 +269,9 @@ def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
 ) -> None:
     store = MemoryStore()
     registry = make(clock, STALE_LEADS, store=store)
-    victim = registry.intake(lead(7), actor=READER)
+    victim = registry.customers.intake(lead(7), actor=READER)
     clock.advance(days=800)
-    (action,) = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    (action,) = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     # what the old code left behind: the marker committed, the erasure never run
     with store.transaction() as session:
         from custrec.storage import HistoryRecord
@@ -290,9 +290,9 @@ def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
             ]
         )
         session.commit()
-    assert registry.apply_retention([action], actor=OPERATOR).applied == (action.key,)
+    assert registry.retention.apply([action], actor=OPERATOR).applied == (action.key,)
     with pytest.raises(Erased):
-        registry.get(victim.id, actor=READER)
+        registry.customers.get(victim.id, actor=READER)
 
 
 # ------------------------------------------------------------ archived is a state of its own
@@ -302,104 +302,110 @@ def test_archiving_keeps_the_lifecycle_stage_so_stage_rules_still_match(
     clock: TickingClock,
 ) -> None:
     registry = make(clock, STALE_LEADS, ARCHIVE_QUIET)
-    quiet_lead = registry.intake(lead(8), actor=READER)
+    quiet_lead = registry.customers.intake(lead(8), actor=READER)
     clock.advance(days=100)
-    archive = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    archive = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert [(a.customer_id, a.action) for a in archive] == [
         (quiet_lead.id, RetentionAction.ARCHIVE)
     ]
-    assert registry.apply_retention(archive, actor=OPERATOR).applied == (archive[0].key,)
-    archived = registry.get(quiet_lead.id, actor=READER)
+    assert registry.retention.apply(archive, actor=OPERATOR).applied == (archive[0].key,)
+    archived = registry.customers.get(quiet_lead.id, actor=READER)
     assert (archived.stage, archived.state) == (LifecycleStage.LEAD, RecordState.ARCHIVED)
     clock.advance(days=700)
-    destroy = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    destroy = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert [(a.customer_id, a.rule) for a in destroy] == [(quiet_lead.id, "stale-leads")]
-    assert registry.apply_retention(destroy, actor=OPERATOR).applied == (destroy[0].key,)
+    assert registry.retention.apply(destroy, actor=OPERATOR).applied == (destroy[0].key,)
     with pytest.raises(Erased):
-        registry.get(quiet_lead.id, actor=READER)
+        registry.customers.get(quiet_lead.id, actor=READER)
 
 
 def test_the_archived_state_is_kept_filterable_and_exported(clock: TickingClock) -> None:
     registry = make(clock, ARCHIVE_QUIET)
-    quiet = registry.intake(lead(9, stage="active"), actor=READER)
-    busy = registry.intake(lead(10, stage="active"), actor=READER)
+    quiet = registry.customers.intake(lead(9, stage="active"), actor=READER)
+    busy = registry.customers.intake(lead(10, stage="active"), actor=READER)
     clock.advance(days=100)
-    registry.record_interaction(
+    registry.activities.record_interaction(
         {"customer_id": busy.id, "occurred_at": clock.now, "kind": "call", "summary": "ok"},
         actor=READER,
     )
-    registry.apply_retention(
-        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    registry.retention.apply(
+        registry.retention.plan(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
     )
-    assert [c.id for c in registry.query(actor=READER, state="archived")] == [quiet.id]
-    assert [c.id for c in registry.query(actor=READER, state=RecordState.LIVE)] == [busy.id]
-    assert registry.count(actor=READER, state="archived", stage="active") == 1
-    exported = registry.export_subject(quiet.id, actor=Actor(id="e", roles={"admin", "export"}))
-    assert exported["record"]["state"] == "archived"
-    assert exported["record"]["stage"] == "active"
+    assert [c.id for c in registry.customers.query(actor=READER, state="archived")] == [quiet.id]
+    assert [c.id for c in registry.customers.query(actor=READER, state=RecordState.LIVE)] == [
+        busy.id
+    ]
+    assert registry.customers.count(actor=READER, state="archived", stage="active") == 1
+    exported = registry.privacy.export_subject(
+        quiet.id, actor=Actor(id="e", roles={"admin", "export"})
+    )
+    assert exported.record["state"] == "archived"
+    assert exported.record["stage"] == "active"
     clock.advance(days=30)  # later plans keep it archived: archiving is not repeated
-    assert registry.plan_retention(as_of=clock.now, actor=OPERATOR) == []
-    assert registry.get(quiet.id, actor=READER).state is RecordState.ARCHIVED
+    assert registry.retention.plan(as_of=clock.now, actor=OPERATOR) == []
+    assert registry.customers.get(quiet.id, actor=READER).state is RecordState.ARCHIVED
 
 
 def test_restriction_is_a_state_and_lifting_it_restores_the_state_before(
     clock: TickingClock,
 ) -> None:
     registry = make(clock, ARCHIVE_QUIET, RESTRICT_ARCHIVED)
-    c = registry.intake(lead(11, stage="active"), actor=READER)
+    c = registry.customers.intake(lead(11, stage="active"), actor=READER)
     clock.advance(days=100)
-    registry.apply_retention(
-        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    registry.retention.apply(
+        registry.retention.plan(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
     )
-    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.ARCHIVED
     clock.advance(days=40)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert [a.action for a in plan] == [RetentionAction.RESTRICT]
-    registry.apply_retention(plan, actor=OPERATOR)
-    restricted = registry.get(c.id, actor=READER)
+    registry.retention.apply(plan, actor=OPERATOR)
+    restricted = registry.customers.get(c.id, actor=READER)
     assert (restricted.stage, restricted.state) == (LifecycleStage.ACTIVE, RecordState.RESTRICTED)
-    assert registry.may_use(c.id, "marketing.sms", actor=READER).reason == "restricted"
-    assert [x.id for x in registry.query(actor=READER, state="restricted")] == [c.id]
-    registry.record_consent(
+    assert registry.consent.may_use(c.id, "marketing.sms", actor=READER).reason == "restricted"
+    assert [x.id for x in registry.customers.query(actor=READER, state="restricted")] == [c.id]
+    registry.consent.record(
         ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.API),
         actor=READER,
     )
-    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.ARCHIVED
 
 
 def test_a_restriction_recorded_in_the_ledger_sets_the_state_and_its_lift_makes_it_live(
     clock: TickingClock,
 ) -> None:
     registry = make(clock)
-    c = registry.intake(lead(12), actor=READER)
-    registry.record_consent(
+    c = registry.customers.intake(lead(12), actor=READER)
+    registry.consent.record(
         ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.WEB_FORM), actor=READER
     )
-    assert registry.get(c.id, actor=READER).state is RecordState.RESTRICTED
-    registry.record_consent(
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.RESTRICTED
+    registry.consent.record(
         ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.WEB_FORM),
         actor=READER,
     )
-    assert registry.get(c.id, actor=READER).state is RecordState.LIVE
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.LIVE
 
 
 def test_an_update_may_archive_and_reactivate_but_never_restrict(clock: TickingClock) -> None:
     registry = make(clock)
-    c = registry.intake(lead(13), actor=READER)
-    archived = registry.update(c.id, {"state": "archived"}, actor=READER, reason="closed deal")
+    c = registry.customers.intake(lead(13), actor=READER)
+    archived = registry.customers.update(
+        c.id, {"state": "archived"}, actor=READER, reason="closed deal"
+    )
     assert archived.state is RecordState.ARCHIVED and archived.stage is LifecycleStage.LEAD
-    back = registry.update(c.id, {"state": "live"}, actor=READER, reason="came back")
+    back = registry.customers.update(c.id, {"state": "live"}, actor=READER, reason="came back")
     assert back.state is RecordState.LIVE
     with pytest.raises(ValidationFailed) as info:
-        registry.update(c.id, {"state": "restricted"}, actor=READER, reason="x")
+        registry.customers.update(c.id, {"state": "restricted"}, actor=READER, reason="x")
     assert [i.code for i in info.value.report] == ["state.restricted"]
     with pytest.raises(ValidationFailed):
-        registry.intake(lead(14, state="restricted"), actor=READER)
-    registry.record_consent(
+        registry.customers.intake(lead(14, state="restricted"), actor=READER)
+    registry.consent.record(
         ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API), actor=READER
     )
     with pytest.raises(ValidationFailed):
-        registry.update(c.id, {"state": "live"}, actor=READER, reason="x")
+        registry.customers.update(c.id, {"state": "live"}, actor=READER, reason="x")
 
 
 def test_a_review_marks_the_record_for_re_verification(clock: TickingClock) -> None:
@@ -410,12 +416,12 @@ def test_a_review_marks_the_record_for_re_verification(clock: TickingClock) -> N
         action=RetentionAction.REVIEW,
     )
     registry = make(clock, rule)
-    c = registry.intake(lead(15), actor=READER)
+    c = registry.customers.intake(lead(15), actor=READER)
     clock.advance(days=400)
-    registry.apply_retention(
-        registry.plan_retention(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
+    registry.retention.apply(
+        registry.retention.plan(as_of=clock.now, actor=OPERATOR), actor=OPERATOR
     )
-    reviewed = registry.get(c.id, actor=READER)
+    reviewed = registry.customers.get(c.id, actor=READER)
     assert reviewed.verification is VerificationStatus.PENDING_REVIEW
     assert reviewed.state is RecordState.LIVE
 
@@ -427,13 +433,13 @@ def test_retention_effects_are_audited_as_the_job_on_behalf_of_the_operator(
     clock: TickingClock,
 ) -> None:
     registry = make(clock, STALE_LEADS)
-    c = registry.intake(lead(16), actor=READER)
+    c = registry.customers.intake(lead(16), actor=READER)
     with pytest.raises(AccessDenied):  # the operator may not erase by hand ...
-        registry.erase(c.id, actor=OPERATOR, reason="tidy up")
+        registry.privacy.erase(c.id, actor=OPERATOR, reason="tidy up")
     clock.advance(days=800)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
-    registry.apply_retention(plan, actor=OPERATOR)  # ... but the schedule may
-    trail = registry.audit_trail(actor=AUDITOR, customer_id=c.id)
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
+    registry.retention.apply(plan, actor=OPERATOR)  # ... but the schedule may
+    trail = registry.audit.trail(actor=AUDITOR, customer_id=c.id)
     erase = [e for e in trail if e.action == "customer.erase"]
     assert [(e.actor_id, e.on_behalf_of) for e in erase] == [(RETENTION_PRINCIPAL, OPERATOR.id)]
     assert erase[0].reason == f"retention {plan[0].key}"
@@ -441,10 +447,10 @@ def test_retention_effects_are_audited_as_the_job_on_behalf_of_the_operator(
     assert [(e.actor_id, e.on_behalf_of) for e in marker] == [(OPERATOR.id, None)]
     manual = [e for e in trail if e.action == "denied.erase"]
     assert [(e.actor_id, e.on_behalf_of) for e in manual] == [(OPERATOR.id, None)]
-    assert registry.customers_touched_by(
+    assert registry.audit.touched_by(
         OPERATOR.id, actor=AUDITOR, since=T0, until=clock.now + timedelta(seconds=1)
     ) == [c.id]
-    assert registry.verify_audit(actor=AUDITOR).ok  # on_behalf_of is part of the chain
+    assert registry.audit.verify(actor=AUDITOR).ok  # on_behalf_of is part of the chain
 
 
 def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -> None:
@@ -453,14 +459,14 @@ def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -
     )
     registry = make(clock, STALE_LEADS, policy=keys_only)
     with pytest.raises(AccessDenied, match="retention"):
-        registry.plan_retention(as_of=clock.now, actor=Actor(id="k", roles={"keys"}))
+        registry.retention.plan(as_of=clock.now, actor=Actor(id="k", roles={"keys"}))
     with pytest.raises(AccessDenied, match="retention"):
-        registry.apply_retention([], actor=Actor(id="k", roles={"keys"}))
+        registry.retention.apply([], actor=Actor(id="k", roles={"keys"}))
     retention_only = RoleBasedPolicy(
         {**DEFAULT_GRANTS, "dpo": (Grant(action=Action.RETENTION, scope=Scope.ALL),)}
     )
     registry = make(clock, STALE_LEADS, policy=retention_only)
-    assert registry.plan_retention(as_of=clock.now, actor=Actor(id="d", roles={"dpo"})) == []
+    assert registry.retention.plan(as_of=clock.now, actor=Actor(id="d", roles={"dpo"})) == []
 
 
 @pytest.mark.parametrize(
@@ -485,19 +491,21 @@ def test_an_archive_carried_out_while_restricted_holds_once_the_restriction_is_l
     clock: TickingClock,
 ) -> None:
     registry = make(clock, ARCHIVE_QUIET)
-    c = registry.intake(lead(20, stage="active"), actor=READER)
-    registry.record_consent(
+    c = registry.customers.intake(lead(20, stage="active"), actor=READER)
+    registry.consent.record(
         ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API), actor=READER
     )
     clock.advance(days=100)
-    plan = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
-    assert registry.apply_retention(plan, actor=OPERATOR).applied == (plan[0].key,)
-    assert registry.get(c.id, actor=READER).state is RecordState.RESTRICTED  # still restricted
-    registry.record_consent(
+    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
+    assert registry.retention.apply(plan, actor=OPERATOR).applied == (plan[0].key,)
+    assert (
+        registry.customers.get(c.id, actor=READER).state is RecordState.RESTRICTED
+    )  # still restricted
+    registry.consent.record(
         ConsentEvent.lift_restriction(c.id, at=clock.now, channel=CaptureChannel.API),
         actor=READER,
     )
-    assert registry.get(c.id, actor=READER).state is RecordState.ARCHIVED
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.ARCHIVED
 
 
 @pytest.mark.parametrize("bounds", ["effective_to", "future effective_from"])
@@ -507,14 +515,14 @@ def test_a_restriction_with_time_bounds_is_refused_so_state_and_ledger_agree(
     from custrec.consent import ConsentError
 
     registry = make(clock)
-    c = registry.intake(lead(21), actor=READER)
+    c = registry.customers.intake(lead(21), actor=READER)
     when = clock.now + timedelta(days=1)
     extra = {"effective_to": when} if bounds == "effective_to" else {"effective_from": when}
     event = ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API, **extra)
     with pytest.raises(ConsentError, match="until a lift_restriction"):
-        registry.record_consent(event, actor=READER)
-    assert registry.get(c.id, actor=READER).state is RecordState.LIVE
-    assert registry.consent_ledger(c.id, actor=READER).events == ()
+        registry.consent.record(event, actor=READER)
+    assert registry.customers.get(c.id, actor=READER).state is RecordState.LIVE
+    assert registry.consent.ledger(c.id, actor=READER).events == ()
 
 
 def test_restricting_and_lifting_an_archived_record_keeps_its_closure_clock(
@@ -528,18 +536,18 @@ def test_restricting_and_lifting_an_archived_record_keeps_its_closure_clock(
         action=RetentionAction.ANONYMISE,
     )
     registry = make(clock, anonymise_closed)
-    a = registry.intake(lead(22), actor=READER)
-    b = registry.intake(lead(23), actor=READER)
+    a = registry.customers.intake(lead(22), actor=READER)
+    b = registry.customers.intake(lead(23), actor=READER)
     for customer in (a, b):
-        registry.update(customer.id, {"state": "archived"}, actor=READER, reason="closed")
+        registry.customers.update(customer.id, {"state": "archived"}, actor=READER, reason="closed")
     clock.advance(days=50)
-    registry.record_consent(
+    registry.consent.record(
         ConsentEvent.restrict(b.id, at=clock.now, channel=CaptureChannel.API), actor=READER
     )
-    registry.record_consent(
+    registry.consent.record(
         ConsentEvent.lift_restriction(b.id, at=clock.now, channel=CaptureChannel.API),
         actor=READER,
     )
     clock.advance(days=70)  # day 120: both were archived on day 0
-    due = registry.plan_retention(as_of=clock.now, actor=OPERATOR)
+    due = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
     assert sorted(a.customer_id for a in due) == sorted([a.id, b.id])

@@ -148,130 +148,133 @@ class SloppyVerifier:
 
 
 def audit(registry: Registry, action: str) -> list[AuditRecord]:
-    return [e for e in registry.audit_trail(actor=AUDITOR) if e.action == action]
+    return [e for e in registry.audit.trail(actor=AUDITOR) if e.action == action]
 
 
 def pending_ids(registry: Registry, actor: Actor = ADMIN, batch_size: int = 500) -> list[str]:
-    return [c.id for c in registry.pending_review(actor=actor, batch_size=batch_size)]
+    return [c.id for c in registry.review.pending(actor=actor, batch_size=batch_size)]
 
 
 # ---------------------------------------------------------------------------- intake review
 
 
 def test_intake_into_a_reviewing_registry_enters_pending_review(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     assert c.verification is PENDING
-    assert reviewing.get(c.id, actor=ADMIN).verification is PENDING
+    assert reviewing.customers.get(c.id, actor=ADMIN).verification is PENDING
     assert c.last_verified_at is None
-    skipped = reviewing.intake(person(), actor=ADMIN, review=False)
+    skipped = reviewing.customers.intake(person(), actor=ADMIN, review=False)
     assert skipped.verification is UNVERIFIED
 
 
 def test_intake_with_review_enters_pending_review_on_any_registry(registry: Registry) -> None:
-    assert registry.intake(person(), actor=ADMIN).verification is UNVERIFIED
-    assert registry.intake(person(), actor=ADMIN, review=True).verification is PENDING
-    bulk = registry.intake_many([person(), person()], actor=ADMIN, review=True)
-    assert [registry.get(i, actor=ADMIN).verification for i in bulk.added] == [PENDING, PENDING]
+    assert registry.customers.intake(person(), actor=ADMIN).verification is UNVERIFIED
+    assert registry.customers.intake(person(), actor=ADMIN, review=True).verification is PENDING
+    bulk = registry.customers.intake_many([person(), person()], actor=ADMIN, review=True)
+    assert [registry.customers.get(i, actor=ADMIN).verification for i in bulk.added] == [
+        PENDING,
+        PENDING,
+    ]
 
 
 def test_approve_makes_a_pending_record_verified_as_of_now(
     reviewing: Registry, clock: TickingClock
 ) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     before = clock.now
-    approved = reviewing.approve(c.id, actor=ADMIN, reason="documents checked")
+    approved = reviewing.review.approve(c.id, actor=ADMIN, reason="documents checked")
     assert approved.verification is VERIFIED
     assert approved.last_verified_at is not None
     assert before < approved.last_verified_at <= clock.now
     assert approved.version == c.version + 1
-    assert reviewing.get(c.id, actor=ADMIN) == approved
+    assert reviewing.customers.get(c.id, actor=ADMIN) == approved
 
 
 def test_approve_stamps_last_verified_at_with_the_instant_of_the_approval(
     reviewing: Registry,
 ) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    approved = reviewing.approve(c.id, actor=ADMIN, reason="documents checked")
-    entry = reviewing.history(c.id, actor=ADMIN)[-1]
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    approved = reviewing.review.approve(c.id, actor=ADMIN, reason="documents checked")
+    entry = reviewing.customers.history(c.id, actor=ADMIN)[-1]
     assert approved.last_verified_at == approved.updated_at == entry.at
 
 
 def test_reject_makes_a_pending_record_rejected_and_keeps_it(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    rejected = reviewing.reject(c.id, actor=ADMIN, reason="fake registration")
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    rejected = reviewing.review.reject(c.id, actor=ADMIN, reason="fake registration")
     assert rejected.verification is REJECTED
     assert rejected.last_verified_at is None
-    assert reviewing.get(c.id, actor=ADMIN) == rejected
-    assert reviewing.count(actor=ADMIN) == 1
+    assert reviewing.customers.get(c.id, actor=ADMIN) == rejected
+    assert reviewing.customers.count(actor=ADMIN) == 1
 
 
 @pytest.mark.parametrize("status", ["unverified", "verified", "rejected"])
 def test_approving_or_rejecting_a_record_not_pending_review_raises_invalid_state(
     registry: Registry, status: str
 ) -> None:
-    c = registry.intake(person(), actor=ADMIN, review=status != "unverified")
+    c = registry.customers.intake(person(), actor=ADMIN, review=status != "unverified")
     if status == "verified":
-        registry.approve(c.id, actor=ADMIN, reason="ok")
+        registry.review.approve(c.id, actor=ADMIN, reason="ok")
     elif status == "rejected":
-        registry.reject(c.id, actor=ADMIN, reason="not ok")
-    before = registry.get(c.id, actor=ADMIN)
+        registry.review.reject(c.id, actor=ADMIN, reason="not ok")
+    before = registry.customers.get(c.id, actor=ADMIN)
     assert before.verification is VerificationStatus(status)
     with pytest.raises(InvalidState):
-        registry.approve(c.id, actor=ADMIN, reason="again")
+        registry.review.approve(c.id, actor=ADMIN, reason="again")
     with pytest.raises(InvalidState):
-        registry.reject(c.id, actor=ADMIN, reason="again")
-    assert registry.get(c.id, actor=ADMIN) == before
+        registry.review.reject(c.id, actor=ADMIN, reason="again")
+    assert registry.customers.get(c.id, actor=ADMIN) == before
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_approve_and_reject_need_a_reason(reviewing: Registry, reason: Any) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     with pytest.raises(ValueError, match="reason"):
-        reviewing.approve(c.id, actor=ADMIN, reason=reason)
+        reviewing.review.approve(c.id, actor=ADMIN, reason=reason)
     with pytest.raises(ValueError, match="reason"):
-        reviewing.reject(c.id, actor=ADMIN, reason=reason)
-    assert reviewing.get(c.id, actor=ADMIN) == c
+        reviewing.review.reject(c.id, actor=ADMIN, reason=reason)
+    assert reviewing.customers.get(c.id, actor=ADMIN) == c
 
 
 def test_approve_and_reject_need_update_rights_on_the_record(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     for actor in (AUDITOR, STAFF):
         with pytest.raises(AccessDenied):
-            reviewing.approve(c.id, actor=actor, reason="ok")
+            reviewing.review.approve(c.id, actor=actor, reason="ok")
         with pytest.raises(AccessDenied):
-            reviewing.reject(c.id, actor=actor, reason="not ok")
-    assert reviewing.get(c.id, actor=ADMIN) == c
-    own = reviewing.intake(person(), actor=STAFF)
-    assert reviewing.approve(own.id, actor=STAFF, reason="ok").verification is VERIFIED
+            reviewing.review.reject(c.id, actor=actor, reason="not ok")
+    assert reviewing.customers.get(c.id, actor=ADMIN) == c
+    own = reviewing.customers.intake(person(), actor=STAFF)
+    assert reviewing.review.approve(own.id, actor=STAFF, reason="ok").verification is VERIFIED
 
 
 # ----------------------------------------------------------------------------- verification
 
 
 def test_a_confirmed_check_makes_the_record_verified_as_of_the_check(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     checked = datetime(2025, 2, 27, 18, 30, tzinfo=timezone(timedelta(hours=8)))
     verifier = FakeVerifier(VerificationOutcome.CONFIRMED, checked_at=checked)
-    result = reviewing.verify(c.id, verifier, actor=ADMIN)
+    result = reviewing.review.verify(c.id, verifier, actor=ADMIN)
     assert result.outcome is VerificationOutcome.CONFIRMED and result.checked_at == checked
-    stored = reviewing.get(c.id, actor=ADMIN)
+    stored = reviewing.customers.get(c.id, actor=ADMIN)
     assert stored.verification is VERIFIED
     assert stored.last_verified_at == checked
 
 
 def test_a_check_of_an_unverified_record_can_confirm_it(registry: Registry) -> None:
-    c = registry.intake(person(), actor=ADMIN)
-    result = registry.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
-    stored = registry.get(c.id, actor=ADMIN)
+    c = registry.customers.intake(person(), actor=ADMIN)
+    result = registry.review.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
+    stored = registry.customers.get(c.id, actor=ADMIN)
     assert stored.verification is VERIFIED and stored.last_verified_at == result.checked_at
 
 
 def test_the_verifier_sees_the_unmasked_record_even_for_a_masking_actor(
     registry: Registry, clock: TickingClock
 ) -> None:
-    c = registry.intake(person("张三"), actor=ADMIN)
+    c = registry.customers.intake(person("张三"), actor=ADMIN)
     verifier = FakeVerifier(VerificationOutcome.INCONCLUSIVE)
-    registry.verify(c.id, verifier, actor=MASKED_ADMIN)
+    registry.review.verify(c.id, verifier, actor=MASKED_ADMIN)
     [(shown, at)] = verifier.seen
     assert shown.name == "张三"
     assert shown.contacts == c.contacts
@@ -279,29 +282,29 @@ def test_the_verifier_sees_the_unmasked_record_even_for_a_masking_actor(
 
 
 def test_a_refuted_check_sends_the_record_back_to_review(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    approved = reviewing.approve(c.id, actor=ADMIN, reason="documents checked")
-    reviewing.verify(c.id, FakeVerifier(VerificationOutcome.REFUTED), actor=ADMIN)
-    stored = reviewing.get(c.id, actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    approved = reviewing.review.approve(c.id, actor=ADMIN, reason="documents checked")
+    reviewing.review.verify(c.id, FakeVerifier(VerificationOutcome.REFUTED), actor=ADMIN)
+    stored = reviewing.customers.get(c.id, actor=ADMIN)
     assert stored.verification is PENDING
     assert stored.last_verified_at == approved.last_verified_at  # a refutation verifies nothing
     assert pending_ids(reviewing) == [c.id]
 
 
 def test_an_inconclusive_check_changes_nothing_but_is_recorded(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    approved = reviewing.approve(c.id, actor=ADMIN, reason="documents checked")
-    result = reviewing.verify(
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    approved = reviewing.review.approve(c.id, actor=ADMIN, reason="documents checked")
+    result = reviewing.review.verify(
         c.id, FakeVerifier(VerificationOutcome.INCONCLUSIVE, detail="not_found"), actor=ADMIN
     )
-    stored = reviewing.get(c.id, actor=ADMIN)
+    stored = reviewing.customers.get(c.id, actor=ADMIN)
     assert stored.verification is VERIFIED
     assert stored.last_verified_at == approved.last_verified_at
     assert attrs.evolve(stored, version=0, updated_at=None) == attrs.evolve(
         approved, version=0, updated_at=None
     )
-    assert reviewing.verifications(c.id, actor=ADMIN) == [result]
-    last = reviewing.history(c.id, actor=ADMIN)[-1]
+    assert reviewing.review.results(c.id, actor=ADMIN) == [result]
+    last = reviewing.customers.history(c.id, actor=ADMIN)[-1]
     assert (last.action, last.path) == ("verify", "verification_result")
 
 
@@ -309,21 +312,21 @@ def check(
     registry: Registry, customer_id: str, n: int, outcome: VerificationOutcome
 ) -> VerificationResult:
     verifier = FakeVerifier(outcome, name=f"source-{n}", detail=f"code-{n}")
-    return registry.verify(customer_id, verifier, actor=ADMIN, reason=f"check {n}")
+    return registry.review.verify(customer_id, verifier, actor=ADMIN, reason=f"check {n}")
 
 
 def test_verifications_lists_every_recorded_result_oldest_first(reviewing: Registry) -> None:
     # checks that leave the status as it is (see the next test for those that change it)
-    c = reviewing.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
     results = [
         check(reviewing, c.id, 0, VerificationOutcome.REFUTED),  # pending stays pending
         check(reviewing, c.id, 1, VerificationOutcome.INCONCLUSIVE),
     ]
-    reviewing.approve(c.id, actor=ADMIN, reason="documents checked")
+    reviewing.review.approve(c.id, actor=ADMIN, reason="documents checked")
     results.append(check(reviewing, c.id, 2, VerificationOutcome.CONFIRMED))  # verified stays
-    assert reviewing.verifications(c.id, actor=ADMIN) == results
+    assert reviewing.review.results(c.id, actor=ADMIN) == results
     assert [r.source for r in results] == ["source-0", "source-1", "source-2"]
-    assert reviewing.verifications(c.id, actor=MASKED_ADMIN) == results  # no values in them
+    assert reviewing.review.results(c.id, actor=MASKED_ADMIN) == results  # no values in them
 
 
 @pytest.mark.parametrize(
@@ -338,45 +341,45 @@ def test_verifications_lists_every_recorded_result_oldest_first(reviewing: Regis
 def test_verifications_lists_the_result_of_a_check_that_changed_the_status(
     registry: Registry, review: bool, outcome: VerificationOutcome
 ) -> None:
-    c = registry.intake(person(), actor=ADMIN, review=review)
+    c = registry.customers.intake(person(), actor=ADMIN, review=review)
     result = check(registry, c.id, 0, outcome)
-    assert registry.get(c.id, actor=ADMIN).verification is not UNVERIFIED
-    assert registry.verifications(c.id, actor=ADMIN) == [result]
+    assert registry.customers.get(c.id, actor=ADMIN).verification is not UNVERIFIED
+    assert registry.review.results(c.id, actor=ADMIN) == [result]
 
 
 def test_a_verifier_that_raises_records_nothing(reviewing: Registry) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    history = reviewing.history(c.id, actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    history = reviewing.customers.history(c.id, actor=ADMIN)
     with pytest.raises(ConnectionError):
-        reviewing.verify(c.id, BrokenVerifier(), actor=ADMIN)
-    assert reviewing.history(c.id, actor=ADMIN) == history
-    assert reviewing.get(c.id, actor=ADMIN) == c
-    assert reviewing.verifications(c.id, actor=ADMIN) == []
+        reviewing.review.verify(c.id, BrokenVerifier(), actor=ADMIN)
+    assert reviewing.customers.history(c.id, actor=ADMIN) == history
+    assert reviewing.customers.get(c.id, actor=ADMIN) == c
+    assert reviewing.review.results(c.id, actor=ADMIN) == []
     assert audit(reviewing, "customer.verify") == []
 
 
 def test_a_verifier_returning_another_type_raises_type_error_and_records_nothing(
     reviewing: Registry,
 ) -> None:
-    c = reviewing.intake(person(), actor=ADMIN)
-    history = reviewing.history(c.id, actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    history = reviewing.customers.history(c.id, actor=ADMIN)
     with pytest.raises(TypeError, match="VerificationResult"):
-        reviewing.verify(c.id, SloppyVerifier(), actor=ADMIN)
-    assert reviewing.history(c.id, actor=ADMIN) == history
-    assert reviewing.get(c.id, actor=ADMIN) == c
+        reviewing.review.verify(c.id, SloppyVerifier(), actor=ADMIN)
+    assert reviewing.customers.history(c.id, actor=ADMIN) == history
+    assert reviewing.customers.get(c.id, actor=ADMIN) == c
 
 
 def test_verify_needs_update_rights_before_the_verifier_is_called(registry: Registry) -> None:
-    c = registry.intake(person(), actor=ADMIN)
+    c = registry.customers.intake(person(), actor=ADMIN)
     verifier = FakeVerifier(VerificationOutcome.CONFIRMED)
     for actor in (AUDITOR, STAFF):
         with pytest.raises(AccessDenied):
-            registry.verify(c.id, verifier, actor=actor)
+            registry.review.verify(c.id, verifier, actor=actor)
     assert verifier.seen == []
     with pytest.raises(ValueError, match="reason"):
-        registry.verify(c.id, verifier, actor=ADMIN, reason=" ")
+        registry.review.verify(c.id, verifier, actor=ADMIN, reason=" ")
     assert verifier.seen == []
-    assert registry.get(c.id, actor=ADMIN) == c
+    assert registry.customers.get(c.id, actor=ADMIN) == c
 
 
 def test_a_fake_verifier_is_a_verifier() -> None:
@@ -394,41 +397,41 @@ def test_a_fake_verifier_is_a_verifier() -> None:
 
 
 def test_pending_review_lists_exactly_the_pending_records(registry: Registry) -> None:
-    first = registry.intake(person(), actor=ADMIN, review=True)
-    registry.intake(person(), actor=ADMIN)  # unverified
-    approved = registry.intake(person(), actor=ADMIN, review=True)
-    registry.approve(approved.id, actor=ADMIN, reason="ok")
-    rejected = registry.intake(person(), actor=ADMIN, review=True)
-    registry.reject(rejected.id, actor=ADMIN, reason="not ok")
-    refuted = registry.intake(person(), actor=ADMIN)
-    registry.verify(refuted.id, FakeVerifier(VerificationOutcome.REFUTED), actor=ADMIN)
-    staffs = registry.intake(person(), actor=STAFF, review=True)
+    first = registry.customers.intake(person(), actor=ADMIN, review=True)
+    registry.customers.intake(person(), actor=ADMIN)  # unverified
+    approved = registry.customers.intake(person(), actor=ADMIN, review=True)
+    registry.review.approve(approved.id, actor=ADMIN, reason="ok")
+    rejected = registry.customers.intake(person(), actor=ADMIN, review=True)
+    registry.review.reject(rejected.id, actor=ADMIN, reason="not ok")
+    refuted = registry.customers.intake(person(), actor=ADMIN)
+    registry.review.verify(refuted.id, FakeVerifier(VerificationOutcome.REFUTED), actor=ADMIN)
+    staffs = registry.customers.intake(person(), actor=STAFF, review=True)
 
     expected = sorted((first.id, refuted.id, staffs.id))
     assert pending_ids(registry) == expected
     assert pending_ids(registry, batch_size=1) == expected
     assert pending_ids(registry, actor=STAFF) == [staffs.id]
-    assert [c.verification for c in registry.pending_review(actor=ADMIN)] == [PENDING] * 3
+    assert [c.verification for c in registry.review.pending(actor=ADMIN)] == [PENDING] * 3
 
 
 def test_pending_review_leaves_out_merged_records(registry: Registry) -> None:
-    a = registry.intake(person(), actor=ADMIN, review=True)
-    b = registry.intake(person(), actor=ADMIN, review=True)
-    registry.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
+    a = registry.customers.intake(person(), actor=ADMIN, review=True)
+    b = registry.customers.intake(person(), actor=ADMIN, review=True)
+    registry.matching.merge(a.id, [b.id], actor=ADMIN, reason="duplicate")
     assert pending_ids(registry) == [a.id]
 
 
 def test_history_and_audit_record_approve_reject_and_verify(reviewing: Registry) -> None:
-    a = reviewing.intake(person(), actor=ADMIN)
-    b = reviewing.intake(person(), actor=ADMIN)
-    c = reviewing.intake(person(), actor=ADMIN)
-    reviewing.approve(a.id, actor=ADMIN, reason="documents checked")
-    reviewing.reject(b.id, actor=ADMIN, reason="fake registration")
-    result = reviewing.verify(
+    a = reviewing.customers.intake(person(), actor=ADMIN)
+    b = reviewing.customers.intake(person(), actor=ADMIN)
+    c = reviewing.customers.intake(person(), actor=ADMIN)
+    reviewing.review.approve(a.id, actor=ADMIN, reason="documents checked")
+    reviewing.review.reject(b.id, actor=ADMIN, reason="fake registration")
+    result = reviewing.review.verify(
         c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN, reason="quarterly check"
     )
 
-    approve = [h for h in reviewing.history(a.id, actor=ADMIN) if h.action == "approve"]
+    approve = [h for h in reviewing.customers.history(a.id, actor=ADMIN) if h.action == "approve"]
     by_path = {h.path: h for h in approve}
     assert set(by_path) == {"verification", "last_verified_at"}
     assert (by_path["verification"].old, by_path["verification"].new) == (
@@ -437,7 +440,7 @@ def test_history_and_audit_record_approve_reject_and_verify(reviewing: Registry)
     )
     assert {(h.actor_id, h.reason) for h in approve} == {(ADMIN.id, "documents checked")}
 
-    [reject] = [h for h in reviewing.history(b.id, actor=ADMIN) if h.action == "reject"]
+    [reject] = [h for h in reviewing.customers.history(b.id, actor=ADMIN) if h.action == "reject"]
     assert (reject.path, reject.old, reject.new, reject.reason) == (
         "verification",
         "pending_review",
@@ -445,7 +448,7 @@ def test_history_and_audit_record_approve_reject_and_verify(reviewing: Registry)
         "fake registration",
     )
 
-    verify = [h for h in reviewing.history(c.id, actor=ADMIN) if h.action == "verify"]
+    verify = [h for h in reviewing.customers.history(c.id, actor=ADMIN) if h.action == "verify"]
     [record] = [h for h in verify if h.path == "verification_result"]
     assert record.new == {
         "source": result.source,
@@ -487,36 +490,36 @@ def test_the_review_rule_lists_a_record_verified_long_ago_but_not_one_just_appro
     make: MakeRegistry, clock: TickingClock
 ) -> None:
     registry = make(retention=reverify_schedule(), review_intake=True)
-    old = registry.intake(person(), actor=ADMIN)
-    registry.approve(old.id, actor=ADMIN, reason="documents checked")
+    old = registry.customers.intake(person(), actor=ADMIN)
+    registry.review.approve(old.id, actor=ADMIN, reason="documents checked")
     clock.now += timedelta(days=400)
-    fresh = registry.intake(person(), actor=ADMIN)
-    registry.approve(fresh.id, actor=ADMIN, reason="documents checked")
+    fresh = registry.customers.intake(person(), actor=ADMIN)
+    registry.review.approve(fresh.id, actor=ADMIN, reason="documents checked")
 
-    plan = registry.plan_retention(as_of=clock.now, actor=ADMIN)
+    plan = registry.retention.plan(as_of=clock.now, actor=ADMIN)
     assert [(p.customer_id, p.action, p.rule) for p in plan] == [
         (old.id, RetentionAction.REVIEW, "reverify")
     ]
 
-    assert registry.apply_retention(plan, actor=ADMIN).applied == (plan[0].key,)
-    assert registry.get(old.id, actor=ADMIN).verification is PENDING
+    assert registry.retention.apply(plan, actor=ADMIN).applied == (plan[0].key,)
+    assert registry.customers.get(old.id, actor=ADMIN).verification is PENDING
     assert pending_ids(registry) == [old.id]
-    assert registry.plan_retention(as_of=clock.now, actor=ADMIN) == []  # applied once only
+    assert registry.retention.plan(as_of=clock.now, actor=ADMIN) == []  # applied once only
 
 
 def test_a_confirmed_check_restarts_the_re_verification_period(
     make: MakeRegistry, clock: TickingClock
 ) -> None:
     registry = make(retention=reverify_schedule())
-    c = registry.intake(person(), actor=ADMIN)
-    registry.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
+    c = registry.customers.intake(person(), actor=ADMIN)
+    registry.review.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
     clock.now += timedelta(days=400)
-    assert [p.customer_id for p in registry.plan_retention(as_of=clock.now, actor=ADMIN)] == [c.id]
-    registry.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
-    assert registry.plan_retention(as_of=clock.now, actor=ADMIN) == []
-    registry.verify(c.id, FakeVerifier(VerificationOutcome.INCONCLUSIVE), actor=ADMIN)
+    assert [p.customer_id for p in registry.retention.plan(as_of=clock.now, actor=ADMIN)] == [c.id]
+    registry.review.verify(c.id, FakeVerifier(VerificationOutcome.CONFIRMED), actor=ADMIN)
+    assert registry.retention.plan(as_of=clock.now, actor=ADMIN) == []
+    registry.review.verify(c.id, FakeVerifier(VerificationOutcome.INCONCLUSIVE), actor=ADMIN)
     later = clock.now + timedelta(days=400)
-    assert [p.customer_id for p in registry.plan_retention(as_of=later, actor=ADMIN)] == [c.id]
+    assert [p.customer_id for p in registry.retention.plan(as_of=later, actor=ADMIN)] == [c.id]
 
 
 # --------------------------------------------------------------------------------- quality
@@ -536,28 +539,30 @@ class Population:
 
 def population(registry: Registry) -> Population:
     shared = new_phone()
-    a = registry.intake(
+    a = registry.customers.intake(
         person("李雷", email="lilei@example.com", street="学院路1号"), actor=ADMIN, review=True
     )
-    registry.approve(a.id, actor=ADMIN, reason="documents checked")
-    registry.grant_consent(a.id, "marketing.email", actor=ADMIN, channel=CaptureChannel.WEB_FORM)
-    b = registry.intake(person("韩梅梅", street="学院路2号"), actor=ADMIN)
-    c = registry.intake(person("韩梅梅", street="学院路2号"), actor=ADMIN)  # probable with b
-    d = registry.intake(
+    registry.review.approve(a.id, actor=ADMIN, reason="documents checked")
+    registry.consent.grant(a.id, "marketing.email", actor=ADMIN, channel=CaptureChannel.WEB_FORM)
+    b = registry.customers.intake(person("韩梅梅", street="学院路2号"), actor=ADMIN)
+    c = registry.customers.intake(
+        person("韩梅梅", street="学院路2号"), actor=ADMIN
+    )  # probable with b
+    d = registry.customers.intake(
         person("王强", phone=shared, email="wq@example.com", street="学院路4号"), actor=ADMIN
     )
-    e = registry.intake(  # the same phone as d
+    e = registry.customers.intake(  # the same phone as d
         person("王小明", phone=shared, email="wxm@example.com", street="长安街9号"),
         actor=ADMIN,
         allow_duplicates=True,
     )
-    m = registry.intake(person("李雷"), actor=ADMIN)
-    registry.grant_consent(m.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
-    registry.merge(a.id, [m.id], actor=ADMIN, reason="duplicate")
+    m = registry.customers.intake(person("李雷"), actor=ADMIN)
+    registry.consent.grant(m.id, "marketing.sms", actor=ADMIN, channel=CaptureChannel.APP)
+    registry.matching.merge(a.id, [m.id], actor=ADMIN, reason="duplicate")
     values = ["李雷", "韩梅梅", "王强", "王小明", "example.com", "学院路", "长安街"]
     if registry.encrypted:
-        x = registry.intake(person("赵六", email="zl@example.org"), actor=ADMIN)
-        registry.erase(x.id, actor=ADMIN, reason="subject request")
+        x = registry.customers.intake(person("赵六", email="zl@example.org"), actor=ADMIN)
+        registry.privacy.erase(x.id, actor=ADMIN, reason="subject request")
         values.append("赵六")
     for record in (a, b, c, d, e, m):
         values.extend(p.removeprefix("+86") for ct in record.contacts for p in ct.phones)
@@ -568,7 +573,7 @@ def test_the_quality_report_counts_as_computed_by_hand(
     registry: Registry, clock: TickingClock
 ) -> None:
     population(registry)
-    report = registry.quality_report(
+    report = registry.quality.report(
         actor=ADMIN, purposes=["marketing.email", "marketing.sms", "service"]
     )
     assert T0 < report.as_of <= clock.now
@@ -593,7 +598,7 @@ def test_the_quality_report_counts_as_computed_by_hand(
 
 def test_the_quality_report_holds_no_personal_value(registry: Registry) -> None:
     people = population(registry)
-    report = registry.quality_report(actor=ADMIN)
+    report = registry.quality.report(actor=ADMIN)
     text = report.to_table() + repr(report) + repr(report.to_dict())
     assert isinstance(report.to_table(), str)
     for value in people.values:
@@ -606,10 +611,10 @@ def test_the_duplicate_count_equals_the_redundant_records_of_the_clusters(
     registry: Registry,
 ) -> None:
     population(registry)
-    run = registry.find_duplicate_clusters(actor=ADMIN)
+    run = registry.matching.clusters(actor=ADMIN)
     assert sum(len(c.ids) - 1 for c in run.clusters) == 2
-    assert registry.quality_report(actor=ADMIN).duplicates == len(run.duplicate_ids)
-    assert registry.quality_report(actor=ADMIN, duplicates=False).duplicates is None
+    assert registry.quality.report(actor=ADMIN).duplicates == len(run.duplicate_ids)
+    assert registry.quality.report(actor=ADMIN, duplicates=False).duplicates is None
 
 
 def test_staleness_is_judged_at_as_of_against_stale_after(
@@ -617,8 +622,8 @@ def test_staleness_is_judged_at_as_of_against_stale_after(
 ) -> None:
     population(registry)
     later = clock.now + timedelta(days=400)
-    assert registry.quality_report(actor=ADMIN, as_of=later, duplicates=False).stale == 5
-    report = registry.quality_report(
+    assert registry.quality.report(actor=ADMIN, as_of=later, duplicates=False).stale == 5
+    report = registry.quality.report(
         actor=ADMIN, as_of=later, stale_after=timedelta(days=500), duplicates=False
     )
     assert report.stale == 4
@@ -626,18 +631,18 @@ def test_staleness_is_judged_at_as_of_against_stale_after(
 
 def test_the_quality_report_needs_read_rights_over_everyone(registry: Registry) -> None:
     population(registry)
-    registry.intake(person(), actor=STAFF)
+    registry.customers.intake(person(), actor=STAFF)
     with pytest.raises(AccessDenied):
-        registry.quality_report(actor=STAFF)
-    by_admin = registry.quality_report(actor=ADMIN, as_of=T0 + timedelta(days=1))
-    by_auditor = registry.quality_report(actor=AUDITOR, as_of=T0 + timedelta(days=1))
+        registry.quality.report(actor=STAFF)
+    by_admin = registry.quality.report(actor=ADMIN, as_of=T0 + timedelta(days=1))
+    by_auditor = registry.quality.report(actor=AUDITOR, as_of=T0 + timedelta(days=1))
     assert by_auditor == by_admin  # masked reads are enough: only counts come out
     assert by_admin.total == 6
 
 
 def test_the_quality_report_is_audited(registry: Registry) -> None:
-    registry.intake(person(), actor=ADMIN)
-    registry.quality_report(actor=ADMIN)
+    registry.customers.intake(person(), actor=ADMIN)
+    registry.quality.report(actor=ADMIN)
     assert [(e.actor_id, e.outcome) for e in audit(registry, "customer.quality_report")] == [
         (ADMIN.id, "ok")
     ]

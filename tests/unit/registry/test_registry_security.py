@@ -14,9 +14,8 @@ import attrs
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.errors import AccessDenied, Erased, NotFound
+from custrec.errors import AccessDenied, Erased, ErasureUnavailable, NotFound
 from custrec.records import Identifier
-from custrec.registry import ErasureUnavailable
 from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 from custrec.testing import TickingClock
@@ -55,20 +54,20 @@ def registry(store: Store, ring: KeyRing) -> Registry:
 
 
 def test_an_encrypted_registry_round_trips_and_finds_by_blind_index(registry: Registry) -> None:
-    c = registry.intake(customer(1), actor=ADMIN)
+    c = registry.customers.intake(customer(1), actor=ADMIN)
     assert registry.encrypted
-    assert registry.get(c.id, actor=ADMIN) == c
-    assert [x.id for x in registry.find(phone="13800130001", actor=ADMIN)] == [c.id]
-    assert [x.id for x in registry.find(email="USER1@example.com", actor=ADMIN)] == [c.id]
-    registry.update(c.id, {"name": "新名字"}, actor=ADMIN, reason="typo")
-    history = registry.history(c.id, actor=ADMIN)
+    assert registry.customers.get(c.id, actor=ADMIN) == c
+    assert [x.id for x in registry.customers.find(phone="13800130001", actor=ADMIN)] == [c.id]
+    assert [x.id for x in registry.customers.find(email="USER1@example.com", actor=ADMIN)] == [c.id]
+    registry.customers.update(c.id, {"name": "新名字"}, actor=ADMIN, reason="typo")
+    history = registry.customers.history(c.id, actor=ADMIN)
     assert (history[-1].path, history[-1].old, history[-1].new) == ("name", "测试1号", "新名字")
 
 
 def test_stored_payloads_and_index_keys_hold_no_personal_value(
     registry: Registry, store: Store
 ) -> None:
-    c = registry.intake(customer(2), actor=ADMIN)
+    c = registry.customers.intake(customer(2), actor=ADMIN)
     with store.transaction(readonly=True) as session:
         row = session.customers.get(c.id)
         history = session.history.list_for(c.id)
@@ -79,24 +78,24 @@ def test_stored_payloads_and_index_keys_hold_no_personal_value(
 
 
 def test_masked_reads_for_actors_without_unmask(registry: Registry) -> None:
-    c = registry.intake(customer(3), actor=ADMIN)
+    c = registry.customers.intake(customer(3), actor=ADMIN)
     plain_admin = Actor(id="admin-2", roles={"admin"})
-    masked = registry.get(c.id, actor=plain_admin)
+    masked = registry.customers.get(c.id, actor=plain_admin)
     assert masked.name == "测***"
     assert masked.contacts[0].phones == ("+86138****0003",)
     assert masked.contacts[0].emails == ("u****@example.com",)
-    changes = registry.history(c.id, actor=plain_admin)
+    changes = registry.customers.history(c.id, actor=plain_admin)
     assert changes[0].new["name"] == "测***"
 
 
 def test_erasure_shreds_one_customer_and_leaves_others(registry: Registry) -> None:
-    a = registry.intake(customer(4), actor=ADMIN)
-    b = registry.intake(customer(5), actor=ADMIN)
-    registry.record_interaction(
+    a = registry.customers.intake(customer(4), actor=ADMIN)
+    b = registry.customers.intake(customer(5), actor=ADMIN)
+    registry.activities.record_interaction(
         {"customer_id": a.id, "kind": "call", "occurred_at": T0.isoformat(), "summary": "x"},
         actor=ADMIN,
     )
-    receipt = registry.erase(a.id, actor=ADMIN, reason="subject request #77")
+    receipt = registry.privacy.erase(a.id, actor=ADMIN, reason="subject request #77")
     targets = {x.target: x.action for x in receipt.actions}
     assert targets["data_key"] == "destroyed"
     assert targets["name"] == "shredded" and targets["contacts[0].phones"] == "shredded"
@@ -104,38 +103,38 @@ def test_erasure_shreds_one_customer_and_leaves_others(registry: Registry) -> No
     assert targets["index_keys"] == "4 deleted"
     assert "测试4号" not in repr(receipt) and "13800130004" not in repr(receipt)
     for call in (
-        lambda: registry.get(a.id, actor=ADMIN),
-        lambda: registry.history(a.id, actor=ADMIN),
-        lambda: registry.activities(a.id, actor=ADMIN),
+        lambda: registry.customers.get(a.id, actor=ADMIN),
+        lambda: registry.customers.history(a.id, actor=ADMIN),
+        lambda: registry.activities.list(a.id, actor=ADMIN),
     ):
         with pytest.raises(Erased):
             call()
-    assert registry.find(phone="13800130004", actor=ADMIN) == []
-    assert registry.get(b.id, actor=ADMIN).name == "测试5号"
-    assert [c.id for page in registry.iter_customers(actor=ADMIN) for c in page] == [b.id]
-    again = registry.erase(a.id, actor=ADMIN, reason="repeat")
+    assert registry.customers.find(phone="13800130004", actor=ADMIN) == []
+    assert registry.customers.get(b.id, actor=ADMIN).name == "测试5号"
+    assert [c.id for page in registry.customers.batches(actor=ADMIN) for c in page] == [b.id]
+    again = registry.privacy.erase(a.id, actor=ADMIN, reason="repeat")
     assert {x.target: x.action for x in again.actions}["record"] == "already erased"
-    assert registry.verify_audit(actor=Actor(id="a", roles={"auditor"})).ok
+    assert registry.audit.verify(actor=Actor(id="a", roles={"auditor"})).ok
 
 
 def test_erasure_needs_the_erase_permission_and_a_keyring(registry: Registry) -> None:
-    c = registry.intake(customer(6), actor=ADMIN)
+    c = registry.customers.intake(customer(6), actor=ADMIN)
     with pytest.raises(AccessDenied):
-        registry.erase(c.id, actor=KEYKEEPER, reason="no permission")
+        registry.privacy.erase(c.id, actor=KEYKEEPER, reason="no permission")
     with pytest.warns(UserWarning, match="plain JSON"):
         unkeyed = Registry(MemoryStore())
-    d = unkeyed.intake(customer(6), actor=ADMIN)
+    d = unkeyed.customers.intake(customer(6), actor=ADMIN)
     with pytest.raises(ErasureUnavailable):
-        unkeyed.erase(d.id, actor=ADMIN, reason="r")
+        unkeyed.privacy.erase(d.id, actor=ADMIN, reason="r")
 
 
 def test_every_access_and_denial_is_audited_without_values(registry: Registry) -> None:
-    c = registry.intake(customer(7), actor=ADMIN)
+    c = registry.customers.intake(customer(7), actor=ADMIN)
     stranger = Actor(id="staff-9", roles={"staff"})
-    registry.get(c.id, actor=ADMIN, purpose="service call")
+    registry.customers.get(c.id, actor=ADMIN, purpose="service call")
     with pytest.raises(AccessDenied):
-        registry.get(c.id, actor=stranger)
-    trail = registry.audit_trail(actor=AUDITOR, customer_id=c.id)
+        registry.customers.get(c.id, actor=stranger)
+    trail = registry.audit.trail(actor=AUDITOR, customer_id=c.id)
     assert [(e.actor_id, e.action, e.outcome) for e in trail] == [
         ("admin-1", "customer.create", "ok"),
         ("admin-1", "customer.unmask", "ok"),
@@ -144,21 +143,21 @@ def test_every_access_and_denial_is_audited_without_values(registry: Registry) -
     assert trail[1].reason == "service call"
     assert "contacts[0].phones" in trail[1].fields
     assert all("13800130007" not in repr(e) for e in trail)
-    touched = registry.customers_touched_by(
+    touched = registry.audit.touched_by(
         "admin-1", actor=AUDITOR, since=T0, until=T0 + timedelta(hours=1)
     )
     assert touched == [c.id]
     with pytest.raises(AccessDenied):
-        registry.audit_trail(actor=ADMIN)
+        registry.audit.trail(actor=ADMIN)
 
 
 def test_the_stored_audit_chain_detects_random_tampering(registry: Registry, ring: KeyRing) -> None:
-    ids = [registry.intake(customer(n), actor=ADMIN).id for n in range(10, 20)]
+    ids = [registry.customers.intake(customer(n), actor=ADMIN).id for n in range(10, 20)]
     for cid in ids[:5]:
-        registry.get(cid, actor=ADMIN)
-    registry.erase(ids[0], actor=ADMIN, reason="request")
-    checkpoint = registry.audit_checkpoint(actor=AUDITOR)
-    with registry.store.transaction(readonly=True) as session:
+        registry.customers.get(cid, actor=ADMIN)
+    registry.privacy.erase(ids[0], actor=ADMIN, reason="request")
+    checkpoint = registry.audit.checkpoint(actor=AUDITOR)
+    with registry._context.store.transaction(readonly=True) as session:
         entries = session.audit.read(limit=10_000)
     chain = ring.audit_chain()
     assert chain.verify(entries, checkpoint=checkpoint).ok
@@ -196,19 +195,19 @@ def test_master_key_rotation_rewraps_without_touching_payloads(store: Store) -> 
     old = StaticKeyProvider.generate("m1")
     index = IndexKeys.generate("i1")
     registry = Registry(store, keyring=KeyRing(old, index), clock=TickingClock(T0))
-    ids = [registry.intake(customer(n), actor=ADMIN).id for n in range(30, 37)]
+    ids = [registry.customers.intake(customer(n), actor=ADMIN).id for n in range(30, 37)]
     with store.transaction(readonly=True) as session:
         payloads = {i: session.customers.get(i).payload for i in ids}
     rotated = old.with_key("m2", os.urandom(32))
     seen: list[int] = []
     report = Registry(
         store, keyring=KeyRing(rotated, index), clock=TickingClock(T0)
-    ).rotate_master_key(actor=KEYKEEPER, batch_size=3, progress=seen.append)
+    ).keys.rotate_master(actor=KEYKEEPER, batch_size=3, progress=seen.append)
     assert (report.rewrapped, report.unchanged, report.master_key_id) == (7, 0, "m2")
     assert seen == [3, 6, 7]
     only_new = StaticKeyProvider({"m2": rotated_key(rotated)}, current="m2")
     after = Registry(store, keyring=KeyRing(only_new, index), clock=TickingClock(T0))
-    assert after.get(ids[0], actor=ADMIN).name == "测试30号"
+    assert after.customers.get(ids[0], actor=ADMIN).name == "测试30号"
     with store.transaction(readonly=True) as session:
         assert {i: session.customers.get(i).payload for i in ids} == payloads
 
@@ -223,19 +222,19 @@ def test_index_key_rotation_keeps_lookups_working(store: Store) -> None:
     audit = os.urandom(32)  # pinned: the audit chain outlives index keys
     i1 = IndexKeys.generate("i1")
     first = Registry(store, keyring=KeyRing(master, i1, audit_key=audit), clock=TickingClock(T0))
-    c = first.intake(customer(40), actor=ADMIN)
+    c = first.customers.intake(customer(40), actor=ADMIN)
     both = i1.with_key("i2", os.urandom(32))
     during_ring = KeyRing(master, both, audit_key=audit)
     during = Registry(store, keyring=during_ring, clock=TickingClock(T0))
-    assert [x.id for x in during.find(phone="13800130040", actor=ADMIN)] == [c.id]
+    assert [x.id for x in during.customers.find(phone="13800130040", actor=ADMIN)] == [c.id]
     only_new = both.without_key("i1")
     with pytest.raises(KeyringMismatch, match="'i1' is missing"):  # rows still use i1
         Registry(store, keyring=KeyRing(master, only_new, audit_key=audit))
-    assert during.reindex(actor=KEYKEEPER) == 1
-    assert during.reindex(actor=KEYKEEPER) == 0
+    assert during.keys.reindex(actor=KEYKEEPER) == 1
+    assert during.keys.reindex(actor=KEYKEEPER) == 0
     after = Registry(store, keyring=KeyRing(master, only_new, audit_key=audit))
-    assert [x.id for x in after.find(phone="13800130040", actor=ADMIN)] == [c.id]
-    assert after.verify_audit(actor=AUDITOR).ok
+    assert [x.id for x in after.customers.find(phone="13800130040", actor=ADMIN)] == [c.id]
+    assert after.audit.verify(actor=AUDITOR).ok
 
 
 def test_an_unpinned_audit_key_changed_by_a_rotation_is_refused_with_the_fix(
@@ -243,7 +242,7 @@ def test_an_unpinned_audit_key_changed_by_a_rotation_is_refused_with_the_fix(
 ) -> None:
     master = StaticKeyProvider.generate("m1")
     i1 = IndexKeys.generate("i1")
-    Registry(store, keyring=KeyRing(master, i1)).intake(customer(41), actor=ADMIN)
+    Registry(store, keyring=KeyRing(master, i1)).customers.intake(customer(41), actor=ADMIN)
     rotated = KeyRing(master, i1.with_key("i2", os.urandom(32)))  # audit key derived from i2
     with pytest.raises(KeyringMismatch, match="pin it") as info:
         Registry(store, keyring=rotated)
@@ -251,7 +250,7 @@ def test_an_unpinned_audit_key_changed_by_a_rotation_is_refused_with_the_fix(
     pinned = KeyRing(
         master, i1.with_key("i2", os.urandom(32)), audit_key=rotated.audit_key(index_key_id="i1")
     )
-    assert Registry(store, keyring=pinned).verify_audit(actor=AUDITOR).ok
+    assert Registry(store, keyring=pinned).audit.verify(actor=AUDITOR).ok
 
 
 def test_no_personal_value_reaches_the_sqlite_files(tmp_path: Path) -> None:
@@ -281,7 +280,7 @@ def test_no_personal_value_reaches_the_sqlite_files(tmp_path: Path) -> None:
             }
         )
         secrets += [name, mobile, "+86" + mobile, email, street, passport]
-    result = registry.intake_many(items, actor=ADMIN, chunk_size=250)
+    result = registry.customers.intake_many(items, actor=ADMIN, batch_size=250)
     assert len(result.added) == 1000
     blobs = b""
     for suffix in ("", "-wal", "-shm"):
@@ -299,30 +298,33 @@ def test_a_backup_taken_before_erasure_cannot_reveal_the_customer(tmp_path: Path
     data_path = tmp_path / "data.sqlite"
     data = SQLiteStore(data_path)
     registry = Registry(data, keyring=ring, key_store=keys, clock=TickingClock(T0))
-    a = registry.intake(customer(50), actor=ADMIN)
-    b = registry.intake(customer(51), actor=ADMIN)
+    a = registry.customers.intake(customer(50), actor=ADMIN)
+    b = registry.customers.intake(customer(51), actor=ADMIN)
     backup_path = tmp_path / "backup.sqlite"
     with sqlite3.connect(data_path) as source, sqlite3.connect(backup_path) as target:
         source.backup(target)
-    registry.erase(a.id, actor=ADMIN, reason="subject request")
+    registry.privacy.erase(a.id, actor=ADMIN, reason="subject request")
     backup = SQLiteStore(backup_path)
     restored = Registry(backup, keyring=ring, key_store=keys, clock=TickingClock(T0))
     # the restored log lacks the erasure's entries: the audit head says so until acknowledged
     with pytest.raises(Erased):
-        restored.get(a.id, actor=ADMIN)
-    assert restored.verify_audit(actor=AUDITOR).problem == "truncated"
-    restored.reset_audit_head(actor=KEYKEEPER, reason="restored from last night's backup")
-    assert restored.verify_audit(actor=AUDITOR).ok
-    assert restored.get(b.id, actor=ADMIN).name == "测试51号"
+        restored.customers.get(a.id, actor=ADMIN)
+    assert restored.audit.verify(actor=AUDITOR).problem == "truncated"
+    restored.audit.reset_head(actor=KEYKEEPER, reason="restored from last night's backup")
+    assert restored.audit.verify(actor=AUDITOR).ok
+    assert restored.customers.get(b.id, actor=ADMIN).name == "测试51号"
     # the journal in the key store re-applies the erasure to the restored copy
-    assert restored.replay_erasures(actor=KEYKEEPER) == [a.id]
-    assert restored.find(phone="13800130050", actor=ADMIN) == []
-    assert restored.replay_erasures(actor=KEYKEEPER) == []
+    assert restored.privacy.replay_erasures(actor=KEYKEEPER) == [a.id]
+    assert restored.customers.find(phone="13800130050", actor=ADMIN) == []
+    assert restored.privacy.replay_erasures(actor=KEYKEEPER) == []
     for s in (backup, data, keys):
         s.close()
 
 
 def test_unknown_ids_still_raise_not_found(registry: Registry) -> None:
     with pytest.raises(NotFound):
-        registry.erase("missing", actor=ADMIN, reason="r")
-    assert registry.find(identifier=Identifier(scheme="PASSPORT", value="X1"), actor=ADMIN) == []
+        registry.privacy.erase("missing", actor=ADMIN, reason="r")
+    assert (
+        registry.customers.find(identifier=Identifier(scheme="PASSPORT", value="X1"), actor=ADMIN)
+        == []
+    )

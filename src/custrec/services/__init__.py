@@ -1,0 +1,72 @@
+"""The application layer: one small service per capability, over one unit of work.
+
+:class:`~custrec.registry.Registry` wires them and gives each as an attribute
+(``registry.customers``, ``registry.consent``, ...). Every service receives what it uses
+explicitly: the shared :class:`~custrec.services.context.Context` (stores, codec, keys,
+policy, settings), the :class:`~custrec.services.records.Records` helpers, and the other
+services it calls. docs/architecture.md shows the layers and how to add a capability.
+"""
+
+from custrec.services.activities import ActivityService
+from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
+from custrec.services.auditing import AuditService
+from custrec.services.consent import ConsentService
+from custrec.services.context import Context, Unit
+from custrec.services.customers import CustomerService
+from custrec.services.facets import CustomerFacets, facet_filter
+from custrec.services.grading import GradingService
+from custrec.services.keys import KeyService
+from custrec.services.matching import MatchingService
+from custrec.services.privacy import JOURNAL_ACTION, PrivacyService
+from custrec.services.quality import QualityService
+from custrec.services.records import Records
+from custrec.services.results import (
+    BulkResult,
+    ErasureAction,
+    ErasureReceipt,
+    HistoryEntry,
+    IdentifyResult,
+    JournalEntry,
+    MergeResult,
+    RegradeReport,
+    RetentionReport,
+    RotationReport,
+    SubjectExport,
+)
+from custrec.services.retention import RETENTION_PRINCIPAL, RetentionService
+from custrec.services.review import ReviewService
+
+__all__ = [
+    "JOURNAL_ACTION",
+    "RETENTION_PRINCIPAL",
+    "ActivityService",
+    "AuditHead",
+    "AuditService",
+    "BulkResult",
+    "ConsentService",
+    "Context",
+    "CustomerFacets",
+    "CustomerService",
+    "ErasureAction",
+    "ErasureReceipt",
+    "FileAuditHead",
+    "GradingService",
+    "HistoryEntry",
+    "IdentifyResult",
+    "JournalEntry",
+    "KeyService",
+    "MatchingService",
+    "MergeResult",
+    "PrivacyService",
+    "QualityService",
+    "Records",
+    "RegradeReport",
+    "RetentionReport",
+    "RetentionService",
+    "ReviewService",
+    "RotationReport",
+    "StoreAuditHead",
+    "SubjectExport",
+    "Unit",
+    "facet_filter",
+]

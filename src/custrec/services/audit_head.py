@@ -1,0 +1,151 @@
+"""Where the signed head of the audit chain is kept, outside the audited store.
+
+After every commit that appended audit entries the registry records a checkpoint of the newest
+entry as the *head* (:class:`AuditHead`): in the key store (:class:`StoreAuditHead`, the default
+when the registry has one) or in a file (:class:`FileAuditHead`). Verification checks the log
+against it, so deleting the newest entries is detected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final, Protocol
+
+from custrec.errors import StorageError
+from custrec.security import Checkpoint
+from custrec.storage import Store
+
+try:  # POSIX: serialise processes advancing one file head
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["META_HEAD", "AuditHead", "FileAuditHead", "StoreAuditHead"]
+
+META_HEAD: Final = "custrec.audit_head"
+"""The ``meta`` name of the head in a key store."""
+
+
+class AuditHead(Protocol):
+    """Where the registry keeps the signed head of its audit chain, outside the audited store.
+
+    After every commit that appended audit entries the registry calls :meth:`advance` with a
+    checkpoint of the newest entry; ``registry.audit.verify`` checks the log against
+    :meth:`read`, so deleting the newest entries is detected. ``advance`` never moves the head
+    backwards (concurrent writers may call it out of order) nor onto a log that lost the
+    head's entry (so a truncated log that grows again is still caught).
+    """
+
+    def read(self) -> Checkpoint | None:
+        """The newest head recorded, or ``None``."""
+        ...
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        """Record ``checkpoint`` as the head, atomically against other writers: do nothing when
+        the recorded head is at the same or a later entry; refuse (return ``False``, record
+        nothing) when ``extends(recorded head)`` says the log no longer holds the recorded
+        head's entry unchanged; otherwise record it and return ``True``."""
+        ...
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        """Record ``checkpoint`` whatever the recorded head (after a restore, on purpose)."""
+        ...
+
+
+class FileAuditHead:
+    """An :class:`AuditHead` in a JSON file (``Checkpoint.to_dict``), replaced atomically and
+    created with mode 0600; concurrent processes serialise on an advisory lock (POSIX)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"FileAuditHead({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The head file."""
+        return self._path
+
+    def read(self) -> Checkpoint | None:
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the audit head {self._path}: {exc.strerror}") from None
+        return _checkpoint_from_json(text.encode(), str(self._path))
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        with self._locked():
+            current = self.read()
+            if current is not None and current.seq >= checkpoint.seq:
+                return True
+            if current is not None and not extends(current):
+                return False
+            self._write(checkpoint)
+            return True
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        with self._locked():
+            self._write(checkpoint)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self._path.with_name(self._path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write(self, checkpoint: Checkpoint) -> None:
+        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(out, json.dumps(checkpoint.to_dict()).encode())
+            os.fsync(out)
+        finally:
+            os.close(out)
+        os.replace(temporary, self._path)
+
+
+class StoreAuditHead:
+    """The head in a key store's ``meta`` table (the default with a separate key store)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def read(self) -> Checkpoint | None:
+        with self._store.transaction(readonly=True) as session:
+            value = session.meta.get(META_HEAD)
+        return None if value is None else _checkpoint_from_json(value, "the key store")
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        with self._store.transaction() as session:
+            value = session.meta.get(META_HEAD)
+            current = None if value is None else _checkpoint_from_json(value, "the key store")
+            if current is not None and current.seq >= checkpoint.seq:
+                return True
+            if current is not None and not extends(current):
+                return False
+            session.meta.put(META_HEAD, json.dumps(checkpoint.to_dict()).encode())
+            session.commit()
+        return True
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        with self._store.transaction() as session:
+            session.meta.put(META_HEAD, json.dumps(checkpoint.to_dict()).encode())
+            session.commit()
+
+
+def _checkpoint_from_json(value: bytes, where: str) -> Checkpoint:
+    try:
+        return Checkpoint.from_dict(json.loads(value))
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise StorageError(f"the audit head in {where} is malformed: {exc}") from None

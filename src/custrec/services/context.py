@@ -1,0 +1,307 @@
+"""The plumbing every service shares: the :class:`Context` and its :class:`Unit` of work.
+
+A service never opens a store transaction itself. It asks the context for a unit of work, and
+the unit authorises (auditing and committing a refusal before it raises), reads and writes
+through the session, seals and opens payloads, appends audit entries chained in commit order
+in the same transaction as the effect, pages with one keyset scan that filters before it counts,
+and commits; once the unit is closed, the context advances the audit head to what it
+committed. So no capability can forget a step: it never writes one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import attrs
+import cattrs
+
+from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
+from custrec.errors import AccessDenied, AuditIntegrityWarning, StorageError
+from custrec.matching import MatchConfig
+from custrec.retention import RetentionSchedule
+from custrec.security import (
+    AccessDecision,
+    AccessPolicy,
+    Action,
+    Actor,
+    AuditChain,
+    Checkpoint,
+    KeyRing,
+    Resource,
+)
+from custrec.serialization import make_converter
+from custrec.services.audit_head import AuditHead
+from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, Session, Store
+from custrec.storage.codec import RecordCodec, Sealer
+from custrec.validation import RuleSet
+
+__all__ = [
+    "Clock",
+    "Context",
+    "Unit",
+    "check_actor",
+    "check_optional_reason",
+    "check_reason",
+    "utc_now",
+]
+
+Clock = Callable[[], datetime]
+_K = TypeVar("_K")
+_SCAN_BATCH = 500  # raw rows read per step of a filtered scan
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def check_actor(actor: object) -> Actor:
+    """The actor, checked to be a :class:`~custrec.security.Actor` (``TypeError``)."""
+    if not isinstance(actor, Actor):
+        raise TypeError("actor must be a custrec.Actor")
+    return actor
+
+
+def check_reason(reason: object, what: str) -> str:
+    """A required reason: non-empty text (``ValueError``), stored in the clear (no personal
+    data)."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError(f"{what} needs a reason")
+    return reason
+
+
+def check_optional_reason(reason: object) -> str | None:
+    """An optional reason: ``None`` or text."""
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError("reason must be a string or None")
+    return reason
+
+
+class Unit:
+    """One unit of work: a session, its sealer, and audit entries chained in commit order.
+
+    Made by :meth:`Context.unit`; the services work through it and call :meth:`commit` once.
+    """
+
+    def __init__(self, context: Context, session: Session, sealer: Sealer) -> None:
+        self.context = context
+        self.session = session
+        self.sealer = sealer
+        self.pending: list[AuditRecord] = []
+        self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
+        self.previous: AuditRecord | None = None  # the log's last entry before this unit
+        self.committed = False
+
+    def audit(
+        self,
+        actor: Actor | str,
+        action: str,
+        *,
+        at: datetime,
+        customer_id: str | None = None,
+        fields: Iterable[str] = (),
+        reason: str | None = None,
+        outcome: str = "ok",
+        on_behalf_of: str | None = None,
+    ) -> None:
+        """Add an audit entry; it is written with the unit's other writes, at commit."""
+        self.pending.append(
+            AuditRecord(
+                at=at,
+                actor_id=actor if isinstance(actor, str) else actor.id,
+                action=action,
+                customer_id=customer_id,
+                fields=tuple(fields),
+                reason=reason,
+                outcome=outcome,
+                on_behalf_of=on_behalf_of,
+            )
+        )
+
+    def authorize(
+        self, actor: Actor, action: Action, resource: Resource, *, at: datetime
+    ) -> AccessDecision:
+        """The policy's decision; a refusal is audited, committed and raised as
+        :class:`~custrec.errors.AccessDenied`."""
+        decision = self.context.policy.decide(actor, action, resource)
+        if decision.allowed:
+            return decision
+        self.audit(
+            actor,
+            f"denied.{action.value}",
+            at=at,
+            customer_id=resource.customer_id,
+            reason=decision.reason,
+            outcome="denied",
+        )
+        self.commit()
+        target = f" customer {resource.customer_id}" if resource.customer_id else ""
+        raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
+
+    def flush_audit(self) -> None:
+        """Write the pending audit entries now (before other reads of the log)."""
+        if self.pending:
+            previous, self.newest = self.context.append_audit(self.session, self.pending)
+            if self.previous is None:
+                self.previous = previous
+            self.pending = []
+
+    def commit(self) -> None:
+        """Write the data keys made in this unit, the audit entries, and commit."""
+        self.sealer.flush()
+        self.flush_audit()
+        self.session.commit()
+        self.committed = True
+
+    def seek(
+        self,
+        where: CustomerFilter,
+        after: str | None,
+        limit: int,
+        keep: Callable[[Iterable[CustomerRow]], list[_K]],
+    ) -> tuple[list[_K], str | None]:
+        """The one keyset scan every filtered page uses: the first ``limit`` items ``keep``
+        makes of the rows matching ``where`` with ids after ``after``, in id order.
+
+        ``keep`` filters (and may open) raw rows; the scan reads batches until ``limit`` items
+        are kept or the rows run out, so a page is short only at the end and never loses a
+        row. Returns the items and the id of the last raw row looked at (``None`` at the end).
+        """
+        kept: list[_K] = []
+        cursor = after
+        step = min(max(limit, _SCAN_BATCH), 10 * _SCAN_BATCH)
+        while len(kept) < limit:
+            rows = self.session.customers.query(where=where, after=cursor, limit=step)
+            if not rows:
+                return kept, None
+            for row in rows:
+                kept.extend(keep([row]))
+                cursor = row.id
+                if len(kept) >= limit:
+                    return kept, cursor
+            if len(rows) < step:
+                return kept, None
+        return kept, cursor
+
+
+@attrs.define(kw_only=True, eq=False)
+class Context:
+    """What the services share: the stores, the codec, the keys, the policy and the settings.
+
+    Built once by :class:`~custrec.registry.Registry`; services receive it explicitly.
+    """
+
+    store: Store
+    codec: RecordCodec
+    policy: AccessPolicy
+    keyring: KeyRing | None = None
+    key_store: Store | None = None
+    chain: AuditChain | None = None
+    head: AuditHead | None = None
+    rules: RuleSet | None = None
+    clock: Clock = utc_now
+    region: str = "CN"
+    jurisdiction: Jurisdiction = Jurisdiction.PIPL
+    purposes: PurposeCatalogue = PURPOSES
+    notices: NoticeHistory | None = None
+    retention: RetentionSchedule | None = None
+    matching: MatchConfig = attrs.field(factory=MatchConfig)
+    review_intake: bool = False
+    converter: cattrs.Converter = attrs.field(factory=make_converter)
+    digest_key: bytes = attrs.field(factory=lambda: os.urandom(32))
+
+    def now(self) -> datetime:
+        """The clock's time, in UTC (``ValueError`` for a clock giving naive datetimes)."""
+        now = self.clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the registry clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    @contextmanager
+    def unit(self, *, readonly: bool = False) -> Iterator[Unit]:
+        """A unit of work; once its session is closed, the audit head moves to what it
+        committed (also when the block then raises, as a refusal does after its audit)."""
+        unit: Unit | None = None
+        try:
+            with self.store.transaction(readonly=readonly) as session:
+                unit = Unit(self, session, self.codec.begin(session))
+                yield unit
+        finally:
+            if unit is not None and unit.committed and unit.newest is not None:
+                self.advance_head(unit.newest, unit.previous)
+
+    def scan(
+        self,
+        where: CustomerFilter,
+        keep: Callable[[CustomerRow], bool],
+        *,
+        batch_size: int = 1000,
+    ) -> Iterator[CustomerRow]:
+        """Every raw row matching ``where`` that ``keep`` accepts, in id order, each batch in a
+        short read-only transaction of its own (for whole-store jobs)."""
+        after: str | None = None
+        while True:
+            with self.unit(readonly=True) as unit:
+                rows, after = unit.seek(
+                    where, after, batch_size, lambda batch: [r for r in batch if keep(r)]
+                )
+            yield from rows
+            if after is None:
+                return
+
+    def append_audit(
+        self, session: Session, entries: Sequence[AuditRecord]
+    ) -> tuple[AuditRecord | None, AuditRecord]:
+        """Append entries, numbered after the last one and HMAC-chained when keyed; return the
+        entry they follow (``None`` for the first) and the newest as stored."""
+        last = session.audit.last()
+        first = 1 if last is None else last.seq + 1
+        numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
+        if self.chain is not None:
+            values = self.chain.link_all(numbered, previous=last)
+            numbered = [attrs.evolve(e, chain=v) for e, v in zip(numbered, values, strict=True)]
+        seqs = session.audit.append(numbered)
+        if list(seqs) != [e.seq for e in numbered]:
+            raise StorageError("the audit table assigned unexpected sequence numbers")
+        return last, numbered[-1]
+
+    def advance_head(self, newest: AuditRecord, previous: AuditRecord | None) -> None:
+        """Move the audit head to ``newest`` (just committed) if the log still holds the entry
+        the head names; a head left behind only warns: the data is committed, and the head
+        keeps pointing at what ``verify`` will report."""
+        if self.head is None or self.chain is None:
+            return
+
+        def extends(head: Checkpoint) -> bool:
+            if previous is not None and previous.seq == head.seq:
+                return hmac.compare_digest(bytes(previous.chain), bytes(head.chain))
+            with self.store.transaction(readonly=True) as session:
+                found = session.audit.read(after_seq=head.seq - 1, limit=1)
+            return (
+                bool(found)
+                and found[0].seq == head.seq
+                and hmac.compare_digest(bytes(found[0].chain), bytes(head.chain))
+            )
+
+        try:
+            moved = self.head.advance(self.chain.checkpoint(newest), extends=extends)
+        except (StorageError, OSError) as exc:
+            warnings.warn(
+                f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, 3
+            )
+            return
+        if not moved:
+            warnings.warn(
+                "custrec: the audit log no longer holds the entry its head names (entries were "
+                "deleted or altered, or the store was restored from a backup); the head stays "
+                "there and verify() reports it: after investigating, acknowledge with "
+                "registry.audit.reset_head()",
+                AuditIntegrityWarning,
+                3,
+            )

@@ -1,0 +1,656 @@
+"""Customers: take them in, read them, find them, page through them, change them.
+
+Reached as ``registry.customers``. Every call authorises the actor, reads and writes in one
+unit of work, and audits what it read or changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, Unpack
+
+import attrs
+
+from custrec._checks import check, positive_int
+from custrec.errors import DuplicateCustomer, Erased, ValidationFailed, VersionConflict
+from custrec.history import diff
+from custrec.issues import Issue, ValidationReport
+from custrec.matching import StrongKey, identifier_key, strong_keys
+from custrec.matching.keys import MatchKey
+from custrec.records import Customer, Identifier, IdentifierScheme, RecordState, VerificationStatus
+from custrec.security import Action, Actor, Resource, mask_record
+from custrec.services.context import Context, check_actor, check_reason
+from custrec.services.facets import CustomerFacets, facet_filter
+from custrec.services.records import MASKED, Records, is_personal, matched
+from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
+from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
+from custrec.validation import email as email_format
+from custrec.validation import normalize_customer, normalize_identifier, parse_customer, validate
+from custrec.validation import phone as phone_format
+
+__all__ = ["CustomerService"]
+
+_READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"})
+_RESTRICTION_ISSUE: Final = Issue(
+    path="state",
+    code="state.restricted",
+    message="a restriction is recorded and lifted through the consent ledger "
+    "(restrict and lift_restriction events), not set by an update",
+)
+
+
+class CustomerService:
+    """Intake, reads, queries and updates of customers (``registry.customers``)."""
+
+    def __init__(self, context: Context, records: Records) -> None:
+        self._context = context
+        self._records = records
+
+    def intake(
+        self,
+        data: Mapping[str, Any] | Customer,
+        *,
+        actor: Actor,
+        reason: str | None = "intake",
+        allow_duplicates: bool = False,
+        review: bool | None = None,
+    ) -> Customer:
+        """Take a new customer in and return it as stored (``version == 1``).
+
+        ``data`` is a raw mapping (normalised and validated as by
+        :func:`~custrec.validation.parse_customer`) or a :class:`~custrec.records.Customer`.
+        A customer without an owner is owned by the actor (and the actor's team). Raises
+        :class:`~custrec.errors.ValidationFailed` (carrying the report) for invalid data,
+        :class:`~custrec.errors.AccessDenied` if the actor may not create it,
+        :class:`~custrec.errors.DuplicateCustomer` when a stored customer shares a phone,
+        e-mail, credit code, resident id, passport or external id (unless ``allow_duplicates``),
+        and ``DuplicateKey`` if the id is taken. The record, its first history entry and its
+        audit entry are written in one transaction. The result is masked unless the actor may
+        unmask. With ``review`` (default: the registry's ``review_intake``) the record enters as
+        ``pending_review`` until :meth:`approve` or :meth:`reject`.
+        """
+        actor = check_actor(actor)
+        now = self._context.now()
+        customer = self._reviewed(self._prepare(data, now, actor), review)
+        with self._context.unit() as unit:
+            unit.authorize(actor, Action.CREATE, Resource.of(customer), at=now)
+            tokens: dict[MatchKey, tuple[str, ...]] = {}
+            if not allow_duplicates:
+                ids, kinds = self._records.find_collisions(
+                    unit, strong_keys(customer), tokens=tokens
+                )
+                if ids:
+                    raise DuplicateCustomer(ids, kinds)
+            row = self._records.row(
+                unit, attrs.evolve(customer, version=1), new=True, tokens=tokens
+            )
+            version = unit.session.customers.add(row)
+            stored = attrs.evolve(customer, version=version)
+            unit.session.history.append([self._records.creation_entry(row, actor.id, reason, now)])
+            unit.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
+            unit.commit()
+        read = self._context.policy.decide(actor, Action.READ, Resource.of(stored))
+        return self._records.shown(read, stored)
+
+    def intake_many(
+        self,
+        items: Iterable[Mapping[str, Any] | Customer],
+        *,
+        actor: Actor,
+        reason: str | None = "import",
+        batch_size: int = 1000,
+        allow_duplicates: bool = False,
+        review: bool | None = None,
+    ) -> BulkResult:
+        """Take many customers in, one transaction per chunk of ``batch_size`` items.
+
+        Invalid items, items the actor may not create and duplicates (against the store, or an
+        earlier item of the same run) are reported, not raised; items whose id is already stored
+        are skipped, so re-running an interrupted import with the same ids completes it without
+        duplicating anything. A crash leaves every chunk either wholly stored or not at all.
+        """
+        actor = check_actor(actor)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError("batch_size must be a positive integer")
+        added: list[str] = []
+        skipped: list[str] = []
+        rejected: dict[int, ValidationReport] = {}
+        duplicates: dict[int, tuple[str, ...]] = {}
+        denied: dict[int, str] = {}
+        seen: dict[StrongKey, str] = {}
+        chunk: list[tuple[int, Mapping[str, Any] | Customer]] = []
+
+        def flush() -> None:
+            now = self._context.now()
+            prepared: list[tuple[int, Customer]] = []
+            for position, item in chunk:
+                try:
+                    prepared.append(
+                        (position, self._reviewed(self._prepare(item, now, actor), review))
+                    )
+                except ValidationFailed as exc:
+                    rejected[position] = exc.report
+                except TypeError:
+                    rejected[position] = ValidationReport(
+                        (Issue(path="", code="type", message="expected a mapping or a Customer"),)
+                    )
+            with self._context.unit() as unit:
+                existing = {
+                    r.id for r in unit.session.customers.get_many(c.id for _, c in prepared)
+                }
+                # phase by phase over the chunk: decisions, then every look-up token and one
+                # batched look-up, then the rows (tight loops of one kind of work each)
+                allowed: list[tuple[int, Customer, frozenset[StrongKey]]] = []
+                for position, customer in prepared:
+                    if customer.id in existing:
+                        skipped.append(customer.id)
+                        continue
+                    decision = self._context.policy.decide(
+                        actor, Action.CREATE, Resource.of(customer)
+                    )
+                    if not decision.allowed:
+                        denied[position] = decision.reason
+                        unit.audit(
+                            actor,
+                            "denied.create",
+                            at=now,
+                            reason=decision.reason,
+                            outcome="denied",
+                        )
+                        continue
+                    allowed.append((position, customer, strong_keys(customer)))
+                tokens: dict[MatchKey, tuple[str, ...]] = {}
+                found: Mapping[str, Sequence[str]] = {}
+                if not allow_duplicates:
+                    lookup_keys = self._context.codec.lookup_keys
+                    for _, _, keys in allowed:
+                        for key in keys:
+                            if key not in tokens:
+                                tokens[key] = lookup_keys(key)
+                    found = unit.session.customers.lookup_many(
+                        t for looked_up in tokens.values() for t in looked_up
+                    )
+                accepted: list[Customer] = []
+                for position, customer, keys in allowed:
+                    if not allow_duplicates:
+                        ids, _ = matched(keys, tokens, found)
+                        ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+                        if ids:
+                            duplicates[position] = tuple(ids)
+                            continue
+                    for key in keys:
+                        seen.setdefault(key, customer.id)
+                    accepted.append(attrs.evolve(customer, version=1))
+                index_keys = [self._records.index_keys(c, tokens=tokens) for c in accepted]
+                payloads = unit.sealer.seal_new_customers(
+                    Customer,
+                    [c.id for c in accepted],
+                    (self._records.document(c) for c in accepted),
+                )
+                rows: list[CustomerRow] = []
+                histories: list[HistoryRecord] = []
+                for customer, keyset, payload in zip(accepted, index_keys, payloads, strict=True):
+                    row = self._records.row(unit, customer, payload=payload, index_keys=keyset)
+                    rows.append(row)
+                    histories.append(self._records.creation_entry(row, actor.id, reason, now))
+                    unit.audit(
+                        actor, "customer.create", at=now, customer_id=customer.id, reason=reason
+                    )
+                    added.append(customer.id)
+                unit.session.customers.add_many(rows, skip_existing=False)
+                if histories:
+                    unit.session.history.append(histories)
+                unit.commit()
+            chunk.clear()
+
+        for position, item in enumerate(items):
+            chunk.append((position, item))
+            if len(chunk) >= batch_size:
+                flush()
+        if chunk:
+            flush()
+        return BulkResult(
+            added=tuple(added),
+            skipped=tuple(skipped),
+            rejected=rejected,
+            duplicates=duplicates,
+            denied=denied,
+        )
+
+    def get(self, customer_id: str, *, actor: Actor, purpose: str | None = None) -> Customer:
+        """Return the customer, masked unless the actor may unmask; the read is audited.
+
+        Raises :class:`~custrec.errors.NotFound`, :class:`~custrec.errors.AccessDenied` or
+        :class:`~custrec.errors.Erased`.
+        """
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.unit() as unit:
+            row = self._records.live_row(unit, customer_id)
+            decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
+            customer = self._records.customer(unit, row)
+            self._records.audit_read(unit, actor, decision, customer, now, purpose=purpose)
+            unit.commit()
+        return self._records.shown(decision, customer)
+
+    def _strong_key_of(
+        self,
+        *,
+        phone: str | None,
+        email: str | None,
+        identifier: Identifier | None,
+        external_id: tuple[str, str] | None,
+    ) -> list[StrongKey] | None:
+        keys: list[StrongKey] = []
+        if phone is not None:
+            if not phone_format.is_valid(phone, self._context.region):
+                return None
+            keys.append(("phone", phone_format.normalize(phone, self._context.region)))
+        if email is not None:
+            if not email_format.is_valid(email):
+                return None
+            keys.append(("email", email_format.normalize(email).casefold()))
+        if identifier is not None:
+            if not isinstance(identifier, Identifier):
+                raise TypeError("identifier must be a custrec.records.Identifier")
+            keys.append(identifier_key(normalize_identifier(identifier)))
+        if external_id is not None:
+            system, value = external_id
+            ident = Identifier(scheme=IdentifierScheme.EXTERNAL, value=value, system=system)
+            keys.append(identifier_key(normalize_identifier(ident)))
+        if not keys:
+            raise ValueError("find() needs at least one of phone, email, identifier, external_id")
+        return keys
+
+    def find(
+        self,
+        *,
+        actor: Actor,
+        phone: str | None = None,
+        email: str | None = None,
+        identifier: Identifier | None = None,
+        external_id: tuple[str, str] | None = None,
+    ) -> list[Customer]:
+        """Return the customers matching every given strong identifier exactly, by id.
+
+        ``phone`` is normalised with the registry's region, ``email`` as at intake,
+        ``identifier`` is an :class:`~custrec.records.Identifier`, ``external_id`` is
+        ``(system, value)``. Lookups use blind indexes when a keyring is set. A value that
+        cannot be normalised matches nobody. Only customers the actor may read are returned
+        (masked unless the actor may unmask); each is audited. At least one criterion is
+        required (``ValueError``).
+        """
+        actor = check_actor(actor)
+        keys = self._strong_key_of(
+            phone=phone, email=email, identifier=identifier, external_id=external_id
+        )
+        if keys is None:
+            return []
+        now = self._context.now()
+        with self._context.unit() as unit:
+            matched: set[str] | None = None
+            for key in keys:
+                ids: set[str] = set()
+                for index_key in self._context.codec.lookup_keys(key):
+                    ids.update(unit.session.customers.lookup(index_key))
+                matched = ids if matched is None else matched & ids
+            rows = unit.session.customers.get_many(sorted(matched or ()))
+            found = self._records.read_and_audit(
+                unit, actor, self._records.readable(actor, rows), now
+            )
+            unit.commit()
+        return found
+
+    def identify(
+        self,
+        keys: Iterable[StrongKey],
+        *,
+        actor: Actor,
+        ids: Iterable[str] = (),
+    ) -> IdentifyResult:
+        """Batched identity lookups for imports and matching: ids only, never records.
+
+        ``keys`` are normalised strong keys (``("phone", "+8613800138000")``, see
+        :func:`custrec.matching.strong_keys`); the result names the stored customers holding
+        each key (keys nobody visible holds are left out) and which of ``ids`` exist,
+        read in one transaction through the blind index when a keyring is set. Like every read
+        it goes through the access policy: only customers the actor may read are named (so an
+        actor without a read right learns nothing), and it is audited: one
+        ``customer.identify`` entry with the kinds of key looked up, and one per customer it
+        names, with the kinds of key that matched (and ``id`` when named among ``ids``).
+        """
+        actor = check_actor(actor)
+        tokens: dict[str, StrongKey] = {}
+        for key in keys:
+            for token in self._context.codec.lookup_keys(key):
+                tokens[token] = key
+        wanted = list(dict.fromkeys(ids))
+        now = self._context.now()
+        holders: dict[StrongKey, set[str]] = {}
+        kinds_of: dict[str, set[str]] = {}
+        existing: set[str] = set()
+        with self._context.unit() as unit:
+            if tokens:
+                for token, posted in unit.session.customers.lookup_many(tokens).items():
+                    holders.setdefault(tokens[token], set()).update(posted)
+            named = {i for held in holders.values() for i in held}
+            rows = unit.session.customers.get_many(sorted(named | set(wanted)))
+            visible = {row.id for row, _ in self._records.readable(actor, rows)}
+            existing = {
+                row.id
+                for row in rows
+                if row.id in wanted
+                and self._context.policy.decide(actor, Action.READ, Resource.of(row)).allowed
+            }
+            for key, held in holders.items():
+                for customer_id in held & visible:
+                    kinds_of.setdefault(customer_id, set()).add(key[0])
+            unit.audit(
+                actor,
+                "customer.identify",
+                at=now,
+                fields=sorted({key[0] for key in tokens.values()}),
+                reason=f"{len(set(tokens.values()))} keys, {len(wanted)} ids",
+            )
+            for customer_id in sorted(set(kinds_of) | existing):
+                named_by = set(kinds_of.get(customer_id, ()))
+                if customer_id in existing:
+                    named_by.add("id")
+                unit.audit(
+                    actor,
+                    "customer.identify",
+                    at=now,
+                    customer_id=customer_id,
+                    fields=sorted(named_by),
+                )
+            unit.commit()
+        return IdentifyResult(
+            holders={
+                key: tuple(sorted(found & visible))
+                for key, found in holders.items()
+                if found & visible
+            },
+            existing=frozenset(existing),
+        )
+
+    def _page(
+        self, actor: Actor, where: CustomerFilter, after: str | None, limit: int
+    ) -> list[Customer]:
+        """Up to ``limit`` customers the actor may read, after ``after`` by id, opened and
+        audited in one unit of work."""
+        now = self._context.now()
+        with self._context.unit() as unit:
+            shown, _ = unit.seek(
+                where,
+                after,
+                limit,
+                lambda rows: self._records.read_and_audit(
+                    unit, actor, self._records.readable(actor, rows), now
+                ),
+            )
+            unit.commit()
+        return shown
+
+    def query(
+        self,
+        *,
+        actor: Actor,
+        after: str | None = None,
+        limit: int = 100,
+        **facets: Unpack[CustomerFacets],
+    ) -> list[Customer]:
+        """Return the first ``limit`` customers after ``after`` (by id) that match the facets
+        (:class:`CustomerFacets`) and that the actor may read, masked unless the actor may
+        unmask; each is audited.
+
+        Erased and merged records and customers the actor may not read are skipped before the
+        limit applies, so a page holds ``limit`` customers unless it is the last one, and
+        ``after=page[-1].id`` walks every readable customer exactly once. Unknown facets raise
+        ``TypeError`` and unknown values ``ValueError``, naming the allowed ones.
+        """
+        actor = check_actor(actor)
+        check("limit", limit, positive_int())
+        if after is not None and not isinstance(after, str):
+            raise TypeError("after must be a customer id (a string) or None")
+        return self._page(actor, facet_filter(facets), after, limit)
+
+    def batches(
+        self, *, actor: Actor, batch_size: int = 500, **facets: Unpack[CustomerFacets]
+    ) -> Iterator[list[Customer]]:
+        """Yield every customer the actor may read matching the facets, in batches of
+        ``batch_size`` (only the last one shorter), by id, each read and audited in its own
+        short unit of work (as :meth:`query`)."""
+        actor = check_actor(actor)
+        check("batch_size", batch_size, positive_int())
+        where = facet_filter(facets)
+        after: str | None = None
+        while True:
+            batch = self._page(actor, where, after, batch_size)
+            if batch:
+                yield batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].id
+
+    def ids(
+        self, *, actor: Actor, batch_size: int = 1000, **facets: Unpack[CustomerFacets]
+    ) -> Iterator[str]:
+        """Yield, by id, the ids of the customers matching the facets that the actor may read
+        (erased and merged records left out), from the facets alone: nothing is decrypted and
+        nothing is audited, as for :meth:`count`. Exports start here."""
+        actor = check_actor(actor)
+        check("batch_size", batch_size, positive_int())
+        where = facet_filter(facets)
+        decide = self._context.policy.decide
+
+        def readable(row: CustomerRow) -> bool:
+            return (
+                row.state not in HIDDEN_STATES
+                and decide(actor, Action.READ, Resource.of(row)).allowed
+            )
+
+        return (row.id for row in self._context.scan(where, readable, batch_size=batch_size))
+
+    def count(
+        self, *, actor: Actor, batch_size: int = 5000, **facets: Unpack[CustomerFacets]
+    ) -> int:
+        """Count the customers matching the facets that the actor may read.
+
+        Erased and merged records are not counted. Rows are read page by page and checked
+        against the access policy by their owner and team; nothing is decrypted and nothing is
+        audited (no personal data is read), so a record whose data key is gone but which is not
+        yet a tombstone (a database restored from a backup, before :meth:`replay_erasures`)
+        still counts, while the reads that open records skip it.
+        """
+        return sum(1 for _ in self.ids(actor=actor, batch_size=batch_size, **facets))
+
+    def update(
+        self,
+        customer_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        reason: str,
+        expected_version: int | None = None,
+        allow_duplicates: bool = False,
+    ) -> Customer:
+        """Change fields of a customer and record one history entry per changed field.
+
+        ``changes`` maps top-level field names to new raw values (as :func:`parse_customer`
+        accepts them; nested records are replaced whole). The merged record is normalised and
+        re-validated (``ValidationFailed``). ``expected_version`` is the version the caller read;
+        a stale one raises :class:`~custrec.errors.VersionConflict`. A new phone, e-mail or
+        identifier held by another customer raises ``DuplicateCustomer`` unless
+        ``allow_duplicates``. ``state`` may be moved between ``live`` and ``archived`` (archive a
+        record by hand, or take it back into use); a restriction comes and goes only through the
+        consent ledger (``state.restricted`` issue otherwise). An update that changes nothing
+        returns the stored customer as it is. ``reason`` is required and is stored in the
+        history and the audit log: do not put
+        personal data in it.
+        """
+        actor = check_actor(actor)
+        check_reason(reason, "update()")
+        if not isinstance(changes, Mapping):
+            raise TypeError("changes must be a mapping of field names to values")
+        now = self._context.now()
+        issues = [
+            Issue(path=str(name), code="readonly_field", message="this field cannot be changed")
+            for name in changes
+            if name in _READONLY_FIELDS
+        ]
+        if issues:
+            raise ValidationFailed(ValidationReport(issues))
+        with self._context.unit() as unit:
+            row = self._records.live_row(unit, customer_id)
+            customer_id = row.id
+            unit.authorize(actor, Action.UPDATE, Resource.of(row), at=now)
+            if expected_version is not None and expected_version != row.version:
+                raise VersionConflict(
+                    f"customer {customer_id}", expected=expected_version, actual=row.version
+                )
+            current = self._records.customer(unit, row)
+            merged = self._context.converter.unstructure(current)
+            merged.update(changes)
+            merged.pop("version", None)
+            result = parse_customer(
+                merged, region=self._context.region, rules=self._context.rules, as_of=now
+            )
+            if result.record is None:
+                raise ValidationFailed(result.report)
+            new = attrs.evolve(
+                result.record,
+                version=row.version,
+                created_at=current.created_at,
+                updated_at=current.updated_at,
+            )
+            if new.state is not current.state and RecordState.RESTRICTED in (
+                new.state,
+                current.state,
+            ):
+                raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
+            field_changes = diff(current, new)
+            if not field_changes:
+                shown = current
+            else:
+                new = attrs.evolve(new, updated_at=now)
+                if not allow_duplicates:
+                    added_keys = strong_keys(new) - strong_keys(current)
+                    ids, kinds = self._records.find_collisions(
+                        unit, added_keys, exclude=customer_id
+                    )
+                    if ids:
+                        raise DuplicateCustomer(ids, kinds)
+                version = unit.session.customers.update(
+                    self._records.row(unit, new), expected_version=row.version
+                )
+                unit.session.history.append(
+                    [
+                        self._records.history_entry(
+                            unit, customer_id, c, actor.id, reason, now, action="update"
+                        )
+                        for c in field_changes
+                    ]
+                )
+                unit.audit(
+                    actor,
+                    "customer.update",
+                    at=now,
+                    customer_id=customer_id,
+                    fields=[c.path for c in field_changes],
+                    reason=reason,
+                )
+                unit.commit()
+                shown = attrs.evolve(new, version=version)
+        read = self._context.policy.decide(actor, Action.READ, Resource.of(shown))
+        return self._records.shown(read, shown)
+
+    def history(self, customer_id: str, *, actor: Actor) -> list[HistoryEntry]:
+        """Return the customer's change history, oldest first; the read is audited.
+
+        Personal values are ``"***"`` unless the actor may unmask. Raises ``NotFound``,
+        ``AccessDenied`` or ``Erased``.
+        """
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.unit() as unit:
+            row = unit.session.customers.get(customer_id)
+            decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
+            if row.state == "erased":
+                raise Erased(customer_id)
+            changes: list[HistoryEntry] = []
+            for record in unit.session.history.list_for(customer_id):
+                if record.action == "create":
+                    document = unit.sealer.open_record(
+                        Customer, record.payload, customer_id=customer_id
+                    )
+                    old, new = None, document.get("data")
+                else:
+                    values = unit.sealer.open_value(
+                        record.payload, customer_id=customer_id, field=f"history:{record.path}"
+                    )
+                    old, new = values.get("old"), values.get("new")
+                whole = record.action == "create"
+                if decision.masked and (whole or record.path) and is_personal(record.path):
+                    old, new = (
+                        self._mask_value(record.path, old),
+                        self._mask_value(record.path, new),
+                    )
+                changes.append(
+                    HistoryEntry(
+                        customer_id=customer_id,
+                        seq=record.seq,
+                        at=record.at,
+                        actor_id=record.actor_id,
+                        action=record.action,
+                        path=record.path,
+                        reason=record.reason,
+                        old=old,
+                        new=new,
+                    )
+                )
+            unit.audit(
+                actor,
+                "history.read" if decision.masked else "history.unmask",
+                at=now,
+                customer_id=customer_id,
+            )
+            unit.commit()
+        return changes
+
+    def _mask_value(self, path: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if not path and isinstance(value, dict):
+            customer = self._context.converter.structure(value, Customer)
+            return self._context.converter.unstructure(mask_record(customer))
+        return MASKED
+
+    def _reviewed(self, customer: Customer, review: bool | None) -> Customer:
+        if self._context.review_intake if review is None else review:
+            return attrs.evolve(customer, verification=VerificationStatus.PENDING_REVIEW)
+        return customer
+
+    def _prepare(self, data: Mapping[str, Any] | Customer, now: datetime, actor: Actor) -> Customer:
+        if isinstance(data, Customer):
+            record: Customer | None = normalize_customer(data, region=self._context.region)
+            report = validate(record, self._context.rules, as_of=now, region=self._context.region)
+        elif isinstance(data, Mapping):
+            result = parse_customer(
+                data, region=self._context.region, rules=self._context.rules, as_of=now
+            )
+            record, report = result.record, result.report
+        else:
+            raise TypeError("intake() takes a mapping or a Customer")
+        if not report.ok or record is None:
+            raise ValidationFailed(report)
+        if record.state is RecordState.RESTRICTED:
+            raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
+        return attrs.evolve(
+            record,
+            version=0,
+            owner=record.owner or actor.id,
+            team=record.team or actor.team,
+            created_at=record.created_at or now,
+            updated_at=now,
+        )

@@ -1,0 +1,356 @@
+"""What a person may ask about their data: export it, erase it (``registry.privacy``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+import attrs
+
+from custrec._checks import check, storable_text
+from custrec.errors import Erased, ErasureUnavailable, NotFound
+from custrec.records import Customer, personal_fields
+from custrec.security import Action, Actor, Resource, mask_record
+from custrec.serialization import SCHEMA_VERSION
+from custrec.services.context import Context, Unit, check_actor, check_reason
+from custrec.services.records import Records
+from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
+from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
+
+__all__ = ["JOURNAL_ACTION", "PrivacyService"]
+
+JOURNAL_ACTION = "erasure.journal"
+"""The audit action of an erasure-journal entry (in the key store's log, with the key's
+deletion)."""
+
+
+class PrivacyService:
+    """Subject exports, erasure by key destruction, and the erasure journal."""
+
+    def __init__(self, context: Context, records: Records) -> None:
+        self._context = context
+        self._records = records
+
+    def export_subject(self, customer_id: str, *, actor: Actor) -> SubjectExport:
+        """Everything held about a customer (PIPL Art. 45, GDPR Art. 15).
+
+        Holds every personal field declared in the record metadata (``record``), the consent
+        events and the current decision for every purpose with its basis, the change history,
+        transactions and interactions, the retention schedule, and the sources;
+        :meth:`SubjectExport.to_dict` gives the schema-versioned JSON-safe document. Needs the
+        ``export`` permission; values are masked unless the actor may also unmask. Audited.
+        """
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.unit() as unit:
+            row = self._records.live_row(unit, customer_id)
+            customer_id = row.id
+            decision = unit.authorize(actor, Action.EXPORT, Resource.of(row), at=now)
+            customer = self._records.customer(unit, row)
+            shown = self._records.shown(decision, customer)
+            ledger = self._records.ledger(unit, customer_id)
+            decisions = ledger.decide_all(
+                at=now, subject=self._records.subject(customer), notices=self._context.notices
+            )
+            activities = []
+            for activity in unit.session.activities.list_for(customer_id, limit=1_000_000):
+                record = self._records.open_activity(unit, activity)
+                activities.append(
+                    {
+                        "kind": activity.kind,
+                        "record": self._context.converter.unstructure(
+                            mask_record(record) if decision.masked else record
+                        ),
+                    }
+                )
+            history = [
+                {
+                    "seq": h.seq,
+                    "at": h.at.isoformat(),
+                    "actor_id": h.actor_id,
+                    "action": h.action,
+                    "path": h.path,
+                    "reason": h.reason,
+                }
+                for h in unit.session.history.list_for(customer_id)
+            ]
+            unit.audit(
+                actor,
+                "customer.export",
+                at=now,
+                customer_id=customer_id,
+                fields=[] if decision.masked else self._records.personal_paths(customer),
+            )
+            unit.commit()
+        converter = self._context.converter
+        schedule = self._context.retention
+        return SubjectExport(
+            schema_version=SCHEMA_VERSION,
+            exported_at=now,
+            masked=decision.masked,
+            customer_id=customer_id,
+            record=converter.unstructure(shown),
+            personal_fields=tuple(
+                {"path": f.path, "category": f.category.value, "sensitivity": f.sensitivity.value}
+                for f in personal_fields(Customer)
+            ),
+            sources={"source": customer.source, "created_at": _iso(customer.created_at)},
+            consent={
+                "jurisdiction": self._context.jurisdiction.value,
+                "events": [converter.unstructure(e) for e in ledger.events],
+                "purposes": {
+                    code: {
+                        "allowed": d.allowed,
+                        "reason": d.reason,
+                        "basis": d.basis.value if d.basis is not None else None,
+                    }
+                    for code, d in decisions.items()
+                },
+            },
+            activities=tuple(activities),
+            history=tuple(history),
+            retention=schedule.to_table() if schedule is not None else None,
+        )
+
+    def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:
+        """Erase a customer's personal data by destroying its data key (crypto-shredding).
+
+        The customer's index entries are deleted and its record is replaced by a tombstone
+        holding only non-personal facts (kind, stage, dates); every sealed value of the customer
+        (record, history, interaction summaries) becomes unreadable in the live store and in
+        every backup of the data that lacks the key (see docs/security.md for what each file's
+        backup means). The data key is deleted together with an entry in the erasure journal,
+        in the key store when there is one (so the journal survives a restore of the data), and
+        the storage backend destroys its bytes (SQLite truncates its write-ahead log after the
+        commit). Afterwards :meth:`get` and friends raise :class:`~custrec.errors.Erased`; other
+        customers are untouched. Needs the ``erase`` permission and a keyring
+        (:class:`ErasureUnavailable` otherwise). Erasing again only re-checks that nothing is
+        left; an interrupted erasure is completed by erasing again or :meth:`replay_erasures`.
+        """
+        actor = check_actor(actor)
+        check_reason(reason, "erase()")
+        self.require_erasure()
+        now = self._context.now()
+        with self._context.unit() as unit:
+            row = self._records.live_row(unit, customer_id)
+            unit.authorize(actor, Action.ERASE, Resource.of(row), at=now)
+            actions = self.erase_in(unit, row, actor_id=actor.id, reason=reason, now=now)
+            unit.commit()
+        return ErasureReceipt(
+            customer_id=row.id,
+            erased_at=now,
+            actor_id=actor.id,
+            reason=reason,
+            actions=tuple(actions),
+        )
+
+    def require_erasure(self) -> None:
+        if not self._context.codec.encrypted:
+            raise ErasureUnavailable(
+                "erasure needs a keyring: plaintext payloads and history cannot be shredded"
+            )
+
+    def erase_in(
+        self,
+        unit: Unit,
+        row: CustomerRow,
+        *,
+        actor_id: str,
+        reason: str,
+        now: datetime,
+        on_behalf_of: str | None = None,
+    ) -> list[ErasureAction]:
+        """Erase ``row`` (and the aliases merged into it) in this unit of work; audited."""
+        customer_id = row.id
+        actions: list[ErasureAction] = []
+        if row.state != "erased":
+            try:
+                actions.extend(
+                    ErasureAction(target=path, action="shredded")
+                    for path in self._records.personal_paths(self._records.customer(unit, row))
+                )
+            except Erased:  # the key is already gone (an interrupted erasure)
+                pass
+        actions.extend(self._tombstone(unit, row, actor_id, reason, now))
+        destroyed = self._destroy_key(unit, customer_id, actor_id, reason, now)
+        actions.append(
+            ErasureAction(target="data_key", action="destroyed" if destroyed else "absent")
+        )
+        history_count = len(unit.session.history.list_for(customer_id))
+        activity_count = len(unit.session.activities.list_for(customer_id, limit=1_000_000))
+        actions.append(ErasureAction(target="history", action=f"{history_count} entries shredded"))
+        actions.append(
+            ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
+        )
+        for alias_id in self._records.alias_ids(unit, customer_id, chains=True):
+            alias_row = unit.session.customers.get(alias_id)
+            self._tombstone(unit, alias_row, actor_id, reason, now)
+            destroyed = self._destroy_key(unit, alias_id, actor_id, reason, now)
+            actions.append(
+                ErasureAction(
+                    target=f"alias {alias_id}",
+                    action="data key destroyed" if destroyed else "data key absent",
+                )
+            )
+        unit.audit(
+            actor_id,
+            "customer.erase",
+            at=now,
+            customer_id=customer_id,
+            fields=[a.target for a in actions],
+            reason=reason,
+            on_behalf_of=on_behalf_of,
+        )
+        return actions
+
+    def _destroy_key(
+        self, unit: Unit, customer_id: str, actor_id: str, reason: str, now: datetime
+    ) -> bool:
+        """Destroy a data key together with its erasure-journal entry (one commit of the key
+        store, or this unit of work when keys live beside the data)."""
+
+        def journal(session: Session) -> None:
+            self._context.append_audit(
+                session,
+                [
+                    AuditRecord(
+                        at=now,
+                        actor_id=actor_id,
+                        action=JOURNAL_ACTION,
+                        customer_id=customer_id,
+                        reason=reason,
+                    )
+                ],
+            )
+
+        return unit.sealer.destroy_key(customer_id, record=journal)
+
+    def _tombstone(
+        self, unit: Unit, row: CustomerRow, actor_id: str, reason: str | None, now: datetime
+    ) -> list[ErasureAction]:
+        """Replace the row's payload with a tombstone and drop its index keys (idempotent)."""
+        if row.state == "erased" and not row.index_keys:
+            return [ErasureAction(target="record", action="already erased")]
+        tombstone = {
+            "schema_version": SCHEMA_VERSION,
+            "erased": {"at": now.isoformat(), "by": actor_id},
+            "data": {"id": row.id, "kind": row.kind, "stage": row.stage},
+        }
+        unit.session.customers.update(
+            attrs.evolve(
+                row,
+                payload=json.dumps(tombstone, separators=(",", ":")).encode(),
+                index_keys=frozenset(),
+                state="erased",
+                updated_at=now,
+            ),
+            expected_version=row.version,
+        )
+        unit.session.history.append(
+            [
+                HistoryRecord(
+                    customer_id=row.id,
+                    at=now,
+                    actor_id=actor_id,
+                    action="erase",
+                    path="",
+                    reason=reason,
+                    payload=b"null",
+                )
+            ]
+        )
+        return [
+            ErasureAction(target="record", action="replaced by a tombstone"),
+            ErasureAction(target="index_keys", action=f"{len(row.index_keys)} deleted"),
+        ]
+
+    def _journal_stores(self) -> list[Store]:
+        """Where erasure-journal entries are: the key store, and the data store (where keys
+        kept inside it, or before they were moved apart, had their journal)."""
+        if self._context.key_store is None:
+            return [self._context.store]
+        return [self._context.key_store, self._context.store]
+
+    def journal(self, *, actor: Actor) -> list[JournalEntry]:
+        """Every journalled erasure (customer id, when, the reason given), oldest first. Keep a
+        copy apart from both stores: after restoring both from backups,
+        :meth:`replay_erasures` takes its ids. Needs ``audit_read``; audited."""
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.unit() as unit:
+            unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
+            unit.audit(actor, "erasure.journal.read", at=now)
+            unit.commit()
+        entries = sorted(self._journal_entries(), key=lambda e: (e.at, e.customer_id or ""))
+        return [
+            JournalEntry(customer_id=e.customer_id or "", erased_at=e.at, reason=e.reason)
+            for e in entries
+        ]
+
+    def _journal_entries(self) -> Iterator[AuditRecord]:
+        seen: set[str] = set()
+        for store in self._journal_stores():
+            after = 0
+            while True:
+                with store.transaction(readonly=True) as session:
+                    page = session.audit.read(after_seq=after, limit=1000)
+                if not page:
+                    break
+                for entry in page:
+                    if entry.action == JOURNAL_ACTION and entry.customer_id not in seen:
+                        seen.add(entry.customer_id or "")
+                        yield entry
+                after = page[-1].seq
+
+    def replay_erasures(self, *, actor: Actor, ids: Iterable[str] = ()) -> list[str]:
+        """Make every erasure final again after a restore from backups; return the ids redone.
+
+        The erasures come from the erasure journal (in the key store: it survives a restore of
+        the data), from the erased rows of the data store (they survive a restore of the key
+        store) and from ``ids`` (a copy of the journal kept elsewhere, for when both were
+        restored). Each such customer whose row still holds data or index keys is tombstoned
+        again, and its data key, if present, destroyed (and journalled). Needs the
+        ``manage_keys`` right.
+        """
+        actor = check_actor(actor)
+        self.require_erasure()
+        now = self._context.now()
+        with self._context.unit() as unit:
+            unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)
+            unit.commit()
+        reasons: dict[str, str | None] = {}
+        for entry in self._journal_entries():
+            if entry.customer_id:
+                reasons.setdefault(entry.customer_id, entry.reason)
+        for erased in self._context.scan(CustomerFilter(state="erased"), lambda r: True):
+            reasons.setdefault(erased.id, "erased row")
+        for customer_id in ids:
+            reasons.setdefault(check("ids", customer_id, storable_text()), "external journal")
+        replayed: list[str] = []
+        for customer_id, why in sorted(reasons.items()):
+            if not customer_id:
+                continue
+            with self._context.unit() as unit:
+                row: CustomerRow | None
+                try:
+                    row = unit.session.customers.get(customer_id)
+                except NotFound:
+                    row = None
+                redone = row is not None and not (row.state == "erased" and not row.index_keys)
+                if row is not None and redone:
+                    self._tombstone(unit, row, actor.id, "replayed erasure", now)
+                destroyed = self._destroy_key(
+                    unit, customer_id, actor.id, why or "replayed erasure", now
+                )
+                if redone or destroyed:
+                    replayed.append(customer_id)
+                    unit.audit(
+                        actor, "customer.erase.replay", at=now, customer_id=customer_id, reason=why
+                    )
+                unit.commit()
+        return replayed
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,508 @@
+"""What several services do to stored customers inside a unit of work, written once.
+
+:class:`Records` opens and seals customer rows and activities, builds history entries, reads
+the consent ledger, decides which rows an actor may read, audits reads, and changes a record's
+:class:`~custrec.records.RecordState`. Services receive it explicitly; it holds no state of its
+own beyond the :class:`~custrec.services.context.Context`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
+from custrec.errors import Erased, InvalidState, StorageError
+from custrec.history import FieldChange, diff
+from custrec.matching import StrongKey, blocking_keys, strong_keys
+from custrec.matching.keys import MatchKey
+from custrec.records import Customer, Interaction, RecordState, Transaction, personal_fields
+from custrec.retention import RetentionAction
+from custrec.security import AccessDecision, Action, Actor, Resource, mask_record
+from custrec.serialization import SCHEMA_VERSION
+from custrec.services.context import Context, Unit
+from custrec.storage import HIDDEN_STATES, ActivityRow, CustomerFilter, CustomerRow, HistoryRecord
+
+__all__ = ["MASKED", "Records", "alias_target", "holds_customer", "is_personal", "matched"]
+
+MASKED: Final = "***"
+_MAX_ALIAS_HOPS: Final = 64
+_INDEX: Final = re.compile(r"\[\d+\]")
+_PERSONAL_PATHS: Final = frozenset(f.path for f in personal_fields(Customer))
+
+
+def holds_customer(row: CustomerRow) -> bool:
+    """Whether a stored row holds a customer (it is not an erasure tombstone or merge alias)."""
+    return row.state not in HIDDEN_STATES
+
+
+def is_personal(path: str) -> bool:
+    """Whether a change path is, or contains, a personal field (the whole record: ``""``)."""
+    if not path:
+        return True
+    generic = _INDEX.sub("[]", path)
+    return any(
+        generic == p or p.startswith((generic + ".", generic + "[]")) for p in _PERSONAL_PATHS
+    )
+
+
+def alias_target(row: CustomerRow) -> str:
+    """The id a merged row points to (its alias payload names it)."""
+    try:
+        target = json.loads(row.payload).get("merged_into")
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise StorageError(f"customer {row.id}: a merge alias is not valid JSON") from exc
+    if not isinstance(target, str) or not target:
+        raise StorageError(f"customer {row.id}: a merge alias names no customer")
+    return target
+
+
+class Records:
+    """Customer rows, activities, history, ledgers and record state, in a unit of work."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    # ------------------------------------------------------------------------- open and seal
+
+    def document(self, record: Any) -> dict[str, Any]:
+        """The schema-versioned document of a record, before sealing."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "data": self._context.converter.unstructure(record),
+        }
+
+    def open(
+        self, unit: Unit, record_type: type, row_id: str, customer_id: str, payload: bytes
+    ) -> Any:
+        """Open a sealed record of ``customer_id``; ``Erased`` if its key is gone."""
+        record_id = None if record_type is Customer else row_id
+        document = unit.sealer.open_record(
+            record_type, payload, customer_id=customer_id, record_id=record_id
+        )
+        if "erased" in document:
+            raise Erased(customer_id)
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise StorageError(f"customer {customer_id}: unsupported schema version")
+        return self._context.converter.structure(document.get("data"), record_type)
+
+    def customer(self, unit: Unit, row: CustomerRow) -> Customer:
+        """The customer a row holds; ``Erased`` for a tombstone or a lost key,
+        ``InvalidState`` for a merge alias."""
+        if row.state == "erased":
+            raise Erased(row.id)
+        if row.state == "merged":
+            target = alias_target(row)
+            raise InvalidState(f"customer {row.id} was merged into customer {target}")
+        customer = typing.cast(Customer, self.open(unit, Customer, row.id, row.id, row.payload))
+        return attrs.evolve(customer, version=row.version)
+
+    def opened(self, unit: Unit, rows: Iterable[CustomerRow]) -> list[tuple[CustomerRow, Customer]]:
+        """The rows with their customers opened; a row whose key is gone (a restored backup,
+        an interrupted erasure) holds nobody's data any more and is left out."""
+        found: list[tuple[CustomerRow, Customer]] = []
+        for row in rows:
+            try:
+                found.append((row, self.customer(unit, row)))
+            except Erased:
+                continue
+        return found
+
+    def row(
+        self,
+        unit: Unit,
+        customer: Customer,
+        *,
+        new: bool = False,
+        tokens: Mapping[MatchKey, tuple[str, ...]] | None = None,
+        payload: bytes | None = None,
+        index_keys: frozenset[str] | None = None,
+    ) -> CustomerRow:
+        """The stored row of ``customer``; ``payload`` and ``index_keys`` when already made
+        (a bulk intake seals and indexes a whole batch in one pass)."""
+        if customer.created_at is None or customer.updated_at is None:
+            raise ValueError("stored customers need created_at and updated_at")
+        if payload is None:
+            payload = unit.sealer.seal_record(
+                Customer, self.document(customer), customer_id=customer.id, new_customer=new
+            )
+        return CustomerRow(
+            id=customer.id,
+            version=customer.version,
+            payload=payload,
+            index_keys=(
+                self.index_keys(customer, tokens=tokens) if index_keys is None else index_keys
+            ),
+            kind=customer.kind.value,
+            stage=customer.stage.value,
+            state=customer.state.value,
+            owner=customer.owner,
+            team=customer.team,
+            grade=customer.grade,
+            tags=customer.tags,
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+        )
+
+    def index_keys(
+        self, customer: Customer, *, tokens: Mapping[MatchKey, tuple[str, ...]] | None = None
+    ) -> frozenset[str]:
+        """The index tokens of a customer: strong identifiers, and blocking keys if enabled.
+
+        ``tokens`` holds look-up tokens already computed for some keys: the first of them is
+        the current index key, so it is reused instead of computed again.
+        """
+        keys: frozenset[MatchKey] = strong_keys(customer)
+        if self._context.matching.blocking:
+            keys = keys | blocking_keys(customer)
+        known = tokens or {}
+        codec = self._context.codec
+        return frozenset(known[k][0] if k in known else codec.index_key(k) for k in keys)
+
+    def live_row(self, unit: Unit, customer_id: str) -> CustomerRow:
+        """The row of ``customer_id``, following merge aliases to the surviving customer."""
+        row = unit.session.customers.get(customer_id)
+        for _ in range(_MAX_ALIAS_HOPS):
+            if row.state != "merged":
+                return row
+            row = unit.session.customers.get(alias_target(row))
+        raise StorageError(f"customer {customer_id}: merge aliases form a loop")
+
+    def open_activity(self, unit: Unit, row: ActivityRow) -> Transaction | Interaction:
+        """Open an activity; one moved by a merge is still sealed for the merged customer."""
+        cls: type[Transaction | Interaction] = (
+            Transaction if row.kind == "transaction" else Interaction
+        )
+        sealed_for = row.customer_id
+        if self._context.codec.encrypted:
+            try:
+                document = json.loads(row.payload)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise StorageError(f"activity {row.id} is not valid JSON") from exc
+            data = document.get("data") if isinstance(document, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("customer_id"), str):
+                sealed_for = data["customer_id"]
+        record = self.open(unit, cls, row.id, sealed_for, row.payload)
+        if record.customer_id != row.customer_id:
+            record = attrs.evolve(record, customer_id=row.customer_id)
+        return typing.cast(Transaction | Interaction, record)
+
+    # ----------------------------------------------------------------------- reading rights
+
+    def readable(
+        self, actor: Actor, rows: Iterable[CustomerRow]
+    ) -> list[tuple[CustomerRow, AccessDecision]]:
+        """The rows holding a customer that the actor may read, with the policy's decision for
+        each; nothing is opened."""
+        decide = self._context.policy.decide
+        found: list[tuple[CustomerRow, AccessDecision]] = []
+        for row in rows:
+            if row.state in HIDDEN_STATES:
+                continue
+            decision = decide(actor, Action.READ, Resource.of(row))
+            if decision.allowed:
+                found.append((row, decision))
+        return found
+
+    def shown(self, decision: AccessDecision, customer: Customer) -> Customer:
+        """The customer as the decision lets the actor see it (masked unless unmasked)."""
+        return mask_record(customer) if decision.masked else customer
+
+    def read_and_audit(
+        self,
+        unit: Unit,
+        actor: Actor,
+        readable: Iterable[tuple[CustomerRow, AccessDecision]],
+        now: datetime,
+        *,
+        purpose: str | None = None,
+    ) -> list[Customer]:
+        """Open the readable rows, audit each read, and return them as the actor sees them."""
+        shown: list[Customer] = []
+        for row, decision in readable:
+            for _, customer in self.opened(unit, [row]):
+                self.audit_read(unit, actor, decision, customer, now, purpose=purpose)
+                shown.append(self.shown(decision, customer))
+        return shown
+
+    def audit_read(
+        self,
+        unit: Unit,
+        actor: Actor,
+        decision: AccessDecision,
+        customer: Customer,
+        at: datetime,
+        *,
+        purpose: str | None = None,
+    ) -> None:
+        """Audit a read: ``customer.read`` masked, ``customer.unmask`` with the paths shown."""
+        if decision.masked:
+            unit.audit(actor, "customer.read", at=at, customer_id=customer.id, reason=purpose)
+        else:
+            unit.audit(
+                actor,
+                "customer.unmask",
+                at=at,
+                customer_id=customer.id,
+                fields=self.personal_paths(customer),
+                reason=purpose,
+            )
+
+    def personal_paths(self, customer: Customer) -> list[str]:
+        """The concrete personal field paths holding a value (what an unmasked read reveals)."""
+        data = self._context.converter.unstructure(customer)
+        paths: list[str] = []
+        for field in personal_fields(Customer):
+            paths.extend(_concrete_paths(data, field.path))
+        return paths
+
+    # ------------------------------------------------------------------------------ history
+
+    def history_entry(
+        self,
+        unit: Unit,
+        customer_id: str,
+        change: FieldChange,
+        actor: Actor | str,
+        reason: str | None,
+        now: datetime,
+        *,
+        action: str,
+    ) -> HistoryRecord:
+        """A history entry for one field change, its old and new values sealed."""
+        return HistoryRecord(
+            customer_id=customer_id,
+            at=now,
+            actor_id=actor if isinstance(actor, str) else actor.id,
+            action=action,
+            path=change.path,
+            reason=reason,
+            payload=unit.sealer.seal_value(
+                {"old": change.old, "new": change.new},
+                customer_id=customer_id,
+                field=f"history:{change.path}",
+            ),
+        )
+
+    @staticmethod
+    def creation_entry(
+        row: CustomerRow, actor_id: str, reason: str | None, now: datetime
+    ) -> HistoryRecord:
+        """The first history entry: it holds the record as first stored, sealed exactly like
+        the row (the same bytes, so intake seals each customer once)."""
+        return HistoryRecord(
+            customer_id=row.id,
+            at=now,
+            actor_id=actor_id,
+            action="create",
+            path="",
+            reason=reason,
+            payload=row.payload,
+        )
+
+    def find_collisions(
+        self,
+        unit: Unit,
+        keys: Iterable[StrongKey],
+        *,
+        exclude: str | None = None,
+        tokens: dict[MatchKey, tuple[str, ...]] | None = None,
+    ) -> tuple[list[str], list[str]]:
+        """(ids of stored customers holding any of the strong keys, kinds of key that matched).
+
+        The look-up tokens of each key are added to ``tokens`` when given, so that the row
+        written next does not compute them again.
+        """
+        table = tokens if tokens is not None else {}
+        keys = list(keys)
+        for key in keys:
+            table[key] = self._context.codec.lookup_keys(key)
+        found = unit.session.customers.lookup_many(t for key in keys for t in table[key])
+        return matched(keys, table, found, exclude=exclude)
+
+    # ------------------------------------------------------------------------------ consent
+
+    def ledger(self, unit: Unit, customer_id: str) -> ConsentLedger:
+        """The customer's consent ledger, every event opened, in append order."""
+        converter = self._context.converter
+        events: list[ConsentEvent] = []
+        for record in unit.session.consents.list_for(customer_id):
+            data = unit.sealer.open_value(
+                record.payload, customer_id=customer_id, field=f"consent:{record.seq}"
+            )
+            events.append(converter.structure(data, ConsentEvent))
+        return ConsentLedger(customer_id, events, catalogue=self._context.purposes)
+
+    def subject(self, customer: Customer) -> SubjectFacts:
+        """The facts about the customer consent decisions depend on (age, jurisdiction)."""
+        return SubjectFacts.from_customer(customer, jurisdiction=self._context.jurisdiction)
+
+    # ------------------------------------------------------------------------- record state
+
+    def set_state(
+        self,
+        unit: Unit,
+        row: CustomerRow,
+        customer: Customer,
+        state: RecordState,
+        actor_id: str,
+        now: datetime,
+        *,
+        action: str = "state",
+        audit_action: str = "customer.state",
+        reason: str | None = None,
+        on_behalf_of: str | None = None,
+        also: Callable[[Customer], Customer] | None = None,
+    ) -> None:
+        """Give the record ``state`` (and the changes ``also`` makes), with a history entry
+        per changed field and an audit entry; nothing is written when nothing changes."""
+        new = attrs.evolve(customer, state=state)
+        if also is not None:
+            new = also(new)
+        changes = diff(customer, new)
+        if not changes:
+            return
+        new = attrs.evolve(new, updated_at=now)
+        unit.session.customers.update(self.row(unit, new), expected_version=row.version)
+        unit.session.history.append(
+            [
+                self.history_entry(unit, row.id, change, actor_id, reason, now, action=action)
+                for change in changes
+            ]
+        )
+        unit.audit(
+            actor_id,
+            audit_action,
+            at=now,
+            customer_id=row.id,
+            fields=[c.path for c in changes],
+            reason=reason,
+            on_behalf_of=on_behalf_of,
+        )
+
+    def alias_ids(self, unit: Unit, customer_id: str, *, chains: bool = False) -> list[str]:
+        """The ids merged into ``customer_id``; with ``chains`` also those merged into them."""
+        lookup_keys = self._context.codec.lookup_keys
+        found: set[str] = set()
+        todo = [customer_id]
+        while todo:
+            target = todo.pop()
+            for token in lookup_keys(("merged_into", target)):
+                for alias in unit.session.customers.lookup(token):
+                    if alias not in found and alias != customer_id:
+                        found.add(alias)
+                        if chains:
+                            todo.append(alias)
+        return sorted(found)
+
+    def every_customer(
+        self, batch_size: int, *, also: Callable[[Unit, list[Customer]], None] | None = None
+    ) -> Iterator[Customer]:
+        """Every customer, unmasked and unaudited (for internal whole-store jobs), a page per
+        short read-only unit of work; ``also`` runs on each page in its unit."""
+        after: str | None = None
+        while True:
+            with self._context.unit(readonly=True) as unit:
+                opened, after = unit.seek(
+                    CustomerFilter(),
+                    after,
+                    batch_size,
+                    lambda batch: self.opened(unit, (r for r in batch if holds_customer(r))),
+                )
+                page = [customer for _, customer in opened]
+                if also is not None:
+                    also(unit, page)
+            yield from page
+            if after is None:
+                return
+
+    def state_story(self, unit: Unit, customer: Customer) -> tuple[RecordState, datetime | None]:
+        """The state a record has beside any restriction (``live`` or ``archived``), and since
+        when it is archived, read from its history: an archive carried out while the record was
+        restricted counts, and a restriction and its lift change neither."""
+        underlying: RecordState | None = None
+        since: datetime | None = None
+        restricted = False
+        for record in unit.session.history.list_for(customer.id):
+            if record.path == "state":
+                values = unit.sealer.open_value(
+                    record.payload, customer_id=customer.id, field="history:state"
+                )
+                old, new = _state_of(values, "old"), _state_of(values, "new")
+                if underlying is None:  # the state before the first recorded change
+                    underlying = RecordState.LIVE if old is RecordState.RESTRICTED else old
+                    since = customer.created_at if underlying is RecordState.ARCHIVED else None
+                if new is RecordState.RESTRICTED:
+                    restricted = True
+                    continue
+                restricted = False
+                if new is not underlying:
+                    underlying = new
+                    since = record.at if new is RecordState.ARCHIVED else None
+            elif (
+                record.action == "retention"
+                and record.path == RetentionAction.ARCHIVE.value
+                and restricted
+                and underlying is not RecordState.ARCHIVED
+            ):  # archived while restricted: it stays archived once the restriction is lifted
+                underlying, since = RecordState.ARCHIVED, record.at
+        if underlying is None:
+            current = customer.state
+            underlying = RecordState.LIVE if current is RecordState.RESTRICTED else current
+            since = customer.created_at if underlying is RecordState.ARCHIVED else None
+        return underlying, since
+
+
+def matched(
+    keys: Iterable[StrongKey],
+    tokens: Mapping[MatchKey, tuple[str, ...]],
+    found: Mapping[str, Sequence[str]],
+    *,
+    exclude: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """(ids, kinds) of the stored customers ``found`` under the tokens of ``keys``."""
+    ids: set[str] = set()
+    kinds: set[str] = set()
+    for key in keys:
+        for token in tokens[key]:
+            others = [i for i in found.get(token, ()) if i != exclude]
+            if others:
+                ids.update(others)
+                kinds.add(key[0])
+    return sorted(ids), sorted(kinds)
+
+
+def _state_of(values: Any, name: str) -> RecordState:
+    value = values.get(name) if isinstance(values, dict) else None
+    try:
+        return RecordState(str(value))
+    except ValueError:
+        raise StorageError(f"a state change in the history holds no state {name!r}") from None
+
+
+def _concrete_paths(data: Any, path: str) -> list[str]:
+    """Expand a personal-field path with ``[]`` into the concrete paths holding a value."""
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    name = head[:-2] if many else head
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None or value == [] or value == "":
+        return []
+    if many:
+        found: list[str] = []
+        for index, item in enumerate(value if isinstance(value, list) else []):
+            here = f"{name}[{index}]"
+            if rest:
+                found.extend(f"{here}.{p}" for p in _concrete_paths(item, rest))
+            else:
+                found.append(here)
+        return found
+    if rest:
+        return [f"{name}.{p}" for p in _concrete_paths(value, rest)]
+    return [name]

@@ -1,0 +1,191 @@
+"""The value objects the services return (frozen, keyword-only attrs classes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from custrec.issues import ValidationReport
+from custrec.matching import FieldChoice, StrongKey
+from custrec.records import Customer
+
+__all__ = [
+    "BulkResult",
+    "ErasureAction",
+    "ErasureReceipt",
+    "HistoryEntry",
+    "IdentifyResult",
+    "JournalEntry",
+    "MergeResult",
+    "RegradeReport",
+    "RetentionReport",
+    "RotationReport",
+    "SubjectExport",
+]
+
+
+@attrs.frozen(kw_only=True)
+class HistoryEntry:
+    """One entry of a customer's change history, as :meth:`CustomerService.history` gives it.
+
+    ``action`` is ``create`` (``path`` empty, ``new`` the whole record), ``update`` (one entry
+    per changed field path), ``grade`` or ``erase``. ``old`` and ``new`` are JSON-safe values
+    and may be personal data: they are hidden from ``repr()`` and masked (``"***"``) for actors
+    who may not unmask.
+    """
+
+    customer_id: str
+    seq: int
+    at: datetime
+    actor_id: str
+    action: str
+    path: str
+    reason: str | None
+    old: Any = attrs.field(repr=False)
+    new: Any = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class BulkResult:
+    """What :meth:`CustomerService.intake_many` did.
+
+    ``added`` lists the new ids; ``skipped`` the ids that already existed (an earlier, interrupted
+    run); ``rejected`` maps the input position of each invalid item to its report;
+    ``duplicates`` maps the input position of each refused duplicate to the ids it collides
+    with; ``denied`` maps the position of each item the actor may not create to the reason.
+    """
+
+    added: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    rejected: Mapping[int, ValidationReport] = attrs.field(factory=dict)
+    duplicates: Mapping[int, tuple[str, ...]] = attrs.field(factory=dict)
+    denied: Mapping[int, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ErasureAction:
+    """One thing an erasure did: ``target`` (a field path or a table) and ``action``."""
+
+    target: str
+    action: str
+
+
+@attrs.frozen(kw_only=True)
+class ErasureReceipt:
+    """Proof of an erasure, free of personal data: who, when, why, and what was destroyed."""
+
+    customer_id: str
+    erased_at: datetime
+    actor_id: str
+    reason: str
+    actions: tuple[ErasureAction, ...]
+
+
+@attrs.frozen(kw_only=True)
+class MergeResult:
+    """What :meth:`MatchingService.merge` did: the merged survivor (masked unless the actor may
+    unmask), the ids now aliases of it, where each field's value came from, and what was moved."""
+
+    customer: Customer
+    merged_ids: tuple[str, ...]
+    choices: tuple[FieldChoice, ...]
+    activities_moved: int
+    consent_events_copied: int
+
+
+@attrs.frozen(kw_only=True)
+class RegradeReport:
+    """What :meth:`GradingService.regrade` did: customers graded, and how many changed grade."""
+
+    policy_id: str
+    as_of: datetime
+    graded: int
+    changed: int
+    unchanged: int
+    skipped_mixed_currencies: tuple[str, ...] = ()
+    skipped_by_consent: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RetentionReport:
+    """What :meth:`RetentionService.apply` did with each action of a plan, by action key.
+
+    ``applied``: carried out now. ``already_applied``: carried out before (nothing done).
+    ``not_due``: due after the registry's clock now (a preview plan); left untouched.
+    ``superseded``: no longer in the plan the schedule gives now for the customer (its facts
+    changed, a legal hold or floor applies, another action took precedence, or the customer was
+    erased, merged or removed); left untouched. Re-plan to see what is due instead.
+    """
+
+    applied: tuple[str, ...] = ()
+    already_applied: tuple[str, ...] = ()
+    not_due: tuple[str, ...] = ()
+    superseded: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RotationReport:
+    """What :meth:`KeyService.rotate_master` did: keys re-wrapped and keys already current."""
+
+    rewrapped: int
+    unchanged: int
+    master_key_id: str
+
+
+@attrs.frozen(kw_only=True)
+class IdentifyResult:
+    """What :meth:`CustomerService.identify` found: for each strong key looked up that some
+    customer the actor may read holds, their ids (sorted); and which of the ids asked about
+    exist (among those the actor may read)."""
+
+    holders: Mapping[StrongKey, tuple[str, ...]] = attrs.field(factory=dict)
+    existing: frozenset[str] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """One erasure in the erasure journal: whose, when, and the reason given (no personal
+    data)."""
+
+    customer_id: str
+    erased_at: datetime
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SubjectExport:
+    """Everything held about a customer (PIPL Art. 45, GDPR Art. 15), as
+    :meth:`PrivacyService.export_subject` gives it; :meth:`to_dict` is the schema-versioned,
+    JSON-safe document. ``record`` and the other parts are JSON-safe values and may be personal
+    data: they are left out of ``repr()``."""
+
+    schema_version: int
+    exported_at: datetime
+    masked: bool
+    customer_id: str
+    record: Mapping[str, Any] = attrs.field(repr=False)
+    personal_fields: tuple[Mapping[str, str], ...] = attrs.field(repr=False)
+    sources: Mapping[str, Any] = attrs.field(repr=False)
+    consent: Mapping[str, Any] = attrs.field(repr=False)
+    activities: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
+    history: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
+    retention: str | None = attrs.field(repr=False, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export as one JSON-safe document (``exported_at`` in ISO 8601)."""
+        return {
+            "schema_version": self.schema_version,
+            "exported_at": self.exported_at.isoformat(),
+            "masked": self.masked,
+            "customer_id": self.customer_id,
+            "record": dict(self.record),
+            "personal_fields": [dict(f) for f in self.personal_fields],
+            "sources": dict(self.sources),
+            "consent": dict(self.consent),
+            "activities": [dict(a) for a in self.activities],
+            "history": [dict(h) for h in self.history],
+            "retention": self.retention,
+        }
