@@ -1,0 +1,182 @@
+"""PostgreSQL's schema: the DDL of every version and the forward-only migration steps.
+
+Statements are templates: ``{s}`` is replaced by the quoted schema name.
+
+The index-key and tag tables carry no foreign key to customers: the backend writes and deletes
+them in the same statements as their customer (data-modifying CTEs), and per-row foreign-key
+triggers would cost about 40 % of a bulk load. Activities, ledgers and keys may name customers
+without a row by design (see docs/backends.md, "Independent tables").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final, NamedTuple
+
+from custrec.storage import ROW_STATES
+
+__all__ = ["MIGRATIONS", "REFUSED_STATE", "SCHEMA_VERSION", "Migration", "lock_key", "quote_ident"]
+
+REFUSED_STATE: Final = "CR001"  # SQLSTATE raised by the append-only triggers
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return (
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {{s}}.{table} "
+        "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change()",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {{s}}.{table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_change()",
+    )
+
+
+_SCHEMA_V1: Final[tuple[str, ...]] = (
+    f"""CREATE FUNCTION {{s}}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the % table is append-only (% refused)', TG_TABLE_NAME, TG_OP
+            USING ERRCODE = '{REFUSED_STATE}';
+    END
+    $$""",
+    """CREATE TABLE {s}.customers (
+        id text COLLATE "C" PRIMARY KEY,
+        version integer NOT NULL CHECK (version >= 1),
+        payload bytea NOT NULL,
+        kind text COLLATE "C" NOT NULL,
+        stage text COLLATE "C" NOT NULL,
+        owner text COLLATE "C",
+        team text COLLATE "C",
+        grade text COLLATE "C",
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX customers_kind ON {s}.customers (kind, id)",
+    "CREATE INDEX customers_stage ON {s}.customers (stage, id)",
+    "CREATE INDEX customers_owner ON {s}.customers (owner, id)",
+    "CREATE INDEX customers_team ON {s}.customers (team, id)",
+    "CREATE INDEX customers_grade ON {s}.customers (grade, id)",
+    "CREATE INDEX customers_updated_at ON {s}.customers (updated_at)",
+    """CREATE TABLE {s}.customer_index (
+        customer_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        PRIMARY KEY (customer_id, key)
+    )""",
+    "CREATE INDEX customer_index_key ON {s}.customer_index (key, customer_id)",
+    """CREATE TABLE {s}.customer_tags (
+        customer_id text COLLATE "C" NOT NULL,
+        pos integer NOT NULL CHECK (pos >= 0),
+        tag text COLLATE "C" NOT NULL,
+        PRIMARY KEY (customer_id, pos)
+    )""",
+    "CREATE INDEX customer_tags_tag ON {s}.customer_tags (tag, customer_id)",
+    """CREATE TABLE {s}.activities (
+        id text COLLATE "C" PRIMARY KEY,
+        customer_id text COLLATE "C" NOT NULL,
+        kind text COLLATE "C" NOT NULL CHECK (kind IN ('transaction', 'interaction')),
+        occurred_at timestamptz NOT NULL,
+        amount numeric(24, 4),
+        currency text COLLATE "C",
+        payload bytea NOT NULL,
+        CHECK (kind <> 'transaction' OR (amount IS NOT NULL AND currency IS NOT NULL
+            AND currency <> ''))
+    )""",
+    "CREATE INDEX activities_customer ON {s}.activities (customer_id, id)",
+    # Covering index for summaries(): the GROUP BY walks it in (customer, currency) order.
+    "CREATE INDEX activities_purchases ON {s}.activities (customer_id, currency, occurred_at) "
+    "INCLUDE (amount) WHERE kind = 'transaction'",
+    """CREATE TABLE {s}.consents (
+        customer_id text COLLATE "C" NOT NULL,
+        seq integer NOT NULL CHECK (seq >= 1),
+        recorded_at timestamptz NOT NULL,
+        purpose text NOT NULL,
+        action text NOT NULL,
+        payload bytea NOT NULL,
+        PRIMARY KEY (customer_id, seq)
+    )""",
+    *_append_only("consents"),
+    """CREATE TABLE {s}.history (
+        customer_id text COLLATE "C" NOT NULL,
+        seq integer NOT NULL CHECK (seq >= 1),
+        at timestamptz NOT NULL,
+        actor_id text NOT NULL,
+        action text NOT NULL,
+        path text NOT NULL,
+        reason text,
+        payload bytea NOT NULL,
+        PRIMARY KEY (customer_id, seq)
+    )""",
+    *_append_only("history"),
+    """CREATE TABLE {s}.audit (
+        seq bigint PRIMARY KEY CHECK (seq >= 1),
+        at timestamptz NOT NULL,
+        actor_id text COLLATE "C" NOT NULL,
+        action text NOT NULL,
+        customer_id text COLLATE "C",
+        fields text[] NOT NULL,
+        reason text,
+        outcome text NOT NULL,
+        chain bytea NOT NULL
+    )""",
+    "CREATE INDEX audit_customer ON {s}.audit (customer_id, seq)",
+    "CREATE INDEX audit_actor ON {s}.audit (actor_id, seq)",
+    "CREATE INDEX audit_at ON {s}.audit (at)",
+    *_append_only("audit"),
+    """CREATE TABLE {s}.data_keys (
+        customer_id text COLLATE "C" PRIMARY KEY,
+        master_key_id text NOT NULL,
+        wrapped bytea NOT NULL,
+        created_at timestamptz NOT NULL
+    )""",
+)
+
+
+class Migration(NamedTuple):
+    """One forward schema step: SQL templates run in order inside the migrating transaction.
+
+    ``{s}`` in a statement stands for the quoted schema name.
+    """
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_STATES: Final = ", ".join(f"'{state}'" for state in ROW_STATES)
+
+# Schema 2: the stored row state, the audit log's on_behalf_of and the meta table. Rows written
+# before it holding an erasure tombstone or a merge alias (custrec's schema-1 payload formats,
+# recognised by their first bytes) are marked erased and merged; every other row is live.
+_TOMBSTONE_V1: Final = b'{"schema_version":1,"erased":'
+_ALIAS_V1: Final = b'{"schema_version":1,"merged_into":'
+
+
+def _starts_with(prefix: bytes) -> str:
+    return f"substring(payload FROM 1 FOR {len(prefix)}) = '\\x{prefix.hex()}'::bytea"
+
+
+_SCHEMA_V2: Final[tuple[str, ...]] = (
+    "ALTER TABLE {s}.customers ADD COLUMN state text COLLATE \"C\" NOT NULL DEFAULT 'live' "
+    f"CHECK (state IN ({_STATES}))",
+    "UPDATE {s}.customers SET state = 'erased' WHERE " + _starts_with(_TOMBSTONE_V1),
+    "UPDATE {s}.customers SET state = 'merged' WHERE " + _starts_with(_ALIAS_V1),
+    "CREATE INDEX customers_state ON {s}.customers (state, id)",
+    "ALTER TABLE {s}.audit ADD COLUMN on_behalf_of text",
+    'CREATE TABLE {s}.meta (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)',
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _SCHEMA_V1),
+    Migration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
+)
+"""Every schema step, in order; append new ones, never edit or reorder published ones."""
+
+SCHEMA_VERSION: Final = MIGRATIONS[-1].version
+"""The schema version this code creates and understands."""
+
+
+def lock_key(*parts: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``parts`` (same in every process)."""
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
