@@ -84,9 +84,31 @@ def schema(dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 def store(dsn: str, schema: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(dsn, schema=schema)
+    # Named after the schema, so that wait_until_blocked sees this test's sessions only.
+    s = PostgresStore(dsn, schema=schema, application_name=f"custrec-{schema}")
     yield s
     s.close()
+
+
+def wait_until_blocked(admin: Any, store: PostgresStore, count: int = 1) -> None:
+    """Wait until ``count`` sessions of ``store`` wait for a lock on the server.
+
+    Reads ``pg_stat_activity`` (``wait_event_type = 'Lock'``: a heavyweight or advisory lock)
+    until it shows them, failing after 30 seconds: the test goes on once the other session
+    really is blocked, never after a guessed pause.
+    """
+    name = f"custrec-{store.schema}"
+    deadline = time.monotonic() + 30
+    while True:
+        waiting = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (name,),
+        ).fetchone()[0]
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
+        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
 
 
 def customer(customer_id: str, **changes: Any) -> CustomerRow:
@@ -1008,7 +1030,7 @@ def test_ledger_numbers_stay_dense_under_concurrency(store: PostgresStore) -> No
             assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_lookup_then_add_cannot_both_miss(store: PostgresStore) -> None:
+def test_lookup_then_add_cannot_both_miss(admin: Any, store: PostgresStore) -> None:
     """The registry's duplicate check: a write session's lookup stays true until it ends."""
     looked = threading.Event()
     seen: dict[str, object] = {}
@@ -1017,7 +1039,7 @@ def test_lookup_then_add_cannot_both_miss(store: PostgresStore) -> None:
         with store.transaction() as s:
             assert s.customers.lookup_many(["phone:1", "email:1"]) == {}
             looked.set()
-            time.sleep(0.4)  # the second session looks up meanwhile
+            wait_until_blocked(admin, store)  # the second session's lookup waits for this one
             s.customers.add(customer("c-a", index_keys={"phone:1"}))
             s.commit()
 
@@ -1040,7 +1062,9 @@ def test_lookup_then_add_cannot_both_miss(store: PostgresStore) -> None:
         assert s.customers.lookup("phone:1") == ["c-a"]
 
 
-def test_writers_of_a_looked_up_key_wait_and_readers_do_not(store: PostgresStore) -> None:
+def test_writers_of_a_looked_up_key_wait_and_readers_do_not(
+    admin: Any, store: PostgresStore
+) -> None:
     finished: list[str] = []
 
     def add_directly() -> None:
@@ -1060,7 +1084,7 @@ def test_writers_of_a_looked_up_key_wait_and_readers_do_not(store: PostgresStore
         writer.start()
         reader.start()
         reader.join(30)
-        time.sleep(0.3)
+        wait_until_blocked(admin, store)
         assert finished == ["reader"]  # the writer waits for this session
         s.customers.add(customer("c-a", index_keys={"phone:1"}))
         s.commit()
@@ -1070,7 +1094,9 @@ def test_writers_of_a_looked_up_key_wait_and_readers_do_not(store: PostgresStore
         assert s.customers.lookup("phone:1") == ["c-a", "c-b"]  # it did not look, so it may
 
 
-def test_rolled_back_audit_append_releases_the_lock(dsn: str, store: PostgresStore) -> None:
+def test_rolled_back_audit_append_releases_the_lock(
+    dsn: str, admin: Any, store: PostgresStore
+) -> None:
     with store.transaction() as s:
         s.audit.append([audit()])
     done = threading.Event()
@@ -1085,7 +1111,8 @@ def test_rolled_back_audit_append_releases_the_lock(dsn: str, store: PostgresSto
         s.audit.last()  # a write session takes the audit lock here ...
         t = threading.Thread(target=other)
         t.start()
-        assert not done.wait(0.5)  # ... so another writer waits
+        wait_until_blocked(admin, store)  # ... so another writer waits
+        assert not done.is_set()
     t.join(30)  # ... until this session ends
     assert done.is_set()
     with store.transaction(readonly=True) as s:
