@@ -40,6 +40,7 @@ from custrec.security.audit import (
 from custrec.security.blind_index import BlindIndexer
 from custrec.security.crypto import (
     ENCRYPTED_KEY,
+    DataKey,
     DecryptionFailed,
     DocumentCipher,
     decrypt_field,
@@ -77,6 +78,7 @@ __all__ = [
     "ChainVerification",
     "ChainedAuditEntry",
     "Checkpoint",
+    "DataKey",
     "DecryptionFailed",
     "DocumentCipher",
     "EnvKeyProvider",

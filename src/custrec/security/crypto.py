@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import os
 import re
@@ -43,13 +42,13 @@ from custrec.security._common import check_customer_id, check_key, pack
 __all__ = [
     "ENCRYPTED_KEY",
     "FORMAT_VERSION",
+    "DataKey",
     "DecryptionFailed",
     "DocumentCipher",
     "decrypt_field",
     "decrypt_json",
     "encrypt_field",
     "encrypt_json",
-    "forget_cached_keys",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -90,32 +89,44 @@ def _aad(customer_id: str, field: str) -> bytes:
     return pack(_LABEL, _HEADER, customer_id.encode("utf-8"), field.encode("utf-8"))
 
 
-@functools.lru_cache(maxsize=64)
-def _aead(key: bytes) -> AESGCM:
-    """The AES-GCM object of a key, reused across the fields of one record (a small cache:
-    building the cipher context costs more than encrypting a short field)."""
-    return AESGCM(key)
+class DataKey:
+    """A 32-byte data key with its AES-GCM context, built once for the many fields it seals.
 
-
-def forget_cached_keys() -> None:
-    """Drop the AES-GCM objects cached for recently used data keys.
-
-    Erasure calls it after destroying a data key, so the key does not stay in this process's
-    memory (inside a cached cipher object) once the customer is shredded.
+    Building the cipher context costs more than encrypting a short field, so whoever uses one
+    key for several values (a unit of work sealing a customer and its history) wraps it once and
+    keeps it as long as it needs it, no longer: this module holds no key material of its own.
+    The functions and :class:`DocumentCipher` accept a ``DataKey`` wherever they take the raw
+    key bytes. The repr never shows the key.
     """
-    _aead.cache_clear()
+
+    __slots__ = ("__weakref__", "_aead")
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(bytes(check_key(key, what="data key")))
+
+    def __repr__(self) -> str:
+        return "DataKey(<hidden>)"
 
 
-def encrypt_field(data_key: bytes, plaintext: bytes, *, customer_id: str, field: str) -> bytes:
+def _cipher(key: bytes | DataKey) -> AESGCM:
+    """The AES-GCM context of a key: the one a :class:`DataKey` holds, or a new one."""
+    if isinstance(key, DataKey):
+        return key._aead
+    return AESGCM(bytes(check_key(key, what="data key")))
+
+
+def encrypt_field(
+    data_key: bytes | DataKey, plaintext: bytes, *, customer_id: str, field: str
+) -> bytes:
     """Encrypt ``plaintext`` for one field of one customer under a 32-byte data key.
 
     Raises ``ValueError`` if the key is not 32 bytes, ``TypeError`` for non-bytes input.
     """
-    key = check_key(data_key, what="data key")
+    aead = _cipher(data_key)
     if not isinstance(plaintext, bytes | bytearray | memoryview):
         raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
     aad = _aad(check_customer_id(customer_id), _check_field(field))
-    return _encrypt(_aead(bytes(key)), bytes(plaintext), aad)
+    return _encrypt(aead, bytes(plaintext), aad)
 
 
 def _encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -132,12 +143,14 @@ def _seal_with(aead: AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) -> byte
     return _HEADER + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def decrypt_field(data_key: bytes, ciphertext: bytes, *, customer_id: str, field: str) -> bytes:
+def decrypt_field(
+    data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str
+) -> bytes:
     """Decrypt a value made by :func:`encrypt_field` for the same customer and field.
 
     Raises :class:`DecryptionFailed` if authentication fails or the format is unknown.
     """
-    key = check_key(data_key, what="data key")
+    aead = _cipher(data_key)
     if not isinstance(ciphertext, bytes | bytearray | memoryview):
         raise TypeError(f"ciphertext must be bytes, not {type(ciphertext).__name__}")
     aad = _aad(check_customer_id(customer_id), _check_field(field))
@@ -148,7 +161,7 @@ def decrypt_field(data_key: bytes, ciphertext: bytes, *, customer_id: str, field
         raise DecryptionFailed(f"unsupported ciphertext format version {data[0]}")
     nonce = data[1 : 1 + _NONCE_SIZE]
     try:
-        return _aead(bytes(key)).decrypt(nonce, data[1 + _NONCE_SIZE :], aad)
+        return aead.decrypt(nonce, data[1 + _NONCE_SIZE :], aad)
     except InvalidTag:
         raise DecryptionFailed() from None
 
@@ -173,7 +186,7 @@ def _dump_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
-def encrypt_json(data_key: bytes, value: Any, *, customer_id: str, field: str) -> bytes:
+def encrypt_json(data_key: bytes | DataKey, value: Any, *, customer_id: str, field: str) -> bytes:
     """Encrypt a JSON-safe value (str, number, bool, None, lists and objects of those).
 
     Raises ``TypeError``/``ValueError`` for values JSON cannot encode (NaN included).
@@ -186,7 +199,7 @@ def encrypt_json(data_key: bytes, value: Any, *, customer_id: str, field: str) -
     return encrypt_field(data_key, _dump_json(value), customer_id=customer_id, field=field)
 
 
-def decrypt_json(data_key: bytes, ciphertext: bytes, *, customer_id: str, field: str) -> Any:
+def decrypt_json(data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str) -> Any:
     """Decrypt a value made by :func:`encrypt_json`; raises :class:`DecryptionFailed`."""
     plaintext = decrypt_field(data_key, ciphertext, customer_id=customer_id, field=field)
     try:
@@ -352,7 +365,7 @@ class DocumentCipher:
         self,
         document: Mapping[str, Any],
         *,
-        data_key: bytes,
+        data_key: bytes | DataKey,
         customer_id: str,
         record_id: str | None = None,
         in_place: bool = False,
@@ -364,7 +377,7 @@ class DocumentCipher:
         shape does not match the paths (a list where an object is expected, ...), ``TypeError``
         if a personal value is not JSON-safe.
         """
-        key = check_key(data_key, what="data key")
+        aead = _cipher(data_key)
         check_customer_id(customer_id)
         if not isinstance(document, Mapping):
             raise TypeError("document must be a mapping")
@@ -373,7 +386,6 @@ class DocumentCipher:
         found = _find(data, self._tree)
         if not found:
             return data
-        aead = _aead(key)
         # pack() is a concatenation of length-prefixed parts, so the customer's part of the
         # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
         prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
@@ -401,7 +413,7 @@ class DocumentCipher:
         self,
         document: Mapping[str, Any],
         *,
-        data_key: bytes,
+        data_key: bytes | DataKey,
         customer_id: str,
         record_id: str | None = None,
     ) -> dict[str, Any]:
@@ -411,7 +423,7 @@ class DocumentCipher:
         another customer or path) or if a personal path holds a plaintext value, which a
         sealed document never does (an injected value is refused, not trusted).
         """
-        key = check_key(data_key, what="data key")
+        key = data_key if isinstance(data_key, DataKey) else DataKey(data_key)
         check_customer_id(customer_id)
         if not isinstance(document, Mapping):
             raise TypeError("document must be a mapping")

@@ -225,13 +225,17 @@ class Context:
 
     @contextmanager
     def unit(self, *, readonly: bool = False) -> Iterator[Unit]:
-        """A unit of work; once its session is closed, the audit head moves to what it
-        committed (also when the block then raises, as a refusal does after its audit)."""
+        """A unit of work; when it ends, its sealer forgets the data keys it held, and once its
+        session is closed the audit head moves to what it committed (also when the block then
+        raises, as a refusal does after its audit)."""
         unit: Unit | None = None
         try:
             with self.store.transaction(readonly=readonly) as session:
                 unit = Unit(self, session, self.codec.begin(session))
-                yield unit
+                try:
+                    yield unit
+                finally:
+                    unit.sealer.close()  # the unit's data keys go with it
         finally:
             if unit is not None and unit.committed and unit.newest is not None:
                 self.advance_head(unit.newest, unit.previous)

@@ -32,7 +32,7 @@ from custrec.errors import Erased, NotFound, StorageError
 from custrec.matching.keys import StrongKey, identifier_key, strong_keys
 from custrec.records import personal_fields
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
-from custrec.security.crypto import forget_cached_keys
+from custrec.security.crypto import DataKey
 from custrec.storage.protocols import KeyTable, Session, Store
 from custrec.storage.types import WrappedKey
 
@@ -114,6 +114,11 @@ class Sealer(Protocol):
         """Store what the sealer has deferred (the data keys made in this unit of work, written
         together). Call it before committing the session; a session rolled back without it
         stores none of them."""
+        ...
+
+    def close(self) -> None:
+        """Forget every data key the sealer holds (the unit of work calls it when it ends);
+        nothing deferred is written."""
         ...
 
 
@@ -200,6 +205,9 @@ class _PlainSealer:
     def flush(self) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
 
 class PlaintextCodec:
     """Stores documents as plain UTF-8 JSON and index keys as ``kind:value``.
@@ -279,7 +287,11 @@ class _KeySource:
 
 
 class _EncryptingSealer:
-    """Seals with per-customer data keys, cached for one unit of work.
+    """Seals with per-customer data keys, cached for one unit of work and dropped with it.
+
+    The cache holds each key as a :class:`~custrec.security.crypto.DataKey` (the key with its
+    AES-GCM context); :meth:`destroy_key` and :meth:`close` drop them, and nothing outside the
+    sealer keeps a reference, so a shredded key does not outlive the unit that shredded it.
 
     A data key made here is not written at once: it waits in ``_pending`` and :meth:`flush`
     writes the keys of the whole unit of work with one ``put_many`` (one statement instead of
@@ -290,11 +302,11 @@ class _EncryptingSealer:
     def __init__(self, codec: EncryptingCodec, source: _KeySource) -> None:
         self._codec = codec
         self._source = source
-        self._keys: dict[str, bytes] = {}
+        self._keys: dict[str, DataKey] = {}
         self._pending: dict[str, WrappedKey] = {}
         self._made_at: datetime | None = None  # when this unit of work made its first key
 
-    def _data_key(self, customer_id: str, *, create: bool, fresh: bool = False) -> bytes:
+    def _data_key(self, customer_id: str, *, create: bool, fresh: bool = False) -> DataKey:
         cached = self._keys.get(customer_id)
         if cached is not None:
             return cached
@@ -318,8 +330,9 @@ class _EncryptingSealer:
             # a separate key store commits keys at once, so an interrupted intake may have left
             # this customer's key behind: reuse it
             data_key = ring.unwrap_data_key(customer_id, wrapped.master_key_id, wrapped.wrapped)
-        self._keys[customer_id] = data_key
-        return data_key
+        key = DataKey(data_key)
+        self._keys[customer_id] = key
+        return key
 
     def seal_record(
         self,
@@ -391,7 +404,6 @@ class _EncryptingSealer:
         self._keys.pop(customer_id, None)
         unwritten = self._pending.pop(customer_id, None)
         deleted = self._source.delete(customer_id, record=record)
-        forget_cached_keys()  # no cipher object built on the destroyed key stays in memory
         return deleted or unwritten is not None
 
     def flush(self) -> None:
@@ -399,6 +411,15 @@ class _EncryptingSealer:
             # a failed write leaves the keys pending (and the session unchanged)
             self._source.put_many(list(self._pending.values()))
             self._pending.clear()
+
+    def close(self) -> None:
+        self._keys.clear()
+        self._pending.clear()
+
+    @property
+    def cached_keys(self) -> int:
+        """How many data keys the sealer holds now."""
+        return len(self._keys)
 
 
 class EncryptingCodec:

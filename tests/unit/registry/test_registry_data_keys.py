@@ -168,15 +168,49 @@ def test_sealing_new_customers_together_matches_sealing_them_one_by_one(
     assert sorted(stored_keys(store)) == ([] if keyring is None else ids)
 
 
-def test_erasure_leaves_no_cipher_built_on_the_destroyed_key_in_memory(store: Store) -> None:
-    from custrec.security import crypto
+def test_data_keys_are_cached_per_unit_of_work_and_dropped_with_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
 
+    from custrec.security import crypto
+    from custrec.storage import codec as codec_module
+
+    made: list[weakref.ref[crypto.DataKey]] = []
+
+    class Tracked(crypto.DataKey):
+        __slots__ = ()
+
+        def __init__(self, key: bytes) -> None:
+            super().__init__(key)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(codec_module, "DataKey", Tracked)
     registry = Registry(store, keyring=KeyRing.generate())
     added = registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
+    assert len(made) == 3  # one per customer, reused for every field of its record
+    # a read opens the record and its history with one key
+    made.clear()
     assert registry.customers.get(added[0], actor=ADMIN).name == "测试0号"
-    assert crypto._aead.cache_info().currsize > 0  # reads and writes reuse cipher objects
+    registry.customers.history(added[0], actor=ADMIN)
+    assert len(made) == 2  # one per unit of work, not one per value
     registry.privacy.erase(
         added[0], actor=Actor(id="dpo", roles={"admin", "erase"}), reason="request"
     )
-    assert crypto._aead.cache_info().currsize == 0
+    gc.collect()
+    assert made and all(ref() is None for ref in made)  # no key outlives its unit of work
+    # the module keeps no key material of its own (no process-wide cipher cache)
+    assert not [name for name, value in vars(crypto).items() if hasattr(value, "cache_clear")]
     assert registry.customers.get(added[1], actor=ADMIN).name == "测试1号"  # others are untouched
+
+
+def test_a_data_key_never_shows_its_bytes() -> None:
+    from custrec.security.crypto import DataKey, decrypt_field, encrypt_field
+
+    key = DataKey(bytes(range(32)))
+    assert repr(key) == "DataKey(<hidden>)"
+    token = encrypt_field(key, b"x", customer_id="c-1", field="name")
+    assert decrypt_field(bytes(range(32)), token, customer_id="c-1", field="name") == b"x"
+    with pytest.raises(ValueError, match="32 bytes"):
+        DataKey(b"short")
