@@ -32,12 +32,24 @@ General rules:
   writer (the registry's duplicate check and audit chain rely on it). Read-only sessions see one
   consistent snapshot.
 - Ids, index keys and other text compare in code-point (binary) order; text never contains NUL
-  characters (``ValueError``).
-- Instants are timezone-aware datetimes (``ValueError`` for naive ones, even where a value is
-  otherwise ignored) and come back as aware UTC datetimes with microseconds.
-- Amounts are ``Decimal`` (whole ``int`` values are accepted) with at most four decimal places and
-  at most about 9.2e14 in magnitude; sums beyond that raise ``StorageError``.
-- Every ``limit`` argument must be a positive integer (``ValueError`` otherwise).
+  characters: any text given (a row's ids, index keys, facets, tags and names, or an argument
+  such as an id, an index key, ``after`` or a filter value, in reads too) with a NUL raises
+  ``ValueError`` and nothing is written.
+- Instants are timezone-aware datetimes representable in UTC (``ValueError`` for naive ones, even
+  where a value is otherwise ignored) and come back as aware UTC datetimes with microseconds.
+- Amounts are ``Decimal`` (whole ``int`` values are accepted and come back as ``Decimal``) with at
+  most four decimal places and a magnitude below 2**63 / 10**4 (about 9.2e14; the largest is
+  922337203685477.5807): ``ValueError`` otherwise. ``summaries`` raises ``StorageError`` when a
+  sum falls outside that range.
+- Every ``limit`` argument must be a positive integer (``ValueError`` otherwise); a limit beyond
+  2**63 - 1 means "no limit".
+- Sequence-number bounds (``after_seq``, ``before_seq``) and ``expected_version`` are integers
+  (``ValueError`` otherwise, ``bool`` included) of any size: stored numbers run from 1 to
+  2**63 - 1, so an ``after_seq`` beyond that returns nothing, a ``before_seq`` beyond it bounds
+  nothing, and an ``expected_version`` beyond 64 bits raises ``VersionConflict`` (or
+  ``NotFound``).
+- A finished or read-only session refuses a call with ``StorageError`` before its arguments are
+  checked. :mod:`custrec.storage.checks` has these checks for backends that want them.
 - A session reads its own writes. Activities, ledgers and keys may name customer ids that have no
   customer row (there are no foreign keys between tables).
 - Tags keep their order and repeats exactly.
