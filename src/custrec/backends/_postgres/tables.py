@@ -35,15 +35,6 @@ from custrec.storage import (
 if TYPE_CHECKING:
     from custrec.backends.postgres import _PostgresSession
 
-__all__ = [
-    "_ActivityTable",
-    "_AuditTable",
-    "_ConsentTable",
-    "_CustomerTable",
-    "_HistoryTable",
-    "_KeyTable",
-    "_MetaTable",
-]
 
 _Cursor = psycopg.Cursor[TupleRow]
 _Params = Sequence[Any] | Mapping[str, Any] | None

@@ -32,15 +32,6 @@ from custrec.storage import (
 if TYPE_CHECKING:
     from custrec.backends.sqlite import _SQLiteSession
 
-__all__ = [
-    "_ActivityTable",
-    "_AuditTable",
-    "_ConsentTable",
-    "_CustomerTable",
-    "_HistoryTable",
-    "_KeyTable",
-    "_MetaTable",
-]
 
 _I = TypeVar("_I")
 
