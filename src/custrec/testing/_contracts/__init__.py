@@ -1,0 +1,2 @@
+"""The conformance contracts, one module per table or area (private; import them from
+:mod:`custrec.testing.contracts`)."""
