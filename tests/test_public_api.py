@@ -74,7 +74,7 @@ PROMISED = {
         "InvalidState",
     ],
     "custrec.backends": ["MemoryStore", "SQLiteStore"],
-    "custrec.testing": ["StoreContract"],
+    "custrec.testing": ["StoreContract", "ArgumentRulesContract", "MetaTableContract"],
     "custrec.serialization": ["make_converter"],
     # issue: duplicates, merging, review, quality
     "custrec.matching": [

@@ -36,12 +36,14 @@ from custrec.testing._support import increment_counter, race_worker
 from custrec.testing.clock import TickingClock
 from custrec.testing.contracts import (
     ActivityTableContract,
+    ArgumentRulesContract,
     AuditTableContract,
     ConcurrencyContract,
     ConsentTableContract,
     CustomerTableContract,
     HistoryTableContract,
     KeyTableContract,
+    MetaTableContract,
     StateMachineContract,
     StoreContract,
     UnitOfWorkContract,
@@ -50,12 +52,14 @@ from custrec.testing.contracts import (
 
 __all__ = [
     "ActivityTableContract",
+    "ArgumentRulesContract",
     "AuditTableContract",
     "ConcurrencyContract",
     "ConsentTableContract",
     "CustomerTableContract",
     "HistoryTableContract",
     "KeyTableContract",
+    "MetaTableContract",
     "StateMachineContract",
     "StoreContract",
     "TickingClock",
