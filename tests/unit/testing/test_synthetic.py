@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from custrec.records import Customer, CustomerKind, IdentifierScheme
-from custrec.testing import synthetic
+from custrec.testing._synthetic import tables
 from custrec.testing.synthetic import (
     VARIANTS,
     LabelledRecord,
@@ -243,14 +243,14 @@ def test_arguments_are_checked() -> None:
 
 
 def test_the_name_tables_are_complete() -> None:
-    chars = set(synthetic._CORE_CHARS)
+    chars = set(tables._CORE_CHARS)
     for male in (True, False):
-        chars |= set(synthetic._GIVEN_CHARS[male])
-        chars |= set("".join(synthetic._COMMON_GIVEN[male].items))
-    assert chars <= set(synthetic._PINYIN)
-    assert chars <= set(synthetic._SIMILAR)  # every character can take a typo
-    assert all(key not in similar for key, similar in synthetic._SIMILAR.items())
-    assert set(synthetic._SURNAMES.items) <= set(synthetic._PINYIN)
+        chars |= set(tables._GIVEN_CHARS[male])
+        chars |= set("".join(tables._COMMON_GIVEN[male].items))
+    assert chars <= set(tables._PINYIN)
+    assert chars <= set(tables._SIMILAR)  # every character can take a typo
+    assert all(key not in similar for key, similar in tables._SIMILAR.items())
+    assert set(tables._SURNAMES.items) <= set(tables._PINYIN)
 
 
 # ---------------------------------------------------------------------------------- metrics
