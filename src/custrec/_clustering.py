@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from custrec.matching.clusters import ClusterRun, DuplicateCluster, StopKey, UnionFind
 from custrec.matching.keys import MatchKey
 from custrec.matching.scoring import (
-    Decision,
     Match,
+    MatchDecision,
     MatchProfile,
     Thresholds,
     Weights,
@@ -141,7 +141,7 @@ def cluster_profiles(
     profiles: Iterable[tuple[MatchProfile, Iterable[MatchKey]]],
     *,
     cap: int,
-    decision: Decision,
+    decision: MatchDecision,
     thresholds: Thresholds,
     weights: Weights,
 ) -> ClusterRun:
@@ -158,7 +158,7 @@ def _run(
     scratch: _Scratch,
     profiles: Iterable[tuple[MatchProfile, Iterable[MatchKey]]],
     cap: int,
-    wanted: Decision,
+    wanted: MatchDecision,
     thresholds: Thresholds,
     weights: Weights,
 ) -> ClusterRun:

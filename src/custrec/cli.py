@@ -63,7 +63,7 @@ from custrec.interchange import (
 from custrec.interchange.convert import ConversionError, parse_timezone
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.interchange.plan import IMPORT_ID_PATTERN
-from custrec.matching import Decision as MatchDecision
+from custrec.matching import MatchDecision
 from custrec.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.registry import Registry
 from custrec.retention import (

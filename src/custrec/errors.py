@@ -10,8 +10,9 @@ validation :class:`~custrec.validation.Issue` uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
     from custrec.issues import ValidationReport
@@ -19,23 +20,43 @@ if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
 __all__ = [
     "AccessDenied",
     "AuditIntegrityWarning",
+    "BasisNotAvailable",
+    "BundledConsentError",
+    "ConsentError",
+    "ConversionError",
     "CustrecError",
+    "DecryptionFailed",
     "DuplicateCustomer",
     "DuplicateKey",
     "Erased",
     "ErasureUnavailable",
+    "GuardianConsentRequired",
+    "InsecureKeyFile",
     "InvalidEmail",
     "InvalidFormat",
     "InvalidIdentifier",
     "InvalidPhone",
     "InvalidState",
+    "KeyConfigurationError",
     "KeyLayoutWarning",
+    "KeyUnavailable",
+    "KeyringMismatch",
+    "MappingError",
+    "MixedCurrencies",
     "NotFound",
     "PlaintextStorageWarning",
+    "ReadError",
+    "RetentionError",
+    "SchemaError",
     "StorageError",
+    "UnknownPurpose",
     "ValidationFailed",
     "VersionConflict",
 ]
+
+_DECRYPTION_FAILED: Final = (
+    "ciphertext could not be authenticated (wrong key, customer or field, or corrupted data)"
+)
 
 
 class CustrecError(Exception):
@@ -193,3 +214,148 @@ class KeyLayoutWarning(UserWarning):
 class AuditIntegrityWarning(UserWarning):
     """The audit log no longer holds the entry its head names: entries were deleted or altered
     (or the store was restored from a backup). ``registry.audit.verify(...)`` reports it."""
+
+
+# ------------------------------------------------------------------------ keys and encryption
+
+
+class KeyConfigurationError(CustrecError, ValueError):
+    """Key configuration is missing or malformed (an env variable, a key file).
+
+    The message names the variable or file and the problem, never the value.
+    """
+
+
+class InsecureKeyFile(KeyConfigurationError):
+    """A key file is accessible by group or others. ``path`` is the file and ``mode`` its
+    permission bits, so a caller can say how to fix it in its own terms (a shell command)."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        super().__init__(
+            f"key file {path} is accessible by group or others (mode {mode:04o}); "
+            f"run 'chmod 600 {path}' or pass allow_insecure_permissions=True"
+        )
+        self.path = path
+        self.mode = mode
+
+    def __reduce__(self) -> tuple[type[InsecureKeyFile], tuple[Path, int]]:
+        return (type(self), (self.path, self.mode))
+
+
+class KeyUnavailable(CustrecError):
+    """A key id is not known to the provider (retired, never configured, or mistyped)."""
+
+
+class KeyringMismatch(KeyConfigurationError):
+    """The keyring given is not the one that wrote the store (or a keyring is missing)."""
+
+
+class DecryptionFailed(CustrecError):
+    """A ciphertext or wrapped key failed authentication, or is not in a known format.
+
+    The cause may be a wrong key, a ciphertext moved to another customer or field, or corrupted
+    bytes; the message never says which value was involved.
+    """
+
+    def __init__(self, message: str = _DECRYPTION_FAILED) -> None:
+        super().__init__(message)
+
+
+# ------------------------------------------------------------------------------------ consent
+
+
+class ConsentError(CustrecError, ValueError):
+    """A consent event, notice, profile or ledger operation is invalid."""
+
+
+class BundledConsentError(ConsentError):
+    """A grant names a separate-consent purpose together with another purpose.
+
+    PIPL Arts. 23, 25, 26, 29 and 39 require *separate* consent: such a purpose is granted alone,
+    in its own event.
+    """
+
+
+class GuardianConsentRequired(ConsentError):
+    """A grant given by the subject was appended for a subject below the age of consent.
+
+    PIPL Art. 31 (under 14) and GDPR Art. 8 (16, or a member-state age of 13 to 16) require the
+    consent of a parent or guardian, recorded with :class:`~custrec.consent.GuardianEvidence`.
+    """
+
+
+class BasisNotAvailable(ConsentError):
+    """A lawful basis is not available in the subject's jurisdiction.
+
+    The usual case: ``legitimate_interests`` asserted for a PIPL subject (PIPL Art. 13 has no such
+    basis).
+    """
+
+
+class UnknownPurpose(ConsentError, KeyError):
+    """A purpose code is not in the purpose catalogue in use."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"unknown purpose code {code!r}")
+        self.code = code
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+# --------------------------------------------------------------------- retention and grading
+
+
+class MixedCurrencies(CustrecError, ValueError):
+    """Amounts in different currencies were about to be added up or compared.
+
+    Raised by :func:`summarize` when one customer's transactions use several currencies, and by
+    policies when a population (or a graded summary) mixes currencies. ``customer_id`` is ``None``
+    for a population-level conflict; ``currencies`` lists the codes found, sorted.
+    """
+
+    def __init__(self, currencies: Iterable[str], *, customer_id: str | None = None) -> None:
+        self.currencies = tuple(sorted(set(currencies)))
+        self.customer_id = customer_id
+        where = f"customer {customer_id}" if customer_id is not None else "the population"
+        super().__init__(
+            f"{where} mixes currencies {', '.join(self.currencies)}; "
+            "summarise and grade each currency separately (or convert first)"
+        )
+
+
+class RetentionError(CustrecError, ValueError):
+    """A retention rule, floor, hold, schedule or fact set is invalid."""
+
+
+# ------------------------------------------------------------------- documents and interchange
+
+
+class ConversionError(CustrecError, ValueError):
+    """A cell could not be converted; ``code`` is stable (``date.format``, ``number.format``,
+    ``money.format``, ``bool.format``, ``json.format``, ``value.too_long``), ``message`` never
+    holds the value."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class MappingError(CustrecError, ValueError):
+    """A mapping is invalid, or cannot be applied to a file; ``key`` names the mapping key at
+    fault (``columns.手机.field``), or is empty for the mapping as a whole."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+        self.message = message
+
+
+class ReadError(CustrecError, ValueError):
+    """The source cannot be read at all (missing file, no header, unreadable header, unknown
+    encoding). The message names the file and the line, never a cell's content."""
+
+
+class SchemaError(CustrecError, ValueError):
+    """A stored document has an unknown type or an unsupported schema version."""

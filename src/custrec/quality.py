@@ -632,7 +632,7 @@ def assess(
             with_ledger += 1
             facts = _subject(customer)
             for index, code in enumerate(codes):
-                allowed[index] += ledger.decide(code, at=as_of, subject=facts).allowed
+                allowed[index] += ledger.decide(code, as_of=as_of, subject=facts).allowed
 
     validity = sorted(
         (

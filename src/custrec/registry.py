@@ -44,6 +44,8 @@ from custrec.errors import PlaintextStorageWarning
 from custrec.matching import MatchConfig
 from custrec.retention import RetentionSchedule
 from custrec.security import AccessPolicy, KeyRing, RoleBasedPolicy
+from custrec.services._opening import open_keyed, open_plaintext
+from custrec.services._records import Records
 from custrec.services.activities import ActivityService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
@@ -53,10 +55,8 @@ from custrec.services.customers import CustomerService
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
-from custrec.services.opening import open_keyed, open_plaintext
 from custrec.services.privacy import PrivacyService
 from custrec.services.quality import QualityService
-from custrec.services.records import Records
 from custrec.services.retention import RetentionService
 from custrec.services.review import ReviewService
 from custrec.storage import Store

@@ -40,7 +40,7 @@ import attrs
 import cattrs
 
 from custrec._text import INVALID_CHARACTER_MESSAGE, clean, has_invalid_character, nfkc
-from custrec.errors import CustrecError
+from custrec.errors import SchemaError
 from custrec.issues import Issue, ValidationReport, join_path
 from custrec.records import Customer, Interaction, Transaction
 
@@ -69,10 +69,6 @@ DOCUMENT_TYPES: Final[Mapping[str, type]] = {
 _TYPE_NAMES: Final = {cls: name for name, cls in DOCUMENT_TYPES.items()}
 
 T = TypeVar("T")
-
-
-class SchemaError(CustrecError, ValueError):
-    """A stored document has an unknown type or an unsupported schema version."""
 
 
 # ------------------------------------------------------------------------------------ hooks

@@ -3,19 +3,18 @@
 A verifier checks a record against an outside source (a business registry for a credit code and
 name, a carrier lookup for a phone, a government service for a resident id) and says what it
 found. The registry records every result (source, outcome, time, fields checked) in the
-customer's history, and a confirmation updates ``last_verified_at``
-(:meth:`custrec.Registry.verify`). Results hold no personal data: the fields checked are named,
-their values are not.
+customer's history, and a confirmation updates ``last_verified_at`` (``registry.review.verify``).
+Results hold no personal data: the fields checked are named, their values are not.
 
 >>> from datetime import UTC, datetime
 >>> from custrec.records import Customer, CustomerKind
 >>> class AlwaysConfirms:
 ...     name = "example-registry"
-...     def verify(self, customer, *, at):
+...     def verify(self, customer, *, as_of):
 ...         return VerificationResult(source=self.name, outcome=VerificationOutcome.CONFIRMED,
-...                                   checked_at=at, fields=("name",))
->>> result = AlwaysConfirms().verify(
-...     Customer(kind=CustomerKind.ORGANIZATION, name="Acme"), at=datetime(2026, 1, 5, tzinfo=UTC))
+...                                   checked_at=as_of, fields=("name",))
+>>> acme = Customer(kind=CustomerKind.ORGANIZATION, name="Acme")
+>>> result = AlwaysConfirms().verify(acme, as_of=datetime(2026, 1, 5, tzinfo=UTC))
 >>> result.outcome, result.fields
 (<VerificationOutcome.CONFIRMED: 'confirmed'>, ('name',))
 """
@@ -80,8 +79,8 @@ class Verifier(Protocol):
         """The source's name, recorded with every result."""
         ...
 
-    def verify(self, customer: Customer, *, at: datetime) -> VerificationResult:
-        """Check ``customer`` (unmasked) at ``at`` and return what the source said.
+    def verify(self, customer: Customer, *, as_of: datetime) -> VerificationResult:
+        """Check ``customer`` (unmasked) at ``as_of`` and return what the source said.
 
         Raise only for failures of the verifier itself (network, credentials); the registry
         records nothing for a call that raises.

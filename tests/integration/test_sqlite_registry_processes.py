@@ -55,7 +55,12 @@ def _increment_worker(path: str, customer_id: str, count: int) -> int:
     return conflicts
 
 
-def test_four_processes_doing_read_modify_write_lose_no_update(tmp_path: Path) -> None:
+def test_four_processes_doing_read_modify_write_lose_no_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # spawned workers import this module by its package path: give them the repository root
+    # (whatever other tests did to sys.path before), and never wait for a lost worker forever
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
     path = str(tmp_path / "race.sqlite")
     registry = _registry(path)
     customer = registry.customers.intake(
@@ -69,7 +74,8 @@ def test_four_processes_doing_read_modify_write_lose_no_update(tmp_path: Path) -
     )
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(WORKERS) as pool:
-        conflicts = pool.starmap(_increment_worker, [(path, customer.id, INCREMENTS)] * WORKERS)
+        work = pool.starmap_async(_increment_worker, [(path, customer.id, INCREMENTS)] * WORKERS)
+        conflicts = work.get(timeout=600)
     final = registry.customers.get(customer.id, actor=ACTOR)
     assert final.notes == str(WORKERS * INCREMENTS)
     assert final.version == 1 + WORKERS * INCREMENTS

@@ -19,17 +19,17 @@ class CarrierLookup:
 
     name = "carrier"
 
-    def verify(self, customer: Customer, *, at: datetime) -> VerificationResult:
+    def verify(self, customer: Customer, *, as_of: datetime) -> VerificationResult:
         found = bool(customer.contacts)
         outcome = VerificationOutcome.CONFIRMED if found else VerificationOutcome.INCONCLUSIVE
         return VerificationResult(
-            source=self.name, outcome=outcome, checked_at=at, fields=["phone"]
+            source=self.name, outcome=outcome, checked_at=as_of, fields=["phone"]
         )
 
 
 def test_a_plain_class_satisfies_the_verifier_protocol() -> None:
     verifier: Verifier = CarrierLookup()
-    result = verifier.verify(Customer(kind=CustomerKind.INDIVIDUAL, name="张三"), at=AT)
+    result = verifier.verify(Customer(kind=CustomerKind.INDIVIDUAL, name="张三"), as_of=AT)
     assert result.outcome is VerificationOutcome.INCONCLUSIVE
     assert result.fields == ("phone",)
 

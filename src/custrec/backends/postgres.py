@@ -58,7 +58,7 @@ from custrec.backends._postgres.dialect import client_data_error, describe_conne
 from custrec.backends._postgres.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
-    Migration,
+    PostgresMigration,
     lock_key,
     quote_ident,
 )
@@ -77,7 +77,7 @@ from custrec.backends._sql.session import SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
 from custrec.storage import Capabilities, Session, Store
 
-__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "Migration", "PostgresStore"]
+__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "PostgresMigration", "PostgresStore"]
 
 _Conn = psycopg.Connection[TupleRow]
 _Cursor = psycopg.Cursor[TupleRow]
@@ -103,7 +103,7 @@ _writes = writes
 # ---------------------------------------------------------------------------------------------
 
 
-class _PostgresMigrator(Migrator[Migration]):
+class _PostgresMigrator(Migrator[PostgresMigration]):
     """Concurrent migrators serialise on a session-level advisory lock per schema name."""
 
     def __init__(self, conn: _Conn, schema: str, where: str) -> None:
@@ -154,7 +154,7 @@ class _PostgresMigrator(Migrator[Migration]):
             "applied_at timestamptz NOT NULL DEFAULT now())".encode()
         )
 
-    def apply(self, migration: Migration) -> None:
+    def apply(self, migration: PostgresMigration) -> None:
         for statement in migration.statements:
             self._conn.execute(statement.replace("{s}", self._quoted).encode())
         self._conn.execute(

@@ -28,7 +28,7 @@ from custrec.backends._sqlite.dialect import encode_dt, is_busy, translate
 from custrec.backends._sqlite.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
-    Migration,
+    SQLiteMigration,
     pack_index_key,
     unpack_index_key,
 )
@@ -44,7 +44,7 @@ from custrec.backends._sqlite.tables import (
 from custrec.errors import NotFound, StorageError
 from custrec.storage import Capabilities, Session, Store
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SQLiteStore", "key_file_for"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteMigration", "SQLiteStore", "key_file_for"]
 
 _MAX_IDLE: Final = 16  # idle connections kept in the pool
 _SYNCHRONOUS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
@@ -62,7 +62,7 @@ _writes = operation(write=True)
 # ---------------------------------------------------------------------------------------------
 
 
-class _SQLiteMigrator(Migrator[Migration]):
+class _SQLiteMigrator(Migrator[SQLiteMigration]):
     """Concurrent openers serialise on ``BEGIN IMMEDIATE``."""
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
@@ -104,7 +104,7 @@ class _SQLiteMigrator(Migrator[Migration]):
             "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
 
-    def apply(self, migration: Migration) -> None:
+    def apply(self, migration: SQLiteMigration) -> None:
         migration.apply(self._conn)
         self._conn.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

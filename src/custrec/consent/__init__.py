@@ -2,13 +2,13 @@
 
 Record what the subject decided as immutable :class:`ConsentEvent` objects, collect them in a
 :class:`ConsentLedger` (append returns a new ledger), and ask :meth:`ConsentLedger.decide`
-whether a purpose may be processed at an instant. Every :class:`Decision` carries a stable
+whether a purpose may be processed at an instant. Every :class:`ConsentDecision` carries a stable
 :class:`ReasonCode`, the lawful basis it is about and the ids of the events behind it.
 
 >>> from datetime import UTC, datetime
 >>> at = datetime(2025, 3, 1, tzinfo=UTC)
 >>> grant = ConsentEvent.grant("c-1", "profiling", at=at, channel=CaptureChannel.APP)
->>> ConsentLedger("c-1", [grant]).decide("profiling", at=at).allowed
+>>> ConsentLedger("c-1", [grant]).decide("profiling", as_of=at).allowed
 True
 
 This package is pure logic: no I/O, no clock (every call takes ``at``), deterministic.
@@ -22,26 +22,35 @@ from custrec.consent.bases import (
     LawfulBasis,
     available_bases,
 )
-from custrec.consent.errors import (
+from custrec.consent.events import (
+    CaptureChannel,
+    ConsentEvent,
+    EventDetails,
+    EventKind,
+    Evidence,
+    GivenBy,
+    GrantDetails,
+    GuardianEvidence,
+    GuardianRelation,
+    RestrictionDetails,
+)
+from custrec.consent.ledger import (
+    REASON_CODES,
+    ConsentDecision,
+    ConsentLedger,
+    ExpiringGrant,
+    ReasonCode,
+)
+from custrec.consent.notices import NoticeHistory, NoticeVersion, notice_hash
+from custrec.consent.purposes import PURPOSES, ContactChannel, Purpose, PurposeCatalogue
+from custrec.consent.subjects import SubjectFacts, age_on, effective_sensitivity
+from custrec.errors import (
     BasisNotAvailable,
     BundledConsentError,
     ConsentError,
     GuardianConsentRequired,
     UnknownPurpose,
 )
-from custrec.consent.events import (
-    CaptureChannel,
-    ConsentEvent,
-    EventKind,
-    Evidence,
-    GivenBy,
-    GuardianEvidence,
-    GuardianRelation,
-)
-from custrec.consent.ledger import REASON_CODES, ConsentLedger, Decision, ExpiringGrant, ReasonCode
-from custrec.consent.notices import NoticeHistory, NoticeVersion, notice_hash
-from custrec.consent.purposes import PURPOSES, ContactChannel, Purpose, PurposeCatalogue
-from custrec.consent.subjects import SubjectFacts, age_on, effective_sensitivity
 
 __all__ = [
     "PROFILES",
@@ -50,15 +59,17 @@ __all__ = [
     "BasisNotAvailable",
     "BundledConsentError",
     "CaptureChannel",
+    "ConsentDecision",
     "ConsentError",
     "ConsentEvent",
     "ConsentLedger",
     "ContactChannel",
-    "Decision",
+    "EventDetails",
     "EventKind",
     "Evidence",
     "ExpiringGrant",
     "GivenBy",
+    "GrantDetails",
     "GuardianConsentRequired",
     "GuardianEvidence",
     "GuardianRelation",
@@ -70,6 +81,7 @@ __all__ = [
     "Purpose",
     "PurposeCatalogue",
     "ReasonCode",
+    "RestrictionDetails",
     "SubjectFacts",
     "UnknownPurpose",
     "age_on",

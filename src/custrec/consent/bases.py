@@ -12,7 +12,7 @@ alone: 14 under PIPL Art. 31; 16 under GDPR Art. 8, which member states may lowe
 >>> pipl.require_basis(LawfulBasis.LEGITIMATE_INTERESTS)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-custrec.consent.errors.BasisNotAvailable: lawful basis 'legitimate_interests' is not available ...
+custrec.errors.BasisNotAvailable: lawful basis 'legitimate_interests' is not available ...
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Final
 
 import attrs
 
-from custrec.consent.errors import BasisNotAvailable, ConsentError
+from custrec.errors import BasisNotAvailable, ConsentError
 
 __all__ = ["PROFILES", "Jurisdiction", "JurisdictionProfile", "LawfulBasis", "available_bases"]
 

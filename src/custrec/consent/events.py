@@ -22,9 +22,9 @@ Events hold references (staff ids, document ids, guardian record ids), never per
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import attrs
 
@@ -37,19 +37,22 @@ from custrec.consent._checks import (
     unique_items,
 )
 from custrec.consent.bases import Jurisdiction
-from custrec.consent.errors import ConsentError
 from custrec.consent.notices import NoticeVersion
+from custrec.errors import ConsentError
 from custrec.ids import new_id
 from custrec.records import DataCategory
 
 __all__ = [
     "CaptureChannel",
     "ConsentEvent",
+    "EventDetails",
     "EventKind",
     "Evidence",
     "GivenBy",
+    "GrantDetails",
     "GuardianEvidence",
     "GuardianRelation",
+    "RestrictionDetails",
 ]
 
 
@@ -146,6 +149,44 @@ def _same_capture(event: ConsentEvent) -> datetime:
     return event.captured_at
 
 
+class RestrictionDetails(TypedDict, total=False):
+    """The optional details of a restriction or its lift (beyond customer, instant, channel)."""
+
+    evidence: Evidence | None
+    """How the request was captured (staff, document, double opt-in); default: none."""
+    guardian: GuardianEvidence | None
+    """A guardian acted for the subject (the event is then ``given_by`` guardian)."""
+    jurisdiction: Jurisdiction
+    """The law the event is recorded under (default: PIPL; the registry's when it records)."""
+    id: str | None
+    """The event id (default: a new one)."""
+
+
+class EventDetails(RestrictionDetails, total=False):
+    """The optional details of a withdrawal or an objection; :class:`GrantDetails` adds the
+    expiry of a grant. :class:`ConsentEvent`'s builders and ``registry.consent``'s methods take
+    these same keywords, so the two cannot drift apart."""
+
+    effective_from: datetime | None
+    """When the event takes effect (default: when it is captured; never before)."""
+    data_categories: Iterable[DataCategory]
+    """The categories of personal data the event concerns (default: none named)."""
+    notice: NoticeVersion | None
+    """The privacy-notice version the subject was shown."""
+
+
+class GrantDetails(EventDetails, total=False):
+    """The optional details of a grant: those of :class:`EventDetails` and its expiry."""
+
+    effective_to: datetime | None
+    """When the grant lapses (default: never)."""
+
+
+_RESTRICTION: Final = frozenset(RestrictionDetails.__optional_keys__)
+_EVENT: Final = frozenset(EventDetails.__optional_keys__)
+_GRANT: Final = frozenset(GrantDetails.__optional_keys__)
+
+
 @attrs.frozen(kw_only=True)
 class ConsentEvent:
     """One immutable consent fact about one customer.
@@ -231,31 +272,13 @@ class ConsentEvent:
         *,
         at: datetime,
         channel: CaptureChannel,
-        effective_from: datetime | None = None,
-        effective_to: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        **details: Unpack[GrantDetails],
     ) -> ConsentEvent:
-        """A grant of ``purposes``, captured at ``at``; ``guardian`` makes it a guardian's grant."""
-        return cls._build(
-            EventKind.GRANT,
-            customer_id,
-            purposes,
-            at=at,
-            channel=channel,
-            effective_from=effective_from,
-            effective_to=effective_to,
-            data_categories=data_categories,
-            notice=notice,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=jurisdiction,
-            id=id,
-        )
+        """A grant of ``purposes``, captured at ``at``; ``guardian`` makes it a guardian's grant.
+
+        The optional ``details`` are those of :class:`GrantDetails`.
+        """
+        return cls._build(EventKind.GRANT, customer_id, purposes, at, channel, details, _GRANT)
 
     @classmethod
     def withdraw(
@@ -265,29 +288,10 @@ class ConsentEvent:
         *,
         at: datetime,
         channel: CaptureChannel,
-        effective_from: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        **details: Unpack[EventDetails],
     ) -> ConsentEvent:
         """A withdrawal of ``purposes``: the same arguments as :meth:`grant`, minus the expiry."""
-        return cls._build(
-            EventKind.WITHDRAW,
-            customer_id,
-            purposes,
-            at=at,
-            channel=channel,
-            effective_from=effective_from,
-            data_categories=data_categories,
-            notice=notice,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=jurisdiction,
-            id=id,
-        )
+        return cls._build(EventKind.WITHDRAW, customer_id, purposes, at, channel, details, _EVENT)
 
     @classmethod
     def object_to(
@@ -297,29 +301,10 @@ class ConsentEvent:
         *,
         at: datetime,
         channel: CaptureChannel,
-        effective_from: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        **details: Unpack[EventDetails],
     ) -> ConsentEvent:
         """An objection to ``purposes``; only a later grant of a purpose lifts it."""
-        return cls._build(
-            EventKind.OBJECT,
-            customer_id,
-            purposes,
-            at=at,
-            channel=channel,
-            effective_from=effective_from,
-            data_categories=data_categories,
-            notice=notice,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=jurisdiction,
-            id=id,
-        )
+        return cls._build(EventKind.OBJECT, customer_id, purposes, at, channel, details, _EVENT)
 
     @classmethod
     def restrict(
@@ -330,24 +315,19 @@ class ConsentEvent:
         channel: CaptureChannel,
         effective_from: datetime | None = None,
         effective_to: datetime | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        **details: Unpack[RestrictionDetails],
     ) -> ConsentEvent:
         """A restriction of all processing to storage, until ``effective_to`` or a lift."""
         return cls._build(
             EventKind.RESTRICT,
             customer_id,
             (),
-            at=at,
-            channel=channel,
+            at,
+            channel,
+            details,
+            _RESTRICTION,
             effective_from=effective_from,
             effective_to=effective_to,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=jurisdiction,
-            id=id,
         )
 
     @classmethod
@@ -358,23 +338,18 @@ class ConsentEvent:
         at: datetime,
         channel: CaptureChannel,
         effective_from: datetime | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        **details: Unpack[RestrictionDetails],
     ) -> ConsentEvent:
         """The end of a restriction."""
         return cls._build(
             EventKind.LIFT_RESTRICTION,
             customer_id,
             (),
-            at=at,
-            channel=channel,
+            at,
+            channel,
+            details,
+            _RESTRICTION,
             effective_from=effective_from,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=jurisdiction,
-            id=id,
         )
 
     @classmethod
@@ -383,38 +358,43 @@ class ConsentEvent:
         kind: EventKind,
         customer_id: str,
         purposes: str | Iterable[str],
-        *,
         at: datetime,
         channel: CaptureChannel,
-        effective_from: datetime | None = None,
-        effective_to: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        jurisdiction: Jurisdiction = Jurisdiction.PIPL,
-        id: str | None = None,
+        details: Mapping[str, Any],
+        known: frozenset[str],
+        **fixed: datetime | None,
     ) -> ConsentEvent:
+        unknown = sorted(set(details) - known)
+        if unknown:
+            raise TypeError(f"unexpected arguments for a {kind.value} event: {unknown}")
+        details = {**details, **fixed}
+        notice = details.get("notice")
         if notice is not None and not isinstance(notice, NoticeVersion):
             raise TypeError("notice must be a NoticeVersion")
+        event_id = details.get("id")
+        effective_from = details.get("effective_from")
+        evidence = details.get("evidence")
+        guardian = details.get("guardian")
         return cls(
-            id=new_id() if id is None else id,
+            id=new_id() if event_id is None else event_id,
             customer_id=customer_id,
             kind=kind,
             purposes=str_tuple(purposes),
             channel=channel,
-            data_categories=tuple(data_categories),
+            data_categories=tuple(details.get("data_categories", ())),
             captured_at=at,
             effective_from=at if effective_from is None else effective_from,
-            effective_to=effective_to,
+            effective_to=details.get("effective_to"),
             notice_version=None if notice is None else notice.version,
             notice_hash=None if notice is None else notice.content_hash,
             evidence=Evidence() if evidence is None else evidence,
             given_by=GivenBy.SUBJECT if guardian is None else GivenBy.GUARDIAN,
             guardian=guardian,
-            jurisdiction=jurisdiction,
+            jurisdiction=details.get("jurisdiction", Jurisdiction.PIPL),
         )
 
-    def covers(self, at: datetime) -> bool:
-        """Whether ``at`` lies in ``[effective_from, effective_to)``."""
-        return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
+    def covers(self, as_of: datetime) -> bool:
+        """Whether ``as_of`` lies in ``[effective_from, effective_to)``."""
+        return self.effective_from <= as_of and (
+            self.effective_to is None or as_of < self.effective_to
+        )

@@ -19,11 +19,11 @@ latest grant's expiry is the one that counts); a restriction or lift replaces th
 >>> ledger = ConsentLedger("c-1").append(
 ...     ConsentEvent.grant("c-1", "marketing.email", at=t1, channel=web))
 >>> ledger = ledger.append(ConsentEvent.withdraw("c-1", "marketing.email", at=t2, channel=web))
->>> ledger.decide("marketing.email", at=t2 - timedelta(microseconds=1)).reason
+>>> ledger.decide("marketing.email", as_of=t2 - timedelta(microseconds=1)).reason
 <ReasonCode.GRANTED: 'granted'>
->>> ledger.decide("marketing.email", at=t2).reason
+>>> ledger.decide("marketing.email", as_of=t2).reason
 <ReasonCode.WITHDRAWN: 'withdrawn'>
->>> ledger.decide("third_party", at=t2).reason
+>>> ledger.decide("third_party", as_of=t2).reason
 <ReasonCode.SEPARATE_CONSENT_REQUIRED: 'separate_consent_required'>
 """
 
@@ -39,13 +39,13 @@ import attrs
 
 from custrec.consent._checks import require_aware
 from custrec.consent.bases import LawfulBasis
-from custrec.consent.errors import BundledConsentError, ConsentError, GuardianConsentRequired
 from custrec.consent.events import ConsentEvent, EventKind, GivenBy
 from custrec.consent.notices import NoticeHistory, NoticeVersion
 from custrec.consent.purposes import PURPOSES, Purpose, PurposeCatalogue
 from custrec.consent.subjects import SubjectFacts
+from custrec.errors import BundledConsentError, ConsentError, GuardianConsentRequired
 
-__all__ = ["REASON_CODES", "ConsentLedger", "Decision", "ExpiringGrant", "ReasonCode"]
+__all__ = ["REASON_CODES", "ConsentDecision", "ConsentLedger", "ExpiringGrant", "ReasonCode"]
 
 
 class ReasonCode(enum.StrEnum):
@@ -92,8 +92,8 @@ REASON_CODES: Final[Mapping[ReasonCode, str]] = {
 
 
 @attrs.frozen(kw_only=True)
-class Decision:
-    """The answer to "may ``purpose`` be processed at ``at``?", with the reason.
+class ConsentDecision:
+    """The answer to "may ``purpose`` be processed at ``as_of``?", with the reason.
 
     ``basis`` is the lawful basis the answer is about (``consent`` unless another basis was
     asserted and used); ``evidence_ids`` are the ids of the events that decided it.
@@ -104,7 +104,7 @@ class Decision:
     basis: LawfulBasis | None
     evidence_ids: tuple[str, ...] = ()
     purpose: str
-    at: datetime
+    as_of: datetime
 
     def explain(self) -> str:
         """A one-line, PII-free explanation."""
@@ -281,10 +281,10 @@ class ConsentLedger:
 
     # ------------------------------------------------------------------------------- fold
 
-    def _fold(self, at: datetime) -> _State:
+    def _fold(self, as_of: datetime) -> _State:
         state = _State()
         for event in self._ordered:
-            if event.effective_from > at:
+            if event.effective_from > as_of:
                 break
             if event.kind in (EventKind.RESTRICT, EventKind.LIFT_RESTRICTION):
                 state.restriction = event
@@ -306,12 +306,12 @@ class ConsentLedger:
         self,
         purpose: str,
         *,
-        at: datetime,
+        as_of: datetime,
         subject: SubjectFacts | None = None,
         basis: LawfulBasis | None = None,
         notices: NoticeHistory | NoticeVersion | None = None,
-    ) -> Decision:
-        """Decide whether ``purpose`` may be processed at ``at``.
+    ) -> ConsentDecision:
+        """Decide whether ``purpose`` may be processed at ``as_of``.
 
         ``subject`` gives the jurisdiction and birth date (default: PIPL, age unknown). ``basis``
         is the lawful basis the caller relies on (default: consent). ``notices`` is the notice
@@ -321,55 +321,55 @@ class ConsentLedger:
         See ``docs/consent-and-retention.md`` for the full rules.
 
         Raises ``UnknownPurpose`` for a code outside the catalogue, ``ValueError`` for a naive
-        ``at``, ``TypeError`` for wrongly typed arguments.
+        ``as_of``, ``TypeError`` for wrongly typed arguments.
         """
-        require_aware(at, "at")
+        require_aware(as_of, "as_of")
         spec = self._catalogue[purpose]
         facts = _subject(subject)
         history = _history(notices)
         if basis is not None and not isinstance(basis, LawfulBasis):
             raise TypeError(f"basis must be a LawfulBasis, not {type(basis).__name__}")
-        return self._decide(spec, at, facts, basis, history, self._fold(at))
+        return self._decide(spec, as_of, facts, basis, history, self._fold(as_of))
 
     def decide_all(
         self,
         *,
-        at: datetime,
+        as_of: datetime,
         subject: SubjectFacts | None = None,
         basis: LawfulBasis | None = None,
         notices: NoticeHistory | NoticeVersion | None = None,
-    ) -> dict[str, Decision]:
+    ) -> dict[str, ConsentDecision]:
         """:meth:`decide` for every purpose of the catalogue, in catalogue order."""
-        require_aware(at, "at")
+        require_aware(as_of, "as_of")
         facts = _subject(subject)
         history = _history(notices)
         if basis is not None and not isinstance(basis, LawfulBasis):
             raise TypeError(f"basis must be a LawfulBasis, not {type(basis).__name__}")
-        state = self._fold(at)
+        state = self._fold(as_of)
         return {
-            code: self._decide(spec, at, facts, basis, history, state)
+            code: self._decide(spec, as_of, facts, basis, history, state)
             for code, spec in self._catalogue.items()
         }
 
     def _decide(
         self,
         spec: Purpose,
-        at: datetime,
+        as_of: datetime,
         subject: SubjectFacts,
         basis: LawfulBasis | None,
         notices: NoticeHistory | None,
         state: _State,
-    ) -> Decision:
+    ) -> ConsentDecision:
         def answer(
             reason: ReasonCode, used: LawfulBasis | None, *evidence: ConsentEvent
-        ) -> Decision:
-            return Decision(
+        ) -> ConsentDecision:
+            return ConsentDecision(
                 allowed=reason.allows,
                 reason=reason,
                 basis=used,
                 evidence_ids=tuple(e.id for e in evidence),
                 purpose=spec.code,
-                at=at,
+                as_of=as_of,
             )
 
         profile = subject.effective_profile
@@ -379,7 +379,7 @@ class ConsentLedger:
         if (
             restriction is not None
             and restriction.kind is EventKind.RESTRICT
-            and restriction.covers(at)
+            and restriction.covers(as_of)
             and not spec.storage_only
         ):
             return answer(ReasonCode.RESTRICTED, basis or LawfulBasis.CONSENT, restriction)
@@ -400,31 +400,34 @@ class ConsentLedger:
             return answer(ReasonCode.NO_CONSENT, consent)
         if last.kind is EventKind.WITHDRAW:
             return answer(ReasonCode.WITHDRAWN, consent, last)
-        if last.effective_to is not None and at >= last.effective_to:
+        if last.effective_to is not None and as_of >= last.effective_to:
             return answer(ReasonCode.EXPIRED, consent, last)
         if last.given_by is GivenBy.SUBJECT and subject.below_consent_age(last.captured_at):
             return answer(ReasonCode.GUARDIAN_REQUIRED, consent, last)
-        if notices is not None and not notices.covers(last.notice_version, last.notice_hash, at=at):
+        if notices is not None and not notices.covers(
+            last.notice_version, last.notice_hash, as_of=as_of
+        ):
             return answer(ReasonCode.RECONSENT_REQUIRED, consent, last)
         return answer(ReasonCode.GRANTED, consent, last)
 
     # -------------------------------------------------------------------------- queries
 
-    def expiring_within(self, days: float, *, at: datetime) -> list[ExpiringGrant]:
-        """Grants that govern a purpose at ``at`` and lapse in ``(at, at + days]``, once each.
+    def expiring_within(self, days: float, *, as_of: datetime) -> list[ExpiringGrant]:
+        """Grants that govern a purpose at ``as_of`` and lapse in ``(as_of, as_of + days]``, once
+        each.
 
-        A purpose counts when the grant is its current grant at ``at`` (not withdrawn, not
+        A purpose counts when the grant is its current grant at ``as_of`` (not withdrawn, not
         superseded, not already expired, not objected to) and is still its current grant when
         it lapses (no withdrawal, renewal or objection scheduled before). Sorted by expiry, then
         ledger order. ``days`` must be a positive number.
         """
-        require_aware(at, "at")
+        require_aware(as_of, "as_of")
         if isinstance(days, bool) or not isinstance(days, int | float):
             raise TypeError("days must be a number")
         if not math.isfinite(days) or days <= 0:
             raise ValueError("days must be a positive, finite number")
-        horizon = at + timedelta(days=days)
-        now = self._fold(at)
+        horizon = as_of + timedelta(days=days)
+        now = self._fold(as_of)
         found: dict[str, list[str]] = {}
         grants: dict[str, ConsentEvent] = {}
         for code, entry in now.purposes.items():
@@ -432,7 +435,7 @@ class ConsentLedger:
             if grant is None or grant.kind is not EventKind.GRANT or entry.objection is not None:
                 continue
             end = grant.effective_to
-            if end is None or not at < end <= horizon:
+            if end is None or not as_of < end <= horizon:
                 continue
             then = self._fold(end).of(code)
             if then.last is not grant or then.objection is not None:
@@ -453,17 +456,17 @@ class ConsentLedger:
         return result
 
     def consent_withdrawn_at(
-        self, *, at: datetime, purposes: Iterable[str] | None = None
+        self, *, as_of: datetime, purposes: Iterable[str] | None = None
     ) -> datetime | None:
-        """When consent was withdrawn, if at ``at`` nothing is granted any more.
+        """When consent was withdrawn, if at ``as_of`` nothing is granted any more.
 
         Looks at ``purposes`` (default: every purpose with events). Returns the
-        ``effective_from`` of the latest withdrawal in force at ``at`` among them when none of
-        them has an unexpired grant at ``at``; ``None`` otherwise (including when nothing was
+        ``effective_from`` of the latest withdrawal in force at ``as_of`` among them when none of
+        them has an unexpired grant at ``as_of``; ``None`` otherwise (including when nothing was
         ever withdrawn). This is the ``consent_withdrawn_at`` fact for :mod:`custrec.retention`.
         """
-        require_aware(at, "at")
-        state = self._fold(at)
+        require_aware(as_of, "as_of")
+        state = self._fold(as_of)
         if purposes is None:
             entries = list(state.purposes.values())
         else:
@@ -475,7 +478,7 @@ class ConsentLedger:
             last = entry.last
             if last is None:
                 continue
-            if last.kind is EventKind.GRANT and last.covers(at):
+            if last.kind is EventKind.GRANT and last.covers(as_of):
                 return None
             if last.kind is EventKind.WITHDRAW and (
                 latest is None or last.effective_from > latest.effective_from

@@ -12,9 +12,9 @@ contact address) leaves earlier grants valid.
 >>> v2 = NoticeVersion(version="v2", content_hash=notice_hash("We also share it."),
 ...                    effective_from=datetime(2025, 6, 1, tzinfo=UTC), material=True)
 >>> history = NoticeHistory((v1, v2))
->>> history.covers("v1", v1.content_hash, at=datetime(2025, 5, 31, tzinfo=UTC))
+>>> history.covers("v1", v1.content_hash, as_of=datetime(2025, 5, 31, tzinfo=UTC))
 True
->>> history.covers("v1", v1.content_hash, at=datetime(2025, 6, 1, tzinfo=UTC))
+>>> history.covers("v1", v1.content_hash, as_of=datetime(2025, 6, 1, tzinfo=UTC))
 False
 >>> v1.content_hash[:7]
 'sha256:'
@@ -29,7 +29,7 @@ from datetime import datetime
 import attrs
 
 from custrec.consent._checks import aware, non_empty_text, require_aware
-from custrec.consent.errors import ConsentError
+from custrec.errors import ConsentError
 
 __all__ = ["NoticeHistory", "NoticeVersion", "notice_hash"]
 
@@ -104,32 +104,34 @@ class NoticeHistory:
                 return candidate
         return None
 
-    def current(self, *, at: datetime) -> NoticeVersion | None:
-        """The version in effect at ``at`` (``None`` before the first one)."""
-        require_aware(at, "at")
+    def current(self, *, as_of: datetime) -> NoticeVersion | None:
+        """The version in effect at ``as_of`` (``None`` before the first one)."""
+        require_aware(as_of, "as_of")
         found = None
         for candidate in self.versions:
-            if candidate.effective_from <= at:
+            if candidate.effective_from <= as_of:
                 found = candidate
         return found
 
-    def baseline(self, *, at: datetime) -> NoticeVersion | None:
-        """The latest *material* version in effect at ``at``: grants must be this one or newer."""
-        require_aware(at, "at")
+    def baseline(self, *, as_of: datetime) -> NoticeVersion | None:
+        """The latest *material* version in effect at ``as_of``: grants must be this one or
+        newer."""
+        require_aware(as_of, "as_of")
         found = None
         for candidate in self.versions:
-            if candidate.effective_from <= at and candidate.material:
+            if candidate.effective_from <= as_of and candidate.material:
                 found = candidate
         return found
 
-    def covers(self, version: str | None, content_hash: str | None, *, at: datetime) -> bool:
-        """Whether a grant given under ``version`` (text hash ``content_hash``) still covers ``at``.
+    def covers(self, version: str | None, content_hash: str | None, *, as_of: datetime) -> bool:
+        """Whether a grant given under ``version`` (text hash ``content_hash``) still covers
+        ``as_of``.
 
-        True when no material version is in effect at ``at``. Otherwise the grant's version must be
-        known to this history, be the baseline or a later version, and (when the grant recorded a
+        True when no material version is in effect at ``as_of``. Otherwise the grant's version must
+        be known to this history, be the baseline or a later version, and (when the grant recorded a
         hash) have the same content hash: a grant whose hash differs was given to other text.
         """
-        baseline = self.baseline(at=at)
+        baseline = self.baseline(as_of=as_of)
         if baseline is None:
             return True
         if version is None:

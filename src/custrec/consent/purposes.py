@@ -29,7 +29,7 @@ from typing import Any, Final
 import attrs
 
 from custrec.consent._checks import non_empty_text
-from custrec.consent.errors import ConsentError, UnknownPurpose
+from custrec.errors import ConsentError, UnknownPurpose
 
 __all__ = ["PURPOSES", "ContactChannel", "Purpose", "PurposeCatalogue"]
 

@@ -21,7 +21,7 @@ import attrs
 
 from custrec.consent._checks import enum_member, require_aware, require_date
 from custrec.consent.bases import PROFILES, Jurisdiction, JurisdictionProfile
-from custrec.consent.errors import ConsentError
+from custrec.errors import ConsentError
 from custrec.records import (
     Customer,
     DataCategory,
@@ -88,23 +88,23 @@ class SubjectFacts:
         """``profile`` if given, else the default profile of ``jurisdiction``."""
         return self.profile if self.profile is not None else PROFILES[self.jurisdiction]
 
-    def age_at(self, at: datetime) -> int | None:
-        """Age in whole years at the instant ``at`` (``None`` without a birth date)."""
-        require_aware(at, "at")
+    def age_at(self, as_of: datetime) -> int | None:
+        """Age in whole years at the instant ``as_of`` (``None`` without a birth date)."""
+        require_aware(as_of, "as_of")
         if self.birth_date is None:
             return None
-        local_day = (at.astimezone(UTC) + self.effective_profile.utc_offset).date()
+        local_day = (as_of.astimezone(UTC) + self.effective_profile.utc_offset).date()
         return age_on(self.birth_date, local_day)
 
-    def below_consent_age(self, at: datetime) -> bool:
-        """Whether the subject is too young at ``at`` to consent alone (``False`` if unknown)."""
-        age = self.age_at(at)
+    def below_consent_age(self, as_of: datetime) -> bool:
+        """Whether the subject is too young at ``as_of`` to consent alone (``False`` if unknown)."""
+        age = self.age_at(as_of)
         return age is not None and age < self.effective_profile.consent_age
 
-    def is_sensitive_minor(self, at: datetime) -> bool:
-        """Whether all of the subject's information is sensitive at ``at`` (PIPL Art. 28)."""
+    def is_sensitive_minor(self, as_of: datetime) -> bool:
+        """Whether all of the subject's information is sensitive at ``as_of`` (PIPL Art. 28)."""
         threshold = self.effective_profile.sensitive_minor_age
-        age = self.age_at(at)
+        age = self.age_at(as_of)
         return threshold is not None and age is not None and age < threshold
 
 
@@ -112,29 +112,29 @@ def effective_sensitivity(
     declared: Sensitivity | PersonalInfo | PersonalField,
     subject: SubjectFacts | None,
     *,
-    at: datetime,
+    as_of: datetime,
 ) -> Sensitivity:
-    """The sensitivity that applies to a field of ``subject`` at ``at``.
+    """The sensitivity that applies to a field of ``subject`` at ``as_of``.
 
     ``declared`` is the field's declaration (from :func:`custrec.records.personal_fields`) or its
     sensitivity. Under PIPL Art. 28 all information of a subject under 14 is sensitive.
 
     >>> from datetime import UTC, date, datetime
-    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> as_of = datetime(2026, 1, 1, tzinfo=UTC)
     >>> child = SubjectFacts(birth_date=date(2015, 1, 1))
-    >>> effective_sensitivity(Sensitivity.PERSONAL, child, at=at)
+    >>> effective_sensitivity(Sensitivity.PERSONAL, child, as_of=as_of)
     <Sensitivity.SENSITIVE: 'sensitive'>
     >>> gdpr = SubjectFacts(jurisdiction=Jurisdiction.GDPR, birth_date=date(2015, 1, 1))
-    >>> effective_sensitivity(Sensitivity.PERSONAL, gdpr, at=at)
+    >>> effective_sensitivity(Sensitivity.PERSONAL, gdpr, as_of=as_of)
     <Sensitivity.PERSONAL: 'personal'>
     """
-    require_aware(at, "at")
+    require_aware(as_of, "as_of")
     if isinstance(declared, PersonalInfo | PersonalField):
         level = declared.sensitivity
     elif isinstance(declared, Sensitivity):
         level = declared
     else:
         raise TypeError("declared must be a Sensitivity, PersonalInfo or PersonalField")
-    if subject is not None and subject.is_sensitive_minor(at):
+    if subject is not None and subject.is_sensitive_minor(as_of):
         return Sensitivity.SENSITIVE
     return level

@@ -35,31 +35,13 @@ from decimal import Decimal
 
 import attrs
 
-from custrec.errors import CustrecError
+from custrec.errors import MixedCurrencies
 from custrec.grading._common import require_aware
 from custrec.records import Transaction
 
 __all__ = ["ActivitySummary", "MixedCurrencies", "summarize"]
 
 _ZERO = Decimal(0)
-
-
-class MixedCurrencies(CustrecError, ValueError):
-    """Amounts in different currencies were about to be added up or compared.
-
-    Raised by :func:`summarize` when one customer's transactions use several currencies, and by
-    policies when a population (or a graded summary) mixes currencies. ``customer_id`` is ``None``
-    for a population-level conflict; ``currencies`` lists the codes found, sorted.
-    """
-
-    def __init__(self, currencies: Iterable[str], *, customer_id: str | None = None) -> None:
-        self.currencies = tuple(sorted(set(currencies)))
-        self.customer_id = customer_id
-        where = f"customer {customer_id}" if customer_id is not None else "the population"
-        super().__init__(
-            f"{where} mixes currencies {', '.join(self.currencies)}; "
-            "summarise and grade each currency separately (or convert first)"
-        )
 
 
 @attrs.frozen(kw_only=True)

@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any, Final
 
 from custrec._text import clean, nfkc
-from custrec.errors import CustrecError
+from custrec.errors import ConversionError
 
 __all__ = [
     "DEFAULT_DATE_FORMATS",
@@ -96,17 +96,6 @@ _TRUE: Final = frozenset({"是", "y", "yes", "true", "t", "1", "对", "√", "�
 _FALSE: Final = frozenset({"否", "n", "no", "false", "f", "0", "错", "×", "✗", "off"})
 _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET: Final = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
-
-
-class ConversionError(CustrecError, ValueError):
-    """A cell could not be converted; ``code`` is stable (``date.format``, ``number.format``,
-    ``money.format``, ``bool.format``, ``json.format``, ``value.too_long``), ``message`` never
-    holds the value."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _text(value: str, what: str) -> str:

@@ -66,7 +66,7 @@ import attrs
 import phonenumbers
 
 from custrec._text import clean
-from custrec.errors import CustrecError
+from custrec.errors import MappingError
 from custrec.interchange import convert
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ColumnUsage, RowIssue
@@ -166,16 +166,6 @@ _MASK_BY_SCHEME: Final = {
     IdentifierScheme.RIC.value: "ric",
     IdentifierScheme.PASSPORT.value: "passport",
 }
-
-
-class MappingError(CustrecError, ValueError):
-    """A mapping is invalid, or cannot be applied to a file; ``key`` names the mapping key at
-    fault (``columns.手机.field``), or is empty for the mapping as a whole."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.message = message
 
 
 # ------------------------------------------------------------------------------ field paths

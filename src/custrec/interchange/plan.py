@@ -838,7 +838,7 @@ def plan_import(
     checked against. The actor needs the create right (and for ``on_match="update"`` the
     update and unmask rights).
 
-    Raises :class:`~custrec.interchange.mapping.MappingError` when the mapping does not fit the
+    Raises :class:`~custrec.errors.MappingError` when the mapping does not fit the
     file (checked before anything is written); bad rows never raise, they are reported.
     """
     if not isinstance(actor, Actor):

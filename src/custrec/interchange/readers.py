@@ -37,7 +37,7 @@ from typing import IO, Any, Final, Protocol, Self
 
 import attrs
 
-from custrec.errors import CustrecError
+from custrec.errors import ReadError
 from custrec.interchange.csvsafe import unescape_cell
 from custrec.interchange.report import RowIssue, SourceInfo
 from custrec.issues import Severity
@@ -70,11 +70,6 @@ _ENCODING_ALIASES: Final = {
     "utf-16": "utf-16",
 }
 _REPLACEMENT: Final = "\ufffd"
-
-
-class ReadError(CustrecError, ValueError):
-    """The source cannot be read at all (missing file, no header, unreadable header, unknown
-    encoding). The message names the file and the line, never a cell's content."""
 
 
 @attrs.frozen(kw_only=True)

@@ -15,7 +15,7 @@ from array import array
 
 import attrs
 
-from custrec.matching.scoring import Decision, Match, Reason
+from custrec.matching.scoring import Match, MatchDecision, Reason
 
 __all__ = [
     "ClusterRun",
@@ -46,7 +46,7 @@ class DuplicateCandidate:
     """A stored customer that may be the searched-for one, with the evidence."""
 
     customer_id: str
-    decision: Decision
+    decision: MatchDecision
     score: float
     reasons: tuple[Reason, ...]
 
@@ -80,7 +80,7 @@ class DuplicateCluster:
 
     ids: tuple[str, ...]
     matches: tuple[Match, ...]
-    decision: Decision
+    decision: MatchDecision
 
 
 @attrs.frozen(kw_only=True)
@@ -93,7 +93,7 @@ class ClusterRun:
     comparisons_planned: int
     comparisons: int
     stop_keys: tuple[StopKey, ...]
-    decision: Decision
+    decision: MatchDecision
 
     @property
     def duplicate_ids(self) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """Comparing two customers: an explained score and a decision.
 
 :func:`compare` looks at two :class:`MatchProfile` objects (the comparable facts of a normalised
-customer, made by :func:`profile`) and returns a :class:`Match`: a score, a :class:`Decision`
+customer, made by :func:`profile`) and returns a :class:`Match`: a score, a :class:`MatchDecision`
 and one :class:`Reason` per piece of evidence, for example ``phone: same`` or ``name: 0.91``.
 
 Two tiers of evidence:
@@ -24,7 +24,7 @@ nothing here merges anything.
 >>> b = profile(Customer(kind=CustomerKind.INDIVIDUAL, name="WEI ZHANG", addresses=home))
 >>> m = compare(a, b)
 >>> m.decision, m.score
-(<Decision.PROBABLE: 'probable'>, 0.95)
+(<MatchDecision.PROBABLE: 'probable'>, 0.95)
 >>> [str(r) for r in m.reasons]
 ['name: same', 'address: same']
 """
@@ -42,8 +42,8 @@ from custrec.matching.similarity import jaro_winkler, ratio
 from custrec.records import Address, Customer, CustomerKind
 
 __all__ = [
-    "Decision",
     "Match",
+    "MatchDecision",
     "MatchProfile",
     "Reason",
     "Thresholds",
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 
-class Decision(enum.StrEnum):
+class MatchDecision(enum.StrEnum):
     """What the evidence says about two records, strongest first."""
 
     SAME = "same"
@@ -67,7 +67,12 @@ class Decision(enum.StrEnum):
         return _RANKS[self]
 
 
-_RANKS = {Decision.SAME: 3, Decision.PROBABLE: 2, Decision.POSSIBLE: 1, Decision.DISTINCT: 0}
+_RANKS = {
+    MatchDecision.SAME: 3,
+    MatchDecision.PROBABLE: 2,
+    MatchDecision.POSSIBLE: 1,
+    MatchDecision.DISTINCT: 0,
+}
 
 
 def _unit(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -86,13 +91,13 @@ class Thresholds:
         if self.possible > self.probable:
             raise ValueError("Thresholds.possible must not exceed Thresholds.probable")
 
-    def decide(self, score: float) -> Decision:
+    def decide(self, score: float) -> MatchDecision:
         """Return the decision for a weak-evidence score."""
         if score >= self.probable:
-            return Decision.PROBABLE
+            return MatchDecision.PROBABLE
         if score >= self.possible:
-            return Decision.POSSIBLE
-        return Decision.DISTINCT
+            return MatchDecision.POSSIBLE
+        return MatchDecision.DISTINCT
 
 
 @attrs.frozen(kw_only=True)
@@ -179,7 +184,7 @@ class Match:
     left: str
     right: str
     score: float
-    decision: Decision
+    decision: MatchDecision
     reasons: tuple[Reason, ...]
 
 
@@ -265,7 +270,7 @@ def compare(
             left=a.id,
             right=b.id,
             score=0.0,
-            decision=Decision.DISTINCT,
+            decision=MatchDecision.DISTINCT,
             reasons=(Reason("kind", "different"),),
         )
     reasons: list[Reason] = []
@@ -275,7 +280,7 @@ def compare(
         kinds = sorted({kind for kind, _ in shared})
         reasons = [Reason(kind.removeprefix("id."), "same") for kind in kinds]
         return Match(
-            left=a.id, right=b.id, score=1.0, decision=Decision.SAME, reasons=tuple(reasons)
+            left=a.id, right=b.id, score=1.0, decision=MatchDecision.SAME, reasons=tuple(reasons)
         )
     weak: list[Reason] = [
         Reason(kind, "different", -w.government_id_mismatch) for kind in conflicts

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from custrec.errors import CustrecError
+from custrec.errors import RetentionError
 
 __all__ = [
     "RetentionError",
@@ -21,10 +21,6 @@ __all__ = [
     "to_tuple",
     "unique_items",
 ]
-
-
-class RetentionError(CustrecError, ValueError):
-    """A retention rule, floor, hold, schedule or fact set is invalid."""
 
 
 def require_aware(value: object, name: str) -> datetime:

@@ -364,10 +364,10 @@ class LegalHold:
         if self.lifted_at is not None and self.lifted_at <= self.placed_at:
             raise RetentionError("a legal hold must be lifted after it was placed")
 
-    def active_at(self, at: datetime) -> bool:
-        """Whether the hold is in place at ``at``."""
-        require_aware(at, "at")
-        return self.placed_at <= at and (self.lifted_at is None or at < self.lifted_at)
+    def active_at(self, as_of: datetime) -> bool:
+        """Whether the hold is in place at ``as_of``."""
+        require_aware(as_of, "as_of")
+        return self.placed_at <= as_of and (self.lifted_at is None or as_of < self.lifted_at)
 
     def covers(self, facts: RetentionFacts) -> bool:
         """Whether the hold selects the customer of ``facts``."""

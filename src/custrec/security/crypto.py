@@ -15,7 +15,7 @@ b'+8613800138000'
 >>> decrypt_field(key, token, customer_id="c-2", field="contacts[0].phones")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-custrec.security.crypto.DecryptionFailed: ciphertext could not be authenticated ...
+custrec.errors.DecryptionFailed: ciphertext could not be authenticated ...
 
 :class:`DocumentCipher` applies this to a JSON-safe record document: it replaces the value at
 every personal path (from :func:`custrec.records.personal_fields`) with ``{"$enc": "<base64>"}``
@@ -35,7 +35,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from custrec.errors import CustrecError
+from custrec.errors import DecryptionFailed
 from custrec.records import PersonalField, personal_fields
 from custrec.security._common import check_customer_id, check_key, pack
 
@@ -61,20 +61,6 @@ _HEADER: Final = bytes([FORMAT_VERSION])
 _NONCE_SIZE: Final = 12
 _TAG_SIZE: Final = 16
 _LABEL: Final = b"custrec/field/v1"
-_FAILED: Final = (
-    "ciphertext could not be authenticated (wrong key, customer or field, or corrupted data)"
-)
-
-
-class DecryptionFailed(CustrecError):
-    """A ciphertext or wrapped key failed authentication, or is not in a known format.
-
-    The cause may be a wrong key, a ciphertext moved to another customer or field, or corrupted
-    bytes; the message never says which value was involved.
-    """
-
-    def __init__(self, message: str = _FAILED) -> None:
-        super().__init__(message)
 
 
 def _check_field(field: object) -> str:
@@ -199,7 +185,9 @@ def encrypt_json(data_key: bytes | DataKey, value: Any, *, customer_id: str, fie
     return encrypt_field(data_key, _dump_json(value), customer_id=customer_id, field=field)
 
 
-def decrypt_json(data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str) -> Any:
+def decrypt_json(
+    data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str
+) -> Any:
     """Decrypt a value made by :func:`encrypt_json`; raises :class:`DecryptionFailed`."""
     plaintext = decrypt_field(data_key, ciphertext, customer_id=customer_id, field=field)
     try:

@@ -30,6 +30,7 @@ import attrs
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from custrec.errors import KeyringMismatch
 from custrec.security._common import KEY_SIZE, check_customer_id, check_key, pack
 from custrec.security.audit import AuditChain
 from custrec.security.blind_index import BlindIndexer
@@ -40,7 +41,6 @@ from custrec.security.keys import (
     DEFAULT_MASTER_VARIABLE,
     EnvKeyProvider,
     IndexKeys,
-    KeyConfigurationError,
     KeyProvider,
     StaticKeyProvider,
     load_key_file,
@@ -113,7 +113,7 @@ class KeyRing:
 
         ``CUSTREC_MASTER_KEYS`` and ``CUSTREC_INDEX_KEYS`` hold ``"<id>:<base64>[,...]"`` (the
         first entry current); ``CUSTREC_AUDIT_KEY`` (optional) one base64 key. Raises
-        :class:`~custrec.security.keys.KeyConfigurationError` without echoing any value.
+        :class:`~custrec.errors.KeyConfigurationError` without echoing any value.
         """
         return cls(
             EnvKeyProvider(master_variable, environ=environ),
@@ -177,8 +177,8 @@ class KeyRing:
     def unwrap_data_key(self, customer_id: str, master_key_id: str, wrapped: bytes) -> bytes:
         """Return the customer's data key.
 
-        Raises :class:`~custrec.security.keys.KeyUnavailable` if the master key is no longer
-        configured and :class:`~custrec.security.crypto.DecryptionFailed` if the wrapped key
+        Raises :class:`~custrec.errors.KeyUnavailable` if the master key is no longer
+        configured and :class:`~custrec.errors.DecryptionFailed` if the wrapped key
         does not belong to this customer or was altered.
         """
         data_key = self._provider.unwrap(master_key_id, wrapped, aad=_data_key_aad(customer_id))
@@ -254,10 +254,6 @@ def _sorted_mapping(value: Mapping[str, str]) -> dict[str, str]:
 
 def _fingerprint(key: bytes) -> str:
     return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
-
-
-class KeyringMismatch(KeyConfigurationError):
-    """The keyring given is not the one that wrote the store (or a keyring is missing)."""
 
 
 @attrs.frozen(kw_only=True)

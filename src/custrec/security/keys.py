@@ -39,7 +39,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from custrec.errors import CustrecError
+from custrec.errors import InsecureKeyFile, KeyConfigurationError, KeyUnavailable
 from custrec.security._common import KEY_SIZE, check_key, check_key_id, pack
 from custrec.security.crypto import DecryptionFailed
 
@@ -71,33 +71,6 @@ _NONCE_SIZE: Final = 12
 _WRAP_HEADER: Final = bytes([_WRAP_VERSION])
 
 
-class KeyUnavailable(CustrecError):
-    """A key id is not known to the provider (retired, never configured, or mistyped)."""
-
-
-class KeyConfigurationError(CustrecError, ValueError):
-    """Key configuration is missing or malformed (an env variable, a key file).
-
-    The message names the variable or file and the problem, never the value.
-    """
-
-
-class InsecureKeyFile(KeyConfigurationError):
-    """A key file is accessible by group or others. ``path`` is the file and ``mode`` its
-    permission bits, so a caller can say how to fix it in its own terms (a shell command)."""
-
-    def __init__(self, path: Path, mode: int) -> None:
-        super().__init__(
-            f"key file {path} is accessible by group or others (mode {mode:04o}); "
-            f"run 'chmod 600 {path}' or pass allow_insecure_permissions=True"
-        )
-        self.path = path
-        self.mode = mode
-
-    def __reduce__(self) -> tuple[type[InsecureKeyFile], tuple[Path, int]]:
-        return (type(self), (self.path, self.mode))
-
-
 @runtime_checkable
 class KeyProvider(Protocol):
     """Holds master keys and wraps/unwraps data keys with them.
@@ -106,7 +79,7 @@ class KeyProvider(Protocol):
     associated data that must be presented again to unwrap (map it to an AWS KMS encryption
     context, a Vault ``context``, ...). ``wrap`` uses the current key and returns its id;
     ``unwrap`` takes the id that ``wrap`` returned, and raises :class:`KeyUnavailable` for an
-    unknown id and :class:`~custrec.security.crypto.DecryptionFailed` when authentication fails.
+    unknown id and :class:`~custrec.errors.DecryptionFailed` when authentication fails.
     """
 
     @property

@@ -3,10 +3,11 @@
 :class:`~custrec.registry.Registry` wires them and gives each as an attribute
 (``registry.customers``, ``registry.consent``, ...). Every service receives what it uses
 explicitly: the shared :class:`~custrec.services.context.Context` (stores, codec, keys,
-policy, settings), the :class:`~custrec.services.records.Records` helpers, and the other
+policy, settings), the :class:`~custrec.services._records.Records` helpers, and the other
 services it calls. docs/architecture.md shows the layers and how to add a capability.
 """
 
+from custrec.services._records import Records
 from custrec.services.activities import ActivityService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
@@ -19,7 +20,6 @@ from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
 from custrec.services.privacy import JOURNAL_ACTION, PrivacyService
 from custrec.services.quality import QualityService
-from custrec.services.records import Records
 from custrec.services.results import (
     BulkResult,
     ErasureAction,

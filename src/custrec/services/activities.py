@@ -17,8 +17,8 @@ from custrec.issues import Issue, ValidationReport
 from custrec.records import Interaction, Transaction
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.serialization import structure_with_issues
-from custrec.services.context import Context, check_actor
-from custrec.services.records import Records, holds_customer
+from custrec.services._records import Records, holds_customer
+from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.storage import ActivityRow, CustomerFilter
 from custrec.validation import validate
 
@@ -65,7 +65,7 @@ class ActivityService:
         return record
 
     def _record_activity(
-        self, record: Transaction | Interaction, kind: str, actor: Actor
+        self, record: Transaction | Interaction, kind: str, actor: Actor, reason: str | None
     ) -> Transaction | Interaction:
         now = self._context.now()
         with self._context.unit() as unit:
@@ -92,12 +92,14 @@ class ActivityService:
                     ),
                 )
             )
-            unit.audit(actor, f"{kind}.create", at=now, customer_id=record.customer_id)
+            unit.audit(
+                actor, f"{kind}.create", at=now, customer_id=record.customer_id, reason=reason
+            )
             unit.commit()
         return record
 
     def record_transaction(
-        self, data: Mapping[str, Any] | Transaction, *, actor: Actor
+        self, data: Mapping[str, Any] | Transaction, *, actor: Actor, reason: str | None = None
     ) -> Transaction:
         """Validate and store a transaction of an existing customer; return it.
 
@@ -106,20 +108,22 @@ class ActivityService:
         ``AccessDenied`` and ``DuplicateKey`` if the id is taken.
         """
         actor = check_actor(actor)
+        reason = check_optional_reason(reason)
         record = typing.cast(
             Transaction, self._structure_activity(data, Transaction, self._context.now())
         )
-        return typing.cast(Transaction, self._record_activity(record, "transaction", actor))
+        return typing.cast(Transaction, self._record_activity(record, "transaction", actor, reason))
 
     def record_interaction(
-        self, data: Mapping[str, Any] | Interaction, *, actor: Actor
+        self, data: Mapping[str, Any] | Interaction, *, actor: Actor, reason: str | None = None
     ) -> Interaction:
         """Validate and store a follow-up or service interaction (as for transactions)."""
         actor = check_actor(actor)
+        reason = check_optional_reason(reason)
         record = typing.cast(
             Interaction, self._structure_activity(data, Interaction, self._context.now())
         )
-        return typing.cast(Interaction, self._record_activity(record, "interaction", actor))
+        return typing.cast(Interaction, self._record_activity(record, "interaction", actor, reason))
 
     def list(
         self, customer_id: str, *, actor: Actor, kind: str | None = None
@@ -137,17 +141,9 @@ class ActivityService:
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
             if row.state == "erased":
                 raise Erased(customer_id)
-            after: str | None = None
-            while True:
-                rows = unit.session.activities.list_for(
-                    customer_id, kind=kind, after=after, limit=500
-                )
-                if not rows:
-                    break
-                for activity in rows:
-                    record = self._records.open_activity(unit, activity)
-                    found.append(mask_record(record) if decision.masked else record)
-                after = rows[-1].id
+            for activity in self._records.activity_rows(unit, customer_id, kind=kind):
+                record = self._records.open_activity(unit, activity)
+                found.append(mask_record(record) if decision.masked else record)
             unit.audit(actor, "activity.read", at=now, customer_id=customer_id)
             unit.commit()
         return found

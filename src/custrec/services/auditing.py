@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from custrec._checks import check, positive_int
-from custrec.errors import ErasureUnavailable, StorageError
+from custrec.errors import StorageError
 from custrec.security import Action, Actor, ChainVerification, Checkpoint, Resource
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.retention import RETENTION_PRINCIPAL
@@ -30,20 +30,26 @@ class AuditService:
         actor_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 10_000,
+        after: int | None = None,
+        limit: int = 100,
         newest_first: bool = False,
     ) -> list[AuditRecord]:
-        """Audit entries for incident response: who touched a customer, or whom an actor touched.
+        """A page of audit entries for incident response: who touched a customer, or whom an
+        actor touched.
 
-        Filters combine; ``since`` is inclusive and ``until`` exclusive; at most ``limit``
-        entries, the oldest first, or the newest first with ``newest_first`` (``limit=5,
-        newest_first=True`` is "the last five"). ``actor_id`` matches the acting id: the
+        Filters combine; ``since`` is inclusive and ``until`` exclusive. The page holds at most
+        ``limit`` entries, the oldest first, or the newest first with ``newest_first``
+        (``limit=5, newest_first=True`` is "the last five"); pass the last entry's ``seq`` as
+        ``after`` for the next page in the same order. ``actor_id`` matches the acting id: the
         retention job's effects carry :data:`RETENTION_PRINCIPAL` with the operator in
         ``on_behalf_of`` (:meth:`customers_touched_by` counts both). Needs ``audit_read``; the
         query itself is audited.
         """
         actor = check_actor(actor)
         check("limit", limit, positive_int())
+        if after is not None:
+            check("after", after, positive_int())
+        newest_first = bool(newest_first)
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
@@ -52,8 +58,10 @@ class AuditService:
                 actor_id=actor_id,
                 since=since,
                 until=until,
+                after_seq=after if after is not None and not newest_first else 0,
+                before_seq=after if newest_first else None,
                 limit=limit,
-                newest_first=bool(newest_first),
+                newest_first=newest_first,
             )
             unit.audit(actor, "audit.read", at=now, customer_id=customer_id)
             unit.commit()
@@ -100,8 +108,7 @@ class AuditService:
         is audited after it has run.
         """
         actor = check_actor(actor)
-        if self._context.chain is None:
-            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        chain = self._context.require_chain("the audit chain")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
@@ -109,7 +116,7 @@ class AuditService:
         against = checkpoint
         if against is None and self._context.head is not None:
             against = self._context.head.read()
-        result = self._context.chain.verify(self._audit_entries(), checkpoint=against)
+        result = chain.verify(self._audit_entries(), checkpoint=against)
         with self._context.unit() as unit:
             unit.audit(
                 actor,
@@ -130,9 +137,8 @@ class AuditService:
         keeps no head). Needs the ``manage_keys`` right.
         """
         actor = check_actor(actor)
-        check_reason(reason, "reset_audit_head()")
-        if self._context.chain is None:
-            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        check_reason(reason, "audit.reset_head()")
+        chain = self._context.require_chain("the audit chain")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)
@@ -152,15 +158,14 @@ class AuditService:
             newest = unit.newest
             unit.session.commit()  # closed without the head's own advance: it is replaced below
         assert newest is not None
-        head = self._context.chain.checkpoint(newest)
+        head = chain.checkpoint(newest)
         self._context.head.replace(head)
         return head
 
     def checkpoint(self, *, actor: Actor) -> Checkpoint:
         """Sign a checkpoint of the current end of the audit log; keep it outside the store."""
         actor = check_actor(actor)
-        if self._context.chain is None:
-            raise ErasureUnavailable("the audit log is chained only when a keyring is set")
+        chain = self._context.require_chain("the audit chain")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
@@ -170,4 +175,4 @@ class AuditService:
             last = session.audit.last()
         if last is None:  # pragma: no cover - the checkpoint entry was just written
             raise StorageError("the audit log is empty")
-        return self._context.chain.checkpoint(last)
+        return chain.checkpoint(last)

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import TypeVar, Unpack
 
 import attrs
 
 from custrec._checks import aware, check, positive_int
 from custrec.consent import (
     CaptureChannel,
+    ConsentDecision,
     ConsentError,
     ConsentEvent,
     ConsentLedger,
-    Decision,
+    EventDetails,
     EventKind,
-    Evidence,
-    GuardianEvidence,
+    GrantDetails,
     LawfulBasis,
-    NoticeVersion,
+    RestrictionDetails,
 )
 from custrec.errors import StorageError
-from custrec.records import DataCategory, RecordState
+from custrec.records import RecordState
 from custrec.security import Action, Actor, Resource
-from custrec.services.context import Context, Unit, check_actor
-from custrec.services.records import Records
+from custrec.services._records import Records
+from custrec.services.context import Context, Unit, check_actor, check_optional_reason
 from custrec.storage import ConsentRecord, CustomerFilter, CustomerRow
 
 __all__ = ["ConsentService"]
+
+_Details = TypeVar("_Details", GrantDetails, EventDetails, RestrictionDetails)
 
 
 class ConsentService:
@@ -37,7 +40,9 @@ class ConsentService:
         self._context = context
         self._records = records
 
-    def record(self, event: ConsentEvent, *, actor: Actor) -> ConsentEvent:
+    def record(
+        self, event: ConsentEvent, *, actor: Actor, reason: str | None = None
+    ) -> ConsentEvent:
         """Append a consent event (grant, withdrawal, objection, restriction) to the ledger.
 
         The event is checked against the ledger first (a bundled separate-consent grant, a
@@ -47,15 +52,16 @@ class ConsentService:
         had before (``live`` or ``archived``). Needs the ``consent`` right on the customer.
         """
         actor = check_actor(actor)
+        reason = check_optional_reason(reason)
         if not isinstance(event, ConsentEvent):
-            raise TypeError("record_consent() takes a custrec.consent.ConsentEvent")
+            raise TypeError("consent.record() takes a custrec.consent.ConsentEvent")
         now = self._context.now()
         with self._context.unit() as unit:
             row = self._records.live_row(unit, event.customer_id)
             if row.id != event.customer_id:  # given to a merged id: it belongs to the survivor
                 event = attrs.evolve(event, customer_id=row.id)
             unit.authorize(actor, Action.CONSENT, Resource.of(row), at=now)
-            self.append(unit, row, event, actor.id, now)
+            self.append(unit, row, event, actor.id, now, reason=reason)
             unit.commit()
         return event
 
@@ -125,33 +131,21 @@ class ConsentService:
         *,
         actor: Actor,
         channel: CaptureChannel,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        effective_from: datetime | None = None,
-        effective_to: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
+        reason: str | None = None,
+        **details: Unpack[GrantDetails],
     ) -> ConsentEvent:
-        """Record the customer's consent to ``purposes``, captured now (see :meth:`record_consent`).
+        """Record the customer's consent to ``purposes``, captured now (see :meth:`record`).
 
-        A separate-consent purpose (third-party provision, cross-border transfer, public
-        disclosure, sensitive data, ...) must be granted alone. ``guardian`` records that a
-        guardian consented (required for minors).
+        ``details`` are :class:`~custrec.consent.GrantDetails`, exactly what
+        :meth:`ConsentEvent.grant <custrec.consent.ConsentEvent.grant>` takes (the jurisdiction
+        defaults to the registry's). A separate-consent purpose (third-party provision,
+        cross-border transfer, public disclosure, sensitive data, ...) must be granted alone.
+        ``guardian`` records that a guardian consented (required for minors).
         """
         event = ConsentEvent.grant(
-            customer_id,
-            purposes,
-            at=self._context.now(),
-            channel=channel,
-            effective_from=effective_from,
-            effective_to=effective_to,
-            data_categories=data_categories,
-            notice=notice,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=self._context.jurisdiction,
+            customer_id, purposes, at=self._context.now(), channel=channel, **self._own(details)
         )
-        return self.record(event, actor=actor)
+        return self.record(event, actor=actor, reason=reason)
 
     def withdraw(
         self,
@@ -160,30 +154,18 @@ class ConsentService:
         *,
         actor: Actor,
         channel: CaptureChannel,
-        evidence: Evidence | None = None,
-        guardian: GuardianEvidence | None = None,
-        effective_from: datetime | None = None,
-        data_categories: Iterable[DataCategory] = (),
-        notice: NoticeVersion | None = None,
+        reason: str | None = None,
+        **details: Unpack[EventDetails],
     ) -> ConsentEvent:
-        """Record a withdrawal: the same arguments as :meth:`grant_consent`, minus the expiry.
+        """Record a withdrawal: the same arguments as :meth:`grant`, minus the expiry.
 
         It takes effect from its instant, never rewrites the past, and wins over a grant at the
         same instant.
         """
         event = ConsentEvent.withdraw(
-            customer_id,
-            purposes,
-            at=self._context.now(),
-            channel=channel,
-            effective_from=effective_from,
-            data_categories=data_categories,
-            notice=notice,
-            evidence=evidence,
-            guardian=guardian,
-            jurisdiction=self._context.jurisdiction,
+            customer_id, purposes, at=self._context.now(), channel=channel, **self._own(details)
         )
-        return self.record(event, actor=actor)
+        return self.record(event, actor=actor, reason=reason)
 
     def object_to(
         self,
@@ -192,18 +174,51 @@ class ConsentService:
         *,
         actor: Actor,
         channel: CaptureChannel,
-        evidence: Evidence | None = None,
+        reason: str | None = None,
+        **details: Unpack[EventDetails],
     ) -> ConsentEvent:
-        """Record the customer's objection (to profiling, direct marketing, ...), effective now."""
+        """Record the customer's objection (to profiling, direct marketing, ...): the same
+        arguments as :meth:`withdraw`. Only a later grant of a purpose lifts it."""
         event = ConsentEvent.object_to(
-            customer_id,
-            purposes,
-            at=self._context.now(),
-            channel=channel,
-            evidence=evidence,
-            jurisdiction=self._context.jurisdiction,
+            customer_id, purposes, at=self._context.now(), channel=channel, **self._own(details)
         )
-        return self.record(event, actor=actor)
+        return self.record(event, actor=actor, reason=reason)
+
+    def restrict(
+        self,
+        customer_id: str,
+        *,
+        actor: Actor,
+        channel: CaptureChannel,
+        reason: str | None = None,
+        **details: Unpack[RestrictionDetails],
+    ) -> ConsentEvent:
+        """Restrict all processing of the customer's data to storage, from now until
+        :meth:`lift_restriction`; the record's state becomes ``restricted``."""
+        event = ConsentEvent.restrict(
+            customer_id, at=self._context.now(), channel=channel, **self._own(details)
+        )
+        return self.record(event, actor=actor, reason=reason)
+
+    def lift_restriction(
+        self,
+        customer_id: str,
+        *,
+        actor: Actor,
+        channel: CaptureChannel,
+        reason: str | None = None,
+        **details: Unpack[RestrictionDetails],
+    ) -> ConsentEvent:
+        """End a restriction, now; the record gets back the state it had before it."""
+        event = ConsentEvent.lift_restriction(
+            customer_id, at=self._context.now(), channel=channel, **self._own(details)
+        )
+        return self.record(event, actor=actor, reason=reason)
+
+    def _own(self, details: _Details) -> _Details:
+        """The details with the registry's jurisdiction unless they name one."""
+        details.setdefault("jurisdiction", self._context.jurisdiction)
+        return details
 
     def ledger(self, customer_id: str, *, actor: Actor) -> ConsentLedger:
         """Return the customer's consent ledger (every event, in order); the read is audited."""
@@ -224,10 +239,11 @@ class ConsentService:
         purpose: str,
         *,
         actor: Actor,
-        at: datetime | None = None,
+        as_of: datetime | None = None,
         basis: LawfulBasis | None = None,
-    ) -> Decision:
-        """Decide whether the customer's data may be used for ``purpose`` at ``at`` (default now).
+    ) -> ConsentDecision:
+        """Decide whether the customer's data may be used for ``purpose`` at ``as_of`` (default:
+        now).
 
         ``basis`` is the lawful basis relied on (default: consent). The decision carries a
         stable reason code (``granted``, ``no_consent``, ``withdrawn``, ``expired``,
@@ -235,7 +251,7 @@ class ConsentService:
         ``objected``, ``restricted``, ``basis_not_available``, ``contract_necessity``, ...).
         """
         actor = check_actor(actor)
-        when = check("at", at, aware()) if at is not None else self._context.now()
+        when = check("as_of", as_of, aware()) if as_of is not None else self._context.now()
         now = self._context.now()
         with self._context.unit() as unit:
             row = self._records.live_row(unit, customer_id)
@@ -244,7 +260,7 @@ class ConsentService:
             customer = self._records.customer(unit, row)
             decision = self._records.ledger(unit, customer_id).decide(
                 purpose,
-                at=when,
+                as_of=when,
                 subject=self._records.subject(customer),
                 basis=basis,
                 notices=self._context.notices,
@@ -261,16 +277,16 @@ class ConsentService:
         return decision
 
     def audience(
-        self, purpose: str, *, actor: Actor, at: datetime | None = None, batch_size: int = 500
+        self, purpose: str, *, actor: Actor, as_of: datetime | None = None, batch_size: int = 500
     ) -> Iterator[str]:
         """Yield, by id, the ids of the customers the actor may read whose data may be used for
-        ``purpose`` at ``at`` (by consent): the starting point of a marketing export.
+        ``purpose`` at ``as_of`` (by consent): the starting point of a marketing export.
 
         Customers are read ``batch_size`` readable ones at a time, each batch in its own unit of
         work; every id yielded is audited (``consent.audience``).
         """
         actor = check_actor(actor)
-        when = check("at", at, aware()) if at is not None else self._context.now()
+        when = check("as_of", as_of, aware()) if as_of is not None else self._context.now()
         check("batch_size", batch_size, positive_int())
         after: str | None = None
         while True:
@@ -288,7 +304,7 @@ class ConsentService:
                 for row, customer in readable:
                     verdict = self._records.ledger(unit, row.id).decide(
                         purpose,
-                        at=when,
+                        as_of=when,
                         subject=self._records.subject(customer),
                         notices=self._context.notices,
                     )
@@ -302,14 +318,14 @@ class ConsentService:
             if after is None:
                 return
 
-    def refuses_profiling(self, unit: Unit, row: CustomerRow, at: datetime) -> bool:
+    def refuses_profiling(self, unit: Unit, row: CustomerRow, as_of: datetime) -> bool:
         """Whether the customer objected to, withdrew consent for, or restricted profiling."""
         if "profiling" not in self._context.purposes or not unit.session.consents.list_for(row.id):
             return False
         customer = self._records.customer(unit, row)
         decision = self._records.ledger(unit, row.id).decide(
             "profiling",
-            at=at,
+            as_of=as_of,
             subject=self._records.subject(customer),
             notices=self._context.notices,
         )

@@ -21,8 +21,9 @@ from typing import TypeVar
 import attrs
 import cattrs
 
+from custrec._checks import check, storable_text
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
-from custrec.errors import AccessDenied, AuditIntegrityWarning, StorageError
+from custrec.errors import AccessDenied, AuditIntegrityWarning, ErasureUnavailable, StorageError
 from custrec.matching import MatchConfig
 from custrec.retention import RetentionSchedule
 from custrec.security import (
@@ -69,18 +70,24 @@ def check_actor(actor: object) -> Actor:
 
 
 def check_reason(reason: object, what: str) -> str:
-    """A required reason: non-empty text (``ValueError``), stored in the clear (no personal
-    data)."""
+    """A required reason: non-blank text without NUL or other control characters
+    (``ValueError``, naming ``what`` needs it). Reasons are stored in the clear in the history and
+    the audit log: they must not hold personal data."""
     if not isinstance(reason, str) or not reason.strip():
-        raise ValueError(f"{what} needs a reason")
-    return reason
+        raise ValueError(f"{what} needs a reason (non-blank text)")
+    return check("reason", reason, storable_text())
 
 
 def check_optional_reason(reason: object) -> str | None:
-    """An optional reason: ``None`` or text."""
-    if reason is not None and not isinstance(reason, str):
+    """An optional reason: ``None``, or text as for :func:`check_reason` (``TypeError`` for
+    another type, ``ValueError`` for blank text or control characters)."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
         raise TypeError("reason must be a string or None")
-    return reason
+    if not reason.strip():
+        raise ValueError("reason must not be blank (pass None for no reason)")
+    return check("reason", reason, storable_text())
 
 
 class Unit:
@@ -215,6 +222,22 @@ class Context:
     review_intake: bool = False
     converter: cattrs.Converter = attrs.field(factory=make_converter)
     digest_key: bytes = attrs.field(factory=lambda: os.urandom(32))
+
+    def require_keyring(self, what: str) -> KeyRing:
+        """The keyring, or :class:`~custrec.errors.ErasureUnavailable` naming ``what`` needs it
+        (without one nothing is encrypted, so nothing can be shredded, and the audit log is
+        not chained)."""
+        if self.keyring is None:
+            raise ErasureUnavailable(
+                f"{what} needs a keyring (without one nothing is encrypted or chained)"
+            )
+        return self.keyring
+
+    def require_chain(self, what: str) -> AuditChain:
+        """The audit chain (there is one exactly when there is a keyring)."""
+        self.require_keyring(what)
+        assert self.chain is not None
+        return self.chain
 
     def now(self) -> datetime:
         """The clock's time, in UTC (``ValueError`` for a clock giving naive datetimes)."""

@@ -20,9 +20,9 @@ from custrec.matching import StrongKey, identifier_key, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.records import Customer, Identifier, IdentifierScheme, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services.context import Context, check_actor, check_reason
+from custrec.services._records import MASKED, Records, is_personal, matched
+from custrec.services.context import Context, check_actor, check_optional_reason, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
-from custrec.services.records import MASKED, Records, is_personal, matched
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
 from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
 from custrec.validation import email as email_format
@@ -52,7 +52,7 @@ class CustomerService:
         data: Mapping[str, Any] | Customer,
         *,
         actor: Actor,
-        reason: str | None = "intake",
+        reason: str | None = None,
         allow_duplicates: bool = False,
         review: bool | None = None,
     ) -> Customer:
@@ -71,6 +71,7 @@ class CustomerService:
         ``pending_review`` until :meth:`approve` or :meth:`reject`.
         """
         actor = check_actor(actor)
+        reason = check_optional_reason(reason)
         now = self._context.now()
         customer = self._reviewed(self._prepare(data, now, actor), review)
         with self._context.unit() as unit:
@@ -98,7 +99,7 @@ class CustomerService:
         items: Iterable[Mapping[str, Any] | Customer],
         *,
         actor: Actor,
-        reason: str | None = "import",
+        reason: str | None = None,
         batch_size: int = 1000,
         allow_duplicates: bool = False,
         review: bool | None = None,
@@ -111,8 +112,8 @@ class CustomerService:
         duplicating anything. A crash leaves every chunk either wholly stored or not at all.
         """
         actor = check_actor(actor)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError("batch_size must be a positive integer")
+        reason = check_optional_reason(reason)
+        check("batch_size", batch_size, positive_int())
         added: list[str] = []
         skipped: list[str] = []
         rejected: dict[int, ValidationReport] = {}
@@ -490,7 +491,7 @@ class CustomerService:
         personal data in it.
         """
         actor = check_actor(actor)
-        check_reason(reason, "update()")
+        check_reason(reason, "customers.update()")
         if not isinstance(changes, Mapping):
             raise TypeError("changes must be a mapping of field names to values")
         now = self._context.now()

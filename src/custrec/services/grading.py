@@ -12,11 +12,11 @@ from custrec._checks import aware, check, positive_int
 from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
 from custrec.history import FieldChange
 from custrec.security import Action, Actor, Resource
+from custrec.services._records import Records, holds_customer
 from custrec.services.activities import ActivityService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, check_actor
 from custrec.services.facets import CustomerFacets, facet_filter
-from custrec.services.records import Records, holds_customer
 from custrec.services.results import RegradeReport
 from custrec.storage import HIDDEN_STATES
 

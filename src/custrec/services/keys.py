@@ -7,11 +7,9 @@ from collections.abc import Callable
 import attrs
 
 from custrec._checks import check, positive_int
-from custrec.errors import ErasureUnavailable, NotFound
-from custrec.security import Action, Actor, KeyRing, KeyringMismatch, Resource
-from custrec.services.audit_head import StoreAuditHead
-from custrec.services.context import Context, check_actor
-from custrec.services.opening import (
+from custrec.errors import NotFound
+from custrec.security import Action, Actor, KeyringMismatch, Resource
+from custrec.services._opening import (
     APART,
     META_KEY_STORE_ID,
     META_KEYRING,
@@ -20,7 +18,9 @@ from custrec.services.opening import (
     record_meta,
     store_id,
 )
-from custrec.services.records import Records, alias_target
+from custrec.services._records import Records, alias_target
+from custrec.services.audit_head import StoreAuditHead
+from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import RotationReport
 from custrec.storage import Session, Store
 from custrec.storage.codec import EncryptingCodec
@@ -39,6 +39,7 @@ class KeyService:
         self,
         *,
         actor: Actor,
+        reason: str | None = None,
         batch_size: int = 500,
         progress: Callable[[int], None] | None = None,
     ) -> RotationReport:
@@ -49,7 +50,9 @@ class KeyService:
         Needs the ``manage_keys`` right.
         """
         actor = check_actor(actor)
-        ring = self._require_keyring()
+        reason = check_optional_reason(reason)
+        check("batch_size", batch_size, positive_int())
+        ring = self._context.require_keyring("key management")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)
@@ -85,6 +88,7 @@ class KeyService:
                 "keys.rotate_master",
                 at=self._context.now(),
                 fields=[f"rewrapped={rewrapped}", f"unchanged={unchanged}"],
+                reason=reason,
             )
             unit.commit()
         return RotationReport(
@@ -93,7 +97,7 @@ class KeyService:
             master_key_id=ring.provider.current_key_id,
         )
 
-    def reindex(self, *, actor: Actor, batch_size: int = 500) -> int:
+    def reindex(self, *, actor: Actor, reason: str | None = None, batch_size: int = 500) -> int:
         """Rewrite every customer's index keys as the current settings make them.
 
         Run it after adding a new index key (lookups keep working meanwhile because they try
@@ -103,6 +107,8 @@ class KeyService:
         customers were re-indexed. Needs the ``manage_keys`` right.
         """
         actor = check_actor(actor)
+        reason = check_optional_reason(reason)
+        check("batch_size", batch_size, positive_int())
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)
@@ -133,12 +139,23 @@ class KeyService:
         with self._context.unit() as unit:
             if self._context.keyring is not None:  # every row now uses the current index key only
                 unit.session.meta.put(META_KEYRING, self._context.keyring.fingerprint().to_record())
-            unit.audit(actor, "keys.reindex", at=self._context.now(), fields=[f"customers={count}"])
+            unit.audit(
+                actor,
+                "keys.reindex",
+                at=self._context.now(),
+                fields=[f"customers={count}"],
+                reason=reason,
+            )
             unit.commit()
         return count
 
     def separate(
-        self, *, actor: Actor, key_store: Store | None = None, batch_size: int = 500
+        self,
+        *,
+        actor: Actor,
+        key_store: Store | None = None,
+        reason: str | None = None,
+        batch_size: int = 500,
     ) -> int:
         """Move the data keys of a store that keeps them inside it to a key store of their own.
 
@@ -151,7 +168,8 @@ class KeyService:
         ``manage_keys`` right.
         """
         actor = check_actor(actor)
-        ring = self._require_keyring()
+        reason = check_optional_reason(reason)
+        ring = self._context.require_keyring("key management")
         check("batch_size", batch_size, positive_int())
         now = self._context.now()
         with self._context.unit() as unit:
@@ -201,14 +219,15 @@ class KeyService:
             if not batch:
                 break
         with self._context.unit() as unit:
-            unit.audit(actor, "keys.separate", at=self._context.now(), fields=[f"keys={moved}"])
+            unit.audit(
+                actor,
+                "keys.separate",
+                at=self._context.now(),
+                fields=[f"keys={moved}"],
+                reason=reason,
+            )
             unit.commit()
         return moved
-
-    def _require_keyring(self) -> KeyRing:
-        if self._context.keyring is None:
-            raise ErasureUnavailable("this operation needs a keyring")
-        return self._context.keyring
 
 
 def _has_key(session: Session, customer_id: str) -> bool:

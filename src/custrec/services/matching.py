@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from custrec._checks import check, positive_int
 from custrec._clustering import cluster_profiles
 from custrec.consent import ConsentEvent
 from custrec.errors import InvalidState, StorageError, ValidationFailed
@@ -20,6 +21,7 @@ from custrec.matching import (
     ClusterRun,
     DuplicateCandidate,
     DuplicateSearch,
+    MatchDecision,
     StopKey,
     SurvivorshipRules,
     blocking_keys,
@@ -28,13 +30,12 @@ from custrec.matching import (
     profile,
     strong_keys,
 )
-from custrec.matching import Decision as MatchDecision
 from custrec.matching.keys import MatchKey
 from custrec.records import Customer
 from custrec.security import Action, Actor, Resource
 from custrec.serialization import SCHEMA_VERSION, structure_with_issues
+from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_reason
-from custrec.services.records import Records
 from custrec.services.results import MergeResult
 from custrec.storage import ConsentRecord, CustomerRow
 from custrec.validation import normalize_customer, validate
@@ -58,7 +59,7 @@ class MatchingService:
         *,
         actor: Actor,
         decision: MatchDecision = MatchDecision.POSSIBLE,
-        limit: int = 20,
+        max_results: int = 20,
     ) -> DuplicateSearch:
         """Find stored customers that may be the same as ``candidate`` (before intake, say).
 
@@ -71,14 +72,13 @@ class MatchingService:
         identifier is compared, and of the rest the ``MatchConfig.max_candidates`` sharing the
         most blocking keys (the result says how many were left ``unscored``). They are compared with
         :func:`custrec.matching.compare` and those at or above ``decision`` are returned, best
-        first, at most ``limit``, with the reasons for each. A stored candidate never matches
+        first, at most ``max_results``, with the reasons for each. A stored candidate never matches
         itself. Results hold ids, scores and field names only; the search is audited. Needs the
         right to create the candidate. Nothing is merged or changed.
         """
         actor = check_actor(actor)
         wanted = MatchDecision(decision)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise ValueError("limit must be a positive integer")
+        check("max_results", max_results, positive_int())
         now = self._context.now()
         customer = self._candidate(candidate, actor)
         cap = self._context.matching.cap
@@ -142,7 +142,7 @@ class MatchingService:
             )
             unit.commit()
         return DuplicateSearch(
-            candidates=tuple(candidates[:limit]),
+            candidates=tuple(candidates[:max_results]),
             stop_keys=tuple(stop_keys),
             compared=len(near),
             unscored=unscored,
@@ -229,7 +229,7 @@ class MatchingService:
         ``ValueError`` for an empty, repeated or self-including ``other_ids``.
         """
         actor = check_actor(actor)
-        check_reason(reason, "merge()")
+        check_reason(reason, "matching.merge()")
         others = list(other_ids) if not isinstance(other_ids, str) else [other_ids]
         if not others:
             raise ValueError("merge() needs at least one other customer id")

@@ -9,12 +9,12 @@ from datetime import datetime
 import attrs
 
 from custrec._checks import check, storable_text
-from custrec.errors import Erased, ErasureUnavailable, NotFound
+from custrec.errors import Erased, NotFound
 from custrec.records import Customer, personal_fields
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.serialization import SCHEMA_VERSION
+from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_reason
-from custrec.services.records import Records
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
@@ -51,10 +51,10 @@ class PrivacyService:
             shown = self._records.shown(decision, customer)
             ledger = self._records.ledger(unit, customer_id)
             decisions = ledger.decide_all(
-                at=now, subject=self._records.subject(customer), notices=self._context.notices
+                as_of=now, subject=self._records.subject(customer), notices=self._context.notices
             )
             activities = []
-            for activity in unit.session.activities.list_for(customer_id, limit=1_000_000):
+            for activity in self._records.activity_rows(unit, customer_id):
                 record = self._records.open_activity(unit, activity)
                 activities.append(
                     {
@@ -129,8 +129,8 @@ class PrivacyService:
         left; an interrupted erasure is completed by erasing again or :meth:`replay_erasures`.
         """
         actor = check_actor(actor)
-        check_reason(reason, "erase()")
-        self.require_erasure()
+        check_reason(reason, "privacy.erase()")
+        self._context.require_keyring("erasure")
         now = self._context.now()
         with self._context.unit() as unit:
             row = self._records.live_row(unit, customer_id)
@@ -144,12 +144,6 @@ class PrivacyService:
             reason=reason,
             actions=tuple(actions),
         )
-
-    def require_erasure(self) -> None:
-        if not self._context.codec.encrypted:
-            raise ErasureUnavailable(
-                "erasure needs a keyring: plaintext payloads and history cannot be shredded"
-            )
 
     def erase_in(
         self,
@@ -178,7 +172,7 @@ class PrivacyService:
             ErasureAction(target="data_key", action="destroyed" if destroyed else "absent")
         )
         history_count = len(unit.session.history.list_for(customer_id))
-        activity_count = len(unit.session.activities.list_for(customer_id, limit=1_000_000))
+        activity_count = sum(1 for _ in self._records.activity_rows(unit, customer_id))
         actions.append(ErasureAction(target="history", action=f"{history_count} entries shredded"))
         actions.append(
             ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
@@ -314,7 +308,7 @@ class PrivacyService:
         ``manage_keys`` right.
         """
         actor = check_actor(actor)
-        self.require_erasure()
+        self._context.require_keyring("erasure")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)

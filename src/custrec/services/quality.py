@@ -10,9 +10,9 @@ from custrec.consent import ConsentLedger
 from custrec.quality import QualityReport, assess
 from custrec.records import Customer
 from custrec.security import Action, Actor, Resource
+from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor
 from custrec.services.matching import MatchingService
-from custrec.services.records import Records
 
 __all__ = ["QualityService"]
 

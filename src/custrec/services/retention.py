@@ -19,10 +19,10 @@ from custrec.retention import (
     RetentionSchedule,
 )
 from custrec.security import Action, Actor, Resource
+from custrec.services._records import Records, holds_customer
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit, check_actor
 from custrec.services.privacy import PrivacyService
-from custrec.services.records import Records, holds_customer
 from custrec.services.results import RetentionReport
 from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
 
@@ -70,7 +70,7 @@ class RetentionService:
             customer,
             last_activity_at=max(instants, default=None),
             last_transaction_at=max(purchases, default=None),
-            consent_withdrawn_at=ledger.consent_withdrawn_at(at=at),
+            consent_withdrawn_at=ledger.consent_withdrawn_at(as_of=at),
             closed_at=closed_at,
             applied_keys=applied,
         )
@@ -159,7 +159,7 @@ class RetentionService:
             unit.audit(actor, "retention.apply", at=now, reason=f"{len(actions)} actions")
             unit.commit()
         if any(action.action.irreversible for action in actions):
-            self._privacy.require_erasure()
+            self._context.require_keyring("anonymising or destroying")
         outcomes: dict[str, list[str]] = {
             "applied": [],
             "already_applied": [],

@@ -12,9 +12,15 @@ from custrec.errors import AccessDenied, InvalidState
 from custrec.history import FieldChange, diff
 from custrec.records import Customer, VerificationStatus
 from custrec.security import Action, Actor, Resource
-from custrec.services.context import Context, Unit, check_actor, check_reason
+from custrec.services._records import Records
+from custrec.services.context import (
+    Context,
+    Unit,
+    check_actor,
+    check_optional_reason,
+    check_reason,
+)
 from custrec.services.customers import CustomerService
-from custrec.services.records import Records
 from custrec.storage import HistoryRecord
 from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
@@ -36,7 +42,7 @@ class ReviewService:
         customer_id: str,
         *,
         actor: Actor,
-        reason: str,
+        reason: str | None,
         audit_action: str,
         change: Callable[[Customer], Customer],
         now: datetime,
@@ -82,7 +88,7 @@ class ReviewService:
         History and audit record who approved it and why.
         """
         actor = check_actor(actor)
-        check_reason(reason, "approve()")
+        check_reason(reason, "review.approve()")
         now = self._context.now()
 
         def change(c: Customer) -> Customer:
@@ -100,7 +106,7 @@ class ReviewService:
         Raises :class:`~custrec.errors.InvalidState` unless the record is pending review.
         """
         actor = check_actor(actor)
-        check_reason(reason, "reject()")
+        check_reason(reason, "review.reject()")
         now = self._context.now()
 
         def change(c: Customer) -> Customer:
@@ -118,7 +124,7 @@ class ReviewService:
         verifier: Verifier,
         *,
         actor: Actor,
-        reason: str = "verification",
+        reason: str | None = None,
     ) -> VerificationResult:
         """Check a customer with a :class:`~custrec.verification.Verifier` and record the result.
 
@@ -132,13 +138,13 @@ class ReviewService:
         something other than a :class:`~custrec.verification.VerificationResult`.
         """
         actor = check_actor(actor)
-        check_reason(reason, "verify()")
+        reason = check_optional_reason(reason)
         now = self._context.now()
         with self._context.unit() as unit:
             row = self._records.live_row(unit, customer_id)
             unit.authorize(actor, Action.UPDATE, Resource.of(row), at=now)
             current = self._records.customer(unit, row)
-        result = verifier.verify(current, at=now)
+        result = verifier.verify(current, as_of=now)
         if not isinstance(result, VerificationResult):
             raise TypeError("a Verifier must return a custrec.verification.VerificationResult")
 

@@ -28,7 +28,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (custrec[postgres])")
 
 import custrec.backends.postgres as pg  # noqa: E402
-from custrec.backends.postgres import SCHEMA_VERSION, Migration, PostgresStore  # noqa: E402
+from custrec.backends.postgres import SCHEMA_VERSION, PostgresMigration, PostgresStore  # noqa: E402
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict  # noqa: E402
 from custrec.storage import (  # noqa: E402
     ActivityRow,
@@ -317,7 +317,7 @@ def test_forward_migration_from_an_older_version(
         s.customers.add(customer("c-1"))
         s.commit()
     note = "CREATE TABLE {s}.notes AS SELECT id AS body FROM {s}.customers"
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(3, "notes", (note,))))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(3, "notes", (note,))))
     with PostgresStore(dsn, schema=schema) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"sealed:c-1"
     assert schema_versions(admin, schema) == [1, 2, 3]
@@ -356,7 +356,7 @@ def test_failing_migration_leaves_the_schema_untouched(
 ) -> None:
     store.close()
     broken = ("CREATE TABLE {s}.half_done (x integer)", "THIS IS NOT SQL")
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(3, "bad", broken)))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(3, "bad", broken)))
     with pytest.raises(StorageError) as info:
         PostgresStore(dsn, schema=schema)
     assert isinstance(info.value.__cause__, psycopg.Error)
@@ -386,7 +386,7 @@ def test_foreign_schema_is_refused(dsn: str, schema: str, admin: Any) -> None:
 def test_migration_numbering_is_checked(
     dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, Migration(4, "gap", ())))
+    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(4, "gap", ())))
     with pytest.raises(RuntimeError, match="numbered"):
         PostgresStore(dsn, schema=schema)
 

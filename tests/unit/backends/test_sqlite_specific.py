@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import custrec.backends.sqlite as sqlite_backend
-from custrec.backends.sqlite import SCHEMA_VERSION, Migration, SQLiteStore
+from custrec.backends.sqlite import SCHEMA_VERSION, SQLiteMigration, SQLiteStore
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.storage import (
     ActivityRow,
@@ -333,7 +333,7 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, Migration(4, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(4, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
@@ -368,7 +368,9 @@ def test_failing_migration_leaves_the_database_untouched(
         c.execute("THIS IS NOT SQL")
 
     monkeypatch.setattr(
-        sqlite_backend, "MIGRATIONS", (*sqlite_backend.MIGRATIONS, Migration(4, "bad", broken))
+        sqlite_backend,
+        "MIGRATIONS",
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(4, "bad", broken)),
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)

@@ -198,9 +198,9 @@ def test_notice_history_validation_and_lookup() -> None:
     history = NoticeHistory((V1, v2))
     assert len(history) == 2 and list(history) == [V1, v2]
     assert history.get("v2") is v2 and history.get("v9") is None
-    assert history.current(at=AT - US) is None
-    assert history.current(at=AT) is V1 and history.current(at=AT + US) is v2
-    assert history.baseline(at=AT + US) is V1  # v2 is not material
+    assert history.current(as_of=AT - US) is None
+    assert history.current(as_of=AT) is V1 and history.current(as_of=AT + US) is v2
+    assert history.baseline(as_of=AT + US) is V1  # v2 is not material
     assert NoticeHistory(V1).versions == (V1,)
     with pytest.raises(ConsentError, match="twice"):
         NoticeHistory((V1, V1))
@@ -213,13 +213,13 @@ def test_notice_history_validation_and_lookup() -> None:
 def test_notice_covers_rules() -> None:
     v2 = NoticeVersion(version="v2", content_hash="h2", effective_from=AT + US)
     history = NoticeHistory((V1, v2))
-    assert history.covers("v2", "h2", at=AT + US)
-    assert history.covers("v2", None, at=AT + US)  # no hash recorded: the version decides
-    assert not history.covers("v2", "other", at=AT + US)
-    assert not history.covers("v1", V1.content_hash, at=AT + US)
-    assert not history.covers("v0", None, at=AT + US)
-    assert history.covers("v1", V1.content_hash, at=AT)
-    assert history.covers(None, None, at=AT - US)  # nothing in effect yet
+    assert history.covers("v2", "h2", as_of=AT + US)
+    assert history.covers("v2", None, as_of=AT + US)  # no hash recorded: the version decides
+    assert not history.covers("v2", "other", as_of=AT + US)
+    assert not history.covers("v1", V1.content_hash, as_of=AT + US)
+    assert not history.covers("v0", None, as_of=AT + US)
+    assert history.covers("v1", V1.content_hash, as_of=AT)
+    assert history.covers(None, None, as_of=AT - US)  # nothing in effect yet
 
 
 # ----------------------------------------------------------------------------- subjects
@@ -270,16 +270,20 @@ def test_all_information_of_a_pipl_minor_under_14_is_sensitive() -> None:
     birthday = datetime(2026, 4, 30, 16, 0, tzinfo=UTC)  # 00:00 CST on 1 May 2026
     fields = personal_fields(Contact)
     assert {f.sensitivity for f in fields} == {Sensitivity.PERSONAL}
-    assert {effective_sensitivity(f, child, at=birthday - US) for f in fields} == {
+    assert {effective_sensitivity(f, child, as_of=birthday - US) for f in fields} == {
         Sensitivity.SENSITIVE
     }
-    assert {effective_sensitivity(f, child, at=birthday) for f in fields} == {Sensitivity.PERSONAL}
+    assert {effective_sensitivity(f, child, as_of=birthday) for f in fields} == {
+        Sensitivity.PERSONAL
+    }
     name_field = personal_fields(Customer)[0]
-    assert effective_sensitivity(Sensitivity.SENSITIVE, child, at=birthday) is Sensitivity.SENSITIVE
-    assert effective_sensitivity(name_field, None, at=birthday) is name_field.sensitivity
+    assert (
+        effective_sensitivity(Sensitivity.SENSITIVE, child, as_of=birthday) is Sensitivity.SENSITIVE
+    )
+    assert effective_sensitivity(name_field, None, as_of=birthday) is name_field.sensitivity
     gdpr_child = SubjectFacts(jurisdiction=Jurisdiction.GDPR, birth_date=date(2020, 1, 1))
-    assert effective_sensitivity(Sensitivity.PERSONAL, gdpr_child, at=birthday) is (
+    assert effective_sensitivity(Sensitivity.PERSONAL, gdpr_child, as_of=birthday) is (
         Sensitivity.PERSONAL
     )
     with pytest.raises(TypeError):
-        effective_sensitivity("personal", child, at=birthday)  # type: ignore[arg-type]
+        effective_sensitivity("personal", child, as_of=birthday)  # type: ignore[arg-type]

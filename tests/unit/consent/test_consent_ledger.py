@@ -11,10 +11,10 @@ from custrec.consent import (
     PURPOSES,
     BundledConsentError,
     CaptureChannel,
+    ConsentDecision,
     ConsentError,
     ConsentEvent,
     ConsentLedger,
-    Decision,
     GuardianConsentRequired,
     GuardianEvidence,
     GuardianRelation,
@@ -28,6 +28,7 @@ from custrec.consent import (
     UnknownPurpose,
     notice_hash,
 )
+from custrec.records import DataCategory
 
 US = timedelta(microseconds=1)
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -54,7 +55,7 @@ def ledger(*events: ConsentEvent) -> ConsentLedger:
 
 
 def reason(lg: ConsentLedger, purpose: str, at: datetime, **kw: object) -> str:
-    return lg.decide(purpose, at=at, **kw).reason.value  # type: ignore[arg-type]
+    return lg.decide(purpose, as_of=at, **kw).reason.value  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ withdrawal
@@ -65,17 +66,17 @@ def test_withdrawal_is_prospective_and_never_rewrites_the_past() -> None:
     w = withdraw("marketing.email", T2)
     lg = ledger(g, w)
     assert reason(lg, "marketing.email", T1 - US) == "no_consent"
-    before = lg.decide("marketing.email", at=T1)
-    assert before == Decision(
+    before = lg.decide("marketing.email", as_of=T1)
+    assert before == ConsentDecision(
         allowed=True,
         reason=ReasonCode.GRANTED,
         basis=LawfulBasis.CONSENT,
         evidence_ids=(g.id,),
         purpose="marketing.email",
-        at=T1,
+        as_of=T1,
     )
     assert reason(lg, "marketing.email", T2 - US) == "granted"
-    after = lg.decide("marketing.email", at=T2)
+    after = lg.decide("marketing.email", as_of=T2)
     assert (after.allowed, after.reason, after.evidence_ids) == (False, "withdrawn", (w.id,))
     assert lg.events == (g, w)  # both events stay, unchanged
 
@@ -94,13 +95,60 @@ def test_a_later_grant_after_withdrawal_grants_again() -> None:
     assert reason(lg, "analytics", T1 + US) == "granted"
 
 
-def test_withdraw_takes_the_same_arguments_as_grant() -> None:
-    grant_params = dict(inspect.signature(ConsentEvent.grant).parameters)
-    withdraw_params = dict(inspect.signature(ConsentEvent.withdraw).parameters)
-    del grant_params["effective_to"]  # a withdrawal does not expire
-    assert grant_params == withdraw_params
-    required = {n for n, p in withdraw_params.items() if p.default is inspect.Parameter.empty}
-    assert required == {"customer_id", "purposes", "at", "channel"}
+def test_withdraw_and_object_take_the_same_arguments_as_grant_minus_the_expiry() -> None:
+    from custrec.consent.events import EventDetails, GrantDetails
+
+    assert GrantDetails.__optional_keys__ - EventDetails.__optional_keys__ == {"effective_to"}
+    signatures = [
+        inspect.signature(builder).parameters
+        for builder in (ConsentEvent.grant, ConsentEvent.withdraw, ConsentEvent.object_to)
+    ]
+    for parameters in signatures:
+        required = {n for n, p in parameters.items() if p.default is inspect.Parameter.empty}
+        assert required - {"details"} == {"customer_id", "purposes", "at", "channel"}
+
+
+def test_an_objection_records_every_detail_a_withdrawal_does() -> None:
+    from custrec.consent import Evidence, GuardianEvidence, GuardianRelation, NoticeVersion
+    from custrec.consent.events import EventDetails as GrantDetailsLike
+
+    notice = NoticeVersion(version="v2", effective_from=T0, content_hash="ab" * 32)
+    guardian = GuardianEvidence(guardian_ref="g-1", relation=GuardianRelation.PARENT)
+    details: GrantDetailsLike = {
+        "effective_from": T1,
+        "data_categories": (DataCategory.CONTACT,),
+        "notice": notice,
+        "evidence": Evidence(collector="staff-2"),
+        "guardian": guardian,
+    }
+    made = [
+        build("c-1", "profiling", at=T0, channel=CaptureChannel.WEB_FORM, **details)
+        for build in (ConsentEvent.withdraw, ConsentEvent.object_to)
+    ]
+    for event in made:
+        assert event.effective_from == T1
+        assert event.data_categories == (DataCategory.CONTACT,)
+        assert (event.notice_version, event.guardian) == ("v2", guardian)
+        assert event.given_by.value == "guardian"
+
+
+@pytest.mark.parametrize("builder", ["grant", "withdraw", "object_to"])
+def test_an_unknown_detail_is_refused_not_ignored(builder: str) -> None:
+    with pytest.raises(TypeError, match="effective_until"):
+        getattr(ConsentEvent, builder)(
+            "c-1", "profiling", at=T0, channel=CaptureChannel.WEB_FORM, effective_until=T1
+        )
+
+
+def test_a_withdrawal_cannot_expire() -> None:
+    with pytest.raises(TypeError, match="effective_to"):
+        ConsentEvent.withdraw(
+            "c-1",
+            "profiling",
+            at=T0,
+            channel=CaptureChannel.WEB_FORM,
+            effective_to=T1,  # type: ignore[call-arg]
+        )
 
 
 def test_a_scheduled_withdrawal_takes_effect_at_its_effective_from() -> None:
@@ -116,7 +164,7 @@ def test_withdrawal_of_several_purposes_at_once_is_allowed() -> None:
         grant("third_party", T0),
         withdraw(("marketing.email", "marketing.sms", "third_party"), T1),
     )
-    decisions = lg.decide_all(at=T1)
+    decisions = lg.decide_all(as_of=T1)
     assert {c for c, d in decisions.items() if d.reason == "withdrawn"} == {
         "marketing.email",
         "marketing.sms",
@@ -151,12 +199,12 @@ def test_separate_consent_purposes_are_satisfied_only_by_their_own_grant() -> No
     general = grant(("service", "marketing.email", "marketing.sms", "profiling", "analytics"), T0)
     lg = ledger(general)
     for code in ("third_party", "cross_border", "public_disclosure", "sensitive", "public_images"):
-        d = lg.decide(code, at=T1)
+        d = lg.decide(code, as_of=T1)
         assert (d.allowed, d.reason) == (False, "separate_consent_required")
     own = grant("cross_border", T1)
     lg = lg.append(own)
     assert reason(lg, "cross_border", T1 - US) == "separate_consent_required"
-    assert lg.decide("cross_border", at=T1).evidence_ids == (own.id,)
+    assert lg.decide("cross_border", as_of=T1).evidence_ids == (own.id,)
     assert reason(lg, "third_party", T1) == "separate_consent_required"
 
 
@@ -175,7 +223,7 @@ def test_a_subject_under_14_needs_guardian_consent_under_pipl() -> None:
     child = SubjectFacts(birth_date=BORN)
     own = grant("marketing.email", BIRTHDAY_UTC - US)  # 13 years old in Beijing
     lg = ledger(own)
-    d = lg.decide("marketing.email", at=BIRTHDAY_UTC + timedelta(days=1), subject=child)
+    d = lg.decide("marketing.email", as_of=BIRTHDAY_UTC + timedelta(days=1), subject=child)
     assert (d.allowed, d.reason, d.evidence_ids) == (False, "guardian_required", (own.id,))
     with pytest.raises(GuardianConsentRequired):
         ConsentLedger(CID).append(own, subject=child)
@@ -250,7 +298,7 @@ def test_a_material_notice_change_requires_reconsent_from_its_effective_instant(
     lg = ledger(g)
     history = NoticeHistory((V1, V2_MATERIAL))
     assert reason(lg, "marketing.email", T2 - US, notices=history) == "granted"
-    d = lg.decide("marketing.email", at=T2, notices=history)
+    d = lg.decide("marketing.email", as_of=T2, notices=history)
     assert (d.allowed, d.reason, d.evidence_ids) == (False, "reconsent_required", (g.id,))
     # re-consent under v2 restores it
     lg = lg.append(grant("marketing.email", T2 + US, notice=V2_MATERIAL))
@@ -302,7 +350,7 @@ def test_a_grant_without_notice_is_not_covered_by_a_material_notice() -> None:
 def test_an_objection_blocks_until_a_later_explicit_grant() -> None:
     o = ConsentEvent.object_to(CID, "profiling", at=T1, channel=CaptureChannel.APP)
     lg = ledger(grant("profiling", T0), o)
-    d = lg.decide("profiling", at=T1)
+    d = lg.decide("profiling", as_of=T1)
     assert (d.allowed, d.reason, d.evidence_ids) == (False, "objected", (o.id,))
     # a grant at the same instant does not lift it; a later one does
     assert reason(lg.append(grant("profiling", T1)), "profiling", T1) == "objected"
@@ -321,9 +369,11 @@ def test_a_withdrawal_or_grant_of_another_purpose_does_not_lift_an_objection() -
 def test_an_objection_stops_legitimate_interests_but_not_a_legal_obligation() -> None:
     gdpr = SubjectFacts(jurisdiction=Jurisdiction.GDPR)
     lg = ledger(ConsentEvent.object_to(CID, "marketing.email", at=T0, channel=WEB))
-    li = lg.decide("marketing.email", at=T1, subject=gdpr, basis=LawfulBasis.LEGITIMATE_INTERESTS)
+    li = lg.decide(
+        "marketing.email", as_of=T1, subject=gdpr, basis=LawfulBasis.LEGITIMATE_INTERESTS
+    )
     assert (li.allowed, li.reason, li.basis) == (False, "objected", "legitimate_interests")
-    legal = lg.decide("marketing.email", at=T1, subject=gdpr, basis=LawfulBasis.LEGAL_OBLIGATION)
+    legal = lg.decide("marketing.email", as_of=T1, subject=gdpr, basis=LawfulBasis.LEGAL_OBLIGATION)
     assert (legal.allowed, legal.reason) == (True, "lawful_basis")
 
 
@@ -334,7 +384,7 @@ def test_a_grant_lapses_at_its_effective_to_exclusive() -> None:
     g = grant("marketing.phone", T0, effective_to=T1)
     lg = ledger(g)
     assert reason(lg, "marketing.phone", T1 - US) == "granted"
-    d = lg.decide("marketing.phone", at=T1)
+    d = lg.decide("marketing.phone", as_of=T1)
     assert (d.allowed, d.reason, d.evidence_ids) == (False, "expired", (g.id,))
 
 
@@ -361,20 +411,20 @@ def test_same_effective_instant_grants_resolve_by_capture_time_then_ledger_order
 
 def test_contract_necessity_needs_no_consent_for_necessary_purposes() -> None:
     lg = ConsentLedger(CID)
-    d = lg.decide("service", at=T0, basis=LawfulBasis.CONTRACT)
-    assert d == Decision(
+    d = lg.decide("service", as_of=T0, basis=LawfulBasis.CONTRACT)
+    assert d == ConsentDecision(
         allowed=True,
         reason=ReasonCode.CONTRACT_NECESSITY,
         basis=LawfulBasis.CONTRACT,
         purpose="service",
-        at=T0,
+        as_of=T0,
     )
     assert reason(lg, "service", T0) == "no_consent"  # the contract basis must be asserted
 
 
 def test_the_contract_basis_does_not_cover_unnecessary_purposes() -> None:
     lg = ledger(grant("marketing.email", T0))
-    d = lg.decide("marketing.email", at=T0, basis=LawfulBasis.CONTRACT)
+    d = lg.decide("marketing.email", as_of=T0, basis=LawfulBasis.CONTRACT)
     assert (d.allowed, d.reason, d.basis) == (True, "granted", "consent")
     assert reason(ConsentLedger(CID), "profiling", T0, basis=LawfulBasis.CONTRACT) == "no_consent"
 
@@ -388,7 +438,9 @@ def test_objection_does_not_stop_contract_necessity() -> None:
 
 
 def test_legitimate_interests_is_not_available_under_pipl() -> None:
-    d = ConsentLedger(CID).decide("marketing.email", at=T0, basis=LawfulBasis.LEGITIMATE_INTERESTS)
+    d = ConsentLedger(CID).decide(
+        "marketing.email", as_of=T0, basis=LawfulBasis.LEGITIMATE_INTERESTS
+    )
     assert (d.allowed, d.reason, d.basis) == (False, "basis_not_available", "legitimate_interests")
     gdpr = SubjectFacts(jurisdiction=Jurisdiction.GDPR)
     assert (
@@ -396,7 +448,7 @@ def test_legitimate_interests_is_not_available_under_pipl() -> None:
         == "basis_not_available"
     )
     d = ConsentLedger(CID).decide(
-        "analytics", at=T0, subject=gdpr, basis=LawfulBasis.LEGITIMATE_INTERESTS
+        "analytics", as_of=T0, subject=gdpr, basis=LawfulBasis.LEGITIMATE_INTERESTS
     )
     assert (d.allowed, d.reason) == (True, "lawful_basis")
 
@@ -408,7 +460,7 @@ def test_basis_not_available_is_checked_before_anything_else() -> None:
 
 def test_pipl_statutory_bases_allow_without_consent() -> None:
     for basis in (LawfulBasis.LEGAL_OBLIGATION, LawfulBasis.EMERGENCY, LawfulBasis.OTHER_LAWS):
-        d = ConsentLedger(CID).decide("third_party", at=T0, basis=basis)
+        d = ConsentLedger(CID).decide("third_party", as_of=T0, basis=basis)
         assert (d.allowed, d.reason, d.basis) == (True, "lawful_basis", basis)
 
 
@@ -420,7 +472,7 @@ def test_a_restriction_blocks_everything_but_storage_until_lifted() -> None:
     lift = ConsentEvent.lift_restriction(CID, at=T2, channel=CaptureChannel.EMAIL)
     lg = ledger(grant("analytics", T0), r, lift)
     assert reason(lg, "analytics", T1 - US) == "granted"
-    d = lg.decide("analytics", at=T1)
+    d = lg.decide("analytics", as_of=T1)
     assert (d.allowed, d.reason, d.evidence_ids) == (False, "restricted", (r.id,))
     assert reason(lg, "service", T1, basis=LawfulBasis.CONTRACT) == "restricted"
     assert reason(lg, "third_party", T1, basis=LawfulBasis.LEGAL_OBLIGATION) == "restricted"
@@ -448,7 +500,7 @@ def test_expiring_within_lists_each_lapsing_grant_once() -> None:
     later = grant("analytics", T0, effective_to=T1 + timedelta(days=60))
     open_ended = grant("profiling", T0)
     lg = ledger(soon, later, open_ended)
-    found = lg.expiring_within(30, at=T1)
+    found = lg.expiring_within(30, as_of=T1)
     assert [(e.event_id, e.purposes, e.expires_at) for e in found] == [
         (soon.id, ("marketing.email", "marketing.sms"), soon.effective_to)
     ]
@@ -458,10 +510,10 @@ def test_expiring_within_lists_each_lapsing_grant_once() -> None:
 def test_expiring_within_window_boundaries() -> None:
     g = grant("analytics", T0, effective_to=T0 + timedelta(days=30))
     lg = ledger(g)
-    assert [e.event_id for e in lg.expiring_within(30, at=T0)] == [g.id]  # end inclusive
-    assert lg.expiring_within(30, at=T0 - US) == []  # one microsecond outside the window
-    assert lg.expiring_within(1, at=g.effective_to - US) != []
-    assert lg.expiring_within(1, at=g.effective_to) == []  # already expired
+    assert [e.event_id for e in lg.expiring_within(30, as_of=T0)] == [g.id]  # end inclusive
+    assert lg.expiring_within(30, as_of=T0 - US) == []  # one microsecond outside the window
+    assert lg.expiring_within(1, as_of=g.effective_to - US) != []
+    assert lg.expiring_within(1, as_of=g.effective_to) == []  # already expired
 
 
 def test_expiring_within_skips_withdrawn_superseded_renewed_and_objected_grants() -> None:
@@ -483,18 +535,18 @@ def test_expiring_within_skips_withdrawn_superseded_renewed_and_objected_grants(
         ConsentEvent.object_to(CID, "profiling", at=T0 + US, channel=WEB),
         withdraw("service", T0 + US),
     )
-    found = lg.expiring_within(7, at=T1)
+    found = lg.expiring_within(7, as_of=T1)
     assert [(e.event_id, e.purposes) for e in found] == [(partly.id, ("marketing.phone",))]
 
 
 def test_expiring_within_validates_arguments() -> None:
     lg = ConsentLedger(CID)
     with pytest.raises(ValueError, match="positive"):
-        lg.expiring_within(0, at=T0)
+        lg.expiring_within(0, as_of=T0)
     with pytest.raises(TypeError):
-        lg.expiring_within(True, at=T0)
+        lg.expiring_within(True, as_of=T0)
     with pytest.raises(ValueError, match="timezone-aware"):
-        lg.expiring_within(1, at=datetime(2025, 1, 1))
+        lg.expiring_within(1, as_of=datetime(2025, 1, 1))
 
 
 # --------------------------------------------------------------------- ledger mechanics
@@ -505,7 +557,7 @@ def test_append_returns_a_new_ledger_and_leaves_the_old_one_unchanged() -> None:
     g = grant("analytics", T0)
     one = empty.append(g)
     assert len(empty) == 0 and list(one) == [g]
-    assert empty.decide("analytics", at=T1).reason == "no_consent"
+    assert empty.decide("analytics", as_of=T1).reason == "no_consent"
     with pytest.raises(AttributeError):
         one._events = ()  # type: ignore[misc]
     assert repr(one) == "ConsentLedger(customer_id='c-1', events=1)"
@@ -527,13 +579,13 @@ def test_ledger_rejects_foreign_duplicate_and_unknown_events() -> None:
 def test_decide_validates_its_arguments() -> None:
     lg = ConsentLedger(CID)
     with pytest.raises(ValueError, match="timezone-aware"):
-        lg.decide("analytics", at=datetime(2025, 1, 1))
+        lg.decide("analytics", as_of=datetime(2025, 1, 1))
     with pytest.raises(UnknownPurpose):
-        lg.decide("nope", at=T0)
+        lg.decide("nope", as_of=T0)
     with pytest.raises(TypeError):
-        lg.decide("analytics", at=T0, basis="consent")  # type: ignore[arg-type]
+        lg.decide("analytics", as_of=T0, basis="consent")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        lg.decide("analytics", at=T0, notices="v1")  # type: ignore[arg-type]
+        lg.decide("analytics", as_of=T0, notices="v1")  # type: ignore[arg-type]
 
 
 def test_instants_in_other_time_zones_compare_as_instants() -> None:
@@ -564,11 +616,11 @@ def test_consent_withdrawn_at_reports_the_withdrawal_once_nothing_is_granted() -
         withdraw("marketing.email", T1),
         withdraw("analytics", T2),
     )
-    assert lg.consent_withdrawn_at(at=T1) is None  # analytics still granted
-    assert lg.consent_withdrawn_at(at=T2) == T2
-    assert ConsentLedger(CID).consent_withdrawn_at(at=T2) is None
+    assert lg.consent_withdrawn_at(as_of=T1) is None  # analytics still granted
+    assert lg.consent_withdrawn_at(as_of=T2) == T2
+    assert ConsentLedger(CID).consent_withdrawn_at(as_of=T2) is None
     expired = ledger(grant("analytics", T0, effective_to=T1), withdraw("profiling", T0))
-    assert expired.consent_withdrawn_at(at=T1) == T0
+    assert expired.consent_withdrawn_at(as_of=T1) == T0
 
 
 def test_consent_withdrawn_at_can_look_at_some_purposes_only() -> None:
@@ -577,17 +629,17 @@ def test_consent_withdrawn_at_can_look_at_some_purposes_only() -> None:
         grant("third_party", T0),
         withdraw("marketing.email", T1),
     )
-    assert lg.consent_withdrawn_at(at=T2) is None  # third_party still granted
+    assert lg.consent_withdrawn_at(as_of=T2) is None  # third_party still granted
     marketing = ("marketing.email", "marketing.sms")
-    assert lg.consent_withdrawn_at(at=T2, purposes=marketing) == T1
-    assert lg.consent_withdrawn_at(at=T2, purposes="marketing.email") == T1
-    assert lg.consent_withdrawn_at(at=T2, purposes=["profiling"]) is None  # never withdrawn
+    assert lg.consent_withdrawn_at(as_of=T2, purposes=marketing) == T1
+    assert lg.consent_withdrawn_at(as_of=T2, purposes="marketing.email") == T1
+    assert lg.consent_withdrawn_at(as_of=T2, purposes=["profiling"]) is None  # never withdrawn
     with pytest.raises(UnknownPurpose):
-        lg.consent_withdrawn_at(at=T2, purposes=["nope"])
+        lg.consent_withdrawn_at(as_of=T2, purposes=["nope"])
 
 
 def test_decision_explains_itself_without_personal_data() -> None:
-    d = ConsentLedger(CID).decide("third_party", at=T0)
+    d = ConsentLedger(CID).decide("third_party", as_of=T0)
     assert d.explain() == (
         "third_party: not allowed (separate_consent_required: "
         "the purpose needs its own separate grant)"

@@ -286,11 +286,13 @@ def test_decide_equals_a_brute_force_replay(
 ) -> None:
     evs, code, at = scenario
     ledger = ConsentLedger(CID, evs)
-    decision = ledger.decide(code, at=at, subject=subject, basis=basis, notices=notices)
+    decision = ledger.decide(code, as_of=at, subject=subject, basis=basis, notices=notices)
     assert (decision.allowed, decision.reason.value) == reference(
         evs, code, at, subject, basis, notices
     )
-    assert ledger.decide_all(at=at, subject=subject, basis=basis, notices=notices)[code] == decision
+    assert (
+        ledger.decide_all(as_of=at, subject=subject, basis=basis, notices=notices)[code] == decision
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -301,7 +303,7 @@ def test_appending_never_rewrites_the_past(
     ledger = ConsentLedger(CID, evs)
     longer = ledger.append(future)
     if future.effective_from > at:
-        assert longer.decide_all(at=at) == ledger.decide_all(at=at)
+        assert longer.decide_all(as_of=at) == ledger.decide_all(as_of=at)
 
 
 @settings(max_examples=400, deadline=None)
@@ -321,7 +323,7 @@ def test_expiring_within_equals_a_brute_force_scan(
         then = ref_latest(evs, g.effective_to, {EventKind.GRANT, EventKind.WITHDRAW}, code)
         if then is g and not ref_objected(evs, g.effective_to, code):
             expected.setdefault(g.id, []).append(code)
-    found = ConsentLedger(CID, evs).expiring_within(days, at=at)
+    found = ConsentLedger(CID, evs).expiring_within(days, as_of=at)
     assert len({e.event_id for e in found}) == len(found)  # once each
     assert {e.event_id: sorted(e.purposes) for e in found} == {
         k: sorted(v) for k, v in expected.items()

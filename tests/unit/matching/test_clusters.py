@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from custrec._clustering import cluster_profiles
 from custrec.matching import (
-    Decision,
+    MatchDecision,
     MatchKey,
     Thresholds,
     UnionFind,
@@ -34,7 +34,7 @@ def person(cid: str, name: str, *, phone: str | None = None, street: str | None 
 
 
 def run(
-    customers: list[Customer], *, cap: int = 100, decision: Decision = Decision.PROBABLE
+    customers: list[Customer], *, cap: int = 100, decision: MatchDecision = MatchDecision.PROBABLE
 ) -> ClusterRun:
     def keyed(c: Customer) -> tuple[object, frozenset[MatchKey]]:
         return profile(c), strong_keys(c) | blocking_keys(c)
@@ -72,7 +72,7 @@ def test_a_probable_chain_joins_three_records() -> None:
     )
     assert [c.ids for c in result.clusters] == [("a", "b", "c")]
     assert result.duplicate_ids == {"b", "c"}
-    assert result.clusters[0].decision is Decision.PROBABLE  # the weakest link
+    assert result.clusters[0].decision is MatchDecision.PROBABLE  # the weakest link
 
 
 def test_block_sizes_are_counted_before_scoring_and_each_pair_is_scored_once() -> None:
@@ -87,7 +87,7 @@ def test_block_sizes_are_counted_before_scoring_and_each_pair_is_scored_once() -
 
 def test_a_key_over_the_cap_is_a_stop_key_and_is_never_expanded() -> None:
     crowd = [person(str(i), "张伟", street=f"路{i}号") for i in range(5)]
-    result = run(crowd, cap=3, decision=Decision.POSSIBLE)
+    result = run(crowd, cap=3, decision=MatchDecision.POSSIBLE)
     assert [(s.kind, s.records) for s in result.stop_keys] == [("blk.name", 5)]
     assert result.comparisons == 0 and result.clusters == ()
     assert "张" not in repr(result.stop_keys)
@@ -96,7 +96,7 @@ def test_a_key_over_the_cap_is_a_stop_key_and_is_never_expanded() -> None:
 def test_the_decision_sets_how_sure_a_link_must_be() -> None:
     pair = [person("a", "张伟"), person("b", "张伟")]  # same name only: possible
     assert run(pair).clusters == ()
-    assert [c.ids for c in run(pair, decision=Decision.POSSIBLE).clusters] == [("a", "b")]
+    assert [c.ids for c in run(pair, decision=MatchDecision.POSSIBLE).clusters] == [("a", "b")]
 
 
 def test_an_empty_stream_gives_an_empty_run() -> None:

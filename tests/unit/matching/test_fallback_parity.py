@@ -6,7 +6,7 @@ import pytest
 
 from custrec._clustering import cluster_profiles
 from custrec.matching import (
-    Decision,
+    MatchDecision,
     Thresholds,
     Weights,
     blocking_keys,
@@ -31,7 +31,7 @@ def clusters() -> ClusterRun:
     return cluster_profiles(
         ((profile(c), strong_keys(c) | blocking_keys(c)) for c in records),
         cap=100,
-        decision=Decision.POSSIBLE,
+        decision=MatchDecision.POSSIBLE,
         thresholds=Thresholds(),
         weights=Weights(),
     )

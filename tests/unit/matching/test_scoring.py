@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.matching import (
-    Decision,
+    MatchDecision,
     MatchProfile,
     Thresholds,
     Weights,
@@ -40,7 +40,7 @@ def reasons(a: Customer, b: Customer) -> list[str]:
 
 def test_a_shared_phone_decides_on_its_own() -> None:
     m = compare(profile(person("张伟", contacts=PHONE)), profile(person("李娜", contacts=PHONE)))
-    assert (m.decision, m.score) == (Decision.SAME, 1.0)
+    assert (m.decision, m.score) == (MatchDecision.SAME, 1.0)
     assert [str(r) for r in m.reasons] == ["phone: same"]
 
 
@@ -52,7 +52,7 @@ def test_different_resident_ids_overrule_a_shared_phone() -> None:
         contacts=PHONE, identifiers=(Identifier(scheme="CN-RIC", value="110105194912310029"),)
     )
     m = compare(profile(a), profile(b))
-    assert m.decision is Decision.DISTINCT
+    assert m.decision is MatchDecision.DISTINCT
     assert "ric: different" in [str(r) for r in m.reasons]
 
 
@@ -60,7 +60,7 @@ def test_same_name_and_address_is_probable_with_reasons() -> None:
     m = compare(
         profile(person("Zhang Wei", addresses=HOME)), profile(person("WEI ZHANG", addresses=HOME))
     )
-    assert m.decision is Decision.PROBABLE
+    assert m.decision is MatchDecision.PROBABLE
     assert m.score == pytest.approx(0.95)
     assert [str(r) for r in m.reasons] == ["name: same", "address: same"]
 
@@ -76,19 +76,19 @@ def test_full_width_digits_in_the_street_do_not_matter() -> None:
 def test_same_name_at_another_address_is_not_probable() -> None:
     away = (Address(city="北京", street="长安街100号"),)
     m = compare(profile(person(addresses=HOME)), profile(person(addresses=away)))
-    assert m.decision is Decision.DISTINCT
+    assert m.decision is MatchDecision.DISTINCT
     assert "address: different" in [str(r) for r in m.reasons]
 
 
 def test_same_name_alone_is_only_possible() -> None:
-    assert compare(profile(person()), profile(person())).decision is Decision.POSSIBLE
+    assert compare(profile(person()), profile(person())).decision is MatchDecision.POSSIBLE
 
 
 def test_a_different_birth_date_or_sex_counts_against() -> None:
     a = person(addresses=HOME, birth_date=date(1990, 1, 1), gender=Gender.MALE)
     b = person(addresses=HOME, birth_date=date(1991, 1, 1), gender=Gender.FEMALE)
     m = compare(profile(a), profile(b))
-    assert m.decision is Decision.DISTINCT
+    assert m.decision is MatchDecision.DISTINCT
     assert {"birth_date: different", "gender: different"} <= {str(r) for r in m.reasons}
 
 
@@ -98,26 +98,26 @@ def test_legal_form_variants_of_an_organisation_match() -> None:
         profile(org("华为技术有限公司", addresses=office)),
         profile(org("华为技术股份有限公司", addresses=office)),
     )
-    assert m.decision is Decision.PROBABLE
+    assert m.decision is MatchDecision.PROBABLE
 
 
 def test_same_core_name_in_another_region_is_not_probable() -> None:
     m = compare(profile(org("北京银行股份有限公司")), profile(org("上海银行股份有限公司")))
-    assert m.decision is not Decision.PROBABLE
+    assert m.decision is not MatchDecision.PROBABLE
     assert "region: different" in [str(r) for r in m.reasons]
 
 
 def test_a_person_never_matches_an_organisation() -> None:
     m = compare(profile(person("华为", contacts=PHONE)), profile(org("华为", contacts=PHONE)))
-    assert (m.decision, m.score) == (Decision.DISTINCT, 0.0)
+    assert (m.decision, m.score) == (MatchDecision.DISTINCT, 0.0)
 
 
 def test_thresholds_and_weights_are_configurable() -> None:
     a, b = profile(person()), profile(person())
     assert compare(a, b, thresholds=Thresholds(probable=0.6, possible=0.5)).decision is (
-        Decision.PROBABLE
+        MatchDecision.PROBABLE
     )
-    assert compare(a, b, weights=Weights(name=0.3)).decision is Decision.DISTINCT
+    assert compare(a, b, weights=Weights(name=0.3)).decision is MatchDecision.DISTINCT
 
 
 @pytest.mark.parametrize(
@@ -165,4 +165,4 @@ def test_a_record_compared_with_itself_is_probable_when_it_has_a_name(name: str)
     p: MatchProfile = profile(person(name, addresses=HOME))
     m = compare(p, p)
     # a name and an address of its own: probable; without a name only the address speaks
-    assert m.decision is (Decision.PROBABLE if p.name else Decision.DISTINCT)
+    assert m.decision is (MatchDecision.PROBABLE if p.name else MatchDecision.DISTINCT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from custrec import Actor, KeyRing, MemoryStore, Registry
-from custrec.matching import Decision, MatchConfig
+from custrec.matching import MatchConfig, MatchDecision
 
 ADMIN = Actor(id="admin", roles={"admin"})
 
@@ -36,12 +36,12 @@ def test_the_budget_keeps_the_records_sharing_the_most_keys() -> None:
             "addresses": [{"city": "北京", "street": "朝阳路8号"}],
         },
         actor=ADMIN,
-        decision=Decision.POSSIBLE,
+        decision=MatchDecision.POSSIBLE,
     )
     assert (search.compared, search.unscored) == (3, 3)  # 1 phone holder + a budget of 2
     found = {c.customer_id: c.decision for c in search.candidates}
-    assert found[phone_holder.id] is Decision.SAME
-    assert found[same_place.id] is Decision.PROBABLE
+    assert found[phone_holder.id] is MatchDecision.SAME
+    assert found[same_place.id] is MatchDecision.PROBABLE
     assert sum(1 for n in namesakes if n.id in found) <= 1
 
 

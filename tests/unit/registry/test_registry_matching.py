@@ -24,12 +24,12 @@ from custrec.matching import (
     DEFAULT_RULES,
     DuplicateSearch,
     MatchConfig,
+    MatchDecision,
     Reason,
     StopKey,
     Strategy,
     SurvivorshipRules,
 )
-from custrec.matching import Decision as MatchDecision
 from custrec.records import Customer, Interaction, Transaction
 from custrec.retention import (
     RetentionAction,
@@ -326,11 +326,13 @@ def test_candidates_are_sorted_best_first_and_limit_is_honoured(registry: Regist
     assert search.compared == 4
     assert distinct.id not in ids(search)
 
-    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, limit=2)) == [
+    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, max_results=2)) == [
         same.id,
         probable.id,
     ]
-    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, limit=1)) == [same.id]
+    assert ids(registry.matching.find_duplicates(candidate, actor=ADMIN, max_results=1)) == [
+        same.id
+    ]
 
 
 def test_equally_good_candidates_are_ordered_by_id(registry: Registry) -> None:
@@ -379,13 +381,13 @@ def test_a_candidate_that_is_not_a_mapping_or_customer_raises_type_error(
         registry.matching.find_duplicates(not_a_candidate, actor=ADMIN)
 
 
-@pytest.mark.parametrize("limit", [0, -1, True, 2.5, "3"])
-def test_a_limit_that_is_not_a_positive_integer_raises_value_error(
-    registry: Registry, limit: Any
+@pytest.mark.parametrize("max_results", [0, -1, True, 2.5, "3"])
+def test_max_results_that_is_not_a_positive_integer_raises_value_error(
+    registry: Registry, max_results: Any
 ) -> None:
-    with pytest.raises(ValueError, match="limit"):
+    with pytest.raises(ValueError, match="max_results"):
         registry.matching.find_duplicates(
-            person("李雷", phone=new_phone()), actor=ADMIN, limit=limit
+            person("李雷", phone=new_phone()), actor=ADMIN, max_results=max_results
         )
 
 

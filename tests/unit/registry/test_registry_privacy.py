@@ -70,7 +70,7 @@ def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None
     registry.consent.withdraw(c.id, "marketing.sms", actor=OFFICER, channel=APP)
     now = registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER)
     assert (now.allowed, now.reason) == (False, "withdrawn")
-    earlier = registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER, at=granted_at)
+    earlier = registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER, as_of=granted_at)
     assert (earlier.allowed, earlier.reason) == (True, "granted")
     kinds = [e.kind.value for e in registry.consent.ledger(c.id, actor=OFFICER).events]
     assert kinds == ["grant", "withdraw"]

@@ -118,12 +118,12 @@ class FakeVerifier:
     detail: str | None = None
     seen: list[tuple[Customer, datetime]] = attrs.field(factory=list)
 
-    def verify(self, customer: Customer, *, at: datetime) -> VerificationResult:
-        self.seen.append((customer, at))
+    def verify(self, customer: Customer, *, as_of: datetime) -> VerificationResult:
+        self.seen.append((customer, as_of))
         return VerificationResult(
             source=self.name,
             outcome=self.outcome,
-            checked_at=self.checked_at or at,
+            checked_at=self.checked_at or as_of,
             fields=("name", "contacts"),
             detail=self.detail,
         )
@@ -134,7 +134,7 @@ class BrokenVerifier:
 
     name = "broken-source"
 
-    def verify(self, customer: Customer, *, at: datetime) -> VerificationResult:
+    def verify(self, customer: Customer, *, as_of: datetime) -> VerificationResult:
         raise ConnectionError("source unavailable")
 
 
@@ -143,8 +143,8 @@ class SloppyVerifier:
 
     name = "sloppy-source"
 
-    def verify(self, customer: Customer, *, at: datetime) -> Any:
-        return {"outcome": "confirmed", "checked_at": at}
+    def verify(self, customer: Customer, *, as_of: datetime) -> Any:
+        return {"outcome": "confirmed", "checked_at": as_of}
 
 
 def audit(registry: Registry, action: str) -> list[AuditRecord]:
@@ -384,7 +384,7 @@ def test_verify_needs_update_rights_before_the_verifier_is_called(registry: Regi
 
 def test_a_fake_verifier_is_a_verifier() -> None:
     verifier: Verifier = FakeVerifier(VerificationOutcome.CONFIRMED)
-    result = verifier.verify(Customer(kind=CustomerKind.INDIVIDUAL, name="x"), at=T0)
+    result = verifier.verify(Customer(kind=CustomerKind.INDIVIDUAL, name="x"), as_of=T0)
     assert result == VerificationResult(
         source=verifier.name,
         outcome=VerificationOutcome.CONFIRMED,

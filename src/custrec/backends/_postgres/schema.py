@@ -15,7 +15,14 @@ from typing import Final, NamedTuple
 
 from custrec.storage import ROW_STATES
 
-__all__ = ["MIGRATIONS", "REFUSED_STATE", "SCHEMA_VERSION", "Migration", "lock_key", "quote_ident"]
+__all__ = [
+    "MIGRATIONS",
+    "REFUSED_STATE",
+    "SCHEMA_VERSION",
+    "PostgresMigration",
+    "lock_key",
+    "quote_ident",
+]
 
 REFUSED_STATE: Final = "CR001"  # SQLSTATE raised by the append-only triggers
 
@@ -128,7 +135,7 @@ _SCHEMA_V1: Final[tuple[str, ...]] = (
 )
 
 
-class Migration(NamedTuple):
+class PostgresMigration(NamedTuple):
     """One forward schema step: SQL templates run in order inside the migrating transaction.
 
     ``{s}`` in a statement stands for the quoted schema name.
@@ -162,9 +169,9 @@ _SCHEMA_V2: Final[tuple[str, ...]] = (
     'CREATE TABLE {s}.meta (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)',
 )
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "initial schema", _SCHEMA_V1),
-    Migration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
+MIGRATIONS: tuple[PostgresMigration, ...] = (
+    PostgresMigration(1, "initial schema", _SCHEMA_V1),
+    PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

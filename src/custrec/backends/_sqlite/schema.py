@@ -10,7 +10,7 @@ from typing import Final, NamedTuple
 from custrec.errors import StorageError
 from custrec.storage import ROW_STATES
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "pack_index_key", "unpack_index_key"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteMigration", "pack_index_key", "unpack_index_key"]
 
 
 def _append_only(table: str) -> list[str]:
@@ -127,7 +127,7 @@ def _statements(statements: Sequence[str]) -> Callable[[sqlite3.Connection], Non
     return apply
 
 
-class Migration(NamedTuple):
+class SQLiteMigration(NamedTuple):
     """One forward schema step: ``apply`` runs inside the opening transaction."""
 
     version: int
@@ -226,10 +226,10 @@ def _row_state_and_meta(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "initial schema", _statements(_SCHEMA_V1)),
-    Migration(2, "index keys stored as compact BLOBs", _compact_index_keys),
-    Migration(3, "row state, audit on_behalf_of, meta table", _row_state_and_meta),
+MIGRATIONS: tuple[SQLiteMigration, ...] = (
+    SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
+    SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
+    SQLiteMigration(3, "row state, audit on_behalf_of, meta table", _row_state_and_meta),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -36,6 +36,8 @@ _MAX_ALIAS_HOPS: Final = 64
 _INDEX: Final = re.compile(r"\[\d+\]")
 _PERSONAL_PATHS: Final = frozenset(f.path for f in personal_fields(Customer))
 
+_ACTIVITY_PAGE: Final = 500  # activity rows read per step
+
 
 def holds_customer(row: CustomerRow) -> bool:
     """Whether a stored row holds a customer (it is not an erasure tombstone or merge alias)."""
@@ -173,6 +175,22 @@ class Records:
                 return row
             row = unit.session.customers.get(alias_target(row))
         raise StorageError(f"customer {customer_id}: merge aliases form a loop")
+
+    @staticmethod
+    def activity_rows(
+        unit: Unit, customer_id: str, *, kind: str | None = None
+    ) -> Iterator[ActivityRow]:
+        """Every activity row of a customer (or of one ``kind``), by id, read a page at a time:
+        there is no cap on how many a customer has."""
+        after: str | None = None
+        while True:
+            rows = unit.session.activities.list_for(
+                customer_id, kind=kind, after=after, limit=_ACTIVITY_PAGE
+            )
+            yield from rows
+            if len(rows) < _ACTIVITY_PAGE:
+                return
+            after = rows[-1].id
 
     def open_activity(self, unit: Unit, row: ActivityRow) -> Transaction | Interaction:
         """Open an activity; one moved by a merge is still sealed for the merged customer."""
