@@ -7,9 +7,9 @@ amounts like "¥12,800.00" and "1.5万", three date formats) to a temporary CSV 
 in a fresh subprocess so that peak memory is measured per phase:
 
 - ``import``: ``open_source`` + ``plan_import(dry_run=False)`` into a keyed ``SQLiteStore``
-  (chunks of 5000): mapping, ``parse_customer``, duplicate checks in the file and against the
-  store, ``Registry.intake_many`` (validation again, per-customer data keys, AES-GCM per
-  personal field, HMAC blind indexes, history, chained audit);
+  (``ImportPolicy(batch_size=5000)``): mapping, ``parse_customer``, duplicate checks in the file
+  and against the store, ``registry.customers.intake_many`` (validation again, per-customer data
+  keys, AES-GCM per personal field, HMAC blind indexes, history, chained audit);
 - ``floor``: the same rows read with ``csv``, the phone through ``phonenumbers`` (E.164), the
   e-mail through ``email-validator``, a random data key wrapped with AES-GCM and the row's
   JSON encrypted with it, then inserted with ``sqlite3`` (one transaction per 5000 rows):
@@ -27,12 +27,12 @@ Measured on the development machine (2 cores shared with other jobs, load about 
     floor    100,000      8.5    11,808      30.1      22.9
 
 (an earlier, quieter run: import 618 rows/s). With N = 25,000 the import ran at 595 rows/s with
-a peak of 119.0 MiB: the peak does not grow with N, because rows are streamed, a chunk of 5000
+a peak of 119.0 MiB: the peak does not grow with N, because rows are streamed, a batch of 5000
 rows is the most held at once, and the identifiers seen so far live in a temporary SQLite file.
 The million rows of the issue would take about half an hour at this rate; they were not run
 here. The import is about 20 times slower than the floor: profiling shows about 45 % of its time
-in ``parse_customer`` (the plan), 35 % in ``Registry.intake_many`` (of which most is validating
-the same records again, the rest sealing and writing) and about 10 % in the mapping.
+in ``parse_customer`` (the plan), 35 % in ``registry.customers.intake_many`` (of which most is
+validating the same records again, the rest sealing and writing) and about 10 % in the mapping.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
     python benchmarks/bench_intake.py [N] [--repeat R] [--order shuffled|sequential]
 
 Takes the same N generated customers (default 100,000) into fresh SQLite files through
-``Registry.intake_many`` (chunks of 1000), once without a keyring (plain JSON, plain index keys)
-and once with one (per-customer data keys, AES-GCM per personal field, HMAC blind indexes,
-chained audit). The two runs alternate ``R`` times (default 3) so that a slow spell of the
-machine hits both alike; the medians are compared. The goal (issue: security) is an overhead of
-at most 15 %. Not part of the test suite.
+``registry.customers.intake_many`` (``batch_size=1000``), once without a keyring (plain JSON,
+plain index keys) and once with one (per-customer data keys, AES-GCM per personal field, HMAC
+blind indexes, chained audit). The two runs alternate ``R`` times (default 3) so that a slow
+spell of the machine hits both alike; the medians are compared. The goal (issue: security) is an
+overhead of at most 15 %. Not part of the test suite.
 
 ``--order`` is the order the customers arrive in. ``shuffled`` (the default) is what an import
 looks like: records come in no particular order of phone number, e-mail or name. ``sequential``

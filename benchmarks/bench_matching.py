@@ -5,13 +5,13 @@
 
 Generates N labelled customers with realistic duplicates (:mod:`custrec.testing.synthetic`:
 typos, swapped name order, full-width digits, legal-form variants, changed phones, ...), takes
-them into a fresh SQLite file through ``Registry.intake_many`` (keyring on unless
+them into a fresh SQLite file through ``registry.customers.intake_many`` (keyring on unless
 ``--plaintext``; duplicates allowed in, as in a legacy database), then
 
-1. runs ``Registry.find_duplicate_clusters()`` at the default decision (``probable``) and reports
+1. runs ``registry.matching.clusters()`` at the default decision (``probable``) and reports
    pairwise precision, recall and F1 against the labels, with seconds and peak memory (RSS);
-2. runs ``Registry.find_duplicates()`` for P fresh variants of stored customers (default 1000)
-   and reports p50/p99 latency and how often the right customer came back first.
+2. runs ``registry.matching.find_duplicates()`` for P fresh variants of stored customers
+   (default 1000) and reports p50/p99 latency and how often the right customer came back first.
 
 Default N = 100000. The issue's goals: precision >= 0.98 and recall >= 0.95 at the default
 thresholds; batch and incremental figures for N = 1,000,000 are in docs/matching.md. Not part of
