@@ -2,8 +2,9 @@
 
 Each factory returns a validator ``(instance, attribute, value) -> None`` that raises
 ``TypeError`` for a value of the wrong type and ``ValueError`` for a wrong value, naming the
-field or argument and never repeating the value. Use one on an attrs field
-(``attrs.field(validator=positive_int())``) or on a function argument with :func:`check`:
+field or argument and never repeating the value. A ``bool`` is never an integer or a number.
+Use one on an attrs field (``attrs.field(validator=positive_int())``) or on a function argument
+with :func:`check`, which returns the value:
 
 >>> check("limit", 10, positive_int())
 10
@@ -11,12 +12,41 @@ field or argument and never repeating the value. Use one on an attrs field
 Traceback (most recent call last):
 ...
 ValueError: limit must be a positive integer
+>>> check("limit", True, positive_int())
+Traceback (most recent call last):
+...
+TypeError: limit must be a positive integer, not bool
+>>> check("bins", 1, int_range(2))
+Traceback (most recent call last):
+...
+ValueError: bins must be an integer of at least 2
+>>> check("n", -1, int_range(0))
+Traceback (most recent call last):
+...
+ValueError: n must be a non-negative integer
+>>> check("r", 6, int_range(1, 5))
+Traceback (most recent call last):
+...
+ValueError: r must be an integer from 1 to 5
+
+:func:`require_aware` is the typed form of ``check(name, value, aware())`` for a value not yet
+known to be a ``datetime``:
+
+>>> from datetime import UTC, datetime
+>>> require_aware(datetime(2025, 1, 1, tzinfo=UTC), "as_of").year
+2025
+>>> require_aware(datetime(2025, 1, 1), "as_of")
+Traceback (most recent call last):
+...
+ValueError: as_of must be timezone-aware (a naive datetime is ambiguous)
 """
 
 from __future__ import annotations
 
+import enum
+import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from custrec._text import has_invalid_character
@@ -24,11 +54,19 @@ from custrec._text import has_invalid_character
 __all__ = [
     "Validator",
     "aware",
+    "calendar_date",
     "check",
+    "int_range",
+    "integer",
+    "member_of",
     "non_empty_text",
+    "number_range",
     "optional",
     "positive_int",
+    "positive_number",
+    "require_aware",
     "storable_text",
+    "unique_items",
 ]
 
 _T = TypeVar("_T")
@@ -39,6 +77,10 @@ Validator = Callable[[Any, Any, Any], None]
 
 def _name(attribute: Any) -> str:
     return str(getattr(attribute, "name", attribute))
+
+
+def _type(value: object) -> str:
+    return type(value).__name__
 
 
 class _Named:
@@ -56,11 +98,84 @@ def check(name: str, value: _T, validator: Validator) -> _T:
     return value
 
 
-def positive_int(*, at_most: int | None = None) -> Validator:
-    """An ``int`` (not a ``bool``) of at least 1, and at most ``at_most`` when given."""
+# ------------------------------------------------------------------------------ instants
+
+
+def require_aware(value: object, name: str) -> datetime:
+    """Return ``value`` if it is a timezone-aware ``datetime`` (see :func:`aware`); raise otherwise.
+
+    ``TypeError`` for a non-datetime (a ``date`` included), ``ValueError`` for a naive datetime.
+    """
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a timezone-aware datetime, not {_type(value)}")
+    if value.utcoffset() is None:  # also when tzinfo is None
+        raise ValueError(f"{name} must be timezone-aware (a naive datetime is ambiguous)")
+    return value
+
+
+def aware() -> Validator:
+    """A timezone-aware ``datetime``: ``TypeError`` for another type (a ``date`` too),
+    ``ValueError`` for a naive datetime.
+
+    >>> from datetime import datetime
+    >>> check("at", datetime(2025, 1, 1), aware())
+    Traceback (most recent call last):
+    ...
+    ValueError: at must be timezone-aware (a naive datetime is ambiguous)
+    """
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        require_aware(value, _name(attribute))
+
+    return validate
+
+
+def calendar_date() -> Validator:
+    """A calendar ``date`` that is not a ``datetime`` (``TypeError`` otherwise).
+
+    >>> from datetime import date, datetime
+    >>> check("born", date(2000, 1, 31), calendar_date())
+    datetime.date(2000, 1, 31)
+    >>> check("born", datetime(2000, 1, 31), calendar_date())
+    Traceback (most recent call last):
+    ...
+    TypeError: born must be a date, not datetime
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if isinstance(value, datetime) or not isinstance(value, date):
+            raise TypeError(f"{_name(attribute)} must be a date, not {_type(value)}")
+
+    return validate
+
+
+# ------------------------------------------------------------------------------- numbers
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer() -> Validator:
+    """Any ``int`` (not a ``bool``; ``TypeError`` otherwise)."""
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not _is_int(value):
+            raise TypeError(f"{_name(attribute)} must be an integer, not {_type(value)}")
+
+    return validate
+
+
+def positive_int(*, at_most: int | None = None) -> Validator:
+    """An ``int`` (not a ``bool``) of at least 1, and at most ``at_most`` when given.
+
+    ``TypeError`` for another type, ``ValueError`` for zero, a negative or too large an int.
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not _is_int(value):
+            raise TypeError(f"{_name(attribute)} must be a positive integer, not {_type(value)}")
+        if value <= 0:
             raise ValueError(f"{_name(attribute)} must be a positive integer")
         if at_most is not None and value > at_most:
             raise ValueError(f"{_name(attribute)} must be at most {at_most}")
@@ -68,24 +183,86 @@ def positive_int(*, at_most: int | None = None) -> Validator:
     return validate
 
 
-def aware() -> Validator:
-    """A timezone-aware ``datetime`` (``ValueError`` for a naive one or another type)."""
+def int_range(minimum: int, maximum: int | None = None) -> Validator:
+    """An ``int`` (not a ``bool``) from ``minimum`` up to ``maximum`` (inclusive; no upper bound
+    when ``None``): ``int_range(0)`` is a count, ``int_range(2)`` at least two, ``int_range(1, 5)``
+    a score. ``TypeError`` for another type, ``ValueError`` outside the range.
+    """
+    if maximum is None:
+        wrong = (
+            "must be a non-negative integer"
+            if minimum == 0
+            else f"must be an integer of at least {minimum}"
+        )
+    else:
+        wrong = f"must be an integer from {minimum} to {maximum}"
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
-        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{_name(attribute)} must be a timezone-aware datetime")
+        if not _is_int(value):
+            raise TypeError(f"{_name(attribute)} must be an integer, not {_type(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"{_name(attribute)} {wrong}")
 
     return validate
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def number_range(minimum: float, maximum: float) -> Validator:
+    """An ``int`` or ``float`` (not a ``bool``) from ``minimum`` to ``maximum`` inclusive (so not
+    NaN). ``TypeError`` for another type, ``ValueError`` outside the range.
+
+    >>> check("share", 0.25, number_range(0, 1))
+    0.25
+    >>> check("share", 1.5, number_range(0, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: share must be a number from 0 to 1
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not _is_real(value):
+            raise TypeError(f"{_name(attribute)} must be a number, not {_type(value)}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"{_name(attribute)} must be a number from {minimum} to {maximum}")
+
+    return validate
+
+
+def positive_number() -> Validator:
+    """A finite ``int`` or ``float`` (not a ``bool``) above zero.
+
+    ``TypeError`` for another type, ``ValueError`` for zero, a negative, NaN or an infinity.
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not _is_real(value):
+            raise TypeError(f"{_name(attribute)} must be a number, not {_type(value)}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{_name(attribute)} must be a positive, finite number")
+
+    return validate
+
+
+# ---------------------------------------------------------------------------------- text
+
+
 def non_empty_text() -> Validator:
-    """A ``str`` with something other than white space in it."""
+    """A ``str`` with something other than white space in it.
+
+    >>> check("title", " ", non_empty_text())
+    Traceback (most recent call last):
+    ...
+    ValueError: title must not be blank
+    """
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, str):
-            raise TypeError(f"{_name(attribute)} must be a string")
+            raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
         if not value.strip():
-            raise ValueError(f"{_name(attribute)} must not be empty")
+            raise ValueError(f"{_name(attribute)} must not be blank")
 
     return validate
 
@@ -95,9 +272,46 @@ def storable_text() -> Validator:
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, str):
-            raise TypeError(f"{_name(attribute)} must be a string")
+            raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
         if has_invalid_character(value):
             raise ValueError(f"{_name(attribute)} must not hold a lone surrogate or NUL")
+
+    return validate
+
+
+# ------------------------------------------------------------------------- other values
+
+
+def member_of(enum_cls: type[enum.Enum]) -> Validator:
+    """A member of ``enum_cls`` (``TypeError`` otherwise: no conversion from its value).
+
+    >>> class Colour(enum.Enum):
+    ...     RED = "red"
+    >>> check("colour", "red", member_of(Colour))
+    Traceback (most recent call last):
+    ...
+    TypeError: colour must be a Colour, not str
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, enum_cls):
+            raise TypeError(f"{_name(attribute)} must be a {enum_cls.__name__}, not {_type(value)}")
+
+    return validate
+
+
+def unique_items() -> Validator:
+    """A collection of hashable items without a repeat (``ValueError`` for one).
+
+    >>> check("purposes", ("a", "b", "a"), unique_items())
+    Traceback (most recent call last):
+    ...
+    ValueError: purposes must not repeat an item
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{_name(attribute)} must not repeat an item")
 
     return validate
 

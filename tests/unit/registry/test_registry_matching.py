@@ -381,11 +381,14 @@ def test_a_candidate_that_is_not_a_mapping_or_customer_raises_type_error(
         registry.matching.find_duplicates(not_a_candidate, actor=ADMIN)
 
 
-@pytest.mark.parametrize("max_results", [0, -1, True, 2.5, "3"])
-def test_max_results_that_is_not_a_positive_integer_raises_value_error(
-    registry: Registry, max_results: Any
+@pytest.mark.parametrize(
+    ("max_results", "error"),
+    [(0, ValueError), (-1, ValueError), (True, TypeError), (2.5, TypeError), ("3", TypeError)],
+)
+def test_max_results_that_is_not_a_positive_integer_is_refused(
+    registry: Registry, max_results: Any, error: type[Exception]
 ) -> None:
-    with pytest.raises(ValueError, match="max_results"):
+    with pytest.raises(error, match="max_results must be a positive integer"):
         registry.matching.find_duplicates(
             person("李雷", phone=new_phone()), actor=ADMIN, max_results=max_results
         )
