@@ -25,6 +25,7 @@ from typing import Final
 
 import attrs
 
+from custrec._checks import integer, optional
 from custrec.errors import BasisNotAvailable, ConsentError
 
 __all__ = ["PROFILES", "Jurisdiction", "JurisdictionProfile", "LawfulBasis", "available_bases"]
@@ -115,10 +116,8 @@ class JurisdictionProfile:
     """
 
     jurisdiction: Jurisdiction = attrs.field(validator=attrs.validators.instance_of(Jurisdiction))
-    consent_age: int = attrs.field(validator=attrs.validators.instance_of(int))
-    sensitive_minor_age: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(int))
-    )
+    consent_age: int = attrs.field(validator=integer())
+    sensitive_minor_age: int | None = attrs.field(default=None, validator=optional(integer()))
     bases: frozenset[LawfulBasis] = attrs.field(converter=_bases)
     utc_offset: timedelta = attrs.field(
         default=timedelta(0), validator=attrs.validators.instance_of(timedelta)
@@ -126,8 +125,6 @@ class JurisdictionProfile:
     legal_reference: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.consent_age, bool) or isinstance(self.sensitive_minor_age, bool):
-            raise TypeError("ages must be whole numbers of years")
         if self.jurisdiction is Jurisdiction.GDPR and not 13 <= self.consent_age <= 16:
             raise ConsentError("GDPR Art. 8 sets the age of digital consent between 13 and 16")
         if self.jurisdiction is Jurisdiction.PIPL and not 14 <= self.consent_age <= 18:

@@ -28,14 +28,8 @@ from typing import Any, Final, TypedDict, Unpack
 
 import attrs
 
-from custrec.consent._checks import (
-    aware,
-    non_empty_text,
-    optional_aware,
-    optional_text,
-    str_tuple,
-    unique_items,
-)
+from custrec._checks import aware, non_empty_text, optional, unique_items
+from custrec.consent._checks import str_tuple
 from custrec.consent.bases import Jurisdiction
 from custrec.consent.notices import NoticeVersion
 from custrec.errors import ConsentError
@@ -111,11 +105,11 @@ class Evidence:
     subject confirmed (for example by clicking an e-mailed link).
     """
 
-    collector: str | None = attrs.field(default=None, validator=optional_text)
-    source: str | None = attrs.field(default=None, validator=optional_text)
-    proof_reference: str | None = attrs.field(default=None, validator=optional_text)
+    collector: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
+    source: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
+    proof_reference: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
     written: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    double_opt_in_at: datetime | None = attrs.field(default=None, validator=optional_aware)
+    double_opt_in_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
 
 
 @attrs.frozen(kw_only=True)
@@ -126,12 +120,12 @@ class GuardianEvidence:
     to the proof of guardianship; ``verified_at`` is when that proof was checked.
     """
 
-    guardian_ref: str = attrs.field(validator=non_empty_text)
+    guardian_ref: str = attrs.field(validator=non_empty_text())
     relation: GuardianRelation = attrs.field(
         validator=attrs.validators.instance_of(GuardianRelation)
     )
-    proof_reference: str | None = attrs.field(default=None, validator=optional_text)
-    verified_at: datetime | None = attrs.field(default=None, validator=optional_aware)
+    proof_reference: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
+    verified_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
 
 
 def _categories(value: Iterable[DataCategory]) -> tuple[DataCategory, ...]:
@@ -204,23 +198,23 @@ class ConsentEvent:
     against a catalogue when the event is appended to a ledger.
     """
 
-    id: str = attrs.field(factory=new_id, validator=non_empty_text)
-    customer_id: str = attrs.field(validator=non_empty_text)
+    id: str = attrs.field(factory=new_id, validator=non_empty_text())
+    customer_id: str = attrs.field(validator=non_empty_text())
     kind: EventKind = attrs.field(validator=attrs.validators.instance_of(EventKind))
     purposes: tuple[str, ...] = attrs.field(
-        default=(), converter=str_tuple, validator=[_each(str), unique_items]
+        default=(), converter=str_tuple, validator=[_each(str), unique_items()]
     )
     channel: CaptureChannel = attrs.field(validator=attrs.validators.instance_of(CaptureChannel))
     data_categories: tuple[DataCategory, ...] = attrs.field(
-        default=(), converter=_categories, validator=[_each(DataCategory), unique_items]
+        default=(), converter=_categories, validator=[_each(DataCategory), unique_items()]
     )
-    captured_at: datetime = attrs.field(validator=aware)
+    captured_at: datetime = attrs.field(validator=aware())
     effective_from: datetime = attrs.field(
-        default=attrs.Factory(_same_capture, takes_self=True), validator=aware
+        default=attrs.Factory(_same_capture, takes_self=True), validator=aware()
     )
-    effective_to: datetime | None = attrs.field(default=None, validator=optional_aware)
-    notice_version: str | None = attrs.field(default=None, validator=optional_text)
-    notice_hash: str | None = attrs.field(default=None, validator=optional_text)
+    effective_to: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    notice_version: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
+    notice_hash: str | None = attrs.field(default=None, validator=optional(non_empty_text()))
     evidence: Evidence = attrs.field(
         factory=Evidence, validator=attrs.validators.instance_of(Evidence)
     )

@@ -30,14 +30,13 @@ latest grant's expiry is the one that counts); a restriction or lift replaces th
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
 import attrs
 
-from custrec.consent._checks import require_aware
+from custrec._checks import check, positive_number, require_aware
 from custrec.consent.bases import LawfulBasis
 from custrec.consent.events import ConsentEvent, EventKind, GivenBy
 from custrec.consent.notices import NoticeHistory, NoticeVersion
@@ -422,10 +421,7 @@ class ConsentLedger:
         ledger order. ``days`` must be a positive number.
         """
         require_aware(as_of, "as_of")
-        if isinstance(days, bool) or not isinstance(days, int | float):
-            raise TypeError("days must be a number")
-        if not math.isfinite(days) or days <= 0:
-            raise ValueError("days must be a positive, finite number")
+        check("days", days, positive_number())
         horizon = as_of + timedelta(days=days)
         now = self._fold(as_of)
         found: dict[str, list[str]] = {}

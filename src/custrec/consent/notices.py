@@ -28,7 +28,7 @@ from datetime import datetime
 
 import attrs
 
-from custrec.consent._checks import aware, non_empty_text, require_aware
+from custrec._checks import aware, non_empty_text, require_aware
 from custrec.errors import ConsentError
 
 __all__ = ["NoticeHistory", "NoticeVersion", "notice_hash"]
@@ -56,9 +56,9 @@ class NoticeVersion:
     versions no longer cover processing from ``effective_from``.
     """
 
-    version: str = attrs.field(validator=non_empty_text)
-    content_hash: str = attrs.field(validator=non_empty_text)
-    effective_from: datetime = attrs.field(validator=aware)
+    version: str = attrs.field(validator=non_empty_text())
+    content_hash: str = attrs.field(validator=non_empty_text())
+    effective_from: datetime = attrs.field(validator=aware())
     material: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
 

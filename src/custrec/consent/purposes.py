@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.consent._checks import non_empty_text
+from custrec._checks import non_empty_text
 from custrec.errors import ConsentError, UnknownPurpose
 
 __all__ = ["PURPOSES", "ContactChannel", "Purpose", "PurposeCatalogue"]
@@ -65,7 +65,7 @@ class Purpose:
     """
 
     code: str = attrs.field(validator=_code)
-    title: str = attrs.field(validator=non_empty_text)
+    title: str = attrs.field(validator=non_empty_text())
     requires_separate_consent: bool = attrs.field(
         default=False, validator=attrs.validators.instance_of(bool)
     )

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 
 import attrs
 
-from custrec.consent._checks import enum_member, require_aware, require_date
+from custrec._checks import calendar_date, check, member_of, optional, require_aware
 from custrec.consent.bases import PROFILES, Jurisdiction, JurisdictionProfile
 from custrec.errors import ConsentError
 from custrec.records import (
@@ -61,9 +61,8 @@ class SubjectFacts:
     profile: JurisdictionProfile | None = None
 
     def __attrs_post_init__(self) -> None:
-        enum_member(self.jurisdiction, Jurisdiction, "jurisdiction")
-        if self.birth_date is not None:
-            require_date(self.birth_date, "birth_date")
+        check("jurisdiction", self.jurisdiction, member_of(Jurisdiction))
+        check("birth_date", self.birth_date, optional(calendar_date()))
         if self.profile is not None:
             if not isinstance(self.profile, JurisdictionProfile):
                 raise TypeError("profile must be a JurisdictionProfile")

@@ -12,7 +12,7 @@ This package is pure logic: no I/O, no clock (every call takes ``as_of``), deter
 not execute anything; the registry applies plans. See ``docs/consent-and-retention.md``.
 """
 
-from custrec.retention._checks import RetentionError
+from custrec.errors import RetentionError
 from custrec.retention.model import (
     CLOSED_STAGES,
     LegalHold,

@@ -13,18 +13,17 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage, RecordState
-from custrec.retention._checks import (
-    RetentionError,
+from custrec._checks import (
     aware,
-    each,
+    calendar_date,
     non_empty_text,
-    optional_aware,
-    optional_date,
+    optional,
     require_aware,
-    to_tuple,
     unique_items,
 )
+from custrec.errors import RetentionError
+from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage, RecordState
+from custrec.retention._checks import each, to_tuple
 from custrec.retention.period import Period
 
 __all__ = [
@@ -148,16 +147,16 @@ class Selector:
     """
 
     kinds: tuple[CustomerKind, ...] = attrs.field(
-        default=(), converter=_kinds, validator=[each(CustomerKind), unique_items]
+        default=(), converter=_kinds, validator=[each(CustomerKind), unique_items()]
     )
     stages: tuple[LifecycleStage, ...] = attrs.field(
-        default=(), converter=_stages, validator=[each(LifecycleStage), unique_items]
+        default=(), converter=_stages, validator=[each(LifecycleStage), unique_items()]
     )
     customer_ids: tuple[str, ...] = attrs.field(
-        default=(), converter=_strings, validator=[each(str), unique_items]
+        default=(), converter=_strings, validator=[each(str), unique_items()]
     )
     states: tuple[RecordState, ...] = attrs.field(
-        default=(), converter=_states, validator=[each(RecordState), unique_items]
+        default=(), converter=_states, validator=[each(RecordState), unique_items()]
     )
 
     def matches(self, facts: RetentionFacts) -> bool:
@@ -198,19 +197,19 @@ class RetentionFacts:
     archived or restricted).
     """
 
-    customer_id: str = attrs.field(validator=non_empty_text)
+    customer_id: str = attrs.field(validator=non_empty_text())
     kind: CustomerKind = attrs.field(validator=attrs.validators.instance_of(CustomerKind))
     stage: LifecycleStage = attrs.field(validator=attrs.validators.instance_of(LifecycleStage))
     state: RecordState = attrs.field(
         default=RecordState.LIVE, validator=attrs.validators.instance_of(RecordState)
     )
-    created_at: datetime | None = attrs.field(default=None, validator=optional_aware)
-    last_activity_at: datetime | None = attrs.field(default=None, validator=optional_aware)
-    last_transaction_at: datetime | None = attrs.field(default=None, validator=optional_aware)
-    contract_end_on: date | None = attrs.field(default=None, validator=optional_date)
-    consent_withdrawn_at: datetime | None = attrs.field(default=None, validator=optional_aware)
-    closed_at: datetime | None = attrs.field(default=None, validator=optional_aware)
-    last_verified_at: datetime | None = attrs.field(default=None, validator=optional_aware)
+    created_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    last_activity_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    last_transaction_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    contract_end_on: date | None = attrs.field(default=None, validator=optional(calendar_date()))
+    consent_withdrawn_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    closed_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    last_verified_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     applied_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=each(str))
 
     def applying(self, actions: Iterable[PlannedAction]) -> RetentionFacts:
@@ -266,8 +265,11 @@ class RetentionFacts:
         )
 
 
+_TEXT = non_empty_text()
+
+
 def _rule_code(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    non_empty_text(_, attribute, value)
+    _TEXT(_, attribute, value)
     if str(value) != str(value).strip() or "|" in str(value):
         raise ValueError(f"{attribute.name} must not contain '|' or surrounding spaces")
 
@@ -297,7 +299,7 @@ class RetentionRule:
     action: RetentionAction = attrs.field(validator=attrs.validators.instance_of(RetentionAction))
     legal_reference: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     categories: tuple[DataCategory, ...] = attrs.field(
-        default=(), converter=_categories, validator=[each(DataCategory), unique_items]
+        default=(), converter=_categories, validator=[each(DataCategory), unique_items()]
     )
     description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
 
@@ -324,17 +326,17 @@ class StatutoryFloor:
     """
 
     code: str = attrs.field(validator=_rule_code)
-    records: str = attrs.field(validator=non_empty_text)
+    records: str = attrs.field(validator=non_empty_text())
     trigger: RetentionTrigger = attrs.field(
         validator=attrs.validators.instance_of(RetentionTrigger)
     )
     period: Period = attrs.field(converter=_period)
-    legal_reference: str = attrs.field(validator=non_empty_text)
+    legal_reference: str = attrs.field(validator=non_empty_text())
     applies_to: Selector = attrs.field(
         factory=Selector, validator=attrs.validators.instance_of(Selector)
     )
     categories: tuple[DataCategory, ...] = attrs.field(
-        default=(), converter=_categories, validator=[each(DataCategory), unique_items]
+        default=(), converter=_categories, validator=[each(DataCategory), unique_items()]
     )
 
 
@@ -348,11 +350,11 @@ class LegalHold:
     blocks, so keep personal data out of it (cite a case or matter number).
     """
 
-    reason: str = attrs.field(validator=non_empty_text)
-    placed_at: datetime = attrs.field(validator=aware)
-    lifted_at: datetime | None = attrs.field(default=None, validator=optional_aware)
+    reason: str = attrs.field(validator=non_empty_text())
+    placed_at: datetime = attrs.field(validator=aware())
+    lifted_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     customer_ids: tuple[str, ...] = attrs.field(
-        default=(), converter=_strings, validator=[each(str), unique_items]
+        default=(), converter=_strings, validator=[each(str), unique_items()]
     )
     applies_to: Selector | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Selector))

@@ -20,22 +20,16 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
-from custrec.retention._checks import RetentionError
+from custrec._checks import int_range
+from custrec.errors import RetentionError
 
 __all__ = ["Period"]
 
 _ISO: Final = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
-
-
-def _count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.name} must be a whole number, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative")
 
 
 def _plural(count: int, unit: str) -> str:
@@ -49,10 +43,10 @@ class Period:
     ``Period()`` is zero (the action is due at the trigger itself).
     """
 
-    years: int = attrs.field(default=0, validator=_count)
-    months: int = attrs.field(default=0, validator=_count)
-    weeks: int = attrs.field(default=0, validator=_count)
-    days: int = attrs.field(default=0, validator=_count)
+    years: int = attrs.field(default=0, validator=int_range(0))
+    months: int = attrs.field(default=0, validator=int_range(0))
+    weeks: int = attrs.field(default=0, validator=int_range(0))
+    days: int = attrs.field(default=0, validator=int_range(0))
 
     @classmethod
     def of(cls, value: Period | timedelta) -> Period:

@@ -31,8 +31,10 @@ from typing import Any
 
 import attrs
 
+from custrec._checks import require_aware
+from custrec.errors import RetentionError
 from custrec.records import DataCategory, RecordState
-from custrec.retention._checks import RetentionError, each, require_aware
+from custrec.retention._checks import each
 from custrec.retention.model import (
     CLOSED_STAGES,
     LegalHold,
