@@ -17,7 +17,6 @@ __all__ = [
     "fmt_fraction",
     "fmt_number",
     "instant",
-    "require_aware",
 ]
 
 K = TypeVar("K")
@@ -56,14 +55,6 @@ class FrozenMap(Mapping[K, V]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self._data,))
-
-
-def require_aware(value: object, name: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is a timezone-aware ``datetime``."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{name} must be a timezone-aware datetime, not {type(value).__name__}")
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware (a naive datetime is ambiguous)")
 
 
 def exact(value: object, name: str) -> Fraction:

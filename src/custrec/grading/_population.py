@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from custrec.grading._common import require_aware
+from custrec._checks import require_aware
 from custrec.grading.summary import ActivitySummary, MixedCurrencies
 
 __all__ = ["check_graded", "collect_population"]
@@ -52,8 +52,7 @@ def check_graded(summary: ActivitySummary, as_of: datetime, currency: str | None
     :class:`MixedCurrencies` when the summary has purchases in another currency than ``currency``
     (``None`` accepts any).
     """
-    if not isinstance(as_of, datetime) or as_of.utcoffset() is None:
-        require_aware(as_of, "as_of")
+    require_aware(as_of, "as_of")
     last = summary.last_purchase_at
     if last is None:
         return

@@ -27,6 +27,7 @@ from typing import Protocol, TypeVar
 
 import attrs
 
+from custrec._checks import aware
 from custrec.grading._common import FrozenMap, instant
 from custrec.grading.summary import ActivitySummary
 
@@ -77,11 +78,7 @@ class Grade:
     components: Mapping[str, Component] = attrs.field(converter=_freeze_components)
     reasons: tuple[str, ...] = attrs.field(converter=_reasons)
     policy_id: str
-    as_of: datetime
-
-    def __attrs_post_init__(self) -> None:
-        if self.as_of.utcoffset() is None:
-            raise ValueError("Grade.as_of must be timezone-aware")
+    as_of: datetime = attrs.field(validator=aware())
 
     def explain(self) -> str:
         """The grade and its reasons as a few lines of text."""

@@ -54,6 +54,7 @@ from typing import Final
 
 import attrs
 
+from custrec._checks import check, int_range
 from custrec.grading._common import FrozenMap, callable_name, fmt_number, instant
 from custrec.grading._population import check_graded, collect_population
 from custrec.grading.model import Grade
@@ -105,11 +106,10 @@ def _rule_text(rule: tuple[str, int | None, int | None, int | None, int | None])
 
 
 def _check_scores(r: int, f: int, m: int, bins: int) -> None:
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-        raise ValueError("bins must be an int >= 2")
+    check("bins", bins, int_range(2))
+    score = int_range(1, bins)
     for name, value in (("r", r), ("f", f), ("m", m)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bins:
-            raise ValueError(f"{name} must be an int in 1..{bins}, got {value!r}")
+        check(name, value, score)
 
 
 def rfm_segment_rule(r: int, f: int, m: int, *, bins: int = 5) -> tuple[str, str]:
@@ -196,9 +196,7 @@ class RFMPolicy:
     _policy_id: str = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        bins = self.bins
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-            raise ValueError(f"bins must be an int >= 2, got {bins!r}")
+        bins = check("bins", self.bins, int_range(2))
         if not isinstance(self.no_purchase_label, str) or not self.no_purchase_label:
             raise ValueError("no_purchase_label must be a non-empty string")
         segments = self.segments

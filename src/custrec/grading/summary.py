@@ -35,13 +35,14 @@ from decimal import Decimal
 
 import attrs
 
+from custrec._checks import check, int_range, require_aware
 from custrec.errors import MixedCurrencies
-from custrec.grading._common import require_aware
 from custrec.records import Transaction
 
 __all__ = ["ActivitySummary", "MixedCurrencies", "summarize"]
 
 _ZERO = Decimal(0)
+_COUNT = int_range(0)
 
 
 @attrs.frozen(kw_only=True)
@@ -69,8 +70,10 @@ class ActivitySummary:
         if not isinstance(self.customer_id, str) or not self.customer_id:
             raise ValueError("customer_id must be a non-empty string")
         count = self.purchase_count
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"purchase_count must be an int >= 0 (customer {self.customer_id})")
+        try:
+            check("purchase_count", count, _COUNT)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"customer {self.customer_id}: {exc}") from None
         if not isinstance(self.total_spent, Decimal) or not self.total_spent.is_finite():
             raise TypeError(f"total_spent must be a finite Decimal (customer {self.customer_id})")
         if not isinstance(self.currency, str) or not self.currency:
@@ -162,9 +165,10 @@ def summarize(
     require_aware(as_of, "as_of")
     acc: dict[str, _Running] = {}
     for tx in transactions:
-        at = tx.occurred_at
-        if at.utcoffset() is None:
-            raise ValueError(f"transaction {tx.id} has a naive occurred_at")
+        try:
+            at = require_aware(tx.occurred_at, "occurred_at")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"transaction {tx.id}: {exc}") from None
         if at > as_of:
             continue
         money = tx.amount

@@ -52,7 +52,7 @@ def test_summary_is_frozen_and_keyword_only() -> None:
     ("fields", "error"),
     [
         ({"purchase_count": -1}, ValueError),
-        ({"purchase_count": True}, ValueError),
+        ({"purchase_count": True}, TypeError),
         ({"total_spent": 10.0}, TypeError),
         ({"total_spent": Decimal("NaN")}, TypeError),
         ({"first_purchase_at": None}, ValueError),
