@@ -36,6 +36,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import require_aware
 from custrec.consent import PURPOSES, ConsentLedger, SubjectFacts
 from custrec.issues import Severity
 from custrec.records import (
@@ -492,14 +493,6 @@ def _render(sections: list[_Section]) -> list[str]:
 # ---------------------------------------------------------------------------------- assess
 
 
-def _require_aware(as_of: object) -> datetime:
-    if not isinstance(as_of, datetime):
-        raise TypeError(f"as_of must be a timezone-aware datetime, not {type(as_of).__name__}")
-    if as_of.utcoffset() is None:
-        raise ValueError("as_of must be timezone-aware (a naive datetime is ambiguous)")
-    return as_of
-
-
 def _names(value: Sequence[str], what: str) -> tuple[str, ...]:
     if isinstance(value, str):
         raise TypeError(f"{what} must be a sequence of names, not a single string")
@@ -579,7 +572,7 @@ def assess(
     wrongly typed arguments or an item that is not a :class:`~custrec.records.Customer`;
     :class:`~custrec.consent.UnknownPurpose` for a purpose a ledger's catalogue does not know.
     """
-    as_of = _require_aware(as_of)
+    as_of = require_aware(as_of, "as_of")
     if not isinstance(stale_after, timedelta):
         raise TypeError("stale_after must be a timedelta")
     if stale_after < timedelta(0):

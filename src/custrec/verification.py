@@ -27,6 +27,7 @@ from typing import Protocol
 
 import attrs
 
+from custrec._checks import aware, non_empty_text
 from custrec.records import Customer
 
 __all__ = ["VerificationOutcome", "VerificationResult", "Verifier"]
@@ -38,16 +39,6 @@ class VerificationOutcome(enum.StrEnum):
     CONFIRMED = "confirmed"  # the source agrees with the record
     REFUTED = "refuted"  # the source contradicts the record: a person must review it
     INCONCLUSIVE = "inconclusive"  # the source could not tell (not found, unavailable)
-
-
-def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"VerificationResult.{attribute.name} must be a timezone-aware datetime")
-
-
-def _text(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"VerificationResult.{attribute.name} must be a non-blank string")
 
 
 def _fields(value: object) -> tuple[str, ...]:
@@ -64,9 +55,9 @@ class VerificationResult:
     ``detail`` is an optional non-personal code from the source (``"deregistered"``, ...).
     """
 
-    source: str = attrs.field(validator=_text)
+    source: str = attrs.field(validator=non_empty_text())
     outcome: VerificationOutcome = attrs.field(converter=VerificationOutcome)
-    checked_at: datetime = attrs.field(validator=_aware)
+    checked_at: datetime = attrs.field(validator=aware())
     fields: tuple[str, ...] = attrs.field(default=(), converter=_fields)
     detail: str | None = None
 

@@ -43,8 +43,10 @@ def test_outcomes_are_converted_from_their_values() -> None:
     ("kwargs", "error"),
     [
         ({"source": " "}, ValueError),
+        ({"source": None}, TypeError),
         ({"outcome": "maybe"}, ValueError),
         ({"checked_at": datetime(2026, 1, 5)}, ValueError),
+        ({"checked_at": "2026-01-05T00:00:00+00:00"}, TypeError),
         ({"fields": "phone"}, TypeError),
     ],
 )
@@ -54,7 +56,9 @@ def test_bad_results_are_refused(kwargs: dict[str, Any], error: type[Exception])
         VerificationResult(**{**base, **kwargs})
 
 
-@pytest.mark.parametrize("cap", [1, 0, True, 2.5])
-def test_a_match_config_needs_a_cap_of_at_least_two(cap: Any) -> None:
-    with pytest.raises(ValueError, match="cap"):
+@pytest.mark.parametrize(
+    ("cap", "error"), [(1, ValueError), (0, ValueError), (True, TypeError), (2.5, TypeError)]
+)
+def test_a_match_config_needs_a_cap_of_at_least_two(cap: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="cap must be an integer"):
         MatchConfig(cap=cap)

@@ -30,6 +30,7 @@ from typing import IO, Any, Final, Unpack
 
 import attrs
 
+from custrec._checks import check, positive_int
 from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
@@ -128,8 +129,7 @@ def export_customers(
         raise TypeError("actor must be a custrec.Actor")
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError("batch_size must be a positive integer")
+    check("batch_size", batch_size, positive_int())
     ids = registry.customers.ids(actor=actor, batch_size=batch_size, **facets)
     if isinstance(out, str | os.PathLike):
         encoding = "utf-8-sig" if format == "csv" else "utf-8"

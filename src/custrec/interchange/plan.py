@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import integer, number_range, positive_int, require_aware
 from custrec.errors import (
     AccessDenied,
     DuplicateCustomer,
@@ -101,21 +102,6 @@ def _choice(options: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str],
     return check
 
 
-def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive integer")
-
-
-def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name} must be a number from 0 to 1")
-
-
-def _seed(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{attribute.name} must be an integer")
-
-
 @attrs.frozen(kw_only=True)
 class ImportPolicy:
     """How an import decides and commits.
@@ -132,9 +118,9 @@ class ImportPolicy:
 
     on_match: str = attrs.field(default="skip", validator=_choice(_MATCH_ACTIONS))
     on_file_duplicate: str = attrs.field(default="skip", validator=_choice(_DUPLICATE_ACTIONS))
-    batch_size: int = attrs.field(default=5000, validator=_positive)
-    sample_share: float = attrs.field(default=0.15, validator=_share)
-    sample_seed: int = attrs.field(default=0, validator=_seed)
+    batch_size: int = attrs.field(default=5000, validator=positive_int())
+    sample_share: float = attrs.field(default=0.15, validator=number_range(0, 1))
+    sample_seed: int = attrs.field(default=0, validator=integer())
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as JSON-safe data (as it appears in the report)."""
@@ -848,9 +834,7 @@ def plan_import(
         raise TypeError("registry must be a custrec.Registry")
     if mapping is not None and not isinstance(mapping, ImportMapping):
         raise TypeError("mapping must be an ImportMapping or None")
-    now = as_of if as_of is not None else datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("as_of must be timezone-aware")
+    now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
     chosen = policy if policy is not None else ImportPolicy()
     headers = getattr(rows, "headers", None)
     importer = _Importer(

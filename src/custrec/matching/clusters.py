@@ -15,6 +15,7 @@ from array import array
 
 import attrs
 
+from custrec._checks import check, int_range
 from custrec.matching.scoring import Match, MatchDecision, Reason
 
 __all__ = [
@@ -105,8 +106,7 @@ class UnionFind:
     """Disjoint sets over ``0 .. n-1`` in two compact arrays (path halving, union by size)."""
 
     def __init__(self, n: int) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError("n must be a non-negative integer")
+        check("n", n, int_range(0))
         self._parent = array("q", range(n))
         self._size = array("q", [1]) * n
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import attrs
 
+from custrec._checks import int_range
 from custrec.matching.scoring import Thresholds, Weights
 
 __all__ = ["MatchConfig"]
-
-
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(f"MatchConfig.{attribute.name} must be an integer of at least 2")
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +27,6 @@ class MatchConfig:
 
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     weights: Weights = attrs.field(factory=Weights)
-    cap: int = attrs.field(default=100, validator=_positive)
-    max_candidates: int = attrs.field(default=50, validator=_positive)
+    cap: int = attrs.field(default=100, validator=int_range(2))
+    max_candidates: int = attrs.field(default=50, validator=int_range(2))
     blocking: bool = True

@@ -36,6 +36,7 @@ from datetime import date
 
 import attrs
 
+from custrec._checks import number_range
 from custrec.matching.keys import GOVERNMENT_KINDS, StrongKey, address_keys, name_key, strong_keys
 from custrec.matching.normalize import fold, org_name
 from custrec.matching.similarity import jaro_winkler, ratio
@@ -75,17 +76,12 @@ _RANKS = {
 }
 
 
-def _unit(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise ValueError(f"Thresholds.{attribute.name} must be a number between 0 and 1")
-
-
 @attrs.frozen(kw_only=True)
 class Thresholds:
     """Score cut-offs for ``probable`` and ``possible`` (``possible <= probable``)."""
 
-    probable: float = attrs.field(default=0.85, validator=_unit)
-    possible: float = attrs.field(default=0.6, validator=_unit)
+    probable: float = attrs.field(default=0.85, validator=number_range(0, 1))
+    possible: float = attrs.field(default=0.6, validator=number_range(0, 1))
 
     def __attrs_post_init__(self) -> None:
         if self.possible > self.probable:

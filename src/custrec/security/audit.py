@@ -58,6 +58,7 @@ import attrs
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from custrec._checks import aware, check, optional
 from custrec.security._common import KEY_SIZE, pack
 
 __all__ = [
@@ -345,8 +346,10 @@ class AuditChain:
         """Sign the position of ``last_entry`` (normally the newest entry).
 
         ``at`` is when the checkpoint was taken (aware; default: the entry's ``at``). Store the
-        result away from the audit store. Raises ``ValueError`` for a malformed entry.
+        result away from the audit store. Raises ``ValueError`` for a malformed entry or a naive
+        ``at`` (``TypeError`` for an ``at`` that is not a datetime).
         """
+        check("at", at, optional(aware()))
         try:
             seq, _ = _canonical(last_entry)
             chain = _stored_chain(last_entry)

@@ -31,6 +31,7 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from custrec._checks import check, int_range
 from custrec.security._common import KEY_SIZE
 from custrec.security.keys import IndexKeys
 
@@ -73,10 +74,7 @@ class BlindIndexer:
     def __init__(self, index_keys: IndexKeys, *, length: int = 16) -> None:
         if not isinstance(index_keys, IndexKeys):
             raise TypeError("index_keys must be a custrec.security.IndexKeys")
-        if isinstance(length, bool) or not isinstance(length, int):
-            raise TypeError("length must be an integer number of bytes")
-        if not MIN_LENGTH <= length <= MAX_LENGTH:
-            raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH} bytes")
+        check("length", length, int_range(MIN_LENGTH, MAX_LENGTH))
         self._keys = index_keys
         self._length = length
         self._derived: dict[tuple[str, str], bytes] = {}

@@ -21,7 +21,7 @@ from typing import TypeVar
 import attrs
 import cattrs
 
-from custrec._checks import check, storable_text
+from custrec._checks import check, require_aware, storable_text
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
 from custrec.errors import AccessDenied, AuditIntegrityWarning, ErasureUnavailable, StorageError
 from custrec.matching import MatchConfig
@@ -240,11 +240,9 @@ class Context:
         return self.chain
 
     def now(self) -> datetime:
-        """The clock's time, in UTC (``ValueError`` for a clock giving naive datetimes)."""
-        now = self.clock()
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("the registry clock must return timezone-aware datetimes")
-        return now.astimezone(UTC)
+        """The clock's time, in UTC (``ValueError`` for a clock giving naive datetimes,
+        ``TypeError`` for one giving something else)."""
+        return require_aware(self.clock(), "the registry clock's time").astimezone(UTC)
 
     @contextmanager
     def unit(self, *, readonly: bool = False) -> Iterator[Unit]:

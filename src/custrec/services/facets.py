@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Final, TypedDict, TypeVar
 
-from custrec._checks import aware, check
+from custrec._checks import require_aware
 from custrec.records import (
     CustomerKind,
     KindName,
@@ -79,9 +79,7 @@ def facet_filter(facets: Mapping[str, object]) -> CustomerFilter:
     bounds: dict[str, datetime | None] = {}
     for name in ("updated_after", "updated_before"):
         value = facets.get(name)
-        if value is not None:
-            check(name, value, aware())
-        bounds[name] = value if isinstance(value, datetime) else None
+        bounds[name] = None if value is None else require_aware(value, name)
     return CustomerFilter(
         kind=_enum_facet("kind", facets.get("kind"), CustomerKind),
         stage=_enum_facet("stage", facets.get("stage"), LifecycleStage),

@@ -182,8 +182,7 @@ class MatchingService:
         wanted = MatchDecision(decision)
         if wanted is MatchDecision.DISTINCT:
             raise ValueError("clustering at 'distinct' would join everything; use 'possible' or up")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError("batch_size must be a positive integer")
+        check("batch_size", batch_size, positive_int())
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.READ, Resource(), at=now)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from custrec._checks import require_aware
+
 __all__ = ["TickingClock"]
 
 
@@ -23,15 +25,15 @@ class TickingClock:
     second, so successive events get distinct, ordered times) and returns the new time.
     :meth:`advance` moves it on without a call; ``now`` is the time last returned.
 
-    Raises ``TypeError`` for a naive or non-datetime ``start`` or a non-timedelta ``step``,
-    and ``ValueError`` for a negative ``step``: a test clock never runs backwards.
+    Raises ``TypeError`` for a non-datetime ``start`` or a non-timedelta ``step``, and
+    ``ValueError`` for a naive ``start`` or a negative ``step``: a test clock never runs
+    backwards.
     """
 
     __slots__ = ("now", "step")
 
     def __init__(self, start: datetime, *, step: timedelta = timedelta(seconds=1)) -> None:
-        if not isinstance(start, datetime) or start.tzinfo is None or start.utcoffset() is None:
-            raise TypeError("start must be a timezone-aware datetime")
+        require_aware(start, "start")
         if not isinstance(step, timedelta):
             raise TypeError("step must be a timedelta")
         if step < timedelta(0):

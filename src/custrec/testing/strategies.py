@@ -23,6 +23,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
+from custrec._checks import check, int_range
 from custrec.records import CustomerKind, LifecycleStage
 from custrec.storage.types import (
     ROW_STATES,
@@ -75,8 +76,7 @@ def uuid7_from_parts(ms: int, rand_a: int, rand_b: int) -> str:
     '00000000-0000-7000-8000-000000000001'
     """
     for name, value, bits in (("ms", ms, 48), ("rand_a", rand_a, 12), ("rand_b", rand_b, 62)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
-            raise ValueError(f"{name} must be an int in [0, 2**{bits})")
+        check(name, value, int_range(0, (1 << bits) - 1))
     value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
     return str(uuid.UUID(int=value))
 

@@ -106,6 +106,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import check, int_range, number_range, positive_int
 from custrec.testing._synthetic.generator import _Generator
 from custrec.testing._synthetic.model import _Draft
 from custrec.testing._synthetic.tables import _ADJACENT, _COPY_COUNTS, _MAX_SHARE, _MEAN_COPIES
@@ -154,14 +155,11 @@ def labelled_customers(
     for the data model and the perturbations). Near the end of the stream fewer copies are
     planned, so that every planned copy is emitted. Memory stays bounded by ``window``, whatever
     ``n``. Raises ``ValueError`` for a negative ``n``, a share outside ``[0, 0.6]`` or a
-    ``window`` below 1.
+    ``window`` below 1 (``TypeError`` for a ``bool`` or another type where a number belongs).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError("n must be a non-negative int")
-    if not 0.0 <= duplicate_share <= _MAX_SHARE:
-        raise ValueError(f"duplicate_share must lie between 0 and {_MAX_SHARE}")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError("window must be a positive int")
+    check("n", n, int_range(0))
+    check("duplicate_share", duplicate_share, number_range(0, _MAX_SHARE))
+    check("window", window, positive_int())
     return _stream(n, random.Random(seed), duplicate_share, window)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import require_aware
 from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character
 from custrec.errors import InvalidFormat
 from custrec.issues import Issue, Severity, ValidationReport, join_path
@@ -189,7 +190,7 @@ class RuleSet:
         ``unreadable`` names the paths whose raw values could not be structured (they were
         reported then); issues at or under them are left out (see :class:`RuleContext`).
         """
-        now = _aware(as_of) if as_of is not None else datetime.now(UTC)
+        now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
         ctx = RuleContext(as_of=now, region=region, unreadable=frozenset(unreadable))
         issues: list[Issue] = []
         for r in self.rules:
@@ -206,12 +207,6 @@ def _within(path: str, base: str) -> bool:
     if not base or path == base:
         return True
     return path.startswith(base) and path[len(base)] in ".["
-
-
-def _aware(value: datetime) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("as_of must be a timezone-aware datetime")
-    return value
 
 
 # ---------------------------------------------------------------------------- type checking

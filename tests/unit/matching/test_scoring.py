@@ -121,11 +121,22 @@ def test_thresholds_and_weights_are_configurable() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"probable": 1.5}, {"possible": -0.1}, {"probable": 0.5, "possible": 0.7}]
+    ("kwargs", "message"),
+    [
+        ({"probable": 1.5}, "probable must be a number from 0 to 1"),
+        ({"possible": -0.1}, "possible must be a number from 0 to 1"),
+        ({"probable": 0.5, "possible": 0.7}, "Thresholds.possible must not exceed"),
+    ],
 )
-def test_bad_thresholds_are_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="Thresholds"):
+def test_bad_thresholds_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         Thresholds(**kwargs)
+
+
+@pytest.mark.parametrize("value", [True, "0.5", None])
+def test_thresholds_must_be_numbers(value: object) -> None:
+    with pytest.raises(TypeError, match="probable must be a number, not"):
+        Thresholds(probable=value)  # type: ignore[arg-type]
 
 
 def test_profiles_and_reasons_show_no_personal_value() -> None:

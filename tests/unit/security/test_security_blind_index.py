@@ -42,7 +42,7 @@ def test_length_is_configurable(length: int) -> None:
 
 @pytest.mark.parametrize("length", [0, 7, 33, 64, -1])
 def test_length_out_of_range(length: int) -> None:
-    with pytest.raises(ValueError, match="between 8 and 32"):
+    with pytest.raises(ValueError, match="length must be an integer from 8 to 32"):
         indexer(length)
 
 
