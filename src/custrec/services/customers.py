@@ -6,8 +6,7 @@ unit of work, and audits what it read or changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Unpack
 
 import attrs
@@ -17,27 +16,21 @@ from custrec.errors import DuplicateCustomer, Erased, ValidationFailed, VersionC
 from custrec.history import diff
 from custrec.issues import Issue, ValidationReport
 from custrec.matching import StrongKey, identifier_key, strong_keys
-from custrec.matching.keys import MatchKey
-from custrec.records import Customer, Identifier, IdentifierScheme, RecordState, VerificationStatus
+from custrec.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services._records import MASKED, Records, is_personal, matched
-from custrec.services.context import Context, check_actor, check_optional_reason, check_reason
+from custrec.services._intake import RESTRICTION_ISSUE, Intake
+from custrec.services._records import MASKED, Records, is_personal
+from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
-from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
+from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow
 from custrec.validation import email as email_format
-from custrec.validation import normalize_customer, normalize_identifier, parse_customer, validate
+from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
 
 __all__ = ["CustomerService"]
 
 _READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"})
-_RESTRICTION_ISSUE: Final = Issue(
-    path="state",
-    code="state.restricted",
-    message="a restriction is recorded and lifted through the consent ledger "
-    "(restrict and lift_restriction events), not set by an update",
-)
 
 
 class CustomerService:
@@ -46,6 +39,7 @@ class CustomerService:
     def __init__(self, context: Context, records: Records) -> None:
         self._context = context
         self._records = records
+        self._intake = Intake(context, records)
 
     def intake(
         self,
@@ -68,31 +62,11 @@ class CustomerService:
         and ``DuplicateKey`` if the id is taken. The record, its first history entry and its
         audit entry are written in one transaction. The result is masked unless the actor may
         unmask. With ``review`` (default: the registry's ``review_intake``) the record enters as
-        ``pending_review`` until :meth:`approve` or :meth:`reject`.
+        ``pending_review`` until ``registry.review.approve`` or ``reject``.
         """
-        actor = check_actor(actor)
-        reason = check_optional_reason(reason)
-        now = self._context.now()
-        customer = self._reviewed(self._prepare(data, now, actor), review)
-        with self._context.unit() as unit:
-            unit.authorize(actor, Action.CREATE, Resource.of(customer), at=now)
-            tokens: dict[MatchKey, tuple[str, ...]] = {}
-            if not allow_duplicates:
-                ids, kinds = self._records.find_collisions(
-                    unit, strong_keys(customer), tokens=tokens
-                )
-                if ids:
-                    raise DuplicateCustomer(ids, kinds)
-            row = self._records.row(
-                unit, attrs.evolve(customer, version=1), new=True, tokens=tokens
-            )
-            version = unit.session.customers.add(row)
-            stored = attrs.evolve(customer, version=version)
-            unit.session.history.append([self._records.creation_entry(row, actor.id, reason, now)])
-            unit.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
-            unit.commit()
-        read = self._context.policy.decide(actor, Action.READ, Resource.of(stored))
-        return self._records.shown(read, stored)
+        return self._intake.one(
+            data, actor=actor, reason=reason, allow_duplicates=allow_duplicates, review=review
+        )
 
     def intake_many(
         self,
@@ -111,112 +85,13 @@ class CustomerService:
         are skipped, so re-running an interrupted import with the same ids completes it without
         duplicating anything. A crash leaves every chunk either wholly stored or not at all.
         """
-        actor = check_actor(actor)
-        reason = check_optional_reason(reason)
-        check("batch_size", batch_size, positive_int())
-        added: list[str] = []
-        skipped: list[str] = []
-        rejected: dict[int, ValidationReport] = {}
-        duplicates: dict[int, tuple[str, ...]] = {}
-        denied: dict[int, str] = {}
-        seen: dict[StrongKey, str] = {}
-        chunk: list[tuple[int, Mapping[str, Any] | Customer]] = []
-
-        def flush() -> None:
-            now = self._context.now()
-            prepared: list[tuple[int, Customer]] = []
-            for position, item in chunk:
-                try:
-                    prepared.append(
-                        (position, self._reviewed(self._prepare(item, now, actor), review))
-                    )
-                except ValidationFailed as exc:
-                    rejected[position] = exc.report
-                except TypeError:
-                    rejected[position] = ValidationReport(
-                        (Issue(path="", code="type", message="expected a mapping or a Customer"),)
-                    )
-            with self._context.unit() as unit:
-                existing = {
-                    r.id for r in unit.session.customers.get_many(c.id for _, c in prepared)
-                }
-                # phase by phase over the chunk: decisions, then every look-up token and one
-                # batched look-up, then the rows (tight loops of one kind of work each)
-                allowed: list[tuple[int, Customer, frozenset[StrongKey]]] = []
-                for position, customer in prepared:
-                    if customer.id in existing:
-                        skipped.append(customer.id)
-                        continue
-                    decision = self._context.policy.decide(
-                        actor, Action.CREATE, Resource.of(customer)
-                    )
-                    if not decision.allowed:
-                        denied[position] = decision.reason
-                        unit.audit(
-                            actor,
-                            "denied.create",
-                            at=now,
-                            reason=decision.reason,
-                            outcome="denied",
-                        )
-                        continue
-                    allowed.append((position, customer, strong_keys(customer)))
-                tokens: dict[MatchKey, tuple[str, ...]] = {}
-                found: Mapping[str, Sequence[str]] = {}
-                if not allow_duplicates:
-                    lookup_keys = self._context.codec.lookup_keys
-                    for _, _, keys in allowed:
-                        for key in keys:
-                            if key not in tokens:
-                                tokens[key] = lookup_keys(key)
-                    found = unit.session.customers.lookup_many(
-                        t for looked_up in tokens.values() for t in looked_up
-                    )
-                accepted: list[Customer] = []
-                for position, customer, keys in allowed:
-                    if not allow_duplicates:
-                        ids, _ = matched(keys, tokens, found)
-                        ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
-                        if ids:
-                            duplicates[position] = tuple(ids)
-                            continue
-                    for key in keys:
-                        seen.setdefault(key, customer.id)
-                    accepted.append(attrs.evolve(customer, version=1))
-                index_keys = [self._records.index_keys(c, tokens=tokens) for c in accepted]
-                payloads = unit.sealer.seal_new_customers(
-                    Customer,
-                    [c.id for c in accepted],
-                    (self._records.document(c) for c in accepted),
-                )
-                rows: list[CustomerRow] = []
-                histories: list[HistoryRecord] = []
-                for customer, keyset, payload in zip(accepted, index_keys, payloads, strict=True):
-                    row = self._records.row(unit, customer, payload=payload, index_keys=keyset)
-                    rows.append(row)
-                    histories.append(self._records.creation_entry(row, actor.id, reason, now))
-                    unit.audit(
-                        actor, "customer.create", at=now, customer_id=customer.id, reason=reason
-                    )
-                    added.append(customer.id)
-                unit.session.customers.add_many(rows, skip_existing=False)
-                if histories:
-                    unit.session.history.append(histories)
-                unit.commit()
-            chunk.clear()
-
-        for position, item in enumerate(items):
-            chunk.append((position, item))
-            if len(chunk) >= batch_size:
-                flush()
-        if chunk:
-            flush()
-        return BulkResult(
-            added=tuple(added),
-            skipped=tuple(skipped),
-            rejected=rejected,
-            duplicates=duplicates,
-            denied=denied,
+        return self._intake.many(
+            items,
+            actor=actor,
+            reason=reason,
+            batch_size=batch_size,
+            allow_duplicates=allow_duplicates,
+            review=review,
         )
 
     def get(self, customer_id: str, *, actor: Actor, purpose: str | None = None) -> Customer:
@@ -461,8 +336,9 @@ class CustomerService:
         Erased and merged records are not counted. Rows are read page by page and checked
         against the access policy by their owner and team; nothing is decrypted and nothing is
         audited (no personal data is read), so a record whose data key is gone but which is not
-        yet a tombstone (a database restored from a backup, before :meth:`replay_erasures`)
-        still counts, while the reads that open records skip it.
+        yet a tombstone (a database restored from a backup, before
+        ``registry.privacy.replay_erasures``) still counts, while the reads that open records
+        skip it.
         """
         return sum(1 for _ in self.ids(actor=actor, batch_size=batch_size, **facets))
 
@@ -529,7 +405,7 @@ class CustomerService:
                 new.state,
                 current.state,
             ):
-                raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
+                raise ValidationFailed(ValidationReport((RESTRICTION_ISSUE,)))
             field_changes = diff(current, new)
             if not field_changes:
                 shown = current
@@ -626,32 +502,3 @@ class CustomerService:
             customer = self._context.converter.structure(value, Customer)
             return self._context.converter.unstructure(mask_record(customer))
         return MASKED
-
-    def _reviewed(self, customer: Customer, review: bool | None) -> Customer:
-        if self._context.review_intake if review is None else review:
-            return attrs.evolve(customer, verification=VerificationStatus.PENDING_REVIEW)
-        return customer
-
-    def _prepare(self, data: Mapping[str, Any] | Customer, now: datetime, actor: Actor) -> Customer:
-        if isinstance(data, Customer):
-            record: Customer | None = normalize_customer(data, region=self._context.region)
-            report = validate(record, self._context.rules, as_of=now, region=self._context.region)
-        elif isinstance(data, Mapping):
-            result = parse_customer(
-                data, region=self._context.region, rules=self._context.rules, as_of=now
-            )
-            record, report = result.record, result.report
-        else:
-            raise TypeError("intake() takes a mapping or a Customer")
-        if not report.ok or record is None:
-            raise ValidationFailed(report)
-        if record.state is RecordState.RESTRICTED:
-            raise ValidationFailed(ValidationReport((_RESTRICTION_ISSUE,)))
-        return attrs.evolve(
-            record,
-            version=0,
-            owner=record.owner or actor.id,
-            team=record.team or actor.team,
-            created_at=record.created_at or now,
-            updated_at=now,
-        )
