@@ -79,7 +79,7 @@ class Registry:
 
     Opening checks that the keyring is the one that wrote the store (the fingerprint of its
     audit and index keys, probes of its master keys, the key store's pairing) and raises
-    :class:`~custrec.security.KeyringMismatch` before anything is written when it is not.
+    :class:`~custrec.errors.KeyringMismatch` before anything is written when it is not.
 
     ``audit_head`` keeps the signed head of the audit chain outside the store (default: in the
     key store when there is one; a file path, or any :class:`~custrec.services.AuditHead`).

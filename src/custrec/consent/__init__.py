@@ -11,7 +11,7 @@ whether a purpose may be processed at an instant. Every :class:`ConsentDecision`
 >>> ConsentLedger("c-1", [grant]).decide("profiling", as_of=at).allowed
 True
 
-This package is pure logic: no I/O, no clock (every call takes ``at``), deterministic.
+This package is pure logic: no I/O, no clock (every evaluation takes ``as_of``), deterministic.
 See ``docs/consent-and-retention.md`` for the rules and a worked PIPL example.
 """
 

@@ -1,6 +1,6 @@
 """Exports of customers to JSON Lines and CSV, through the registry's audited export.
 
-Every customer is read with :meth:`~custrec.registry.Registry.export_subject`, so the actor
+Every customer is read with ``registry.privacy.export_subject``, so the actor
 needs the ``export`` permission, each export is written to the audit log, and values are
 masked unless the actor may also unmask. Masked exports are for display: the importer refuses
 them. Unmasked exports round-trip: importing one with no mapping (``plan_import(rows, None,
@@ -118,10 +118,10 @@ def export_customers(
 
     ``format`` is ``"jsonl"`` or ``"csv"`` (see the module docs). A path is written as UTF-8
     (with a byte order mark for CSV), readable by its owner only (mode 0600). The facets are
-    those of :meth:`Registry.query` (checked the same way: an unknown facet or value is refused
-    before anything is written); the customers are those the actor may read
-    (:meth:`Registry.customer_ids`), each read through the audited
-    :meth:`Registry.export_subject`. ``progress(count)`` is called every ``batch_size``
+    those of ``registry.customers.query`` (checked the same way: an unknown facet or value is
+    refused before anything is written); the customers are those the actor may read
+    (``registry.customers.ids``), each read through the audited
+    ``registry.privacy.export_subject``. ``progress(count)`` is called every ``batch_size``
     customers. Customers the actor may read but not export (``denied``) or whose data key is
     gone (``erased``) are left out and counted.
     """

@@ -15,8 +15,8 @@
    of contacts, addresses, identifiers and tags are merged, not replaced) or ``conflict``
    (``"conflict"``: a person decides); several stored customers are always a ``conflict``;
 4. unless ``dry_run``, writes the chunk: new customers through
-   :meth:`~custrec.registry.Registry.intake_many` in one transaction per chunk, updates
-   through :meth:`~custrec.registry.Registry.update`; both tagged ``import <import id>`` in the
+   ``registry.customers.intake_many`` in one transaction per batch, updates
+   through ``registry.customers.update``; both tagged ``import <import id>`` in the
    history and the audit log.
 
 Re-running is safe. Each new customer's id is derived from the import id and the row's
@@ -766,7 +766,7 @@ def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> d
     Scalars are replaced; contacts are merged by a shared phone, e-mail or name (phones and
     e-mails are added), identifiers by scheme and system, addresses by kind (fields given are
     replaced), tags, interests and needs are added, milestones given are replaced. Returns the
-    changed fields only, as data for :meth:`~custrec.registry.Registry.update`.
+    changed fields only, as data for ``registry.customers.update``.
     """
     changes: dict[str, Any] = {}
     for name in sorted(set(touched) - _NOT_MERGED):

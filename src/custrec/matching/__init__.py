@@ -1,8 +1,8 @@
 """Duplicate detection and merging: match keys, explained scores, clusters, survivorship.
 
 Pure logic: no storage, no clock. The registry stores the keys as blind-index tokens and runs
-the searches (``Registry.find_duplicates``, ``Registry.find_duplicate_clusters``) and merges
-(``Registry.merge``); see docs/matching.md.
+the searches (``registry.matching.find_duplicates``, ``registry.matching.clusters``) and
+merges (``registry.matching.merge``); see docs/matching.md.
 """
 
 from custrec.matching.clusters import (

@@ -1,9 +1,9 @@
 """Results of duplicate searches and clustering, and the union-find that builds clusters.
 
 :class:`DuplicateCandidate` is one stored record that may be the same customer as the one
-searched for (:meth:`custrec.Registry.find_duplicates`); :class:`DuplicateCluster` is a group of
+searched for (``registry.matching.find_duplicates``); :class:`DuplicateCluster` is a group of
 stored records linked by matches at or above a decision
-(:meth:`custrec.Registry.find_duplicate_clusters`), with every match that linked them. A
+(``registry.matching.clusters``), with every match that linked them. A
 :class:`StopKey` is a blocking key shared by more records than the cap: it was counted and
 reported, never scanned. None of these hold personal data: ids, decisions, scores and the names
 of the fields that agreed or differed.

@@ -20,9 +20,9 @@ class MatchConfig:
     a strong identifier are always scored). ``blocking``: store blind-indexed blocking keys
     (name, street address, organisation name prefix in a city) beside the strong identifiers, so
     that weak evidence can propose candidates; turn it off to keep the index to strong
-    identifiers only (then :meth:`~custrec.Registry.find_duplicates` finds only records sharing
+    identifiers only (then ``registry.matching.find_duplicates`` finds only records sharing
     one). Changing
-    ``blocking`` on a filled store needs :meth:`~custrec.Registry.reindex`.
+    ``blocking`` on a filled store needs ``registry.keys.reindex``.
     """
 
     thresholds: Thresholds = attrs.field(factory=Thresholds)

@@ -5,7 +5,7 @@ The data store records, on first use, the fingerprint of the keyring that wrote 
 in a key store), and the id of its key store; the key store records its own id and, for every
 master key that was current, a probe (a fixed value wrapped under it). :func:`open_keyed`
 checks all of that before anything is written and refuses a mismatch with
-:class:`~custrec.security.KeyringMismatch`; only then is what is new recorded.
+:class:`~custrec.errors.KeyringMismatch`; only then is what is new recorded.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class AuditService:
         (``limit=5, newest_first=True`` is "the last five"); pass the last entry's ``seq`` as
         ``after`` for the next page in the same order. ``actor_id`` matches the acting id: the
         retention job's effects carry :data:`RETENTION_PRINCIPAL` with the operator in
-        ``on_behalf_of`` (:meth:`customers_touched_by` counts both). Needs ``audit_read``; the
+        ``on_behalf_of`` (:meth:`touched_by` counts both). Needs ``audit_read``; the
         query itself is audited.
         """
         actor = check_actor(actor)

@@ -48,7 +48,7 @@ class GradingService:
     ) -> RegradeReport:
         """Grade every customer with ``policy`` and store the grade facet.
 
-        Summaries come from :meth:`activity_summaries` (customers without transactions get an
+        Summaries come from ``registry.activities.summaries`` (customers without transactions get an
         empty summary). A population-relative policy (one with ``fit``) is fitted on all
         customers at ``as_of`` first. Each change of grade is written to the customer's history
         (action ``grade``, path ``grade``, old and new label) with the policy id and the grade's

@@ -179,7 +179,7 @@ class KeyService:
             key_store if key_store is not None else own_key_store(self._context.store, create=True)
         )
         if target is None or target is self._context.store:
-            raise ValueError("separate_keys() needs a key store: pass key_store=")
+            raise ValueError("keys.separate() needs a key store: pass key_store=")
         if self._context.key_store is not None and self._context.key_store is not target:
             raise ValueError("this registry already keeps its data keys in another key store")
         key_store_id = store_id(target)

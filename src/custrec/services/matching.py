@@ -216,16 +216,16 @@ class MatchingService:
         chooses under ``rules`` (default: verified names first, every contact channel, address,
         identifier and tag kept, most recent values otherwise) and is re-validated
         (``ValidationFailed``); every transaction and interaction of the others is moved to the
-        survivor; their consent events are copied into the survivor's ledger (their own ledgers
-        stay as they were); each other record becomes an alias that :meth:`get`, :meth:`update`,
-        :meth:`activities`, :meth:`export_subject` and the activity recorders follow to the
-        survivor (so do the consent calls: :meth:`record_consent`, :meth:`grant_consent` and
-        friends, :meth:`consent_ledger`, :meth:`may_use`). The survivor's history gets one
-        ``merge`` entry per changed field and one naming the merged ids; each alias's history
-        gets a ``merged`` entry; all is audited.
-        Needs update rights on every customer involved. Raises ``NotFound``, ``Erased``,
-        :class:`~custrec.errors.InvalidState` (a record already merged, or kinds that differ),
-        ``ValueError`` for an empty, repeated or self-including ``other_ids``.
+        survivor; their consent events are copied into the survivor's ledger (their own ledgers stay
+        as they were); each other record becomes an alias that ``customers.get``,
+        ``customers.update``, ``activities.list``, ``privacy.export_subject`` and the activity
+        recorders follow to the survivor (so do the consent calls: ``consent.record``,
+        ``consent.grant`` and friends, ``consent.ledger``, ``consent.may_use``). The survivor's
+        history gets one ``merge`` entry per changed field and one naming the merged ids; each
+        alias's history gets a ``merged`` entry; all is audited. Needs update rights on every
+        customer involved. Raises ``NotFound``, ``Erased``, :class:`~custrec.errors.InvalidState` (a
+        record already merged, or kinds that differ), ``ValueError`` for an empty, repeated or
+        self-including ``other_ids``.
         """
         actor = check_actor(actor)
         check_reason(reason, "matching.merge()")

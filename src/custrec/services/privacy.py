@@ -116,17 +116,17 @@ class PrivacyService:
     def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:
         """Erase a customer's personal data by destroying its data key (crypto-shredding).
 
-        The customer's index entries are deleted and its record is replaced by a tombstone
-        holding only non-personal facts (kind, stage, dates); every sealed value of the customer
-        (record, history, interaction summaries) becomes unreadable in the live store and in
-        every backup of the data that lacks the key (see docs/security.md for what each file's
-        backup means). The data key is deleted together with an entry in the erasure journal,
-        in the key store when there is one (so the journal survives a restore of the data), and
-        the storage backend destroys its bytes (SQLite truncates its write-ahead log after the
-        commit). Afterwards :meth:`get` and friends raise :class:`~custrec.errors.Erased`; other
+        The customer's index entries are deleted and its record is replaced by a tombstone holding
+        only non-personal facts (kind, stage, dates); every sealed value of the customer (record,
+        history, interaction summaries) becomes unreadable in the live store and in every backup of
+        the data that lacks the key (see docs/security.md for what each file's backup means). The
+        data key is deleted together with an entry in the erasure journal, in the key store when
+        there is one (so the journal survives a restore of the data), and the storage backend
+        destroys its bytes (SQLite truncates its write-ahead log after the commit). Afterwards
+        ``registry.customers.get`` and friends raise :class:`~custrec.errors.Erased`; other
         customers are untouched. Needs the ``erase`` permission and a keyring
-        (:class:`ErasureUnavailable` otherwise). Erasing again only re-checks that nothing is
-        left; an interrupted erasure is completed by erasing again or :meth:`replay_erasures`.
+        (:class:`ErasureUnavailable` otherwise). Erasing again only re-checks that nothing is left;
+        an interrupted erasure is completed by erasing again or :meth:`replay_erasures`.
         """
         actor = check_actor(actor)
         check_reason(reason, "privacy.erase()")

@@ -40,7 +40,8 @@ class QualityService:
         Completeness per field, validity per rule code (the registry's rule set), staleness
         against ``stale_after``, consent coverage per purpose (the registry's catalogue, or
         ``purposes``), and with ``duplicates`` the duplicate rate from
-        :meth:`find_duplicate_clusters` at ``probable``. The report holds counts only, so the
+        :meth:`MatchingService.clusters <custrec.services.MatchingService.clusters>` at
+        ``probable``. The report holds counts only, so the
         right to read every customer is enough (masked reads, such as the auditor's, do).
         Audited.
         """

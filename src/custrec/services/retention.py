@@ -89,7 +89,7 @@ class RetentionService:
         """Plan the retention actions due at ``as_of`` for every stored customer.
 
         Uses ``schedule`` or the registry's own; actions already applied are left out. A plan at
-        a later ``as_of`` is a preview: :meth:`apply_retention` carries out only the actions due
+        a later ``as_of`` is a preview: :meth:`apply` carries out only the actions due
         at its clock. Needs the ``retention`` right; audited.
         """
         actor = check_actor(actor)
@@ -138,7 +138,7 @@ class RetentionService:
         ``archive`` makes the record's state ``archived`` (its lifecycle stage is kept);
         ``restrict`` records a restriction (storage only) in the consent ledger and makes the
         state ``restricted``; ``review`` marks the record for re-verification; ``anonymise``
-        and ``destroy`` crypto-shred the customer (see :meth:`erase`), keeping only
+        and ``destroy`` crypto-shred the customer (see ``registry.privacy.erase``), keeping only
         non-personal facts. Each action and its effect are written in one unit of work, with
         the action's key in the customer's history, so applying the same plan again is a no-op
         and an action that failed or was interrupted stays pending until a re-run completes it.
@@ -152,7 +152,7 @@ class RetentionService:
         actions = list(plan)
         for action in actions:
             if not isinstance(action, PlannedAction):
-                raise TypeError("apply_retention() takes PlannedAction objects")
+                raise TypeError("retention.apply() takes PlannedAction objects")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.RETENTION, Resource(), at=now)
