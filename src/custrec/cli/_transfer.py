@@ -1,0 +1,202 @@
+"""``custrec import`` and ``custrec export``, with the hints for a file read in the wrong
+encoding."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from pathlib import Path
+from typing import IO, Final
+
+from custrec._files import write_private_text
+from custrec.cli._support import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    ProgressBar,
+    _actor,
+    _Failure,
+    _print,
+    _registry,
+)
+from custrec.interchange import (
+    CsvSource,
+    ErrorFile,
+    ImportMapping,
+    ImportPolicy,
+    MappingError,
+    ReadError,
+    SourceInfo,
+    export_customers,
+    load_mapping,
+    open_source,
+    plan_import,
+)
+from custrec.interchange.plan import IMPORT_ID_PATTERN
+
+
+def _import_id_for(path: Path) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._")[:48]
+    if slug:
+        return slug
+    return "import-" + hashlib.sha256(path.stem.encode()).hexdigest()[:8]
+
+
+def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    source_path = Path(args.file)
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    policy = ImportPolicy(
+        on_match=args.on_match,
+        on_file_duplicate=args.on_file_duplicate,
+        batch_size=args.batch_size,
+        sample_share=args.sample_share,
+        sample_seed=args.sample_seed,
+    )
+    import_id = args.import_id or _import_id_for(source_path)
+    if IMPORT_ID_PATTERN.fullmatch(import_id) is None:
+        raise _Failure(EXIT_USAGE, "--import-id: use 1-64 letters, digits, '.', '_', ':' or '-'")
+    encoding = args.encoding or (mapping.encoding if mapping else "auto")
+    delimiter = args.delimiter or (mapping.delimiter if mapping else "auto")
+    roles = {"admin", "unmask"} if args.on_match == "update" else {"admin"}
+    actor = _actor(args, roles)
+    header = _header(source_path, args, encoding, delimiter)
+    if header is not None:  # fit the mapping to the header before a database is opened
+        try:
+            (mapping or ImportMapping.native_mapping()).bind(header.headers)
+        except MappingError as exc:
+            hint = _encoding_hint(source_path, args, header, mapping, delimiter)
+            raise _Failure(EXIT_CONFIG, f"{exc}; {hint}") from None
+    with (
+        open_source(source_path, format=args.format, encoding=encoding, delimiter=delimiter) as src,
+        _registry(args, create=not args.dry_run, memory_if_missing=args.dry_run) as registry,
+    ):
+        info = src.info
+        ext = "csv" if info.format == "csv" else "jsonl"
+        if args.errors:
+            errors_path = Path(args.errors)
+        elif args.report:
+            errors_path = Path(args.report).with_suffix(f".errors.{ext}")
+        else:
+            errors_path = Path(f"{source_path.stem}.errors.{ext}")
+        show = args.progress if args.progress is not None else err.isatty()
+        bar = ProgressBar(err, label="importing", total=src.size, enabled=show)
+        with ErrorFile.for_source(errors_path, info) as error_file:
+            try:
+                report = plan_import(
+                    src,
+                    mapping,
+                    registry,
+                    actor=actor,
+                    import_id=import_id,
+                    policy=policy,
+                    dry_run=args.dry_run,
+                    error_file=error_file,
+                    progress=lambda rows: bar.update(rows, src.position),
+                )
+            finally:
+                bar.close()
+    report_text = report.to_json()
+    if args.report:
+        write_private_text(args.report, report_text + "\n")
+    _print(out, report.render(max_issues=args.show_issues))
+    if args.report:
+        _print(out, f"report: {args.report}")
+    return EXIT_OK if report.ok or args.exit_zero else EXIT_PROBLEMS
+
+
+def _header(
+    path: Path, args: argparse.Namespace, encoding: str, delimiter: str
+) -> SourceInfo | None:
+    """How a CSV source's header was read (``None`` for JSON Lines, which has none)."""
+    with open_source(path, format=args.format, encoding=encoding, delimiter=delimiter) as src:
+        return src.info if isinstance(src, CsvSource) else None
+
+
+_OTHER_ENCODINGS: Final = ("utf-8", "gb18030", "utf-16")
+"""Encodings tried when a header does not fit its mapping: what legacy files mostly use."""
+
+
+def _garbled(text: str) -> bool:
+    """Whether a header shows the usual marks of bytes decoded with the wrong codec: C1
+    control or private-use characters, rare CJK extension A characters (UTF-8 read as
+    GB18030), or runs of Latin-1 letters (GB18030 or UTF-8 read as Latin-1)."""
+    latin_run = 0
+    for char in text:
+        point = ord(char)
+        if 0x80 <= point <= 0x9F or 0xE000 <= point <= 0xF8FF or 0x3400 <= point <= 0x4DBF:
+            return True
+        latin_run = latin_run + 1 if 0xA0 <= point <= 0xFF else 0
+        if latin_run >= 2:
+            return True
+    return False
+
+
+def _encoding_hint(
+    path: Path,
+    args: argparse.Namespace,
+    header: SourceInfo,
+    mapping: ImportMapping | None,
+    delimiter: str,
+) -> str:
+    """Why a header may not fit its mapping when the columns are there after all: the file was
+    decoded with the wrong encoding. Names the encoding used and where it came from, says when
+    the header looks mis-decoded, and names another encoding under which the header fits."""
+    if args.encoding:
+        origin = "given with --encoding"
+    elif mapping is not None and mapping.encoding != "auto":
+        origin = "the mapping's encoding"
+    else:
+        origin = "detected"
+    used = header.encoding or "auto"
+    text = f"the header was read as {used} ({origin})"
+    if any("\ufffd" in h for h in header.headers):
+        text += f" and holds bytes that are not valid {used}: the file is in another encoding"
+    elif any(_garbled(h) for h in header.headers):
+        text += " and looks garbled: the file may be in another encoding"
+    family = used.removesuffix("-sig")
+    for candidate in _OTHER_ENCODINGS:
+        if candidate == family:
+            continue
+        try:
+            other = _header(path, args, candidate, delimiter)
+            if other is None or any("\ufffd" in h for h in other.headers):
+                continue
+            (mapping or ImportMapping.native_mapping()).bind(other.headers)
+        except (ReadError, MappingError, UnicodeError):
+            continue
+        fix = f"pass --encoding {candidate}"
+        if origin == "the mapping's encoding":
+            fix += f' or set encoding = "{candidate}" in the mapping'
+        return f"{text}; read as {candidate} it fits: {fix}"
+    where = "--encoding (or the mapping's encoding)" if mapping is not None else "--encoding"
+    return f"{text}; if the columns are there, check {where}"
+
+
+def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    roles = {"admin", "export", "unmask"} if args.unmask else {"admin", "export"}
+    fmt = args.format or ("csv" if Path(args.out).suffix.lower() == ".csv" else "jsonl")
+    with _registry(args) as registry:
+        show = args.progress if args.progress is not None else err.isatty()
+        bar = ProgressBar(err, label="exporting", enabled=show)
+        try:
+            result = export_customers(
+                registry,
+                args.out,
+                actor=_actor(args, roles),
+                format=fmt,
+                progress=bar.update,
+                **{
+                    facet: getattr(args, facet)
+                    for facet in ("stage", "kind", "state", "owner", "grade", "tag")
+                    if getattr(args, facet) is not None
+                },
+            )
+        finally:
+            bar.close()
+    state = "masked" if result.masked else "unmasked"
+    _print(out, f"exported {result.exported} customers ({state}) to {args.out}")
+    if result.erased or result.denied:
+        _print(out, f"left out: {result.erased} erased, {result.denied} not allowed")
+    return EXIT_OK
