@@ -1,0 +1,224 @@
+"""The column rules of a mapping: header matching (:func:`header_key`), value maps, and the
+checks of each setting that build a :class:`ColumnRule`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from custrec._text import clean
+from custrec.errors import MappingError
+from custrec.interchange import convert
+from custrec.interchange._paths import FieldPath, parse_path
+
+if TYPE_CHECKING:
+    from custrec.interchange.mapping import ImportMapping
+
+
+CONVERTERS: Final = (
+    "text",
+    "date",
+    "datetime",
+    "decimal",
+    "integer",
+    "bool",
+    "money",
+    "list",
+    "json",
+)
+"""The converter names a column's ``type`` may take."""
+
+
+_HEADER_NOISE: Final = re.compile(r"[\s_\-*:：()（）]")
+
+
+_COLUMN_KEYS: Final = frozenset(
+    {
+        "field",
+        "aliases",
+        "type",
+        "values",
+        "formats",
+        "separators",
+        "currency",
+        "thousands",
+        "decimal",
+        "required",
+    }
+)
+
+
+def header_key(header: str) -> str:
+    """The form headers and aliases are compared in: NFKC, case folded, without spaces,
+    ``_``, ``-``, ``*``, colons and brackets.
+
+    >>> header_key(" *Customer_Name："), header_key("客户 名称")
+    ('customername', '客户名称')
+    """
+    return _HEADER_NOISE.sub("", clean(header).casefold())
+
+
+def _value_key(value: str) -> str:
+    return clean(value).casefold()
+
+
+@attrs.frozen(kw_only=True)
+class ColumnRule:
+    """How one source column is read (see the module docs for each setting)."""
+
+    name: str
+    path: FieldPath
+    aliases: tuple[str, ...] = ()
+    type: str = "text"
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    formats: tuple[str, ...] = ()
+    separators: str = convert.DEFAULT_SEPARATORS
+    currency: str = "CNY"
+    thousands: str = ","
+    decimal: str = "."
+    required: bool = False
+
+    def to_dict(self, defaults: ImportMapping | None = None) -> dict[str, Any]:
+        """The rule as mapping-file data (settings equal to ``defaults``' are left out)."""
+        data: dict[str, Any] = {"field": self.path.text}
+        if self.aliases:
+            data["aliases"] = list(self.aliases)
+        if self.type != self.path.converter:
+            data["type"] = self.type
+        if self.values:
+            data["values"] = dict(self.values)
+        if self.formats:
+            data["formats"] = list(self.formats)
+        if self.required:
+            data["required"] = True
+        for name in ("separators", "currency", "thousands", "decimal"):
+            value = getattr(self, name)
+            if defaults is None or value != getattr(defaults, name):
+                data[name] = value
+        return data
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], key: str, what: str) -> Any:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise MappingError(key, f"must be {what}")
+    if not isinstance(value, kind):
+        raise MappingError(key, f"must be {what}")
+    return value
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    items = _expect(value, list, key, "a list of strings")
+    for index, item in enumerate(items):
+        _expect(item, str, f"{key}[{index}]", "a string")
+    return tuple(items)
+
+
+def _check_unknown(data: Mapping[str, Any], allowed: frozenset[str], key: str) -> None:
+    for name in data:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else str(name)
+            raise MappingError(
+                where, f"unknown setting (expected one of {', '.join(sorted(allowed))})"
+            )
+
+
+def _formats(value: Any, key: str) -> tuple[str, ...]:
+    formats = _strings(value, key)
+    for index, fmt in enumerate(formats):
+        if fmt == "excel":
+            continue
+        if "%" not in fmt:
+            raise MappingError(
+                f"{key}[{index}]", "a date format needs % codes (e.g. %Y-%m-%d) or 'excel'"
+            )
+        try:
+            datetime(2001, 2, 3, 4, 5, 6).strftime(fmt)
+        except ValueError:
+            raise MappingError(f"{key}[{index}]", "not a valid date format") from None
+    return formats
+
+
+def _separator(value: Any, key: str, *, empty_ok: bool) -> str:
+    text = _expect(value, str, key, "a string")
+    if len(text) > 1 or (not text and not empty_ok) or text.isdigit():
+        raise MappingError(
+            key, "must be one non-digit character" + (" or empty" if empty_ok else "")
+        )
+    return str(text)
+
+
+def _currency(value: Any, key: str) -> str:
+    text = _expect(value, str, key, "a currency code")
+    if re.fullmatch(r"[A-Z]{3}", text) is None:
+        raise MappingError(key, "must be an ISO 4217 code in capitals, such as CNY")
+    return str(text)
+
+
+_Scalar = str | int | float | bool
+
+
+def _values_map(value: Any, key: str) -> dict[str, Any]:
+    table = _expect(value, dict, key, "a table of source value = field value")
+    out: dict[str, Any] = {}
+    for source, target in table.items():
+        where = f"{key}.{source}"
+        if not isinstance(target, _Scalar):
+            raise MappingError(where, "must map to a string, number or boolean")
+        normal = _value_key(str(source))
+        if normal in out and out[normal] != target:
+            raise MappingError(where, "repeats another source value with a different target")
+        out[normal] = None if target == "" else target
+    return out
+
+
+def _column(name: str, spec: Any, top: Mapping[str, Any]) -> ColumnRule:
+    key = f"columns.{name}"
+    if isinstance(spec, str):
+        spec = {"field": spec}
+    spec = _expect(spec, dict, key, 'a field path or a table with field = "..."')
+    _check_unknown(spec, _COLUMN_KEYS, key)
+    if "field" not in spec:
+        raise MappingError(f"{key}.field", "is required")
+    field = _expect(spec["field"], str, f"{key}.field", "a field path")
+    try:
+        path = parse_path(field)
+    except ValueError as exc:
+        raise MappingError(f"{key}.field", str(exc)) from None
+    kind = spec.get("type", path.converter)
+    _expect(kind, str, f"{key}.type", "a converter name")
+    if kind not in CONVERTERS:
+        raise MappingError(
+            f"{key}.type", f"unknown type {kind!r} (expected one of {', '.join(CONVERTERS)})"
+        )
+    if kind not in path.allowed:
+        raise MappingError(
+            f"{key}.type",
+            f"{kind!r} does not fit {path.text!r} (use {', '.join(sorted(path.allowed))})",
+        )
+    thousands = _separator(
+        spec.get("thousands", top["thousands"]), f"{key}.thousands", empty_ok=True
+    )
+    decimal = _separator(spec.get("decimal", top["decimal"]), f"{key}.decimal", empty_ok=False)
+    if thousands == decimal:
+        raise MappingError(f"{key}.decimal", "must differ from the thousands separator")
+    required = spec.get("required", False)
+    _expect(required, bool, f"{key}.required", "true or false")
+    return ColumnRule(
+        name=name,
+        path=path,
+        aliases=_strings(spec.get("aliases", []), f"{key}.aliases"),
+        type=kind,
+        values=_values_map(spec.get("values", {}), f"{key}.values"),
+        formats=_formats(spec["formats"], f"{key}.formats") if "formats" in spec else (),
+        separators=_expect(
+            spec.get("separators", top["separators"]), str, f"{key}.separators", "a string"
+        ),
+        currency=_currency(spec.get("currency", top["currency"]), f"{key}.currency"),
+        thousands=thousands,
+        decimal=decimal,
+        required=required,
+    )
