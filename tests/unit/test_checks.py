@@ -293,11 +293,13 @@ EXCLUDED = ("_checks.py", "storage/checks.py", "backends/")
 numbers, instants and amounts a backend is handed) with the backends that apply them."""
 
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("cli.py", "_instant", "naive"): "parses command-line text; a naive value is read as UTC",
+    ("cli/_support.py", "_instant", "naive"): (
+        "parses command-line text; a naive value is read as UTC"
+    ),
     ("interchange/convert.py", "parse_datetime", "naive"): (
         "parses an import cell; a naive value takes the mapping's time zone"
     ),
-    ("interchange/mapping.py", "BoundMapping._convert", "bool-int"): (
+    ("interchange/_binding.py", "BoundMapping._convert", "bool-int"): (
         "turns a numeric spreadsheet cell into text before parsing; not a check"
     ),
     ("serialization.py", "_structure_datetime", "naive"): "decodes a stored date-time string",
