@@ -21,7 +21,7 @@ PROMISED = {
     ],
     "custrec.validation.phone": ["normalize", "is_valid"],
     "custrec.validation.email": ["normalize", "is_valid"],
-    "custrec.records": [
+    "custrec.model.records": [
         "Customer",
         "CustomerKind",
         "LifecycleStage",
@@ -75,7 +75,7 @@ PROMISED = {
     ],
     "custrec.backends": ["MemoryStore", "SQLiteStore"],
     "custrec.testing": ["StoreContract", "ArgumentRulesContract", "MetaTableContract"],
-    "custrec.serialization": ["make_converter"],
+    "custrec.model.serialization": ["make_converter"],
     # issue: duplicates, merging, review, quality
     "custrec.matching": [
         "compare",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
-    from custrec.issues import ValidationReport
+    from custrec.model.issues import ValidationReport
 
 __all__ = [
     "AccessDenied",

@@ -7,7 +7,7 @@ coverage per purpose. The report holds field names, issue codes, purpose codes a
 no personal data. It is pure logic: no I/O and no clock (``as_of`` is explicit).
 
 >>> from datetime import UTC, datetime
->>> from custrec.records import Contact, Customer, CustomerKind
+>>> from custrec.model.records import Contact, Customer, CustomerKind
 >>> population = [
 ...     Customer(kind=CustomerKind.INDIVIDUAL, name="Li", owner="s-1",
 ...              contacts=[Contact(phones=["+8613800138000"])]),
@@ -38,8 +38,8 @@ import attrs
 
 from custrec._checks import require_aware
 from custrec.consent import PURPOSES, ConsentLedger, SubjectFacts
-from custrec.issues import Severity
-from custrec.records import (
+from custrec.model.issues import Severity
+from custrec.model.records import (
     Customer,
     CustomerKind,
     Gender,
@@ -569,7 +569,7 @@ def assess(
 
     Raises ``ValueError`` for a naive ``as_of``, a negative ``stale_after``, an unknown or repeated
     field, ``purposes`` without ``ledgers``, or a ledger of another customer; ``TypeError`` for
-    wrongly typed arguments or an item that is not a :class:`~custrec.records.Customer`;
+    wrongly typed arguments or an item that is not a :class:`~custrec.model.records.Customer`;
     :class:`~custrec.consent.UnknownPurpose` for a purpose a ledger's catalogue does not know.
     """
     as_of = require_aware(as_of, "as_of")

@@ -7,7 +7,7 @@ customer's history, and a confirmation updates ``last_verified_at`` (``registry.
 Results hold no personal data: the fields checked are named, their values are not.
 
 >>> from datetime import UTC, datetime
->>> from custrec.records import Customer, CustomerKind
+>>> from custrec.model.records import Customer, CustomerKind
 >>> class AlwaysConfirms:
 ...     name = "example-registry"
 ...     def verify(self, customer, *, as_of):
@@ -28,7 +28,7 @@ from typing import Protocol
 import attrs
 
 from custrec._checks import aware, non_empty_text
-from custrec.records import Customer
+from custrec.model.records import Customer
 
 __all__ = ["VerificationOutcome", "VerificationResult", "Verifier"]
 

@@ -88,7 +88,7 @@ BULK_SCRIPT = textwrap.dedent(
     """
     import sys, warnings, uuid
     from custrec import Actor, PlaintextStorageWarning, Registry, SQLiteStore
-    from custrec.records import Customer, CustomerKind, Contact
+    from custrec.model.records import Customer, CustomerKind, Contact
 
     warnings.simplefilter("ignore", PlaintextStorageWarning)
     path, total, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

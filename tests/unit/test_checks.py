@@ -302,11 +302,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("interchange/_binding.py", "BoundMapping._convert", "bool-int"): (
         "turns a numeric spreadsheet cell into text before parsing; not a check"
     ),
-    ("serialization.py", "_structure_datetime", "naive"): "decodes a stored date-time string",
-    ("serialization.py", "_unstructure_datetime", "naive"): (
+    ("model/serialization.py", "_structure_datetime", "naive"): "decodes a stored date-time string",
+    ("model/serialization.py", "_unstructure_datetime", "naive"): (
         "encodes a record's datetime; the record is data, not an argument"
     ),
-    ("serialization.py", "_structure_int", "bool-int"): "structures a decoded JSON value",
+    ("model/serialization.py", "_structure_int", "bool-int"): "structures a decoded JSON value",
     ("validation/rules.py", "_type_issues", "naive"): "reports record data as an Issue",
     ("validation/rules.py", "_type_issues", "bool-int"): "reports record data as an Issue",
     ("validation/rules.py", "_satisfaction_issue", "bool-int"): "reports record data as an Issue",

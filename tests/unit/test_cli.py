@@ -18,7 +18,7 @@ import pytest
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore, cli
 from custrec.errors import AccessDenied, StorageError
-from custrec.records import LifecycleStage, RecordState
+from custrec.model.records import LifecycleStage, RecordState
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "data"
 SOURCE = str(EXAMPLES / "legacy_customers.csv")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.errors import ValidationFailed
-from custrec.issues import Issue, Severity, ValidationReport
+from custrec.model.issues import Issue, Severity, ValidationReport
 from custrec.validation import parse_customer
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

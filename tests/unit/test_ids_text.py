@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec._text import clean, compact, nfkc
-from custrec.ids import id_timestamp_ms, is_valid_id, new_id
+from custrec.model.ids import id_timestamp_ms, is_valid_id, new_id
 
 
 def test_ids_are_uuid7_strictly_increasing_even_in_one_millisecond() -> None:

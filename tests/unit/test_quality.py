@@ -15,14 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.consent import PURPOSES, CaptureChannel, ConsentEvent, ConsentLedger
-from custrec.issues import Severity
-from custrec.quality import (
-    DEFAULT_FIELDS,
-    FIELDS,
-    QualityReport,
-    assess,
-)
-from custrec.records import (
+from custrec.model.issues import Severity
+from custrec.model.records import (
     Address,
     Contact,
     Customer,
@@ -32,6 +26,12 @@ from custrec.records import (
     Identifier,
     IdentifierScheme,
     VerificationStatus,
+)
+from custrec.quality import (
+    DEFAULT_FIELDS,
+    FIELDS,
+    QualityReport,
+    assess,
 )
 from custrec.validation import DEFAULT_RULES
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from custrec.ids import is_valid_id
-from custrec.records import (
+from custrec.model.ids import is_valid_id
+from custrec.model.records import (
     Address,
     Contact,
     Customer,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,
@@ -23,7 +23,7 @@ from custrec.records import (
     Money,
     Transaction,
 )
-from custrec.serialization import (
+from custrec.model.serialization import (
     SCHEMA_VERSION,
     UNREADABLE,
     SchemaError,

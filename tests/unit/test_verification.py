@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from custrec.matching import MatchConfig
-from custrec.records import Customer, CustomerKind
+from custrec.model.records import Customer, CustomerKind
 from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

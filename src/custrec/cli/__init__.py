@@ -61,7 +61,7 @@ from custrec.cli._support import (
 from custrec.cli._transfer import _cmd_export, _cmd_import
 from custrec.errors import AccessDenied, CustrecError, StorageError
 from custrec.interchange import MappingError, ReadError
-from custrec.records import CustomerKind, LifecycleStage, RecordState
+from custrec.model.records import CustomerKind, LifecycleStage, RecordState
 from custrec.security import (
     DecryptionFailed,
     InsecureKeyFile,

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from custrec.cli._support import EXIT_CONFIG, _Failure, _instant
 from custrec.interchange.convert import ConversionError, parse_timezone
-from custrec.records import CustomerKind, DataCategory, LifecycleStage, RecordState
+from custrec.model.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention import (
     LegalHold,
     Period,

@@ -33,8 +33,8 @@ from custrec.consent._checks import str_tuple
 from custrec.consent.bases import Jurisdiction
 from custrec.consent.notices import NoticeVersion
 from custrec.errors import ConsentError
-from custrec.ids import new_id
-from custrec.records import DataCategory
+from custrec.model.ids import new_id
+from custrec.model.records import DataCategory
 
 __all__ = [
     "CaptureChannel",

@@ -22,7 +22,7 @@ import attrs
 from custrec._checks import calendar_date, check, member_of, optional, require_aware
 from custrec.consent.bases import PROFILES, Jurisdiction, JurisdictionProfile
 from custrec.errors import ConsentError
-from custrec.records import (
+from custrec.model.records import (
     Customer,
     DataCategory,
     PersonalField,
@@ -115,8 +115,8 @@ def effective_sensitivity(
 ) -> Sensitivity:
     """The sensitivity that applies to a field of ``subject`` at ``as_of``.
 
-    ``declared`` is the field's declaration (from :func:`custrec.records.personal_fields`) or its
-    sensitivity. Under PIPL Art. 28 all information of a subject under 14 is sensitive.
+    ``declared`` is the field's declaration (from :func:`custrec.model.records.personal_fields`) or
+    its sensitivity. Under PIPL Art. 28 all information of a subject under 14 is sensitive.
 
     >>> from datetime import UTC, date, datetime
     >>> as_of = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ reference implementation of that definition.
 
 >>> from datetime import UTC, datetime
 >>> from decimal import Decimal
->>> from custrec.records import Money, Transaction
+>>> from custrec.model.records import Money, Transaction
 >>> def tx(customer_id, month, day, amount):
 ...     at = datetime(2024, month, day, tzinfo=UTC)
 ...     return Transaction(customer_id=customer_id, occurred_at=at, amount=Money(amount=amount))
@@ -37,7 +37,7 @@ import attrs
 
 from custrec._checks import check, int_range, require_aware
 from custrec.errors import MixedCurrencies
-from custrec.records import Transaction
+from custrec.model.records import Transaction
 
 __all__ = ["ActivitySummary", "MixedCurrencies", "summarize"]
 

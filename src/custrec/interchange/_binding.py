@@ -15,9 +15,9 @@ from custrec.interchange._columns import ColumnRule, _value_key, header_key
 from custrec.interchange._paths import FieldPath, Step, parse_path
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ColumnUsage, RowIssue
-from custrec.issues import Severity
+from custrec.model.issues import Severity
+from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import mask
-from custrec.serialization import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from custrec.interchange.mapping import ImportMapping

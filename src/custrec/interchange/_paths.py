@@ -1,5 +1,5 @@
 """Field paths: :func:`parse_path` reads ``contacts[0].phones[0]`` into :class:`FieldPath`
-steps, type-checked against :class:`~custrec.records.Customer`."""
+steps, type-checked against :class:`~custrec.model.records.Customer`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from custrec.records import Customer, IdentifierScheme, Money, personal_fields
+from custrec.model.records import Customer, IdentifierScheme, Money, personal_fields
 
 _UNMAPPABLE: Final = frozenset({"version"})
 _SEGMENT: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\[\]]*)\])?")
@@ -78,7 +78,7 @@ class FieldPath:
     @property
     def generic(self) -> str:
         """The path with list positions as ``[]`` (``contacts[].phones``), as in
-        :func:`~custrec.records.personal_fields`."""
+        :func:`~custrec.model.records.personal_fields`."""
         parts: list[str] = []
         for step in self.steps:
             if step.kind == "attr":
@@ -142,7 +142,7 @@ def _mask_kind(generic: str, scheme: str | None) -> str:
 
 
 def parse_path(text: str) -> FieldPath:
-    """Parse and type-check a field path against :class:`~custrec.records.Customer`.
+    """Parse and type-check a field path against :class:`~custrec.model.records.Customer`.
 
     Raises ``ValueError`` with a message saying what is wrong (the mapping adds the key).
 

@@ -34,10 +34,10 @@ from custrec._checks import check, positive_int
 from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
-from custrec.records import Customer, Milestones
+from custrec.model.records import Customer, Milestones
+from custrec.model.serialization import SCHEMA_VERSION
 from custrec.registry import Registry
 from custrec.security import Actor
-from custrec.serialization import SCHEMA_VERSION
 from custrec.services import CustomerFacets
 
 __all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "ExportResult", "export_customers", "flatten"]

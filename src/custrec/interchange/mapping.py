@@ -1,7 +1,7 @@
 """Import mappings: which source column feeds which customer field, and how its values read.
 
 A mapping is saved as TOML or JSON and reused for every file of the same shape. It names, for
-each source column, a *field path* into :class:`~custrec.records.Customer`:
+each source column, a *field path* into :class:`~custrec.model.records.Customer`:
 
 ==============================  ==============================================================
 path                            meaning

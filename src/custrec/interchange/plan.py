@@ -59,11 +59,18 @@ from custrec.interchange.mapping import (
 )
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ColumnUsage, ImportReport, Outcome, RowIssue, SourceInfo
-from custrec.issues import Severity, ValidationReport
-from custrec.records import Address, Contact, Customer, Identifier, IdentifierScheme, Milestones
+from custrec.model.issues import Severity, ValidationReport
+from custrec.model.records import (
+    Address,
+    Contact,
+    Customer,
+    Identifier,
+    IdentifierScheme,
+    Milestones,
+)
+from custrec.model.serialization import SCHEMA_VERSION, make_converter
 from custrec.registry import Registry
 from custrec.security import Actor
-from custrec.serialization import SCHEMA_VERSION, make_converter
 from custrec.storage.codec import StrongKey, strong_keys
 from custrec.validation import parse_customer
 
@@ -171,7 +178,7 @@ def row_identity(customer: Customer) -> str:
     """What makes a row the same row in a later run: its external ids, else its strong
     identifiers, else a hash of its normalised content (id and timestamps left out).
 
-    >>> from custrec.records import CustomerKind
+    >>> from custrec.model.records import CustomerKind
     >>> row_identity(Customer(kind=CustomerKind.INDIVIDUAL, name="张三",
     ...     identifiers=(Identifier(scheme="EXTERNAL", system="crm", value="C1"),)))
     'ext:crm:C1'

@@ -40,7 +40,7 @@ import attrs
 from custrec.errors import ReadError
 from custrec.interchange.csvsafe import unescape_cell
 from custrec.interchange.report import RowIssue, SourceInfo
-from custrec.issues import Severity
+from custrec.model.issues import Severity
 
 __all__ = [
     "DELIMITERS",

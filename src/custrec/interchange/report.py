@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.issues import Severity
+from custrec.model.issues import Severity
 
 __all__ = [
     "REPORT_VERSION",

@@ -14,7 +14,7 @@ address to whoever reads the store's index (see docs/matching.md, "What blocking
 
 Every function expects a normalised record (:func:`custrec.validation.parse_customer`).
 
->>> from custrec.records import Customer, CustomerKind, Contact
+>>> from custrec.model.records import Customer, CustomerKind, Contact
 >>> c = Customer(kind=CustomerKind.INDIVIDUAL, name="Zhang Wei",
 ...              contacts=(Contact(phones=("+8613800138000",)),))
 >>> sorted(strong_keys(c))
@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Final
 
 from custrec.matching.normalize import address_key, fold, org_name, person_name
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,

@@ -18,7 +18,7 @@ The score is then read against :class:`Thresholds`: ``probable`` at or above ``p
 ``possible`` at or above ``possible``, otherwise ``distinct``. The caller decides what to do;
 nothing here merges anything.
 
->>> from custrec.records import Address, Customer, CustomerKind
+>>> from custrec.model.records import Address, Customer, CustomerKind
 >>> home = (Address(city="北京", street="朝阳路 8 号"),)
 >>> a = profile(Customer(kind=CustomerKind.INDIVIDUAL, name="Zhang Wei", addresses=home))
 >>> b = profile(Customer(kind=CustomerKind.INDIVIDUAL, name="WEI ZHANG", addresses=home))
@@ -40,7 +40,7 @@ from custrec._checks import number_range
 from custrec.matching.keys import GOVERNMENT_KINDS, StrongKey, address_keys, name_key, strong_keys
 from custrec.matching.normalize import fold, org_name
 from custrec.matching.similarity import jaro_winkler, ratio
-from custrec.records import Address, Customer, CustomerKind
+from custrec.model.records import Address, Customer, CustomerKind
 
 __all__ = [
     "Match",

@@ -22,7 +22,7 @@ record has a non-empty value the survivor's is kept. ``id``, ``version``, ``kind
 ``last_verified_at`` with ``verification`` come together from the most recently verified record.
 
 >>> from datetime import UTC, datetime
->>> from custrec.records import Customer, CustomerKind
+>>> from custrec.model.records import Customer, CustomerKind
 >>> old = Customer(
 ...     id="c-1", kind=CustomerKind.ORGANIZATION, name="Acme", industry="retail", tags=["vip"],
 ...     owner="u-1", created_at=datetime(2020, 1, 1, tzinfo=UTC),
@@ -53,7 +53,7 @@ from typing import Any, Final
 import attrs
 
 from custrec._text import clean, compact
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,
@@ -108,7 +108,7 @@ def _freeze_fields(value: Mapping[str, Strategy | str]) -> Mapping[str, Strategy
 
 @attrs.frozen(kw_only=True)
 class SurvivorshipRules:
-    """A :class:`Strategy` per :class:`~custrec.records.Customer` field, ``default`` for the rest.
+    """A :class:`Strategy` per ``Customer`` field, ``default`` for the rest.
 
     Validated at construction: a name that is not a ``Customer`` field, a field in
     :data:`FIXED_FIELDS`, or ``UNION`` for a field that is not a tuple raises ``ValueError``.

@@ -22,7 +22,7 @@ from custrec._checks import (
     unique_items,
 )
 from custrec.errors import RetentionError
-from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage, RecordState
+from custrec.model.records import Customer, CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention._checks import each, to_tuple
 from custrec.retention.period import Period
 
@@ -142,7 +142,7 @@ class Selector:
     """Which customers something applies to: every listed criterion must match.
 
     An empty criterion matches everything, so ``Selector()`` selects all customers.
-    ``states`` selects by :class:`~custrec.records.RecordState` (live, archived, restricted),
+    ``states`` selects by :class:`~custrec.model.records.RecordState` (live, archived, restricted),
     which archiving sets beside the lifecycle stage: an archived lead is still in stage ``lead``.
     """
 
@@ -193,7 +193,7 @@ class RetentionFacts:
     last day of service (from ``milestones.service_expires_on``). ``closed_at`` counts only while
     ``stage`` is churned or archived, or ``state`` is archived. ``applied_keys`` are the
     :attr:`PlannedAction.key` values already executed for this customer; a plan never repeats
-    them. ``state`` is the record's :class:`~custrec.records.RecordState` (``live`` unless
+    them. ``state`` is the record's :class:`~custrec.model.records.RecordState` (``live`` unless
     archived or restricted).
     """
 

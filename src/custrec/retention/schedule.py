@@ -33,7 +33,7 @@ import attrs
 
 from custrec._checks import require_aware
 from custrec.errors import RetentionError
-from custrec.records import DataCategory, RecordState
+from custrec.model.records import DataCategory, RecordState
 from custrec.retention._checks import each
 from custrec.retention.model import (
     CLOSED_STAGES,
@@ -123,7 +123,7 @@ class RetentionSchedule:
     Raises :class:`~custrec.retention.RetentionError` for repeated rule or floor codes.
 
     >>> from datetime import UTC, datetime
-    >>> from custrec.records import CustomerKind, LifecycleStage
+    >>> from custrec.model.records import CustomerKind, LifecycleStage
     >>> rule = RetentionRule(code="leads", trigger=RetentionTrigger.LAST_ACTIVITY,
     ...                      period=Period(years=2), action=RetentionAction.DESTROY,
     ...                      legal_reference="PIPL Art. 19")

@@ -17,9 +17,9 @@ Traceback (most recent call last):
 ...
 custrec.errors.DecryptionFailed: ciphertext could not be authenticated ...
 
-:class:`DocumentCipher` applies this to a JSON-safe record document: it replaces the value at
-every personal path (from :func:`custrec.records.personal_fields`) with ``{"$enc": "<base64>"}``
-and leaves every other field alone.
+:class:`DocumentCipher` applies this to a JSON-safe record document: it replaces the value at every
+personal path (from :func:`custrec.model.records.personal_fields`) with ``{"$enc": "<base64>"}`` and
+leaves every other field alone.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custrec.errors import DecryptionFailed
-from custrec.records import PersonalField, personal_fields
+from custrec.model.records import PersonalField, personal_fields
 from custrec.security._common import check_customer_id, check_key, pack
 
 __all__ = [
@@ -294,7 +294,7 @@ def _copy(document: Mapping[str, Any]) -> dict[str, Any]:
 class DocumentCipher:
     """Encrypts the personal values of a JSON-safe record document, field by field.
 
-    ``paths`` are personal-field paths as :func:`~custrec.records.personal_fields` writes them
+    ``paths`` are personal-field paths as :func:`~custrec.model.records.personal_fields` writes them
     (``"name"``, ``"contacts[].phones"``, ``"identifiers[].value"``); :meth:`for_type` reads them
     from a record class. :meth:`seal` replaces every non-``None`` value at those paths (a whole
     list of phones counts as one value) with ``{"$enc": "<base64>"}``, encrypted with the
@@ -302,7 +302,7 @@ class DocumentCipher:
     ``"@<record_id>"`` when a ``record_id`` is given, for documents such as interactions that
     are not the customer itself). :meth:`open` reverses it. The input is never modified.
 
-    >>> from custrec.records import Contact
+    >>> from custrec.model.records import Contact
     >>> cipher = DocumentCipher.for_type(Contact)
     >>> key = bytes(32)
     >>> doc = {"name": "Li Lei", "title": "CEO", "phones": ["+8613800138000"], "wechat": None}

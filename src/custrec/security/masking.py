@@ -49,7 +49,13 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from custrec.records import PERSONAL_KEY, Address, DataCategory, IdentifierScheme, PersonalInfo
+from custrec.model.records import (
+    PERSONAL_KEY,
+    Address,
+    DataCategory,
+    IdentifierScheme,
+    PersonalInfo,
+)
 
 __all__ = ["COMPOUND_SURNAMES", "MASK_CHAR", "MaskKind", "mask", "mask_address", "mask_record"]
 
@@ -410,14 +416,14 @@ def _mask_instance(record: Any) -> Any:
 def mask_record(record: T) -> T:
     """Return a copy of a custrec record with every personal field masked for display.
 
-    Fields are masked by category (see :func:`custrec.records.personal_fields`): identity
+    Fields are masked by category (see :func:`custrec.model.records.personal_fields`): identity
     strings as names, phones and e-mails by their kind, identifiers by their scheme (resident
     id, credit code, passport, otherwise ``generic``), address parts fully, other location text
     as an address, free text fully. Dates keep only their year (January 1 of it); enums and
     numbers become ``None``. Nested records are masked too. Raises ``TypeError`` for a value
     that is not an attrs record.
 
-    >>> from custrec.records import Contact
+    >>> from custrec.model.records import Contact
     >>> masked = mask_record(Contact(name="张三", phones=["+8613800138000"], title="CEO"))
     >>> masked.name, masked.phones, masked.title
     ('张*', ('+86138****8000',), 'CEO')
@@ -438,5 +444,5 @@ def mask_address(address: Address) -> Address:
     ('北京', '***', '******')
     """
     if not isinstance(address, Address):
-        raise TypeError("mask_address() needs a custrec.records.Address")
+        raise TypeError("mask_address() needs a custrec.model.records.Address")
     return mask_record(address)

@@ -12,10 +12,10 @@ import attrs
 
 from custrec._checks import check, positive_int
 from custrec.errors import DuplicateCustomer, ValidationFailed
-from custrec.issues import Issue, ValidationReport
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
-from custrec.records import Customer, RecordState, VerificationStatus
+from custrec.model.issues import Issue, ValidationReport
+from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records, matched
 from custrec.services.context import Context, check_actor, check_optional_reason

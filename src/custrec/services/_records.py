@@ -1,9 +1,9 @@
 """What several services do to stored customers inside a unit of work, written once.
 
-:class:`Records` opens and seals customer rows and activities, builds history entries, reads
-the consent ledger, decides which rows an actor may read, audits reads, and changes a record's
-:class:`~custrec.records.RecordState`. Services receive it explicitly; it holds no state of its
-own beyond the :class:`~custrec.services.context.Context`.
+:class:`Records` opens and seals customer rows and activities, builds history entries, reads the
+consent ledger, decides which rows an actor may read, audits reads, and changes a record's
+:class:`~custrec.model.records.RecordState`. Services receive it explicitly; it holds no state of
+its own beyond the :class:`~custrec.services.context.Context`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import attrs
 
 from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
 from custrec.errors import Erased, InvalidState, StorageError
-from custrec.history import FieldChange, diff
 from custrec.matching import StrongKey, blocking_keys, strong_keys
 from custrec.matching.keys import MatchKey
-from custrec.records import Customer, Interaction, RecordState, Transaction, personal_fields
+from custrec.model.history import FieldChange, diff
+from custrec.model.records import Customer, Interaction, RecordState, Transaction, personal_fields
+from custrec.model.serialization import SCHEMA_VERSION
 from custrec.retention import RetentionAction
 from custrec.security import AccessDecision, Action, Actor, Resource, mask_record
-from custrec.serialization import SCHEMA_VERSION
 from custrec.services.context import Context, Unit
 from custrec.storage import HIDDEN_STATES, ActivityRow, CustomerFilter, CustomerRow, HistoryRecord
 

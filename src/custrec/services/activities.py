@@ -13,10 +13,10 @@ import attrs
 from custrec._checks import aware, check, positive_int
 from custrec.errors import Erased, ValidationFailed
 from custrec.grading import ActivitySummary
-from custrec.issues import Issue, ValidationReport
-from custrec.records import Interaction, Transaction
+from custrec.model.issues import Issue, ValidationReport
+from custrec.model.records import Interaction, Transaction
+from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.serialization import structure_with_issues
 from custrec.services._records import Records, holds_customer
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.storage import ActivityRow, CustomerFilter

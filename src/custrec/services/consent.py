@@ -22,7 +22,7 @@ from custrec.consent import (
     RestrictionDetails,
 )
 from custrec.errors import StorageError
-from custrec.records import RecordState
+from custrec.model.records import RecordState
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_optional_reason

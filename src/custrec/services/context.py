@@ -25,6 +25,7 @@ from custrec._checks import check, require_aware, storable_text
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
 from custrec.errors import AccessDenied, AuditIntegrityWarning, ErasureUnavailable, StorageError
 from custrec.matching import MatchConfig
+from custrec.model.serialization import make_converter
 from custrec.retention import RetentionSchedule
 from custrec.security import (
     AccessDecision,
@@ -36,7 +37,6 @@ from custrec.security import (
     KeyRing,
     Resource,
 )
-from custrec.serialization import make_converter
 from custrec.services.audit_head import AuditHead
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, Session, Store
 from custrec.storage.codec import RecordCodec, Sealer

@@ -13,10 +13,10 @@ import attrs
 
 from custrec._checks import check, positive_int
 from custrec.errors import DuplicateCustomer, Erased, ValidationFailed, VersionConflict
-from custrec.history import diff
-from custrec.issues import Issue, ValidationReport
 from custrec.matching import StrongKey, identifier_key, strong_keys
-from custrec.records import Customer, Identifier, IdentifierScheme, RecordState
+from custrec.model.history import diff
+from custrec.model.issues import Issue, ValidationReport
+from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._intake import RESTRICTION_ISSUE, Intake
 from custrec.services._records import MASKED, Records, is_personal
@@ -53,7 +53,7 @@ class CustomerService:
         """Take a new customer in and return it as stored (``version == 1``).
 
         ``data`` is a raw mapping (normalised and validated as by
-        :func:`~custrec.validation.parse_customer`) or a :class:`~custrec.records.Customer`.
+        :func:`~custrec.validation.parse_customer`) or a :class:`~custrec.model.records.Customer`.
         A customer without an owner is owned by the actor (and the actor's team). Raises
         :class:`~custrec.errors.ValidationFailed` (carrying the report) for invalid data,
         :class:`~custrec.errors.AccessDenied` if the actor may not create it,
@@ -129,7 +129,7 @@ class CustomerService:
             keys.append(("email", email_format.normalize(email).casefold()))
         if identifier is not None:
             if not isinstance(identifier, Identifier):
-                raise TypeError("identifier must be a custrec.records.Identifier")
+                raise TypeError("identifier must be a custrec.model.records.Identifier")
             keys.append(identifier_key(normalize_identifier(identifier)))
         if external_id is not None:
             system, value = external_id
@@ -151,7 +151,7 @@ class CustomerService:
         """Return the customers matching every given strong identifier exactly, by id.
 
         ``phone`` is normalised with the registry's region, ``email`` as at intake,
-        ``identifier`` is an :class:`~custrec.records.Identifier`, ``external_id`` is
+        ``identifier`` is an :class:`~custrec.model.records.Identifier`, ``external_id`` is
         ``(system, value)``. Lookups use blind indexes when a keyring is set. A value that
         cannot be normalised matches nobody. Only customers the actor may read are returned
         (masked unless the actor may unmask); each is audited. At least one criterion is

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Final, TypedDict, TypeVar
 
 from custrec._checks import require_aware
-from custrec.records import (
+from custrec.model.records import (
     CustomerKind,
     KindName,
     LifecycleStage,

@@ -10,7 +10,7 @@ import attrs
 
 from custrec._checks import aware, check, positive_int
 from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
-from custrec.history import FieldChange
+from custrec.model.history import FieldChange
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records, holds_customer
 from custrec.services.activities import ActivityService

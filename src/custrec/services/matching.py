@@ -12,10 +12,8 @@ from typing import Any
 import attrs
 
 from custrec._checks import check, positive_int
-from custrec._clustering import cluster_profiles
 from custrec.consent import ConsentEvent
 from custrec.errors import InvalidState, StorageError, ValidationFailed
-from custrec.history import FieldChange, diff
 from custrec.matching import (
     BLOCKING_KINDS,
     ClusterRun,
@@ -31,9 +29,11 @@ from custrec.matching import (
     strong_keys,
 )
 from custrec.matching.keys import MatchKey
-from custrec.records import Customer
+from custrec.model.history import FieldChange, diff
+from custrec.model.records import Customer
+from custrec.model.serialization import SCHEMA_VERSION, structure_with_issues
 from custrec.security import Action, Actor, Resource
-from custrec.serialization import SCHEMA_VERSION, structure_with_issues
+from custrec.services._clustering import cluster_profiles
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.services.results import MergeResult

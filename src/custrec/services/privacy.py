@@ -10,9 +10,9 @@ import attrs
 
 from custrec._checks import check, storable_text
 from custrec.errors import Erased, NotFound
-from custrec.records import Customer, personal_fields
+from custrec.model.records import Customer, personal_fields
+from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.serialization import SCHEMA_VERSION
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport

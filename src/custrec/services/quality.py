@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from custrec._checks import aware, check
 from custrec.consent import ConsentLedger
+from custrec.model.records import Customer
 from custrec.quality import QualityReport, assess
-from custrec.records import Customer
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor

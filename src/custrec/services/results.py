@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from custrec.issues import ValidationReport
 from custrec.matching import FieldChoice, StrongKey
-from custrec.records import Customer
+from custrec.model.issues import ValidationReport
+from custrec.model.records import Customer
 
 __all__ = [
     "BulkResult",

@@ -10,7 +10,7 @@ import attrs
 from custrec._checks import aware, check
 from custrec.consent import CaptureChannel, ConsentEvent
 from custrec.errors import Erased, NotFound
-from custrec.records import Customer, RecordState, VerificationStatus
+from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.retention import (
     CLOSED_STAGES,
     PlannedAction,

@@ -9,8 +9,8 @@ from typing import Final
 import attrs
 
 from custrec.errors import AccessDenied, InvalidState
-from custrec.history import FieldChange, diff
-from custrec.records import Customer, VerificationStatus
+from custrec.model.history import FieldChange, diff
+from custrec.model.records import Customer, VerificationStatus
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records
 from custrec.services.context import (

@@ -1,7 +1,7 @@
 """The codec seam between records and stored bytes.
 
-The registry turns a record into a JSON-safe document (:mod:`custrec.serialization`) and hands it
-to a :class:`RecordCodec`, which seals it into the payload bytes a backend stores, and turns
+The registry turns a record into a JSON-safe document (:mod:`custrec.model.serialization`) and hands
+it to a :class:`RecordCodec`, which seals it into the payload bytes a backend stores, and turns
 strong identifiers into opaque index keys.
 
 - :class:`EncryptingCodec` (the production codec, built from a
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from custrec.errors import Erased, NotFound, StorageError
 from custrec.matching.keys import StrongKey, identifier_key, strong_keys
-from custrec.records import personal_fields
+from custrec.model.records import personal_fields
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
 from custrec.security.crypto import DataKey
 from custrec.storage.protocols import KeyTable, Session, Store

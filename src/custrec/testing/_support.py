@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 
 from custrec.errors import StorageError, VersionConflict
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.storage.types import (
     ActivityRow,

@@ -7,7 +7,7 @@ timezone-aware UTC datetimes with microseconds between 1990 and 2100; amounts ar
 with at most four decimal places.
 
 >>> from hypothesis import given
->>> from custrec.ids import is_valid_id
+>>> from custrec.model.ids import is_valid_id
 >>> @given(customer_id=ids(), at=aware_datetimes())
 ... def test_ids_and_instants(customer_id, at):
 ...     assert is_valid_id(customer_id) and at.utcoffset() == timedelta(0)
@@ -24,7 +24,7 @@ from typing import Final
 from hypothesis import strategies as st
 
 from custrec._checks import check, int_range
-from custrec.records import CustomerKind, LifecycleStage
+from custrec.model.records import CustomerKind, LifecycleStage
 from custrec.storage.types import (
     ROW_STATES,
     ActivityRow,
@@ -82,7 +82,7 @@ def uuid7_from_parts(ms: int, rand_a: int, rand_b: int) -> str:
 
 
 def ids() -> st.SearchStrategy[str]:
-    """Canonical lower-case UUIDv7 strings, as :func:`custrec.ids.new_id` makes them.
+    """Canonical lower-case UUIDv7 strings, as :func:`custrec.model.ids.new_id` makes them.
 
     The timestamp lies between 1990 and 2100. Examples shrink towards the smallest id.
     """

@@ -3,9 +3,10 @@
 Two entry points:
 
 - :func:`parse_customer` takes a raw mapping (a web form, a CSV row mapped to fields, JSON),
-  normalises it and returns the :class:`~custrec.records.Customer` (or ``None``) together with one
-  :class:`ValidationReport` covering structure, format and rule issues, all in one pass: a field
-  that cannot be read does not hide the problems of the others. It never raises on bad data.
+  normalises it and returns the :class:`~custrec.model.records.Customer` (or ``None``) together
+  with one :class:`ValidationReport` covering structure, format and rule issues, all in one pass:
+  a field that cannot be read does not hide the problems of the others. It never raises on bad
+  data.
 - :func:`validate` checks a record built in code and returns the report.
 
 >>> result = parse_customer({
@@ -42,9 +43,9 @@ import phonenumbers
 
 from custrec._text import clean, compact
 from custrec.errors import InvalidFormat
-from custrec.issues import Issue, Severity, ValidationReport
-from custrec.records import Address, Contact, Customer, Identifier, IdentifierScheme
-from custrec.serialization import structure_partially
+from custrec.model.issues import Issue, Severity, ValidationReport
+from custrec.model.records import Address, Contact, Customer, Identifier, IdentifierScheme
+from custrec.model.serialization import structure_partially
 from custrec.validation import email, phone, ric, uscc
 from custrec.validation.rules import DEFAULT_RULES, LENGTH_LIMITS, Rule, RuleContext, RuleSet, rule
 
@@ -193,14 +194,14 @@ def parse_customer(
     rules: RuleSet | None = None,
     as_of: datetime | None = None,
 ) -> ParseResult:
-    """Normalise and validate a raw mapping into a :class:`~custrec.records.Customer`.
+    """Normalise and validate a raw mapping into a :class:`~custrec.model.records.Customer`.
 
     Strings are NFKC-normalised and trimmed, phones turned into E.164 (``region`` is the default
     region for national numbers), e-mails and identifiers normalised; then every rule runs. The
     report covers structure problems (``type``, ``enum``, ``required``, ``unknown_field``,
     ``datetime.naive``, ``text.invalid_character``), formats and rules together, each at its
     path in ``data``: a field that cannot be structured is reported once and the rules still
-    check every other field (see :func:`~custrec.serialization.structure_partially`). Never
+    check every other field (see :func:`~custrec.model.serialization.structure_partially`). Never
     raises on bad data: ``record`` is ``None`` when the report holds an error, and whenever a
     value could not be structured (even if its issue was downgraded). Raises ``ValueError`` only
     for a bad ``region`` or a naive ``as_of``.

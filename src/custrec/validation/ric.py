@@ -31,7 +31,7 @@ from typing import Final
 
 from custrec import _text
 from custrec.errors import InvalidIdentifier
-from custrec.records import Gender
+from custrec.model.records import Gender
 
 __all__ = [
     "birth_date",

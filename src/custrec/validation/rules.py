@@ -1,12 +1,12 @@
 """Validation rules and composable rule sets.
 
-A :class:`Rule` checks one record type and yields :class:`~custrec.issues.Issue` objects; a
+A :class:`Rule` checks one record type and yields :class:`~custrec.model.issues.Issue` objects; a
 :class:`RuleSet` runs many rules and applies severity overrides. Rule sets are immutable: every
 method returns a new set.
 
 Write your own rule with the :func:`rule` decorator:
 
->>> from custrec.records import Contact, Customer, CustomerKind
+>>> from custrec.model.records import Contact, Customer, CustomerKind
 >>> @rule("vip_needs_owner", Customer, codes=("vip.owner_required",))
 ... def vip_needs_owner(customer, ctx):
 ...     if "VIP" in customer.tags and not customer.owner:
@@ -33,8 +33,8 @@ import attrs
 from custrec._checks import require_aware
 from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character
 from custrec.errors import InvalidFormat
-from custrec.issues import Issue, Severity, ValidationReport, join_path
-from custrec.records import (
+from custrec.model.issues import Issue, Severity, ValidationReport, join_path
+from custrec.model.records import (
     Contact,
     Customer,
     CustomerKind,
@@ -45,7 +45,7 @@ from custrec.records import (
     Money,
     Transaction,
 )
-from custrec.serialization import field_types
+from custrec.model.serialization import field_types
 from custrec.validation import email as email_format
 from custrec.validation import phone as phone_format
 from custrec.validation import ric, uscc
@@ -66,11 +66,11 @@ CheckFunction = Callable[[Any, "RuleContext"], Iterable[Issue]]
 class RuleContext:
     """What a rule may know besides the record: the instant of validation and the phone region.
 
-    ``as_of`` is the "now" against which "not in the future" is judged (injected, so validation
-    is deterministic). ``unreadable`` holds the paths of raw values that could not be structured
-    (see :func:`custrec.serialization.structure_partially`): the record holds a default or
-    :data:`~custrec.serialization.UNREADABLE` there, so a rule must not conclude from it that a
-    value is missing (:meth:`unreadable_within`). Issues a rule reports at or under such a path
+    ``as_of`` is the "now" against which "not in the future" is judged (injected, so validation is
+    deterministic). ``unreadable`` holds the paths of raw values that could not be structured (see
+    :func:`custrec.model.serialization.structure_partially`): the record holds a default or
+    :data:`~custrec.model.serialization.UNREADABLE` there, so a rule must not conclude from it that
+    a value is missing (:meth:`unreadable_within`). Issues a rule reports at or under such a path
     are dropped: structuring has already reported it.
     """
 

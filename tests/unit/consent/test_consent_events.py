@@ -24,8 +24,8 @@ from custrec.consent import (
     effective_sensitivity,
     notice_hash,
 )
-from custrec.ids import is_valid_id
-from custrec.records import (
+from custrec.model.ids import is_valid_id
+from custrec.model.records import (
     Contact,
     Customer,
     CustomerKind,
@@ -33,7 +33,7 @@ from custrec.records import (
     Sensitivity,
     personal_fields,
 )
-from custrec.serialization import make_converter
+from custrec.model.serialization import make_converter
 
 AT = datetime(2025, 3, 1, 9, 30, 0, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)

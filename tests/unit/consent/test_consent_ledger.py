@@ -28,7 +28,7 @@ from custrec.consent import (
     UnknownPurpose,
     notice_hash,
 )
-from custrec.records import DataCategory
+from custrec.model.records import DataCategory
 
 US = timedelta(microseconds=1)
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)

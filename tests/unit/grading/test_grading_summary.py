@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from custrec.errors import CustrecError
 from custrec.grading import ActivitySummary, MixedCurrencies, summarize
-from custrec.records import Money, Transaction
+from custrec.model.records import Money, Transaction
 
 AS_OF = datetime(2024, 7, 1, tzinfo=UTC)
 

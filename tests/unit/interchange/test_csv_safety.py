@@ -32,7 +32,7 @@ from custrec.interchange import (
     unescape_cell,
 )
 from custrec.interchange.csvsafe import FORMULA_PREFIXES
-from custrec.records import Customer
+from custrec.model.records import Customer
 
 OPERATOR = Actor(id="ops", roles={"admin", "unmask", "auditor"})
 EXPORTER = Actor(id="exporter", roles={"admin", "export", "unmask"})

@@ -19,7 +19,7 @@ from custrec.interchange import (
     open_source,
     plan_import,
 )
-from custrec.records import Customer
+from custrec.model.records import Customer
 
 EXAMPLES = Path(__file__).parents[3] / "examples" / "data"
 OPERATOR = Actor(id="ops", roles={"admin", "unmask", "erase", "auditor"})

@@ -23,7 +23,7 @@ from custrec.interchange import (
     open_source,
     plan_import,
 )
-from custrec.serialization import make_converter
+from custrec.model.serialization import make_converter
 
 EXAMPLES = Path(__file__).parents[3] / "examples" / "data"
 SOURCE = EXAMPLES / "legacy_customers.csv"

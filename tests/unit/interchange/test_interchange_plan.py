@@ -24,7 +24,7 @@ from custrec.interchange import (
     plan_import,
     row_identity,
 )
-from custrec.records import (
+from custrec.model.records import (
     Address,
     AddressKind,
     Contact,
@@ -424,7 +424,7 @@ def test_merge_changes() -> None:
 
 
 def make(customer: Customer) -> dict[str, Any]:
-    from custrec.serialization import make_converter
+    from custrec.model.serialization import make_converter
 
     data: dict[str, Any] = make_converter().unstructure(customer)
     data.pop("version")

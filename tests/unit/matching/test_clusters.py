@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custrec._clustering import cluster_profiles
 from custrec.matching import (
     MatchDecision,
     MatchKey,
@@ -20,7 +19,8 @@ from custrec.matching import (
     strong_keys,
 )
 from custrec.matching.clusters import ClusterRun
-from custrec.records import Address, Contact, Customer, CustomerKind
+from custrec.model.records import Address, Contact, Customer, CustomerKind
+from custrec.services._clustering import cluster_profiles
 
 
 def person(cid: str, name: str, *, phone: str | None = None, street: str | None = None) -> Customer:

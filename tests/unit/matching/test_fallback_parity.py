@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from custrec._clustering import cluster_profiles
 from custrec.matching import (
     MatchDecision,
     Thresholds,
@@ -16,6 +15,7 @@ from custrec.matching import (
     strong_keys,
 )
 from custrec.matching.clusters import ClusterRun
+from custrec.services._clustering import cluster_profiles
 from custrec.testing.synthetic import labelled_customers
 from custrec.validation import parse_customer
 

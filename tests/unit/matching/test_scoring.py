@@ -19,7 +19,7 @@ from custrec.matching import (
     profile,
     strong_keys,
 )
-from custrec.records import Address, Contact, Customer, CustomerKind, Gender, Identifier
+from custrec.model.records import Address, Contact, Customer, CustomerKind, Gender, Identifier
 
 
 def person(name: str = "张伟", **extra: Any) -> Customer:

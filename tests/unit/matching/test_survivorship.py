@@ -25,7 +25,7 @@ from custrec.matching.survivorship import (
     SurvivorshipRules,
     merge_records,
 )
-from custrec.records import (
+from custrec.model.records import (
     Address,
     AddressKind,
     Contact,

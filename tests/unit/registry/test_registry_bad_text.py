@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.errors import ValidationFailed
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,

@@ -12,7 +12,7 @@ import pytest
 
 from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import DuplicateCustomer, NotFound, ValidationFailed, VersionConflict
-from custrec.records import Contact, Customer, CustomerKind, Identifier, LifecycleStage
+from custrec.model.records import Contact, Customer, CustomerKind, Identifier, LifecycleStage
 from custrec.services import IdentifyResult
 from custrec.storage import Store
 from custrec.testing import TickingClock

@@ -11,7 +11,7 @@ import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.backends import memory, sqlite
-from custrec.records import Customer
+from custrec.model.records import Customer
 from custrec.storage import Store
 from custrec.storage.codec import EncryptingCodec, PlaintextCodec
 

@@ -30,7 +30,7 @@ from custrec.matching import (
     Strategy,
     SurvivorshipRules,
 )
-from custrec.records import Customer, Interaction, Transaction
+from custrec.model.records import Customer, Interaction, Transaction
 from custrec.retention import (
     RetentionAction,
     RetentionRule,

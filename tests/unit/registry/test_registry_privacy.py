@@ -11,7 +11,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.consent import BundledConsentError, CaptureChannel, GuardianConsentRequired
 from custrec.errors import AccessDenied, Erased
 from custrec.grading import ParetoPolicy
-from custrec.records import Customer, LifecycleStage, RecordState, personal_fields
+from custrec.model.records import Customer, LifecycleStage, RecordState, personal_fields
 from custrec.retention import (
     Period,
     RetentionAction,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.consent import CaptureChannel
 from custrec.grading import ActivitySummary
-from custrec.records import LifecycleStage, RecordState
+from custrec.model.records import LifecycleStage, RecordState
 from custrec.security import Action, Resource, RoleBasedPolicy
 from custrec.services import IdentifyResult
 from custrec.storage import HIDDEN_STATES

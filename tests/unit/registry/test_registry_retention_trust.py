@@ -17,7 +17,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.backends import sqlite
 from custrec.consent import CaptureChannel, ConsentEvent
 from custrec.errors import AccessDenied, Erased, ErasureUnavailable, StorageError, ValidationFailed
-from custrec.records import LifecycleStage, RecordState, VerificationStatus
+from custrec.model.records import LifecycleStage, RecordState, VerificationStatus
 from custrec.retention import (
     LegalHold,
     Period,

@@ -18,7 +18,7 @@ import pytest
 from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.consent import CaptureChannel
 from custrec.errors import AccessDenied, InvalidState
-from custrec.records import Customer, CustomerKind, VerificationStatus
+from custrec.model.records import Customer, CustomerKind, VerificationStatus
 from custrec.retention import (
     RetentionAction,
     RetentionRule,

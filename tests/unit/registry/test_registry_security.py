@@ -15,7 +15,7 @@ import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.errors import AccessDenied, Erased, ErasureUnavailable, NotFound
-from custrec.records import Identifier
+from custrec.model.records import Identifier
 from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 from custrec.testing import TickingClock

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custrec.records import Customer, CustomerKind, DataCategory, LifecycleStage, Milestones
+from custrec.model.records import Customer, CustomerKind, DataCategory, LifecycleStage, Milestones
+from custrec.model.serialization import make_converter
 from custrec.retention import (
     LegalHold,
     Period,
@@ -22,7 +23,6 @@ from custrec.retention import (
     Selector,
     StatutoryFloor,
 )
-from custrec.serialization import make_converter
 
 T0 = datetime(2022, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
 

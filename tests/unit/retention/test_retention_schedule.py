@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import attrs
 import pytest
 
-from custrec.records import CustomerKind, DataCategory, LifecycleStage, RecordState
+from custrec.model.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention import (
     RESTRICTION_REFERENCE,
     LegalHold,

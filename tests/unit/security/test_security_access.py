@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custrec.errors import AccessDenied, CustrecError
-from custrec.records import Customer, CustomerKind
+from custrec.model.records import Customer, CustomerKind
 from custrec.security import (
     DEFAULT_GRANTS,
     AccessDecision,

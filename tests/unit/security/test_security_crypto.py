@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,
@@ -22,6 +22,7 @@ from custrec.records import (
     Interaction,
     InteractionKind,
 )
+from custrec.model.serialization import make_converter
 from custrec.security import (
     ENCRYPTED_KEY,
     DecryptionFailed,
@@ -32,7 +33,6 @@ from custrec.security import (
     encrypt_field,
     encrypt_json,
 )
-from custrec.serialization import make_converter
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,
@@ -22,8 +22,8 @@ from custrec.records import (
     InteractionKind,
     personal_fields,
 )
+from custrec.model.serialization import make_converter
 from custrec.security import MaskKind, mask, mask_address, mask_record
-from custrec.serialization import make_converter
 
 EXAMPLES = [
     ("13800138000", "mobile", "138****8000"),

@@ -15,7 +15,7 @@ from hypothesis import given
 
 import custrec.testing
 import custrec.testing.contracts
-from custrec.ids import is_valid_id
+from custrec.model.ids import is_valid_id
 from custrec.storage.types import ActivityRow, CustomerRow
 from custrec.testing import strategies
 

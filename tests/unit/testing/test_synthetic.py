@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from custrec.records import Customer, CustomerKind, IdentifierScheme
+from custrec.model.records import Customer, CustomerKind, IdentifierScheme
 from custrec.testing._synthetic import tables
 from custrec.testing.synthetic import (
     VARIANTS,

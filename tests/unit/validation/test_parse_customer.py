@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custrec.records import CustomerKind, LifecycleStage
+from custrec.model.records import CustomerKind, LifecycleStage
 from custrec.validation import DEFAULT_RULES, parse_customer
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.errors import InvalidFormat, InvalidIdentifier
-from custrec.records import Gender
+from custrec.model.records import Gender
 from custrec.validation import ric
 
 VECTOR = "11010519491231002X"

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from custrec.records import (
+from custrec.model.records import (
     Address,
     Contact,
     Customer,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from custrec.errors import DuplicateKey
 from custrec.grading import ActivitySummary
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.testing import strategies
 from custrec.testing._contracts.common import (

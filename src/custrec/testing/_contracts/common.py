@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.testing._support import writing
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 
 from custrec.errors import StorageError
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Store
 from custrec.testing._contracts.common import _StoreFixtures
 from custrec.testing._support import (

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.errors import DuplicateKey, NotFound, VersionConflict
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.storage.types import CustomerFilter, CustomerRow
 from custrec.testing import strategies

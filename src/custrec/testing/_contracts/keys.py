@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from custrec.errors import DuplicateKey, NotFound
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.testing._contracts.common import (
     _invalid_argument,

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pytest
 
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Store
 from custrec.testing._contracts.common import (
     _CST,

@@ -10,7 +10,7 @@ from typing import Final
 import attrs
 import pytest
 
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 from custrec.storage.protocols import Session, Store
 from custrec.storage.types import CustomerRow
 from custrec.testing._contracts.common import _refused, _StoreFixtures

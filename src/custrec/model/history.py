@@ -1,14 +1,14 @@
 """Field-level differences between two versions of a record.
 
-:func:`diff` compares two records of the same type and returns one :class:`FieldChange` per
-changed field path, with the old and new values in JSON-safe form (as
-:func:`custrec.serialization.make_converter` writes them). Nested records are compared field by
-field (``milestones.satisfaction``); sequences of records element by element
+:func:`diff` compares two records of the same type and returns one :class:`FieldChange` per changed
+field path, with the old and new values in JSON-safe form (as
+:func:`custrec.model.serialization.make_converter` writes them). Nested records are compared field
+by field (``milestones.satisfaction``); sequences of records element by element
 (``contacts[0].phones``, ``contacts[2]`` when one was added or removed); sequences of plain values
 as a whole (``tags``).
 
 >>> import attrs
->>> from custrec.records import Customer, CustomerKind
+>>> from custrec.model.records import Customer, CustomerKind
 >>> old = Customer(id="c-1", kind=CustomerKind.INDIVIDUAL, name="Li", tags=("a",))
 >>> new = attrs.evolve(old, tags=("a", "b"))
 >>> [(c.path, c.old, c.new) for c in diff(old, new)]
@@ -23,7 +23,7 @@ from typing import Any, Final
 import attrs
 import cattrs
 
-from custrec.serialization import make_converter
+from custrec.model.serialization import make_converter
 
 __all__ = ["BOOKKEEPING_FIELDS", "FieldChange", "diff"]
 

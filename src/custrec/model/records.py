@@ -3,7 +3,7 @@
 Every record is a frozen attrs class (``@attrs.frozen(kw_only=True)``); change one with
 :func:`attrs.evolve`. Money is :class:`Money` (a ``Decimal`` with an ISO 4217 currency), instants
 are timezone-aware UTC ``datetime`` objects, calendar dates are ``date`` objects, and ids are
-time-ordered strings from :func:`custrec.ids.new_id`.
+time-ordered strings from :func:`custrec.model.ids.new_id`.
 
 Personal fields are declared once, in attrs field metadata made by :func:`personal`: whether a
 field holds personal data, its :class:`DataCategory` and its :class:`Sensitivity`. Every other layer
@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from custrec.ids import new_id
+from custrec.model.ids import new_id
 
 __all__ = [
     "PERSONAL_KEY",

@@ -4,7 +4,7 @@
 touched) that round-trips every record type: ``Decimal`` as a string, ``datetime`` as ISO 8601 with
 its UTC offset (naive datetimes are refused), ``date`` as ISO 8601, enums by value, tuples as lists.
 
->>> from custrec.records import Customer, CustomerKind
+>>> from custrec.model.records import Customer, CustomerKind
 >>> conv = make_converter()
 >>> c = Customer(id="c-1", kind=CustomerKind.INDIVIDUAL, name="Li Lei")
 >>> data = conv.unstructure(c)
@@ -13,7 +13,7 @@ its UTC offset (naive datetimes are refused), ``date`` as ISO 8601, enums by val
 
 Stored documents carry a schema version (:func:`to_document` / :func:`from_document`).
 :func:`structure_with_issues` structures untrusted data and reports every problem as an
-:class:`~custrec.issues.Issue` with its field path instead of raising;
+:class:`~custrec.model.issues.Issue` with its field path instead of raising;
 :func:`structure_partially` also returns what could be structured, so that the rest of a record
 can still be validated.
 
@@ -41,8 +41,8 @@ import cattrs
 
 from custrec._text import INVALID_CHARACTER_MESSAGE, clean, has_invalid_character, nfkc
 from custrec.errors import SchemaError
-from custrec.issues import Issue, ValidationReport, join_path
-from custrec.records import Customer, Interaction, Transaction
+from custrec.model.issues import Issue, ValidationReport, join_path
+from custrec.model.records import Customer, Interaction, Transaction
 
 __all__ = [
     "DOCUMENT_TYPES",
