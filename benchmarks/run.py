@@ -1,0 +1,80 @@
+"""Run every performance benchmark with one command and collect one JSON of results.
+
+    python benchmarks/run.py                 # the sizes of the performance goals (long)
+    python benchmarks/run.py --quick         # small sizes: checks that everything runs
+    python benchmarks/run.py --only core,grading --out results.json
+
+Each benchmark runs in its own process (so that peak memory is its own) and writes its figures,
+with the machine, the Python version and the sizes, beside the floor or peer measured in the
+same run; this script gathers them under one key per benchmark in ``--out`` (default
+``benchmarks/results.json``) and prints each benchmark's table as it goes. docs/performance.md
+explains the figures and what dominates each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+# name -> (script, arguments at the goals' sizes, arguments for --quick)
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    "core": (
+        "bench_core.py",
+        ["-n", "200000", "--repeat", "3", "--stored", "1000000"],
+        ["-n", "5000", "--repeat", "1", "--stored", "2000"],
+    ),
+    "validation": ("bench_validation.py", [], ["--quick"]),
+    "grading": ("bench_grading.py", ["-n", "1000000"], ["-n", "20000"]),
+    "import": ("bench_import.py", ["1000000"], ["5000"]),
+}
+
+
+def run(name: str, quick: bool) -> dict[str, Any]:
+    script, full, small = BENCHMARKS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / f"{name}.json"
+        command = [sys.executable, str(HERE / script), *(small if quick else full)]
+        command += ["--json", str(target)]
+        print(f"$ {' '.join(command[1:])}", flush=True)
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        result: dict[str, Any] = json.loads(target.read_text())
+    result["wall_seconds_total"] = time.perf_counter() - start
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", help="comma-separated names: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "benchmarks": {},
+    }
+    for name in names:
+        results["benchmarks"][name] = run(name, args.quick)
+        args.out.write_text(json.dumps(results, indent=2))
+    print(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
