@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
+from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import DuplicateCustomer, NotFound, ValidationFailed, VersionConflict
 from custrec.model.records import Contact, Customer, CustomerKind, Identifier, LifecycleStage
 from custrec.services import IdentifyResult
 from custrec.storage import Store
-from custrec.testing import TickingClock
 
 CLERK = Actor(id="u-1", roles={"admin", "unmask", "audit"}, team="north")
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
@@ -26,17 +24,9 @@ def person(phone: str = "13800138000", **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    s = MemoryStore()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def registry(store: Store) -> Registry:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PlaintextStorageWarning)
-        return Registry(store, clock=TickingClock(T0))
+def keyring() -> KeyRing | None:
+    """No keyring: this module's registry stores plain JSON."""
+    return None
 
 
 def test_without_a_codec_the_registry_warns_that_data_is_plaintext() -> None:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec import Actor, Registry
 from custrec.errors import ValidationFailed
 from custrec.model.records import (
     Address,
@@ -36,11 +36,6 @@ from custrec.model.records import (
 ADMIN = Actor(id="u-1", roles={"admin", "unmask"}, team="north")
 BAD = ["\udcff", "\ud800", "\x00"]
 BAD_IDS = ["surrogateescape", "high-surrogate", "nul"]
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry(MemoryStore(), keyring=KeyRing.generate())
 
 
 def person() -> dict[str, Any]:

@@ -37,7 +37,8 @@ def person(n: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def make() -> Registry:
+def new_registry() -> Registry:
+    """A registry over a store of its own: the property test below builds one per example."""
     return Registry(MemoryStore(), keyring=KeyRing.generate(), clock=TickingClock(T0))
 
 
@@ -93,7 +94,7 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def build(world: dict[str, Any]) -> Registry:
-    registry = make()
+    registry = new_registry()
     ids: list[str] = []
     for n, spec in enumerate(world["customers"]):
         c = registry.customers.intake(
@@ -171,7 +172,7 @@ def test_paged_reads_visit_every_readable_customer_exactly_once(world: dict[str,
 
 
 def test_a_staff_member_pages_through_their_own_customers_among_many_others() -> None:
-    registry = make()
+    registry = new_registry()
     mine = []
     for n in range(60):
         owner = "u1" if n % 12 == 5 else "u2"
@@ -193,7 +194,7 @@ def test_a_staff_member_pages_through_their_own_customers_among_many_others() ->
 
 
 def test_identify_names_only_customers_the_actor_may_read_and_audits_each() -> None:
-    registry = make()
+    registry = new_registry()
     mine = registry.customers.intake(person(1, owner="u1"), actor=ADMIN)
     other = registry.customers.intake(person(2, owner="u2"), actor=ADMIN)
     keys = [("phone", "+8613500000001"), ("phone", "+8613500000002")]
@@ -240,7 +241,7 @@ def test_identify_names_only_customers_the_actor_may_read_and_audits_each() -> N
 def test_an_unknown_facet_value_is_refused_naming_the_allowed_ones(
     facets: dict[str, Any], allowed: str
 ) -> None:
-    registry = make()
+    registry = new_registry()
     registry.customers.intake(person(1, stage="active"), actor=ADMIN)
     for read in (registry.customers.query, registry.customers.count):
         with pytest.raises(ValueError, match=allowed):
@@ -250,7 +251,7 @@ def test_an_unknown_facet_value_is_refused_naming_the_allowed_ones(
 
 
 def test_a_misspelt_facet_is_refused_naming_the_facets() -> None:
-    registry = make()
+    registry = new_registry()
     for read in (registry.customers.query, registry.customers.count):
         with pytest.raises(TypeError, match="unknown facet 'stge'; the facets are: kind, stage"):
             read(actor=ADMIN, stge="active")  # type: ignore[call-arg]
@@ -259,7 +260,7 @@ def test_a_misspelt_facet_is_refused_naming_the_facets() -> None:
 
 
 def test_facets_take_enums_and_their_values_alike() -> None:
-    registry = make()
+    registry = new_registry()
     c = registry.customers.intake(person(1, stage="active"), actor=ADMIN)
     assert [x.id for x in registry.customers.query(actor=ADMIN, stage=LifecycleStage.ACTIVE)] == [
         c.id
@@ -298,7 +299,7 @@ def test_the_type_checker_catches_a_misspelt_facet_value_and_name(tmp_path: Any)
 
 
 def test_activity_summaries_include_customers_without_purchases() -> None:
-    registry = make()
+    registry = new_registry()
     buyer = registry.customers.intake(person(1), actor=ADMIN)
     prospect = registry.customers.intake(person(2), actor=ADMIN)
     gone = registry.customers.intake(person(3), actor=ADMIN)
@@ -323,7 +324,7 @@ def test_activity_summaries_include_customers_without_purchases() -> None:
 
 
 def test_audit_trail_reads_the_newest_entries_first_when_asked() -> None:
-    registry = make()
+    registry = new_registry()
     c = registry.customers.intake(person(1), actor=ADMIN)
     for _ in range(7):
         registry.customers.get(c.id, actor=ADMIN)
@@ -345,7 +346,7 @@ def lose_key(registry: Registry, customer_id: str) -> None:
 
 
 def test_pages_stay_full_when_a_record_has_lost_its_key() -> None:
-    registry = make()
+    registry = new_registry()
     ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(30)]
     lose_key(registry, ids[2])
     readable = [i for i in ids if i != ids[2]]
@@ -360,7 +361,7 @@ def test_pages_stay_full_when_a_record_has_lost_its_key() -> None:
 def test_an_export_lists_each_customer_once_after_a_merge(tmp_path: Any) -> None:
     from custrec.interchange import export_customers
 
-    registry = make()
+    registry = new_registry()
     ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(10)]
     registry.matching.merge(ids[0], [ids[1]], actor=ADMIN, reason="same person")
     exporter = Actor(id="exp", roles={"admin", "export"})
@@ -374,7 +375,7 @@ def test_an_export_lists_each_customer_once_after_a_merge(tmp_path: Any) -> None
 
 
 def test_identify_audits_every_customer_it_confirms_by_id() -> None:
-    registry = make()
+    registry = new_registry()
     a = registry.customers.intake(person(1), actor=ADMIN)
     gone = registry.customers.intake(person(2), actor=ADMIN)
     registry.privacy.erase(gone.id, actor=ADMIN, reason="request")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,6 @@ def customer(n: int) -> dict[str, Any]:
 def stored_keys(store: Store) -> list[str]:
     with store.transaction(readonly=True) as s:
         return [k.customer_id for k in s.keys.list()]
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    s = MemoryStore()
-    yield s
-    s.close()
 
 
 def test_intake_many_writes_the_keys_of_a_chunk_in_one_call(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import attrs
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry, SQLiteStore
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.consent import CaptureChannel
 from custrec.errors import AccessDenied, Erased, InvalidState, NotFound, ValidationFailed
 from custrec.matching import (
@@ -107,37 +106,17 @@ MakeRegistry = Callable[..., Registry]
 
 @pytest.fixture(params=["encrypted", "plaintext"])
 def keyring(request: pytest.FixtureRequest) -> KeyRing | None:
+    """Every test runs on an encrypted registry and on a plaintext one."""
     return KeyRing.generate() if request.param == "encrypted" else None
 
 
 @pytest.fixture
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A memory store, or a SQLite file for the tests marked ``BOTH_STORES``."""
     kind = getattr(request, "param", "memory")
     s: Store = SQLiteStore(tmp_path / "db.sqlite") if kind == "sqlite" else MemoryStore()
     yield s
     s.close()
-
-
-@pytest.fixture
-def clock() -> TickingClock:
-    return TickingClock(T0)
-
-
-@pytest.fixture
-def make(store: Store, keyring: KeyRing | None, clock: TickingClock) -> MakeRegistry:
-    """Build a registry over the test's store, keyring and clock (several may share them)."""
-
-    def build(**options: Any) -> Registry:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PlaintextStorageWarning)
-            return Registry(store, keyring=keyring, clock=clock, **options)
-
-    return build
-
-
-@pytest.fixture
-def registry(make: MakeRegistry) -> Registry:
-    return make()
 
 
 @pytest.fixture

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec import Actor, Registry
 from custrec.consent import BundledConsentError, CaptureChannel, GuardianConsentRequired
 from custrec.errors import AccessDenied, Erased
 from custrec.grading import ParetoPolicy
@@ -25,6 +26,8 @@ from custrec.testing import TickingClock
 OFFICER = Actor(id="dpo", roles={"admin", "unmask", "export", "erase"})
 T0 = datetime(2025, 1, 10, 9, 0, 0, 123456, tzinfo=UTC)
 APP = CaptureChannel.APP
+
+MakeRegistry = Callable[..., Registry]
 
 
 def full_customer(n: int = 1, **extra: Any) -> dict[str, Any]:
@@ -54,13 +57,15 @@ def full_customer(n: int = 1, **extra: Any) -> dict[str, Any]:
     }
 
 
-def make(clock: TickingClock, **kwargs: Any) -> Registry:
-    return Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock, **kwargs)
+@pytest.fixture
+def clock(t0: datetime) -> TickingClock:
+    """A clock that stands still at ``T0`` until a test moves it on."""
+    return TickingClock(t0, step=timedelta(0))
 
 
-def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_grant_then_withdraw_changes_the_decision_from_that_instant_on(
+    registry: Registry, clock: TickingClock
+) -> None:
     c = registry.customers.intake(full_customer(), actor=OFFICER)
     assert registry.consent.may_use(c.id, "marketing.sms", actor=OFFICER).reason == "no_consent"
     granted_at = clock.advance(minutes=1)
@@ -76,9 +81,9 @@ def test_grant_then_withdraw_changes_the_decision_from_that_instant_on() -> None
     assert kinds == ["grant", "withdraw"]
 
 
-def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored(
+    registry: Registry,
+) -> None:
     c = registry.customers.intake(full_customer(), actor=OFFICER)
     with pytest.raises(BundledConsentError):
         registry.consent.grant(c.id, ["third_party", "cross_border"], actor=OFFICER, channel=APP)
@@ -88,9 +93,7 @@ def test_separate_consent_purposes_cannot_be_bundled_and_nothing_is_stored() -> 
     assert third.reason == "separate_consent_required"
 
 
-def test_a_child_cannot_consent_alone() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_a_child_cannot_consent_alone(registry: Registry) -> None:
     child = registry.customers.intake(
         full_customer(2, birth_date="2015-06-01", identifiers=[]), actor=OFFICER
     )
@@ -98,9 +101,9 @@ def test_a_child_cannot_consent_alone() -> None:
         registry.consent.grant(child.id, "marketing.email", actor=OFFICER, channel=APP)
 
 
-def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling(
+    registry: Registry, clock: TickingClock
+) -> None:
     a = registry.customers.intake(full_customer(1), actor=OFFICER)
     b = registry.customers.intake(full_customer(2, identifiers=[]), actor=OFFICER)
     registry.grading.regrade(ParetoPolicy(basis="customers"), as_of=clock(), actor=OFFICER)
@@ -113,9 +116,7 @@ def test_regrade_skips_and_ungrades_customers_who_objected_to_profiling() -> Non
     assert registry.customers.get(a.id, actor=OFFICER).grade is not None
 
 
-def test_audience_lists_only_customers_who_agreed() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_audience_lists_only_customers_who_agreed(registry: Registry, clock: TickingClock) -> None:
     ids = [
         registry.customers.intake(full_customer(n, identifiers=[]), actor=OFFICER).id
         for n in range(4)
@@ -138,8 +139,7 @@ def _values_at(data: Any, path: str) -> list[Any]:
     return [v for item in items for v in _values_at(item, rest)]
 
 
-def test_subject_export_holds_every_declared_personal_field() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
+def test_subject_export_holds_every_declared_personal_field(make: MakeRegistry) -> None:
     schedule = RetentionSchedule(
         [
             RetentionRule(
@@ -151,7 +151,7 @@ def test_subject_export_holds_every_declared_personal_field() -> None:
             )
         ]
     )
-    registry = make(clock, retention=schedule)
+    registry = make(retention=schedule)
     c = registry.customers.intake(full_customer(), actor=OFFICER)
     registry.consent.grant(c.id, "marketing.email", actor=OFFICER, channel=APP)
     export = registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()
@@ -168,9 +168,9 @@ def test_subject_export_holds_every_declared_personal_field() -> None:
     assert "| last activity | 3 years | archived | PIPL Art. 19 |" in export["retention"]
 
 
-def test_subject_export_is_masked_without_unmask_and_refused_without_export() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_subject_export_is_masked_without_unmask_and_refused_without_export(
+    registry: Registry,
+) -> None:
     c = registry.customers.intake(full_customer(), actor=OFFICER)
     masked = registry.privacy.export_subject(c.id, actor=Actor(id="x", roles={"admin", "export"}))
     assert masked.masked is True
@@ -179,8 +179,7 @@ def test_subject_export_is_masked_without_unmask_and_refused_without_export() ->
         registry.privacy.export_subject(c.id, actor=Actor(id="y", roles={"admin", "unmask"}))
 
 
-def test_retention_plans_apply_once() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
+def test_retention_plans_apply_once(make: MakeRegistry, clock: TickingClock) -> None:
     schedule = RetentionSchedule(
         [
             RetentionRule(
@@ -199,7 +198,7 @@ def test_retention_plans_apply_once() -> None:
             ),
         ]
     )
-    registry = make(clock, retention=schedule)
+    registry = make(retention=schedule)
     lead = registry.customers.intake(full_customer(1, identifiers=[]), actor=OFFICER)
     active = registry.customers.intake(
         full_customer(2, identifiers=[], stage="active"), actor=OFFICER
@@ -229,9 +228,7 @@ def test_retention_plans_apply_once() -> None:
     ]
 
 
-def test_birth_dates_in_exports_round_trip() -> None:
-    clock = TickingClock(T0, step=timedelta(0))
-    registry = make(clock)
+def test_birth_dates_in_exports_round_trip(registry: Registry) -> None:
     c = registry.customers.intake(full_customer(), actor=OFFICER)
     assert registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()["record"][
         "birth_date"

@@ -73,11 +73,13 @@ def keys_of(plan: list[PlannedAction]) -> set[str]:
 
 
 @pytest.fixture
-def clock() -> TickingClock:
-    return TickingClock(T0, step=timedelta(0))
+def clock(t0: datetime) -> TickingClock:
+    """A clock that stands still at ``T0`` until a test moves it on."""
+    return TickingClock(t0, step=timedelta(0))
 
 
-def make(clock: TickingClock, *rules: RetentionRule, **kwargs: Any) -> Registry:
+def new_registry(clock: TickingClock, *rules: RetentionRule, **kwargs: Any) -> Registry:
+    """A registry over a store of its own (or ``store=``) with ``rules`` as its schedule."""
     kwargs.setdefault("keyring", KeyRing.generate())
     store = kwargs.pop("store", None) or MemoryStore()
     return Registry(store, clock=clock, retention=RetentionSchedule(list(rules)), **kwargs)
@@ -89,7 +91,7 @@ def make(clock: TickingClock, *rules: RetentionRule, **kwargs: Any) -> Registry:
 def test_applying_a_plan_made_for_a_later_date_acts_only_on_what_is_due_now(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, STALE_LEADS)
+    registry = new_registry(clock, STALE_LEADS)
     customers = []
     for n in range(200):  # created (their last activity) over 600 days, one every three days
         clock.now = T0 + timedelta(days=3 * n)
@@ -119,7 +121,7 @@ def test_applying_a_plan_made_for_a_later_date_acts_only_on_what_is_due_now(
 def test_an_action_whose_customer_changed_since_the_plan_is_superseded_and_left_alone(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, STALE_LEADS)
+    registry = new_registry(clock, STALE_LEADS)
     quiet = registry.customers.intake(lead(1), actor=READER)
     clock.advance(days=800)
     plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -134,7 +136,7 @@ def test_an_action_whose_customer_changed_since_the_plan_is_superseded_and_left_
 
 
 def test_a_legal_hold_placed_after_planning_stops_the_destruction(clock: TickingClock) -> None:
-    registry = make(clock, STALE_LEADS)
+    registry = new_registry(clock, STALE_LEADS)
     held = registry.customers.intake(lead(2), actor=READER)
     clock.advance(days=800)
     plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -160,7 +162,7 @@ def test_a_destroy_without_a_keyring_is_refused_before_anything_and_stays_pendin
     clock: TickingClock,
 ) -> None:
     with pytest.warns(UserWarning, match="plain JSON"):
-        registry = make(clock, STALE_LEADS, ARCHIVE_QUIET, keyring=None)
+        registry = new_registry(clock, STALE_LEADS, ARCHIVE_QUIET, keyring=None)
     c = registry.customers.intake(lead(3), actor=READER)
     clock.advance(days=800)
     plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -209,7 +211,7 @@ def has_key(store: SQLiteStore, customer_id: str) -> bool:
 def test_an_erasure_interrupted_between_its_two_commits_stays_pending_and_a_rerun_completes_it(
     clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = make(clock, STALE_LEADS, store=sqlite_store)
+    registry = new_registry(clock, STALE_LEADS, store=sqlite_store)
     victim = registry.customers.intake(lead(4), actor=READER)
     bystander = registry.customers.intake(lead(5), actor=READER)
     clock.advance(days=800)
@@ -249,7 +251,7 @@ def test_an_erasure_interrupted_between_its_two_commits_stays_pending_and_a_reru
 def test_replaying_the_journal_finishes_an_interrupted_erasure(
     clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = make(clock, STALE_LEADS, store=sqlite_store)
+    registry = new_registry(clock, STALE_LEADS, store=sqlite_store)
     victim = registry.customers.intake(lead(6), actor=READER)
     clock.advance(days=800)
     plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -268,7 +270,7 @@ def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
     clock: TickingClock,
 ) -> None:
     store = MemoryStore()
-    registry = make(clock, STALE_LEADS, store=store)
+    registry = new_registry(clock, STALE_LEADS, store=store)
     victim = registry.customers.intake(lead(7), actor=READER)
     clock.advance(days=800)
     (action,) = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -301,7 +303,7 @@ def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(
 def test_archiving_keeps_the_lifecycle_stage_so_stage_rules_still_match(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, STALE_LEADS, ARCHIVE_QUIET)
+    registry = new_registry(clock, STALE_LEADS, ARCHIVE_QUIET)
     quiet_lead = registry.customers.intake(lead(8), actor=READER)
     clock.advance(days=100)
     archive = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
@@ -320,7 +322,7 @@ def test_archiving_keeps_the_lifecycle_stage_so_stage_rules_still_match(
 
 
 def test_the_archived_state_is_kept_filterable_and_exported(clock: TickingClock) -> None:
-    registry = make(clock, ARCHIVE_QUIET)
+    registry = new_registry(clock, ARCHIVE_QUIET)
     quiet = registry.customers.intake(lead(9, stage="active"), actor=READER)
     busy = registry.customers.intake(lead(10, stage="active"), actor=READER)
     clock.advance(days=100)
@@ -349,7 +351,7 @@ def test_the_archived_state_is_kept_filterable_and_exported(clock: TickingClock)
 def test_restriction_is_a_state_and_lifting_it_restores_the_state_before(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, ARCHIVE_QUIET, RESTRICT_ARCHIVED)
+    registry = new_registry(clock, ARCHIVE_QUIET, RESTRICT_ARCHIVED)
     c = registry.customers.intake(lead(11, stage="active"), actor=READER)
     clock.advance(days=100)
     registry.retention.apply(
@@ -374,7 +376,7 @@ def test_restriction_is_a_state_and_lifting_it_restores_the_state_before(
 def test_a_restriction_recorded_in_the_ledger_sets_the_state_and_its_lift_makes_it_live(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock)
+    registry = new_registry(clock)
     c = registry.customers.intake(lead(12), actor=READER)
     registry.consent.record(
         ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.WEB_FORM), actor=READER
@@ -388,7 +390,7 @@ def test_a_restriction_recorded_in_the_ledger_sets_the_state_and_its_lift_makes_
 
 
 def test_an_update_may_archive_and_reactivate_but_never_restrict(clock: TickingClock) -> None:
-    registry = make(clock)
+    registry = new_registry(clock)
     c = registry.customers.intake(lead(13), actor=READER)
     archived = registry.customers.update(
         c.id, {"state": "archived"}, actor=READER, reason="closed deal"
@@ -415,7 +417,7 @@ def test_a_review_marks_the_record_for_re_verification(clock: TickingClock) -> N
         period=Period(years=1),
         action=RetentionAction.REVIEW,
     )
-    registry = make(clock, rule)
+    registry = new_registry(clock, rule)
     c = registry.customers.intake(lead(15), actor=READER)
     clock.advance(days=400)
     registry.retention.apply(
@@ -432,7 +434,7 @@ def test_a_review_marks_the_record_for_re_verification(clock: TickingClock) -> N
 def test_retention_effects_are_audited_as_the_job_on_behalf_of_the_operator(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, STALE_LEADS)
+    registry = new_registry(clock, STALE_LEADS)
     c = registry.customers.intake(lead(16), actor=READER)
     with pytest.raises(AccessDenied):  # the operator may not erase by hand ...
         registry.privacy.erase(c.id, actor=OPERATOR, reason="tidy up")
@@ -457,7 +459,7 @@ def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -
     keys_only = RoleBasedPolicy(
         {**DEFAULT_GRANTS, "keys": (Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL),)}
     )
-    registry = make(clock, STALE_LEADS, policy=keys_only)
+    registry = new_registry(clock, STALE_LEADS, policy=keys_only)
     with pytest.raises(AccessDenied, match="retention"):
         registry.retention.plan(as_of=clock.now, actor=Actor(id="k", roles={"keys"}))
     with pytest.raises(AccessDenied, match="retention"):
@@ -465,7 +467,7 @@ def test_retention_needs_its_own_right_not_key_management(clock: TickingClock) -
     retention_only = RoleBasedPolicy(
         {**DEFAULT_GRANTS, "dpo": (Grant(action=Action.RETENTION, scope=Scope.ALL),)}
     )
-    registry = make(clock, STALE_LEADS, policy=retention_only)
+    registry = new_registry(clock, STALE_LEADS, policy=retention_only)
     assert registry.retention.plan(as_of=clock.now, actor=Actor(id="d", roles={"dpo"})) == []
 
 
@@ -490,7 +492,7 @@ def test_actor_ids_of_custrecs_own_principals_are_reserved(imitation: str) -> No
 def test_an_archive_carried_out_while_restricted_holds_once_the_restriction_is_lifted(
     clock: TickingClock,
 ) -> None:
-    registry = make(clock, ARCHIVE_QUIET)
+    registry = new_registry(clock, ARCHIVE_QUIET)
     c = registry.customers.intake(lead(20, stage="active"), actor=READER)
     registry.consent.record(
         ConsentEvent.restrict(c.id, at=clock.now, channel=CaptureChannel.API), actor=READER
@@ -514,7 +516,7 @@ def test_a_restriction_with_time_bounds_is_refused_so_state_and_ledger_agree(
 ) -> None:
     from custrec.consent import ConsentError
 
-    registry = make(clock)
+    registry = new_registry(clock)
     c = registry.customers.intake(lead(21), actor=READER)
     when = clock.now + timedelta(days=1)
     extra = {"effective_to": when} if bounds == "effective_to" else {"effective_from": when}
@@ -535,7 +537,7 @@ def test_restricting_and_lifting_an_archived_record_keeps_its_closure_clock(
         period=Period(days=100),
         action=RetentionAction.ANONYMISE,
     )
-    registry = make(clock, anonymise_closed)
+    registry = new_registry(clock, anonymise_closed)
     a = registry.customers.intake(lead(22), actor=READER)
     b = registry.customers.intake(lead(23), actor=READER)
     for customer in (a, b):

@@ -7,15 +7,14 @@ Every test runs on an encrypted registry (blind-indexed) and on a plaintext one.
 from __future__ import annotations
 
 import itertools
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, PlaintextStorageWarning, Registry
+from custrec import Actor, KeyRing, Registry
 from custrec.consent import CaptureChannel
 from custrec.errors import AccessDenied, InvalidState
 from custrec.model.records import Customer, CustomerKind, VerificationStatus
@@ -25,7 +24,7 @@ from custrec.retention import (
     RetentionSchedule,
     RetentionTrigger,
 )
-from custrec.storage import AuditRecord, Store
+from custrec.storage import AuditRecord
 from custrec.testing import TickingClock
 from custrec.verification import VerificationOutcome, VerificationResult, Verifier
 
@@ -72,34 +71,8 @@ MakeRegistry = Callable[..., Registry]
 
 @pytest.fixture(params=["encrypted", "plaintext"])
 def keyring(request: pytest.FixtureRequest) -> KeyRing | None:
+    """Every test runs on an encrypted registry and on a plaintext one."""
     return KeyRing.generate() if request.param == "encrypted" else None
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    s = MemoryStore()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clock() -> TickingClock:
-    return TickingClock(T0)
-
-
-@pytest.fixture
-def make(store: Store, keyring: KeyRing | None, clock: TickingClock) -> MakeRegistry:
-    def build(**options: Any) -> Registry:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PlaintextStorageWarning)
-            return Registry(store, keyring=keyring, clock=clock, **options)
-
-    return build
-
-
-@pytest.fixture
-def registry(make: MakeRegistry) -> Registry:
-    return make()
 
 
 @pytest.fixture
