@@ -1,0 +1,226 @@
+"""Normalisation and validation of customer records.
+
+Two entry points:
+
+- :func:`parse_customer` takes a raw mapping (a web form, a CSV row mapped to fields, JSON),
+  normalises it and returns the :class:`~custrec.model.records.Customer` (or ``None``) together
+  with one :class:`ValidationReport` covering structure, format and rule issues, all in one pass:
+  a field that cannot be read does not hide the problems of the others. It never raises on bad
+  data.
+- :func:`validate` checks a record built in code and returns the report.
+
+>>> result = parse_customer({
+...     "kind": "individual",
+...     "name": "  张三 ",
+...     "contacts": [{"phones": ["１３８-００１３-８０００", "12345"],
+...                   "emails": ["ZS@Example.COM"]}],
+... })
+>>> [(i.path, i.code) for i in result.report.issues]
+[('contacts[0].phones[1]', 'phone.invalid')]
+>>> result.record is None
+True
+>>> ok = parse_customer({"kind": "individual", "name": "张三",
+...                      "contacts": [{"phones": "13800138000"}]})
+>>> ok.record.contacts[0].phones
+('+8613800138000',)
+>>> both = parse_customer({"kind": "individual", "name": "张三", "birth_date": "1990-02-30",
+...                        "contacts": [{"phones": ["12345"]}]})
+>>> [(i.path, i.code) for i in both.report.issues]
+[('birth_date', 'type'), ('contacts[0].phones[0]', 'phone.invalid')]
+
+Format modules follow python-stdnum's uniform API: :mod:`~custrec.validation.uscc`,
+:mod:`~custrec.validation.ric`, :mod:`~custrec.validation.phone`, :mod:`~custrec.validation.email`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+import phonenumbers
+
+from custrec._text import clean, compact
+from custrec.errors import InvalidFormat
+from custrec.model.issues import Issue, Severity, ValidationReport
+from custrec.model.records import Address, Contact, Customer, Identifier, IdentifierScheme
+
+from . import email, phone, ric, uscc
+from .rules import DEFAULT_RULES, LENGTH_LIMITS, Rule, RuleContext, RuleSet, rule
+from .structure import structure_partially
+
+__all__ = [
+    "DEFAULT_RULES",
+    "LENGTH_LIMITS",
+    "Issue",
+    "ParseResult",
+    "Rule",
+    "RuleContext",
+    "RuleSet",
+    "Severity",
+    "ValidationReport",
+    "email",
+    "normalize_customer",
+    "normalize_identifier",
+    "parse_customer",
+    "phone",
+    "ric",
+    "rule",
+    "uscc",
+    "validate",
+]
+
+
+def validate(
+    record: Any,
+    rules: RuleSet | None = None,
+    *,
+    as_of: datetime | None = None,
+    region: str = "CN",
+) -> ValidationReport:
+    """Check a record (``Customer``, ``Transaction`` or ``Interaction``) and report every issue.
+
+    ``rules`` defaults to :data:`DEFAULT_RULES`; ``as_of`` (timezone-aware, default now) is the
+    instant against which "not in the future" is judged. Never raises on a bad record; raises
+    ``ValueError`` for a naive ``as_of``.
+    """
+    return (rules or DEFAULT_RULES).check(record, as_of=as_of, region=region)
+
+
+@attrs.frozen
+class ParseResult:
+    """The outcome of :func:`parse_customer`: ``record`` is ``None`` unless ``report.ok``."""
+
+    record: Customer | None
+    report: ValidationReport
+
+    @property
+    def ok(self) -> bool:
+        """Shortcut for ``report.ok``."""
+        return self.report.ok
+
+
+def _check_region(region: str) -> None:
+    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("region must be an ISO 3166 alpha-2 code known to phonenumbers")
+
+
+def _normalize_phone(raw: str, region: str) -> str:
+    try:
+        return phone.normalize(raw, region)
+    except (InvalidFormat, ValueError):
+        return compact(raw, strip=" -().")
+
+
+def _normalize_email(raw: str) -> str:
+    try:
+        return email.normalize(raw)
+    except InvalidFormat:
+        return clean(raw)
+
+
+def normalize_identifier(ident: Identifier) -> Identifier:
+    """Return ``ident`` with its scheme and value normalised (15-digit RICs become 18)."""
+    value = ident.value
+    if not isinstance(value, str):
+        return ident
+    scheme = clean(ident.scheme).upper() if isinstance(ident.scheme, str) else ident.scheme
+    if scheme == IdentifierScheme.USCC:
+        value = uscc.compact(value)
+    elif scheme == IdentifierScheme.RIC:
+        value = ric.compact(value)
+        if len(value) == 15 and ric.is_valid(value):
+            value = ric.to_18(value)
+    elif scheme == IdentifierScheme.PASSPORT:
+        value = compact(value).upper()
+    else:
+        value = clean(value)
+    return attrs.evolve(ident, scheme=scheme, value=value)
+
+
+def _dedupe(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def normalize_customer(customer: Customer, *, region: str = "CN") -> Customer:
+    """Return ``customer`` with phones in E.164, e-mails, identifiers and tags normalised.
+
+    Values that cannot be normalised are kept (compacted) so that validation can report them;
+    values of the wrong type are kept as they are, in place. Exact repeats of a tag, interest or
+    need are dropped.
+    """
+    return _without_repeats(_normalized(customer, region))
+
+
+def _without_repeats(customer: Customer) -> Customer:
+    return attrs.evolve(
+        customer,
+        tags=_dedupe(customer.tags),
+        product_interests=_dedupe(customer.product_interests),
+        needs=_dedupe(customer.needs),
+    )
+
+
+def _normalized(customer: Customer, region: str) -> Customer:
+    """Normalise phones, e-mails, countries and identifiers in place (indices are kept)."""
+    contacts = tuple(
+        attrs.evolve(
+            contact,
+            phones=tuple(
+                _normalize_phone(p, region) if isinstance(p, str) else p for p in contact.phones
+            ),
+            emails=tuple(_normalize_email(e) if isinstance(e, str) else e for e in contact.emails),
+        )
+        if isinstance(contact, Contact)
+        else contact
+        for contact in customer.contacts
+    )
+    addresses = tuple(
+        attrs.evolve(address, country=address.country.upper())
+        if isinstance(address, Address) and isinstance(address.country, str)
+        else address
+        for address in customer.addresses
+    )
+    identifiers = tuple(
+        normalize_identifier(i) if isinstance(i, Identifier) else i for i in customer.identifiers
+    )
+    return attrs.evolve(customer, contacts=contacts, addresses=addresses, identifiers=identifiers)
+
+
+def parse_customer(
+    data: object,
+    *,
+    region: str = "CN",
+    rules: RuleSet | None = None,
+    as_of: datetime | None = None,
+) -> ParseResult:
+    """Normalise and validate a raw mapping into a :class:`~custrec.model.records.Customer`.
+
+    Strings are NFKC-normalised and trimmed, phones turned into E.164 (``region`` is the default
+    region for national numbers), e-mails and identifiers normalised; then every rule runs. The
+    report covers structure problems (``type``, ``enum``, ``required``, ``unknown_field``,
+    ``datetime.naive``, ``text.invalid_character``), formats and rules together, each at its
+    path in ``data``: a field that cannot be structured is reported once and the rules still
+    check every other field (see :func:`~custrec.model.serialization.structure_partially`). Never
+    raises on bad data: ``record`` is ``None`` when the report holds an error, and whenever a
+    value could not be structured (even if its issue was downgraded). Raises ``ValueError`` only
+    for a bad ``region`` or a naive ``as_of``.
+    """
+    _check_region(region)
+    ruleset = rules or DEFAULT_RULES
+    partial, structure_report, unreadable = structure_partially(
+        dict(data) if isinstance(data, Mapping) else data, Customer
+    )
+    structure_report = structure_report.with_severities(ruleset.severities)
+    if partial is None:
+        return ParseResult(None, structure_report)
+    # Repeated tags are dropped only after validation, so that every path names the element of
+    # ``data`` it is about.
+    normalised = _normalized(partial, region)
+    report = structure_report.merged(
+        ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
+    )
+    if unreadable or not report.ok:
+        return ParseResult(None, report)
+    return ParseResult(_without_repeats(normalised), report)

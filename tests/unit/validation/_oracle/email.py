@@ -1,0 +1,103 @@
+"""E-mail addresses, checked and normalised with the ``email-validator`` library.
+
+Input is NFKC-normalised and trimmed first (so a full-width ``＠`` or full-width letters work).
+Internationalised addresses (SMTPUTF8 local parts, IDN domains) are accepted; the RFC 5321
+limits (64 octets before the ``@``, 254 in all) are enforced. The domain is lower-cased and
+written in Unicode; the local part keeps its case, since only the receiving server may decide
+that ``Zhang`` and ``zhang`` are the same mailbox. Display names (``Name <addr>``) and quoted
+local parts are rejected. No network access happens unless ``check_deliverability=True``.
+
+>>> normalize("  ZS＠Example.COM ")
+'ZS@example.com'
+>>> normalize("张三@例子.广告")
+'张三@例子.广告'
+>>> is_valid("not an address")
+False
+>>> normalize("zs@@example.com")
+Traceback (most recent call last):
+    ...
+custrec.errors.InvalidEmail: not a valid e-mail address
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from email_validator import EmailUndeliverableError, validate_email
+
+from custrec import _text
+from custrec.errors import InvalidEmail
+
+__all__ = ["compact", "format", "is_valid", "normalize", "validate"]
+
+# RFC 5321 caps an address at 254 octets, hence at 254 characters; leave room for padding.
+_MAX_INPUT: Final = 1024
+_MAX_LENGTH: Final = 254
+# RFC 5321, section 4.5.3.1.1; email-validator checks it only in its strict mode.
+_MAX_LOCAL_PART: Final = 64
+_NOT_TEXT: Final = "an e-mail address must be given as a string"
+
+
+def compact(raw: str) -> str:
+    """Return ``raw`` NFKC-normalised with surrounding whitespace removed.
+
+    Never raises for a ``str``; the result is not validated. Raises
+    :class:`~custrec.errors.InvalidEmail` if ``raw`` is not a ``str``.
+
+    >>> compact("　ｚｓ＠ｅｘａｍｐｌｅ．ｃｏｍ ")
+    'zs@example.com'
+    """
+    if not isinstance(raw, str):
+        raise InvalidEmail(_NOT_TEXT)
+    return _text.nfkc(raw).strip()
+
+
+def normalize(raw: str, *, check_deliverability: bool = False) -> str:
+    """Return the normalised form of a valid e-mail address.
+
+    With ``check_deliverability=True`` the domain's DNS records are looked up as well. Raises
+    :class:`~custrec.errors.InvalidEmail` (code ``email.invalid``) if ``raw`` is not a ``str``
+    or not a valid address; the message never repeats the address.
+    """
+    if not isinstance(raw, str):
+        raise InvalidEmail(_NOT_TEXT)
+    if len(raw) > _MAX_INPUT:
+        raise InvalidEmail("too long to be an e-mail address")
+    text = compact(raw)
+    if len(text) > _MAX_LENGTH:
+        raise InvalidEmail("too long to be an e-mail address")
+    try:
+        result = validate_email(text, check_deliverability=check_deliverability)
+    except EmailUndeliverableError:
+        raise InvalidEmail("the e-mail domain does not accept mail") from None
+    except ValueError:  # EmailNotValidError, or a UnicodeError the library let through
+        # email-validator's own messages may quote parts of the address: never pass them on.
+        raise InvalidEmail("not a valid e-mail address") from None
+    if len(result.local_part.encode("utf-8")) > _MAX_LOCAL_PART:
+        raise InvalidEmail("the part before the @ is longer than 64 octets")
+    return result.normalized
+
+
+def validate(raw: str, *, check_deliverability: bool = False) -> str:
+    """Return the normalised form of a valid e-mail address: the same as :func:`normalize`.
+
+    Raises :class:`~custrec.errors.InvalidEmail` as :func:`normalize` does.
+    """
+    return normalize(raw, check_deliverability=check_deliverability)
+
+
+def is_valid(raw: object, *, check_deliverability: bool = False) -> bool:
+    """Return whether ``raw`` is a valid e-mail address; never raises for any ``raw``."""
+    try:
+        normalize(raw, check_deliverability=check_deliverability)  # type: ignore[arg-type]
+    except InvalidEmail:
+        return False
+    return True
+
+
+def format(raw: str) -> str:
+    """Return the display form of a valid address: its normalised form.
+
+    Raises :class:`~custrec.errors.InvalidEmail` for an invalid address.
+    """
+    return normalize(raw)
