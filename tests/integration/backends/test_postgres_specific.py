@@ -5,7 +5,7 @@ Schema versioning and migration (also two processes starting at once), the physi
 failure, deadlock, lost connections, messages without values), the COPY bulk path, server-side
 summaries, ledger and audit numbering under concurrency, pool limits, close() and the lazy
 import. Tests that need a server skip without ``CUSTREC_TEST_POSTGRES_DSN`` and fail without it
-under CI, as tests/backends/test_postgres.py does.
+under CI, as test_postgres.py does.
 """
 
 from __future__ import annotations
