@@ -42,8 +42,6 @@ from custrec.storage import (  # noqa: E402
 
 T0 = datetime(2024, 1, 1, 8, 30, 0, 123456, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
-DSN_VARIABLE = "CUSTREC_TEST_POSTGRES_DSN"
-SKIP_MESSAGE = "PostgreSQL tests need CUSTREC_TEST_POSTGRES_DSN (bash .ci/run starts a server)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,20 +49,10 @@ SKIP_MESSAGE = "PostgreSQL tests need CUSTREC_TEST_POSTGRES_DSN (bash .ci/run st
 # ---------------------------------------------------------------------------------------------
 
 
-def _running_in_ci() -> bool:
-    value = os.environ.get("CI")
-    return value is not None and value.strip().lower() not in {"", "0", "false", "no"}
-
-
 @pytest.fixture(scope="module")
-def dsn() -> str:
-    """The server (the same rule as tests/backends/conftest.py: skip, or fail under CI)."""
-    value = os.environ.get(DSN_VARIABLE, "").strip()
-    if not value:
-        if _running_in_ci():
-            pytest.fail(f"{SKIP_MESSAGE}; under CI the PostgreSQL tests must run", pytrace=False)
-        pytest.skip(SKIP_MESSAGE)
-    return value
+def dsn(postgres_dsn: str) -> str:
+    """The server, from conftest.py: without one the test skips (fails under CI)."""
+    return postgres_dsn
 
 
 @pytest.fixture
@@ -75,11 +63,9 @@ def admin(dsn: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def schema(dsn: str) -> Iterator[str]:
-    name = f"t_{secrets.token_hex(8)}"
-    yield name
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'.encode())
+def schema(postgres_schema: str) -> str:
+    """A fresh schema name, from conftest.py; the schema is dropped afterwards."""
+    return postgres_schema
 
 
 @pytest.fixture
