@@ -39,7 +39,7 @@ settings.register_profile("kit-smoke", max_examples=5, stateful_step_count=5, da
 settings.load_profile("kit-smoke")
 """
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "backends.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
 
 
 def run_pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "custom_policy.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_policy.py"
 
 
 def test_custom_policy_example_runs() -> None:
