@@ -1,15 +1,17 @@
-"""Data keys made during intake: written together at commit, never without their records."""
+"""Data keys made during intake: written together at commit, never without their records.
+
+A failing unit of work on SQLite files is in tests/integration/services/test_data_keys_files.py.
+"""
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.backends import memory, sqlite
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.backends import memory
 from custrec.model.records import Customer
 from custrec.storage import Store
 from custrec.storage.codec import EncryptingCodec, PlaintextCodec
@@ -56,30 +58,6 @@ def test_intake_many_writes_the_keys_of_a_chunk_in_one_call(
     ]
     registry.customers.intake(customer(9), actor=ADMIN)
     assert calls == [2, 2, 1, 1]
-
-
-def test_a_unit_of_work_that_fails_stores_no_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = SQLiteStore(tmp_path / "data.sqlite")
-    registry = Registry(store, keyring=KeyRing.generate())
-
-    def broken(self: Any, records: Any) -> list[int]:
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(sqlite._HistoryTable, "append", broken)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        registry.customers.intake(customer(7), actor=ADMIN)
-    monkeypatch.undo()
-    key_store = store.key_store  # the keys live in the file beside the database
-    assert key_store is not None
-    assert stored_keys(key_store) == []
-    added = registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
-    assert sorted(stored_keys(key_store)) == sorted(added)
-    assert stored_keys(store) == []
-    store.close()
 
 
 def test_a_separate_key_store_receives_the_keys_and_the_data_store_none() -> None:

@@ -1,14 +1,16 @@
-"""A store knows the keyring that wrote it: a wrong one is refused before anything is written."""
+"""A store knows the keyring that wrote it: a wrong one is refused before anything is written.
+
+The cases on SQLite files are in tests/integration/services/test_keyring_check_files.py.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.errors import DuplicateCustomer, KeyLayoutWarning, PlaintextStorageWarning
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.errors import DuplicateCustomer, PlaintextStorageWarning
 from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 
@@ -149,57 +151,6 @@ def test_a_rotation_adds_the_new_index_key_and_reindex_retires_the_old_one(
     during.keys.reindex(actor=Actor(id="ops", roles={"admin"}))
     after = Registry(store, keyring=keyring(master, rotated.without_key("i1"), audit))
     assert [c.name for c in after.customers.find(phone="13700000007", actor=ADMIN)] == ["赵7"]
-
-
-def test_the_key_store_of_another_database_is_refused(tmp_path: Path) -> None:
-    ring = KeyRing.generate()
-    one = SQLiteStore(tmp_path / "one.sqlite")
-    two = SQLiteStore(tmp_path / "two.sqlite")
-    Registry(one, keyring=ring).customers.intake(person(8), actor=ADMIN)
-    Registry(two, keyring=ring).customers.intake(person(9), actor=ADMIN)
-    with pytest.raises(KeyringMismatch, match="belongs to another database"):
-        Registry(one, keyring=ring, key_store=two.key_store)
-    one.close()
-    two.close()
-
-
-def test_a_database_whose_key_file_is_lost_is_refused_not_read_as_erased(tmp_path: Path) -> None:
-    ring = KeyRing.generate()
-    path = tmp_path / "crm.sqlite"
-    with SQLiteStore(path) as store:
-        Registry(store, keyring=ring).customers.intake(person(10), actor=ADMIN)
-    for name in ("crm.keys.sqlite", "crm.keys.sqlite-wal", "crm.keys.sqlite-shm"):
-        (tmp_path / name).unlink(missing_ok=True)
-    with SQLiteStore(path) as store, pytest.raises(KeyringMismatch, match="which is missing"):
-        Registry(store, keyring=ring)
-    assert not (tmp_path / "crm.keys.sqlite").exists()  # no empty key store made in its place
-
-
-def test_keys_kept_inside_an_old_database_are_used_with_a_warning_and_can_be_moved_apart(
-    tmp_path: Path,
-) -> None:
-    ring = KeyRing.generate()
-    path = tmp_path / "old.sqlite"
-    with SQLiteStore(path, key_file=False) as store:  # the layout of earlier versions
-        registry = Registry(store, keyring=ring)
-        ids = [registry.customers.intake(person(n), actor=ADMIN).id for n in range(11, 14)]
-        registry.privacy.erase(ids[0], actor=ADMIN, reason="request")
-    with SQLiteStore(path, key_file=False) as store, store.transaction() as s:
-        s._conn.execute("DELETE FROM meta")  # earlier versions recorded nothing there
-        s.commit()
-    with SQLiteStore(path) as store:
-        with pytest.warns(KeyLayoutWarning, match="inside the database"):
-            registry = Registry(store, keyring=ring)
-        assert registry.customers.get(ids[1], actor=ADMIN).name == "赵12"
-        assert registry.keys.separate(actor=ADMIN) == 2
-        assert registry.customers.get(ids[2], actor=ADMIN).name == "赵13"
-        with store.transaction(readonly=True) as s:
-            assert s.keys.list() == []  # nothing left inside
-        assert ids[0] in [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]
-    with SQLiteStore(path) as store:
-        reopened = Registry(store, keyring=ring)  # no warning: the keys live apart now
-        assert reopened.customers.get(ids[1], actor=ADMIN).name == "赵12"
-        assert reopened.audit.verify(actor=AUDITOR).ok
 
 
 def test_a_refused_keyring_records_nothing_not_even_its_new_index_key(

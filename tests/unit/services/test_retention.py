@@ -1,22 +1,21 @@
 """Retention that acts only when due, never loses an erasure, and keeps archived records findable.
 
 Each test pins one rule of ``Registry.plan_retention`` / ``apply_retention``; the scenarios are
-the defects found when the library was tried as a new user and as an attacker would.
+the defects found when the library was tried as a new user and as an attacker would. An erasure
+interrupted between the commits of two SQLite files is in
+tests/integration/services/test_retention_files.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.backends import sqlite
+from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.consent import CaptureChannel, ConsentEvent
-from custrec.errors import AccessDenied, Erased, ErasureUnavailable, StorageError, ValidationFailed
+from custrec.errors import AccessDenied, Erased, ErasureUnavailable, ValidationFailed
 from custrec.model.records import LifecycleStage, RecordState, VerificationStatus
 from custrec.retention import (
     LegalHold,
@@ -173,97 +172,6 @@ def test_a_destroy_without_a_keyring_is_refused_before_anything_and_stays_pendin
         registry.retention.apply(plan, actor=OPERATOR)
     assert registry.customers.get(c.id, actor=READER).name == "王003"
     assert keys_of(registry.retention.plan(as_of=clock.now, actor=OPERATOR)) == keys_of(plan)
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "crm.sqlite")
-    yield store
-    store.close()
-
-
-def power_cut_after_the_key_store_commit(
-    monkeypatch: pytest.MonkeyPatch, data: SQLiteStore
-) -> list[str]:
-    """Make the data store's next commit of an erasure fail, after the key store (a separate
-    file) has committed the key's destruction: a crash between the two commits."""
-    real = sqlite._SQLiteSession.commit
-    cut: list[str] = []
-
-    def commit(session: sqlite._SQLiteSession) -> None:
-        if session._store is data and session._shred and not cut:
-            cut.append("cut")
-            session.rollback()
-            raise StorageError("power cut")
-        real(session)
-
-    monkeypatch.setattr(sqlite._SQLiteSession, "commit", commit)
-    return cut
-
-
-def has_key(store: SQLiteStore, customer_id: str) -> bool:
-    key_store = store.key_store
-    assert key_store is not None
-    with key_store.transaction(readonly=True) as session:
-        return any(k.customer_id == customer_id for k in session.keys.list())
-
-
-def test_an_erasure_interrupted_between_its_two_commits_stays_pending_and_a_rerun_completes_it(
-    clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registry = new_registry(clock, STALE_LEADS, store=sqlite_store)
-    victim = registry.customers.intake(lead(4), actor=READER)
-    bystander = registry.customers.intake(lead(5), actor=READER)
-    clock.advance(days=800)
-    registry.activities.record_interaction(
-        {"customer_id": bystander.id, "occurred_at": clock.now, "kind": "call", "summary": "hi"},
-        actor=READER,
-    )
-    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
-    assert [a.customer_id for a in plan] == [victim.id]
-    cut = power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
-
-    with pytest.raises(StorageError, match="power cut"):
-        registry.retention.apply(plan, actor=OPERATOR)
-
-    assert cut == ["cut"]
-    assert not has_key(sqlite_store, victim.id)  # the key store committed: the key is gone
-    assert victim.id in [e.customer_id for e in registry.privacy.journal(actor=AUDITOR)]
-    with sqlite_store.transaction(readonly=True) as session:
-        row = session.customers.get(victim.id)
-        assert row.state == "live" and row.index_keys  # the data store did not commit
-        assert not any(h.action == "retention" for h in session.history.list_for(victim.id))
-    with pytest.raises(Erased):
-        registry.customers.get(victim.id, actor=READER)
-
-    report = registry.retention.apply(plan, actor=OPERATOR)  # the same plan, run again
-
-    assert report.applied == (plan[0].key,)
-    with sqlite_store.transaction(readonly=True) as session:
-        row = session.customers.get(victim.id)
-        assert row.state == "erased" and not row.index_keys
-    assert registry.retention.apply(plan, actor=OPERATOR).already_applied == (plan[0].key,)
-    assert registry.retention.plan(as_of=clock.now, actor=OPERATOR) == []
-    assert registry.customers.get(bystander.id, actor=READER).name == "王005"
-    assert registry.audit.verify(actor=AUDITOR).ok
-
-
-def test_replaying_the_journal_finishes_an_interrupted_erasure(
-    clock: TickingClock, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registry = new_registry(clock, STALE_LEADS, store=sqlite_store)
-    victim = registry.customers.intake(lead(6), actor=READER)
-    clock.advance(days=800)
-    plan = registry.retention.plan(as_of=clock.now, actor=OPERATOR)
-    power_cut_after_the_key_store_commit(monkeypatch, sqlite_store)
-    with pytest.raises(StorageError):
-        registry.retention.apply(plan, actor=OPERATOR)
-    monkeypatch.undo()
-    keeper = Actor(id="keeper", roles={"admin"})
-    assert registry.privacy.replay_erasures(actor=keeper) == [victim.id]
-    with sqlite_store.transaction(readonly=True) as session:
-        assert session.customers.get(victim.id).state == "erased"
-    assert registry.privacy.replay_erasures(actor=keeper) == []
 
 
 def test_an_action_marked_by_an_earlier_version_before_its_erasure_is_completed(

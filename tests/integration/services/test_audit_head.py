@@ -6,7 +6,6 @@ import json
 import sqlite3
 import stat
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,18 +37,6 @@ def drop_newest_sqlite(path: Path, count: int) -> None:
 
 def drop_newest_memory(store: MemoryStore, count: int) -> None:
     del store._state.audit[-count:]
-
-
-@pytest.fixture
-def sqlite_path(tmp_path: Path) -> Path:
-    return tmp_path / "crm.sqlite"
-
-
-@pytest.fixture
-def sqlite_store(sqlite_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(sqlite_path)
-    yield store
-    store.close()
 
 
 def test_deleting_the_newest_entries_is_detected_with_the_default_layout(
