@@ -1,4 +1,8 @@
-"""Import mappings: field paths, validation naming the key at fault, binding and applying."""
+"""Import mappings: field paths, validation naming the key at fault, binding and applying.
+
+Loading mapping files from disk is in
+tests/integration/interchange/test_interchange_mapping_files.py.
+"""
 
 from __future__ import annotations
 
@@ -214,19 +218,6 @@ def test_the_example_mapping_round_trips_through_to_dict() -> None:
     assert loaded.name == "legacy CRM export"
     assert ImportMapping.from_dict(loaded.to_dict()) == loaded
     assert ImportMapping.from_dict(json.loads(json.dumps(loaded.to_dict()))) == loaded
-
-
-def test_loading_mapping_files(tmp_path: Path) -> None:
-    (tmp_path / "m.json").write_text(json.dumps({"columns": {"名称": "name"}}), encoding="utf-8")
-    assert load_mapping(tmp_path / "m.json").name == "m"
-    (tmp_path / "bad.toml").write_text("columns = [", encoding="utf-8")
-    with pytest.raises(MappingError, match="not valid TOML"):
-        load_mapping(tmp_path / "bad.toml")
-    with pytest.raises(MappingError, match="no such mapping file"):
-        load_mapping(tmp_path / "missing.toml")
-    (tmp_path / "gbk.toml").write_bytes('name = "中文"'.encode("gbk"))
-    with pytest.raises(MappingError, match="not UTF-8"):
-        load_mapping(tmp_path / "gbk.toml")
 
 
 # ----------------------------------------------------------------------------- binding
