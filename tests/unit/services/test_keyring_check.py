@@ -15,7 +15,6 @@ from custrec.security import IndexKeys, KeyringMismatch, StaticKeyProvider
 from custrec.storage import Store
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
-AUDITOR = Actor(id="aud", roles={"auditor"})
 
 
 def person(n: int) -> dict[str, object]:
