@@ -4,7 +4,8 @@ Summarise transactions with :func:`summarize`, then grade each :class:`ActivityS
 policy. Absolute policies (:class:`ThresholdPolicy`, :class:`ChurnPolicy`) grade directly;
 population-relative ones (:class:`RFMPolicy`, :class:`ParetoPolicy`, :class:`StarPolicy`) are
 first fitted on a population at an instant, which freezes their cut points. Every policy returns
-a :class:`Grade` with a label, a score, components and human-readable reasons.
+a :class:`Grade` with a label, a score, components and human-readable reasons. Fitted policies
+also grade a whole population at once with ``grade_many``, which returns :class:`Grades`.
 
 This package is pure logic: no I/O, no clock (every call takes ``as_of``), deterministic.
 """
@@ -15,6 +16,7 @@ from custrec.grading.model import (
     FittablePolicy,
     FittedPolicy,
     Grade,
+    Grades,
     GradingPolicy,
     grade_all,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "FittedRFMPolicy",
     "FittedStarPolicy",
     "Grade",
+    "Grades",
     "GradingPolicy",
     "MetricFunction",
     "MixedCurrencies",

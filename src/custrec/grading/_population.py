@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from custrec._checks import require_aware
 from custrec.grading.summary import ActivitySummary, MixedCurrencies
 
-__all__ = ["check_graded", "collect_population"]
+__all__ = ["LAST", "check_graded", "check_many", "collect_population"]
+
+LAST = attrgetter("last_purchase_at")
+_ID = attrgetter("customer_id")
+_CURRENCY = attrgetter("currency")
 
 
 def collect_population(
@@ -23,6 +28,21 @@ def collect_population(
     """
     require_aware(as_of, "as_of")
     population = list(summaries)
+    ids = list(map(_ID, population))
+    lasts = list(map(LAST, population))
+    bought = [last for last in lasts if last is not None]
+    currencies = set(map(_CURRENCY, population))
+    if len(currencies) > 1:  # prospects carry a currency too; only purchasers' count
+        currencies = {s.currency for s, last in zip(population, lasts, strict=True) if last}
+    if len(set(ids)) == len(ids) and len(currencies) <= 1 and not (bought and max(bought) > as_of):
+        return population, (currencies.pop() if bought else None)
+    return _collect_slowly(population, as_of)
+
+
+def _collect_slowly(
+    population: list[ActivitySummary], as_of: datetime
+) -> tuple[list[ActivitySummary], str | None]:
+    """:func:`collect_population` one summary at a time: raises the first problem in order."""
     seen: set[str] = set()
     currency: str | None = None
     for summary in population:
@@ -43,6 +63,29 @@ def collect_population(
         elif summary.currency != currency:
             raise MixedCurrencies((currency, summary.currency))
     return population, currency
+
+
+def check_many(
+    summaries: Sequence[ActivitySummary], as_of: datetime, currency: str | None
+) -> list[datetime | None]:
+    """:func:`check_graded` for every summary (the first problem in order raises); return the
+    last purchase instants."""
+    require_aware(as_of, "as_of")
+    lasts = list(map(LAST, summaries))
+    bought = [last for last in lasts if last is not None]
+    if not bought:
+        return lasts
+    bad = max(bought) > as_of
+    if not bad and currency is not None and set(map(_CURRENCY, summaries)) != {currency}:
+        bad = any(
+            s.currency != currency
+            for s, last in zip(summaries, lasts, strict=True)
+            if last is not None
+        )
+    if bad:
+        for summary in summaries:
+            check_graded(summary, as_of, currency)
+    return lasts
 
 
 def check_graded(summary: ActivitySummary, as_of: datetime, currency: str | None) -> None:

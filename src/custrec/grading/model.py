@@ -21,9 +21,9 @@ Any object with a ``policy_id`` and a ``grade`` method is a policy; nothing need
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, overload
 
 import attrs
 
@@ -36,6 +36,7 @@ __all__ = [
     "FittablePolicy",
     "FittedPolicy",
     "Grade",
+    "Grades",
     "GradingPolicy",
     "grade_all",
 ]
@@ -147,3 +148,68 @@ def grade_all(
             raise ValueError(f"customer {summary.customer_id} appears twice")
         grades[summary.customer_id] = policy.grade(summary, as_of=as_of)
     return grades
+
+
+class Grades(Sequence[Grade]):
+    """The grades of many summaries at one instant, in input order; made by ``grade_many``.
+
+    ``labels`` and ``scores`` are computed for every summary at once (column-wise, on numpy when
+    the ``numeric`` extra is installed). Each :class:`Grade`, with its components and reasons, is
+    built when it is read, and equals ``policy.grade(summary, as_of=as_of)``.
+    """
+
+    __slots__ = ("_as_of", "_policy", "_summaries", "labels", "scores")
+
+    labels: tuple[str, ...]
+    """The label of each summary, in input order."""
+    scores: tuple[float | None, ...]
+    """The score of each summary, in input order."""
+
+    def __init__(
+        self,
+        policy: GradingPolicy,
+        summaries: Sequence[ActivitySummary],
+        as_of: datetime,
+        labels: Sequence[str],
+        scores: Sequence[float | None],
+    ) -> None:
+        if not len(summaries) == len(labels) == len(scores):
+            raise ValueError("summaries, labels and scores must have the same length")
+        self._policy = policy
+        self._summaries = summaries
+        self._as_of = as_of
+        self.labels = tuple(labels)
+        self.scores = tuple(scores)
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant graded at."""
+        return self._as_of
+
+    @property
+    def customer_ids(self) -> tuple[str, ...]:
+        """The customer id of each summary, in input order."""
+        return tuple(s.customer_id for s in self._summaries)
+
+    def __len__(self) -> int:
+        return len(self._summaries)
+
+    @overload
+    def __getitem__(self, index: int) -> Grade: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Grade]: ...
+
+    def __getitem__(self, index: int | slice) -> Grade | list[Grade]:
+        if isinstance(index, slice):
+            return [self._grade(s) for s in self._summaries[index]]
+        return self._grade(self._summaries[index])
+
+    def __iter__(self) -> Iterator[Grade]:
+        return map(self._grade, self._summaries)
+
+    def _grade(self, summary: ActivitySummary) -> Grade:
+        return self._policy.grade(summary, as_of=self._as_of)
+
+    def __repr__(self) -> str:
+        return f"<Grades of {len(self)} summaries by {self._policy.policy_id}>"

@@ -44,13 +44,14 @@ from decimal import Decimal
 from fractions import Fraction
 from itertools import accumulate, pairwise
 from math import ceil
+from operator import attrgetter
 from typing import Final, Literal
 
 import attrs
 
 from custrec.grading._common import exact, fmt_fraction, fmt_number, instant
-from custrec.grading._population import check_graded, collect_population
-from custrec.grading.model import Grade
+from custrec.grading._population import check_graded, check_many, collect_population
+from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
 
 __all__ = ["Basis", "FittedParetoPolicy", "ParetoPolicy"]
@@ -59,6 +60,8 @@ Basis = Literal["value", "customers"]
 
 _BASES: Final = ("value", "customers")
 _ZERO: Final = Decimal(0)
+_TOTAL: Final = attrgetter("total_spent")
+_ID: Final = attrgetter("customer_id")
 
 
 def _floats(value: Iterable[float]) -> tuple[float, ...]:
@@ -132,11 +135,15 @@ class ParetoPolicy:
         n = len(population)
         if n == 0:
             raise ValueError("cannot fit a Pareto policy on an empty population")
-        keyed = sorted((-s.total_spent, s.customer_id) for s in population)
+        # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
+        negated_all = [-total for total in map(_TOTAL, population)]
+        ids_all = list(map(_ID, population))
         del population
-        negated = tuple(key[0] for key in keyed)
-        ids = tuple(key[1] for key in keyed)
-        del keyed
+        order = sorted(range(n), key=ids_all.__getitem__)
+        order.sort(key=negated_all.__getitem__)
+        negated = tuple(map(negated_all.__getitem__, order))
+        ids = tuple(map(ids_all.__getitem__, order))
+        del order, negated_all, ids_all
         prefix: tuple[Decimal, ...] = ()
         if self.basis == "customers":
             total_value = -sum((t for t in negated if t < 0), _ZERO)
@@ -251,6 +258,41 @@ class FittedParetoPolicy:
         return (
             f"fitted as of {instant(self.fitted_as_of)} on {n} customers "
             f"(total value {fmt_number(self.total_value)}{currency}): {'; '.join(parts)}"
+        )
+
+    def grade_many(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> Grades:
+        """Grade every summary at ``as_of``: labels and scores column-wise, grades on reading.
+
+        The result equals ``[self.grade(s, as_of=as_of) for s in summaries]`` element by element
+        and raises what :meth:`grade` raises (checks first, for the first summary in order).
+        """
+        population = list(summaries)
+        check_many(population, as_of, self.currency)
+        negated = self._negated_totals
+        rank_of = dict(zip(self._ids, range(len(self._ids)), strict=True)).get
+        positions: list[int] = []
+        for summary in population:
+            p = rank_of(summary.customer_id)
+            if p is None or negated[p] != -summary.total_spent:  # not as fitted: place it
+                p = self.position(summary)
+            positions.append(p)
+        boundaries = self._boundaries
+        labels = self.policy.labels
+        n = self.population_size
+        scores: list[float]
+        if self.policy.basis == "customers":
+            scores = [p / n for p in positions]
+        elif self.total_value > 0:
+            prefix, total_value = self._prefix, self.total_value
+            scores = [float(prefix[p] / total_value) for p in positions]
+        else:
+            scores = [1.0] * len(positions)
+        return Grades(
+            self,
+            population,
+            as_of,
+            [labels[bisect_right(boundaries, p)] for p in positions],
+            scores,
         )
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:

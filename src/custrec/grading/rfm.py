@@ -47,7 +47,7 @@ from __future__ import annotations
 import functools
 import operator
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -56,8 +56,9 @@ import attrs
 
 from custrec._checks import check, int_range
 from custrec.grading._common import FrozenMap, callable_name, fmt_number, instant
-from custrec.grading._population import check_graded, collect_population
-from custrec.grading.model import Grade
+from custrec.grading._engine import use_numpy
+from custrec.grading._population import LAST, check_graded, check_many, collect_population
+from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
 
 __all__ = [
@@ -262,22 +263,41 @@ class RFMPolicy:
         n = len(buyers)
         if n == 0:
             raise ValueError("cannot fit RFM: no customer in the population has purchases")
-        recency = sorted(
-            (as_of - last).days for s in buyers if (last := s.last_purchase_at) is not None
-        )
-        frequency = sorted(s.purchase_count for s in buyers)
-        monetary = sorted(s.total_spent for s in buyers)
-        del buyers
         ranks = [(s - 1) * n // self.bins for s in range(2, self.bins + 1)]
+        days = [(as_of - last).days for last in map(LAST, buyers)]
+        counts = list(map(_COUNT, buyers))
+        totals = list(map(_TOTAL, buyers))
+        del buyers
+        if use_numpy(n):
+            import numpy as np
+
+            from custrec.grading import _numeric
+
+            recency = np.sort(_numeric.ints(days, n))
+            frequency = np.sort(_numeric.ints(counts, n))
+            recency_cuts = tuple(int(recency[n - 1 - j]) for j in ranks)
+            frequency_cuts = tuple(int(frequency[j]) for j in ranks)
+            monetary_cuts = tuple(_numeric.order_statistics(totals, ranks))
+        else:
+            days.sort()
+            counts.sort()
+            totals.sort()
+            recency_cuts = tuple(days[n - 1 - j] for j in ranks)
+            frequency_cuts = tuple(counts[j] for j in ranks)
+            monetary_cuts = tuple(totals[j] for j in ranks)
         return FittedRFMPolicy(
             policy=self,
             fitted_as_of=as_of,
             population_size=n,
             currency=currency,
-            recency_cuts=tuple(recency[n - 1 - j] for j in ranks),
-            frequency_cuts=tuple(frequency[j] for j in ranks),
-            monetary_cuts=tuple(monetary[j] for j in ranks),
+            recency_cuts=recency_cuts,
+            frequency_cuts=frequency_cuts,
+            monetary_cuts=monetary_cuts,
         )
+
+
+_COUNT: Final = operator.attrgetter("purchase_count")
+_TOTAL: Final = operator.attrgetter("total_spent")
 
 
 def _between(
@@ -345,6 +365,69 @@ class FittedRFMPolicy:
         f = 1 + bisect_right(self.frequency_cuts, summary.purchase_count)
         m = 1 + bisect_right(self.monetary_cuts, summary.total_spent)
         return r, f, m
+
+    def grade_many(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> Grades:
+        """Grade every summary at ``as_of``: labels and scores column-wise, grades on reading.
+
+        The result equals ``[self.grade(s, as_of=as_of) for s in summaries]`` element by element
+        and raises what :meth:`grade` raises (checks first, for the first summary in order).
+        """
+        population = list(summaries)
+        lasts = check_many(population, as_of, self.currency)
+        codes = self._codes(population, lasts, as_of)
+        labels: dict[int, str] = {}
+        scores: dict[int, float] = {}
+        policy = self.policy
+        side = policy.bins + 1
+        for code in set(codes):
+            if code == 0:
+                labels[0], scores[0] = policy.no_purchase_label, 1.0
+                continue
+            r, rest = divmod(code, side * side)
+            f, m = divmod(rest, side)
+            labels[code] = policy.segment(r, f, m)[0]
+            scores[code] = (r + f + m) / 3
+        return Grades(
+            self,
+            population,
+            as_of,
+            list(map(labels.__getitem__, codes)),
+            list(map(scores.__getitem__, codes)),
+        )
+
+    def _codes(
+        self, population: Sequence[ActivitySummary], lasts: list[datetime | None], as_of: datetime
+    ) -> list[int]:
+        """``(R * side + F) * side + M`` per summary (side = bins + 1); 0 without purchases."""
+        n = len(population)
+        side = self.policy.bins + 1
+        days = [-1 if last is None else (as_of - last).days for last in lasts]
+        if use_numpy(n) and side < 2**20:
+            import numpy as np
+
+            from custrec.grading import _numeric
+
+            day_array = _numeric.ints(days, n)
+            counts = _numeric.ints(map(_COUNT, population), n)
+            totals = map(_TOTAL, population)
+            negated = np.array([-cut for cut in self.recency_cuts], dtype=np.int64)
+            r = 1 + np.searchsorted(negated, -day_array, "right")
+            f = 1 + np.searchsorted(np.array(self.frequency_cuts, dtype=np.int64), counts, "right")
+            # A handful of cuts: bisecting the amounts beats converting them to floats.
+            monetary = map(functools.partial(bisect_right, self.monetary_cuts), totals)
+            m = 1 + _numeric.ints(monetary, n)
+            code_array = (r * side + f) * side + m
+            code_array[day_array < 0] = 0
+            codes: list[int] = code_array.tolist()
+            return codes
+        r_of = {d: 1 + bisect_right(self.recency_cuts, -d, key=operator.neg) for d in set(days)}
+        counts_list = list(map(_COUNT, population))
+        f_of = {c: 1 + bisect_right(self.frequency_cuts, c) for c in set(counts_list)}
+        m_list = map(functools.partial(bisect_right, self.monetary_cuts), map(_TOTAL, population))
+        return [
+            0 if d < 0 else (r_of[d] * side + f_of[c]) * side + 1 + m
+            for d, c, m in zip(days, counts_list, m_list, strict=True)
+        ]
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Score ``summary`` against the frozen cut points and name its segment.

@@ -32,12 +32,14 @@ gets the higher star.
 from __future__ import annotations
 
 import itertools
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final
+from operator import attrgetter
+from typing import Final, TypeVar
 
 import attrs
 
@@ -50,8 +52,8 @@ from custrec.grading._common import (
     fmt_number,
     instant,
 )
-from custrec.grading._population import check_graded, collect_population
-from custrec.grading.model import Grade
+from custrec.grading._population import check_graded, check_many, collect_population
+from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
 
 __all__ = ["STAR_LABELS", "FittedStarPolicy", "PotentialSource", "StarPolicy"]
@@ -60,6 +62,9 @@ PotentialSource = Callable[[ActivitySummary], float] | Mapping[str, float]
 """Where a customer's potential (0..1) comes from: a callable or a customer-id mapping."""
 
 STAR_LABELS: Final = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
+
+_TOTAL: Final = attrgetter("total_spent")
+_COUNT: Final = attrgetter("purchase_count")
 
 
 def _tuple(value: Iterable[object]) -> tuple[object, ...]:
@@ -186,8 +191,8 @@ class StarPolicy:
             fitted_as_of=as_of,
             population_size=len(population),
             currency=currency,
-            totals=tuple(sorted(s.total_spent for s in population)),
-            counts=tuple(sorted(s.purchase_count for s in population)),
+            totals=tuple(sorted(map(_TOTAL, population))),
+            counts=tuple(sorted(map(_COUNT, population))),
         )
 
 
@@ -211,6 +216,40 @@ class FittedStarPolicy:
     def policy_id(self) -> str:
         """The unfitted policy's id."""
         return self.policy.policy_id
+
+    def grade_many(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> Grades:
+        """Grade every summary at ``as_of``: labels and scores column-wise, grades on reading.
+
+        The result equals ``[self.grade(s, as_of=as_of) for s in summaries]`` element by element
+        and raises what :meth:`grade` raises (checks first, for the first summary in order).
+        """
+        population = list(summaries)
+        check_many(population, as_of, self.currency)
+        policy = self.policy
+        if policy.potential is not None:  # per-customer potentials: the exact one-by-one path
+            grades = [self.grade(s, as_of=as_of) for s in population]
+            return Grades(
+                self, population, as_of, [g.label for g in grades], [g.score for g in grades]
+            )
+        n = self.population_size
+        amounts = _ranks(self._totals, map(_TOTAL, population), Decimal(0))
+        frequencies = _ranks(self._counts, map(_COUNT, population), 0)
+        # combined = (amount_rank * wa + frequency_rank * wq) / n, exactly, as integers over
+        # n * scale; a cut c is reached when the numerator >= ceil(c * n * scale).
+        wa, wq, _ = policy._weights
+        scale = math.lcm(wa.denominator, wq.denominator)
+        ka, kq = int(wa * scale), int(wq * scale)
+        whole = n * scale
+        thresholds = [math.ceil(cut * whole) for cut in policy._exact_cuts]
+        numerators = [a * ka + q * kq for a, q in zip(amounts, frequencies, strict=True)]
+        labels = policy.labels
+        return Grades(
+            self,
+            population,
+            as_of,
+            [labels[bisect_right(thresholds, x)] for x in numerators],
+            [x / whole for x in numerators],
+        )
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Grade ``summary`` against the frozen population; every contribution is explained.
@@ -290,3 +329,16 @@ class FittedStarPolicy:
             policy_id=policy.policy_id,
             as_of=as_of,
         )
+
+
+_Ranked = TypeVar("_Ranked", Decimal, int)
+
+
+def _ranks(fitted: tuple[_Ranked, ...], values: Iterable[_Ranked], zero: _Ranked) -> list[int]:
+    """``bisect_right(fitted, v)`` for each ``v`` above ``zero``, 0 for the others."""
+    # One pass over the sorted population: the last position of each value + 1.
+    get = dict(zip(fitted, range(1, len(fitted) + 1), strict=True)).get
+    return [
+        (found if (found := get(v)) is not None else bisect_right(fitted, v)) if v > zero else 0
+        for v in values
+    ]

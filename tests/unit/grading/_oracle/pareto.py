@@ -1,0 +1,295 @@
+"""Pre-optimisation reference: custrec/grading/pareto.py as of commit 1bc46ff (issue 16).
+
+Pareto (ABC) analysis: classes by cumulative share, fitted on a population.
+
+Kept unchanged as a test oracle: the fast paths must fit and grade exactly
+like this code. Do not edit it to follow the library; it is the definition.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from itertools import accumulate, pairwise
+from math import ceil
+from typing import Final, Literal
+
+import attrs
+
+from custrec.grading._common import exact, fmt_fraction, fmt_number, instant
+from custrec.grading.model import Grade
+from custrec.grading.summary import ActivitySummary
+
+from .population import check_graded, collect_population
+
+__all__ = ["Basis", "FittedParetoPolicy", "ParetoPolicy"]
+
+Basis = Literal["value", "customers"]
+
+_BASES: Final = ("value", "customers")
+_ZERO: Final = Decimal(0)
+
+
+def _floats(value: Iterable[float]) -> tuple[float, ...]:
+    if isinstance(value, str | bytes):
+        raise TypeError("expected a sequence of numbers, not a string")
+    return tuple(value)
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str | bytes):
+        raise TypeError("expected a sequence of labels, not a string")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class ParetoPolicy:
+    """ABC analysis by cumulative share; ``basis`` (``"value"`` or ``"customers"``) is required.
+
+    ``breakpoints`` are strictly increasing numbers in (0, 1] and ``labels`` has one more entry.
+    See the module docstring for the exact definition. Call :meth:`fit` to get a grading policy.
+    """
+
+    basis: Basis
+    breakpoints: tuple[float, ...] = attrs.field(default=(0.80, 0.95), converter=_floats)
+    labels: tuple[str, ...] = attrs.field(default=("A", "B", "C"), converter=_strings)
+    _exact_breakpoints: tuple[Fraction, ...] = attrs.field(init=False, repr=False, eq=False)
+    _breakpoint_texts: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+    _policy_id: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.basis not in _BASES:
+            raise ValueError(
+                f"basis must be 'value' (share of total value) or 'customers' (share of "
+                f"customers), got {self.basis!r}"
+            )
+        if not self.breakpoints:
+            raise ValueError("breakpoints must not be empty")
+        points = tuple(exact(b, "each breakpoint") for b in self.breakpoints)
+        if not all(0 < p <= 1 for p in points):
+            raise ValueError("breakpoints must lie in (0, 1]")
+        if any(a >= b for a, b in pairwise(points)):
+            raise ValueError("breakpoints must be strictly increasing")
+        if len(self.labels) != len(points) + 1:
+            raise ValueError(
+                f"need len(breakpoints) + 1 = {len(points) + 1} labels, got {len(self.labels)}"
+            )
+        if not all(isinstance(label, str) and label for label in self.labels):
+            raise ValueError("labels must be non-empty strings")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be distinct")
+        texts = tuple(fmt_fraction(p, 6) for p in points)
+        labels = "/".join(self.labels)
+        policy_id = f"pareto:basis={self.basis}:breakpoints={'/'.join(texts)}:labels={labels}"
+        object.__setattr__(self, "_exact_breakpoints", points)
+        object.__setattr__(self, "_breakpoint_texts", texts)
+        object.__setattr__(self, "_policy_id", policy_id)
+
+    @property
+    def policy_id(self) -> str:
+        """``pareto:basis=<basis>:breakpoints=<b1/b2...>:labels=<l1/l2...>``."""
+        return self._policy_id
+
+    def fit(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> FittedParetoPolicy:
+        """Sort the population once and freeze ranks, cumulative values and class boundaries.
+
+        Every summary counts, customers without purchases included (with value 0). Raises
+        ``ValueError`` for an empty population, a repeated customer id, a naive ``as_of`` or
+        purchases after ``as_of``; :class:`~custrec.grading.MixedCurrencies` for mixed currencies.
+        """
+        population, currency = collect_population(summaries, as_of)
+        n = len(population)
+        if n == 0:
+            raise ValueError("cannot fit a Pareto policy on an empty population")
+        keyed = sorted((-s.total_spent, s.customer_id) for s in population)
+        del population
+        negated = tuple(key[0] for key in keyed)
+        ids = tuple(key[1] for key in keyed)
+        del keyed
+        prefix: tuple[Decimal, ...] = ()
+        if self.basis == "customers":
+            total_value = -sum((t for t in negated if t < 0), _ZERO)
+            boundaries = tuple(ceil(b * n) for b in self._exact_breakpoints)
+        else:
+            # prefix[p] = value of the first p customers; shares never decrease along the order,
+            # so boundaries[k] = how many positions p in 0..n have a share before < breakpoint k
+            # and a position's class is bisect_right(boundaries, p).
+            # Negative totals sort last and make the prefix fall again; the share before any of
+            # them is >= 1, so the boundaries lie in the rising part (non-negative totals).
+            prefix = tuple(accumulate((-t for t in negated), initial=_ZERO))
+            total_value = prefix[-1]
+            if total_value > 0:
+                tv = Fraction(total_value)
+                rising = prefix[: bisect_right(negated, _ZERO) + 1]
+                boundaries = tuple(bisect_left(rising, b * tv) for b in self._exact_breakpoints)
+            else:
+                boundaries = tuple(0 for _ in self._exact_breakpoints)
+        return FittedParetoPolicy(
+            policy=self,
+            fitted_as_of=as_of,
+            population_size=n,
+            currency=currency,
+            total_value=total_value,
+            negated_totals=negated,
+            ids=ids,
+            prefix=prefix,
+            boundaries=boundaries,
+        )
+
+
+def _share_text(value: Decimal | float, breakpoint: str) -> str:
+    """Six decimals, trailing zeros removed; more digits when rounding would hide the comparison."""
+    text = format(value, ".6f").rstrip("0").rstrip(".")
+    return str(value) if text == breakpoint else text
+
+
+@attrs.frozen(kw_only=True)
+class FittedParetoPolicy:
+    """A :class:`ParetoPolicy` fitted on a population; made by :meth:`ParetoPolicy.fit`.
+
+    Holds the population sorted by ``(total_spent desc, customer_id)``, the cumulative values and
+    the class boundaries. ``score`` is the share before the customer (0..1); components are
+    ``rank`` (1-based position; for a summary outside the population, the rank it would take),
+    ``share_before`` and ``value_share`` (the customer's own value over the population's total
+    value, 0 when that total is not positive).
+    """
+
+    policy: ParetoPolicy
+    fitted_as_of: datetime
+    population_size: int
+    currency: str | None
+    total_value: Decimal
+    _negated_totals: tuple[Decimal, ...] = attrs.field(repr=False)
+    _ids: tuple[str, ...] = attrs.field(repr=False)
+    _prefix: tuple[Decimal, ...] = attrs.field(repr=False)
+    _boundaries: tuple[int, ...]
+    _population_text: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_population_text", self._describe_population())
+
+    @property
+    def policy_id(self) -> str:
+        """The unfitted policy's id."""
+        return self.policy.policy_id
+
+    @property
+    def class_sizes(self) -> dict[str, int]:
+        """How many fitted customers each label got.
+
+        >>> from datetime import UTC, datetime
+        >>> from custrec.grading import ActivitySummary
+        >>> pop = [ActivitySummary.empty(f"c-{i}") for i in range(10)]
+        >>> at = datetime(2024, 1, 1, tzinfo=UTC)
+        >>> ParetoPolicy(basis="customers").fit(pop, as_of=at).class_sizes
+        {'A': 8, 'B': 2, 'C': 0}
+        """
+        n = self.population_size
+        starts = (0, *self._boundaries)
+        ends = (*self._boundaries, n)
+        return {
+            label: max(0, min(end, n) - min(start, n))
+            for label, start, end in zip(self.policy.labels, starts, ends, strict=True)
+        }
+
+    def position(self, summary: ActivitySummary) -> int:
+        """How many fitted customers sort before ``summary`` (total_spent desc, then id asc)."""
+        own = summary.total_spent
+        keys = self._negated_totals  # ascending, so the C bisect compares without a key
+        lo = bisect_left(keys, -own)
+        hi = bisect_right(keys, -own, lo)
+        return bisect_left(self._ids, summary.customer_id, lo, hi)
+
+    def _describe_population(self) -> str:
+        labels = self.policy.labels
+        n = self.population_size
+        parts: list[str] = []
+        start = 0
+        for label, boundary in zip(labels, self._boundaries, strict=False):
+            end = min(boundary, n)
+            if end > start:
+                cut = fmt_number(-self._negated_totals[end - 1])
+                parts.append(f"{label} = ranks {start + 1}-{end} (total_spent >= {cut})")
+            else:
+                parts.append(f"{label} = nobody")
+            start = max(start, end)
+        parts.append(
+            f"{labels[-1]} = ranks {start + 1}-{n}" if start < n else f"{labels[-1]} = nobody"
+        )
+        currency = f" {self.currency}" if self.currency else ""
+        return (
+            f"fitted as of {instant(self.fitted_as_of)} on {n} customers "
+            f"(total value {fmt_number(self.total_value)}{currency}): {'; '.join(parts)}"
+        )
+
+    def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
+        """Place ``summary`` in the fitted population and grade it (see the module docstring).
+
+        ``as_of`` may differ from the fitting instant: the classes depend on amounts only, and
+        the reasons then mention both instants. Raises ``ValueError`` for a naive ``as_of`` or
+        purchases after it, :class:`~custrec.grading.MixedCurrencies` for another currency.
+        """
+        check_graded(summary, as_of, self.currency)
+        policy = self.policy
+        labels = policy.labels
+        points = policy._breakpoint_texts
+        n = self.population_size
+        p = self.position(summary)
+        k = bisect_right(self._boundaries, p)
+        total_value = self.total_value
+        own_value = summary.total_spent
+        reasons = [
+            f"rank {p + 1}: {p} of the {n} fitted customers sort before it "
+            f"(total_spent {fmt_number(summary.total_spent)}; descending, ties by customer id)"
+        ]
+        exact_share: Decimal | float
+        if policy.basis == "customers":
+            share = exact_share = p / n
+            reasons.append(f"share of customers before it: {p} / {n}")
+        elif total_value > 0:
+            before = self._prefix[p]
+            exact_share = before / total_value
+            share = float(exact_share)
+            reasons.append(
+                f"share of value before it: {fmt_number(before)} / {fmt_number(total_value)}"
+            )
+            if own_value <= 0:
+                reasons.append(
+                    f"total_spent {fmt_number(summary.total_spent)} adds no value, so all value "
+                    f"comes before it: always {labels[-1]}"
+                )
+        else:
+            share = exact_share = 1.0
+            reasons.append(
+                "the fitted population has no positive value: the share before every customer "
+                f"is taken as 1, so everyone is {labels[-1]}"
+            )
+        if k > 0:
+            bp = points[k - 1]
+            reasons.append(
+                f"share before {_share_text(exact_share, bp)} >= {bp} "
+                f"(breakpoint for {labels[k - 1]})"
+            )
+        if k < len(points):
+            bp = points[k]
+            reasons.append(
+                f"share before {_share_text(exact_share, bp)} < {bp} (breakpoint for {labels[k]})"
+            )
+        reasons.append(self._population_text)
+        if as_of != self.fitted_as_of:
+            reasons.append(
+                f"graded as of {instant(as_of)} against the population fitted as of "
+                f"{instant(self.fitted_as_of)}"
+            )
+        value_share = float(own_value / total_value) if total_value > 0 else 0.0
+        return Grade(
+            label=labels[k],
+            score=share,
+            components={"rank": p + 1, "share_before": share, "value_share": value_share},
+            reasons=reasons,
+            policy_id=policy.policy_id,
+            as_of=as_of,
+        )

@@ -1,0 +1,270 @@
+"""Pre-optimisation reference: custrec/grading/stars.py as of commit 1bc46ff (issue 16).
+
+Stars 1-5 from a weighted mix of amount, frequency and potential, fitted on a population.
+
+Kept unchanged as a test oracle: the fast paths must fit and grade exactly
+like this code. Do not edit it to follow the library; it is the definition.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final
+
+import attrs
+
+from custrec.grading._common import (
+    FrozenMap,
+    callable_name,
+    exact,
+    fmt_compared,
+    fmt_fraction,
+    fmt_number,
+    instant,
+)
+from custrec.grading.model import Grade
+from custrec.grading.summary import ActivitySummary
+
+from .population import check_graded, collect_population
+
+__all__ = ["STAR_LABELS", "FittedStarPolicy", "PotentialSource", "StarPolicy"]
+
+PotentialSource = Callable[[ActivitySummary], float] | Mapping[str, float]
+"""Where a customer's potential (0..1) comes from: a callable or a customer-id mapping."""
+
+STAR_LABELS: Final = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
+
+
+def _tuple(value: Iterable[object]) -> tuple[object, ...]:
+    if isinstance(value, str | bytes):
+        raise TypeError("expected a sequence, not a string")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class StarPolicy:
+    """Stars by the exact definition in the module docstring; call :meth:`fit` to grade.
+
+    Weights are non-negative numbers with a positive sum (they are normalised by that sum). A
+    positive ``potential_weight`` needs ``potential``; a ``potential`` with weight 0 is rejected
+    as a likely mistake. A callable potential is named in ``policy_id`` by ``potential_name`` or
+    its ``__name__``; a mapping by ``potential_name`` or ``"mapping"``. ``cuts`` are the four
+    combined-score thresholds for 2, 3, 4 and 5 stars; ``labels`` the five labels.
+    """
+
+    amount_weight: float = 0.6
+    frequency_weight: float = 0.4
+    potential_weight: float = 0.0
+    potential: PotentialSource | None = None
+    potential_name: str | None = None
+    cuts: tuple[float, ...] = attrs.field(default=(0.2, 0.4, 0.6, 0.8), converter=_tuple)
+    labels: tuple[str, ...] = attrs.field(default=STAR_LABELS, converter=_tuple)
+    _weights: tuple[Fraction, Fraction, Fraction] = attrs.field(init=False, repr=False, eq=False)
+    _exact_cuts: tuple[Fraction, ...] = attrs.field(init=False, repr=False, eq=False)
+    _source: str = attrs.field(init=False, repr=False, eq=False)
+    _policy_id: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        raw = (self.amount_weight, self.frequency_weight, self.potential_weight)
+        names = ("amount_weight", "frequency_weight", "potential_weight")
+        weights = tuple(exact(w, name) for w, name in zip(raw, names, strict=True))
+        if any(w < 0 for w in weights):
+            raise ValueError("weights must be >= 0")
+        total = sum(weights, Fraction(0))
+        if total == 0:
+            raise ValueError("at least one weight must be positive")
+        potential = self.potential
+        source = ""
+        if potential is None:
+            if weights[2] > 0:
+                raise ValueError("potential_weight > 0 needs a potential callable or mapping")
+            if self.potential_name is not None:
+                raise ValueError("potential_name needs a potential")
+        else:
+            if weights[2] == 0:
+                raise ValueError("a potential is given but potential_weight is 0")
+            if isinstance(potential, Mapping):
+                cleaned: dict[str, float] = {}
+                for key, value in potential.items():
+                    if not isinstance(key, str):
+                        raise TypeError("potential mapping keys must be customer ids (str)")
+                    if not 0 <= exact(value, f"potential of {key}") <= 1:
+                        raise ValueError(f"potential of {key} must lie in [0, 1]")
+                    cleaned[key] = value
+                object.__setattr__(self, "potential", FrozenMap(cleaned))
+                source = self.potential_name if self.potential_name is not None else "mapping"
+                if not isinstance(source, str) or not source:
+                    raise ValueError("potential_name must be a non-empty string")
+            elif callable(potential):
+                source = callable_name(potential, self.potential_name, "potential")
+            else:
+                raise TypeError("potential must be a callable (summary) -> float or a mapping")
+        if len(self.cuts) != 4:
+            raise ValueError(f"need 4 cuts (for 2..5 stars), got {len(self.cuts)}")
+        cuts = tuple(exact(c, "each cut") for c in self.cuts)
+        if not all(0 < c <= 1 for c in cuts):
+            raise ValueError("cuts must lie in (0, 1]")
+        if any(a >= b for a, b in itertools.pairwise(cuts)):
+            raise ValueError("cuts must be strictly increasing")
+        if len(self.labels) != 5:
+            raise ValueError(f"need 5 labels, got {len(self.labels)}")
+        if not all(isinstance(label, str) and label for label in self.labels):
+            raise ValueError("labels must be non-empty strings")
+        if len(set(self.labels)) != 5:
+            raise ValueError("labels must be distinct")
+        shown = ",".join(
+            f"{name}:{fmt_fraction(w, 6)}"
+            for name, w in zip(("amount", "frequency", "potential"), weights, strict=True)
+        )
+        policy_id = f"stars:weights={shown}:cuts={'/'.join(fmt_fraction(c, 6) for c in cuts)}"
+        if source:
+            policy_id += f":potential={source}"
+        object.__setattr__(self, "_weights", tuple(w / total for w in weights))
+        object.__setattr__(self, "_exact_cuts", cuts)
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_policy_id", policy_id)
+
+    @property
+    def policy_id(self) -> str:
+        """``stars:weights=amount:<w>,frequency:<w>,potential:<w>:cuts=<c1/../c4>[:potential=<src>]``."""
+        return self._policy_id
+
+    def potential_of(self, summary: ActivitySummary) -> Fraction | None:
+        """The customer's potential as an exact fraction; ``None`` if the mapping lacks it.
+
+        Raises ``ValueError`` when a callable returns something outside [0, 1].
+        """
+        potential = self.potential
+        if potential is None:
+            return Fraction(0)
+        if isinstance(potential, Mapping):
+            value = potential.get(summary.customer_id)
+            return None if value is None else exact(value, "potential")
+        result = exact(potential(summary), f"potential from {self._source}")
+        if not 0 <= result <= 1:
+            raise ValueError(f"potential from {self._source} must lie in [0, 1], got {result}")
+        return result
+
+    def fit(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> FittedStarPolicy:
+        """Freeze the population's sorted totals and purchase counts.
+
+        Raises ``ValueError`` for an empty population, a repeated customer id, a naive ``as_of``
+        or purchases after it; :class:`~custrec.grading.MixedCurrencies` for mixed currencies.
+        """
+        population, currency = collect_population(summaries, as_of)
+        if not population:
+            raise ValueError("cannot fit a star policy on an empty population")
+        return FittedStarPolicy(
+            policy=self,
+            fitted_as_of=as_of,
+            population_size=len(population),
+            currency=currency,
+            totals=tuple(sorted(s.total_spent for s in population)),
+            counts=tuple(sorted(s.purchase_count for s in population)),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class FittedStarPolicy:
+    """A :class:`StarPolicy` fitted on a population; made by :meth:`StarPolicy.fit`.
+
+    Score = the combined score s (0..1); components are ``stars``, ``amount``, ``frequency``,
+    ``potential`` and ``combined``. Grading at another ``as_of`` than the fitting instant is
+    allowed (stars do not depend on time) and mentioned in the reasons.
+    """
+
+    policy: StarPolicy
+    fitted_as_of: datetime
+    population_size: int
+    currency: str | None
+    _totals: tuple[Decimal, ...] = attrs.field(repr=False)
+    _counts: tuple[int, ...] = attrs.field(repr=False)
+
+    @property
+    def policy_id(self) -> str:
+        """The unfitted policy's id."""
+        return self.policy.policy_id
+
+    def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
+        """Grade ``summary`` against the frozen population; every contribution is explained.
+
+        Raises ``ValueError`` for a naive ``as_of``, purchases after it or a potential outside
+        [0, 1]; :class:`~custrec.grading.MixedCurrencies` for another currency.
+        """
+        check_graded(summary, as_of, self.currency)
+        policy = self.policy
+        n = self.population_size
+        wa, wq, wp = policy._weights
+        reasons: list[str] = []
+
+        total = summary.total_spent
+        if total > 0:
+            below = bisect_right(self._totals, total)
+            amount = Fraction(below, n)
+            why = f"{below} of {n} fitted customers spent no more"
+        else:
+            amount = Fraction(0)
+            why = "not positive"
+        reasons.append(
+            f"amount: total_spent {fmt_number(total)} ({why}) -> {fmt_fraction(amount)} "
+            f"x weight {fmt_fraction(wa)} = {fmt_fraction(amount * wa)}"
+        )
+
+        count = summary.purchase_count
+        if count > 0:
+            below = bisect_right(self._counts, count)
+            frequency = Fraction(below, n)
+            why = f"{below} of {n} fitted customers bought no more often"
+        else:
+            frequency = Fraction(0)
+            why = "no purchases"
+        noun = "purchase" if count == 1 else "purchases"
+        reasons.append(
+            f"frequency: {count} {noun} ({why}) -> {fmt_fraction(frequency)} "
+            f"x weight {fmt_fraction(wq)} = {fmt_fraction(frequency * wq)}"
+        )
+
+        potential = policy.potential_of(summary)
+        if policy.potential is not None:
+            if potential is None:
+                potential = Fraction(0)
+                reasons.append(f"potential: no entry in {policy._source} -> 0")
+            else:
+                reasons.append(
+                    f"potential: {fmt_fraction(potential)} from {policy._source} "
+                    f"x weight {fmt_fraction(wp)} = {fmt_fraction(potential * wp)}"
+                )
+        assert potential is not None
+
+        combined = amount * wa + frequency * wq + potential * wp
+        k = bisect_right(policy._exact_cuts, combined)
+        if k > 0:
+            cut = fmt_fraction(policy._exact_cuts[k - 1], 6)
+            text = fmt_compared(combined, cut)
+            reasons.append(f"combined {text} >= {cut} (cut for {policy.labels[k]})")
+        if k < 4:
+            cut = fmt_fraction(policy._exact_cuts[k], 6)
+            text = fmt_compared(combined, cut)
+            reasons.append(f"combined {text} < {cut} (cut for {policy.labels[k + 1]})")
+        reasons.append(f"fitted as of {instant(self.fitted_as_of)} on {n} customers")
+        if as_of != self.fitted_as_of:
+            reasons.append(f"graded as of {instant(as_of)}")
+        return Grade(
+            label=policy.labels[k],
+            score=float(combined),
+            components={
+                "stars": k + 1,
+                "amount": float(amount),
+                "frequency": float(frequency),
+                "potential": float(potential),
+                "combined": float(combined),
+            },
+            reasons=reasons,
+            policy_id=policy.policy_id,
+            as_of=as_of,
+        )
