@@ -30,7 +30,7 @@ import enum
 import json
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from types import NoneType, UnionType
@@ -39,7 +39,7 @@ from typing import Any, Final, TypeVar
 import attrs
 import cattrs
 
-from custrec._text import INVALID_CHARACTER_MESSAGE, clean, has_invalid_character, nfkc
+from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character, nfkc
 from custrec.errors import SchemaError
 from custrec.model.issues import Issue, ValidationReport, join_path
 from custrec.model.records import Customer, Interaction, Transaction
@@ -238,17 +238,36 @@ UNREADABLE: Final = _Unreadable()
 structured and has no default: a required field, or an element of a list."""
 
 
-@attrs.frozen
 class _Context:
-    converter: cattrs.Converter
-    issues: list[Issue]
-    unreadable: list[str]
+    """The state of one structuring pass: where issues and unreadable paths are collected."""
+
+    __slots__ = ("converter", "fast", "finish", "issues", "unreadable")
+
+    def __init__(
+        self,
+        converter: cattrs.Converter,
+        issues: list[Issue],
+        unreadable: list[str],
+        finish: Mapping[type, _Finish] | None = None,
+    ) -> None:
+        self.converter = converter
+        # The default converter's leaf hooks are known: they are called directly.
+        self.fast = converter is _default_converter
+        self.issues = issues
+        self.unreadable = unreadable
+        self.finish = finish
 
     def add(self, path: str, code: str, message: str) -> None:
         self.issues.append(Issue(path=path, code=code, message=message))
 
 
 _MISSING: Final = object()
+
+# A compiled structuring step: ``(value, path, ctx) -> structured value`` or ``_MISSING`` after
+# reporting the problem at ``path``.
+_Step = Callable[[Any, str, _Context], Any]
+# Adjusts the keyword arguments of a record before it is built (see ``_structure_partially``).
+_Finish = Callable[[dict[str, Any]], None]
 
 
 def _describe(tp: Any) -> str:
@@ -269,9 +288,28 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", "a value of the right type")
 
 
-def _leaf(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> Any:
-    """Structure one scalar leaf; on failure record an issue and return ``_MISSING``."""
-    if tp is str:
+def _invalid_text(value: str) -> bool:
+    """:func:`custrec._text.has_invalid_character`, without the regular expression for ASCII."""
+    if value.isascii():
+        return "\x00" in value
+    return has_invalid_character(value)
+
+
+def _clean(value: str) -> str:
+    """:func:`custrec._text.clean`: NFKC leaves ASCII alone, and ``str.split()`` splits on the
+    same whitespace as the ``\\s+`` it collapses (both use Python's notion of a space)."""
+    return " ".join((value if value.isascii() else nfkc(value)).split())
+
+
+# Each builder below compiles, once per field type, the steps the generic per-value dispatch
+# (``typing.get_origin``/``get_args`` on every value) used to take: same checks, same order, same
+# issues.
+
+
+def _text_leaf(field_name: str) -> _Step:
+    multiline = field_name in _MULTILINE_FIELDS
+
+    def text(value: Any, path: str, ctx: _Context) -> Any:
         if isinstance(value, bool):
             ctx.add(path, "type", "expected text")
             return _MISSING
@@ -280,44 +318,96 @@ def _leaf(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> 
         if not isinstance(value, str):
             ctx.add(path, "type", "expected text")
             return _MISSING
-        if has_invalid_character(value):
+        if _invalid_text(value):
             ctx.add(path, "text.invalid_character", INVALID_CHARACTER_MESSAGE)
             return _MISSING
-        return nfkc(value).strip() if field_name in _MULTILINE_FIELDS else clean(value)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return nfkc(value).strip() if multiline else _clean(value)
+
+    return text
+
+
+def _enum_leaf(tp: type[enum.Enum]) -> _Step:
+    # The first member, in definition order, whose value or name matches (as the loop over the
+    # members found it).
+    members: dict[str, enum.Enum] = {}
+    for member in tp:
+        members.setdefault(str(member.value).lower(), member)
+        members.setdefault(member.name.lower(), member)
+    message = f"expected {_describe(tp)}"
+
+    def enumerated(value: Any, path: str, ctx: _Context) -> Any:
         if isinstance(value, tp):
             return value
         if isinstance(value, str):
-            key = clean(value).lower()
-            for member in tp:
-                if key in (str(member.value).lower(), member.name.lower()):
-                    return member
-        ctx.add(path, "enum", f"expected {_describe(tp)}")
-        return _MISSING
-    if tp is int and isinstance(value, str) and clean(value).lstrip("-").isdigit():
-        value = int(clean(value))
-    try:
-        return ctx.converter.structure(value, tp)
-    except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-        code = "datetime.naive" if "time zone" in str(exc) else "type"
-        message = "date-time has no time zone" if code == "datetime.naive" else None
-        ctx.add(path, code, message or f"expected {_describe(tp)}")
+            member = members.get(_clean(value).lower())
+            if member is not None:
+                return member
+        ctx.add(path, "enum", message)
         return _MISSING
 
+    return enumerated
 
-def _value(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (UnionType, typing.Union):
-        blank = value is None or (isinstance(value, str) and not value.strip())
-        if blank and NoneType in args:
+
+_FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {
+    datetime: _structure_datetime,
+    date: _structure_date,
+    Decimal: _structure_decimal,
+    int: _structure_int,
+    bool: _structure_bool,
+}
+
+
+def _converted_leaf(tp: Any) -> _Step:
+    hook = _FAST_HOOKS.get(tp)
+    is_int = tp is int
+    message = f"expected {_describe(tp)}"
+
+    def converted(value: Any, path: str, ctx: _Context) -> Any:
+        if is_int and isinstance(value, str) and _clean(value).lstrip("-").isdigit():
+            value = int(_clean(value))
+        try:
+            if hook is not None and ctx.fast:
+                return hook(value, tp)
+            return ctx.converter.structure(value, tp)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+            if "time zone" in str(exc):
+                ctx.add(path, "datetime.naive", "date-time has no time zone")
+            else:
+                ctx.add(path, "type", message)
+            return _MISSING
+
+    return converted
+
+
+def _leaf(tp: Any, field_name: str) -> _Step:
+    if tp is str:
+        return _text_leaf(field_name)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_leaf(tp)
+    return _converted_leaf(tp)
+
+
+def _required(leaf: _Step) -> _Step:
+    def required(value: Any, path: str, ctx: _Context) -> Any:
+        if value is None:
+            ctx.add(path, "required", "a value is required")
+            return _MISSING
+        return leaf(value, path, ctx)
+
+    return required
+
+
+def _optional(inner: _Step) -> _Step:
+    def optional(value: Any, path: str, ctx: _Context) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        non_none = [a for a in args if a is not NoneType]
-        if len(non_none) == 1:
-            return _value(value, non_none[0], path, ctx, field_name=field_name)
-        return _leaf(value, tp, path, ctx, field_name=field_name)  # pragma: no cover
-    if origin is tuple:
-        inner = args[0]
+        return inner(value, path, ctx)
+
+    return optional
+
+
+def _tuple_of(inner: _Step) -> _Step:
+    def many(value: Any, path: str, ctx: _Context) -> Any:
         if value is None:
             return ()
         if isinstance(value, str | int) and not (isinstance(value, str) and not value.strip()):
@@ -330,18 +420,68 @@ def _value(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) ->
         items = []
         for index, item in enumerate(value):
             item_path = f"{path}[{index}]"
-            result = _value(item, inner, item_path, ctx, field_name=field_name)
+            result = inner(item, item_path, ctx)
             if result is _MISSING:
                 ctx.unreadable.append(item_path)
                 result = UNREADABLE  # in place, so that later elements keep their index
             items.append(result)
         return tuple(items)
+
+    return many
+
+
+def _step(tp: Any, field_name: str, *, none_checked: bool = False) -> _Step:
+    """Compile how a value annotated ``tp`` is structured (``none_checked``: never ``None``)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (UnionType, typing.Union):
+        non_none = [a for a in args if a is not NoneType]
+        has_none = NoneType in args
+        if len(non_none) == 1:
+            inner = _step(non_none[0], field_name, none_checked=has_none)
+        else:  # pragma: no cover - no record field has such a union
+            inner = _leaf(tp, field_name)
+        return _optional(inner) if has_none else inner
+    if origin is tuple:
+        return _tuple_of(_step(args[0], field_name))
     if isinstance(tp, type) and attrs.has(tp):
-        return _record(value, tp, path, ctx)
-    if value is None:
-        ctx.add(path, "required", "a value is required")
-        return _MISSING
-    return _leaf(value, tp, path, ctx, field_name=field_name)
+        return _record_step(tp)
+    leaf = _leaf(tp, field_name)
+    return leaf if none_checked else _required(leaf)
+
+
+@attrs.frozen
+class _Plan:
+    """How a record class is structured: its field names and, per field, the compiled step."""
+
+    known: frozenset[str]
+    # (name, step, required: the field has no default)
+    fields: tuple[tuple[str, _Step, bool], ...]
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = field_types(cls)
+        fields = attrs.fields(cls)
+        plan = _PLANS[cls] = _Plan(
+            frozenset(f.name for f in fields),
+            tuple(
+                (f.name, _step(hints[f.name], f.name), f.default is attrs.NOTHING) for f in fields
+            ),
+        )
+    return plan
+
+
+def _record_step(cls: type) -> _Step:
+    # The plan is looked up on the first call, so that record types may refer to each other.
+    def record(value: Any, path: str, ctx: _Context) -> Any:
+        return _record(value, cls, path, ctx)
+
+    return record
 
 
 def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
@@ -353,33 +493,36 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
     if not isinstance(data, Mapping):
         ctx.add(path, "type", f"expected an object ({cls.__name__})")
         return _MISSING
-    hints = field_types(cls)
-    fields = attrs.fields(cls)
-    known = {f.name for f in fields}
-    for key in data:
-        if key not in known:
-            # a key is named in the path only if it is text that can be shown and stored
-            readable = isinstance(key, str) and not has_invalid_character(key)
-            where = join_path(path, key) if readable else path
-            ctx.add(where, "unknown_field", "this field is not part of the record")
+    plan = _plan(cls)
+    known = plan.known
+    if not (type(data) is dict and data.keys() <= known):
+        for key in data:
+            if key not in known:
+                # a key is named in the path only if it is text that can be shown and stored
+                readable = isinstance(key, str) and not has_invalid_character(key)
+                where = join_path(path, key) if readable else path
+                ctx.add(where, "unknown_field", "this field is not part of the record")
     kwargs: dict[str, Any] = {}
-    for field in fields:
-        field_path = join_path(path, field.name)
-        if field.name in data:
-            result = _value(
-                data[field.name], hints[field.name], field_path, ctx, field_name=field.name
-            )
-        elif field.default is attrs.NOTHING:
+    for name, step, required in plan.fields:
+        if name in data:
+            field_path = f"{path}.{name}" if path else name
+            result = step(data[name], field_path, ctx)
+        elif required:
+            field_path = f"{path}.{name}" if path else name
             ctx.add(field_path, "required", "a value is required")
             result = _MISSING
         else:
             continue
         if result is _MISSING:
             ctx.unreadable.append(field_path)
-            if field.default is not attrs.NOTHING:
+            if not required:
                 continue  # the default stands in for the value
             result = UNREADABLE
-        kwargs[field.name] = result
+        kwargs[name] = result
+    if ctx.finish is not None:
+        finish = ctx.finish.get(cls)
+        if finish is not None:
+            finish(kwargs)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError):  # pragma: no cover - constructors do not validate
@@ -416,7 +559,20 @@ def structure_partially(
     A record with unreadable values exists to be validated, so that one pass reports every
     problem (as :func:`custrec.validation.parse_customer` does): never store or return it.
     """
-    ctx = _Context(converter or _default_converter, [], [])
+    return _structure_partially(data, cls, converter)
+
+
+def _structure_partially(
+    data: object,
+    cls: type[T],
+    converter: cattrs.Converter | None = None,
+    finish: Mapping[type, _Finish] | None = None,
+) -> tuple[T | None, ValidationReport, frozenset[str]]:
+    """:func:`structure_partially`; ``finish[cls]``, if given, adjusts the keyword arguments of
+    each ``cls`` record (the values structured, defaults left out) before it is built, so that a
+    caller that changes some values (:func:`custrec.validation.parse_customer` normalises phones)
+    builds each record once."""
+    ctx = _Context(converter or _default_converter, [], [], finish)
     try:
         result = _record(data, cls, "", ctx)
     except RecursionError:  # absurdly nested input

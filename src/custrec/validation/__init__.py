@@ -45,9 +45,17 @@ from custrec._text import clean, compact
 from custrec.errors import InvalidFormat
 from custrec.model.issues import Issue, Severity, ValidationReport
 from custrec.model.records import Address, Contact, Customer, Identifier, IdentifierScheme
-from custrec.model.serialization import structure_partially
+from custrec.model.serialization import _structure_partially
 from custrec.validation import email, phone, ric, uscc
-from custrec.validation.rules import DEFAULT_RULES, LENGTH_LIMITS, Rule, RuleContext, RuleSet, rule
+from custrec.validation.rules import (
+    _NORMALISED_EMAILS,
+    DEFAULT_RULES,
+    LENGTH_LIMITS,
+    Rule,
+    RuleContext,
+    RuleSet,
+    rule,
+)
 
 __all__ = [
     "DEFAULT_RULES",
@@ -161,18 +169,16 @@ def _without_repeats(customer: Customer) -> Customer:
     )
 
 
+def _normalized_contact(contact: Contact, region: str) -> Contact:
+    phones = tuple(_normalize_phone(p, region) if isinstance(p, str) else p for p in contact.phones)
+    emails = tuple(_normalize_email(e) if isinstance(e, str) else e for e in contact.emails)
+    return attrs.evolve(contact, phones=phones, emails=emails)
+
+
 def _normalized(customer: Customer, region: str) -> Customer:
     """Normalise phones, e-mails, countries and identifiers in place (indices are kept)."""
     contacts = tuple(
-        attrs.evolve(
-            contact,
-            phones=tuple(
-                _normalize_phone(p, region) if isinstance(p, str) else p for p in contact.phones
-            ),
-            emails=tuple(_normalize_email(e) if isinstance(e, str) else e for e in contact.emails),
-        )
-        if isinstance(contact, Contact)
-        else contact
+        _normalized_contact(contact, region) if isinstance(contact, Contact) else contact
         for contact in customer.contacts
     )
     addresses = tuple(
@@ -185,6 +191,66 @@ def _normalized(customer: Customer, region: str) -> Customer:
         normalize_identifier(i) if isinstance(i, Identifier) else i for i in customer.identifiers
     )
     return attrs.evolve(customer, contacts=contacts, addresses=addresses, identifiers=identifiers)
+
+
+class _Normaliser:
+    """What :func:`_normalized` does to a structured record, done to the keyword arguments each
+    contact, address and identifier is built from: every record is built once, with its final
+    values. Remembers the e-mail addresses it normalised (they are valid: see
+    ``rules._NORMALISED_EMAILS``)."""
+
+    __slots__ = ("emails", "hooks", "region")
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.emails: set[str] = set()
+        self.hooks = {Contact: self.contact, Address: self.address, Identifier: self.identifier}
+
+    def contact(self, kwargs: dict[str, Any]) -> None:
+        # A field left out has its default, an empty tuple: nothing to normalise.
+        phones = kwargs.get("phones")
+        if phones:
+            region = self.region
+            kwargs["phones"] = tuple(
+                _normalize_phone(p, region) if isinstance(p, str) else p for p in phones
+            )
+        emails = kwargs.get("emails")
+        if emails:
+            kwargs["emails"] = tuple(self.email(e) if isinstance(e, str) else e for e in emails)
+
+    def email(self, raw: str) -> str:
+        try:
+            normalised = email.normalize(raw)
+        except InvalidFormat:
+            return clean(raw)
+        self.emails.add(normalised)
+        return normalised
+
+    @staticmethod
+    def address(kwargs: dict[str, Any]) -> None:
+        country = kwargs.get("country")  # left out: the default, "CN", is upper case
+        if isinstance(country, str):
+            kwargs["country"] = country.upper()
+
+    @staticmethod
+    def identifier(kwargs: dict[str, Any]) -> None:
+        # scheme and value have no default: they are always given (maybe UNREADABLE)
+        ident = Identifier(**kwargs)
+        if isinstance(ident.value, str):
+            normalised = normalize_identifier(ident)
+            kwargs["scheme"] = normalised.scheme
+            kwargs["value"] = normalised.value
+
+
+def _final(customer: Customer) -> Customer:
+    """:func:`_without_repeats`, building a new record only if something repeats."""
+    if (
+        len(set(customer.tags)) == len(customer.tags)
+        and len(set(customer.product_interests)) == len(customer.product_interests)
+        and len(set(customer.needs)) == len(customer.needs)
+    ):
+        return customer
+    return _without_repeats(customer)
 
 
 def parse_customer(
@@ -208,18 +274,22 @@ def parse_customer(
     """
     _check_region(region)
     ruleset = rules or DEFAULT_RULES
-    partial, structure_report, unreadable = structure_partially(
-        dict(data) if isinstance(data, Mapping) else data, Customer
+    normaliser = _Normaliser(region)
+    # Structured and normalised at once: the record is the one ``_normalized`` would return.
+    normalised, structure_report, unreadable = _structure_partially(
+        dict(data) if isinstance(data, Mapping) else data, Customer, finish=normaliser.hooks
     )
     structure_report = structure_report.with_severities(ruleset.severities)
-    if partial is None:
+    if normalised is None:
         return ParseResult(None, structure_report)
     # Repeated tags are dropped only after validation, so that every path names the element of
     # ``data`` it is about.
-    normalised = _normalized(partial, region)
-    report = structure_report.merged(
-        ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
-    )
+    token = _NORMALISED_EMAILS.set(normaliser.emails)
+    try:
+        checked = ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
+    finally:
+        _NORMALISED_EMAILS.reset(token)
+    report = structure_report.merged(checked)
     if unreadable or not report.ok:
         return ParseResult(None, report)
-    return ParseResult(_without_repeats(normalised), report)
+    return ParseResult(_final(normalised), report)

@@ -25,7 +25,6 @@ False
 from __future__ import annotations
 
 import enum
-import functools
 from typing import Final, Literal
 
 import phonenumbers
@@ -127,18 +126,42 @@ def compact(raw: str) -> str:
     return _text.compact(raw, strip="-.()")
 
 
-@functools.lru_cache(maxsize=16384)
+_CACHE_SIZE: Final = 16384
+_cache: dict[tuple[str, str], tuple[str | None, str]] = {}
+
+
 def _e164(raw: str, code: str) -> tuple[str | None, str]:
     """Cached parse of a ``str``: ``(E.164, "")`` or ``(None, why it is invalid)``.
 
     Validation looks at the same number several times (normalise, check, duplicate check);
-    libphonenumber's parse is the costly step, so its outcome is memoised.
+    libphonenumber's parse is the costly step, so its outcome is memoised. The E.164 form of a
+    valid number is itself a valid number with the same E.164 form (libphonenumber reads back
+    what it writes; ``test_phone.py`` checks it on every region's example numbers), so it is
+    remembered as well: checking a number just normalised costs no second parse. The cache is
+    emptied when full (safe without a lock: each step is one dict operation).
     """
+    key = (raw, code)
+    known = _cache.get(key)
+    if known is not None:
+        return known
     try:
         number = _parse(raw, code)
     except InvalidPhone as exc:
-        return None, exc.message
-    return str(phonenumbers.format_number(number, PhoneNumberFormat.E164)), ""
+        result: tuple[str | None, str] = (None, exc.message)
+    else:
+        e164 = str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+        result = (e164, "")
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[key] = result
+    if result[0] is not None:
+        _cache[(result[0], code)] = result
+    return result
+
+
+def _clear_cache() -> None:
+    """Forget every number parsed (for benchmarks that must parse each number)."""
+    _cache.clear()
 
 
 def normalize(raw: str, region: str = "CN") -> str:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import enum
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import NoneType, UnionType
@@ -194,7 +195,11 @@ class RuleSet:
         ctx = RuleContext(as_of=now, region=region, unreadable=frozenset(unreadable))
         issues: list[Issue] = []
         for r in self.rules:
-            issues.extend(r(record, ctx))
+            if type(r) is Rule:  # Rule.__call__, without a generator per rule
+                if isinstance(record, r.applies_to):
+                    issues.extend(r.check(record, ctx))
+            else:
+                issues.extend(r(record, ctx))
         if ctx.unreadable:
             issues = [
                 i for i in issues if not any(_within(i.path, base) for base in ctx.unreadable)
@@ -269,8 +274,100 @@ def _type_issues(value: Any, tp: Any, path: str) -> Iterator[Issue]:
         yield Issue(path=path, code="type", message=f"expected {tp.__name__}")
 
 
+# The common case, a record whose every value has its declared type, is answered by a predicate
+# compiled once per record class (the annotations resolved and turned into ``isinstance`` tests
+# in Python source, as attrs compiles ``__init__``); only a record that fails it is walked by
+# ``_type_issues`` to report each problem at its path.
+
+_PREDICATES: dict[Any, Callable[[Any], bool]] = {}
+
+
+def _test(tp: Any, x: str, names: dict[str, Any]) -> str:
+    """A Python expression that is true when ``_type_issues(x, tp, ...)`` yields nothing."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (UnionType, typing.Union):
+        inner = _test(next(a for a in args if a is not NoneType), x, names)
+        return f"({x} is None or {inner})" if NoneType in args else inner
+    if origin is tuple:
+        item = _bind(names, _predicate(args[0]))
+        return f"(type({x}) is tuple or isinstance({x}, tuple)) and all(map({item}, {x}))"
+    if isinstance(tp, type) and attrs.has(tp):
+        return f"{_bind(names, _predicate(tp))}({x})"
+    if tp is datetime:
+        aware = f"{x}.tzinfo is not None and {x}.utcoffset() is not None"
+        return f"isinstance({x}, _datetime) and {aware}"
+    if tp is date:
+        return f"isinstance({x}, _date) and not isinstance({x}, _datetime)"
+    if tp is int:
+        return f"isinstance({x}, int) and not isinstance({x}, bool)"
+    if tp is Decimal:
+        return f"isinstance({x}, _Decimal) and {x}.is_finite()"
+    if tp is str:
+        return f"(type({x}) is str or isinstance({x}, str))"
+    if isinstance(tp, type):  # enums and any other class (None is never an instance)
+        return f"isinstance({x}, {_bind(names, tp)})"
+    return f"{x} is not None"
+
+
+def _bind(names: dict[str, Any], value: object) -> str:
+    name = f"_v{len(names)}"
+    names[name] = value
+    return name
+
+
+def _compile(name: str, lines: list[str], names: dict[str, Any]) -> Callable[[Any], bool]:
+    namespace: dict[str, Any] = {"_datetime": datetime, "_date": date, "_Decimal": Decimal}
+    namespace.update(names)
+    source = f"def {name}(v):\n" + "".join(f"    {line}\n" for line in lines)
+    exec(compile(source, f"<custrec type check {name}>", "exec"), namespace)
+    function: Callable[[Any], bool] = namespace[name]
+    return function
+
+
+def _fields_test(cls: type) -> tuple[list[str], dict[str, Any]]:
+    names: dict[str, Any] = {}
+    hints = field_types(cls)
+    lines = []
+    for field in attrs.fields(cls):
+        lines.append(f"x = v.{field.name}")
+        lines.append(f"if not ({_test(hints[field.name], 'x', names)}): return False")
+    lines.append("return True")
+    return lines, names
+
+
+def _predicate(tp: Any) -> Callable[[Any], bool]:
+    """Whether a value annotated ``tp`` has no type issue (cached per annotation)."""
+    predicate = _PREDICATES.get(tp)
+    if predicate is None:
+        if isinstance(tp, type) and attrs.has(tp):
+            lines, names = _fields_test(tp)
+            cls = _bind(names, tp)
+            lines.insert(0, f"if not isinstance(v, {cls}): return False")
+            predicate = _compile("record_ok", lines, names)
+        else:
+            names = {}
+            predicate = _compile("value_ok", [f"return {_test(tp, 'v', names)}"], names)
+        _PREDICATES[tp] = predicate
+    return predicate
+
+
+_FIELDS_OK: dict[type, Callable[[Any], bool]] = {}
+
+
+def _fields_ok(cls: type) -> Callable[[Any], bool]:
+    """Whether every field of a ``cls`` record has its declared type (cached per class)."""
+    predicate = _FIELDS_OK.get(cls)
+    if predicate is None:
+        lines, names = _fields_test(cls)
+        predicate = _FIELDS_OK[cls] = _compile("fields_ok", lines, names)
+    return predicate
+
+
 def _check_types(record: Any, ctx: RuleContext) -> Iterator[Issue]:
     cls = type(record)
+    if _fields_ok(cls)(record):
+        return
     hints = field_types(cls)
     for field in attrs.fields(cls):
         yield from _type_issues(getattr(record, field.name), hints[field.name], field.name)
@@ -385,12 +482,70 @@ def _values_at(record: object, path: str, prefix: str = "") -> Iterator[tuple[st
             yield item_path, item
 
 
+# A tree of field paths (``_values_at`` syntax) merged on common heads, so that a record is walked
+# once to answer "does any value at these paths fail?": (name, many, argument or None, children).
+_PathTree = tuple[tuple[str, bool, Any, "_PathTree"], ...]
+
+
+def _path_tree(paths: Iterable[tuple[str, Any]]) -> _PathTree:
+    heads: dict[tuple[str, bool], tuple[list[Any], list[tuple[str, Any]]]] = {}
+    for path, argument in paths:
+        head, _, rest = path.partition(".")
+        many = head.endswith("[]")
+        node = heads.setdefault((head[:-2] if many else head, many), ([], []))
+        if rest:
+            node[1].append((rest, argument))
+        else:
+            node[0].append(argument)
+    tree = []
+    for (name, many), (arguments, children) in heads.items():
+        for argument in arguments or [None]:
+            tree.append((name, many, argument, _path_tree(children)))
+    return tuple(tree)
+
+
+def _any_at(record: object, tree: _PathTree, fails: Callable[[object, Any], bool]) -> bool:
+    """Whether ``fails(value, argument)`` for a value some path of ``tree`` reaches in ``record``
+    (the values ``_values_at`` yields)."""
+    for name, many, argument, children in tree:
+        value = getattr(record, name, None)
+        if many:
+            if not isinstance(value, tuple):
+                continue
+            items: tuple[object, ...] = value
+        else:
+            items = (value,)
+        for item in items:
+            if argument is not None and fails(item, argument):
+                return True
+            if children and _any_at(item, children, fails):
+                return True
+    return False
+
+
+def _too_long(value: object, limit: int) -> bool:
+    return isinstance(value, str) and len(value) > limit
+
+
+_LENGTH_TREE: Final = _path_tree(LENGTH_LIMITS.items())
+
+
 @rule("lengths", Customer, codes=("too_long",))
 def _lengths(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+    if not _any_at(c, _LENGTH_TREE, _too_long):
+        return
     for path, limit in LENGTH_LIMITS.items():
         for where, value in _values_at(c, path):
             if isinstance(value, str) and len(value) > limit:
                 yield ctx.issue(where, "too_long", f"longer than {limit} characters")
+
+
+# The e-mail addresses :func:`custrec.validation.parse_customer` has just normalised, while its
+# rules run: each is valid (normalising an address's normalised form gives it back, so
+# ``email.is_valid`` would only parse it a second time to say so).
+_NORMALISED_EMAILS: ContextVar[Container[str]] = ContextVar(
+    "custrec_normalised_emails", default=frozenset()
+)
 
 
 def _format_issue(path: str, exc: InvalidFormat) -> Issue:
@@ -416,12 +571,13 @@ def _format_issue(path: str, exc: InvalidFormat) -> Issue:
     ),
 )
 def _formats(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+    normalised_emails = _NORMALISED_EMAILS.get()
     for i, contact in _contacts(c):
         for j, phone in _strings(contact.phones):
             if not phone_format.is_valid(phone, ctx.region):
                 yield ctx.issue(f"contacts[{i}].phones[{j}]", "phone.invalid", "not a valid phone")
         for j, mail in _strings(contact.emails):
-            if not email_format.is_valid(mail):
+            if mail not in normalised_emails and not email_format.is_valid(mail):
                 yield ctx.issue(f"contacts[{i}].emails[{j}]", "email.invalid", "not a valid e-mail")
     for i, ident in enumerate(c.identifiers):
         path = f"identifiers[{i}]"
@@ -526,8 +682,13 @@ def _future(value: object, ctx: RuleContext) -> bool:
     return False
 
 
+_DATE_TREE: Final = _path_tree((path, True) for path in _DATES_NOT_IN_FUTURE)
+
+
 @rule("dates", Customer, codes=("date.future",))
 def _dates(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+    if not _any_at(c, _DATE_TREE, lambda value, _: _future(value, ctx)):
+        return
     for path in _DATES_NOT_IN_FUTURE:
         for where, value in _values_at(c, path):
             if _future(value, ctx):
@@ -664,6 +825,30 @@ def _record_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+_STRING_FIELDS: dict[type, Callable[[object, list[str], list[object]], None]] = {}
+
+
+def _string_fields(cls: type) -> Callable[[object, list[str], list[object]], None]:
+    """Compiled for an attrs class: append the ``str`` fields of a record to ``strings`` and
+    every other value that is not ``None`` to ``stack`` (for the loop of ``_any_invalid_text``)."""
+    collect = _STRING_FIELDS.get(cls)
+    if collect is None:
+        lines = ["def collect(v, strings, stack):"]
+        for name in _record_fields(cls):
+            lines += [
+                f"    x = v.{name}",
+                "    if type(x) is str:",
+                "        strings.append(x)",
+                "    elif x is not None:",
+                "        stack.append(x)",
+            ]
+        lines.append("    return None")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines), f"<custrec strings of {cls.__name__}>", "exec"), namespace)
+        collect = _STRING_FIELDS[cls] = namespace["collect"]
+    return collect
+
+
 def _any_invalid_text(record: object) -> bool:
     """Whether any string in ``record`` (in nested records and tuples too) cannot be stored.
 
@@ -680,13 +865,12 @@ def _any_invalid_text(record: object) -> bool:
         elif cls is tuple:
             stack.extend(typing.cast(tuple[object, ...], value))
         elif value is not None:
-            names = _record_fields(cls)
-            if names:
-                for name in names:
-                    stack.append(getattr(value, name))
+            if _record_fields(cls):
+                _string_fields(cls)(value, strings, stack)
             elif isinstance(value, str):  # a str subclass, such as an enum member
                 strings.append(value)
-    return has_invalid_character("".join(strings))
+    text = "".join(strings)
+    return has_invalid_character(text) if not text.isascii() else "\x00" in text
 
 
 def _text_issues(record: object) -> Iterator[Issue]:

@@ -163,3 +163,35 @@ def test_validate_returns_a_string_or_raises_invalid_email(raw: str) -> None:
         assert isinstance(result, str)
         return
     assert error.code == "email.invalid"
+
+
+ADDRESS_PARTS = st.sampled_from(
+    ["zs", "ZS", "Zhang.San", "a+b", "张三", "ü", "ß", "İ", "e\u0301", "ﬁ", "K", "ǅ", "x_y", "-"]
+)
+DOMAINS = st.sampled_from(
+    [
+        "example.com",
+        "EXAMPLE.COM",
+        "例子.广告",
+        "xn--fsqu00a.xn--4rr70v",
+        "bücher.de",
+        "straße.de",
+        "ΣΊΣΥΦΟΣ.gr",
+        "sub.example.org",
+        "ＥＸＡＭＰＬＥ.com",
+        "localhost",
+        "a.b",
+    ]
+)
+
+
+@given(st.lists(ADDRESS_PARTS, min_size=1, max_size=6).map("".join), DOMAINS)
+def test_an_address_normalised_is_valid_and_normalises_to_itself(local: str, domain: str) -> None:
+    """What lets parse_customer take a normalised address as valid without parsing it again
+    (issue 16)."""
+    try:
+        once = email.normalize(f"{local}@{domain}")
+    except InvalidEmail:
+        return
+    assert email.normalize(once) == once
+    assert email.is_valid(once)

@@ -234,3 +234,50 @@ def test_validate_returns_a_string_or_raises_invalid_phone(raw: str) -> None:
         assert result[1:].isdigit()
         return
     assert error.code == "phone.invalid"
+
+
+def example_numbers() -> list[tuple[str, str]]:
+    """Every region's libphonenumber example number of every type, written nationally."""
+    import phonenumbers
+
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):  # the PhoneNumberType values
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                national = phonenumbers.format_number(
+                    example, phonenumbers.PhoneNumberFormat.NATIONAL
+                )
+                found.append((national, region))
+    return found
+
+
+def test_the_e164_form_of_a_valid_number_reads_back_as_itself() -> None:
+    """What lets the cache treat a number's E.164 form as valid without parsing it (issue 16):
+    read afresh, in any region, it is a valid number with the same E.164 form."""
+    numbers = example_numbers()
+    assert len(numbers) > 1000
+    for national, region in numbers:
+        phone._clear_cache()
+        try:
+            e164 = phone.normalize(national, region)
+        except InvalidPhone:
+            continue
+        for other in (region, "CN", "US"):
+            phone._clear_cache()
+            assert phone.normalize(e164, other) == e164, (national, region, other)
+            phone._clear_cache()
+            assert phone.is_valid(e164, other), (national, region, other)
+
+
+@given(
+    written_mobiles().map(lambda case: case[0]) | st.text("0123456789+-() ", max_size=20),
+    st.sampled_from(["CN", "US", "GB", "DE", "HK", "IT", "AR", "MX"]),
+)
+def test_normalize_is_idempotent_without_the_cache(raw: str, region: str) -> None:
+    try:
+        once = phone.normalize(raw, region)
+    except InvalidPhone:
+        return
+    phone._clear_cache()
+    assert phone.normalize(once, region) == once
