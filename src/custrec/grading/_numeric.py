@@ -10,13 +10,22 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from decimal import Decimal
-from operator import ge, lt
+from itertools import islice
+from operator import eq, ge, lt
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["count_le", "floats", "ints", "order_statistics", "sorted_decimals", "take"]
+__all__ = [
+    "count_le",
+    "floats",
+    "ints",
+    "order_statistics",
+    "sorted_decimals",
+    "stable_order",
+    "take",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -40,27 +49,43 @@ def take(table: Sequence[Any], index: IntArray) -> list[Any]:
     return result
 
 
-def sorted_decimals(values: Sequence[Decimal], value_floats: FloatArray) -> list[Decimal]:
-    """``sorted(values)`` (stable), sorted on the floats and fixed up where they tie."""
-    order = np.argsort(value_floats, kind="stable")
-    result = [values[i] for i in order.tolist()]
-    ordered = value_floats[order]
-    ties = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if ties.size == 0:
-        return result
-    # Runs of equal floats: in input order now; re-sort those whose amounts differ.
-    left = ties.tolist()
-    same = map(Decimal.__eq__, (result[i] for i in left), (result[i + 1] for i in left))
-    unequal = [i for i, equal in zip(left, same, strict=True) if not equal]
-    if not unequal:
-        return result
-    sorted_f = ordered
-    for i in unequal:
-        value = sorted_f[i]
-        start = int(np.searchsorted(sorted_f, value, "left"))
-        end = int(np.searchsorted(sorted_f, value, "right"))
-        result[start:end] = sorted(result[start:end])
-    return result
+def _ordered(values: Sequence[Decimal], order: Sequence[int]) -> tuple[list[int], list[Decimal]]:
+    """``sorted(order, key=values.__getitem__)`` (stable) and the values in that order.
+
+    Sorted on the floats; where neighbouring floats tie but the amounts differ, the run of equal
+    floats is sorted again on the amounts.
+    """
+    index = np.asarray(order, dtype=np.int64)
+    keyed = floats(values)[index]
+    perm = np.argsort(keyed, kind="stable")
+    ordered = keyed[perm]
+    result: list[int] = index[perm].tolist()
+    found = list(map(values.__getitem__, result))
+    if len(found) < 2:
+        return result, found
+    ties = ordered[1:] == ordered[:-1]
+    if not ties.any():
+        return result, found
+    same = np.fromiter(map(eq, found, islice(found, 1, None)), bool, len(found) - 1)
+    done = -1
+    for i in np.flatnonzero(ties & ~same).tolist():
+        if i < done:
+            continue
+        start = int(np.searchsorted(ordered, ordered[i], "left"))
+        done = int(np.searchsorted(ordered, ordered[i], "right"))
+        result[start:done] = sorted(result[start:done], key=values.__getitem__)
+        found[start:done] = map(values.__getitem__, result[start:done])
+    return result, found
+
+
+def stable_order(values: Sequence[Decimal], order: Sequence[int]) -> list[int]:
+    """``sorted(order, key=values.__getitem__)`` (stable)."""
+    return _ordered(values, order)[0]
+
+
+def sorted_decimals(values: Sequence[Decimal]) -> list[Decimal]:
+    """``sorted(values)`` (stable)."""
+    return _ordered(values, range(len(values)))[1]
 
 
 def order_statistics(values: Sequence[Decimal], ranks: Sequence[int]) -> list[Decimal]:

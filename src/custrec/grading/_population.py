@@ -9,7 +9,13 @@ from operator import attrgetter
 from custrec._checks import require_aware
 from custrec.grading.summary import ActivitySummary, MixedCurrencies
 
-__all__ = ["LAST", "check_graded", "check_many", "collect_population"]
+__all__ = [
+    "LAST",
+    "check_graded",
+    "check_many",
+    "collect_population",
+    "raise_first_problem",
+]
 
 LAST = attrgetter("last_purchase_at")
 _ID = attrgetter("customer_id")
@@ -17,7 +23,7 @@ _CURRENCY = attrgetter("currency")
 
 
 def collect_population(
-    summaries: Iterable[ActivitySummary], as_of: datetime
+    summaries: Iterable[ActivitySummary], as_of: datetime, *, unique_ids: bool = False
 ) -> tuple[list[ActivitySummary], str | None]:
     """Materialise a population and check it; return it with its currency.
 
@@ -25,10 +31,13 @@ def collect_population(
     anything; summaries without purchases carry no amount and are never checked). Raises
     ``ValueError`` for a naive ``as_of``, a repeated customer id or a summary with purchases after
     ``as_of``; :class:`MixedCurrencies` when purchasers use several currencies.
+
+    ``unique_ids=True`` skips the repeated-id check: the caller checks (cheaply, on ids it sorts
+    anyway) and calls :func:`raise_first_problem` when an id repeats.
     """
     require_aware(as_of, "as_of")
     population = list(summaries)
-    ids = list(map(_ID, population))
+    ids = [] if unique_ids else list(map(_ID, population))
     lasts = list(map(LAST, population))
     bought = [last for last in lasts if last is not None]
     currencies = set(map(_CURRENCY, population))
@@ -36,10 +45,10 @@ def collect_population(
         currencies = {s.currency for s, last in zip(population, lasts, strict=True) if last}
     if len(set(ids)) == len(ids) and len(currencies) <= 1 and not (bought and max(bought) > as_of):
         return population, (currencies.pop() if bought else None)
-    return _collect_slowly(population, as_of)
+    return raise_first_problem(population, as_of)
 
 
-def _collect_slowly(
+def raise_first_problem(
     population: list[ActivitySummary], as_of: datetime
 ) -> tuple[list[ActivitySummary], str | None]:
     """:func:`collect_population` one summary at a time: raises the first problem in order."""

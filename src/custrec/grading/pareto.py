@@ -42,15 +42,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from itertools import accumulate, pairwise
+from itertools import accumulate, islice, pairwise, repeat
 from math import ceil
-from operator import attrgetter
+from operator import attrgetter, eq, neg, truediv
 from typing import Final, Literal
 
 import attrs
 
 from custrec.grading._common import exact, fmt_fraction, fmt_number, instant
-from custrec.grading._population import check_graded, check_many, collect_population
+from custrec.grading._engine import use_numpy
+from custrec.grading._population import (
+    check_graded,
+    check_many,
+    collect_population,
+    raise_first_problem,
+)
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
 
@@ -131,16 +137,24 @@ class ParetoPolicy:
         ``ValueError`` for an empty population, a repeated customer id, a naive ``as_of`` or
         purchases after ``as_of``; :class:`~custrec.grading.MixedCurrencies` for mixed currencies.
         """
-        population, currency = collect_population(summaries, as_of)
+        population, currency = collect_population(summaries, as_of, unique_ids=True)
         n = len(population)
         if n == 0:
             raise ValueError("cannot fit a Pareto policy on an empty population")
         # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
-        negated_all = [-total for total in map(_TOTAL, population)]
+        negated_all = list(map(neg, map(_TOTAL, population)))
         ids_all = list(map(_ID, population))
-        del population
         order = sorted(range(n), key=ids_all.__getitem__)
-        order.sort(key=negated_all.__getitem__)
+        ids = tuple(map(ids_all.__getitem__, order))
+        if any(map(eq, ids, islice(ids, 1, None))):  # a repeated id: say which, in input order
+            raise_first_problem(population, as_of)
+        del population
+        if use_numpy(n):
+            from custrec.grading import _numeric
+
+            order = _numeric.stable_order(negated_all, order)
+        else:
+            order.sort(key=negated_all.__getitem__)
         negated = tuple(map(negated_all.__getitem__, order))
         ids = tuple(map(ids_all.__getitem__, order))
         del order, negated_all, ids_all
@@ -154,7 +168,7 @@ class ParetoPolicy:
             # and a position's class is bisect_right(boundaries, p).
             # Negative totals sort last and make the prefix fall again; the share before any of
             # them is >= 1, so the boundaries lie in the rising part (non-negative totals).
-            prefix = tuple(accumulate((-t for t in negated), initial=_ZERO))
+            prefix = tuple(accumulate(map(neg, negated), initial=_ZERO))
             total_value = prefix[-1]
             if total_value > 0:
                 tv = Fraction(total_value)
@@ -268,31 +282,30 @@ class FittedParetoPolicy:
         """
         population = list(summaries)
         check_many(population, as_of, self.currency)
-        negated = self._negated_totals
-        rank_of = dict(zip(self._ids, range(len(self._ids)), strict=True)).get
-        positions: list[int] = []
-        for summary in population:
-            p = rank_of(summary.customer_id)
-            if p is None or negated[p] != -summary.total_spent:  # not as fitted: place it
-                p = self.position(summary)
-            positions.append(p)
-        boundaries = self._boundaries
-        labels = self.policy.labels
         n = self.population_size
+        # A summary graded as fitted sits at its fitted rank; any other is placed by position().
+        rank_of = dict(zip(self._ids, range(n), strict=True)).get
+        positions = list(map(rank_of, map(_ID, population), repeat(n)))
+        fitted = (*self._negated_totals, None)  # None: not fitted, never equal
+        as_fitted = map(eq, map(fitted.__getitem__, positions), map(neg, map(_TOTAL, population)))
+        for i, same in enumerate(as_fitted):
+            if not same:
+                positions[i] = self.position(population[i])
+        # The class of each position 0..n: labels[k] from boundaries[k - 1] up to boundaries[k].
+        labels = self.policy.labels
+        by_position: list[str] = []
+        for label, end in zip(labels, (*self._boundaries, n + 1), strict=True):
+            by_position += [label] * max(0, min(end, n + 1) - len(by_position))
         scores: list[float]
         if self.policy.basis == "customers":
             scores = [p / n for p in positions]
         elif self.total_value > 0:
-            prefix, total_value = self._prefix, self.total_value
-            scores = [float(prefix[p] / total_value) for p in positions]
+            before = map(self._prefix.__getitem__, positions)
+            scores = list(map(float, map(truediv, before, repeat(self.total_value))))
         else:
             scores = [1.0] * len(positions)
         return Grades(
-            self,
-            population,
-            as_of,
-            [labels[bisect_right(boundaries, p)] for p in positions],
-            scores,
+            self, population, as_of, list(map(by_position.__getitem__, positions)), scores
         )
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:

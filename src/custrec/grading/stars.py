@@ -31,6 +31,7 @@ gets the higher star.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from bisect import bisect_right
@@ -52,6 +53,7 @@ from custrec.grading._common import (
     fmt_number,
     instant,
 )
+from custrec.grading._engine import use_numpy
 from custrec.grading._population import check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -186,12 +188,19 @@ class StarPolicy:
         population, currency = collect_population(summaries, as_of)
         if not population:
             raise ValueError("cannot fit a star policy on an empty population")
+        totals = list(map(_TOTAL, population))
+        if use_numpy(len(totals)):
+            from custrec.grading import _numeric
+
+            totals = _numeric.sorted_decimals(totals)
+        else:
+            totals.sort()
         return FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,
             population_size=len(population),
             currency=currency,
-            totals=tuple(sorted(map(_TOTAL, population))),
+            totals=tuple(totals),
             counts=tuple(sorted(map(_COUNT, population))),
         )
 
@@ -241,13 +250,25 @@ class FittedStarPolicy:
         ka, kq = int(wa * scale), int(wq * scale)
         whole = n * scale
         thresholds = [math.ceil(cut * whole) for cut in policy._exact_cuts]
-        numerators = [a * ka + q * kq for a, q in zip(amounts, frequencies, strict=True)]
         labels = policy.labels
+        # Exact in float64 while every numerator and the denominator stay below 2**53.
+        if use_numpy(len(population)) and (ka + kq) * n < 2**53 and whole < 2**53:
+            import numpy as np
+
+            from custrec.grading import _numeric
+
+            size = len(population)
+            x = _numeric.ints(amounts, size) * ka + _numeric.ints(frequencies, size) * kq
+            stars = np.searchsorted(np.array(thresholds, dtype=np.int64), x, "right")
+            scores: list[float] = (x.astype(np.float64) / float(whole)).tolist()
+            return Grades(self, population, as_of, _numeric.take(labels, stars), scores)
+        numerators = [a * ka + q * kq for a, q in zip(amounts, frequencies, strict=True)]
+        stars_of = map(functools.partial(bisect_right, thresholds), numerators)
         return Grades(
             self,
             population,
             as_of,
-            [labels[bisect_right(thresholds, x)] for x in numerators],
+            list(map(labels.__getitem__, stars_of)),
             [x / whole for x in numerators],
         )
 
@@ -336,9 +357,13 @@ _Ranked = TypeVar("_Ranked", Decimal, int)
 
 def _ranks(fitted: tuple[_Ranked, ...], values: Iterable[_Ranked], zero: _Ranked) -> list[int]:
     """``bisect_right(fitted, v)`` for each ``v`` above ``zero``, 0 for the others."""
-    # One pass over the sorted population: the last position of each value + 1.
-    get = dict(zip(fitted, range(1, len(fitted) + 1), strict=True)).get
-    return [
-        (found if (found := get(v)) is not None else bisect_right(fitted, v)) if v > zero else 0
-        for v in values
-    ]
+    # One pass over the sorted population: the last position of each value + 1; values the
+    # population lacks are bisected.
+    right = dict(zip(fitted, range(1, len(fitted) + 1), strict=True))
+    values = list(values)
+    for value in set(values).difference(right):
+        right[value] = bisect_right(fitted, value) if value > zero else 0
+    for value in right:
+        if not value > zero:
+            right[value] = 0
+    return list(map(right.__getitem__, values))

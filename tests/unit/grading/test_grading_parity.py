@@ -266,6 +266,8 @@ LARGE = [
     ("cents", lambda rng: Decimal(int(rng.paretovariate(1.2) * 5_000) - 500).scaleb(-2)),
     ("few values", lambda rng: Decimal(rng.choice(["0", "10", "10.0", "10.00", "25.5", "-3"]))),
     ("many digits", lambda rng: Decimal(f"{rng.randrange(100)}.{rng.randrange(10**35):035d}")),
+    # Distinct amounts that round to the same float (1.0 or 2.0): floats alone cannot order them.
+    ("float ties", lambda rng: rng.choice([1, 2]) + Decimal(rng.randrange(-50, 50)).scaleb(-25)),
 ]
 
 
@@ -391,3 +393,38 @@ print("ok")
 def test_forcing_an_engine() -> None:
     with forced("python"), pytest.raises(ValueError, match="unknown engine"), forced("x"):  # type: ignore[arg-type]
         pass
+
+
+@pytest.mark.skipif(not numpy_available(), reason="needs the numeric extra")
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            AMOUNTS,
+            st.integers(-30, 30).map(lambda k: 1 + Decimal(k).scaleb(-24)),
+            st.sampled_from(["1", "1.0", "1.00", "-0", "0"]).map(Decimal),
+        ),
+        max_size=60,
+    ),
+    queries=st.lists(
+        st.one_of(AMOUNTS, st.integers(-30, 30).map(lambda k: 1 + Decimal(k).scaleb(-24))),
+        max_size=20,
+    ),
+)
+def test_numpy_kernels_order_amounts_exactly(values: list[Decimal], queries: list[Decimal]) -> None:
+    from bisect import bisect_right
+
+    from custrec.grading import _numeric
+
+    ordered = _numeric.sorted_decimals(values)
+    assert exact_texts(ordered) == exact_texts(sorted(values))
+    order = list(range(len(values)))
+    random.Random(len(values)).shuffle(order)
+    assert _numeric.stable_order(values, order) == sorted(order, key=values.__getitem__)
+    ranks = [j for j in (0, len(values) // 3, len(values) - 1) if values]
+    assert exact_texts(_numeric.order_statistics(values, ranks)) == exact_texts(
+        [sorted(values)[j] for j in ranks]
+    )
+    asked = [*queries, *values]
+    counted = _numeric.count_le(ordered, _numeric.floats(ordered), asked, _numeric.floats(asked))
+    assert counted.tolist() == [bisect_right(ordered, v) for v in asked]
