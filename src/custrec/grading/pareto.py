@@ -51,6 +51,7 @@ import attrs
 
 from custrec.grading._common import exact, fmt_fraction, fmt_number, instant
 from custrec.grading._engine import use_numpy
+from custrec.grading._order import sorted_by_amount
 from custrec.grading._population import (
     check_graded,
     check_many,
@@ -154,7 +155,7 @@ class ParetoPolicy:
 
             order = _numeric.stable_order(negated_all, order)
         else:
-            order.sort(key=negated_all.__getitem__)
+            order = sorted_by_amount(negated_all, order)
         negated = tuple(map(negated_all.__getitem__, order))
         ids = tuple(map(ids_all.__getitem__, order))
         del order, negated_all, ids_all

@@ -57,6 +57,7 @@ import attrs
 from custrec._checks import check, int_range
 from custrec.grading._common import FrozenMap, callable_name, fmt_number, instant
 from custrec.grading._engine import use_numpy
+from custrec.grading._order import sorted_amounts
 from custrec.grading._population import LAST, check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -281,7 +282,7 @@ class RFMPolicy:
         else:
             days.sort()
             counts.sort()
-            totals.sort()
+            totals = sorted_amounts(totals)
             recency_cuts = tuple(days[n - 1 - j] for j in ranks)
             frequency_cuts = tuple(counts[j] for j in ranks)
             monetary_cuts = tuple(totals[j] for j in ranks)

@@ -54,6 +54,7 @@ from custrec.grading._common import (
     instant,
 )
 from custrec.grading._engine import use_numpy
+from custrec.grading._order import sorted_amounts
 from custrec.grading._population import check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -194,7 +195,7 @@ class StarPolicy:
 
             totals = _numeric.sorted_decimals(totals)
         else:
-            totals.sort()
+            totals = sorted_amounts(totals)
         return FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,

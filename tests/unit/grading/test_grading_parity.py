@@ -395,17 +395,31 @@ def test_forcing_an_engine() -> None:
         pass
 
 
+AMOUNT_LISTS = st.lists(
+    st.one_of(
+        AMOUNTS,
+        st.integers(-30, 30).map(lambda k: 1 + Decimal(k).scaleb(-24)),
+        st.sampled_from(["1", "1.0", "1.00", "-0", "0", "1E+400", "-1E+400"]).map(Decimal),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=AMOUNT_LISTS)
+def test_pure_python_amount_sorts_are_the_exact_stable_sorts(values: list[Decimal]) -> None:
+    from custrec.grading import _order
+
+    assert exact_texts(_order.sorted_amounts(values)) == exact_texts(sorted(values))
+    order = list(range(len(values)))
+    random.Random(len(values)).shuffle(order)
+    assert _order.sorted_by_amount(values, order) == sorted(order, key=values.__getitem__)
+
+
 @pytest.mark.skipif(not numpy_available(), reason="needs the numeric extra")
 @settings(max_examples=200, deadline=None)
 @given(
-    values=st.lists(
-        st.one_of(
-            AMOUNTS,
-            st.integers(-30, 30).map(lambda k: 1 + Decimal(k).scaleb(-24)),
-            st.sampled_from(["1", "1.0", "1.00", "-0", "0"]).map(Decimal),
-        ),
-        max_size=60,
-    ),
+    values=AMOUNT_LISTS,
     queries=st.lists(
         st.one_of(AMOUNTS, st.integers(-30, 30).map(lambda k: 1 + Decimal(k).scaleb(-24))),
         max_size=20,
