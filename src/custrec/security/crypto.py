@@ -29,7 +29,7 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -40,6 +40,7 @@ from custrec.model.records import PersonalField, personal_fields
 from custrec.security._common import check_customer_id, check_key, pack
 
 __all__ = [
+    "DETACHED",
     "ENCRYPTED_KEY",
     "FORMAT_VERSION",
     "DataKey",
@@ -56,6 +57,10 @@ FORMAT_VERSION: Final = 1
 
 ENCRYPTED_KEY: Final = "$enc"
 """The key of the one-entry object that stands for an encrypted value in a sealed document."""
+
+DETACHED: Final = 0
+"""What stands for a personal value in a document sealed by
+:meth:`DocumentCipher.seal_detached` (its ciphertext is kept beside the document)."""
 
 _HEADER: Final = bytes([FORMAT_VERSION])
 _NONCE_SIZE: Final = 12
@@ -365,6 +370,42 @@ class DocumentCipher:
         shape does not match the paths (a list where an object is expected, ...), ``TypeError``
         if a personal value is not JSON-safe.
         """
+        data, found, blobs = self._seal_all(document, data_key, customer_id, record_id, in_place)
+        for (container, item, _), blob in zip(found, blobs, strict=True):
+            container[item] = {ENCRYPTED_KEY: _b64(blob, newline=False).decode("ascii")}
+        return data
+
+    def seal_detached(
+        self,
+        document: Mapping[str, Any],
+        *,
+        data_key: bytes | DataKey,
+        customer_id: str,
+        record_id: str | None = None,
+        in_place: bool = False,
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """Like :meth:`seal`, but the ciphertexts are returned beside the document, raw.
+
+        Every personal value is replaced by the placeholder :data:`DETACHED` (``0``) and its
+        ciphertext (the same layout and associated data as :meth:`seal` makes) is listed, in the
+        order :meth:`open_detached` expects them: a container format can then store the raw
+        bytes instead of base64 inside JSON. Raises like :meth:`seal`.
+        """
+        data, found, blobs = self._seal_all(document, data_key, customer_id, record_id, in_place)
+        for container, item, _ in found:
+            container[item] = DETACHED
+        return data, blobs
+
+    def _seal_all(
+        self,
+        document: Mapping[str, Any],
+        data_key: bytes | DataKey,
+        customer_id: str,
+        record_id: str | None,
+        in_place: bool,
+    ) -> tuple[dict[str, Any], list[tuple[Any, Any, str]], list[bytes]]:
+        """The document to seal (a copy unless ``in_place``), its personal locations and the
+        ciphertext of each, in order; the values are not replaced yet."""
         aead = _cipher(data_key)
         check_customer_id(customer_id)
         if not isinstance(document, Mapping):
@@ -373,7 +414,7 @@ class DocumentCipher:
         suffix = "" if record_id is None else self._field("", record_id)
         found = _find(data, self._tree)
         if not found:
-            return data
+            return data, found, []
         # pack() is a concatenation of length-prefixed parts, so the customer's part of the
         # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
         prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
@@ -382,6 +423,7 @@ class DocumentCipher:
         # fresh random bytes (a slice), at a fraction of the cost of one system call per field
         nonces = os.urandom(_NONCE_SIZE * len(found))
         start = 0
+        blobs: list[bytes] = []
         for container, item, path in found:
             # the same bytes as encrypt_json(), without re-checking the key and id per field
             field = path + suffix
@@ -393,9 +435,40 @@ class DocumentCipher:
             end = start + _NONCE_SIZE
             nonce = nonces[start:end]
             start = end
-            blob = _seal_with(aead, nonce, _dump_json(container[item]), prefix + tail)
-            container[item] = {ENCRYPTED_KEY: _b64(blob, newline=False).decode("ascii")}
-        return data
+            blobs.append(_seal_with(aead, nonce, _dump_json(container[item]), prefix + tail))
+        return data, found, blobs
+
+    def open_detached(
+        self,
+        document: dict[str, Any],
+        ciphertexts: Sequence[bytes],
+        *,
+        data_key: bytes | DataKey,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Open a document sealed by :meth:`seal_detached`, **in place**, and return it.
+
+        ``ciphertexts`` are the ones :meth:`seal_detached` returned, in order. Raises
+        :class:`DecryptionFailed` if a ciphertext does not authenticate, if a personal path
+        holds anything but the placeholder (an injected value is refused, not trusted), or if
+        there are more or fewer ciphertexts than placeholders.
+        """
+        key = data_key if isinstance(data_key, DataKey) else DataKey(data_key)
+        check_customer_id(customer_id)
+        if not isinstance(document, dict):
+            raise TypeError("document must be a dict")
+        found = _find(document, self._tree)
+        if len(found) != len(ciphertexts):
+            raise DecryptionFailed("the sealed values do not match the document's personal fields")
+        for (container, item, path), blob in zip(found, ciphertexts, strict=True):
+            value = container[item]
+            if type(value) is not int or value != DETACHED:
+                raise DecryptionFailed(f"personal field {path} is not encrypted")
+            container[item] = decrypt_json(
+                key, blob, customer_id=customer_id, field=self._field(path, record_id)
+            )
+        return document
 
     def open(
         self,

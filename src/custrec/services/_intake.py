@@ -68,7 +68,9 @@ class Intake:
             )
             version = unit.session.customers.add(row)
             stored = attrs.evolve(customer, version=version)
-            unit.session.history.append([self._records.creation_entry(row, actor.id, reason, now)])
+            unit.session.history.append(
+                [self._records.creation_entry(row.id, actor.id, reason, now)]
+            )
             unit.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
             unit.commit()
         read = self._context.policy.decide(actor, Action.READ, Resource.of(stored))
@@ -169,7 +171,7 @@ class Intake:
                 for customer, keyset, payload in zip(accepted, index_keys, payloads, strict=True):
                     row = self._records.row(unit, customer, payload=payload, index_keys=keyset)
                     rows.append(row)
-                    histories.append(self._records.creation_entry(row, actor.id, reason, now))
+                    histories.append(self._records.creation_entry(row.id, actor.id, reason, now))
                     unit.audit(
                         actor, "customer.create", at=now, customer_id=customer.id, reason=reason
                     )

@@ -8,6 +8,7 @@ its own beyond the :class:`~custrec.services.context.Context`.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import typing
@@ -29,9 +30,23 @@ from custrec.security import AccessDecision, Action, Actor, Resource, mask_recor
 from custrec.services.context import Context, Unit
 from custrec.storage import HIDDEN_STATES, ActivityRow, CustomerFilter, CustomerRow, HistoryRecord
 
-__all__ = ["MASKED", "Records", "alias_target", "holds_customer", "is_personal", "matched"]
+__all__ = [
+    "CREATED",
+    "MASKED",
+    "Records",
+    "alias_target",
+    "holds_customer",
+    "is_personal",
+    "matched",
+]
 
 MASKED: Final = "***"
+CREATED: Final = b""
+"""The payload of a creation entry (:meth:`Records.creation_entry`); one written before it holds
+the record as first stored, sealed like the row."""
+_LAST_RECORD: Final = "record"  # a merged entry's copy of the record before the merge
+_FIELD_NAMES: Final = frozenset(f.name for f in attrs.fields(Customer))
+_SEGMENT: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 _MAX_ALIAS_HOPS: Final = 64
 _INDEX: Final = re.compile(r"\[\d+\]")
 _PERSONAL_PATHS: Final = frozenset(f.path for f in personal_fields(Customer))
@@ -310,19 +325,88 @@ class Records:
 
     @staticmethod
     def creation_entry(
-        row: CustomerRow, actor_id: str, reason: str | None, now: datetime
+        customer_id: str, actor_id: str, reason: str | None, now: datetime
     ) -> HistoryRecord:
-        """The first history entry: it holds the record as first stored, sealed exactly like
-        the row (the same bytes, so intake seals each customer once)."""
+        """The first history entry: it records the creation and holds nothing else
+        (:data:`CREATED`); the record as first stored is the current one with every later field
+        change undone (:meth:`first_version`), so its bytes are not stored twice."""
         return HistoryRecord(
-            customer_id=row.id,
+            customer_id=customer_id,
             at=now,
             actor_id=actor_id,
             action="create",
             path="",
             reason=reason,
-            payload=row.payload,
+            payload=CREATED,
         )
+
+    def merged_entry(
+        self,
+        unit: Unit,
+        record: Customer,
+        survivor_id: str,
+        actor: Actor | str,
+        reason: str | None,
+        now: datetime,
+    ) -> HistoryRecord:
+        """The ``merged`` entry of a record merged into ``survivor_id``: ``old`` ``None``, ``new``
+        ``{"merged_into": survivor_id}``, and (sealed beside them, never shown) the record as it
+        was, which :meth:`first_version` starts from once the row holds only the merge alias."""
+        return HistoryRecord(
+            customer_id=record.id,
+            at=now,
+            actor_id=actor if isinstance(actor, str) else actor.id,
+            action="merged",
+            path="",
+            reason=reason,
+            payload=unit.sealer.seal_value(
+                {
+                    "old": None,
+                    "new": {"merged_into": survivor_id},
+                    _LAST_RECORD: self._context.converter.unstructure(record),
+                },
+                customer_id=record.id,
+                field="history:",
+            ),
+        )
+
+    def first_version(
+        self,
+        unit: Unit,
+        row: CustomerRow,
+        created: HistoryRecord,
+        later: Sequence[tuple[HistoryRecord, Any]],
+    ) -> dict[str, Any]:
+        """The record's document ``data`` as first stored, for a creation entry that does not
+        hold it (:meth:`creation_entry`): the current record (for a merged record, the one its
+        ``merged`` entry kept) with the old value of every later field change put back, newest
+        first. ``later`` holds the entries after the creation with their opened values, in
+        order. ``StorageError`` when the history cannot be replayed."""
+        start = len(later)
+        data: dict[str, Any] | None = None
+        for index in range(len(later) - 1, -1, -1):
+            record, values = later[index]
+            kept = values.get(_LAST_RECORD) if isinstance(values, dict) else None
+            if record.action == "merged" and isinstance(kept, dict):
+                data, start = copy.deepcopy(kept), index
+                break
+        if data is None:
+            if not holds_customer(row):
+                raise StorageError(f"customer {row.id}: the first version cannot be rebuilt")
+            document = unit.sealer.open_record(Customer, row.payload, customer_id=row.id)
+            found = document.get("data")
+            if not isinstance(found, dict):
+                raise StorageError(f"customer {row.id}: the stored record holds no data")
+            data = found
+        for record, values in reversed(later[:start]):
+            if record.action == "create" or not _is_field_path(record.path):
+                continue
+            if not isinstance(values, dict):
+                raise StorageError(f"customer {row.id}: history entry {record.seq} holds no change")
+            _put_back(data, record.path, values.get("old"), row.id)
+        data["version"] = 1
+        data["updated_at"] = self._context.converter.unstructure(created.at)
+        return data
 
     def find_collisions(
         self,
@@ -494,6 +578,52 @@ def matched(
                 ids.update(others)
                 kinds.add(key[0])
     return sorted(ids), sorted(kinds)
+
+
+def _is_field_path(path: str) -> bool:
+    """Whether a history path names a field of the record (not ``""``, nor a marker such as a
+    retention action or a verification result)."""
+    return bool(path) and re.split(r"[.\[]", path, maxsplit=1)[0] in _FIELD_NAMES
+
+
+def _path_parts(path: str, customer_id: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for segment in path.split("."):
+        match = _SEGMENT.fullmatch(segment)
+        if match is None:
+            raise StorageError(f"customer {customer_id}: history path {path!r} is malformed")
+        parts.append(match.group(1))
+        parts.extend(int(i) for i in re.findall(r"\d+", match.group(2)))
+    return parts
+
+
+def _put_back(data: dict[str, Any], path: str, old: Any, customer_id: str) -> None:
+    """Undo one field change in a document's ``data``: the value at ``path`` becomes ``old``; an
+    element a change added to a list (``old`` ``None``) is removed again."""
+    parts = _path_parts(path, customer_id)
+    node: Any = data
+    for part in parts[:-1]:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise StorageError(f"customer {customer_id}: history path {path!r} cannot be replayed")
+    last = parts[-1]
+    if isinstance(last, str):
+        if not isinstance(node, dict):
+            raise StorageError(f"customer {customer_id}: history path {path!r} cannot be replayed")
+        node[last] = copy.deepcopy(old)
+        return
+    if not isinstance(node, list):
+        raise StorageError(f"customer {customer_id}: history path {path!r} cannot be replayed")
+    if old is None:  # the change added this element
+        if last < len(node):
+            del node[last]
+        return
+    while len(node) <= last:  # the change removed it (later elements are put back first)
+        node.append(None)
+    node[last] = copy.deepcopy(old)
 
 
 def _state_of(values: Any, name: str) -> RecordState:

@@ -19,11 +19,11 @@ from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._intake import RESTRICTION_ISSUE, Intake
-from custrec.services._records import MASKED, Records, is_personal
+from custrec.services._records import CREATED, MASKED, Records, is_personal
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
-from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow
+from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
 from custrec.validation import email as email_format
 from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
@@ -455,18 +455,28 @@ class CustomerService:
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
             if row.state == "erased":
                 raise Erased(customer_id)
-            changes: list[HistoryEntry] = []
+            opened: list[tuple[HistoryRecord, Any]] = []
             for record in unit.session.history.list_for(customer_id):
                 if record.action == "create":
-                    document = unit.sealer.open_record(
-                        Customer, record.payload, customer_id=customer_id
-                    )
-                    old, new = None, document.get("data")
+                    values: Any = None
+                    if record.payload != CREATED:  # written before: the record as first stored
+                        document = unit.sealer.open_record(
+                            Customer, record.payload, customer_id=customer_id
+                        )
+                        values = {"old": None, "new": document.get("data")}
                 else:
                     values = unit.sealer.open_value(
                         record.payload, customer_id=customer_id, field=f"history:{record.path}"
                     )
-                    old, new = values.get("old"), values.get("new")
+                opened.append((record, values))
+            changes: list[HistoryEntry] = []
+            for index, (record, values) in enumerate(opened):
+                if values is None:
+                    values = {
+                        "old": None,
+                        "new": self._records.first_version(unit, row, record, opened[index + 1 :]),
+                    }
+                old, new = values.get("old"), values.get("new")
                 whole = record.action == "create"
                 if decision.masked and (whole or record.path) and is_personal(record.path):
                     old, new = (

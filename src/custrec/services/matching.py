@@ -285,15 +285,7 @@ class MatchingService:
                     expected_version=row.version,
                 )
                 entries.append(
-                    self._records.history_entry(
-                        unit,
-                        record.id,
-                        FieldChange(path="", old=None, new={"merged_into": survivor_id}),
-                        actor,
-                        reason,
-                        now,
-                        action="merged",
-                    )
+                    self._records.merged_entry(unit, record, survivor_id, actor, reason, now)
                 )
                 unit.audit(actor, "customer.merged", at=now, customer_id=record.id, reason=reason)
             unit.session.history.append(entries)

@@ -1,0 +1,272 @@
+"""The packed form of a sealed record document: compact JSON and raw ciphertexts.
+
+A record document (``{"schema_version": n, "data": {...}}``, as the cattrs converter writes the
+record) is stored by :class:`~custrec.storage.codec.EncryptingCodec` in this layout::
+
+    b"\\x00\\x01"                      magic: never the first bytes of a JSON text
+    varint(schema_version)
+    varint(flags)                      1: the skeleton is compacted
+    varint(len(skeleton)) skeleton     UTF-8 JSON of the compacted ``data``
+    (varint(len(c)) c) ...             the ciphertext of each personal value, in document order
+
+The skeleton is ``data`` with:
+
+- every personal value replaced by the placeholder ``0``
+  (:meth:`~custrec.security.DocumentCipher.seal_detached`); the ciphertexts, made exactly as in
+  the JSON form (same layout, same associated data), follow the skeleton as raw bytes instead
+  of base64 strings inside ``{"$enc": ...}`` objects;
+- the record's ``id`` left out when it is the id the payload is sealed for (the customer id);
+- every field left out whose value is its declared default ``None`` or empty list, and every
+  nested record (``milestones``) left out when nothing of it remains; opening puts them back, in
+  the field order of the record class, so an opened document is the one that was sealed. Only
+  a document holding every field of its record class (at every level, as the converter writes
+  it) is compacted; any other is stored as it is (flag 0), so it too opens unchanged.
+
+Documents sealed before (``{"schema_version":1,"data":{... "$enc" ...}}``) stay readable: the
+codec tells the two forms apart by their first byte.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Final
+
+import attrs
+
+from custrec.errors import StorageError
+
+__all__ = ["MAGIC", "Shape", "compact", "expand", "is_packed", "pack", "unpack"]
+
+MAGIC: Final = b"\x00\x01"
+"""The first bytes of a packed payload (a JSON text never starts with a NUL byte)."""
+
+_NONE: Final = 1  # the default is None
+_EMPTY: Final = 2  # the default is an empty list (a tuple factory)
+_NESTED: Final = 3  # the default is a record of its own (a factory of an attrs class)
+_ID: Final = 4  # the record's id: left out when it is the id the payload is sealed for
+_KEEP: Final = 0
+_COMPACTED: Final = 1  # flag: the skeleton is compacted (expand() puts the defaults back)
+
+
+@attrs.frozen
+class _Field:
+    name: str
+    kind: int
+    shape: Shape | None  # the nested record's shape (one, or each item of a list)
+
+
+@attrs.frozen
+class Shape:
+    """The fields of a record class that compaction may leave out, and how to put them back."""
+
+    fields: tuple[_Field, ...]
+    by_name: dict[str, _Field] = attrs.field(eq=False)
+
+    @classmethod
+    def of(cls, record_type: type) -> Shape:
+        """The shape of an attrs record class (nested record types included)."""
+        return _shape(record_type, {})
+
+
+def _nested_type(tp: Any) -> type | None:
+    """The attrs class a field holds (alone, optional, or as the items of a tuple or list)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _nested_type(found[0]) if len(found) == 1 else None
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return _nested_type(args[0]) if len(args) == 1 else None
+    return tp if isinstance(tp, type) and attrs.has(tp) else None
+
+
+def _shape(record_type: type, seen: dict[type, Shape]) -> Shape:
+    found = seen.get(record_type)
+    if found is not None:
+        return found
+    fields: list[_Field] = []
+    for f in attrs.fields(attrs.resolve_types(record_type)):
+        nested = _nested_type(f.type)
+        sub = _shape(nested, seen) if nested is not None else None
+        default = f.default
+        kind = _KEEP
+        if f.name == "id":
+            kind = _ID
+        elif default is None:
+            kind = _NONE
+        elif isinstance(default, attrs.Factory) and not default.takes_self:  # type: ignore[arg-type]
+            if default.factory in (tuple, list):
+                kind = _EMPTY
+            elif sub is not None and default.factory is nested:
+                kind = _NESTED
+        fields.append(_Field(f.name, kind, sub))
+    shape = Shape(tuple(fields), {f.name: f for f in fields})
+    seen[record_type] = shape
+    return shape
+
+
+def compact(data: dict[str, Any], shape: Shape, record_id: str | None) -> dict[str, Any] | None:
+    """``data`` without what :func:`expand` puts back (see the module docstring); ``None``
+    when ``data`` does not hold every field of its record class, at every level (a document
+    the converter did not make), which is then stored as it is."""
+    if len(data) < len(shape.fields):
+        return None
+    out: dict[str, Any] = {}
+    by_name = shape.by_name
+    missing = len(shape.fields)
+    for name, value in data.items():
+        f = by_name.get(name)
+        if f is None:
+            out[name] = value
+            continue
+        missing -= 1
+        if f.shape is not None:
+            if isinstance(value, dict):
+                value = compact(value, f.shape, None)
+                if value is None:
+                    return None
+            elif isinstance(value, list):
+                items = []
+                for item in value:
+                    if isinstance(item, dict):
+                        item = compact(item, f.shape, None)
+                        if item is None:
+                            return None
+                    items.append(item)
+                value = items
+        kind = f.kind
+        if (
+            (kind == _NONE and value is None)
+            or (kind == _EMPTY and value == [])
+            or (kind == _NESTED and value == {})
+            or (kind == _ID and record_id is not None and value == record_id)
+        ):
+            continue
+        out[name] = value
+    return out if missing == 0 else None
+
+
+def expand(data: dict[str, Any], shape: Shape, record_id: str | None) -> dict[str, Any]:
+    """Put back what :func:`compact` left out, in the record class's field order."""
+    out: dict[str, Any] = {}
+    for f in shape.fields:
+        name = f.name
+        if name in data:
+            value = data[name]
+            if f.shape is not None:
+                if isinstance(value, dict):
+                    value = expand(value, f.shape, None)
+                elif isinstance(value, list):
+                    value = [expand(v, f.shape, None) if isinstance(v, dict) else v for v in value]
+            out[name] = value
+        elif f.kind == _NONE:
+            out[name] = None
+        elif f.kind == _EMPTY:
+            out[name] = []
+        elif f.kind == _NESTED and f.shape is not None:
+            out[name] = expand({}, f.shape, None)
+        elif f.kind == _ID and record_id is not None:
+            out[name] = record_id
+    if len(out) != len(data):
+        for name, value in data.items():  # fields this version does not know: kept as they are
+            if name not in out:
+                out[name] = value
+    return out
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def pack(
+    schema_version: int,
+    skeleton: dict[str, Any],
+    ciphertexts: Sequence[bytes],
+    *,
+    compacted: bool = True,
+) -> bytes:
+    """The packed payload of a sealed document (see the module docstring); ``compacted``
+    says whether :func:`expand` is to put back what :func:`compact` left out."""
+    encoded = _ENCODER.encode(skeleton).encode("utf-8")
+    parts = [MAGIC, _varint(schema_version), _varint(_COMPACTED if compacted else 0)]
+    parts.append(_varint(len(encoded)))
+    parts.append(encoded)
+    for blob in ciphertexts:
+        parts.append(_varint(len(blob)))
+        parts.append(blob)
+    return b"".join(parts)
+
+
+def is_packed(payload: bytes) -> bool:
+    """Whether ``payload`` is in the packed form (else it is a JSON text)."""
+    return payload[:2] == MAGIC
+
+
+class _Reader:
+    __slots__ = ("_data", "_pos", "_what")
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self._data = data
+        self._pos = len(MAGIC)
+        self._what = what
+
+    def _fail(self) -> StorageError:
+        return StorageError(f"payload of {self._what} is a malformed packed document")
+
+    @property
+    def done(self) -> bool:
+        return self._pos >= len(self._data)
+
+    def varint(self) -> int:
+        value = shift = 0
+        data = self._data
+        while True:
+            if self._pos >= len(data) or shift > 35:
+                raise self._fail()
+            byte = data[self._pos]
+            self._pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+
+    def chunk(self) -> bytes:
+        size = self.varint()
+        end = self._pos + size
+        if end > len(self._data):
+            raise self._fail()
+        found = self._data[self._pos : end]
+        self._pos = end
+        return found
+
+
+def unpack(payload: bytes, what: str) -> tuple[int, bool, dict[str, Any], list[bytes]]:
+    """``(schema_version, compacted, skeleton, ciphertexts)`` of a packed payload;
+    ``StorageError`` for bytes :func:`pack` cannot have made."""
+    reader = _Reader(bytes(payload), what)
+    version = reader.varint()
+    flags = reader.varint()
+    if flags & ~_COMPACTED:
+        raise reader._fail()
+    body = reader.chunk()
+    try:
+        skeleton = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise reader._fail() from None
+    if not isinstance(skeleton, dict):
+        raise reader._fail()
+    blobs: list[bytes] = []
+    while not reader.done:
+        blobs.append(reader.chunk())
+    return version, bool(flags & _COMPACTED), skeleton, blobs
