@@ -4,13 +4,14 @@ first history entry and the audit entry in one unit of work."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from custrec._checks import check, positive_int
+from custrec._checks import check, non_empty_text, positive_int, storable_text
 from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
@@ -23,7 +24,7 @@ from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
 from custrec.validation import normalize_customer, parse_customer, validate
 
-__all__ = ["RESTRICTION_ISSUE", "Intake"]
+__all__ = ["RESTRICTION_ISSUE", "Intake", "PreparedCustomer"]
 
 RESTRICTION_ISSUE: Final = Issue(  # intake and update refuse a restriction set by hand
     path="state",
@@ -33,16 +34,89 @@ RESTRICTION_ISSUE: Final = Issue(  # intake and update refuse a restriction set 
 )
 
 
+@attrs.frozen(eq=False)
+class PreparedCustomer:
+    """A customer parsed and validated by ``registry.customers.prepare`` with the registry's own
+    rules and region, which the same registry's ``intake``/``intake_many`` take **without
+    validating it again** when the same actor hands it over.
+
+    ``record`` is ``None`` unless ``report.ok`` (as for
+    :class:`~custrec.validation.ParseResult`). Only an object the registry issued is trusted:
+    one built by hand, issued by another registry or handed over by another actor is validated
+    like any :class:`~custrec.model.records.Customer`, so nobody skips validation by building one.
+    """
+
+    record: Customer | None
+    report: ValidationReport
+    actor_id: str
+    _issuer: _Issuer = attrs.field(repr=False, alias="issuer")
+
+    @property
+    def ok(self) -> bool:
+        """Whether the data is valid (``record`` is set)."""
+        return self.record is not None
+
+    def with_id(self, customer_id: str) -> PreparedCustomer:
+        """The same prepared customer under another id (an import's deterministic id), still
+        trusted: the id is checked (non-empty text that storage can hold), nothing else changes.
+        ``ValueError`` for a customer that failed validation or a bad id."""
+        if self.record is None:
+            raise ValueError("a customer that failed validation cannot take an id")
+        check("customer_id", customer_id, non_empty_text())
+        check("customer_id", customer_id, storable_text())
+        return self._issuer.issue(
+            attrs.evolve(self.record, id=customer_id), self.report, self.actor_id
+        )
+
+
+class _Issuer:
+    """The prepared customers one registry issued (weakly held: they are not kept alive)."""
+
+    def __init__(self) -> None:
+        self._issued: weakref.WeakSet[PreparedCustomer] = weakref.WeakSet()
+
+    def issue(
+        self, record: Customer | None, report: ValidationReport, actor_id: str
+    ) -> PreparedCustomer:
+        prepared = PreparedCustomer(record, report, actor_id, issuer=self)
+        self._issued.add(prepared)
+        return prepared
+
+    def trusts(self, item: object, actor: Actor) -> bool:
+        return (
+            isinstance(item, PreparedCustomer)
+            and item in self._issued
+            and (item.actor_id == actor.id)
+        )
+
+
 class Intake:
     """New customers into the store, for :class:`~custrec.services.CustomerService`."""
 
     def __init__(self, context: Context, records: Records) -> None:
         self._context = context
         self._records = records
+        self._issuer = _Issuer()
+
+    def prepare(
+        self, data: Mapping[str, Any], *, actor: Actor, as_of: datetime | None
+    ) -> PreparedCustomer:
+        """See :meth:`CustomerService.prepare <custrec.services.CustomerService.prepare>`."""
+        actor = check_actor(actor)
+        if not isinstance(data, Mapping):
+            raise TypeError("prepare() takes a mapping")
+        when = self._context.now() if as_of is None else as_of
+        result = parse_customer(
+            data, region=self._context.region, rules=self._context.rules, as_of=when
+        )
+        record, report = result.record, result.report
+        if record is not None and record.state is RecordState.RESTRICTED:
+            record, report = None, report.merged(ValidationReport((RESTRICTION_ISSUE,)))
+        return self._issuer.issue(record, report, actor.id)
 
     def one(
         self,
-        data: Mapping[str, Any] | Customer,
+        data: Mapping[str, Any] | Customer | PreparedCustomer,
         *,
         actor: Actor,
         reason: str | None,
@@ -53,21 +127,20 @@ class Intake:
         actor = check_actor(actor)
         reason = check_optional_reason(reason)
         now = self._context.now()
-        customer = self._reviewed(self._prepare(data, now, actor), review)
+        customer = self._prepare(data, now, actor, review)
         with self._context.unit() as unit:
             unit.authorize(actor, Action.CREATE, Resource.of(customer), at=now)
             tokens: dict[MatchKey, tuple[str, ...]] = {}
+            keys = strong_keys(customer)
             if not allow_duplicates:
-                ids, kinds = self._records.find_collisions(
-                    unit, strong_keys(customer), tokens=tokens
-                )
+                ids, kinds = self._records.find_collisions(unit, keys, tokens=tokens)
                 if ids:
                     raise DuplicateCustomer(ids, kinds)
-            row = self._records.row(
-                unit, attrs.evolve(customer, version=1), new=True, tokens=tokens
-            )
+            row = self._records.row(unit, customer, new=True, tokens=tokens, strong=keys)
             version = unit.session.customers.add(row)
-            stored = attrs.evolve(customer, version=version)
+            stored = (
+                customer if version == customer.version else attrs.evolve(customer, version=version)
+            )
             unit.session.history.append(
                 [self._records.creation_entry(row.id, actor.id, reason, now)]
             )
@@ -78,7 +151,7 @@ class Intake:
 
     def many(
         self,
-        items: Iterable[Mapping[str, Any] | Customer],
+        items: Iterable[Mapping[str, Any] | Customer | PreparedCustomer],
         *,
         actor: Actor,
         reason: str | None,
@@ -97,16 +170,14 @@ class Intake:
         duplicates: dict[int, tuple[str, ...]] = {}
         denied: dict[int, str] = {}
         seen: dict[StrongKey, str] = {}
-        chunk: list[tuple[int, Mapping[str, Any] | Customer]] = []
+        chunk: list[tuple[int, Mapping[str, Any] | Customer | PreparedCustomer]] = []
 
         def flush() -> None:
             now = self._context.now()
             prepared: list[tuple[int, Customer]] = []
             for position, item in chunk:
                 try:
-                    prepared.append(
-                        (position, self._reviewed(self._prepare(item, now, actor), review))
-                    )
+                    prepared.append((position, self._prepare(item, now, actor, review)))
                 except ValidationFailed as exc:
                     rejected[position] = exc.report
                 except TypeError:
@@ -149,7 +220,7 @@ class Intake:
                     found = unit.session.customers.lookup_many(
                         t for looked_up in tokens.values() for t in looked_up
                     )
-                accepted: list[Customer] = []
+                accepted: list[tuple[Customer, frozenset[StrongKey]]] = []
                 for position, customer, keys in allowed:
                     if not allow_duplicates:
                         ids, _ = matched(keys, tokens, found)
@@ -159,16 +230,20 @@ class Intake:
                             continue
                     for key in keys:
                         seen.setdefault(key, customer.id)
-                    accepted.append(attrs.evolve(customer, version=1))
-                index_keys = [self._records.index_keys(c, tokens=tokens) for c in accepted]
+                    accepted.append((customer, keys))
+                index_keys = [
+                    self._records.index_keys(c, tokens=tokens, strong=keys) for c, keys in accepted
+                ]
                 payloads = unit.sealer.seal_new_customers(
                     Customer,
-                    [c.id for c in accepted],
-                    (self._records.document(c) for c in accepted),
+                    [c.id for c, _ in accepted],
+                    (self._records.document(c) for c, _ in accepted),
                 )
                 rows: list[CustomerRow] = []
                 histories: list[HistoryRecord] = []
-                for customer, keyset, payload in zip(accepted, index_keys, payloads, strict=True):
+                for (customer, _), keyset, payload in zip(
+                    accepted, index_keys, payloads, strict=True
+                ):
                     row = self._records.row(unit, customer, payload=payload, index_keys=keyset)
                     rows.append(row)
                     histories.append(self._records.creation_entry(row.id, actor.id, reason, now))
@@ -196,15 +271,24 @@ class Intake:
             denied=denied,
         )
 
-    def _reviewed(self, customer: Customer, review: bool | None) -> Customer:
-        if self._context.review_intake if review is None else review:
-            return attrs.evolve(customer, verification=VerificationStatus.PENDING_REVIEW)
-        return customer
-
-    def _prepare(self, data: Mapping[str, Any] | Customer, now: datetime, actor: Actor) -> Customer:
-        if isinstance(data, Customer):
-            record: Customer | None = normalize_customer(data, region=self._context.region)
-            report = validate(record, self._context.rules, as_of=now, region=self._context.region)
+    def _prepare(
+        self,
+        data: Mapping[str, Any] | Customer | PreparedCustomer,
+        now: datetime,
+        actor: Actor,
+        review: bool | None,
+    ) -> Customer:
+        """The customer to store (``version`` 1, owner, team, instants and review status set in
+        one step); ``ValidationFailed`` for invalid data, ``TypeError`` for anything else."""
+        if self._issuer.trusts(data, actor):
+            assert isinstance(data, PreparedCustomer)
+            record, report = data.record, data.report  # validated once, by prepare()
+        elif isinstance(data, PreparedCustomer):  # not issued here: validated as a Customer
+            if data.record is None:
+                raise ValidationFailed(data.report)
+            record, report = self._validated(data.record, now)
+        elif isinstance(data, Customer):
+            record, report = self._validated(data, now)
         elif isinstance(data, Mapping):
             result = parse_customer(
                 data, region=self._context.region, rules=self._context.rules, as_of=now
@@ -216,11 +300,17 @@ class Intake:
             raise ValidationFailed(report)
         if record.state is RecordState.RESTRICTED:
             raise ValidationFailed(ValidationReport((RESTRICTION_ISSUE,)))
+        reviewed = self._context.review_intake if review is None else review
         return attrs.evolve(
             record,
-            version=0,
+            version=1,
             owner=record.owner or actor.id,
             team=record.team or actor.team,
             created_at=record.created_at or now,
             updated_at=now,
+            verification=(VerificationStatus.PENDING_REVIEW if reviewed else record.verification),
         )
+
+    def _validated(self, customer: Customer, now: datetime) -> tuple[Customer, ValidationReport]:
+        record = normalize_customer(customer, region=self._context.region)
+        return record, validate(record, self._context.rules, as_of=now, region=self._context.region)

@@ -140,9 +140,11 @@ class Records:
         tokens: Mapping[MatchKey, tuple[str, ...]] | None = None,
         payload: bytes | None = None,
         index_keys: frozenset[str] | None = None,
+        strong: frozenset[StrongKey] | None = None,
     ) -> CustomerRow:
         """The stored row of ``customer``; ``payload`` and ``index_keys`` when already made
-        (a bulk intake seals and indexes a whole batch in one pass)."""
+        (a bulk intake seals and indexes a whole batch in one pass), ``tokens`` and ``strong``
+        as for :meth:`index_keys`."""
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
         if payload is None:
@@ -154,7 +156,9 @@ class Records:
             version=customer.version,
             payload=payload,
             index_keys=(
-                self.index_keys(customer, tokens=tokens) if index_keys is None else index_keys
+                self.index_keys(customer, tokens=tokens, strong=strong)
+                if index_keys is None
+                else index_keys
             ),
             kind=customer.kind.value,
             stage=customer.stage.value,
@@ -168,14 +172,19 @@ class Records:
         )
 
     def index_keys(
-        self, customer: Customer, *, tokens: Mapping[MatchKey, tuple[str, ...]] | None = None
+        self,
+        customer: Customer,
+        *,
+        tokens: Mapping[MatchKey, tuple[str, ...]] | None = None,
+        strong: frozenset[StrongKey] | None = None,
     ) -> frozenset[str]:
         """The index tokens of a customer: strong identifiers, and blocking keys if enabled.
 
         ``tokens`` holds look-up tokens already computed for some keys: the first of them is
-        the current index key, so it is reused instead of computed again.
+        the current index key, so it is reused instead of computed again. ``strong`` is the
+        customer's :func:`~custrec.matching.strong_keys` when the caller has them already.
         """
-        keys: frozenset[MatchKey] = strong_keys(customer)
+        keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
         if self._context.matching.blocking:
             keys = keys | blocking_keys(customer)
         known = tokens or {}

@@ -7,6 +7,7 @@ unit of work, and audits what it read or changed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Final, Unpack
 
 import attrs
@@ -18,7 +19,7 @@ from custrec.model.history import diff
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services._intake import RESTRICTION_ISSUE, Intake
+from custrec.services._intake import RESTRICTION_ISSUE, Intake, PreparedCustomer
 from custrec.services._records import CREATED, MASKED, Records, is_personal
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
@@ -28,7 +29,7 @@ from custrec.validation import email as email_format
 from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
 
-__all__ = ["CustomerService"]
+__all__ = ["CustomerService", "PreparedCustomer"]
 
 _READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"})
 
@@ -43,7 +44,7 @@ class CustomerService:
 
     def intake(
         self,
-        data: Mapping[str, Any] | Customer,
+        data: Mapping[str, Any] | Customer | PreparedCustomer,
         *,
         actor: Actor,
         reason: str | None = None,
@@ -62,15 +63,34 @@ class CustomerService:
         and ``DuplicateKey`` if the id is taken. The record, its first history entry and its
         audit entry are written in one transaction. The result is masked unless the actor may
         unmask. With ``review`` (default: the registry's ``review_intake``) the record enters as
-        ``pending_review`` until ``registry.review.approve`` or ``reject``.
+        ``pending_review`` until ``registry.review.approve`` or ``reject``. A
+        :class:`PreparedCustomer` from :meth:`prepare` (same actor) is not validated again.
         """
         return self._intake.one(
             data, actor=actor, reason=reason, allow_duplicates=allow_duplicates, review=review
         )
 
+    def prepare(
+        self, data: Mapping[str, Any], *, actor: Actor, as_of: datetime | None = None
+    ) -> PreparedCustomer:
+        """Parse and validate ``data`` as ``intake`` would, without storing anything.
+
+        The data is normalised and validated by :func:`~custrec.validation.parse_customer` with
+        this registry's rules and region, as of ``as_of`` (default now); a restriction set by
+        hand is refused (``state.restricted``) as by ``intake``. The result carries the record
+        (``None`` unless valid) and the report. Handed by the same ``actor`` to this registry's
+        ``intake`` or ``intake_many``, a valid :class:`PreparedCustomer` is stored **without
+        being validated a second time** (an import validates each row once: it prepares the
+        rows, reports the issues, gives them their ids with ``with_id`` and takes them in).
+        A prepared customer handed over by another actor, or made by another registry, is
+        validated again; a plain :class:`~custrec.model.records.Customer` always is.
+        ``TypeError`` if ``data`` is not a mapping.
+        """
+        return self._intake.prepare(data, actor=actor, as_of=as_of)
+
     def intake_many(
         self,
-        items: Iterable[Mapping[str, Any] | Customer],
+        items: Iterable[Mapping[str, Any] | Customer | PreparedCustomer],
         *,
         actor: Actor,
         reason: str | None = None,
@@ -84,6 +104,10 @@ class CustomerService:
         earlier item of the same run) are reported, not raised; items whose id is already stored
         are skipped, so re-running an interrupted import with the same ids completes it without
         duplicating anything. A crash leaves every chunk either wholly stored or not at all.
+
+        An item is a raw mapping or a :class:`~custrec.model.records.Customer` (both normalised
+        and validated here), or a :class:`PreparedCustomer` this registry's :meth:`prepare`
+        issued to the same actor, which is taken as validated (each row validated once).
         """
         return self._intake.many(
             items,

@@ -1,0 +1,136 @@
+"""Each row validated once (issue 16): ``registry.customers.prepare`` validates with the
+registry's rules and region, and intake takes what it issued without validating it again, while
+nothing built by hand skips validation."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+
+from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
+from custrec.errors import ValidationFailed
+from custrec.model.issues import ValidationReport
+from custrec.services import _intake
+from custrec.services.customers import PreparedCustomer
+from custrec.testing import TickingClock
+from custrec.validation import parse_customer
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+CLERK = Actor(id="clerk", roles={"admin", "unmask"})
+OTHER = Actor(id="other", roles={"admin", "unmask"})
+
+
+def person(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"钱{n:04d}",
+        "contacts": [{"phones": [f"1360000{n:04d}"], "emails": [f"P{n}@Example.cn"]}],
+        **extra,
+    }
+
+
+def make_registry() -> Registry:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlaintextStorageWarning)
+        return Registry(MemoryStore(), clock=TickingClock(T0))
+
+
+class Counting:
+    """Counts the validations intake runs itself."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("parse_customer", "validate"):
+            original = getattr(_intake, name)
+
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self.calls += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(_intake, name, counted)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return make_registry()
+
+
+def test_a_prepared_customer_is_stored_without_a_second_validation(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = [registry.customers.prepare(person(n), actor=CLERK) for n in range(3)]
+    assert all(p.ok and p.report.ok for p in prepared)
+    assert prepared[0].record is not None
+    assert prepared[0].record.contacts[0].phones == ("+8613600000000",)  # normalised
+    counting = Counting(monkeypatch)
+    result = registry.customers.intake_many(prepared, actor=CLERK)
+    assert counting.calls == 0
+    assert result.added == tuple(p.record.id for p in prepared if p.record is not None)
+    stored = registry.customers.get(result.added[0], actor=CLERK)
+    assert stored.owner == CLERK.id and stored.version == 1
+    assert counting.calls == 0
+    single = registry.customers.prepare(person(9), actor=CLERK)
+    counting.calls = 0
+    assert registry.customers.intake(single, actor=CLERK).version == 1
+    assert counting.calls == 0
+
+
+def test_the_same_as_intake_of_the_raw_data(registry: Registry) -> None:
+    direct = registry.customers.intake(person(1, id="c-direct"), actor=CLERK)
+    other = make_registry()
+    prepared = other.customers.prepare(person(1, id="c-direct"), actor=CLERK)
+    via = other.customers.intake(prepared, actor=CLERK)
+    assert attrs.evolve(via, created_at=direct.created_at, updated_at=direct.updated_at) == direct
+
+
+def test_with_id_keeps_it_trusted_and_checks_the_id(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = registry.customers.prepare(person(2), actor=CLERK).with_id("import-7-row-2")
+    counting = Counting(monkeypatch)
+    assert registry.customers.intake_many([prepared], actor=CLERK).added == ("import-7-row-2",)
+    assert counting.calls == 0
+    for bad in ("", "a\x00b", "\ud800"):
+        with pytest.raises(ValueError, match="customer_id"):
+            prepared.with_id(bad)
+    with pytest.raises(TypeError):
+        prepared.with_id(7)  # type: ignore[arg-type]
+    failed = registry.customers.prepare({"kind": "individual"}, actor=CLERK)
+    with pytest.raises(ValueError, match="failed validation"):
+        failed.with_id("x")
+
+
+def test_invalid_data_is_reported_by_prepare_and_rejected_by_intake(registry: Registry) -> None:
+    bad = registry.customers.prepare(person(3, contacts=[{"phones": ["12"]}]), actor=CLERK)
+    assert not bad.ok and bad.record is None and not bad.report.ok
+    result = registry.customers.intake_many([bad], actor=CLERK)
+    assert result.rejected == {0: bad.report}
+    with pytest.raises(ValidationFailed):
+        registry.customers.intake(bad, actor=CLERK)
+    restricted = registry.customers.prepare(person(4, state="restricted"), actor=CLERK)
+    assert restricted.record is None
+    assert "state.restricted" in {i.code for i in restricted.report.issues}
+
+
+def test_nothing_built_by_hand_or_elsewhere_skips_validation(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = parse_customer(person(5), as_of=T0).record
+    assert parsed is not None
+    invalid = attrs.evolve(parsed, name="")  # a name is required
+    forged = PreparedCustomer(invalid, ValidationReport(()), CLERK.id, issuer=_intake._Issuer())
+    elsewhere = make_registry().customers.prepare(person(6), actor=CLERK)
+    by_other_actor = registry.customers.prepare(person(7), actor=OTHER)
+    counting = Counting(monkeypatch)
+    result = registry.customers.intake_many(
+        [forged, elsewhere, by_other_actor, parse_customer(person(8))], actor=CLERK
+    )
+    assert set(result.rejected) == {0, 3}  # the forged record is invalid; a ParseResult is no item
+    assert len(result.added) == 2
+    assert counting.calls == 3  # validated again: the forged, the foreign, the other actor's
+    with pytest.raises(TypeError):
+        registry.customers.prepare([("kind", "individual")], actor=CLERK)  # type: ignore[arg-type]
