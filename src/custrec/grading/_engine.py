@@ -28,7 +28,7 @@ def _find_numpy() -> bool:
         return False
 
 
-_available: Final = _find_numpy()
+_available = _find_numpy()
 _mode: list[Engine] = ["auto"]
 
 
@@ -40,7 +40,7 @@ def numpy_available() -> bool:
 def use_numpy(size: int) -> bool:
     """Whether a batch of ``size`` summaries runs on the numpy kernels."""
     mode = _mode[-1]
-    if mode == "python" or not _available:
+    if mode == "python" or not numpy_available():
         return False
     return mode == "numpy" or size >= NUMPY_MIN_SIZE
 
@@ -50,7 +50,7 @@ def forced(engine: Engine) -> Iterator[None]:
     """Run the batch paths on one engine inside the block (``"numpy"`` needs numpy)."""
     if engine not in ("auto", "python", "numpy"):
         raise ValueError(f"unknown engine {engine!r}")
-    if engine == "numpy" and not _available:
+    if engine == "numpy" and not numpy_available():
         raise RuntimeError("the numpy engine needs the numeric extra: pip install custrec[numeric]")
     _mode.append(engine)
     try:
