@@ -306,24 +306,62 @@ def _clean(value: str) -> str:
 # issues.
 
 
+def _text(value: Any, path: str, ctx: _Context, multiline: bool) -> Any:
+    """Structure a text leaf (not ``None``); on failure record an issue and return ``_MISSING``."""
+    if type(value) is str:  # the common case first: the checks below in the same order
+        if value.isascii():
+            if "\x00" not in value:
+                return value.strip() if multiline else " ".join(value.split())
+        elif not has_invalid_character(value):
+            return nfkc(value).strip() if multiline else " ".join(nfkc(value).split())
+        ctx.add(path, "text.invalid_character", INVALID_CHARACTER_MESSAGE)
+        return _MISSING
+    if isinstance(value, bool):
+        ctx.add(path, "type", "expected text")
+        return _MISSING
+    if isinstance(value, int):  # phones and postal codes typed as numbers in spreadsheets
+        value = str(value)
+    if not isinstance(value, str):
+        ctx.add(path, "type", "expected text")
+        return _MISSING
+    if _invalid_text(value):
+        ctx.add(path, "text.invalid_character", INVALID_CHARACTER_MESSAGE)
+        return _MISSING
+    return nfkc(value).strip() if multiline else _clean(value)
+
+
 def _text_leaf(field_name: str) -> _Step:
     multiline = field_name in _MULTILINE_FIELDS
 
     def text(value: Any, path: str, ctx: _Context) -> Any:
-        if isinstance(value, bool):
-            ctx.add(path, "type", "expected text")
-            return _MISSING
-        if isinstance(value, int):  # phones and postal codes typed as numbers in spreadsheets
-            value = str(value)
-        if not isinstance(value, str):
-            ctx.add(path, "type", "expected text")
-            return _MISSING
-        if _invalid_text(value):
-            ctx.add(path, "text.invalid_character", INVALID_CHARACTER_MESSAGE)
-            return _MISSING
-        return nfkc(value).strip() if multiline else _clean(value)
+        return _text(value, path, ctx, multiline)
 
     return text
+
+
+def _required_text(field_name: str) -> _Step:
+    """``_required(_text_leaf(field_name))`` in one step."""
+    multiline = field_name in _MULTILINE_FIELDS
+
+    def required_text(value: Any, path: str, ctx: _Context) -> Any:
+        if value is None:
+            ctx.add(path, "required", "a value is required")
+            return _MISSING
+        return _text(value, path, ctx, multiline)
+
+    return required_text
+
+
+def _optional_text(field_name: str) -> _Step:
+    """``_optional(_text_leaf(field_name))`` in one step."""
+    multiline = field_name in _MULTILINE_FIELDS
+
+    def optional_text(value: Any, path: str, ctx: _Context) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _text(value, path, ctx, multiline)
+
+    return optional_text
 
 
 def _enum_leaf(tp: type[enum.Enum]) -> _Step:
@@ -437,6 +475,8 @@ def _step(tp: Any, field_name: str, *, none_checked: bool = False) -> _Step:
     if origin in (UnionType, typing.Union):
         non_none = [a for a in args if a is not NoneType]
         has_none = NoneType in args
+        if non_none == [str] and has_none:
+            return _optional_text(field_name)
         if len(non_none) == 1:
             inner = _step(non_none[0], field_name, none_checked=has_none)
         else:  # pragma: no cover - no record field has such a union
@@ -446,6 +486,8 @@ def _step(tp: Any, field_name: str, *, none_checked: bool = False) -> _Step:
         return _tuple_of(_step(args[0], field_name))
     if isinstance(tp, type) and attrs.has(tp):
         return _record_step(tp)
+    if tp is str and not none_checked:
+        return _required_text(field_name)
     leaf = _leaf(tp, field_name)
     return leaf if none_checked else _required(leaf)
 
@@ -457,6 +499,14 @@ class _Plan:
     known: frozenset[str]
     # (name, step, required: the field has no default)
     fields: tuple[tuple[str, _Step, bool], ...]
+    required: frozenset[str] = attrs.field(init=False)
+    position: dict[str, int] = attrs.field(init=False)
+    steps: dict[str, tuple[_Step, bool]] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "required", frozenset(n for n, _, r in self.fields if r))
+        object.__setattr__(self, "position", {n: i for i, (n, _, _) in enumerate(self.fields)})
+        object.__setattr__(self, "steps", {n: (step, r) for n, step, r in self.fields})
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -490,12 +540,15 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
     A field that cannot be structured is reported, listed as unreadable and left at its default
     (``UNREADABLE`` if it has none), so that the rest of the record can still be checked.
     """
-    if not isinstance(data, Mapping):
+    if not (type(data) is dict or isinstance(data, Mapping)):
         ctx.add(path, "type", f"expected an object ({cls.__name__})")
         return _MISSING
     plan = _plan(cls)
     known = plan.known
-    if not (type(data) is dict and data.keys() <= known):
+    if type(data) is dict and data.keys() <= known:
+        if plan.required <= data.keys():
+            return _build(_present(data, plan, path, ctx), cls, path, ctx)
+    else:
         for key in data:
             if key not in known:
                 # a key is named in the path only if it is text that can be shown and stored
@@ -519,6 +572,28 @@ def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
                 continue  # the default stands in for the value
             result = UNREADABLE
         kwargs[name] = result
+    return _build(kwargs, cls, path, ctx)
+
+
+def _present(data: dict[str, Any], plan: _Plan, path: str, ctx: _Context) -> dict[str, Any]:
+    """The loop of ``_record`` when ``data`` is a dict of known fields that has every required
+    one: only the fields given, taken in the order of the fields."""
+    kwargs: dict[str, Any] = {}
+    steps = plan.steps
+    for name in sorted(data, key=plan.position.__getitem__):
+        step, required = steps[name]
+        field_path = f"{path}.{name}" if path else name
+        result = step(data[name], field_path, ctx)
+        if result is _MISSING:
+            ctx.unreadable.append(field_path)
+            if not required:
+                continue  # the default stands in for the value
+            result = UNREADABLE
+        kwargs[name] = result
+    return kwargs
+
+
+def _build(kwargs: dict[str, Any], cls: type, path: str, ctx: _Context) -> Any:
     if ctx.finish is not None:
         finish = ctx.finish.get(cls)
         if finish is not None:

@@ -196,7 +196,7 @@ def _normalized(customer: Customer, region: str) -> Customer:
 class _Normaliser:
     """What :func:`_normalized` does to a structured record, done to the keyword arguments each
     contact, address and identifier is built from: every record is built once, with its final
-    values. Remembers the e-mail addresses it normalised (they are valid: see
+    values. Remembers the ASCII e-mail addresses it normalised (they are valid: see
     ``rules._NORMALISED_EMAILS``)."""
 
     __slots__ = ("emails", "hooks", "region")
@@ -223,7 +223,11 @@ class _Normaliser:
             normalised = email.normalize(raw)
         except InvalidFormat:
             return clean(raw)
-        self.emails.add(normalised)
+        if normalised.isascii():
+            # Normalising ASCII again gives it back, valid. Not so for every address: an IDN
+            # domain written in punycode comes back in Unicode, and compacting folds its "ー"
+            # into "-", which may make it invalid (x@xn--qcka1pmcc.com): that one is checked.
+            self.emails.add(normalised)
         return normalised
 
     @staticmethod

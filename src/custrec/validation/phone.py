@@ -25,6 +25,7 @@ False
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final, Literal
 
 import phonenumbers
@@ -46,7 +47,9 @@ __all__ = [
 
 # libphonenumber refuses inputs longer than 250 characters; refuse them before NFKC too.
 _MAX_INPUT: Final = 250
-_PUNCTUATION: Final = frozenset("+-.()/")
+# Decimal digits (``\d``: category Nd, as ``str.isdecimal``), whitespace (``\s``: as
+# ``str.isspace``) and the punctuation ``+-.()/``.
+_ALLOWED: Final = re.compile(r"[\d\s+\-.()/]*")
 _NOT_TEXT: Final = "a phone number must be given as a string"
 
 _STYLES: Final[dict[str, int]] = {
@@ -76,11 +79,20 @@ _TYPES: Final[dict[int, PhoneType]] = {
 }
 
 
+_REGION_CODES: dict[str, str] = {}  # region as given -> as known to libphonenumber
+
+
 def _region(region: str) -> str:
     """Return ``region`` upper-cased, or raise ``ValueError`` if libphonenumber does not know it."""
+    if type(region) is str:
+        known = _REGION_CODES.get(region)
+        if known is not None:
+            return known
     if isinstance(region, str):
         code = region.strip().upper()
         if code in phonenumbers.SUPPORTED_REGIONS:
+            if type(region) is str and len(_REGION_CODES) < 1024:
+                _REGION_CODES[region] = code
             return code
     raise ValueError("region must be an ISO 3166 alpha-2 code known to phonenumbers")
 
@@ -99,9 +111,7 @@ def _parse(raw: object, region: str) -> phonenumbers.PhoneNumber:
     text = _text.nfkc(raw).strip()
     if not text:
         raise _invalid("empty phone number")
-    if len(text) > _MAX_INPUT or not all(
-        ch.isdecimal() or ch.isspace() or ch in _PUNCTUATION for ch in text
-    ):
+    if len(text) > _MAX_INPUT or not _ALLOWED.fullmatch(text):
         raise _invalid("a phone number has only digits, spaces and + - . ( ) /")
     try:
         number = phonenumbers.parse(text, code)

@@ -504,35 +504,45 @@ def _path_tree(paths: Iterable[tuple[str, Any]]) -> _PathTree:
     return tuple(tree)
 
 
-def _any_at(record: object, tree: _PathTree, fails: Callable[[object, Any], bool]) -> bool:
-    """Whether ``fails(value, argument)`` for a value some path of ``tree`` reaches in ``record``
-    (the values ``_values_at`` yields)."""
-    for name, many, argument, children in tree:
-        value = getattr(record, name, None)
+def _too_long_source(tree: _PathTree, var: str, depth: int, indent: str) -> list[str]:
+    lines = []
+    for name, many, limit, children in tree:
+        value = f"v{depth}"
+        lines.append(f"{indent}{value} = getattr({var}, {name!r}, None)")
+        inner, inner_indent = value, indent
         if many:
-            if not isinstance(value, tuple):
-                continue
-            items: tuple[object, ...] = value
-        else:
-            items = (value,)
-        for item in items:
-            if argument is not None and fails(item, argument):
-                return True
-            if children and _any_at(item, children, fails):
-                return True
-    return False
+            inner, inner_indent = f"{value}_", indent + "        "
+            lines.append(f"{indent}if isinstance({value}, tuple):")
+            lines.append(f"{indent}    for {inner} in {value}:")
+        if limit is not None:
+            lines.append(
+                f"{inner_indent}if isinstance({inner}, str) and len({inner}) > {int(limit)}:"
+            )
+            lines.append(f"{inner_indent}    return True")
+        if children:
+            lines += _too_long_source(children, inner, depth + 1, inner_indent)
+        if many and limit is None and not children:  # pragma: no cover - no such path
+            lines.append(f"{inner_indent}pass")
+    return lines
 
 
-def _too_long(value: object, limit: int) -> bool:
-    return isinstance(value, str) and len(value) > limit
+def _compile_too_long(tree: _PathTree) -> Callable[[object], bool]:
+    """Compile: whether a string some path of ``tree`` reaches (as ``_values_at`` does) is
+    longer than its limit, what ``_lengths`` would report, checked without building paths."""
+    body = "".join(f"{line}\n" for line in _too_long_source(tree, "v", 0, "    "))
+    namespace: dict[str, Any] = {}
+    source = f"def too_long(v):\n{body}    return False\n"
+    exec(compile(source, "<custrec lengths>", "exec"), namespace)
+    function: Callable[[object], bool] = namespace["too_long"]
+    return function
 
 
-_LENGTH_TREE: Final = _path_tree(LENGTH_LIMITS.items())
+_ANY_TOO_LONG: Final = _compile_too_long(_path_tree(LENGTH_LIMITS.items()))
 
 
 @rule("lengths", Customer, codes=("too_long",))
 def _lengths(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
-    if not _any_at(c, _LENGTH_TREE, _too_long):
+    if not _ANY_TOO_LONG(c):
         return
     for path, limit in LENGTH_LIMITS.items():
         for where, value in _values_at(c, path):
@@ -540,9 +550,10 @@ def _lengths(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
                 yield ctx.issue(where, "too_long", f"longer than {limit} characters")
 
 
-# The e-mail addresses :func:`custrec.validation.parse_customer` has just normalised, while its
-# rules run: each is valid (normalising an address's normalised form gives it back, so
-# ``email.is_valid`` would only parse it a second time to say so).
+# The ASCII e-mail addresses :func:`custrec.validation.parse_customer` has just normalised, while
+# its rules run: each is valid (normalising such an address's normalised form gives it back, so
+# ``email.is_valid`` would only parse it a second time to say so). A non-ASCII normalised form
+# is checked again: compacting folds dash-like characters, so it may not be valid.
 _NORMALISED_EMAILS: ContextVar[Container[str]] = ContextVar(
     "custrec_normalised_emails", default=frozenset()
 )
@@ -572,13 +583,26 @@ def _format_issue(path: str, exc: InvalidFormat) -> Issue:
 )
 def _formats(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
     normalised_emails = _NORMALISED_EMAILS.get()
-    for i, contact in _contacts(c):
-        for j, phone in _strings(contact.phones):
-            if not phone_format.is_valid(phone, ctx.region):
-                yield ctx.issue(f"contacts[{i}].phones[{j}]", "phone.invalid", "not a valid phone")
-        for j, mail in _strings(contact.emails):
-            if mail not in normalised_emails and not email_format.is_valid(mail):
-                yield ctx.issue(f"contacts[{i}].emails[{j}]", "email.invalid", "not a valid e-mail")
+    for i, contact in enumerate(c.contacts):  # _contacts and _strings, inline
+        if not isinstance(contact, Contact):
+            continue
+        phones, emails = contact.phones, contact.emails
+        if isinstance(phones, tuple):
+            for j, phone in enumerate(phones):
+                if isinstance(phone, str) and not phone_format.is_valid(phone, ctx.region):
+                    yield ctx.issue(
+                        f"contacts[{i}].phones[{j}]", "phone.invalid", "not a valid phone"
+                    )
+        if isinstance(emails, tuple):
+            for j, mail in enumerate(emails):
+                if (
+                    isinstance(mail, str)
+                    and mail not in normalised_emails
+                    and not email_format.is_valid(mail)
+                ):
+                    yield ctx.issue(
+                        f"contacts[{i}].emails[{j}]", "email.invalid", "not a valid e-mail"
+                    )
     for i, ident in enumerate(c.identifiers):
         path = f"identifiers[{i}]"
         value = getattr(ident, "value", None)
@@ -685,9 +709,28 @@ def _future(value: object, ctx: RuleContext) -> bool:
 _DATE_TREE: Final = _path_tree((path, True) for path in _DATES_NOT_IN_FUTURE)
 
 
+def _any_future(record: object, tree: _PathTree, ctx: RuleContext) -> bool:
+    """Whether a value some path of ``tree`` reaches (as ``_values_at`` does) lies in the
+    future: what ``_dates`` would report, checked without building paths."""
+    for name, many, flag, children in tree:
+        value = getattr(record, name, None)
+        if many:
+            if not isinstance(value, tuple):
+                continue
+            items: tuple[object, ...] = value
+        else:
+            items = (value,)
+        for item in items:
+            if flag is not None and item is not None and _future(item, ctx):
+                return True
+            if children and _any_future(item, children, ctx):
+                return True
+    return False
+
+
 @rule("dates", Customer, codes=("date.future",))
 def _dates(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
-    if not _any_at(c, _DATE_TREE, lambda value, _: _future(value, ctx)):
+    if not _any_future(c, _DATE_TREE, ctx):
         return
     for path in _DATES_NOT_IN_FUTURE:
         for where, value in _values_at(c, path):
@@ -825,27 +868,79 @@ def _record_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
-_STRING_FIELDS: dict[type, Callable[[object, list[str], list[object]], None]] = {}
+_Collect = Callable[[object, list[str], list[object]], None]
+_STRING_FIELDS: dict[type, _Collect] = {}
+# Values of these exact types are never text and hold none: nothing to collect.
+_NOT_TEXT: Final = (int, bool, date, datetime, Decimal)
 
 
-def _string_fields(cls: type) -> Callable[[object, list[str], list[object]], None]:
-    """Compiled for an attrs class: append the ``str`` fields of a record to ``strings`` and
-    every other value that is not ``None`` to ``stack`` (for the loop of ``_any_invalid_text``)."""
+def _collect_value(tp: Any, x: str, names: dict[str, Any]) -> list[str]:
+    """Source that collects value ``x`` declared ``tp`` as the loop of ``_any_invalid_text``
+    would: a ``str`` is taken, a value of the declared type is entered (or skipped if it holds
+    no text), anything else that is not ``None`` goes on the stack for the loop."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (UnionType, typing.Union):
+        non_none = [a for a in args if a is not NoneType]
+        if len(non_none) == 1:
+            return _collect_value(non_none[0], x, names)
+    first: list[str] = []
+    if origin is tuple:
+        item = f"{x}_"
+        first = [
+            f"elif type({x}) is tuple:",
+            f"    for {item} in {x}:",
+            *(f"        {line}" for line in _collect_value(args[0], item, names)),
+        ]
+    elif isinstance(tp, type) and attrs.has(tp) and tp not in _COMPILING:
+        first = [
+            f"elif type({x}) is {_bind(names, tp)}:",
+            f"    {_bind(names, _string_fields(tp))}({x}, strings, stack)",
+        ]
+    elif isinstance(tp, type) and tp in _NOT_TEXT:
+        first = [f"elif type({x}) is {_bind(names, tp)}:", "    pass"]
+    elif (
+        isinstance(tp, type) and issubclass(tp, enum.Enum) and not attrs.has(tp)
+    ):  # a member of a str enum is text, of another enum not
+        action = "strings.append" if issubclass(tp, str) else ""
+        first = [
+            f"elif type({x}) is {_bind(names, tp)}:",
+            f"    {action}({x})" if action else "    pass",
+        ]
+    return [
+        f"if type({x}) is str:",
+        f"    strings.append({x})",
+        *first,
+        f"elif {x} is not None:",
+        f"    stack.append({x})",
+    ]
+
+
+_COMPILING: set[type] = set()
+
+
+def _string_fields(cls: type) -> _Collect:
+    """Compiled for an attrs class: collect the text of a record's fields (see
+    ``_collect_value``) for ``_any_invalid_text``; the order of the strings does not matter."""
     collect = _STRING_FIELDS.get(cls)
     if collect is None:
-        lines = ["def collect(v, strings, stack):"]
-        for name in _record_fields(cls):
-            lines += [
-                f"    x = v.{name}",
-                "    if type(x) is str:",
-                "        strings.append(x)",
-                "    elif x is not None:",
-                "        stack.append(x)",
-            ]
-        lines.append("    return None")
-        namespace: dict[str, Any] = {}
-        exec(compile("\n".join(lines), f"<custrec strings of {cls.__name__}>", "exec"), namespace)
-        collect = _STRING_FIELDS[cls] = namespace["collect"]
+        _COMPILING.add(cls)
+        try:
+            names: dict[str, Any] = {}
+            hints = field_types(cls)
+            lines = []
+            for name in _record_fields(cls):
+                lines.append(f"x = v.{name}")
+                lines += _collect_value(hints[name], "x", names)
+            lines.append("return None")
+            source = "def collect(v, strings, stack):\n" + "".join(
+                f"    {line}\n" for line in lines
+            )
+            namespace: dict[str, Any] = dict(names)
+            exec(compile(source, f"<custrec strings of {cls.__name__}>", "exec"), namespace)
+            collect = _STRING_FIELDS[cls] = namespace["collect"]
+        finally:
+            _COMPILING.discard(cls)
     return collect
 
 
@@ -861,9 +956,9 @@ def _any_invalid_text(record: object) -> bool:
         value = stack.pop()
         cls = type(value)
         if cls is str:
-            strings.append(typing.cast(str, value))
+            strings.append(value)  # type: ignore[arg-type]
         elif cls is tuple:
-            stack.extend(typing.cast(tuple[object, ...], value))
+            stack.extend(value)  # type: ignore[arg-type]
         elif value is not None:
             if _record_fields(cls):
                 _string_fields(cls)(value, strings, stack)

@@ -195,3 +195,16 @@ def test_an_address_normalised_is_valid_and_normalises_to_itself(local: str, dom
         return
     assert email.normalize(once) == once
     assert email.is_valid(once)
+
+
+@given(st.emails() | st.text() | st.sampled_from(["0@A.XN--QCKA1PMC", "ZS@Example.COM"]))
+def test_an_ascii_normalised_address_is_valid(raw: str) -> None:
+    """parse_customer takes an ASCII address it normalised as valid without parsing it again
+    (issue 16); a non-ASCII one it checks again (see test_oracle_parity.py)."""
+    try:
+        once = email.normalize(raw)
+    except InvalidEmail:
+        return
+    if once.isascii():
+        assert email.is_valid(once)
+        assert email.normalize(once) == once

@@ -188,6 +188,9 @@ EMAILS = [
     "zs@example",
     "zs@localhost",
     "x@" + "a" * 250 + ".com",
+    "0@A.XN--QCKA1PMC",  # グーグル: normalised in Unicode, and normalised again with a "-"
+    "x@xn--qcka1pmcc.com",  # グーグルー: valid, but its normalised form is not
+    "x@xn--abcd-hx4ca.com",  # abーーcd
 ]
 
 uscc_text = st.one_of(
@@ -534,6 +537,31 @@ def test_ric_numbers_match_the_reference(
 ) -> None:
     number = f"{area:06d}{born:%Y%m%d}{seq:03d}{last}"
     for candidate in (number, number[:6] + number[8:17]):
+        for today in (TODAY, None):
+            assert outcome(lambda c=candidate, t=today: ric.validate(c, today=t)) == outcome(  # type: ignore[misc]
+                lambda c=candidate, t=today: oracle.ric.validate(c, today=t)  # type: ignore[misc]
+            )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    area=st.integers(0, 999999),
+    ymd=st.one_of(
+        st.integers(0, 99999999),
+        st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)).map(
+            lambda t: t[0] * 10000 + t[1] * 100 + t[2]
+        ),
+    ),
+    seq=st.integers(0, 999),
+    last=st.sampled_from("0123456789X"),
+)
+def test_ric_birth_dates_of_any_digits_match_the_reference(
+    oracle: ModuleType, area: int, ymd: int, seq: int, last: str
+) -> None:
+    """Impossible dates (year 0, month 0 or 13, 30 February...) are refused alike."""
+    number = f"{area:06d}{ymd:08d}{seq:03d}{last}"
+    body = number[:17]
+    for candidate in (number, body + ric.calc_check_digit(body), number[:6] + number[8:17]):
         for today in (TODAY, None):
             assert outcome(lambda c=candidate, t=today: ric.validate(c, today=t)) == outcome(  # type: ignore[misc]
                 lambda c=candidate, t=today: oracle.ric.validate(c, today=t)  # type: ignore[misc]
