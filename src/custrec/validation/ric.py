@@ -25,6 +25,7 @@ custrec.errors.InvalidIdentifier: the resident ID check character does not match
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import string
 import unicodedata
 from typing import Final
@@ -32,6 +33,7 @@ from typing import Final
 from custrec import _text
 from custrec.errors import InvalidIdentifier
 from custrec.model.records import Gender
+from custrec.validation._ascii import compact_ascii
 
 __all__ = [
     "birth_date",
@@ -44,12 +46,19 @@ __all__ = [
     "validate",
 ]
 
-_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))  # W_i = 2^(18-i) mod 11
 _CHECK_SYMBOLS: Final = "0123456789X"
 _EARLIEST: Final = _dt.date(1880, 1, 1)
 _MAX_INPUT: Final = 256
 _ASCII_UPPER: Final = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 _NOT_TEXT: Final = "a resident ID must be given as a string"
+# A compact 18-character number of the right shape (what ``_shape_problem`` accepts).
+_WELL_FORMED_18: Final = re.compile(r"[1-9][0-9]{16}[0-9X]")
+
+_LENGTH_MESSAGE: Final = "a resident ID has 18 characters (15 for old cards)"
+_NOT_A_DATE: Final = "the resident ID birth date is not a calendar date"
+_CHECKSUM_MESSAGE: Final = "the resident ID check character does not match"
+
+_Problem = tuple[str, str]  # (code without the "ric." prefix, message)
 
 
 def _error(code: str, message: str) -> InvalidIdentifier:
@@ -72,6 +81,8 @@ def compact(number: str) -> str:
     """
     if not isinstance(number, str):
         raise _error("format", _NOT_TEXT)
+    if number.isascii():
+        return compact_ascii(number)
     text = _text.compact(number, strip="-")
     if not text.isascii():
         # Removing spaces can leave combining marks next to a base letter: recompose them so
@@ -91,8 +102,16 @@ def calc_check_digit(body: str) -> str:
     """
     if not (isinstance(body, str) and len(body) == 17 and _is_ascii_digits(body)):
         raise _error("format", "the resident ID body must be 17 digits")
-    total = sum(int(digit) * weight for digit, weight in zip(body, _WEIGHTS, strict=True))
-    return _CHECK_SYMBOLS[(12 - total % 11) % 11]
+    return _check_symbol(body)
+
+
+def _check_symbol(body: str) -> str:
+    """The check character of 17 ASCII digits.
+
+    The weighted sum S = sum(d_i * W_i), W_i = 2^(18-i) mod 11 (i = 1..17), is modulo 11
+    twice the 17 digits read as a base-13 number (13 = 2 mod 11): ``int`` does the sum in C.
+    """
+    return _CHECK_SYMBOLS[(12 - 2 * int(body, 13)) % 11]
 
 
 def _resolve_today(today: _dt.date | None) -> _dt.date:
@@ -103,48 +122,75 @@ def _resolve_today(today: _dt.date | None) -> _dt.date:
     return today
 
 
-def _parse_birth_date(text: str, today: _dt.date) -> _dt.date:
+def _birth_date(text: str, today: _dt.date | None) -> _dt.date | _Problem:
     """Parse ``YYYYMMDD`` (ASCII digits already checked) and check its range."""
-    try:
-        born = _dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        raise _error("birth_date", "the resident ID birth date is not a calendar date") from None
+    ymd = int(text)
+    year, month, day = ymd // 10000, ymd // 100 % 100, ymd % 100
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= 31:  # date() would refuse them
+        return "birth_date", _NOT_A_DATE
+    if day <= 28:  # every month has 28 days: date() cannot refuse
+        born = _dt.date(year, month, day)
+    else:
+        try:
+            born = _dt.date(year, month, day)
+        except ValueError:
+            return "birth_date", _NOT_A_DATE
     if born < _EARLIEST:
-        raise _error("birth_date", "the resident ID birth date is before 1880")
-    if born > today:
-        raise _error("birth_date", "the resident ID birth date is in the future")
+        return "birth_date", "the resident ID birth date is before 1880"
+    if born > _resolve_today(today):
+        return "birth_date", "the resident ID birth date is in the future"
     return born
 
 
-def _check_shape(value: str) -> None:
+def _shape_problem(value: str) -> _Problem | None:
     if len(value) == 18:
         if not (_is_ascii_digits(value[:17]) and value[17] in _CHECK_SYMBOLS):
-            raise _error("format", "a resident ID is 17 digits and a digit or X")
+            return "format", "a resident ID is 17 digits and a digit or X"
     elif len(value) == 15:
         if not _is_ascii_digits(value):
-            raise _error("format", "a 15-digit resident ID has digits only")
+            return "format", "a 15-digit resident ID has digits only"
     else:
-        raise _error("length", "a resident ID has 18 characters (15 for old cards)")
+        return "length", _LENGTH_MESSAGE
     if value[0] == "0":
-        raise _error("format", "a resident ID address code does not start with 0")
+        return "format", "a resident ID address code does not start with 0"
+    return None
+
+
+def _check(number: object, today: _dt.date | None) -> tuple[str, _dt.date] | _Problem:
+    """The 18-character form and the birth date of a valid number, or the problem
+    :func:`validate` raises (``(code, message)``)."""
+    if type(number) is str and _WELL_FORMED_18.fullmatch(number):
+        value = number  # compact already: compacting it would change nothing
+    else:
+        if not isinstance(number, str):
+            return "format", _NOT_TEXT
+        if len(number) > _MAX_INPUT:
+            return "length", _LENGTH_MESSAGE
+        value = compact(number)
+        if not _WELL_FORMED_18.fullmatch(value):
+            problem = _shape_problem(value)
+            if problem is not None:
+                return problem
+        if len(value) == 15:
+            value = f"{value[:6]}19{value[6:]}"
+            born = _birth_date(value[6:14], today)
+            if isinstance(born, tuple):
+                return born
+            return value + _check_symbol(value), born
+    born = _birth_date(value[6:14], today)
+    if isinstance(born, tuple):
+        return born
+    if _check_symbol(value[:17]) != value[17]:
+        return "checksum", _CHECKSUM_MESSAGE
+    return value, born
 
 
 def _validate(number: object, today: _dt.date | None) -> tuple[str, _dt.date]:
     """Return the 18-character form and the birth date of a valid number."""
-    if not isinstance(number, str):
-        raise _error("format", _NOT_TEXT)
-    if len(number) > _MAX_INPUT:
-        raise _error("length", "a resident ID has 18 characters (15 for old cards)")
-    value = compact(number)
-    _check_shape(value)
-    if len(value) == 15:
-        value = f"{value[:6]}19{value[6:]}"
-        born = _parse_birth_date(value[6:14], _resolve_today(today))
-        return value + calc_check_digit(value), born
-    born = _parse_birth_date(value[6:14], _resolve_today(today))
-    if calc_check_digit(value[:17]) != value[17]:
-        raise _error("checksum", "the resident ID check character does not match")
-    return value, born
+    result = _check(number, today)
+    if isinstance(result[1], str):
+        raise _error(*result)
+    return result
 
 
 def validate(number: str, *, today: _dt.date | None = None) -> str:
@@ -162,11 +208,13 @@ def validate(number: str, *, today: _dt.date | None = None) -> str:
 
 def is_valid(number: object, *, today: _dt.date | None = None) -> bool:
     """Return whether ``number`` is a valid resident ID number; never raises for any ``number``."""
-    try:
-        _validate(number, today)
-    except InvalidIdentifier:
-        return False
-    return True
+    if type(number) is str and _WELL_FORMED_18.fullmatch(number):
+        # Only whether there is a problem matters here, not which comes first: the cheap
+        # checksum before the birth date (which may need today's date).
+        if _check_symbol(number[:17]) != number[17]:
+            return False
+        return not isinstance(_birth_date(number[6:14], today), tuple)
+    return not isinstance(_check(number, today)[1], str)
 
 
 def to_18(number: str) -> str:

@@ -32,12 +32,14 @@ custrec.errors.InvalidIdentifier: the USCC check character does not match
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from typing import Final
 
 from custrec import _text
 from custrec.errors import InvalidIdentifier
+from custrec.validation._ascii import compact_ascii
 
 __all__ = [
     "ALPHABET",
@@ -62,6 +64,17 @@ _LENGTH: Final = 18
 _MAX_INPUT: Final = 256
 _ASCII_UPPER: Final = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 _NOT_TEXT: Final = "a USCC must be given as a string"
+# A compact, well-formed code: the shape ``_structure_problem`` accepts, written as one pattern.
+_WELL_FORMED: Final = re.compile(r"[1-9ANY][0-9A-HJ-NP-RTUW-Y][0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}")
+_SYMBOLS: Final = re.compile(r"[0-9A-HJ-NP-RTUW-Y]*")
+# Each symbol as the base-34 digit of its value (0-9, then A-U for 10-30).
+_BASE_34: Final = bytes.maketrans(ALPHABET.encode(), b"0123456789ABCDEFGHIJKLMNOPQRSTU")
+
+_LENGTH_MESSAGE: Final = "a USCC has 18 characters"
+_ALPHABET_MESSAGE: Final = "a USCC uses only digits and capital letters except I, O, S, V, Z"
+_AUTHORITY_MESSAGE: Final = "the USCC registration authority code is not 1-9, A, N or Y"
+_DIVISION_MESSAGE: Final = "the USCC administrative division code must be six digits"
+_CHECKSUM_MESSAGE: Final = "the USCC check character does not match"
 
 
 def _error(code: str, message: str) -> InvalidIdentifier:
@@ -80,6 +93,8 @@ def compact(number: str) -> str:
     """
     if not isinstance(number, str):
         raise _error("format", _NOT_TEXT)
+    if number.isascii():
+        return compact_ascii(number)
     text = _text.compact(number, strip="-")
     if not text.isascii():
         # Removing spaces can leave combining marks next to a base letter: recompose them so
@@ -88,20 +103,45 @@ def compact(number: str) -> str:
     return text.translate(_ASCII_UPPER)
 
 
-def _check_structure(value: str) -> None:
+def _structure_problem(value: str) -> tuple[str, str] | None:
+    """The ``(code, message)`` of the first structural problem of a compact ``value``, if any."""
     if len(value) != _LENGTH:
-        raise _error("length", "a USCC has 18 characters")
-    if any(symbol not in _VALUES for symbol in value):
-        raise _error("format", "a USCC uses only digits and capital letters except I, O, S, V, Z")
+        return "length", _LENGTH_MESSAGE
+    if not _SYMBOLS.fullmatch(value):
+        return "format", _ALPHABET_MESSAGE
     if value[0] not in _AUTHORITIES:
-        raise _error("format", "the USCC registration authority code is not 1-9, A, N or Y")
+        return "format", _AUTHORITY_MESSAGE
     if not value[2:8].isdigit():
-        raise _error("format", "the USCC administrative division code must be six digits")
+        return "format", _DIVISION_MESSAGE
+    return None
 
 
 def _check_value(body: str) -> int:
-    total = sum(_VALUES[symbol] * weight for symbol, weight in zip(body, _WEIGHTS, strict=True))
-    return -total % 31  # 31 - (S mod 31), with 31 written as 0
+    """The check value of the first 17 symbols of ``body`` (all of :data:`ALPHABET`).
+
+    The weighted sum S = sum(v_i * 3^i) mod 31 is the value of the 17 symbols read backwards as
+    a base-34 number, modulo 31, since 34 = 3 (mod 31): ``int`` does the sum in C.
+    """
+    return -int(body[16::-1].encode("ascii").translate(_BASE_34), 34) % 31  # 31 - S, 31 as 0
+
+
+def _check(number: object) -> str | tuple[str, str]:
+    """The compact form of a valid USCC, or the ``(code, message)`` :func:`validate` raises."""
+    if type(number) is str and _WELL_FORMED.fullmatch(number):
+        value = number  # compact already: compacting it would change nothing
+    else:
+        if not isinstance(number, str):
+            return "format", _NOT_TEXT
+        if len(number) > _MAX_INPUT:
+            return "length", _LENGTH_MESSAGE
+        value = compact(number)
+        if not _WELL_FORMED.fullmatch(value):
+            problem = _structure_problem(value)
+            if problem is not None:
+                return problem
+    if ALPHABET[_check_value(value)] != value[17]:
+        return "checksum", _CHECKSUM_MESSAGE
+    return value
 
 
 def calc_check_digit(body: str) -> str:
@@ -123,24 +163,15 @@ def validate(number: str) -> str:
     registration authority, a non-digit in the division code, or ``number`` not a ``str``) or
     ``uscc.checksum`` (wrong check character).
     """
-    if not isinstance(number, str):
-        raise _error("format", _NOT_TEXT)
-    if len(number) > _MAX_INPUT:
-        raise _error("length", "a USCC has 18 characters")
-    value = compact(number)
-    _check_structure(value)
-    if ALPHABET[_check_value(value[:-1])] != value[-1]:
-        raise _error("checksum", "the USCC check character does not match")
-    return value
+    result = _check(number)
+    if isinstance(result, tuple):
+        raise _error(*result)
+    return result
 
 
 def is_valid(number: object) -> bool:
     """Return whether ``number`` is a valid USCC; never raises, whatever ``number`` is."""
-    try:
-        validate(number)  # type: ignore[arg-type]
-    except InvalidIdentifier:
-        return False
-    return True
+    return not isinstance(_check(number), tuple)
 
 
 def format(number: str) -> str:
