@@ -87,7 +87,9 @@ def test_validation_failed_never_shows_the_invalid_values_of_a_record() -> None:
 
 @given(
     phone=st.text("0123456789", min_size=6, max_size=10),
-    local=st.text("abcdefghijklmnopqrstuvwxyz", min_size=6, max_size=12),
+    # letters no English word of the messages strings together six of ("failed" is a local part
+    # too, and also in "validation failed")
+    local=st.text("jkqvxz", min_size=6, max_size=12),
 )
 def test_validation_failed_never_repeats_a_rejected_phone_or_email(phone: str, local: str) -> None:
     result = parse_customer(

@@ -224,9 +224,8 @@ class _Normaliser:
         except InvalidFormat:
             return clean(raw)
         if normalised.isascii():
-            # Normalising ASCII again gives it back, valid. Not so for every address: an IDN
-            # domain written in punycode comes back in Unicode, and compacting folds its "ー"
-            # into "-", which may make it invalid (x@xn--qcka1pmcc.com): that one is checked.
+            # Normalising ASCII again gives it back, valid. An IDN domain written in punycode
+            # comes back in Unicode (x@xn--qcka1pmcc.com): only ASCII results skip the check.
             self.emails.add(normalised)
         return normalised
 

@@ -21,11 +21,11 @@ custrec.errors.InvalidEmail: not a valid e-mail address
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
 from email_validator import EmailUndeliverableError, validate_email
 
-from custrec import _text
 from custrec.errors import InvalidEmail
 
 __all__ = ["compact", "format", "is_valid", "normalize", "validate"]
@@ -41,6 +41,10 @@ _NOT_TEXT: Final = "an e-mail address must be given as a string"
 def compact(raw: str) -> str:
     """Return ``raw`` NFKC-normalised with surrounding whitespace removed.
 
+    Dash-like characters are kept as they are (unlike phone numbers and identifiers): in an
+    internationalised domain they are letters of the name (``グーグル``), and folding them would
+    make :func:`normalize` change its own output.
+
     Never raises for a ``str``; the result is not validated. Raises
     :class:`~custrec.errors.InvalidEmail` if ``raw`` is not a ``str``.
 
@@ -49,7 +53,7 @@ def compact(raw: str) -> str:
     """
     if not isinstance(raw, str):
         raise InvalidEmail(_NOT_TEXT)
-    return _text.nfkc(raw).strip()
+    return unicodedata.normalize("NFKC", raw).strip()
 
 
 def normalize(raw: str, *, check_deliverability: bool = False) -> str:

@@ -21,11 +21,11 @@ custrec.errors.InvalidEmail: not a valid e-mail address
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
 from email_validator import EmailUndeliverableError, validate_email
 
-from custrec import _text
 from custrec.errors import InvalidEmail
 
 __all__ = ["compact", "format", "is_valid", "normalize", "validate"]
@@ -49,7 +49,7 @@ def compact(raw: str) -> str:
     """
     if not isinstance(raw, str):
         raise InvalidEmail(_NOT_TEXT)
-    return _text.nfkc(raw).strip()
+    return unicodedata.normalize("NFKC", raw).strip()  # the one deliberate fix, see __init__
 
 
 def normalize(raw: str, *, check_deliverability: bool = False) -> str:
