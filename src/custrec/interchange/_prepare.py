@@ -1,0 +1,436 @@
+"""Preparing rows for an import: the pure, per-row part, in this process or in worker processes.
+
+Preparing a row maps it (:class:`~custrec.interchange.mapping.BoundMapping`), runs
+:func:`~custrec.validation.parse_customer` on it, and derives its strong identifiers and the
+id an import gives it. That needs only the mapping, the import id and the instant rows are
+checked against, never the store, and no row depends on another: it can run in any order and
+in any process. What depends on the order (duplicates in the file, store matching, writing,
+the report) stays with the importer in the calling process, which consumes the prepared chunks
+in file order, so the outcome does not depend on how many processes prepared them.
+
+:func:`prepared_chunks` runs the preparation in this process (``workers=1``) or in
+``workers`` processes started with the ``spawn`` method (never ``fork``: the caller may hold
+SQLite connections and threads). Each worker has its own pipe and holds at most one chunk: the
+caller hands chunk *k* to worker *k* mod ``workers`` and reads the results back in the same
+order, so at most ``workers`` chunks are being prepared while the caller writes another, and
+memory stays flat however large the file. A worker that dies (killed, out of memory) is noticed
+through its process sentinel and raises :class:`~custrec.errors.CustrecError`; a worker whose
+parent dies reads the end of its pipe and exits. A failure inside a worker is reported by the
+exception's type and the row number only, never its message, which could quote a cell.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import signal
+from collections import deque
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Final
+
+import attrs
+
+from custrec.errors import CustrecError
+from custrec.interchange._binding import BoundMapping, MappedRow, is_shifted, shown_value
+from custrec.interchange._identity import derive_id, row_identity
+from custrec.interchange.mapping import ImportMapping, MappingError
+from custrec.interchange.readers import SourceRow
+from custrec.interchange.report import ColumnUsage, RowIssue
+from custrec.model.issues import Severity, ValidationReport
+from custrec.model.records import Customer
+from custrec.model.serialization import SCHEMA_VERSION
+from custrec.storage.codec import StrongKey, strong_keys
+from custrec.validation import parse_customer
+
+__all__ = [
+    "NOT_MERGED",
+    "Binder",
+    "Prepared",
+    "Preparer",
+    "is_document",
+    "prepared_chunks",
+    "row_issues",
+]
+
+NOT_MERGED: Final = frozenset({"id", "version", "created_at", "updated_at"})
+_BINDINGS_KEPT: Final = 256  # distinct header sets remembered (JSON Lines may vary per line)
+_START_METHOD: Final = "spawn"
+_SLICE: Final = 500  # prepared rows a worker pickles at once
+
+
+def _worker_error(message: str) -> CustrecError:
+    """A worker failed or stopped: a :class:`~custrec.errors.CustrecError` (nothing the worker
+    held was written; re-running the same import resumes after the last written chunk)."""
+    return CustrecError(message)
+
+
+def is_document(cells: Mapping[str, Any]) -> bool:
+    """Whether a row is a whole custrec export document (JSON Lines)."""
+    return "schema_version" in cells and "data" in cells
+
+
+def row_issues(
+    source: SourceRow, mapped: MappedRow | None, report: ValidationReport
+) -> Iterator[RowIssue]:
+    """Validation issues as row issues: with the column that fed each path and its value,
+    masked when it holds personal data (every value of a row with shifted cells)."""
+    for issue in report.issues:
+        column = mapped.column_of(issue.path) if mapped is not None else None
+        value: str | None = None
+        if column is not None and mapped is not None and column in mapped.values:
+            path = None if is_shifted(source) else mapped.paths.get(column)
+            value = shown_value(mapped.values[column], path)
+        yield RowIssue(
+            row=source.number,
+            column=column,
+            path=issue.path,
+            code=issue.code,
+            message=issue.message,
+            severity=issue.severity,
+            value=value,
+        )
+
+
+class Binder:
+    """Binds the mapping to each distinct header set (one for CSV, a few for JSON Lines).
+
+    With ``track`` (the importer's binder) it also collects the column usage for the report,
+    and a mapping that does not fit the first header set raises :class:`MappingError` (the
+    wrong file or the wrong mapping); later header sets that do not fit are row issues. A
+    preparer's binder (``track=False``) never raises: the importer has decided already.
+    """
+
+    def __init__(
+        self, mapping: ImportMapping, headers: Sequence[str] | None, *, track: bool = True
+    ) -> None:
+        self.mapping = mapping
+        self._track = track
+        self._first = track
+        self._bound: dict[tuple[str, ...], BoundMapping | MappingError] = {}
+        self.mapped: dict[str, str] = {}
+        self.unmapped: dict[str, None] = {}
+        self.missing: set[str] | None = None
+        if headers is not None:
+            self._bind(tuple(headers))
+
+    def _bind(self, headers: tuple[str, ...]) -> BoundMapping | MappingError:
+        first, self._first = self._first, False
+        try:
+            bound: BoundMapping | MappingError = self.mapping.bind(headers)
+        except MappingError as exc:
+            if first:
+                raise
+            bound = exc
+        if len(self._bound) >= _BINDINGS_KEPT:  # pathological JSON Lines: every line its keys
+            self._bound.clear()
+        self._bound[headers] = bound
+        if self._track and isinstance(bound, BoundMapping):
+            self.mapped.update(bound.usage.mapped)
+            self.unmapped.update(dict.fromkeys(bound.usage.unmapped))
+            missing = set(bound.usage.missing)
+            self.missing = missing if self.missing is None else self.missing & missing
+        return bound
+
+    def get(self, cells: Mapping[str, Any]) -> BoundMapping | MappingError:
+        """The binding for a row's header set."""
+        headers = tuple(cells)
+        bound = self._bound.get(headers)
+        return bound if bound is not None else self._bind(headers)
+
+    def observe(self, source: SourceRow) -> None:
+        """Bind the row's header set if the row is mapped at all (for the column usage)."""
+        if not source.cells and source.problems:
+            return
+        if self.mapping.native and is_document(source.cells):
+            return
+        self.get(source.cells)
+
+    def usage(self) -> ColumnUsage:
+        """Which headers were mapped, left unmapped, or missing from every header set."""
+        unmapped = tuple(h for h in self.unmapped if h not in self.mapped)
+        missing = tuple(r.name for r in self.mapping.columns if r.name in (self.missing or ()))
+        return ColumnUsage(mapped=dict(self.mapped), unmapped=unmapped, missing=missing)
+
+
+@attrs.frozen
+class Prepared:
+    """One row, prepared: its issues so far, what the mapping made of it (``None`` when the
+    row could not be mapped), and, when it is valid, the customer (with the id the import gives
+    it), its strong identifiers and that id (``explicit_id`` when the row named its own)."""
+
+    issues: list[RowIssue]
+    mapped: MappedRow | None = None
+    customer: Customer | None = None
+    keys: frozenset[StrongKey] = frozenset()
+    target: str | None = None
+    explicit_id: bool = False
+
+
+def _issue(source: SourceRow, code: str, message: str) -> RowIssue:
+    return RowIssue(row=source.number, column=None, path="", code=code, message=message)
+
+
+class Preparer:
+    """Prepares rows (see the module docs): pure, picklable settings and a binding cache."""
+
+    def __init__(
+        self,
+        mapping: ImportMapping,
+        *,
+        headers: Sequence[str] | None,
+        import_id: str,
+        as_of: datetime,
+    ) -> None:
+        self.mapping = mapping
+        self.headers = tuple(headers) if headers is not None else None
+        self.import_id = import_id
+        self.as_of = as_of
+        self._binder = Binder(mapping, None, track=False)
+
+    def settings(self) -> tuple[ImportMapping, tuple[str, ...] | None, str, datetime]:
+        """What a worker process needs to build the same preparer."""
+        return (self.mapping, self.headers, self.import_id, self.as_of)
+
+    def prepare(self, source: SourceRow) -> Prepared:
+        """Map, normalise and validate one row, and derive its keys and id."""
+        if not source.cells and source.problems:
+            return Prepared(list(source.problems))
+        cells = source.cells
+        if self.mapping.native and is_document(cells):
+            data = self._document(source)
+            if isinstance(data, RowIssue):
+                return Prepared([*source.problems, data])
+            mapped = MappedRow(data=data, touched=frozenset(k for k in data if k not in NOT_MERGED))
+            issues = list(source.problems)
+        else:
+            bound = self._binder.get(cells)
+            if isinstance(bound, MappingError):
+                return Prepared([*source.problems, _issue(source, "row.columns", bound.message)])
+            mapped = bound.apply(source)
+            issues = list(mapped.issues)
+        data = dict(mapped.data)
+        data.pop("version", None)
+        result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
+        issues.extend(row_issues(source, mapped, result.report))
+        customer = result.record
+        if customer is None or any(i.severity is Severity.ERROR for i in issues):
+            return Prepared(issues, mapped)
+        if "id" in data:
+            return Prepared(issues, mapped, customer, strong_keys(customer), customer.id, True)
+        target = derive_id(self.import_id, row_identity(customer))
+        customer = attrs.evolve(customer, id=target)  # here, not in the writer: it costs
+        return Prepared(issues, mapped, customer, strong_keys(customer), target, False)
+
+    def _document(self, source: SourceRow) -> dict[str, Any] | RowIssue:
+        cells = source.cells
+        if cells.get("schema_version") != SCHEMA_VERSION:
+            message = f"not a custrec document of schema version {SCHEMA_VERSION}"
+            return _issue(source, "row.schema", message)
+        if cells.get("type", "customer") != "customer":
+            return _issue(source, "row.schema", "not a customer document")
+        if cells.get("masked") is True:
+            message = "a masked export cannot be imported: export with unmask"
+            return _issue(source, "row.masked", message)
+        if not isinstance(cells.get("data"), dict):
+            return _issue(source, "row.not_object", "the document's data must be an object")
+        return dict(cells["data"])
+
+
+# ------------------------------------------------------------------------------ workers
+
+
+def _slim(prepared: Prepared) -> Prepared:
+    """What the importer still needs of a prepared row: the mapped data itself is not."""
+    if prepared.mapped is None:
+        return prepared
+    return attrs.evolve(prepared, mapped=attrs.evolve(prepared.mapped, data={}))
+
+
+def _serve(conn: Connection, settings: tuple[ImportMapping, Any, str, datetime]) -> None:
+    """A worker's loop: prepare each chunk received, send the results back, until ``None``
+    or the end of the pipe (the parent is gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    mapping, headers, import_id, as_of = settings
+    preparer = Preparer(mapping, headers=headers, import_id=import_id, as_of=as_of)
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        try:
+            blobs = _prepare_pickled(preparer, chunk)
+            message: tuple[str, Any] = ("ok", len(blobs))
+        except _RowFailed as failed:
+            blobs, message = [], ("error", str(failed))
+        chunk = None  # the rows are not needed while the results go out
+        try:
+            conn.send(message)
+            for blob in blobs:
+                conn.send_bytes(blob)
+        except (OSError, ValueError):
+            return
+
+
+def _prepare_pickled(preparer: Preparer, chunk: list[SourceRow]) -> list[bytes]:
+    """The chunk's prepared rows, pickled a slice at a time as they are made: a worker holds
+    compact bytes, not a chunk's worth of live objects, until it can send them."""
+    blobs: list[bytes] = []
+    ready: list[Prepared] = []
+    for position, source in enumerate(chunk):
+        try:
+            ready.append(_slim(preparer.prepare(source)))
+            if len(ready) >= _SLICE or position == len(chunk) - 1:
+                blobs.append(pickle.dumps(ready, protocol=pickle.HIGHEST_PROTOCOL))
+                ready = []
+        except Exception as exc:  # reported by type only: a message may quote a cell
+            failed = f"preparing row {source.number} failed: {type(exc).__name__}"
+            raise _RowFailed(failed) from None
+    return blobs
+
+
+class _RowFailed(Exception):
+    """A row could not be prepared in a worker (the message names the row and the type)."""
+
+
+class _Pool:
+    """``workers`` spawned processes, each with its own pipe (see the module docs)."""
+
+    def __init__(self, preparer: Preparer, workers: int) -> None:
+        context = multiprocessing.get_context(_START_METHOD)
+        self._conns: list[Connection] = []
+        self._procs: list[BaseProcess] = []
+        try:
+            for _ in range(workers):
+                mine, theirs = context.Pipe(duplex=True)
+                process = context.Process(
+                    target=_serve,
+                    args=(theirs, preparer.settings()),
+                    name="custrec-import-worker",
+                    daemon=True,
+                )
+                process.start()
+                theirs.close()
+                self._conns.append(mine)
+                self._procs.append(process)
+        except BaseException:
+            self.close(abort=True)
+            raise
+
+    def send(self, worker: int, chunk: list[SourceRow]) -> None:
+        try:
+            self._conns[worker].send(chunk)
+        except (OSError, ValueError):
+            raise self._stopped(worker) from None
+        except Exception as exc:  # pickling: the rows hold a value that cannot be sent
+            raise _worker_error(
+                f"rows {chunk[0].number}-{chunk[-1].number} cannot be handed to a worker "
+                f"process ({type(exc).__name__}); import with workers=1"
+            ) from None
+
+    def receive(self, worker: int) -> list[Prepared]:
+        conn, process = self._conns[worker], self._procs[worker]
+        multiprocessing.connection.wait([conn, process.sentinel])
+        results: list[Prepared] = []
+        try:
+            kind, payload = conn.recv()
+            if kind != "ok":
+                raise _worker_error(f"an import worker failed: {payload}")
+            for _ in range(payload):
+                results.extend(pickle.loads(conn.recv_bytes()))
+        except (EOFError, OSError):
+            raise self._stopped(worker) from None
+        return results
+
+    def _stopped(self, worker: int) -> CustrecError:
+        process = self._procs[worker]
+        process.join(timeout=5)
+        code = process.exitcode
+        if code is None:
+            how = "its pipe closed"
+        elif code < 0:
+            how = f"by signal {-code}"
+        else:
+            how = f"with exit code {code}"
+        return _worker_error(
+            f"an import worker process stopped unexpectedly ({how}; out of memory?); the "
+            "chunks written so far are stored: run the same import again to resume"
+        )
+
+    def close(self, *, abort: bool = False) -> None:
+        for conn in self._conns:
+            if not abort:
+                try:
+                    conn.send(None)
+                except (OSError, ValueError):
+                    pass
+            conn.close()
+        for process in self._procs:
+            if abort:
+                process.terminate()
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def prepared_chunks(
+    preparer: Preparer, chunks: Iterator[list[SourceRow]], *, workers: int
+) -> Generator[tuple[list[SourceRow], list[Prepared]], None, None]:
+    """Each chunk with its prepared rows, in the order read.
+
+    With ``workers`` > 1 and more than one chunk, the rows are prepared by worker processes,
+    at most ``workers`` chunks ahead of the caller; otherwise in this process. Close the
+    generator (``contextlib.closing``) to stop the workers early.
+    """
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None) if workers > 1 else None
+    if second is None:
+        yield first, [preparer.prepare(source) for source in first]
+        for chunk in chunks:
+            yield chunk, [preparer.prepare(source) for source in chunk]
+        return
+    pool = _Pool(preparer, workers)
+    failed = True
+    try:
+        yield from _through(pool, _chain(first, second, chunks), workers)
+        failed = False
+    finally:
+        pool.close(abort=failed)
+
+
+def _through(
+    pool: _Pool, chunks: Iterator[list[SourceRow]], workers: int
+) -> Iterator[tuple[list[SourceRow], list[Prepared]]]:
+    """Chunk *k* to worker *k* mod ``workers``, results read back in the same order; a worker
+    gets its next chunk as soon as its results are read, before the caller writes them."""
+    queued: deque[tuple[list[SourceRow], int]] = deque()
+    for worker in range(workers):
+        chunk = next(chunks, None)
+        if chunk is None:
+            break
+        pool.send(worker, chunk)
+        queued.append((chunk, worker))
+    while queued:
+        done, worker = queued.popleft()
+        prepared = pool.receive(worker)
+        following = next(chunks, None)
+        if following is not None:
+            pool.send(worker, following)
+            queued.append((following, worker))
+        yield done, prepared
+
+
+def _chain(
+    first: list[SourceRow], second: list[SourceRow], rest: Iterator[list[SourceRow]]
+) -> Iterator[list[SourceRow]]:
+    yield first
+    yield second
+    yield from rest
