@@ -320,7 +320,7 @@ def _text(value: Any, path: str, ctx: _Context, multiline: bool) -> Any:
         ctx.add(path, "type", "expected text")
         return _MISSING
     if isinstance(value, int):  # phones and postal codes typed as numbers in spreadsheets
-        value = str(value)
+        value = _int_text(value)
     if not isinstance(value, str):
         ctx.add(path, "type", "expected text")
         return _MISSING
@@ -395,14 +395,33 @@ _FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {
 }
 
 
+def _int_text(value: int) -> str | None:
+    """``value`` as decimal text, or ``None`` beyond Python's digit limit for conversions."""
+    try:
+        return str(value)
+    except ValueError:
+        return None
+
+
+def _text_int(value: str) -> int | str:
+    """Digits as an ``int``; anything else (or too many digits) unchanged, for the type issue."""
+    text = _clean(value)
+    if text.lstrip("-").isdigit():
+        try:
+            return int(text)
+        except ValueError:  # digits int() refuses (U+10A40), or over the digit limit
+            return value
+    return value
+
+
 def _converted_leaf(tp: Any) -> _Step:
     hook = _FAST_HOOKS.get(tp)
     is_int = tp is int
     message = f"expected {_describe(tp)}"
 
     def converted(value: Any, path: str, ctx: _Context) -> Any:
-        if is_int and isinstance(value, str) and _clean(value).lstrip("-").isdigit():
-            value = int(_clean(value))
+        if is_int and isinstance(value, str):
+            value = _text_int(value)
         try:
             if hook is not None and ctx.fast:
                 return hook(value, tp)

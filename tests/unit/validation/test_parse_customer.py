@@ -463,3 +463,19 @@ def test_parse_customer_never_accepts_a_name_it_could_not_store(
     result = parse_customer({**valid_person(), "name": name}, as_of=NOW)
     assert result.record is None
     assert ("name", "text.invalid_character") in {(i.path, i.code) for i in result.report}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", 10**5000),  # str() refuses an int beyond Python's digit limit
+        ("version", "9" * 5000),  # so does int() for the text
+        ("version", "\U00010a40"),  # a digit (isdigit) that int() does not read
+    ],
+    ids=["huge-int-as-text", "huge-digits-as-int", "kharoshthi-digit"],
+)
+def test_values_python_cannot_convert_are_type_issues_not_exceptions(
+    field: str, value: object
+) -> None:
+    result = parse_customer({"kind": "individual", "name": "张三", field: value})
+    assert [(i.path, i.code) for i in result.report.issues if i.code == "type"] == [(field, "type")]

@@ -15,9 +15,12 @@ with only their imports pointed at each other (and the oracle sharing the public
 malformed input and assert that the optimised code returns exactly what this reference returns:
 the same record, the same issues (path, code, message, severity) in the same order, the same
 exceptions. Never "fix" this copy: it is the definition of the behaviour the optimisation had to
-keep. The one deliberate change since, made in both places at once: ``email.compact`` no longer
+keep. Two deliberate changes since, made in both places at once. 1: ``email.compact`` no longer
 folds dash-like characters (``ー`` in an IDN domain), which made ``email.normalize`` change its
-own output (a defect, pinned by ``test_email.py::test_normalize_is_idempotent``).
+own output (a defect, pinned by ``test_email.py::test_normalize_is_idempotent``). 2: structuring no
+longer raises ``ValueError`` for an ``int`` beyond Python's digit limit in a text field, or for
+digits ``int()`` refuses in a number field (``parse_customer`` promises never to raise on
+data): both are ``type`` issues.
 It is loaded by ``conftest.py`` (as ``custrec_validation_oracle``) and is not collected.
 """
 

@@ -278,7 +278,10 @@ def _leaf(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> 
             ctx.add(path, "type", "expected text")
             return _MISSING
         if isinstance(value, int):  # phones and postal codes typed as numbers in spreadsheets
-            value = str(value)
+            try:  # deliberate fix 2 (see __init__)
+                value = str(value)
+            except ValueError:
+                value = None
         if not isinstance(value, str):
             ctx.add(path, "type", "expected text")
             return _MISSING
@@ -297,7 +300,10 @@ def _leaf(value: Any, tp: Any, path: str, ctx: _Context, *, field_name: str) -> 
         ctx.add(path, "enum", f"expected {_describe(tp)}")
         return _MISSING
     if tp is int and isinstance(value, str) and clean(value).lstrip("-").isdigit():
-        value = int(clean(value))
+        try:  # deliberate fix 2 (see __init__)
+            value = int(clean(value))
+        except ValueError:
+            pass
     try:
         return ctx.converter.structure(value, tp)
     except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
