@@ -8,12 +8,16 @@ checked in one pass over neighbours, and only then are the amounts sorted themse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from itertools import islice
-from operator import le
+from itertools import compress, islice, repeat
+from operator import gt, le
+from typing import Final
 
-__all__ = ["sorted_amounts", "sorted_by_amount"]
+__all__ = ["counts_at_most", "sorted_amounts", "sorted_by_amount"]
+
+_BELOW_ALL: Final = Decimal("-Infinity")
 
 
 def _ascending(values: Sequence[Decimal]) -> bool:
@@ -35,3 +39,21 @@ def sorted_by_amount(amounts: Sequence[Decimal], order: Sequence[int]) -> list[i
     if _ascending(list(map(amounts.__getitem__, result))):
         return result
     return sorted(order, key=amounts.__getitem__)
+
+
+def counts_at_most(ordered: Sequence[Decimal], values: Iterable[Decimal]) -> list[int]:
+    """``[bisect_right(ordered, v) for v in values]`` for an ascending ``ordered``."""
+    values = list(values)
+    keys = list(map(float, ordered))
+    asked = list(map(float, values))
+    # How many floats are at most each float: one pass for the floats present, then bisect.
+    right = dict(zip(keys, range(1, len(keys) + 1), strict=True))
+    found: list[int] = list(map(right.get, asked, repeat(-1)))
+    for i in [i for i, count in enumerate(found) if count < 0]:
+        found[i] = bisect_right(keys, asked[i])
+    # The floats count every amount whose float is at most the value's. Only amounts sharing the
+    # value's float can exceed it, and the largest counted one sits just before the count.
+    before = (_BELOW_ALL, *ordered)
+    for i in compress(range(len(values)), map(gt, map(before.__getitem__, found), values)):
+        found[i] = bisect_right(ordered, values[i], 0, found[i])
+    return found

@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from operator import attrgetter
+from itertools import repeat
+from operator import add, attrgetter, gt, mul, truediv
 from typing import Final, TypeVar
 
 import attrs
@@ -54,7 +55,7 @@ from custrec.grading._common import (
     instant,
 )
 from custrec.grading._engine import use_numpy
-from custrec.grading._order import sorted_amounts
+from custrec.grading._order import counts_at_most, sorted_amounts
 from custrec.grading._population import check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -66,6 +67,7 @@ PotentialSource = Callable[[ActivitySummary], float] | Mapping[str, float]
 
 STAR_LABELS: Final = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 
+_ZERO: Final = Decimal(0)
 _TOTAL: Final = attrgetter("total_spent")
 _COUNT: Final = attrgetter("purchase_count")
 
@@ -189,13 +191,7 @@ class StarPolicy:
         population, currency = collect_population(summaries, as_of)
         if not population:
             raise ValueError("cannot fit a star policy on an empty population")
-        totals = list(map(_TOTAL, population))
-        if use_numpy(len(totals)):
-            from custrec.grading import _numeric
-
-            totals = _numeric.sorted_decimals(totals)
-        else:
-            totals = sorted_amounts(totals)
+        totals = sorted_amounts(list(map(_TOTAL, population)))
         return FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,
@@ -242,7 +238,10 @@ class FittedStarPolicy:
                 self, population, as_of, [g.label for g in grades], [g.score for g in grades]
             )
         n = self.population_size
-        amounts = _ranks(self._totals, map(_TOTAL, population), Decimal(0))
+        totals = list(map(_TOTAL, population))
+        # bisect_right for a positive total, 0 otherwise (True * rank = rank, False * rank = 0)
+        positive = map(gt, totals, repeat(_ZERO))
+        amounts = list(map(mul, positive, counts_at_most(self._totals, totals)))
         frequencies = _ranks(self._counts, map(_COUNT, population), 0)
         # combined = (amount_rank * wa + frequency_rank * wq) / n, exactly, as integers over
         # n * scale; a cut c is reached when the numerator >= ceil(c * n * scale).
@@ -263,14 +262,16 @@ class FittedStarPolicy:
             stars = np.searchsorted(np.array(thresholds, dtype=np.int64), x, "right")
             scores: list[float] = (x.astype(np.float64) / float(whole)).tolist()
             return Grades(self, population, as_of, _numeric.take(labels, stars), scores)
-        numerators = [a * ka + q * kq for a, q in zip(amounts, frequencies, strict=True)]
+        numerators = list(
+            map(add, map(mul, amounts, repeat(ka)), map(mul, frequencies, repeat(kq)))
+        )
         stars_of = map(functools.partial(bisect_right, thresholds), numerators)
         return Grades(
             self,
             population,
             as_of,
             list(map(labels.__getitem__, stars_of)),
-            [x / whole for x in numerators],
+            list(map(truediv, numerators, repeat(whole))),
         )
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:

@@ -404,14 +404,21 @@ AMOUNT_LISTS = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=AMOUNT_LISTS)
-def test_pure_python_amount_sorts_are_the_exact_stable_sorts(values: list[Decimal]) -> None:
+@given(values=AMOUNT_LISTS, queries=AMOUNT_LISTS)
+def test_pure_python_amount_kernels_are_exact(
+    values: list[Decimal], queries: list[Decimal]
+) -> None:
+    from bisect import bisect_right
+
     from custrec.grading import _order
 
-    assert exact_texts(_order.sorted_amounts(values)) == exact_texts(sorted(values))
+    ordered = _order.sorted_amounts(values)
+    assert exact_texts(ordered) == exact_texts(sorted(values))
     order = list(range(len(values)))
     random.Random(len(values)).shuffle(order)
     assert _order.sorted_by_amount(values, order) == sorted(order, key=values.__getitem__)
+    asked = [*queries, *values]
+    assert _order.counts_at_most(ordered, asked) == [bisect_right(ordered, v) for v in asked]
 
 
 @pytest.mark.skipif(not numpy_available(), reason="needs the numeric extra")
