@@ -189,7 +189,35 @@ def test_a_packed_customer_is_compact_and_holds_no_personal_value(tmp_path: Path
     for value in ("钱0006", "13600000006", "p6@example.cn", "长安街6号", "100000"):
         assert value.encode() not in payload
     assert b'"stage":"lead"' in payload  # non-personal fields stay readable
-    assert len(payload) < 650
+    # what the row holds beside the payload (owner, tags, instants...) is left out
+    for column in (b'"owner"', b'"tags"', b'"created_at"', b"2026-03-01"):
+        assert column not in payload
+    assert len(payload) < 480
+
+
+def test_a_payload_that_left_out_its_row_facts_needs_them(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "crm.sqlite")
+    registry = Registry(store, keyring=KeyRing.generate(), clock=TickingClock(T0))
+    c = registry.customers.intake(person(8), actor=ADMIN)
+    codec = registry._context.codec
+    with store.transaction(readonly=True) as session:
+        row = session.customers.get(c.id)
+        sealer = codec.begin(session)
+        with pytest.raises(StorageError, match="facts of its row"):
+            sealer.open_record(Customer, row.payload, customer_id=c.id)
+        facts = {
+            "kind": row.kind,
+            "state": row.state,
+            "owner": row.owner,
+            "team": row.team,
+            "grade": row.grade,
+            "tags": list(row.tags),
+            "created_at": CONVERTER.unstructure(row.created_at),
+            "updated_at": CONVERTER.unstructure(row.updated_at),
+        }
+        document = sealer.open_record(Customer, row.payload, customer_id=c.id, facts=facts)
+    store.close()
+    assert document["data"] == CONVERTER.unstructure(c)
 
 
 def test_compaction_round_trips_every_field_and_keeps_unknown_ones() -> None:
@@ -231,12 +259,13 @@ def test_a_partial_document_opens_as_it_was_sealed() -> None:
 
 def test_a_packed_payload_refuses_what_it_cannot_have_made() -> None:
     payload = _packed.pack(1, {"name": 0}, [b"\x01" * 40])
-    assert _packed.unpack(payload, "c-1") == (1, True, {"name": 0}, [b"\x01" * 40])
+    assert _packed.unpack(payload, "c-1") == (1, _packed.COMPACTED, {"name": 0}, [b"\x01" * 40])
     for broken in (
         payload[:-1],
         payload[:4],
         _packed.MAGIC + b"\x01\x01\x05[1,2]",  # not an object
-        _packed.MAGIC + b"\x01\x02\x02{}",  # an unknown flag
+        _packed.MAGIC + b"\x01\x04\x02{}",  # an unknown flag
+        _packed.MAGIC + b"\x01\x02\x02{}",  # facts left out of a document not compacted
         _packed.MAGIC,
     ):
         with pytest.raises(StorageError):

@@ -238,6 +238,7 @@ class Intake:
                     Customer,
                     [c.id for c, _ in accepted],
                     (self._records.document(c) for c, _ in accepted),
+                    [self._records.customer_facts(c) for c, _ in accepted],
                 )
                 rows: list[CustomerRow] = []
                 histories: list[HistoryRecord] = []

@@ -103,6 +103,9 @@ class Records:
         document = unit.sealer.open_record(
             record_type, payload, customer_id=customer_id, record_id=record_id
         )
+        return self._structured(record_type, customer_id, document)
+
+    def _structured(self, record_type: type, customer_id: str, document: dict[str, Any]) -> Any:
         if "erased" in document:
             raise Erased(customer_id)
         if document.get("schema_version") != SCHEMA_VERSION:
@@ -117,7 +120,10 @@ class Records:
         if row.state == "merged":
             target = alias_target(row)
             raise InvalidState(f"customer {row.id} was merged into customer {target}")
-        customer = typing.cast(Customer, self.open(unit, Customer, row.id, row.id, row.payload))
+        document = unit.sealer.open_record(
+            Customer, row.payload, customer_id=row.id, facts=self.row_facts(row)
+        )
+        customer = typing.cast(Customer, self._structured(Customer, row.id, document))
         return attrs.evolve(customer, version=row.version)
 
     def opened(self, unit: Unit, rows: Iterable[CustomerRow]) -> list[tuple[CustomerRow, Customer]]:
@@ -149,7 +155,11 @@ class Records:
             raise ValueError("stored customers need created_at and updated_at")
         if payload is None:
             payload = unit.sealer.seal_record(
-                Customer, self.document(customer), customer_id=customer.id, new_customer=new
+                Customer,
+                self.document(customer),
+                customer_id=customer.id,
+                new_customer=new,
+                facts=self.customer_facts(customer),
             )
         return CustomerRow(
             id=customer.id,
@@ -170,6 +180,36 @@ class Records:
             created_at=customer.created_at,
             updated_at=customer.updated_at,
         )
+
+    def customer_facts(self, customer: Customer) -> dict[str, Any]:
+        """What the row of ``customer`` stores beside its payload (:meth:`row`), as the
+        document holds it: the sealer leaves these values out of the payload (all but the
+        stage, which stays readable in it)."""
+        unstructure = self._context.converter.unstructure
+        return {
+            "kind": customer.kind.value,
+            "state": customer.state.value,
+            "owner": customer.owner,
+            "team": customer.team,
+            "grade": customer.grade,
+            "tags": list(customer.tags),
+            "created_at": unstructure(customer.created_at),
+            "updated_at": unstructure(customer.updated_at),
+        }
+
+    def row_facts(self, row: CustomerRow) -> dict[str, Any]:
+        """The same values as :meth:`customer_facts`, read from a stored row (to open it)."""
+        unstructure = self._context.converter.unstructure
+        return {
+            "kind": row.kind,
+            "state": row.state,
+            "owner": row.owner,
+            "team": row.team,
+            "grade": row.grade,
+            "tags": list(row.tags),
+            "created_at": unstructure(row.created_at),
+            "updated_at": unstructure(row.updated_at),
+        }
 
     def index_keys(
         self,
@@ -402,7 +442,9 @@ class Records:
         if data is None:
             if not holds_customer(row):
                 raise StorageError(f"customer {row.id}: the first version cannot be rebuilt")
-            document = unit.sealer.open_record(Customer, row.payload, customer_id=row.id)
+            document = unit.sealer.open_record(
+                Customer, row.payload, customer_id=row.id, facts=self.row_facts(row)
+            )
             found = document.get("data")
             if not isinstance(found, dict):
                 raise StorageError(f"customer {row.id}: the stored record holds no data")

@@ -5,7 +5,7 @@ record) is stored by :class:`~custrec.storage.codec.EncryptingCodec` in this lay
 
     b"\\x00\\x01"                      magic: never the first bytes of a JSON text
     varint(schema_version)
-    varint(flags)                      1: the skeleton is compacted
+    varint(flags)                      1: compacted, 2: the row's facts were left out
     varint(len(skeleton)) skeleton     UTF-8 JSON of the compacted ``data``
     (varint(len(c)) c) ...             the ciphertext of each personal value, in document order
 
@@ -16,6 +16,9 @@ The skeleton is ``data`` with:
   the JSON form (same layout, same associated data), follow the skeleton as raw bytes instead
   of base64 strings inside ``{"$enc": ...}`` objects;
 - the record's ``id`` left out when it is the id the payload is sealed for (the customer id);
+- the top-level fields the row stores as columns (kind, stage, state, owner, team, grade,
+  tags, created_at, updated_at) left out when the sealer is given them as ``facts`` and they
+  are equal (flag 2): opening then needs the same facts, from the row;
 - every field left out whose value is its declared default ``None`` or empty list, and every
   nested record (``milestones``) left out when nothing of it remains; opening puts them back, in
   the field order of the record class, so an opened document is the one that was sealed. Only
@@ -28,17 +31,29 @@ codec tells the two forms apart by their first byte.
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 import typing
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from custrec.errors import StorageError
 
-__all__ = ["MAGIC", "Shape", "compact", "expand", "is_packed", "pack", "unpack"]
+__all__ = [
+    "COMPACTED",
+    "MAGIC",
+    "WITH_FACTS",
+    "Shape",
+    "Unpacked",
+    "compact",
+    "expand",
+    "is_packed",
+    "pack",
+    "unpack",
+]
 
 MAGIC: Final = b"\x00\x01"
 """The first bytes of a packed payload (a JSON text never starts with a NUL byte)."""
@@ -48,7 +63,12 @@ _EMPTY: Final = 2  # the default is an empty list (a tuple factory)
 _NESTED: Final = 3  # the default is a record of its own (a factory of an attrs class)
 _ID: Final = 4  # the record's id: left out when it is the id the payload is sealed for
 _KEEP: Final = 0
-_COMPACTED: Final = 1  # flag: the skeleton is compacted (expand() puts the defaults back)
+_ABSENT: Final = object()
+COMPACTED: Final = 1
+"""Flag: the skeleton is compacted (:func:`expand` puts the defaults back)."""
+WITH_FACTS: Final = 2
+"""Flag: fields equal to the row's columns were left out (opening needs the row's facts)."""
+_FLAGS: Final = COMPACTED | WITH_FACTS
 
 
 @attrs.frozen
@@ -64,6 +84,8 @@ class Shape:
 
     fields: tuple[_Field, ...]
     by_name: dict[str, _Field] = attrs.field(eq=False)
+    plan: dict[str, tuple[int, Shape | None]] = attrs.field(eq=False)
+    """``name -> (kind, nested shape)``: what :func:`compact` looks up per key."""
 
     @classmethod
     def of(cls, record_type: type) -> Shape:
@@ -103,71 +125,94 @@ def _shape(record_type: type, seen: dict[type, Shape]) -> Shape:
             elif sub is not None and default.factory is nested:
                 kind = _NESTED
         fields.append(_Field(f.name, kind, sub))
-    shape = Shape(tuple(fields), {f.name: f for f in fields})
+    shape = Shape(
+        tuple(fields), {f.name: f for f in fields}, {f.name: (f.kind, f.shape) for f in fields}
+    )
     seen[record_type] = shape
     return shape
 
 
-def compact(data: dict[str, Any], shape: Shape, record_id: str | None) -> dict[str, Any] | None:
-    """``data`` without what :func:`expand` puts back (see the module docstring); ``None``
-    when ``data`` does not hold every field of its record class, at every level (a document
-    the converter did not make), which is then stored as it is."""
-    if len(data) < len(shape.fields):
+def compact(
+    data: dict[str, Any],
+    shape: Shape,
+    record_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """``data`` without what :func:`expand` puts back (see the module docstring): also the
+    top-level fields equal to ``facts`` (the row's columns). ``None`` when ``data`` does not
+    hold every field of its record class, at every level (a document the converter did not
+    make), which is then stored as it is."""
+    plan = shape.plan
+    if len(data) < len(plan):
         return None
     out: dict[str, Any] = {}
-    by_name = shape.by_name
-    missing = len(shape.fields)
+    missing = len(plan)
     for name, value in data.items():
-        f = by_name.get(name)
-        if f is None:
+        spec = plan.get(name)
+        if spec is None:
             out[name] = value
             continue
         missing -= 1
-        if f.shape is not None:
-            if isinstance(value, dict):
-                value = compact(value, f.shape, None)
+        kind, nested = spec
+        if value is None:
+            if kind == _NONE or (facts is not None and facts.get(name, _ABSENT) is None):
+                continue
+            out[name] = None
+            continue
+        if nested is not None:
+            if type(value) is dict:
+                value = compact(value, nested, None, None)
                 if value is None:
                     return None
-            elif isinstance(value, list):
+            elif type(value) is list:
                 items = []
                 for item in value:
-                    if isinstance(item, dict):
-                        item = compact(item, f.shape, None)
+                    if type(item) is dict:
+                        item = compact(item, nested, None, None)
                         if item is None:
                             return None
                     items.append(item)
                 value = items
-        kind = f.kind
+        if facts is not None and facts.get(name, _ABSENT) == value:
+            continue
         if (
-            (kind == _NONE and value is None)
-            or (kind == _EMPTY and value == [])
+            (kind == _EMPTY and value == [])
             or (kind == _NESTED and value == {})
-            or (kind == _ID and record_id is not None and value == record_id)
+            or (kind == _ID and value == record_id)
         ):
             continue
         out[name] = value
     return out if missing == 0 else None
 
 
-def expand(data: dict[str, Any], shape: Shape, record_id: str | None) -> dict[str, Any]:
+def expand(
+    data: dict[str, Any],
+    shape: Shape,
+    record_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Put back what :func:`compact` left out, in the record class's field order."""
     out: dict[str, Any] = {}
     for f in shape.fields:
         name = f.name
-        if name in data:
+        if facts is not None and name not in data and name in facts:
+            out[name] = copy.deepcopy(facts[name])
+        elif name in data:
             value = data[name]
             if f.shape is not None:
                 if isinstance(value, dict):
-                    value = expand(value, f.shape, None)
+                    value = expand(value, f.shape, None, None)
                 elif isinstance(value, list):
-                    value = [expand(v, f.shape, None) if isinstance(v, dict) else v for v in value]
+                    value = [
+                        expand(v, f.shape, None, None) if isinstance(v, dict) else v for v in value
+                    ]
             out[name] = value
         elif f.kind == _NONE:
             out[name] = None
         elif f.kind == _EMPTY:
             out[name] = []
         elif f.kind == _NESTED and f.shape is not None:
-            out[name] = expand({}, f.shape, None)
+            out[name] = expand({}, f.shape, None, None)
         elif f.kind == _ID and record_id is not None:
             out[name] = record_id
     if len(out) != len(data):
@@ -194,12 +239,14 @@ def pack(
     skeleton: dict[str, Any],
     ciphertexts: Sequence[bytes],
     *,
-    compacted: bool = True,
+    flags: int = COMPACTED,
 ) -> bytes:
-    """The packed payload of a sealed document (see the module docstring); ``compacted``
-    says whether :func:`expand` is to put back what :func:`compact` left out."""
+    """The packed payload of a sealed document (see the module docstring); ``flags`` say
+    what :func:`expand` is to put back (:data:`COMPACTED`, :data:`WITH_FACTS`)."""
+    if flags & ~_FLAGS:
+        raise ValueError("unknown packing flags")
     encoded = _ENCODER.encode(skeleton).encode("utf-8")
-    parts = [MAGIC, _varint(schema_version), _varint(_COMPACTED if compacted else 0)]
+    parts = [MAGIC, _varint(schema_version), _varint(flags)]
     parts.append(_varint(len(encoded)))
     parts.append(encoded)
     for blob in ciphertexts:
@@ -251,13 +298,22 @@ class _Reader:
         return found
 
 
-def unpack(payload: bytes, what: str) -> tuple[int, bool, dict[str, Any], list[bytes]]:
-    """``(schema_version, compacted, skeleton, ciphertexts)`` of a packed payload;
-    ``StorageError`` for bytes :func:`pack` cannot have made."""
+class Unpacked(NamedTuple):
+    """The parts of a packed payload."""
+
+    schema_version: int
+    flags: int
+    skeleton: dict[str, Any]
+    ciphertexts: list[bytes]
+
+
+def unpack(payload: bytes, what: str) -> Unpacked:
+    """The parts of a packed payload; ``StorageError`` for bytes :func:`pack` cannot have
+    made."""
     reader = _Reader(bytes(payload), what)
     version = reader.varint()
     flags = reader.varint()
-    if flags & ~_COMPACTED:
+    if flags & ~_FLAGS or (flags & WITH_FACTS and not flags & COMPACTED):
         raise reader._fail()
     body = reader.chunk()
     try:
@@ -269,4 +325,4 @@ def unpack(payload: bytes, what: str) -> tuple[int, bool, dict[str, Any], list[b
     blobs: list[bytes] = []
     while not reader.done:
         blobs.append(reader.chunk())
-    return version, bool(flags & _COMPACTED), skeleton, blobs
+    return Unpacked(version, flags, skeleton, blobs)

@@ -61,23 +61,31 @@ class Sealer(Protocol):
         customer_id: str,
         record_id: str | None = None,
         new_customer: bool = False,
+        facts: Mapping[str, Any] | None = None,
     ) -> bytes:
         """Seal the document of a record (a customer, or an activity of ``customer_id``).
 
         ``new_customer`` says the customer is being created in this unit of work, so it has no
-        data key yet (one is made without looking it up first).
+        data key yet (one is made without looking it up first). ``facts`` are top-level values
+        of the document that the row stores beside the payload (its columns, in the document's
+        JSON form): the codec may leave them out of the payload, and then opening it needs the
+        same facts.
 
         The document may be consumed (sealed in place): pass one built for this call.
         """
         ...
 
     def seal_new_customers(
-        self, record_type: type, customer_ids: Sequence[str], documents: Iterable[dict[str, Any]]
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        documents: Iterable[dict[str, Any]],
+        facts: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[bytes]:
         """Seal the documents of customers created in this unit of work, in order: the data
         keys of all of them first, then each document as ``documents`` yields it (the same
-        bytes as :meth:`seal_record` with ``new_customer=True``). Documents are consumed; a
-        generator keeps just one alive at a time.
+        bytes as :meth:`seal_record` with ``new_customer=True``, and each customer's ``facts``).
+        Documents are consumed; a generator keeps just one alive at a time.
         """
         ...
 
@@ -88,8 +96,11 @@ class Sealer(Protocol):
         *,
         customer_id: str,
         record_id: str | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Open a sealed record document; raises ``Erased`` if the customer's key is gone."""
+        """Open a sealed record document; raises ``Erased`` if the customer's key is gone.
+        ``facts``: those given when it was sealed (``StorageError`` if they are needed and
+        missing)."""
         ...
 
     def seal_value(self, value: Any, *, customer_id: str, field: str) -> bytes:
@@ -173,11 +184,16 @@ class _PlainSealer:
         customer_id: str,
         record_id: str | None = None,
         new_customer: bool = False,
+        facts: Mapping[str, Any] | None = None,
     ) -> bytes:
         return _dumps(document)
 
     def seal_new_customers(
-        self, record_type: type, customer_ids: Sequence[str], documents: Iterable[dict[str, Any]]
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        documents: Iterable[dict[str, Any]],
+        facts: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[bytes]:
         payloads = [_dumps(document) for document in documents]
         if len(payloads) != len(customer_ids):
@@ -191,6 +207,7 @@ class _PlainSealer:
         *,
         customer_id: str,
         record_id: str | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         return _load_object(payload, customer_id)
 
@@ -374,12 +391,17 @@ class _EncryptingSealer:
         customer_id: str,
         record_id: str | None = None,
         new_customer: bool = False,
+        facts: Mapping[str, Any] | None = None,
     ) -> bytes:
         key = self._data_key(customer_id, create=True, fresh=new_customer)
-        return self._codec.seal_document(record_type, document, key, customer_id, record_id)
+        return self._codec.seal_document(record_type, document, key, customer_id, record_id, facts)
 
     def seal_new_customers(
-        self, record_type: type, customer_ids: Sequence[str], documents: Iterable[dict[str, Any]]
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        documents: Iterable[dict[str, Any]],
+        facts: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[bytes]:
         # the data keys of the batch in one tight loop, then the documents one by one (a
         # loop of one kind of work stays in the processor's caches: measurably faster intake)
@@ -391,12 +413,15 @@ class _EncryptingSealer:
         seal = self._codec.seal_document
         remaining = iter(documents)
         payloads: list[bytes] = []
+        if facts is not None and len(facts) != len(customer_ids):
+            raise ValueError("one set of facts per customer id is needed")
         try:
-            for cid, key in zip(customer_ids, keys, strict=True):
+            for index, (cid, key) in enumerate(zip(customer_ids, keys, strict=True)):
                 document = next(remaining, None)
                 if document is None:
                     raise ValueError("one document per customer id is needed")
-                payloads.append(seal(record_type, document, key, cid, None))
+                known = None if facts is None else facts[index]
+                payloads.append(seal(record_type, document, key, cid, None, known))
             if next(remaining, None) is not None:
                 raise ValueError("one document per customer id is needed")
         except BaseException:
@@ -413,13 +438,12 @@ class _EncryptingSealer:
         *,
         customer_id: str,
         record_id: str | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if _packed.is_packed(payload):
-            version, compacted, skeleton, blobs = _packed.unpack(payload, f"customer {customer_id}")
+            packed = _packed.unpack(payload, f"customer {customer_id}")
             key = self._data_key(customer_id, create=False)
-            return self._codec.open_packed(
-                record_type, version, compacted, skeleton, blobs, key, customer_id, record_id
-            )
+            return self._codec.open_packed(record_type, packed, key, customer_id, record_id, facts)
         document = _load_object(payload, customer_id)
         key = self._data_key(customer_id, create=False)
         return self._codec.cipher(record_type).open(
@@ -521,9 +545,11 @@ class EncryptingCodec:
         key: DataKey,
         customer_id: str,
         record_id: str | None,
+        facts: Mapping[str, Any] | None = None,
     ) -> bytes:
         """The payload of a record document (consumed): customers' in the packed form
-        (:mod:`custrec.storage._packed`), other records' as JSON with base64 tokens."""
+        (:mod:`custrec.storage._packed`, without the ``facts`` the row holds), other records'
+        as JSON with base64 tokens."""
         shape = self._shape(record_type)
         data = document.get("data")
         version = document.get("schema_version")
@@ -538,33 +564,43 @@ class EncryptingCodec:
                 document, data_key=key, customer_id=customer_id, record_id=record_id, in_place=True
             )
             return _dumps(sealed)
-        compacted = _packed.compact(data, shape, record_id or customer_id)
+        compacted = _packed.compact(data, shape, record_id or customer_id, facts)
         wrapper = {"data": data if compacted is None else compacted}
         sealed_doc, blobs = self.cipher(record_type).seal_detached(
             wrapper, data_key=key, customer_id=customer_id, record_id=record_id, in_place=True
         )
-        return _packed.pack(version, sealed_doc["data"], blobs, compacted=compacted is not None)
+        flags = 0
+        if compacted is not None:
+            flags = _packed.COMPACTED | (_packed.WITH_FACTS if facts else 0)
+        return _packed.pack(version, sealed_doc["data"], blobs, flags=flags)
 
     def open_packed(
         self,
         record_type: type,
-        version: int,
-        compacted: bool,
-        skeleton: dict[str, Any],
-        blobs: list[bytes],
+        packed: _packed.Unpacked,
         key: DataKey,
         customer_id: str,
         record_id: str | None,
+        facts: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The document of a packed payload, as it was sealed."""
+        if packed.flags & _packed.WITH_FACTS and not facts:
+            raise StorageError(
+                f"payload of customer {customer_id} needs the facts of its row to be opened"
+            )
         wrapper = self.cipher(record_type).open_detached(
-            {"data": skeleton}, blobs, data_key=key, customer_id=customer_id, record_id=record_id
+            {"data": packed.skeleton},
+            packed.ciphertexts,
+            data_key=key,
+            customer_id=customer_id,
+            record_id=record_id,
         )
         data = wrapper["data"]
-        if compacted:
+        if packed.flags & _packed.COMPACTED:
             shape = self._shape(record_type) or _packed.Shape.of(record_type)
-            data = _packed.expand(data, shape, record_id or customer_id)
-        return {"schema_version": version, "data": data}
+            known = facts if packed.flags & _packed.WITH_FACTS else None
+            data = _packed.expand(data, shape, record_id or customer_id, known)
+        return {"schema_version": packed.schema_version, "data": data}
 
     def index_key(self, key: StrongKey) -> str:
         """The blind-index token under the current index key."""
