@@ -5,9 +5,13 @@ database and is killed (SIGKILL: no clean-up of any kind) once a few chunks are 
 re-run must report the committed rows as already applied, store the rest, and leave exactly
 one customer per row, with the audit chain intact.
 
-The file has ``CUSTREC_CRASH_ROWS`` rows (default 200,000, the issue's size: about four minutes
-on a two-core machine, because every row is validated twice, by the importer's plan and again by
-``Registry.intake_many``; set a smaller number for a quick local run). The kill comes once a
+It runs with ``--workers 1`` (rows prepared in the importing process) and ``--workers 2`` (two
+spawned worker processes prepare them while the importing process writes): with workers, the
+kill leaves them orphaned, and they must exit on their own (they read the end of their pipe)
+rather than linger.
+
+The file has ``CUSTREC_CRASH_ROWS`` rows (default 200,000, the issue's size: a few minutes per
+case on a two-core machine; set a smaller number for a quick local run). The kill comes once a
 third of the rows are committed.
 """
 
@@ -30,6 +34,7 @@ from custrec.interchange import derive_id
 ROWS = int(os.environ.get("CUSTREC_CRASH_ROWS", "200000"))
 CHUNK = 2000
 KILL_AFTER = max(3 * CHUNK, ROWS // 3)  # committed rows seen before the kill
+GUARD = max(1200.0, ROWS / 50)  # seconds before a run counts as stuck: loaded machines are slow
 IMPORT_ID = "crash-test"
 MAPPING = """
 [defaults]
@@ -71,7 +76,30 @@ def count(db: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_import_then_rerun_stores_each_row_once(tmp_path: Path) -> None:
+def children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    found: set[int] = set()
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(entry.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_mid_import_then_rerun_stores_each_row_once(tmp_path: Path, workers: int) -> None:
     source = tmp_path / "legacy.csv"
     write_source(source, ROWS)
     (tmp_path / "mapping.toml").write_text(MAPPING, encoding="utf-8")
@@ -99,21 +127,30 @@ def test_sigkill_mid_import_then_rerun_stores_each_row_once(tmp_path: Path) -> N
         "--errors",
         str(tmp_path / "errors.csv"),
         "--no-progress",
+        "--workers",
+        str(workers),
     ]
 
     started = time.monotonic()
     victim = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    orphans: set[int] = set()
     try:
         while count(db) < KILL_AFTER:
             assert victim.poll() is None, "the import ended before it could be killed"
-            assert time.monotonic() - started < 1200, "the import made no progress"
+            assert time.monotonic() - started < GUARD, "the import made no progress"
             time.sleep(0.05)
+        orphans = children(victim.pid)
         victim.send_signal(signal.SIGKILL)
     finally:
         victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL
+    if workers > 1 and Path("/proc").is_dir():
+        assert len(orphans) >= workers  # the workers (and multiprocessing's resource tracker)
+    while any(running(pid) for pid in orphans):  # they notice the parent is gone and exit
+        assert time.monotonic() - started < GUARD + 100, "worker processes outlived the import"
+        time.sleep(0.05)
     committed = count(db)
     assert committed % CHUNK == 0, "a chunk was half written"
     assert KILL_AFTER <= committed < ROWS
@@ -125,7 +162,7 @@ def test_sigkill_mid_import_then_rerun_stores_each_row_once(tmp_path: Path) -> N
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=GUARD,
     )
     assert rerun.returncode == 0, rerun.stderr
     counts = json.loads(report_path.read_text(encoding="utf-8"))["counts"]
