@@ -1,45 +1,38 @@
-"""Benchmark: a legacy-file import into encrypted SQLite, next to the bare floor.
+"""Benchmark: a legacy-file import into encrypted SQLite, with one and two workers, next to
+the bare floor.
 
-    python benchmarks/bench_import.py [N]        # default N = 1000000
+    python benchmarks/bench_import.py [N] [--json PATH] [--phases import-1,import-2,floor]
 
-Writes N generated legacy rows (GB18030, Chinese headers, full-width digits in some phones,
-amounts like "¥12,800.00" and "1.5万", three date formats) to a temporary CSV file, then, each
-in a fresh subprocess so that peak memory is measured per phase:
+N defaults to 1,000,000. Writes N generated legacy rows (GB18030, Chinese headers, full-width
+digits in some phones, amounts like "¥12,800.00" and "1.5万", three date formats) to a
+temporary CSV file, then runs each phase in a fresh subprocess, so that peak memory is measured
+per phase:
 
-- ``import``: ``open_source`` + ``plan_import(dry_run=False)`` into a keyed ``SQLiteStore``
-  (``ImportPolicy(batch_size=5000)``): mapping, ``parse_customer``, duplicate checks in the file
-  and against the store, ``registry.customers.intake_many`` (validation again, per-customer data
-  keys, AES-GCM per personal field, HMAC blind indexes, history, chained audit);
+- ``import-W``: ``open_source`` + ``plan_import(dry_run=False)`` into a keyed ``SQLiteStore``
+  with ``ImportPolicy(batch_size=5000, workers=W)``: mapping and ``parse_customer`` (in W
+  spawned worker processes when W > 1), duplicate checks in the file and against the store,
+  ``registry.customers.intake_many`` (per-customer data keys, AES-GCM, HMAC blind indexes,
+  history, chained audit);
 - ``floor``: the same rows read with ``csv``, the phone through ``phonenumbers`` (E.164), the
   e-mail through ``email-validator``, a random data key wrapped with AES-GCM and the row's
   JSON encrypted with it, then inserted with ``sqlite3`` (one transaction per 5000 rows):
   the least any encrypted import of these rows has to do.
 
-It prints rows/s and peak resident memory (``ru_maxrss``) of each phase, and the memory of an
-idle interpreter with the same imports, so that the import's own growth is visible. Not part of
-the test suite.
-
-Measured on the development machine (2 cores shared with other jobs, load about 1.7, Python
-3.11), N = 100,000::
-
-    phase       rows  seconds    rows/s  peak MiB  idle MiB
-    import   100,000    181.2       552     123.5      38.0
-    floor    100,000      8.5    11,808      30.1      22.9
-
-(an earlier, quieter run: import 618 rows/s). With N = 25,000 the import ran at 595 rows/s with
-a peak of 119.0 MiB: the peak does not grow with N, because rows are streamed, a batch of 5000
-rows is the most held at once, and the identifiers seen so far live in a temporary SQLite file.
-The million rows of the issue would take about half an hour at this rate; they were not run
-here. The import is about 20 times slower than the floor: profiling shows about 45 % of its time
-in ``parse_customer`` (the plan), 35 % in ``registry.customers.intake_many`` (of which most is
-validating the same records again, the rest sealing and writing) and about 10 % in the mapping.
+It prints, per phase, wall seconds, rows/s, CPU seconds (the importing process plus its
+workers), the peak resident memory of the importing process and of the largest worker
+(``ru_maxrss`` of ``RUSAGE_SELF`` and ``RUSAGE_CHILDREN``), and the memory of an idle
+interpreter with the same imports. ``--json PATH`` writes the same figures with the machine
+(platform, cores, Python version, load average before the run) and the sizes. Not part of the
+test suite. Figures: docs/import-export.md, "Speed".
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import platform
 import random
 import resource
 import subprocess
@@ -93,13 +86,19 @@ def write_rows(path: Path, n: int, seed: int = 1) -> None:
             )
 
 
-def peak_mib() -> float:
-    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory in MiB of this process (``RUSAGE_SELF``) or of the largest child
+    waited for (``RUSAGE_CHILDREN``); ru_maxrss is KiB on Linux, bytes on macOS."""
+    peak = resource.getrusage(who).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def phase_import(source: Path, workdir: Path) -> dict[str, Any]:
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def phase_import(source: Path, workdir: Path, workers: int) -> dict[str, Any]:
     from custrec import Actor, KeyRing, Registry, SQLiteStore
     from custrec.interchange import (
         ImportMapping,
@@ -110,9 +109,9 @@ def phase_import(source: Path, workdir: Path) -> dict[str, Any]:
     )
 
     idle = peak_mib()
-    store = SQLiteStore(workdir / "import.sqlite")
+    store = SQLiteStore(workdir / f"import-{workers}.sqlite")
     registry = Registry(store, keyring=KeyRing.generate())
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with open_source(source) as rows:
         report = plan_import(
             rows,
@@ -120,14 +119,24 @@ def phase_import(source: Path, workdir: Path) -> dict[str, Any]:
             registry,
             actor=Actor(id="bench", roles={"admin"}),
             import_id="bench",
-            policy=ImportPolicy(batch_size=CHUNK),
+            policy=ImportPolicy(batch_size=CHUNK, workers=workers),
             dry_run=False,
         )
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
     store.close()
     if report.counts[Outcome.CREATED] != report.rows:
         raise SystemExit(f"unexpected import outcome: {report.render(max_issues=5)}")
-    return {"rows": report.rows, "seconds": elapsed, "peak": peak_mib(), "idle": idle}
+    return {
+        "rows": report.rows,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "worker_cpu": cpu_seconds(resource.RUSAGE_CHILDREN),  # the workers, joined at the end
+        "peak": peak_mib(),
+        "worker_peak": peak_mib(resource.RUSAGE_CHILDREN) if workers > 1 else 0.0,
+        "workers": workers,
+        "idle": idle,
+    }
 
 
 def phase_floor(source: Path, workdir: Path) -> dict[str, Any]:
@@ -138,6 +147,7 @@ def phase_floor(source: Path, workdir: Path) -> dict[str, Any]:
     from email_validator import validate_email
 
     idle = peak_mib()
+    cpu = cpu_seconds()
     master = AESGCM(AESGCM.generate_key(bit_length=256))
     conn = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -176,38 +186,105 @@ def phase_floor(source: Path, workdir: Path) -> dict[str, Any]:
         flush()
     elapsed = time.perf_counter() - start
     conn.close()
-    return {"rows": rows, "seconds": elapsed, "peak": peak_mib(), "idle": idle}
+    return {
+        "rows": rows,
+        "seconds": elapsed,
+        "cpu": cpu_seconds() - cpu,
+        "worker_cpu": 0.0,
+        "peak": peak_mib(),
+        "worker_peak": 0.0,
+        "workers": 1,
+        "idle": idle,
+    }
+
+
+PHASES = ("import-1", "import-2", "floor")
+
+
+def run_phase(name: str, source: Path, workdir: Path) -> dict[str, Any]:
+    """One phase in a fresh interpreter, so that its peak memory is its own."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--phase", name, str(source), str(workdir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_before"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{'phase':<9} {'rows':>9} {'wall s':>8} {'rows/s':>8} {'CPU s':>8} "
+        f"{'parent MiB':>10} {'worker MiB':>10} {'idle MiB':>8}"
+    ]
+    for name, r in results.items():
+        cpu = r["cpu"] + r["worker_cpu"]
+        worker = f"{r['workers']} x {r['worker_peak']:.0f}" if r["workers"] > 1 else "-"
+        lines.append(
+            f"{name:<9} {r['rows']:>9,} {r['seconds']:>8.1f} {r['rows'] / r['seconds']:>8,.0f} "
+            f"{cpu:>8.1f} {r['peak']:>10.1f} {worker:>10} {r['idle']:>8.1f}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[1] in ("--import", "--floor"):
-        phase = phase_import if argv[1] == "--import" else phase_floor
-        print(json.dumps(phase(Path(argv[2]), Path(argv[3]))))
+    if len(argv) == 5 and argv[1] == "--phase":
+        name, source, workdir = argv[2], Path(argv[3]), Path(argv[4])
+        if name == "floor":
+            result = phase_floor(source, workdir)
+        else:
+            result = phase_import(source, workdir, int(name.removeprefix("import-")))
+        print(json.dumps(result))
         return 0
-    n = int(argv[1]) if len(argv) > 1 else 1_000_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000, help="rows (1000000)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated phases to run (default: {','.join(PHASES)})",
+    )
+    args = parser.parse_args(argv[1:])
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = [p for p in phases if not (p == "floor" or p.removeprefix("import-").isdigit())]
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(unknown)} (import-<workers> or floor)")
+    info = machine()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "legacy.csv"
-        write_rows(source, n)
-        for name in ("import", "floor"):
-            done = subprocess.run(
-                [sys.executable, __file__, f"--{name}", str(source), tmp],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{'phase':<6} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9} {'idle MiB':>9}")
-    for name, r in results.items():
-        rate = r["rows"] / r["seconds"]
-        print(
-            f"{name:<6} {r['rows']:>9,} {r['seconds']:>8.1f} {rate:>9,.0f} "
-            f"{r['peak']:>9.1f} {r['idle']:>9.1f}"
-        )
-    ratio = (
-        results["floor"]["seconds"] and results["import"]["seconds"] / results["floor"]["seconds"]
-    )
-    print(f"the import takes {ratio:.1f}x the floor's time")
+        write_rows(source, args.n)
+        size = source.stat().st_size
+        for name in phases:
+            results[name] = run_phase(name, source, Path(tmp))
+    print(table(results))
+    if "floor" in results:
+        for name, r in results.items():
+            if name != "floor":
+                ratio = r["seconds"] / results["floor"]["seconds"]
+                print(f"{name} takes {ratio:.1f}x the floor's wall time")
+    if args.json:
+        document = {
+            "benchmark": "bench_import",
+            "machine": info,
+            "sizes": {"rows": args.n, "source_bytes": size, "batch_size": CHUNK},
+            "phases": results,
+        }
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

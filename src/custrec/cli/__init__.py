@@ -58,7 +58,7 @@ from custrec.cli._support import (
     _positive,
     _share,
 )
-from custrec.cli._transfer import _cmd_export, _cmd_import
+from custrec.cli._transfer import _cmd_export, _cmd_import, _workers_argument
 from custrec.errors import AccessDenied, CustrecError, StorageError
 from custrec.interchange import MappingError, ReadError
 from custrec.model.records import CustomerKind, LifecycleStage, RecordState
@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--encoding", help="source encoding (default: the mapping's, else auto)")
     imp.add_argument("--delimiter", help="CSV delimiter (default: the mapping's, else sniffed)")
     imp.add_argument("--batch-size", type=_positive, default=5000)
+    imp.add_argument(
+        "--workers",
+        type=_workers_argument,
+        help="processes that map and validate rows (default: 2 with two cores or more, else 1)",
+    )
     imp.add_argument("--sample-share", type=_share, default=0.15)
     imp.add_argument("--sample-seed", type=int, default=0)
     imp.add_argument("--show-issues", type=int, default=20, help="issues printed (default 20)")

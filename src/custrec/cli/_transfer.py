@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import IO, Final
@@ -34,7 +35,25 @@ from custrec.interchange import (
     open_source,
     plan_import,
 )
-from custrec.interchange.plan import IMPORT_ID_PATTERN
+from custrec.interchange.plan import IMPORT_ID_PATTERN, MAX_WORKERS
+
+
+def _default_workers() -> int:
+    """The worker processes ``custrec import`` uses without ``--workers``: two when the machine
+    has two cores or more (the calling process writes while they map and validate; more
+    workers than that gain little, since the writer is the slower half), else one."""
+    return min(2, os.cpu_count() or 1)
+
+
+def _workers_argument(text: str) -> int:
+    """``--workers N``: 1 to :data:`~custrec.interchange.plan.MAX_WORKERS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_WORKERS}")
+    return value
 
 
 def _import_id_for(path: Path) -> str:
@@ -53,6 +72,7 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         batch_size=args.batch_size,
         sample_share=args.sample_share,
         sample_seed=args.sample_seed,
+        workers=getattr(args, "workers", None) or _default_workers(),
     )
     import_id = args.import_id or _import_id_for(source_path)
     if IMPORT_ID_PATTERN.fullmatch(import_id) is None:

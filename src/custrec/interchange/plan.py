@@ -4,7 +4,10 @@
 
 1. maps it to customer data (:class:`~custrec.interchange.mapping.ImportMapping`) and runs
    :func:`~custrec.validation.parse_customer` on it: every problem becomes a
-   :class:`~custrec.interchange.report.RowIssue` with row, column, field path and code;
+   :class:`~custrec.interchange.report.RowIssue` with row, column, field path and code
+   (with ``ImportPolicy(workers=N)`` this step runs in ``N`` worker processes, see
+   ``custrec.interchange._prepare``; the steps below stay in the calling process, in file
+   order, so the result is the same);
 2. looks for duplicates inside the file: a row holding a strong identifier (phone, e-mail,
    credit code, resident id, passport, external id) that an earlier row held is a
    ``duplicate_in_file`` (the first row wins);
@@ -28,17 +31,14 @@ so a crash leaves it wholly stored or not at all.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import uuid
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
-from custrec._checks import integer, number_range, positive_int, require_aware
+from custrec._checks import int_range, integer, number_range, positive_int, require_aware
 from custrec.errors import (
     AccessDenied,
     DuplicateCustomer,
@@ -47,18 +47,25 @@ from custrec.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from custrec.interchange._identity import (
+    IMPORT_ID_PATTERN,
+    check_import_id,
+    derive_id,
+    row_identity,
+)
+from custrec.interchange._prepare import (
+    NOT_MERGED,
+    Binder,
+    Prepared,
+    Preparer,
+    prepared_chunks,
+    row_issues,
+)
 from custrec.interchange._work import StoreIndex, WorkIndex
 from custrec.interchange.errorfile import ErrorFile
-from custrec.interchange.mapping import (
-    BoundMapping,
-    ImportMapping,
-    MappedRow,
-    MappingError,
-    is_shifted,
-    shown_value,
-)
+from custrec.interchange.mapping import ImportMapping, MappedRow
 from custrec.interchange.readers import SourceRow
-from custrec.interchange.report import ColumnUsage, ImportReport, Outcome, RowIssue, SourceInfo
+from custrec.interchange.report import ImportReport, Outcome, RowIssue, SourceInfo
 from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import (
     Address,
@@ -68,7 +75,7 @@ from custrec.model.records import (
     IdentifierScheme,
     Milestones,
 )
-from custrec.model.serialization import SCHEMA_VERSION, make_converter
+from custrec.model.serialization import make_converter
 from custrec.registry import Registry
 from custrec.security import Actor
 from custrec.storage.codec import StrongKey, strong_keys
@@ -82,12 +89,11 @@ __all__ = [
     "row_identity",
 ]
 
-IMPORT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-"""What an import id may look like: letters, digits, ``.``, ``_``, ``:``, ``-``; 1-64 long."""
+MAX_WORKERS: Final = 64
+"""The most worker processes an import starts."""
 
 _MATCH_ACTIONS: Final = ("skip", "update", "conflict")
 _DUPLICATE_ACTIONS: Final = ("skip", "conflict")
-_NOT_MERGED: Final = frozenset({"id", "version", "created_at", "updated_at"})
 _KEY_NAMES: Final = {
     "phone": "phone",
     "email": "e-mail",
@@ -121,6 +127,17 @@ class ImportPolicy:
     error file). ``batch_size`` rows are planned, and written, per transaction.
     ``sample_share`` of the customers the import holds are sampled for manual checking, picked
     reproducibly by ``sample_seed``.
+
+    ``workers`` processes map and validate the rows (1, the default: in the calling process).
+    More workers use more cores: the rows are prepared by that many processes started with the
+    ``spawn`` method, at most ``workers`` chunks ahead of the one being written, while the
+    calling process de-duplicates, matches and writes them in file order, so the outcome, the
+    report and the error file are the same for any number of workers (``workers`` is not in
+    :meth:`to_dict`). The default stays 1 because spawned processes import the caller's main
+    module: a script that starts an import with ``workers`` > 1 must guard its top level with
+    ``if __name__ == "__main__":``; the ``custrec import`` command uses two workers when it has
+    two cores. An import that fits in one chunk is prepared in the calling process whatever
+    ``workers`` says (starting processes would cost more than it saves).
     """
 
     on_match: str = attrs.field(default="skip", validator=_choice(_MATCH_ACTIONS))
@@ -128,9 +145,11 @@ class ImportPolicy:
     batch_size: int = attrs.field(default=5000, validator=positive_int())
     sample_share: float = attrs.field(default=0.15, validator=number_range(0, 1))
     sample_seed: int = attrs.field(default=0, validator=integer())
+    workers: int = attrs.field(default=1, validator=int_range(1, MAX_WORKERS))
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as JSON-safe data (as it appears in the report)."""
+        """The policy as JSON-safe data (as it appears in the report): what decides outcomes,
+        so ``workers`` is left out."""
         return {
             "on_match": self.on_match,
             "on_file_duplicate": self.on_file_duplicate,
@@ -138,66 +157,6 @@ class ImportPolicy:
             "sample_share": self.sample_share,
             "sample_seed": self.sample_seed,
         }
-
-
-def _check_import_id(import_id: str) -> str:
-    if not isinstance(import_id, str) or IMPORT_ID_PATTERN.fullmatch(import_id) is None:
-        raise ValueError(
-            "import_id must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a "
-            "letter or digit"
-        )
-    return import_id
-
-
-def derive_id(import_id: str, identity: str) -> str:
-    """The customer id an import gives a row: the same import id and identity always give the
-    same id.
-
-    It is a UUID of version 8 (RFC 9562's application-defined layout): the first 48 bits come
-    from the import id, so all customers of one import sit together in an index, and the other
-    74 free bits from SHA-256 of the import id and the identity.
-
-    >>> a = derive_id("legacy-2024", "ext:crm:C0001")
-    >>> a == derive_id("legacy-2024", "ext:crm:C0001"), a == derive_id("other", "ext:crm:C0001")
-    (True, False)
-    >>> uuid.UUID(a).version
-    8
-    """
-    _check_import_id(import_id)
-    prefix = int.from_bytes(hashlib.sha256(f"custrec-import:{import_id}".encode()).digest()[:6])
-    body = int.from_bytes(
-        hashlib.sha256(f"custrec-row:{import_id}\x1f{identity}".encode()).digest()[:10]
-    )
-    rand_a = body >> 68 & 0xFFF
-    rand_b = body & ((1 << 62) - 1)
-    value = (prefix << 80) | (0x8 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
-
-
-def row_identity(customer: Customer) -> str:
-    """What makes a row the same row in a later run: its external ids, else its strong
-    identifiers, else a hash of its normalised content (id and timestamps left out).
-
-    >>> from custrec.model.records import CustomerKind
-    >>> row_identity(Customer(kind=CustomerKind.INDIVIDUAL, name="张三",
-    ...     identifiers=(Identifier(scheme="EXTERNAL", system="crm", value="C1"),)))
-    'ext:crm:C1'
-    """
-    externals = sorted(
-        f"{ident.system or ''}:{ident.value}"
-        for ident in customer.identifiers
-        if isinstance(ident, Identifier) and ident.scheme == IdentifierScheme.EXTERNAL
-    )
-    if externals:
-        return "ext:" + "|".join(externals)
-    keys = sorted(f"{kind}:{value}" for kind, value in strong_keys(customer))
-    if keys:
-        return "keys:" + "|".join(keys)
-    document = _CONVERTER.unstructure(
-        attrs.evolve(customer, id="", version=0, created_at=None, updated_at=None)
-    )
-    text = json.dumps(document, sort_keys=True, ensure_ascii=False, default=str)
-    return "content:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _key_names(keys: Iterable[StrongKey]) -> str:
@@ -240,52 +199,6 @@ class _Row:
         )
 
 
-def _is_document(cells: Mapping[str, Any]) -> bool:
-    return "schema_version" in cells and "data" in cells
-
-
-class _Binder:
-    """Binds the mapping to each distinct header set (one for CSV, a few for JSON Lines)."""
-
-    def __init__(self, mapping: ImportMapping, headers: Sequence[str] | None) -> None:
-        self.mapping = mapping
-        self._bound: dict[tuple[str, ...], BoundMapping | MappingError] = {}
-        self.mapped: dict[str, str] = {}
-        self.unmapped: dict[str, None] = {}
-        self.missing: set[str] | None = None
-        if headers is not None:
-            self._bind(tuple(headers), first=True)
-
-    def _bind(self, headers: tuple[str, ...], *, first: bool) -> BoundMapping | MappingError:
-        try:
-            bound: BoundMapping | MappingError = self.mapping.bind(headers)
-        except MappingError as exc:
-            if first:
-                raise
-            bound = exc
-        self._bound[headers] = bound
-        if isinstance(bound, BoundMapping):
-            self.mapped.update(bound.usage.mapped)
-            self.unmapped.update(dict.fromkeys(bound.usage.unmapped))
-            missing = set(bound.usage.missing)
-            self.missing = missing if self.missing is None else self.missing & missing
-        return bound
-
-    def get(self, cells: Mapping[str, Any]) -> BoundMapping | MappingError:
-        headers = tuple(cells)
-        bound = self._bound.get(headers)
-        if bound is None:
-            if len(self._bound) > 256:  # pathological JSON Lines: every line its own keys
-                self._bound.clear()
-            bound = self._bind(headers, first=not self._bound)
-        return bound
-
-    def usage(self) -> ColumnUsage:
-        unmapped = tuple(h for h in self.unmapped if h not in self.mapped)
-        missing = tuple(r.name for r in self.mapping.columns if r.name in (self.missing or ()))
-        return ColumnUsage(mapped=dict(self.mapped), unmapped=unmapped, missing=missing)
-
-
 # ------------------------------------------------------------------------------- importer
 
 
@@ -312,7 +225,8 @@ class _Importer:
         self.reason = f"import {import_id}"
         self.error_file = error_file
         self.as_of = as_of
-        self.binder = _Binder(mapping, headers)
+        self.headers = tuple(headers) if headers is not None else None
+        self.binder = Binder(mapping, headers)
         self.store = StoreIndex(registry, actor)
         self.work = WorkIndex(seed=policy.sample_seed)
         self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
@@ -321,80 +235,28 @@ class _Importer:
 
     # ------------------------------------------------------------------ 1. map and validate
 
-    def prepare(self, source: SourceRow) -> _Row:
-        row = _Row(source=source, mapped=None, issues=list(source.problems))
-        if not source.cells and source.problems:
-            return row
-        cells = source.cells
-        if self.mapping.native and _is_document(cells):
-            data = self._document(row)
-            if data is None:
-                return row
-            row.mapped = MappedRow(
-                data=data,
-                touched=frozenset(k for k in data if k not in _NOT_MERGED),
-            )
-        else:
-            bound = self.binder.get(cells)
-            if isinstance(bound, MappingError):
-                row.issues.append(row.issue("row.columns", bound.message))
-                return row
-            row.mapped = bound.apply(source)
-            row.issues = list(row.mapped.issues)
-        data = dict(row.mapped.data)
-        data.pop("version", None)
-        result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
-        row.issues.extend(self._row_issues(row, result.report))
-        if result.record is not None and not any(i.severity is Severity.ERROR for i in row.issues):
-            row.customer = result.record
-            row.explicit_id = "id" in data
-        return row
-
-    def _document(self, row: _Row) -> dict[str, Any] | None:
-        cells = row.source.cells
-        problem: tuple[str, str] | None = None
-        if cells.get("schema_version") != SCHEMA_VERSION:
-            problem = ("row.schema", f"not a custrec document of schema version {SCHEMA_VERSION}")
-        elif cells.get("type", "customer") != "customer":
-            problem = ("row.schema", "not a customer document")
-        elif cells.get("masked") is True:
-            problem = ("row.masked", "a masked export cannot be imported: export with unmask")
-        elif not isinstance(cells.get("data"), dict):
-            problem = ("row.not_object", "the document's data must be an object")
-        if problem is not None:
-            row.issues.append(row.issue(*problem))
-            return None
-        return dict(cells["data"])
+    @staticmethod
+    def row(source: SourceRow, prepared: Prepared) -> _Row:
+        """A prepared row (mapped, validated, keys and id derived: see ``_prepare``)."""
+        return _Row(
+            source=source,
+            mapped=prepared.mapped,
+            issues=prepared.issues,
+            customer=prepared.customer,
+            keys=prepared.keys,
+            target=prepared.target,
+            explicit_id=prepared.explicit_id,
+        )
 
     def _row_issues(self, row: _Row, report: ValidationReport) -> Iterator[RowIssue]:
-        mapped = row.mapped
-        for issue in report.issues:
-            column = mapped.column_of(issue.path) if mapped is not None else None
-            value: str | None = None
-            if column is not None and mapped is not None and column in mapped.values:
-                path = None if is_shifted(row.source) else mapped.paths.get(column)
-                value = shown_value(mapped.values[column], path)
-            yield RowIssue(
-                row=row.source.number,
-                column=column,
-                path=issue.path,
-                code=issue.code,
-                message=issue.message,
-                severity=issue.severity,
-                value=value,
-            )
+        return row_issues(row.source, row.mapped, report)
 
     # ------------------------------------------------------------ 2. duplicates in the file
 
     def dedupe_in_file(self, rows: list[_Row]) -> None:
         valid = [r for r in rows if r.customer is not None]
         for row in valid:
-            assert row.customer is not None
-            row.keys = strong_keys(row.customer)
-            if row.explicit_id:
-                row.target = row.customer.id
-            else:
-                row.target = derive_id(self.import_id, row_identity(row.customer))
+            assert row.target is not None
             digests: list[tuple[bytes, StrongKey | None]] = [
                 (self.work.digest(kind, value), (kind, value)) for kind, value in row.keys
             ]
@@ -504,7 +366,10 @@ class _Importer:
         customers: list[Customer] = []
         for row in rows:
             assert row.customer is not None and row.target is not None
-            customers.append(attrs.evolve(row.customer, id=row.target))
+            customer = row.customer
+            if customer.id != row.target:
+                customer = attrs.evolve(customer, id=row.target)
+            customers.append(customer)
         result = self.registry.customers.intake_many(
             customers, actor=self.actor, reason=self.reason, batch_size=len(customers)
         )
@@ -641,8 +506,8 @@ class _Importer:
         if held:
             self.work.hold(held)
 
-    def run_chunk(self, chunk: list[SourceRow]) -> None:
-        rows = [self.prepare(source) for source in chunk]
+    def run_chunk(self, chunk: list[SourceRow], prepared: list[Prepared]) -> None:
+        rows = [self.row(source, p) for source, p in zip(chunk, prepared, strict=True)]
         self.dedupe_in_file(rows)
         self.match_store(rows)
         self.apply(rows)
@@ -776,7 +641,7 @@ def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> d
     changed fields only, as data for ``registry.customers.update``.
     """
     changes: dict[str, Any] = {}
-    for name in sorted(set(touched) - _NOT_MERGED):
+    for name in sorted(set(touched) - NOT_MERGED):
         old = getattr(current, name, None)
         value = getattr(new, name, None)
         if name == "contacts":
@@ -836,7 +701,7 @@ def plan_import(
     """
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
-    _check_import_id(import_id)
+    check_import_id(import_id)
     if not isinstance(registry, Registry):
         raise TypeError("registry must be a custrec.Registry")
     if mapping is not None and not isinstance(mapping, ImportMapping):
@@ -856,19 +721,30 @@ def plan_import(
         as_of=now,
     )
     info = source if source is not None else getattr(rows, "info", None)
+    preparer = Preparer(importer.mapping, headers=importer.headers, import_id=import_id, as_of=now)
     try:
-        chunk: list[SourceRow] = []
-        for row in _as_rows(rows):
-            chunk.append(row)
-            if len(chunk) >= chosen.batch_size:
-                importer.run_chunk(chunk)
-                chunk = []
+        chunks = _chunks(_as_rows(rows), chosen.batch_size, importer.binder)
+        with contextlib.closing(
+            prepared_chunks(preparer, chunks, workers=chosen.workers)
+        ) as prepared:
+            for chunk, ready in prepared:
+                importer.run_chunk(chunk, ready)
                 if progress is not None:
                     progress(importer.rows)
-        if chunk:
-            importer.run_chunk(chunk)
-            if progress is not None:
-                progress(importer.rows)
         return importer.report(info if isinstance(info, SourceInfo) else None)
     finally:
         importer.work.close()
+
+
+def _chunks(rows: Iterator[SourceRow], size: int, binder: Binder) -> Iterator[list[SourceRow]]:
+    """Rows in chunks of ``size``, each row's header set bound as it is read (for the column
+    usage, and so that a mapping that does not fit the file fails before anything is written)."""
+    chunk: list[SourceRow] = []
+    for row in rows:
+        binder.observe(row)
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
