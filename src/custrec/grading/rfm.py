@@ -40,6 +40,14 @@ callable ``(r, f, m) -> label`` or a mapping ``{(r, f, m): label}`` (missing cel
 >>> g = fitted.grade(pop[2], as_of=at)  # R = ceil(5*2/4) = 3, F = ceil(5*1/4) = 2, M = 2
 >>> (g.components["R"], g.components["F"], g.components["M"]), g.label
 ((3, 2, 2), 'need attention')
+
+``grade_many`` grades a whole population column-wise; each grade is built when read:
+
+>>> grades = fitted.grade_many(pop, as_of=at)
+>>> grades.labels
+('champions', 'champions', 'need attention', 'at risk')
+>>> grades[2] == g
+True
 """
 
 from __future__ import annotations
