@@ -307,8 +307,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "encodes a record's datetime; the record is data, not an argument"
     ),
     ("model/serialization.py", "_structure_int", "bool-int"): "structures a decoded JSON value",
-    ("validation/rules.py", "_type_issues", "naive"): "reports record data as an Issue",
-    ("validation/rules.py", "_type_issues", "bool-int"): "reports record data as an Issue",
+    ("validation/_compiled.py", "_type_issues", "naive"): "reports record data as an Issue",
+    ("validation/_compiled.py", "_type_issues", "bool-int"): "reports record data as an Issue",
     ("validation/rules.py", "_satisfaction_issue", "bool-int"): "reports record data as an Issue",
     ("quality.py", "_fresh", "naive"): "a predicate on record data (a naive value is not fresh)",
     ("grading/_common.py", "exact", "bool-int"): (
