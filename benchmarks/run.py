@@ -32,8 +32,12 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         ["-n", "200000", "--repeat", "3", "--stored", "1000000"],
         ["-n", "5000", "--repeat", "1", "--stored", "2000"],
     ),
-    "validation": ("bench_validation.py", [], ["--quick"]),
-    "grading": ("bench_grading.py", ["-n", "1000000"], ["-n", "20000"]),
+    "validation": (
+        "bench_validation.py",
+        [],
+        ["--customers", "500", "--vectors", "2000", "--repeat", "1"],
+    ),
+    "grading": ("bench_grading.py", ["-n", "1000000"], ["-n", "20000", "--repeats", "1"]),
     "import": ("bench_import.py", ["1000000"], ["5000"]),
 }
 
