@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -377,13 +378,22 @@ def test_migration_numbering_is_checked(
         PostgresStore(dsn, schema=schema)
 
 
-def test_processes_starting_at_once_migrate_once(dsn: str, schema: str, admin: Any) -> None:
-    start_at = time.time() + 3.0  # time for every interpreter to import custrec first
+def test_processes_starting_at_once_migrate_once(
+    dsn: str, schema: str, admin: Any, tmp_path: Path
+) -> None:
+    # a barrier across processes: each says it is ready (custrec imported), then waits for "go",
+    # which the test writes once all four are ready
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import os, sys, time
+        from pathlib import Path
         from custrec.backends.postgres import PostgresStore
-        time.sleep(max(0.0, {start_at!r} - time.time()))
+        here = Path(sys.argv[2])
+        (here / f"ready-{{os.getpid()}}").touch()
+        deadline = time.monotonic() + 60
+        while not (here / "go").exists():
+            assert time.monotonic() < deadline, "no go"
+            time.sleep(0.001)  # the poll interval; the file is what is waited on
         store = PostgresStore(sys.argv[1], schema={schema!r})
         with store.transaction() as s:
             s.audit.append([])
@@ -394,13 +404,19 @@ def test_processes_starting_at_once_migrate_once(dsn: str, schema: str, admin: A
     )
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", script, dsn],
+            [sys.executable, "-c", script, dsn, str(tmp_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(4)
     ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4:
+        assert all(w.poll() is None for w in workers), "a worker ended before the barrier"
+        assert time.monotonic() < deadline, "the workers did not get ready"
+        time.sleep(0.01)  # the poll interval; the ready files are what is waited on
+    (tmp_path / "go").touch()
     outcomes = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0] * 4, [err for _, err in outcomes]
     assert [out.strip() for out, _ in outcomes] == ["opened"] * 4
