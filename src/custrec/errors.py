@@ -31,6 +31,7 @@ __all__ = [
     "Erased",
     "ErasureUnavailable",
     "GuardianConsentRequired",
+    "ImportWorkerError",
     "InsecureKeyFile",
     "InvalidEmail",
     "InvalidFormat",
@@ -355,6 +356,12 @@ class MappingError(CustrecError, ValueError):
 class ReadError(CustrecError, ValueError):
     """The source cannot be read at all (missing file, no header, unreadable header, unknown
     encoding). The message names the file and the line, never a cell's content."""
+
+
+class ImportWorkerError(CustrecError):
+    """A worker process of a parallel import failed or stopped. The message names the row and
+    the exception's type only, never a cell; nothing the worker held was written, and running
+    the same import again resumes after the last written chunk."""
 
 
 class SchemaError(CustrecError, ValueError):

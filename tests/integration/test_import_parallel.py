@@ -24,7 +24,7 @@ import attrs
 import pytest
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore
-from custrec.errors import CustrecError
+from custrec.errors import ImportWorkerError
 from custrec.interchange import (
     ErrorFile,
     ImportMapping,
@@ -245,7 +245,7 @@ def test_a_killed_worker_is_an_error_not_a_hang(tmp_path: Path) -> None:
             yield {"编号": f"K{i}", "名称": f"客户{i}", "手机": phone(i)}
 
     registry = open_registry(tmp_path)
-    with pytest.raises(CustrecError, match="worker process stopped unexpectedly") as caught:
+    with pytest.raises(ImportWorkerError, match="worker process stopped unexpectedly") as caught:
         plan_import(
             rows(),
             MAPPING,
@@ -282,7 +282,7 @@ def test_a_failing_worker_names_the_row_and_the_error_type_only(tmp_path: Path) 
     rows[2 * CHUNK + 1] = {"编号": "F-bad", "名称": "张三", "手机": secret, "金额": 10**5000}
     registry = open_registry(tmp_path)
     policy = ImportPolicy(batch_size=CHUNK, workers=2)
-    with pytest.raises(CustrecError) as caught:
+    with pytest.raises(ImportWorkerError) as caught:
         plan_import(rows, MAPPING, registry, actor=ADMIN, import_id="f", policy=policy)
     message = str(caught.value)
     assert message == f"an import worker failed: preparing row {2 * CHUNK + 2} failed: ValueError"

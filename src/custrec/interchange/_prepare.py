@@ -14,7 +14,7 @@ SQLite connections and threads). Each worker has its own pipe and holds at most 
 caller hands chunk *k* to worker *k* mod ``workers`` and reads the results back in the same
 order, so at most ``workers`` chunks are being prepared while the caller writes another, and
 memory stays flat however large the file. A worker that dies (killed, out of memory) is noticed
-through its process sentinel and raises :class:`~custrec.errors.CustrecError`; a worker whose
+through its process sentinel and raises :class:`~custrec.errors.ImportWorkerError`; a worker whose
 parent dies reads the end of its pipe and exits. A failure inside a worker is reported by the
 exception's type and the row number only, never its message, which could quote a cell.
 """
@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.errors import CustrecError
+from custrec.errors import ImportWorkerError
 from custrec.interchange._binding import BoundMapping, MappedRow, is_shifted, shown_value
 from custrec.interchange._identity import derive_id, row_identity
 from custrec.interchange.mapping import ImportMapping, MappingError
@@ -62,10 +62,9 @@ _START_METHOD: Final = "spawn"
 _SLICE: Final = 500  # prepared rows a worker pickles at once
 
 
-def _worker_error(message: str) -> CustrecError:
-    """A worker failed or stopped: a :class:`~custrec.errors.CustrecError` (nothing the worker
-    held was written; re-running the same import resumes after the last written chunk)."""
-    return CustrecError(message)
+def _worker_error(message: str) -> ImportWorkerError:
+    """A worker failed or stopped: :class:`~custrec.errors.ImportWorkerError`."""
+    return ImportWorkerError(message)
 
 
 def is_document(cells: Mapping[str, Any]) -> bool:
@@ -347,7 +346,7 @@ class _Pool:
             raise self._stopped(worker) from None
         return results
 
-    def _stopped(self, worker: int) -> CustrecError:
+    def _stopped(self, worker: int) -> ImportWorkerError:
         process = self._procs[worker]
         process.join(timeout=5)
         code = process.exitcode
