@@ -21,7 +21,7 @@ PROMISED = {
     ],
     "custrec.validation.phone": ["normalize", "is_valid"],
     "custrec.validation.email": ["normalize", "is_valid"],
-    "custrec.model.records": [
+    "custrec.records": [
         "Customer",
         "CustomerKind",
         "LifecycleStage",
@@ -45,7 +45,7 @@ PROMISED = {
         "LawfulBasis",
         "ConsentEvent",
         "ConsentLedger",
-        "ConsentDecision",
+        "Decision",
         "Jurisdiction",
     ],
     "custrec.retention": ["RetentionRule", "RetentionSchedule", "LegalHold", "PlannedAction"],
@@ -161,3 +161,12 @@ def test_errors_share_one_base() -> None:
 
     for name in PROMISED["custrec.errors"]:
         assert issubclass(getattr(errors, name), errors.CustrecError)
+
+
+def test_the_contract_names_are_the_objects_under_their_current_names() -> None:
+    from custrec import consent, records
+    from custrec.model import records as model_records
+
+    assert consent.Decision is consent.ConsentDecision
+    assert all(getattr(records, name) is getattr(model_records, name) for name in records.__all__)
+    assert records.__all__ == model_records.__all__

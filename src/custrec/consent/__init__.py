@@ -52,6 +52,9 @@ from custrec.errors import (
     UnknownPurpose,
 )
 
+Decision = ConsentDecision
+"""The name the public contract (shared/DESIGN.md) promises for :class:`ConsentDecision`."""
+
 __all__ = [
     "PROFILES",
     "PURPOSES",
@@ -64,6 +67,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentLedger",
     "ContactChannel",
+    "Decision",
     "EventDetails",
     "EventKind",
     "Evidence",
