@@ -357,7 +357,9 @@ class _Pool:
         else:
             how = f"with exit code {code}"
         return _worker_error(
-            f"an import worker process stopped unexpectedly ({how}; out of memory?); the "
+            f"an import worker process stopped unexpectedly ({how}): a script that runs an "
+            "import with workers must guard its top level with 'if __name__ == \"__main__\":' "
+            "(workers are spawned and import it), or the machine ran out of memory; the "
             "chunks written so far are stored: run the same import again to resume"
         )
 
