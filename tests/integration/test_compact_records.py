@@ -5,6 +5,8 @@ as it did."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,6 +15,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custrec import Actor, KeyRing, PlaintextStorageWarning, Registry, SQLiteStore
 from custrec.backends import MemoryStore
@@ -30,6 +34,7 @@ T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 MASKED_ADMIN = Actor(id="admin-2", roles={"admin"})
 CONVERTER = make_converter()
+SKELETON_DICTIONARY_SHA256 = "0ec2fe3bd6a892698793756f67bc324500bfb15047800bc8de9a2e7cd237ff04"
 
 
 def person(n: int, **extra: Any) -> dict[str, Any]:
@@ -188,11 +193,13 @@ def test_a_packed_customer_is_compact_and_holds_no_personal_value(tmp_path: Path
     assert b"$enc" not in payload and b"null" not in payload and c.id.encode() not in payload
     for value in ("钱0006", "13600000006", "p6@example.cn", "长安街6号", "100000"):
         assert value.encode() not in payload
-    assert b'"stage":"lead"' in payload  # non-personal fields stay readable
+    skeleton = _packed.unpack(payload, c.id).skeleton
+    assert skeleton["stage"] == "lead"  # non-personal fields stay readable without the keys
     # what the row holds beside the payload (owner, tags, instants...) is left out
-    for column in (b'"owner"', b'"tags"', b'"created_at"', b"2026-03-01"):
-        assert column not in payload
-    assert len(payload) < 480
+    for column in ("owner", "tags", "created_at"):
+        assert column not in skeleton
+    assert b"2026-03-01" not in payload
+    assert len(payload) < 360  # the skeleton is deflated
 
 
 def test_a_payload_that_left_out_its_row_facts_needs_them(tmp_path: Path) -> None:
@@ -253,7 +260,8 @@ def test_a_partial_document_opens_as_it_was_sealed() -> None:
         payload = sealer.seal_record(
             Customer, {"schema_version": 1, "data": dict(document["data"])}, customer_id="c-1"
         )
-        assert _packed.is_packed(payload) and b'"contacts":[]' in payload
+        assert _packed.is_packed(payload)
+        assert _packed.unpack(payload, "c-1").skeleton["contacts"] == []
         assert sealer.open_record(Customer, payload, customer_id="c-1") == document
 
 
@@ -264,7 +272,8 @@ def test_a_packed_payload_refuses_what_it_cannot_have_made() -> None:
         payload[:-1],
         payload[:4],
         _packed.MAGIC + b"\x01\x01\x05[1,2]",  # not an object
-        _packed.MAGIC + b"\x01\x04\x02{}",  # an unknown flag
+        _packed.MAGIC + b"\x01\x08\x02{}",  # an unknown flag
+        _packed.MAGIC + b"\x01\x05\x02{}",  # "deflated", but no DEFLATE stream
         _packed.MAGIC + b"\x01\x02\x02{}",  # facts left out of a document not compacted
         _packed.MAGIC,
     ):
@@ -291,3 +300,63 @@ def test_a_packed_payload_refuses_what_it_cannot_have_made() -> None:
             cipher.open_detached(document, ciphertexts, data_key=key, customer_id="c-1")
     with pytest.raises(DecryptionFailed):  # moved to another customer
         cipher.open_detached({"data": {"name": 0}}, blobs, data_key=key, customer_id="c-2")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+SKELETONS = st.dictionaries(st.text(), JSON_VALUES, max_size=8)
+
+
+@given(
+    st.integers(0, 127),  # one varint byte: the flags are the fourth byte
+    SKELETONS,
+    st.lists(st.binary(max_size=80), max_size=6),
+    st.sampled_from([_packed.COMPACTED, _packed.COMPACTED | _packed.WITH_FACTS, 0]),
+)
+def test_a_packed_payload_unpacks_to_what_was_packed(
+    version: int, skeleton: dict[str, Any], ciphertexts: list[bytes], flags: int
+) -> None:
+    payload = _packed.pack(version, skeleton, ciphertexts, flags=flags)
+    assert _packed.unpack(payload, "c-1") == (version, flags, skeleton, ciphertexts)
+    plain = json.dumps(skeleton, ensure_ascii=False, separators=(",", ":")).encode()
+    assert payload[3] & _packed.DEFLATED or plain in payload  # deflated only when that is shorter
+
+
+def test_the_skeleton_is_deflated_with_the_fixed_dictionary() -> None:
+    skeleton = {
+        "version": 1,
+        "name": 0,
+        "identifiers": [{"scheme": "CN-RIC", "value": 0}],
+        "contacts": [{"phones": 0, "emails": 0, "primary": False}],
+        "addresses": [{"kind": "home", "country": "CN", "city": "北京", "street": 0}],
+        "stage": "lead",
+        "verification": "unverified",
+    }
+    payload = _packed.pack(1, skeleton, [], flags=_packed.COMPACTED)
+    assert payload[3] == _packed.COMPACTED | _packed.DEFLATED
+    assert len(payload) < 50  # about 230 bytes of JSON
+    assert _packed.unpack(payload, "c-1").skeleton == skeleton
+    # the dictionary is part of the stored format: payloads written with it must stay readable
+    digest = hashlib.sha256(_packed.SKELETON_DICTIONARY).hexdigest()
+    assert digest == SKELETON_DICTIONARY_SHA256
+
+
+def test_a_payload_packed_before_deflation_still_unpacks() -> None:
+    body = b'{"stage":"lead","contacts":[]}'
+    payload = _packed.MAGIC + bytes([1, _packed.COMPACTED, len(body)]) + body + b"\x02ab"
+    assert _packed.unpack(payload, "c-1") == (1, 1, {"stage": "lead", "contacts": []}, [b"ab"])
+
+
+@given(st.binary(max_size=60))
+def test_a_corrupt_deflated_skeleton_is_a_storage_error(stream: bytes) -> None:
+    payload = _packed.MAGIC + bytes([1, _packed.COMPACTED | _packed.DEFLATED, len(stream)]) + stream
+    try:
+        unpacked = _packed.unpack(payload, "c-1")
+    except StorageError as exc:
+        message = str(exc)
+    else:
+        message = "" if isinstance(unpacked.skeleton, dict) else "not an object"
+    assert message in ("", "payload of c-1 is a malformed packed document")
