@@ -6,12 +6,14 @@ merges (``registry.matching.merge``); see docs/matching.md.
 """
 
 from custrec.matching.clusters import (
+    ClusterConflict,
     ClusterRun,
     DuplicateCandidate,
     DuplicateCluster,
     DuplicateSearch,
     StopKey,
     UnionFind,
+    consistent_clusters,
 )
 from custrec.matching.config import MatchConfig
 from custrec.matching.keys import (
@@ -46,6 +48,7 @@ __all__ = [
     "BLOCKING_KINDS",
     "DEFAULT_RULES",
     "GOVERNMENT_KINDS",
+    "ClusterConflict",
     "ClusterRun",
     "DuplicateCandidate",
     "DuplicateCluster",
@@ -67,6 +70,7 @@ __all__ = [
     "Weights",
     "blocking_keys",
     "compare",
+    "consistent_clusters",
     "identifier_key",
     "merge_records",
     "profile",

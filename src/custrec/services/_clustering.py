@@ -10,8 +10,10 @@ The pipeline (after dedupe's blocking map and Splink's "count before you compare
    reported and never expanded into pairs;
 3. blocks are streamed in key order; a pair sharing several keys is scored only in the block of
    its smallest shared key, so no pair is scored twice and no list of pairs is ever held;
-4. pairs at or above the wanted decision are joined with union-find; clusters are assembled at
-   the end from the links found.
+4. pairs at or above the wanted decision are kept as links (with the government ids of their
+   records); at the end they are joined strongest first by
+   :func:`custrec.matching.clusters.consistent_clusters`, which refuses (and reports) a link that
+   would put two values of one government-id scheme into one cluster.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Final
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from custrec.matching.clusters import ClusterRun, DuplicateCluster, StopKey, UnionFind
-from custrec.matching.keys import MatchKey
+from custrec.matching.clusters import ClusterRun, StopKey, consistent_clusters
+from custrec.matching.keys import GOVERNMENT_KINDS, MatchKey, StrongKey
 from custrec.matching.scoring import (
     Match,
     MatchDecision,
@@ -203,8 +205,8 @@ def _run(
     conn.executemany("INSERT INTO stop VALUES (?)", stop)
     stopped = frozenset(k for (k,) in stop)
 
-    union = UnionFind(total)
-    links: list[tuple[int, int, Match]] = []
+    links: list[Match] = []
+    government: dict[str, frozenset[StrongKey]] = {}
     compared = 0
     for k, members in _blocks(conn):
         loaded = scratch.profiles(members)
@@ -217,16 +219,22 @@ def _run(
                 compared += 1
                 match = compare(pa, pb, thresholds=thresholds, weights=weights)
                 if match.decision.rank >= wanted.rank:
-                    union.union(a, b)
-                    links.append((a, b, match))
+                    links.append(match)
+                    for p in (pa, pb):
+                        if p.id not in government:
+                            government[p.id] = frozenset(
+                                key for key in p.strong if key[0] in GOVERNMENT_KINDS
+                            )
+    clusters, conflicts = consistent_clusters(links, government)
     return ClusterRun(
-        clusters=_clusters(union, links),
+        clusters=clusters,
         records=total,
         blocks=block_count,
         comparisons_planned=planned,
         comparisons=compared,
         stop_keys=tuple(sorted(stop_keys, key=lambda s: (-s.records, s.kind, s.digest))),
         decision=wanted,
+        conflicts=conflicts,
     )
 
 
@@ -238,19 +246,3 @@ def _blocks(conn: sqlite3.Connection) -> Iterator[tuple[int, list[int]]]:
         members = [n for _, n in group]
         if len(members) > 1:
             yield k, members
-
-
-def _clusters(
-    union: UnionFind, links: list[tuple[int, int, Match]]
-) -> tuple[DuplicateCluster, ...]:
-    grouped: dict[int, list[Match]] = {}
-    for a, _, match in links:
-        grouped.setdefault(union.find(a), []).append(match)
-    clusters: list[DuplicateCluster] = []
-    for matches in grouped.values():
-        ids = sorted({i for m in matches for i in (m.left, m.right)})
-        weakest = min((m.decision for m in matches), key=lambda d: d.rank)
-        ordered = tuple(sorted(matches, key=lambda m: (m.left, m.right)))
-        clusters.append(DuplicateCluster(ids=tuple(ids), matches=ordered, decision=weakest))
-    clusters.sort(key=lambda c: c.ids[0])
-    return tuple(clusters)

@@ -1,7 +1,9 @@
-"""Batch clustering: count blocks first, skip stop keys, score each pair once, union-find."""
+"""Batch clustering: count blocks first, skip stop keys, score each pair once, join the links
+strongest first into clusters that never hold two values of one government-id scheme."""
 
 from __future__ import annotations
 
+import random
 from itertools import combinations
 
 import pytest
@@ -9,17 +11,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.matching import (
+    ClusterConflict,
+    DuplicateCluster,
+    Match,
     MatchDecision,
     MatchKey,
+    Reason,
     Thresholds,
     UnionFind,
     Weights,
     blocking_keys,
+    compare,
+    consistent_clusters,
     profile,
     strong_keys,
 )
 from custrec.matching.clusters import ClusterRun
-from custrec.model.records import Address, Contact, Customer, CustomerKind
+from custrec.model.records import (
+    Address,
+    Contact,
+    Customer,
+    CustomerKind,
+    Identifier,
+    IdentifierScheme,
+)
 from custrec.services._clustering import cluster_profiles
 
 
@@ -129,3 +144,262 @@ def test_union_find_agrees_with_a_naive_partition(edges: list[tuple[int, int]]) 
     for a, b in combinations(range(20), 2):
         together = any(a in g and b in g for g in groups)
         assert (uf.find(a) == uf.find(b)) == together
+
+
+# ------------------------------------------------------------------------- consistent clusters
+
+SWITCHBOARD = "+862152345678"  # 021-5234 5678
+BRANCH_LINE = "+862198765432"  # 021-9876 5432
+
+
+def company(cid: str, *, phones: tuple[str, ...], uscc: str | None = None) -> Customer:
+    return Customer(
+        id=cid,
+        kind=CustomerKind.ORGANIZATION,
+        name="北京华信科技有限公司",
+        contacts=(Contact(phones=phones),),
+        addresses=(Address(city="北京", street="建国路88号"),),
+        identifiers=(Identifier(scheme=IdentifierScheme.USCC, value=uscc),) if uscc else (),
+    )
+
+
+def test_a_shared_switchboard_never_joins_two_companies_with_different_credit_codes() -> None:
+    # the issue's A/B/C chain: A and C are different legal entities (different USCC); B has no
+    # code and shares A's switchboard and C's branch line
+    a = company("A", phones=(SWITCHBOARD,), uscc="91110000600037341L")
+    b = company("B", phones=(SWITCHBOARD, BRANCH_LINE))
+    c = company("C", phones=(BRANCH_LINE,), uscc="91110000710926094P")
+    result = run([a, b, c])
+
+    for cluster in result.clusters:
+        assert not {"A", "C"} <= set(cluster.ids)
+    assert len(result.conflicts) == 1
+    conflict = result.conflicts[0]
+    assert conflict.schemes == ("uscc",)
+    assert set(conflict.ids) in ({"A", "B"}, {"B", "C"})  # one of the two bridging links
+    assert {*conflict.left_holders, *conflict.right_holders} == {"A", "C"}
+    assert conflict.match.reasons  # the refused link keeps compare()'s explanation
+    # the conflict is reported on the cluster it borders, without any identifier or phone value
+    assert [c.conflicts for c in result.clusters] == [(conflict,)]
+    text = repr(result)
+    assert "91110000" not in text and "5234" not in text and "9876" not in text
+
+
+def link(a: str, b: str, score: float, decision: MatchDecision = MatchDecision.PROBABLE) -> Match:
+    return Match(left=a, right=b, score=score, decision=decision, reasons=(Reason("name", "same"),))
+
+
+def test_a_chain_is_split_at_its_weakest_link() -> None:
+    # a -0.99- b -0.90- c -0.95- d; a and d hold different passports: b-c is the weakest link
+    ids = {"a": [("passport", "E1")], "d": [("passport", "E2")]}
+    links = [link("a", "b", 0.99), link("b", "c", 0.90), link("c", "d", 0.95)]
+    clusters, conflicts = consistent_clusters(links, ids)
+    assert [c.ids for c in clusters] == [("a", "b"), ("c", "d")]
+    assert [(x.ids, x.schemes, x.left_holders, x.right_holders) for x in conflicts] == [
+        (("b", "c"), ("passport",), ("a",), ("d",))
+    ]
+    assert [c.conflicts for c in clusters] == [conflicts, conflicts]
+
+
+def test_a_decision_outranks_a_score_and_a_shared_id_breaks_ties() -> None:
+    same = MatchDecision.SAME
+    ids = {"b": [("ric", "R1")], "c": [("ric", "R2")]}
+    # a-c is `same` (a shared phone, say) and goes before the higher-scored probable a-b link
+    clusters, conflicts = consistent_clusters(
+        [link("a", "b", 0.99), link("a", "c", 0.5, same)], ids
+    )
+    assert [c.ids for c in clusters] == [("a", "c")]
+    assert [x.ids for x in conflicts] == [("a", "b")]
+    # at equal decision and score, the link of two records sharing a government id goes first:
+    # a and c share a RIC; b's passport conflicts with c's, so only one of the two links can stay
+    ids = {
+        "a": [("ric", "R1")],
+        "b": [("passport", "P2")],
+        "c": [("ric", "R1"), ("passport", "P1")],
+    }
+    tied = [link("a", "b", 1.0, same), link("a", "c", 1.0, same)]
+    clusters, conflicts = consistent_clusters(tied, ids)
+    assert [c.ids for c in clusters] == [("a", "c")]
+    assert [(x.ids, x.schemes) for x in conflicts] == [(("a", "b"), ("passport",))]
+
+
+def test_only_government_schemes_constrain() -> None:
+    ids = {
+        "a": [("phone", "+1"), ("external", "crm:1")],
+        "b": [("phone", "+2"), ("external", "crm:2")],
+    }
+    clusters, conflicts = consistent_clusters([link("a", "b", 0.9)], ids)
+    assert [c.ids for c in clusters] == [("a", "b")] and conflicts == ()
+
+
+def test_a_record_holding_two_values_joins_each_but_the_two_never_meet_otherwise() -> None:
+    # x holds both codes (a re-registration); y and z hold one each: each conflicts only with
+    # the other, so x joins whichever link is stronger and the other link is refused
+    ids = {"x": [("uscc", "U1"), ("uscc", "U2")], "y": [("uscc", "U1")], "z": [("uscc", "U2")]}
+    clusters, conflicts = consistent_clusters([link("x", "y", 0.9), link("x", "z", 0.95)], ids)
+    assert [c.ids for c in clusters] == [("x", "z")]
+    assert [(x.ids, x.left_holders, x.right_holders) for x in conflicts] == [
+        (("x", "y"), ("z",), ("y",))
+    ]
+
+
+SCHEMES = ("uscc", "ric", "passport")
+
+
+def _strength(m: Match, ids: dict[str, list[tuple[str, str]]]) -> tuple[object, ...]:
+    common = set(ids.get(m.left, ())) & set(ids.get(m.right, ()))
+    shared = any(kind in SCHEMES for kind, _ in common)
+    return (-m.decision.rank, -m.score, -int(shared), m.left, m.right)
+
+
+def _conflicting(x: list[tuple[str, str]], y: list[tuple[str, str]]) -> bool:
+    for scheme in SCHEMES:
+        vx = {v for k, v in x if k == scheme}
+        vy = {v for k, v in y if k == scheme}
+        if vx and vy and not vx & vy:
+            return True
+    return False
+
+
+def _components(nodes: set[str], edges: list[tuple[str, str]]) -> list[set[str]]:
+    groups: list[set[str]] = []
+    for node in sorted(nodes):
+        groups.append({node})
+    for a, b in edges:
+        ga = next(g for g in groups if a in g)
+        gb = next(g for g in groups if b in g)
+        if ga is not gb:
+            ga |= gb
+            groups.remove(gb)
+    return groups
+
+
+def _check_against_brute_force(
+    links: list[Match],
+    ids: dict[str, list[tuple[str, str]]],
+    clusters: tuple[DuplicateCluster, ...],
+    conflicts: tuple[ClusterConflict, ...],
+) -> None:
+    where = {i: n for n, c in enumerate(clusters) for i in c.ids}
+    nodes = {i for m in links for i in (m.left, m.right)}
+    # 1. no cluster holds two records with conflicting government ids
+    for cluster in clusters:
+        for x, y in combinations(cluster.ids, 2):
+            assert not _conflicting(ids.get(x, []), ids.get(y, [])), (x, y)
+    # 2. every link is kept (its records share a cluster) or refused (reported as a conflict)
+    refused = {(c.match.left, c.match.right) for c in conflicts}
+    for m in links:
+        kept = m.left in where and where.get(m.left) == where.get(m.right)
+        assert kept != ((m.left, m.right) in refused), m
+    # 3. whenever links would chain two conflicting records together, a conflict is reported
+    #    inside that chain, naming records that really conflict
+    for group in _components(nodes, [(m.left, m.right) for m in links]):
+        clash = any(_conflicting(ids.get(x, []), ids.get(y, [])) for x, y in combinations(group, 2))
+        inside = [c for c in conflicts if c.match.left in group]
+        assert bool(inside) == clash, group
+    for c in conflicts:
+        assert c.left_holders and c.right_holders
+        assert any(
+            _conflicting(ids.get(x, []), ids.get(y, []))
+            for x in c.left_holders
+            for y in c.right_holders
+        )
+        # 4. the refused link is the weakest: each side reaches its holders through kept links
+        #    at least as strong as the refused one
+        stronger = [
+            (m.left, m.right)
+            for m in links
+            if (m.left, m.right) not in refused and _strength(m, ids) < _strength(c.match, ids)
+        ]
+        reach = _components(nodes, stronger)
+        for end, holders in ((c.match.left, c.left_holders), (c.match.right, c.right_holders)):
+            side = next(g for g in reach if end in g)
+            assert set(holders) <= side
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 7),
+            st.integers(0, 7),
+            st.sampled_from([0.9, 0.95, 1.0]),
+            st.sampled_from([MatchDecision.SAME, MatchDecision.PROBABLE]),
+        ),
+        max_size=16,
+    ),
+    st.dictionaries(
+        st.integers(0, 7),
+        st.lists(st.tuples(st.sampled_from(SCHEMES), st.sampled_from("123")), max_size=2),
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_consistent_clusters_agree_with_a_brute_force_check(
+    edges: list[tuple[int, int, float, MatchDecision]],
+    held: dict[int, list[tuple[str, str]]],
+    shuffler: random.Random,
+) -> None:
+    seen: set[tuple[int, int]] = set()
+    links = []
+    for a, b, score, decision in edges:
+        if a != b and (a, b) not in seen and (b, a) not in seen:
+            seen.add((a, b))
+            links.append(link(f"r{a}", f"r{b}", score, decision))
+    ids = {f"r{n}": keys for n, keys in held.items()}
+    clusters, conflicts = consistent_clusters(links, ids)
+    _check_against_brute_force(links, ids, clusters, conflicts)
+    shuffler.shuffle(links)  # the order links arrive in does not matter
+    assert consistent_clusters(links, ids) == (clusters, conflicts)
+
+
+PEOPLE = ("张伟", "张玮", "Zhang Wei")
+COMPANIES = ("北京华信科技有限公司", "华信科技（北京）有限公司", "华信科技有限责任公司")
+PHONES = ("+8613800138000", SWITCHBOARD, BRANCH_LINE)
+EMAILS = ("info@huaxin.com", "zw@example.com")
+
+
+@st.composite
+def look_alike(draw: st.DrawFn, cid: str) -> Customer:
+    org = draw(st.booleans())
+    schemes = [IdentifierScheme.USCC] if org else [IdentifierScheme.RIC, IdentifierScheme.PASSPORT]
+    identifiers = tuple(
+        Identifier(scheme=scheme, value=f"{scheme}-{draw(st.sampled_from('12'))}")
+        for scheme in schemes
+        if draw(st.booleans())
+    )
+    street = draw(st.sampled_from([None, "建国路88号", "朝阳路8号"]))
+    return Customer(
+        id=cid,
+        kind=CustomerKind.ORGANIZATION if org else CustomerKind.INDIVIDUAL,
+        name=draw(st.sampled_from(COMPANIES if org else PEOPLE)),
+        contacts=(
+            Contact(
+                phones=tuple(draw(st.sets(st.sampled_from(PHONES), max_size=2))),
+                emails=tuple(draw(st.sets(st.sampled_from(EMAILS), max_size=1))),
+            ),
+        ),
+        addresses=(Address(city="北京", street=street),) if street else (),
+        identifiers=identifiers,
+    )
+
+
+@given(st.integers(2, 9).flatmap(lambda n: st.tuples(*(look_alike(f"c{i}") for i in range(n)))))
+def test_batch_clusters_of_look_alike_chains_never_join_two_values_of_one_scheme(
+    customers: tuple[Customer, ...],
+) -> None:
+    result = run(list(customers), cap=1000)
+    # brute force: score every pair sharing a key, as the batch run should
+    keyed = {c.id: (profile(c), strong_keys(c) | blocking_keys(c)) for c in customers}
+    links = []
+    for x, y in combinations(customers, 2):
+        (px, kx), (py, ky) = keyed[x.id], keyed[y.id]
+        if kx & ky:
+            m = compare(px, py, thresholds=Thresholds(), weights=Weights())
+            if m.decision.rank >= MatchDecision.PROBABLE.rank:
+                links.append(m)
+    ids = {c.id: sorted(strong_keys(c)) for c in customers}
+    for cluster in result.clusters:
+        for scheme in SCHEMES:
+            values = {v for i in cluster.ids for k, v in ids[i] if k == scheme}
+            assert len(values) <= 1, (cluster.ids, scheme)
+    _check_against_brute_force(links, ids, result.clusters, result.conflicts)
+    assert (result.clusters, result.conflicts) == consistent_clusters(links, ids)
