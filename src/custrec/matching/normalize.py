@@ -396,8 +396,13 @@ _CJK_RANGES: Final = (
 )
 
 
+_CJK_CHAR: Final = re.compile(
+    "[" + "".join(f"{re.escape(lo)}-{re.escape(hi)}" for lo, hi in _CJK_RANGES) + "]"
+)
+
+
 def _is_cjk(ch: str) -> bool:
-    return any(lo <= ch <= hi for lo, hi in _CJK_RANGES)
+    return _CJK_CHAR.match(ch) is not None
 
 
 # Whitespace, commas (incl. 、), hyphens and dashes, dots (incl. 。) and interpuncts.
@@ -420,6 +425,8 @@ class PersonName:
 
 
 def _script_runs(part: str) -> list[str]:
+    if _CJK_CHAR.search(part) is None:
+        return [part]
     runs: list[str] = []
     current: list[str] = []
     current_cjk: bool | None = None
@@ -445,7 +452,7 @@ def person_name(name: str) -> PersonName:
     _require_str(name, "name")
     text = _nfkc_casefold(name)
     meaningful = [ch for ch in text if _keep_char(ch)]
-    if meaningful and all(_is_cjk(ch) for ch in meaningful):
+    if meaningful and all(map(_is_cjk, meaningful)):
         whole = fold(text)
         return PersonName(key=whole, tokens=(whole,))
     tokens = tuple(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from email_validator import EmailUndeliverableError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.errors import InvalidEmail, InvalidFormat
@@ -100,8 +100,9 @@ def test_no_network_by_default_and_opt_in(monkeypatch: pytest.MonkeyPatch) -> No
         return FakeResult()
 
     monkeypatch.setattr(email, "validate_email", fake_validate_email)
-    email.normalize("zs@example.com")
-    email.is_valid("zs@example.com")
+    email.normalize("张三@例子.广告")  # not plain ASCII: the library decides
+    email.is_valid("张三@例子.广告")
+    email.normalize("zs@example.com")  # plain ASCII without a DNS check: decided locally
     email.normalize("zs@example.com", check_deliverability=True)
     email.is_valid("zs@example.com", check_deliverability=True)
     assert [c["check_deliverability"] for c in calls] == [False, False, True, True]
@@ -208,3 +209,57 @@ def test_an_ascii_normalised_address_is_valid(raw: str) -> None:
     if once.isascii():
         assert email.is_valid(once)
         assert email.normalize(once) == once
+
+
+# --- the fast path for plain ASCII addresses ------------------------------------------------------
+
+_ATEXT_CHARS = "abcXYZ09_!#$%&'*+-/=?^`{|}~"
+_LOCALS = st.lists(
+    st.text(_ATEXT_CHARS, min_size=0, max_size=8)
+    | st.sampled_from(["info", "Sales", "POSTMASTER"]),
+    min_size=1,
+    max_size=4,
+).map(".".join)
+_HOST_LABELS = st.text("abcAZ09-", min_size=0, max_size=8) | st.sampled_from(
+    ["xn--fsq", "ab--cd", "test", "arpa", "local", "invalid", "onion", "a" * 63, "a" * 64]
+)
+_DOMAINS = st.lists(_HOST_LABELS, min_size=1, max_size=5).map(".".join)
+
+
+def _library(text: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    if len(result.local_part.encode("utf-8")) > 64:
+        return None
+    return result.normalized
+
+
+@settings(max_examples=400)
+@given(_LOCALS, _DOMAINS)
+def test_the_ascii_fast_path_agrees_with_email_validator(local: str, domain: str) -> None:
+    text = f"{local}@{domain}"
+    fast = email._common(text)
+    if fast is not None:  # decided without the library: the library says the same
+        assert fast == _library(text)
+    expected = _library(text) if len(text) <= 254 else None
+    assert (email.normalize(text) if email.is_valid(text) else None) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["c3@example.com", "Zhang.San+crm@Mail.Example.COM.cn", "a@b.cn", "o'neil@x-y.org"],
+)
+def test_plain_ascii_addresses_take_the_fast_path(text: str) -> None:
+    assert email._common(text) == _library(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["info@example.com", "a@xn--fsq.com", "a@x.test", "a@x.local", "张三@例子.广告", "a..b@x.com"],
+)
+def test_addresses_the_library_must_decide_are_left_to_it(text: str) -> None:
+    assert email._common(text) is None
