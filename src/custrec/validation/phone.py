@@ -140,6 +140,29 @@ _CACHE_SIZE: Final = 16384
 _cache: dict[tuple[str, str], tuple[str | None, str]] = {}
 
 
+# The most common input of all, decided without libphonenumber's general parser: a Chinese mobile
+# number in region CN, written as 11 ASCII digits (optionally after "+86", optionally grouped
+# 3-4-4 by single spaces or hyphens). For these the parser's outcome is fixed: no national or
+# carrier prefix applies (numbers starting 179 are left to it: "179xx" is a carrier prefix), the
+# national number is the 11 digits and the E.164 form is "+86" and them; whether the number is
+# valid is still libphonenumber's decision. A hypothesis test compares both paths.
+_CN_MOBILE: Final = re.compile(r"(?:\+86[ -]?)?(1[3-9]\d)([ -]?)(\d{4})\2(\d{4})", re.ASCII)
+
+
+def _cn_mobile(raw: str, code: str) -> tuple[str | None, str] | None:
+    """``_e164``'s answer for a plain Chinese mobile number, ``None`` for any other input."""
+    if code != "CN" or not raw.isascii():
+        return None
+    found = _CN_MOBILE.fullmatch(raw.strip())
+    if found is None or found.group(1).startswith("179"):
+        return None
+    digits = found.group(1) + found.group(3) + found.group(4)
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
+    if not phonenumbers.is_valid_number(number):
+        return (None, "not a valid phone number")
+    return (f"+86{digits}", "")
+
+
 def _e164(raw: str, code: str) -> tuple[str | None, str]:
     """Cached parse of a ``str``: ``(E.164, "")`` or ``(None, why it is invalid)``.
 
@@ -154,6 +177,9 @@ def _e164(raw: str, code: str) -> tuple[str | None, str]:
     known = _cache.get(key)
     if known is not None:
         return known
+    fast = _cn_mobile(raw, code)
+    if fast is not None:
+        return fast
     try:
         number = _parse(raw, code)
     except InvalidPhone as exc:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.errors import InvalidFormat, InvalidPhone
@@ -281,3 +282,51 @@ def test_normalize_is_idempotent_without_the_cache(raw: str, region: str) -> Non
         return
     phone._clear_cache()
     assert phone.normalize(once, region) == once
+
+
+# --- the fast path for Chinese mobile numbers -----------------------------------------------------
+
+
+def _by_the_parser(raw: str) -> tuple[str | None, str]:
+    try:
+        number = phone._parse(raw, "CN")
+    except InvalidPhone as exc:
+        return (None, exc.message)
+    return (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), "")
+
+
+_MOBILE_LIKE = st.from_regex(
+    r"\s?(\+86[ -]?)?1[0-9]{2}[ -]?[0-9]{4}[ -]?[0-9]{4}\s?", fullmatch=True
+)
+
+
+@settings(max_examples=500)
+@given(
+    _MOBILE_LIKE
+    | st.text("0123456789+- ", max_size=18)
+    | st.from_regex(r"179\d{8}", fullmatch=True)
+)
+def test_the_cn_mobile_fast_path_agrees_with_libphonenumber(raw: str) -> None:
+    fast = phone._cn_mobile(raw, "CN")
+    if fast is not None:
+        assert fast == _by_the_parser(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["13800138000", "+8613800138000", "138 0013 8000", "+86 138-0013-8000"]
+)
+def test_plain_cn_mobile_numbers_take_the_fast_path(raw: str) -> None:
+    assert phone._cn_mobile(raw, "CN") == ("+8613800138000", "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("17951234567", "CN"),
+        ("13800138000", "US"),
+        ("010-6552 9988", "CN"),
+        ("１３８００１３８０００", "CN"),
+    ],
+)
+def test_other_numbers_are_left_to_libphonenumber(raw: str, region: str) -> None:
+    assert phone._cn_mobile(raw, region) is None
