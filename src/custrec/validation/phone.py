@@ -177,16 +177,14 @@ def _e164(raw: str, code: str) -> tuple[str | None, str]:
     known = _cache.get(key)
     if known is not None:
         return known
-    fast = _cn_mobile(raw, code)
-    if fast is not None:
-        return fast
-    try:
-        number = _parse(raw, code)
-    except InvalidPhone as exc:
-        result: tuple[str | None, str] = (None, exc.message)
-    else:
-        e164 = str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
-        result = (e164, "")
+    result = _cn_mobile(raw, code)
+    if result is None:
+        try:
+            number = _parse(raw, code)
+        except InvalidPhone as exc:
+            result = (None, exc.message)
+        else:
+            result = (str(phonenumbers.format_number(number, PhoneNumberFormat.E164)), "")
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
     _cache[key] = result
