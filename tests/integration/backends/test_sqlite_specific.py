@@ -26,9 +26,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import custrec.backends.sqlite as sqlite_backend
+from custrec.backends._sqlite.dialect import DIALECT
 from custrec.backends.sqlite import SCHEMA_VERSION, SQLiteMigration, SQLiteStore
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.storage import (
+    ROW_STATES,
     ActivityRow,
     AuditRecord,
     Capabilities,
@@ -267,7 +269,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -333,7 +335,7 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(4, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(5, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
@@ -353,7 +355,7 @@ def test_forward_migration_from_an_older_version(
         assert s.customers.get("c-1").index_keys == version_1_keys
         assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
         assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
-    assert schema_version(db_path) == 4
+    assert schema_version(db_path) == 5
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -370,12 +372,12 @@ def test_failing_migration_leaves_the_database_untouched(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(4, "bad", broken)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(5, "bad", broken)),
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 3
+    assert schema_version(db_path) == 4
     conn = raw(db_path)
     try:
         assert (
@@ -549,11 +551,17 @@ def test_integer_rowids_with_public_id_in_a_unique_column(
         s.commit()
     conn = raw(db_path)
     try:
-        for table in ("customers", "activities", "consents", "history", "data_keys"):
+        for table in ("customers", "activities", "consents"):
             columns = {r[1]: r for r in conn.execute(f"PRAGMA table_info({table})")}
             pk = [name for name, r in columns.items() if r[5] == 1]
             assert pk == ["pk"], table
             assert columns["pk"][2] == "INTEGER", table
+        # small rows looked up by their natural key are stored in that key's order, no rowid
+        for table, natural in (("history", ["customer_id", "seq"]), ("data_keys", ["customer_id"])):
+            columns = sorted((r[5], r[1]) for r in conn.execute(f"PRAGMA table_info({table})"))
+            assert [name for position, name in columns if position] == natural, table
+            ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+            assert ddl[0].endswith("WITHOUT ROWID"), table
         audit_pk = [r for r in conn.execute("PRAGMA table_info(audit)") if r[5] == 1]
         assert [(r[1], r[2]) for r in audit_pk] == [("seq", "INTEGER")]
         unique_id = [
@@ -598,6 +606,7 @@ def test_indexes_exist(store: SQLiteStore, db_path: Path) -> None:
                 if r[2] == 1
             ]
             assert ["customer_id", "seq"] in uniques, table
+        assert "audit_at" not in indexes  # time bounds filter a walk by seq
         triggers = {
             r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         }
@@ -615,6 +624,112 @@ def test_indexes_exist(store: SQLiteStore, db_path: Path) -> None:
         assert "customers_stage" in plan
     finally:
         conn.close()
+
+
+def query_plan(path: Path, sql: str, params: tuple[Any, ...]) -> str:
+    conn = raw(path)
+    try:
+        return " ".join(str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (CustomerFilter(kind="organization"), "customers_kind"),
+        (CustomerFilter(stage="active"), "customers_stage"),
+        (CustomerFilter(owner="u-1"), "customers_owner"),
+        (CustomerFilter(team="north"), "customers_team"),
+        (CustomerFilter(grade="A"), "customers_grade"),
+        (CustomerFilter(state="erased"), "customers_state"),
+        (CustomerFilter(state="archived", owner="u-1"), "customers_"),
+        (CustomerFilter(tag="vip"), "customer_tags_tag"),
+        (None, "sqlite_autoindex_customers_1"),
+        (CustomerFilter(state="live"), "sqlite_autoindex_customers_1"),
+    ],
+)
+def test_filtered_pages_are_index_driven(
+    store: SQLiteStore, db_path: Path, where: CustomerFilter | None, index: str
+) -> None:
+    with store.transaction(readonly=True) as s:
+        clause, params = s.customers._where(where, "c-0")
+    sql = DIALECT.render(f"SELECT c.id FROM customers AS c{clause} ORDER BY c.id LIMIT 10")
+    plan = query_plan(db_path, sql, tuple(params))
+    assert index in plan
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan  # a range of an index, in id order
+
+
+FACETS = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["individual", "organization"]),
+        "stage": st.sampled_from(["lead", "active"]),
+        "state": st.sampled_from(ROW_STATES),
+        "owner": st.sampled_from([None, "u-1", "u-2"]),
+        "team": st.sampled_from([None, "north"]),
+        "grade": st.sampled_from([None, "A", "B"]),
+        "tags": st.sampled_from([(), ("vip",)]),
+    }
+)
+FILTERS = st.builds(
+    CustomerFilter,
+    kind=st.sampled_from([None, "individual", "organization"]),
+    stage=st.sampled_from([None, "lead", "active"]),
+    state=st.sampled_from([None, *ROW_STATES]),
+    owner=st.sampled_from([None, "u-1", "u-2"]),
+    team=st.sampled_from([None, "north"]),
+    grade=st.sampled_from([None, "A", "B"]),
+    tag=st.sampled_from([None, "vip"]),
+)
+
+
+@given(st.lists(FACETS, max_size=25), FILTERS, st.integers(1, 7))
+def test_filtered_pages_match_a_brute_force_oracle(
+    facets: list[dict[str, Any]], where: CustomerFilter, page: int
+) -> None:
+    rows = [customer(f"c-{i:03d}", **f) for i, f in enumerate(facets)]
+    expected = [row.id for row in rows if where.matches(row)]
+    with SQLiteStore(":memory:") as store, store.transaction() as s:
+        s.customers.add_many(rows)
+        assert s.customers.count(where=where) == len(expected)
+        found: list[str] = []
+        after = None
+        while True:
+            chunk = s.customers.query(where=where, after=after, limit=page)
+            found.extend(row.id for row in chunk)
+            if len(chunk) < page:
+                break
+            after = chunk[-1].id
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("condition", "params", "index"),
+    [
+        ("", (), "INTEGER PRIMARY KEY"),
+        (" AND customer_id = ?", ("c-1",), "audit_customer"),
+        (" AND actor_id = ?", ("u-1",), "audit_actor"),
+        (" AND at >= ? AND at < ?", ("2024", "2025"), "INTEGER PRIMARY KEY"),
+    ],
+)
+def test_audit_reads_are_index_driven(
+    store: SQLiteStore, db_path: Path, condition: str, params: tuple[Any, ...], index: str
+) -> None:
+    for order in ("", " DESC"):
+        sql = f"SELECT seq FROM audit WHERE seq > ?{condition} ORDER BY seq{order} LIMIT 10"
+        plan = query_plan(db_path, sql, (0, *params))
+        assert index in plan and "TEMP B-TREE" not in plan
+
+
+def test_history_and_keys_are_read_through_their_primary_keys(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    history = query_plan(
+        db_path, "SELECT at FROM history WHERE customer_id = ? AND seq > ? ORDER BY seq", ("c", 0)
+    )
+    assert "PRIMARY KEY (customer_id=? AND seq>?)" in history and "TEMP B-TREE" not in history
+    keys = query_plan(db_path, "SELECT wrapped FROM data_keys WHERE customer_id = ?", ("c",))
+    assert "PRIMARY KEY (customer_id=?)" in keys
 
 
 TOKENS = st.builds(

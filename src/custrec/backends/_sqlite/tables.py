@@ -23,6 +23,7 @@ from custrec.storage import (
     ActivityRow,
     AuditRecord,
     ConsentRecord,
+    CustomerFilter,
     CustomerRow,
     HistoryRecord,
     WrappedKey,
@@ -71,6 +72,15 @@ class _Table(tables.SQLTable):
 class _CustomerTable(_Table, tables.CustomerTableBase):
     _select = f"SELECT {_CUSTOMER_COLUMNS} FROM customers AS c"
     _tag_of = "t.customer_pk = c.pk"
+
+    def _where(self, where: CustomerFilter | None, after: str | None) -> tuple[str, list[Any]]:
+        """The shared clause; a filter on a state other than ``'live'`` also says
+        ``c.state <> 'live'``, which lets SQLite use the partial ``customers_state`` index
+        (it holds only the rows that are not live)."""
+        clause, params = super()._where(where, after)
+        if where is not None and where.state is not None and where.state != "live":
+            clause += " AND c.state <> 'live'"
+        return clause, params
 
     @staticmethod
     def _facets(row: CustomerRow) -> tuple[Any, ...]:

@@ -1,0 +1,164 @@
+"""Schema 4 (compact storage) applied to a file written by the previous version.
+
+The file is made by a registry on a store that knows only the published steps 1-3 (their DDL is
+never edited), so it holds what a user's file holds; opening it with this custrec migrates it,
+and every customer, history entry, audit entry (the chain still verifies) and data key is kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import custrec.backends.sqlite as sqlite_backend
+from custrec import Actor, KeyRing, Registry, SQLiteStore
+from custrec.errors import Erased
+from custrec.testing import TickingClock
+
+ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
+AUDITOR = Actor(id="aud", roles={"auditor"})
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+# What schema 4 keeps, column for column, read straight from the files.
+TABLES = {
+    "customers": "pk, id, version, payload, kind, stage, owner, team, grade, created_at, "
+    "updated_at, state",
+    "customer_index": "customer_pk, key",
+    "customer_tags": "customer_pk, pos, tag",
+    "history": "customer_id, seq, at, actor_id, action, path, reason, payload",
+    "audit": "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of",
+    "meta": "name, value",
+}
+KEY_TABLES = {
+    "data_keys": "customer_id, master_key_id, wrapped, created_at",
+    "meta": "name, value",
+}
+
+
+def person(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"孙{n:03d}",
+        "contacts": [{"phones": [f"1390000{n:04d}"], "emails": [f"s{n}@example.cn"]}],
+        "addresses": [{"city": "杭州", "street": f"西湖路{n}号", "postal_code": "310000"}],
+        "tags": ["vip"] if n % 2 else [],
+        **extra,
+    }
+
+
+def dump(path: Path, tables: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            table: sorted(conn.execute(f"SELECT {columns} FROM {table}").fetchall())
+            for table, columns in tables.items()
+        }
+    finally:
+        conn.close()
+
+
+def schema_of(path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(path)
+    try:
+        found = conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+        return dict(found.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def version_3_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, KeyRing, dict[str, Any]]:
+    """A database and key store at schema 3 with customers, changes, an erasure and audit."""
+    path = tmp_path / "crm.sqlite"
+    keyring = KeyRing.generate()
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_backend, "MIGRATIONS", sqlite_backend.MIGRATIONS[:3])
+        with SQLiteStore(path) as store:
+            registry = Registry(store, keyring=keyring, clock=TickingClock(T0))
+            made = [registry.customers.intake(person(n), actor=ADMIN) for n in range(6)]
+            registry.customers.update(made[1].id, {"name": "孙新"}, actor=ADMIN, reason="typo")
+            registry.customers.update(made[2].id, {"owner": "u-7"}, actor=ADMIN, reason="assign")
+            registry.privacy.erase(made[3].id, actor=ADMIN, reason="subject request")
+            registry.customers.get(made[0].id, actor=ADMIN)
+            seen: dict[str, Any] = {
+                "customers": {
+                    c.id: registry.customers.get(c.id, actor=ADMIN)
+                    for c in made
+                    if c.id != made[3].id
+                },
+                "history": {
+                    c.id: registry.customers.history(c.id, actor=ADMIN)
+                    for c in made
+                    if c.id != made[3].id
+                },
+                "erased": made[3].id,
+            }
+            assert registry.audit.verify(actor=AUDITOR).ok
+            with store.transaction(readonly=True) as session:
+                seen["audit"] = session.audit.read(limit=1000)
+    for file in (path, sqlite_backend.key_file_for(path)):
+        assert schema_of(Path(file))["history"].count("pk INTEGER PRIMARY KEY") == 1
+    return path, keyring, seen
+
+
+def test_a_version_3_file_opens_migrated_with_everything_kept(
+    version_3_file: tuple[Path, KeyRing, dict[str, Any]],
+) -> None:
+    path, keyring, seen = version_3_file
+    key_path = Path(sqlite_backend.key_file_for(path))
+    before, keys_before = dump(path, TABLES), dump(key_path, KEY_TABLES)
+    assert len(keys_before["data_keys"]) == 5  # the erased customer's key is gone
+
+    with SQLiteStore(path) as store:
+        registry = Registry(store, keyring=keyring, clock=TickingClock(T0))
+        for customer_id, customer in seen["customers"].items():
+            assert registry.customers.get(customer_id, actor=ADMIN) == customer
+            assert (
+                registry.customers.history(customer_id, actor=ADMIN) == seen["history"][customer_id]
+            )
+        with pytest.raises(Erased):
+            registry.customers.get(seen["erased"], actor=ADMIN)
+        found = registry.customers.query(actor=ADMIN, owner="u-7")
+        assert [c.id for c in found] == [
+            c.id for c in seen["customers"].values() if c.owner == "u-7"
+        ]
+        assert registry.audit.verify(actor=AUDITOR).ok
+        with store.transaction(readonly=True) as session:
+            assert session.audit.read(limit=len(seen["audit"])) == seen["audit"]
+
+    after, keys_after = dump(path, TABLES), dump(key_path, KEY_TABLES)
+    assert after["history"] == before["history"]
+    assert after["customers"] == before["customers"]
+    assert after["customer_index"] == before["customer_index"]
+    assert after["customer_tags"] == before["customer_tags"]
+    assert after["audit"][: len(before["audit"])] == before["audit"]  # reads were audited since
+    assert keys_after["data_keys"] == keys_before["data_keys"]
+    for file in (path, key_path):
+        schema = schema_of(file)
+        for table in ("history", "data_keys"):
+            assert schema[table].endswith("WITHOUT ROWID") and "pk" not in schema[table]
+        assert "history_no_update" in schema and "history_no_delete" in schema
+        assert schema["customers_owner"].endswith("WHERE owner IS NOT NULL")
+        assert schema["customers_state"].endswith("WHERE state <> 'live'")
+        assert "audit_at" not in schema
+        assert not any(name.endswith("_v4") for name in schema)
+
+
+def test_the_migrated_history_is_still_append_only(
+    version_3_file: tuple[Path, KeyRing, dict[str, Any]],
+) -> None:
+    path, _, _ = version_3_file
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        for statement in ("UPDATE history SET reason = 'x'", "DELETE FROM history"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(statement)
+    finally:
+        conn.close()
