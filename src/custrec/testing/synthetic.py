@@ -91,6 +91,19 @@ city, and their names differ by at most the perturbations above. About one copy 
 *no* strong identifier (phone, e-mail, RIC, USCC) with the original: finding those needs fuzzy
 name and address evidence.
 
+The harder set
+--------------
+:func:`hard_labelled_customers` adds the traps real customer files set, each labelled as a case
+type in :attr:`LabelledRecord.cases` (:data:`CASE_TYPES`): namesakes who always differ in birth
+date and home (``namesake``), family members at one home (``family``), most on the family's
+phone (``family_phone``), one company name in several cities (``other_city``), companies in one
+building (``same_building``), company groups whose sibling companies (distinct legal entities,
+their own credit code or none, the group's core name with another trade) share the group's
+fixed-line switchboard (``switchboard``) and often a role mailbox such as ``info@``
+(``shared_email``), and copies that lose their identifier (``missing_id``). Copies carry their
+entity's traps and their perturbations. :func:`case_metrics` reports pairwise precision and
+recall overall and per case type.
+
 Generation is streaming: memory is bounded by the duplicate window and a few small buffers of
 recent entities, not by ``n``. Output depends only on the arguments (one private
 ``random.Random(seed)``; no global state).
@@ -107,11 +120,24 @@ from typing import Any, Final
 import attrs
 
 from custrec._checks import check, int_range, number_range, positive_int
+from custrec.matching.clusters import ClusterRun
 from custrec.testing._synthetic.generator import _Generator
 from custrec.testing._synthetic.model import _Draft
 from custrec.testing._synthetic.tables import _ADJACENT, _COPY_COUNTS, _MAX_SHARE, _MEAN_COPIES
 
-__all__ = ["VARIANTS", "LabelledRecord", "PairMetrics", "labelled_customers", "pair_metrics"]
+__all__ = [
+    "CASE_TYPES",
+    "HARD_VARIANTS",
+    "VARIANTS",
+    "CaseMetrics",
+    "Label",
+    "LabelledRecord",
+    "PairMetrics",
+    "case_metrics",
+    "hard_labelled_customers",
+    "labelled_customers",
+    "pair_metrics",
+]
 
 VARIANTS: Final = (
     "original",
@@ -123,7 +149,34 @@ VARIANTS: Final = (
     "email_case",
     "address",
 )
-"""Every perturbation name a :attr:`LabelledRecord.variant` may contain."""
+"""Every perturbation name a :attr:`LabelledRecord.variant` of :func:`labelled_customers` may
+contain."""
+
+HARD_VARIANTS: Final = (*VARIANTS, "missing_id")
+"""Every perturbation name of :func:`hard_labelled_customers`: also ``missing_id``."""
+
+TRAPS: Final = (
+    "namesake",
+    "family",
+    "family_phone",
+    "other_city",
+    "same_building",
+    "switchboard",
+    "shared_email",
+)
+
+CASE_TYPES: Final = (*TRAPS, *HARD_VARIANTS[1:])
+"""Every case type a :attr:`LabelledRecord.cases` may hold: the hard negatives an entity was
+made for (``namesake``, ``family``, ``family_phone``, ``other_city``, ``same_building``,
+``switchboard``, ``shared_email``; copies inherit them) and a copy's perturbations."""
+
+
+@attrs.frozen
+class Label:
+    """The ground truth of one record: its entity and its case types (see :data:`CASE_TYPES`)."""
+
+    entity: str
+    cases: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -140,6 +193,13 @@ class LabelledRecord:
     entity: str
     data: dict[str, Any]
     variant: str
+    cases: tuple[str, ...] = ()
+    """The record's case types: its entity's hard-negative traps, then its perturbations."""
+
+    @property
+    def label(self) -> Label:
+        """The record's ground truth without its data (what :func:`case_metrics` needs)."""
+        return Label(self.entity, self.cases)
 
 
 # ------------------------------------------------------------------------------- the stream
@@ -160,11 +220,38 @@ def labelled_customers(
     check("n", n, int_range(0))
     check("duplicate_share", duplicate_share, number_range(0, _MAX_SHARE))
     check("window", window, positive_int())
-    return _stream(n, random.Random(seed), duplicate_share, window)
+    return _stream(n, random.Random(seed), duplicate_share, window, hard=False)
 
 
-def _stream(n: int, rng: random.Random, share: float, window: int) -> Iterator[LabelledRecord]:
-    gen = _Generator(rng)
+def hard_labelled_customers(
+    n: int, *, seed: int = 0, duplicate_share: float = 0.2, window: int = 300
+) -> Iterator[LabelledRecord]:
+    """Yield ``n`` labelled records of the *harder* set, deterministically for ``seed``.
+
+    As :func:`labelled_customers` (same arguments, same perturbations, same guarantees that
+    every record parses and that records of one entity are linked), with the traps real data
+    sets: namesakes (12% of individuals) that always carry a different birth date and home in
+    the same city; family members at one home (6%), most of them on the family's phone; for
+    organisations, besides a name reused in another city and a shared building, company groups:
+    30% of ordinary organisations head a group with a fixed-line switchboard (and for 40% a
+    role mailbox such as ``info@`` at the group's domain), and 12% of organisations are a
+    sibling company of a recent group, distinct legal entity (its own credit code, or none) with
+    the group's core name and another trade, in the group's building, on its switchboard (as its
+    only number or beside its own) and half the time on its mailbox. So shared switchboards,
+    family phones and generic mailboxes bridge records of different entities. Copies may also
+    lose their identifier (``missing_id``). Every record's :attr:`~LabelledRecord.cases` names
+    its case types.
+    """
+    check("n", n, int_range(0))
+    check("duplicate_share", duplicate_share, number_range(0, _MAX_SHARE))
+    check("window", window, positive_int())
+    return _stream(n, random.Random(seed), duplicate_share, window, hard=True)
+
+
+def _stream(
+    n: int, rng: random.Random, share: float, window: int, *, hard: bool
+) -> Iterator[LabelledRecord]:
+    gen = _Generator(rng, hard=hard)
     # copies per entity on average, so that copies / records == share
     p_duplicated = share / (1.0 - share) / _MEAN_COPIES
     pending: list[tuple[int, int, LabelledRecord]] = []  # (due position, tie-break, record)
@@ -178,7 +265,7 @@ def _stream(n: int, rng: random.Random, share: float, window: int) -> Iterator[L
             continue
         entities += 1
         original = gen.entity(f"E{entities:07d}")
-        yield LabelledRecord(original.entity, original.render(), "original")
+        yield LabelledRecord(original.entity, original.render(), "original", original.traps)
         position += 1
         if not gen.chance(p_duplicated):
             continue
@@ -189,7 +276,8 @@ def _stream(n: int, rng: random.Random, share: float, window: int) -> Iterator[L
             copies.append(draft)
             offset = 1 if gen.chance(_ADJACENT) else gen.integer(1, window)
             sequence += 1
-            record = LabelledRecord(original.entity, draft.render(), variant)
+            cases = (*draft.traps, *variant.split("+"))
+            record = LabelledRecord(original.entity, draft.render(), variant, cases)
             heapq.heappush(pending, (position - 1 + offset, sequence, record))
 
 
@@ -257,3 +345,108 @@ def pair_metrics(predicted: Iterable[Iterable[str]], truth: Mapping[str, str]) -
     recall = true_positives / true_pairs if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return PairMetrics(true_positives, false_positives, false_negatives, precision, recall, f1)
+
+
+@attrs.frozen
+class CaseMetrics:
+    """Pairwise scores of a clustering, overall and per case type.
+
+    ``by_case`` maps every case type that some labelled record carries to the pairwise scores of
+    the pairs *involving* that case: a pair (predicted or true) counts under every case type
+    either of its two records carries, so ``by_case["switchboard"].precision`` is the share of
+    predicted pairs touching a switchboard company that are right, and
+    ``by_case["typo"].recall`` the share of true pairs touching a typo copy that were found.
+    A pair of records without any case type counts under ``"plain"``.
+    """
+
+    overall: PairMetrics
+    by_case: Mapping[str, PairMetrics]
+
+    def table(self) -> str:
+        """The figures as a small plain-text table, one line per case type."""
+        lines = [f"{'case':<16}{'precision':>10}{'recall':>9}{'TP':>10}{'FP':>8}{'FN':>8}"]
+        for case, m in [("overall", self.overall), *sorted(self.by_case.items())]:
+            lines.append(
+                f"{case:<16}{m.precision:>10.4f}{m.recall:>9.4f}"
+                f"{m.true_positives:>10,}{m.false_positives:>8,}{m.false_negatives:>8,}"
+            )
+        return "\n".join(lines)
+
+
+def _touching(size: int, tagged: int, case: str) -> int:
+    """Pairs among ``size`` records with at least one of the ``tagged`` ones (both, for plain)."""
+    if case == "plain":
+        return _pairs_of(tagged)
+    return _pairs_of(size) - _pairs_of(size - tagged)
+
+
+def case_metrics(
+    predicted: ClusterRun | Iterable[Iterable[str]], truth: Mapping[str, Label | LabelledRecord]
+) -> CaseMetrics:
+    """Score a clustering against labels, overall and per case type (see :class:`CaseMetrics`).
+
+    ``predicted`` is a :class:`~custrec.matching.ClusterRun` or disjoint clusters of record ids
+    (singletons may be left out); ``truth`` maps every record id to its :class:`Label` (or its
+    :class:`LabelledRecord`). Pairs are counted, never enumerated. Raises ``ValueError`` as
+    :func:`pair_metrics` does.
+
+    >>> truth = {
+    ...     "a": Label("E1"), "b": Label("E1", ("typo",)),
+    ...     "c": Label("E2", ("switchboard",)), "d": Label("E3"),
+    ... }
+    >>> m = case_metrics([["a", "b", "c"]], truth)
+    >>> m.overall.precision, m.by_case["typo"].recall, m.by_case["switchboard"].precision
+    (0.3333333333333333, 1.0, 0.0)
+    """
+    clusters = (
+        [c.ids for c in predicted.clusters]
+        if isinstance(predicted, ClusterRun)
+        else [list(c) for c in predicted]
+    )
+    labels = {rid: (t.entity, t.cases or ("plain",)) for rid, t in truth.items()}
+    overall = pair_metrics(clusters, {rid: entity for rid, (entity, _) in labels.items()})
+    predicted_pairs: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    for cluster in clusters:
+        tagged: Counter[str] = Counter()
+        per_entity: dict[str, Counter[str]] = {}
+        sizes: Counter[str] = Counter()
+        for rid in cluster:
+            entity, cases = labels[rid]
+            sizes[entity] += 1
+            mine = per_entity.setdefault(entity, Counter())
+            for case in set(cases):
+                tagged[case] += 1
+                mine[case] += 1
+        for case, count in tagged.items():
+            predicted_pairs[case] += _touching(len(cluster), count, case)
+        for entity, counts in per_entity.items():
+            for case, count in counts.items():
+                found[case] += _touching(sizes[entity], count, case)
+    entity_sizes: Counter[str] = Counter()
+    entity_tags: dict[str, Counter[str]] = {}
+    for entity, cases in labels.values():
+        entity_sizes[entity] += 1
+        tags = entity_tags.setdefault(entity, Counter())
+        for case in set(cases):
+            tags[case] += 1
+    true_pairs: Counter[str] = Counter()
+    seen: set[str] = set()
+    for entity, tags in entity_tags.items():
+        for case, count in tags.items():
+            seen.add(case)
+            true_pairs[case] += _touching(entity_sizes[entity], count, case)
+    by_case = {
+        case: _metrics(found[case], predicted_pairs[case], true_pairs[case])
+        for case in sorted(seen)
+    }
+    return CaseMetrics(overall, by_case)
+
+
+def _metrics(true_positives: int, predicted: int, true: int) -> PairMetrics:
+    precision = true_positives / predicted if predicted else 1.0
+    recall = true_positives / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return PairMetrics(
+        true_positives, predicted - true_positives, true - true_positives, precision, recall, f1
+    )

@@ -15,6 +15,7 @@ import attrs
 from custrec.testing._synthetic.model import (
     _Address,
     _Draft,
+    _Group,
     _linked,
     _OrgName,
     _OrgStem,
@@ -22,12 +23,15 @@ from custrec.testing._synthetic.model import (
     _PersonName,
 )
 from custrec.testing._synthetic.tables import (
+    _AREA_CODES,
     _ATTEMPTS,
     _BANDS,
     _CITIES,
     _COMMON_GIVEN,
     _CORE_CHARS,
+    _GENERIC_MAILBOXES,
     _GIVEN_CHARS,
+    _HARD_ONLY,
     _LEGAL_FORMS,
     _LLC,
     _MAIL_DOMAINS,
@@ -40,6 +44,7 @@ from custrec.testing._synthetic.tables import (
     _ROAD_DIRECTIONS,
     _ROAD_KINDS,
     _ROAD_STEMS,
+    _SHORT_LOCAL,
     _SIMILAR,
     _SOURCES,
     _SURNAMES,
@@ -55,12 +60,14 @@ _T = TypeVar("_T")
 class _Generator:
     """Entities and their copies, from one ``random.Random``; holds only bounded buffers."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, hard: bool = False) -> None:
         self.rng = rng
-        self.recent_people: deque[tuple[_Person, _City, bool]] = deque(maxlen=_RECENT)
-        self.recent_homes: deque[tuple[_City, _Address, str]] = deque(maxlen=_RECENT)
+        self.hard = hard  # the harder set: more traps, shared phones and e-mails, missing ids
+        self.recent_people: deque[tuple[_Person, _City, bool, date]] = deque(maxlen=_RECENT)
+        self.recent_homes: deque[tuple[_City, _Address, str, str]] = deque(maxlen=_RECENT)
         self.recent_orgs: deque[_OrgStem] = deque(maxlen=_RECENT)
         self.recent_offices: deque[tuple[_City, _Address]] = deque(maxlen=_RECENT)
+        self.recent_groups: deque[_Group] = deque(maxlen=_RECENT)
 
     # ------------------------------------------------------------------- small building blocks
 
@@ -98,6 +105,13 @@ class _Generator:
             number = f"{_MOBILE_PREFIXES.draw(self.rng)}{self.below(10**8):08d}"
             if number != avoid:
                 return number
+
+    def landline(self, city: _City) -> str:
+        """A fixed-line number in ``city``: area code and a local number whose first digit is 2
+        to 8 (eight digits; seven in the few cities whose numbers are shorter)."""
+        area = _AREA_CODES[city.name]
+        rest = 10 ** (6 if area in _SHORT_LOCAL else 7)
+        return f"{area}{self.integer(2, 8)}{self.below(rest):0{len(str(rest)) - 1}d}"
 
     def phone_style(self) -> int:
         return int(_PHONE_STYLES.draw(self.rng))
@@ -185,20 +199,27 @@ class _Generator:
     def individual(self, entity_id: str) -> _Draft:
         rng = self.rng
         home: _Address | None = None
-        if self.recent_people and self.chance(0.08):
+        traps: tuple[str, ...] = ()
+        avoid_born: date | None = None
+        family_phone: str | None = None
+        if self.recent_people and self.chance(0.12 if self.hard else 0.08):
             # a hard negative: a namesake in the same city
-            who, city, latin = self.pick(self.recent_people)
+            who, city, latin, avoid_born = self.pick(self.recent_people)
             person = who
-        elif self.recent_homes and self.chance(0.03 / 0.92):
+            traps = ("namesake",)
+        elif self.recent_homes and self.chance((0.06 if self.hard else 0.03) / 0.92):
             # a hard negative: a family member at the same address
-            city, home, surname = self.pick(self.recent_homes)
+            city, home, surname, phone = self.pick(self.recent_homes)
             person = self.person(surname=surname if self.chance(0.6) else None)
             latin = self.chance(0.15)
+            traps = ("family",)
+            if self.hard and self.chance(0.6):  # and the family's phone
+                family_phone = phone
+                traps = ("family", "family_phone")
         else:
             person = self.person()
             city = _CITIES.draw(rng)
             latin = self.chance(0.15)
-        self.recent_people.append((person, city, latin))
         if latin:
             name = _PersonName(
                 person.surname_pinyin.capitalize(),
@@ -209,29 +230,38 @@ class _Generator:
         else:
             name = _PersonName(person.surname, person.given, latin=False)
         born = date(self.integer(1955, 2004), 1, 1) + timedelta(days=self.below(365))
+        while self.hard and born == avoid_born:  # a namesake is another person
+            born += timedelta(days=1 + self.below(900))
+        self.recent_people.append((person, city, latin, born))
         identifier = ("CN-RIC", self.ric(city, born, person.male)) if self.chance(0.2) else None
-        if home is None and self.chance(0.8):
+        namesake = self.hard and "namesake" in traps  # always told apart by birth and home
+        if home is None and (namesake or self.chance(0.8)):
             home = self.address(city, kind="home")
+        phone = family_phone or self.phone()
         if home is not None:
-            self.recent_homes.append((city, home, person.surname))
+            self.recent_homes.append((city, home, person.surname, phone))
         return _Draft(
             entity=entity_id,
             name=name,
-            phone=self.phone(),
+            phone=phone,
             phone_style=self.phone_style(),
             email=self.personal_email(person) if self.chance(0.6) else None,
             identifier=identifier,
             address=home,
             gender=("male" if person.male else "female") if self.chance(0.6) else None,
-            birth_date=born if self.chance(0.4) else None,
+            birth_date=born if namesake or self.chance(0.4) else None,
             source=self.pick(_SOURCES) if self.chance(0.5) else None,
             person=person,
+            traps=traps,
         )
 
     def organisation(self, entity_id: str) -> _Draft:
         rng = self.rng
         city: _City = _CITIES.draw(rng)
         office: _Address | None = None
+        if self.hard and self.recent_groups and self.chance(0.12):
+            return self.sibling(entity_id, self.pick(self.recent_groups))
+        traps: tuple[str, ...] = ()
         stem = self.pick(self.recent_orgs) if self.recent_orgs and self.chance(0.2) else None
         if stem is not None and len(stem.cities) < len(_CITIES.items):
             # a hard negative: a recent name in another city (names are unique within a city)
@@ -240,6 +270,7 @@ class _Generator:
             stem.cities.add(city.name)
             core, trade, legal = stem.core, stem.trade, stem.legal
             style = "bracketed" if self.chance(0.25) else "prefix"
+            traps = ("other_city",)
         else:
             size = 2 if self.chance(0.5) else 3
             core = "".join(rng.sample(_CORE_CHARS, size))
@@ -250,6 +281,7 @@ class _Generator:
                 # a hard negative: another company in the same building
                 city, shared = self.pick(self.recent_offices)
                 office = _address_in_same_building(shared)
+                traps = ("same_building",)
             self.recent_orgs.append(_OrgStem(core, trade, legal, {city.name}))
         name = _OrgName(
             region=None if style == "none" else city.short,
@@ -272,7 +304,7 @@ class _Generator:
             )
         )
         contact = self.person()
-        return _Draft(
+        draft = _Draft(
             entity=entity_id,
             name=name,
             phone=self.phone(),
@@ -288,6 +320,60 @@ class _Generator:
             source=self.pick(_SOURCES) if self.chance(0.5) else None,
             person=contact,
             domain=domain,
+            traps=traps,
+        )
+        if self.hard and not traps and self.chance(0.3):
+            # the head of a group: a switchboard, and often a generic mailbox, that its sibling
+            # companies in the same building will share
+            switchboard = self.landline(city)
+            generic = f"{self.pick(_GENERIC_MAILBOXES)}@{domain}"
+            if self.chance(0.4):
+                draft = attrs.evolve(draft, email=generic)
+            draft = attrs.evolve(draft, extra_phone=switchboard)
+            self.recent_groups.append(_Group(city, office, core, switchboard, generic, domain))
+        return draft
+
+    def sibling(self, entity_id: str, group: _Group) -> _Draft:
+        """A hard negative: another company of a group, in its building, on its switchboard.
+
+        It shares the group's core name (another trade, so another legal entity with its own
+        credit code or none) and the switchboard, as its only phone or beside its own line;
+        half the time the group's generic mailbox too.
+        """
+        rng = self.rng
+        trade = _TRADES.draw(rng)
+        legal = "股份有限公司" if trade[0] == "银行" else str(_LEGAL_FORMS.draw(rng))
+        name = _OrgName(
+            region=group.city.short,
+            core=group.core,
+            trade=trade[0],
+            legal=legal,
+            bracketed=self.chance(0.25),
+        )
+        traps: tuple[str, ...] = ("switchboard",)
+        own = self.chance(0.5)
+        contact = self.person()
+        email = self.work_email(contact, group.domain) if self.chance(0.6) else None
+        if self.chance(0.5):
+            email = group.generic
+            traps = ("switchboard", "shared_email")
+        return _Draft(
+            entity=entity_id,
+            name=name,
+            phone=self.phone() if own else group.switchboard,
+            phone_style=self.phone_style(),
+            extra_phone=group.switchboard if own else None,
+            email=email,
+            identifier=("CN-USCC", self.uscc(group.city)) if self.chance(0.7) else None,
+            address=_address_in_same_building(group.office),
+            industry=trade[1],
+            legal_representative=self.person().hanzi if self.chance(0.5) else None,
+            contact_name=contact.hanzi,
+            contact_title=self.pick(_TITLES) if self.chance(0.8) else None,
+            source=self.pick(_SOURCES) if self.chance(0.5) else None,
+            person=contact,
+            domain=group.domain,
+            traps=traps,
         )
 
     # ------------------------------------------------------------------------------ copies
@@ -295,7 +381,11 @@ class _Generator:
     def copy(self, original: _Draft, others: Sequence[_Draft]) -> tuple[_Draft, str]:
         """A perturbed copy of ``original`` linked to it and to every draft in ``others``."""
         for _ in range(_ATTEMPTS):
-            applicable = [(n, w) for n, w in _PERTURBATIONS if _applies(n, original)]
+            applicable = [
+                (n, w)
+                for n, w in _PERTURBATIONS
+                if _applies(n, original) and (self.hard or n not in _HARD_ONLY)
+            ]
             count = 1 if self.chance(0.6) or len(applicable) == 1 else 2
             chosen: set[str] = set()
             while len(chosen) < count:
@@ -419,6 +509,9 @@ class _Generator:
             contact_name=contact_name,
         )
 
+    def missing_id(self, draft: _Draft) -> _Draft:
+        return attrs.evolve(draft, identifier=None)
+
     def email_case(self, draft: _Draft) -> _Draft:
         roll = self.rng.random()
         if roll < 0.4:
@@ -475,6 +568,8 @@ def _applies(perturbation: str, draft: _Draft) -> bool:
         return draft.address is not None or draft.email is not None or draft.identifier is not None
     if perturbation == "email_case":
         return draft.email is not None
+    if perturbation == "missing_id":
+        return draft.identifier is not None
     if perturbation == "address":
         return draft.address is not None
     return True
@@ -486,6 +581,7 @@ _PERTURB: Final = {
     "full_width": _Generator.full_width,
     "legal_form": _Generator.legal_form,
     "changed_phone": _Generator.changed_phone,
+    "missing_id": _Generator.missing_id,
     "email_case": _Generator.email_case,
     "address": _Generator.address_variant,
 }

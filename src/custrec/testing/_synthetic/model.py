@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from custrec.testing._synthetic.tables import _FULL_WIDTH_DIGITS, _PINYIN, _full_width
+from custrec.testing._synthetic.tables import _FULL_WIDTH_DIGITS, _PINYIN, _City, _full_width
 
 
 @attrs.frozen
@@ -117,6 +117,18 @@ class _Address:
 
 
 @attrs.frozen
+class _Group:
+    """The head of a company group: its city, building, core name, switchboard and mailbox."""
+
+    city: _City
+    office: _Address
+    core: str
+    switchboard: str
+    generic: str
+    domain: str
+
+
+@attrs.frozen
 class _Draft:
     """One record of an entity, before rendering; copies are made with :func:`attrs.evolve`.
 
@@ -143,6 +155,8 @@ class _Draft:
     source: str | None = None
     person: _Person | None = None  # the individual, or the organisation's contact person
     domain: str | None = None  # the organisation's e-mail domain
+    extra_phone: str | None = None  # a second number: a switchboard landline (hard set only)
+    traps: tuple[str, ...] = ()  # the hard-negative cases the entity was made for
 
     @property
     def is_org(self) -> bool:
@@ -170,7 +184,9 @@ class _Draft:
             contact["name"] = self.contact_name
         if self.contact_title is not None:
             contact["title"] = self.contact_title
-        contact["phones"] = [self._phone_text()]
+        contact["phones"] = [self._phone_text(self.phone)]
+        if self.extra_phone is not None:
+            contact["phones"].append(self._phone_text(self.extra_phone))
         if self.email is not None:
             contact["emails"] = [self._email_text(self.email)]
         contact["primary"] = True
@@ -181,8 +197,18 @@ class _Draft:
             data["source"] = self.source
         return data
 
-    def _phone_text(self) -> str:
-        p = self.phone
+    def _phone_text(self, p: str) -> str:
+        if p.startswith("0"):  # a landline: 010 and 02x are three digits, other codes four
+            area, local = (p[:3], p[3:]) if p[1] in "12" else (p[:4], p[4:])
+            head, tail = local[:-4], local[-4:]
+            text = (
+                f"{area}-{local}",
+                f"{area}-{head} {tail}",
+                f"({area}){local}",
+                f"+86 {area[1:]} {head} {tail}",
+                p,
+            )[self.phone_style]
+            return _full_width(text) if self.phone_full_width else text
         text = (
             p,
             f"{p[:3]} {p[3:7]} {p[7:]}",
@@ -203,8 +229,9 @@ class _Draft:
 
 def _strong_overlap(a: _Draft, b: _Draft) -> bool:
     """Whether two drafts share a phone, an e-mail (up to case) or an identifier."""
+    phones = {a.phone, a.extra_phone} - {None}
     return (
-        a.phone == b.phone
+        bool(phones & {b.phone, b.extra_phone})
         or (a.email is not None and a.email == b.email)
         or (a.identifier is not None and a.identifier == b.identifier)
     )

@@ -281,9 +281,22 @@ _PERTURBATIONS: Final = (
     ("full_width", 2.0),
     ("legal_form", 3.0),
     ("changed_phone", 2.5),
+    ("missing_id", 2.0),
     ("email_case", 1.5),
     ("address", 1.5),
 )
+_HARD_ONLY: Final = frozenset({"missing_id"})
+"""Perturbations only the harder set applies (the default stream stays as it was)."""
+_AREA_CODES: Final = _pairs(
+    "北京市:010 上海市:021 广州市:020 深圳市:0755 杭州市:0571 成都市:028 南京市:025 武汉市:027 "
+    "重庆市:023 苏州市:0512 天津市:022 西安市:029 长沙市:0731 青岛市:0532 济南市:0531 郑州市:0371 "
+    "厦门市:0592 沈阳市:024 合肥市:0551 昆明市:0871"
+)
+"""Fixed-line area codes of the cities."""
+_SHORT_LOCAL: Final = frozenset({"0592"})
+"""Area codes whose local numbers have seven digits, not eight."""
+_GENERIC_MAILBOXES: Final = ("info", "service", "office", "contact", "hr", "sales")
+"""Local parts of shared, role-based mailboxes (``info@``)."""
 _COPY_COUNTS: Final = _Weighted(((1, 0.60), (2, 0.28), (3, 0.12)))
 _MEAN_COPIES: Final = 0.60 * 1 + 0.28 * 2 + 0.12 * 3
 _MAX_SHARE: Final = 0.6
