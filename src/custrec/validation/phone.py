@@ -157,10 +157,30 @@ def _cn_mobile(raw: str, code: str) -> tuple[str | None, str] | None:
     if found is None or found.group(1).startswith("179"):
         return None
     digits = found.group(1) + found.group(3) + found.group(4)
-    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
-    if not phonenumbers.is_valid_number(number):
-        return (None, "not a valid phone number")
+    if not _cn_mobile_pattern().fullmatch(digits):  # rare: let libphonenumber look at it whole
+        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
+        if not phonenumbers.is_valid_number(number):
+            return (None, "not a valid phone number")
     return (f"+86{digits}", "")
+
+
+_CN_MOBILE_PATTERNS: list[re.Pattern[str]] = []
+
+
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    """libphonenumber's own patterns for 11-digit numbers in CN's plan and for its mobiles, as
+    one: a number matching both is a valid mobile number (what ``is_valid_number`` tests)."""
+    if not _CN_MOBILE_PATTERNS:
+        plan = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+        assert plan is not None
+        general, mobile = plan.general_desc, plan.mobile
+        assert general is not None and mobile is not None
+        if 11 in general.possible_length and 11 in mobile.possible_length:
+            both = f"(?=(?:{general.national_number_pattern})$)(?:{mobile.national_number_pattern})"
+        else:  # no 11-digit mobiles any more: decide nothing here
+            both = "(?!)"
+        _CN_MOBILE_PATTERNS.append(re.compile(both))
+    return _CN_MOBILE_PATTERNS[0]
 
 
 def _e164(raw: str, code: str) -> tuple[str | None, str]:
