@@ -18,7 +18,7 @@ its weakest link, and the run says where and why.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -191,7 +191,10 @@ def _clashes(a: _Held, b: _Held) -> list[str]:
 
 
 def consistent_clusters(
-    links: Iterable[Match], government: Mapping[str, Iterable[StrongKey]]
+    links: Iterable[Match],
+    government: Mapping[str, Iterable[StrongKey]],
+    *,
+    support: Callable[[Match], float] | None = None,
 ) -> tuple[tuple[DuplicateCluster, ...], tuple[ClusterConflict, ...]]:
     """Join linked records into clusters that never hold conflicting government ids.
 
@@ -202,8 +205,9 @@ def consistent_clusters(
     :func:`~custrec.matching.compare`).
 
     Links are taken strongest first: higher decision, then higher score, then links whose two
-    records share a government id, then by ids (so the result does not depend on the order of
-    ``links``). A link whose two clusters hold conflicting records is refused and reported as a
+    records share a government id, then higher ``support`` (optional: any further evidence for a
+    link, such as how many keys its records share), then by ids (so the result does not depend
+    on the order of ``links``). A link whose two clusters hold conflicting records is refused and reported as a
     :class:`ClusterConflict`; every other link is kept. So no cluster ever holds two conflicting
     records, directly or through others, and a chain that would join them is split at its weakest
     link. Clusters are sorted by their first id; conflicts in the order they were refused.
@@ -219,7 +223,7 @@ def consistent_clusters(
     index: dict[str, int] = {}
     names: list[str] = []
     own: dict[int, _Held] = {}  # by record, only records holding government ids
-    ordered: list[tuple[int, float, int, int, int, Match]] = []
+    ordered: list[tuple[int, float, int, float, int, int, Match]] = []
     for match in links:
         ends = []
         for rid in (match.left, match.right):
@@ -234,8 +238,9 @@ def consistent_clusters(
         a, b = ends
         ha, hb = own.get(a), own.get(b)
         shared = int(bool(ha and hb and any(k in hb and ha[k] & hb[k] for k in ha)))
-        ordered.append((-match.decision.rank, -match.score, -shared, a, b, match))
-    ordered.sort(key=lambda e: (e[0], e[1], e[2], names[e[3]], names[e[4]]))
+        extra = -support(match) if support is not None else 0.0
+        ordered.append((-match.decision.rank, -match.score, -shared, extra, a, b, match))
+    ordered.sort(key=lambda e: (e[0], e[1], e[2], e[3], names[e[4]], names[e[5]]))
 
     union = UnionFind(len(names))
     # by component root, only components holding government ids: what they hold, who holds it
@@ -243,7 +248,7 @@ def consistent_clusters(
     members: dict[int, list[int]] = {n: [n] for n in own}
     kept: list[Match] = []
     conflicts: list[ClusterConflict] = []
-    for _, _, _, a, b, match in ordered:
+    for *_, a, b, match in ordered:
         ra, rb = union.find(a), union.find(b)
         if ra != rb:
             ha, hb = held.get(ra), held.get(rb)

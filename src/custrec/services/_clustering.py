@@ -207,6 +207,7 @@ def _run(
 
     links: list[Match] = []
     government: dict[str, frozenset[StrongKey]] = {}
+    shared_keys: dict[tuple[str, str], int] = {}  # keys each link's records share: a tie-break
     compared = 0
     for k, members in _blocks(conn):
         loaded = scratch.profiles(members)
@@ -220,12 +221,15 @@ def _run(
                 match = compare(pa, pb, thresholds=thresholds, weights=weights)
                 if match.decision.rank >= wanted.rank:
                     links.append(match)
+                    shared_keys[match.left, match.right] = len(ka & kb)
                     for p in (pa, pb):
                         if p.id not in government:
                             government[p.id] = frozenset(
                                 key for key in p.strong if key[0] in GOVERNMENT_KINDS
                             )
-    clusters, conflicts = consistent_clusters(links, government)
+    clusters, conflicts = consistent_clusters(
+        links, government, support=lambda m: shared_keys[m.left, m.right]
+    )
     return ClusterRun(
         clusters=clusters,
         records=total,

@@ -223,6 +223,20 @@ def test_a_decision_outranks_a_score_and_a_shared_id_breaks_ties() -> None:
     assert [(x.ids, x.schemes) for x in conflicts] == [(("a", "b"), ("passport",))]
 
 
+def test_support_breaks_the_remaining_ties() -> None:
+    # two `same` links at 1.0 (shared phones, say) into a chain of conflicting codes: the one
+    # whose records share more keys (name, address, a personal mobile) is kept
+    same = MatchDecision.SAME
+    ids = {"b": [("uscc", "U1")], "c": [("uscc", "U2")]}
+    links = [link("a", "b", 1.0, same), link("a", "c", 1.0, same)]
+    shared = {("a", "b"): 1, ("a", "c"): 3}
+    clusters, conflicts = consistent_clusters(links, ids, support=lambda m: shared[m.left, m.right])
+    assert [c.ids for c in clusters] == [("a", "c")]
+    assert [x.ids for x in conflicts] == [("a", "b")]
+    # without it, ids decide
+    assert [c.ids for c in consistent_clusters(links, ids)[0]] == [("a", "b")]
+
+
 def test_only_government_schemes_constrain() -> None:
     ids = {
         "a": [("phone", "+1"), ("external", "crm:1")],
