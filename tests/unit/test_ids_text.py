@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,3 +38,22 @@ def test_full_width_text_is_folded() -> None:
 @given(st.text())
 def test_clean_is_idempotent(value: str) -> None:
     assert clean(clean(value)) == clean(value)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_draws_the_parents_random_bits() -> None:
+    new_id()  # the parent has random bits pooled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "".join(new_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    parent = "".join(new_id() for _ in range(3))
+    # the last 12 hex digits are random: the same bytes in both would give the same tails
+    assert [child[i * 36 + 24 : i * 36 + 36] for i in range(3)] != [
+        parent[i * 36 + 24 : i * 36 + 36] for i in range(3)
+    ]
