@@ -234,11 +234,12 @@ class Intake:
                 index_keys = [
                     self._records.index_keys(c, tokens=tokens, strong=keys) for c, keys in accepted
                 ]
+                documents = [self._records.document(c) for c, _ in accepted]
                 payloads = unit.sealer.seal_new_customers(
                     Customer,
                     [c.id for c, _ in accepted],
-                    (self._records.document(c) for c, _ in accepted),
-                    [self._records.customer_facts(c) for c, _ in accepted],
+                    documents,
+                    [self._records.document_facts(d) for d in documents],
                 )
                 rows: list[CustomerRow] = []
                 histories: list[HistoryRecord] = []

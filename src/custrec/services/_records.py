@@ -197,6 +197,22 @@ class Records:
             "updated_at": unstructure(customer.updated_at),
         }
 
+    @staticmethod
+    def document_facts(document: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`customer_facts` read from the customer's :meth:`document` (already
+        unstructured: nothing is converted twice)."""
+        data = document["data"]
+        return {
+            "kind": data["kind"],
+            "state": data["state"],
+            "owner": data["owner"],
+            "team": data["team"],
+            "grade": data["grade"],
+            "tags": list(data["tags"]),
+            "created_at": data["created_at"],
+            "updated_at": data["updated_at"],
+        }
+
     def row_facts(self, row: CustomerRow) -> dict[str, Any]:
         """The same values as :meth:`customer_facts`, read from a stored row (to open it)."""
         unstructure = self._context.converter.unstructure
