@@ -1,4 +1,4 @@
-"""Schema 4 (compact storage) applied to a file written by the previous version.
+"""Schemas 4 and 5 (compact storage) applied to a file written at schema 3.
 
 The file is made by a registry on a store that knows only the published steps 1-3 (their DDL is
 never edited), so it holds what a user's file holds; opening it with this custrec migrates it,
@@ -16,6 +16,7 @@ import pytest
 
 import custrec.backends.sqlite as sqlite_backend
 from custrec import Actor, KeyRing, Registry, SQLiteStore
+from custrec.backends._sqlite.schema import unpack_index_key
 from custrec.errors import Erased
 from custrec.testing import TickingClock
 
@@ -61,6 +62,10 @@ def dump(path: Path, tables: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]
         conn.close()
 
 
+def unpacked(rows: list[tuple[Any, ...]]) -> set[tuple[int, str]]:
+    return {(pk, unpack_index_key(key)) for pk, key in rows}
+
+
 def schema_of(path: Path) -> dict[str, str]:
     conn = sqlite3.connect(path)
     try:
@@ -104,7 +109,23 @@ def version_3_file(
                 seen["audit"] = session.audit.read(limit=1000)
     for file in (path, sqlite_backend.key_file_for(path)):
         assert schema_of(Path(file))["history"].count("pk INTEGER PRIMARY KEY") == 1
+    # schema 3's custrec stored every token with its head as text (tag 1)
+    conn = sqlite3.connect(path)
+    try:
+        conn.create_function("schema_3_key", 1, schema_3_key)
+        conn.execute("UPDATE customer_index SET key = schema_3_key(key)")
+        conn.commit()
+    finally:
+        conn.close()
     return path, keyring, seen
+
+
+def schema_3_key(stored: bytes) -> bytes:
+    key = unpack_index_key(stored)
+    head, _, digest = key.rpartition(":")
+    if stored[:1] != b"\x02":
+        return stored
+    return b"\x01" + head.encode() + b":\x00" + bytes.fromhex(digest)
 
 
 def test_a_version_3_file_opens_migrated_with_everything_kept(
@@ -124,6 +145,11 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
             )
         with pytest.raises(Erased):
             registry.customers.get(seen["erased"], actor=ADMIN)
+        for customer in seen["customers"].values():  # blind-index look-ups find them
+            phone = customer.contacts[0].phones[0].removeprefix("+86")
+            assert [c.id for c in registry.customers.find(phone=phone, actor=ADMIN)] == [
+                customer.id
+            ]
         found = registry.customers.query(actor=ADMIN, owner="u-7")
         assert [c.id for c in found] == [
             c.id for c in seen["customers"].values() if c.owner == "u-7"
@@ -135,7 +161,13 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
     after, keys_after = dump(path, TABLES), dump(key_path, KEY_TABLES)
     assert after["history"] == before["history"]
     assert after["customers"] == before["customers"]
-    assert after["customer_index"] == before["customer_index"]
+    # schema 5 stores the tokens of known kinds with a kind code: the same keys, fewer bytes
+    assert unpacked(after["customer_index"]) == unpacked(before["customer_index"])
+    assert {bytes(key)[:1] for _, key in before["customer_index"]} == {b"\x01"}
+    assert {bytes(key)[:1] for _, key in after["customer_index"]} == {b"\x02"}
+    assert sum(len(key) for _, key in after["customer_index"]) < sum(
+        len(key) for _, key in before["customer_index"]
+    )
     assert after["customer_tags"] == before["customer_tags"]
     assert after["audit"][: len(before["audit"])] == before["audit"]  # reads were audited since
     assert keys_after["data_keys"] == keys_before["data_keys"]

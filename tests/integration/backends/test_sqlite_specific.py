@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import custrec.backends.sqlite as sqlite_backend
 from custrec.backends._sqlite.dialect import DIALECT
+from custrec.backends._sqlite.schema import INDEX_KINDS
 from custrec.backends.sqlite import SCHEMA_VERSION, SQLiteMigration, SQLiteStore
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.storage import (
@@ -269,7 +270,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -335,7 +336,7 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(5, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(6, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
@@ -355,7 +356,7 @@ def test_forward_migration_from_an_older_version(
         assert s.customers.get("c-1").index_keys == version_1_keys
         assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
         assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
-    assert schema_version(db_path) == 5
+    assert schema_version(db_path) == 6
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -372,12 +373,12 @@ def test_failing_migration_leaves_the_database_untouched(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(5, "bad", broken)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(6, "bad", broken)),
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 4
+    assert schema_version(db_path) == 5
     conn = raw(db_path)
     try:
         assert (
@@ -734,7 +735,7 @@ def test_history_and_keys_are_read_through_their_primary_keys(
 
 TOKENS = st.builds(
     lambda kind, key_id, digest: f"{kind}:{key_id}:{digest.hex()}",
-    st.text(min_size=1).filter(lambda k: "\x00" not in k),
+    st.sampled_from(INDEX_KINDS) | st.text(min_size=1).filter(lambda k: "\x00" not in k),
     st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True),
     st.binary(min_size=8, max_size=32),
 )
@@ -750,7 +751,9 @@ def test_index_keys_are_packed_one_to_one(key: str) -> None:
 @pytest.mark.parametrize(
     ("key", "tag"),
     [
-        ("phone:i1:" + "ab" * 16, b"\x01"),
+        ("phone:i1:" + "ab" * 16, b"\x02"),  # a kind with a one-byte code
+        ("blk.orgcity:key-2024.1:" + "00" * 8, b"\x02"),
+        ("wechat:i1:" + "ab" * 16, b"\x01"),  # a kind without one keeps its text
         ("a:b:kind:i1:" + "00" * 8, b"\x01"),  # a kind may hold colons
         ("phone:i1:" + "AB" * 16, b"\x00"),  # upper-case hex would not round-trip
         ("phone:i1:" + "ab " * 16, b"\x00"),  # nor would spaced hex
@@ -783,8 +786,32 @@ def test_unpacking_stored_bytes_gives_a_key_or_a_storage_error(stored: bytes) ->
     assert isinstance(key, str)
 
 
+@given(st.sampled_from(range(len(INDEX_KINDS))), st.binary(max_size=70))
+def test_coded_keys_unpack_only_from_the_bytes_they_pack_to(code: int, body: bytes) -> None:
+    stored = b"\x02" + bytes([code]) + body
+    try:
+        key = sqlite_backend._unpack_index_key(stored)
+    except StorageError:
+        return
+    assert key.startswith(INDEX_KINDS[code] + ":")
+    assert sqlite_backend._pack_index_key(key) == stored
+
+
 @pytest.mark.parametrize(
-    "stored", [b"", b"\x02abc", b"\x01phone:i1:", b"\x01phone:i1:\x00", b"\x00\xff\xfe"]
+    "stored",
+    [
+        b"",
+        b"\x02abc",
+        b"\x01phone:i1:",
+        b"\x01phone:i1:\x00",
+        b"\x00\xff\xfe",
+        b"\x02",
+        b"\x02\x00i1\x00" + b"\x01" * 7,  # a digest shorter than any token's
+        b"\x02\x00i1\x00" + b"\x01" * 33,  # or longer
+        b"\x02\x00i 1\x00" + b"\x01" * 16,  # not a key id
+        b"\x02\x00i1" + b"\x01" * 16,  # no separator
+        b"\x02\xf0i1\x00" + b"\x01" * 16,  # no kind has that code
+    ],
 )
 def test_bytes_no_key_packs_to_are_refused(stored: bytes) -> None:
     with pytest.raises(StorageError, match="malformed"):
@@ -801,8 +828,9 @@ def test_blind_index_tokens_are_stored_as_raw_digests(store: SQLiteStore, db_pat
         stored = {bytes(r[0]) for r in conn.execute("SELECT key FROM customer_index")}
     finally:
         conn.close()
-    assert stored == {b"\x01blk.name:i1:\x00" + b"\x5a" * 16, b"\x00phone:+8613800138000"}
-    assert len(b"\x01blk.name:i1:\x00" + b"\x5a" * 16) < len(token)  # 30 bytes, not 44
+    coded = b"\x02" + bytes([INDEX_KINDS.index("blk.name")]) + b"i1\x00" + b"\x5a" * 16
+    assert stored == {coded, b"\x00phone:+8613800138000"}
+    assert len(coded) == 21  # not the 44 of the token's text
     with store.transaction(readonly=True) as s:
         assert s.customers.lookup(token) == ["c-1"]
         assert s.customers.lookup_many([token], limit=1) == {token: ["c-1"]}

@@ -10,7 +10,14 @@ from typing import Final, NamedTuple
 from custrec.errors import StorageError
 from custrec.storage import ROW_STATES
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteMigration", "pack_index_key", "unpack_index_key"]
+__all__ = [
+    "INDEX_KINDS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SQLiteMigration",
+    "pack_index_key",
+    "unpack_index_key",
+]
 
 
 def _append_only(table: str) -> list[str]:
@@ -138,14 +145,32 @@ class SQLiteMigration(NamedTuple):
 _INDEX_KEY_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TEXT_KEY: Final = b"\x00"
 _TOKEN_KEY: Final = b"\x01"
+_CODED_KEY: Final = b"\x02"
+
+INDEX_KINDS: Final = (
+    "phone",
+    "email",
+    "ric",
+    "uscc",
+    "passport",
+    "external",
+    "blk.name",
+    "blk.addr",
+    "blk.orgcity",
+)
+"""The token kinds stored as a one-byte code (their position); part of the stored format:
+append new kinds, never reorder or remove one."""
+_KIND_CODES: Final = {kind: bytes([code]) for code, kind in enumerate(INDEX_KINDS)}
 
 
 def pack_index_key(key: str) -> bytes:
     """The stored (BLOB) form of an index key.
 
     A blind-index token, ``kind:key-id:`` then 8-32 bytes of lowercase hex (the kind has no NUL
-    character), keeps its head as text and its digest as raw bytes, half the width of the hex;
-    any other key is its UTF-8 text. A tag byte tells them apart, so the packing is one-to-one.
+    character), keeps its digest as raw bytes, half the width of the hex; its head is a one-byte
+    code of the kind (:data:`INDEX_KINDS`) and the key id, or the head's text for another kind.
+    Any other key is its UTF-8 text. A tag byte tells the three apart, and a kind with a code is
+    always stored with it, so the packing is one-to-one.
     """
     head, colon, digest = key.rpartition(":")
     if colon and 16 <= len(digest) <= 64:
@@ -156,6 +181,9 @@ def pack_index_key(key: str) -> bytes:
             except ValueError:
                 raw = b""
             if raw.hex() == digest:  # lowercase hex only, nothing fromhex() would also accept
+                code = _KIND_CODES.get(kind)
+                if code is not None:
+                    return _CODED_KEY + code + key_id.encode("ascii") + b"\x00" + raw
                 return _TOKEN_KEY + head.encode("utf-8", "surrogatepass") + b":\x00" + raw
     return _TEXT_KEY + key.encode("utf-8", "surrogatepass")
 
@@ -170,6 +198,11 @@ def unpack_index_key(stored: bytes) -> str:
             head, separator, digest = body.partition(b"\x00")
             if separator and digest:
                 return head.decode("utf-8", "surrogatepass") + digest.hex()
+        if tag == _CODED_KEY and body and body[0] < len(INDEX_KINDS):
+            key_id, separator, digest = body[1:].partition(b"\x00")
+            text_id = key_id.decode("ascii")
+            if separator and 8 <= len(digest) <= 32 and _INDEX_KEY_ID.fullmatch(text_id):
+                return f"{INDEX_KINDS[body[0]]}:{text_id}:{digest.hex()}"
     except UnicodeDecodeError:
         pass
     raise StorageError("customer_index holds a malformed key")
@@ -280,6 +313,25 @@ _COMPACT_V4: Final[tuple[str, ...]] = (
 )
 
 
+def _repack(stored: bytes) -> bytes:
+    return pack_index_key(unpack_index_key(stored))
+
+
+def _kind_coded_index_keys(conn: sqlite3.Connection) -> None:
+    """Schema 5: the tokens of the kinds in :data:`INDEX_KINDS` are stored with a one-byte code
+    of their kind instead of its text (five to twelve bytes less in each of the two b-trees of
+    ``customer_index``, for every key of every customer)."""
+    conn.create_function("custrec_repack_index_key", 1, _repack, deterministic=True)
+    try:
+        conn.execute(
+            "UPDATE customer_index SET key = custrec_repack_index_key(key) "
+            "WHERE substr(key, 1, 1) = ?",
+            (_TOKEN_KEY,),
+        )
+    finally:
+        conn.create_function("custrec_repack_index_key", 1, None)
+
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -289,6 +341,7 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
         "compact storage: history and data_keys without rowid, partial facet indexes",
         _statements(_COMPACT_V4),
     ),
+    SQLiteMigration(5, "index keys of known kinds stored with a kind code", _kind_coded_index_keys),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 
