@@ -13,7 +13,7 @@ from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit
-from custrec.services.customers import CustomerService, PreparedCustomer
+from custrec.services.customers import CustomerService, Preparation, PreparedCustomer
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
@@ -57,6 +57,7 @@ __all__ = [
     "KeyService",
     "MatchingService",
     "MergeResult",
+    "Preparation",
     "PreparedCustomer",
     "PrivacyService",
     "QualityService",

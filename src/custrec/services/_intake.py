@@ -4,90 +4,33 @@ first history entry and the audit entry in one unit of work."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
-from custrec._checks import check, non_empty_text, positive_int, storable_text
+from custrec._checks import check, positive_int
 from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource
+from custrec.services._preparation import (
+    RESTRICTION_ISSUE,
+    Issuer,
+    Preparation,
+    PreparedCustomer,
+    prepared,
+)
 from custrec.services._records import Records, matched
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
-from custrec.validation import normalize_customer, parse_customer, validate
+from custrec.validation import normalize_customer, parse_customer, phone, validate
 
-__all__ = ["RESTRICTION_ISSUE", "Intake", "PreparedCustomer"]
-
-RESTRICTION_ISSUE: Final = Issue(  # intake and update refuse a restriction set by hand
-    path="state",
-    code="state.restricted",
-    message="a restriction is recorded and lifted through the consent ledger "
-    "(restrict and lift_restriction events), not set by an update",
-)
-
-
-@attrs.frozen(eq=False)
-class PreparedCustomer:
-    """A customer parsed and validated by ``registry.customers.prepare`` with the registry's own
-    rules and region, which the same registry's ``intake``/``intake_many`` take **without
-    validating it again** when the same actor hands it over.
-
-    ``record`` is ``None`` unless ``report.ok`` (as for
-    :class:`~custrec.validation.ParseResult`). Only an object the registry issued is trusted:
-    one built by hand, issued by another registry or handed over by another actor is validated
-    like any :class:`~custrec.model.records.Customer`, so nobody skips validation by building one.
-    """
-
-    record: Customer | None
-    report: ValidationReport
-    actor_id: str
-    _issuer: _Issuer = attrs.field(repr=False, alias="issuer")
-
-    @property
-    def ok(self) -> bool:
-        """Whether the data is valid (``record`` is set)."""
-        return self.record is not None
-
-    def with_id(self, customer_id: str) -> PreparedCustomer:
-        """The same prepared customer under another id (an import's deterministic id), still
-        trusted: the id is checked (non-empty text that storage can hold), nothing else changes.
-        ``ValueError`` for a customer that failed validation or a bad id."""
-        if self.record is None:
-            raise ValueError("a customer that failed validation cannot take an id")
-        check("customer_id", customer_id, non_empty_text())
-        check("customer_id", customer_id, storable_text())
-        return self._issuer.issue(
-            attrs.evolve(self.record, id=customer_id), self.report, self.actor_id
-        )
-
-
-class _Issuer:
-    """The prepared customers one registry issued (weakly held: they are not kept alive)."""
-
-    def __init__(self) -> None:
-        self._issued: weakref.WeakSet[PreparedCustomer] = weakref.WeakSet()
-
-    def issue(
-        self, record: Customer | None, report: ValidationReport, actor_id: str
-    ) -> PreparedCustomer:
-        prepared = PreparedCustomer(record, report, actor_id, issuer=self)
-        self._issued.add(prepared)
-        return prepared
-
-    def trusts(self, item: object, actor: Actor) -> bool:
-        return (
-            isinstance(item, PreparedCustomer)
-            and item in self._issued
-            and (item.actor_id == actor.id)
-        )
+__all__ = ["RESTRICTION_ISSUE", "Intake", "Preparation", "PreparedCustomer"]
 
 
 class Intake:
@@ -96,23 +39,36 @@ class Intake:
     def __init__(self, context: Context, records: Records) -> None:
         self._context = context
         self._records = records
-        self._issuer = _Issuer()
+        self._issuer = Issuer()
 
     def prepare(
         self, data: Mapping[str, Any], *, actor: Actor, as_of: datetime | None
     ) -> PreparedCustomer:
         """See :meth:`CustomerService.prepare <custrec.services.CustomerService.prepare>`."""
         actor = check_actor(actor)
-        if not isinstance(data, Mapping):
-            raise TypeError("prepare() takes a mapping")
-        when = self._context.now() if as_of is None else as_of
-        result = parse_customer(
-            data, region=self._context.region, rules=self._context.rules, as_of=when
+        record, report = prepared(
+            data,
+            region=self._context.region,
+            rules=self._context.rules,
+            as_of=self._context.now() if as_of is None else as_of,
         )
-        record, report = result.record, result.report
-        if record is not None and record.state is RecordState.RESTRICTED:
-            record, report = None, report.merged(ValidationReport((RESTRICTION_ISSUE,)))
         return self._issuer.issue(record, report, actor.id)
+
+    def preparation(
+        self, *, actor: Actor, as_of: datetime | None, region: str | None
+    ) -> Preparation:
+        """See :meth:`CustomerService.preparation
+        <custrec.services.CustomerService.preparation>`."""
+        actor = check_actor(actor)
+        when = self._context.now() if as_of is None else as_of
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("as_of must be a timezone-aware datetime")
+        chosen = self._context.region if region is None else region
+        phone.is_valid("", chosen)  # ValueError for an unknown region: here, not in a worker
+        chosen = chosen.strip().upper()
+        return self._issuer.preparation(
+            actor.id, region=chosen, rules=self._context.rules, as_of=when
+        )
 
     def one(
         self,
@@ -282,7 +238,7 @@ class Intake:
     ) -> Customer:
         """The customer to store (``version`` 1, owner, team, instants and review status set in
         one step); ``ValidationFailed`` for invalid data, ``TypeError`` for anything else."""
-        if self._issuer.trusts(data, actor):
+        if self._issuer.trusts(data, actor.id):
             assert isinstance(data, PreparedCustomer)
             record, report = data.record, data.report  # validated once, by prepare()
         elif isinstance(data, PreparedCustomer):  # not issued here: validated as a Customer

@@ -4,6 +4,7 @@ nothing built by hand skips validation."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import ValidationFailed
 from custrec.model.issues import ValidationReport
-from custrec.services import _intake
+from custrec.services import _intake, _preparation
 from custrec.services.customers import PreparedCustomer
 from custrec.testing import TickingClock
 from custrec.validation import parse_customer
@@ -122,7 +123,7 @@ def test_nothing_built_by_hand_or_elsewhere_skips_validation(
     parsed = parse_customer(person(5), as_of=T0).record
     assert parsed is not None
     invalid = attrs.evolve(parsed, name="")  # a name is required
-    forged = PreparedCustomer(invalid, ValidationReport(()), CLERK.id, issuer=_intake._Issuer())
+    forged = PreparedCustomer(invalid, ValidationReport(()), CLERK.id, issuer=_preparation.Issuer())
     elsewhere = make_registry().customers.prepare(person(6), actor=CLERK)
     by_other_actor = registry.customers.prepare(person(7), actor=OTHER)
     counting = Counting(monkeypatch)
@@ -134,3 +135,62 @@ def test_nothing_built_by_hand_or_elsewhere_skips_validation(
     assert counting.calls == 3  # validated again: the forged, the foreign, the other actor's
     with pytest.raises(TypeError):
         registry.customers.prepare([("kind", "individual")], actor=CLERK)  # type: ignore[arg-type]
+
+
+# --- preparations: the same trust across processes ------------------------------------------------
+
+
+def round_trip(value: Any) -> Any:
+    """What a worker process receives or sends back."""
+    return pickle.loads(pickle.dumps(value))
+
+
+def test_a_preparation_prepares_in_another_process_and_intake_trusts_the_result(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preparation = round_trip(registry.customers.preparation(actor=CLERK, as_of=T0))
+    prepared = round_trip(preparation.prepare(person(9)).with_id("import-7-row-9"))
+    assert prepared.ok and prepared.record.contacts[0].phones == ("+8613600000009",)
+    counting = Counting(monkeypatch)
+    assert registry.customers.intake_many([prepared], actor=CLERK).added == ("import-7-row-9",)
+    assert counting.calls == 0  # validated once, in the "worker"
+    assert "ticket" not in repr(preparation) and preparation.region == "CN"
+
+
+def test_a_preparation_reports_invalid_data_and_refuses_a_restriction(registry: Registry) -> None:
+    preparation = registry.customers.preparation(actor=CLERK, as_of=T0)
+    bad = round_trip(preparation.prepare(person(3, contacts=[{"phones": ["12"]}])))
+    assert not bad.ok and registry.customers.intake_many([bad], actor=CLERK).rejected == {
+        0: bad.report
+    }
+    restricted = preparation.prepare(person(4, state="restricted"))
+    assert "state.restricted" in {i.code for i in restricted.report.issues}
+    with pytest.raises(TypeError):
+        preparation.prepare([("kind", "individual")])
+
+
+def test_only_a_ticket_this_registry_issued_to_this_actor_is_trusted(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = parse_customer(person(5), as_of=T0).record
+    assert parsed is not None
+    invalid = attrs.evolve(parsed, name="")  # a name is required
+    guessed = PreparedCustomer(invalid, ValidationReport(()), CLERK.id, ticket="0" * 32)
+    foreign = make_registry().customers.preparation(actor=CLERK, as_of=T0).prepare(person(6))
+    for_other = registry.customers.preparation(actor=OTHER, as_of=T0).prepare(person(7))
+    relabelled = attrs.evolve(for_other, actor_id=CLERK.id)  # another actor's ticket
+    unpickled = round_trip(registry.customers.prepare(person(8), actor=CLERK))  # no ticket
+    counting = Counting(monkeypatch)
+    result = registry.customers.intake_many(
+        [guessed, foreign, for_other, relabelled, unpickled], actor=CLERK
+    )
+    assert set(result.rejected) == {0}  # the guessed ticket's record is invalid
+    assert counting.calls == 5  # every one validated again
+
+
+def test_a_preparation_checks_its_region_and_instant_up_front(registry: Registry) -> None:
+    with pytest.raises(ValueError, match="region"):
+        registry.customers.preparation(actor=CLERK, region="XX")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        registry.customers.preparation(actor=CLERK, as_of=datetime(2026, 1, 1))
+    assert registry.customers.preparation(actor=CLERK, region="us").region == "US"
