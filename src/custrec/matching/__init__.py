@@ -16,6 +16,7 @@ from custrec.matching.clusters import (
     consistent_clusters,
 )
 from custrec.matching.config import MatchConfig
+from custrec.matching.estimation import estimate
 from custrec.matching.keys import (
     BLOCKING_KINDS,
     GOVERNMENT_KINDS,
@@ -71,6 +72,7 @@ __all__ = [
     "blocking_keys",
     "compare",
     "consistent_clusters",
+    "estimate",
     "identifier_key",
     "merge_records",
     "profile",

@@ -1,45 +1,52 @@
-"""Comparing two customers: an explained score and a decision.
+"""Comparing two customers: a calibrated match probability, a decision, and its reasons.
 
 :func:`compare` looks at two :class:`MatchProfile` objects (the comparable facts of a normalised
-customer, made by :func:`profile`) and returns a :class:`Match`: a score, a :class:`MatchDecision`
-and one :class:`Reason` per piece of evidence, for example ``phone: same`` or ``name: 0.91``.
+customer, made by :func:`profile`) and returns a :class:`Match`: the match probability, a
+:class:`MatchDecision` and one :class:`Reason` per field compared, each with its match weight in
+bits, for example ``name: same (+9.7)`` or ``phone: different (-1.2)``.
 
-Two tiers of evidence:
+The score is Fellegi-Sunter's (:mod:`custrec.matching.parameters`): every field's comparison
+level (:mod:`custrec.matching.levels`) adds its weight ``log2(m / u)``, optionally adjusted by
+how many records hold the agreed value, and the total ``W`` becomes a probability with the prior
+``λ``: ``odds = 2**W * λ / (1 - λ)``, ``probability = odds / (1 + odds)``.
 
-- **Strong identifiers** decide on their own: a shared phone, e-mail, credit code, resident id,
-  passport or external id makes the decision ``same`` with score 1.0, unless both records carry
-  a government identifier of the same scheme and those differ (two people sharing a family
-  phone), in which case the government identifiers win and the pair is scored on weak evidence.
-- **Weak evidence** adds to a score (documented weights in :class:`Weights`): name similarity,
-  street address similarity, city, birth date, sex, an organisation's region. Names that are
-  clearly different, or a different birth date, sex, or government identifier, subtract.
+Evidence by strength:
 
-The score is then read against :class:`Thresholds`: ``probable`` at or above ``probable``,
-``possible`` at or above ``possible``, otherwise ``distinct``. The caller decides what to do;
-nothing here merges anything.
+- a shared **government id** (or external id) decides ``same`` (probability 1.0), and different
+  values of one government scheme (USCC, resident id, passport) decide ``distinct``
+  (probability 0.0) whatever else agrees;
+- a shared **phone or e-mail** never decides: it is strong evidence when personal (a mobile, a
+  personal mailbox held by few records) and weak when it is a landline, a role mailbox
+  (``info@``) or a value many records hold;
+- names, addresses, birth date, sex and an organisation's region add up with their weights.
+
+The probability is then read against :class:`Thresholds`: ``probable`` at or above
+``probable``, ``possible`` at or above ``possible``, otherwise ``distinct``. The caller decides
+what to do; nothing here merges anything.
 
 >>> from custrec.model.records import Address, Customer, CustomerKind
 >>> home = (Address(city="北京", street="朝阳路 8 号"),)
 >>> a = profile(Customer(kind=CustomerKind.INDIVIDUAL, name="Zhang Wei", addresses=home))
 >>> b = profile(Customer(kind=CustomerKind.INDIVIDUAL, name="WEI ZHANG", addresses=home))
 >>> m = compare(a, b)
->>> m.decision, m.score
-(<MatchDecision.PROBABLE: 'probable'>, 0.95)
->>> [str(r) for r in m.reasons]
-['name: same', 'address: same']
+>>> m.decision
+<MatchDecision.PROBABLE: 'probable'>
+>>> [r.field for r in m.reasons]
+['name', 'address']
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import date
+from collections.abc import Mapping
 
 import attrs
 
 from custrec._checks import number_range
-from custrec.matching.keys import GOVERNMENT_KINDS, StrongKey, address_keys, name_key, strong_keys
+from custrec.matching.keys import address_keys, name_key, strong_keys
+from custrec.matching.levels import MatchProfile, observe
 from custrec.matching.normalize import fold, org_name
-from custrec.matching.similarity import jaro_winkler, ratio
+from custrec.matching.parameters import Weights
 from custrec.model.records import Address, Customer, CustomerKind
 
 __all__ = [
@@ -78,65 +85,26 @@ _RANKS = {
 
 @attrs.frozen(kw_only=True)
 class Thresholds:
-    """Score cut-offs for ``probable`` and ``possible`` (``possible <= probable``)."""
+    """Match-probability cut-offs for ``probable`` and ``possible`` (``possible <= probable``).
 
-    probable: float = attrs.field(default=0.85, validator=number_range(0, 1))
-    possible: float = attrs.field(default=0.6, validator=number_range(0, 1))
+    A pair whose match probability (:attr:`Match.score`) is at least ``probable`` is
+    ``probable``; at least ``possible``, ``possible``; else ``distinct``.
+    """
+
+    probable: float = attrs.field(default=0.95, validator=number_range(0, 1))
+    possible: float = attrs.field(default=0.1, validator=number_range(0, 1))
 
     def __attrs_post_init__(self) -> None:
         if self.possible > self.probable:
             raise ValueError("Thresholds.possible must not exceed Thresholds.probable")
 
     def decide(self, score: float) -> MatchDecision:
-        """Return the decision for a weak-evidence score."""
+        """Return the decision for a match probability that no identifier decided."""
         if score >= self.probable:
             return MatchDecision.PROBABLE
         if score >= self.possible:
             return MatchDecision.POSSIBLE
         return MatchDecision.DISTINCT
-
-
-@attrs.frozen(kw_only=True)
-class Weights:
-    """Points each piece of weak evidence adds (or, for conflicts, subtracts).
-
-    ``name``: times the name similarity when it is at least ``name_floor``; below it, the names
-    differ and ``name_mismatch`` is subtracted. ``address``: times the best street-address
-    similarity when at least ``address_floor``, else ``address_mismatch`` is subtracted.
-    ``city``: added when no street can be compared but a city is shared (subtracted as
-    ``city_mismatch`` when cities are known on both sides and none is shared). ``birth_date``:
-    added when equal; ``birth_date_mismatch``, ``sex_mismatch``, ``region_mismatch`` and
-    ``government_id_mismatch`` are subtracted when both sides are known and differ.
-    """
-
-    name: float = 0.6
-    name_floor: float = 0.7
-    name_mismatch: float = 0.3
-    address: float = 0.35
-    address_floor: float = 0.9
-    address_mismatch: float = 0.15
-    city: float = 0.05
-    city_mismatch: float = 0.1
-    birth_date: float = 0.1
-    birth_date_mismatch: float = 0.4
-    sex_mismatch: float = 0.4
-    region_mismatch: float = 0.3
-    government_id_mismatch: float = 1.0
-
-
-@attrs.frozen(kw_only=True)
-class MatchProfile:
-    """The comparable facts of one normalised customer (personal data: never log it)."""
-
-    id: str
-    kind: str
-    name: str = attrs.field(repr=False)
-    region: str | None = attrs.field(default=None, repr=False)
-    addresses: tuple[str, ...] = attrs.field(default=(), repr=False)
-    cities: frozenset[str] = attrs.field(default=frozenset(), repr=False)
-    birth_date: date | None = attrs.field(default=None, repr=False)
-    sex: str | None = attrs.field(default=None, repr=False)
-    strong: frozenset[StrongKey] = attrs.field(default=frozenset(), repr=False)
 
 
 def profile(customer: Customer) -> MatchProfile:
@@ -163,88 +131,43 @@ def profile(customer: Customer) -> MatchProfile:
 
 @attrs.frozen
 class Reason:
-    """One piece of evidence: the field, what was found, and the points it added."""
+    """One piece of evidence: the field, what was found (never a value), its weight in bits.
+
+    ``str(reason)`` is ``"field: finding (+w.w)"``, the weight rounded to one decimal.
+    """
 
     field: str
     finding: str
-    points: float = 0.0
+    weight: float = 0.0
+
+    @property
+    def points(self) -> float:
+        """The weight under its former name (deprecated; use :attr:`weight`)."""
+        return self.weight
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.finding}"
+        return f"{self.field}: {self.finding} ({self.weight:+.1f})"
 
 
 @attrs.frozen(kw_only=True)
 class Match:
-    """The outcome of comparing two records: score in [0, 1], decision, reasons."""
+    """The outcome of comparing two records.
+
+    ``score``: the match probability in [0, 1], rounded to 4 places (1.0 or 0.0 when an
+    identifier decided); ``weight``: the total match weight in bits (the sum of the reasons');
+    ``decision``; ``reasons``: one per field compared.
+    """
 
     left: str
     right: str
     score: float
     decision: MatchDecision
     reasons: tuple[Reason, ...]
+    weight: float = 0.0
 
 
-def _similarity(a: str, b: str) -> float:
-    if a == b:
-        return 1.0
-    return max(ratio(a, b), jaro_winkler(a, b))
-
-
-def _best_address(a: tuple[str, ...], b: tuple[str, ...]) -> float:
-    best = 0.0
-    for x in a:
-        for y in b:
-            # keys are "city|street"; an unknown city on either side does not count against it
-            cx, _, sx = x.partition("|")
-            cy, _, sy = y.partition("|")
-            if cx and cy and cx != cy:
-                continue
-            best = max(best, _similarity(sx, sy))
-    return best
-
-
-def _weak(a: MatchProfile, b: MatchProfile, w: Weights, out: list[Reason]) -> float:
-    score = 0.0
-    if a.name and b.name:
-        sim = _similarity(a.name, b.name)
-        if sim >= w.name_floor:
-            out.append(Reason("name", "same" if sim == 1.0 else f"{sim:.2f}", w.name * sim))
-        else:
-            out.append(Reason("name", f"different ({sim:.2f})", -w.name_mismatch))
-    if a.region and b.region and a.region != b.region:
-        out.append(Reason("region", "different", -w.region_mismatch))
-    if a.addresses and b.addresses:
-        sim = _best_address(a.addresses, b.addresses)
-        if sim >= w.address_floor:
-            finding = "same" if sim == 1.0 else f"{sim:.2f}"
-            out.append(Reason("address", finding, w.address * sim))
-        else:
-            out.append(Reason("address", "different", -w.address_mismatch))
-    elif a.cities and b.cities:
-        if a.cities & b.cities:
-            out.append(Reason("city", "same", w.city))
-        else:
-            out.append(Reason("city", "different", -w.city_mismatch))
-    if a.birth_date is not None and b.birth_date is not None:
-        if a.birth_date == b.birth_date:
-            out.append(Reason("birth_date", "same", w.birth_date))
-        else:
-            out.append(Reason("birth_date", "different", -w.birth_date_mismatch))
-    if a.sex is not None and b.sex is not None and a.sex != b.sex:
-        out.append(Reason("gender", "different", -w.sex_mismatch))
-    for reason in out:
-        score += reason.points
-    return score
-
-
-def _government_conflicts(a: MatchProfile, b: MatchProfile) -> list[str]:
-    conflicts = []
-    for kind in sorted(GOVERNMENT_KINDS):
-        mine = {v for k, v in a.strong if k == kind}
-        theirs = {v for k, v in b.strong if k == kind}
-        if mine and theirs and not mine & theirs:
-            conflicts.append(kind)
-    return conflicts
+_DEFAULT_WEIGHTS = Weights()
+_DEFAULT_THRESHOLDS = Thresholds()
 
 
 def compare(
@@ -253,14 +176,20 @@ def compare(
     *,
     thresholds: Thresholds | None = None,
     weights: Weights | None = None,
+    holders: Mapping[tuple[str, str], int] | None = None,
+    population: int | None = None,
 ) -> Match:
-    """Compare two profiles and explain the result.
+    """Compare two profiles and explain the result (see the module docstring).
 
-    Records of different kinds (a person and an organisation) are ``distinct`` with score 0.
-    The score is clamped to [0, 1] and rounded to 4 decimal places.
+    ``weights``: the Fellegi-Sunter parameters (default: estimated on the synthetic set).
+    ``holders``: how many records hold a value, by match key (``("phone", "+86...")``,
+    ``("blk.name", "p:wei zhang")``, ``("blk.addr", ...)``, ``("email", ...)``), counting both
+    records compared; an agreement on a value listed there is frequency-adjusted against
+    ``population`` (default ``weights.population``). Records of different kinds (a person and an
+    organisation) are ``distinct`` with score 0.
     """
-    limits = thresholds or Thresholds()
-    w = weights or Weights()
+    limits = thresholds or _DEFAULT_THRESHOLDS
+    w = weights or _DEFAULT_WEIGHTS
     if a.kind != b.kind:
         return Match(
             left=a.id,
@@ -270,19 +199,29 @@ def compare(
             reasons=(Reason("kind", "different"),),
         )
     reasons: list[Reason] = []
-    conflicts = _government_conflicts(a, b)
-    shared = sorted(a.strong & b.strong)
-    if shared and not conflicts:
-        kinds = sorted({kind for kind, _ in shared})
-        reasons = [Reason(kind.removeprefix("id."), "same") for kind in kinds]
-        return Match(
-            left=a.id, right=b.id, score=1.0, decision=MatchDecision.SAME, reasons=tuple(reasons)
-        )
-    weak: list[Reason] = [
-        Reason(kind, "different", -w.government_id_mismatch) for kind in conflicts
-    ]
-    score = _weak(a, b, w, weak)
-    score = round(min(1.0, max(0.0, score)), 4)
+    total = 0.0
+    decided: MatchDecision | None = None
+    for field, level, label, finding, key in observe(a, b):
+        if key is not None and holders is not None and key in holders:
+            weight = w.adjusted(field, level, holders[key], population)
+        else:
+            weight = w.weight(field, level)
+        if field == "id":
+            decided = MatchDecision.SAME if level == 0 else MatchDecision.DISTINCT
+        total += weight
+        reasons.append(Reason(label, finding, round(weight, 3)))
+    if decided is MatchDecision.SAME:
+        score = 1.0
+    elif decided is MatchDecision.DISTINCT:
+        score = 0.0
+    else:
+        score = round(w.probability(total), 4)
+        decided = limits.decide(score)
     return Match(
-        left=a.id, right=b.id, score=score, decision=limits.decide(score), reasons=tuple(weak)
+        left=a.id,
+        right=b.id,
+        score=score,
+        decision=decided,
+        reasons=tuple(reasons),
+        weight=round(total, 3),
     )

@@ -71,10 +71,12 @@ class MatchingService:
         reported in the result, never read. Of the customers found, every holder of a strong
         identifier is compared, and of the rest the ``MatchConfig.max_candidates`` sharing the
         most blocking keys (the result says how many were left ``unscored``). They are compared with
-        :func:`custrec.matching.compare` and those at or above ``decision`` are returned, best
-        first, at most ``max_results``, with the reasons for each. A stored candidate never matches
-        itself. Results hold ids, scores and field names only; the search is audited. Needs the
-        right to create the candidate. Nothing is merged or changed.
+        :func:`custrec.matching.compare`, an agreement on a value weighed by how many stored
+        records hold it (counted from the same look-up, up to the cap), and those at or above
+        ``decision`` are returned, best first, at most ``max_results``, with the reasons for each.
+        A stored candidate never matches itself. Results hold ids, scores and field names only;
+        the search is audited. Needs the right to create the candidate. Nothing is merged or
+        changed.
         """
         actor = check_actor(actor)
         wanted = MatchDecision(decision)
@@ -89,6 +91,11 @@ class MatchingService:
             for token, posted in unit.session.customers.lookup_many(tokens, limit=cap + 1).items():
                 holders.setdefault(tokens[token], set()).update(posted)
             stop_keys: list[StopKey] = []
+            # how many records hold each value, the candidate included (a stop key's count is
+            # a lower bound): the frequency adjustment of an agreement on that value
+            counts = {
+                key: len(holding) + (customer.id not in holding) for key, holding in holders.items()
+            }
             shared: dict[str, list[int]] = {}  # id -> [strong keys shared, blocking keys shared]
             for key, holding in sorted(holders.items()):
                 if len(holding) > cap:
@@ -122,6 +129,7 @@ class MatchingService:
                     profile(self._records.customer(unit, row)),
                     thresholds=self._context.matching.thresholds,
                     weights=self._context.matching.weights,
+                    holders=counts,
                 )
                 if match.decision.rank >= wanted.rank:
                     candidates.append(

@@ -9,8 +9,8 @@ from custrec.matching import (
     Thresholds,
     Weights,
     blocking_keys,
+    levels,
     profile,
-    scoring,
     similarity,
     strong_keys,
 )
@@ -42,8 +42,8 @@ def test_the_pure_python_fallback_clusters_exactly_as_rapidfuzz(
 ) -> None:
     assert similarity.BACKEND == "rapidfuzz"
     fast = clusters()
-    monkeypatch.setattr(scoring, "ratio", similarity.python_ratio)
-    monkeypatch.setattr(scoring, "jaro_winkler", similarity.python_jaro_winkler)
+    monkeypatch.setattr(levels, "ratio", similarity.python_ratio)
+    monkeypatch.setattr(levels, "jaro_winkler", similarity.python_jaro_winkler)
     slow = clusters()
     assert fast.clusters == slow.clusters
     assert fast.comparisons == slow.comparisons > 1000
