@@ -19,8 +19,9 @@ The pipeline (after dedupe's blocking map and Splink's "count before you compare
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
+import pickle
 import sqlite3
 import tempfile
 from collections import OrderedDict
@@ -28,8 +29,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import groupby
 from operator import itemgetter
-from typing import Final
+from typing import Any, Final
 
+import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custrec.matching.clusters import ClusterRun, StopKey, consistent_clusters
@@ -57,41 +59,42 @@ def key_digest(kind_id: int, value: str, secret: bytes) -> int:
     return (kind_id << _HASH_BITS) | (int.from_bytes(digest.digest(), "big") & _HASH_MASK)
 
 
+_DATE: Final = "\x00date"  # marks a date (stored as its ordinal) in a marshalled profile
+
+
+def _fields() -> tuple[str, ...]:
+    return tuple(f.name for f in attrs.fields(MatchProfile) if f.init)
+
+
+_FIELDS: Final = _fields()
+
+
 def _dump(p: MatchProfile, keys: list[int]) -> bytes:
-    return json.dumps(
-        [
-            p.id,
-            p.kind,
-            p.name,
-            p.region,
-            list(p.addresses),
-            sorted(p.cities),
-            p.birth_date.isoformat() if p.birth_date else None,
-            p.sex,
-            sorted(p.strong),
-            keys,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    """Serialise a profile and its key digests: every field, whatever fields profiles gain.
+
+    ``marshal`` (a tenth of the cost of JSON, and the blob is sealed and authenticated, so
+    only this process's own output is ever read back); ``pickle`` for a value it cannot hold.
+    """
+    values = tuple(
+        (_DATE, v.toordinal()) if isinstance(v, date) else v
+        for v in (getattr(p, name) for name in _FIELDS)
+    )
+    try:
+        return b"m" + marshal.dumps((values, tuple(keys)))
+    except ValueError:
+        return b"p" + pickle.dumps((p, tuple(keys)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _load(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
-    (pid, kind, name, region, addresses, cities, born, sex, strong, keys) = json.loads(blob)
-    return (
-        MatchProfile(
-            id=pid,
-            kind=kind,
-            name=name,
-            region=region,
-            addresses=tuple(addresses),
-            cities=frozenset(cities),
-            birth_date=date.fromisoformat(born) if born else None,
-            sex=sex,
-            strong=frozenset((k, v) for k, v in strong),
-        ),
-        frozenset(keys),
-    )
+    if blob[:1] == b"p":
+        profile, keys = pickle.loads(blob[1:])  # our own sealed output
+        return profile, frozenset(keys)
+    values, keys = marshal.loads(blob[1:])
+    fields: dict[str, Any] = {
+        name: date.fromordinal(v[1]) if type(v) is tuple and v and v[0] == _DATE else v
+        for name, v in zip(_FIELDS, values, strict=True)
+    }
+    return MatchProfile(**fields), frozenset(keys)
 
 
 class _Scratch:
