@@ -14,6 +14,8 @@ __all__ = ["MatchConfig"]
 class MatchConfig:
     """Matching settings of a :class:`~custrec.Registry`.
 
+    ``thresholds``: match-probability cut-offs for ``probable`` and ``possible``; ``weights``: the
+    Fellegi-Sunter parameters (the defaults, or :func:`custrec.matching.estimate` on your data).
     ``cap``: a blocking key shared by more than ``cap`` stored records is a stop key (reported,
     never scanned). ``max_candidates``: how many records found only through blocking keys an
     incremental search opens and scores at most (those sharing the most keys first; holders of
