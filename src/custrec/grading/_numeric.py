@@ -18,11 +18,21 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ascending_order",
     "count_le",
+    "counts_at_most",
+    "descending_order",
+    "fits_float",
+    "fits_int64",
     "floats",
     "ints",
+    "inverse",
     "order_statistics",
+    "positive_counts_at_most",
+    "scatter",
+    "shares",
     "sorted_decimals",
+    "sorted_ints",
     "stable_order",
     "take",
 ]
@@ -124,4 +134,114 @@ def count_le(
     for k in np.flatnonzero(~(top | bottom)).tolist():
         counts[k] = bisect_right(reference, asked[k], int(starts[k]), int(ends[k]))
     result[undecided] = counts
+    return result
+
+
+# --- integer keys (amounts scaled to integers, exact) ------------------------------------------
+
+_INT64_LIMIT = 2**62  # keys and their negations, sums of two, stay inside int64
+_FLOAT_LIMIT = 2**53  # integers below this are exact float64 values
+
+
+def fits_int64(keys: Sequence[int]) -> bool:
+    """Whether every key lies strictly inside +-2**62."""
+    return not keys or (min(keys) > -_INT64_LIMIT and max(keys) < _INT64_LIMIT)
+
+
+def fits_float(values: Sequence[int]) -> bool:
+    """Whether every value is a non-negative integer below 2**53 (exact as a float64)."""
+    return not values or (min(values) >= 0 and max(values) < _FLOAT_LIMIT)
+
+
+def descending_order(keys: Sequence[int], order: Sequence[int]) -> tuple[list[int], list[int]]:
+    """``sorted(order, key=keys.__getitem__, reverse=True)`` (stable) for int64 keys, and the
+    keys in that order."""
+    index = np.asarray(order, dtype=np.int64)
+    values = np.fromiter(keys, np.int64, len(keys))[index]
+    perm = np.argsort(-values, kind="stable")
+    result: list[int] = index[perm].tolist()
+    ordered: list[int] = values[perm].tolist()
+    return result, ordered
+
+
+def ascending_order(keys: Sequence[int]) -> tuple[list[int], IntArray]:
+    """``sorted(range(len(keys)), key=keys.__getitem__)`` (stable) and the sorted keys."""
+    values = np.fromiter(keys, np.int64, len(keys))
+    perm = np.argsort(values, kind="stable")
+    result: list[int] = perm.tolist()
+    return result, values[perm]
+
+
+def counts_at_most(ordered: IntArray, keys: Sequence[int]) -> IntArray:
+    """``[bisect_right(ordered, k) for k in keys]`` for an ascending int64 ``ordered``."""
+    asked = np.fromiter(keys, np.int64, len(keys))
+    result: IntArray = np.searchsorted(ordered, asked, "right").astype(np.int64)
+    return result
+
+
+def inverse(order: Sequence[int]) -> list[int]:
+    """The inverse permutation: ``result[order[p]] == p``."""
+    index = np.asarray(order, dtype=np.int64)
+    result = np.empty_like(index)
+    result[index] = np.arange(index.size, dtype=np.int64)
+    ranks: list[int] = result.tolist()
+    return ranks
+
+
+def _split(values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Dekker's split: ``high + low == values`` exactly, each half with at most 26 bits."""
+    scaled = values * 134217729.0  # 2**27 + 1
+    high = scaled - (scaled - values)
+    return high, values - high
+
+
+def shares(prefix: Sequence[int], total: int) -> tuple[list[float], list[int]]:
+    """``prefix[p] / total`` rounded to the nearest float, and the positions to check again.
+
+    Every value is a non-negative integer below 2**53 and ``total`` is positive, so the float
+    division is the exact quotient correctly rounded. A quotient rounded first to 25 or more
+    decimal digits (as ``Decimal`` division does) and then to a float can land on another float
+    only if the exact quotient lies within a relative 1e-24 of the midpoint between two floats;
+    positions that close (far fewer than one in a billion at random) are returned to be divided
+    as Decimals.
+    """
+    before = np.fromiter(prefix, np.float64, len(prefix))
+    whole = float(total)
+    quotient = before / whole
+    # residual = before - quotient * whole, exactly (Dekker's product; Sterbenz for the rest)
+    product = quotient * whole
+    qh, ql = _split(quotient)
+    wh, wl = _split(np.array([whole]))
+    error = ((qh * wh[0] - product) + qh * wl[0] + ql * wh[0]) + ql * wl[0]
+    residual = (before - product) - error
+    # Distance from the exact quotient (scaled by whole) to the nearest midpoint between floats.
+    gap = np.spacing(quotient)
+    below = (residual < 0) & (np.frexp(quotient)[0] == 0.5)  # a power of two: half gap below
+    half = np.where(below, gap / 4, gap / 2) * whole
+    distance = half - np.abs(residual)
+    unsure = np.flatnonzero((distance <= half * 1e-6) & (before != 0)).tolist()
+    result: list[float] = quotient.tolist()
+    return result, unsure
+
+
+def scatter(order: Sequence[int], values: Sequence[Any]) -> list[Any]:
+    """``result[order[p]] = values[p]`` for every p in ``range(len(order))``."""
+    column = np.empty(len(order), dtype=object)
+    column[np.asarray(order, dtype=np.int64)] = values[: len(order)]
+    result: list[Any] = column.tolist()
+    return result
+
+
+def sorted_ints(values: Sequence[int]) -> list[int]:
+    """``sorted(values)`` for int64 values."""
+    result: list[int] = np.sort(np.fromiter(values, np.int64, len(values))).tolist()
+    return result
+
+
+def positive_counts_at_most(ordered: Sequence[int], keys: Sequence[int]) -> list[int]:
+    """``[bisect_right(ordered, k) if k > 0 else 0 for k in keys]`` for ascending int64 keys."""
+    reference = np.fromiter(ordered, np.int64, len(ordered))
+    asked = np.fromiter(keys, np.int64, len(keys))
+    counts = np.searchsorted(reference, asked, "right")
+    result: list[int] = np.where(asked > 0, counts, 0).tolist()
     return result

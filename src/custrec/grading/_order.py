@@ -10,12 +10,31 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    Inexact,
+    Rounded,
+    getcontext,
+)
 from itertools import compress, islice, repeat
-from operator import gt, le
+from operator import eq, gt, le, ne
 from typing import Final
 
-__all__ = ["counts_at_most", "sorted_amounts", "sorted_by_amount"]
+__all__ = [
+    "MAX_SCALE",
+    "counts_at_most",
+    "plain_context",
+    "scaled_amount",
+    "scaled_integers",
+    "sorted_amounts",
+    "sorted_by_amount",
+]
 
 _BELOW_ALL: Final = Decimal("-Infinity")
 
@@ -57,3 +76,60 @@ def counts_at_most(ordered: Sequence[Decimal], values: Iterable[Decimal]) -> lis
     for i in compress(range(len(values)), map(gt, map(before.__getitem__, found), values)):
         found[i] = bisect_right(ordered, values[i], 0, found[i])
     return found
+
+
+# --- amounts as integers ---------------------------------------------------------------------
+
+MAX_SCALE: Final = 30
+"""The most decimal places an amount may have for the integer kernels (more: the Decimal ones)."""
+
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+_TENS: Final = tuple(Decimal(10) ** k for k in range(MAX_SCALE + 1))
+
+
+def plain_context() -> bool:
+    """Whether the current ``Decimal`` context rounds as the integer kernels assume.
+
+    The integer kernels reproduce exact sums, negations and quotients rounded to at least 25
+    significant digits; a context with less precision, rounding toward -infinity (which turns
+    ``-0`` into a signed zero) or trapping on rounding keeps the ``Decimal`` kernels.
+    """
+    context = getcontext()
+    return (
+        context.prec >= 25
+        and context.rounding != ROUND_FLOOR
+        and not context.traps[Inexact]
+        and not context.traps[Rounded]
+    )
+
+
+def scaled_integers(
+    amounts: Sequence[Decimal], scale: int | None = None
+) -> tuple[list[int], int] | None:
+    """``([a * 10**scale for a in amounts], scale)`` when every product is an integer.
+
+    Without ``scale`` the smallest of 2 and the decimal places the amounts need is tried (at
+    most :data:`MAX_SCALE`). ``None`` when no such scale exists. Integer keys order, compare and
+    add exactly as the amounts do, and much faster.
+    """
+    k = 2 if scale is None else scale
+    if not 0 <= k <= MAX_SCALE:
+        return None
+    factor = _TENS[k]
+    products = list(map(_EXACT.multiply, amounts, repeat(factor)))
+    keys = list(map(int, products))
+    if all(map(eq, products, keys)):
+        return keys, k
+    if scale is not None:
+        return None
+    # Some amounts have more than two decimals: the most any of them needs.
+    needed = max(
+        -_EXACT.normalize(amounts[i]).as_tuple().exponent  # type: ignore[operator]
+        for i in compress(range(len(keys)), map(ne, products, keys))
+    )
+    return scaled_integers(amounts, needed) if needed > k else None
+
+
+def scaled_amount(amount: Decimal | int, scale: int) -> Decimal:
+    """``amount * 10**scale``, exactly."""
+    return _EXACT.scaleb(Decimal(amount), scale)

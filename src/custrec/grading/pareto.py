@@ -38,20 +38,22 @@ stay those of the fit.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from fractions import Fraction
-from itertools import accumulate, islice, pairwise, repeat
+from itertools import accumulate, compress, pairwise, repeat
 from math import ceil
-from operator import attrgetter, eq, neg, truediv
+from operator import attrgetter, eq, mul, ne, neg, not_, truediv
+from types import ModuleType
 from typing import Final, Literal
 
 import attrs
 
 from custrec.grading._common import exact, fmt_fraction, fmt_number, instant
 from custrec.grading._engine import use_numpy
-from custrec.grading._order import sorted_by_amount
+from custrec.grading._order import plain_context, scaled_integers, sorted_by_amount
 from custrec.grading._population import (
     check_graded,
     check_many,
@@ -67,6 +69,7 @@ Basis = Literal["value", "customers"]
 
 _BASES: Final = ("value", "customers")
 _ZERO: Final = Decimal(0)
+_WIDE: Final = 10**24  # 1 / the relative margin around a share that its Decimal rounding stays in
 _TOTAL: Final = attrgetter("total_spent")
 _ID: Final = attrgetter("customer_id")
 
@@ -142,52 +145,112 @@ class ParetoPolicy:
         n = len(population)
         if n == 0:
             raise ValueError("cannot fit a Pareto policy on an empty population")
-        # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
-        negated_all = list(map(neg, map(_TOTAL, population)))
+        totals_all = list(map(_TOTAL, population))
         ids_all = list(map(_ID, population))
+        # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
         order = sorted(range(n), key=ids_all.__getitem__)
-        ids = tuple(map(ids_all.__getitem__, order))
-        if any(map(eq, ids, islice(ids, 1, None))):  # a repeated id: say which, in input order
-            raise_first_problem(population, as_of)
+        if any(map(eq, map(ids_all.__getitem__, order), map(ids_all.__getitem__, order[1:]))):
+            raise_first_problem(population, as_of)  # a repeated id: say which, in input order
         del population
-        if use_numpy(n):
-            from custrec.grading import _numeric
-
-            order = _numeric.stable_order(negated_all, order)
+        numeric = use_numpy(n)
+        scaled = scaled_integers(totals_all) if plain_context() else None
+        if scaled is not None and sum(map(abs, scaled[0])) >= 10 ** getcontext().prec:
+            scaled = None  # sums could round in the Decimal context: keep the Decimal kernels
+        ranked: tuple[Decimal, ...] | None = None  # the totals in order, when needed here
+        prefix: Sequence[Decimal] | Sequence[int]
+        if scaled is not None:
+            # Integer keys are exact: -key orders as the negated amount, and every partial sum
+            # is exact, so the Decimal sum in any order is the total value.
+            keys = scaled[0]
+            if numeric and _numeric().fits_int64(keys):
+                order, ordered_keys = _numeric().descending_order(keys, order)
+            else:
+                order = sorted(order, key=keys.__getitem__, reverse=True)
+                ordered_keys = sorted(keys, reverse=True)
+            negatives = sum(map((0).__gt__, keys))
+            prefix = tuple(accumulate(ordered_keys, initial=0))
+            total_value = sum(totals_all, _ZERO)
         else:
-            order = sorted_by_amount(negated_all, order)
-        negated = tuple(map(negated_all.__getitem__, order))
-        ids = tuple(map(ids_all.__getitem__, order))
-        del order, negated_all, ids_all
-        prefix: tuple[Decimal, ...] = ()
+            negated_all = list(map(neg, totals_all))
+            if numeric:
+                order = _numeric().stable_order(negated_all, order)
+            else:
+                order = sorted_by_amount(negated_all, order)
+            del negated_all
+            ranked = tuple(map(totals_all.__getitem__, order))
+            negatives = sum(map(_ZERO.__gt__, totals_all))
+            prefix = _decimal_prefix(ranked)
+            total_value = prefix[-1]
         if self.basis == "customers":
-            total_value = -sum((t for t in negated if t < 0), _ZERO)
+            if ranked is not None:  # added in the sorted order, as rounding may depend on it
+                total_value = -sum((-t for t in ranked if t > 0), _ZERO)
+            else:
+                total_value = sum((t for t in totals_all if t > 0), _ZERO)
             boundaries = tuple(ceil(b * n) for b in self._exact_breakpoints)
-        else:
+        elif total_value > 0:
             # prefix[p] = value of the first p customers; shares never decrease along the order,
             # so boundaries[k] = how many positions p in 0..n have a share before < breakpoint k
             # and a position's class is bisect_right(boundaries, p).
             # Negative totals sort last and make the prefix fall again; the share before any of
             # them is >= 1, so the boundaries lie in the rising part (non-negative totals).
-            prefix = tuple(accumulate(map(neg, negated), initial=_ZERO))
-            total_value = prefix[-1]
-            if total_value > 0:
-                tv = Fraction(total_value)
-                rising = prefix[: bisect_right(negated, _ZERO) + 1]
-                boundaries = tuple(bisect_left(rising, b * tv) for b in self._exact_breakpoints)
-            else:
-                boundaries = tuple(0 for _ in self._exact_breakpoints)
-        return FittedParetoPolicy(
+            whole = Fraction(prefix[-1])
+            rising = prefix[: n - negatives + 1]
+            boundaries = tuple(bisect_left(rising, b * whole) for b in self._exact_breakpoints)
+        else:
+            boundaries = tuple(0 for _ in self._exact_breakpoints)
+        fitted = FittedParetoPolicy(
             policy=self,
             fitted_as_of=as_of,
             population_size=n,
             currency=currency,
             total_value=total_value,
-            negated_totals=negated,
-            ids=ids,
-            prefix=prefix,
+            input_ids=tuple(ids_all),
+            input_totals=tuple(totals_all),
+            order=tuple(order),
             boundaries=boundaries,
         )
+        if self.basis == "value":
+            if scaled is not None:
+                object.__setattr__(fitted, "_prefix_keys", prefix)
+            else:
+                object.__setattr__(fitted, "_prefix", prefix)
+        return fitted
+
+
+def _numeric() -> ModuleType:
+    """The numpy kernels, imported on first use (numpy is an optional extra)."""
+    from custrec.grading import _numeric as kernels
+
+    return kernels
+
+
+def _shares_of_integers(prefix: Sequence[int], numeric: bool) -> list[float]:
+    """``float(Decimal(p) / Decimal(prefix[-1]))`` for each p, in the current Decimal context.
+
+    The Decimal quotient is the exact one rounded to at least 25 digits (:func:`plain_context`),
+    so its float is the exact quotient's float unless that lies within a relative 1e-24 of a
+    rounding boundary between two floats: those few are divided as Decimals.
+    """
+    total = prefix[-1]
+    shares: list[float]
+    unsure: list[int]
+    if numeric and _numeric().fits_float(prefix):
+        shares, unsure = _numeric().shares(prefix, total)
+    else:
+        shares = list(map(truediv, prefix, repeat(total)))
+        wide = total * _WIDE
+        low = map(truediv, map(mul, prefix, repeat(_WIDE - 1)), repeat(wide))
+        high = map(truediv, map(mul, prefix, repeat(_WIDE + 1)), repeat(wide))
+        unsure = list(compress(range(len(shares)), map(ne, low, high)))
+    whole = Decimal(total)
+    for p in unsure:
+        shares[p] = float(Decimal(prefix[p]) / whole)
+    return shares
+
+
+def _decimal_prefix(totals: Sequence[Decimal]) -> tuple[Decimal, ...]:
+    """The value of the first p customers for p in 0..n, added in the Decimal context."""
+    return tuple(accumulate(map(neg, map(neg, totals)), initial=_ZERO))
 
 
 def _share_text(value: Decimal | float, breakpoint: str) -> str:
@@ -212,11 +275,24 @@ class FittedParetoPolicy:
     population_size: int
     currency: str | None
     total_value: Decimal
-    _negated_totals: tuple[Decimal, ...] = attrs.field(repr=False)
-    _ids: tuple[str, ...] = attrs.field(repr=False)
-    _prefix: tuple[Decimal, ...] = attrs.field(repr=False)
+    _input_ids: tuple[str, ...] = attrs.field(repr=False)
+    _input_totals: tuple[Decimal, ...] = attrs.field(repr=False)
+    _order: tuple[int, ...] = attrs.field(repr=False, eq=False)  # input index of each rank
     _boundaries: tuple[int, ...]
     _population_text: str = attrs.field(init=False, repr=False, eq=False)
+    # Derived from the fields above by fit() or on first use, never compared: the totals and ids
+    # in rank order, the prefix values as scaled integers (when exact) or Decimals, and the score
+    # of each rank.
+    _ranked: tuple[tuple[Decimal, ...], tuple[str, ...]] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+    _prefix_keys: tuple[int, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+    _prefix: tuple[Decimal, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+    _shares: list[float] | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_population_text", self._describe_population())
@@ -247,11 +323,31 @@ class FittedParetoPolicy:
 
     def position(self, summary: ActivitySummary) -> int:
         """How many fitted customers sort before ``summary`` (total_spent desc, then id asc)."""
-        own = summary.total_spent
-        keys = self._negated_totals  # ascending, so the C bisect compares without a key
-        lo = bisect_left(keys, -own)
-        hi = bisect_right(keys, -own, lo)
-        return bisect_left(self._ids, summary.customer_id, lo, hi)
+        key = -summary.total_spent
+        totals, ids = self._in_rank_order()  # totals descend: their negations ascend
+        lo = bisect_left(totals, key, key=neg)
+        hi = bisect_right(totals, key, lo, key=neg)
+        return bisect_left(ids, summary.customer_id, lo, hi)
+
+    def _in_rank_order(self) -> tuple[tuple[Decimal, ...], tuple[str, ...]]:
+        """The fitted totals and ids by rank (built on first use)."""
+        ranked = self._ranked
+        if ranked is None:
+            order = self._order
+            ranked = (
+                tuple(map(self._input_totals.__getitem__, order)),
+                tuple(map(self._input_ids.__getitem__, order)),
+            )
+            object.__setattr__(self, "_ranked", ranked)
+        return ranked
+
+    def _decimal_prefix(self) -> tuple[Decimal, ...]:
+        """The value of the first p fitted customers for p in 0..n, as Decimals."""
+        prefix = self._prefix
+        if prefix is None:
+            prefix = _decimal_prefix(self._in_rank_order()[0])
+            object.__setattr__(self, "_prefix", prefix)
+        return prefix
 
     def _describe_population(self) -> str:
         labels = self.policy.labels
@@ -261,7 +357,8 @@ class FittedParetoPolicy:
         for label, boundary in zip(labels, self._boundaries, strict=False):
             end = min(boundary, n)
             if end > start:
-                cut = fmt_number(-self._negated_totals[end - 1])
+                last = self._input_totals[self._order[end - 1]]
+                cut = fmt_number(neg(-last))  # the amount as negated for sorting
                 parts.append(f"{label} = ranks {start + 1}-{end} (total_spent >= {cut})")
             else:
                 parts.append(f"{label} = nobody")
@@ -284,14 +381,9 @@ class FittedParetoPolicy:
         population = list(summaries)
         check_many(population, as_of, self.currency)
         n = self.population_size
-        # A summary graded as fitted sits at its fitted rank; any other is placed by position().
-        rank_of = dict(zip(self._ids, range(n), strict=True)).get
-        positions = list(map(rank_of, map(_ID, population), repeat(n)))
-        fitted = (*self._negated_totals, None)  # None: not fitted, never equal
-        as_fitted = map(eq, map(fitted.__getitem__, positions), map(neg, map(_TOTAL, population)))
-        for i, same in enumerate(as_fitted):
-            if not same:
-                positions[i] = self.position(population[i])
+        if self._is_fitted_input(population):
+            return self._grade_fitted_input(population, as_of)
+        positions = self._positions(population)
         # The class of each position 0..n: labels[k] from boundaries[k - 1] up to boundaries[k].
         labels = self.policy.labels
         by_position: list[str] = []
@@ -299,15 +391,70 @@ class FittedParetoPolicy:
             by_position += [label] * max(0, min(end, n + 1) - len(by_position))
         scores: list[float]
         if self.policy.basis == "customers":
-            scores = [p / n for p in positions]
+            scores = list(map(truediv, positions, repeat(n)))
         elif self.total_value > 0:
-            before = map(self._prefix.__getitem__, positions)
-            scores = list(map(float, map(truediv, before, repeat(self.total_value))))
+            scores = list(map(self._value_shares().__getitem__, positions))
         else:
             scores = [1.0] * len(positions)
         return Grades(
             self, population, as_of, list(map(by_position.__getitem__, positions)), scores
         )
+
+    def _is_fitted_input(self, population: list[ActivitySummary]) -> bool:
+        """Whether ``population`` holds the fitted ids and totals in the fitted input order."""
+        return (
+            len(population) == self.population_size
+            and tuple(map(_ID, population)) == self._input_ids
+            and tuple(map(_TOTAL, population)) == self._input_totals
+        )
+
+    def _grade_fitted_input(self, population: list[ActivitySummary], as_of: datetime) -> Grades:
+        """:meth:`grade_many` of the fitted input: everyone at its rank, no search needed."""
+        n = self.population_size
+        by_rank: list[str] = []
+        for label, end in zip(self.policy.labels, (*self._boundaries, n), strict=True):
+            by_rank += [label] * max(0, min(end, n) - len(by_rank))
+        scores: Sequence[float]
+        if self.policy.basis == "customers":
+            scores = list(map(truediv, range(n), repeat(n)))
+        elif self.total_value > 0:
+            scores = self._value_shares()
+        else:
+            scores = [1.0] * n
+        order = self._order
+        if use_numpy(n):
+            labels, values = _numeric().scatter(order, by_rank), _numeric().scatter(order, scores)
+        else:
+            labels, values = [""] * n, [0.0] * n
+            deque(map(labels.__setitem__, order, by_rank), maxlen=0)
+            deque(map(values.__setitem__, order, scores), maxlen=0)
+        return Grades(self, population, as_of, labels, values)
+
+    def _positions(self, population: list[ActivitySummary]) -> list[int]:
+        """:meth:`position` of each summary; a summary graded as fitted sits at its rank."""
+        n = self.population_size
+        totals, ids = self._in_rank_order()
+        rank_of = dict(zip(ids, range(n), strict=True)).get
+        positions = list(map(rank_of, map(_ID, population), repeat(n)))
+        fitted = (*totals, None)  # None: not fitted, never equal
+        as_fitted = map(eq, map(fitted.__getitem__, positions), map(_TOTAL, population))
+        for i in compress(range(len(positions)), map(not_, as_fitted)):
+            positions[i] = self.position(population[i])
+        return positions
+
+    def _value_shares(self) -> list[float]:
+        """``float(prefix[p] / total_value)`` for each position p in 0..n (computed once)."""
+        shares = self._shares
+        if shares is not None:
+            return shares
+        keys = self._prefix_keys
+        if keys is None:
+            before = self._decimal_prefix()
+            shares = list(map(float, map(truediv, before, repeat(self.total_value))))
+        else:
+            shares = _shares_of_integers(keys, use_numpy(len(keys)))
+        object.__setattr__(self, "_shares", shares)
+        return shares
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Place ``summary`` in the fitted population and grade it (see the module docstring).
@@ -334,7 +481,7 @@ class FittedParetoPolicy:
             share = exact_share = p / n
             reasons.append(f"share of customers before it: {p} / {n}")
         elif total_value > 0:
-            before = self._prefix[p]
+            before = self._decimal_prefix()[p]
             exact_share = before / total_value
             share = float(exact_share)
             reasons.append(

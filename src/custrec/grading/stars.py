@@ -41,6 +41,7 @@ from decimal import Decimal
 from fractions import Fraction
 from itertools import repeat
 from operator import add, attrgetter, gt, mul, truediv
+from types import ModuleType
 from typing import Final, TypeVar
 
 import attrs
@@ -55,7 +56,12 @@ from custrec.grading._common import (
     instant,
 )
 from custrec.grading._engine import use_numpy
-from custrec.grading._order import counts_at_most, sorted_amounts
+from custrec.grading._order import (
+    counts_at_most,
+    scaled_amount,
+    scaled_integers,
+    sorted_amounts,
+)
 from custrec.grading._population import check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -191,15 +197,35 @@ class StarPolicy:
         population, currency = collect_population(summaries, as_of)
         if not population:
             raise ValueError("cannot fit a star policy on an empty population")
-        totals = sorted_amounts(list(map(_TOTAL, population)))
-        return FittedStarPolicy(
+        n = len(population)
+        numeric = use_numpy(n)
+        totals_all = list(map(_TOTAL, population))
+        scaled = scaled_integers(totals_all)
+        counts_all = list(map(_COUNT, population))
+        del population
+        scale: int | None = None
+        if scaled is not None:  # integer keys order and compare exactly as the amounts
+            keys, scale = scaled
+            totals: tuple[Decimal, ...] | tuple[int, ...]
+            if numeric and _numeric().fits_int64(keys):
+                totals = tuple(_numeric().sorted_ints(keys))
+            else:
+                totals = tuple(sorted(keys))
+        else:
+            totals = tuple(sorted_amounts(totals_all))
+        counts = _numeric().sorted_ints(counts_all) if numeric else sorted(counts_all)
+        fitted = FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,
-            population_size=len(population),
+            population_size=n,
             currency=currency,
-            totals=tuple(totals),
-            counts=tuple(sorted(map(_COUNT, population))),
+            totals=totals,
+            scale=scale,
+            counts=tuple(counts),
         )
+        if scaled is not None:
+            object.__setattr__(fitted, "_fitted_keys", (tuple(totals_all), scaled[0]))
+        return fitted
 
 
 @attrs.frozen(kw_only=True)
@@ -215,8 +241,16 @@ class FittedStarPolicy:
     fitted_as_of: datetime
     population_size: int
     currency: str | None
-    _totals: tuple[Decimal, ...] = attrs.field(repr=False)
+    # The fitted totals, ascending: as integers (amount * 10**scale) when every amount is an
+    # integer at that scale, else as Decimals (scale None).
+    _totals: tuple[Decimal, ...] | tuple[int, ...] = attrs.field(repr=False)
+    _scale: int | None = attrs.field(repr=False)
     _counts: tuple[int, ...] = attrs.field(repr=False)
+    # Set by fit(), never compared: the fitted input's totals and their integer keys, so grading
+    # the fitted population right after fit does not convert its amounts again.
+    _fitted_keys: tuple[tuple[Decimal, ...], list[int]] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
 
     @property
     def policy_id(self) -> str:
@@ -238,10 +272,7 @@ class FittedStarPolicy:
                 self, population, as_of, [g.label for g in grades], [g.score for g in grades]
             )
         n = self.population_size
-        totals = list(map(_TOTAL, population))
-        # bisect_right for a positive total, 0 otherwise (True * rank = rank, False * rank = 0)
-        positive = map(gt, totals, repeat(_ZERO))
-        amounts = list(map(mul, positive, counts_at_most(self._totals, totals)))
+        amounts = self._amount_ranks(list(map(_TOTAL, population)))
         frequencies = _ranks(self._counts, map(_COUNT, population), 0)
         # combined = (amount_rank * wa + frequency_rank * wq) / n, exactly, as integers over
         # n * scale; a cut c is reached when the numerator >= ceil(c * n * scale).
@@ -274,6 +305,32 @@ class FittedStarPolicy:
             list(map(truediv, numerators, repeat(whole))),
         )
 
+    def _amount_key(self, total: Decimal) -> Decimal:
+        """``total`` on the scale of the fitted totals (exact; compares with them exactly)."""
+        return total if self._scale is None else scaled_amount(total, self._scale)
+
+    def _amount_ranks(self, totals: list[Decimal]) -> list[int]:
+        """For each total: how many fitted totals are at most it when positive, else 0."""
+        fitted = self._totals
+        scale = self._scale
+        keys: list[int] | None = None
+        if scale is not None:
+            known = self._fitted_keys
+            if known is not None and tuple(totals) == known[0]:
+                keys = known[1]
+            else:
+                scaled = scaled_integers(totals, scale)
+                keys = None if scaled is None else scaled[0]
+        if keys is None:  # Decimal totals, or amounts finer than the fitted scale
+            ordered = [scaled_amount(k, -scale) for k in fitted] if scale is not None else fitted
+            positive = map(gt, totals, repeat(_ZERO))
+            return list(map(mul, positive, counts_at_most(ordered, totals)))  # type: ignore[arg-type]
+        ints: tuple[int, ...] = fitted  # type: ignore[assignment]
+        if use_numpy(len(keys)) and _numeric().fits_int64(keys) and _numeric().fits_int64(ints):
+            ranks: list[int] = _numeric().positive_counts_at_most(ints, keys)
+            return ranks
+        return _ranks(ints, keys, 0)
+
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Grade ``summary`` against the frozen population; every contribution is explained.
 
@@ -288,7 +345,7 @@ class FittedStarPolicy:
 
         total = summary.total_spent
         if total > 0:
-            below = bisect_right(self._totals, total)
+            below = bisect_right(self._totals, self._amount_key(total))
             amount = Fraction(below, n)
             why = f"{below} of {n} fitted customers spent no more"
         else:
@@ -352,6 +409,13 @@ class FittedStarPolicy:
             policy_id=policy.policy_id,
             as_of=as_of,
         )
+
+
+def _numeric() -> ModuleType:
+    """The numpy kernels, imported on first use (numpy is an optional extra)."""
+    from custrec.grading import _numeric as kernels
+
+    return kernels
 
 
 _Ranked = TypeVar("_Ranked", Decimal, int)
