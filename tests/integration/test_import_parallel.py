@@ -33,7 +33,10 @@ from custrec.interchange import (
     open_source,
     plan_import,
 )
+from custrec.model.issues import Issue
 from custrec.model.records import Customer
+from custrec.services import _intake
+from custrec.validation import DEFAULT_RULES, RuleContext, rule
 
 ADMIN = Actor(id="ops", roles={"admin", "unmask"})
 CHUNK = 7
@@ -362,3 +365,66 @@ def test_the_command_takes_workers(tmp_path: Path, capsys: pytest.CaptureFixture
         reports.append(report)
     assert reports[0] == reports[1]
     assert (tmp_path / "errors-1.csv").read_bytes() == (tmp_path / "errors-2.csv").read_bytes()
+
+
+# --- each row validated once, with the registry's own rules -----------------------------------
+
+
+class IntakeValidations:
+    """Counts the validations intake runs itself (a row prepared by the import needs none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("parse_customer", "validate"):
+            original = getattr(_intake, name)
+
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self.calls += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(_intake, name, counted)
+
+
+def clean_rows(n: int, *, bad_email_at: int | None = None) -> Iterator[list[str]]:
+    for i in range(n):
+        email = "not-an-address" if i == bad_email_at else f"c{i}@example.com"
+        yield [f"C{i:05d}", f"客户{i}", phone(i), email, "成交", "2024/01/15", "¥1,200"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_row_is_validated_once_with_the_registrys_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    source = tmp_path / "rows.csv"
+    write_csv(source, clean_rows(30, bad_email_at=4))
+    lenient = DEFAULT_RULES.with_severity("email.invalid", "warning")  # the registry's rules
+    registry = Registry(
+        SQLiteStore(tmp_path / "c.sqlite"), keyring=KeyRing.generate(), rules=lenient
+    )
+    counting = IntakeValidations(monkeypatch)
+    report = run(
+        registry, source, tmp_path / "e.csv", ImportPolicy(batch_size=CHUNK, workers=workers)
+    )
+    assert report["counts"]["created"] == 30  # the bad e-mail is only a warning here
+    assert counting.calls == 0  # prepared (in a worker or not), never validated again
+
+
+def test_rules_that_cannot_go_to_workers_are_still_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @rule("no_test_names", Customer, codes=("name.test",))
+    def no_test_names(c: Customer, ctx: RuleContext) -> Iterator[Issue]:  # a local: no pickle
+        if c.name == "客户7":
+            yield ctx.issue("name", "name.test", "a test record")
+
+    source = tmp_path / "rows.csv"
+    write_csv(source, clean_rows(30))
+    registry = Registry(
+        SQLiteStore(tmp_path / "c.sqlite"),
+        keyring=KeyRing.generate(),
+        rules=DEFAULT_RULES.with_rules(no_test_names),
+    )
+    counting = IntakeValidations(monkeypatch)
+    report = run(registry, source, tmp_path / "e.csv", ImportPolicy(batch_size=CHUNK, workers=2))
+    assert report["counts"] == {**report["counts"], "created": 29, "rejected": 1}
+    assert counting.calls == 30  # the writer validated every row, with the registry's rule

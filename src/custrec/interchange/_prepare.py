@@ -43,6 +43,7 @@ from custrec.interchange.report import ColumnUsage, RowIssue
 from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION
+from custrec.services import Preparation, PreparedCustomer
 from custrec.storage.codec import StrongKey, strong_keys
 from custrec.validation import parse_customer
 
@@ -167,14 +168,24 @@ class Prepared:
     keys: frozenset[StrongKey] = frozenset()
     target: str | None = None
     explicit_id: bool = False
+    vouched: PreparedCustomer | None = None  # ``customer``, as the registry's intake trusts it
 
 
 def _issue(source: SourceRow, code: str, message: str) -> RowIssue:
     return RowIssue(row=source.number, column=None, path="", code=code, message=message)
 
 
+Settings = tuple[ImportMapping, tuple[str, ...] | None, str, datetime, Preparation | None]
+
+
 class Preparer:
-    """Prepares rows (see the module docs): pure, picklable settings and a binding cache."""
+    """Prepares rows (see the module docs): pure, picklable settings and a binding cache.
+
+    With a ``preparation`` (the registry's, for the importing actor) each row is validated by
+    it, with the registry's rules, and the customer is handed to intake as the
+    :class:`~custrec.services.PreparedCustomer` it trusts: validated once. Without one, rows are
+    validated with the default rules and intake validates them again.
+    """
 
     def __init__(
         self,
@@ -183,16 +194,18 @@ class Preparer:
         headers: Sequence[str] | None,
         import_id: str,
         as_of: datetime,
+        preparation: Preparation | None = None,
     ) -> None:
         self.mapping = mapping
         self.headers = tuple(headers) if headers is not None else None
         self.import_id = import_id
         self.as_of = as_of
+        self.preparation = preparation
         self._binder = Binder(mapping, None, track=False)
 
-    def settings(self) -> tuple[ImportMapping, tuple[str, ...] | None, str, datetime]:
+    def settings(self) -> Settings:
         """What a worker process needs to build the same preparer."""
-        return (self.mapping, self.headers, self.import_id, self.as_of)
+        return (self.mapping, self.headers, self.import_id, self.as_of, self.preparation)
 
     def prepare(self, source: SourceRow) -> Prepared:
         """Map, normalise and validate one row, and derive its keys and id."""
@@ -213,16 +226,25 @@ class Preparer:
             issues = list(mapped.issues)
         data = dict(mapped.data)
         data.pop("version", None)
-        result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
-        issues.extend(row_issues(source, mapped, result.report))
-        customer = result.record
+        vouched: PreparedCustomer | None = None
+        if self.preparation is not None:
+            vouched = self.preparation.prepare(data)
+            customer, report = vouched.record, vouched.report
+        else:
+            result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
+            customer, report = result.record, result.report
+        issues.extend(row_issues(source, mapped, report))
         if customer is None or any(i.severity is Severity.ERROR for i in issues):
             return Prepared(issues, mapped)
-        if "id" in data:
-            return Prepared(issues, mapped, customer, strong_keys(customer), customer.id, True)
-        target = derive_id(self.import_id, row_identity(customer))
-        customer = attrs.evolve(customer, id=target)  # here, not in the writer: it costs
-        return Prepared(issues, mapped, customer, strong_keys(customer), target, False)
+        explicit = "id" in data
+        target = customer.id if explicit else derive_id(self.import_id, row_identity(customer))
+        if vouched is not None:
+            vouched = vouched.with_id(target)
+            customer = vouched.record
+            assert customer is not None
+        elif not explicit:
+            customer = attrs.evolve(customer, id=target)  # here, not in the writer: it costs
+        return Prepared(issues, mapped, customer, strong_keys(customer), target, explicit, vouched)
 
     def _document(self, source: SourceRow) -> dict[str, Any] | RowIssue:
         cells = source.cells
@@ -249,12 +271,14 @@ def _slim(prepared: Prepared) -> Prepared:
     return attrs.evolve(prepared, mapped=attrs.evolve(prepared.mapped, data={}))
 
 
-def _serve(conn: Connection, settings: tuple[ImportMapping, Any, str, datetime]) -> None:
+def _serve(conn: Connection, settings: Settings) -> None:
     """A worker's loop: prepare each chunk received, send the results back, until ``None``
     or the end of the pipe (the parent is gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    mapping, headers, import_id, as_of = settings
-    preparer = Preparer(mapping, headers=headers, import_id=import_id, as_of=as_of)
+    mapping, headers, import_id, as_of, preparation = settings
+    preparer = Preparer(
+        mapping, headers=headers, import_id=import_id, as_of=as_of, preparation=preparation
+    )
     while True:
         try:
             chunk = conn.recv()

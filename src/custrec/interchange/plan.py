@@ -32,6 +32,7 @@ so a crash leaves it wholly stored or not at all.
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -78,6 +79,7 @@ from custrec.model.records import (
 from custrec.model.serialization import make_converter
 from custrec.registry import Registry
 from custrec.security import Actor
+from custrec.services import Preparation, PreparedCustomer
 from custrec.storage.codec import StrongKey, strong_keys
 from custrec.validation import parse_customer
 
@@ -176,6 +178,7 @@ class _Row:
     keys: frozenset[StrongKey] = frozenset()
     target: str | None = None
     explicit_id: bool = False
+    vouched: PreparedCustomer | None = None  # the customer, as intake trusts it
     outcome: Outcome | None = None
     match: str | None = None  # the stored customer an update goes to
     digests: tuple[tuple[bytes, StrongKey | None], ...] = ()
@@ -246,6 +249,7 @@ class _Importer:
             keys=prepared.keys,
             target=prepared.target,
             explicit_id=prepared.explicit_id,
+            vouched=prepared.vouched,
         )
 
     def _row_issues(self, row: _Row, report: ValidationReport) -> Iterator[RowIssue]:
@@ -363,9 +367,15 @@ class _Importer:
                 row.decide(Outcome.REJECTED)
 
     def _create(self, rows: list[_Row]) -> None:
-        customers: list[Customer] = []
+        customers: list[Customer | PreparedCustomer] = []
         for row in rows:
             assert row.customer is not None and row.target is not None
+            vouched = row.vouched
+            if vouched is not None and vouched.record is row.customer:
+                customers.append(
+                    vouched if row.customer.id == row.target else vouched.with_id(row.target)
+                )
+                continue
             customer = row.customer
             if customer.id != row.target:
                 customer = attrs.evolve(customer, id=row.target)
@@ -721,7 +731,18 @@ def plan_import(
         as_of=now,
     )
     info = source if source is not None else getattr(rows, "info", None)
-    preparer = Preparer(importer.mapping, headers=importer.headers, import_id=import_id, as_of=now)
+    preparation: Preparation | None = registry.customers.preparation(
+        actor=actor, as_of=now, region=importer.mapping.region
+    )
+    if chosen.workers > 1 and not _picklable(preparation):
+        preparation = None  # the registry's rules cannot go to workers: intake re-validates
+    preparer = Preparer(
+        importer.mapping,
+        headers=importer.headers,
+        import_id=import_id,
+        as_of=now,
+        preparation=preparation,
+    )
     try:
         chunks = _chunks(_as_rows(rows), chosen.batch_size, importer.binder)
         with contextlib.closing(
@@ -734,6 +755,15 @@ def plan_import(
         return importer.report(info if isinstance(info, SourceInfo) else None)
     finally:
         importer.work.close()
+
+
+def _picklable(value: object) -> bool:
+    """Whether ``value`` can be sent to a worker process."""
+    try:
+        pickle.dumps(value)
+    except Exception:  # PicklingError, TypeError, AttributeError: whatever a rule raises
+        return False
+    return True
 
 
 def _chunks(rows: Iterator[SourceRow], size: int, binder: Binder) -> Iterator[list[SourceRow]]:

@@ -20,6 +20,7 @@ Write your own rule with the :func:`rule` decorator:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
@@ -119,6 +120,27 @@ class Rule:
     def __call__(self, record: Any, ctx: RuleContext) -> Iterator[Issue]:
         if isinstance(record, self.applies_to):
             yield from self.check(record, ctx)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A rule made with @rule replaces its function in the module: pickle it by that name
+        # (as a function would be), so that rule sets can go to worker processes.
+        module = getattr(self.check, "__module__", None)
+        qualname = getattr(self.check, "__qualname__", None)
+        if isinstance(module, str) and isinstance(qualname, str):
+            try:
+                if _named(module, qualname) is self:
+                    return (_named, (module, qualname))
+            except (ImportError, AttributeError):
+                pass
+        return (Rule, (self.name, self.applies_to, self.check, self.codes))
+
+
+def _named(module: str, qualname: str) -> Any:
+    """The object a module holds under a dotted qualified name."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
 
 
 def rule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -355,3 +356,19 @@ def test_text_rule_leaves_values_of_the_wrong_type_to_the_type_rule() -> None:
     loop: list[object] = ["\x00"]
     loop.append(loop)  # a list that contains itself must not make validation loop forever
     assert codes(person(tags=(loop,))) == {("tags[0]", "type")}
+
+
+def test_rule_sets_pickle_for_worker_processes() -> None:
+
+    lenient = DEFAULT_RULES.with_severity("email.invalid", "warning")
+    copied = pickle.loads(pickle.dumps(lenient))
+    assert copied == lenient and copied.severities == {"email.invalid": Severity.WARNING}
+    formats = lenient.names.index("formats")  # a rule made with @rule: sent by its name
+    assert copied.rules[formats] is lenient.rules[formats]
+
+    @make_rule("local", Customer)
+    def local(c: Customer, ctx: RuleContext) -> Iterator[Issue]:  # not reachable by name
+        yield from ()
+
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pickle.dumps(DEFAULT_RULES.with_rules(local))
