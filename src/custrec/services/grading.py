@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Unpack
 
 import attrs
 
 from custrec._checks import aware, check, positive_int
-from custrec.grading import ActivitySummary, FittablePolicy, GradingPolicy
+from custrec.grading import ActivitySummary, FittablePolicy, Grade, Grades, GradingPolicy
 from custrec.model.history import FieldChange
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records, holds_customer
@@ -50,7 +51,9 @@ class GradingService:
 
         Summaries come from ``registry.activities.summaries`` (customers without transactions get an
         empty summary). A population-relative policy (one with ``fit``) is fitted on all
-        customers at ``as_of`` first. Each change of grade is written to the customer's history
+        customers at ``as_of`` first; a policy with ``grade_many`` then grades everyone in one
+        batch, and the explained grade is built only for the customers whose label changes. Each
+        change of grade is written to the customer's history
         (action ``grade``, path ``grade``, old and new label) with the policy id and the grade's
         reasons as the reason, and audited; customers whose grade does not change are not
         written, so re-running with the same inputs changes nothing. Customers with purchases in
@@ -71,6 +74,9 @@ class GradingService:
         fitted: GradingPolicy = (
             fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
         )
+        # Everyone is graded in one batch (labels only); a Grade with its reasons is built only
+        # for the customers whose label changes.
+        grade_of = _batch(fitted, list(population.values()), as_of)
         changed = unchanged = 0
         refused: list[str] = []
         ids = sorted(population)
@@ -85,9 +91,11 @@ class GradingService:
                         refused.append(row.id)
                         label, why = None, "the customer refused profiling (consent)"
                     else:
-                        grade = fitted.grade(population[row.id], as_of=as_of)
-                        label = grade.label
-                        why = f"{fitted.policy_id}: {'; '.join(grade.reasons)}"
+                        label, explain = grade_of(row.id)
+                        if label == row.grade:
+                            unchanged += 1
+                            continue
+                        why = f"{fitted.policy_id}: {'; '.join(explain().reasons)}"
                     if label == row.grade:
                         unchanged += 1
                         continue
@@ -138,3 +146,30 @@ class GradingService:
             if decide(actor, Action.READ, Resource.of(row)).allowed:
                 counts[row.grade] += 1
         return dict(counts)
+
+
+def _batch(
+    policy: GradingPolicy, summaries: list[ActivitySummary], as_of: datetime
+) -> Callable[[str], tuple[str, Callable[[], Grade]]]:
+    """Grade ``summaries`` at once when the policy has ``grade_many`` (one by one otherwise).
+
+    Returns a look-up from customer id to the label and a function building the full grade.
+    """
+    grade_many = getattr(policy, "grade_many", None)
+    if not callable(grade_many):
+
+        def one(customer_id: str) -> tuple[str, Callable[[], Grade]]:
+            grade = policy.grade(by_id[customer_id], as_of=as_of)
+            return grade.label, lambda: grade
+
+        by_id = {s.customer_id: s for s in summaries}
+        return one
+    grades: Grades = grade_many(summaries, as_of=as_of)
+    index = {s.customer_id: i for i, s in enumerate(summaries)}
+    labels = grades.labels
+
+    def batched(customer_id: str) -> tuple[str, Callable[[], Grade]]:
+        i = index[customer_id]
+        return labels[i], lambda: grades[i]
+
+    return batched

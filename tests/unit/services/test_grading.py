@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,14 @@ import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.errors import AccessDenied
-from custrec.grading import ParetoPolicy, RFMPolicy, abcd_by_amount
+from custrec.grading import (
+    ActivitySummary,
+    Grade,
+    Grades,
+    ParetoPolicy,
+    RFMPolicy,
+    abcd_by_amount,
+)
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
 AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
@@ -117,3 +125,53 @@ def test_regrade_needs_the_grade_right_over_everyone() -> None:
     add(registry, 1, [(1, "1")])
     with pytest.raises(AccessDenied):
         registry.grading.regrade(RFMPolicy(), as_of=AS_OF, actor=Actor(id="s", roles={"staff"}))
+
+
+class CountingPolicy:
+    """Grades by purchase count in one batch; counts the explained grades built."""
+
+    policy_id = "counting:v1"
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.explained: list[str] = []
+
+    def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
+        self.explained.append(summary.customer_id)
+        label = "buyer" if summary.purchase_count else "prospect"
+        return Grade(
+            label=label,
+            score=None,
+            components={},
+            reasons=[f"{summary.purchase_count} purchases"],
+            policy_id=self.policy_id,
+            as_of=as_of,
+        )
+
+    def grade_many(self, summaries: Sequence[ActivitySummary], *, as_of: datetime) -> Grades:
+        self.batches += 1
+        labels = ["buyer" if s.purchase_count else "prospect" for s in summaries]
+        return Grades(self, summaries, as_of, labels, [None] * len(labels))
+
+
+def test_regrade_grades_in_one_batch_and_explains_only_the_changed_grades() -> None:
+    registry = make_registry()
+    buyer = add(registry, 1, [(3, "10")])
+    prospect = add(registry, 2, [])
+    policy = CountingPolicy()
+    report = registry.grading.regrade(policy, as_of=AS_OF, actor=ADMIN, batch_size=1)
+    assert (report.changed, policy.batches) == (2, 1)
+    assert sorted(policy.explained) == sorted([buyer, prospect])
+    last = registry.customers.history(buyer, actor=ADMIN)[-1]
+    assert last.reason == "counting:v1: 1 purchases"
+    add_purchase = {
+        "customer_id": prospect,
+        "occurred_at": AS_OF.isoformat(),
+        "amount": {"amount": "5"},
+    }
+    registry.activities.record_transaction(add_purchase, actor=ADMIN)
+    policy = CountingPolicy()
+    report = registry.grading.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    assert (report.changed, report.unchanged, policy.batches) == (1, 1, 1)
+    assert policy.explained == [prospect]  # the unchanged buyer's grade is never built
+    assert grades(registry) == {buyer: "buyer", prospect: "buyer"}
