@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, operation
-from custrec.backends._sqlite.dialect import encode_dt, is_busy, translate
+from custrec.backends._sqlite.dialect import is_busy, translate
 from custrec.backends._sqlite.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -89,14 +89,24 @@ class _SQLiteMigrator(Migrator[SQLiteMigration]):
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One ``BEGIN IMMEDIATE`` transaction with foreign-key enforcement off, as SQLite's
+        procedure for rebuilding a table asks (dropping an old parent table must not cascade);
+        every foreign key is checked before the commit."""
+        conn = self._conn
+        conn.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction does it apply
         try:
-            yield
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise StorageError(f"{self.where}: a migration step broke a foreign key")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     def create_version_table(self) -> None:
         self._conn.execute(
@@ -108,7 +118,11 @@ class _SQLiteMigrator(Migrator[SQLiteMigration]):
         migration.apply(self._conn)
         self._conn.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.description, encode_dt(datetime.now(UTC), "now")),
+            (
+                migration.version,
+                migration.description,
+                datetime.now(UTC).isoformat(timespec="microseconds"),
+            ),
         )
 
     def newer_message(self, current: int, latest: int) -> str:

@@ -1,4 +1,4 @@
-"""Schemas 4 and 5 (compact storage) applied to a file written at schema 3.
+"""Schemas 4-6 (compact storage) applied to a file written at schema 3.
 
 The file is made by a registry on a store that knows only the published steps 1-3 (their DDL is
 never edited), so it holds what a user's file holds; opening it with this custrec migrates it,
@@ -8,21 +8,24 @@ and every customer, history entry, audit entry (the chain still verifies) and da
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import custrec.backends._sqlite.tables as sqlite_tables
 import custrec.backends.sqlite as sqlite_backend
 from custrec import Actor, KeyRing, Registry, SQLiteStore
-from custrec.backends._sqlite.schema import unpack_index_key
+from custrec.backends._sqlite.dialect import SQLiteDialect
+from custrec.backends._sqlite.schema import pack_index_key, unpack_index_key
 from custrec.errors import Erased
 from custrec.testing import TickingClock
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask", "erase"})
 AUDITOR = Actor(id="aud", roles={"auditor"})
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # What schema 4 keeps, column for column, read straight from the files.
 TABLES = {
@@ -79,11 +82,19 @@ def schema_of(path: Path) -> dict[str, str]:
 def version_3_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, KeyRing, dict[str, Any]]:
-    """A database and key store at schema 3 with customers, changes, an erasure and audit."""
+    """A database and key store at schema 3 with customers, changes, an erasure and audit.
+
+    The schema is made by the published steps 1-3; the values are written as schema 3's custrec
+    wrote them: instants as ISO text, every token with its head as text (tag 1).
+    """
     path = tmp_path / "crm.sqlite"
     keyring = KeyRing.generate()
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_backend, "MIGRATIONS", sqlite_backend.MIGRATIONS[:3])
+        patch.setattr(SQLiteDialect, "instant", lambda _, value: iso(value))
+        patch.setattr(SQLiteDialect, "read_instant", lambda _, stored: read_iso(stored))
+        patch.setattr(sqlite_tables, "encode_dt", lambda value, _: iso(value))
+        patch.setattr(sqlite_tables, "pack_index_key", schema_3_key)
         with SQLiteStore(path) as store:
             registry = Registry(store, keyring=keyring, clock=TickingClock(T0))
             made = [registry.customers.intake(person(n), actor=ADMIN) for n in range(6)]
@@ -109,23 +120,34 @@ def version_3_file(
                 seen["audit"] = session.audit.read(limit=1000)
     for file in (path, sqlite_backend.key_file_for(path)):
         assert schema_of(Path(file))["history"].count("pk INTEGER PRIMARY KEY") == 1
-    # schema 3's custrec stored every token with its head as text (tag 1)
-    conn = sqlite3.connect(path)
-    try:
-        conn.create_function("schema_3_key", 1, schema_3_key)
-        conn.execute("UPDATE customer_index SET key = schema_3_key(key)")
-        conn.commit()
-    finally:
-        conn.close()
     return path, keyring, seen
 
 
-def schema_3_key(stored: bytes) -> bytes:
-    key = unpack_index_key(stored)
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def read_iso(stored: str) -> datetime:
+    return datetime.fromisoformat(stored)
+
+
+def schema_3_key(key: str) -> bytes:
+    packed = pack_index_key(key)
+    if packed[:1] != b"\x02":
+        return packed
     head, _, digest = key.rpartition(":")
-    if stored[:1] != b"\x02":
-        return stored
     return b"\x01" + head.encode() + b":\x00" + bytes.fromhex(digest)
+
+
+def microseconds(rows: list[tuple[Any, ...]], *columns: int) -> list[tuple[Any, ...]]:
+    """Rows of schema 3 with their ISO instants as schema 6 stores them."""
+    return sorted(
+        tuple(
+            (datetime.fromisoformat(v) - EPOCH) // timedelta(microseconds=1) if i in columns else v
+            for i, v in enumerate(row)
+        )
+        for row in rows
+    )
 
 
 def test_a_version_3_file_opens_migrated_with_everything_kept(
@@ -159,8 +181,10 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
             assert session.audit.read(limit=len(seen["audit"])) == seen["audit"]
 
     after, keys_after = dump(path, TABLES), dump(key_path, KEY_TABLES)
-    assert after["history"] == before["history"]
-    assert after["customers"] == before["customers"]
+    # schema 6 stores instants as integer microseconds since 1970 UTC
+    assert after["history"] == microseconds(before["history"], 2)
+    assert after["customers"] == microseconds(before["customers"], 9, 10)
+    assert all(isinstance(row[2], str) for row in before["history"])
     # schema 5 stores the tokens of known kinds with a kind code: the same keys, fewer bytes
     assert unpacked(after["customer_index"]) == unpacked(before["customer_index"])
     assert {bytes(key)[:1] for _, key in before["customer_index"]} == {b"\x01"}
@@ -169,17 +193,30 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
         len(key) for _, key in before["customer_index"]
     )
     assert after["customer_tags"] == before["customer_tags"]
-    assert after["audit"][: len(before["audit"])] == before["audit"]  # reads were audited since
-    assert keys_after["data_keys"] == keys_before["data_keys"]
+    # reads were audited since
+    assert after["audit"][: len(before["audit"])] == microseconds(before["audit"], 1)
+    assert keys_after["data_keys"] == microseconds(keys_before["data_keys"], 3)
     for file in (path, key_path):
         schema = schema_of(file)
         for table in ("history", "data_keys"):
             assert schema[table].endswith("WITHOUT ROWID") and "pk" not in schema[table]
+        for table, column in (
+            ("customers", "created_at"),
+            ("customers", "updated_at"),
+            ("activities", "occurred_at"),
+            ("consents", "recorded_at"),
+            ("history", "at"),
+            ("audit", "at"),
+            ("data_keys", "created_at"),
+        ):
+            assert f"{column} INTEGER NOT NULL" in schema[table], table
+        assert "REFERENCES customers (pk)" in schema["customer_index"]
+        assert "REFERENCES customers (pk)" in schema["customer_tags"]
         assert "history_no_update" in schema and "history_no_delete" in schema
         assert schema["customers_owner"].endswith("WHERE owner IS NOT NULL")
         assert schema["customers_state"].endswith("WHERE state <> 'live'")
         assert "audit_at" not in schema
-        assert not any(name.endswith("_v4") for name in schema)
+        assert not any(name.endswith(("_v4", "_v6")) for name in schema)
 
 
 def test_the_migrated_history_is_still_append_only(

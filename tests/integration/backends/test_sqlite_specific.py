@@ -25,8 +25,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import custrec.backends._sqlite.schema as sqlite_schema
 import custrec.backends.sqlite as sqlite_backend
-from custrec.backends._sqlite.dialect import DIALECT
+from custrec.backends._sqlite.dialect import DIALECT, encode_dt
 from custrec.backends._sqlite.schema import INDEX_KINDS
 from custrec.backends.sqlite import SCHEMA_VERSION, SQLiteMigration, SQLiteStore
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
@@ -270,7 +271,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -336,7 +337,7 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(6, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
@@ -356,7 +357,7 @@ def test_forward_migration_from_an_older_version(
         assert s.customers.get("c-1").index_keys == version_1_keys
         assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
         assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
-    assert schema_version(db_path) == 6
+    assert schema_version(db_path) == 7
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -373,12 +374,12 @@ def test_failing_migration_leaves_the_database_untouched(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(6, "bad", broken)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "bad", broken)),
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 5
+    assert schema_version(db_path) == 6
     conn = raw(db_path)
     try:
         assert (
@@ -387,6 +388,30 @@ def test_failing_migration_leaves_the_database_untouched(
         )
     finally:
         conn.close()
+
+
+def test_a_migration_step_that_breaks_a_foreign_key_is_refused(
+    store: SQLiteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # steps run with enforcement off (to rebuild parent tables), so the check is at the end
+    store.close()
+
+    def orphan_tag(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO customer_tags (customer_pk, pos, tag) VALUES (99, 0, 'vip')")
+
+    monkeypatch.setattr(
+        sqlite_backend,
+        "MIGRATIONS",
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "orphan", orphan_tag)),
+    )
+    with pytest.raises(StorageError, match="foreign key"):
+        SQLiteStore(db_path)
+    assert schema_version(db_path) == 6
+    monkeypatch.undo()
+    with SQLiteStore(db_path) as again, again.transaction() as s:  # enforcement is back on
+        assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            s._conn.execute("INSERT INTO customer_tags VALUES (99, 0, 'vip')")
 
 
 def test_newer_schema_is_refused(store: SQLiteStore, db_path: Path) -> None:
@@ -849,7 +874,7 @@ def test_malformed_stored_index_key_is_a_storage_error(store: SQLiteStore, db_pa
         s.customers.get("c-1")
 
 
-def test_datetimes_are_stored_as_sortable_fixed_width_utc(
+def test_datetimes_are_stored_as_integer_microseconds_since_1970_utc(
     store: SQLiteStore, db_path: Path
 ) -> None:
     local = datetime(2024, 1, 1, 9, 0, tzinfo=CST)  # 01:00 UTC
@@ -861,13 +886,29 @@ def test_datetimes_are_stored_as_sortable_fixed_width_utc(
         created, updated = conn.execute("SELECT created_at, updated_at FROM customers").fetchone()
     finally:
         conn.close()
-    assert created == "2024-01-01T01:00:00.000000+00:00"
-    assert updated == "2024-01-01T01:00:00.000007+00:00"
+    assert created == 1_704_070_800_000_000  # 2024-01-01T01:00:00Z
+    assert updated == created + 7
     with store.transaction(readonly=True) as s:
         row = s.customers.get("c-1")
     assert row.created_at == local
     assert row.created_at.tzinfo is UTC
     assert row.updated_at.microsecond == 7
+
+
+INSTANTS = st.datetimes(
+    timezones=st.sampled_from([UTC, CST, timezone(timedelta(hours=-9, minutes=-30))])
+)
+
+
+@given(INSTANTS, INSTANTS)
+def test_stored_instants_round_trip_and_sort_as_the_instants_do(a: datetime, b: datetime) -> None:
+    stored_a, stored_b = encode_dt(a, "a"), encode_dt(b, "b")
+    assert isinstance(stored_a, int) and -(2**63) <= stored_a < 2**63
+    assert DIALECT.read_instant(stored_a) == a and DIALECT.read_instant(stored_a).tzinfo is UTC
+    assert DIALECT.instant(a) == stored_a
+    assert (stored_a < stored_b) == (a < b) and (stored_a == stored_b) == (a == b)
+    # schema 6 converts the ISO text of schema 5 to the same integers
+    assert sqlite_schema._from_iso(a.astimezone(UTC).isoformat(timespec="microseconds")) == stored_a
 
 
 def test_naive_datetimes_are_refused(store: SQLiteStore) -> None:

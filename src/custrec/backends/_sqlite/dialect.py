@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -17,13 +17,19 @@ _BUSY_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED (primary re
 _UNIQUE_NAMES: Final = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 
-def encode_dt(value: datetime, name: str) -> str:
-    """UTC ISO 8601 with fixed-width microseconds: sorts as text, round-trips exactly."""
-    return check_instant(value, name).isoformat(timespec="microseconds")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def encode_dt(value: datetime, name: str) -> int:
+    """A checked instant as stored: integer microseconds since 1970-01-01 UTC (sorts as
+    numbers, round-trips exactly, reads back as UTC)."""
+    return (check_instant(value, name) - _EPOCH) // _MICROSECOND
 
 
 class SQLiteDialect:
-    """Instants as UTC ISO text, amounts as integers of 1/10000 units, field names as JSON."""
+    """Instants as integer microseconds since 1970 UTC, amounts as integers of 1/10000 units,
+    field names as JSON."""
 
     def __init__(self) -> None:
         self._sql: dict[str, str] = {}
@@ -35,11 +41,11 @@ class SQLiteDialect:
             found = self._sql[template] = template.replace("{s}.", "").replace("%s", "?")
         return found
 
-    def instant(self, value: datetime) -> str:
-        return value.isoformat(timespec="microseconds")
+    def instant(self, value: datetime) -> int:
+        return (value - _EPOCH) // _MICROSECOND
 
     def read_instant(self, stored: Any) -> datetime:
-        return datetime.fromisoformat(stored)
+        return _EPOCH + timedelta(microseconds=stored)
 
     def amount(self, value: Decimal | None) -> int | None:
         """A checked amount scaled to an exact integer (``None`` passes)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Final, NamedTuple
 
+from custrec.backends._sqlite.dialect import DIALECT
 from custrec.errors import StorageError
 from custrec.storage import ROW_STATES
 
@@ -332,6 +334,168 @@ def _kind_coded_index_keys(conn: sqlite3.Connection) -> None:
         conn.create_function("custrec_repack_index_key", 1, None)
 
 
+def _from_iso(stored: str) -> int:
+    return DIALECT.instant(datetime.fromisoformat(stored))
+
+
+_STATES: Final = ", ".join(f"'{state}'" for state in ROW_STATES)
+
+# Schema 6: each table with an instant, as it stands after schema 5 but with INTEGER instants.
+# ``(name, DDL of name_v6, its columns, the instant columns, indexes, append-only)``.
+_INTEGER_INSTANTS: Final[
+    tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], bool], ...]
+] = (
+    (
+        "customers",
+        f"""CREATE TABLE customers_v6 (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            payload BLOB NOT NULL,
+            kind TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            owner TEXT,
+            team TEXT,
+            grade TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'live' CHECK (state IN ({_STATES}))
+        )""",
+        "pk, id, version, payload, kind, stage, owner, team, grade, created_at, updated_at, state",
+        ("created_at", "updated_at"),
+        (
+            "CREATE INDEX customers_kind ON customers (kind, id)",
+            "CREATE INDEX customers_stage ON customers (stage, id)",
+            *(
+                f"CREATE INDEX customers_{column} ON customers ({column}, id) "
+                f"WHERE {column} IS NOT NULL"
+                for column in ("owner", "team", "grade")
+            ),
+            "CREATE INDEX customers_state ON customers (state, id) WHERE state <> 'live'",
+            "CREATE INDEX customers_updated_at ON customers (updated_at)",
+        ),
+        False,
+    ),
+    (
+        "activities",
+        """CREATE TABLE activities_v6 (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('transaction', 'interaction')),
+            occurred_at INTEGER NOT NULL,
+            amount INTEGER,
+            currency TEXT,
+            payload BLOB NOT NULL
+        )""",
+        "pk, id, customer_id, kind, occurred_at, amount, currency, payload",
+        ("occurred_at",),
+        (
+            "CREATE INDEX activities_customer ON activities (customer_id, id)",
+            "CREATE INDEX activities_purchases ON activities "
+            "(customer_id, currency, occurred_at, amount) WHERE kind = 'transaction'",
+        ),
+        False,
+    ),
+    (
+        "consents",
+        """CREATE TABLE consents_v6 (
+            pk INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq >= 1),
+            recorded_at INTEGER NOT NULL,
+            purpose TEXT NOT NULL,
+            action TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            UNIQUE (customer_id, seq)
+        )""",
+        "pk, customer_id, seq, recorded_at, purpose, action, payload",
+        ("recorded_at",),
+        (),
+        True,
+    ),
+    (
+        "history",
+        """CREATE TABLE history_v6 (
+            customer_id TEXT NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq >= 1),
+            at INTEGER NOT NULL,
+            actor_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            path TEXT NOT NULL,
+            reason TEXT,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (customer_id, seq)
+        ) WITHOUT ROWID""",
+        "customer_id, seq, at, actor_id, action, path, reason, payload",
+        ("at",),
+        (),
+        True,
+    ),
+    (
+        "audit",
+        """CREATE TABLE audit_v6 (
+            seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+            at INTEGER NOT NULL,
+            actor_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            customer_id TEXT,
+            fields TEXT NOT NULL,
+            reason TEXT,
+            outcome TEXT NOT NULL,
+            chain BLOB NOT NULL,
+            on_behalf_of TEXT
+        )""",
+        "seq, at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of",
+        ("at",),
+        (
+            "CREATE INDEX audit_customer ON audit (customer_id, seq)",
+            "CREATE INDEX audit_actor ON audit (actor_id, seq)",
+        ),
+        True,
+    ),
+    (
+        "data_keys",
+        """CREATE TABLE data_keys_v6 (
+            customer_id TEXT NOT NULL PRIMARY KEY,
+            master_key_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        "customer_id, master_key_id, wrapped, created_at",
+        ("created_at",),
+        (),
+        False,
+    ),
+)
+
+
+def _integer_instants(conn: sqlite3.Connection) -> None:
+    """Schema 6: instants are INTEGER microseconds since 1970-01-01 UTC (six bytes or so)
+    instead of 32 characters of ISO text, in every table and index that holds one.
+
+    Each table is rebuilt (SQLite cannot change a column's type): made anew as ``<name>_v6``,
+    filled from the old one, which is dropped, then renamed, its indexes and triggers made
+    again. The migrator runs the steps with foreign-key enforcement off, so dropping the old
+    ``customers`` does not cascade to ``customer_index`` and ``customer_tags`` (whose references
+    then name the new table), and checks every foreign key before it commits.
+    """
+    conn.create_function("custrec_instant", 1, _from_iso, deterministic=True)
+    try:
+        for table, ddl, columns, instants, indexes, append_only in _INTEGER_INSTANTS:
+            selected = ", ".join(
+                f"custrec_instant({c})" if c in instants else c for c in columns.split(", ")
+            )
+            conn.execute(ddl)
+            conn.execute(f"INSERT INTO {table}_v6 ({columns}) SELECT {selected} FROM {table}")
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE {table}_v6 RENAME TO {table}")
+            for statement in (*indexes, *(_append_only(table) if append_only else ())):
+                conn.execute(statement)
+    finally:
+        conn.create_function("custrec_instant", 1, None)
+
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -342,6 +506,7 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
         _statements(_COMPACT_V4),
     ),
     SQLiteMigration(5, "index keys of known kinds stored with a kind code", _kind_coded_index_keys),
+    SQLiteMigration(6, "instants as integer microseconds since 1970 UTC", _integer_instants),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 
