@@ -9,7 +9,9 @@ The pipeline (after dedupe's blocking map and Splink's "count before you compare
 2. block sizes are counted in SQL; a key shared by more than ``cap`` records is a stop key,
    reported and never expanded into pairs;
 3. blocks are streamed in key order; a pair sharing several keys is scored only in the block of
-   its smallest shared key, so no pair is scored twice and no list of pairs is ever held;
+   its smallest shared key, so no pair is scored twice and no list of pairs is ever held; each
+   agreement is weighed by how many records hold the agreed value (the block sizes counted in
+   step 2: a switchboard or a role mailbox held by many records is weak evidence);
 4. pairs at or above the wanted decision are kept as links (with the government ids of their
    records); at the end they are joined strongest first by
    :func:`custrec.matching.clusters.consistent_clusters`, which refuses (and reports) a link that
@@ -24,6 +26,8 @@ import os
 import pickle
 import sqlite3
 import tempfile
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -69,7 +73,11 @@ def _fields() -> tuple[str, ...]:
 _FIELDS: Final = _fields()
 
 
-def _dump(p: MatchProfile, keys: list[int]) -> bytes:
+_Loaded = tuple[MatchProfile, frozenset[int], dict[int, MatchKey]]
+"""A spilled profile read back: the profile, its key digests, and each digest's match key."""
+
+
+def _dump(p: MatchProfile, keys: list[int], raw: list[MatchKey]) -> bytes:
     """Serialise a profile and its key digests: every field, whatever fields profiles gain.
 
     ``marshal`` (a tenth of the cost of JSON, and the blob is sealed and authenticated, so
@@ -80,21 +88,22 @@ def _dump(p: MatchProfile, keys: list[int]) -> bytes:
         for v in (getattr(p, name) for name in _FIELDS)
     )
     try:
-        return b"m" + marshal.dumps((values, tuple(keys)))
+        return b"m" + marshal.dumps((values, tuple(keys), tuple(raw)))
     except ValueError:
-        return b"p" + pickle.dumps((p, tuple(keys)), protocol=pickle.HIGHEST_PROTOCOL)
+        dumped = (p, tuple(keys), tuple(raw))
+        return b"p" + pickle.dumps(dumped, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _load(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
+def _load(blob: bytes) -> _Loaded:
     if blob[:1] == b"p":
-        profile, keys = pickle.loads(blob[1:])  # our own sealed output
-        return profile, frozenset(keys)
-    values, keys = marshal.loads(blob[1:])
+        profile, keys, raw = pickle.loads(blob[1:])  # our own sealed output
+        return profile, frozenset(keys), dict(zip(keys, raw, strict=True))
+    values, keys, raw = marshal.loads(blob[1:])
     fields: dict[str, Any] = {
         name: date.fromordinal(v[1]) if type(v) is tuple and v and v[0] == _DATE else v
         for name, v in zip(_FIELDS, values, strict=True)
     }
-    return MatchProfile(**fields), frozenset(keys)
+    return MatchProfile(**fields), frozenset(keys), dict(zip(keys, raw, strict=True))
 
 
 class _Scratch:
@@ -110,13 +119,13 @@ class _Scratch:
         self.conn.execute("CREATE TABLE blocks (k INTEGER NOT NULL, n INTEGER NOT NULL)")
         self.conn.execute("CREATE TABLE stop (k INTEGER PRIMARY KEY)")
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
-        self._cache: OrderedDict[int, tuple[MatchProfile, frozenset[int]]] = OrderedDict()
+        self._cache: OrderedDict[int, _Loaded] = OrderedDict()
 
     def seal(self, n: int, data: bytes) -> bytes:
         return self._aead.encrypt(n.to_bytes(12, "big"), data, None)
 
-    def profiles(self, members: list[int]) -> dict[int, tuple[MatchProfile, frozenset[int]]]:
-        found: dict[int, tuple[MatchProfile, frozenset[int]]] = {}
+    def profiles(self, members: list[int]) -> dict[int, _Loaded]:
+        found: dict[int, _Loaded] = {}
         missing = []
         for n in members:
             hit = self._cache.get(n)
@@ -175,10 +184,15 @@ def _run(
     conn.execute("BEGIN")
     secret = os.urandom(32)
     for n, (p, match_keys) in enumerate(profiles):
-        keys = sorted(
-            {key_digest(kinds.setdefault(kind, len(kinds)), v, secret) for kind, v in match_keys}
+        digested = sorted(
+            {
+                (key_digest(kinds.setdefault(kind, len(kinds)), v, secret), kind, v)
+                for kind, v in match_keys
+            }
         )
-        rows.append((n, scratch.seal(n, _dump(p, keys))))
+        keys = [k for k, _, _ in digested]
+        raw = [(kind, v) for _, kind, v in digested]
+        rows.append((n, scratch.seal(n, _dump(p, keys, raw))))
         blocks.extend((k, n) for k in keys)
         total = n + 1
         if len(rows) >= _BATCH:
@@ -197,7 +211,15 @@ def _run(
     planned = 0
     block_count = 0
     stop: list[tuple[int]] = []
-    for k, size in conn.execute("SELECT k, count(*) FROM blocks GROUP BY k HAVING count(*) > 1"):
+    # every shared key's holder count, in key order: the scores weigh a value many records hold
+    # (a switchboard, a role mailbox, a common name) less than a rare one
+    shared_keys_sorted = array("q")
+    holder_counts = array("q")
+    for k, size in conn.execute(
+        "SELECT k, count(*) FROM blocks GROUP BY k HAVING count(*) > 1 ORDER BY k"
+    ):
+        shared_keys_sorted.append(k)
+        holder_counts.append(size)
         if size > cap:
             stop.append((k,))
             digest = f"{k & _HASH_MASK:014x}"
@@ -215,16 +237,20 @@ def _run(
     for k, members in _blocks(conn):
         loaded = scratch.profiles(members)
         for i, a in enumerate(members):
-            pa, ka = loaded[a]
+            pa, ka, raw = loaded[a]
             for b in members[i + 1 :]:
-                pb, kb = loaded[b]
-                if min((ka & kb) - stopped) != k:
+                pb, kb, _ = loaded[b]
+                shared = ka & kb
+                if min(shared - stopped) != k:
                     continue  # scored in the block of the pair's smallest shared key
                 compared += 1
-                match = compare(pa, pb, thresholds=thresholds, weights=weights)
+                holders = {
+                    raw[d]: holder_counts[bisect_left(shared_keys_sorted, d)] for d in shared
+                }
+                match = compare(pa, pb, thresholds=thresholds, weights=weights, holders=holders)
                 if match.decision.rank >= wanted.rank:
                     links.append(match)
-                    shared_keys[match.left, match.right] = len(ka & kb)
+                    shared_keys[match.left, match.right] = len(shared)
                     for p in (pa, pb):
                         if p.id not in government:
                             government[p.id] = frozenset(
