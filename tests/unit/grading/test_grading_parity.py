@@ -60,6 +60,12 @@ AMOUNTS = st.one_of(
         st.integers(0, 10**6),
         st.text("0123456789", min_size=14, max_size=40),
     ),
+    # Huge and tiny exponents: beyond the integer kernels' scale or their exact sums.
+    st.builds(
+        lambda digits, exponent: Decimal(digits).scaleb(exponent),
+        st.integers(-(10**6), 10**6),
+        st.integers(-40, 40),
+    ),
 )
 
 
@@ -281,6 +287,10 @@ LARGE = [
     ("many digits", lambda rng: Decimal(f"{rng.randrange(100)}.{rng.randrange(10**35):035d}")),
     # Distinct amounts that round to the same float (1.0 or 2.0): floats alone cannot order them.
     ("float ties", lambda rng: rng.choice([1, 2]) + Decimal(rng.randrange(-50, 50)).scaleb(-25)),
+    ("mills", lambda rng: Decimal(rng.randrange(-2_000, 10**7)).scaleb(-3)),
+    ("refunds", lambda rng: Decimal(rng.randrange(-(10**6), 10**5)).scaleb(-2)),
+    ("huge", lambda rng: Decimal(rng.randrange(1, 10**6)).scaleb(rng.randrange(20, 40))),
+    ("tiny", lambda rng: Decimal(rng.randrange(1, 10**6)).scaleb(-rng.randrange(20, 40))),
 ]
 
 
