@@ -207,10 +207,11 @@ def consistent_clusters(
     Links are taken strongest first: higher decision, then higher score, then links whose two
     records share a government id, then higher ``support`` (optional: any further evidence for a
     link, such as how many keys its records share), then by ids (so the result does not depend
-    on the order of ``links``). A link whose two clusters hold conflicting records is refused and reported as a
-    :class:`ClusterConflict`; every other link is kept. So no cluster ever holds two conflicting
-    records, directly or through others, and a chain that would join them is split at its weakest
-    link. Clusters are sorted by their first id; conflicts in the order they were refused.
+    on the order of ``links``). A link whose two clusters hold conflicting records is refused
+    and reported as a :class:`ClusterConflict`; every other link is kept. So no cluster ever
+    holds two conflicting records, directly or through others, and a chain that would join them
+    is split at its weakest link. Clusters are sorted by their first id; conflicts in the order
+    they were refused.
 
     >>> from custrec.matching import Match, MatchDecision
     >>> def link(a, b, score):
@@ -269,9 +270,9 @@ def consistent_clusters(
                 held.pop(ra, None)
                 held.pop(rb, None)
                 held[root] = _merge(ha, hb)
-                joined = members.pop(ra, [])
-                joined.extend(members.pop(rb, []))
-                members[root] = joined
+                small, large = sorted((members.pop(ra, []), members.pop(rb, [])), key=len)
+                large.extend(small)  # the smaller list moves: linear overall
+                members[root] = large
         kept.append(match)
     return _assemble(kept, index, union, conflicts), tuple(conflicts)
 
