@@ -19,6 +19,7 @@ import custrec.backends.sqlite as sqlite_backend
 from custrec import Actor, KeyRing, Registry, SQLiteStore
 from custrec.backends._sqlite.dialect import SQLiteDialect
 from custrec.backends._sqlite.schema import pack_index_key, unpack_index_key
+from custrec.consent import CaptureChannel
 from custrec.errors import Erased
 from custrec.testing import TickingClock
 
@@ -102,6 +103,19 @@ def version_3_file(
             registry.customers.update(made[2].id, {"owner": "u-7"}, actor=ADMIN, reason="assign")
             registry.privacy.erase(made[3].id, actor=ADMIN, reason="subject request")
             registry.customers.get(made[0].id, actor=ADMIN)
+            for n, amount in enumerate(("1250.00", "80.5", "99.99")):
+                registry.activities.record_transaction(
+                    {
+                        "id": f"t-{n}",
+                        "customer_id": made[n % 2].id,
+                        "occurred_at": f"2025-12-0{n + 1}T10:00:00.00000{n}+08:00",
+                        "amount": {"amount": amount, "currency": "CNY"},
+                    },
+                    actor=ADMIN,
+                )
+            registry.consent.grant(
+                made[0].id, "marketing.email", actor=ADMIN, channel=CaptureChannel.WEB_FORM
+            )
             seen: dict[str, Any] = {
                 "customers": {
                     c.id: registry.customers.get(c.id, actor=ADMIN)
@@ -114,6 +128,10 @@ def version_3_file(
                     if c.id != made[3].id
                 },
                 "erased": made[3].id,
+                "summaries": list(registry.activities.summaries(as_of=T0, actor=ADMIN)),
+                "activities": registry.activities.list(made[0].id, actor=ADMIN),
+                "ledger": registry.consent.ledger(made[0].id, actor=ADMIN),
+                "ids": [c.id for c in made],
             }
             assert registry.audit.verify(actor=AUDITOR).ok
             with store.transaction(readonly=True) as session:
@@ -172,6 +190,10 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
             assert [c.id for c in registry.customers.find(phone=phone, actor=ADMIN)] == [
                 customer.id
             ]
+        assert sum(summary.purchase_count for summary in seen["summaries"]) == 3
+        assert list(registry.activities.summaries(as_of=T0, actor=ADMIN)) == seen["summaries"]
+        assert registry.activities.list(seen["ids"][0], actor=ADMIN) == seen["activities"]
+        assert registry.consent.ledger(seen["ids"][0], actor=ADMIN) == seen["ledger"]
         found = registry.customers.query(actor=ADMIN, owner="u-7")
         assert [c.id for c in found] == [
             c.id for c in seen["customers"].values() if c.owner == "u-7"
@@ -219,15 +241,21 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
         assert not any(name.endswith(("_v4", "_v6")) for name in schema)
 
 
-def test_the_migrated_history_is_still_append_only(
+def test_the_rebuilt_ledgers_are_still_append_only(
     version_3_file: tuple[Path, KeyRing, dict[str, Any]],
 ) -> None:
     path, _, _ = version_3_file
     SQLiteStore(path).close()
     conn = sqlite3.connect(path)
     try:
-        for statement in ("UPDATE history SET reason = 'x'", "DELETE FROM history"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO consents (customer_id, seq, recorded_at, purpose, action, payload) "
+            "VALUES ('c-1', 1, 0, 'service', 'grant', x'00')"
+        )
+        for table in ("history", "audit", "consents"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+            for statement in (f"UPDATE {table} SET seq = seq", f"DELETE FROM {table}"):
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    conn.execute(statement)
     finally:
         conn.close()
