@@ -43,7 +43,7 @@ never write one back.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Final, TypeVar
 
@@ -318,7 +318,7 @@ def mask(value: str, kind: MaskKind | str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"mask() needs a string value, not {type(value).__name__}")
     try:
-        how = MaskKind(kind)
+        how = kind if type(kind) is MaskKind else MaskKind(kind)
     except ValueError:
         raise ValueError(
             f"unknown mask kind {kind!r}; expected one of {', '.join(k.value for k in MaskKind)}"
@@ -388,7 +388,12 @@ def _mask_personal(value: Any, kind: MaskKind) -> Any:
     return None  # enums (gender), numbers and anything else cannot keep a safe shape
 
 
+_LEAVES: Final = frozenset({str, int, float, bool, type(None), datetime, date})
+
+
 def _mask_nested(value: Any) -> Any:
+    if type(value) in _LEAVES:
+        return value
     if attrs.has(type(value)):
         return _mask_instance(value)
     if isinstance(value, tuple) and any(attrs.has(type(item)) for item in value):
@@ -396,20 +401,35 @@ def _mask_nested(value: Any) -> Any:
     return value
 
 
+# Per record class, its init fields once: (name, alias, category of a personal field or None).
+_Plan = tuple[tuple[str, str, "DataCategory | None"], ...]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        steps = []
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            info = field.metadata.get(PERSONAL_KEY)
+            category = info.category if isinstance(info, PersonalInfo) else None
+            steps.append((field.name, field.alias or field.name, category))
+        plan = _PLANS[cls] = tuple(steps)
+    return plan
+
+
 def _mask_instance(record: Any) -> Any:
     changes: dict[str, Any] = {}
-    fields: Iterable[attrs.Attribute[Any]] = attrs.fields(type(record))
-    for field in fields:
-        if not field.init:
-            continue
-        value = getattr(record, field.name)
-        info = field.metadata.get(PERSONAL_KEY)
-        if isinstance(info, PersonalInfo):
-            masked = _mask_personal(value, _kind_for(record, field.name, info.category))
+    for name, alias, category in _plan(type(record)):
+        value = getattr(record, name)
+        if category is not None:
+            masked = _mask_personal(value, _kind_for(record, name, category))
         else:
             masked = _mask_nested(value)
         if masked is not value:
-            changes[field.alias or field.name] = masked
+            changes[alias] = masked
     return attrs.evolve(record, **changes) if changes else record
 
 
