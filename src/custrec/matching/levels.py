@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
-    "name": ("same", "high", "low", "partial", "different"),
+    "name": ("same", "high", "low", "typo", "partial", "different"),
     "address": ("same", "similar", "different"),
     "city": ("same", "different"),
     "birth_date": ("same", "different"),
@@ -167,6 +167,11 @@ def similarity(a: str, b: str) -> float:
     return max(ratio(a, b), jaro_winkler(a, b))
 
 
+def _one_substitution(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` have one length and differ in exactly one position."""
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
 def best_street(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[float, str | None]:
     """The best street similarity of two address-key lists and the key when equal."""
     best, same = 0.0, None
@@ -217,10 +222,12 @@ def observe(a: MatchProfile, b: MatchProfile) -> list[Observation]:
             out.append(("name", 1, "name", f"{sim:.2f}", None))
         elif sim >= NAME_LOW:
             out.append(("name", 2, "name", f"{sim:.2f}", None))
+        elif _one_substitution(a.name, b.name):
+            out.append(("name", 3, "name", f"one character ({sim:.2f})", None))
         elif sim >= NAME_PARTIAL:
-            out.append(("name", 3, "name", f"partly ({sim:.2f})", None))
+            out.append(("name", 4, "name", f"partly ({sim:.2f})", None))
         else:
-            out.append(("name", 4, "name", f"different ({sim:.2f})", None))
+            out.append(("name", 5, "name", f"different ({sim:.2f})", None))
     if a.region and b.region:
         out.append(("region", int(a.region != b.region), "region", _same(a.region, b.region), None))
     if a.addresses and b.addresses:

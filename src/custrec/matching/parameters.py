@@ -41,24 +41,26 @@ _AGREEMENT: Final = {"phone": 2, "email": 2}
 # and were set by hand: a city compared without a street (u: one random pair in ten shares a
 # city), a shared landline and a shared role mailbox (m: 0.07 and 0.02 of matches; u: about
 # seven times as likely by chance as a shared mobile or personal address, so they weigh about
-# 5.5 and 8 bits less). A different region in an organisation's name (北京银行, 上海银行) was never
-# seen among matches either; its m is 0.002 rather than the floor's 0.01, so that it outweighs
-# one shared street.
+# 5.5 and 8 bits less). The disagreements on birth date, sex and region were made stronger by
+# hand (m 0.02, 0.02 and 0.001 instead of EM's 0.06, 0.04 and the floor), so that two of them
+# outweigh a shared name and street: a default should rather miss a duplicate than merge two
+# people. A different region in an organisation's name (北京银行, 上海银行) was never
+# seen among matches either.
 DEFAULT_POPULATION: Final = 20_000
 DEFAULT_PRIOR: Final = 5.5e-5
 DEFAULT_M: Final[dict[str, tuple[float, ...]]] = {
-    "name": (0.51, 0.065, 0.19, 0.18, 0.055),
+    "name": (0.51, 0.065, 0.19, 0.14, 0.035, 0.05),
     "address": (0.98, 0.01, 0.01),
     "city": (0.95, 0.05),
-    "birth_date": (0.94, 0.06),
-    "gender": (0.96, 0.04),
-    "region": (0.998, 0.002),
+    "birth_date": (0.98, 0.02),
+    "gender": (0.98, 0.02),
+    "region": (0.999, 0.001),
     "phone": (0.5, 0.07, 0.43),
     "email": (0.9, 0.02, 0.08),
     "id": (0.98, 0.02),
 }
 DEFAULT_U: Final[dict[str, tuple[float, ...]]] = {
-    "name": (1.6e-4, 2.4e-4, 2.4e-3, 0.064, 0.9332),
+    "name": (1.6e-4, 2.4e-4, 2.4e-3, 0.0099, 0.055, 0.9322),
     "address": (8.3e-5, 1.8e-5, 0.9999),
     "city": (0.1, 0.9),
     "birth_date": (1.7e-4, 0.99983),
@@ -130,7 +132,8 @@ class Weights:
     per level (fields left out keep the defaults, estimated on the synthetic set); ``prior`` is
     the probability that two random records are a match and ``population`` the number of records
     it (and ``u``) refer to; ``max_boost`` caps how many bits a rare value may add to its level's
-    weight. Immutable and serialisable (:meth:`to_dict`, :meth:`from_dict`); made by
+    weight; ``contact_once``: of the agreements on street or city, region, phone and e-mail only
+    the strongest counts in :func:`~custrec.matching.compare` (``False``: all add up). Immutable and serialisable (:meth:`to_dict`, :meth:`from_dict`); made by
     :func:`custrec.matching.estimate` from your own data.
     """
 
@@ -139,6 +142,7 @@ class Weights:
     prior: float = attrs.field(default=DEFAULT_PRIOR, validator=_prior)
     population: int = attrs.field(default=DEFAULT_POPULATION, validator=_population)
     max_boost: float = attrs.field(default=3.0, converter=float)
+    contact_once: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     _weights: dict[str, tuple[float, ...]] = attrs.field(
         init=False, repr=False, eq=False, hash=False
     )
@@ -188,12 +192,13 @@ class Weights:
             "prior": self.prior,
             "population": self.population,
             "max_boost": self.max_boost,
+            "contact_once": self.contact_once,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Weights:
         """Read what :meth:`to_dict` wrote (``ValueError`` on unknown keys)."""
-        unknown = sorted(set(data) - {"m", "u", "prior", "population", "max_boost"})
+        unknown = sorted(set(data) - {"m", "u", "prior", "population", "max_boost", "contact_once"})
         if unknown:
             raise ValueError(f"unknown Weights keys: {', '.join(unknown)}")
         return cls(**dict(data))

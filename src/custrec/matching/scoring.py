@@ -18,7 +18,10 @@ Evidence by strength:
 - a shared **phone or e-mail** never decides: it is strong evidence when personal (a mobile, a
   personal mailbox held by few records) and weak when it is a landline, a role mailbox
   (``info@``) or a value many records hold;
-- names, addresses, birth date, sex and an organisation's region add up with their weights.
+- names, addresses, birth date, sex and an organisation's region add up with their weights,
+  except that of the agreements on where and how to reach someone (street or city, region,
+  phone, e-mail) only the strongest counts (``Weights.contact_once``): a household shares its
+  street and phone, a company group its building, switchboard and mailbox.
 
 The probability is then read against :class:`Thresholds`: ``probable`` at or above
 ``probable``, ``possible`` at or above ``possible``, otherwise ``distinct``. The caller decides
@@ -91,7 +94,7 @@ class Thresholds:
     ``probable``; at least ``possible``, ``possible``; else ``distinct``.
     """
 
-    probable: float = attrs.field(default=0.95, validator=number_range(0, 1))
+    probable: float = attrs.field(default=0.85, validator=number_range(0, 1))
     possible: float = attrs.field(default=0.1, validator=number_range(0, 1))
 
     def __attrs_post_init__(self) -> None:
@@ -166,6 +169,7 @@ class Match:
     weight: float = 0.0
 
 
+_CONTACT = frozenset({"address", "city", "region", "phone", "email"})
 _DEFAULT_WEIGHTS = Weights()
 _DEFAULT_THRESHOLDS = Thresholds()
 
@@ -198,9 +202,9 @@ def compare(
             decision=MatchDecision.DISTINCT,
             reasons=(Reason("kind", "different"),),
         )
-    reasons: list[Reason] = []
-    total = 0.0
+    found: list[tuple[str, str, str, float]] = []
     decided: MatchDecision | None = None
+    best = -1
     for field, level, label, finding, key in observe(a, b):
         if key is not None and holders is not None and key in holders:
             weight = w.adjusted(field, level, holders[key], population)
@@ -208,6 +212,19 @@ def compare(
             weight = w.weight(field, level)
         if field == "id":
             decided = MatchDecision.SAME if level == 0 else MatchDecision.DISTINCT
+        elif (
+            w.contact_once
+            and field in _CONTACT
+            and weight > 0
+            and (best < 0 or weight > found[best][3])
+        ):
+            best = len(found)
+        found.append((field, label, finding, weight))
+    reasons: list[Reason] = []
+    total = 0.0
+    for n, (field, label, finding, weight) in enumerate(found):
+        if best >= 0 and n != best and field in _CONTACT and weight > 0:
+            finding, weight = f"{finding}, counted in {found[best][1]}", 0.0
         total += weight
         reasons.append(Reason(label, finding, round(weight, 3)))
     if decided is MatchDecision.SAME:

@@ -48,8 +48,8 @@ LANDLINE = (Contact(phones=("+861065529988",)),)
 # Round numbers: name "same" weighs log2(0.8 / 0.1) = 3 bits, birth date "same" log2(0.5 / 0.125)
 # = 2 bits, birth date "different" log2(0.5 / 0.875) = -0.807 bits; prior 0.2 (odds 1/4).
 ROUND = Weights(
-    m={"name": (0.8, 0.1, 0.05, 0.03, 0.02), "birth_date": (0.5, 0.5)},
-    u={"name": (0.1, 0.1, 0.1, 0.2, 0.5), "birth_date": (0.125, 0.875)},
+    m={"name": (0.8, 0.1, 0.05, 0.02, 0.02, 0.01), "birth_date": (0.5, 0.5)},
+    u={"name": (0.1, 0.1, 0.1, 0.1, 0.2, 0.4), "birth_date": (0.125, 0.875)},
     prior=0.2,
     population=1000,
 )
@@ -105,7 +105,10 @@ def test_a_frequency_adjusted_weight_is_log2_m_times_population_over_holders() -
 
 
 def test_a_rare_value_adds_at_most_max_boost_bits() -> None:
-    w = Weights(m={"name": (0.8, 0.1, 0.05, 0.03, 0.02)}, u={"name": (0.01, 0.01, 0.1, 0.2, 0.68)})
+    w = Weights(
+        m={"name": (0.8, 0.1, 0.05, 0.02, 0.02, 0.01)},
+        u={"name": (0.01, 0.01, 0.1, 0.1, 0.2, 0.58)},
+    )
     base = math.log2(0.8 / 0.01)
     # log2(0.01 * 20_000 / 2) = log2(100) = 6.64 bits, capped at 3
     assert w.adjusted("name", 0, holders=2, population=20_000) == pytest.approx(base + 3.0)
@@ -126,7 +129,9 @@ def test_a_value_held_by_many_records_weighs_less_in_compare() -> None:
 
 
 def test_better_levels_never_weigh_less_and_agreement_never_counts_against() -> None:
-    w = Weights(m={"name": (0.1, 0.5, 0.2, 0.1, 0.1)}, u={"name": (0.5, 0.1, 0.1, 0.1, 0.2)})
+    w = Weights(
+        m={"name": (0.1, 0.5, 0.2, 0.1, 0.05, 0.05)}, u={"name": (0.5, 0.1, 0.1, 0.1, 0.1, 0.1)}
+    )
     assert w.weight("name", 0) == w.weight("name", 1) == pytest.approx(math.log2(5))
     odd = Weights(m={"gender": (0.1, 0.1)}, u={"gender": (0.5, 0.5)})  # not normalised
     assert (odd.weight("gender", 0), odd.weight("gender", 1)) == (0.0, math.log2(0.2))
@@ -234,6 +239,46 @@ def attrs_evolve_ids(c: Customer, ric: str) -> Customer:
     )
 
 
+def test_where_and_how_to_reach_someone_counts_once() -> None:
+    family = (Contact(phones=("+8613800138000",)),)
+    a = person("张伟", contacts=family, addresses=HOME)
+    b = person("张丽华", contacts=family, addresses=HOME)  # a mother at home, on the family phone
+    m = compare(profile(a), profile(b))
+    w = Weights()
+    assert [str(r) for r in m.reasons][1:] == [
+        "address: same, counted in phone (+0.0)",
+        f"phone: same ({w.weight('phone', 0):+.1f})",
+    ]
+    assert m.weight == pytest.approx(w.weight("name", 4) + w.weight("phone", 0), abs=2e-3)
+    assert m.decision is not MatchDecision.PROBABLE
+    both = compare(profile(a), profile(b), weights=Weights(contact_once=False))
+    assert both.weight == pytest.approx(m.weight + w.weight("address", 0), abs=2e-3)
+    assert both.decision is MatchDecision.PROBABLE
+
+
+def test_a_contact_disagreement_still_counts_in_full() -> None:
+    a = person("张伟", contacts=PHONE, addresses=HOME)
+    b = person("张伟", contacts=(Contact(phones=("+8613900139000",)),), addresses=HOME)
+    found = {r.field: r.weight for r in compare(profile(a), profile(b)).reasons}
+    assert found["phone"] == pytest.approx(Weights().weight("phone", 2), abs=1e-3)
+    assert found["phone"] < 0
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "finding"),
+    [
+        ("张伟", "张玮", "one character (0.67)"),
+        ("张伟", "张丽华", "partly (0.61)"),
+        ("张伟", "李娜", "different (0.00)"),
+        ("欧阳娜娜", "欧阳娜妮", "0.88"),
+        ("wei zhang", "wei zhao", "0.93"),
+    ],
+)
+def test_name_levels(left: str, right: str, finding: str) -> None:
+    m = compare(profile(person(left)), profile(person(right)))
+    assert (m.reasons[0].field, m.reasons[0].finding) == ("name", finding)
+
+
 # ------------------------------------------------------------------ the usual cases, explained
 
 
@@ -306,7 +351,7 @@ def test_thresholds_are_probabilities_and_weights_configurable() -> None:
     assert compare(a, b, thresholds=Thresholds(probable=p, possible=p)).decision is (
         MatchDecision.PROBABLE
     )
-    rare_names_only = Weights(u={"name": (0.5, 0.1, 0.1, 0.1, 0.2)})
+    rare_names_only = Weights(u={"name": (0.5, 0.1, 0.1, 0.1, 0.1, 0.1)})
     assert compare(a, b, weights=rare_names_only).decision is MatchDecision.DISTINCT
 
 
