@@ -214,6 +214,34 @@ def test_a_phone_many_stored_records_hold_weighs_less(registry: Registry) -> Non
     assert weight < {r.field: r.weight for r in alone.reasons}["phone"] - 3  # 2 vs 22 holders
 
 
+def test_three_companies_on_shared_lines_are_never_decided_same_before_intake(
+    registry: Registry,
+) -> None:
+    def company(uscc: str | None, *phones: str) -> dict[str, Any]:
+        data = organisation("上海明华贸易有限公司", street="南京西路1号", city="上海", uscc=uscc)
+        data["contacts"] = [{"name": "王经理", "phones": list(phones)}]
+        return data
+
+    a = registry.customers.intake(company("91110000600037341L", "021-5234 5678"), actor=ADMIN)
+    c = registry.customers.intake(
+        company("91110000710926094P", "021-9876 5432"), actor=ADMIN, allow_duplicates=True
+    )
+    b = company(None, "021-5234 5678", "021-9876 5432")
+    search = registry.matching.find_duplicates(b, actor=ADMIN, decision=MatchDecision.DISTINCT)
+    assert sorted(ids(search)) == sorted([a.id, c.id])
+    for found in search.candidates:
+        assert found.decision is not MatchDecision.SAME
+        assert "phone: same landline" in [
+            f"{r.field}: {r.finding.split(',')[0]}" for r in found.reasons
+        ]
+    a_again = registry.matching.find_duplicates(
+        company("91110000600037341L", "021-9876 5432"), actor=ADMIN, decision=MatchDecision.DISTINCT
+    )
+    verdicts = {f.customer_id: (f.decision, f.score) for f in a_again.candidates}
+    assert verdicts[c.id] == (MatchDecision.DISTINCT, 0.0)  # another credit code
+    assert verdicts[a.id] == (MatchDecision.SAME, 1.0)
+
+
 @BOTH_STORES
 def test_swapped_pinyin_name_order_at_the_same_street_is_probable_with_name_and_address(
     registry: Registry,
