@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.matching import ClusterRun, DuplicateCluster, MatchDecision
 from custrec.model.records import Customer
+from custrec.testing._synthetic import tables
+from custrec.testing._synthetic.generator import _Generator
 from custrec.testing.synthetic import (
     CASE_TYPES,
     HARD_VARIANTS,
@@ -279,3 +283,13 @@ def test_case_metrics_agree_with_counting_every_pair(
             assert (got.true_positives, got.false_positives, got.false_negatives) == (tp, fp, fn)
         else:
             assert tp == fp == fn == 0
+
+
+@given(st.integers(0, 2**32))
+def test_every_switchboard_number_is_a_valid_fixed_line(seed: int) -> None:
+    gen = _Generator(random.Random(seed), hard=True)
+    for city, _ in itertools.product(tables._CITIES.items, range(20)):
+        number = gen.landline(city)
+        parsed = phonenumbers.parse(number, "CN")
+        assert phonenumbers.is_valid_number(parsed), number
+        assert phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.FIXED_LINE

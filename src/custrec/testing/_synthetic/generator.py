@@ -108,10 +108,11 @@ class _Generator:
 
     def landline(self, city: _City) -> str:
         """A fixed-line number in ``city``: area code and a local number whose first digit is 2
-        to 8 (eight digits; seven in the few cities whose numbers are shorter)."""
+        to 7 (``800`` and some other ``8`` numbers are service numbers, not lines), eight digits;
+        seven in the few cities whose numbers are shorter."""
         area = _AREA_CODES[city.name]
         rest = 10 ** (6 if area in _SHORT_LOCAL else 7)
-        return f"{area}{self.integer(2, 8)}{self.below(rest):0{len(str(rest)) - 1}d}"
+        return f"{area}{self.integer(2, 7)}{self.below(rest):0{len(str(rest)) - 1}d}"
 
     def phone_style(self) -> int:
         return int(_PHONE_STYLES.draw(self.rng))
