@@ -288,7 +288,7 @@ def test_case_metrics_agree_with_counting_every_pair(
 @given(st.integers(0, 2**32))
 def test_every_switchboard_number_is_a_valid_fixed_line(seed: int) -> None:
     gen = _Generator(random.Random(seed), hard=True)
-    for city, _ in itertools.product(tables._CITIES.items, range(20)):
+    for city, _ in itertools.product(tables._CITIES.items, range(5)):
         number = gen.landline(city)
         parsed = phonenumbers.parse(number, "CN")
         assert phonenumbers.is_valid_number(parsed), number
