@@ -18,22 +18,19 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "ascending_order",
     "count_le",
-    "counts_at_most",
     "descending_order",
     "fits_float",
     "fits_int64",
     "floats",
     "ints",
-    "inverse",
     "order_statistics",
-    "positive_counts_at_most",
     "scatter",
     "shares",
     "sorted_decimals",
-    "sorted_ints",
+    "sorted_with_ranks",
     "stable_order",
+    "star_numerators",
     "take",
 ]
 
@@ -164,30 +161,6 @@ def descending_order(keys: Sequence[int], order: Sequence[int]) -> tuple[list[in
     return result, ordered
 
 
-def ascending_order(keys: Sequence[int]) -> tuple[list[int], IntArray]:
-    """``sorted(range(len(keys)), key=keys.__getitem__)`` (stable) and the sorted keys."""
-    values = np.fromiter(keys, np.int64, len(keys))
-    perm = np.argsort(values, kind="stable")
-    result: list[int] = perm.tolist()
-    return result, values[perm]
-
-
-def counts_at_most(ordered: IntArray, keys: Sequence[int]) -> IntArray:
-    """``[bisect_right(ordered, k) for k in keys]`` for an ascending int64 ``ordered``."""
-    asked = np.fromiter(keys, np.int64, len(keys))
-    result: IntArray = np.searchsorted(ordered, asked, "right").astype(np.int64)
-    return result
-
-
-def inverse(order: Sequence[int]) -> list[int]:
-    """The inverse permutation: ``result[order[p]] == p``."""
-    index = np.asarray(order, dtype=np.int64)
-    result = np.empty_like(index)
-    result[index] = np.arange(index.size, dtype=np.int64)
-    ranks: list[int] = result.tolist()
-    return ranks
-
-
 def _split(values: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Dekker's split: ``high + low == values`` exactly, each half with at most 26 bits."""
     scaled = values * 134217729.0  # 2**27 + 1
@@ -232,16 +205,34 @@ def scatter(order: Sequence[int], values: Sequence[Any]) -> list[Any]:
     return result
 
 
-def sorted_ints(values: Sequence[int]) -> list[int]:
-    """``sorted(values)`` for int64 values."""
-    result: list[int] = np.sort(np.fromiter(values, np.int64, len(values))).tolist()
-    return result
+def sorted_with_ranks(values: Sequence[int]) -> tuple[IntArray, IntArray]:
+    """``sorted(values)`` for int64 values, and for each value in input order how many values
+    are at most it (0 for a value that is not positive)."""
+    column = np.fromiter(values, np.int64, len(values))
+    perm = np.argsort(column, kind="stable")
+    ordered = column[perm]
+    ranks = np.empty_like(column)
+    # The queries are sorted, so this search walks the array once.
+    ranks[perm] = np.where(ordered > 0, np.searchsorted(ordered, ordered, "right"), 0)
+    return ordered, ranks
 
 
-def positive_counts_at_most(ordered: Sequence[int], keys: Sequence[int]) -> list[int]:
-    """``[bisect_right(ordered, k) if k > 0 else 0 for k in keys]`` for ascending int64 keys."""
-    reference = np.fromiter(ordered, np.int64, len(ordered))
-    asked = np.fromiter(keys, np.int64, len(keys))
-    counts = np.searchsorted(reference, asked, "right")
-    result: list[int] = np.where(asked > 0, counts, 0).tolist()
+def star_numerators(
+    ordered_totals: IntArray,
+    ordered_counts: IntArray,
+    totals: Sequence[int],
+    counts: Sequence[int],
+    amount_weight: int,
+    frequency_weight: int,
+) -> IntArray:
+    """``amount_rank * amount_weight + frequency_rank * frequency_weight`` for each summary.
+
+    A rank is how many fitted values (``ordered_*``, ascending) are at most the summary's, or 0
+    when the summary's value is not positive. All int64; the caller keeps the result in range.
+    """
+    asked = np.fromiter(totals, np.int64, len(totals))
+    amounts = np.where(asked > 0, np.searchsorted(ordered_totals, asked, "right"), 0)
+    asked = np.fromiter(counts, np.int64, len(counts))
+    frequencies = np.where(asked > 0, np.searchsorted(ordered_counts, asked, "right"), 0)
+    result: IntArray = amounts.astype(np.int64) * amount_weight + frequencies * frequency_weight
     return result

@@ -39,12 +39,12 @@ def collect_population(
     population = list(summaries)
     ids = [] if unique_ids else list(map(_ID, population))
     lasts = list(map(LAST, population))
-    bought = [last for last in lasts if last is not None]
+    latest = max(filter(None, lasts), default=None)  # instants are always true
     currencies = set(map(_CURRENCY, population))
     if len(currencies) > 1:  # prospects carry a currency too; only purchasers' count
         currencies = {s.currency for s, last in zip(population, lasts, strict=True) if last}
-    if len(set(ids)) == len(ids) and len(currencies) <= 1 and not (bought and max(bought) > as_of):
-        return population, (currencies.pop() if bought else None)
+    if len(set(ids)) == len(ids) and len(currencies) <= 1 and not (latest and latest > as_of):
+        return population, (currencies.pop() if latest else None)
     return raise_first_problem(population, as_of)
 
 
@@ -81,10 +81,10 @@ def check_many(
     last purchase instants."""
     require_aware(as_of, "as_of")
     lasts = list(map(LAST, summaries))
-    bought = [last for last in lasts if last is not None]
-    if not bought:
+    latest = max(filter(None, lasts), default=None)  # instants are always true
+    if latest is None:
         return lasts
-    bad = max(bought) > as_of
+    bad = latest > as_of
     if not bad and currency is not None and set(map(_CURRENCY, summaries)) != {currency}:
         bad = any(
             s.currency != currency

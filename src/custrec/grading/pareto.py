@@ -69,6 +69,7 @@ Basis = Literal["value", "customers"]
 
 _BASES: Final = ("value", "customers")
 _ZERO: Final = Decimal(0)
+_FLOAT_EXACT: Final = 2**53  # integers below this convert to floats exactly
 _WIDE: Final = 10**24  # 1 / the relative margin around a share that its Decimal rounding stays in
 _TOTAL: Final = attrgetter("total_spent")
 _ID: Final = attrgetter("customer_id")
@@ -154,7 +155,8 @@ class ParetoPolicy:
         del population
         numeric = use_numpy(n)
         scaled = scaled_integers(totals_all) if plain_context() else None
-        if scaled is not None and sum(map(abs, scaled[0])) >= 10 ** getcontext().prec:
+        magnitude = 0 if scaled is None else sum(map(abs, scaled[0]))
+        if magnitude >= 10 ** getcontext().prec:
             scaled = None  # sums could round in the Decimal context: keep the Decimal kernels
         ranked: tuple[Decimal, ...] | None = None  # the totals in order, when needed here
         prefix: Sequence[Decimal] | Sequence[int]
@@ -165,8 +167,10 @@ class ParetoPolicy:
             if numeric and _numeric().fits_int64(keys):
                 order, ordered_keys = _numeric().descending_order(keys, order)
             else:
-                order = sorted(order, key=keys.__getitem__, reverse=True)
-                ordered_keys = sorted(keys, reverse=True)
+                # Below 2**53 the floats of the keys are exact, and floats sort faster.
+                by = list(map(float, keys)) if magnitude < _FLOAT_EXACT else keys
+                order = sorted(order, key=by.__getitem__, reverse=True)
+                ordered_keys = list(map(keys.__getitem__, order))
             negatives = sum(map((0).__gt__, keys))
             prefix = tuple(accumulate(ordered_keys, initial=0))
             total_value = sum(totals_all, _ZERO)

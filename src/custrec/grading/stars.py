@@ -42,7 +42,7 @@ from fractions import Fraction
 from itertools import repeat
 from operator import add, attrgetter, gt, mul, truediv
 from types import ModuleType
-from typing import Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import attrs
 
@@ -74,6 +74,7 @@ PotentialSource = Callable[[ActivitySummary], float] | Mapping[str, float]
 STAR_LABELS: Final = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 
 _ZERO: Final = Decimal(0)
+_FLOAT_EXACT: Final = 2**53  # integers below this convert to floats exactly (and sort faster)
 _TOTAL: Final = attrgetter("total_spent")
 _COUNT: Final = attrgetter("purchase_count")
 
@@ -204,16 +205,23 @@ class StarPolicy:
         counts_all = list(map(_COUNT, population))
         del population
         scale: int | None = None
+        arrays: tuple[Any, Any] | None = None
+        ranks: tuple[Any, Any] | None = None
         if scaled is not None:  # integer keys order and compare exactly as the amounts
             keys, scale = scaled
             totals: tuple[Decimal, ...] | tuple[int, ...]
-            if numeric and _numeric().fits_int64(keys):
-                totals = tuple(_numeric().sorted_ints(keys))
+            if numeric and _numeric().fits_int64(keys) and _numeric().fits_int64(counts_all):
+                ordered_totals, amount_ranks = _numeric().sorted_with_ranks(keys)
+                ordered_counts, frequency_ranks = _numeric().sorted_with_ranks(counts_all)
+                arrays = (ordered_totals, ordered_counts)
+                ranks = (amount_ranks, frequency_ranks)
+                totals = tuple(ordered_totals.tolist())
             else:
-                totals = tuple(sorted(keys))
+                exact_floats = max(keys) < _FLOAT_EXACT and min(keys) > -_FLOAT_EXACT
+                totals = tuple(sorted(keys, key=float if exact_floats else None))
         else:
             totals = tuple(sorted_amounts(totals_all))
-        counts = _numeric().sorted_ints(counts_all) if numeric else sorted(counts_all)
+        counts = sorted(counts_all) if arrays is None else arrays[1].tolist()
         fitted = FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,
@@ -224,8 +232,19 @@ class StarPolicy:
             counts=tuple(counts),
         )
         if scaled is not None:
-            object.__setattr__(fitted, "_fitted_keys", (tuple(totals_all), scaled[0]))
+            fitted_input = _FittedInput(tuple(totals_all), scaled[0], tuple(counts_all), ranks)
+            object.__setattr__(fitted, "_fitted_input", fitted_input)
+        object.__setattr__(fitted, "_arrays", arrays)
         return fitted
+
+
+class _FittedInput(NamedTuple):
+    """What fit() learnt about its input, to grade that same population without searching."""
+
+    totals: tuple[Decimal, ...]
+    keys: list[int]  # the totals on the fitted integer scale
+    counts: tuple[int, ...]
+    ranks: tuple[Any, Any] | None  # amount and frequency ranks (int64 arrays), numpy only
 
 
 @attrs.frozen(kw_only=True)
@@ -246,11 +265,11 @@ class FittedStarPolicy:
     _totals: tuple[Decimal, ...] | tuple[int, ...] = attrs.field(repr=False)
     _scale: int | None = attrs.field(repr=False)
     _counts: tuple[int, ...] = attrs.field(repr=False)
-    # Set by fit(), never compared: the fitted input's totals and their integer keys, so grading
-    # the fitted population right after fit does not convert its amounts again.
-    _fitted_keys: tuple[tuple[Decimal, ...], list[int]] | None = attrs.field(
-        init=False, default=None, eq=False, repr=False
-    )
+    # Set by fit(), never compared: the fitted input's totals, their integer keys and ranks, so
+    # grading the fitted population right after fit does not convert or search again.
+    _fitted_input: _FittedInput | None = attrs.field(init=False, default=None, eq=False, repr=False)
+    # The integer totals and the counts as int64 arrays, for the numpy kernels (built once).
+    _arrays: tuple[Any, Any] | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     @property
     def policy_id(self) -> str:
@@ -272,8 +291,6 @@ class FittedStarPolicy:
                 self, population, as_of, [g.label for g in grades], [g.score for g in grades]
             )
         n = self.population_size
-        amounts = self._amount_ranks(list(map(_TOTAL, population)))
-        frequencies = _ranks(self._counts, map(_COUNT, population), 0)
         # combined = (amount_rank * wa + frequency_rank * wq) / n, exactly, as integers over
         # n * scale; a cut c is reached when the numerator >= ceil(c * n * scale).
         wa, wq, _ = policy._weights
@@ -282,17 +299,44 @@ class FittedStarPolicy:
         whole = n * scale
         thresholds = [math.ceil(cut * whole) for cut in policy._exact_cuts]
         labels = policy.labels
+        totals = list(map(_TOTAL, population))
+        keys = self._integer_keys(totals)
         # Exact in float64 while every numerator and the denominator stay below 2**53.
         if use_numpy(len(population)) and (ka + kq) * n < 2**53 and whole < 2**53:
             import numpy as np
 
-            from custrec.grading import _numeric
-
-            size = len(population)
-            x = _numeric.ints(amounts, size) * ka + _numeric.ints(frequencies, size) * kq
+            kernels = _numeric()
+            counts = list(map(_COUNT, population))
+            known = self._fitted_input
+            fitted: tuple[int, ...] = self._totals  # type: ignore[assignment]
+            if (
+                known is not None
+                and known.ranks is not None
+                and keys is known.keys
+                and tuple(counts) == known.counts
+            ):  # the fitted population itself: its ranks are known from fit
+                x = known.ranks[0] * ka + known.ranks[1] * kq
+            elif (
+                keys is not None
+                and kernels.fits_int64((fitted[0], fitted[-1], self._counts[-1]))
+                and kernels.fits_int64(keys)
+                and kernels.fits_int64(counts)
+            ):
+                arrays = self._arrays
+                if arrays is None:
+                    arrays = (kernels.ints(fitted, n), kernels.ints(self._counts, n))
+                    object.__setattr__(self, "_arrays", arrays)
+                x = kernels.star_numerators(*arrays, keys, counts, ka, kq)
+            else:
+                size = len(population)
+                amounts = self._amount_ranks(totals, keys)
+                frequencies = _ranks(self._counts, counts, 0)
+                x = kernels.ints(amounts, size) * ka + kernels.ints(frequencies, size) * kq
             stars = np.searchsorted(np.array(thresholds, dtype=np.int64), x, "right")
             scores: list[float] = (x.astype(np.float64) / float(whole)).tolist()
-            return Grades(self, population, as_of, _numeric.take(labels, stars), scores)
+            return Grades(self, population, as_of, kernels.take(labels, stars), scores)
+        amounts = self._amount_ranks(totals, keys)
+        frequencies = _ranks(self._counts, map(_COUNT, population), 0)
         numerators = list(
             map(add, map(mul, amounts, repeat(ka)), map(mul, frequencies, repeat(kq)))
         )
@@ -309,26 +353,26 @@ class FittedStarPolicy:
         """``total`` on the scale of the fitted totals (exact; compares with them exactly)."""
         return total if self._scale is None else scaled_amount(total, self._scale)
 
-    def _amount_ranks(self, totals: list[Decimal]) -> list[int]:
+    def _integer_keys(self, totals: list[Decimal]) -> list[int] | None:
+        """The totals on the fitted integer scale; ``None`` for Decimal totals or finer amounts."""
+        scale = self._scale
+        if scale is None:
+            return None
+        known = self._fitted_input
+        if known is not None and tuple(totals) == known.totals:
+            return known.keys
+        scaled = scaled_integers(totals, scale)
+        return None if scaled is None else scaled[0]
+
+    def _amount_ranks(self, totals: list[Decimal], keys: list[int] | None) -> list[int]:
         """For each total: how many fitted totals are at most it when positive, else 0."""
         fitted = self._totals
         scale = self._scale
-        keys: list[int] | None = None
-        if scale is not None:
-            known = self._fitted_keys
-            if known is not None and tuple(totals) == known[0]:
-                keys = known[1]
-            else:
-                scaled = scaled_integers(totals, scale)
-                keys = None if scaled is None else scaled[0]
         if keys is None:  # Decimal totals, or amounts finer than the fitted scale
             ordered = [scaled_amount(k, -scale) for k in fitted] if scale is not None else fitted
             positive = map(gt, totals, repeat(_ZERO))
             return list(map(mul, positive, counts_at_most(ordered, totals)))  # type: ignore[arg-type]
         ints: tuple[int, ...] = fitted  # type: ignore[assignment]
-        if use_numpy(len(keys)) and _numeric().fits_int64(keys) and _numeric().fits_int64(ints):
-            ranks: list[int] = _numeric().positive_counts_at_most(ints, keys)
-            return ranks
         return _ranks(ints, keys, 0)
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
