@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.matching import ClusterRun, DuplicateCluster, MatchDecision
+from custrec.matching.normalize import org_name
 from custrec.model.records import Customer
 from custrec.testing._synthetic import tables
 from custrec.testing._synthetic.generator import _Generator
@@ -293,3 +294,21 @@ def test_every_switchboard_number_is_a_valid_fixed_line(seed: int) -> None:
         parsed = phonenumbers.parse(number, "CN")
         assert phonenumbers.is_valid_number(parsed), number
         assert phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.FIXED_LINE
+
+
+def test_companies_on_one_switchboard_are_distinct_businesses(
+    sample: list[LabelledRecord], parsed: list[Customer]
+) -> None:
+    # a sibling company never takes the name (core and trade) of another company of its group:
+    # that would be a legal-form re-entry, not another company
+    names: dict[str, dict[str, str]] = defaultdict(dict)  # landline -> entity -> core name
+    for r, c in zip(sample, parsed, strict=True):
+        if r.variant != "original":
+            continue
+        for p in _phones(c):
+            if not p.startswith("+861"):  # a fixed line
+                names[p][r.entity] = org_name(c.name).core
+    shared = [cores for cores in names.values() if len(cores) > 1]
+    assert len(shared) >= 20
+    for cores in shared:
+        assert len(set(cores.values())) == len(cores), cores

@@ -261,7 +261,9 @@ class _Generator:
         city: _City = _CITIES.draw(rng)
         office: _Address | None = None
         if self.hard and self.recent_groups and self.chance(0.12):
-            return self.sibling(entity_id, self.pick(self.recent_groups))
+            group = self.pick(self.recent_groups)
+            if len(group.trades) < len(_TRADES.items):
+                return self.sibling(entity_id, group)
         traps: tuple[str, ...] = ()
         stem = self.pick(self.recent_orgs) if self.recent_orgs and self.chance(0.2) else None
         if stem is not None and len(stem.cities) < len(_CITIES.items):
@@ -331,7 +333,8 @@ class _Generator:
             if self.chance(0.4):
                 draft = attrs.evolve(draft, email=generic)
             draft = attrs.evolve(draft, extra_phone=switchboard)
-            self.recent_groups.append(_Group(city, office, core, switchboard, generic, domain))
+            group = _Group(city, office, core, {trade[0]}, switchboard, generic, domain)
+            self.recent_groups.append(group)
         return draft
 
     def sibling(self, entity_id: str, group: _Group) -> _Draft:
@@ -343,6 +346,9 @@ class _Generator:
         """
         rng = self.rng
         trade = _TRADES.draw(rng)
+        while trade[0] in group.trades:  # another business: another company, not a re-entry
+            trade = _TRADES.draw(rng)
+        group.trades.add(trade[0])
         legal = "股份有限公司" if trade[0] == "银行" else str(_LEGAL_FORMS.draw(rng))
         name = _OrgName(
             region=group.city.short,

@@ -118,11 +118,12 @@ class _Address:
 
 @attrs.frozen
 class _Group:
-    """The head of a company group: its city, building, core name, switchboard and mailbox."""
+    """The head of a company group: city, building, core name and trade, switchboard, mailbox."""
 
     city: _City
     office: _Address
     core: str
+    trades: set[str]  # the trades of its companies: one company per trade
     switchboard: str
     generic: str
     domain: str
