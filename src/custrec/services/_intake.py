@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from custrec._checks import check, positive_int
+from custrec._checks import check, positive_int, require_aware
 from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
@@ -60,9 +60,7 @@ class Intake:
         """See :meth:`CustomerService.preparation
         <custrec.services.CustomerService.preparation>`."""
         actor = check_actor(actor)
-        when = self._context.now() if as_of is None else as_of
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise ValueError("as_of must be a timezone-aware datetime")
+        when = self._context.now() if as_of is None else require_aware(as_of, "as_of")
         chosen = self._context.region if region is None else region
         phone.is_valid("", chosen)  # ValueError for an unknown region: here, not in a worker
         chosen = chosen.strip().upper()

@@ -135,7 +135,7 @@ class ActivityService:
         actor = check_actor(actor)
         now = self._context.now()
         found: builtins.list[Transaction | Interaction] = []
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             row = self._records.live_row(unit, customer_id)
             customer_id = row.id
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
@@ -165,7 +165,7 @@ class ActivityService:
         check("as_of", as_of, aware())
         check("batch_size", batch_size, positive_int())
         now = self._context.now()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             unit.authorize(actor, Action.GRADE, Resource(), at=now)
             unit.audit(actor, "activity.summaries", at=now)
             unit.commit()

@@ -96,10 +96,13 @@ class Unit:
     Made by :meth:`Context.unit`; the services work through it and call :meth:`commit` once.
     """
 
-    def __init__(self, context: Context, session: Session, sealer: Sealer) -> None:
+    def __init__(
+        self, context: Context, session: Session, sealer: Sealer, *, reading: bool = False
+    ) -> None:
         self.context = context
         self.session = session
         self.sealer = sealer
+        self.reading = reading  # a read unit: its audit entries are appended after it
         self.pending: list[AuditRecord] = []
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
@@ -152,15 +155,20 @@ class Unit:
         raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
 
     def flush_audit(self) -> None:
-        """Write the pending audit entries now (before other reads of the log)."""
-        if self.pending:
+        """Write the pending audit entries now (before other reads of the log); in a read
+        unit they wait for the unit's end (see :meth:`Context.read_unit`)."""
+        if self.pending and not self.reading:
             previous, self.newest = self.context.append_audit(self.session, self.pending)
             if self.previous is None:
                 self.previous = previous
             self.pending = []
 
     def commit(self) -> None:
-        """Write the data keys made in this unit, the audit entries, and commit."""
+        """Write the data keys made in this unit, the audit entries, and commit. A read unit
+        writes nothing here: its entries become final and are appended when it ends."""
+        if self.reading:
+            self.committed = True
+            return
         self.sealer.flush()
         self.flush_audit()
         self.session.commit()
@@ -260,6 +268,37 @@ class Context:
         finally:
             if unit is not None and unit.committed and unit.newest is not None:
                 self.advance_head(unit.newest, unit.previous)
+
+    @contextmanager
+    def read_unit(self) -> Iterator[Unit]:
+        """A unit of work that only reads (and audits what it read).
+
+        It reads in a read transaction, so it never holds the store's write lock while it
+        opens and decrypts records, and readers do not wait for each other. The audit entries it
+        queued become final when it commits (also when the block then raises, as a refusal does
+        after its audit); they are appended when the read transaction has ended, in a short
+        write transaction of their own, and the caller gets its result only after that commit:
+        no read goes unaudited. A read unit cannot write anything else (the session is
+        read-only).
+        """
+        unit: Unit | None = None
+        try:
+            with self.store.transaction(readonly=True) as session:
+                unit = Unit(self, session, self.codec.begin(session), reading=True)
+                try:
+                    yield unit
+                finally:
+                    unit.sealer.close()
+        finally:
+            if unit is not None and unit.committed and unit.pending:
+                self.record_audit(unit.pending)
+
+    def record_audit(self, entries: Sequence[AuditRecord]) -> None:
+        """Append audit entries in a write transaction of their own and move the head."""
+        with self.store.transaction() as session:
+            previous, newest = self.append_audit(session, entries)
+            session.commit()
+        self.advance_head(newest, previous)
 
     def scan(
         self,

@@ -140,7 +140,7 @@ class CustomerService:
         """
         actor = check_actor(actor)
         now = self._context.now()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             row = self._records.live_row(unit, customer_id)
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
             customer = self._records.customer(unit, row)
@@ -202,7 +202,7 @@ class CustomerService:
         if keys is None:
             return []
         now = self._context.now()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             matched: set[str] | None = None
             for key in keys:
                 ids: set[str] = set()
@@ -244,7 +244,7 @@ class CustomerService:
         holders: dict[StrongKey, set[str]] = {}
         kinds_of: dict[str, set[str]] = {}
         existing: set[str] = set()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             if tokens:
                 for token, posted in unit.session.customers.lookup_many(tokens).items():
                     holders.setdefault(tokens[token], set()).update(posted)
@@ -294,7 +294,7 @@ class CustomerService:
         """Up to ``limit`` customers the actor may read, after ``after`` by id, opened and
         audited in one unit of work."""
         now = self._context.now()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             shown, _ = unit.seek(
                 where,
                 after,
@@ -488,7 +488,7 @@ class CustomerService:
         """
         actor = check_actor(actor)
         now = self._context.now()
-        with self._context.unit() as unit:
+        with self._context.read_unit() as unit:
             row = unit.session.customers.get(customer_id)
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
             if row.state == "erased":
