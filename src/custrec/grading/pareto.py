@@ -43,9 +43,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, getcontext
 from fractions import Fraction
-from itertools import accumulate, compress, pairwise, repeat
+from itertools import accumulate, compress, islice, pairwise, repeat
 from math import ceil
-from operator import attrgetter, eq, mul, ne, neg, not_, truediv
+from operator import attrgetter, eq, lt, mul, ne, neg, not_, truediv
 from types import ModuleType
 from typing import Final, Literal
 
@@ -149,9 +149,11 @@ class ParetoPolicy:
         totals_all = list(map(_TOTAL, population))
         ids_all = list(map(_ID, population))
         # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
-        order = sorted(range(n), key=ids_all.__getitem__)
-        if any(map(eq, map(ids_all.__getitem__, order), map(ids_all.__getitem__, order[1:]))):
-            raise_first_problem(population, as_of)  # a repeated id: say which, in input order
+        order: list[int] | range = range(n)
+        if not all(map(lt, ids_all, islice(ids_all, 1, None))):  # not already strictly ascending
+            order = sorted(order, key=ids_all.__getitem__)
+            if any(map(eq, map(ids_all.__getitem__, order), map(ids_all.__getitem__, order[1:]))):
+                raise_first_problem(population, as_of)  # a repeated id: say which, in order
         del population
         numeric = use_numpy(n)
         scaled = scaled_integers(totals_all) if plain_context() else None
@@ -171,7 +173,7 @@ class ParetoPolicy:
                 by = list(map(float, keys)) if magnitude < _FLOAT_EXACT else keys
                 order = sorted(order, key=by.__getitem__, reverse=True)
                 ordered_keys = list(map(keys.__getitem__, order))
-            negatives = sum(map((0).__gt__, keys))
+            negatives = n - bisect_right(ordered_keys, 0, key=neg)  # descending keys
             prefix = tuple(accumulate(ordered_keys, initial=0))
             total_value = sum(totals_all, _ZERO)
         else:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from itertools import repeat
+from itertools import compress, repeat
 from operator import add, attrgetter, gt, mul, truediv
 from types import ModuleType
 from typing import Any, Final, NamedTuple, TypeVar
@@ -467,13 +467,14 @@ _Ranked = TypeVar("_Ranked", Decimal, int)
 
 def _ranks(fitted: tuple[_Ranked, ...], values: Iterable[_Ranked], zero: _Ranked) -> list[int]:
     """``bisect_right(fitted, v)`` for each ``v`` above ``zero``, 0 for the others."""
-    # One pass over the sorted population: the last position of each value + 1; values the
-    # population lacks are bisected.
+    # One pass over the sorted population: the last position of each value + 1 (0 for the
+    # values not above zero, which sort first); values the population lacks are bisected.
     right = dict(zip(fitted, range(1, len(fitted) + 1), strict=True))
+    for value in fitted[: bisect_right(fitted, zero)]:
+        right[value] = 0
     values = list(values)
-    for value in set(values).difference(right):
-        right[value] = bisect_right(fitted, value) if value > zero else 0
-    for value in right:
-        if not value > zero:
-            right[value] = 0
-    return list(map(right.__getitem__, values))
+    found = list(map(right.get, values, repeat(-1)))
+    for i in compress(range(len(found)), map((0).__gt__, found)):
+        value = values[i]
+        found[i] = bisect_right(fitted, value) if value > zero else 0
+    return found
