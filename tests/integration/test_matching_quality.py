@@ -1,35 +1,144 @@
 """Batch matching meets its quality goal on labelled synthetic customers, end to end.
 
-The issue's goal is precision >= 0.98 and recall >= 0.95 at the default thresholds on 100,000
-customers (measured by benchmarks/bench_matching.py, figures in docs/matching.md); this test
-checks the same goal on 20,000 customers through an encrypted registry, so that a change to the
-keys, the scores or the clustering that costs quality fails CI.
+The issue's goal is pairwise precision >= 0.98 and recall >= 0.95 at the default thresholds on
+100,000 customers of the harder labelled set (measured by benchmarks/bench_matching.py, figures in
+docs/matching.md). These tests check the same goal through an encrypted registry on smaller sets,
+so that a change to the keys, the scores or the clustering that costs quality fails CI: the
+default set, and the harder set overall and per case type (namesakes, family phones, shared
+switchboards and mailboxes, re-entries with typos, missing ids, ...). Every failure message
+carries the whole per-case table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
 from custrec import Actor, KeyRing, MemoryStore, Registry
-from custrec.testing.synthetic import labelled_customers, pair_metrics
+from custrec.matching import ClusterRun
+from custrec.testing.synthetic import (
+    CASE_TYPES,
+    CaseMetrics,
+    Label,
+    LabelledRecord,
+    case_metrics,
+    hard_labelled_customers,
+    labelled_customers,
+    pair_metrics,
+)
 
 ADMIN = Actor(id="admin", roles={"admin"})
-N = 20_000
+N_DEFAULT = 10_000
+N_HARD = 5_000
+PRECISION = 0.98
+RECALL = 0.95
+
+
+@attrs.frozen
+class Clustered:
+    run: ClusterRun
+    truth: dict[str, Label]
+    ids: dict[str, set[tuple[str, str]]]  # record id -> its (scheme, value) identifiers
+
+
+def cluster(records: Iterator[LabelledRecord]) -> Clustered:
+    registry = Registry(MemoryStore(), keyring=KeyRing.generate())
+    truth: dict[str, Label] = {}
+    ids: dict[str, set[tuple[str, str]]] = {}
+
+    def items() -> Iterator[dict[str, Any]]:
+        for n, record in enumerate(records):
+            truth[f"r{n:06d}"] = record.label
+            ids[f"r{n:06d}"] = {
+                (i["scheme"], i["value"]) for i in record.data.get("identifiers", [])
+            }
+            yield {**record.data, "id": f"r{n:06d}"}
+
+    stored = registry.customers.intake_many(items(), actor=ADMIN, allow_duplicates=True)
+    assert len(stored.added) == len(truth)
+    return Clustered(registry.matching.clusters(actor=ADMIN), truth, ids)
 
 
 def test_batch_matching_reaches_the_precision_and_recall_goal() -> None:
-    registry = Registry(MemoryStore(), keyring=KeyRing.generate())
-    truth: dict[str, str] = {}
+    done = cluster(labelled_customers(N_DEFAULT, seed=11))
+    run = done.run
+    metrics = pair_metrics(
+        (c.ids for c in run.clusters), {k: v.entity for k, v in done.truth.items()}
+    )
 
-    def items() -> object:
-        for n, record in enumerate(labelled_customers(N, seed=11)):
-            truth[f"r{n:06d}"] = record.entity
-            yield {**record.data, "id": f"r{n:06d}"}
-
-    stored = registry.customers.intake_many(items(), actor=ADMIN, allow_duplicates=True)  # type: ignore[arg-type]
-    assert len(stored.added) == N
-
-    run = registry.matching.clusters(actor=ADMIN)
-    metrics = pair_metrics((c.ids for c in run.clusters), truth)
-
-    assert metrics.precision >= 0.98, metrics
-    assert metrics.recall >= 0.95, metrics
+    assert metrics.precision >= PRECISION, metrics
+    assert metrics.recall >= RECALL, metrics
     assert run.comparisons <= run.comparisons_planned
+
+
+@pytest.fixture(scope="module")
+def hard() -> tuple[Clustered, CaseMetrics]:
+    done = cluster(hard_labelled_customers(N_HARD, seed=11))
+    return done, case_metrics(done.run, done.truth)
+
+
+def test_no_cluster_of_the_hard_set_holds_two_values_of_one_id_scheme(
+    hard: tuple[Clustered, CaseMetrics],
+) -> None:
+    done, _ = hard
+    for c in done.run.clusters:
+        held = [pair for record_id in c.ids for pair in done.ids[record_id]]
+        schemes = [scheme for scheme, _ in set(held)]
+        assert len(schemes) == len(set(schemes)), c.ids
+    # company groups share switchboards and mailboxes: chains are refused at their weakest link
+    assert done.run.conflicts
+    assert {s for c in done.run.conflicts for s in c.schemes} <= {"uscc", "ric", "passport"}
+
+
+# Measured on the harder set at 5,000 records (benchmarks/bench_matching.py 5000 --seed 11 gives
+# the table): the false pairs come from the scores, not the clustering. A family member at the
+# same home on the family's phone, or a sibling company in the group's building on its
+# switchboard, still scores `probable` (the street address and the shared number outweigh a
+# different name), and the clusters those links make spill false pairs into the re-entry case
+# types of the same records; typo and changed-phone copies are missed where the name evidence
+# is weak. That is the scoring half of issue 17 (weights, frequency adjustment, shared numbers as
+# weak evidence); these marks come off as the scores reach the goal (an XPASS shows it).
+SCORING = pytest.mark.xfail(
+    strict=False,
+    reason="issue 17, scoring half: shared family phones and switchboards with the same street "
+    "still score probable on the harder set (precision 0.85 overall at 5,000; see the table)",
+)
+DEPENDS_ON_SCORING = frozenset(
+    {
+        "namesake",
+        "family",
+        "family_phone",
+        "switchboard",
+        "shared_email",
+        "typo",
+        "swapped_name",
+        "full_width",
+        "legal_form",
+        "changed_phone",
+        "email_case",
+        "address",
+    }
+)
+
+
+@SCORING
+def test_the_hard_set_reaches_the_goal_overall(hard: tuple[Clustered, CaseMetrics]) -> None:
+    _, metrics = hard
+    assert metrics.overall.precision >= PRECISION, metrics.table()
+    assert metrics.overall.recall >= RECALL, metrics.table()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=SCORING) if c in DEPENDS_ON_SCORING else c for c in CASE_TYPES],
+)
+def test_the_hard_set_reaches_the_goal_per_case_type(
+    hard: tuple[Clustered, CaseMetrics], case: str
+) -> None:
+    _, metrics = hard
+    found = metrics.by_case[case]
+    assert found.precision >= PRECISION, metrics.table()
+    assert found.recall >= RECALL, metrics.table()
