@@ -166,15 +166,22 @@ class ParetoPolicy:
             # Integer keys are exact: -key orders as the negated amount, and every partial sum
             # is exact, so the Decimal sum in any order is the total value.
             keys = scaled[0]
-            if numeric and _numeric().fits_int64(keys):
-                order, ordered_keys = _numeric().descending_order(keys, order)
+            if magnitude < _FLOAT_EXACT and not (numeric and _numeric().fits_int64(keys)):
+                # Below 2**53 the keys, and every sum of them, are exact as floats, which sort
+                # and add faster than integers.
+                floats = list(map(float, keys))
+                order = sorted(order, key=floats.__getitem__, reverse=True)
+                descending = sorted(floats, reverse=True)
+                negatives = n - bisect_right(descending, 0.0, key=neg)
+                prefix = tuple(map(int, accumulate(descending, initial=0.0)))
             else:
-                # Below 2**53 the floats of the keys are exact, and floats sort faster.
-                by = list(map(float, keys)) if magnitude < _FLOAT_EXACT else keys
-                order = sorted(order, key=by.__getitem__, reverse=True)
-                ordered_keys = list(map(keys.__getitem__, order))
-            negatives = n - bisect_right(ordered_keys, 0, key=neg)  # descending keys
-            prefix = tuple(accumulate(ordered_keys, initial=0))
+                if numeric and _numeric().fits_int64(keys):
+                    order, ordered_keys = _numeric().descending_order(keys, order)
+                else:
+                    order = sorted(order, key=keys.__getitem__, reverse=True)
+                    ordered_keys = list(map(keys.__getitem__, order))
+                negatives = n - bisect_right(ordered_keys, 0, key=neg)  # descending keys
+                prefix = tuple(accumulate(ordered_keys, initial=0))
             total_value = sum(totals_all, _ZERO)
         else:
             negated_all = list(map(neg, totals_all))
