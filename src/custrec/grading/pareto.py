@@ -38,7 +38,6 @@ stay those of the fit.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, getcontext
@@ -261,6 +260,18 @@ def _shares_of_integers(prefix: Sequence[int], numeric: bool) -> list[float]:
     return shares
 
 
+def _scatter(
+    order: Sequence[int], labels: Sequence[str], scores: Sequence[float]
+) -> tuple[list[str], list[float]]:
+    """The label and score of rank p at index ``order[p]``, for every rank."""
+    by_label, by_score = [""] * len(order), [0.0] * len(order)
+    # One pass for both columns: each write is a cache miss. Scores may have one more entry.
+    for index, label, score in zip(order, labels, scores, strict=False):
+        by_label[index] = label
+        by_score[index] = score
+    return by_label, by_score
+
+
 def _decimal_prefix(totals: Sequence[Decimal]) -> tuple[Decimal, ...]:
     """The value of the first p customers for p in 0..n, added in the Decimal context."""
     return tuple(accumulate(map(neg, map(neg, totals)), initial=_ZERO))
@@ -438,9 +449,7 @@ class FittedParetoPolicy:
         if use_numpy(n):
             labels, values = _numeric().scatter(order, by_rank), _numeric().scatter(order, scores)
         else:
-            labels, values = [""] * n, [0.0] * n
-            deque(map(labels.__setitem__, order, by_rank), maxlen=0)
-            deque(map(values.__setitem__, order, scores), maxlen=0)
+            labels, values = _scatter(order, by_rank, scores)
         return Grades(self, population, as_of, labels, values)
 
     def _positions(self, population: list[ActivitySummary]) -> list[int]:
