@@ -237,7 +237,7 @@ def _run(
     for k, members in _blocks(conn):
         loaded = scratch.profiles(members)
         for i, a in enumerate(members):
-            pa, ka, raw = loaded[a]
+            pa, ka, named = loaded[a]
             for b in members[i + 1 :]:
                 pb, kb, _ = loaded[b]
                 shared = ka & kb
@@ -245,7 +245,7 @@ def _run(
                     continue  # scored in the block of the pair's smallest shared key
                 compared += 1
                 holders = {
-                    raw[d]: holder_counts[bisect_left(shared_keys_sorted, d)] for d in shared
+                    named[d]: holder_counts[bisect_left(shared_keys_sorted, d)] for d in shared
                 }
                 match = compare(pa, pb, thresholds=thresholds, weights=weights, holders=holders)
                 if match.decision.rank >= wanted.rank:
