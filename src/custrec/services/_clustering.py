@@ -9,9 +9,7 @@ The pipeline (after dedupe's blocking map and Splink's "count before you compare
 2. block sizes are counted in SQL; a key shared by more than ``cap`` records is a stop key,
    reported and never expanded into pairs;
 3. blocks are streamed in key order; a pair sharing several keys is scored only in the block of
-   its smallest shared key, so no pair is scored twice and no list of pairs is ever held; each
-   agreement is weighed by how many records hold the agreed value (the block sizes counted in
-   step 2: a switchboard or a role mailbox held by many records is weak evidence);
+   its smallest shared key, so no pair is scored twice and no list of pairs is ever held;
 4. pairs at or above the wanted decision are kept as links (with the government ids of their
    records); at the end they are joined strongest first by
    :func:`custrec.matching.clusters.consistent_clusters`, which refuses (and reports) a link that
@@ -26,8 +24,6 @@ import os
 import pickle
 import sqlite3
 import tempfile
-from array import array
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -73,11 +69,7 @@ def _fields() -> tuple[str, ...]:
 _FIELDS: Final = _fields()
 
 
-_Loaded = tuple[MatchProfile, frozenset[int], dict[int, MatchKey]]
-"""A spilled profile read back: the profile, its key digests, and each digest's match key."""
-
-
-def _dump(p: MatchProfile, keys: list[int], raw: list[MatchKey]) -> bytes:
+def _dump(p: MatchProfile, keys: list[int]) -> bytes:
     """Serialise a profile and its key digests: every field, whatever fields profiles gain.
 
     ``marshal`` (a tenth of the cost of JSON, and the blob is sealed and authenticated, so
@@ -88,22 +80,21 @@ def _dump(p: MatchProfile, keys: list[int], raw: list[MatchKey]) -> bytes:
         for v in (getattr(p, name) for name in _FIELDS)
     )
     try:
-        return b"m" + marshal.dumps((values, tuple(keys), tuple(raw)))
+        return b"m" + marshal.dumps((values, tuple(keys)))
     except ValueError:
-        dumped = (p, tuple(keys), tuple(raw))
-        return b"p" + pickle.dumps(dumped, protocol=pickle.HIGHEST_PROTOCOL)
+        return b"p" + pickle.dumps((p, tuple(keys)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _load(blob: bytes) -> _Loaded:
+def _load(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
     if blob[:1] == b"p":
-        profile, keys, raw = pickle.loads(blob[1:])  # our own sealed output
-        return profile, frozenset(keys), dict(zip(keys, raw, strict=True))
-    values, keys, raw = marshal.loads(blob[1:])
+        profile, keys = pickle.loads(blob[1:])  # our own sealed output
+        return profile, frozenset(keys)
+    values, keys = marshal.loads(blob[1:])
     fields: dict[str, Any] = {
         name: date.fromordinal(v[1]) if type(v) is tuple and v and v[0] == _DATE else v
         for name, v in zip(_FIELDS, values, strict=True)
     }
-    return MatchProfile(**fields), frozenset(keys), dict(zip(keys, raw, strict=True))
+    return MatchProfile(**fields), frozenset(keys)
 
 
 class _Scratch:
@@ -119,13 +110,13 @@ class _Scratch:
         self.conn.execute("CREATE TABLE blocks (k INTEGER NOT NULL, n INTEGER NOT NULL)")
         self.conn.execute("CREATE TABLE stop (k INTEGER PRIMARY KEY)")
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
-        self._cache: OrderedDict[int, _Loaded] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[MatchProfile, frozenset[int]]] = OrderedDict()
 
     def seal(self, n: int, data: bytes) -> bytes:
         return self._aead.encrypt(n.to_bytes(12, "big"), data, None)
 
-    def profiles(self, members: list[int]) -> dict[int, _Loaded]:
-        found: dict[int, _Loaded] = {}
+    def profiles(self, members: list[int]) -> dict[int, tuple[MatchProfile, frozenset[int]]]:
+        found: dict[int, tuple[MatchProfile, frozenset[int]]] = {}
         missing = []
         for n in members:
             hit = self._cache.get(n)
@@ -184,15 +175,10 @@ def _run(
     conn.execute("BEGIN")
     secret = os.urandom(32)
     for n, (p, match_keys) in enumerate(profiles):
-        digested = sorted(
-            {
-                (key_digest(kinds.setdefault(kind, len(kinds)), v, secret), kind, v)
-                for kind, v in match_keys
-            }
+        keys = sorted(
+            {key_digest(kinds.setdefault(kind, len(kinds)), v, secret) for kind, v in match_keys}
         )
-        keys = [k for k, _, _ in digested]
-        raw = [(kind, v) for _, kind, v in digested]
-        rows.append((n, scratch.seal(n, _dump(p, keys, raw))))
+        rows.append((n, scratch.seal(n, _dump(p, keys))))
         blocks.extend((k, n) for k in keys)
         total = n + 1
         if len(rows) >= _BATCH:
@@ -211,15 +197,7 @@ def _run(
     planned = 0
     block_count = 0
     stop: list[tuple[int]] = []
-    # every shared key's holder count, in key order: the scores weigh a value many records hold
-    # (a switchboard, a role mailbox, a common name) less than a rare one
-    shared_keys_sorted = array("q")
-    holder_counts = array("q")
-    for k, size in conn.execute(
-        "SELECT k, count(*) FROM blocks GROUP BY k HAVING count(*) > 1 ORDER BY k"
-    ):
-        shared_keys_sorted.append(k)
-        holder_counts.append(size)
+    for k, size in conn.execute("SELECT k, count(*) FROM blocks GROUP BY k HAVING count(*) > 1"):
         if size > cap:
             stop.append((k,))
             digest = f"{k & _HASH_MASK:014x}"
@@ -237,17 +215,17 @@ def _run(
     for k, members in _blocks(conn):
         loaded = scratch.profiles(members)
         for i, a in enumerate(members):
-            pa, ka, named = loaded[a]
+            pa, ka = loaded[a]
             for b in members[i + 1 :]:
-                pb, kb, _ = loaded[b]
+                pb, kb = loaded[b]
                 shared = ka & kb
                 if min(shared - stopped) != k:
                     continue  # scored in the block of the pair's smallest shared key
                 compared += 1
-                holders = {
-                    named[d]: holder_counts[bisect_left(shared_keys_sorted, d)] for d in shared
-                }
-                match = compare(pa, pb, thresholds=thresholds, weights=weights, holders=holders)
+                # the levels' weights, without holder counts (see docs/matching.md, "How shared
+                # values are weighed": on the harder set the counts cost more recall than they
+                # add precision)
+                match = compare(pa, pb, thresholds=thresholds, weights=weights)
                 if match.decision.rank >= wanted.rank:
                     links.append(match)
                     shared_keys[match.left, match.right] = len(shared)
