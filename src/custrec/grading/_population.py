@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from operator import attrgetter
+from itertools import islice
+from operator import attrgetter, lt
 
 from custrec._checks import require_aware
 from custrec.grading.summary import ActivitySummary, MixedCurrencies
@@ -43,9 +44,15 @@ def collect_population(
     currencies = set(map(_CURRENCY, population))
     if len(currencies) > 1:  # prospects carry a currency too; only purchasers' count
         currencies = {s.currency for s, last in zip(population, lasts, strict=True) if last}
-    if len(set(ids)) == len(ids) and len(currencies) <= 1 and not (latest and latest > as_of):
+    unique = _ascending(ids) or len(set(ids)) == len(ids)
+    if unique and len(currencies) <= 1 and not (latest and latest > as_of):
         return population, (currencies.pop() if latest else None)
     return raise_first_problem(population, as_of)
+
+
+def _ascending(ids: list[str]) -> bool:
+    """Whether the ids strictly ascend (so are distinct); cheaper than a set when they do."""
+    return all(map(lt, ids, islice(ids, 1, None)))
 
 
 def raise_first_problem(
