@@ -15,6 +15,7 @@ from custrec.grading import (
     MixedCurrencies,
     ParetoPolicy,
 )
+from custrec.grading._engine import Engine, forced, numpy_available
 
 AS_OF = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -341,3 +342,19 @@ def test_newcomers_fall_between_their_neighbours(
         if (-s.total_spent, s.customer_id) < (-newcomer.total_spent, newcomer.customer_id)
     ]
     assert rank == len(before) + 1
+
+
+@pytest.mark.parametrize("engine", ["python", "numpy"] if numpy_available() else ["python"])
+def test_grading_the_fitted_population_after_a_change_places_the_changed_customer(
+    engine: Engine,
+) -> None:
+    fitted = ParetoPolicy(basis="value").fit(POPULATION, as_of=AS_OF)
+    # Same ids in the same order, but d now spent 600: it sorts first, before a.
+    changed = [buyer("d", 600) if s.customer_id == "d" else s for s in POPULATION]
+    with forced(engine):
+        as_fitted = fitted.grade_many(POPULATION, as_of=AS_OF)
+        graded = fitted.grade_many(changed, as_of=AS_OF)
+    assert list(as_fitted) == [fitted.grade(s, as_of=AS_OF) for s in POPULATION]
+    assert list(graded) == [fitted.grade(s, as_of=AS_OF) for s in changed]
+    d = graded[0]
+    assert (d.label, d.score, d.components["rank"]) == ("A", 0.0, 1)

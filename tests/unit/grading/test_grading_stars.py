@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from custrec.grading import STAR_LABELS, ActivitySummary, MixedCurrencies, StarPolicy
+from custrec.grading._engine import Engine, forced, numpy_available
 
 AS_OF = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -189,3 +190,16 @@ def test_fit_and_grade_checks() -> None:
         fitted.grade(POPULATION[0], as_of=datetime(2024, 7, 1))
     later = fitted.grade(POPULATION[0], as_of=AS_OF + timedelta(days=1))
     assert later.reasons[-1] == "graded as of 2024-07-02T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("engine", ["python", "numpy"] if numpy_available() else ["python"])
+def test_grading_the_fitted_totals_with_other_counts_ranks_the_new_counts(engine: Engine) -> None:
+    population = [buyer("a", 10, 5000), buyer("b", 2, 800), buyer("c", 1, 100), buyer("d", 1, 50)]
+    fitted = StarPolicy().fit(population, as_of=AS_OF)
+    # The same totals in the same order; c now bought 10 times: frequency 4/4 instead of 2/4.
+    changed = [buyer("c", 10, 100) if s.customer_id == "c" else s for s in population]
+    with forced(engine):
+        graded = fitted.grade_many(changed, as_of=AS_OF)
+    assert list(graded) == [fitted.grade(s, as_of=AS_OF) for s in changed]
+    assert graded[2].components["frequency"] == 1.0  # 0.6 * 2/4 + 0.4 * 4/4 = 0.7
+    assert (graded[2].label, graded[2].score) == ("4 stars", 0.7)
