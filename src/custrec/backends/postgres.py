@@ -429,7 +429,7 @@ class PostgresStore:
     @property
     def capabilities(self) -> Capabilities:
         """Shared by processes and machines, and persistent."""
-        return Capabilities(multiprocess=True, persistent=True)
+        return Capabilities(multiprocess=True, persistent=True, concurrent_reads=True)
 
     # -- connections ------------------------------------------------------------------------
 

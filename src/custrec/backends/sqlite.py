@@ -344,7 +344,7 @@ class SQLiteStore:
     @property
     def capabilities(self) -> Capabilities:
         durable = not self._memory
-        return Capabilities(multiprocess=durable, persistent=durable)
+        return Capabilities(multiprocess=durable, persistent=durable, concurrent_reads=durable)
 
     @property
     def key_file(self) -> str | None:

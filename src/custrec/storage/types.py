@@ -73,10 +73,14 @@ class Capabilities:
 
     ``multiprocess``: several processes may use the same database at once (SQLite file,
     PostgreSQL). ``persistent``: data survives closing and reopening the store.
+    ``concurrent_reads``: a read-only transaction waits neither for other readers nor for a
+    writer, and a writer commits while read-only transactions are open (each reader keeps
+    the snapshot it began with).
     """
 
     multiprocess: bool = False
     persistent: bool = False
+    concurrent_reads: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import ClassVar
 
+import attrs
 import pytest
 
 from custrec.errors import StorageError
 from custrec.model.ids import new_id
+from custrec.security.audit import AuditChain
 from custrec.storage.protocols import Store
 from custrec.testing._contracts.common import _StoreFixtures
 from custrec.testing._support import (
@@ -25,6 +27,15 @@ from custrec.testing._support import (
     reading,
     writing,
 )
+
+
+def _failure(work: Callable[[], None]) -> list[BaseException]:
+    """Run ``work``; its exception, if any, in a list."""
+    try:
+        work()
+    except BaseException as exc:  # reported by the caller's assertion
+        return [exc]
+    return []
 
 
 def _seed_counter(store: Store) -> str:
@@ -159,6 +170,80 @@ class ConcurrencyContract(_StoreFixtures):
             range(base + 1, base + 1 + self.race_threads * rounds)
         )
         assert all(e.reason == f"after {e.seq - 1}" for e in entries)
+
+    def test_readers_wait_neither_for_each_other_nor_for_a_writer(self, store: Store) -> None:
+        """While one read-only transaction is open, another reader and a writer both finish."""
+        if not store.capabilities.concurrent_reads:
+            pytest.skip("backend does not declare capabilities.concurrent_reads")
+        seeded = customer()
+        with writing(store) as session:
+            session.customers.add(seeded)
+        holding, release = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def hold() -> None:
+            try:
+                with store.transaction(readonly=True) as session:
+                    session.customers.get(seeded.id)
+                    holding.set()
+                    release.wait(self.race_timeout_seconds)
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+                holding.set()
+
+        def meanwhile() -> None:
+            with store.transaction(readonly=True) as session:
+                assert session.customers.get(seeded.id).id == seeded.id
+            with store.transaction() as session:
+                session.customers.add(customer())
+                session.commit()
+
+        holder = threading.Thread(target=hold, name="kit-reader")
+        holder.start()
+        try:
+            assert holding.wait(30), "the first read-only transaction never began"
+            other = threading.Thread(target=lambda: errors.extend(_failure(meanwhile)))
+            other.start()
+            other.join(30)  # a bound for a blocked backend, not a wait for time to pass
+            assert not other.is_alive(), "a reader or a writer waited for an open reader"
+        finally:
+            release.set()
+            holder.join(self.race_timeout_seconds)
+        assert errors == []
+
+    def test_chained_audit_appends_from_concurrent_sessions_verify(self, store: Store) -> None:
+        """Writers that each read the last entry and append one HMAC-chained after it build a
+        log that verifies from its first entry: no seq reused, skipped or chained twice."""
+        chain = AuditChain(b"k" * 32)
+        rounds = 5
+        with reading(store) as session:
+            if session.audit.last() is not None:
+                pytest.skip("the chain is checked from the first entry: needs an empty log")
+
+        def work(index: int) -> None:
+            done = 0
+            while done < rounds:
+                try:
+                    with store.transaction() as session:
+                        previous = session.audit.last()
+                        entry = audit_entry(
+                            actor_id=f"racer-{index}",
+                            seq=1 if previous is None else previous.seq + 1,
+                        )
+                        entry = attrs.evolve(entry, chain=chain.link_after(entry, previous))
+                        session.audit.append([entry])
+                        session.commit()
+                        done += 1
+                except StorageError as exc:
+                    if not exc.retry_safe:
+                        raise
+
+        self._race(work)
+        with reading(store) as session:
+            entries = session.audit.read(limit=100_000)
+        assert len(entries) == self.race_threads * rounds
+        verification = chain.verify(entries)
+        assert verification.ok, verification
 
     def test_process_race_loses_no_update(
         self, store: Store, request: pytest.FixtureRequest
