@@ -133,7 +133,8 @@ class Weights:
     the probability that two random records are a match and ``population`` the number of records
     it (and ``u``) refer to; ``max_boost`` caps how many bits a rare value may add to its level's
     weight; ``contact_once``: of the agreements on street or city, region, phone and e-mail only
-    the strongest counts in :func:`~custrec.matching.compare` (``False``: all add up). Immutable and serialisable (:meth:`to_dict`, :meth:`from_dict`); made by
+    the strongest counts in :func:`~custrec.matching.compare` (``False``: all add up). Immutable
+    and serialisable (:meth:`to_dict`, :meth:`from_dict`); made by
     :func:`custrec.matching.estimate` from your own data.
     """
 
