@@ -20,9 +20,10 @@ Each figure is the median CPU time (``time.process_time``) of ``--repeats`` runs
 the implementations alternate, so drifting machine load hits them alike. Both sides produce a label
 and a score per summary; custrec builds each explained ``Grade`` only when it is read, so reading
 grades is not timed (``--per-summary`` times one ``grade()`` call per summary, the path before
-``grade_many``, once). The labels of the peer are compared with custrec's and the agreement is
-printed. ``--json PATH`` writes the machine, the Python version, the sizes, every figure and the
-ratios.
+``grade_many``, once). The summaries graded are the ones just fitted, in the same order, as in
+``registry.grading.regrade``: Pareto and star grading reuse the ranks found while fitting there.
+The labels of the peer are compared with custrec's and the agreement is printed. ``--json PATH``
+writes the machine, the Python version, the sizes, every figure and the ratios.
 """
 
 from __future__ import annotations
