@@ -1,12 +1,12 @@
 """Comparison levels: how two match profiles agree, field by field.
 
 Fellegi-Sunter matching reads a pair of records as a *comparison vector*: for every field one
-*level* (``name`` is ``same``, ``high``, ``low`` or ``different``; ``phone`` is ``mobile``,
-``landline`` or ``different``; ...) or nothing when a side lacks the field. :data:`LEVELS` lists
-every field's levels from the strongest agreement to disagreement; :func:`observe` computes the
-vector of one pair together with the text of each finding and, for agreement on one value (a
-name, a street, a phone, an e-mail), the match key of that value, so that the caller can weigh
-it by how many records hold it (see :mod:`custrec.matching.frequency`).
+*level* (``name`` is ``same``, ``high``, ``low``, ``typo``, ``partial`` or ``different``;
+``phone`` is ``mobile``, ``landline`` or ``different``; ...) or nothing when a side lacks the
+field. :data:`LEVELS` lists every field's levels from the strongest agreement to disagreement;
+:func:`observe` computes the vector of one pair together with the text of each finding and, for
+agreement on one value (a name, a street, a phone, an e-mail), the match key of that value, so
+that the caller can weigh it by how many records hold it (see :mod:`custrec.matching.parameters`).
 
 Evidence by strength:
 
@@ -20,7 +20,7 @@ Evidence by strength:
 - **e-mails**: a shared address whose local part is a role (:data:`ROLE_LOCAL_PARTS`, ``info@``,
   ``sales@`` ...) is ``role``, any other shared address ``personal``.
 
-Every finding names a level, never a value, so reasons never show personal data.
+Every finding names a level or a similarity, never a value, so reasons never show personal data.
 """
 
 from __future__ import annotations
