@@ -90,7 +90,12 @@ class Intake:
                 ids, kinds = self._records.find_collisions(unit, keys, tokens=tokens)
                 if ids:
                     raise DuplicateCustomer(ids, kinds)
-            row = self._records.row(unit, customer, new=True, tokens=tokens, strong=keys)
+            # data without an id got one minted by parse_customer just now: no data key can
+            # exist for it, not even one an interrupted intake left in a separate key store
+            minted = isinstance(data, Mapping) and "id" not in data
+            row = self._records.row(
+                unit, customer, new=True, tokens=tokens, strong=keys, minted=minted
+            )
             version = unit.session.customers.add(row)
             stored = (
                 customer if version == customer.version else attrs.evolve(customer, version=version)

@@ -147,10 +147,12 @@ class Records:
         payload: bytes | None = None,
         index_keys: frozenset[str] | None = None,
         strong: frozenset[StrongKey] | None = None,
+        minted: bool = False,
     ) -> CustomerRow:
         """The stored row of ``customer``; ``payload`` and ``index_keys`` when already made
         (a bulk intake seals and indexes a whole batch in one pass), ``tokens`` and ``strong``
-        as for :meth:`index_keys`."""
+        as for :meth:`index_keys`; ``minted``: the id was made for this intake (see
+        :meth:`~custrec.storage.codec.Sealer.seal_record`)."""
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
         if payload is None:
@@ -160,6 +162,7 @@ class Records:
                 customer_id=customer.id,
                 new_customer=new,
                 facts=self.customer_facts(customer),
+                minted=minted,
             )
         return CustomerRow(
             id=customer.id,

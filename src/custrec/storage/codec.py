@@ -62,14 +62,17 @@ class Sealer(Protocol):
         record_id: str | None = None,
         new_customer: bool = False,
         facts: Mapping[str, Any] | None = None,
+        minted: bool = False,
     ) -> bytes:
         """Seal the document of a record (a customer, or an activity of ``customer_id``).
 
-        ``new_customer`` says the customer is being created in this unit of work, so it has no
-        data key yet (one is made without looking it up first). ``facts`` are top-level values
-        of the document that the row stores beside the payload (its columns, in the document's
-        JSON form): the codec may leave them out of the payload, and then opening it needs the
-        same facts.
+        ``new_customer`` says the customer is being created in this unit of work, so it has no data
+        key yet (one is made without looking it up first, except in a separate key store, which may
+        hold a key an interrupted intake of the same id left behind). ``minted`` says the id was
+        made for this very intake, so no key can exist for it anywhere. ``facts`` are top-level
+        values of the document that the row stores beside the payload (its columns, in the
+        document's JSON form): the codec may leave them out of the payload, and then opening it
+        needs the same facts.
 
         The document may be consumed (sealed in place): pass one built for this call.
         """
@@ -185,6 +188,7 @@ class _PlainSealer:
         record_id: str | None = None,
         new_customer: bool = False,
         facts: Mapping[str, Any] | None = None,
+        minted: bool = False,
     ) -> bytes:
         return _dumps(document)
 
@@ -348,6 +352,7 @@ class _EncryptingSealer:
         create: bool,
         fresh: bool = False,
         stored: Mapping[str, WrappedKey] | None = None,
+        minted: bool = False,
     ) -> DataKey:
         """The customer's key: cached, else unwrapped from the key store (``stored``: the
         keys already read for a batch), else made (when ``create``)."""
@@ -359,7 +364,7 @@ class _EncryptingSealer:
         # written in the same transaction as the customer)
         if stored is not None:
             wrapped = stored.get(customer_id)
-        elif fresh and self._source.transactional:
+        elif minted or (fresh and self._source.transactional):
             wrapped = None
         else:
             wrapped = self._source.get(customer_id)
@@ -392,8 +397,9 @@ class _EncryptingSealer:
         record_id: str | None = None,
         new_customer: bool = False,
         facts: Mapping[str, Any] | None = None,
+        minted: bool = False,
     ) -> bytes:
-        key = self._data_key(customer_id, create=True, fresh=new_customer)
+        key = self._data_key(customer_id, create=True, fresh=new_customer, minted=minted)
         return self._codec.seal_document(record_type, document, key, customer_id, record_id, facts)
 
     def seal_new_customers(

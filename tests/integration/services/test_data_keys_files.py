@@ -3,6 +3,7 @@ key file beside the database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore
 from custrec.backends import sqlite
-from custrec.storage import Store
+from custrec.storage import Store, WrappedKey, codec
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask"})
 
@@ -49,4 +50,50 @@ def test_a_unit_of_work_that_fails_stores_no_key(
     added = registry.customers.intake_many([customer(n) for n in range(3)], actor=ADMIN).added
     assert sorted(stored_keys(key_store)) == sorted(added)
     assert stored_keys(store) == []
+    store.close()
+
+
+def test_an_intake_that_mints_the_id_does_not_look_for_a_key_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "data.sqlite")
+    registry = Registry(store, keyring=KeyRing.generate())
+    looked_up: list[str] = []
+    original = codec._KeySource.get
+
+    def counting(self: Any, customer_id: str) -> Any:
+        looked_up.append(customer_id)
+        return original(self, customer_id)
+
+    monkeypatch.setattr(codec._KeySource, "get", counting)
+    minted = registry.customers.intake(customer(1), actor=ADMIN)
+    assert looked_up == []  # the id was made for this intake: no key can exist for it
+    named = registry.customers.intake({**customer(2), "id": "crm-0002"}, actor=ADMIN)
+    assert looked_up == [named.id]  # an id from outside may have a key an intake left behind
+    assert sorted(stored_keys(store.key_store)) == sorted([minted.id, named.id])  # type: ignore[arg-type]
+    store.close()
+
+
+def test_an_intake_with_its_own_id_reuses_the_key_an_interrupted_one_left(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "data.sqlite")
+    keyring = KeyRing.generate()
+    registry = Registry(store, keyring=keyring)
+    _, master_key_id, wrapped = keyring.new_data_key("crm-0003")
+    key_store = store.key_store
+    assert key_store is not None
+    with key_store.transaction() as session:  # committed, then the intake died before its data
+        session.keys.put(
+            WrappedKey(
+                customer_id="crm-0003",
+                master_key_id=master_key_id,
+                wrapped=wrapped,
+                created_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+    stored = registry.customers.intake({**customer(3), "id": "crm-0003"}, actor=ADMIN)
+    assert registry.customers.get(stored.id, actor=ADMIN) == stored
+    assert stored_keys(key_store) == ["crm-0003"]
     store.close()
