@@ -316,7 +316,9 @@ class FittedParetoPolicy:
     _prefix: tuple[Decimal, ...] | None = attrs.field(
         init=False, default=None, eq=False, repr=False
     )
-    _shares: list[float] | None = attrs.field(init=False, default=None, eq=False, repr=False)
+    _shares: tuple[tuple[int, str], list[float]] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_population_text", self._describe_population())
@@ -465,17 +467,20 @@ class FittedParetoPolicy:
         return positions
 
     def _value_shares(self) -> list[float]:
-        """``float(prefix[p] / total_value)`` for each position p in 0..n (computed once)."""
-        shares = self._shares
-        if shares is not None:
-            return shares
+        """``float(prefix[p] / total_value)`` for each position p in 0..n, divided in the current
+        Decimal context (kept for the next call in the same context)."""
+        context = getcontext()
+        setting = (context.prec, context.rounding)
+        cached = self._shares
+        if cached is not None and cached[0] == setting:
+            return cached[1]
         keys = self._prefix_keys
-        if keys is None:
+        if keys is None or not plain_context():
             before = self._decimal_prefix()
             shares = list(map(float, map(truediv, before, repeat(self.total_value))))
         else:
             shares = _shares_of_integers(keys, use_numpy(len(keys)))
-        object.__setattr__(self, "_shares", shares)
+        object.__setattr__(self, "_shares", (setting, shares))
         return shares
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:

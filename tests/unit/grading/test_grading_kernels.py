@@ -158,3 +158,18 @@ def test_stars_keep_integer_totals_when_every_amount_allows_it(engine: Engine) -
             cents.grade(summary(c, t), as_of=AT).components["amount"]
             for c, t in (("c", "10.499"), ("d", "10.501"))
         ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_pareto_scores_follow_the_decimal_context_of_each_call(engine: Engine) -> None:
+    # 1/3 and 2/3 of the value: a 5-digit context rounds the quotients before the float.
+    population = [summary("a", "200"), summary("b", "100"), summary("c", "0.00")]
+    fitted = ParetoPolicy(basis="value").fit(population, as_of=AT)
+    with forced(engine):
+        exact = fitted.grade_many(population, as_of=AT).scores
+        with localcontext(prec=5):
+            coarse = fitted.grade_many(population, as_of=AT).scores
+            assert list(coarse) == [fitted.grade(s, as_of=AT).score for s in population]
+        again = fitted.grade_many(population, as_of=AT).scores
+    assert exact == again == (0.0, 2 / 3, 1.0)
+    assert coarse == (0.0, 0.66667, 1.0)
