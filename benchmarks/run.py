@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # the sizes of the performance goals (long)
     python benchmarks/run.py --quick         # small sizes: checks that everything runs
     python benchmarks/run.py --only core,grading --out results.json
+    python benchmarks/run.py --only load     # optional: concurrent clients, SQLite and PostgreSQL
 
 Each benchmark runs in its own process (so that peak memory is its own) and writes its figures,
 with the machine, the Python version and the sizes, beside the floor or peer measured in the
@@ -39,7 +40,15 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "grading": ("bench_grading.py", ["-n", "1000000"], ["-n", "20000", "--repeats", "1"]),
     "import": ("bench_import.py", ["1000000"], ["5000"]),
+    "load": (
+        "bench_load.py",
+        [],
+        ["--preload", "500", "--clients", "1,2", "--seconds", "5", "--ops", "200"],
+    ),
 }
+
+# run only when named with --only (they take long, or need a PostgreSQL server to say much)
+OPTIONAL = frozenset({"load"})
 
 
 def run(name: str, quick: bool) -> dict[str, Any]:
@@ -59,10 +68,17 @@ def run(name: str, quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
-    parser.add_argument("--only", help="comma-separated names: " + ", ".join(BENCHMARKS))
+    parser.add_argument(
+        "--only",
+        help="comma-separated names: "
+        + ", ".join(BENCHMARKS)
+        + " (default: all but the optional "
+        + ", ".join(sorted(OPTIONAL))
+        + ")",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n not in OPTIONAL]
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
