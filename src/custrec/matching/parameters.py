@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import check, int_range, number_range
 from custrec.matching.levels import LEVELS
 
 __all__ = ["DEFAULT_M", "DEFAULT_PRIOR", "DEFAULT_U", "Weights", "match_probability"]
@@ -98,7 +99,7 @@ def _table(value: Mapping[str, Any] | Table | None, defaults: Mapping[str, Any])
         if len(probabilities) != len(levels):
             raise ValueError(f"{field} needs {len(levels)} probabilities ({', '.join(levels)})")
         for p in probabilities:
-            if isinstance(p, bool) or not isinstance(p, int | float):
+            if not _is_number(p):
                 raise TypeError(f"{field} probabilities must be numbers")
             if not 0.0 < p <= 1.0:
                 raise ValueError(f"{field} probabilities must be in (0, 1]")
@@ -114,14 +115,27 @@ def _u_table(value: Mapping[str, Any] | Table | None) -> Table:
     return _table(value, DEFAULT_U)
 
 
+def _is_number(value: object) -> bool:
+    """An int or a float, not a bool (the type half of ``number_range``; NaN is a number)."""
+    try:
+        check("probability", value, number_range(-math.inf, math.inf))
+    except TypeError:
+        return False
+    except ValueError:  # NaN: a number, which the range checks of the callers refuse
+        return True
+    return True
+
+
 def _prior(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+    if not _is_number(value) or not 0.0 < value < 1.0:
         raise ValueError(f"Weights.{attribute.name} must be a number strictly between 0 and 1")
 
 
 def _population(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise ValueError(f"Weights.{attribute.name} must be an int of at least 2")
+    try:
+        check(f"Weights.{attribute.name}", value, int_range(2))
+    except TypeError:
+        raise ValueError(f"Weights.{attribute.name} must be an int of at least 2") from None
 
 
 @attrs.frozen(kw_only=True)
