@@ -60,7 +60,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # custrec is imported inside functions: client processes import it themselves
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
+
+    from custrec import Actor, Registry
+    from custrec.storage import Store
 
 STAFF = 40  # owners of the pre-loaded customers: staff-0 .. staff-39
 TEAMS = 4  # staff-k is in team-(k % 4)
@@ -154,7 +161,7 @@ class ClientResult:
     fatal: str | None = None
 
 
-def open_store(target: Target, pool: int = 2) -> Any:
+def open_store(target: Target, pool: int = 2) -> Store:
     from custrec import SQLiteStore
     from custrec.backends import PostgresStore
 
@@ -175,7 +182,7 @@ def error_key(kind: str, exc: BaseException) -> str:
     return f"{kind}: {type(exc).__name__}: {message}"
 
 
-def actor_for(rng: random.Random, i: int, client: int) -> Any:
+def actor_for(rng: random.Random, i: int, client: int) -> Actor:
     """A random actor the default policy lets read and change pre-loaded customer ``i``."""
     from custrec import Actor
 
@@ -196,8 +203,8 @@ def client_main(
     seconds: float,
     max_ops: int,
     seed: int,
-    barrier: Any,
-    results: Any,
+    barrier: Barrier,
+    results: Queue[dict[str, Any]],
 ) -> None:
     """One client process: open, wait for the others, run the mix, send the result back."""
     result = ClientResult(client=client)
@@ -216,7 +223,7 @@ def _run_client(
     seconds: float,
     max_ops: int,
     seed: int,
-    barrier: Any,
+    barrier: Barrier,
 ) -> None:
     from custrec import KeyRing, Registry
     from custrec.errors import AccessDenied, DuplicateCustomer
@@ -310,7 +317,12 @@ def _run_client(
 
 
 def _update(
-    registry: Any, result: ClientResult, ids: list[str], i: int, actor: Any, rng: random.Random
+    registry: Registry,
+    result: ClientResult,
+    ids: list[str],
+    i: int,
+    actor: Actor,
+    rng: random.Random,
 ) -> None:
     """Read customer ``i``, change its tags with ``expected_version``; retry conflicts."""
     from custrec.errors import StorageError, VersionConflict

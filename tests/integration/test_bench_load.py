@@ -5,6 +5,7 @@ in the benchmark, never in timed tests)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -91,3 +92,28 @@ def test_bench_load_postgres_runs_and_checks_integrity(tmp_path: Path) -> None:
     data, _ = run_bench(tmp_path, "--backend", "postgres", "--dsn", dsn, env=env)
     assert data["integrity_ok"] is True and data["postgres_server"]
     check_runs(data["backends"]["postgres"])
+
+
+def test_the_integrity_check_reports_what_the_clients_claim_but_the_database_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("bench_load", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_load", bench)  # dataclasses look their module up
+    spec.loader.exec_module(bench)
+    from custrec.security import generate_key_file
+
+    key_file = str(generate_key_file(tmp_path / "keys.json"))
+    target = bench.Target("sqlite", key_file, sqlite_path=str(tmp_path / "load.sqlite"))
+    ids, _ = bench.preload(target, 20)
+    honest = bench.ClientResult(client=0)
+    assert bench.check_integrity(target, ids, [honest])["ok"] is True
+    claims = bench.ClientResult(client=0, intakes=1)
+    claims.updated[3] = 2
+    claims.contested[0] = "won"
+    report = bench.check_integrity(target, ids, [claims])
+    assert report["ok"] is False and report["wrong_versions"] == 1
+    assert any("customer count 20, expected 21" in p for p in report["problems"])
+    assert any("version 1 after 2 updates" in p for p in report["problems"])
+    assert any("slot 0: 0 holders, 1 won" in p for p in report["problems"])
