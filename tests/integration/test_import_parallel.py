@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from custrec.interchange import (
 )
 from custrec.model.issues import Issue
 from custrec.model.records import Customer
-from custrec.services import _intake
 from custrec.validation import DEFAULT_RULES, RuleContext, rule
 
 ADMIN = Actor(id="ops", roles={"admin", "unmask"})
@@ -370,21 +369,6 @@ def test_the_command_takes_workers(tmp_path: Path, capsys: pytest.CaptureFixture
 # --- each row validated once, with the registry's own rules -----------------------------------
 
 
-class IntakeValidations:
-    """Counts the validations intake runs itself (a row prepared by the import needs none)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        for name in ("parse_customer", "validate"):
-            original = getattr(_intake, name)
-
-            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                self.calls += 1
-                return _original(*args, **kwargs)
-
-            monkeypatch.setattr(_intake, name, counted)
-
-
 def clean_rows(n: int, *, bad_email_at: int | None = None) -> Iterator[list[str]]:
     for i in range(n):
         email = "not-an-address" if i == bad_email_at else f"c{i}@example.com"
@@ -393,7 +377,7 @@ def clean_rows(n: int, *, bad_email_at: int | None = None) -> Iterator[list[str]
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_each_row_is_validated_once_with_the_registrys_rules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    tmp_path: Path, count_intake_validations: Callable[[], Any], workers: int
 ) -> None:
     source = tmp_path / "rows.csv"
     write_csv(source, clean_rows(30, bad_email_at=4))
@@ -401,7 +385,7 @@ def test_each_row_is_validated_once_with_the_registrys_rules(
     registry = Registry(
         SQLiteStore(tmp_path / "c.sqlite"), keyring=KeyRing.generate(), rules=lenient
     )
-    counting = IntakeValidations(monkeypatch)
+    counting = count_intake_validations()
     report = run(
         registry, source, tmp_path / "e.csv", ImportPolicy(batch_size=CHUNK, workers=workers)
     )
@@ -410,7 +394,7 @@ def test_each_row_is_validated_once_with_the_registrys_rules(
 
 
 def test_rules_that_cannot_go_to_workers_are_still_applied(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, count_intake_validations: Callable[[], Any]
 ) -> None:
     @rule("no_test_names", Customer, codes=("name.test",))
     def no_test_names(c: Customer, ctx: RuleContext) -> Iterator[Issue]:  # a local: no pickle
@@ -424,7 +408,7 @@ def test_rules_that_cannot_go_to_workers_are_still_applied(
         keyring=KeyRing.generate(),
         rules=DEFAULT_RULES.with_rules(no_test_names),
     )
-    counting = IntakeValidations(monkeypatch)
+    counting = count_intake_validations()
     report = run(registry, source, tmp_path / "e.csv", ImportPolicy(batch_size=CHUNK, workers=2))
     assert report["counts"] == {**report["counts"], "created": 29, "rejected": 1}
     assert counting.calls == 30  # the writer validated every row, with the registry's rule

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
 from custrec.errors import ValidationFailed
 from custrec.model.issues import ValidationReport
-from custrec.services import _intake, _preparation
+from custrec.services import _preparation
 from custrec.services.customers import PreparedCustomer
 from custrec.testing import TickingClock
 from custrec.validation import parse_customer
@@ -40,34 +41,19 @@ def make_registry() -> Registry:
         return Registry(MemoryStore(), clock=TickingClock(T0))
 
 
-class Counting:
-    """Counts the validations intake runs itself."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        for name in ("parse_customer", "validate"):
-            original = getattr(_intake, name)
-
-            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                self.calls += 1
-                return _original(*args, **kwargs)
-
-            monkeypatch.setattr(_intake, name, counted)
-
-
 @pytest.fixture
 def registry() -> Registry:
     return make_registry()
 
 
 def test_a_prepared_customer_is_stored_without_a_second_validation(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, count_intake_validations: Callable[[], Any]
 ) -> None:
     prepared = [registry.customers.prepare(person(n), actor=CLERK) for n in range(3)]
     assert all(p.ok and p.report.ok for p in prepared)
     assert prepared[0].record is not None
     assert prepared[0].record.contacts[0].phones == ("+8613600000000",)  # normalised
-    counting = Counting(monkeypatch)
+    counting = count_intake_validations()
     result = registry.customers.intake_many(prepared, actor=CLERK)
     assert counting.calls == 0
     assert result.added == tuple(p.record.id for p in prepared if p.record is not None)
@@ -89,10 +75,10 @@ def test_the_same_as_intake_of_the_raw_data(registry: Registry) -> None:
 
 
 def test_with_id_keeps_it_trusted_and_checks_the_id(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, count_intake_validations: Callable[[], Any]
 ) -> None:
     prepared = registry.customers.prepare(person(2), actor=CLERK).with_id("import-7-row-2")
-    counting = Counting(monkeypatch)
+    counting = count_intake_validations()
     assert registry.customers.intake_many([prepared], actor=CLERK).added == ("import-7-row-2",)
     assert counting.calls == 0
     for bad in ("", "a\x00b", "\ud800"):
@@ -118,7 +104,7 @@ def test_invalid_data_is_reported_by_prepare_and_rejected_by_intake(registry: Re
 
 
 def test_nothing_built_by_hand_or_elsewhere_skips_validation(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, count_intake_validations: Callable[[], Any]
 ) -> None:
     parsed = parse_customer(person(5), as_of=T0).record
     assert parsed is not None
@@ -126,7 +112,7 @@ def test_nothing_built_by_hand_or_elsewhere_skips_validation(
     forged = PreparedCustomer(invalid, ValidationReport(()), CLERK.id, issuer=_preparation.Issuer())
     elsewhere = make_registry().customers.prepare(person(6), actor=CLERK)
     by_other_actor = registry.customers.prepare(person(7), actor=OTHER)
-    counting = Counting(monkeypatch)
+    counting = count_intake_validations()
     result = registry.customers.intake_many(
         [forged, elsewhere, by_other_actor, parse_customer(person(8))], actor=CLERK
     )
@@ -146,12 +132,12 @@ def round_trip(value: Any) -> Any:
 
 
 def test_a_preparation_prepares_in_another_process_and_intake_trusts_the_result(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, count_intake_validations: Callable[[], Any]
 ) -> None:
     preparation = round_trip(registry.customers.preparation(actor=CLERK, as_of=T0))
     prepared = round_trip(preparation.prepare(person(9)).with_id("import-7-row-9"))
     assert prepared.ok and prepared.record.contacts[0].phones == ("+8613600000009",)
-    counting = Counting(monkeypatch)
+    counting = count_intake_validations()
     assert registry.customers.intake_many([prepared], actor=CLERK).added == ("import-7-row-9",)
     assert counting.calls == 0  # validated once, in the "worker"
     assert "ticket" not in repr(preparation) and preparation.region == "CN"
@@ -170,7 +156,7 @@ def test_a_preparation_reports_invalid_data_and_refuses_a_restriction(registry: 
 
 
 def test_only_a_ticket_this_registry_issued_to_this_actor_is_trusted(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, count_intake_validations: Callable[[], Any]
 ) -> None:
     parsed = parse_customer(person(5), as_of=T0).record
     assert parsed is not None
@@ -180,7 +166,7 @@ def test_only_a_ticket_this_registry_issued_to_this_actor_is_trusted(
     for_other = registry.customers.preparation(actor=OTHER, as_of=T0).prepare(person(7))
     relabelled = attrs.evolve(for_other, actor_id=CLERK.id)  # another actor's ticket
     unpickled = round_trip(registry.customers.prepare(person(8), actor=CLERK))  # no ticket
-    counting = Counting(monkeypatch)
+    counting = count_intake_validations()
     result = registry.customers.intake_many(
         [guessed, foreign, for_other, relabelled, unpickled], actor=CLERK
     )

@@ -18,6 +18,7 @@ from custrec.errors import StorageError
 from custrec.model.ids import new_id
 from custrec.security.audit import AuditChain
 from custrec.storage.protocols import Store
+from custrec.storage.types import AuditRecord
 from custrec.testing._contracts.common import _StoreFixtures
 from custrec.testing._support import (
     audit_entry,
@@ -112,6 +113,33 @@ class ConcurrencyContract(_StoreFixtures):
         assert not any(t.is_alive() for t in threads), "a racing thread never finished"
         assert errors == []
 
+    def _append_after_last(
+        self,
+        rounds: int,
+        entry_after: Callable[[int, AuditRecord | None], AuditRecord],
+        store: Store,
+    ) -> None:
+        """Racing threads each append ``rounds`` entries, one per unit of work, made by
+        ``entry_after(thread index, last entry)`` right after reading the last entry; every
+        append must get the seq after that entry's (retry-safe errors are retried)."""
+
+        def work(index: int) -> None:
+            done = 0
+            while done < rounds:
+                try:
+                    with store.transaction() as session:
+                        previous = session.audit.last()
+                        expected = 1 if previous is None else previous.seq + 1
+                        seqs = session.audit.append([entry_after(index, previous)])
+                        assert seqs == [expected], (seqs, expected)
+                        session.commit()
+                        done += 1
+                except StorageError as exc:
+                    if not exc.retry_safe:
+                        raise
+
+        self._race(work)
+
     def test_a_lookup_in_a_write_session_holds_until_commit(self, store: Store) -> None:
         """Check-then-add on one index key: however the writers interleave, only one adds."""
         key = f"phone:race:{new_id()}"
@@ -145,25 +173,14 @@ class ConcurrencyContract(_StoreFixtures):
             last = session.audit.last()
         base = 0 if last is None else last.seq
 
-        def work(index: int) -> None:
-            done = 0
-            while done < rounds:
-                try:
-                    with store.transaction() as session:
-                        previous = session.audit.last()
-                        expected = 1 if previous is None else previous.seq + 1
-                        entry = audit_entry(
-                            actor_id=f"racer-{index}", reason=f"after {expected - 1}"
-                        )
-                        seqs = session.audit.append([entry])
-                        assert seqs == [expected], (seqs, expected)
-                        session.commit()
-                        done += 1
-                except StorageError as exc:
-                    if not exc.retry_safe:
-                        raise
-
-        self._race(work)
+        self._append_after_last(
+            rounds,
+            lambda index, previous: audit_entry(
+                actor_id=f"racer-{index}",
+                reason=f"after {0 if previous is None else previous.seq}",
+            ),
+            store,
+        )
         with reading(store) as session:
             entries = session.audit.read(after_seq=base, limit=100_000)
         assert [e.seq for e in entries] == list(
@@ -220,25 +237,13 @@ class ConcurrencyContract(_StoreFixtures):
             if session.audit.last() is not None:
                 pytest.skip("the chain is checked from the first entry: needs an empty log")
 
-        def work(index: int) -> None:
-            done = 0
-            while done < rounds:
-                try:
-                    with store.transaction() as session:
-                        previous = session.audit.last()
-                        entry = audit_entry(
-                            actor_id=f"racer-{index}",
-                            seq=1 if previous is None else previous.seq + 1,
-                        )
-                        entry = attrs.evolve(entry, chain=chain.link_after(entry, previous))
-                        session.audit.append([entry])
-                        session.commit()
-                        done += 1
-                except StorageError as exc:
-                    if not exc.retry_safe:
-                        raise
+        def chained(index: int, previous: AuditRecord | None) -> AuditRecord:
+            entry = audit_entry(
+                actor_id=f"racer-{index}", seq=1 if previous is None else previous.seq + 1
+            )
+            return attrs.evolve(entry, chain=chain.link_after(entry, previous))
 
-        self._race(work)
+        self._append_after_last(rounds, chained, store)
         with reading(store) as session:
             entries = session.audit.read(limit=100_000)
         assert len(entries) == self.race_threads * rounds
