@@ -20,6 +20,12 @@ Evidence by strength:
 - **e-mails**: a shared address whose local part is a role (:data:`ROLE_LOCAL_PARTS`, ``info@``,
   ``sales@`` ...) is ``role``, any other shared address ``personal``.
 
+- **names that say "someone else"**: two company names with one trade name and two different
+  lines of business (:func:`other_business`: ``新纪嘉科技`` / ``新纪嘉网络科技``, a group's sibling
+  companies) and two person names written in words that share the surname and differ in the
+  whole given name (:func:`other_given_name`: ``Wu Hanyan`` / ``Wu Huiyu``) agree at most
+  ``partial``, however similar their letters.
+
 Every finding names a level or a similarity, never a value, so reasons never show personal data.
 """
 
@@ -42,11 +48,14 @@ __all__ = [
     "NAME_PARTIAL",
     "ROLE_LOCAL_PARTS",
     "STREET_SIMILAR",
+    "TRADE_WORDS",
     "MatchProfile",
     "Observation",
     "is_landline",
     "is_role_mailbox",
     "observe",
+    "other_business",
+    "trade_word",
 ]
 
 LEVELS: Final[dict[str, tuple[str, ...]]] = {
@@ -110,6 +119,142 @@ ROLE_LOCAL_PARTS: Final = frozenset(
 )
 """Local parts of role mailboxes (compared without ``.``, ``-``, ``_`` and trailing digits)."""
 
+# Words that state a company's line of business (行业或者经营特点), the part of a Chinese
+# company name between its trade name (字号) and its legal form, as the rules for registering
+# enterprise names arrange them: region, trade name, line of business, legal form. Companies of
+# one group often share the trade name and an address and differ here (科技 / 网络技术).
+TRADE_WORDS: Final = frozenset(
+    {
+        "科技",
+        "信息科技",
+        "网络科技",
+        "电子科技",
+        "智能科技",
+        "生物科技",
+        "环保科技",
+        "教育科技",
+        "农业科技",
+        "医疗科技",
+        "新能源科技",
+        "技术",
+        "信息技术",
+        "网络技术",
+        "软件技术",
+        "电子技术",
+        "软件",
+        "网络",
+        "互联网",
+        "电子商务",
+        "数据",
+        "大数据",
+        "通信",
+        "电子",
+        "商贸",
+        "贸易",
+        "国际贸易",
+        "进出口",
+        "商务",
+        "商业",
+        "百货",
+        "超市",
+        "零售",
+        "批发",
+        "物流",
+        "供应链",
+        "运输",
+        "货运",
+        "快递",
+        "实业",
+        "投资",
+        "投资管理",
+        "资产管理",
+        "咨询",
+        "管理咨询",
+        "企业管理",
+        "餐饮",
+        "餐饮管理",
+        "食品",
+        "建筑",
+        "建设",
+        "工程",
+        "建筑工程",
+        "装饰",
+        "装饰工程",
+        "房地产",
+        "房地产开发",
+        "置业",
+        "物业",
+        "物业管理",
+        "文化",
+        "文化传媒",
+        "传媒",
+        "广告",
+        "教育",
+        "培训",
+        "医药",
+        "医疗",
+        "医疗器械",
+        "健康",
+        "环保",
+        "能源",
+        "新能源",
+        "汽车",
+        "汽车服务",
+        "机械",
+        "机械设备",
+        "设备",
+        "制造",
+        "电器",
+        "电气",
+        "化工",
+        "材料",
+        "新材料",
+        "纺织",
+        "服装",
+        "服饰",
+        "家居",
+        "印刷",
+        "包装",
+        "农业",
+        "旅游",
+        "酒店",
+        "酒店管理",
+        "人力资源",
+        "金融",
+        "金融服务",
+        "保险",
+        "租赁",
+        "融资租赁",
+        "安装",
+        "劳务",
+        "影视",
+        "娱乐",
+        "体育",
+        "健身",
+        "美容",
+    }
+)
+"""Line-of-business words of Chinese company names (``科技``, ``网络技术``, ``商贸``, ...)."""
+
+_TRADE_WORDS_LONGEST_FIRST: Final = tuple(sorted(TRADE_WORDS, key=lambda w: (-len(w), w)))
+
+
+def trade_word(core: str) -> str | None:
+    """The line-of-business word a company name's core ends with (the longest one), ``None``
+    when it ends with none or is nothing else (``"新纪嘉网络科技"`` -> ``"网络科技"``)."""
+    for word in _TRADE_WORDS_LONGEST_FIRST:
+        if len(core) > len(word) and core.endswith(word):
+            return word
+    return None
+
+
+def other_business(a: str, b: str) -> bool:
+    """True when two company name cores both state a line of business and state different ones:
+    two companies (of one group, often), not one written twice."""
+    mine, theirs = trade_word(a), trade_word(b)
+    return mine is not None and theirs is not None and mine != theirs
+
+
 _PERSONAL_LINES: Final = frozenset(
     {
         phonenumbers.PhoneNumberType.MOBILE,
@@ -167,6 +312,28 @@ def similarity(a: str, b: str) -> float:
     return max(ratio(a, b), jaro_winkler(a, b))
 
 
+_GIVEN_NAME_DIFFERS_BELOW: Final = 0.8
+
+
+def other_given_name(a: str, b: str) -> bool:
+    """True when two person-name keys share a surname and differ in the given name as a whole:
+    two people of one family, not one person written twice.
+
+    Keys are :func:`~custrec.matching.normalize.person_name` keys. A two-character CJK name that
+    keeps its first character (the surname) and changes the second (the whole given name) is one;
+    so is a name of words that shares a word with the other while its remaining words are all
+    unlike the other's (similarity below 0.8: ``wu hanyan`` / ``wu huiyu``).
+    """
+    if " " not in a or " " not in b:
+        return False
+    mine, theirs = set(a.split(" ")), set(b.split(" "))
+    shared = mine & theirs
+    rest_a, rest_b = mine - shared, theirs - shared
+    if not shared or not rest_a or not rest_b:
+        return False
+    return all(similarity(x, y) < _GIVEN_NAME_DIFFERS_BELOW for x in rest_a for y in rest_b)
+
+
 def _one_substitution(a: str, b: str) -> bool:
     """True if ``a`` and ``b`` have one length and differ in exactly one position."""
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
@@ -218,6 +385,18 @@ def observe(a: MatchProfile, b: MatchProfile) -> list[Observation]:
         if sim == 1.0:
             prefix = "o:" if a.kind == "organization" else "p:"
             out.append(("name", 0, "name", "same", ("blk.name", prefix + a.name)))
+        elif (
+            a.kind == b.kind == "organization"
+            and (sim >= NAME_PARTIAL or _one_substitution(a.name, b.name))
+            and other_business(a.name, b.name)
+        ):  # one trade name, two lines of business: at best a sibling company's name
+            out.append(("name", 4, "name", f"another line of business ({sim:.2f})", None))
+        elif (
+            a.kind == b.kind != "organization"
+            and (sim >= NAME_PARTIAL or _one_substitution(a.name, b.name))
+            and other_given_name(a.name, b.name)
+        ):  # one surname, another given name: at best a relative's name
+            out.append(("name", 4, "name", f"another given name ({sim:.2f})", None))
         elif sim >= NAME_HIGH:
             out.append(("name", 1, "name", f"{sim:.2f}", None))
         elif sim >= NAME_LOW:
