@@ -266,7 +266,9 @@ def test_wrong_password_is_a_storage_error_without_the_password(dsn: str) -> Non
 
 
 def test_capabilities_schema_and_repr(store: PostgresStore, dsn: str, schema: str) -> None:
-    assert store.capabilities == Capabilities(multiprocess=True, persistent=True)
+    assert store.capabilities == Capabilities(
+        multiprocess=True, persistent=True, concurrent_reads=True
+    )
     assert store.schema == schema
     password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
     assert schema in repr(store)

@@ -187,7 +187,9 @@ def test_empty_path_is_refused() -> None:
 
 
 def test_capabilities(store: SQLiteStore, memory_store: SQLiteStore) -> None:
-    assert store.capabilities == Capabilities(multiprocess=True, persistent=True)
+    assert store.capabilities == Capabilities(
+        multiprocess=True, persistent=True, concurrent_reads=True
+    )
     assert memory_store.capabilities == Capabilities(multiprocess=False, persistent=False)
 
 
