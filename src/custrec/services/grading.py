@@ -50,17 +50,16 @@ class GradingService:
         """Grade every customer with ``policy`` and store the grade facet.
 
         Summaries come from ``registry.activities.summaries`` (customers without transactions get an
-        empty summary). A population-relative policy (one with ``fit``) is fitted on all
-        customers at ``as_of`` first; a policy with ``grade_many`` then grades everyone in one
-        batch, and the explained grade is built only for the customers whose label changes. Each
-        change of grade is written to the customer's history
-        (action ``grade``, path ``grade``, old and new label) with the policy id and the grade's
-        reasons as the reason, and audited; customers whose grade does not change are not
-        written, so re-running with the same inputs changes nothing. Customers with purchases in
-        several currencies are skipped (they keep their grade); customers who objected to
-        profiling, withdrew their consent to it or restricted processing are not graded and lose
-        any grade they had (both reported). Erased customers are left alone. Needs the
-        ``grade`` right over all customers.
+        empty summary). A population-relative policy (one with ``fit``) is fitted on all customers
+        at ``as_of`` first; a policy with ``grade_many`` then grades everyone in one batch, and the
+        explained grade is built only for the customers whose label changes. Each change of grade is
+        written to the customer's history (action ``grade``, path ``grade``, old and new label) with
+        the policy id and the grade's reasons as the reason, and audited; customers whose grade does
+        not change are not written, so re-running with the same inputs changes nothing. Customers
+        with purchases in several currencies are skipped (they keep their grade); customers who
+        objected to profiling, withdrew their consent to it or restricted processing are left out of
+        the fit and are not graded, and lose any grade they had (both reported). Erased customers
+        are left alone. Needs the ``grade`` right over all customers.
         """
         actor = check_actor(actor)
         check("as_of", as_of, aware())
@@ -69,17 +68,21 @@ class GradingService:
         for summary in self._activities.summaries(as_of=as_of, actor=actor):
             by_customer.setdefault(summary.customer_id, []).append(summary)
         mixed = [cid for cid, found in by_customer.items() if len(found) > 1]
-        population = {cid: found[0] for cid, found in by_customer.items() if len(found) == 1}
+        single = {cid: found[0] for cid, found in by_customer.items() if len(found) == 1}
+        ids = sorted(single)
+        # Who refused profiling is settled first: their purchases neither shape a fitted
+        # policy's cut points nor get graded (they only lose a grade they had).
+        refusing = self._refusing(ids, as_of, batch_size)
+        population = {cid: summary for cid, summary in single.items() if cid not in refusing}
         fit = getattr(policy, "fit", None)
         fitted: GradingPolicy = (
             fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
         )
-        # Everyone is graded in one batch (labels only); a Grade with its reasons is built only
-        # for the customers whose label changes.
+        # Everyone else is graded in one batch (labels only); a Grade with its reasons is built
+        # only for the customers whose label changes.
         grade_of = _batch(fitted, list(population.values()), as_of)
         changed = unchanged = 0
         refused: list[str] = []
-        ids = sorted(population)
         for start in range(0, len(ids), batch_size):
             now = self._context.now()
             with self._context.unit() as unit:
@@ -87,7 +90,7 @@ class GradingService:
                     if row.state in HIDDEN_STATES:  # erased or merged since the summaries
                         continue
                     label: str | None
-                    if self._consent.refuses_profiling(unit, row, as_of):
+                    if row.id in refusing or self._consent.refuses_profiling(unit, row, as_of):
                         refused.append(row.id)
                         label, why = None, "the customer refused profiling (consent)"
                     else:
@@ -131,6 +134,20 @@ class GradingService:
             skipped_mixed_currencies=tuple(sorted(mixed)),
             skipped_by_consent=tuple(refused),
         )
+
+    def _refusing(self, ids: list[str], as_of: datetime, batch_size: int) -> frozenset[str]:
+        """The customers among ``ids`` who objected to, withdrew consent for, or restricted
+        profiling at ``as_of`` (read in short read-only units of work, not audited: nothing
+        leaves the service)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), batch_size):
+            with self._context.unit(readonly=True) as unit:
+                for row in unit.session.customers.get_many(ids[start : start + batch_size]):
+                    if row.state not in HIDDEN_STATES and self._consent.refuses_profiling(
+                        unit, row, as_of
+                    ):
+                        found.add(row.id)
+        return frozenset(found)
 
     def distribution(
         self, *, actor: Actor, **facets: Unpack[CustomerFacets]

@@ -233,3 +233,36 @@ def test_birth_dates_in_exports_round_trip(registry: Registry) -> None:
     assert registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()["record"][
         "birth_date"
     ] == str(date(1949, 12, 31))
+
+
+def test_regrade_neither_fits_nor_grades_on_the_data_of_customers_who_objected(
+    registry: Registry, clock: TickingClock
+) -> None:
+    a = registry.customers.intake(full_customer(1), actor=OFFICER)
+    b = registry.customers.intake(full_customer(2, identifiers=[]), actor=OFFICER)
+    registry.consent.object_to(b.id, "profiling", actor=OFFICER, channel=APP)
+    clock.advance(hours=1)
+    seen: dict[str, list[str]] = {"fit": [], "grade": []}
+
+    class Watched:
+        """Pareto, recording whose summaries it fits and grades."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+            self.policy_id = inner.policy_id
+
+        def fit(self, summaries: Any, *, as_of: Any) -> Any:
+            listed = list(summaries)
+            seen["fit"] += [s.customer_id for s in listed]
+            return Watched(self._inner.fit(listed, as_of=as_of))
+
+        def grade_many(self, summaries: Any, *, as_of: Any) -> Any:
+            seen["grade"] += [s.customer_id for s in summaries]
+            return self._inner.grade_many(summaries, as_of=as_of)
+
+    report = registry.grading.regrade(
+        Watched(ParetoPolicy(basis="customers")), as_of=clock(), actor=OFFICER
+    )
+    assert seen == {"fit": [a.id], "grade": [a.id]}
+    assert report.skipped_by_consent == (b.id,)
+    assert registry.customers.get(b.id, actor=OFFICER).grade is None
