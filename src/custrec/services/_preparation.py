@@ -1,15 +1,19 @@
 """Customers parsed and validated ahead of intake: in this process (``customers.prepare``) or in
 worker processes (``customers.preparation``), and taken in without being validated again.
 
-Trust is what lets intake skip validation, so it is never given to an object a caller built: a
-:class:`PreparedCustomer` is trusted by the registry that issued it (held by identity), or,
-after a trip through another process, by the ticket of a :class:`Preparation` that registry
-made (128 random bits, kept only in the registry and in the preparation). Either way only for
-the actor it was prepared for.
+Trust is what lets intake skip validation, so it is never given to an object a caller built or
+changed: a :class:`PreparedCustomer` is trusted by the registry that issued it (held by
+identity), or, after a trip through another process, by a seal: an HMAC of the record (all but
+its id) under the key of a :class:`Preparation` that registry made (256 random bits, kept only
+in the registry and in the preparation, never in a prepared customer). A record changed after
+it was prepared no longer matches its seal. Either way only for the actor it was prepared for.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import secrets
 import weakref
 from collections.abc import Mapping
@@ -21,6 +25,7 @@ import attrs
 from custrec._checks import check, non_empty_text, storable_text
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
+from custrec.model.serialization import make_converter
 from custrec.validation import RuleSet, parse_customer
 
 __all__ = ["RESTRICTION_ISSUE", "Issuer", "Preparation", "PreparedCustomer", "prepared"]
@@ -31,6 +36,18 @@ RESTRICTION_ISSUE: Final = Issue(  # intake and update refuse a restriction set 
     message="a restriction is recorded and lifted through the consent ledger "
     "(restrict and lift_restriction events), not set by an update",
 )
+
+
+_CONVERTER: Final = make_converter()
+
+
+def _seal(key: bytes, record: Customer, actor_id: str) -> str:
+    """The HMAC of a prepared record (everything but its id, which ``with_id`` may change) and
+    the actor it was prepared for."""
+    data = _CONVERTER.unstructure(record)
+    data.pop("id", None)
+    body = json.dumps([actor_id, data], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def prepared(
@@ -64,7 +81,8 @@ class PreparedCustomer:
     report: ValidationReport
     actor_id: str
     _issuer: Issuer | None = attrs.field(default=None, repr=False, alias="issuer")
-    _ticket: str | None = attrs.field(default=None, repr=False, alias="ticket")
+    _ticket: str | None = attrs.field(default=None, repr=False, alias="ticket")  # which key
+    _seal: str | None = attrs.field(default=None, repr=False, alias="seal")
 
     @property
     def ok(self) -> bool:
@@ -82,17 +100,24 @@ class PreparedCustomer:
         record = attrs.evolve(self.record, id=customer_id)
         if self._issuer is not None:
             return self._issuer.issue(record, self.report, self.actor_id)
-        return PreparedCustomer(record, self.report, self.actor_id, ticket=self._ticket)
+        # the seal leaves the id out: it still holds for the record under its new id
+        return PreparedCustomer(
+            record, self.report, self.actor_id, ticket=self._ticket, seal=self._seal
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # the issuer (a registry's) stays in its process; a preparation's ticket travels
-        return (_rebuilt, (self.record, self.report, self.actor_id, self._ticket))
+        # the issuer (a registry's) stays in its process; a preparation's seal travels
+        return (_rebuilt, (self.record, self.report, self.actor_id, self._ticket, self._seal))
 
 
 def _rebuilt(
-    record: Customer | None, report: ValidationReport, actor_id: str, ticket: str | None
+    record: Customer | None,
+    report: ValidationReport,
+    actor_id: str,
+    ticket: str | None,
+    seal: str | None,
 ) -> PreparedCustomer:
-    return PreparedCustomer(record, report, actor_id, ticket=ticket)
+    return PreparedCustomer(record, report, actor_id, ticket=ticket, seal=seal)
 
 
 @attrs.frozen
@@ -112,11 +137,13 @@ class Preparation:
     as_of: datetime
     rules: RuleSet | None = attrs.field(repr=False)
     _ticket: str = attrs.field(repr=False, alias="ticket")
+    _key: bytes = attrs.field(repr=False, alias="key")
 
     def prepare(self, data: Mapping[str, Any]) -> PreparedCustomer:
         """Parse and validate ``data`` (see the class); ``TypeError`` if not a mapping."""
         record, report = prepared(data, region=self.region, rules=self.rules, as_of=self.as_of)
-        return PreparedCustomer(record, report, self.actor_id, ticket=self._ticket)
+        seal = None if record is None else _seal(self._key, record, self.actor_id)
+        return PreparedCustomer(record, report, self.actor_id, ticket=self._ticket, seal=seal)
 
 
 class Issuer:
@@ -125,7 +152,7 @@ class Issuer:
 
     def __init__(self) -> None:
         self._issued: weakref.WeakSet[PreparedCustomer] = weakref.WeakSet()
-        self._tickets: dict[str, str] = {}  # ticket -> the actor it was made for
+        self._tickets: dict[str, tuple[str, bytes]] = {}  # ticket -> (actor, key)
 
     def issue(
         self, record: Customer | None, report: ValidationReport, actor_id: str
@@ -139,9 +166,9 @@ class Issuer:
         self, actor_id: str, *, region: str, rules: RuleSet | None, as_of: datetime
     ) -> Preparation:
         """A new preparation whose results this registry trusts (by ticket)."""
-        ticket = secrets.token_hex(16)
-        self._tickets[ticket] = actor_id
-        return Preparation(actor_id, region, as_of, rules, ticket=ticket)
+        ticket, key = secrets.token_hex(16), secrets.token_bytes(32)
+        self._tickets[ticket] = (actor_id, key)
+        return Preparation(actor_id, region, as_of, rules, ticket=ticket, key=key)
 
     def trusts(self, item: object, actor_id: str) -> bool:
         """Whether ``item`` is a prepared customer issued here for ``actor_id``."""
@@ -149,5 +176,8 @@ class Issuer:
             return False
         if item._issuer is self and item in self._issued:
             return True
-        ticket = item._ticket
-        return ticket is not None and self._tickets.get(ticket) == actor_id
+        made = None if item._ticket is None else self._tickets.get(item._ticket)
+        if made is None or made[0] != actor_id or item.record is None or item._seal is None:
+            return False
+        expected = _seal(made[1], item.record, actor_id)
+        return hmac.compare_digest(expected, item._seal)

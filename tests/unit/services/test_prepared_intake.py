@@ -180,3 +180,20 @@ def test_a_preparation_checks_its_region_and_instant_up_front(registry: Registry
     with pytest.raises(ValueError, match="timezone-aware"):
         registry.customers.preparation(actor=CLERK, as_of=datetime(2026, 1, 1))
     assert registry.customers.preparation(actor=CLERK, region="us").region == "US"
+
+
+def test_a_prepared_result_changed_after_the_trip_is_validated_again(
+    registry: Registry, count_intake_validations: Callable[[], Any]
+) -> None:
+    preparation = registry.customers.preparation(actor=CLERK, as_of=T0)
+    good = round_trip(preparation.prepare(person(11)))
+    assert good.record is not None
+    broken = attrs.evolve(good.record, name="")  # a name is required
+    changed = attrs.evolve(good, record=broken)  # keeps the ticket and the seal
+    rebuilt = PreparedCustomer(broken, good.report, CLERK.id, ticket=good._ticket, seal=good._seal)
+    counting = count_intake_validations()
+    result = registry.customers.intake_many([changed, rebuilt], actor=CLERK)
+    assert set(result.rejected) == {0, 1} and result.added == ()
+    assert counting.calls == 2
+    assert registry.customers.intake_many([good], actor=CLERK).added == (good.record.id,)
+    assert counting.calls == 2  # the untouched result is still trusted
