@@ -429,7 +429,9 @@ class PostgresStore:
     @property
     def capabilities(self) -> Capabilities:
         """Shared by processes and machines, and persistent."""
-        return Capabilities(multiprocess=True, persistent=True, concurrent_reads=True)
+        return Capabilities(
+            multiprocess=True, persistent=True, concurrent_reads=True, concurrent_writes=True
+        )
 
     # -- connections ------------------------------------------------------------------------
 

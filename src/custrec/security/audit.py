@@ -74,6 +74,7 @@ GENESIS: Final = bytes(32)
 """The "previous chain value" of the first entry."""
 
 _ENTRY_LABEL: Final = b"custrec/audit/v1/entry"
+_QUEUED_LABEL: Final = b"custrec/audit/v1/queued"
 _CHECKPOINT_LABEL: Final = b"custrec/audit/v1/checkpoint"
 _CHAIN_INFO: Final = b"custrec/audit/v1/chain-key"
 _CHECKPOINT_INFO: Final = b"custrec/audit/v1/checkpoint-key"
@@ -149,15 +150,16 @@ def _seq(value: object) -> int:
     return value
 
 
-def _canonical(entry: object) -> tuple[int, bytes]:
-    """Return ``(seq, canonical bytes)``; raise ``_Malformed`` for a bad entry."""
+def _canonical(entry: object, *, queued: bool = False) -> tuple[int, bytes]:
+    """Return ``(seq, canonical bytes)``; raise ``_Malformed`` for a bad entry. A queued
+    entry's bytes leave out its seq (0 then) and carry another label."""
     try:
-        seq = _seq(entry.seq)  # type: ignore[attr-defined]
+        seq = 0 if queued else _seq(entry.seq)  # type: ignore[attr-defined]
         fields = entry.fields  # type: ignore[attr-defined]
         if isinstance(fields, str) or not isinstance(fields, tuple | list):
             raise _Malformed("entry.fields must be a tuple of strings")
         parts = [
-            _ENTRY_LABEL,
+            _QUEUED_LABEL if queued else _ENTRY_LABEL,
             seq.to_bytes(8, "big"),
             _instant(entry.at).encode("ascii"),  # type: ignore[attr-defined]
             _text(entry.actor_id, "actor_id"),  # type: ignore[attr-defined]
@@ -331,6 +333,25 @@ class AuditChain:
             values.append(chain)
             expected += 1
         return values
+
+    def tag(self, entry: AuditEntry) -> bytes:
+        """Return the tag of an entry waiting in an audit queue: an HMAC of its content
+        without its seq (not known yet), under the chain key. The sealer checks it with
+        :meth:`check_tag` before chaining the entry, so an entry forged or altered while queued
+        is not chained as genuine. Raises ``ValueError`` for a malformed entry."""
+        try:
+            _, encoded = _canonical(entry, queued=True)
+        except _Malformed as exc:
+            raise ValueError(exc.message) from None
+        return self._mac(GENESIS, encoded)
+
+    def check_tag(self, entry: AuditEntry, tag: bytes) -> bool:
+        """Tell whether ``tag`` is :meth:`tag` of ``entry`` (never raises)."""
+        try:
+            expected = self.tag(entry)
+            return hmac.compare_digest(expected, bytes(tag))
+        except (TypeError, ValueError):
+            return False
 
     # ------------------------------------------------------------------------- checkpoints
 

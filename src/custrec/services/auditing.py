@@ -51,6 +51,7 @@ class AuditService:
             check("after", after, positive_int())
         newest_first = bool(newest_first)
         now = self._context.now()
+        self._context.seal_audit()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
             entries = unit.session.audit.read(
@@ -88,7 +89,9 @@ class AuditService:
         return sorted(touched)
 
     def _audit_entries(self, **filters: Any) -> Iterator[AuditRecord]:
-        """Every audit entry (matching ``filters``), oldest first, a page per transaction."""
+        """Every audit entry (matching ``filters``), oldest first, a page per transaction
+        (the queued ones sealed first)."""
+        self._context.seal_audit()
         after = 0
         while True:
             with self._context.store.transaction(readonly=True) as session:
@@ -113,6 +116,7 @@ class AuditService:
         with self._context.unit() as unit:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
             unit.commit()
+        self._context.seal_audit()  # the queued entries too, and the head after them
         against = checkpoint
         if against is None and self._context.head is not None:
             against = self._context.head.read()
@@ -157,7 +161,12 @@ class AuditService:
             unit.flush_audit()
             newest = unit.newest
             unit.session.commit()  # closed without the head's own advance: it is replaced below
-        assert newest is not None
+        if newest is None:  # queued: seal it (and anything before it) without moving the head
+            self._context.seal_audit(advance=False)
+            with self._context.store.transaction(readonly=True) as session:
+                newest = session.audit.last()
+        if newest is None:  # pragma: no cover - the reset's entry was just written
+            raise StorageError("the audit log is empty")
         head = chain.checkpoint(newest)
         self._context.head.replace(head)
         return head
@@ -171,6 +180,7 @@ class AuditService:
             unit.authorize(actor, Action.AUDIT_READ, Resource(), at=now)
             unit.audit(actor, "audit.checkpoint", at=now)
             unit.commit()
+        self._context.seal_audit()
         with self._context.store.transaction(readonly=True) as session:
             last = session.audit.last()
         if last is None:  # pragma: no cover - the checkpoint entry was just written

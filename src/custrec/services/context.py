@@ -40,6 +40,15 @@ from custrec.security import (
 from custrec.services.audit_head import AuditHead
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, Session, Store
 from custrec.storage.codec import RecordCodec, Sealer
+from custrec.storage.sealing import (
+    QUEUE_REJECTED,
+    SealedBatch,
+    append_numbered,
+    queue_entries,
+    seal_in,
+    seal_more,
+    seal_queue,
+)
 from custrec.validation import RuleSet
 
 __all__ = [
@@ -106,6 +115,8 @@ class Unit:
         self.pending: list[AuditRecord] = []
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
+        self.queued = False  # its entries were queued (the log's lock was busy)
+        self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
         self.committed = False
 
     def audit(
@@ -158,10 +169,30 @@ class Unit:
         """Write the pending audit entries now (before other reads of the log); in a read
         unit they wait for the unit's end (see :meth:`Context.read_unit`)."""
         if self.pending and not self.reading:
-            previous, self.newest = self.context.append_audit(self.session, self.pending)
-            if self.previous is None:
-                self.previous = previous
+            if self.context.queues_audit():
+                self.seal_or_queue()
+            else:
+                previous, self.newest = self.context.append_audit(self.session, self.pending)
+                if self.previous is None:
+                    self.previous = previous
             self.pending = []
+
+    def seal_or_queue(self) -> None:
+        """On a store whose writers run in parallel: append the pending entries after sealing
+        what others queued, when no other session holds the log's lock; else queue them
+        (no waiting either way; see :mod:`custrec.storage.sealing`)."""
+        context = self.context
+        _, sealed = seal_in(
+            self.session, context.chain, now=context.now, wait=False, entries=self.pending
+        )
+        if sealed is None:
+            queue_entries(self.session, self.pending, context.chain)
+            self.queued = True
+            return
+        self.sealed = sealed
+        self.newest = sealed.newest
+        if self.previous is None:
+            self.previous = sealed.previous
 
     def commit(self) -> None:
         """Write the data keys made in this unit, the audit entries, and commit. A read unit
@@ -266,8 +297,11 @@ class Context:
                 finally:
                     unit.sealer.close()  # the unit's data keys go with it
         finally:
-            if unit is not None and unit.committed and unit.newest is not None:
-                self.advance_head(unit.newest, unit.previous)
+            if unit is not None and unit.committed:
+                if unit.sealed is not None:
+                    self.settle_audit(unit.sealed)
+                elif unit.newest is not None:
+                    self.advance_head(unit.newest, unit.previous)
 
     @contextmanager
     def read_unit(self) -> Iterator[Unit]:
@@ -294,11 +328,67 @@ class Context:
                 self.record_audit(unit.pending)
 
     def record_audit(self, entries: Sequence[AuditRecord]) -> None:
-        """Append audit entries in a write transaction of their own and move the head."""
+        """Append audit entries in a write transaction of their own and move the head (or,
+        on a backend that writes in parallel, queue them there and seal them after)."""
+        if self.queues_audit():
+            with self.store.transaction() as session:
+                _, sealed = seal_in(session, self.chain, now=self.now, wait=False, entries=entries)
+                if sealed is None:
+                    queue_entries(session, entries, self.chain)
+                session.commit()
+            if sealed is not None:
+                self.settle_audit(sealed)
+            return
         with self.store.transaction() as session:
             previous, newest = self.append_audit(session, entries)
             session.commit()
         self.advance_head(newest, previous)
+
+    def queues_audit(self) -> bool:
+        """Whether audit entries are queued and sealed after commit (a store whose writers
+        run in parallel) rather than appended in the writing session."""
+        return self.store.capabilities.concurrent_writes
+
+    def seal_audit(self, *, advance: bool = True) -> None:
+        """Seal every queued audit entry into the log, waiting for the log's lock, and move
+        the head (unless ``advance`` is false); before the log is read or verified. Nothing to
+        do on a store that appends in the writing session."""
+        if self.queues_audit():
+            self.after_sealing(seal_queue(self.store, self.chain, now=self.now), advance=advance)
+
+    def settle_audit(self, sealed: SealedBatch) -> None:
+        """After a commit whose session ``sealed`` entries: move the head, and when it sealed
+        other writers' queued entries too (they are writing right now), seal what they queued
+        meanwhile (see :func:`custrec.storage.sealing.seal_more`). The data is committed
+        either way: a failure here only warns, and the entries stay queued for the next
+        sealer."""
+        batches = [sealed]
+        if sealed.tickets:
+            try:
+                batches += seal_more(self.store, self.chain, now=self.now)
+            except StorageError as exc:
+                warnings.warn(
+                    f"custrec: queued audit entries could not be sealed now ({exc}); they "
+                    "stay queued for the next sealing",
+                    RuntimeWarning,
+                    3,
+                )
+        self.after_sealing(batches)
+
+    def after_sealing(self, batches: Sequence[SealedBatch], *, advance: bool = True) -> None:
+        """After commits that sealed ``batches``: warn of rejected queued entries
+        (:class:`~custrec.errors.AuditIntegrityWarning`) and move the head."""
+        rejected = [ticket for batch in batches for ticket in batch.rejected]
+        if rejected:
+            warnings.warn(
+                f"custrec: {len(rejected)} queued audit entries failed their tag (forged or "
+                f"altered while queued) and were not chained; each is recorded as "
+                f"{QUEUE_REJECTED!r}",
+                AuditIntegrityWarning,
+                3,
+            )
+        if advance and batches:
+            self.advance_head(batches[-1].newest, batches[0].previous)
 
     def scan(
         self,
@@ -324,16 +414,7 @@ class Context:
     ) -> tuple[AuditRecord | None, AuditRecord]:
         """Append entries, numbered after the last one and HMAC-chained when keyed; return the
         entry they follow (``None`` for the first) and the newest as stored."""
-        last = session.audit.last()
-        first = 1 if last is None else last.seq + 1
-        numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
-        if self.chain is not None:
-            values = self.chain.link_all(numbered, previous=last)
-            numbered = [attrs.evolve(e, chain=v) for e, v in zip(numbered, values, strict=True)]
-        seqs = session.audit.append(numbered)
-        if list(seqs) != [e.seq for e in numbered]:
-            raise StorageError("the audit table assigned unexpected sequence numbers")
-        return last, numbered[-1]
+        return append_numbered(session, entries, self.chain)
 
     def advance_head(self, newest: AuditRecord, previous: AuditRecord | None) -> None:
         """Move the audit head to ``newest`` (just committed) if the log still holds the entry

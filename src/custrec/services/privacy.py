@@ -283,6 +283,7 @@ class PrivacyService:
         ]
 
     def _journal_entries(self) -> Iterator[AuditRecord]:
+        self._context.seal_audit()
         seen: set[str] = set()
         for store in self._journal_stores():
             after = 0

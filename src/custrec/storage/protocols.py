@@ -72,17 +72,20 @@ from typing import Protocol, runtime_checkable
 from custrec.grading import ActivitySummary
 from custrec.storage.types import (
     ActivityRow,
+    AuditClaim,
     AuditRecord,
     Capabilities,
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
+    QueuedAudit,
     WrappedKey,
 )
 
 __all__ = [
     "ActivityTable",
+    "AuditQueue",
     "AuditTable",
     "ConsentTable",
     "CustomerTable",
@@ -283,6 +286,42 @@ class AuditTable(Protocol):
 
     def last(self) -> AuditRecord | None:
         """Return the entry with the highest sequence number, or ``None`` if the log is empty."""
+        ...
+
+
+class AuditQueue(AuditTable, Protocol):
+    """The audit log of a backend with ``capabilities.concurrent_writes``: entries are queued
+    by the writing sessions without any shared lock and sealed into the log later, one sealer
+    at a time (see :mod:`custrec.storage.sealing`).
+
+    The queue is durable like any table: an entry queued by a session that committed stays
+    until a sealing session removes it with :meth:`seal` and commits.
+    """
+
+    def enqueue(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Queue entries (all or none; each ``seq`` is ignored) without waiting for other
+        sessions, readers, writers or enqueuers, and return their tickets in order; they
+        become visible to others when this session commits."""
+        ...
+
+    def queued(self, *, limit: int = 1000) -> list[QueuedAudit]:
+        """Return up to ``limit`` committed queued entries (and this session's own), lowest
+        ticket first."""
+        ...
+
+    def claim(self, *, limit: int = 1000, wait: bool = True) -> AuditClaim | None:
+        """Take the log's append lock (the one :meth:`last` takes in a write session) until
+        this session ends, and return the log's last entry with up to ``limit`` queued entries
+        (as :meth:`queued`, read once the lock is held). With ``wait=False`` return ``None`` at
+        once when another session holds the lock. A read-only session refuses with
+        ``StorageError``."""
+        ...
+
+    def seal(self, records: Sequence[AuditRecord], tickets: Sequence[int]) -> None:
+        """After :meth:`claim` in the same session: append ``records`` with the seqs they
+        carry (consecutive, after the claimed last entry) and remove the queued entries
+        ``tickets``, all or none: ``StorageError`` when a ticket is not queued (another sealer
+        took it) or a seq is taken, and nothing is written then."""
         ...
 
 

@@ -75,12 +75,17 @@ class Capabilities:
     PostgreSQL). ``persistent``: data survives closing and reopening the store.
     ``concurrent_reads``: a read-only transaction waits neither for other readers nor for a
     writer, and a writer commits while read-only transactions are open (each reader keeps
-    the snapshot it began with).
+    the snapshot it began with). ``concurrent_writes``: write sessions that touch different
+    rows run in parallel; the backend's ``session.audit`` is then also a
+    :class:`~custrec.storage.protocols.AuditQueue`, and the registry queues audit entries in
+    the writing session and seals them into the chain after commit, instead of appending them
+    under the log's lock (which would serialise every writer).
     """
 
     multiprocess: bool = False
     persistent: bool = False
     concurrent_reads: bool = False
+    concurrent_writes: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +213,29 @@ class AuditRecord:
     outcome: str = "ok"
     chain: bytes = b""
     on_behalf_of: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class QueuedAudit:
+    """An audit entry waiting to be sealed into the chain.
+
+    ``ticket`` is assigned by storage on enqueue: unique and increasing in enqueue order, with
+    gaps (a rolled-back session's tickets are never reused) and, across concurrent sessions,
+    not necessarily in commit order. ``record`` has ``seq`` 0; its ``chain`` holds the tag the
+    registry computed when queueing it (:meth:`custrec.security.AuditChain.tag`).
+    """
+
+    ticket: int
+    record: AuditRecord
+
+
+@attrs.frozen(kw_only=True)
+class AuditClaim:
+    """What a sealing session holds once it has the log's lock: the log's last entry
+    (``None`` when empty) and queued entries, lowest ticket first."""
+
+    last: AuditRecord | None
+    queued: tuple[QueuedAudit, ...]
 
 
 @attrs.frozen(kw_only=True)

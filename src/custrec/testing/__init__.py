@@ -37,6 +37,7 @@ from custrec.testing.clock import TickingClock
 from custrec.testing.contracts import (
     ActivityTableContract,
     ArgumentRulesContract,
+    AuditQueueContract,
     AuditTableContract,
     ConcurrencyContract,
     ConsentTableContract,
@@ -53,6 +54,7 @@ from custrec.testing.contracts import (
 __all__ = [
     "ActivityTableContract",
     "ArgumentRulesContract",
+    "AuditQueueContract",
     "AuditTableContract",
     "ConcurrencyContract",
     "ConsentTableContract",

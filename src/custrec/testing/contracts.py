@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from custrec.testing._contracts.activities import ActivityTableContract
 from custrec.testing._contracts.arguments import ArgumentRulesContract
+from custrec.testing._contracts.audit_queue import AuditQueueContract
 from custrec.testing._contracts.common import kit_settings
 from custrec.testing._contracts.concurrency import ConcurrencyContract
 from custrec.testing._contracts.customers import CustomerTableContract
@@ -31,6 +32,7 @@ from custrec.testing._contracts.transactions import UnitOfWorkContract
 __all__ = [
     "ActivityTableContract",
     "ArgumentRulesContract",
+    "AuditQueueContract",
     "AuditTableContract",
     "ConcurrencyContract",
     "ConsentTableContract",
@@ -51,6 +53,7 @@ class StoreContract(
     ConsentTableContract,
     HistoryTableContract,
     AuditTableContract,
+    AuditQueueContract,
     KeyTableContract,
     MetaTableContract,
     ArgumentRulesContract,

@@ -368,3 +368,27 @@ def test_erasing_a_customer_leaves_the_chain_verifiable() -> None:
     erase = Entry(seq=6, at=T0, actor_id="u-1", action="customer.erase", customer_id="c-2")
     log.append(attrs.evolve(erase, chain=chain.link_after(erase, log[-1])))
     assert ring.audit_chain().verify(log, checkpoint=checkpoint).ok
+
+
+def test_a_queued_entry_tag_covers_every_attribute_but_the_seq() -> None:
+    """Entries wait in an audit queue before they have a seq: their tag binds everything else,
+    under the chain key, and cannot pass for a chain value."""
+    chain = AuditChain(KEY)
+    entry = random_entries(random.Random(7), 1)[0]
+    tag = chain.tag(entry)
+    assert chain.check_tag(entry, tag)
+    assert chain.check_tag(attrs.evolve(entry, seq=99), tag), "the seq is not known yet"
+    for change in (
+        {"actor_id": "u-other"},
+        {"action": "audit.forged"},
+        {"customer_id": "c-other"},
+        {"fields": ("forged",)},
+        {"reason": "forged"},
+        {"outcome": "forged"},
+        {"at": entry.at + timedelta(microseconds=1)},
+    ):
+        assert not chain.check_tag(attrs.evolve(entry, **change), tag), change
+    assert not AuditChain(bytes(32)).check_tag(entry, tag), "another key"
+    assert tag != chain.link(attrs.evolve(entry, seq=1), GENESIS), "not a chain value"
+    assert not chain.check_tag(entry, b"short")
+    assert not chain.check_tag(attrs.evolve(entry, at=datetime(2025, 1, 1)), tag)  # naive

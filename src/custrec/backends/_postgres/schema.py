@@ -169,9 +169,30 @@ _SCHEMA_V2: Final[tuple[str, ...]] = (
     'CREATE TABLE {s}.meta (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)',
 )
 
+# Schema 3: the audit queue. Writing sessions queue their audit entries here without a lock;
+# a sealing session numbers and chains them into the audit table and deletes them from here.
+# Queued entries may be deleted (by the sealer) but never changed.
+_SCHEMA_V3: Final[tuple[str, ...]] = (
+    """CREATE TABLE {s}.audit_queue (
+        ticket bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at timestamptz NOT NULL,
+        actor_id text COLLATE "C" NOT NULL,
+        action text NOT NULL,
+        customer_id text COLLATE "C",
+        fields text[] NOT NULL,
+        reason text,
+        outcome text NOT NULL,
+        chain bytea NOT NULL,
+        on_behalf_of text
+    )""",
+    "CREATE TRIGGER audit_queue_unchanged BEFORE UPDATE ON {s}.audit_queue "
+    "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change()",
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
+    PostgresMigration(3, "audit queue", _SCHEMA_V3),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

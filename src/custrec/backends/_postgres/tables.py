@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
@@ -19,15 +20,17 @@ from psycopg.rows import TupleRow
 from custrec.backends._postgres.dialect import DIALECT
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
-from custrec.backends._sql.session import reads, writes
-from custrec.errors import DuplicateKey
+from custrec.backends._sql.session import reads, writes, writes_one_statement
+from custrec.errors import DuplicateKey, StorageError
 from custrec.grading import ActivitySummary
 from custrec.storage import (
     ActivityRow,
+    AuditClaim,
     AuditRecord,
     ConsentRecord,
     CustomerRow,
     HistoryRecord,
+    QueuedAudit,
     WrappedKey,
     checks,
 )
@@ -702,6 +705,118 @@ class _AuditTable(_Table, tables.AuditTableBase):
             ),
         )
         return sorted(int(r[0]) for r in inserted)
+
+    # -- the queue (capabilities.concurrent_writes) ------------------------------------------
+
+    @writes_one_statement
+    def enqueue(self, records: Sequence[AuditRecord]) -> builtins.list[int]:
+        """One ``INSERT`` into the queue; no lock, so enqueuers never wait for each other."""
+        encoded = self._encode(records)
+        if not encoded:
+            return []
+        inserted = self._exec(
+            "INSERT INTO {s}.audit_queue (" + _QUEUE_COLUMNS + ") "
+            "SELECT u.at, u.actor_id, u.action, u.customer_id,"
+            " ARRAY(SELECT f.name FROM jsonb_array_elements_text(u.fields)"
+            "  WITH ORDINALITY AS f (name, pos) ORDER BY f.pos),"
+            " u.reason, u.outcome, u.chain, u.on_behalf_of"
+            " FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[],"
+            "  %s::text[]::jsonb[], %s::text[], %s::text[], %s::bytea[], %s::text[])"
+            "  WITH ORDINALITY AS u (at, actor_id, action, customer_id, fields, reason,"
+            "  outcome, chain, on_behalf_of, ord)"
+            " ORDER BY u.ord RETURNING ticket",
+            [list(column) for column in zip(*encoded, strict=True)],
+        )
+        return sorted(int(r[0]) for r in inserted.fetchall())
+
+    @reads
+    def queued(self, *, limit: int = 1000) -> builtins.list[QueuedAudit]:
+        limit = checks.bounded(limit)
+        return _queued(self._exec(_QUEUED, (limit,)).fetchall())
+
+    @writes
+    def claim(self, *, limit: int = 1000, wait: bool = True) -> AuditClaim | None:
+        """The lock, the last entry and the queue's head in one round trip (pipelined); with
+        ``wait=False`` the reads run whatever the lock's answer and are ignored when busy."""
+        limit = checks.bounded(limit)
+        key = self._session._store._audit_key
+        locking = (
+            ("SELECT pg_advisory_xact_lock(%s) IS NULL", (key,))
+            if wait
+            else ("SELECT pg_try_advisory_xact_lock(%s)", (key,))
+        )
+        got, last, queued = self._exec_all(
+            locking,
+            (f"SELECT {mapping.AUDIT_COLUMNS} FROM {{s}}.audit ORDER BY seq DESC LIMIT 1", None),
+            (_QUEUED, (limit,)),
+        )
+        answer = got.fetchone()
+        if not wait and not (answer and answer[0]):
+            return None
+        found = last.fetchone()
+        return AuditClaim(
+            last=None if found is None else mapping.audit_record(found, DIALECT),
+            queued=tuple(_queued(queued.fetchall())),
+        )
+
+    @writes
+    def seal(self, records: Sequence[AuditRecord], tickets: Sequence[int]) -> None:
+        """Insert the numbered entries and delete the tickets in one round trip (the session
+        holds the lock since :meth:`claim`); a ticket already gone raises after both and the
+        savepoint undoes them."""
+        wanted = sorted({checks.check_seq(t, "ticket") for t in tickets})
+        if wanted and (wanted[0] < 1 or wanted[-1] > checks.INT64_MAX):
+            raise StorageError("no queued audit entry has such a ticket")
+        encoded = self._encode(records)
+        seqs = [checks.check_seq(r.seq, "seq") for r in records]
+        if any(not 1 <= seq <= checks.INT64_MAX for seq in seqs):
+            raise ValueError("a sealed entry's seq must be between 1 and 2**63 - 1")
+        insert = (
+            "INSERT INTO {s}.audit (" + _AUDIT_COLUMNS + ") "
+            "SELECT u.seq, u.at, u.actor_id, u.action, u.customer_id,"
+            " ARRAY(SELECT f.name FROM jsonb_array_elements_text(u.fields)"
+            "  WITH ORDINALITY AS f (name, pos) ORDER BY f.pos),"
+            " u.reason, u.outcome, u.chain, u.on_behalf_of"
+            " FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[],"
+            "  %s::text[], %s::text[]::jsonb[], %s::text[], %s::text[], %s::bytea[],"
+            "  %s::text[]) AS u (seq, at, actor_id, action, customer_id, fields, reason,"
+            "  outcome, chain, on_behalf_of)",
+            [seqs, *(list(column) for column in zip(*encoded, strict=True))],
+        )
+        if not wanted:  # nothing queued to remove: the entries alone
+            if encoded:
+                self._exec(*insert)
+            return
+        statements = [insert] if encoded else []
+        *_, removed = self._exec_all(
+            *statements,
+            (
+                "DELETE FROM {s}.audit_queue WHERE ticket = ANY(%s::bigint[]) RETURNING ticket",
+                (wanted,),
+            ),
+        )
+        if len(removed.fetchall()) != len(wanted):
+            raise StorageError("queued audit entries were already taken by another sealer")
+
+
+_QUEUED: Final = (
+    "SELECT ticket, at, actor_id, action, customer_id, fields, reason, outcome, chain,"
+    " on_behalf_of FROM {s}.audit_queue ORDER BY ticket LIMIT %s"
+)
+
+
+def _queued(found: Iterable[Sequence[Any]]) -> builtins.list[QueuedAudit]:
+    """Queue rows (ticket first, then the audit columns) as :class:`QueuedAudit`."""
+    queued: builtins.list[QueuedAudit] = []
+    for row in found:
+        record = mapping.audit_record(row, DIALECT)
+        queued.append(QueuedAudit(ticket=record.seq, record=attrs.evolve(record, seq=0)))
+    return queued
+
+
+_QUEUE_COLUMNS: Final = (
+    "at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of"
+)
 
 
 _KEY_COLUMNS: Final = mapping.KEY_COLUMNS

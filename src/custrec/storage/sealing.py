@@ -1,0 +1,225 @@
+"""Numbering audit entries into the log, and sealing queued ones (shared by the registry and
+the conformance kit).
+
+Two ways into the audit log:
+
+- :func:`append_numbered`: in a write session, read the last entry and append new entries right
+  after it, numbered and (with an :class:`~custrec.security.AuditChain`) HMAC-chained. On a
+  backend that runs writers in parallel, reading the last entry takes the log's lock until the
+  session ends, so every writer that appends this way waits for the others' commits.
+- on a backend with ``capabilities.concurrent_writes`` the registry instead queues entries in
+  the writing session, without waiting: when no other session holds the log's lock, the
+  writer takes it, seals whatever others queued and appends its own entries after them
+  (:func:`seal_in`); when another session holds it, the writer queues its entries
+  (:func:`queue_entries`, no lock) and commits. A writer that sealed others' entries looks at
+  the queue once more after its commit (:func:`seal_more`). :func:`seal_queue` seals
+  everything, waiting for the lock (before the log is read or verified, and to recover the
+  entries of a writer that stopped before they were sealed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Final, cast
+
+import attrs
+
+from custrec.errors import StorageError
+from custrec.security.audit import AuditChain
+from custrec.storage.protocols import AuditQueue, Session, Store
+from custrec.storage.types import AuditRecord, QueuedAudit
+
+__all__ = [
+    "LIVELY_ROUNDS",
+    "QUEUE_REJECTED",
+    "SEALER",
+    "SEAL_BATCH",
+    "SealedBatch",
+    "append_numbered",
+    "queue_entries",
+    "seal_in",
+    "seal_more",
+    "seal_queue",
+]
+
+SEAL_BATCH: Final = 1000
+"""The most queued entries one sealing session moves into the log."""
+
+LIVELY_ROUNDS: Final = 8
+"""How many sealing sessions a writer that held the log's lock runs after its commit."""
+
+SEALER: Final = "custrec.audit-sealer"
+"""The actor id of the entries the sealer writes itself."""
+
+QUEUE_REJECTED: Final = "audit.queue.rejected"
+"""The action of the entry the sealer writes in place of a queued entry whose tag does not
+verify (forged or altered while queued); the entry itself is not chained."""
+
+
+@attrs.frozen(kw_only=True)
+class SealedBatch:
+    """What one sealing session committed: the entry the batch follows (``None`` for the
+    first), the newest entry now in the log, and the tickets of queued entries rejected."""
+
+    previous: AuditRecord | None
+    newest: AuditRecord
+    tickets: tuple[int, ...] = ()  # the queued entries sealed
+    rejected: tuple[int, ...] = ()
+    full: bool = False  # the batch was as large as allowed: more may be queued
+
+
+def _numbered(
+    entries: Sequence[AuditRecord], last: AuditRecord | None, chain: AuditChain | None
+) -> list[AuditRecord]:
+    """``entries`` numbered after ``last`` and, with ``chain``, HMAC-chained to it."""
+    first = 1 if last is None else last.seq + 1
+    numbered = [attrs.evolve(e, seq=first + i) for i, e in enumerate(entries)]
+    if chain is not None:
+        values = chain.link_all(numbered, previous=last)
+        numbered = [attrs.evolve(e, chain=v) for e, v in zip(numbered, values, strict=True)]
+    return numbered
+
+
+def append_numbered(
+    session: Session, entries: Sequence[AuditRecord], chain: AuditChain | None
+) -> tuple[AuditRecord | None, AuditRecord]:
+    """Append ``entries`` (at least one) after the log's last entry, numbered and, with
+    ``chain``, HMAC-chained; return the entry they follow (``None`` for the first) and the
+    newest as stored. ``StorageError`` when the backend numbers them otherwise."""
+    if not entries:
+        raise ValueError("append_numbered needs at least one entry")
+    last = session.audit.last()
+    numbered = _numbered(entries, last, chain)
+    seqs = session.audit.append(numbered)
+    if list(seqs) != [e.seq for e in numbered]:
+        raise StorageError("the audit table assigned unexpected sequence numbers")
+    return last, numbered[-1]
+
+
+def queue_entries(
+    session: Session, entries: Sequence[AuditRecord], chain: AuditChain | None
+) -> list[int]:
+    """Queue ``entries`` in a write session of a ``concurrent_writes`` backend, each tagged
+    with ``chain`` (when given) so that the sealer can tell them from forgeries."""
+    queue = cast(AuditQueue, session.audit)
+    if chain is not None:
+        entries = [attrs.evolve(e, seq=0, chain=chain.tag(e)) for e in entries]
+    else:
+        entries = [attrs.evolve(e, seq=0, chain=b"") for e in entries]
+    return queue.enqueue(entries)
+
+
+def _admitted(
+    queued: Sequence[QueuedAudit], chain: AuditChain | None, now: Callable[[], datetime]
+) -> tuple[list[AuditRecord], tuple[int, ...]]:
+    """The entries to chain, in ticket order, and the tickets rejected (each replaced by a
+    :data:`QUEUE_REJECTED` entry of the sealer's own)."""
+    kept: list[AuditRecord] = []
+    rejected: list[int] = []
+    for item in queued:
+        record = item.record
+        if chain is None or chain.check_tag(record, record.chain):
+            kept.append(attrs.evolve(record, seq=0, chain=b""))
+            continue
+        rejected.append(item.ticket)
+        kept.append(
+            AuditRecord(
+                at=now(),
+                actor_id=SEALER,
+                action=QUEUE_REJECTED,
+                reason=f"queued entry {item.ticket} failed its tag and was not chained",
+                outcome="refused",
+            )
+        )
+    return kept, tuple(rejected)
+
+
+def seal_in(
+    session: Session,
+    chain: AuditChain | None,
+    *,
+    now: Callable[[], datetime],
+    wait: bool,
+    entries: Sequence[AuditRecord] = (),
+    batch_size: int = SEAL_BATCH,
+) -> tuple[bool, SealedBatch | None]:
+    """In a write session of a ``concurrent_writes`` backend: claim the log's lock and seal
+    up to ``batch_size`` queued entries, then this session's own ``entries`` after them (appended
+    directly, never queued). Returns whether the lock is held and what was sealed (``None``:
+    the lock was busy, or there was nothing to seal); it becomes final when the session
+    commits, and the lock is held until then. When the lock is busy the caller queues its
+    ``entries`` instead (:func:`queue_entries`)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    queue = cast(AuditQueue, session.audit)
+    claim = queue.claim(limit=batch_size, wait=wait)
+    if claim is None:
+        return False, None
+    if not claim.queued and not entries:
+        return True, None
+    admitted, rejected = _admitted(claim.queued, chain, now)
+    numbered = _numbered([*admitted, *entries], claim.last, chain)
+    tickets = tuple(item.ticket for item in claim.queued)
+    queue.seal(numbered, tickets)
+    return True, SealedBatch(
+        previous=claim.last,
+        newest=numbered[-1],
+        tickets=tickets,
+        rejected=rejected,
+        full=len(claim.queued) >= batch_size,
+    )
+
+
+def seal_more(
+    store: Store,
+    chain: AuditChain | None,
+    *,
+    now: Callable[[], datetime],
+    rounds: int = LIVELY_ROUNDS,
+) -> list[SealedBatch]:
+    """After a commit whose session held the log's lock and found other writers' entries in
+    the queue: seal what was queued meanwhile, without waiting, for at most ``rounds``
+    sealing sessions; return what they sealed.
+
+    A writer that finds the lock taken queues its entries, commits and goes on; the entries
+    are sealed by the next session that gets the lock: the holder looking again here once it
+    has released it, the next writer, or the next audit read (which waits for the lock).
+    """
+    sealed: list[SealedBatch] = []
+    for _ in range(rounds):
+        with store.transaction() as session:
+            _, done = seal_in(session, chain, now=now, wait=False)
+            if done is None:
+                return sealed
+            session.commit()
+        sealed.append(done)
+    return sealed
+
+
+def seal_queue(
+    store: Store,
+    chain: AuditChain | None,
+    *,
+    now: Callable[[], datetime],
+    batch_size: int = SEAL_BATCH,
+) -> list[SealedBatch]:
+    """Seal everything queued, waiting for the log's lock (before the log is read or
+    verified, and to recover entries whose writer stopped before they were sealed); return
+    what each committed session sealed.
+
+    Each session claims the lock, numbers and chains up to ``batch_size`` queued entries after the
+    last one and seals them in one commit (a crash leaves them either queued or sealed, never
+    both nor neither), until a batch is not full: everything committed before the call is
+    then in the log.
+    """
+    sealed: list[SealedBatch] = []
+    while True:
+        with store.transaction() as session:
+            _, done = seal_in(session, chain, now=now, wait=True, batch_size=batch_size)
+            if done is None:
+                return sealed
+            session.commit()
+        sealed.append(done)
+        if not done.full:
+            return sealed

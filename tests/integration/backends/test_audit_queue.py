@@ -1,0 +1,213 @@
+"""The audit log of a registry on PostgreSQL does not serialise its writers (issue 18).
+
+Units of work queue their audit entries without any shared lock; after the commit a short
+sealing session numbers and chains whatever is queued into the log and moves the head. These
+tests hold the log's lock on purpose (as a slow sealer would) and check, by waiting on events
+rather than on time, that reads and writes still go through; that nothing queued is ever lost
+(a writer that stops between its commit and the sealing); and that verification still catches
+tampering with sealed entries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+import pytest
+
+from custrec import Actor, KeyRing, Registry
+from custrec.backends.postgres import PostgresStore
+from custrec.errors import AuditIntegrityWarning
+from custrec.services import context as context_module
+from custrec.storage import AuditQueue, AuditRecord
+from custrec.storage.sealing import QUEUE_REJECTED
+
+ADMIN = Actor(id="admin", roles={"admin", "unmask"})
+AUDITOR = Actor(id="auditor", roles={"auditor"})
+WAIT = 30.0  # seconds a blocked operation may take before the test fails (never when it passes)
+
+
+def person(n: int) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"审计{n}",
+        "contacts": [{"phones": [f"1380000{n:04d}"], "emails": [f"a{n}@example.com"]}],
+    }
+
+
+@pytest.fixture
+def store(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresStore]:
+    opened = PostgresStore(postgres_dsn, schema=postgres_schema)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return KeyRing.generate()
+
+
+@pytest.fixture
+def registry(store: PostgresStore, keyring: KeyRing, tmp_path: Path) -> Registry:
+    return Registry(store, keyring=keyring, audit_head=tmp_path / "audit-head.json")
+
+
+def queued_count(store: PostgresStore) -> int:
+    with store.transaction() as session:
+        return len(cast(AuditQueue, session.audit).queued(limit=100_000))
+
+
+def log(store: PostgresStore) -> list[Any]:
+    with store.transaction(readonly=True) as session:
+        return session.audit.read(limit=100_000)
+
+
+def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # reported by the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="audit-queue-worker")
+    thread.start()
+    return thread, outcome
+
+
+def test_every_entry_is_sealed_when_the_operation_returns_if_nobody_else_is_sealing(
+    registry: Registry, store: PostgresStore
+) -> None:
+    stored = registry.customers.intake(person(1), actor=ADMIN)
+    registry.customers.get(stored.id, actor=ADMIN)
+    registry.customers.update(stored.id, {"stage": "prospect"}, actor=ADMIN, reason="called")
+    assert queued_count(store) == 0
+    entries = log(store)
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    actions = [e.action for e in entries]
+    assert actions.index("customer.create") < actions.index("customer.update")
+    assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_reads_and_writes_go_through_while_another_session_holds_the_log_lock(
+    registry: Registry, store: PostgresStore
+) -> None:
+    """Before, every unit took the log's lock to append its entries: a session holding it
+    (a slow sealer, a long transaction that had appended) stopped every reader and writer."""
+    stored = registry.customers.intake(person(2), actor=ADMIN)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with store.transaction() as session:
+            assert cast(AuditQueue, session.audit).claim() is not None
+            holding.set()
+            assert release.wait(WAIT), "never released"
+
+    holder, held = in_thread(hold_the_lock)
+    try:
+        assert holding.wait(WAIT)
+
+        def work() -> str:
+            got = registry.customers.get(stored.id, actor=ADMIN)
+            registry.customers.update(got.id, {"stage": "prospect"}, actor=ADMIN, reason="called")
+            return registry.customers.intake(person(3), actor=ADMIN).id
+
+        worker, outcome = in_thread(work)
+        worker.join(WAIT)  # a bound for a blocked backend, not a wait for time to pass
+        assert not worker.is_alive(), "an operation waited for the audit log's lock"
+        assert isinstance(outcome[0], str), outcome
+        assert queued_count(store) > 0, "their entries wait in the queue meanwhile"
+    finally:
+        release.set()
+        holder.join(WAIT)
+    assert held == [None]
+    result = registry.audit.verify(actor=AUDITOR)  # seals what waited first
+    assert result.ok, result
+    assert queued_count(store) == 0
+    actions = [e.action for e in log(store)]
+    assert actions.count("customer.create") == 2 and "customer.update" in actions
+
+
+def test_entries_of_a_writer_that_stopped_before_sealing_are_sealed_later(
+    store: PostgresStore, keyring: KeyRing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = tmp_path / "audit-head.json"
+    first = Registry(store, keyring=keyring, audit_head=head)
+    # the writer commits its queued entries, then stops before any sealing
+    monkeypatch.setattr(context_module, "seal_in", lambda *a, **k: (False, None))
+    stored = first.customers.intake(person(4), actor=ADMIN)
+    assert queued_count(store) > 0 and log(store) == []
+    monkeypatch.undo()
+    later = Registry(store, keyring=keyring, audit_head=head)
+    assert later.audit.verify(actor=AUDITOR).ok
+    assert queued_count(store) == 0
+    trail = later.audit.trail(customer_id=stored.id, actor=AUDITOR)
+    assert [e.action for e in trail] == ["customer.create"]
+
+
+def test_racing_clients_all_land_in_one_verified_chain(
+    registry: Registry, store: PostgresStore
+) -> None:
+    stored = [registry.customers.intake(person(10 + i), actor=ADMIN) for i in range(8)]
+    start = threading.Barrier(8)
+    rounds = 15
+
+    def client(index: int) -> int:
+        start.wait(WAIT)
+        mine = stored[index % len(stored)]
+        for round_ in range(rounds):
+            if round_ % 3 == 0:
+                registry.customers.update(
+                    mine.id, {"tags": [f"t{index}-{round_}"]}, actor=ADMIN, reason="tagged"
+                )
+            else:
+                registry.customers.get(mine.id, actor=ADMIN)
+        return rounds
+
+    threads = [in_thread(lambda i=i: client(i)) for i in range(8)]  # type: ignore[misc]
+    for thread, _ in threads:
+        thread.join(120)
+    assert [outcome for _, outcome in threads] == [[rounds]] * 8
+    result = registry.audit.verify(actor=AUDITOR)
+    assert result.ok, result
+    entries = log(store)
+    touched = [e for e in entries if e.customer_id in {c.id for c in stored}]
+    assert len([e for e in touched if e.action != "customer.create"]) == 8 * rounds
+    assert registry.audit.checkpoint(actor=AUDITOR).seq == entries[-1].seq + 1
+
+
+def test_deleting_the_newest_sealed_entries_is_still_detected(
+    registry: Registry, store: PostgresStore, postgres_dsn: str, postgres_schema: str
+) -> None:
+    stored = registry.customers.intake(person(5), actor=ADMIN)
+    registry.customers.get(stored.id, actor=ADMIN)
+    last = log(store)[-1].seq
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        table = f'"{postgres_schema}".audit'
+        admin.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER".encode())
+        admin.execute(f"DELETE FROM {table} WHERE seq = %s".encode(), (last,))
+        admin.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER".encode())
+    result = registry.audit.verify(actor=AUDITOR)
+    assert not result.ok
+    assert result.problem == "truncated"
+
+
+def test_a_forged_entry_slipped_into_the_queue_is_not_chained(
+    registry: Registry, store: PostgresStore
+) -> None:
+    registry.customers.intake(person(6), actor=ADMIN)
+    forged = AuditRecord(
+        at=log(store)[-1].at, actor_id="admin", action="customer.erase", chain=b"\x00" * 32
+    )
+    with store.transaction() as session:
+        cast(AuditQueue, session.audit).enqueue([forged])
+        session.commit()
+    with pytest.warns(AuditIntegrityWarning, match="failed their tag"):
+        result = registry.audit.verify(actor=AUDITOR)
+    assert result.ok, result
+    actions = [e.action for e in log(store)]
+    assert "customer.erase" not in actions and QUEUE_REJECTED in actions
