@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, operation
 from custrec.backends._sqlite.dialect import is_busy, translate
+from custrec.backends._sqlite.gate import WriterGate
 from custrec.backends._sqlite.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -236,7 +237,10 @@ class SQLiteStore:
     a connection serves one session at a time, so no two threads share one). Write sessions
     begin with ``BEGIN IMMEDIATE``: writers queue for SQLite's single write lock for up to
     ``busy_timeout`` and then fail with ``StorageError(retry_safe=True)``; readers never block
-    and see a snapshot. Any number of processes on one machine may open the same file (not over
+    and see a snapshot. Writers of a file take turns through a gate before that (a thread
+    lock and an exclusive ``flock`` on ``<database>-writers.lock``, mode 0600, polled every
+    millisecond or less), so that none is left sleeping in SQLite's busy handler, whose
+    retries back off to 100 ms, while later arrivals take the lock. Any number of processes on one machine may open the same file (not over
     a network file system). A session must not be shared between threads, and one thread may
     hold one session of a store at a time: nesting raises ``StorageError``.
 
@@ -312,6 +316,8 @@ class SQLiteStore:
         else:
             self._key_file = os.path.abspath(key_file)
         self._key_store: SQLiteStore | None = None
+        # writers of a file take turns through its gate (see custrec.backends._sqlite.gate)
+        self._gate = None if self._memory else WriterGate(self._path)
         if not self._memory:
             _create_private(self._path)
         conn = self._connect()
@@ -520,10 +526,20 @@ class SQLiteStore:
         ``StorageError(retry_safe=True)`` if the write lock is not free within ``busy_timeout``.
         """
         enter_once(self._local)
+        gate = None if readonly else self._gate
+        if gate is not None and not gate.acquire(self._busy_timeout):
+            self._local.active = False
+            raise StorageError(
+                f"the database stayed busy for longer than busy_timeout "
+                f"({self._busy_timeout:g} s): other writers held it; retry",
+                retry_safe=True,
+            )
         try:
             conn = self._acquire()
         except BaseException:
             self._local.active = False
+            if gate is not None:
+                gate.release()
             raise
         reusable = True
         try:
@@ -542,7 +558,11 @@ class SQLiteStore:
             reusable = session._finish(quiet=False)
         finally:
             self._local.active = False
-            self._release(conn, reusable=reusable)
+            try:
+                self._release(conn, reusable=reusable)
+            finally:
+                if gate is not None:
+                    gate.release()
 
     def close(self) -> None:
         """Close every connection this store opened; idempotent. Later use raises ``StorageError``.
@@ -565,6 +585,8 @@ class SQLiteStore:
             self._truncate_wal(idle[0], wait=True)
         for conn in idle:
             self._close_quietly(conn)
+        if self._gate is not None:
+            self._gate.close()
         if key_store is not None:
             key_store.close()
         if self._memory and self._memory_lock.acquire(blocking=False):

@@ -1,0 +1,118 @@
+"""Writers of one SQLite file take turns through its gate (issue 18: no writer, and no read's
+audit append, left sleeping in SQLite's busy handler while others take the lock).
+
+The gate is a thread lock plus an exclusive ``flock`` on ``<database>-writers.lock``, held from
+before ``BEGIN IMMEDIATE`` to the end of the transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from custrec.backends import SQLiteStore
+from custrec.backends._sqlite.gate import WriterGate, gate_path
+from custrec.errors import StorageError
+from custrec.testing._support import customer
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+
+
+def test_the_gate_file_is_private_and_sits_beside_the_database(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "crm.sqlite")
+    with store.transaction() as session:
+        session.customers.add(customer())
+        session.commit()
+    store.close()
+    lock = Path(gate_path(str(tmp_path / "crm.sqlite")))
+    assert lock.exists()
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    assert lock.read_bytes() == b""
+
+
+def test_a_writer_of_another_process_holding_the_gate_makes_writers_wait_then_fail_typed(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "crm.sqlite")
+    SQLiteStore(database, busy_timeout=0.2).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import fcntl, os, sys
+                fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                print("held", flush=True)
+                sys.stdin.readline()
+                """
+            ),
+            gate_path(database),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        store = SQLiteStore(database, busy_timeout=0.2)
+        with pytest.raises(StorageError, match="busy") as info:
+            with store.transaction() as session:
+                session.customers.add(customer())
+        assert info.value.retry_safe
+        with store.transaction(readonly=True) as session:  # readers never take the gate
+            assert session.customers.count() == 0
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(30)
+    with store.transaction() as session:  # released when its holder ended
+        session.customers.add(customer())
+        session.commit()
+    store.close()
+
+
+def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
+    gate = WriterGate(str(tmp_path / "db"))
+    assert gate.acquire(1.0)
+    entered = threading.Event()
+
+    def second() -> None:
+        assert gate.acquire(30.0)
+        entered.set()
+        gate.release()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not entered.is_set(), "the second writer entered while the first held the gate"
+    assert gate.acquire(0.0) is False
+    gate.release()
+    thread.join(30)
+    assert entered.is_set()
+    gate.close()
+
+
+def test_a_forked_child_does_not_share_its_parents_gate(tmp_path: Path) -> None:
+    gate = WriterGate(str(tmp_path / "db"))
+    assert gate.acquire(1.0)  # the parent holds it
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        gate._thread_lock = threading.Lock()  # the child's copy of a held thread lock
+        os.write(writer, b"1" if gate.acquire(0.05) is False else b"0")
+        os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 1)
+    os.waitpid(pid, 0)
+    gate.release()
+    gate.close()
+    assert answer == b"1", "the child took the gate its parent held"
