@@ -233,16 +233,16 @@ class SQLiteStore:
     SQLite's default is 1,000): a page changed by many commits in between is copied once.
     Memory is taken only as pages are used.
 
-    Threads and processes: each session takes a connection from a small pool (opened lazily;
-    a connection serves one session at a time, so no two threads share one). Write sessions
-    begin with ``BEGIN IMMEDIATE``: writers queue for SQLite's single write lock for up to
-    ``busy_timeout`` and then fail with ``StorageError(retry_safe=True)``; readers never block
-    and see a snapshot. Writers of a file take turns through a gate before that (a thread
-    lock and an exclusive ``flock`` on ``<database>-writers.lock``, mode 0600, polled every
-    millisecond or less), so that none is left sleeping in SQLite's busy handler, whose
-    retries back off to 100 ms, while later arrivals take the lock. Any number of processes on one machine may open the same file (not over
-    a network file system). A session must not be shared between threads, and one thread may
-    hold one session of a store at a time: nesting raises ``StorageError``.
+    Threads and processes: each session takes a connection from a small pool (opened lazily; a
+    connection serves one session at a time, so no two threads share one). Write sessions begin with
+    ``BEGIN IMMEDIATE``: writers queue for SQLite's single write lock for up to ``busy_timeout`` and
+    then fail with ``StorageError(retry_safe=True)``; readers never block and see a snapshot.
+    Writers of a file take turns through a gate before that (a thread lock and an exclusive
+    ``flock`` on ``<database>-writers.lock``, mode 0600, polled every millisecond or less), so that
+    none is left sleeping in SQLite's busy handler, whose retries back off to 100 ms, while later
+    arrivals take the lock. Any number of processes on one machine may open the same file (not over
+    a network file system). A session must not be shared between threads, and one thread may hold
+    one session of a store at a time: nesting raises ``StorageError``.
 
     ``":memory:"`` keeps the database in this process only: one connection shared by all
     sessions of this store instance, which run one at a time (others wait up to

@@ -64,9 +64,11 @@ def test_a_writer_of_another_process_holding_the_gate_makes_writers_wait_then_fa
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         store = SQLiteStore(database, busy_timeout=0.2)
-        with pytest.raises(StorageError, match="busy") as info:
-            with store.transaction() as session:
-                session.customers.add(customer())
+        with (
+            pytest.raises(StorageError, match="busy") as info,
+            store.transaction() as session,
+        ):
+            session.customers.add(customer())
         assert info.value.retry_safe
         with store.transaction(readonly=True) as session:  # readers never take the gate
             assert session.customers.count() == 0
