@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,3 +33,28 @@ def count_intake_validations(
 ) -> Callable[[], IntakeValidations]:
     """Start counting intake's own validations (call it where counting should begin)."""
     return lambda: IntakeValidations(monkeypatch)
+
+
+Started = tuple[threading.Thread, list[Any]]
+"""A started thread and the list its outcome (return value or exception) is appended to."""
+
+
+def _start(work: Callable[[], Any]) -> Started:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # reported by the test's assertion
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="test-worker")
+    thread.start()
+    return thread, outcome
+
+
+@pytest.fixture
+def in_thread() -> Callable[[Callable[[], Any]], Started]:
+    """Start ``work`` in a thread; returns the thread and the list its result or exception is
+    appended to (join the thread, then compare the list)."""
+    return _start

@@ -186,15 +186,7 @@ def seal_more(
     are sealed by the next session that gets the lock: the holder looking again here once it
     has released it, the next writer, or the next audit read (which waits for the lock).
     """
-    sealed: list[SealedBatch] = []
-    for _ in range(rounds):
-        with store.transaction() as session:
-            _, done = seal_in(session, chain, now=now, wait=False)
-            if done is None:
-                return sealed
-            session.commit()
-        sealed.append(done)
-    return sealed
+    return _rounds(store, chain, now=now, wait=False, batch_size=SEAL_BATCH, rounds=rounds)
 
 
 def seal_queue(
@@ -213,13 +205,28 @@ def seal_queue(
     both nor neither), until a batch is not full: everything committed before the call is
     then in the log.
     """
+    return _rounds(store, chain, now=now, wait=True, batch_size=batch_size, rounds=None)
+
+
+def _rounds(
+    store: Store,
+    chain: AuditChain | None,
+    *,
+    now: Callable[[], datetime],
+    wait: bool,
+    batch_size: int,
+    rounds: int | None,
+) -> list[SealedBatch]:
+    """Sealing sessions, one after the other, until one finds nothing to seal (or the lock
+    taken), ``rounds`` have run, or (waiting for the lock) a batch is not full."""
     sealed: list[SealedBatch] = []
-    while True:
+    while rounds is None or len(sealed) < rounds:
         with store.transaction() as session:
-            _, done = seal_in(session, chain, now=now, wait=True, batch_size=batch_size)
+            _, done = seal_in(session, chain, now=now, wait=wait, batch_size=batch_size)
             if done is None:
-                return sealed
+                break
             session.commit()
         sealed.append(done)
-        if not done.full:
-            return sealed
+        if wait and not done.full:
+            break
+    return sealed

@@ -7,6 +7,7 @@ worker lives at module level so that a ``spawn``-started process can unpickle it
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ __all__ = [
     "audit_entry",
     "consent",
     "customer",
+    "finishes_while_held",
     "history_entry",
     "increment_counter",
     "interaction",
@@ -197,3 +199,53 @@ def race_worker(opener: Callable[[], Store], customer_id: str, increments: int) 
         return sum(increment_counter(store, customer_id) for _ in range(increments))
     finally:
         store.close()
+
+
+def finishes_while_held(
+    store: Store,
+    hold: Callable[[Session], object],
+    meanwhile: Callable[[], object],
+    *,
+    readonly: bool = False,
+    timeout: float = 120.0,
+) -> None:
+    """Open a session (read-only with ``readonly``) in a thread, run ``hold`` in it and keep it
+    open while ``meanwhile`` runs in another thread; ``meanwhile`` must finish while the held
+    session is still open (within 30 s, a bound for a blocked backend, never a wait for time to
+    pass). Then the held session ends (committed unless read-only). An exception on either side
+    fails the caller's test."""
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def held() -> None:
+        try:
+            with store.transaction(readonly=readonly) as session:
+                try:
+                    hold(session)
+                finally:
+                    holding.set()
+                release.wait(timeout)
+                if not readonly:
+                    session.commit()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def other() -> None:
+        try:
+            meanwhile()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    holder = threading.Thread(target=held, name="kit-holder")
+    holder.start()
+    try:
+        assert holding.wait(30), "the held session never began"
+        worker = threading.Thread(target=other, name="kit-meanwhile")
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "it waited for the held session"
+    finally:
+        release.set()
+        holder.join(timeout)
+    if errors:
+        raise errors[0]

@@ -11,7 +11,7 @@ tampering with sealed entries.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -65,20 +65,6 @@ def log(store: PostgresStore) -> list[Any]:
         return session.audit.read(limit=100_000)
 
 
-def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as exc:  # reported by the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name="audit-queue-worker")
-    thread.start()
-    return thread, outcome
-
-
 def test_every_entry_is_sealed_when_the_operation_returns_if_nobody_else_is_sealing(
     registry: Registry, store: PostgresStore
 ) -> None:
@@ -94,7 +80,7 @@ def test_every_entry_is_sealed_when_the_operation_returns_if_nobody_else_is_seal
 
 
 def test_reads_and_writes_go_through_while_another_session_holds_the_log_lock(
-    registry: Registry, store: PostgresStore
+    registry: Registry, store: PostgresStore, in_thread: Any
 ) -> None:
     """Before, every unit took the log's lock to append its entries: a session holding it
     (a slow sealer, a long transaction that had appended) stopped every reader and writer."""
@@ -150,7 +136,7 @@ def test_entries_of_a_writer_that_stopped_before_sealing_are_sealed_later(
 
 
 def test_racing_clients_all_land_in_one_verified_chain(
-    registry: Registry, store: PostgresStore
+    registry: Registry, store: PostgresStore, in_thread: Any
 ) -> None:
     stored = [registry.customers.intake(person(10 + i), actor=ADMIN) for i in range(8)]
     start = threading.Barrier(8)

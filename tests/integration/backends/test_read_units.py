@@ -78,21 +78,9 @@ def audited(registry: Registry, customer_id: str, actor_id: str) -> list[tuple[s
     return [(e.action, e.outcome) for e in trail]
 
 
-def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as exc:  # reported by the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name="held-reader")
-    thread.start()
-    return thread, outcome
-
-
-def test_a_writer_commits_while_a_read_is_decrypting(open_store: Callable[[], Store]) -> None:
+def test_a_writer_commits_while_a_read_is_decrypting(
+    open_store: Callable[[], Store], in_thread: Any
+) -> None:
     policy = HeldReads(readers=1)
     registry = Registry(open_store(), keyring=KeyRing.generate(), policy=policy)
     first = registry.customers.intake(person(1), actor=ADMIN)
@@ -110,7 +98,9 @@ def test_a_writer_commits_while_a_read_is_decrypting(open_store: Callable[[], St
     assert registry.audit.verify(actor=AUDITOR).ok
 
 
-def test_readers_do_not_wait_for_each_other(open_store: Callable[[], Store]) -> None:
+def test_readers_do_not_wait_for_each_other(
+    open_store: Callable[[], Store], in_thread: Any
+) -> None:
     policy = HeldReads(readers=2)
     registry = Registry(open_store(), keyring=KeyRing.generate(), policy=policy)
     stored = registry.customers.intake(person(3), actor=ADMIN)

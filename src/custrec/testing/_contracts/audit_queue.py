@@ -16,7 +16,7 @@ from custrec.security.audit import AuditChain
 from custrec.storage.protocols import AuditQueue, Session, Store
 from custrec.storage.sealing import QUEUE_REJECTED, queue_entries, seal_in, seal_more, seal_queue
 from custrec.testing._contracts.common import _StoreFixtures
-from custrec.testing._support import audit_entry, reading, writing
+from custrec.testing._support import audit_entry, finishes_while_held, reading, writing
 
 _KEY = b"k" * 32
 
@@ -131,28 +131,15 @@ class AuditQueueContract(_StoreFixtures):
     def test_a_claim_without_waiting_fails_while_another_session_holds_the_lock(
         self, queue_store: Store
     ) -> None:
-        holding, release = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        def hold() -> None:
-            with queue_store.transaction() as session:
-                try:
-                    assert _queue(session).claim() is not None
-                finally:
-                    holding.set()
-                release.wait(self.queue_timeout_seconds)
-
-        holder = _background(hold, errors)
-        try:
-            assert holding.wait(30)
+        def meanwhile() -> None:
             with queue_store.transaction() as session:
                 assert _queue(session).claim(wait=False) is None
-        finally:
-            release.set()
-            holder.join(self.queue_timeout_seconds)
+
+        finishes_while_held(
+            queue_store, lambda session: _queue(session).claim(), meanwhile, readonly=False
+        )
         with queue_store.transaction() as session:
             assert _queue(session).claim(wait=False) is not None
-        assert errors == []
 
     def test_enqueue_returns_the_tickets_in_order(self, queue_store: Store) -> None:
         with writing(queue_store) as session:
@@ -170,33 +157,16 @@ class AuditQueueContract(_StoreFixtures):
     ) -> None:
         """While one session holds the log's lock and has queued an entry, uncommitted,
         another session queues and commits."""
-        holding, release = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
 
-        def hold() -> None:
-            with queue_store.transaction() as session:
-                try:
-                    _queue(session).claim()
-                    _queue(session).enqueue([audit_entry("held")])
-                finally:
-                    holding.set()
-                release.wait(self.queue_timeout_seconds)
-                session.commit()
+        def hold(session: Session) -> None:
+            _queue(session).claim()
+            _queue(session).enqueue([audit_entry("held")])
 
         def meanwhile() -> None:
             with writing(queue_store) as session:
                 _queue(session).enqueue([audit_entry("meanwhile")])
 
-        holder = _background(hold, errors)
-        try:
-            assert holding.wait(30)
-            other = _background(meanwhile, errors)
-            other.join(30)  # a bound for a blocked backend, not a wait for time to pass
-            assert not other.is_alive(), "queueing waited for another session"
-        finally:
-            release.set()
-            holder.join(self.queue_timeout_seconds)
-        assert errors == []
+        finishes_while_held(queue_store, hold, meanwhile)
         with writing(queue_store) as session:
             queued = {q.record.customer_id for q in _queue(session).queued()}
         assert queued == {"held", "meanwhile"}

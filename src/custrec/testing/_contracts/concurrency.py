@@ -23,20 +23,12 @@ from custrec.testing._contracts.common import _StoreFixtures
 from custrec.testing._support import (
     audit_entry,
     customer,
+    finishes_while_held,
     increment_counter,
     race_worker,
     reading,
     writing,
 )
-
-
-def _failure(work: Callable[[], None]) -> list[BaseException]:
-    """Run ``work``; its exception, if any, in a list."""
-    try:
-        work()
-    except BaseException as exc:  # reported by the caller's assertion
-        return [exc]
-    return []
 
 
 def _seed_counter(store: Store) -> str:
@@ -195,18 +187,6 @@ class ConcurrencyContract(_StoreFixtures):
         seeded = customer()
         with writing(store) as session:
             session.customers.add(seeded)
-        holding, release = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        def hold() -> None:
-            try:
-                with store.transaction(readonly=True) as session:
-                    session.customers.get(seeded.id)
-                    holding.set()
-                    release.wait(self.race_timeout_seconds)
-            except BaseException as exc:  # reported by the assertion below
-                errors.append(exc)
-                holding.set()
 
         def meanwhile() -> None:
             with store.transaction(readonly=True) as session:
@@ -215,18 +195,13 @@ class ConcurrencyContract(_StoreFixtures):
                 session.customers.add(customer())
                 session.commit()
 
-        holder = threading.Thread(target=hold, name="kit-reader")
-        holder.start()
-        try:
-            assert holding.wait(30), "the first read-only transaction never began"
-            other = threading.Thread(target=lambda: errors.extend(_failure(meanwhile)))
-            other.start()
-            other.join(30)  # a bound for a blocked backend, not a wait for time to pass
-            assert not other.is_alive(), "a reader or a writer waited for an open reader"
-        finally:
-            release.set()
-            holder.join(self.race_timeout_seconds)
-        assert errors == []
+        finishes_while_held(
+            store,
+            lambda session: session.customers.get(seeded.id),
+            meanwhile,
+            readonly=True,
+            timeout=self.race_timeout_seconds,
+        )
 
     def test_chained_audit_appends_from_concurrent_sessions_verify(self, store: Store) -> None:
         """Writers that each read the last entry and append one HMAC-chained after it build a
