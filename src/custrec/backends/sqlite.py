@@ -238,11 +238,11 @@ class SQLiteStore:
     ``BEGIN IMMEDIATE``: writers queue for SQLite's single write lock for up to ``busy_timeout`` and
     then fail with ``StorageError(retry_safe=True)``; readers never block and see a snapshot.
     Writers of a file take turns through a gate before that (a thread lock and an exclusive
-    ``flock`` on ``<database>-writers.lock``, mode 0600, polled every millisecond or less), so that
-    none is left sleeping in SQLite's busy handler, whose retries back off to 100 ms, while later
-    arrivals take the lock. Any number of processes on one machine may open the same file (not over
-    a network file system). A session must not be shared between threads, and one thread may hold
-    one session of a store at a time: nesting raises ``StorageError``.
+    ``flock`` on ``<database>-writers.lock``, mode 0600, waited for in the kernel), so that none is
+    left sleeping in SQLite's busy handler, whose retries back off to 100 ms, while later arrivals
+    take the lock. Any number of processes on one machine may open the same file (not over a network
+    file system). A session must not be shared between threads, and one thread may hold one session
+    of a store at a time: nesting raises ``StorageError``.
 
     ``":memory:"`` keeps the database in this process only: one connection shared by all
     sessions of this store instance, which run one at a time (others wait up to

@@ -11,7 +11,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -37,32 +36,13 @@ def test_the_gate_file_is_private_and_sits_beside_the_database(tmp_path: Path) -
     assert lock.read_bytes() == b""
 
 
-def test_a_writer_of_another_process_holding_the_gate_makes_writers_wait_then_fail_typed(
+def test_a_writer_of_another_process_holding_the_gate_makes_writers_fail_typed(
     tmp_path: Path,
 ) -> None:
     database = str(tmp_path / "crm.sqlite")
     SQLiteStore(database, busy_timeout=0.2).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
-                import fcntl, os, sys
-                fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                print("held", flush=True)
-                sys.stdin.readline()
-                """
-            ),
-            gate_path(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold_flock_in_another_process(gate_path(database))
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         store = SQLiteStore(database, busy_timeout=0.2)
         with (
             pytest.raises(StorageError, match="busy") as info,
@@ -118,3 +98,48 @@ def test_a_forked_child_does_not_share_its_parents_gate(tmp_path: Path) -> None:
     gate.release()
     gate.close()
     assert answer == b"1", "the child took the gate its parent held"
+
+
+def _hold_flock_in_another_process(path: str) -> subprocess.Popen[str]:
+    """A process that holds an exclusive flock on ``path`` until a line arrives on its stdin."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.readline()\n",
+            path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_waiting_writer_gets_the_gate_when_the_other_process_lets_go(tmp_path: Path) -> None:
+    """No polling: the gate's waiting thread is woken by the kernel; a writer that gave up
+    leaves it waiting, and the next writer of the process is handed the lock."""
+    database = str(tmp_path / "db")
+    gate = WriterGate(database)
+    holder = _hold_flock_in_another_process(gate_path(database))
+    outcome: list[bool] = []
+    try:
+        assert gate.acquire(0.05) is False  # gave up: the other process holds it
+        waiting = threading.Thread(target=lambda: outcome.append(gate.acquire(30.0)))
+        waiting.start()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(30)
+    waiting.join(30)
+    assert outcome == [True]
+    gate.release()
+    assert gate.acquire(0.0) is True  # free again, taken without waiting
+    gate.release()
+    gate.close()
