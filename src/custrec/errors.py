@@ -214,7 +214,10 @@ class KeyLayoutWarning(UserWarning):
 
 class AuditIntegrityWarning(UserWarning):
     """The audit log no longer holds the entry its head names: entries were deleted or altered
-    (or the store was restored from a backup). ``registry.audit.verify(...)`` reports it."""
+    (or the store was restored from a backup), which ``registry.audit.verify(...)`` reports;
+    or a queued audit entry failed its tag (forged or altered while queued) and was replaced
+    in the chain by an ``audit.queue.rejected`` entry naming its ticket (its content is gone:
+    investigate who could write to the store)."""
 
 
 # ------------------------------------------------------------------------ keys and encryption

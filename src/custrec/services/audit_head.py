@@ -13,11 +13,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from custrec.errors import StorageError
 from custrec.security import Checkpoint
-from custrec.storage import Store
+from custrec.storage import AuditQueue, Session, Store
 
 try:  # POSIX: serialise processes advancing one file head
     import fcntl
@@ -128,6 +128,7 @@ class StoreAuditHead:
 
     def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
         with self._store.transaction() as session:
+            _one_at_a_time(self._store, session)
             value = session.meta.get(META_HEAD)
             current = None if value is None else _checkpoint_from_json(value, "the key store")
             if current is not None and current.seq >= checkpoint.seq:
@@ -140,6 +141,7 @@ class StoreAuditHead:
 
     def replace(self, checkpoint: Checkpoint) -> None:
         with self._store.transaction() as session:
+            _one_at_a_time(self._store, session)
             session.meta.put(META_HEAD, json.dumps(checkpoint.to_dict()).encode())
             session.commit()
 
@@ -149,3 +151,11 @@ def _checkpoint_from_json(value: bytes, where: str) -> Checkpoint:
         return Checkpoint.from_dict(json.loads(value))
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise StorageError(f"the audit head in {where} is malformed: {exc}") from None
+
+
+def _one_at_a_time(store: Store, session: Session) -> None:
+    """On a key store whose writers run in parallel, hold its audit log's lock for the rest of
+    the session, so that two heads advancing at once cannot interleave their read and write
+    (the head would move backwards). Elsewhere the write session is already alone."""
+    if store.capabilities.concurrent_writes:
+        cast(AuditQueue, session.audit).claim(limit=1)

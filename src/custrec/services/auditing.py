@@ -161,6 +161,8 @@ class AuditService:
             unit.flush_audit()
             newest = unit.newest
             unit.session.commit()  # closed without the head's own advance: it is replaced below
+        if unit.sealed is not None:  # it sealed others' queued entries too: warn of forgeries
+            self._context.after_sealing([unit.sealed], advance=False)
         if newest is None:  # queued: seal it (and anything before it) without moving the head
             self._context.seal_audit(advance=False)
             with self._context.store.transaction(readonly=True) as session:

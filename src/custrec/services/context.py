@@ -99,6 +99,16 @@ def check_optional_reason(reason: object) -> str | None:
     return check("reason", reason, storable_text())
 
 
+def _sealing_failed(exc: BaseException) -> None:
+    """Warn that queued audit entries stay queued (the sealing failed, the data did not)."""
+    warnings.warn(
+        f"custrec: queued audit entries could not be sealed now ({type(exc).__name__}: {exc}); "
+        "they stay queued for the next sealing",
+        RuntimeWarning,
+        4,
+    )
+
+
 class Unit:
     """One unit of work: a session, its sealer, and audit entries chained in commit order.
 
@@ -182,9 +192,13 @@ class Unit:
         what others queued, when no other session holds the log's lock; else queue them
         (no waiting either way; see :mod:`custrec.storage.sealing`)."""
         context = self.context
-        _, sealed = seal_in(
-            self.session, context.chain, now=context.now, wait=False, entries=self.pending
-        )
+        try:
+            _, sealed = seal_in(
+                self.session, context.chain, now=context.now, wait=False, entries=self.pending
+            )
+        except (StorageError, ValueError) as exc:  # the failed step left the session as it was
+            _sealing_failed(exc)
+            sealed = None
         if sealed is None:
             queue_entries(self.session, self.pending, context.chain)
             self.queued = True
@@ -332,7 +346,13 @@ class Context:
         on a backend that writes in parallel, queue them there and seal them after)."""
         if self.queues_audit():
             with self.store.transaction() as session:
-                _, sealed = seal_in(session, self.chain, now=self.now, wait=False, entries=entries)
+                try:
+                    _, sealed = seal_in(
+                        session, self.chain, now=self.now, wait=False, entries=entries
+                    )
+                except (StorageError, ValueError) as exc:  # the session is as it was
+                    _sealing_failed(exc)
+                    sealed = None
                 if sealed is None:
                     queue_entries(session, entries, self.chain)
                 session.commit()
@@ -366,13 +386,8 @@ class Context:
         if sealed.tickets:
             try:
                 batches += seal_more(self.store, self.chain, now=self.now)
-            except StorageError as exc:
-                warnings.warn(
-                    f"custrec: queued audit entries could not be sealed now ({exc}); they "
-                    "stay queued for the next sealing",
-                    RuntimeWarning,
-                    3,
-                )
+            except Exception as exc:  # the data is committed: never raise for the sealing
+                _sealing_failed(exc)
         self.after_sealing(batches)
 
     def after_sealing(self, batches: Sequence[SealedBatch], *, advance: bool = True) -> None:

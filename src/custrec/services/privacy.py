@@ -205,18 +205,17 @@ class PrivacyService:
         store, or this unit of work when keys live beside the data)."""
 
         def journal(session: Session) -> None:
-            self._context.append_audit(
-                session,
-                [
-                    AuditRecord(
-                        at=now,
-                        actor_id=actor_id,
-                        action=JOURNAL_ACTION,
-                        customer_id=customer_id,
-                        reason=reason,
-                    )
-                ],
+            entry = AuditRecord(
+                at=now,
+                actor_id=actor_id,
+                action=JOURNAL_ACTION,
+                customer_id=customer_id,
+                reason=reason,
             )
+            if session is unit.session:  # keys beside the data: with the unit's own entries
+                unit.pending.append(entry)  # (queued, not waiting for the log's lock)
+                return
+            self._context.append_audit(session, [entry])
 
         return unit.sealer.destroy_key(customer_id, record=journal)
 

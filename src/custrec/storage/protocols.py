@@ -298,7 +298,7 @@ class AuditQueue(AuditTable, Protocol):
     until a sealing session removes it with :meth:`seal` and commits.
     """
 
-    def enqueue(self, records: Sequence[AuditRecord]) -> list[int]:
+    def enqueue(self, records: Iterable[AuditRecord]) -> list[int]:
         """Queue entries (all or none; each ``seq`` is ignored) without waiting for other
         sessions, readers, writers or enqueuers, and return their tickets in order; they
         become visible to others when this session commits."""
@@ -313,15 +313,18 @@ class AuditQueue(AuditTable, Protocol):
         """Take the log's append lock (the one :meth:`last` takes in a write session) until
         this session ends, and return the log's last entry with up to ``limit`` queued entries
         (as :meth:`queued`, read once the lock is held). With ``wait=False`` return ``None`` at
-        once when another session holds the lock. A read-only session refuses with
+        once when another session holds the lock; waiting gives up after a bounded time with
+        ``StorageError(retry_safe=True)``. A queued row that cannot be decoded comes back as an
+        entry whose tag fails (never as an exception). A read-only session refuses with
         ``StorageError``."""
         ...
 
-    def seal(self, records: Sequence[AuditRecord], tickets: Sequence[int]) -> None:
-        """After :meth:`claim` in the same session: append ``records`` with the seqs they
-        carry (consecutive, after the claimed last entry) and remove the queued entries
-        ``tickets``, all or none: ``StorageError`` when a ticket is not queued (another sealer
-        took it) or a seq is taken, and nothing is written then."""
+    def seal(self, records: Iterable[AuditRecord], tickets: Iterable[int]) -> None:
+        """After :meth:`claim` in the same session (the lock is taken here if it was not):
+        append ``records`` with the seqs they carry and remove the queued entries ``tickets``,
+        all or none. ``ValueError`` when the seqs are not consecutive; ``StorageError`` when
+        they do not follow the log's last entry or a ticket is not queued (another sealer took
+        it); nothing is written then."""
         ...
 
 

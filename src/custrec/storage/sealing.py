@@ -46,7 +46,7 @@ __all__ = [
 SEAL_BATCH: Final = 1000
 """The most queued entries one sealing session moves into the log."""
 
-LIVELY_ROUNDS: Final = 8
+LIVELY_ROUNDS: Final = 2
 """How many sealing sessions a writer that held the log's lock runs after its commit."""
 
 SEALER: Final = "custrec.audit-sealer"
@@ -97,12 +97,23 @@ def append_numbered(
     return last, numbered[-1]
 
 
+def _queue_of(session: Session) -> AuditQueue:
+    """The session's audit table as a queue; ``TypeError`` for a backend without one."""
+    audit = session.audit
+    if not all(callable(getattr(audit, name, None)) for name in ("enqueue", "claim", "seal")):
+        raise TypeError(
+            "this backend does not queue audit entries (its capabilities.concurrent_writes is "
+            "false): append them with append_numbered"
+        )
+    return cast(AuditQueue, audit)
+
+
 def queue_entries(
     session: Session, entries: Sequence[AuditRecord], chain: AuditChain | None
 ) -> list[int]:
     """Queue ``entries`` in a write session of a ``concurrent_writes`` backend, each tagged
     with ``chain`` (when given) so that the sealer can tell them from forgeries."""
-    queue = cast(AuditQueue, session.audit)
+    queue = _queue_of(session)
     if chain is not None:
         entries = [attrs.evolve(e, seq=0, chain=chain.tag(e)) for e in entries]
     else:
@@ -152,7 +163,7 @@ def seal_in(
     ``entries`` instead (:func:`queue_entries`)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    queue = cast(AuditQueue, session.audit)
+    queue = _queue_of(session)
     claim = queue.claim(limit=batch_size, wait=wait)
     if claim is None:
         return False, None

@@ -27,6 +27,7 @@ from custrec.storage.sealing import QUEUE_REJECTED
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 AUDITOR = Actor(id="auditor", roles={"auditor"})
+ERASER = Actor(id="dpo", roles={"admin", "erase"})
 WAIT = 30.0  # seconds a blocked operation may take before the test fails (never when it passes)
 
 
@@ -197,3 +198,99 @@ def test_a_forged_entry_slipped_into_the_queue_is_not_chained(
     assert result.ok, result
     actions = [e.action for e in log(store)]
     assert "customer.erase" not in actions and QUEUE_REJECTED in actions
+
+
+def test_a_queued_row_that_cannot_be_read_is_rejected_not_a_stop_for_everyone(
+    registry: Registry, store: PostgresStore, postgres_dsn: str, postgres_schema: str
+) -> None:
+    """Found in review: one queue row with an instant Python cannot hold stopped every write
+    and every audit read. Schema 3 refuses such rows; one slipped in anyway (the owner dropped
+    the check) is sealed as rejected."""
+    stored = registry.customers.intake(person(7), actor=ADMIN)
+    table = f'"{postgres_schema}".audit_queue'
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            admin.execute(
+                f"INSERT INTO {table} (at, actor_id, action, fields, outcome, chain)"
+                " VALUES ('infinity', 'x', 'y', '{}', 'ok', '')".encode()
+            )
+        (check,) = admin.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'",
+            (table,),
+        ).fetchone() or ("",)
+        admin.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{check}"'.encode())
+        admin.execute(
+            f"INSERT INTO {table} (at, actor_id, action, fields, outcome, chain)"
+            " VALUES ('infinity', 'x', 'y', '{}', 'ok', '')".encode()
+        )
+    with pytest.warns(AuditIntegrityWarning, match="failed their tag"):
+        updated = registry.customers.update(
+            stored.id, {"stage": "prospect"}, actor=ADMIN, reason="called"
+        )
+    assert updated.version == 2
+    assert registry.audit.verify(actor=AUDITOR).ok
+    assert queued_count(store) == 0
+    assert QUEUE_REJECTED in [e.action for e in log(store)]
+
+
+def test_an_erasure_does_not_wait_for_the_log_lock(
+    registry: Registry, store: PostgresStore, in_thread: Any
+) -> None:
+    """Found in review: the erasure journal (keys beside the data) was appended under the
+    log's lock, so an erasure waited for whoever held it."""
+    stored = registry.customers.intake(person(8), actor=ADMIN)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with store.transaction() as session:
+            assert cast(AuditQueue, session.audit).claim() is not None
+            holding.set()
+            assert release.wait(WAIT), "never released"
+
+    holder, _ = in_thread(hold_the_lock)
+    try:
+        assert holding.wait(WAIT)
+        worker, outcome = in_thread(
+            lambda: registry.privacy.erase(stored.id, actor=ERASER, reason="asked")
+        )
+        worker.join(WAIT)  # a bound for a blocked backend, not a wait for time to pass
+        assert not worker.is_alive(), "the erasure waited for the audit log's lock"
+        assert not isinstance(outcome[0], BaseException), outcome
+    finally:
+        release.set()
+        holder.join(WAIT)
+    assert registry.audit.verify(actor=AUDITOR).ok
+    journal = registry.privacy.journal(actor=AUDITOR)
+    assert [entry.customer_id for entry in journal] == [stored.id]
+
+
+def test_an_audit_read_behind_a_lock_held_for_ever_fails_typed_after_the_timeout(
+    postgres_dsn: str, postgres_schema: str, keyring: KeyRing, tmp_path: Path, in_thread: Any
+) -> None:
+    """Found in review: any role may hold the advisory lock; a waiting claim is bounded by the
+    store's ``timeout`` instead of hanging."""
+    from custrec.errors import StorageError
+
+    quick = PostgresStore(postgres_dsn, schema=postgres_schema, timeout=0.5)
+    try:
+        registry = Registry(quick, keyring=keyring, audit_head=tmp_path / "h.json")
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            with quick.transaction() as session:
+                assert cast(AuditQueue, session.audit).claim() is not None
+                holding.set()
+                assert release.wait(WAIT), "never released"
+
+        holder, _ = in_thread(hold_the_lock)
+        try:
+            assert holding.wait(WAIT)
+            with pytest.raises(StorageError) as info:
+                registry.audit.verify(actor=AUDITOR)
+            assert info.value.retry_safe
+        finally:
+            release.set()
+            holder.join(WAIT)
+        assert registry.audit.verify(actor=AUDITOR).ok
+    finally:
+        quick.close()

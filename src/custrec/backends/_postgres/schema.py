@@ -175,7 +175,8 @@ _SCHEMA_V2: Final[tuple[str, ...]] = (
 _SCHEMA_V3: Final[tuple[str, ...]] = (
     """CREATE TABLE {s}.audit_queue (
         ticket bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        at timestamptz NOT NULL,
+        at timestamptz NOT NULL
+            CHECK (at BETWEEN '0001-01-02 00:00:00+00' AND '9999-12-30 23:59:59.999999+00'),
         actor_id text COLLATE "C" NOT NULL,
         action text NOT NULL,
         customer_id text COLLATE "C",

@@ -9,7 +9,7 @@ import builtins
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -709,9 +709,9 @@ class _AuditTable(_Table, tables.AuditTableBase):
     # -- the queue (capabilities.concurrent_writes) ------------------------------------------
 
     @writes_one_statement
-    def enqueue(self, records: Sequence[AuditRecord]) -> builtins.list[int]:
+    def enqueue(self, records: Iterable[AuditRecord]) -> builtins.list[int]:
         """One ``INSERT`` into the queue; no lock, so enqueuers never wait for each other."""
-        encoded = self._encode(records)
+        encoded = self._encode(list(records))
         if not encoded:
             return []
         inserted = self._exec(
@@ -739,17 +739,30 @@ class _AuditTable(_Table, tables.AuditTableBase):
         """The lock, the last entry and the queue's head in one round trip (pipelined); with
         ``wait=False`` the reads run whatever the lock's answer and are ignored when busy."""
         limit = checks.bounded(limit)
+        if not isinstance(wait, bool):
+            raise TypeError("wait must be True or False")
         key = self._session._store._audit_key
-        locking = (
-            ("SELECT pg_advisory_xact_lock(%s) IS NULL", (key,))
+        bound = max(1, round(self._session._store._timeout * 1000))  # milliseconds
+        # waiting is bounded by the store's timeout: any role on the database can take an
+        # advisory lock, and an audit read must not hang behind one for ever
+        locking: builtins.list[tuple[str, Any]] = (
+            [
+                (
+                    f"SET LOCAL lock_timeout = {bound}",
+                    None,
+                ),
+                ("SELECT pg_advisory_xact_lock(%s) IS NULL", (key,)),
+                ("SET LOCAL lock_timeout TO DEFAULT", None),
+            ]
             if wait
-            else ("SELECT pg_try_advisory_xact_lock(%s)", (key,))
+            else [("SELECT pg_try_advisory_xact_lock(%s)", (key,))]
         )
-        got, last, queued = self._exec_all(
-            locking,
+        *cursors, last, queued = self._exec_all(
+            *locking,
             (f"SELECT {mapping.AUDIT_COLUMNS} FROM {{s}}.audit ORDER BY seq DESC LIMIT 1", None),
             (_QUEUED, (limit,)),
         )
+        got = cursors[0] if not wait else cursors[1]
         answer = got.fetchone()
         if not wait and not (answer and answer[0]):
             return None
@@ -760,17 +773,28 @@ class _AuditTable(_Table, tables.AuditTableBase):
         )
 
     @writes
-    def seal(self, records: Sequence[AuditRecord], tickets: Sequence[int]) -> None:
+    def seal(self, records: Iterable[AuditRecord], tickets: Iterable[int]) -> None:
         """Insert the numbered entries and delete the tickets in one round trip (the session
         holds the lock since :meth:`claim`); a ticket already gone raises after both and the
         savepoint undoes them."""
+        records = list(records)
         wanted = sorted({checks.check_seq(t, "ticket") for t in tickets})
         if wanted and (wanted[0] < 1 or wanted[-1] > checks.INT64_MAX):
-            raise StorageError("no queued audit entry has such a ticket")
+            raise StorageError(_NOT_QUEUED)
         encoded = self._encode(records)
         seqs = [checks.check_seq(r.seq, "seq") for r in records]
         if any(not 1 <= seq <= checks.INT64_MAX for seq in seqs):
             raise ValueError("a sealed entry's seq must be between 1 and 2**63 - 1")
+        if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+            raise ValueError("the sealed entries' seqs must be consecutive")
+        key = self._session._store._audit_key
+        _, last = self._exec_all(  # held since claim(); taken here if it was not
+            ("SELECT pg_advisory_xact_lock(%s)", (key,)),
+            ("SELECT coalesce(max(seq), 0) FROM {s}.audit", None),
+        )
+        found = last.fetchone()
+        if seqs and (found is None or int(found[0]) + 1 != seqs[0]):
+            raise StorageError("the sealed entries do not follow the log's last entry")
         insert = (
             "INSERT INTO {s}.audit (" + _AUDIT_COLUMNS + ") "
             "SELECT u.seq, u.at, u.actor_id, u.action, u.customer_id,"
@@ -796,21 +820,38 @@ class _AuditTable(_Table, tables.AuditTableBase):
             ),
         )
         if len(removed.fetchall()) != len(wanted):
-            raise StorageError("queued audit entries were already taken by another sealer")
+            raise StorageError(_NOT_QUEUED)
 
 
+_NOT_QUEUED: Final = (
+    "a ticket is not (or no longer) queued: another sealer took it, or it was never issued"
+)
+
+# an instant Python cannot hold (infinity, a year beyond 9999) comes back as NULL, so that one
+# bad row cannot stop every claim; such a row is decoded as an entry that fails its tag
 _QUEUED: Final = (
-    "SELECT ticket, at, actor_id, action, customer_id, fields, reason, outcome, chain,"
-    " on_behalf_of FROM {s}.audit_queue ORDER BY ticket LIMIT %s"
+    "SELECT ticket, CASE WHEN at BETWEEN '0001-01-02 00:00:00+00' AND"
+    " '9999-12-30 23:59:59.999999+00' THEN at END, actor_id, action, customer_id, fields,"
+    " reason, outcome, chain, on_behalf_of FROM {s}.audit_queue ORDER BY ticket LIMIT %s"
+)
+
+_UNDECODABLE: Final = AuditRecord(
+    at=datetime(1970, 1, 1, tzinfo=UTC), actor_id="?", action="audit.queue.undecodable"
 )
 
 
 def _queued(found: Iterable[Sequence[Any]]) -> builtins.list[QueuedAudit]:
-    """Queue rows (ticket first, then the audit columns) as :class:`QueuedAudit`."""
+    """Queue rows (ticket first, then the audit columns) as :class:`QueuedAudit`; a row that
+    cannot be decoded becomes an untagged placeholder, which the sealer rejects."""
     queued: builtins.list[QueuedAudit] = []
     for row in found:
-        record = mapping.audit_record(row, DIALECT)
-        queued.append(QueuedAudit(ticket=record.seq, record=attrs.evolve(record, seq=0)))
+        try:
+            if row[1] is None:
+                raise ValueError("the queued entry's instant is out of range")
+            record = attrs.evolve(mapping.audit_record(row, DIALECT), seq=0)
+        except (TypeError, ValueError, AttributeError):
+            record = _UNDECODABLE
+        queued.append(QueuedAudit(ticket=int(row[0]), record=record))
     return queued
 
 

@@ -65,7 +65,7 @@ class AuditQueueContract(_StoreFixtures):
             audit_entry("c-3", outcome="denied", chain=b""),
         ]
         with writing(queue_store) as session:
-            _queue(session).enqueue(entries)
+            _queue(session).enqueue(iter(entries))  # any iterable
             _queue(session).enqueue([])
         with writing(queue_store) as session:
             queued = _queue(session).queued()
@@ -109,7 +109,12 @@ class AuditQueueContract(_StoreFixtures):
             with pytest.raises(StorageError):
                 queue.seal(sealed, [first.ticket, missing])
             assert len(queue.queued()) == 3 and session.audit.last() is None, "nothing written"
-            queue.seal(sealed, [first.ticket, second.ticket])
+            with pytest.raises(ValueError, match="consecutive"):
+                queue.seal([sealed[0], attrs.evolve(second.record, seq=3)], [])
+            with pytest.raises(StorageError):  # a gap after the log's last entry
+                queue.seal([attrs.evolve(first.record, seq=7)], [])
+            assert session.audit.last() is None, "nothing written"
+            queue.seal(iter(sealed), iter([first.ticket, second.ticket]))  # any iterables
             session.commit()
         with writing(queue_store) as session:
             assert [q.record.customer_id for q in _queue(session).queued()] == ["c-2"]
