@@ -395,7 +395,9 @@ class CustomerService:
         ``changes`` maps top-level field names to new raw values (as :func:`parse_customer`
         accepts them; nested records are replaced whole). The merged record is normalised and
         re-validated (``ValidationFailed``). ``expected_version`` is the version the caller read;
-        a stale one raises :class:`~custrec.errors.VersionConflict`. A new phone, e-mail or
+        a stale one raises :class:`~custrec.errors.VersionConflict`. Without it, an update
+        racing another one of the same customer waits for it (the row is locked from this
+        update's read to its commit) and then applies to the newer version. A new phone, e-mail or
         identifier held by another customer raises ``DuplicateCustomer`` unless
         ``allow_duplicates``. ``state`` may be moved between ``live`` and ``archived`` (archive a
         record by hand, or take it back into use); a restriction comes and goes only through the

@@ -294,3 +294,31 @@ def test_an_audit_read_behind_a_lock_held_for_ever_fails_typed_after_the_timeout
         assert registry.audit.verify(actor=AUDITOR).ok
     finally:
         quick.close()
+
+
+def test_updates_without_an_expected_version_racing_on_one_customer_all_apply(
+    registry: Registry, store: PostgresStore, in_thread: Any
+) -> None:
+    """Found while testing the queue: on PostgreSQL two updates of one customer could meet
+    between read and write, and the one without ``expected_version`` raised VersionConflict
+    although its caller asked for no optimistic check. A write session now locks the customer
+    row it reads (``FOR UPDATE``), so the second waits for the first."""
+    stored = registry.customers.intake(person(9), actor=ADMIN)
+    start = threading.Barrier(6)
+    rounds = 10
+
+    def client(index: int) -> int:
+        start.wait(WAIT)
+        for round_ in range(rounds):
+            registry.customers.update(
+                stored.id, {"tags": [f"t{index}-{round_}"]}, actor=ADMIN, reason="tagged"
+            )
+        return rounds
+
+    threads = [in_thread(lambda i=i: client(i)) for i in range(6)]  # type: ignore[misc]
+    for thread, _ in threads:
+        thread.join(120)
+    assert [outcome for _, outcome in threads] == [[rounds]] * 6
+    final = registry.customers.get(stored.id, actor=ADMIN)
+    assert final.version == 1 + 6 * rounds
+    assert len(registry.customers.history(stored.id, actor=ADMIN)) >= 6 * rounds

@@ -194,6 +194,12 @@ _CUSTOMER_STAGE_TYPES: Final = [
 
 
 class _CustomerTable(_Table, tables.CustomerTableBase):
+    def _row_lock(self) -> str:
+        """In a write session, ``FOR UPDATE``: what the session read stays true until it
+        commits, so a read-modify-write of one customer waits for a concurrent one instead of
+        failing its compare-and-set."""
+        return "" if self._session._readonly else " FOR UPDATE OF c"
+
     _select = _CUSTOMER_SELECT
     _tag_of = "t.customer_id = c.id"
 

@@ -103,10 +103,15 @@ class CustomerTableBase(SQLTable):
     def _where(self, where: CustomerFilter | None, after: str | None) -> tuple[str, list[Any]]:
         return customer_where(where, after, tag_of=self._tag_of, dialect=self._d)
 
+    def _row_lock(self) -> str:
+        """A clause that locks the row a write session reads by id, until the session ends
+        (none by default: a backend with one writer at a time needs none)."""
+        return ""
+
     @reads
     def get(self, customer_id: str) -> CustomerRow:
         checks.check_text(customer_id, "customer_id")
-        found = self._rows(self._select + " WHERE c.id = %s", (customer_id,))
+        found = self._rows(self._select + " WHERE c.id = %s" + self._row_lock(), (customer_id,))
         if not found:
             raise NotFound(f"customer {customer_id}")
         return found[0]
