@@ -7,12 +7,14 @@ compares other backends with. Data lives as long as the object does.
 from __future__ import annotations
 
 import bisect
+import copy
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 
 import attrs
 
@@ -33,27 +35,190 @@ from custrec.storage.types import (
 
 __all__ = ["MemoryStore"]
 
-_Undo = Callable[[], object]
+_NO_KEYS: frozenset[str] = frozenset()
+_CHUNK = 512  # ids per chunk of _SortedIds (a chunk splits at twice this)
+_KEEP_RETIRED = 4  # older committed states kept for reuse as the writers' spare
+
+
+class _SortedIds:
+    """Distinct strings in code-point order, in chunks: adding or removing one costs
+    O(log n + chunk), not the O(n) shift of one long list."""
+
+    def __init__(self) -> None:
+        self._chunks: list[list[str]] = []
+        self._maxes: list[str] = []  # the last id of each chunk
+
+    def copy(self) -> _SortedIds:
+        twin = _SortedIds()
+        twin._chunks = [chunk.copy() for chunk in self._chunks]
+        twin._maxes = self._maxes.copy()
+        return twin
+
+    def add(self, key: str) -> None:
+        """Add ``key`` (not present)."""
+        chunks, maxes = self._chunks, self._maxes
+        if not chunks:
+            chunks.append([key])
+            maxes.append(key)
+            return
+        i = min(bisect.bisect_left(maxes, key), len(maxes) - 1)
+        chunk = chunks[i]
+        bisect.insort(chunk, key)
+        if len(chunk) > 2 * _CHUNK:
+            chunks[i : i + 1] = [chunk[:_CHUNK], chunk[_CHUNK:]]
+            maxes[i : i + 1] = [chunk[_CHUNK - 1], chunk[-1]]
+        else:
+            maxes[i] = chunk[-1]
+
+    def remove(self, key: str) -> None:
+        """Remove ``key`` (present)."""
+        i = bisect.bisect_left(self._maxes, key)
+        chunk = self._chunks[i]
+        del chunk[bisect.bisect_left(chunk, key)]
+        if chunk:
+            self._maxes[i] = chunk[-1]
+        else:
+            del self._chunks[i], self._maxes[i]
+
+    def after(self, key: str | None) -> Iterator[str]:
+        """The ids greater than ``key`` (all when ``None``), in order."""
+        start, skip = 0, 0
+        if key is not None:
+            start = bisect.bisect_right(self._maxes, key)
+            if start < len(self._chunks):
+                skip = bisect.bisect_right(self._chunks[start], key)
+        for chunk in self._chunks[start:]:
+            yield from chunk[skip:] if skip else chunk
+            skip = 0
+
+
+_CUSTOMER_TABLES = ("customers", "customer_ids", "index")
+_CUSTOMER_SET = frozenset(_CUSTOMER_TABLES)
+_TABLES = (
+    "customers",
+    "customer_ids",
+    "index",
+    "activities",
+    "activities_by_customer",
+    "consents",
+    "history",
+    "audit",
+    "keys",
+    "meta",
+)
 
 
 class _State:
-    """All tables of one MemoryStore."""
+    """One copy of every table: the committed state, an older one that readers still hold or
+    that waits as the writers' spare, or the writer's working copy.
+
+    Inner values (the id lists of the index and of each customer's activities, sorted; the
+    ledgers) are tuples, so copies share them. ``owned`` names the tables no other state
+    shares: only those may be changed in place (``own`` copies a shared one first). ``readers``
+    counts open read-only sessions (under the store's gate); ``dirty`` names, per table, the
+    keys where this retired state may differ from the committed one.
+    """
 
     def __init__(self) -> None:
         self.customers: dict[str, CustomerRow] = {}
-        self.customer_ids: list[str] = []  # sorted, for keyset pagination
-        self.index: defaultdict[str, set[str]] = defaultdict(set)
+        self.customer_ids = _SortedIds()
+        self.index: dict[str, tuple[str, ...]] = {}
         self.activities: dict[str, ActivityRow] = {}
-        self.activities_by_customer: defaultdict[str, set[str]] = defaultdict(set)
-        self.consents: defaultdict[str, list[ConsentRecord]] = defaultdict(list)
-        self.history: defaultdict[str, list[HistoryRecord]] = defaultdict(list)
+        self.activities_by_customer: dict[str, tuple[str, ...]] = {}
+        self.consents: dict[str, tuple[ConsentRecord, ...]] = {}
+        self.history: dict[str, tuple[HistoryRecord, ...]] = {}
         self.audit: list[AuditRecord] = []
         self.keys: dict[str, WrappedKey] = {}
         self.meta: dict[str, bytes] = {}
+        self.owned: set[str] = set(_TABLES)
+        self.readers = 0
+        self.dirty: defaultdict[str, set[str]] = defaultdict(set)
+
+    def clone(self) -> _State:
+        """A new state sharing every table with this one (neither owns them any more)."""
+        twin = copy.copy(self)
+        twin.owned, twin.readers, twin.dirty = set(), 0, defaultdict(set)
+        self.owned = set()
+        return twin
+
+    def own(self, *tables: str) -> None:
+        """Copy each of ``tables`` this state does not own yet."""
+        for table in tables:
+            if table not in self.owned:
+                setattr(self, table, getattr(self, table).copy())
+                self.owned.add(table)
+
+
+def _put(state: _State, table: str, key: str, value: object) -> None:
+    """Set (``None``: remove) one key of a keyed table of a state the caller owns outright; a
+    customer also enters or leaves the sorted ids."""
+    if table not in state.owned:
+        state.own(table)
+    values = getattr(state, table)
+    if table == "customers" and (value is None) == (key in values):
+        state.own("customer_ids")
+        if value is None:
+            state.customer_ids.remove(key)
+        else:
+            state.customer_ids.add(key)
+    if value is None:
+        values.pop(key, None)
+    else:
+        values[key] = value
+
+
+def _sync(target: _State, source: _State, dirty: Mapping[str, set[str]]) -> None:
+    """Make ``target`` equal ``source``, given the keys where they may differ (and the audit
+    log, of which one is a prefix of the other)."""
+    owned = target.owned
+    for table, keys in dirty.items():
+        if table not in owned:
+            target.own(table)
+        values, wanted = getattr(target, table), getattr(source, table)
+        if table == "customers":
+            if "customer_ids" not in owned:
+                target.own("customer_ids")
+            ids = target.customer_ids
+            for key in keys:
+                value = wanted.get(key)
+                if value is None:
+                    if values.pop(key, None) is not None:
+                        ids.remove(key)
+                else:
+                    if key not in values:
+                        ids.add(key)
+                    values[key] = value
+        else:
+            for key in keys:
+                value = wanted.get(key)
+                if value is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = value
+    have, want = len(target.audit), len(source.audit)
+    if have != want:
+        target.own("audit")
+        if have > want:
+            del target.audit[want:]
+        else:
+            target.audit.extend(source.audit[have:])
+
+
+def _joined(ids: tuple[str, ...], more: Collection[str]) -> tuple[str, ...]:
+    """The sorted ``ids`` with ``more`` (none of them in ``ids``) added."""
+    if len(more) == 1:
+        (new,) = more
+        at = bisect.bisect_left(ids, new)
+        return (*ids[:at], new, *ids[at:])
+    return tuple(sorted((*ids, *more)))
+
+
+def _without(ids: tuple[str, ...], gone: Collection[str]) -> tuple[str, ...]:
+    return tuple(i for i in ids if i not in gone)
 
 
 class _Tables:
-    """Shared plumbing: the session's state, its undo log and its open/readonly checks."""
+    """Shared plumbing: the session's state, its writes and its open/readonly checks."""
 
     def __init__(self, session: _MemorySession) -> None:
         self._session = session
@@ -62,38 +227,77 @@ class _Tables:
     def _state(self) -> _State:
         return self._session.state
 
-    def _write(self, undo: _Undo) -> None:
-        self._session.record_undo(undo)
+    def _put(self, table: str, key: str, value: object) -> None:
+        """Write one key (``None``: remove it) and note it for the next sync."""
+        session = self._session
+        session.dirty[table].add(key)
+        _put(session.state, table, key, value)
 
     def _check_open(self, *, write: bool = False) -> None:
         self._session.check_open(write=write)
 
 
 class _Customers(_Tables):
-    def _insert(self, row: CustomerRow) -> None:
-        st = self._state
-        stored = attrs.evolve(row, version=1)
-        st.customers[row.id] = stored
-        bisect.insort(st.customer_ids, row.id)
-        for key in row.index_keys:
-            st.index[key].add(row.id)
+    # the hot paths write the three customer tables directly rather than through _put
 
-        def undo() -> None:
-            del st.customers[row.id]
-            st.customer_ids.remove(row.id)
-            for key in row.index_keys:
-                st.index[key].discard(row.id)
-                if not st.index[key]:
-                    del st.index[key]
+    def _set(
+        self, customer_id: str, row: CustomerRow | None, old: frozenset[str], new: frozenset[str]
+    ) -> None:
+        """Store ``row`` (``None``: delete the customer) and move its id from the index keys
+        ``old`` to ``new``."""
+        session = self._session
+        state = session.state
+        if not state.owned >= _CUSTOMER_SET:
+            state.own(*_CUSTOMER_TABLES)
+        customers, index, touched = state.customers, state.index, session.dirty["index"]
+        if row is None:
+            del customers[customer_id]
+            state.customer_ids.remove(customer_id)
+        else:
+            if customer_id not in customers:
+                state.customer_ids.add(customer_id)
+            customers[customer_id] = row
+        session.dirty["customers"].add(customer_id)
+        for key in old:
+            if key not in new:
+                rest = _without(index[key], (customer_id,))
+                if rest:
+                    index[key] = rest
+                else:
+                    del index[key]
+                touched.add(key)
+        for key in new:
+            if key not in old:
+                ids = index.get(key)
+                index[key] = (customer_id,) if ids is None else _joined(ids, (customer_id,))
+                touched.add(key)
 
-        self._write(undo)
+    def _insert(self, rows: Iterable[CustomerRow]) -> int:
+        session = self._session
+        state = session.state
+        state.own(*_CUSTOMER_TABLES)
+        customers, index, touched = state.customers, state.index, session.dirty["customers"]
+        joined: defaultdict[str, set[str]] = defaultdict(set)  # index key -> ids, one copy each
+        added = 0
+        for row in rows:
+            if row.id not in customers:
+                customers[row.id] = attrs.evolve(row, version=1)
+                state.customer_ids.add(row.id)
+                touched.add(row.id)
+                for key in row.index_keys:
+                    joined[key].add(row.id)
+                added += 1
+        for key, ids in joined.items():
+            index[key] = _joined(index.get(key, ()), ids)
+        session.dirty["index"].update(joined)
+        return added
 
     def add(self, row: CustomerRow) -> int:
         self._check_open(write=True)
         checks.check_customer(row)
         if row.id in self._state.customers:
             raise DuplicateKey(f"customer {row.id}")
-        self._insert(row)
+        self._set(row.id, attrs.evolve(row, version=1), _NO_KEYS, row.index_keys)
         return 1
 
     def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
@@ -106,13 +310,7 @@ class _Customers(_Tables):
                 if row.id in self._state.customers or row.id in seen:
                     raise DuplicateKey(f"customer {row.id}")
                 seen.add(row.id)
-        added = 0
-        for row in rows:
-            if row.id in self._state.customers:
-                continue
-            self._insert(row)
-            added += 1
-        return added
+        return self._insert(rows)
 
     def get(self, customer_id: str) -> CustomerRow:
         self._check_open()
@@ -141,55 +339,23 @@ class _Customers(_Tables):
             )
         return current
 
-    def _replace(self, old: CustomerRow, new: CustomerRow | None) -> None:
-        st = self._state
-        for key in old.index_keys:
-            st.index[key].discard(old.id)
-            if not st.index[key]:
-                del st.index[key]
-        if new is None:
-            del st.customers[old.id]
-            st.customer_ids.remove(old.id)
-        else:
-            st.customers[old.id] = new
-            for key in new.index_keys:
-                st.index[key].add(new.id)
-
     def update(self, row: CustomerRow, *, expected_version: int) -> int:
         self._check_open(write=True)
         checks.check_customer(row)
         current = self._current(row.id, expected_version)
         new = attrs.evolve(row, version=current.version + 1, created_at=current.created_at)
-        self._replace(current, new)
-
-        def undo() -> None:
-            self._replace(new, None)
-            self._state.customers[current.id] = current
-            bisect.insort(self._state.customer_ids, current.id)
-            for key in current.index_keys:
-                self._state.index[key].add(current.id)
-
-        self._write(undo)
+        self._set(row.id, new, current.index_keys, new.index_keys)
         return new.version
 
     def delete(self, customer_id: str, *, expected_version: int) -> None:
         self._check_open(write=True)
         current = self._current(customer_id, expected_version)
-        self._replace(current, None)
-
-        def undo() -> None:
-            st = self._state
-            st.customers[current.id] = current
-            bisect.insort(st.customer_ids, current.id)
-            for key in current.index_keys:
-                st.index[key].add(current.id)
-
-        self._write(undo)
+        self._set(customer_id, None, current.index_keys, _NO_KEYS)
 
     def lookup(self, index_key: str) -> list[str]:
         self._check_open()
         checks.check_text(index_key, "index key")
-        return sorted(self._state.index.get(index_key, ()))
+        return list(self._state.index.get(index_key, ()))
 
     def lookup_many(
         self, index_keys: Iterable[str], *, limit: int | None = None
@@ -203,14 +369,13 @@ class _Customers(_Tables):
         for key in keys:
             ids = self._state.index.get(key)
             if ids:
-                found[key] = sorted(ids)[:limit]
+                found[key] = list(ids[:limit])
         return found
 
     def _matching(self, where: CustomerFilter | None, after: str | None) -> Iterator[CustomerRow]:
         checks.check_filter(where, after)
         st = self._state
-        start = 0 if after is None else bisect.bisect_right(st.customer_ids, after)
-        for customer_id in st.customer_ids[start:]:
+        for customer_id in st.customer_ids.after(after):
             row = st.customers[customer_id]
             if where is None or where.matches(row):
                 yield row
@@ -233,27 +398,34 @@ class _Customers(_Tables):
 
     def count(self, *, where: CustomerFilter | None = None) -> int:
         self._check_open()
+        if where is None:
+            return len(self._state.customers)
         return sum(1 for _ in self._matching(where, None))
 
 
 class _Activities(_Tables):
-    def _insert(self, row: ActivityRow) -> None:
-        st = self._state
-        st.activities[row.id] = row
-        st.activities_by_customer[row.customer_id].add(row.id)
+    def _link(self, customer_id: str, add: Collection[str], drop: Collection[str]) -> None:
+        """Add ``add`` to and remove ``drop`` from the activity ids of ``customer_id``."""
+        ids = self._state.activities_by_customer.get(customer_id, ())
+        ids = _joined(_without(ids, drop), add) if add else _without(ids, drop)
+        self._put("activities_by_customer", customer_id, ids or None)
 
-        def undo() -> None:
-            del st.activities[row.id]
-            st.activities_by_customer[row.customer_id].discard(row.id)
-
-        self._write(undo)
+    def _insert(self, rows: Iterable[ActivityRow]) -> int:
+        joined: defaultdict[str, set[str]] = defaultdict(set)  # customer id -> new activity ids
+        for row in rows:
+            if row.id not in self._state.activities:
+                self._put("activities", row.id, row)
+                joined[row.customer_id].add(row.id)
+        for customer_id, ids in joined.items():
+            self._link(customer_id, ids, ())
+        return sum(map(len, joined.values()))
 
     def add(self, row: ActivityRow) -> None:
         self._check_open(write=True)
         row = checks.check_activity(row) or row
         if row.id in self._state.activities:
             raise DuplicateKey(f"activity {row.id}")
-        self._insert(row)
+        self._insert((row,))
 
     def add_many(self, rows: Sequence[ActivityRow], *, skip_existing: bool = False) -> int:
         self._check_open(write=True)
@@ -264,12 +436,7 @@ class _Activities(_Tables):
                 if row.id in self._state.activities or row.id in seen:
                     raise DuplicateKey(f"activity {row.id}")
                 seen.add(row.id)
-        added = 0
-        for row in rows:
-            if row.id not in self._state.activities:
-                self._insert(row)
-                added += 1
-        return added
+        return self._insert(rows)
 
     def list_for(
         self,
@@ -286,7 +453,7 @@ class _Activities(_Tables):
         if kind is not None:
             checks.check_kind(kind)
         st = self._state
-        ids = sorted(st.activities_by_customer.get(customer_id, ()))
+        ids = st.activities_by_customer.get(customer_id, ())
         rows = [
             st.activities[i]
             for i in ids
@@ -298,22 +465,14 @@ class _Activities(_Tables):
         self._check_open(write=True)
         checks.check_texts((from_customer_id, to_customer_id), "customer_id")
         st = self._state
-        moved = sorted(st.activities_by_customer.get(from_customer_id, ()))
+        moved = st.activities_by_customer.get(from_customer_id, ())
         if from_customer_id == to_customer_id or not moved:
             return 0
-        originals = [st.activities[i] for i in moved]
-        for row in originals:
-            st.activities[row.id] = attrs.evolve(row, customer_id=to_customer_id)
-            st.activities_by_customer[from_customer_id].discard(row.id)
-            st.activities_by_customer[to_customer_id].add(row.id)
-
-        def undo() -> None:
-            for row in originals:
-                st.activities[row.id] = row
-                st.activities_by_customer[to_customer_id].discard(row.id)
-                st.activities_by_customer[from_customer_id].add(row.id)
-
-        self._write(undo)
+        for activity_id in moved:
+            row = st.activities[activity_id]
+            self._put("activities", activity_id, attrs.evolve(row, customer_id=to_customer_id))
+        self._link(from_customer_id, (), moved)
+        self._link(to_customer_id, moved, ())
         return len(moved)
 
     def summaries(
@@ -361,10 +520,9 @@ class _Activities(_Tables):
 class _Consents(_Tables):
     def _append(self, record: ConsentRecord) -> int:
         checks.check_consent(record)
-        ledger = self._state.consents[record.customer_id]
+        ledger = self._state.consents.get(record.customer_id, ())
         seq = len(ledger) + 1
-        ledger.append(attrs.evolve(record, seq=seq))
-        self._write(lambda: ledger.pop())
+        self._put("consents", record.customer_id, (*ledger, attrs.evolve(record, seq=seq)))
         return seq
 
     def append(self, record: ConsentRecord) -> int:
@@ -395,10 +553,9 @@ class _History(_Tables):
             checks.check_history(record)
         seqs: list[int] = []
         for record in records:
-            ledger = self._state.history[record.customer_id]
+            ledger = self._state.history.get(record.customer_id, ())
             seq = len(ledger) + 1
-            ledger.append(attrs.evolve(record, seq=seq))
-            self._write(ledger.pop)
+            self._put("history", record.customer_id, (*ledger, attrs.evolve(record, seq=seq)))
             seqs.append(seq)
         return seqs
 
@@ -414,12 +571,12 @@ class _Audit(_Tables):
         self._check_open(write=True)
         for record in records:
             checks.check_audit(record)
+        self._state.own("audit")
         log = self._state.audit
         seqs: list[int] = []
         for record in records:
             seq = len(log) + 1
             log.append(attrs.evolve(record, seq=seq))
-            self._write(lambda: log.pop())
             seqs.append(seq)
         return seqs
 
@@ -470,11 +627,9 @@ class _Keys(_Tables):
     def put(self, key: WrappedKey) -> None:
         self._check_open(write=True)
         checks.check_key(key)
-        keys = self._state.keys
-        if key.customer_id in keys:
+        if key.customer_id in self._state.keys:
             raise DuplicateKey(f"data key of customer {key.customer_id}")
-        keys[key.customer_id] = key
-        self._write(lambda: keys.pop(key.customer_id))
+        self._put("keys", key.customer_id, key)
 
     def put_many(self, keys: Sequence[WrappedKey]) -> None:
         self._check_open(write=True)
@@ -490,13 +645,7 @@ class _Keys(_Tables):
                 raise DuplicateKey(f"data key of customer {key.customer_id}")
             seen.add(key.customer_id)
         for key in batch:
-            stored[key.customer_id] = key
-
-        def undo() -> None:
-            for added in batch:
-                stored.pop(added.customer_id, None)
-
-        self._write(undo)
+            self._put("keys", key.customer_id, key)
 
     def get(self, customer_id: str) -> WrappedKey:
         self._check_open()
@@ -509,29 +658,16 @@ class _Keys(_Tables):
     def replace(self, key: WrappedKey) -> None:
         self._check_open(write=True)
         checks.check_key(key)
-        keys = self._state.keys
-        old = keys.get(key.customer_id)
-        if old is None:
+        if key.customer_id not in self._state.keys:
             raise NotFound(f"data key of customer {key.customer_id}")
-        keys[key.customer_id] = key
-
-        def undo() -> None:
-            keys[old.customer_id] = old
-
-        self._write(undo)
+        self._put("keys", key.customer_id, key)
 
     def delete(self, customer_id: str) -> bool:
         self._check_open(write=True)
         checks.check_text(customer_id, "customer_id")
-        keys = self._state.keys
-        old = keys.pop(customer_id, None)
-        if old is None:
+        if customer_id not in self._state.keys:
             return False
-
-        def undo() -> None:
-            keys[old.customer_id] = old
-
-        self._write(undo)
+        self._put("keys", customer_id, None)
         return True
 
     def list(self, *, after: str | None = None, limit: int = 1000) -> list[WrappedKey]:
@@ -553,62 +689,48 @@ class _Meta(_Tables):
         check_meta_name(name)
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError("meta values must be bytes")
-        meta = self._state.meta
-        old = meta.get(name)
-        meta[name] = bytes(value)
-
-        def undo() -> None:
-            if old is None:
-                meta.pop(name, None)
-            else:
-                meta[name] = old
-
-        self._write(undo)
+        self._put("meta", name, bytes(value))
 
 
 class _MemorySession:
-    """A unit of work: writes apply at once and are undone on rollback."""
+    """A unit of work on one state: a reader's snapshot, or the writer's private copy."""
 
-    def __init__(self, state: _State, *, readonly: bool) -> None:
+    def __init__(
+        self, state: _State, *, readonly: bool, end: Callable[[_MemorySession, bool], None]
+    ) -> None:
         self.state = state
         self.readonly = readonly
         self.finished = False
-        self._undo: list[_Undo] = []
-        self._customers = _Customers(self)
-        self._activities = _Activities(self)
-        self._consents = _Consents(self)
-        self._history = _History(self)
-        self._audit = _Audit(self)
-        self._keys = _Keys(self)
-        self._meta = _Meta(self)
+        self.dirty: defaultdict[str, set[str]] = defaultdict(set)  # keys this writer changed
+        self._end = end
 
-    @property
+    @cached_property
     def customers(self) -> _Customers:
-        return self._customers
+        return _Customers(self)
 
-    @property
+    @cached_property
     def activities(self) -> _Activities:
-        return self._activities
+        return _Activities(self)
 
-    @property
+    @cached_property
     def consents(self) -> _Consents:
-        return self._consents
+        return _Consents(self)
 
-    @property
+    @cached_property
     def history(self) -> _History:
-        return self._history
+        return _History(self)
 
-    @property
+    @cached_property
     def audit(self) -> _Audit:
-        return self._audit
+        return _Audit(self)
 
-    @property
+    @cached_property
     def keys(self) -> _Keys:
-        return self._keys
+        return _Keys(self)
 
-    @property
+    @cached_property
     def meta(self) -> _Meta:
-        return self._meta
+        return _Meta(self)
 
     def check_open(self, *, write: bool = False) -> None:
         if self.finished:
@@ -616,41 +738,59 @@ class _MemorySession:
         if write and self.readonly:
             raise StorageError("this session is read-only")
 
-    def record_undo(self, undo: _Undo) -> None:
-        self._undo.append(undo)
-
     def commit(self) -> None:
         self.check_open()
-        self._undo.clear()
         self.finished = True
+        self._end(self, True)
 
     def rollback(self) -> None:
-        if self.finished:
-            return
-        while self._undo:
-            self._undo.pop()()
-        self.finished = True
+        if not self.finished:
+            self.finished = True
+            self._end(self, False)
 
 
 class MemoryStore:
-    """An in-memory backend: thread-safe, serialisable, not persistent.
+    """An in-memory backend: thread-safe, snapshot-isolated, not persistent.
 
-    Transactions are serialised by one lock (one open unit of work at a time across threads, as
-    SQLite allows one writer); a thread that opens a second transaction while its first is open
-    gets ``StorageError``. Rollback undoes every write of the session. Records are immutable, so
-    what a reader gets can never change under it.
+    Writers run one at a time; a thread that opens a second transaction (of either kind) while
+    its first is open gets ``StorageError``. A read-only transaction waits for nobody and sees
+    exactly the state committed when it began, for as long as it lasts; a writer commits while
+    readers are open, and rollback discards everything the writer did.
+
+    How, and what it costs: the writer changes a private copy of the tables and publishes it at
+    commit; readers only see published states, which are never changed. The state published
+    before becomes the next writer's copy as soon as no reader holds it, brought up to date key
+    by key. So with no reader held across a commit a write costs O(size of the change), paid
+    twice (in the transaction, and when the spare copy catches up at commit), and the store
+    keeps two copies of its top-level tables (the rows, id lists and ledgers in them are
+    shared). When every older copy is still held by a reader that began before a commit, the
+    writer starts from a copy-on-write twin of the committed state: its first write to each
+    table copies that table (O(table size)), and the old copy, once free, copies the tables it
+    catches up on once more. A snapshot keeps what it saw (deleted rows and data keys included)
+    until it ends; a free older copy drops it at the next commit.
     """
 
     def __init__(self) -> None:
-        self._state = _State()
-        self._lock = threading.Lock()
+        self._committed = _State()
+        self._spare: _State | None = _State()  # equals the committed state; no reader has it
+        self._retired: list[_State] = []  # older committed states that readers held
+        self._gate = threading.Lock()  # the committed state and reader counts; held for O(1)
+        self._lock = threading.Lock()  # one writer at a time; it alone uses _spare, _retired
         self._owner = threading.local()
         self._closed = False
 
     @property
+    def _state(self) -> _State:
+        """The committed state, for tests that edit it directly (no transaction open): the
+        writers' copies are dropped, so the next writer starts from it."""
+        with self._lock:
+            self._spare, self._retired = None, []
+        return self._committed
+
+    @property
     def capabilities(self) -> Capabilities:
-        """In-process only, not persistent."""
-        return Capabilities(multiprocess=False, persistent=False)
+        """In-process only, not persistent; readers see snapshots and never wait."""
+        return Capabilities(multiprocess=False, persistent=False, concurrent_reads=True)
 
     @contextmanager
     def _transaction(self, readonly: bool) -> Iterator[_MemorySession]:
@@ -660,14 +800,69 @@ class MemoryStore:
             raise StorageError(
                 "a transaction is already open in this thread; nesting is not supported"
             )
-        with self._lock:
+        if readonly:
+            with self._gate:
+                state = self._committed
+                state.readers += 1
+            session = _MemorySession(state, readonly=True, end=self._end_read)
             self._owner.active = True
-            session = _MemorySession(self._state, readonly=readonly)
             try:
                 yield session
             finally:
                 session.rollback()
                 self._owner.active = False
+            return
+        with self._lock:
+            self._owner.active = True
+            try:
+                if self._spare is None and self._retired:
+                    self._recycle()
+                state, self._spare = self._spare or self._committed.clone(), None
+                session = _MemorySession(state, readonly=False, end=self._end_write)
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+            finally:
+                self._owner.active = False
+
+    def _end_read(self, session: _MemorySession, _committed: bool) -> None:
+        with self._gate:
+            session.state.readers -= 1
+
+    def _end_write(self, session: _MemorySession, committed: bool) -> None:
+        """Publish the writer's state, or bring it back to the committed one (write lock held)."""
+        state = session.state
+        if not committed:
+            _sync(state, self._committed, session.dirty)
+            self._spare = state
+        else:
+            with self._gate:
+                previous, self._committed = self._committed, state
+                held = previous.readers > 0
+            for older in self._retired:
+                for table, keys in session.dirty.items():
+                    older.dirty[table] |= keys
+            if held:
+                previous.dirty = session.dirty
+                self._retired = [*self._retired[1 - _KEEP_RETIRED :], previous]
+            else:
+                _sync(previous, state, session.dirty)
+                self._spare = previous
+        if self._retired:
+            self._recycle()
+
+    def _recycle(self) -> None:
+        """Drop the older states no reader holds any more; without a spare, bring one of them
+        up to date as the spare (write lock held)."""
+        with self._gate:
+            free = [s for s in self._retired if not s.readers]
+            self._retired = [s for s in self._retired if s.readers]
+        if free and self._spare is None:
+            spare = min(free, key=lambda s: sum(map(len, s.dirty.values())))
+            _sync(spare, self._committed, spare.dirty)
+            spare.dirty = defaultdict(set)
+            self._spare = spare
 
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[_MemorySession]:
         """Open a unit of work (see :class:`custrec.storage.Store`)."""
@@ -678,4 +873,4 @@ class MemoryStore:
         self._closed = True
 
     def __repr__(self) -> str:
-        return f"MemoryStore(customers={len(self._state.customers)})"
+        return f"MemoryStore(customers={len(self._committed.customers)})"
