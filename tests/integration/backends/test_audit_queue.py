@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,6 +67,33 @@ def log(store: PostgresStore) -> list[Any]:
         return session.audit.read(limit=100_000)
 
 
+@contextmanager
+def log_lock_held(store: PostgresStore) -> Iterator[None]:
+    """Another session claims the audit log's lock (as a slow sealer would) for the block."""
+    holding, release = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with store.transaction() as session:
+                assert cast(AuditQueue, session.audit).claim() is not None
+                holding.set()
+                assert release.wait(WAIT), "never released"
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+            holding.set()
+
+    holder = threading.Thread(target=hold, name="log-lock-holder")
+    holder.start()
+    try:
+        assert holding.wait(WAIT)
+        yield
+    finally:
+        release.set()
+        holder.join(WAIT)
+    assert failed == []
+
+
 def test_every_entry_is_sealed_when_the_operation_returns_if_nobody_else_is_sealing(
     registry: Registry, store: PostgresStore
 ) -> None:
@@ -86,17 +114,7 @@ def test_reads_and_writes_go_through_while_another_session_holds_the_log_lock(
     """Before, every unit took the log's lock to append its entries: a session holding it
     (a slow sealer, a long transaction that had appended) stopped every reader and writer."""
     stored = registry.customers.intake(person(2), actor=ADMIN)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_lock() -> None:
-        with store.transaction() as session:
-            assert cast(AuditQueue, session.audit).claim() is not None
-            holding.set()
-            assert release.wait(WAIT), "never released"
-
-    holder, held = in_thread(hold_the_lock)
-    try:
-        assert holding.wait(WAIT)
+    with log_lock_held(store):
 
         def work() -> str:
             got = registry.customers.get(stored.id, actor=ADMIN)
@@ -108,10 +126,6 @@ def test_reads_and_writes_go_through_while_another_session_holds_the_log_lock(
         assert not worker.is_alive(), "an operation waited for the audit log's lock"
         assert isinstance(outcome[0], str), outcome
         assert queued_count(store) > 0, "their entries wait in the queue meanwhile"
-    finally:
-        release.set()
-        holder.join(WAIT)
-    assert held == [None]
     result = registry.audit.verify(actor=AUDITOR)  # seals what waited first
     assert result.ok, result
     assert queued_count(store) == 0
@@ -239,26 +253,13 @@ def test_an_erasure_does_not_wait_for_the_log_lock(
     """Found in review: the erasure journal (keys beside the data) was appended under the
     log's lock, so an erasure waited for whoever held it."""
     stored = registry.customers.intake(person(8), actor=ADMIN)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_lock() -> None:
-        with store.transaction() as session:
-            assert cast(AuditQueue, session.audit).claim() is not None
-            holding.set()
-            assert release.wait(WAIT), "never released"
-
-    holder, _ = in_thread(hold_the_lock)
-    try:
-        assert holding.wait(WAIT)
+    with log_lock_held(store):
         worker, outcome = in_thread(
             lambda: registry.privacy.erase(stored.id, actor=ERASER, reason="asked")
         )
         worker.join(WAIT)  # a bound for a blocked backend, not a wait for time to pass
         assert not worker.is_alive(), "the erasure waited for the audit log's lock"
         assert not isinstance(outcome[0], BaseException), outcome
-    finally:
-        release.set()
-        holder.join(WAIT)
     assert registry.audit.verify(actor=AUDITOR).ok
     journal = registry.privacy.journal(actor=AUDITOR)
     assert [entry.customer_id for entry in journal] == [stored.id]
@@ -274,23 +275,9 @@ def test_an_audit_read_behind_a_lock_held_for_ever_fails_typed_after_the_timeout
     quick = PostgresStore(postgres_dsn, schema=postgres_schema, timeout=0.5)
     try:
         registry = Registry(quick, keyring=keyring, audit_head=tmp_path / "h.json")
-        holding, release = threading.Event(), threading.Event()
-
-        def hold_the_lock() -> None:
-            with quick.transaction() as session:
-                assert cast(AuditQueue, session.audit).claim() is not None
-                holding.set()
-                assert release.wait(WAIT), "never released"
-
-        holder, _ = in_thread(hold_the_lock)
-        try:
-            assert holding.wait(WAIT)
-            with pytest.raises(StorageError) as info:
-                registry.audit.verify(actor=AUDITOR)
-            assert info.value.retry_safe
-        finally:
-            release.set()
-            holder.join(WAIT)
+        with log_lock_held(quick), pytest.raises(StorageError) as info:
+            registry.audit.verify(actor=AUDITOR)
+        assert info.value.retry_safe
         assert registry.audit.verify(actor=AUDITOR).ok
     finally:
         quick.close()
