@@ -9,15 +9,15 @@ import builtins
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-import attrs
 import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
 
 from custrec.backends._postgres.dialect import DIALECT
+from custrec.backends._postgres.queue import NOT_QUEUED, QUEUE_COLUMNS, QUEUED, decode_queued
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
 from custrec.backends._sql.session import reads, writes, writes_one_statement
@@ -721,7 +721,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         if not encoded:
             return []
         inserted = self._exec(
-            "INSERT INTO {s}.audit_queue (" + _QUEUE_COLUMNS + ") "
+            "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
             "SELECT u.at, u.actor_id, u.action, u.customer_id,"
             " ARRAY(SELECT f.name FROM jsonb_array_elements_text(u.fields)"
             "  WITH ORDINALITY AS f (name, pos) ORDER BY f.pos),"
@@ -738,7 +738,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
     @reads
     def queued(self, *, limit: int = 1000) -> builtins.list[QueuedAudit]:
         limit = checks.bounded(limit)
-        return _queued(self._exec(_QUEUED, (limit,)).fetchall())
+        return decode_queued(self._exec(QUEUED, (limit,)).fetchall())
 
     @writes
     def claim(self, *, limit: int = 1000, wait: bool = True) -> AuditClaim | None:
@@ -766,7 +766,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         *cursors, last, queued = self._exec_all(
             *locking,
             (f"SELECT {mapping.AUDIT_COLUMNS} FROM {{s}}.audit ORDER BY seq DESC LIMIT 1", None),
-            (_QUEUED, (limit,)),
+            (QUEUED, (limit,)),
         )
         got = cursors[0] if not wait else cursors[1]
         answer = got.fetchone()
@@ -775,7 +775,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         found = last.fetchone()
         return AuditClaim(
             last=None if found is None else mapping.audit_record(found, DIALECT),
-            queued=tuple(_queued(queued.fetchall())),
+            queued=tuple(decode_queued(queued.fetchall())),
         )
 
     @writes
@@ -786,7 +786,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         records = list(records)
         wanted = sorted({checks.check_seq(t, "ticket") for t in tickets})
         if wanted and (wanted[0] < 1 or wanted[-1] > checks.INT64_MAX):
-            raise StorageError(_NOT_QUEUED)
+            raise StorageError(NOT_QUEUED)
         encoded = self._encode(records)
         seqs = [checks.check_seq(r.seq, "seq") for r in records]
         if any(not 1 <= seq <= checks.INT64_MAX for seq in seqs):
@@ -826,44 +826,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
             ),
         )
         if len(removed.fetchall()) != len(wanted):
-            raise StorageError(_NOT_QUEUED)
-
-
-_NOT_QUEUED: Final = (
-    "a ticket is not (or no longer) queued: another sealer took it, or it was never issued"
-)
-
-# an instant Python cannot hold (infinity, a year beyond 9999) comes back as NULL, so that one
-# bad row cannot stop every claim; such a row is decoded as an entry that fails its tag
-_QUEUED: Final = (
-    "SELECT ticket, CASE WHEN at BETWEEN '0001-01-02 00:00:00+00' AND"
-    " '9999-12-30 23:59:59.999999+00' THEN at END, actor_id, action, customer_id, fields,"
-    " reason, outcome, chain, on_behalf_of FROM {s}.audit_queue ORDER BY ticket LIMIT %s"
-)
-
-_UNDECODABLE: Final = AuditRecord(
-    at=datetime(1970, 1, 1, tzinfo=UTC), actor_id="?", action="audit.queue.undecodable"
-)
-
-
-def _queued(found: Iterable[Sequence[Any]]) -> builtins.list[QueuedAudit]:
-    """Queue rows (ticket first, then the audit columns) as :class:`QueuedAudit`; a row that
-    cannot be decoded becomes an untagged placeholder, which the sealer rejects."""
-    queued: builtins.list[QueuedAudit] = []
-    for row in found:
-        try:
-            if row[1] is None:
-                raise ValueError("the queued entry's instant is out of range")
-            record = attrs.evolve(mapping.audit_record(row, DIALECT), seq=0)
-        except (TypeError, ValueError, AttributeError):
-            record = _UNDECODABLE
-        queued.append(QueuedAudit(ticket=int(row[0]), record=record))
-    return queued
-
-
-_QUEUE_COLUMNS: Final = (
-    "at, actor_id, action, customer_id, fields, reason, outcome, chain, on_behalf_of"
-)
+            raise StorageError(NOT_QUEUED)
 
 
 _KEY_COLUMNS: Final = mapping.KEY_COLUMNS
