@@ -309,3 +309,48 @@ def test_updates_without_an_expected_version_racing_on_one_customer_all_apply(
     final = registry.customers.get(stored.id, actor=ADMIN)
     assert final.version == 1 + 6 * rounds
     assert len(registry.customers.history(stored.id, actor=ADMIN)) >= 6 * rounds
+
+
+def test_reset_head_warns_of_a_forged_entry_it_seals(
+    registry: Registry, store: PostgresStore
+) -> None:
+    registry.customers.intake(person(11), actor=ADMIN)
+    at = log(store)[-1].at
+    with store.transaction() as session:
+        cast(AuditQueue, session.audit).enqueue(
+            [AuditRecord(at=at, actor_id="x", action="y", chain=b"\x00" * 32)]
+        )
+        session.commit()
+    with pytest.warns(AuditIntegrityWarning, match="failed their tag"):
+        head = registry.audit.reset_head(actor=ADMIN, reason="after a restore")
+    assert head is not None and head.seq == log(store)[-1].seq
+    assert QUEUE_REJECTED in [e.action for e in log(store)]
+
+
+def test_a_sealing_failure_after_a_commit_warns_and_the_data_stands(
+    registry: Registry, store: PostgresStore, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custrec.storage.sealing import queue_entries
+
+    stored = registry.customers.intake(person(12), actor=ADMIN)
+    at = log(store)[-1].at
+    with store.transaction() as session:  # another writer's entry, waiting
+        queue_entries(
+            session,
+            [AuditRecord(at=at, actor_id="other", action="customer.read")],
+            keyring.audit_chain(),
+        )
+        session.commit()
+
+    def broken(*args: Any, **kwargs: Any) -> list[Any]:
+        raise ValueError("the sealing broke")
+
+    monkeypatch.setattr(context_module, "seal_more", broken)  # runs after the commit
+    with pytest.warns(RuntimeWarning, match="stay queued"):
+        updated = registry.customers.update(
+            stored.id, {"stage": "prospect"}, actor=ADMIN, reason="called"
+        )
+    assert updated.version == 2
+    monkeypatch.undo()
+    assert registry.audit.verify(actor=AUDITOR).ok
+    assert "other" in [e.actor_id for e in log(store)]
