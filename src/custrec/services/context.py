@@ -125,7 +125,6 @@ class Unit:
         self.pending: list[AuditRecord] = []
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
-        self.queued = False  # its entries were queued (the log's lock was busy)
         self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
         self.committed = False
 
@@ -191,17 +190,8 @@ class Unit:
         """On a store whose writers run in parallel: append the pending entries after sealing
         what others queued, when no other session holds the log's lock; else queue them
         (no waiting either way; see :mod:`custrec.storage.sealing`)."""
-        context = self.context
-        try:
-            _, sealed = seal_in(
-                self.session, context.chain, now=context.now, wait=False, entries=self.pending
-            )
-        except (StorageError, ValueError) as exc:  # the failed step left the session as it was
-            _sealing_failed(exc)
-            sealed = None
+        sealed = self.context.seal_or_queue(self.session, self.pending)
         if sealed is None:
-            queue_entries(self.session, self.pending, context.chain)
-            self.queued = True
             return
         self.sealed = sealed
         self.newest = sealed.newest
@@ -346,15 +336,7 @@ class Context:
         on a backend that writes in parallel, queue them there and seal them after)."""
         if self.queues_audit():
             with self.store.transaction() as session:
-                try:
-                    _, sealed = seal_in(
-                        session, self.chain, now=self.now, wait=False, entries=entries
-                    )
-                except (StorageError, ValueError) as exc:  # the session is as it was
-                    _sealing_failed(exc)
-                    sealed = None
-                if sealed is None:
-                    queue_entries(session, entries, self.chain)
+                sealed = self.seal_or_queue(session, entries)
                 session.commit()
             if sealed is not None:
                 self.settle_audit(sealed)
@@ -363,6 +345,20 @@ class Context:
             previous, newest = self.append_audit(session, entries)
             session.commit()
         self.advance_head(newest, previous)
+
+    def seal_or_queue(self, session: Session, entries: Sequence[AuditRecord]) -> SealedBatch | None:
+        """In a write session of a store whose writers run in parallel: seal what others
+        queued and append ``entries`` after them when no other session holds the log's lock,
+        and return what was sealed; else (or when sealing fails, which leaves the session as
+        it was, and warns) queue ``entries`` and return ``None``. Never waits."""
+        try:
+            _, sealed = seal_in(session, self.chain, now=self.now, wait=False, entries=entries)
+        except (StorageError, ValueError) as exc:
+            _sealing_failed(exc)
+            sealed = None
+        if sealed is None:
+            queue_entries(session, entries, self.chain)
+        return sealed
 
     def queues_audit(self) -> bool:
         """Whether audit entries are queued and sealed after commit (a store whose writers
