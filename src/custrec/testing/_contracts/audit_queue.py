@@ -10,12 +10,14 @@ from typing import ClassVar, cast
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custrec.errors import StorageError
 from custrec.security.audit import AuditChain
 from custrec.storage.protocols import AuditQueue, Session, Store
 from custrec.storage.sealing import QUEUE_REJECTED, queue_entries, seal_in, seal_more, seal_queue
-from custrec.testing._contracts.common import _StoreFixtures
+from custrec.testing._contracts.common import _StoreFixtures, kit_settings
 from custrec.testing._support import audit_entry, finishes_while_held, reading, writing
 
 _KEY = b"k" * 32
@@ -74,6 +76,44 @@ class AuditQueueContract(_StoreFixtures):
         assert tickets == sorted(set(tickets)) and tickets[0] >= 1
         with reading(queue_store) as session:
             assert session.audit.last() is None, "queued entries are not in the log"
+
+    def test_queued_and_claim_return_the_first_entries_by_ticket(self, queue_store: Store) -> None:
+        """Against a brute-force model: whatever batches were queued and whatever limit is
+        asked, ``queued`` and ``claim`` give the lowest tickets first, each once."""
+
+        @kit_settings(25)
+        @given(
+            batches=st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=5),
+            limit=st.integers(min_value=1, max_value=12),
+        )
+        def check(batches: list[int], limit: int) -> None:
+            with writing(queue_store) as session:  # start from an empty queue
+                queue = _queue(session)
+                left = queue.queued(limit=100_000)
+                if left:
+                    claim = queue.claim()
+                    assert claim is not None
+                    first = 1 if claim.last is None else claim.last.seq + 1
+                    queue.seal(
+                        [attrs.evolve(q.record, seq=first + i) for i, q in enumerate(left)],
+                        [q.ticket for q in left],
+                    )
+            model: list[tuple[int, str]] = []
+            for number, size in enumerate(batches):
+                entries = [audit_entry(f"b{number}-{i}") for i in range(size)]
+                with writing(queue_store) as session:
+                    tickets = _queue(session).enqueue(entries)
+                model += zip(tickets, [e.customer_id or "" for e in entries], strict=True)
+            expected = sorted(model)[:limit]
+            with writing(queue_store) as session:
+                queue = _queue(session)
+                listed = [(q.ticket, q.record.customer_id) for q in queue.queued(limit=limit)]
+                claim = queue.claim(limit=limit)
+            assert listed == expected
+            assert claim is not None
+            assert [(q.ticket, q.record.customer_id) for q in claim.queued] == expected
+
+        check()
 
     def test_a_session_sees_its_own_queue_and_a_rollback_drops_it(self, queue_store: Store) -> None:
         with queue_store.transaction() as session:
