@@ -112,7 +112,9 @@ def queue_entries(
     session: Session, entries: Sequence[AuditRecord], chain: AuditChain | None
 ) -> list[int]:
     """Queue ``entries`` in a write session of a ``concurrent_writes`` backend, each tagged
-    with ``chain`` (when given) so that the sealer can tell them from forgeries."""
+    with ``chain`` (when given) so that the sealer can tell them from forgeries, and return
+    their tickets. ``TypeError`` on a backend without an audit queue (SQLite, MemoryStore:
+    use :func:`append_numbered`)."""
     queue = _queue_of(session)
     if chain is not None:
         entries = [attrs.evolve(e, seq=0, chain=chain.tag(e)) for e in entries]
@@ -160,7 +162,8 @@ def seal_in(
     directly, never queued). Returns whether the lock is held and what was sealed (``None``:
     the lock was busy, or there was nothing to seal); it becomes final when the session
     commits, and the lock is held until then. When the lock is busy the caller queues its
-    ``entries`` instead (:func:`queue_entries`)."""
+    ``entries`` instead (:func:`queue_entries`). ``TypeError`` on a backend without an audit
+    queue."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     queue = _queue_of(session)
@@ -214,7 +217,7 @@ def seal_queue(
     Each session claims the lock, numbers and chains up to ``batch_size`` queued entries after the
     last one and seals them in one commit (a crash leaves them either queued or sealed, never
     both nor neither), until a batch is not full: everything committed before the call is
-    then in the log.
+    then in the log. ``TypeError`` on a backend without an audit queue.
     """
     return _rounds(store, chain, now=now, wait=True, batch_size=batch_size, rounds=None)
 
