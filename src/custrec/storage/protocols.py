@@ -13,6 +13,8 @@ A session holds six tables:
 ``audit``        the audit log, append-only, numbered globally
 ``keys``         wrapped per-customer data keys; deletable (crypto-shredding)
 ``meta``         a few named values about the store itself (keyring fingerprint, audit head)
+``work``         service cases and tasks: sealed payloads, plain facets and a due-time index
+``changes``      the change feed: one personal-data-free event per change, in commit order
 ===============  ===========================================================================
 
 Backends never see plaintext personal data: payloads are opaque bytes (sealed by the registry's
@@ -75,11 +77,15 @@ from custrec.storage.types import (
     AuditClaim,
     AuditRecord,
     Capabilities,
+    ChangeEvent,
+    ChangePage,
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
     QueuedAudit,
+    WorkFilter,
+    WorkRow,
     WrappedKey,
 )
 
@@ -87,6 +93,7 @@ __all__ = [
     "ActivityTable",
     "AuditQueue",
     "AuditTable",
+    "ChangeTable",
     "ConsentTable",
     "CustomerTable",
     "HistoryTable",
@@ -95,6 +102,7 @@ __all__ = [
     "MetaTable",
     "Session",
     "Store",
+    "WorkTable",
 ]
 
 
@@ -376,6 +384,87 @@ class MetaTable(Protocol):
         ...
 
 
+class WorkTable(Protocol):
+    """Service cases and tasks, versioned, with lists by due time that never read every row.
+
+    A backend keeps an index on ``due_at`` (over open rows) so that :meth:`due` reads only the
+    rows it returns (and those its filter skips on the way); ordering is by ``id`` in
+    :meth:`query` and by ``(due_at, id)`` in :meth:`due`.
+    """
+
+    def add(self, row: WorkRow) -> int:
+        """Insert a new case or task and return its version, 1; ``DuplicateKey`` if the id
+        exists. ``row.version`` is ignored."""
+        ...
+
+    def add_many(self, rows: Sequence[WorkRow], *, skip_existing: bool = False) -> int:
+        """Insert many rows at once; return how many were inserted (as
+        ``CustomerTable.add_many``: with ``skip_existing`` an existing id is skipped, which makes
+        generating recurring tasks with deterministic ids idempotent)."""
+        ...
+
+    def get(self, work_id: str) -> WorkRow:
+        """Return the row; raises ``NotFound``."""
+        ...
+
+    def update(self, row: WorkRow, *, expected_version: int) -> int:
+        """Replace everything but ``id``, ``kind`` and ``created_at`` if the stored version is
+        ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""
+        ...
+
+    def query(
+        self, *, where: WorkFilter | None = None, after: str | None = None, limit: int = 100
+    ) -> list[WorkRow]:
+        """Return up to ``limit`` rows matching ``where`` with id greater than ``after``, by id."""
+        ...
+
+    def due(
+        self,
+        *,
+        before: datetime,
+        where: WorkFilter | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> list[WorkRow]:
+        """Return up to ``limit`` open rows with a ``due_at`` earlier than ``before`` (exclusive)
+        that match ``where``, ordered by ``(due_at, id)`` and strictly after the ``(due_at, id)``
+        pair ``after`` (keyset paging). Closed rows and rows without ``due_at`` never appear."""
+        ...
+
+    def count(self, *, where: WorkFilter | None = None) -> int:
+        """Count the rows matching ``where``."""
+        ...
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        """Point every case and task of one customer at another (merges); return how many moved.
+        Versions do not change."""
+        ...
+
+
+class ChangeTable(Protocol):
+    """The change feed: append-only, one event per committed change, read in commit order.
+
+    :meth:`since` pages the feed with an opaque text cursor: a reader that resumes each call at
+    the cursor the previous one returned sees every committed event exactly once, in commit
+    order, across sessions, processes and restarts, whatever the writers do concurrently. An
+    event becomes visible when its session commits; a rolled-back session's events never
+    appear. A backend whose writers run in parallel may hold back events committed after a
+    transaction that is still running until it ends, so that nothing is skipped.
+    """
+
+    def append(self, events: Sequence[ChangeEvent]) -> list[int]:
+        """Append events (all or none) and return the ``seq`` storage gave each (``seq`` of
+        the arguments is ignored)."""
+        ...
+
+    def since(self, cursor: str | None = None, *, limit: int = 1000) -> ChangePage:
+        """Return up to ``limit`` committed events after ``cursor`` (``None``: from the
+        start), in commit order, and the cursor to resume after them. ``ValueError`` for a
+        cursor this backend did not make. Read it in a read-only session: whether a write
+        session sees its own uncommitted events here is not specified."""
+        ...
+
+
 class Session(Protocol):
     """A unit of work over all tables. Commit explicitly; anything else rolls back.
 
@@ -403,6 +492,12 @@ class Session(Protocol):
 
     @property
     def meta(self) -> MetaTable: ...
+
+    @property
+    def work(self) -> WorkTable: ...
+
+    @property
+    def changes(self) -> ChangeTable: ...
 
     def commit(self) -> None:
         """Make every write of this session durable and visible, atomically."""

@@ -17,13 +17,18 @@ __all__ = [
     "ACTIVITY_KINDS",
     "HIDDEN_STATES",
     "ROW_STATES",
+    "WORK_KINDS",
     "ActivityRow",
     "AuditRecord",
     "Capabilities",
+    "ChangeEvent",
+    "ChangePage",
     "ConsentRecord",
     "CustomerFilter",
     "CustomerRow",
     "HistoryRecord",
+    "WorkFilter",
+    "WorkRow",
     "WrappedKey",
     "check_meta_name",
 ]
@@ -246,3 +251,88 @@ class WrappedKey:
     master_key_id: str
     wrapped: bytes = attrs.field(repr=False)
     created_at: datetime
+
+
+WORK_KINDS: Final = ("case", "task")
+"""What a work row is: a service ``case`` (complaint, inquiry, service request, repair) or a
+``task`` (follow-up, return visit, re-verification)."""
+
+
+@attrs.frozen(kw_only=True)
+class WorkRow:
+    """A stored service case or task: its sealed record and the plain facets its lists need.
+
+    ``kind`` is one of :data:`WORK_KINDS` (``ValueError`` otherwise). ``open`` tells whether it
+    still needs work; ``due_at`` is its next deadline (a task's due instant, a case's next
+    response-time target), ``None`` when nothing is due (a closed item, a paused case).
+    ``breached`` marks a case that missed a target. ``version`` is assigned by storage (1 on
+    add, +1 per update). The facets are non-personal by declaration; everything else (a case's
+    description, a task's note) is in the sealed ``payload``.
+    """
+
+    id: str
+    kind: str = attrs.field(validator=attrs.validators.in_(WORK_KINDS))
+    customer_id: str
+    version: int = 0
+    status: str
+    open: bool = True
+    assignee: str | None = None
+    team: str | None = None
+    due_at: datetime | None = None
+    breached: bool = False
+    created_at: datetime
+    updated_at: datetime
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class WorkFilter:
+    """Conditions on work rows; ``None`` means "any". All given conditions must hold."""
+
+    kind: str | None = None
+    open: bool | None = None
+    status: str | None = None
+    customer_id: str | None = None
+    assignee: str | None = None
+    team: str | None = None
+    breached: bool | None = None
+
+    def matches(self, row: WorkRow) -> bool:
+        """Tell whether ``row`` satisfies every condition (the reference semantics)."""
+        return (
+            (self.kind is None or row.kind == self.kind)
+            and (self.open is None or row.open is self.open)
+            and (self.status is None or row.status == self.status)
+            and (self.customer_id is None or row.customer_id == self.customer_id)
+            and (self.assignee is None or row.assignee == self.assignee)
+            and (self.team is None or row.team == self.team)
+            and (self.breached is None or row.breached is self.breached)
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ChangeEvent:
+    """One committed change, without personal data: its kind (``customer.update``,
+    ``case.open``, ...), the customer, the record it concerns (a case, task or activity id, or
+    ``None``), the changed field paths, the actor and the instant.
+
+    ``seq`` identifies the event; storage assigns it on append (unique, never reused). The
+    feed's order is the backend's commit order, which need not be ``seq`` order.
+    """
+
+    seq: int = 0
+    at: datetime
+    kind: str
+    customer_id: str | None = None
+    record_id: str | None = None
+    fields: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    actor_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ChangePage:
+    """A page of the change feed and the cursor to resume after it (the same cursor when
+    nothing new was committed)."""
+
+    events: tuple[ChangeEvent, ...]
+    cursor: str
