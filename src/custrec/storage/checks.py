@@ -15,24 +15,33 @@ need not: the conformance kit checks the rules, not how they are kept).
   limit" (:func:`bounded`).
 - Sequence numbers and versions given as arguments are integers (``ValueError``); values beyond 64
   bits are legal and simply match nothing that is stored (:func:`seq_window`, :func:`version`).
+- Work rows (:func:`check_work`) and change events (:func:`check_change`) follow the same rules;
+  their ``kind`` and a work row's ``status`` are non-empty, flags are ``bool`` (``TypeError``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
+import attrs
+
 from custrec.errors import StorageError
 from custrec.storage.types import (
     ACTIVITY_KINDS,
+    WORK_KINDS,
     ActivityRow,
     AuditRecord,
+    ChangeEvent,
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
+    WorkFilter,
+    WorkRow,
     WrappedKey,
 )
 
@@ -45,8 +54,11 @@ __all__ = [
     "check_activity",
     "check_amount",
     "check_audit",
+    "check_change",
     "check_consent",
     "check_customer",
+    "check_decimal_cursor",
+    "check_due_after",
     "check_filter",
     "check_history",
     "check_instant",
@@ -58,6 +70,8 @@ __all__ = [
     "check_text",
     "check_texts",
     "check_total",
+    "check_work",
+    "check_work_filter",
     "seq_window",
     "version",
 ]
@@ -263,3 +277,94 @@ def check_filter(where: CustomerFilter | None, after: str | None = None) -> None
         value = getattr(where, name)
         if value is not None:
             check_instant(value, name)
+
+
+def _check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return value
+
+
+def _check_name(value: object, name: str) -> str:
+    if not check_text(value, name):
+        raise ValueError(f"{name} must not be empty")
+    assert isinstance(value, str)
+    return value
+
+
+def check_work(row: WorkRow) -> WorkRow:
+    """Check a work row's instants, text and flags; return it with its instants in UTC (the
+    same object when they already are).
+
+    ``kind`` is one of ``WORK_KINDS`` and ``status`` non-empty (``ValueError``).
+    """
+    if row.kind not in WORK_KINDS:
+        raise ValueError(f"work kind must be one of {', '.join(WORK_KINDS)}, got {row.kind!r}")
+    created_at = check_instant(row.created_at, "created_at")
+    updated_at = check_instant(row.updated_at, "updated_at")
+    due_at = None if row.due_at is None else check_instant(row.due_at, "due_at")
+    check_text(row.id, "id")
+    check_text(row.customer_id, "customer_id")
+    _check_name(row.status, "status")
+    check_optional_text(row.assignee, "assignee")
+    check_optional_text(row.team, "team")
+    _check_flag(row.open, "open")
+    _check_flag(row.breached, "breached")
+    if created_at is row.created_at and updated_at is row.updated_at and due_at is row.due_at:
+        return row
+    return attrs.evolve(row, created_at=created_at, updated_at=updated_at, due_at=due_at)
+
+
+def check_work_filter(where: WorkFilter | None, after: str | None = None) -> None:
+    """Check a work filter's text and flags, and a page's ``after`` id."""
+    check_optional_text(after, "after")
+    if where is None:
+        return
+    for name in ("kind", "status", "customer_id", "assignee", "team"):
+        check_optional_text(getattr(where, name), name)
+    for name in ("open", "breached"):
+        value = getattr(where, name)
+        if value is not None:
+            _check_flag(value, name)
+
+
+def check_due_after(after: object) -> tuple[datetime, str] | None:
+    """Return a ``due`` page's ``after``: ``None`` or a ``(due_at, id)`` pair, its instant in
+    UTC (``ValueError`` for another shape, a naive instant or a NUL in the id)."""
+    if after is None:
+        return None
+    if not isinstance(after, tuple) or len(after) != 2:
+        raise ValueError("after must be a (due_at, id) pair")
+    due_at, work_id = after
+    return check_instant(due_at, "after[0]"), check_text(work_id, "after[1]")
+
+
+def check_change(event: ChangeEvent) -> ChangeEvent:
+    """Check a change event's instant and text (``kind`` non-empty); return it with ``at`` in
+    UTC (the same object when it already is)."""
+    at = check_instant(event.at, "at")
+    _check_name(event.kind, "kind")
+    check_text(event.actor_id, "actor_id")
+    check_optional_text(event.customer_id, "customer_id")
+    check_optional_text(event.record_id, "record_id")
+    check_texts(event.fields, "field")
+    return event if at is event.at else attrs.evolve(event, at=at)
+
+
+_DECIMAL: Final = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def check_decimal_cursor(cursor: object) -> int:
+    """Return the position a change-feed cursor of decimal text names (``None``: 0).
+
+    Only the text such a backend makes is accepted: ASCII digits without a sign, spaces or
+    leading zeros, at most ``INT64_MAX`` (``ValueError`` otherwise, whatever the type).
+    """
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str) or not _DECIMAL.fullmatch(cursor):
+        raise ValueError(f"not a change-feed cursor of this store: {cursor!r:.40}")
+    position = int(cursor)
+    if position > INT64_MAX:
+        raise ValueError(f"not a change-feed cursor of this store: {cursor!r:.40}")
+    return position
