@@ -15,9 +15,12 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
+from typing import cast
 
 import attrs
 
+from custrec.backends._memory_sorted import SortedIds as _SortedIds
+from custrec.backends._memory_work import MemoryChanges, MemoryWork, reindex_work
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
 from custrec.storage import checks
@@ -25,10 +28,12 @@ from custrec.storage.types import (
     ActivityRow,
     AuditRecord,
     Capabilities,
+    ChangeEvent,
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
     HistoryRecord,
+    WorkRow,
     WrappedKey,
     check_meta_name,
 )
@@ -36,60 +41,7 @@ from custrec.storage.types import (
 __all__ = ["MemoryStore"]
 
 _NO_KEYS: frozenset[str] = frozenset()
-_CHUNK = 512  # ids per chunk of _SortedIds (a chunk splits at twice this)
 _KEEP_RETIRED = 4  # older committed states kept for reuse as the writers' spare
-
-
-class _SortedIds:
-    """Distinct strings in code-point order, in chunks: adding or removing one costs
-    O(log n + chunk), not the O(n) shift of one long list."""
-
-    def __init__(self) -> None:
-        self._chunks: list[list[str]] = []
-        self._maxes: list[str] = []  # the last id of each chunk
-
-    def copy(self) -> _SortedIds:
-        twin = _SortedIds()
-        twin._chunks = [chunk.copy() for chunk in self._chunks]
-        twin._maxes = self._maxes.copy()
-        return twin
-
-    def add(self, key: str) -> None:
-        """Add ``key`` (not present)."""
-        chunks, maxes = self._chunks, self._maxes
-        if not chunks:
-            chunks.append([key])
-            maxes.append(key)
-            return
-        i = min(bisect.bisect_left(maxes, key), len(maxes) - 1)
-        chunk = chunks[i]
-        bisect.insort(chunk, key)
-        if len(chunk) > 2 * _CHUNK:
-            chunks[i : i + 1] = [chunk[:_CHUNK], chunk[_CHUNK:]]
-            maxes[i : i + 1] = [chunk[_CHUNK - 1], chunk[-1]]
-        else:
-            maxes[i] = chunk[-1]
-
-    def remove(self, key: str) -> None:
-        """Remove ``key`` (present)."""
-        i = bisect.bisect_left(self._maxes, key)
-        chunk = self._chunks[i]
-        del chunk[bisect.bisect_left(chunk, key)]
-        if chunk:
-            self._maxes[i] = chunk[-1]
-        else:
-            del self._chunks[i], self._maxes[i]
-
-    def after(self, key: str | None) -> Iterator[str]:
-        """The ids greater than ``key`` (all when ``None``), in order."""
-        start, skip = 0, 0
-        if key is not None:
-            start = bisect.bisect_right(self._maxes, key)
-            if start < len(self._chunks):
-                skip = bisect.bisect_right(self._chunks[start], key)
-        for chunk in self._chunks[start:]:
-            yield from chunk[skip:] if skip else chunk
-            skip = 0
 
 
 _CUSTOMER_TABLES = ("customers", "customer_ids", "index")
@@ -105,6 +57,11 @@ _TABLES = (
     "audit",
     "keys",
     "meta",
+    "work",
+    "work_ids",
+    "work_due",
+    "work_by_customer",
+    "changes",
 )
 
 
@@ -112,11 +69,13 @@ class _State:
     """One copy of every table: the committed state, an older one that readers still hold or
     that waits as the writers' spare, or the writer's working copy.
 
-    Inner values (the id lists of the index and of each customer's activities, sorted; the
-    ledgers) are tuples, so copies share them. ``owned`` names the tables no other state
-    shares: only those may be changed in place (``own`` copies a shared one first). ``readers``
-    counts open read-only sessions (under the store's gate); ``dirty`` names, per table, the
-    keys where this retired state may differ from the committed one.
+    Inner values (the id lists of the index and of each customer's activities and work rows,
+    sorted; the ledgers) are tuples, so copies share them. ``customer_ids``, ``work_ids``,
+    ``work_due`` and ``work_by_customer`` follow ``customers`` and ``work`` (see ``_put``).
+    ``owned`` names the tables no other state shares: only those may be changed in place
+    (``own`` copies a shared one first). ``readers`` counts open read-only sessions (under the
+    store's gate); ``dirty`` names, per table, the keys where this retired state may differ
+    from the committed one.
     """
 
     def __init__(self) -> None:
@@ -130,6 +89,11 @@ class _State:
         self.audit: list[AuditRecord] = []
         self.keys: dict[str, WrappedKey] = {}
         self.meta: dict[str, bytes] = {}
+        self.work: dict[str, WorkRow] = {}
+        self.work_ids = _SortedIds()
+        self.work_due = _SortedIds()  # see custrec.backends._memory_work
+        self.work_by_customer: dict[str, tuple[str, ...]] = {}
+        self.changes: list[ChangeEvent] = []
         self.owned: set[str] = set(_TABLES)
         self.readers = 0
         self.dirty: defaultdict[str, set[str]] = defaultdict(set)
@@ -151,10 +115,12 @@ class _State:
 
 def _put(state: _State, table: str, key: str, value: object) -> None:
     """Set (``None``: remove) one key of a keyed table of a state the caller owns outright; a
-    customer also enters or leaves the sorted ids."""
+    customer also enters or leaves the sorted ids, a work row its indexes."""
     if table not in state.owned:
         state.own(table)
     values = getattr(state, table)
+    if table == "work":
+        reindex_work(state, key, values.get(key), cast("WorkRow | None", value))
     if table == "customers" and (value is None) == (key in values):
         state.own("customer_ids")
         if value is None:
@@ -169,7 +135,7 @@ def _put(state: _State, table: str, key: str, value: object) -> None:
 
 def _sync(target: _State, source: _State, dirty: Mapping[str, set[str]]) -> None:
     """Make ``target`` equal ``source``, given the keys where they may differ (and the audit
-    log, of which one is a prefix of the other)."""
+    log and change feed, of which one is a prefix of the other)."""
     owned = target.owned
     for table, keys in dirty.items():
         if table not in owned:
@@ -189,19 +155,24 @@ def _sync(target: _State, source: _State, dirty: Mapping[str, set[str]]) -> None
                         ids.add(key)
                     values[key] = value
         else:
+            work = table == "work"
             for key in keys:
                 value = wanted.get(key)
+                if work and values.get(key) is not value:
+                    reindex_work(target, key, values.get(key), value)
                 if value is None:
                     values.pop(key, None)
                 else:
                     values[key] = value
-    have, want = len(target.audit), len(source.audit)
-    if have != want:
-        target.own("audit")
-        if have > want:
-            del target.audit[want:]
-        else:
-            target.audit.extend(source.audit[have:])
+    for log in ("audit", "changes"):
+        have, want = len(getattr(target, log)), len(getattr(source, log))
+        if have != want:
+            target.own(log)
+            entries = getattr(target, log)
+            if have > want:
+                del entries[want:]
+            else:
+                entries.extend(getattr(source, log)[have:])
 
 
 def _joined(ids: tuple[str, ...], more: Collection[str]) -> tuple[str, ...]:
@@ -229,9 +200,7 @@ class _Tables:
 
     def _put(self, table: str, key: str, value: object) -> None:
         """Write one key (``None``: remove it) and note it for the next sync."""
-        session = self._session
-        session.dirty[table].add(key)
-        _put(session.state, table, key, value)
+        self._session.write(table, key, value)
 
     def _check_open(self, *, write: bool = False) -> None:
         self._session.check_open(write=write)
@@ -731,6 +700,19 @@ class _MemorySession:
     @cached_property
     def meta(self) -> _Meta:
         return _Meta(self)
+
+    @cached_property
+    def work(self) -> MemoryWork:
+        return MemoryWork(self)
+
+    @cached_property
+    def changes(self) -> MemoryChanges:
+        return MemoryChanges(self)
+
+    def write(self, table: str, key: str, value: object) -> None:
+        """Write one key of a keyed table (``None``: remove it) and note it for the next sync."""
+        self.dirty[table].add(key)
+        _put(self.state, table, key, value)
 
     def check_open(self, *, write: bool = False) -> None:
         if self.finished:
