@@ -6,8 +6,8 @@ False
 >>> store.close()
 
 The schema and its migrations are in :mod:`custrec.backends._sqlite.schema`, the tables in
-:mod:`custrec.backends._sqlite.tables`; what every SQL backend shares is in
-:mod:`custrec.backends._sql`.
+:mod:`custrec.backends._sqlite.tables` and :mod:`custrec.backends._sqlite.workflow`; what
+every SQL backend shares is in :mod:`custrec.backends._sql`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from custrec.backends._sqlite.tables import (
     _KeyTable,
     _MetaTable,
 )
+from custrec.backends._sqlite.workflow import _ChangeTable, _WorkTable
 from custrec.errors import NotFound, StorageError
 from custrec.storage import Capabilities, Session, Store
 
@@ -176,6 +177,9 @@ class _SQLiteSession(SQLSession[sqlite3.Connection]):
             _KeyTable(self),
             _MetaTable(self),
         )
+
+    def _workflow_tables(self) -> tuple[_WorkTable, _ChangeTable]:
+        return _WorkTable(self), _ChangeTable(self)
 
     def _end(self, statement: str) -> None:
         self._conn.execute(statement)

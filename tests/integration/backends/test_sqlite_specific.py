@@ -273,7 +273,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert schema_version(db_path) == SCHEMA_VERSION
 
 
@@ -339,7 +339,7 @@ def test_forward_migration_from_an_older_version(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "notes", add_notes_table)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(SCHEMA_VERSION + 1, "notes", add_notes_table)),
     )
     with SQLiteStore(db_path) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"\x00"
@@ -359,7 +359,7 @@ def test_forward_migration_from_an_older_version(
         assert s.customers.get("c-1").index_keys == version_1_keys
         assert s.customers.lookup_many(version_1_keys) == {k: ["c-1"] for k in version_1_keys}
         assert {type(r[0]) for r in s._conn.execute("SELECT key FROM customer_index")} == {bytes}
-    assert schema_version(db_path) == 7
+    assert schema_version(db_path) == SCHEMA_VERSION + 1
     SQLiteStore(db_path).close()  # reopening does not re-apply
     assert applied == [1]
 
@@ -376,12 +376,12 @@ def test_failing_migration_leaves_the_database_untouched(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "bad", broken)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(SCHEMA_VERSION + 1, "bad", broken)),
     )
     with pytest.raises(StorageError) as info:
         SQLiteStore(db_path)
     assert isinstance(info.value.__cause__, sqlite3.Error)
-    assert schema_version(db_path) == 6
+    assert schema_version(db_path) == SCHEMA_VERSION
     conn = raw(db_path)
     try:
         assert (
@@ -404,11 +404,11 @@ def test_a_migration_step_that_breaks_a_foreign_key_is_refused(
     monkeypatch.setattr(
         sqlite_backend,
         "MIGRATIONS",
-        (*sqlite_backend.MIGRATIONS, SQLiteMigration(7, "orphan", orphan_tag)),
+        (*sqlite_backend.MIGRATIONS, SQLiteMigration(SCHEMA_VERSION + 1, "orphan", orphan_tag)),
     )
     with pytest.raises(StorageError, match="foreign key"):
         SQLiteStore(db_path)
-    assert schema_version(db_path) == 6
+    assert schema_version(db_path) == SCHEMA_VERSION
     monkeypatch.undo()
     with SQLiteStore(db_path) as again, again.transaction() as s:  # enforcement is back on
         assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1

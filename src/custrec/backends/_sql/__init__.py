@@ -5,6 +5,7 @@
 - :mod:`.tables`: the table methods whose SQL is the same in every dialect;
 - :mod:`.filters`: ``CustomerFilter`` to ``WHERE``;
 - :mod:`.rows`: stored rows to ``CustomerRow``, ``ActivityRow``, ``AuditRecord``, ...;
+- :mod:`.workflow`: the work table and the change feed (columns, rows, shared statements);
 - :mod:`.migrations`: the forward-only schema runner.
 
 Shared statements are templates: ``{s}.`` prefixes a table (the PostgreSQL schema; nothing in

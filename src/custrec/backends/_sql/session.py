@@ -21,11 +21,13 @@ from custrec.errors import StorageError
 from custrec.storage.protocols import (
     ActivityTable,
     AuditTable,
+    ChangeTable,
     ConsentTable,
     CustomerTable,
     HistoryTable,
     KeyTable,
     MetaTable,
+    WorkTable,
 )
 
 __all__ = [
@@ -86,6 +88,7 @@ class SQLSession(ABC, Generic[_C]):
         self._audit: AuditTable = tables[4]
         self._keys: KeyTable = tables[5]
         self._meta: MetaTable = tables[6]
+        self._workflow: tuple[WorkTable, ChangeTable] | None = None  # made on first use
 
     def __repr__(self) -> str:
         mode = "read-only" if self._readonly else "read-write"
@@ -124,6 +127,18 @@ class SQLSession(ABC, Generic[_C]):
     def meta(self) -> MetaTable:
         return self._meta
 
+    @property
+    def work(self) -> WorkTable:
+        if self._workflow is None:
+            self._workflow = self._workflow_tables()
+        return self._workflow[0]
+
+    @property
+    def changes(self) -> ChangeTable:
+        if self._workflow is None:
+            self._workflow = self._workflow_tables()
+        return self._workflow[1]
+
     # -- what a dialect provides ------------------------------------------------------------
 
     @abstractmethod
@@ -133,6 +148,10 @@ class SQLSession(ABC, Generic[_C]):
         CustomerTable, ActivityTable, ConsentTable, HistoryTable, AuditTable, KeyTable, MetaTable
     ]:
         """This session's customers, activities, consents, history, audit, keys and meta."""
+
+    def _workflow_tables(self) -> tuple[WorkTable, ChangeTable]:
+        """This session's work table and change feed."""
+        raise NotImplementedError(f"{self._label} has no work table and change feed yet")
 
     @abstractmethod
     def _end(self, statement: str) -> None:

@@ -496,6 +496,45 @@ def _integer_instants(conn: sqlite3.Connection) -> None:
         conn.create_function("custrec_instant", 1, None)
 
 
+# Schema 7: the work table (service cases and tasks) and the change feed. The due-time indexes
+# hold only open rows with a due time (most rows are closed), and queries repeat their
+# condition word for word so that SQLite sees they may use them.
+_OPEN_DUE: Final = "WHERE open = 1 AND due_at IS NOT NULL"
+_WORKFLOW_V7: Final[tuple[str, ...]] = (
+    """CREATE TABLE work (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('case', 'task')),
+        customer_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        status TEXT NOT NULL CHECK (status <> ''),
+        open INTEGER NOT NULL CHECK (open IN (0, 1)),
+        assignee TEXT,
+        team TEXT,
+        due_at INTEGER,
+        breached INTEGER NOT NULL CHECK (breached IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        payload BLOB NOT NULL
+    )""",
+    "CREATE INDEX work_customer ON work (customer_id, id)",
+    f"CREATE INDEX work_due ON work (kind, due_at, id) {_OPEN_DUE}",
+    f"CREATE INDEX work_due_assignee ON work (assignee, kind, due_at, id) {_OPEN_DUE}",
+    f"CREATE INDEX work_due_team ON work (team, kind, due_at, id) {_OPEN_DUE}",
+    # seq order is commit order: SQLite has one writer at a time
+    """CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind <> ''),
+        customer_id TEXT,
+        record_id TEXT,
+        fields TEXT NOT NULL,
+        actor_id TEXT NOT NULL
+    )""",
+    *_append_only("changes"),
+)
+
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -507,6 +546,7 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
     ),
     SQLiteMigration(5, "index keys of known kinds stored with a kind code", _kind_coded_index_keys),
     SQLiteMigration(6, "instants as integer microseconds since 1970 UTC", _integer_instants),
+    SQLiteMigration(7, "work table and change feed", _statements(_WORKFLOW_V7)),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

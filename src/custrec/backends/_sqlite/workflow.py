@@ -1,0 +1,88 @@
+"""SQLite's work table and change feed: the shared statements of
+:mod:`custrec.backends._sql.workflow`, bulk inserts, and a feed whose ``seq`` order is the
+commit order (one writer at a time), read with a decimal cursor."""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+from collections.abc import Sequence
+from typing import Final
+
+from custrec.backends._sql import workflow
+from custrec.backends._sql.session import reads, writes
+from custrec.backends._sqlite.dialect import DIALECT, is_unique_violation
+from custrec.backends._sqlite.tables import _chunks, _marks, _Table
+from custrec.errors import DuplicateKey
+from custrec.storage import checks
+from custrec.storage.types import ChangeEvent, ChangePage, WorkFilter, WorkRow
+
+__all__ = ["_ChangeTable", "_WorkTable"]
+
+_INSERT_WORK: Final = f"INSERT INTO work ({workflow.WORK_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+_INSERT_CHANGE: Final = (
+    f"INSERT INTO changes ({workflow.CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+
+
+class _WorkTable(_Table, workflow.WorkTableBase):
+    _open_rows = "open = 1 AND due_at IS NOT NULL"
+
+    def _due_index(self, where: WorkFilter | None) -> str:
+        """The index ``due`` reads, named: without statistics SQLite may prefer the kind's
+        index to a narrower one (a customer's rows, an assignee's, a team's), or leave the
+        narrower one when a page starts after a ``(due_at, id)`` pair."""
+        if where is not None:
+            if where.customer_id is not None:
+                return " INDEXED BY work_customer"
+            for column in ("assignee", "team"):
+                if getattr(where, column) is not None:
+                    return f" INDEXED BY work_due_{column}"
+        return " INDEXED BY work_due"
+
+    @writes
+    def add_many(self, rows: Sequence[WorkRow], *, skip_existing: bool = False) -> int:
+        """One ``executemany``; without ``skip_existing`` an existing or repeated id is found
+        first, so nothing half-lands."""
+        encoded = [self._encode(row) for row in rows]
+        if not encoded:
+            return 0
+        if skip_existing:
+            cursor = self._conn.executemany(_INSERT_WORK + " ON CONFLICT (id) DO NOTHING", encoded)
+            return int(cursor.rowcount)
+        ids = [params[0] for params in encoded]
+        existing: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            sql = f"SELECT id FROM work WHERE id IN ({_marks(len(chunk))})"
+            existing.update(r[0] for r in self._conn.execute(sql, tuple(chunk)))
+        if existing:
+            raise DuplicateKey(f"work {min(existing)}")
+        try:
+            cursor = self._conn.executemany(_INSERT_WORK, encoded)
+        except sqlite3.IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise DuplicateKey("work (an id twice in the batch)") from exc
+            raise
+        return int(cursor.rowcount)
+
+
+class _ChangeTable(_Table, workflow.ChangeTableBase):
+    @writes
+    def append(self, events: Sequence[ChangeEvent]) -> builtins.list[int]:
+        return [
+            int(self._conn.execute(_INSERT_CHANGE, params).fetchone()[0])
+            for params in self._encode(events)
+        ]
+
+    @reads
+    def since(self, cursor: str | None = None, *, limit: int = 1000) -> ChangePage:
+        """The events after the cursor's ``seq``, by ``seq``; the cursor is the last one's."""
+        limit = checks.bounded(limit)
+        after = checks.check_decimal_cursor(cursor)
+        found = self._conn.execute(
+            f"SELECT seq, {workflow.CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq "
+            "LIMIT ?",
+            (after, limit),
+        )
+        events = tuple(workflow.change_event(r, DIALECT) for r in found)
+        return ChangePage(events=events, cursor=str(events[-1].seq if events else after))
