@@ -123,6 +123,10 @@ EVENT_INSTANTS = {
     "custrec.services.context.Unit.audit",
     "custrec.services.context.Unit.authorize",
     "custrec.services.Records.audit_read",
+    "custrec.storage.types.ChangeEvent.__init__",
+    "custrec.workflow.cases.CaseEscalation.__init__",
+    "custrec.workflow.cases.CaseTransition.__init__",
+    "custrec.workflow.rules.LifecycleEvent.__init__",
 }
 
 
@@ -170,6 +174,11 @@ OPTIONAL_REASON = {
     ("keys", "rotate_master"),
     ("keys", "reindex"),
     ("keys", "separate"),
+    ("cases", "open"),
+    ("cases", "transition"),
+    ("cases", "assign"),
+    ("tasks", "create"),
+    ("tasks", "cancel"),
 }
 
 

@@ -58,7 +58,16 @@ PROMISED = {
         "mask",
         "AuditChain",
     ],
-    "custrec.storage": ["Store", "Session"],
+    "custrec.storage": ["Store", "Session", "WorkTable", "ChangeTable"],
+    "custrec.workflow": [
+        "Case",
+        "Task",
+        "LifecycleRule",
+        "SlaPolicy",
+        "BusinessCalendar",
+        "RecurringTask",
+        "WorkflowSettings",
+    ],
     "custrec.errors": [
         "CustrecError",
         "InvalidPhone",
@@ -129,6 +138,21 @@ SERVICES = {
     "privacy": ["export_subject", "erase", "journal", "replay_erasures"],
     "keys": ["rotate_master", "reindex", "separate"],
     "audit": ["trail", "touched_by", "verify", "checkpoint", "reset_head"],
+    "cases": [
+        "open",
+        "transition",
+        "assign",
+        "escalate",
+        "get",
+        "list_for",
+        "overdue",
+        "due_soon",
+        "listed",
+        "stats",
+    ],
+    "tasks": ["create", "complete", "cancel", "get", "list_for", "overdue", "due", "listed"],
+    "workflow": ["sweep"],
+    "changes": ["since"],
 }
 
 

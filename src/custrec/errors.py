@@ -38,10 +38,12 @@ __all__ = [
     "InvalidIdentifier",
     "InvalidPhone",
     "InvalidState",
+    "InvalidTransition",
     "KeyConfigurationError",
     "KeyLayoutWarning",
     "KeyUnavailable",
     "KeyringMismatch",
+    "LifecycleLoop",
     "MappingError",
     "MixedCurrencies",
     "NotFound",
@@ -195,6 +197,16 @@ class InvalidState(CustrecError, ValueError):
     For example: approving a record that is not pending review, or merging a record that was
     erased or already merged into another.
     """
+
+
+class LifecycleLoop(CustrecError):
+    """Lifecycle rules kept triggering each other deeper than the allowed depth; nothing of
+    the change that started them was written."""
+
+
+class InvalidTransition(InvalidState):
+    """A case or task cannot move from its status to the one asked for (the message names
+    both and the moves allowed)."""
 
 
 class ErasureUnavailable(CustrecError):

@@ -16,6 +16,10 @@ attribute, a small service of its own:
 ``registry.privacy``    subject export, erasure, the erasure journal and its replay
 ``registry.keys``       master-key rotation, re-indexing, keys kept apart
 ``registry.audit``      audit trail, verification, checkpoints, the audit head
+``registry.cases``      service cases: open, move, assign, escalate, due lists, analytics
+``registry.tasks``      follow-ups, return visits, re-verifications: due and overdue lists
+``registry.workflow``   the scheduled sweep: dormant customers, recurring tasks, escalations
+``registry.changes``    the change feed: every committed change, in commit order, no values
 ======================  =======================================================================
 
 Every method takes ``actor=``: an access policy decides what the actor may do and see, and the
@@ -44,11 +48,15 @@ from custrec.errors import PlaintextStorageWarning
 from custrec.matching import MatchConfig
 from custrec.retention import RetentionSchedule
 from custrec.security import AccessPolicy, KeyRing, RoleBasedPolicy
+from custrec.services._lifecycle import Lifecycle
 from custrec.services._opening import open_keyed, open_plaintext
 from custrec.services._records import Records
+from custrec.services._work import WorkRecords
 from custrec.services.activities import ActivityService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
+from custrec.services.cases import CaseService
+from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Clock, Context, utc_now
 from custrec.services.customers import CustomerService
@@ -59,9 +67,12 @@ from custrec.services.privacy import PrivacyService
 from custrec.services.quality import QualityService
 from custrec.services.retention import RetentionService
 from custrec.services.review import ReviewService
+from custrec.services.tasks import TaskService
+from custrec.services.workflow import WorkflowService
 from custrec.storage import Store
 from custrec.storage.codec import EncryptingCodec, PlaintextCodec, RecordCodec
 from custrec.validation import RuleSet
+from custrec.workflow import WorkflowSettings
 
 __all__ = ["Registry"]
 
@@ -88,7 +99,9 @@ class Registry:
     injected for deterministic tests; ``region`` is the default phone region;
     ``jurisdiction``, ``purposes`` and ``notices`` drive consent decisions; ``retention`` is the
     schedule ``registry.retention`` uses by default; ``matching`` configures duplicate
-    detection; ``review_intake`` makes new records wait for review.
+    detection; ``review_intake`` makes new records wait for review; ``workflow`` sets the
+    lifecycle rules, the response-time policy of cases and the recurring tasks
+    (:class:`~custrec.workflow.WorkflowSettings`).
     """
 
     customers: CustomerService
@@ -102,6 +115,10 @@ class Registry:
     privacy: PrivacyService
     keys: KeyService
     audit: AuditService
+    cases: CaseService
+    tasks: TaskService
+    workflow: WorkflowService
+    changes: ChangeService
 
     def __init__(
         self,
@@ -120,9 +137,12 @@ class Registry:
         retention: RetentionSchedule | None = None,
         matching: MatchConfig | None = None,
         review_intake: bool = False,
+        workflow: WorkflowSettings | None = None,
     ) -> None:
         if matching is not None and not isinstance(matching, MatchConfig):
             raise TypeError("matching must be a custrec.matching.MatchConfig")
+        if workflow is not None and not isinstance(workflow, WorkflowSettings):
+            raise TypeError("workflow must be a custrec.workflow.WorkflowSettings")
         if retention is not None and not isinstance(retention, RetentionSchedule):
             raise TypeError("retention must be a custrec.retention.RetentionSchedule")
         codec: RecordCodec
@@ -164,11 +184,18 @@ class Registry:
             retention=retention,
             matching=matching if matching is not None else MatchConfig(),
             review_intake=bool(review_intake),
+            workflow=workflow if workflow is not None else WorkflowSettings(),
         )
         records = Records(context)
+        work = WorkRecords(context, records)
+        lifecycle = Lifecycle(context, records, work)
         self._context = context
-        self.customers = CustomerService(context, records)
-        self.activities = ActivityService(context, records)
+        self.customers = CustomerService(context, records, lifecycle)
+        self.activities = ActivityService(context, records, lifecycle)
+        self.cases = CaseService(context, records, work, lifecycle)
+        self.tasks = TaskService(context, records, work)
+        self.workflow = WorkflowService(context, records, work, lifecycle, self.cases)
+        self.changes = ChangeService(context)
         self.consent = ConsentService(context, records)
         self.grading = GradingService(context, records, self.activities, self.consent)
         self.privacy = PrivacyService(context, records)

@@ -413,6 +413,7 @@ class Customer:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_verified_at: datetime | None = None
+    last_contacted_at: datetime | None = None  # the latest interaction (a lifecycle rule)
     verification: VerificationStatus = VerificationStatus.UNVERIFIED
 
 

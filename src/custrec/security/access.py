@@ -63,6 +63,7 @@ class Action(enum.StrEnum):
     AUDIT_READ = "audit_read"
     MANAGE_KEYS = "manage_keys"  # rotate master and index keys, re-wrap, re-index
     RETENTION = "retention"  # plan and carry out retention schedules (archive ... destroy)
+    SYNC = "sync"  # follow the change feed (ids, kinds and field paths; no values)
 
 
 PERMISSION_ACTIONS: Final = frozenset({Action.UNMASK, Action.EXPORT, Action.ERASE})
@@ -147,7 +148,9 @@ DEFAULT_GRANTS: Final[Mapping[str, tuple[Grant, ...]]] = {
         *_data_grants(Scope.ALL),
         Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL),
         Grant(action=Action.RETENTION, scope=Scope.ALL),
+        Grant(action=Action.SYNC, scope=Scope.ALL),
     ),
+    "sync": (Grant(action=Action.SYNC, scope=Scope.ALL),),
     "auditor": (
         Grant(action=Action.READ, scope=Scope.ALL, masked=True),
         Grant(action=Action.AUDIT_READ, scope=Scope.ALL),

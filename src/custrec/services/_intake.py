@@ -103,7 +103,14 @@ class Intake:
             unit.session.history.append(
                 [self._records.creation_entry(row.id, actor.id, reason, now)]
             )
-            unit.audit(actor, "customer.create", at=now, customer_id=stored.id, reason=reason)
+            unit.audit(
+                actor,
+                "customer.create",
+                at=now,
+                customer_id=stored.id,
+                reason=reason,
+                change=True,
+            )
             unit.commit()
         read = self._context.policy.decide(actor, Action.READ, Resource.of(stored))
         return self._records.shown(read, stored)
@@ -209,7 +216,12 @@ class Intake:
                     rows.append(row)
                     histories.append(self._records.creation_entry(row.id, actor.id, reason, now))
                     unit.audit(
-                        actor, "customer.create", at=now, customer_id=customer.id, reason=reason
+                        actor,
+                        "customer.create",
+                        at=now,
+                        customer_id=customer.id,
+                        reason=reason,
+                        change=True,
                     )
                     added.append(customer.id)
                 unit.session.customers.add_many(rows, skip_existing=False)

@@ -355,6 +355,37 @@ class Records:
                 reason=purpose,
             )
 
+    def store_update(
+        self,
+        unit: Unit,
+        row: CustomerRow,
+        new: Customer,
+        changes: Sequence[FieldChange],
+        actor_id: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        """Write an updated customer (``changes`` from its stored version ``row``): the row
+        (compare-and-set on the row's version), one history entry per change, and the audit
+        entry with its change event; return the new version."""
+        version = unit.session.customers.update(self.row(unit, new), expected_version=row.version)
+        unit.session.history.append(
+            [
+                self.history_entry(unit, row.id, c, actor_id, reason, now, action="update")
+                for c in changes
+            ]
+        )
+        unit.audit(
+            actor_id,
+            "customer.update",
+            at=now,
+            customer_id=row.id,
+            fields=[c.path for c in changes],
+            reason=reason,
+            change=True,
+        )
+        return version
+
     def personal_paths(self, customer: Customer) -> list[str]:
         """The concrete personal field paths holding a value (what an unmasked read reveals)."""
         data = self._context.converter.unstructure(customer)

@@ -17,10 +17,12 @@ from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Interaction, Transaction
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource, mask_record
+from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import Records, holds_customer
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.storage import ActivityRow, CustomerFilter
 from custrec.validation import validate
+from custrec.workflow.rules import LifecycleEvent
 
 __all__ = ["ActivityService"]
 
@@ -28,9 +30,12 @@ __all__ = ["ActivityService"]
 class ActivityService:
     """Record transactions and interactions, list them, and summarise purchases."""
 
-    def __init__(self, context: Context, records: Records) -> None:
+    def __init__(
+        self, context: Context, records: Records, lifecycle: Lifecycle | None = None
+    ) -> None:
         self._context = context
         self._records = records
+        self._lifecycle = lifecycle
 
     def _structure_activity(self, data: Any, cls: type[Any], now: datetime) -> Any:
         if isinstance(data, cls):
@@ -93,8 +98,22 @@ class ActivityService:
                 )
             )
             unit.audit(
-                actor, f"{kind}.create", at=now, customer_id=record.customer_id, reason=reason
+                actor,
+                f"{kind}.create",
+                at=now,
+                customer_id=record.customer_id,
+                reason=reason,
+                change=True,
+                record_id=record.id,
             )
+            if self._lifecycle is not None and self._context.workflow.rules:
+                event = LifecycleEvent(
+                    kind=kind,
+                    customer=self._records.customer(unit, row),
+                    at=now,
+                    record=record,
+                )
+                self._lifecycle.react(unit, event, actor, row)
             unit.commit()
         return record
 

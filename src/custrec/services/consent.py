@@ -113,6 +113,7 @@ class ConsentService:
             fields=event.purposes,
             reason=reason,
             on_behalf_of=on_behalf_of,
+            change=True,
         )
         if event.kind is EventKind.RESTRICT:
             state = RecordState.RESTRICTED

@@ -38,7 +38,14 @@ from custrec.security import (
     Resource,
 )
 from custrec.services.audit_head import AuditHead
-from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, Session, Store
+from custrec.storage import (
+    AuditRecord,
+    ChangeEvent,
+    CustomerFilter,
+    CustomerRow,
+    Session,
+    Store,
+)
 from custrec.storage.codec import RecordCodec, Sealer
 from custrec.storage.sealing import (
     QUEUE_REJECTED,
@@ -50,6 +57,7 @@ from custrec.storage.sealing import (
     seal_queue,
 )
 from custrec.validation import RuleSet
+from custrec.workflow.settings import WorkflowSettings
 
 __all__ = [
     "Clock",
@@ -123,6 +131,7 @@ class Unit:
         self.sealer = sealer
         self.reading = reading  # a read unit: its audit entries are appended after it
         self.pending: list[AuditRecord] = []
+        self.changes: list[ChangeEvent] = []  # change-feed events, written at commit
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
         self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
@@ -139,20 +148,39 @@ class Unit:
         reason: str | None = None,
         outcome: str = "ok",
         on_behalf_of: str | None = None,
+        change: bool = False,
+        record_id: str | None = None,
     ) -> None:
-        """Add an audit entry; it is written with the unit's other writes, at commit."""
-        self.pending.append(
-            AuditRecord(
-                at=at,
-                actor_id=actor if isinstance(actor, str) else actor.id,
-                action=action,
-                customer_id=customer_id,
-                fields=tuple(fields),
-                reason=reason,
-                outcome=outcome,
-                on_behalf_of=on_behalf_of,
-            )
+        """Add an audit entry; it is written with the unit's other writes, at commit.
+
+        With ``change`` the entry records a change (not a read): the change feed gets an event
+        for it too, in the same transaction (``record_id`` names the case, task or activity
+        concerned)."""
+        actor_id = actor if isinstance(actor, str) else actor.id
+        entry = AuditRecord(
+            at=at,
+            actor_id=actor_id,
+            action=action,
+            customer_id=customer_id,
+            fields=tuple(fields),
+            reason=reason,
+            outcome=outcome,
+            on_behalf_of=on_behalf_of,
         )
+        self.pending.append(entry)
+        if change:
+            if self.reading:
+                raise RuntimeError("a read unit cannot record a change")
+            self.changes.append(
+                ChangeEvent(
+                    at=at,
+                    kind=action,
+                    customer_id=customer_id,
+                    record_id=record_id,
+                    fields=entry.fields,
+                    actor_id=actor_id,
+                )
+            )
 
     def authorize(
         self, actor: Actor, action: Action, resource: Resource, *, at: datetime
@@ -205,6 +233,9 @@ class Unit:
             self.committed = True
             return
         self.sealer.flush()
+        if self.changes:
+            self.session.changes.append(self.changes)
+            self.changes = []
         self.flush_audit()
         self.session.commit()
         self.committed = True
@@ -263,6 +294,7 @@ class Context:
     retention: RetentionSchedule | None = None
     matching: MatchConfig = attrs.field(factory=MatchConfig)
     review_intake: bool = False
+    workflow: WorkflowSettings = attrs.field(factory=WorkflowSettings)
     converter: cattrs.Converter = attrs.field(factory=make_converter)
     digest_key: bytes = attrs.field(factory=lambda: os.urandom(32))
 

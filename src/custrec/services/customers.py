@@ -20,6 +20,7 @@ from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._intake import RESTRICTION_ISSUE, Intake, Preparation, PreparedCustomer
+from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import CREATED, MASKED, Records, is_personal
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
@@ -28,6 +29,7 @@ from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryR
 from custrec.validation import email as email_format
 from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
+from custrec.workflow.rules import LifecycleEvent
 
 __all__ = ["CustomerService", "Preparation", "PreparedCustomer"]
 
@@ -37,9 +39,12 @@ _READONLY_FIELDS: Final = frozenset({"id", "version", "created_at", "updated_at"
 class CustomerService:
     """Intake, reads, queries and updates of customers (``registry.customers``)."""
 
-    def __init__(self, context: Context, records: Records) -> None:
+    def __init__(
+        self, context: Context, records: Records, lifecycle: Lifecycle | None = None
+    ) -> None:
         self._context = context
         self._records = records
+        self._lifecycle = lifecycle
         self._intake = Intake(context, records)
 
     def intake(
@@ -458,25 +463,21 @@ class CustomerService:
                     )
                     if ids:
                         raise DuplicateCustomer(ids, kinds)
-                version = unit.session.customers.update(
-                    self._records.row(unit, new), expected_version=row.version
+                version = self._records.store_update(
+                    unit, row, new, field_changes, actor.id, reason, now
                 )
-                unit.session.history.append(
-                    [
-                        self._records.history_entry(
-                            unit, customer_id, c, actor.id, reason, now, action="update"
-                        )
-                        for c in field_changes
-                    ]
-                )
-                unit.audit(
-                    actor,
-                    "customer.update",
-                    at=now,
-                    customer_id=customer_id,
-                    fields=[c.path for c in field_changes],
-                    reason=reason,
-                )
+                new = attrs.evolve(new, version=version)
+                if self._lifecycle is not None:
+                    event = LifecycleEvent(
+                        kind="customer.update",
+                        customer=new,
+                        at=now,
+                        fields=tuple(c.path for c in field_changes),
+                    )
+                    new = self._lifecycle.react(
+                        unit, event, actor, attrs.evolve(row, version=version)
+                    )
+                    version = new.version
                 unit.commit()
                 shown = attrs.evolve(new, version=version)
         read = self._context.policy.decide(actor, Action.READ, Resource.of(shown))

@@ -122,6 +122,7 @@ class GradingService:
                         customer_id=row.id,
                         fields=["grade"],
                         reason=fitted.policy_id,
+                        change=True,
                     )
                     changed += 1
                 unit.commit()

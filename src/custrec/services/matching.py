@@ -35,6 +35,7 @@ from custrec.model.serialization import SCHEMA_VERSION, structure_with_issues
 from custrec.security import Action, Actor, Resource
 from custrec.services._clustering import cluster_profiles
 from custrec.services._records import Records
+from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.services.results import MergeResult
 from custrec.storage import ConsentRecord, CustomerRow
@@ -49,6 +50,7 @@ class MatchingService:
     def __init__(self, context: Context, records: Records) -> None:
         self._context = context
         self._records = records
+        self._work = WorkRecords(context, records)
 
     def _match_tokens(self, keys: Iterable[MatchKey]) -> dict[str, MatchKey]:
         return {token: key for key in keys for token in self._context.codec.lookup_keys(key)}
@@ -282,6 +284,7 @@ class MatchingService:
             for row, record in zip(rows[1:], merged, strict=True):
                 moved_activities += unit.session.activities.reassign(record.id, survivor_id)
                 moved_consents += self._copy_consents(unit, record.id, survivor_id)
+                self._work.move(unit, record.id, survivor_id, now)
                 unit.session.customers.update(
                     attrs.evolve(
                         row,
@@ -295,7 +298,14 @@ class MatchingService:
                 entries.append(
                     self._records.merged_entry(unit, record, survivor_id, actor, reason, now)
                 )
-                unit.audit(actor, "customer.merged", at=now, customer_id=record.id, reason=reason)
+                unit.audit(
+                    actor,
+                    "customer.merged",
+                    at=now,
+                    customer_id=record.id,
+                    reason=reason,
+                    change=True,
+                )
             unit.session.history.append(entries)
             unit.audit(
                 actor,
@@ -304,6 +314,7 @@ class MatchingService:
                 customer_id=survivor_id,
                 fields=list(outcome.changed_fields),
                 reason=reason,
+                change=True,
             )
             unit.commit()
         stored = attrs.evolve(new, version=version)

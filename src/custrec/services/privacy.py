@@ -14,6 +14,7 @@ from custrec.model.records import Customer, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._records import Records
+from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
@@ -31,6 +32,7 @@ class PrivacyService:
     def __init__(self, context: Context, records: Records) -> None:
         self._context = context
         self._records = records
+        self._work = WorkRecords(context, records)
 
     def export_subject(self, customer_id: str, *, actor: Actor) -> SubjectExport:
         """Everything held about a customer (PIPL Art. 45, GDPR Art. 15).
@@ -64,6 +66,16 @@ class PrivacyService:
                         ),
                     }
                 )
+            work = [
+                {
+                    "kind": item_row.kind,
+                    "record": self._context.converter.unstructure(
+                        mask_record(item) if decision.masked else item
+                    ),
+                }
+                for item_row in self._work.rows_of(unit, customer_id)
+                for item in (self._work.open(unit, item_row),)
+            ]
             history = [
                 {
                     "seq": h.seq,
@@ -111,6 +123,7 @@ class PrivacyService:
             activities=tuple(activities),
             history=tuple(history),
             retention=schedule.to_table() if schedule is not None else None,
+            work=tuple(work),
         )
 
     def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:
@@ -145,6 +158,21 @@ class PrivacyService:
             actions=tuple(actions),
         )
 
+    def _close_work(self, unit: Unit, customer_id: str, now: datetime) -> tuple[int, int]:
+        """Close the erased customer's open cases and tasks (they leave the due lists; their
+        sealed payloads go with the key); return how many there are and how many closed."""
+        rows = list(self._work.rows_of(unit, customer_id))
+        closed = 0
+        for row in rows:
+            if row.open:
+                status = "closed" if row.kind == "case" else "cancelled"
+                unit.session.work.update(
+                    attrs.evolve(row, open=False, due_at=None, status=status, updated_at=now),
+                    expected_version=row.version,
+                )
+                closed += 1
+        return len(rows), closed
+
     def erase_in(
         self,
         unit: Unit,
@@ -177,6 +205,12 @@ class PrivacyService:
         actions.append(
             ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
         )
+        shredded, closed = self._close_work(unit, customer_id, now)
+        actions.append(
+            ErasureAction(
+                target="cases and tasks", action=f"{shredded} payloads shredded, {closed} closed"
+            )
+        )
         for alias_id in self._records.alias_ids(unit, customer_id, chains=True):
             alias_row = unit.session.customers.get(alias_id)
             self._tombstone(unit, alias_row, actor_id, reason, now)
@@ -195,6 +229,7 @@ class PrivacyService:
             fields=[a.target for a in actions],
             reason=reason,
             on_behalf_of=on_behalf_of,
+            change=True,
         )
         return actions
 
@@ -340,7 +375,12 @@ class PrivacyService:
                 if redone or destroyed:
                     replayed.append(customer_id)
                     unit.audit(
-                        actor, "customer.erase.replay", at=now, customer_id=customer_id, reason=why
+                        actor,
+                        "customer.erase.replay",
+                        at=now,
+                        customer_id=customer_id,
+                        reason=why,
+                        change=True,
                     )
                 unit.commit()
         return replayed

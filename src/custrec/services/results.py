@@ -173,6 +173,7 @@ class SubjectExport:
     activities: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
     history: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
     retention: str | None = attrs.field(repr=False, default=None)
+    work: tuple[Mapping[str, Any], ...] = attrs.field(repr=False, default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The export as one JSON-safe document (``exported_at`` in ISO 8601)."""
@@ -188,4 +189,5 @@ class SubjectExport:
             "activities": [dict(a) for a in self.activities],
             "history": [dict(h) for h in self.history],
             "retention": self.retention,
+            "work": [dict(w) for w in self.work],
         }

@@ -228,6 +228,7 @@ class RetentionService:
                 at=now,
                 customer_id=row.id,
                 reason=action.key,
+                change=True,
             )
             unit.commit()
         return "applied"

@@ -75,6 +75,7 @@ class ReviewService:
                 customer_id=row.id,
                 fields=[e.path for e in entries],
                 reason=reason,
+                change=True,
             )
             unit.commit()
         stored = attrs.evolve(new, version=version)

@@ -37,6 +37,7 @@ staff               erase       permission_required  permission_required  permis
 staff               audit_read  no_role              no_role              no_role
 staff               manage_keys no_role              no_role              no_role
 staff               retention   no_role              no_role              no_role
+staff               sync        no_role              no_role              no_role
 
 manager             create      ok                   ok                   not_in_team
 manager             read        masked               masked               not_in_team
@@ -49,6 +50,7 @@ manager             erase       permission_required  permission_required  permis
 manager             audit_read  no_role              no_role              no_role
 manager             manage_keys no_role              no_role              no_role
 manager             retention   no_role              no_role              no_role
+manager             sync        no_role              no_role              no_role
 
 admin               create      ok                   ok                   ok
 admin               read        masked               masked               masked
@@ -61,6 +63,7 @@ admin               erase       permission_required  permission_required  permis
 admin               audit_read  no_role              no_role              no_role
 admin               manage_keys ok                   ok                   ok
 admin               retention   ok                   ok                   ok
+admin               sync        ok                   ok                   ok
 
 auditor             create      no_role              no_role              no_role
 auditor             read        masked               masked               masked
@@ -73,6 +76,7 @@ auditor             erase       permission_required  permission_required  permis
 auditor             audit_read  ok                   ok                   ok
 auditor             manage_keys no_role              no_role              no_role
 auditor             retention   no_role              no_role              no_role
+auditor             sync        no_role              no_role              no_role
 
 staff+unmask        create      ok                   not_owner            not_owner
 staff+unmask        read        ok                   not_owner            not_owner
@@ -85,6 +89,7 @@ staff+unmask        erase       permission_required  permission_required  permis
 staff+unmask        audit_read  no_role              no_role              no_role
 staff+unmask        manage_keys no_role              no_role              no_role
 staff+unmask        retention   no_role              no_role              no_role
+staff+unmask        sync        no_role              no_role              no_role
 
 staff+export        read        masked               not_owner            not_owner
 staff+export        unmask      permission_required  permission_required  permission_required
@@ -131,11 +136,14 @@ superuser           erase       permission_required  permission_required  permis
 superuser           audit_read  no_role              no_role              no_role
 superuser           manage_keys no_role              no_role              no_role
 superuser           retention   no_role              no_role              no_role
+superuser           sync        no_role              no_role              no_role
 
 -                   create      no_role              no_role              no_role
 -                   read        no_role              no_role              no_role
 -                   unmask      permission_required  permission_required  permission_required
 -                   audit_read  no_role              no_role              no_role
+sync                sync        ok                   ok                   ok
+sync                read        no_role              no_role              no_role
 """
 
 
@@ -180,6 +188,7 @@ def test_matrix_covers_every_default_role_and_action() -> None:
         "unmask",
         "export",
         "erase",
+        "sync",
     }
 
 

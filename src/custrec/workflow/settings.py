@@ -1,0 +1,62 @@
+"""How a registry runs its workflow: rules, response-time policy, recurring tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+import attrs
+
+from custrec.workflow.recurring import RecurringTask
+from custrec.workflow.rules import DEFAULT_RULES, LifecycleRule
+from custrec.workflow.sla import SlaPolicy
+
+__all__ = ["WorkflowSettings"]
+
+
+def _rules(values: Iterable[LifecycleRule]) -> tuple[LifecycleRule, ...]:
+    rules = tuple(values)
+    for rule in rules:
+        if not isinstance(rule, LifecycleRule):
+            raise TypeError("lifecycle rules need an id and a react(event) method")
+        if not isinstance(rule.id, str) or not rule.id.strip() or "\x00" in rule.id:
+            raise ValueError("a lifecycle rule's id must be non-blank text")
+    ids = [rule.id for rule in rules]
+    if len(set(ids)) != len(ids):
+        raise ValueError("lifecycle rule ids must be unique")
+    return rules
+
+
+def _recurring(values: Iterable[RecurringTask]) -> tuple[RecurringTask, ...]:
+    items = tuple(values)
+    if not all(isinstance(item, RecurringTask) for item in items):
+        raise TypeError("recurring must hold RecurringTask objects")
+    if len({item.id for item in items}) != len(items):
+        raise ValueError("recurring task ids must be unique")
+    return items
+
+
+def _depth(_: object, __: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+        raise ValueError("max_depth must be an integer from 1 to 64")
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowSettings:
+    """The workflow of a registry.
+
+    ``rules`` run inside every unit of work that records an activity, updates a customer or
+    closes a case (:data:`~custrec.workflow.rules.DEFAULT_RULES` unless given; ``()`` runs
+    none); ``max_depth`` bounds how far rules' changes may trigger other rules. ``sla`` is the
+    response-time policy of service cases (``None``: cases have no targets). ``recurring``
+    lists the tasks the sweep makes every period. ``due_soon`` is the window of the "due soon"
+    lists.
+    """
+
+    rules: tuple[LifecycleRule, ...] = attrs.field(default=DEFAULT_RULES, converter=_rules)
+    max_depth: int = attrs.field(default=8, validator=_depth)
+    sla: SlaPolicy | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(SlaPolicy))
+    )
+    recurring: tuple[RecurringTask, ...] = attrs.field(default=(), converter=_recurring)
+    due_soon: timedelta = timedelta(hours=4)

@@ -1,0 +1,232 @@
+"""Lifecycle rules run inside the unit of work of the change that triggers them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from custrec import Actor, Registry
+from custrec.errors import LifecycleLoop, ValidationFailed
+from custrec.model.records import LifecycleStage
+from custrec.workflow import (
+    DEFAULT_RULES,
+    DormantAfter,
+    LifecycleEvent,
+    Reaction,
+    WorkflowSettings,
+)
+
+from .conftest import MakeRegistry
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "sync", "auditor"})
+
+
+_PHONES = iter(range(13800138000, 13900000000))
+
+
+def _person(registry: Registry, **extra: Any) -> str:
+    phone = str(next(_PHONES))
+    data = {"kind": "individual", "name": "李雷", "contacts": [{"phones": [phone]}]}
+    data.update(extra)
+    return registry.customers.intake(data, actor=ADMIN).id
+
+
+def _history(registry: Registry, customer_id: str) -> list[tuple[str, str | None, Any]]:
+    return [
+        (h.path, h.reason, h.new)
+        for h in registry.customers.history(customer_id, actor=ADMIN)
+        if h.action == "update"
+    ]
+
+
+def test_a_contract_moves_a_prospect_to_active_in_the_same_commit(registry: Registry) -> None:
+    cid = _person(registry, stage="prospect")
+    registry.activities.record_transaction(
+        {
+            "customer_id": cid,
+            "occurred_at": T0,
+            "amount": {"amount": "52000"},
+            "category": "contract",
+        },
+        actor=ADMIN,
+    )
+    customer = registry.customers.get(cid, actor=ADMIN)
+    assert customer.stage is LifecycleStage.ACTIVE
+    assert customer.milestones.contract_signed_on == T0.date()
+    assert str(customer.milestones.contract_amount.amount) == "52000"  # type: ignore[union-attr]
+    assert ("stage", "lifecycle.contract_signed", "active") in _history(registry, cid)
+    # the transaction and the rule's update are one commit: consecutive feed events
+    kinds = [e.kind for e in registry.changes.since(actor=ADMIN, limit=100).events]
+    assert kinds[-3:] == ["transaction.create", "customer.update", "customer.update"]
+
+
+def test_a_contract_milestone_set_by_hand_also_activates(registry: Registry) -> None:
+    cid = _person(registry, stage="lead")
+    registry.customers.update(
+        cid, {"milestones": {"contract_signed_on": "2026-03-01"}}, actor=ADMIN, reason="signed"
+    )
+    assert registry.customers.get(cid, actor=ADMIN).stage is LifecycleStage.ACTIVE
+    assert ("stage", "lifecycle.contract_signed", "active") in _history(registry, cid)
+
+
+def test_an_ordinary_purchase_fills_the_first_payment_but_keeps_the_stage(
+    registry: Registry,
+) -> None:
+    cid = _person(registry, stage="prospect")
+    for day in (5, 3, 9):
+        registry.activities.record_transaction(
+            {"customer_id": cid, "occurred_at": T0 - timedelta(days=day), "amount": {"amount": 10}},
+            actor=ADMIN,
+        )
+    customer = registry.customers.get(cid, actor=ADMIN)
+    assert customer.stage is LifecycleStage.PROSPECT
+    assert customer.milestones.first_payment_on == (T0 - timedelta(days=9)).date()
+
+
+def test_every_interaction_moves_last_contacted_never_backwards(registry: Registry) -> None:
+    cid = _person(registry)
+    for hours in (5, 1, 3):
+        registry.activities.record_interaction(
+            {"customer_id": cid, "kind": "call", "occurred_at": T0 - timedelta(hours=hours)},
+            actor=ADMIN,
+        )
+    customer = registry.customers.get(cid, actor=ADMIN)
+    assert customer.last_contacted_at == T0 - timedelta(hours=1)
+
+
+def test_a_complaint_opens_a_case_linked_to_it(registry: Registry) -> None:
+    cid = _person(registry, owner="s-7", team="north")
+    complaint = registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "complaint", "occurred_at": T0, "summary": "发票开错了"},
+        actor=ADMIN,
+    )
+    (case,) = registry.cases.list_for(cid, actor=ADMIN)
+    assert (case.kind.value, case.source_id, case.status.value) == (
+        "complaint",
+        complaint.id,
+        "open",
+    )
+    assert (case.assignee, case.team, case.description) == ("s-7", "north", "发票开错了")
+    assert "发票" not in repr(case)
+    assert case.transitions[0].reason == "lifecycle.complaint_opens_case"
+
+
+def test_a_next_follow_up_becomes_a_task(registry: Registry) -> None:
+    cid = _person(registry, owner="s-7", team="north")
+    call = registry.activities.record_interaction(
+        {
+            "customer_id": cid,
+            "kind": "call",
+            "occurred_at": T0,
+            "staff_id": "s-9",
+            "next_action_at": T0 + timedelta(days=2),
+        },
+        actor=ADMIN,
+    )
+    (task,) = registry.tasks.list_for(cid, actor=ADMIN)
+    assert (task.kind.value, task.due_at, task.assignee, task.team, task.source) == (
+        "follow_up",
+        T0 + timedelta(days=2),
+        "s-9",
+        "north",
+        f"interaction:{call.id}",
+    )
+
+
+@attrs.frozen
+class _Flip:
+    """A rule that sets ``intent`` whenever anything else changed the customer."""
+
+    id: str
+    value: str
+
+    def react(self, event: LifecycleEvent) -> Reaction | None:
+        if event.kind != "customer.update":
+            return None
+        return Reaction(changes={"intent": self.value})
+
+
+def test_rules_that_keep_triggering_each_other_stop_with_a_clear_error_and_nothing_written(
+    make: MakeRegistry,
+) -> None:
+    registry = make(
+        workflow=WorkflowSettings(rules=(_Flip("flip.high", "high"), _Flip("flip.low", "low")))
+    )
+    cid = _person(registry)
+    before = registry.changes.since(actor=ADMIN, limit=1000).cursor
+    with pytest.raises(LifecycleLoop, match="deeper than 8"):
+        registry.customers.update(cid, {"stage": "prospect"}, actor=ADMIN, reason="call")
+    customer = registry.customers.get(cid, actor=ADMIN)
+    assert (customer.stage, customer.intent, customer.version) == (LifecycleStage.LEAD, None, 1)
+    assert registry.changes.since(before, actor=ADMIN).events == ()
+
+
+def test_a_rule_never_sees_its_own_changes(make: MakeRegistry) -> None:
+    registry = make(workflow=WorkflowSettings(rules=(_Flip("flip.high", "high"),)))
+    cid = _person(registry)
+    customer = registry.customers.update(cid, {"stage": "prospect"}, actor=ADMIN, reason="call")
+    assert customer.intent is not None and customer.intent.value == "high"
+    assert customer.version == 3  # the update, then the rule's change
+
+
+@attrs.frozen
+class _Bad:
+    id: str = "bad.value"
+
+    def react(self, event: LifecycleEvent) -> Reaction | None:
+        if event.kind != "interaction":
+            return None
+        return Reaction(changes={"grade": "\x00"})
+
+
+def test_a_rule_making_an_invalid_record_rolls_the_whole_change_back(make: MakeRegistry) -> None:
+    registry = make(workflow=WorkflowSettings(rules=(_Bad(),)))
+    cid = _person(registry)
+    with pytest.raises(ValidationFailed):
+        registry.activities.record_interaction(
+            {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+        )
+    assert registry.activities.list(cid, actor=ADMIN) == []
+
+
+def test_no_rules_means_no_reactions(make: MakeRegistry) -> None:
+    registry = make(workflow=WorkflowSettings(rules=()))
+    cid = _person(registry, stage="prospect")
+    registry.activities.record_transaction(
+        {"customer_id": cid, "occurred_at": T0, "amount": {"amount": 1}, "category": "contract"},
+        actor=ADMIN,
+    )
+    assert registry.customers.get(cid, actor=ADMIN).stage is LifecycleStage.PROSPECT
+
+
+def test_the_sweep_moves_quiet_active_customers_to_dormant_once(
+    make: MakeRegistry, clock: Any
+) -> None:
+    registry = make(workflow=WorkflowSettings(rules=(*DEFAULT_RULES[:-1], DormantAfter(days=90))))
+    quiet = _person(registry, stage="active")
+    busy = _person(registry, stage="active")
+    clock.advance(days=100)
+    registry.activities.record_interaction(
+        {"customer_id": busy, "kind": "visit", "occurred_at": clock() - timedelta(days=1)},
+        actor=ADMIN,
+    )
+    report = registry.workflow.sweep(actor=ADMIN)
+    assert (report.swept, report.changed) == (2, 1)
+    assert registry.customers.get(quiet, actor=ADMIN).stage is LifecycleStage.DORMANT
+    assert registry.customers.get(busy, actor=ADMIN).stage is LifecycleStage.ACTIVE
+    assert ("stage", "lifecycle.dormant_after", "dormant") in _history(registry, quiet)
+    again = registry.workflow.sweep(actor=ADMIN)
+    assert (again.swept, again.changed) == (1, 0)
+
+
+def test_the_settings_refuse_rules_without_an_id_or_with_a_repeated_one() -> None:
+    with pytest.raises(TypeError):
+        WorkflowSettings(rules=(object(),))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unique"):
+        WorkflowSettings(rules=(_Flip("x", "high"), _Flip("x", "low")))
+    with pytest.raises(ValueError, match="max_depth"):
+        WorkflowSettings(max_depth=0)

@@ -1,0 +1,243 @@
+"""Tasks and their due lists; recurring tasks; the change feed; cases and tasks in subject
+export, erasure and merges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from custrec import Actor, KeyRing, MemoryStore, Registry
+from custrec.errors import AccessDenied, Erased, InvalidTransition, ValidationFailed
+from custrec.testing import TickingClock
+from custrec.workflow import RecurringTask, WorkflowSettings
+
+from .conftest import MakeRegistry
+
+T0 = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
+ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "sync", "export", "erase"})
+SYNC = Actor(id="search-indexer", roles={"sync"})
+OWNER = Actor(id="s-1", roles={"staff"}, team="north")
+TEAMMATE = Actor(id="s-2", roles={"staff"}, team="north")
+LEAD = Actor(id="m-1", roles={"manager"}, team="north")
+STRANGER = Actor(id="m-9", roles={"manager"}, team="south")
+_PHONES = iter(range(13700000000, 13800000000))
+
+
+def _customer(registry: Registry, **extra: Any) -> str:
+    data = {
+        "kind": "individual",
+        "name": "王芳",
+        "owner": "s-1",
+        "team": "north",
+        "contacts": [{"phones": [str(next(_PHONES))]}],
+    }
+    data.update(extra)
+    return registry.customers.intake(data, actor=ADMIN).id
+
+
+def test_a_task_is_made_completed_with_its_interaction_and_cannot_be_completed_twice(
+    registry: Registry, clock: TickingClock
+) -> None:
+    cid = _customer(registry)
+    task = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 + timedelta(days=1), "note": "带合同样本"}, actor=ADMIN
+    )
+    assert (task.assignee, task.team, task.status.value) == ("s-1", "north", "open")
+    assert "合同" not in repr(task)
+    visit = registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "visit", "occurred_at": clock()}, actor=ADMIN
+    )
+    done = registry.tasks.complete(task.id, actor=OWNER, interaction_id=visit.id, outcome="signed")
+    assert (done.status.value, done.interaction_id, done.completed_by) == (
+        "done",
+        visit.id,
+        "s-1",
+    )
+    with pytest.raises(InvalidTransition):
+        registry.tasks.complete(task.id, actor=ADMIN)
+    assert registry.tasks.overdue(actor=ADMIN, as_of=T0 + timedelta(days=9)).items == ()
+
+
+def test_completing_with_another_customers_interaction_is_refused(registry: Registry) -> None:
+    cid, other = _customer(registry), _customer(registry)
+    task = registry.tasks.create({"customer_id": cid, "due_at": T0}, actor=ADMIN)
+    foreign = registry.activities.record_interaction(
+        {"customer_id": other, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    with pytest.raises(ValidationFailed, match="interaction_id"):
+        registry.tasks.complete(task.id, actor=ADMIN, interaction_id=foreign.id)
+    with pytest.raises(ValidationFailed, match="due_at"):
+        registry.tasks.create({"customer_id": cid}, actor=ADMIN)
+
+
+def test_due_lists_show_the_assignee_and_the_team_and_nobody_else(registry: Registry) -> None:
+    cid = _customer(registry)
+    mine = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 - timedelta(hours=1)}, actor=ADMIN
+    )
+    theirs = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 - timedelta(hours=2), "assignee": "s-2"}, actor=ADMIN
+    )
+    later = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 + timedelta(hours=2)}, actor=ADMIN
+    )
+
+    def ids(page: Any) -> list[str]:
+        return [i.id for i in page.items]
+
+    assert ids(registry.tasks.overdue(actor=OWNER)) == [mine.id]
+    assert ids(registry.tasks.overdue(actor=TEAMMATE)) == [theirs.id]
+    assert ids(registry.tasks.overdue(actor=LEAD)) == [theirs.id, mine.id]
+    assert ids(registry.tasks.overdue(actor=STRANGER)) == []
+    assert ids(registry.tasks.due(actor=LEAD, within=timedelta(hours=3))) == [
+        theirs.id,
+        mine.id,
+        later.id,
+    ]
+    assert ids(registry.tasks.overdue(actor=LEAD, assignee="s-1")) == [mine.id]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    tasks=st.lists(
+        st.tuples(
+            st.integers(0, 40),  # due, in hours after T0 - 20 h (ties likely)
+            st.sampled_from(["s-1", "s-2", "s-3", None]),
+            st.sampled_from(["north", "south"]),
+            st.booleans(),  # completed
+        ),
+        max_size=30,
+    ),
+    actor=st.sampled_from([OWNER, TEAMMATE, LEAD, STRANGER, ADMIN]),
+    assignee=st.sampled_from([None, "s-1", "s-3"]),
+    limit=st.integers(1, 7),
+)
+def test_overdue_lists_page_exactly_like_a_brute_force_answer(
+    tasks: list[tuple[int, str | None, str, bool]],
+    actor: Actor,
+    assignee: str | None,
+    limit: int,
+) -> None:
+    clock = TickingClock(T0, step=timedelta(0))
+    registry = Registry(MemoryStore(), keyring=KeyRing.generate(), clock=clock)
+    cid = _customer(registry)
+    made = []
+    for hours, who, team, completed in tasks:
+        task = registry.tasks.create(
+            {
+                "customer_id": cid,
+                "due_at": T0 - timedelta(hours=20) + timedelta(hours=hours),
+                "assignee": who,
+                "team": team,
+            },
+            actor=ADMIN,
+        )
+        if completed:
+            registry.tasks.complete(task.id, actor=ADMIN)
+        made.append((task, who or "s-1", team, completed))  # unassigned: the owner
+
+    def visible(who: str | None, team: str) -> bool:
+        if "admin" in actor.roles:
+            return True
+        if "manager" in actor.roles:
+            return who == actor.id or team == actor.team
+        return who == actor.id
+
+    expected = sorted(
+        (t.due_at, t.id)
+        for t, who, team, completed in made
+        if not completed
+        and t.due_at < T0
+        and visible(who, team)
+        and (assignee is None or who == assignee)
+    )
+    seen: list[tuple[datetime, str]] = []
+    after = None
+    for _ in range(len(made) + 2):
+        page = registry.tasks.overdue(actor=actor, assignee=assignee, after=after, limit=limit)
+        assert len(page.items) <= limit
+        seen.extend((i.due_at, i.id) for i in page.items)  # type: ignore[misc]
+        if page.next is None:
+            break
+        after = page.next
+    assert seen == expected
+
+
+def test_recurring_tasks_come_once_per_period_to_the_owner_and_team(
+    make: MakeRegistry, clock: TickingClock
+) -> None:
+    registry = make(
+        workflow=WorkflowSettings(
+            recurring=(
+                RecurringTask(id="quarterly-check", kind="reverification", quarterly=True),
+                RecurringTask(id="a-visits", every_days=30, grades=frozenset({"A"})),
+            )
+        )
+    )
+    a_customer = _customer(registry, grade="A")
+    b_customer = _customer(registry, grade="B")
+    first = registry.workflow.sweep(actor=ADMIN)
+    assert first.tasks_created == 3  # two re-verifications, one return visit
+    assert registry.workflow.sweep(actor=ADMIN).tasks_created == 0
+    kinds = {
+        (t.customer_id, t.kind.value) for t in registry.tasks.list_for(a_customer, actor=ADMIN)
+    }
+    assert kinds == {(a_customer, "reverification"), (a_customer, "return_visit")}
+    (check,) = registry.tasks.list_for(b_customer, actor=ADMIN)
+    assert check.due_at == datetime(2026, 7, 1, tzinfo=UTC)  # the end of the quarter
+    owner_list, _ = registry.tasks.listed(actor=OWNER)
+    team_list, _ = registry.tasks.listed(actor=LEAD)
+    assert len(owner_list) == len(team_list) == 3
+    clock.advance(days=31)
+    assert registry.workflow.sweep(actor=ADMIN).tasks_created == 1  # the next return visit
+
+
+def test_the_change_feed_carries_every_change_without_values_and_resumes_from_its_cursor(
+    registry: Registry,
+) -> None:
+    cid = _customer(registry, grade="B")
+    page = registry.changes.since(actor=SYNC)
+    assert [(e.kind, e.customer_id) for e in page.events] == [("customer.create", cid)]
+    registry.customers.update(cid, {"notes": "喜欢红色"}, actor=ADMIN, reason="call notes")
+    case = registry.cases.open({"customer_id": cid, "description": "退货"}, actor=ADMIN)
+    registry.cases.transition(case.id, "in_progress", actor=ADMIN)
+    nxt = registry.changes.since(page.cursor, actor=SYNC)
+    assert [(e.kind, e.fields, e.record_id) for e in nxt.events] == [
+        ("customer.update", ("notes",), None),
+        ("case.open", (), case.id),
+        ("case.transition", ("first_response_at", "status"), case.id),
+    ]
+    assert all(e.actor_id == "admin-1" for e in nxt.events)
+    text = repr(page) + repr(nxt)
+    assert "王芳" not in text and "喜欢" not in text and "退货" not in text
+    assert registry.changes.since(nxt.cursor, actor=SYNC).events == ()
+    with pytest.raises(AccessDenied):
+        registry.changes.since(actor=OWNER)
+    with pytest.raises(ValueError, match="cursor"):
+        registry.changes.since("not-a-cursor", actor=SYNC)
+
+
+def test_cases_and_tasks_are_exported_erased_and_follow_a_merge(registry: Registry) -> None:
+    cid, dup = _customer(registry), _customer(registry)
+    registry.cases.open({"customer_id": cid, "description": "屏幕碎了"}, actor=ADMIN)
+    registry.tasks.create({"customer_id": dup, "due_at": T0, "note": "回访"}, actor=ADMIN)
+    registry.matching.merge(cid, [dup], actor=ADMIN, reason="same person")
+    export = registry.privacy.export_subject(cid, actor=ADMIN).to_dict()
+    assert sorted(w["kind"] for w in export["work"]) == ["case", "task"]
+    assert {w["record"]["customer_id"] for w in export["work"]} == {cid}
+    assert any(w["record"].get("description") == "屏幕碎了" for w in export["work"])
+    assert registry.tasks.overdue(actor=ADMIN, as_of=T0 + timedelta(days=1)).items != ()
+    registry.privacy.erase(cid, actor=ADMIN, reason="subject request")
+    assert registry.tasks.overdue(actor=ADMIN, as_of=T0 + timedelta(days=1)).items == ()
+    assert registry.cases.listed(actor=ADMIN)[0] == []  # closed with the erasure
+    (closed,) = registry.cases.listed(actor=ADMIN, open_only=None)[0]
+    with pytest.raises(Erased):
+        registry.cases.get(closed.id, actor=ADMIN)
+    kinds = [e.kind for e in registry.changes.since(actor=SYNC, limit=1000).events]
+    assert "customer.merge" in kinds and kinds[-1] == "customer.erase"
