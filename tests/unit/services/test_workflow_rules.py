@@ -230,3 +230,25 @@ def test_the_settings_refuse_rules_without_an_id_or_with_a_repeated_one() -> Non
         WorkflowSettings(rules=(_Flip("x", "high"), _Flip("x", "low")))
     with pytest.raises(ValueError, match="max_depth"):
         WorkflowSettings(max_depth=0)
+
+
+def test_the_example_rule_of_examples_is_a_rule_in_twenty_lines_or_fewer() -> None:
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    from custrec.workflow import LifecycleRule
+
+    path = Path(__file__).parents[3] / "examples" / "lifecycle_rule.py"
+    spec = importlib.util.spec_from_file_location("lifecycle_rule_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rule = module.KeyAccountOnLargeOrder(100)
+    assert isinstance(rule, LifecycleRule)
+    (node,) = [
+        n
+        for n in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(n, ast.ClassDef) and n.name == "KeyAccountOnLargeOrder"
+    ]
+    assert node.end_lineno is not None and node.end_lineno - node.lineno + 1 <= 20
