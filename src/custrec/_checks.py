@@ -58,6 +58,7 @@ __all__ = [
     "check",
     "int_range",
     "integer",
+    "is_aware",
     "member_of",
     "non_empty_text",
     "number_range",
@@ -111,6 +112,12 @@ def require_aware(value: object, name: str) -> datetime:
     if value.utcoffset() is None:  # also when tzinfo is None
         raise ValueError(f"{name} must be timezone-aware (a naive datetime is ambiguous)")
     return value
+
+
+def is_aware(value: object) -> bool:
+    """Whether ``value`` is a timezone-aware ``datetime`` (for a check that reports instead of
+    raising)."""
+    return isinstance(value, datetime) and value.utcoffset() is not None
 
 
 def aware() -> Validator:

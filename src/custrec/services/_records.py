@@ -362,8 +362,12 @@ class Records:
         new: Customer,
         changes: Sequence[FieldChange],
         actor_id: str,
-        reason: str,
+        reason: str | None,
         now: datetime,
+        *,
+        action: str = "update",
+        audit_action: str = "customer.update",
+        on_behalf_of: str | None = None,
     ) -> int:
         """Write an updated customer (``changes`` from its stored version ``row``): the row
         (compare-and-set on the row's version), one history entry per change, and the audit
@@ -371,17 +375,18 @@ class Records:
         version = unit.session.customers.update(self.row(unit, new), expected_version=row.version)
         unit.session.history.append(
             [
-                self.history_entry(unit, row.id, c, actor_id, reason, now, action="update")
+                self.history_entry(unit, row.id, c, actor_id, reason, now, action=action)
                 for c in changes
             ]
         )
         unit.audit(
             actor_id,
-            "customer.update",
+            audit_action,
             at=now,
             customer_id=row.id,
             fields=[c.path for c in changes],
             reason=reason,
+            on_behalf_of=on_behalf_of,
             change=True,
         )
         return version
@@ -572,20 +577,16 @@ class Records:
         if not changes:
             return
         new = attrs.evolve(new, updated_at=now)
-        unit.session.customers.update(self.row(unit, new), expected_version=row.version)
-        unit.session.history.append(
-            [
-                self.history_entry(unit, row.id, change, actor_id, reason, now, action=action)
-                for change in changes
-            ]
-        )
-        unit.audit(
+        self.store_update(
+            unit,
+            row,
+            new,
+            changes,
             actor_id,
-            audit_action,
-            at=now,
-            customer_id=row.id,
-            fields=[c.path for c in changes],
-            reason=reason,
+            reason,
+            now,
+            action=action,
+            audit_action=audit_action,
             on_behalf_of=on_behalf_of,
         )
 

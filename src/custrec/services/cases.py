@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from custrec._checks import aware, check, int_range, optional, positive_int, storable_text
+from custrec._checks import is_aware as _is_aware
 from custrec.errors import Erased, InvalidTransition, ValidationFailed, VersionConflict
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
@@ -480,7 +481,7 @@ def _structure_case(data: object, now: datetime) -> Case:
     else:
         raise TypeError("expected a mapping or a Case")
     issues = list(report.issues)
-    if case.opened_at.tzinfo is None or case.opened_at.utcoffset() is None:
+    if not _is_aware(case.opened_at):
         issues.append(Issue(path="opened_at", code="date.naive", message="needs a time zone"))
     elif case.opened_at > now:
         issues.append(Issue(path="opened_at", code="date.future", message="in the future"))

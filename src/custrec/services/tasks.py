@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from custrec._checks import check, optional, storable_text
+from custrec._checks import is_aware as _is_aware
 from custrec.errors import Erased, InvalidTransition, ValidationFailed, VersionConflict
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
@@ -298,7 +299,7 @@ def _structure_task(data: object) -> Task:
         issues = list(report.issues)
     else:
         raise TypeError("expected a mapping or a Task")
-    if task.due_at.tzinfo is None or task.due_at.utcoffset() is None:
+    if not _is_aware(task.due_at):
         issues.append(Issue(path="due_at", code="date.naive", message="needs a time zone"))
     if task.status is not TaskStatus.OPEN:
         issues.append(Issue(path="status", code="task.status", message="a new task is open"))

@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from custrec._checks import check, int_range, require_aware
+
 __all__ = ["MAX_IDLE_DAYS", "BusinessCalendar", "CalendarTime", "Window", "WorkingTime"]
 
 MAX_IDLE_DAYS: Final = 366
@@ -63,11 +65,7 @@ def _type(value: object) -> str:
 
 
 def _aware(value: object, name: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"{name} must be a timezone-aware datetime, not {_type(value)}")
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware (a naive datetime is ambiguous)")
-    return value.astimezone(UTC)
+    return require_aware(value, name).astimezone(UTC)
 
 
 def _duration(value: object, name: str = "duration") -> timedelta:
@@ -85,10 +83,9 @@ def _calendar_date(value: object, name: str) -> date:
 
 
 def _weekday(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must use weekday numbers (0=Monday), not {_type(value)}")
-    if not 0 <= value <= 6:
-        raise ValueError(f"{name} must use weekday numbers from 0 (Monday) to 6 (Sunday)")
+    """A weekday number, 0 (Monday) to 6 (Sunday)."""
+    check(f"{name} (a weekday number, 0=Monday)", value, int_range(0, 6))
+    assert isinstance(value, int)
     return value
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from custrec._checks import require_aware
+from custrec._checks import check, optional, positive_int, require_aware
 from custrec.workflow.tasks import TaskKind
 
 __all__ = ["RecurringTask", "occurrence_id"]
@@ -61,12 +61,7 @@ class RecurringTask:
             raise ValueError("a recurring task needs an id (non-empty text)")
         if (self.every_days is None) == (not self.quarterly):
             raise ValueError("set exactly one of every_days= and quarterly=True")
-        if self.every_days is not None and (
-            isinstance(self.every_days, bool)
-            or not isinstance(self.every_days, int)
-            or self.every_days < 1
-        ):
-            raise ValueError("every_days must be a positive integer")
+        check("every_days", self.every_days, optional(positive_int()))
 
     def applies(self, *, grade: str | None, stage: str) -> bool:
         """Whether a customer with this grade and stage gets the task."""

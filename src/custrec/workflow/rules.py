@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
+from custrec._checks import check, positive_int
 from custrec.errors import LifecycleLoop
 from custrec.model.records import (
     Customer,
@@ -379,8 +380,7 @@ class DormantAfter:
     sweep_stages: frozenset[str] = frozenset({LifecycleStage.ACTIVE.value})
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.days, bool) or not isinstance(self.days, int) or self.days < 1:
-            raise ValueError("DormantAfter.days must be a positive integer")
+        check("DormantAfter.days", self.days, positive_int())
 
     def react(self, event: LifecycleEvent) -> Reaction | None:
         """Move a quiet active customer to dormant."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import attrs
 
+from custrec._checks import int_range
 from custrec.workflow.recurring import RecurringTask
 from custrec.workflow.rules import DEFAULT_RULES, LifecycleRule
 from custrec.workflow.sla import SlaPolicy
@@ -36,11 +37,6 @@ def _recurring(values: Iterable[RecurringTask]) -> tuple[RecurringTask, ...]:
     return items
 
 
-def _depth(_: object, __: attrs.Attribute[int], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-        raise ValueError("max_depth must be an integer from 1 to 64")
-
-
 @attrs.frozen(kw_only=True)
 class WorkflowSettings:
     """The workflow of a registry.
@@ -54,7 +50,7 @@ class WorkflowSettings:
     """
 
     rules: tuple[LifecycleRule, ...] = attrs.field(default=DEFAULT_RULES, converter=_rules)
-    max_depth: int = attrs.field(default=8, validator=_depth)
+    max_depth: int = attrs.field(default=8, validator=int_range(1, 64))
     sla: SlaPolicy | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(SlaPolicy))
     )

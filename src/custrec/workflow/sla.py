@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._checks import check, number_range
 from custrec.workflow.calendar import CalendarTime, WorkingTime, _aware, _type
 
 __all__ = [
@@ -77,9 +78,8 @@ def _optional_target(_: object, attribute: attrs.Attribute[Any], value: object) 
 
 
 def _ratio(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"{attribute.name} must be a number, not {_type(value)}")
-    if not 0 < value < 1:
+    check(attribute.name, value, number_range(0, 1))
+    if not 0 < value < 1:  # type: ignore[operator]
         raise ValueError(f"{attribute.name} must be between 0 and 1 (exclusive)")
 
 

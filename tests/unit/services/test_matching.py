@@ -39,6 +39,7 @@ from custrec.retention import (
 from custrec.services import ErasureAction, MergeResult
 from custrec.storage import AuditRecord, Store
 from custrec.testing import TickingClock
+from custrec.workflow import WorkflowSettings
 
 ADMIN = Actor(id="admin-1", roles={"admin", "unmask", "erase"}, team="hq")
 MASKED_ADMIN = Actor(id="admin-2", roles={"admin"}, team="hq")
@@ -119,10 +120,21 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+# Survivorship here is pinned on the order the records were taken in and updated: lifecycle
+# rules, which update a customer when an activity is recorded, are off in this module.
+NO_RULES = WorkflowSettings(rules=())
+
+
+@pytest.fixture
+def registry(make: MakeRegistry) -> Registry:
+    """The module's registry: no lifecycle rules."""
+    return make(workflow=NO_RULES)
+
+
 @pytest.fixture
 def encrypted_registry(store: Store, clock: TickingClock) -> Registry:
     """Erasure needs a keyring: this one always has one."""
-    return Registry(store, keyring=KeyRing.generate(), clock=clock)
+    return Registry(store, keyring=KeyRing.generate(), clock=clock, workflow=NO_RULES)
 
 
 def ids(search: DuplicateSearch) -> list[str]:
