@@ -516,6 +516,7 @@ _DATES_NOT_IN_FUTURE: Final = (
     "milestones.first_payment_on",
     "created_at",
     "last_verified_at",
+    "last_contacted_at",
 )
 
 
