@@ -14,8 +14,8 @@ session-level advisory lock, so that any number of processes may start at once. 
 are ``bytea``; index keys and tags have their own indexed tables; facets are indexed columns;
 amounts are ``numeric(24,4)``; instants are ``timestamptz``. Every text column that takes part in
 ordering uses the ``"C"`` collation, so ids sort by code point exactly as in Python whatever the
-database's locale is. The consent, history and audit tables refuse ``UPDATE``, ``DELETE`` and
-``TRUNCATE`` with a trigger.
+database's locale is. The consent, history, audit and change-feed tables refuse ``UPDATE``,
+``DELETE`` and ``TRUNCATE`` with a trigger.
 
 Concurrency (see :class:`PostgresStore` for the details): each session holds one pooled
 connection and one explicit transaction, ``READ COMMITTED`` for writers and a ``REPEATABLE READ
@@ -24,11 +24,14 @@ compare-and-set updates check the row count of ``UPDATE ... WHERE id = %s AND ve
 per-customer ledger numbers are taken under a transaction-scoped advisory lock per customer, the
 global audit sequence under one advisory lock per schema, and index keys looked up or written in
 a write session under advisory locks on hash buckets of the keys (so that "look up, then add if
-absent" is as safe as under SQLite's single writer).
+absent" is as safe as under SQLite's single writer). The change feed takes no lock at all: it is
+read up to the oldest transaction still running (see
+:class:`custrec.backends._postgres.workflow._ChangeTable`), so a long-running writing
+transaction holds it back until it ends.
 
 The schema and its migrations are in :mod:`custrec.backends._postgres.schema`, the tables in
-:mod:`custrec.backends._postgres.tables`; what every SQL backend shares is in
-:mod:`custrec.backends._sql`.
+:mod:`custrec.backends._postgres.tables` and :mod:`custrec.backends._postgres.workflow`; what
+every SQL backend shares is in :mod:`custrec.backends._sql`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from custrec.backends._postgres.tables import (
     _KeyTable,
     _MetaTable,
 )
+from custrec.backends._postgres.workflow import _ChangeTable, _WorkTable
 from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
@@ -220,6 +224,9 @@ class _PostgresSession(SQLSession[_Conn]):
             _MetaTable(self),
         )
 
+    def _workflow_tables(self) -> tuple[_WorkTable, _ChangeTable]:
+        return _WorkTable(self), _ChangeTable(self)
+
     def _end(self, statement: str) -> None:
         self._conn.execute(statement.encode())
 
@@ -350,6 +357,15 @@ class PostgresStore:
     deadlock or serialisation failure raises ``StorageError(retry_safe=True)``; so does a
     connection lost before ``COMMIT``, while one lost during ``COMMIT`` is not retry-safe (the
     outcome is unknown).
+
+    Change feed: writers append events without any lock, and ``changes.since`` returns only
+    events of transactions older than the oldest transaction still running, ordered by
+    transaction id, so that no event committed late is ever skipped. So a transaction that has
+    written anything holds the feed back from its first write until it ends, whatever it
+    wrote and in whichever database of the server (a forgotten prepared transaction too):
+    events committed meanwhile reach readers only then. Keep writing transactions short.
+    Events of one transaction come together; transactions that overlapped come in the order of
+    their first writes, not necessarily of their commits.
     """
 
     def __init__(

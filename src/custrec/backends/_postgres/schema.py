@@ -190,10 +190,51 @@ _SCHEMA_V3: Final[tuple[str, ...]] = (
     "FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change()",
 )
 
+# Schema 4: the work table (service cases and tasks) and the change feed. The due-time indexes
+# hold only open rows with a due time; queries repeat their condition so that the planner
+# sees they may use them. Change events carry the id of the transaction that wrote them: the
+# feed is read in (xid, seq) order up to the oldest transaction still running (see
+# custrec.backends._postgres.workflow).
+_OPEN_DUE: Final = "WHERE open AND due_at IS NOT NULL"
+_SCHEMA_V4: Final[tuple[str, ...]] = (
+    """CREATE TABLE {s}.work (
+        id text COLLATE "C" PRIMARY KEY,
+        kind text COLLATE "C" NOT NULL CHECK (kind IN ('case', 'task')),
+        customer_id text COLLATE "C" NOT NULL,
+        version integer NOT NULL CHECK (version >= 1),
+        status text COLLATE "C" NOT NULL CHECK (status <> ''),
+        open boolean NOT NULL,
+        assignee text COLLATE "C",
+        team text COLLATE "C",
+        due_at timestamptz,
+        breached boolean NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        payload bytea NOT NULL
+    )""",
+    "CREATE INDEX work_customer ON {s}.work (customer_id, id)",
+    f"CREATE INDEX work_due ON {{s}}.work (kind, due_at, id) {_OPEN_DUE}",
+    f"CREATE INDEX work_due_assignee ON {{s}}.work (assignee, kind, due_at, id) {_OPEN_DUE}",
+    f"CREATE INDEX work_due_team ON {{s}}.work (team, kind, due_at, id) {_OPEN_DUE}",
+    """CREATE TABLE {s}.changes (
+        xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        at timestamptz NOT NULL,
+        kind text NOT NULL CHECK (kind <> ''),
+        customer_id text COLLATE "C",
+        record_id text COLLATE "C",
+        fields text[] NOT NULL,
+        actor_id text COLLATE "C" NOT NULL,
+        PRIMARY KEY (xid, seq)
+    )""",
+    *_append_only("changes"),
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
     PostgresMigration(3, "audit queue", _SCHEMA_V3),
+    PostgresMigration(4, "work table and change feed", _SCHEMA_V4),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -149,9 +149,9 @@ class SQLSession(ABC, Generic[_C]):
     ]:
         """This session's customers, activities, consents, history, audit, keys and meta."""
 
+    @abstractmethod
     def _workflow_tables(self) -> tuple[WorkTable, ChangeTable]:
-        """This session's work table and change feed."""
-        raise NotImplementedError(f"{self._label} has no work table and change feed yet")
+        """This session's work table and change feed (made on first use)."""
 
     @abstractmethod
     def _end(self, statement: str) -> None:
