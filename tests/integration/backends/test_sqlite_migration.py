@@ -8,6 +8,7 @@ and every customer, history entry, audit entry (the chain still verifies) and da
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,14 @@ KEY_TABLES = {
     "data_keys": "customer_id, master_key_id, wrapped, created_at",
     "meta": "name, value",
 }
+
+
+class Absent:
+    """The work table or change feed of a store at schema 3, which had neither: writes go
+    nowhere and reads find nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., list[Any]]:
+        return lambda *args, **kwargs: []
 
 
 def person(n: int, **extra: Any) -> dict[str, Any]:
@@ -96,6 +105,9 @@ def version_3_file(
         patch.setattr(SQLiteDialect, "read_instant", lambda _, stored: read_iso(stored))
         patch.setattr(sqlite_tables, "encode_dt", lambda value, _: iso(value))
         patch.setattr(sqlite_tables, "pack_index_key", schema_3_key)
+        patch.setattr(
+            sqlite_backend._SQLiteSession, "_workflow_tables", lambda _: (Absent(), Absent())
+        )
         with SQLiteStore(path) as store:
             registry = Registry(store, keyring=keyring, clock=TickingClock(T0))
             made = [registry.customers.intake(person(n), actor=ADMIN) for n in range(6)]
