@@ -206,11 +206,13 @@ class PrivacyService:
             ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
         )
         shredded, closed = self._close_work(unit, customer_id, now)
-        actions.append(
-            ErasureAction(
-                target="cases and tasks", action=f"{shredded} payloads shredded, {closed} closed"
+        if shredded:  # only customers with cases or tasks have this line
+            actions.append(
+                ErasureAction(
+                    target="cases and tasks",
+                    action=f"{shredded} payloads shredded, {closed} closed",
+                )
             )
-        )
         for alias_id in self._records.alias_ids(unit, customer_id, chains=True):
             alias_row = unit.session.customers.get(alias_id)
             self._tombstone(unit, alias_row, actor_id, reason, now)

@@ -233,7 +233,10 @@ def test_cases_and_tasks_are_exported_erased_and_follow_a_merge(registry: Regist
     assert {w["record"]["customer_id"] for w in export["work"]} == {cid}
     assert any(w["record"].get("description") == "屏幕碎了" for w in export["work"])
     assert registry.tasks.overdue(actor=ADMIN, as_of=T0 + timedelta(days=1)).items != ()
-    registry.privacy.erase(cid, actor=ADMIN, reason="subject request")
+    receipt = registry.privacy.erase(cid, actor=ADMIN, reason="subject request")
+    assert ("cases and tasks", "2 payloads shredded, 2 closed") in [
+        (a.target, a.action) for a in receipt.actions
+    ]
     assert registry.tasks.overdue(actor=ADMIN, as_of=T0 + timedelta(days=1)).items == ()
     assert registry.cases.listed(actor=ADMIN)[0] == []  # closed with the erasure
     (closed,) = registry.cases.listed(actor=ADMIN, open_only=None)[0]
