@@ -155,7 +155,7 @@ class MemoryWork:
         self, *, where: WorkFilter | None = None, after: str | None = None, limit: int = 100
     ) -> list[WorkRow]:
         self._session.check_open()
-        checks.check_limit(limit)
+        limit = checks.bounded(limit)  # islice takes no stop beyond sys.maxsize
         return list(itertools.islice(self._matching(where, after), limit))
 
     def due(

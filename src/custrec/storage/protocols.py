@@ -3,7 +3,7 @@
 A backend is a :class:`Store`. ``store.transaction()`` is a context manager yielding a
 :class:`Session`, a unit of work: nothing it wrote is visible to others or durable until
 ``session.commit()``; leaving the block without committing (or with an exception) rolls back.
-A session holds six tables:
+A session holds these tables:
 
 ===============  ===========================================================================
 ``customers``    sealed payloads, blind-index keys and plain facets; compare-and-set versions
@@ -409,7 +409,8 @@ class WorkTable(Protocol):
 
     def update(self, row: WorkRow, *, expected_version: int) -> int:
         """Replace everything but ``id``, ``kind`` and ``created_at`` if the stored version is
-        ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""
+        ``expected_version``; return the new version (``row.version`` is ignored).
+        ``NotFound``, ``VersionConflict``."""
         ...
 
     def query(
@@ -428,7 +429,9 @@ class WorkTable(Protocol):
     ) -> list[WorkRow]:
         """Return up to ``limit`` open rows with a ``due_at`` earlier than ``before`` (exclusive)
         that match ``where``, ordered by ``(due_at, id)`` and strictly after the ``(due_at, id)``
-        pair ``after`` (keyset paging). Closed rows and rows without ``due_at`` never appear."""
+        pair ``after`` (keyset paging). Closed rows and rows without ``due_at`` never appear
+        (so ``where.open=False`` lists nothing). Instants compare as instants, whatever their
+        time zone; ``after`` is a tuple of an aware datetime and an id (``ValueError``)."""
         ...
 
     def count(self, *, where: WorkFilter | None = None) -> int:
@@ -442,14 +445,20 @@ class WorkTable(Protocol):
 
 
 class ChangeTable(Protocol):
-    """The change feed: append-only, one event per committed change, read in commit order.
+    """The change feed: append-only, one event per committed change, read in the feed's order.
 
     :meth:`since` pages the feed with an opaque text cursor: a reader that resumes each call at
-    the cursor the previous one returned sees every committed event exactly once, in commit
+    the cursor the previous one returned sees every committed event exactly once, in the feed's
     order, across sessions, processes and restarts, whatever the writers do concurrently. An
     event becomes visible when its session commits; a rolled-back session's events never
-    appear. A backend whose writers run in parallel may hold back events committed after a
-    transaction that is still running until it ends, so that nothing is skipped.
+    appear.
+
+    The feed's order: the events of one session come together, in append order, and a session
+    that began after another had committed comes after it. Where writers take turns (MemoryStore,
+    SQLite) that is the commit order. A backend whose writers run in parallel may order
+    sessions that overlapped otherwise (PostgreSQL: by transaction id, the order of their first
+    writes), and may hold back events committed after a session that is still running until it
+    ends, so that nothing is skipped.
     """
 
     def append(self, events: Sequence[ChangeEvent]) -> list[int]:
@@ -459,9 +468,10 @@ class ChangeTable(Protocol):
 
     def since(self, cursor: str | None = None, *, limit: int = 1000) -> ChangePage:
         """Return up to ``limit`` committed events after ``cursor`` (``None``: from the
-        start), in commit order, and the cursor to resume after them. ``ValueError`` for a
-        cursor this backend did not make. Read it in a read-only session: whether a write
-        session sees its own uncommitted events here is not specified."""
+        start), in the feed's order, and the cursor to resume after them (the same cursor when
+        there is nothing new). ``ValueError`` for a cursor this backend did not make (any
+        other text, or not text). Read it in a read-only session: whether a write session sees
+        its own uncommitted events here is not specified."""
         ...
 
 

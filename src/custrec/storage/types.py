@@ -316,8 +316,10 @@ class ChangeEvent:
     ``case.open``, ...), the customer, the record it concerns (a case, task or activity id, or
     ``None``), the changed field paths, the actor and the instant.
 
-    ``seq`` identifies the event; storage assigns it on append (unique, never reused). The
-    feed's order is the backend's commit order, which need not be ``seq`` order.
+    ``seq`` identifies the event; storage assigns it on append (unique among committed events,
+    never reused once committed; a rolled-back session's numbers may be given again). The
+    feed's order (see :class:`~custrec.storage.protocols.ChangeTable`) need not be ``seq``
+    order.
     """
 
     seq: int = 0

@@ -39,6 +39,7 @@ from custrec.testing.contracts import (
     ArgumentRulesContract,
     AuditQueueContract,
     AuditTableContract,
+    ChangeFeedContract,
     ConcurrencyContract,
     ConsentTableContract,
     CustomerTableContract,
@@ -48,6 +49,7 @@ from custrec.testing.contracts import (
     StateMachineContract,
     StoreContract,
     UnitOfWorkContract,
+    WorkTableContract,
     kit_settings,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "ArgumentRulesContract",
     "AuditQueueContract",
     "AuditTableContract",
+    "ChangeFeedContract",
     "ConcurrencyContract",
     "ConsentTableContract",
     "CustomerTableContract",
@@ -66,6 +69,7 @@ __all__ = [
     "StoreContract",
     "TickingClock",
     "UnitOfWorkContract",
+    "WorkTableContract",
     "build_state_machine",
     "increment_counter",
     "kit_settings",

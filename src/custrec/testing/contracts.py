@@ -16,6 +16,7 @@ from __future__ import annotations
 from custrec.testing._contracts.activities import ActivityTableContract
 from custrec.testing._contracts.arguments import ArgumentRulesContract
 from custrec.testing._contracts.audit_queue import AuditQueueContract
+from custrec.testing._contracts.changes import ChangeFeedContract
 from custrec.testing._contracts.common import kit_settings
 from custrec.testing._contracts.concurrency import ConcurrencyContract
 from custrec.testing._contracts.customers import CustomerTableContract
@@ -28,12 +29,14 @@ from custrec.testing._contracts.ledgers import (
 from custrec.testing._contracts.meta import MetaTableContract
 from custrec.testing._contracts.state_machine import StateMachineContract
 from custrec.testing._contracts.transactions import UnitOfWorkContract
+from custrec.testing._contracts.work import WorkTableContract
 
 __all__ = [
     "ActivityTableContract",
     "ArgumentRulesContract",
     "AuditQueueContract",
     "AuditTableContract",
+    "ChangeFeedContract",
     "ConcurrencyContract",
     "ConsentTableContract",
     "CustomerTableContract",
@@ -43,6 +46,7 @@ __all__ = [
     "StateMachineContract",
     "StoreContract",
     "UnitOfWorkContract",
+    "WorkTableContract",
     "kit_settings",
 ]
 
@@ -56,6 +60,8 @@ class StoreContract(
     AuditQueueContract,
     KeyTableContract,
     MetaTableContract,
+    WorkTableContract,
+    ChangeFeedContract,
     ArgumentRulesContract,
     UnitOfWorkContract,
     ConcurrencyContract,
