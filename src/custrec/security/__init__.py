@@ -26,6 +26,7 @@ from custrec.security.access import (
     Resource,
     RoleBasedPolicy,
     Scope,
+    ScopedPolicy,
     require,
 )
 from custrec.security.actors import Actor
@@ -96,6 +97,7 @@ __all__ = [
     "Resource",
     "RoleBasedPolicy",
     "Scope",
+    "ScopedPolicy",
     "StaticKeyProvider",
     "decrypt_field",
     "decrypt_json",

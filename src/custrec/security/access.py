@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -45,6 +45,7 @@ __all__ = [
     "Resource",
     "RoleBasedPolicy",
     "Scope",
+    "ScopedPolicy",
     "require",
 ]
 
@@ -170,6 +171,22 @@ class AccessPolicy(Protocol):
         ...
 
 
+@runtime_checkable
+class ScopedPolicy(AccessPolicy, Protocol):
+    """An access policy that can also say how far an actor's right reaches.
+
+    Optional: lists of many items (the due lists of cases and tasks) ask ``widest_scope`` to
+    read only the items the actor may see, instead of reading everyone's and asking
+    :meth:`decide` about each. The answer must never be narrower than what ``decide`` allows
+    (``own``: at most the items whose owner is the actor; ``team``: also those of the actor's
+    team; ``all``; ``None``: none). :meth:`decide` still judges every item.
+    """
+
+    def widest_scope(self, actor: Actor, action: Action | str) -> Scope | None:
+        """The widest scope of ``action`` the actor holds, or ``None``."""
+        ...
+
+
 def _in_scope(scope: Scope, actor: Actor, resource: Resource) -> bool:
     if scope is Scope.ALL:
         return True
@@ -257,6 +274,24 @@ class RoleBasedPolicy:
             reason = "no_scope" if widest is None else _SCOPE_REASON.get(widest, "no_scope")
             return AccessDecision(False, reason)
         return AccessDecision(True, "granted", masked=not unmasked)
+
+    def widest_scope(self, actor: Actor, action: Action | str) -> Scope | None:
+        """The widest scope in which ``actor`` may perform ``action`` (masked reads count),
+        ``None`` when nowhere: lists use it to read only what the actor may see (an actor with
+        ``own`` scope, only the items assigned to them). See :class:`ScopedPolicy`."""
+        if not isinstance(actor, Actor):
+            raise TypeError("actor must be a custrec.security.Actor")
+        widest: Scope | None = None
+        for grant in self._held(actor, Action(action)):
+            if grant.scope is not None:
+                scopes = [grant.scope]
+            else:
+                base = self._held(actor, grant.within) if grant.within is not None else []
+                scopes = [b.scope for b in base if b.scope is not None and not b.masked]
+            for scope in scopes:
+                if widest is None or _WIDTH[scope] > _WIDTH[widest]:
+                    widest = scope
+        return widest
 
     def decide(self, actor: Actor, action: Action | str, resource: Resource) -> AccessDecision:
         """Decide; ``action`` may be an :class:`Action` or its value.

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
+import attrs
+
 from custrec._checks import aware, check, optional, positive_int, storable_text
-from custrec.security import Action, Actor
+from custrec.security import Action, Actor, Scope, ScopedPolicy
 from custrec.services._work import work_resource
 from custrec.services.context import Context, Unit, check_actor
 from custrec.storage import WorkFilter, WorkRow
@@ -17,7 +20,7 @@ from custrec.workflow.items import WorkItem, WorkPage
 __all__ = ["due_page", "item_of", "list_page"]
 
 _STEP = 200  # raw rows read per step
-_C = TypeVar("_C")
+_C = TypeVar("_C", str, tuple[datetime, str])  # a list's position: an id, or (due_at, id)
 
 
 def item_of(row: WorkRow) -> WorkItem:
@@ -84,14 +87,20 @@ def due_page(
     where = _filter(kind, assignee, team, customer_id, breached, None)
     now = context.now()
     with context.read_unit() as unit:
-        kept, last = _scan(
-            lambda cursor: unit.session.work.due(
-                before=before, where=where, after=cursor, limit=_STEP
-            ),
-            lambda row: (_due_of(row), row.id),
-            after,
-            context,
-            actor,
+        kept, last = _union(
+            [
+                partial(
+                    _scan,
+                    _due_fetch(unit, before, w),
+                    _due_position,
+                    after,
+                    context,
+                    actor,
+                    limit,
+                )
+                for w in _within_scope(context, actor, where)
+            ],
+            _item_due_position,
             limit,
         )
         _audit(unit, actor, action, now)
@@ -120,16 +129,98 @@ def list_page(
     where = _filter(kind, assignee, team, customer_id, breached, open_only)
     now = context.now()
     with context.read_unit() as unit:
-        kept, last = _scan(
-            lambda cursor: unit.session.work.query(where=where, after=cursor, limit=_STEP),
-            lambda row: row.id,
-            after,
-            context,
-            actor,
+        kept, last = _union(
+            [
+                partial(
+                    _scan,
+                    _id_fetch(unit, w),
+                    _id_position,
+                    after,
+                    context,
+                    actor,
+                    limit,
+                )
+                for w in _within_scope(context, actor, where)
+            ],
+            _item_id_position,
             limit,
         )
         _audit(unit, actor, action, now)
     return kept, last
+
+
+def _within_scope(context: Context, actor: Actor, where: WorkFilter) -> list[WorkFilter]:
+    """Storage filters whose union holds every item matching ``where`` that the actor may
+    read: ``where`` itself, unless the policy says the actor's read reaches only their own
+    items (assigned to them) or their team's, which the due-time indexes find directly."""
+    policy = context.policy
+    if not isinstance(policy, ScopedPolicy):
+        return [where]
+    scope = policy.widest_scope(actor, Action.READ)
+    if scope is None:
+        return []
+    if scope is Scope.ALL:
+        return [where]
+    filters = []
+    if where.assignee in (None, actor.id):
+        filters.append(attrs.evolve(where, assignee=actor.id))
+    if scope is Scope.TEAM and actor.team is not None and where.team in (None, actor.team):
+        filters.append(attrs.evolve(where, team=actor.team))
+    return filters
+
+
+def _union(
+    scans: list[Callable[[], tuple[list[WorkItem], _C | None]]],
+    position: Callable[[WorkItem], _C],
+    limit: int,
+) -> tuple[list[WorkItem], _C | None]:
+    """The first ``limit`` items of several scans' results (each in order, each of at most
+    ``limit`` items), without repeats, and where the next page resumes (``None``: at the
+    end). A scan that stopped short has nothing more; one that did not reaches at least as
+    far as the ``limit``-th item of the union, so nothing before it is left out."""
+    if len(scans) == 1:
+        return scans[0]()
+    found: dict[str, WorkItem] = {}
+    for scan in scans:
+        items, _ = scan()
+        found.update((item.id, item) for item in items)
+    ordered = sorted(found.values(), key=position)
+    if len(ordered) < limit:
+        return ordered, None
+    return ordered[:limit], position(ordered[limit - 1])
+
+
+def _due_fetch(
+    unit: Unit, before: datetime, where: WorkFilter
+) -> Callable[[tuple[datetime, str] | None], list[WorkRow]]:
+    def fetch(cursor: tuple[datetime, str] | None) -> list[WorkRow]:
+        return unit.session.work.due(before=before, where=where, after=cursor, limit=_STEP)
+
+    return fetch
+
+
+def _id_fetch(unit: Unit, where: WorkFilter) -> Callable[[str | None], list[WorkRow]]:
+    def fetch(cursor: str | None) -> list[WorkRow]:
+        return unit.session.work.query(where=where, after=cursor, limit=_STEP)
+
+    return fetch
+
+
+def _due_position(row: WorkRow) -> tuple[datetime, str]:
+    return _due_of(row), row.id
+
+
+def _id_position(row: WorkRow) -> str:
+    return row.id
+
+
+def _item_due_position(item: WorkItem) -> tuple[datetime, str]:
+    assert item.due_at is not None
+    return item.due_at, item.id
+
+
+def _item_id_position(item: WorkItem) -> str:
+    return item.id
 
 
 def _due_of(row: WorkRow) -> datetime:

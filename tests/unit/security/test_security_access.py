@@ -279,3 +279,33 @@ def test_grant_and_policy_validation() -> None:
     with pytest.raises(TypeError):
         policy.decide(Actor(id="u1"), "read", {"owner": "u1"})  # type: ignore[arg-type]
     assert "staff" in repr(policy)
+
+
+@pytest.mark.parametrize(
+    ("roles", "action", "scope"),
+    [
+        ("staff", "read", "own"),
+        ("manager", "read", "team"),
+        ("admin", "read", "all"),
+        ("auditor", "read", "all"),  # masked reads count
+        ("staff+manager", "update", "team"),
+        ("staff+unmask", "unmask", "own"),  # within the unmasked read
+        ("auditor+unmask", "unmask", None),  # a masked read scopes nothing
+        ("sync", "read", None),
+        ("-", "read", None),
+    ],
+)
+def test_the_widest_scope_is_the_reach_decide_allows(
+    roles: str, action: str, scope: str | None
+) -> None:
+    policy = RoleBasedPolicy()
+    actor = actor_with(roles)
+    found = policy.widest_scope(actor, action)
+    assert (found.value if found is not None else None) == scope
+    allowed = {
+        name
+        for name, resource in RESOURCES.items()
+        if policy.decide(actor, action, resource).allowed
+    }
+    reach = {None: set(), "own": {"own"}, "team": {"own", "team"}, "all": set(RESOURCES)}
+    assert allowed == reach[scope]
