@@ -32,6 +32,7 @@ def work(i: int) -> WorkRow:
         assignee=f"a{i % 7}",
         team=f"t{i % 5}",
         due_at=None if i % 11 == 0 else T0 + timedelta(hours=i % 97),
+        breached=i % 13 == 0,
         created_at=T0,
         updated_at=T0,
         payload=b"sealed",
@@ -159,7 +160,7 @@ def test_a_schema_6_file_gets_the_work_table_and_the_feed(
             assert session.work.get("w00001").version == 1
             assert session.changes.since().cursor == "1"
             assert session._conn.execute("SELECT max(version) FROM schema_version").fetchone() == (
-                7,
+                8,
             )
 
 
@@ -175,3 +176,37 @@ def test_a_write_refused_by_the_database_leaves_the_session_usable(store: SQLite
         session._conn.execute("DROP TRIGGER refuse")
         assert session.changes.since().events == ()
         assert session.changes.append([ChangeEvent(at=T0, kind="k", actor_id="u")]) == [1]
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (WorkFilter(kind="case", open=True, breached=True), "work_breached"),
+        (WorkFilter(kind="case", open=True, breached=True, team="t1"), "work_breached_team"),
+        (
+            WorkFilter(kind="case", open=True, breached=True, assignee="a1"),
+            "work_breached_assignee",
+        ),
+    ],
+)
+def test_open_breached_cases_are_listed_from_their_own_index(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, where: WorkFilter, index: str
+) -> None:
+    seen: list[tuple[str, Sequence[Any]]] = []
+    run = _WorkTable._run
+
+    def record(self: _WorkTable, template: str, params: Sequence[Any] | None = None) -> Any:
+        seen.append((DIALECT.render(template), params or ()))
+        return run(self, template, params)
+
+    monkeypatch.setattr(_WorkTable, "_run", record)
+    with store.transaction(readonly=True) as session:
+        rows = session.work.query(where=where, limit=50)
+        monkeypatch.undo()
+        everything = session.work.query(limit=10_000)
+        (plan,) = [
+            " / ".join(r[3] for r in session._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in seen
+        ]
+    assert f"USING INDEX {index}" in plan, plan
+    assert rows and [r.id for r in rows] == [r.id for r in everything if where.matches(r)][:50]

@@ -230,11 +230,19 @@ _SCHEMA_V4: Final[tuple[str, ...]] = (
     *_append_only("changes"),
 )
 
+_OPEN_BREACHED: Final = "WHERE open AND breached"
+_SCHEMA_V5: Final[tuple[str, ...]] = (
+    f"CREATE INDEX work_breached ON {{s}}.work (kind, id) {_OPEN_BREACHED}",
+    f"CREATE INDEX work_breached_assignee ON {{s}}.work (assignee, kind, id) {_OPEN_BREACHED}",
+    f"CREATE INDEX work_breached_team ON {{s}}.work (team, kind, id) {_OPEN_BREACHED}",
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
     PostgresMigration(3, "audit queue", _SCHEMA_V3),
     PostgresMigration(4, "work table and change feed", _SCHEMA_V4),
+    PostgresMigration(5, "indexes of open breached cases", _SCHEMA_V5),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

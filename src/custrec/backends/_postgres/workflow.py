@@ -75,6 +75,7 @@ def _cursor(cursor: object) -> tuple[int, int] | None:
 
 class _WorkTable(_Table, workflow.WorkTableBase):
     _open_rows = "open AND due_at IS NOT NULL"
+    _open_breached = "open AND breached"
 
     def _row_lock(self) -> str:
         """In a write session, ``FOR UPDATE``: what the session read stays true until it

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
+import attrs
+
 from custrec.backends._sql.dialect import Dialect
 from custrec.backends._sql.session import reads, writes_one_statement
 from custrec.backends._sql.tables import SQLTable
@@ -102,6 +104,8 @@ class WorkTableBase(SQLTable):
     _name = "work"
     _open_rows: ClassVar[str]
     """The condition of the partial due-time indexes, word for word (a planner matches it)."""
+    _open_breached: ClassVar[str]
+    """The condition of the partial indexes of open breached rows, word for word."""
 
     def _encode(self, row: WorkRow, version: int = 1) -> tuple[Any, ...]:
         """The row's parameters in :data:`WORK_COLUMNS` order, checked."""
@@ -129,6 +133,10 @@ class WorkTableBase(SQLTable):
 
     def _due_index(self, where: WorkFilter | None) -> str:
         """What follows ``FROM work`` in :meth:`due` (a dialect may name the index to use)."""
+        return ""
+
+    def _breached_index(self, where: WorkFilter) -> str:
+        """What follows ``FROM work`` in :meth:`query` of open breached rows."""
         return ""
 
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[WorkRow]:
@@ -184,13 +192,25 @@ class WorkTableBase(SQLTable):
     ) -> builtins.list[WorkRow]:
         limit = checks.bounded(limit)
         checks.check_work_filter(where, after)
-        clauses, params = _conditions(where)
+        using = ""
+        if (
+            where is not None
+            and where.open is True
+            and where.breached is True
+            and where.customer_id is None
+        ):  # the open breached cases: their partial indexes, named by their condition
+            clauses, params = _conditions(attrs.evolve(where, open=None, breached=None))
+            clauses.insert(0, self._open_breached)
+            using = self._breached_index(where)
+        else:
+            clauses, params = _conditions(where)
         if after is not None:
             clauses.append("id > %s")
             params.append(after)
         found = " WHERE " + " AND ".join(clauses) if clauses else ""
         return self._rows(
-            f"SELECT {WORK_COLUMNS} FROM {{s}}.work{found} ORDER BY id LIMIT %s", [*params, limit]
+            f"SELECT {WORK_COLUMNS} FROM {{s}}.work{using}{found} ORDER BY id LIMIT %s",
+            [*params, limit],
         )
 
     @reads

@@ -535,6 +535,13 @@ _WORKFLOW_V7: Final[tuple[str, ...]] = (
 )
 
 
+_OPEN_BREACHED: Final = "WHERE open = 1 AND breached = 1"
+_BREACHED_V8: Final[tuple[str, ...]] = (
+    f"CREATE INDEX work_breached ON work (kind, id) {_OPEN_BREACHED}",
+    f"CREATE INDEX work_breached_assignee ON work (assignee, kind, id) {_OPEN_BREACHED}",
+    f"CREATE INDEX work_breached_team ON work (team, kind, id) {_OPEN_BREACHED}",
+)
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -547,6 +554,7 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(5, "index keys of known kinds stored with a kind code", _kind_coded_index_keys),
     SQLiteMigration(6, "instants as integer microseconds since 1970 UTC", _integer_instants),
     SQLiteMigration(7, "work table and change feed", _statements(_WORKFLOW_V7)),
+    SQLiteMigration(8, "indexes of open breached cases", _statements(_BREACHED_V8)),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -27,6 +27,13 @@ _INSERT_CHANGE: Final = (
 
 class _WorkTable(_Table, workflow.WorkTableBase):
     _open_rows = "open = 1 AND due_at IS NOT NULL"
+    _open_breached = "open = 1 AND breached = 1"
+
+    def _breached_index(self, where: WorkFilter) -> str:
+        for column in ("assignee", "team"):
+            if getattr(where, column) is not None:
+                return f" INDEXED BY work_breached_{column}"
+        return " INDEXED BY work_breached"
 
     def _due_index(self, where: WorkFilter | None) -> str:
         """The index ``due`` reads, named: without statistics SQLite may prefer the kind's
