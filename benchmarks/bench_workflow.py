@@ -359,8 +359,10 @@ def measure(kind: Kind, calls: int, budget: float, seed: int) -> dict[str, Any]:
 
 def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
     """The kinds of query measured: services first, then storage."""
+    import attrs
+
     from custrec import Actor
-    from custrec.security import Action, Resource, RoleBasedPolicy
+    from custrec.security import Action, Resource, RoleBasedPolicy, Scope
     from custrec.storage import WorkFilter
 
     admin = Actor(id="admin-1", roles={"admin"})
@@ -405,15 +407,43 @@ def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
                 if len(rows) < STEP:
                     return read, steps
 
+    def scoped(actor: Actor, where: WorkFilter) -> list[WorkFilter]:
+        """The storage filters the services scan for ``actor`` (custrec.services._due:
+        narrowed to the actor's own items, and their team's, by the policy's widest scope)."""
+        scope = policy.widest_scope(actor, Action.READ)
+        if scope is None:
+            return []
+        if scope is Scope.ALL:
+            return [where]
+        found = []
+        if where.assignee in (None, actor.id):
+            found.append(attrs.evolve(where, assignee=actor.id))
+        if scope is Scope.TEAM and actor.team is not None and where.team in (None, actor.team):
+            found.append(attrs.evolve(where, team=actor.team))
+        return found
+
+    def scans(
+        actor: Actor,
+        where: WorkFilter,
+        fetch: Callable[[Any, WorkFilter, Any], list[WorkRow]],
+        position: Callable[[WorkRow], Any],
+    ) -> tuple[int, int]:
+        read = steps = 0
+        for narrowed in scoped(actor, where):
+            more, more_steps = scan(actor, lambda s, c, w=narrowed: fetch(s, w, c), position)
+            read += more
+            steps += more_steps
+        return read, steps
+
     def due_replay(
         who: Callable[[random.Random], tuple[Actor, dict[str, Any]]], kind: str
     ) -> Callable[[random.Random], tuple[int, int]]:
         def replay(rng: random.Random) -> tuple[int, int]:
             actor, where = who(rng)
-            w = WorkFilter(kind=kind, **where)
-            return scan(
+            return scans(
                 actor,
-                lambda s, c: s.work.due(before=NOW, where=w, after=c, limit=STEP),
+                WorkFilter(kind=kind, **where),
+                lambda s, w, c: s.work.due(before=NOW, where=w, after=c, limit=STEP),
                 lambda row: (row.due_at, row.id),
             )
 
@@ -424,10 +454,10 @@ def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
     ) -> Callable[[random.Random], tuple[int, int]]:
         def replay(rng: random.Random) -> tuple[int, int]:
             actor, where = who(rng)
-            w = WorkFilter(kind="case", open=True, breached=True, **where)
-            return scan(
+            return scans(
                 actor,
-                lambda s, c: s.work.query(where=w, after=c, limit=STEP),
+                WorkFilter(kind="case", open=True, breached=True, **where),
+                lambda s, w, c: s.work.query(where=w, after=c, limit=STEP),
                 lambda row: row.id,
             )
 
