@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -17,7 +17,7 @@ from custrec.services.context import Context, Unit, check_actor
 from custrec.storage import WorkFilter, WorkRow
 from custrec.workflow.items import WorkItem, WorkPage
 
-__all__ = ["due_page", "item_of", "list_page"]
+__all__ = ["DueLists", "due_page", "item_of", "list_page"]
 
 _STEP = 200  # raw rows read per step
 _C = TypeVar("_C", str, tuple[datetime, str])  # a list's position: an id, or (due_at, id)
@@ -265,3 +265,66 @@ def window(value: object) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("within must be positive")
     return value
+
+
+class DueLists:
+    """The due lists every kind of work item has (a base of the case and task services)."""
+
+    _kind: ClassVar[str]
+    _context: Context
+
+    def overdue(
+        self,
+        *,
+        actor: Actor,
+        as_of: datetime | None = None,
+        assignee: str | None = None,
+        team: str | None = None,
+        customer_id: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> WorkPage:
+        """Open items (cases: with a response-time target not met; tasks) due before
+        ``as_of`` (default now) that the actor may see, earliest first, per assignee, team or
+        customer, read through the due-time index; a page at a time (pass the page's
+        ``next`` as ``after``). Audited; the items hold no personal data."""
+        return due_page(
+            self._context,
+            self._kind,
+            actor=actor,
+            before=self._context.now() if as_of is None else as_of,
+            assignee=assignee,
+            team=team,
+            customer_id=customer_id,
+            breached=None,
+            after=after,
+            limit=limit,
+            action=f"{self._kind}.overdue",
+        )
+
+    def _due_within(
+        self,
+        within: timedelta | None,
+        *,
+        actor: Actor,
+        assignee: str | None,
+        team: str | None,
+        customer_id: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        action: str,
+    ) -> WorkPage:
+        span = self._context.workflow.due_soon if within is None else window(within)
+        return due_page(
+            self._context,
+            self._kind,
+            actor=actor,
+            before=self._context.now() + span,
+            assignee=assignee,
+            team=team,
+            customer_id=customer_id,
+            breached=None,
+            after=after,
+            limit=limit,
+            action=action,
+        )

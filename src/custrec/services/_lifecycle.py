@@ -80,19 +80,12 @@ class Lifecycle:
         now: datetime,
     ) -> None:
         for case in applied.cases:
-            case = attrs.evolve(
-                case,
-                customer_id=customer.id,
-                grade=case.grade if case.grade is not None else customer.grade,
-                assignee=case.assignee if case.assignee is not None else customer.owner,
-                team=case.team if case.team is not None else customer.team,
+            if case.grade is None:
+                case = attrs.evolve(case, grade=customer.grade)
+            self._work.add_case(
+                unit, self._work.assigned(case, customer), actor, now, applied.rule_id
             )
-            self._work.add_case(unit, case, actor, now, applied.rule_id)
         for task in applied.tasks:
-            task = attrs.evolve(
-                task,
-                customer_id=customer.id,
-                assignee=task.assignee if task.assignee is not None else customer.owner,
-                team=task.team if task.team is not None else customer.team,
+            self._work.add_task(
+                unit, self._work.assigned(task, customer), actor, now, applied.rule_id
             )
-            self._work.add_task(unit, task, actor, now, applied.rule_id)

@@ -6,21 +6,31 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 
-from custrec.errors import NotFound
-from custrec.security import Actor, Resource
+from custrec._checks import check, storable_text
+from custrec.errors import Erased, NotFound, VersionConflict
+from custrec.model.records import Customer
+from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit
-from custrec.storage import WorkFilter, WorkRow
-from custrec.workflow.cases import Case, CaseEscalation, CaseStatus, CaseTransition, case_pauses
-from custrec.workflow.sla import escalations_due, next_due, sla_status
+from custrec.storage import CustomerRow, WorkFilter, WorkRow
+from custrec.workflow.cases import (
+    Case,
+    CaseEscalation,
+    CaseStatus,
+    CaseTransition,
+    case_status,
+)
+from custrec.workflow.sla import escalations_due, next_due
 from custrec.workflow.tasks import Task
 
 __all__ = ["WorkRecords", "work_resource"]
 
 _PAGE = 500
+_Item = TypeVar("_Item", Case, Task)
 
 
 def work_resource(row: WorkRow) -> Resource:
@@ -69,36 +79,73 @@ class WorkRecords:
                 return
             after = rows[-1].id
 
+    def load(
+        self,
+        unit: Unit,
+        work_id: str,
+        kind: str,
+        actor: Actor,
+        now: datetime,
+        expected_version: int | None,
+    ) -> tuple[WorkRow, Case | Task]:
+        """The row and record of a case or task about to change: ``ValueError`` for the other
+        kind, the ``update`` right on its customer (a refusal audited), ``Erased``, and
+        ``VersionConflict`` for a stale ``expected_version``."""
+        row = unit.session.work.get(check(f"{kind}_id", work_id, storable_text()))
+        if row.kind != kind:
+            raise ValueError(f"{work_id} is not a {kind}")
+        customer = unit.session.customers.get(row.customer_id)
+        unit.authorize(actor, Action.UPDATE, Resource.of(customer), at=now)
+        if customer.state == "erased":
+            raise Erased(customer.id)
+        if expected_version is not None and expected_version != row.version:
+            raise VersionConflict(
+                f"{kind} {work_id}", expected=expected_version, actual=row.version
+            )
+        return row, self.open(unit, row)
+
+    @staticmethod
+    def assigned(item: _Item, customer: Customer | CustomerRow) -> _Item:
+        """``item`` for ``customer``, with the customer's owner and team where it names none."""
+        return attrs.evolve(
+            item,
+            customer_id=customer.id,
+            assignee=item.assignee if item.assignee is not None else customer.owner,
+            team=item.team if item.team is not None else customer.team,
+        )
+
+    @staticmethod
+    def _announce(
+        unit: Unit,
+        actor: Actor | str,
+        action: str,
+        item: Case | Task,
+        now: datetime,
+        fields: tuple[str, ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        """The audit entry (and change event) of a change to a case or task."""
+        unit.audit(
+            actor,
+            action,
+            at=now,
+            customer_id=item.customer_id,
+            fields=fields,
+            reason=reason,
+            change=True,
+            record_id=item.id,
+        )
+
     # ------------------------------------------------------------------------ response times
 
     def timed(self, case: Case, now: datetime) -> tuple[Case, datetime | None]:
         """The case with its response-time fields computed as of ``now`` (targets, warning,
         breaches) and its next due instant (``None``: nothing due: met, paused or closed)."""
         policy = self._context.workflow.sla
-        target = (
-            None
-            if policy is None
-            else policy.target_for(case.kind.value, case.priority.value, case.grade)
-        )
-        if policy is None or target is None:
+        status = case_status(case, policy, now)
+        if policy is None or status is None:
             return attrs.evolve(case, sla_policy=None), None
-        status = sla_status(
-            target,
-            policy.time,
-            opened_at=case.opened_at,
-            pauses=tuple(case_pauses(case)),
-            first_response_at=case.first_response_at,
-            resolved_at=case.resolved_at,
-            as_of=max(now, case.opened_at),
-        )
-        breached = tuple(
-            name
-            for name, deadline in (
-                ("first_response", status.first_response),
-                ("resolution", status.resolution),
-            )
-            if deadline.breached
-        )
+        breached = tuple(d.name for d in status.deadlines if d.breached)
         warnings = [
             d.warn_at for d in status.deadlines if d.met_at is None and d.warn_at is not None
         ]
@@ -117,20 +164,9 @@ class WorkRecords:
         """Record each breached target not escalated yet, once; return the case and the new
         escalations."""
         policy = self._context.workflow.sla
-        if policy is None:
+        status = case_status(case, policy, now)
+        if policy is None or status is None:
             return case, []
-        target = policy.target_for(case.kind.value, case.priority.value, case.grade)
-        if target is None:
-            return case, []
-        status = sla_status(
-            target,
-            policy.time,
-            opened_at=case.opened_at,
-            pauses=tuple(case_pauses(case)),
-            first_response_at=case.first_response_at,
-            resolved_at=case.resolved_at,
-            as_of=max(now, case.opened_at),
-        )
         done = [e.target for e in case.escalations]
         to = policy.escalation_for(case.kind.value, case.priority.value, case.grade)
         new = [CaseEscalation(target=name, at=now, to=to) for name in escalations_due(status, done)]
@@ -204,15 +240,7 @@ class WorkRecords:
         )
         case, due = self.timed(case, now)
         unit.session.work.add(self._case_row(unit, case, due, created_at=now, now=now))
-        unit.audit(
-            actor_id,
-            "case.open",
-            at=now,
-            customer_id=case.customer_id,
-            reason=reason,
-            change=True,
-            record_id=case.id,
-        )
+        self._announce(unit, actor_id, "case.open", case, now, reason=reason)
         return case
 
     def save_case(
@@ -232,16 +260,7 @@ class WorkRecords:
         case, due = self.timed(case, now)
         new_row = self._case_row(unit, case, due, created_at=row.created_at, now=now)
         version = unit.session.work.update(new_row, expected_version=row.version)
-        unit.audit(
-            actor,
-            action,
-            at=now,
-            customer_id=case.customer_id,
-            fields=fields,
-            reason=reason,
-            change=True,
-            record_id=case.id,
-        )
+        self._announce(unit, actor, action, case, now, fields, reason)
         return case, attrs.evolve(new_row, version=version)
 
     def add_task(
@@ -255,15 +274,7 @@ class WorkRecords:
         """Store a new task; audited as ``task.create``."""
         task = attrs.evolve(task, created_at=task.created_at or now)
         unit.session.work.add(self._task_row(unit, task, created_at=now, now=now))
-        unit.audit(
-            actor,
-            "task.create",
-            at=now,
-            customer_id=task.customer_id,
-            reason=reason,
-            change=True,
-            record_id=task.id,
-        )
+        self._announce(unit, actor, "task.create", task, now, reason=reason)
         return task
 
     def add_tasks_once(
@@ -286,15 +297,7 @@ class WorkRecords:
         rows = [self._task_row(unit, t, created_at=now, now=now) for t in fresh]
         added = unit.session.work.add_many(rows, skip_existing=True)
         for task in fresh:
-            unit.audit(
-                actor,
-                "task.create",
-                at=now,
-                customer_id=task.customer_id,
-                reason=reason,
-                change=True,
-                record_id=task.id,
-            )
+            self._announce(unit, actor, "task.create", task, now, reason=reason)
         return added
 
     def save_task(
@@ -312,16 +315,7 @@ class WorkRecords:
         """Store a changed task (compare-and-set on ``row``'s version); audited as ``action``."""
         new_row = self._task_row(unit, task, created_at=row.created_at, now=now)
         unit.session.work.update(new_row, expected_version=row.version)
-        unit.audit(
-            actor,
-            action,
-            at=now,
-            customer_id=task.customer_id,
-            fields=fields,
-            reason=reason,
-            change=True,
-            record_id=task.id,
-        )
+        self._announce(unit, actor, action, task, now, fields, reason)
         return task
 
     def move(self, unit: Unit, from_id: str, to_id: str, now: datetime) -> int:

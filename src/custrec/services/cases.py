@@ -13,11 +13,11 @@ import attrs
 
 from custrec._checks import aware, check, int_range, optional, positive_int, storable_text
 from custrec._checks import is_aware as _is_aware
-from custrec.errors import Erased, InvalidTransition, ValidationFailed, VersionConflict
+from custrec.errors import Erased, InvalidTransition, ValidationFailed
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services._due import due_page, list_page, window
+from custrec.services._due import DueLists, list_page
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
@@ -43,7 +43,7 @@ _SWEEP_STEP = 200
 _INSTANT = timedelta(microseconds=1)  # a target due at ``as_of`` is missed at ``as_of``
 
 
-class CaseService:
+class CaseService(DueLists):
     """Complaints, inquiries, service requests and repairs, with response-time targets.
 
     A case belongs to a customer: opening, moving and closing it need the ``update`` right on
@@ -51,6 +51,8 @@ class CaseService:
     masked unless the actor may unmask). The due lists show plain facts only and cover the
     cases assigned to the actor (own scope) or to the actor's team (team scope).
     """
+
+    _kind = "case"
 
     def __init__(
         self, context: Context, records: Records, work: WorkRecords, lifecycle: Lifecycle
@@ -82,14 +84,9 @@ class CaseService:
             unit.authorize(actor, Action.UPDATE, Resource.of(row), at=now)
             if row.state == "erased":
                 raise Erased(row.id)
-            case = attrs.evolve(
-                case,
-                customer_id=row.id,
-                grade=case.grade if case.grade is not None else row.grade,
-                assignee=case.assignee if case.assignee is not None else row.owner,
-                team=case.team if case.team is not None else row.team,
-            )
-            case = self._work.add_case(unit, case, actor, now, reason)
+            if case.grade is None:
+                case = attrs.evolve(case, grade=row.grade)
+            case = self._work.add_case(unit, self._work.assigned(case, row), actor, now, reason)
             unit.commit()
         return self._shown(actor, case)
 
@@ -290,34 +287,6 @@ class CaseService:
             unit.commit()
         return [mask_record(c) for c in cases] if decision.masked else cases
 
-    def overdue(
-        self,
-        *,
-        actor: Actor,
-        as_of: datetime | None = None,
-        assignee: str | None = None,
-        team: str | None = None,
-        customer_id: str | None = None,
-        after: tuple[datetime, str] | None = None,
-        limit: int = 100,
-    ) -> WorkPage:
-        """Open cases with a response-time target due before ``as_of`` (default now) and not
-        met, earliest first, that the actor may see; filters by assignee, team, customer."""
-        before = self._context.now() if as_of is None else as_of
-        return due_page(
-            self._context,
-            "case",
-            actor=actor,
-            before=before,
-            assignee=assignee,
-            team=team,
-            customer_id=customer_id,
-            breached=None,
-            after=after,
-            limit=limit,
-            action="case.overdue",
-        )
-
     def due_soon(
         self,
         *,
@@ -331,16 +300,12 @@ class CaseService:
     ) -> WorkPage:
         """Open cases due within ``within`` from now (default the workflow's ``due_soon``
         window), overdue ones included, earliest first."""
-        span = self._context.workflow.due_soon if within is None else window(within)
-        return due_page(
-            self._context,
-            "case",
+        return self._due_within(
+            within,
             actor=actor,
-            before=self._context.now() + span,
             assignee=assignee,
             team=team,
             customer_id=customer_id,
-            breached=None,
             after=after,
             limit=limit,
             action="case.due_soon",
@@ -437,16 +402,8 @@ class CaseService:
         now: datetime,
         expected_version: int | None,
     ) -> tuple[WorkRow, Case]:
-        row = unit.session.work.get(check("case_id", case_id, storable_text()))
-        if row.kind != "case":
-            raise ValueError(f"{case_id} is not a case")
-        customer = unit.session.customers.get(row.customer_id)
-        unit.authorize(actor, Action.UPDATE, Resource.of(customer), at=now)
-        if customer.state == "erased":
-            raise Erased(customer.id)
-        if expected_version is not None and expected_version != row.version:
-            raise VersionConflict(f"case {case_id}", expected=expected_version, actual=row.version)
-        return row, self._work.open_case(unit, row)
+        row, item = self._work.load(unit, case_id, "case", actor, now, expected_version)
+        return row, typing.cast(Case, item)
 
     def _shown(self, actor: Actor, case: Case) -> Case:
         with self._context.unit(readonly=True) as unit:

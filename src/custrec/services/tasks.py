@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import typing
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,11 +12,11 @@ import attrs
 
 from custrec._checks import check, optional, storable_text
 from custrec._checks import is_aware as _is_aware
-from custrec.errors import Erased, InvalidTransition, ValidationFailed, VersionConflict
+from custrec.errors import Erased, InvalidTransition, ValidationFailed
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services._due import due_page, list_page, window
+from custrec.services._due import DueLists, list_page
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_optional_reason
@@ -26,7 +27,7 @@ from custrec.workflow.tasks import Task, TaskStatus
 __all__ = ["TaskService"]
 
 
-class TaskService:
+class TaskService(DueLists):
     """Make, complete and list tasks.
 
     A task belongs to a customer: making, completing and cancelling one need the ``update``
@@ -35,6 +36,8 @@ class TaskService:
     actor's team (team scope): the quarterly re-verification list is visible to the owner and
     the team, not only to administrators.
     """
+
+    _kind = "task"
 
     def __init__(self, context: Context, records: Records, work: WorkRecords) -> None:
         self._context = context
@@ -55,13 +58,7 @@ class TaskService:
             unit.authorize(actor, Action.UPDATE, Resource.of(row), at=now)
             if row.state == "erased":
                 raise Erased(row.id)
-            task = attrs.evolve(
-                task,
-                customer_id=row.id,
-                assignee=task.assignee if task.assignee is not None else row.owner,
-                team=task.team if task.team is not None else row.team,
-            )
-            task = self._work.add_task(unit, task, actor, now, reason)
+            task = self._work.add_task(unit, self._work.assigned(task, row), actor, now, reason)
             unit.commit()
         return task
 
@@ -181,33 +178,6 @@ class TaskService:
             unit.commit()
         return [mask_record(t) for t in tasks] if decision.masked else tasks
 
-    def overdue(
-        self,
-        *,
-        actor: Actor,
-        as_of: datetime | None = None,
-        assignee: str | None = None,
-        team: str | None = None,
-        customer_id: str | None = None,
-        after: tuple[datetime, str] | None = None,
-        limit: int = 100,
-    ) -> WorkPage:
-        """Open tasks due before ``as_of`` (default now), earliest first, that the actor may
-        see, per assignee, team or customer; read through the due-time index."""
-        return due_page(
-            self._context,
-            "task",
-            actor=actor,
-            before=self._context.now() if as_of is None else as_of,
-            assignee=assignee,
-            team=team,
-            customer_id=customer_id,
-            breached=None,
-            after=after,
-            limit=limit,
-            action="task.overdue",
-        )
-
     def due(
         self,
         *,
@@ -221,16 +191,12 @@ class TaskService:
     ) -> WorkPage:
         """Open tasks due within ``within`` from now (default the workflow's ``due_soon``
         window), overdue ones included, earliest first."""
-        span = self._context.workflow.due_soon if within is None else window(within)
-        return due_page(
-            self._context,
-            "task",
+        return self._due_within(
+            within,
             actor=actor,
-            before=self._context.now() + span,
             assignee=assignee,
             team=team,
             customer_id=customer_id,
-            breached=None,
             after=after,
             limit=limit,
             action="task.due",
@@ -271,16 +237,8 @@ class TaskService:
         now: datetime,
         expected_version: int | None,
     ) -> tuple[WorkRow, Task]:
-        row = unit.session.work.get(check("task_id", task_id, storable_text()))
-        if row.kind != "task":
-            raise ValueError(f"{task_id} is not a task")
-        customer = unit.session.customers.get(row.customer_id)
-        unit.authorize(actor, Action.UPDATE, Resource.of(customer), at=now)
-        if customer.state == "erased":
-            raise Erased(customer.id)
-        if expected_version is not None and expected_version != row.version:
-            raise VersionConflict(f"task {task_id}", expected=expected_version, actual=row.version)
-        return row, self._work.open_task(unit, row)
+        row, item = self._work.load(unit, task_id, "task", actor, now, expected_version)
+        return row, typing.cast(Task, item)
 
 
 def _structure_task(data: object) -> Task:

@@ -16,8 +16,8 @@ from typing import Final
 
 import attrs
 
-from custrec.workflow.cases import Case, CaseStatus, case_pauses
-from custrec.workflow.sla import SlaPolicy, sla_status
+from custrec.workflow.cases import Case, CaseStatus, case_status
+from custrec.workflow.sla import SlaPolicy
 
 __all__ = ["GROUPS", "PERIODS", "CaseFacts", "CaseStats", "case_facts", "case_stats", "p90"]
 
@@ -73,21 +73,10 @@ def case_facts(case: Case, policy: SlaPolicy | None, now: datetime) -> CaseFacts
     first = case.first_response_at - case.opened_at if case.first_response_at else None
     resolution = case.resolved_at - case.opened_at if case.resolved_at else None
     breached = bool(case.breached)
-    target = (
-        None
-        if policy is None
-        else policy.target_for(case.kind.value, case.priority.value, case.grade)
+    status = case_status(
+        case, policy, max(now, case.resolved_at or now, case.first_response_at or now)
     )
-    if policy is not None and target is not None:
-        status = sla_status(
-            target,
-            policy.time,
-            opened_at=case.opened_at,
-            pauses=tuple(case_pauses(case)),
-            first_response_at=case.first_response_at,
-            resolved_at=case.resolved_at,
-            as_of=max(now, case.opened_at, case.resolved_at or now, case.first_response_at or now),
-        )
+    if status is not None:
         if case.first_response_at is not None:
             first = status.first_response.counted
         if case.resolved_at is not None:

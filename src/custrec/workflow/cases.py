@@ -19,6 +19,7 @@ import attrs
 
 from custrec.model.ids import new_id
 from custrec.model.records import DataCategory, personal
+from custrec.workflow.sla import SlaPolicy, SlaStatus, sla_status
 
 __all__ = [
     "CASE_TRANSITIONS",
@@ -30,6 +31,7 @@ __all__ = [
     "CaseStatus",
     "CaseTransition",
     "case_pauses",
+    "case_status",
 ]
 
 
@@ -169,3 +171,22 @@ def case_pauses(case: Case) -> Iterator[tuple[datetime, datetime | None]]:
             started = None
     if started is not None:
         yield started, None
+
+
+def case_status(case: Case, policy: SlaPolicy | None, as_of: datetime) -> SlaStatus | None:
+    """Where ``case`` stands against the target ``policy`` gives it (by kind, priority and
+    grade) as of ``as_of`` (never before the opening), or ``None`` without a target."""
+    if policy is None:
+        return None
+    target = policy.target_for(case.kind.value, case.priority.value, case.grade)
+    if target is None:
+        return None
+    return sla_status(
+        target,
+        policy.time,
+        opened_at=case.opened_at,
+        pauses=tuple(case_pauses(case)),
+        first_response_at=case.first_response_at,
+        resolved_at=case.resolved_at,
+        as_of=max(as_of, case.opened_at),
+    )
