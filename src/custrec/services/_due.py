@@ -11,11 +11,15 @@ from typing import ClassVar, TypeVar
 import attrs
 
 from custrec._checks import aware, check, optional, positive_int, storable_text
-from custrec.security import Action, Actor, Scope, ScopedPolicy
-from custrec.services._work import work_resource
+from custrec.errors import Erased
+from custrec.security import Action, Actor, Resource, Scope, ScopedPolicy, mask_record
+from custrec.services._records import Records
+from custrec.services._work import WorkRecords, work_resource
 from custrec.services.context import Context, Unit, check_actor
 from custrec.storage import WorkFilter, WorkRow
+from custrec.workflow.cases import Case
 from custrec.workflow.items import WorkItem, WorkPage
+from custrec.workflow.tasks import Task
 
 __all__ = ["DueLists", "due_page", "item_of", "list_page"]
 
@@ -268,10 +272,42 @@ def window(value: object) -> timedelta:
 
 
 class DueLists:
-    """The due lists every kind of work item has (a base of the case and task services)."""
+    """What every kind of work item has: reads and due lists (a base of the case and task
+    services)."""
 
     _kind: ClassVar[str]
     _context: Context
+    _records: Records
+    _work: WorkRecords
+
+    def _read_one(self, work_id: str, actor: Actor) -> Case | Task:
+        """One item, masked unless the actor may unmask its customer; audited."""
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.read_unit() as unit:
+            row = unit.session.work.get(check(f"{self._kind}_id", work_id, storable_text()))
+            if row.kind != self._kind:
+                raise ValueError(f"{work_id} is not a {self._kind}")
+            customer = unit.session.customers.get(row.customer_id)
+            decision = unit.authorize(actor, Action.READ, Resource.of(customer), at=now)
+            item = self._work.open(unit, row)
+            unit.audit(actor, f"{self._kind}.read", at=now, customer_id=row.customer_id)
+            unit.commit()
+        return mask_record(item) if decision.masked else item
+
+    def _read_all(self, customer_id: str, actor: Actor) -> list[Case | Task]:
+        """Every item of a customer, oldest first, masked unless unmasked; audited."""
+        actor = check_actor(actor)
+        now = self._context.now()
+        with self._context.read_unit() as unit:
+            row = self._records.live_row(unit, customer_id)
+            decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
+            if row.state == "erased":
+                raise Erased(row.id)
+            items = [self._work.open(unit, r) for r in self._work.rows_of(unit, row.id, self._kind)]
+            unit.audit(actor, f"{self._kind}.read", at=now, customer_id=row.id)
+            unit.commit()
+        return [mask_record(i) for i in items] if decision.masked else items
 
     def overdue(
         self,

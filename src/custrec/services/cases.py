@@ -258,34 +258,12 @@ class CaseService(DueLists):
     # ------------------------------------------------------------------------------ reading
 
     def get(self, case_id: str, *, actor: Actor) -> Case:
-        """Return a case (masked unless the actor may unmask); the read is audited."""
-        actor = check_actor(actor)
-        now = self._context.now()
-        with self._context.read_unit() as unit:
-            row = unit.session.work.get(check("case_id", case_id, storable_text()))
-            decision = unit.authorize(
-                actor, Action.READ, self._customer_resource(unit, row), at=now
-            )
-            case = self._work.open_case(unit, row)
-            unit.audit(actor, "case.read", at=now, customer_id=row.customer_id)
-            unit.commit()
-        return mask_record(case) if decision.masked else case
+        """Return a case (subject and description masked unless the actor may unmask); audited."""
+        return typing.cast(Case, self._read_one(case_id, actor))
 
     def list_for(self, customer_id: str, *, actor: Actor) -> builtins.list[Case]:
         """Every case of a customer, oldest first (masked unless unmasked); audited."""
-        actor = check_actor(actor)
-        now = self._context.now()
-        with self._context.read_unit() as unit:
-            row = self._records.live_row(unit, customer_id)
-            decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
-            if row.state == "erased":
-                raise Erased(row.id)
-            cases = [
-                self._work.open_case(unit, r) for r in self._work.rows_of(unit, row.id, "case")
-            ]
-            unit.audit(actor, "case.read", at=now, customer_id=row.id)
-            unit.commit()
-        return [mask_record(c) for c in cases] if decision.masked else cases
+        return typing.cast(builtins.list[Case], self._read_all(customer_id, actor))
 
     def due_soon(
         self,
@@ -389,10 +367,6 @@ class CaseService(DueLists):
         return case_stats(facts, by=by, period=period)
 
     # ------------------------------------------------------------------------------ helpers
-
-    def _customer_resource(self, unit: Unit, row: WorkRow) -> Resource:
-        customer = unit.session.customers.get(row.customer_id)
-        return Resource.of(customer)
 
     def _load(
         self,

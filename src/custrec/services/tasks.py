@@ -15,7 +15,7 @@ from custrec._checks import is_aware as _is_aware
 from custrec.errors import Erased, InvalidTransition, ValidationFailed
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
-from custrec.security import Action, Actor, Resource, mask_record
+from custrec.security import Action, Actor, Resource
 from custrec.services._due import DueLists, list_page
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
@@ -151,32 +151,11 @@ class TaskService(DueLists):
 
     def get(self, task_id: str, *, actor: Actor) -> Task:
         """Return a task (its note masked unless the actor may unmask); audited."""
-        actor = check_actor(actor)
-        now = self._context.now()
-        with self._context.read_unit() as unit:
-            row = unit.session.work.get(check("task_id", task_id, storable_text()))
-            customer = unit.session.customers.get(row.customer_id)
-            decision = unit.authorize(actor, Action.READ, Resource.of(customer), at=now)
-            task = self._work.open_task(unit, row)
-            unit.audit(actor, "task.read", at=now, customer_id=row.customer_id)
-            unit.commit()
-        return mask_record(task) if decision.masked else task
+        return typing.cast(Task, self._read_one(task_id, actor))
 
     def list_for(self, customer_id: str, *, actor: Actor) -> builtins.list[Task]:
-        """Every task of a customer, oldest first (notes masked unless unmasked); audited."""
-        actor = check_actor(actor)
-        now = self._context.now()
-        with self._context.read_unit() as unit:
-            row = self._records.live_row(unit, customer_id)
-            decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
-            if row.state == "erased":
-                raise Erased(row.id)
-            tasks = [
-                self._work.open_task(unit, r) for r in self._work.rows_of(unit, row.id, "task")
-            ]
-            unit.audit(actor, "task.read", at=now, customer_id=row.id)
-            unit.commit()
-        return [mask_record(t) for t in tasks] if decision.masked else tasks
+        """Every task of a customer, oldest first (masked unless unmasked); audited."""
+        return typing.cast(builtins.list[Task], self._read_all(customer_id, actor))
 
     def due(
         self,
