@@ -235,5 +235,7 @@ class MemoryChanges:
         self._session.check_open()
         checks.check_limit(limit)
         position = checks.check_decimal_cursor(cursor)
+        if position > len(self._session.state.changes):  # past the end: not from this feed
+            raise ValueError(f"not a change-feed cursor of this store: {cursor!r:.40}")
         events = tuple(self._session.state.changes[position : position + limit])
         return ChangePage(events=events, cursor=str(position + len(events)))

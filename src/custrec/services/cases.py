@@ -40,7 +40,6 @@ _FIRST_RESPONSES = frozenset(
     {CaseStatus.IN_PROGRESS, CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.RESOLVED}
 )
 _SWEEP_STEP = 200
-_INSTANT = timedelta(microseconds=1)  # a target due at ``as_of`` is missed at ``as_of``
 
 
 class CaseService(DueLists):
@@ -225,7 +224,7 @@ class CaseService(DueLists):
         while True:
             with self._context.unit() as unit:
                 rows = unit.session.work.due(
-                    before=as_of + _INSTANT,
+                    before=as_of,
                     where=WorkFilter(kind="case"),
                     after=after,
                     limit=_SWEEP_STEP,

@@ -229,8 +229,9 @@ class Deadline:
 
     ``due_at`` is when the counted time reaches ``target``: ``None`` without a target, or while
     the clock is stopped (paused) short of it. ``warn_at`` likewise for ``warn_ratio`` of it.
-    ``met_at`` is when the target was met. ``breached``: unmet at a ``due_at`` at or before
-    ``as_of``, or met after ``due_at``; ``breached_at`` is then ``due_at``. ``counted`` is the
+    ``met_at`` is when the target was met. ``breached``: unmet at a ``due_at`` before
+    ``as_of`` (an answer at ``due_at`` itself is on time, so the instant ``due_at`` is not
+    yet a breach), or met after ``due_at``; ``breached_at`` is then ``due_at``. ``counted`` is the
     working time counted up to ``met_at`` (or ``as_of`` while unmet).
     """
 
@@ -343,7 +344,7 @@ def _deadline(
     due = warn = None
     if goal is not None:
         due, warn = clock.reach(goal), clock.reach(goal * ratio)
-    breached = due is not None and (due < met_at if met_at is not None else due <= as_of)
+    breached = due is not None and (due < met_at if met_at is not None else due < as_of)
     return Deadline(
         name=name,
         target=goal,

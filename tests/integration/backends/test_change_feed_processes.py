@@ -8,6 +8,7 @@ import multiprocessing
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
@@ -36,6 +37,18 @@ def _registry(where: tuple[str, str, str | None]) -> Registry:
     return Registry(_store(where))
 
 
+def _retrying(operation: Callable[[], object]) -> None:
+    """Run ``operation`` until it commits: a retry-safe refusal (a lock wait given up under
+    load) is tried again, as a caller would."""
+    while True:
+        try:
+            operation()
+            return
+        except StorageError as exc:
+            if not exc.retry_safe:
+                raise
+
+
 def _writer(where: tuple[str, str, str | None], number: int) -> tuple[str, int]:
     """Make one customer, update it many times, make a task every fifth step and fail an
     update every seventh (rolled back); return the customer and how many changes committed."""
@@ -47,20 +60,18 @@ def _writer(where: tuple[str, str, str | None], number: int) -> tuple[str, int]:
     )
     committed = 1
     for step in range(UPDATES):
-        while True:
-            try:
-                registry.customers.update(
-                    customer.id, {"notes": str(step)}, actor=WRITER, reason="step"
-                )
-                break
-            except StorageError as exc:
-                if not exc.retry_safe:
-                    raise
+        _retrying(
+            lambda step=step: registry.customers.update(
+                customer.id, {"notes": str(step)}, actor=WRITER, reason="step"
+            )
+        )
         committed += 1
         if step % 5 == 0:
-            registry.tasks.create(
-                {"customer_id": customer.id, "due_at": "2030-01-01T00:00:00+00:00"},
-                actor=WRITER,
+            _retrying(
+                lambda: registry.tasks.create(
+                    {"customer_id": customer.id, "due_at": "2030-01-01T00:00:00+00:00"},
+                    actor=WRITER,
+                )
             )
             committed += 1
         if step % 7 == 0:

@@ -154,14 +154,17 @@ class TestACustomerOverAHoliday:
         assert escalations_due(before, already=()) == []
         assert next_due(before) == local(2025, 6, 3, 10)
 
-    def test_breached_at_the_due_instant(self) -> None:
+    def test_breached_just_after_the_due_instant_not_at_it(self) -> None:
         due = local(2025, 6, 3, 10)
-        at_due = status(opened_at=self.OPENED, as_of=due)
-        assert at_due.first_response.breached
-        assert at_due.first_response.breached_at == due
-        assert escalations_due(at_due, already=()) == [FIRST_RESPONSE]
-        assert escalations_due(at_due, already=[FIRST_RESPONSE]) == []
-        assert next_due(at_due) == due  # overdue cases head the due list
+        at_due = status(opened_at=self.OPENED, as_of=due)  # an answer now is still on time
+        assert not at_due.first_response.breached
+        assert escalations_due(at_due, already=()) == []
+        after = status(opened_at=self.OPENED, as_of=due + timedelta(microseconds=1))
+        assert after.first_response.breached
+        assert after.first_response.breached_at == due
+        assert escalations_due(after, already=()) == [FIRST_RESPONSE]
+        assert escalations_due(after, already=[FIRST_RESPONSE]) == []
+        assert next_due(after) == due  # overdue cases head the due list
 
     def test_met_at_the_due_instant_is_on_time(self) -> None:
         due = local(2025, 6, 3, 10)

@@ -55,6 +55,7 @@ _SINCE: Final = (
     f"SELECT seq, {workflow.CHANGE_COLUMNS}, xid::text FROM {{s}}.changes"
     " WHERE xid < pg_snapshot_xmin(pg_current_snapshot())"
 )
+_HELD: Final = "SELECT 1 FROM {s}.changes WHERE xid = %s::text::xid8 AND seq = %s"
 _SINCE_START: Final = _SINCE + " ORDER BY xid, seq LIMIT %s"
 _SINCE_AFTER: Final = _SINCE + " AND (xid, seq) > (%s::text::xid8, %s) ORDER BY xid, seq LIMIT %s"
 
@@ -143,6 +144,9 @@ class _ChangeTable(_Table, workflow.ChangeTableBase):
         if start is None:
             rows = self._exec(_SINCE_START, (limit,)).fetchall()
         else:
+            if start != (0, 0) and self._exec(_HELD, (str(start[0]), start[1])).fetchone() is None:
+                # a cursor names the last event a reader saw, which the feed never loses
+                raise ValueError(f"not a change-feed cursor of this store: {cursor!r:.40}")
             rows = self._exec(_SINCE_AFTER, (str(start[0]), start[1], limit)).fetchall()
         events = tuple(workflow.change_event(r, DIALECT) for r in rows)
         if rows:

@@ -86,6 +86,13 @@ class _ChangeTable(_Table, workflow.ChangeTableBase):
         """The events after the cursor's ``seq``, by ``seq``; the cursor is the last one's."""
         limit = checks.bounded(limit)
         after = checks.check_decimal_cursor(cursor)
+        if (
+            after
+            and self._conn.execute("SELECT 1 FROM changes WHERE seq = ?", (after,)).fetchone()
+            is None
+        ):
+            # a cursor names the last event a reader saw, which the feed never loses
+            raise ValueError(f"not a change-feed cursor of this store: {cursor!r:.40}")
         found = self._conn.execute(
             f"SELECT seq, {workflow.CHANGE_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq "
             "LIMIT ?",

@@ -336,6 +336,22 @@ class ChangeFeedContract(_StoreFixtures):
         with reading(store) as s, _invalid_argument():
             s.changes.since(cursor)  # type: ignore[arg-type]
 
+    def test_a_cursor_of_a_longer_feed_elsewhere_raises_value_error(self, store: Store) -> None:
+        """A cursor past this feed's end (another store's, or one from a backup taken later)
+        is refused: accepting it would skip the events written until the feed reached it."""
+        from custrec.backends import MemoryStore
+
+        other = MemoryStore()
+        with other.transaction() as s:
+            s.changes.append([change(record_id=str(i)) for i in range(50)])
+            s.commit()
+        with other.transaction(readonly=True) as s:
+            foreign = s.changes.since().cursor
+        with writing(store) as s:
+            s.changes.append([change()])
+        with reading(store) as s, _invalid_argument():
+            s.changes.since(foreign)
+
     @pytest.mark.parametrize("limit", [0, -1, True, 1.5, Decimal(5), "5"])
     def test_a_limit_that_is_not_a_positive_integer_raises_value_error(
         self, store: Store, limit: object
