@@ -84,7 +84,10 @@ def _structure_datetime(value: Any, _: type) -> datetime:
         raise TypeError("expected an ISO 8601 date-time string")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("date-time has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # the year 1 east of Greenwich, 9999 west of it
+        raise ValueError("date-time outside the range of UTC instants") from None
 
 
 def _unstructure_datetime(value: datetime) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator
-from datetime import datetime
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Final, TypeVar
 
 import attrs
 
-from custrec._checks import check, storable_text
-from custrec.errors import Erased, NotFound, VersionConflict
+from custrec._checks import check, is_aware, storable_text
+from custrec.errors import Erased, NotFound, ValidationFailed, VersionConflict
+from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import Records
@@ -30,7 +31,24 @@ from custrec.workflow.tasks import Task
 __all__ = ["WorkRecords", "work_resource"]
 
 _PAGE = 500
+_ASSIGN: Final = ("assignee", "team")
 _Item = TypeVar("_Item", Case, Task)
+
+
+def instant_issues(path: str, value: object) -> list[Issue]:
+    """What is wrong with an instant given for a case or task: naive, or not representable in
+    UTC (the year 1 east of Greenwich, the year 9999 west of it)."""
+    if not is_aware(value):
+        return [Issue(path=path, code="date.naive", message="needs a time zone")]
+    try:
+        typing.cast(datetime, value).astimezone(UTC)
+    except OverflowError:
+        return [Issue(path=path, code="date.range", message="outside the range of instants")]
+    return []
+
+
+RESERVED_PREFIX: Final = "rt-"
+"""Ids of this prefix are made by recurring rules only (:func:`~custrec.workflow.occurrence_id`)."""
 
 
 def work_resource(row: WorkRow) -> Resource:
@@ -103,6 +121,27 @@ class WorkRecords:
                 f"{kind} {work_id}", expected=expected_version, actual=row.version
             )
         return row, self.open(unit, row)
+
+    def require_activity(
+        self, unit: Unit, customer_id: str, activity_id: str, path: str, kind: str | None = None
+    ) -> None:
+        """``ValidationFailed`` (at ``path``) unless ``activity_id`` is one of the customer's
+        activities (of ``kind`` when given)."""
+        if not any(
+            a.id == activity_id for a in self._records.activity_rows(unit, customer_id, kind=kind)
+        ):
+            what = kind or "activity"
+            raise ValidationFailed(
+                ValidationReport(
+                    (
+                        Issue(
+                            path=path,
+                            code="work.activity",
+                            message=f"not an {what} of this customer",
+                        ),
+                    )
+                )
+            )
 
     @staticmethod
     def assigned(item: _Item, customer: Customer | CustomerRow) -> _Item:
@@ -317,6 +356,35 @@ class WorkRecords:
         unit.session.work.update(new_row, expected_version=row.version)
         self._announce(unit, actor, action, task, now, fields, reason)
         return task
+
+    def follow_owner(
+        self, unit: Unit, before: Customer, after: Customer, actor: Actor | str, now: datetime
+    ) -> int:
+        """When a customer changes owner or team, give their open cases and tasks that were
+        the old owner's (or the old team's) to the new one, so that due lists follow the
+        customer; return how many moved (each audited as ``case.assign``/``task.assign``)."""
+        if (before.owner, before.team) == (after.owner, after.team):
+            return 0
+        moved = 0
+        for row in list(self.rows_of(unit, after.id)):
+            if not row.open:
+                continue
+            assignee = after.owner if row.assignee == before.owner else row.assignee
+            team = after.team if row.team == before.team else row.team
+            if (assignee, team) == (row.assignee, row.team):
+                continue
+            item = attrs.evolve(self.open(unit, row), assignee=assignee, team=team)
+            why = "the customer's owner or team changed"
+            if isinstance(item, Case):
+                self.save_case(
+                    unit, row, item, actor, now, action="case.assign", fields=_ASSIGN, reason=why
+                )
+            else:
+                self.save_task(
+                    unit, row, item, actor, now, action="task.assign", fields=_ASSIGN, reason=why
+                )
+            moved += 1
+        return moved
 
     def move(self, unit: Unit, from_id: str, to_id: str, now: datetime) -> int:
         """Move every case and task of a merged customer to the survivor, sealed again under

@@ -12,7 +12,6 @@ from typing import Any
 import attrs
 
 from custrec._checks import aware, check, int_range, optional, positive_int, storable_text
-from custrec._checks import is_aware as _is_aware
 from custrec.errors import Erased, InvalidTransition, ValidationFailed
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
@@ -20,7 +19,7 @@ from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._due import DueLists, list_page
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import Records
-from custrec.services._work import WorkRecords
+from custrec.services._work import WorkRecords, instant_issues
 from custrec.services.context import Context, Unit, check_actor, check_optional_reason
 from custrec.storage import WorkFilter, WorkRow
 from custrec.workflow.analytics import CaseFacts, CaseStats, case_facts, case_stats
@@ -83,6 +82,8 @@ class CaseService(DueLists):
             unit.authorize(actor, Action.UPDATE, Resource.of(row), at=now)
             if row.state == "erased":
                 raise Erased(row.id)
+            if case.source_id is not None:
+                self._work.require_activity(unit, row.id, case.source_id, "source_id")
             if case.grade is None:
                 case = attrs.evolve(case, grade=row.grade)
             case = self._work.add_case(unit, self._work.assigned(case, row), actor, now, reason)
@@ -411,9 +412,9 @@ def _structure_case(data: object, now: datetime) -> Case:
     else:
         raise TypeError("expected a mapping or a Case")
     issues = list(report.issues)
-    if not _is_aware(case.opened_at):
-        issues.append(Issue(path="opened_at", code="date.naive", message="needs a time zone"))
-    elif case.opened_at > now:
+    found = instant_issues("opened_at", case.opened_at)
+    issues += found
+    if not found and case.opened_at > now:
         issues.append(Issue(path="opened_at", code="date.future", message="in the future"))
     if case.satisfaction is not None:
         issues.append(

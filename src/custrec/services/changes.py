@@ -1,4 +1,4 @@
-"""The change feed (``registry.changes``): every committed change, in commit order, without
+"""The change feed (``registry.changes``): every committed change, once and in order, without
 personal data, for other systems to follow by polling."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ class ChangeService:
     the kind (the audit action, ``customer.update``), the customer id, the record id (a case,
     task or activity), the changed field paths, the actor id and the instant; never a value.
     A search index or another department's system keeps the cursor of its last page and asks
-    for what follows: it sees every committed event exactly once, in commit order, across
-    restarts.
+    for what follows: it sees every committed event exactly once, in the feed's order (see
+    :class:`~custrec.storage.ChangeTable`), across restarts.
     """
 
     def __init__(self, context: Context) -> None:

@@ -22,6 +22,7 @@ from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._intake import RESTRICTION_ISSUE, Intake, Preparation, PreparedCustomer
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import CREATED, MASKED, Records, is_personal
+from custrec.services._work import WorkRecords
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
@@ -45,6 +46,7 @@ class CustomerService:
         self._context = context
         self._records = records
         self._lifecycle = lifecycle
+        self._work = WorkRecords(context, records)
         self._intake = Intake(context, records)
 
     def intake(
@@ -467,6 +469,7 @@ class CustomerService:
                     unit, row, new, field_changes, actor.id, reason, now
                 )
                 new = attrs.evolve(new, version=version)
+                self._work.follow_owner(unit, current, new, actor, now)
                 if self._lifecycle is not None:
                     event = LifecycleEvent(
                         kind="customer.update",

@@ -11,14 +11,13 @@ from typing import Any
 import attrs
 
 from custrec._checks import check, optional, storable_text
-from custrec._checks import is_aware as _is_aware
 from custrec.errors import Erased, InvalidTransition, ValidationFailed
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource
 from custrec.services._due import DueLists, list_page
 from custrec.services._records import Records
-from custrec.services._work import WorkRecords
+from custrec.services._work import RESERVED_PREFIX, WorkRecords, instant_issues
 from custrec.services.context import Context, Unit, check_actor, check_optional_reason
 from custrec.storage import WorkRow
 from custrec.workflow.items import WorkItem, WorkPage
@@ -111,23 +110,9 @@ class TaskService(DueLists):
                     f"{'completed' if status is TaskStatus.DONE else 'cancelled'}"
                 )
             if interaction_id is not None:
-                found = [
-                    a
-                    for a in self._records.activity_rows(unit, task.customer_id, kind="interaction")
-                    if a.id == interaction_id
-                ]
-                if not found:
-                    raise ValidationFailed(
-                        ValidationReport(
-                            (
-                                Issue(
-                                    path="interaction_id",
-                                    code="task.interaction",
-                                    message="not an interaction of this task's customer",
-                                ),
-                            )
-                        )
-                    )
+                self._work.require_activity(
+                    unit, task.customer_id, interaction_id, "interaction_id", "interaction"
+                )
             task = attrs.evolve(
                 task,
                 status=status,
@@ -236,8 +221,15 @@ def _structure_task(data: object) -> Task:
         issues = list(report.issues)
     else:
         raise TypeError("expected a mapping or a Task")
-    if not _is_aware(task.due_at):
-        issues.append(Issue(path="due_at", code="date.naive", message="needs a time zone"))
+    issues += instant_issues("due_at", task.due_at)
+    if task.id.startswith(RESERVED_PREFIX):
+        issues.append(
+            Issue(
+                path="id",
+                code="task.id_reserved",
+                message="ids of recurring tasks are made by their rule",
+            )
+        )
     if task.status is not TaskStatus.OPEN:
         issues.append(Issue(path="status", code="task.status", message="a new task is open"))
     if issues:

@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from custrec._checks import check, positive_int
-from custrec.errors import LifecycleLoop
+from custrec.errors import LifecycleLoop, ValidationFailed
 from custrec.model.records import (
     Customer,
     Interaction,
@@ -32,7 +32,7 @@ from custrec.model.records import (
     LifecycleStage,
     Transaction,
 )
-from custrec.model.serialization import make_converter
+from custrec.model.serialization import make_converter, structure_with_issues
 from custrec.workflow.cases import Case, CaseKind, CasePriority
 from custrec.workflow.tasks import Task, TaskKind
 
@@ -159,6 +159,10 @@ def run_rules(
             reaction = rule.react(attrs.evolve(current, customer=customer))
             if reaction is None:
                 continue
+            if not isinstance(reaction, Reaction):
+                raise TypeError(
+                    f"rule {rule.id} returned a {type(reaction).__name__}, not a Reaction or None"
+                )
             changes = dict(reaction.changes)
             bad = sorted(set(changes) - _CHANGEABLE)
             if bad:
@@ -202,16 +206,18 @@ _CONVERTER: Final = make_converter()
 
 def _changed(customer: Customer, changes: Mapping[str, Any], rule_id: str) -> Customer:
     """The customer with ``changes`` applied; values may be attribute values (enums, records)
-    or their raw forms (``"active"``, a mapping for ``milestones``)."""
+    or their raw forms (``"active"``, a mapping for ``milestones``), read as
+    ``customers.update`` reads them (``ValidationFailed``, with a note naming the rule, for
+    what a customer cannot hold)."""
     data = _CONVERTER.unstructure(customer)
     for name, value in changes.items():
         data[name] = _CONVERTER.unstructure(value)
-    try:
-        return _CONVERTER.structure(data, Customer)
-    except Exception as exc:  # cattrs raises several kinds; the rule's value is at fault
-        raise ValueError(
-            f"rule {rule_id} sets {', '.join(sorted(changes))} to values a customer cannot hold"
-        ) from exc
+    changed, report = structure_with_issues(data, Customer)  # as customers.update reads values
+    if changed is None or not report.ok:
+        error = ValidationFailed(report)
+        error.add_note(f"the values were set by lifecycle rule {rule_id}")
+        raise error
+    return attrs.evolve(changed, version=customer.version)
 
 
 _CHANGEABLE: Final = frozenset(

@@ -252,3 +252,33 @@ def test_the_example_rule_of_examples_is_a_rule_in_twenty_lines_or_fewer() -> No
         if isinstance(n, ast.ClassDef) and n.name == "KeyAccountOnLargeOrder"
     ]
     assert node.end_lineno is not None and node.end_lineno - node.lineno + 1 <= 20
+
+
+@attrs.frozen
+class _Sloppy:
+    id: str
+    answer: Any
+
+    def react(self, event: LifecycleEvent) -> Any:
+        return self.answer if event.kind == "interaction" else None
+
+
+def test_a_rule_answering_something_else_than_a_reaction_is_named(make: MakeRegistry) -> None:
+    registry = make(workflow=WorkflowSettings(rules=(_Sloppy("sloppy", {"tags": ["x"]}),)))
+    cid = _person(registry)
+    with pytest.raises(TypeError, match="rule sloppy returned a dict"):
+        registry.activities.record_interaction(
+            {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+        )
+    assert registry.activities.list(cid, actor=ADMIN) == []
+
+
+def test_a_rules_values_are_read_as_an_update_reads_them(make: MakeRegistry) -> None:
+    rule = _Sloppy("tagger", Reaction(changes={"tags": "vip", "stage": "prospect"}))
+    registry = make(workflow=WorkflowSettings(rules=(rule,)))
+    cid = _person(registry)
+    registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    customer = registry.customers.get(cid, actor=ADMIN)
+    assert (customer.tags, customer.stage) == (("vip",), LifecycleStage.PROSPECT)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.errors import AccessDenied, Erased, InvalidTransition, ValidationFailed
 from custrec.testing import TickingClock
-from custrec.workflow import RecurringTask, WorkflowSettings
+from custrec.workflow import RecurringTask, Task, WorkflowSettings
 
 from .conftest import MakeRegistry
 
@@ -260,3 +260,61 @@ def test_cases_and_tasks_are_exported_erased_and_follow_a_merge(registry: Regist
         registry.cases.get(closed.id, actor=ADMIN)
     kinds = [e.kind for e in registry.changes.since(actor=SYNC, limit=1000).events]
     assert "customer.merge" in kinds and kinds[-1] == "customer.erase"
+
+
+def test_nobody_can_take_the_id_a_recurring_rule_will_give_a_task(registry: Registry) -> None:
+    from custrec.workflow import occurrence_id
+
+    mine, victims = _customer(registry), _customer(registry)
+    squat = occurrence_id("quarterly-check", victims, "2026-Q2")
+    with pytest.raises(ValidationFailed, match=r"task\.id_reserved"):
+        registry.tasks.create({"customer_id": mine, "due_at": T0, "id": squat}, actor=OWNER)
+
+
+def test_a_customers_open_work_follows_a_new_owner_and_team(registry: Registry) -> None:
+    cid = _customer(registry)
+    task = registry.tasks.create({"customer_id": cid, "due_at": T0}, actor=ADMIN)
+    other = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0, "assignee": "s-7", "team": "field"}, actor=ADMIN
+    )
+    done = registry.tasks.create({"customer_id": cid, "due_at": T0}, actor=ADMIN)
+    registry.tasks.complete(done.id, actor=ADMIN)
+    registry.customers.update(cid, {"owner": "s-2", "team": "west"}, actor=ADMIN, reason="move")
+    moved = {t.id: (t.assignee, t.team) for t in registry.tasks.list_for(cid, actor=ADMIN)}
+    assert moved == {
+        task.id: ("s-2", "west"),
+        other.id: ("s-7", "field"),  # not the old owner's: left alone
+        done.id: ("s-1", "north"),  # finished: history stays as it was
+    }
+    new_owner = Actor(id="s-2", roles={"staff"}, team="west")
+    later = T0 + timedelta(days=1)
+    assert [i.id for i in registry.tasks.overdue(actor=new_owner, as_of=later).items] == [task.id]
+    assert registry.tasks.overdue(actor=OWNER, as_of=later).items == ()
+
+
+def test_instants_outside_the_range_of_utc_are_refused(registry: Registry) -> None:
+    from zoneinfo import ZoneInfo
+
+    cid = _customer(registry)
+    for due in (
+        datetime(1, 1, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+        datetime(9999, 12, 31, 23, 59, tzinfo=ZoneInfo("America/Los_Angeles")),
+    ):
+        with pytest.raises(ValidationFailed, match="due_at"):
+            registry.tasks.create({"customer_id": cid, "due_at": due}, actor=ADMIN)
+        with pytest.raises(ValidationFailed, match=r"due_at: date\.range"):
+            registry.tasks.create(Task(customer_id=cid, due_at=due), actor=ADMIN)
+
+
+def test_a_case_names_only_an_activity_of_its_customer_as_its_source(registry: Registry) -> None:
+    cid, other = _customer(registry), _customer(registry)
+    call = registry.activities.record_interaction(
+        {"customer_id": other, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    for source in ("not-an-activity", call.id):
+        with pytest.raises(ValidationFailed, match="source_id"):
+            registry.cases.open({"customer_id": cid, "source_id": source}, actor=ADMIN)
+    mine = registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    assert registry.cases.open({"customer_id": cid, "source_id": mine.id}, actor=ADMIN).source_id
