@@ -238,7 +238,9 @@ def consistent_clusters(
             ends.append(n)
         a, b = ends
         ha, hb = own.get(a), own.get(b)
-        shared = int(bool(ha and hb and any(k in hb and ha[k] & hb[k] for k in ha)))
+        shared = int(
+            bool(ha and hb and any(x & y for k in ha if k in hb for x in ha[k] for y in hb[k]))
+        )  # a value in common (a record may hold several values of one scheme)
         extra = -support(match) if support is not None else 0.0
         ordered.append((-match.decision.rank, -match.score, -shared, extra, a, b, match))
     ordered.sort(key=lambda e: (e[0], e[1], e[2], e[3], names[e[4]], names[e[5]]))

@@ -433,3 +433,22 @@ def test_batch_clusters_of_look_alike_chains_never_join_two_values_of_one_scheme
     _check_against_brute_force(links, ids, result.clusters, result.conflicts, support)
     oracle = consistent_clusters(links, ids, support=lambda m: support[m.left, m.right])
     assert (result.clusters, result.conflicts) == oracle
+
+
+def test_a_shared_value_counts_when_a_record_holds_several_of_one_scheme() -> None:
+    # found by the brute-force check: r2 holds two credit codes, one of them r5's; the link
+    # r2-r5 shares a government id, so it is the stronger of two equal links and is kept,
+    # and the link to r3 (whose resident id differs from r5's) is the one refused
+    ids = {
+        "r2": [("uscc", "1"), ("uscc", "2")],
+        "r3": [("ric", "1")],
+        "r5": [("uscc", "1"), ("ric", "2")],
+    }
+    links = [
+        link("r2", "r3", 0.9, MatchDecision.SAME),
+        link("r2", "r5", 0.9, MatchDecision.SAME),
+    ]
+    clusters, conflicts = consistent_clusters(links, ids)
+    assert [c.ids for c in clusters] == [("r2", "r5")]
+    assert [(c.match.left, c.match.right) for c in conflicts] == [("r2", "r3")]
+    _check_against_brute_force(links, ids, clusters, conflicts)
