@@ -318,3 +318,32 @@ def test_a_case_names_only_an_activity_of_its_customer_as_its_source(registry: R
         {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
     )
     assert registry.cases.open({"customer_id": cid, "source_id": mine.id}, actor=ADMIN).source_id
+
+
+class _OnlyDecides:
+    """An access policy without ``widest_scope``: the lists ask it about every item."""
+
+    def __init__(self) -> None:
+        from custrec.security import RoleBasedPolicy
+
+        self._inner = RoleBasedPolicy()
+        self.asked = 0
+
+    def decide(self, actor: Actor, action: Any, resource: Any) -> Any:
+        self.asked += 1
+        return self._inner.decide(actor, action, resource)
+
+
+def test_a_policy_that_only_decides_still_gets_exact_due_lists(make: MakeRegistry) -> None:
+    policy = _OnlyDecides()
+    registry = make(policy=policy)
+    cid = _customer(registry)
+    mine = registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 - timedelta(hours=1)}, actor=ADMIN
+    )
+    registry.tasks.create(
+        {"customer_id": cid, "due_at": T0 - timedelta(hours=2), "assignee": "s-2"}, actor=ADMIN
+    )
+    before = policy.asked
+    assert [i.id for i in registry.tasks.overdue(actor=OWNER).items] == [mine.id]
+    assert policy.asked - before >= 2  # every overdue item was judged by decide()
