@@ -20,9 +20,7 @@ from custrec.storage.types import ChangeEvent, ChangePage, WorkFilter, WorkRow
 __all__ = ["_ChangeTable", "_WorkTable"]
 
 _INSERT_WORK: Final = f"INSERT INTO work ({workflow.WORK_COLUMNS}) VALUES ({', '.join('?' * 13)})"
-_INSERT_CHANGE: Final = (
-    f"INSERT INTO changes ({workflow.CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"
-)
+_INSERT_CHANGE: Final = f"INSERT INTO changes ({workflow.CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class _WorkTable(_Table, workflow.WorkTableBase):
@@ -76,10 +74,14 @@ class _WorkTable(_Table, workflow.WorkTableBase):
 class _ChangeTable(_Table, workflow.ChangeTableBase):
     @writes
     def append(self, events: Sequence[ChangeEvent]) -> builtins.list[int]:
-        return [
-            int(self._conn.execute(_INSERT_CHANGE, params).fetchone()[0])
-            for params in self._encode(events)
-        ]
+        """One ``executemany``: the writer holds the database's write lock, so the rows of one
+        statement take consecutive numbers, ending at ``last_insert_rowid()``."""
+        rows = self._encode(events)
+        if not rows:
+            return []
+        self._conn.executemany(_INSERT_CHANGE, rows)
+        last = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
 
     @reads
     def since(self, cursor: str | None = None, *, limit: int = 1000) -> ChangePage:
