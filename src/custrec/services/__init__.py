@@ -11,6 +11,8 @@ from custrec.services._records import Records
 from custrec.services.activities import ActivityService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
+from custrec.services.cases import CaseService
+from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit
 from custrec.services.customers import CustomerService, Preparation, PreparedCustomer
@@ -35,6 +37,8 @@ from custrec.services.results import (
 )
 from custrec.services.retention import RETENTION_PRINCIPAL, RetentionService
 from custrec.services.review import ReviewService
+from custrec.services.tasks import TaskService
+from custrec.services.workflow import SweepReport, WorkflowService
 
 __all__ = [
     "JOURNAL_ACTION",
@@ -43,6 +47,8 @@ __all__ = [
     "AuditHead",
     "AuditService",
     "BulkResult",
+    "CaseService",
+    "ChangeService",
     "ConsentService",
     "Context",
     "CustomerFacets",
@@ -69,6 +75,9 @@ __all__ = [
     "RotationReport",
     "StoreAuditHead",
     "SubjectExport",
+    "SweepReport",
+    "TaskService",
     "Unit",
+    "WorkflowService",
     "facet_filter",
 ]
