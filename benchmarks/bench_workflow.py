@@ -359,10 +359,9 @@ def measure(kind: Kind, calls: int, budget: float, seed: int) -> dict[str, Any]:
 
 def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
     """The kinds of query measured: services first, then storage."""
-    import attrs
-
     from custrec import Actor
-    from custrec.security import Action, Resource, RoleBasedPolicy, Scope
+    from custrec.security import Action, Resource, RoleBasedPolicy
+    from custrec.services._due import within_scope
     from custrec.storage import WorkFilter
 
     admin = Actor(id="admin-1", roles={"admin"})
@@ -407,21 +406,6 @@ def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
                 if len(rows) < STEP:
                     return read, steps
 
-    def scoped(actor: Actor, where: WorkFilter) -> list[WorkFilter]:
-        """The storage filters the services scan for ``actor`` (custrec.services._due:
-        narrowed to the actor's own items, and their team's, by the policy's widest scope)."""
-        scope = policy.widest_scope(actor, Action.READ)
-        if scope is None:
-            return []
-        if scope is Scope.ALL:
-            return [where]
-        found = []
-        if where.assignee in (None, actor.id):
-            found.append(attrs.evolve(where, assignee=actor.id))
-        if scope is Scope.TEAM and actor.team is not None and where.team in (None, actor.team):
-            found.append(attrs.evolve(where, team=actor.team))
-        return found
-
     def scans(
         actor: Actor,
         where: WorkFilter,
@@ -429,7 +413,7 @@ def kinds(registry: Registry, store: SQLiteStore) -> list[Kind]:
         position: Callable[[WorkRow], Any],
     ) -> tuple[int, int]:
         read = steps = 0
-        for narrowed in scoped(actor, where):
+        for narrowed in within_scope(policy, actor, where):  # as the services narrow
             more, more_steps = scan(actor, lambda s, c, w=narrowed: fetch(s, w, c), position)
             read += more
             steps += more_steps

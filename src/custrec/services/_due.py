@@ -12,7 +12,15 @@ import attrs
 
 from custrec._checks import aware, check, optional, positive_int, storable_text
 from custrec.errors import Erased
-from custrec.security import Action, Actor, Resource, Scope, ScopedPolicy, mask_record
+from custrec.security import (
+    AccessPolicy,
+    Action,
+    Actor,
+    Resource,
+    Scope,
+    ScopedPolicy,
+    mask_record,
+)
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords, work_resource
 from custrec.services.context import Context, Unit, check_actor
@@ -21,7 +29,7 @@ from custrec.workflow.cases import Case
 from custrec.workflow.items import WorkItem, WorkPage
 from custrec.workflow.tasks import Task
 
-__all__ = ["DueLists", "due_page", "item_of", "list_page"]
+__all__ = ["DueLists", "due_page", "item_of", "list_page", "within_scope"]
 
 _STEP = 200  # raw rows read per step
 _C = TypeVar("_C", str, tuple[datetime, str])  # a list's position: an id, or (due_at, id)
@@ -102,7 +110,7 @@ def due_page(
                     actor,
                     limit,
                 )
-                for w in _within_scope(context, actor, where)
+                for w in within_scope(context.policy, actor, where)
             ],
             _item_due_position,
             limit,
@@ -144,7 +152,7 @@ def list_page(
                     actor,
                     limit,
                 )
-                for w in _within_scope(context, actor, where)
+                for w in within_scope(context.policy, actor, where)
             ],
             _item_id_position,
             limit,
@@ -153,11 +161,10 @@ def list_page(
     return kept, last
 
 
-def _within_scope(context: Context, actor: Actor, where: WorkFilter) -> list[WorkFilter]:
+def within_scope(policy: AccessPolicy, actor: Actor, where: WorkFilter) -> list[WorkFilter]:
     """Storage filters whose union holds every item matching ``where`` that the actor may
     read: ``where`` itself, unless the policy says the actor's read reaches only their own
     items (assigned to them) or their team's, which the due-time indexes find directly."""
-    policy = context.policy
     if not isinstance(policy, ScopedPolicy):
         return [where]
     scope = policy.widest_scope(actor, Action.READ)

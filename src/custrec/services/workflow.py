@@ -104,15 +104,9 @@ class WorkflowService:
         )
 
     def _batches(self, where: CustomerFilter, size: int) -> list[list[str]]:
-        ids: list[str] = []
-        after: str | None = None
-        while True:
-            with self._context.unit(readonly=True) as unit:
-                rows = unit.session.customers.query(where=where, after=after, limit=size)
-            ids.extend(r.id for r in rows)
-            if len(rows) < size:
-                break
-            after = rows[-1].id
+        """The ids of the customers matching ``where``, read by the context's one keyset scan,
+        in batches of ``size`` (each batch is then swept in a unit of work of its own)."""
+        ids = [row.id for row in self._context.scan(where, _any_row, batch_size=size)]
         return [ids[i : i + size] for i in range(0, len(ids), size)]
 
     @staticmethod
@@ -205,6 +199,10 @@ class WorkflowService:
             created = self._work.add_tasks_once(unit, tasks, actor, now, "recurring")
             unit.commit()
         return created
+
+
+def _any_row(_: CustomerRow) -> bool:
+    return True
 
 
 def _just_before(value: str) -> str | None:
