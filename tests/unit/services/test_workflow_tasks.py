@@ -347,3 +347,28 @@ def test_a_policy_that_only_decides_still_gets_exact_due_lists(make: MakeRegistr
     before = policy.asked
     assert [i.id for i in registry.tasks.overdue(actor=OWNER).items] == [mine.id]
     assert policy.asked - before >= 2  # every overdue item was judged by decide()
+
+
+def test_consent_grades_and_record_states_reach_the_feed_too(registry: Registry) -> None:
+    from decimal import Decimal
+
+    from custrec.consent import CaptureChannel
+    from custrec.grading.threshold import abcd_by_amount
+
+    cid = _customer(registry)
+    start = registry.changes.since(actor=SYNC, limit=1000).cursor
+    registry.consent.grant(cid, "marketing.email", actor=ADMIN, channel=CaptureChannel.WEB_FORM)
+    registry.activities.record_transaction(
+        {"customer_id": cid, "occurred_at": T0, "amount": {"amount": "2000"}}, actor=ADMIN
+    )
+    registry.grading.regrade(abcd_by_amount(Decimal("1000"), Decimal("500")), as_of=T0, actor=ADMIN)
+    registry.consent.restrict(cid, actor=ADMIN, channel=CaptureChannel.WEB_FORM)
+    kinds = [
+        (e.kind, e.fields)
+        for e in registry.changes.since(start, actor=SYNC, limit=1000).events
+        if e.customer_id == cid
+    ]
+    assert ("consent.grant", ("marketing.email",)) in kinds
+    assert ("customer.grade", ("grade",)) in kinds
+    assert ("consent.restrict", ()) in [(k, ()) for k, _ in kinds]
+    assert ("customer.state", ("state",)) in kinds  # the record's state moved with it
