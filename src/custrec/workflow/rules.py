@@ -78,13 +78,18 @@ class LifecycleEvent:
     last_activity_at: datetime | None = None
 
 
+def _field_names(changes: Mapping[str, Any]) -> str:
+    """A reaction's changes in a repr: the field names only (the values may be personal)."""
+    return f"<{', '.join(sorted(changes))}>"
+
+
 @attrs.frozen(kw_only=True)
 class Reaction:
     """What a rule wants done: ``changes`` to the customer's top-level fields (attribute
     values, as on :class:`~custrec.model.records.Customer`), ``cases`` to open and ``tasks``
     to make (the service fills in what they leave out: ids, instants, assignee and team)."""
 
-    changes: Mapping[str, Any] = attrs.field(factory=dict)
+    changes: Mapping[str, Any] = attrs.field(factory=dict, repr=_field_names)
     cases: tuple[Case, ...] = ()
     tasks: tuple[Task, ...] = ()
 

@@ -282,3 +282,8 @@ def test_a_rules_values_are_read_as_an_update_reads_them(make: MakeRegistry) -> 
     )
     customer = registry.customers.get(cid, actor=ADMIN)
     assert (customer.tags, customer.stage) == (("vip",), LifecycleStage.PROSPECT)
+
+
+def test_a_reactions_repr_names_the_fields_it_changes_not_their_values() -> None:
+    shown = repr(Reaction(changes={"notes": "客户住在朝阳区", "stage": "active"}))
+    assert "朝阳" not in shown and "notes, stage" in shown
