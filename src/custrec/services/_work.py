@@ -215,48 +215,48 @@ class WorkRecords:
 
     # ------------------------------------------------------------------------------- storing
 
+    def _seal(self, unit: Unit, item: Case | Task) -> bytes:
+        """The sealed payload of a case or task, under its customer's data key."""
+        return unit.sealer.seal_record(
+            type(item),
+            self._records.document(item),
+            customer_id=item.customer_id,
+            record_id=item.id,
+        )
+
+    def _row(
+        self,
+        unit: Unit,
+        item: Case | Task,
+        due: datetime | None,
+        *,
+        created_at: datetime,
+        now: datetime,
+    ) -> WorkRow:
+        """The stored row of a case or task: its plain facets and its sealed record."""
+        return WorkRow(
+            id=item.id,
+            kind="case" if isinstance(item, Case) else "task",
+            customer_id=item.customer_id,
+            status=item.status.value,
+            open=item.is_open,
+            assignee=item.assignee,
+            team=item.team,
+            due_at=due,
+            breached=isinstance(item, Case) and bool(item.breached),
+            created_at=created_at,
+            updated_at=now,
+            payload=self._seal(unit, item),
+        )
+
     def _case_row(
         self, unit: Unit, case: Case, due: datetime | None, *, created_at: datetime, now: datetime
     ) -> WorkRow:
-        return WorkRow(
-            id=case.id,
-            kind="case",
-            customer_id=case.customer_id,
-            status=case.status.value,
-            open=case.is_open,
-            assignee=case.assignee,
-            team=case.team,
-            due_at=due,
-            breached=bool(case.breached),
-            created_at=created_at,
-            updated_at=now,
-            payload=unit.sealer.seal_record(
-                Case,
-                self._records.document(case),
-                customer_id=case.customer_id,
-                record_id=case.id,
-            ),
-        )
+        return self._row(unit, case, due, created_at=created_at, now=now)
 
     def _task_row(self, unit: Unit, task: Task, *, created_at: datetime, now: datetime) -> WorkRow:
-        return WorkRow(
-            id=task.id,
-            kind="task",
-            customer_id=task.customer_id,
-            status=task.status.value,
-            open=task.is_open,
-            assignee=task.assignee,
-            team=task.team,
-            due_at=task.due_at if task.is_open else None,
-            created_at=created_at,
-            updated_at=now,
-            payload=unit.sealer.seal_record(
-                Task,
-                self._records.document(task),
-                customer_id=task.customer_id,
-                record_id=task.id,
-            ),
-        )
+        due = task.due_at if task.is_open else None
+        return self._row(unit, task, due, created_at=created_at, now=now)
 
     def add_case(
         self, unit: Unit, case: Case, actor: Actor | str, now: datetime, reason: str | None
@@ -393,9 +393,7 @@ class WorkRecords:
         for row in list(self.rows_of(unit, from_id)):
             item = self.open(unit, row)
             item = attrs.evolve(item, customer_id=to_id)
-            payload = unit.sealer.seal_record(
-                type(item), self._records.document(item), customer_id=to_id, record_id=row.id
-            )
+            payload = self._seal(unit, item)
             unit.session.work.update(
                 attrs.evolve(row, customer_id=to_id, payload=payload, updated_at=now),
                 expected_version=row.version,
