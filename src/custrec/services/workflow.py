@@ -90,8 +90,10 @@ class WorkflowService:
         swept = changed = 0
         for stage in stages:
             where = CustomerFilter(stage=stage, state="live")
+            start: str | None = None  # the batch before's last id: purchases are read after it
             for batch in self._batches(where, batch_size):
-                visited, moved = self._retry(partial(self._sweep_rules, batch, actor, as_of))
+                visited, moved = self._retry(partial(self._sweep_rules, batch, start, actor, as_of))
+                start = batch[-1]
                 swept += visited
                 changed += moved
         created = 0
@@ -119,11 +121,13 @@ class WorkflowService:
                     raise
         raise AssertionError("unreachable")
 
-    def _sweep_rules(self, ids: list[str], actor: Actor, as_of: datetime) -> tuple[int, int]:
+    def _sweep_rules(
+        self, ids: list[str], start: str | None, actor: Actor, as_of: datetime
+    ) -> tuple[int, int]:
         visited = changed = 0
         with self._context.unit() as unit:
             rows = unit.session.customers.get_many(ids)
-            last_purchase = self._last_purchases(unit, rows, as_of)
+            last_purchase = self._last_purchases(unit, rows, start, as_of)
             for row in rows:
                 if row.state != "live":
                     continue
@@ -154,14 +158,16 @@ class WorkflowService:
 
     @staticmethod
     def _last_purchases(
-        unit: Unit, rows: list[CustomerRow], as_of: datetime
+        unit: Unit, rows: list[CustomerRow], start: str | None, as_of: datetime
     ) -> dict[str, datetime]:
+        """The latest purchase of each of ``rows`` (ids in one range after ``start``), from the
+        store's summaries read from ``start`` on."""
         if not rows:
             return {}
         wanted = {r.id for r in rows}
         last_id = max(wanted)
         found: dict[str, datetime] = {}
-        after = _just_before(min(wanted))
+        after = start
         while True:
             summaries = unit.session.activities.summaries(as_of=as_of, after=after, limit=500)
             for s in summaries:
@@ -203,10 +209,3 @@ class WorkflowService:
 
 def _any_row(_: CustomerRow) -> bool:
     return True
-
-
-def _just_before(value: str) -> str | None:
-    """A text that sorts just before ``value`` (so a page ``after`` it starts at ``value``)."""
-    if not value:
-        return None
-    return value[:-1] + chr(ord(value[-1]) - 1) + "\U0010ffff" if value[-1] > "\x01" else None

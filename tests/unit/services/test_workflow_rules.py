@@ -287,3 +287,28 @@ def test_a_rules_values_are_read_as_an_update_reads_them(make: MakeRegistry) -> 
 def test_a_reactions_repr_names_the_fields_it_changes_not_their_values() -> None:
     shown = repr(Reaction(changes={"notes": "客户住在朝阳区", "stage": "active"}))
     assert "朝阳" not in shown and "notes, stage" in shown
+
+
+def test_a_recent_purchase_keeps_a_customer_active_in_every_batch_of_the_sweep(
+    make: MakeRegistry, clock: Any
+) -> None:
+    rules = (*DEFAULT_RULES[:-1], DormantAfter(days=90))
+    registry = make(workflow=WorkflowSettings(rules=rules))
+    customers = [_person(registry, stage="active") for _ in range(5)]
+    clock.advance(days=100)
+    buyers = set(customers[1::2])
+    for cid in buyers:
+        registry.activities.record_transaction(
+            {
+                "customer_id": cid,
+                "occurred_at": clock() - timedelta(days=3),
+                "amount": {"amount": 9},
+            },
+            actor=ADMIN,
+        )
+    report = registry.workflow.sweep(actor=ADMIN, batch_size=1)  # one customer per batch
+    assert (report.swept, report.changed) == (5, 5 - len(buyers))
+    stages = {cid: registry.customers.get(cid, actor=ADMIN).stage for cid in customers}
+    assert stages == {
+        cid: LifecycleStage.ACTIVE if cid in buyers else LifecycleStage.DORMANT for cid in customers
+    }
