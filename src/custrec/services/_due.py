@@ -27,6 +27,7 @@ from custrec.services.context import Context, Unit, check_actor
 from custrec.storage import WorkFilter, WorkRow
 from custrec.workflow.cases import Case
 from custrec.workflow.items import WorkItem, WorkPage
+from custrec.workflow.settings import positive_span
 from custrec.workflow.tasks import Task
 
 __all__ = ["DueLists", "due_page", "item_of", "list_page", "within_scope"]
@@ -270,12 +271,8 @@ def _audit(unit: Unit, actor: Actor, action: str, now: datetime) -> None:
 
 
 def window(value: object) -> timedelta:
-    """A positive duration (``TypeError``/``ValueError`` otherwise)."""
-    if not isinstance(value, timedelta):
-        raise TypeError("within must be a datetime.timedelta")
-    if value <= timedelta(0):
-        raise ValueError("within must be positive")
-    return value
+    """A due list's positive window (``TypeError``/``ValueError`` otherwise)."""
+    return positive_span(value, "within")
 
 
 class DueLists:

@@ -12,7 +12,7 @@ from custrec.workflow.recurring import RecurringTask
 from custrec.workflow.rules import DEFAULT_RULES, LifecycleRule
 from custrec.workflow.sla import SlaPolicy
 
-__all__ = ["WorkflowSettings"]
+__all__ = ["WorkflowSettings", "positive_span"]
 
 
 def _rules(values: Iterable[LifecycleRule]) -> tuple[LifecycleRule, ...]:
@@ -37,6 +37,19 @@ def _recurring(values: Iterable[RecurringTask]) -> tuple[RecurringTask, ...]:
     return items
 
 
+def positive_span(value: object, name: str) -> timedelta:
+    """``value`` if it is a positive ``timedelta`` (``TypeError``, ``ValueError`` otherwise)."""
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name} must be a datetime.timedelta")
+    if value <= timedelta(0):
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
+def _positive_span(_: object, attribute: attrs.Attribute[timedelta], value: object) -> None:
+    positive_span(value, attribute.name)
+
+
 @attrs.frozen(kw_only=True)
 class WorkflowSettings:
     """The workflow of a registry.
@@ -55,4 +68,4 @@ class WorkflowSettings:
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(SlaPolicy))
     )
     recurring: tuple[RecurringTask, ...] = attrs.field(default=(), converter=_recurring)
-    due_soon: timedelta = timedelta(hours=4)
+    due_soon: timedelta = attrs.field(default=timedelta(hours=4), validator=_positive_span)

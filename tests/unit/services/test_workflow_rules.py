@@ -230,6 +230,10 @@ def test_the_settings_refuse_rules_without_an_id_or_with_a_repeated_one() -> Non
         WorkflowSettings(rules=(_Flip("x", "high"), _Flip("x", "low")))
     with pytest.raises(ValueError, match="max_depth"):
         WorkflowSettings(max_depth=0)
+    with pytest.raises(ValueError, match="due_soon must be positive"):
+        WorkflowSettings(due_soon=timedelta(0))
+    with pytest.raises(TypeError, match="due_soon"):
+        WorkflowSettings(due_soon=4)  # type: ignore[arg-type]
 
 
 def test_the_example_rule_of_examples_is_a_rule_in_twenty_lines_or_fewer() -> None:

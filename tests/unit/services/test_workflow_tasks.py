@@ -372,3 +372,10 @@ def test_consent_grades_and_record_states_reach_the_feed_too(registry: Registry)
     assert ("customer.grade", ("grade",)) in kinds
     assert ("consent.restrict", ()) in [(k, ()) for k, _ in kinds]
     assert ("customer.state", ("state",)) in kinds  # the record's state moved with it
+
+
+def test_a_due_window_must_be_a_positive_duration(registry: Registry) -> None:
+    with pytest.raises(ValueError, match="within must be positive"):
+        registry.tasks.due(actor=ADMIN, within=timedelta(0))
+    with pytest.raises(TypeError, match="within"):
+        registry.cases.due_soon(actor=ADMIN, within=3600)  # type: ignore[arg-type]
