@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custrec.storage import ChangeEvent, WorkFilter, WorkRow, checks
 
@@ -133,3 +135,26 @@ def test_decimal_cursors_name_a_position(cursor: str | None, position: int) -> N
 def test_other_cursors_are_refused(cursor: object) -> None:
     with pytest.raises(ValueError, match="cursor"):
         checks.check_decimal_cursor(cursor)
+
+
+@given(st.one_of(st.integers(-5, 2**64), st.text(max_size=22)))
+def test_a_decimal_cursor_is_exactly_the_text_of_a_position(drawn: int | str) -> None:
+    text = str(drawn)
+    canonical = text.isascii() and text.isdigit() and str(int(text)) == text
+    if canonical and int(text) <= checks.INT64_MAX:
+        assert checks.check_decimal_cursor(text) == int(text)
+    else:
+        with pytest.raises(ValueError, match="cursor"):
+            checks.check_decimal_cursor(text)
+
+
+@given(st.integers(0, 2**64 + 5), st.integers(0, 2**63 + 5), st.sampled_from(["", " ", "+", "0"]))
+def test_a_postgres_cursor_is_exactly_xid_dot_seq(xid: int, seq: int, noise: str) -> None:
+    from custrec.backends._postgres.workflow import _cursor
+
+    text = f"{noise}{xid}.{seq}"
+    if not noise and xid < 2**64 and seq <= checks.INT64_MAX:
+        assert _cursor(text) == (xid, seq)
+    else:
+        with pytest.raises(ValueError, match="cursor"):
+            _cursor(text)
