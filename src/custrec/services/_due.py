@@ -91,7 +91,7 @@ def due_page(
     """Open ``kind`` items due before ``before`` that the actor may read, a page at a time,
     by ``(due_at, id)``; audited once as ``action`` (the list holds no personal data)."""
     actor = check_actor(actor)
-    check("before", before, aware())
+    check("as_of", before, aware())  # the callers' name for the instant lists are due by
     check("limit", limit, positive_int())
     if after is not None:
         if not (isinstance(after, tuple) and len(after) == 2 and isinstance(after[1], str)):

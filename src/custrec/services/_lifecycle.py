@@ -86,6 +86,8 @@ class Lifecycle:
                 unit, self._work.assigned(case, customer), actor, now, applied.rule_id
             )
         for task in applied.tasks:
+            if task.source is None:  # made by this rule, not by hand
+                task = attrs.evolve(task, source=f"rule:{applied.rule_id}")
             self._work.add_task(
                 unit, self._work.assigned(task, customer), actor, now, applied.rule_id
             )

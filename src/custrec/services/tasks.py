@@ -128,7 +128,17 @@ class TaskService(DueLists):
                 actor,
                 now,
                 action="task.complete" if status is TaskStatus.DONE else "task.cancel",
-                fields=("status",),
+                fields=tuple(
+                    name
+                    for name, value in (
+                        ("status", True),
+                        ("completed_at", True),
+                        ("completed_by", True),
+                        ("interaction_id", interaction_id),
+                        ("outcome", outcome),
+                    )
+                    if value is not None
+                ),
                 reason=outcome if status is TaskStatus.CANCELLED else None,
             )
             unit.commit()

@@ -97,8 +97,10 @@ class CaseTransition:
 
     at: datetime
     actor_id: str
-    from_status: CaseStatus | None  # None: the case was opened
-    to_status: CaseStatus
+    from_status: CaseStatus | None = attrs.field(
+        converter=attrs.converters.optional(CaseStatus)
+    )  # None: the case was opened
+    to_status: CaseStatus = attrs.field(converter=CaseStatus)
     reason: str | None = None
 
 
@@ -124,8 +126,8 @@ class Case:
 
     id: str = attrs.field(factory=new_id)
     customer_id: str
-    kind: CaseKind = CaseKind.INQUIRY
-    priority: CasePriority = CasePriority.NORMAL
+    kind: CaseKind = attrs.field(default=CaseKind.INQUIRY, converter=CaseKind)
+    priority: CasePriority = attrs.field(default=CasePriority.NORMAL, converter=CasePriority)
     category: str | None = None
     subject: str | None = personal(category=DataCategory.COMMUNICATION, default=None)
     description: str | None = personal(category=DataCategory.COMMUNICATION, default=None)
@@ -133,7 +135,7 @@ class Case:
     assignee: str | None = None
     team: str | None = None
     grade: str | None = None
-    status: CaseStatus = CaseStatus.OPEN
+    status: CaseStatus = attrs.field(default=CaseStatus.OPEN, converter=CaseStatus)
     opened_at: datetime
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None

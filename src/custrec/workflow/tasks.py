@@ -54,11 +54,11 @@ class Task:
 
     id: str = attrs.field(factory=new_id)
     customer_id: str
-    kind: TaskKind = TaskKind.FOLLOW_UP
+    kind: TaskKind = attrs.field(default=TaskKind.FOLLOW_UP, converter=TaskKind)
     due_at: datetime
     assignee: str | None = None
     team: str | None = None
-    status: TaskStatus = TaskStatus.OPEN
+    status: TaskStatus = attrs.field(default=TaskStatus.OPEN, converter=TaskStatus)
     note: str | None = personal(category=DataCategory.COMMUNICATION, default=None)
     source: str | None = None
     created_at: datetime | None = None

@@ -316,3 +316,21 @@ def test_a_recent_purchase_keeps_a_customer_active_in_every_batch_of_the_sweep(
     assert stages == {
         cid: LifecycleStage.ACTIVE if cid in buyers else LifecycleStage.DORMANT for cid in customers
     }
+
+
+def test_cases_and_tasks_a_rule_makes_may_name_their_kinds_as_text(make: MakeRegistry) -> None:
+    from custrec.workflow import Case, Task
+
+    made = Reaction(
+        cases=(Case(customer_id="", kind="service_request", priority="high", opened_at=T0),),
+        tasks=(Task(customer_id="", kind="return_visit", due_at=T0 + timedelta(days=7)),),
+    )
+    registry = make(workflow=WorkflowSettings(rules=(_Sloppy("visits", made),)))
+    cid = _person(registry)
+    registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    (case,) = registry.cases.list_for(cid, actor=ADMIN)
+    (task,) = registry.tasks.list_for(cid, actor=ADMIN)
+    assert (case.kind.value, case.priority.value) == ("service_request", "high")
+    assert (task.kind.value, task.source) == ("return_visit", "rule:visits")

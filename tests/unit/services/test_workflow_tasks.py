@@ -379,3 +379,20 @@ def test_a_due_window_must_be_a_positive_duration(registry: Registry) -> None:
         registry.tasks.due(actor=ADMIN, within=timedelta(0))
     with pytest.raises(TypeError, match="within"):
         registry.cases.due_soon(actor=ADMIN, within=3600)  # type: ignore[arg-type]
+
+
+def test_completing_a_task_lists_every_field_it_changed_in_the_feed(registry: Registry) -> None:
+    cid = _customer(registry)
+    call = registry.activities.record_interaction(
+        {"customer_id": cid, "kind": "call", "occurred_at": T0}, actor=ADMIN
+    )
+    task = registry.tasks.create({"customer_id": cid, "due_at": T0}, actor=ADMIN)
+    start = registry.changes.since(actor=SYNC, limit=1000).cursor
+    registry.tasks.complete(task.id, actor=ADMIN, interaction_id=call.id, outcome="ordered")
+    (event,) = registry.changes.since(start, actor=SYNC).events
+    assert (event.kind, event.fields) == (
+        "task.complete",
+        ("status", "completed_at", "completed_by", "interaction_id", "outcome"),
+    )
+    with pytest.raises(ValueError, match="as_of must be timezone-aware"):
+        registry.tasks.overdue(actor=ADMIN, as_of=datetime(2026, 5, 4))
