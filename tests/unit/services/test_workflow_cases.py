@@ -210,3 +210,17 @@ def test_analytics_give_medians_p90_and_rates_as_data(
     assert by_category.group == "billing"
     with pytest.raises(ValueError, match="by must be one of"):
         registry.cases.stats(actor=ADMIN, by="colour")
+
+
+def test_the_transition_table_in_the_docs_is_the_one_the_cases_follow() -> None:
+    from pathlib import Path
+
+    from custrec.workflow import CASE_TRANSITIONS
+
+    text = (Path(__file__).parents[3] / "docs" / "workflow.md").read_text(encoding="utf-8")
+    table = {}
+    for line in text.splitlines():
+        if "──>" in line:
+            source, targets = (part.strip() for part in line.split("──>"))
+            table[source] = {t.strip() for t in targets.split(",")}
+    assert table == {s.value: {t.value for t in ts} for s, ts in CASE_TRANSITIONS.items()}
