@@ -185,6 +185,40 @@ class CustomerTable(Protocol):
         """Count the rows matching ``where``."""
         ...
 
+    def group_count(
+        self, by: Sequence[str], *, where: CustomerFilter | None = None
+    ) -> dict[tuple[str | None, ...], int]:
+        """Count the rows matching ``where`` per group: ``{(value, ...): count}``.
+
+        ``by`` names one or two groupings (``ValueError`` for none, more than two, a repeat, an
+        empty name or one holding ``=``). A name in :data:`~custrec.storage.types.GROUP_COLUMNS`
+        groups by that column (``None`` for a row whose column is ``None``); ``"tag"`` groups
+        by tag; any other name groups by the values of the row's facets of that name (the
+        text after ``<name>=``). A row with several values of a grouping counts once in each
+        of its groups (once per distinct value: repeated tags count once), and a row with no
+        value in the group ``None``; with two names a row counts once in each pair of its
+        values. Groups with a count of zero are left out. SQL backends compute this with
+        ``GROUP BY``, never by reading the rows into the application.
+        """
+        ...
+
+    def count_by_period(
+        self,
+        edges: Sequence[datetime],
+        *,
+        field: str = "created_at",
+        where: CustomerFilter | None = None,
+    ) -> list[int]:
+        """Count the rows matching ``where`` per period: ``counts[i]`` is the number whose
+        ``field`` (one of :data:`~custrec.storage.types.PERIOD_FIELDS`) is at or after
+        ``edges[i]`` and before ``edges[i + 1]``.
+
+        ``edges`` are at least two strictly increasing, timezone-aware instants
+        (``ValueError`` otherwise; at most 10,000 of them); the result has ``len(edges) - 1``
+        counts. SQL backends count in SQL, reading no row into the application.
+        """
+        ...
+
 
 class ActivityTable(Protocol):
     """Transactions and interactions, and per-customer purchase summaries."""
@@ -227,6 +261,20 @@ class ActivityTable(Protocol):
         ``occurred_at``, ``purchase_count`` counts every transaction (refunds included) and
         ``total_spent`` sums the amounts exactly. Interactions do not count. SQL backends compute
         this with one ``GROUP BY``.
+        """
+        ...
+
+    def buyers_by_period(
+        self, edges: Sequence[datetime], *, where: CustomerFilter | None = None
+    ) -> list[tuple[int, int]]:
+        """Buyers and repeat buyers per period: ``result[i]`` is ``(buyers, repeat)`` for the
+        transactions with ``edges[i] <= occurred_at < edges[i + 1]`` and an amount above
+        zero (refunds and interactions do not count): ``buyers`` is how many distinct
+        customers made at least one, ``repeat`` how many made at least two.
+
+        ``edges`` as for :meth:`CustomerTable.count_by_period`. With ``where``, only the
+        activities whose customer has a row matching it count (an activity naming no stored
+        customer counts only without ``where``). SQL backends compute this in SQL.
         """
         ...
 

@@ -15,7 +15,9 @@ import attrs
 
 __all__ = [
     "ACTIVITY_KINDS",
+    "GROUP_COLUMNS",
     "HIDDEN_STATES",
+    "PERIOD_FIELDS",
     "ROW_STATES",
     "WORK_KINDS",
     "ActivityRow",
@@ -26,7 +28,9 @@ __all__ = [
     "ConsentRecord",
     "CustomerFilter",
     "CustomerRow",
+    "FacetCondition",
     "HistoryRecord",
+    "Reach",
     "WorkFilter",
     "WorkRow",
     "WrappedKey",
@@ -72,6 +76,13 @@ def _str_tuple(values: object) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
+def _facet_names(_: object, attribute: attrs.Attribute[frozenset[str]], value: object) -> None:
+    assert isinstance(value, frozenset)
+    for facet in value:
+        if facet.find("=") < 1:
+            raise ValueError(f"{attribute.name}: a facet is '<name>=<value>' (got {facet!r})")
+
+
 @attrs.frozen(kw_only=True)
 class Capabilities:
     """Optional behaviour a backend declares; the conformance kit skips what is not offered.
@@ -100,6 +111,15 @@ class CustomerRow:
     ``version`` is assigned by storage (1 on add, +1 per update). Timestamps are aware UTC
     datetimes supplied by the caller (the registry's clock), never by the backend. ``state`` is
     one of :data:`ROW_STATES` (``ValueError`` otherwise), stored and filterable like a facet.
+
+    ``facets`` are further non-personal values to filter and group by, each one text of the
+    form ``"<name>=<value>"`` (``"industry=软件"``, ``"grade.stars=4"``,
+    ``"verified_at=2026-03-01T08:00:00.000000Z"``): a name without ``=``, then ``=``, then the
+    value. A row may carry several values of one name (product interests) or none. The
+    registry chooses value encodings whose code-point order is the order of the values (dates
+    and instants as fixed-width ISO text, numbers through
+    :func:`custrec.storage.ordered.encode_number`), so a range of a name's values is a range of
+    facet text (see :class:`FacetCondition`). A facet without ``=`` raises ``ValueError``.
     """
 
     id: str
@@ -113,16 +133,78 @@ class CustomerRow:
     team: str | None = None
     grade: str | None = None
     tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    facets: frozenset[str] = attrs.field(
+        factory=frozenset, converter=_frozenset, validator=_facet_names
+    )
     created_at: datetime
     updated_at: datetime
+
+
+GROUP_COLUMNS: Final = ("kind", "stage", "state", "owner", "team", "grade")
+"""The row columns :meth:`~custrec.storage.protocols.CustomerTable.group_count` groups by
+directly; any other name groups by a facet name (see :class:`CustomerRow`)."""
+
+PERIOD_FIELDS: Final = ("created_at", "updated_at")
+"""The instants :meth:`~custrec.storage.protocols.CustomerTable.count_by_period` buckets."""
+
+
+@attrs.frozen(kw_only=True)
+class FacetCondition:
+    """A condition on a row's :attr:`~CustomerRow.facets`, in one of two forms.
+
+    - ``any_of``: the row carries at least one of these facets (exact text);
+    - ``at_least`` and ``below``: the row carries a facet ``f`` with ``at_least <= f < below``
+      in code-point order (a range within one facet name: ``at_least="verified_at=2026-01"``,
+      ``below="verified_at=2026-02"``).
+
+    Exactly one form is given (``ValueError`` otherwise: an empty ``any_of`` without bounds,
+    one bound alone, or both forms at once).
+    """
+
+    any_of: frozenset[str] = attrs.field(factory=frozenset, converter=_frozenset)
+    at_least: str | None = None
+    below: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        ranged = self.at_least is not None or self.below is not None
+        if self.any_of and ranged:
+            raise ValueError("a facet condition is either any_of or a range, not both")
+        if not self.any_of and (self.at_least is None or self.below is None):
+            raise ValueError("a facet condition needs any_of, or both at_least and below")
+
+    def matches(self, facets: frozenset[str]) -> bool:
+        """Tell whether a row carrying ``facets`` satisfies the condition."""
+        if self.any_of:
+            return not self.any_of.isdisjoint(facets)
+        low, high = self.at_least, self.below
+        assert low is not None and high is not None
+        return any(low <= f < high for f in facets)
+
+
+@attrs.frozen(kw_only=True)
+class Reach:
+    """The rows an actor's access scope reaches: those whose ``owner`` is ``owner`` or whose
+    ``team`` is ``team`` (a ``None`` side matches nothing; both ``None``: no row)."""
+
+    owner: str | None = None
+    team: str | None = None
+
+    def matches(self, row: CustomerRow) -> bool:
+        """Tell whether ``row`` is within reach."""
+        return (self.owner is not None and row.owner == self.owner) or (
+            self.team is not None and row.team == self.team
+        )
 
 
 @attrs.frozen(kw_only=True)
 class CustomerFilter:
     """Conditions on facets; ``None`` means "any". All given conditions must hold.
 
-    ``tag`` matches customers carrying that tag; ``updated_after`` is exclusive and
-    ``updated_before`` exclusive; ``state`` is one of :data:`ROW_STATES`.
+    ``tag`` matches customers carrying that tag; ``updated_after`` and ``updated_before``
+    (like ``created_after`` and ``created_before``) are exclusive; ``state`` is one of
+    :data:`ROW_STATES` and ``states`` a set of them (the row's state is one of the set);
+    ``facets`` are :class:`FacetCondition` s that must all hold; ``reach`` limits the rows to
+    an access scope (:class:`Reach`).
     """
 
     kind: str | None = None
@@ -134,6 +216,13 @@ class CustomerFilter:
     tag: str | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    states: frozenset[str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_frozenset)
+    )
+    facets: tuple[FacetCondition, ...] = attrs.field(default=(), converter=tuple)
+    reach: Reach | None = None
 
     def matches(self, row: CustomerRow) -> bool:
         """Tell whether ``row`` satisfies every condition (the reference semantics)."""
@@ -147,6 +236,11 @@ class CustomerFilter:
             and (self.tag is None or self.tag in row.tags)
             and (self.updated_after is None or row.updated_at > self.updated_after)
             and (self.updated_before is None or row.updated_at < self.updated_before)
+            and (self.created_after is None or row.created_at > self.created_after)
+            and (self.created_before is None or row.created_at < self.created_before)
+            and (self.states is None or row.state in self.states)
+            and all(condition.matches(row.facets) for condition in self.facets)
+            and (self.reach is None or self.reach.matches(row))
         )
 
 
