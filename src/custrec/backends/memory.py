@@ -19,6 +19,7 @@ from typing import cast
 
 import attrs
 
+from custrec.backends import _memory_facets as _facets
 from custrec.backends._memory_sorted import SortedIds as _SortedIds
 from custrec.backends._memory_work import MemoryChanges, MemoryWork, reindex_work
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
@@ -371,6 +372,23 @@ class _Customers(_Tables):
             return len(self._state.customers)
         return sum(1 for _ in self._matching(where, None))
 
+    def group_count(
+        self, by: Sequence[str], *, where: CustomerFilter | None = None
+    ) -> dict[tuple[str | None, ...], int]:
+        self._check_open()
+        return _facets.group_count(self._matching(where, None), checks.check_group_by(by))
+
+    def count_by_period(
+        self,
+        edges: Sequence[datetime],
+        *,
+        field: str = "created_at",
+        where: CustomerFilter | None = None,
+    ) -> list[int]:
+        self._check_open()
+        bounds, name = checks.check_edges(edges), checks.check_period_field(field)
+        return _facets.count_by_period(self._matching(where, None), bounds, name)
+
 
 class _Activities(_Tables):
     def _link(self, customer_id: str, add: Collection[str], drop: Collection[str]) -> None:
@@ -484,6 +502,15 @@ class _Activities(_Tables):
                 )
             )
         return result
+
+    def buyers_by_period(
+        self, edges: Sequence[datetime], *, where: CustomerFilter | None = None
+    ) -> list[tuple[int, int]]:
+        self._check_open()
+        bounds = checks.check_edges(edges)
+        checks.check_filter(where)
+        st = self._state
+        return _facets.buyers_by_period(st.activities.values(), st.customers, bounds, where)
 
 
 class _Consents(_Tables):

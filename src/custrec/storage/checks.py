@@ -17,12 +17,15 @@ need not: the conformance kit checks the rules, not how they are kept).
   bits are legal and simply match nothing that is stored (:func:`seq_window`, :func:`version`).
 - Work rows (:func:`check_work`) and change events (:func:`check_change`) follow the same rules;
   their ``kind`` and a work row's ``status`` are non-empty, flags are ``bool`` (``TypeError``).
+- Groupings and periods: :func:`check_group_by`, :func:`check_edges` (at most ``MAX_EDGES``) and
+  :func:`check_period_field`.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
@@ -32,6 +35,8 @@ import attrs
 from custrec.errors import StorageError
 from custrec.storage.types import (
     ACTIVITY_KINDS,
+    PERIOD_FIELDS,
+    ROW_STATES,
     WORK_KINDS,
     ActivityRow,
     AuditRecord,
@@ -39,7 +44,9 @@ from custrec.storage.types import (
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
+    FacetCondition,
     HistoryRecord,
+    Reach,
     WorkFilter,
     WorkRow,
     WrappedKey,
@@ -50,6 +57,7 @@ __all__ = [
     "AMOUNT_PLACES",
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_EDGES",
     "bounded",
     "check_activity",
     "check_amount",
@@ -59,13 +67,16 @@ __all__ = [
     "check_customer",
     "check_decimal_cursor",
     "check_due_after",
+    "check_edges",
     "check_filter",
+    "check_group_by",
     "check_history",
     "check_instant",
     "check_key",
     "check_kind",
     "check_limit",
     "check_optional_text",
+    "check_period_field",
     "check_seq",
     "check_text",
     "check_texts",
@@ -86,6 +97,9 @@ AMOUNT_PLACES: Final = 4
 
 AMOUNT_LIMIT: Final = Decimal(2**63).scaleb(-AMOUNT_PLACES)
 """Amounts and sums are smaller than this in magnitude: a signed 64-bit count of 1/10000 units."""
+
+MAX_EDGES: Final = 10_000
+"""The most period edges ``count_by_period`` and ``buyers_by_period`` take."""
 
 
 def check_text(value: object, name: str) -> str:
@@ -203,6 +217,7 @@ def check_customer(row: CustomerRow) -> None:
     check_text(row.id, "id")
     check_texts(row.index_keys, "index key")
     check_texts(row.tags, "tag")
+    check_texts(row.facets, "facet")
     check_text(row.kind, "kind")
     check_text(row.stage, "stage")
     for name in ("owner", "team", "grade"):
@@ -267,16 +282,72 @@ def check_key(key: WrappedKey) -> None:
 
 
 def check_filter(where: CustomerFilter | None, after: str | None = None) -> None:
-    """Check a customer filter's instants and text, and a page's ``after`` id."""
+    """Check a customer filter's instants and text, and a page's ``after`` id.
+
+    ``states`` holds states of ``ROW_STATES`` (``ValueError``); ``facets`` are
+    :class:`FacetCondition` s and ``reach`` a :class:`Reach` (``TypeError`` otherwise).
+    """
     check_optional_text(after, "after")
     if where is None:
         return
     for name in ("kind", "stage", "state", "owner", "team", "grade", "tag"):
         check_optional_text(getattr(where, name), name)
-    for name in ("updated_after", "updated_before"):
+    for name in ("updated_after", "updated_before", "created_after", "created_before"):
         value = getattr(where, name)
         if value is not None:
             check_instant(value, name)
+    if where.states is not None:
+        for state in where.states:
+            if check_text(state, "states") not in ROW_STATES:
+                raise ValueError(f"states must be among {', '.join(ROW_STATES)}")
+    for condition in where.facets:
+        if not isinstance(condition, FacetCondition):
+            raise TypeError(f"facets must be FacetConditions, not {type(condition).__name__}")
+        check_texts(condition.any_of, "facets.any_of")
+        check_optional_text(condition.at_least, "facets.at_least")
+        check_optional_text(condition.below, "facets.below")
+    if where.reach is not None:
+        if not isinstance(where.reach, Reach):
+            raise TypeError(f"reach must be a Reach, not {type(where.reach).__name__}")
+        check_optional_text(where.reach.owner, "reach.owner")
+        check_optional_text(where.reach.team, "reach.team")
+
+
+def check_group_by(by: object) -> tuple[str, ...]:
+    """Return ``group_count``'s ``by`` as a tuple: one or two distinct names, each non-empty
+    text without ``=`` or NUL (``ValueError``; not a sequence of text, or a bare ``str``:
+    ``TypeError``)."""
+    if isinstance(by, str) or not isinstance(by, Sequence):
+        raise TypeError(f"by must be a sequence of names, not {type(by).__name__}")
+    names = tuple(check_text(name, "by") for name in by)
+    if not 1 <= len(names) <= 2:
+        raise ValueError(f"by names one or two groupings, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise ValueError("by must not name a grouping twice")
+    if any(not name or "=" in name for name in names):
+        raise ValueError("a grouping name is non-empty and holds no '='")
+    return names
+
+
+def check_edges(edges: object) -> tuple[datetime, ...]:
+    """Return period edges in UTC: 2 to ``MAX_EDGES`` strictly increasing aware instants
+    (``ValueError``; not a sequence of datetimes: ``TypeError``)."""
+    if isinstance(edges, str) or not isinstance(edges, Sequence):
+        raise TypeError(f"edges must be a sequence of datetimes, not {type(edges).__name__}")
+    if not 2 <= len(edges) <= MAX_EDGES:
+        raise ValueError(f"edges must hold 2 to {MAX_EDGES} instants, got {len(edges)}")
+    instants = tuple(check_instant(edge, "edges") for edge in edges)
+    if any(a >= b for a, b in itertools.pairwise(instants)):
+        raise ValueError("edges must be strictly increasing")
+    return instants
+
+
+def check_period_field(field: object) -> str:
+    """Return ``count_by_period``'s ``field``, one of ``PERIOD_FIELDS`` (``ValueError``)."""
+    if field not in PERIOD_FIELDS:
+        raise ValueError(f"field must be one of {', '.join(PERIOD_FIELDS)}, got {field!r:.40}")
+    assert isinstance(field, str)
+    return field
 
 
 def _check_flag(value: object, name: str) -> bool:

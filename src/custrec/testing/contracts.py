@@ -20,6 +20,7 @@ from custrec.testing._contracts.changes import ChangeFeedContract
 from custrec.testing._contracts.common import kit_settings
 from custrec.testing._contracts.concurrency import ConcurrencyContract
 from custrec.testing._contracts.customers import CustomerTableContract
+from custrec.testing._contracts.facets import FacetContract
 from custrec.testing._contracts.keys import KeyTableContract
 from custrec.testing._contracts.ledgers import (
     AuditTableContract,
@@ -40,6 +41,7 @@ __all__ = [
     "ConcurrencyContract",
     "ConsentTableContract",
     "CustomerTableContract",
+    "FacetContract",
     "HistoryTableContract",
     "KeyTableContract",
     "MetaTableContract",
@@ -53,6 +55,7 @@ __all__ = [
 
 class StoreContract(
     CustomerTableContract,
+    FacetContract,
     ActivityTableContract,
     ConsentTableContract,
     HistoryTableContract,

@@ -43,6 +43,7 @@ __all__ = [
     "consent_records",
     "currencies",
     "customer_rows",
+    "facets",
     "history_records",
     "ids",
     "uuid7_from_parts",
@@ -58,6 +59,10 @@ _MAX_UNITS: Final = 10**9  # a billion currency units either way is plenty for o
 _CURRENCIES: Final = ("CNY", "USD", "EUR", "HKD", "JPY")
 _FACET_VALUES: Final = ("a", "b", "c", "sales-1", "sales-2")
 _TAGS: Final = ("vip", "export", "b2b", "new", "risk", "重点")
+_FACET_NAMES: Final = ("industry", "interest", "interests", "地区")
+# values sharing prefixes, in code-point order B < a < ab < abc < b < z < é < 中 < 中国 < ！ < 𠀀
+# (not the order of UTF-16 or of a locale's collation), one holding "=" and an empty one
+_FACET_TEXTS: Final = ("", "a", "ab", "abc", "b", "B", "z", "é", "！", "中", "中国", "𠀀", "x=y")
 _PURPOSES: Final = ("marketing", "analytics", "profiling", "third_party")
 _CONSENT_ACTIONS: Final = ("grant", "withdraw", "object")
 _HISTORY_ACTIONS: Final = ("create", "update", "grade", "merge", "erase")
@@ -153,9 +158,19 @@ def _customer_row(draw: st.DrawFn, id_strategy: st.SearchStrategy[str]) -> Custo
         team=draw(optional_facet),
         grade=draw(st.none() | st.sampled_from(("A", "B", "C", "D"))),
         tags=tuple(draw(st.lists(st.sampled_from(_TAGS), max_size=3, unique=True))),
+        facets=draw(facets()),
         created_at=created_at,
         updated_at=updated_at,
     )
+
+
+def facets() -> st.SearchStrategy[frozenset[str]]:
+    """Sets of up to four row facets ``"<name>=<value>"`` from small alphabets, so that rows
+    share them and carry several values of one name: names that are prefixes of one another,
+    values sharing prefixes, multi-byte and beyond-BMP text, an empty value and one holding
+    ``=``."""
+    facet = st.builds("{}={}".format, st.sampled_from(_FACET_NAMES), st.sampled_from(_FACET_TEXTS))
+    return st.frozensets(facet, max_size=4)
 
 
 def customer_rows(
@@ -164,8 +179,8 @@ def customer_rows(
     """Valid :class:`~custrec.storage.types.CustomerRow`\\ s (``version`` left at 0).
 
     ``customer_ids`` draws the row ids (default :func:`ids`). Index keys look like hex digests,
-    facets come from small alphabets (so filters match several rows) and
-    ``created_at <= updated_at``.
+    columns, tags and facets (:func:`facets`) come from small alphabets (so filters match
+    several rows) and ``created_at <= updated_at``.
     """
     return _customer_row(_customer_ids(customer_ids))
 
