@@ -53,7 +53,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
 
-from custrec._checks import require_aware
+from custrec._checks import check, integer, require_aware
 
 __all__ = [
     "MAX_EXPONENT",
@@ -125,8 +125,12 @@ def encode_number(value: int | Decimal) -> str:
     >>> encode_number(-3) < encode_number(Decimal("-2.99")) < encode_number(0)
     True
     """
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise TypeError(f"value must be an int or a Decimal, not {type(value).__name__}")
+    if not isinstance(value, Decimal):
+        try:
+            check("value", value, integer())  # an int, not a bool
+        except TypeError:
+            kind = type(value).__name__
+            raise TypeError(f"value must be an int or a Decimal, not {kind}") from None
     number = Decimal(value)
     if not number.is_finite():
         raise ValueError("value must be a finite number (not NaN or an infinity)")
