@@ -77,41 +77,38 @@ def _any_of(*facets: str) -> CustomerFilter:
     return _where(FacetCondition(any_of=facets))
 
 
-def _moments() -> st.SearchStrategy[datetime]:
-    """An instant of ``_MOMENTS``, in UTC or in China Standard Time."""
-    return st.builds(
-        lambda at, local: at.astimezone(_CST) if local else at,
-        st.sampled_from(_MOMENTS),
-        st.booleans(),
-    )
+_MOMENT: Final = st.builds(
+    lambda at, local: at.astimezone(_CST) if local else at,
+    st.sampled_from(_MOMENTS),
+    st.booleans(),
+)
+"""An instant of ``_MOMENTS``, in UTC or in China Standard Time."""
 
+_rows: Final = st.lists(
+    st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(("individual", "organization")),
+            "stage": st.sampled_from(("lead", "active")),
+            "state": st.sampled_from(ROW_STATES),
+            "owner": st.none() | st.sampled_from(("u1", "u2")),
+            "team": st.none() | st.sampled_from(("north", "south")),
+            "grade": st.none() | st.sampled_from(("A", "B")),
+            "tags": st.lists(st.sampled_from(("vip", "b2b", "重点")), max_size=4).map(tuple),
+            "facets": strategies.facets(),
+            "created_at": _MOMENT,
+            "updated_at": _MOMENT,
+        }
+    ).map(lambda fields: customer("", **fields)),
+    max_size=8,
+)
+"""Customer rows (their ids are replaced by fresh ones), tags repeated at times."""
 
-@st.composite
-def _row(draw: st.DrawFn) -> CustomerRow:
-    """A customer row with an empty id (the test gives it a fresh one)."""
-    return customer(
-        "",
-        kind=draw(st.sampled_from(("individual", "organization"))),
-        stage=draw(st.sampled_from(("lead", "active"))),
-        state=draw(st.sampled_from(ROW_STATES)),
-        owner=draw(st.none() | st.sampled_from(("u1", "u2"))),
-        team=draw(st.none() | st.sampled_from(("north", "south"))),
-        grade=draw(st.none() | st.sampled_from(("A", "B"))),
-        tags=tuple(draw(st.lists(st.sampled_from(("vip", "b2b", "重点")), max_size=4))),
-        facets=draw(strategies.facets()),
-        created_at=draw(_moments()),
-        updated_at=draw(_moments()),
-    )
-
-
-def _condition() -> st.SearchStrategy[FacetCondition]:
-    any_of = st.frozensets(
+_CONDITION: Final = st.builds(
+    FacetCondition,
+    any_of=st.frozensets(
         st.sampled_from((*_FACETS, "industry", "industry=zz")), min_size=1, max_size=3
-    )
-    return st.builds(FacetCondition, any_of=any_of) | st.builds(
-        FacetCondition, at_least=st.sampled_from(_BOUNDS), below=st.sampled_from(_BOUNDS)
-    )
-
+    ),
+) | st.builds(FacetCondition, at_least=st.sampled_from(_BOUNDS), below=st.sampled_from(_BOUNDS))
 
 _FILTER_FIELDS: Final[dict[str, st.SearchStrategy[Any]]] = {
     "kind": st.sampled_from(("individual", "organization", "nobody")),
@@ -121,63 +118,63 @@ _FILTER_FIELDS: Final[dict[str, st.SearchStrategy[Any]]] = {
     "team": st.sampled_from(("north", "south")),
     "grade": st.sampled_from(("A", "B")),
     "tag": st.sampled_from(("vip", "b2b", "重点", "vi")),
-    "updated_after": _moments(),
-    "updated_before": _moments(),
-    "created_after": _moments(),
-    "created_before": _moments(),
+    "updated_after": _MOMENT,
+    "updated_before": _MOMENT,
+    "created_after": _MOMENT,
+    "created_before": _MOMENT,
     "states": st.frozensets(st.sampled_from(ROW_STATES), max_size=3),
-    "facets": st.lists(_condition(), min_size=1, max_size=2).map(tuple),
+    "facets": st.lists(_CONDITION, min_size=1, max_size=2).map(tuple),
     "reach": st.builds(
         Reach,
         owner=st.none() | st.sampled_from(("u1", "u2")),
         team=st.none() | st.sampled_from(("north", "south")),
     ),
 }
+_FILTER_NAMES: Final = st.lists(
+    st.sampled_from((*_FILTER_FIELDS, "facets", "facets", "reach", "states")),
+    max_size=4,
+    unique=True,
+)
 
 
 @st.composite
 def _filter(draw: st.DrawFn) -> CustomerFilter:
     """A filter setting up to four conditions, facet conditions and the new fields likelier."""
-    names = draw(
-        st.lists(
-            st.sampled_from((*_FILTER_FIELDS, "facets", "facets", "reach", "states")),
-            max_size=4,
-            unique=True,
-        )
-    )
+    names = draw(_FILTER_NAMES)
     return CustomerFilter(**{name: draw(_FILTER_FIELDS[name]) for name in names})
 
 
 _filters: Final = _filter()
-_rows: Final = st.lists(_row(), max_size=8)
 _edges: Final = (
-    st.lists(_moments(), min_size=2, max_size=5)
+    st.lists(_MOMENT, min_size=2, max_size=5)
     .filter(lambda edges: len({e.astimezone(UTC) for e in edges}) == len(edges))
     .map(lambda edges: sorted(edges))
 )
+_ACTIVITY: Final = st.tuples(
+    st.sampled_from(("transaction", "transaction", "transaction", "interaction")),
+    st.sampled_from(_AMOUNTS),
+    st.booleans(),
+    _MOMENT,
+)
 
 
-@st.composite
-def _activities(draw: st.DrawFn, customers: int) -> list[tuple[int, ActivityRow]]:
-    """``(customer number, activity)`` pairs; number ``customers`` and above name no row."""
-    found = []
-    for _ in range(draw(st.integers(0, 12))):
-        who = draw(st.integers(0, customers + 1))
-        amount = draw(st.sampled_from(_AMOUNTS))
-        at = draw(_moments())
-        if draw(st.integers(0, 3)):
-            row = activity("", amount=amount, occurred_at=at)
-        else:  # interactions never count, even one carrying an amount
-            money = draw(st.booleans())
-            row = activity(
-                "",
-                kind="interaction",
-                amount=amount if money else None,
-                currency="CNY" if money else None,
-                occurred_at=at,
-            )
-        found.append((who, row))
-    return found
+def _activities(customers: int) -> st.SearchStrategy[list[tuple[int, ActivityRow]]]:
+    """``(customer number, activity)`` pairs; number ``customers`` and above name no row.
+    Interactions never count, even one carrying an amount."""
+
+    def made(kind: str, amount: Decimal, money: bool, at: datetime) -> ActivityRow:
+        if kind == "transaction":
+            return activity("", amount=amount, occurred_at=at)
+        return activity(
+            "",
+            kind=kind,
+            amount=amount if money else None,
+            currency="CNY" if money else None,
+            occurred_at=at,
+        )
+
+    pair = st.tuples(st.integers(0, customers + 1), _ACTIVITY.map(lambda a: made(*a)))
+    return st.lists(pair, max_size=12)
 
 
 def _insert(session: Session, rows: Sequence[CustomerRow], many: bool) -> None:
