@@ -104,7 +104,11 @@ def test_personal_fields_lists_nested_paths_with_category_and_sensitivity() -> N
         "addresses[].street",
         "addresses[].postal_code",
         "notes",
+        "grades[].explanation",
+        "custom",
     } == set(fields)
+    assert fields["custom"].category is DataCategory.CUSTOM
+    assert fields["grades[].explanation"].category is DataCategory.FINANCIAL
     assert fields["identifiers[].value"].sensitivity is Sensitivity.SENSITIVE
     assert fields["contacts[].phones"].category is DataCategory.CONTACT
     assert fields["contacts[].phones"].record_type is Contact

@@ -23,10 +23,10 @@ Constructors do not validate: build records freely, then call
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
@@ -37,10 +37,13 @@ __all__ = [
     "Address",
     "AddressKind",
     "Contact",
+    "CustomValue",
+    "CustomValues",
     "Customer",
     "CustomerCategory",
     "CustomerKind",
     "DataCategory",
+    "DimensionGrade",
     "EmployeeBand",
     "Gender",
     "Identifier",
@@ -78,6 +81,7 @@ class DataCategory(enum.StrEnum):
     LOCATION = "location"  # street addresses, postal codes
     FINANCIAL = "financial"  # amounts tied to a person
     COMMUNICATION = "communication"  # free-text notes and interaction summaries
+    CUSTOM = "custom"  # custom-field values: each field's definition names its own category
 
 
 class Sensitivity(enum.StrEnum):
@@ -363,6 +367,112 @@ class Milestones:
     satisfaction: int | None = None  # 1 (very dissatisfied) to 5 (very satisfied)
 
 
+CustomValue: TypeAlias = str | int | Decimal | bool | date | tuple[str, ...]
+"""A custom field's value: text, an integer, a decimal, a truth value, a calendar date, or
+the options chosen of a multi-choice field (see :mod:`custrec.model.custom`)."""
+
+
+def _custom_value(name: str, value: object) -> CustomValue:
+    if isinstance(value, bool | int | Decimal | str):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(
+        f"custom field {name!r}: a value is text, int, Decimal, bool, date or a sequence of "
+        f"text, not {type(value).__name__}"
+    )
+
+
+class CustomValues(Mapping[str, CustomValue]):
+    """The values of a customer's custom fields, by field name: an immutable mapping.
+
+    Built from a mapping or ``(name, value)`` pairs; names are non-empty text, values a
+    :data:`CustomValue` (a list of text becomes a tuple; ``TypeError`` for anything else, a
+    float included: use ``Decimal``). Whether a value is valid for its field is for
+    :func:`custrec.validation.validate` with the field definitions to say. Its ``repr()`` names
+    the fields only, never a value (some custom fields hold personal data).
+
+    >>> values = CustomValues({"member_no": "M-1", "budget": Decimal("12.5")})
+    >>> values["budget"], sorted(values), repr(values)
+    (Decimal('12.5'), ['budget', 'member_no'], "CustomValues(<budget, member_no>)")
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(
+        self, values: Mapping[str, object] | Iterable[tuple[str, object]] | None = None
+    ) -> None:
+        pairs = values.items() if isinstance(values, Mapping) else (values or ())
+        found: dict[str, CustomValue] = {}
+        for name, value in pairs:
+            if not isinstance(name, str) or not name:
+                raise TypeError("custom field names are non-empty text")
+            found[name] = _custom_value(name, value)
+        self._values = dict(sorted(found.items()))
+
+    def __getitem__(self, name: str) -> CustomValue:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CustomValues):
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return self._values == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"CustomValues(<{', '.join(self._values)}>)"
+
+    def replace(self, **changes: object) -> CustomValues:
+        """A copy with some values replaced (or added); a value of ``None`` removes the field."""
+        merged: dict[str, object] = dict(self._values)
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return CustomValues(merged)
+
+
+def _custom_values(value: object) -> CustomValues:
+    if isinstance(value, CustomValues):
+        return value
+    if value is None:
+        return CustomValues()
+    if isinstance(value, Mapping):
+        return CustomValues(value)
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return CustomValues(list(value))
+    raise TypeError("custom values are a mapping of field names to values")
+
+
+@attrs.frozen(kw_only=True)
+class DimensionGrade:
+    """A customer's grade in one named dimension (``value_tier``, ``stars``, ``rfm_segment``,
+    ``churn_risk``, ``pareto``, or the user's own), as a grading policy set it.
+
+    ``explanation`` is the policy's reasons (amounts and counts about the customer: personal,
+    encrypted at rest and masked like other financial data).
+    """
+
+    dimension: str
+    label: str
+    policy_id: str
+    graded_at: datetime
+    explanation: str | None = personal(category=DataCategory.FINANCIAL, default=None)
+
+
 # ------------------------------------------------------------------------------------ records
 
 
@@ -373,8 +483,11 @@ class Customer:
     ``id`` is a time-ordered string assigned at construction; ``version`` is assigned by storage
     (0 for a record never stored, 1 after the first write, +1 per update). Individuals may carry
     ``gender`` and ``birth_date``; organisations ``industry``, size bands, ``founded_on`` and
-    ``legal_representative``. ``grade`` is the current grade label set by a grading policy;
-    ``state`` whether the record is live, archived or restricted (see :class:`RecordState`).
+    ``legal_representative``. ``grade`` is the primary grade label set by a grading policy,
+    ``grades`` the grade in each further named dimension (:class:`DimensionGrade`, one per
+    dimension, by dimension name); ``custom`` the values of the custom fields defined at run
+    time (:class:`CustomValues`; see :mod:`custrec.model.custom`). ``state`` says whether the
+    record is live, archived or restricted (see :class:`RecordState`).
     """
 
     id: str = attrs.field(factory=new_id)
@@ -408,6 +521,10 @@ class Customer:
     team: str | None = None
     source: str | None = None  # acquisition channel: exhibition, referral, website, ...
     grade: str | None = None
+    grades: tuple[DimensionGrade, ...] = attrs.field(factory=tuple, converter=_tuple)
+    custom: CustomValues = personal(
+        category=DataCategory.CUSTOM, factory=CustomValues, converter=_custom_values
+    )
     milestones: Milestones = attrs.field(factory=Milestones)
     # bookkeeping
     created_at: datetime | None = None
@@ -415,6 +532,13 @@ class Customer:
     last_verified_at: datetime | None = None
     last_contacted_at: datetime | None = None  # the latest interaction (a lifecycle rule)
     verification: VerificationStatus = VerificationStatus.UNVERIFIED
+
+    def grade_in(self, dimension: str) -> DimensionGrade | None:
+        """The grade in ``dimension``, or ``None`` when the customer has none there."""
+        for found in self.grades:
+            if found.dimension == dimension:
+                return found
+        return None
 
 
 @attrs.frozen(kw_only=True)

@@ -43,7 +43,7 @@ from cattrs.fns import identity
 from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character, nfkc
 from custrec.errors import SchemaError
 from custrec.model.issues import Issue, ValidationReport, join_path
-from custrec.model.records import Customer, Interaction, Transaction
+from custrec.model.records import Customer, CustomValues, Interaction, Transaction
 
 __all__ = [
     "DOCUMENT_TYPES",
@@ -155,6 +155,50 @@ def _structure_enum(value: Any, tp: type[enum.Enum]) -> enum.Enum:
     return tp(value)  # ValueError for a value that is not a member
 
 
+def _unstructure_custom(values: CustomValues) -> dict[str, Any] | None:
+    """Custom values as JSON: text, integers and truth values as themselves, a decimal as
+    ``{"decimal": "12.50"}``, a date as ``{"date": "2026-03-01"}``, choices as a list; no
+    values as ``None`` (nothing to seal)."""
+    if not values:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, Decimal):
+            out[name] = {"decimal": str(value)}
+        elif isinstance(value, date):
+            out[name] = {"date": value.isoformat()}
+        elif isinstance(value, tuple):
+            out[name] = list(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _structure_custom(value: Any, _: type) -> CustomValues:
+    if isinstance(value, CustomValues):
+        return value
+    if value is None:
+        return CustomValues()
+    if not isinstance(value, Mapping):
+        raise TypeError("custom values are an object of field names to values")
+    found: dict[str, object] = {}
+    for name, item in value.items():
+        if isinstance(item, Mapping) and len(item) == 1:
+            ((tag, text),) = item.items()
+            if tag == "decimal":
+                found[name] = _structure_decimal(text, Decimal)
+                continue
+            if tag == "date":
+                found[name] = _structure_date(text, date)
+                continue
+        if isinstance(item, float):
+            raise TypeError("a custom number is an integer or a decimal, not a float")
+        if isinstance(item, list):
+            item = tuple(item)
+        found[name] = item
+    return CustomValues(found)
+
+
 def make_converter() -> cattrs.Converter:
     """Return a new private converter for custrec records.
 
@@ -171,6 +215,8 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(CustomValues, _structure_custom)
+    conv.register_unstructure_hook(CustomValues, _unstructure_custom)
     # StrEnum must be registered itself: through its MRO it would otherwise match ``str`` first.
     conv.register_structure_hook(enum.StrEnum, _structure_enum)
     conv.register_structure_hook(enum.Enum, _structure_enum)
@@ -522,6 +568,8 @@ def _step(tp: Any, field_name: str, *, none_checked: bool = False) -> _Step:
         return _optional(inner) if has_none else inner
     if origin is tuple:
         return _tuple_of(_step(args[0], field_name))
+    if tp is CustomValues:
+        return _converted_leaf(tp)  # ``None`` is no values, never a missing one
     if isinstance(tp, type) and attrs.has(tp):
         return _record_step(tp)
     if tp is str and not none_checked:

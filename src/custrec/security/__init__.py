@@ -62,7 +62,7 @@ from custrec.security.keys import (
     generate_key_file,
     rotate_key_file,
 )
-from custrec.security.masking import MaskKind, mask, mask_address, mask_record
+from custrec.security.masking import MaskKind, mask, mask_address, mask_custom, mask_record
 
 __all__ = [
     "DEFAULT_GRANTS",
@@ -106,6 +106,7 @@ __all__ = [
     "generate_key_file",
     "mask",
     "mask_address",
+    "mask_custom",
     "mask_record",
     "require",
     "rotate_key_file",

@@ -52,12 +52,21 @@ import attrs
 from custrec.model.records import (
     PERSONAL_KEY,
     Address,
+    CustomValues,
     DataCategory,
     IdentifierScheme,
     PersonalInfo,
 )
 
-__all__ = ["COMPOUND_SURNAMES", "MASK_CHAR", "MaskKind", "mask", "mask_address", "mask_record"]
+__all__ = [
+    "COMPOUND_SURNAMES",
+    "MASK_CHAR",
+    "MaskKind",
+    "mask",
+    "mask_address",
+    "mask_custom",
+    "mask_record",
+]
 
 MASK_CHAR: Final = "*"
 
@@ -373,7 +382,30 @@ def _kind_for(record: object, name: str, category: DataCategory) -> MaskKind:
     return MaskKind.GENERIC
 
 
+def mask_custom(
+    values: CustomValues, personal: Callable[[str], bool] | None = None
+) -> CustomValues:
+    """Custom values masked for display: those of the fields ``personal`` names (every field
+    when ``None``: without the definitions any value may be personal). Text is masked fully,
+    a date keeps its year, numbers and truth values become ``"***"``."""
+    changes: dict[str, object] = {}
+    for name, value in values.items():
+        if personal is not None and not personal(name):
+            continue
+        if isinstance(value, str):
+            changes[name] = mask(value, MaskKind.FULL)
+        elif isinstance(value, tuple):
+            changes[name] = tuple(mask(v, MaskKind.FULL) for v in value)
+        elif isinstance(value, date):
+            changes[name] = date(value.year, 1, 1)
+        else:
+            changes[name] = "***"
+    return values.replace(**changes) if changes else values
+
+
 def _mask_personal(value: Any, kind: MaskKind) -> Any:
+    if isinstance(value, CustomValues):
+        return mask_custom(value)
     if value is None or isinstance(value, enum.Enum):
         return None  # an enum (gender) cannot keep a safe shape
     if isinstance(value, str):

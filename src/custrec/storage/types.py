@@ -196,6 +196,10 @@ class Reach:
         )
 
 
+def _conditions(values: Iterable[FacetCondition]) -> tuple[FacetCondition, ...]:
+    return tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class CustomerFilter:
     """Conditions on facets; ``None`` means "any". All given conditions must hold.
@@ -221,7 +225,7 @@ class CustomerFilter:
     states: frozenset[str] | None = attrs.field(
         default=None, converter=attrs.converters.optional(_frozenset)
     )
-    facets: tuple[FacetCondition, ...] = attrs.field(default=(), converter=tuple)
+    facets: tuple[FacetCondition, ...] = attrs.field(default=(), converter=_conditions)
     reach: Reach | None = None
 
     def matches(self, row: CustomerRow) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import attrs
 import pytest
@@ -313,7 +314,23 @@ def test_every_personal_field_is_masked() -> None:
             continue
         before = getattr(customer, field.name)
         after = getattr(masked, field.name)
-        assert before is None or after != before, field.path
+        assert not before or after != before, field.path
+
+
+def test_custom_values_are_masked_all_or_by_definition() -> None:
+    from custrec.model.records import CustomValues
+    from custrec.security.masking import mask_custom
+
+    values = CustomValues(
+        {"member_no": "M-20931", "since": date(2019, 5, 4), "budget": Decimal("120.50")}
+    )
+    masked = mask_record(attrs.evolve(sample_customer(), custom=values)).custom
+    assert masked["member_no"] != "M-20931" and "20931" not in str(masked["member_no"])
+    assert masked["since"] == date(2019, 1, 1)
+    assert masked["budget"] == "***"
+    only = mask_custom(values, lambda name: name == "member_no")
+    assert only["budget"] == Decimal("120.50") and only["since"] == date(2019, 5, 4)
+    assert only["member_no"] != "M-20931"
 
 
 def test_mask_record_other_records() -> None:
