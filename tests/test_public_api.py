@@ -118,6 +118,7 @@ SERVICES = {
         "update",
         "history",
     ],
+    "fields": ["current", "history", "define", "change", "remove"],
     "activities": ["record_transaction", "record_interaction", "list", "summaries"],
     "grading": ["regrade", "distribution"],
     "consent": [

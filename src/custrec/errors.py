@@ -26,6 +26,7 @@ __all__ = [
     "ConversionError",
     "CustrecError",
     "DecryptionFailed",
+    "DefinitionConflict",
     "DuplicateCustomer",
     "DuplicateKey",
     "Erased",
@@ -381,3 +382,9 @@ class ImportWorkerError(CustrecError):
 
 class SchemaError(CustrecError, ValueError):
     """A stored document has an unknown type or an unsupported schema version."""
+
+
+class DefinitionConflict(CustrecError, ValueError):
+    """A custom field cannot be defined or changed that way: the name is taken, or the change
+    would make stored values mean something else (another type, personal data no longer
+    personal)."""

@@ -60,6 +60,7 @@ from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Clock, Context, utc_now
 from custrec.services.customers import CustomerService
+from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
@@ -190,6 +191,7 @@ class Registry:
         work = WorkRecords(context, records)
         lifecycle = Lifecycle(context, records, work)
         self._context = context
+        self.fields = FieldService(context)
         self.customers = CustomerService(context, records, lifecycle)
         self.activities = ActivityService(context, records, lifecycle)
         self.cases = CaseService(context, records, work, lifecycle)

@@ -58,7 +58,7 @@ from custrec._checks import (
     storable_text,
 )
 from custrec._text import INVALID_CHARACTER_MESSAGE, clean, has_invalid_character, nfkc
-from custrec.errors import CustrecError, SchemaError
+from custrec.errors import DefinitionConflict, SchemaError
 from custrec.model.issues import Issue
 from custrec.model.records import CustomValue, CustomValues, DataCategory, Sensitivity
 
@@ -104,11 +104,6 @@ class FieldType(enum.StrEnum):
     ENUM = "enum"  # str: one of the options
     MULTI_ENUM = "multi_enum"  # tuple[str, ...]: some of the options, in the options' order
     BOOLEAN = "boolean"  # bool
-
-
-class DefinitionConflict(CustrecError, ValueError):
-    """A definition cannot be added or changed that way: the name is taken, or the change would
-    make stored values mean something else (another type, personal data no longer personal)."""
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -65,6 +65,7 @@ class Action(enum.StrEnum):
     MANAGE_KEYS = "manage_keys"  # rotate master and index keys, re-wrap, re-index
     RETENTION = "retention"  # plan and carry out retention schedules (archive ... destroy)
     SYNC = "sync"  # follow the change feed (ids, kinds and field paths; no values)
+    DEFINE_FIELDS = "define_fields"  # define, change and remove custom fields
 
 
 PERMISSION_ACTIONS: Final = frozenset({Action.UNMASK, Action.EXPORT, Action.ERASE})
@@ -150,6 +151,7 @@ DEFAULT_GRANTS: Final[Mapping[str, tuple[Grant, ...]]] = {
         Grant(action=Action.MANAGE_KEYS, scope=Scope.ALL),
         Grant(action=Action.RETENTION, scope=Scope.ALL),
         Grant(action=Action.SYNC, scope=Scope.ALL),
+        Grant(action=Action.DEFINE_FIELDS, scope=Scope.ALL),
     ),
     "sync": (Grant(action=Action.SYNC, scope=Scope.ALL),),
     "auditor": (

@@ -17,6 +17,7 @@ from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit
 from custrec.services.customers import CustomerService, Preparation, PreparedCustomer
 from custrec.services.facets import CustomerFacets, facet_filter
+from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
@@ -55,6 +56,7 @@ __all__ = [
     "CustomerService",
     "ErasureAction",
     "ErasureReceipt",
+    "FieldService",
     "FileAuditHead",
     "GradingService",
     "HistoryEntry",

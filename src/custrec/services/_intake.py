@@ -51,6 +51,7 @@ class Intake:
             region=self._context.region,
             rules=self._context.rules,
             as_of=self._context.now() if as_of is None else as_of,
+            fields=self._context.fields.cached(),
         )
         return self._issuer.issue(record, report, actor.id)
 
@@ -65,7 +66,11 @@ class Intake:
         phone.is_valid("", chosen)  # ValueError for an unknown region: here, not in a worker
         chosen = chosen.strip().upper()
         return self._issuer.preparation(
-            actor.id, region=chosen, rules=self._context.rules, as_of=when
+            actor.id,
+            region=chosen,
+            rules=self._context.rules,
+            as_of=when,
+            fields=self._context.fields.cached(),
         )
 
     def one(
@@ -264,7 +269,11 @@ class Intake:
             record, report = self._validated(data, now)
         elif isinstance(data, Mapping):
             result = parse_customer(
-                data, region=self._context.region, rules=self._context.rules, as_of=now
+                data,
+                region=self._context.region,
+                rules=self._context.rules,
+                as_of=now,
+                fields=self._context.fields.cached(),
             )
             record, report = result.record, result.report
         else:
@@ -286,4 +295,11 @@ class Intake:
 
     def _validated(self, customer: Customer, now: datetime) -> tuple[Customer, ValidationReport]:
         record = normalize_customer(customer, region=self._context.region)
-        return record, validate(record, self._context.rules, as_of=now, region=self._context.region)
+        report = validate(
+            record,
+            self._context.rules,
+            as_of=now,
+            region=self._context.region,
+            fields=self._context.fields.cached(),
+        )
+        return record, report

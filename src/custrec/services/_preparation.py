@@ -23,6 +23,7 @@ from typing import Any, Final
 import attrs
 
 from custrec._checks import check, non_empty_text, storable_text
+from custrec.model.custom import CustomFieldSet
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.model.serialization import make_converter
@@ -51,12 +52,18 @@ def _seal(key: bytes, record: Customer, actor_id: str) -> str:
 
 
 def prepared(
-    data: Mapping[str, Any], *, region: str, rules: RuleSet | None, as_of: datetime
+    data: Mapping[str, Any],
+    *,
+    region: str,
+    rules: RuleSet | None,
+    as_of: datetime,
+    fields: CustomFieldSet | None = None,
 ) -> tuple[Customer | None, ValidationReport]:
-    """``parse_customer`` as intake runs it: a restriction set by hand is refused."""
+    """``parse_customer`` as intake runs it (custom values checked against ``fields``): a
+    restriction set by hand is refused."""
     if not isinstance(data, Mapping):
         raise TypeError("prepare() takes a mapping")
-    result = parse_customer(data, region=region, rules=rules, as_of=as_of)
+    result = parse_customer(data, region=region, rules=rules, as_of=as_of, fields=fields)
     record, report = result.record, result.report
     if record is not None and record.state is RecordState.RESTRICTED:
         record, report = None, report.merged(ValidationReport((RESTRICTION_ISSUE,)))
@@ -138,10 +145,13 @@ class Preparation:
     rules: RuleSet | None = attrs.field(repr=False)
     _ticket: str = attrs.field(repr=False, alias="ticket")
     _key: bytes = attrs.field(repr=False, alias="key")
+    fields: CustomFieldSet | None = attrs.field(default=None, repr=False)
 
     def prepare(self, data: Mapping[str, Any]) -> PreparedCustomer:
         """Parse and validate ``data`` (see the class); ``TypeError`` if not a mapping."""
-        record, report = prepared(data, region=self.region, rules=self.rules, as_of=self.as_of)
+        record, report = prepared(
+            data, region=self.region, rules=self.rules, as_of=self.as_of, fields=self.fields
+        )
         seal = None if record is None else _seal(self._key, record, self.actor_id)
         return PreparedCustomer(record, report, self.actor_id, ticket=self._ticket, seal=seal)
 
@@ -163,12 +173,18 @@ class Issuer:
         return prepared_customer
 
     def preparation(
-        self, actor_id: str, *, region: str, rules: RuleSet | None, as_of: datetime
+        self,
+        actor_id: str,
+        *,
+        region: str,
+        rules: RuleSet | None,
+        as_of: datetime,
+        fields: CustomFieldSet | None = None,
     ) -> Preparation:
         """A new preparation whose results this registry trusts (by ticket)."""
         ticket, key = secrets.token_hex(16), secrets.token_bytes(32)
         self._tickets[ticket] = (actor_id, key)
-        return Preparation(actor_id, region, as_of, rules, ticket=ticket, key=key)
+        return Preparation(actor_id, region, as_of, rules, ticket=ticket, key=key, fields=fields)
 
     def trusts(self, item: object, actor_id: str) -> bool:
         """Whether ``item`` is a prepared customer issued here for ``actor_id``."""

@@ -22,11 +22,13 @@ from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
 from custrec.errors import Erased, InvalidState, StorageError
 from custrec.matching import StrongKey, blocking_keys, strong_keys
 from custrec.matching.keys import MatchKey
+from custrec.model.custom import CustomFieldSet
 from custrec.model.history import FieldChange, diff
 from custrec.model.records import Customer, Interaction, RecordState, Transaction, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.retention import RetentionAction
-from custrec.security import AccessDecision, Action, Actor, Resource, mask_record
+from custrec.security import AccessDecision, Action, Actor, Resource, mask_custom, mask_record
+from custrec.services._custom import row_facets, search_keys
 from custrec.services.context import Context, Unit
 from custrec.storage import HIDDEN_STATES, ActivityRow, CustomerFilter, CustomerRow, HistoryRecord
 
@@ -155,6 +157,7 @@ class Records:
         :meth:`~custrec.storage.codec.Sealer.seal_record`)."""
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
+        fields = self._context.fields.read(unit.session)
         if payload is None:
             payload = unit.sealer.seal_record(
                 Customer,
@@ -169,7 +172,7 @@ class Records:
             version=customer.version,
             payload=payload,
             index_keys=(
-                self.index_keys(customer, tokens=tokens, strong=strong)
+                self.index_keys(customer, tokens=tokens, strong=strong, fields=fields)
                 if index_keys is None
                 else index_keys
             ),
@@ -180,6 +183,7 @@ class Records:
             team=customer.team,
             grade=customer.grade,
             tags=customer.tags,
+            facets=row_facets(customer, fields),
             created_at=customer.created_at,
             updated_at=customer.updated_at,
         )
@@ -236,8 +240,11 @@ class Records:
         *,
         tokens: Mapping[MatchKey, tuple[str, ...]] | None = None,
         strong: frozenset[StrongKey] | None = None,
+        fields: CustomFieldSet | None = None,
     ) -> frozenset[str]:
-        """The index tokens of a customer: strong identifiers, and blocking keys if enabled.
+        """The index tokens of a customer: strong identifiers, the name-search keys of its
+        name and registered name, the indexed custom fields (``fields``: the custom-field
+        set, by default the one last read), and blocking keys if enabled.
 
         ``tokens`` holds look-up tokens already computed for some keys: the first of them is
         the current index key, so it is reused instead of computed again. ``strong`` is the
@@ -246,6 +253,7 @@ class Records:
         keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
         if self._context.matching.blocking:
             keys = keys | blocking_keys(customer)
+        keys = keys | search_keys(customer, fields or self._context.fields.cached())
         known = tokens or {}
         codec = self._context.codec
         return frozenset(known[k][0] if k in known else codec.index_key(k) for k in keys)
@@ -312,8 +320,21 @@ class Records:
         return found
 
     def shown(self, decision: AccessDecision, customer: Customer) -> Customer:
-        """The customer as the decision lets the actor see it (masked unless unmasked)."""
-        return mask_record(customer) if decision.masked else customer
+        """The customer as the decision lets the actor see it (masked unless unmasked): the
+        custom fields are masked as their definitions say (a value without a definition as
+        personal)."""
+        if not decision.masked:
+            return customer
+        masked = mask_record(customer)
+        if not customer.custom:
+            return masked
+        fields = self._context.fields.cached()
+
+        def personal(name: str) -> bool:
+            field = fields.get(name, removed=True)
+            return field is None or field.personal
+
+        return attrs.evolve(masked, custom=mask_custom(customer.custom, personal))
 
     def read_and_audit(
         self,

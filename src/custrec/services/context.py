@@ -37,6 +37,7 @@ from custrec.security import (
     KeyRing,
     Resource,
 )
+from custrec.services._custom import FieldCache
 from custrec.services.audit_head import AuditHead
 from custrec.storage import (
     AuditRecord,
@@ -296,6 +297,7 @@ class Context:
     review_intake: bool = False
     workflow: WorkflowSettings = attrs.field(factory=WorkflowSettings)
     converter: cattrs.Converter = attrs.field(factory=make_converter)
+    fields: FieldCache = attrs.field(factory=FieldCache)
     digest_key: bytes = attrs.field(factory=lambda: os.urandom(32))
 
     def require_keyring(self, what: str) -> KeyRing:

@@ -437,8 +437,14 @@ class CustomerService:
             merged = self._context.converter.unstructure(current)
             merged.update(changes)
             merged.pop("version", None)
+            # custom values are checked when they change: a definition changed since (a field
+            # made required, an option dropped) never blocks an update of other fields
             result = parse_customer(
-                merged, region=self._context.region, rules=self._context.rules, as_of=now
+                merged,
+                region=self._context.region,
+                rules=self._context.rules,
+                as_of=now,
+                fields=self._context.fields.read(unit.session) if "custom" in changes else None,
             )
             if result.record is None:
                 raise ValidationFailed(result.report)

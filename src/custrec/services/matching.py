@@ -290,6 +290,7 @@ class MatchingService:
                         row,
                         payload=_alias_payload(row, survivor_id, now, actor),
                         index_keys=frozenset({alias_token}),
+                        facets=frozenset(),
                         state="merged",
                         updated_at=now,
                     ),

@@ -272,6 +272,7 @@ class PrivacyService:
                 row,
                 payload=json.dumps(tombstone, separators=(",", ":")).encode(),
                 index_keys=frozenset(),
+                facets=frozenset(),
                 state="erased",
                 updated_at=now,
             ),

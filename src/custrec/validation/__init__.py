@@ -43,9 +43,17 @@ import phonenumbers
 
 from custrec._text import clean, compact
 from custrec.errors import InvalidFormat
+from custrec.model.custom import CustomFieldSet
 from custrec.model.issues import Issue, Severity, ValidationReport
-from custrec.model.records import Address, Contact, Customer, Identifier, IdentifierScheme
-from custrec.model.serialization import _structure_partially
+from custrec.model.records import (
+    Address,
+    Contact,
+    Customer,
+    CustomValues,
+    Identifier,
+    IdentifierScheme,
+)
+from custrec.model.serialization import _structure_partially, make_converter
 from custrec.validation import email, phone, ric, uscc
 from custrec.validation.rules import (
     _NORMALISED_EMAILS,
@@ -79,20 +87,53 @@ __all__ = [
 ]
 
 
+_CONVERTER = make_converter()
+
+
 def validate(
     record: Any,
     rules: RuleSet | None = None,
     *,
     as_of: datetime | None = None,
     region: str = "CN",
+    fields: CustomFieldSet | None = None,
 ) -> ValidationReport:
     """Check a record (``Customer``, ``Transaction`` or ``Interaction``) and report every issue.
 
     ``rules`` defaults to :data:`DEFAULT_RULES`; ``as_of`` (timezone-aware, default now) is the
-    instant against which "not in the future" is judged. Never raises on a bad record; raises
-    ``ValueError`` for a naive ``as_of``.
+    instant against which "not in the future" is judged. With ``fields`` (the custom-field
+    definitions, ``registry.fields.current()``) a customer's custom values are checked too
+    (required, type, length, range, option, unknown field; paths ``custom.<name>``); without,
+    they are not. Never raises on a bad record; raises ``ValueError`` for a naive ``as_of``.
     """
-    return (rules or DEFAULT_RULES).check(record, as_of=as_of, region=region)
+    report = (rules or DEFAULT_RULES).check(record, as_of=as_of, region=region)
+    if fields is not None and isinstance(record, Customer):
+        report = report.merged(ValidationReport(_custom_fields(fields).validate(record.custom)))
+    return report
+
+
+def _custom_fields(fields: object) -> CustomFieldSet:
+    if not isinstance(fields, CustomFieldSet):
+        raise TypeError("fields must be a custrec.model.custom.CustomFieldSet")
+    return fields
+
+
+def _coerced_custom(data: object, fields: CustomFieldSet) -> tuple[object, ValidationReport]:
+    """``data`` with its custom values converted as their definitions say (text to numbers,
+    dates, options), and the issues of those that could not be."""
+    if not isinstance(data, Mapping) or data.get("custom") is None:
+        return data, ValidationReport(())
+    raw = data["custom"]
+    if not isinstance(raw, Mapping):
+        issue = Issue(path="custom", code="type", message="expected an object of custom values")
+        return data, ValidationReport((issue,))
+    plain: Mapping[str, object]
+    try:
+        plain = _CONVERTER.structure(raw, CustomValues)
+    except (TypeError, ValueError):
+        plain = raw  # untagged raw input: every value goes through coerce as it is
+    values, issues = fields.coerce(plain)
+    return {**data, "custom": values}, ValidationReport(issues)
 
 
 @attrs.frozen
@@ -262,6 +303,7 @@ def parse_customer(
     region: str = "CN",
     rules: RuleSet | None = None,
     as_of: datetime | None = None,
+    fields: CustomFieldSet | None = None,
 ) -> ParseResult:
     """Normalise and validate a raw mapping into a :class:`~custrec.model.records.Customer`.
 
@@ -273,11 +315,16 @@ def parse_customer(
     check every other field (see :func:`~custrec.model.serialization.structure_partially`). Never
     raises on bad data: ``record`` is ``None`` when the report holds an error, and whenever a
     value could not be structured (even if its issue was downgraded). Raises ``ValueError`` only
-    for a bad ``region`` or a naive ``as_of``.
+    for a bad ``region`` or a naive ``as_of``. With ``fields`` (the custom-field definitions)
+    custom values are converted as their definitions say (``"12.50"`` for a decimal field,
+    ``"是"`` for a boolean one) and checked as :func:`validate` checks them.
     """
     _check_region(region)
     ruleset = rules or DEFAULT_RULES
     normaliser = _Normaliser(region)
+    custom_report = ValidationReport(())
+    if fields is not None:
+        data, custom_report = _coerced_custom(data, _custom_fields(fields))
     # Structured and normalised at once: the record is the one ``_normalized`` would return.
     normalised, structure_report, unreadable = _structure_partially(
         dict(data) if isinstance(data, Mapping) else data, Customer, finish=normaliser.hooks
@@ -293,6 +340,9 @@ def parse_customer(
     finally:
         _NORMALISED_EMAILS.reset(token)
     report = structure_report.merged(checked)
+    if fields is not None:
+        custom_issues = fields.validate(normalised.custom)
+        report = custom_report.merged(report).merged(ValidationReport(custom_issues))
     if unreadable or not report.ok:
         return ParseResult(None, report)
     return ParseResult(_final(normalised), report)

@@ -83,8 +83,9 @@ def test_erasure_shreds_one_customer_and_leaves_others(registry: Registry) -> No
     targets = {x.target: x.action for x in receipt.actions}
     assert targets["data_key"] == "destroyed"
     assert targets["name"] == "shredded" and targets["contacts[0].phones"] == "shredded"
-    # phone and e-mail, plus the blocking keys of the name and the street address
-    assert targets["index_keys"] == "4 deleted"
+    # phone and e-mail, the blocking keys of the name and the street address, and the
+    # name-search keys (the full name and its any-order form)
+    assert targets["index_keys"] == "6 deleted"
     assert "测试4号" not in repr(receipt) and "13800130004" not in repr(receipt)
     for call in (
         lambda: registry.customers.get(a.id, actor=ADMIN),

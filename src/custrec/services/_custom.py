@@ -1,0 +1,163 @@
+"""Custom-field definitions kept in the store, and the facets and look-up keys of a row.
+
+The current :class:`~custrec.model.custom.CustomFieldSet` is stored in the ``meta`` table
+under :data:`DEFINITIONS` (each earlier version under ``custom_fields.v<n>``), so every process
+using the store sees the same definitions. :class:`FieldCache` keeps the last set read: every
+unit of work that writes a customer row reads the stored bytes again (one small read) and
+parses them only when they changed, so a definition changed by another process applies from
+that process's next write on.
+
+:func:`row_facets` lists the non-personal facets a customer row carries (``industry=软件``,
+``grade.stars=4``, ``custom.contract_type=annual``, ...): what queries filter on and
+aggregations group by.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Final
+
+from custrec._checks import check, integer
+from custrec.matching.names import name_keys
+from custrec.model.custom import CustomField, CustomFieldSet, FieldType, from_json
+from custrec.model.records import Customer, CustomValue
+from custrec.storage import Session
+from custrec.storage.ordered import encode_date, encode_instant, encode_number
+
+__all__ = [
+    "DEFINITIONS",
+    "FieldCache",
+    "custom_facet_values",
+    "custom_key",
+    "row_facets",
+    "search_keys",
+    "version_name",
+]
+
+DEFINITIONS: Final = "custom_fields"
+"""The ``meta`` name of the current custom-field set."""
+
+
+def version_name(version: int) -> str:
+    """The ``meta`` name of one version of the set (kept for its history)."""
+    return f"{DEFINITIONS}.v{version}"
+
+
+class FieldCache:
+    """The custom-field set last read from the store (thread-safe)."""
+
+    __slots__ = ("_current", "_lock", "_raw")
+
+    def __init__(self) -> None:
+        self._raw: bytes | None = None
+        self._current = CustomFieldSet()
+        self._lock = threading.Lock()
+
+    def read(self, session: Session) -> CustomFieldSet:
+        """The set stored now, read in ``session`` (parsed again only when it changed)."""
+        raw = session.meta.get(DEFINITIONS)
+        with self._lock:
+            if raw != self._raw:
+                self._current = CustomFieldSet() if raw is None else from_json(raw)
+                self._raw = raw
+            return self._current
+
+    def cached(self) -> CustomFieldSet:
+        """The set as last read or written by this process."""
+        with self._lock:
+            return self._current
+
+    def store(self, fields: CustomFieldSet, raw: bytes) -> None:
+        """Remember a set this process has just committed."""
+        with self._lock:
+            self._current, self._raw = fields, raw
+
+
+def _encoded(kind: FieldType, value: CustomValue) -> Iterator[str]:
+    if isinstance(value, tuple):
+        yield from value
+    elif isinstance(value, bool):
+        yield "true" if value else "false"
+    elif isinstance(value, int | Decimal) and kind in (FieldType.NUMBER, FieldType.DECIMAL):
+        yield encode_number(value)
+    elif isinstance(value, date) and kind is FieldType.DATE:
+        yield encode_date(value)
+    elif isinstance(value, str):
+        yield value
+
+
+def custom_facet_values(field: CustomField, value: CustomValue) -> tuple[str, ...]:
+    """The facet values of one custom value, encoded so that text order is value order
+    (numbers by :func:`~custrec.storage.ordered.encode_number`, dates as ISO text); a value
+    of another type than its field's holds none."""
+    if "\x00" in str(value):
+        return ()
+    return tuple(_encoded(field.type, value))
+
+
+def custom_key(field: CustomField, value: CustomValue) -> tuple[str, str] | None:
+    """The exact look-up key of an indexed custom field's value (``None`` for a value of
+    another type)."""
+    if not isinstance(value, str):
+        try:
+            check("value", value, integer())
+        except (TypeError, ValueError):
+            return None
+    text = str(value)
+    if not text or "\x00" in text:
+        return None
+    return (f"custom.{field.name}", text)
+
+
+def search_keys(customer: Customer, fields: CustomFieldSet) -> frozenset[tuple[str, str]]:
+    """The look-up keys that are not identity: the name-search keys of the customer's name
+    and registered name (:func:`~custrec.matching.names.name_keys`), and the indexed custom
+    fields' values."""
+    kind = customer.kind.value
+    found: set[tuple[str, str]] = set()
+    for name in (customer.name, customer.registered_name):
+        if name:
+            found.update(name_keys(kind, name))
+    if customer.custom:
+        for field in fields.indexed_fields():
+            value = customer.custom.get(field.name)
+            key = None if value is None else custom_key(field, value)
+            if key is not None:
+                found.add(key)
+    return frozenset(found)
+
+
+def row_facets(customer: Customer, fields: CustomFieldSet) -> frozenset[str]:
+    """The facets of a customer's row: industry, province and city of every address,
+    intent, product interests, category, source, verification status and instant, the grade
+    in every named dimension, and the filterable custom fields."""
+    found: set[str] = set()
+
+    def add(name: str, value: str | None) -> None:
+        if value and "\x00" not in value:
+            found.add(f"{name}={value}")
+
+    add("industry", customer.industry)
+    for address in customer.addresses:
+        add("province", address.province)
+        add("city", address.city)
+    add("intent", None if customer.intent is None else customer.intent.value)
+    for interest in customer.product_interests:
+        add("interest", interest)
+    add("category", None if customer.category is None else customer.category.value)
+    add("source", customer.source)
+    add("verification", customer.verification.value)
+    if customer.last_verified_at is not None:
+        add("verified_at", encode_instant(customer.last_verified_at))
+    for grade in customer.grades:
+        add(f"grade.{grade.dimension}", grade.label)
+    if customer.custom:
+        for field in fields.filterable_fields():
+            value = customer.custom.get(field.name)
+            if value is not None:
+                for text in custom_facet_values(field, value):
+                    add(f"custom.{field.name}", text)
+    return frozenset(found)
