@@ -110,6 +110,7 @@ SERVICES = {
         "intake_many",
         "get",
         "find",
+        "search",
         "identify",
         "query",
         "batches",

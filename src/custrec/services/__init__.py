@@ -16,7 +16,7 @@ from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit
 from custrec.services.customers import CustomerService, Preparation, PreparedCustomer
-from custrec.services.facets import CustomerFacets, facet_filter
+from custrec.services.facets import Between, CustomerFacets, facet_filter
 from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
@@ -27,6 +27,7 @@ from custrec.services.results import (
     BulkResult,
     ErasureAction,
     ErasureReceipt,
+    GradeMove,
     HistoryEntry,
     IdentifyResult,
     JournalEntry,
@@ -47,6 +48,7 @@ __all__ = [
     "ActivityService",
     "AuditHead",
     "AuditService",
+    "Between",
     "BulkResult",
     "CaseService",
     "ChangeService",
@@ -58,6 +60,7 @@ __all__ = [
     "ErasureReceipt",
     "FieldService",
     "FileAuditHead",
+    "GradeMove",
     "GradingService",
     "HistoryEntry",
     "IdentifyResult",

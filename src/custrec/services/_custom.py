@@ -32,6 +32,7 @@ __all__ = [
     "FieldCache",
     "custom_facet_values",
     "custom_key",
+    "indexed_custom_key",
     "row_facets",
     "search_keys",
     "version_name",
@@ -110,6 +111,21 @@ def custom_key(field: CustomField, value: CustomValue) -> tuple[str, str] | None
     if not text or "\x00" in text:
         return None
     return (f"custom.{field.name}", text)
+
+
+def indexed_custom_key(fields: CustomFieldSet, wanted: object) -> tuple[str, str] | None:
+    """The look-up key of ``(name, value)`` for an indexed custom field, the value read as at
+    intake; ``None`` for a value that field cannot hold (it matches nobody). ``ValueError``
+    for a field that is not defined or not indexed."""
+    if not (isinstance(wanted, tuple) and len(wanted) == 2 and isinstance(wanted[0], str)):
+        raise TypeError("custom must be a (field name, value) pair")
+    name, value = wanted
+    field = fields.get(name)
+    if field is None or not field.indexed:
+        raise ValueError(f"custom field {name!r} is not indexed (define it indexed)")
+    values, issues = fields.coerce({name: value})
+    typed = values.get(name)
+    return None if issues or typed is None else custom_key(field, typed)
 
 
 def search_keys(customer: Customer, fields: CustomFieldSet) -> frozenset[tuple[str, str]]:

@@ -19,9 +19,11 @@ from custrec.model.history import diff
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
 from custrec.security import Action, Actor, Resource, mask_record
+from custrec.services._custom import indexed_custom_key
 from custrec.services._intake import RESTRICTION_ISSUE, Intake, Preparation, PreparedCustomer
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import CREATED, MASKED, Records, is_personal
+from custrec.services._search import search_names
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
@@ -162,8 +164,14 @@ class CustomerService:
         email: str | None,
         identifier: Identifier | None,
         external_id: tuple[str, str] | None,
+        custom: tuple[str, object] | None = None,
     ) -> list[StrongKey] | None:
         keys: list[StrongKey] = []
+        if custom is not None:
+            key = indexed_custom_key(self._context.fields.cached(), custom)
+            if key is None:
+                return None
+            keys.append(key)
         if phone is not None:
             if not phone_format.is_valid(phone, self._context.region):
                 return None
@@ -181,7 +189,9 @@ class CustomerService:
             ident = Identifier(scheme=IdentifierScheme.EXTERNAL, value=value, system=system)
             keys.append(identifier_key(normalize_identifier(ident)))
         if not keys:
-            raise ValueError("find() needs at least one of phone, email, identifier, external_id")
+            raise ValueError(
+                "find() needs at least one of phone, email, identifier, external_id, custom"
+            )
         return keys
 
     def find(
@@ -192,19 +202,26 @@ class CustomerService:
         email: str | None = None,
         identifier: Identifier | None = None,
         external_id: tuple[str, str] | None = None,
+        custom: tuple[str, object] | None = None,
     ) -> list[Customer]:
         """Return the customers matching every given strong identifier exactly, by id.
 
         ``phone`` is normalised with the registry's region, ``email`` as at intake,
         ``identifier`` is an :class:`~custrec.model.records.Identifier`, ``external_id`` is
-        ``(system, value)``. Lookups use blind indexes when a keyring is set. A value that
+        ``(system, value)``, ``custom`` is ``(field name, value)`` of an indexed custom field
+        (``ValueError`` for a field that is not indexed; the value is read as at intake).
+        Lookups use blind indexes when a keyring is set. A value that
         cannot be normalised matches nobody. Only customers the actor may read are returned
         (masked unless the actor may unmask); each is audited. At least one criterion is
         required (``ValueError``).
         """
         actor = check_actor(actor)
         keys = self._strong_key_of(
-            phone=phone, email=email, identifier=identifier, external_id=external_id
+            phone=phone,
+            email=email,
+            identifier=identifier,
+            external_id=external_id,
+            custom=custom,
         )
         if keys is None:
             return []
@@ -222,6 +239,42 @@ class CustomerService:
             )
             unit.commit()
         return found
+
+    def search(
+        self,
+        text: str,
+        *,
+        actor: Actor,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Customer]:
+        """Customers whose name or registered name matches ``text``, by id.
+
+        A match is the exact name (NFKC, case and width folded), an organisation's core name
+        without its legal form and region (``某某科技`` finds ``北京某某科技有限公司`` and
+        ``上海某某科技有限公司`` alike: filter by region to tell them apart), or a person's
+        full name in any order (``伟 张`` finds ``张伟``; ``Smith John`` finds ``John Smith``).
+        It goes through blind indexes like the other look-ups: no record is decrypted but the
+        matches the actor may read (masked unless the actor may unmask), each audited, plus one
+        ``customer.search`` entry (the search text is never recorded). A text without letters
+        or digits finds nobody. Page with ``after=page[-1].id``; stores written before name
+        search existed need ``registry.keys.reindex`` once.
+        """
+        actor = check_actor(actor)
+        if not isinstance(text, str):
+            raise TypeError("text must be a string")
+        check("limit", limit, positive_int())
+        if after is not None and not isinstance(after, str):
+            raise TypeError("after must be a customer id (a string) or None")
+        return search_names(
+            self._context,
+            self._records,
+            text,
+            actor=actor,
+            after=after,
+            limit=limit,
+            now=self._context.now(),
+        )
 
     def identify(
         self,
@@ -334,7 +387,9 @@ class CustomerService:
         check("limit", limit, positive_int())
         if after is not None and not isinstance(after, str):
             raise TypeError("after must be a customer id (a string) or None")
-        return self._page(actor, facet_filter(facets), after, limit)
+        return self._page(
+            actor, facet_filter(facets, fields=self._context.fields.cached()), after, limit
+        )
 
     def batches(
         self, *, actor: Actor, batch_size: int = 500, **facets: Unpack[CustomerFacets]
@@ -344,7 +399,7 @@ class CustomerService:
         short unit of work (as :meth:`query`)."""
         actor = check_actor(actor)
         check("batch_size", batch_size, positive_int())
-        where = facet_filter(facets)
+        where = facet_filter(facets, fields=self._context.fields.cached())
         after: str | None = None
         while True:
             batch = self._page(actor, where, after, batch_size)
@@ -362,7 +417,7 @@ class CustomerService:
         nothing is audited, as for :meth:`count`. Exports start here."""
         actor = check_actor(actor)
         check("batch_size", batch_size, positive_int())
-        where = facet_filter(facets)
+        where = facet_filter(facets, fields=self._context.fields.cached())
         decide = self._context.policy.decide
 
         def readable(row: CustomerRow) -> bool:

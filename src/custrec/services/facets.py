@@ -3,32 +3,51 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from datetime import datetime
+import re
+from collections.abc import Collection, Iterable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Final, TypedDict, TypeVar
 
+import attrs
+
 from custrec._checks import require_aware
+from custrec.model.custom import CustomField, CustomFieldSet, FieldType
 from custrec.model.records import (
+    CustomerCategory,
     CustomerKind,
+    Intent,
     KindName,
     LifecycleStage,
     RecordState,
     StageName,
     StateName,
+    VerificationStatus,
 )
-from custrec.storage import CustomerFilter
+from custrec.storage import CustomerFilter, FacetCondition
+from custrec.storage.ordered import encode_date, encode_instant, encode_number, upper_bound
 
-__all__ = ["FACETS", "CustomerFacets", "facet_filter"]
+__all__ = ["FACETS", "Between", "CustomerFacets", "facet_filter"]
 
 
 class CustomerFacets(TypedDict, total=False):
     """The facets customer queries filter on (``registry.customers.query``, ``count``,
-    ``ids``, ``batches``, exports); every one given must hold.
+    ``ids``, ``batches``, ``group_count``, exports); every one given must hold.
 
-    ``kind``, ``stage`` and ``state`` take the enum or its value (a misspelt value fails type
-    checking, and raises ``ValueError`` naming the allowed values at run time); ``owner``,
-    ``team``, ``grade`` and ``tag`` exact text; ``updated_after`` and ``updated_before`` are
-    exclusive, timezone-aware bounds.
+    - ``kind``, ``stage``, ``state`` take the enum or its value (a misspelt value fails type
+      checking, and raises ``ValueError`` naming the allowed values at run time); ``owner``,
+      ``team``, ``grade`` (the primary grade) and ``tag`` exact text.
+    - ``industry``, ``province``, ``city``, ``interest`` (a product interest), ``source``
+      (text) and ``intent``, ``category``, ``verification`` (enum or value) take one value or
+      a collection of values, any of which may match (a customer matches ``city`` when any of
+      its addresses is in that city, ``interest`` when any of its product interests is).
+    - ``grades`` maps a grade dimension to a label or a collection of labels
+      (``{"stars": ["4", "5"], "value_tier": "A"}``).
+    - ``custom`` maps a filterable custom field (see ``registry.fields``) to a value, a
+      collection of values (any of them) or a :class:`Between` range.
+    - ``updated_after`` / ``updated_before``, ``created_after`` / ``created_before`` and
+      ``verified_after`` / ``verified_before`` (``last_verified_at``) are exclusive,
+      timezone-aware bounds.
     """
 
     kind: CustomerKind | KindName
@@ -40,11 +59,49 @@ class CustomerFacets(TypedDict, total=False):
     tag: str
     updated_after: datetime
     updated_before: datetime
+    created_after: datetime
+    created_before: datetime
+    verified_after: datetime
+    verified_before: datetime
+    industry: str | Collection[str]
+    province: str | Collection[str]
+    city: str | Collection[str]
+    interest: str | Collection[str]
+    source: str | Collection[str]
+    intent: Intent | str | Collection[Intent | str]
+    category: CustomerCategory | str | Collection[CustomerCategory | str]
+    verification: VerificationStatus | str | Collection[VerificationStatus | str]
+    grades: Mapping[str, str | Collection[str]]
+    custom: Mapping[str, object]
 
 
 FACETS: Final = tuple(CustomerFacets.__annotations__)
 """The names of the facets, in order."""
 _E = TypeVar("_E", bound=enum.StrEnum)
+_TEXT_SETS: Final = ("industry", "province", "city", "interest", "source")
+_ENUM_SETS: Final[dict[str, type[enum.StrEnum]]] = {
+    "intent": Intent,
+    "category": CustomerCategory,
+    "verification": VerificationStatus,
+}
+
+
+@attrs.frozen
+class Between:
+    """A range of a custom field's values: ``at_least <= value < below``; either side may be
+    left open (``None``), not both. Numbers (``int``, ``Decimal``), dates and text compare as
+    values of their field's type.
+
+    >>> Between(at_least=1000, below=5000)
+    Between(at_least=1000, below=5000)
+    """
+
+    at_least: object = None
+    below: object = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.at_least is None and self.below is None:
+            raise ValueError("a Between range needs at_least, below or both")
 
 
 def _enum_facet(name: str, value: object, kind: type[_E]) -> str | None:
@@ -71,15 +128,138 @@ def _text_facet(name: str, value: object) -> str | None:
     return value
 
 
-def facet_filter(facets: Mapping[str, object]) -> CustomerFilter:
-    """Check the facets of a query (names, types, enum values) and build the storage filter."""
+def _many(name: str, value: object) -> list[object]:
+    """One value or a collection of them, as a non-empty list."""
+    if isinstance(value, str | enum.Enum) or not isinstance(value, Collection):
+        return [value]
+    found = list(value)
+    if not found:
+        raise ValueError(f"{name}: an empty collection matches nobody; leave the facet out")
+    return found
+
+
+def _any_of(facet: str, values: Iterable[str]) -> FacetCondition:
+    return FacetCondition(any_of=frozenset(f"{facet}={v}" for v in values))
+
+
+def _dimension(name: object) -> str:
+    if not isinstance(name, str) or not _DIMENSION.fullmatch(name):
+        raise ValueError("a grade dimension is a name such as 'stars' or 'value_tier'")
+    return name
+
+
+_DIMENSION: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _range(facet: str, low: str | None, high: str | None) -> FacetCondition:
+    prefix = f"{facet}="
+    return FacetCondition(
+        at_least=prefix if low is None else prefix + low,
+        below=upper_bound(prefix) if high is None else prefix + high,
+    )
+
+
+def _custom_text(field: CustomField, value: object) -> str:
+    """A filter value of a custom field, encoded as its facets are."""
+    kind = field.type
+    try:
+        if kind in (FieldType.NUMBER, FieldType.DECIMAL):
+            if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+                raise TypeError
+            return encode_number(Decimal(value) if isinstance(value, str) else value)
+        if kind is FieldType.DATE:
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise TypeError
+            return encode_date(value)
+        if kind is FieldType.BOOLEAN:
+            if not isinstance(value, bool):
+                raise TypeError
+            return "true" if value else "false"
+    except (TypeError, ArithmeticError, ValueError):
+        raise TypeError(
+            f"custom field {field.name!r} is a {kind.value} field: filter it by a {kind.value}"
+        ) from None
+    text = _text_facet(f"custom field {field.name!r}", value)
+    assert text is not None
+    return text
+
+
+def _custom(conditions: object, fields: CustomFieldSet | None) -> list[FacetCondition]:
+    if not isinstance(conditions, Mapping):
+        raise TypeError("custom must map custom field names to values")
+    found: list[FacetCondition] = []
+    for name, wanted in conditions.items():
+        field = None if fields is None else fields.get(name)
+        if field is None:
+            raise ValueError(f"no custom field {name!r} (see registry.fields.current())")
+        if not field.filterable:
+            raise ValueError(f"custom field {name!r} is not filterable (define it filterable)")
+        facet = f"custom.{name}"
+        if isinstance(wanted, Between):
+            low = None if wanted.at_least is None else _custom_text(field, wanted.at_least)
+            high = None if wanted.below is None else _custom_text(field, wanted.below)
+            found.append(_range(facet, low, high))
+        else:
+            found.append(
+                _any_of(facet, (_custom_text(field, v) for v in _many(f"custom.{name}", wanted)))
+            )
+    return found
+
+
+def _instant_range(
+    facet: str, after: datetime | None, before: datetime | None
+) -> FacetCondition | None:
+    if after is None and before is None:
+        return None
+    low = None if after is None else encode_instant(after + _MICROSECOND)
+    high = None if before is None else encode_instant(before)
+    return _range(facet, low, high)
+
+
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def facet_filter(
+    facets: Mapping[str, object], *, fields: CustomFieldSet | None = None
+) -> CustomerFilter:
+    """Check the facets of a query (names, types, enum values) and build the storage filter;
+    ``fields`` are the custom-field definitions a ``custom`` facet needs."""
     unknown = sorted(set(facets) - set(FACETS))
     if unknown:
         raise TypeError(f"unknown facet {unknown[0]!r}; the facets are: {', '.join(FACETS)}")
     bounds: dict[str, datetime | None] = {}
-    for name in ("updated_after", "updated_before"):
+    for name in (
+        "updated_after",
+        "updated_before",
+        "created_after",
+        "created_before",
+        "verified_after",
+        "verified_before",
+    ):
         value = facets.get(name)
         bounds[name] = None if value is None else require_aware(value, name)
+    conditions: list[FacetCondition] = []
+    for name in _TEXT_SETS:
+        if facets.get(name) is not None:
+            values = [_text_facet(name, v) for v in _many(name, facets[name])]
+            conditions.append(_any_of(name, (v for v in values if v is not None)))
+    for name, kind in _ENUM_SETS.items():
+        if facets.get(name) is not None:
+            values = [_enum_facet(name, v, kind) for v in _many(name, facets[name])]
+            conditions.append(_any_of(name, (v for v in values if v is not None)))
+    grades = facets.get("grades")
+    if grades is not None:
+        if not isinstance(grades, Mapping):
+            raise TypeError("grades must map grade dimensions to labels")
+        for dimension, labels in grades.items():
+            facet = f"grade.{_dimension(dimension)}"
+            texts = [_text_facet(facet, v) for v in _many(facet, labels)]
+            conditions.append(_any_of(facet, (v for v in texts if v is not None)))
+    if facets.get("custom") is not None:
+        conditions.extend(_custom(facets["custom"], fields))
+    verified = _instant_range("verified_at", bounds["verified_after"], bounds["verified_before"])
+    if verified is not None:
+        conditions.append(verified)
     return CustomerFilter(
         kind=_enum_facet("kind", facets.get("kind"), CustomerKind),
         stage=_enum_facet("stage", facets.get("stage"), LifecycleStage),
@@ -90,4 +270,7 @@ def facet_filter(facets: Mapping[str, object]) -> CustomerFilter:
         tag=_text_facet("tag", facets.get("tag")),
         updated_after=bounds["updated_after"],
         updated_before=bounds["updated_before"],
+        created_after=bounds["created_after"],
+        created_before=bounds["created_before"],
+        facets=conditions,
     )

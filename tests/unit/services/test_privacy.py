@@ -12,7 +12,14 @@ from custrec import Actor, Registry
 from custrec.consent import BundledConsentError, CaptureChannel, GuardianConsentRequired
 from custrec.errors import AccessDenied, Erased
 from custrec.grading import ParetoPolicy
-from custrec.model.records import Customer, LifecycleStage, RecordState, personal_fields
+from custrec.model.custom import CustomField, FieldType
+from custrec.model.records import (
+    Customer,
+    DataCategory,
+    LifecycleStage,
+    RecordState,
+    personal_fields,
+)
 from custrec.retention import (
     Period,
     RetentionAction,
@@ -152,7 +159,23 @@ def test_subject_export_holds_every_declared_personal_field(make: MakeRegistry) 
         ]
     )
     registry = make(retention=schedule)
-    c = registry.customers.intake(full_customer(), actor=OFFICER)
+    registry.fields.define(
+        CustomField(
+            name="member_no", type=FieldType.TEXT, personal=True, category=DataCategory.IDENTIFIER
+        ),
+        actor=OFFICER,
+        reason="loyalty programme",
+    )
+    graded = {
+        "dimension": "stars",
+        "label": "4",
+        "policy_id": "stars:v1",
+        "graded_at": T0.isoformat(),
+        "explanation": "12 purchases, 4,800 spent",
+    }
+    c = registry.customers.intake(
+        full_customer(custom={"member_no": "M-1"}, grades=[graded]), actor=OFFICER
+    )
     registry.consent.grant(c.id, "marketing.email", actor=OFFICER, channel=APP)
     export = registry.privacy.export_subject(c.id, actor=OFFICER).to_dict()
     assert export["schema_version"] == 1 and export["masked"] is False
