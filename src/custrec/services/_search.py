@@ -10,6 +10,7 @@ from custrec.model.records import Customer
 from custrec.security import Actor
 from custrec.services._records import Records
 from custrec.services.context import Context
+from custrec.storage import CustomerFilter
 
 __all__ = ["search_names"]
 
@@ -25,6 +26,7 @@ def search_names(
     after: str | None,
     limit: int,
     now: datetime,
+    where: CustomerFilter,
 ) -> list[Customer]:
     """Up to ``limit`` customers after ``after`` (by id) whose name keys match ``text`` and
     that ``actor`` may read, opened and audited in one read unit, with one
@@ -37,7 +39,11 @@ def search_names(
         shown: list[Customer] = []
         start = 0
         while len(shown) < limit and start < len(ids):
-            rows = unit.session.customers.get_many(ids[start : start + _STEP])
+            rows = [
+                row
+                for row in unit.session.customers.get_many(ids[start : start + _STEP])
+                if where.matches(row)
+            ]
             start += _STEP
             readable = records.readable(actor, rows)[: limit - len(shown)]
             shown.extend(records.read_and_audit(unit, actor, readable, now))

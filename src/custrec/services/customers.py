@@ -247,8 +247,10 @@ class CustomerService:
         actor: Actor,
         after: str | None = None,
         limit: int = 100,
+        **facets: Unpack[CustomerFacets],
     ) -> list[Customer]:
-        """Customers whose name or registered name matches ``text``, by id.
+        """Customers whose name or registered name matches ``text`` and the facets
+        (:class:`CustomerFacets`: ``city="北京"``), by id.
 
         A match is the exact name (NFKC, case and width folded), an organisation's core name
         without its legal form and region (``某某科技`` finds ``北京某某科技有限公司`` and
@@ -274,6 +276,7 @@ class CustomerService:
             after=after,
             limit=limit,
             now=self._context.now(),
+            where=facet_filter(facets, fields=self._context.fields.cached()),
         )
 
     def identify(
