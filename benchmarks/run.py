@@ -5,6 +5,7 @@
     python benchmarks/run.py --only core,grading --out results.json
     python benchmarks/run.py --only load     # optional: concurrent clients, SQLite and PostgreSQL
     python benchmarks/run.py --only workflow # optional: due lists on 5,500,000 cases and tasks
+    python benchmarks/run.py --only search   # optional: grouped counts and name search, 1,000,000
 
 Each benchmark runs in its own process (so that peak memory is its own) and writes its figures,
 with the machine, the Python version and the sizes, beside the floor or peer measured in the
@@ -51,11 +52,17 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--preload", "500", "--clients", "1,2", "--seconds", "5", "--ops", "200"],
     ),
+    "search": (
+        "bench_search.py",
+        ["--customers", "1000000", "--repeat", "3", "--searches", "200"],
+        ["--customers", "20000", "--repeat", "1", "--searches", "20"],
+    ),
 }
 
 # run only when named with --only (they take long, or need a PostgreSQL server to say much;
-# workflow builds 5,500,000 work rows first: about 9 minutes, 12-13 in all)
-OPTIONAL = frozenset({"load", "workflow"})
+# workflow builds 5,500,000 work rows first: about 9 minutes, 12-13 in all; search builds
+# 1,000,000 customers in SQLite and, with a DSN, in PostgreSQL)
+OPTIONAL = frozenset({"load", "search", "workflow"})
 
 
 def run(name: str, quick: bool) -> dict[str, Any]:
