@@ -157,7 +157,7 @@ class Records:
         :meth:`~custrec.storage.codec.Sealer.seal_record`)."""
         if customer.created_at is None or customer.updated_at is None:
             raise ValueError("stored customers need created_at and updated_at")
-        fields = self._context.fields.read(unit.session)
+        fields = unit.fields()
         if payload is None:
             payload = unit.sealer.seal_record(
                 Customer,

@@ -25,6 +25,7 @@ from custrec._checks import check, require_aware, storable_text
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
 from custrec.errors import AccessDenied, AuditIntegrityWarning, ErasureUnavailable, StorageError
 from custrec.matching import MatchConfig
+from custrec.model.custom import CustomFieldSet
 from custrec.model.serialization import make_converter
 from custrec.retention import RetentionSchedule
 from custrec.security import (
@@ -137,6 +138,13 @@ class Unit:
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
         self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
         self.committed = False
+        self._fields: CustomFieldSet | None = None
+
+    def fields(self) -> CustomFieldSet:
+        """The custom-field definitions as the store holds them, read once per unit."""
+        if self._fields is None:
+            self._fields = self.context.fields.read(self.session)
+        return self._fields
 
     def audit(
         self,

@@ -502,7 +502,7 @@ class CustomerService:
                 region=self._context.region,
                 rules=self._context.rules,
                 as_of=now,
-                fields=self._context.fields.read(unit.session) if "custom" in changes else None,
+                fields=unit.fields() if "custom" in changes else None,
             )
             if result.record is None:
                 raise ValidationFailed(result.report)
