@@ -155,6 +155,7 @@ SERVICES = {
     "tasks": ["create", "complete", "cancel", "get", "list_for", "overdue", "due", "listed"],
     "workflow": ["sweep"],
     "changes": ["since"],
+    "reports": ["counts", "new_customers", "repurchase"],
 }
 
 

@@ -20,6 +20,7 @@ attribute, a small service of its own:
 ``registry.tasks``      follow-ups, return visits, re-verifications: due and overdue lists
 ``registry.workflow``   the scheduled sweep: dormant customers, recurring tasks, escalations
 ``registry.changes``    the change feed: every committed change, in commit order, no values
+``registry.reports``    dashboard figures: counts by group, new customers, repurchase rates
 ======================  =======================================================================
 
 Every method takes ``actor=``: an access policy decides what the actor may do and see, and the
@@ -53,6 +54,7 @@ from custrec.services._opening import open_keyed, open_plaintext
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.activities import ActivityService
+from custrec.services.aggregates import ReportService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
 from custrec.services.cases import CaseService
@@ -120,6 +122,7 @@ class Registry:
     tasks: TaskService
     workflow: WorkflowService
     changes: ChangeService
+    reports: ReportService
 
     def __init__(
         self,
@@ -207,6 +210,7 @@ class Registry:
         self.quality = QualityService(context, records, self.matching)
         self.keys = KeyService(context, records)
         self.audit = AuditService(context)
+        self.reports = ReportService(context)
 
     def __repr__(self) -> str:
         state = "encrypted" if self.encrypted else "plain JSON"

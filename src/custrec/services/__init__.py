@@ -9,6 +9,7 @@ services it calls. docs/architecture.md shows the layers and how to add a capabi
 
 from custrec.services._records import Records
 from custrec.services.activities import ActivityService
+from custrec.services.aggregates import ReportService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
 from custrec.services.cases import CaseService
@@ -28,10 +29,13 @@ from custrec.services.results import (
     ErasureAction,
     ErasureReceipt,
     GradeMove,
+    GroupCounts,
     HistoryEntry,
     IdentifyResult,
     JournalEntry,
     MergeResult,
+    PeriodCount,
+    PeriodRate,
     RegradeReport,
     RetentionReport,
     RotationReport,
@@ -62,18 +66,22 @@ __all__ = [
     "FileAuditHead",
     "GradeMove",
     "GradingService",
+    "GroupCounts",
     "HistoryEntry",
     "IdentifyResult",
     "JournalEntry",
     "KeyService",
     "MatchingService",
     "MergeResult",
+    "PeriodCount",
+    "PeriodRate",
     "Preparation",
     "PreparedCustomer",
     "PrivacyService",
     "QualityService",
     "Records",
     "RegradeReport",
+    "ReportService",
     "RetentionReport",
     "RetentionService",
     "ReviewService",

@@ -191,3 +191,74 @@ class SubjectExport:
             "retention": self.retention,
             "work": [dict(w) for w in self.work],
         }
+
+
+# ------------------------------------------------------------------ reports (registry.reports)
+# Imported here, beside the report results, so that this block stays apart from the rest.
+from datetime import date  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+__all__ += ["GroupCounts", "PeriodCount", "PeriodRate"]
+
+GroupValue = str | int | Decimal | date | bool | None
+"""A group's value in :class:`GroupCounts`: text (names, labels, codes), or a custom field's
+value as its type holds it (``int``, ``Decimal``, ``date``, ``bool``); ``None`` for customers
+without a value."""
+
+
+def _json_value(value: GroupValue) -> str | int | bool | None:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class GroupCounts:
+    """Customers counted per group, as :meth:`ReportService.counts` gives them.
+
+    ``by`` names the groupings (one or two); ``rows`` holds ``(values, count)`` pairs, one
+    value per grouping, sorted by the values (the order of the stored values: text in
+    code-point order, numbers and dates by value, ``False`` before ``True``), ``None`` (no
+    value) last; groups of no customer are left out. ``total`` counts the matching customers
+    once each: a customer with several values of a grouping (cities, interests, tags,
+    multi-choice fields) counts in each of its groups, so the counts can add up to more.
+    """
+
+    by: tuple[str, ...]
+    rows: tuple[tuple[tuple[GroupValue, ...], int], ...]
+    total: int
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        """The rows as JSON-safe dictionaries, one key per grouping and ``"count"``
+        (``[{"city": "杭州市", "count": 12}, ...]``); decimals are written as text (exact)
+        and dates in ISO 8601."""
+        return [
+            {**{n: _json_value(v) for n, v in zip(self.by, values, strict=True)}, "count": count}
+            for values, count in self.rows
+        ]
+
+
+@attrs.frozen(kw_only=True)
+class PeriodCount:
+    """How many customers fall in one period ``[start, end)`` (aware datetimes in the report's
+    time zone), as :meth:`ReportService.new_customers` gives it."""
+
+    start: datetime
+    end: datetime
+    count: int
+
+
+@attrs.frozen(kw_only=True)
+class PeriodRate:
+    """The repurchase rate of one period ``[start, end)``, as
+    :meth:`ReportService.repurchase` gives it: ``buyers`` made at least one purchase in the
+    period, ``repeat_buyers`` at least two, and ``rate`` is ``repeat_buyers / buyers`` rounded
+    half up to four decimal places (``Decimal("0.3333")``), ``None`` without buyers."""
+
+    start: datetime
+    end: datetime
+    buyers: int
+    repeat_buyers: int
+    rate: Decimal | None
