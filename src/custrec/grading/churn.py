@@ -132,6 +132,11 @@ class ChurnPolicy:
         """``churn:k=<k>``."""
         return self._policy_id
 
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The labels best first: ``ok`` (low risk), then ``churn risk``."""
+        return ("ok", "churn risk")
+
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Grade ``summary`` at ``as_of``; raises ``ValueError`` for a naive ``as_of``."""
         assessment = churn_risk(summary, as_of=as_of, k=self.k)

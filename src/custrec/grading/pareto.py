@@ -134,6 +134,11 @@ class ParetoPolicy:
         """``pareto:basis=<basis>:breakpoints=<b1/b2...>:labels=<l1/l2...>``."""
         return self._policy_id
 
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The labels best first: the classes in order (A, B, C)."""
+        return self.labels
+
     def fit(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> FittedParetoPolicy:
         """Sort the population once and freeze ranks, cumulative values and class boundaries.
 
@@ -327,6 +332,11 @@ class FittedParetoPolicy:
     def policy_id(self) -> str:
         """The unfitted policy's id."""
         return self.policy.policy_id
+
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The unfitted policy's ranking (labels best first)."""
+        return self.policy.ranking
 
     @property
     def class_sizes(self) -> dict[str, int]:

@@ -173,6 +173,11 @@ class StarPolicy:
         """``stars:weights=amount:<w>,frequency:<w>,potential:<w>:cuts=<c1/../c4>[:potential=<src>]``."""
         return self._policy_id
 
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The labels best first: 5 stars down to 1."""
+        return self.labels[::-1]
+
     def potential_of(self, summary: ActivitySummary) -> Fraction | None:
         """The customer's potential as an exact fraction; ``None`` if the mapping lacks it.
 
@@ -275,6 +280,11 @@ class FittedStarPolicy:
     def policy_id(self) -> str:
         """The unfitted policy's id."""
         return self.policy.policy_id
+
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The unfitted policy's ranking (labels best first)."""
+        return self.policy.ranking
 
     def grade_many(self, summaries: Iterable[ActivitySummary], *, as_of: datetime) -> Grades:
         """Grade every summary at ``as_of``: labels and scores column-wise, grades on reading.

@@ -162,6 +162,11 @@ class ThresholdPolicy:
         """``threshold:<metric><op><cuts>:<labels>[:<currency>]``."""
         return self._policy_id
 
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The labels best first: the tiers in their configured order."""
+        return self.labels
+
     def _passes(self, value: MetricValue, cut: MetricValue) -> bool:
         if self._higher:
             return value >= cut if self.inclusive else value > cut
