@@ -174,8 +174,10 @@ class ActivityService:
         grading policy needs.
 
         Every stored customer (erased and merged records aside) is included: one summary per
-        currency it bought in, or one empty summary (:meth:`ActivitySummary.empty`, no
-        purchases) when it has no transaction up to ``as_of``. Computed by the store (SQL
+        currency it bought in, or one zero summary (:meth:`ActivitySummary.empty`: count 0,
+        total 0, no purchase instants, currency ``CNY``, which no policy checks without
+        purchases) when it has no transaction up to ``as_of``, so a fitted population is
+        every customer. Computed by the store (SQL
         backends use ``GROUP BY``), streamed in batches of ``batch_size``, ordered by customer
         id then currency. Summaries hold no personal data but cover every customer, so the
         actor needs the ``grade`` right over all customers; the call is audited.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -16,6 +16,7 @@ __all__ = [
     "BulkResult",
     "ErasureAction",
     "ErasureReceipt",
+    "GradeMove",
     "HistoryEntry",
     "IdentifyResult",
     "JournalEntry",
@@ -96,9 +97,36 @@ class MergeResult:
     consent_events_copied: int
 
 
+MoveDirection = Literal["up", "down", "new", "removed", "changed"]
+"""How a grade moved: ``up``/``down`` along the policy's ranking (best first), ``new`` (no
+grade before), ``removed`` (no grade after), ``changed`` (labels without a known order)."""
+
+
+@attrs.frozen(kw_only=True)
+class GradeMove:
+    """One customer whose grade changed in a regrade: the labels before and after (``None``:
+    no grade), the direction, and why (the policy's reasons, or the consent refusal; personal:
+    left out of ``repr()``)."""
+
+    customer_id: str
+    before: str | None
+    after: str | None
+    direction: MoveDirection
+    explanation: str | None = attrs.field(default=None, repr=False)
+
+
 @attrs.frozen(kw_only=True)
 class RegradeReport:
-    """What :meth:`GradingService.regrade` did: customers graded, and how many changed grade."""
+    """What :meth:`GradingService.regrade` did.
+
+    ``graded`` customers were looked at (``changed`` + ``unchanged``); ``dimension`` is the
+    named dimension graded (``None``: the primary grade). ``moves`` lists every customer whose
+    grade changed, by customer id; ``upgrades`` and ``downgrades`` count the ``up`` and ``down``
+    moves. ``counts`` is how many customers hold each label after the regrade, among those
+    graded by it (best first when the ranking is known, else by label); ``transitions`` counts
+    every (before, after) pair, stays included, ``None`` for no grade (a customer without a
+    grade before or after is left out).
+    """
 
     policy_id: str
     as_of: datetime
@@ -107,6 +135,12 @@ class RegradeReport:
     unchanged: int
     skipped_mixed_currencies: tuple[str, ...] = ()
     skipped_by_consent: tuple[str, ...] = ()
+    dimension: str | None = None
+    moves: tuple[GradeMove, ...] = ()
+    counts: tuple[tuple[str, int], ...] = ()
+    upgrades: int = 0
+    downgrades: int = 0
+    transitions: tuple[tuple[str | None, str | None, int], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
