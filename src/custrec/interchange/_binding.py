@@ -11,7 +11,7 @@ import attrs
 
 from custrec.errors import MappingError
 from custrec.interchange import convert
-from custrec.interchange._columns import ColumnRule, _value_key, header_key
+from custrec.interchange._columns import ColumnRule, _value_key, for_fields, header_key
 from custrec.interchange._paths import FieldPath, Step, parse_path
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ColumnUsage, RowIssue
@@ -133,7 +133,7 @@ class BoundMapping:
         if any(path.covers(t) or t.covers(path) for t in taken):
             return None
         m = self.mapping
-        return ColumnRule(
+        rule = ColumnRule(
             name=header,
             path=path,
             type=path.converter,
@@ -141,7 +141,14 @@ class BoundMapping:
             currency=m.currency,
             thousands=m.thousands,
             decimal=m.decimal,
+            auto_type=True,
         )
+        if m.fields is not None and path.custom is not None:
+            try:  # typed by its definition; a field nobody defined fails the file
+                rule = for_fields(rule, m.fields)
+            except MappingError as exc:  # the file's column, not a mapping key, is at fault
+                raise MappingError(header, exc.message) from None
+        return rule
 
     def apply(self, row: SourceRow) -> MappedRow:
         """Turn one source row into customer data; never raises for bad cell values."""

@@ -13,7 +13,8 @@ import attrs
 from custrec._text import clean
 from custrec.errors import MappingError
 from custrec.interchange import convert
-from custrec.interchange._paths import FieldPath, parse_path
+from custrec.interchange._paths import FieldPath, custom_path, parse_path
+from custrec.model.custom import CustomFieldSet
 
 if TYPE_CHECKING:
     from custrec.interchange.mapping import ImportMapping
@@ -68,7 +69,11 @@ def _value_key(value: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class ColumnRule:
-    """How one source column is read (see the module docs for each setting)."""
+    """How one source column is read (see the module docs for each setting).
+
+    ``auto_type``: the mapping gave no ``type``, so the column's follows its field (for a
+    custom field, its definition once :func:`for_fields` knows it).
+    """
 
     name: str
     path: FieldPath
@@ -81,13 +86,15 @@ class ColumnRule:
     thousands: str = ","
     decimal: str = "."
     required: bool = False
+    auto_type: bool = False
 
     def to_dict(self, defaults: ImportMapping | None = None) -> dict[str, Any]:
         """The rule as mapping-file data (settings equal to ``defaults``' are left out)."""
         data: dict[str, Any] = {"field": self.path.text}
         if self.aliases:
             data["aliases"] = list(self.aliases)
-        if self.type != self.path.converter:
+        given = self.path.custom is not None and not self.auto_type  # may differ once typed
+        if self.type != self.path.converter or given:
             data["type"] = self.type
         if self.values:
             data["values"] = dict(self.values)
@@ -221,4 +228,43 @@ def _column(name: str, spec: Any, top: Mapping[str, Any]) -> ColumnRule:
         thousands=thousands,
         decimal=decimal,
         required=required,
+        auto_type="type" not in spec,
     )
+
+
+def _undefined(name: str) -> str:
+    return (
+        f"no custom field {name!r} is defined (define it with registry.fields.define before "
+        "importing, or correct the name)"
+    )
+
+
+def for_fields(rule: ColumnRule, fields: CustomFieldSet) -> ColumnRule:
+    """``rule`` with its custom field typed by ``fields`` (a current or removed definition:
+    values of a removed field are still read, as intake reads them): the path knows whether
+    the field is personal, and a column without a ``type`` takes the field's converter (a
+    decimal field reads ``12,345.50`` with the column's separators, a date field the mapping's
+    date formats). Other rules are returned unchanged. :class:`MappingError` for a field that
+    is not defined or a ``type`` that does not fit it."""
+    name = rule.path.custom
+    if name is None:
+        return rule
+    field = fields.get(name, removed=True)
+    if field is None:
+        raise MappingError(f"columns.{rule.name}.field", _undefined(name))
+    path = custom_path(name, field)
+    kind = path.converter if rule.auto_type else rule.type
+    if kind not in path.allowed:
+        raise MappingError(
+            f"columns.{rule.name}.type",
+            f"{kind!r} does not fit custom field {name!r}, a {field.type} field (use "
+            f"{', '.join(sorted(path.allowed))})",
+        )
+    return attrs.evolve(rule, path=path, type=kind)
+
+
+def check_default(path: FieldPath, fields: CustomFieldSet) -> None:
+    """:class:`MappingError` for a default naming a custom field that is not defined."""
+    name = path.custom
+    if name is not None and fields.get(name, removed=True) is None:
+        raise MappingError(f"defaults.{path.text}", _undefined(name))

@@ -1,5 +1,9 @@
 """Field paths: :func:`parse_path` reads ``contacts[0].phones[0]`` into :class:`FieldPath`
-steps, type-checked against :class:`~custrec.model.records.Customer`."""
+steps, type-checked against :class:`~custrec.model.records.Customer`.
+
+``custom.<name>`` names one custom field's value (``custom`` alone: all of them, as a JSON
+object). Which custom fields exist is only known at run time: :func:`parse_path` checks the
+name's form, and :func:`custom_path` types the path by the field's definition."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from custrec.model.custom import NAME_PATTERN, CustomField, FieldType
 from custrec.model.records import Customer, IdentifierScheme, Money, personal_fields
 
 _UNMAPPABLE: Final = frozenset({"version"})
@@ -34,6 +39,20 @@ _MASK_BY_PATH: Final = {
     "notes": "full",
     "gender": "full",
     "birth_date": "full",
+}
+_CUSTOM_TYPES: Final = frozenset({"text", "date", "decimal", "integer", "bool", "list"})
+"""The converters a custom column may use before its definition is known."""
+_BY_FIELD_TYPE: Final[dict[FieldType, tuple[str, frozenset[str]]]] = {
+    # the default converter and the converters that fit; raw text always fits (the definition
+    # reads it at intake); a multi_enum's default is text, which the definition splits on the
+    # separators its options can never hold (the list converter's may be in an option)
+    FieldType.TEXT: ("text", frozenset({"text"})),
+    FieldType.ENUM: ("text", frozenset({"text"})),
+    FieldType.MULTI_ENUM: ("text", frozenset({"text", "list"})),
+    FieldType.BOOLEAN: ("text", frozenset({"text", "bool"})),
+    FieldType.NUMBER: ("integer", frozenset({"integer", "decimal", "text"})),
+    FieldType.DECIMAL: ("decimal", frozenset({"decimal", "integer", "text"})),
+    FieldType.DATE: ("date", frozenset({"date", "text"})),
 }
 _MASK_BY_SCHEME: Final = {
     IdentifierScheme.USCC.value: "uscc",
@@ -89,6 +108,13 @@ class FieldPath:
                 parts.append("[]")
         text = "".join(parts)
         return text[:-2] if text.endswith("[]") and not text.endswith("[].value") else text
+
+    @property
+    def custom(self) -> str | None:
+        """The custom field a ``custom.<name>`` path names (else ``None``)."""
+        if len(self.steps) == 2 and self.steps[0].name == "custom":
+            return self.steps[1].name
+        return None
 
     def covers(self, other: FieldPath) -> bool:
         """Whether ``other`` lies inside this path (or is it)."""
@@ -154,10 +180,15 @@ def parse_path(text: str) -> FieldPath:
     Traceback (most recent call last):
     ...
     ValueError: 'contacts[0]' is a record: name one of its fields (e.g. 'contacts[0].name')
+    >>> parse_path("custom.member_no").custom
+    'member_no'
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("a field path must be a non-empty string")
     text = text.strip()
+    head, dot, rest = text.partition(".")
+    if head == "custom":
+        return _custom(text, rest if dot else None)
     segments = _parse_segments(text)
     cls: type = Customer
     steps: list[Step] = []
@@ -234,6 +265,39 @@ def parse_path(text: str) -> FieldPath:
         converter, allowed = _scalar_converter(tp)
         return _finish(text, steps, converter, allowed, None)
     raise ValueError(f"{text!r} does not name a value")  # pragma: no cover - loop returns
+
+
+def _custom(text: str, name: str | None) -> FieldPath:
+    """``custom`` (every custom value, a JSON object) or ``custom.<name>`` (one value, raw text
+    until :func:`custom_path` knows its definition; personal until then)."""
+    if name is None:
+        steps = [Step("attr", name="custom")]
+        return _finish(text, steps, "json", frozenset({"json"}), None)
+    if NAME_PATTERN.fullmatch(name) is None:
+        raise ValueError(
+            f"{text!r}: {name!r} is not a custom field name (custom.<name>, the name a "
+            "lower-case letter, then up to 62 lower-case letters, digits or underscores)"
+        )
+    return custom_path(name, None)
+
+
+def custom_path(name: str, field: CustomField | None) -> FieldPath:
+    """The path ``custom.<name>``, typed by the field's definition: its default converter and
+    the converters that fit the field's type, personal as the definition says. Without a
+    definition (``None``): raw text (the definitions read it at intake), and personal (any
+    value may be)."""
+    if field is None:
+        converter, allowed, personal = "text", _CUSTOM_TYPES, True
+    else:
+        (converter, allowed), personal = _BY_FIELD_TYPE[field.type], field.personal
+    return FieldPath(
+        text=f"custom.{name}",
+        steps=(Step("attr", name="custom"), Step("attr", name=name)),
+        converter=converter,
+        allowed=allowed,
+        personal=personal,
+        mask_kind="full",
+    )
 
 
 def _finish(

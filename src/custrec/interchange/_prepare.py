@@ -231,7 +231,9 @@ class Preparer:
             vouched = self.preparation.prepare(data)
             customer, report = vouched.record, vouched.report
         else:
-            result = parse_customer(data, region=self.mapping.region, as_of=self.as_of)
+            result = parse_customer(
+                data, region=self.mapping.region, as_of=self.as_of, fields=self.mapping.fields
+            )
             customer, report = result.record, result.report
         issues.extend(row_issues(source, mapped, report))
         if customer is None or any(i.severity is Severity.ERROR for i in issues):

@@ -12,6 +12,7 @@ path                            meaning
 ``contacts[0].phones``          the whole list, split on separators (``tags`` likewise)
 ``identifiers[CN-USCC]``        the identifier of that scheme (``CN-RIC``, ``PASSPORT``, ...)
 ``identifiers[EXTERNAL:crm]``   the customer's id in another system (here ``crm``)
+``custom.member_no``            the value of a custom field (see below)
 ==============================  ==============================================================
 
 Each column may list header ``aliases`` (matched after NFKC, case folding and removal of
@@ -41,6 +42,14 @@ such as ``addresses[0].country``, applies only when a cell created that item).
 >>> data = bound.apply(row).data
 >>> data["name"], data["contacts"], data["stage"], data["kind"]
 ('星河科技', [{'phones': ['１３８００１３８０００']}], 'prospect', 'organization')
+
+A ``custom.<name>`` column feeds ``data["custom"][name]``; the field's definition reads the
+value at intake (``parse_customer(fields=...)``). :meth:`ImportMapping.with_fields` (which
+:func:`~custrec.interchange.plan_import` calls with the registry's definitions) checks every
+custom field the mapping names against the definitions, and types each column without a
+``type`` by its field: a number or decimal field reads ``12,345.50`` or ``１２３`` with the
+column's separators, a date field the mapping's date formats; text, options and yes/no go to
+the definition as text.
 
 Every problem in a mapping raises :class:`MappingError` naming the mapping key at fault
 (``columns.手机.field: unknown field 'phonez' in 'contacts[0].phonez'``).
@@ -78,9 +87,12 @@ from custrec.interchange._columns import (
     _separator,
     _strings,
     _value_key,
+    check_default,
+    for_fields,
     header_key,
 )
 from custrec.interchange._paths import FieldPath, Step, parse_path
+from custrec.model.custom import CustomFieldSet
 
 __all__ = [
     "CONVERTERS",
@@ -127,8 +139,11 @@ class ImportMapping:
     :meth:`native`, then :meth:`bind` it to a file's headers.
 
     ``native`` mappings also read any column whose header is itself a field path (the CSV that
-    :func:`~custrec.interchange.export_csv` writes), and JSON Lines rows that are custrec
+    :func:`~custrec.interchange.export_customers` writes), and JSON Lines rows that are custrec
     export documents as they are.
+
+    ``fields`` are the custom-field definitions the mapping was checked against
+    (:meth:`with_fields`; ``None``: not checked, custom values are read as raw text).
     """
 
     name: str | None = None
@@ -147,11 +162,13 @@ class ImportMapping:
     delimiter: str = "auto"
     native: bool = False
     ignore: tuple[str, ...] = ()
+    fields: CustomFieldSet | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def native_mapping(cls) -> ImportMapping:
-        """The mapping for files custrec exported: headers are field paths."""
-        return cls(name="custrec export", native=True)
+        """The mapping for files custrec exported: headers are field paths, and only an empty
+        cell means "no value" (an export writes ``无`` or ``N/A`` only when a field holds it)."""
+        return cls(name="custrec export", native=True, nulls=frozenset({""}))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> ImportMapping:
@@ -271,6 +288,32 @@ class ImportMapping:
             data["defaults"] = {path.text: value for path, value in self.defaults}
         data["columns"] = {rule.name: rule.to_dict(self) for rule in self.columns}
         return data
+
+    def with_fields(self, fields: CustomFieldSet) -> ImportMapping:
+        """The mapping checked against custom-field definitions (``registry.fields.current()``):
+        every ``custom.<name>`` column and default must name a defined field (current, or
+        removed: intake still reads a removed field's values), and a column's ``type`` must fit
+        the field; a column without a ``type`` takes the field's (see the module docs). A native
+        mapping also checks, when it binds, the ``custom.<name>`` headers of the file. Raises
+        :class:`MappingError` naming the key at fault, so an import fails before reading a row.
+
+        >>> from custrec.model.custom import CustomField
+        >>> fields = CustomFieldSet().define(CustomField(name="budget", type="decimal"))
+        >>> mapping = ImportMapping.from_dict({"columns": {"预算": "custom.budget"}})
+        >>> mapping.with_fields(fields).columns[0].type
+        'decimal'
+        >>> ImportMapping.from_dict({"columns": {"会员号": "custom.member_no"}}).with_fields(
+        ...     fields)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        custrec.errors.MappingError: columns.会员号.field: no custom field 'member_no' is ...
+        """
+        if not isinstance(fields, CustomFieldSet):
+            raise TypeError("fields must be a custrec.model.custom.CustomFieldSet")
+        columns = tuple(for_fields(rule, fields) for rule in self.columns)
+        for path, _ in self.defaults:
+            check_default(path, fields)
+        return attrs.evolve(self, columns=columns, fields=fields)
 
     def bind(self, headers: Iterable[str]) -> BoundMapping:
         """Match the mapping's columns to a file's headers.

@@ -458,7 +458,12 @@ class _Importer:
         merged = _CONVERTER.unstructure(current)
         merged.update(changes)
         merged.pop("version", None)
-        check = parse_customer(merged, region=self.mapping.region, as_of=self.as_of)
+        check = parse_customer(  # custom values checked when they change, as update does
+            merged,
+            region=self.mapping.region,
+            as_of=self.as_of,
+            fields=self.mapping.fields if "custom" in changes else None,
+        )
         if not check.report.ok:
             row.issues.extend(self._row_issues(row, check.report))
             row.decide(Outcome.REJECTED)
@@ -647,8 +652,9 @@ def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> d
 
     Scalars are replaced; contacts are merged by a shared phone, e-mail or name (phones and
     e-mails are added), identifiers by scheme and system, addresses by kind (fields given are
-    replaced), tags, interests and needs are added, milestones given are replaced. Returns the
-    changed fields only, as data for ``registry.customers.update``.
+    replaced), tags, interests and needs are added, milestones given are replaced, and custom
+    values given are replaced field by field (the others are kept). Returns the changed fields
+    only, as data for ``registry.customers.update``.
     """
     changes: dict[str, Any] = {}
     for name in sorted(set(touched) - NOT_MERGED):
@@ -664,6 +670,8 @@ def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> d
             value = _dedupe((*(old or ()), *(value or ())))
         elif name == "milestones" and isinstance(value, Milestones):
             value = _overlay(current.milestones, value)
+        elif name == "custom":
+            value = current.custom.replace(**new.custom)
         if value != old:
             changes[name] = _CONVERTER.unstructure(value)
     return changes
@@ -706,8 +714,11 @@ def plan_import(
     checked against. The actor needs the create right (and for ``on_match="update"`` the
     update and unmask rights).
 
-    Raises :class:`~custrec.errors.MappingError` when the mapping does not fit the
-    file (checked before anything is written); bad rows never raise, they are reported.
+    The mapping is checked against the registry's custom-field definitions
+    (:meth:`~custrec.interchange.mapping.ImportMapping.with_fields`): a ``custom.<name>`` column
+    or header naming no defined field fails the import before a row is read. Raises
+    :class:`~custrec.errors.MappingError` when the mapping does not fit the file or the
+    definitions (checked before anything is written); bad rows never raise, they are reported.
     """
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
@@ -719,9 +730,10 @@ def plan_import(
     now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
     chosen = policy if policy is not None else ImportPolicy()
     headers = getattr(rows, "headers", None)
+    chosen_mapping = mapping if mapping is not None else ImportMapping.native_mapping()
     importer = _Importer(
         registry,
-        mapping if mapping is not None else ImportMapping.native_mapping(),
+        chosen_mapping.with_fields(registry.fields.current()),
         actor=actor,
         policy=chosen,
         dry_run=bool(dry_run),
