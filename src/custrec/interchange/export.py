@@ -13,9 +13,18 @@ applied.
 - CSV (UTF-8 with a byte order mark, for spreadsheets): ``_schema_version`` and ``_masked``,
   then one column per field, named by its field path (``milestones.contract_amount`` as
   ``"1250000.00 CNY"``); lists (contacts, addresses, identifiers, tags, interests, needs) are
-  JSON arrays in their cells. A cell a spreadsheet would run as a formula (starting with
+  JSON arrays in their cells. After those (:data:`CSV_COLUMNS`), one ``custom.<name>`` column
+  per custom field, current and removed (a removed field's values are kept, and exported),
+  in name order, its values as text: a decimal in plain notation (``12345.50``), a date ISO
+  8601, a yes/no field ``true``/``false``, the options of a multi-choice field joined by
+  ``;``. A cell a spreadsheet would run as a formula (starting with
   ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with ``'``, which the CSV
   reader removes again (see :mod:`custrec.interchange.csvsafe`).
+
+Values are masked as ``registry.customers.get`` shows them to the actor: for an actor without
+unmask, the personal custom fields too (text starred character for character, numbers and
+yes/no as ``***``, a date as January 1st of its year), while the other custom fields are
+exported as they are.
 
 A path is created with mode 0600 (an existing file is narrowed to 0600 before it is rewritten):
 unmasked exports hold personal data, and masked ones still hold some.
@@ -26,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import IO, Any, Final, Unpack
 
 import attrs
@@ -34,15 +44,29 @@ from custrec._checks import check, positive_int
 from custrec._files import open_private
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
+from custrec.model.custom import CustomFieldSet
 from custrec.model.records import Customer, Milestones
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.registry import Registry
 from custrec.security import Actor
 from custrec.services import CustomerFacets
 
-__all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "ExportResult", "export_customers", "flatten"]
+__all__ = [
+    "CSV_COLUMNS",
+    "CUSTOM_SEPARATOR",
+    "EXPORT_FORMATS",
+    "ExportResult",
+    "csv_columns",
+    "custom_cell",
+    "export_customers",
+    "flatten",
+]
 
 EXPORT_FORMATS: Final = ("jsonl", "csv")
+CUSTOM_SEPARATOR: Final = ";"
+"""What joins the options of a multi-choice custom value in a CSV cell (an option never holds
+``;`` or ``,``, so the field's definition splits the cell back exactly)."""
+_PLAIN_DIGITS: Final = 100  # decimals in plain notation up to this exponent, else scientific
 
 _LIST_FIELDS: Final = frozenset(
     {"identifiers", "contacts", "addresses", "tags", "product_interests", "needs"}
@@ -52,7 +76,7 @@ _LIST_FIELDS: Final = frozenset(
 def _csv_columns() -> tuple[str, ...]:
     columns: list[str] = ["_schema_version", "_masked"]
     for field in attrs.fields(Customer):
-        if field.name == "version":
+        if field.name in ("version", "custom"):  # custom values have a column each
             continue
         if field.name == "milestones":
             columns.extend(f"milestones.{f.name}" for f in attrs.fields(Milestones))
@@ -62,7 +86,22 @@ def _csv_columns() -> tuple[str, ...]:
 
 
 CSV_COLUMNS: Final = _csv_columns()
-"""The columns of a CSV export, in order."""
+"""The first columns of a CSV export, in order; one ``custom.<name>`` column per custom field
+follows (:func:`csv_columns`)."""
+
+
+def csv_columns(fields: CustomFieldSet) -> tuple[str, ...]:
+    """The columns of a CSV export under the custom-field definitions ``fields``:
+    :data:`CSV_COLUMNS`, then ``custom.<name>`` for every current and removed field, by name.
+
+    >>> from custrec.model.custom import CustomField
+    >>> fields = (CustomFieldSet().define(CustomField(name="tier", type="text"))
+    ...           .define(CustomField(name="budget", type="decimal")).remove("tier"))
+    >>> csv_columns(fields)[len(CSV_COLUMNS):]
+    ('custom.budget', 'custom.tier')
+    """
+    names = sorted(f.name for f in (*fields.fields, *fields.removed))
+    return (*CSV_COLUMNS, *(f"custom.{name}" for name in names))
 
 
 @attrs.frozen(kw_only=True)
@@ -75,6 +114,9 @@ class ExportResult:
     masked: int = 0
     erased: int = 0
     denied: int = 0
+    left_out_fields: tuple[str, ...] = ()
+    """Custom fields defined while a CSV export ran: it has no column for them, so their
+    values are not in it (export again). A JSON Lines export holds every value."""
 
 
 def _cell(value: Any) -> str:
@@ -87,8 +129,42 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def flatten(record: Mapping[str, Any], *, masked: bool) -> list[str]:
-    """One CSV row (in :data:`CSV_COLUMNS` order) for a customer as the registry exports it."""
+def custom_cell(value: Any) -> str:
+    """A custom value, in its JSON form (as the registry exports it), as CSV cell text.
+
+    >>> [custom_cell(v) for v in ({"decimal": "1.25E+3"}, {"date": "2026-03-01"}, True,
+    ...                           ["silver", "gold"], 7, None)]
+    ['1250', '2026-03-01', 'true', 'silver;gold', '7', '']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return CUSTOM_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((tag, text),) = value.items()
+        if tag == "decimal" and isinstance(text, str):
+            return _plain(text)
+        return str(text)
+    return str(value)
+
+
+def _plain(text: str) -> str:
+    """A decimal in plain notation (``1E+3`` as ``1000``), which a decimal column reads back;
+    one beyond ``10 ** ±100`` as it is (its plain digits would fill the cell)."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if not number.is_finite() or abs(number.adjusted()) > _PLAIN_DIGITS:
+        return text
+    return format(number, "f")
+
+
+def flatten(record: Mapping[str, Any], *, masked: bool, custom: tuple[str, ...] = ()) -> list[str]:
+    """One CSV row (in :data:`CSV_COLUMNS` order, then the ``custom`` fields named) for a
+    customer as the registry exports it."""
     row: list[str] = [str(SCHEMA_VERSION), "true" if masked else "false"]
     milestones = record.get("milestones") or {}
     for column in CSV_COLUMNS[2:]:
@@ -101,6 +177,8 @@ def flatten(record: Mapping[str, Any], *, masked: bool) -> list[str]:
             if column in _LIST_FIELDS and value is None:
                 value = []
         row.append(_cell(value))
+    values = record.get("custom") or {}
+    row.extend(custom_cell(values.get(name)) for name in custom)
     return row
 
 
@@ -148,9 +226,13 @@ def _export(
     progress: Callable[[int], None] | None,
 ) -> ExportResult:
     writer: CsvWriter | None = None
+    custom: tuple[str, ...] = ()
     if format == "csv":
+        columns = csv_columns(registry.fields.current())
+        custom = tuple(c.removeprefix("custom.") for c in columns[len(CSV_COLUMNS) :])
         writer = CsvWriter(stream)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(columns)
+    left_out: set[str] = set()
     exported = masked = erased = denied = 0
     for customer_id in ids:
         try:
@@ -166,7 +248,8 @@ def _export(
         is_masked = subject.masked
         record = subject.record
         if writer is not None:
-            writer.writerow(flatten(record, masked=is_masked))
+            writer.writerow(flatten(record, masked=is_masked, custom=custom))
+            left_out.update(set(record.get("custom") or ()) - set(custom))
         else:
             document = {
                 "schema_version": SCHEMA_VERSION,
@@ -181,4 +264,10 @@ def _export(
             progress(exported)
     if progress is not None and (exported % batch_size or not exported):
         progress(exported)
-    return ExportResult(exported=exported, masked=masked, erased=erased, denied=denied)
+    return ExportResult(
+        exported=exported,
+        masked=masked,
+        erased=erased,
+        denied=denied,
+        left_out_fields=tuple(sorted(left_out)),
+    )
