@@ -181,7 +181,12 @@ class ScopedPolicy(AccessPolicy, Protocol):
     read only the items the actor may see, instead of reading everyone's and asking
     :meth:`decide` about each. The answer must never be narrower than what ``decide`` allows
     (``own``: at most the items whose owner is the actor; ``team``: also those of the actor's
-    team; ``all``; ``None``: none). :meth:`decide` still judges every item.
+    team; ``all``; ``None``: none). :meth:`decide` still judges every item a list returns.
+
+    Reports (``registry.reports``) count in the store exactly the customers the scope of
+    ``read`` reaches, without asking :meth:`decide` per customer: a policy whose ``decide``
+    refuses reads inside that scope (by state, by time, by customer) must not implement
+    ``widest_scope``; the reports then decide customer by customer (slower, same answers).
     """
 
     def widest_scope(self, actor: Actor, action: Action | str) -> Scope | None:

@@ -724,6 +724,9 @@ def _put_back(data: dict[str, Any], path: str, old: Any, customer_id: str) -> No
     """Undo one field change in a document's ``data``: the value at ``path`` becomes ``old``; an
     element a change added to a list (``old`` ``None``) is removed again."""
     parts = _path_parts(path, customer_id)
+    if len(parts) == 2 and parts[0] == "grades" and isinstance(data.get("grades"), list):
+        _put_back_grade(data["grades"], str(parts[1]), old)
+        return
     node: Any = data
     for part in parts[:-1]:
         if isinstance(part, int):
@@ -747,6 +750,27 @@ def _put_back(data: dict[str, Any], path: str, old: Any, customer_id: str) -> No
     while len(node) <= last:  # the change removed it (later elements are put back first)
         node.append(None)
     node[last] = copy.deepcopy(old)
+
+
+def _put_back_grade(grades: list[Any], dimension: str, old: Any) -> None:
+    """Undo a regrade in one dimension (``grades.<dimension>``; the history holds the labels
+    only): without an old label the entry goes, else it takes the old label back (its policy,
+    instant and explanation stay those of the later grade)."""
+    index = next(
+        (
+            i
+            for i, g in enumerate(grades)
+            if isinstance(g, dict) and g.get("dimension") == dimension
+        ),
+        None,
+    )
+    if old is None:
+        if index is not None:
+            del grades[index]
+    elif index is not None:
+        grades[index]["label"] = old
+    # else: removed later (a consent refusal): the history holds the label only, not the
+    # policy and instant an entry needs, so the earlier version is shown without it
 
 
 def _state_of(values: Any, name: str) -> RecordState:

@@ -9,6 +9,7 @@ import attrs
 from custrec._checks import check, positive_int
 from custrec.errors import NotFound
 from custrec.security import Action, Actor, KeyringMismatch, Resource
+from custrec.services._custom import row_facets
 from custrec.services._opening import (
     APART,
     META_KEY_STORE_ID,
@@ -98,11 +99,13 @@ class KeyService:
         )
 
     def reindex(self, *, actor: Actor, reason: str | None = None, batch_size: int = 500) -> int:
-        """Rewrite every customer's index keys as the current settings make them.
+        """Rewrite every customer's index keys and facets as the current settings make them.
 
         Run it after adding a new index key (lookups keep working meanwhile because they try
-        every configured index key) or after changing :class:`~custrec.matching.MatchConfig`'s
-        ``blocking`` (or upgrading from a version without blocking keys). Every record is opened
+        every configured index key), after changing :class:`~custrec.matching.MatchConfig`'s
+        ``blocking``, after making a custom field filterable or indexed (rows written before
+        carry no facet or look-up key for it), or after upgrading from a version without
+        blocking keys, name search or facets. Every record is opened
         to recompute its keys; only rows whose keys differ are written. Returns how many
         customers were re-indexed. Needs the ``manage_keys`` right.
         """
@@ -122,14 +125,19 @@ class KeyService:
                     if row.state == "erased":
                         continue
                     target = alias_target(row) if row.state == "merged" else None
+                    facets: frozenset[str] = frozenset()
                     if target is not None:
                         keys = frozenset({self._context.codec.index_key(("merged_into", target))})
                     else:
-                        keys = self._records.index_keys(self._records.customer(unit, row))
-                    if keys == row.index_keys:
+                        customer = self._records.customer(unit, row)
+                        fields = unit.fields()
+                        keys = self._records.index_keys(customer, fields=fields)
+                        facets = row_facets(customer, fields)
+                    if keys == row.index_keys and facets == row.facets:
                         continue
                     unit.session.customers.update(
-                        attrs.evolve(row, index_keys=keys), expected_version=row.version
+                        attrs.evolve(row, index_keys=keys, facets=facets),
+                        expected_version=row.version,
                     )
                     count += 1
                 unit.commit()

@@ -204,3 +204,23 @@ def test_custom_values_are_in_the_subject_export_and_gone_after_erasure(
     registry.privacy.erase(c.id, actor=ADMIN, reason="subject request")
     assert registry.customers.find(custom=("member_no", "M-20931"), actor=ADMIN) == []
     assert registry.customers.count(actor=ADMIN, custom={"budget": Between(at_least=0)}) == 0
+
+
+def test_a_field_made_filterable_later_filters_old_records_after_a_reindex(
+    registry: Registry,
+) -> None:
+    registry.fields.define(
+        CustomField(name="region_code", type=FieldType.TEXT), actor=ADMIN, reason="import"
+    )
+    c = registry.customers.intake(person("李雷", "13800138001", region_code="N1"), actor=ADMIN)
+    registry.fields.change(
+        CustomField(name="region_code", type=FieldType.TEXT, filterable=True),
+        actor=ADMIN,
+        reason="report by region code",
+    )
+    assert registry.customers.count(actor=ADMIN, custom={"region_code": "N1"}) == 0
+    assert registry.keys.reindex(actor=ADMIN) == 1
+    assert [x.id for x in registry.customers.query(actor=ADMIN, custom={"region_code": "N1"})] == [
+        c.id
+    ]
+    assert registry.keys.reindex(actor=ADMIN) == 0  # nothing left to rewrite

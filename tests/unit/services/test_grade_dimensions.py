@@ -14,7 +14,6 @@ import pytest
 
 from custrec import Actor, Registry
 from custrec.consent import CaptureChannel
-from custrec.errors import StorageError
 from custrec.grading import (
     ActivitySummary,
     ChurnPolicy,
@@ -312,11 +311,6 @@ def test_the_d_c_b_a_path_of_a_dimension_is_stored(registry: Registry, store: St
     assert customer.grade_in("value_tier").graded_at == instants[-1]  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    raises=StorageError,
-    strict=True,
-    reason="Records.first_version cannot replay a grades.<dimension> path yet (_put_back)",
-)
 def test_the_d_c_b_a_path_of_a_dimension_is_in_the_history(registry: Registry) -> None:
     cid, instants = climb(registry)
     for at in instants:
