@@ -973,14 +973,15 @@ def run_search_store(
     """SQLite (or memory): build, grouped counts beside plain SQLite, then name searches."""
     from custrec import KeyRing, Registry
     from custrec.backends import MemoryStore, SQLiteStore
+    from custrec.backends.sqlite import key_file_for
     from custrec.security import generate_key_file
 
     path = (args.sqlite_path or work / "search.sqlite").resolve()
     key_file = Path(f"{path}.keyring.json")
     reuse = backend == "sqlite" and args.reuse and path.exists() and key_file.exists()
     if backend == "sqlite" and not reuse:
-        for name in (path, Path(f"{path}.keyring.json"), Path(f"{path}.keys.sqlite")):
-            for suffix in ("", "-wal", "-shm"):
+        for name in (path, key_file, Path(key_file_for(path))):
+            for suffix in ("", "-wal", "-shm", "-writers.lock"):
                 Path(f"{name}{suffix}").unlink(missing_ok=True)
         generate_key_file(key_file)
     store: Store = MemoryStore() if backend == "memory" else SQLiteStore(path)
@@ -1016,7 +1017,7 @@ def run_search_store(
         store.close()
     if backend == "sqlite":
         output["file_bytes"] = file_size(path)
-        output["key_store_bytes"] = file_size(Path(f"{path}.keys.sqlite"))
+        output["key_store_bytes"] = file_size(Path(key_file_for(path)))
     return output
 
 
