@@ -13,31 +13,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from custrec.storage.types import GROUP_COLUMNS, ActivityRow, CustomerFilter, CustomerRow
+from custrec.storage.types import ActivityRow, CustomerFilter, CustomerRow, group_values
 
 __all__ = ["buyers_by_period", "count_by_period", "group_count"]
 
 Group = tuple[str | None, ...]
 
 
-def _values(row: CustomerRow, name: str) -> Iterable[str | None]:
-    """The distinct values of one grouping of ``row`` (``(None,)`` when it has none)."""
-    if name in GROUP_COLUMNS:
-        value: str | None = getattr(row, name)
-        return (value,)
-    if name == "tag":
-        found = set(row.tags)
-    else:
-        prefix = f"{name}="
-        found = {f[len(prefix) :] for f in row.facets if f.startswith(prefix)}
-    return found or (None,)
-
-
 def group_count(rows: Iterable[CustomerRow], by: Sequence[str]) -> dict[Group, int]:
     """Count ``rows`` per group of the checked names ``by`` (see ``CustomerTable``)."""
     counts: Counter[Group] = Counter()
     for row in rows:
-        counts.update(itertools.product(*(_values(row, name) for name in by)))
+        counts.update(itertools.product(*(group_values(row, name) for name in by)))
     return dict(counts)
 
 

@@ -10,8 +10,9 @@ from typing import Final
 
 from custrec.model.custom import NAME_PATTERN, CustomField, CustomFieldSet, FieldType
 from custrec.services.results import GroupValue
-from custrec.storage import GROUP_COLUMNS, CustomerRow
+from custrec.storage import CustomerRow
 from custrec.storage.ordered import decode_date, decode_number
+from custrec.storage.types import group_values
 
 __all__ = ["GROUPINGS", "Decode", "check_groupings", "ordered", "row_groups"]
 
@@ -120,23 +121,9 @@ def check_groupings(
     return tuple(str(name) for name in names), decoders
 
 
-def _values(row: CustomerRow, name: str) -> Iterable[str | None]:
-    """The distinct stored values of one grouping of ``row`` (``(None,)`` without any), as
-    :meth:`~custrec.storage.protocols.CustomerTable.group_count` defines them."""
-    if name in GROUP_COLUMNS:
-        value: str | None = getattr(row, name)
-        return (value,)
-    if name == "tag":
-        found = set(row.tags)
-    else:
-        prefix = f"{name}="
-        found = {f[len(prefix) :] for f in row.facets if f.startswith(prefix)}
-    return found or (None,)
-
-
 def row_groups(row: CustomerRow, by: Sequence[str]) -> Iterable[Group]:
     """Every group ``row`` counts in: one per combination of its values of ``by``."""
-    return itertools.product(*(_values(row, name) for name in by))
+    return itertools.product(*(group_values(row, name) for name in by))
 
 
 def _order(group: Group) -> tuple[tuple[bool, str], ...]:

@@ -35,6 +35,7 @@ __all__ = [
     "WorkRow",
     "WrappedKey",
     "check_meta_name",
+    "group_values",
 ]
 
 ACTIVITY_KINDS: Final = ("transaction", "interaction")
@@ -198,6 +199,22 @@ class Reach:
 
 def _conditions(values: Iterable[FacetCondition]) -> tuple[FacetCondition, ...]:
     return tuple(values)
+
+
+def group_values(row: CustomerRow, name: str) -> tuple[str | None, ...]:
+    """The distinct values of one grouping of ``row``, as
+    :meth:`~custrec.storage.protocols.CustomerTable.group_count` groups it (the reference
+    semantics): a column of :data:`GROUP_COLUMNS`, ``"tag"``, or the values of the row's facets
+    named ``name``; ``(None,)`` when it has none."""
+    if name in GROUP_COLUMNS:
+        value: str | None = getattr(row, name)
+        return (value,)
+    if name == "tag":
+        found = set(row.tags)
+    else:
+        prefix = f"{name}="
+        found = {f[len(prefix) :] for f in row.facets if f.startswith(prefix)}
+    return tuple(sorted(found)) if found else (None,)
 
 
 @attrs.frozen(kw_only=True)
