@@ -133,17 +133,34 @@ def _decimals(pa: Any, values: Sequence[Decimal | None]) -> Any:
     return pa.array(values, type=pa.decimal128(precision, min(places, precision)))
 
 
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+def _fits_decimal128(values: Sequence[Decimal]) -> bool:
+    """Whether every value fits one ``decimal128`` (at most 38 digits in all); numbers that do
+    not (a custom field without limits takes any) become text instead."""
+    places = whole = 0
+    for value in values:
+        shape = value.as_tuple()
+        exponent = int(shape.exponent)
+        places = max(places, -exponent)
+        whole = max(whole, len(shape.digits) + exponent)
+    return max(whole, 0) + places <= _MAX_PRECISION
+
+
 def _column(pa: Any, values: Sequence[object]) -> Any:
-    """One grouping's values: typed by what they are (a custom field's type), else text."""
+    """One grouping's values: typed by what they are (a custom field's type), else text (also
+    integers beyond 64 bits and decimals beyond 38 digits)."""
     present = [v for v in values if v is not None]
     kinds = {type(v) for v in present}
     if len(kinds) == 1:
         (kind,) = kinds
         if kind is bool:
             return pa.array(values, type=pa.bool_())
-        if kind is int:
+        if kind is int and all(_INT64_MIN <= v <= _INT64_MAX for v in present):  # type: ignore[operator]
             return pa.array(values, type=pa.int64())
-        if kind is Decimal:
+        if kind is Decimal and _fits_decimal128(present):  # type: ignore[arg-type]
             return _decimals(pa, values)  # type: ignore[arg-type]
         if kind is date:
             return pa.array(values, type=pa.date32())

@@ -292,7 +292,8 @@ class ImportMapping:
     def with_fields(self, fields: CustomFieldSet) -> ImportMapping:
         """The mapping checked against custom-field definitions (``registry.fields.current()``):
         every ``custom.<name>`` column and default must name a defined field (current, or
-        removed: intake still reads a removed field's values), and a column's ``type`` must fit
+        removed: such a column is read, so that an export re-imports, but intake refuses a
+        new value for a removed field, row by row), and a column's ``type`` must fit
         the field; a column without a ``type`` takes the field's (see the module docs). A native
         mapping also checks, when it binds, the ``custom.<name>`` headers of the file. Raises
         :class:`MappingError` naming the key at fault, so an import fails before reading a row.

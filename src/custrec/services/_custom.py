@@ -15,14 +15,15 @@ aggregations group by.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from custrec._checks import check, integer
 from custrec.matching.names import name_keys
 from custrec.model.custom import CustomField, CustomFieldSet, FieldType, from_json
+from custrec.model.issues import Issue
 from custrec.model.records import Customer, CustomValue
 from custrec.storage import Session
 from custrec.storage.ordered import encode_date, encode_instant, encode_number
@@ -33,6 +34,8 @@ __all__ = [
     "custom_facet_values",
     "custom_key",
     "indexed_custom_key",
+    "merged_custom",
+    "removed_issues",
     "row_facets",
     "search_keys",
     "version_name",
@@ -77,16 +80,25 @@ class FieldCache:
             self._current, self._raw = fields, raw
 
 
+_NUMBER_TYPES: Final = frozenset({int, Decimal})  # exactly these: a bool is no number here
+
+
 def _encoded(kind: FieldType, value: CustomValue) -> Iterator[str]:
-    if isinstance(value, tuple):
-        yield from value
-    elif isinstance(value, bool):
-        yield "true" if value else "false"
-    elif isinstance(value, int | Decimal) and kind in (FieldType.NUMBER, FieldType.DECIMAL):
-        yield encode_number(value)
-    elif isinstance(value, date) and kind is FieldType.DATE:
-        yield encode_date(value)
-    elif isinstance(value, str):
+    """The facet texts of a value of the field's own type; none for a value of another type
+    (a value stored under an earlier definition of the name)."""
+    if kind is FieldType.MULTI_ENUM:
+        if isinstance(value, tuple):
+            yield from value
+    elif kind is FieldType.BOOLEAN:
+        if isinstance(value, bool):
+            yield "true" if value else "false"
+    elif kind in (FieldType.NUMBER, FieldType.DECIMAL):
+        if type(value) in _NUMBER_TYPES:
+            yield encode_number(value)  # type: ignore[arg-type]
+    elif kind is FieldType.DATE:
+        if isinstance(value, date):
+            yield encode_date(value)
+    elif isinstance(value, str):  # text, enum
         yield value
 
 
@@ -126,6 +138,30 @@ def indexed_custom_key(fields: CustomFieldSet, wanted: object) -> tuple[str, str
     values, issues = fields.coerce({name: value})
     typed = values.get(name)
     return None if issues or typed is None else custom_key(field, typed)
+
+
+def merged_custom(customer: Customer, converter: Any) -> dict[str, Any]:
+    """A customer's custom values in their JSON form (the base an update's values go onto)."""
+    return dict(converter.unstructure(customer.custom) or {})
+
+
+def removed_issues(
+    values: Mapping[str, object], fields: CustomFieldSet, kept: Mapping[str, object] | None = None
+) -> tuple[Issue, ...]:
+    """An issue for each value of a removed custom field that is new: a removed field takes no
+    new value; only a value ``kept`` from the stored record (the same value) stays."""
+    kept = kept or {}
+    return tuple(
+        Issue(
+            path=f"custom.{name}",
+            code="removed_field",
+            message="this custom field was removed: it takes no new values",
+        )
+        for name, value in values.items()
+        if name not in fields
+        and fields.get(name, removed=True) is not None
+        and kept.get(name) != value
+    )
 
 
 def search_keys(customer: Customer, fields: CustomFieldSet) -> frozenset[tuple[str, str]]:

@@ -17,6 +17,7 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource
+from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
     Issuer,
@@ -278,6 +279,10 @@ class Intake:
             record, report = result.record, result.report
         else:
             raise TypeError("intake() takes a mapping or a Customer")
+        if record is not None and record.custom:
+            removed = removed_issues(record.custom, self._context.fields.cached())
+            if removed:
+                report = report.merged(ValidationReport(removed))
         if not report.ok or record is None:
             raise ValidationFailed(report)
         if record.state is RecordState.RESTRICTED:

@@ -27,6 +27,7 @@ from custrec.model.custom import CustomFieldSet
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.model.serialization import make_converter
+from custrec.services._custom import removed_issues
 from custrec.validation import RuleSet, parse_customer
 
 __all__ = ["RESTRICTION_ISSUE", "Issuer", "Preparation", "PreparedCustomer", "prepared"]
@@ -65,6 +66,10 @@ def prepared(
         raise TypeError("prepare() takes a mapping")
     result = parse_customer(data, region=region, rules=rules, as_of=as_of, fields=fields)
     record, report = result.record, result.report
+    if record is not None and record.custom and fields is not None:
+        removed = removed_issues(record.custom, fields)
+        if removed:
+            record, report = None, report.merged(ValidationReport(removed))
     if record is not None and record.state is RecordState.RESTRICTED:
         record, report = None, report.merged(ValidationReport((RESTRICTION_ISSUE,)))
     return record, report

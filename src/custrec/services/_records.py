@@ -328,13 +328,12 @@ class Records:
         masked = mask_record(customer)
         if not customer.custom:
             return masked
-        fields = self._context.fields.cached()
+        return attrs.evolve(masked, custom=mask_custom(customer.custom, self.personal_custom))
 
-        def personal(name: str) -> bool:
-            field = fields.get(name, removed=True)
-            return field is None or field.personal
-
-        return attrs.evolve(masked, custom=mask_custom(customer.custom, personal))
+    def personal_custom(self, name: str) -> bool:
+        """Whether a custom field's values are personal (a value without a definition is)."""
+        field = self._context.fields.cached().get(name, removed=True)
+        return field is None or field.personal
 
     def read_and_audit(
         self,

@@ -17,9 +17,15 @@ from custrec.errors import DuplicateCustomer, Erased, ValidationFailed, VersionC
 from custrec.matching import StrongKey, identifier_key, strong_keys
 from custrec.model.history import diff
 from custrec.model.issues import Issue, ValidationReport
-from custrec.model.records import Customer, Identifier, IdentifierScheme, RecordState
-from custrec.security import Action, Actor, Resource, mask_record
-from custrec.services._custom import indexed_custom_key
+from custrec.model.records import (
+    Customer,
+    CustomValues,
+    Identifier,
+    IdentifierScheme,
+    RecordState,
+)
+from custrec.security import AccessDecision, Action, Actor, Resource, mask_custom
+from custrec.services._custom import indexed_custom_key, merged_custom, removed_issues
 from custrec.services._intake import RESTRICTION_ISSUE, Intake, Preparation, PreparedCustomer
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import CREATED, MASKED, Records, is_personal
@@ -495,6 +501,11 @@ class CustomerService:
             merged = self._context.converter.unstructure(current)
             merged.update(changes)
             merged.pop("version", None)
+            if isinstance(changes.get("custom"), Mapping):
+                # custom values change field by field; a value of None removes one
+                custom = dict(merged_custom(current, self._context.converter))
+                custom.update(changes["custom"])
+                merged["custom"] = {k: v for k, v in custom.items() if v is not None}
             # custom values are checked when they change: a definition changed since (a field
             # made required, an option dropped) never blocks an update of other fields
             result = parse_customer(
@@ -506,6 +517,9 @@ class CustomerService:
             )
             if result.record is None:
                 raise ValidationFailed(result.report)
+            removed = removed_issues(result.record.custom, unit.fields(), current.custom)
+            if removed:
+                raise ValidationFailed(ValidationReport(removed))
             new = attrs.evolve(
                 result.record,
                 version=row.version,
@@ -618,5 +632,10 @@ class CustomerService:
             return None
         if not path and isinstance(value, dict):
             customer = self._context.converter.structure(value, Customer)
-            return self._context.converter.unstructure(mask_record(customer))
+            shown = self._records.shown(AccessDecision(True, "history", masked=True), customer)
+            return self._context.converter.unstructure(shown)
+        if path == "custom" and isinstance(value, dict):
+            values = self._context.converter.structure(value, CustomValues)
+            masked = mask_custom(values, self._records.personal_custom)
+            return self._context.converter.unstructure(masked)
         return MASKED

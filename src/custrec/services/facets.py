@@ -5,14 +5,13 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Final, TypedDict, TypeVar
 
 import attrs
 
 from custrec._checks import require_aware
-from custrec.model.custom import CustomField, CustomFieldSet, FieldType
+from custrec.model.custom import CustomField, CustomFieldSet
 from custrec.model.records import (
     CustomerCategory,
     CustomerKind,
@@ -24,8 +23,9 @@ from custrec.model.records import (
     StateName,
     VerificationStatus,
 )
+from custrec.services._custom import custom_facet_values
 from custrec.storage import CustomerFilter, FacetCondition
-from custrec.storage.ordered import encode_date, encode_instant, encode_number, upper_bound
+from custrec.storage.ordered import encode_instant, upper_bound
 
 __all__ = ["FACETS", "Between", "CustomerFacets", "facet_filter"]
 
@@ -159,29 +159,32 @@ def _range(facet: str, low: str | None, high: str | None) -> FacetCondition:
     )
 
 
-def _custom_text(field: CustomField, value: object) -> str:
-    """A filter value of a custom field, encoded as its facets are."""
-    kind = field.type
-    try:
-        if kind in (FieldType.NUMBER, FieldType.DECIMAL):
-            if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-                raise TypeError
-            return encode_number(Decimal(value) if isinstance(value, str) else value)
-        if kind is FieldType.DATE:
-            if not isinstance(value, date) or isinstance(value, datetime):
-                raise TypeError
-            return encode_date(value)
-        if kind is FieldType.BOOLEAN:
-            if not isinstance(value, bool):
-                raise TypeError
-            return "true" if value else "false"
-    except (TypeError, ArithmeticError, ValueError):
-        raise TypeError(
-            f"custom field {field.name!r} is a {kind.value} field: filter it by a {kind.value}"
-        ) from None
-    text = _text_facet(f"custom field {field.name!r}", value)
-    assert text is not None
-    return text
+def _custom_texts(fields: CustomFieldSet, field: CustomField, value: object) -> tuple[str, ...]:
+    """The facet texts a filter value of a custom field matches, the value read as intake
+    reads it (an enum option in any case or width, ``"是"`` for a boolean, ``"１２"`` for a
+    number): ``TypeError`` for a value of another type, ``ValueError`` for one the field
+    cannot hold (an unknown option)."""
+    values, issues = fields.coerce({field.name: value})
+    typed = values.get(field.name)
+    if issues or typed is None:
+        codes = {issue.code for issue in issues}
+        kind = field.type.value
+        if "type" in codes or (typed is None and not issues):
+            raise TypeError(f"custom field {field.name!r} is a {kind} field: filter it by a {kind}")
+        raise ValueError(
+            f"custom field {field.name!r}: not a value this {kind} field can hold "
+            f"({', '.join(sorted(codes))})"
+        )
+    return custom_facet_values(field, typed)
+
+
+def _bound(fields: CustomFieldSet, field: CustomField, value: object) -> str | None:
+    if value is None:
+        return None
+    texts = _custom_texts(fields, field, value)
+    if len(texts) != 1:
+        raise ValueError(f"custom field {field.name!r}: a range bound is one value")
+    return texts[0]
 
 
 def _custom(conditions: object, fields: CustomFieldSet | None) -> list[FacetCondition]:
@@ -190,19 +193,18 @@ def _custom(conditions: object, fields: CustomFieldSet | None) -> list[FacetCond
     found: list[FacetCondition] = []
     for name, wanted in conditions.items():
         field = None if fields is None else fields.get(name)
-        if field is None:
+        if field is None or fields is None:
             raise ValueError(f"no custom field {name!r} (see registry.fields.current())")
         if not field.filterable:
             raise ValueError(f"custom field {name!r} is not filterable (define it filterable)")
         facet = f"custom.{name}"
         if isinstance(wanted, Between):
-            low = None if wanted.at_least is None else _custom_text(field, wanted.at_least)
-            high = None if wanted.below is None else _custom_text(field, wanted.below)
+            low = _bound(fields, field, wanted.at_least)
+            high = _bound(fields, field, wanted.below)
             found.append(_range(facet, low, high))
         else:
-            found.append(
-                _any_of(facet, (_custom_text(field, v) for v in _many(f"custom.{name}", wanted)))
-            )
+            texts = [t for v in _many(facet, wanted) for t in _custom_texts(fields, field, v)]
+            found.append(_any_of(facet, texts))
     return found
 
 

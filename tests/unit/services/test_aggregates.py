@@ -1142,3 +1142,18 @@ def test_to_arrow_builds_typed_tables(shop: tuple[Registry, dict[str, str]]) -> 
         to_arrow([months[0], graded])
     with pytest.raises(TypeError, match="to_arrow takes"):
         to_arrow("GroupCounts")
+
+
+def test_to_arrow_keeps_numbers_beyond_arrow_types_as_text() -> None:
+    pytest.importorskip("pyarrow")
+    from custrec.dataframe import to_arrow
+    from custrec.services import GroupCounts
+
+    huge = GroupCounts(by=("custom.n",), rows=(((10**30,), 1), ((5,), 2)), total=3)
+    wide = GroupCounts(
+        by=("custom.d",), rows=(((Decimal("1" * 41),), 1), ((Decimal("1E-50"),), 1)), total=2
+    )
+    assert to_arrow(huge).column("custom.n").to_pylist() == [str(10**30), "5"]
+    assert to_arrow(wide).column("custom.d").to_pylist() == ["1" * 41, "1E-50"]
+    small = GroupCounts(by=("custom.d",), rows=(((Decimal("12.50"),), 1),), total=1)
+    assert str(to_arrow(small).schema.field("custom.d").type).startswith("decimal128")

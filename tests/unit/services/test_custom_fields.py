@@ -187,9 +187,71 @@ def test_changing_a_definition_keeps_old_records_readable_and_updatable(
         c.id, {"custom": {"contract_type": "annual", "budget": "5"}}, actor=ADMIN, reason="r"
     )
     assert renewed.custom == {"contract_type": "annual", "budget": Decimal(5)}
-    # a removed field's value stays until retention erases the customer
+    # a removed field's value stays until retention erases the customer, but takes no new one
     registry.fields.remove("budget", actor=ADMIN, reason="not used")
     assert registry.customers.get(c.id, actor=ADMIN).custom["budget"] == Decimal(5)
+    kept = registry.customers.update(
+        c.id, {"custom": {"contract_type": "annual"}}, actor=ADMIN, reason="same"
+    )
+    assert kept.custom == {"contract_type": "annual", "budget": Decimal(5)}
+    for changes in ({"custom": {"budget": "6"}}, {"custom": {"budget": "anything"}}):
+        with pytest.raises(ValidationFailed) as failed:
+            registry.customers.update(c.id, changes, actor=ADMIN, reason="new value")
+        assert [(i.path, i.code) for i in failed.value.report.errors] == [
+            ("custom.budget", "removed_field")
+        ]
+    with pytest.raises(ValidationFailed) as refused:
+        registry.customers.intake(person("韩梅梅", "13800138002", budget="1"), actor=ADMIN)
+    assert [(i.path, i.code) for i in refused.value.report.errors] == [
+        ("custom.budget", "removed_field")
+    ]
+    # a value of None removes a field; the other values stay
+    dropped = registry.customers.update(
+        c.id, {"custom": {"budget": None}}, actor=ADMIN, reason="retention of budgets"
+    )
+    assert dropped.custom == {"contract_type": "annual"}
+
+
+def test_an_update_of_custom_changes_only_the_fields_it_names(registry: Registry) -> None:
+    defined(registry)
+    c = registry.customers.intake(
+        person("李雷", "13800138001", member_no="M-1", contract_type="annual"), actor=ADMIN
+    )
+    new = registry.customers.update(
+        c.id, {"custom": {"budget": "10"}}, actor=ADMIN, reason="budget agreed"
+    )
+    assert new.custom == {"member_no": "M-1", "contract_type": "annual", "budget": Decimal(10)}
+
+
+def test_filter_values_are_read_as_intake_reads_them(registry: Registry) -> None:
+    defined(registry)
+    registry.fields.define(
+        CustomField(name="vip", type=FieldType.BOOLEAN, filterable=True), actor=ADMIN, reason="r"
+    )
+    registry.customers.intake(
+        person("李雷", "13800138001", contract_type="annual", budget="12", vip="是"), actor=ADMIN
+    )
+    for wanted in ({"contract_type": "ANNUAL"}, {"contract_type": "ａｎｎｕａｌ"}, {"vip": "true"}):
+        assert registry.customers.count(actor=ADMIN, custom=wanted) == 1, wanted
+    assert registry.customers.count(actor=ADMIN, custom={"budget": "１２"}) == 1
+    with pytest.raises(ValueError, match="option"):
+        registry.customers.count(actor=ADMIN, custom={"contract_type": "weekly"})
+
+
+def test_a_staff_members_history_shows_non_personal_custom_values(registry: Registry) -> None:
+    defined(registry)
+    c = registry.customers.intake(
+        person("李雷", "13800138001", member_no="M-20931", contract_type="annual"), actor=STAFF
+    )
+    registry.customers.update(
+        c.id, {"custom": {"contract_type": "monthly"}}, actor=STAFF, reason="downgrade"
+    )
+    changes = [h for h in registry.customers.history(c.id, actor=STAFF) if h.path == "custom"]
+    assert len(changes) == 1
+    old, new = changes[0].old, changes[0].new
+    assert isinstance(old, dict) and isinstance(new, dict)
+    assert (old["contract_type"], new["contract_type"]) == ("annual", "monthly")
+    assert "20931" not in str(old["member_no"]) and "20931" not in str(new["member_no"])
 
 
 def test_custom_values_are_in_the_subject_export_and_gone_after_erasure(
