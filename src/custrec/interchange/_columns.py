@@ -242,10 +242,10 @@ def _undefined(name: str) -> str:
 def for_fields(rule: ColumnRule, fields: CustomFieldSet) -> ColumnRule:
     """``rule`` with its custom field typed by ``fields`` (a current or removed definition:
     a removed field's column is still read; intake refuses a new value for it): the path
-    knows whether the field is personal, and a column without a ``type`` takes the field's converter (a
-    decimal field reads ``12,345.50`` with the column's separators, a date field the mapping's
-    date formats). Other rules are returned unchanged. :class:`MappingError` for a field that
-    is not defined or a ``type`` that does not fit it."""
+    knows whether the field is personal, and a column without a ``type`` takes the field's
+    converter (a decimal field reads ``12,345.50`` with the column's separators, a date field
+    the mapping's date formats). Other rules are returned unchanged. :class:`MappingError`
+    for a field that is not defined or a ``type`` that does not fit it."""
     name = rule.path.custom
     if name is None:
         return rule
