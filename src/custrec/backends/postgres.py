@@ -30,8 +30,9 @@ read up to the oldest transaction still running (see
 transaction holds it back until it ends.
 
 The schema and its migrations are in :mod:`custrec.backends._postgres.schema`, the tables in
-:mod:`custrec.backends._postgres.tables` and :mod:`custrec.backends._postgres.workflow`; what
-every SQL backend shares is in :mod:`custrec.backends._sql`.
+:mod:`custrec.backends._postgres.customers`, :mod:`custrec.backends._postgres.tables` and
+:mod:`custrec.backends._postgres.workflow`; what every SQL backend shares is in
+:mod:`custrec.backends._sql`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
         f"({_missing.name or _missing} is missing): pip install custrec[postgres]"
     ) from _missing
 
+from custrec.backends._postgres.customers import _CustomerTable
 from custrec.backends._postgres.dialect import client_data_error, describe_connect, translate
 from custrec.backends._postgres.schema import (
     MIGRATIONS,
@@ -70,7 +72,6 @@ from custrec.backends._postgres.tables import (
     _ActivityTable,
     _AuditTable,
     _ConsentTable,
-    _CustomerTable,
     _HistoryTable,
     _KeyTable,
     _MetaTable,

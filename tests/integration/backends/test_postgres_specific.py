@@ -42,6 +42,7 @@ from custrec.storage import (  # noqa: E402
 )
 
 T0 = datetime(2024, 1, 1, 8, 30, 0, 123456, tzinfo=UTC)
+CURRENT = list(range(1, SCHEMA_VERSION + 1))  # the schema versions a new schema records
 CST = timezone(timedelta(hours=8))
 
 
@@ -295,8 +296,8 @@ def test_default_schema_is_custrec(dsn: str, admin: Any) -> None:
 
 
 def test_new_schema_is_at_current_version(store: PostgresStore, admin: Any, schema: str) -> None:
-    assert SCHEMA_VERSION == 5
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5]
+    assert SCHEMA_VERSION == 6
+    assert schema_versions(admin, schema) == CURRENT
 
 
 def test_forward_migration_from_an_older_version(
@@ -306,11 +307,11 @@ def test_forward_migration_from_an_older_version(
         s.customers.add(customer("c-1"))
         s.commit()
     note = "CREATE TABLE {s}.notes AS SELECT id AS body FROM {s}.customers"
-    notes = PostgresMigration(6, "notes", (note,))
+    notes = PostgresMigration(SCHEMA_VERSION + 1, "notes", (note,))
     monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, notes))
     with PostgresStore(dsn, schema=schema) as store, store.transaction(readonly=True) as s:
         assert s.customers.get("c-1").payload == b"sealed:c-1"
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5, 6]
+    assert schema_versions(admin, schema) == [*CURRENT, SCHEMA_VERSION + 1]
     assert admin.execute(f'SELECT body FROM "{schema}".notes'.encode()).fetchall() == [("c-1",)]
     PostgresStore(dsn, schema=schema).close()  # reopening does not apply it again
     assert admin.execute(f'SELECT count(*) FROM "{schema}".notes'.encode()).fetchone() == (1,)
@@ -338,7 +339,7 @@ def test_schema_2_backfills_the_row_state_of_tombstones_and_aliases(
         states = {row.id: row.state for row in s.customers.query(limit=10)}
         assert states == {"c-1": "live", "c-2": "erased", "c-3": "merged", "c-4": "live"}
         assert s.meta.get("anything") is None
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5]
+    assert schema_versions(admin, schema) == CURRENT
 
 
 def test_failing_migration_leaves_the_schema_untouched(
@@ -346,11 +347,13 @@ def test_failing_migration_leaves_the_schema_untouched(
 ) -> None:
     store.close()
     broken = ("CREATE TABLE {s}.half_done (x integer)", "THIS IS NOT SQL")
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(6, "bad", broken)))
+    monkeypatch.setattr(
+        pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(SCHEMA_VERSION + 1, "bad", broken))
+    )
     with pytest.raises(StorageError) as info:
         PostgresStore(dsn, schema=schema)
     assert isinstance(info.value.__cause__, psycopg.Error)
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5]
+    assert schema_versions(admin, schema) == CURRENT
     assert admin.execute("SELECT to_regclass(%s)", (f"{schema}.half_done",)).fetchone() == (None,)
 
 
@@ -376,7 +379,9 @@ def test_foreign_schema_is_refused(dsn: str, schema: str, admin: Any) -> None:
 def test_migration_numbering_is_checked(
     dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(7, "gap", ())))
+    monkeypatch.setattr(
+        pg, "MIGRATIONS", (*pg.MIGRATIONS, PostgresMigration(SCHEMA_VERSION + 2, "gap", ()))
+    )
     with pytest.raises(RuntimeError, match="numbered"):
         PostgresStore(dsn, schema=schema)
 
@@ -423,7 +428,7 @@ def test_processes_starting_at_once_migrate_once(
     outcomes = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0] * 4, [err for _, err in outcomes]
     assert [out.strip() for out, _ in outcomes] == ["opened"] * 4
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5]
+    assert schema_versions(admin, schema) == CURRENT
 
 
 def test_threads_opening_one_new_schema_at_once(dsn: str, schema: str, admin: Any) -> None:
@@ -443,7 +448,7 @@ def test_threads_opening_one_new_schema_at_once(dsn: str, schema: str, admin: An
     for t in threads:
         t.join(60)
     assert errors == []
-    assert schema_versions(admin, schema) == [1, 2, 3, 4, 5]
+    assert schema_versions(admin, schema) == CURRENT
 
 
 def column_types(admin: Any, schema: str) -> dict[tuple[str, str], tuple[str, str | None]]:

@@ -108,6 +108,9 @@ def version_3_file(
         patch.setattr(
             sqlite_backend._SQLiteSession, "_workflow_tables", lambda _: (Absent(), Absent())
         )
+        # schema 3 had no facets either (schema 9 added them)
+        patch.setattr(sqlite_tables._CustomerTable, "_read_facets", lambda *_, **__: None)
+        patch.setattr(sqlite_tables._CustomerTable, "_write_facets", lambda *_, **__: None)
         with SQLiteStore(path) as store:
             registry = Registry(store, keyring=keyring, clock=TickingClock(T0))
             made = [registry.customers.intake(person(n), actor=ADMIN) for n in range(6)]

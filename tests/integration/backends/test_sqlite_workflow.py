@@ -160,7 +160,7 @@ def test_a_schema_6_file_gets_the_work_table_and_the_feed(
             assert session.work.get("w00001").version == 1
             assert session.changes.since().cursor == "1"
             assert session._conn.execute("SELECT max(version) FROM schema_version").fetchone() == (
-                8,
+                sqlite_backend.SCHEMA_VERSION,
             )
 
 

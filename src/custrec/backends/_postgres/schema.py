@@ -2,10 +2,10 @@
 
 Statements are templates: ``{s}`` is replaced by the quoted schema name.
 
-The index-key and tag tables carry no foreign key to customers: the backend writes and deletes
-them in the same statements as their customer (data-modifying CTEs), and per-row foreign-key
-triggers would cost about 40 % of a bulk load. Activities, ledgers and keys may name customers
-without a row by design (see docs/backends.md, "Independent tables").
+The index-key, tag and facet tables carry no foreign key to customers: the backend writes and
+deletes them in the same statements as their customer (data-modifying CTEs), and per-row
+foreign-key triggers would cost about 40 % of a bulk load. Activities, ledgers and keys may name
+customers without a row by design (see docs/backends.md, "Independent tables").
 """
 
 from __future__ import annotations
@@ -237,12 +237,31 @@ _SCHEMA_V5: Final[tuple[str, ...]] = (
     f"CREATE INDEX work_breached_team ON {{s}}.work (team, kind, id) {_OPEN_BREACHED}",
 )
 
+# Schema 6: row facets ("<name>=<value>"), kept like tags: a child table keyed by (customer_id,
+# facet), with a second index (facet, customer_id), so that an any-of or a range condition is
+# one index range ("C" collation: code-point order). The periods counted by creation instant
+# and the buyers of a period (transactions above zero, by instant) each read one index range.
+_SCHEMA_V6: Final[tuple[str, ...]] = (
+    """CREATE TABLE {s}.customer_facets (
+        customer_id text COLLATE "C" NOT NULL,
+        facet text COLLATE "C" NOT NULL,
+        PRIMARY KEY (customer_id, facet)
+    )""",
+    "CREATE INDEX customer_facets_facet ON {s}.customer_facets (facet, customer_id)",
+    "CREATE INDEX customers_created_at ON {s}.customers (created_at)",
+    "CREATE INDEX activities_bought ON {s}.activities (occurred_at, customer_id) "
+    "WHERE kind = 'transaction' AND amount > 0",
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
     PostgresMigration(3, "audit queue", _SCHEMA_V3),
     PostgresMigration(4, "work table and change feed", _SCHEMA_V4),
     PostgresMigration(5, "indexes of open breached cases", _SCHEMA_V5),
+    PostgresMigration(
+        6, "row facets; indexes of creation instants and of purchases by instant", _SCHEMA_V6
+    ),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -1,13 +1,12 @@
 """PostgreSQL's tables: the shared methods of :mod:`custrec.backends._sql.tables` and
-PostgreSQL's own statements: data-modifying CTEs for a customer and its index keys and tags,
-``COPY`` bulk loads, advisory locks on index keys, ledgers and the audit log, and summaries read
-through a server-side cursor."""
+PostgreSQL's own statements: ``COPY`` bulk loads, advisory locks on ledgers and the audit log,
+summaries read through a server-side cursor and buyers per period (the customer table is in
+:mod:`custrec.backends._postgres.customers`)."""
 
 from __future__ import annotations
 
 import builtins
 import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -20,6 +19,8 @@ from custrec.backends._postgres.dialect import DIALECT
 from custrec.backends._postgres.queue import NOT_QUEUED, QUEUE_COLUMNS, QUEUED, decode_queued
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
+from custrec.backends._sql.aggregates import period_edges
+from custrec.backends._sql.filters import Link, also, customer_where
 from custrec.backends._sql.session import reads, writes, writes_one_statement
 from custrec.errors import DuplicateKey, StorageError
 from custrec.grading import ActivitySummary
@@ -28,7 +29,7 @@ from custrec.storage import (
     AuditClaim,
     AuditRecord,
     ConsentRecord,
-    CustomerRow,
+    CustomerFilter,
     HistoryRecord,
     QueuedAudit,
     WrappedKey,
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 _Cursor = psycopg.Cursor[TupleRow]
 _Params = Sequence[Any] | Mapping[str, Any] | None
+
+LINK: Final = Link("customer_id", "c.id")
+"""Index keys, tags and facets name their customer by its id."""
 
 _KEY_BUCKETS: Final = 256  # index-key lock buckets per schema (see _CustomerTable._key_locks)
 _SUMMARY_FETCH: Final = 2000  # rows per FETCH from the server-side summaries cursor
@@ -79,378 +83,6 @@ class _Table(tables.SQLTable):
 
     def _is_duplicate(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.errors.UniqueViolation)
-
-
-_CUSTOMER_SELECT: Final = (
-    "SELECT c.id, c.version, c.payload, c.kind, c.stage, c.owner, c.team, c.grade, "
-    "c.created_at, c.updated_at, c.state, "
-    "ARRAY(SELECT i.key FROM {s}.customer_index AS i WHERE i.customer_id = c.id), "
-    "ARRAY(SELECT t.tag FROM {s}.customer_tags AS t WHERE t.customer_id = c.id ORDER BY t.pos) "
-    "FROM {s}.customers AS c"
-)
-
-_CUSTOMER_INSERT: Final = (
-    "WITH added AS ("
-    " INSERT INTO {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-    " created_at, updated_at, state) VALUES (%(id)s, 1, %(payload)s, %(kind)s, %(stage)s,"
-    " %(owner)s, %(team)s, %(grade)s, %(created_at)s, %(updated_at)s, %(state)s) RETURNING id"
-    "), keys AS ("
-    " INSERT INTO {s}.customer_index (customer_id, key)"
-    " SELECT a.id, k.key FROM added AS a, unnest(%(keys)s::text[]) AS k (key)"
-    "), tags AS ("
-    " INSERT INTO {s}.customer_tags (customer_id, pos, tag)"
-    " SELECT a.id, t.pos - 1, t.tag FROM added AS a,"
-    " unnest(%(tags)s::text[]) WITH ORDINALITY AS t (tag, pos)"
-    ") SELECT count(*) FROM added"
-)
-
-# Compare-and-set in one statement: the children change only when the UPDATE matched. The
-# deletions and insertions touch disjoint rows, so they can share the statement's snapshot.
-_CUSTOMER_UPDATE: Final = (
-    "WITH changed AS ("
-    " UPDATE {s}.customers SET payload = %(payload)s, kind = %(kind)s, stage = %(stage)s,"
-    " owner = %(owner)s, team = %(team)s, grade = %(grade)s, updated_at = %(updated_at)s,"
-    " state = %(state)s, version = version + 1 WHERE id = %(id)s AND version = %(expected)s"
-    " RETURNING id"
-    "), old_keys AS ("
-    " DELETE FROM {s}.customer_index WHERE customer_id IN (SELECT id FROM changed)"
-    " AND key <> ALL (%(keys)s::text[])"
-    "), new_keys AS ("
-    " INSERT INTO {s}.customer_index (customer_id, key)"
-    " SELECT c.id, k.key FROM changed AS c, unnest(%(keys)s::text[]) AS k (key)"
-    " ON CONFLICT DO NOTHING"
-    "), old_tags AS ("
-    " DELETE FROM {s}.customer_tags WHERE customer_id IN (SELECT id FROM changed)"
-    " AND pos >= cardinality(%(tags)s::text[])"
-    "), new_tags AS ("
-    " INSERT INTO {s}.customer_tags (customer_id, pos, tag)"
-    " SELECT c.id, t.pos - 1, t.tag FROM changed AS c,"
-    " unnest(%(tags)s::text[]) WITH ORDINALITY AS t (tag, pos)"
-    " ON CONFLICT (customer_id, pos) DO UPDATE SET tag = excluded.tag"
-    ") SELECT count(*) FROM changed"
-)
-
-_CUSTOMER_DELETE: Final = (
-    "WITH gone AS ("
-    " DELETE FROM {s}.customers WHERE id = %s AND version = %s RETURNING id"
-    "), keys AS ("
-    " DELETE FROM {s}.customer_index WHERE customer_id IN (SELECT id FROM gone)"
-    "), tags AS ("
-    " DELETE FROM {s}.customer_tags WHERE customer_id IN (SELECT id FROM gone)"
-    ") SELECT count(*) FROM gone"
-)
-
-_CUSTOMER_STAGE: Final = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS custrec_stage_customers ("
-    ' ord integer NOT NULL, id text COLLATE "C" NOT NULL, payload bytea NOT NULL,'
-    " kind text NOT NULL, stage text NOT NULL, owner text, team text, grade text,"
-    " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, state text NOT NULL,"
-    " keys text[] NOT NULL, tags text[] NOT NULL"
-    ") ON COMMIT DELETE ROWS"
-)
-
-# skip_existing: the first occurrence of each id wins; existing ids are skipped by ON CONFLICT,
-# so a concurrent import of the same rows cannot make this fail. Children only for new rows.
-_CUSTOMER_MERGE: Final = (
-    "WITH src AS ("
-    " SELECT DISTINCT ON (id) * FROM pg_temp.custrec_stage_customers ORDER BY id, ord"
-    "), added AS ("
-    " INSERT INTO {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-    " created_at, updated_at, state)"
-    " SELECT id, 1, payload, kind, stage, owner, team, grade, created_at, updated_at, state"
-    " FROM src ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id"
-    "), keys AS ("
-    " INSERT INTO {s}.customer_index (customer_id, key)"
-    " SELECT s.id, k.key FROM src AS s JOIN added AS a ON a.id = s.id,"
-    " unnest(s.keys) AS k (key)"
-    "), tags AS ("
-    " INSERT INTO {s}.customer_tags (customer_id, pos, tag)"
-    " SELECT s.id, t.pos - 1, t.tag FROM src AS s JOIN added AS a ON a.id = s.id,"
-    " unnest(s.tags) WITH ORDINALITY AS t (tag, pos)"
-    ") SELECT count(*) FROM added"
-)
-
-_CUSTOMER_COPY_TYPES: Final = (
-    "text",
-    "int4",
-    "bytea",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "text",
-)
-
-
-_CUSTOMER_STAGE_TYPES: Final = [
-    "int4",
-    *(t for i, t in enumerate(_CUSTOMER_COPY_TYPES) if i != 1),  # no version column
-    "text[]",
-    "text[]",
-]
-
-
-class _CustomerTable(_Table, tables.CustomerTableBase):
-    def _row_lock(self) -> str:
-        """In a write session, ``FOR UPDATE``: what the session read stays true until it
-        commits, so a read-modify-write of one customer waits for a concurrent one instead of
-        failing its compare-and-set."""
-        return "" if self._session._readonly else " FOR UPDATE OF c"
-
-    _select = _CUSTOMER_SELECT
-    _tag_of = "t.customer_id = c.id"
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _params(row: CustomerRow) -> dict[str, Any]:
-        checks.check_customer(row)
-        return {
-            "id": row.id,
-            "payload": bytes(row.payload),
-            "kind": row.kind,
-            "stage": row.stage,
-            "owner": row.owner,
-            "team": row.team,
-            "grade": row.grade,
-            "created_at": checks.check_instant(row.created_at, "created_at"),
-            "updated_at": checks.check_instant(row.updated_at, "updated_at"),
-            "state": row.state,
-            "keys": sorted(row.index_keys),
-            "tags": list(row.tags),
-        }
-
-    def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
-        return [
-            mapping.customer_row(r, r[11], r[12], DIALECT) for r in self._exec(template, params)
-        ]
-
-    def _key_locks(self, keys: Iterable[str]) -> tuple[str, _Params] | None:
-        """The statement locking ``keys`` (by hash bucket) until the session ends, or ``None``.
-
-        Every write session that adds index keys, and every index lookup in a write session,
-        takes these locks first (in bucket order, in one statement). So a write session that
-        looked a key up can rely on the answer until it ends: no other session can add that key
-        to a customer meanwhile (it waits), and a session that added it earlier had committed
-        before the lookup read. This is what makes "look up, then add if absent" (the registry's
-        duplicate check) as safe as under SQLite's single writer. Read-only sessions take none.
-        """
-        store = self._session._store
-        buckets = sorted({zlib.crc32(k.encode()) % _KEY_BUCKETS for k in keys})
-        if not buckets:
-            return None
-        calls = ", ".join("pg_advisory_xact_lock(%s)" for _ in buckets)
-        return f"SELECT {calls}", [store._bucket_keys[b] for b in buckets]
-
-    def _with_key_locks(
-        self, keys: Iterable[str], *statements: tuple[str, _Params]
-    ) -> list[_Cursor]:
-        """Run ``statements`` after the key locks (pipelined); return their cursors only."""
-        lock = None if self._session._readonly else self._key_locks(keys)
-        if lock is None:
-            return self._exec_all(*statements)
-        return self._exec_all(lock, *statements)[1:]
-
-    def _existing(self, ids: Sequence[str], keys: Iterable[str]) -> str | None:
-        """Take the key locks for ``keys``; return the smallest of ``ids`` already stored."""
-        (cursor,) = self._with_key_locks(
-            keys, ("SELECT min(id) FROM {s}.customers WHERE id = ANY (%s::text[])", (list(ids),))
-        )
-        found = cursor.fetchone()
-        return None if found is None else found[0]
-
-    # -- protocol ---------------------------------------------------------------------------
-
-    @writes
-    def add(self, row: CustomerRow) -> int:
-        params = self._params(row)
-        try:
-            self._with_key_locks(params["keys"], (_CUSTOMER_INSERT, params))
-        except psycopg.errors.UniqueViolation as exc:
-            raise DuplicateKey(f"customer {row.id}") from exc
-        return 1
-
-    @writes
-    def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
-        """Bulk insert through ``COPY``.
-
-        Without ``skip_existing`` the batch is checked for repeated and existing ids first and
-        then copied straight into the tables. With it, rows are copied into a temporary table
-        and merged with ``INSERT ... ON CONFLICT DO NOTHING``, which also tolerates a concurrent
-        import of the same ids.
-        """
-        encoded = [self._params(row) for row in rows]
-        if not encoded:
-            return 0
-        if skip_existing:
-            return self._merge(encoded)
-        ids = [p["id"] for p in encoded]
-        repeated = _repeated(ids)
-        if repeated is not None:
-            raise DuplicateKey(f"customer {repeated} (twice in the batch)")
-        existing = self._existing(ids, [k for p in encoded for k in p["keys"]])
-        if existing is not None:
-            raise DuplicateKey(f"customer {existing}")
-        cursor = self._session._conn.cursor()
-        try:
-            with cursor.copy(
-                self._q(
-                    "COPY {s}.customers (id, version, payload, kind, stage, owner, team, grade,"
-                    " created_at, updated_at, state) FROM STDIN (FORMAT BINARY)"
-                )
-            ) as copy:
-                copy.set_types(list(_CUSTOMER_COPY_TYPES))
-                for p in encoded:
-                    copy.write_row(
-                        (
-                            p["id"],
-                            1,
-                            p["payload"],
-                            p["kind"],
-                            p["stage"],
-                            p["owner"],
-                            p["team"],
-                            p["grade"],
-                            p["created_at"],
-                            p["updated_at"],
-                            p["state"],
-                        )
-                    )
-            with cursor.copy(
-                self._q("COPY {s}.customer_index (customer_id, key) FROM STDIN (FORMAT BINARY)")
-            ) as copy:
-                copy.set_types(["text", "text"])
-                for p in encoded:
-                    for key in p["keys"]:
-                        copy.write_row((p["id"], key))
-            with cursor.copy(
-                self._q("COPY {s}.customer_tags (customer_id, pos, tag) FROM STDIN (FORMAT BINARY)")
-            ) as copy:
-                copy.set_types(["text", "int4", "text"])
-                for p in encoded:
-                    for pos, tag in enumerate(p["tags"]):
-                        copy.write_row((p["id"], pos, tag))
-        except psycopg.errors.UniqueViolation as exc:  # a concurrent insert of the same id
-            raise DuplicateKey("customer (inserted concurrently by another session)") from exc
-        finally:
-            cursor.close()
-        return len(encoded)
-
-    def _merge(self, encoded: Sequence[dict[str, Any]]) -> int:
-        self._with_key_locks(
-            [k for p in encoded for k in p["keys"]],
-            (_CUSTOMER_STAGE, None),
-            ("TRUNCATE pg_temp.custrec_stage_customers", None),
-        )
-        with (
-            self._session._conn.cursor() as cursor,
-            cursor.copy(
-                "COPY pg_temp.custrec_stage_customers (ord, id, payload, kind, stage, owner, team,"
-                " grade, created_at, updated_at, state, keys, tags) FROM STDIN (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.set_types(_CUSTOMER_STAGE_TYPES)
-            for ord_, p in enumerate(encoded):
-                copy.write_row(
-                    (
-                        ord_,
-                        p["id"],
-                        p["payload"],
-                        p["kind"],
-                        p["stage"],
-                        p["owner"],
-                        p["team"],
-                        p["grade"],
-                        p["created_at"],
-                        p["updated_at"],
-                        p["state"],
-                        p["keys"],
-                        p["tags"],
-                    )
-                )
-        found = self._exec(_CUSTOMER_MERGE).fetchone()
-        assert found is not None
-        return int(found[0])
-
-    @reads
-    def get_many(self, customer_ids: Iterable[str]) -> builtins.list[CustomerRow]:
-        ids = list(dict.fromkeys(customer_ids))
-        checks.check_texts(ids, "customer_id")
-        if not ids:
-            return []
-        return self._rows(_CUSTOMER_SELECT + " WHERE c.id = ANY (%s::text[]) ORDER BY c.id", (ids,))
-
-    @writes
-    def update(self, row: CustomerRow, *, expected_version: int) -> int:
-        """Compare-and-set in the ``UPDATE`` itself; index keys and tags are replaced."""
-        params = self._params(row)  # created_at is ignored, but must still be a valid instant
-        params["expected"] = checks.version(expected_version)
-        (cursor,) = self._with_key_locks(params["keys"], (_CUSTOMER_UPDATE, params))
-        found = cursor.fetchone()
-        if found is None or int(found[0]) != 1:
-            raise self._refuse_cas(row.id, expected_version)
-        return expected_version + 1
-
-    @writes
-    def delete(self, customer_id: str, *, expected_version: int) -> None:
-        """Compare-and-set delete; the index keys and tags go in the same statement."""
-        checks.check_text(customer_id, "customer_id")
-        found = self._exec(
-            _CUSTOMER_DELETE, (customer_id, checks.version(expected_version))
-        ).fetchone()
-        if found is None or int(found[0]) != 1:
-            raise self._refuse_cas(customer_id, expected_version)
-
-    @reads
-    def lookup(self, index_key: str) -> builtins.list[str]:
-        """Ids carrying ``index_key``; in a write session the key stays locked (see _key_locks)."""
-        checks.check_text(index_key, "index key")
-        (cursor,) = self._with_key_locks(
-            [index_key],
-            (
-                "SELECT customer_id FROM {s}.customer_index WHERE key = %s ORDER BY customer_id",
-                (index_key,),
-            ),
-        )
-        return [r[0] for r in cursor]
-
-    @reads
-    def lookup_many(
-        self, index_keys: Iterable[str], *, limit: int | None = None
-    ) -> dict[str, builtins.list[str]]:
-        """As :meth:`lookup` for many keys at once (locks taken in one statement).
-
-        With ``limit``, a ``LATERAL`` subquery per key reads the first ``limit`` entries of
-        ``customer_index_key (key, customer_id)`` in order and stops: a key's posting list is
-        never read past the cap.
-        """
-        bound = None if limit is None else checks.bounded(limit)
-        keys = list(dict.fromkeys(index_keys))
-        checks.check_texts(keys, "index key")
-        found: dict[str, list[str]] = {}
-        if not keys:
-            return found
-        if bound is None:
-            statement: tuple[str, _Params] = (
-                "SELECT key, customer_id FROM {s}.customer_index WHERE key = ANY (%s::text[]) "
-                "ORDER BY key, customer_id",
-                (keys,),
-            )
-        else:
-            statement = (
-                "SELECT k.key, i.customer_id FROM unnest(%s::text[]) AS k (key) "
-                "CROSS JOIN LATERAL (SELECT customer_id FROM {s}.customer_index "
-                "WHERE key = k.key ORDER BY customer_id LIMIT %s::bigint) AS i "
-                "ORDER BY k.key, i.customer_id",
-                (keys, bound),
-            )
-        (cursor,) = self._with_key_locks(keys, statement)
-        for key, customer_id in cursor:
-            found.setdefault(key, []).append(customer_id)
-        return found
 
 
 _ACTIVITY_COLUMNS: Final = mapping.ACTIVITY_COLUMNS
@@ -565,6 +197,35 @@ class _ActivityTable(_Table, tables.ActivityTableBase):
                         mapping.summary((customer_id, currency, first, last, count, total), DIALECT)
                     )
                 batch = min(max(limit - customers + 1, 100), _SUMMARY_FETCH)
+        return found
+
+    @reads
+    def buyers_by_period(
+        self, edges: Sequence[datetime], *, where: CustomerFilter | None = None
+    ) -> builtins.list[tuple[int, int]]:
+        """Purchases per (period, customer) from the ``activities_bought`` index range between
+        the first and the last edge, then buyers and repeat buyers per period: one statement."""
+        stored = period_edges(edges, DIALECT)
+        test = ""
+        params: list[Any] = []
+        if where is not None:
+            clause, params = customer_where(where, None, link=LINK, dialect=DIALECT)
+            test = (
+                " AND EXISTS (SELECT 1 FROM {s}.customers AS c"
+                f" WHERE c.id = a.customer_id{also(clause)})"
+            )
+        found = [(0, 0)] * (len(stored) - 1)
+        for bucket, buyers, repeat in self._exec(
+            "SELECT b, count(*), count(*) FILTER (WHERE n > 1) FROM ("
+            " SELECT width_bucket(a.occurred_at, %s::timestamptz[]) AS b, count(*) AS n"
+            " FROM {s}.activities AS a"
+            " WHERE a.kind = 'transaction' AND a.amount > 0"
+            f" AND a.occurred_at >= %s AND a.occurred_at < %s{test}"
+            " GROUP BY 1, a.customer_id"
+            ") AS bought GROUP BY b",
+            [stored, stored[0], stored[-1], *params],
+        ):
+            found[bucket - 1] = (int(buyers), int(repeat))
         return found
 
 

@@ -42,10 +42,14 @@ KEY_COLUMNS: Final = "customer_id, master_key_id, wrapped, created_at"
 
 
 def customer_row(
-    r: Sequence[Any], index_keys: Iterable[str], tags: Iterable[str], d: Dialect
+    r: Sequence[Any],
+    index_keys: Iterable[str],
+    tags: Iterable[str],
+    facets: Iterable[str],
+    d: Dialect,
 ) -> CustomerRow:
     """A customer from ``id, version, payload, kind, stage, owner, team, grade, created_at,
-    updated_at, state`` and its index keys and tags."""
+    updated_at, state`` and its index keys, tags and facets."""
     return CustomerRow(
         id=r[0],
         version=int(r[1]),
@@ -60,6 +64,7 @@ def customer_row(
         state=r[10],
         index_keys=frozenset(index_keys),
         tags=tuple(tags),
+        facets=frozenset(facets),
     )
 
 

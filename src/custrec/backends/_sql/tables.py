@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from custrec.backends._sql import rows
+from custrec.backends._sql.aggregates import group_counts, group_statement
 from custrec.backends._sql.dialect import Cursor, Dialect
-from custrec.backends._sql.filters import customer_where
+from custrec.backends._sql.filters import Link, customer_where
 from custrec.backends._sql.session import SQLSession, reads, writes, writes_one_statement
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.storage import (
@@ -83,8 +84,8 @@ class CustomerTableBase(SQLTable):
     _name = "customers"
     _select: ClassVar[str]
     """``SELECT`` of a customer's columns ``FROM {s}.customers AS c`` (see :meth:`_rows`)."""
-    _tag_of: ClassVar[str]
-    """The condition tying ``customer_tags AS t`` to ``customers AS c``."""
+    _link: ClassVar[Link]
+    """How the child tables (index keys, tags, facets) name their customer ``c``."""
 
     @abstractmethod
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
@@ -100,12 +101,21 @@ class CustomerTableBase(SQLTable):
             f"customer {customer_id}", expected=expected_version, actual=int(found[0])
         )
 
-    def _where(self, where: CustomerFilter | None, after: str | None) -> tuple[str, list[Any]]:
-        return customer_where(where, after, tag_of=self._tag_of, dialect=self._d)
+    def _where(
+        self, where: CustomerFilter | None, after: str | None, *, paged: bool = True
+    ) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause over ``customers AS c``: for a page in id order, or with
+        ``paged=False`` for a count or an aggregate (see :mod:`custrec.backends._sql.filters`)."""
+        return customer_where(where, after, link=self._link, dialect=self._d, paged=paged)
 
     def _row_lock(self) -> str:
         """A clause that locks the row a write session reads by id, until the session ends
         (none by default: a backend with one writer at a time needs none)."""
+        return ""
+
+    def _group_scan(self, where: CustomerFilter | None) -> str:
+        """What follows ``customers AS c`` in a ``group_count`` that joins a child table (none
+        by default: the planner chooses)."""
         return ""
 
     @reads
@@ -130,9 +140,29 @@ class CustomerTableBase(SQLTable):
 
     @reads
     def count(self, *, where: CustomerFilter | None = None) -> int:
-        clause, params = self._where(where, None)
+        clause, params = self._where(where, None, paged=False)
         found = self._run("SELECT count(*) FROM {s}.customers AS c" + clause, params).fetchone()
         return int(found[0])
+
+    @reads
+    def group_count(
+        self, by: Sequence[str], *, where: CustomerFilter | None = None
+    ) -> dict[tuple[str | None, ...], int]:
+        """One ``GROUP BY`` (see :mod:`custrec.backends._sql.aggregates`)."""
+        clause, params = self._where(where, None, paged=False)
+        scan = self._group_scan(where)
+        groups = group_statement(by, clause, params, self._link, joined_scan=scan)
+        return group_counts(self._run(groups.template, groups.params), groups.cuts)
+
+    @abstractmethod
+    def count_by_period(
+        self,
+        edges: Sequence[datetime],
+        *,
+        field: str = "created_at",
+        where: CustomerFilter | None = None,
+    ) -> builtins.list[int]:
+        """Count rows per period (see :class:`custrec.storage.CustomerTable`)."""
 
 
 class ActivityTableBase(SQLTable):

@@ -542,6 +542,23 @@ _BREACHED_V8: Final[tuple[str, ...]] = (
     f"CREATE INDEX work_breached_team ON work (team, kind, id) {_OPEN_BREACHED}",
 )
 
+# Schema 9: row facets ("<name>=<value>"), kept like tags: a child table keyed by (customer_pk,
+# facet), so that a row's facets of one name (a grouping) are one seek, with a second index
+# (facet, customer_pk), so that an any-of or a range condition is one index range. The periods
+# counted by creation instant and the buyers of a period (transactions above zero, by instant)
+# each read one index range.
+_FACETS_V9: Final[tuple[str, ...]] = (
+    """CREATE TABLE customer_facets (
+        customer_pk INTEGER NOT NULL REFERENCES customers (pk) ON DELETE CASCADE,
+        facet TEXT NOT NULL,
+        PRIMARY KEY (customer_pk, facet)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX customer_facets_facet ON customer_facets (facet, customer_pk)",
+    "CREATE INDEX customers_created_at ON customers (created_at)",
+    "CREATE INDEX activities_bought ON activities (occurred_at, customer_id) "
+    "WHERE kind = 'transaction' AND amount > 0",
+)
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -555,6 +572,11 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(6, "instants as integer microseconds since 1970 UTC", _integer_instants),
     SQLiteMigration(7, "work table and change feed", _statements(_WORKFLOW_V7)),
     SQLiteMigration(8, "indexes of open breached cases", _statements(_BREACHED_V8)),
+    SQLiteMigration(
+        9,
+        "row facets; indexes of creation instants and of purchases by instant",
+        _statements(_FACETS_V9),
+    ),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -5,15 +5,20 @@ ledger numbering and summaries."""
 from __future__ import annotations
 
 import builtins
+import itertools
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import attrs
+
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
+from custrec.backends._sql.aggregates import period_args, period_edges
 from custrec.backends._sql.dialect import Cursor
+from custrec.backends._sql.filters import Link, also, customer_where
 from custrec.backends._sql.session import reads, writes
 from custrec.backends._sqlite.dialect import DIALECT, encode_dt, is_unique_violation
 from custrec.backends._sqlite.schema import pack_index_key, unpack_index_key
@@ -41,6 +46,51 @@ _CUSTOMER_COLUMNS: Final = (
     "c.pk, c.id, c.version, c.payload, c.kind, c.stage, c.owner, c.team, c.grade, "
     "c.created_at, c.updated_at, c.state"
 )
+
+
+LINK: Final = Link("customer_pk", "c.pk")
+"""Index keys, tags and facets name their customer by its ``pk``."""
+
+
+def _customer_where(
+    where: CustomerFilter | None, after: str | None, *, paged: bool = False
+) -> tuple[str, list[Any]]:
+    """The shared clause; a filter that keeps only states other than ``'live'`` also says
+    ``c.state <> 'live'``, which lets SQLite use the partial ``customers_state`` index (it
+    holds only the rows that are not live)."""
+    clause, params = customer_where(where, after, link=LINK, dialect=DIALECT, paged=paged)
+    if where is not None and (
+        (where.state is not None and where.state != "live")
+        or (where.states and "live" not in where.states)
+    ):
+        clause += " AND c.state <> 'live'"
+    return clause, params
+
+
+def _state_only(where: CustomerFilter | None) -> bool:
+    """Whether ``where`` has no condition but on the row state (which no index serves well:
+    nearly every row is live)."""
+    return where is None or attrs.evolve(where, state=None, states=None) == CustomerFilter()
+
+
+def _bucket(column: str, stored: Sequence[int], low: int, high: int) -> str:
+    """The period of ``column`` (known to be in ``[stored[low], stored[high])``): a binary
+    search written as nested ``CASE`` expressions, ``log2(len(stored))`` deep."""
+    if high - low == 1:
+        return str(low)
+    middle = (low + high) // 2
+    below = _bucket(column, stored, low, middle)
+    above = _bucket(column, stored, middle, high)
+    return f"CASE WHEN {column} < {int(stored[middle])} THEN {below} ELSE {above} END"
+
+
+def _periods(stored: Sequence[int]) -> str:
+    """A ``VALUES`` list of ``(i, lo, hi)``, one row per period of the checked ``stored``
+    edges (integers, written into the statement: a bound parameter each could pass SQLite's
+    limit on variables)."""
+    return ", ".join(
+        f"({i}, {int(lo)}, {int(hi)})" for i, (lo, hi) in enumerate(itertools.pairwise(stored))
+    )
 
 
 def _chunks(items: Sequence[_I], size: int = _CHUNK) -> Iterator[Sequence[_I]]:
@@ -71,19 +121,23 @@ class _Table(tables.SQLTable):
 
 class _CustomerTable(_Table, tables.CustomerTableBase):
     _select = f"SELECT {_CUSTOMER_COLUMNS} FROM customers AS c"
-    _tag_of = "t.customer_pk = c.pk"
+    _link = LINK
 
-    def _where(self, where: CustomerFilter | None, after: str | None) -> tuple[str, list[Any]]:
-        """The shared clause; a filter on a state other than ``'live'`` also says
-        ``c.state <> 'live'``, which lets SQLite use the partial ``customers_state`` index
-        (it holds only the rows that are not live)."""
-        clause, params = super()._where(where, after)
-        if where is not None and where.state is not None and where.state != "live":
-            clause += " AND c.state <> 'live'"
-        return clause, params
+    def _where(
+        self, where: CustomerFilter | None, after: str | None, *, paged: bool = True
+    ) -> tuple[str, list[Any]]:
+        return _customer_where(where, after, paged=paged)
+
+    def _group_scan(self, where: CustomerFilter | None) -> str:
+        """With no condition an index serves, the customers are read in ``pk`` order (the
+        table itself), so that the joined child tables, keyed by ``(customer_pk, ...)``, are
+        read in order too; SQLite would otherwise walk its smallest index, in another order,
+        and seek each customer's children at random."""
+        return " NOT INDEXED" if _state_only(where) else ""
 
     @staticmethod
-    def _facets(row: CustomerRow) -> tuple[Any, ...]:
+    def _plain_columns(row: CustomerRow) -> tuple[Any, ...]:
+        """The checked row's columns from ``payload`` to ``state`` (``updated_at`` encoded)."""
         checks.check_customer(row)
         return (
             bytes(row.payload),
@@ -103,7 +157,15 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             found.update(r[0] for r in self._conn.execute(sql, tuple(chunk)))
         return found
 
-    def _write_children(self, items: Sequence[tuple[int, CustomerRow]]) -> None:
+    def _write_children(
+        self, items: Sequence[tuple[int, CustomerRow]], *, replace: bool = False
+    ) -> None:
+        """Insert the rows' index keys, tags and facets (``replace``: instead of those they
+        had)."""
+        if replace:
+            pks = [(pk,) for pk, _ in items]
+            self._conn.executemany("DELETE FROM customer_index WHERE customer_pk = ?", pks)
+            self._conn.executemany("DELETE FROM customer_tags WHERE customer_pk = ?", pks)
         self._conn.executemany(
             "INSERT INTO customer_index (customer_pk, key) VALUES (?, ?)",
             [(pk, pack_index_key(key)) for pk, row in items for key in row.index_keys],
@@ -112,6 +174,29 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             "INSERT INTO customer_tags (customer_pk, pos, tag) VALUES (?, ?, ?)",
             [(pk, pos, tag) for pk, row in items for pos, tag in enumerate(row.tags)],
         )
+        self._write_facets(items, replace=replace)
+
+    def _write_facets(
+        self, items: Sequence[tuple[int, CustomerRow]], *, replace: bool = False
+    ) -> None:
+        """Insert the rows' facets (``replace``: after deleting those they had)."""
+        if replace:
+            self._conn.executemany(
+                "DELETE FROM customer_facets WHERE customer_pk = ?", [(pk,) for pk, _ in items]
+            )
+        facets = [(pk, facet) for pk, row in items for facet in row.facets]
+        if facets:
+            self._conn.executemany(
+                "INSERT INTO customer_facets (customer_pk, facet) VALUES (?, ?)", facets
+            )
+
+    def _read_facets(self, pks: Sequence[int], into: dict[int, list[str]]) -> None:
+        marks = _marks(len(pks))
+        for pk, facet in self._conn.execute(
+            f"SELECT customer_pk, facet FROM customer_facets WHERE customer_pk IN ({marks})",
+            tuple(pks),
+        ):
+            into[pk].append(facet)
 
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
         raw = self._run(template, tuple(params)).fetchall()
@@ -120,6 +205,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         pks = [r[0] for r in raw]
         keys: dict[int, set[str]] = {pk: set() for pk in pks}
         tags: dict[int, list[str]] = {pk: [] for pk in pks}
+        facets: dict[int, list[str]] = {pk: [] for pk in pks}
         for chunk in _chunks(pks):
             marks = _marks(len(chunk))
             for pk, key in self._conn.execute(
@@ -133,13 +219,16 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                 tuple(chunk),
             ):
                 tags[pk].append(tag)
-        return [mapping.customer_row(r[1:], keys[r[0]], tags[r[0]], DIALECT) for r in raw]
+            self._read_facets(chunk, facets)
+        return [
+            mapping.customer_row(r[1:], keys[r[0]], tags[r[0]], facets[r[0]], DIALECT) for r in raw
+        ]
 
     # -- protocol ---------------------------------------------------------------------------
 
     @writes
     def add(self, row: CustomerRow) -> int:
-        params = (row.id, encode_dt(row.created_at, "created_at"), *self._facets(row))
+        params = (row.id, encode_dt(row.created_at, "created_at"), *self._plain_columns(row))
         cursor = self._insert(
             "INSERT INTO customers (id, created_at, payload, kind, stage, owner, team, grade, "
             "updated_at, state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
@@ -155,7 +244,8 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
     def add_many(self, rows: Sequence[CustomerRow], *, skip_existing: bool = False) -> int:
         """Insert with one ``executemany``; existing ids are found first, so nothing half-lands."""
         encoded = [
-            (row.id, encode_dt(row.created_at, "created_at"), *self._facets(row)) for row in rows
+            (row.id, encode_dt(row.created_at, "created_at"), *self._plain_columns(row))
+            for row in rows
         ]
         if not rows:
             return 0
@@ -204,23 +294,21 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
 
     @writes
     def update(self, row: CustomerRow, *, expected_version: int) -> int:
-        """Compare-and-set in the ``UPDATE`` itself; index keys and tags are replaced."""
+        """Compare-and-set in the ``UPDATE`` itself; index keys, tags and facets are replaced."""
         encode_dt(row.created_at, "created_at")  # ignored, but must still be a valid instant
-        facets = self._facets(row)
+        columns = self._plain_columns(row)
         cursor = self._conn.execute(
             "UPDATE customers SET payload = ?, kind = ?, stage = ?, owner = ?, team = ?, "
             "grade = ?, updated_at = ?, state = ?, version = version + 1 "
             "WHERE id = ? AND version = ?",
-            (*facets, row.id, checks.version(expected_version)),
+            (*columns, row.id, checks.version(expected_version)),
         )
         if cursor.rowcount != 1:
             raise self._refuse_cas(row.id, expected_version)
         if row.state == "erased":  # an erasure: leave no old copy in the write-ahead log
             self._session._shred = True
         pk = self._conn.execute("SELECT pk FROM customers WHERE id = ?", (row.id,)).fetchone()[0]
-        self._conn.execute("DELETE FROM customer_index WHERE customer_pk = ?", (pk,))
-        self._conn.execute("DELETE FROM customer_tags WHERE customer_pk = ?", (pk,))
-        self._write_children([(pk, row)])
+        self._write_children([(pk, row)], replace=True)
         return expected_version + 1
 
     @writes
@@ -229,7 +317,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         cursor = self._conn.execute(
             "DELETE FROM customers WHERE id = ? AND version = ?",
             (customer_id, checks.version(expected_version)),
-        )  # index keys and tags go with it (ON DELETE CASCADE)
+        )  # index keys, tags and facets go with it (ON DELETE CASCADE)
         if cursor.rowcount != 1:
             raise self._refuse_cas(customer_id, expected_version)
         self._session._shred = True
@@ -285,6 +373,49 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                 found.setdefault(packed[stored], []).append(customer_id)
         return found
 
+    @reads
+    def count_by_period(
+        self,
+        edges: Sequence[datetime],
+        *,
+        field: str = "created_at",
+        where: CustomerFilter | None = None,
+    ) -> builtins.list[int]:
+        """Without conditions, one index range count per period (``customers_created_at`` or
+        ``customers_updated_at``). With conditions, the same when the periods span few of the
+        rows (each row in range is then read through the index); otherwise one pass over
+        the rows the conditions select, each placed in its period by a binary search written
+        into the statement (reading the rows of a wide span in index order would seek each
+        at random)."""
+        stored, column = period_args(edges, field, DIALECT)
+        clause, params = self._where(where, None, paged=False)
+        if clause and self._spans_many(column, stored[0], stored[-1]):
+            found = [0] * (len(stored) - 1)
+            template = DIALECT.render(
+                f"SELECT {{bucket}}, count(*) FROM customers AS c"
+                f" WHERE +c.{column} >= %s AND +c.{column} < %s{also(clause)} GROUP BY 1"
+            )
+            sql = template.replace("{bucket}", _bucket(f"c.{column}", stored, 0, len(found)))
+            for period, count in self._conn.execute(sql, [stored[0], stored[-1], *params]):
+                found[period] = int(count)
+            return found
+        template = DIALECT.render(
+            f"SELECT (SELECT count(*) FROM customers AS c"
+            f" WHERE c.{column} >= p.lo AND c.{column} < p.hi{also(clause)})"
+            " FROM periods AS p ORDER BY p.i"
+        )
+        sql = f"WITH periods (i, lo, hi) AS (VALUES {_periods(stored)}) {template}"
+        return [int(r[0]) for r in self._conn.execute(sql, params)]
+
+    def _spans_many(self, column: str, low: int, high: int) -> bool:
+        """Whether more than one row in ten has ``low <= column < high`` (two index counts)."""
+        inside = self._conn.execute(
+            f"SELECT count(*) FROM customers WHERE {column} >= ? AND {column} < ?", (low, high)
+        ).fetchone()[0]
+        return bool(
+            inside * 10 > self._conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        )
+
 
 class _ActivityTable(_Table, tables.ActivityTableBase):
     @writes
@@ -333,6 +464,66 @@ class _ActivityTable(_Table, tables.ActivityTableBase):
         )
         found = self._conn.execute(sql, [*picked_params, limit, cutoff])
         return [mapping.summary(r, DIALECT) for r in found]
+
+    @reads
+    def buyers_by_period(
+        self, edges: Sequence[datetime], *, where: CustomerFilter | None = None
+    ) -> builtins.list[tuple[int, int]]:
+        """Purchases per (period, customer), then buyers and repeat buyers per period: one
+        statement.
+
+        Without ``where``, the purchases are read from the ``activities_bought`` index ranges.
+        With it, when the periods span few of the purchases, the same, each purchase's
+        customer looked up; when they span many, the customers that ``where`` selects are read
+        first and then their purchases (by customer id), each placed in its period by a binary
+        search written into the statement: looking up a customer per purchase would seek at
+        random.
+        """
+        stored = period_edges(edges, DIALECT)
+        found = [(0, 0)] * (len(stored) - 1)
+        test = ""
+        params: list[Any] = []
+        if where is not None:
+            clause, params = _customer_where(where, None)
+            if self._spans_many(stored[0], stored[-1]):
+                template = DIALECT.render(
+                    "SELECT b, count(*), sum(n > 1) FROM ("
+                    " SELECT {bucket} AS b, count(*) AS n FROM customers AS c"
+                    " CROSS JOIN activities AS a ON a.customer_id = c.id"  # c first
+                    " WHERE a.kind = 'transaction' AND a.amount > 0"
+                    f" AND +a.occurred_at >= %s AND +a.occurred_at < %s{also(clause)}"
+                    " GROUP BY c.pk, b"
+                    ") GROUP BY b"
+                )
+                bucket = _bucket("a.occurred_at", stored, 0, len(found))
+                sql = template.replace("{bucket}", bucket)
+                for i, buyers, repeat in self._conn.execute(sql, [stored[0], stored[-1], *params]):
+                    found[i] = (int(buyers), int(repeat))
+                return found
+            test = (
+                " AND EXISTS (SELECT 1 FROM customers AS c"
+                f" WHERE c.id = a.customer_id{also(clause)})"
+            )
+        template = DIALECT.render(
+            ", bought (i, n) AS ("
+            " SELECT p.i, count(*) FROM periods AS p CROSS JOIN activities AS a"
+            " WHERE a.occurred_at >= p.lo AND a.occurred_at < p.hi"
+            f" AND a.kind = 'transaction' AND a.amount > 0{test}"
+            " GROUP BY p.i, a.customer_id"
+            ") SELECT i, count(*), sum(n > 1) FROM bought GROUP BY i"
+        )
+        sql = f"WITH periods (i, lo, hi) AS (VALUES {_periods(stored)}){template}"
+        for i, buyers, repeat in self._conn.execute(sql, params):
+            found[i] = (int(buyers), int(repeat))
+        return found
+
+    def _spans_many(self, low: int, high: int) -> bool:
+        """Whether more than one purchase in ten has ``low <= occurred_at < high``."""
+        bought = "SELECT count(*) FROM activities WHERE kind = 'transaction' AND amount > 0"
+        inside = self._conn.execute(
+            f"{bought} AND occurred_at >= ? AND occurred_at < ?", (low, high)
+        ).fetchone()[0]
+        return bool(inside * 10 > self._conn.execute(bought).fetchone()[0])
 
 
 class _ConsentTable(_Table, tables.ConsentTableBase):

@@ -1,0 +1,496 @@
+"""Facets, the new filter conditions and the grouped and period counts in the SQL backends.
+
+What the conformance kit does not see: the facet table itself (written by every write path,
+emptied with its row), the indexes the counts read (SQLite's query plans), a store made by an
+earlier schema opening with an empty facet table, and many periods at once. A differential test
+compares every new read with the reference semantics (``CustomerFilter.matches``) on rows drawn
+at random. Each test runs on SQLite and on PostgreSQL (which skips without
+``CUSTREC_TEST_POSTGRES_DSN``, as in test_postgres.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import custrec.backends._sqlite.tables as sqlite_tables
+import custrec.backends.sqlite as sqlite_backend
+from custrec.backends import SQLiteStore
+from custrec.storage import (
+    GROUP_COLUMNS,
+    ActivityRow,
+    CustomerFilter,
+    CustomerRow,
+    FacetCondition,
+    Reach,
+    Store,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+LIVE = CustomerFilter(states={"live", "archived", "restricted"})
+VALUES = ("a", "b", "软件", "\uffff", "\U00010000", "", "a=b")
+
+
+def customer(customer_id: str, **changes: Any) -> CustomerRow:
+    fields: dict[str, Any] = {
+        "id": customer_id,
+        "payload": b"sealed",
+        "index_keys": {f"k:{customer_id}"},
+        "kind": "individual",
+        "stage": "lead",
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    fields.update(changes)
+    return CustomerRow(**fields)
+
+
+def purchase(activity_id: str, customer_id: str, amount: int, at: datetime) -> ActivityRow:
+    return ActivityRow(
+        id=activity_id,
+        customer_id=customer_id,
+        kind="transaction",
+        occurred_at=at,
+        amount=Decimal(amount),
+        currency="CNY",
+        payload=b"",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stores
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if backend == "sqlite":
+        opened: Store = SQLiteStore(tmp_path / "facets.db", key_file=False)
+    else:
+        from custrec.backends import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        opened = PostgresStore(dsn, schema=request.getfixturevalue("postgres_schema"))
+    yield opened
+    opened.close()
+
+
+def stored_facets(store: Store) -> set[tuple[str, str]]:
+    """Every ``(customer id, facet)`` row of the facet table, read behind the store's back."""
+    with store.transaction(readonly=True) as session:
+        conn: Any = session._conn  # type: ignore[attr-defined]
+        if isinstance(store, SQLiteStore):
+            found = conn.execute(
+                "SELECT c.id, f.facet FROM customer_facets AS f "
+                "JOIN customers AS c ON c.pk = f.customer_pk"
+            )
+        else:
+            schema = store.schema  # type: ignore[attr-defined]
+            found = conn.execute(
+                f'SELECT customer_id, facet FROM "{schema}".customer_facets'.encode()
+            )
+        return {(r[0], r[1]) for r in found.fetchall()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_write_path_keeps_the_facet_table(store: Store) -> None:
+    with store.transaction() as s:
+        s.customers.add(customer("c-1", facets={"industry=软件", "grade.stars=4"}))
+        s.customers.add_many(
+            [customer("c-2", facets={"industry=零售"}), customer("c-3"), customer("c-4")]
+        )
+        assert (
+            s.customers.add_many(
+                [
+                    customer("c-2", facets={"industry=ignored"}),
+                    customer("c-5", facets={"region=华东", "interest=云", "interest=硬件"}),
+                    customer("c-5", facets={"region=second copy"}),
+                ],
+                skip_existing=True,
+            )
+            == 1
+        )
+        s.commit()
+    assert stored_facets(store) == {
+        ("c-1", "industry=软件"),
+        ("c-1", "grade.stars=4"),
+        ("c-2", "industry=零售"),
+        ("c-5", "region=华东"),
+        ("c-5", "interest=云"),
+        ("c-5", "interest=硬件"),
+    }
+    with store.transaction() as s:
+        s.customers.update(
+            customer("c-1", facets={"grade.stars=5", "industry=软件"}), expected_version=1
+        )
+        s.customers.update(customer("c-2"), expected_version=1)
+        s.customers.update(customer("c-3", facets={"region=华北"}), expected_version=1)
+        s.customers.delete("c-5", expected_version=1)
+        s.commit()
+    assert stored_facets(store) == {
+        ("c-1", "industry=软件"),
+        ("c-1", "grade.stars=5"),
+        ("c-3", "region=华北"),
+    }
+    with store.transaction(readonly=True) as s:
+        assert [row.facets for row in s.customers.get_many(["c-1", "c-2", "c-3", "c-4"])] == [
+            {"industry=软件", "grade.stars=5"},
+            frozenset(),
+            {"region=华北"},
+            frozenset(),
+        ]
+
+
+def test_a_failed_update_leaves_the_facets_as_they_were(store: Store) -> None:
+    with store.transaction() as s:
+        s.customers.add(customer("c-1", facets={"industry=a"}))
+        s.commit()
+    with store.transaction() as s:
+        with pytest.raises(Exception, match="c-1"):
+            s.customers.update(customer("c-1", facets={"industry=b"}), expected_version=7)
+        assert s.customers.get("c-1").facets == {"industry=a"}
+        s.commit()
+    assert stored_facets(store) == {("c-1", "industry=a")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads against the reference semantics
+# ---------------------------------------------------------------------------------------------
+
+
+def random_rows(seed: int, count: int) -> list[CustomerRow]:
+    rnd = random.Random(seed)
+    rows = []
+    for n in range(count):
+        facets = {
+            f"{name}={rnd.choice(VALUES)}"
+            for name in ("industry", "region", "verified_at")
+            for _ in range(rnd.choice((0, 1, 1, 2)))
+        }
+        rows.append(
+            customer(
+                f"c-{n:04d}",
+                kind=rnd.choice(("individual", "organization")),
+                stage=rnd.choice(("lead", "active")),
+                state=rnd.choice(("live", "live", "archived", "restricted", "erased", "merged")),
+                owner=rnd.choice((None, "u-1", "u-2")),
+                team=rnd.choice((None, "east", "west")),
+                grade=rnd.choice((None, "A", "B")),
+                tags=tuple(rnd.choice(("vip", "b2b")) for _ in range(rnd.randrange(3))),
+                facets=facets,
+                created_at=T0 + timedelta(hours=rnd.randrange(24 * 60)),
+                updated_at=T0 + timedelta(hours=rnd.randrange(24 * 60)),
+            )
+        )
+    return rows
+
+
+FILTERS = [
+    None,
+    CustomerFilter(),
+    LIVE,
+    CustomerFilter(states=set()),
+    CustomerFilter(states={"archived"}, kind="individual"),
+    CustomerFilter(facets=[FacetCondition(any_of={"industry=a", "industry=软件"})]),
+    CustomerFilter(facets=[FacetCondition(any_of={"industry=a=b"})]),
+    CustomerFilter(facets=[FacetCondition(at_least="region=\uffff", below="region=\U00010001")]),
+    CustomerFilter(facets=[FacetCondition(at_least="region=", below="region>")]),
+    CustomerFilter(facets=[FacetCondition(at_least="region=b", below="region=a")]),  # empty
+    CustomerFilter(
+        facets=[
+            FacetCondition(any_of={"industry=b"}),
+            FacetCondition(at_least="verified_at=a", below="verified_at=软"),
+        ],
+        tag="vip",
+    ),
+    CustomerFilter(reach=Reach(owner="u-1", team="east")),
+    CustomerFilter(reach=Reach(team="west"), states={"live"}),
+    CustomerFilter(reach=Reach()),
+    CustomerFilter(
+        created_after=T0 + timedelta(days=10),
+        created_before=T0 + timedelta(days=40),
+        updated_before=T0 + timedelta(days=50),
+    ),
+]
+
+GROUPINGS = [
+    ["industry"],
+    ["tag"],
+    ["state"],
+    ["owner", "industry"],
+    ["industry", "region"],
+    ["tag", "verified_at"],
+    ["grade", "tag"],
+    ["nobody"],
+]
+
+
+def reference_groups(
+    rows: list[CustomerRow], by: list[str], where: CustomerFilter | None
+) -> dict[tuple[str | None, ...], int]:
+    counts: Counter[tuple[str | None, ...]] = Counter()
+    for row in rows:
+        if where is not None and not where.matches(row):
+            continue
+        values: list[list[str | None]] = []
+        for name in by:
+            if name in GROUP_COLUMNS:
+                values.append([getattr(row, name)])
+            elif name == "tag":
+                values.append([*set(row.tags)] or [None])
+            else:
+                found = {f.partition("=")[2] for f in row.facets if f.partition("=")[0] == name}
+                values.append([*found] or [None])
+        counts.update(itertools.product(*values))
+    return dict(counts)
+
+
+def test_reads_agree_with_the_reference_semantics(store: Store) -> None:
+    rows = random_rows(seed=20, count=240)
+    rnd = random.Random(21)
+    purchases = [
+        purchase(
+            f"a-{n:04d}",
+            rnd.choice([r.id for r in rows] + ["no-such-customer"]),
+            rnd.choice((-5, 0, 10, 99)),
+            T0 + timedelta(hours=rnd.randrange(24 * 60)),
+        )
+        for n in range(400)
+    ]
+    with store.transaction() as s:
+        s.customers.add_many(rows[:200])
+        for row in rows[200:]:
+            s.customers.add(row)
+        s.activities.add_many(purchases)
+        s.commit()
+    wide = [T0 + timedelta(days=d) for d in (0, 7, 8, 30, 45, 61)]
+    narrow = [T0 + timedelta(days=10, hours=h) for h in (0, 5, 30)]  # few rows: another plan
+    with store.transaction(readonly=True) as s:
+        for where in FILTERS:
+            expected = [r for r in rows if where is None or where.matches(r)]
+            assert s.customers.query(where=where, limit=1000) == [
+                attrs.evolve(r, version=1) for r in expected
+            ], where
+            assert s.customers.count(where=where) == len(expected), where
+            paged: list[str] = []
+            after = None
+            while page := s.customers.query(where=where, after=after, limit=9):
+                paged.extend(r.id for r in page)
+                after = page[-1].id
+            assert paged == [r.id for r in expected], where
+            for by in GROUPINGS:
+                assert s.customers.group_count(by, where=where) == reference_groups(
+                    rows, by, where
+                ), (by, where)
+            kept = {r.id for r in expected}
+            for edges, field in itertools.product((wide, narrow), ("created_at", "updated_at")):
+                assert s.customers.count_by_period(edges, field=field, where=where) == [
+                    sum(1 for r in expected if low <= getattr(r, field) < high)
+                    for low, high in itertools.pairwise(edges)
+                ], (field, where)
+                assert s.activities.buyers_by_period(edges, where=where) == [
+                    buyers(purchases, low, high, None if where is None else kept)
+                    for low, high in itertools.pairwise(edges)
+                ], where
+
+
+def buyers(
+    purchases: list[ActivityRow], low: datetime, high: datetime, kept: set[str] | None
+) -> tuple[int, int]:
+    made = Counter(
+        p.customer_id
+        for p in purchases
+        if low <= p.occurred_at < high
+        and p.amount is not None
+        and p.amount > 0
+        and (kept is None or p.customer_id in kept)
+    )
+    return len(made), sum(1 for n in made.values() if n > 1)
+
+
+def test_facets_compare_in_code_point_order(store: Store) -> None:
+    values = ["Z", "a", "é", "\uffff", "\U00010000", "\U0010ffff"]  # UTF-16 would misorder two
+    with store.transaction() as s:
+        s.customers.add_many(
+            [customer(f"c-{n}", facets={f"name={v}"}) for n, v in enumerate(values)]
+        )
+        s.commit()
+    with store.transaction(readonly=True) as s:
+        for low, high in itertools.combinations(values, 2):
+            where = CustomerFilter(
+                facets=[FacetCondition(at_least=f"name={low}", below=f"name={high}")]
+            )
+            inside = [f"c-{n}" for n, v in enumerate(values) if low <= v < high]
+            assert [r.id for r in s.customers.query(where=where)] == inside, (low, high)
+        assert s.customers.group_count(["name"]) == {(v,): 1 for v in values}
+
+
+def test_ten_thousand_edges_in_one_call(store: Store) -> None:
+    with store.transaction() as s:
+        s.customers.add_many(
+            [customer(f"c-{n}", created_at=T0 + timedelta(minutes=n)) for n in range(50)]
+        )
+        s.activities.add_many(
+            [purchase(f"a-{n}", f"c-{n % 7}", 10, T0 + timedelta(minutes=n)) for n in range(50)]
+        )
+        s.commit()
+    edges = [T0 + timedelta(seconds=30 * n) for n in range(10_000)]
+    with store.transaction(readonly=True) as s:
+        counts = s.customers.count_by_period(edges, where=CustomerFilter(kind="individual"))
+        assert len(counts) == 9_999 and sum(counts) == 50
+        assert [counts[2 * n] for n in range(50)] == [1] * 50
+        bought = s.activities.buyers_by_period(edges, where=CustomerFilter())
+        assert sum(b for b, _ in bought) == 50 and {r for _, r in bought} == {0}
+
+
+# ---------------------------------------------------------------------------------------------
+# An existing store gets the facet table
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_schema_8_sqlite_file_opens_with_an_empty_facet_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as patch:  # what custrec wrote before schema 9: no facets
+        patch.setattr(sqlite_backend, "MIGRATIONS", sqlite_backend.MIGRATIONS[:8])
+        patch.setattr(sqlite_tables._CustomerTable, "_read_facets", lambda *_, **__: None)
+        patch.setattr(sqlite_tables._CustomerTable, "_write_facets", lambda *_, **__: None)
+        with SQLiteStore(path, key_file=False) as old, old.transaction() as s:
+            s.customers.add_many([customer("c-1", tags=("vip",)), customer("c-2")])
+            s.activities.add(purchase("a-1", "c-1", 10, T0))
+            s.commit()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (8,)
+    finally:
+        conn.close()
+    with SQLiteStore(path, key_file=False) as store:
+        with store.transaction() as s:
+            assert s.customers.get("c-1").facets == frozenset()
+            assert s.customers.group_count(["industry", "tag"]) == {
+                (None, "vip"): 1,
+                (None, None): 1,
+            }
+            s.customers.update(customer("c-2", facets={"industry=软件"}), expected_version=1)
+            s.commit()
+        with store.transaction(readonly=True) as s:
+            where = CustomerFilter(facets=[FacetCondition(any_of={"industry=软件"})])
+            assert [r.id for r in s.customers.query(where=where)] == ["c-2"]
+            assert s.customers.count_by_period([T0, T0 + timedelta(1)]) == [2]
+            assert s.activities.buyers_by_period([T0, T0 + timedelta(1)]) == [(1, 0)]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (9,)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"customer_facets", "customer_facets_facet", "customers_created_at"} <= names
+        assert "activities_bought" in names
+    finally:
+        conn.close()
+
+
+def test_a_schema_5_postgres_schema_gets_an_empty_facet_table(
+    postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    import custrec.backends.postgres as pg
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pg, "MIGRATIONS", pg.MIGRATIONS[:5])
+        pg.PostgresStore(postgres_dsn, schema=postgres_schema).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        for customer_id in ("c-1", "c-2"):  # rows as schema 5 held them
+            admin.execute(
+                f'INSERT INTO "{postgres_schema}".customers (id, version, payload, kind,'
+                " stage, created_at, updated_at)"
+                " VALUES (%s, 1, 'x', 'individual', 'lead', %s, %s)".encode(),
+                (customer_id, T0, T0),
+            )
+        with pg.PostgresStore(postgres_dsn, schema=postgres_schema) as store:
+            with store.transaction() as s:
+                assert s.customers.get("c-1").facets == frozenset()
+                assert s.customers.group_count(["industry"]) == {(None,): 2}
+                s.customers.update(customer("c-2", facets={"industry=软件"}), expected_version=1)
+                s.commit()
+            with store.transaction(readonly=True) as s:
+                assert s.customers.group_count(["industry"]) == {(None,): 1, ("软件",): 1}
+        versions = admin.execute(
+            f'SELECT max(version) FROM "{postgres_schema}".schema_version'.encode()
+        ).fetchone()
+        assert versions == (pg.SCHEMA_VERSION,) == (6,)
+        indexes = dict(
+            admin.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+                (postgres_schema,),
+            ).fetchall()
+        )
+        assert "(facet, customer_id)" in indexes["customer_facets_facet"]
+        assert "(created_at)" in indexes["customers_created_at"]
+        assert "(occurred_at, customer_id)" in indexes["activities_bought"]
+        collation = admin.execute(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'customer_facets' AND column_name = 'facet'",
+            (postgres_schema,),
+        ).fetchone()
+        assert collation == ("C",)
+
+
+# ---------------------------------------------------------------------------------------------
+# SQLite reads the indexes it was given
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sqlite_counts_read_index_ranges(tmp_path: Path) -> None:
+    """The statements the counts and a page send, explained: each reads an index range."""
+    with SQLiteStore(tmp_path / "plans.db", key_file=False) as store:
+        with store.transaction() as s:
+            s.customers.add(customer("c-1", facets={"industry=a"}))
+            s.activities.add(purchase("a-1", "c-1", 10, T0))
+            s.commit()
+        edges = [T0, T0 + timedelta(days=1)]
+        where = CustomerFilter(facets=[FacetCondition(any_of={"industry=a"})])
+        with store.transaction(readonly=True) as s:
+            conn: sqlite3.Connection = s._conn
+            sent: list[str] = []
+            conn.set_trace_callback(sent.append)  # each statement, its parameters filled in
+            try:
+                s.customers.group_count(["industry"])
+                s.customers.count_by_period(edges)
+                s.activities.buyers_by_period(edges)
+                s.customers.count(where=where)
+                s.customers.query(where=where, after="c-0", limit=10)
+                s.activities.buyers_by_period(edges, where=LIVE)
+            finally:
+                conn.set_trace_callback(None)
+            group, periods, bought, counted, paged, *_, customers_first = (
+                " | ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in sent
+            )
+    assert "SEARCH g0 USING PRIMARY KEY (customer_pk=? AND facet>? AND facet<?)" in group
+    assert "USING COVERING INDEX customers_created_at (created_at>? AND created_at<?)" in periods
+    assert "USING INDEX activities_bought (occurred_at>? AND occurred_at<?)" in bought
+    # a count starts from the facet's index; a page walks the ids and seeks each row's facet
+    assert "SEARCH f USING COVERING INDEX customer_facets_facet (facet=?)" in counted, counted
+    assert "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)" in counted, counted
+    assert "sqlite_autoindex_customers_1 (id>?)" in paged, paged
+    assert "SEARCH f USING PRIMARY KEY (customer_pk=? AND facet=?)" in paged, paged
+    # buyers of customers that a filter selects, over most purchases: the customers first
+    assert customers_first.index("SCAN c") < customers_first.index("SEARCH a"), customers_first
