@@ -876,6 +876,63 @@ def sqlite_peer(conn: sqlite3.Connection) -> Callable[[GroupQuery], Groups]:
     return run
 
 
+class _Recorder:
+    """Stands in for a session's sqlite3 connection and records the statements run."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._real = conn
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self.statements.append((sql, tuple(params)))
+        return self._real.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def sqlite_plans(store: Store, conn: sqlite3.Connection) -> dict[str, Any]:
+    """``EXPLAIN QUERY PLAN`` of each grouped count: ``group_count`` as measured, as
+    ``registry.reports.counts`` asks it (the shown states added to the filter), the peer's."""
+    import attrs
+
+    from custrec.storage import CustomerFilter
+
+    shown = frozenset({"live", "archived", "restricted"})
+    plans: dict[str, Any] = {}
+    for query in QUERIES:
+        where = query.where() or CustomerFilter()
+        asked = {
+            "group_count": query.where(),
+            "as reports.counts": attrs.evolve(where, states=shown),
+        }
+        entry: dict[str, Any] = {}
+        for name, condition in asked.items():
+            with store.transaction(readonly=True) as session:
+                real = getattr(session, "_conn", None)
+                if not isinstance(real, sqlite3.Connection):
+                    return {"unavailable": "the session's connection is not reachable"}
+                recorder = _Recorder(real)
+                session._conn = recorder  # type: ignore[attr-defined]
+                try:
+                    session.customers.group_count(query.by, where=condition)
+                finally:
+                    session._conn = real  # type: ignore[attr-defined]
+                entry[name] = [
+                    {
+                        "sql": sql,
+                        "plan": [r[3] for r in real.execute(f"EXPLAIN QUERY PLAN {sql}", ps)],
+                    }
+                    for sql, ps in recorder.statements
+                ]
+        sql, params = query.sql("?")
+        entry["peer"] = [
+            {"sql": sql, "plan": [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]}
+        ]
+        plans[query.label] = entry
+    return plans
+
+
 # --- name search -----------------------------------------------------------------------------
 
 
@@ -1006,6 +1063,8 @@ def run_search_store(
             output["groups"] = measure_groups(
                 store, registry, sqlite_peer(conn), args.repeat, "plain SQLite"
             )
+            if backend == "sqlite":
+                output["query_plans"] = sqlite_plans(store, conn)
         finally:
             conn.close()
         output["plain_file_bytes"] = file_size(plain_path)
