@@ -396,7 +396,7 @@ class CustomValues(Mapping[str, CustomValue]):
 
     >>> values = CustomValues({"member_no": "M-1", "budget": Decimal("12.5")})
     >>> values["budget"], sorted(values), repr(values)
-    (Decimal('12.5'), ['budget', 'member_no'], "CustomValues(<budget, member_no>)")
+    (Decimal('12.5'), ['budget', 'member_no'], 'CustomValues(<budget, member_no>)')
     """
 
     __slots__ = ("_values",)

@@ -38,6 +38,7 @@ staff               audit_read  no_role              no_role              no_rol
 staff               manage_keys no_role              no_role              no_role
 staff               retention   no_role              no_role              no_role
 staff               sync        no_role              no_role              no_role
+staff               define_fields no_role              no_role              no_role
 
 manager             create      ok                   ok                   not_in_team
 manager             read        masked               masked               not_in_team
@@ -51,6 +52,7 @@ manager             audit_read  no_role              no_role              no_rol
 manager             manage_keys no_role              no_role              no_role
 manager             retention   no_role              no_role              no_role
 manager             sync        no_role              no_role              no_role
+manager             define_fields no_role              no_role              no_role
 
 admin               create      ok                   ok                   ok
 admin               read        masked               masked               masked
@@ -64,6 +66,7 @@ admin               audit_read  no_role              no_role              no_rol
 admin               manage_keys ok                   ok                   ok
 admin               retention   ok                   ok                   ok
 admin               sync        ok                   ok                   ok
+admin               define_fields ok                   ok                   ok
 
 auditor             create      no_role              no_role              no_role
 auditor             read        masked               masked               masked
@@ -77,6 +80,7 @@ auditor             audit_read  ok                   ok                   ok
 auditor             manage_keys no_role              no_role              no_role
 auditor             retention   no_role              no_role              no_role
 auditor             sync        no_role              no_role              no_role
+auditor             define_fields no_role              no_role              no_role
 
 staff+unmask        create      ok                   not_owner            not_owner
 staff+unmask        read        ok                   not_owner            not_owner
@@ -90,6 +94,7 @@ staff+unmask        audit_read  no_role              no_role              no_rol
 staff+unmask        manage_keys no_role              no_role              no_role
 staff+unmask        retention   no_role              no_role              no_role
 staff+unmask        sync        no_role              no_role              no_role
+staff+unmask        define_fields no_role              no_role              no_role
 
 staff+export        read        masked               not_owner            not_owner
 staff+export        unmask      permission_required  permission_required  permission_required
@@ -137,6 +142,7 @@ superuser           audit_read  no_role              no_role              no_rol
 superuser           manage_keys no_role              no_role              no_role
 superuser           retention   no_role              no_role              no_role
 superuser           sync        no_role              no_role              no_role
+superuser           define_fields no_role              no_role              no_role
 
 -                   create      no_role              no_role              no_role
 -                   read        no_role              no_role              no_role

@@ -159,6 +159,9 @@ INDEX_KINDS: Final = (
     "blk.name",
     "blk.addr",
     "blk.orgcity",
+    "name",
+    "name_core",
+    "name_any_order",
 )
 """The token kinds stored as a one-byte code (their position); part of the stored format:
 append new kinds, never reorder or remove one."""
