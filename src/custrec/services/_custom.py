@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from custrec._checks import check, integer
 from custrec.matching.names import name_keys
-from custrec.model.custom import CustomField, CustomFieldSet, FieldType, from_json
+from custrec.model.custom import NAME_PATTERN, CustomField, CustomFieldSet, FieldType, from_json
 from custrec.model.issues import Issue
 from custrec.model.records import Customer, CustomValue
 from custrec.storage import Session
@@ -205,7 +205,8 @@ def row_facets(customer: Customer, fields: CustomFieldSet) -> frozenset[str]:
     if customer.last_verified_at is not None:
         add("verified_at", encode_instant(customer.last_verified_at))
     for grade in customer.grades:
-        add(f"grade.{grade.dimension}", grade.label)
+        if NAME_PATTERN.fullmatch(grade.dimension):  # a dimension is an identifier
+            add(f"grade.{grade.dimension}", grade.label)
     if customer.custom:
         for field in fields.filterable_fields():
             value = customer.custom.get(field.name)

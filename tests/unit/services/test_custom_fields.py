@@ -286,3 +286,30 @@ def test_a_field_made_filterable_later_filters_old_records_after_a_reindex(
         c.id
     ]
     assert registry.keys.reindex(actor=ADMIN) == 0  # nothing left to rewrite
+
+
+def test_a_grade_given_at_intake_under_a_malformed_dimension_is_stored_but_no_facet(
+    registry: Registry,
+) -> None:
+    graded = {
+        "label": "A",
+        "policy_id": "legacy",
+        "graded_at": T0.isoformat(),
+    }
+    c = registry.customers.intake(
+        {
+            **person("李雷", "13800138001"),
+            "grades": [
+                {**graded, "dimension": "bad=dim"},
+                {**graded, "dimension": "value_tier"},
+            ],
+        },
+        actor=ADMIN,
+    )
+    assert [g.dimension for g in registry.customers.get(c.id, actor=ADMIN).grades] == [
+        "bad=dim",
+        "value_tier",
+    ]
+    assert registry.customers.count(actor=ADMIN, grades={"value_tier": "A"}) == 1
+    # no facet 'grade.bad=dim=A' that would read as dimension 'bad', label 'dim=A'
+    assert registry.customers.count(actor=ADMIN, grades={"bad": "dim=A"}) == 0
