@@ -44,6 +44,8 @@ from custrec.storage.types import (
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
+    DocumentLink,
+    DocumentRow,
     FacetCondition,
     HistoryRecord,
     Reach,
@@ -66,6 +68,7 @@ __all__ = [
     "check_consent",
     "check_customer",
     "check_decimal_cursor",
+    "check_document",
     "check_due_after",
     "check_edges",
     "check_filter",
@@ -75,6 +78,7 @@ __all__ = [
     "check_key",
     "check_kind",
     "check_limit",
+    "check_link",
     "check_optional_text",
     "check_period_field",
     "check_seq",
@@ -384,6 +388,37 @@ def check_work(row: WorkRow) -> WorkRow:
     if created_at is row.created_at and updated_at is row.updated_at and due_at is row.due_at:
         return row
     return attrs.evolve(row, created_at=created_at, updated_at=updated_at, due_at=due_at)
+
+
+def check_document(row: DocumentRow) -> DocumentRow:
+    """Check a document row's text and instants (``kind`` and ``id`` non-empty); return it with
+    its instants in UTC (the same object when they already are)."""
+    _check_name(row.kind, "kind")
+    _check_name(row.id, "id")
+    check_optional_text(row.tag, "tag")
+    _check_payload(row.payload)
+    created_at = check_instant(row.created_at, "created_at")
+    updated_at = check_instant(row.updated_at, "updated_at")
+    if created_at is row.created_at and updated_at is row.updated_at:
+        return row
+    return attrs.evolve(row, created_at=created_at, updated_at=updated_at)
+
+
+def check_link(link: DocumentLink) -> DocumentLink:
+    """Check a document link's text and instant (``kind``, ``document_id`` and
+    ``customer_id`` non-empty); return it with ``updated_at`` in UTC."""
+    _check_name(link.kind, "kind")
+    _check_name(link.document_id, "document_id")
+    _check_name(link.customer_id, "customer_id")
+    check_optional_text(link.state, "state")
+    _check_payload(link.payload)
+    updated_at = check_instant(link.updated_at, "updated_at")
+    return link if updated_at is link.updated_at else attrs.evolve(link, updated_at=updated_at)
+
+
+def _check_payload(payload: object) -> None:
+    if not isinstance(payload, bytes):
+        raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
 
 
 def check_work_filter(where: WorkFilter | None, after: str | None = None) -> None:

@@ -15,6 +15,8 @@ A session holds these tables:
 ``meta``         a few named values about the store itself (keyring fingerprint, audit head)
 ``work``         service cases and tasks: sealed payloads, plain facets and a due-time index
 ``changes``      the change feed: one personal-data-free event per change, in commit order
+``documents``    compliance documents (recipients, disclosures, incidents, sampling audits)
+                 and what each says about its customers, versioned
 ===============  ===========================================================================
 
 Backends never see plaintext personal data: payloads are opaque bytes (sealed by the registry's
@@ -82,6 +84,8 @@ from custrec.storage.types import (
     ConsentRecord,
     CustomerFilter,
     CustomerRow,
+    DocumentLink,
+    DocumentRow,
     HistoryRecord,
     QueuedAudit,
     WorkFilter,
@@ -96,6 +100,7 @@ __all__ = [
     "ChangeTable",
     "ConsentTable",
     "CustomerTable",
+    "DocumentTable",
     "HistoryTable",
     "KeyStoreOwner",
     "KeyTable",
@@ -523,6 +528,86 @@ class ChangeTable(Protocol):
         ...
 
 
+class DocumentTable(Protocol):
+    """Compliance documents and their per-customer links, versioned (compare-and-set).
+
+    A document is identified by ``(kind, id)``, a link by ``(kind, document_id,
+    customer_id)``; ``kind`` is free text the caller chooses (the registry uses
+    ``recipient``, ``disclosure``, ``incident`` and ``sampling``). Lists are ordered by id
+    (documents) and by customer id (a document's links) and page with ``after``; a backend
+    keeps indexes so that a list reads only the rows it returns (and those its filter skips),
+    and :meth:`links_for` reads only the customer's links.
+    """
+
+    def add(self, row: DocumentRow) -> int:
+        """Insert a new document and return its version, 1; ``DuplicateKey`` if ``(kind, id)``
+        exists. ``row.version`` is ignored."""
+        ...
+
+    def get(self, kind: str, document_id: str) -> DocumentRow:
+        """Return the document; raises ``NotFound``."""
+        ...
+
+    def update(self, row: DocumentRow, *, expected_version: int) -> int:
+        """Replace ``tag``, ``updated_at`` and ``payload`` if the stored version is
+        ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""
+        ...
+
+    def list(
+        self,
+        kind: str,
+        *,
+        tag: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[DocumentRow]:
+        """Return up to ``limit`` documents of ``kind`` (with ``tag``, when given) whose id is
+        greater than ``after``, by id."""
+        ...
+
+    def link(self, links: Sequence[DocumentLink]) -> int:
+        """Insert new links (version 1 each) and return how many; ``DuplicateKey`` (and
+        nothing written) if any of them exists already or two of them are the same."""
+        ...
+
+    def get_link(self, kind: str, document_id: str, customer_id: str) -> DocumentLink:
+        """Return one link; raises ``NotFound``."""
+        ...
+
+    def update_link(self, link: DocumentLink, *, expected_version: int) -> int:
+        """Replace a link's ``state``, ``updated_at`` and ``payload`` if its stored version is
+        ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""
+        ...
+
+    def links(
+        self,
+        kind: str,
+        document_id: str,
+        *,
+        state: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[DocumentLink]:
+        """Return up to ``limit`` links of one document (in ``state``, when given) whose
+        customer id is greater than ``after``, by customer id."""
+        ...
+
+    def count_links(self, kind: str, document_id: str, *, state: str | None = None) -> int:
+        """Count one document's links (in ``state``, when given)."""
+        ...
+
+    def links_for(self, customer_id: str, *, kind: str | None = None) -> list[DocumentLink]:
+        """Return every link of one customer (of ``kind``, when given), by ``(kind,
+        document_id)``."""
+        ...
+
+    def reassign(self, from_customer_id: str, to_customer_id: str) -> int:
+        """Move every link of one customer to another (a merge) and return how many moved; a
+        link whose document already links the other customer is dropped instead (and not
+        counted)."""
+        ...
+
+
 class Session(Protocol):
     """A unit of work over all tables. Commit explicitly; anything else rolls back.
 
@@ -556,6 +641,9 @@ class Session(Protocol):
 
     @property
     def changes(self) -> ChangeTable: ...
+
+    @property
+    def documents(self) -> DocumentTable: ...
 
     def commit(self) -> None:
         """Make every write of this session durable and visible, atomically."""

@@ -28,6 +28,8 @@ __all__ = [
     "ConsentRecord",
     "CustomerFilter",
     "CustomerRow",
+    "DocumentLink",
+    "DocumentRow",
     "FacetCondition",
     "HistoryRecord",
     "Reach",
@@ -396,6 +398,49 @@ class WorkRow:
     due_at: datetime | None = None
     breached: bool = False
     created_at: datetime
+    updated_at: datetime
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class DocumentRow:
+    """A stored compliance document: a third-party recipient, a disclosure, an incident, a
+    sampling audit batch, or any other ``kind`` a service keeps.
+
+    ``(kind, id)`` identifies it. ``tag`` is one plain, non-personal key it can be listed by
+    (a disclosure's recipient, a sampling batch's import id, an incident's status), ``None``
+    when there is none. ``version`` is assigned by storage (1 on add, +1 per update). The
+    ``payload`` is opaque bytes: the service decides what it holds and whether it is sealed
+    (documents are not tied to one customer, so nothing personal belongs in them; what
+    concerns one customer goes in that customer's :class:`DocumentLink`).
+    """
+
+    kind: str
+    id: str
+    version: int = 0
+    tag: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+
+
+@attrs.frozen(kw_only=True)
+class DocumentLink:
+    """What a document says about one customer: a customer in a disclosure, an incident's
+    affected customer and the notices sent to them, a sampled record and its check results.
+
+    ``(kind, document_id, customer_id)`` identifies it; ``kind`` is the document's kind.
+    ``state`` is a plain, non-personal label the document's links can be listed by
+    (``pending``, ``notified``, ``checked``, ...), ``None`` when there is none. ``version``
+    is assigned by storage. ``payload`` is opaque bytes, sealed by the service under the
+    customer's data key (so erasure shreds it with the customer).
+    """
+
+    kind: str
+    document_id: str
+    customer_id: str
+    version: int = 0
+    state: str | None = None
     updated_at: datetime
     payload: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
 
