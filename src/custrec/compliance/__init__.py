@@ -1,0 +1,11 @@
+"""Compliance records: third-party recipients and disclosures, incidents, sampling audits,
+and the map of what custrec holds (records of processing).
+
+These are plain value types; the registry keeps them in the store's ``documents`` table
+(``registry.disclosures``, ``registry.incidents``, ``registry.sampling``) and audits every
+change. docs/compliance.md walks through a PIPL example.
+"""
+
+from custrec.compliance.recipients import Recipient
+
+__all__ = ["Recipient"]
