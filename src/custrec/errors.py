@@ -54,6 +54,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "UnknownPurpose",
+    "UnknownRecipient",
     "ValidationFailed",
     "VersionConflict",
 ]
@@ -382,6 +383,10 @@ class ImportWorkerError(CustrecError):
 
 class SchemaError(CustrecError, ValueError):
     """A stored document has an unknown type or an unsupported schema version."""
+
+
+class UnknownRecipient(CustrecError, LookupError):
+    """No third-party recipient is registered under that id (register it first)."""
 
 
 class DefinitionConflict(CustrecError, ValueError):

@@ -66,6 +66,7 @@ class Action(enum.StrEnum):
     RETENTION = "retention"  # plan and carry out retention schedules (archive ... destroy)
     SYNC = "sync"  # follow the change feed (ids, kinds and field paths; no values)
     DEFINE_FIELDS = "define_fields"  # define, change and remove custom fields
+    COMPLIANCE = "compliance"  # recipients, disclosure registers, incidents, sampling audits
 
 
 PERMISSION_ACTIONS: Final = frozenset({Action.UNMASK, Action.EXPORT, Action.ERASE})
@@ -152,6 +153,12 @@ DEFAULT_GRANTS: Final[Mapping[str, tuple[Grant, ...]]] = {
         Grant(action=Action.RETENTION, scope=Scope.ALL),
         Grant(action=Action.SYNC, scope=Scope.ALL),
         Grant(action=Action.DEFINE_FIELDS, scope=Scope.ALL),
+        Grant(action=Action.COMPLIANCE, scope=Scope.ALL),
+    ),
+    "compliance": (
+        Grant(action=Action.READ, scope=Scope.ALL, masked=True),
+        Grant(action=Action.AUDIT_READ, scope=Scope.ALL),
+        Grant(action=Action.COMPLIANCE, scope=Scope.ALL),
     ),
     "sync": (Grant(action=Action.SYNC, scope=Scope.ALL),),
     "auditor": (

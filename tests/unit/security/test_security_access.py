@@ -39,6 +39,7 @@ staff               manage_keys no_role              no_role              no_rol
 staff               retention   no_role              no_role              no_role
 staff               sync        no_role              no_role              no_role
 staff               define_fields no_role              no_role              no_role
+staff               compliance  no_role              no_role              no_role
 
 manager             create      ok                   ok                   not_in_team
 manager             read        masked               masked               not_in_team
@@ -53,6 +54,7 @@ manager             manage_keys no_role              no_role              no_rol
 manager             retention   no_role              no_role              no_role
 manager             sync        no_role              no_role              no_role
 manager             define_fields no_role              no_role              no_role
+manager             compliance  no_role              no_role              no_role
 
 admin               create      ok                   ok                   ok
 admin               read        masked               masked               masked
@@ -67,6 +69,7 @@ admin               manage_keys ok                   ok                   ok
 admin               retention   ok                   ok                   ok
 admin               sync        ok                   ok                   ok
 admin               define_fields ok                   ok                   ok
+admin               compliance  ok                   ok                   ok
 
 auditor             create      no_role              no_role              no_role
 auditor             read        masked               masked               masked
@@ -81,6 +84,7 @@ auditor             manage_keys no_role              no_role              no_rol
 auditor             retention   no_role              no_role              no_role
 auditor             sync        no_role              no_role              no_role
 auditor             define_fields no_role              no_role              no_role
+auditor             compliance  no_role              no_role              no_role
 
 staff+unmask        create      ok                   not_owner            not_owner
 staff+unmask        read        ok                   not_owner            not_owner
@@ -95,6 +99,7 @@ staff+unmask        manage_keys no_role              no_role              no_rol
 staff+unmask        retention   no_role              no_role              no_role
 staff+unmask        sync        no_role              no_role              no_role
 staff+unmask        define_fields no_role              no_role              no_role
+staff+unmask        compliance  no_role              no_role              no_role
 
 staff+export        read        masked               not_owner            not_owner
 staff+export        unmask      permission_required  permission_required  permission_required
@@ -143,6 +148,7 @@ superuser           manage_keys no_role              no_role              no_rol
 superuser           retention   no_role              no_role              no_role
 superuser           sync        no_role              no_role              no_role
 superuser           define_fields no_role              no_role              no_role
+superuser           compliance  no_role              no_role              no_role
 
 -                   create      no_role              no_role              no_role
 -                   read        no_role              no_role              no_role
@@ -150,6 +156,11 @@ superuser           define_fields no_role              no_role              no_r
 -                   audit_read  no_role              no_role              no_role
 sync                sync        ok                   ok                   ok
 sync                read        no_role              no_role              no_role
+compliance          compliance  ok                   ok                   ok
+compliance          read        masked               masked               masked
+compliance          audit_read  ok                   ok                   ok
+compliance          update      no_role              no_role              no_role
+compliance          export      permission_required  permission_required  permission_required
 """
 
 
@@ -195,6 +206,7 @@ def test_matrix_covers_every_default_role_and_action() -> None:
         "export",
         "erase",
         "sync",
+        "compliance",
     }
 
 
