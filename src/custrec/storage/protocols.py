@@ -553,18 +553,6 @@ class DocumentTable(Protocol):
         ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""
         ...
 
-    def list(
-        self,
-        kind: str,
-        *,
-        tag: str | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[DocumentRow]:
-        """Return up to ``limit`` documents of ``kind`` (with ``tag``, when given) whose id is
-        greater than ``after``, by id."""
-        ...
-
     def link(self, links: Sequence[DocumentLink]) -> int:
         """Insert new links (version 1 each) and return how many; ``DuplicateKey`` (and
         nothing written) if any of them exists already or two of them are the same."""
@@ -605,6 +593,18 @@ class DocumentTable(Protocol):
         """Move every link of one customer to another (a merge) and return how many moved; a
         link whose document already links the other customer is dropped instead (and not
         counted)."""
+        ...
+
+    def list(
+        self,
+        kind: str,
+        *,
+        tag: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[DocumentRow]:
+        """Return up to ``limit`` documents of ``kind`` (with ``tag``, when given) whose id is
+        greater than ``after``, by id."""
         ...
 
 
