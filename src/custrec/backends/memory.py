@@ -19,6 +19,7 @@ from typing import cast
 
 import attrs
 
+from custrec.backends import _memory_documents as _documents
 from custrec.backends import _memory_facets as _facets
 from custrec.backends._memory_sorted import SortedIds as _SortedIds
 from custrec.backends._memory_work import MemoryChanges, MemoryWork, reindex_work
@@ -63,6 +64,7 @@ _TABLES = (
     "work_due",
     "work_by_customer",
     "changes",
+    *_documents.DOCUMENT_TABLES,
 )
 
 
@@ -95,6 +97,8 @@ class _State:
         self.work_due = _SortedIds()  # see custrec.backends._memory_work
         self.work_by_customer: dict[str, tuple[str, ...]] = {}
         self.changes: list[ChangeEvent] = []
+        self.documents = _documents.DocumentRows()  # see custrec.backends._memory_documents
+        self.document_links = _documents.LinkRows()
         self.owned: set[str] = set(_TABLES)
         self.readers = 0
         self.dirty: defaultdict[str, set[str]] = defaultdict(set)
@@ -735,6 +739,10 @@ class _MemorySession:
     @cached_property
     def changes(self) -> MemoryChanges:
         return MemoryChanges(self)
+
+    @cached_property
+    def documents(self) -> _documents.MemoryDocuments:
+        return _documents.MemoryDocuments(self)
 
     def write(self, table: str, key: str, value: object) -> None:
         """Write one key of a keyed table (``None``: remove it) and note it for the next sync."""
