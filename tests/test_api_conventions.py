@@ -127,6 +127,8 @@ EVENT_INSTANTS = {
     "custrec.workflow.cases.CaseEscalation.__init__",
     "custrec.workflow.cases.CaseTransition.__init__",
     "custrec.workflow.rules.LifecycleEvent.__init__",
+    "custrec.compliance.disclosures.Disclosure.__init__",
+    "custrec.compliance.disclosures.CustomerDisclosure.__init__",
 }
 
 

@@ -120,6 +120,18 @@ SERVICES = {
         "history",
     ],
     "fields": ["current", "history", "define", "change", "remove"],
+    "disclosures": [
+        "register_recipient",
+        "update_recipient",
+        "recipient",
+        "recipients",
+        "start",
+        "disclose",
+        "disclosure",
+        "disclosures",
+        "customers",
+        "of_customer",
+    ],
     "activities": ["record_transaction", "record_interaction", "list", "summaries"],
     "grading": ["regrade", "distribution"],
     "consent": [

@@ -4,24 +4,26 @@
 it), wires the shared :class:`~custrec.services.context.Context` and gives each capability as an
 attribute, a small service of its own:
 
-======================  =======================================================================
-``registry.customers``  intake, get, find, identify, query, batches, ids, count, update, history
-``registry.activities`` transactions, interactions, purchase summaries
-``registry.grading``    regrade with a grading policy
-``registry.consent``    record, grant, withdraw, object to, ledgers, ``may_use``, audiences
-``registry.retention``  plan and apply retention schedules
-``registry.matching``   find duplicates, clusters, merge, aliases
-``registry.review``     approve, reject, verify, verification results, pending review
-``registry.quality``    the data-quality report
-``registry.privacy``    subject export, erasure, the erasure journal and its replay
-``registry.keys``       master-key rotation, re-indexing, keys kept apart
-``registry.audit``      audit trail, verification, checkpoints, the audit head
-``registry.cases``      service cases: open, move, assign, escalate, due lists, analytics
-``registry.tasks``      follow-ups, return visits, re-verifications: due and overdue lists
-``registry.workflow``   the scheduled sweep: dormant customers, recurring tasks, escalations
-``registry.changes``    the change feed: every committed change, in commit order, no values
-``registry.reports``    dashboard figures: counts by group, new customers, repurchase rates
-======================  =======================================================================
+=========================  =======================================================================
+``registry.customers``     intake, get, find, identify, query, batches, ids, count, update, history
+``registry.fields``        custom fields: define, change, remove; current definitions, history
+``registry.activities``    transactions, interactions, purchase summaries
+``registry.grading``       regrade with a grading policy
+``registry.consent``       record, grant, withdraw, object to, ledgers, ``may_use``, audiences
+``registry.retention``     plan and apply retention schedules
+``registry.matching``      find duplicates, clusters, merge, aliases
+``registry.review``        approve, reject, verify, verification results, pending review
+``registry.quality``       the data-quality report
+``registry.privacy``       subject export, erasure, the erasure journal and its replay
+``registry.keys``          master-key rotation, re-indexing, keys kept apart
+``registry.audit``         audit trail, verification, checkpoints, the audit head
+``registry.cases``         service cases: open, move, assign, escalate, due lists, analytics
+``registry.tasks``         follow-ups, return visits, re-verifications: due and overdue lists
+``registry.workflow``      the scheduled sweep: dormant customers, recurring tasks, escalations
+``registry.changes``       the change feed: every committed change, in commit order, no values
+``registry.reports``       dashboard figures: counts by group, new customers, repurchase rates
+``registry.disclosures``   third-party recipients, disclosures that honour separate consent
+=========================  =======================================================================
 
 Every method takes ``actor=``: an access policy decides what the actor may do and see, and the
 tamper-evident audit log records every read, write and refusal.
@@ -62,6 +64,7 @@ from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Clock, Context, utc_now
 from custrec.services.customers import CustomerService
+from custrec.services.disclosures import DisclosureService
 from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
 from custrec.services.keys import KeyService
@@ -123,6 +126,7 @@ class Registry:
     workflow: WorkflowService
     changes: ChangeService
     reports: ReportService
+    disclosures: DisclosureService
 
     def __init__(
         self,
@@ -211,6 +215,7 @@ class Registry:
         self.keys = KeyService(context, records)
         self.audit = AuditService(context)
         self.reports = ReportService(context)
+        self.disclosures = DisclosureService(context, records)
 
     def __repr__(self) -> str:
         state = "encrypted" if self.encrypted else "plain JSON"
