@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
 __all__ = [
     "AccessDenied",
     "AuditIntegrityWarning",
+    "BackupError",
+    "BackupUnavailable",
     "BasisNotAvailable",
     "BundledConsentError",
     "ConsentError",
@@ -232,6 +234,18 @@ class AuditIntegrityWarning(UserWarning):
     or a queued audit entry failed its tag (forged or altered while queued) and was replaced
     in the chain by an ``audit.queue.rejected`` entry naming its ticket (its content is gone:
     investigate who could write to the store)."""
+
+
+class BackupError(CustrecError):
+    """A backup or restore was refused before anything was written: the file is missing or
+    exists already, is not a custrec database (or is damaged, or newer than this custrec), or
+    is not a backup the key store recorded. The message names the file, never its content."""
+
+
+class BackupUnavailable(CustrecError):
+    """This store cannot be backed up by custrec: it lives in memory, keeps its data keys
+    inside the database, or is a server database with its own tools (PostgreSQL: ``pg_dump``
+    or point-in-time recovery; docs/security.md, "Backups and restore")."""
 
 
 # ------------------------------------------------------------------------ keys and encryption
