@@ -6,6 +6,22 @@ These are plain value types; the registry keeps them in the store's ``documents`
 change. docs/compliance.md walks through a PIPL example.
 """
 
+from custrec.compliance.disclosures import (
+    CustomerDisclosure,
+    Disclose,
+    DisclosedRecord,
+    Disclosure,
+    DisclosureResult,
+    Exclusion,
+)
 from custrec.compliance.recipients import Recipient
 
-__all__ = ["Recipient"]
+__all__ = [
+    "CustomerDisclosure",
+    "Disclose",
+    "DisclosedRecord",
+    "Disclosure",
+    "DisclosureResult",
+    "Exclusion",
+    "Recipient",
+]

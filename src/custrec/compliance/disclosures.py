@@ -23,6 +23,7 @@ from custrec.model.records import Customer
 __all__ = [
     "DISCLOSURE_STATUSES",
     "CustomerDisclosure",
+    "Disclose",
     "DisclosedRecord",
     "Disclosure",
     "DisclosureResult",
@@ -122,6 +123,27 @@ def _pick(value: Any, tree: dict[str, Any] | None) -> Any:
     return value
 
 
+def _field_list(value: Iterable[str] | None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError("fields must be a list of field paths, not one string")
+    return () if value is None else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Disclose:
+    """What an export to a third party discloses: to which registered ``recipient``, for
+    which ``purpose``, on which lawful ``basis`` (consent by default: then the purpose must
+    be one that asks for separate consent, such as ``third_party``), which ``fields``
+    (field paths; empty: the whole record), with the caller's ``reference``. Checked when
+    the export starts (see :meth:`~custrec.services.DisclosureService.start`)."""
+
+    recipient: str
+    purpose: str
+    basis: LawfulBasis = LawfulBasis.CONSENT
+    fields: tuple[str, ...] = attrs.field(default=(), converter=_field_list)
+    reference: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class Disclosure:
     """One disclosure to a third party: the register entry PIPL art. 23 asks a company to be
@@ -199,7 +221,9 @@ class CustomerDisclosure:
     """A disclosure as it concerns one customer (their subject export lists these).
 
     ``disclosed`` is ``False`` for a customer considered and left out (``reason`` says why);
-    ``masked`` tells that the values sent were masked (the discloser could not unmask them).
+    ``masked`` tells that the values sent were masked (the discloser could not unmask them);
+    ``recipient_name`` and ``recipient_contact`` are the recipient's as registered now (what
+    PIPL art. 23 asks the customer be told).
     """
 
     disclosure_id: str
@@ -212,12 +236,16 @@ class CustomerDisclosure:
     disclosed: bool
     masked: bool = False
     reason: str | None = None
+    recipient_name: str | None = None
+    recipient_contact: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able data (as in the subject export)."""
         return {
             "disclosure_id": self.disclosure_id,
             "recipient_id": self.recipient_id,
+            "recipient_name": self.recipient_name,
+            "recipient_contact": self.recipient_contact,
             "purpose": self.purpose,
             "basis": self.basis.value,
             "fields": list(self.fields),

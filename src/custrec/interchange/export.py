@@ -42,6 +42,7 @@ import attrs
 
 from custrec._checks import check, positive_int
 from custrec._files import open_private
+from custrec.compliance import Disclose, Disclosure, Exclusion
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.model.custom import CustomFieldSet
@@ -50,6 +51,7 @@ from custrec.model.serialization import SCHEMA_VERSION
 from custrec.registry import Registry
 from custrec.security import Actor
 from custrec.services import CustomerFacets
+from custrec.services.disclosures import DisclosureRun
 
 __all__ = [
     "CSV_COLUMNS",
@@ -117,6 +119,11 @@ class ExportResult:
     left_out_fields: tuple[str, ...] = ()
     """Custom fields defined while a CSV export ran: it has no column for them, so their
     values are not in it (export again). A JSON Lines export holds every value."""
+    disclosure: Disclosure | None = None
+    """The recorded disclosure, for an export to a third party (``disclose=``)."""
+    excluded: Mapping[str, int] = attrs.field(factory=dict)
+    """For a disclosure: the customers left out, per reason (``no_consent``, ``withdrawn``,
+    ``separate_consent_required``, ``denied``, ``erased``, ...)."""
 
 
 def _cell(value: Any) -> str:
@@ -174,8 +181,8 @@ def flatten(record: Mapping[str, Any], *, masked: bool, custom: tuple[str, ...] 
                 value = f"{value.get('amount')} {value.get('currency')}"
         else:
             value = record.get(column)
-            if column in _LIST_FIELDS and value is None:
-                value = []
+            if column in _LIST_FIELDS and value is None and column in record:
+                value = []  # a field left out of a disclosure stays an empty cell
         row.append(_cell(value))
     values = record.get("custom") or {}
     row.extend(custom_cell(values.get(name)) for name in custom)
@@ -190,6 +197,7 @@ def export_customers(
     format: str = "jsonl",
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    disclose: Disclose | None = None,
     **facets: Unpack[CustomerFacets],
 ) -> ExportResult:
     """Export the customers matching the facets to ``out`` (a path or a text stream).
@@ -202,6 +210,13 @@ def export_customers(
     ``registry.privacy.export_subject``. ``progress(count)`` is called every ``batch_size``
     customers. Customers the actor may read but not export (``denied``) or whose data key is
     gone (``erased``) are left out and counted.
+
+    With ``disclose`` (a :class:`~custrec.compliance.Disclose`) the file goes to a third
+    party: the export is recorded as a disclosure (``registry.disclosures``), each customer
+    is written only if their consent decision (or the stated basis) allows the purpose at
+    the instant they are read, cut to the disclosed fields, and recorded in the same unit of
+    work as that audited read; the others are counted per reason in ``excluded``. Everything
+    about the disclosure is checked before the file is created.
     """
     if not isinstance(actor, Actor):
         raise TypeError("actor must be a custrec.Actor")
@@ -209,11 +224,34 @@ def export_customers(
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     check("batch_size", batch_size, positive_int())
     ids = registry.customers.ids(actor=actor, batch_size=batch_size, **facets)
-    if isinstance(out, str | os.PathLike):
-        encoding = "utf-8-sig" if format == "csv" else "utf-8"
-        with open_private(out, encoding=encoding, newline="") as stream:
-            return _export(registry, stream, actor, format, ids, batch_size, progress)
-    return _export(registry, out, actor, format, ids, batch_size, progress)
+    if disclose is not None and not isinstance(disclose, Disclose):
+        raise TypeError("disclose must be a custrec.compliance.Disclose")
+    run = (
+        None
+        if disclose is None
+        else registry.disclosures.start(
+            recipient=disclose.recipient,
+            purpose=disclose.purpose,
+            actor=actor,
+            fields=disclose.fields,
+            basis=disclose.basis,
+            channel="export",
+            reference=disclose.reference,
+        )
+    )
+    try:
+        if isinstance(out, str | os.PathLike):
+            encoding = "utf-8-sig" if format == "csv" else "utf-8"
+            with open_private(out, encoding=encoding, newline="") as stream:
+                result = _export(registry, stream, actor, format, ids, batch_size, progress, run)
+        else:
+            result = _export(registry, out, actor, format, ids, batch_size, progress, run)
+    finally:
+        if run is not None:
+            run.finish()
+    if run is None:
+        return result
+    return attrs.evolve(result, disclosure=run.disclosure)
 
 
 def _export(
@@ -224,6 +262,7 @@ def _export(
     ids: Iterator[str],
     batch_size: int,
     progress: Callable[[int], None] | None,
+    run: DisclosureRun | None = None,
 ) -> ExportResult:
     writer: CsvWriter | None = None
     custom: tuple[str, ...] = ()
@@ -234,19 +273,27 @@ def _export(
         writer.writerow(columns)
     left_out: set[str] = set()
     exported = masked = erased = denied = 0
+    excluded: dict[str, int] = {}
     for customer_id in ids:
-        try:
-            subject = registry.privacy.export_subject(customer_id, actor=actor)
-        except Erased:
-            erased += 1
-            continue
-        except AccessDenied:
-            denied += 1
-            continue
-        except NotFound:  # deleted since the ids were read
-            continue
-        is_masked = subject.masked
-        record = subject.record
+        if run is not None:
+            sent = run.send(customer_id)
+            if isinstance(sent, Exclusion):
+                excluded[sent.reason] = excluded.get(sent.reason, 0) + 1
+                continue
+            is_masked, record = sent.masked, sent.record
+        else:
+            try:
+                subject = registry.privacy.export_subject(customer_id, actor=actor)
+            except Erased:
+                erased += 1
+                continue
+            except AccessDenied:
+                denied += 1
+                continue
+            except NotFound:  # deleted since the ids were read
+                continue
+            is_masked = subject.masked
+            record = subject.record
         if writer is not None:
             writer.writerow(flatten(record, masked=is_masked, custom=custom))
             left_out.update(set(record.get("custom") or ()) - set(custom))
@@ -270,4 +317,5 @@ def _export(
         erased=erased,
         denied=denied,
         left_out_fields=tuple(sorted(left_out)),
+        excluded=excluded,
     )

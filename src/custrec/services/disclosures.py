@@ -341,12 +341,24 @@ class DisclosureService:
     def entries(unit: Unit, customer_id: str) -> list[CustomerDisclosure]:
         """A customer's disclosure entries in a unit of work (for the subject export)."""
         found: list[CustomerDisclosure] = []
+        recipients: dict[str, Recipient | None] = {}
         for link in unit.session.documents.links_for(customer_id, kind=DISCLOSURE):
             row = Documents.find(unit, DISCLOSURE, link.document_id)
             if row is None:
                 continue
             head = Disclosure.from_json(Documents.data(row))
-            found.append(_entry(head, Documents.open(unit, link).data, customer_id, link.state))
+            if head.recipient_id not in recipients:
+                stored = Documents.find(unit, RECIPIENT, head.recipient_id)
+                recipients[head.recipient_id] = (
+                    None if stored is None else Recipient.from_json(Documents.data(stored))
+                )
+            entry = _entry(head, Documents.open(unit, link).data, customer_id, link.state)
+            recipient = recipients[head.recipient_id]
+            if recipient is not None:
+                entry = attrs.evolve(
+                    entry, recipient_name=recipient.name, recipient_contact=recipient.contact
+                )
+            found.append(entry)
         found.sort(key=lambda e: (e.at, e.disclosure_id))
         return found
 

@@ -34,6 +34,7 @@ from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, structure_with_issues
 from custrec.security import Action, Actor, Resource
 from custrec.services._clustering import cluster_profiles
+from custrec.services._documents import Documents
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
@@ -285,6 +286,7 @@ class MatchingService:
                 moved_activities += unit.session.activities.reassign(record.id, survivor_id)
                 moved_consents += self._copy_consents(unit, record.id, survivor_id)
                 self._work.move(unit, record.id, survivor_id, now)
+                Documents.move(unit, record.id, survivor_id, now)
                 unit.session.customers.update(
                     attrs.evolve(
                         row,

@@ -16,6 +16,7 @@ from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
+from custrec.services.disclosures import DisclosureService
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
@@ -87,6 +88,11 @@ class PrivacyService:
                 }
                 for h in unit.session.history.list_for(customer_id)
             ]
+            disclosures = tuple(
+                entry.to_json()
+                for entry in DisclosureService.entries(unit, customer_id)
+                if entry.disclosed
+            )
             unit.audit(
                 actor,
                 "customer.export",
@@ -124,6 +130,7 @@ class PrivacyService:
             history=tuple(history),
             retention=schedule.to_table() if schedule is not None else None,
             work=tuple(work),
+            disclosures=disclosures,
         )
 
     def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:

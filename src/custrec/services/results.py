@@ -208,6 +208,9 @@ class SubjectExport:
     history: tuple[Mapping[str, Any], ...] = attrs.field(repr=False)
     retention: str | None = attrs.field(repr=False, default=None)
     work: tuple[Mapping[str, Any], ...] = attrs.field(repr=False, default=())
+    disclosures: tuple[Mapping[str, Any], ...] = attrs.field(repr=False, default=())
+    """The disclosures to third parties that sent this customer's data (recipient, purpose,
+    basis, fields, instant), oldest first."""
 
     def to_dict(self) -> dict[str, Any]:
         """The export as one JSON-safe document (``exported_at`` in ISO 8601)."""
@@ -224,6 +227,7 @@ class SubjectExport:
             "history": [dict(h) for h in self.history],
             "retention": self.retention,
             "work": [dict(w) for w in self.work],
+            "disclosures": [dict(d) for d in self.disclosures],
         }
 
 
