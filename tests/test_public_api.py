@@ -152,6 +152,7 @@ SERVICES = {
     "privacy": ["export_subject", "erase", "journal", "replay_erasures"],
     "keys": ["rotate_master", "reindex", "separate"],
     "audit": ["trail", "touched_by", "verify", "checkpoint", "reset_head"],
+    "backups": ["backup"],
     "cases": [
         "open",
         "transition",

@@ -17,6 +17,7 @@ attribute, a small service of its own:
 ``registry.privacy``       subject export, erasure, the erasure journal and its replay
 ``registry.keys``          master-key rotation, re-indexing, keys kept apart
 ``registry.audit``         audit trail, verification, checkpoints, the audit head
+``registry.backups``       SQLite backups: consistent online copies, recorded and audited
 ``registry.cases``         service cases: open, move, assign, escalate, due lists, analytics
 ``registry.tasks``         follow-ups, return visits, re-verifications: due and overdue lists
 ``registry.workflow``      the scheduled sweep: dormant customers, recurring tasks, escalations
@@ -59,6 +60,7 @@ from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
+from custrec.services.backups import BackupService
 from custrec.services.cases import CaseService
 from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
@@ -121,6 +123,7 @@ class Registry:
     privacy: PrivacyService
     keys: KeyService
     audit: AuditService
+    backups: BackupService
     cases: CaseService
     tasks: TaskService
     workflow: WorkflowService
@@ -214,6 +217,7 @@ class Registry:
         self.quality = QualityService(context, records, self.matching)
         self.keys = KeyService(context, records)
         self.audit = AuditService(context)
+        self.backups = BackupService(context)
         self.reports = ReportService(context)
         self.disclosures = DisclosureService(context, records)
 

@@ -17,13 +17,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, operation
+from custrec.backends._sqlite.backup import DatabaseCopy, copy_database
 from custrec.backends._sqlite.dialect import is_busy, translate
 from custrec.backends._sqlite.gate import WriterGate
 from custrec.backends._sqlite.schema import (
@@ -43,10 +44,17 @@ from custrec.backends._sqlite.tables import (
     _MetaTable,
 )
 from custrec.backends._sqlite.workflow import _ChangeTable, _WorkTable
-from custrec.errors import NotFound, StorageError
+from custrec.errors import BackupError, NotFound, StorageError
 from custrec.storage import Capabilities, Session, Store
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteMigration", "SQLiteStore", "key_file_for"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "DatabaseCopy",
+    "SQLiteMigration",
+    "SQLiteStore",
+    "key_file_for",
+]
 
 _MAX_IDLE: Final = 16  # idle connections kept in the pool
 _SYNCHRONOUS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
@@ -57,6 +65,7 @@ _translate = translate
 _pack_index_key = pack_index_key
 _unpack_index_key = unpack_index_key
 _writes = operation(write=True)
+_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,6 +576,35 @@ class SQLiteStore:
             finally:
                 if gate is not None:
                     gate.release()
+
+    def copy_to(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        inspect: Callable[[Session], _T],
+        overwrite: bool = False,
+    ) -> tuple[DatabaseCopy, _T]:
+        """Copy this database, online, into the file ``target``; return the copy's facts and
+        what ``inspect`` read.
+
+        The copy is the snapshot of one read transaction, taken with SQLite's backup API while
+        writers go on (in WAL mode they do not wait for it); ``inspect`` runs first in that same
+        transaction, so what it reads (the newest audit entry, say) describes the copy exactly.
+        The copy is one self-contained file (rollback-journal mode) with mode 0600, written
+        beside ``target`` and moved in place when complete; an existing ``target`` is refused
+        with :class:`~custrec.errors.BackupError` unless ``overwrite``. Only this file is
+        copied, never the key store (copy that store by itself). ``StorageError`` for an
+        in-memory database.
+        """
+        if self._memory:
+            raise StorageError("an in-memory database has no file to copy")
+        path = os.path.abspath(os.fspath(target))
+        if path == self._key_file:
+            raise BackupError(f"{path} is this database's key store")
+        with self.transaction(readonly=True) as session:
+            seen = inspect(session)
+            copied = copy_database(session._conn, path, overwrite=overwrite, source=self._path)
+        return copied, seen
 
     def close(self) -> None:
         """Close every connection this store opened; idempotent. Later use raises ``StorageError``.

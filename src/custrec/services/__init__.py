@@ -12,6 +12,7 @@ from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.auditing import AuditService
+from custrec.services.backups import BackupReceipt, BackupService, RestoreReceipt, restore_backup
 from custrec.services.cases import CaseService
 from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
@@ -52,6 +53,8 @@ __all__ = [
     "ActivityService",
     "AuditHead",
     "AuditService",
+    "BackupReceipt",
+    "BackupService",
     "Between",
     "BulkResult",
     "CaseService",
@@ -82,6 +85,7 @@ __all__ = [
     "Records",
     "RegradeReport",
     "ReportService",
+    "RestoreReceipt",
     "RetentionReport",
     "RetentionService",
     "ReviewService",
@@ -93,4 +97,5 @@ __all__ = [
     "Unit",
     "WorkflowService",
     "facet_filter",
+    "restore_backup",
 ]
