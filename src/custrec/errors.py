@@ -50,11 +50,13 @@ __all__ = [
     "MappingError",
     "MixedCurrencies",
     "NotFound",
+    "NotSampled",
     "PlaintextStorageWarning",
     "ReadError",
     "RetentionError",
     "SchemaError",
     "StorageError",
+    "UnknownImport",
     "UnknownPurpose",
     "UnknownRecipient",
     "ValidationFailed",
@@ -401,6 +403,14 @@ class SchemaError(CustrecError, ValueError):
 
 class UnknownRecipient(CustrecError, LookupError):
     """No third-party recipient is registered under that id (register it first)."""
+
+
+class UnknownImport(CustrecError, LookupError):
+    """No stored customer was created by an import of that id (``registry.sampling``)."""
+
+
+class NotSampled(CustrecError, LookupError):
+    """The customer is not in that sampling batch's sample (``registry.sampling``)."""
 
 
 class DefinitionConflict(CustrecError, ValueError):
