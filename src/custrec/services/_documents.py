@@ -143,7 +143,10 @@ class Documents:
     @staticmethod
     def open(unit: Unit, link: DocumentLink) -> OpenedLink:
         """A link with its payload opened (``data`` is ``None`` when the customer's key is
-        gone)."""
+        gone). An empty payload is a link that records nothing yet (a sampled record not
+        checked): it opens as ``{}`` without the customer's key."""
+        if not link.payload:
+            return OpenedLink(link, {})
         try:
             data = unit.sealer.open_value(
                 link.payload,
