@@ -23,7 +23,9 @@ no personal data. It is pure logic: no I/O and no clock (``as_of`` is explicit).
 >>> print(report.to_table().splitlines()[0])
 Data quality as of 2025-01-01T00:00:00+00:00: 2 customers
 
-See ``docs/quality.md`` for what each measure counts and how to read the table.
+:class:`QualityTally` holds the counters :func:`assess` keeps, fed one customer at a time, so
+reports of parts (one per group in :mod:`custrec.quality_breakdown`) add up to the report of the
+whole. See ``docs/quality.md`` for what each measure counts and how to read the table.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = [
     "FieldCheck",
     "FieldCompleteness",
     "QualityReport",
+    "QualityTally",
     "RuleValidity",
     "VerificationCount",
     "assess",
@@ -537,6 +540,229 @@ def _subject(customer: Customer) -> SubjectFacts:
     return SubjectFacts(birth_date=birth)
 
 
+@attrs.frozen(kw_only=True)
+class _Settings:
+    """The checked arguments of :func:`assess`, shared by the tallies made from one another."""
+
+    as_of: datetime
+    stale_after: timedelta
+    checks: tuple[FieldCheck, ...]
+    ruleset: RuleSet
+    ledgers: Callable[[str], ConsentLedger | None] | None
+    codes: tuple[str, ...]
+    redundant: frozenset[str] | None
+
+
+class QualityTally:
+    """The counters behind :func:`assess`, fed one customer at a time.
+
+    Takes the arguments of :func:`assess` but the customers (checked the same way, with the same
+    errors). :meth:`add` counts a customer, :meth:`report` gives the :class:`QualityReport` of
+    those added so far. :meth:`empty` starts another tally with the same settings (a breakdown
+    keeps one per group) and :meth:`merged` adds tallies up, so the report of a whole is the sum
+    of its parts.
+
+    >>> from datetime import UTC
+    >>> from custrec.model.records import Contact
+    >>> north = QualityTally(as_of=datetime(2025, 1, 1, tzinfo=UTC))
+    >>> south = north.empty()
+    >>> north.add(Customer(kind=CustomerKind.INDIVIDUAL, name="Li",
+    ...                    contacts=[Contact(phones=["+8613800138000"])]))
+    >>> south.add(Customer(kind=CustomerKind.ORGANIZATION, name="Acme"))
+    >>> north.report().valid_records, south.report().valid_records
+    (1, 0)
+    >>> north.merged(south).report().total
+    2
+    """
+
+    __slots__ = (
+        "_allowed",
+        "_applicable",
+        "_duplicates",
+        "_filled",
+        "_issues",
+        "_settings",
+        "_stale",
+        "_statuses",
+        "_total",
+        "_valid",
+        "_with_ledger",
+    )
+
+    def __init__(
+        self,
+        *,
+        as_of: datetime,
+        stale_after: timedelta = timedelta(days=365),
+        rules: RuleSet | None = None,
+        ledgers: Callable[[str], ConsentLedger | None] | None = None,
+        purposes: Sequence[str] | None = None,
+        duplicate_ids: Collection[str] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> None:
+        as_of = require_aware(as_of, "as_of")
+        if not isinstance(stale_after, timedelta):
+            raise TypeError("stale_after must be a timedelta")
+        if stale_after < timedelta(0):
+            raise ValueError("stale_after must not be negative")
+        checks = _field_checks(fields)
+        ruleset = DEFAULT_RULES if rules is None else rules
+        if not isinstance(ruleset, RuleSet):
+            raise TypeError("rules must be a RuleSet")
+        if purposes is not None and ledgers is None:
+            raise ValueError("purposes are only used with ledgers")
+        codes = tuple(PURPOSES) if purposes is None else _names(purposes, "purposes")
+        if isinstance(duplicate_ids, str):
+            raise TypeError("duplicate_ids must be a collection of ids, not a single string")
+        self._start(
+            _Settings(
+                as_of=as_of,
+                stale_after=stale_after,
+                checks=checks,
+                ruleset=ruleset,
+                ledgers=ledgers,
+                codes=codes,
+                redundant=None if duplicate_ids is None else frozenset(duplicate_ids),
+            )
+        )
+
+    def _start(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._total = self._valid = self._stale = self._duplicates = self._with_ledger = 0
+        self._filled = [0] * len(settings.checks)
+        self._applicable = [0] * len(settings.checks)
+        self._issues: Counter[tuple[str, Severity]] = Counter()
+        self._statuses: Counter[VerificationStatus] = Counter()
+        self._allowed = [0] * len(settings.codes)
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant the customers are judged at."""
+        return self._settings.as_of
+
+    @property
+    def total(self) -> int:
+        """How many customers were added."""
+        return self._total
+
+    def empty(self) -> QualityTally:
+        """A tally with the same settings and nothing counted yet."""
+        tally = QualityTally.__new__(QualityTally)
+        tally._start(self._settings)
+        return tally
+
+    def add(self, customer: Customer) -> None:
+        """Count one customer (``TypeError`` for anything else; ``ValueError`` and
+        :class:`~custrec.consent.UnknownPurpose` as :func:`assess` for its ledger)."""
+        if not isinstance(customer, Customer):
+            raise TypeError(f"assess() takes Customer records, not {type(customer).__name__}")
+        s = self._settings
+        decisions: list[bool] = []
+        ledger = None
+        if s.ledgers is not None:
+            ledger = s.ledgers(customer.id)
+            if ledger is not None:
+                if not isinstance(ledger, ConsentLedger):
+                    raise TypeError("ledgers() must return a ConsentLedger or None")
+                if ledger.customer_id != customer.id:
+                    raise ValueError("ledgers() returned the ledger of another customer")
+                facts = _subject(customer)
+                decisions = [
+                    ledger.decide(code, as_of=s.as_of, subject=facts).allowed for code in s.codes
+                ]
+        report = s.ruleset.check(customer, as_of=s.as_of)
+        # every check has passed: count
+        self._total += 1
+        for index, check in enumerate(s.checks):
+            if check.applies_to is None or customer.kind == check.applies_to:
+                self._applicable[index] += 1
+                if check.filled(customer):
+                    self._filled[index] += 1
+        self._valid += report.ok
+        self._issues.update({(i.code, Severity(i.severity)) for i in report.issues})
+        if s.redundant is not None and isinstance(customer.id, str) and customer.id in s.redundant:
+            self._duplicates += 1
+        if not _fresh(customer.last_verified_at, s.as_of, s.stale_after):
+            self._stale += 1
+        status = _status(customer.verification)
+        if status is not None:
+            self._statuses[status] += 1
+        if ledger is not None:
+            self._with_ledger += 1
+            for index, allowed in enumerate(decisions):
+                self._allowed[index] += allowed
+
+    def merged(self, *others: QualityTally) -> QualityTally:
+        """A new tally counting what this one and ``others`` counted; ``ValueError`` unless
+        they share its settings (made by :meth:`empty` from one another)."""
+        tally = self.empty()
+        for part in (self, *others):
+            if not isinstance(part, QualityTally):
+                raise TypeError("merged() takes QualityTally objects")
+            if part._settings is not self._settings:
+                raise ValueError("only tallies made by empty() from one another can be merged")
+            tally._total += part._total
+            tally._valid += part._valid
+            tally._stale += part._stale
+            tally._duplicates += part._duplicates
+            tally._with_ledger += part._with_ledger
+            tally._filled = [a + b for a, b in zip(tally._filled, part._filled, strict=True)]
+            tally._applicable = [
+                a + b for a, b in zip(tally._applicable, part._applicable, strict=True)
+            ]
+            tally._allowed = [a + b for a, b in zip(tally._allowed, part._allowed, strict=True)]
+            tally._issues.update(part._issues)
+            tally._statuses.update(part._statuses)
+        return tally
+
+    def report(self) -> QualityReport:
+        """The report of the customers added so far."""
+        s, total = self._settings, self._total
+        validity = sorted(
+            (
+                RuleValidity(code=code, severity=severity, records=n, total=total)
+                for (code, severity), n in self._issues.items()
+            ),
+            key=lambda v: (
+                _SEVERITY_ORDER.get(v.severity, len(_SEVERITY_ORDER)),
+                -v.records,
+                v.code,
+            ),
+        )
+        return QualityReport(
+            as_of=s.as_of,
+            stale_after=s.stale_after,
+            total=total,
+            completeness=tuple(
+                FieldCompleteness(
+                    field=check.name,
+                    applies_to=check.applies_to,
+                    filled=self._filled[index],
+                    applicable=self._applicable[index],
+                )
+                for index, check in enumerate(s.checks)
+            ),
+            validity=tuple(validity),
+            valid_records=self._valid,
+            duplicates=None if s.redundant is None else self._duplicates,
+            stale=self._stale,
+            verification_counts=tuple(
+                VerificationCount(status=status, records=self._statuses[status], total=total)
+                for status in VerificationStatus
+            ),
+            consent=()
+            if s.ledgers is None
+            else tuple(
+                ConsentCoverage(purpose=code, allowed=self._allowed[index], total=total)
+                for index, code in enumerate(s.codes)
+            ),
+            consent_ledgers=None if s.ledgers is None else self._with_ledger,
+        )
+
+    def __repr__(self) -> str:
+        return f"QualityTally(as_of={self._settings.as_of.isoformat()}, total={self._total})"
+
+
 def assess(
     customers: Iterable[Customer],
     *,
@@ -572,94 +798,15 @@ def assess(
     wrongly typed arguments or an item that is not a :class:`~custrec.model.records.Customer`;
     :class:`~custrec.consent.UnknownPurpose` for a purpose a ledger's catalogue does not know.
     """
-    as_of = require_aware(as_of, "as_of")
-    if not isinstance(stale_after, timedelta):
-        raise TypeError("stale_after must be a timedelta")
-    if stale_after < timedelta(0):
-        raise ValueError("stale_after must not be negative")
-    checks = _field_checks(fields)
-    ruleset = DEFAULT_RULES if rules is None else rules
-    if not isinstance(ruleset, RuleSet):
-        raise TypeError("rules must be a RuleSet")
-    if purposes is not None and ledgers is None:
-        raise ValueError("purposes are only used with ledgers")
-    codes = tuple(PURPOSES) if purposes is None else _names(purposes, "purposes")
-    if isinstance(duplicate_ids, str):
-        raise TypeError("duplicate_ids must be a collection of ids, not a single string")
-    redundant = None if duplicate_ids is None else frozenset(duplicate_ids)
-
-    total = valid = stale = duplicates = with_ledger = 0
-    filled = [0] * len(checks)
-    applicable = [0] * len(checks)
-    issues: Counter[tuple[str, Severity]] = Counter()
-    statuses: Counter[VerificationStatus] = Counter()
-    allowed = [0] * len(codes)
-
-    for customer in customers:
-        if not isinstance(customer, Customer):
-            raise TypeError(f"assess() takes Customer records, not {type(customer).__name__}")
-        total += 1
-        for index, check in enumerate(checks):
-            if check.applies_to is None or customer.kind == check.applies_to:
-                applicable[index] += 1
-                if check.filled(customer):
-                    filled[index] += 1
-        report = ruleset.check(customer, as_of=as_of)
-        valid += report.ok
-        issues.update({(i.code, Severity(i.severity)) for i in report.issues})
-        if redundant is not None and isinstance(customer.id, str) and customer.id in redundant:
-            duplicates += 1
-        if not _fresh(customer.last_verified_at, as_of, stale_after):
-            stale += 1
-        status = _status(customer.verification)
-        if status is not None:
-            statuses[status] += 1
-        if ledgers is not None:
-            ledger = ledgers(customer.id)
-            if ledger is None:
-                continue
-            if not isinstance(ledger, ConsentLedger):
-                raise TypeError("ledgers() must return a ConsentLedger or None")
-            if ledger.customer_id != customer.id:
-                raise ValueError("ledgers() returned the ledger of another customer")
-            with_ledger += 1
-            facts = _subject(customer)
-            for index, code in enumerate(codes):
-                allowed[index] += ledger.decide(code, as_of=as_of, subject=facts).allowed
-
-    validity = sorted(
-        (
-            RuleValidity(code=code, severity=severity, records=n, total=total)
-            for (code, severity), n in issues.items()
-        ),
-        key=lambda v: (_SEVERITY_ORDER.get(v.severity, len(_SEVERITY_ORDER)), -v.records, v.code),
-    )
-    return QualityReport(
+    tally = QualityTally(
         as_of=as_of,
         stale_after=stale_after,
-        total=total,
-        completeness=tuple(
-            FieldCompleteness(
-                field=check.name,
-                applies_to=check.applies_to,
-                filled=filled[index],
-                applicable=applicable[index],
-            )
-            for index, check in enumerate(checks)
-        ),
-        validity=tuple(validity),
-        valid_records=valid,
-        duplicates=None if redundant is None else duplicates,
-        stale=stale,
-        verification_counts=tuple(
-            VerificationCount(status=status, records=statuses[status], total=total)
-            for status in VerificationStatus
-        ),
-        consent=()
-        if ledgers is None
-        else tuple(
-            ConsentCoverage(purpose=code, allowed=allowed[index], total=total)
-            for index, code in enumerate(codes)
-        ),
-        consent_ledgers=None if ledgers is None else with_ledger,
+        rules=rules,
+        ledgers=ledgers,
+        purposes=purposes,
+        duplicate_ids=duplicate_ids,
+        fields=fields,
     )
+    for customer in customers:
+        tally.add(customer)
+    return tally.report()
