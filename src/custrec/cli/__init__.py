@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Final
 
 from custrec import __version__
+from custrec.cli._backups import _cmd_backup, _cmd_restore, add_backup_commands
 from custrec.cli._demo import _cmd_demo
 from custrec.cli._manage import (
     _cmd_audit,
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates.add_argument("--json", action="store_true", help="one JSON line per cluster")
     _common(duplicates)
 
+    add_backup_commands(commands, _common)
+
     demo = commands.add_parser("demo", help="create sample data and run every part once")
     demo.add_argument("dir", nargs="?", default="custrec-demo", help="default: ./custrec-demo")
     demo.add_argument("--rows", type=_positive, default=200)
@@ -250,6 +253,8 @@ _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], i
     "audit": _cmd_audit,
     "quality": _cmd_quality,
     "duplicates": _cmd_duplicates,
+    "backup": _cmd_backup,
+    "restore": _cmd_restore,
     "demo": _cmd_demo,
 }
 

@@ -49,7 +49,7 @@ from custrec.security import (
     Resource,
     RoleBasedPolicy,
 )
-from custrec.services._opening import open_keyed, open_plaintext
+from custrec.services._opening import META_KEYRING, META_STORE_ID, open_keyed, open_plaintext
 from custrec.services._records import Records
 from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
 from custrec.services.context import Clock, Context, check_actor, check_reason, utc_now
@@ -397,6 +397,13 @@ class _Restore:
         allow_unrecorded: bool,
         head: Checkpoint | None,
     ) -> _Outcome:
+        with store.transaction(readonly=True) as session:
+            key_store_only = session.meta.get(META_STORE_ID) is not None
+            key_store_only = key_store_only and session.meta.get(META_KEYRING) is None
+        if key_store_only:
+            raise BackupError(
+                "this is a copy of a key store, not of a database; pass it as keys_backup="
+            )
         context = self._context(store)
         newest = _newest_of(store)
         recorded = self._check(context, newest, allow_unrecorded=allow_unrecorded)
