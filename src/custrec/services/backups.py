@@ -29,8 +29,7 @@ import attrs
 
 from custrec._checks import check, storable_text
 from custrec.backends._sqlite.backup import (
-    copy_file,
-    file_digest,
+    copy_verbatim,
     inspect_database,
     place_database,
     private_temporary,
@@ -316,17 +315,19 @@ def restore_backup(
     schema_version = inspect_database(source, latest=SCHEMA_VERSION)
     if keys_source is not None:
         inspect_database(keys_source, latest=SCHEMA_VERSION)
-    _, sha256 = file_digest(source)
-    restore = _Restore(
-        keyring=keyring,
-        actor=actor,
-        policy=policy if policy is not None else RoleBasedPolicy(),
-        clock=clock if clock is not None else utc_now,
-        sha256=sha256,
-    )
-    prepared = _prepare(source, target)
-    prepared_keys = _prepare(keys_source, keys) if keys_source is not None else None
+    prepared: str | None = None
+    prepared_keys: str | None = None
     try:
+        prepared, sha256 = _prepare(source, target)
+        if keys_source is not None:
+            prepared_keys, _ = _prepare(keys_source, keys)
+        restore = _Restore(
+            keyring=keyring,
+            actor=actor,
+            policy=policy if policy is not None else RoleBasedPolicy(),
+            clock=clock if clock is not None else utc_now,
+            sha256=sha256,
+        )
         store = SQLiteStore(prepared, key_file=prepared_keys or keys)
         try:
             outcome = restore.run(
@@ -405,9 +406,12 @@ class _Restore:
                 "this is a copy of a key store, not of a database; pass it as keys_backup="
             )
         context = self._context(store)
+        now = context.now()
+        with context.unit() as unit:
+            unit.authorize(self.actor, Action.MANAGE_KEYS, Resource(), at=now)
+            unit.commit()
         newest = _newest_of(store)
         recorded = self._check(context, newest, allow_unrecorded=allow_unrecorded)
-        now = context.now()
         fields = [
             f"backup_seq={newest.seq if newest is not None else 0}",
             f"backup_chain={newest.chain.hex() if newest is not None and newest.chain else ''}",
@@ -417,7 +421,6 @@ class _Restore:
             f"recorded={'yes' if recorded else 'no'}",
         ]
         with context.unit() as unit:
-            unit.authorize(self.actor, Action.MANAGE_KEYS, Resource(), at=now)
             unit.audit(
                 self.actor, RESTORE_ACTION, at=now, fields=fields, reason=reason, change=True
             )
@@ -587,15 +590,16 @@ def _record_head(record: dict[str, Any] | None) -> Checkpoint | None:
         raise BackupError("the key store's record of this backup is malformed") from None
 
 
-def _prepare(source: str, target: str) -> str:
-    """A private copy of ``source`` beside ``target``, to be put in its place."""
+def _prepare(source: str, target: str) -> tuple[str, str]:
+    """A private copy of ``source`` beside ``target``, to be put in its place, and the SHA-256
+    of its bytes (the copy is what gets checked, so the source cannot change meanwhile)."""
     prepared = private_temporary(os.path.dirname(target), os.path.basename(target))
     try:
-        copy_file(source, prepared)
+        _, sha256 = copy_verbatim(source, prepared)
     except BaseException:
         remove_quietly(prepared)
         raise
-    return prepared
+    return prepared, sha256
 
 
 def _head(

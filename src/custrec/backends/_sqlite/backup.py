@@ -28,6 +28,7 @@ from custrec.errors import BackupError, StorageError
 __all__ = [
     "DatabaseCopy",
     "copy_database",
+    "copy_verbatim",
     "file_digest",
     "inspect_database",
     "place_database",
@@ -213,12 +214,13 @@ def inspect_database(path: str, *, latest: int) -> int:
         raise BackupError(f"{path} cannot be read: {exc.strerror}") from None
     if header != _HEADER:
         raise BackupError(f"{path} is not an SQLite database, so not a custrec backup")
-    wal = path + "-wal"
-    if os.path.exists(wal) and os.path.getsize(wal) > 0:
-        raise BackupError(
-            f"{path} has a write-ahead log beside it (a copy of live files, not a backup made "
-            "by custrec): open it once with sqlite3 to fold the log in, then restore"
-        )
+    for journal in (path + "-wal", path + "-journal"):
+        if os.path.exists(journal) and os.path.getsize(journal) > 0:
+            raise BackupError(
+                f"{path} has a journal beside it ({os.path.basename(journal)}: a copy of live "
+                "files, not a backup made by custrec); open it once with sqlite3 to fold the "
+                "journal in, then restore"
+            )
     with _read_only(path) as conn:
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -239,10 +241,22 @@ def inspect_database(path: str, *, latest: int) -> int:
     return version
 
 
-def copy_file(path: str, target: str) -> None:
-    """Copy the database at ``path`` (read-only) into the empty private file ``target``."""
-    with _read_only(path) as conn:
-        _backup_into(conn, target, where=f"reading {path}")
+def copy_verbatim(path: str, target: str) -> tuple[int, str]:
+    """Copy the bytes of the file at ``path`` (a backup: nobody writes it) into the private
+    file ``target``; return the size and the SHA-256 (hex) of exactly what was copied."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as source, open(target, "wb") as out:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise BackupError(f"cannot copy {path}: {exc.strerror}") from None
+    return size, digest.hexdigest()
 
 
 def place_database(prepared: str, database: str, *, busy_timeout: float) -> None:
