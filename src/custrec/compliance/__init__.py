@@ -14,14 +14,18 @@ from custrec.compliance.disclosures import (
     DisclosureResult,
     Exclusion,
 )
+from custrec.compliance.processing import Controller, ProcessingMap, processing_map
 from custrec.compliance.recipients import Recipient
 
 __all__ = [
+    "Controller",
     "CustomerDisclosure",
     "Disclose",
     "DisclosedRecord",
     "Disclosure",
     "DisclosureResult",
     "Exclusion",
+    "ProcessingMap",
     "Recipient",
+    "processing_map",
 ]
