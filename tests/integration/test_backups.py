@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import secrets
 import sqlite3
 import stat
 import threading
@@ -252,6 +253,31 @@ def test_stores_custrec_cannot_copy_say_so(
     with pytest.raises(BackupUnavailable, match=message):
         registry.backups.backup(tmp_path / "night.sqlite", actor=ADMIN)
     assert not (tmp_path / "night.sqlite").exists()
+
+
+def test_postgresql_points_to_its_own_tools(tmp_path: Path, ring: KeyRing) -> None:
+    dsn = os.environ.get("CUSTREC_TEST_POSTGRES_DSN", "").strip()
+    if not dsn:
+        if os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}:
+            pytest.fail("under CI the PostgreSQL tests must run", pytrace=False)
+        pytest.skip("PostgreSQL tests need CUSTREC_TEST_POSTGRES_DSN (bash .ci/run starts one)")
+    import psycopg
+
+    from custrec.backends import PostgresStore
+
+    schema, keys = f"t_{secrets.token_hex(8)}", f"t_{secrets.token_hex(8)}"
+    store, key_store = PostgresStore(dsn, schema=schema), PostgresStore(dsn, schema=keys)
+    try:
+        registry = Registry(store, keyring=ring, key_store=key_store)
+        with pytest.raises(BackupUnavailable, match=r"pg_dump.*point-in-time"):
+            registry.backups.backup(tmp_path / "night.sqlite", actor=ADMIN)
+    finally:
+        store.close()
+        key_store.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name in (schema, keys):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'.encode())
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------- consistency
