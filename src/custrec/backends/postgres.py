@@ -30,9 +30,9 @@ read up to the oldest transaction still running (see
 transaction holds it back until it ends.
 
 The schema and its migrations are in :mod:`custrec.backends._postgres.schema`, the tables in
-:mod:`custrec.backends._postgres.customers`, :mod:`custrec.backends._postgres.tables` and
-:mod:`custrec.backends._postgres.workflow`; what every SQL backend shares is in
-:mod:`custrec.backends._sql`.
+:mod:`custrec.backends._postgres.customers`, :mod:`custrec.backends._postgres.tables`,
+:mod:`custrec.backends._postgres.workflow` and :mod:`custrec.backends._postgres.documents`; what
+every SQL backend shares is in :mod:`custrec.backends._sql`.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
 
 from custrec.backends._postgres.customers import _CustomerTable
 from custrec.backends._postgres.dialect import client_data_error, describe_connect, translate
+from custrec.backends._postgres.documents import _DocumentTable
 from custrec.backends._postgres.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -227,6 +228,9 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _workflow_tables(self) -> tuple[_WorkTable, _ChangeTable]:
         return _WorkTable(self), _ChangeTable(self)
+
+    def _document_table(self) -> _DocumentTable:
+        return _DocumentTable(self)
 
     def _end(self, statement: str) -> None:
         self._conn.execute(statement.encode())

@@ -6,8 +6,9 @@ False
 >>> store.close()
 
 The schema and its migrations are in :mod:`custrec.backends._sqlite.schema`, the tables in
-:mod:`custrec.backends._sqlite.tables` and :mod:`custrec.backends._sqlite.workflow`; what
-every SQL backend shares is in :mod:`custrec.backends._sql`.
+:mod:`custrec.backends._sqlite.tables`, :mod:`custrec.backends._sqlite.workflow` and
+:mod:`custrec.backends._sqlite.documents`; what every SQL backend shares is in
+:mod:`custrec.backends._sql`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, operation
 from custrec.backends._sqlite.backup import DatabaseCopy, copy_database
 from custrec.backends._sqlite.dialect import is_busy, translate
+from custrec.backends._sqlite.documents import _DocumentTable
 from custrec.backends._sqlite.gate import WriterGate
 from custrec.backends._sqlite.schema import (
     MIGRATIONS,
@@ -189,6 +191,9 @@ class _SQLiteSession(SQLSession[sqlite3.Connection]):
 
     def _workflow_tables(self) -> tuple[_WorkTable, _ChangeTable]:
         return _WorkTable(self), _ChangeTable(self)
+
+    def _document_table(self) -> _DocumentTable:
+        return _DocumentTable(self)
 
     def _end(self, statement: str) -> None:
         self._conn.execute(statement)

@@ -400,7 +400,11 @@ def test_a_schema_8_sqlite_file_opens_with_an_empty_facet_table(
             assert s.activities.buyers_by_period([T0, T0 + timedelta(1)]) == [(1, 0)]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (9,)
+        assert (
+            conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            == (sqlite_backend.SCHEMA_VERSION,)
+            == (10,)
+        )
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert {"customer_facets", "customer_facets_facet", "customers_created_at"} <= names
         assert "activities_bought" in names
@@ -436,7 +440,7 @@ def test_a_schema_5_postgres_schema_gets_an_empty_facet_table(
         versions = admin.execute(
             f'SELECT max(version) FROM "{postgres_schema}".schema_version'.encode()
         ).fetchone()
-        assert versions == (pg.SCHEMA_VERSION,) == (6,)
+        assert versions == (pg.SCHEMA_VERSION,) == (7,)
         indexes = dict(
             admin.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",

@@ -1,4 +1,5 @@
-"""Schemas 4-6 (compact storage) applied to a file written at schema 3.
+"""Schemas 4-10 (compact storage, and the tables and indexes since) applied to a file written at
+schema 3.
 
 The file is made by a registry on a store that knows only the published steps 1-3 (their DDL is
 never edited), so it holds what a user's file holds; opening it with this custrec migrates it,
@@ -147,6 +148,7 @@ def version_3_file(
                 "activities": registry.activities.list(made[0].id, actor=ADMIN),
                 "ledger": registry.consent.ledger(made[0].id, actor=ADMIN),
                 "ids": [c.id for c in made],
+                "by_stage": registry.reports.counts("stage", actor=ADMIN),
             }
             assert registry.audit.verify(actor=AUDITOR).ok
             with store.transaction(readonly=True) as session:
@@ -213,9 +215,13 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
         assert [c.id for c in found] == [
             c.id for c in seen["customers"].values() if c.owner == "u-7"
         ]
+        # schema 10: the grouped counts by stage read customers_stage_state; documents
+        assert registry.reports.counts("stage", actor=ADMIN) == seen["by_stage"]
+        assert seen["by_stage"].total == 5
         assert registry.audit.verify(actor=AUDITOR).ok
         with store.transaction(readonly=True) as session:
             assert session.audit.read(limit=len(seen["audit"])) == seen["audit"]
+            assert session.documents.links_for(seen["ids"][0]) == []
 
     after, keys_after = dump(path, TABLES), dump(key_path, KEY_TABLES)
     # schema 6 stores instants as integer microseconds since 1970 UTC
@@ -253,6 +259,9 @@ def test_a_version_3_file_opens_migrated_with_everything_kept(
         assert schema["customers_owner"].endswith("WHERE owner IS NOT NULL")
         assert schema["customers_state"].endswith("WHERE state <> 'live'")
         assert "audit_at" not in schema
+        assert schema["customers_stage_state"].endswith("(stage, state) WHERE stage >= ''")
+        assert schema["document_links"].endswith("WITHOUT ROWID")
+        assert {"documents", "documents_tag", "document_links_customer"} <= set(schema)
         assert not any(name.endswith(("_v4", "_v6")) for name in schema)
 
 

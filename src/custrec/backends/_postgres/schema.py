@@ -253,6 +253,40 @@ _SCHEMA_V6: Final[tuple[str, ...]] = (
     "WHERE kind = 'transaction' AND amount > 0",
 )
 
+# Schema 7: compliance documents and their per-customer links (see
+# custrec.backends._sql.documents), every text column in the "C" collation: each list is one
+# range of one index, in the order it returns. And customers by (stage, state): a count grouped
+# by stage that keeps some states (the reports' counts leave out erased and merged rows), or a
+# count of those states, is an index-only scan instead of a scan of the table (a third of the
+# time at 300,000 rows; deduplicated, the index takes about 7 bytes a row).
+_SCHEMA_V7: Final[tuple[str, ...]] = (
+    """CREATE TABLE {s}.documents (
+        kind text COLLATE "C" NOT NULL CHECK (kind <> ''),
+        id text COLLATE "C" NOT NULL CHECK (id <> ''),
+        version integer NOT NULL CHECK (version >= 1),
+        tag text COLLATE "C",
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        payload bytea NOT NULL,
+        PRIMARY KEY (kind, id)
+    )""",
+    "CREATE INDEX documents_tag ON {s}.documents (kind, tag, id)",
+    """CREATE TABLE {s}.document_links (
+        kind text COLLATE "C" NOT NULL CHECK (kind <> ''),
+        document_id text COLLATE "C" NOT NULL CHECK (document_id <> ''),
+        customer_id text COLLATE "C" NOT NULL CHECK (customer_id <> ''),
+        version integer NOT NULL CHECK (version >= 1),
+        state text COLLATE "C",
+        updated_at timestamptz NOT NULL,
+        payload bytea NOT NULL,
+        PRIMARY KEY (kind, document_id, customer_id)
+    )""",
+    "CREATE INDEX document_links_state ON {s}.document_links"
+    " (kind, document_id, state, customer_id)",
+    "CREATE INDEX document_links_customer ON {s}.document_links (customer_id, kind, document_id)",
+    "CREATE INDEX customers_stage_state ON {s}.customers (stage, state)",
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
@@ -262,6 +296,7 @@ MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(
         6, "row facets; indexes of creation instants and of purchases by instant", _SCHEMA_V6
     ),
+    PostgresMigration(7, "documents and document links; customers by (stage, state)", _SCHEMA_V7),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

@@ -6,6 +6,7 @@
 - :mod:`.filters`: ``CustomerFilter`` to ``WHERE``;
 - :mod:`.rows`: stored rows to ``CustomerRow``, ``ActivityRow``, ``AuditRecord``, ...;
 - :mod:`.workflow`: the work table and the change feed (columns, rows, shared statements);
+- :mod:`.documents`: the documents table and its links (columns, rows, shared statements);
 - :mod:`.migrations`: the forward-only schema runner.
 
 Shared statements are templates: ``{s}.`` prefixes a table (the PostgreSQL schema; nothing in

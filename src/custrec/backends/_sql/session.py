@@ -24,6 +24,7 @@ from custrec.storage.protocols import (
     ChangeTable,
     ConsentTable,
     CustomerTable,
+    DocumentTable,
     HistoryTable,
     KeyTable,
     MetaTable,
@@ -89,6 +90,7 @@ class SQLSession(ABC, Generic[_C]):
         self._keys: KeyTable = tables[5]
         self._meta: MetaTable = tables[6]
         self._workflow: tuple[WorkTable, ChangeTable] | None = None  # made on first use
+        self._documents: DocumentTable | None = None  # made on first use
 
     def __repr__(self) -> str:
         mode = "read-only" if self._readonly else "read-write"
@@ -139,6 +141,12 @@ class SQLSession(ABC, Generic[_C]):
             self._workflow = self._workflow_tables()
         return self._workflow[1]
 
+    @property
+    def documents(self) -> DocumentTable:
+        if self._documents is None:
+            self._documents = self._document_table()
+        return self._documents
+
     # -- what a dialect provides ------------------------------------------------------------
 
     @abstractmethod
@@ -152,6 +160,10 @@ class SQLSession(ABC, Generic[_C]):
     @abstractmethod
     def _workflow_tables(self) -> tuple[WorkTable, ChangeTable]:
         """This session's work table and change feed (made on first use)."""
+
+    @abstractmethod
+    def _document_table(self) -> DocumentTable:
+        """This session's documents table (made on first use)."""
 
     @abstractmethod
     def _end(self, statement: str) -> None:

@@ -108,6 +108,13 @@ class CustomerTableBase(SQLTable):
         ``paged=False`` for a count or an aggregate (see :mod:`custrec.backends._sql.filters`)."""
         return customer_where(where, after, link=self._link, dialect=self._d, paged=paged)
 
+    def _count_where(
+        self, where: CustomerFilter | None, by: tuple[str, ...] = ()
+    ) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause of a count (``by`` empty) or of a ``group_count`` by the checked
+        names ``by`` (a dialect may add a condition that lets it use an index)."""
+        return self._where(where, None, paged=False)
+
     def _row_lock(self) -> str:
         """A clause that locks the row a write session reads by id, until the session ends
         (none by default: a backend with one writer at a time needs none)."""
@@ -140,7 +147,7 @@ class CustomerTableBase(SQLTable):
 
     @reads
     def count(self, *, where: CustomerFilter | None = None) -> int:
-        clause, params = self._where(where, None, paged=False)
+        clause, params = self._count_where(where)
         found = self._run("SELECT count(*) FROM {s}.customers AS c" + clause, params).fetchone()
         return int(found[0])
 
@@ -149,9 +156,10 @@ class CustomerTableBase(SQLTable):
         self, by: Sequence[str], *, where: CustomerFilter | None = None
     ) -> dict[tuple[str | None, ...], int]:
         """One ``GROUP BY`` (see :mod:`custrec.backends._sql.aggregates`)."""
-        clause, params = self._where(where, None, paged=False)
+        names = checks.check_group_by(by)
+        clause, params = self._count_where(where, names)
         scan = self._group_scan(where)
-        groups = group_statement(by, clause, params, self._link, joined_scan=scan)
+        groups = group_statement(names, clause, params, self._link, joined_scan=scan)
         return group_counts(self._run(groups.template, groups.params), groups.cuts)
 
     @abstractmethod

@@ -562,6 +562,41 @@ _FACETS_V9: Final[tuple[str, ...]] = (
     "WHERE kind = 'transaction' AND amount > 0",
 )
 
+# Schema 10: compliance documents and their per-customer links (see
+# custrec.backends._sql.documents): each list is one range of one index, in the order it
+# returns. And customers by (stage, state): a count grouped by stage that keeps some states
+# (the reports' counts leave out erased and merged rows) reads this index alone, where
+# customers_stage (stage, id) would make it read every row for its state. Every row meets its
+# condition (a stage is text); only counts that repeat it use it (see _sqlite/tables.py), so
+# that no other plan changes: for an equality on the stage SQLite would otherwise take it
+# before an index on the owner or the team, which select far fewer rows.
+_DOCUMENTS_V10: Final[tuple[str, ...]] = (
+    """CREATE TABLE documents (
+        kind TEXT NOT NULL CHECK (kind <> ''),
+        id TEXT NOT NULL CHECK (id <> ''),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        tag TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (kind, id)
+    )""",
+    "CREATE INDEX documents_tag ON documents (kind, tag, id)",
+    """CREATE TABLE document_links (
+        kind TEXT NOT NULL CHECK (kind <> ''),
+        document_id TEXT NOT NULL CHECK (document_id <> ''),
+        customer_id TEXT NOT NULL CHECK (customer_id <> ''),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state TEXT,
+        updated_at INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (kind, document_id, customer_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX document_links_state ON document_links (kind, document_id, state, customer_id)",
+    "CREATE INDEX document_links_customer ON document_links (customer_id, kind, document_id)",
+    "CREATE INDEX customers_stage_state ON customers (stage, state) WHERE stage >= ''",
+)
+
 MIGRATIONS: tuple[SQLiteMigration, ...] = (
     SQLiteMigration(1, "initial schema", _statements(_SCHEMA_V1)),
     SQLiteMigration(2, "index keys stored as compact BLOBs", _compact_index_keys),
@@ -579,6 +614,11 @@ MIGRATIONS: tuple[SQLiteMigration, ...] = (
         9,
         "row facets; indexes of creation instants and of purchases by instant",
         _statements(_FACETS_V9),
+    ),
+    SQLiteMigration(
+        10,
+        "documents and document links; customers by (stage, state)",
+        _statements(_DOCUMENTS_V10),
     ),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""

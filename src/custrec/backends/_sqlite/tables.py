@@ -67,6 +67,30 @@ def _customer_where(
     return clause, params
 
 
+_STAGE_STATE: Final = "c.stage >= ''"
+"""The condition of the partial index ``customers_stage_state`` (schema 10), which every row
+meets (a stage is text): SQLite uses the index only for a statement that repeats it, so that
+it takes no other statement's plan (it would otherwise be chosen for any equality on the stage,
+before a narrower owner or team, say)."""
+
+
+def _stage_and_state(where: CustomerFilter | None, by: tuple[str, ...]) -> bool:
+    """Whether ``customers_stage_state`` serves a count under ``where`` grouped by ``by``: the
+    groupings and conditions are all on the stage and the state, and one of them is on the
+    state (``customers_stage`` alone serves the stage), unless it keeps only rows that are
+    not live and no stage narrows it (the partial ``customers_state`` holds those rows)."""
+    if not all(name in ("stage", "state") for name in by):
+        return False
+    where = CustomerFilter() if where is None else where
+    if attrs.evolve(where, stage=None, state=None, states=None) != CustomerFilter():
+        return False
+    if (where.state is not None and where.state != "live") or (
+        where.states is not None and "live" not in where.states
+    ):
+        return where.stage is not None
+    return where.state is not None or where.states is not None or "state" in by
+
+
 def _state_only(where: CustomerFilter | None) -> bool:
     """Whether ``where`` has no condition but on the row state (which no index serves well:
     nearly every row is live)."""
@@ -127,6 +151,16 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         self, where: CustomerFilter | None, after: str | None, *, paged: bool = True
     ) -> tuple[str, list[Any]]:
         return _customer_where(where, after, paged=paged)
+
+    def _count_where(
+        self, where: CustomerFilter | None, by: tuple[str, ...] = ()
+    ) -> tuple[str, list[Any]]:
+        """Names ``customers_stage_state`` (by its condition) where it serves: a count by
+        stage that keeps some states reads that index alone."""
+        clause, params = _customer_where(where, None)
+        if _stage_and_state(where, by):
+            clause += f" AND {_STAGE_STATE}" if clause else f" WHERE {_STAGE_STATE}"
+        return clause, params
 
     def _group_scan(self, where: CustomerFilter | None) -> str:
         """With no condition an index serves, the customers are read in ``pk`` order (the
