@@ -37,7 +37,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import attrs
 
@@ -45,6 +45,7 @@ from custrec._checks import aware, optional, require_aware
 from custrec.consent import ConsentLedger
 from custrec.model.records import Customer
 from custrec.quality import QualityReport, QualityTally
+from custrec.security import AuditEntry
 from custrec.validation import RuleSet
 from custrec.workflow.tasks import Task, TaskStatus
 
@@ -53,7 +54,6 @@ __all__ = [
     "UNMASK_ACTIONS",
     "AccessCounts",
     "ActorAccess",
-    "AuditEntry",
     "FollowUpTimeliness",
     "GroupQuality",
     "Grouping",
@@ -109,31 +109,6 @@ class Provenance:
     entered_by: str | None = None
     entered_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     approved_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
-
-
-class AuditEntry(Protocol):
-    """What :func:`breakdown` reads of an audit entry (a :class:`custrec.storage.AuditRecord`
-    has it)."""
-
-    @property
-    def actor_id(self) -> str:
-        """The acting actor."""
-        ...
-
-    @property
-    def action(self) -> str:
-        """What was done (``customer.unmask``, ``customer.export``, ...)."""
-        ...
-
-    @property
-    def at(self) -> datetime:
-        """When."""
-        ...
-
-    @property
-    def outcome(self) -> str:
-        """``ok``, or why not (``denied``)."""
-        ...
 
 
 # ---------------------------------------------------------------------------------- results
@@ -405,8 +380,9 @@ def breakdown(
       ``entered_by``, and gives the review turnaround (``None`` without it).
     - ``tasks(customer_id)``: the customer's tasks (:class:`~custrec.workflow.Task`), judged as
       :class:`FollowUpTimeliness` says (``None`` without it).
-    - ``audit``: audit entries, read once after the customers; those with outcome ``ok`` at or
-      after ``access_since`` (when given) and at or before ``as_of`` are counted per actor.
+    - ``audit``: audit entries (:class:`custrec.storage.AuditRecord`), read once after the
+      customers; those with outcome ``ok`` at or after ``access_since`` (when given) and at
+      or before ``as_of`` are counted per actor.
       A group's key is an actor id by ``entered_by`` and ``owner``; by ``team``, give
       ``actor_teams`` (actor id to team) to count the team's actors, else no group has access
       counts (the per-actor counts are still there).

@@ -28,6 +28,7 @@ from custrec.quality_breakdown import (
     ReviewTurnaround,
     breakdown,
 )
+from custrec.storage import AuditRecord
 from custrec.workflow.tasks import Task, TaskStatus
 
 AS_OF = datetime(2025, 6, 30, tzinfo=UTC)
@@ -119,25 +120,21 @@ TASKS = {
 }
 
 
-@attrs.frozen
-class Entry:
-    actor_id: str
-    action: str
-    at: datetime
-    outcome: str = "ok"
+def entry(actor_id: str, action: str, at: datetime, outcome: str = "ok") -> AuditRecord:
+    return AuditRecord(at=at, actor_id=actor_id, action=action, outcome=outcome)
 
 
 AUDIT = [
-    Entry("s-1", "customer.unmask", AS_OF - DAY),
-    Entry("s-1", "history.unmask", AS_OF - 2 * DAY),
-    Entry("s-1", "customer.export", AS_OF - DAY),
-    Entry("s-1", "customer.unmask", AS_OF + HOUR),  # after as_of: not counted
-    Entry("s-2", "customer.export", AS_OF - 40 * DAY),
-    Entry("s-2", "customer.unmask", AS_OF - DAY, outcome="denied"),  # not counted
-    Entry("s-2", "denied.unmask", AS_OF - DAY, outcome="denied"),  # not counted
-    Entry("aud-1", "customer.read", AS_OF - DAY),  # a masked read: not counted
-    Entry("aud-1", "customer.export", AS_OF),  # at as_of: counted
-    Entry("op-1", "customer.unmask", AS_OF - 3 * DAY),
+    entry("s-1", "customer.unmask", AS_OF - DAY),
+    entry("s-1", "history.unmask", AS_OF - 2 * DAY),
+    entry("s-1", "customer.export", AS_OF - DAY),
+    entry("s-1", "customer.unmask", AS_OF + HOUR),  # after as_of: not counted
+    entry("s-2", "customer.export", AS_OF - 40 * DAY),
+    entry("s-2", "customer.unmask", AS_OF - DAY, outcome="denied"),  # not counted
+    entry("s-2", "denied.unmask", AS_OF - DAY, outcome="denied"),  # not counted
+    entry("aud-1", "customer.read", AS_OF - DAY),  # a masked read: not counted
+    entry("aud-1", "customer.export", AS_OF),  # at as_of: counted
+    entry("op-1", "customer.unmask", AS_OF - 3 * DAY),
 ]
 
 
@@ -586,7 +583,7 @@ def _tasks(draw: st.DrawFn, customer_id: str) -> list[Task]:
 
 _entries = st.lists(
     st.builds(
-        Entry,
+        entry,
         actor_id=st.sampled_from(_ACTORS),
         action=st.sampled_from(
             ["customer.unmask", "history.unmask", "customer.export", "customer.read", "x"]
@@ -607,7 +604,7 @@ def _brute_force(
     by: str,
     provenance: dict[str, Provenance | None],
     tasks: dict[str, list[Task]],
-    entries: list[Entry],
+    entries: list[AuditRecord],
     since: datetime | None,
     teams: dict[str, str] | None,
     duplicates: frozenset[str],
@@ -681,7 +678,7 @@ def test_the_breakdown_equals_a_brute_force_computation(
     customers: list[Customer],
     by: Grouping,
     data: st.DataObject,
-    entries: list[Entry],
+    entries: list[AuditRecord],
     since: datetime | None,
     with_teams: bool,
     duplicates: frozenset[str],
@@ -712,7 +709,7 @@ def test_the_breakdown_equals_a_brute_force_computation(
     assert result.to_table()
 
 
-def _brute_force_total(entries: Iterable[Entry], since: datetime | None) -> AccessCounts:
+def _brute_force_total(entries: Iterable[AuditRecord], since: datetime | None) -> AccessCounts:
     counted = [
         e
         for e in entries
