@@ -129,6 +129,7 @@ EVENT_INSTANTS = {
     "custrec.workflow.rules.LifecycleEvent.__init__",
     "custrec.compliance.disclosures.Disclosure.__init__",
     "custrec.compliance.disclosures.CustomerDisclosure.__init__",
+    "custrec.compliance.incidents.StatusChange.__init__",
 }
 
 
@@ -160,6 +161,7 @@ REQUIRED_REASON = {
     ("review", "approve"),
     ("review", "reject"),
     ("audit", "reset_head"),
+    ("incidents", "move"),
 }
 OPTIONAL_REASON = {
     ("customers", "intake"),

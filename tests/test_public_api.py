@@ -169,6 +169,17 @@ SERVICES = {
     "workflow": ["sweep"],
     "changes": ["since"],
     "reports": ["counts", "new_customers", "repurchase"],
+    "incidents": [
+        "open",
+        "incident",
+        "incidents",
+        "move",
+        "report_to_authority",
+        "assess",
+        "affected",
+        "notification_list",
+        "record_notice",
+    ],
 }
 
 

@@ -24,6 +24,7 @@ attribute, a small service of its own:
 ``registry.changes``       the change feed: every committed change, in commit order, no values
 ``registry.reports``       dashboard figures: counts by group, new customers, repurchase rates
 ``registry.disclosures``   third-party recipients, disclosures that honour separate consent
+``registry.incidents``     incidents: affected customers from the audit log, notices, reports
 =========================  =======================================================================
 
 Every method takes ``actor=``: an access policy decides what the actor may do and see, and the
@@ -69,6 +70,7 @@ from custrec.services.customers import CustomerService
 from custrec.services.disclosures import DisclosureService
 from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
+from custrec.services.incidents import IncidentService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
 from custrec.services.privacy import PrivacyService
@@ -130,6 +132,7 @@ class Registry:
     changes: ChangeService
     reports: ReportService
     disclosures: DisclosureService
+    incidents: IncidentService
 
     def __init__(
         self,
@@ -220,6 +223,7 @@ class Registry:
         self.backups = BackupService(context)
         self.reports = ReportService(context)
         self.disclosures = DisclosureService(context, records)
+        self.incidents = IncidentService(context, records)
 
     def __repr__(self) -> str:
         state = "encrypted" if self.encrypted else "plain JSON"

@@ -14,10 +14,22 @@ from custrec.compliance.disclosures import (
     DisclosureResult,
     Exclusion,
 )
+from custrec.compliance.incidents import (
+    AffectedCustomer,
+    AuthorityReport,
+    Exposure,
+    Incident,
+    IncidentStatus,
+    Notice,
+    NotificationChannel,
+    NotificationEntry,
+)
 from custrec.compliance.processing import Controller, ProcessingMap, processing_map
 from custrec.compliance.recipients import Recipient
 
 __all__ = [
+    "AffectedCustomer",
+    "AuthorityReport",
     "Controller",
     "CustomerDisclosure",
     "Disclose",
@@ -25,6 +37,12 @@ __all__ = [
     "Disclosure",
     "DisclosureResult",
     "Exclusion",
+    "Exposure",
+    "Incident",
+    "IncidentStatus",
+    "Notice",
+    "NotificationChannel",
+    "NotificationEntry",
     "ProcessingMap",
     "Recipient",
     "processing_map",

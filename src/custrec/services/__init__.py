@@ -21,6 +21,7 @@ from custrec.services.customers import CustomerService, Preparation, PreparedCus
 from custrec.services.facets import Between, CustomerFacets, facet_filter
 from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
+from custrec.services.incidents import IncidentService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
 from custrec.services.privacy import JOURNAL_ACTION, PrivacyService
@@ -72,6 +73,7 @@ __all__ = [
     "GroupCounts",
     "HistoryEntry",
     "IdentifyResult",
+    "IncidentService",
     "JournalEntry",
     "KeyService",
     "MatchingService",
