@@ -132,6 +132,16 @@ SERVICES = {
         "customers",
         "of_customer",
     ],
+    "sampling": [
+        "sample",
+        "batch",
+        "batches",
+        "records",
+        "read",
+        "record_check",
+        "report",
+        "decide",
+    ],
     "activities": ["record_transaction", "record_interaction", "list", "summaries"],
     "grading": ["regrade", "distribution"],
     "consent": [

@@ -24,6 +24,7 @@ attribute, a small service of its own:
 ``registry.changes``       the change feed: every committed change, in commit order, no values
 ``registry.reports``       dashboard figures: counts by group, new customers, repurchase rates
 ``registry.disclosures``   third-party recipients, disclosures that honour separate consent
+``registry.sampling``      post-import sampling audits: sample, check per field, report, decide
 ``registry.incidents``     incidents: affected customers from the audit log, notices, reports
 =========================  =======================================================================
 
@@ -77,6 +78,7 @@ from custrec.services.privacy import PrivacyService
 from custrec.services.quality import QualityService
 from custrec.services.retention import RetentionService
 from custrec.services.review import ReviewService
+from custrec.services.sampling import SamplingService
 from custrec.services.tasks import TaskService
 from custrec.services.workflow import WorkflowService
 from custrec.storage import Store
@@ -132,6 +134,7 @@ class Registry:
     changes: ChangeService
     reports: ReportService
     disclosures: DisclosureService
+    sampling: SamplingService
     incidents: IncidentService
 
     def __init__(
@@ -223,6 +226,7 @@ class Registry:
         self.backups = BackupService(context)
         self.reports = ReportService(context)
         self.disclosures = DisclosureService(context, records)
+        self.sampling = SamplingService(context, records)
         self.incidents = IncidentService(context, records)
 
     def __repr__(self) -> str:

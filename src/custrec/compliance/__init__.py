@@ -26,10 +26,18 @@ from custrec.compliance.incidents import (
 )
 from custrec.compliance.processing import Controller, ProcessingMap, processing_map
 from custrec.compliance.recipients import Recipient
+from custrec.compliance.sampling import (
+    BatchReport,
+    FieldAccuracy,
+    FieldResult,
+    SampleResult,
+    SamplingBatch,
+)
 
 __all__ = [
     "AffectedCustomer",
     "AuthorityReport",
+    "BatchReport",
     "Controller",
     "CustomerDisclosure",
     "Disclose",
@@ -38,6 +46,8 @@ __all__ = [
     "DisclosureResult",
     "Exclusion",
     "Exposure",
+    "FieldAccuracy",
+    "FieldResult",
     "Incident",
     "IncidentStatus",
     "Notice",
@@ -45,5 +55,7 @@ __all__ = [
     "NotificationEntry",
     "ProcessingMap",
     "Recipient",
+    "SampleResult",
+    "SamplingBatch",
     "processing_map",
 ]

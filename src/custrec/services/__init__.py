@@ -45,6 +45,7 @@ from custrec.services.results import (
 )
 from custrec.services.retention import RETENTION_PRINCIPAL, RetentionService
 from custrec.services.review import ReviewService
+from custrec.services.sampling import SamplingService
 from custrec.services.tasks import TaskService
 from custrec.services.workflow import SweepReport, WorkflowService
 
@@ -92,6 +93,7 @@ __all__ = [
     "RetentionService",
     "ReviewService",
     "RotationReport",
+    "SamplingService",
     "StoreAuditHead",
     "SubjectExport",
     "SweepReport",
