@@ -83,7 +83,12 @@ PROMISED = {
         "InvalidState",
     ],
     "custrec.backends": ["MemoryStore", "SQLiteStore"],
-    "custrec.testing": ["StoreContract", "ArgumentRulesContract", "MetaTableContract"],
+    "custrec.testing": [
+        "StoreContract",
+        "ArgumentRulesContract",
+        "MetaTableContract",
+        "DocumentContract",
+    ],
     "custrec.model.serialization": ["make_converter"],
     # issue: duplicates, merging, review, quality
     "custrec.matching": [

@@ -20,6 +20,7 @@ from custrec.testing._contracts.changes import ChangeFeedContract
 from custrec.testing._contracts.common import kit_settings
 from custrec.testing._contracts.concurrency import ConcurrencyContract
 from custrec.testing._contracts.customers import CustomerTableContract
+from custrec.testing._contracts.documents import DocumentContract
 from custrec.testing._contracts.facets import FacetContract
 from custrec.testing._contracts.keys import KeyTableContract
 from custrec.testing._contracts.ledgers import (
@@ -41,6 +42,7 @@ __all__ = [
     "ConcurrencyContract",
     "ConsentTableContract",
     "CustomerTableContract",
+    "DocumentContract",
     "FacetContract",
     "HistoryTableContract",
     "KeyTableContract",
@@ -65,6 +67,7 @@ class StoreContract(
     MetaTableContract,
     WorkTableContract,
     ChangeFeedContract,
+    DocumentContract,
     ArgumentRulesContract,
     UnitOfWorkContract,
     ConcurrencyContract,
