@@ -38,6 +38,7 @@ from custrec.cli._manage import (
     _cmd_quality,
     _cmd_retention,
 )
+from custrec.cli._sampling import _cmd_sample, add_sample_command
 from custrec.cli._schedule import DEFAULT_SCHEDULE, load_schedule
 from custrec.cli._support import (
     ACTOR_VARIABLE,
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(duplicates)
 
     add_backup_commands(commands, _common)
+    add_sample_command(commands, _common)
 
     demo = commands.add_parser("demo", help="create sample data and run every part once")
     demo.add_argument("dir", nargs="?", default="custrec-demo", help="default: ./custrec-demo")
@@ -255,6 +257,7 @@ _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], i
     "duplicates": _cmd_duplicates,
     "backup": _cmd_backup,
     "restore": _cmd_restore,
+    "sample": _cmd_sample,
     "demo": _cmd_demo,
 }
 
