@@ -12,6 +12,8 @@ as in test_postgres.py).
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -264,6 +266,137 @@ def test_a_driver_error_in_a_read_is_a_storage_error(store: Store) -> None:
             s.documents.list("disclosure", tag="t")
         assert type(info.value) is StorageError and isinstance(info.value.__cause__, driver)
         assert "documents.list" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: writers in parallel
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_store(postgres_dsn: str, postgres_schema: str) -> Iterator[Any]:
+    from custrec.backends import PostgresStore
+
+    # named after the schema, so that wait_until_blocked sees this test's sessions only
+    opened = PostgresStore(
+        postgres_dsn, schema=postgres_schema, application_name=f"custrec-{postgres_schema}"
+    )
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def admin(postgres_dsn: str) -> Iterator[Any]:
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        yield conn
+
+
+def wait_until_blocked(admin: Any, store: Any) -> None:
+    """Wait until a session of ``store`` waits for a lock on the server (read from
+    ``pg_stat_activity``), failing after 30 seconds: never a guessed pause."""
+    name = f"custrec-{store.schema}"
+    deadline = time.monotonic() + 30
+    while not admin.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = %s AND wait_event_type = 'Lock'",
+        (name,),
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
+        time.sleep(0.005)  # the poll interval; the state read above is what is waited on
+
+
+def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run ``work`` in a thread; its result (or exception) lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_postgres_a_document_or_link_read_in_a_write_session_stays_until_it_ends(
+    pg_store: Any, admin: Any
+) -> None:
+    with pg_store.transaction() as s:
+        s.documents.add(document("d-1"))
+        s.documents.link([link("c-1")])
+        s.commit()
+
+    def bump() -> tuple[int, int]:
+        with pg_store.transaction() as other:
+            row = other.documents.get("disclosure", "d-1")  # waits for the first session
+            found = other.documents.get_link("disclosure", "d-1", "c-1")
+            versions = (
+                other.documents.update(row, expected_version=row.version),
+                other.documents.update_link(found, expected_version=found.version),
+            )
+            other.commit()
+            return versions
+
+    with pg_store.transaction() as s:
+        row = s.documents.get("disclosure", "d-1")
+        found = s.documents.get_link("disclosure", "d-1", "c-1")
+        thread, outcome = in_thread(bump)
+        wait_until_blocked(admin, pg_store)
+        assert s.documents.update(row, expected_version=1) == 2
+        assert s.documents.update_link(found, expected_version=1) == 2
+        s.commit()
+    thread.join(30)
+    assert outcome == [(3, 3)], "the racing read-modify-write did not wait for the first"
+
+
+def test_postgres_a_link_made_meanwhile_refuses_the_batch_whole(pg_store: Any, admin: Any) -> None:
+    def link_too() -> int:
+        with pg_store.transaction() as other:
+            linked = other.documents.link([link("c-0"), link("c-1"), link("c-2")])
+            other.commit()
+            return int(linked)
+
+    with pg_store.transaction() as s:
+        s.documents.link([link("c-1")])
+        thread, outcome = in_thread(link_too)
+        wait_until_blocked(admin, pg_store)  # on c-1's key, not yet committed
+        s.commit()
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], DuplicateKey), outcome
+    assert stored_links(pg_store) == 1
+
+
+def test_postgres_a_reassign_racing_a_link_of_the_target_is_retry_safe(
+    pg_store: Any, admin: Any
+) -> None:
+    with pg_store.transaction() as s:
+        s.documents.link([link("from", "d-1"), link("from", "d-2")])
+        s.commit()
+
+    def merge() -> int:
+        with pg_store.transaction() as other:
+            moved = other.documents.reassign("from", "to")
+            other.commit()
+            return int(moved)
+
+    with pg_store.transaction() as s:
+        s.documents.link([link("to", "d-1", state="own")])
+        thread, outcome = in_thread(merge)
+        wait_until_blocked(admin, pg_store)  # moving d-1's link onto the uncommitted one
+        s.commit()
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], StorageError), outcome
+    assert outcome[0].retry_safe and not isinstance(outcome[0], DuplicateKey)
+    assert merge() == 1  # the unit of work again: d-1's link of "from" is dropped
+    with pg_store.transaction(readonly=True) as s:
+        assert [(x.document_id, x.state) for x in s.documents.links_for("to")] == [
+            ("d-1", "own"),
+            ("d-2", None),
+        ]
+        assert s.documents.links_for("from") == []
 
 
 # ---------------------------------------------------------------------------------------------
