@@ -125,6 +125,7 @@ SERVICES = {
         "history",
     ],
     "fields": ["current", "history", "define", "change", "remove"],
+    "processing": ["processing_map"],
     "disclosures": [
         "register_recipient",
         "update_recipient",
@@ -163,7 +164,7 @@ SERVICES = {
     "retention": ["plan", "apply"],
     "matching": ["find_duplicates", "clusters", "merge", "aliases"],
     "review": ["approve", "reject", "verify", "results", "pending"],
-    "quality": ["report"],
+    "quality": ["report", "breakdown"],
     "privacy": ["export_subject", "erase", "journal", "replay_erasures"],
     "keys": ["rotate_master", "reindex", "separate"],
     "audit": ["trail", "touched_by", "verify", "checkpoint", "reset_head"],

@@ -26,6 +26,7 @@ attribute, a small service of its own:
 ``registry.disclosures``   third-party recipients, disclosures that honour separate consent
 ``registry.sampling``      post-import sampling audits: sample, check per field, report, decide
 ``registry.incidents``     incidents: affected customers from the audit log, notices, reports
+``registry.processing``    records of processing: what is held, why, how long, for whom
 =========================  =======================================================================
 
 Every method takes ``actor=``: an access policy decides what the actor may do and see, and the
@@ -60,7 +61,7 @@ from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
-from custrec.services.audit_head import AuditHead, FileAuditHead, StoreAuditHead
+from custrec.services.audit_head import AuditHead, audit_head_for
 from custrec.services.auditing import AuditService
 from custrec.services.backups import BackupService
 from custrec.services.cases import CaseService
@@ -75,6 +76,7 @@ from custrec.services.incidents import IncidentService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
 from custrec.services.privacy import PrivacyService
+from custrec.services.processing import ProcessingService
 from custrec.services.quality import QualityService
 from custrec.services.retention import RetentionService
 from custrec.services.review import ReviewService
@@ -133,6 +135,7 @@ class Registry:
     workflow: WorkflowService
     changes: ChangeService
     reports: ReportService
+    processing: ProcessingService
     disclosures: DisclosureService
     sampling: SamplingService
     incidents: IncidentService
@@ -183,7 +186,7 @@ class Registry:
                 raise TypeError("keyring must be a custrec.security.KeyRing")
             opened_key_store = open_keyed(store, keyring, key_store)
             codec = EncryptingCodec(keyring, key_store=opened_key_store)
-            head = _head(audit_head, opened_key_store)
+            head = audit_head_for(audit_head, opened_key_store)
         context = Context(
             store=store,
             codec=codec,
@@ -228,6 +231,7 @@ class Registry:
         self.disclosures = DisclosureService(context, records)
         self.sampling = SamplingService(context, records)
         self.incidents = IncidentService(context, records)
+        self.processing = ProcessingService(context, records)
 
     def __repr__(self) -> str:
         state = "encrypted" if self.encrypted else "plain JSON"
@@ -237,15 +241,3 @@ class Registry:
     def encrypted(self) -> bool:
         """Whether personal data is encrypted at rest (a keyring was given)."""
         return self._context.codec.encrypted
-
-
-def _head(
-    given: AuditHead | str | os.PathLike[str] | None, key_store: Store | None
-) -> AuditHead | None:
-    if given is None:
-        return StoreAuditHead(key_store) if key_store is not None else None
-    if isinstance(given, str | os.PathLike):
-        return FileAuditHead(given)
-    if not (callable(getattr(given, "read", None)) and callable(getattr(given, "advance", None))):
-        raise TypeError("audit_head must be a path or an AuditHead (read() and advance())")
-    return given

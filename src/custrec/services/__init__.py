@@ -18,6 +18,7 @@ from custrec.services.changes import ChangeService
 from custrec.services.consent import ConsentService
 from custrec.services.context import Context, Unit
 from custrec.services.customers import CustomerService, Preparation, PreparedCustomer
+from custrec.services.disclosures import DisclosureRun, DisclosureService
 from custrec.services.facets import Between, CustomerFacets, facet_filter
 from custrec.services.fields import FieldService
 from custrec.services.grading import GradingService
@@ -25,6 +26,7 @@ from custrec.services.incidents import IncidentService
 from custrec.services.keys import KeyService
 from custrec.services.matching import MatchingService
 from custrec.services.privacy import JOURNAL_ACTION, PrivacyService
+from custrec.services.processing import ProcessingService
 from custrec.services.quality import QualityService
 from custrec.services.results import (
     BulkResult,
@@ -65,6 +67,8 @@ __all__ = [
     "Context",
     "CustomerFacets",
     "CustomerService",
+    "DisclosureRun",
+    "DisclosureService",
     "ErasureAction",
     "ErasureReceipt",
     "FieldService",
@@ -84,6 +88,7 @@ __all__ = [
     "Preparation",
     "PreparedCustomer",
     "PrivacyService",
+    "ProcessingService",
     "QualityService",
     "Records",
     "RegradeReport",

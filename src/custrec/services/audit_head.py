@@ -24,7 +24,7 @@ try:  # POSIX: serialise processes advancing one file head
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["META_HEAD", "AuditHead", "FileAuditHead", "StoreAuditHead"]
+__all__ = ["META_HEAD", "AuditHead", "FileAuditHead", "StoreAuditHead", "audit_head_for"]
 
 META_HEAD: Final = "custrec.audit_head"
 """The ``meta`` name of the head in a key store."""
@@ -159,3 +159,17 @@ def _one_at_a_time(store: Store, session: Session) -> None:
     (the head would move backwards). Elsewhere the write session is already alone."""
     if store.capabilities.concurrent_writes:
         cast(AuditQueue, session.audit).claim(limit=1)
+
+
+def audit_head_for(
+    given: AuditHead | str | os.PathLike[str] | None, key_store: Store | None
+) -> AuditHead | None:
+    """The audit head a registry keeps: ``given`` (a path or an :class:`AuditHead`), or by
+    default the key store's (none without a key store)."""
+    if given is None:
+        return StoreAuditHead(key_store) if key_store is not None else None
+    if isinstance(given, str | os.PathLike):
+        return FileAuditHead(given)
+    if not (callable(getattr(given, "read", None)) and callable(getattr(given, "advance", None))):
+        raise TypeError("audit_head must be a path or an AuditHead (read() and advance())")
+    return given
