@@ -122,9 +122,10 @@ class SamplingService:
         (customer field paths; ``None``: :data:`~custrec.compliance.sampling.DEFAULT_FIELDS`).
 
         The same import, share and seed give the same sample; without a ``seed`` a random one
-        is drawn and kept in the batch. The import's customers are read in id order one page at
-        a time, in the unit that stores the batch, so memory stays flat however large the
-        import. ``compliance`` right; audited (``sampling.create``). ``UnknownImport`` when no
+        is drawn and kept in the batch. The import's customers are read in id order, a page at
+        a time, in one read transaction (memory holds the sampled ids, never the import), then
+        the batch and its links are written in one transaction. ``compliance`` right; audited
+        (``sampling.create``). ``UnknownImport`` when no
         stored row carries an id of that import, ``InvalidState`` when none of them holds a
         customer any more (all erased or merged); nothing is written then.
         """
@@ -133,35 +134,36 @@ class SamplingService:
         selection = Selection(seed=self._seed(seed), share=share)
         paths = sampling_fields(fields)
         now = self._context.now()
-        batch_id = new_id()
         prefix = import_prefix(import_id)
-        with self._context.unit() as unit:
+        picked: list[str] = []
+        rows = 0
+        with self._context.read_unit() as unit:  # one snapshot, no write lock while it reads
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
-            rows = 0
             for page in self._import_rows(unit, prefix):
                 rows += len(page)
-                held = [row.id for row in page if row.state not in HIDDEN_STATES]
-                self._link(unit, batch_id, selection.pick(held), now)
-            if not rows:
-                raise UnknownImport(f"no stored customer was created by import {import_id!r}")
-            if not selection.population:
-                raise InvalidState(
-                    f"import {import_id!r} holds no customer any more ({rows} erased or merged)"
-                )
-            fallback = selection.fallback
-            if fallback is not None:
-                self._link(unit, batch_id, [fallback], now)
-            batch = SamplingBatch(
-                id=batch_id,
-                import_id=import_id,
-                share=float(share),
-                seed=selection.seed,
-                fields=paths,
-                sample_size=max(selection.selected, 1),
-                population=selection.population,
-                created_by=actor.id,
-                created_at=now,
+                picked += selection.pick(row.id for row in page if row.state not in HIDDEN_STATES)
+            unit.commit()
+        if not rows:
+            raise UnknownImport(f"no stored customer was created by import {import_id[:64]!r}")
+        if not selection.population:
+            raise InvalidState(
+                f"import {import_id[:64]!r} holds no customer any more ({rows} erased or merged)"
             )
+        fallback = selection.fallback
+        batch = SamplingBatch(
+            id=new_id(),
+            import_id=import_id,
+            share=float(share),
+            seed=selection.seed,
+            fields=paths,
+            sample_size=len(picked) if fallback is None else 1,
+            population=selection.population,
+            created_by=actor.id,
+            created_at=now,
+        )
+        with self._context.unit() as unit:
+            for chunk in _pages(picked if fallback is None else [fallback], _PAGE):
+                self._link(unit, batch.id, chunk, now)
             Documents.add(
                 unit,
                 SAMPLING,

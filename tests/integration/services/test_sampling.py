@@ -614,6 +614,44 @@ def test_paging_records_matches_brute_force(limit: int, state: str | None, start
     assert found == expected
 
 
+@functools.cache
+def listed() -> tuple[Registry, Store]:
+    """The large import's registry with a second, small import and batches of both."""
+    registry, store = large()
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="custrec-sampling-"))
+    run_import(registry, write_csv(folder / "small.csv", 20, seed=5, code="S"), "small-import")
+    for seed in range(4):
+        registry.sampling.sample("big-import", share=0.01, seed=seed, actor=CHECKER)
+        registry.sampling.sample("small-import", share=0.5, seed=seed, actor=CHECKER)
+    return registry, store
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    limit=st.integers(1, 6),
+    import_id=st.sampled_from([None, "big-import", "small-import", "no-batches"]),
+)
+def test_paging_batches_matches_brute_force(limit: int, import_id: str | None) -> None:
+    registry, store = listed()
+    with store.transaction(readonly=True) as session:
+        rows = session.documents.list("sampling", limit=100_000)
+    expected = [r.id for r in rows if import_id is None or r.tag == import_id]
+    found: list[str] = []
+    after = None
+    while True:
+        page = registry.sampling.batches(
+            actor=CHECKER, import_id=import_id, after=after, limit=limit
+        )
+        assert all(import_id is None or b.import_id == import_id for b in page)
+        found += [b.id for b in page]
+        if len(page) < limit:
+            break
+        after = page[-1].id
+    assert found == expected == sorted(expected)
+
+
 def test_the_report_is_a_value(store: Store, tmp_path: Path) -> None:
     registry, batch, _ids = small_batch(store, tmp_path)
     report = registry.sampling.report(batch.id, actor=CHECKER)
