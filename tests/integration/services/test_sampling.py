@@ -473,6 +473,38 @@ def test_an_erased_sampled_customer_is_left_out_and_a_checked_one_keeps_its_coun
     assert decided.sampling.status == "accepted"
 
 
+def test_a_merged_sampled_customer_is_checked_through_its_survivor(
+    store: Store, tmp_path: Path
+) -> None:
+    registry, batch, ids = small_batch(store, tmp_path)
+    merger = Actor(id="dpo", roles={"admin", "unmask"})
+    first = registry.customers.get(ids[0], actor=merger)
+    outside = registry.customers.intake(
+        {
+            "kind": first.kind.value,
+            "name": first.name,
+            "industry": "软件",
+            "contacts": [{"name": "李雷", "phones": ["13800138000"]}],
+        },
+        actor=merger,
+        allow_duplicates=True,
+    )
+    registry.matching.merge(outside.id, [ids[0]], actor=merger, reason="same company")
+    registry.matching.merge(ids[2], [ids[1]], actor=merger, reason="same company")  # both sampled
+    listed = [r.customer_id for r in every(registry, batch.id)]
+    assert listed == sorted([outside.id, ids[2], ids[3]])
+    result = registry.sampling.record_check(
+        batch.id, ids[0], dict.fromkeys(FIELDS, True), actor=CHECKER
+    )
+    assert result.customer_id == outside.id  # the alias leads to the survivor's link
+    report = registry.sampling.report(batch.id, actor=CHECKER)
+    assert (report.records_checked, report.records_pending, report.records_unavailable) == (
+        1,
+        2,
+        1,  # ids[1] merged into another sampled customer: one record fewer to check
+    )
+
+
 def test_an_import_whose_customers_were_all_erased_cannot_be_sampled(
     store: Store, tmp_path: Path
 ) -> None:
