@@ -13,10 +13,11 @@ from custrec.errors import Erased, NotFound
 from custrec.model.records import Customer, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import Action, Actor, Resource, mask_record
+from custrec.services._documents import Documents
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
-from custrec.services.disclosures import DisclosureService
+from custrec.services.disclosures import DISCLOSURE, DisclosureService
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
@@ -93,6 +94,17 @@ class PrivacyService:
                 for entry in DisclosureService.entries(unit, customer_id)
                 if entry.disclosed
             )
+            compliance = tuple(
+                {
+                    "kind": opened.link.kind,
+                    "document_id": opened.link.document_id,
+                    "state": opened.link.state,
+                    "data": None if decision.masked else opened.data,
+                }
+                for link in unit.session.documents.links_for(customer_id)
+                if link.kind != DISCLOSURE
+                for opened in (Documents.open(unit, link),)
+            )
             unit.audit(
                 actor,
                 "customer.export",
@@ -131,6 +143,7 @@ class PrivacyService:
             retention=schedule.to_table() if schedule is not None else None,
             work=tuple(work),
             disclosures=disclosures,
+            compliance=compliance,
         )
 
     def erase(self, customer_id: str, *, actor: Actor, reason: str) -> ErasureReceipt:

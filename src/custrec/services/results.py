@@ -211,6 +211,10 @@ class SubjectExport:
     disclosures: tuple[Mapping[str, Any], ...] = attrs.field(repr=False, default=())
     """The disclosures to third parties that sent this customer's data (recipient, purpose,
     basis, fields, instant), oldest first."""
+    compliance: tuple[Mapping[str, Any], ...] = attrs.field(repr=False, default=())
+    """What other compliance records say about this customer: incidents that affected them
+    and the notices sent, sampling-audit checks of their record with the checker's notes
+    (``kind``, ``document_id``, ``state`` and the entry's ``data``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The export as one JSON-safe document (``exported_at`` in ISO 8601)."""
@@ -228,6 +232,7 @@ class SubjectExport:
             "retention": self.retention,
             "work": [dict(w) for w in self.work],
             "disclosures": [dict(d) for d in self.disclosures],
+            "compliance": [dict(c) for c in self.compliance],
         }
 
 

@@ -412,3 +412,36 @@ def test_who_is_sent_equals_the_consent_ledgers_answer(consents: list[str]) -> N
         )
         seen += [c.customer_id for c in listed]
     assert seen == sorted(expected)
+
+
+def test_the_subject_export_lists_other_compliance_entries_about_the_customer(
+    company: Registry, clock: TickingClock
+) -> None:
+    rep = Actor(id="u-7", roles={"staff", "unmask"})
+    officer = Actor(id="dpo-1", roles={"compliance"})
+    c = company.customers.intake(person(1), actor=rep)
+    start = clock.now
+    clock.advance(minutes=1)
+    company.customers.get(c.id, actor=rep)
+    clock.advance(minutes=1)
+    incident = company.incidents.open(
+        title="laptop",
+        discovered_at=clock.now,
+        window_start=start,
+        window_end=clock.now,
+        actors=["u-7"],
+        actor=officer,
+    )
+    company.incidents.assess(incident.id, actor=officer)
+    company.incidents.record_notice(incident.id, c.id, channel="sms", actor=officer)
+    exported = company.privacy.export_subject(c.id, actor=DPO).to_dict()
+    [entry] = exported["compliance"]
+    assert (entry["kind"], entry["document_id"], entry["state"]) == (
+        "incident",
+        incident.id,
+        "notified",
+    )
+    assert entry["data"] is not None
+    masked = Actor(id="m", roles={"admin", "export"})  # may export, not unmask
+    [hidden] = company.privacy.export_subject(c.id, actor=masked).to_dict()["compliance"]
+    assert hidden["data"] is None
