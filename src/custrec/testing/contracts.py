@@ -6,9 +6,12 @@ afterwards. Optionally override ``store_opener`` (a picklable zero-argument call
 another instance on the same database) to enable the cross-process race and the persistence
 test. Contract classes are named ``...Contract``, so pytest never collects them on their own.
 
-Each test checks one rule of :mod:`custrec.storage.protocols`; its name states the rule. Tests that
-need an optional capability (:class:`~custrec.storage.types.Capabilities`) skip with a message
-when the backend does not declare it.
+Each test checks one rule of :mod:`custrec.storage.protocols`; its name states the rule. A rule
+that several tables share names its table (``test_work_get_round_trips_every_field``,
+``test_changes_a_finished_session_refuses_every_call``): :class:`StoreContract` mixes every
+contract, and two contracts defining one name would hide one of the tests. Tests that need an
+optional capability (:class:`~custrec.storage.types.Capabilities`) skip with a message when the
+backend does not declare it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from custrec.testing._support import activity, interaction, minutes, reading, wr
 class ActivityTableContract(_StoreFixtures):
     """``session.activities``: transactions and interactions, reassignment and summaries."""
 
-    def test_list_for_round_trips_every_field(self, store: Store) -> None:
+    def test_activities_list_for_round_trips_every_field(self, store: Store) -> None:
         owner = new_id()
         sale = activity(
             owner,
@@ -105,7 +105,7 @@ class ActivityTableContract(_StoreFixtures):
         with reading(store) as s, _invalid_argument():
             s.activities.list_for(new_id(), kind="purchase")
 
-    def test_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
+    def test_activities_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
         row = activity(new_id())
         with writing(store) as s:
             s.activities.add(row)
@@ -155,13 +155,13 @@ class ActivityTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.activities.list_for(row.customer_id)[0].amount == Decimal("-0.0001")
 
-    def test_add_many_returns_number_inserted(self, store: Store) -> None:
+    def test_activities_add_many_returns_number_inserted(self, store: Store) -> None:
         owner = new_id()
         with writing(store) as s:
             assert s.activities.add_many([activity(owner), interaction(owner)]) == 2
             assert s.activities.add_many([]) == 0
 
-    def test_add_many_with_existing_id_raises_duplicate_key_and_leaves_nothing(
+    def test_activities_add_many_with_existing_id_raises_duplicate_key_and_leaves_nothing(
         self, store: Store
     ) -> None:
         owner = new_id()
@@ -175,7 +175,7 @@ class ActivityTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.activities.list_for(owner) == [existing]
 
-    def test_add_many_skip_existing_inserts_only_new_rows(self, store: Store) -> None:
+    def test_activities_add_many_skip_existing_inserts_only_new_rows(self, store: Store) -> None:
         owner = new_id()
         existing, fresh = activity(owner), activity(owner)
         with writing(store) as s:

@@ -353,14 +353,14 @@ class ChangeFeedContract(_StoreFixtures):
             s.changes.since(foreign)
 
     @pytest.mark.parametrize("limit", [0, -1, True, 1.5, Decimal(5), "5"])
-    def test_a_limit_that_is_not_a_positive_integer_raises_value_error(
+    def test_changes_a_limit_that_is_not_a_positive_integer_raises_value_error(
         self, store: Store, limit: object
     ) -> None:
         with reading(store) as s, _invalid_argument():
             s.changes.since(limit=limit)  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("limit", [2**63 - 1, 2**63, 2**70])
-    def test_a_limit_beyond_64_bits_means_no_limit(self, store: Store, limit: int) -> None:
+    def test_changes_a_limit_beyond_64_bits_means_no_limit(self, store: Store, limit: int) -> None:
         with writing(store) as s:
             s.changes.append([change(), change()])
         with reading(store) as s:
@@ -371,7 +371,7 @@ class ChangeFeedContract(_StoreFixtures):
             s.changes.append([change(at=_NAIVE)])
 
     @pytest.mark.parametrize("method", ["append", "since"])
-    def test_a_finished_session_refuses_every_call(self, store: Store, method: str) -> None:
+    def test_changes_a_finished_session_refuses_every_call(self, store: Store, method: str) -> None:
         with store.transaction() as s:
             s.rollback()
             with _refused():

@@ -43,7 +43,7 @@ class CustomerTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.customers.get(row.id).version == 1
 
-    def test_get_round_trips_every_field(self, store: Store) -> None:
+    def test_customers_get_round_trips_every_field(self, store: Store) -> None:
         row = customer(
             payload=bytes(range(256)),
             index_keys={"email:0f3a", "phone:9c1d", "uscc:77aa"},
@@ -94,7 +94,7 @@ class CustomerTableContract(_StoreFixtures):
 
         check()
 
-    def test_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
+    def test_customers_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
         row = customer()
         with writing(store) as s:
             s.customers.add(row)
@@ -103,11 +103,11 @@ class CustomerTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.customers.get(row.id) == attrs.evolve(row, version=1)
 
-    def test_get_of_missing_id_raises_not_found(self, store: Store) -> None:
+    def test_customers_get_of_missing_id_raises_not_found(self, store: Store) -> None:
         with reading(store) as s, pytest.raises(NotFound):
             s.customers.get(new_id())
 
-    def test_update_of_missing_id_raises_not_found(self, store: Store) -> None:
+    def test_customers_update_of_missing_id_raises_not_found(self, store: Store) -> None:
         with store.transaction() as s, pytest.raises(NotFound):
             s.customers.update(customer(), expected_version=1)
 
@@ -532,7 +532,7 @@ class CustomerTableContract(_StoreFixtures):
             assert s.customers.count(where=CustomerFilter(stage="lead")) == 2
             assert s.customers.count(where=CustomerFilter(stage="archived")) == 0
 
-    def test_add_many_returns_number_inserted(self, store: Store) -> None:
+    def test_customers_add_many_returns_number_inserted(self, store: Store) -> None:
         rows = [customer(i) for i in _ordered_ids(3)]
         with writing(store) as s:
             assert s.customers.add_many(rows) == 3
@@ -542,7 +542,7 @@ class CustomerTableContract(_StoreFixtures):
                 attrs.evolve(r, version=1) for r in rows
             ]
 
-    def test_add_many_with_existing_id_raises_duplicate_key_and_leaves_nothing(
+    def test_customers_add_many_with_existing_id_raises_duplicate_key_and_leaves_nothing(
         self, store: Store
     ) -> None:
         existing = customer()
@@ -567,7 +567,7 @@ class CustomerTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.customers.count() == 0
 
-    def test_add_many_skip_existing_inserts_only_new_rows(self, store: Store) -> None:
+    def test_customers_add_many_skip_existing_inserts_only_new_rows(self, store: Store) -> None:
         existing = customer()
         fresh = [customer(), customer()]
         with writing(store) as s:

@@ -37,14 +37,14 @@ class ConsentTableContract(_StoreFixtures):
         with writing(store) as s:
             assert s.consents.append(consent(a)) == 4
 
-    def test_append_ignores_the_given_seq(self, store: Store) -> None:
+    def test_consents_append_ignores_the_given_seq(self, store: Store) -> None:
         owner = new_id()
         with writing(store) as s:
             assert s.consents.append(consent(owner, seq=77)) == 1
         with reading(store) as s:
             assert [r.seq for r in s.consents.list_for(owner)] == [1]
 
-    def test_list_for_round_trips_every_field(self, store: Store) -> None:
+    def test_consents_list_for_round_trips_every_field(self, store: Store) -> None:
         owner = new_id()
         first = consent(owner, payload=bytes(range(256)), recorded_at=minutes(0))
         second = consent(owner, action="withdraw", purpose="profiling", payload=b"")
@@ -67,11 +67,11 @@ class ConsentTableContract(_StoreFixtures):
             assert s.consents.list_for(owner, after_seq=3) == []
             assert s.consents.list_for(new_id()) == []
 
-    def test_table_offers_no_update_or_delete(self, store: Store) -> None:
+    def test_consents_table_offers_no_update_or_delete(self, store: Store) -> None:
         with reading(store) as s:
             _assert_append_only(s.consents)
 
-    def test_rolled_back_append_leaves_nothing(self, store: Store) -> None:
+    def test_consents_rolled_back_append_leaves_nothing(self, store: Store) -> None:
         owner = new_id()
         with writing(store) as s:
             s.consents.append(consent(owner))
@@ -127,12 +127,12 @@ class HistoryTableContract(_StoreFixtures):
         with writing(store) as s:
             assert s.history.append([history_entry(a)]) == [3]
 
-    def test_append_ignores_the_given_seq(self, store: Store) -> None:
+    def test_history_append_ignores_the_given_seq(self, store: Store) -> None:
         owner = new_id()
         with writing(store) as s:
             assert s.history.append([history_entry(owner, seq=9)]) == [1]
 
-    def test_list_for_round_trips_every_field(self, store: Store) -> None:
+    def test_history_list_for_round_trips_every_field(self, store: Store) -> None:
         owner = new_id()
         entries = [
             history_entry(owner, payload=bytes(range(256)), at=minutes(0)),
@@ -154,7 +154,7 @@ class HistoryTableContract(_StoreFixtures):
             assert [r.seq for r in s.history.list_for(owner, after_seq=2)] == [3]
             assert s.history.list_for(new_id()) == []
 
-    def test_failed_append_writes_none_of_the_entries(self, store: Store) -> None:
+    def test_history_failed_append_writes_none_of_the_entries(self, store: Store) -> None:
         owner = new_id()
         batch = [history_entry(owner), history_entry(owner, at=datetime(2024, 1, 1))]
         with store.transaction() as s:
@@ -162,14 +162,14 @@ class HistoryTableContract(_StoreFixtures):
                 s.history.append(batch)
             assert s.history.list_for(owner) == []
 
-    def test_rolled_back_append_leaves_nothing(self, store: Store) -> None:
+    def test_history_rolled_back_append_leaves_nothing(self, store: Store) -> None:
         owner = new_id()
         with store.transaction() as s:
             s.history.append([history_entry(owner) for _ in range(3)])
         with writing(store) as s:
             assert s.history.append([history_entry(owner)]) == [1]
 
-    def test_table_offers_no_update_or_delete(self, store: Store) -> None:
+    def test_history_table_offers_no_update_or_delete(self, store: Store) -> None:
         with reading(store) as s:
             _assert_append_only(s.history)
 
@@ -186,7 +186,7 @@ class AuditTableContract(_StoreFixtures):
         with writing(store) as s:
             assert s.audit.append([audit_entry(a)]) == [4]
 
-    def test_append_ignores_the_given_seq(self, store: Store) -> None:
+    def test_audit_append_ignores_the_given_seq(self, store: Store) -> None:
         with writing(store) as s:
             assert s.audit.append([audit_entry(seq=50)]) == [1]
 
@@ -302,7 +302,7 @@ class AuditTableContract(_StoreFixtures):
         with reading(store) as s, _invalid_argument():
             s.audit.read(**naive)
 
-    def test_failed_append_writes_none_of_the_entries(self, store: Store) -> None:
+    def test_audit_failed_append_writes_none_of_the_entries(self, store: Store) -> None:
         with store.transaction() as s:
             with _invalid_argument():
                 s.audit.append([audit_entry(), audit_entry(at=datetime(2024, 1, 1))])
@@ -317,6 +317,6 @@ class AuditTableContract(_StoreFixtures):
             assert s.audit.append([audit_entry()]) == [2]
         assert self._seqs(store) == [1, 2]
 
-    def test_table_offers_no_update_or_delete(self, store: Store) -> None:
+    def test_audit_table_offers_no_update_or_delete(self, store: Store) -> None:
         with reading(store) as s:
             _assert_append_only(s.audit)

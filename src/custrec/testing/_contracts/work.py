@@ -155,7 +155,7 @@ class WorkTableContract(_StoreFixtures):
         with reading(store) as s:
             assert s.work.get(row.id) == _stored(row)
 
-    def test_get_round_trips_every_field(self, store: Store) -> None:
+    def test_work_get_round_trips_every_field(self, store: Store) -> None:
         local = datetime(2024, 2, 29, 23, 59, 59, 500_001, tzinfo=_CST)
         rows = [
             work_item(
@@ -179,7 +179,7 @@ class WorkTableContract(_StoreFixtures):
         assert _is_utc(got[0].created_at) and _is_utc(got[0].updated_at)
         assert _is_utc(got[0].due_at)
 
-    def test_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
+    def test_work_add_of_existing_id_raises_duplicate_key(self, store: Store) -> None:
         row = work_item()
         with writing(store) as s:
             s.work.add(row)
@@ -188,7 +188,7 @@ class WorkTableContract(_StoreFixtures):
                 s.work.add(work_item(row.id, payload=b"other"))
             assert s.work.get(row.id) == _stored(row)
 
-    def test_get_of_missing_id_raises_not_found(self, store: Store) -> None:
+    def test_work_get_of_missing_id_raises_not_found(self, store: Store) -> None:
         with reading(store) as s, pytest.raises(NotFound):
             s.work.get(new_id())
 
@@ -217,7 +217,7 @@ class WorkTableContract(_StoreFixtures):
             got = s.work.get(row.id)
         assert got == attrs.evolve(changed, version=3, kind="task", created_at=T0)
 
-    def test_update_of_missing_id_raises_not_found(self, store: Store) -> None:
+    def test_work_update_of_missing_id_raises_not_found(self, store: Store) -> None:
         with store.transaction() as s, pytest.raises(NotFound):
             s.work.update(work_item(), expected_version=1)
 
@@ -511,7 +511,7 @@ class WorkTableContract(_StoreFixtures):
             assert s.work.query(where=WorkFilter(customer_id="c-1"))
 
     @pytest.mark.parametrize("limit", _BAD_LIMITS)
-    def test_a_limit_that_is_not_a_positive_integer_raises_value_error(
+    def test_work_a_limit_that_is_not_a_positive_integer_raises_value_error(
         self, store: Store, limit: object
     ) -> None:
         with reading(store) as s:
@@ -521,7 +521,7 @@ class WorkTableContract(_StoreFixtures):
                 s.work.due(before=_FAR, limit=limit)  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("limit", _BEYOND_64_BITS)
-    def test_a_limit_beyond_64_bits_means_no_limit(self, store: Store, limit: int) -> None:
+    def test_work_a_limit_beyond_64_bits_means_no_limit(self, store: Store, limit: int) -> None:
         with writing(store) as s:
             s.work.add_many([work_item(), work_item(kind="case")])
         with reading(store) as s:
@@ -545,7 +545,7 @@ class WorkTableContract(_StoreFixtures):
     @pytest.mark.parametrize(
         "method", ["add", "add_many", "get", "update", "query", "due", "count", "reassign"]
     )
-    def test_a_finished_session_refuses_every_call(self, store: Store, method: str) -> None:
+    def test_work_a_finished_session_refuses_every_call(self, store: Store, method: str) -> None:
         bad = work_item(_NUL)
         calls: dict[str, Callable[[Session], object]] = {
             "add": lambda s: s.work.add(bad),
