@@ -124,8 +124,8 @@ class DocumentTableBase(SQLTable):
         stored) in one step; return how many."""
 
     def _existing_link(self, keys: Sequence[LinkKey]) -> LinkKey | None:
-        """The smallest of ``keys`` (distinct) that is stored already, if any: one seek of the
-        primary key per document and chunk of customer ids."""
+        """The smallest of ``keys`` (distinct) that is stored already, if any: a statement per
+        document and 500 of its customer ids, each id a seek of the primary key."""
         for kind, document_id, customer_ids in _by_document(keys):
             for start in range(0, len(customer_ids), _CHUNK):
                 chunk = customer_ids[start : start + _CHUNK]
