@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from custrec._checks import check, storable_text
 from custrec.errors import Erased, NotFound
 from custrec.services.context import Unit
 from custrec.storage import DocumentLink, DocumentRow
@@ -72,6 +73,18 @@ class Documents:
             return unit.session.documents.get(kind, document_id)
         except NotFound:
             return None
+
+    @staticmethod
+    def get(unit: Unit, kind: str, document_id: object, *, what: str) -> DocumentRow:
+        """The stored document named by a caller's ``document_id`` (checked: text without NUL,
+        ``TypeError``/``ValueError``); ``NotFound`` naming ``what`` ("incident",
+        "sampling batch") when there is none."""
+        name = check(f"{what} id", document_id, storable_text())
+        assert isinstance(name, str)
+        row = Documents.find(unit, kind, name) if name else None
+        if row is None:
+            raise NotFound(f"no {what} {name[:64]!r}")
+        return row
 
     @staticmethod
     def data(row: DocumentRow) -> dict[str, Any]:

@@ -244,11 +244,7 @@ class DisclosureService:
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
-            row = Documents.find(
-                unit, DISCLOSURE, check("disclosure_id", disclosure_id, storable_text())
-            )
-            if row is None:
-                raise NotFound(f"no disclosure {disclosure_id[:64]!r}")
+            row = Documents.get(unit, DISCLOSURE, disclosure_id, what="disclosure")
             found = self._counted(unit, row)
             unit.commit()
         return found
@@ -304,11 +300,7 @@ class DisclosureService:
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
-            row = Documents.find(
-                unit, DISCLOSURE, check("disclosure_id", disclosure_id, storable_text())
-            )
-            if row is None:
-                raise NotFound(f"no disclosure {disclosure_id[:64]!r}")
+            row = Documents.get(unit, DISCLOSURE, disclosure_id, what="disclosure")
             head = Disclosure.from_json(Documents.data(row))
             links = unit.session.documents.links(
                 DISCLOSURE,

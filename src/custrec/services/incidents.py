@@ -662,12 +662,7 @@ class IncidentService:
 
     @staticmethod
     def _row(unit: Unit, incident_id: object) -> DocumentRow:
-        check("incident_id", incident_id, storable_text())
-        assert isinstance(incident_id, str)
-        row = Documents.find(unit, INCIDENT, incident_id) if incident_id else None
-        if row is None:
-            raise NotFound(f"no incident {incident_id[:64]!r}")
-        return row
+        return Documents.get(unit, INCIDENT, incident_id, what="incident")
 
     @staticmethod
     def _counted(unit: Unit, row: DocumentRow) -> Incident:

@@ -498,11 +498,7 @@ class SamplingService:
 
     @staticmethod
     def _batch_row(unit: Unit, batch_id: object) -> DocumentRow:
-        batch_id = _text("batch_id", batch_id)
-        row = Documents.find(unit, SAMPLING, batch_id)
-        if row is None:
-            raise NotFound(f"no sampling batch {batch_id[:64]!r}")
-        return row
+        return Documents.get(unit, SAMPLING, batch_id, what="sampling batch")
 
     def _sampled(self, unit: Unit, batch: SamplingBatch, customer_id: str) -> DocumentLink:
         """The link of a sampled customer; a merged customer's link is its survivor's."""
