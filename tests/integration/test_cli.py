@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore, cli
+from custrec.consent import CaptureChannel
 from custrec.errors import AccessDenied, StorageError
 from custrec.model.records import LifecycleStage, RecordState
 
@@ -345,6 +346,64 @@ def test_export_masked_and_unmasked(env: dict[str, Path]) -> None:
     assert {json.loads(line)["data"]["stage"] for line in lines} == {"active"}
     back = custrec("import", "clear.jsonl", "--import-id", "back", *flags(env))
     assert back.code == cli.EXIT_OK and "already_applied    " in back.out
+
+
+def test_export_to_a_third_party_writes_only_consenting_customers_and_records_it(
+    env: dict[str, Path],
+) -> None:
+    imported(env)
+    store = SQLiteStore(env["db"])
+    registry = Registry(store, keyring=KeyRing.from_file(env["keys"]))
+    officer = Actor(id="dpo", roles={"admin"})
+    registry.disclosures.register_recipient(
+        "courier",
+        name="Courier Ltd",
+        contact="privacy@courier.example",
+        contract="DPA-1",
+        actor=officer,
+    )
+    consenting = sorted(everyone(registry, officer))[:2]
+    for customer_id in consenting:
+        registry.consent.grant(
+            customer_id, "third_party", actor=officer, channel=CaptureChannel.WEB_FORM
+        )
+    store.close()
+    usage = custrec("export", "x.jsonl", "--disclose-to", "courier", *flags(env))
+    assert usage.code == cli.EXIT_USAGE and "--purpose" in usage.err
+    wrong = custrec(
+        "export",
+        "x.jsonl",
+        "--disclose-to",
+        "courier",
+        "--purpose",
+        "marketing.email",
+        *flags(env),
+    )
+    assert wrong.code == cli.EXIT_USAGE and "separate consent" in wrong.err
+    unknown = custrec(
+        "export", "x.jsonl", "--disclose-to", "nobody", "--purpose", "third_party", *flags(env)
+    )
+    assert unknown.code == cli.EXIT_CONFIG and "nobody" in unknown.err
+    assert not (env["dir"] / "x.jsonl").exists()
+    sent = custrec(
+        "export",
+        "courier.jsonl",
+        "--disclose-to",
+        "courier",
+        "--purpose",
+        "third_party",
+        "--fields",
+        "name,contacts[].phones",
+        "--unmask",
+        *flags(env),
+    )
+    assert sent.code == cli.EXIT_OK, sent.err
+    assert "exported 2 customers" in sent.out
+    assert "left out by consent: 6 separate_consent_required" in sent.out
+    lines = (env["dir"] / "courier.jsonl").read_text(encoding="utf-8").splitlines()
+    data = [json.loads(line)["data"] for line in lines]
+    assert sorted(d["id"] for d in data) == consenting
+    assert all(set(d) <= {"id", "name", "contacts"} for d in data)
 
 
 def test_grade(env: dict[str, Path]) -> None:

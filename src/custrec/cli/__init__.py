@@ -179,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument(
             f"--{facet}", choices=enums.get(facet), help=f"only customers with this {facet}"
         )
+    exp.add_argument(
+        "--disclose-to",
+        metavar="RECIPIENT",
+        help="a disclosure to this registered third party: only customers whose consent "
+        "allows --purpose are written, and the disclosure is recorded",
+    )
+    exp.add_argument("--purpose", help="with --disclose-to: the purpose (e.g. third_party)")
+    exp.add_argument(
+        "--basis", default="consent", help="with --disclose-to: the lawful basis (consent)"
+    )
+    exp.add_argument("--fields", help="with --disclose-to: field paths, comma-separated")
+    exp.add_argument("--reference", help="with --disclose-to: your reference (no personal data)")
     _progress_flags(exp)
     _common(exp)
 

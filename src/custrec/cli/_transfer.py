@@ -22,6 +22,8 @@ from custrec.cli._support import (
     _print,
     _registry,
 )
+from custrec.compliance import Disclose
+from custrec.compliance.disclosures import check_fields
 from custrec.interchange import (
     CsvSource,
     ErrorFile,
@@ -194,9 +196,31 @@ def _encoding_hint(
     return f"{text}; if the columns are there, check {where}"
 
 
+def _disclosure(args: argparse.Namespace) -> Disclose | None:
+    """The ``--disclose-to`` options as a :class:`Disclose` (``None`` without them)."""
+    if args.disclose_to is None:
+        if args.purpose is not None or args.fields is not None:
+            raise _Failure(EXIT_USAGE, "--purpose and --fields go with --disclose-to")
+        return None
+    if args.purpose is None:
+        raise _Failure(EXIT_USAGE, "--disclose-to needs --purpose (e.g. third_party)")
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else []
+    try:
+        return Disclose(
+            recipient=args.disclose_to,
+            purpose=args.purpose,
+            basis=args.basis,
+            fields=tuple(check_fields(fields)),
+            reference=args.reference,
+        )
+    except (TypeError, ValueError) as exc:
+        raise _Failure(EXIT_USAGE, str(exc)) from None
+
+
 def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     roles = {"admin", "export", "unmask"} if args.unmask else {"admin", "export"}
     fmt = args.format or ("csv" if Path(args.out).suffix.lower() == ".csv" else "jsonl")
+    disclose = _disclosure(args)
     with _registry(args) as registry:
         show = args.progress if args.progress is not None else err.isatty()
         bar = ProgressBar(err, label="exporting", enabled=show)
@@ -207,16 +231,23 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 actor=_actor(args, roles),
                 format=fmt,
                 progress=bar.update,
+                disclose=disclose,
                 **{
                     facet: getattr(args, facet)
                     for facet in ("stage", "kind", "state", "owner", "grade", "tag")
                     if getattr(args, facet) is not None
                 },
             )
+        except ValueError as exc:  # a purpose that is not for third parties
+            raise _Failure(EXIT_USAGE, str(exc)) from None
         finally:
             bar.close()
     state = "masked" if result.masked else "unmasked"
     _print(out, f"exported {result.exported} customers ({state}) to {args.out}")
     if result.erased or result.denied:
         _print(out, f"left out: {result.erased} erased, {result.denied} not allowed")
+    if result.disclosure is not None:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(result.excluded.items()))
+        _print(out, f"disclosure {result.disclosure.id} to {result.disclosure.recipient_id}")
+        _print(out, f"left out by consent: {reasons or 'none'}")
     return EXIT_OK
