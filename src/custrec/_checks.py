@@ -56,9 +56,11 @@ __all__ = [
     "aware",
     "calendar_date",
     "check",
+    "flag",
     "int_range",
     "integer",
     "is_aware",
+    "max_length",
     "member_of",
     "non_empty_text",
     "number_range",
@@ -282,6 +284,40 @@ def storable_text() -> Validator:
             raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
         if has_invalid_character(value):
             raise ValueError(f"{_name(attribute)} must not hold a lone surrogate or NUL")
+
+    return validate
+
+
+def flag() -> Validator:
+    """``True`` or ``False`` (not a number or a string that reads as one).
+
+    >>> check("allow_masked", 1, flag())
+    Traceback (most recent call last):
+    ...
+    TypeError: allow_masked must be True or False, not int
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if value is not True and value is not False:
+            raise TypeError(f"{_name(attribute)} must be True or False, not {_type(value)}")
+
+    return validate
+
+
+def max_length(limit: int) -> Validator:
+    """A ``str`` of at most ``limit`` characters (the value is never repeated).
+
+    >>> check("note", "x" * 5, max_length(4))
+    Traceback (most recent call last):
+    ...
+    ValueError: note must be at most 4 characters long
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
+        if len(value) > limit:
+            raise ValueError(f"{_name(attribute)} must be at most {limit} characters long")
 
     return validate
 

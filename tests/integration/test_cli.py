@@ -377,11 +377,23 @@ def test_export_to_a_third_party_writes_only_consenting_customers_and_records_it
         "courier",
         "--purpose",
         "marketing.email",
+        "--unmask",
         *flags(env),
     )
     assert wrong.code == cli.EXIT_USAGE and "separate consent" in wrong.err
+    masked = custrec(
+        "export", "x.jsonl", "--disclose-to", "courier", "--purpose", "third_party", *flags(env)
+    )
+    assert masked.code == cli.EXIT_USAGE and "--unmask" in masked.err
     unknown = custrec(
-        "export", "x.jsonl", "--disclose-to", "nobody", "--purpose", "third_party", *flags(env)
+        "export",
+        "x.jsonl",
+        "--disclose-to",
+        "nobody",
+        "--purpose",
+        "third_party",
+        "--unmask",
+        *flags(env),
     )
     assert unknown.code == cli.EXIT_CONFIG and "nobody" in unknown.err
     assert not (env["dir"] / "x.jsonl").exists()

@@ -204,13 +204,15 @@ def _disclosure(args: argparse.Namespace) -> Disclose | None:
         return None
     if args.purpose is None:
         raise _Failure(EXIT_USAGE, "--disclose-to needs --purpose (e.g. third_party)")
-    fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else []
     try:
+        fields = None
+        if args.fields is not None:
+            fields = check_fields([f.strip() for f in args.fields.split(",") if f.strip()])
         return Disclose(
             recipient=args.disclose_to,
             purpose=args.purpose,
             basis=args.basis,
-            fields=tuple(check_fields(fields)),
+            fields=fields,
             reference=args.reference,
         )
     except (TypeError, ValueError) as exc:
@@ -221,6 +223,9 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     roles = {"admin", "export", "unmask"} if args.unmask else {"admin", "export"}
     fmt = args.format or ("csv" if Path(args.out).suffix.lower() == ".csv" else "jsonl")
     disclose = _disclosure(args)
+    if disclose is not None and not args.unmask:
+        # masked values are no use to a recipient: every customer would be left out as masked
+        raise _Failure(EXIT_USAGE, "--disclose-to sends clear values: add --unmask")
     with _registry(args) as registry:
         show = args.progress if args.progress is not None else err.isatty()
         bar = ProgressBar(err, label="exporting", enabled=show)

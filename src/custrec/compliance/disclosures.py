@@ -73,6 +73,9 @@ def check_fields(fields: Iterable[str] | None) -> tuple[str, ...]:
         return ()
     if isinstance(fields, str):
         raise TypeError("fields must be a list of field paths, not one string")
+    fields = list(fields)
+    if not fields:
+        raise ValueError("name at least one field, or leave fields out (None) for the whole record")
     known = _paths(Customer)
     checked: list[str] = []
     for path in fields:
@@ -123,25 +126,28 @@ def _pick(value: Any, tree: dict[str, Any] | None) -> Any:
     return value
 
 
-def _field_list(value: Iterable[str] | None) -> tuple[str, ...]:
+def _field_list(value: Iterable[str] | None) -> tuple[str, ...] | None:
     if isinstance(value, str):
         raise TypeError("fields must be a list of field paths, not one string")
-    return () if value is None else tuple(value)
+    return None if value is None else tuple(value)
 
 
 @attrs.frozen(kw_only=True)
 class Disclose:
     """What an export to a third party discloses: to which registered ``recipient``, for
     which ``purpose``, on which lawful ``basis`` (consent by default: then the purpose must
-    be one that asks for separate consent, such as ``third_party``), which ``fields``
-    (field paths; empty: the whole record), with the caller's ``reference``. Checked when
+    be one that asks for separate consent, such as ``third_party``; on another basis
+    ``reference`` names its ground), which ``fields`` (field paths; ``None``: the whole
+    record), with the caller's ``reference``; ``allow_masked`` sends masked values of customers
+    the exporter may not unmask (they are left out otherwise). Checked when
     the export starts (see :meth:`~custrec.services.DisclosureService.start`)."""
 
     recipient: str
     purpose: str
     basis: LawfulBasis = LawfulBasis.CONSENT
-    fields: tuple[str, ...] = attrs.field(default=(), converter=_field_list)
+    fields: tuple[str, ...] | None = attrs.field(default=None, converter=_field_list)
     reference: str | None = None
+    allow_masked: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -151,11 +157,15 @@ class Disclosure:
 
     ``fields`` are the disclosed field paths (empty: the whole record); ``at`` the instant
     consent was decided; ``disclosed`` and ``excluded`` count the customers sent and left out,
-    ``reasons`` the left-out ones per reason code (a consent reason such as ``no_consent`` or
-    ``withdrawn``, or ``denied``, ``erased``, ``not_found``); ``channel`` how the data left
-    (``export`` for a file written by :func:`~custrec.interchange.export_customers`,
-    ``records`` for data handed to the caller); ``reference`` the caller's own reference
-    (a ticket, a file name; no personal data).
+    ``reasons`` the left-out ones per reason code (a consent reason such as
+    ``separate_consent_required`` or ``withdrawn``; one of a further consent as
+    ``cross_border:<reason>`` or ``sensitive:<reason>``; or ``masked``, ``denied``,
+    ``erased``, ``not_found``); ``channel`` how the data left (``export`` for a file written
+    by :func:`~custrec.interchange.export_customers`, ``records`` for data handed to the
+    caller); ``reference`` the caller's own reference or the ground of a non-consent basis
+    (a ticket, a contract, a legal provision; no personal data); ``cross_border`` whether the
+    recipient is in another country than the registry's region (every customer then needed
+    separate consent to ``cross_border`` too).
     """
 
     id: str
@@ -172,6 +182,7 @@ class Disclosure:
     excluded: int = 0
     reasons: Mapping[str, int] = attrs.field(factory=dict)
     completed_at: datetime | None = None
+    cross_border: bool = False
     version: int = 1
 
     def to_json(self) -> dict[str, Any]:
@@ -191,6 +202,7 @@ class Disclosure:
             "excluded": self.excluded,
             "reasons": dict(sorted(self.reasons.items())),
             "completed_at": None if self.completed_at is None else self.completed_at.isoformat(),
+            "cross_border": self.cross_border,
         }
 
     @classmethod
@@ -212,6 +224,7 @@ class Disclosure:
             excluded=int(data["excluded"]),
             reasons={str(k): int(v) for k, v in data["reasons"].items()},
             completed_at=None if completed is None else datetime.fromisoformat(completed),
+            cross_border=bool(data.get("cross_border", False)),
             version=version,
         )
 
@@ -222,8 +235,10 @@ class CustomerDisclosure:
 
     ``disclosed`` is ``False`` for a customer considered and left out (``reason`` says why);
     ``masked`` tells that the values sent were masked (the discloser could not unmask them);
-    ``recipient_name`` and ``recipient_contact`` are the recipient's as registered now (what
-    PIPL art. 23 asks the customer be told).
+    ``recipient_name`` and ``recipient_country`` are the recipient's when the data was sent,
+    ``recipient_contact`` its privacy contact as registered now (what PIPL art. 23 asks the
+    customer be told). ``erased``: the customer was erased since, so only the register's
+    facts remain (their own entry is shredded).
     """
 
     disclosure_id: str
@@ -238,6 +253,8 @@ class CustomerDisclosure:
     reason: str | None = None
     recipient_name: str | None = None
     recipient_contact: str | None = None
+    recipient_country: str | None = None
+    erased: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able data (as in the subject export)."""
@@ -246,6 +263,7 @@ class CustomerDisclosure:
             "recipient_id": self.recipient_id,
             "recipient_name": self.recipient_name,
             "recipient_contact": self.recipient_contact,
+            "recipient_country": self.recipient_country,
             "purpose": self.purpose,
             "basis": self.basis.value,
             "fields": list(self.fields),

@@ -8,13 +8,24 @@ from typing import Any, Final
 
 import attrs
 
-from custrec._checks import aware, non_empty_text, optional, storable_text
+from custrec._checks import aware, max_length, non_empty_text, optional, storable_text
 
 __all__ = ["RECIPIENT_ID", "Recipient"]
 
 RECIPIENT_ID: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 """What a recipient id looks like: lower-case letters, digits, ``_``, ``.`` and ``-``, at most
 64 characters, starting with a letter or digit (``sf-express``, ``acme.analytics``)."""
+
+
+COUNTRY: Final = re.compile(r"[A-Z]{2}")
+"""A country: an ISO 3166-1 alpha-2 code in upper case (``CN``, ``DE``, ``US``)."""
+
+
+def _country(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not COUNTRY.fullmatch(value):
+        raise ValueError(f"{attribute.name} must be an ISO 3166-1 alpha-2 code such as 'CN'")
 
 
 def _recipient_id(_: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -33,17 +44,20 @@ class Recipient:
 
     ``contact`` is how the recipient's privacy contact is reached (an address, e-mail or
     phone of the company, not of a customer); ``contract`` references the data-processing or
-    sharing agreement; ``country`` is where the recipient processes the data (ISO 3166 code,
-    ``None`` when unknown; a value other than the company's own country marks a cross-border
-    transfer, PIPL chapter III). ``version`` counts changes (1 when registered).
+    sharing agreement; ``country`` is where the recipient processes the data (ISO 3166-1
+    alpha-2, ``None`` when unknown; a country other than the registry's ``region`` makes every
+    disclosure to it a cross-border transfer, PIPL chapter III). ``version`` counts changes (1
+    when registered). Lengths: name 200, contact 300, contract 200, note 2,000 characters.
     """
 
     id: str = attrs.field(validator=_recipient_id)
-    name: str = attrs.field(validator=[non_empty_text(), storable_text()])
-    contact: str = attrs.field(validator=[non_empty_text(), storable_text()])
-    contract: str = attrs.field(validator=[non_empty_text(), storable_text()])
-    country: str | None = attrs.field(default=None, validator=optional(storable_text()))
-    note: str | None = attrs.field(default=None, validator=optional(storable_text()))
+    name: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
+    contact: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(300)])
+    contract: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
+    country: str | None = attrs.field(default=None, validator=_country)
+    note: str | None = attrs.field(
+        default=None, validator=optional(attrs.validators.and_(storable_text(), max_length(2000)))
+    )
     registered_at: datetime = attrs.field(validator=aware())
     version: int = 1
 

@@ -237,6 +237,7 @@ def export_customers(
             basis=disclose.basis,
             channel="export",
             reference=disclose.reference,
+            allow_masked=disclose.allow_masked,
         )
     )
     try:
@@ -274,13 +275,29 @@ def _export(
     left_out: set[str] = set()
     exported = masked = erased = denied = 0
     excluded: dict[str, int] = {}
+
+    def write(is_masked: bool, record: Mapping[str, Any]) -> None:
+        if writer is not None:
+            writer.writerow(flatten(record, masked=is_masked, custom=custom))
+            left_out.update(set(record.get("custom") or ()) - set(custom))
+        else:
+            document = {
+                "schema_version": SCHEMA_VERSION,
+                "type": "customer",
+                "masked": is_masked,
+                "data": record,
+            }
+            stream.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+        stream.flush()  # a disclosure is recorded once its line is handed on, not before
+
     for customer_id in ids:
         if run is not None:
-            sent = run.send(customer_id)
+            # written inside the customer's unit of work: a failed write records nothing
+            sent = run.send(customer_id, deliver=lambda r: write(r.masked, r.record))
             if isinstance(sent, Exclusion):
                 excluded[sent.reason] = excluded.get(sent.reason, 0) + 1
                 continue
-            is_masked, record = sent.masked, sent.record
+            is_masked = sent.masked
         else:
             try:
                 subject = registry.privacy.export_subject(customer_id, actor=actor)
@@ -293,18 +310,7 @@ def _export(
             except NotFound:  # deleted since the ids were read
                 continue
             is_masked = subject.masked
-            record = subject.record
-        if writer is not None:
-            writer.writerow(flatten(record, masked=is_masked, custom=custom))
-            left_out.update(set(record.get("custom") or ()) - set(custom))
-        else:
-            document = {
-                "schema_version": SCHEMA_VERSION,
-                "type": "customer",
-                "masked": is_masked,
-                "data": record,
-            }
-            stream.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+            write(is_masked, subject.record)
         exported += 1
         masked += is_masked
         if progress is not None and exported % batch_size == 0:

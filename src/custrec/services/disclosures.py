@@ -10,14 +10,21 @@ customer (the subject export includes them).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from custrec._checks import check, optional, positive_int, storable_text
+from custrec._checks import (
+    check,
+    flag,
+    max_length,
+    non_empty_text,
+    optional,
+    positive_int,
+    storable_text,
+)
 from custrec.compliance.disclosures import (
     CustomerDisclosure,
     DisclosedRecord,
@@ -25,13 +32,18 @@ from custrec.compliance.disclosures import (
     DisclosureResult,
     Exclusion,
     check_fields,
-    project,
 )
 from custrec.compliance.recipients import Recipient
 from custrec.consent import LawfulBasis
-from custrec.errors import AccessDenied, Erased, InvalidState, NotFound, UnknownRecipient
+from custrec.errors import InvalidState, UnknownRecipient
 from custrec.model.ids import new_id
 from custrec.security import Action, Actor, Resource
+from custrec.services._disclosure_run import (
+    DISCLOSED,
+    DISCLOSURE,
+    EXCLUDED,
+    DisclosureRun,
+)
 from custrec.services._documents import Documents
 from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor
@@ -40,11 +52,6 @@ __all__ = ["DISCLOSURE", "RECIPIENT", "DisclosureRun", "DisclosureService"]
 
 RECIPIENT: Final = "recipient"
 """The document kind of a third-party recipient."""
-DISCLOSURE: Final = "disclosure"
-"""The document kind of a disclosure (its links: the customers concerned)."""
-
-_DISCLOSED: Final = "disclosed"
-_EXCLUDED: Final = "excluded"
 _RECIPIENT_FIELDS: Final = ("name", "contact", "contract", "country", "note")
 
 
@@ -102,6 +109,9 @@ class DisclosureService:
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
             row, recipient = self._recipient(unit, recipient_id)
+            if all(getattr(recipient, name) == value for name, value in changes.items()):
+                unit.commit()
+                return recipient  # nothing changes: no new version, nothing audited
             changed = attrs.evolve(recipient, **changes, version=recipient.version + 1)
             Documents.replace(unit, row, changed.to_json(), now=now)
             unit.audit(actor, "recipient.update", at=now, reason=changed.id, fields=sorted(changes))
@@ -150,6 +160,7 @@ class DisclosureService:
         basis: LawfulBasis | str = LawfulBasis.CONSENT,
         channel: str = "records",
         reference: str | None = None,
+        allow_masked: bool = False,
     ) -> DisclosureRun:
         """Open a disclosure and return the run that sends customers one at a time (what
         :meth:`disclose` and :func:`~custrec.interchange.export_customers` use; call
@@ -157,11 +168,21 @@ class DisclosureService:
 
         Everything is checked before anything is written: the recipient is registered
         (``UnknownRecipient``), the purpose is in the catalogue (``UnknownPurpose``), the basis
-        is a :class:`~custrec.consent.LawfulBasis` (``ValueError``), and on the consent basis the
+        is a :class:`~custrec.consent.LawfulBasis` (``ValueError``), on the consent basis the
         purpose needs separate consent (PIPL art. 23: ``ValueError`` otherwise, e.g. use
-        ``third_party``); ``fields`` are customer field paths (``ValueError`` for an unknown
-        one). The actor needs the ``compliance`` right to open it and the ``export`` right on
-        each customer sent.
+        ``third_party``) and on any other basis ``reference`` names its ground (the contract,
+        the legal provision); ``fields`` are customer field paths, ``None`` for the whole
+        record (``ValueError`` for an unknown one or an empty list). The actor needs the
+        ``compliance`` right to open it and the ``export`` right on each customer sent.
+
+        Each customer is then decided as they are read: the basis (a withdrawal or objection
+        stops a disclosure on any basis but consent too, unless the law compels it:
+        ``legal_obligation``, ``other_laws``, ``emergency``); a recipient whose country is not
+        the registry's ``region`` also needs the customer's separate consent to
+        ``cross_border`` (PIPL arts. 38-39), and disclosed fields holding sensitive
+        information (a resident id number, a sensitive custom field) their separate consent to
+        ``sensitive`` (art. 29), whatever the basis. A customer the actor would see masked is
+        left out (``masked``) unless ``allow_masked``.
         """
         actor = check_actor(actor)
         basis = LawfulBasis(basis)
@@ -174,7 +195,17 @@ class DisclosureService:
             )
         paths = check_fields(fields)
         check("channel", channel, storable_text())
-        check("reference", reference, optional(storable_text()))
+        check(
+            "reference",
+            reference,
+            optional(attrs.validators.and_(storable_text(), max_length(200))),
+        )
+        if basis is not LawfulBasis.CONSENT and not (reference or "").strip():
+            raise ValueError(
+                f"a disclosure on the {basis.value} basis needs reference= naming its ground "
+                "(the contract, the legal provision)"
+            )
+        check("allow_masked", allow_masked, flag())
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
@@ -189,13 +220,16 @@ class DisclosureService:
                 at=now,
                 channel=channel,
                 reference=reference,
+                cross_border=found.country is not None and found.country != self._context.region,
             )
             Documents.add(
                 unit, DISCLOSURE, disclosure.id, disclosure.to_json(), now=now, tag=found.id
             )
             unit.audit(actor, "disclosure.start", at=now, reason=found.id, fields=[purpose])
             unit.commit()
-        return DisclosureRun(self._context, self._records, disclosure, found, actor)
+        return DisclosureRun(
+            self._context, self._records, disclosure, found, actor, allow_masked=allow_masked
+        )
 
     def disclose(
         self,
@@ -207,17 +241,23 @@ class DisclosureService:
         fields: Iterable[str] | None = None,
         basis: LawfulBasis | str = LawfulBasis.CONSENT,
         reference: str | None = None,
+        allow_masked: bool = False,
     ) -> DisclosureResult:
         """Disclose the given customers to ``recipient`` for ``purpose``: each is sent only if
-        its consent decision (or ``basis``) allows it at the instant it is read; the result
-        holds the records to hand over (exactly what was recorded, cut to ``fields``) and the
-        customers left out with the reason. Checks as :meth:`start`."""
+        its decision allows it at the instant it is read (see :meth:`start`); the result holds
+        the records to hand over (exactly what was recorded, cut to ``fields``) and the
+        customers left out with the reason. Every id is checked before anything is written
+        (an empty list, a repeated or malformed id: ``ValueError``/``TypeError``)."""
         if isinstance(customer_ids, str):
             raise TypeError("customer_ids must be a list of ids, not one string")
         ids = list(customer_ids)
+        if not ids:
+            raise ValueError("name at least one customer to disclose")
         for customer_id in ids:
-            if not isinstance(customer_id, str):
-                raise TypeError("customer ids must be text")
+            check("customer id", customer_id, non_empty_text())
+            check("customer id", customer_id, storable_text())
+        if len(set(ids)) != len(ids):
+            raise ValueError("a customer id is named twice")
         run = self.start(
             recipient=recipient,
             purpose=purpose,
@@ -225,10 +265,11 @@ class DisclosureService:
             fields=fields,
             basis=basis,
             reference=reference,
+            allow_masked=allow_masked,
         )
         records: list[DisclosedRecord] = []
         excluded: list[Exclusion] = []
-        for customer_id in dict.fromkeys(ids):
+        for customer_id in ids:
             sent = run.send(customer_id)
             (records if isinstance(sent, DisclosedRecord) else excluded).append(sent)  # type: ignore[arg-type]
         return DisclosureResult(
@@ -279,8 +320,8 @@ class DisclosureService:
         table = unit.session.documents
         return attrs.evolve(
             disclosure,
-            disclosed=table.count_links(DISCLOSURE, row.id, state=_DISCLOSED),
-            excluded=table.count_links(DISCLOSURE, row.id, state=_EXCLUDED),
+            disclosed=table.count_links(DISCLOSURE, row.id, state=DISCLOSED),
+            excluded=table.count_links(DISCLOSURE, row.id, state=EXCLUDED),
         )
 
     def customers(
@@ -305,7 +346,7 @@ class DisclosureService:
             links = unit.session.documents.links(
                 DISCLOSURE,
                 row.id,
-                state=_DISCLOSED if disclosed else _EXCLUDED,
+                state=DISCLOSED if disclosed else EXCLUDED,
                 after=after,
                 limit=limit,
             )
@@ -356,6 +397,7 @@ class DisclosureService:
 
 
 def _entry(head: Disclosure, data: Any, customer_id: str, state: str | None) -> CustomerDisclosure:
+    erased = data is None
     data = data or {}
     at = data.get("at")
     return CustomerDisclosure(
@@ -366,162 +408,10 @@ def _entry(head: Disclosure, data: Any, customer_id: str, state: str | None) -> 
         basis=head.basis,
         fields=head.fields,
         at=datetime.fromisoformat(at) if isinstance(at, str) else head.at,
-        disclosed=state == _DISCLOSED,
+        disclosed=state == DISCLOSED,
         masked=bool(data.get("masked", False)),
         reason=data.get("reason"),
+        recipient_name=data.get("recipient"),
+        recipient_country=data.get("country"),
+        erased=erased,
     )
-
-
-class DisclosureRun:
-    """An open disclosure: :meth:`send` decides, reads and records one customer in one unit
-    of work; :meth:`finish` closes it with its counts. Made by
-    :meth:`DisclosureService.start`."""
-
-    def __init__(
-        self,
-        context: Context,
-        records: Records,
-        disclosure: Disclosure,
-        recipient: Recipient,
-        actor: Actor,
-    ) -> None:
-        self._context = context
-        self._records = records
-        self._actor = actor
-        self._recipient = recipient
-        self.disclosure = disclosure
-        self._reasons: dict[str, int] = {}
-        self._sent = 0
-        self._finished = False
-
-    def send(self, customer_id: str) -> DisclosedRecord | Exclusion:
-        """Decide for one customer at this instant: their projected record, recorded as
-        disclosed, or the reason they were left out (recorded too when they exist)."""
-        if self._finished:
-            raise InvalidState("this disclosure is finished")
-        check("customer_id", customer_id, storable_text())
-        context, records, actor = self._context, self._records, self._actor
-        disclosure = self.disclosure
-        now = context.now()
-        with context.unit() as unit:
-            try:
-                row = records.live_row(unit, customer_id)
-            except NotFound:
-                return self._left_out(customer_id, "not_found")
-            try:
-                decision = unit.authorize(actor, Action.EXPORT, Resource.of(row), at=now)
-            except AccessDenied:
-                return self._left_out(row.id, "denied")
-            try:
-                customer = records.customer(unit, row)
-            except Erased:
-                return self._left_out(row.id, "erased")
-            verdict = records.ledger(unit, row.id).decide(
-                disclosure.purpose,
-                as_of=now,
-                subject=records.subject(customer),
-                basis=disclosure.basis,
-                notices=context.notices,
-            )
-            if not verdict.allowed:
-                reason = verdict.reason.value
-                link = Documents.sealed_link(
-                    unit,
-                    DISCLOSURE,
-                    disclosure.id,
-                    row.id,
-                    {"at": now.isoformat(), "reason": reason},
-                    now=now,
-                    state=_EXCLUDED,
-                )
-                Documents.link(unit, [link])
-                unit.audit(
-                    actor,
-                    "customer.disclose",
-                    at=now,
-                    customer_id=row.id,
-                    reason=reason,
-                    outcome="excluded",
-                    fields=[disclosure.purpose],
-                )
-                unit.commit()
-                return self._left_out(row.id, reason)
-            shown = records.shown(decision, customer)
-            data = project(context.converter.unstructure(shown), disclosure.fields)
-            link = Documents.sealed_link(
-                unit,
-                DISCLOSURE,
-                disclosure.id,
-                row.id,
-                {
-                    "at": now.isoformat(),
-                    "masked": decision.masked,
-                    "recipient": self._recipient.name,
-                },
-                now=now,
-                state=_DISCLOSED,
-            )
-            Documents.link(unit, [link])
-            paths = (
-                []
-                if decision.masked
-                else _disclosed_paths(records.personal_paths(customer), disclosure.fields)
-            )
-            unit.audit(
-                actor,
-                "customer.disclose",
-                at=now,
-                customer_id=row.id,
-                reason=self._recipient.id,
-                fields=paths,
-            )
-            unit.commit()
-        self._sent += 1
-        return DisclosedRecord(customer_id=row.id, masked=decision.masked, record=data)
-
-    def _left_out(self, customer_id: str, reason: str) -> Exclusion:
-        self._reasons[reason] = self._reasons.get(reason, 0) + 1
-        return Exclusion(customer_id=customer_id, reason=reason)
-
-    def finish(self) -> Disclosure:
-        """Close the disclosure with its counts (``complete``); idempotent."""
-        if self._finished:
-            return self.disclosure
-        now = self._context.now()
-        with self._context.unit() as unit:
-            row = Documents.find(unit, DISCLOSURE, self.disclosure.id)
-            assert row is not None
-            done = attrs.evolve(
-                Disclosure.from_json(Documents.data(row)),
-                status="complete",
-                disclosed=self._sent,
-                excluded=sum(self._reasons.values()),
-                reasons=dict(self._reasons),
-                completed_at=now,
-            )
-            stored = Documents.replace(unit, row, done.to_json(), now=now, tag=row.tag)
-            unit.audit(
-                self._actor,
-                "disclosure.complete",
-                at=now,
-                reason=self._recipient.id,
-                fields=[done.purpose],
-            )
-            unit.commit()
-        self._finished = True
-        self.disclosure = attrs.evolve(done, version=stored.version)
-        return self.disclosure
-
-
-def _disclosed_paths(personal: list[str], fields: tuple[str, ...]) -> list[str]:
-    """The concrete personal paths holding a value (``contacts[0].phones``) that the
-    disclosed field paths cover (a custom field covers the sealed ``custom`` value)."""
-    if not fields:
-        return personal
-    wanted = tuple(f.replace("[]", "") for f in fields)
-    out = []
-    for path in personal:
-        bare = re.sub(r"\[\d*\]", "", path)
-        if any(bare == w or bare.startswith(w + ".") or w.startswith(bare + ".") for w in wanted):
-            out.append(path)
-    return out
