@@ -66,9 +66,10 @@ __all__ = [
 UNMASK_ACTIONS: Final = frozenset({"customer.unmask", "history.unmask"})
 """Audit actions of a read that showed personal values in the clear (a customer, its history)."""
 
-EXPORT_ACTIONS: Final = frozenset({"customer.export"})
-"""Audit actions of an export of a customer (``privacy.export_subject``, one per customer a
-file export wrote)."""
+EXPORT_ACTIONS: Final = frozenset({"customer.export", "customer.disclose"})
+"""Audit actions of an export of a customer: ``customer.export`` (``privacy.export_subject``,
+one per customer a file export wrote) and ``customer.disclose`` (one per customer a disclosure
+to a third party sent, by ``registry.disclosures`` or a file export with ``disclose=``)."""
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -389,10 +390,10 @@ def breakdown(
 
     Keeps one set of counters per group, one 8-byte duration per approved customer, and one
     count per actor. Raises what ``assess`` raises, and ``ValueError`` for an unknown ``by``,
-    ``entered_by`` without ``provenance``, a naive ``access_since``, ``access_since`` or
-    ``actor_teams`` without ``audit``, ``actor_teams`` by another grouping, a task of another
-    customer, a naive task instant or a done task without ``completed_at``; ``TypeError`` for
-    wrongly typed arguments or what the callables return.
+    ``entered_by`` without ``provenance``, a naive ``access_since``, ``access_since`` after
+    ``as_of``, ``access_since`` or ``actor_teams`` without ``audit``, ``actor_teams`` by
+    another grouping, a task of another customer, a naive task instant or a done task without
+    ``completed_at``; ``TypeError`` for wrongly typed arguments or what the callables return.
     """
     grouping = Grouping.parse(by)
     base = QualityTally(
@@ -410,6 +411,8 @@ def breakdown(
     if audit is None and (access_since is not None or actor_teams is not None):
         raise ValueError("access_since and actor_teams are only used with audit entries")
     since = None if access_since is None else require_aware(access_since, "access_since")
+    if since is not None and since > as_of:
+        raise ValueError("access_since must not be after as_of (the counted period is empty)")
     teams = _check_teams(actor_teams, grouping)
 
     groups: dict[str | None, _Group] = {}

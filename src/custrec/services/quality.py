@@ -93,11 +93,11 @@ class QualityService:
         :meth:`report` over its customers, their review turnaround (creation to first
         approval) and the timeliness of their tasks; with ``access``, the audited unmasked
         reads and exports of the group's actor (by ``team``: of the actors ``actor_teams``
-        places in it) from ``access_since`` (default: the log's start) to ``as_of``, read from
-        the whole audit log. Needs what :meth:`report` needs and, with ``access``, the
-        ``audit_read`` right of ``registry.audit``. The arguments are checked before anything
-        is read or written (``ValueError``, ``TypeError``,
-        :class:`~custrec.errors.UnknownPurpose`); audited.
+        places in it) from ``access_since`` (default: the log's start; not after ``as_of``,
+        ``ValueError``) to ``as_of``, read from the whole audit log. Needs what
+        :meth:`report` needs and, with ``access``, the ``audit_read`` right of
+        ``registry.audit``. The arguments are checked before anything is read or written
+        (``ValueError``, ``TypeError``, :class:`~custrec.errors.UnknownPurpose`); audited.
         """
         actor = check_actor(actor)
         grouping = Grouping.parse(by)
@@ -112,7 +112,13 @@ class QualityService:
         for code in () if purposes is None else purposes:
             self._context.purposes[code]  # UnknownPurpose
         breakdown(
-            (), by=grouping, as_of=at, provenance=_no_provenance, audit=(), actor_teams=actor_teams
+            (),
+            by=grouping,
+            as_of=at,
+            provenance=_no_provenance,
+            audit=(),
+            access_since=since,
+            actor_teams=actor_teams,
         )
         now = self._context.now()
         with self._context.unit() as unit:

@@ -16,7 +16,10 @@ import attrs
 import pytest
 
 from custrec import Actor, MemoryStore, Registry, SQLiteStore
+from custrec.compliance import Disclose
+from custrec.consent import CaptureChannel
 from custrec.errors import AccessDenied, UnknownPurpose
+from custrec.interchange import export_customers
 from custrec.quality_breakdown import (
     AccessCounts,
     FollowUpTimeliness,
@@ -214,6 +217,25 @@ def test_access_since_and_access_off(registry: Registry, clock: TickingClock) ->
     assert off.actors is None and all(g.access is None for g in off.groups)
 
 
+def test_a_disclosure_counts_as_an_export_of_each_customer_sent(
+    registry: Registry, tmp_path: Path
+) -> None:
+    sender = Actor(id="op-9", roles={"staff", "unmask", "export", "compliance"})
+    a = registry.customers.intake(person("李雷", "13900000001"), actor=sender).id
+    registry.consent.grant(a, "third_party", actor=sender, channel=CaptureChannel.WEB_FORM)
+    registry.disclosures.register_recipient(
+        "sf", name="SF", contact="privacy@sf.example", contract="DPA-1", actor=sender
+    )
+    export_customers(
+        registry,
+        tmp_path / "out.jsonl",
+        actor=sender,
+        disclose=Disclose(recipient="sf", purpose="third_party"),
+    )
+    result = registry.quality.breakdown(actor=AUDITOR, by="entered_by", duplicates=False)
+    assert result.group("op-9").access == AccessCounts(unmask_reads=0, exports=1)
+
+
 def test_the_table_and_dict_hold_no_personal_data(registry: Registry, clock: TickingClock) -> None:
     people = population(registry, clock)
     result = breakdown(registry, "owner")
@@ -271,6 +293,8 @@ def test_it_is_audited(registry: Registry, clock: TickingClock, store: Store) ->
         ({"as_of": datetime(2025, 3, 1)}, ValueError, "timezone-aware"),
         ({"access_since": datetime(2025, 3, 1)}, ValueError, "timezone-aware"),
         ({"access_since": T0, "access": False}, ValueError, "access=True"),
+        ({"access_since": AS_OF + HOUR, "as_of": AS_OF}, ValueError, "after as_of"),
+        ({"access_since": T0 + 60 * DAY}, ValueError, "after as_of"),  # as_of: now
         ({"actor_teams": {"op-1": "north"}}, ValueError, "by='team'"),
         ({"by": "team", "actor_teams": {"op-1": 1}}, TypeError, "actor_teams"),
         ({"stale_after": -DAY}, ValueError, "negative"),
