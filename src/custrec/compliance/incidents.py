@@ -32,7 +32,14 @@ from typing import Any, Final
 
 import attrs
 
-from custrec._checks import aware, check, non_empty_text, require_aware, storable_text
+from custrec._checks import (
+    aware,
+    check,
+    max_length,
+    non_empty_text,
+    require_aware,
+    storable_text,
+)
 from custrec.model.custom import CustomFieldSet
 from custrec.model.records import Customer, DataCategory, personal_fields
 
@@ -40,6 +47,7 @@ __all__ = [
     "ACCESS_ACTIONS",
     "AFFECTED_STATES",
     "CHANNEL_KINDS",
+    "LIMITS",
     "NOTICE_CHANNELS",
     "TRANSITIONS",
     "AffectedCustomer",
@@ -56,7 +64,9 @@ __all__ = [
     "channels_of",
     "check_actor_ids",
     "check_categories",
+    "check_notice_channel",
     "check_sent_at",
+    "check_text",
     "check_window",
     "revealed_paths",
 ]
@@ -104,14 +114,26 @@ non-personal field (the stage) exposes nothing."""
 
 AFFECTED_STATES: Final = ("pending", "notified", "unreachable", "dropped")
 """The states of an affected customer: ``pending`` (to be notified), ``notified`` (a notice is
-on record), ``unreachable`` (erased: nobody to tell), ``dropped`` (found by an earlier
-assessment, not by the latest)."""
+on record), ``unreachable`` (erased before a notice was recorded: nobody to tell), ``dropped``
+(found by an earlier assessment, not by the latest). Erasing a ``pending`` customer makes them
+``unreachable``; a ``notified`` one stays ``notified`` (the notices themselves go with their
+data key)."""
 
 NOTICE_CHANNELS: Final = ("phone", "sms", "email", "wechat", "post", "in_person", "other")
 """How a notice can reach a customer."""
 
 CHANNEL_KINDS: Final = ("phone", "email", "wechat", "address")
 """The kinds of channel on file a notification list gives."""
+
+LIMITS: Final[Mapping[str, int]] = {
+    "title": 200,
+    "description": 10_000,
+    "authority": 200,
+    "reference": 200,
+    "channel": 50,
+}
+"""The longest free text each field of an incident may hold, in characters (longer:
+``ValueError`` naming the field and the limit, never the value)."""
 
 _INDEX: Final = re.compile(r"\[\d+\]")
 _PERSONAL: Final = tuple((f.path, f.category) for f in personal_fields(Customer))
@@ -195,11 +217,38 @@ def check_actor_ids(actors: Iterable[str], *, required: bool = False) -> tuple[s
     return tuple(found)
 
 
+def check_text(name: str, value: object, *, required: bool = False) -> None:
+    """A free-text field of an incident, a report or a notice: a string storage can keep, at
+    most :data:`LIMITS` ``[name]`` characters, not blank when ``required``; ``None`` passes
+    when not ``required`` (``TypeError``, ``ValueError``; the value is never repeated)."""
+    if not required and value is None:
+        return
+    if required:
+        check(name, value, non_empty_text())
+    check(name, value, storable_text())
+    check(name, value, max_length(LIMITS[name]))
+
+
+def check_notice_channel(channel: object) -> str:
+    """A channel a notice went through: one of :data:`NOTICE_CHANNELS` (``TypeError``,
+    ``ValueError`` listing the known ones; the value is never repeated: a phone number given by
+    mistake stays out of the message)."""
+    check_text("channel", channel, required=True)
+    assert isinstance(channel, str)
+    if channel not in NOTICE_CHANNELS:
+        raise ValueError(f"unknown notice channel; known: {', '.join(NOTICE_CHANNELS)}")
+    return channel
+
+
 def check_window(
     *, discovered_at: datetime, window_start: datetime, window_end: datetime, now: datetime
 ) -> None:
     """The instants of a new incident: aware, the window not ending before it starts nor
-    after ``now``, the discovery not after ``now`` (``TypeError``, ``ValueError``)."""
+    after ``now``, the discovery not after ``now`` (``TypeError``, ``ValueError``).
+
+    The discovery may come before the window starts: a stolen password reported before anyone
+    used it, or a window set (or widened) from what the investigation found later. Nothing
+    about the order of the two is clearly wrong, so nothing is refused for it."""
     for name, value in (
         ("discovered_at", discovered_at),
         ("window_start", window_start),
@@ -448,9 +497,13 @@ class Assessment:
         )
 
 
-def _text(_: object, attribute: attrs.Attribute[str], value: object) -> None:
-    check(attribute.name, value, non_empty_text())
-    check(attribute.name, value, storable_text())
+def _title(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    check_text(attribute.name, value, required=True)
+
+
+def _description(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    check_text(attribute.name, value)
+    check(attribute.name, value, storable_text())  # not None
 
 
 @attrs.frozen(kw_only=True)
@@ -458,17 +511,18 @@ class Incident:
     """A personal-information incident (PIPL art. 57).
 
     ``title`` and ``description`` are free text stored in the clear: they must not hold
-    personal data. The window ``[window_start, window_end]`` (both included) is the time the
-    incident covers; ``categories`` the data categories and ``actors`` the actor or system ids
-    the investigation found involved (an assessment keeps to those actors unless told
-    otherwise). ``history`` lists the status moves, ``reports`` the reports to the authority,
+    personal data (at most 200 and 10,000 characters, :data:`LIMITS`). The window
+    ``[window_start, window_end]`` (both included) is the time the incident covers;
+    ``categories`` the data categories and ``actors`` the actor or system ids the
+    investigation found involved (an assessment keeps to those actors unless told otherwise).
+    ``history`` lists the status moves, ``reports`` the reports to the authority,
     ``assessment`` the latest reading of the audit log. ``pending``, ``notified`` and
     ``unreachable`` count the affected customers in each state when the incident is read.
     """
 
     id: str
-    title: str = attrs.field(validator=_text)
-    description: str = attrs.field(default="", validator=storable_text(), repr=False)
+    title: str = attrs.field(validator=_title)
+    description: str = attrs.field(default="", validator=_description, repr=False)
     discovered_at: datetime = attrs.field(validator=aware())
     window_start: datetime = attrs.field(validator=aware())
     window_end: datetime = attrs.field(validator=aware())

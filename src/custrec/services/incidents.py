@@ -21,11 +21,10 @@ from typing import Any, Final
 
 import attrs
 
-from custrec._checks import check, non_empty_text, optional, positive_int, storable_text
+from custrec._checks import check, optional, positive_int, storable_text
 from custrec.compliance.incidents import (
     ACCESS_ACTIONS,
     AFFECTED_STATES,
-    NOTICE_CHANNELS,
     TRANSITIONS,
     AffectedCustomer,
     Assessment,
@@ -39,7 +38,9 @@ from custrec.compliance.incidents import (
     categories_of,
     channels_of,
     check_actor_ids,
+    check_notice_channel,
     check_sent_at,
+    check_text,
     check_window,
     revealed_paths,
 )
@@ -53,7 +54,7 @@ from custrec.services._records import Records
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.storage import AuditRecord, CustomerRow, DocumentLink, DocumentRow
 
-__all__ = ["INCIDENT", "IncidentService"]
+__all__ = ["INCIDENT", "IncidentService", "mark_erased"]
 
 INCIDENT: Final = "incident"
 """The document kind of an incident (its links: the affected customers)."""
@@ -162,10 +163,12 @@ class IncidentService:
     ) -> Incident:
         """Record a new incident, ``open`` (``compliance`` right; audited).
 
-        ``title`` and ``description`` are stored in the clear: no personal data. The window
-        ``[window_start, window_end]`` must not end before it starts nor in the future, and
-        ``discovered_at`` must not be in the future (``ValueError``; ``TypeError`` for a
-        non-datetime, ``ValueError`` for a naive one). ``categories`` are
+        ``title`` (at most 200 characters, not blank) and ``description`` (at most 10,000) are
+        stored in the clear: no personal data. The window ``[window_start, window_end]`` must
+        not end before it starts nor in the future, and ``discovered_at`` must not be in the
+        future (``ValueError``; ``TypeError`` for a non-datetime, ``ValueError`` for a naive
+        one); it may lie before the window starts (a stolen password reported before it was
+        used, a window widened by what the investigation found). ``categories`` are
         :class:`~custrec.model.records.DataCategory` members or values (``ValueError`` for an
         unknown one); ``actors`` the actor or system ids involved.
         """
@@ -285,12 +288,12 @@ class IncidentService:
     ) -> Incident:
         """Record a report of the incident to ``authority`` (the name of the department),
         sent at ``sent_at`` (default now; not before the discovery, not in the future), with
-        an optional ``reference`` (no personal data). ``compliance`` right; audited.
-        ``InvalidState`` for a closed incident."""
+        an optional ``reference`` (no personal data; each at most 200 characters,
+        ``ValueError``). ``compliance`` right; audited. ``InvalidState`` for a closed
+        incident."""
         actor = check_actor(actor)
-        check("authority", authority, non_empty_text())
-        check("authority", authority, storable_text())
-        check("reference", reference, optional(storable_text()))
+        check_text("authority", authority, required=True)
+        check_text("reference", reference)
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
@@ -457,17 +460,10 @@ class IncidentService:
             exposed.update(categories)
             old = earlier.pop(customer_id, None)
             if not self._holds_data(unit, rows[customer_id]):
-                gone = DocumentLink(
-                    kind=INCIDENT,
-                    document_id=incident_id,
-                    customer_id=customer_id,
-                    state=_UNREACHABLE,
-                    updated_at=now,
-                    payload=b"",
-                )
+                gone = _erased_link(incident_id, customer_id, old, now)
                 if old is None:
                     new.append(gone)
-                elif old.state != _UNREACHABLE or old.payload:
+                elif old.state != gone.state or old.payload:
                     table.update_link(gone, expected_version=old.version)
                 continue
             notices = () if old is None else _opened(unit, incident_id, old).notices
@@ -608,18 +604,17 @@ class IncidentService:
         """Record that an affected customer was notified through ``channel`` (one of
         :data:`~custrec.compliance.incidents.NOTICE_CHANNELS`) at ``sent_at`` (default now;
         not before the discovery, not in the future), with an optional ``reference`` (no
-        personal data). The customer becomes ``notified``. ``compliance`` right; audited.
+        personal data, at most 200 characters). The customer becomes ``notified``.
+        ``compliance`` right; audited.
 
         ``NotFound`` when the customer is not affected by the incident, ``InvalidState`` when
-        it was dropped or the incident is closed, :class:`~custrec.errors.Erased` for an erased
-        customer (there is nobody to notify).
+        it was dropped or the incident is closed, :class:`~custrec.errors.Erased` for an
+        ``unreachable`` (erased) customer: there is nobody to notify, so skip the entries of a
+        notification list whose ``state`` is not ``pending``.
         """
         actor = check_actor(actor)
-        check("channel", channel, storable_text())
-        if channel not in NOTICE_CHANNELS:
-            known = ", ".join(NOTICE_CHANNELS)
-            raise ValueError(f"unknown notice channel {channel[:40]!r}; known: {known}")
-        check("reference", reference, optional(storable_text()))
+        check_notice_channel(channel)
+        check_text("reference", reference)
         check("customer_id", customer_id, storable_text())
         now = self._context.now()
         with self._context.unit() as unit:
@@ -642,7 +637,7 @@ class IncidentService:
                     f"customer {target} is no longer affected by incident {incident.id}"
                 )
             current = _opened(unit, incident.id, link)
-            if current.erased:
+            if current.erased or link.state == _UNREACHABLE:
                 raise Erased(target)
             notice = Notice(channel=channel, sent_at=when, by=actor.id, reference=reference)
             notified = attrs.evolve(current, state=_NOTIFIED, notices=(*current.notices, notice))
@@ -673,6 +668,37 @@ class IncidentService:
             notified=count(INCIDENT, row.id, state=_NOTIFIED),
             unreachable=count(INCIDENT, row.id, state=_UNREACHABLE),
         )
+
+
+def mark_erased(unit: Unit, customer_id: str, now: datetime) -> int:
+    """Make an erased customer ``unreachable`` in every incident that has them ``pending``
+    (their notices, if any, went with the data key; a ``notified`` or ``dropped`` customer
+    keeps that state). Run by the erasure in its unit of work; returns how many changed."""
+    table = unit.session.documents
+    changed = 0
+    for link in table.links_for(customer_id, kind=INCIDENT):
+        if link.state != _PENDING:
+            continue
+        gone = _erased_link(link.document_id, customer_id, link, now)
+        table.update_link(gone, expected_version=link.version)
+        changed += 1
+    return changed
+
+
+def _erased_link(
+    incident_id: str, customer_id: str, old: DocumentLink | None, now: datetime
+) -> DocumentLink:
+    """The link of an erased customer: nothing sealed, ``unreachable`` unless a notice was
+    already on record (``notified`` stays)."""
+    state = _NOTIFIED if old is not None and old.state == _NOTIFIED else _UNREACHABLE
+    return DocumentLink(
+        kind=INCIDENT,
+        document_id=incident_id,
+        customer_id=customer_id,
+        state=state,
+        updated_at=now,
+        payload=b"",
+    )
 
 
 def _assessable(incident: Incident) -> None:

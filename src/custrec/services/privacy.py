@@ -18,6 +18,7 @@ from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
 from custrec.services.disclosures import DISCLOSURE, DisclosureService
+from custrec.services.incidents import mark_erased
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
@@ -225,6 +226,11 @@ class PrivacyService:
         actions.append(
             ErasureAction(target="activities", action=f"{activity_count} payloads shredded")
         )
+        unreachable = mark_erased(unit, customer_id, now)
+        if unreachable:  # only customers an incident has pending have this line
+            actions.append(
+                ErasureAction(target="incidents", action=f"{unreachable} now unreachable")
+            )
         shredded, closed = self._close_work(unit, customer_id, now)
         if shredded:  # only customers with cases or tasks have this line
             actions.append(
@@ -392,6 +398,7 @@ class PrivacyService:
                 redone = row is not None and not (row.state == "erased" and not row.index_keys)
                 if row is not None and redone:
                     self._tombstone(unit, row, actor.id, "replayed erasure", now)
+                mark_erased(unit, customer_id, now)
                 destroyed = self._destroy_key(
                     unit, customer_id, actor.id, why or "replayed erasure", now
                 )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -611,6 +612,11 @@ BAD: dict[str, tuple[type[Exception], Call]] = {
     "unknown category": (ValueError, lambda r, s, now: _open(r, now, categories=["health"])),
     "one string of categories": (TypeError, lambda r, s, now: _open(r, now, categories="contact")),
     "blank title": (ValueError, lambda r, s, now: _open(r, now, title="  ")),
+    "title too long": (ValueError, lambda r, s, now: _open(r, now, title="t" * 201)),
+    "description too long": (
+        ValueError,
+        lambda r, s, now: _open(r, now, description="d" * 10_001),
+    ),
     "blank actor id": (ValueError, lambda r, s, now: _open(r, now, actors=["u-7", " "])),
     "not an actor": (TypeError, lambda r, s, now: _open(r, now, actor="cmp")),
     "unknown status": (ValueError, _move("archived")),
@@ -624,10 +630,14 @@ BAD: dict[str, tuple[type[Exception], Call]] = {
     "no actions": (ValueError, _assess(actions=[])),
     "no actors": (ValueError, _assess(actors=[])),
     "unknown channel": (ValueError, _notice(channel="pigeon")),
+    "channel too long": (ValueError, _notice(channel="s" * 51)),
+    "notice reference too long": (ValueError, _notice(reference="r" * 201)),
     "notice in the future": (ValueError, _notice(sent_at=lambda now: now + DAY)),
     "notice before discovery": (ValueError, _notice(sent_at=lambda now: now - DAY)),
     "customer not affected": (NotFound, _notice("d")),
     "blank authority": (ValueError, _report(authority=" ")),
+    "authority too long": (ValueError, _report(authority="a" * 201)),
+    "report reference too long": (ValueError, _report(reference="r" * 201)),
     "report in the future": (ValueError, _report(sent_at=lambda now: now + HOUR)),
     "unknown state": (
         ValueError,
@@ -655,6 +665,31 @@ def test_bad_input_raises_a_typed_error_and_writes_nothing(
     with pytest.raises(error):
         call(registry, scenario, now)
     assert snapshot(store) == before
+
+
+def test_free_text_is_bounded_and_the_limits_are_allowed(
+    registry: Registry, scenario: dict[str, Any], clock: TickingClock
+) -> None:
+    now = clock()
+    incident = _open(registry, now, title="t" * 200, description="d" * 10_000)
+    assert (len(incident.title), len(incident.description)) == (200, 10_000)
+    with pytest.raises(ValueError, match="title must be at most 200 characters"):
+        _open(registry, now, title="t" * 201)
+    registry.incidents.report_to_authority(
+        incident.id, authority="a" * 200, reference="r" * 200, actor=OFFICER
+    )
+    for channel, message in (("s" * 51, "at most 50"), ("13900130001", "unknown notice channel")):
+        with pytest.raises(ValueError, match=message) as raised:
+            _notice(channel=channel)(registry, scenario, now)
+        assert channel not in str(raised.value)  # a phone number given by mistake
+
+
+def test_a_discovery_before_the_window_starts_is_allowed(
+    registry: Registry, clock: TickingClock
+) -> None:
+    now = clock()  # a stolen password reported at once, used by someone an hour later
+    incident = _open(registry, now - 2 * HOUR, window_start=now - HOUR, window_end=now)
+    assert incident.discovered_at < incident.window_start
 
 
 def test_a_refusal_writes_only_its_denial(
@@ -696,7 +731,7 @@ def test_an_erased_customer_is_listed_as_unreachable(
     for gone in (a.id, b.id):
         assert found[gone].erased
         assert (found[gone].categories, found[gone].exposures) == ((), ())
-    assert found[b.id].state == "unreachable"
+        assert found[gone].state == "unreachable"
     listed = {
         e.customer_id: e for e in registry.incidents.notification_list(incident_id, actor=DPO)
     }
@@ -707,6 +742,73 @@ def test_an_erased_customer_is_listed_as_unreachable(
             registry.incidents.record_notice(incident_id, gone, channel="sms", actor=OFFICER)
     again = registry.incidents.assess(incident_id, actor=OFFICER)
     assert (again.pending, again.unreachable) == (1, 2)
+
+
+def test_a_customer_erased_after_the_assessment_is_unreachable_not_pending(
+    registry: Registry, scenario: dict[str, Any]
+) -> None:
+    a, b, c = scenario["a"], scenario["b"], scenario["c"]
+    incident_id = scenario["incident"].id
+    registry.incidents.assess(incident_id, actor=OFFICER)
+    registry.incidents.record_notice(incident_id, c.id, channel="sms", actor=OFFICER)
+    receipt = registry.privacy.erase(a.id, actor=DPO, reason="subject asked")
+    assert ("incidents", "1 now unreachable") in [(x.target, x.action) for x in receipt.actions]
+    registry.privacy.erase(c.id, actor=DPO, reason="subject asked")  # told before: stays told
+
+    incident = registry.incidents.incident(incident_id, actor=OFFICER)
+    assert (incident.pending, incident.notified, incident.unreachable) == (1, 1, 1)
+    unreachable = registry.incidents.affected(incident_id, actor=OFFICER, state="unreachable")
+    assert [x.customer_id for x in unreachable] == [a.id]
+    listed = registry.incidents.notification_list(incident_id, actor=OFFICER)
+    assert {e.customer_id: (e.state, e.reason) for e in listed} == {
+        a.id: ("unreachable", "erased"),
+        b.id: ("pending", None),
+        c.id: ("notified", "erased"),
+    }
+    with pytest.raises(Erased):
+        registry.incidents.record_notice(incident_id, a.id, channel="sms", actor=OFFICER)
+    # the loop of docs/incidents.md: notify those still pending
+    for entry in registry.incidents.notification_list(incident_id, actor=OFFICER):
+        if entry.state == "pending":
+            registry.incidents.record_notice(
+                incident_id, entry.customer_id, channel="sms", actor=OFFICER
+            )
+    registry.incidents.move(incident_id, "contained", actor=OFFICER, reason="revoked")
+    registry.incidents.report_to_authority(incident_id, authority="CAC", actor=OFFICER)
+    done = registry.incidents.move(incident_id, "notified", actor=OFFICER, reason="told")
+    assert (done.pending, done.notified, done.unreachable) == (0, 2, 1)
+    assert [x.customer_id for x in registry.incidents.affected(incident_id, actor=OFFICER)] == (
+        sorted([a.id, b.id, c.id])
+    )
+
+
+def test_assessing_again_keeps_an_erased_customer_who_was_told_notified(
+    registry: Registry, scenario: dict[str, Any]
+) -> None:
+    a = scenario["a"]
+    incident_id = scenario["incident"].id
+    registry.incidents.assess(incident_id, actor=OFFICER)
+    registry.incidents.record_notice(incident_id, a.id, channel="sms", actor=OFFICER)
+    registry.privacy.erase(a.id, actor=DPO, reason="subject asked")
+    again = registry.incidents.assess(incident_id, actor=OFFICER)
+    assert (again.pending, again.notified, again.unreachable) == (2, 1, 0)
+
+
+def test_replaying_erasures_makes_a_restored_pending_customer_unreachable(
+    registry: Registry, scenario: dict[str, Any], store: Store
+) -> None:
+    a = scenario["a"]
+    incident_id = scenario["incident"].id
+    registry.incidents.assess(incident_id, actor=OFFICER)
+    registry.privacy.erase(a.id, actor=DPO, reason="subject asked")
+    with store.transaction() as s:  # what a restore of the data from before the erasure leaves
+        link = s.documents.get_link("incident", incident_id, a.id)
+        s.documents.update_link(attrs.evolve(link, state="pending"), expected_version=link.version)
+        s.commit()
+    assert registry.incidents.incident(incident_id, actor=OFFICER).pending == 3
+    registry.privacy.replay_erasures(actor=Actor(id="keys", roles={"admin"}))
+    incident = registry.incidents.incident(incident_id, actor=OFFICER)
+    assert (incident.pending, incident.unreachable) == (2, 1)
 
 
 def test_a_merged_customer_counts_for_the_survivor(
