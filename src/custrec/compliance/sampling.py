@@ -40,7 +40,14 @@ from typing import Any, Final
 
 import attrs
 
-from custrec._checks import check, non_empty_text, number_range, optional, storable_text
+from custrec._checks import (
+    check,
+    flag,
+    non_empty_text,
+    number_range,
+    optional,
+    storable_text,
+)
 from custrec.compliance.disclosures import check_fields
 from custrec.errors import InvalidState
 
@@ -158,14 +165,21 @@ def sampling_fields(fields: Iterable[str] | None) -> tuple[str, ...]:
     return checked
 
 
+def _passed(instance: FieldResult, _: attrs.Attribute[bool], value: object) -> None:
+    """``True`` or ``False``; the error names the checked field, never the value (a string
+    given by mistake may be what the source says: personal data)."""
+    check(f"the result of field {instance.field[:80]!r}", value, flag())
+
+
 @attrs.frozen
 class FieldResult:
-    """One field of one sampled record, checked against the source: ``passed`` or not, with an
-    optional ``note`` (it may hold personal data: it is stored sealed under the customer's key
-    and left out of ``repr``)."""
+    """One field of one sampled record, checked against the source: ``passed`` or not
+    (``True`` or ``False``: anything else is a ``TypeError`` naming the field, not the value),
+    with an optional ``note`` (it may hold personal data: it is stored sealed under the
+    customer's key and left out of ``repr``)."""
 
     field: str = attrs.field(validator=[non_empty_text(), storable_text()])
-    passed: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    passed: bool = attrs.field(validator=_passed)
     note: str | None = attrs.field(default=None, repr=False, validator=optional(storable_text()))
 
     def __attrs_post_init__(self) -> None:
@@ -238,12 +252,17 @@ def _instant(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _ratio_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @attrs.frozen(kw_only=True)
 class SamplingBatch:
     """A post-import sampling audit: ``sample_size`` of the ``population`` customers import
     ``import_id`` holds, picked by ``share`` and ``seed`` (see the module docs), each to be
     checked on ``fields``. ``status`` is ``open``, then ``accepted`` or ``rejected`` against
-    ``threshold`` by ``decided_by`` at ``decided_at``. ``version`` counts stored changes."""
+    ``threshold`` (and ``min_field_accuracy``, when the decision gave one) by ``decided_by`` at
+    ``decided_at``. ``version`` counts stored changes."""
 
     id: str
     import_id: str
@@ -256,6 +275,7 @@ class SamplingBatch:
     created_at: datetime
     status: str = "open"
     threshold: float | None = None
+    min_field_accuracy: float | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
     version: int = 1
@@ -286,6 +306,7 @@ class SamplingBatch:
             "created_at": self.created_at.isoformat(),
             "status": self.status,
             "threshold": self.threshold,
+            "min_field_accuracy": self.min_field_accuracy,
             "decided_by": self.decided_by,
             "decided_at": None if self.decided_at is None else self.decided_at.isoformat(),
         }
@@ -305,6 +326,7 @@ class SamplingBatch:
             created_at=datetime.fromisoformat(data["created_at"]),
             status=data["status"],
             threshold=None if data["threshold"] is None else float(data["threshold"]),
+            min_field_accuracy=_ratio_or_none(data.get("min_field_accuracy")),
             decided_by=data["decided_by"],
             decided_at=_instant(data["decided_at"]),
             version=version,
@@ -388,7 +410,8 @@ class BatchReport:
       can no longer be checked and are left out of the decision.
 
     A batch is ``complete`` when nothing is pending and something was checked; only a complete
-    batch can be decided: accepted when ``overall_accuracy >= threshold``, else rejected.
+    batch can be decided: accepted when ``overall_accuracy >= threshold`` and, when a
+    ``min_field_accuracy`` is given, every field's accuracy is at least it; else rejected.
     """
 
     sampling: SamplingBatch
@@ -423,10 +446,15 @@ class BatchReport:
         """Whether every sampled record that can be checked was, and at least one was."""
         return self.records_pending == 0 and self.records_checked > 0
 
-    def verdict(self, threshold: float) -> str:
-        """``accepted`` when ``overall_accuracy >= threshold`` (a number from 0 to 1), else
-        ``rejected``; ``InvalidState`` while the batch is not complete."""
+    def verdict(self, threshold: float, *, min_field_accuracy: float | None = None) -> str:
+        """``accepted`` when ``overall_accuracy >= threshold`` and, when ``min_field_accuracy``
+        is given, every field's accuracy is at least it (numbers from 0 to 1), else
+        ``rejected``; ``InvalidState`` while the batch is not complete.
+
+        A batch whose overall accuracy passes can hide a field that is always wrong (four
+        fields right, one at 0.0: 0.8 overall); ``min_field_accuracy`` rejects it."""
         check("threshold", threshold, number_range(0, 1))
+        check("min_field_accuracy", min_field_accuracy, optional(number_range(0, 1)))
         if self.records_pending:
             raise InvalidState(
                 f"sampling batch {self.sampling.id} has {self.records_pending} sampled records "
@@ -435,7 +463,13 @@ class BatchReport:
         accuracy = self.overall_accuracy
         if accuracy is None:
             raise InvalidState(f"sampling batch {self.sampling.id} has no checked record")
-        return "accepted" if accuracy >= threshold else "rejected"
+        if accuracy < threshold:
+            return "rejected"
+        if min_field_accuracy is not None and any(
+            (f.accuracy or 0.0) < min_field_accuracy for f in self.fields
+        ):
+            return "rejected"
+        return "accepted"
 
     def to_json(self) -> dict[str, Any]:
         """The counts as JSON-able data (the batch itself is stored beside them)."""

@@ -399,8 +399,8 @@ class SamplingService:
 
         ``NotFound`` (batch), ``NotSampled``, ``Erased`` (the customer was erased),
         ``InvalidState`` (the batch was decided), ``ValueError`` for a field the batch does not
-        check, a missing or repeated one, ``TypeError`` for a result that is not a ``bool``;
-        nothing is written then.
+        check, a missing or repeated one, ``TypeError`` for a result that is not ``True`` or
+        ``False`` (naming the field, never the value); nothing is written then.
         """
         actor = check_actor(actor)
         batch_id = _text("batch_id", batch_id)
@@ -456,21 +456,35 @@ class SamplingService:
             checked_at=now,
         )
 
-    def decide(self, batch_id: str, *, threshold: float, actor: Actor) -> BatchReport:
+    def decide(
+        self,
+        batch_id: str,
+        *,
+        threshold: float,
+        actor: Actor,
+        min_field_accuracy: float | None = None,
+    ) -> BatchReport:
         """Accept the batch when its overall accuracy is at least ``threshold`` (a number
-        from 0 to 1), else reject it; once, and only when every sampled record that can still
-        be checked was (records erased before their check are left out). ``compliance``
-        right; audited (``sampling.decide``). Returns the report it was decided on.
+        from 0 to 1) and, when ``min_field_accuracy`` is given (a number from 0 to 1), the
+        accuracy of every field is at least it; else reject it. Once, and only when every
+        sampled record that can still be checked was (records erased before their check are
+        left out). Both numbers are kept with the batch. ``compliance`` right; audited
+        (``sampling.decide``). Returns the report it was decided on.
 
         ``NotFound``, ``InvalidState`` (decided already, records pending, nothing checked),
-        ``ValueError``/``TypeError`` for the threshold; nothing is written then.
+        ``ValueError``/``TypeError`` for the threshold or ``min_field_accuracy``; nothing is
+        written then.
         """
         actor = check_actor(actor)
         batch_id = _text("batch_id", batch_id)
         check("threshold", threshold, number_range(0, 1))
-        return _retried(lambda: self._decide(batch_id, float(threshold), actor))
+        check("min_field_accuracy", min_field_accuracy, optional(number_range(0, 1)))
+        floor = None if min_field_accuracy is None else float(min_field_accuracy)
+        return _retried(lambda: self._decide(batch_id, float(threshold), floor, actor))
 
-    def _decide(self, batch_id: str, threshold: float, actor: Actor) -> BatchReport:
+    def _decide(
+        self, batch_id: str, threshold: float, floor: float | None, actor: Actor
+    ) -> BatchReport:
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
@@ -479,11 +493,12 @@ class SamplingService:
             if batch.status != "open":
                 raise InvalidState(f"sampling batch {batch.id} was decided already: {batch.status}")
             report = self._report(unit, row)
-            verdict = report.verdict(threshold)
+            verdict = report.verdict(threshold, min_field_accuracy=floor)
             decided = attrs.evolve(
                 batch,
                 status=verdict,
                 threshold=threshold,
+                min_field_accuracy=floor,
                 decided_by=actor.id,
                 decided_at=now,
                 version=batch.version + 1,

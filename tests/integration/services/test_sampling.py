@@ -375,6 +375,57 @@ def test_a_batch_is_accepted_at_its_threshold_and_rejected_above(
     ]
 
 
+def test_min_field_accuracy_rejects_a_batch_with_a_field_below_it(
+    store: Store, tmp_path: Path
+) -> None:
+    registry, batch, ids = small_batch(store, tmp_path)
+    twin, third = (
+        registry.sampling.sample("legacy-2025", share=1, seed=1, fields=FIELDS, actor=CHECKER)
+        for _ in range(2)
+    )
+    for sampled in (batch, twin):  # name 0.5, contacts 0.75, addresses 1.0; 0.75 overall
+        record_pattern(registry, sampled, ids)
+    at_it = registry.sampling.decide(
+        batch.id, threshold=0.75, min_field_accuracy=0.5, actor=CHECKER
+    )
+    above = registry.sampling.decide(twin.id, threshold=0.75, min_field_accuracy=0.6, actor=CHECKER)
+    assert (at_it.sampling.status, above.sampling.status) == ("accepted", "rejected")
+    stored = registry.sampling.batch(twin.id, actor=CHECKER)
+    assert (stored.status, stored.threshold, stored.min_field_accuracy) == ("rejected", 0.75, 0.6)
+
+    # every name wrong, everything else right: 2/3 overall passes 0.6, the field at 0.0 does not
+    for customer_id in ids:
+        registry.sampling.record_check(
+            third.id, customer_id, {**dict.fromkeys(FIELDS, True), "name": False}, actor=CHECKER
+        )
+    report = registry.sampling.report(third.id, actor=CHECKER)
+    assert report.fields[0].accuracy == 0.0 and report.verdict(0.6) == "accepted"
+    assert report.verdict(0.6, min_field_accuracy=0.01) == "rejected"
+    decided = registry.sampling.decide(
+        third.id, threshold=0.6, min_field_accuracy=0.01, actor=CHECKER
+    )
+    assert decided.sampling.status == "rejected"
+    assert registry.sampling.batch(batch.id, actor=CHECKER).min_field_accuracy == 0.5
+
+
+def test_a_result_that_is_not_a_bool_names_the_field_never_the_value(
+    store: Store, tmp_path: Path
+) -> None:
+    secret = "源数据是 张伟 13800138000"
+    with pytest.raises(TypeError, match="contacts") as raised:
+        FieldResult("contacts", secret)  # type: ignore[arg-type]
+    assert str(raised.value) == "the result of field 'contacts' must be True or False, not str"
+    assert all(secret not in str(arg) for arg in raised.value.args)
+    registry, batch, ids = small_batch(store, tmp_path)
+    ok = dict.fromkeys(FIELDS, True)
+    for checks in ({**ok, "name": "张秘密"}, {**ok, "name": ("张秘密", "a note")}):
+        before = snapshot(store)
+        with pytest.raises(TypeError, match="'name' must be True or False") as raised:
+            registry.sampling.record_check(batch.id, ids[0], checks, actor=CHECKER)
+        assert "张秘密" not in repr(raised.value.args)
+        assert snapshot(store) == before
+
+
 def test_notes_are_sealed_and_shown_only_to_who_may_unmask(store: Store, tmp_path: Path) -> None:
     registry, batch, ids = small_batch(store, tmp_path)
     record_pattern(registry, batch, ids)
@@ -592,6 +643,19 @@ def test_bad_input_raises_typed_errors_and_writes_nothing(store: Store, tmp_path
         refused(
             store,
             lambda t=threshold: sampling.decide(batch.id, threshold=t, actor=CHECKER),
+            error,
+        )
+    for floor, error in [
+        (1.5, ValueError),
+        (-0.1, ValueError),
+        (True, TypeError),
+        ("1", TypeError),
+    ]:
+        refused(
+            store,
+            lambda f=floor: sampling.decide(
+                batch.id, threshold=0.5, min_field_accuracy=f, actor=CHECKER
+            ),
             error,
         )
     sampling.decide(batch.id, threshold=0.5, actor=CHECKER)
