@@ -241,7 +241,8 @@ class AuditIntegrityWarning(UserWarning):
 class BackupError(CustrecError):
     """A backup or restore was refused before anything was written: the file is missing or
     exists already, is not a custrec database (or is damaged, or newer than this custrec), or
-    is not a backup the key store recorded. The message names the file, never its content."""
+    is not a backup the key store recorded; or the database to restore over is still open in
+    a store or another connection. The message names the file, never its content."""
 
 
 class BackupUnavailable(CustrecError):

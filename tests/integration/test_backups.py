@@ -12,6 +12,8 @@ import os
 import secrets
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore, cli
+from custrec.backends._sqlite.backup import held_for_swap
 from custrec.backends.sqlite import SCHEMA_VERSION, key_file_for
 from custrec.errors import (
     AccessDenied,
@@ -30,6 +33,7 @@ from custrec.errors import (
     KeyringMismatch,
     NotFound,
     PlaintextStorageWarning,
+    StorageError,
 )
 from custrec.services import BackupReceipt, restore_backup
 from custrec.storage import Capabilities, Session
@@ -647,6 +651,71 @@ def test_a_blank_reason_is_refused(live: BackupReceipt, tmp_path: Path, ring: Ke
     refused(tmp_path, ValueError, "reason", keyring=ring, reason=" ")
 
 
+def test_a_database_a_registry_of_this_process_has_open_is_refused(
+    live: BackupReceipt, opened: Callable[[], Registry], tmp_path: Path, ring: KeyRing
+) -> None:
+    registry = opened()  # left open, idle: it would go on with the restored data unawares
+    ids = list(registry.customers.ids(actor=ADMIN))
+    refused(tmp_path, BackupError, "open elsewhere", keyring=ring)
+    assert list(registry.customers.ids(actor=ADMIN)) == ids and len(ids) == 2
+    close_all(registry)
+    night, database = tmp_path / "night.sqlite", tmp_path / "crm.sqlite"
+    restore_backup(night, database, keyring=ring, actor=ADMIN, reason="drill")
+    assert len(list(opened().customers.ids(actor=ADMIN))) == 1
+
+
+_HOLDER = """
+import sys
+from custrec import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+print("open", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_a_database_another_process_has_open_is_refused(
+    live: BackupReceipt, tmp_path: Path, ring: KeyRing
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path / "crm.sqlite")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        refused(tmp_path, BackupError, "open elsewhere", keyring=ring)
+    finally:
+        holder.communicate("\n")
+    assert holder.returncode == 0
+    night, database = tmp_path / "night.sqlite", tmp_path / "crm.sqlite"
+    restore_backup(night, database, keyring=ring, actor=ADMIN, reason="drill")
+
+
+def test_a_key_store_open_elsewhere_stops_a_restore_of_both_before_either_is_replaced(
+    live: BackupReceipt, tmp_path: Path, ring: KeyRing
+) -> None:
+    with SQLiteStore(tmp_path / "crm.keys.sqlite", key_file=False):
+        refused(
+            tmp_path,
+            BackupError,
+            "crm.keys.sqlite is open elsewhere",
+            keyring=ring,
+            keys_backup=tmp_path / "night.keys.sqlite",
+        )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no copy left
+
+
+def test_while_a_database_is_held_for_the_swap_no_store_opens_it(db: Path, ring: KeyRing) -> None:
+    SQLiteStore(db).close()
+    with held_for_swap(str(db), busy_timeout=1.0) as held:
+        assert held is not None
+        with pytest.raises(StorageError, match="locked"):
+            SQLiteStore(db, busy_timeout=0)
+    SQLiteStore(db).close()  # let go: it opens again
+
+
 # ------------------------------------------------------------------------- the command line
 
 
@@ -669,6 +738,7 @@ def test_the_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.Mon
     assert code == cli.EXIT_OK and "mode 0600" in out and mode(backup) == 0o600
     code, _, err = run("backup", backup, "--db", db, "--keys", keys)
     assert code == cli.EXIT_CONFIG and "exists" in err
+    assert "pass --overwrite" in err and "overwrite=True" not in err
     code, _, err = run(
         "backup", tmp_path / "k.sqlite", "--include-keys", "--db", db, "--keys", keys
     )

@@ -7,8 +7,10 @@ import os
 from collections.abc import Callable
 from typing import IO, Any
 
+from custrec.backends._sqlite.backup import OVERWRITE_HINT
 from custrec.cli._support import (
     DB_VARIABLE,
+    EXIT_CONFIG,
     EXIT_OK,
     EXIT_USAGE,
     _actor,
@@ -17,6 +19,7 @@ from custrec.cli._support import (
     _print,
     _registry,
 )
+from custrec.errors import BackupError
 from custrec.services import restore_backup
 
 
@@ -55,12 +58,16 @@ def add_backup_commands(commands: Any, common: Callable[[argparse.ArgumentParser
 
 def _cmd_backup(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
-        receipt = registry.backups.backup(
-            args.out,
-            actor=_actor(args, {"admin"}),
-            include_keys=args.include_keys,
-            overwrite=args.overwrite,
-        )
+        try:
+            receipt = registry.backups.backup(
+                args.out,
+                actor=_actor(args, {"admin"}),
+                include_keys=args.include_keys,
+                overwrite=args.overwrite,
+            )
+        except BackupError as exc:  # the library names its argument; here it is an option
+            message = str(exc).replace(OVERWRITE_HINT, "pass --overwrite")
+            raise _Failure(EXIT_CONFIG, message) from None
     _print(
         out,
         f"backup written to {receipt.path} (mode 0600): {receipt.size:,} bytes, schema "

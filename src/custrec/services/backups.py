@@ -17,6 +17,7 @@ of the chain; a log cut short any other way still fails against the head.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -29,7 +30,9 @@ import attrs
 
 from custrec._checks import check, storable_text
 from custrec.backends._sqlite.backup import (
+    OVERWRITE_HINT,
     copy_verbatim,
+    held_for_swap,
     inspect_database,
     place_database,
     private_temporary,
@@ -73,6 +76,7 @@ RESTORE_ACTION: Final = "backup.restore"
 LEDGER_PREFIX: Final = "custrec.backup."
 """The key store's ``meta`` name of a backup's signed record, followed by its SHA-256 (hex)."""
 _LEDGER_INFO: Final = b"custrec/backup-record/v1"
+_BUSY: Final = 30.0  # seconds to wait for the writers of a file being replaced
 _PAGE: Final = 1000
 
 
@@ -160,7 +164,7 @@ class BackupService:
             if name is not None and name in own:
                 raise BackupError(f"{name} is a file of the live database")
             if name is not None and os.path.lexists(name) and not overwrite:
-                raise BackupError(f"{name} exists; choose another name or pass overwrite=True")
+                raise BackupError(f"{name} exists; choose another name or {OVERWRITE_HINT}")
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.MANAGE_KEYS, Resource(), at=now)
@@ -272,7 +276,10 @@ def restore_backup(
 ) -> RestoreReceipt:
     """Replace the SQLite database at ``database`` by a backup, with the rollback on record.
 
-    Stop every process using the database first: no registry may have it open. The backup
+    Stop every process using the database first: no registry may have it open. One that has
+    it (or the key store being restored) open, in this process or another, is refused with
+    :class:`~custrec.errors.BackupError` before anything is written: the files are replaced
+    under SQLite's exclusive lock, which no other open connection lets it take. The backup
     is checked before anything is written (:class:`~custrec.errors.BackupError` for a missing
     file, one that is not a custrec database, a damaged or newer one;
     :class:`~custrec.errors.KeyringMismatch` for a backup of another keyring or another
@@ -315,6 +322,8 @@ def restore_backup(
     schema_version = inspect_database(source, latest=SCHEMA_VERSION)
     if keys_source is not None:
         inspect_database(keys_source, latest=SCHEMA_VERSION)
+    with held_for_swap(target, busy_timeout=_BUSY):
+        pass  # open elsewhere: refused now, before the work (and again when it is replaced)
     prepared: str | None = None
     prepared_keys: str | None = None
     try:
@@ -342,9 +351,12 @@ def restore_backup(
         for path in (prepared, prepared_keys):
             if path is not None:
                 settle(path)
-        if prepared_keys is not None:
-            place_database(prepared_keys, keys, busy_timeout=30.0)
-        place_database(prepared, target, busy_timeout=30.0)
+        with contextlib.ExitStack() as holds:  # both files held before either is replaced
+            held = holds.enter_context(held_for_swap(target, busy_timeout=_BUSY))
+            if prepared_keys is not None:
+                held_keys = holds.enter_context(held_for_swap(keys, busy_timeout=_BUSY))
+                place_database(prepared_keys, keys, held=held_keys)
+            place_database(prepared, target, held=held)
     except BaseException:
         for path in (prepared, prepared_keys):
             if path is not None:

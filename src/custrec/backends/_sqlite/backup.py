@@ -21,15 +21,17 @@ from urllib.parse import quote
 
 import attrs
 
-from custrec.backends._sqlite.dialect import translate
+from custrec.backends._sqlite.dialect import is_busy, translate
 from custrec.backends._sqlite.gate import WriterGate, gate_path
 from custrec.errors import BackupError, StorageError
 
 __all__ = [
+    "OVERWRITE_HINT",
     "DatabaseCopy",
     "copy_database",
     "copy_verbatim",
     "file_digest",
+    "held_for_swap",
     "inspect_database",
     "place_database",
     "private_temporary",
@@ -37,6 +39,9 @@ __all__ = [
     "settle",
     "sidecars",
 ]
+
+OVERWRITE_HINT: Final = "pass overwrite=True"
+"""How a refusal of an existing file ends (the command line says its option instead)."""
 
 _HEADER: Final = b"SQLite format 3\x00"
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
@@ -103,7 +108,7 @@ def check_target(target: str, *, overwrite: bool, source: str) -> None:
     if os.path.isdir(target):
         raise BackupError(f"{target} is a directory")
     if os.path.lexists(target) and not overwrite:
-        raise BackupError(f"{target} exists; choose another name or pass overwrite=True")
+        raise BackupError(f"{target} exists; choose another name or {OVERWRITE_HINT}")
 
 
 def copy_database(
@@ -162,15 +167,13 @@ def _place(temporary: str, target: str, *, overwrite: bool) -> None:
         try:
             os.link(temporary, target)
         except FileExistsError:
-            raise BackupError(
-                f"{target} exists; choose another name or pass overwrite=True"
-            ) from None
+            raise BackupError(f"{target} exists; choose another name or {OVERWRITE_HINT}") from None
         except OSError:  # a file system without hard links: claim the name, then rename
             try:
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except FileExistsError:
                 raise BackupError(
-                    f"{target} exists; choose another name or pass overwrite=True"
+                    f"{target} exists; choose another name or {OVERWRITE_HINT}"
                 ) from None
             os.replace(temporary, target)
         else:
@@ -259,49 +262,93 @@ def copy_verbatim(path: str, target: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def place_database(prepared: str, database: str, *, busy_timeout: float) -> None:
-    """Make the finished database file ``prepared`` the database at ``database``.
+@contextmanager
+def held_for_swap(database: str, *, busy_timeout: float) -> Iterator[sqlite3.Connection | None]:
+    """Hold the database at ``database`` so that nobody else has it open while it is replaced.
 
-    A new database takes the file itself (a hard link, so an existing file is never replaced
-    unawares). An existing one is overwritten with the backup API through SQLite's own locks,
-    its write-ahead log folded in and truncated, while custrec's writers of every process wait
-    at its writer gate; ``prepared`` is then removed.
+    First its writer gate (custrec's writers of every process wait, up to ``busy_timeout``
+    seconds), then SQLite's exclusive lock in exclusive locking mode, asked for once: SQLite
+    grants it only when no other connection, of this process or another, has the file open,
+    since a connection in WAL mode (every connection a custrec store opens) keeps a shared lock
+    on the file for as long as it is open. So a registry still open on the database (idle or
+    not) is refused at once with :class:`~custrec.errors.BackupError`, rather than going on
+    with the restored data unawares; and while the lock is held, a store opening the file
+    waits. Yields the connection that holds the lock, or ``None`` when there is no file yet.
+    Relies on the file system's locks: a database on a network file system without working
+    POSIX locks is not protected.
     """
     if not os.path.lexists(database):
-        try:
-            _place(prepared, database, overwrite=False)
-            return
-        except BackupError:
-            pass  # created meanwhile: overwrite it below, through its locks
+        yield None
+        return
     gate = WriterGate(database)
     if not gate.acquire(busy_timeout):
+        gate.close()
         raise StorageError(
             f"{database} stayed busy with writers for longer than {busy_timeout:g} s; stop the "
             "processes using it and restore again",
             retry_safe=True,
         )
     try:
-        with _read_only(prepared) as source:
+        try:
+            held = sqlite3.connect(database, timeout=0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise translate(exc, f"opening {database}") from exc
+        try:
             try:
-                target = sqlite3.connect(database, timeout=busy_timeout, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise translate(exc, f"opening {database}") from exc
-            try:
-                source.backup(target)
-                target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.OperationalError as exc:  # busy, locked, I/O
-                raise translate(exc, f"writing {database}") from exc
+                held.execute("PRAGMA locking_mode = EXCLUSIVE")
+                held.execute("BEGIN EXCLUSIVE")
+                held.execute("COMMIT")  # the lock stays: exclusive locking mode keeps it
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise translate(exc, f"locking {database}") from exc
+                raise BackupError(
+                    f"{database} is open elsewhere (a registry or store of this process or "
+                    "another, or another SQLite connection): close every store using it, "
+                    "then restore again"
+                ) from None
             except sqlite3.DatabaseError as exc:
                 raise BackupError(
-                    f"cannot write into {database} ({exc}); move the damaged file and its "
-                    "-wal and -shm files aside, then restore again"
+                    f"cannot lock {database} ({exc}); move the damaged file and its -wal and "
+                    "-shm files aside, then restore again"
                 ) from None
-            finally:
-                target.close()
-        os.chmod(database, 0o600)
+            yield held
+        finally:
+            held.close()
     finally:
         gate.release()
         gate.close()
+
+
+def place_database(prepared: str, database: str, *, held: sqlite3.Connection | None) -> None:
+    """Make the finished database file ``prepared`` the database at ``database``, which
+    :func:`held_for_swap` holds (``held``; ``None``: there was no file).
+
+    A new database takes the file itself (a hard link, so a file that appeared meanwhile is
+    never replaced unawares: :class:`~custrec.errors.BackupError`). An existing one is
+    overwritten with the backup API through the connection that holds it, its write-ahead log
+    folded in and truncated; ``prepared`` is then removed.
+    """
+    if held is None:
+        try:
+            _place(prepared, database, overwrite=False)
+        except BackupError:
+            raise BackupError(
+                f"{database} was created while it was being restored; stop the processes "
+                "using it and restore again"
+            ) from None
+        return
+    with _read_only(prepared) as source:
+        try:
+            source.backup(held)
+            held.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:  # busy, locked, I/O
+            raise translate(exc, f"writing {database}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(
+                f"cannot write into {database} ({exc}); move the damaged file and its "
+                "-wal and -shm files aside, then restore again"
+            ) from None
+    os.chmod(database, 0o600)
     remove_quietly(prepared, *sidecars(prepared))
 
 
