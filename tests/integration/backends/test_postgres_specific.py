@@ -296,7 +296,7 @@ def test_default_schema_is_custrec(dsn: str, admin: Any) -> None:
 
 
 def test_new_schema_is_at_current_version(store: PostgresStore, admin: Any, schema: str) -> None:
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     assert schema_versions(admin, schema) == CURRENT
 
 

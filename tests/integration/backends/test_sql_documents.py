@@ -572,7 +572,7 @@ def test_a_schema_9_sqlite_file_opens_with_empty_document_tables(
             assert [x.customer_id for x in s.documents.links("disclosure", "d-1")] == ["c-1", "c-3"]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (10,)
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (11,)
         schema = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
     finally:
         conn.close()
@@ -619,7 +619,7 @@ def test_a_schema_6_postgres_schema_gets_the_document_tables(
                     ("won",): 1,
                     ("lead",): 1,
                 }
-        assert admin.execute(versions).fetchone() == (pg.SCHEMA_VERSION,) == (7,)
+        assert admin.execute(versions).fetchone() == (pg.SCHEMA_VERSION,) == (8,)
         indexes = dict(
             admin.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",

@@ -238,6 +238,7 @@ GROUPINGS = [
     ["state"],
     ["owner", "industry"],
     ["industry", "region"],
+    ["region", "verified_at"],
     ["tag", "verified_at"],
     ["grade", "tag"],
     ["nobody"],
@@ -363,6 +364,147 @@ def test_ten_thousand_edges_in_one_call(store: Store) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Facet-first counts: every row's facets, less those of the rows the states leave out
+# ---------------------------------------------------------------------------------------------
+
+
+def first_flags(store: Store) -> dict[tuple[str, str], int]:
+    """Every facet row's ``first_of_name``, by (customer id, facet), read behind the store's
+    back."""
+    with store.transaction(readonly=True) as session:
+        conn: Any = session._conn  # type: ignore[attr-defined]
+        if isinstance(store, SQLiteStore):
+            found = conn.execute(
+                "SELECT c.id, f.facet, f.first_of_name FROM customer_facets AS f "
+                "JOIN customers AS c ON c.pk = f.customer_pk"
+            )
+        else:
+            schema = store.schema  # type: ignore[attr-defined]
+            found = conn.execute(
+                f'SELECT customer_id, facet, first_of_name FROM "{schema}".customer_facets'.encode()
+            )
+        return {(r[0], r[1]): int(r[2]) for r in found.fetchall()}
+
+
+def flags_of(rows: list[CustomerRow]) -> dict[tuple[str, str], int]:
+    """The flags the rows should have: 1 for each customer's least facet of each name."""
+    expected: dict[tuple[str, str], int] = {}
+    for row in rows:
+        seen: set[str] = set()
+        for facet in sorted(row.facets):
+            name = facet.partition("=")[0]
+            expected[(row.id, facet)] = 0 if name in seen else 1
+            seen.add(name)
+    return expected
+
+
+def shown_and_hidden_rows() -> list[CustomerRow]:
+    """Rows of every state, the hidden ones (erased, merged) carrying facets like the others:
+    several values of one name, names that are prefixes of one another, an empty value, and a
+    row without facets."""
+    return [
+        customer("c-01", facets={"industry=a", "region=x"}),
+        customer(
+            "c-02",
+            facets={"industry=a", "industry=b", "region=x", "region=y"},
+            owner="u-1",
+            team="east",
+        ),
+        customer("c-03", facets={"industry=b"}, state="archived", owner="u-2"),
+        customer(
+            "c-04", facets={"region=y", "regions=z", "industr=y"}, state="restricted", team="east"
+        ),
+        customer("c-05"),
+        customer(
+            "c-06", facets={"industry=a", "industry=c", "region=x"}, state="erased", owner="u-1"
+        ),
+        customer("c-07", facets={"region=w", "industryx=q"}, state="merged", team="east"),
+        customer("c-08", facets={"industry=c", "industry=d"}, state="erased"),
+        customer("c-09", facets={"industry=", "region=y"}, state="archived"),
+        customer("c-10", facets={"region=x", "region=z"}, state="merged", owner="u-1"),
+    ]
+
+
+SHOWN = frozenset({"live", "archived", "restricted"})
+STATE_FILTERS = [
+    None,
+    CustomerFilter(),
+    LIVE,
+    CustomerFilter(state="live"),
+    CustomerFilter(states={"live", "erased"}),
+    CustomerFilter(states={"erased", "merged"}),  # no live row: the joined count of those
+    CustomerFilter(state="erased", states={"erased", "live"}),
+    CustomerFilter(states=set()),
+    CustomerFilter(states=SHOWN, reach=Reach(owner="u-1", team="east")),
+    CustomerFilter(states=SHOWN, facets=[FacetCondition(any_of={"region=x"})]),
+    CustomerFilter(states=SHOWN, kind="individual"),
+]
+FACET_GROUPINGS = [
+    ["industry"],
+    ["region"],
+    ["regions"],
+    ["nobody"],
+    ["industry", "region"],  # region has fewer values: it drives, the pair comes back swapped
+    ["region", "industry"],
+    ["industry", "nobody"],
+    ["nobody", "region"],
+    ["regions", "region"],
+    ["industry", "owner"],  # a column: the joined count
+]
+
+
+def assert_groups(store: Store, rows: list[CustomerRow]) -> None:
+    with store.transaction(readonly=True) as s:
+        for where in STATE_FILTERS:
+            for by in FACET_GROUPINGS:
+                assert s.customers.group_count(by, where=where) == reference_groups(
+                    rows, by, where
+                ), (by, where)
+
+
+def test_facet_first_counts_leave_out_the_hidden_rows_and_their_facets(store: Store) -> None:
+    rows = shown_and_hidden_rows()
+    with store.transaction() as s:
+        s.customers.add_many(rows[:5])
+        for row in rows[5:]:
+            s.customers.add(row)
+        s.commit()
+    assert first_flags(store) == flags_of(rows)
+    assert_groups(store, rows)
+
+
+def test_updates_keep_one_first_facet_per_name(store: Store) -> None:
+    """Adding a lesser value, dropping the first one, hiding a row and showing it again: each
+    customer keeps exactly one first facet of each name it holds, and the counts follow."""
+    rows = shown_and_hidden_rows()
+    with store.transaction() as s:
+        s.customers.add_many(rows)
+        s.commit()
+    changes = {
+        "c-01": {"facets": {"industry=0", "industry=a", "region=x"}},  # a new first
+        "c-02": {"facets": {"industry=b", "region=y", "region=z"}},  # the first ones gone
+        "c-03": {"state": "erased"},
+        "c-06": {"state": "live"},
+        "c-08": {"facets": frozenset(), "state": "merged"},
+        "c-10": {"facets": {"region=a", "region=x", "region=z"}, "state": "live"},
+    }
+    with store.transaction() as s:
+        for n, row in enumerate(rows):
+            if row.id in changes:
+                rows[n] = attrs.evolve(row, **changes[row.id])
+                s.customers.update(rows[n], expected_version=1)
+        s.commit()
+    assert first_flags(store) == flags_of(rows)
+    assert_groups(store, rows)
+    with store.transaction() as s:
+        s.customers.delete("c-02", expected_version=2)
+        s.commit()
+    rows = [row for row in rows if row.id != "c-02"]
+    assert first_flags(store) == flags_of(rows)
+    assert_groups(store, rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # An existing store gets the facet table
 # ---------------------------------------------------------------------------------------------
 
@@ -403,7 +545,7 @@ def test_a_schema_8_sqlite_file_opens_with_an_empty_facet_table(
         assert (
             conn.execute("SELECT max(version) FROM schema_version").fetchone()
             == (sqlite_backend.SCHEMA_VERSION,)
-            == (10,)
+            == (11,)
         )
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert {"customer_facets", "customer_facets_facet", "customers_created_at"} <= names
@@ -440,7 +582,7 @@ def test_a_schema_5_postgres_schema_gets_an_empty_facet_table(
         versions = admin.execute(
             f'SELECT max(version) FROM "{postgres_schema}".schema_version'.encode()
         ).fetchone()
-        assert versions == (pg.SCHEMA_VERSION,) == (7,)
+        assert versions == (pg.SCHEMA_VERSION,) == (8,)
         indexes = dict(
             admin.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
@@ -456,6 +598,102 @@ def test_a_schema_5_postgres_schema_gets_an_empty_facet_table(
             (postgres_schema,),
         ).fetchone()
         assert collation == ("C",)
+
+
+def _write_facets_v10(table: Any, items: Any, *, replace: bool = False) -> None:
+    """What schema 10 wrote: the facets without their flag."""
+    if replace:
+        table._conn.executemany(
+            "DELETE FROM customer_facets WHERE customer_pk = ?", [(pk,) for pk, _ in items]
+        )
+    table._conn.executemany(
+        "INSERT INTO customer_facets (customer_pk, facet) VALUES (?, ?)",
+        [(pk, facet) for pk, row in items for facet in row.facets],
+    )
+
+
+def test_a_schema_10_sqlite_file_gets_the_first_facet_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    rows = shown_and_hidden_rows()
+    with monkeypatch.context() as patch:  # what custrec wrote at schema 10
+        patch.setattr(sqlite_backend, "MIGRATIONS", sqlite_backend.MIGRATIONS[:10])
+        patch.setattr(sqlite_tables._CustomerTable, "_write_facets", _write_facets_v10)
+        with SQLiteStore(path, key_file=False) as old, old.transaction() as s:
+            s.customers.add_many(rows)
+            s.commit()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (10,)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(customer_facets)")]
+        assert columns == ["customer_pk", "facet"]
+    finally:
+        conn.close()
+    with SQLiteStore(path, key_file=False) as store:
+        assert first_flags(store) == flags_of(rows)
+        assert_groups(store, rows)
+        with store.transaction() as s:  # the new code writes the flags itself
+            rows[0] = attrs.evolve(rows[0], facets={"industry=0", "industry=a"})
+            s.customers.update(rows[0], expected_version=1)
+            s.commit()
+        assert first_flags(store) == flags_of(rows)
+        assert_groups(store, rows)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (11,)
+        index = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'customer_facets_facet'"
+        ).fetchone()[0]
+        assert index.endswith("(facet, customer_pk, first_of_name)"), index
+    finally:
+        conn.close()
+
+
+def test_a_schema_7_postgres_schema_gets_the_first_facet_flags(
+    postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    import custrec.backends.postgres as pg
+
+    rows = shown_and_hidden_rows()
+    with monkeypatch.context() as patch:
+        patch.setattr(pg, "MIGRATIONS", pg.MIGRATIONS[:7])
+        pg.PostgresStore(postgres_dsn, schema=postgres_schema).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        for row in rows:  # as schema 7 held them: the facets without their flag
+            admin.execute(
+                f'INSERT INTO "{postgres_schema}".customers (id, version, payload, kind,'
+                " stage, owner, team, created_at, updated_at, state)"
+                " VALUES (%s, 1, 'x', 'individual', 'lead', %s, %s, %s, %s, %s)".encode(),
+                (row.id, row.owner, row.team, T0, T0, row.state),
+            )
+            for facet in row.facets:
+                admin.execute(
+                    f'INSERT INTO "{postgres_schema}".customer_facets (customer_id, facet)'
+                    " VALUES (%s, %s)".encode(),
+                    (row.id, facet),
+                )
+        with pg.PostgresStore(postgres_dsn, schema=postgres_schema) as store:
+            assert first_flags(store) == flags_of(rows)
+            assert_groups(store, rows)
+            with store.transaction() as s:
+                rows[1] = attrs.evolve(rows[1], facets={"industry=b", "region=a", "region=y"})
+                s.customers.update(rows[1], expected_version=1)
+                s.commit()
+            assert first_flags(store) == flags_of(rows)
+            assert_groups(store, rows)
+        versions = admin.execute(
+            f'SELECT max(version) FROM "{postgres_schema}".schema_version'.encode()
+        ).fetchone()
+        assert versions == (pg.SCHEMA_VERSION,) == (8,)
+        index = admin.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s"
+            " AND indexname = 'customer_facets_facet'",
+            (postgres_schema,),
+        ).fetchone()
+        assert index is not None
+        assert index[0].endswith("(facet, customer_id) INCLUDE (first_of_name)"), index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +715,7 @@ def test_sqlite_counts_read_index_ranges(tmp_path: Path) -> None:
             sent: list[str] = []
             conn.set_trace_callback(sent.append)  # each statement, its parameters filled in
             try:
-                s.customers.group_count(["industry"])
+                s.customers.group_count(["industry"], where=CustomerFilter(kind="individual"))
                 s.customers.count_by_period(edges)
                 s.activities.buyers_by_period(edges)
                 s.customers.count(where=where)
@@ -488,6 +726,7 @@ def test_sqlite_counts_read_index_ranges(tmp_path: Path) -> None:
             group, periods, bought, counted, paged, *_, customers_first = (
                 " | ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in sent
             )
+    # a grouping under a column's condition: the customers it selects, each one's facets
     assert "SEARCH g0 USING PRIMARY KEY (customer_pk=? AND facet>? AND facet<?)" in group
     assert "USING COVERING INDEX customers_created_at (created_at>? AND created_at<?)" in periods
     assert "USING INDEX activities_bought (occurred_at>? AND occurred_at<?)" in bought
@@ -498,3 +737,49 @@ def test_sqlite_counts_read_index_ranges(tmp_path: Path) -> None:
     assert "SEARCH f USING PRIMARY KEY (customer_pk=? AND facet=?)" in paged, paged
     # buyers of customers that a filter selects, over most purchases: the customers first
     assert customers_first.index("SCAN c") < customers_first.index("SEARCH a"), customers_first
+
+
+def test_sqlite_facet_first_counts_read_the_facet_index(tmp_path: Path) -> None:
+    """Grouped by facet names with no condition, or with the shown states: one covering range
+    of the facet index per name (in its order: no sort), the pair's other facets sought per
+    driver row, and the rows the states leave out read through the index of rows not live."""
+    with SQLiteStore(tmp_path / "plans.db", key_file=False) as store:
+        with store.transaction() as s:
+            s.customers.add_many(
+                [
+                    customer("c-1", facets={"industry=a", "region=x", "region=y"}),
+                    customer("c-2", facets={"industry=b"}, state="erased"),
+                ]
+            )
+            s.commit()
+        plans: dict[str, list[str]] = {}
+        with store.transaction(readonly=True) as s:
+            conn: sqlite3.Connection = s._conn
+            for label, by, where in (
+                ("one", ["industry"], None),
+                ("pair", ["industry", "region"], None),
+                ("shown", ["industry"], LIVE),
+            ):
+                sent: list[str] = []
+                conn.set_trace_callback(sent.append)
+                try:
+                    s.customers.group_count(by, where=where)
+                finally:
+                    conn.set_trace_callback(None)
+                plans[label] = [
+                    " | ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+                    for sql in sent
+                ]
+    one = plans["one"]
+    assert len(one) == 2, one  # the customers, the name's range
+    ranged = "SEARCH f USING COVERING INDEX customer_facets_facet (facet>? AND facet<?)"
+    assert one[1] == ranged, one
+    pair = plans["pair"]
+    assert pair[1:3] == [ranged, ranged], pair
+    driven = pair[3]
+    assert "SEARCH d USING COVERING INDEX customer_facets_facet (facet>? AND facet<?)" in driven
+    assert "SEARCH o USING PRIMARY KEY (customer_pk=? AND facet>? AND facet<?)" in driven
+    shown = plans["shown"]
+    assert shown[1] == ranged, shown
+    assert "SEARCH c USING COVERING INDEX customers_state (state=?)" in shown[2], shown
+    assert "SEARCH g0 USING PRIMARY KEY" in shown[2], shown

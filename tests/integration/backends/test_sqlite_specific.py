@@ -273,7 +273,7 @@ def schema_version(path: Path) -> int:
 
 
 def test_new_database_is_at_current_version(store: SQLiteStore, db_path: Path) -> None:
-    assert SCHEMA_VERSION == 10
+    assert SCHEMA_VERSION == 11
     assert schema_version(db_path) == SCHEMA_VERSION
 
 

@@ -24,7 +24,7 @@ from custrec.backends._postgres.tables import (
 )
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
-from custrec.backends._sql.aggregates import period_args
+from custrec.backends._sql.aggregates import facet_rows, period_args
 from custrec.backends._sql.filters import also
 from custrec.backends._sql.session import reads, writes
 from custrec.errors import DuplicateKey
@@ -54,13 +54,15 @@ _CUSTOMER_INSERT: Final = (
     " SELECT a.id, t.pos - 1, t.tag FROM added AS a,"
     " unnest(%(tags)s::text[]) WITH ORDINALITY AS t (tag, pos)"
     "), facets AS ("
-    " INSERT INTO {s}.customer_facets (customer_id, facet)"
-    " SELECT a.id, f.facet FROM added AS a, unnest(%(facets)s::text[]) AS f (facet)"
+    " INSERT INTO {s}.customer_facets (customer_id, facet, first_of_name)"
+    " SELECT a.id, f.facet, f.first FROM added AS a,"
+    " unnest(%(facets)s::text[], %(firsts)s::smallint[]) AS f (facet, first)"
     ") SELECT count(*) FROM added"
 )
 
 # Compare-and-set in one statement: the children change only when the UPDATE matched. The
-# deletions and insertions touch disjoint rows, so they can share the statement's snapshot.
+# deletions and insertions touch disjoint rows, so they can share the statement's snapshot (a
+# facet kept may become, or stop being, its customer's first of its name: its flag is set).
 _CUSTOMER_UPDATE: Final = (
     "WITH changed AS ("
     " UPDATE {s}.customers SET payload = %(payload)s, kind = %(kind)s, stage = %(stage)s,"
@@ -86,9 +88,11 @@ _CUSTOMER_UPDATE: Final = (
     " DELETE FROM {s}.customer_facets WHERE customer_id IN (SELECT id FROM changed)"
     " AND facet <> ALL (%(facets)s::text[])"
     "), new_facets AS ("
-    " INSERT INTO {s}.customer_facets (customer_id, facet)"
-    " SELECT c.id, f.facet FROM changed AS c, unnest(%(facets)s::text[]) AS f (facet)"
-    " ON CONFLICT DO NOTHING"
+    " INSERT INTO {s}.customer_facets AS k (customer_id, facet, first_of_name)"
+    " SELECT c.id, f.facet, f.first FROM changed AS c,"
+    " unnest(%(facets)s::text[], %(firsts)s::smallint[]) AS f (facet, first)"
+    " ON CONFLICT (customer_id, facet) DO UPDATE SET first_of_name = excluded.first_of_name"
+    " WHERE k.first_of_name <> excluded.first_of_name"
     ") SELECT count(*) FROM changed"
 )
 
@@ -109,7 +113,8 @@ _CUSTOMER_STAGE: Final = (
     ' ord integer NOT NULL, id text COLLATE "C" NOT NULL, payload bytea NOT NULL,'
     " kind text NOT NULL, stage text NOT NULL, owner text, team text, grade text,"
     " created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, state text NOT NULL,"
-    " keys text[] NOT NULL, tags text[] NOT NULL, facets text[] NOT NULL"
+    " keys text[] NOT NULL, tags text[] NOT NULL, facets text[] NOT NULL,"
+    " firsts smallint[] NOT NULL"
     ") ON COMMIT DELETE ROWS"
 )
 
@@ -132,9 +137,9 @@ _CUSTOMER_MERGE: Final = (
     " SELECT s.id, t.pos - 1, t.tag FROM src AS s JOIN added AS a ON a.id = s.id,"
     " unnest(s.tags) WITH ORDINALITY AS t (tag, pos)"
     "), facets AS ("
-    " INSERT INTO {s}.customer_facets (customer_id, facet)"
-    " SELECT s.id, f.facet FROM src AS s JOIN added AS a ON a.id = s.id,"
-    " unnest(s.facets) AS f (facet)"
+    " INSERT INTO {s}.customer_facets (customer_id, facet, first_of_name)"
+    " SELECT s.id, f.facet, f.first FROM src AS s JOIN added AS a ON a.id = s.id,"
+    " unnest(s.facets, s.firsts) AS f (facet, first)"
     ") SELECT count(*) FROM added"
 )
 
@@ -159,6 +164,7 @@ _CUSTOMER_STAGE_TYPES: Final = [
     "text[]",
     "text[]",
     "text[]",
+    "int2[]",
 ]
 
 
@@ -171,12 +177,17 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
 
     _select = _CUSTOMER_SELECT
     _link = LINK
+    _facet_pairs = False
+    """PostgreSQL hashes the joined statement's customers and facets itself; the pair's
+    facet-first statement sorts its rows instead (0.55 s against 0.38 s for industry by value
+    tier at 200,000 customers), so a grouping by two facet names keeps the joined statement."""
 
     # -- helpers ----------------------------------------------------------------------------
 
     @staticmethod
     def _params(row: CustomerRow) -> dict[str, Any]:
         checks.check_customer(row)
+        facets = facet_rows(row.facets)
         return {
             "id": row.id,
             "payload": bytes(row.payload),
@@ -190,7 +201,8 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             "state": row.state,
             "keys": sorted(row.index_keys),
             "tags": list(row.tags),
-            "facets": sorted(row.facets),
+            "facets": [facet for facet, _ in facets],
+            "firsts": [first for _, first in facets],
         }
 
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
@@ -314,12 +326,15 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
 
     def _copy_facets(self, cursor: _Cursor, encoded: Sequence[dict[str, Any]]) -> None:
         with cursor.copy(
-            self._q("COPY {s}.customer_facets (customer_id, facet) FROM STDIN (FORMAT BINARY)")
+            self._q(
+                "COPY {s}.customer_facets (customer_id, facet, first_of_name)"
+                " FROM STDIN (FORMAT BINARY)"
+            )
         ) as copy:
-            copy.set_types(["text", "text"])
+            copy.set_types(["text", "text", "int2"])
             for p in encoded:
-                for facet in p["facets"]:
-                    copy.write_row((p["id"], facet))
+                for facet, first in zip(p["facets"], p["firsts"], strict=True):
+                    copy.write_row((p["id"], facet, first))
 
     def _merge(self, encoded: Sequence[dict[str, Any]]) -> int:
         self._with_key_locks(
@@ -331,7 +346,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             self._session._conn.cursor() as cursor,
             cursor.copy(
                 "COPY pg_temp.custrec_stage_customers (ord, id, payload, kind, stage, owner, team,"
-                " grade, created_at, updated_at, state, keys, tags, facets)"
+                " grade, created_at, updated_at, state, keys, tags, facets, firsts)"
                 " FROM STDIN (FORMAT BINARY)"
             ) as copy,
         ):
@@ -353,6 +368,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                         p["keys"],
                         p["tags"],
                         p["facets"],
+                        p["firsts"],
                     )
                 )
         found = self._exec(_CUSTOMER_MERGE).fetchone()

@@ -287,6 +287,24 @@ _SCHEMA_V7: Final[tuple[str, ...]] = (
     "CREATE INDEX customers_stage_state ON {s}.customers (stage, state)",
 )
 
+# Schema 8: each facet row says whether it is its customer's first facet of its name (the
+# least in code-point order; see custrec.backends._sql.aggregates), and the facet index carries
+# the flag, so that grouped counts read the customers holding a name off one index range (the
+# sum of the flag) instead of joining every customer. Rows already stored are flagged here: 1
+# unless the customer has a lesser facet of the same name (a facet without "=", which
+# CustomerRow refuses, would be its own name, as custrec.backends._sql.aggregates.facet_rows
+# writes it).
+_SCHEMA_V8: Final[tuple[str, ...]] = (
+    "ALTER TABLE {s}.customer_facets ADD COLUMN first_of_name smallint NOT NULL DEFAULT 1"
+    " CHECK (first_of_name IN (0, 1))",
+    "UPDATE {s}.customer_facets AS f SET first_of_name = 0 WHERE strpos(f.facet, '=') > 0"
+    " AND EXISTS (SELECT 1 FROM {s}.customer_facets AS e WHERE e.customer_id = f.customer_id"
+    " AND e.facet >= substr(f.facet, 1, strpos(f.facet, '=')) AND e.facet < f.facet)",
+    "DROP INDEX {s}.customer_facets_facet",
+    "CREATE INDEX customer_facets_facet ON {s}.customer_facets (facet, customer_id)"
+    " INCLUDE (first_of_name)",
+)
+
 MIGRATIONS: tuple[PostgresMigration, ...] = (
     PostgresMigration(1, "initial schema", _SCHEMA_V1),
     PostgresMigration(2, "row state, audit on_behalf_of, meta table", _SCHEMA_V2),
@@ -297,6 +315,11 @@ MIGRATIONS: tuple[PostgresMigration, ...] = (
         6, "row facets; indexes of creation instants and of purchases by instant", _SCHEMA_V6
     ),
     PostgresMigration(7, "documents and document links; customers by (stage, state)", _SCHEMA_V7),
+    PostgresMigration(
+        8,
+        "facet rows flag their customer's first facet of each name; the facet index holds it",
+        _SCHEMA_V8,
+    ),
 )
 """Every schema step, in order; append new ones, never edit or reorder published ones."""
 

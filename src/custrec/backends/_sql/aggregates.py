@@ -1,13 +1,38 @@
 """Counts by group and by period: the SQL every dialect shares (private).
 
-``group_count`` is one ``GROUP BY`` over ``customers AS c``: a column groups directly, and a
-tag or a facet name through a ``LEFT JOIN`` of its child table, so that a row with several
-values meets the group of each and a row with none the group ``NULL`` (``None``). The join of a
-facet name ``n`` is a range of the child's primary key, ``(customer, facet)`` with
-``'n=' <= facet < 'n>'`` (``>`` follows ``=`` in code-point order, and a name holds no ``=``), so
-it reads only that name's facets; its groups are the facets' whole text, and the ``n=`` prefix
-is cut off here. A tag joins only its first position among equal tags of the row, so a repeated
-tag counts once.
+**Joined counts.** ``group_count`` is in general one ``GROUP BY`` over ``customers AS c``: a
+column groups directly, and a tag or a facet name through a ``LEFT JOIN`` of its child table,
+so that a row with several values meets the group of each and a row with none the group
+``NULL`` (``None``). The join of a facet name ``n`` is a range of the child's primary key,
+``(customer, facet)`` with ``'n=' <= facet < 'n>'`` (``>`` follows ``=`` in code-point order,
+and a name holds no ``=``), so it reads only that name's facets; its groups are the facets'
+whole text, and the ``n=`` prefix is cut off here. A tag joins only its first position among
+equal tags of the row, so a repeated tag counts once.
+
+**Facet-first counts.** Without a condition, or with conditions on the row state alone that
+keep the live rows (the reports' counts leave out erased and merged rows), a grouping by one
+facet name, or by two (where the dialect says so: not PostgreSQL, whose joined plan hashes),
+starts from the facet index instead of the customers:
+
+- by one name ``n``: the groups are a covering range of the index, ``'n=' <= facet < 'n>'``
+  grouped by facet (already in order, no sort), and the group ``None`` is the number of
+  customers less those holding a facet of ``n``;
+- by two names: the range of one (the *driver*) joined to the other's facets of the same
+  customer (a seek of the child's primary key per driver row), grouped by both; the groups
+  without a driver value follow from each name's own counts.
+
+Every facet row says whether it is its customer's first facet of its name
+(``first_of_name``: 1 for the least of the customer's facets named ``n``, 0 for the others;
+written with the row, :func:`facet_rows`), so each customer is counted once per name by
+summing that column: the customers holding ``n`` are the sum over the range, and those
+holding a driver value and a value ``w`` of the other name the sum of the flag over the
+joined rows of ``w``. The counts stay exact with multi-valued names.
+
+Rows that the states leave out are then subtracted: their groups, counted by the joined
+statement above over those rows only (through an index of the rows that are not live), are
+taken off; a count is a sum over customers, so this is exact for any rows stored, hidden
+rows carrying facets included. Other conditions (a reach, a facet, a column) keep the joined
+statement, which starts from the customers they select.
 
 Period counts are each dialect's own (a ``VALUES`` list of periods in SQLite, ``width_bucket``
 in PostgreSQL); :func:`period_args` and :func:`period_edges` check their arguments.
@@ -15,16 +40,42 @@ in PostgreSQL); :func:`period_args` and :func:`period_edges` check their argumen
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
+
+import attrs
 
 from custrec.backends._sql.dialect import Dialect
 from custrec.backends._sql.filters import Link
 from custrec.storage.checks import check_edges, check_group_by, check_period_field
-from custrec.storage.types import GROUP_COLUMNS
+from custrec.storage.types import GROUP_COLUMNS, ROW_STATES, CustomerFilter
 
-__all__ = ["Groups", "group_counts", "group_statement", "period_args", "period_edges"]
+__all__ = [
+    "TOTAL",
+    "FacetCounts",
+    "Groups",
+    "driver_of",
+    "facet_first",
+    "facet_rows",
+    "group_counts",
+    "group_statement",
+    "kept_states",
+    "name_counts",
+    "name_statement",
+    "one_name",
+    "pair_statement",
+    "period_args",
+    "period_edges",
+    "two_names",
+    "without",
+]
+
+GroupMap = dict[tuple[str | None, ...], int]
+
+TOTAL: Final = "SELECT count(*) FROM {s}.customers"
+"""Every customer, whatever its state (the facet-first counts' group ``None`` starts here)."""
 
 
 class Groups(NamedTuple):
@@ -97,6 +148,159 @@ def group_counts(
         ): int(row[width])
         for row in rows
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Facet-first counts
+# --------------------------------------------------------------------------------------------
+
+
+def facet_rows(facets: Iterable[str]) -> list[tuple[str, int]]:
+    """The stored rows of a customer's facets, sorted: each facet with ``first_of_name``, 1
+    for the least facet (in code-point order) of each name (the text before the first ``=``)
+    and 0 for the others."""
+    rows: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for facet in sorted(set(facets)):
+        name = facet.partition("=")[0]
+        rows.append((facet, 0 if name in seen else 1))
+        seen.add(name)
+    return rows
+
+
+def kept_states(where: CustomerFilter | None) -> frozenset[str] | None:
+    """The states a checked filter keeps when it has no other condition (every state for
+    none); ``None`` when it has another condition."""
+    if where is None:
+        return frozenset(ROW_STATES)
+    if attrs.evolve(where, state=None, states=None) != CustomerFilter():
+        return None
+    kept = frozenset(ROW_STATES)
+    if where.state is not None:
+        kept &= {where.state}
+    if where.states is not None:
+        kept &= where.states
+    return kept
+
+
+def facet_first(
+    names: Sequence[str], where: CustomerFilter | None, *, pairs: bool = True
+) -> frozenset[str] | None:
+    """The states left out when the checked ``names`` are counted facet-first under the checked
+    ``where`` (see the module's docstring): every name is a facet name (one of them, unless
+    ``pairs``) and ``where`` keeps the live rows with no condition but on the state; ``None``
+    otherwise."""
+    kept = kept_states(where)
+    if kept is None or "live" not in kept or (len(names) > 1 and not pairs):
+        return None
+    if any(name in GROUP_COLUMNS or name == "tag" for name in names):
+        return None
+    return frozenset(ROW_STATES) - kept
+
+
+def without(states: frozenset[str]) -> CustomerFilter:
+    """The filter of the rows in ``states`` (those a facet-first count subtracts)."""
+    return CustomerFilter(states=states)
+
+
+class FacetCounts(NamedTuple):
+    """One name's rows of the facet index, grouped: per facet, its rows and how many of them
+    are their customer's first of the name."""
+
+    name: str
+    rows: dict[str, int]
+    firsts: dict[str, int]
+
+    @property
+    def holders(self) -> int:
+        """The customers holding a facet of the name."""
+        return sum(self.firsts.values())
+
+    @property
+    def cut(self) -> int:
+        """The length of the ``<name>=`` prefix."""
+        return len(self.name) + 1
+
+
+def _range(name: str) -> list[str]:
+    return [f"{name}=", f"{name}>"]
+
+
+def name_statement(name: str) -> tuple[str, list[Any]]:
+    """Per facet of ``name``: its rows and their ``first_of_name`` sum (one covering range of
+    the facet index, in its order)."""
+    return (
+        "SELECT f.facet, count(*), sum(f.first_of_name) FROM {s}.customer_facets AS f"
+        " WHERE f.facet >= %s AND f.facet < %s GROUP BY f.facet",
+        _range(name),
+    )
+
+
+def name_counts(name: str, rows: Iterable[Sequence[Any]]) -> FacetCounts:
+    """:class:`FacetCounts` from the rows of :func:`name_statement`."""
+    counted: dict[str, int] = {}
+    firsts: dict[str, int] = {}
+    for facet, count, first in rows:
+        counted[facet] = int(count)
+        firsts[facet] = int(first or 0)
+    return FacetCounts(name, counted, firsts)
+
+
+def one_name(counts: FacetCounts, total: int) -> GroupMap:
+    """The groups of one facet name over all ``total`` customers."""
+    found: GroupMap = {(facet[counts.cut :],): n for facet, n in counts.rows.items()}
+    if total > counts.holders:
+        found[(None,)] = total - counts.holders
+    return found
+
+
+def pair_statement(driver: str, other: str, link: Link) -> tuple[str, list[Any]]:
+    """The facets of ``driver`` joined to those of ``other`` of the same customer (``NULL``
+    when it has none): per pair, the rows, those whose driver facet is the customer's first of
+    its name, and those whose two facets both are."""
+    return (
+        "SELECT d.facet, o.facet, count(*), sum(d.first_of_name),"
+        " sum(d.first_of_name * o.first_of_name)"
+        " FROM {s}.customer_facets AS d LEFT JOIN {s}.customer_facets AS o"
+        f" ON o.{link.column} = d.{link.column} AND o.facet >= %s AND o.facet < %s"
+        " WHERE d.facet >= %s AND d.facet < %s GROUP BY d.facet, o.facet",
+        [*_range(other), *_range(driver)],
+    )
+
+
+def driver_of(first: FacetCounts, second: FacetCounts) -> bool:
+    """Whether the first name drives the pair: the one with fewer distinct values (each is a
+    run of the index in customer order, so the seeks of the other name's facets sweep its
+    primary key once per value), then the one with fewer rows."""
+    return (len(first.rows), sum(first.rows.values())) <= (
+        len(second.rows),
+        sum(second.rows.values()),
+    )
+
+
+def two_names(
+    driver: FacetCounts, other: FacetCounts, rows: Iterable[Sequence[Any]], total: int
+) -> GroupMap:
+    """The groups ``(driver value, other value)`` over all ``total`` customers, from the rows
+    of :func:`pair_statement`: a pair with a driver value is counted by the statement; a
+    value ``w`` without one is held by the customers of ``w`` less those with a driver value
+    (one first driver row each among the rows of ``w``); neither by the customers that hold
+    no facet of either name."""
+    found: GroupMap = {}
+    with_driver: Counter[str] = Counter()
+    both = 0
+    for mine, theirs, count, first, firsts in rows:
+        found[(mine[driver.cut :], None if theirs is None else theirs[other.cut :])] = int(count)
+        if theirs is not None:
+            with_driver[theirs] += int(first or 0)
+            both += int(firsts or 0)
+    for facet, count in other.rows.items():
+        if count > with_driver[facet]:
+            found[(None, facet[other.cut :])] = count - with_driver[facet]
+    neither = total - driver.holders - other.holders + both
+    if neither:
+        found[(None, None)] = neither
+    return found
 
 
 def period_edges(edges: object, dialect: Dialect) -> list[Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from custrec.backends._sql import rows
-from custrec.backends._sql.aggregates import group_counts, group_statement
+from custrec.backends._sql import aggregates, rows
 from custrec.backends._sql.dialect import Cursor, Dialect
 from custrec.backends._sql.filters import Link, customer_where
 from custrec.backends._sql.session import SQLSession, reads, writes, writes_one_statement
@@ -86,6 +86,9 @@ class CustomerTableBase(SQLTable):
     """``SELECT`` of a customer's columns ``FROM {s}.customers AS c`` (see :meth:`_rows`)."""
     _link: ClassVar[Link]
     """How the child tables (index keys, tags, facets) name their customer ``c``."""
+    _facet_pairs: ClassVar[bool] = True
+    """Whether a grouping by two facet names starts from the facet index (see
+    :mod:`custrec.backends._sql.aggregates`) when the filter allows it."""
 
     @abstractmethod
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
@@ -155,12 +158,44 @@ class CustomerTableBase(SQLTable):
     def group_count(
         self, by: Sequence[str], *, where: CustomerFilter | None = None
     ) -> dict[tuple[str | None, ...], int]:
-        """One ``GROUP BY`` (see :mod:`custrec.backends._sql.aggregates`)."""
+        """Facet-first where it serves, else one ``GROUP BY`` over the customers (see
+        :mod:`custrec.backends._sql.aggregates`)."""
         names = checks.check_group_by(by)
         clause, params = self._count_where(where, names)
+        left_out = aggregates.facet_first(names, where, pairs=self._facet_pairs)
+        if left_out is None:
+            return self._joined_groups(names, where, clause, params)
+        found = Counter(self._facet_groups(names))
+        if left_out:
+            hidden = aggregates.without(left_out)
+            found.subtract(self._joined_groups(names, hidden, *self._count_where(hidden, names)))
+        return {key: count for key, count in found.items() if count > 0}
+
+    def _joined_groups(
+        self, names: tuple[str, ...], where: CustomerFilter | None, clause: str, params: list[Any]
+    ) -> dict[tuple[str | None, ...], int]:
+        """The ``GROUP BY`` over the customers that ``clause`` keeps, a child table joined per
+        tag or facet name."""
         scan = self._group_scan(where)
-        groups = group_statement(names, clause, params, self._link, joined_scan=scan)
-        return group_counts(self._run(groups.template, groups.params), groups.cuts)
+        groups = aggregates.group_statement(names, clause, params, self._link, joined_scan=scan)
+        return aggregates.group_counts(self._run(groups.template, groups.params), groups.cuts)
+
+    def _facet_groups(self, names: tuple[str, ...]) -> dict[tuple[str | None, ...], int]:
+        """The groups of one or two facet names over every row, from the facet index."""
+        total = int(self._run(aggregates.TOTAL).fetchone()[0])
+        counts = [
+            aggregates.name_counts(name, self._run(*aggregates.name_statement(name)))
+            for name in names
+        ]
+        if len(counts) == 1:
+            return aggregates.one_name(counts[0], total)
+        first, second = counts
+        if aggregates.driver_of(first, second):
+            rows = self._run(*aggregates.pair_statement(first.name, second.name, self._link))
+            return aggregates.two_names(first, second, rows, total)
+        rows = self._run(*aggregates.pair_statement(second.name, first.name, self._link))
+        swapped = aggregates.two_names(second, first, rows, total)
+        return {(theirs, mine): count for (mine, theirs), count in swapped.items()}
 
     @abstractmethod
     def count_by_period(

@@ -16,7 +16,7 @@ import attrs
 
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
-from custrec.backends._sql.aggregates import period_args, period_edges
+from custrec.backends._sql.aggregates import facet_rows, kept_states, period_args, period_edges
 from custrec.backends._sql.dialect import Cursor
 from custrec.backends._sql.filters import Link, also, customer_where
 from custrec.backends._sql.session import reads, writes
@@ -91,12 +91,6 @@ def _stage_and_state(where: CustomerFilter | None, by: tuple[str, ...]) -> bool:
     return where.state is not None or where.states is not None or "state" in by
 
 
-def _state_only(where: CustomerFilter | None) -> bool:
-    """Whether ``where`` has no condition but on the row state (which no index serves well:
-    nearly every row is live)."""
-    return where is None or attrs.evolve(where, state=None, states=None) == CustomerFilter()
-
-
 def _bucket(column: str, stored: Sequence[int], low: int, high: int) -> str:
     """The period of ``column`` (known to be in ``[stored[low], stored[high])``): a binary
     search written as nested ``CASE`` expressions, ``log2(len(stored))`` deep."""
@@ -166,8 +160,11 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         """With no condition an index serves, the customers are read in ``pk`` order (the
         table itself), so that the joined child tables, keyed by ``(customer_pk, ...)``, are
         read in order too; SQLite would otherwise walk its smallest index, in another order,
-        and seek each customer's children at random."""
-        return " NOT INDEXED" if _state_only(where) else ""
+        and seek each customer's children at random. States that leave out the live rows are
+        read through the partial ``customers_state`` index (few rows: those a facet-first
+        count subtracts, say)."""
+        kept = kept_states(where)
+        return " NOT INDEXED" if kept is not None and "live" in kept else ""
 
     @staticmethod
     def _plain_columns(row: CustomerRow) -> tuple[Any, ...]:
@@ -218,10 +215,11 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             self._conn.executemany(
                 "DELETE FROM customer_facets WHERE customer_pk = ?", [(pk,) for pk, _ in items]
             )
-        facets = [(pk, facet) for pk, row in items for facet in row.facets]
+        facets = [(pk, *stored) for pk, row in items for stored in facet_rows(row.facets)]
         if facets:
             self._conn.executemany(
-                "INSERT INTO customer_facets (customer_pk, facet) VALUES (?, ?)", facets
+                "INSERT INTO customer_facets (customer_pk, facet, first_of_name) VALUES (?, ?, ?)",
+                facets,
             )
 
     def _read_facets(self, pks: Sequence[int], into: dict[int, list[str]]) -> None:
