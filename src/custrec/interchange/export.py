@@ -32,6 +32,7 @@ unmasked exports hold personal data, and masked ones still hold some.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -226,6 +227,8 @@ def export_customers(
     ids = registry.customers.ids(actor=actor, batch_size=batch_size, **facets)
     if disclose is not None and not isinstance(disclose, Disclose):
         raise TypeError("disclose must be a custrec.compliance.Disclose")
+    if disclose is not None and isinstance(out, str | os.PathLike):
+        _check_writable(os.fspath(out))  # before a disclosure is recorded
     run = (
         None
         if disclose is None
@@ -253,6 +256,19 @@ def export_customers(
     if run is None:
         return result
     return attrs.evolve(result, disclosure=run.disclosure)
+
+
+def _check_writable(path: str) -> None:
+    """Raise the ``OSError`` that opening ``path`` for writing would raise, without creating
+    or truncating it (a missing folder, no permission, a folder in its place)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such folder", folder)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "not writable", target)
 
 
 def _export(

@@ -20,7 +20,7 @@ import attrs
 from custrec._checks import check, non_empty_text, storable_text
 from custrec.compliance.disclosures import DisclosedRecord, Disclosure, Exclusion, project
 from custrec.compliance.recipients import Recipient
-from custrec.consent import LawfulBasis, ReasonCode
+from custrec.consent import LawfulBasis, ReasonCode, effective_sensitivity
 from custrec.errors import AccessDenied, DuplicateKey, Erased, InvalidState, NotFound
 from custrec.model.records import Customer, Sensitivity, personal_fields
 from custrec.security import Action, Actor, Resource
@@ -43,6 +43,8 @@ not stop it. Under every other basis but consent it does (PIPL art. 27: publicly
 information may not be used against an explicit refusal)."""
 
 _REFUSALS: Final = frozenset({ReasonCode.WITHDRAWN, ReasonCode.OBJECTED})
+THIRD_PARTY: Final = "third_party"
+"""The purpose of providing information to another handler (PIPL art. 23)."""
 
 
 def disclosed_paths(personal: list[str], fields: tuple[str, ...]) -> list[str]:
@@ -110,10 +112,41 @@ class DisclosureRun:
         """Decide for one customer at this instant: their projected record, recorded as
         disclosed, or the reason they were left out (recorded too when they exist).
 
-        ``deliver(record)`` runs before the record is committed: if it raises, nothing about
-        this customer is recorded (no link, no audit entry) and the error propagates. A
-        customer considered once in this disclosure raises ``InvalidState``.
+        ``deliver(record)`` runs before the record is committed: if it raises, the customer is
+        not recorded as disclosed (no link; they may be sent again), an audit entry
+        ``customer.disclose`` with outcome ``failed`` names the paths that were handed to
+        ``deliver``, and the error propagates. A customer considered once in this disclosure
+        raises ``InvalidState``; an alias of one (a merged customer's old id) is left out as
+        ``duplicate``.
         """
+        failed: list[tuple[str, list[str]]] = []
+        try:
+            return self._send(customer_id, deliver, failed)
+        except BaseException:
+            for who, paths in failed:
+                self._record_failure(who, paths)
+            raise
+
+    def _record_failure(self, customer_id: str, paths: list[str]) -> None:
+        now = self._context.now()
+        with self._context.unit() as unit:
+            unit.audit(
+                self._actor,
+                "customer.disclose",
+                at=now,
+                customer_id=customer_id,
+                reason=self._recipient.id,
+                fields=paths,
+                outcome="failed",
+            )
+            unit.commit()
+
+    def _send(
+        self,
+        customer_id: str,
+        deliver: Callable[[DisclosedRecord], object] | None,
+        failed: list[tuple[str, list[str]]],
+    ) -> DisclosedRecord | Exclusion:
         if self._finished:
             raise InvalidState("this disclosure is finished")
         check("customer_id", customer_id, non_empty_text())
@@ -129,8 +162,9 @@ class DisclosureRun:
             except NotFound:
                 self._seen.add(customer_id)
                 return self._left_out(customer_id, "not_found")
-            if row.id in self._seen:  # an alias of a customer already considered
-                raise InvalidState(f"customer {row.id} is already in this disclosure")
+            if row.id in self._seen:  # an alias of a customer already considered: once only
+                self._seen.add(customer_id)
+                return Exclusion(customer_id=customer_id, reason="duplicate")
             self._seen.update({customer_id, row.id})
             try:
                 decision = unit.authorize(actor, Action.EXPORT, Resource.of(row), at=now)
@@ -197,7 +231,12 @@ class DisclosureRun:
             )
             sent = DisclosedRecord(customer_id=row.id, masked=decision.masked, record=data)
             if deliver is not None:
-                deliver(sent)
+                try:
+                    deliver(sent)
+                except BaseException:
+                    failed.append((row.id, paths))
+                    self._seen.difference_update({customer_id, row.id})  # may be sent again
+                    raise
             unit.commit()
         self._sent += 1
         return sent
@@ -217,6 +256,15 @@ class DisclosureRun:
         refused = decide(disclosure.purpose, disclosure.basis)
         if refused is not None:
             return str(refused.value)
+        if (
+            disclosure.basis is LawfulBasis.CONSENT
+            and disclosure.purpose != THIRD_PARTY
+            and THIRD_PARTY in context.purposes
+        ):
+            # PIPL art. 23: providing to another handler needs that separate consent itself
+            refused = decide(THIRD_PARTY, LawfulBasis.CONSENT)
+            if refused is not None:
+                return f"{THIRD_PARTY}:{refused.value}"
         if disclosure.basis is not LawfulBasis.CONSENT and disclosure.basis not in COMPELLED:
             own = ledger.decide(
                 disclosure.purpose, as_of=now, subject=subject, notices=context.notices
@@ -226,20 +274,28 @@ class DisclosureRun:
         further = []
         if disclosure.cross_border:
             further.append("cross_border")
-        if self._sensitive(unit, customer):
+        if self._sensitive(unit, customer, now):
             further.append("sensitive")
         for purpose in further:
-            if purpose in context.purposes:
-                refused = decide(purpose, LawfulBasis.CONSENT)
-                if refused is not None:
-                    return f"{purpose}:{refused.value}"
+            if purpose not in context.purposes:  # fail closed: no consent can be recorded
+                return f"{purpose}:unknown_purpose"
+            refused = decide(purpose, LawfulBasis.CONSENT)
+            if refused is not None:
+                return f"{purpose}:{refused.value}"
         return None
 
-    def _sensitive(self, unit: Unit, customer: Customer) -> bool:
+    def _sensitive(self, unit: Unit, customer: Customer, now: datetime) -> bool:
         """Whether the disclosed fields hold sensitive information of this customer (a
-        resident id number, a sensitive custom field)."""
+        resident id number, a sensitive custom field, anything of a subject under 14)."""
         fields = self.disclosure.fields
         covered = disclosed_paths(self._records.personal_paths(customer), fields)
+        if not covered:
+            return False
+        subject = self._records.subject(customer)
+        if effective_sensitivity(Sensitivity.PERSONAL, subject, as_of=now) is (
+            Sensitivity.SENSITIVE
+        ):
+            return True  # PIPL art. 28: all information of a minor under 14
         if any(re.sub(r"\[\d*\]", "", path) in _SENSITIVE_PATHS for path in covered):
             return True
         if "custom" not in covered:

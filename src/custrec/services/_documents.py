@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -22,7 +22,15 @@ from custrec.errors import Erased, NotFound
 from custrec.services.context import Unit
 from custrec.storage import DocumentLink, DocumentRow
 
-__all__ = ["Documents", "OpenedLink"]
+__all__ = ["KEEP_FIRST", "Documents", "OpenedLink"]
+
+KEEP_FIRST: Final[Mapping[str, tuple[str, ...]]] = {
+    "disclosure": ("disclosed", "excluded"),
+    "incident": ("notified", "unreachable", "pending", "dropped"),
+    "sampling": ("checked", "pending"),
+}
+"""Per document kind, the link states in the order a merge keeps them when both merged
+customers have a link to one document (what must not be lost first)."""
 
 
 def _dumps(data: Mapping[str, Any]) -> bytes:
@@ -213,22 +221,43 @@ class Documents:
 
     @staticmethod
     def move(unit: Unit, from_customer_id: str, to_customer_id: str, now: datetime) -> int:
-        """Move a merged customer's links to the survivor, sealed again under its key; a
-        link whose document already names the survivor is dropped. Returns how many moved."""
+        """Move a merged customer's links to the survivor, sealed again under its key.
+
+        Where a document already names the survivor, the two entries become one: the state
+        that must not be lost wins (:data:`KEEP_FIRST`: disclosed over excluded, notified over
+        pending, checked over pending), its data kept, the other entry's data and state kept
+        under ``merged``. Returns how many links moved."""
         table = unit.session.documents
-        opened = [Documents.open(unit, link) for link in table.links_for(from_customer_id)]
-        moved = table.reassign(from_customer_id, to_customer_id)
-        if not moved:
-            return 0
-        for item in opened:
-            old = item.link
+        theirs = [Documents.open(unit, link) for link in table.links_for(from_customer_id)]
+        clashes: list[tuple[OpenedLink, OpenedLink]] = []
+        for item in theirs:
             try:
-                link = table.get_link(old.kind, old.document_id, to_customer_id)
-            except NotFound:  # pragma: no cover - reassign moved it
+                held = table.get_link(item.link.kind, item.link.document_id, to_customer_id)
+            except NotFound:
                 continue
-            if link.updated_at != old.updated_at or link.payload != old.payload:
-                continue  # the survivor's own link, kept
+            clashes.append((item, Documents.open(unit, held)))
+        moved = table.reassign(from_customer_id, to_customer_id)
+        clashing = {(m.link.kind, m.link.document_id) for _, m in clashes}
+        for item in theirs:
+            key = (item.link.kind, item.link.document_id)
+            if key in clashing:
+                continue
+            link = table.get_link(item.link.kind, item.link.document_id, to_customer_id)
             Documents.relink(
                 unit, link, item.data if item.data is not None else {}, now=now, state=link.state
             )
+        for other, mine in clashes:
+            order = KEEP_FIRST.get(mine.link.kind, ())
+
+            def rank(state: str | None, order: tuple[str, ...] = order) -> int:
+                return order.index(state) if state in order else len(order)
+
+            first = rank(other.link.state) < rank(mine.link.state)
+            keep, drop = (other, mine) if first else (mine, other)
+            data = dict(keep.data or {})
+            data["merged"] = [
+                *data.get("merged", ()),
+                {"state": drop.link.state, "data": drop.data},
+            ]
+            Documents.relink(unit, mine.link, data, now=now, state=keep.link.state)
         return moved

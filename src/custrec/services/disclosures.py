@@ -220,7 +220,8 @@ class DisclosureService:
                 at=now,
                 channel=channel,
                 reference=reference,
-                cross_border=found.country is not None and found.country != self._context.region,
+                # a recipient whose country is unknown is treated as abroad (fail closed)
+                cross_border=found.country != self._context.region,
             )
             Documents.add(
                 unit, DISCLOSURE, disclosure.id, disclosure.to_json(), now=now, tag=found.id
@@ -269,11 +270,15 @@ class DisclosureService:
         )
         records: list[DisclosedRecord] = []
         excluded: list[Exclusion] = []
-        for customer_id in ids:
-            sent = run.send(customer_id)
-            (records if isinstance(sent, DisclosedRecord) else excluded).append(sent)  # type: ignore[arg-type]
+        with run:  # finished whatever happens: the register holds what was sent
+            for customer_id in ids:
+                sent = run.send(customer_id)
+                if isinstance(sent, DisclosedRecord):
+                    records.append(sent)
+                else:
+                    excluded.append(sent)
         return DisclosureResult(
-            disclosure=run.finish(), records=tuple(records), excluded=tuple(excluded)
+            disclosure=run.disclosure, records=tuple(records), excluded=tuple(excluded)
         )
 
     # ------------------------------------------------------------------------ registers
