@@ -36,6 +36,7 @@ from custrec.errors import (
     StorageError,
 )
 from custrec.services import BackupReceipt, restore_backup
+from custrec.services import backups as backups_module
 from custrec.storage import Capabilities, Session
 
 ADMIN = Actor(id="ops", roles={"admin", "unmask", "erase"})
@@ -112,6 +113,15 @@ def audit_actions(path: Path) -> list[str]:
     conn = sqlite3.connect(path)
     try:
         return [row[0] for row in conn.execute("SELECT action FROM audit ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def customer_ids(path: Path) -> list[str]:
+    """The ids of the customers in a database, oldest first."""
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT id FROM customers ORDER BY pk")]
     finally:
         conn.close()
 
@@ -705,6 +715,94 @@ def test_a_key_store_open_elsewhere_stops_a_restore_of_both_before_either_is_rep
             keys_backup=tmp_path / "night.keys.sqlite",
         )
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no copy left
+
+
+def test_a_key_store_open_elsewhere_stops_a_restore_that_replays_into_it(
+    live: BackupReceipt, tmp_path: Path, ring: KeyRing
+) -> None:
+    [_, later] = customer_ids(tmp_path / "crm.sqlite")
+    with SQLiteStore(tmp_path / "crm.keys.sqlite", key_file=False):
+        refused(
+            tmp_path, BackupError, "crm.keys.sqlite is open elsewhere", keyring=ring, erased=[later]
+        )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_restore_refused_at_the_swap_leaves_the_key_store_as_it_was(
+    live: BackupReceipt,
+    opened: Callable[[], Registry],
+    tmp_path: Path,
+    ring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store that opens the database after the check before the work: the swap is refused,
+    and the erasures replayed in the work (here of a live customer, as a journal kept elsewhere
+    may name) must not have reached the live key store either."""
+    [first, later] = customer_ids(tmp_path / "crm.sqlite")  # later: not in the backup
+    late: list[SQLiteStore] = []
+    settle = backups_module.settle
+
+    def settle_then_open(path: str) -> None:
+        settle(path)
+        if not late:  # someone opens the database meanwhile
+            late.append(SQLiteStore(tmp_path / "crm.sqlite"))
+
+    monkeypatch.setattr(backups_module, "settle", settle_then_open)
+    try:
+        refused(tmp_path, BackupError, "crm.sqlite is open elsewhere", keyring=ring, erased=[later])
+    finally:
+        for store in late:
+            store.close()
+    assert late and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    registry = opened()
+    assert registry.customers.get(later, actor=ADMIN).name == "孙0002"  # its key is still there
+    assert registry.audit.verify(actor=AUDITOR).ok
+    close_all(registry)
+    receipt = restore_backup(  # run again, with nobody in the way: it goes through
+        tmp_path / "night.sqlite",
+        tmp_path / "crm.sqlite",
+        keyring=ring,
+        actor=ADMIN,
+        reason="drill",
+        erased=[later],
+    )
+    assert receipt.replayed == (later,) and not receipt.keys_restored
+    registry = opened()
+    assert list(registry.customers.ids(actor=ADMIN)) == [first]
+    assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_a_restore_interrupted_between_the_two_files_is_run_again(
+    live: BackupReceipt,
+    opened: Callable[[], Registry],
+    tmp_path: Path,
+    ring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key store is replaced first: if the database then cannot be, running the restore
+    again finishes it from the key store's journal alone."""
+    [first, _] = customer_ids(tmp_path / "crm.sqlite")
+    place = backups_module.place_database
+
+    def place_keys_only(prepared: str, database: str, *, held: Any) -> None:
+        if database.endswith("crm.sqlite"):
+            raise StorageError("disk full (simulated)")
+        place(prepared, database, held=held)
+
+    monkeypatch.setattr(backups_module, "place_database", place_keys_only)
+    arguments: dict[str, Any] = {"keyring": ring, "actor": ADMIN, "reason": "drill"}
+    night, database = tmp_path / "night.sqlite", tmp_path / "crm.sqlite"
+    with pytest.raises(StorageError, match="simulated"):
+        restore_backup(night, database, erased=[first], **arguments)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    receipt = restore_backup(night, database, **arguments)  # the journal alone names it
+    assert receipt.replayed == (first,)
+    registry = opened()
+    with pytest.raises(Erased):
+        registry.customers.get(first, actor=ADMIN)
+    assert customer_ids(database) == [first] and registry.audit.verify(actor=AUDITOR).ok
 
 
 def test_while_a_database_is_held_for_the_swap_no_store_opens_it(db: Path, ring: KeyRing) -> None:

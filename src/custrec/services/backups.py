@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Final
@@ -31,6 +32,7 @@ import attrs
 from custrec._checks import check, storable_text
 from custrec.backends._sqlite.backup import (
     OVERWRITE_HINT,
+    copy_held,
     copy_verbatim,
     held_for_swap,
     inspect_database,
@@ -277,7 +279,7 @@ def restore_backup(
     """Replace the SQLite database at ``database`` by a backup, with the rollback on record.
 
     Stop every process using the database first: no registry may have it open. One that has
-    it (or the key store being restored) open, in this process or another, is refused with
+    it (or, with a keyring, its key store) open, in this process or another, is refused with
     :class:`~custrec.errors.BackupError` before anything is written: the files are replaced
     under SQLite's exclusive lock, which no other open connection lets it take. The backup
     is checked before anything is written (:class:`~custrec.errors.BackupError` for a missing
@@ -294,14 +296,17 @@ def restore_backup(
     rolled back from, by sequence number and chain value; ``reason``), and the erasure journal
     is replayed into it (:meth:`~custrec.services.PrivacyService.replay_erasures`, with
     ``erased`` for ids of a journal kept elsewhere), so customers erased since the backup stay
-    erased. Only then is it put in place, and the audit head (in the key store, or
-    ``audit_head``) moved to its new end: ``registry.audit.verify()`` passes afterwards.
+    erased; the data keys it destroys are destroyed in a private copy of the key store, held
+    meanwhile so that nothing else changes it. Only then are both put in place (the key store
+    first), and the audit head (in the key store, or ``audit_head``) moved to its new end:
+    ``registry.audit.verify()`` passes afterwards. A restore refused at any point before
+    leaves the live files as they were.
     ``keys_backup`` restores the key store from a copy made with ``include_keys`` as well (when
     it was lost): erasures after that copy then come back only through ``erased``.
 
     Needs ``manage_keys`` (``admin``) under ``policy`` (default
     :class:`~custrec.security.RoleBasedPolicy`); a refusal writes nothing. If the restore is
-    interrupted after the files were put in place, run it again.
+    interrupted once it has begun to replace the files, run it again.
     """
     actor = check_actor(actor)
     reason = check_reason(reason, "restore_backup()")
@@ -327,34 +332,49 @@ def restore_backup(
     prepared: str | None = None
     prepared_keys: str | None = None
     try:
-        prepared, sha256 = _prepare(source, target)
-        if keys_source is not None:
-            prepared_keys, _ = _prepare(keys_source, keys)
-        restore = _Restore(
-            keyring=keyring,
-            actor=actor,
-            policy=policy if policy is not None else RoleBasedPolicy(),
-            clock=clock if clock is not None else utc_now,
-            sha256=sha256,
-        )
-        store = SQLiteStore(prepared, key_file=prepared_keys or keys)
-        try:
-            outcome = restore.run(
-                store,
-                reason=reason,
-                ids=ids,
-                allow_unrecorded=bool(allow_unrecorded),
-                head=_head(audit_head, keys, keyring, keys_restored=prepared_keys is not None),
+        with contextlib.ExitStack() as holds:
+            held_keys: sqlite3.Connection | None = None
+            if keyring is not None and keys_source is None:
+                # the erasures are replayed into a copy of the live key store, held from
+                # before the copy until it is replaced: it changes only if the restore does
+                held_keys = holds.enter_context(held_for_swap(keys, busy_timeout=_BUSY))
+            prepared, sha256 = _prepare(source, target)
+            if keys_source is not None:
+                prepared_keys, _ = _prepare(keys_source, keys)
+            elif held_keys is not None:
+                prepared_keys = _prepare_held(held_keys, keys)
+            restore = _Restore(
+                keyring=keyring,
+                actor=actor,
+                policy=policy if policy is not None else RoleBasedPolicy(),
+                clock=clock if clock is not None else utc_now,
+                sha256=sha256,
             )
-        finally:
-            store.close()
-        for path in (prepared, prepared_keys):
-            if path is not None:
-                settle(path)
-        with contextlib.ExitStack() as holds:  # both files held before either is replaced
+            head = _head(
+                audit_head,
+                keys if keys_source is not None else prepared_keys or keys,
+                keyring,
+                keys_restored=keys_source is not None,
+            )
+            store = SQLiteStore(prepared, key_file=prepared_keys or keys)
+            try:
+                outcome = restore.run(
+                    store,
+                    reason=reason,
+                    ids=ids,
+                    allow_unrecorded=bool(allow_unrecorded),
+                    head=head,
+                )
+            finally:
+                store.close()
+            for path in (prepared, prepared_keys):
+                if path is not None:
+                    settle(path)
+            # both files held before either is replaced
             held = holds.enter_context(held_for_swap(target, busy_timeout=_BUSY))
             if prepared_keys is not None:
-                held_keys = holds.enter_context(held_for_swap(keys, busy_timeout=_BUSY))
+                if keys_source is not None:
+                    held_keys = holds.enter_context(held_for_swap(keys, busy_timeout=_BUSY))
                 place_database(prepared_keys, keys, held=held_keys)
             place_database(prepared, target, held=held)
     except BaseException:
@@ -376,7 +396,7 @@ def restore_backup(
         head=new_head,
         recorded=outcome.recorded,
         replayed=outcome.replayed,
-        keys_restored=prepared_keys is not None,
+        keys_restored=keys_source is not None,
     )
 
 
@@ -614,6 +634,17 @@ def _prepare(source: str, target: str) -> tuple[str, str]:
     return prepared, sha256
 
 
+def _prepare_held(held: sqlite3.Connection, target: str) -> str:
+    """A private copy beside ``target`` of the file at ``target``, which ``held`` holds."""
+    prepared = private_temporary(os.path.dirname(target), os.path.basename(target))
+    try:
+        copy_held(held, target, prepared)
+    except BaseException:
+        remove_quietly(prepared, *sidecars(prepared))
+        raise
+    return prepared
+
+
 def _head(
     given: AuditHead | str | os.PathLike[str] | None,
     keys: str,
@@ -621,7 +652,8 @@ def _head(
     *,
     keys_restored: bool,
 ) -> Checkpoint | None:
-    """The audit head the live log has now (``None``: none, or unreadable)."""
+    """The audit head the live log has now (``None``: none, or unreadable), from ``given`` or
+    else from the key store at ``keys`` (the live one, or the copy of it being worked on)."""
     if keyring is None:
         return None
     if given is not None:

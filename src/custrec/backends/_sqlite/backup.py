@@ -29,6 +29,7 @@ __all__ = [
     "OVERWRITE_HINT",
     "DatabaseCopy",
     "copy_database",
+    "copy_held",
     "copy_verbatim",
     "file_digest",
     "held_for_swap",
@@ -317,6 +318,13 @@ def held_for_swap(database: str, *, busy_timeout: float) -> Iterator[sqlite3.Con
     finally:
         gate.release()
         gate.close()
+
+
+def copy_held(held: sqlite3.Connection, database: str, prepared: str) -> None:
+    """Copy the database at ``database``, which :func:`held_for_swap` holds (``held``), into
+    the empty private file ``prepared`` (in rollback-journal mode). Nobody else can change it
+    while it is held, so the copy stays exactly what :func:`place_database` will replace."""
+    _backup_into(held, prepared, where=f"copying {database}")
 
 
 def place_database(prepared: str, database: str, *, held: sqlite3.Connection | None) -> None:
