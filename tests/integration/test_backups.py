@@ -674,6 +674,25 @@ def test_a_database_a_registry_of_this_process_has_open_is_refused(
     assert len(list(opened().customers.ids(actor=ADMIN))) == 1
 
 
+def test_a_store_opened_but_not_yet_used_by_a_registry_is_refused(
+    live: BackupReceipt, tmp_path: Path, ring: KeyRing
+) -> None:
+    with SQLiteStore(tmp_path / "crm.sqlite"):  # opening it reads it: it holds a shared lock
+        refused(tmp_path, BackupError, "crm.sqlite is open elsewhere", keyring=ring)
+
+
+@pytest.mark.parametrize("name", ["crm.sqlite", "crm.keys.sqlite"])
+def test_another_connection_that_has_read_the_file_is_refused(
+    live: BackupReceipt, tmp_path: Path, ring: KeyRing, name: str
+) -> None:
+    conn = sqlite3.connect(tmp_path / name)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # read, then idle
+        refused(tmp_path, BackupError, f"{name} is open elsewhere", keyring=ring)
+    finally:
+        conn.close()
+
+
 _HOLDER = """
 import sys
 from custrec import SQLiteStore

@@ -278,10 +278,12 @@ def restore_backup(
 ) -> RestoreReceipt:
     """Replace the SQLite database at ``database`` by a backup, with the rollback on record.
 
-    Stop every process using the database first: no registry may have it open. One that has
-    it (or, with a keyring, its key store) open, in this process or another, is refused with
+    Stop every process using the database first: no registry may have it open. A store or
+    registry that has it (or, with a keyring, its key store) open, or any other SQLite
+    connection that has read from either, in this process or another, is refused with
     :class:`~custrec.errors.BackupError` before anything is written: the files are replaced
-    under SQLite's exclusive lock, which no other open connection lets it take. The backup
+    under SQLite's exclusive lock, which none of them lets it take (a connection opened but
+    never used holds no lock, and cannot be seen: stop those too). The backup
     is checked before anything is written (:class:`~custrec.errors.BackupError` for a missing
     file, one that is not a custrec database, a damaged or newer one;
     :class:`~custrec.errors.KeyringMismatch` for a backup of another keyring or another

@@ -265,18 +265,20 @@ def copy_verbatim(path: str, target: str) -> tuple[int, str]:
 
 @contextmanager
 def held_for_swap(database: str, *, busy_timeout: float) -> Iterator[sqlite3.Connection | None]:
-    """Hold the database at ``database`` so that nobody else has it open while it is replaced.
+    """Hold the database at ``database`` so that nobody else uses it while it is replaced.
 
     First its writer gate (custrec's writers of every process wait, up to ``busy_timeout``
     seconds), then SQLite's exclusive lock in exclusive locking mode, asked for once: SQLite
-    grants it only when no other connection, of this process or another, has the file open,
-    since a connection in WAL mode (every connection a custrec store opens) keeps a shared lock
-    on the file for as long as it is open. So a registry still open on the database (idle or
-    not) is refused at once with :class:`~custrec.errors.BackupError`, rather than going on
-    with the restored data unawares; and while the lock is held, a store opening the file
-    waits. Yields the connection that holds the lock, or ``None`` when there is no file yet.
-    Relies on the file system's locks: a database on a network file system without working
-    POSIX locks is not protected.
+    grants it only when no other connection, of this process or another, holds a lock on the
+    file. A connection to a file in WAL mode (custrec keeps its files in it) takes a shared
+    lock when it first reads and keeps it until it is closed; a custrec store reads the file
+    when it opens it. So a store or registry still open on the database (idle or not), or any
+    other connection that has read from it, is refused at once with
+    :class:`~custrec.errors.BackupError`, rather than going on with the restored data
+    unawares; and while the lock is held, a store opening the file waits. A connection that
+    was opened but has never read holds no lock, and cannot be seen. Yields the connection
+    that holds the lock, or ``None`` when there is no file yet. Relies on the file system's
+    locks: a database on a network file system without working POSIX locks is not protected.
     """
     if not os.path.lexists(database):
         yield None
@@ -304,8 +306,8 @@ def held_for_swap(database: str, *, busy_timeout: float) -> Iterator[sqlite3.Con
                     raise translate(exc, f"locking {database}") from exc
                 raise BackupError(
                     f"{database} is open elsewhere (a registry or store of this process or "
-                    "another, or another SQLite connection): close every store using it, "
-                    "then restore again"
+                    "another, or another SQLite connection that has read from it): close "
+                    "every store and connection using it, then restore again"
                 ) from None
             except sqlite3.DatabaseError as exc:
                 raise BackupError(
