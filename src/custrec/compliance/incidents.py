@@ -186,7 +186,8 @@ def _sorted(categories: Iterable[DataCategory]) -> tuple[DataCategory, ...]:
 
 def check_categories(categories: Iterable[DataCategory | str]) -> tuple[DataCategory, ...]:
     """Data categories given by member or value, de-duplicated in declaration order
-    (``ValueError`` naming an unknown one, ``TypeError`` for one string or a non-text)."""
+    (``ValueError`` for an unknown one, listing the known ones and never repeating it;
+    ``TypeError`` for one string or a non-text)."""
     if isinstance(categories, str):
         raise TypeError("categories must be a list of data categories, not one string")
     found: list[DataCategory] = []
@@ -197,7 +198,9 @@ def check_categories(categories: Iterable[DataCategory | str]) -> tuple[DataCate
             found.append(DataCategory(item))
         except ValueError:
             known = ", ".join(c.value for c in DataCategory)
-            raise ValueError(f"unknown data category {item[:40]!r}; known: {known}") from None
+            raise ValueError(
+                f"categories must name data categories ({known}); one is unknown"
+            ) from None
     return _sorted(found)
 
 

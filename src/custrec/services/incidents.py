@@ -116,7 +116,7 @@ def _check_actions(actions: Iterable[str] | None) -> tuple[str, ...]:
             raise TypeError(f"an action must be text, not {type(action).__name__}")
         if action not in ACCESS_ACTIONS:
             known = ", ".join(ACCESS_ACTIONS)
-            raise ValueError(f"unknown access action {action[:40]!r}; known: {known}")
+            raise ValueError(f"actions must name audited access actions ({known}); one is unknown")
         if action not in found:
             found.append(action)
     if not found:
@@ -127,7 +127,7 @@ def _check_actions(actions: Iterable[str] | None) -> tuple[str, ...]:
 def _check_state(state: str | None) -> str | None:
     if state is not None and state not in AFFECTED_STATES:
         check("state", state, storable_text())
-        raise ValueError(f"unknown state {state[:40]!r}; known: {', '.join(AFFECTED_STATES)}")
+        raise ValueError(f"state must be one of {', '.join(AFFECTED_STATES)} or None")
     return state
 
 
@@ -137,7 +137,7 @@ def _status(value: IncidentStatus | str, name: str) -> IncidentStatus:
         return IncidentStatus(value)
     except ValueError:
         known = ", ".join(s.value for s in IncidentStatus)
-        raise ValueError(f"unknown incident status {value[:40]!r}; known: {known}") from None
+        raise ValueError(f"{name} must be an incident status: one of {known}") from None
 
 
 class IncidentService:

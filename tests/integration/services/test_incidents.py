@@ -684,6 +684,40 @@ def test_free_text_is_bounded_and_the_limits_are_allowed(
         assert channel not in str(raised.value)  # a phone number given by mistake
 
 
+PERSONAL = "张伟 13800138000"  # what a caller may type into the wrong argument
+
+UNKNOWN_VALUES: dict[str, tuple[str, Call]] = {
+    # the argument, then the call; the message names the argument and the allowed values
+    "categories": (
+        "identity, contact",
+        lambda r, s, now: _open(r, now, categories=["contact", PERSONAL]),
+    ),
+    "status": (
+        "open, contained",
+        lambda r, s, now: r.incidents.incidents(actor=OFFICER, status=PERSONAL),
+    ),
+    "to": ("open, contained", _move(PERSONAL)),
+    "state": (
+        "pending, notified",
+        lambda r, s, now: r.incidents.affected(s["incident"].id, actor=OFFICER, state=PERSONAL),
+    ),
+    "actions": ("customer.read, customer.unmask", _assess(actions=["customer.read", PERSONAL])),
+}
+
+
+@pytest.mark.parametrize("argument", sorted(UNKNOWN_VALUES))
+def test_an_unknown_value_is_named_by_its_argument_never_repeated(
+    registry: Registry, scenario: dict[str, Any], clock: TickingClock, argument: str
+) -> None:
+    allowed, call = UNKNOWN_VALUES[argument]
+    with pytest.raises(ValueError, match=f"^{argument} must ") as raised:
+        call(registry, scenario, clock())
+    message = str(raised.value)
+    assert allowed in message
+    for part in (PERSONAL, "张伟", "13800138000"):
+        assert part not in message and part not in repr(raised.value.args)
+
+
 def test_a_discovery_before_the_window_starts_is_allowed(
     registry: Registry, clock: TickingClock
 ) -> None:
