@@ -165,10 +165,23 @@ def sampling_fields(fields: Iterable[str] | None) -> tuple[str, ...]:
     return checked
 
 
+def _named(field: object) -> str:
+    """How an error names a field key the caller gave: ``field 'name'`` for a path of the
+    customer record, else ``a custom field`` or ``a field``. A custom key or anything else is
+    left out: it may be whatever was typed by mistake (personal data too)."""
+    if not isinstance(field, str):
+        return "a field"
+    try:
+        check_fields([field])
+    except ValueError:
+        return "a field"
+    return "a custom field" if field.startswith("custom.") else f"field {field!r}"
+
+
 def _passed(instance: FieldResult, _: attrs.Attribute[bool], value: object) -> None:
-    """``True`` or ``False``; the error names the checked field, never the value (a string
-    given by mistake may be what the source says: personal data)."""
-    check(f"the result of field {instance.field[:80]!r}", value, flag())
+    """``True`` or ``False``; the error names the checked field (see :func:`_named`), never
+    the value (a string given by mistake may be what the source says: personal data)."""
+    check(f"the result of {_named(instance.field)}", value, flag())
 
 
 @attrs.frozen
@@ -209,7 +222,9 @@ def field_results(
         for field, result in checks.items():
             if isinstance(result, tuple):
                 if len(result) != 2:
-                    raise TypeError(f"the result of {field!r} must be passed or (passed, note)")
+                    raise TypeError(
+                        f"the result of {_named(field)} must be passed or (passed, note)"
+                    )
                 found.append(FieldResult(field, result[0], result[1]))
             else:
                 found.append(FieldResult(field, result))
@@ -281,12 +296,15 @@ class SamplingBatch:
     version: int = 1
 
     def order(self, checks: Sequence[FieldResult]) -> tuple[FieldResult, ...]:
-        """``checks`` in the batch's field order; ``ValueError`` naming a field the batch does
-        not check, or one it checks that ``checks`` leave out."""
+        """``checks`` in the batch's field order; ``ValueError`` for a field the batch does
+        not check (listing the batch's fields, never repeating the key given), or naming one
+        it checks that ``checks`` leave out."""
         given = {c.field: c for c in checks}
-        unknown = [f for f in given if f not in self.fields]
-        if unknown:
-            raise ValueError(f"field {unknown[0][:80]!r} is not checked in this batch")
+        if any(f not in self.fields for f in given):
+            raise ValueError(
+                f"checks must name only the fields this batch checks ({', '.join(self.fields)});"
+                " one is not among them"
+            )
         missing = [f for f in self.fields if f not in given]
         if missing:
             raise ValueError(f"checks must cover every field of the batch; missing {missing[0]!r}")

@@ -399,8 +399,10 @@ class SamplingService:
 
         ``NotFound`` (batch), ``NotSampled``, ``Erased`` (the customer was erased),
         ``InvalidState`` (the batch was decided), ``ValueError`` for a field the batch does not
-        check, a missing or repeated one, ``TypeError`` for a result that is not ``True`` or
-        ``False`` (naming the field, never the value); nothing is written then.
+        check (listing the batch's fields), a missing or repeated one, ``TypeError`` for a
+        result that is not ``True`` or ``False`` (naming the field, never the value); a key
+        that is not a field of the customer record is never repeated either (a custom key is
+        "a custom field"). Nothing is written then.
         """
         actor = check_actor(actor)
         batch_id = _text("batch_id", batch_id)

@@ -426,6 +426,37 @@ def test_a_result_that_is_not_a_bool_names_the_field_never_the_value(
         assert snapshot(store) == before
 
 
+PERSONAL = "张伟 13800138000"  # typed as a field key by mistake
+PERSONAL_PATH = "custom.zhang_wei_13800138000"  # shaped like a custom field path, in doubt
+
+
+@pytest.mark.parametrize(
+    ("key", "result", "error", "message"),
+    [
+        (PERSONAL, True, ValueError, "^checks must name only the fields this batch checks"),
+        (PERSONAL_PATH, True, ValueError, "^checks must name only the fields this batch checks"),
+        (PERSONAL, "yes", TypeError, "^the result of a field must be True or False, not str$"),
+        (PERSONAL_PATH, 1, TypeError, "^the result of a custom field must be True or False"),
+        (PERSONAL, (True,), TypeError, "^the result of a field must be passed or"),
+        (PERSONAL_PATH, (True, "n", 1), TypeError, "^the result of a custom field must be passed"),
+    ],
+)
+def test_a_field_key_the_batch_does_not_check_is_never_repeated(
+    store: Store, tmp_path: Path, key: str, result: Any, error: type[Exception], message: str
+) -> None:
+    registry, batch, ids = small_batch(store, tmp_path)
+    before = snapshot(store)
+    with pytest.raises(error, match=message) as raised:
+        registry.sampling.record_check(
+            batch.id, ids[0], {**dict.fromkeys(FIELDS, True), key: result}, actor=CHECKER
+        )
+    text = f"{raised.value} {raised.value.args!r}"
+    assert all(part not in text for part in ("张伟", "13800138000", "zhang_wei"))
+    if error is ValueError:  # the allowed values: the batch's fields
+        assert "name, contacts, addresses" in text
+    assert snapshot(store) == before
+
+
 def test_notes_are_sealed_and_shown_only_to_who_may_unmask(store: Store, tmp_path: Path) -> None:
     registry, batch, ids = small_batch(store, tmp_path)
     record_pattern(registry, batch, ids)
