@@ -47,8 +47,8 @@ KEY_TABLES = {
 
 
 class Absent:
-    """The work table or change feed of a store at schema 3, which had neither: writes go
-    nowhere and reads find nothing."""
+    """The work table, change feed or documents of a store at schema 3, which had none of them:
+    writes go nowhere and reads find nothing."""
 
     def __getattr__(self, name: str) -> Callable[..., list[Any]]:
         return lambda *args, **kwargs: []
@@ -109,6 +109,8 @@ def version_3_file(
         patch.setattr(
             sqlite_backend._SQLiteSession, "_workflow_tables", lambda _: (Absent(), Absent())
         )
+        # nor compliance documents (schema 10 added them)
+        patch.setattr(sqlite_backend._SQLiteSession, "_document_table", lambda _: Absent())
         # schema 3 had no facets either (schema 9 added them)
         patch.setattr(sqlite_tables._CustomerTable, "_read_facets", lambda *_, **__: None)
         patch.setattr(sqlite_tables._CustomerTable, "_write_facets", lambda *_, **__: None)
