@@ -19,13 +19,15 @@ import numpy.typing as npt
 
 __all__ = [
     "count_le",
-    "descending_order",
+    "descending_prefix",
+    "first_at_least",
     "fits_float",
     "fits_int64",
     "floats",
+    "int64_column",
     "ints",
     "order_statistics",
-    "scatter",
+    "scatter_ranks",
     "shares",
     "sorted_decimals",
     "sorted_with_ranks",
@@ -95,9 +97,12 @@ def sorted_decimals(values: Sequence[Decimal]) -> list[Decimal]:
     return _ordered(values, range(len(values)))[1]
 
 
-def order_statistics(values: Sequence[Decimal], ranks: Sequence[int]) -> list[Decimal]:
-    """``[sorted(values)[j] for j in ranks]`` without sorting the amounts themselves."""
-    value_floats = floats(values)
+def order_statistics(
+    values: Sequence[Decimal], ranks: Sequence[int], known: Sequence[float] | None = None
+) -> list[Decimal]:
+    """``[sorted(values)[j] for j in ranks]`` without sorting the amounts themselves
+    (``known``: the floats of the values, when known)."""
+    value_floats = floats(values) if known is None else np.array(known, dtype=np.float64)
     ordered = np.sort(value_floats)
     found: list[Decimal] = []
     for j in ranks:
@@ -145,20 +150,34 @@ def fits_int64(keys: Sequence[int]) -> bool:
     return not keys or (min(keys) > -_INT64_LIMIT and max(keys) < _INT64_LIMIT)
 
 
-def fits_float(values: Sequence[int]) -> bool:
-    """Whether every value is a non-negative integer below 2**53 (exact as a float64)."""
+def fits_float(values: Sequence[int] | Sequence[float] | IntArray) -> bool:
+    """Whether every value (an integer) lies in 0..2**53-1 (exact as a float64)."""
+    if isinstance(values, np.ndarray):
+        return not values.size or (int(values.min()) >= 0 and int(values.max()) < _FLOAT_LIMIT)
     return not values or (min(values) >= 0 and max(values) < _FLOAT_LIMIT)
 
 
-def descending_order(keys: Sequence[int], order: Sequence[int]) -> tuple[list[int], list[int]]:
-    """``sorted(order, key=keys.__getitem__, reverse=True)`` (stable) for int64 keys, and the
-    keys in that order."""
-    index = np.asarray(order, dtype=np.int64)
-    values = np.fromiter(keys, np.int64, len(keys))[index]
+def descending_prefix(keys: Sequence[int], order: Sequence[int]) -> tuple[IntArray, IntArray, int]:
+    """``sorted(order, key=keys.__getitem__, reverse=True)`` (stable) as an array, the sums of
+    the first p keys in that order for p in 0..n, and how many keys are negative.
+
+    The caller keeps the sum of the keys' absolute values below 2**62, so every sum is exact.
+    """
+    size = len(keys)
+    index = np.arange(size) if isinstance(order, range) else np.asarray(order, dtype=np.int64)
+    values = np.fromiter(keys, np.int64, size)
+    negatives = int(np.count_nonzero(values < 0))
+    values = values[index]
     perm = np.argsort(-values, kind="stable")
-    result: list[int] = index[perm].tolist()
-    ordered: list[int] = values[perm].tolist()
-    return result, ordered
+    prefix = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values[perm], out=prefix[1:])
+    return index[perm], prefix, negatives
+
+
+def first_at_least(ascending: IntArray, cuts: Sequence[int]) -> tuple[int, ...]:
+    """``bisect_left(ascending, cut)`` for each cut (ints in int64 range)."""
+    found = np.searchsorted(ascending, np.array(cuts, dtype=np.int64), "left")
+    return tuple(found.tolist())
 
 
 def _split(values: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -168,7 +187,9 @@ def _split(values: FloatArray) -> tuple[FloatArray, FloatArray]:
     return high, values - high
 
 
-def shares(prefix: Sequence[int], total: int) -> tuple[list[float], list[int]]:
+def shares(
+    prefix: Sequence[int] | Sequence[float] | IntArray, total: int
+) -> tuple[FloatArray, list[int]]:
     """``prefix[p] / total`` rounded to the nearest float, and the positions to check again.
 
     Every value is a non-negative integer below 2**53 and ``total`` is positive, so the float
@@ -178,7 +199,7 @@ def shares(prefix: Sequence[int], total: int) -> tuple[list[float], list[int]]:
     positions that close (far fewer than one in a billion at random) are returned to be divided
     as Decimals.
     """
-    before = np.fromiter(prefix, np.float64, len(prefix))
+    before = np.asarray(prefix, dtype=np.float64)
     whole = float(total)
     quotient = before / whole
     # residual = before - quotient * whole, exactly (Dekker's product; Sterbenz for the rest)
@@ -193,22 +214,50 @@ def shares(prefix: Sequence[int], total: int) -> tuple[list[float], list[int]]:
     half = np.where(below, gap / 4, gap / 2) * whole
     distance = half - np.abs(residual)
     unsure = np.flatnonzero((distance <= half * 1e-6) & (before != 0)).tolist()
-    result: list[float] = quotient.tolist()
-    return result, unsure
+    return quotient, unsure
 
 
-def scatter(order: Sequence[int], values: Sequence[Any]) -> list[Any]:
-    """``result[order[p]] = values[p]`` for every p in ``range(len(order))``."""
-    column = np.empty(len(order), dtype=object)
-    column[np.asarray(order, dtype=np.int64)] = values[: len(order)]
-    result: list[Any] = column.tolist()
-    return result
+def scatter_ranks(
+    order: Sequence[int] | IntArray,
+    boundaries: Sequence[int],
+    labels: Sequence[str],
+    scores: Sequence[float] | FloatArray,
+) -> tuple[list[str], list[float]]:
+    """The label and score of each rank p at index ``order[p]``: rank p has the label
+    ``labels[bisect_right(boundaries, p)]`` and the score ``scores[p]`` (which may run one
+    longer)."""
+    index = np.asarray(order, dtype=np.int64)
+    size = len(index)
+    ranks = np.arange(size, dtype=np.int64)
+    codes = np.empty(size, dtype=np.int64)
+    codes[index] = np.searchsorted(np.array(boundaries, dtype=np.int64), ranks, "right")
+    values = np.empty(size, dtype=np.float64)
+    values[index] = np.asarray(scores, dtype=np.float64)[:size]
+    result: list[float] = values.tolist()
+    return take(labels, codes), result
 
 
-def sorted_with_ranks(values: Sequence[int]) -> tuple[IntArray, IntArray]:
+def int64_column(values: Sequence[int]) -> IntArray | None:
+    """``values`` as an int64 array when every value lies strictly inside +-2**62, else None."""
+    try:
+        column = np.fromiter(values, np.int64, len(values))
+    except OverflowError:
+        return None
+    if column.size and not (column.min() > -_INT64_LIMIT and column.max() < _INT64_LIMIT):
+        return None
+    return column
+
+
+def sorted_with_ranks(values: Sequence[int] | IntArray) -> tuple[IntArray, IntArray]:
     """``sorted(values)`` for int64 values, and for each value in input order how many values
     are at most it (0 for a value that is not positive)."""
-    column = np.fromiter(values, np.int64, len(values))
+    column = np.asarray(values, dtype=np.int64)
+    size = len(column)
+    if size and column.min() >= 0 and column.max() <= 4 * size:  # small counts: count them
+        tally = np.bincount(column)
+        at_most = np.cumsum(tally)
+        at_most[0] = 0  # 0 is not positive
+        return np.repeat(np.arange(len(tally), dtype=np.int64), tally), at_most[column]
     perm = np.argsort(column, kind="stable")
     ordered = column[perm]
     ranks = np.empty_like(column)

@@ -8,7 +8,8 @@ checked in one pass over neighbours, and only then are the amounts sorted themse
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import (
     MAX_EMAX,
@@ -18,17 +19,23 @@ from decimal import (
     ROUND_HALF_EVEN,
     Context,
     Decimal,
+    DivisionByZero,
     Inexact,
+    InvalidOperation,
+    Overflow,
     Rounded,
     getcontext,
+    localcontext,
 )
-from itertools import compress, islice, repeat
-from operator import eq, gt, le, ne
+from itertools import accumulate, compress, islice, repeat
+from operator import gt, le, mul, ne
 from typing import Final
 
 __all__ = [
     "MAX_SCALE",
     "counts_at_most",
+    "int_order_statistics",
+    "order_statistics",
     "plain_context",
     "scaled_amount",
     "scaled_integers",
@@ -60,6 +67,36 @@ def sorted_by_amount(amounts: Sequence[Decimal], order: Sequence[int]) -> list[i
     return sorted(order, key=amounts.__getitem__)
 
 
+def order_statistics(
+    values: Sequence[Decimal], ranks: Sequence[int], floats: Sequence[float] | None = None
+) -> list[Decimal]:
+    """``[sorted(values)[j] for j in ranks]`` (the very objects) without sorting the amounts.
+
+    The floats (``floats``: ``float(v)`` for each value, when known) are sorted instead; the
+    amounts sharing the float at rank j fill a run of ranks from the first position of that
+    float, and only they are sorted (stably) to pick rank j.
+    """
+    if floats is None:
+        floats = list(map(float, values))
+    ordered = sorted(floats)
+    wanted = {ordered[j] for j in ranks}
+    near = list(compress(range(len(floats)), map(wanted.__contains__, floats)))  # one pass
+    found: list[Decimal] = []
+    for j in ranks:
+        value = ordered[j]
+        group = sorted(values[i] for i in near if floats[i] == value)  # stable: input order
+        found.append(group[j - bisect_left(ordered, value)])
+    return found
+
+
+def int_order_statistics(values: Iterable[int], ranks: Sequence[int]) -> list[int]:
+    """``[sorted(values)[j] for j in ranks]`` for integers, by counting equal values."""
+    tally = Counter(values)
+    distinct = sorted(tally)
+    at_most = list(accumulate(map(tally.__getitem__, distinct)))  # how many are <= each
+    return [distinct[bisect_right(at_most, j)] for j in ranks]
+
+
 def counts_at_most(ordered: Sequence[Decimal], values: Iterable[Decimal]) -> list[int]:
     """``[bisect_right(ordered, v) for v in values]`` for an ascending ``ordered``."""
     values = list(values)
@@ -84,6 +121,13 @@ MAX_SCALE: Final = 30
 """The most decimal places an amount may have for the integer kernels (more: the Decimal ones)."""
 
 _EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+_WHOLE: Final = Context(  # _EXACT, and rounding to a whole number raises
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
 _TENS: Final = tuple(Decimal(10) ** k for k in range(MAX_SCALE + 1))
 
 
@@ -116,12 +160,19 @@ def scaled_integers(
     if not 0 <= k <= MAX_SCALE:
         return None
     factor = _TENS[k]
-    products = list(map(_EXACT.multiply, amounts, repeat(factor)))
+    try:
+        # One pass, keeping no product: the products are exact, and one that is not a whole
+        # number raises Inexact in to_integral_exact.
+        with localcontext(_WHOLE) as context:
+            return list(
+                map(int, map(context.to_integral_exact, map(mul, amounts, repeat(factor))))
+            ), k
+    except Inexact:
+        if scale is not None:
+            return None
+    with localcontext(_EXACT):
+        products = list(map(mul, amounts, repeat(factor)))
     keys = list(map(int, products))
-    if all(map(eq, products, keys)):
-        return keys, k
-    if scale is not None:
-        return None
     # Some amounts have more than two decimals: the most any of them needs.
     needed = max(
         -_EXACT.normalize(amounts[i]).as_tuple().exponent  # type: ignore[operator]

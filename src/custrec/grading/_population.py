@@ -25,8 +25,9 @@ _CURRENCY = attrgetter("currency")
 
 def collect_population(
     summaries: Iterable[ActivitySummary], as_of: datetime, *, unique_ids: bool = False
-) -> tuple[list[ActivitySummary], str | None]:
-    """Materialise a population and check it; return it with its currency.
+) -> tuple[list[ActivitySummary], str | None, list[datetime | None]]:
+    """Materialise a population and check it; return it with its currency and the last purchase
+    instant of each summary.
 
     The currency is the one shared by every summary with purchases (``None`` if nobody bought
     anything; summaries without purchases carry no amount and are never checked). Raises
@@ -46,8 +47,8 @@ def collect_population(
         currencies = {s.currency for s, last in zip(population, lasts, strict=True) if last}
     unique = _ascending(ids) or len(set(ids)) == len(ids)
     if unique and len(currencies) <= 1 and not (latest and latest > as_of):
-        return population, (currencies.pop() if latest else None)
-    return raise_first_problem(population, as_of)
+        return population, (currencies.pop() if latest else None), lasts
+    return (*raise_first_problem(population, as_of), lasts)
 
 
 def _ascending(ids: list[str]) -> bool:
@@ -82,26 +83,25 @@ def raise_first_problem(
 
 
 def check_many(
-    summaries: Sequence[ActivitySummary], as_of: datetime, currency: str | None
-) -> list[datetime | None]:
-    """:func:`check_graded` for every summary (the first problem in order raises); return the
-    last purchase instants."""
+    summaries: Sequence[ActivitySummary],
+    as_of: datetime,
+    currency: str | None,
+    lasts: Iterable[datetime | None] | None = None,
+) -> None:
+    """:func:`check_graded` for every summary (the first problem in order raises); ``lasts``,
+    when given, are the summaries' last purchase instants."""
     require_aware(as_of, "as_of")
-    lasts = list(map(LAST, summaries))
+    if lasts is None:
+        lasts = map(LAST, summaries)
     latest = max(filter(None, lasts), default=None)  # instants are always true
     if latest is None:
-        return lasts
+        return
     bad = latest > as_of
     if not bad and currency is not None and set(map(_CURRENCY, summaries)) != {currency}:
-        bad = any(
-            s.currency != currency
-            for s, last in zip(summaries, lasts, strict=True)
-            if last is not None
-        )
+        bad = any(s.currency != currency for s in summaries if s.last_purchase_at is not None)
     if bad:
         for summary in summaries:
             check_graded(summary, as_of, currency)
-    return lasts
 
 
 def check_graded(summary: ActivitySummary, as_of: datetime, currency: str | None) -> None:

@@ -37,6 +37,7 @@ stay those of the fit.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -44,9 +45,9 @@ from decimal import Decimal, getcontext
 from fractions import Fraction
 from itertools import accumulate, compress, islice, pairwise, repeat
 from math import ceil
-from operator import attrgetter, eq, lt, mul, ne, neg, not_, truediv
+from operator import attrgetter, eq, is_, lt, neg, not_, truediv
 from types import ModuleType
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -59,6 +60,7 @@ from custrec.grading._population import (
     collect_population,
     raise_first_problem,
 )
+from custrec.grading._shares import FLOAT_EXACT, float_shares, integer_shares, redivide
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
 
@@ -68,8 +70,8 @@ Basis = Literal["value", "customers"]
 
 _BASES: Final = ("value", "customers")
 _ZERO: Final = Decimal(0)
-_FLOAT_EXACT: Final = 2**53  # integers below this convert to floats exactly
-_WIDE: Final = 10**24  # 1 / the relative margin around a share that its Decimal rounding stays in
+_FLOAT_EXACT: Final = FLOAT_EXACT  # integers below this convert to floats exactly
+_INT64_SUMS: Final = 2**62  # keys whose absolute values sum below this add up exactly in int64
 _TOTAL: Final = attrgetter("total_spent")
 _ID: Final = attrgetter("customer_id")
 
@@ -146,14 +148,14 @@ class ParetoPolicy:
         ``ValueError`` for an empty population, a repeated customer id, a naive ``as_of`` or
         purchases after ``as_of``; :class:`~custrec.grading.MixedCurrencies` for mixed currencies.
         """
-        population, currency = collect_population(summaries, as_of, unique_ids=True)
+        population, currency, _ = collect_population(summaries, as_of, unique_ids=True)
         n = len(population)
         if n == 0:
             raise ValueError("cannot fit a Pareto policy on an empty population")
-        totals_all = list(map(_TOTAL, population))
-        ids_all = list(map(_ID, population))
+        totals_all = tuple(map(_TOTAL, population))
+        ids_all = tuple(map(_ID, population))
         # Sorted by (-total_spent, customer_id): by id, then stably by the negated total.
-        order: list[int] | range = range(n)
+        order: Sequence[int] = range(n)
         if not all(map(lt, ids_all, islice(ids_all, 1, None))):  # not already strictly ascending
             order = sorted(order, key=ids_all.__getitem__)
             if any(map(eq, map(ids_all.__getitem__, order), map(ids_all.__getitem__, order[1:]))):
@@ -165,25 +167,29 @@ class ParetoPolicy:
         if magnitude >= 10 ** getcontext().prec:
             scaled = None  # sums could round in the Decimal context: keep the Decimal kernels
         ranked: tuple[Decimal, ...] | None = None  # the totals in order, when needed here
-        prefix: Sequence[Decimal] | Sequence[int]
+        # prefix[p] = the value of the first p customers, p in 0..n: Decimals, or the exact sums
+        # of the integer keys (ints, floats below 2**53, or an int64 array from numpy).
+        prefix: Any
         if scaled is not None:
             # Integer keys are exact: -key orders as the negated amount, and every partial sum
             # is exact, so the Decimal sum in any order is the total value.
             keys = scaled[0]
-            if magnitude < _FLOAT_EXACT and not (numeric and _numeric().fits_int64(keys)):
+            if numeric and magnitude < _INT64_SUMS:
+                order, prefix, negatives = _numeric().descending_prefix(keys, order)
+            elif magnitude < _FLOAT_EXACT:
                 # Below 2**53 the keys, and every sum of them, are exact as floats, which sort
-                # and add faster than integers.
+                # and add faster than integers. Arrays of machine numbers: reading them in rank
+                # order touches one row each, where a list touches an int or float object too.
                 floats = list(map(float, keys))
-                order = sorted(order, key=floats.__getitem__, reverse=True)
-                descending = sorted(floats, reverse=True)
-                negatives = n - bisect_right(descending, 0.0, key=neg)
-                prefix = tuple(map(int, accumulate(descending, initial=0.0)))
+                order = array("q", sorted(order, key=floats.__getitem__, reverse=True))
+                column = array("d", floats)
+                del floats
+                negatives = sum(map(lt, keys, repeat(0)))
+                prefix = tuple(accumulate(map(column.__getitem__, order), initial=0.0))
+                del column
             else:
-                if numeric and _numeric().fits_int64(keys):
-                    order, ordered_keys = _numeric().descending_order(keys, order)
-                else:
-                    order = sorted(order, key=keys.__getitem__, reverse=True)
-                    ordered_keys = list(map(keys.__getitem__, order))
+                order = sorted(order, key=keys.__getitem__, reverse=True)
+                ordered_keys = list(map(keys.__getitem__, order))
                 negatives = n - bisect_right(ordered_keys, 0, key=neg)  # descending keys
                 prefix = tuple(accumulate(ordered_keys, initial=0))
             total_value = sum(totals_all, _ZERO)
@@ -198,6 +204,9 @@ class ParetoPolicy:
             negatives = sum(map(_ZERO.__gt__, totals_all))
             prefix = _decimal_prefix(ranked)
             total_value = prefix[-1]
+        # Positions 0..rising-1 form the rising part of the prefix (non-negative totals); the
+        # negative totals sort last and make it fall again.
+        rising = n - negatives + 1
         if self.basis == "customers":
             if ranked is not None:  # added in the sorted order, as rounding may depend on it
                 total_value = -sum((-t for t in ranked if t > 0), _ZERO)
@@ -205,14 +214,20 @@ class ParetoPolicy:
                 total_value = sum((t for t in totals_all if t > 0), _ZERO)
             boundaries = tuple(ceil(b * n) for b in self._exact_breakpoints)
         elif total_value > 0:
-            # prefix[p] = value of the first p customers; shares never decrease along the order,
-            # so boundaries[k] = how many positions p in 0..n have a share before < breakpoint k
-            # and a position's class is bisect_right(boundaries, p).
-            # Negative totals sort last and make the prefix fall again; the share before any of
-            # them is >= 1, so the boundaries lie in the rising part (non-negative totals).
-            whole = Fraction(prefix[-1])
-            rising = prefix[: n - negatives + 1]
-            boundaries = tuple(bisect_left(rising, b * whole) for b in self._exact_breakpoints)
+            # Shares never decrease along the rising part, so boundaries[k] = how many positions
+            # p in 0..n have a share before < breakpoint k, and a position's class is
+            # bisect_right(boundaries, p). The share before any negative total is >= 1, so the
+            # boundaries lie in the rising part.
+            if scaled is None:
+                whole = Fraction(prefix[-1])
+                cuts: list[Fraction] | list[int] = [b * whole for b in self._exact_breakpoints]
+            else:  # integer sums: prefix < b * whole exactly when prefix < ceil(b * whole)
+                whole = Fraction(int(prefix[-1]))
+                cuts = [ceil(b * whole) for b in self._exact_breakpoints]
+            if isinstance(prefix, tuple):
+                boundaries = tuple(bisect_left(prefix, cut, 0, rising) for cut in cuts)
+            else:
+                boundaries = _numeric().first_at_least(prefix[:rising], cuts)
         else:
             boundaries = tuple(0 for _ in self._exact_breakpoints)
         fitted = FittedParetoPolicy(
@@ -221,12 +236,13 @@ class ParetoPolicy:
             population_size=n,
             currency=currency,
             total_value=total_value,
-            input_ids=tuple(ids_all),
-            input_totals=tuple(totals_all),
-            order=tuple(order),
+            input_ids=ids_all,
+            input_totals=totals_all,
+            order=tuple(order) if isinstance(order, range) else order,
             boundaries=boundaries,
         )
         if self.basis == "value":
+            object.__setattr__(fitted, "_rising", rising)
             if scaled is not None:
                 object.__setattr__(fitted, "_prefix_keys", prefix)
             else:
@@ -241,39 +257,59 @@ def _numeric() -> ModuleType:
     return kernels
 
 
-def _shares_of_integers(prefix: Sequence[int], numeric: bool) -> list[float]:
+def _shares_of_integers(
+    prefix: Sequence[int] | Sequence[float], numeric: bool, rising: int | None = None
+) -> list[float]:
     """``float(Decimal(p) / Decimal(prefix[-1]))`` for each p, in the current Decimal context.
 
-    The Decimal quotient is the exact one rounded to at least 25 digits (:func:`plain_context`),
-    so its float is the exact quotient's float unless that lies within a relative 1e-24 of a
-    rounding boundary between two floats: those few are divided as Decimals.
+    ``prefix`` holds non-negative integers (ints, or floats below 2**53) with a positive last
+    value that do not decrease up to index ``rising`` (default: the end) and do not increase
+    after it. See :mod:`custrec.grading._shares`.
     """
-    total = prefix[-1]
-    shares: list[float]
-    unsure: list[int]
+    shares = _share_column(prefix, len(prefix) if rising is None else rising, numeric)
+    return shares if isinstance(shares, list) else shares.tolist()
+
+
+def _share_column(prefix: Any, rising: int, numeric: bool) -> Any:
+    """:func:`_shares_of_integers` as a list, or as a float64 array on the numpy kernels."""
     if numeric and _numeric().fits_float(prefix):
-        shares, unsure = _numeric().shares(prefix, total)
-    else:
-        shares = list(map(truediv, prefix, repeat(total)))
-        wide = total * _WIDE
-        low = map(truediv, map(mul, prefix, repeat(_WIDE - 1)), repeat(wide))
-        high = map(truediv, map(mul, prefix, repeat(_WIDE + 1)), repeat(wide))
-        unsure = list(compress(range(len(shares)), map(ne, low, high)))
-    whole = Decimal(total)
-    for p in unsure:
-        shares[p] = float(Decimal(prefix[p]) / whole)
-    return shares
+        column, unsure = _numeric().shares(prefix, int(prefix[-1]))
+        redivide(column, prefix, unsure)
+        return column
+    if not isinstance(prefix, Sequence):  # an int64 array, graded without numpy
+        prefix = prefix.tolist()
+    if prefix and type(prefix[0]) is not float:
+        if not (min(prefix) >= 0 and max(prefix) < FLOAT_EXACT):
+            return integer_shares(prefix)
+        prefix = list(map(float, prefix))
+    return float_shares(prefix, rising)
 
 
 def _scatter(
-    order: Sequence[int], labels: Sequence[str], scores: Sequence[float]
+    order: Sequence[int], boundaries: Sequence[int], labels: Sequence[str], scores: Sequence[float]
 ) -> tuple[list[str], list[float]]:
-    """The label and score of rank p at index ``order[p]``, for every rank."""
-    by_label, by_score = [""] * len(order), [0.0] * len(order)
-    # One pass for both columns: each write is a cache miss. Scores may have one more entry.
-    for index, label, score in zip(order, labels, scores, strict=False):
-        by_label[index] = label
-        by_score[index] = score
+    """The label and score of each rank p at index ``order[p]``: rank p has the label
+    ``labels[bisect_right(boundaries, p)]`` and the score ``scores[p]`` (which may run one
+    longer)."""
+    n = len(order)
+    by_score = [0.0] * n
+    for index, score in zip(order, scores, strict=False):
+        by_score[index] = score  # each write a cache miss
+    # The ranks of each label in one run; the largest run is the initial value.
+    runs: list[tuple[str, int, int]] = []
+    start = 0
+    for label, end in zip(labels, (*boundaries, n), strict=True):
+        end = min(end, n)
+        if end > start:
+            runs.append((label, start, end))
+            start = end
+    largest = max(runs, key=lambda run: run[2] - run[1])
+    by_label = [largest[0]] * n
+    for run in runs:
+        if run is not largest:
+            label, start, end = run
+            for index in order[start:end]:
+                by_label[index] = label
     return by_label, by_score
 
 
@@ -306,22 +342,23 @@ class FittedParetoPolicy:
     total_value: Decimal
     _input_ids: tuple[str, ...] = attrs.field(repr=False)
     _input_totals: tuple[Decimal, ...] = attrs.field(repr=False)
-    _order: tuple[int, ...] = attrs.field(repr=False, eq=False)  # input index of each rank
+    # The input index of each rank: a tuple or an array('q'), or an int64 array from numpy.
+    _order: Sequence[int] = attrs.field(repr=False, eq=False)
     _boundaries: tuple[int, ...]
     _population_text: str = attrs.field(init=False, repr=False, eq=False)
     # Derived from the fields above by fit() or on first use, never compared: the totals and ids
-    # in rank order, the prefix values as scaled integers (when exact) or Decimals, and the score
-    # of each rank.
+    # in rank order, the prefix values as exact sums of the scaled integer keys (ints, floats
+    # below 2**53 or an int64 array) or as Decimals, where the prefix stops rising (the negative
+    # totals come after), and the score of each rank (a list, or a float64 array).
     _ranked: tuple[tuple[Decimal, ...], tuple[str, ...]] | None = attrs.field(
         init=False, default=None, eq=False, repr=False
     )
-    _prefix_keys: tuple[int, ...] | None = attrs.field(
-        init=False, default=None, eq=False, repr=False
-    )
+    _prefix_keys: Any = attrs.field(init=False, default=None, eq=False, repr=False)
     _prefix: tuple[Decimal, ...] | None = attrs.field(
         init=False, default=None, eq=False, repr=False
     )
-    _shares: tuple[tuple[int, str], list[float]] | None = attrs.field(
+    _rising: int | None = attrs.field(init=False, default=None, eq=False, repr=False)
+    _shares: tuple[tuple[int, str], Any] | None = attrs.field(
         init=False, default=None, eq=False, repr=False
     )
 
@@ -369,7 +406,7 @@ class FittedParetoPolicy:
         """The fitted totals and ids by rank (built on first use)."""
         ranked = self._ranked
         if ranked is None:
-            order = self._order
+            order = self._order_list()
             ranked = (
                 tuple(map(self._input_totals.__getitem__, order)),
                 tuple(map(self._input_ids.__getitem__, order)),
@@ -393,7 +430,7 @@ class FittedParetoPolicy:
         for label, boundary in zip(labels, self._boundaries, strict=False):
             end = min(boundary, n)
             if end > start:
-                last = self._input_totals[self._order[end - 1]]
+                last = self._input_totals[int(self._order[end - 1])]
                 cut = fmt_number(neg(-last))  # the amount as negated for sorting
                 parts.append(f"{label} = ranks {start + 1}-{end} (total_spent >= {cut})")
             else:
@@ -429,7 +466,10 @@ class FittedParetoPolicy:
         if self.policy.basis == "customers":
             scores = list(map(truediv, positions, repeat(n)))
         elif self.total_value > 0:
-            scores = list(map(self._value_shares().__getitem__, positions))
+            shares = self._value_shares(use_numpy(n))
+            if not isinstance(shares, list):
+                shares = shares.tolist()
+            scores = list(map(shares.__getitem__, positions))
         else:
             scores = [1.0] * len(positions)
         return Grades(
@@ -438,31 +478,43 @@ class FittedParetoPolicy:
 
     def _is_fitted_input(self, population: list[ActivitySummary]) -> bool:
         """Whether ``population`` holds the fitted ids and totals in the fitted input order."""
+        if len(population) != self.population_size:
+            return False
+        # Usually the very objects that were fitted: identity answers without comparing.
+        ids, totals = map(_ID, population), map(_TOTAL, population)
+        if all(map(is_, ids, self._input_ids)) and all(map(is_, totals, self._input_totals)):
+            return True
         return (
-            len(population) == self.population_size
-            and tuple(map(_ID, population)) == self._input_ids
+            tuple(map(_ID, population)) == self._input_ids
             and tuple(map(_TOTAL, population)) == self._input_totals
         )
 
     def _grade_fitted_input(self, population: list[ActivitySummary], as_of: datetime) -> Grades:
         """:meth:`grade_many` of the fitted input: everyone at its rank, no search needed."""
         n = self.population_size
-        by_rank: list[str] = []
-        for label, end in zip(self.policy.labels, (*self._boundaries, n), strict=True):
-            by_rank += [label] * max(0, min(end, n) - len(by_rank))
-        scores: Sequence[float]
+        numeric = use_numpy(n)
+        scores: Any
         if self.policy.basis == "customers":
             scores = list(map(truediv, range(n), repeat(n)))
         elif self.total_value > 0:
-            scores = self._value_shares()
+            scores = self._value_shares(numeric)
         else:
             scores = [1.0] * n
+        labels = self.policy.labels
+        if numeric:
+            by_label, by_score = _numeric().scatter_ranks(
+                self._order, self._boundaries, labels, scores
+            )
+            return Grades(self, population, as_of, by_label, by_score)
+        if not isinstance(scores, list):
+            scores = scores.tolist()
+        by_label, by_score = _scatter(self._order_list(), self._boundaries, labels, scores)
+        return Grades(self, population, as_of, by_label, by_score)
+
+    def _order_list(self) -> Sequence[int]:
+        """The input index of each rank as Python ints (an array from numpy made a list)."""
         order = self._order
-        if use_numpy(n):
-            labels, values = _numeric().scatter(order, by_rank), _numeric().scatter(order, scores)
-        else:
-            labels, values = _scatter(order, by_rank, scores)
-        return Grades(self, population, as_of, labels, values)
+        return order if isinstance(order, Sequence) else order.tolist()
 
     def _positions(self, population: list[ActivitySummary]) -> list[int]:
         """:meth:`position` of each summary; a summary graded as fitted sits at its rank."""
@@ -476,20 +528,23 @@ class FittedParetoPolicy:
             positions[i] = self.position(population[i])
         return positions
 
-    def _value_shares(self) -> list[float]:
+    def _value_shares(self, numeric: bool) -> Any:
         """``float(prefix[p] / total_value)`` for each position p in 0..n, divided in the current
-        Decimal context (kept for the next call in the same context)."""
+        Decimal context (kept for the next call in the same context): a list, or a float64 array
+        when computed on the numpy kernels."""
         context = getcontext()
         setting = (context.prec, context.rounding)
         cached = self._shares
         if cached is not None and cached[0] == setting:
             return cached[1]
         keys = self._prefix_keys
+        shares: Any
         if keys is None or not plain_context():
             before = self._decimal_prefix()
             shares = list(map(float, map(truediv, before, repeat(self.total_value))))
         else:
-            shares = _shares_of_integers(keys, use_numpy(len(keys)))
+            rising = len(keys) if self._rising is None else self._rising
+            shares = _share_column(keys, rising, numeric)
         object.__setattr__(self, "_shares", (setting, shares))
         return shares
 

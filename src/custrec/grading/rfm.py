@@ -58,6 +58,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import compress
 from typing import Final
 
 import attrs
@@ -65,7 +66,7 @@ import attrs
 from custrec._checks import check, int_range
 from custrec.grading._common import FrozenMap, callable_name, fmt_number, instant
 from custrec.grading._engine import use_numpy
-from custrec.grading._order import sorted_amounts
+from custrec.grading._order import int_order_statistics, order_statistics
 from custrec.grading._population import LAST, check_graded, check_many, collect_population
 from custrec.grading.model import Grade, Grades
 from custrec.grading.summary import ActivitySummary
@@ -266,17 +267,22 @@ class RFMPolicy:
         ``as_of`` or purchases after ``as_of``; :class:`~custrec.grading.MixedCurrencies` when
         purchasers use several currencies.
         """
-        population, currency = collect_population(summaries, as_of)
-        buyers = [s for s in population if s.last_purchase_at is not None]
-        del population
+        population, currency, lasts = collect_population(summaries, as_of)
+        buyers = list(compress(population, lasts))
         n = len(buyers)
         if n == 0:
             raise ValueError("cannot fit RFM: no customer in the population has purchases")
         ranks = [(s - 1) * n // self.bins for s in range(2, self.bins + 1)]
-        days = [(as_of - last).days for last in map(LAST, buyers)]
+        days = [(as_of - last).days for last in filter(None, lasts)]  # instants are always true
         counts = list(map(_COUNT, buyers))
-        totals = list(map(_TOTAL, buyers))
         del buyers
+        # The amounts as floats (monotone): they order the amounts for the monetary cuts here,
+        # and compare with the cuts when this very population is graded.
+        all_totals = list(map(_TOTAL, population))
+        all_floats = list(map(float, all_totals))
+        totals = list(compress(all_totals, lasts))
+        floats = list(compress(all_floats, lasts))
+        del population, lasts
         if use_numpy(n):
             import numpy as np
 
@@ -286,15 +292,12 @@ class RFMPolicy:
             frequency = np.sort(_numeric.ints(counts, n))
             recency_cuts = tuple(int(recency[n - 1 - j]) for j in ranks)
             frequency_cuts = tuple(int(frequency[j]) for j in ranks)
-            monetary_cuts = tuple(_numeric.order_statistics(totals, ranks))
-        else:
-            days.sort()
-            counts.sort()
-            totals = sorted_amounts(totals)
-            recency_cuts = tuple(days[n - 1 - j] for j in ranks)
-            frequency_cuts = tuple(counts[j] for j in ranks)
-            monetary_cuts = tuple(totals[j] for j in ranks)
-        return FittedRFMPolicy(
+            monetary_cuts = tuple(_numeric.order_statistics(totals, ranks, floats))
+        else:  # a few order statistics each: no metric is sorted as a whole
+            recency_cuts = tuple(int_order_statistics(days, [n - 1 - j for j in ranks]))
+            frequency_cuts = tuple(int_order_statistics(counts, ranks))
+            monetary_cuts = tuple(order_statistics(totals, ranks, floats))
+        fitted = FittedRFMPolicy(
             policy=self,
             fitted_as_of=as_of,
             population_size=n,
@@ -303,6 +306,8 @@ class RFMPolicy:
             frequency_cuts=frequency_cuts,
             monetary_cuts=monetary_cuts,
         )
+        object.__setattr__(fitted, "_fitted_input", (tuple(all_totals), all_floats))
+        return fitted
 
 
 _COUNT: Final = operator.attrgetter("purchase_count")
@@ -345,6 +350,11 @@ class FittedRFMPolicy:
     monetary_cuts: tuple[Decimal, ...]
     _population_text: str = attrs.field(init=False, repr=False, eq=False)
     _cut_texts: tuple[tuple[str, ...], ...] = attrs.field(init=False, repr=False, eq=False)
+    # Set by fit(), never compared: the fitted input's amounts and their floats, so grading that
+    # population right after fit does not convert them again.
+    _fitted_input: tuple[tuple[Decimal, ...], list[float]] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         bins = self.policy.bins
@@ -382,7 +392,8 @@ class FittedRFMPolicy:
         and raises what :meth:`grade` raises (checks first, for the first summary in order).
         """
         population = list(summaries)
-        lasts = check_many(population, as_of, self.currency)
+        lasts = list(map(LAST, population))
+        check_many(population, as_of, self.currency, lasts)
         codes = self._codes(population, lasts, as_of)
         labels: dict[int, str] = {}
         scores: dict[int, float] = {}
@@ -418,13 +429,20 @@ class FittedRFMPolicy:
 
             day_array = _numeric.ints(days, n)
             counts = _numeric.ints(map(_COUNT, population), n)
-            totals = map(_TOTAL, population)
             negated = np.array([-cut for cut in self.recency_cuts], dtype=np.int64)
             r = 1 + np.searchsorted(negated, -day_array, "right")
             f = 1 + np.searchsorted(np.array(self.frequency_cuts, dtype=np.int64), counts, "right")
-            # A handful of cuts: bisecting the amounts beats converting them to floats.
-            monetary = map(functools.partial(bisect_right, self.monetary_cuts), totals)
-            m = 1 + _numeric.ints(monetary, n)
+            totals = list(map(_TOTAL, population))
+            floats = self._fitted_floats(totals)
+            if floats is None:
+                # A handful of cuts: bisecting the amounts beats converting them to floats.
+                monetary = map(functools.partial(bisect_right, self.monetary_cuts), totals)
+                m = 1 + _numeric.ints(monetary, n)
+            else:
+                cuts = self.monetary_cuts
+                m = 1 + _numeric.count_le(
+                    cuts, _numeric.floats(cuts), totals, np.array(floats, dtype=np.float64)
+                )
             code_array = (r * side + f) * side + m
             code_array[day_array < 0] = 0
             codes: list[int] = code_array.tolist()
@@ -432,11 +450,32 @@ class FittedRFMPolicy:
         r_of = {d: 1 + bisect_right(self.recency_cuts, -d, key=operator.neg) for d in set(days)}
         counts_list = list(map(_COUNT, population))
         f_of = {c: 1 + bisect_right(self.frequency_cuts, c) for c in set(counts_list)}
-        m_list = map(functools.partial(bisect_right, self.monetary_cuts), map(_TOTAL, population))
+        m_list = self._monetary(list(map(_TOTAL, population)))
         return [
             0 if d < 0 else (r_of[d] * side + f_of[c]) * side + 1 + m
             for d, c, m in zip(days, counts_list, m_list, strict=True)
         ]
+
+    def _monetary(self, totals: list[Decimal]) -> list[int]:
+        """``bisect_right(monetary_cuts, total)`` for each total."""
+        cuts = self.monetary_cuts
+        floats = self._fitted_floats(totals)
+        if floats is None:  # a handful of cuts: bisecting beats converting to floats
+            return list(map(functools.partial(bisect_right, cuts), totals))
+        # Floats order as the amounts do, so a float that equals no cut's float decides; one
+        # that equals a cut's may stand for a larger or smaller amount: compare those exactly.
+        float_cuts = tuple(map(float, cuts))
+        found = list(map(functools.partial(bisect_right, float_cuts), floats))
+        for i in compress(range(len(floats)), map(set(float_cuts).__contains__, floats)):
+            found[i] = bisect_right(cuts, totals[i])
+        return found
+
+    def _fitted_floats(self, totals: list[Decimal]) -> list[float] | None:
+        """The floats of ``totals`` when they are the fitted input's amounts (kept by fit)."""
+        known = self._fitted_input
+        if known is None or len(totals) != len(known[0]) or tuple(totals) != known[0]:
+            return None
+        return known[1]
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Score ``summary`` against the frozen cut points and name its segment.

@@ -35,14 +35,15 @@ import functools
 import itertools
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from itertools import compress, repeat
 from operator import add, attrgetter, gt, mul, truediv
 from types import ModuleType
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -168,6 +169,13 @@ class StarPolicy:
         object.__setattr__(self, "_source", source)
         object.__setattr__(self, "_policy_id", policy_id)
 
+    def _integer_weights(self) -> tuple[int, int, int]:
+        """``(ka, kq, scale)``: the amount and frequency weights are ``ka / scale`` and
+        ``kq / scale`` (the potential's is ignored)."""
+        wa, wq, _ = self._weights
+        scale = math.lcm(wa.denominator, wq.denominator)
+        return int(wa * scale), int(wq * scale), scale
+
     @property
     def policy_id(self) -> str:
         """``stars:weights=amount:<w>,frequency:<w>,potential:<w>:cuts=<c1/../c4>[:potential=<src>]``."""
@@ -200,33 +208,42 @@ class StarPolicy:
         Raises ``ValueError`` for an empty population, a repeated customer id, a naive ``as_of``
         or purchases after it; :class:`~custrec.grading.MixedCurrencies` for mixed currencies.
         """
-        population, currency = collect_population(summaries, as_of)
+        population, currency, _ = collect_population(summaries, as_of)
         if not population:
             raise ValueError("cannot fit a star policy on an empty population")
         n = len(population)
         numeric = use_numpy(n)
-        totals_all = list(map(_TOTAL, population))
+        totals_all = tuple(map(_TOTAL, population))
         scaled = scaled_integers(totals_all)
-        counts_all = list(map(_COUNT, population))
+        counts_all = tuple(map(_COUNT, population))
         del population
         scale: int | None = None
         arrays: tuple[Any, Any] | None = None
         ranks: tuple[Any, Any] | None = None
+        weights = self._integer_weights()
+        tables: list[_Table | None] = [None, None]  # see FittedStarPolicy._table
         if scaled is not None:  # integer keys order and compare exactly as the amounts
             keys, scale = scaled
             totals: tuple[Decimal, ...] | tuple[int, ...]
-            if numeric and _numeric().fits_int64(keys) and _numeric().fits_int64(counts_all):
-                ordered_totals, amount_ranks = _numeric().sorted_with_ranks(keys)
-                ordered_counts, frequency_ranks = _numeric().sorted_with_ranks(counts_all)
+            columns = (
+                (_numeric().int64_column(keys), _numeric().int64_column(counts_all))
+                if numeric
+                else (None, None)
+            )
+            if columns[0] is not None and columns[1] is not None:
+                ordered_totals, amount_ranks = _numeric().sorted_with_ranks(columns[0])
+                ordered_counts, frequency_ranks = _numeric().sorted_with_ranks(columns[1])
                 arrays = (ordered_totals, ordered_counts)
                 ranks = (amount_ranks, frequency_ranks)
                 totals = tuple(ordered_totals.tolist())
             else:
-                exact_floats = max(keys) < _FLOAT_EXACT and min(keys) > -_FLOAT_EXACT
-                totals = tuple(sorted(keys, key=float if exact_floats else None))
+                totals, tables[0] = _sorted_with_table(keys, weights[0])
         else:
             totals = tuple(sorted_amounts(totals_all))
-        counts = sorted(counts_all) if arrays is None else arrays[1].tolist()
+        if arrays is None:
+            counts, tables[1] = _sorted_with_table(counts_all, weights[1])
+        else:
+            counts = tuple(arrays[1].tolist())
         fitted = FittedStarPolicy(
             policy=self,
             fitted_as_of=as_of,
@@ -234,12 +251,13 @@ class StarPolicy:
             currency=currency,
             totals=totals,
             scale=scale,
-            counts=tuple(counts),
+            counts=counts,
         )
         if scaled is not None:
-            fitted_input = _FittedInput(tuple(totals_all), scaled[0], tuple(counts_all), ranks)
+            fitted_input = _FittedInput(totals_all, scaled[0], counts_all, ranks)
             object.__setattr__(fitted, "_fitted_input", fitted_input)
         object.__setattr__(fitted, "_arrays", arrays)
+        object.__setattr__(fitted, "_tables", tables)
         return fitted
 
 
@@ -275,6 +293,11 @@ class FittedStarPolicy:
     _fitted_input: _FittedInput | None = attrs.field(init=False, default=None, eq=False, repr=False)
     # The integer totals and the counts as int64 arrays, for the numpy kernels (built once).
     _arrays: tuple[Any, Any] | None = attrs.field(init=False, default=None, eq=False, repr=False)
+    # For the integer totals and the counts: each fitted value's weighted rank (see _table),
+    # built by fit() or on first use.
+    _tables: list[_Table | None] = attrs.field(
+        init=False, factory=lambda: [None, None], eq=False, repr=False
+    )
 
     @property
     def policy_id(self) -> str:
@@ -303,27 +326,25 @@ class FittedStarPolicy:
         n = self.population_size
         # combined = (amount_rank * wa + frequency_rank * wq) / n, exactly, as integers over
         # n * scale; a cut c is reached when the numerator >= ceil(c * n * scale).
-        wa, wq, _ = policy._weights
-        scale = math.lcm(wa.denominator, wq.denominator)
-        ka, kq = int(wa * scale), int(wq * scale)
+        ka, kq, scale = policy._integer_weights()
         whole = n * scale
         thresholds = [math.ceil(cut * whole) for cut in policy._exact_cuts]
         labels = policy.labels
-        totals = list(map(_TOTAL, population))
+        totals = tuple(map(_TOTAL, population))
         keys = self._integer_keys(totals)
         # Exact in float64 while every numerator and the denominator stay below 2**53.
         if use_numpy(len(population)) and (ka + kq) * n < 2**53 and whole < 2**53:
             import numpy as np
 
             kernels = _numeric()
-            counts = list(map(_COUNT, population))
+            counts = tuple(map(_COUNT, population))
             known = self._fitted_input
             fitted: tuple[int, ...] = self._totals  # type: ignore[assignment]
             if (
                 known is not None
                 and known.ranks is not None
                 and keys is known.keys
-                and tuple(counts) == known.counts
+                and counts == known.counts
             ):  # the fitted population itself: its ranks are known from fit
                 x = known.ranks[0] * ka + known.ranks[1] * kq
             elif (
@@ -339,17 +360,15 @@ class FittedStarPolicy:
                 x = kernels.star_numerators(*arrays, keys, counts, ka, kq)
             else:
                 size = len(population)
-                amounts = self._amount_ranks(totals, keys)
-                frequencies = _ranks(self._counts, counts, 0)
-                x = kernels.ints(amounts, size) * ka + kernels.ints(frequencies, size) * kq
+                amounts = self._amount_ranks(totals, keys, ka)
+                frequencies = self._count_ranks(counts, kq)
+                x = kernels.ints(amounts, size) + kernels.ints(frequencies, size)
             stars = np.searchsorted(np.array(thresholds, dtype=np.int64), x, "right")
             scores: list[float] = (x.astype(np.float64) / float(whole)).tolist()
             return Grades(self, population, as_of, kernels.take(labels, stars), scores)
-        amounts = self._amount_ranks(totals, keys)
-        frequencies = _ranks(self._counts, map(_COUNT, population), 0)
-        numerators = list(
-            map(add, map(mul, amounts, repeat(ka)), map(mul, frequencies, repeat(kq)))
-        )
+        amounts = self._amount_ranks(totals, keys, ka)
+        frequencies = self._count_ranks(tuple(map(_COUNT, population)), kq)
+        numerators = list(map(add, amounts, frequencies))
         stars_of = map(functools.partial(bisect_right, thresholds), numerators)
         return Grades(
             self,
@@ -363,27 +382,47 @@ class FittedStarPolicy:
         """``total`` on the scale of the fitted totals (exact; compares with them exactly)."""
         return total if self._scale is None else scaled_amount(total, self._scale)
 
-    def _integer_keys(self, totals: list[Decimal]) -> list[int] | None:
+    def _integer_keys(self, totals: tuple[Decimal, ...]) -> list[int] | None:
         """The totals on the fitted integer scale; ``None`` for Decimal totals or finer amounts."""
         scale = self._scale
         if scale is None:
             return None
         known = self._fitted_input
-        if known is not None and tuple(totals) == known.totals:
+        if known is not None and totals == known.totals:
             return known.keys
         scaled = scaled_integers(totals, scale)
         return None if scaled is None else scaled[0]
 
-    def _amount_ranks(self, totals: list[Decimal], keys: list[int] | None) -> list[int]:
-        """For each total: how many fitted totals are at most it when positive, else 0."""
+    def _amount_ranks(
+        self, totals: tuple[Decimal, ...], keys: list[int] | None, weight: int
+    ) -> list[int]:
+        """For each total: ``weight`` x how many fitted totals are at most it when positive, else
+        0."""
         fitted = self._totals
         scale = self._scale
         if keys is None:  # Decimal totals, or amounts finer than the fitted scale
             ordered = [scaled_amount(k, -scale) for k in fitted] if scale is not None else fitted
             positive = map(gt, totals, repeat(_ZERO))
-            return list(map(mul, positive, counts_at_most(ordered, totals)))  # type: ignore[arg-type]
+            ranks = map(mul, positive, counts_at_most(ordered, totals))  # type: ignore[arg-type]
+            return list(map(mul, ranks, repeat(weight)))
         ints: tuple[int, ...] = fitted  # type: ignore[assignment]
-        return _ranks(ints, keys, 0)
+        return _weighted_ranks(ints, self._table(0, ints, weight), keys, weight)
+
+    def _count_ranks(self, counts: Sequence[int], weight: int) -> list[int]:
+        """For each count: ``weight`` x how many fitted counts are at most it when positive."""
+        return _weighted_ranks(self._counts, self._table(1, self._counts, weight), counts, weight)
+
+    def _table(self, which: int, fitted: tuple[int, ...], weight: int) -> dict[int, int]:
+        """Each value of the ascending integer totals (``which`` 0) or counts (1): ``weight *
+        bisect_right(fitted, value)``, or 0 when it is not positive (kept for the next call)."""
+        kept = self._tables[which]
+        if kept is not None and kept.weight == weight:
+            return kept.table
+        table = dict(zip(fitted, _times(range(1, len(fitted) + 1), weight), strict=True))
+        for value in fitted[: bisect_right(fitted, 0)]:
+            table[value] = 0
+        self._tables[which] = _Table(weight, table)
+        return table
 
     def grade(self, summary: ActivitySummary, *, as_of: datetime) -> Grade:
         """Grade ``summary`` against the frozen population; every contribution is explained.
@@ -472,19 +511,47 @@ def _numeric() -> ModuleType:
     return kernels
 
 
-_Ranked = TypeVar("_Ranked", Decimal, int)
+class _Table(NamedTuple):
+    """Weighted ranks of fitted values: see :meth:`FittedStarPolicy._table`."""
+
+    weight: int
+    table: dict[int, int]
 
 
-def _ranks(fitted: tuple[_Ranked, ...], values: Iterable[_Ranked], zero: _Ranked) -> list[int]:
-    """``bisect_right(fitted, v)`` for each ``v`` above ``zero``, 0 for the others."""
-    # One pass over the sorted population: the last position of each value + 1 (0 for the
-    # values not above zero, which sort first); values the population lacks are bisected.
-    right = dict(zip(fitted, range(1, len(fitted) + 1), strict=True))
-    for value in fitted[: bisect_right(fitted, zero)]:
-        right[value] = 0
-    values = list(values)
-    found = list(map(right.get, values, repeat(-1)))
-    for i in compress(range(len(found)), map((0).__gt__, found)):
+def _sorted_with_table(values: Sequence[int], weight: int) -> tuple[tuple[int, ...], _Table]:
+    """``sorted(values)`` and its weighted ranks (:meth:`FittedStarPolicy._table`), by counting
+    equal values: fewer to sort."""
+    tally = Counter(values)
+    if tally and max(tally) < _FLOAT_EXACT and min(tally) > -_FLOAT_EXACT:
+        distinct = sorted(tally, key=float)  # the same order; floats compare faster
+    else:
+        distinct = sorted(tally)
+    sizes = list(map(tally.__getitem__, distinct))
+    ordered = tuple(itertools.chain.from_iterable(map(repeat, distinct, sizes)))
+    table = dict(zip(distinct, _times(itertools.accumulate(sizes), weight), strict=True))
+    for value in itertools.islice(distinct, bisect_right(distinct, 0)):
+        table[value] = 0
+    return ordered, _Table(weight, table)
+
+
+def _times(values: Iterable[int], weight: int) -> Iterable[int]:
+    """Each value times ``weight``."""
+    return values if weight == 1 else map(mul, values, repeat(weight))
+
+
+def _weighted_ranks(
+    fitted: tuple[int, ...], table: dict[int, int], values: Sequence[int], weight: int
+) -> list[int]:
+    """``weight * bisect_right(fitted, v)`` for each ``v`` above 0, 0 for the others.
+
+    ``table`` holds that for every fitted value: values the population lacks are bisected.
+    """
+    try:
+        return list(map(table.__getitem__, values))  # the fitted population itself
+    except KeyError:
+        pass
+    found = list(map(table.get, values, repeat(-1)))
+    for i in compress(range(len(found)), map(gt, repeat(0), found)):
         value = values[i]
-        found[i] = bisect_right(fitted, value) if value > zero else 0
+        found[i] = weight * bisect_right(fitted, value) if value > 0 else 0
     return found
