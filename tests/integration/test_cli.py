@@ -360,6 +360,7 @@ def test_export_to_a_third_party_writes_only_consenting_customers_and_records_it
         name="Courier Ltd",
         contact="privacy@courier.example",
         contract="DPA-1",
+        country="CN",
         actor=officer,
     )
     consenting = sorted(everyone(registry, officer))[:2]

@@ -224,7 +224,7 @@ def test_a_disclosure_counts_as_an_export_of_each_customer_sent(
     a = registry.customers.intake(person("李雷", "13900000001"), actor=sender).id
     registry.consent.grant(a, "third_party", actor=sender, channel=CaptureChannel.WEB_FORM)
     registry.disclosures.register_recipient(
-        "sf", name="SF", contact="privacy@sf.example", contract="DPA-1", actor=sender
+        "sf", name="SF", contact="privacy@sf.example", contract="DPA-1", country="CN", actor=sender
     )
     export_customers(
         registry,
