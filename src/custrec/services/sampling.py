@@ -47,10 +47,10 @@ from custrec.errors import (
     NotFound,
     NotSampled,
     UnknownImport,
-    VersionConflict,
 )
 from custrec.model.ids import new_id
 from custrec.model.records import Customer
+from custrec.retry import retry
 from custrec.security import Action, Actor, Resource
 from custrec.services._documents import Documents
 from custrec.services._records import Records
@@ -535,13 +535,7 @@ class SamplingService:
 
 def _retried(write: Callable[[], _T]) -> _T:
     """Run a write again when another writer changed its batch first (compare-and-set)."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            return write()
-        except VersionConflict:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retry(write, attempts=_ATTEMPTS, what="sampling batch write")
 
 
 def _pages(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

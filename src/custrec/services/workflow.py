@@ -3,15 +3,14 @@ recurring tasks, and escalation of missed response-time targets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
 
 import attrs
 
 from custrec._checks import aware, check, positive_int
-from custrec.errors import Erased, VersionConflict
+from custrec.errors import Erased
+from custrec.retry import retry
 from custrec.security import Action, Actor, Resource
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import Records
@@ -26,7 +25,6 @@ from custrec.workflow.tasks import Task
 __all__ = ["SweepReport", "WorkflowService"]
 
 _RETRIES = 3
-_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True)
@@ -92,14 +90,22 @@ class WorkflowService:
             where = CustomerFilter(stage=stage, state="live")
             start: str | None = None  # the batch before's last id: purchases are read after it
             for batch in self._batches(where, batch_size):
-                visited, moved = self._retry(partial(self._sweep_rules, batch, start, actor, as_of))
+                visited, moved = retry(
+                    partial(self._sweep_rules, batch, start, actor, as_of),
+                    attempts=_RETRIES,
+                    what="workflow sweep batch",
+                )
                 start = batch[-1]
                 swept += visited
                 changed += moved
         created = 0
         if settings.recurring:
             for batch in self._batches(CustomerFilter(state="live"), batch_size):
-                created += self._retry(partial(self._make_tasks, batch, actor, as_of, now))
+                created += retry(
+                    partial(self._make_tasks, batch, actor, as_of, now),
+                    attempts=_RETRIES,
+                    what="recurring tasks batch",
+                )
         escalated = len(self._cases.escalate(actor=actor, as_of=as_of))
         return SweepReport(
             as_of=as_of, swept=swept, changed=changed, tasks_created=created, escalated=escalated
@@ -110,16 +116,6 @@ class WorkflowService:
         in batches of ``size`` (each batch is then swept in a unit of work of its own)."""
         ids = [row.id for row in self._context.scan(where, _any_row, batch_size=size)]
         return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-    @staticmethod
-    def _retry(work: Callable[[], _T]) -> _T:
-        for attempt in range(1, _RETRIES + 1):
-            try:
-                return work()
-            except VersionConflict:
-                if attempt == _RETRIES:
-                    raise
-        raise AssertionError("unreachable")
 
     def _sweep_rules(
         self, ids: list[str], start: str | None, actor: Actor, as_of: datetime

@@ -6,9 +6,7 @@ worker lives at module level so that a ``spawn``-started process can unpickle it
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,8 +15,8 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.errors import StorageError, VersionConflict
 from custrec.model.ids import new_id
+from custrec.retry import retry
 from custrec.storage.protocols import Session, Store
 from custrec.storage.types import (
     ActivityRow,
@@ -166,27 +164,27 @@ def increment_counter(store: Store, customer_id: str, *, max_attempts: int = 200
 
     Each attempt is one unit of work: read the row, write ``counter + 1`` with the version just
     read as ``expected_version``, commit. ``VersionConflict`` and ``StorageError`` with
-    ``retry_safe`` are retried after a short random pause; any other error propagates.
+    ``retry_safe`` are retried by :func:`custrec.retry.retry` after a short jittered pause (at
+    most 20 ms); any other error, or the last one after ``max_attempts``, propagates.
     """
-    for attempt in range(1, max_attempts + 1):
-        try:
-            with store.transaction() as session:
-                row = session.customers.get(customer_id)
-                value = int(row.payload.decode("ascii"))
-                session.customers.update(
-                    attrs.evolve(row, payload=str(value + 1).encode("ascii")),
-                    expected_version=row.version,
-                )
-                session.commit()
-        except VersionConflict:
-            pass
-        except StorageError as exc:
-            if not exc.retry_safe:
-                raise
-        else:
-            return attempt
-        time.sleep(random.uniform(0, min(0.001 * attempt, 0.02)))
-    raise AssertionError(f"gave up incrementing {customer_id} after {max_attempts} attempts")
+    attempts = 0
+
+    def attempt() -> int:
+        nonlocal attempts
+        attempts += 1
+        with store.transaction() as session:
+            row = session.customers.get(customer_id)
+            value = int(row.payload.decode("ascii"))
+            session.customers.update(
+                attrs.evolve(row, payload=str(value + 1).encode("ascii")),
+                expected_version=row.version,
+            )
+            session.commit()
+        return attempts
+
+    return retry(
+        attempt, attempts=max_attempts, backoff=0.001, max_backoff=0.02, what="counter increment"
+    )
 
 
 def race_worker(opener: Callable[[], Store], customer_id: str, increments: int) -> int:
