@@ -4,14 +4,24 @@ Customer records, normalisation and validation, grading, consent and retention, 
 pluggable storage. The names most programs need are importable from here::
 
     from custrec import Actor, Registry, SQLiteStore
+
+They are imported on first use, so ``import custrec.validation.phone`` (or ``import custrec``)
+does not load the registry, the storage backends or the cryptography they need.
 """
 
-from custrec.backends import MemoryStore, SQLiteStore
-from custrec.errors import PlaintextStorageWarning
-from custrec.registry import Registry
-from custrec.security import Actor, KeyRing
-from custrec.services import BulkResult, ErasureReceipt, HistoryEntry
+import importlib as _importlib
+import typing as _typing
 
+if _typing.TYPE_CHECKING:
+    # What type checkers and IDEs see; at run time module __getattr__ below imports these.
+    from custrec.backends import MemoryStore, SQLiteStore
+    from custrec.errors import PlaintextStorageWarning
+    from custrec.registry import Registry
+    from custrec.security import Actor, KeyRing
+    from custrec.services import BulkResult, ErasureReceipt, HistoryEntry
+
+# The only place the version is written: pyproject.toml reads it from here (hatch's dynamic
+# version), so the built packages' metadata and ``custrec.__version__`` always agree.
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -26,3 +36,31 @@ __all__ = [
     "SQLiteStore",
     "__version__",
 ]
+
+# Each lazily imported name, and the module that defines it.
+_LAZY: dict[str, str] = {
+    "Actor": "custrec.security",
+    "BulkResult": "custrec.services",
+    "ErasureReceipt": "custrec.services",
+    "HistoryEntry": "custrec.services",
+    "KeyRing": "custrec.security",
+    "MemoryStore": "custrec.backends",
+    "PlaintextStorageWarning": "custrec.errors",
+    "Registry": "custrec.registry",
+    "SQLiteStore": "custrec.backends",
+}
+
+if not _typing.TYPE_CHECKING:
+    # Hidden from type checkers: a module __getattr__ would make them accept any name at all.
+
+    def __getattr__(name: str) -> object:
+        home = _LAZY.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_importlib.import_module(home), name)
+        globals()[name] = value  # later lookups find it without coming here
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
