@@ -1,0 +1,92 @@
+"""The JSON views (plain synchronous views: the Registry's calls block, see
+docs/concurrency-and-frameworks.md). Personal data never travels in a URL, where access logs
+keep it: the phone to look up comes in a POST body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from custrec.model.records import Customer
+from custrec.model.serialization import to_document
+
+from .backend import registry
+from .middleware import BadRequestBody, actor_of, problem
+
+JSON_NAMES = {str: "string", int: "integer", dict: "object"}
+
+
+def body(request: HttpRequest, **fields: type) -> dict[str, Any]:
+    """The request's JSON object, with each named field present and of its type."""
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequestBody([problem("", "request.not_object", "send a JSON object")])
+    issues = []
+    for name, kind in fields.items():
+        if name not in data:
+            issues.append(problem(name, "request.missing", "required"))
+        elif not isinstance(data[name], kind) or isinstance(data[name], bool):
+            issues.append(problem(name, "request.type", f"must be a JSON {JSON_NAMES[kind]}"))
+    if issues:
+        raise BadRequestBody(issues)
+    return data
+
+
+def customer_json(customer: Customer) -> dict[str, Any]:
+    data: dict[str, Any] = to_document(customer)["data"]
+    return data
+
+
+@require_POST
+def intake(request: HttpRequest) -> JsonResponse:
+    customer = registry().customers.intake(body(request), actor=actor_of(request))
+    return JsonResponse({"id": customer.id, "version": customer.version}, status=201)
+
+
+@require_http_methods(["GET", "PATCH"])
+def customer(request: HttpRequest, customer_id: str) -> JsonResponse:
+    if request.method == "GET":
+        return JsonResponse(
+            customer_json(registry().customers.get(customer_id, actor=actor_of(request)))
+        )
+    change = body(request, changes=dict, expected_version=int, reason=str)
+    updated = registry().customers.update(
+        customer_id,
+        change["changes"],
+        actor=actor_of(request),
+        reason=change["reason"],
+        expected_version=change["expected_version"],
+    )
+    return JsonResponse(customer_json(updated))
+
+
+@require_POST
+def find(request: HttpRequest) -> JsonResponse:
+    phone = body(request, phone=str)["phone"]
+    found = registry().customers.find(actor=actor_of(request), phone=phone)
+    return JsonResponse({"customers": [customer_json(c) for c in found]})
+
+
+@require_GET
+def export(request: HttpRequest, customer_id: str) -> JsonResponse:
+    subject = registry().privacy.export_subject(customer_id, actor=actor_of(request))
+    return JsonResponse(subject.to_dict())
+
+
+@require_POST
+def erase(request: HttpRequest, customer_id: str) -> JsonResponse:
+    reason = body(request, reason=str)["reason"]
+    receipt = registry().privacy.erase(customer_id, actor=actor_of(request), reason=reason)
+    return JsonResponse(
+        {
+            "customer_id": receipt.customer_id,
+            "erased_at": receipt.erased_at.isoformat(),
+            "actions": [{"target": a.target, "action": a.action} for a in receipt.actions],
+        }
+    )
