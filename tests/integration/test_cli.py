@@ -225,7 +225,7 @@ def test_input_problems_exit_three(env: dict[str, Path]) -> None:
         ["import"],
         ["import", "x.csv", "--on-match", "merge"],
         ["import", "x.csv", "--sample-share", "2"],
-        ["grade", "--policy", "stars"],
+        ["grade", "--policy", "platinum"],
         ["retention", "--as-of", "someday"],
         ["nonsense"],
     ],

@@ -28,12 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Final
 
 from custrec import __version__
+from custrec.cli._activities import _cmd_import_activities, add_activity_command
 from custrec.cli._backups import _cmd_backup, _cmd_restore, add_backup_commands
 from custrec.cli._demo import _cmd_demo
+from custrec.cli._grading import _cmd_grade, add_grade_command
 from custrec.cli._manage import (
     _cmd_audit,
     _cmd_duplicates,
-    _cmd_grade,
     _cmd_keys_init,
     _cmd_quality,
     _cmd_retention,
@@ -56,9 +57,9 @@ from custrec.cli._support import (
     _Failure,
     _insecure_key_file,
     _instant,
-    _numbers,
     _positive,
     _share,
+    _zone_flag,
 )
 from custrec.cli._transfer import _cmd_export, _cmd_import, _workers_argument
 from custrec.errors import AccessDenied, CustrecError, StorageError
@@ -194,18 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     _progress_flags(exp)
     _common(exp)
 
-    grade = commands.add_parser("grade", help="grade every customer and store the grade")
-    grade.add_argument(
-        "--policy", required=True, choices=("rfm", "pareto-value", "pareto-customers", "abcd")
-    )
-    grade.add_argument("--as-of", type=_instant, help="date or date-time (default: now)")
-    grade.add_argument("--cuts", type=_numbers, help="abcd: amounts for A,B[,C], e.g. 100000,20000")
-    grade.add_argument("--currency", default="CNY", help="abcd: the currency of the cuts")
-    grade.add_argument("--bins", type=_positive, default=5, help="rfm: score levels (default 5)")
-    grade.add_argument(
-        "--breakpoints", type=_numbers, help="pareto: cumulative shares, default 0.8,0.95"
-    )
-    _common(grade)
+    add_grade_command(commands, _common, _progress_flags)
+    add_activity_command(commands, _common, _progress_flags)
 
     ret = commands.add_parser("retention", help="plan (and apply) the retention schedule")
     ret.add_argument(
@@ -213,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_instant,
         help="date or date-time to plan at (default: now); a future one is a preview only",
     )
+    _zone_flag(ret)
     ret.add_argument("--schedule", help="schedule TOML (default: the documented default)")
     ret.add_argument("--apply", action="store_true", help="carry out the plan")
     ret.add_argument("--show", type=int, default=50, help="actions printed (default 50)")
@@ -230,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality = commands.add_parser("quality", help="the data-quality report")
     quality.add_argument("--json", action="store_true", help="print JSON")
     quality.add_argument("--as-of", type=_instant, default=None, help="default: now")
+    _zone_flag(quality)
     quality.add_argument(
         "--stale-days", type=_positive, default=365, help="not verified within (default 365)"
     )
@@ -261,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], int]]] = {
     "import": _cmd_import,
+    "import-activities": _cmd_import_activities,
     "export": _cmd_export,
     "grade": _cmd_grade,
     "retention": _cmd_retention,

@@ -17,6 +17,7 @@ from custrec.cli._schedule import DEFAULT_SCHEDULE
 from custrec.cli._support import EXIT_CONFIG, EXIT_OK, _Failure, _print
 from custrec.grading import RFMPolicy, abcd_by_amount
 from custrec.interchange import ErrorFile, export_customers, load_mapping, open_source, plan_import
+from custrec.interchange.activities import ActivityMapping, import_activities
 from custrec.interchange.csvsafe import CsvWriter
 from custrec.registry import Registry
 from custrec.security import Actor, KeyRing, generate_key_file
@@ -114,6 +115,41 @@ def _demo_rows(count: int, seed: int) -> list[list[str]]:
     return rows
 
 
+_DEMO_ACTIVITY_MAPPING: Final = {
+    "kind": "transaction",
+    "timezone": "Asia/Shanghai",
+    "date_formats": ["%Y/%m/%d", "%Y-%m-%d", "%Y年%m月%d日"],
+    "columns": {
+        "客户编号": "customer.identifiers[EXTERNAL:legacy-crm]",
+        "日期": "occurred_at",
+        "金额": "amount",
+        "项目": "product",
+        "单号": "reference",
+    },
+}
+
+
+def _demo_transactions(rows: list[list[str]], seed: int, now: datetime) -> list[list[str]]:
+    """Each legacy row's contract (its amount on its signing date), then renewals until now."""
+    rng = random.Random(seed + 1)
+    sales: list[list[str]] = []
+    today = now.date()
+    for row in rows:
+        number, amount, signed_text = row[0], row[12], row[13]
+        sales.append([number, signed_text, amount, "contract", f"{number}-C"])
+        try:
+            signed = date.fromisoformat(signed_text.replace("/", "-"))
+        except ValueError:  # written as 2023年5月6日: the contract is enough
+            continue
+        for n in range(rng.randrange(0, 5)):
+            day = signed + timedelta(days=rng.randrange(30, 400) * (n + 1))
+            if day >= today:
+                break
+            renewal = f"{rng.randrange(5, 300) * 100}"
+            sales.append([number, day.isoformat(), renewal, "renewal", f"{number}-R{n + 1}"])
+    return sales
+
+
 def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -129,7 +165,8 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with open_private(source, encoding="gb18030", newline="") as stream:
         writer = CsvWriter(stream)
         writer.writerow(headers)
-        writer.writerows(_demo_rows(args.rows, args.seed))
+        rows_written = _demo_rows(args.rows, args.seed)
+        writer.writerows(rows_written)
     write_private_text(mapping_path, json.dumps(_DEMO_MAPPING, ensure_ascii=False, indent=2))
     _print(out, f"1. wrote {args.rows} messy legacy rows (GB18030) to {source}")
     mapping = load_mapping(mapping_path)
@@ -157,23 +194,28 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             _print(out, f"\n{step}")
             _print(out, report.render(max_issues=5))
         write_private_text(base / "import-report.json", report.to_json() + "\n")
-        rng = random.Random(args.seed)
-        recorded = 0
         as_of = datetime.now(UTC)
-        for batch in registry.customers.batches(actor=operator):
-            for customer in batch:
-                for _ in range(rng.randrange(0, 6)):
-                    registry.activities.record_transaction(
-                        {
-                            "customer_id": customer.id,
-                            "occurred_at": as_of - timedelta(days=rng.randrange(1, 700)),
-                            "amount": {"amount": str(rng.randrange(100, 90000)), "currency": "CNY"},
-                            "product": "license",
-                        },
-                        actor=operator,
-                    )
-                    recorded += 1
-        _print(out, f"\n4. recorded {recorded} transactions")
+        sales = base / "legacy_transactions.csv"
+        with open_private(sales, encoding="utf-8", newline="") as stream:
+            writer = CsvWriter(stream)
+            writer.writerow(list(_DEMO_ACTIVITY_MAPPING["columns"]))
+            writer.writerows(_demo_transactions(rows_written, args.seed, as_of))
+        activity_mapping = ActivityMapping.from_dict(_DEMO_ACTIVITY_MAPPING)
+        write_private_text(
+            base / "legacy_transactions_mapping.json",
+            json.dumps(activity_mapping.to_dict(), ensure_ascii=False, indent=2),
+        )
+        with open_source(sales) as rows:
+            sold = import_activities(
+                rows,
+                activity_mapping,
+                registry,
+                actor=operator,
+                import_id="demo-sales",
+                errors_path=base / "legacy_transactions.errors.csv",
+            )
+        _print(out, f"\n4. transactions from the contracts and renewals in {sales}")
+        _print(out, sold.render(max_issues=3))
         for policy in (RFMPolicy(), abcd_by_amount(Decimal(100000), Decimal(20000))):
             result = registry.grading.regrade(policy, as_of=as_of, actor=operator)
             _print(out, f"5. graded {result.graded} customers with {result.policy_id}")

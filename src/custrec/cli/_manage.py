@@ -1,4 +1,4 @@
-"""``custrec keys init``, ``grade``, ``retention``, ``audit``, ``quality`` and ``duplicates``."""
+"""``custrec keys init``, ``retention``, ``audit``, ``quality`` and ``duplicates``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from custrec._files import write_private_text
 from custrec.cli._schedule import DEFAULT_SCHEDULE, load_schedule
@@ -16,12 +16,12 @@ from custrec.cli._support import (
     EXIT_PROBLEMS,
     EXIT_USAGE,
     _actor,
+    _as_of,
     _Failure,
     _insecure_key_file,
     _print,
     _registry,
 )
-from custrec.grading import ParetoPolicy, RFMPolicy, abcd_by_amount
 from custrec.interchange import render_table
 from custrec.matching import MatchDecision
 from custrec.security import (
@@ -57,51 +57,10 @@ def _cmd_keys_init(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK
 
 
-def _grading_policy(args: argparse.Namespace) -> Any:
-    if args.policy == "rfm":
-        return RFMPolicy(bins=args.bins)
-    if args.policy in ("pareto-value", "pareto-customers"):
-        points = tuple(float(p) for p in args.breakpoints) if args.breakpoints else (0.8, 0.95)
-        labels = tuple(chr(ord("A") + i) for i in range(len(points) + 1))
-        if args.policy == "pareto-value":
-            return ParetoPolicy(basis="value", breakpoints=points, labels=labels)
-        return ParetoPolicy(basis="customers", breakpoints=points, labels=labels)
-    if not args.cuts or len(args.cuts) not in (2, 3):
-        raise _Failure(EXIT_USAGE, "--policy abcd needs --cuts A,B or A,B,C (amounts)")
-    a, b, *rest = args.cuts
-    if rest:
-        return abcd_by_amount(a, b, c=rest[0], currency=args.currency)
-    return abcd_by_amount(a, b, currency=args.currency)
-
-
-def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    try:
-        policy = _grading_policy(args)
-    except (ValueError, TypeError) as exc:
-        raise _Failure(EXIT_USAGE, f"invalid grading policy: {exc}") from None
-    as_of = args.as_of or datetime.now(UTC)
-    with _registry(args) as registry:
-        try:
-            report = registry.grading.regrade(policy, as_of=as_of, actor=_actor(args, {"admin"}))
-        except ValueError as exc:  # e.g. RFM over a population without purchases
-            raise _Failure(EXIT_CONFIG, f"cannot grade: {exc}") from None
-        counts = registry.grading.distribution(actor=_actor(args, {"admin"}))
-    _print(out, f"{report.policy_id} as of {as_of.isoformat()}")
-    _print(
-        out,
-        f"graded {report.graded}: {report.changed} changed, {report.unchanged} unchanged; "
-        f"skipped {len(report.skipped_mixed_currencies)} (several currencies), "
-        f"{len(report.skipped_by_consent)} (refused profiling)",
-    )
-    table = sorted((label or "(none)", str(n)) for label, n in counts.items())
-    _print(out, render_table(("grade", "customers"), table, align="lr"))
-    return EXIT_OK
-
-
 def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     schedule = load_schedule(args.schedule) if args.schedule else DEFAULT_SCHEDULE
     now = datetime.now(UTC)
-    as_of = args.as_of or now
+    as_of = _as_of(args) or now
     if args.apply and as_of > now:
         raise _Failure(
             EXIT_USAGE,
@@ -158,7 +117,7 @@ def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     with _registry(args) as registry:
         report = registry.quality.report(
             actor=_actor(args, {"auditor"}),
-            as_of=args.as_of,
+            as_of=_as_of(args),
             stale_after=timedelta(days=args.stale_days),
             duplicates=not args.no_duplicates,
         )

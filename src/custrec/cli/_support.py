@@ -10,12 +10,14 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Final
 
 from custrec.backends import MemoryStore, SQLiteStore
+from custrec.errors import ConversionError
+from custrec.interchange.zones import parse_zone
 from custrec.registry import Registry
 from custrec.security import Actor, InsecureKeyFile, KeyConfigurationError, KeyRing, KeyUnavailable
 from custrec.storage import Store
@@ -181,19 +183,54 @@ def _actor(args: argparse.Namespace, roles: set[str]) -> Actor:
 
 
 def _instant(text: str) -> datetime:
-    """Parse ``--as-of``: a date (midnight UTC) or an ISO 8601 date-time (UTC if naive)."""
+    """Parse ``--as-of``: a date (midnight) or an ISO 8601 date-time. One without an offset is
+    returned naive; :func:`_as_of` places it in ``--zone`` (UTC by default)."""
     try:
         if "T" in text or " " in text.strip():
-            value = datetime.fromisoformat(text.strip())
-        else:
-            value = datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
+            return datetime.fromisoformat(text.strip())
+        return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date (2025-01-31) or date-time (2025-01-31T18:00+08:00)"
         ) from None
+
+
+def _zone(text: str) -> tzinfo:
+    """Parse ``--zone``: ``UTC``, an offset (``+08:00``) or an IANA name (``Asia/Shanghai``)."""
+    try:
+        return parse_zone(text)
+    except ConversionError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _in_zone(value: datetime, zone: tzinfo | None) -> datetime:
+    """``value`` as an aware UTC instant: a naive one is read in ``zone`` (default UTC)."""
     if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=zone or UTC)
     return value.astimezone(UTC)
+
+
+def _as_of(args: argparse.Namespace) -> datetime | None:
+    """``--as-of`` placed in ``--zone`` (``None`` when not given)."""
+    value: datetime | None = getattr(args, "as_of", None)
+    if value is None:
+        return None
+    return _in_zone(value, getattr(args, "zone", None))
+
+
+def _zone_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--zone",
+        type=_zone,
+        help="the time zone of --as-of without an offset: UTC (default), +08:00 or an IANA "
+        "name such as Asia/Shanghai",
+    )
+
+
+def _show_progress(args: argparse.Namespace, err: IO[str]) -> bool:
+    """``--progress`` / ``--no-progress``, else whether ``err`` is a terminal."""
+    chosen: bool | None = getattr(args, "progress", None)
+    return chosen if chosen is not None else err.isatty()
 
 
 def _share(text: str) -> float:
