@@ -34,6 +34,7 @@ Every CSV custrec writes escapes cells a spreadsheet would run as formulas (:cla
  '[warning] row 3: duplicate.in_file (same phone as row 1)']
 """
 
+from custrec._progress import Progress
 from custrec.interchange.convert import ConversionError
 from custrec.interchange.csvsafe import CsvWriter, escape_cell, unescape_cell
 from custrec.interchange.errorfile import ERROR_COLUMNS, ErrorFile
@@ -92,6 +93,7 @@ __all__ = [
     "MappedRow",
     "MappingError",
     "Outcome",
+    "Progress",
     "ReadError",
     "RowIssue",
     "Source",

@@ -26,7 +26,7 @@ import multiprocessing.connection
 import pickle
 import signal
 from collections import deque
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -407,22 +407,27 @@ class _Pool:
 
 
 def prepared_chunks(
-    preparer: Preparer, chunks: Iterator[list[SourceRow]], *, workers: int
+    preparer: Preparer,
+    chunks: Iterator[list[SourceRow]],
+    *,
+    workers: int,
+    prepared_one: Callable[[], None] | None = None,
 ) -> Generator[tuple[list[SourceRow], list[Prepared]], None, None]:
     """Each chunk with its prepared rows, in the order read.
 
     With ``workers`` > 1 and more than one chunk, the rows are prepared by worker processes,
-    at most ``workers`` chunks ahead of the caller; otherwise in this process. Close the
-    generator (``contextlib.closing``) to stop the workers early.
+    at most ``workers`` chunks ahead of the caller; otherwise in this process, calling
+    ``prepared_one()`` after each row. Close the generator (``contextlib.closing``) to stop
+    the workers early.
     """
     first = next(chunks, None)
     if first is None:
         return
     second = next(chunks, None) if workers > 1 else None
     if second is None:
-        yield first, [preparer.prepare(source) for source in first]
+        yield first, _in_process(preparer, first, prepared_one)
         for chunk in chunks:
-            yield chunk, [preparer.prepare(source) for source in chunk]
+            yield chunk, _in_process(preparer, chunk, prepared_one)
         return
     pool = _Pool(preparer, workers)
     failed = True
@@ -461,3 +466,15 @@ def _chain(
     yield first
     yield second
     yield from rest
+
+
+def _in_process(
+    preparer: Preparer, chunk: list[SourceRow], prepared_one: Callable[[], None] | None
+) -> list[Prepared]:
+    if prepared_one is None:
+        return [preparer.prepare(source) for source in chunk]
+    out: list[Prepared] = []
+    for source in chunk:
+        out.append(preparer.prepare(source))
+        prepared_one()
+    return out

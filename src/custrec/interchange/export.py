@@ -35,7 +35,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any, Final, Unpack
 
@@ -43,6 +43,8 @@ import attrs
 
 from custrec._checks import check, positive_int
 from custrec._files import open_private
+from custrec._log import get_logger
+from custrec._progress import Progress, Reporter
 from custrec.compliance import Disclose, Disclosure, Exclusion
 from custrec.errors import AccessDenied, Erased, NotFound
 from custrec.interchange.csvsafe import CsvWriter
@@ -64,6 +66,8 @@ __all__ = [
     "export_customers",
     "flatten",
 ]
+
+_log: Final = get_logger(__name__)
 
 EXPORT_FORMATS: Final = ("jsonl", "csv")
 CUSTOM_SEPARATOR: Final = ";"
@@ -197,7 +201,7 @@ def export_customers(
     actor: Actor,
     format: str = "jsonl",
     batch_size: int = 500,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     disclose: Disclose | None = None,
     **facets: Unpack[CustomerFacets],
 ) -> ExportResult:
@@ -209,8 +213,10 @@ def export_customers(
     refused before anything is written); the customers are those the actor may read
     (``registry.customers.ids``), each read through the audited
     ``registry.privacy.export_subject``. ``progress(count)`` is called every ``batch_size``
-    customers. Customers the actor may read but not export (``denied``) or whose data key is
-    gone (``erased``) are left out and counted.
+    customers written and at the end with every customer written; a callback that raises
+    stops the export, leaving the customers written so far in ``out`` (whole lines or rows,
+    each read audited). Customers the actor may read but not export (``denied``) or whose
+    data key is gone (``erased``) are left out and counted.
 
     With ``disclose`` (a :class:`~custrec.compliance.Disclose`) the file goes to a third
     party: the export is recorded as a disclosure (``registry.disclosures``), each customer
@@ -278,7 +284,7 @@ def _export(
     format: str,
     ids: Iterator[str],
     batch_size: int,
-    progress: Callable[[int], None] | None,
+    progress: Progress | None,
     run: DisclosureRun | None = None,
 ) -> ExportResult:
     writer: CsvWriter | None = None
@@ -291,6 +297,7 @@ def _export(
     left_out: set[str] = set()
     exported = masked = erased = denied = 0
     excluded: dict[str, int] = {}
+    reporter = Reporter(progress, every=batch_size)
 
     def write(is_masked: bool, record: Mapping[str, Any]) -> None:
         if writer is not None:
@@ -329,10 +336,15 @@ def _export(
             write(is_masked, subject.record)
         exported += 1
         masked += is_masked
-        if progress is not None and exported % batch_size == 0:
-            progress(exported)
-    if progress is not None and (exported % batch_size or not exported):
-        progress(exported)
+        reporter.add(1)
+    reporter.finish()
+    _log.info(
+        "export: %d customers written (%d masked), %d erased and %d denied left out",
+        exported,
+        masked,
+        erased,
+        denied,
+    )
     return ExportResult(
         exported=exported,
         masked=masked,

@@ -33,13 +33,17 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 
 import attrs
 
 from custrec._checks import int_range, integer, number_range, positive_int, require_aware
+from custrec._log import get_logger, slow_batch
+from custrec._progress import Progress, Reporter
 from custrec.errors import (
     AccessDenied,
     DuplicateCustomer,
@@ -106,7 +110,9 @@ _KEY_NAMES: Final = {
 }
 _CONVERTER: Final = make_converter()
 
-Progress = Callable[[int], None]
+_PROGRESS_ROWS: Final = 250  # rows checked between progress calls ...
+_PROGRESS_SECONDS: Final = 0.2  # ... or seconds, whichever comes first
+_log: Final = get_logger(__name__)
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
@@ -710,7 +716,11 @@ def plan_import(
     fix) applies only what is not stored yet. With ``dry_run=True`` (the default) nothing is
     written, but the report is the one the real run would give. Rows needing a person's
     attention are written to ``error_file`` when one is given; ``progress(rows_done)`` is called
-    after each chunk; ``as_of`` (aware, default now) is the instant "not in the future" is
+    as rows are read and checked (every 250 rows or 0.2 seconds, whichever comes first, when
+    they are checked in this process) and after each chunk is written, the last call giving
+    every row read; a callback that raises stops the import: chunks written before stay
+    written (a re-run with the same ``import_id`` completes it), the chunk in hand is not
+    written. ``as_of`` (aware, default now) is the instant "not in the future" is
     checked against. The actor needs the create right (and for ``on_match="update"`` the
     update and unmask rights).
 
@@ -755,16 +765,33 @@ def plan_import(
         as_of=now,
         preparation=preparation,
     )
+    reporter = Reporter(progress, every=_PROGRESS_ROWS, seconds=_PROGRESS_SECONDS)
+    _log.info("import %s started (dry run: %s)", import_id, importer.dry_run)
     try:
         chunks = _chunks(_as_rows(rows), chosen.batch_size, importer.binder)
         with contextlib.closing(
-            prepared_chunks(preparer, chunks, workers=chosen.workers)
+            prepared_chunks(
+                preparer,
+                chunks,
+                workers=chosen.workers,
+                prepared_one=None if progress is None else partial(reporter.add, 1),
+            )
         ) as prepared:
             for chunk, ready in prepared:
+                started = time.monotonic()
                 importer.run_chunk(chunk, ready)
-                if progress is not None:
-                    progress(importer.rows)
-        return importer.report(info if isinstance(info, SourceInfo) else None)
+                slow_batch(_log, "import chunk", started, len(chunk))
+                reporter.add(importer.rows - reporter.done)
+                reporter.flush()
+        reporter.finish()
+        report = importer.report(info if isinstance(info, SourceInfo) else None)
+        _log.info(
+            "import %s done: %d rows (%s)",
+            import_id,
+            report.rows,
+            ", ".join(f"{o.value}={n}" for o, n in report.counts.items() if n),
+        )
+        return report
     finally:
         importer.work.close()
 

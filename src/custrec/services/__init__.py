@@ -7,6 +7,7 @@ policy, settings), the :class:`~custrec.services._records.Records` helpers, and 
 services it calls. docs/architecture.md shows the layers and how to add a capability.
 """
 
+from custrec._progress import Progress
 from custrec.services._records import Records
 from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
@@ -89,6 +90,7 @@ __all__ = [
     "PreparedCustomer",
     "PrivacyService",
     "ProcessingService",
+    "Progress",
     "QualityService",
     "Records",
     "RegradeReport",

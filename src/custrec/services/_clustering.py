@@ -34,6 +34,7 @@ from typing import Any, Final
 import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from custrec._log import get_logger
 from custrec.matching.clusters import ClusterRun, StopKey, consistent_clusters
 from custrec.matching.keys import GOVERNMENT_KINDS, MatchKey, StrongKey
 from custrec.matching.scoring import (
@@ -48,6 +49,7 @@ from custrec.matching.scoring import (
 __all__ = ["cluster_profiles", "key_digest"]
 
 _BATCH: Final = 5000
+_log: Final = get_logger(__name__)
 _CACHE: Final = 20_000
 _HASH_BITS: Final = 55
 _HASH_MASK: Final = (1 << _HASH_BITS) - 1
@@ -207,6 +209,15 @@ def _run(
             planned += size * (size - 1) // 2
     conn.executemany("INSERT INTO stop VALUES (?)", stop)
     stopped = frozenset(k for (k,) in stop)
+    if stop_keys:
+        _log.warning(
+            "clustering: %d stop key(s) held by more than %d records each, never expanded (%s)",
+            len(stop_keys),
+            cap,
+            ", ".join(
+                f"{s.kind}: {s.records}" for s in sorted(stop_keys, key=lambda s: -s.records)
+            ),
+        )
 
     links: list[Match] = []
     government: dict[str, frozenset[StrongKey]] = {}
@@ -236,6 +247,13 @@ def _run(
                             )
     clusters, conflicts = consistent_clusters(
         links, government, support=lambda m: shared_keys[m.left, m.right]
+    )
+    _log.info(
+        "clustering: %d records, %d blocks, %d comparisons, %d clusters",
+        total,
+        block_count,
+        compared,
+        len(clusters),
     )
     return ClusterRun(
         clusters=clusters,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -11,6 +12,8 @@ from typing import Final, Unpack
 import attrs
 
 from custrec._checks import aware, check, positive_int
+from custrec._log import get_logger, slow_batch
+from custrec._progress import Progress, Reporter
 from custrec.grading import ActivitySummary, FittablePolicy, Grade, Grades, GradingPolicy
 from custrec.model.history import FieldChange
 from custrec.model.records import DimensionGrade
@@ -27,6 +30,7 @@ __all__ = ["GradingService"]
 
 _DIMENSION: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _REFUSAL: Final = "the customer refused profiling (consent)"
+_log: Final = get_logger(__name__)
 
 
 class GradingService:
@@ -54,6 +58,7 @@ class GradingService:
         batch_size: int = 500,
         dimension: str | None = None,
         ranking: Sequence[str] | None = None,
+        progress: Progress | None = None,
     ) -> RegradeReport:
         """Grade every customer with ``policy`` and store the grade.
 
@@ -80,6 +85,10 @@ class GradingService:
         ``ranking`` (labels best first), else the fitted or given policy's ``ranking`` attribute,
         else ``changed``. Needs the ``grade`` right over all customers. ``ValueError`` for a bad
         dimension name or ranking.
+
+        ``progress(customers_done)`` is called after each committed batch (the last call gives
+        every customer looked at); a callback that raises stops the run after that batch, the
+        batches before stay written.
         """
         actor = check_actor(actor)
         check("as_of", as_of, aware())
@@ -107,7 +116,9 @@ class GradingService:
         grade_of = _batch(fitted, list(population.values()), as_of)
         tally = _Tally(order)
         refused: list[str] = []
+        reporter = Reporter(progress)
         for start in range(0, len(ids), batch_size):
+            started = time.monotonic()
             now = self._context.now()
             with self._context.unit() as unit:
                 for row in unit.session.customers.get_many(ids[start : start + batch_size]):
@@ -140,6 +151,17 @@ class GradingService:
                     else:
                         tally.move(row.id, written[0], label, written[1])
                 unit.commit()
+            done = len(ids[start : start + batch_size])
+            slow_batch(_log, "regrade", started, done)
+            reporter.add(done)
+        reporter.finish()
+        _log.info(
+            "regrade with %s: %d graded, %d changed, %d refused profiling",
+            fitted.policy_id,
+            tally.graded,
+            len(tally.moves),
+            len(refused),
+        )
         return RegradeReport(
             policy_id=fitted.policy_id,
             as_of=as_of,

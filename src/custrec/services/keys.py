@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from typing import Final
 
 import attrs
 
 from custrec._checks import check, positive_int
+from custrec._log import get_logger, slow_batch
+from custrec._progress import Progress, Reporter
 from custrec.errors import NotFound
 from custrec.security import Action, Actor, KeyringMismatch, Resource
 from custrec.services._custom import row_facets
@@ -28,6 +31,8 @@ from custrec.storage.codec import EncryptingCodec
 
 __all__ = ["KeyService"]
 
+_log: Final = get_logger(__name__)
+
 
 class KeyService:
     """Re-wrap data keys under a new master key, re-index, move keys apart."""
@@ -42,7 +47,7 @@ class KeyService:
         actor: Actor,
         reason: str | None = None,
         batch_size: int = 500,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> RotationReport:
         """Re-wrap every data key under the keyring's current master key.
 
@@ -63,7 +68,10 @@ class KeyService:
         store = (
             self._context.key_store if self._context.key_store is not None else self._context.store
         )
+        reporter = Reporter(progress)
+        _log.info("master key rotation to %s started", ring.provider.current_key_id)
         while True:
+            started = time.monotonic()
             with store.transaction() as session:
                 keys = session.keys.list(after=after, limit=batch_size)
                 for key in keys:
@@ -81,8 +89,15 @@ class KeyService:
             if not keys:
                 break
             after = keys[-1].customer_id
-            if progress is not None:
-                progress(rewrapped + unchanged)
+            slow_batch(_log, "key rotation", started, len(keys))
+            reporter.add(len(keys))
+        reporter.finish()
+        _log.info(
+            "master key rotation to %s done: %d data keys re-wrapped, %d already current",
+            ring.provider.current_key_id,
+            rewrapped,
+            unchanged,
+        )
         with self._context.unit() as unit:
             unit.audit(
                 actor,
@@ -98,7 +113,14 @@ class KeyService:
             master_key_id=ring.provider.current_key_id,
         )
 
-    def reindex(self, *, actor: Actor, reason: str | None = None, batch_size: int = 500) -> int:
+    def reindex(
+        self,
+        *,
+        actor: Actor,
+        reason: str | None = None,
+        batch_size: int = 500,
+        progress: Progress | None = None,
+    ) -> int:
         """Rewrite every customer's index keys and facets as the current settings make them.
 
         Run it after adding a new index key (lookups keep working meanwhile because they try
@@ -108,6 +130,10 @@ class KeyService:
         blocking keys, name search or facets. Every record is opened
         to recompute its keys; only rows whose keys differ are written. Returns how many
         customers were re-indexed. Needs the ``manage_keys`` right.
+
+        Runs in batches of ``batch_size`` rows, one transaction each, calling
+        ``progress(rows_done)`` after every committed batch (the last call gives every row
+        looked at); a callback that raises stops it there, and a re-run finishes the rest.
         """
         actor = check_actor(actor)
         reason = check_optional_reason(reason)
@@ -118,7 +144,10 @@ class KeyService:
             unit.commit()
         count = 0
         after: str | None = None
+        reporter = Reporter(progress)
+        _log.info("re-index started")
         while True:
+            started = time.monotonic()
             with self._context.unit() as unit:
                 rows = unit.session.customers.query(after=after, limit=batch_size)
                 for row in rows:
@@ -144,6 +173,10 @@ class KeyService:
             if not rows:
                 break
             after = rows[-1].id
+            slow_batch(_log, "re-index", started, len(rows))
+            reporter.add(len(rows))
+        reporter.finish()
+        _log.info("re-index done: %d of %d customer rows rewritten", count, reporter.done)
         with self._context.unit() as unit:
             if self._context.keyring is not None:  # every row now uses the current index key only
                 unit.session.meta.put(META_KEYRING, self._context.keyring.fingerprint().to_record())

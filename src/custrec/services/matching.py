@@ -7,11 +7,13 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from custrec._checks import check, positive_int
+from custrec._log import get_logger
+from custrec._progress import Progress, Reporter, counted
 from custrec.consent import ConsentEvent
 from custrec.errors import InvalidState, StorageError, ValidationFailed
 from custrec.matching import (
@@ -43,6 +45,8 @@ from custrec.storage import ConsentRecord, CustomerRow
 from custrec.validation import normalize_customer, validate
 
 __all__ = ["MatchingService"]
+
+_log: Final = get_logger(__name__)
 
 
 class MatchingService:
@@ -152,6 +156,13 @@ class MatchingService:
                 reason=f"{len(near)} compared, {len(candidates)} candidates",
             )
             unit.commit()
+        if stop_keys:
+            _log.info(
+                "duplicate search met %d stop key(s) over the cap of %d (%s); not read",
+                len(stop_keys),
+                cap,
+                ", ".join(f"{k.kind}: {k.records}" for k in stop_keys),
+            )
         return DuplicateSearch(
             candidates=tuple(candidates[:max_results]),
             stop_keys=tuple(stop_keys),
@@ -178,6 +189,7 @@ class MatchingService:
         actor: Actor,
         decision: MatchDecision = MatchDecision.PROBABLE,
         batch_size: int = 1000,
+        progress: Progress | None = None,
     ) -> ClusterRun:
         """Cluster every stored customer with its duplicates (a batch run over the whole store).
 
@@ -188,6 +200,10 @@ class MatchingService:
         above ``decision`` are joined with union-find. Memory stays bounded by the largest block
         and the links found, not by the number of pairs. Needs the right to read every customer
         (the result holds ids, scores and field names only). Audited. Nothing is merged.
+
+        ``progress(customers_read)`` is called every ``batch_size`` customers read and once at
+        the end with every customer read, after the comparisons; a callback that raises stops
+        the run (nothing is written: the scratch database is removed).
         """
         actor = check_actor(actor)
         wanted = MatchDecision(decision)
@@ -200,17 +216,20 @@ class MatchingService:
             unit.audit(actor, "customer.find_duplicate_clusters", at=now, reason=str(wanted))
             unit.commit()
 
+        reporter = Reporter(progress, every=batch_size)
         profiles = (
             (profile(customer), strong_keys(customer) | blocking_keys(customer))
-            for customer in self._records.every_customer(batch_size)
+            for customer in counted(self._records.every_customer(batch_size), reporter)
         )
-        return cluster_profiles(
+        run = cluster_profiles(
             profiles,
             cap=self._context.matching.cap,
             decision=wanted,
             thresholds=self._context.matching.thresholds,
             weights=self._context.matching.weights,
         )
+        reporter.finish()
+        return run
 
     def merge(
         self,

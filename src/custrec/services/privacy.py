@@ -9,6 +9,7 @@ from datetime import datetime
 import attrs
 
 from custrec._checks import check, storable_text
+from custrec._log import get_logger
 from custrec.errors import Erased, NotFound
 from custrec.model.records import Customer, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
@@ -23,6 +24,8 @@ from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
 __all__ = ["JOURNAL_ACTION", "PrivacyService"]
+
+_log = get_logger(__name__)
 
 JOURNAL_ACTION = "erasure.journal"
 """The audit action of an erasure-journal entry (in the key store's log, with the key's
@@ -171,6 +174,7 @@ class PrivacyService:
             unit.authorize(actor, Action.ERASE, Resource.of(row), at=now)
             actions = self.erase_in(unit, row, actor_id=actor.id, reason=reason, now=now)
             unit.commit()
+        _log.info("customer %s erased (%d erasure actions)", row.id, len(actions))
         return ErasureReceipt(
             customer_id=row.id,
             erased_at=now,
@@ -403,6 +407,11 @@ class PrivacyService:
                     unit, customer_id, actor.id, why or "replayed erasure", now
                 )
                 if redone or destroyed:
+                    _log.info(
+                        "erasure of customer %s replayed (%s)",
+                        customer_id,
+                        "tombstoned again" if redone else "data key destroyed",
+                    )
                     replayed.append(customer_id)
                     unit.audit(
                         actor,
@@ -413,6 +422,7 @@ class PrivacyService:
                         change=True,
                     )
                 unit.commit()
+        _log.info("erasure replay: %d of %d known erasures redone", len(replayed), len(reasons))
         return replayed
 
 

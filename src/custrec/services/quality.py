@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from custrec._checks import aware, check, positive_int
+from custrec._progress import Progress, Reporter, counted
 from custrec.consent import ConsentLedger
 from custrec.model.records import Customer
 from custrec.quality import QualityReport, QualityTally, assess
@@ -40,6 +41,7 @@ class QualityService:
         duplicates: bool = True,
         purposes: Sequence[str] | None = None,
         batch_size: int = 500,
+        progress: Progress | None = None,
     ) -> QualityReport:
         """Measure the data quality of the whole store (see :mod:`custrec.quality`).
 
@@ -50,6 +52,10 @@ class QualityService:
         ``probable``. The report holds counts only, so the
         right to read every customer is enough (masked reads, such as the auditor's, do).
         Audited.
+
+        ``progress(customers_assessed)`` is called every ``batch_size`` customers and at the
+        end with every customer assessed (with ``duplicates`` the clustering pass runs first,
+        without calls); a callback that raises stops the report (nothing is written).
         """
         actor = check_actor(actor)
         at = check("as_of", as_of, aware()) if as_of is not None else self._context.now()
@@ -60,9 +66,13 @@ class QualityService:
             unit.commit()
         duplicate_ids = self._duplicate_ids(actor, duplicates, batch_size)
         ledgers: dict[str, ConsentLedger] = {}
-        return assess(
-            self._records.every_customer(
-                batch_size, also=lambda unit, page: self._read_ledgers(unit, page, ledgers)
+        reporter = Reporter(progress, every=batch_size)
+        report = assess(
+            counted(
+                self._records.every_customer(
+                    batch_size, also=lambda unit, page: self._read_ledgers(unit, page, ledgers)
+                ),
+                reporter,
             ),
             as_of=at,
             stale_after=stale_after,
@@ -71,6 +81,8 @@ class QualityService:
             purposes=purposes,
             duplicate_ids=duplicate_ids,
         )
+        reporter.finish()
+        return report
 
     def breakdown(
         self,

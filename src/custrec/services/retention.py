@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Final
 
 import attrs
 
 from custrec._checks import aware, check
+from custrec._log import get_logger, slow_batch
+from custrec._progress import Progress, Reporter
 from custrec.consent import CaptureChannel, ConsentEvent
 from custrec.errors import Erased, NotFound
 from custrec.model.records import Customer, RecordState, VerificationStatus
@@ -33,6 +37,7 @@ RETENTION_PRINCIPAL = "custrec:retention"
 audited, with ``on_behalf_of`` naming the operator who applied the plan."""
 
 _SCAN_BATCH = 500
+_log: Final = get_logger(__name__)
 
 
 class RetentionService:
@@ -84,13 +89,22 @@ class RetentionService:
         return rules
 
     def plan(
-        self, *, as_of: datetime, actor: Actor, schedule: RetentionSchedule | None = None
+        self,
+        *,
+        as_of: datetime,
+        actor: Actor,
+        schedule: RetentionSchedule | None = None,
+        progress: Progress | None = None,
     ) -> list[PlannedAction]:
         """Plan the retention actions due at ``as_of`` for every stored customer.
 
         Uses ``schedule`` or the registry's own; actions already applied are left out. A plan at
         a later ``as_of`` is a preview: :meth:`apply` carries out only the actions due
         at its clock. Needs the ``retention`` right; audited.
+
+        ``progress(customers_read)`` is called after each batch of customers read and at the
+        end with every customer read; a callback that raises stops the plan (nothing is
+        written).
         """
         actor = check_actor(actor)
         check("as_of", as_of, aware())
@@ -102,7 +116,9 @@ class RetentionService:
             unit.commit()
         facts: list[RetentionFacts] = []
         after: str | None = None
+        reporter = Reporter(progress)
         while True:
+            started = time.monotonic()
             with self._context.unit(readonly=True) as unit:
                 rows, after = unit.seek(
                     CustomerFilter(),
@@ -115,9 +131,14 @@ class RetentionService:
                         facts.append(self._retention_facts(unit, row, as_of))
                     except Erased:  # its key is gone: an interrupted erasure, finished elsewhere
                         continue
+            slow_batch(_log, "retention plan", started, len(rows))
+            reporter.add(len(rows))
             if after is None:
                 break
-        return rules.plan(facts, as_of=as_of)
+        reporter.finish()
+        planned = rules.plan(facts, as_of=as_of)
+        _log.info("retention plan: %d actions for %d customers", len(planned), len(facts))
+        return planned
 
     def apply(
         self,
@@ -125,6 +146,7 @@ class RetentionService:
         *,
         actor: Actor,
         schedule: RetentionSchedule | None = None,
+        progress: Progress | None = None,
     ) -> RetentionReport:
         """Carry out the actions of a retention plan that are due now; report on each.
 
@@ -146,6 +168,11 @@ class RetentionService:
         who needs the ``retention`` right (not ``erase``: the schedule is the authority);
         anonymise and destroy need a keyring (:class:`ErasureUnavailable`, before anything is
         done).
+
+        ``progress(actions_done)`` is called after each action (carried out, or found not due,
+        already applied or superseded) and at the end with every action of the plan; a
+        callback that raises stops the run there: the actions done before stay done, the rest
+        stay pending for a re-run.
         """
         actor = check_actor(actor)
         rules = self._schedule(schedule)
@@ -166,11 +193,18 @@ class RetentionService:
             "not_due": [],
             "superseded": [],
         }
+        reporter = Reporter(progress)
         for action in actions:
             if action.due_at > now:
                 outcomes["not_due"].append(action.key)
             else:
                 outcomes[self._apply_one(action, actor, rules, now)].append(action.key)
+            reporter.add(1)
+        reporter.finish()
+        _log.info(
+            "retention apply: %s",
+            ", ".join(f"{name}={len(keys)}" for name, keys in outcomes.items()),
+        )
         return RetentionReport(**{name: tuple(keys) for name, keys in outcomes.items()})
 
     def _apply_one(

@@ -5,11 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
+from custrec._log import get_logger
 from custrec.errors import StorageError
 
 __all__ = ["Migrator", "Versioned"]
+
+_log: Final = get_logger(__name__)
 
 
 class Versioned(Protocol):
@@ -48,8 +51,22 @@ class Migrator(ABC, Generic[_M]):
             if current is None:
                 self.create_version_table()
                 current = 0
+            if current < latest:
+                _log.info(
+                    "schema migration (%s) from version %d to %d started",
+                    self.list_name,
+                    current,
+                    latest,
+                )
             for migration in migrations[current:]:
                 self.apply(migration)
+                _log.debug(
+                    "schema migration (%s): step %d applied", self.list_name, migration.version
+                )
+        if current < latest:
+            _log.info(
+                "schema migration (%s) from version %d to %d done", self.list_name, current, latest
+            )
 
     def _checked(self, latest: int) -> int | None:
         current = self.current()
