@@ -7,8 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from custrec.services import _intake
+
+# No per-example deadline: speed goals live in benchmarks/, and on a loaded two-core machine
+# (or under pytest-xdist) the first example of a test also pays for lazy imports, so a
+# wall-clock deadline only makes property tests flaky. Tests that need one set it themselves.
+settings.register_profile("custrec", deadline=None)
+settings.load_profile("custrec")
 
 
 class IntakeValidations:
