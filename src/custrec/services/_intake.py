@@ -4,13 +4,15 @@ first history entry and the audit entry in one unit of work."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from custrec._checks import check, positive_int, require_aware
+from custrec._log import get_logger, slow_batch
 from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
@@ -32,6 +34,8 @@ from custrec.storage import CustomerRow, HistoryRecord
 from custrec.validation import normalize_customer, parse_customer, phone, validate
 
 __all__ = ["RESTRICTION_ISSUE", "Intake", "Preparation", "PreparedCustomer"]
+
+_log: Final = get_logger(__name__)
 
 
 class Intake:
@@ -145,6 +149,7 @@ class Intake:
         chunk: list[tuple[int, Mapping[str, Any] | Customer | PreparedCustomer]] = []
 
         def flush() -> None:
+            started = time.monotonic()
             now = self._context.now()
             prepared: list[tuple[int, Customer]] = []
             for position, item in chunk:
@@ -234,6 +239,7 @@ class Intake:
                 if histories:
                     unit.session.history.append(histories)
                 unit.commit()
+            slow_batch(_log, "intake", started, len(chunk))
             chunk.clear()
 
         for position, item in enumerate(items):
