@@ -39,6 +39,13 @@ from custrec.cli._manage import (
     _cmd_quality,
     _cmd_retention,
 )
+from custrec.cli._records import (
+    _cmd_erase,
+    _cmd_merge,
+    _cmd_show,
+    _cmd_subject,
+    add_record_commands,
+)
 from custrec.cli._sampling import _cmd_sample, add_sample_command
 from custrec.cli._schedule import DEFAULT_SCHEDULE, load_schedule
 from custrec.cli._support import (
@@ -62,7 +69,7 @@ from custrec.cli._support import (
     _zone_flag,
 )
 from custrec.cli._transfer import _cmd_export, _cmd_import, _workers_argument
-from custrec.errors import AccessDenied, CustrecError, StorageError
+from custrec.errors import AccessDenied, CustrecError, NotFound, StorageError
 from custrec.interchange import MappingError, ReadError
 from custrec.model.records import CustomerKind, LifecycleStage, RecordState
 from custrec.security import (
@@ -241,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates.add_argument("--json", action="store_true", help="one JSON line per cluster")
     _common(duplicates)
 
+    add_record_commands(commands, _common)
     add_backup_commands(commands, _common)
     add_sample_command(commands, _common)
 
@@ -264,6 +272,10 @@ _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], i
     "backup": _cmd_backup,
     "restore": _cmd_restore,
     "sample": _cmd_sample,
+    "show": _cmd_show,
+    "subject": _cmd_subject,
+    "erase": _cmd_erase,
+    "merge": _cmd_merge,
     "demo": _cmd_demo,
 }
 
@@ -301,6 +313,8 @@ def main(
         return _fail(err, EXIT_CONFIG, f"the keys cannot be used: {exc}")
     except AccessDenied as exc:
         return _fail(err, EXIT_DENIED, str(exc))
+    except NotFound as exc:  # an id that names no customer: the input, not the storage
+        return _fail(err, EXIT_CONFIG, str(exc))
     except StorageError as exc:
         return _fail(err, EXIT_STORAGE, f"storage: {exc}")
     except CustrecError as exc:
