@@ -780,7 +780,7 @@ def plan_import(
             for chunk, ready in prepared:
                 started = time.monotonic()
                 importer.run_chunk(chunk, ready)
-                slow_batch(_log, "import chunk", started, len(chunk))
+                slow_batch(_log, "import", started, len(chunk))
                 reporter.add(importer.rows - reporter.done)
                 reporter.flush()
         reporter.finish()
