@@ -101,6 +101,13 @@ def test_keys_init_writes_a_private_key_file(env: dict[str, Path]) -> None:
         ["audit", "checkpoint"],
         ["quality"],
         ["keys", "init"],
+        ["keys", "rotate"],
+        ["keys", "reindex"],
+        ["import-activities"],
+        ["show"],
+        ["subject", "export"],
+        ["erase"],
+        ["merge"],
     ],
 )
 def test_keys_never_come_from_the_command_line(

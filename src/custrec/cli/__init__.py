@@ -32,10 +32,10 @@ from custrec.cli._activities import _cmd_import_activities, add_activity_command
 from custrec.cli._backups import _cmd_backup, _cmd_restore, add_backup_commands
 from custrec.cli._demo import _cmd_demo
 from custrec.cli._grading import _cmd_grade, add_grade_command
+from custrec.cli._keys import _cmd_keys, add_keys_command
 from custrec.cli._manage import (
     _cmd_audit,
     _cmd_duplicates,
-    _cmd_keys_init,
     _cmd_quality,
     _cmd_retention,
 )
@@ -134,11 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"custrec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    keys = commands.add_parser("keys", help="manage key files")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    init = keys_commands.add_parser("init", help="create a key file (mode 0600)")
-    init.add_argument("path", help="where to write the key file")
-    init.add_argument("--exist-ok", action="store_true", help="keep an existing key file")
+    add_keys_command(commands, _common, _progress_flags)
 
     imp = commands.add_parser("import", help="import a CSV or JSON Lines file")
     imp.add_argument("file", help="the CSV or JSON Lines file")
@@ -215,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--schedule", help="schedule TOML (default: the documented default)")
     ret.add_argument("--apply", action="store_true", help="carry out the plan")
     ret.add_argument("--show", type=int, default=50, help="actions printed (default 50)")
+    _progress_flags(ret)
     _common(ret)
 
     audit = commands.add_parser("audit", help="verify the tamper-evident audit log")
@@ -236,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument(
         "--no-duplicates", action="store_true", help="skip duplicate detection (faster)"
     )
+    _progress_flags(quality)
     _common(quality)
 
     duplicates = commands.add_parser("duplicates", help="cluster duplicate customers (no merge)")
@@ -246,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the weakest link to cluster on (default: probable)",
     )
     duplicates.add_argument("--json", action="store_true", help="one JSON line per cluster")
+    _progress_flags(duplicates)
     _common(duplicates)
 
     add_record_commands(commands, _common)
@@ -261,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], int]]] = {
+    "keys": _cmd_keys,
     "import": _cmd_import,
     "import-activities": _cmd_import_activities,
     "export": _cmd_export,
@@ -300,8 +300,6 @@ def main(
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        if args.command == "keys":
-            return _cmd_keys_init(args, out)
         return _COMMANDS[args.command](args, out, err)
     except _Failure as exc:
         return _fail(err, exc.code, exc.message)

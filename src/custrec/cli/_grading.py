@@ -14,6 +14,7 @@ from custrec.cli._support import (
     EXIT_USAGE,
     _actor,
     _as_of,
+    _counting,
     _Failure,
     _instant,
     _numbers,
@@ -197,9 +198,14 @@ def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     dimension = _dimension(args)
     as_of = _as_of(args) or datetime.now(UTC)
     actor = _actor(args, {"admin"})
-    with _registry(args) as registry:
+    with (
+        _registry(args) as registry,
+        _counting(args, err, registry, label="grading") as progress,
+    ):
         try:
-            report = registry.grading.regrade(policy, as_of=as_of, actor=actor, dimension=dimension)
+            report = registry.grading.regrade(
+                policy, as_of=as_of, actor=actor, dimension=dimension, progress=progress
+            )
         except ValueError as exc:  # e.g. RFM over a population without purchases
             message = str(exc)
             if "dimension" in message:

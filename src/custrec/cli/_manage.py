@@ -17,6 +17,7 @@ from custrec.cli._support import (
     EXIT_USAGE,
     _actor,
     _as_of,
+    _counting,
     _Failure,
     _insecure_key_file,
     _print,
@@ -69,7 +70,10 @@ def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     actor = _actor(args, {"admin"})
     with _registry(args) as registry:
-        plan = registry.retention.plan(as_of=as_of, actor=actor, schedule=schedule)
+        with _counting(args, err, registry, label="planning") as progress:
+            plan = registry.retention.plan(
+                as_of=as_of, actor=actor, schedule=schedule, progress=progress
+            )
         rows = [(a.customer_id, a.action.value, a.rule, a.due_at.date().isoformat()) for a in plan]
         _print(out, f"retention plan as of {as_of.isoformat()}: {len(plan)} actions due")
         if rows:
@@ -77,7 +81,12 @@ def _cmd_retention(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             if len(rows) > args.show:
                 _print(out, f"... and {len(rows) - args.show} more")
         if args.apply:
-            done = registry.retention.apply(plan, actor=actor, schedule=schedule)
+            with _counting(
+                args, err, registry, label="applying", unit="actions", total=len(plan)
+            ) as progress:
+                done = registry.retention.apply(
+                    plan, actor=actor, schedule=schedule, progress=progress
+                )
             _print(
                 out,
                 f"applied {len(done.applied)} actions; {len(done.already_applied)} already "
@@ -114,12 +123,16 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    with _registry(args) as registry:
+    with (
+        _registry(args) as registry,
+        _counting(args, err, registry, label="assessing") as progress,
+    ):
         report = registry.quality.report(
             actor=_actor(args, {"auditor"}),
             as_of=_as_of(args),
             stale_after=timedelta(days=args.stale_days),
             duplicates=not args.no_duplicates,
+            progress=progress,
         )
     if args.json:
         _print(out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -129,9 +142,14 @@ def _cmd_quality(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _cmd_duplicates(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    with _registry(args) as registry:
+    with (
+        _registry(args) as registry,
+        _counting(args, err, registry, label="clustering") as progress,
+    ):
         run = registry.matching.clusters(
-            actor=_actor(args, {"auditor"}), decision=MatchDecision(args.decision)
+            actor=_actor(args, {"auditor"}),
+            decision=MatchDecision(args.decision),
+            progress=progress,
         )
     if args.json:
         for cluster in run.clusters:

@@ -50,7 +50,8 @@ class _Failure(Exception):
 class ProgressBar:
     """A one-line progress indicator on a text stream: rows, rows/s, share done and an ETA.
 
-    ``total`` is the work in units of ``position`` (bytes of the file), when known. Updates are
+    ``unit`` names what is counted (``rows``, ``customers``, ``keys``). ``total`` is the work
+    in units of ``position`` (bytes of the file, or the items themselves), when known. Updates are
     drawn at most every ``interval`` seconds; :meth:`close` ends the line. Nothing is drawn when
     ``enabled`` is false.
     """
@@ -60,6 +61,7 @@ class ProgressBar:
         stream: IO[str],
         *,
         label: str,
+        unit: str = "rows",
         total: int | None = None,
         enabled: bool = True,
         interval: float = 0.2,
@@ -67,6 +69,7 @@ class ProgressBar:
     ) -> None:
         self._stream = stream
         self._label = label
+        self._unit = unit
         self._total = total if total and total > 0 else None
         self._enabled = enabled
         self._interval = interval
@@ -79,7 +82,7 @@ class ProgressBar:
         """The text drawn for ``rows`` done (and ``position`` of ``total``)."""
         elapsed = max(self._clock() - self._start, 1e-9)
         rate = rows / elapsed
-        text = f"{self._label}: {rows:,} rows  {rate:,.0f} rows/s"
+        text = f"{self._label}: {rows:,} {self._unit}  {rate:,.0f} {self._unit}/s"
         if self._total is not None and position is not None:
             share = min(max(position / self._total, 0.0), 1.0)
             text += f"  {share:4.0%}"
@@ -225,6 +228,29 @@ def _zone_flag(parser: argparse.ArgumentParser) -> None:
         help="the time zone of --as-of without an offset: UTC (default), +08:00 or an IANA "
         "name such as Asia/Shanghai",
     )
+
+
+@contextmanager
+def _counting(
+    args: argparse.Namespace,
+    err: IO[str],
+    registry: Registry,
+    *,
+    label: str,
+    unit: str = "customers",
+    total: int | None = None,
+) -> Iterator[Callable[[int], None]]:
+    """A progress callback drawing a :class:`ProgressBar` on ``err`` when asked for (or on a
+    terminal), towards ``total`` (default: the customers the command's admin may read, counted
+    only when the bar is shown); the line is ended on the way out."""
+    shown = _show_progress(args, err)
+    if shown and total is None:
+        total = registry.customers.count(actor=_actor(args, {"admin"}))
+    bar = ProgressBar(err, label=label, unit=unit, total=total, enabled=shown)
+    try:
+        yield lambda done: bar.update(done, done)
+    finally:
+        bar.close()
 
 
 def _show_progress(args: argparse.Namespace, err: IO[str]) -> bool:

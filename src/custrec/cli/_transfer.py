@@ -21,6 +21,7 @@ from custrec.cli._support import (
     _Failure,
     _print,
     _registry,
+    _show_progress,
 )
 from custrec.compliance import Disclose
 from custrec.compliance.disclosures import check_fields
@@ -102,7 +103,7 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             errors_path = Path(args.report).with_suffix(f".errors.{ext}")
         else:
             errors_path = Path(f"{source_path.stem}.errors.{ext}")
-        show = args.progress if args.progress is not None else err.isatty()
+        show = _show_progress(args, err)
         bar = ProgressBar(err, label="importing", total=src.size, enabled=show)
         with ErrorFile.for_source(errors_path, info) as error_file:
             try:
@@ -226,22 +227,24 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if disclose is not None and not args.unmask:
         # masked values are no use to a recipient: every customer would be left out as masked
         raise _Failure(EXIT_USAGE, "--disclose-to sends clear values: add --unmask")
+    facets = {
+        facet: getattr(args, facet)
+        for facet in ("stage", "kind", "state", "owner", "grade", "tag")
+        if getattr(args, facet) is not None
+    }
     with _registry(args) as registry:
-        show = args.progress if args.progress is not None else err.isatty()
-        bar = ProgressBar(err, label="exporting", enabled=show)
+        show = _show_progress(args, err)
+        total = registry.customers.count(actor=_actor(args, {"admin"}), **facets) if show else None
+        bar = ProgressBar(err, label="exporting", total=total, enabled=show)
         try:
             result = export_customers(
                 registry,
                 args.out,
                 actor=_actor(args, roles),
                 format=fmt,
-                progress=bar.update,
+                progress=lambda done: bar.update(done, done),
                 disclose=disclose,
-                **{
-                    facet: getattr(args, facet)
-                    for facet in ("stage", "kind", "state", "owner", "grade", "tag")
-                    if getattr(args, facet) is not None
-                },
+                **facets,
             )
         except ValueError as exc:  # a purpose that is not for third parties
             raise _Failure(EXIT_USAGE, str(exc)) from None
