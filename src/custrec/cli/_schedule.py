@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from custrec.cli._support import EXIT_CONFIG, _Failure, _instant
-from custrec.interchange.convert import ConversionError, parse_timezone
+from custrec.interchange.convert import ConversionError
+from custrec.interchange.zones import parse_zone
 from custrec.model.records import CustomerKind, DataCategory, LifecycleStage, RecordState
 from custrec.retention import (
     LegalHold,
@@ -146,7 +147,7 @@ def load_schedule(path: str | os.PathLike[str]) -> RetentionSchedule:
         for kind in ("rules", "floors", "holds")
     }
     try:
-        zone = parse_timezone(str(data.get("timezone", "UTC")))
+        zone = parse_zone(str(data.get("timezone", "UTC")))
         return RetentionSchedule(
             parts["rules"], floors=parts["floors"], holds=parts["holds"], tz=zone
         )

@@ -1,0 +1,187 @@
+"""Time zones as people write them, and the activity import's mapping and row reader, checked
+over arbitrary input against brute-force expectations."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import warnings
+import zoneinfo
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
+from custrec.cli import load_schedule
+from custrec.cli._support import _Failure, _in_zone, _instant, _zone
+from custrec.errors import ConversionError, MappingError
+from custrec.interchange.activities import (
+    ActivityMapping,
+    ActivityOutcome,
+    import_activities,
+)
+from custrec.interchange.readers import open_source
+from custrec.interchange.zones import parse_zone, zone_name
+
+ZONES = sorted(zoneinfo.available_timezones())
+OPS = Actor(id="ops", roles={"admin"})
+
+
+# ------------------------------------------------------------------------------- zones
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_a_zone_or_a_conversion_error_that_does_not_repeat_it(text: str) -> None:
+    problem: ConversionError | None = None
+    try:
+        zone = parse_zone(text)
+    except ConversionError as exc:
+        problem = exc
+    if problem is None:
+        assert zone.utcoffset(datetime(2024, 1, 1)) is not None
+        return
+    assert problem.code == "timezone.format"
+    if len(text.strip()) > 3:
+        assert text.strip() not in problem.message
+
+
+@given(st.sampled_from(["+", "-"]), st.integers(0, 23), st.integers(0, 59), st.booleans())
+def test_fixed_offsets(sign: str, hours: int, minutes: int, utc_prefix: bool) -> None:
+    text = f"{'UTC' if utc_prefix else ''}{sign}{hours:02d}:{minutes:02d}"
+    expected = timedelta(hours=hours, minutes=minutes) * (-1 if sign == "-" else 1)
+    assert parse_zone(text).utcoffset(None) == expected
+    assert parse_zone(zone_name(parse_zone(text))).utcoffset(None) == expected
+
+
+@settings(max_examples=60)
+@given(st.sampled_from(ZONES))
+def test_every_iana_name_is_read_through_zoneinfo(name: str) -> None:
+    zone = parse_zone(name)
+    assert isinstance(zone, zoneinfo.ZoneInfo) and zone.key == name
+    assert zone_name(zone) == name
+
+
+@pytest.mark.parametrize("text", ["Mars/Base", "Asia/", "../etc/passwd", "/etc/localtime", ""])
+def test_names_the_database_lacks_are_refused(text: str) -> None:
+    with pytest.raises(ConversionError):
+        parse_zone(text)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _zone(text)
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["UTC", "+08:00", "-05:30", "Asia/Shanghai", "Europe/Berlin"]),
+)
+def test_a_naive_instant_is_read_in_the_zone(value: datetime, name: str) -> None:
+    zone = parse_zone(name)
+    placed = _in_zone(value, zone)
+    assert placed.tzinfo is UTC
+    assert placed == value.replace(tzinfo=zone).astimezone(UTC)
+    aware = value.replace(tzinfo=timezone(timedelta(hours=3)))
+    assert _in_zone(aware, zone) == aware  # an offset given wins over the zone
+
+
+def test_as_of_texts() -> None:
+    assert _instant("2025-01-31") == datetime(2025, 1, 31)
+    assert _instant("2025-01-31T18:00+08:00").utcoffset() == timedelta(hours=8)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _instant("someday")
+
+
+def test_a_schedule_may_name_an_iana_zone(tmp_path: Path) -> None:
+    schedule = tmp_path / "s.toml"
+    schedule.write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    assert load_schedule(schedule) is not None
+    schedule.write_text('timezone = "Mars/Base"\n', encoding="utf-8")
+    with pytest.raises(_Failure):
+        load_schedule(schedule)
+
+
+# ---------------------------------------------------------------------------- the mapping
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["kind", "timezone", "columns", "values", "defaults", "currency", "x"]),
+        st.one_of(
+            st.text(max_size=12),
+            st.integers(),
+            st.none(),
+            st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=3),
+        ),
+        max_size=6,
+    )
+)
+def test_any_mapping_document_is_read_or_refused_with_a_mapping_error(
+    data: dict[str, object],
+) -> None:
+    try:
+        mapping = ActivityMapping.from_dict(data)
+    except MappingError:
+        return
+    assert mapping.kind in ("transaction", "interaction")
+    assert ActivityMapping.from_dict(mapping.to_dict()) == mapping
+
+
+# ------------------------------------------------------------------------------ the rows
+
+
+def registry_with_one_customer() -> tuple[Registry, str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlaintextStorageWarning)
+        registry = Registry(MemoryStore())
+    customer = registry.customers.intake(
+        {"kind": "individual", "name": "张三", "contacts": [{"phones": ["13800138000"]}]},
+        actor=OPS,
+    )
+    return registry, customer.id
+
+
+CELLS = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["2024-05-06", "2024/05/06 10:00", "¥1,200", "1.5万", "USD 3", "", "-"]),
+)
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(st.booleans(), CELLS, CELLS, CELLS), min_size=1, max_size=8))
+def test_every_row_gets_one_outcome_and_no_issue_repeats_a_cell(
+    rows: list[tuple[bool, str, str, str]],
+) -> None:
+    registry, customer_id = registry_with_one_customer()
+    lines = [
+        {
+            "customer_id": customer_id if known else "nobody",
+            "occurred_at": when,
+            "amount": amount,
+            "product": product,
+        }
+        for known, when, amount, product in rows
+    ]
+    data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+    with open_source(io.BytesIO(data), name="rows.jsonl") as source:
+        report = import_activities(
+            source, None, registry, actor=OPS, import_id="prop", kind="transaction"
+        )
+    assert report.rows == len(rows) == sum(report.counts.values())
+    recorded = report.counts[ActivityOutcome.RECORDED.value]
+    assert recorded == len(registry.activities.list(customer_id, actor=OPS))
+    for issue in report.issues:
+        assert issue.value is None
+        for _, when, amount, product in rows:
+            for cell in (when, amount, product):
+                if len(cell) > 6:
+                    assert cell not in issue.message
+    expected_rejected = {i.row for i in report.issues}
+    assert len(expected_rejected) == report.counts[ActivityOutcome.REJECTED.value]
+    with open_source(io.BytesIO(data), name="rows.jsonl") as source:
+        again = import_activities(
+            source, None, registry, actor=OPS, import_id="prop", kind="transaction"
+        )
+    assert again.counts[ActivityOutcome.RECORDED.value] == 0
+    assert again.counts[ActivityOutcome.ALREADY_IMPORTED.value] == recorded
