@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from custrec._text import clean, nfkc
 from custrec.errors import ConversionError
@@ -96,6 +97,7 @@ _TRUE: Final = frozenset({"是", "y", "yes", "true", "t", "1", "对", "√", "�
 _FALSE: Final = frozenset({"否", "n", "no", "false", "f", "0", "错", "×", "✗", "off"})
 _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET: Final = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
+_ZONE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9_+-]{1,30}){0,2}")
 
 
 def _text(value: str, what: str) -> str:
@@ -159,29 +161,75 @@ def parse_date(value: str, *, formats: Sequence[str] = ()) -> date:
 
 
 def parse_timezone(value: str) -> tzinfo:
-    """Parse ``UTC`` or a fixed offset such as ``+08:00`` / ``UTC+8``.
+    """Parse ``UTC``, a fixed offset such as ``+08:00`` / ``UTC+8``, or an IANA time zone name
+    such as ``Asia/Shanghai`` or ``Europe/Berlin`` (any case; read through :mod:`zoneinfo`,
+    so summer time is applied where the zone has it).
 
     >>> parse_timezone("+08:00")
     datetime.timezone(datetime.timedelta(seconds=28800))
+    >>> parse_timezone("europe/berlin")
+    zoneinfo.ZoneInfo(key='Europe/Berlin')
+
+    Raises :class:`ConversionError` (``timezone.format``) for anything else, without repeating
+    the value.
     """
-    text = clean(value).upper() if isinstance(value, str) else ""
+    raw = clean(value) if isinstance(value, str) else ""
+    text = raw.upper()
     if text in ("UTC", "Z", "GMT"):
         return UTC
     match = _OFFSET.fullmatch(text)
-    if match is None:
-        raise ConversionError("timezone.format", "expected UTC or an offset such as +08:00")
-    sign, hours, minutes = match.groups()
-    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
-    if delta >= timedelta(hours=24):
-        raise ConversionError("timezone.format", "an offset must be less than 24 hours")
-    return timezone(-delta if sign == "-" else delta)
+    if match is not None:
+        sign, hours, minutes = match.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24):
+            raise ConversionError("timezone.format", "an offset must be less than 24 hours")
+        return timezone(-delta if sign == "-" else delta)
+    zone = _zone(raw) if _ZONE_NAME.fullmatch(raw) else None
+    if zone is None:
+        raise ConversionError(
+            "timezone.format",
+            "expected UTC, an offset such as +08:00 or a time zone name such as Asia/Shanghai",
+        )
+    return zone
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    """The IANA zone called ``name`` (its exact key, else the one key equal in any case)."""
+    for key in (name, _zone_keys().get(name.casefold())):
+        if key is None:
+            continue
+        try:
+            return ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    return None
+
+
+@cache
+def _zone_keys() -> dict[str, str]:
+    return {key.casefold(): key for key in available_timezones()}
 
 
 def parse_datetime(value: str, *, formats: Sequence[str] = (), tz: tzinfo = UTC) -> datetime:
-    """Parse a date-time; a value without a time zone is taken to be in ``tz``.
+    """Parse a date-time; a value without a time zone is taken to be local time in ``tz``.
 
-    ``formats`` are ``strptime`` formats tried before ISO 8601; a plain date means midnight.
-    Returns an aware UTC datetime. Raises :class:`ConversionError` (``datetime.format``).
+    ``formats`` are ``strptime`` formats tried before ISO 8601; a plain date means the start of
+    that day. Returns an aware UTC datetime.
+
+    Where ``tz`` changes its offset (summer time), a local time that occurs twice (the hour
+    repeated when clocks go back) is read as the *first* of the two instants, and a local time
+    that never occurs (the hour skipped when clocks go forward) is refused with
+    ``datetime.nonexistent``; a plain date whose midnight is skipped means the first instant of
+    the day. Raises :class:`ConversionError` (``datetime.format``, ``datetime.nonexistent``).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> berlin = ZoneInfo("Europe/Berlin")
+    >>> parse_datetime("2024-10-27 02:30", tz=berlin).isoformat()  # twice that night: the first
+    '2024-10-27T00:30:00+00:00'
+    >>> parse_datetime("2024-03-31 02:30", tz=berlin)
+    Traceback (most recent call last):
+    ...
+    custrec.errors.ConversionError: that local time was skipped (clocks moved forward)
     """
     text = _text(value, "date-time")
     parsed: datetime | None = None
@@ -201,12 +249,31 @@ def parse_datetime(value: str, *, formats: Sequence[str] = (), tz: tzinfo = UTC)
                 raise ConversionError(
                     "datetime.format", "not a date-time in the expected formats"
                 ) from None
+    # a date without a time of day: no colon, no "T", and midnight
+    plain_date = ":" not in text and "T" not in text.upper() and parsed.time() == time()
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=tz)
+        local = parsed.replace(tzinfo=None)
+        parsed = local.replace(tzinfo=tz, fold=0)
+        if not plain_date and not _exists(parsed, tz):
+            raise ConversionError(
+                "datetime.nonexistent",
+                "that local time was skipped (clocks moved forward)",
+            )
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise ConversionError("datetime.format", "the date-time is out of range") from None
+
+
+def _exists(local: datetime, tz: tzinfo) -> bool:
+    """Whether the aware ``local`` time names a real instant in ``tz`` (not one in a gap)."""
+    if isinstance(tz, timezone):  # a fixed offset has no gaps
+        return True
+    try:
+        back = local.astimezone(UTC).astimezone(tz)
+    except OverflowError:
+        return True  # at the edges of the calendar: left to the conversion to refuse
+    return back.replace(tzinfo=None, fold=0) == local.replace(tzinfo=None, fold=0)
 
 
 @cache

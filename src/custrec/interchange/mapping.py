@@ -197,7 +197,9 @@ class ImportMapping:
             raise MappingError(
                 "region", "not a region phonenumbers knows (use ISO 3166 codes: CN, HK, US...)"
             )
-        zone_text = _expect(data.get("timezone", "UTC"), str, "timezone", "UTC or an offset")
+        zone_text = _expect(
+            data.get("timezone", "UTC"), str, "timezone", "UTC, an offset or a time zone name"
+        )
         try:
             zone = convert.parse_timezone(zone_text)
         except convert.ConversionError as exc:

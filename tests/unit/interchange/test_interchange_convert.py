@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -116,7 +117,8 @@ def test_time_zones() -> None:
     assert parse_timezone("UTC") is UTC
     assert parse_timezone("UTC+8") == timezone(timedelta(hours=8))
     assert parse_timezone("-05:30") == timezone(-timedelta(hours=5, minutes=30))
-    for bad in ("Asia/Shanghai", "+25:00", ""):
+    assert parse_timezone("Asia/Shanghai") == ZoneInfo("Asia/Shanghai")
+    for bad in ("Asia/Atlantis", "+25:00", ""):
         with pytest.raises(ConversionError):
             parse_timezone(bad)
 
