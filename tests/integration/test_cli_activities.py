@@ -115,6 +115,10 @@ def test_transactions_by_customer_id_are_recorded_once(env: dict[str, Path]) -> 
     assert isinstance(usd, Transaction) and usd.amount.currency == "USD"
     again = custrec("import-activities", source, "--kind", "transactions", *flags(env))
     assert again.code == cli.EXIT_OK and "already imported: 3" in again.out
+    renamed = custrec(
+        "import-activities", source, "--kind", "transactions", "--import-id", "other", *flags(env)
+    )
+    assert "already imported: 3" in renamed.out  # the rows, not the import's name, decide
     assert len(activities_of(env, first)) == 2
     assert not (env["dir"] / "sales.errors.csv").exists()
 

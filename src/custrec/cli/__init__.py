@@ -1,9 +1,11 @@
-"""The ``custrec`` command line: migrate, export, grade, apply retention, verify the audit log.
+"""The ``custrec`` command line: migrate, export, grade, apply retention, verify the audit log,
+and look after one customer at a time (show, subject export, erase, merge).
 
-Run ``custrec --help`` or ``custrec COMMAND --help``; ``docs/import-export.md`` describes every
-command. Keys never come from the command line: ``--keys PATH`` or ``CUSTREC_KEY_FILE`` names a
-key file (``custrec keys init PATH`` creates one, mode 0600), otherwise ``CUSTREC_MASTER_KEYS``,
-``CUSTREC_INDEX_KEYS`` and (optionally) ``CUSTREC_AUDIT_KEY`` hold them.
+Run ``custrec --help`` or ``custrec COMMAND --help``; ``docs/cli.md`` describes every command
+with examples. Keys never come from the command line: ``--keys PATH`` or ``CUSTREC_KEY_FILE``
+names a key file (``custrec keys init PATH`` creates one, mode 0600), otherwise
+``CUSTREC_MASTER_KEYS``, ``CUSTREC_INDEX_KEYS`` and (optionally) ``CUSTREC_AUDIT_KEY`` hold
+them.
 
 Exit codes (stable; scripts may rely on them):
 
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``custrec`` command."""
     parser = argparse.ArgumentParser(
         prog="custrec",
-        description="Customer records under PIPL/GDPR: migrate, export, grade, retain, audit.",
+        description="Customer records under PIPL/GDPR: migrate, export, grade, retain, audit, "
+        "and look after one customer at a time.",
         epilog="exit codes: 0 ok, 1 rows need attention / audit broken, 2 usage, "
         "3 input or keys, 4 access denied, 5 storage, 130 interrupted",
     )
@@ -170,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     _progress_flags(imp)
     _common(imp)
 
+    add_activity_command(commands, _common, _progress_flags)
+
     exp = commands.add_parser("export", help="export customers to JSON Lines or CSV")
     exp.add_argument("out", help="the file to write (.csv or .jsonl)")
     exp.add_argument("--format", choices=("jsonl", "csv"), help="default: by the extension")
@@ -199,7 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     _common(exp)
 
     add_grade_command(commands, _common, _progress_flags)
-    add_activity_command(commands, _common, _progress_flags)
 
     ret = commands.add_parser("retention", help="plan (and apply) the retention schedule")
     ret.add_argument(

@@ -248,6 +248,13 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     flags = f"--db {db} --keys {keys}"
     _print(out, f"  custrec quality {flags}")
     _print(out, f"  custrec grade --policy pareto-value {flags}")
+    _print(out, f"  custrec grade --policy stars {flags}")
+    _print(out, f"  custrec grade --policy churn {flags}   # into the 'churn' dimension")
+    _print(
+        out,
+        f"  custrec import-activities {base / 'legacy_transactions.csv'} --mapping "
+        f"{base / 'legacy_transactions_mapping.json'} {flags}   # again: nothing twice",
+    )
     _print(out, f"  custrec export {base / 'export.jsonl'} --unmask {flags}")
     _print(out, f"  custrec audit verify {flags}")
     return EXIT_OK

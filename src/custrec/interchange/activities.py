@@ -28,11 +28,14 @@ customer is not found (or was erased).
 :func:`import_activities` reads the source, finds the customers in batches through the blind
 index (:meth:`~custrec.services.customers.CustomerService.identify`, ids only), validates each
 record and records it through ``registry.activities`` (audited). Every record gets an id
-derived from the import id and the row's *identity*, its ``reference`` when it has one, else
-its content and the how-many-th such row of the file it is: running the same file again records
-nothing twice (``already_imported``). A reference seen twice in one file is a
-``duplicate_in_file``. Rows that need a person go to the error file, which is created only
-when there is such a row. Issues name columns and codes, never a cell's value.
+derived from the row's *identity*: its kind, its customer look-up and its ``reference`` when it
+has one, else its content and the how-many-th such row of the file it is. The import id is not
+part of it, so running the same file again, under any import id, or another file that repeats
+rows already recorded, records nothing twice (``already_imported``); give a ``reference``
+column to tell apart two purchases of one customer at one instant of one amount in different
+files. A reference seen twice in one file is a ``duplicate_in_file``. Rows that need a person
+go to the error file, which is created only when there is such a row. Issues name columns and
+codes, never a cell's value.
 
 >>> import io, warnings
 >>> from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
@@ -72,6 +75,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from custrec._progress import Progress
 from custrec._text import clean
 from custrec.errors import (
     ConversionError,
@@ -114,6 +118,9 @@ __all__ = [
     "import_activities",
     "load_activity_mapping",
 ]
+
+_ID_SPACE: Final = "custrec-activities"
+"""What activity ids are derived under (in place of an import id; see the module docs)."""
 
 ACTIVITY_KINDS: Final = ("transaction", "interaction")
 """The kinds of activity :func:`import_activities` records."""
@@ -535,7 +542,7 @@ class _Reader:
         data.pop("_currency", None)
         reference = data.get("reference")
         if reference is not None:
-            identity = f"ref:{reference}"
+            identity = f"ref:{json.dumps([list(lookup), reference], ensure_ascii=False)}"
             self._seen[identity] += 1
             if self._seen[identity] > 1:
                 raise _Duplicate
@@ -581,7 +588,7 @@ def import_activities(
     dry_run: bool = False,
     errors_path: str | os.PathLike[str] | None = None,
     batch_size: int = 500,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ActivityImportReport:
     """Record the transactions or interactions of ``source`` (see the module docs).
 
@@ -692,7 +699,7 @@ def _write(
         ]
     data = {
         **item.data,
-        "id": derive_id(import_id, f"{kind}:{item.identity}"),
+        "id": derive_id(_ID_SPACE, f"{kind}:{item.identity}"),
         "customer_id": holders[0],
     }
     built, report = structure_with_issues(data, record_type)
