@@ -10,6 +10,9 @@ of one page share one namespace, so a later block may use what an earlier one de
 - A Python block that is not meant to run (a signature, an excerpt of the reader's own code)
   says so on the line right before its fence: ``<!-- not-run: the reason -->``. Nothing is
   skipped silently: a fence without a language, or with one this file does not know, fails.
+- A fence whose language is a MyST directive in braces (```{toctree}, ```{include} ../X.md)
+  builds the site (Sphinx reads these pages) and is not Python, except a code directive
+  (``{code-block}``, ``{code}``, ...) showing Python: that must be a ```python fence, so it runs.
 """
 
 from __future__ import annotations
@@ -29,12 +32,30 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 RUN = {"python", "pycon"}
 NOT_PYTHON = {"bash", "console", "json", "sql", "text", "toml"}
+# A MyST directive fence: ```{name} and, on the same line, its arguments.
+DIRECTIVE = re.compile(r"^\{(?P<name>[a-z][\w.:-]*)\}(?:\s+(?P<argument>.*))?$")
+CODE_DIRECTIVES = {"code", "code-block", "code-cell", "sourcecode"}
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[^`]*)$")
 NOT_RUN = re.compile(r"^\s*<!-- not-run: (?P<reason>\S.*?) -->\s*$")
 
 # The interpreter options of every page; a page that needs others gets an entry here.
 OPTIONS: dict[str, list[str]] = {}
 DEFAULT_OPTIONS = ["-W", "error::UserWarning"]
+
+
+def fence_kind(lang: str) -> str:
+    """``"run"``, ``"not-python"`` or ``"unknown"`` for the language of a fence."""
+    if lang in RUN:
+        return "run"
+    if lang in NOT_PYTHON:
+        return "not-python"
+    directive = DIRECTIVE.match(lang)
+    if directive is None:
+        return "unknown"
+    shows = (directive["argument"] or "").split()
+    if directive["name"] in CODE_DIRECTIVES and shows and shows[0] in RUN | {"py", "python3"}:
+        return "unknown"  # Python in a code directive would never run: use a python fence
+    return "not-python"
 
 
 class Block(NamedTuple):
@@ -58,7 +79,7 @@ def blocks(page: Path) -> list[Block]:
             i += 1
             continue
         indent, lang = len(match["indent"]), match["lang"].strip()
-        if lang not in RUN | NOT_PYTHON:
+        if fence_kind(lang) == "unknown":
             raise ValueError(
                 f"{page.name}:{i + 1}: fence language {lang!r} is neither run nor known"
             )
@@ -130,3 +151,34 @@ def test_blocks_marked_not_run(where: str, reason: str) -> None:
     """One skip per block marked not to run, so ``pytest -rs`` lists them with their reasons."""
     if reason:
         pytest.skip(f"{where} not run: {reason}")
+
+
+@pytest.mark.parametrize(
+    ("lang", "kind"),
+    [
+        ("python", "run"),
+        ("pycon", "run"),
+        ("console", "not-python"),
+        ("{toctree}", "not-python"),
+        ("{include} ../CHANGELOG.md", "not-python"),
+        ("{code-block} text", "not-python"),
+        ("{code-block} python", "unknown"),
+        ("{code} py", "unknown"),
+        ("{toctree", "unknown"),
+        ("{}", "unknown"),
+        ("", "unknown"),
+        ("rust", "unknown"),
+    ],
+)
+def test_fence_kinds(lang: str, kind: str) -> None:
+    """MyST directive fences are not Python; Python hidden in a code directive is refused."""
+    assert fence_kind(lang) == kind
+
+
+def test_a_myst_directive_is_not_run_and_python_in_a_code_directive_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```{toctree}\n:maxdepth: 1\n\nconcepts\n```\n", encoding="utf-8")
+    assert [(b.lang, b.not_run) for b in blocks(page)] == [("{toctree}", None)]
+    page.write_text("```{code-block} python\nprint(1)\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="neither run nor known"):
+        blocks(page)
