@@ -395,5 +395,27 @@ def test_an_as_of_without_offset_is_read_in_the_zone(env: dict[str, Path]) -> No
         "grade", "--policy", "rfm", "--as-of", "2025-07-01T00:00Z", "--zone", "+08:00", *flags(env)
     )
     assert "as of 2025-07-01T00:00:00+00:00" in given.out
+    skipped = custrec(
+        "grade",
+        "--policy",
+        "rfm",
+        "--as-of",
+        "2025-03-30T02:30",
+        "--zone",
+        "Europe/Berlin",
+        *flags(env),
+    )
+    assert skipped.code == cli.EXIT_USAGE and "does not exist" in skipped.err
+    repeated = custrec(
+        "grade",
+        "--policy",
+        "rfm",
+        "--as-of",
+        "2025-10-26T02:30",
+        "--zone",
+        "Europe/Berlin",
+        *flags(env),
+    )
+    assert "as of 2025-10-26T00:30:00+00:00" in repeated.out  # the first of the two
     for zone in ("Mars/Base", "+25:00", "../etc/passwd"):
         assert custrec("grade", "--policy", "rfm", "--zone", zone, *flags(env)).code == 2

@@ -17,7 +17,7 @@ from typing import IO, Final
 
 from custrec.backends import MemoryStore, SQLiteStore
 from custrec.errors import ConversionError
-from custrec.interchange.zones import parse_zone
+from custrec.interchange.zones import local_instant, parse_zone
 from custrec.registry import Registry
 from custrec.security import Actor, InsecureKeyFile, KeyConfigurationError, KeyRing, KeyUnavailable
 from custrec.storage import Store
@@ -207,9 +207,13 @@ def _zone(text: str) -> tzinfo:
 
 
 def _in_zone(value: datetime, zone: tzinfo | None) -> datetime:
-    """``value`` as an aware UTC instant: a naive one is read in ``zone`` (default UTC)."""
+    """``value`` as an aware UTC instant: a naive one is local time in ``zone`` (default UTC;
+    a repeated local time is its first instant, a skipped one is refused)."""
     if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=zone or UTC)
+        try:
+            return local_instant(value.replace(tzinfo=None), zone or UTC)
+        except ConversionError as exc:
+            raise _Failure(EXIT_USAGE, f"--as-of: {exc.message} in that --zone") from None
     return value.astimezone(UTC)
 
 

@@ -9,22 +9,18 @@ datetime.timezone(datetime.timedelta(seconds=28800))
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, tzinfo
-from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from custrec.errors import ConversionError
 from custrec.interchange.convert import parse_timezone
 
-__all__ = ["parse_zone", "zone_name"]
-
-_IANA: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*")
-_MAX_NAME: Final = 64
+__all__ = ["local_instant", "parse_zone", "zone_name"]
 
 
 def parse_zone(value: str) -> tzinfo:
-    """``UTC``, a fixed offset or an IANA zone name as a :class:`~datetime.tzinfo`.
+    """``UTC``, a fixed offset or an IANA zone name as a :class:`~datetime.tzinfo`: what
+    :func:`~custrec.interchange.convert.parse_timezone` reads (mappings use the same).
 
     Raises :class:`~custrec.errors.ConversionError` (``timezone.format``) for anything else,
     an IANA-shaped name the time-zone database does not know included; the message never
@@ -32,22 +28,25 @@ def parse_zone(value: str) -> tzinfo:
     """
     if not isinstance(value, str):
         raise ConversionError("timezone.format", "a time zone must be text")
-    text = value.strip()
-    try:
-        return parse_timezone(text)
-    except ConversionError:
-        pass
-    if len(text) > _MAX_NAME or _IANA.fullmatch(text) is None or ".." in text:
+    return parse_timezone(value)
+
+
+def local_instant(value: datetime, zone: tzinfo) -> datetime:
+    """The UTC instant of the naive local time ``value`` in ``zone``, as mappings read one:
+    a time repeated when the clocks go back is its first instant; a time the clocks skip
+    raises :class:`~custrec.errors.ConversionError` (``datetime.nonexistent``).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> local_instant(datetime(2025, 10, 26, 2, 30), ZoneInfo("Europe/Berlin")).isoformat()
+    '2025-10-26T00:30:00+00:00'
+    """
+    placed = value.replace(tzinfo=zone, fold=0)
+    back = placed.astimezone(UTC).astimezone(zone)
+    if back.replace(tzinfo=None, fold=0) != value.replace(fold=0):
         raise ConversionError(
-            "timezone.format",
-            "expected UTC, an offset such as +08:00 or a zone name such as Asia/Shanghai",
+            "datetime.nonexistent", "that local time does not exist (the clocks skip it)"
         )
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ConversionError(
-            "timezone.format", "not a time zone known to the time-zone database"
-        ) from None
+    return placed.astimezone(UTC)
 
 
 def zone_name(zone: tzinfo) -> str:

@@ -25,7 +25,7 @@ from custrec.interchange.activities import (
     import_activities,
 )
 from custrec.interchange.readers import open_source
-from custrec.interchange.zones import parse_zone, zone_name
+from custrec.interchange.zones import local_instant, parse_zone, zone_name
 
 ZONES = sorted(zoneinfo.available_timezones())
 OPS = Actor(id="ops", roles={"admin"})
@@ -77,17 +77,47 @@ def test_names_the_database_lacks_are_refused(text: str) -> None:
         _zone(text)
 
 
+def brute_force_instant(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime | None:
+    """The first UTC instant whose local time in ``zone`` is ``value``, by trying every offset
+    the zone uses within a day of it (``None``: the clocks skip that local time)."""
+    offsets = set()
+    for hours in range(-30, 31):
+        probe = (value + timedelta(hours=hours)).replace(tzinfo=UTC).astimezone(zone)
+        offsets.add(probe.utcoffset())
+    found = [
+        (value - offset).replace(tzinfo=UTC)
+        for offset in offsets
+        if offset is not None
+        and (value - offset).replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None) == value
+    ]
+    return min(found) if found else None
+
+
 @given(
-    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)),
-    st.sampled_from(["UTC", "+08:00", "-05:30", "Asia/Shanghai", "Europe/Berlin"]),
+    st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
 )
-def test_a_naive_instant_is_read_in_the_zone(value: datetime, name: str) -> None:
-    zone = parse_zone(name)
-    placed = _in_zone(value, zone)
-    assert placed.tzinfo is UTC
-    assert placed == value.replace(tzinfo=zone).astimezone(UTC)
+def test_a_naive_instant_is_read_in_the_zone_like_a_brute_force(value: datetime, name: str) -> None:
+    zone = zoneinfo.ZoneInfo(name)
+    expected = brute_force_instant(value, zone)
+    if expected is None:
+        with pytest.raises(ConversionError):
+            local_instant(value, zone)
+        with pytest.raises(_Failure):
+            _in_zone(value, zone)
+        return
+    assert local_instant(value, zone) == expected == _in_zone(value, zone)
     aware = value.replace(tzinfo=timezone(timedelta(hours=3)))
     assert _in_zone(aware, zone) == aware  # an offset given wins over the zone
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["UTC", "+08:00", "-05:30"]),
+)
+def test_fixed_zones_never_skip(value: datetime, name: str) -> None:
+    zone = parse_zone(name)
+    assert _in_zone(value, zone) == value.replace(tzinfo=zone).astimezone(UTC)
 
 
 def test_as_of_texts() -> None:
