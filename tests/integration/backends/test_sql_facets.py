@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import pytest
 
+import custrec.backends._sqlite.pairs as sqlite_pairs
 import custrec.backends._sqlite.tables as sqlite_tables
 import custrec.backends.sqlite as sqlite_backend
 from custrec.backends import SQLiteStore
@@ -444,12 +445,14 @@ FACET_GROUPINGS = [
     ["region"],
     ["regions"],
     ["nobody"],
-    ["industry", "region"],  # region has fewer values: it drives, the pair comes back swapped
+    ["industry", "region"],  # region has fewer values: SQLite keys it, streams industry
     ["region", "industry"],
     ["industry", "nobody"],
     ["nobody", "region"],
     ["regions", "region"],
-    ["industry", "owner"],  # a column: the joined count
+    ["industry", "owner"],  # a column with an index: counted from index ranges (SQLite)
+    ["team", "region"],
+    ["industry", "state"],  # a column without one: the joined count
 ]
 
 
@@ -502,6 +505,42 @@ def test_updates_keep_one_first_facet_per_name(store: Store) -> None:
     rows = [row for row in rows if row.id != "c-02"]
     assert first_flags(store) == flags_of(rows)
     assert_groups(store, rows)
+
+
+def test_sqlite_pairs_of_too_many_values_keep_the_joined_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grouping with more values than a pair reads one by one: the joined statement, the
+    same groups."""
+    monkeypatch.setattr(sqlite_pairs, "MAX_VALUES", 1)
+    rows = shown_and_hidden_rows()
+    with SQLiteStore(tmp_path / "many.db", key_file=False) as store:
+        with store.transaction() as s:
+            s.customers.add_many(rows)
+            s.commit()
+        assert_groups(store, rows)
+        with store.transaction(readonly=True) as s:
+            conn: sqlite3.Connection = s._conn
+            sent: list[str] = []
+            conn.set_trace_callback(sent.append)
+            try:
+                s.customers.group_count(["industry", "owner"])
+            finally:
+                conn.set_trace_callback(None)
+    assert "LEFT JOIN customer_facets AS g0" in sent[-1], sent
+    monkeypatch.setattr(sqlite_pairs, "MAX_VALUES", 5)  # industry's 5 values, region's 4
+    with (
+        SQLiteStore(tmp_path / "many.db", key_file=False) as store,
+        store.transaction(readonly=True) as s,
+    ):
+        conn = s._conn
+        sent.clear()
+        conn.set_trace_callback(sent.append)
+        try:
+            s.customers.group_count(["industry", "region"])
+        finally:
+            conn.set_trace_callback(None)
+    assert not any("JOIN" in sql for sql in sent), sent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -741,13 +780,14 @@ def test_sqlite_counts_read_index_ranges(tmp_path: Path) -> None:
 
 def test_sqlite_facet_first_counts_read_the_facet_index(tmp_path: Path) -> None:
     """Grouped by facet names with no condition, or with the shown states: one covering range
-    of the facet index per name (in its order: no sort), the pair's other facets sought per
-    driver row, and the rows the states leave out read through the index of rows not live."""
+    of the facet index per name (in its order: no sort); a pair (two names, or a name and a
+    column) one covering range of an index per value, with no join and no sort; and the rows
+    the states leave out read through the index of rows not live."""
     with SQLiteStore(tmp_path / "plans.db", key_file=False) as store:
         with store.transaction() as s:
             s.customers.add_many(
                 [
-                    customer("c-1", facets={"industry=a", "region=x", "region=y"}),
+                    customer("c-1", facets={"industry=a", "region=x", "region=y"}, owner="u"),
                     customer("c-2", facets={"industry=b"}, state="erased"),
                 ]
             )
@@ -758,6 +798,7 @@ def test_sqlite_facet_first_counts_read_the_facet_index(tmp_path: Path) -> None:
             for label, by, where in (
                 ("one", ["industry"], None),
                 ("pair", ["industry", "region"], None),
+                ("column", ["region", "owner"], LIVE),
                 ("shown", ["industry"], LIVE),
             ):
                 sent: list[str] = []
@@ -774,11 +815,19 @@ def test_sqlite_facet_first_counts_read_the_facet_index(tmp_path: Path) -> None:
     assert len(one) == 2, one  # the customers, the name's range
     ranged = "SEARCH f USING COVERING INDEX customer_facets_facet (facet>? AND facet<?)"
     assert one[1] == ranged, one
-    pair = plans["pair"]
-    assert pair[1:3] == [ranged, ranged], pair
-    driven = pair[3]
-    assert "SEARCH d USING COVERING INDEX customer_facets_facet (facet>? AND facet<?)" in driven
-    assert "SEARCH o USING PRIMARY KEY (customer_pk=? AND facet>? AND facet<?)" in driven
+    valued = "SEARCH f USING COVERING INDEX customer_facets_facet (facet=?)"
+    for label, by_value in (("pair", valued), ("column", "customers_owner (owner=?)")):
+        sent = plans[label]
+        counted = sent[1:-1] if label == "column" else sent[1:]  # the column's: then hidden
+        assert any(by_value in plan for plan in counted), sent
+        for plan in counted:  # each an index range or seek: no join, no sort, no table scan
+            assert "TEMP B-TREE" not in plan, sent
+            assert plan.count("SEARCH") == max(1, plan.count("SCALAR SUBQUERY")), sent
+            assert "SCAN" not in plan.replace("SCAN (subquery-1)", "").replace(
+                "SCAN CONSTANT ROW", ""
+            ), sent
+    hidden = plans["column"][-1]
+    assert "SEARCH c USING INDEX customers_state (state=?)" in hidden, hidden
     shown = plans["shown"]
     assert shown[1] == ranged, shown
     assert "SEARCH c USING COVERING INDEX customers_state (state=?)" in shown[2], shown

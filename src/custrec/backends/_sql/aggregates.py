@@ -11,22 +11,22 @@ equal tags of the row, so a repeated tag counts once.
 
 **Facet-first counts.** Without a condition, or with conditions on the row state alone that
 keep the live rows (the reports' counts leave out erased and merged rows), a grouping by one
-facet name, or by two (where the dialect says so: not PostgreSQL, whose joined plan hashes),
-starts from the facet index instead of the customers:
+facet name, or by a pair (where the dialect says so: two facet names, or a facet name and one
+of the dialect's columns; not PostgreSQL, whose joined plan hashes), starts from the indexes
+instead of the customers:
 
 - by one name ``n``: the groups are a covering range of the index, ``'n=' <= facet < 'n>'``
   grouped by facet (already in order, no sort), and the group ``None`` is the number of
   customers less those holding a facet of ``n``;
-- by two names: the range of one (the *driver*) joined to the other's facets of the same
-  customer (a seek of the child's primary key per driver row), grouped by both; the groups
-  without a driver value follow from each name's own counts.
+- by a pair: the dialect's own count (SQLite's: :mod:`custrec.backends._sqlite.pairs`, one
+  index range per value counted without a sort), the joined statement over every row by
+  default.
 
 Every facet row says whether it is its customer's first facet of its name
 (``first_of_name``: 1 for the least of the customer's facets named ``n``, 0 for the others;
 written with the row, :func:`facet_rows`), so each customer is counted once per name by
-summing that column: the customers holding ``n`` are the sum over the range, and those
-holding a driver value and a value ``w`` of the other name the sum of the flag over the
-joined rows of ``w``. The counts stay exact with multi-valued names.
+summing that column: the customers holding ``n`` are the sum over the range. The counts stay
+exact with multi-valued names.
 
 Rows that the states leave out are then subtracted: their groups, counted by the joined
 statement above over those rows only (through an index of the rows that are not live), are
@@ -40,7 +40,6 @@ in PostgreSQL); :func:`period_args` and :func:`period_edges` check their argumen
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
@@ -56,7 +55,6 @@ __all__ = [
     "TOTAL",
     "FacetCounts",
     "Groups",
-    "driver_of",
     "facet_first",
     "facet_rows",
     "group_counts",
@@ -65,10 +63,8 @@ __all__ = [
     "name_counts",
     "name_statement",
     "one_name",
-    "pair_statement",
     "period_args",
     "period_edges",
-    "two_names",
     "without",
 ]
 
@@ -184,16 +180,21 @@ def kept_states(where: CustomerFilter | None) -> frozenset[str] | None:
 
 
 def facet_first(
-    names: Sequence[str], where: CustomerFilter | None, *, pairs: bool = True
+    names: Sequence[str],
+    where: CustomerFilter | None,
+    *,
+    pairs: bool = True,
+    columns: frozenset[str] = frozenset(),
 ) -> frozenset[str] | None:
     """The states left out when the checked ``names`` are counted facet-first under the checked
-    ``where`` (see the module's docstring): every name is a facet name (one of them, unless
-    ``pairs``) and ``where`` keeps the live rows with no condition but on the state; ``None``
-    otherwise."""
+    ``where`` (see the module's docstring): one facet name, or (if ``pairs``) two names that
+    are facet names or one of ``columns`` (not both columns), and ``where`` keeps the live
+    rows with no condition but on the state; ``None`` otherwise."""
     kept = kept_states(where)
     if kept is None or "live" not in kept or (len(names) > 1 and not pairs):
         return None
-    if any(name in GROUP_COLUMNS or name == "tag" for name in names):
+    facets = [name for name in names if name not in GROUP_COLUMNS and name != "tag"]
+    if not facets or any(name not in facets and name not in columns for name in names):
         return None
     return frozenset(ROW_STATES) - kept
 
@@ -251,55 +252,6 @@ def one_name(counts: FacetCounts, total: int) -> GroupMap:
     found: GroupMap = {(facet[counts.cut :],): n for facet, n in counts.rows.items()}
     if total > counts.holders:
         found[(None,)] = total - counts.holders
-    return found
-
-
-def pair_statement(driver: str, other: str, link: Link) -> tuple[str, list[Any]]:
-    """The facets of ``driver`` joined to those of ``other`` of the same customer (``NULL``
-    when it has none): per pair, the rows, those whose driver facet is the customer's first of
-    its name, and those whose two facets both are."""
-    return (
-        "SELECT d.facet, o.facet, count(*), sum(d.first_of_name),"
-        " sum(d.first_of_name * o.first_of_name)"
-        " FROM {s}.customer_facets AS d LEFT JOIN {s}.customer_facets AS o"
-        f" ON o.{link.column} = d.{link.column} AND o.facet >= %s AND o.facet < %s"
-        " WHERE d.facet >= %s AND d.facet < %s GROUP BY d.facet, o.facet",
-        [*_range(other), *_range(driver)],
-    )
-
-
-def driver_of(first: FacetCounts, second: FacetCounts) -> bool:
-    """Whether the first name drives the pair: the one with fewer distinct values (each is a
-    run of the index in customer order, so the seeks of the other name's facets sweep its
-    primary key once per value), then the one with fewer rows."""
-    return (len(first.rows), sum(first.rows.values())) <= (
-        len(second.rows),
-        sum(second.rows.values()),
-    )
-
-
-def two_names(
-    driver: FacetCounts, other: FacetCounts, rows: Iterable[Sequence[Any]], total: int
-) -> GroupMap:
-    """The groups ``(driver value, other value)`` over all ``total`` customers, from the rows
-    of :func:`pair_statement`: a pair with a driver value is counted by the statement; a
-    value ``w`` without one is held by the customers of ``w`` less those with a driver value
-    (one first driver row each among the rows of ``w``); neither by the customers that hold
-    no facet of either name."""
-    found: GroupMap = {}
-    with_driver: Counter[str] = Counter()
-    both = 0
-    for mine, theirs, count, first, firsts in rows:
-        found[(mine[driver.cut :], None if theirs is None else theirs[other.cut :])] = int(count)
-        if theirs is not None:
-            with_driver[theirs] += int(first or 0)
-            both += int(firsts or 0)
-    for facet, count in other.rows.items():
-        if count > with_driver[facet]:
-            found[(None, facet[other.cut :])] = count - with_driver[facet]
-    neither = total - driver.holders - other.holders + both
-    if neither:
-        found[(None, None)] = neither
     return found
 
 

@@ -87,8 +87,11 @@ class CustomerTableBase(SQLTable):
     _link: ClassVar[Link]
     """How the child tables (index keys, tags, facets) name their customer ``c``."""
     _facet_pairs: ClassVar[bool] = True
-    """Whether a grouping by two facet names starts from the facet index (see
+    """Whether a grouping by a pair of facet names (or of a facet name and one of
+    :attr:`_pair_columns`) is counted facet-first (:meth:`_pair_groups`, see
     :mod:`custrec.backends._sql.aggregates`) when the filter allows it."""
+    _pair_columns: ClassVar[frozenset[str]] = frozenset()
+    """The columns that may pair with a facet name in a facet-first count."""
 
     @abstractmethod
     def _rows(self, template: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
@@ -162,7 +165,9 @@ class CustomerTableBase(SQLTable):
         :mod:`custrec.backends._sql.aggregates`)."""
         names = checks.check_group_by(by)
         clause, params = self._count_where(where, names)
-        left_out = aggregates.facet_first(names, where, pairs=self._facet_pairs)
+        left_out = aggregates.facet_first(
+            names, where, pairs=self._facet_pairs, columns=self._pair_columns
+        )
         if left_out is None:
             return self._joined_groups(names, where, clause, params)
         found = Counter(self._facet_groups(names))
@@ -181,21 +186,19 @@ class CustomerTableBase(SQLTable):
         return aggregates.group_counts(self._run(groups.template, groups.params), groups.cuts)
 
     def _facet_groups(self, names: tuple[str, ...]) -> dict[tuple[str | None, ...], int]:
-        """The groups of one or two facet names over every row, from the facet index."""
+        """The groups of one facet name (from the facet index) or of a pair
+        (:meth:`_pair_groups`) over every row."""
         total = int(self._run(aggregates.TOTAL).fetchone()[0])
-        counts = [
-            aggregates.name_counts(name, self._run(*aggregates.name_statement(name)))
-            for name in names
-        ]
-        if len(counts) == 1:
-            return aggregates.one_name(counts[0], total)
-        first, second = counts
-        if aggregates.driver_of(first, second):
-            rows = self._run(*aggregates.pair_statement(first.name, second.name, self._link))
-            return aggregates.two_names(first, second, rows, total)
-        rows = self._run(*aggregates.pair_statement(second.name, first.name, self._link))
-        swapped = aggregates.two_names(second, first, rows, total)
-        return {(theirs, mine): count for (mine, theirs), count in swapped.items()}
+        if len(names) == 2:
+            return self._pair_groups(names, total)
+        name = names[0]
+        counts = aggregates.name_counts(name, self._run(*aggregates.name_statement(name)))
+        return aggregates.one_name(counts, total)
+
+    def _pair_groups(self, names: tuple[str, ...], total: int) -> dict[tuple[str | None, ...], int]:
+        """The groups of a pair over all ``total`` rows: the joined statement by default (a
+        dialect may count it otherwise)."""
+        return self._joined_groups(names, None, *self._count_where(None, names))
 
     @abstractmethod
     def count_by_period(

@@ -20,6 +20,7 @@ from custrec.backends._sql.aggregates import facet_rows, kept_states, period_arg
 from custrec.backends._sql.dialect import Cursor
 from custrec.backends._sql.filters import Link, also, customer_where
 from custrec.backends._sql.session import reads, writes
+from custrec.backends._sqlite import pairs
 from custrec.backends._sqlite.dialect import DIALECT, encode_dt, is_unique_violation
 from custrec.backends._sqlite.schema import pack_index_key, unpack_index_key
 from custrec.errors import DuplicateKey
@@ -140,6 +141,7 @@ class _Table(tables.SQLTable):
 class _CustomerTable(_Table, tables.CustomerTableBase):
     _select = f"SELECT {_CUSTOMER_COLUMNS} FROM customers AS c"
     _link = LINK
+    _pair_columns = pairs.PAIR_COLUMNS
 
     def _where(
         self, where: CustomerFilter | None, after: str | None, *, paged: bool = True
@@ -165,6 +167,34 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         count subtracts, say)."""
         kept = kept_states(where)
         return " NOT INDEXED" if kept is not None and "live" in kept else ""
+
+    def _pair_groups(self, names: tuple[str, ...], total: int) -> dict[tuple[str | None, ...], int]:
+        """Counted from one index range per value, without a sort (see
+        :mod:`custrec.backends._sqlite.pairs`): a facet name is keyed by ``pk`` (the one with
+        fewer values of two) and the other grouping streamed; by the joined statement when a
+        grouping has too many values."""
+        run = self._conn.execute
+        first, second = (
+            pairs.column_grouping(name, run)
+            if name in pairs.PAIR_COLUMNS
+            else pairs.facet_grouping(name, run)
+            for name in names
+        )
+        if first is None or second is None:
+            return super()._pair_groups(names, total)
+        if names[0] in pairs.PAIR_COLUMNS or names[1] in pairs.PAIR_COLUMNS:
+            keyed_first = names[1] in pairs.PAIR_COLUMNS  # the facet name, the column streamed
+        else:
+            keyed_first = len(first.values) <= len(second.values)
+        low, high = self._conn.execute(
+            "SELECT (SELECT min(pk) FROM customers), (SELECT max(pk) FROM customers)"
+        ).fetchone()
+        keyed, streamed = (first, second) if keyed_first else (second, first)
+        codes = pairs.code_table(low, high, len(keyed.values) + 1)
+        found = pairs.count_pair(keyed, streamed, total, codes)
+        if keyed_first:
+            return {(mine, theirs): count for (theirs, mine), count in found.items()}
+        return found
 
     @staticmethod
     def _plain_columns(row: CustomerRow) -> tuple[Any, ...]:
