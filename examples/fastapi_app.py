@@ -42,7 +42,7 @@ from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from custrec import Actor, KeyRing, Registry, SQLiteStore
 from custrec.errors import (
@@ -172,6 +172,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, StorageError) and exc.retry_safe:
         body = {"error": "busy", "message": "the database is busy; retry"}
         return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}
+    if isinstance(exc, CustrecError) and isinstance(exc, ValueError):  # InvalidState, consent...
+        return 422, {"error": "invalid", "message": "the request cannot be applied"}, {}
     return 500, {"error": "internal", "message": "internal error"}, {}
 
 
@@ -213,18 +215,21 @@ def request_issues(exc: RequestValidationError) -> JSONResponse:
 # ---------------------------------------------------------------------------------------------
 
 
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]  # not blank
+
+
 class FindRequest(BaseModel):
-    phone: str
+    phone: Text
 
 
 class UpdateRequest(BaseModel):
     changes: dict[str, Any]
     expected_version: int
-    reason: str
+    reason: Text
 
 
 class ErasureRequest(BaseModel):
-    reason: str
+    reason: Text
 
 
 def customer_json(customer: Customer) -> dict[str, Any]:
@@ -338,6 +343,12 @@ def exercise(client: TestClient, settings: Settings) -> None:
     assert "12345" not in response.text  # the issues never repeat the input
     print(f"invalid intake: 422, {len(issues)} issues ({', '.join(i['code'] for i in issues)})")
 
+    as_json = {**clerk, "Content-Type": "application/json"}
+    not_json = client.post("/customers", content="name=x", headers=as_json)
+    assert expect(not_json, 422, "a body that is not JSON")["issues"][0]["code"] == (
+        "request.json_invalid"
+    )
+
     duplicate = expect(client.post("/customers", json=new, headers=clerk), 409, "duplicate")
     assert duplicate["existing_ids"] == [cid] and duplicate["fields"] == ["phone"]
 
@@ -364,6 +375,13 @@ def exercise(client: TestClient, settings: Settings) -> None:
     missing = client.patch(f"/customers/{cid}", json=no_version, headers=clerk)
     assert expect(missing, 422, "update without expected_version")["issues"][0]["path"] == (
         "expected_version"
+    )
+    blank = {"changes": {"tags": ["vip"]}, "expected_version": 2, "reason": " "}
+    assert (
+        expect(client.patch(f"/customers/{cid}", json=blank, headers=clerk), 422, "blank reason")[
+            "issues"
+        ][0]["path"]
+        == "reason"
     )
     print("update: 200 at version 2; a stale expected_version: 409")
 

@@ -148,6 +148,8 @@ def body(**fields: type) -> dict[str, Any]:
             issues.append(problem(name, "request.missing", "required"))
         elif not isinstance(data[name], kind) or isinstance(data[name], bool):
             issues.append(problem(name, "request.type", f"must be a JSON {JSON_NAMES[kind]}"))
+        elif kind is str and not data[name].strip():
+            issues.append(problem(name, "request.blank", "must not be blank"))
     if issues:
         raise BadRequestBody(issues)
     return data
@@ -195,6 +197,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, StorageError) and exc.retry_safe:
         body = {"error": "busy", "message": "the database is busy; retry"}
         return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}
+    if isinstance(exc, CustrecError) and isinstance(exc, ValueError):  # InvalidState, consent...
+        return 422, {"error": "invalid", "message": "the request cannot be applied"}, {}
     return 500, {"error": "internal", "message": "internal error"}, {}
 
 
@@ -339,6 +343,13 @@ def exercise(app: Flask, settings: Settings) -> None:
     missing = client.patch(f"/customers/{cid}", json=no_version, headers=clerk)
     assert expect(missing, 422, "update without expected_version")["issues"][0]["path"] == (
         "expected_version"
+    )
+    blank = {"changes": {"tags": ["vip"]}, "expected_version": 2, "reason": " "}
+    assert (
+        expect(client.patch(f"/customers/{cid}", json=blank, headers=clerk), 422, "blank reason")[
+            "issues"
+        ][0]["path"]
+        == "reason"
     )
     print("update: 200 at version 2; a stale expected_version: 409")
 

@@ -122,6 +122,11 @@ def exercise(db_path: Path) -> None:
     assert expect(missing, 422, "update without expected_version")["issues"][0]["path"] == (
         "expected_version"
     )
+    blank = {"changes": {"tags": ["vip"]}, "expected_version": 2, "reason": " "}
+    assert (
+        expect(patch(f"/customers/{cid}", blank, clerk), 422, "blank reason")["issues"][0]["path"]
+        == "reason"
+    )
     print("update: 200 at version 2; a stale expected_version: 409")
 
     # A write that cannot get SQLite's write lock within busy_timeout: 503 with Retry-After.

@@ -106,6 +106,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, StorageError) and exc.retry_safe:
         body = {"error": "busy", "message": "the database is busy; retry"}
         return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}
+    if isinstance(exc, CustrecError) and isinstance(exc, ValueError):  # InvalidState, consent...
+        return 422, {"error": "invalid", "message": "the request cannot be applied"}, {}
     return 500, {"error": "internal", "message": "internal error"}, {}
 
 

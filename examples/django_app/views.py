@@ -33,6 +33,8 @@ def body(request: HttpRequest, **fields: type) -> dict[str, Any]:
             issues.append(problem(name, "request.missing", "required"))
         elif not isinstance(data[name], kind) or isinstance(data[name], bool):
             issues.append(problem(name, "request.type", f"must be a JSON {JSON_NAMES[kind]}"))
+        elif kind is str and not data[name].strip():
+            issues.append(problem(name, "request.blank", "must not be blank"))
     if issues:
         raise BadRequestBody(issues)
     return data
