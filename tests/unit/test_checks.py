@@ -293,8 +293,8 @@ EXCLUDED = ("_checks.py", "storage/checks.py", "backends/")
 numbers, instants and amounts a backend is handed) with the backends that apply them."""
 
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("cli/_support.py", "_instant", "naive"): (
-        "parses command-line text; a naive value is read as UTC"
+    ("cli/_support.py", "_in_zone", "naive"): (
+        "places a parsed --as-of in --zone; a naive value is local time there"
     ),
     ("interchange/convert.py", "parse_datetime", "naive"): (
         "parses an import cell; a naive value takes the mapping's time zone"
