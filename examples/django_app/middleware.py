@@ -79,6 +79,7 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, JSON body and headers for an exception. Bodies never hold personal data: issues
     name a field path, a code and a message (custrec's messages never repeat values), the rest
     are fixed texts. Order matters: NotFound and VersionConflict are StorageErrors too."""
+    body: dict[str, Any]
     if isinstance(exc, NotAuthenticated):
         body = {"error": "not_authenticated", "message": "send a valid bearer token"}
         return 401, body, {"WWW-Authenticate": "Bearer"}
