@@ -21,6 +21,7 @@ PROMISED = {
     ],
     "custrec.validation.phone": ["normalize", "is_valid"],
     "custrec.validation.email": ["normalize", "is_valid"],
+    "custrec.retry": ["retry", "retrying", "retry_safe", "backoff_delay"],
     "custrec.records": [
         "Customer",
         "CustomerKind",
