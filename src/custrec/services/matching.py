@@ -37,6 +37,7 @@ from custrec.model.serialization import SCHEMA_VERSION, structure_with_issues
 from custrec.security import Action, Actor, Resource
 from custrec.services._clustering import cluster_profiles
 from custrec.services._documents import Documents
+from custrec.services._match_profiles import stored_profiles
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
@@ -217,12 +218,8 @@ class MatchingService:
             unit.commit()
 
         reporter = Reporter(progress, every=batch_size)
-        profiles = (
-            (profile(customer), strong_keys(customer) | blocking_keys(customer))
-            for customer in counted(self._records.every_customer(batch_size), reporter)
-        )
         run = cluster_profiles(
-            profiles,
+            counted(stored_profiles(self._context, self._records, batch_size), reporter),
             cap=self._context.matching.cap,
             decision=wanted,
             thresholds=self._context.matching.thresholds,
