@@ -300,6 +300,7 @@ def test_development_tools_are_dependency_groups() -> None:
     assert {"test", "lint", "bench", "docs", "examples", "dev"} <= set(groups)
     assert names(group("test")) >= {
         "pytest",
+        "pytest-xdist",  # README and .ci/run run the suite with -n auto
         "hypothesis",
         "psycopg",
         "psycopg-pool",
@@ -313,7 +314,7 @@ def test_development_tools_are_dependency_groups() -> None:
     assert names(group("lint")) == {"mypy", "ruff", "import-linter"}
     assert names(group("bench")) == {"numpy", "pandas", "python-stdnum"}
     assert names(group("docs")) == {"sphinx", "myst-parser", "furo"}
-    assert names(group("examples")) == {"fastapi", "httpx", "flask", "django"}
+    assert names(group("examples")) == {"fastapi", "pydantic", "httpx", "flask", "django"}
     assert names(group("dev")) == names(
         group("test") + group("lint") + group("docs") + group("examples")
     )
