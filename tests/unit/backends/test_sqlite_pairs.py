@@ -59,7 +59,7 @@ class Statements:
     """An in-memory database of just the tables and indexes the groupings read, holding
     ``customers``; it records the statements it runs."""
 
-    def __init__(self, customers: list[Customer]) -> None:
+    def __init__(self, customers: list[Customer], length: int | None = None) -> None:
         self.customers = customers
         self.sent: list[tuple[str, Sequence[Any]]] = []
         self.conn = sqlite3.connect(":memory:")
@@ -74,19 +74,22 @@ class Statements:
             self.conn.execute(statement)
         self.conn.executemany(
             "INSERT INTO customers VALUES (?, ?, ?)",
-            [(c.pk, f"id-{-c.pk:+025d}", c.owner) for c in customers],  # ids against pk order
+            [(c.pk, f"{-c.pk:+020d}", c.owner) for c in customers],  # ids against pk order
         )
         self.conn.executemany(
             "INSERT INTO customer_facets VALUES (?, ?, ?)",
             [(c.pk, *stored) for c in customers for stored in aggregates.facet_rows(c.facets)],
         )
+        if length is not None:  # SQLite's longest text or blob (its own default: 10**9)
+            self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, length)
 
     def run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         self.sent.append((sql, params))
         return self.conn.execute(sql, params)
 
     def plans(self) -> list[str]:
-        """The plan of each statement sent, explained."""
+        """The plan of each statement sent, explained (SQLite's longest text as by default)."""
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10**9)
         return [
             " | ".join(r[-1] for r in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             for sql, params in self.sent
@@ -110,10 +113,14 @@ def grouping(
 
 
 def count(
-    customers: list[Customer], keyed: str, streamed: str, chunk: int = pairs.CHUNK
+    customers: list[Customer],
+    keyed: str,
+    streamed: str,
+    chunk: int = pairs.CHUNK,
+    length: int | None = None,
 ) -> dict[Group, int]:
     """The pair ``(streamed, keyed)`` as the SQLite backend counts it."""
-    statements = Statements(customers)
+    statements = Statements(customers, length)
     key, stream = grouping(keyed, statements, chunk), grouping(streamed, statements, chunk)
     assert key is not None
     assert stream is not None
@@ -129,13 +136,20 @@ def count(
     pk_of=PKS,
     by=st.lists(st.sampled_from((*NAMES, "owner")), min_size=2, max_size=2, unique=True),
     chunk=st.sampled_from((1, 2, 3, pairs.CHUNK)),
+    length=st.sampled_from((None, 25, 60)),
 )
 def test_pairs_counted_from_index_ranges_match_the_reference(
-    drawn: list[tuple[frozenset[str], str | None]], pk_of: Any, by: list[str], chunk: int
+    drawn: list[tuple[frozenset[str], str | None]],
+    pk_of: Any,
+    by: list[str],
+    chunk: int,
+    length: int | None,
 ) -> None:
+    """``length``: SQLite's longest text, so that a value's pks may not fit in one text and
+    are read in chunks."""
     customers = [Customer(pk_of(n), facets, owner) for n, (facets, owner) in enumerate(drawn)]
     keyed, streamed = by
-    found = count(customers, keyed, streamed, chunk)
+    found = count(customers, keyed, streamed, chunk, length)
     assert found == reference(customers, (streamed, keyed))
 
 
@@ -191,30 +205,53 @@ def test_a_facet_name_reads_its_values_by_seeks_and_the_rows_past_a_first_value(
     assert nobody.values == []
 
 
-@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 100])
-def test_pks_are_read_a_chunk_at_a_time_each_an_index_range(chunk: int) -> None:
+def test_a_value_s_pks_are_one_text_read_off_one_index_range() -> None:
     expected = [-7, 1, 2, 40, 2**62]
     customers = [Customer(pk, frozenset({"a=x"}), "u1") for pk in expected]
-    statements = Statements(customers)
+    for name, index in (("a", "customer_facets_facet (facet=?)"), ("owner", "customers_owner")):
+        statements = Statements(customers)
+        found = grouping(name, statements)
+        assert found is not None
+        statements.sent.clear()
+        assert sorted(pk for pks in found.pks(0) for pk in pks) == expected
+        (plan,) = statements.plans()
+        assert f"USING COVERING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 100])
+def test_pks_too_long_for_one_text_are_read_a_chunk_at_a_time_each_an_index_range(
+    chunk: int,
+) -> None:
+    expected = [-7, 1, 2, 40, 2**62]
+    customers = [Customer(pk, frozenset({"a=x"}), "u1") for pk in expected]
+    statements = Statements(customers, length=25)  # the ids fit, not all the pks
     facet = grouping("a", statements, chunk)
     assert facet is not None
     statements.sent.clear()
     chunks = list(facet.pks(0))
     assert [pk for pks in chunks for pk in pks] == expected
-    assert all(len(pks) <= chunk for pks in chunks)
-    assert len(statements.sent) == len(expected) // chunk + 1
+    assert all(len(pks) <= chunk and len(",".join(map(str, pks))) <= 25 for pks in chunks)
     for plan in statements.plans():
         assert "SEARCH f USING COVERING INDEX customer_facets_facet (facet=?" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
-    statements = Statements(customers)
+    statements = Statements(customers, length=25)
     column = grouping("owner", statements, chunk)
     assert column is not None
     assert (column.values, column.repeats) == (["u1"], None)
+    statements.sent.clear()
     assert sorted(pk for pks in column.pks(0) for pk in pks) == expected  # in id order
-    assert len(statements.sent) == 2 + len(expected) // chunk + 1  # 2 seeks: "u1", no more
     for plan in statements.plans():
         assert "SEARCH c USING COVERING INDEX customers_owner (owner" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_pk_longer_than_sqlite_s_longest_text_is_refused_not_skipped() -> None:
+    statements = Statements([Customer(2**62, frozenset({"a=x"}), None)], length=16)
+    facet = grouping("a", statements)
+    assert facet is not None
+    with pytest.raises(sqlite3.DataError):
+        list(facet.pks(0))
 
 
 def test_the_table_of_codes_is_an_array_only_for_pks_from_1_to_its_bound() -> None:

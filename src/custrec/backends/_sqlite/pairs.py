@@ -10,9 +10,9 @@ column of :data:`PAIR_COLUMNS`, is counted here instead, with no join and no sor
 1. each grouping's values are found one seek of an index each (the least after the last);
 2. the *keyed* grouping (a facet name: the one with fewer values of two): each value's
    customers are one range of ``customer_facets_facet`` ``(facet, customer_pk,
-   first_of_name)``, read as ``pk`` s (a chunk of up to :data:`CHUNK` per statement, as one
-   text) into a table of codes by ``pk`` (the value's position, 0 for none; a customer's
-   further values are kept aside, and its holders counted once);
+   first_of_name)``, read as ``pk`` s (one text per value, or per chunk of :data:`CHUNK`
+   when too long for SQLite) into a table of codes by ``pk`` (the value's position, 0 for
+   none; a customer's further values are kept aside, and its holders counted once);
 3. the *streamed* grouping: each value's customers, one range each (of the facet index, or
    the column's ``(column, id)``), counted by their code;
 4. the groups without a streamed value follow from the keyed values' holders less those
@@ -29,6 +29,7 @@ read by statements of its own) is left to the joined statement.
 from __future__ import annotations
 
 import json
+import sqlite3
 from array import array
 from collections import defaultdict
 from collections.abc import (
@@ -67,7 +68,7 @@ DENSE_PKS: Final = 1 << 26
 beyond it, or below 1, a dictionary."""
 
 CHUNK: Final = 1 << 20
-"""The ``pk`` s read per statement: one text of up to about 8 MB."""
+"""The ``pk`` s read per statement when a value's are more than SQLite's longest text."""
 
 MAX_VALUES: Final = 4096
 """The most values a grouping of a pair counted here may have (each is read by its own
@@ -87,25 +88,45 @@ class Grouping(NamedTuple):
 def read_pks(
     run: Run, pk: str, key: str, rows: str, params: Sequence[Any], *, chunk: int = CHUNK
 ) -> Iterator[list[int]]:
-    """The values of ``pk`` over ``rows`` (``FROM ... WHERE ...``, with ``params``), read in
-    ``key`` order, ``chunk`` at a time, each chunk as one text (``group_concat``, parsed as a
-    JSON array: a row per ``pk`` costs far more).
+    """The values of ``pk`` over ``rows`` (``FROM ... WHERE ...``, with ``params``: one
+    index range), as one text (``group_concat``, parsed as a JSON array: a row per ``pk``
+    costs far more), or ``chunk`` at a time in ``key`` order when SQLite refuses a text that
+    long (``SQLITE_TOOBIG``).
 
-    ``key`` is unique over ``rows``, and an index holds them in its order after the
-    conditions (no sort): each chunk is one index range, after the last one's greatest key.
+    ``key`` is unique over ``rows``, and the index holds them in its order after the
+    conditions (no sort): each chunk is one range of it, after the last one's greatest key.
     """
+    try:
+        (text,) = next(iter(run(f"SELECT group_concat({pk}) {rows}", params)))
+    except sqlite3.DataError:
+        yield from _chunks(run, pk, key, rows, params, chunk)
+        return
+    if text is not None:
+        yield json.loads(f"[{text}]")
+
+
+def _chunks(
+    run: Run, pk: str, key: str, rows: str, params: Sequence[Any], chunk: int
+) -> Iterator[list[int]]:
+    """:func:`read_pks` a chunk at a time (halved while SQLite refuses its text)."""
     after: list[Any] = []
     while True:
         bound = f" AND {key} > ?" if after else ""
-        count, last, text = next(
-            iter(
-                run(
-                    f"SELECT count(*), max(k), group_concat(pk) FROM (SELECT {pk} AS pk,"
-                    f" {key} AS k {rows}{bound} ORDER BY {key} LIMIT ?)",
-                    [*params, *after, chunk],
+        try:
+            count, last, text = next(
+                iter(
+                    run(
+                        f"SELECT count(*), max(k), group_concat(pk) FROM (SELECT {pk} AS pk,"
+                        f" {key} AS k {rows}{bound} ORDER BY {key} LIMIT ?)",
+                        [*params, *after, chunk],
+                    )
                 )
             )
-        )
+        except sqlite3.DataError:
+            if chunk == 1:
+                raise
+            chunk //= 2
+            continue
         if count:
             yield json.loads(f"[{text}]")
         if count < chunk:
