@@ -202,6 +202,46 @@ def compare(
             decision=MatchDecision.DISTINCT,
             reasons=(Reason("kind", "different"),),
         )
+    found, decided, total = _weigh(a, b, w, holders, population)
+    reasons = tuple(Reason(label, finding, round(weight, 3)) for _, label, finding, weight in found)
+    score, decided = _decide(decided, total, w, limits)
+    return Match(
+        left=a.id,
+        right=b.id,
+        score=score,
+        decision=decided,
+        reasons=reasons,
+        weight=round(total, 3),
+    )
+
+
+def decide(
+    a: MatchProfile,
+    b: MatchProfile,
+    *,
+    thresholds: Thresholds | None = None,
+    weights: Weights | None = None,
+) -> tuple[MatchDecision, float]:
+    """``(decision, score)`` of :func:`compare` (without holder counts), without building its
+    reasons: what a batch run needs to know whether a pair is a link at all."""
+    if a.kind != b.kind:
+        return MatchDecision.DISTINCT, 0.0
+    w = weights or _DEFAULT_WEIGHTS
+    _, decided, total = _weigh(a, b, w, None, None)
+    score, decided = _decide(decided, total, w, thresholds or _DEFAULT_THRESHOLDS)
+    return decided, score
+
+
+def _weigh(
+    a: MatchProfile,
+    b: MatchProfile,
+    w: Weights,
+    holders: Mapping[tuple[str, str], int] | None,
+    population: int | None,
+) -> tuple[list[tuple[str, str, str, float]], MatchDecision | None, float]:
+    """Every field's ``(field, reason field, finding, weight)`` as counted (of the contact
+    agreements only the strongest, unless not ``contact_once``), the decision an identifier
+    made, and the total weight."""
     found: list[tuple[str, str, str, float]] = []
     decided: MatchDecision | None = None
     best = -1
@@ -220,25 +260,23 @@ def compare(
         ):
             best = len(found)
         found.append((field, label, finding, weight))
-    reasons: list[Reason] = []
     total = 0.0
-    for n, (field, label, finding, weight) in enumerate(found):
-        if best >= 0 and n != best and field in _CONTACT and weight > 0:
-            finding, weight = f"{finding}, counted in {found[best][1]}", 0.0
-        total += weight
-        reasons.append(Reason(label, finding, round(weight, 3)))
+    if best >= 0:
+        strongest = found[best][1]
+        for n, (field, label, finding, weight) in enumerate(found):
+            if n != best and field in _CONTACT and weight > 0:
+                found[n] = (field, label, f"{finding}, counted in {strongest}", 0.0)
+    for entry in found:
+        total += entry[3]
+    return found, decided, total
+
+
+def _decide(
+    decided: MatchDecision | None, total: float, w: Weights, limits: Thresholds
+) -> tuple[float, MatchDecision]:
     if decided is MatchDecision.SAME:
-        score = 1.0
-    elif decided is MatchDecision.DISTINCT:
-        score = 0.0
-    else:
-        score = round(w.probability(total), 4)
-        decided = limits.decide(score)
-    return Match(
-        left=a.id,
-        right=b.id,
-        score=score,
-        decision=decided,
-        reasons=tuple(reasons),
-        weight=round(total, 3),
-    )
+        return 1.0, decided
+    if decided is MatchDecision.DISTINCT:
+        return 0.0, decided
+    score = round(w.probability(total), 4)
+    return score, limits.decide(score)

@@ -44,6 +44,7 @@ from custrec.matching.scoring import (
     Thresholds,
     Weights,
     compare,
+    decide,
 )
 
 __all__ = ["cluster_profiles", "key_digest"]
@@ -236,8 +237,10 @@ def _run(
                 # the levels' weights, without holder counts (see docs/matching.md, "How shared
                 # values are weighed": on the harder set the counts cost more recall than they
                 # add precision)
-                match = compare(pa, pb, thresholds=thresholds, weights=weights)
-                if match.decision.rank >= wanted.rank:
+                # the decision first, the reasons only for a link (most pairs are not)
+                decided, _ = decide(pa, pb, thresholds=thresholds, weights=weights)
+                if decided.rank >= wanted.rank:
+                    match = compare(pa, pb, thresholds=thresholds, weights=weights)
                     links.append(match)
                     shared_keys[match.left, match.right] = len(shared)
                     for p in (pa, pb):

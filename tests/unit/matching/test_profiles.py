@@ -1,16 +1,20 @@
-"""The one-pass profiles batch clustering reads equal the separate profile and key functions."""
+"""Batch clustering's fast paths equal the reference: one-pass profiles (from a record or a
+stored document) equal the separate profile and key functions, and ``decide`` gives
+``compare``'s decision and score."""
 
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec import Actor, KeyRing, MemoryStore, Registry
-from custrec.matching import blocking_keys, profile, strong_keys
+from custrec.matching import Thresholds, Weights, blocking_keys, compare, profile, strong_keys
 from custrec.matching._profiles import document_profile, profile_and_keys
+from custrec.matching.scoring import decide
 from custrec.model.records import (
     Address,
     Contact,
@@ -158,3 +162,24 @@ def test_stored_profiles_equal_the_profiles_of_the_opened_customers() -> None:
     assert expected == [
         separately(parse_customer(r).record) for r in sorted(records, key=lambda r: r["id"])
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(customers(), customers())
+def test_decide_gives_compares_decision_and_score(left: Customer, right: Customer) -> None:
+    a, b = profile(left), profile(right)
+    for weights in (Weights(), Weights(contact_once=False)):
+        full = compare(a, b, weights=weights)
+        assert decide(a, b, weights=weights) == (full.decision, full.score)
+
+
+def test_decide_agrees_with_compare_on_the_harder_set() -> None:
+    found = [
+        profile(parse_customer({**r.data, "id": f"h{n}"}).record)
+        for n, r in enumerate(hard_labelled_customers(400, seed=4))
+    ]
+    thresholds = Thresholds(probable=0.9, possible=0.2)
+    pairs = [*pairwise(found), *zip(found, found[7:], strict=False)]
+    for a, b in pairs:
+        full = compare(a, b, thresholds=thresholds)
+        assert decide(a, b, thresholds=thresholds) == (full.decision, full.score)
