@@ -22,7 +22,7 @@ EXAMPLES = sorted([*HERE.glob("*.py"), *(main.parent for main in HERE.glob("*/__
 
 # What an example imports beyond custrec's own dependencies.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "fastapi_app.py": ("fastapi", "httpx"),
+    "fastapi_app": ("fastapi", "httpx"),
     "flask_app.py": ("flask",),
     "django_app": ("django",),
 }
