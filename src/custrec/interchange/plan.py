@@ -109,6 +109,8 @@ _KEY_NAMES: Final = {
     "external": "external id",
 }
 _CONVERTER: Final = make_converter()
+_TO_FIX: Final = frozenset({Outcome.REJECTED, Outcome.CONFLICT, Outcome.DUPLICATE_IN_FILE})
+"""The outcomes whose rows go to the error file."""
 
 _PROGRESS_ROWS: Final = 250  # rows checked between progress calls ...
 _PROGRESS_SECONDS: Final = 0.2  # ... or seconds, whichever comes first
@@ -522,7 +524,7 @@ class _Importer:
                 target = row.match if row.match is not None else row.target
                 if target is not None:
                     held.append(target)
-            if self.error_file is not None and outcome.needs_attention:
+            if self.error_file is not None and outcome in _TO_FIX:
                 self.error_file.write(row.source, row.issues)
         if held:
             self.work.hold(held)
@@ -551,6 +553,9 @@ class _Importer:
             sample_ids=self.work.sample(self.policy.sample_share),
             error_file=self.error_file.path.name if self.error_file is not None else None,
             error_rows=self.error_file.rows if self.error_file is not None else 0,
+            error_encoding=self.error_file.encoding if self.error_file is not None else None,
+            error_line_end=self.error_file.line_end if self.error_file is not None else None,
+            error_note=self.error_file.note if self.error_file is not None else None,
         )
 
 

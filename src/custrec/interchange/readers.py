@@ -44,12 +44,14 @@ from custrec.model.issues import Severity
 
 __all__ = [
     "DELIMITERS",
+    "LINE_ENDS",
     "CsvSource",
     "JsonlSource",
     "ReadError",
     "Source",
     "SourceRow",
     "detect_encoding",
+    "detect_line_end",
     "open_source",
     "sniff_delimiter",
 ]
@@ -70,6 +72,8 @@ _ENCODING_ALIASES: Final = {
     "utf-16": "utf-16",
 }
 _REPLACEMENT: Final = "\ufffd"
+LINE_ENDS: Final = {"CRLF": "\r\n", "LF": "\n", "CR": "\r"}
+"""The line ends :func:`detect_line_end` names, and their characters."""
 
 
 @attrs.frozen(kw_only=True)
@@ -134,6 +138,22 @@ def detect_encoding(sample: bytes) -> str:
             return "utf-8"
         return "gb18030"
     return "utf-8"
+
+
+def detect_line_end(text: str) -> str | None:
+    """The line end of the first line of ``text``: ``"CRLF"``, ``"LF"`` or ``"CR"`` (a ``\\r``
+    ending the text counts as ``"CRLF"``, its ``\\n`` not read yet); ``None`` without one.
+
+    >>> detect_line_end("a,b\\r\\n1,2\\n"), detect_line_end("a\\nb"), detect_line_end("a")
+    ('CRLF', 'LF', None)
+    """
+    found = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    if not found:
+        return None
+    index = min(found)
+    if text[index] == "\n":
+        return "LF"
+    return "CR" if text[index + 1 : index + 2] not in ("\n", "") else "CRLF"
 
 
 def _check_encoding(encoding: str) -> str:
@@ -221,6 +241,7 @@ class _BinarySource:
         self._encoding = detect_encoding(sample) if wanted == "auto" else wanted
         if self._encoding == "utf-8" and sample.startswith(codecs.BOM_UTF8):
             self._encoding = "utf-8-sig"
+        self._line_end = detect_line_end(sample.decode(self._encoding, errors="replace"))
         self._size = _size(self._binary)
         self._text = io.TextIOWrapper(
             self._binary, encoding=self._encoding, errors="replace", newline=""
@@ -343,6 +364,7 @@ class CsvSource(_BinarySource):
             encoding=self._encoding,
             delimiter=self._delimiter,
             headers=self._headers,
+            line_end=self._line_end,
         )
 
     @property
@@ -452,7 +474,9 @@ class JsonlSource(_BinarySource):
     @property
     def info(self) -> SourceInfo:
         """Name, format and encoding (JSON Lines has no header row)."""
-        return SourceInfo(name=self._name, format="jsonl", encoding=self._encoding)
+        return SourceInfo(
+            name=self._name, format="jsonl", encoding=self._encoding, line_end=self._line_end
+        )
 
     def __iter__(self) -> Iterator[SourceRow]:
         self._begin()

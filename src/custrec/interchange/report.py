@@ -120,13 +120,16 @@ class RowIssue:
 @attrs.frozen(kw_only=True)
 class SourceInfo:
     """Where the rows came from: a name (the file name, never a full path), the format
-    (``csv`` or ``jsonl``), the encoding and delimiter used, and the header row (CSV)."""
+    (``csv`` or ``jsonl``), the encoding and delimiter used, the header row (CSV), and the
+    line end of the first line (``"CRLF"``, ``"LF"`` or ``"CR"``; ``None`` when the sample
+    read holds none)."""
 
     name: str
     format: str
     encoding: str | None = None
     delimiter: str | None = None
     headers: tuple[str, ...] = ()
+    line_end: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -136,6 +139,7 @@ class SourceInfo:
             "encoding": self.encoding,
             "delimiter": self.delimiter,
             "headers": list(self.headers),
+            "line_end": self.line_end,
         }
 
 
@@ -170,7 +174,10 @@ class ImportReport:
     ``sample_ids`` is the reproducible sample of customers this import holds (created, updated
     or already applied by an earlier run), ``ceil(sample_share * n)`` of them picked by a hash
     of ``sample_seed`` and the id, sorted; the same seed picks the same ids.
-    ``error_rows`` rows were written to ``error_file``. ``policy`` is the policy used, as data.
+    ``error_rows`` rows were written to ``error_file`` (rejected, in conflict, or skipped as
+    duplicates in the file), in ``error_encoding`` with ``error_line_end`` line ends (the
+    source's); ``error_note`` says why the encoding differs from the source's, when it does.
+    ``policy`` is the policy used, as data.
     """
 
     import_id: str
@@ -187,6 +194,9 @@ class ImportReport:
     sample_ids: tuple[str, ...] = ()
     error_file: str | None = None
     error_rows: int = 0
+    error_encoding: str | None = None
+    error_line_end: str | None = None
+    error_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -225,6 +235,9 @@ class ImportReport:
             },
             "error_file": self.error_file,
             "error_rows": self.error_rows,
+            "error_encoding": self.error_encoding,
+            "error_line_end": self.error_line_end,
+            "error_note": self.error_note,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -244,7 +257,11 @@ class ImportReport:
             if len(self.issues) > max_issues:
                 lines.append(f"  ... and {len(self.issues) - max_issues} more (see the report)")
         if self.error_file is not None:
-            lines.append(f"error file: {self.error_file} ({self.error_rows} rows to fix)")
+            shape = ", ".join(s for s in (self.error_encoding, self.error_line_end) if s)
+            shape = f"; {shape}" if shape else ""
+            lines.append(f"error file: {self.error_file} ({self.error_rows} rows to fix{shape})")
+            if self.error_note:
+                lines.append(f"  {self.error_note}")
         if self.sample_ids:
             share = f"{self.sample_share:.0%}"
             lines.append(

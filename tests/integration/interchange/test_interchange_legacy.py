@@ -195,6 +195,9 @@ SAMPLE = ["1aae42cb-d30d-8053-8426-1d7fe60fc3b5", "1aae42cb-d30d-8326-b2d1-d9d51
 
 ERROR_FILE = (
     "_row,_errors," + ",".join(HEADERS) + "\r\n"
+    '5,"row: duplicate.in_file (same credit code, phone as row 1)",L0005,'
+    "上海明远信息技术有限公司（重复）,企业,软件,王建国,,,139-1234-5678,,91310115MA1FL2QX3H,"
+    "成交客户,已核实,上海,上海,,,,,\r\n"
     "6,手机: phone.invalid (not a valid phone); 邮箱: email.invalid (not a valid e-mail),"
     "L0006,成都天府软件有限公司,企业,软件,孙丽,,,12345,sunli@,91510100MA61R3H07N,潜在客户,"
     "未核实,四川,成都,,,,,\r\n"
@@ -215,6 +218,8 @@ ERROR_FILE = (
     "'churned', 'archived')\","
     "L0010,南京金陵贸易有限公司,企业,贸易,郑华,,,13611112222,zhenghua@jinling.example.cn,,"
     "黑名单客户,已核实,江苏,南京,,abc,2023-13-45,,\r\n"
+    "12,row: duplicate.in_file (same e-mail as row 11),L0012,李娜,个人,,李娜,,女,,"
+    "LiNa@Example.COM,,潜在客户,未核实,天津,天津,,,,,重复录入\r\n"
 )
 
 
@@ -229,6 +234,7 @@ def expected_report(*, counts: dict[str, int], error_file: str) -> dict[str, Any
             "encoding": "gb18030",
             "delimiter": ",",
             "headers": HEADERS,
+            "line_end": "CRLF",
         },
         "mapping": "legacy CRM export",
         "policy": {
@@ -245,7 +251,10 @@ def expected_report(*, counts: dict[str, int], error_file: str) -> dict[str, Any
         "issues": ISSUES,
         "sample": {"share": 0.15, "seed": 0, "ids": SAMPLE},
         "error_file": error_file,
-        "error_rows": 5,
+        "error_rows": 7,
+        "error_encoding": "gb18030",
+        "error_line_end": "CRLF",
+        "error_note": None,
     }
 
 
@@ -295,8 +304,9 @@ def test_report_and_error_file_are_exact(registry: Registry, tmp_path: Path) -> 
     report = run(registry, tmp_path / "errors.csv")
 
     assert report.to_dict() == expected_report(counts=COUNTS, error_file="errors.csv")
-    assert (tmp_path / "errors.csv").read_bytes().decode("utf-8-sig") == ERROR_FILE
-    assert (tmp_path / "errors.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads it
+    # the source's encoding (GB18030, as Excel on Chinese Windows writes and reads it) and
+    # line ends (CRLF), rows skipped as duplicates in the file included
+    assert (tmp_path / "errors.csv").read_bytes() == ERROR_FILE.encode("gb18030")
     assert registry.customers.count(actor=MIGRATION) == 1 + 7
 
 
@@ -351,7 +361,7 @@ def test_a_second_run_changes_nothing(registry: Registry, tmp_path: Path) -> Non
     assert snapshot(registry) == before
     counts = {**COUNTS, "created": 0, "already_applied": 7}
     assert again.to_dict() == expected_report(counts=counts, error_file="second.csv")
-    assert (tmp_path / "second.csv").read_bytes().decode("utf-8-sig") == ERROR_FILE
+    assert (tmp_path / "second.csv").read_bytes() == ERROR_FILE.encode("gb18030")
     assert registry.audit.verify(actor=READER).ok
 
 
@@ -369,11 +379,11 @@ def test_a_dry_run_writes_nothing_and_predicts_the_real_run(
 
 def test_the_fixed_error_file_feeds_back(registry: Registry, tmp_path: Path) -> None:
     run(registry, tmp_path / "errors.csv")
-    text = (tmp_path / "errors.csv").read_bytes().decode("utf-8-sig")
+    text = (tmp_path / "errors.csv").read_bytes().decode("gb18030")
     fixed = text.replace(",12345,sunli@,", ",13512340000,sunli@tianfu.example.cn,").replace(
         "L0008,,企业", "L0008,武汉顺达物流有限公司,企业"
     )
-    (tmp_path / "fixed.csv").write_bytes(fixed.encode("utf-8-sig"))
+    (tmp_path / "fixed.csv").write_bytes(fixed.encode("gb18030"))
     with open_source(tmp_path / "fixed.csv") as rows:
         report = plan_import(
             rows, load_mapping(MAPPING), registry, actor=MIGRATION, import_id="legacy-2024"
@@ -389,7 +399,12 @@ def test_the_fixed_error_file_feeds_back(registry: Registry, tmp_path: Path) -> 
             import_id="legacy-2024",
             dry_run=False,
         )
-    assert {k.value: n for k, n in again.counts.items() if n} == {"created": 2, "rejected": 3}
+    # the duplicates, left as they were, now meet the customers their first rows stored
+    assert {k.value: n for k, n in again.counts.items() if n} == {
+        "created": 2,
+        "rejected": 3,
+        "duplicate_in_store": 2,
+    }
     first_error = next(i for i in again.issues if i.severity.value == "error")
-    assert first_error.row == 2  # row numbers of the fed-back file
+    assert first_error.row == 3  # row numbers of the fed-back file
     assert registry.customers.count(actor=MIGRATION) == 1 + 7 + 2
