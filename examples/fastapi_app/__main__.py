@@ -200,6 +200,9 @@ def review_pages(client: TestClient) -> None:
     forged = client.post("/review/login", data={"token": "demo-reviewer", "csrf": "guess"})
     expect(forged, 403, "sign-in without the form's token")
     login = client.get("/review/login")
+    unknown = client.post("/review/login", data={"token": "nobody", "csrf": csrf_of(login.text)})
+    expect(unknown, 401, "an unknown token")
+    login = client.get("/review/login")
     signed = client.post(
         "/review/login",
         data={"token": "demo-reviewer", "csrf": csrf_of(login.text)},
@@ -234,7 +237,19 @@ def review_pages(client: TestClient) -> None:
     expect(again, 422, "deciding a record twice")
     merged = expect(client.get(f"/customers/{twin_id}", headers=clerk), 200, "the merged id")
     assert merged["id"] == stored  # the alias resolves to the survivor
-    print("review pages: look-alike queued, merged through the form; CSRF refusals 403")
+
+    # a namesake at the same address, with another birth date: a person keeps both
+    namesake = {**second, "contacts": [{"phones": ["13700137000"]}], "birth_date": "1990-05-01"}
+    other = expect(client.post("/customers", json=namesake, headers=clerk), 201, "namesake")
+    assert other["pending_review"]
+    token = csrf_of(client.get(f"/review/{other['id']}").text)
+    kept = client.post(
+        f"/review/{other['id']}/decision", data={"decision": "distinct", "csrf": token}
+    )
+    assert kept.status_code == 200 and 'id="empty"' in kept.text  # followed the redirect
+    shown = expect(client.get(f"/customers/{other['id']}", headers=clerk), 200, "kept")
+    assert shown["id"] == other["id"] and shown["verification"] == "verified"
+    print("review pages: a look-alike merged, a namesake kept; CSRF refusals: 403")
 
 
 def main() -> int:

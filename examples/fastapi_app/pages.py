@@ -277,7 +277,8 @@ def login(request: Request, fields: Form) -> Response:
     check_form(request, session, fields)
     user = fields.get("token", "")
     if user not in DEMO_USERS:
-        raise NotAuthenticated
+        again = f'<p>Unknown token.</p><p><a href="{PREFIX}/login">Sign in again</a></p>'
+        return page("Not signed in", again, status=401)
     sessions(request).end(old_id)
     session_id, _ = sessions(request).start(user)  # a new id and token once signed in
     response = RedirectResponse(PREFIX, status_code=303)
