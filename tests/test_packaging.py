@@ -314,7 +314,15 @@ def test_development_tools_are_dependency_groups() -> None:
     assert names(group("lint")) == {"mypy", "ruff", "import-linter"}
     assert names(group("bench")) == {"numpy", "pandas", "python-stdnum"}
     assert names(group("docs")) == {"sphinx", "myst-parser", "furo"}
-    assert names(group("examples")) == {"fastapi", "pydantic", "httpx", "flask", "django"}
+    assert names(group("examples")) == {
+        "fastapi",
+        "pydantic",
+        "httpx",
+        "uvicorn",
+        "selenium",
+        "flask",
+        "django",
+    }
     assert names(group("release")) == {"build", "twine", "hatchling"}
     assert names(group("dev")) == names(
         group("test") + group("lint") + group("docs") + group("examples") + group("release")
