@@ -187,6 +187,23 @@ def test_import_the_messy_sample(env: dict[str, Path]) -> None:
     assert (counts["created"], counts["already_applied"]) == (0, 8)
 
 
+def test_import_writes_the_customer_id_of_every_row(env: dict[str, Path]) -> None:
+    imported(env, "--report", "report.json")
+    report = json.loads((env["dir"] / "report.json").read_text(encoding="utf-8"))
+    assert report["ids_file"] == "report.ids.jsonl"
+    lines = (env["dir"] / "report.ids.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == report["row_ids"]
+    assert len(lines) == report["rows"]
+    assert stat.S_IMODE((env["dir"] / "report.ids.jsonl").stat().st_mode) == 0o600
+    stored = {r["id"] for r in report["row_ids"] if r["outcome"] == "created"}
+    assert len(stored) == report["counts"]["created"]
+
+    result = imported(env, "--ids", "rows.jsonl", "--exit-zero")
+    assert "customer id of every row: rows.jsonl" in result.out
+    again = [json.loads(line) for line in (env["dir"] / "rows.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in again if r["outcome"] == "already_applied"} == stored
+
+
 def test_a_dry_run_creates_no_database(env: dict[str, Path]) -> None:
     result = imported(env, "--dry-run", "--errors", "fix-me.csv")
     assert result.code == cli.EXIT_PROBLEMS

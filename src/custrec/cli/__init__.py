@@ -70,7 +70,12 @@ from custrec.cli._support import (
     _share,
     _zone_flag,
 )
-from custrec.cli._transfer import _cmd_export, _cmd_import, _workers_argument
+from custrec.cli._transfer import (
+    _cmd_export,
+    _cmd_import,
+    _workers_argument,
+    add_import_report_options,
+)
 from custrec.errors import AccessDenied, CustrecError, NotFound, StorageError
 from custrec.interchange import MappingError, ReadError
 from custrec.model.records import CustomerKind, LifecycleStage, RecordState
@@ -165,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--sample-share", type=_share, default=0.15)
     imp.add_argument("--sample-seed", type=int, default=0)
     imp.add_argument("--show-issues", type=int, default=20, help="issues printed (default 20)")
+    add_import_report_options(imp)
     imp.add_argument(
         "--exit-zero",
         action="store_true",

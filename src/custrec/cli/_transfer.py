@@ -4,6 +4,7 @@ encoding."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -39,6 +40,7 @@ from custrec.interchange import (
     plan_import,
 )
 from custrec.interchange.plan import IMPORT_ID_PATTERN, MAX_WORKERS
+from custrec.interchange.report_ids import IdsFile
 
 
 def _default_workers() -> int:
@@ -57,6 +59,21 @@ def _workers_argument(text: str) -> int:
     if not 1 <= value <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"expected 1 to {MAX_WORKERS}")
     return value
+
+
+def add_import_report_options(parser: argparse.ArgumentParser) -> None:
+    """``--ids`` and ``--show-sample`` of ``custrec import``."""
+    parser.add_argument(
+        "--ids",
+        metavar="OUT",
+        help="write each row's outcome and customer id here, as JSON Lines (default with "
+        "--report: beside it, REPORT.ids.jsonl)",
+    )
+    parser.add_argument(
+        "--show-sample",
+        action="store_true",
+        help="print the sample for manual checking as masked records (audited reads)",
+    )
 
 
 def _import_id_for(path: Path) -> str:
@@ -103,9 +120,18 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             errors_path = Path(args.report).with_suffix(f".errors.{ext}")
         else:
             errors_path = Path(f"{source_path.stem}.errors.{ext}")
+        if args.ids:
+            ids_path: Path | None = Path(args.ids)
+        elif args.report:
+            ids_path = Path(args.report).with_suffix(".ids.jsonl")
+        else:
+            ids_path = None
         show = _show_progress(args, err)
         bar = ProgressBar(err, label="importing", total=src.size, enabled=show)
-        with ErrorFile.for_source(errors_path, info) as error_file:
+        with (
+            ErrorFile.for_source(errors_path, info) as error_file,
+            contextlib.nullcontext(None) if ids_path is None else IdsFile(ids_path) as ids_file,
+        ):
             try:
                 report = plan_import(
                     src,
@@ -116,6 +142,7 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                     policy=policy,
                     dry_run=args.dry_run,
                     error_file=error_file,
+                    ids_file=ids_file,
                     progress=lambda rows: bar.update(rows, src.position),
                 )
             finally:

@@ -68,6 +68,9 @@ class WorkIndex:
         self._conn.execute(
             "CREATE TABLE held (id TEXT PRIMARY KEY, rank INTEGER NOT NULL) WITHOUT ROWID"
         )
+        self._conn.execute(
+            "CREATE TABLE results (row INTEGER PRIMARY KEY, outcome TEXT NOT NULL, id TEXT)"
+        )
 
     def digest(self, kind: str, value: str) -> bytes:
         """A keyed 16-byte digest of one key (never stored in the clear)."""
@@ -97,6 +100,30 @@ class WorkIndex:
             ((cid, sample_rank(self._seed, cid)) for cid in customer_ids),
         )
         self._conn.execute("COMMIT")
+
+    def record(self, results: Iterable[tuple[int, str, str | None]]) -> None:
+        """Record each row's outcome and customer id (the row-to-id map, on disk)."""
+        self._conn.execute("BEGIN")
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO results (row, outcome, id) VALUES (?, ?, ?)", results
+        )
+        self._conn.execute("COMMIT")
+
+    def ids_of(self, rows: Collection[int]) -> dict[int, str]:
+        """The customer ids recorded for ``rows`` (those with one)."""
+        found: dict[int, str] = {}
+        for chunk in _chunks(sorted(rows)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT row, id FROM results WHERE id IS NOT NULL AND row IN ({marks})"
+            found.update((int(r), str(i)) for r, i in self._conn.execute(query, tuple(chunk)))
+        return found
+
+    def results(self) -> Iterator[tuple[int, str, str | None]]:
+        """Every recorded row, in row order."""
+        for row, outcome, customer_id in self._conn.execute(
+            "SELECT row, outcome, id FROM results ORDER BY row"
+        ):
+            yield int(row), str(outcome), None if customer_id is None else str(customer_id)
 
     def sample(self, share: float) -> tuple[str, ...]:
         """``ceil(share * n)`` of the held ids, lowest rank first, returned sorted."""

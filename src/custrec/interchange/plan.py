@@ -52,6 +52,7 @@ from custrec.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from custrec.interchange import report_ids
 from custrec.interchange._identity import (
     IMPORT_ID_PATTERN,
     check_import_id,
@@ -71,6 +72,7 @@ from custrec.interchange.errorfile import ErrorFile
 from custrec.interchange.mapping import ImportMapping, MappedRow
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ImportReport, Outcome, RowIssue, SourceInfo
+from custrec.interchange.report_ids import IdsFile, RowResult
 from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import (
     Address,
@@ -189,6 +191,8 @@ class _Row:
     vouched: PreparedCustomer | None = None  # the customer, as intake trusts it
     outcome: Outcome | None = None
     match: str | None = None  # the stored customer an update goes to
+    other: str | None = None  # the stored customer a skipped row duplicates
+    first: int | None = None  # the earlier row a duplicate in the file repeats
     digests: tuple[tuple[bytes, StrongKey | None], ...] = ()
 
     def decide(self, outcome: Outcome, issue: RowIssue | None = None) -> None:
@@ -225,6 +229,7 @@ class _Importer:
         import_id: str,
         headers: Sequence[str] | None,
         error_file: ErrorFile | None,
+        ids_file: IdsFile | None,
         as_of: datetime,
     ) -> None:
         self.registry = registry
@@ -235,6 +240,7 @@ class _Importer:
         self.import_id = import_id
         self.reason = f"import {import_id}"
         self.error_file = error_file
+        self.ids_file = ids_file
         self.as_of = as_of
         self.headers = tuple(headers) if headers is not None else None
         self.binder = Binder(mapping, headers)
@@ -293,6 +299,7 @@ class _Importer:
 
     def _file_duplicate(self, row: _Row, first: int, message: str) -> None:
         conflict = self.policy.on_file_duplicate == "conflict"
+        row.first = first
         row.decide(
             Outcome.CONFLICT if conflict else Outcome.DUPLICATE_IN_FILE,
             row.issue(
@@ -332,6 +339,7 @@ class _Importer:
                 matched = [k for k in row.keys if others[0] in holders.get(k, ())]
                 what = _key_names(matched)
                 if self.policy.on_match == "skip":
+                    row.other = others[0]
                     row.decide(
                         Outcome.DUPLICATE_IN_STORE,
                         row.issue(
@@ -398,6 +406,8 @@ class _Importer:
             elif row.target in skipped:
                 row.decide(Outcome.ALREADY_APPLIED)
             elif position in result.duplicates:
+                if len(result.duplicates[position]) == 1:
+                    row.other = result.duplicates[position][0]
                 ids = ", ".join(result.duplicates[position])
                 row.decide(
                     Outcome.DUPLICATE_IN_STORE,
@@ -528,6 +538,31 @@ class _Importer:
                 self.error_file.write(row.source, row.issues)
         if held:
             self.work.hold(held)
+        self.map_ids(rows)
+
+    def map_ids(self, rows: list[_Row]) -> None:
+        """Record which customer each row became (a duplicate in the file: its first row's)."""
+        ids: dict[int, str | None] = {}
+        for row in rows:
+            outcome = row.outcome or Outcome.REJECTED
+            if outcome.in_store or outcome is Outcome.UNCHANGED:
+                ids[row.source.number] = row.match if row.match is not None else row.target
+            elif outcome is Outcome.DUPLICATE_IN_STORE:
+                ids[row.source.number] = row.other
+        firsts = {r.first for r in rows if r.match is None and r.first is not None}
+        earlier = self.work.ids_of({n for n in firsts if n not in ids})
+        results = []
+        for row in rows:
+            number, outcome = row.source.number, row.outcome or Outcome.REJECTED
+            customer_id = ids.get(number)
+            if outcome is Outcome.DUPLICATE_IN_FILE:
+                customer_id = row.match
+                if customer_id is None and row.first is not None:
+                    customer_id = ids.get(row.first) or earlier.get(row.first)
+            results.append((number, outcome.value, customer_id))
+            if self.ids_file is not None:
+                self.ids_file.write(RowResult(row=number, outcome=outcome, customer_id=customer_id))
+        self.work.record(results)
 
     def run_chunk(self, chunk: list[SourceRow], prepared: list[Prepared]) -> None:
         rows = [self.row(source, p) for source, p in zip(chunk, prepared, strict=True)]
@@ -556,7 +591,15 @@ class _Importer:
             error_encoding=self.error_file.encoding if self.error_file is not None else None,
             error_line_end=self.error_file.line_end if self.error_file is not None else None,
             error_note=self.error_file.note if self.error_file is not None else None,
+            row_ids=self.row_ids(),
+            ids_file=self.ids_file.path.name if self.ids_file is not None else None,
         )
+
+    def row_ids(self) -> tuple[RowResult, ...] | None:
+        """The row-to-id map, when the import is small enough to hold it inline."""
+        if self.rows > report_ids.INLINE_ROW_IDS:
+            return None
+        return tuple(RowResult(row=n, outcome=o, customer_id=i) for n, o, i in self.work.results())
 
 
 def _readable(customer: Customer, keys: frozenset[StrongKey]) -> bool:
@@ -708,6 +751,7 @@ def plan_import(
     policy: ImportPolicy | None = None,
     dry_run: bool = True,
     error_file: ErrorFile | None = None,
+    ids_file: IdsFile | None = None,
     source: SourceInfo | None = None,
     progress: Progress | None = None,
     as_of: datetime | None = None,
@@ -720,7 +764,8 @@ def plan_import(
     exported. ``import_id`` names the import: re-running with the same id (after a crash or a
     fix) applies only what is not stored yet. With ``dry_run=True`` (the default) nothing is
     written, but the report is the one the real run would give. Rows needing a person's
-    attention are written to ``error_file`` when one is given; ``progress(rows_done)`` is called
+    attention are written to ``error_file`` when one is given, and the customer id each row became
+    to ``ids_file`` (see :mod:`~custrec.interchange.report_ids`); ``progress(rows_done)`` is called
     as rows are read and checked (every 250 rows or 0.2 seconds, whichever comes first, when
     they are checked in this process) and after each chunk is written, the last call giving
     every row read; a callback that raises stops the import: chunks written before stay
@@ -755,6 +800,7 @@ def plan_import(
         import_id=import_id,
         headers=tuple(headers) if isinstance(headers, tuple) else None,
         error_file=error_file,
+        ids_file=ids_file,
         as_of=now,
     )
     info = source if source is not None else getattr(rows, "info", None)

@@ -29,6 +29,7 @@ __all__ = [
     "ImportReport",
     "Outcome",
     "RowIssue",
+    "RowResult",
     "SourceInfo",
     "render_table",
 ]
@@ -118,6 +119,24 @@ class RowIssue:
 
 
 @attrs.frozen(kw_only=True)
+class RowResult:
+    """One source row's outcome and customer id (``None`` when no customer holds the row)."""
+
+    row: int
+    outcome: Outcome = attrs.field(converter=Outcome)
+    customer_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: ``row``, ``outcome`` and ``id``."""
+        return {"row": self.row, "outcome": self.outcome.value, "id": self.customer_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RowResult:
+        """The inverse of :meth:`to_dict`."""
+        return cls(row=int(data["row"]), outcome=data["outcome"], customer_id=data["id"])
+
+
+@attrs.frozen(kw_only=True)
 class SourceInfo:
     """Where the rows came from: a name (the file name, never a full path), the format
     (``csv`` or ``jsonl``), the encoding and delimiter used, the header row (CSV), and the
@@ -177,7 +196,10 @@ class ImportReport:
     ``error_rows`` rows were written to ``error_file`` (rejected, in conflict, or skipped as
     duplicates in the file), in ``error_encoding`` with ``error_line_end`` line ends (the
     source's); ``error_note`` says why the encoding differs from the source's, when it does.
-    ``policy`` is the policy used, as data.
+    ``policy`` is the policy used, as data. ``row_ids`` maps every row to its outcome and
+    customer id (see :mod:`~custrec.interchange.report_ids`), ``None`` when the import had
+    more rows than :data:`~custrec.interchange.report_ids.INLINE_ROW_IDS`; ``ids_file`` names
+    the file the map was streamed to, if any.
     """
 
     import_id: str
@@ -197,6 +219,8 @@ class ImportReport:
     error_encoding: str | None = None
     error_line_end: str | None = None
     error_note: str | None = None
+    row_ids: tuple[RowResult, ...] | None = None
+    ids_file: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -238,6 +262,8 @@ class ImportReport:
             "error_encoding": self.error_encoding,
             "error_line_end": self.error_line_end,
             "error_note": self.error_note,
+            "row_ids": None if self.row_ids is None else [r.to_dict() for r in self.row_ids],
+            "ids_file": self.ids_file,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -262,6 +288,8 @@ class ImportReport:
             lines.append(f"error file: {self.error_file} ({self.error_rows} rows to fix{shape})")
             if self.error_note:
                 lines.append(f"  {self.error_note}")
+        if self.ids_file is not None:
+            lines.append(f"customer id of every row: {self.ids_file}")
         if self.sample_ids:
             share = f"{self.sample_share:.0%}"
             lines.append(

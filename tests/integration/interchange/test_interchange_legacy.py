@@ -191,6 +191,19 @@ COUNTS = {
     "conflict": 0,
     "rejected": 5,
 }
+ROW_IDS = [  # every row: its outcome and the customer it became (row 13 is blank)
+    (1, "created", "1aae42cb-d30d-864e-b991-93c96e2d9043"),
+    (2, "created", "1aae42cb-d30d-87da-886b-2386152d3584"),
+    (3, "created", "1aae42cb-d30d-8326-b2d1-d9d519d10361"),
+    (4, "created", "1aae42cb-d30d-8053-8426-1d7fe60fc3b5"),
+    (5, "duplicate_in_file", "1aae42cb-d30d-864e-b991-93c96e2d9043"),  # row 1's customer
+    *((row, "rejected", None) for row in range(6, 11)),
+    (11, "created", "1aae42cb-d30d-8a13-98b8-e165887e4f54"),
+    (12, "duplicate_in_file", "1aae42cb-d30d-8a13-98b8-e165887e4f54"),
+    (14, "created", "1aae42cb-d30d-808e-a546-8f16b813cc4f"),
+    (15, "duplicate_in_store", STORED_ID),
+    (16, "created", "1aae42cb-d30d-8d5a-9bfb-b1574f57d454"),
+]
 SAMPLE = ["1aae42cb-d30d-8053-8426-1d7fe60fc3b5", "1aae42cb-d30d-8326-b2d1-d9d519d10361"]
 
 ERROR_FILE = (
@@ -224,6 +237,11 @@ ERROR_FILE = (
 
 
 def expected_report(*, counts: dict[str, int], error_file: str) -> dict[str, Any]:
+    created = "already_applied" if counts["already_applied"] else "created"
+    row_ids = [
+        {"row": row, "outcome": created if outcome == "created" else outcome, "id": customer_id}
+        for row, outcome, customer_id in ROW_IDS
+    ]
     return {
         "report_version": 1,
         "import_id": "legacy-2024",
@@ -255,6 +273,8 @@ def expected_report(*, counts: dict[str, int], error_file: str) -> dict[str, Any
         "error_encoding": "gb18030",
         "error_line_end": "CRLF",
         "error_note": None,
+        "row_ids": row_ids,
+        "ids_file": None,
     }
 
 
