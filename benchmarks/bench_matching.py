@@ -23,7 +23,8 @@ Default N = 100000 (pass 1000000 for the million run). The issue's goals: precis
 recall >= 0.95 at the default thresholds on the harder set; 1,000,000 customers clustered in under
 3 minutes with peak memory under 1 GB; figures are in docs/matching.md. Not part of
 the test suite (tests/integration/test_matching_quality.py checks the quality goal on a smaller
-set). ``--db`` keeps the SQLite file (with ``--keys``, the keyring file) so that a second run
+set; ``benchmarks/compare_splink.py`` runs the clustering beside splink on the same rows).
+``--db`` keeps the SQLite file (with ``--keys``, the keyring file) so that a second run
 with the same N and seed skips the intake; ``--no-batch`` measures only the incremental search.
 """
 
