@@ -204,6 +204,21 @@ def test_import_writes_the_customer_id_of_every_row(env: dict[str, Path]) -> Non
     assert {r["id"] for r in again if r["outcome"] == "already_applied"} == stored
 
 
+def test_import_shows_the_sample_as_masked_records(env: dict[str, Path]) -> None:
+    result = imported(env, "--report", "report.json", "--show-sample", "1", "--exit-zero")
+    assert result.code == cli.EXIT_OK, result.err
+    report = json.loads((env["dir"] / "report.json").read_text(encoding="utf-8"))
+    shown = result.out.split("sample for manual checking, masked:\n", 1)[1]
+    assert shown.splitlines()[0].split()[:3] == ["id", "kind", "name"]
+    assert report["sample"]["ids"][0] in shown and report["sample"]["ids"][1] not in shown
+    assert f"... and {len(report['sample']['ids']) - 1} more in the sample" in shown
+    assert "13912345678" not in shown and "上海明远信息技术有限公司" not in shown
+    assert "*" in shown
+
+    planned = imported(env, "--dry-run", "--show-sample", "--exit-zero")
+    assert "none: a dry run stores nothing" in planned.out
+
+
 def test_a_dry_run_creates_no_database(env: dict[str, Path]) -> None:
     result = imported(env, "--dry-run", "--errors", "fix-me.csv")
     assert result.code == cli.EXIT_PROBLEMS

@@ -41,6 +41,7 @@ from custrec.interchange import (
 )
 from custrec.interchange.plan import IMPORT_ID_PATTERN, MAX_WORKERS
 from custrec.interchange.report_ids import IdsFile
+from custrec.interchange.report_sample import render_sample, sample_records
 
 
 def _default_workers() -> int:
@@ -71,8 +72,12 @@ def add_import_report_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--show-sample",
-        action="store_true",
-        help="print the sample for manual checking as masked records (audited reads)",
+        metavar="N",
+        nargs="?",
+        const=20,
+        type=int,
+        help="print the first N (20) customers of the sample for manual checking, as masked "
+        "records (audited reads)",
     )
 
 
@@ -147,12 +152,22 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 )
             finally:
                 bar.close()
+        sample = None
+        if args.show_sample is not None and not args.dry_run:
+            reader = _actor(args, {"admin"})  # no unmask: the records are read masked
+            sample = sample_records(registry, report, actor=reader, limit=max(0, args.show_sample))
     report_text = report.to_json()
     if args.report:
         write_private_text(args.report, report_text + "\n")
     _print(out, report.render(max_issues=args.show_issues))
     if args.report:
         _print(out, f"report: {args.report}")
+    if args.show_sample is not None:
+        _print(out, "sample for manual checking, masked:")
+        if sample is None:
+            _print(out, "  none: a dry run stores nothing (run the import, then check the sample)")
+        else:
+            _print(out, render_sample(sample) or "  none: the import holds no customer")
     return EXIT_OK if report.ok or args.exit_zero else EXIT_PROBLEMS
 
 
