@@ -43,19 +43,24 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 try:
     import psycopg
     import psycopg.errors
     from psycopg import conninfo as pg_conninfo
-    from psycopg.pq import TransactionStatus
-    from psycopg.rows import TupleRow
-    from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+    from psycopg.adapt import AdaptersMap, PyFormat
+    from psycopg.pq import Format, TransactionStatus
+    from psycopg.rows import TupleRow, tuple_row
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess by the tests
+    _why = f"{_missing.name} is missing" if _missing.name else str(_missing)
     raise ImportError(
-        "custrec.backends.postgres needs psycopg 3 and psycopg-pool "
-        f"({_missing.name or _missing} is missing): pip install custrec[postgres]"
+        f"custrec.backends.postgres needs psycopg 3, psycopg-pool and libpq ({_why}): "
+        "pip install custrec[postgres], and psycopg[binary] or psycopg[c] for libpq (or install "
+        "libpq on the system)"
     ) from _missing
 
 from custrec.backends._postgres.customers import _CustomerTable
@@ -335,6 +340,112 @@ def _check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
+def _check_schema(schema: object) -> str:
+    schema = DEFAULT_SCHEMA if schema is None else schema
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            "schema must be a lower-case identifier (letters, digits, underscores; at most "
+            "63 characters, not starting with a digit)"
+        )
+    if schema.startswith("pg_"):
+        raise ValueError("schema names starting with 'pg_' are reserved by PostgreSQL")
+    return schema
+
+
+# What custrec reads and writes: a borrowed connection's cursors read these types with psycopg's
+# own loaders, whatever the application registered (Django loads timestamptz in its time zone).
+_READ_TYPES: Final = ("bool", "bytea", "int2", "int4", "int8", "numeric", "float8", "oid")
+_READ_TYPES_TEXT: Final = ("text", "varchar", "name", "timestamptz", "date")
+_WRITTEN: Final = (str, bytes, int, bool, Decimal, datetime)
+
+
+def _default_loaders() -> tuple[tuple[int, Format, Any], ...]:
+    found = []
+    for name in _READ_TYPES + _READ_TYPES_TEXT:
+        info = psycopg.adapters.types[name]
+        for oid in (info.oid, info.array_oid):  # the type and its arrays
+            for fmt in (Format.TEXT, Format.BINARY):
+                loader = psycopg.adapters.get_loader(oid, fmt)
+                if loader is not None:
+                    found.append((oid, fmt, loader))
+    return tuple(found)
+
+
+_LOADERS: Final = _default_loaders()
+
+
+def _own_loaders(adapters: AdaptersMap) -> None:
+    """Put psycopg's loaders back where the application's connection has others."""
+    for oid, fmt, loader in _LOADERS:
+        if adapters.get_loader(oid, fmt) is not loader:
+            adapters.register_loader(oid, loader)
+
+
+class _BorrowedCursor(psycopg.Cursor[TupleRow]):
+    """A cursor of a borrowed connection, reading with psycopg's loaders."""
+
+    def __init__(self, connection: _Conn, *, row_factory: Any = None) -> None:
+        super().__init__(connection, row_factory=row_factory)
+        _own_loaders(self.adapters)
+
+
+class _BorrowedServerCursor(psycopg.ServerCursor[TupleRow]):
+    """A server-side cursor of a borrowed connection, reading with psycopg's loaders."""
+
+    def __init__(self, connection: _Conn, name: str, **options: Any) -> None:
+        super().__init__(connection, name, **options)
+        _own_loaders(self.adapters)
+
+
+def _foreign_dumpers(conn: _Conn) -> list[str]:
+    """The Python types custrec writes that ``conn`` would not dump as psycopg does."""
+    return [
+        kind.__name__
+        for kind in _WRITTEN
+        for fmt in (PyFormat.TEXT, PyFormat.BINARY)
+        if conn.adapters.get_dumper(kind, fmt) is not psycopg.adapters.get_dumper(kind, fmt)
+    ]
+
+
+class _Borrowed(NamedTuple):
+    """The settings of a connection of the application's pool, put back when custrec returns it."""
+
+    autocommit: bool
+    row_factory: Any
+    cursor_factory: Any
+    server_cursor_factory: Any
+
+
+def _borrow(conn: _Conn) -> _Borrowed:
+    """Give a borrowed (idle) connection the settings custrec's statements need."""
+    saved = _Borrowed(
+        conn.autocommit, conn.row_factory, conn.cursor_factory, conn.server_cursor_factory
+    )
+    conn.autocommit = True  # custrec sends BEGIN ... with its own isolation level
+    conn.row_factory = tuple_row
+    conn.cursor_factory = _BorrowedCursor
+    conn.server_cursor_factory = _BorrowedServerCursor
+    return saved
+
+
+def _restore(conn: _Conn, saved: _Borrowed) -> None:
+    """Put a borrowed connection's settings back (it is idle, or closed and discarded)."""
+    conn.row_factory = saved.row_factory
+    conn.cursor_factory = saved.cursor_factory
+    conn.server_cursor_factory = saved.server_cursor_factory
+    if not (conn.broken or conn.closed) and conn.autocommit != saved.autocommit:
+        try:
+            conn.autocommit = saved.autocommit
+        except psycopg.Error:
+            conn.close()  # cannot be handed back as it came: the pool discards it
+
+
+def _server_name(conn: _Conn) -> str:
+    info = conn.info
+    host = "local socket" if not info.host or info.host.startswith("/") else info.host
+    return f"{host}:{info.port}/{info.dbname}"
+
+
 class PostgresStore:
     """A :class:`~custrec.storage.Store` on PostgreSQL (psycopg 3 and psycopg-pool).
 
@@ -342,7 +453,8 @@ class PostgresStore:
     repeated in messages or ``repr()`` (it may hold a password). Opening connects once, creates
     ``schema`` (default ``"custrec"``, a plain lower-case identifier) if needed and brings it up
     to date; a schema written by a newer custrec, or one holding foreign tables, is refused with
-    ``StorageError``, and so is a server that cannot be reached.
+    ``StorageError``, and so is a server that cannot be reached. To take connections from a pool
+    the application already has instead of opening one, use :meth:`from_pool`.
 
     Threads and processes: sessions take connections from a ``psycopg_pool.ConnectionPool`` of
     ``min_size`` to ``max_size`` connections; a session holds its connection until it ends, so
@@ -373,6 +485,8 @@ class PostgresStore:
     their first writes, not necessarily of their commits.
     """
 
+    _pool: ConnectionPool[_Conn]
+
     def __init__(
         self,
         dsn: str,
@@ -390,24 +504,15 @@ class PostgresStore:
             params = pg_conninfo.conninfo_to_dict(dsn)
         except psycopg.ProgrammingError:
             raise ValueError("dsn is not a valid PostgreSQL connection string") from None
-        schema = DEFAULT_SCHEMA if schema is None else schema
-        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
-            raise ValueError(
-                "schema must be a lower-case identifier (letters, digits, underscores; at most "
-                "63 characters, not starting with a digit)"
-            )
-        if schema.startswith("pg_"):
-            raise ValueError("schema names starting with 'pg_' are reserved by PostgreSQL")
+        schema = _check_schema(schema)
         self._min_size = _check_size("min_size", min_size, 0)
         self._max_size = _check_size("max_size", max_size, 1)
         if self._max_size < self._min_size:
             raise ValueError("max_size must be at least min_size")
-        self._timeout = _check_seconds("timeout", timeout)
+        self._init_state(schema, _check_seconds("timeout", timeout), owns_pool=True)
         connect_seconds = _check_seconds("connect_timeout", connect_timeout)
         if not isinstance(application_name, str):
             raise TypeError("application_name must be a string")
-        self._schema = schema
-        self._quoted_schema = quote_ident(schema)
         host = params.get("host") or params.get("hostaddr") or "local socket"
         port = f":{params['port']}" if params.get("port") else ""
         database = params.get("dbname") or params.get("user") or "default database"
@@ -418,6 +523,63 @@ class PostgresStore:
         if "application_name" not in params and application_name:
             self._connect_args["application_name"] = application_name
         self._dsn = dsn
+        self._open_and_migrate()
+        self._pool = self._new_pool()
+
+    @classmethod
+    def from_pool(
+        cls,
+        pool: ConnectionPool[Any],
+        *,
+        schema: str | None = None,
+        timeout: float | None = None,
+    ) -> PostgresStore:
+        """A store whose sessions borrow connections from the application's own ``pool``.
+
+        ``pool`` is an open, synchronous ``psycopg_pool.ConnectionPool`` (or
+        ``NullConnectionPool``) of any settings: for each session custrec takes a connection,
+        switches it to autocommit with tuple rows and cursors that read with psycopg's own
+        loaders, opens its own ``BEGIN ISOLATION LEVEL ...`` transaction with
+        ``SET LOCAL TIME ZONE 'UTC'``, and at the end puts the connection's settings back
+        before returning it, idle, to the pool.
+        Opening borrows one connection to create or migrate ``schema``, as the constructor
+        does. ``timeout`` bounds the wait for a connection and for the audit log's lock
+        (default: the pool's ``timeout``).
+
+        The pool stays the application's: :meth:`close` leaves it open, and the application
+        closes it after the store. A store on a borrowed pool cannot follow a ``fork()`` (the
+        pool is the parent's): open one in each process. Raises ``TypeError`` for anything but
+        a ``ConnectionPool`` (an ``AsyncConnectionPool`` included), and ``StorageError`` for a
+        closed pool, one whose connection is not usable (not a ``psycopg.Connection``, inside a
+        transaction, not using the ``UTF8`` client encoding, or sending ``str``, ``bytes``,
+        numbers or datetimes through dumpers of its own), an unreachable server or a schema
+        that cannot be opened.
+        """
+        if isinstance(pool, AsyncConnectionPool):
+            raise TypeError(
+                "custrec's PostgresStore is synchronous: pass a psycopg_pool.ConnectionPool, "
+                "not an AsyncConnectionPool"
+            )
+        if not isinstance(pool, ConnectionPool):
+            raise TypeError(
+                "pool must be a psycopg_pool.ConnectionPool (an ORM's own pool cannot be shared)"
+            )
+        schema = _check_schema(schema)
+        seconds = _check_seconds("timeout", pool.timeout if timeout is None else timeout)
+        store = cls.__new__(cls)
+        store._init_state(schema, seconds, owns_pool=False)
+        store._min_size, store._max_size = pool.min_size, pool.max_size
+        store._where = f"the application's pool {pool.name!r}"
+        store._connect_args, store._dsn = {}, ""
+        store._pool = pool
+        store._adopt(pool)
+        return store
+
+    def _init_state(self, schema: str, timeout: float, *, owns_pool: bool) -> None:
+        self._schema = schema
+        self._quoted_schema = quote_ident(schema)
+        self._timeout = timeout
+        self._owns_pool = owns_pool
         self._audit_key = lock_key("custrec", schema, "audit")
         self._bucket_keys = tuple(
             lock_key("custrec", schema, "index", str(b)) for b in range(_KEY_BUCKETS)
@@ -429,8 +591,6 @@ class PostgresStore:
         self._closed = False
         self._pid = os.getpid()
         self._orphans: list[ConnectionPool[_Conn]] = []  # inherited over fork: never touched
-        self._open_and_migrate()
-        self._pool = self._new_pool()
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -446,6 +606,11 @@ class PostgresStore:
     def schema(self) -> str:
         """The PostgreSQL schema holding this store's tables."""
         return self._schema
+
+    @property
+    def owns_pool(self) -> bool:
+        """Whether :meth:`close` closes the connection pool: ``False`` for :meth:`from_pool`."""
+        return self._owns_pool
 
     @property
     def capabilities(self) -> Capabilities:
@@ -468,6 +633,53 @@ class PostgresStore:
             raise _translate(exc, where, conn=conn) from exc
         finally:
             conn.close()
+
+    def _adopt(self, pool: ConnectionPool[_Conn]) -> None:
+        """Check a connection of the application's pool and migrate the schema on it."""
+        where = f"opening PostgreSQL on {self._where}"
+        try:
+            conn = pool.getconn(timeout=self._timeout)
+        except PoolClosed as exc:
+            raise StorageError(f"{where}: the pool is closed; open it first") from exc
+        except PoolTimeout as exc:
+            raise StorageError(
+                f"{where}: no connection became available within {self._timeout:g} s",
+                retry_safe=True,
+            ) from exc
+        try:
+            if not isinstance(conn, psycopg.Connection):
+                raise StorageError(f"{where}: the pool's connections are not psycopg.Connection")
+            if conn.broken or conn.closed:
+                raise StorageError(f"{where}: the pool handed out a closed connection")
+            self._where = _server_name(conn)
+            where = f"opening PostgreSQL at {self._where} on the application's pool"
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                raise StorageError(f"{where}: the pool handed out a connection in a transaction")
+            encoding = conn.info.parameter_status("client_encoding")
+            if encoding != "UTF8":
+                raise StorageError(
+                    f"{where}: the pool's connections use the client encoding {encoding!r}; "
+                    "custrec needs UTF8"
+                )
+            foreign = _foreign_dumpers(conn)
+            if foreign:
+                raise StorageError(
+                    f"{where}: the pool's connections adapt {', '.join(sorted(set(foreign)))} "
+                    "with dumpers of their own; custrec needs psycopg's"
+                )
+            saved = _borrow(conn)
+            try:
+                _migrate(conn, self._schema, where)
+            except psycopg.Error as exc:
+                raise _translate(exc, where, conn=conn) from exc
+            finally:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):
+                        conn.execute(b"ROLLBACK")
+                _restore(conn, saved)
+        finally:
+            with suppress(psycopg.Error, PoolClosed):
+                pool.putconn(conn)
 
     def _configure(self, conn: _Conn) -> None:
         conn.execute(b"SET TIME ZONE 'UTC'")
@@ -500,27 +712,35 @@ class PostgresStore:
             if self._closed:
                 raise StorageError("the store is closed")
             if os.getpid() != self._pid:  # forked: the parent's connections are not ours
+                if not self._owns_pool:
+                    raise StorageError(
+                        "this store borrows a pool of the process it was opened in; after "
+                        "fork() open another one over this process's pool (from_pool)"
+                    )
                 self._orphans.append(self._pool)
                 self._pool = self._new_pool()
                 self._pid = os.getpid()
             return self._pool
 
-    def _begin(self, readonly: bool) -> tuple[ConnectionPool[_Conn], _Conn]:
+    def _begin(self, readonly: bool) -> tuple[ConnectionPool[_Conn], _Conn, _Borrowed | None]:
         """Take a pooled connection and open a transaction on it.
 
         A connection that turns out to be dead (the server restarted, an idle connection was
-        cut) is discarded and another one tried: nothing has happened yet, so that is safe.
+        cut) is discarded and another one tried: nothing has happened yet, so that is safe. A
+        borrowed connection gets custrec's settings first (see :meth:`from_pool`).
         """
         statement = (
             b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             if readonly
             else b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
         )
+        if not self._owns_pool:  # the application's connections keep their own time zone
+            statement += b"; SET LOCAL TIME ZONE 'UTC'"
         last_error: psycopg.Error | None = None
         for _ in range(self._max_size + 1):
             pool = self._current_pool()
             try:
-                conn = pool.getconn()
+                conn = pool.getconn(timeout=self._timeout)
             except PoolTimeout as exc:
                 raise StorageError(
                     f"no PostgreSQL connection became available within {self._timeout:g} s "
@@ -528,21 +748,28 @@ class PostgresStore:
                     retry_safe=True,
                 ) from exc
             except PoolClosed as exc:
-                raise StorageError("the store is closed") from exc
+                if self._owns_pool:
+                    raise StorageError("the store is closed") from exc
+                raise StorageError(f"the application's pool is closed ({self._where})") from exc
+            saved = None
             try:
+                if not self._owns_pool:
+                    saved = _borrow(conn)
                 conn.execute(statement)
             except psycopg.Error as exc:
                 dead = conn.broken or conn.closed
-                self._give_back(pool, conn)
+                self._give_back(pool, conn, saved)
                 if not dead:
                     raise _translate(exc, "begin", conn=conn) from exc
                 last_error = exc
                 continue
-            return pool, conn
+            return pool, conn, saved
         assert last_error is not None
         raise _translate(last_error, "begin") from last_error
 
-    def _give_back(self, pool: ConnectionPool[_Conn], conn: _Conn) -> None:
+    def _give_back(
+        self, pool: ConnectionPool[_Conn], conn: _Conn, saved: _Borrowed | None = None
+    ) -> None:
         """Return a connection; the pool discards broken ones and rolls back stray transactions."""
         if pool in self._orphans:  # pragma: no cover - a fork happened during the session
             return
@@ -552,6 +779,8 @@ class PostgresStore:
                     conn.execute(b"ROLLBACK")
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.close()
+        if saved is not None:
+            _restore(conn, saved)
         with suppress(psycopg.Error, PoolClosed):
             pool.putconn(conn)
 
@@ -566,7 +795,7 @@ class PostgresStore:
         """
         enter_once(self._local)
         try:
-            pool, conn = self._begin(readonly)
+            pool, conn, saved = self._begin(readonly)
             try:
                 session = _PostgresSession(self, conn, readonly=readonly)
                 try:
@@ -576,22 +805,24 @@ class PostgresStore:
                     raise
                 session._finish(quiet=False)
             finally:
-                self._give_back(pool, conn)
+                self._give_back(pool, conn, saved)
         finally:
             self._local.active = False
 
     def close(self) -> None:
-        """Close the pool; idempotent. Later use raises ``StorageError``.
+        """Close the pool, unless it is the application's (:meth:`from_pool`); idempotent.
+        Later use raises ``StorageError``.
 
-        Connections held by sessions still open elsewhere close when those sessions end; their
-        further operations raise ``StorageError``.
+        Connections held by sessions still open elsewhere close when those sessions end (or,
+        borrowed, go back to the application's pool); their further operations raise
+        ``StorageError``.
         """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             pool = self._pool
-        if os.getpid() == self._pid:
+        if self._owns_pool and os.getpid() == self._pid:
             with suppress(psycopg.Error):
                 pool.close(timeout=5.0)
 

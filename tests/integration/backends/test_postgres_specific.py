@@ -195,6 +195,7 @@ def test_custrec_imports_without_psycopg_and_names_the_extra() -> None:
             custrec.backends.PostgresStore
         except ImportError as exc:
             assert "pip install custrec[postgres]" in str(exc), exc
+            assert "psycopg[binary] or psycopg[c]" in str(exc), exc
             print("ok")
         else:
             raise SystemExit("PostgresStore imported without psycopg")
@@ -205,6 +206,32 @@ def test_custrec_imports_without_psycopg_and_names_the_extra() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_without_libpq_the_message_names_the_extra_and_the_libpq_choices() -> None:
+    # psycopg is installed but finds no libpq: no wheel (binary, c) and none on the system.
+    script = textwrap.dedent(
+        """
+        import ctypes.util, sys
+        sys.modules["psycopg_binary"] = None
+        sys.modules["psycopg_c"] = None
+        ctypes.util.find_library = lambda name: None
+        try:
+            import custrec.backends.postgres
+        except ImportError as exc:
+            print(str(exc))
+        else:
+            raise SystemExit("custrec.backends.postgres imported without libpq")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    message = done.stdout
+    assert "pip install custrec[postgres]" in message
+    assert "psycopg[binary]" in message and "psycopg[c]" in message
+    assert "libpq" in message
 
 
 def test_backends_package_exports_postgres_store_lazily() -> None:
