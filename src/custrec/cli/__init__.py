@@ -19,12 +19,15 @@ Exit codes (stable; scripts may rely on them):
 4     access denied (the acting roles do not allow the operation)
 5     storage error (the database is locked, corrupt or unreadable)
 130   interrupted (Ctrl-C); an import can simply be run again
+141   the reader of the output went away (``custrec ... | head``): stopped quietly
 ====  =========================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Final
@@ -57,6 +60,7 @@ from custrec.cli._support import (
     EXIT_DENIED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PIPE,
     EXIT_PROBLEMS,
     EXIT_STORAGE,
     EXIT_USAGE,
@@ -327,8 +331,22 @@ def main(
         return _fail(err, EXIT_STORAGE, f"storage: {exc}")
     except CustrecError as exc:
         return _fail(err, EXIT_CONFIG, str(exc))
+    except BrokenPipeError:  # `custrec ... | head`: the reader has all it wanted
+        _quiet_stdout(out)
+        return EXIT_PIPE
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(err, EXIT_CONFIG, f"{exc.strerror or exc}{where}")
     except KeyboardInterrupt:
         return _fail(err, EXIT_INTERRUPTED, "interrupted; run the same command again to resume")
+
+
+def _quiet_stdout(out: IO[str]) -> None:
+    """After a closed pipe, point standard output at the null device, so that the flush at exit
+    does not raise (and print) a second ``BrokenPipeError``."""
+    if out is not sys.stdout:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)

@@ -29,6 +29,7 @@ EXIT_CONFIG: Final = 3
 EXIT_DENIED: Final = 4
 EXIT_STORAGE: Final = 5
 EXIT_INTERRUPTED: Final = 130
+EXIT_PIPE: Final = 141  # 128 + SIGPIPE, as a shell reports a tool stopped by a closed pipe
 
 KEY_FILE_VARIABLE: Final = "CUSTREC_KEY_FILE"
 DB_VARIABLE: Final = "CUSTREC_DB"

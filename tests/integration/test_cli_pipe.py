@@ -1,0 +1,48 @@
+"""A reader that closes the pipe early (``custrec ... | head``) stops the command quietly."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+from custrec.cli import main
+
+
+class ClosedPipe(io.StringIO):
+    """Standard output whose reader has gone away."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_output_pipe_exits_141_without_a_message(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = main(["keys", "init", str(tmp_path / "k.json")], stdout=ClosedPipe(), stderr=err)
+    assert code == 141
+    assert err.getvalue() == ""
+    assert (tmp_path / "k.json").exists()  # the work was done before the output failed
+
+
+def test_the_command_piped_into_a_reader_that_stops_prints_no_traceback(tmp_path: Path) -> None:
+    # The child writes one line after another to a pipe whose reader closes it at once.
+    script = (
+        "import sys\n"
+        "from custrec.cli import main\n"
+        "import custrec.cli._manage as manage\n"
+        "def many(stream, text=''):\n"
+        "    for _ in range(100_000):\n"
+        "        stream.write(text + '\\n')\n"
+        "manage._print = many\n"
+        f"sys.exit(main(['keys', 'init', {str(tmp_path / 'k.json')!r}]))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.read(10)
+    child.stdout.close()  # the reader goes away, as `head` does
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
