@@ -20,6 +20,11 @@ Routes (JSON in and out; personal data never travels in a URL, where access logs
     GET   /customers/<id>/export       the subject access export (``export`` permission)
     POST  /customers/<id>/erasure      {"reason"}: crypto-shred the customer (``erase``)
 
+Intake and ``changes`` take only the fields a client may set (``INTAKE_FIELDS``,
+``UPDATE_FIELDS``): the id, the instants, the verification, the grades, the state and the
+owner are the service's, and naming one is answered 422 (``field.not_allowed``). A duplicate
+is answered 409 naming only the existing customers the caller may read (``readable_ids``).
+
 Flask's server and most WSGI servers run requests on several threads; they all use the one
 Registry built by ``create_app`` (it is thread-safe; see docs/concurrency-and-frameworks.md).
 A server that forks worker processes (gunicorn ``--workers``) must build the app in each worker,
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,16 +167,83 @@ def problem(path: str, code: str, message: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# What a client may set: the one place
+# ---------------------------------------------------------------------------------------------
+
+# The top-level fields of a customer that a client may send at intake: what a clerk types in.
+# Everything else is the service's to set, and a request naming it is refused (422), never
+# quietly stored: the id, the version and the instants (``created_at`` drives retention),
+# ``verification`` and ``last_verified_at`` (the review workflow), ``grade`` and ``grades``
+# (a grading policy), ``state`` (archiving, consent, erasure), ``last_contacted_at`` (logged
+# interactions), and ``owner`` and ``team``: intake makes the caller the owner, and a change of
+# owner belongs to a route of its own for the people allowed to reassign customers.
+INTAKE_FIELDS = frozenset(
+    {
+        "kind",
+        "name",
+        "registered_name",
+        "gender",
+        "birth_date",
+        "industry",
+        "employee_band",
+        "revenue_band",
+        "founded_on",
+        "legal_representative",
+        "identifiers",
+        "contacts",
+        "addresses",
+        "category",
+        "stage",
+        "intent",
+        "product_interests",
+        "needs",
+        "tags",
+        "notes",
+        "source",
+        "custom",  # checked against the field definitions (registry.fields)
+        "milestones",
+    }
+)
+# The fields an update's ``changes`` may name: the same ones.
+UPDATE_FIELDS = INTAKE_FIELDS
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def only_allowed(data: dict[str, Any], allowed: frozenset[str], under: str = "") -> dict[str, Any]:
+    """``data`` when a client may set every field it names; otherwise ``BadRequestBody`` with
+    one issue per refused field (its name, never its value; a name that does not look like a
+    field name is not repeated either)."""
+    refused = sorted(name for name in data if name not in allowed)
+    if refused:
+        raise BadRequestBody(
+            [
+                problem(
+                    under + (name if FIELD_NAME.fullmatch(name) else "?"),
+                    "field.not_allowed",
+                    "a client may not set this field",
+                )
+                for name in refused
+            ]
+        )
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
 # custrec's errors as HTTP answers: the one place
 # ---------------------------------------------------------------------------------------------
 
 RETRY_AFTER_SECONDS = "1"
 
 
-def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+def error_answer(
+    exc: Exception, shown_ids: Sequence[str] = ()
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, JSON body and headers for an exception. Bodies never hold personal data: issues
     name a field path, a code and a message (custrec's messages never repeat values), the rest
-    are fixed texts. Order matters: NotFound and VersionConflict are StorageErrors too."""
+    are fixed texts. Order matters: NotFound and VersionConflict are StorageErrors too.
+    ``shown_ids``: of a ``DuplicateCustomer``'s existing customers, those the caller may read
+    (``readable_ids``); the others are never named."""
     body: dict[str, Any]
     if isinstance(exc, NotAuthenticated):
         body = {"error": "not_authenticated", "message": "send a valid bearer token"}
@@ -181,9 +255,9 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, DuplicateCustomer):
         body = {
             "error": "duplicate",
-            "message": "a stored customer holds the same identifier",
+            "message": "these contact details or identifiers belong to an existing customer",
             "fields": list(exc.fields),  # the kinds of identifier, never their values
-            "existing_ids": list(exc.existing_ids),
+            "existing_ids": list(shown_ids),  # only customers the caller may read
         }
         return 409, body, {}
     if isinstance(exc, VersionConflict):
@@ -211,8 +285,33 @@ def validation_body(issues: list[dict[str, str]]) -> dict[str, Any]:
     return {"error": "validation_failed", "message": "the request is not valid", "issues": issues}
 
 
+DUPLICATE_CHECK = "duplicate answer: may the caller see the existing customer"
+
+
+def readable_ids(ids: Iterable[str], actor: Actor) -> list[str]:
+    """The ids, of those given, of the customers the actor may read. A 409 naming a customer
+    the caller may not read (another team's) would tell them who is a customer, and by which
+    phone: it names only these. custrec has no check of the read right that opens nothing, so
+    each is asked with ``customers.get``: audited as a read (with ``DUPLICATE_CHECK`` as the
+    purpose), a refusal as ``denied.read``; the record itself is dropped here."""
+    shown = []
+    for customer_id in ids:
+        try:
+            registry().customers.get(customer_id, actor=actor, purpose=DUPLICATE_CHECK)
+        except (AccessDenied, NotFound, Erased):
+            continue
+        shown.append(customer_id)
+    return shown
+
+
 def on_error(exc: Exception) -> tuple[Response, int, dict[str, str]]:
-    status, answer, headers = error_answer(exc)
+    shown: list[str] = []
+    if isinstance(exc, DuplicateCustomer):
+        try:
+            shown = readable_ids(exc.existing_ids, current_actor())
+        except CustrecError:  # the check failed (a busy database): name none
+            shown = []
+    status, answer, headers = error_answer(exc, shown)
     return jsonify(answer), status, headers
 
 
@@ -238,7 +337,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/customers")
     def intake() -> tuple[dict[str, Any], int]:
-        customer = registry().customers.intake(body(), actor=current_actor())
+        data = only_allowed(body(), INTAKE_FIELDS)
+        customer = registry().customers.intake(data, actor=current_actor())
         return {"id": customer.id, "version": customer.version}, 201
 
     @app.get("/customers/<customer_id>")
@@ -254,9 +354,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.patch("/customers/<customer_id>")
     def update(customer_id: str) -> dict[str, Any]:
         change = body(changes=dict, expected_version=int, reason=str)
+        changes = only_allowed(change["changes"], UPDATE_FIELDS, under="changes.")
         customer = registry().customers.update(
             customer_id,
-            change["changes"],
+            changes,
             actor=current_actor(),
             reason=change["reason"],
             expected_version=change["expected_version"],
@@ -318,8 +419,26 @@ def exercise(app: Flask, settings: Settings) -> None:
         "request.not_object"
     )
 
+    # Fields only the service sets are refused, each named, none stored.
+    forged = {**new, "id": "chosen-id", "created_at": "2001-02-03T00:00:00Z"}
+    forged |= {"verification": "verified"}
+    response = client.post("/customers", json=forged, headers=clerk)
+    refused = expect(response, 422, "intake naming service-set fields")["issues"]
+    assert {(i["path"], i["code"]) for i in refused} == {
+        ("id", "field.not_allowed"),
+        ("created_at", "field.not_allowed"),
+        ("verification", "field.not_allowed"),
+    }
+    assert b"chosen-id" not in response.data and b"2001" not in response.data
+    print(f"intake with id, created_at, verification: 422, {len(refused)} issues")
+
+    # A duplicate names the existing customer only to a caller who may read it.
     duplicate = expect(client.post("/customers", json=new, headers=clerk), 409, "duplicate")
     assert duplicate["existing_ids"] == [cid] and duplicate["fields"] == ["phone"]
+    hidden = expect(client.post("/customers", json=new, headers=colleague), 409, "another team")
+    assert hidden["existing_ids"] == [] and hidden["fields"] == ["phone"]
+    assert cid not in str(hidden)
+    print("duplicate: 409, the id for the owner, none for another team")
 
     shown = expect(client.get(f"/customers/{cid}", headers=clerk), 200, "get")
     assert shown["name"] == "张*"  # the clerk may read, not unmask
@@ -335,9 +454,16 @@ def exercise(app: Flask, settings: Settings) -> None:
     )
     assert [c["id"] for c in found["customers"]] == [cid]
 
+    verify = {"changes": {"verification": "verified"}, "expected_version": 1, "reason": "x"}
+    response = client.patch(f"/customers/{cid}", json=verify, headers=clerk)
+    refused = expect(response, 422, "update naming verification")["issues"]
+    assert [(i["path"], i["code"]) for i in refused] == [
+        ("changes.verification", "field.not_allowed")
+    ]
     change = {"changes": {"stage": "active"}, "expected_version": 1, "reason": "contract signed"}
     updated = expect(client.patch(f"/customers/{cid}", json=change, headers=clerk), 200, "update")
     assert updated["version"] == 2 and updated["stage"] == "active"
+    assert updated["verification"] == "unverified"
     stale = {"changes": {"tags": ["vip"]}, "expected_version": 1, "reason": "tagging"}
     expect(client.patch(f"/customers/{cid}", json=stale, headers=clerk), 409, "stale update")
     no_version = {"changes": {"tags": ["vip"]}, "reason": "tagging"}

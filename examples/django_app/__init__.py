@@ -8,7 +8,9 @@
   environment.
 - ``backend.py``: the one Registry of the process, built on first use.
 - ``middleware.py``: the Actor of each request (the authentication stand-in) and the mapping
-  of custrec's errors to HTTP answers, in one place.
-- ``views.py`` and ``urls.py``: the JSON routes.
+  of custrec's errors to HTTP answers, in one place (a duplicate names only the customers the
+  caller may read: ``readable_ids``).
+- ``views.py`` and ``urls.py``: the JSON routes; ``views.py`` holds the fields a client may
+  set (``INTAKE_FIELDS``, ``UPDATE_FIELDS``).
 - ``__main__.py``: the self-check, or ``manage.py``.
 """

@@ -99,8 +99,26 @@ def exercise(db_path: Path) -> None:
         "request.not_object"
     )
 
+    # Fields only the service sets are refused, each named, none stored.
+    forged = {**new, "id": "chosen-id", "created_at": "2001-02-03T00:00:00Z"}
+    forged |= {"verification": "verified"}
+    response = post("/customers", forged, clerk)
+    refused = expect(response, 422, "intake naming service-set fields")["issues"]
+    assert {(i["path"], i["code"]) for i in refused} == {
+        ("id", "field.not_allowed"),
+        ("created_at", "field.not_allowed"),
+        ("verification", "field.not_allowed"),
+    }
+    assert b"chosen-id" not in response.content and b"2001" not in response.content
+    print(f"intake with id, created_at, verification: 422, {len(refused)} issues")
+
+    # A duplicate names the existing customer only to a caller who may read it.
     duplicate = expect(post("/customers", new, clerk), 409, "duplicate")
     assert duplicate["existing_ids"] == [cid] and duplicate["fields"] == ["phone"]
+    hidden = expect(post("/customers", new, colleague), 409, "another team's duplicate")
+    assert hidden["existing_ids"] == [] and hidden["fields"] == ["phone"]
+    assert cid not in str(hidden)
+    print("duplicate: 409, the id for the owner, none for another team")
 
     shown = expect(client.get(f"/customers/{cid}", headers=clerk), 200, "get")
     assert shown["name"] == "张*"  # the clerk may read, not unmask
@@ -112,9 +130,15 @@ def exercise(db_path: Path) -> None:
     found = expect(post("/customers/find", {"phone": "+86 138-0013-8000"}, clerk), 200, "find")
     assert [c["id"] for c in found["customers"]] == [cid]
 
+    verify = {"changes": {"verification": "verified"}, "expected_version": 1, "reason": "x"}
+    refused = expect(patch(f"/customers/{cid}", verify, clerk), 422, "update of verification")
+    assert [(i["path"], i["code"]) for i in refused["issues"]] == [
+        ("changes.verification", "field.not_allowed")
+    ]
     change = {"changes": {"stage": "active"}, "expected_version": 1, "reason": "contract signed"}
     updated = expect(patch(f"/customers/{cid}", change, clerk), 200, "update")
     assert updated["version"] == 2 and updated["stage"] == "active"
+    assert updated["verification"] == "unverified"
     stale = {"changes": {"tags": ["vip"]}, "expected_version": 1, "reason": "tagging"}
     expect(patch(f"/customers/{cid}", stale, clerk), 409, "stale update")
     no_version = {"changes": {"tags": ["vip"]}, "reason": "tagging"}

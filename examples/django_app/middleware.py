@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -19,6 +19,8 @@ from custrec.errors import (
     VersionConflict,
 )
 from custrec.model.issues import Issue
+
+from .backend import registry
 
 # >>> WHERE THE APP'S REAL AUTHENTICATION GOES. <<<
 # A demo token table: a real project keeps django.contrib.auth's AuthenticationMiddleware (or
@@ -71,14 +73,43 @@ class CustrecMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not isinstance(exc, CustrecError | NotAuthenticated | BadRequestBody):
             return None  # Django's own handling: a 500 page, logged
-        status, body, headers = error_answer(exc)
+        shown: list[str] = []
+        if isinstance(exc, DuplicateCustomer):
+            try:
+                shown = readable_ids(exc.existing_ids, actor_of(request))
+            except CustrecError:  # the check failed (a busy database): name none
+                shown = []
+        status, body, headers = error_answer(exc, shown)
         return JsonResponse(body, status=status, headers=headers)
 
 
-def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+DUPLICATE_CHECK = "duplicate answer: may the caller see the existing customer"
+
+
+def readable_ids(ids: Iterable[str], actor: Actor) -> list[str]:
+    """The ids, of those given, of the customers the actor may read. A 409 naming a customer
+    the caller may not read (another team's) would tell them who is a customer, and by which
+    phone: it names only these. custrec has no check of the read right that opens nothing, so
+    each is asked with ``customers.get``: audited as a read (with ``DUPLICATE_CHECK`` as the
+    purpose), a refusal as ``denied.read``; the record itself is dropped here."""
+    shown = []
+    for customer_id in ids:
+        try:
+            registry().customers.get(customer_id, actor=actor, purpose=DUPLICATE_CHECK)
+        except (AccessDenied, NotFound, Erased):
+            continue
+        shown.append(customer_id)
+    return shown
+
+
+def error_answer(
+    exc: Exception, shown_ids: Sequence[str] = ()
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, JSON body and headers for an exception. Bodies never hold personal data: issues
     name a field path, a code and a message (custrec's messages never repeat values), the rest
-    are fixed texts. Order matters: NotFound and VersionConflict are StorageErrors too."""
+    are fixed texts. Order matters: NotFound and VersionConflict are StorageErrors too.
+    ``shown_ids``: of a ``DuplicateCustomer``'s existing customers, those the caller may read
+    (``readable_ids``); the others are never named."""
     body: dict[str, Any]
     if isinstance(exc, NotAuthenticated):
         body = {"error": "not_authenticated", "message": "send a valid bearer token"}
@@ -90,9 +121,9 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, DuplicateCustomer):
         body = {
             "error": "duplicate",
-            "message": "a stored customer holds the same identifier",
+            "message": "these contact details or identifiers belong to an existing customer",
             "fields": list(exc.fields),  # the kinds of identifier, never their values
-            "existing_ids": list(exc.existing_ids),
+            "existing_ids": list(shown_ids),  # only customers the caller may read
         }
         return 409, body, {}
     if isinstance(exc, VersionConflict):

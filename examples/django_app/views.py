@@ -5,6 +5,7 @@ keep it: the phone to look up comes in a POST body."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -40,6 +41,65 @@ def body(request: HttpRequest, **fields: type) -> dict[str, Any]:
     return data
 
 
+# The top-level fields of a customer that a client may send at intake: what a clerk types in.
+# Everything else is the service's to set, and a request naming it is refused (422), never
+# quietly stored: the id, the version and the instants (``created_at`` drives retention),
+# ``verification`` and ``last_verified_at`` (the review workflow), ``grade`` and ``grades``
+# (a grading policy), ``state`` (archiving, consent, erasure), ``last_contacted_at`` (logged
+# interactions), and ``owner`` and ``team``: intake makes the caller the owner, and a change of
+# owner belongs to a route of its own for the people allowed to reassign customers.
+INTAKE_FIELDS = frozenset(
+    {
+        "kind",
+        "name",
+        "registered_name",
+        "gender",
+        "birth_date",
+        "industry",
+        "employee_band",
+        "revenue_band",
+        "founded_on",
+        "legal_representative",
+        "identifiers",
+        "contacts",
+        "addresses",
+        "category",
+        "stage",
+        "intent",
+        "product_interests",
+        "needs",
+        "tags",
+        "notes",
+        "source",
+        "custom",  # checked against the field definitions (registry.fields)
+        "milestones",
+    }
+)
+# The fields an update's ``changes`` may name: the same ones.
+UPDATE_FIELDS = INTAKE_FIELDS
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def only_allowed(data: dict[str, Any], allowed: frozenset[str], under: str = "") -> dict[str, Any]:
+    """``data`` when a client may set every field it names; otherwise ``BadRequestBody`` with
+    one issue per refused field (its name, never its value; a name that does not look like a
+    field name is not repeated either)."""
+    refused = sorted(name for name in data if name not in allowed)
+    if refused:
+        raise BadRequestBody(
+            [
+                problem(
+                    under + (name if FIELD_NAME.fullmatch(name) else "?"),
+                    "field.not_allowed",
+                    "a client may not set this field",
+                )
+                for name in refused
+            ]
+        )
+    return data
+
+
 def customer_json(customer: Customer) -> dict[str, Any]:
     data: dict[str, Any] = to_document(customer)["data"]
     return data
@@ -47,7 +107,8 @@ def customer_json(customer: Customer) -> dict[str, Any]:
 
 @require_POST
 def intake(request: HttpRequest) -> JsonResponse:
-    customer = registry().customers.intake(body(request), actor=actor_of(request))
+    data = only_allowed(body(request), INTAKE_FIELDS)
+    customer = registry().customers.intake(data, actor=actor_of(request))
     return JsonResponse({"id": customer.id, "version": customer.version}, status=201)
 
 
@@ -58,9 +119,10 @@ def customer(request: HttpRequest, customer_id: str) -> JsonResponse:
             customer_json(registry().customers.get(customer_id, actor=actor_of(request)))
         )
     change = body(request, changes=dict, expected_version=int, reason=str)
+    changes = only_allowed(change["changes"], UPDATE_FIELDS, under="changes.")
     updated = registry().customers.update(
         customer_id,
-        change["changes"],
+        changes,
         actor=actor_of(request),
         reason=change["reason"],
         expected_version=change["expected_version"],

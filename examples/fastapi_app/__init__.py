@@ -16,7 +16,9 @@ key source stops it at start-up. The review pages' cookie is ``Secure``: serve t
 or set ``CUSTREC_INSECURE_COOKIES=1`` to try them on http://127.0.0.1.
 
 - ``core.py``: settings, the one Registry of the process, who is calling (the authentication
-  stand-in), custrec's errors as HTTP answers (one function), intake with the duplicate check.
+  stand-in), custrec's errors as HTTP answers (one function), the fields a client may set
+  (``INTAKE_FIELDS``, ``UPDATE_FIELDS``), the ids a caller may be told of (``readable_ids``),
+  intake with the duplicate check.
 - ``app.py``: the JSON routes (customers, search, history, consent, service cases) and the app.
 - ``review.py``: the duplicate review queue on ``registry.review`` and ``registry.matching``.
 - ``pages.py``: the queue's server-rendered pages (plain HTML forms, sessions, CSRF).

@@ -59,8 +59,26 @@ def exercise(client: TestClient, settings: Settings) -> None:
         "request.json_invalid"
     )
 
+    # Fields only the service sets are refused, each named, none stored.
+    forged = {**new, "id": "chosen-id", "created_at": "2001-02-03T00:00:00Z"}
+    forged |= {"verification": "verified"}
+    response = client.post("/customers", json=forged, headers=clerk)
+    refused = expect(response, 422, "intake naming service-set fields")["issues"]
+    assert {(i["path"], i["code"]) for i in refused} == {
+        ("id", "field.not_allowed"),
+        ("created_at", "field.not_allowed"),
+        ("verification", "field.not_allowed"),
+    }
+    assert "chosen-id" not in response.text and "2001" not in response.text
+    print(f"intake with id, created_at, verification: 422, {len(refused)} issues")
+
+    # A duplicate names the existing customer only to a caller who may read it.
     duplicate = expect(client.post("/customers", json=new, headers=clerk), 409, "duplicate")
     assert duplicate["existing_ids"] == [cid] and set(duplicate["fields"]) == {"phone", "email"}
+    hidden = expect(client.post("/customers", json=new, headers=colleague), 409, "another team")
+    assert hidden["existing_ids"] == [] and set(hidden["fields"]) == {"phone", "email"}
+    assert cid not in str(hidden)
+    print("duplicate: 409, the id for the owner, none for another team")
 
     shown = expect(client.get(f"/customers/{cid}", headers=clerk), 200, "get")
     assert shown["name"] == "张*"  # the clerk may read, not unmask
@@ -78,9 +96,16 @@ def exercise(client: TestClient, settings: Settings) -> None:
     assert [c["id"] for c in named["customers"]] == [cid] and named["after"] is None
     print("find by phone, by e-mail, search by name: 200")
 
+    verify = {"changes": {"verification": "verified"}, "expected_version": 1, "reason": "x"}
+    response = client.patch(f"/customers/{cid}", json=verify, headers=clerk)
+    refused = expect(response, 422, "update naming verification")["issues"]
+    assert [(i["path"], i["code"]) for i in refused] == [
+        ("changes.verification", "field.not_allowed")
+    ]
     change = {"changes": {"stage": "active"}, "expected_version": 1, "reason": "contract signed"}
     updated = expect(client.patch(f"/customers/{cid}", json=change, headers=clerk), 200, "update")
     assert updated["version"] == 2 and updated["stage"] == "active"
+    assert updated["verification"] == "unverified"
     stale = {"changes": {"tags": ["vip"]}, "expected_version": 1, "reason": "tagging"}
     expect(client.patch(f"/customers/{cid}", json=stale, headers=clerk), 409, "stale update")
     no_version = {"changes": {"tags": ["vip"]}, "reason": "tagging"}
@@ -192,6 +217,12 @@ def review_pages(client: TestClient) -> None:
     twin = expect(client.post("/customers", json=second, headers=clerk), 201, "look-alike")
     assert twin["pending_review"] and twin["possible_duplicates"] == [stored]
     twin_id = twin["id"]
+    # A look-alike of customers in another team's care waits for review too, but the caller
+    # is not told which customers it resembles.
+    third = {**first, "contacts": [{"phones": ["13600136000"]}]}
+    hidden = expect(client.post("/customers", json=third, headers=auth("demo-colleague")), 201, "")
+    assert hidden["pending_review"] and hidden["possible_duplicates"] == []
+    print("a look-alike of another team's customer: 201 pending review, no ids named")
 
     # not signed in: to the sign-in page; signing in needs the sign-in form's token
     assert client.get("/review", follow_redirects=False).headers["location"] == "/review/login"

@@ -4,6 +4,8 @@ Routes (JSON in and out; personal data never travels in a URL, where access logs
 
     POST  /customers                          intake: 201 {"id", "version", "pending_review",
                                               "possible_duplicates"}, or 422 with the issues
+                                              (a field only the service sets:
+                                              field.not_allowed), or 409 for a duplicate
     GET   /customers/{id}                     the customer, masked unless the actor may unmask
     POST  /customers/find                     {"phone"} and/or {"email"}: exact look-up
     POST  /customers/search                   {"text", "after", "limit"}: name search, paged
@@ -36,11 +38,12 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from custrec.consent import CaptureChannel
 from custrec.errors import CustrecError
-from custrec.model.records import Customer
+from custrec.model.records import Customer, VerificationStatus
 from custrec.model.serialization import make_converter, to_document
 from custrec.workflow import Case, CaseKind, CasePriority, CaseStatus
 from fastapi_app import pages
 from fastapi_app.core import (
+    UPDATE_FIELDS,
     Backend,
     CurrentActor,
     CurrentRegistry,
@@ -48,6 +51,7 @@ from fastapi_app.core import (
     NotAuthenticated,
     Settings,
     answer,
+    only_allowed,
     request_issues,
     take_in,
 )
@@ -154,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def on_error(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith(pages.PREFIX):
             return pages.error_page(exc)
-        return answer(exc)
+        return answer(exc, request)
 
     @app.exception_handler(RequestValidationError)
     def on_bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,8 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {
             "id": customer.id,
             "version": customer.version,
-            "pending_review": bool(look_alikes),
-            "possible_duplicates": look_alikes,
+            "pending_review": customer.verification is VerificationStatus.PENDING_REVIEW,
+            "possible_duplicates": look_alikes,  # only those the caller may read
         }
 
     @app.get("/customers/{customer_id}")
@@ -199,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         customer = registry.customers.update(
             customer_id,
-            change.changes,
+            only_allowed(change.changes, UPDATE_FIELDS, under="changes."),
             actor=actor,
             reason=change.reason,
             expected_version=change.expected_version,

@@ -15,6 +15,8 @@ look-ups and searches are POSTs with a JSON body; ids and purpose codes are not 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +38,7 @@ from custrec.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from custrec.model.issues import Issue
+from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer
 from custrec.security import DEFAULT_GRANTS, Action, Grant, RoleBasedPolicy, Scope
 
@@ -158,11 +160,15 @@ CurrentRegistry = Annotated[Registry, Depends(current_registry)]
 RETRY_AFTER_SECONDS = "1"
 
 
-def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+def error_answer(
+    exc: Exception, shown_ids: Sequence[str] = ()
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, JSON body and headers for an exception (the review pages render the same body's
     message as HTML). Bodies never hold personal data: issues name a field path, a code and a
     message (custrec's messages never repeat values), the rest are fixed texts. Order matters:
-    NotFound and VersionConflict are StorageErrors too, InvalidTransition a ValueError."""
+    NotFound and VersionConflict are StorageErrors too, InvalidTransition a ValueError.
+    ``shown_ids``: of a ``DuplicateCustomer``'s existing customers, those the caller may read
+    (``readable_ids``); the others are never named."""
     body: dict[str, Any]
     if isinstance(exc, NotAuthenticated):
         body = {"error": "not_authenticated", "message": "send a valid bearer token"}
@@ -175,9 +181,9 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, DuplicateCustomer):
         body = {
             "error": "duplicate",
-            "message": "a stored customer holds the same identifier",
+            "message": "these contact details or identifiers belong to an existing customer",
             "fields": list(exc.fields),  # the kinds of identifier, never their values
-            "existing_ids": list(exc.existing_ids),
+            "existing_ids": list(shown_ids),  # only customers the caller may read
         }
         return 409, body, {}
     if isinstance(exc, VersionConflict):
@@ -212,8 +218,18 @@ def validation_body(issues: list[dict[str, str]]) -> dict[str, Any]:
     return {"error": "validation_failed", "message": "the request is not valid", "issues": issues}
 
 
-def answer(exc: Exception) -> JSONResponse:
-    status, body, headers = error_answer(exc)
+def answer(exc: Exception, request: Request) -> JSONResponse:
+    """The JSON answer to an exception; a duplicate names only the existing customers that the
+    caller may read."""
+    shown: list[str] = []
+    if isinstance(exc, DuplicateCustomer):
+        try:
+            shown = readable_ids(
+                current_registry(request), exc.existing_ids, current_actor(request)
+            )
+        except (CustrecError, NotAuthenticated):  # the check failed (a busy database): none
+            shown = []
+    status, body, headers = error_answer(exc, shown)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -232,6 +248,91 @@ def request_issues(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(validation_body(issues), status_code=422)
 
 
+# ---------------------------------------------------------------------------------------------
+# What a client may set, and which customers a caller may be told of
+# ---------------------------------------------------------------------------------------------
+
+# The top-level fields of a customer that a client may send at intake: what a clerk types in.
+# Everything else is the service's to set, and a request naming it is refused (422), never
+# quietly stored: the id, the version and the instants (``created_at`` drives retention),
+# ``verification`` and ``last_verified_at`` (the review workflow), ``grade`` and ``grades``
+# (a grading policy), ``state`` (archiving, consent, erasure), ``last_contacted_at`` (logged
+# interactions), and ``owner`` and ``team``: intake makes the caller the owner, and a change of
+# owner belongs to a route of its own for the people allowed to reassign customers.
+INTAKE_FIELDS = frozenset(
+    {
+        "kind",
+        "name",
+        "registered_name",
+        "gender",
+        "birth_date",
+        "industry",
+        "employee_band",
+        "revenue_band",
+        "founded_on",
+        "legal_representative",
+        "identifiers",
+        "contacts",
+        "addresses",
+        "category",
+        "stage",
+        "intent",
+        "product_interests",
+        "needs",
+        "tags",
+        "notes",
+        "source",
+        "custom",  # checked against the field definitions (registry.fields)
+        "milestones",
+    }
+)
+# The fields an update's ``changes`` may name: the same ones.
+UPDATE_FIELDS = INTAKE_FIELDS
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def only_allowed(data: dict[str, Any], allowed: frozenset[str], under: str = "") -> dict[str, Any]:
+    """``data`` when a client may set every field it names; otherwise ``ValidationFailed``
+    (422) with one issue per refused field (its name, never its value; a name that does not
+    look like a field name is not repeated either)."""
+    refused = sorted(name for name in data if name not in allowed)
+    if refused:
+        raise ValidationFailed(
+            ValidationReport(
+                [
+                    Issue(
+                        path=under + (name if FIELD_NAME.fullmatch(name) else "?"),
+                        code="field.not_allowed",
+                        message="a client may not set this field",
+                    )
+                    for name in refused
+                ]
+            )
+        )
+    return data
+
+
+DUPLICATE_CHECK = "duplicate answer: may the caller see the existing customer"
+
+
+def readable_ids(registry: Registry, ids: Iterable[str], actor: Actor) -> list[str]:
+    """The ids, of those given, of the customers the actor may read. An answer naming a
+    customer the caller may not read (another team's) would tell them who is a customer, and
+    by which phone: the 409 of a duplicate and intake's look-alikes name only these. custrec
+    has no check of the read right that opens nothing, so each is asked with
+    ``customers.get``: audited as a read (with ``DUPLICATE_CHECK`` as the purpose), a refusal
+    as ``denied.read``; the record itself is dropped here."""
+    shown = []
+    for customer_id in ids:
+        try:
+            registry.customers.get(customer_id, actor=actor, purpose=DUPLICATE_CHECK)
+        except (AccessDenied, NotFound, Erased):
+            continue
+        shown.append(customer_id)
+    return shown
+
+
 def without_unmask(actor: Actor) -> Actor:
     """The same user without the unmask right: what the review pages act as, so that every
     record the registry hands them is masked whoever signed in."""
@@ -242,17 +343,20 @@ def take_in(registry: Registry, data: dict[str, Any], actor: Actor) -> tuple[Cus
     """Intake, with the duplicate check in front of it: a record that looks like a stored one
     (``find_duplicates`` at ``possible`` or above, on the validated record) is taken in
     ``pending_review`` and waits in the review queue (the pages of pages.py) for a person to
-    merge it, keep it, or reject it. Returns the customer and the look-alikes' ids.
+    merge it, keep it, or reject it. Returns the customer and the ids of the look-alikes the
+    actor may read (a look-alike in another team's care still sends the record to review, but
+    is not named to the caller). ``data`` may name only the fields a client may set
+    (``INTAKE_FIELDS``; ``ValidationFailed`` otherwise).
 
     A record sharing a phone, an e-mail or an identifier with a stored one is still refused
     by intake itself (``DuplicateCustomer``, 409). The check and the intake are two units of
     work: two look-alikes taken in at the same instant may miss each other; the batch run
     ``registry.matching.clusters`` finds such pairs later.
     """
-    prepared = registry.customers.prepare(data, actor=actor)
+    prepared = registry.customers.prepare(only_allowed(data, INTAKE_FIELDS), actor=actor)
     if prepared.record is None:
         raise ValidationFailed(prepared.report)
     found = registry.matching.find_duplicates(prepared.record, actor=actor)
     look_alikes = [candidate.customer_id for candidate in found.candidates]
     customer = registry.customers.intake(prepared, actor=actor, review=bool(look_alikes))
-    return customer, look_alikes
+    return customer, readable_ids(registry, look_alikes, actor)
