@@ -63,7 +63,7 @@ def _workers_argument(text: str) -> int:
 
 
 def add_import_report_options(parser: argparse.ArgumentParser) -> None:
-    """``--ids`` and ``--show-sample`` of ``custrec import``."""
+    """``--ids``, ``--show-sample`` and ``--allow-erased-subjects`` of ``custrec import``."""
     parser.add_argument(
         "--ids",
         metavar="OUT",
@@ -78,6 +78,12 @@ def add_import_report_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="print the first N (20) customers of the sample for manual checking, as masked "
         "records (audited reads)",
+    )
+    parser.add_argument(
+        "--allow-erased-subjects",
+        action="store_true",
+        help="store rows whose phone, e-mail or identifier belonged to an erased customer "
+        "(a person who came back and consented anew; the new collection needs its own basis)",
     )
 
 
@@ -149,6 +155,7 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                     error_file=error_file,
                     ids_file=ids_file,
                     progress=lambda rows: bar.update(rows, src.position),
+                    allow_erased=args.allow_erased_subjects,
                 )
             finally:
                 bar.close()

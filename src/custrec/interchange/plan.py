@@ -231,8 +231,10 @@ class _Importer:
         error_file: ErrorFile | None,
         ids_file: IdsFile | None,
         as_of: datetime,
+        allow_erased: bool = False,
     ) -> None:
         self.registry = registry
+        self.allow_erased = allow_erased
         self.mapping = mapping
         self.actor = actor
         self.policy = policy
@@ -310,6 +312,25 @@ class _Importer:
         )
 
     # ------------------------------------------------------------- 3. match the store
+
+    def check_erased(self, rows: list[_Row]) -> None:
+        """Rows about to create a customer with an erased customer's strong keys (the register
+        of erased subjects) are ``erased_subject``; the issue names the kinds of key only."""
+        # rows to create, and rows repeating an earlier row (they would go to the error file)
+        creates = [r for r in rows if r.keys and r.match is None and (not r.outcome or r.first)]
+        if self.allow_erased or not creates:
+            return
+        hits = self.registry.privacy.erased_keys(
+            {k for r in creates for k in r.keys}, actor=self.actor
+        )
+        for row in (r for r in creates if r.keys & hits):
+            what = _key_names(row.keys & hits)
+            message = f"same {what} as an erased customer; not stored"
+            row.issues = [i for i in row.issues if not i.code.startswith("duplicate.")]
+            row.decide(
+                Outcome.ERASED_SUBJECT,
+                row.issue("erased.subject", message, severity=Severity.WARNING),
+            )
 
     def match_store(self, rows: list[_Row]) -> None:
         pending = [r for r in rows if r.customer is not None and r.outcome is None]
@@ -568,6 +589,7 @@ class _Importer:
         rows = [self.row(source, p) for source, p in zip(chunk, prepared, strict=True)]
         self.dedupe_in_file(rows)
         self.match_store(rows)
+        self.check_erased(rows)
         self.apply(rows)
         self.account(rows)
         self.rows += len(rows)
@@ -755,6 +777,7 @@ def plan_import(
     source: SourceInfo | None = None,
     progress: Progress | None = None,
     as_of: datetime | None = None,
+    allow_erased: bool = False,
 ) -> ImportReport:
     """Plan an import of ``rows`` into ``registry`` and, unless ``dry_run``, carry it out.
 
@@ -773,6 +796,12 @@ def plan_import(
     written. ``as_of`` (aware, default now) is the instant "not in the future" is
     checked against. The actor needs the create right (and for ``on_match="update"`` the
     update and unmask rights).
+
+    A row that would create a customer although one of its strong identifiers (phone, e-mail,
+    government or external id) belonged to an erased customer is ``erased_subject``: not
+    stored, not in the error file, counted and listed (row and kinds of key only).
+    ``allow_erased=True`` stores such rows (a person who came back and consented anew: the new
+    collection needs its own basis).
 
     The mapping is checked against the registry's custom-field definitions
     (:meth:`~custrec.interchange.mapping.ImportMapping.with_fields`): a ``custom.<name>`` column
@@ -802,6 +831,7 @@ def plan_import(
         error_file=error_file,
         ids_file=ids_file,
         as_of=now,
+        allow_erased=bool(allow_erased),
     )
     info = source if source is not None else getattr(rows, "info", None)
     preparation: Preparation | None = registry.customers.preparation(

@@ -48,7 +48,11 @@ class Outcome(enum.StrEnum):
     - ``duplicate_in_file``: an earlier row of the file holds the same strong identifier;
     - ``duplicate_in_store``: a stored customer holds the same strong identifier (skipped);
     - ``conflict``: a person must decide (several matches, or the policy asks for review);
-    - ``rejected``: the row is invalid (it goes to the error file).
+    - ``rejected``: the row is invalid (it goes to the error file);
+    - ``erased_subject``: the row holds a phone, e-mail or identifier of a customer erased
+      before (the register of erased subjects, docs/security.md): not stored, not written to
+      the error file (that would be a new copy of an erased person's data), no customer id;
+      ``plan_import(..., allow_erased=True)`` stores it anyway.
     """
 
     CREATED = "created"
@@ -59,6 +63,7 @@ class Outcome(enum.StrEnum):
     DUPLICATE_IN_STORE = "duplicate_in_store"
     CONFLICT = "conflict"
     REJECTED = "rejected"
+    ERASED_SUBJECT = "erased_subject"
 
     @property
     def needs_attention(self) -> bool:

@@ -13,6 +13,7 @@ from custrec._progress import Progress, Reporter
 from custrec.errors import NotFound
 from custrec.security import Action, Actor, KeyringMismatch, Resource
 from custrec.services._custom import row_facets
+from custrec.services._documents import Documents
 from custrec.services._opening import (
     APART,
     META_KEY_STORE_ID,
@@ -24,7 +25,8 @@ from custrec.services._opening import (
 )
 from custrec.services._records import Records, alias_target
 from custrec.services.audit_head import StoreAuditHead
-from custrec.services.context import Context, check_actor, check_optional_reason
+from custrec.services.context import Context, Unit, check_actor, check_optional_reason
+from custrec.services.privacy import ERASED_SUBJECT
 from custrec.services.results import RotationReport
 from custrec.storage import Session, Store
 from custrec.storage.codec import EncryptingCodec
@@ -134,6 +136,11 @@ class KeyService:
         Runs in batches of ``batch_size`` rows, one transaction each, calling
         ``progress(rows_done)`` after every committed batch (the last call gives every row
         looked at); a callback that raises stops it there, and a re-run finishes the rest.
+
+        The register of erased subjects cannot be re-keyed (it holds tokens, the values are
+        gone): its entries made before a new index key was added stay under the older key and
+        are checked only while that key is in the keyring. Re-indexing counts them (a warning,
+        and ``erased_subject_old_key=N`` in its audit entry); see docs/security.md.
         """
         actor = check_actor(actor)
         reason = check_optional_reason(reason)
@@ -180,15 +187,34 @@ class KeyService:
         with self._context.unit() as unit:
             if self._context.keyring is not None:  # every row now uses the current index key only
                 unit.session.meta.put(META_KEYRING, self._context.keyring.fingerprint().to_record())
+            audited = [f"customers={count}"]
+            old = self._old_register_entries(unit)
+            if old:
+                audited.append(f"erased_subject_old_key={old}")
+                _log.warning(
+                    "%d entries of the register of erased subjects are under older index keys: "
+                    "they are checked only while those keys stay in the keyring",
+                    old,
+                )
             unit.audit(
                 actor,
                 "keys.reindex",
                 at=self._context.now(),
-                fields=[f"customers={count}"],
+                fields=audited,
                 reason=reason,
             )
             unit.commit()
         return count
+
+    def _old_register_entries(self, unit: Unit) -> int:
+        """How many register entries of erased subjects hold a token of an older index key."""
+        ring = self._context.keyring
+        if ring is None:
+            return 0
+        indexer = ring.blind_index
+        return sum(
+            1 for doc in Documents.every(unit, ERASED_SUBJECT) if not indexer.is_current(doc.id)
+        )
 
     def separate(
         self,

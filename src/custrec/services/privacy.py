@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Final
 
 import attrs
 
 from custrec._checks import check, storable_text
 from custrec._log import get_logger
 from custrec.errors import Erased, NotFound
+from custrec.matching import StrongKey, strong_keys
 from custrec.model.records import Customer, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import Action, Actor, Resource, mask_record
@@ -23,13 +25,23 @@ from custrec.services.incidents import mark_erased
 from custrec.services.results import ErasureAction, ErasureReceipt, JournalEntry, SubjectExport
 from custrec.storage import AuditRecord, CustomerFilter, CustomerRow, HistoryRecord, Session, Store
 
-__all__ = ["JOURNAL_ACTION", "PrivacyService"]
+__all__ = ["ERASED_SUBJECT", "JOURNAL_ACTION", "PrivacyService"]
 
 _log = get_logger(__name__)
 
 JOURNAL_ACTION = "erasure.journal"
 """The audit action of an erasure-journal entry (in the key store's log, with the key's
 deletion)."""
+
+ERASED_SUBJECT: Final = "erased_subject"
+"""The document kind of the register of erased subjects: one document per blind-index token
+(its id) of an erased customer's phone, e-mail or identifier; the payload holds the day of the
+erasure and the kind of key (``phone``, ``email``, ``scheme``), never a value or a customer
+id. See docs/security.md."""
+
+
+def _register_kind(key: StrongKey) -> str:
+    return key[0] if key[0] in ("phone", "email") else "scheme"
 
 
 class PrivacyService:
@@ -211,14 +223,18 @@ class PrivacyService:
         """Erase ``row`` (and the aliases merged into it) in this unit of work; audited."""
         customer_id = row.id
         actions: list[ErasureAction] = []
+        kept = 0
         if row.state != "erased":
             try:
-                actions.extend(
-                    ErasureAction(target=path, action="shredded")
-                    for path in self._records.personal_paths(self._records.customer(unit, row))
-                )
+                customer = self._records.customer(unit, row)
             except Erased:  # the key is already gone (an interrupted erasure)
                 pass
+            else:
+                actions.extend(
+                    ErasureAction(target=path, action="shredded")
+                    for path in self._records.personal_paths(customer)
+                )
+                kept = self._register(unit, customer, now)
         actions.extend(self._tombstone(unit, row, actor_id, reason, now))
         destroyed = self._destroy_key(unit, customer_id, actor_id, reason, now)
         actions.append(
@@ -263,7 +279,64 @@ class PrivacyService:
             on_behalf_of=on_behalf_of,
             change=True,
         )
+        if kept:  # in the receipt only: the audit entry keeps its fields as before
+            actions.append(
+                ErasureAction(target="erased-subject register", action=f"{kept} look-up keys kept")
+            )
         return actions
+
+    def _register(self, unit: Unit, customer: Customer, now: datetime) -> int:
+        """Keep the customer's strong look-up keys (blind-index tokens under every configured
+        index key) in the register of erased subjects; return how many tokens it holds for
+        them. Nothing names the customer: the document id is the token, the payload the day
+        (not the instant, so the audit log's ``customer.erase`` entry does not pair with it)
+        and the kind of key. Without a keyring tokens would be the values: nothing is kept."""
+        codec = self._context.codec
+        if not codec.encrypted:
+            return 0
+        day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        count = 0
+        for key in sorted(strong_keys(customer)):
+            kind = _register_kind(key)
+            for token in codec.lookup_keys(key):
+                count += 1
+                if Documents.find(unit, ERASED_SUBJECT, token) is None:
+                    data = {"erased_on": day.date().isoformat(), "kind": kind}
+                    Documents.add(unit, ERASED_SUBJECT, token, data, now=day, tag=kind)
+        return count
+
+    def erased_keys(self, keys: Iterable[StrongKey], *, actor: Actor) -> frozenset[StrongKey]:
+        """Which of ``keys`` (normalised strong keys, see :func:`custrec.matching.strong_keys`)
+        belonged to an erased customer: the register of erased subjects holds their token
+        under one of the configured index keys. For imports (``plan_import`` leaves such rows
+        out); names no customer. An actor without the ``create`` right learns nothing (an empty
+        set); when some are found, one ``erased_subject.check`` audit entry with the kinds of
+        key found (no values)."""
+        actor = check_actor(actor)
+        codec = self._context.codec
+        wanted = list(dict.fromkeys(keys))
+        now = self._context.now()
+        hits: set[StrongKey] = set()
+        if not self._context.policy.decide(actor, Action.CREATE, Resource()).allowed:
+            return frozenset()
+        with self._context.read_unit() as unit:
+            if codec.encrypted and wanted:
+                for key in wanted:
+                    if any(
+                        Documents.find(unit, ERASED_SUBJECT, token) is not None
+                        for token in codec.lookup_keys(key)
+                    ):
+                        hits.add(key)
+            if hits:
+                unit.audit(
+                    actor,
+                    "erased_subject.check",
+                    at=now,
+                    fields=sorted({_register_kind(k) for k in hits}),
+                    reason=f"{len(hits)} of {len(wanted)} keys",
+                )
+            unit.commit()
+        return frozenset(hits)
 
     def _destroy_key(
         self, unit: Unit, customer_id: str, actor_id: str, reason: str, now: datetime

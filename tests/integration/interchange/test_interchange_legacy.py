@@ -190,6 +190,7 @@ COUNTS = {
     "duplicate_in_store": 1,
     "conflict": 0,
     "rejected": 5,
+    "erased_subject": 0,
 }
 ROW_IDS = [  # every row: its outcome and the customer it became (row 13 is blank)
     (1, "created", "1aae42cb-d30d-864e-b991-93c96e2d9043"),
