@@ -361,6 +361,7 @@ def test_the_command_takes_workers(tmp_path: Path, capsys: pytest.CaptureFixture
         assert code == 1, err.getvalue()  # some rows need a person
         report = json.loads(out.read_text(encoding="utf-8"))
         assert report.pop("error_file") == f"errors-{workers}.csv"
+        assert report.pop("ids_file") == f"report-{workers}.ids.jsonl"
         reports.append(report)
     assert reports[0] == reports[1]
     assert (tmp_path / "errors-1.csv").read_bytes() == (tmp_path / "errors-2.csv").read_bytes()
