@@ -67,11 +67,49 @@ def in_thread() -> Callable[[Callable[[], Any]], Started]:
     return _start
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests marked ``slow`` first (a stable sort: the order is otherwise unchanged).
+POSTGRES_ONLY_FILES = ("tests/integration/backends/test_audit_queue.py",)
+"""Files whose tests all use the PostgreSQL server without saying so in their ids."""
 
-    Under pytest-xdist (``-n auto --dist loadfile``, as README and ``.ci/run`` run the suite)
-    the longest files then start at once on their own workers instead of arriving last and
-    leaving the other workers idle; in one process the order makes no difference to the result.
+
+def suite_scope(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: ``"postgres"`` for every test that uses the
+    PostgreSQL server (their ids say so, or their file is one of :data:`POSTGRES_ONLY_FILES`),
+    else the test's file.
+
+    The PostgreSQL tests run one after another on one worker: the change feed's cursors follow
+    the server's transaction ids, which all its databases and schemas share, so an open
+    transaction of another test would hold a feed test back. Other tests keep their file
+    together, as ``--dist loadfile`` would.
     """
+    path = nodeid.split("::", 1)[0]
+    return "postgres" if "postgres" in nodeid.lower() or path in POSTGRES_ONLY_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``-n``, schedule by :func:`suite_scope`, in the order of the collection (the tests
+    marked ``slow`` first: see :func:`pytest_collection_modifyitems`)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return suite_scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep the slow tests first
+    return SuiteScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked ``slow`` first (a stable sort), so that under pytest-xdist the
+    longest start at once instead of arriving last and leaving the other workers idle; and
+    check that every test using the PostgreSQL server is scheduled with the others."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if ("postgres_dsn" in names or "postgres_schema" in names) and suite_scope(
+            item.nodeid
+        ) != "postgres":
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the PostgreSQL server: name it so, or list its file in "
+                "POSTGRES_ONLY_FILES (tests/conftest.py)"
+            )
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
