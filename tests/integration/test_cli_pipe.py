@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from custrec.cli import main
 
 
@@ -46,3 +48,19 @@ def test_the_command_piped_into_a_reader_that_stops_prints_no_traceback(tmp_path
     stderr = child.stderr.read().decode()
     assert child.wait(timeout=60) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_every_reason_option_refuses_a_blank_reason_as_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Parsed before any database is opened: exit 2 with the option named, never a traceback.
+    for command in (
+        ["keys", "rotate"],
+        ["keys", "reindex"],
+        ["erase", "some-id"],
+        ["merge", "a", "b"],
+        ["restore", str(tmp_path / "backup.sqlite")],
+    ):
+        assert main([*command, "--reason", "  ", "--db", str(tmp_path / "x.sqlite")]) == 2
+        err = capsys.readouterr().err
+        assert "--reason" in err and "must not be blank" in err, command

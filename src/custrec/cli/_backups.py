@@ -17,6 +17,7 @@ from custrec.cli._support import (
     _Failure,
     _load_keyring,
     _print,
+    _reason_text,
     _registry,
 )
 from custrec.errors import BackupError
@@ -44,7 +45,9 @@ def add_backup_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         help="replace the database by a backup; the rollback is audited, erasures replayed",
     )
     restore.add_argument("backup", help="a backup file written by 'custrec backup'")
-    restore.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    restore.add_argument(
+        "--reason", type=_reason_text, required=True, help="why (recorded in the audit log)"
+    )
     restore.add_argument(
         "--keys-backup", metavar="PATH", help="restore the key store too, from this copy"
     )

@@ -29,6 +29,7 @@ from custrec.cli._support import (
     _Failure,
     _insecure_key_file,
     _print,
+    _reason_text,
     _registry,
 )
 from custrec.security import (
@@ -69,7 +70,7 @@ def add_keys_command(
         help="add no key: re-wrap under the current one (keys from the environment, or to "
         "finish an interrupted rotation)",
     )
-    rotate.add_argument("--reason", help="why (recorded in the audit log)")
+    rotate.add_argument("--reason", type=_reason_text, help="why (recorded in the audit log)")
     progress(rotate)
     common(rotate)
 
@@ -78,7 +79,7 @@ def add_keys_command(
         help="rewrite every customer's look-up keys and facets (after an index key or "
         "settings changed)",
     )
-    reindex.add_argument("--reason", help="why (recorded in the audit log)")
+    reindex.add_argument("--reason", type=_reason_text, help="why (recorded in the audit log)")
     progress(reindex)
     common(reindex)
 

@@ -21,6 +21,7 @@ from custrec.cli._support import (
     EXIT_USAGE,
     _Failure,
     _print,
+    _reason_text,
     _registry,
 )
 from custrec.interchange import render_table
@@ -81,7 +82,9 @@ def add_record_commands(commands: Any, common: Callable[[argparse.ArgumentParser
         "erase", help="erase a customer's personal data by destroying its key (audited)"
     )
     erase.add_argument("id", metavar="ID", help="the customer id")
-    erase.add_argument("--reason", required=True, help="why (recorded; no personal data)")
+    erase.add_argument(
+        "--reason", type=_reason_text, required=True, help="why (recorded; no personal data)"
+    )
     _format_flag(erase)
     _role_flag(erase)
     common(erase)
@@ -91,7 +94,9 @@ def add_record_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     )
     merge.add_argument("survivor", metavar="SURVIVOR", help="the customer id that stays")
     merge.add_argument("others", metavar="OTHER", nargs="+", help="ids merged into it")
-    merge.add_argument("--reason", required=True, help="why (recorded; no personal data)")
+    merge.add_argument(
+        "--reason", type=_reason_text, required=True, help="why (recorded; no personal data)"
+    )
     merge.add_argument(
         "--rule",
         action="append",
@@ -109,12 +114,6 @@ def add_record_commands(commands: Any, common: Callable[[argparse.ArgumentParser
     _format_flag(merge)
     _role_flag(merge)
     common(merge)
-
-
-def _reason(args: argparse.Namespace) -> str:
-    if not args.reason.strip():
-        raise _Failure(EXIT_USAGE, "--reason must not be blank")
-    return str(args.reason)
 
 
 def _acting(args: argparse.Namespace, roles: set[str]) -> Actor:
@@ -182,7 +181,7 @@ def _cmd_subject(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_erase(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     actor = _acting(args, {"admin", "erase"})
     with _registry(args) as registry:
-        receipt = registry.privacy.erase(args.id, actor=actor, reason=_reason(args))
+        receipt = registry.privacy.erase(args.id, actor=actor, reason=args.reason)
     if args.format == "json":
         document = {
             "customer_id": receipt.customer_id,
@@ -226,7 +225,7 @@ def _rules(args: argparse.Namespace) -> SurvivorshipRules | None:
 
 def _cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     rules = _rules(args)
-    reason = _reason(args)
+    reason: str = args.reason
     if args.survivor in args.others or len(set(args.others)) != len(args.others):
         raise _Failure(EXIT_USAGE, "the ids must be distinct, and OTHER must not be SURVIVOR")
     actor = _acting(args, {"admin"})

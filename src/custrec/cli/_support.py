@@ -199,6 +199,13 @@ def _instant(text: str) -> datetime:
         ) from None
 
 
+def _reason_text(text: str) -> str:
+    """Parse ``--reason``: any text but a blank one (the audit log records it)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return text
+
+
 def _zone(text: str) -> tzinfo:
     """Parse ``--zone``: ``UTC``, an offset (``+08:00``) or an IANA name (``Asia/Shanghai``)."""
     try:
