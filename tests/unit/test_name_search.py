@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from custrec.matching import names as name_search
 from custrec.matching.names import NAME_KEY_KINDS, name_keys, query_keys
 from custrec.matching.normalize import fold, org_name, person_name
 
@@ -230,3 +231,10 @@ def test_a_cjk_name_s_any_order_key_is_its_characters_sorted(name: str, other: s
 @given(st.text(alphabet=_LATIN + _SEPARATORS, max_size=24))
 def test_a_latin_name_s_any_order_key_is_its_person_name_key(name: str) -> None:
     assert key(name_keys("individual", name), "name_any_order") == (person_name(name).key or None)
+
+
+@given(st.text(alphabet="张伟客户龥\u9fa6\u3400\uf900かが\u3099aZz09 -·\u0301", max_size=12))
+def test_the_fast_cjk_word_test_agrees_with_spacing_the_token_out(text: str) -> None:
+    for token in person_name(text).tokens:
+        spaced_out = len(token) < 2 or person_name(" ".join(token)).key == token
+        assert name_search._is_cjk_word(token) == spaced_out

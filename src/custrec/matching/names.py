@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from custrec.matching.normalize import fold, org_name, person_name
@@ -52,6 +53,8 @@ NameKey = tuple[str, str]
 
 NAME_KEY_KINDS: Final = ("name", "name_core", "name_any_order")
 """Every key kind :func:`name_keys` and :func:`query_keys` produce."""
+
+_IDEOGRAPHS: Final = re.compile("[\u4e00-\u9fa5]+")
 
 # Put before a core by _legal_form_only, so that org_name may strip every legal form of it.
 _SENTINEL: Final = "x"
@@ -75,7 +78,13 @@ def _legal_form_only(core: str) -> bool:
 def _is_cjk_word(token: str) -> bool:
     # person_name keeps a name written only in CJK as one token (separators removed) and splits
     # any other name at spaces: spacing out the characters of a token tells them apart.
-    return len(token) < 2 or person_name(" ".join(token)).key == token
+    if len(token) < 2:
+        return True
+    if token.isascii():  # a folded token: letters and digits, each its own token once spaced
+        return False
+    if _IDEOGRAPHS.fullmatch(token):  # CJK ideographs only, each its own fold
+        return True
+    return person_name(" ".join(token)).key == token
 
 
 def _any_order(text: str) -> str:

@@ -79,7 +79,24 @@ def _require_str(value: object, what: str) -> None:
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
 
 
+# Fast paths. The CJK unified ideographs U+4E00..U+9FA5 (the GB 2312 / GBK block) are letters
+# (Lo) without a decomposition, a case or a combining class, and ASCII has no decomposition
+# either: text of ideographs and ASCII without capitals is its own NFKC and case fold (nothing
+# composes across these characters), and text of ideographs, digits and a-z is its own fold.
+# Each fast path gives exactly what the general code gives (tests/unit/matching/
+# test_normalize.py compares them on random text).
+_IDEOGRAPHS: Final = "\u4e00-\u9fa5"
+_CASEFOLDED: Final = re.compile(f"[\\x00-\\x40\\x5b-\\x7f{_IDEOGRAPHS}]*")
+_FOLDED: Final = re.compile(f"[0-9a-z{_IDEOGRAPHS}]*")
+_SIMPLE_DROP: Final = re.compile(f"[^0-9a-z{_IDEOGRAPHS}]+")
+_ONLY_IDEOGRAPHS: Final = re.compile(f"[{_IDEOGRAPHS}]+")
+_SIMPLE_RUNS: Final = re.compile(f"[{_IDEOGRAPHS}]+|[0-9a-z]+")
+_ASCII_FAST = True  # False only in the test of the fast paths
+
+
 def _nfkc_casefold(text: str) -> str:
+    if _CASEFOLDED.fullmatch(text):
+        return text
     for _ in range(_MAX_ROUNDS):
         folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
         if folded == text:
@@ -103,8 +120,11 @@ def _keep_char(ch: str) -> bool:
 
 
 def _drop_non_alnum(text: str) -> str:
+    # ``text`` is case-folded: ASCII capitals do not occur
     if text.isascii():
         return _ASCII_DROP.sub("", text)
+    if _CASEFOLDED.fullmatch(text):
+        return _SIMPLE_DROP.sub("", text)
     return "".join(ch for ch in text if _keep_char(ch))
 
 
@@ -115,6 +135,10 @@ def fold(text: str) -> str:
     kept. ``fold(fold(x)) == fold(x)``.
     """
     _require_str(text, "text")
+    if _FOLDED.fullmatch(text):
+        return text
+    if _ASCII_FAST and text.isascii():
+        return _ASCII_DROP.sub("", text.lower())  # ASCII: NFKC changes nothing, casefold = lower
     current = text
     for _ in range(_MAX_ROUNDS):
         folded = _drop_non_alnum(_nfkc_casefold(current))
@@ -427,6 +451,8 @@ class PersonName:
 def _script_runs(part: str) -> list[str]:
     if _CJK_CHAR.search(part) is None:
         return [part]
+    if _FOLDED.fullmatch(part):  # letters and digits only: the runs are the script runs
+        return _SIMPLE_RUNS.findall(part)
     runs: list[str] = []
     current: list[str] = []
     current_cjk: bool | None = None
@@ -450,6 +476,8 @@ def person_name(name: str) -> PersonName:
     See the module docstring for the exact rules.
     """
     _require_str(name, "name")
+    if _ONLY_IDEOGRAPHS.fullmatch(name):  # its own fold, one token
+        return PersonName(key=name, tokens=(name,))
     text = _nfkc_casefold(name)
     meaningful = [ch for ch in text if _keep_char(ch)]
     if meaningful and all(map(_is_cjk, meaningful)):

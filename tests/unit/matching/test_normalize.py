@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from unittest import mock
+
 import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from custrec.matching import normalize
 from custrec.matching.normalize import (
     OrgName,
     PersonName,
@@ -236,3 +240,36 @@ def test_address_key_is_fold_of_the_parts(parts: list[str | None]) -> None:
 def test_address_key_rejects_non_str_parts() -> None:
     with pytest.raises(TypeError, match="must be str"):
         address_key("a", 5)  # type: ignore[arg-type]
+
+
+# --- fast paths ---------------------------------------------------------------------------------
+
+# Around the fast paths' edges: ideographs inside and just outside U+4E00..U+9FA5, compatibility
+# ideographs, kana with a combining voiced mark, ASCII of every kind, full width, marks, spaces.
+_EDGES = (
+    "张伟客户北京一龥\u9fa6\u9fff\u4dbf\u3400\uf900\uf9ffかが\u3099ン"
+    "aZz09 -,.·・_!~\x00\t\u3000ＡＺ０\u0301\u00e9e\u0130\u00df\ufe0f"
+)
+edge_texts = st.one_of(texts, st.text(alphabet=_EDGES, max_size=30))
+
+
+def _general(function, text):  # type: ignore[no-untyped-def]
+    """``function(text)`` with every fast path of the module turned off."""
+    never = re.compile(r"(?!x)x")
+    with mock.patch.multiple(
+        normalize,
+        _CASEFOLDED=never,
+        _FOLDED=never,
+        _ONLY_IDEOGRAPHS=never,
+        _ASCII_FAST=False,
+    ):
+        return function(text)
+
+
+@given(edge_texts)
+def test_the_fast_paths_give_what_the_general_code_gives(text: str) -> None:
+    assert fold(text) == _general(fold, text)
+    assert person_name(text) == _general(person_name, text)
+    assert person_name(text).tokens == _general(person_name, text).tokens
+    assert org_name(text) == _general(org_name, text)
+    assert address_key(text) == _general(address_key, text)
