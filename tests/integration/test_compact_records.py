@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,6 +324,19 @@ def test_a_packed_payload_unpacks_to_what_was_packed(
     assert _packed.unpack(payload, "c-1") == (version, flags, skeleton, ciphertexts)
     plain = json.dumps(skeleton, ensure_ascii=False, separators=(",", ":")).encode()
     assert payload[3] & _packed.DEFLATED or plain in payload  # deflated only when that is shorter
+
+
+@given(SKELETONS)
+def test_the_primed_compressor_deflates_as_a_new_one_with_the_dictionary(
+    skeleton: dict[str, Any],
+) -> None:
+    encoded = json.dumps(skeleton, ensure_ascii=False, separators=(",", ":")).encode()
+    new = zlib.compressobj(
+        6, zlib.DEFLATED, -11, 2, zlib.Z_DEFAULT_STRATEGY, _packed.SKELETON_DICTIONARY
+    )
+    primed = _packed._PRIMED.copy()
+    expected = new.compress(encoded) + new.flush()
+    assert primed.compress(encoded) + primed.flush() == expected
 
 
 def test_the_skeleton_is_deflated_with_the_fixed_dictionary() -> None:

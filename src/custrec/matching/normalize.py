@@ -261,6 +261,11 @@ def _region_forms() -> dict[str, str]:
 
 _REGION_OF: Final = _region_forms()
 _REGION_FORMS_LONGEST_FIRST: Final = tuple(sorted(_REGION_OF, key=len, reverse=True))
+# The same forms by their first character, longest first: the only ones a text can start with.
+_REGION_FORMS_BY_FIRST: Final[dict[str, tuple[str, ...]]] = {
+    first: tuple(f for f in _REGION_FORMS_LONGEST_FIRST if f[0] == first)
+    for first in {f[0] for f in _REGION_FORMS_LONGEST_FIRST}
+}
 
 _CJK_LEGAL_FORMS: Final = tuple(
     sorted(
@@ -386,7 +391,7 @@ def org_name(name: str) -> OrgName:
     text = _BRACKET_GROUP.sub(take_region, text)
     text = _strip_trailing(text.strip())
     text = text.lstrip()
-    for form in _REGION_FORMS_LONGEST_FIRST:
+    for form in _REGION_FORMS_BY_FIRST.get(text[:1], ()):
         if text.startswith(form) and not (form.endswith("市") and text[len(form) :][:1] == "场"):
             leading = _REGION_OF[form]
             rest = text[len(form) :]
@@ -479,6 +484,9 @@ def person_name(name: str) -> PersonName:
     if _ONLY_IDEOGRAPHS.fullmatch(name):  # its own fold, one token
         return PersonName(key=name, tokens=(name,))
     text = _nfkc_casefold(name)
+    if _FOLDED.fullmatch(text):  # letters and digits only: no separator, its runs are tokens
+        tokens = tuple(_SIMPLE_RUNS.findall(text))
+        return PersonName(key=" ".join(sorted(tokens)), tokens=tokens)
     meaningful = [ch for ch in text if _keep_char(ch)]
     if meaningful and all(map(_is_cjk, meaningful)):
         whole = fold(text)

@@ -269,6 +269,16 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _deflater() -> Any:
+    return zlib.compressobj(
+        6, zlib.DEFLATED, _WBITS, 2, zlib.Z_DEFAULT_STRATEGY, SKELETON_DICTIONARY
+    )
+
+
+# A compressor with the dictionary set and nothing written yet; copying it is cheaper than
+# setting the dictionary again (a copy is independent: threads may copy it at once).
+_PRIMED: Final = _deflater()
+
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -284,9 +294,7 @@ def pack(
     if flags & ~_FLAGS:
         raise ValueError("unknown packing flags")
     encoded = _ENCODER.encode(skeleton).encode("utf-8")
-    deflater = zlib.compressobj(
-        6, zlib.DEFLATED, _WBITS, 2, zlib.Z_DEFAULT_STRATEGY, SKELETON_DICTIONARY
-    )
+    deflater = _PRIMED.copy()  # the same stream as a new compressor with the dictionary
     deflated = deflater.compress(encoded) + deflater.flush()
     if len(deflated) < len(encoded):
         encoded, flags = deflated, flags | DEFLATED

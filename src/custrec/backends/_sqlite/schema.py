@@ -179,18 +179,36 @@ def pack_index_key(key: str) -> bytes:
     """
     head, colon, digest = key.rpartition(":")
     if colon and 16 <= len(digest) <= 64:
-        kind, colon, key_id = head.rpartition(":")
-        if colon and kind and "\x00" not in kind and _INDEX_KEY_ID.fullmatch(key_id):
+        prefix = _HEAD_PREFIXES.get(head)
+        if prefix is None:
+            prefix = _head_prefix(head)
+            if prefix:  # a token head (kind and key id): few of them, never personal data
+                if len(_HEAD_PREFIXES) >= 4096:
+                    _HEAD_PREFIXES.clear()
+                _HEAD_PREFIXES[head] = prefix
+        if prefix:
             try:
                 raw = bytes.fromhex(digest)
             except ValueError:
                 raw = b""
             if raw.hex() == digest:  # lowercase hex only, nothing fromhex() would also accept
-                code = _KIND_CODES.get(kind)
-                if code is not None:
-                    return _CODED_KEY + code + key_id.encode("ascii") + b"\x00" + raw
-                return _TOKEN_KEY + head.encode("utf-8", "surrogatepass") + b":\x00" + raw
+                return prefix + raw
     return _TEXT_KEY + key.encode("utf-8", "surrogatepass")
+
+
+_HEAD_PREFIXES: Final[dict[str, bytes]] = {}
+
+
+def _head_prefix(head: str) -> bytes:
+    """What a token's digest follows in its packed form, for the token head ``kind:key-id``;
+    empty when ``head`` is not one."""
+    kind, colon, key_id = head.rpartition(":")
+    if colon and kind and "\x00" not in kind and _INDEX_KEY_ID.fullmatch(key_id):
+        code = _KIND_CODES.get(kind)
+        if code is not None:
+            return _CODED_KEY + code + key_id.encode("ascii") + b"\x00"
+        return _TOKEN_KEY + head.encode("utf-8", "surrogatepass") + b":\x00"
+    return b""
 
 
 def unpack_index_key(stored: bytes) -> str:
