@@ -1780,3 +1780,22 @@ def test_close_retries_a_pending_truncation(tmp_path: Path) -> None:
     reader.close()
     store.close()
     assert all(secret not in p.read_bytes() for p in _files_of(db))
+
+
+def test_a_history_batch_over_many_customers_numbers_each_customer_on(store: SQLiteStore) -> None:
+    # more customers than one IN (...) clause takes, some with history already
+    ids = [f"c-{i:04d}" for i in range(1_200)]
+    entry = HistoryRecord(
+        customer_id="", at=T0, actor_id="staff-1", action="update", path="stage", payload=b""
+    )
+    with store.transaction() as s:
+        assert s.history.append([attrs.evolve(entry, customer_id=c) for c in ids[::3]]) == [1] * 400
+        s.commit()
+    batch = [attrs.evolve(entry, customer_id=c) for c in ids + ids[:2]]
+    with store.transaction() as s:
+        seqs = s.history.append(batch)
+        s.commit()
+    expected = [2 if i % 3 == 0 else 1 for i in range(1_200)] + [3, 2]
+    assert seqs == expected
+    with store.transaction(readonly=True) as s:
+        assert [r.seq for r in s.history.list_for("c-0000")] == [1, 2, 3]

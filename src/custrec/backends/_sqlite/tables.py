@@ -635,15 +635,9 @@ class _HistoryTable(_Table, tables.HistoryTableBase):
         for record in records:
             checks.check_history(record)
         encoded = [encode_dt(r.at, "at") for r in records]
-        next_seq: dict[str, int] = {}
+        next_seq = self._next_seqs(list(dict.fromkeys(r.customer_id for r in records)))
         seqs: list[int] = []
         for record in records:
-            if record.customer_id not in next_seq:
-                row = self._conn.execute(
-                    "SELECT coalesce(max(seq), 0) FROM history WHERE customer_id = ?",
-                    (record.customer_id,),
-                ).fetchone()
-                next_seq[record.customer_id] = int(row[0]) + 1
             seqs.append(next_seq[record.customer_id])
             next_seq[record.customer_id] += 1
         self._conn.executemany(
@@ -655,6 +649,20 @@ class _HistoryTable(_Table, tables.HistoryTableBase):
             ],
         )
         return seqs
+
+    def _next_seqs(self, customer_ids: Sequence[str]) -> dict[str, int]:
+        """The next history seq of each customer (1 for one without history): one statement
+        per chunk of customers, not one per customer."""
+        found = dict.fromkeys(customer_ids, 1)
+        for chunk in _chunks(customer_ids):
+            rows = self._conn.execute(
+                "SELECT customer_id, max(seq) FROM history "
+                f"WHERE customer_id IN ({_marks(len(chunk))}) GROUP BY customer_id",
+                tuple(chunk),
+            )
+            for customer_id, last in rows:
+                found[customer_id] = int(last) + 1
+        return found
 
 
 class _AuditTable(_Table, tables.AuditTableBase):
