@@ -122,10 +122,15 @@ def _normalize_email(raw: str) -> str:
 
 def normalize_identifier(ident: Identifier) -> Identifier:
     """Return ``ident`` with its scheme and value normalised (15-digit RICs become 18)."""
-    value = ident.value
-    if not isinstance(value, str):
+    if not isinstance(ident.value, str):
         return ident
-    scheme = clean(ident.scheme).upper() if isinstance(ident.scheme, str) else ident.scheme
+    scheme, value = _normalized_identifier(ident.scheme, ident.value)
+    return attrs.evolve(ident, scheme=scheme, value=value)
+
+
+def _normalized_identifier(scheme: Any, value: str) -> tuple[Any, str]:
+    """The scheme and value :func:`normalize_identifier` gives an identifier."""
+    scheme = clean(scheme).upper() if isinstance(scheme, str) else scheme
     if scheme == IdentifierScheme.USCC:
         value = uscc.compact(value)
     elif scheme == IdentifierScheme.RIC:
@@ -136,7 +141,7 @@ def normalize_identifier(ident: Identifier) -> Identifier:
         value = compact(value).upper()
     else:
         value = clean(value)
-    return attrs.evolve(ident, scheme=scheme, value=value)
+    return scheme, value
 
 
 def _dedupe(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -231,11 +236,9 @@ class _Normaliser:
     @staticmethod
     def identifier(kwargs: dict[str, Any]) -> None:
         # scheme and value have no default: they are always given (maybe UNREADABLE)
-        ident = Identifier(**kwargs)
-        if isinstance(ident.value, str):
-            normalised = normalize_identifier(ident)
-            kwargs["scheme"] = normalised.scheme
-            kwargs["value"] = normalised.value
+        value = kwargs["value"]
+        if isinstance(value, str):
+            kwargs["scheme"], kwargs["value"] = _normalized_identifier(kwargs["scheme"], value)
 
 
 def _final(customer: Customer) -> Customer:
