@@ -79,6 +79,10 @@ class _ChangeTable(_Table, workflow.ChangeTableBase):
         rows = self._encode(events)
         if not rows:
             return []
+        if len(rows) == 1:  # one change (an interactive write): its rowid, without a SELECT
+            seq = self._conn.execute(_INSERT_CHANGE, rows[0]).lastrowid
+            assert seq is not None
+            return [int(seq)]
         self._conn.executemany(_INSERT_CHANGE, rows)
         last = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         return list(range(last - len(rows) + 1, last + 1))
