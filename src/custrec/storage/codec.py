@@ -304,6 +304,9 @@ class _KeySource:
         """The keys stored for some of ``customer_ids`` (one read of the key store)."""
 
         def read(keys: KeyTable) -> dict[str, WrappedKey]:
+            batch = getattr(keys, "get_many", None)  # a backend's batched read (SQLite)
+            if batch is not None:
+                return dict(batch(customer_ids))
             found: dict[str, WrappedKey] = {}
             for customer_id in customer_ids:
                 try:

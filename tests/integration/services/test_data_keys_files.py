@@ -97,3 +97,43 @@ def test_an_intake_with_its_own_id_reuses_the_key_an_interrupted_one_left(
     assert registry.customers.get(stored.id, actor=ADMIN) == stored
     assert stored_keys(key_store) == ["crm-0003"]
     store.close()
+
+
+def test_a_bulk_intake_reuses_the_keys_an_interrupted_one_left_read_in_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "data.sqlite")
+    keyring = KeyRing.generate()
+    registry = Registry(store, keyring=keyring)
+    key_store = store.key_store
+    assert key_store is not None
+    left = [f"crm-{n:04d}" for n in range(0, 1_200, 7)]  # more than one IN (...) clause holds
+    with key_store.transaction() as session:  # committed, then the intake died before its data
+        for customer_id in left:
+            _, master_key_id, wrapped = keyring.new_data_key(customer_id)
+            session.keys.put(
+                WrappedKey(
+                    customer_id=customer_id,
+                    master_key_id=master_key_id,
+                    wrapped=wrapped,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        session.commit()
+    single_reads: list[str] = []
+    original = sqlite._KeyTable.get
+
+    def counting(self: Any, customer_id: str) -> Any:
+        single_reads.append(customer_id)
+        return original(self, customer_id)
+
+    monkeypatch.setattr(sqlite._KeyTable, "get", counting)
+    items = [{**customer(n), "id": f"crm-{n:04d}"} for n in range(1_200)]
+    result = registry.customers.intake_many(items, actor=ADMIN, allow_duplicates=True)
+    assert len(result.added) == 1_200
+    assert single_reads == []  # one batched read, not one per customer
+    with key_store.transaction(readonly=True) as session:
+        assert len(session.keys.list(limit=5_000)) == 1_200
+    for customer_id in (left[0], left[-1], "crm-0001"):
+        assert registry.customers.get(customer_id, actor=ADMIN).id == customer_id
+    store.close()

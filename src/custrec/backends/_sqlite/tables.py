@@ -679,6 +679,24 @@ class _AuditTable(_Table, tables.AuditTableBase):
 
 
 class _KeyTable(_Table, tables.KeyTableBase):
+    @reads
+    def get_many(self, customer_ids: Sequence[str]) -> dict[str, WrappedKey]:
+        """The keys stored for those of ``customer_ids`` that have one, one statement per
+        chunk of ids (a bulk intake asks for thousands, nearly all without a key)."""
+        ids = list(dict.fromkeys(customer_ids))
+        for customer_id in ids:
+            checks.check_text(customer_id, "customer_id")
+        found: dict[str, WrappedKey] = {}
+        for chunk in _chunks(ids):
+            sql = (
+                f"SELECT {mapping.KEY_COLUMNS} FROM data_keys "
+                f"WHERE customer_id IN ({_marks(len(chunk))})"
+            )
+            for row in self._conn.execute(sql, tuple(chunk)):
+                key = mapping.wrapped_key(row, DIALECT)
+                found[key.customer_id] = key
+        return found
+
     def _deleted(self) -> None:
         """``secure_delete`` overwrote the key in the file; leave no copy of it in the
         write-ahead log after the commit either."""
