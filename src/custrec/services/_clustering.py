@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import operator
 import os
 import pickle
 import sqlite3
@@ -47,7 +48,7 @@ from custrec.matching.scoring import (
     decide,
 )
 
-__all__ = ["cluster_profiles", "key_digest"]
+__all__ = ["Scored", "cluster_profiles", "key_digest", "load_profile", "score_block"]
 
 _BATCH: Final = 5000
 _log: Final = get_logger(__name__)
@@ -56,9 +57,16 @@ _HASH_BITS: Final = 55
 _HASH_MASK: Final = (1 << _HASH_BITS) - 1
 
 
-def key_digest(kind_id: int, value: str, secret: bytes) -> int:
-    """A 64-bit keyed digest of a match key's value, its kind number in the top bits."""
-    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8, key=secret)
+def key_digest(kind_id: int, value: str, secret: bytes | hashlib.blake2b) -> int:
+    """A 64-bit keyed digest of a match key's value, its kind number in the top bits.
+
+    ``secret``: the key, or a keyed ``blake2b(digest_size=8, key=...)`` object to copy (the
+    same digest, without keying a new hash for every value)."""
+    if isinstance(secret, bytes):
+        digest = hashlib.blake2b(digest_size=8, key=secret)
+    else:
+        digest = secret.copy()
+    digest.update(value.encode("utf-8", "surrogatepass"))
     return (kind_id << _HASH_BITS) | (int.from_bytes(digest.digest(), "big") & _HASH_MASK)
 
 
@@ -70,6 +78,7 @@ def _fields() -> tuple[str, ...]:
 
 
 _FIELDS: Final = _fields()
+_VALUES: Final = operator.attrgetter(*_FIELDS)
 
 
 def _dump(p: MatchProfile, keys: list[int]) -> bytes:
@@ -78,17 +87,16 @@ def _dump(p: MatchProfile, keys: list[int]) -> bytes:
     ``marshal`` (a tenth of the cost of JSON, and the blob is sealed and authenticated, so
     only this process's own output is ever read back); ``pickle`` for a value it cannot hold.
     """
-    values = tuple(
-        (_DATE, v.toordinal()) if isinstance(v, date) else v
-        for v in (getattr(p, name) for name in _FIELDS)
-    )
+    values = _VALUES(p)
+    if any(isinstance(v, date) for v in values):
+        values = tuple((_DATE, v.toordinal()) if isinstance(v, date) else v for v in values)
     try:
         return b"m" + marshal.dumps((values, tuple(keys)))
     except ValueError:
         return b"p" + pickle.dumps((p, tuple(keys)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _load(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
+def load_profile(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
     if blob[:1] == b"p":
         profile, keys = pickle.loads(blob[1:])  # our own sealed output
         return profile, frozenset(keys)
@@ -134,11 +142,23 @@ class _Scratch:
             for n, blob in self.conn.execute(
                 f"SELECT n, blob FROM profiles WHERE n IN ({marks})", chunk
             ):
-                loaded = _load(self._aead.decrypt(n.to_bytes(12, "big"), blob, None))
+                loaded = load_profile(self._aead.decrypt(n.to_bytes(12, "big"), blob, None))
                 found[n] = loaded
                 self._cache[n] = loaded
                 if len(self._cache) > _CACHE:
                     self._cache.popitem(last=False)
+        return found
+
+    def raw(self, members: list[int]) -> dict[int, bytes]:
+        """The opened (serialised, not loaded) profiles of ``members``, for a scoring worker."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(members), 500):
+            chunk = members[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for n, blob in self.conn.execute(
+                f"SELECT n, blob FROM profiles WHERE n IN ({marks})", chunk
+            ):
+                found[n] = self._aead.decrypt(n.to_bytes(12, "big"), blob, None)
         return found
 
     def close(self) -> None:
@@ -152,12 +172,14 @@ def cluster_profiles(
     decision: MatchDecision,
     thresholds: Thresholds,
     weights: Weights,
+    workers: int = 1,
 ) -> ClusterRun:
-    """Cluster a stream of ``(profile, match keys)`` pairs (see the module docstring)."""
+    """Cluster a stream of ``(profile, match keys)`` pairs (see the module docstring); with
+    ``workers=2``, blocks are scored in this process and in a second one by turns."""
     with tempfile.TemporaryDirectory(prefix="custrec-match-") as directory:
         scratch = _Scratch(directory)
         try:
-            return _run(scratch, profiles, cap, decision, thresholds, weights)
+            return _run(scratch, profiles, cap, decision, thresholds, weights, workers)
         finally:
             scratch.close()
 
@@ -169,6 +191,7 @@ def _run(
     wanted: MatchDecision,
     thresholds: Thresholds,
     weights: Weights,
+    workers: int,
 ) -> ClusterRun:
     conn = scratch.conn
     kinds: dict[str, int] = {}
@@ -176,7 +199,7 @@ def _run(
     blocks: list[tuple[int, int]] = []
     total = 0
     conn.execute("BEGIN")
-    secret = os.urandom(32)
+    secret = hashlib.blake2b(digest_size=8, key=os.urandom(32))
     for n, (p, match_keys) in enumerate(profiles):
         keys = sorted(
             {key_digest(kinds.setdefault(kind, len(kinds)), v, secret) for kind, v in match_keys}
@@ -220,34 +243,24 @@ def _run(
             ),
         )
 
-    links: list[Match] = []
-    government: dict[str, frozenset[StrongKey]] = {}
-    shared_keys: dict[tuple[str, str], int] = {}  # keys each link's records share: a tie-break
-    compared = 0
-    for k, members in _blocks(conn):
-        loaded = scratch.profiles(members)
-        for i, a in enumerate(members):
-            pa, ka = loaded[a]
-            for b in members[i + 1 :]:
-                pb, kb = loaded[b]
-                shared = ka & kb
-                if min(shared - stopped) != k:
-                    continue  # scored in the block of the pair's smallest shared key
-                compared += 1
-                # the levels' weights, without holder counts (see docs/matching.md, "How shared
-                # values are weighed": on the harder set the counts cost more recall than they
-                # add precision)
-                # the decision first, the reasons only for a link (most pairs are not)
-                decided, _ = decide(pa, pb, thresholds=thresholds, weights=weights)
-                if decided.rank >= wanted.rank:
-                    match = compare(pa, pb, thresholds=thresholds, weights=weights)
-                    links.append(match)
-                    shared_keys[match.left, match.right] = len(shared)
-                    for p in (pa, pb):
-                        if p.id not in government:
-                            government[p.id] = frozenset(
-                                key for key in p.strong if key[0] in GOVERNMENT_KINDS
-                            )
+    found = _Found()
+    if workers > 1:
+        from custrec.services._score_worker import score_in_two  # spawns only when asked
+
+        score_in_two(scratch, _blocks(conn), stopped, wanted, thresholds, weights, found)
+    else:
+        for k, members in _blocks(conn):
+            found.add(
+                score_block(
+                    k, members, scratch.profiles(members), stopped, wanted, thresholds, weights
+                )
+            )
+    compared, links, shared_keys, government = (
+        found.compared,
+        found.links,
+        found.shared_keys,
+        found.government,
+    )
     clusters, conflicts = consistent_clusters(
         links, government, support=lambda m: shared_keys[m.left, m.right]
     )
@@ -268,6 +281,67 @@ def _run(
         decision=wanted,
         conflicts=conflicts,
     )
+
+
+Scored = tuple[
+    int, list[tuple[Match, int, tuple[str, frozenset[StrongKey]], tuple[str, frozenset[StrongKey]]]]
+]
+"""What scoring blocks found: pairs compared, and per link the match, how many keys its records
+share and each record's id with its government-id keys."""
+
+
+@attrs.define
+class _Found:
+    compared: int = 0
+    links: list[Match] = attrs.Factory(list)
+    shared_keys: dict[tuple[str, str], int] = attrs.Factory(dict)
+    government: dict[str, frozenset[StrongKey]] = attrs.Factory(dict)
+
+    def add(self, scored: Scored) -> None:
+        compared, links = scored
+        self.compared += compared
+        for match, shared, *records in links:
+            self.links.append(match)
+            self.shared_keys[match.left, match.right] = shared
+            for rid, keys in records:
+                self.government.setdefault(rid, keys)
+
+
+def score_block(
+    k: int,
+    members: list[int],
+    loaded: dict[int, tuple[MatchProfile, frozenset[int]]],
+    stopped: frozenset[int],
+    wanted: MatchDecision,
+    thresholds: Thresholds,
+    weights: Weights,
+) -> Scored:
+    """Score the pairs of one block whose smallest shared key (stop keys aside) is ``k``."""
+    compared = 0
+    links: list[
+        tuple[Match, int, tuple[str, frozenset[StrongKey]], tuple[str, frozenset[StrongKey]]]
+    ] = []
+    for i, a in enumerate(members):
+        pa, ka = loaded[a]
+        for b in members[i + 1 :]:
+            pb, kb = loaded[b]
+            shared = ka & kb
+            if min(shared - stopped) != k:
+                continue  # scored in the block of the pair's smallest shared key
+            compared += 1
+            # the levels' weights, without holder counts (see docs/matching.md, "How shared
+            # values are weighed": on the harder set the counts cost more recall than they
+            # add precision)
+            # the decision first, the reasons only for a link (most pairs are not)
+            decided, _ = decide(pa, pb, thresholds=thresholds, weights=weights)
+            if decided.rank >= wanted.rank:
+                match = compare(pa, pb, thresholds=thresholds, weights=weights)
+                links.append((match, len(shared), _government(pa), _government(pb)))
+    return compared, links
+
+
+def _government(p: MatchProfile) -> tuple[str, frozenset[StrongKey]]:
+    return p.id, frozenset(key for key in p.strong if key[0] in GOVERNMENT_KINDS)
 
 
 def _blocks(conn: sqlite3.Connection) -> Iterator[tuple[int, list[int]]]:

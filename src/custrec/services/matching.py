@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from custrec._checks import check, positive_int
+from custrec._checks import check, int_range, positive_int
 from custrec._log import get_logger
 from custrec._progress import Progress, Reporter, counted
 from custrec.consent import ConsentEvent
@@ -191,6 +191,8 @@ class MatchingService:
         decision: MatchDecision = MatchDecision.PROBABLE,
         batch_size: int = 1000,
         progress: Progress | None = None,
+        workers: int = 1,
+        reopen: Callable[[], Any] | None = None,
     ) -> ClusterRun:
         """Cluster every stored customer with its duplicates (a batch run over the whole store).
 
@@ -205,8 +207,20 @@ class MatchingService:
         ``progress(customers_read)`` is called every ``batch_size`` customers read and once at
         the end with every customer read, after the comparisons; a callback that raises stops
         the run (nothing is written: the scratch database is removed).
+
+        ``workers=2`` uses a second process, started with ``spawn`` (a script that asks for it
+        must guard its top level with ``if __name__ == "__main__":``): the blocks are scored in
+        both, by turns. With ``reopen`` as well, a picklable module-level callable (or
+        ``functools.partial`` of one) that opens this same registry (the same store, keys from
+        the same key source), the second process also opens and profiles every other page of
+        customers while this one reads the rows. It receives sealed payloads and reads its keys
+        itself: no key crosses between the processes, and it writes nothing. The result is the
+        same as with one process.
         """
         actor = check_actor(actor)
+        check("workers", workers, int_range(1, 2))
+        if reopen is not None and (workers < 2 or not callable(reopen)):
+            raise ValueError("reopen: a callable that opens the same registry, with workers=2")
         wanted = MatchDecision(decision)
         if wanted is MatchDecision.DISTINCT:
             raise ValueError("clustering at 'distinct' would join everything; use 'possible' or up")
@@ -219,11 +233,12 @@ class MatchingService:
 
         reporter = Reporter(progress, every=batch_size)
         run = cluster_profiles(
-            counted(stored_profiles(self._context, self._records, batch_size), reporter),
+            counted(stored_profiles(self._context, self._records, batch_size, reopen), reporter),
             cap=self._context.matching.cap,
             decision=wanted,
             thresholds=self._context.matching.thresholds,
             weights=self._context.matching.weights,
+            workers=workers,
         )
         reporter.finish()
         return run

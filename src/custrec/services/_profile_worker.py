@@ -1,0 +1,153 @@
+"""A second process that opens pages of stored customers and profiles them for clustering.
+
+Started with the ``spawn`` method (never ``fork``: the caller holds SQLite connections and
+threads), it calls ``reopen()``, a picklable callable the caller supplies that opens the same
+registry (the same store, keys read from the same key source: a key file, the environment, a
+key service); no key and no secret ever crosses the pipe, and nothing is written to disk.
+The caller sends pages of sealed payloads with their non-personal facts; the worker opens
+them (:func:`~custrec.services._match_profiles.open_page`) and sends back the profiles, in
+page order, with the ids it left out. A failure in the worker is reported by the exception's
+type only (a message could quote a value); a worker that dies is noticed through its process
+sentinel; a worker whose parent dies reads the end of its pipe and exits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import queue
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from types import TracebackType
+from typing import Any, Final
+
+from custrec.errors import StorageError
+
+__all__ = ["ProfileWorker"]
+
+_START_METHOD: Final = "spawn"
+
+
+def _serve(conn: Connection, reopen: Callable[[], Any]) -> None:
+    from custrec.services._match_profiles import open_page
+
+    try:
+        registry = reopen()
+        context = registry.matching._context
+    except Exception as exc:  # reported by type only
+        conn.send(("error", f"opening the registry failed: {type(exc).__name__}"))
+        return
+    # pages are read by a thread of their own: the caller may send the next page while this
+    # process sends back the last one, and neither side must wait for the other's pipe
+    pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_read, args=(conn, pages), daemon=True).start()
+    try:
+        while True:
+            page = pages.get()
+            if page is None:
+                return
+            try:
+                with context.unit(readonly=True) as unit:
+                    found, gone = open_page(unit, context.converter, page)
+            except Exception as exc:  # reported by type only
+                conn.send(("error", f"opening customers failed: {type(exc).__name__}"))
+                return
+            conn.send_bytes(pickle.dumps(("ok", found, gone), protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        return
+    finally:
+        close = getattr(getattr(context, "store", None), "close", None)
+        if close is not None:
+            close()
+
+
+def _read(conn: Connection, pages: queue.SimpleQueue[Any]) -> None:
+    try:
+        while True:
+            page = conn.recv()
+            pages.put(page)
+            if page is None:
+                return
+    except (EOFError, OSError):
+        pages.put(None)
+
+
+class ProfileWorker:
+    """One worker process and its pipe (see the module docstring); use it as a context manager."""
+
+    def __init__(self, reopen: Callable[[], Any]) -> None:
+        context = multiprocessing.get_context(_START_METHOD)
+        mine, theirs = context.Pipe(duplex=True)
+        self._conn = mine
+        self._process = context.Process(
+            target=_serve, args=(theirs, reopen), name="custrec-cluster-worker", daemon=True
+        )
+        try:
+            self._process.start()
+        except Exception as exc:  # reopen cannot be pickled, or no process can be started
+            mine.close()
+            theirs.close()
+            raise StorageError(
+                f"a clustering worker could not be started ({type(exc).__name__}): reopen must "
+                "be a picklable, module-level callable"
+            ) from None
+        theirs.close()
+
+    def send(self, page: list[tuple[str, bytes, dict[str, Any]]]) -> None:
+        """Hand a page to the worker."""
+        try:
+            self._conn.send(page)
+        except (OSError, ValueError):
+            raise self._stopped() from None
+
+    def receive(self) -> tuple[list[Any], list[str]]:
+        """The next page's profiles and the ids left out."""
+        multiprocessing.connection.wait([self._conn, self._process.sentinel])
+        try:
+            message = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            raise self._stopped() from None
+        if message[0] != "ok":
+            raise StorageError(f"a clustering worker failed: {message[1]}")
+        return message[1], message[2]
+
+    def _stopped(self) -> StorageError:
+        try:  # the worker may have said why before it stopped
+            if self._conn.poll():
+                message = pickle.loads(self._conn.recv_bytes())
+                if message[0] == "error":
+                    return StorageError(f"a clustering worker failed: {message[1]}")
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        how = "its pipe closed" if code is None else f"exit code {code}"
+        return StorageError(
+            f"a clustering worker stopped unexpectedly ({how}): a script that clusters with "
+            "reopen must guard its top level with 'if __name__ == \"__main__\":'"
+        )
+
+    def close(self) -> None:
+        """Stop the worker and wait for it."""
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self._conn.close()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    def __enter__(self) -> ProfileWorker:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

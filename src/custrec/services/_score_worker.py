@@ -1,0 +1,173 @@
+"""A second process that scores blocks of a clustering run.
+
+:func:`score_in_two` walks the blocks of a run (:mod:`custrec.services._clustering`) and
+shares them with one worker process, started with the ``spawn`` method (never ``fork``: the
+caller holds SQLite connections and threads): a chunk of blocks goes to the worker while it has
+fewer than two chunks in hand, otherwise it is scored here, so the two processes stay busy
+whatever their speed. The worker receives each chunk's profiles, opened from the scratch
+database, through its pipe (memory only: nothing is written, no key crosses) and sends back
+what :func:`~custrec.services._clustering.score_block` found. The pairs scored, the decisions
+and the links are those of one process; only the order in which links are found differs, and
+:func:`~custrec.matching.clusters.consistent_clusters` orders them itself. A failure in the
+worker is reported by the exception's type only; a worker that dies is noticed through its
+process sentinel; a worker whose parent dies reads the end of its pipe and exits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import queue
+import threading
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Final
+
+from custrec.errors import StorageError
+from custrec.matching.scoring import MatchDecision, Thresholds, Weights
+
+if TYPE_CHECKING:
+    from custrec.services._clustering import Scored, _Found, _Scratch
+
+__all__ = ["score_in_two"]
+
+_START_METHOD: Final = "spawn"
+_CHUNK_PAIRS: Final = 4000  # pairs (counted before the smallest-key rule) per chunk of blocks
+_AHEAD: Final = 2  # chunks the worker may hold
+
+Chunk = list[tuple[int, list[int]]]
+
+
+def _serve(
+    conn: Connection,
+    stopped: frozenset[int],
+    wanted: MatchDecision,
+    thresholds: Thresholds,
+    weights: Weights,
+) -> None:
+    from custrec.services._clustering import load_profile, score_block
+
+    chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_read, args=(conn, chunks), daemon=True).start()
+    try:
+        while True:
+            message = chunks.get()
+            if message is None:
+                return
+            blocks, opened = message
+            try:
+                loaded = {n: load_profile(blob) for n, blob in opened.items()}
+                compared = 0
+                links: list[Any] = []
+                for k, members in blocks:
+                    found = score_block(k, members, loaded, stopped, wanted, thresholds, weights)
+                    compared += found[0]
+                    links.extend(found[1])
+            except Exception as exc:  # reported by type only
+                conn.send(("error", type(exc).__name__))
+                return
+            conn.send_bytes(pickle.dumps(("ok", (compared, links)), pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        return
+
+
+def _read(conn: Connection, chunks: queue.SimpleQueue[Any]) -> None:
+    try:
+        while True:
+            message = pickle.loads(conn.recv_bytes())
+            chunks.put(message)
+            if message is None:
+                return
+    except (EOFError, OSError):
+        chunks.put(None)
+
+
+def _chunks(blocks: Iterator[tuple[int, list[int]]]) -> Iterator[Chunk]:
+    chunk: Chunk = []
+    pairs = 0
+    for k, members in blocks:
+        chunk.append((k, members))
+        pairs += len(members) * (len(members) - 1) // 2
+        if pairs >= _CHUNK_PAIRS:
+            yield chunk
+            chunk, pairs = [], 0
+    if chunk:
+        yield chunk
+
+
+def score_in_two(
+    scratch: _Scratch,
+    blocks: Iterator[tuple[int, list[int]]],
+    stopped: frozenset[int],
+    wanted: MatchDecision,
+    thresholds: Thresholds,
+    weights: Weights,
+    found: _Found,
+) -> None:
+    """Score every block, here and in a worker process, adding what is found to ``found``."""
+    from custrec.services._clustering import score_block
+
+    context = multiprocessing.get_context(_START_METHOD)
+    mine, theirs = context.Pipe(duplex=True)
+    process = context.Process(
+        target=_serve,
+        args=(theirs, stopped, wanted, thresholds, weights),
+        name="custrec-score-worker",
+        daemon=True,
+    )
+    process.start()
+    theirs.close()
+    held = 0
+    try:
+        for chunk in _chunks(blocks):
+            while held and mine.poll():
+                found.add(_receive(mine, process))
+                held -= 1
+            if held < _AHEAD:
+                members = sorted({n for _, m in chunk for n in m})
+                message = (chunk, scratch.raw(members))
+                try:
+                    mine.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+                except (OSError, ValueError):
+                    raise _stopped(process) from None
+                held += 1
+                continue
+            for k, members_ in chunk:
+                loaded = scratch.profiles(members_)
+                found.add(score_block(k, members_, loaded, stopped, wanted, thresholds, weights))
+        while held:
+            found.add(_receive(mine, process))
+            held -= 1
+    finally:
+        try:
+            mine.send_bytes(pickle.dumps(None))
+        except (OSError, ValueError):
+            pass
+        mine.close()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _receive(conn: Connection, process: Any) -> Scored:
+    multiprocessing.connection.wait([conn, process.sentinel])
+    try:
+        kind, payload = pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):
+        raise _stopped(process) from None
+    if kind != "ok":
+        raise StorageError(f"a clustering worker failed: {payload}")
+    scored: Scored = payload
+    return scored
+
+
+def _stopped(process: Any) -> StorageError:
+    process.join(timeout=5)
+    code = process.exitcode
+    how = "its pipe closed" if code is None else f"exit code {code}"
+    return StorageError(
+        f"a clustering worker stopped unexpectedly ({how}): a script that clusters with "
+        "workers must guard its top level with 'if __name__ == \"__main__\":'"
+    )
