@@ -2,7 +2,7 @@
 
     python benchmarks/bench_matching.py [N] [--set hard|default] [--plaintext] [--memory]
                                         [--probes P] [--db PATH [--keys PATH]] [--no-batch]
-                                        [--json PATH]
+                                        [--json PATH] [--workers 1|2]
 
 Generates N labelled customers with realistic duplicates (:mod:`custrec.testing.synthetic`:
 typos, swapped name order, full-width digits, legal-form variants, changed phones, ...; by
@@ -26,11 +26,15 @@ the test suite (tests/integration/test_matching_quality.py checks the quality go
 set; ``benchmarks/compare_splink.py`` runs the clustering beside splink on the same rows).
 ``--db`` keeps the SQLite file (with ``--keys``, the keyring file) so that a second run
 with the same N and seed skips the intake; ``--no-batch`` measures only the incremental search.
+``--workers 2`` clusters with a second process (``clusters(workers=2)``: blocks scored in both;
+with ``--db`` and ``--keys`` also ``reopen``, so that it opens half of the stored customers
+with keys it reads from the key file itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import resource
@@ -73,6 +77,13 @@ def main() -> None:
         "--set", choices=("hard", "default"), default="hard", help="which labelled set"
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="processes for the batch run (2: scoring shared; with --db and --keys, reading too)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore", PlaintextStorageWarning)
 
@@ -123,7 +134,10 @@ def main() -> None:
             )
 
         if not args.no_batch:
-            figures["batch"] = batch(registry, truth)
+            reopen = None
+            if args.workers > 1 and not args.memory and args.keys is not None:
+                reopen = functools.partial(open_registry, db, args.keys)
+            figures["batch"] = batch(registry, truth, args.workers, reopen)
 
         # incremental: fresh variants of stored entities, searched before intake
         rng = random.Random(args.seed)
@@ -156,11 +170,25 @@ def main() -> None:
         args.json.write_text(json.dumps(figures, indent=2))
 
 
-def batch(registry: Registry, truth: dict[str, Label]) -> dict[str, Any]:
+def open_registry(db: Path, keys: Path) -> Registry:
+    """The same registry, opened in a second process of ``clusters(workers=2, reopen=...)``:
+    the same SQLite file, keys read from the same key file."""
+    warnings.simplefilter("ignore", PlaintextStorageWarning)
+    return Registry(SQLiteStore(db), keyring=KeyRing.from_file(keys))
+
+
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def batch(registry: Registry, truth: dict[str, Label], workers: int, reopen: Any) -> dict[str, Any]:
     rss_before = peak_rss_mib()
-    started, cpu = time.perf_counter(), time.process_time()
-    run = registry.matching.clusters(actor=ACTOR)
+    started, cpu, kids = time.perf_counter(), time.process_time(), children_cpu()
+    run = registry.matching.clusters(actor=ACTOR, workers=workers, reopen=reopen)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    kids = children_cpu() - kids
+    kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     metrics = case_metrics(run, truth)
     overall = metrics.overall
     print(
@@ -168,8 +196,9 @@ def batch(registry: Registry, truth: dict[str, Label]) -> dict[str, Any]:
         f"{run.comparisons_planned:,} comparisons planned, {run.comparisons:,} made, "
         f"{len(run.stop_keys)} stop keys, {len(run.clusters):,} clusters, "
         f"{len(run.conflicts):,} links refused as conflicts, in {cpu:.1f} CPU-s "
-        f"({seconds:.1f} s wall); peak RSS {peak_rss_mib():,.0f} MiB "
-        f"(before: {rss_before:,.0f} MiB)"
+        f"(+ {kids:.1f} CPU-s in {workers - 1} more process(es); {seconds:.1f} s wall); "
+        f"peak RSS {peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f} MiB; a second "
+        f"process: {kids_rss:,.0f} MiB)"
     )
     print(
         f"quality: precision {overall.precision:.4f}, recall {overall.recall:.4f}, "
@@ -181,6 +210,8 @@ def batch(registry: Registry, truth: dict[str, Label]) -> dict[str, Any]:
         print(f"  stop key {stop.kind} shared by {stop.records:,} records")
     return {
         "cpu_seconds": cpu,
+        "worker_cpu_seconds": kids,
+        "workers": workers,
         "wall_seconds": seconds,
         "peak_rss_mib": peak_rss_mib(),
         "comparisons": run.comparisons,

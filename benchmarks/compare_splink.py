@@ -3,6 +3,7 @@
     python benchmarks/compare_splink.py [N] [--seed S] [--work DIR] [--json PATH]
                                         [--splink-python PATH] [--no-splink]
                                         [--custrec-src DIR ...] [--rounds R]
+                                        [--workers {1,2} ...]
 
 splink lives in its own virtual environment, outside the repository (it is not a dependency of
 custrec)::
@@ -19,8 +20,10 @@ What it does (default N = 100000, the project's *harder* labelled set, seed 7):
    ``SQLiteStore`` there (reused by a later run with the same N and seed: pass ``--work``);
 2. runs custrec in a subprocess: ``registry.matching.clusters()`` on that store (reading,
    decrypting and profiling the stored customers included), at the default decision and
-   thresholds; ``--custrec-src DIR`` (repeatable) times another source tree too (an older
-   commit's ``src``, say), and ``--rounds R`` alternates them R times, so that old and new code
+   thresholds; ``--workers 1 2`` runs this tree once per value (default 2: a second process,
+   ``clusters(workers=2, reopen=...)``, reading its keys from the same key file);
+   ``--custrec-src DIR`` (repeatable) times another source tree too (an older commit's ``src``,
+   say, with one process), and ``--rounds R`` alternates them R times, so that old and new code
    meet the same load;
 3. runs splink in a subprocess of the splink environment on ``rows.parquet``: light cleaning in
    pandas (NFKC and case folding; person names with their words sorted; organisation names
@@ -30,11 +33,12 @@ What it does (default N = 100000, the project's *harder* labelled set, seed 7):
    rules, u by random sampling, m by expectation-maximisation in several blocking passes,
    then ``predict`` and ``cluster_pairwise_predictions_at_threshold`` at 0.85 (custrec's
    ``probable`` threshold);
-4. scores both clusterings pairwise against the labels, overall and per case type
-   (``case_metrics``), and prints / writes (``--json``) one JSON object: per side CPU seconds
-   (user + system of the worker process and its children), wall seconds, peak RSS, precision
-   and recall, with the machine, the Python and splink versions and the load average before and
-   after each side.
+4. checks that every custrec run (each tree, each ``--workers``) found the same clusters as
+   the first (``same_clusters_as_first_custrec_run``), scores both clusterings pairwise
+   against the labels, overall and per case type (``case_metrics``), and prints / writes
+   (``--json``) one JSON object: per side CPU seconds (user + system of the worker process and
+   its children), wall seconds, peak RSS, precision and recall, with the machine, the Python
+   and splink versions and the load average before and after each side.
 
 Not part of the test suite. Figures are in docs/matching.md ("Speed").
 """
@@ -234,23 +238,38 @@ def splink_worker(rows: Path, out: Path) -> None:
 # -------------------------------------------------------------------------- the custrec worker
 
 
-def custrec_worker(db: Path, keys: Path, out: Path) -> None:
-    """Cluster the stored customers with registry.matching.clusters(); write the figures."""
+def open_registry(db: Path, keys: Path) -> Any:
+    """The registry over the stored customers, keys read from the key file (also what a
+    second process of ``clusters(workers=2, reopen=...)`` calls)."""
     import warnings
 
-    from custrec import Actor, KeyRing, PlaintextStorageWarning, Registry, SQLiteStore
+    from custrec import KeyRing, PlaintextStorageWarning, Registry, SQLiteStore
 
     warnings.simplefilter("ignore", PlaintextStorageWarning)
-    registry = Registry(SQLiteStore(db), keyring=KeyRing.from_file(keys))
+    return Registry(SQLiteStore(db), keyring=KeyRing.from_file(keys))
+
+
+def custrec_worker(db: Path, keys: Path, out: Path, workers: int) -> None:
+    """Cluster the stored customers with registry.matching.clusters(); write the figures."""
+    import functools
+
+    from custrec import Actor
+
+    registry = open_registry(db, keys)
     actor = Actor(id="bench", roles={"admin"})
     before, started = _usage(), time.perf_counter()
-    run = registry.matching.clusters(actor=actor)
+    if workers == 1:
+        run = registry.matching.clusters(actor=actor)
+    else:
+        reopen = functools.partial(open_registry, db, keys)
+        run = registry.matching.clusters(actor=actor, workers=workers, reopen=reopen)
     wall = time.perf_counter() - started
     end = _usage()
     import custrec
 
     figures = {
         "tool": f"custrec ({Path(custrec.__file__).parent.parent})",
+        "workers": workers,
         "wall_seconds": wall,
         "cpu_seconds": end["cpu"] - before["cpu"],
         "peak_rss_mib": end["rss_mib"],
@@ -369,6 +388,14 @@ def main() -> None:
     parser.add_argument("--no-splink", action="store_true")
     parser.add_argument("--custrec-src", type=Path, action="append", default=[])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[2],
+        choices=(1, 2),
+        help="processes for this tree's run (each value a run; other trees run with 1)",
+    )
     parser.add_argument("--worker", choices=("custrec", "splink"), help=argparse.SUPPRESS)
     parser.add_argument("--args", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -376,7 +403,8 @@ def main() -> None:
         splink_worker(Path(args.args[0]), Path(args.args[1]))
         return
     if args.worker == "custrec":
-        custrec_worker(Path(args.args[0]), Path(args.args[1]), Path(args.args[2]))
+        workers = int(args.args[3]) if len(args.args) > 3 else 1
+        custrec_worker(Path(args.args[0]), Path(args.args[1]), Path(args.args[2]), workers)
         return
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -389,9 +417,13 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "runs": [],
     }
-    sources: list[Path | None] = [None, *args.custrec_src]
+    sources: list[tuple[Path | None, int]] = [
+        *((None, workers) for workers in args.workers),
+        *((src, 1) for src in args.custrec_src),
+    ]
+    first_clusters: list[tuple[str, ...]] | None = None  # every custrec run must find these
     for round_ in range(args.rounds):
-        for src in sources:
+        for src, workers in sources:
             out = args.work / "custrec.out.json"
             env = dict(os.environ)
             if src is not None:
@@ -406,13 +438,18 @@ def main() -> None:
                     str(args.work / "custrec.sqlite"),
                     str(args.work / "keys.json"),
                     str(out),
+                    *([str(workers)] if src is None else []),
                 ],
                 out,
                 env,
             )
+            found = sorted(tuple(ids) for ids in figures["clusters"])
+            if first_clusters is None:
+                first_clusters = found
+            figures["same_clusters_as_first_custrec_run"] = found == first_clusters
             _score(figures, truth)
             figures["round"] = round_
-            figures["side"] = "custrec" if src is None else f"custrec@{src}"
+            figures["side"] = f"custrec, {workers} process(es)" if src is None else f"custrec@{src}"
             report["runs"].append(figures)
             print(json.dumps({k: v for k, v in figures.items() if k != "by_case"}), flush=True)
         if not args.no_splink:
