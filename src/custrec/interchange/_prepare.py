@@ -2,8 +2,10 @@
 
 Preparing a row maps it (:class:`~custrec.interchange.mapping.BoundMapping`), runs
 :func:`~custrec.validation.parse_customer` on it, and derives its strong identifiers and the
-id an import gives it. That needs only the mapping, the import id and the instant rows are
-checked against, never the store, and no row depends on another: it can run in any order and
+id an import gives it, and for a real import into an encrypting registry seals it
+(:mod:`custrec.services._presealed`: stored form, tokens, payload under a fresh data key). That
+needs only the mapping, the import id, the instant rows are checked against and the index keys,
+never the store, and no row depends on another: it can run in any order and
 in any process. What depends on the order (duplicates in the file, store matching, writing,
 the report) stays with the importer in the calling process, which consumes the prepared chunks
 in file order, so the outcome does not depend on how many processes prepared them.
@@ -21,6 +23,7 @@ exception's type and the row number only, never its message, which could quote a
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -44,6 +47,8 @@ from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.services import Preparation, PreparedCustomer
+from custrec.services._preparation import prepared
+from custrec.services._presealed import Presealed, Presealer
 from custrec.storage.codec import StrongKey, strong_keys
 from custrec.validation import parse_customer
 
@@ -160,7 +165,8 @@ class Binder:
 class Prepared:
     """One row, prepared: its issues so far, what the mapping made of it (``None`` when the
     row could not be mapped), and, when it is valid, the customer (with the id the import gives
-    it), its strong identifiers and that id (``explicit_id`` when the row named its own)."""
+    it), its strong identifiers and that id (``explicit_id`` when the row named its own); when
+    sealed (``presealed``), the customer itself may be left out (see :class:`Preparer`)."""
 
     issues: list[RowIssue]
     mapped: MappedRow | None = None
@@ -169,13 +175,16 @@ class Prepared:
     target: str | None = None
     explicit_id: bool = False
     vouched: PreparedCustomer | None = None  # ``customer``, as the registry's intake trusts it
+    presealed: Presealed | None = None  # ``customer`` as stored, sealed (see ``_presealed``)
 
 
 def _issue(source: SourceRow, code: str, message: str) -> RowIssue:
     return RowIssue(row=source.number, column=None, path="", code=code, message=message)
 
 
-Settings = tuple[ImportMapping, tuple[str, ...] | None, str, datetime, Preparation | None]
+Settings = tuple[
+    ImportMapping, tuple[str, ...] | None, str, datetime, Preparation | None, Presealer | None, bool
+]
 
 
 class Preparer:
@@ -184,7 +193,12 @@ class Preparer:
     With a ``preparation`` (the registry's, for the importing actor) each row is validated by
     it, with the registry's rules, and the customer is handed to intake as the
     :class:`~custrec.services.PreparedCustomer` it trusts: validated once. Without one, rows are
-    validated with the default rules and intake validates them again.
+    validated with the default rules and intake validates them again. With a ``presealer`` too
+    (a real import into an encrypting registry), each valid customer is also given its stored
+    form, tokens and sealed payload at the instant the chunk is handed over (``now``), so the
+    writer only decides and writes (:mod:`custrec.services._presealed`); the customer record
+    itself is then left out of the result unless ``records`` (an import that may update a
+    stored customer merges it).
     """
 
     def __init__(
@@ -195,20 +209,33 @@ class Preparer:
         import_id: str,
         as_of: datetime,
         preparation: Preparation | None = None,
+        presealer: Presealer | None = None,
+        records: bool = True,
     ) -> None:
         self.mapping = mapping
         self.headers = tuple(headers) if headers is not None else None
         self.import_id = import_id
         self.as_of = as_of
         self.preparation = preparation
+        self.presealer = presealer if preparation is not None else None
+        self.records = records
         self._binder = Binder(mapping, None, track=False)
 
     def settings(self) -> Settings:
         """What a worker process needs to build the same preparer."""
-        return (self.mapping, self.headers, self.import_id, self.as_of, self.preparation)
+        return (
+            self.mapping,
+            self.headers,
+            self.import_id,
+            self.as_of,
+            self.preparation,
+            self.presealer,
+            self.records,
+        )
 
-    def prepare(self, source: SourceRow) -> Prepared:
-        """Map, normalise and validate one row, and derive its keys and id."""
+    def prepare(self, source: SourceRow, now: datetime | None = None) -> Prepared:
+        """Map, normalise and validate one row, and derive its keys and id; with a presealer
+        and ``now`` (the registry's clock when the chunk was handed over), seal it too."""
         if not source.cells and source.problems:
             return Prepared(list(source.problems))
         cells = source.cells
@@ -227,7 +254,18 @@ class Preparer:
         data = dict(mapped.data)
         data.pop("version", None)
         vouched: PreparedCustomer | None = None
-        if self.preparation is not None:
+        sealing = self.presealer is not None and now is not None
+        if sealing:  # validated as the preparation does; the presealed row carries the trust
+            preparation = self.preparation
+            assert preparation is not None
+            customer, report = prepared(
+                data,
+                region=preparation.region,
+                rules=preparation.rules,
+                as_of=preparation.as_of,
+                fields=preparation.fields,
+            )
+        elif self.preparation is not None:
             vouched = self.preparation.prepare(data)
             customer, report = vouched.record, vouched.report
         else:
@@ -246,7 +284,14 @@ class Preparer:
             assert customer is not None
         elif not explicit:
             customer = attrs.evolve(customer, id=target)  # here, not in the writer: it costs
-        return Prepared(issues, mapped, customer, strong_keys(customer), target, explicit, vouched)
+        presealed = None
+        keys = strong_keys(customer)
+        if sealing:
+            assert self.presealer is not None and now is not None
+            presealed = self.presealer.seal(customer, now)
+            if not self.records:
+                return Prepared(issues, mapped, None, keys, target, explicit, None, presealed)
+        return Prepared(issues, mapped, customer, keys, target, explicit, vouched, presealed)
 
     def _document(self, source: SourceRow) -> dict[str, Any] | RowIssue:
         cells = source.cells
@@ -277,23 +322,30 @@ def _serve(conn: Connection, settings: Settings) -> None:
     """A worker's loop: prepare each chunk received, send the results back, until ``None``
     or the end of the pipe (the parent is gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    mapping, headers, import_id, as_of, preparation = settings
+    mapping, headers, import_id, as_of, preparation, presealer, records = settings
     preparer = Preparer(
-        mapping, headers=headers, import_id=import_id, as_of=as_of, preparation=preparation
+        mapping,
+        headers=headers,
+        import_id=import_id,
+        as_of=as_of,
+        preparation=preparation,
+        presealer=presealer,
+        records=records,
     )
     while True:
         try:
-            chunk = conn.recv()
+            received = conn.recv()
         except (EOFError, OSError):
             return
-        if chunk is None:
+        if received is None:
             return
+        chunk, now = received
         try:
-            blobs = _prepare_pickled(preparer, chunk)
+            blobs = _prepare_pickled(preparer, chunk, now)
             message: tuple[str, Any] = ("ok", len(blobs))
         except _RowFailed as failed:
             blobs, message = [], ("error", str(failed))
-        chunk = None  # the rows are not needed while the results go out
+        chunk = received = None  # the rows are not needed while the results go out
         try:
             conn.send(message)
             for blob in blobs:
@@ -302,14 +354,16 @@ def _serve(conn: Connection, settings: Settings) -> None:
             return
 
 
-def _prepare_pickled(preparer: Preparer, chunk: list[SourceRow]) -> list[bytes]:
+def _prepare_pickled(
+    preparer: Preparer, chunk: list[SourceRow], now: datetime | None
+) -> list[bytes]:
     """The chunk's prepared rows, pickled a slice at a time as they are made: a worker holds
     compact bytes, not a chunk's worth of live objects, until it can send them."""
     blobs: list[bytes] = []
     ready: list[Prepared] = []
     for position, source in enumerate(chunk):
         try:
-            ready.append(_slim(preparer.prepare(source)))
+            ready.append(_slim(preparer.prepare(source, now)))
             if len(ready) >= _SLICE or position == len(chunk) - 1:
                 blobs.append(pickle.dumps(ready, protocol=pickle.HIGHEST_PROTOCOL))
                 ready = []
@@ -347,9 +401,9 @@ class _Pool:
             self.close(abort=True)
             raise
 
-    def send(self, worker: int, chunk: list[SourceRow]) -> None:
+    def send(self, worker: int, chunk: list[SourceRow], now: datetime | None) -> None:
         try:
-            self._conns[worker].send(chunk)
+            self._conns[worker].send((chunk, now))
         except (OSError, ValueError):
             raise self._stopped(worker) from None
         except Exception as exc:  # pickling: the rows hold a value that cannot be sent
@@ -362,14 +416,21 @@ class _Pool:
         conn, process = self._conns[worker], self._procs[worker]
         multiprocessing.connection.wait([conn, process.sentinel])
         results: list[Prepared] = []
+        collecting = gc.isenabled()
         try:
             kind, payload = conn.recv()
             if kind != "ok":
                 raise _worker_error(f"an import worker failed: {payload}")
+            # unpickling builds many small objects and no cycles: a collection pass over the
+            # importer's heap at every few hundred objects made it ~40 % slower
+            gc.disable()
             for _ in range(payload):
                 results.extend(pickle.loads(conn.recv_bytes()))
         except (EOFError, OSError):
             raise self._stopped(worker) from None
+        finally:
+            if collecting:
+                gc.enable()
         return results
 
     def _stopped(self, worker: int) -> ImportWorkerError:
@@ -412,34 +473,39 @@ def prepared_chunks(
     *,
     workers: int,
     prepared_one: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Generator[tuple[list[SourceRow], list[Prepared]], None, None]:
     """Each chunk with its prepared rows, in the order read.
 
     With ``workers`` > 1 and more than one chunk, the rows are prepared by worker processes,
     at most ``workers`` chunks ahead of the caller; otherwise in this process, calling
-    ``prepared_one()`` after each row. Close the generator (``contextlib.closing``) to stop
-    the workers early.
+    ``prepared_one()`` after each row. ``clock`` (the registry's) gives the instant each chunk
+    is sealed for, read as the chunk is handed over. Close the generator
+    (``contextlib.closing``) to stop the workers early.
     """
     first = next(chunks, None)
     if first is None:
         return
     second = next(chunks, None) if workers > 1 else None
     if second is None:
-        yield first, _in_process(preparer, first, prepared_one)
+        yield first, _in_process(preparer, first, prepared_one, clock)
         for chunk in chunks:
-            yield chunk, _in_process(preparer, chunk, prepared_one)
+            yield chunk, _in_process(preparer, chunk, prepared_one, clock)
         return
     pool = _Pool(preparer, workers)
     failed = True
     try:
-        yield from _through(pool, _chain(first, second, chunks), workers)
+        yield from _through(pool, _chain(first, second, chunks), workers, clock)
         failed = False
     finally:
         pool.close(abort=failed)
 
 
 def _through(
-    pool: _Pool, chunks: Iterator[list[SourceRow]], workers: int
+    pool: _Pool,
+    chunks: Iterator[list[SourceRow]],
+    workers: int,
+    clock: Callable[[], datetime] | None,
 ) -> Iterator[tuple[list[SourceRow], list[Prepared]]]:
     """Chunk *k* to worker *k* mod ``workers``, results read back in the same order; a worker
     gets its next chunk as soon as its results are read, before the caller writes them."""
@@ -448,14 +514,14 @@ def _through(
         chunk = next(chunks, None)
         if chunk is None:
             break
-        pool.send(worker, chunk)
+        pool.send(worker, chunk, None if clock is None else clock())
         queued.append((chunk, worker))
     while queued:
         done, worker = queued.popleft()
         prepared = pool.receive(worker)
         following = next(chunks, None)
         if following is not None:
-            pool.send(worker, following)
+            pool.send(worker, following, None if clock is None else clock())
             queued.append((following, worker))
         yield done, prepared
 
@@ -469,12 +535,16 @@ def _chain(
 
 
 def _in_process(
-    preparer: Preparer, chunk: list[SourceRow], prepared_one: Callable[[], None] | None
+    preparer: Preparer,
+    chunk: list[SourceRow],
+    prepared_one: Callable[[], None] | None,
+    clock: Callable[[], datetime] | None,
 ) -> list[Prepared]:
+    now = None if clock is None else clock()
     if prepared_one is None:
-        return [preparer.prepare(source) for source in chunk]
+        return [preparer.prepare(source, now) for source in chunk]
     out: list[Prepared] = []
     for source in chunk:
-        out.append(preparer.prepare(source))
+        out.append(preparer.prepare(source, now))
         prepared_one()
     return out

@@ -17,10 +17,11 @@
    (``"update"``: the row's mapped, non-blank fields are merged into the stored customer; lists
    of contacts, addresses, identifiers and tags are merged, not replaced) or ``conflict``
    (``"conflict"``: a person decides); several stored customers are always a ``conflict``;
-4. unless ``dry_run``, writes the chunk: new customers through
-   ``registry.customers.intake_many`` in one transaction per batch, updates
-   through ``registry.customers.update``; both tagged ``import <import id>`` in the
-   history and the audit log.
+4. unless ``dry_run``, writes the chunk: new customers in one transaction per batch, sealed
+   where they were prepared when the registry encrypts (``custrec.services._presealed``: the
+   writer checks rights and duplicates, wraps the data keys and writes) and otherwise through
+   ``registry.customers.intake_many``, updates through ``registry.customers.update``; all
+   tagged ``import <import id>`` in the history and the audit log.
 
 Re-running is safe. Each new customer's id is derived from the import id and the row's
 identity (its external id, else its strong identifiers, else its content): an id already
@@ -59,6 +60,14 @@ from custrec.interchange._identity import (
     derive_id,
     row_identity,
 )
+from custrec.interchange._merge import (
+    dedupe,
+    merge_addresses,
+    merge_contacts,
+    merge_identifiers,
+    overlay,
+    readable,
+)
 from custrec.interchange._prepare import (
     NOT_MERGED,
     Binder,
@@ -75,18 +84,20 @@ from custrec.interchange.report import ImportReport, Outcome, RowIssue, SourceIn
 from custrec.interchange.report_ids import IdsFile, RowResult
 from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import (
-    Address,
-    Contact,
     Customer,
-    Identifier,
-    IdentifierScheme,
     Milestones,
 )
 from custrec.model.serialization import make_converter
 from custrec.registry import Registry
 from custrec.security import Actor
-from custrec.services import Preparation, PreparedCustomer
-from custrec.storage.codec import StrongKey, strong_keys
+from custrec.services import BulkResult, Preparation, PreparedCustomer
+from custrec.services._presealed import (
+    Presealed,
+    intake_presealed,
+    presealer,
+    registry_clock,
+)
+from custrec.storage.codec import StrongKey
 from custrec.validation import parse_customer
 
 __all__ = [
@@ -189,11 +200,18 @@ class _Row:
     target: str | None = None
     explicit_id: bool = False
     vouched: PreparedCustomer | None = None  # the customer, as intake trusts it
+    presealed: Presealed | None = None  # the customer as stored, sealed by the preparer
     outcome: Outcome | None = None
     match: str | None = None  # the stored customer an update goes to
     other: str | None = None  # the stored customer a skipped row duplicates
     first: int | None = None  # the earlier row a duplicate in the file repeats
     digests: tuple[tuple[bytes, StrongKey | None], ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        """Whether the row prepared a valid customer (``customer`` is left out of a presealed
+        row when no update can need it)."""
+        return self.customer is not None or self.presealed is not None
 
     def decide(self, outcome: Outcome, issue: RowIssue | None = None) -> None:
         self.outcome = outcome
@@ -266,6 +284,7 @@ class _Importer:
             target=prepared.target,
             explicit_id=prepared.explicit_id,
             vouched=prepared.vouched,
+            presealed=prepared.presealed,
         )
 
     def _row_issues(self, row: _Row, report: ValidationReport) -> Iterator[RowIssue]:
@@ -274,7 +293,7 @@ class _Importer:
     # ------------------------------------------------------------ 2. duplicates in the file
 
     def dedupe_in_file(self, rows: list[_Row]) -> None:
-        valid = [r for r in rows if r.customer is not None]
+        valid = [r for r in rows if r.valid]
         for row in valid:
             assert row.target is not None
             digests: list[tuple[bytes, StrongKey | None]] = [
@@ -333,7 +352,7 @@ class _Importer:
             )
 
     def match_store(self, rows: list[_Row]) -> None:
-        pending = [r for r in rows if r.customer is not None and r.outcome is None]
+        pending = [r for r in rows if r.valid and r.outcome is None]
         keys = {k for r in pending for k in r.keys}
         ids = {r.target for r in pending if r.target is not None}
         holders, existing = self.store.lookup(keys, ids)
@@ -388,7 +407,7 @@ class _Importer:
     # ---------------------------------------------------------------- 4. write (or not)
 
     def apply(self, rows: list[_Row]) -> None:
-        ready = [r for r in rows if r.outcome is None and r.customer is not None]
+        ready = [r for r in rows if r.outcome is None and r.valid]
         creates = [r for r in ready if r.match is None]
         updates = [r for r in ready if r.match is not None]
         if creates:
@@ -404,6 +423,16 @@ class _Importer:
                 row.decide(Outcome.REJECTED)
 
     def _create(self, rows: list[_Row]) -> None:
+        presealed = [r.presealed for r in rows if r.presealed is not None]
+        if len(presealed) == len(rows):  # sealed by the preparer: decided and written here
+            result = intake_presealed(
+                self.registry.customers, presealed, actor=self.actor, reason=self.reason
+            )
+        else:
+            result = self._intake(rows)
+        self._created(rows, result)
+
+    def _intake(self, rows: list[_Row]) -> BulkResult:
         customers: list[Customer | PreparedCustomer] = []
         for row in rows:
             assert row.customer is not None and row.target is not None
@@ -417,9 +446,11 @@ class _Importer:
             if customer.id != row.target:
                 customer = attrs.evolve(customer, id=row.target)
             customers.append(customer)
-        result = self.registry.customers.intake_many(
+        return self.registry.customers.intake_many(
             customers, actor=self.actor, reason=self.reason, batch_size=len(customers)
         )
+
+    def _created(self, rows: list[_Row], result: BulkResult) -> None:
         added, skipped = set(result.added), set(result.skipped)
         for position, row in enumerate(rows):
             if row.target in added:
@@ -477,7 +508,7 @@ class _Importer:
                     row.issue("match.gone", "the matching customer was erased meanwhile"),
                 )
             return
-        if not _readable(current, row.keys):
+        if not readable(current, row.keys):
             if row.match == row.target and not row.keys:
                 row.decide(Outcome.ALREADY_APPLIED)
                 return
@@ -624,105 +655,6 @@ class _Importer:
         return tuple(RowResult(row=n, outcome=o, customer_id=i) for n, o, i in self.work.results())
 
 
-def _readable(customer: Customer, keys: frozenset[StrongKey]) -> bool:
-    """Whether ``customer`` was returned in the clear (not masked).
-
-    A key the row was matched on is in the clear record; failing that, genuine stored phones
-    (E.164) and credit or resident id numbers never hold ``*`` while masked ones always do.
-    """
-    if keys & strong_keys(customer):
-        return True
-    probes = [p for c in customer.contacts for p in c.phones]
-    probes.extend(
-        i.value
-        for i in customer.identifiers
-        if i.scheme in (IdentifierScheme.USCC, IdentifierScheme.RIC)
-    )
-    return bool(probes) and all("*" not in p for p in probes)
-
-
-def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
-
-
-def _dedupe_folded(values: Iterable[str]) -> tuple[str, ...]:
-    """Values without repeats, compared case-insensitively (e-mails); the first spelling wins."""
-    seen: dict[str, str] = {}
-    for value in values:
-        seen.setdefault(value.casefold(), value)
-    return tuple(seen.values())
-
-
-def _merge_contacts(current: Sequence[Contact], new: Sequence[Contact]) -> tuple[Contact, ...]:
-    merged = list(current)
-    for contact in new:
-        index = next(
-            (
-                i
-                for i, old in enumerate(merged)
-                if set(old.phones) & set(contact.phones)
-                or {e.casefold() for e in old.emails} & {e.casefold() for e in contact.emails}
-                or (contact.name is not None and old.name == contact.name)
-            ),
-            None,
-        )
-        if index is None:
-            merged.append(contact)
-            continue
-        old = merged[index]
-        merged[index] = attrs.evolve(
-            old,
-            name=contact.name or old.name,
-            title=contact.title or old.title,
-            wechat=contact.wechat or old.wechat,
-            phones=_dedupe((*old.phones, *contact.phones)),
-            emails=_dedupe_folded((*old.emails, *contact.emails)),
-            primary=old.primary or contact.primary,
-        )
-    return tuple(merged)
-
-
-def _merge_identifiers(
-    current: Sequence[Identifier], new: Sequence[Identifier]
-) -> tuple[Identifier, ...]:
-    merged = list(current)
-    for ident in new:
-        index = next(
-            (
-                i
-                for i, old in enumerate(merged)
-                if (old.scheme, old.system) == (ident.scheme, ident.system)
-            ),
-            None,
-        )
-        if index is None:
-            merged.append(ident)
-        else:
-            merged[index] = ident
-    return tuple(merged)
-
-
-def _overlay(old: Any, new: Any) -> Any:
-    """``old`` with every field ``new`` sets (not ``None``) taken from ``new``."""
-    changes = {
-        field.name: getattr(new, field.name)
-        for field in attrs.fields(type(new))
-        if getattr(new, field.name) is not None and getattr(new, field.name) != field.default
-    }
-    return attrs.evolve(old, **changes)
-
-
-def _merge_addresses(current: Sequence[Address], new: Sequence[Address]) -> tuple[Address, ...]:
-    merged = list(current)
-    for address in new:
-        index = next((i for i, old in enumerate(merged) if old.kind == address.kind), None)
-        if index is None:
-            merged.append(address)
-        else:
-            merged[index] = _overlay(merged[index], address)
-    return tuple(merged)
-
-
 def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> dict[str, Any]:
     """The changes that merge ``new``'s ``touched`` top-level fields into ``current``.
 
@@ -737,15 +669,15 @@ def merge_changes(current: Customer, new: Customer, touched: Iterable[str]) -> d
         old = getattr(current, name, None)
         value = getattr(new, name, None)
         if name == "contacts":
-            value = _merge_contacts(current.contacts, new.contacts)
+            value = merge_contacts(current.contacts, new.contacts)
         elif name == "identifiers":
-            value = _merge_identifiers(current.identifiers, new.identifiers)
+            value = merge_identifiers(current.identifiers, new.identifiers)
         elif name == "addresses":
-            value = _merge_addresses(current.addresses, new.addresses)
+            value = merge_addresses(current.addresses, new.addresses)
         elif name in ("tags", "product_interests", "needs"):
-            value = _dedupe((*(old or ()), *(value or ())))
+            value = dedupe((*(old or ()), *(value or ())))
         elif name == "milestones" and isinstance(value, Milestones):
-            value = _overlay(current.milestones, value)
+            value = overlay(current.milestones, value)
         elif name == "custom":
             value = current.custom.replace(**new.custom)
         if value != old:
@@ -839,12 +771,15 @@ def plan_import(
     )
     if chosen.workers > 1 and not _picklable(preparation):
         preparation = None  # the registry's rules cannot go to workers: intake re-validates
+    sealer = None if importer.dry_run else presealer(registry.customers, actor=actor)
     preparer = Preparer(
         importer.mapping,
         headers=importer.headers,
         import_id=import_id,
         as_of=now,
         preparation=preparation,
+        presealer=sealer,
+        records=chosen.on_match == "update",
     )
     reporter = Reporter(progress, every=_PROGRESS_ROWS, seconds=_PROGRESS_SECONDS)
     _log.info("import %s started (dry run: %s)", import_id, importer.dry_run)
@@ -856,6 +791,7 @@ def plan_import(
                 chunks,
                 workers=chosen.workers,
                 prepared_one=None if progress is None else partial(reporter.add, 1),
+                clock=None if sealer is None else registry_clock(registry.customers),
             )
         ) as prepared:
             for chunk, ready in prepared:

@@ -1,0 +1,427 @@
+"""Customers sealed ahead of intake, in an import's worker processes, and taken in as sealed.
+
+A bulk intake spends most of its time on work that does not depend on the order of the rows:
+the index and look-up tokens of each customer (strong identifiers, name-search and blocking
+keys, HMAC blind indexes) and sealing its document under a fresh data key (AES-GCM per
+personal field, packing). A :class:`Presealer` does that work anywhere, worker processes
+included, for a customer already prepared (validated) by the registry's
+:class:`~custrec.services.Preparation`: it gives the customer its final stored form (version 1,
+owner, team, instants, review status, as intake does) and returns a :class:`Presealed` row.
+:func:`intake_presealed` then does only what depends on the order and the store, in one
+transaction: ids already stored are skipped, the actor's right to create is decided, duplicates
+are refused (against the store by the precomputed tokens, and against earlier items of the
+run), each data key is wrapped under the master key, and the rows, their keys, their first
+history entries and the audit entries are written.
+
+Keys: a presealer holds the index keys (to compute tokens) and nothing else; the master key
+never leaves the registry's process. The data key a worker makes comes back with the row, in
+memory through the worker's pipe, and is wrapped here (bound to the customer's id) before it is
+stored. Trust: a presealed row is taken in only with a valid seal, an HMAC under a random key
+the registry made for this presealer (kept in the registry and the presealer, never in a row),
+and only from the actor it was made for; so no caller skips validation by building one.
+
+Data keys are written as intake writes them: in the rows' transaction, or, with a separate key
+store, committed there just before the rows. A key an interrupted run left behind in a separate
+key store (committed, its rows not) is reused, as intake reuses it: the row is sealed again
+under that key here. Presealing needs an encrypting codec: :func:`presealer` returns ``None``
+otherwise and an import takes the general path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+
+from custrec.errors import KeyUnavailable, NotFound
+from custrec.matching import StrongKey, blocking_keys, strong_keys
+from custrec.matching.keys import MatchKey
+from custrec.model.custom import CustomFieldSet
+from custrec.model.records import Customer, VerificationStatus
+from custrec.model.serialization import SCHEMA_VERSION, make_converter
+from custrec.security import Action, Actor, DataKey, IndexKeys, KeyRing, Resource
+from custrec.security.keyring import _data_key_aad
+from custrec.services._custom import row_facets, search_keys
+from custrec.services._records import Records, matched
+from custrec.services.context import Context, check_actor, check_optional_reason
+from custrec.services.results import BulkResult
+from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
+from custrec.storage.codec import EncryptingCodec
+
+__all__ = ["Presealed", "Presealer", "intake_presealed", "presealer", "registry_clock"]
+
+_CONVERTER: Final = make_converter()
+_KEY_SIZE: Final = 32
+
+
+class _NoMasterKey:
+    """The master-key provider of a worker's keyring: there is none (wrapping happens in the
+    registry's process)."""
+
+    @property
+    def current_key_id(self) -> str:
+        return ""  # wraps nothing
+
+    def wrap(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
+        raise KeyUnavailable("no master key in an import worker")
+
+    def unwrap(self, key_id: str, wrapped: bytes, *, aad: bytes) -> bytes:
+        raise KeyUnavailable("no master key in an import worker")
+
+    def key_ids(self) -> frozenset[str]:
+        return frozenset()
+
+    def __repr__(self) -> str:
+        return "_NoMasterKey()"
+
+
+@attrs.frozen(eq=False)
+class Presealed:
+    """One customer as stored (its row, sealed), its look-up tokens and its data key (in
+    memory only: wrapped by :func:`intake_presealed`), with the seal that makes it trusted."""
+
+    row: CustomerRow
+    tokens: tuple[tuple[StrongKey, tuple[str, ...]], ...] = attrs.field(repr=False)
+    data_key: bytes = attrs.field(repr=False)
+    actor_id: str
+    ticket: str = attrs.field(repr=False)
+    seal: str = attrs.field(repr=False)
+
+
+def _digest(key: bytes, item: Presealed) -> str:
+    """The HMAC of everything a presealed row stores, for the actor it was made for."""
+    row = item.row
+    facts = [
+        item.actor_id,
+        row.id,
+        row.version,
+        row.kind,
+        row.stage,
+        row.state,
+        row.owner,
+        row.team,
+        row.grade,
+        list(row.tags),
+        sorted(row.facets),
+        row.created_at.isoformat() if row.created_at else None,
+        row.updated_at.isoformat() if row.updated_at else None,
+        sorted(row.index_keys),
+        [[k[0], k[1], list(t)] for k, t in item.tokens],
+    ]
+    mac = hmac.new(key, json.dumps(facts, ensure_ascii=False).encode("utf-8"), hashlib.sha256)
+    mac.update(len(row.payload).to_bytes(8, "big"))
+    mac.update(row.payload)
+    mac.update(item.data_key)
+    return mac.hexdigest()
+
+
+class Presealer:
+    """Seals prepared customers for one registry and actor, anywhere: it pickles (the index
+    keys travel with it, no master key). Made by :func:`presealer`."""
+
+    def __init__(
+        self,
+        *,
+        actor_id: str,
+        team: str | None,
+        fields: CustomFieldSet,
+        blocking: bool,
+        review: bool,
+        index_keys: IndexKeys,
+        index_length: int,
+        ticket: str,
+        key: bytes,
+    ) -> None:
+        self.actor_id = actor_id
+        self.team = team
+        self.fields = fields
+        self.blocking = blocking
+        self.review = review
+        self._index_keys = index_keys
+        self._index_length = index_length
+        self._ticket = ticket
+        self._key = key
+        self._codec: EncryptingCodec | None = None
+
+    def __repr__(self) -> str:
+        return f"Presealer(actor_id={self.actor_id!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        settings = {
+            "actor_id": self.actor_id,
+            "team": self.team,
+            "fields": self.fields,
+            "blocking": self.blocking,
+            "review": self.review,
+            "index_keys": self._index_keys,
+            "index_length": self._index_length,
+            "ticket": self._ticket,
+            "key": self._key,
+        }
+        return (_presealer_from, (settings,))
+
+    def _sealing(self) -> EncryptingCodec:
+        if self._codec is None:
+            ring = KeyRing(_NoMasterKey(), self._index_keys, index_length=self._index_length)
+            self._codec = EncryptingCodec(ring)
+        return self._codec
+
+    def stored(self, record: Customer, now: datetime) -> Customer:
+        """``record`` as intake stores it at ``now`` (version 1, owner and team, instants,
+        review status)."""
+        return attrs.evolve(
+            record,
+            version=1,
+            owner=record.owner or self.actor_id,
+            team=record.team or self.team,
+            created_at=record.created_at or now,
+            updated_at=now,
+            verification=(
+                VerificationStatus.PENDING_REVIEW if self.review else record.verification
+            ),
+        )
+
+    def seal(self, record: Customer, now: datetime) -> Presealed:
+        """The row of a prepared (validated) ``record`` stored at ``now``, with its tokens and
+        a new data key; only for a record the registry's preparation returned."""
+        codec = self._sealing()
+        customer = self.stored(record, now)
+        strong = strong_keys(customer)
+        tokens = {key: codec.lookup_keys(key) for key in strong}
+        keys: frozenset[MatchKey] = strong
+        if self.blocking:
+            keys = keys | blocking_keys(customer)
+        keys = keys | search_keys(customer, self.fields)
+        index_keys = frozenset(tokens[k][0] if k in tokens else codec.index_key(k) for k in keys)
+        data = _CONVERTER.unstructure(customer)
+        document = {"schema_version": SCHEMA_VERSION, "data": data}
+        facts = Records.document_facts(document)
+        data_key = os.urandom(_KEY_SIZE)
+        payload = codec.seal_document(
+            Customer, document, DataKey(data_key), customer.id, None, facts
+        )
+        assert customer.created_at is not None and customer.updated_at is not None
+        row = CustomerRow(
+            id=customer.id,
+            version=customer.version,
+            payload=payload,
+            index_keys=index_keys,
+            kind=customer.kind.value,
+            stage=customer.stage.value,
+            state=customer.state.value,
+            owner=customer.owner,
+            team=customer.team,
+            grade=customer.grade,
+            tags=customer.tags,
+            facets=row_facets(customer, self.fields),
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+        )
+        item = Presealed(
+            row,
+            tuple(sorted(tokens.items())),
+            data_key,
+            self.actor_id,
+            ticket=self._ticket,
+            seal="",
+        )
+        return attrs.evolve(item, seal=_digest(self._key, item))
+
+
+def _presealer_from(settings: dict[str, Any]) -> Presealer:
+    return Presealer(**settings)
+
+
+class _Tickets:
+    """The presealers one registry's customer service made: ticket -> (actor, key)."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, tuple[str, bytes]] = {}
+
+    def trusts(self, item: object, actor_id: str) -> bool:
+        if not isinstance(item, Presealed) or item.actor_id != actor_id:
+            return False
+        made = self.made.get(item.ticket)
+        if made is None or made[0] != actor_id:
+            return False
+        return hmac.compare_digest(_digest(made[1], item), item.seal)
+
+
+_ISSUED: Final[weakref.WeakKeyDictionary[object, _Tickets]] = weakref.WeakKeyDictionary()
+
+
+def _parts(service: object) -> tuple[Context, Records]:
+    context = getattr(service, "_context", None)
+    records = getattr(service, "_records", None)
+    if not isinstance(context, Context) or not isinstance(records, Records):
+        raise TypeError("expected a registry's customer service")
+    return context, records
+
+
+def _left_behind(key_store: Store, customer_ids: Sequence[str]) -> dict[str, WrappedKey]:
+    """The keys a separate key store already holds for some of ``customer_ids`` (an
+    interrupted run committed them, not their rows), in one read."""
+    found: dict[str, WrappedKey] = {}
+    with key_store.transaction(readonly=True) as key_session:
+        for customer_id in customer_ids:
+            try:
+                found[customer_id] = key_session.keys.get(customer_id)
+            except NotFound:
+                continue
+    return found
+
+
+def _resealed(codec: EncryptingCodec, records: Records, item: Presealed, key: bytes) -> CustomerRow:
+    """The row of ``item`` sealed again under ``key`` (the customer's key already stored)."""
+    row = item.row
+    facts = records.row_facts(row)
+    packed = _packed.unpack(row.payload, f"customer {row.id}")
+    document = codec.open_packed(Customer, packed, DataKey(item.data_key), row.id, None, facts)
+    payload = codec.seal_document(Customer, document, DataKey(key), row.id, None, facts)
+    return attrs.evolve(row, payload=payload)
+
+
+def registry_clock(service: object) -> Callable[[], datetime]:
+    """The registry's clock (UTC), as intake reads it, for ``service`` (``registry.customers``)."""
+    context, _ = _parts(service)
+    return context.now
+
+
+def presealer(service: object, *, actor: Actor, review: bool | None = None) -> Presealer | None:
+    """A presealer for ``service`` (``registry.customers``) and ``actor``, or ``None`` when the
+    registry does not encrypt with data keys kept in its own store (see the module docs)."""
+    actor = check_actor(actor)
+    context, _ = _parts(service)
+    codec = context.codec
+    if (
+        not isinstance(codec, EncryptingCodec)
+        or context.keyring is None
+        or codec.keyring is not context.keyring
+    ):
+        return None
+    ring = context.keyring
+    ticket, key = secrets.token_hex(16), secrets.token_bytes(32)
+    tickets = _ISSUED.get(service)
+    if tickets is None:
+        tickets = _ISSUED[service] = _Tickets()
+    tickets.made[ticket] = (actor.id, key)
+    return Presealer(
+        actor_id=actor.id,
+        team=actor.team,
+        fields=context.fields.cached(),
+        blocking=bool(context.matching.blocking),
+        review=context.review_intake if review is None else review,
+        index_keys=ring.index_keys,
+        index_length=ring.blind_index.length,
+        ticket=ticket,
+        key=key,
+    )
+
+
+def intake_presealed(
+    service: object, items: Sequence[Presealed], *, actor: Actor, reason: str | None
+) -> BulkResult:
+    """Take presealed customers in, in one transaction (see the module docs); the result is
+    read as ``intake_many``'s (positions are indexes into ``items``). ``ValueError`` for an
+    item this registry's presealer did not make for ``actor`` (nothing is written)."""
+    actor = check_actor(actor)
+    reason = check_optional_reason(reason)
+    context, records = _parts(service)
+    tickets = _ISSUED.get(service)
+    if tickets is None or not all(tickets.trusts(item, actor.id) for item in items):
+        raise ValueError("a presealed customer was not made by this registry for this actor")
+    ring = context.keyring
+    assert ring is not None
+    added: list[str] = []
+    skipped: list[str] = []
+    duplicates: dict[int, tuple[str, ...]] = {}
+    denied: dict[int, str] = {}
+    seen: dict[StrongKey, str] = {}
+    with context.unit() as unit:
+        existing = {r.id for r in unit.session.customers.get_many(i.row.id for i in items)}
+        allowed: list[tuple[int, Presealed]] = []
+        for position, item in enumerate(items):
+            if item.row.id in existing:
+                skipped.append(item.row.id)
+                continue
+            decision = context.policy.decide(actor, Action.CREATE, Resource.of(item.row))
+            if not decision.allowed:
+                denied[position] = decision.reason
+                assert item.row.updated_at is not None
+                unit.audit(
+                    actor,
+                    "denied.create",
+                    at=item.row.updated_at,
+                    reason=decision.reason,
+                    outcome="denied",
+                )
+                continue
+            allowed.append((position, item))
+        tokens: dict[MatchKey, tuple[str, ...]] = {}
+        for _, item in allowed:
+            tokens.update(item.tokens)
+        found: Mapping[str, Sequence[str]] = unit.session.customers.lookup_many(
+            t for looked_up in tokens.values() for t in looked_up
+        )
+        accepted: list[Presealed] = []
+        for position, item in allowed:
+            keys = [k for k, _ in item.tokens]
+            ids, _ = matched(keys, tokens, found)
+            ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+            if ids:
+                duplicates[position] = tuple(ids)
+                continue
+            for key in keys:
+                seen.setdefault(key, item.row.id)
+            accepted.append(item)
+        codec = context.codec
+        assert isinstance(codec, EncryptingCodec)
+        key_store = codec.key_store
+        left = {} if key_store is None else _left_behind(key_store, [i.row.id for i in accepted])
+        made_at = datetime.now(UTC)
+        wrapped: list[WrappedKey] = []
+        histories: list[HistoryRecord] = []
+        rows: list[CustomerRow] = []
+        for item in accepted:
+            cid = item.row.id
+            earlier = left.get(cid)
+            if earlier is None:
+                master_id, blob = ring.provider.wrap(item.data_key, aad=_data_key_aad(cid))
+                wrapped.append(
+                    WrappedKey(
+                        customer_id=cid, master_key_id=master_id, wrapped=blob, created_at=made_at
+                    )
+                )
+                rows.append(item.row)
+            else:
+                kept = ring.unwrap_data_key(cid, earlier.master_key_id, earlier.wrapped)
+                rows.append(_resealed(codec, records, item, kept))
+            now = item.row.updated_at
+            assert now is not None
+            histories.append(records.creation_entry(cid, actor.id, reason, now))
+            unit.audit(
+                actor, "customer.create", at=now, customer_id=cid, reason=reason, change=True
+            )
+            added.append(cid)
+        if rows:
+            unit.session.customers.add_many(rows, skip_existing=False)
+            unit.session.history.append(histories)
+        if wrapped and key_store is None:
+            unit.session.keys.put_many(wrapped)
+        elif wrapped:  # committed before the rows, as a unit commits a separate store's keys
+            assert key_store is not None
+            with key_store.transaction() as key_session:
+                key_session.keys.put_many(wrapped)
+                key_session.commit()
+        unit.commit()
+    return BulkResult(
+        added=tuple(added), skipped=tuple(skipped), duplicates=duplicates, denied=denied
+    )
