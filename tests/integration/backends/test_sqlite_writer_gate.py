@@ -143,3 +143,35 @@ def test_a_waiting_writer_gets_the_gate_when_the_other_process_lets_go(tmp_path:
     assert gate.acquire(0.0) is True  # free again, taken without waiting
     gate.release()
     gate.close()
+
+
+def test_one_waiting_thread_serves_every_wait_until_the_gate_closes(tmp_path: Path) -> None:
+    """The thread that blocks in ``flock`` is started by the first wait and reused by the
+    next ones (starting one per wait cost CPU on every contended write); closing ends it."""
+    database = str(tmp_path / "db")
+    gate = WriterGate(database)
+    waiters = []
+    for _ in range(2):
+        holder = _hold_flock_in_another_process(gate_path(database))
+        outcome: list[bool] = []
+        try:
+            waiting = threading.Thread(target=lambda out=outcome: out.append(gate.acquire(30.0)))
+            waiting.start()
+            while not gate._blocking:  # the waiting thread is in its flock() call
+                threading.Event().wait(0.001)
+            waiters.append(gate._waiter)
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            holder.wait(30)
+        waiting.join(30)
+        assert outcome == [True]
+        gate.release()
+    assert waiters[0] is not None and waiters[0] is waiters[1]
+    gate.close()
+    waiters[0].join(30)
+    assert not waiters[0].is_alive()
+    assert gate.acquire(0.0) is True  # the descriptor is opened again
+    gate.release()
+    gate.close()
