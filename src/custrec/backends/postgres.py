@@ -86,7 +86,7 @@ from custrec.backends._postgres.workflow import _ChangeTable, _WorkTable
 from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
-from custrec.storage import Capabilities, Session, Store
+from custrec.storage import Capabilities, Session, Store, WrappedKey
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "PostgresMigration", "PostgresStore"]
 
@@ -196,19 +196,29 @@ class _PostgresSession(SQLSession[_Conn]):
     """One PostgreSQL transaction on one pooled connection; see :class:`custrec.storage.Session`.
 
     A write method's savepoint is sent together with its first statement, and released together
-    with the next write's first statement (or by ``COMMIT``), so that it costs no round trip.
+    with the next write's first statement (or by ``COMMIT``), so that it costs no round trip. A
+    write method that runs before anything else was sent in the transaction needs no savepoint:
+    if it fails, the transaction is rolled back and begun again, which leaves the session as
+    it was just as well (the audit queue's one ``INSERT`` after a read costs one statement).
     """
 
     _label = "PostgresSession"
     _driver_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
-    def __init__(self, store: PostgresStore, conn: _Conn, *, readonly: bool) -> None:
+    def __init__(
+        self, store: PostgresStore, conn: _Conn, *, readonly: bool, begin: bytes = b""
+    ) -> None:
         super().__init__(store, conn, readonly=readonly)
         self._store: PostgresStore = store
+        self._begin = begin  # the statement that opened the transaction
+        self._fresh = bool(begin)  # nothing has been sent since it
         self._in_operation = False  # a write method is running
+        self._bare = False  # ... as the transaction's first work, without a savepoint
         self._savepoint_sent = False  # ... and its savepoint has been established
         self._release_pending = False  # a savepoint of an earlier operation is not released yet
         self._cursors = itertools.count(1)
+        # data keys read with their customers (a read-only session's snapshot): keys.get
+        self._read_keys: dict[str, WrappedKey] = {}
 
     def _tables(
         self,
@@ -258,7 +268,8 @@ class _PostgresSession(SQLSession[_Conn]):
     def _execute(self, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
         """Execute statements in order, preceded by pending savepoint work, in one round trip."""
         control: list[bytes] = []
-        if self._in_operation and not self._savepoint_sent:
+        self._fresh = False
+        if self._in_operation and not self._savepoint_sent and not self._bare:
             if self._release_pending:
                 control.append(_RELEASE)
             control.append(_SAVEPOINT)
@@ -280,6 +291,7 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _open_operation(self) -> None:
         self._in_operation = True
+        self._bare = self._fresh
         self._savepoint_sent = False
 
     def _close_operation(self) -> None:
@@ -287,10 +299,15 @@ class _PostgresSession(SQLSession[_Conn]):
         if self._savepoint_sent:
             self._release_pending = True
         self._in_operation = False
+        self._bare = False
         self._savepoint_sent = False
 
     def _undo_operation(self) -> None:
         self._in_operation = False
+        if self._bare:  # start the transaction again (cheaper than a savepoint per write)
+            self._bare = False
+            self._restart()
+            return
         if not self._savepoint_sent:
             return  # nothing reached the server (an argument was refused)
         self._savepoint_sent = False
@@ -305,11 +322,32 @@ class _PostgresSession(SQLSession[_Conn]):
             return
         self._release_pending = True
 
+    def _raw(self) -> _Conn:
+        """The connection, for a statement sent without :meth:`_execute` (``COPY``)."""
+        self._fresh = False
+        return self._conn
+
+    def _restart(self) -> None:
+        """Roll the transaction back and begin it again (the first write method failed)."""
+        conn = self._conn
+        if conn.broken or conn.closed:
+            self._state = "failed"
+            return
+        try:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute(b"ROLLBACK")
+            conn.execute(self._begin)
+        except psycopg.Error:
+            self._state = "failed"
+            return
+        self._fresh = True
+
     def _audit_lock_statement(self) -> tuple[str, Sequence[Any]]:
         return "SELECT pg_advisory_xact_lock(%s)", (self._store._audit_key,)
 
     @contextmanager
     def _server_cursor(self) -> Iterator[psycopg.ServerCursor[TupleRow]]:
+        self._fresh = False
         cursor = self._conn.cursor(name=f"custrec_cursor_{next(self._cursors)}")
         try:
             yield cursor
@@ -722,13 +760,8 @@ class PostgresStore:
                 self._pid = os.getpid()
             return self._pool
 
-    def _begin(self, readonly: bool) -> tuple[ConnectionPool[_Conn], _Conn, _Borrowed | None]:
-        """Take a pooled connection and open a transaction on it.
-
-        A connection that turns out to be dead (the server restarted, an idle connection was
-        cut) is discarded and another one tried: nothing has happened yet, so that is safe. A
-        borrowed connection gets custrec's settings first (see :meth:`from_pool`).
-        """
+    def _begin_statement(self, readonly: bool) -> bytes:
+        """What opens a session's transaction."""
         statement = (
             b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             if readonly
@@ -736,6 +769,16 @@ class PostgresStore:
         )
         if not self._owns_pool:  # the application's connections keep their own time zone
             statement += b"; SET LOCAL TIME ZONE 'UTC'"
+        return statement
+
+    def _begin(self, readonly: bool) -> tuple[ConnectionPool[_Conn], _Conn, _Borrowed | None]:
+        """Take a pooled connection and open a transaction on it.
+
+        A connection that turns out to be dead (the server restarted, an idle connection was
+        cut) is discarded and another one tried: nothing has happened yet, so that is safe. A
+        borrowed connection gets custrec's settings first (see :meth:`from_pool`).
+        """
+        statement = self._begin_statement(readonly)
         last_error: psycopg.Error | None = None
         for _ in range(self._max_size + 1):
             pool = self._current_pool()
@@ -797,7 +840,9 @@ class PostgresStore:
         try:
             pool, conn, saved = self._begin(readonly)
             try:
-                session = _PostgresSession(self, conn, readonly=readonly)
+                session = _PostgresSession(
+                    self, conn, readonly=readonly, begin=self._begin_statement(readonly)
+                )
                 try:
                     yield session
                 except BaseException:

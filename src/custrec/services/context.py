@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 import cattrs
@@ -74,6 +74,12 @@ __all__ = [
 Clock = Callable[[], datetime]
 _K = TypeVar("_K")
 _SCAN_BATCH = 500  # raw rows read per step of a filtered scan
+
+SEAL_EVERY: Final = 8
+"""On a store that queues audit entries, a read's entries are queued (one statement), and the
+read whose ticket is a multiple of this seals the queue after its commit; writers seal in
+their own transactions as well. So the queue stays short without every read paying for a
+sealing."""
 
 
 def utc_now() -> datetime:
@@ -375,13 +381,14 @@ class Context:
 
     def record_audit(self, entries: Sequence[AuditRecord]) -> None:
         """Append audit entries in a write transaction of their own and move the head (or,
-        on a backend that writes in parallel, queue them there and seal them after)."""
+        on a backend that writes in parallel, queue them there: one ``INSERT``, and every
+        :data:`SEAL_EVERY`-th ticket seals what is queued after the commit)."""
         if self.queues_audit():
             with self.store.transaction() as session:
-                sealed = self.seal_or_queue(session, entries)
+                tickets = queue_entries(session, entries, self.chain)
                 session.commit()
-            if sealed is not None:
-                self.settle_audit(sealed)
+            if any(ticket % SEAL_EVERY == 0 for ticket in tickets):
+                self.seal_now()
             return
         with self.store.transaction() as session:
             previous, newest = self.append_audit(session, entries)
@@ -402,6 +409,16 @@ class Context:
             queue_entries(session, entries, self.chain)
         return sealed
 
+    def seal_now(self) -> None:
+        """Seal what is queued, without waiting (another session holding the log's lock is
+        sealing anyway); a failure only warns: the entries stay queued."""
+        try:
+            batches = seal_more(self.store, self.chain, now=self.now, rounds=1)
+        except Exception as exc:  # the entries are committed: never raise for the sealing
+            _sealing_failed(exc)
+            return
+        self.after_sealing(batches)
+
     def queues_audit(self) -> bool:
         """Whether audit entries are queued and sealed after commit (a store whose writers
         run in parallel) rather than appended in the writing session."""
@@ -415,13 +432,12 @@ class Context:
             self.after_sealing(seal_queue(self.store, self.chain, now=self.now), advance=advance)
 
     def settle_audit(self, sealed: SealedBatch) -> None:
-        """After a commit whose session ``sealed`` entries: move the head, and when it sealed
-        other writers' queued entries too (they are writing right now), seal what they queued
-        meanwhile (see :func:`custrec.storage.sealing.seal_more`). The data is committed
-        either way: a failure here only warns, and the entries stay queued for the next
-        sealer."""
+        """After a commit whose session ``sealed`` entries: move the head, and when its batch
+        of queued entries was full (a backlog), seal what is still queued (see
+        :func:`custrec.storage.sealing.seal_more`). The data is committed either way: a failure
+        here only warns, and the entries stay queued for the next sealer."""
         batches = [sealed]
-        if sealed.tickets:
+        if sealed.full:
             try:
                 batches += seal_more(self.store, self.chain, now=self.now)
             except Exception as exc:  # the data is committed: never raise for the sealing

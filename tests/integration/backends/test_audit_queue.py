@@ -185,7 +185,8 @@ def test_deleting_the_newest_sealed_entries_is_still_detected(
     registry: Registry, store: PostgresStore, postgres_dsn: str, postgres_schema: str
 ) -> None:
     stored = registry.customers.intake(person(5), actor=ADMIN)
-    registry.customers.get(stored.id, actor=ADMIN)
+    registry.customers.get(stored.id, actor=ADMIN)  # queued: verify seals it
+    assert registry.audit.verify(actor=AUDITOR).ok
     last = log(store)[-1].seq
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         table = f'"{postgres_schema}".audit'
@@ -195,6 +196,24 @@ def test_deleting_the_newest_sealed_entries_is_still_detected(
     result = registry.audit.verify(actor=AUDITOR)
     assert not result.ok
     assert result.problem == "truncated"
+
+
+def test_deleting_sealed_entries_while_a_read_is_queued_is_still_detected(
+    registry: Registry, store: PostgresStore, postgres_dsn: str, postgres_schema: str
+) -> None:
+    stored = registry.customers.intake(person(6), actor=ADMIN)
+    last = log(store)[-1].seq
+    registry.customers.get(stored.id, actor=ADMIN)  # queued after the intake's sealed entries
+    assert queued_count(store) == 1
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        table = f'"{postgres_schema}".audit'
+        admin.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER".encode())
+        admin.execute(f"DELETE FROM {table} WHERE seq = %s".encode(), (last,))
+        admin.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER".encode())
+    # sealing the read chains it where the deleted entry was: the head no longer matches
+    with pytest.warns(AuditIntegrityWarning, match="no longer holds"):
+        result = registry.audit.verify(actor=AUDITOR)
+    assert not result.ok
 
 
 def test_a_forged_entry_slipped_into_the_queue_is_not_chained(
@@ -346,11 +365,28 @@ def test_a_sealing_failure_after_a_commit_warns_and_the_data_stands(
         raise ValueError("the sealing broke")
 
     monkeypatch.setattr(context_module, "seal_more", broken)  # runs after the commit
+    monkeypatch.setattr(context_module, "SEAL_EVERY", 1)  # every read seals after its commit
     with pytest.warns(RuntimeWarning, match="stay queued"):
-        updated = registry.customers.update(
-            stored.id, {"stage": "prospect"}, actor=ADMIN, reason="called"
-        )
-    assert updated.version == 2
+        read = registry.customers.get(stored.id, actor=ADMIN)
+    assert read.id == stored.id
+    assert queued_count(store) == 2  # the other writer's entry and the read's
     monkeypatch.undo()
     assert registry.audit.verify(actor=AUDITOR).ok
     assert "other" in [e.actor_id for e in log(store)]
+    assert len([e for e in log(store) if e.customer_id == stored.id]) == 2  # create, read
+
+
+def test_a_read_queues_its_entry_and_every_few_reads_seal_the_queue(
+    registry: Registry, store: PostgresStore
+) -> None:
+    stored = registry.customers.intake(person(13), actor=ADMIN)
+    sealed = log(store)[-1].seq
+    for _ in range(2 * context_module.SEAL_EVERY):
+        registry.customers.get(stored.id, actor=ADMIN)
+    # reads do not take the log's lock; a read whose ticket is a multiple of SEAL_EVERY
+    # seals what is queued, so at most SEAL_EVERY - 1 reads wait in the queue
+    assert queued_count(store) < context_module.SEAL_EVERY
+    assert log(store)[-1].seq > sealed
+    assert registry.audit.verify(actor=AUDITOR).ok
+    reads = [e for e in log(store) if e.customer_id == stored.id and e.seq > sealed]
+    assert len(reads) == 2 * context_module.SEAL_EVERY

@@ -27,7 +27,7 @@ from custrec.backends._sql import tables
 from custrec.backends._sql.aggregates import facet_rows, period_args
 from custrec.backends._sql.filters import also
 from custrec.backends._sql.session import reads, writes
-from custrec.errors import DuplicateKey
+from custrec.errors import DuplicateKey, NotFound
 from custrec.storage import CustomerFilter, CustomerRow, checks
 
 __all__ = ["_CustomerTable"]
@@ -39,6 +39,14 @@ _CUSTOMER_SELECT: Final = (
     "ARRAY(SELECT t.tag FROM {s}.customer_tags AS t WHERE t.customer_id = c.id ORDER BY t.pos), "
     "ARRAY(SELECT f.facet FROM {s}.customer_facets AS f WHERE f.customer_id = c.id) "
     "FROM {s}.customers AS c"
+)
+
+# A read-only session reads each customer's wrapped data key with the row (columns 14-17), so
+# that opening the record needs no second statement (see _KeyTable.get); the snapshot is the same.
+_CUSTOMER_SELECT_WITH_KEY: Final = _CUSTOMER_SELECT.replace(
+    " FROM {s}.customers AS c",
+    ", k.customer_id, k.master_key_id, k.wrapped, k.created_at"
+    " FROM {s}.customers AS c LEFT JOIN {s}.data_keys AS k ON k.customer_id = c.id",
 )
 
 _CUSTOMER_INSERT: Final = (
@@ -211,6 +219,26 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             for r in self._exec(template, params)
         ]
 
+    def _rows_with_keys(self, where: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
+        """In a read-only session: the customers, and their data keys kept for ``keys.get``."""
+        found = []
+        keys = self._session._read_keys
+        for r in self._exec(_CUSTOMER_SELECT_WITH_KEY + where, params):
+            found.append(mapping.customer_row(r, r[11], r[12], r[13], DIALECT))
+            if r[14] is not None:
+                keys[r[14]] = mapping.wrapped_key(r[14:18], DIALECT)
+        return found
+
+    @reads
+    def get(self, customer_id: str) -> CustomerRow:
+        if not self._session._readonly:
+            return super().get(customer_id)
+        checks.check_text(customer_id, "customer_id")
+        found = self._rows_with_keys(" WHERE c.id = %s", (customer_id,))
+        if not found:
+            raise NotFound(f"customer {customer_id}")
+        return found[0]
+
     def _key_locks(self, keys: Iterable[str]) -> tuple[str, _Params] | None:
         """The statement locking ``keys`` (by hash bucket) until the session ends, or ``None``.
 
@@ -277,7 +305,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         existing = self._existing(ids, [k for p in encoded for k in p["keys"]])
         if existing is not None:
             raise DuplicateKey(f"customer {existing}")
-        cursor = self._session._conn.cursor()
+        cursor = self._session._raw().cursor()
         try:
             with cursor.copy(
                 self._q(
@@ -343,7 +371,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             ("TRUNCATE pg_temp.custrec_stage_customers", None),
         )
         with (
-            self._session._conn.cursor() as cursor,
+            self._session._raw().cursor() as cursor,
             cursor.copy(
                 "COPY pg_temp.custrec_stage_customers (ord, id, payload, kind, stage, owner, team,"
                 " grade, created_at, updated_at, state, keys, tags, facets, firsts)"
@@ -381,7 +409,10 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         checks.check_texts(ids, "customer_id")
         if not ids:
             return []
-        return self._rows(_CUSTOMER_SELECT + " WHERE c.id = ANY (%s::text[]) ORDER BY c.id", (ids,))
+        where = " WHERE c.id = ANY (%s::text[]) ORDER BY c.id"
+        if self._session._readonly:
+            return self._rows_with_keys(where, (ids,))
+        return self._rows(_CUSTOMER_SELECT + where, (ids,))
 
     @writes
     def update(self, row: CustomerRow, *, expected_version: int) -> int:

@@ -123,7 +123,7 @@ class _ActivityTable(_Table, tables.ActivityTableBase):
         encoded = [self._encode(row) for row in rows]
         if not encoded:
             return 0
-        conn = self._session._conn
+        conn = self._session._raw()
         if skip_existing:
             self._exec_all(
                 (_ACTIVITY_STAGE, None), ("TRUNCATE pg_temp.custrec_stage_activities", None)
@@ -301,36 +301,39 @@ class _HistoryTable(_LedgerTable, tables.HistoryTableBase):
         if not records:
             return []
         customer_ids = sorted({r.customer_id for r in records})
-        _, latest = self._exec_all(
+        # one statement after the locks: each customer's entries get max(seq) + 1, + 2, ... in
+        # the order given (the statement's snapshot is taken once the locks are held)
+        _, inserted = self._exec_all(
             self._lock_statement(customer_ids),
             (
-                "SELECT customer_id, max(seq) FROM {s}.history "
-                "WHERE customer_id = ANY (%s::text[]) GROUP BY customer_id",
-                (customer_ids,),
+                "INSERT INTO {s}.history (" + _HISTORY_COLUMNS + ") "
+                "SELECT u.customer_id, coalesce((SELECT max(h.seq) FROM {s}.history AS h"
+                " WHERE h.customer_id = u.customer_id), 0)"
+                " + row_number() OVER (PARTITION BY u.customer_id ORDER BY u.ord),"
+                " u.at, u.actor_id, u.action, u.path, u.reason, u.payload"
+                " FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],"
+                " %s::text[], %s::bytea[]) WITH ORDINALITY"
+                " AS u (customer_id, at, actor_id, action, path, reason, payload, ord)"
+                " RETURNING customer_id, seq",
+                (
+                    [r.customer_id for r in records],
+                    instants,
+                    [r.actor_id for r in records],
+                    [r.action for r in records],
+                    [r.path for r in records],
+                    [r.reason for r in records],
+                    [bytes(r.payload) for r in records],
+                ),
             ),
         )
-        next_seq = dict.fromkeys(customer_ids, 1)
-        for customer_id, seq in latest:
-            next_seq[customer_id] = int(seq) + 1
+        next_seq: dict[str, int] = {}
+        for customer_id, seq in inserted:
+            found = next_seq.get(customer_id)
+            next_seq[customer_id] = int(seq) if found is None else min(found, int(seq))
         seqs: list[int] = []
         for record in records:
             seqs.append(next_seq[record.customer_id])
             next_seq[record.customer_id] += 1
-        self._exec(
-            "INSERT INTO {s}.history (" + _HISTORY_COLUMNS + ") "
-            "SELECT * FROM unnest(%s::text[], %s::integer[], %s::timestamptz[], %s::text[],"
-            " %s::text[], %s::text[], %s::text[], %s::bytea[])",
-            (
-                [r.customer_id for r in records],
-                seqs,
-                instants,
-                [r.actor_id for r in records],
-                [r.action for r in records],
-                [r.path for r in records],
-                [r.reason for r in records],
-                [bytes(r.payload) for r in records],
-            ),
-        )
         return seqs
 
 
@@ -338,6 +341,13 @@ _AUDIT_COLUMNS: Final = mapping.AUDIT_COLUMNS
 
 
 class _AuditTable(_Table, tables.AuditTableBase):
+    def __init__(self, session: _PostgresSession) -> None:
+        super().__init__(session)
+        # The log's last seq as this session knows it while it holds the log's lock (taken by
+        # claim() and held until the session ends), or None: seal() then needs neither to
+        # take the lock again nor to read the last seq back.
+        self._tail: int | None = None
+
     def _last_locks(self) -> builtins.list[tables.Statement]:
         """In a write session, the audit lock: the registry reads ``last()`` and then appends
         entries chained to it in the same session; holding the lock from the read on makes that
@@ -371,16 +381,29 @@ class _AuditTable(_Table, tables.AuditTableBase):
                 [list(column) for column in zip(*encoded, strict=True)],
             ),
         )
-        return sorted(int(r[0]) for r in inserted)
+        seqs = sorted(int(r[0]) for r in inserted)
+        self._tail = seqs[-1] if seqs else self._tail  # the lock is held from here on
+        return seqs
 
     # -- the queue (capabilities.concurrent_writes) ------------------------------------------
 
     @writes_one_statement
     def enqueue(self, records: Iterable[AuditRecord]) -> builtins.list[int]:
         """One ``INSERT`` into the queue; no lock, so enqueuers never wait for each other."""
-        encoded = self._encode(list(records))
+        records = list(records)
+        encoded = self._encode(records)
         if not encoded:
             return []
+        if len(encoded) == 1:  # a read's entry: plain values, no arrays to build
+            params = list(encoded[0])
+            params[4] = list(records[0].fields)  # text[] as it is stored
+            one = self._exec(
+                "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
+                "VALUES (%s, %s, %s, %s, %s::text[], %s, %s, %s, %s) RETURNING ticket",
+                params,
+            ).fetchone()
+            assert one is not None
+            return [int(one[0])]
         inserted = self._exec(
             "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
             "SELECT u.at, u.actor_id, u.action, u.customer_id,"
@@ -434,6 +457,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         if not wait and not (answer and answer[0]):
             return None
         found = last.fetchone()
+        self._tail = 0 if found is None else int(found[0])  # seq is the first column
         return AuditClaim(
             last=None if found is None else mapping.audit_record(found, DIALECT),
             queued=tuple(decode_queued(queued.fetchall())),
@@ -454,13 +478,17 @@ class _AuditTable(_Table, tables.AuditTableBase):
             raise ValueError("a sealed entry's seq must be between 1 and 2**63 - 1")
         if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
             raise ValueError("the sealed entries' seqs must be consecutive")
-        key = self._session._store._audit_key
-        _, last = self._exec_all(  # held since claim(); taken here if it was not
-            ("SELECT pg_advisory_xact_lock(%s)", (key,)),
-            ("SELECT coalesce(max(seq), 0) FROM {s}.audit", None),
-        )
-        found = last.fetchone()
-        if seqs and (found is None or int(found[0]) + 1 != seqs[0]):
+        tail = self._tail  # known while the lock is held since claim() (or an append)
+        if tail is None:  # take the lock here and read the last seq under it
+            key = self._session._store._audit_key
+            _, last = self._exec_all(
+                ("SELECT pg_advisory_xact_lock(%s)", (key,)),
+                ("SELECT coalesce(max(seq), 0) FROM {s}.audit", None),
+            )
+            found = last.fetchone()
+            tail = None if found is None else int(found[0])
+            self._tail = tail
+        if seqs and (tail is None or tail + 1 != seqs[0]):
             raise StorageError("the sealed entries do not follow the log's last entry")
         insert = (
             "INSERT INTO {s}.audit (" + _AUDIT_COLUMNS + ") "
@@ -477,6 +505,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
         if not wanted:  # nothing queued to remove: the entries alone
             if encoded:
                 self._exec(*insert)
+                self._tail = seqs[-1]
             return
         statements = [insert] if encoded else []
         *_, removed = self._exec_all(
@@ -488,6 +517,8 @@ class _AuditTable(_Table, tables.AuditTableBase):
         )
         if len(removed.fetchall()) != len(wanted):
             raise StorageError(NOT_QUEUED)
+        if seqs:
+            self._tail = seqs[-1]
 
 
 _KEY_COLUMNS: Final = mapping.KEY_COLUMNS
@@ -495,6 +526,14 @@ _KEY_DETAIL: Final = re.compile(r"\(customer_id\)=\((.*)\) already exists")
 
 
 class _KeyTable(_Table, tables.KeyTableBase):
+    @reads
+    def get(self, customer_id: str) -> WrappedKey:
+        """A key read with its customer in this read-only session comes from there."""
+        found = self._session._read_keys.pop(customer_id, None)
+        if found is not None:
+            return found
+        return super().get(customer_id)
+
     @writes
     def put_many(self, keys: Sequence[WrappedKey]) -> None:
         """One ``INSERT ... SELECT FROM unnest(...)``; a duplicate refuses the whole batch."""
