@@ -19,11 +19,12 @@ per phase:
   the least any encrypted import of these rows has to do.
 
 It prints, per phase, wall seconds, rows/s, CPU seconds (the importing process plus its
-workers), the peak resident memory of the importing process and of the largest worker
+workers) and CPU milliseconds a row (the importing process, + the workers), the peak resident
+memory of the importing process and of the largest worker
 (``ru_maxrss`` of ``RUSAGE_SELF`` and ``RUSAGE_CHILDREN``), and the memory of an idle
 interpreter with the same imports. ``--json PATH`` writes the same figures with the machine
-(platform, cores, Python version, load average before the run) and the sizes. Not part of the
-test suite. Figures: docs/import-export.md, "Speed".
+(platform, cores, Python version, load average before and after the run) and the sizes. Not
+part of the test suite. Figures: docs/import-export.md, "Speed".
 """
 
 from __future__ import annotations
@@ -229,14 +230,17 @@ def machine() -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         f"{'phase':<9} {'rows':>9} {'wall s':>8} {'rows/s':>8} {'CPU s':>8} "
-        f"{'parent MiB':>10} {'worker MiB':>10} {'idle MiB':>8}"
+        f"{'ms/row':>13} {'parent MiB':>10} {'worker MiB':>10} {'idle MiB':>8}"
     ]
     for name, r in results.items():
         cpu = r["cpu"] + r["worker_cpu"]
         worker = f"{r['workers']} x {r['worker_peak']:.0f}" if r["workers"] > 1 else "-"
+        per_row = f"{r['cpu'] / r['rows'] * 1000:.2f}"  # the importing process (the writer)
+        if r["workers"] > 1:
+            per_row += f" + {r['worker_cpu'] / r['rows'] * 1000:.2f}"  # ... + the workers
         lines.append(
             f"{name:<9} {r['rows']:>9,} {r['seconds']:>8.1f} {r['rows'] / r['seconds']:>8,.0f} "
-            f"{cpu:>8.1f} {r['peak']:>10.1f} {worker:>10} {r['idle']:>8.1f}"
+            f"{cpu:>8.1f} {per_row:>13} {r['peak']:>10.1f} {worker:>10} {r['idle']:>8.1f}"
         )
     return "\n".join(lines)
 
@@ -271,7 +275,11 @@ def main(argv: list[str]) -> int:
         size = source.stat().st_size
         for name in phases:
             results[name] = run_phase(name, source, Path(tmp))
+    if hasattr(os, "getloadavg"):
+        info["load_after"] = round(os.getloadavg()[0], 2)
     print(table(results))
+    if "load_before" in info:
+        print(f"load average (1 min) before {info['load_before']}, after {info['load_after']}")
     if "floor" in results:
         for name, r in results.items():
             if name != "floor":
