@@ -20,8 +20,8 @@ What it does (default N = 100000, the project's *harder* labelled set, seed 7):
    ``SQLiteStore`` there (reused by a later run with the same N and seed: pass ``--work``);
 2. runs custrec in a subprocess: ``registry.matching.clusters()`` on that store (reading,
    decrypting and profiling the stored customers included), at the default decision and
-   thresholds; ``--workers 1 2`` runs this tree once per value (default 2: a second process,
-   ``clusters(workers=2, reopen=...)``, reading its keys from the same key file);
+   thresholds; ``--workers 1 2`` (the default) runs this tree once per value (2: a second
+   process, ``clusters(workers=2, reopen=...)``, reading its keys from the same key file);
    ``--custrec-src DIR`` (repeatable) times another source tree too (an older commit's ``src``,
    say, with one process), and ``--rounds R`` alternates them R times, so that old and new code
    meet the same load;
@@ -392,7 +392,7 @@ def main() -> None:
         "--workers",
         type=int,
         nargs="+",
-        default=[2],
+        default=[1, 2],
         choices=(1, 2),
         help="processes for this tree's run (each value a run; other trees run with 1)",
     )
