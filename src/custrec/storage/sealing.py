@@ -11,8 +11,9 @@ Two ways into the audit log:
   the writing session, without waiting: when no other session holds the log's lock, the
   writer takes it, seals whatever others queued and appends its own entries after them
   (:func:`seal_in`); when another session holds it, the writer queues its entries
-  (:func:`queue_entries`, no lock) and commits. A writer that sealed others' entries looks at
-  the queue once more after its commit (:func:`seal_more`). :func:`seal_queue` seals
+  (:func:`queue_entries`, no lock) and commits. Reads only queue theirs; every
+  ``SEAL_EVERY``-th queued read, and a writer whose sealing batch was full (a backlog), seal
+  what is queued after their commit (:func:`seal_more`). :func:`seal_queue` seals
   everything, waiting for the lock (before the log is read or verified, and to recover the
   entries of a writer that stopped before they were sealed).
 """
@@ -47,7 +48,7 @@ SEAL_BATCH: Final = 1000
 """The most queued entries one sealing session moves into the log."""
 
 LIVELY_ROUNDS: Final = 2
-"""How many sealing sessions a writer that held the log's lock runs after its commit."""
+"""How many sealing sessions a writer whose sealing batch was full runs after its commit."""
 
 SEALER: Final = "custrec.audit-sealer"
 """The actor id of the entries the sealer writes itself."""
@@ -192,13 +193,13 @@ def seal_more(
     now: Callable[[], datetime],
     rounds: int = LIVELY_ROUNDS,
 ) -> list[SealedBatch]:
-    """After a commit whose session held the log's lock and found other writers' entries in
-    the queue: seal what was queued meanwhile, without waiting, for at most ``rounds``
-    sealing sessions; return what they sealed.
+    """After a commit: seal what is queued, without waiting, for at most ``rounds`` sealing
+    sessions; return what they sealed. The registry calls it after a writer whose sealing
+    batch was full (a backlog) and after every ``SEAL_EVERY``-th queued read.
 
-    A writer that finds the lock taken queues its entries, commits and goes on; the entries
-    are sealed by the next session that gets the lock: the holder looking again here once it
-    has released it, the next writer, or the next audit read (which waits for the lock).
+    A session that finds the lock taken (and every read) queues its entries, commits and goes
+    on; the entries are sealed by the next session that gets the lock: a caller of this
+    function, the next writer, or the next audit read (which waits for the lock).
     """
     return _rounds(store, chain, now=now, wait=False, batch_size=SEAL_BATCH, rounds=rounds)
 
