@@ -17,7 +17,7 @@ from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
-from custrec.model.records import Customer, RecordState, VerificationStatus
+from custrec.model.records import Customer, RecordState
 from custrec.security import Action, Actor, Resource
 from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
@@ -27,7 +27,7 @@ from custrec.services._preparation import (
     PreparedCustomer,
     prepared,
 )
-from custrec.services._records import Records, matched
+from custrec.services._records import Records, matched, stored_form
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
@@ -294,15 +294,7 @@ class Intake:
         if record.state is RecordState.RESTRICTED:
             raise ValidationFailed(ValidationReport((RESTRICTION_ISSUE,)))
         reviewed = self._context.review_intake if review is None else review
-        return attrs.evolve(
-            record,
-            version=1,
-            owner=record.owner or actor.id,
-            team=record.team or actor.team,
-            created_at=record.created_at or now,
-            updated_at=now,
-            verification=(VerificationStatus.PENDING_REVIEW if reviewed else record.verification),
-        )
+        return stored_form(record, owner=actor.id, team=actor.team, now=now, review=reviewed)
 
     def _validated(self, customer: Customer, now: datetime) -> tuple[Customer, ValidationReport]:
         record = normalize_customer(customer, region=self._context.region)

@@ -42,15 +42,20 @@ from typing import Any, Final
 import attrs
 
 from custrec.errors import KeyUnavailable, NotFound
-from custrec.matching import StrongKey, blocking_keys, strong_keys
+from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.custom import CustomFieldSet
-from custrec.model.records import Customer, VerificationStatus
+from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
 from custrec.security import Action, Actor, DataKey, IndexKeys, KeyRing, Resource
 from custrec.security.keyring import _data_key_aad
-from custrec.services._custom import row_facets, search_keys
-from custrec.services._records import Records, matched
+from custrec.services._records import (
+    Records,
+    customer_row,
+    index_tokens,
+    matched,
+    stored_form,
+)
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
@@ -177,17 +182,7 @@ class Presealer:
     def stored(self, record: Customer, now: datetime) -> Customer:
         """``record`` as intake stores it at ``now`` (version 1, owner and team, instants,
         review status)."""
-        return attrs.evolve(
-            record,
-            version=1,
-            owner=record.owner or self.actor_id,
-            team=record.team or self.team,
-            created_at=record.created_at or now,
-            updated_at=now,
-            verification=(
-                VerificationStatus.PENDING_REVIEW if self.review else record.verification
-            ),
-        )
+        return stored_form(record, owner=self.actor_id, team=self.team, now=now, review=self.review)
 
     def seal(self, record: Customer, now: datetime) -> Presealed:
         """The row of a prepared (validated) ``record`` stored at ``now``, with its tokens and
@@ -196,11 +191,14 @@ class Presealer:
         customer = self.stored(record, now)
         strong = strong_keys(customer)
         tokens = {key: codec.lookup_keys(key) for key in strong}
-        keys: frozenset[MatchKey] = strong
-        if self.blocking:
-            keys = keys | blocking_keys(customer)
-        keys = keys | search_keys(customer, self.fields)
-        index_keys = frozenset(tokens[k][0] if k in tokens else codec.index_key(k) for k in keys)
+        index_keys = index_tokens(
+            customer,
+            codec.index_key,
+            blocking=self.blocking,
+            fields=self.fields,
+            tokens=tokens,
+            strong=strong,
+        )
         data = _CONVERTER.unstructure(customer)
         document = {"schema_version": SCHEMA_VERSION, "data": data}
         facts = Records.document_facts(document)
@@ -208,23 +206,7 @@ class Presealer:
         payload = codec.seal_document(
             Customer, document, DataKey(data_key), customer.id, None, facts
         )
-        assert customer.created_at is not None and customer.updated_at is not None
-        row = CustomerRow(
-            id=customer.id,
-            version=customer.version,
-            payload=payload,
-            index_keys=index_keys,
-            kind=customer.kind.value,
-            stage=customer.stage.value,
-            state=customer.state.value,
-            owner=customer.owner,
-            team=customer.team,
-            grade=customer.grade,
-            tags=customer.tags,
-            facets=row_facets(customer, self.fields),
-            created_at=customer.created_at,
-            updated_at=customer.updated_at,
-        )
+        row = customer_row(customer, payload, index_keys, self.fields)
         item = Presealed(
             row,
             tuple(sorted(tokens.items())),

@@ -24,7 +24,14 @@ from custrec.matching import StrongKey, blocking_keys, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.custom import CustomFieldSet
 from custrec.model.history import FieldChange, diff
-from custrec.model.records import Customer, Interaction, RecordState, Transaction, personal_fields
+from custrec.model.records import (
+    Customer,
+    Interaction,
+    RecordState,
+    Transaction,
+    VerificationStatus,
+    personal_fields,
+)
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.retention import RetentionAction
 from custrec.security import AccessDecision, Action, Actor, Resource, mask_custom, mask_record
@@ -80,6 +87,66 @@ def alias_target(row: CustomerRow) -> str:
     if not isinstance(target, str) or not target:
         raise StorageError(f"customer {row.id}: a merge alias names no customer")
     return target
+
+
+def stored_form(
+    record: Customer, *, owner: str, team: str | None, now: datetime, review: bool
+) -> Customer:
+    """``record`` as intake stores it at ``now``: version 1, ``owner`` and ``team`` where it
+    names none, its creation instant (``now`` unless given) and ``now`` as the last update,
+    and pending review when ``review`` (shared by intake and the presealing import path)."""
+    return attrs.evolve(
+        record,
+        version=1,
+        owner=record.owner or owner,
+        team=record.team or team,
+        created_at=record.created_at or now,
+        updated_at=now,
+        verification=(VerificationStatus.PENDING_REVIEW if review else record.verification),
+    )
+
+
+def index_tokens(
+    customer: Customer,
+    index_key: Callable[[MatchKey], str],
+    *,
+    blocking: bool,
+    fields: CustomFieldSet,
+    tokens: Mapping[MatchKey, tuple[str, ...]] | None = None,
+    strong: frozenset[StrongKey] | None = None,
+) -> frozenset[str]:
+    """The index tokens of ``customer`` (see :meth:`Records.index_keys`), with the codec's
+    ``index_key`` and the settings passed in, so that a worker process can compute them."""
+    keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
+    if blocking:
+        keys = keys | blocking_keys(customer)
+    keys = keys | search_keys(customer, fields)
+    known = tokens or {}
+    return frozenset(known[k][0] if k in known else index_key(k) for k in keys)
+
+
+def customer_row(
+    customer: Customer, payload: bytes, index_keys: frozenset[str], fields: CustomFieldSet
+) -> CustomerRow:
+    """The stored row of a stored-form ``customer`` with its sealed ``payload``."""
+    if customer.created_at is None or customer.updated_at is None:
+        raise ValueError("stored customers need created_at and updated_at")
+    return CustomerRow(
+        id=customer.id,
+        version=customer.version,
+        payload=payload,
+        index_keys=index_keys,
+        kind=customer.kind.value,
+        stage=customer.stage.value,
+        state=customer.state.value,
+        owner=customer.owner,
+        team=customer.team,
+        grade=customer.grade,
+        tags=customer.tags,
+        facets=row_facets(customer, fields),
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
 
 
 class Records:
@@ -167,26 +234,9 @@ class Records:
                 facts=self.customer_facts(customer),
                 minted=minted,
             )
-        return CustomerRow(
-            id=customer.id,
-            version=customer.version,
-            payload=payload,
-            index_keys=(
-                self.index_keys(customer, tokens=tokens, strong=strong, fields=fields)
-                if index_keys is None
-                else index_keys
-            ),
-            kind=customer.kind.value,
-            stage=customer.stage.value,
-            state=customer.state.value,
-            owner=customer.owner,
-            team=customer.team,
-            grade=customer.grade,
-            tags=customer.tags,
-            facets=row_facets(customer, fields),
-            created_at=customer.created_at,
-            updated_at=customer.updated_at,
-        )
+        if index_keys is None:
+            index_keys = self.index_keys(customer, tokens=tokens, strong=strong, fields=fields)
+        return customer_row(customer, payload, index_keys, fields)
 
     def customer_facts(self, customer: Customer) -> dict[str, Any]:
         """What the row of ``customer`` stores beside its payload (:meth:`row`), as the
@@ -250,13 +300,14 @@ class Records:
         the current index key, so it is reused instead of computed again. ``strong`` is the
         customer's :func:`~custrec.matching.strong_keys` when the caller has them already.
         """
-        keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
-        if self._context.matching.blocking:
-            keys = keys | blocking_keys(customer)
-        keys = keys | search_keys(customer, fields or self._context.fields.cached())
-        known = tokens or {}
-        codec = self._context.codec
-        return frozenset(known[k][0] if k in known else codec.index_key(k) for k in keys)
+        return index_tokens(
+            customer,
+            self._context.codec.index_key,
+            blocking=self._context.matching.blocking,
+            fields=fields or self._context.fields.cached(),
+            tokens=tokens,
+            strong=strong,
+        )
 
     def live_row(self, unit: Unit, customer_id: str) -> CustomerRow:
         """The row of ``customer_id``, following merge aliases to the surviving customer."""
