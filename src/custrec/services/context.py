@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,15 @@ read whose ticket is a multiple of this seals the queue after its commit; writer
 their own transactions as well. So the queue stays short without every read paying for a
 sealing."""
 
+_monotonic: Callable[[], float] = time.monotonic  # the clock of SEAL_AFTER (tests replace it)
+
+SEAL_AFTER: Final = 0.05
+"""Seconds: a unit that queued audit entries (a read, or a writer that found the log's lock
+taken) also seals after its commit when this registry has not sealed for this long. So at low
+traffic every entry is sealed within milliseconds of its commit (a queued entry can be deleted
+by whoever may write to the queue; a sealed one cannot, unnoticed), and at high traffic
+sealing costs at most one read in :data:`SEAL_EVERY` and one sealing per interval."""
+
 
 def utc_now() -> datetime:
     """The current time in UTC (the default clock)."""
@@ -143,6 +153,7 @@ class Unit:
         self.newest: AuditRecord | None = None  # the newest entry appended (for the head)
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
         self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
+        self.queued = False  # it queued entries for a later sealer (a queued-audit store)
         self.committed = False
         self._fields: CustomFieldSet | None = None
 
@@ -235,6 +246,7 @@ class Unit:
         (no waiting either way; see :mod:`custrec.storage.sealing`)."""
         sealed = self.context.seal_or_queue(self.session, self.pending)
         if sealed is None:
+            self.queued = True
             return
         self.sealed = sealed
         self.newest = sealed.newest
@@ -313,6 +325,7 @@ class Context:
     converter: cattrs.Converter = attrs.field(factory=make_converter)
     fields: FieldCache = attrs.field(factory=FieldCache)
     digest_key: bytes = attrs.field(factory=lambda: os.urandom(32))
+    _sealed_at: float = attrs.field(init=False, default=0.0)  # _monotonic() of the last sealing
 
     def require_keyring(self, what: str) -> KeyRing:
         """The keyring, or :class:`~custrec.errors.ErasureUnavailable` naming ``what`` needs it
@@ -354,6 +367,8 @@ class Context:
                     self.settle_audit(unit.sealed)
                 elif unit.newest is not None:
                     self.advance_head(unit.newest, unit.previous)
+                if unit.queued and self.seal_due():
+                    self.seal_now()
 
     @contextmanager
     def read_unit(self) -> Iterator[Unit]:
@@ -382,12 +397,13 @@ class Context:
     def record_audit(self, entries: Sequence[AuditRecord]) -> None:
         """Append audit entries in a write transaction of their own and move the head (or,
         on a backend that writes in parallel, queue them there: one ``INSERT``, and every
-        :data:`SEAL_EVERY`-th ticket seals what is queued after the commit)."""
+        :data:`SEAL_EVERY`-th ticket, or the first after :data:`SEAL_AFTER` without a sealing,
+        seals what is queued after the commit)."""
         if self.queues_audit():
             with self.store.transaction() as session:
                 tickets = queue_entries(session, entries, self.chain)
                 session.commit()
-            if any(ticket % SEAL_EVERY == 0 for ticket in tickets):
+            if any(ticket % SEAL_EVERY == 0 for ticket in tickets) or self.seal_due():
                 self.seal_now()
             return
         with self.store.transaction() as session:
@@ -409,9 +425,14 @@ class Context:
             queue_entries(session, entries, self.chain)
         return sealed
 
+    def seal_due(self) -> bool:
+        """Whether this registry has not sealed queued audit entries for :data:`SEAL_AFTER`."""
+        return _monotonic() - self._sealed_at >= SEAL_AFTER
+
     def seal_now(self) -> None:
         """Seal what is queued, without waiting (another session holding the log's lock is
         sealing anyway); a failure only warns: the entries stay queued."""
+        self._sealed_at = _monotonic()
         try:
             batches = seal_more(self.store, self.chain, now=self.now, rounds=1)
         except Exception as exc:  # the entries are committed: never raise for the sealing
@@ -447,6 +468,8 @@ class Context:
     def after_sealing(self, batches: Sequence[SealedBatch], *, advance: bool = True) -> None:
         """After commits that sealed ``batches``: warn of rejected queued entries
         (:class:`~custrec.errors.AuditIntegrityWarning`) and move the head."""
+        if batches:
+            self._sealed_at = _monotonic()
         rejected = [ticket for batch in batches for ticket in batch.rejected]
         if rejected:
             warnings.warn(

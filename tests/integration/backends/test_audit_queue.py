@@ -140,6 +140,7 @@ def test_entries_of_a_writer_that_stopped_before_sealing_are_sealed_later(
     first = Registry(store, keyring=keyring, audit_head=head)
     # the writer commits its queued entries, then stops before any sealing
     monkeypatch.setattr(context_module, "seal_in", lambda *a, **k: (False, None))
+    monkeypatch.setattr(context_module, "seal_more", lambda *a, **k: [])
     stored = first.customers.intake(person(4), actor=ADMIN)
     assert queued_count(store) > 0 and log(store) == []
     monkeypatch.undo()
@@ -199,8 +200,13 @@ def test_deleting_the_newest_sealed_entries_is_still_detected(
 
 
 def test_deleting_sealed_entries_while_a_read_is_queued_is_still_detected(
-    registry: Registry, store: PostgresStore, postgres_dsn: str, postgres_schema: str
+    registry: Registry,
+    store: PostgresStore,
+    postgres_dsn: str,
+    postgres_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(context_module, "SEAL_AFTER", 3600.0)  # the read stays queued
     stored = registry.customers.intake(person(6), actor=ADMIN)
     last = log(store)[-1].seq
     registry.customers.get(stored.id, actor=ADMIN)  # queued after the intake's sealed entries
@@ -390,3 +396,23 @@ def test_a_read_queues_its_entry_and_every_few_reads_seal_the_queue(
     assert registry.audit.verify(actor=AUDITOR).ok
     reads = [e for e in log(store) if e.customer_id == stored.id and e.seq > sealed]
     assert len(reads) == 2 * context_module.SEAL_EVERY
+
+
+def test_a_queued_read_is_sealed_once_the_registry_has_not_sealed_for_seal_after(
+    registry: Registry, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(context_module, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(context_module, "SEAL_EVERY", 10**9)  # no read seals by its ticket
+    stored = registry.customers.intake(person(14), actor=ADMIN)  # seals: the clock starts
+    now[0] += context_module.SEAL_AFTER / 2
+    registry.customers.get(stored.id, actor=ADMIN)
+    assert queued_count(store) == 1  # sealed a moment ago: the read only queues
+    now[0] += context_module.SEAL_AFTER
+    registry.customers.get(stored.id, actor=ADMIN)
+    # at low traffic a read's entry does not wait in the queue (where it could be deleted
+    # unnoticed) for the next writer or the SEAL_EVERY-th read
+    assert queued_count(store) == 0
+    sealed = [e for e in log(store) if e.customer_id == stored.id]
+    assert len(sealed) == 3, [e.action for e in sealed]  # the creation and the two reads
+    assert registry.audit.verify(actor=AUDITOR).ok
