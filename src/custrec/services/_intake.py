@@ -27,7 +27,7 @@ from custrec.services._preparation import (
     PreparedCustomer,
     prepared,
 )
-from custrec.services._records import Records, matched, stored_form
+from custrec.services._records import Records, claim_keys, stored_form
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
@@ -199,14 +199,12 @@ class Intake:
                     )
                 accepted: list[tuple[Customer, frozenset[StrongKey]]] = []
                 for position, customer, keys in allowed:
-                    if not allow_duplicates:
-                        ids, _ = matched(keys, tokens, found)
-                        ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
-                        if ids:
-                            duplicates[position] = tuple(ids)
-                            continue
-                    for key in keys:
-                        seen.setdefault(key, customer.id)
+                    clash = claim_keys(
+                        keys, customer.id, tokens, found, seen, check=not allow_duplicates
+                    )
+                    if clash:
+                        duplicates[position] = clash
+                        continue
                     accepted.append((customer, keys))
                 index_keys = [
                     self._records.index_keys(c, tokens=tokens, strong=keys) for c, keys in accepted

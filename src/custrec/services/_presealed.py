@@ -51,9 +51,9 @@ from custrec.security import Action, Actor, DataKey, IndexKeys, KeyRing, Resourc
 from custrec.security.keyring import _data_key_aad
 from custrec.services._records import (
     Records,
+    claim_keys,
     customer_row,
     index_tokens,
-    matched,
     stored_form,
 )
 from custrec.services.context import Context, check_actor, check_optional_reason
@@ -355,14 +355,10 @@ def intake_presealed(
         )
         accepted: list[Presealed] = []
         for position, item in allowed:
-            keys = [k for k, _ in item.tokens]
-            ids, _ = matched(keys, tokens, found)
-            ids = sorted(set(ids) | {seen[k] for k in keys if k in seen})
-            if ids:
-                duplicates[position] = tuple(ids)
+            clash = claim_keys([k for k, _ in item.tokens], item.row.id, tokens, found, seen)
+            if clash:
+                duplicates[position] = clash
                 continue
-            for key in keys:
-                seen.setdefault(key, item.row.id)
             accepted.append(item)
         codec = context.codec
         assert isinstance(codec, EncryptingCodec)
