@@ -1,20 +1,21 @@
 """Customers sealed ahead of intake, in an import's worker processes, and taken in as sealed.
 
-A bulk intake spends most of its time on work that does not depend on the order of the rows:
-the index and look-up tokens of each customer (strong identifiers, name-search and blocking
-keys, HMAC blind indexes) and sealing its document under a fresh data key (AES-GCM per
-personal field, packing). A :class:`Presealer` does that work anywhere, worker processes
-included, for a customer already prepared (validated) by the registry's
-:class:`~custrec.services.Preparation`: it gives the customer its final stored form (version 1,
-owner, team, instants, review status, as intake does) and returns a :class:`Presealed` row.
-:func:`intake_presealed` then does only what depends on the order and the store, in one
-transaction: ids already stored are skipped, the actor's right to create is decided, duplicates
-are refused (against the store by the precomputed tokens, and against earlier items of the
-run), each data key is wrapped under the master key, and the rows, their keys, their first
-history entries and the audit entries are written.
+A bulk intake spends most of its time on work that does not depend on the order of the rows: the
+match keys of each customer (strong identifiers, name-search and blocking keys) and sealing its
+document under a fresh data key (AES-GCM per personal field, packing). A :class:`Presealer` does
+that work anywhere, worker processes included, for a customer already prepared (validated) by
+the registry's :class:`~custrec.services.Preparation`: it gives the customer its final stored
+form (version 1, owner, team, instants, review status, as intake does) and returns a
+:class:`Presealed` row. :func:`intake_presealed` then does only what depends on the order and
+the store, in one transaction: the keys' HMAC blind-index tokens are computed, ids already
+stored are skipped, the actor's right to create is decided, duplicates are refused (against the
+store, and against earlier items of the run), each data key is wrapped under the master key, and
+the rows, their keys, their first history entries and the audit entries are written.
 
-Keys: a presealer holds the index keys (to compute tokens) and nothing else; the master key
-never leaves the registry's process. The data key a worker makes comes back with the row, in
+Keys: a presealer holds no key at all. Neither the master key nor the index keys leave the
+registry's process (the audit chain's key may be derived from the index keys, so a worker that
+held them could forge audit entries); the tokens are computed by the writer, which costs a few
+HMACs per row. The data key a worker makes comes back with the row, in
 memory through the worker's pipe, and is wrapped here (bound to the customer's id) before it is
 stored. Trust: a presealed row is taken in only with a valid seal, an HMAC under a random key
 the registry made for this presealer (kept in the registry and the presealer, never in a row),
@@ -53,7 +54,7 @@ from custrec.services._records import (
     Records,
     claim_keys,
     customer_row,
-    index_tokens,
+    match_keys,
     stored_form,
 )
 from custrec.services.context import Context, check_actor, check_optional_reason
@@ -90,11 +91,13 @@ class _NoMasterKey:
 
 @attrs.frozen(eq=False)
 class Presealed:
-    """One customer as stored (its row, sealed), its look-up tokens and its data key (in
-    memory only: wrapped by :func:`intake_presealed`), with the seal that makes it trusted."""
+    """One customer as stored (its row, sealed, without index tokens yet), its match keys (the
+    strong ones looked up, and every one indexed) and its data key (in memory only: wrapped by
+    :func:`intake_presealed`), with the seal that makes it trusted."""
 
     row: CustomerRow
-    tokens: tuple[tuple[StrongKey, tuple[str, ...]], ...] = attrs.field(repr=False)
+    strong: tuple[StrongKey, ...] = attrs.field(repr=False)
+    keys: tuple[MatchKey, ...] = attrs.field(repr=False)
     data_key: bytes = attrs.field(repr=False)
     actor_id: str
     ticket: str = attrs.field(repr=False)
@@ -118,8 +121,8 @@ def _digest(key: bytes, item: Presealed) -> str:
         sorted(row.facets),
         row.created_at.isoformat() if row.created_at else None,
         row.updated_at.isoformat() if row.updated_at else None,
-        sorted(row.index_keys),
-        [[k[0], k[1], list(t)] for k, t in item.tokens],
+        [list(k) for k in item.strong],
+        [list(k) for k in item.keys],
     ]
     mac = hmac.new(key, json.dumps(facts, ensure_ascii=False).encode("utf-8"), hashlib.sha256)
     mac.update(len(row.payload).to_bytes(8, "big"))
@@ -129,8 +132,8 @@ def _digest(key: bytes, item: Presealed) -> str:
 
 
 class Presealer:
-    """Seals prepared customers for one registry and actor, anywhere: it pickles (the index
-    keys travel with it, no master key). Made by :func:`presealer`."""
+    """Seals prepared customers for one registry and actor, anywhere: it pickles, and holds no
+    key (no master key, no index key). Made by :func:`presealer`."""
 
     def __init__(
         self,
@@ -140,8 +143,6 @@ class Presealer:
         fields: CustomFieldSet,
         blocking: bool,
         review: bool,
-        index_keys: IndexKeys,
-        index_length: int,
         ticket: str,
         key: bytes,
     ) -> None:
@@ -150,8 +151,6 @@ class Presealer:
         self.fields = fields
         self.blocking = blocking
         self.review = review
-        self._index_keys = index_keys
-        self._index_length = index_length
         self._ticket = ticket
         self._key = key
         self._codec: EncryptingCodec | None = None
@@ -166,8 +165,6 @@ class Presealer:
             "fields": self.fields,
             "blocking": self.blocking,
             "review": self.review,
-            "index_keys": self._index_keys,
-            "index_length": self._index_length,
             "ticket": self._ticket,
             "key": self._key,
         }
@@ -175,7 +172,9 @@ class Presealer:
 
     def _sealing(self) -> EncryptingCodec:
         if self._codec is None:
-            ring = KeyRing(_NoMasterKey(), self._index_keys, index_length=self._index_length)
+            # sealing needs only the cipher: these index keys are random and never used (the
+            # writer computes every token with the registry's own)
+            ring = KeyRing(_NoMasterKey(), IndexKeys.generate())
             self._codec = EncryptingCodec(ring)
         return self._codec
 
@@ -185,20 +184,12 @@ class Presealer:
         return stored_form(record, owner=self.actor_id, team=self.team, now=now, review=self.review)
 
     def seal(self, record: Customer, now: datetime) -> Presealed:
-        """The row of a prepared (validated) ``record`` stored at ``now``, with its tokens and
-        a new data key; only for a record the registry's preparation returned."""
+        """The row of a prepared (validated) ``record`` stored at ``now``, with its match keys
+        and a new data key; only for a record the registry's preparation returned."""
         codec = self._sealing()
         customer = self.stored(record, now)
         strong = strong_keys(customer)
-        tokens = {key: codec.lookup_keys(key) for key in strong}
-        index_keys = index_tokens(
-            customer,
-            codec.index_key,
-            blocking=self.blocking,
-            fields=self.fields,
-            tokens=tokens,
-            strong=strong,
-        )
+        keys = match_keys(customer, blocking=self.blocking, fields=self.fields, strong=strong)
         data = _CONVERTER.unstructure(customer)
         document = {"schema_version": SCHEMA_VERSION, "data": data}
         facts = Records.document_facts(document)
@@ -206,10 +197,11 @@ class Presealer:
         payload = codec.seal_document(
             Customer, document, DataKey(data_key), customer.id, None, facts
         )
-        row = customer_row(customer, payload, index_keys, self.fields)
+        row = customer_row(customer, payload, frozenset(), self.fields)
         item = Presealed(
             row,
-            tuple(sorted(tokens.items())),
+            tuple(sorted(strong)),
+            tuple(sorted(keys)),
             data_key,
             self.actor_id,
             ticket=self._ticket,
@@ -289,7 +281,6 @@ def presealer(service: object, *, actor: Actor, review: bool | None = None) -> P
         or codec.keyring is not context.keyring
     ):
         return None
-    ring = context.keyring
     ticket, key = secrets.token_hex(16), secrets.token_bytes(32)
     tickets = _ISSUED.get(service)
     if tickets is None:
@@ -301,8 +292,6 @@ def presealer(service: object, *, actor: Actor, review: bool | None = None) -> P
         fields=context.fields.cached(),
         blocking=bool(context.matching.blocking),
         review=context.review_intake if review is None else review,
-        index_keys=ring.index_keys,
-        index_length=ring.blind_index.length,
         ticket=ticket,
         key=key,
     )
@@ -327,6 +316,9 @@ def intake_presealed(
     duplicates: dict[int, tuple[str, ...]] = {}
     denied: dict[int, str] = {}
     seen: dict[StrongKey, str] = {}
+    codec = context.codec
+    assert isinstance(codec, EncryptingCodec)
+    now = context.now()  # audit and history in write order (rows keep their preparation time)
     with context.unit() as unit:
         existing = {r.id for r in unit.session.customers.get_many(i.row.id for i in items)}
         allowed: list[tuple[int, Presealed]] = []
@@ -337,11 +329,10 @@ def intake_presealed(
             decision = context.policy.decide(actor, Action.CREATE, Resource.of(item.row))
             if not decision.allowed:
                 denied[position] = decision.reason
-                assert item.row.updated_at is not None
                 unit.audit(
                     actor,
                     "denied.create",
-                    at=item.row.updated_at,
+                    at=now,
                     reason=decision.reason,
                     outcome="denied",
                 )
@@ -349,19 +340,22 @@ def intake_presealed(
             allowed.append((position, item))
         tokens: dict[MatchKey, tuple[str, ...]] = {}
         for _, item in allowed:
-            tokens.update(item.tokens)
+            for key in item.strong:
+                if key not in tokens:
+                    tokens[key] = codec.lookup_keys(key)
         found: Mapping[str, Sequence[str]] = unit.session.customers.lookup_many(
             t for looked_up in tokens.values() for t in looked_up
         )
         accepted: list[Presealed] = []
         for position, item in allowed:
-            clash = claim_keys([k for k, _ in item.tokens], item.row.id, tokens, found, seen)
+            clash = claim_keys(item.strong, item.row.id, tokens, found, seen)
             if clash:
                 duplicates[position] = clash
                 continue
-            accepted.append(item)
-        codec = context.codec
-        assert isinstance(codec, EncryptingCodec)
+            index_keys = frozenset(
+                tokens[k][0] if k in tokens else codec.index_key(k) for k in item.keys
+            )
+            accepted.append(attrs.evolve(item, row=attrs.evolve(item.row, index_keys=index_keys)))
         key_store = codec.key_store
         left = {} if key_store is None else _left_behind(key_store, [i.row.id for i in accepted])
         made_at = datetime.now(UTC)
@@ -382,8 +376,6 @@ def intake_presealed(
             else:
                 kept = ring.unwrap_data_key(cid, earlier.master_key_id, earlier.wrapped)
                 rows.append(_resealed(codec, records, item, kept))
-            now = item.row.updated_at
-            assert now is not None
             histories.append(records.creation_entry(cid, actor.id, reason, now))
             unit.audit(
                 actor, "customer.create", at=now, customer_id=cid, reason=reason, change=True

@@ -116,13 +116,26 @@ def index_tokens(
     strong: frozenset[StrongKey] | None = None,
 ) -> frozenset[str]:
     """The index tokens of ``customer`` (see :meth:`Records.index_keys`), with the codec's
-    ``index_key`` and the settings passed in, so that a worker process can compute them."""
+    ``index_key`` and the settings passed in."""
+    keys = match_keys(customer, blocking=blocking, fields=fields, strong=strong)
+    known = tokens or {}
+    return frozenset(known[k][0] if k in known else index_key(k) for k in keys)
+
+
+def match_keys(
+    customer: Customer,
+    *,
+    blocking: bool,
+    fields: CustomFieldSet,
+    strong: frozenset[StrongKey] | None = None,
+) -> frozenset[MatchKey]:
+    """The match keys ``customer`` is indexed under (before any blind index): its strong
+    identifiers, blocking keys when ``blocking``, its name-search and indexed custom-field keys
+    (a worker process computes them without any key; see :func:`index_tokens`)."""
     keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
     if blocking:
         keys = keys | blocking_keys(customer)
-    keys = keys | search_keys(customer, fields)
-    known = tokens or {}
-    return frozenset(known[k][0] if k in known else index_key(k) for k in keys)
+    return keys | search_keys(customer, fields)
 
 
 def customer_row(

@@ -197,7 +197,7 @@ def test_only_an_unaltered_presealed_row_of_this_registry_and_actor_is_taken_in(
     assert (customer.owner, customer.team, customer.created_at) == ("ops", "east", WHEN)
 
 
-def test_a_presealer_pickles_without_the_master_key() -> None:
+def test_a_presealer_pickles_without_any_key_of_the_registry() -> None:
     import pickle
 
     ring = KeyRing.generate()
@@ -205,4 +205,9 @@ def test_a_presealer_pickles_without_the_master_key() -> None:
     blob = pickle.dumps(sealer)
     master = ring.provider
     assert all(k not in blob for k in getattr(master, "_keys", {}).values())
+    # nor the index keys, from which the audit chain's key is derived unless pinned: a worker
+    # holding them could forge audit entries
+    index_secrets = list(ring.index_keys._keys.values())
+    assert index_secrets and all(k not in blob for k in index_secrets)
+    assert ring.audit_key() not in blob
     assert "ops" in repr(pickle.loads(blob))
