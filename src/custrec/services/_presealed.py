@@ -35,6 +35,7 @@ import hmac
 import json
 import os
 import secrets
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -42,7 +43,7 @@ from typing import Any, Final
 
 import attrs
 
-from custrec.errors import KeyUnavailable, NotFound
+from custrec.errors import KeyUnavailable
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.custom import CustomFieldSet
@@ -60,7 +61,7 @@ from custrec.services._records import (
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
-from custrec.storage.codec import EncryptingCodec
+from custrec.storage.codec import EncryptingCodec, stored_keys
 
 __all__ = ["Presealed", "Presealer", "intake_presealed", "presealer", "registry_clock"]
 
@@ -230,6 +231,7 @@ class _Tickets:
 
 
 _ISSUED: Final[weakref.WeakKeyDictionary[object, _Tickets]] = weakref.WeakKeyDictionary()
+_ISSUING: Final = threading.Lock()
 
 
 def _parts(service: object) -> tuple[Context, Records]:
@@ -243,14 +245,8 @@ def _parts(service: object) -> tuple[Context, Records]:
 def _left_behind(key_store: Store, customer_ids: Sequence[str]) -> dict[str, WrappedKey]:
     """The keys a separate key store already holds for some of ``customer_ids`` (an
     interrupted run committed them, not their rows), in one read."""
-    found: dict[str, WrappedKey] = {}
     with key_store.transaction(readonly=True) as key_session:
-        for customer_id in customer_ids:
-            try:
-                found[customer_id] = key_session.keys.get(customer_id)
-            except NotFound:
-                continue
-    return found
+        return stored_keys(key_session.keys, customer_ids)
 
 
 def _resealed(codec: EncryptingCodec, records: Records, item: Presealed, key: bytes) -> CustomerRow:
@@ -282,9 +278,10 @@ def presealer(service: object, *, actor: Actor, review: bool | None = None) -> P
     ):
         return None
     ticket, key = secrets.token_hex(16), secrets.token_bytes(32)
-    tickets = _ISSUED.get(service)
-    if tickets is None:
-        tickets = _ISSUED[service] = _Tickets()
+    with _ISSUING:  # two imports starting at once on one registry share one ticket map
+        tickets = _ISSUED.get(service)
+        if tickets is None:
+            tickets = _ISSUED[service] = _Tickets()
     tickets.made[ticket] = (actor.id, key)
     return Presealer(
         actor_id=actor.id,

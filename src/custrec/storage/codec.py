@@ -269,6 +269,21 @@ class PlaintextCodec:
         return (self.index_key(key),)
 
 
+def stored_keys(keys: KeyTable, customer_ids: Sequence[str]) -> dict[str, WrappedKey]:
+    """The wrapped keys ``keys`` holds for some of ``customer_ids``: one batched read where the
+    backend has one (``get_many``, SQLite), else one read per customer."""
+    batch = getattr(keys, "get_many", None)
+    if batch is not None:
+        return dict(batch(customer_ids))
+    found: dict[str, WrappedKey] = {}
+    for customer_id in customer_ids:
+        try:
+            found[customer_id] = keys.get(customer_id)
+        except NotFound:
+            continue
+    return found
+
+
 class _KeySource:
     """Where data keys live: the session's own ``keys`` table, or a separate key store."""
 
@@ -304,16 +319,7 @@ class _KeySource:
         """The keys stored for some of ``customer_ids`` (one read of the key store)."""
 
         def read(keys: KeyTable) -> dict[str, WrappedKey]:
-            batch = getattr(keys, "get_many", None)  # a backend's batched read (SQLite)
-            if batch is not None:
-                return dict(batch(customer_ids))
-            found: dict[str, WrappedKey] = {}
-            for customer_id in customer_ids:
-                try:
-                    found[customer_id] = keys.get(customer_id)
-                except NotFound:
-                    continue
-            return found
+            return stored_keys(keys, customer_ids)
 
         result: dict[str, WrappedKey] = self._run(read, write=False)
         return result
