@@ -27,7 +27,7 @@ from custrec.services._preparation import (
     PreparedCustomer,
     prepared,
 )
-from custrec.services._records import Records, claim_keys, stored_form
+from custrec.services._records import Records, claim_keys, may_create, stored_form
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
@@ -172,20 +172,9 @@ class Intake:
                     if customer.id in existing:
                         skipped.append(customer.id)
                         continue
-                    decision = self._context.policy.decide(
-                        actor, Action.CREATE, Resource.of(customer)
-                    )
-                    if not decision.allowed:
-                        denied[position] = decision.reason
-                        unit.audit(
-                            actor,
-                            "denied.create",
-                            at=now,
-                            reason=decision.reason,
-                            outcome="denied",
-                        )
-                        continue
-                    allowed.append((position, customer, strong_keys(customer)))
+                    resource = Resource.of(customer)
+                    if may_create(unit, actor, resource, position=position, denied=denied, now=now):
+                        allowed.append((position, customer, strong_keys(customer)))
                 tokens: dict[MatchKey, tuple[str, ...]] = {}
                 found: Mapping[str, Sequence[str]] = {}
                 if not allow_duplicates:

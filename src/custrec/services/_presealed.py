@@ -49,13 +49,14 @@ from custrec.matching.keys import MatchKey
 from custrec.model.custom import CustomFieldSet
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
-from custrec.security import Action, Actor, DataKey, IndexKeys, KeyRing, Resource
+from custrec.security import Actor, DataKey, IndexKeys, KeyRing, Resource
 from custrec.security.keyring import _data_key_aad
 from custrec.services._records import (
     Records,
     claim_keys,
     customer_row,
     match_keys,
+    may_create,
     stored_form,
 )
 from custrec.services.context import Context, check_actor, check_optional_reason
@@ -323,18 +324,9 @@ def intake_presealed(
             if item.row.id in existing:
                 skipped.append(item.row.id)
                 continue
-            decision = context.policy.decide(actor, Action.CREATE, Resource.of(item.row))
-            if not decision.allowed:
-                denied[position] = decision.reason
-                unit.audit(
-                    actor,
-                    "denied.create",
-                    at=now,
-                    reason=decision.reason,
-                    outcome="denied",
-                )
-                continue
-            allowed.append((position, item))
+            resource = Resource.of(item.row)
+            if may_create(unit, actor, resource, position=position, denied=denied, now=now):
+                allowed.append((position, item))
         tokens: dict[MatchKey, tuple[str, ...]] = {}
         for _, item in allowed:
             for key in item.strong:

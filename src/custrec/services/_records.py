@@ -747,6 +747,26 @@ class Records:
         return underlying, since
 
 
+def may_create(
+    unit: Unit,
+    actor: Actor,
+    resource: Resource,
+    *,
+    position: int,
+    denied: dict[int, str],
+    now: datetime,
+) -> bool:
+    """A batch's access check for one new customer: whether ``actor`` may create what
+    ``resource`` describes; if not, the reason goes into ``denied`` at ``position`` and the
+    refusal is audited (``denied.create``)."""
+    decision = unit.context.policy.decide(actor, Action.CREATE, resource)
+    if decision.allowed:
+        return True
+    denied[position] = decision.reason
+    unit.audit(actor, "denied.create", at=now, reason=decision.reason, outcome="denied")
+    return False
+
+
 def claim_keys(
     keys: Collection[StrongKey],
     customer_id: str,

@@ -361,3 +361,20 @@ def test_identify_returns_holders_of_strong_keys_and_existing_ids(registry: Regi
     assert holders == {("phone", "+8613800138000"): (a.id,), ("email", "b@example.com"): (b.id,)}
     assert existing == {a.id}
     assert registry.customers.identify([], actor=CLERK) == IdentifyResult()
+
+
+def test_a_bulk_intake_refuses_and_audits_each_customer_the_actor_may_not_create(
+    registry: Registry,
+) -> None:
+    auditor = Actor(id="aud", roles={"auditor"})
+    result = registry.customers.intake_many(
+        [person("13800138000"), person("13900139000")], actor=auditor
+    )
+    assert result.added == () and sorted(result.denied) == [0, 1]
+    assert registry.customers.count(actor=Actor(id="adm", roles={"admin"})) == 0
+    refusals = [
+        e
+        for e in registry.audit.trail(actor=auditor, actor_id="aud")
+        if e.action == "denied.create"
+    ]
+    assert [e.outcome for e in refusals] == ["denied", "denied"]
