@@ -19,6 +19,7 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.security import Action, Actor, Resource
+from custrec.services._batch import claim_keys, may_create
 from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
@@ -27,7 +28,7 @@ from custrec.services._preparation import (
     PreparedCustomer,
     prepared,
 )
-from custrec.services._records import Records, claim_keys, may_create, stored_form
+from custrec.services._records import Records, stored_form
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord

@@ -51,12 +51,11 @@ from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
 from custrec.security import Actor, DataKey, IndexKeys, KeyRing, Resource
 from custrec.security.keyring import _data_key_aad
+from custrec.services._batch import claim_keys, may_create
 from custrec.services._records import (
     Records,
-    claim_keys,
     customer_row,
     match_keys,
-    may_create,
     stored_form,
 )
 from custrec.services.context import Context, check_actor, check_optional_reason

@@ -12,7 +12,7 @@ import copy
 import json
 import re
 import typing
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -745,48 +745,6 @@ class Records:
             underlying = RecordState.LIVE if current is RecordState.RESTRICTED else current
             since = customer.created_at if underlying is RecordState.ARCHIVED else None
         return underlying, since
-
-
-def may_create(
-    unit: Unit,
-    actor: Actor,
-    resource: Resource,
-    *,
-    position: int,
-    denied: dict[int, str],
-    now: datetime,
-) -> bool:
-    """A batch's access check for one new customer: whether ``actor`` may create what
-    ``resource`` describes; if not, the reason goes into ``denied`` at ``position`` and the
-    refusal is audited (``denied.create``)."""
-    decision = unit.context.policy.decide(actor, Action.CREATE, resource)
-    if decision.allowed:
-        return True
-    denied[position] = decision.reason
-    unit.audit(actor, "denied.create", at=now, reason=decision.reason, outcome="denied")
-    return False
-
-
-def claim_keys(
-    keys: Collection[StrongKey],
-    customer_id: str,
-    tokens: Mapping[MatchKey, tuple[str, ...]],
-    found: Mapping[str, Sequence[str]],
-    seen: dict[StrongKey, str],
-    *,
-    check: bool = True,
-) -> tuple[str, ...]:
-    """A batch's duplicate check for one new customer: the ids of stored customers ``found``
-    under its ``keys`` and of earlier customers of the batch that claimed one (``seen``), or,
-    when there are none (or ``check`` is off), ``()`` after claiming its keys in ``seen``."""
-    if check:
-        ids, _ = matched(keys, tokens, found)
-        clash = sorted(set(ids) | {seen[k] for k in keys if k in seen})
-        if clash:
-            return tuple(clash)
-    for key in keys:
-        seen.setdefault(key, customer_id)
-    return ()
 
 
 def matched(

@@ -1,0 +1,55 @@
+"""A batch intake's per-customer decisions, shared by ``intake_many`` and the presealing
+import path: the right to create and the duplicate check."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+
+from custrec.matching import StrongKey
+from custrec.matching.keys import MatchKey
+from custrec.security import Action, Actor, Resource
+from custrec.services._records import matched
+from custrec.services.context import Unit
+
+
+def may_create(
+    unit: Unit,
+    actor: Actor,
+    resource: Resource,
+    *,
+    position: int,
+    denied: dict[int, str],
+    now: datetime,
+) -> bool:
+    """A batch's access check for one new customer: whether ``actor`` may create what
+    ``resource`` describes; if not, the reason goes into ``denied`` at ``position`` and the
+    refusal is audited (``denied.create``)."""
+    decision = unit.context.policy.decide(actor, Action.CREATE, resource)
+    if decision.allowed:
+        return True
+    denied[position] = decision.reason
+    unit.audit(actor, "denied.create", at=now, reason=decision.reason, outcome="denied")
+    return False
+
+
+def claim_keys(
+    keys: Collection[StrongKey],
+    customer_id: str,
+    tokens: Mapping[MatchKey, tuple[str, ...]],
+    found: Mapping[str, Sequence[str]],
+    seen: dict[StrongKey, str],
+    *,
+    check: bool = True,
+) -> tuple[str, ...]:
+    """A batch's duplicate check for one new customer: the ids of stored customers ``found``
+    under its ``keys`` and of earlier customers of the batch that claimed one (``seen``), or,
+    when there are none (or ``check`` is off), ``()`` after claiming its keys in ``seen``."""
+    if check:
+        ids, _ = matched(keys, tokens, found)
+        clash = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+        if clash:
+            return tuple(clash)
+    for key in keys:
+        seen.setdefault(key, customer_id)
+    return ()
