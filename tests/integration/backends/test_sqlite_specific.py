@@ -1799,3 +1799,36 @@ def test_a_history_batch_over_many_customers_numbers_each_customer_on(store: SQL
     assert seqs == expected
     with store.transaction(readonly=True) as s:
         assert [r.seq for r in s.history.list_for("c-0000")] == [1, 2, 3]
+
+
+@given(
+    stored=st.sets(st.integers(0, 1300), max_size=700),
+    asked=st.lists(st.integers(0, 1300), max_size=1200),
+)
+def test_keys_get_many_equals_one_get_per_id_across_chunk_boundaries(
+    tmp_path_factory: pytest.TempPathFactory, stored: set[int], asked: list[int]
+) -> None:
+    """The batched key read (one statement per 500 ids) gives exactly what reading each id
+    alone gives, for any ids asked, repeated or absent, in any number of chunks."""
+    path = tmp_path_factory.mktemp("keys") / "k.sqlite"
+    with SQLiteStore(path) as keys_store:
+        with keys_store.transaction() as s:
+            s.keys.put_many(
+                [
+                    WrappedKey(
+                        customer_id=f"c-{i}", master_key_id="m", wrapped=b"%d" % i, created_at=T0
+                    )
+                    for i in sorted(stored)
+                ]
+            )
+            s.commit()
+        ids = [f"c-{i}" for i in asked]
+        with keys_store.transaction(readonly=True) as s:
+            batched = s.keys.get_many(ids)
+            alone = {}
+            for customer_id in ids:
+                try:
+                    alone[customer_id] = s.keys.get(customer_id)
+                except NotFound:
+                    continue
+    assert batched == alone
