@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from custrec.errors import StorageError
+from custrec.services._worker_pipe import read_into, reply, stopped
 
 __all__ = ["ProfileWorker"]
 
@@ -42,7 +43,7 @@ def _serve(conn: Connection, reopen: Callable[[], Any]) -> None:
     # pages are read by a thread of their own: the caller may send the next page while this
     # process sends back the last one, and neither side must wait for the other's pipe
     pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    threading.Thread(target=_read, args=(conn, pages), daemon=True).start()
+    threading.Thread(target=read_into, args=(conn, pages), daemon=True).start()
     try:
         while True:
             page = pages.get()
@@ -61,17 +62,6 @@ def _serve(conn: Connection, reopen: Callable[[], Any]) -> None:
         close = getattr(getattr(context, "store", None), "close", None)
         if close is not None:
             close()
-
-
-def _read(conn: Connection, pages: queue.SimpleQueue[Any]) -> None:
-    try:
-        while True:
-            page = conn.recv()
-            pages.put(page)
-            if page is None:
-                return
-    except (EOFError, OSError):
-        pages.put(None)
 
 
 class ProfileWorker:
@@ -104,30 +94,11 @@ class ProfileWorker:
 
     def receive(self) -> tuple[list[Any], list[str]]:
         """The next page's profiles and the ids left out."""
-        multiprocessing.connection.wait([self._conn, self._process.sentinel])
-        try:
-            message = pickle.loads(self._conn.recv_bytes())
-        except (EOFError, OSError):
-            raise self._stopped() from None
-        if message[0] != "ok":
-            raise StorageError(f"a clustering worker failed: {message[1]}")
-        return message[1], message[2]
+        found, gone = reply(self._conn, self._process)
+        return found, gone
 
     def _stopped(self) -> StorageError:
-        try:  # the worker may have said why before it stopped
-            if self._conn.poll():
-                message = pickle.loads(self._conn.recv_bytes())
-                if message[0] == "error":
-                    return StorageError(f"a clustering worker failed: {message[1]}")
-        except (EOFError, OSError, pickle.UnpicklingError):
-            pass
-        self._process.join(timeout=5)
-        code = self._process.exitcode
-        how = "its pipe closed" if code is None else f"exit code {code}"
-        return StorageError(
-            f"a clustering worker stopped unexpectedly ({how}): a script that clusters with "
-            "reopen must guard its top level with 'if __name__ == \"__main__\":'"
-        )
+        return stopped(self._conn, self._process)
 
     def close(self) -> None:
         """Stop the worker and wait for it."""

@@ -24,11 +24,12 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Final
 
-from custrec.errors import StorageError
 from custrec.matching.scoring import MatchDecision, Thresholds, Weights
+from custrec.services._worker_pipe import read_into, reply
+from custrec.services._worker_pipe import stopped as worker_stopped
 
 if TYPE_CHECKING:
-    from custrec.services._clustering import Scored, _Found, _Scratch
+    from custrec.services._clustering import _Found, _Scratch
 
 __all__ = ["score_in_two"]
 
@@ -49,7 +50,7 @@ def _serve(
     from custrec.services._clustering import load_profile, score_block
 
     chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    threading.Thread(target=_read, args=(conn, chunks), daemon=True).start()
+    threading.Thread(target=read_into, args=(conn, chunks), daemon=True).start()
     try:
         while True:
             message = chunks.get()
@@ -70,17 +71,6 @@ def _serve(
             conn.send_bytes(pickle.dumps(("ok", (compared, links)), pickle.HIGHEST_PROTOCOL))
     except OSError:
         return
-
-
-def _read(conn: Connection, chunks: queue.SimpleQueue[Any]) -> None:
-    try:
-        while True:
-            message = pickle.loads(conn.recv_bytes())
-            chunks.put(message)
-            if message is None:
-                return
-    except (EOFError, OSError):
-        chunks.put(None)
 
 
 def _chunks(blocks: Iterator[tuple[int, list[int]]]) -> Iterator[Chunk]:
@@ -122,7 +112,7 @@ def score_in_two(
     try:
         for chunk in _chunks(blocks):
             while held and mine.poll():
-                found.add(_receive(mine, process))
+                found.add(reply(mine, process)[0])
                 held -= 1
             if held < _AHEAD:
                 members = sorted({n for _, m in chunk for n in m})
@@ -130,14 +120,14 @@ def score_in_two(
                 try:
                     mine.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
                 except (OSError, ValueError):
-                    raise _stopped(process) from None
+                    raise worker_stopped(mine, process) from None
                 held += 1
                 continue
             for k, members_ in chunk:
                 loaded = scratch.profiles(members_)
                 found.add(score_block(k, members_, loaded, stopped, wanted, thresholds, weights))
         while held:
-            found.add(_receive(mine, process))
+            found.add(reply(mine, process)[0])
             held -= 1
     finally:
         try:
@@ -149,25 +139,3 @@ def score_in_two(
         if process.is_alive():
             process.kill()
             process.join()
-
-
-def _receive(conn: Connection, process: Any) -> Scored:
-    multiprocessing.connection.wait([conn, process.sentinel])
-    try:
-        kind, payload = pickle.loads(conn.recv_bytes())
-    except (EOFError, OSError):
-        raise _stopped(process) from None
-    if kind != "ok":
-        raise StorageError(f"a clustering worker failed: {payload}")
-    scored: Scored = payload
-    return scored
-
-
-def _stopped(process: Any) -> StorageError:
-    process.join(timeout=5)
-    code = process.exitcode
-    how = "its pipe closed" if code is None else f"exit code {code}"
-    return StorageError(
-        f"a clustering worker stopped unexpectedly ({how}): a script that clusters with "
-        "workers must guard its top level with 'if __name__ == \"__main__\":'"
-    )
