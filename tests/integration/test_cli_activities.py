@@ -358,6 +358,15 @@ def test_grades_go_to_the_dimension_asked_for(env: dict[str, Path]) -> None:
         (["threshold", "--cuts", "5,4,3,2,1"], "needs --labels"),
         (["pareto-value", "--labels", "A,B"], "invalid grading policy"),
         (["rfm", "--dimension", "Bad Name"], "--dimension"),
+        (["stars", "--k", "3"], "--k does not apply to --policy stars"),
+        (["rfm", "--cuts", "1,2"], "--cuts does not apply to --policy rfm"),
+        (["churn", "--bins", "3"], "--bins does not apply to --policy churn"),
+        (["pareto-value", "--exclusive"], "--exclusive does not apply"),
+        (["abcd", "--cuts", "3000,2000", "--metric", "purchase_count"], "--metric does not"),
+        (
+            ["threshold", "--metric", "purchase_count", "--cuts", "3,2", "--currency", "USD"],
+            "--currency does not apply to --metric purchase_count",
+        ),
     ],
 )
 def test_bad_policy_options_are_usage_errors(

@@ -52,6 +52,20 @@ DEFAULT_DIMENSIONS: Final = {"churn": "churn"}
 
 PRIMARY: Final = "grade"
 
+OPTION_POLICIES: Final = {
+    "labels": ("pareto-value", "pareto-customers", "abcd", "threshold", "stars"),
+    "cuts": ("abcd", "threshold", "stars"),
+    "currency": ("abcd", "threshold"),
+    "metric": ("threshold",),
+    "exclusive": ("abcd", "threshold"),
+    "bins": ("rfm",),
+    "breakpoints": ("pareto-value", "pareto-customers"),
+    "amount_weight": ("stars",),
+    "frequency_weight": ("stars",),
+    "k": ("churn",),
+}
+"""The policies each policy option applies to; giving one to any other policy is a usage error."""
+
 
 def _labels(text: str) -> tuple[str, ...]:
     labels = tuple(part.strip() for part in text.split(","))
@@ -99,11 +113,10 @@ def add_grade_command(
         help="abcd: amounts for A,B[,C], e.g. 100000,20000; threshold: the cut points, best "
         "first; stars: four combined-score cuts in (0, 1], default 0.2,0.4,0.6,0.8",
     )
-    grade.add_argument("--currency", default="CNY", help="abcd, threshold: currency of the cuts")
+    grade.add_argument("--currency", help="abcd, threshold: currency of the cuts (CNY)")
     grade.add_argument(
         "--metric",
         choices=METRICS,
-        default="total_spent",
         help="threshold: the metric cut (default total_spent)",
     )
     grade.add_argument(
@@ -111,24 +124,33 @@ def add_grade_command(
         action="store_true",
         help="abcd, threshold: a value must pass a cut strictly (default: reaching it passes)",
     )
-    grade.add_argument("--bins", type=_positive, default=5, help="rfm: score levels (default 5)")
+    grade.add_argument("--bins", type=_positive, help="rfm: score levels (default 5)")
     grade.add_argument(
         "--breakpoints", type=_numbers, help="pareto: cumulative shares, default 0.8,0.95"
     )
-    grade.add_argument(
-        "--amount-weight", type=_number, default=0.6, help="stars: weight of amount (0.6)"
-    )
-    grade.add_argument(
-        "--frequency-weight", type=_number, default=0.4, help="stars: weight of frequency (0.4)"
-    )
+    grade.add_argument("--amount-weight", type=_number, help="stars: weight of amount (0.6)")
+    grade.add_argument("--frequency-weight", type=_number, help="stars: weight of frequency (0.4)")
     grade.add_argument(
         "--k",
         type=_number,
-        default=2.0,
         help="churn: flagged when silent for more than k x the mean purchase gap (2)",
     )
     progress(grade)
     common(grade)
+
+
+def _refuse_foreign_options(args: argparse.Namespace) -> None:
+    """Fail on an option given that the chosen policy would silently ignore."""
+    for dest, policies in OPTION_POLICIES.items():
+        given = getattr(args, dest)
+        if given is None or given is False or args.policy in policies:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        raise _Failure(
+            EXIT_USAGE,
+            f"{flag} does not apply to --policy {args.policy} "
+            f"(it applies to: {', '.join(policies)})",
+        )
 
 
 def _threshold(args: argparse.Namespace) -> ThresholdPolicy:
@@ -137,21 +159,28 @@ def _threshold(args: argparse.Namespace) -> ThresholdPolicy:
     labels = args.labels or ABCD_LABELS[: len(args.cuts) + 1]
     if len(labels) != len(args.cuts) + 1:
         raise _Failure(EXIT_USAGE, f"--policy threshold with {len(args.cuts)} cuts needs --labels")
-    amount = args.metric == "total_spent"
+    metric = args.metric or "total_spent"
+    amount = metric == "total_spent"
+    if args.currency is not None and not amount:
+        raise _Failure(
+            EXIT_USAGE, f"--currency does not apply to --metric {metric} (not an amount)"
+        )
     return ThresholdPolicy(
-        args.metric,
+        metric,
         tuple(args.cuts),
         labels,
         inclusive=not args.exclusive,
-        currency=args.currency if amount else None,
+        currency=(args.currency or "CNY") if amount else None,
     )
 
 
 def grading_policy(args: argparse.Namespace) -> Any:
     """The policy ``--policy`` and its options describe; ``ValueError``/``TypeError`` from
-    the policy for bad parameters, :class:`_Failure` for missing options."""
+    the policy for bad parameters, :class:`_Failure` for missing options or for options the
+    policy does not take."""
+    _refuse_foreign_options(args)
     if args.policy == "rfm":
-        return RFMPolicy(bins=args.bins)
+        return RFMPolicy(bins=5 if args.bins is None else args.bins)
     if args.policy in ("pareto-value", "pareto-customers"):
         points = tuple(float(p) for p in args.breakpoints) if args.breakpoints else (0.8, 0.95)
         labels = args.labels or tuple(chr(ord("A") + i) for i in range(len(points) + 1))
@@ -161,28 +190,29 @@ def grading_policy(args: argparse.Namespace) -> Any:
     if args.policy == "stars":
         cuts = tuple(float(c) for c in args.cuts) if args.cuts else (0.2, 0.4, 0.6, 0.8)
         return StarPolicy(
-            amount_weight=args.amount_weight,
-            frequency_weight=args.frequency_weight,
+            amount_weight=0.6 if args.amount_weight is None else args.amount_weight,
+            frequency_weight=0.4 if args.frequency_weight is None else args.frequency_weight,
             cuts=cuts,
             labels=args.labels or STAR_LABELS,
         )
     if args.policy == "churn":
-        return ChurnPolicy(k=args.k)
+        return ChurnPolicy(k=2.0 if args.k is None else args.k)
     if args.policy == "threshold":
         return _threshold(args)
     if not args.cuts or len(args.cuts) not in (2, 3):
         raise _Failure(EXIT_USAGE, "--policy abcd needs --cuts A,B or A,B,C (amounts)")
     a, b, *rest = args.cuts
     c = rest[0] if rest else Decimal("0.01")
+    currency = args.currency or "CNY"
     if args.labels:
         return ThresholdPolicy(
             "total_spent",
             (a, b, c),
             args.labels,
             inclusive=not args.exclusive,
-            currency=args.currency,
+            currency=currency,
         )
-    return abcd_by_amount(a, b, c=c, currency=args.currency, inclusive=not args.exclusive)
+    return abcd_by_amount(a, b, c=c, currency=currency, inclusive=not args.exclusive)
 
 
 def _dimension(args: argparse.Namespace) -> str | None:
