@@ -22,6 +22,7 @@ from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
 from custrec.errors import Erased, InvalidState, StorageError
 from custrec.matching import StrongKey, blocking_keys, strong_keys
 from custrec.matching.keys import MatchKey
+from custrec.model._replace import replace
 from custrec.model.custom import CustomFieldSet
 from custrec.model.history import FieldChange, diff
 from custrec.model.records import (
@@ -95,7 +96,7 @@ def stored_form(
     """``record`` as intake stores it at ``now``: version 1, ``owner`` and ``team`` where it
     names none, its creation instant (``now`` unless given) and ``now`` as the last update,
     and pending review when ``review`` (shared by intake and the presealing import path)."""
-    return attrs.evolve(
+    return replace(  # attrs.evolve, without rebuilding every other field
         record,
         version=1,
         owner=record.owner or owner,
@@ -206,7 +207,7 @@ class Records:
             Customer, row.payload, customer_id=row.id, facts=self.row_facts(row)
         )
         customer = typing.cast(Customer, self._structured(Customer, row.id, document))
-        return attrs.evolve(customer, version=row.version)
+        return replace(customer, version=row.version)
 
     def opened(self, unit: Unit, rows: Iterable[CustomerRow]) -> list[tuple[CustomerRow, Customer]]:
         """The rows with their customers opened; a row whose key is gone (a restored backup,
