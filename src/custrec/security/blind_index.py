@@ -24,9 +24,8 @@ False
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -55,6 +54,23 @@ def _check_kind(kind: object) -> str:
     return kind
 
 
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 keyed with ``key`` (at most 64 bytes), as the SHA-256 states after its
+    inner and outer padded keys: ``outer.update(inner.update(m).digest())`` is the HMAC of
+    ``m`` (RFC 2104; the same digest as :func:`hmac.new`)."""
+    if len(key) > _BLOCK:  # pragma: no cover - derived kind keys are 32 bytes
+        raise ValueError("an HMAC-SHA256 pad key is at most 64 bytes")
+    padded = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(padded.translate(_INNER))
+    outer = hashlib.sha256(padded.translate(_OUTER))
+    return inner, outer
+
+
+_BLOCK: Final = 64  # SHA-256's block size
+_INNER: Final = bytes(b ^ 0x36 for b in range(256))
+_OUTER: Final = bytes(b ^ 0x5C for b in range(256))
+
+
 def _check_value(value: object) -> bytes:
     if not isinstance(value, str):
         raise TypeError(f"normalized_value must be a string, not {type(value).__name__}")
@@ -78,9 +94,10 @@ class BlindIndexer:
         self._keys = index_keys
         self._length = length
         self._derived: dict[tuple[str, str], bytes] = {}
-        # a keyed HMAC-SHA256 state per (key id, kind): a token copies it and hashes the value,
-        # instead of setting the key up again (the inner and outer pads) for every token
-        self._macs: dict[tuple[str, str], hmac.HMAC] = {}
+        # per (key id, kind), the SHA-256 states of HMAC's inner and outer pads (RFC 2104): a
+        # token copies them and hashes the value, instead of setting the key up again for
+        # every token (and without the hmac module's Python-level copy)
+        self._macs: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     @property
     def length(self) -> int:
@@ -109,21 +126,25 @@ class BlindIndexer:
             self._derived[(key_id, kind)] = cached
         return cached
 
-    def _kind_mac(self, key_id: str, kind: object) -> hmac.HMAC:
-        """The keyed HMAC state of ``(key_id, kind)``; the kind is checked when first seen."""
+    def _kind_mac(self, key_id: str, kind: object) -> tuple[Any, Any]:
+        """The keyed HMAC-SHA256 pads of ``(key_id, kind)`` (see :func:`_pads`); the kind is
+        checked when first seen."""
         mac = self._macs.get((key_id, kind)) if isinstance(kind, str) else None
         if mac is None:
             checked = _check_kind(kind)
-            mac = hmac.new(self._kind_key(key_id, checked), digestmod=hashlib.sha256)
+            mac = _pads(self._kind_key(key_id, checked))
             if len(self._macs) >= 4096:  # kinds are few; never grow without bound
                 self._macs.clear()
             self._macs[(key_id, checked)] = mac
         return mac
 
     def _token(self, key_id: str, kind: str, value: bytes) -> str:
-        mac = self._kind_mac(key_id, kind).copy()
-        mac.update(value)
-        return f"{kind}:{key_id}:{mac.digest()[: self._length].hex()}"
+        inner_pad, outer_pad = self._kind_mac(key_id, kind)
+        inner = inner_pad.copy()
+        inner.update(value)
+        outer = outer_pad.copy()
+        outer.update(inner.digest())
+        return f"{kind}:{key_id}:{outer.digest()[: self._length].hex()}"
 
     def token(self, kind: str, normalized_value: str) -> str:
         """Return the token of ``normalized_value`` under the current index key.

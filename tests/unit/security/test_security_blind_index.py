@@ -164,3 +164,27 @@ def test_key_separation_property(value: str) -> None:
     two = BlindIndexer(IndexKeys({"i1": I2}, current="i1"))
     assert digest_of(one.token("phone", value)) != digest_of(two.token("phone", value))
     assert digest_of(one.token("phone", value)) != digest_of(one.token("email", value))
+
+
+@given(
+    kind=st.sampled_from(["phone", "email", "ric", "blk.name", "名字"]),
+    value=st.text(max_size=200),
+    length=st.integers(8, 32),
+)
+@settings(max_examples=200)
+def test_token_is_the_hmac_of_the_value_under_the_kind_key(
+    kind: str, value: str, length: int
+) -> None:
+    # the precomputed inner and outer pads give exactly hmac.new's digest (RFC 2104), for
+    # values of any length (shorter and longer than SHA-256's 64-byte block)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from custrec.security.blind_index import INFO_PREFIX
+
+    kind_key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=INFO_PREFIX + kind.encode()
+    ).derive(I1)
+    expected = hmac.new(kind_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    token = indexer(length).token(kind, value)
+    assert token == f"{kind}:i1:{expected.digest()[:length].hex()}"
