@@ -3,7 +3,7 @@ normalisers and :class:`ParseResult` (re-exported there; see its docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -197,12 +197,17 @@ class _Normaliser:
     values. Remembers the ASCII e-mail addresses it normalised (they are valid: see
     ``rules._NORMALISED_EMAILS``)."""
 
-    __slots__ = ("emails", "hooks", "region")
+    __slots__ = ("emails", "region")
 
     def __init__(self, region: str) -> None:
         self.region = region
         self.emails: set[str] = set()
-        self.hooks = {Contact: self.contact, Address: self.address, Identifier: self.identifier}
+
+    def hooks(self) -> dict[type, Callable[[dict[str, Any]], None]]:
+        """The ``finish`` hooks of :func:`_structure_partially` (a new dict: the normaliser
+        keeps no reference to its own bound methods, so that no reference cycle is left for
+        the garbage collector to find after every parse)."""
+        return {Contact: self.contact, Address: self.address, Identifier: self.identifier}
 
     def contact(self, kwargs: dict[str, Any]) -> None:
         # A field left out has its default, an empty tuple: nothing to normalise.
@@ -282,7 +287,7 @@ def parse_customer(
         data, custom_report = _coerced_custom(data, _custom_fields(fields))
     # Structured and normalised at once: the record is the one ``_normalized`` would return.
     normalised, structure_report, unreadable = _structure_partially(
-        dict(data) if isinstance(data, Mapping) else data, Customer, finish=normaliser.hooks
+        dict(data) if isinstance(data, Mapping) else data, Customer, finish=normaliser.hooks()
     )
     structure_report = structure_report.with_severities(ruleset.severities)
     if normalised is None:
