@@ -36,6 +36,7 @@ import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custrec._log import get_logger
+from custrec.matching._fast import DATE, LinkTest, Prepared, prepare
 from custrec.matching.clusters import ClusterRun, StopKey, consistent_clusters
 from custrec.matching.keys import GOVERNMENT_KINDS, MatchKey, StrongKey
 from custrec.matching.scoring import (
@@ -45,10 +46,16 @@ from custrec.matching.scoring import (
     Thresholds,
     Weights,
     compare,
-    decide,
 )
 
-__all__ = ["Scored", "cluster_profiles", "key_digest", "load_profile", "score_block"]
+__all__ = [
+    "Loaded",
+    "Scored",
+    "cluster_profiles",
+    "key_digest",
+    "load_profile",
+    "score_block",
+]
 
 _BATCH: Final = 5000
 _log: Final = get_logger(__name__)
@@ -70,7 +77,7 @@ def key_digest(kind_id: int, value: str, secret: bytes | hashlib.blake2b) -> int
     return (kind_id << _HASH_BITS) | (int.from_bytes(digest.digest(), "big") & _HASH_MASK)
 
 
-_DATE: Final = "\x00date"  # marks a date (stored as its ordinal) in a marshalled profile
+_DATE: Final = DATE  # marks a date (stored as its ordinal) in a marshalled profile
 
 
 def _fields() -> tuple[str, ...]:
@@ -80,9 +87,14 @@ def _fields() -> tuple[str, ...]:
 _FIELDS: Final = _fields()
 _VALUES: Final = operator.attrgetter(*_FIELDS)
 
+Loaded = tuple[Prepared, tuple[int, ...], Any]
+"""A spilled profile read back: what the link test compares (:func:`~custrec.matching._fast.
+prepare`), its sorted key digests, and what :func:`_profile` rebuilds the profile from."""
+
 
 def _dump(p: MatchProfile, keys: list[int]) -> bytes:
-    """Serialise a profile and its key digests: every field, whatever fields profiles gain.
+    """Serialise a profile (every field, whatever fields profiles gain), its key digests and
+    its prepared form for the link test.
 
     ``marshal`` (a tenth of the cost of JSON, and the blob is sealed and authenticated, so
     only this process's own output is ever read back); ``pickle`` for a value it cannot hold.
@@ -91,21 +103,29 @@ def _dump(p: MatchProfile, keys: list[int]) -> bytes:
     if any(isinstance(v, date) for v in values):
         values = tuple((_DATE, v.toordinal()) if isinstance(v, date) else v for v in values)
     try:
-        return b"m" + marshal.dumps((values, tuple(keys)))
+        return b"m" + marshal.dumps((values, tuple(keys), prepare(p)))
     except ValueError:
         return b"p" + pickle.dumps((p, tuple(keys)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load_profile(blob: bytes) -> tuple[MatchProfile, frozenset[int]]:
+def load_profile(blob: bytes) -> Loaded:
+    """Read back what :func:`_dump` wrote."""
     if blob[:1] == b"p":
         profile, keys = pickle.loads(blob[1:])  # our own sealed output
-        return profile, frozenset(keys)
-    values, keys = marshal.loads(blob[1:])
+        return prepare(profile), keys, profile
+    values, keys, prepared = marshal.loads(blob[1:])
+    return prepared, keys, values
+
+
+def _profile(source: Any) -> MatchProfile:
+    """The profile of a loaded entry (rebuilt from its marshalled values)."""
+    if isinstance(source, MatchProfile):
+        return source
     fields: dict[str, Any] = {
         name: date.fromordinal(v[1]) if type(v) is tuple and v and v[0] == _DATE else v
-        for name, v in zip(_FIELDS, values, strict=True)
+        for name, v in zip(_FIELDS, source, strict=True)
     }
-    return MatchProfile(**fields), frozenset(keys)
+    return MatchProfile(**fields)
 
 
 class _Scratch:
@@ -121,13 +141,13 @@ class _Scratch:
         self.conn.execute("CREATE TABLE blocks (k INTEGER NOT NULL, n INTEGER NOT NULL)")
         self.conn.execute("CREATE TABLE stop (k INTEGER PRIMARY KEY)")
         self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
-        self._cache: OrderedDict[int, tuple[MatchProfile, frozenset[int]]] = OrderedDict()
+        self._cache: OrderedDict[int, Loaded] = OrderedDict()
 
     def seal(self, n: int, data: bytes) -> bytes:
         return self._aead.encrypt(n.to_bytes(12, "big"), data, None)
 
-    def profiles(self, members: list[int]) -> dict[int, tuple[MatchProfile, frozenset[int]]]:
-        found: dict[int, tuple[MatchProfile, frozenset[int]]] = {}
+    def profiles(self, members: list[int]) -> dict[int, Loaded]:
+        found: dict[int, Loaded] = {}
         missing = []
         for n in members:
             hit = self._cache.get(n)
@@ -249,12 +269,9 @@ def _run(
 
         score_in_two(scratch, _blocks(conn), stopped, wanted, thresholds, weights, found)
     else:
+        test = LinkTest(wanted, thresholds, weights)
         for k, members in _blocks(conn):
-            found.add(
-                score_block(
-                    k, members, scratch.profiles(members), stopped, wanted, thresholds, weights
-                )
-            )
+            found.add(score_block(k, members, scratch.profiles(members), stopped, test))
     compared, links, shared_keys, government = (
         found.compared,
         found.links,
@@ -310,33 +327,35 @@ class _Found:
 def score_block(
     k: int,
     members: list[int],
-    loaded: dict[int, tuple[MatchProfile, frozenset[int]]],
+    loaded: dict[int, Loaded],
     stopped: frozenset[int],
-    wanted: MatchDecision,
-    thresholds: Thresholds,
-    weights: Weights,
+    test: LinkTest,
 ) -> Scored:
     """Score the pairs of one block whose smallest shared key (stop keys aside) is ``k``."""
     compared = 0
     links: list[
         tuple[Match, int, tuple[str, frozenset[StrongKey]], tuple[str, frozenset[StrongKey]]]
     ] = []
+    thresholds, weights = test.thresholds, test.weights
     for i, a in enumerate(members):
-        pa, ka = loaded[a]
+        pa, ka, sa = loaded[a]
         for b in members[i + 1 :]:
-            pb, kb = loaded[b]
-            shared = ka & kb
-            if min(shared - stopped) != k:
-                continue  # scored in the block of the pair's smallest shared key
+            pb, kb, sb = loaded[b]
+            for x in ka:  # sorted: scored in the block of the pair's smallest shared key
+                if x >= k or (x in kb and x not in stopped):
+                    break
+            if x != k:
+                continue
             compared += 1
             # the levels' weights, without holder counts (see docs/matching.md, "How shared
             # values are weighed": on the harder set the counts cost more recall than they
-            # add precision)
-            # the decision first, the reasons only for a link (most pairs are not)
-            decided, _ = decide(pa, pb, thresholds=thresholds, weights=weights)
-            if decided.rank >= wanted.rank:
-                match = compare(pa, pb, thresholds=thresholds, weights=weights)
-                links.append((match, len(shared), _government(pa), _government(pb)))
+            # add precision); the decision first, the reasons only for a link (most pairs
+            # are not)
+            if test(pa, pb):
+                left, right = _profile(sa), _profile(sb)
+                match = compare(left, right, thresholds=thresholds, weights=weights)
+                shared = len(set(ka).intersection(kb))
+                links.append((match, shared, _government(left), _government(right)))
     return compared, links
 
 

@@ -47,7 +47,10 @@ def _serve(
     thresholds: Thresholds,
     weights: Weights,
 ) -> None:
+    from custrec.matching._fast import LinkTest
     from custrec.services._clustering import load_profile, score_block
+
+    test = LinkTest(wanted, thresholds, weights)
 
     chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=read_into, args=(conn, chunks), daemon=True).start()
@@ -62,7 +65,7 @@ def _serve(
                 compared = 0
                 links: list[Any] = []
                 for k, members in blocks:
-                    found = score_block(k, members, loaded, stopped, wanted, thresholds, weights)
+                    found = score_block(k, members, loaded, stopped, test)
                     compared += found[0]
                     links.extend(found[1])
             except Exception as exc:  # reported by type only
@@ -96,8 +99,10 @@ def score_in_two(
     found: _Found,
 ) -> None:
     """Score every block, here and in a worker process, adding what is found to ``found``."""
+    from custrec.matching._fast import LinkTest
     from custrec.services._clustering import score_block
 
+    test = LinkTest(wanted, thresholds, weights)
     context = multiprocessing.get_context(_START_METHOD)
     mine, theirs = context.Pipe(duplex=True)
     process = context.Process(
@@ -125,7 +130,7 @@ def score_in_two(
                 continue
             for k, members_ in chunk:
                 loaded = scratch.profiles(members_)
-                found.add(score_block(k, members_, loaded, stopped, wanted, thresholds, weights))
+                found.add(score_block(k, members_, loaded, stopped, test))
         while held:
             found.add(reply(mine, process)[0])
             held -= 1

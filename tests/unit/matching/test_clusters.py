@@ -452,3 +452,54 @@ def test_a_shared_value_counts_when_a_record_holds_several_of_one_scheme() -> No
     assert [c.ids for c in clusters] == [("r2", "r5")]
     assert [(c.match.left, c.match.right) for c in conflicts] == [("r2", "r3")]
     _check_against_brute_force(links, ids, clusters, conflicts)
+
+
+def _reference_run(
+    customers: list[Customer], cap: int, decision: MatchDecision
+) -> tuple[tuple[DuplicateCluster, ...], tuple[ClusterConflict, ...], int]:
+    """The clustering spelled out: every pair sharing a key held by at most ``cap`` records
+    decided with ``decide``, links explained with ``compare``, joined by consistent_clusters."""
+    from custrec.matching.scoring import decide
+
+    profiles = [profile(c) for c in customers]
+    keys = [strong_keys(c) | blocking_keys(c) for c in customers]
+    holders: dict[MatchKey, int] = {}
+    for held in keys:
+        for key in held:
+            holders[key] = holders.get(key, 0) + 1
+    usable = [{k for k in held if holders[k] <= cap} for held in keys]
+    links, support, compared = [], {}, 0
+    for i, j in combinations(range(len(customers)), 2):
+        if not usable[i] & usable[j]:
+            continue
+        compared += 1
+        decided, _ = decide(profiles[i], profiles[j])
+        if decided.rank >= decision.rank:
+            match = compare(profiles[i], profiles[j])
+            links.append(match)
+            support[match.left, match.right] = len(keys[i] & keys[j])
+    government = {p.id: p.strong for p in profiles}
+    clusters, conflicts = consistent_clusters(
+        links, government, support=lambda m: support[m.left, m.right]
+    )
+    return clusters, conflicts, compared
+
+
+@pytest.mark.parametrize("decision", [MatchDecision.PROBABLE, MatchDecision.POSSIBLE])
+def test_a_batch_run_equals_the_clustering_spelled_out_on_a_seeded_harder_set(
+    decision: MatchDecision,
+) -> None:
+    from custrec.testing.synthetic import hard_labelled_customers
+    from custrec.validation import parse_customer
+
+    customers = []
+    for n, labelled in enumerate(hard_labelled_customers(1500, seed=11)):
+        customer = parse_customer({**labelled.data, "id": f"r{n:05d}"}).record
+        assert customer is not None
+        customers.append(customer)
+    found = run(customers, cap=30, decision=decision)
+    clusters, conflicts, compared = _reference_run(customers, 30, decision)
+    assert found.comparisons == compared > 500
+    assert found.clusters == clusters
+    assert found.conflicts == conflicts
+    assert len(clusters) > 50
