@@ -19,7 +19,7 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.security import Action, Actor, Resource
-from custrec.services._batch import claim_keys, may_create
+from custrec.services._batch import claim_keys, collection_paused, may_create
 from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
@@ -199,12 +199,14 @@ class Intake:
                 index_keys = [
                     self._records.index_keys(c, tokens=tokens, strong=keys) for c, keys in accepted
                 ]
-                documents = [self._records.document(c) for c, _ in accepted]
+                # each document is made as the sealer asks for it and sealed in place: none
+                # outlives its sealing (thousands of live documents would make every pass of
+                # the cyclic garbage collector over the batch that much longer)
                 payloads = unit.sealer.seal_new_customers(
                     Customer,
                     [c.id for c, _ in accepted],
-                    documents,
-                    [self._records.document_facts(d) for d in documents],
+                    (self._records.document(c) for c, _ in accepted),
+                    [self._records.customer_facts(c) for c, _ in accepted],
                 )
                 rows: list[CustomerRow] = []
                 histories: list[HistoryRecord] = []
@@ -233,9 +235,11 @@ class Intake:
         for position, item in enumerate(items):
             chunk.append((position, item))
             if len(chunk) >= batch_size:
-                flush()
+                with collection_paused():  # the caller's items are read with it running
+                    flush()
         if chunk:
-            flush()
+            with collection_paused():
+                flush()
         return BulkResult(
             added=tuple(added),
             skipped=tuple(skipped),
