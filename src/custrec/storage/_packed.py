@@ -44,7 +44,7 @@ import json
 import types
 import typing
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import attrs
@@ -124,6 +124,13 @@ class Shape:
     by_name: dict[str, _Field] = attrs.field(eq=False)
     plan: dict[str, tuple[int, Shape | None]] = attrs.field(eq=False)
     """``name -> (kind, nested shape)``: what :func:`compact` looks up per key."""
+    names: tuple[str, ...] = attrs.field(init=False, eq=False)
+    """The field names in order: the keys of every document the converter writes."""
+    compiled: list[_Compact] = attrs.field(init=False, eq=False, factory=list)
+    """:func:`compact` for documents whose keys are :attr:`names`, compiled on first use."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(f.name for f in self.fields))
 
     @classmethod
     def of(cls, record_type: type) -> Shape:
@@ -180,6 +187,22 @@ def compact(
     top-level fields equal to ``facts`` (the row's columns). ``None`` when ``data`` does not
     hold every field of its record class, at every level (a document the converter did not
     make), which is then stored as it is."""
+    if type(data) is dict and len(data) == len(shape.names) and tuple(data) == shape.names:
+        # the converter's document: its fields in their order, compacted by straight-line
+        # code (the same steps as below, with each field's kind known)
+        if not shape.compiled:
+            shape.compiled.append(_compile_compact(shape))
+        return shape.compiled[0](data, record_id, facts)
+    return _compact(data, shape, record_id, facts)
+
+
+def _compact(
+    data: dict[str, Any],
+    shape: Shape,
+    record_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """:func:`compact` of any ``data``, key by key."""
     plan = shape.plan
     if len(data) < len(plan):
         return None
@@ -223,6 +246,62 @@ def compact(
     return out if missing == 0 else None
 
 
+_Compact = Callable[
+    [dict[str, Any], "str | None", "Mapping[str, Any] | None"], "dict[str, Any] | None"
+]
+
+
+def _compile_compact(shape: Shape) -> _Compact:
+    """Straight-line :func:`_compact` of a document whose keys are ``shape.names`` in order:
+    per field, the steps of the loop for that field's kind (a nested record or a list of
+    them goes through :func:`compact` again)."""
+    lines = ["def compact_known(data, record_id, facts):", "    out = {}"]
+    namespace: dict[str, Any] = {"_ABSENT": _ABSENT, "compact": compact}
+    for index, f in enumerate(shape.fields):
+        name, kind = f.name, f.kind
+        key = repr(name)
+        lines.append(f"    value = data[{key}]")
+        lines.append("    if value is None:")
+        if kind == _NONE:
+            lines.append("        pass")
+        else:
+            lines.append(f"        if facts is None or facts.get({key}, _ABSENT) is not None:")
+            lines.append(f"            out[{key}] = None")
+        lines.append("    else:")
+        if f.shape is not None:
+            nested = f"shape_{index}"
+            namespace[nested] = f.shape
+            lines += [
+                "        if type(value) is dict:",
+                f"            value = compact(value, {nested}, None, None)",
+                "            if value is None:",
+                "                return None",
+                "        elif type(value) is list:",
+                "            items = []",
+                "            for item in value:",
+                "                if type(item) is dict:",
+                f"                    item = compact(item, {nested}, None, None)",
+                "                    if item is None:",
+                "                        return None",
+                "                items.append(item)",
+                "            value = items",
+            ]
+        skip = f"facts is not None and facts.get({key}, _ABSENT) == value"
+        if kind == _EMPTY:
+            skip += " or value == []"
+        elif kind == _NESTED:
+            skip += " or value == {}"
+        elif kind == _ID:
+            skip += " or value == record_id"
+        lines.append(f"        if not ({skip}):")
+        lines.append(f"            out[{key}] = value")
+    lines.append("    return out")
+    source = "".join(f"{line}\n" for line in lines)
+    exec(compile(source, "<custrec compact>", "exec"), namespace)
+    function: _Compact = namespace["compact_known"]
+    return function
+
+
 def expand(
     data: dict[str, Any],
     shape: Shape,
@@ -261,12 +340,17 @@ def expand(
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_ONE_BYTE: Final = tuple(bytes((value,)) for value in range(0x80))
 
 
 def _deflater() -> Any:
