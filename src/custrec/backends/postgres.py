@@ -23,8 +23,9 @@ READ ONLY`` snapshot for readers. Correctness never depends on the isolation lev
 compare-and-set updates check the row count of ``UPDATE ... WHERE id = %s AND version = %s``,
 per-customer ledger numbers are taken under a transaction-scoped advisory lock per customer, the
 global audit sequence under one advisory lock per schema, and index keys looked up or written in
-a write session under advisory locks on hash buckets of the keys (so that "look up, then add if
-absent" is as safe as under SQLite's single writer). The change feed takes no lock at all: it is
+a write session under an advisory lock per key, taken in one global order (so that "look up,
+then add if absent" is as safe as under SQLite's single writer; see
+:mod:`custrec.backends._postgres.keylocks`). The change feed takes no lock at all: it is
 read up to the oldest transaction still running (see
 :class:`custrec.backends._postgres.workflow._ChangeTable`), so a long-running writing
 transaction holds it back until it ends.
@@ -66,6 +67,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
 from custrec.backends._postgres.customers import _CustomerTable
 from custrec.backends._postgres.dialect import client_data_error, describe_connect, translate
 from custrec.backends._postgres.documents import _DocumentTable
+from custrec.backends._postgres.keylocks import KeyLocks
 from custrec.backends._postgres.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -98,7 +100,6 @@ DEFAULT_SCHEMA: Final = "custrec"
 """The schema used when none is given."""
 
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_KEY_BUCKETS: Final = 256  # index-key lock buckets per schema (see _CustomerTable._key_locks)
 _SAVEPOINT: Final = b"SAVEPOINT custrec_op"
 _RELEASE: Final = b"RELEASE SAVEPOINT custrec_op"
 _ROLLBACK_TO: Final = b"ROLLBACK TO SAVEPOINT custrec_op"
@@ -219,6 +220,8 @@ class _PostgresSession(SQLSession[_Conn]):
         self._cursors = itertools.count(1)
         # data keys read with their customers (a read-only session's snapshot): keys.get
         self._read_keys: dict[str, WrappedKey] = {}
+        self._key_locks = KeyLocks(store._index_lock_prefix, store._index_lock_key)
+        self._key_locks_before = self._key_locks.save()  # ... when the write method began
 
     def _tables(
         self,
@@ -290,6 +293,7 @@ class _PostgresSession(SQLSession[_Conn]):
         return [conn.execute(sql, params) for sql, params in statements]  # pragma: no cover
 
     def _open_operation(self) -> None:
+        self._key_locks_before = self._key_locks.save()
         self._in_operation = True
         self._bare = self._fresh
         self._savepoint_sent = False
@@ -320,6 +324,7 @@ class _PostgresSession(SQLSession[_Conn]):
         except psycopg.Error:
             self._state = "failed"
             return
+        self._key_locks.restore(self._key_locks_before)
         self._release_pending = True
 
     def _raw(self) -> _Conn:
@@ -330,6 +335,7 @@ class _PostgresSession(SQLSession[_Conn]):
     def _restart(self) -> None:
         """Roll the transaction back and begin it again (the first write method failed)."""
         conn = self._conn
+        self._key_locks.clear()
         if conn.broken or conn.closed:
             self._state = "failed"
             return
@@ -619,9 +625,8 @@ class PostgresStore:
         self._timeout = timeout
         self._owns_pool = owns_pool
         self._audit_key = lock_key("custrec", schema, "audit")
-        self._bucket_keys = tuple(
-            lock_key("custrec", schema, "index", str(b)) for b in range(_KEY_BUCKETS)
-        )
+        self._index_lock_prefix = "\x00".join(("custrec", schema, "index", "")).encode()
+        self._index_lock_key = lock_key("custrec", schema, "index-keys")
         self._ledger_prefix = ("custrec", schema)
         self._sql: dict[str, bytes] = {}
         self._lock = threading.Lock()

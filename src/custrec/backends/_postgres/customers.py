@@ -1,11 +1,11 @@
 """PostgreSQL's customer table: data-modifying CTEs that write a customer with its index keys,
-tags and facets in one statement, ``COPY`` bulk loads, advisory locks on index keys, and the
+tags and facets in one statement, ``COPY`` bulk loads, index-key locks (taken through
+:mod:`custrec.backends._postgres.keylocks`), and the
 period counts (``width_bucket`` over the edges)."""
 
 from __future__ import annotations
 
 import builtins
-import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -15,7 +15,6 @@ import psycopg.errors
 
 from custrec.backends._postgres.dialect import DIALECT
 from custrec.backends._postgres.tables import (
-    _KEY_BUCKETS,
     LINK,
     _Cursor,
     _Params,
@@ -239,31 +238,26 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             raise NotFound(f"customer {customer_id}")
         return found[0]
 
-    def _key_locks(self, keys: Iterable[str]) -> tuple[str, _Params] | None:
-        """The statement locking ``keys`` (by hash bucket) until the session ends, or ``None``.
-
-        Every write session that adds index keys, and every index lookup in a write session,
-        takes these locks first (in bucket order, in one statement). So a write session that
-        looked a key up can rely on the answer until it ends: no other session can add that key
-        to a customer meanwhile (it waits), and a session that added it earlier had committed
-        before the lookup read. This is what makes "look up, then add if absent" (the registry's
-        duplicate check) as safe as under SQLite's single writer. Read-only sessions take none.
-        """
-        store = self._session._store
-        buckets = sorted({zlib.crc32(k.encode()) % _KEY_BUCKETS for k in keys})
-        if not buckets:
+    def _key_locks(self, keys: Iterable[str], *, exclusive: bool) -> tuple[str, _Params] | None:
+        """The statement locking ``keys`` until the session ends, or ``None`` (see
+        :class:`custrec.backends._postgres.keylocks.KeyLocks`); read-only sessions take none."""
+        if self._session._readonly:
             return None
-        calls = ", ".join("pg_advisory_xact_lock(%s)" for _ in buckets)
-        return f"SELECT {calls}", [store._bucket_keys[b] for b in buckets]
+        return self._session._key_locks.statement(keys, exclusive=exclusive)
 
     def _with_key_locks(
-        self, keys: Iterable[str], *statements: tuple[str, _Params]
+        self, keys: Iterable[str], *statements: tuple[str, _Params], exclusive: bool = False
     ) -> list[_Cursor]:
-        """Run ``statements`` after the key locks (pipelined); return their cursors only."""
-        lock = None if self._session._readonly else self._key_locks(keys)
+        """Run ``statements`` after the key locks (pipelined); return their cursors only.
+
+        Look-ups lock their keys ``exclusive``; writes lock the keys they add shared (two
+        sessions may add one key at once, but not while a third looked it up)."""
+        lock = self._key_locks(keys, exclusive=exclusive)
         if lock is None:
             return self._exec_all(*statements)
-        return self._exec_all(lock, *statements)[1:]
+        found = self._exec_all(lock, *statements)[1:]
+        self._session._key_locks.granted()
+        return found
 
     def _existing(self, ids: Sequence[str], keys: Iterable[str]) -> str | None:
         """Take the key locks for ``keys``; return the smallest of ``ids`` already stored."""
@@ -445,6 +439,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                 "SELECT customer_id FROM {s}.customer_index WHERE key = %s ORDER BY customer_id",
                 (index_key,),
             ),
+            exclusive=True,
         )
         return [r[0] for r in cursor]
 
@@ -478,7 +473,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                 "ORDER BY k.key, i.customer_id",
                 (keys, bound),
             )
-        (cursor,) = self._with_key_locks(keys, statement)
+        (cursor,) = self._with_key_locks(keys, statement, exclusive=True)
         for key, customer_id in cursor:
             found.setdefault(key, []).append(customer_id)
         return found

@@ -46,7 +46,6 @@ _Params = Sequence[Any] | Mapping[str, Any] | None
 LINK: Final = Link("customer_id", "c.id")
 """Index keys, tags and facets name their customer by its id."""
 
-_KEY_BUCKETS: Final = 256  # index-key lock buckets per schema (see _CustomerTable._key_locks)
 _SUMMARY_FETCH: Final = 2000  # rows per FETCH from the server-side summaries cursor
 
 

@@ -58,6 +58,8 @@ class ConcurrencyContract(_StoreFixtures):
     race_processes: ClassVar[int] = 4
     race_process_increments: ClassVar[int] = 100
     race_timeout_seconds: ClassVar[float] = 300.0
+    claim_keys: ClassVar[int] = 40
+    claim_names: ClassVar[int] = 20
 
     def test_thread_race_loses_no_update(self, store: Store) -> None:
         customer_id = _seed_counter(store)
@@ -157,6 +159,40 @@ class ConcurrencyContract(_StoreFixtures):
         with reading(store) as session:
             assert len(session.customers.lookup(key)) == 1
         assert len(added) == 1
+
+    def test_bulk_and_single_claims_in_opposite_orders_never_deadlock(self, store: Store) -> None:
+        """Check-then-add over shared keys from racing writers: one looks every key up at once
+        and adds a customer for each absent one; the others, one key per unit of work and in
+        opposite orders, look it up and add a customer holding it. Every customer also carries
+        name tokens that all of them share and nobody looks up. No unit fails (no deadlock
+        reaches a caller), and every key ends with exactly one holder."""
+        tag = new_id()
+        keys = [f"phone:claim:{tag}:{i:03d}" for i in range(self.claim_keys)]
+        names = frozenset(f"name:claim:{tag}:{i}" for i in range(self.claim_names))
+
+        def work(index: int) -> None:
+            if index == 0:
+                with store.transaction() as session:
+                    found = session.customers.lookup_many(reversed(keys))
+                    rows = [
+                        customer(index_keys=frozenset({key, *names}))
+                        for key in keys
+                        if key not in found
+                    ]
+                    session.customers.add_many(rows)
+                    session.commit()
+                return
+            for key in keys if index % 2 else keys[::-1]:
+                with store.transaction() as session:
+                    if session.customers.lookup(key):
+                        continue
+                    session.customers.add(customer(index_keys=frozenset({key, *names})))
+                    session.commit()
+
+        self._race(work)
+        with reading(store) as session:
+            holders = session.customers.lookup_many(keys)
+        assert {key: len(holders.get(key, ())) for key in keys} == dict.fromkeys(keys, 1)
 
     def test_audit_appends_after_last_stay_consecutive(self, store: Store) -> None:
         """Read the last entry, append after it: concurrent writers never reuse or skip a seq."""
