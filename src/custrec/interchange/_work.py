@@ -75,7 +75,7 @@ class WorkIndex:
     def digest(self, kind: str, value: str) -> bytes:
         """A keyed 16-byte digest of one key (never stored in the clear)."""
         message = f"{kind}\x1f{value}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).digest()[:16]
+        return hmac.digest(self._secret, message, "sha256")[:16]
 
     def first_rows(self, digests: Collection[bytes]) -> dict[bytes, int]:
         """The row that first held each of ``digests``, for those seen before."""

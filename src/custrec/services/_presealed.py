@@ -30,9 +30,7 @@ otherwise and an import takes the general path.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import os
 import secrets
 import threading
@@ -106,9 +104,11 @@ class Presealed:
 
 
 def _digest(key: bytes, item: Presealed) -> str:
-    """The HMAC of everything a presealed row stores, for the actor it was made for."""
+    """The HMAC of everything a presealed row stores, for the actor it was made for: the
+    ``repr`` of a tuple of text, numbers and ``None`` (unambiguous, and computed in C), then the
+    payload and the data key, each preceded by its length, in one HMAC-SHA256 call."""
     row = item.row
-    facts = [
+    facts = (
         item.actor_id,
         row.id,
         row.version,
@@ -118,18 +118,24 @@ def _digest(key: bytes, item: Presealed) -> str:
         row.owner,
         row.team,
         row.grade,
-        list(row.tags),
-        sorted(row.facets),
+        row.tags,
+        tuple(sorted(row.facets)),
         row.created_at.isoformat() if row.created_at else None,
         row.updated_at.isoformat() if row.updated_at else None,
-        [list(k) for k in item.strong],
-        [list(k) for k in item.keys],
-    ]
-    mac = hmac.new(key, json.dumps(facts, ensure_ascii=False).encode("utf-8"), hashlib.sha256)
-    mac.update(len(row.payload).to_bytes(8, "big"))
-    mac.update(row.payload)
-    mac.update(item.data_key)
-    return mac.hexdigest()
+        item.strong,
+        item.keys,
+    )
+    told = repr(facts).encode("utf-8")
+    message = b"".join(
+        (
+            len(told).to_bytes(8, "big"),
+            told,
+            len(row.payload).to_bytes(8, "big"),
+            row.payload,
+            item.data_key,
+        )
+    )
+    return hmac.digest(key, message, "sha256").hex()
 
 
 class Presealer:
@@ -184,12 +190,17 @@ class Presealer:
         review status)."""
         return stored_form(record, owner=self.actor_id, team=self.team, now=now, review=self.review)
 
-    def seal(self, record: Customer, now: datetime) -> Presealed:
+    def seal(
+        self, record: Customer, now: datetime, strong: frozenset[StrongKey] | None = None
+    ) -> Presealed:
         """The row of a prepared (validated) ``record`` stored at ``now``, with its match keys
-        and a new data key; only for a record the registry's preparation returned."""
+        and a new data key; only for a record the registry's preparation returned. ``strong``:
+        the record's strong keys when the caller has them already (``strong_keys(record)``: the
+        stored form does not change them)."""
         codec = self._sealing()
         customer = self.stored(record, now)
-        strong = strong_keys(customer)
+        if strong is None:
+            strong = strong_keys(customer)
         keys = match_keys(customer, blocking=self.blocking, fields=self.fields, strong=strong)
         data = _CONVERTER.unstructure(customer)
         document = {"schema_version": SCHEMA_VERSION, "data": data}
@@ -249,12 +260,14 @@ def _left_behind(key_store: Store, customer_ids: Sequence[str]) -> dict[str, Wra
         return stored_keys(key_session.keys, customer_ids)
 
 
-def _resealed(codec: EncryptingCodec, records: Records, item: Presealed, key: bytes) -> CustomerRow:
-    """The row of ``item`` sealed again under ``key`` (the customer's key already stored)."""
-    row = item.row
+def _resealed(
+    codec: EncryptingCodec, records: Records, row: CustomerRow, data_key: bytes, key: bytes
+) -> CustomerRow:
+    """``row``, sealed under ``data_key``, sealed again under ``key`` (the customer's key
+    already stored)."""
     facts = records.row_facts(row)
     packed = _packed.unpack(row.payload, f"customer {row.id}")
-    document = codec.open_packed(Customer, packed, DataKey(item.data_key), row.id, None, facts)
+    document = codec.open_packed(Customer, packed, DataKey(data_key), row.id, None, facts)
     payload = codec.seal_document(Customer, document, DataKey(key), row.id, None, facts)
     return attrs.evolve(row, payload=payload)
 
@@ -326,7 +339,7 @@ def intake_presealed(
             resource = Resource.of(item.row)
             if may_create(unit, actor, resource, position=position, denied=denied, now=now):
                 allowed.append((position, item))
-        tokens: dict[MatchKey, tuple[str, ...]] = {}
+        tokens: dict[MatchKey, tuple[str, ...]] = {}  # each key's tokens, computed once
         for _, item in allowed:
             for key in item.strong:
                 if key not in tokens:
@@ -334,24 +347,32 @@ def intake_presealed(
         found: Mapping[str, Sequence[str]] = unit.session.customers.lookup_many(
             t for looked_up in tokens.values() for t in looked_up
         )
-        accepted: list[Presealed] = []
+        accepted: list[tuple[Presealed, CustomerRow]] = []  # each with its row, indexed
+        indexed: dict[MatchKey, str] = {}  # the current token of each other match key
         for position, item in allowed:
             clash = claim_keys(item.strong, item.row.id, tokens, found, seen)
             if clash:
                 duplicates[position] = clash
                 continue
-            index_keys = frozenset(
-                tokens[k][0] if k in tokens else codec.index_key(k) for k in item.keys
-            )
-            accepted.append(attrs.evolve(item, row=attrs.evolve(item.row, index_keys=index_keys)))
+            index_keys = []
+            for key in item.keys:
+                looked_up = tokens.get(key)
+                if looked_up is not None:
+                    index_keys.append(looked_up[0])
+                    continue
+                token = indexed.get(key)
+                if token is None:
+                    token = indexed[key] = codec.index_key(key)
+                index_keys.append(token)
+            accepted.append((item, attrs.evolve(item.row, index_keys=frozenset(index_keys))))
         key_store = codec.key_store
-        left = {} if key_store is None else _left_behind(key_store, [i.row.id for i in accepted])
+        left = {} if key_store is None else _left_behind(key_store, [r.id for _, r in accepted])
         made_at = datetime.now(UTC)
         wrapped: list[WrappedKey] = []
         histories: list[HistoryRecord] = []
         rows: list[CustomerRow] = []
-        for item in accepted:
-            cid = item.row.id
+        for item, row in accepted:
+            cid = row.id
             earlier = left.get(cid)
             if earlier is None:
                 master_id, blob = ring.provider.wrap(item.data_key, aad=_data_key_aad(cid))
@@ -360,10 +381,10 @@ def intake_presealed(
                         customer_id=cid, master_key_id=master_id, wrapped=blob, created_at=made_at
                     )
                 )
-                rows.append(item.row)
+                rows.append(row)
             else:
                 kept = ring.unwrap_data_key(cid, earlier.master_key_id, earlier.wrapped)
-                rows.append(_resealed(codec, records, item, kept))
+                rows.append(_resealed(codec, records, row, item.data_key, kept))
             histories.append(records.creation_entry(cid, actor.id, reason, now))
             unit.audit(
                 actor, "customer.create", at=now, customer_id=cid, reason=reason, change=True

@@ -10,6 +10,7 @@ actor or by another registry is refused.
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
-from custrec.interchange import ImportMapping, ImportPolicy, Outcome, plan_import
+from custrec.interchange import ImportMapping, ImportPolicy, Outcome, SourceRow, plan_import
 from custrec.interchange import plan as plan_module
+from custrec.interchange._prepare import Preparer, _slim
 from custrec.matching import MatchConfig
 from custrec.model.records import Customer
 from custrec.services._presealed import intake_presealed, presealer
@@ -44,6 +46,7 @@ MAPPING = ImportMapping.from_dict(
     }
 )
 
+MAPPING_HEADERS = ("编号", "名称", "手机", "邮箱", "城市", "阶段")
 cells = st.fixed_dictionaries(
     {
         "编号": st.one_of(st.just(""), st.integers(0, 6).map(lambda i: f"E{i}")),
@@ -195,6 +198,63 @@ def test_only_an_unaltered_presealed_row_of_this_registry_and_actor_is_taken_in(
     customer = reg.customers.get("c-1", actor=ADMIN)
     assert isinstance(customer, Customer)
     assert (customer.owner, customer.team, customer.created_at) == ("ops", "east", WHEN)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"row": {"payload": b"\x00"}},
+        {"row": {"kind": "organization"}},
+        {"row": {"stage": "active"}},
+        {"row": {"team": None}},
+        {"row": {"tags": ("vip",)}},
+        {"row": {"facets": frozenset({"industry=x"})}},
+        {"row": {"created_at": datetime(2026, 3, 2, tzinfo=UTC)}},
+        {"row": {"id": "c-2"}},
+        {"strong": (("phone", "+8613800000008"),)},
+        {"keys": ()},
+        {"data_key": bytes(32)},
+    ],
+)
+def test_a_presealed_row_altered_in_any_stored_part_is_refused(change: dict[str, Any]) -> None:
+    reg = registry(KeyRing.generate())
+    item = sealed_one(reg)
+    row_change = change.get("row")
+    altered = attrs.evolve(item, **{k: v for k, v in change.items() if k != "row"})
+    if row_change is not None:
+        altered = attrs.evolve(altered, row=attrs.evolve(item.row, **row_change))
+    with pytest.raises(ValueError, match="presealed"):
+        intake_presealed(reg.customers, [altered], actor=ADMIN, reason=None)
+
+
+@given(st.lists(cells, min_size=1, max_size=6))
+def test_a_worker_sends_each_prepared_row_whole_but_its_mapped_data(
+    rows: list[dict[str, str]],
+) -> None:
+    reg = registry(KeyRing.generate())
+    mapping = MAPPING.with_fields(reg.fields.current())
+    preparer = Preparer(
+        mapping,
+        headers=tuple(MAPPING_HEADERS),
+        import_id="wire",
+        as_of=WHEN,
+        preparation=reg.customers.preparation(actor=ADMIN, as_of=WHEN),
+        presealer=presealer(reg.customers, actor=ADMIN),
+        records=False,
+    )
+    for number, row in enumerate(rows, start=1):
+        prepared = preparer.prepare(SourceRow(number=number, cells=row, raw=()), WHEN)
+        mapped = prepared.mapped
+        expected = (
+            prepared
+            if mapped is None
+            else attrs.evolve(prepared, mapped=attrs.evolve(mapped, data={}))
+        )
+        assert _slim(prepared) == expected
+        sent = pickle.loads(pickle.dumps(_slim(prepared)))
+        assert attrs.evolve(sent, presealed=None) == attrs.evolve(expected, presealed=None)
+        if prepared.presealed is not None:
+            assert attrs.asdict(sent.presealed) == attrs.asdict(prepared.presealed)
 
 
 def test_a_presealer_pickles_without_any_key_of_the_registry() -> None:
