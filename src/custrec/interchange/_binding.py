@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from custrec.interchange.mapping import ImportMapping
 
 
+_COLUMN_SHAPES_KEPT: Final = 256  # distinct shapes of filled columns remembered per binding
 META_COLUMNS: Final = frozenset({"_row", "_errors", "_schema_version", "_masked", "version"})
 """Columns the importer reads itself: the error file's ``_row``/``_errors`` (ignored), an
 export's ``_schema_version`` and ``_masked`` (checked) and ``version`` (ignored: storage sets
@@ -118,7 +119,10 @@ class BoundMapping:
             raise MappingError(
                 "columns", "no column of the file matches the mapping (wrong file or mapping?)"
             )
+        # shared by every row this binding maps (and so pickled once per batch of rows)
         self._paths = {header: rule.path for header, rule in self._bound}
+        self._declared = {rule.path.text: header for header, rule in self._bound}
+        self._columns: dict[tuple[Any, ...], dict[str, str]] = {}
         self.usage = ColumnUsage(
             mapped={header: rule.path.text for header, rule in self._bound},
             unmapped=tuple(unmapped),
@@ -192,17 +196,29 @@ class BoundMapping:
             _put(tree, path.steps, list(default) if isinstance(default, list) else default)
         renames: dict[tuple[str, Any], int] = {}
         data = _finalize(tree, "", renames)
-        columns = {_final_path(steps, renames): header for steps, header in placed}
-        declared = {rule.path.text: header for header, rule in self._bound}
         return MappedRow(
             data=data,
             issues=tuple(issues),
-            columns=columns,
-            declared=declared,
+            columns=self._columns_of(placed, renames),
+            declared=self._declared,
             touched=frozenset(touched),
             values=values,
             paths=self._paths,
         )
+
+    def _columns_of(
+        self, placed: list[tuple[tuple[Step, ...], str]], renames: dict[tuple[str, Any], int]
+    ) -> dict[str, str]:
+        """The column that filled each final path: one shared mapping for the rows that filled
+        the same columns into the same list positions (most rows of a file)."""
+        key = (tuple(header for _, header in placed), tuple(renames.items()))
+        columns = self._columns.get(key)
+        if columns is None:
+            columns = {_final_path(steps, renames): header for steps, header in placed}
+            if len(self._columns) >= _COLUMN_SHAPES_KEPT:
+                self._columns.clear()
+            self._columns[key] = columns
+        return columns
 
     def _convert(self, raw: Any, rule: ColumnRule) -> Any:
         m = self.mapping

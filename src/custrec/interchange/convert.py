@@ -310,8 +310,8 @@ def _strip_currency(text: str) -> tuple[str, str | None]:
     changed = True
     while changed and text:
         changed = False
+        upper = text.upper()  # ``text`` changes only when a token is found (then: break)
         for token, code in _CURRENCIES:
-            upper = text.upper()
             if upper.startswith(token):
                 text, changed = text[len(token) :].strip(), True
             elif upper.endswith(token):

@@ -73,6 +73,7 @@ from custrec.interchange._prepare import (
     Binder,
     Prepared,
     Preparer,
+    fewer_collections,
     prepared_chunks,
     row_issues,
 )
@@ -785,15 +786,18 @@ def plan_import(
     _log.info("import %s started (dry run: %s)", import_id, importer.dry_run)
     try:
         chunks = _chunks(_as_rows(rows), chosen.batch_size, importer.binder)
-        with contextlib.closing(
-            prepared_chunks(
-                preparer,
-                chunks,
-                workers=chosen.workers,
-                prepared_one=None if progress is None else partial(reporter.add, 1),
-                clock=None if sealer is None else registry_clock(registry.customers),
-            )
-        ) as prepared:
+        with (
+            fewer_collections(),
+            contextlib.closing(
+                prepared_chunks(
+                    preparer,
+                    chunks,
+                    workers=chosen.workers,
+                    prepared_one=None if progress is None else partial(reporter.add, 1),
+                    clock=None if sealer is None else registry_clock(registry.customers),
+                )
+            ) as prepared,
+        ):
             for chunk, ready in prepared:
                 started = time.monotonic()
                 importer.run_chunk(chunk, ready)

@@ -373,3 +373,29 @@ def test_applying_never_raises(cells: list[str]) -> None:
     result = parse_customer(mapped.data)
     assert all(i.row == 3 for i in mapped.issues)
     assert result.record is None or result.report.ok
+
+
+LIST_CELL = st.sampled_from(["", "N/A", "甲", "乙", "13800138000", "x@example.com", "12"])
+LIST_HEADERS = ("名称", "联系人1", "手机1", "联系人2", "手机2", "座机2", "编号", "城市")
+
+
+@given(st.lists(st.lists(LIST_CELL, min_size=8, max_size=8), min_size=1, max_size=12))
+def test_rows_of_one_binding_map_as_each_alone(rows: list[list[str]]) -> None:
+    # a binding shares the column attribution of rows that filled the same cells (a cache):
+    # each row, mapped after any others, maps as it does by a binding of its own
+    m = mapping(
+        名称="name",
+        联系人1="contacts[0].name",
+        手机1="contacts[0].phones[0]",
+        联系人2="contacts[1].name",
+        手机2="contacts[1].phones[0]",
+        座机2="contacts[1].phones[1]",
+        编号="identifiers[EXTERNAL:crm]",
+        城市="addresses[0].city",
+    )
+    shared = m.bind(list(LIST_HEADERS))
+    for number, cells in enumerate(rows, start=1):
+        source = row(number, **dict(zip(LIST_HEADERS, cells, strict=True)))
+        mapped, alone = shared.apply(source), m.bind(list(LIST_HEADERS)).apply(source)
+        assert mapped == alone
+        assert all(mapped.column_of(path) == column for path, column in alone.columns.items())
