@@ -34,10 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["score_in_two"]
 
 _START_METHOD: Final = "spawn"
-_CHUNK_PAIRS: Final = 4000  # pairs (counted before the smallest-key rule) per chunk of blocks
 _AHEAD: Final = 2  # chunks the worker may hold
-
-Chunk = list[tuple[int, list[int]]]
 
 
 def _serve(
@@ -76,19 +73,6 @@ def _serve(
         return
 
 
-def _chunks(blocks: Iterator[tuple[int, list[int]]]) -> Iterator[Chunk]:
-    chunk: Chunk = []
-    pairs = 0
-    for k, members in blocks:
-        chunk.append((k, members))
-        pairs += len(members) * (len(members) - 1) // 2
-        if pairs >= _CHUNK_PAIRS:
-            yield chunk
-            chunk, pairs = [], 0
-    if chunk:
-        yield chunk
-
-
 def score_in_two(
     scratch: _Scratch,
     blocks: Iterator[tuple[int, list[int]]],
@@ -100,7 +84,7 @@ def score_in_two(
 ) -> None:
     """Score every block, here and in a worker process, adding what is found to ``found``."""
     from custrec.matching._fast import LinkTest
-    from custrec.services._clustering import score_block
+    from custrec.services._clustering import chunks, score_block
 
     test = LinkTest(wanted, thresholds, weights)
     context = multiprocessing.get_context(_START_METHOD)
@@ -115,7 +99,7 @@ def score_in_two(
     theirs.close()
     held = 0
     try:
-        for chunk in _chunks(blocks):
+        for chunk in chunks(blocks):
             while held and mine.poll():
                 found.add(reply(mine, process)[0])
                 held -= 1
@@ -128,8 +112,8 @@ def score_in_two(
                     raise worker_stopped(mine, process) from None
                 held += 1
                 continue
+            loaded = scratch.profiles(sorted({n for _, m in chunk for n in m}))
             for k, members_ in chunk:
-                loaded = scratch.profiles(members_)
                 found.add(score_block(k, members_, loaded, stopped, test))
         while held:
             found.add(reply(mine, process)[0])

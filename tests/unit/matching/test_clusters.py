@@ -503,3 +503,18 @@ def test_a_batch_run_equals_the_clustering_spelled_out_on_a_seeded_harder_set(
     assert found.clusters == clusters
     assert found.conflicts == conflicts
     assert len(clusters) > 50
+
+
+def test_a_run_leaves_the_cyclic_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    customers = [person("a", "Zhang Wei", phone="+8613800138000"), person("b", "Zhang Wei")]
+    assert gc.isenabled()
+    run(customers)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(customers)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
