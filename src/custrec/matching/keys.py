@@ -27,7 +27,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from custrec.matching.normalize import address_key, fold, org_name, person_name
+from custrec.matching.normalize import (
+    OrgName,
+    PersonName,
+    address_key,
+    fold,
+    org_name,
+    person_name,
+)
 from custrec.model.records import (
     Address,
     Contact,
@@ -103,11 +110,25 @@ def name_key(customer: Customer) -> str:
     People: :func:`~custrec.matching.normalize.person_name` (``"p:wei zhang"``); organisations:
     the name's core without legal form or region (``"o:华为技术"``). Empty if nothing is left.
     """
+    return _name_key(customer, None)
+
+
+def _normalised_name(customer: Customer) -> PersonName | OrgName:
+    """What :func:`name_key` makes of the customer's name: its ``org_name`` for an
+    organisation, else its ``person_name`` (a name that is not text counts as empty)."""
     name = customer.name if isinstance(customer.name, str) else ""
     if customer.kind == CustomerKind.ORGANIZATION:
-        core = org_name(name).core
+        return org_name(name)
+    return person_name(name)
+
+
+def _name_key(customer: Customer, normalised: PersonName | OrgName | None) -> str:
+    if normalised is None:
+        normalised = _normalised_name(customer)
+    if isinstance(normalised, OrgName):
+        core = normalised.core
         return f"o:{core}" if core else ""
-    key = person_name(name).key
+    key = normalised.key
     return f"p:{key}" if key else ""
 
 
@@ -148,8 +169,16 @@ def blocking_keys(customer: Customer) -> frozenset[MatchKey]:
     (organisations): the first two characters of the name's core with each city, so that a typo
     later in the name still meets the original.
     """
+    return _blocking_keys_of(customer, None)
+
+
+def _blocking_keys_of(
+    customer: Customer, normalised: PersonName | OrgName | None
+) -> frozenset[MatchKey]:
+    """:func:`blocking_keys`, given :func:`_normalised_name` of the customer when the caller
+    has it already."""
     keys: set[MatchKey] = set()
-    name = name_key(customer)
+    name = _name_key(customer, normalised)
     if name:
         keys.add(("blk.name", name))
     keys.update(("blk.addr", key) for key in address_keys(customer))

@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from custrec.matching.normalize import fold, org_name, person_name
+from custrec.matching.normalize import OrgName, PersonName, fold, org_name, person_name
 from custrec.model.records import CustomerKind
 
 __all__ = ["NAME_KEY_KINDS", "NameKey", "name_keys", "query_keys"]
@@ -87,9 +87,9 @@ def _is_cjk_word(token: str) -> bool:
     return person_name(" ".join(token)).key == token
 
 
-def _any_order(text: str) -> str:
+def _any_order(text: str, person: PersonName | None = None) -> str:
     parts: list[str] = []
-    for token in person_name(text).tokens:
+    for token in (person_name(text) if person is None else person).tokens:
         if _is_cjk_word(token):
             parts.extend(token)
         else:
@@ -113,11 +113,22 @@ def name_keys(kind: str, name: str) -> frozenset[NameKey]:
     """
     _require_str(kind, "kind")
     _require_str(name, "name")
+    return _name_keys_of(kind, name, None)
+
+
+def _name_keys_of(
+    kind: str, name: str, normalised: PersonName | OrgName | None
+) -> frozenset[NameKey]:
+    """:func:`name_keys` of a checked ``kind`` and ``name``, given ``name``'s
+    :func:`~custrec.matching.normalize.person_name` or ``org_name`` when the caller has it
+    already (intake computes it once for the blocking and the search keys)."""
     if kind == CustomerKind.ORGANIZATION:
-        core = org_name(name).core
+        org = normalised if isinstance(normalised, OrgName) else org_name(name)
+        core = org.core
         return _keys(name=fold(name), name_core="" if _legal_form_only(core) else core)
     if kind == CustomerKind.INDIVIDUAL:
-        return _keys(name=fold(name), name_any_order=_any_order(name))
+        person = normalised if isinstance(normalised, PersonName) else None
+        return _keys(name=fold(name), name_any_order=_any_order(name, person))
     raise ValueError("kind must be 'individual' or 'organization'")
 
 

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from custrec._checks import check, integer
-from custrec.matching.names import name_keys
+from custrec.matching.names import _name_keys_of, name_keys
+from custrec.matching.normalize import OrgName, PersonName
 from custrec.model.custom import NAME_PATTERN, CustomField, CustomFieldSet, FieldType, from_json
 from custrec.model.issues import Issue
 from custrec.model.records import Customer, CustomValue
@@ -164,15 +165,25 @@ def removed_issues(
     )
 
 
-def search_keys(customer: Customer, fields: CustomFieldSet) -> frozenset[tuple[str, str]]:
+def search_keys(
+    customer: Customer,
+    fields: CustomFieldSet,
+    normalised: PersonName | OrgName | None = None,
+) -> frozenset[tuple[str, str]]:
     """The look-up keys that are not identity: the name-search keys of the customer's name
     and registered name (:func:`~custrec.matching.names.name_keys`), and the indexed custom
-    fields' values."""
+    fields' values. ``normalised``: the ``person_name`` or ``org_name`` of ``customer.name``
+    (a str), when the caller has it already."""
     kind = customer.kind.value
     found: set[tuple[str, str]] = set()
-    for name in (customer.name, customer.registered_name):
-        if name:
+    name = customer.name
+    if name:
+        if normalised is not None and isinstance(name, str) and isinstance(kind, str):
+            found.update(_name_keys_of(kind, name, normalised))
+        else:
             found.update(name_keys(kind, name))
+    if customer.registered_name:
+        found.update(name_keys(kind, customer.registered_name))
     if customer.custom:
         for field in fields.indexed_fields():
             value = customer.custom.get(field.name)

@@ -20,8 +20,8 @@ import attrs
 
 from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
 from custrec.errors import Erased, InvalidState, StorageError
-from custrec.matching import StrongKey, blocking_keys, strong_keys
-from custrec.matching.keys import MatchKey
+from custrec.matching import StrongKey, strong_keys
+from custrec.matching.keys import MatchKey, _blocking_keys_of, _normalised_name
 from custrec.model._replace import replace
 from custrec.model.custom import CustomFieldSet
 from custrec.model.history import FieldChange, diff
@@ -134,9 +134,12 @@ def match_keys(
     identifiers, blocking keys when ``blocking``, its name-search and indexed custom-field keys
     (a worker process computes them without any key; see :func:`index_tokens`)."""
     keys: frozenset[MatchKey] = strong_keys(customer) if strong is None else strong
-    if blocking:
-        keys = keys | blocking_keys(customer)
-    return keys | search_keys(customer, fields)
+    if not blocking:
+        return keys | search_keys(customer, fields)
+    # the name normalised once, for the blocking and the search keys
+    normalised = _normalised_name(customer)
+    keys = keys | _blocking_keys_of(customer, normalised)
+    return keys | search_keys(customer, fields, normalised)
 
 
 def customer_row(
