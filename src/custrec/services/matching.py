@@ -15,7 +15,7 @@ from custrec._checks import check, int_range, positive_int
 from custrec._log import get_logger
 from custrec._progress import Progress, Reporter, counted
 from custrec.consent import ConsentEvent
-from custrec.errors import InvalidState, StorageError, ValidationFailed
+from custrec.errors import Erased, InvalidState, StorageError, ValidationFailed
 from custrec.matching import (
     BLOCKING_KINDS,
     ClusterRun,
@@ -37,7 +37,7 @@ from custrec.model.serialization import SCHEMA_VERSION, structure_with_issues
 from custrec.security import Action, Actor, Resource
 from custrec.services._clustering import cluster_profiles
 from custrec.services._documents import Documents
-from custrec.services._match_profiles import stored_profiles
+from custrec.services._match_profiles import open_page, stored_profiles
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
@@ -129,12 +129,20 @@ class MatchingService:
             unscored = len(ranked) - len(near)
             me = profile(customer)
             candidates: list[DuplicateCandidate] = []
-            for row in unit.session.customers.get_many(sorted(near)):
-                if row.state == "erased" or row.state == "merged":
-                    continue
+            rows = [
+                row
+                for row in unit.session.customers.get_many(sorted(near))
+                if row.state != "erased" and row.state != "merged"
+            ]
+            # their data keys read in one go, their profiles made from the opened documents
+            page = [(row.id, row.payload, self._records.row_facts(row)) for row in rows]
+            opened, gone = open_page(unit, self._context.converter, page)
+            if gone:
+                raise Erased(gone[0])
+            for row, (theirs, _) in zip(rows, opened, strict=True):
                 match = compare(
                     me,
-                    profile(self._records.customer(unit, row)),
+                    theirs,
                     thresholds=self._context.matching.thresholds,
                     weights=self._context.matching.weights,
                     holders=counts,
