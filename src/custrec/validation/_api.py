@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import phonenumbers
@@ -40,6 +40,18 @@ __all__ = [
 
 
 _CONVERTER = make_converter()
+_NO_ISSUES: Final = ValidationReport(())
+
+
+def _merged(first: ValidationReport, *others: ValidationReport) -> ValidationReport:
+    """``first.merged(*others)``, without a new report when only one of them has issues
+    (reports are immutable: the one with the issues is the merged report)."""
+    found = [r for r in (first, *others) if r.issues]
+    if not found:
+        return first
+    if len(found) == 1:
+        return found[0]
+    return first.merged(*others)
 
 
 def validate(
@@ -74,7 +86,7 @@ def _coerced_custom(data: object, fields: CustomFieldSet) -> tuple[object, Valid
     """``data`` with its custom values converted as their definitions say (text to numbers,
     dates, options), and the issues of those that could not be."""
     if not isinstance(data, Mapping) or data.get("custom") is None:
-        return data, ValidationReport(())
+        return data, _NO_ISSUES
     raw = data["custom"]
     if not isinstance(raw, Mapping):
         issue = Issue(path="custom", code="type", message="expected an object of custom values")
@@ -282,7 +294,7 @@ def parse_customer(
     _check_region(region)
     ruleset = rules or DEFAULT_RULES
     normaliser = _Normaliser(region)
-    custom_report = ValidationReport(())
+    custom_report = _NO_ISSUES
     if fields is not None:
         data, custom_report = _coerced_custom(data, _custom_fields(fields))
     # Structured and normalised at once: the record is the one ``_normalized`` would return.
@@ -299,10 +311,11 @@ def parse_customer(
         checked = ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
     finally:
         _NORMALISED_EMAILS.reset(token)
-    report = structure_report.merged(checked)
+    report = _merged(structure_report, checked)
     if fields is not None:
         custom_issues = fields.validate(normalised.custom)
-        report = custom_report.merged(report).merged(ValidationReport(custom_issues))
+        extra = ValidationReport(custom_issues) if custom_issues else _NO_ISSUES
+        report = _merged(custom_report, report, extra)
     if unreadable or not report.ok:
         return ParseResult(None, report)
     return ParseResult(_final(normalised), report)

@@ -229,7 +229,12 @@ class RuleSet:
             issues = [
                 i for i in issues if not any(_within(i.path, base) for base in ctx.unreadable)
             ]
+        if not issues:  # most records: one shared empty report (reports are immutable)
+            return _NO_ISSUES
         return ValidationReport(issues).with_severities(self.severities)
+
+
+_NO_ISSUES: Final = ValidationReport(())
 
 
 def _within(path: str, base: str) -> bool:

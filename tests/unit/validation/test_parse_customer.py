@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import CustomerKind, LifecycleStage
 from custrec.validation import DEFAULT_RULES, parse_customer
 
@@ -497,3 +498,20 @@ def test_parsing_leaves_no_reference_cycle_behind() -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "b", "c"]), max_size=2).map(
+            lambda codes: ValidationReport(tuple(Issue(path=c, code=c, message=c) for c in codes))
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_merging_reports_without_a_new_one_gives_the_merged_report(
+    reports: list[ValidationReport],
+) -> None:
+    from custrec.validation._api import _merged
+
+    assert _merged(*reports) == reports[0].merged(*reports[1:])
