@@ -2,6 +2,7 @@
 the bare floor.
 
     python benchmarks/bench_import.py [N] [--json PATH] [--phases import-1,import-2,floor]
+                                      [--cache-mib MIB]
 
 N defaults to 1,000,000. Writes N generated legacy rows (GB18030, Chinese headers, full-width
 digits in some phones, amounts like "¥12,800.00" and "1.5万", three date formats) to a
@@ -9,7 +10,8 @@ temporary CSV file, then runs each phase in a fresh subprocess, so that peak mem
 per phase:
 
 - ``import-W``: ``open_source`` + ``plan_import(dry_run=False)`` into a keyed ``SQLiteStore``
-  with ``ImportPolicy(batch_size=5000, workers=W)``: mapping and ``parse_customer`` (in W
+  (``cache_mib=MIB``, default 64, the store's default) with
+  ``ImportPolicy(batch_size=5000, workers=W)``: mapping and ``parse_customer`` (in W
   spawned worker processes when W > 1), duplicate checks in the file and against the store,
   ``registry.customers.intake_many`` (per-customer data keys, AES-GCM, HMAC blind indexes,
   history, chained audit);
@@ -21,8 +23,9 @@ per phase:
 It prints, per phase, wall seconds, rows/s, CPU seconds (the importing process plus its
 workers) and CPU milliseconds a row (the importing process, + the workers), the peak resident
 memory of the importing process and of the largest worker
-(``ru_maxrss`` of ``RUSAGE_SELF`` and ``RUSAGE_CHILDREN``), and the memory of an idle
-interpreter with the same imports. ``--json PATH`` writes the same figures with the machine
+(``ru_maxrss`` of ``RUSAGE_SELF`` and ``RUSAGE_CHILDREN``), their sum with every worker (an
+upper bound: the peaks need not coincide), and the memory of an idle interpreter with the
+same imports. ``--json PATH`` writes the same figures with the machine
 (platform, cores, Python version, load average before and after the run) and the sizes. Not
 part of the test suite. Figures: docs/import-export.md, "Speed".
 """
@@ -99,7 +102,7 @@ def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def phase_import(source: Path, workdir: Path, workers: int) -> dict[str, Any]:
+def phase_import(source: Path, workdir: Path, workers: int, cache_mib: int) -> dict[str, Any]:
     from custrec import Actor, KeyRing, Registry, SQLiteStore
     from custrec.interchange import (
         ImportMapping,
@@ -110,7 +113,7 @@ def phase_import(source: Path, workdir: Path, workers: int) -> dict[str, Any]:
     )
 
     idle = peak_mib()
-    store = SQLiteStore(workdir / f"import-{workers}.sqlite")
+    store = SQLiteStore(workdir / f"import-{workers}.sqlite", cache_mib=cache_mib)
     registry = Registry(store, keyring=KeyRing.generate())
     start, cpu = time.perf_counter(), cpu_seconds()
     with open_source(source) as rows:
@@ -137,6 +140,7 @@ def phase_import(source: Path, workdir: Path, workers: int) -> dict[str, Any]:
         "worker_peak": peak_mib(resource.RUSAGE_CHILDREN) if workers > 1 else 0.0,
         "workers": workers,
         "idle": idle,
+        "cache_mib": cache_mib,
     }
 
 
@@ -202,10 +206,10 @@ def phase_floor(source: Path, workdir: Path) -> dict[str, Any]:
 PHASES = ("import-1", "import-2", "floor")
 
 
-def run_phase(name: str, source: Path, workdir: Path) -> dict[str, Any]:
+def run_phase(name: str, source: Path, workdir: Path, cache_mib: int) -> dict[str, Any]:
     """One phase in a fresh interpreter, so that its peak memory is its own."""
     done = subprocess.run(
-        [sys.executable, __file__, "--phase", name, str(source), str(workdir)],
+        [sys.executable, __file__, "--phase", name, str(source), str(workdir), str(cache_mib)],
         capture_output=True,
         text=True,
         check=True,
@@ -230,28 +234,30 @@ def machine() -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         f"{'phase':<9} {'rows':>9} {'wall s':>8} {'rows/s':>8} {'CPU s':>8} "
-        f"{'ms/row':>13} {'parent MiB':>10} {'worker MiB':>10} {'idle MiB':>8}"
+        f"{'ms/row':>13} {'parent MiB':>10} {'worker MiB':>10} {'sum MiB':>8} {'idle MiB':>8}"
     ]
     for name, r in results.items():
         cpu = r["cpu"] + r["worker_cpu"]
         worker = f"{r['workers']} x {r['worker_peak']:.0f}" if r["workers"] > 1 else "-"
+        total = r["peak"] + (r["workers"] * r["worker_peak"] if r["workers"] > 1 else 0.0)
         per_row = f"{r['cpu'] / r['rows'] * 1000:.2f}"  # the importing process (the writer)
         if r["workers"] > 1:
             per_row += f" + {r['worker_cpu'] / r['rows'] * 1000:.2f}"  # ... + the workers
         lines.append(
             f"{name:<9} {r['rows']:>9,} {r['seconds']:>8.1f} {r['rows'] / r['seconds']:>8,.0f} "
-            f"{cpu:>8.1f} {per_row:>13} {r['peak']:>10.1f} {worker:>10} {r['idle']:>8.1f}"
+            f"{cpu:>8.1f} {per_row:>13} {r['peak']:>10.1f} {worker:>10} {total:>8.0f} "
+            f"{r['idle']:>8.1f}"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 5 and argv[1] == "--phase":
-        name, source, workdir = argv[2], Path(argv[3]), Path(argv[4])
+    if len(argv) == 6 and argv[1] == "--phase":
+        name, source, workdir, cache_mib = argv[2], Path(argv[3]), Path(argv[4]), int(argv[5])
         if name == "floor":
             result = phase_floor(source, workdir)
         else:
-            result = phase_import(source, workdir, int(name.removeprefix("import-")))
+            result = phase_import(source, workdir, int(name.removeprefix("import-")), cache_mib)
         print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -261,6 +267,13 @@ def main(argv: list[str]) -> int:
         "--phases",
         default=",".join(PHASES),
         help=f"comma-separated phases to run (default: {','.join(PHASES)})",
+    )
+    parser.add_argument(
+        "--cache-mib",
+        type=int,
+        default=64,
+        metavar="MIB",
+        help="the store's page cache per connection (SQLiteStore cache_mib, default 64)",
     )
     args = parser.parse_args(argv[1:])
     phases = [p for p in args.phases.split(",") if p]
@@ -274,7 +287,7 @@ def main(argv: list[str]) -> int:
         write_rows(source, args.n)
         size = source.stat().st_size
         for name in phases:
-            results[name] = run_phase(name, source, Path(tmp))
+            results[name] = run_phase(name, source, Path(tmp), args.cache_mib)
     if hasattr(os, "getloadavg"):
         info["load_after"] = round(os.getloadavg()[0], 2)
     print(table(results))

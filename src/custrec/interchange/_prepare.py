@@ -375,19 +375,52 @@ def _serve(conn: Connection, settings: Settings) -> None:
             return
         if received is None:
             return
-        chunk, now = received
+        packed, now = received
         try:
-            blobs = _prepare_pickled(preparer, chunk, now)
+            blobs = _prepare_pickled(preparer, _unpacked(packed), now)
             message: tuple[str, Any] = ("ok", len(blobs))
         except _RowFailed as failed:
             blobs, message = [], ("error", str(failed))
-        chunk = received = None  # the rows are not needed while the results go out
+        packed = received = None  # the rows are not needed while the results go out
         try:
             conn.send(message)
             for blob in blobs:
                 conn.send_bytes(blob)
         except (OSError, ValueError):
             return
+
+
+Packed = tuple[list[tuple[str, ...]], list[tuple[int, int, tuple[Any, ...], tuple[RowIssue, ...]]]]
+
+
+def _packed(chunk: list[SourceRow]) -> Packed:
+    """A chunk as a worker gets it: its rows' distinct header tuples (one for CSV), and per row
+    its number, which header tuple, its cell values and its problems; not its raw cells (only
+    the error file, written here, needs them). Smaller and quicker to pickle than the rows."""
+    shapes: dict[tuple[str, ...], int] = {}
+    rows = []
+    for source in chunk:
+        cells = source.cells
+        headers = tuple(cells)
+        shape = shapes.get(headers)
+        if shape is None:
+            shape = shapes[headers] = len(shapes)
+        rows.append((source.number, shape, tuple(cells.values()), source.problems))
+    return list(shapes), rows
+
+
+def _unpacked(packed: Packed) -> list[SourceRow]:
+    """The rows of a packed chunk (``raw`` left empty: a worker never reads it)."""
+    shapes, rows = packed
+    return [
+        SourceRow(
+            number=number,
+            cells=dict(zip(shapes[shape], values, strict=True)),
+            raw=(),
+            problems=problems,
+        )
+        for number, shape, values, problems in rows
+    ]
 
 
 def _prepare_pickled(
@@ -439,7 +472,7 @@ class _Pool:
 
     def send(self, worker: int, chunk: list[SourceRow], now: datetime | None) -> None:
         try:
-            self._conns[worker].send((chunk, now))
+            self._conns[worker].send((_packed(chunk), now))
         except (OSError, ValueError):
             raise self._stopped(worker) from None
         except Exception as exc:  # pickling: the rows hold a value that cannot be sent

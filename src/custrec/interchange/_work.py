@@ -80,7 +80,7 @@ class WorkIndex:
     def first_rows(self, digests: Collection[bytes]) -> dict[bytes, int]:
         """The row that first held each of ``digests``, for those seen before."""
         found: dict[bytes, int] = {}
-        for chunk in _chunks(list(digests)):
+        for chunk in _chunks(sorted(digests)):  # in key order: each page of the index read once
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(f"SELECT k, row FROM seen WHERE k IN ({marks})", tuple(chunk))
             found.update((bytes(k), int(r)) for k, r in rows)
@@ -89,7 +89,10 @@ class WorkIndex:
     def remember(self, pairs: Iterable[tuple[bytes, int]]) -> None:
         """Record that ``row`` holds ``digest`` (the first holder is kept)."""
         self._conn.execute("BEGIN")
-        self._conn.executemany("INSERT OR IGNORE INTO seen (k, row) VALUES (?, ?)", pairs)
+        # in key order (the first holder of a key first): random keys inserted in order touch
+        # each page of the index once a batch, which matters once it outgrows its page cache
+        ordered = sorted(pairs)
+        self._conn.executemany("INSERT OR IGNORE INTO seen (k, row) VALUES (?, ?)", ordered)
         self._conn.execute("COMMIT")
 
     def hold(self, customer_ids: Iterable[str]) -> None:
@@ -97,7 +100,7 @@ class WorkIndex:
         self._conn.execute("BEGIN")
         self._conn.executemany(
             "INSERT OR IGNORE INTO held (id, rank) VALUES (?, ?)",
-            ((cid, sample_rank(self._seed, cid)) for cid in customer_ids),
+            ((cid, sample_rank(self._seed, cid)) for cid in sorted(customer_ids)),
         )
         self._conn.execute("COMMIT")
 

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
 from custrec.interchange import ImportMapping, ImportPolicy, Outcome, SourceRow, plan_import
 from custrec.interchange import plan as plan_module
-from custrec.interchange._prepare import Preparer, _slim
+from custrec.interchange._prepare import Preparer, _packed, _slim, _unpacked
+from custrec.interchange.report import RowIssue
 from custrec.matching import MatchConfig
 from custrec.model.records import Customer
 from custrec.services._presealed import intake_presealed, presealer
@@ -255,6 +256,37 @@ def test_a_worker_sends_each_prepared_row_whole_but_its_mapped_data(
         assert attrs.evolve(sent, presealed=None) == attrs.evolve(expected, presealed=None)
         if prepared.presealed is not None:
             assert attrs.asdict(sent.presealed) == attrs.asdict(prepared.presealed)
+
+
+JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+SOURCE_ROW = st.builds(
+    SourceRow,
+    number=st.integers(1, 10**9),
+    cells=st.dictionaries(st.sampled_from(["a", "b", "姓名", "c d"]), JSON_VALUE, max_size=4),
+    raw=st.tuples(st.text(max_size=5)),
+    problems=st.lists(
+        st.builds(
+            RowIssue,
+            row=st.integers(1, 9),
+            column=st.none(),
+            path=st.just(""),
+            code=st.sampled_from(["row.extra_cells", "row.broken"]),
+            message=st.just("m"),
+        ),
+        max_size=2,
+    ).map(tuple),
+)
+
+
+@given(st.lists(SOURCE_ROW, max_size=8))
+def test_a_worker_gets_each_row_of_a_chunk_but_its_raw_cells(chunk: list[SourceRow]) -> None:
+    sent = _unpacked(pickle.loads(pickle.dumps(_packed(chunk))))
+    assert sent == [attrs.evolve(row, raw=()) for row in chunk]
+    assert [list(row.cells) for row in sent] == [list(row.cells) for row in chunk]  # in order
 
 
 def test_a_presealer_pickles_without_any_key_of_the_registry() -> None:
