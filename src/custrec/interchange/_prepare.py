@@ -29,6 +29,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -48,6 +49,7 @@ from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.services import Preparation, PreparedCustomer
+from custrec.services._batch import collection_paused
 from custrec.services._preparation import prepared
 from custrec.services._presealed import Presealed, Presealer
 from custrec.storage.codec import StrongKey, strong_keys
@@ -79,17 +81,33 @@ def _worker_error(message: str) -> ImportWorkerError:
     return ImportWorkerError(message)
 
 
+class _Young:
+    """How many imports of this process run with the young generation's threshold raised,
+    and the thresholds before the first of them raised it (imports in threads overlap)."""
+
+    lock = threading.Lock()
+    imports = 0
+    before: tuple[int, int, int] = (0, 0, 0)
+
+
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
     """Collect the young generation less often while the block runs (see ``_YOUNG_OBJECTS``);
-    the thresholds are restored after. A collector disabled (threshold 0) stays disabled."""
-    threshold = gc.get_threshold()
-    if 0 < threshold[0] < _YOUNG_OBJECTS:
-        gc.set_threshold(_YOUNG_OBJECTS, *threshold[1:])
+    the thresholds are restored when the last overlapping block ends. A collector turned off
+    (threshold 0) stays off."""
+    with _Young.lock:
+        if _Young.imports == 0:
+            _Young.before = threshold = gc.get_threshold()
+            if 0 < threshold[0] < _YOUNG_OBJECTS:
+                gc.set_threshold(_YOUNG_OBJECTS, *threshold[1:])
+        _Young.imports += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        with _Young.lock:
+            _Young.imports -= 1
+            if _Young.imports == 0:
+                gc.set_threshold(*_Young.before)
 
 
 def is_document(cells: Mapping[str, Any]) -> bool:
@@ -485,21 +503,17 @@ class _Pool:
         conn, process = self._conns[worker], self._procs[worker]
         multiprocessing.connection.wait([conn, process.sentinel])
         results: list[Prepared] = []
-        collecting = gc.isenabled()
         try:
             kind, payload = conn.recv()
             if kind != "ok":
                 raise _worker_error(f"an import worker failed: {payload}")
             # unpickling builds many small objects and no cycles: a collection pass over the
             # importer's heap at every few hundred objects made it ~40 % slower
-            gc.disable()
-            for _ in range(payload):
-                results.extend(pickle.loads(conn.recv_bytes()))
+            with collection_paused():
+                for _ in range(payload):
+                    results.extend(pickle.loads(conn.recv_bytes()))
         except (EOFError, OSError):
             raise self._stopped(worker) from None
-        finally:
-            if collecting:
-                gc.enable()
         return results
 
     def _stopped(self, worker: int) -> ImportWorkerError:
