@@ -9,6 +9,10 @@ e-mails as sets, the birth date as an ordinal), with every level decided as
 
 - an identifier that decides (a shared one: ``same``; a conflicting government id:
   ``distinct``) ends the test before any name or street is compared;
+- two different names and two address lists are compared only when the pair would be a link
+  with the best level of each (the other levels decided first): the total weight never falls
+  as one level's weight rises, and a better level never weighs less (:class:`~custrec.
+  matching.parameters.Weights`), so a pair ruled out by that bound is not a link;
 - the name level of a pair of different names is kept per run (``王伟`` / ``王玮`` recur in many
   blocks), and so is the address level of a pair of address lists;
 - no observation list, reason or :class:`~custrec.matching.scoring.Match` is built.
@@ -47,6 +51,9 @@ e-mails)``: what :class:`LinkTest` reads of a profile (see :func:`prepare`)."""
 
 _ORGANIZATION: Final = "organization"
 _CACHE_MAX: Final = 200_000
+_MARGIN: Final = 1e-9
+"""Bits added to a bound before it may rule a pair out: far above the rounding error of a sum
+of a few weights, far below any difference a weight table makes."""
 
 
 def prepare(p: MatchProfile) -> Prepared:
@@ -132,16 +139,18 @@ class LinkTest:
                 return self._wanted <= 0
             if shared:
                 return True  # same: the highest rank
-        total = 0.0
-        if a[1] and b[1]:
-            total += self._name[self._name_level(kind == _ORGANIZATION, a[1], b[1])]
+        # the cheap levels first; the name and street similarities only when the pair could
+        # still be a link with the best of them (the total never falls as a weight rises)
+        name: float | None = None
+        named = bool(a[1] and b[1])
+        if named and a[1] == b[1]:
+            name, named = self._name[0], False
         # the contact agreements, in observe()'s order: region, address or city, phone, e-mail
         region = address = phone = email = None
         if a[2] and b[2]:
             region = self._region[int(a[2] != b[2])]
-        if a[3] and b[3]:
-            address = self._address[self._street_level(a[3], b[3])]
-        elif a[4] and b[4]:
+        streets = bool(a[3] and b[3])
+        if not streets and a[4] and b[4]:
             address = self._city[int(a[4].isdisjoint(b[4]))]
         if a[5] is not None and b[5] is not None:
             birth: float | None = self._birth[int(a[5] != b[5])]
@@ -155,8 +164,41 @@ class LinkTest:
             phone = self._phone[_contact_level(a[8] & b[8], is_landline)]
         if a[9] and b[9]:
             email = self._email[_contact_level(a[9] & b[9], is_role_mailbox)]
+        if named or streets:
+            at_best = self._sum(
+                self._name[0] if named else name,
+                region,
+                self._address[0] if streets else address,
+                birth,
+                gender,
+                phone,
+                email,
+            )
+            if not self._linked(at_best + _MARGIN):
+                return False
+            if named:
+                name = self._name[self._name_level(kind == _ORGANIZATION, a[1], b[1])]
+            if streets:
+                address = self._address[self._street_level(a[3], b[3])]
+        return self._linked(self._sum(name, region, address, birth, gender, phone, email))
+
+    def _sum(
+        self,
+        name: float | None,
+        region: float | None,
+        address: float | None,
+        birth: float | None,
+        gender: float | None,
+        phone: float | None,
+        email: float | None,
+    ) -> float:
+        """The total weight, summed in the order of :func:`~custrec.matching.scoring._weigh`
+        (of the positive contact weights only the first strongest, with ``contact_once``)."""
+        total = 0.0
+        if name is not None:
+            total += name
         best = None
-        if self._once:  # only the strongest positive contact weight counts (the first of equals)
+        if self._once:
             for weight in (region, address, phone, email):
                 if weight is not None and weight > 0 and (best is None or weight > best):
                     best = weight
@@ -185,7 +227,7 @@ class LinkTest:
                 counted = True
         if email is not None and (best is None or email <= 0 or (email == best and not counted)):
             total += email
-        return self._linked(total)
+        return total
 
     def _linked(self, total: float) -> bool:
         hit = self._scores.get(total)
