@@ -12,6 +12,7 @@ from typing import Any, Final
 import attrs
 
 from custrec._checks import check, positive_int, require_aware
+from custrec._collector import paused
 from custrec._log import get_logger, slow_batch
 from custrec.errors import DuplicateCustomer, ValidationFailed
 from custrec.matching import StrongKey, strong_keys
@@ -19,7 +20,7 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.security import Action, Actor, Resource
-from custrec.services._batch import claim_keys, collection_paused, may_create
+from custrec.services._batch import claim_keys, may_create
 from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
@@ -235,10 +236,10 @@ class Intake:
         for position, item in enumerate(items):
             chunk.append((position, item))
             if len(chunk) >= batch_size:
-                with collection_paused():  # the caller's items are read with it running
+                with paused():  # the caller's items are read with it running
                     flush()
         if chunk:
-            with collection_paused():
+            with paused():
                 flush()
         return BulkResult(
             added=tuple(added),
