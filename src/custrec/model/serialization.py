@@ -42,6 +42,7 @@ from cattrs.fns import identity
 
 from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character, nfkc
 from custrec.errors import SchemaError
+from custrec.model import _structure_source as _source
 from custrec.model.issues import Issue, ValidationReport, join_path
 from custrec.model.records import Customer, CustomValues, Interaction, Transaction
 
@@ -429,13 +430,18 @@ def _optional_text(field_name: str) -> _Step:
     return optional_text
 
 
-def _enum_leaf(tp: type[enum.Enum]) -> _Step:
-    # The first member, in definition order, whose value or name matches (as the loop over the
-    # members found it).
+def _enum_members(tp: type[enum.Enum]) -> dict[str, enum.Enum]:
+    """The first member, in definition order, whose value or name matches (as the loop over the
+    members found it), by lower-case value or name."""
     members: dict[str, enum.Enum] = {}
     for member in tp:
         members.setdefault(str(member.value).lower(), member)
         members.setdefault(member.name.lower(), member)
+    return members
+
+
+def _enum_leaf(tp: type[enum.Enum]) -> _Step:
+    members = _enum_members(tp)
     message = f"expected {_describe(tp)}"
 
     def enumerated(value: Any, path: str, ctx: _Context) -> Any:
@@ -613,11 +619,80 @@ def _plan(cls: type) -> _Plan:
 
 
 def _record_step(cls: type) -> _Step:
-    # The plan is looked up on the first call, so that record types may refer to each other.
+    # The function is compiled on the first call, so that record types may refer to each other.
     def record(value: Any, path: str, ctx: _Context) -> Any:
-        return _record(value, cls, path, ctx)
+        return _record_function(cls)(value, path, ctx)
 
     return record
+
+
+_RECORD_FUNCTIONS: dict[type, _Step] = {}
+_DONE: Final = object()
+
+
+def _record_function(cls: type) -> _Step:
+    """``_record`` for ``cls``, compiled: see :mod:`custrec.model._structure_source`."""
+    function = _RECORD_FUNCTIONS.get(cls)
+    if function is None:
+        function = _RECORD_FUNCTIONS[cls] = _compile_record(cls)
+    return function
+
+
+def _field_kind(tp: Any) -> tuple[str, Any]:
+    """How the compiled function treats a field annotated ``tp`` (see ``_step``); for an enum
+    its members by the exact text that ``_enum_leaf`` maps to them unchanged, for a tuple of
+    records their class."""
+    optional = typing.get_origin(tp) in (UnionType, typing.Union)
+    args = typing.get_args(tp)
+    if optional:
+        if NoneType not in args or len(args) != 2:
+            return _source.OTHER, None
+        tp = next(a for a in args if a is not NoneType)
+    if tp is str:
+        return (_source.OPTIONAL_TEXT if optional else _source.TEXT), None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        exact = {
+            text: member
+            for text, member in _enum_members(tp).items()
+            if text.strip() and _clean(text).lower() == text
+        }
+        return (_source.OPTIONAL_ENUM if optional else _source.ENUM), exact
+    if not optional and typing.get_origin(tp) is tuple and args[1:] == (Ellipsis,):
+        if args[0] is str:
+            return _source.TEXTS, None
+        if isinstance(args[0], type) and attrs.has(args[0]):
+            return _source.RECORDS, args[0]
+    return _source.OTHER, None
+
+
+def _compile_record(cls: type) -> _Step:
+    plan = _plan(cls)
+    hints = field_types(cls)
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "known": plan.known,
+        "required": plan.required,
+        "_record": _record,
+        "_build": _build,
+        "_MISSING": _MISSING,
+        "_DONE": _DONE,
+        "UNREADABLE": UNREADABLE,
+        "_invalid": has_invalid_character,
+        "_nfkc": nfkc,
+        "_record_function": _record_function,
+    }
+    specs: list[_source.FieldSpec] = []
+    for index, (name, step, required) in enumerate(plan.fields):
+        kind, detail = _field_kind(hints[name])
+        namespace[f"s{index}"] = step
+        if kind in (_source.ENUM, _source.OPTIONAL_ENUM):
+            namespace[f"e{index}"] = detail
+        elif kind == _source.RECORDS:
+            namespace[f"c{index}"] = detail
+        specs.append((name, kind, required, name in _MULTILINE_FIELDS))
+    code = compile(_source.record_source(specs), f"<custrec structure {cls.__name__}>", "exec")
+    exec(code, namespace)
+    return typing.cast(_Step, namespace["record"])
 
 
 def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
@@ -735,7 +810,7 @@ def _structure_partially(
     builds each record once."""
     ctx = _Context(converter or _default_converter, [], [], finish)
     try:
-        result = _record(data, cls, "", ctx)
+        result = _record_function(cls)(data, "", ctx)
     except RecursionError:  # absurdly nested input
         ctx.add("", "type", "input is nested too deeply")
         result = _MISSING

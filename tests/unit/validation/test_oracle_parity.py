@@ -16,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -35,6 +36,7 @@ from custrec.model.records import (
 )
 from custrec.validation import (
     DEFAULT_RULES,
+    _api,
     email,
     normalize_customer,
     normalize_identifier,
@@ -372,6 +374,85 @@ def test_structuring_matches_the_reference(oracle: ModuleType, data: object, cls
         new = outcome(lambda f=new_function: f(data, cls), ignore_id=ignore_id)  # type: ignore[misc]
         old = outcome(lambda f=old_function: f(data, cls), ignore_id=ignore_id)  # type: ignore[misc]
         assert new == old
+
+
+class _GeneralFunctions(dict[type, Any]):
+    """In place of ``serialization._RECORD_FUNCTIONS``: every record class structured by the
+    general ``_record`` (its loop over the fields), never by its compiled function."""
+
+    def get(self, cls: type, default: Any = None) -> Any:
+        return lambda data, path, ctx: serialization._record(data, cls, path, ctx)
+
+
+plain_text = st.one_of(  # text the compiled structuring takes inline (or leaves to the step)
+    st.text(st.characters(codec="ascii"), max_size=8),
+    st.text(st.sampled_from("张三 北京\u3000Ａ１-ー"), max_size=8),
+    st.just(""),
+)
+plain_customer = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["individual", "organization"]), "name": plain_text},
+    optional={
+        "id": plain_text,
+        "gender": st.sampled_from(["male", "female", None, "", "Male"]),
+        "industry": st.one_of(plain_text, st.none()),
+        "notes": plain_text,
+        "stage": st.sampled_from(["lead", "active", "ACTIVE"]),
+        "tags": st.lists(plain_text, max_size=3),
+        "contacts": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": plain_text,
+                    "phones": st.lists(st.one_of(st.sampled_from(PHONES), plain_text), max_size=2),
+                    "emails": st.lists(st.one_of(st.sampled_from(EMAILS), plain_text), max_size=2),
+                },
+            ),
+            max_size=2,
+        ),
+        "addresses": st.lists(
+            st.fixed_dictionaries({}, optional={"city": plain_text, "country": plain_text}),
+            max_size=2,
+        ),
+        "identifiers": st.lists(
+            st.fixed_dictionaries(
+                {"scheme": st.sampled_from(["CN-RIC", "CN-USCC", "OTHER"]), "value": plain_text}
+            ),
+            max_size=2,
+        ),
+    },
+)
+
+
+@PARITY
+@given(
+    data=st.one_of(plain_customer, raw_input),
+    cls=st.sampled_from([Customer, Customer, Transaction, Interaction]),
+    region=regions,
+)
+def test_compiled_structuring_matches_the_general_loop(
+    data: object, cls: type, region: str
+) -> None:
+    """Each record class's compiled structuring function (straight-line code that builds a
+    field's path only for a value it cannot take inline) gives what the general loop gives: the
+    same record, issues and unreadable paths, and the same normalised values and e-mails when
+    ``parse_customer``'s normaliser adjusts each contact, address and identifier."""
+
+    def structured() -> tuple[object, object]:
+        normaliser = _api._Normaliser(region)
+        return (
+            outcome(
+                lambda: serialization._structure_partially(
+                    data, cls, finish=normaliser.hooks() if cls is Customer else None
+                ),
+                ignore_id=True,
+            ),
+            sorted(normaliser.emails),
+        )
+
+    compiled = structured()
+    with mock.patch.object(serialization, "_RECORD_FUNCTIONS", _GeneralFunctions()):
+        general = structured()
+    assert compiled == general
 
 
 def partial_customer(oracle: ModuleType, data: object) -> Customer | None:
