@@ -18,7 +18,6 @@ The pipeline (after dedupe's blocking map and Splink's "count before you compare
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import marshal
 import operator
@@ -36,6 +35,7 @@ from typing import Any, Final
 import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from custrec._collector import paused
 from custrec._log import get_logger
 from custrec.matching._fast import DATE, LinkTest, Prepared, prepare
 from custrec.matching.clusters import ClusterRun, StopKey, consistent_clusters
@@ -199,21 +199,13 @@ def cluster_profiles(
 ) -> ClusterRun:
     """Cluster a stream of ``(profile, match keys)`` pairs (see the module docstring); with
     ``workers=2``, blocks are scored in this process and in a second one by turns."""
-    # The run makes millions of short-lived tuples and no reference cycles: the cyclic
-    # collector would only walk the live objects again and again (a tenth of the run's CPU at
-    # 100,000 records), so it is paused for the run and resumed as it was.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with tempfile.TemporaryDirectory(prefix="custrec-match-") as directory:
-            scratch = _Scratch(directory)
-            try:
-                return _run(scratch, profiles, cap, decision, thresholds, weights, workers)
-            finally:
-                scratch.close()
-    finally:
-        if collecting:
-            gc.enable()
+    # the run makes millions of short-lived tuples and no reference cycle (custrec._collector)
+    with paused(), tempfile.TemporaryDirectory(prefix="custrec-match-") as directory:
+        scratch = _Scratch(directory)
+        try:
+            return _run(scratch, profiles, cap, decision, thresholds, weights, workers)
+        finally:
+            scratch.close()
 
 
 def _run(

@@ -32,8 +32,10 @@ _START_METHOD: Final = "spawn"
 
 
 def _serve(conn: Connection, reopen: Callable[[], Any]) -> None:
+    from custrec._collector import settle_worker
     from custrec.services._match_profiles import open_page
 
+    settle_worker()  # a process of its own for batch work: few collector passes
     try:
         registry = reopen()
         context = registry.matching._context

@@ -44,9 +44,11 @@ def _serve(
     thresholds: Thresholds,
     weights: Weights,
 ) -> None:
+    from custrec._collector import settle_worker
     from custrec.matching._fast import LinkTest
     from custrec.services._clustering import load_profile, score_block
 
+    settle_worker()  # a process of its own for batch work: few collector passes
     test = LinkTest(wanted, thresholds, weights)
 
     chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -508,10 +508,13 @@ def test_a_batch_run_equals_the_clustering_spelled_out_on_a_seeded_harder_set(
 def test_a_run_leaves_the_cyclic_garbage_collector_as_it_found_it() -> None:
     import gc
 
+    from custrec._collector import held
+
     customers = [person("a", "Zhang Wei", phone="+8613800138000"), person("b", "Zhang Wei")]
     assert gc.isenabled()
     run(customers)
     assert gc.isenabled()
+    assert held() == (0, 0)
     gc.disable()
     try:
         run(customers)
