@@ -528,6 +528,45 @@ def _formats(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
 
 @rule("duplicates", Customer, codes=("phone.duplicate", "email.duplicate", "identifier.duplicate"))
 def _duplicates(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+    if not _one_phone_and_email_at_most(c):
+        yield from _channel_duplicates(c, ctx)
+    seen_ids: set[tuple[object, object, object]] = set()
+    for i, ident in enumerate(c.identifiers):
+        id_key = (
+            getattr(ident, "scheme", None),
+            getattr(ident, "system", None),
+            _ident_value(ident),
+        )
+        if id_key in seen_ids:
+            yield ctx.issue(
+                f"identifiers[{i}]", "identifier.duplicate", "this identifier is listed twice"
+            )
+        seen_ids.add(id_key)
+
+
+def _one_phone_and_email_at_most(c: Customer) -> bool:
+    """Whether the contacts (a tuple) list at most one phone and one e-mail in all (text
+    ones, the only ones compared): then none can repeat, and their keys need not be made
+    (making one never raises: ``phone.normalize`` raises only what ``_phone_key`` catches)."""
+    contacts = c.contacts
+    if type(contacts) is not tuple:
+        return False
+    phones = emails = 0
+    for contact in contacts:
+        if isinstance(contact, Contact):
+            for value in _tuple_or_none(contact.phones):
+                phones += isinstance(value, str)
+            for value in _tuple_or_none(contact.emails):
+                emails += isinstance(value, str)
+    return phones <= 1 and emails <= 1
+
+
+def _tuple_or_none(values: object) -> tuple[object, ...]:
+    return values if isinstance(values, tuple) else ()
+
+
+def _channel_duplicates(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
+    """The phones and e-mails of ``_duplicates``, contact by contact."""
     seen_phones: set[str] = set()
     seen_emails: set[str] = set()
     for i, contact in _contacts(c):
@@ -545,18 +584,6 @@ def _duplicates(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
                     f"contacts[{i}].emails[{j}]", "email.duplicate", "this e-mail is listed twice"
                 )
             seen_emails.add(email_key)
-    seen_ids: set[tuple[object, object, object]] = set()
-    for i, ident in enumerate(c.identifiers):
-        id_key = (
-            getattr(ident, "scheme", None),
-            getattr(ident, "system", None),
-            _ident_value(ident),
-        )
-        if id_key in seen_ids:
-            yield ctx.issue(
-                f"identifiers[{i}]", "identifier.duplicate", "this identifier is listed twice"
-            )
-        seen_ids.add(id_key)
 
 
 def _ident_value(ident: object) -> object:
