@@ -23,13 +23,10 @@ exception's type and the row number only, never its message, which could quote a
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import multiprocessing
 import multiprocessing.connection
 import pickle
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -39,6 +36,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._collector import paused, settle_worker
 from custrec.errors import ImportWorkerError
 from custrec.interchange._binding import BoundMapping, MappedRow, is_shifted, shown_value
 from custrec.interchange._identity import derive_id, row_identity
@@ -49,7 +47,6 @@ from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.services import Preparation, PreparedCustomer
-from custrec.services._batch import collection_paused
 from custrec.services._preparation import prepared
 from custrec.services._presealed import Presealed, Presealer
 from custrec.storage.codec import StrongKey, strong_keys
@@ -60,7 +57,6 @@ __all__ = [
     "Binder",
     "Prepared",
     "Preparer",
-    "fewer_collections",
     "is_document",
     "prepared_chunks",
     "row_issues",
@@ -70,44 +66,11 @@ NOT_MERGED: Final = frozenset({"id", "version", "created_at", "updated_at"})
 _BINDINGS_KEPT: Final = 256  # distinct header sets remembered (JSON Lines may vary per line)
 _START_METHOD: Final = "spawn"
 _SLICE: Final = 500  # prepared rows a worker pickles at once
-# While rows are prepared and written, the collector's young generation is collected every
-# this many new container objects, not every 700: an import makes millions of short-lived,
-# acyclic objects (freed as they go), and the collections cost some 8 % of its CPU time.
-_YOUNG_OBJECTS: Final = 50_000
 
 
 def _worker_error(message: str) -> ImportWorkerError:
     """A worker failed or stopped: :class:`~custrec.errors.ImportWorkerError`."""
     return ImportWorkerError(message)
-
-
-class _Young:
-    """How many imports of this process run with the young generation's threshold raised,
-    and the thresholds before the first of them raised it (imports in threads overlap)."""
-
-    lock = threading.Lock()
-    imports = 0
-    before: tuple[int, int, int] = (0, 0, 0)
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Collect the young generation less often while the block runs (see ``_YOUNG_OBJECTS``);
-    the thresholds are restored when the last overlapping block ends. A collector turned off
-    (threshold 0) stays off."""
-    with _Young.lock:
-        if _Young.imports == 0:
-            _Young.before = threshold = gc.get_threshold()
-            if 0 < threshold[0] < _YOUNG_OBJECTS:
-                gc.set_threshold(_YOUNG_OBJECTS, *threshold[1:])
-        _Young.imports += 1
-    try:
-        yield
-    finally:
-        with _Young.lock:
-            _Young.imports -= 1
-            if _Young.imports == 0:
-                gc.set_threshold(*_Young.before)
 
 
 def is_document(cells: Mapping[str, Any]) -> bool:
@@ -382,10 +345,9 @@ def _serve(conn: Connection, settings: Settings) -> None:
         presealer=presealer,
         records=records,
     )
-    # what the worker imported and was given lives as long as it does: keep it out of the
-    # collections, and collect the rows' short-lived objects less often (``_YOUNG_OBJECTS``)
-    gc.freeze()
-    gc.set_threshold(_YOUNG_OBJECTS, *gc.get_threshold()[1:])
+    # what the worker imported and was given lives as long as it does: kept out of the
+    # collections, and the rows' short-lived objects collected less often
+    settle_worker()
     while True:
         try:
             received = conn.recv()
@@ -509,7 +471,7 @@ class _Pool:
                 raise _worker_error(f"an import worker failed: {payload}")
             # unpickling builds many small objects and no cycles: a collection pass over the
             # importer's heap at every few hundred objects made it ~40 % slower
-            with collection_paused():
+            with paused():
                 for _ in range(payload):
                     results.extend(pickle.loads(conn.recv_bytes()))
         except (EOFError, OSError):

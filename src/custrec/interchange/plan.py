@@ -43,6 +43,7 @@ from typing import Any, Final
 import attrs
 
 from custrec._checks import int_range, integer, number_range, positive_int, require_aware
+from custrec._collector import fewer_collections
 from custrec._log import get_logger, slow_batch
 from custrec._progress import Progress, Reporter
 from custrec.errors import (
@@ -73,7 +74,6 @@ from custrec.interchange._prepare import (
     Binder,
     Prepared,
     Preparer,
-    fewer_collections,
     prepared_chunks,
     row_issues,
 )

@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import attrs
 
+from custrec._collector import paused
 from custrec.errors import KeyUnavailable
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
@@ -49,7 +50,7 @@ from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
 from custrec.security import Actor, DataKey, IndexKeys, KeyRing, Resource
 from custrec.security.keyring import _data_key_aad
-from custrec.services._batch import claim_keys, collection_paused, may_create
+from custrec.services._batch import claim_keys, may_create
 from custrec.services._records import (
     Records,
     customer_row,
@@ -330,7 +331,7 @@ def intake_presealed(
     assert isinstance(codec, EncryptingCodec)
     now = context.now()  # audit and history in write order (rows keep their preparation time)
     # as a bulk intake's batch: many new objects kept until the commit, no reference cycle
-    with collection_paused(), context.unit() as unit:
+    with paused(), context.unit() as unit:
         existing = {r.id for r in unit.session.customers.get_many(i.row.id for i in items)}
         allowed: list[tuple[int, Presealed]] = []
         for position, item in enumerate(items):
