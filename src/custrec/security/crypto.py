@@ -144,17 +144,7 @@ def decrypt_field(
     aead = _cipher(data_key)
     if not isinstance(ciphertext, bytes | bytearray | memoryview):
         raise TypeError(f"ciphertext must be bytes, not {type(ciphertext).__name__}")
-    aad = _aad(check_customer_id(customer_id), _check_field(field))
-    data = bytes(ciphertext)
-    if len(data) < 1 + _NONCE_SIZE + _TAG_SIZE:
-        raise DecryptionFailed("ciphertext is truncated")
-    if data[0] != FORMAT_VERSION:
-        raise DecryptionFailed(f"unsupported ciphertext format version {data[0]}")
-    nonce = data[1 : 1 + _NONCE_SIZE]
-    try:
-        return aead.decrypt(nonce, data[1 + _NONCE_SIZE :], aad)
-    except InvalidTag:
-        raise DecryptionFailed() from None
+    return _open_with(aead, ciphertext, _aad(check_customer_id(customer_id), _check_field(field)))
 
 
 _ENCODER: Final = json.JSONEncoder(
@@ -190,15 +180,42 @@ def encrypt_json(data_key: bytes | DataKey, value: Any, *, customer_id: str, fie
     return encrypt_field(data_key, _dump_json(value), customer_id=customer_id, field=field)
 
 
-def decrypt_json(
-    data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str
-) -> Any:
-    """Decrypt a value made by :func:`encrypt_json`; raises :class:`DecryptionFailed`."""
-    plaintext = decrypt_field(data_key, ciphertext, customer_id=customer_id, field=field)
+def _open_with(aead: AESGCM, ciphertext: object, aad: bytes) -> bytes:
+    """The plaintext of one value made by :func:`_seal_with` (what :func:`decrypt_field` does
+    once its key, customer id and field are checked)."""
+    if not isinstance(ciphertext, bytes | bytearray | memoryview):
+        raise TypeError(f"ciphertext must be bytes, not {type(ciphertext).__name__}")
+    data = bytes(ciphertext)
+    if len(data) < 1 + _NONCE_SIZE + _TAG_SIZE:
+        raise DecryptionFailed("ciphertext is truncated")
+    if data[0] != FORMAT_VERSION:
+        raise DecryptionFailed(f"unsupported ciphertext format version {data[0]}")
+    try:
+        return aead.decrypt(data[1 : 1 + _NONCE_SIZE], data[1 + _NONCE_SIZE :], aad)
+    except InvalidTag:
+        raise DecryptionFailed() from None
+
+
+def _load_json(plaintext: bytes) -> Any:
+    """The value of an authenticated plaintext :func:`_dump_json` made. A string without any
+    escape is its bytes between the quotes: the encoder escapes every quote, backslash and
+    control character, so such a string's JSON text is its own UTF-8."""
+    if plaintext[:1] == b'"' and b"\\" not in plaintext:
+        try:
+            return plaintext[1:-1].decode("utf-8")
+        except UnicodeDecodeError:  # pragma: no cover - authenticated, so ours
+            raise DecryptionFailed("decrypted value is not JSON") from None
     try:
         return json.loads(plaintext.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):  # pragma: no cover - authenticated, so ours
         raise DecryptionFailed("decrypted value is not JSON") from None
+
+
+def decrypt_json(
+    data_key: bytes | DataKey, ciphertext: bytes, *, customer_id: str, field: str
+) -> Any:
+    """Decrypt a value made by :func:`encrypt_json`; raises :class:`DecryptionFailed`."""
+    return _load_json(decrypt_field(data_key, ciphertext, customer_id=customer_id, field=field))
 
 
 # ------------------------------------------------------------------------------ documents
@@ -461,13 +478,23 @@ class DocumentCipher:
         found = _find(document, self._tree)
         if len(found) != len(ciphertexts):
             raise DecryptionFailed("the sealed values do not match the document's personal fields")
+        # the same checks and associated data as decrypt_json(), the customer's part of it
+        # encoded once (as _seal_all does)
+        aead = _cipher(key)
+        suffix = "" if record_id is None else self._field("", record_id)
+        prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
+        tails = self._tails
         for (container, item, path), blob in zip(found, ciphertexts, strict=True):
             value = container[item]
             if type(value) is not int or value != DETACHED:
                 raise DecryptionFailed(f"personal field {path} is not encrypted")
-            container[item] = decrypt_json(
-                key, blob, customer_id=customer_id, field=self._field(path, record_id)
-            )
+            field = path + suffix
+            tail = tails.get(field)
+            if tail is None:
+                tail = pack(field.encode("utf-8"))
+                if len(tails) < _MAX_TAILS:
+                    tails[field] = tail
+            container[item] = _load_json(_open_with(aead, blob, prefix + tail))
         return document
 
     def open(

@@ -302,6 +302,11 @@ def _compile_compact(shape: Shape) -> _Compact:
     return function
 
 
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
+"""Fact values :func:`expand` hands out as they are (a copy of them would be equal and
+immutable too)."""
+
+
 def expand(
     data: dict[str, Any],
     shape: Shape,
@@ -313,7 +318,8 @@ def expand(
     for f in shape.fields:
         name = f.name
         if facts is not None and name not in data and name in facts:
-            out[name] = copy.deepcopy(facts[name])
+            fact = facts[name]
+            out[name] = fact if type(fact) in _IMMUTABLE else copy.deepcopy(fact)
         elif name in data:
             value = data[name]
             if f.shape is not None:

@@ -407,6 +407,49 @@ def test_json_of_strings_is_the_canonical_encoding(value: str | list[str]) -> No
     assert crypto._dump_json(value) == expected_bytes
 
 
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300)
+@given(_JSON_VALUES)
+def test_a_value_reads_back_as_json_reads_its_text(value: Any) -> None:
+    """The unescaped-string shortcut of reading gives what ``json.loads`` gives, for strings
+    with quotes, backslashes, control characters or any other text, and for every other
+    value."""
+    try:
+        text = crypto._dump_json(value)
+    except UnicodeEncodeError:  # lone surrogates: never stored
+        return
+    assert crypto._load_json(text) == json.loads(text.decode("utf-8")) == value
+
+
+@settings(max_examples=100)
+@given(st.lists(st.text(), min_size=1, max_size=3), st.text(min_size=1, max_size=8))
+def test_a_detached_document_opens_to_what_was_sealed(phones: list[str], name: str) -> None:
+    cipher = DocumentCipher.for_type(Customer)
+    document = {"name": name, "contacts": [{"phones": phones, "emails": [name]}]}
+    try:
+        sealed, blobs = cipher.seal_detached(document, data_key=KEY, customer_id=CUSTOMER_ID)
+    except UnicodeEncodeError:
+        return
+    opened = cipher.open_detached(
+        copy.deepcopy(sealed), blobs, data_key=KEY, customer_id=CUSTOMER_ID
+    )
+    assert opened == document
+    # each ciphertext is bound to its customer and its field: moved, it does not open
+    with pytest.raises(DecryptionFailed):
+        cipher.open_detached(copy.deepcopy(sealed), blobs, data_key=KEY, customer_id="c-other")
+    if len(blobs) > 1:
+        with pytest.raises(DecryptionFailed):
+            cipher.open_detached(
+                copy.deepcopy(sealed), blobs[::-1], data_key=KEY, customer_id=CUSTOMER_ID
+            )
+
+
 def test_missing_fields_are_skipped() -> None:
     cipher = DocumentCipher.for_type(Customer)
     sealed = cipher.seal({"name": "x"}, data_key=KEY, customer_id="c")
