@@ -128,6 +128,8 @@ class Shape:
     """The field names in order: the keys of every document the converter writes."""
     compiled: list[_Compact] = attrs.field(init=False, eq=False, factory=list)
     """:func:`compact` for documents whose keys are :attr:`names`, compiled on first use."""
+    expanders: list[_Expand] = attrs.field(init=False, eq=False, factory=list)
+    """:func:`expand` of this shape, compiled on first use."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(f.name for f in self.fields))
@@ -313,7 +315,20 @@ def expand(
     record_id: str | None,
     facts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Put back what :func:`compact` left out, in the record class's field order."""
+    """Put back what :func:`compact` left out, in the record class's field order (by code
+    compiled per shape: the steps of :func:`_expand` with each field's kind known)."""
+    if not shape.expanders:
+        shape.expanders.append(_compile_expand(shape))
+    return shape.expanders[0](data, record_id, facts)
+
+
+def _expand(
+    data: dict[str, Any],
+    shape: Shape,
+    record_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`expand`, field by field (what the compiled code is checked against)."""
     out: dict[str, Any] = {}
     for f in shape.fields:
         name = f.name
@@ -324,10 +339,10 @@ def expand(
             value = data[name]
             if f.shape is not None:
                 if isinstance(value, dict):
-                    value = expand(value, f.shape, None, None)
+                    value = _expand(value, f.shape, None, None)
                 elif isinstance(value, list):
                     value = [
-                        expand(v, f.shape, None, None) if isinstance(v, dict) else v for v in value
+                        _expand(v, f.shape, None, None) if isinstance(v, dict) else v for v in value
                     ]
             out[name] = value
         elif f.kind == _NONE:
@@ -335,7 +350,7 @@ def expand(
         elif f.kind == _EMPTY:
             out[name] = []
         elif f.kind == _NESTED and f.shape is not None:
-            out[name] = expand({}, f.shape, None, None)
+            out[name] = _expand({}, f.shape, None, None)
         elif f.kind == _ID and record_id is not None:
             out[name] = record_id
     if len(out) != len(data):
@@ -343,6 +358,66 @@ def expand(
             if name not in out:
                 out[name] = value
     return out
+
+
+_Expand = Callable[[dict[str, Any], "str | None", "Mapping[str, Any] | None"], dict[str, Any]]
+
+
+def _compile_expand(shape: Shape) -> _Expand:
+    """Straight-line :func:`_expand` for ``shape``: per field, the steps for its kind (a
+    nested record or a list of them goes through :func:`expand` again)."""
+    lines = ["def expand_known(data, record_id, facts):", "    out = {}"]
+    namespace: dict[str, Any] = {
+        "_ABSENT": _ABSENT,
+        "_IMMUTABLE": _IMMUTABLE,
+        "deepcopy": copy.deepcopy,
+        "expand": expand,
+    }
+    for index, f in enumerate(shape.fields):
+        key = repr(f.name)
+        nested = f"shape_{index}"
+        namespace[nested] = f.shape
+        lines += [
+            f"    value = data.get({key}, _ABSENT)",
+            "    if value is _ABSENT:",
+            f"        if facts is not None and {key} in facts:",
+            f"            fact = facts[{key}]",
+            f"            out[{key}] = fact if type(fact) in _IMMUTABLE else deepcopy(fact)",
+        ]
+        if f.kind == _NONE:
+            lines += ["        else:", f"            out[{key}] = None"]
+        elif f.kind == _EMPTY:
+            lines += ["        else:", f"            out[{key}] = []"]
+        elif f.kind == _NESTED and f.shape is not None:
+            lines += [
+                "        else:",
+                f"            out[{key}] = expand({{}}, {nested}, None, None)",
+            ]
+        elif f.kind == _ID:
+            lines += ["        elif record_id is not None:", f"            out[{key}] = record_id"]
+        lines.append("    else:")
+        if f.shape is not None:
+            lines += [
+                "        if isinstance(value, dict):",
+                f"            value = expand(value, {nested}, None, None)",
+                "        elif isinstance(value, list):",
+                "            value = [",
+                f"                expand(v, {nested}, None, None) if isinstance(v, dict) else v",
+                "                for v in value",
+                "            ]",
+            ]
+        lines.append(f"        out[{key}] = value")
+    lines += [
+        "    if len(out) != len(data):",
+        "        for name, value in data.items():",
+        "            if name not in out:",
+        "                out[name] = value",
+        "    return out",
+    ]
+    source = "".join(f"{line}\n" for line in lines)
+    exec(compile(source, "<custrec expand>", "exec"), namespace)
+    function: _Expand = namespace["expand_known"]
+    return function
 
 
 def _varint(value: int) -> bytes:
