@@ -1,20 +1,18 @@
 """A batch intake's per-customer decisions, shared by ``intake_many`` and the presealing
-import path: the right to create and the duplicate check. ``collection_paused`` is
-:func:`custrec._collector.paused` (a batch runs with the cyclic garbage collector paused)."""
+import path: the right to create and the duplicate check."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from custrec._collector import paused as collection_paused
 from custrec.matching import StrongKey
 from custrec.matching.keys import MatchKey
 from custrec.security import Action, Actor, Resource
 from custrec.services._records import matched
 from custrec.services.context import Unit
 
-__all__ = ["claim_keys", "collection_paused", "may_create"]
+__all__ = ["claim_keys", "may_create"]
 
 
 def may_create(
