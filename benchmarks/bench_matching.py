@@ -84,8 +84,19 @@ def main() -> None:
         default=1,
         help="processes for the batch run (2: scoring shared; with --db and --keys, reading too)",
     )
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="with an existing --db and --keys: only the batch run's CPU, wall time and peak "
+        "memory, in a process that holds nothing else (no labels: no quality figures)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore", PlaintextStorageWarning)
+    if args.cost_only:
+        if args.db is None or args.keys is None or not args.db.exists():
+            parser.error("--cost-only needs an existing --db and its --keys")
+        cost_only(args.db, args.keys, args.workers, args.json)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.sqlite"
@@ -168,6 +179,38 @@ def main() -> None:
         store.close()
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
+
+
+def cost_only(db: Path, keys: Path, workers: int, out: Path | None) -> None:
+    """The batch run alone, in this process: its CPU, wall time and this process's peak RSS
+    (the labels the quality figures need are never loaded, so the peak is the run's own)."""
+    registry = open_registry(db, keys)
+    reopen = functools.partial(open_registry, db, keys) if workers > 1 else None
+    rss_before = peak_rss_mib()
+    started, cpu, kids = time.perf_counter(), time.process_time(), children_cpu()
+    run = registry.matching.clusters(actor=ACTOR, workers=workers, reopen=reopen)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    kids = children_cpu() - kids
+    kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    figures = {
+        "records": run.records,
+        "clusters": len(run.clusters),
+        "cpu_seconds": cpu,
+        "worker_cpu_seconds": kids,
+        "wall_seconds": seconds,
+        "workers": workers,
+        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_before_mib": rss_before,
+        "worker_peak_rss_mib": kids_rss,
+    }
+    print(
+        f"batch alone: {run.records:,} records, {len(run.clusters):,} clusters in {cpu:.1f} "
+        f"CPU-s (+ {kids:.1f} in {workers - 1} more process(es)), {seconds:.1f} s wall; peak "
+        f"RSS {figures['peak_rss_mib']:,.0f} MiB (opened: {rss_before:,.0f} MiB; a second "
+        f"process: {kids_rss:,.0f} MiB)"
+    )
+    if out is not None:
+        out.write_text(json.dumps(figures, indent=2))
 
 
 def open_registry(db: Path, keys: Path) -> Registry:
