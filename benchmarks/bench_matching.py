@@ -186,12 +186,7 @@ def cost_only(db: Path, keys: Path, workers: int, out: Path | None) -> None:
     (the labels the quality figures need are never loaded, so the peak is the run's own)."""
     registry = open_registry(db, keys)
     reopen = functools.partial(open_registry, db, keys) if workers > 1 else None
-    rss_before = peak_rss_mib()
-    started, cpu, kids = time.perf_counter(), time.process_time(), children_cpu()
-    run = registry.matching.clusters(actor=ACTOR, workers=workers, reopen=reopen)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    kids = children_cpu() - kids
-    kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    run, cpu, kids, seconds, rss_before, kids_rss = timed_run(registry, workers, reopen)
     figures = {
         "records": run.records,
         "clusters": len(run.clusters),
@@ -201,13 +196,13 @@ def cost_only(db: Path, keys: Path, workers: int, out: Path | None) -> None:
         "workers": workers,
         "peak_rss_mib": peak_rss_mib(),
         "peak_rss_before_mib": rss_before,
-        "worker_peak_rss_mib": kids_rss,
+        "worker_peak_rss_mib": kids_rss if workers > 1 else 0.0,
     }
     print(
         f"batch alone: {run.records:,} records, {len(run.clusters):,} clusters in {cpu:.1f} "
         f"CPU-s (+ {kids:.1f} in {workers - 1} more process(es)), {seconds:.1f} s wall; peak "
-        f"RSS {figures['peak_rss_mib']:,.0f} MiB (opened: {rss_before:,.0f} MiB; a second "
-        f"process: {kids_rss:,.0f} MiB)"
+        f"RSS {figures['peak_rss_mib']:,.0f} MiB (opened: {rss_before:,.0f} MiB"
+        + (f"; a second process: {kids_rss:,.0f} MiB)" if workers > 1 else ")")
     )
     if out is not None:
         out.write_text(json.dumps(figures, indent=2))
@@ -225,13 +220,22 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def batch(registry: Registry, truth: dict[str, Label], workers: int, reopen: Any) -> dict[str, Any]:
+def timed_run(
+    registry: Registry, workers: int, reopen: Any
+) -> tuple[Any, float, float, float, float, float]:
+    """A batch run with what it cost: the run, CPU-s here and in the other processes, wall
+    seconds, this process's peak RSS before it (MiB) and the other processes' peak RSS."""
     rss_before = peak_rss_mib()
     started, cpu, kids = time.perf_counter(), time.process_time(), children_cpu()
     run = registry.matching.clusters(actor=ACTOR, workers=workers, reopen=reopen)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     kids = children_cpu() - kids
     kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return run, cpu, kids, seconds, rss_before, kids_rss
+
+
+def batch(registry: Registry, truth: dict[str, Label], workers: int, reopen: Any) -> dict[str, Any]:
+    run, cpu, kids, seconds, rss_before, kids_rss = timed_run(registry, workers, reopen)
     metrics = case_metrics(run, truth)
     overall = metrics.overall
     print(
