@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,31 @@ def postgres_schema(postgres_dsn: str) -> Iterator[str]:
     yield name
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'.encode())
+
+
+def _wait_until_blocked(admin: Any, store: Any, count: int = 1) -> None:
+    """Wait until ``count`` sessions of ``store`` wait for a lock on the server.
+
+    The store's sessions must carry ``application_name=f"custrec-{schema}"``. Reads
+    ``pg_stat_activity`` (``wait_event_type = 'Lock'``: a heavyweight or advisory lock) through
+    the ``admin`` connection until it shows them, failing after 30 seconds: a test goes on once
+    the other session really is blocked, never after a guessed pause.
+    """
+    name = f"custrec-{store.schema}"
+    deadline = time.monotonic() + 30
+    while True:
+        waiting = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (name,),
+        ).fetchone()[0]
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
+        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
+
+
+@pytest.fixture
+def wait_until_blocked() -> Callable[..., None]:
+    """``wait_until_blocked(admin, store, count=1)``: see :func:`_wait_until_blocked`."""
+    return _wait_until_blocked

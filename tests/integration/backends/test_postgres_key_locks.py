@@ -13,8 +13,7 @@ PostgreSQL broke the cycle by failing one of them (40P01).
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,23 +27,6 @@ from custrec.testing._support import customer  # noqa: E402
 
 CONTESTED = "phone:contested"
 NAMES = frozenset(f"name:common:{i}" for i in range(40))  # tokens nobody looks up
-
-
-def wait_until_blocked(admin: Any, store: PostgresStore) -> None:
-    """Wait until a session of ``store`` waits for a lock on the server (``pg_stat_activity``),
-    failing after 30 seconds: the test goes on once the other session really is blocked."""
-    name = f"custrec-{store.schema}"
-    deadline = time.monotonic() + 30
-    while True:
-        waiting = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = %s AND wait_event_type = 'Lock'",
-            (name,),
-        ).fetchone()[0]
-        if waiting:
-            return
-        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
-        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
 
 
 @pytest.fixture
@@ -64,7 +46,10 @@ def admin(postgres_dsn: str) -> Iterator[Any]:
 
 @pytest.mark.parametrize("bulk_keys", [200, FINE_LIMIT + 300], ids=["key-locks", "schema-lock"])
 def test_a_bulk_lookup_and_a_single_intake_in_opposite_orders_both_commit(
-    store: PostgresStore, admin: Any, bulk_keys: int
+    store: PostgresStore,
+    admin: Any,
+    bulk_keys: int,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     keys = [f"phone:bulk:{i:04d}" for i in range(bulk_keys)]
     looked_up = threading.Event()
@@ -120,7 +105,9 @@ def test_a_bulk_lookup_and_a_single_intake_in_opposite_orders_both_commit(
 
 
 def test_racing_lookups_of_one_key_let_exactly_one_session_add_it(
-    store: PostgresStore, admin: Any
+    store: PostgresStore,
+    admin: Any,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     """The second look-up of a key waits for the first session's commit, then sees its add."""
     first_looked = threading.Event()
@@ -159,7 +146,10 @@ def test_racing_lookups_of_one_key_let_exactly_one_session_add_it(
 
 
 def test_writers_of_one_key_run_in_parallel_but_a_lookup_waits_for_them(
-    store: PostgresStore, admin: Any, postgres_dsn: str
+    store: PostgresStore,
+    admin: Any,
+    postgres_dsn: str,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     """Adds lock their keys shared: two sessions adding one name token both get through while
     either is open; a look-up of that token waits until they end."""

@@ -78,27 +78,6 @@ def store(dsn: str, schema: str) -> Iterator[PostgresStore]:
     s.close()
 
 
-def wait_until_blocked(admin: Any, store: PostgresStore, count: int = 1) -> None:
-    """Wait until ``count`` sessions of ``store`` wait for a lock on the server.
-
-    Reads ``pg_stat_activity`` (``wait_event_type = 'Lock'``: a heavyweight or advisory lock)
-    until it shows them, failing after 30 seconds: the test goes on once the other session
-    really is blocked, never after a guessed pause.
-    """
-    name = f"custrec-{store.schema}"
-    deadline = time.monotonic() + 30
-    while True:
-        waiting = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = %s AND wait_event_type = 'Lock'",
-            (name,),
-        ).fetchone()[0]
-        if waiting >= count:
-            return
-        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
-        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
-
-
 def customer(customer_id: str, **changes: Any) -> CustomerRow:
     fields: dict[str, Any] = {
         "id": customer_id,
@@ -1067,7 +1046,9 @@ def test_ledger_numbers_stay_dense_under_concurrency(store: PostgresStore) -> No
             assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_lookup_then_add_cannot_both_miss(admin: Any, store: PostgresStore) -> None:
+def test_lookup_then_add_cannot_both_miss(
+    admin: Any, store: PostgresStore, wait_until_blocked: Callable[..., None]
+) -> None:
     """The registry's duplicate check: a write session's lookup stays true until it ends."""
     looked = threading.Event()
     seen: dict[str, object] = {}
@@ -1100,7 +1081,9 @@ def test_lookup_then_add_cannot_both_miss(admin: Any, store: PostgresStore) -> N
 
 
 def test_writers_of_a_looked_up_key_wait_and_readers_do_not(
-    admin: Any, store: PostgresStore
+    admin: Any,
+    store: PostgresStore,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     finished: list[str] = []
 
@@ -1132,7 +1115,10 @@ def test_writers_of_a_looked_up_key_wait_and_readers_do_not(
 
 
 def test_rolled_back_audit_append_releases_the_lock(
-    dsn: str, admin: Any, store: PostgresStore
+    dsn: str,
+    admin: Any,
+    store: PostgresStore,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     with store.transaction() as s:
         s.audit.append([audit()])

@@ -7,8 +7,7 @@ conftest.py)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,9 @@ def admin(postgres_dsn: str) -> Iterator[Any]:
 
 @pytest.fixture
 def store(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_dsn, schema=postgres_schema, application_name=postgres_schema)
+    store = PostgresStore(
+        postgres_dsn, schema=postgres_schema, application_name=f"custrec-{postgres_schema}"
+    )
     yield store
     store.close()
 
@@ -268,20 +269,10 @@ def test_the_feed_is_append_only(store: PostgresStore, admin: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def wait_until_blocked(admin: Any, store: PostgresStore) -> None:
-    """Wait (bounded) until a session of ``store`` waits for a lock on the server."""
-    deadline = time.monotonic() + 30
-    while not admin.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE application_name = %s AND wait_event_type = 'Lock'",
-        (store.schema,),
-    ).fetchone()[0]:
-        assert time.monotonic() < deadline, "no session waited for a lock"
-        time.sleep(0.005)  # the poll interval; the state read above is what is waited on
-
-
 def test_a_row_read_in_a_write_session_stays_until_it_ends(
-    store: PostgresStore, admin: Any
+    store: PostgresStore,
+    admin: Any,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     with store.transaction() as session:
         session.work.add(work(1))
@@ -309,7 +300,9 @@ def test_a_row_read_in_a_write_session_stays_until_it_ends(
 
 
 def test_a_concurrent_add_of_the_same_id_raises_duplicate_key(
-    store: PostgresStore, admin: Any
+    store: PostgresStore,
+    admin: Any,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     failures: list[BaseException] = []
 

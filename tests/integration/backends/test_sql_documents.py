@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -292,20 +291,6 @@ def admin(postgres_dsn: str) -> Iterator[Any]:
         yield conn
 
 
-def wait_until_blocked(admin: Any, store: Any) -> None:
-    """Wait until a session of ``store`` waits for a lock on the server (read from
-    ``pg_stat_activity``), failing after 30 seconds: never a guessed pause."""
-    name = f"custrec-{store.schema}"
-    deadline = time.monotonic() + 30
-    while not admin.execute(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE application_name = %s AND wait_event_type = 'Lock'",
-        (name,),
-    ).fetchone()[0]:
-        assert time.monotonic() < deadline, f"no session of {name} waited for a lock in 30 s"
-        time.sleep(0.005)  # the poll interval; the state read above is what is waited on
-
-
 def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
     """Run ``work`` in a thread; its result (or exception) lands in the list."""
     outcome: list[object] = []
@@ -322,7 +307,9 @@ def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object
 
 
 def test_postgres_a_document_or_link_read_in_a_write_session_stays_until_it_ends(
-    pg_store: Any, admin: Any
+    pg_store: Any,
+    admin: Any,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     with pg_store.transaction() as s:
         s.documents.add(document("d-1"))
@@ -352,7 +339,9 @@ def test_postgres_a_document_or_link_read_in_a_write_session_stays_until_it_ends
     assert outcome == [(3, 3)], "the racing read-modify-write did not wait for the first"
 
 
-def test_postgres_a_link_made_meanwhile_refuses_the_batch_whole(pg_store: Any, admin: Any) -> None:
+def test_postgres_a_link_made_meanwhile_refuses_the_batch_whole(
+    pg_store: Any, admin: Any, wait_until_blocked: Callable[..., None]
+) -> None:
     def link_too() -> int:
         with pg_store.transaction() as other:
             linked = other.documents.link([link("c-0"), link("c-1"), link("c-2")])
@@ -370,7 +359,9 @@ def test_postgres_a_link_made_meanwhile_refuses_the_batch_whole(pg_store: Any, a
 
 
 def test_postgres_a_reassign_racing_a_link_of_the_target_is_retry_safe(
-    pg_store: Any, admin: Any
+    pg_store: Any,
+    admin: Any,
+    wait_until_blocked: Callable[..., None],
 ) -> None:
     with pg_store.transaction() as s:
         s.documents.link([link("from", "d-1"), link("from", "d-2")])
