@@ -443,17 +443,20 @@ class DocumentCipher:
         blobs: list[bytes] = []
         for container, item, path in found:
             # the same bytes as encrypt_json(), without re-checking the key and id per field
-            field = path + suffix
-            tail = tails.get(field)
-            if tail is None:
-                tail = pack(field.encode("utf-8"))
-                if len(tails) < _MAX_TAILS:
-                    tails[field] = tail
+            tail = tails.get(path + suffix) or self._tail(path + suffix)
             end = start + _NONCE_SIZE
             nonce = nonces[start:end]
             start = end
             blobs.append(_seal_with(aead, nonce, _dump_json(container[item]), prefix + tail))
         return data, found, blobs
+
+    def _tail(self, field: str) -> bytes:
+        """The field's part of the associated data (``prefix + tail == _aad(customer, field)``),
+        remembered for the next documents of this type (up to :data:`_MAX_TAILS` fields)."""
+        tail = pack(field.encode("utf-8"))
+        if len(self._tails) < _MAX_TAILS:
+            self._tails[field] = tail
+        return tail
 
     def open_detached(
         self,
@@ -488,12 +491,7 @@ class DocumentCipher:
             value = container[item]
             if type(value) is not int or value != DETACHED:
                 raise DecryptionFailed(f"personal field {path} is not encrypted")
-            field = path + suffix
-            tail = tails.get(field)
-            if tail is None:
-                tail = pack(field.encode("utf-8"))
-                if len(tails) < _MAX_TAILS:
-                    tails[field] = tail
+            tail = tails.get(path + suffix) or self._tail(path + suffix)
             container[item] = _load_json(_open_with(aead, blob, prefix + tail))
         return document
 

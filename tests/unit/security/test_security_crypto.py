@@ -450,6 +450,21 @@ def test_a_detached_document_opens_to_what_was_sealed(phones: list[str], name: s
             )
 
 
+@settings(max_examples=50)
+@given(st.text(min_size=1, max_size=8))
+def test_a_detached_value_is_the_documented_field_ciphertext(name: str) -> None:
+    """What open_detached opens is what encrypt_json makes for the field's path, and back."""
+    cipher = DocumentCipher.for_type(Customer)
+    try:
+        blob = encrypt_json(KEY, name, customer_id=CUSTOMER_ID, field="name")
+    except UnicodeEncodeError:
+        return
+    opened = cipher.open_detached({"name": 0}, [blob], data_key=KEY, customer_id=CUSTOMER_ID)
+    assert opened == {"name": name}
+    _, blobs = cipher.seal_detached({"name": name}, data_key=KEY, customer_id=CUSTOMER_ID)
+    assert decrypt_json(KEY, blobs[0], customer_id=CUSTOMER_ID, field="name") == name
+
+
 def test_missing_fields_are_skipped() -> None:
     cipher = DocumentCipher.for_type(Customer)
     sealed = cipher.seal({"name": "x"}, data_key=KEY, customer_id="c")
