@@ -93,7 +93,10 @@ class MatchingService:
         customer = self._candidate(candidate, actor)
         cap = self._context.matching.cap
         tokens = self._match_tokens(strong_keys(customer) | blocking_keys(customer))
-        with self._context.unit() as unit:
+        # a read unit: the search changes nothing, so it takes no write lock and, on
+        # PostgreSQL, no index-key lock (a search that locked its keys could wait in a cycle
+        # with an intake that looked one of them up and then adds another)
+        with self._context.read_unit() as unit:
             unit.authorize(actor, Action.CREATE, Resource.of(customer), at=now)
             holders: dict[MatchKey, set[str]] = {}
             for token, posted in unit.session.customers.lookup_many(tokens, limit=cap + 1).items():

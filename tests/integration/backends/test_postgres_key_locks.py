@@ -221,3 +221,53 @@ def test_key_locks_are_taken_in_one_order_after_the_shared_schema_lock() -> None
     assert later is not None
     assert "pg_advisory_xact_lock(" not in later[0]
     assert len(later[1]) == FINE_LIMIT + 1
+
+
+def test_a_duplicate_search_takes_no_key_lock_so_it_never_waits_for_a_writer(
+    store: PostgresStore,
+) -> None:
+    """``find_duplicates`` only reads: while another session holds every index key of a stored
+    customer exclusive (a look-up before its add), a search for that customer's look-alike
+    still finishes. A search that locked its keys would wait for that session, and could wait
+    in a cycle with an intake that looked a key up and then adds another."""
+    from custrec import Actor, KeyRing, Registry
+
+    admin_actor = Actor(id="admin-1", roles={"admin"})
+    registry = Registry(store, keyring=KeyRing.generate())
+    data = {
+        "kind": "individual",
+        "name": "王小明",
+        "contacts": [{"phones": ["13800138000"], "emails": ["xm@example.com"]}],
+    }
+    stored = registry.customers.intake(data, actor=admin_actor)
+    with store.transaction(readonly=True) as s:
+        keys = sorted(s.customers.get(stored.id).index_keys)
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with store.transaction() as s:
+                s.customers.lookup_many(keys)  # every key of the customer, locked exclusive
+                holding.set()
+                assert release.wait(60)
+        except BaseException as exc:  # reported below
+            holding.set()
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        found: list[Any] = []
+        search = threading.Thread(
+            target=lambda: found.append(registry.matching.find_duplicates(data, actor=admin_actor))
+        )
+        search.start()
+        search.join(30)  # the writer still holds its locks: the search must not need them
+        assert not search.is_alive(), "the duplicate search waited for a writer's key locks"
+        assert [c.customer_id for c in found[0].candidates] == [stored.id]
+    finally:
+        release.set()
+        thread.join(30)
+    assert errors == []

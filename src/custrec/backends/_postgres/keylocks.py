@@ -24,8 +24,9 @@ look-up read. How, in short:
   schema-wide lock, then the key locks by ascending advisory key. Look-ups and writes of one
   session are taken in that order too, so sessions that look their keys up together and then
   write them with other keys that nobody looks up in a write session (the registry's intake,
-  update and import: strong identifiers are looked up, name tokens only written) cannot wait for
-  each other in a cycle, whatever the sets and the order in which callers pass them.
+  update and import: strong identifiers are looked up, name tokens only written; a duplicate
+  search reads in a read-only session, which takes no key lock) cannot wait for each other in a
+  cycle, whatever the sets and the order in which callers pass them.
 
 What a session holds is tracked here, so a key is locked once per session; the operation that
 fails and is rolled back to its savepoint forgets what it took (:meth:`KeyLocks.restore`).
