@@ -159,3 +159,21 @@ def test_a_fact_put_back_is_a_copy_when_it_could_change() -> None:
         expanded = expand(compacted, SHAPE, data["id"], facts)
         assert expanded["tags"] == facts["tags"] and expanded["tags"] is not facts["tags"]
         assert expanded["kind"] is facts["kind"]
+
+
+@attrs.frozen
+class _Small:
+    id: str
+    a: str | None = None
+    b: str = "x"
+
+
+def test_a_field_this_version_does_not_know_survives_even_when_as_many_were_left_out() -> None:
+    """Compaction leaves out the id (it is the record's) and keeps an unknown field: expanding
+    puts the id back and keeps the unknown field, though the two counts are equal."""
+    shape = _packed.Shape.of(_Small)
+    data = {"id": "r1", "a": "q", "b": "y", "extra": 5}
+    compacted = _packed.compact(dict(data), shape, "r1")
+    assert compacted == {"a": "q", "b": "y", "extra": 5}
+    for expand in (_packed.expand, _packed._expand):
+        assert expand(dict(compacted), shape, "r1") == data

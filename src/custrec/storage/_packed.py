@@ -353,7 +353,7 @@ def _expand(
             out[name] = _expand({}, f.shape, None, None)
         elif f.kind == _ID and record_id is not None:
             out[name] = record_id
-    if len(out) != len(data):
+    if not data.keys() <= out.keys():
         for name, value in data.items():  # fields this version does not know: kept as they are
             if name not in out:
                 out[name] = value
@@ -408,7 +408,7 @@ def _compile_expand(shape: Shape) -> _Expand:
             ]
         lines.append(f"        out[{key}] = value")
     lines += [
-        "    if len(out) != len(data):",
+        "    if not data.keys() <= out.keys():",
         "        for name, value in data.items():",
         "            if name not in out:",
         "                out[name] = value",
