@@ -196,11 +196,21 @@ def _open_with(aead: AESGCM, ciphertext: object, aad: bytes) -> bytes:
         raise DecryptionFailed() from None
 
 
+_CONTROL: Final = re.compile(rb"[\x00-\x1f]")  # never raw in a JSON string
+
+
 def _load_json(plaintext: bytes) -> Any:
     """The value of an authenticated plaintext :func:`_dump_json` made. A string without any
-    escape is its bytes between the quotes: the encoder escapes every quote, backslash and
-    control character, so such a string's JSON text is its own UTF-8."""
-    if plaintext[:1] == b'"' and b"\\" not in plaintext:
+    escape (two quotes, at its ends, no backslash, no control character) is its bytes between
+    the quotes: the encoder escapes every quote, backslash and control character, so such a
+    string's JSON text is its own UTF-8; anything else is read by ``json.loads``."""
+    if (
+        plaintext[:1] == b'"'
+        and plaintext.count(b'"') == 2
+        and plaintext[-1:] == b'"'
+        and b"\\" not in plaintext
+        and _CONTROL.search(plaintext) is None
+    ):
         try:
             return plaintext[1:-1].decode("utf-8")
         except UnicodeDecodeError:  # pragma: no cover - authenticated, so ours

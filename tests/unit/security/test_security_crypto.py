@@ -427,6 +427,25 @@ def test_a_value_reads_back_as_json_reads_its_text(value: Any) -> None:
     assert crypto._load_json(text) == json.loads(text.decode("utf-8")) == value
 
 
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.binary(max_size=12),
+        st.builds(lambda b: b'"' + b + b'"', st.binary(max_size=10)),
+        st.text(max_size=8).map(lambda t: ('"' + t + '"').encode("utf-8", "surrogatepass")),
+    )
+)
+def test_any_plaintext_reads_as_json_loads_reads_it(plaintext: bytes) -> None:
+    """Even a plaintext our encoder never makes reads as ``json.loads`` reads it, or fails."""
+    try:
+        expected = json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        with pytest.raises(DecryptionFailed):
+            crypto._load_json(plaintext)
+        return
+    assert crypto._load_json(plaintext) == expected
+
+
 @settings(max_examples=100)
 @given(st.lists(st.text(), min_size=1, max_size=3), st.text(min_size=1, max_size=8))
 def test_a_detached_document_opens_to_what_was_sealed(phones: list[str], name: str) -> None:
