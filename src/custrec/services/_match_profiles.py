@@ -139,18 +139,17 @@ def _two_processes(
                 found, gone = worker.receive()
                 ahead -= 1
                 if gone:  # left out by the worker: opened here too, so that a worker with
-                    # other keys cannot silently drop customers
+                    # other keys, or on another store, cannot silently drop customers
                     again = [row for row in page if row[0] in set(gone)]
                     with context.unit(readonly=True) as unit:
                         extra, _ = open_page(unit, context.converter, again)
                     if extra:
-                        found = _in_page_order(page, found, extra)
+                        raise StorageError(
+                            f"a clustering worker could not open {len(extra)} customer(s) "
+                            "this process opens: reopen must open the same store with the "
+                            "same keys"
+                        )
             else:
                 with context.unit(readonly=True) as unit:
                     found, _ = open_page(unit, context.converter, page)
             yield from found
-
-
-def _in_page_order(page: Page, first: list[Profiled], extra: list[Profiled]) -> list[Profiled]:
-    position = {cid: n for n, (cid, _, _) in enumerate(page)}
-    return sorted(first + extra, key=lambda p: position[p[0].id])

@@ -108,11 +108,34 @@ class ProfileWorker:
             self._conn.send(None)
         except (OSError, ValueError):
             pass
-        self._conn.close()
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._conn.close()
+
+    def finish(self) -> None:
+        """The run ended well: stop the worker, and fail the run if the worker could not open
+        the registry (a run over fewer pages than it takes to hand one to the worker would
+        otherwise never hear of a ``reopen`` that opens something else)."""
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self._process.join(timeout=10)
+        try:
+            said = self._conn.poll()
+        except (OSError, ValueError):
+            said = False
+        if said:
+            try:
+                message = pickle.loads(self._conn.recv_bytes())
+            except (EOFError, OSError, pickle.UnpicklingError):
+                message = None
+            if message is not None and message[0] == "error":
+                self.close()
+                raise StorageError(f"a clustering worker failed: {message[1]}")
+        self.close()
 
     def __enter__(self) -> ProfileWorker:
         return self
@@ -123,4 +146,7 @@ class ProfileWorker:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        if kind is None:
+            self.finish()
+        else:
+            self.close()

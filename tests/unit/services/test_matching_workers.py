@@ -96,6 +96,43 @@ def test_a_worker_opening_the_store_with_other_keys_fails_the_run(
         )
 
 
+def open_other_store(directory: Path) -> Registry:
+    """Another database beside the right one, with keys of its own (a mistaken reopen)."""
+    keys = directory / "other-keys.json"
+    if not keys.exists():
+        generate_key_file(keys)
+    return open_registry(directory / "other.sqlite", keys)
+
+
+def test_a_worker_opening_another_store_fails_the_run(stored: tuple[Path, Path]) -> None:
+    """The second process opens without error but cannot open this store's customers: the
+    run fails rather than quietly doing the work in one process."""
+    db, keys = stored
+    registry = open_registry(db, keys)
+    with pytest.raises(StorageError, match="reopen must open the same store"):
+        registry.matching.clusters(
+            actor=ACTOR, workers=2, reopen=functools.partial(open_other_store, db.parent)
+        )
+
+
+def test_a_worker_that_cannot_open_the_registry_fails_even_a_run_too_small_to_use_it(
+    tmp_path: Path,
+) -> None:
+    """A store of one page never hands a page to the second process; its failure to open the
+    registry (other keys) still fails the run when it ends."""
+    db, keys = tmp_path / "small.sqlite", tmp_path / "keys.json"
+    generate_key_file(keys)
+    registry = open_registry(db, keys)
+    registry.customers.intake(
+        {"kind": "individual", "name": "王小明", "contacts": [{"phones": ["13800138000"]}]},
+        actor=ACTOR,
+    )
+    with pytest.raises(StorageError, match="clustering worker failed"):
+        registry.matching.clusters(
+            actor=ACTOR, workers=2, reopen=functools.partial(open_with_other_keys, db)
+        )
+
+
 def test_reopen_must_be_picklable_and_needs_two_workers(stored: tuple[Path, Path]) -> None:
     db, keys = stored
     registry = open_registry(db, keys)
