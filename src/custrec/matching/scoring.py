@@ -111,7 +111,10 @@ class Thresholds:
 
 
 def profile(customer: Customer) -> MatchProfile:
-    """Return the :class:`MatchProfile` of a normalised customer."""
+    """Return the :class:`MatchProfile` of a normalised customer (``TypeError`` for anything
+    else, such as the ``None`` record of a failed :func:`~custrec.validation.parse_customer`)."""
+    if not isinstance(customer, Customer):
+        raise TypeError(f"profile() takes a Customer, not {type(customer).__name__}")
     region = None
     if customer.kind == CustomerKind.ORGANIZATION and isinstance(customer.name, str):
         region = org_name(customer.name).region

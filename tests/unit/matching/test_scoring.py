@@ -475,3 +475,10 @@ def test_a_record_compared_with_itself_is_probable_when_it_has_a_name(name: str)
     m = compare(p, p)
     # a name and an address of its own: probable; without a name only the address speaks
     assert m.decision is (MatchDecision.PROBABLE if p.name else MatchDecision.POSSIBLE)
+
+
+@pytest.mark.parametrize("not_a_customer", [None, {"kind": "individual", "name": "x"}, "x"])
+def test_a_profile_is_of_a_customer_only(not_a_customer: object) -> None:
+    """A rejected ``parse_customer`` leaves ``record`` as ``None``: profiling it says so."""
+    with pytest.raises(TypeError, match="profile\\(\\) takes a Customer"):
+        profile(not_a_customer)  # type: ignore[arg-type]
