@@ -126,7 +126,15 @@ def main() -> None:
                     samples.append({"entity": rec.entity, "data": rec.data})
                 yield {**rec.data, "id": cid}
 
+        marker = db.with_name(db.name + ".bench.json")  # what the store was filled with
+        filled = {"n": args.n, "set": args.set, "seed": args.seed}
         if reuse:
+            if not marker.exists() or json.loads(marker.read_text()) != filled:
+                was = json.loads(marker.read_text()) if marker.exists() else "unknown"
+                parser.error(
+                    f"{db} holds another labelled set ({was}), not {filled}: pass the same n, "
+                    "--set and --seed, or another --db"
+                )
             for _ in items():  # the labels only: the store already holds the records
                 pass
             print(f"reusing {db} ({len(truth):,} labelled customers)")
@@ -136,6 +144,8 @@ def main() -> None:
                 items(), actor=ACTOR, allow_duplicates=True, batch_size=5000
             )
             load = time.perf_counter() - started
+            if args.db is not None:
+                marker.write_text(json.dumps(filled))
             print(
                 f"stored {len(result.added):,} customers in {load:.0f} s "
                 f"({len(result.added) / load:,.0f}/s, {len(result.rejected)} rejected), "
