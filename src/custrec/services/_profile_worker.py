@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from custrec.errors import StorageError
-from custrec.services._worker_pipe import read_into, reply, stopped
+from custrec.services._worker_pipe import last_error, read_into, reply, stopped
 
 __all__ = ["ProfileWorker"]
 
@@ -108,11 +108,11 @@ class ProfileWorker:
             self._conn.send(None)
         except (OSError, ValueError):
             pass
+        self._conn.close()  # first: a worker blocked on sending a reply stops at once
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
-        self._conn.close()
 
     def finish(self) -> None:
         """The run ended well: stop the worker, and fail the run if the worker could not open
@@ -123,19 +123,10 @@ class ProfileWorker:
         except (OSError, ValueError):
             pass
         self._process.join(timeout=10)
-        try:
-            said = self._conn.poll()
-        except (OSError, ValueError):
-            said = False
-        if said:
-            try:
-                message = pickle.loads(self._conn.recv_bytes())
-            except (EOFError, OSError, pickle.UnpicklingError):
-                message = None
-            if message is not None and message[0] == "error":
-                self.close()
-                raise StorageError(f"a clustering worker failed: {message[1]}")
+        said = last_error(self._conn)  # the pipe was kept open so that this can be read
         self.close()
+        if said is not None:
+            raise said
 
     def __enter__(self) -> ProfileWorker:
         return self

@@ -40,15 +40,23 @@ def reply(conn: Connection, process: Any) -> tuple[Any, ...]:
     return tuple(message[1:])
 
 
-def stopped(conn: Connection, process: Any) -> StorageError:
-    """The error for a worker that stopped: what it said before it stopped, if anything."""
+def last_error(conn: Connection) -> StorageError | None:
+    """The error a worker reported and nobody read yet, if it reported one."""
     try:
         if conn.poll():
             message = pickle.loads(conn.recv_bytes())
             if message[0] == "error":
                 return StorageError(f"a clustering worker failed: {message[1]}")
-    except (EOFError, OSError, pickle.UnpicklingError):
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):
         pass
+    return None
+
+
+def stopped(conn: Connection, process: Any) -> StorageError:
+    """The error for a worker that stopped: what it said before it stopped, if anything."""
+    said = last_error(conn)
+    if said is not None:
+        return said
     process.join(timeout=5)
     code = process.exitcode
     how = "its pipe closed" if code is None else f"exit code {code}"
