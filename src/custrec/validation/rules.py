@@ -54,6 +54,7 @@ from custrec.validation._compiled import (
     _text_issues,
     _type_issues,
 )
+from custrec.validation._fused import customer_clean
 
 __all__ = [
     "DEFAULT_RULES",
@@ -218,6 +219,20 @@ class RuleSet:
         """
         now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
         ctx = RuleContext(as_of=now, region=region, unreadable=frozenset(unreadable))
+        if (
+            type(record) is Customer
+            and self.rules is DEFAULT_RULES.rules
+            and not ctx.unreadable
+            and customer_clean(
+                record,
+                today=ctx.today,
+                region=region,
+                emails=_NORMALISED_EMAILS.get(),
+                too_long=_ANY_TOO_LONG,
+            )
+            and not _any_future(record, _DATE_TREE, ctx)
+        ):
+            return _NO_ISSUES  # the default rules, fused: see validation/_fused.py
         issues: list[Issue] = []
         for r in self.rules:
             if type(r) is Rule:  # Rule.__call__, without a generator per rule
