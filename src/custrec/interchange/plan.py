@@ -94,6 +94,7 @@ from custrec.security import Actor
 from custrec.services import BulkResult, Preparation, PreparedCustomer
 from custrec.services._presealed import (
     Presealed,
+    _ErasedMeanwhile,
     intake_presealed,
     presealer,
     registry_clock,
@@ -426,9 +427,20 @@ class _Importer:
     def _create(self, rows: list[_Row]) -> None:
         presealed = [r.presealed for r in rows if r.presealed is not None]
         if len(presealed) == len(rows):  # sealed by the preparer: decided and written here
-            result = intake_presealed(
-                self.registry.customers, presealed, actor=self.actor, reason=self.reason
-            )
+            while True:  # the register of erased subjects is read again in the write
+                try:
+                    result = intake_presealed(
+                        self.registry.customers,
+                        presealed,
+                        actor=self.actor,
+                        reason=self.reason,
+                        refuse_erased=not self.allow_erased,
+                    )
+                    break
+                except _ErasedMeanwhile:  # erased since check_erased: those rows are left out
+                    self.check_erased(rows)
+                    rows = [r for r in rows if r.outcome is None]
+                    presealed = [r.presealed for r in rows if r.presealed is not None]
         else:
             result = self._intake(rows)
         self._created(rows, result)

@@ -17,6 +17,7 @@ from custrec.model.records import Customer, personal_fields
 from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import Action, Actor, Resource, mask_record
 from custrec.services._documents import Documents
+from custrec.services._erased import REGISTER, held_tokens, register_empty
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.context import Context, Unit, check_actor, check_reason
@@ -33,7 +34,7 @@ JOURNAL_ACTION = "erasure.journal"
 """The audit action of an erasure-journal entry (in the key store's log, with the key's
 deletion)."""
 
-ERASED_SUBJECT: Final = "erased_subject"
+ERASED_SUBJECT: Final = REGISTER
 """The document kind of the register of erased subjects: one document per blind-index token
 (its id) of an erased customer's phone, e-mail or identifier; the payload holds the day of the
 erasure and the kind of key (``phone``, ``email``, ``scheme``), never a value or a customer
@@ -320,13 +321,12 @@ class PrivacyService:
         if not self._context.policy.decide(actor, Action.CREATE, Resource()).allowed:
             return frozenset()
         with self._context.read_unit() as unit:
-            if codec.encrypted and wanted:
-                for key in wanted:
-                    if any(
-                        Documents.find(unit, ERASED_SUBJECT, token) is not None
-                        for token in codec.lookup_keys(key)
-                    ):
-                        hits.add(key)
+            if codec.encrypted and wanted and not register_empty(unit):
+                tokens = {key: codec.lookup_keys(key) for key in wanted}
+                held = held_tokens(unit, (t for looked_up in tokens.values() for t in looked_up))
+                hits.update(
+                    key for key, looked_up in tokens.items() if held.intersection(looked_up)
+                )
             if hits:
                 unit.audit(
                     actor,

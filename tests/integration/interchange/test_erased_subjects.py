@@ -30,7 +30,7 @@ from custrec.interchange import (
     plan_import,
 )
 from custrec.security import IndexKeys, StaticKeyProvider
-from custrec.services import _documents
+from custrec.services import _documents, _erased, _presealed, privacy
 from custrec.services.privacy import ERASED_SUBJECT
 from custrec.storage import Store
 
@@ -224,6 +224,48 @@ def test_erasing_twice_and_two_subjects_with_one_phone_keep_one_entry(registry: 
     with registry._context.unit() as unit:
         docs = list(_documents.Documents.every(unit, ERASED_SUBJECT))
     assert sorted(d.tag or "" for d in docs) == ["email", "phone", "phone"]
+
+
+def test_an_erasure_committed_after_the_check_still_keeps_the_row_out(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The register is read again in the chunk's write transaction: a person taken in and
+    erased by another process after the chunk's check, before its write, is not stored."""
+    asked = registry.privacy.erased_keys
+    answers: list[frozenset[Any]] = []
+
+    def erasing_after_the_first_answer(keys: Any, *, actor: Actor) -> frozenset[Any]:
+        found = asked(keys, actor=actor)
+        if not answers:  # another process, between this check and the chunk's write
+            other = registry.customers.intake(
+                {"kind": "individual", "name": "张三", "contacts": [{"phones": [PHONE]}]},
+                actor=ADMIN,
+                reason="taken in elsewhere",
+            )
+            registry.privacy.erase(other.id, actor=ADMIN, reason="subject request")
+        answers.append(found)
+        return found
+
+    monkeypatch.setattr(registry.privacy, "erased_keys", erasing_after_the_first_answer)
+    report = run(registry, [row("张三", PHONE), row("李四", "13900139000")], "a")
+    assert counts(report) == {"created": 1, "erased_subject": 1}
+    assert [r.outcome for r in report.row_ids] == [Outcome.ERASED_SUBJECT, Outcome.CREATED]
+    assert len(answers) == 2 and not answers[0] and answers[1]
+
+
+def test_an_empty_register_is_not_asked_about_each_key(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[Any] = []
+    monkeypatch.setattr(_erased, "held_tokens", lambda *args: looked_up.append(args) or set())
+    monkeypatch.setattr(privacy, "held_tokens", _erased.held_tokens)
+    monkeypatch.setattr(_presealed, "held_tokens", _erased.held_tokens)
+    rows = [row("张三", PHONE, EMAIL, RIC, OLD_ID), row("李四", "13900139000")]
+    report = run(registry, rows, "a")
+    assert counts(report) == {"created": 2} and looked_up == []
+    erase_first(registry, report)
+    report = run(registry, [row("张三", PHONE)], "b")
+    assert counts(report) == {"created": 1} and looked_up  # the stub finds nothing, but was asked
 
 
 # ------------------------------------------------------------------ the reviewer's steps
