@@ -442,23 +442,52 @@ class DocumentCipher:
         found = _find(data, self._tree)
         if not found:
             return data, found, []
+        values = [(path, container[item]) for container, item, path in found]
+        return data, found, self._ciphertexts(aead, values, customer_id, suffix)
+
+    def seal_values(
+        self,
+        values: Sequence[tuple[str, Any]],
+        *,
+        data_key: bytes | DataKey,
+        customer_id: str,
+        record_id: str | None = None,
+    ) -> list[bytes]:
+        """The ciphertexts :meth:`seal_detached` makes for the personal values of a document,
+        given as ``(concrete path, value)`` in its order (a caller that built the skeleton
+        itself: see :mod:`custrec.storage._direct`)."""
+        aead = _cipher(data_key)
+        check_customer_id(customer_id)
+        suffix = "" if record_id is None else self._field("", record_id)
+        if not values:
+            return []
+        return self._ciphertexts(aead, values, customer_id, suffix)
+
+    def _ciphertexts(
+        self,
+        aead: AESGCM,
+        values: Sequence[tuple[str, Any]],
+        customer_id: str,
+        suffix: str,
+    ) -> list[bytes]:
+        """The ciphertext of each value, at its path (followed by ``suffix``)."""
         # pack() is a concatenation of length-prefixed parts, so the customer's part of the
         # associated data is encoded once: prefix + pack(field) == _aad(customer_id, field)
         prefix = pack(_LABEL, _HEADER, customer_id.encode("utf-8"))
         tails = self._tails
         # one urandom call for the nonces of every field: each field still gets its own 12
         # fresh random bytes (a slice), at a fraction of the cost of one system call per field
-        nonces = os.urandom(_NONCE_SIZE * len(found))
+        nonces = os.urandom(_NONCE_SIZE * len(values))
         start = 0
         blobs: list[bytes] = []
-        for container, item, path in found:
+        for path, value in values:
             # the same bytes as encrypt_json(), without re-checking the key and id per field
             tail = tails.get(path + suffix) or self._tail(path + suffix)
             end = start + _NONCE_SIZE
             nonce = nonces[start:end]
             start = end
-            blobs.append(_seal_with(aead, nonce, _dump_json(container[item]), prefix + tail))
-        return data, found, blobs
+            blobs.append(_seal_with(aead, nonce, _dump_json(value), prefix + tail))
+        return blobs
 
     def _tail(self, field: str) -> bytes:
         """The field's part of the associated data (``prefix + tail == _aad(customer, field)``),

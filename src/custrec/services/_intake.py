@@ -200,13 +200,13 @@ class Intake:
                 index_keys = [
                     self._records.index_keys(c, tokens=tokens, strong=keys) for c, keys in accepted
                 ]
-                # each document is made as the sealer asks for it and sealed in place: none
-                # outlives its sealing (thousands of live documents would make every pass of
-                # the cyclic garbage collector over the batch that much longer)
-                payloads = unit.sealer.seal_new_customers(
+                # sealed from the records: the encrypting codec builds each stored form
+                # straight from its record, without the document (storage/_direct.py)
+                payloads = unit.sealer.seal_new_records(
                     Customer,
                     [c.id for c, _ in accepted],
-                    (self._records.document(c) for c, _ in accepted),
+                    [c for c, _ in accepted],
+                    self._context.converter,
                     [self._records.customer_facts(c) for c, _ in accepted],
                 )
                 rows: list[CustomerRow] = []

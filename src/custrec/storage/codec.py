@@ -30,12 +30,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import cattrs
+
 from custrec.errors import Erased, NotFound, StorageError
 from custrec.matching.keys import StrongKey, identifier_key, strong_keys
 from custrec.model.records import Customer, personal_fields
+from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
 from custrec.security.crypto import DataKey
-from custrec.storage import _packed
+from custrec.storage import _direct, _packed
 from custrec.storage.protocols import KeyTable, Session, Store
 from custrec.storage.types import WrappedKey
 
@@ -90,6 +93,19 @@ class Sealer(Protocol):
         bytes as :meth:`seal_record` with ``new_customer=True``, and each customer's ``facts``).
         Documents are consumed; a generator keeps just one alive at a time.
         """
+        ...
+
+    def seal_new_records(
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        records: Sequence[Any],
+        converter: cattrs.Converter,
+        facts: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[bytes]:
+        """:meth:`seal_new_customers` of the records themselves: each one's document is
+        ``{"schema_version": SCHEMA_VERSION, "data": converter.unstructure(record)}``, and the
+        same bytes are sealed (a codec may build them without making the document)."""
         ...
 
     def open_record(
@@ -211,6 +227,17 @@ class _PlainSealer:
             raise ValueError("one document per customer id is needed")
         return payloads
 
+    def seal_new_records(
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        records: Sequence[Any],
+        converter: cattrs.Converter,
+        facts: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[bytes]:
+        documents = (_document(converter, record) for record in records)
+        return self.seal_new_customers(record_type, customer_ids, documents, facts)
+
     def open_record(
         self,
         record_type: type,
@@ -282,6 +309,11 @@ def stored_keys(keys: KeyTable, customer_ids: Sequence[str]) -> dict[str, Wrappe
         except NotFound:
             continue
     return found
+
+
+def _document(converter: cattrs.Converter, record: Any) -> dict[str, Any]:
+    """The schema-versioned document of a record, as the registry makes it."""
+    return {"schema_version": SCHEMA_VERSION, "data": converter.unstructure(record)}
 
 
 class _KeySource:
@@ -456,6 +488,45 @@ class _EncryptingSealer:
             raise
         return payloads
 
+    def seal_new_records(
+        self,
+        record_type: type,
+        customer_ids: Sequence[str],
+        records: Sequence[Any],
+        converter: cattrs.Converter,
+        facts: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[bytes]:
+        if len(records) != len(customer_ids):
+            raise ValueError("one document per customer id is needed")
+        build = _direct.builder(converter, record_type) if record_type is Customer else None
+        if build is None:
+            documents = (_document(converter, record) for record in records)
+            return self.seal_new_customers(record_type, customer_ids, documents, facts)
+        # as seal_new_customers: the keys of the batch first, then each record
+        if facts is not None and len(facts) != len(customer_ids):
+            raise ValueError("one set of facts per customer id is needed")
+        fresh = [cid for cid in customer_ids if cid not in self._keys]
+        stored = None if self._source.transactional else self._source.get_many(fresh)
+        keys = [self._data_key(cid, create=True, fresh=True, stored=stored) for cid in customer_ids]
+        codec = self._codec
+        payloads: list[bytes] = []
+        try:
+            for index, (cid, key, record) in enumerate(
+                zip(customer_ids, keys, records, strict=True)
+            ):
+                known = None if facts is None else facts[index]
+                sealed = codec.seal_built(record_type, build(record, cid, known), key, cid, known)
+                if sealed is None:  # a record the builder leaves to the general path
+                    document = _document(converter, record)
+                    sealed = codec.seal_document(record_type, document, key, cid, None, known)
+                payloads.append(sealed)
+        except BaseException:
+            for cid in fresh:  # no key without its record: forget the keys made here
+                self._keys.pop(cid, None)
+                self._pending.pop(cid, None)
+            raise
+        return payloads
+
     def open_record(
         self,
         record_type: type,
@@ -610,6 +681,24 @@ class EncryptingCodec:
         if compacted is not None:
             flags = _packed.COMPACTED | (_packed.WITH_FACTS if facts else 0)
         return _packed.pack(version, sealed_doc["data"], blobs, flags=flags)
+
+    def seal_built(
+        self,
+        record_type: type,
+        built: _direct.Built | None,
+        key: DataKey,
+        customer_id: str,
+        facts: Mapping[str, Any] | None,
+    ) -> bytes | None:
+        """The payload :meth:`seal_document` makes of a customer's document, from the
+        skeleton and personal values :mod:`custrec.storage._direct` built straight from the
+        record (``None`` when it built nothing: the caller seals the document)."""
+        if built is None:
+            return None
+        skeleton, values = built
+        blobs = self.cipher(record_type).seal_values(values, data_key=key, customer_id=customer_id)
+        flags = _packed.COMPACTED | (_packed.WITH_FACTS if facts else 0)
+        return _packed.pack(SCHEMA_VERSION, skeleton, blobs, flags=flags)
 
     def open_packed(
         self,
