@@ -4,12 +4,13 @@ normalisers and :class:`ParseResult` (re-exported there; see its docstring)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 import phonenumbers
 
+from custrec._checks import require_aware
 from custrec._text import clean, compact
 from custrec.errors import InvalidFormat
 from custrec.model.custom import CustomFieldSet
@@ -27,7 +28,9 @@ from custrec.validation import email, phone, ric, uscc
 from custrec.validation.rules import (
     _NORMALISED_EMAILS,
     DEFAULT_RULES,
+    RuleContext,
     RuleSet,
+    _clean,
 )
 
 __all__ = [
@@ -111,6 +114,12 @@ class ParseResult:
     def ok(self) -> bool:
         """Shortcut for ``report.ok``."""
         return self.report.ok
+
+
+def _context(as_of: datetime | None, region: str) -> RuleContext:
+    """The context :meth:`RuleSet.check` gives the rules (nothing unreadable)."""
+    now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
+    return RuleContext(as_of=now, region=region)
 
 
 def _check_region(region: str) -> None:
@@ -308,7 +317,16 @@ def parse_customer(
     # ``data`` it is about.
     token = _NORMALISED_EMAILS.set(normaliser.emails)
     try:
-        checked = ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
+        if (
+            ruleset.rules is DEFAULT_RULES.rules
+            and not unreadable
+            and not structure_report.issues
+            and type(normalised) is Customer
+            and _clean(normalised, _context(as_of, region), structured=True)
+        ):
+            checked = _NO_ISSUES  # the default rules, fused (see validation/_fused.py)
+        else:
+            checked = ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
     finally:
         _NORMALISED_EMAILS.reset(token)
     report = _merged(structure_report, checked)

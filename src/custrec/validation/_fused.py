@@ -42,15 +42,24 @@ def customer_clean(
     region: str,
     emails: Container[str],
     too_long: Callable[[object], bool],
+    structured: bool = False,
 ) -> bool:
     """Whether the default customer rules but ``dates`` find nothing in ``c`` (see the
     module docstring; the caller asks the ``dates`` rule's own predicate after it).
 
     ``emails`` are the addresses known valid (``rules._NORMALISED_EMAILS``), ``too_long`` the
     ``lengths`` rule's quick predicate. Nothing may be unreadable (the caller checks).
+
+    ``structured`` says ``c`` is what :func:`~custrec.model.serialization.structure_partially`
+    (with the normalisers of ``parse_customer``) made of raw data without any issue: every
+    value then has its declared type and every string was checked for characters that cannot
+    be stored, so the ``types.customer`` and ``text`` predicates are not asked again (a
+    hypothesis test over raw input, junk included, pins that they would find nothing).
     """
     # types.customer, text, lengths: the rules' own predicates
-    if not _FIELDS_OK(c) or _any_invalid_text(c) or too_long(c):
+    if not structured and (not _FIELDS_OK(c) or _any_invalid_text(c)):
+        return False
+    if too_long(c):
         return False
     # every field has its declared type from here on
     if not c.name.strip():

@@ -223,14 +223,7 @@ class RuleSet:
             type(record) is Customer
             and self.rules is DEFAULT_RULES.rules
             and not ctx.unreadable
-            and customer_clean(
-                record,
-                today=ctx.today,
-                region=region,
-                emails=_NORMALISED_EMAILS.get(),
-                too_long=_ANY_TOO_LONG,
-            )
-            and not _any_future(record, _DATE_TREE, ctx)
+            and _clean(record, ctx, structured=False)
         ):
             return _NO_ISSUES  # the default rules, fused: see validation/_fused.py
         issues: list[Issue] = []
@@ -250,6 +243,20 @@ class RuleSet:
 
 
 _NO_ISSUES: Final = ValidationReport(())
+
+
+def _clean(record: Customer, ctx: RuleContext, *, structured: bool) -> bool:
+    """Whether :data:`DEFAULT_RULES` find nothing in a customer (nothing unreadable): the
+    fused pass of ``validation/_fused.py``, then the ``dates`` rule's predicate. ``structured``:
+    the record was just structured without an issue (see ``customer_clean``)."""
+    return customer_clean(
+        record,
+        today=ctx.today,
+        region=ctx.region,
+        emails=_NORMALISED_EMAILS.get(),
+        too_long=_ANY_TOO_LONG,
+        structured=structured,
+    ) and not _any_future(record, _DATE_TREE, ctx)
 
 
 def _within(path: str, base: str) -> bool:

@@ -12,7 +12,7 @@ message, severity) in the same order, or the same exception.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -37,6 +37,7 @@ from custrec.model.records import (
 from custrec.validation import (
     DEFAULT_RULES,
     _api,
+    _compiled,
     email,
     normalize_customer,
     normalize_identifier,
@@ -686,3 +687,33 @@ def test_ric_birth_dates_of_any_digits_match_the_reference(
             assert outcome(lambda c=candidate, t=today: ric.validate(c, today=t)) == outcome(  # type: ignore[misc]
                 lambda c=candidate, t=today: oracle.ric.validate(c, today=t)  # type: ignore[misc]
             )
+
+
+# ----------------------------------------------------------- the fused rules (_fused.py)
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.one_of(raw_input, plain_customer), region=st.sampled_from(["CN", "US"]))
+def test_a_record_structured_without_an_issue_has_every_type_and_only_storable_text(
+    data: object, region: str
+) -> None:
+    """What ``structured=True`` lets the fused rules (validation/_fused.py) skip: the record
+    parse_customer structures without an issue passes the ``types.customer`` and ``text``
+    predicates."""
+    raw = dict(data) if isinstance(data, Mapping) else data
+    record, report, unreadable = serialization._structure_partially(
+        raw, Customer, finish=_api._Normaliser(region).hooks()
+    )
+    if record is None or report.issues or unreadable:
+        return
+    assert _compiled._fields_ok(Customer)(record)
+    assert not _compiled._any_invalid_text(record)
+
+
+@PARITY
+@given(data=st.one_of(raw_input, plain_customer))
+def test_parsing_gives_the_report_of_the_rule_engine(data: object) -> None:
+    def parsed(ruleset: rules.RuleSet) -> object:
+        result = parse_customer(data, rules=ruleset, as_of=NOW)
+        return result.report, None if result.record is None else result.record.name
+
+    general = rules.RuleSet((*DEFAULT_RULES.rules,), DEFAULT_RULES.severities)  # a new tuple
+    assert parsed(DEFAULT_RULES) == parsed(general)
