@@ -178,6 +178,79 @@ def _canonical(entry: object, *, queued: bool = False) -> tuple[int, bytes]:
     return seq, encoded
 
 
+_ENTRY_PART: Final = pack(_ENTRY_LABEL)
+_SEQ_SIZE: Final = (8).to_bytes(4, "big")
+
+
+def _part(value: bytes) -> bytes:
+    """One part of :func:`pack`: the length, then the bytes."""
+    return len(value).to_bytes(4, "big") + value
+
+
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
+
+
+def _seq_bytes(value: int) -> bytes:
+    try:
+        return _seq(value).to_bytes(8, "big")
+    except _Malformed as exc:
+        raise ValueError(exc.message) from None
+
+
+def _plain_key(entry: object) -> tuple[Any, ...] | None:
+    """What an entry shares with the others of its unit of work (all but its seq and
+    customer), when every part is of its plain type (``None`` otherwise): equal keys give
+    equal encodings of those parts."""
+    try:  # an attribute missing: the general encoding reports it
+        at = entry.at  # type: ignore[attr-defined]
+        actor_id = entry.actor_id  # type: ignore[attr-defined]
+        action = entry.action  # type: ignore[attr-defined]
+        fields = entry.fields  # type: ignore[attr-defined]
+        reason = entry.reason  # type: ignore[attr-defined]
+        outcome = entry.outcome  # type: ignore[attr-defined]
+        customer = entry.customer_id  # type: ignore[attr-defined]
+        seq = entry.seq  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    behalf = getattr(entry, "on_behalf_of", None)
+    if (
+        type(at) is datetime
+        and type(seq) is int
+        and type(actor_id) is str
+        and type(action) is str
+        and type(outcome) is str
+        and (reason is None or type(reason) is str)
+        and (behalf is None or type(behalf) is str)
+        and (customer is None or type(customer) is str)
+        and type(fields) is tuple
+        and all(type(f) is str for f in fields)
+    ):
+        return (at, actor_id, action, fields, reason, outcome, behalf)
+    return None
+
+
+def _shared_parts(entry: Any) -> tuple[bytes, bytes]:
+    """The parts of :func:`_canonical` before and after the customer id (after the seq):
+    ``at``, actor and action; fields, reason, outcome and ``on_behalf_of`` when given."""
+    head = b"".join(
+        (
+            _part(_instant(entry.at).encode("ascii")),
+            _part(_text(entry.actor_id, "actor_id")),
+            _part(_text(entry.action, "action")),
+        )
+    )
+    tail = [
+        _part(pack(*(_text(f, "fields") for f in entry.fields))),
+        _part(_text(entry.reason, "reason", optional=True)),
+        _part(_text(entry.outcome, "outcome")),
+    ]
+    behalf = getattr(entry, "on_behalf_of", None)
+    if behalf is not None:
+        tail.append(_part(_text(behalf, "on_behalf_of")))
+    return head, b"".join(tail)
+
+
 def _stored_chain(entry: object) -> bytes:
     value = getattr(entry, "chain", None)
     if not isinstance(value, bytes | bytearray | memoryview):
@@ -326,10 +399,35 @@ class AuditChain:
         values: list[bytes] = []
         expected = 1 if previous is None else previous.seq + 1
         chain = GENESIS if previous is None else bytes(previous.chain)
+        # the entries of one unit of work share all but their seq and customer: the shared
+        # parts of the canonical bytes are encoded once per run of equal ones (_shared_parts)
+        shared_key: tuple[Any, ...] | None = None
+        head = tail = b""
         for entry in entries:
             if entry.seq != expected:
                 raise ValueError(f"entry seq must be {expected}, got {entry.seq}")
-            chain = self.link(entry, chain)
+            key = _plain_key(entry)
+            if key is None:  # anything unusual: the general encoding checks and reports it
+                chain = self.link(entry, chain)
+            else:
+                if key != shared_key:
+                    try:
+                        head, tail = _shared_parts(entry)
+                    except _Malformed as exc:
+                        raise ValueError(exc.message) from None
+                    shared_key = key
+                customer = entry.customer_id
+                encoded = b"".join(
+                    (
+                        _ENTRY_PART,
+                        _SEQ_SIZE,
+                        _seq_bytes(entry.seq),
+                        head,
+                        _part(b"\x00" if customer is None else b"\x01" + _utf8(customer)),
+                        tail,
+                    )
+                )
+                chain = self._mac(chain, encoded)
             values.append(chain)
             expected += 1
         return values
