@@ -18,6 +18,7 @@ Every CSV custrec writes escapes cells a spreadsheet would run as formulas (:cla
 
 >>> import io, warnings
 >>> from custrec import Actor, MemoryStore, PlaintextStorageWarning, Registry
+>>> from custrec.interchange import ImportMapping, open_source, plan_import
 >>> with warnings.catch_warnings():
 ...     warnings.simplefilter("ignore", PlaintextStorageWarning)
 ...     registry = Registry(MemoryStore())
@@ -34,44 +35,55 @@ Every CSV custrec writes escapes cells a spreadsheet would run as formulas (:cla
  '[warning] row 3: duplicate.in_file (same phone as row 1)']
 """
 
-from custrec._progress import Progress
-from custrec.interchange.convert import ConversionError
-from custrec.interchange.csvsafe import CsvWriter, escape_cell, unescape_cell
-from custrec.interchange.errorfile import ERROR_COLUMNS, ErrorFile
-from custrec.interchange.export import CSV_COLUMNS, EXPORT_FORMATS, ExportResult, export_customers
-from custrec.interchange.mapping import (
-    BoundMapping,
-    ColumnRule,
-    FieldPath,
-    ImportMapping,
-    MappedRow,
-    MappingError,
-    load_mapping,
-    parse_path,
-)
-from custrec.interchange.plan import (
-    ImportPolicy,
-    derive_id,
-    merge_changes,
-    plan_import,
-    row_identity,
-)
-from custrec.interchange.readers import (
-    CsvSource,
-    JsonlSource,
-    ReadError,
-    Source,
-    SourceRow,
-    open_source,
-)
-from custrec.interchange.report import (
-    ColumnUsage,
-    ImportReport,
-    Outcome,
-    RowIssue,
-    SourceInfo,
-    render_table,
-)
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    # What type checkers and IDEs see; at run time module __getattr__ below imports these
+    # (an import's worker processes, which load only what preparing rows needs).
+    from custrec._progress import Progress
+    from custrec.interchange.convert import ConversionError
+    from custrec.interchange.csvsafe import CsvWriter, escape_cell, unescape_cell
+    from custrec.interchange.errorfile import ERROR_COLUMNS, ErrorFile
+    from custrec.interchange.export import (
+        CSV_COLUMNS,
+        EXPORT_FORMATS,
+        ExportResult,
+        export_customers,
+    )
+    from custrec.interchange.mapping import (
+        BoundMapping,
+        ColumnRule,
+        FieldPath,
+        ImportMapping,
+        MappedRow,
+        MappingError,
+        load_mapping,
+        parse_path,
+    )
+    from custrec.interchange.plan import (
+        ImportPolicy,
+        derive_id,
+        merge_changes,
+        plan_import,
+        row_identity,
+    )
+    from custrec.interchange.readers import (
+        CsvSource,
+        JsonlSource,
+        ReadError,
+        Source,
+        SourceRow,
+        open_source,
+    )
+    from custrec.interchange.report import (
+        ColumnUsage,
+        ImportReport,
+        Outcome,
+        RowIssue,
+        SourceInfo,
+        render_table,
+    )
 
 __all__ = [
     "CSV_COLUMNS",
@@ -111,3 +123,58 @@ __all__ = [
     "row_identity",
     "unescape_cell",
 ]
+
+# Each lazily imported name, and the module that defines it.
+_LAZY: dict[str, str] = {
+    "BoundMapping": "custrec.interchange.mapping",
+    "CSV_COLUMNS": "custrec.interchange.export",
+    "ColumnRule": "custrec.interchange.mapping",
+    "ColumnUsage": "custrec.interchange.report",
+    "ConversionError": "custrec.interchange.convert",
+    "CsvSource": "custrec.interchange.readers",
+    "CsvWriter": "custrec.interchange.csvsafe",
+    "ERROR_COLUMNS": "custrec.interchange.errorfile",
+    "EXPORT_FORMATS": "custrec.interchange.export",
+    "ErrorFile": "custrec.interchange.errorfile",
+    "ExportResult": "custrec.interchange.export",
+    "FieldPath": "custrec.interchange.mapping",
+    "ImportMapping": "custrec.interchange.mapping",
+    "ImportPolicy": "custrec.interchange.plan",
+    "ImportReport": "custrec.interchange.report",
+    "JsonlSource": "custrec.interchange.readers",
+    "MappedRow": "custrec.interchange.mapping",
+    "MappingError": "custrec.interchange.mapping",
+    "Outcome": "custrec.interchange.report",
+    "Progress": "custrec._progress",
+    "ReadError": "custrec.interchange.readers",
+    "RowIssue": "custrec.interchange.report",
+    "Source": "custrec.interchange.readers",
+    "SourceInfo": "custrec.interchange.report",
+    "SourceRow": "custrec.interchange.readers",
+    "derive_id": "custrec.interchange.plan",
+    "escape_cell": "custrec.interchange.csvsafe",
+    "export_customers": "custrec.interchange.export",
+    "load_mapping": "custrec.interchange.mapping",
+    "merge_changes": "custrec.interchange.plan",
+    "open_source": "custrec.interchange.readers",
+    "parse_path": "custrec.interchange.mapping",
+    "plan_import": "custrec.interchange.plan",
+    "render_table": "custrec.interchange.report",
+    "row_identity": "custrec.interchange.plan",
+    "unescape_cell": "custrec.interchange.csvsafe",
+}
+
+if not _typing.TYPE_CHECKING:
+    # Hidden from type checkers: a module __getattr__ would make them accept any name at all.
+
+    def __getattr__(name: str) -> object:
+        home = _LAZY.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_importlib.import_module(home), name)
+        globals()[name] = value  # later lookups find it without coming here
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
