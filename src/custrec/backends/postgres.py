@@ -44,17 +44,14 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 try:
     import psycopg
     import psycopg.errors
     from psycopg import conninfo as pg_conninfo
-    from psycopg.adapt import AdaptersMap, PyFormat
-    from psycopg.pq import Format, TransactionStatus
-    from psycopg.rows import TupleRow, tuple_row
+    from psycopg.pq import TransactionStatus
+    from psycopg.rows import TupleRow
     from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 except ImportError as _missing:  # pragma: no cover - exercised in a subprocess by the tests
     _why = f"{_missing.name} is missing" if _missing.name else str(_missing)
@@ -64,6 +61,11 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
         "libpq on the system)"
     ) from _missing
 
+from custrec.backends._postgres.borrowed import Borrowed as _Borrowed
+from custrec.backends._postgres.borrowed import borrow as _borrow
+from custrec.backends._postgres.borrowed import foreign_dumpers as _foreign_dumpers
+from custrec.backends._postgres.borrowed import restore as _restore
+from custrec.backends._postgres.borrowed import server_name as _server_name
 from custrec.backends._postgres.customers import _CustomerTable
 from custrec.backends._postgres.dialect import client_data_error, describe_connect, translate
 from custrec.backends._postgres.documents import _DocumentTable
@@ -207,18 +209,28 @@ class _PostgresSession(SQLSession[_Conn]):
     _driver_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
     def __init__(
-        self, store: PostgresStore, conn: _Conn, *, readonly: bool, begin: bytes = b""
+        self,
+        store: PostgresStore,
+        conn: _Conn,
+        *,
+        readonly: bool,
+        begin: bytes = b"",
+        alone: bool = False,
     ) -> None:
         super().__init__(store, conn, readonly=readonly)
         self._store: PostgresStore = store
         self._begin = begin  # the statement that opened the transaction
+        # PostgresStore.statements(): no transaction, each statement commits on its own
+        self._alone = alone
+        self._sent = False  # ... and a statement has been sent (a dead connection is replaced
+        # before the first only)
         self._fresh = bool(begin)  # nothing has been sent since it
         self._in_operation = False  # a write method is running
         self._bare = False  # ... as the transaction's first work, without a savepoint
         self._savepoint_sent = False  # ... and its savepoint has been established
         self._release_pending = False  # a savepoint of an earlier operation is not released yet
         self._cursors = itertools.count(1)
-        # data keys read with their customers (a read-only session's snapshot): keys.get
+        # data keys read with their customers, for the next keys.get before a write
         self._read_keys: dict[str, WrappedKey] = {}
         self._key_locks = KeyLocks(store._index_lock_prefix, store._index_lock_key)
         self._key_locks_before = self._key_locks.save()  # ... when the write method began
@@ -251,13 +263,18 @@ class _PostgresSession(SQLSession[_Conn]):
         return _DocumentTable(self)
 
     def _end(self, statement: str) -> None:
+        if self._alone and self._conn.info.transaction_status == TransactionStatus.IDLE:
+            return  # every statement committed on its own
         self._conn.execute(statement.encode())
 
     def _open(self) -> bool:
         return self._conn.info.transaction_status != TransactionStatus.IDLE
 
     def _healthy(self) -> bool:
-        return self._conn.info.transaction_status == TransactionStatus.INTRANS
+        status = self._conn.info.transaction_status
+        if self._alone and status == TransactionStatus.IDLE:
+            return self._alive()
+        return status == TransactionStatus.INTRANS
 
     def _alive(self) -> bool:
         return not (self._conn.broken or self._conn.closed)
@@ -270,6 +287,8 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _execute(self, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
         """Execute statements in order, preceded by pending savepoint work, in one round trip."""
+        if self._alone:
+            return self._execute_alone(statements)
         control: list[bytes] = []
         self._fresh = False
         if self._in_operation and not self._savepoint_sent and not self._bare:
@@ -292,8 +311,35 @@ class _PostgresSession(SQLSession[_Conn]):
             conn.execute(sql)
         return [conn.execute(sql, params) for sql, params in statements]  # pragma: no cover
 
+    def _execute_alone(self, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
+        """Statements without a transaction (:meth:`PostgresStore.statements`): a write session
+        sends one statement, which commits on its own; a connection found dead on the first
+        (nothing has happened yet) is replaced, as when a transaction begins."""
+        if not self._readonly and (self._sent or len(statements) != 1):
+            raise StorageError(
+                "a write session of PostgresStore.statements() sends one statement; use "
+                "transaction() for more"
+            )
+        first, self._sent = not self._sent, True
+        for _ in range(self._store._max_size + 1):
+            conn = self._conn
+            try:
+                if len(statements) == 1:
+                    return [conn.execute(statements[0][0], statements[0][1])]
+                with conn.pipeline():
+                    return [conn.execute(sql, params) for sql, params in statements]
+            except psycopg.Error:
+                if not (first and (conn.broken or conn.closed)):
+                    raise
+                self._conn = self._store._replace(conn)
+        raise StorageError("no live PostgreSQL connection", retry_safe=True)
+
     def _open_operation(self) -> None:
+        self._read_keys.clear()  # a write may change a data key read with its customer
         self._key_locks_before = self._key_locks.save()
+        if self._alone:  # one statement, undone by the server when it fails
+            self._bare = self._savepoint_sent = self._in_operation = False
+            return
         self._in_operation = True
         self._bare = self._fresh
         self._savepoint_sent = False
@@ -308,6 +354,9 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _undo_operation(self) -> None:
         self._in_operation = False
+        if self._alone:
+            self._key_locks.restore(self._key_locks_before)
+            return
         if self._bare:  # start the transaction again (cheaper than a savepoint per write)
             self._bare = False
             self._restart()
@@ -330,7 +379,21 @@ class _PostgresSession(SQLSession[_Conn]):
     def _raw(self) -> _Conn:
         """The connection, for a statement sent without :meth:`_execute` (``COPY``)."""
         self._fresh = False
+        if self._alone:
+            self._snapshot()
         return self._conn
+
+    def _snapshot(self) -> None:
+        """Without a transaction (:meth:`PostgresStore.statements`), what needs one (a server
+        cursor, ``COPY``) opens a read-only snapshot first: the rest of the session reads in it."""
+        if not self._readonly:
+            raise StorageError(
+                "a write session of PostgresStore.statements() sends one statement; use "
+                "transaction() for more"
+            )
+        self._sent = True
+        if self._conn.info.transaction_status == TransactionStatus.IDLE:
+            self._conn.execute(self._store._begin_statement(True))
 
     def _restart(self) -> None:
         """Roll the transaction back and begin it again (the first write method failed)."""
@@ -354,6 +417,8 @@ class _PostgresSession(SQLSession[_Conn]):
     @contextmanager
     def _server_cursor(self) -> Iterator[psycopg.ServerCursor[TupleRow]]:
         self._fresh = False
+        if self._alone:
+            self._snapshot()
         cursor = self._conn.cursor(name=f"custrec_cursor_{next(self._cursors)}")
         try:
             yield cursor
@@ -396,100 +461,6 @@ def _check_schema(schema: object) -> str:
     return schema
 
 
-# What custrec reads and writes: a borrowed connection's cursors read these types with psycopg's
-# own loaders, whatever the application registered (Django loads timestamptz in its time zone).
-_READ_TYPES: Final = ("bool", "bytea", "int2", "int4", "int8", "numeric", "float8", "oid")
-_READ_TYPES_TEXT: Final = ("text", "varchar", "name", "timestamptz", "date")
-_WRITTEN: Final = (str, bytes, int, bool, Decimal, datetime)
-
-
-def _default_loaders() -> tuple[tuple[int, Format, Any], ...]:
-    found = []
-    for name in _READ_TYPES + _READ_TYPES_TEXT:
-        info = psycopg.adapters.types[name]
-        for oid in (info.oid, info.array_oid):  # the type and its arrays
-            for fmt in (Format.TEXT, Format.BINARY):
-                loader = psycopg.adapters.get_loader(oid, fmt)
-                if loader is not None:
-                    found.append((oid, fmt, loader))
-    return tuple(found)
-
-
-_LOADERS: Final = _default_loaders()
-
-
-def _own_loaders(adapters: AdaptersMap) -> None:
-    """Put psycopg's loaders back where the application's connection has others."""
-    for oid, fmt, loader in _LOADERS:
-        if adapters.get_loader(oid, fmt) is not loader:
-            adapters.register_loader(oid, loader)
-
-
-class _BorrowedCursor(psycopg.Cursor[TupleRow]):
-    """A cursor of a borrowed connection, reading with psycopg's loaders."""
-
-    def __init__(self, connection: _Conn, *, row_factory: Any = None) -> None:
-        super().__init__(connection, row_factory=row_factory)
-        _own_loaders(self.adapters)
-
-
-class _BorrowedServerCursor(psycopg.ServerCursor[TupleRow]):
-    """A server-side cursor of a borrowed connection, reading with psycopg's loaders."""
-
-    def __init__(self, connection: _Conn, name: str, **options: Any) -> None:
-        super().__init__(connection, name, **options)
-        _own_loaders(self.adapters)
-
-
-def _foreign_dumpers(conn: _Conn) -> list[str]:
-    """The Python types custrec writes that ``conn`` would not dump as psycopg does."""
-    return [
-        kind.__name__
-        for kind in _WRITTEN
-        for fmt in (PyFormat.TEXT, PyFormat.BINARY)
-        if conn.adapters.get_dumper(kind, fmt) is not psycopg.adapters.get_dumper(kind, fmt)
-    ]
-
-
-class _Borrowed(NamedTuple):
-    """The settings of a connection of the application's pool, put back when custrec returns it."""
-
-    autocommit: bool
-    row_factory: Any
-    cursor_factory: Any
-    server_cursor_factory: Any
-
-
-def _borrow(conn: _Conn) -> _Borrowed:
-    """Give a borrowed (idle) connection the settings custrec's statements need."""
-    saved = _Borrowed(
-        conn.autocommit, conn.row_factory, conn.cursor_factory, conn.server_cursor_factory
-    )
-    conn.autocommit = True  # custrec sends BEGIN ... with its own isolation level
-    conn.row_factory = tuple_row
-    conn.cursor_factory = _BorrowedCursor
-    conn.server_cursor_factory = _BorrowedServerCursor
-    return saved
-
-
-def _restore(conn: _Conn, saved: _Borrowed) -> None:
-    """Put a borrowed connection's settings back (it is idle, or closed and discarded)."""
-    conn.row_factory = saved.row_factory
-    conn.cursor_factory = saved.cursor_factory
-    conn.server_cursor_factory = saved.server_cursor_factory
-    if not (conn.broken or conn.closed) and conn.autocommit != saved.autocommit:
-        try:
-            conn.autocommit = saved.autocommit
-        except psycopg.Error:
-            conn.close()  # cannot be handed back as it came: the pool discards it
-
-
-def _server_name(conn: _Conn) -> str:
-    info = conn.info
-    host = "local socket" if not info.host or info.host.startswith("/") else info.host
-    return f"{host}:{info.port}/{info.dbname}"
-
-
 class PostgresStore:
     """A :class:`~custrec.storage.Store` on PostgreSQL (psycopg 3 and psycopg-pool).
 
@@ -510,7 +481,8 @@ class PostgresStore:
     processes and machines may share one database.
 
     Isolation: write sessions are ``READ COMMITTED`` transactions, read-only sessions
-    ``REPEATABLE READ READ ONLY`` snapshots. Writers never rely on the isolation level:
+    ``REPEATABLE READ READ ONLY`` snapshots (:meth:`statements`: no transaction at all).
+    Writers never rely on the isolation level:
     compare-and-set updates check row counts; per-customer consent and history numbers are
     assigned under a transaction-scoped advisory lock per customer; the global audit sequence
     under one advisory lock per schema, taken by ``audit.append`` and, in write sessions, by
@@ -786,19 +758,7 @@ class PostgresStore:
         statement = self._begin_statement(readonly)
         last_error: psycopg.Error | None = None
         for _ in range(self._max_size + 1):
-            pool = self._current_pool()
-            try:
-                conn = pool.getconn(timeout=self._timeout)
-            except PoolTimeout as exc:
-                raise StorageError(
-                    f"no PostgreSQL connection became available within {self._timeout:g} s "
-                    f"(max_size={self._max_size}, server {self._where}); retry later",
-                    retry_safe=True,
-                ) from exc
-            except PoolClosed as exc:
-                if self._owns_pool:
-                    raise StorageError("the store is closed") from exc
-                raise StorageError(f"the application's pool is closed ({self._where})") from exc
+            pool, conn = self._take()
             saved = None
             try:
                 if not self._owns_pool:
@@ -814,6 +774,27 @@ class PostgresStore:
             return pool, conn, saved
         assert last_error is not None
         raise _translate(last_error, "begin") from last_error
+
+    def _take(self) -> tuple[ConnectionPool[_Conn], _Conn]:
+        """A pooled connection (nothing sent on it yet)."""
+        pool = self._current_pool()
+        try:
+            return pool, pool.getconn(timeout=self._timeout)
+        except PoolTimeout as exc:
+            raise StorageError(
+                f"no PostgreSQL connection became available within {self._timeout:g} s "
+                f"(max_size={self._max_size}, server {self._where}); retry later",
+                retry_safe=True,
+            ) from exc
+        except PoolClosed as exc:
+            if self._owns_pool:
+                raise StorageError("the store is closed") from exc
+            raise StorageError(f"the application's pool is closed ({self._where})") from exc
+
+    def _replace(self, dead: _Conn) -> _Conn:
+        """Give a dead connection back (the pool discards it) and take another."""
+        self._give_back(self._current_pool(), dead)
+        return self._take()[1]
 
     def _give_back(
         self, pool: ConnectionPool[_Conn], conn: _Conn, saved: _Borrowed | None = None
@@ -856,6 +837,39 @@ class PostgresStore:
                 session._finish(quiet=False)
             finally:
                 self._give_back(pool, conn, saved)
+        finally:
+            self._local.active = False
+
+    @contextmanager
+    def statements(self, *, readonly: bool = True) -> Iterator[Session]:
+        """A session without a transaction, for work of a single statement (fewer round trips
+        and server work than ``BEGIN``, the statement, ``COMMIT``).
+
+        Each statement reads its own snapshot, or commits (durably) on its own when it returns:
+        a read session whose statements need one snapshot, and any work of more than one
+        write, belong in :meth:`transaction`. A write session sends one statement (a second
+        raises ``StorageError``); ``commit()`` and ``rollback()`` change nothing. A server-side
+        cursor (a streaming read) opens a read-only snapshot for the rest of the session. On
+        the application's pool (:meth:`from_pool`) this is :meth:`transaction` (its
+        connections keep their own time zone outside custrec's transactions).
+        """
+        if not self._owns_pool:
+            with self.transaction(readonly=readonly) as session:
+                yield session
+            return
+        enter_once(self._local)
+        try:
+            pool, conn = self._take()
+            session = _PostgresSession(self, conn, readonly=readonly, alone=True)
+            try:
+                try:
+                    yield session
+                except BaseException:
+                    session._finish(quiet=True)
+                    raise
+                session._finish(quiet=False)
+            finally:
+                self._give_back(pool, session._conn)
         finally:
             self._local.active = False
 

@@ -219,7 +219,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         ]
 
     def _rows_with_keys(self, where: str, params: Sequence[Any]) -> builtins.list[CustomerRow]:
-        """In a read-only session: the customers, and their data keys kept for ``keys.get``."""
+        """The customers, and their data keys kept for ``keys.get``."""
         found = []
         keys = self._session._read_keys
         for r in self._exec(_CUSTOMER_SELECT_WITH_KEY + where, params):
@@ -230,10 +230,10 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
 
     @reads
     def get(self, customer_id: str) -> CustomerRow:
-        if not self._session._readonly:
-            return super().get(customer_id)
+        """The customer with its data key in one statement (locked in a write session: see
+        :meth:`_row_lock`); the key is kept for the next ``keys.get`` until a write."""
         checks.check_text(customer_id, "customer_id")
-        found = self._rows_with_keys(" WHERE c.id = %s", (customer_id,))
+        found = self._rows_with_keys(" WHERE c.id = %s" + self._row_lock(), (customer_id,))
         if not found:
             raise NotFound(f"customer {customer_id}")
         return found[0]

@@ -527,7 +527,7 @@ _KEY_DETAIL: Final = re.compile(r"\(customer_id\)=\((.*)\) already exists")
 class _KeyTable(_Table, tables.KeyTableBase):
     @reads
     def get(self, customer_id: str) -> WrappedKey:
-        """A key read with its customer in this read-only session comes from there."""
+        """A key read with its customer in this session, and no write since, comes from there."""
         found = self._session._read_keys.pop(customer_id, None)
         if found is not None:
             return found
