@@ -155,7 +155,7 @@ class CustomerService:
         """
         actor = check_actor(actor)
         now = self._context.now()
-        with self._context.read_unit() as unit:
+        with self._context.read_unit(snapshot=False) as unit:  # one statement
             row = self._records.live_row(unit, customer_id)
             decision = unit.authorize(actor, Action.READ, Resource.of(row), at=now)
             customer = self._records.customer(unit, row)
@@ -232,14 +232,19 @@ class CustomerService:
         if keys is None:
             return []
         now = self._context.now()
-        with self._context.read_unit() as unit:
-            matched: set[str] | None = None
-            for key in keys:
-                ids: set[str] = set()
-                for index_key in self._context.codec.lookup_keys(key):
-                    ids.update(unit.session.customers.lookup(index_key))
-                matched = ids if matched is None else matched & ids
-            rows = unit.session.customers.get_many(sorted(matched or ()))
+        wanted = [frozenset(self._context.codec.lookup_keys(key)) for key in keys]
+        # the look-up and the read may see different snapshots: a row is kept only when, as
+        # read, it still carries one index key of every criterion
+        with self._context.read_unit(snapshot=False) as unit:
+            found_ids = unit.session.customers.lookup_many(sorted(set().union(*wanted)))
+            matched = set.intersection(
+                *({i for k in group for i in found_ids.get(k, ())} for group in wanted)
+            )
+            rows = [
+                row
+                for row in unit.session.customers.get_many(sorted(matched))
+                if all(group & row.index_keys for group in wanted)
+            ]
             found = self._records.read_and_audit(
                 unit, actor, self._records.readable(actor, rows), now
             )

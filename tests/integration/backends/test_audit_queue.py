@@ -416,3 +416,35 @@ def test_a_queued_read_is_sealed_once_the_registry_has_not_sealed_for_seal_after
     sealed = [e for e in log(store) if e.customer_id == stored.id]
     assert len(sealed) == 3, [e.action for e in sealed]  # the creation and the two reads
     assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_registries_reading_at_once_seal_about_once_per_interval_between_them(
+    store: PostgresStore, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(context_module, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(context_module, "SEAL_EVERY", 10**9)  # only the interval rule
+    registries = [Registry(store, keyring=keyring) for _ in range(4)]  # as four processes
+    stored = registries[0].customers.intake(person(20), actor=ADMIN)
+    sealings: list[int] = []
+    real = context_module.seal_more
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sealings.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(context_module, "seal_more", counted)
+    per_interval = 7.5  # reads between the four registries
+    for n in range(60):
+        now[0] += context_module.SEAL_AFTER / per_interval
+        registries[n % 4].customers.get(stored.id, actor=ADMIN)
+        # whatever is queued was queued within about one interval
+        assert queued_count(store) <= 2 * per_interval
+    # 8 intervals: each registry is due once per interval (32 sealings if each sealed then);
+    # a due read seals only when its ticket is a multiple of the reads per interval (after
+    # each registry's first read, which has no rate to go by)
+    assert len(sealings) <= 4 + 8 + 2, len(sealings)
+    monkeypatch.undo()
+    assert registries[1].audit.verify(actor=AUDITOR).ok
+    reads = [e for e in log(store) if e.customer_id == stored.id and e.action != "customer.create"]
+    assert len(reads) == 60
