@@ -26,7 +26,11 @@ def public_modules() -> list[ModuleType]:
         if any(part.startswith("_") for part in info.name.split(".")):
             continue
         found.append(importlib.import_module(info.name))
-    return [custrec, *found]
+    modules = [custrec, *found]
+    for module in modules:  # a package that imports its names on first use: ask for each
+        for name in getattr(module, "__all__", ()):
+            getattr(module, name)
+    return modules
 
 
 def public_classes() -> Iterator[tuple[str, type]]:
