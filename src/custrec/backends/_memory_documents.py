@@ -20,7 +20,7 @@ outside the prefix: it reads only the rows it returns and those its filter skips
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, Generic, Self, TypeVar
 
 import attrs
@@ -164,6 +164,13 @@ class MemoryDocuments:
         if row is None:
             raise NotFound(f"document {kind} {document_id}")
         return row
+
+    def get_many(self, kind: str, document_ids: Iterable[str]) -> list[DocumentRow]:
+        self._session.check_open()
+        checks.check_text(kind, "kind")
+        wanted = sorted({checks.check_text(i, "document_id") for i in document_ids})
+        rows = self._state.documents
+        return [row for i in wanted if (row := rows.get(_joined(kind, i))) is not None]
 
     def update(self, row: DocumentRow, *, expected_version: int) -> int:
         self._session.check_open(write=True)

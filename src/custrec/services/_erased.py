@@ -3,8 +3,8 @@
 The register (document kind :data:`REGISTER`, one document per token of an erased customer's
 phone, e-mail or identifier, see :mod:`custrec.services.privacy`) is empty in most stores, and
 an import asks it about every row it creates. So a look-up first asks whether the register
-holds anything at all (one query reading at most one document); only when it does is each
-token looked up.
+holds anything at all (one query reading at most one document); only when it does are the
+tokens looked up, 500 a statement.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from custrec.errors import NotFound
 from custrec.services.context import Unit
 
 __all__ = ["REGISTER", "held_tokens", "register_empty"]
@@ -28,14 +27,5 @@ def register_empty(unit: Unit) -> bool:
 
 def held_tokens(unit: Unit, tokens: Iterable[str]) -> set[str]:
     """The ``tokens`` the register holds, as ``unit`` reads it (ask :func:`register_empty`
-    first: this looks each token up)."""
-    wanted = list(dict.fromkeys(tokens))
-    documents = unit.session.documents
-    held: set[str] = set()
-    for token in wanted:
-        try:
-            documents.get(REGISTER, token)
-        except NotFound:
-            continue
-        held.add(token)
-    return held
+    first: this reads the register, a statement per 500 tokens)."""
+    return {row.id for row in unit.session.documents.get_many(REGISTER, tokens)}

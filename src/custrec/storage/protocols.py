@@ -548,6 +548,11 @@ class DocumentTable(Protocol):
         """Return the document; raises ``NotFound``."""
         ...
 
+    def get_many(self, kind: str, document_ids: Iterable[str]) -> list[DocumentRow]:
+        """Return the stored documents of ``kind`` among ``document_ids``, each once, by id
+        (the missing ones left out); a few statements however many ids."""
+        ...
+
     def update(self, row: DocumentRow, *, expected_version: int) -> int:
         """Replace ``tag``, ``updated_at`` and ``payload`` if the stored version is
         ``expected_version``; return the new version. ``NotFound``, ``VersionConflict``."""

@@ -115,6 +115,10 @@ class Brute:
         except KeyError:
             raise NotFound("document") from None
 
+    def get_many(self, kind: str, document_ids: Iterable[str]) -> list[DocumentRow]:
+        found = {i: self.documents[kind, i] for i in document_ids if (kind, i) in self.documents}
+        return [found[i] for i in sorted(found)]
+
     def update(self, row: DocumentRow, *, expected_version: int) -> int:
         current = self.get(row.kind, row.id)
         if current.version != expected_version:
@@ -390,6 +394,8 @@ def compare_reads(session: Session, space: Space, brute: Brute, wanted: Reads) -
 
         want = brute.listed(kind, wanted.tag, wanted.after)
         _check_pages(listing, lambda r: r.id, wanted.after, wanted.limit, want)
+        asked = [*_IDS, *_AFTERS, *_IDS[:2]]  # with missing ids, and some twice
+        assert docs.get_many(kind, asked) == brute.get_many(kind, asked)
     after = None if wanted.customer_after is None else space.ns + wanted.customer_after
     for kind, document_id in [*sorted(brute.documents), (space.kinds[0], "missing")]:
 

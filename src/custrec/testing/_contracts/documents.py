@@ -165,6 +165,8 @@ class _DocumentArgumentRules(_StoreFixtures):
         [
             "get_kind",
             "get_id",
+            "get_many_kind",
+            "get_many_id",
             "list_kind",
             "list_tag",
             "list_after",
@@ -193,6 +195,8 @@ class _DocumentArgumentRules(_StoreFixtures):
         calls: dict[str, Callable[[Session], object]] = {
             "get_kind": lambda s: s.documents.get(_NUL, d),
             "get_id": lambda s: s.documents.get(k, _NUL),
+            "get_many_kind": lambda s: s.documents.get_many(_NUL, [d]),
+            "get_many_id": lambda s: s.documents.get_many(k, [d, _NUL]),
             "list_kind": lambda s: s.documents.list(_NUL),
             "list_tag": lambda s: s.documents.list(k, tag=_NUL),
             "list_after": lambda s: s.documents.list(k, after=_NUL),
@@ -367,6 +371,22 @@ class DocumentContract(_DocumentArgumentRules):
                 s.documents.get(row.kind, new_id())
             with pytest.raises(NotFound):
                 s.documents.get("incident", row.id)  # the id, under another kind
+
+    def test_documents_get_many_returns_the_stored_documents_of_a_kind_each_once_by_id(
+        self, store: Store
+    ) -> None:
+        rows = [document(new_id(), kind="erased_subject") for _ in range(520)]  # > 500 a query
+        other = document(rows[0].id, kind="incident")
+        with writing(store) as s:
+            for row in [*rows, other]:
+                s.documents.add(row)
+        ids = [r.id for r in rows]
+        with reading(store) as s:
+            got = s.documents.get_many("erased_subject", [*reversed(ids), new_id(), ids[0]])
+            assert got == sorted((stored(r) for r in rows), key=lambda r: r.id)
+            assert s.documents.get_many("incident", iter(ids[:3])) == [stored(other)]
+            assert s.documents.get_many("erased_subject", []) == []
+            assert s.documents.get_many("sampling", ids) == []
 
     def test_documents_update_replaces_tag_updated_at_and_payload_only(self, store: Store) -> None:
         row = document(tag="batch-1")
