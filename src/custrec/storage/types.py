@@ -6,6 +6,7 @@ and the facets (stage, owner, team, grade, tags, ...) are non-personal by declar
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -63,7 +64,18 @@ def _row_state(_: object, attribute: attrs.Attribute[str], value: object) -> Non
         raise ValueError(f"{attribute.name} must be one of {', '.join(ROW_STATES)}")
 
 
+def _plain(values: Iterable[object]) -> bool:
+    """Whether every item is a plain ``str`` (``str()`` of each is the item itself)."""
+    return all(type(value) is str for value in values)
+
+
 def _frozenset(values: object) -> frozenset[str]:
+    # a collection of plain strings (a row's index keys, tags and facets as the registry builds
+    # them) is taken as it is: the same strings str() would give
+    if type(values) is frozenset and _plain(values):
+        return values
+    if (type(values) is set or type(values) is tuple or type(values) is list) and _plain(values):
+        return frozenset(typing.cast("Iterable[str]", values))
     if isinstance(values, str):
         return frozenset((values,))
     if not isinstance(values, Iterable):
@@ -72,6 +84,10 @@ def _frozenset(values: object) -> frozenset[str]:
 
 
 def _str_tuple(values: object) -> tuple[str, ...]:
+    if type(values) is tuple and _plain(values):
+        return values
+    if type(values) is list and _plain(values):
+        return tuple(values)
     if isinstance(values, str):
         return (values,)
     if not isinstance(values, Iterable):
