@@ -122,8 +122,18 @@ def check_optional_text(value: object, name: str) -> str | None:
 
 def check_texts(values: Iterable[object], name: str) -> None:
     """Check every element of ``values`` with :func:`check_text`."""
+    if type(values) in _COLLECTIONS:  # read twice if need be: not an iterator
+        try:
+            joined = "".join(values)  # type: ignore[arg-type]  # TypeError: an item is no text
+        except TypeError:
+            joined = "\x00"
+        if "\x00" not in joined:
+            return  # every item is text, and none holds a NUL
     for value in values:
         check_text(value, name)
+
+
+_COLLECTIONS: Final = frozenset({frozenset, set, tuple, list})
 
 
 def check_instant(value: object, name: str) -> datetime:
