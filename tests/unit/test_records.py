@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custrec.model.ids import is_valid_id
 from custrec.model.records import (
@@ -23,6 +25,7 @@ from custrec.model.records import (
     Money,
     Sensitivity,
     Transaction,
+    _tuple,
     personal_fields,
 )
 
@@ -124,3 +127,27 @@ def test_personal_fields_of_activities() -> None:
 def test_personal_fields_rejects_non_records() -> None:
     with pytest.raises(TypeError):
         personal_fields(int)
+
+
+@given(
+    value=st.one_of(
+        st.none(),
+        st.text(max_size=3),
+        st.binary(max_size=3),
+        st.lists(st.integers(), max_size=3),
+        st.lists(st.integers(), max_size=3).map(tuple),
+        st.frozensets(st.integers(), max_size=3),
+    )
+)
+def test_the_tuple_converter_of_a_tuple_is_the_tuple_itself(value: object) -> None:
+    """The converter of tuple fields: a tuple as it is (what ``tuple()`` gives for it), and
+    ``None``, a single text and any other iterable as before."""
+    if value is None:
+        expected: object = ()
+    elif isinstance(value, str | bytes):
+        expected = (value,)
+    else:
+        expected = tuple(value)  # type: ignore[call-overload]
+    assert _tuple(value) == expected  # type: ignore[arg-type]
+    if type(value) is tuple:
+        assert _tuple(value) is value

@@ -150,6 +150,8 @@ def personal(
 
 def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
     """Convert any iterable (a list from JSON, a generator) to a tuple; ``None`` to ``()``."""
+    if type(value) is tuple:  # most values, as built by the structurer: tuple() of it is it
+        return value
     if value is None:
         return ()
     if isinstance(value, str | bytes):
