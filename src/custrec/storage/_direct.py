@@ -145,13 +145,40 @@ def _function(
         key = repr(f.name)
         personal = f.name in tree
         subtree = tree.get(f.name)
+        # compaction (``_packed._compact``'s steps for this field's kind) of a None
+        if spec.kind == _packed._NONE:
+            none_lines = ["pass"]
+        elif top:
+            none_lines = [
+                f"if facts is None or facts.get({key}, _ABSENT) is not None:",
+                f"    out[{key}] = None",
+            ]
+        else:
+            none_lines = [f"out[{key}] = None"]
+        # ... and of any other value, then the placeholder of a personal one
+        drop = []
+        if top:
+            drop.append(f"(facts is not None and facts.get({key}, _ABSENT) == u)")
+        if spec.kind == _packed._EMPTY:
+            drop.append("u == []")
+        elif spec.kind == _packed._NESTED:
+            drop.append("u == {}")
+        elif spec.kind == _packed._ID:
+            drop.append("u == record_id")
+        if personal and subtree is None:
+            kept = [f"found.append((prefix + '.{f.name}', u))", f"out[{key}] = _DETACHED"]
+        else:
+            kept = [f"out[{key}] = u"]
+        if drop:
+            kept = [f"if not ({' or '.join(drop)}):", *(f"    {line}" for line in kept)]
         body.append(f"    x = v.{f.name}")
         body.append("    if x is None:")
         if _optional(tp):
-            body.append("        u = None")
+            body += [f"        {line}" for line in none_lines]
         else:
             body.append("        raise _Unusual")
         body.append("    else:")
+        maybe_none = False  # whether the value made of a non-None x may be None
         if spec.shape is not None:
             nested_type = _packed._nested_type(tp)
             assert nested_type is not None
@@ -193,30 +220,14 @@ def _function(
                 hook_name = f"_hook_{cls.__name__}_{f.name}"
                 namespace[hook_name] = hook
                 body.append(f"        u = {hook_name}(x)")
-        # compaction (``_packed._compact``'s steps for this field's kind), then the placeholder
-        body.append("    if u is None:")
-        keep_none = "True" if spec.kind != _packed._NONE else "False"
-        if top:
-            keep_none = f"{keep_none} and (facts is None or facts.get({key}, _ABSENT) is not None)"
-        body.append(f"        if {keep_none}:")
-        body.append(f"            out[{key}] = None")
-        body.append("    else:")
-        drop = []
-        if top:
-            drop.append(f"(facts is not None and facts.get({key}, _ABSENT) == u)")
-        if spec.kind == _packed._EMPTY:
-            drop.append("u == []")
-        elif spec.kind == _packed._NESTED:
-            drop.append("u == {}")
-        elif spec.kind == _packed._ID:
-            drop.append("u == record_id")
-        condition = " or ".join(drop) if drop else "False"
-        body.append(f"        if not ({condition}):")
-        if personal and subtree is None:
-            body.append(f"            found.append((prefix + '.{f.name}', u))")
-            body.append(f"            out[{key}] = _DETACHED")
+                maybe_none = True
+        if maybe_none:
+            body.append("        if u is None:")
+            body += [f"            {line}" for line in none_lines]
+            body.append("        else:")
+            body += [f"            {line}" for line in kept]
         else:
-            body.append(f"            out[{key}] = u")
+            body += [f"        {line}" for line in kept]
     params = "v, prefix, found, record_id, facts" if top else "v, prefix, found"
     if not top:
         body.insert(0, "    record_id = None")
