@@ -30,14 +30,13 @@ from custrec.model.records import personal_fields
 from custrec.security.crypto import DETACHED
 from custrec.storage import _packed
 
-__all__ = ["Built", "builder"]
+__all__ = ["Builder", "Built", "builder"]
 
 Built = tuple[dict[str, Any], list[tuple[str, Any]]]
 """The compacted skeleton with placeholders, and ``(path, value)`` of each personal value."""
 Builder = Callable[[Any, str | None, Mapping[str, Any] | None], Built | None]
 
 _ABSENT: Final = object()
-_BUILDERS: dict[tuple[int, type], tuple[cattrs.Converter, Builder | None]] = {}
 
 
 class _Unusual(Exception):
@@ -45,20 +44,13 @@ class _Unusual(Exception):
 
 
 def builder(converter: cattrs.Converter, record_type: type) -> Builder | None:
-    """The compiled builder of ``record_type`` documents under ``converter`` (cached), or
-    ``None`` when its fields cannot be built straight (the general path is used then)."""
-    key = (id(converter), record_type)
-    cached = _BUILDERS.get(key)
-    if cached is not None and cached[0] is converter:
-        return cached[1]
+    """The compiled builder of ``record_type`` documents under ``converter``, or ``None`` when
+    its fields cannot be built straight (the general path is used then). Compiling takes a
+    while: the caller keeps what it gets (the codec, per converter)."""
     try:
-        made: Builder | None = _compile(converter, record_type)
+        return _compile(converter, record_type)
     except _Unusual:
-        made = None
-    if len(_BUILDERS) >= 64:
-        _BUILDERS.clear()
-    _BUILDERS[key] = (converter, made)
-    return made
+        return None
 
 
 def _personal_tree(record_type: type) -> dict[str, Any]:

@@ -498,7 +498,7 @@ class _EncryptingSealer:
     ) -> list[bytes]:
         if len(records) != len(customer_ids):
             raise ValueError("one document per customer id is needed")
-        build = _direct.builder(converter, record_type) if record_type is Customer else None
+        build = self._codec.builder(converter, record_type)
         if build is None:
             documents = (_document(converter, record) for record in records)
             return self.seal_new_customers(record_type, customer_ids, documents, facts)
@@ -609,6 +609,7 @@ class EncryptingCodec:
         self._key_store = key_store
         self._ciphers: dict[type, DocumentCipher] = {}
         self._shapes: dict[type, _packed.Shape] = {}
+        self._builders: dict[int, tuple[cattrs.Converter, _direct.Builder | None]] = {}
 
     @property
     def encrypted(self) -> bool:
@@ -681,6 +682,18 @@ class EncryptingCodec:
         if compacted is not None:
             flags = _packed.COMPACTED | (_packed.WITH_FACTS if facts else 0)
         return _packed.pack(version, sealed_doc["data"], blobs, flags=flags)
+
+    def builder(self, converter: cattrs.Converter, record_type: type) -> _direct.Builder | None:
+        """The compiled :mod:`custrec.storage._direct` builder of customers under
+        ``converter`` (kept per converter), ``None`` for any other record type."""
+        if record_type is not Customer:
+            return None
+        kept = self._builders.get(id(converter))
+        if kept is None or kept[0] is not converter:
+            if len(self._builders) >= 8:  # a registry has one converter: never grow
+                self._builders.clear()
+            kept = self._builders[id(converter)] = (converter, _direct.builder(converter, Customer))
+        return kept[1]
 
     def seal_built(
         self,
