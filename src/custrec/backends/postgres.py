@@ -43,7 +43,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 try:
@@ -70,6 +70,7 @@ from custrec.backends._postgres.customers import _CustomerTable
 from custrec.backends._postgres.dialect import client_data_error, describe_connect, translate
 from custrec.backends._postgres.documents import _DocumentTable
 from custrec.backends._postgres.keylocks import KeyLocks
+from custrec.backends._postgres.migrator import PostgresMigrator as _PostgresMigrator
 from custrec.backends._postgres.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -87,7 +88,6 @@ from custrec.backends._postgres.tables import (
     _MetaTable,
 )
 from custrec.backends._postgres.workflow import _ChangeTable, _WorkTable
-from custrec.backends._sql.migrations import Migrator
 from custrec.backends._sql.session import SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
 from custrec.storage import Capabilities, Session, Store, WrappedKey
@@ -117,73 +117,6 @@ _writes = writes
 # ---------------------------------------------------------------------------------------------
 
 
-class _PostgresMigrator(Migrator[PostgresMigration]):
-    """Concurrent migrators serialise on a session-level advisory lock per schema name."""
-
-    def __init__(self, conn: _Conn, schema: str, where: str) -> None:
-        super().__init__(where, "custrec.backends.postgres.MIGRATIONS")
-        self._conn = conn
-        self._schema = schema
-        self._quoted = quote_ident(schema)
-
-    def current(self) -> int | None:
-        """The schema's version, or ``None`` when the schema is missing or empty."""
-        row = self._conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL, "
-            "(SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            " WHERE n.nspname = %s)",
-            (f"{self._quoted}.schema_version", self._schema),
-        ).fetchone()
-        assert row is not None
-        has_table, relations = bool(row[0]), int(row[1])
-        if not has_table:
-            if relations:
-                raise StorageError(
-                    f"{self.where}: schema {self._schema!r} holds tables but is not a custrec "
-                    "schema (no schema_version table); choose another schema"
-                )
-            return None
-        found = self._conn.execute(
-            f"SELECT coalesce(max(version), 0) FROM {self._quoted}.schema_version".encode()
-        ).fetchone()
-        assert found is not None
-        return int(found[0])
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        key = lock_key("custrec", "migrate", self._schema)
-        self._conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            with self._conn.transaction():
-                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._quoted}".encode())
-                yield
-        finally:
-            with suppress(psycopg.Error):
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
-    def create_version_table(self) -> None:
-        self._conn.execute(
-            f"CREATE TABLE {self._quoted}.schema_version ("
-            "version integer PRIMARY KEY, description text NOT NULL, "
-            "applied_at timestamptz NOT NULL DEFAULT now())".encode()
-        )
-
-    def apply(self, migration: PostgresMigration) -> None:
-        for statement in migration.statements:
-            self._conn.execute(statement.replace("{s}", self._quoted).encode())
-        self._conn.execute(
-            f"INSERT INTO {self._quoted}.schema_version (version, description) "
-            "VALUES (%s, %s)".encode(),
-            (migration.version, migration.description),
-        )
-
-    def newer_message(self, current: int, latest: int) -> str:
-        return (
-            f"{self.where}: schema {self._schema!r} has version {current}, newer than this "
-            f"custrec knows ({latest}); upgrade custrec to use it"
-        )
-
-
 def _migrate(conn: _Conn, schema: str, where: str) -> None:
     """Bring ``schema`` up to date on ``conn`` (autocommit); ``MIGRATIONS`` is read at call
     time, so tests can swap it."""
@@ -203,6 +136,11 @@ class _PostgresSession(SQLSession[_Conn]):
     write method that runs before anything else was sent in the transaction needs no savepoint:
     if it fails, the transaction is rolled back and begun again, which leaves the session as
     it was just as well (the audit queue's one ``INSERT`` after a read costs one statement).
+
+    On the store's own pool the ``BEGIN`` itself waits for the first statement and goes with it
+    (``lazy``): a transaction costs no round trip of its own, one that sent nothing sends nothing
+    to commit or roll back, and a connection found dead on the first statement (nothing has
+    happened yet) is replaced, as when a transaction begins.
     """
 
     _label = "PostgresSession"
@@ -216,10 +154,12 @@ class _PostgresSession(SQLSession[_Conn]):
         readonly: bool,
         begin: bytes = b"",
         alone: bool = False,
+        lazy: bool = False,
     ) -> None:
         super().__init__(store, conn, readonly=readonly)
         self._store: PostgresStore = store
         self._begin = begin  # the statement that opened the transaction
+        self._unbegun = lazy  # ... is still to be sent, with the first statement
         # PostgresStore.statements(): no transaction, each statement commits on its own
         self._alone = alone
         self._sent = False  # ... and a statement has been sent (a dead connection is replaced
@@ -263,8 +203,10 @@ class _PostgresSession(SQLSession[_Conn]):
         return _DocumentTable(self)
 
     def _end(self, statement: str) -> None:
-        if self._alone and self._conn.info.transaction_status == TransactionStatus.IDLE:
-            return  # every statement committed on its own
+        if (self._alone or self._unbegun) and (
+            self._conn.info.transaction_status == TransactionStatus.IDLE
+        ):
+            return  # every statement committed on its own, or nothing was sent
         self._conn.execute(statement.encode())
 
     def _open(self) -> bool:
@@ -272,7 +214,7 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _healthy(self) -> bool:
         status = self._conn.info.transaction_status
-        if self._alone and status == TransactionStatus.IDLE:
+        if (self._alone or self._unbegun) and status == TransactionStatus.IDLE:
             return self._alive()
         return status == TransactionStatus.INTRANS
 
@@ -299,6 +241,8 @@ class _PostgresSession(SQLSession[_Conn]):
             # not exist after all, marks the session failed).
             self._savepoint_sent = True
             self._release_pending = False
+        if self._unbegun:
+            return self._execute_first(statements, control)
         conn = self._conn
         if not control and len(statements) == 1:
             return [conn.execute(statements[0][0], statements[0][1])]
@@ -310,6 +254,34 @@ class _PostgresSession(SQLSession[_Conn]):
         for sql in control:  # pragma: no cover - libpq older than 14: one round trip each
             conn.execute(sql)
         return [conn.execute(sql, params) for sql, params in statements]  # pragma: no cover
+
+    def _execute_first(
+        self, statements: Sequence[tuple[bytes, _Params]], control: Sequence[bytes] = ()
+    ) -> list[_Cursor]:
+        """The transaction's first statements, after its ``BEGIN``, in one round trip; a
+        connection found dead (nothing has happened yet) is replaced."""
+        for _ in range(self._store._max_size + 1):
+            conn = self._conn
+            try:
+                with conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
+                    conn.execute(self._begin)
+                    for sql in control:
+                        conn.execute(sql)
+                    cursors = [conn.execute(sql, params) for sql, params in statements]
+            except psycopg.Error:
+                if not (conn.broken or conn.closed):
+                    self._unbegun = False
+                    raise
+                self._conn = self._store._replace(conn)
+                continue
+            self._unbegun = False
+            return cursors
+        raise StorageError("no live PostgreSQL connection", retry_safe=True)
+
+    def _send_begin(self) -> None:
+        """Send a lazy ``BEGIN`` now (for what is sent without :meth:`_execute`)."""
+        if self._unbegun:
+            self._execute_first([])
 
     def _execute_alone(self, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
         """Statements without a transaction (:meth:`PostgresStore.statements`): a write session
@@ -381,6 +353,7 @@ class _PostgresSession(SQLSession[_Conn]):
         self._fresh = False
         if self._alone:
             self._snapshot()
+        self._send_begin()
         return self._conn
 
     def _snapshot(self) -> None:
@@ -405,7 +378,10 @@ class _PostgresSession(SQLSession[_Conn]):
         try:
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.execute(b"ROLLBACK")
-            conn.execute(self._begin)
+            if self._store._owns_pool:
+                self._unbegun = True  # sent with the next statement
+            else:
+                conn.execute(self._begin)
         except psycopg.Error:
             self._state = "failed"
             return
@@ -419,6 +395,7 @@ class _PostgresSession(SQLSession[_Conn]):
         self._fresh = False
         if self._alone:
             self._snapshot()
+        self._send_begin()
         cursor = self._conn.cursor(name=f"custrec_cursor_{next(self._cursors)}")
         try:
             yield cursor
@@ -824,11 +801,15 @@ class PostgresStore:
         """
         enter_once(self._local)
         try:
-            pool, conn, saved = self._begin(readonly)
+            lazy = self._owns_pool  # BEGIN goes with the first statement
+            if lazy:
+                (pool, conn), saved = self._take(), None
+            else:
+                pool, conn, saved = self._begin(readonly)
+            session = _PostgresSession(
+                self, conn, readonly=readonly, begin=self._begin_statement(readonly), lazy=lazy
+            )
             try:
-                session = _PostgresSession(
-                    self, conn, readonly=readonly, begin=self._begin_statement(readonly)
-                )
                 try:
                     yield session
                 except BaseException:
@@ -836,7 +817,7 @@ class PostgresStore:
                     raise
                 session._finish(quiet=False)
             finally:
-                self._give_back(pool, conn, saved)
+                self._give_back(pool, session._conn, saved)
         finally:
             self._local.active = False
 

@@ -679,12 +679,37 @@ def test_connection_lost_before_commit_is_retry_safe(store: PostgresStore, admin
 
 def test_connection_lost_during_a_write_is_retry_safe(store: PostgresStore, admin: Any) -> None:
     with store.transaction() as s:
+        assert s.customers.count() == 0  # the transaction has begun on this connection
         terminate(admin, backend_pid(s))
         with pytest.raises(StorageError) as info:
             s.customers.add(customer("c-1"))
         assert info.value.retry_safe
     with store.transaction(readonly=True) as s:
         assert s.customers.count() == 0
+
+
+def test_connection_lost_before_the_first_statement_is_replaced(
+    store: PostgresStore, admin: Any
+) -> None:
+    # BEGIN goes with the first statement: nothing had happened on the dead connection
+    with store.transaction() as s:
+        lost = backend_pid(s)
+        terminate(admin, lost)
+        s.customers.add(customer("c-1"))
+        assert backend_pid(s) != lost
+        s.commit()
+    with store.transaction(readonly=True) as s:
+        assert s.customers.count() == 1
+
+
+def test_a_transaction_that_sent_nothing_ends_without_a_statement(
+    store: PostgresStore, admin: Any
+) -> None:
+    for end in ("commit", "rollback"):
+        with store.transaction() as s:
+            terminate(admin, backend_pid(s))  # never noticed: nothing is sent
+            getattr(s, end)()
+            assert repr(s).endswith("committed>" if end == "commit" else "rolled back>")
 
 
 def test_connection_lost_at_commit_is_not_retry_safe(store: PostgresStore, admin: Any) -> None:
