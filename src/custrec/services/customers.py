@@ -6,7 +6,7 @@ unit of work, and audits what it read or changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Unpack
 
@@ -34,7 +34,7 @@ from custrec.services._work import WorkRecords
 from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
-from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord
+from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord, Session
 from custrec.validation import email as email_format
 from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
@@ -239,13 +239,8 @@ class CustomerService:
         # customer to another is found on one of them, as at one moment, never on neither.
         for snapshot in (False, True):
             with self._context.read_unit(snapshot=snapshot) as unit:
-                found_ids = unit.session.customers.lookup_many(sorted(set().union(*wanted)))
-                matched = set.intersection(
-                    *({i for k in group for i in found_ids.get(k, ())} for group in wanted)
-                )
-                read = unit.session.customers.get_many(sorted(matched))
-                rows = [row for row in read if all(group & row.index_keys for group in wanted)]
-                if len(rows) < len(matched) and not snapshot:
+                rows, changed = _rows_holding(unit.session, wanted)
+                if changed and not snapshot:
                     continue  # nothing read is returned or audited: read again in a snapshot
                 found = self._records.read_and_audit(
                     unit, actor, self._records.readable(actor, rows), now
@@ -647,3 +642,18 @@ class CustomerService:
             masked = mask_custom(values, self._records.personal_custom)
             return self._context.converter.unstructure(masked)
         return MASKED
+
+
+def _rows_holding(
+    session: Session, wanted: Sequence[frozenset[str]]
+) -> tuple[list[CustomerRow], bool]:
+    """The customers holding one index key of every group in ``wanted``, and whether the
+    look-up named one that, as read, no longer holds them (or is gone): a change came between
+    the look-up and the read."""
+    found_ids = session.customers.lookup_many(sorted(set().union(*wanted)))
+    matched = set.intersection(
+        *({i for k in group for i in found_ids.get(k, ())} for group in wanted)
+    )
+    read = session.customers.get_many(sorted(matched))
+    rows = [row for row in read if all(group & row.index_keys for group in wanted)]
+    return rows, len(rows) < len(matched)
