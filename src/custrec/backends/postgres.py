@@ -105,6 +105,9 @@ _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SAVEPOINT: Final = b"SAVEPOINT custrec_op"
 _RELEASE: Final = b"RELEASE SAVEPOINT custrec_op"
 _ROLLBACK_TO: Final = b"ROLLBACK TO SAVEPOINT custrec_op"
+_NESTED: Final = 16
+"""How many savepoints of finished write methods a transaction keeps before it releases one
+per write method (releasing costs a statement; the transaction ends them all anyway)."""
 
 # Names kept for callers and tests of this module.
 _translate = translate
@@ -131,8 +134,9 @@ def _migrate(conn: _Conn, schema: str, where: str) -> None:
 class _PostgresSession(SQLSession[_Conn]):
     """One PostgreSQL transaction on one pooled connection; see :class:`custrec.storage.Session`.
 
-    A write method's savepoint is sent together with its first statement, and released together
-    with the next write's first statement (or by ``COMMIT``), so that it costs no round trip. A
+    A write method's savepoint is sent together with its first statement, so that it costs no
+    round trip, and is not released: the next write method's savepoint nests in it, and
+    ``COMMIT`` ends them all (see :meth:`_close_operation`). A
     write method that runs before anything else was sent in the transaction needs no savepoint:
     if it fails, the transaction is rolled back and begun again, which leaves the session as
     it was just as well (the audit queue's one ``INSERT`` after a read costs one statement).
@@ -168,7 +172,7 @@ class _PostgresSession(SQLSession[_Conn]):
         self._in_operation = False  # a write method is running
         self._bare = False  # ... as the transaction's first work, without a savepoint
         self._savepoint_sent = False  # ... and its savepoint has been established
-        self._release_pending = False  # a savepoint of an earlier operation is not released yet
+        self._kept = 0  # savepoints of earlier write methods, not released (nested)
         self._cursors = itertools.count(1)
         # data keys read with their customers, for the next keys.get before a write
         self._read_keys: dict[str, WrappedKey] = {}
@@ -234,13 +238,13 @@ class _PostgresSession(SQLSession[_Conn]):
         control: list[bytes] = []
         self._fresh = False
         if self._in_operation and not self._savepoint_sent and not self._bare:
-            if self._release_pending:
-                control.append(_RELEASE)
+            if self._kept >= _NESTED:
+                control.append(_RELEASE)  # the innermost: an earlier method's
+                self._kept -= 1
             control.append(_SAVEPOINT)
             # From here on the savepoint may exist: a failure rolls back to it (or, if it does
             # not exist after all, marks the session failed).
             self._savepoint_sent = True
-            self._release_pending = False
         if self._unbegun:
             return self._execute_first(statements, control)
         conn = self._conn
@@ -317,9 +321,11 @@ class _PostgresSession(SQLSession[_Conn]):
         self._savepoint_sent = False
 
     def _close_operation(self) -> None:
-        """A write method succeeded: its savepoint is released with the next write (or COMMIT)."""
+        """A write method succeeded: its savepoint stays, nested, until the transaction ends
+        (``ROLLBACK TO`` a name finds the newest savepoint of that name, the next method's);
+        from :data:`_NESTED` kept savepoints on, the next write releases one first."""
         if self._savepoint_sent:
-            self._release_pending = True
+            self._kept += 1
         self._in_operation = False
         self._bare = False
         self._savepoint_sent = False
@@ -346,7 +352,7 @@ class _PostgresSession(SQLSession[_Conn]):
             self._state = "failed"
             return
         self._key_locks.restore(self._key_locks_before)
-        self._release_pending = True
+        self._kept += 1  # ROLLBACK TO keeps the savepoint
 
     def _raw(self) -> _Conn:
         """The connection, for a statement sent without :meth:`_execute` (``COPY``)."""
@@ -372,6 +378,7 @@ class _PostgresSession(SQLSession[_Conn]):
         """Roll the transaction back and begin it again (the first write method failed)."""
         conn = self._conn
         self._key_locks.clear()
+        self._kept = 0
         if conn.broken or conn.closed:
             self._state = "failed"
             return
