@@ -85,7 +85,7 @@ class BlindIndexer:
     negligible. Raises ``ValueError`` for a length outside 8-32.
     """
 
-    __slots__ = ("_derived", "_keys", "_length", "_macs")
+    __slots__ = ("_current", "_derived", "_keys", "_length", "_macs")
 
     def __init__(self, index_keys: IndexKeys, *, length: int = 16) -> None:
         if not isinstance(index_keys, IndexKeys):
@@ -98,6 +98,9 @@ class BlindIndexer:
         # token copies them and hashes the value, instead of setting the key up again for
         # every token (and without the hmac module's Python-level copy)
         self._macs: dict[tuple[str, str], tuple[Any, Any]] = {}
+        # per kind already checked, under the current key: its pads and the text that heads
+        # its tokens (``kind:key-id:``), for :meth:`token`'s fast path
+        self._current: dict[str, tuple[Any, Any, str]] = {}
 
     @property
     def length(self) -> int:
@@ -151,7 +154,27 @@ class BlindIndexer:
 
         Deterministic: equal inputs give equal tokens. Store this one when writing a record.
         """
-        return self._token(self._keys.current, kind, _check_value(normalized_value))
+        # fast path: a kind seen before and a plain string (what _token does, inline)
+        known = self._current.get(kind) if type(kind) is str else None
+        if known is None or type(normalized_value) is not str:
+            return self._first_token(kind, normalized_value)
+        inner_pad, outer_pad, head = known
+        inner = inner_pad.copy()
+        inner.update(normalized_value.encode("utf-8", "surrogatepass"))
+        outer = outer_pad.copy()
+        outer.update(inner.digest())
+        digest: bytes = outer.digest()
+        return head + digest[: self._length].hex()
+
+    def _first_token(self, kind: str, normalized_value: str) -> str:
+        """:meth:`token` the general way, remembering a valid kind for the fast path."""
+        key_id = self._keys.current
+        token = self._token(key_id, kind, _check_value(normalized_value))
+        if type(kind) is str:  # checked by _token: a valid kind
+            if len(self._current) >= 4096:  # kinds are few; never grow without bound
+                self._current.clear()
+            self._current[kind] = (*self._kind_mac(key_id, kind), f"{kind}:{key_id}:")
+        return token
 
     def lookup_tokens(self, kind: str, normalized_value: str) -> tuple[str, ...]:
         """Return the value's token under EVERY index key, the current one first.
@@ -159,10 +182,10 @@ class BlindIndexer:
         Look up all of them, so that records indexed before a rotation are still found until
         they are re-indexed.
         """
-        value = _check_value(normalized_value)
         key_ids = self._keys.key_ids()
-        if len(key_ids) == 1:  # no rotation under way: the common case, without a generator
-            return (self._token(key_ids[0], kind, value),)
+        if len(key_ids) == 1:  # no rotation under way: the common case, the current key's token
+            return (self.token(kind, normalized_value),)
+        value = _check_value(normalized_value)
         return tuple(self._token(key_id, kind, value) for key_id in key_ids)
 
     def tokens(self, keys: Iterable[tuple[str, str]]) -> frozenset[str]:

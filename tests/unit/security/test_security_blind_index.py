@@ -188,3 +188,42 @@ def test_token_is_the_hmac_of_the_value_under_the_kind_key(
     expected = hmac.new(kind_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
     token = indexer(length).token(kind, value)
     assert token == f"{kind}:i1:{expected.digest()[:length].hex()}"
+
+
+class _Text(str):
+    """A string subclass: never on the fast path, the same token."""
+
+
+def _outcome(call: object) -> tuple[str, str]:
+    try:
+        return "token", call()  # type: ignore[operator]
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+_KINDS = st.one_of(
+    st.sampled_from(["phone", "email", "blk.name", "名字", "", " phone", "a\nb"]),
+    st.text(max_size=8),
+    st.builds(_Text, st.sampled_from(["phone", "email"])),
+    st.sampled_from([None, 7, b"phone"]),
+)
+_VALUES = st.one_of(
+    st.text(max_size=80),
+    st.builds(_Text, st.text(max_size=20)),
+    st.sampled_from([None, 7, b"+86"]),
+)
+
+
+@given(calls=st.lists(st.tuples(_KINDS, _VALUES), min_size=1, max_size=12))
+@settings(max_examples=200)
+def test_token_fast_path_answers_as_the_general_path(calls: list[tuple[object, object]]) -> None:
+    # an indexer that has seen a kind takes the fast path for it; each answer (token or error)
+    # is the general path's, whatever came before, and lookup_tokens of one key gives it too
+    from custrec.security.blind_index import _check_value
+
+    warm = indexer()
+    for kind, value in calls * 2:
+        general = _outcome(lambda k=kind, v=value: indexer()._token("i1", k, _check_value(v)))  # type: ignore[misc]
+        assert _outcome(lambda k=kind, v=value: warm.token(k, v)) == general  # type: ignore[misc]
+        looked_up = _outcome(lambda k=kind, v=value: warm.lookup_tokens(k, v)[0])  # type: ignore[misc]
+        assert looked_up == general
