@@ -41,6 +41,7 @@ from custrec.storage import (
     CustomerRow,
     HistoryRecord,
     WrappedKey,
+    checks,
 )
 
 T0 = datetime(2024, 1, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -911,6 +912,36 @@ def test_stored_instants_round_trip_and_sort_as_the_instants_do(a: datetime, b: 
     assert (stored_a < stored_b) == (a < b) and (stored_a == stored_b) == (a == b)
     # schema 6 converts the ISO text of schema 5 to the same integers
     assert sqlite_schema._from_iso(a.astimezone(UTC).isoformat(timespec="microseconds")) == stored_a
+
+
+class _Instant(datetime):
+    """A datetime subclass: never on encode_dt's fast path, the same integer."""
+
+
+@given(
+    st.one_of(
+        st.datetimes(timezones=st.sampled_from([UTC, CST, timezone(timedelta(hours=14))])),
+        st.datetimes(),  # naive: refused
+        st.datetimes().map(lambda d: _Instant(*d.timetuple()[:6], d.microsecond, tzinfo=UTC)),
+    )
+)
+def test_encode_dt_of_a_utc_datetime_is_the_checked_encoding(value: datetime) -> None:
+    # the fast path (an exact datetime in UTC) stores what the general path stores: the
+    # checked instant's microseconds since 1970 (or its error)
+    def general() -> int:
+        return (checks.check_instant(value, "at") - datetime(1970, 1, 1, tzinfo=UTC)) // (
+            timedelta(microseconds=1)
+        )
+
+    try:
+        expected: object = general()
+    except (TypeError, ValueError) as exc:
+        expected = (type(exc), str(exc))
+    try:
+        got: object = encode_dt(value, "at")
+    except (TypeError, ValueError) as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
 
 
 def test_naive_datetimes_are_refused(store: SQLiteStore) -> None:
