@@ -58,6 +58,8 @@ class SQLiteDialect:
         return Decimal(stored).scaleb(-AMOUNT_PLACES)
 
     def fields(self, fields: tuple[str, ...]) -> str:
+        if not fields:  # most entries (every intake's): json.dumps([]) without the encoder
+            return "[]"
         return json.dumps(list(fields), ensure_ascii=False)
 
     def read_fields(self, stored: Any) -> tuple[str, ...]:
