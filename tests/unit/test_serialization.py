@@ -274,3 +274,34 @@ def test_an_unknown_key_that_is_not_storable_text_is_reported_at_its_parent() ->
         ("", "unknown_field"),
         ("contacts[0]", "unknown_field"),
     ]
+
+
+class _Instant(datetime):
+    """A datetime subclass: never on the fast path, the same text."""
+
+
+@given(
+    st.one_of(
+        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+        st.datetimes(),  # naive: refused
+        st.datetimes().map(lambda d: _Instant(*d.timetuple()[:6], d.microsecond, tzinfo=UTC)),
+    )
+)
+def test_unstructured_instant_is_its_iso_text_in_utc(value: datetime) -> None:
+    # an exact datetime in UTC skips astimezone (which would give it back): the same text, and
+    # the same error for a naive one
+    from custrec.model.serialization import _unstructure_datetime
+
+    def general() -> object:
+        if value.tzinfo is None or value.utcoffset() is None:
+            return ValueError
+        try:
+            return value.astimezone(UTC).isoformat()
+        except OverflowError:
+            return OverflowError
+
+    try:
+        got: object = _unstructure_datetime(value)
+    except (ValueError, OverflowError) as exc:
+        got = type(exc)
+    assert got == general()

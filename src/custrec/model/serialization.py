@@ -92,6 +92,8 @@ def _structure_datetime(value: Any, _: type) -> datetime:
 
 
 def _unstructure_datetime(value: datetime) -> str:
+    if value.tzinfo is UTC and type(value) is datetime:  # in UTC already: astimezone is itself
+        return value.isoformat()
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             "cannot serialise a datetime without a time zone; use an aware UTC datetime"
