@@ -91,9 +91,23 @@ def _structure_datetime(value: Any, _: type) -> datetime:
         raise ValueError("date-time outside the range of UTC instants") from None
 
 
+_last_instant: tuple[datetime, str] = (
+    datetime(1970, 1, 1, tzinfo=UTC),
+    "1970-01-01T00:00:00+00:00",
+)
+
+
 def _unstructure_datetime(value: datetime) -> str:
+    global _last_instant
     if value.tzinfo is UTC and type(value) is datetime:  # in UTC already: astimezone is itself
-        return value.isoformat()
+        # a bulk intake gives the same instant (its clock's) many times over: the text of the
+        # last one is kept (with the instant itself, which therefore stays alive as compared)
+        last = _last_instant
+        if last[0] is value:
+            return last[1]
+        text = value.isoformat()
+        _last_instant = (value, text)
+        return text
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             "cannot serialise a datetime without a time zone; use an aware UTC datetime"
