@@ -85,13 +85,14 @@ class BlindIndexer:
     negligible. Raises ``ValueError`` for a length outside 8-32.
     """
 
-    __slots__ = ("_current", "_derived", "_keys", "_length", "_macs")
+    __slots__ = ("_current", "_derived", "_key_ids", "_keys", "_length", "_macs")
 
     def __init__(self, index_keys: IndexKeys, *, length: int = 16) -> None:
         if not isinstance(index_keys, IndexKeys):
             raise TypeError("index_keys must be a custrec.security.IndexKeys")
         check("length", length, int_range(MIN_LENGTH, MAX_LENGTH))
         self._keys = index_keys
+        self._key_ids = index_keys.key_ids()  # IndexKeys do not change
         self._length = length
         self._derived: dict[tuple[str, str], bytes] = {}
         # per (key id, kind), the SHA-256 states of HMAC's inner and outer pads (RFC 2104): a
@@ -182,7 +183,7 @@ class BlindIndexer:
         Look up all of them, so that records indexed before a rotation are still found until
         they are re-indexed.
         """
-        key_ids = self._keys.key_ids()
+        key_ids = self._key_ids
         if len(key_ids) == 1:  # no rotation under way: the common case, the current key's token
             return (self.token(kind, normalized_value),)
         value = _check_value(normalized_value)
