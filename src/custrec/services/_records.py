@@ -120,7 +120,11 @@ def index_tokens(
     ``index_key`` and the settings passed in."""
     keys = match_keys(customer, blocking=blocking, fields=fields, strong=strong)
     known = tokens or {}
-    return frozenset(known[k][0] if k in known else index_key(k) for k in keys)
+    found: list[str] = []
+    for key in keys:  # a loop, not a generator: about eight keys a customer at bulk intake
+        looked_up = known.get(key)
+        found.append(index_key(key) if looked_up is None else looked_up[0])
+    return frozenset(found)
 
 
 def match_keys(
