@@ -174,7 +174,7 @@ def search_keys(
     and registered name (:func:`~custrec.matching.names.name_keys`), and the indexed custom
     fields' values. ``normalised``: the ``person_name`` or ``org_name`` of ``customer.name``
     (a str), when the caller has it already."""
-    kind = customer.kind.value
+    kind = customer.kind._value_
     found: set[tuple[str, str]] = set()
     name = customer.name
     if name:
@@ -207,12 +207,12 @@ def row_facets(customer: Customer, fields: CustomFieldSet) -> frozenset[str]:
     for address in customer.addresses:
         add("province", address.province)
         add("city", address.city)
-    add("intent", None if customer.intent is None else customer.intent.value)
+    add("intent", None if customer.intent is None else customer.intent._value_)
     for interest in customer.product_interests:
         add("interest", interest)
-    add("category", None if customer.category is None else customer.category.value)
+    add("category", None if customer.category is None else customer.category._value_)
     add("source", customer.source)
-    add("verification", customer.verification.value)
+    add("verification", customer.verification._value_)
     if customer.last_verified_at is not None:
         add("verified_at", encode_instant(customer.last_verified_at))
     for grade in customer.grades:

@@ -157,9 +157,9 @@ def customer_row(
         version=customer.version,
         payload=payload,
         index_keys=index_keys,
-        kind=customer.kind.value,
-        stage=customer.stage.value,
-        state=customer.state.value,
+        kind=customer.kind._value_,
+        stage=customer.stage._value_,
+        state=customer.state._value_,
         owner=customer.owner,
         team=customer.team,
         grade=customer.grade,
@@ -265,8 +265,8 @@ class Records:
         stage, which stays readable in it)."""
         unstructure = self._context.converter.unstructure
         return {
-            "kind": customer.kind.value,
-            "state": customer.state.value,
+            "kind": customer.kind._value_,
+            "state": customer.state._value_,
             "owner": customer.owner,
             "team": customer.team,
             "grade": customer.grade,
