@@ -254,7 +254,7 @@ def _clean(record: Customer, ctx: RuleContext, *, structured: bool) -> bool:
         today=ctx.today,
         region=ctx.region,
         emails=_NORMALISED_EMAILS.get(),
-        too_long=_ANY_TOO_LONG,
+        too_long=_TYPED_TOO_LONG if structured else _ANY_TOO_LONG,
         structured=structured,
     ) and not _any_future(record, _DATE_TREE, ctx)
 
@@ -409,32 +409,42 @@ def _path_tree(paths: Iterable[tuple[str, Any]]) -> _PathTree:
     return tuple(tree)
 
 
-def _too_long_source(tree: _PathTree, var: str, depth: int, indent: str) -> list[str]:
+def _too_long_source(
+    tree: _PathTree, var: str, depth: int, indent: str, typed: bool = False
+) -> list[str]:
+    """``typed``: every value has its declared type (a record structured without any issue),
+    so attributes are read directly, a list is a tuple and a text is a str or ``None``."""
     lines = []
     for name, many, limit, children in tree:
         value = f"v{depth}"
-        lines.append(f"{indent}{value} = getattr({var}, {name!r}, None)")
+        if typed:
+            lines.append(f"{indent}{value} = {var}.{name}")
+        else:
+            lines.append(f"{indent}{value} = getattr({var}, {name!r}, None)")
         inner, inner_indent = value, indent
-        if many:
+        if many and typed:
+            inner, inner_indent = f"{value}_", indent + "    "
+            lines.append(f"{indent}for {inner} in {value}:")
+        elif many:
             inner, inner_indent = f"{value}_", indent + "        "
             lines.append(f"{indent}if isinstance({value}, tuple):")
             lines.append(f"{indent}    for {inner} in {value}:")
         if limit is not None:
-            lines.append(
-                f"{inner_indent}if isinstance({inner}, str) and len({inner}) > {int(limit)}:"
-            )
+            text = f"{inner} is not None" if typed else f"isinstance({inner}, str)"
+            lines.append(f"{inner_indent}if {text} and len({inner}) > {int(limit)}:")
             lines.append(f"{inner_indent}    return True")
         if children:
-            lines += _too_long_source(children, inner, depth + 1, inner_indent)
+            lines += _too_long_source(children, inner, depth + 1, inner_indent, typed)
         if many and limit is None and not children:  # pragma: no cover - no such path
             lines.append(f"{inner_indent}pass")
     return lines
 
 
-def _compile_too_long(tree: _PathTree) -> Callable[[object], bool]:
+def _compile_too_long(tree: _PathTree, typed: bool = False) -> Callable[[object], bool]:
     """Compile: whether a string some path of ``tree`` reaches (as ``_values_at`` does) is
-    longer than its limit, what ``_lengths`` would report, checked without building paths."""
-    body = "".join(f"{line}\n" for line in _too_long_source(tree, "v", 0, "    "))
+    longer than its limit, what ``_lengths`` would report, checked without building paths
+    (``typed``: for a record whose every value has its declared type)."""
+    body = "".join(f"{line}\n" for line in _too_long_source(tree, "v", 0, "    ", typed))
     namespace: dict[str, Any] = {}
     source = f"def too_long(v):\n{body}    return False\n"
     exec(compile(source, "<custrec lengths>", "exec"), namespace)
@@ -443,6 +453,8 @@ def _compile_too_long(tree: _PathTree) -> Callable[[object], bool]:
 
 
 _ANY_TOO_LONG: Final = _compile_too_long(_path_tree(LENGTH_LIMITS.items()))
+_TYPED_TOO_LONG: Final = _compile_too_long(_path_tree(LENGTH_LIMITS.items()), typed=True)
+""":data:`_ANY_TOO_LONG` for a record structured without any issue (see ``customer_clean``)."""
 
 
 @rule("lengths", Customer, codes=("too_long",))

@@ -717,3 +717,40 @@ def test_parsing_gives_the_report_of_the_rule_engine(data: object) -> None:
 
     general = rules.RuleSet((*DEFAULT_RULES.rules,), DEFAULT_RULES.severities)  # a new tuple
     assert parsed(DEFAULT_RULES) == parsed(general)
+
+
+def _lengthened(record: Customer, seed: int) -> Customer:
+    """``record`` with one of its texts (a top-level one, or one in its first contact, address
+    or identifier) made some hundreds of characters long: at or beyond its limit."""
+    width = 30 + seed % 5001
+    top = ("name", "industry", "notes", "owner", "grade", "source")
+    parts = ("contacts", "addresses", "identifiers")
+    choice = seed % (len(top) + len(parts))
+    if choice < len(top):
+        return attrs.evolve(record, **{top[choice]: "x" * width})
+    name = parts[choice - len(top)]
+    items = getattr(record, name)
+    if not items:
+        return record
+    first = items[0]
+    texts = [f.name for f in attrs.fields(type(first)) if f.type in ("str", "str | None")]
+    if not texts:
+        return record
+    changed = attrs.evolve(first, **{texts[seed % len(texts)]: "y" * width})
+    return attrs.evolve(record, **{name: (changed, *items[1:])})
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.one_of(raw_input, plain_customer), seed=st.integers(0, 10**6))
+def test_the_typed_length_predicate_answers_as_the_general_one(data: object, seed: int) -> None:
+    """The ``lengths`` predicate for a record structured without an issue (attributes read
+    directly, ``None`` for a text left out) answers as the general one, also once one of its
+    texts is lengthened to its limit or beyond."""
+    raw = dict(data) if isinstance(data, Mapping) else data
+    record, report, unreadable = serialization._structure_partially(
+        raw, Customer, finish=_api._Normaliser("CN").hooks()
+    )
+    if record is None or report.issues or unreadable:
+        return
+    for candidate in (record, _lengthened(record, seed)):
+        assert rules._TYPED_TOO_LONG(candidate) == rules._ANY_TOO_LONG(candidate)
