@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from custrec import _lazy
 from custrec.backends.memory import MemoryStore
 from custrec.backends.sqlite import SQLiteStore
 
@@ -21,22 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover - resolved lazily at run time, see __getat
 
 __all__ = ["MemoryStore", "PostgresStore", "SQLiteStore"]
 
-_LAZY = {"PostgresStore": "custrec.backends.postgres"}
+_LAZY: dict[str, str | None] = {"PostgresStore": "custrec.backends.postgres"}
 
+if not TYPE_CHECKING:
+    # PEP 562: optional backends are imported on first access; a missing driver's ImportError
+    # names the extra to install.
+    __getattr__ = _lazy.loader(__name__, _LAZY)
 
-def __getattr__(name: str) -> Any:
-    """Import optional backends on first access (PEP 562).
-
-    Raises ``ImportError`` naming the extra to install when its driver is missing.
-    """
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(module_name)  # its ImportError names the extra
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__dir__ = _lazy.lister(__name__, _LAZY)

@@ -10,8 +10,9 @@ The names are imported on first use (a worker process that needs one service doe
 them all); ``from custrec.services import X`` works as for any module.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from custrec import _lazy
 
 if _typing.TYPE_CHECKING:
     # What type checkers and IDEs see; at run time module __getattr__ below imports these.
@@ -186,15 +187,6 @@ _LAZY: dict[str, str] = {
 
 if not _typing.TYPE_CHECKING:
     # Hidden from type checkers: a module __getattr__ would make them accept any name at all.
+    __getattr__ = _lazy.loader(__name__, _LAZY)
 
-    def __getattr__(name: str) -> object:
-        home = _LAZY.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(_importlib.import_module(home), name)
-        globals()[name] = value  # later lookups find it without coming here
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__dir__ = _lazy.lister(__name__, _LAZY)

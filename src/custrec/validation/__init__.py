@@ -36,8 +36,9 @@ The names here are imported on first use: ``import custrec.validation.phone`` lo
 module alone, not the record model, the rules or the other formats.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from custrec import _lazy
 
 if _typing.TYPE_CHECKING:
     # What type checkers and IDEs see; at run time module __getattr__ below imports these.
@@ -108,18 +109,6 @@ _LAZY: dict[str, str | None] = {
 
 if not _typing.TYPE_CHECKING:
     # Hidden from type checkers: a module __getattr__ would make them accept any name at all.
+    __getattr__ = _lazy.loader(__name__, _LAZY)
 
-    def __getattr__(name: str) -> object:
-        if name not in _LAZY:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        home = _LAZY[name]
-        if home is None:
-            value = _importlib.import_module(f"{__name__}.{name}")
-        else:
-            value = getattr(_importlib.import_module(home), name)
-        globals()[name] = value  # later lookups find it without coming here
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__dir__ = _lazy.lister(__name__, _LAZY)
