@@ -151,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import", help="import a CSV or JSON Lines file")
     imp.add_argument("file", help="the CSV or JSON Lines file")
     imp.add_argument("--mapping", help="mapping file (TOML or JSON); omit for custrec exports")
-    imp.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and report; no database write (rejected rows still go to the error file)",
+    )
     imp.add_argument("--report", metavar="OUT", help="write the JSON report here")
     imp.add_argument("--errors", metavar="OUT", help="write the rows to fix here")
     imp.add_argument("--import-id", help="name of the import (default: from the file name)")
