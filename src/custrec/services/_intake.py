@@ -14,7 +14,7 @@ import attrs
 from custrec._checks import check, positive_int, require_aware
 from custrec._collector import paused
 from custrec._log import get_logger, slow_batch
-from custrec.errors import DuplicateCustomer, ValidationFailed
+from custrec.errors import ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
@@ -101,7 +101,7 @@ class Intake:
             if not allow_duplicates:
                 ids, kinds = self._records.find_collisions(unit, keys, tokens=tokens)
                 if ids:
-                    raise DuplicateCustomer(ids, kinds)
+                    unit.refuse_duplicate(actor, ids, kinds, at=now)
             # data without an id got one minted by parse_customer just now: no data key can
             # exist for it, not even one an interrupted intake left in a separate key store
             minted = isinstance(data, Mapping) and "id" not in data

@@ -18,14 +18,20 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Final, Protocol, TypeVar
+from typing import Final, NoReturn, Protocol, TypeVar
 
 import attrs
 import cattrs
 
 from custrec._checks import check, require_aware, storable_text
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
-from custrec.errors import AccessDenied, AuditIntegrityWarning, ErasureUnavailable, StorageError
+from custrec.errors import (
+    AccessDenied,
+    AuditIntegrityWarning,
+    DuplicateCustomer,
+    ErasureUnavailable,
+    StorageError,
+)
 from custrec.matching import MatchConfig
 from custrec.model.custom import CustomFieldSet
 from custrec.model.serialization import make_converter
@@ -240,6 +246,42 @@ class Unit:
         self.commit()
         target = f" customer {resource.customer_id}" if resource.customer_id else ""
         raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
+
+    def refuse_duplicate(
+        self,
+        actor: Actor,
+        existing_ids: Sequence[str],
+        kinds: Sequence[str],
+        *,
+        at: datetime,
+        customer_id: str | None = None,
+    ) -> NoReturn:
+        """Refuse a record that shares a strong key with ``existing_ids``: the refusal is
+        audited (``customer.duplicate``, outcome ``refused``; ``customer_id`` the updated
+        customer, if any) with one entry per customer it names (they become known to the
+        actor), committed, and raised as :class:`~custrec.errors.DuplicateCustomer`. Nothing
+        else of the unit is written (call it before any write)."""
+        self.audit(
+            actor,
+            "customer.duplicate",
+            at=at,
+            customer_id=customer_id,
+            fields=sorted(set(kinds)),
+            reason=f"{len(existing_ids)} customers hold the key",
+            outcome="refused",
+        )
+        for existing in sorted(existing_ids):
+            self.audit(
+                actor,
+                "customer.duplicate",
+                at=at,
+                customer_id=existing,
+                fields=sorted(set(kinds)),
+                reason="named in a refusal",
+                outcome="refused",
+            )
+        self.commit()
+        raise DuplicateCustomer(existing_ids, kinds)
 
     def flush_audit(self) -> None:
         """Write the pending audit entries now (before other reads of the log); in a read

@@ -13,7 +13,7 @@ from typing import Any, Final, Unpack
 import attrs
 
 from custrec._checks import check, positive_int
-from custrec.errors import DuplicateCustomer, Erased, ValidationFailed, VersionConflict
+from custrec.errors import Erased, ValidationFailed, VersionConflict
 from custrec.matching import StrongKey, identifier_key, strong_keys
 from custrec.model.history import diff
 from custrec.model.issues import Issue, ValidationReport
@@ -545,7 +545,7 @@ class CustomerService:
                         unit, added_keys, exclude=customer_id
                     )
                     if ids:
-                        raise DuplicateCustomer(ids, kinds)
+                        unit.refuse_duplicate(actor, ids, kinds, at=now, customer_id=customer_id)
                 version = self._records.store_update(
                     unit, row, new, field_changes, actor.id, reason, now
                 )
