@@ -500,7 +500,7 @@ class Context:
         """Whether a read that queued ``tickets`` seals after its commit: a multiple of
         :data:`SEAL_EVERY`, or (this registry has not sealed for :data:`SEAL_AFTER`) a multiple
         of the tickets issued per :data:`SEAL_AFTER`, as this registry's last two tickets
-        tell."""
+        tell when they are at most four intervals apart (else every such read seals)."""
         if not tickets:
             return False
         now, newest = _monotonic(), max(tickets)
@@ -509,8 +509,12 @@ class Context:
             return True
         if not self.seal_due():
             return False
-        every = 1
-        if before is not None and now > before[1] and newest > before[0]:
+        every = 1  # an estimate older than a few intervals says nothing of the traffic now
+        if (
+            before is not None
+            and before[1] < now <= before[1] + 4 * SEAL_AFTER
+            and newest > before[0]
+        ):
             issued = (newest - before[0]) * SEAL_AFTER / (now - before[1])
             every = max(1, min(SEAL_EVERY, int(issued)))
         return any(ticket % every == 0 for ticket in tickets)
