@@ -162,6 +162,7 @@ class _PostgresSession(SQLSession[_Conn]):
     ) -> None:
         super().__init__(store, conn, readonly=readonly)
         self._store: PostgresStore = store
+        self._conn_returned = False  # the connection went back to the pool (see _reconnect)
         self._begin = begin  # the statement that opened the transaction
         self._unbegun = lazy  # ... is still to be sent, with the first statement
         # PostgresStore.statements(): no transaction, each statement commits on its own
@@ -276,11 +277,18 @@ class _PostgresSession(SQLSession[_Conn]):
                 if not (conn.broken or conn.closed):
                     self._unbegun = False
                     raise
-                self._conn = self._store._replace(conn)
+                self._reconnect(conn)
                 continue
             self._unbegun = False
             return cursors
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
+
+    def _reconnect(self, dead: _Conn) -> None:
+        """Give a dead connection back and take another. While none is taken (the pool may
+        time out) the session holds nothing, so its end does not give the dead one back twice."""
+        self._conn_returned = True
+        self._conn = self._store._replace(dead)
+        self._conn_returned = False
 
     def _send_begin(self) -> None:
         """Send a lazy ``BEGIN`` now (for what is sent without :meth:`_execute`)."""
@@ -307,7 +315,7 @@ class _PostgresSession(SQLSession[_Conn]):
             except psycopg.Error:
                 if not (first and (conn.broken or conn.closed)):
                     raise
-                self._conn = self._store._replace(conn)
+                self._reconnect(conn)
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
 
     def _open_operation(self) -> None:
@@ -824,7 +832,8 @@ class PostgresStore:
                     raise
                 session._finish(quiet=False)
             finally:
-                self._give_back(pool, session._conn, saved)
+                if not session._conn_returned:
+                    self._give_back(pool, session._conn, saved)
         finally:
             self._local.active = False
 
@@ -857,7 +866,8 @@ class PostgresStore:
                     raise
                 session._finish(quiet=False)
             finally:
-                self._give_back(pool, session._conn)
+                if not session._conn_returned:
+                    self._give_back(pool, session._conn)
         finally:
             self._local.active = False
 

@@ -149,6 +149,46 @@ def test_a_dead_pooled_connection_is_replaced_before_the_first_statement(
         assert session._conn.info.backend_pid != pid  # type: ignore[attr-defined]
 
 
+def test_a_dead_connection_is_given_back_once_when_no_other_can_be_taken(
+    store: PostgresStore, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool hands out a dead connection and then has none to give (a timeout): the
+    session fails with the pool's error and the dead connection goes back to the pool once,
+    not a second time at the session's end (the pool would count it twice)."""
+    add(store, row("c-1"))
+    with store.statements() as session:
+        pid = session._conn.info.backend_pid  # type: ignore[attr-defined]
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 30
+    while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[
+        0
+    ]:
+        assert time.monotonic() < deadline, "the backend did not end in 30 s"
+        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
+    given_back: list[int] = []
+    real_give_back = store._give_back
+
+    def counted(pool: Any, conn: Any, saved: Any = None) -> None:
+        given_back.append(id(conn))
+        real_give_back(pool, conn, saved)
+
+    taken = 0
+    real_take = store._take
+
+    def second_take_times_out() -> Any:
+        nonlocal taken
+        taken += 1
+        if taken > 1:
+            raise StorageError("no connection within the pool's timeout", retry_safe=True)
+        return real_take()
+
+    monkeypatch.setattr(store, "_give_back", counted)
+    monkeypatch.setattr(store, "_take", second_take_times_out)
+    with pytest.raises(StorageError, match="timeout"), store.statements() as session:
+        session.customers.get("c-1")
+    assert len(given_back) == 1  # the dead connection, once
+
+
 def test_a_streaming_read_opens_a_snapshot_for_the_rest_of_the_session(
     store: PostgresStore,
 ) -> None:
