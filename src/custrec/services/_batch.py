@@ -9,10 +9,15 @@ from datetime import datetime
 from custrec.matching import StrongKey
 from custrec.matching.keys import MatchKey
 from custrec.security import Action, Actor, Resource
+from custrec.security.access import AccessDecision, RoleBasedPolicy
 from custrec.services._records import matched
 from custrec.services.context import Unit
 
-__all__ = ["claim_keys", "may_create"]
+__all__ = ["CreateDecisions", "claim_keys", "may_create"]
+
+CreateDecisions = dict[tuple[RoleBasedPolicy, str | None, str | None], AccessDecision]
+"""A batch's decisions on ``create`` by policy and the resource's owner and team (see
+:func:`may_create`)."""
 
 
 def may_create(
@@ -23,11 +28,25 @@ def may_create(
     position: int,
     denied: dict[int, str],
     now: datetime,
+    decisions: CreateDecisions | None = None,
 ) -> bool:
     """A batch's access check for one new customer: whether ``actor`` may create what
     ``resource`` describes; if not, the reason goes into ``denied`` at ``position`` and the
-    refusal is audited (``denied.create``)."""
-    decision = unit.context.policy.decide(actor, Action.CREATE, resource)
+    refusal is audited (``denied.create``).
+
+    ``decisions``: the batch's decisions so far (one actor). A
+    :class:`~custrec.security.RoleBasedPolicy` decides ``create`` from the actor's roles and
+    the resource's owner and team alone (never its id), so a batch asks it once per owner and
+    team instead of once per customer; any other policy is asked every time."""
+    policy = unit.context.policy
+    if decisions is None or type(policy) is not RoleBasedPolicy:
+        decision = policy.decide(actor, Action.CREATE, resource)
+    else:
+        scope = (policy, resource.owner, resource.team)
+        found = decisions.get(scope)
+        if found is None:
+            found = decisions[scope] = policy.decide(actor, Action.CREATE, resource)
+        decision = found
     if decision.allowed:
         return True
     denied[position] = decision.reason

@@ -20,7 +20,7 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
 from custrec.security import Action, Actor, Resource
-from custrec.services._batch import claim_keys, may_create
+from custrec.services._batch import CreateDecisions, claim_keys, may_create
 from custrec.services._custom import removed_issues
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
@@ -148,6 +148,7 @@ class Intake:
         duplicates: dict[int, tuple[str, ...]] = {}
         denied: dict[int, str] = {}
         seen: dict[StrongKey, str] = {}
+        decisions: CreateDecisions = {}  # one actor and one policy for the whole call
         chunk: list[tuple[int, Mapping[str, Any] | Customer | PreparedCustomer]] = []
 
         def flush() -> None:
@@ -175,7 +176,15 @@ class Intake:
                         skipped.append(customer.id)
                         continue
                     resource = Resource.of(customer)
-                    if may_create(unit, actor, resource, position=position, denied=denied, now=now):
+                    if may_create(
+                        unit,
+                        actor,
+                        resource,
+                        position=position,
+                        denied=denied,
+                        now=now,
+                        decisions=decisions,
+                    ):
                         allowed.append((position, customer, strong_keys(customer)))
                 tokens: dict[MatchKey, tuple[str, ...]] = {}
                 found: Mapping[str, Sequence[str]] = {}
