@@ -67,10 +67,12 @@ def claim_keys(
     under its ``keys`` and of earlier customers of the batch that claimed one (``seen``), or,
     when there are none (or ``check`` is off), ``()`` after claiming its keys in ``seen``."""
     if check:
-        ids, _ = matched(keys, tokens, found)
-        clash = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+        clash = {seen[k] for k in keys if k in seen}
+        if found:  # empty for a batch of new customers: nothing stored to look up
+            ids, _ = matched(keys, tokens, found)
+            clash.update(ids)
         if clash:
-            return tuple(clash)
+            return tuple(sorted(clash))
     for key in keys:
         seen.setdefault(key, customer_id)
     return ()

@@ -1,6 +1,8 @@
-"""A batch intake asks a :class:`RoleBasedPolicy` about ``create`` once per owner and team
-(``services._batch.may_create`` with the batch's ``decisions``): each customer still gets the
-decision, the denial reason and the audited refusal that asking the policy for it gives."""
+"""A batch intake's decisions per customer (``services._batch``): a :class:`RoleBasedPolicy`
+is asked about ``create`` once per owner and team (``may_create`` with the batch's
+``decisions``), yet each customer still gets the decision, the denial reason and the audited
+refusal that asking the policy for it gives; the duplicate check (``claim_keys``) looks up
+nothing when nothing is stored under the batch's tokens, and answers as looking up every key."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 
 from custrec.security import Action, Actor, Resource, RoleBasedPolicy
 from custrec.security.access import DEFAULT_GRANTS, AccessDecision
-from custrec.services._batch import CreateDecisions, may_create
+from custrec.services._batch import CreateDecisions, claim_keys, may_create
+from custrec.services._records import matched
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 NAMES = st.sampled_from(["u-1", "u-2", "t-1", "t-2", ""]) | st.none()
@@ -88,3 +91,43 @@ def test_a_policy_of_another_type_is_asked_for_every_customer() -> None:
     assert _run(_Unit(policy), actor, resources, memo)[0] == [True, True, True]
     assert policy.asked == 3
     assert memo == {}
+
+
+# -- the duplicate check: claim_keys ----------------------------------------------------------
+
+KEY_LIST = [("phone", "+861"), ("phone", "+862"), ("email", "a@b"), ("ric", "1")]
+KEYS = st.sampled_from(KEY_LIST)
+
+
+def _claim_keys_by_look_up(keys, customer_id, tokens, found, seen, *, check):  # type: ignore[no-untyped-def]
+    """claim_keys as it was: the stored customers looked up even when nothing is stored."""
+    if check:
+        ids, _ = matched(keys, tokens, found)
+        clash = sorted(set(ids) | {seen[k] for k in keys if k in seen})
+        if clash:
+            return tuple(clash)
+    for key in keys:
+        seen.setdefault(key, customer_id)
+    return ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    batch=st.lists(st.frozensets(KEYS, max_size=3), max_size=6),
+    stored=st.dictionaries(
+        st.sampled_from(["t1", "t2", "t3", "t4", "t5"]),
+        st.lists(st.sampled_from(["c-1", "c-2"]), min_size=1, max_size=2),
+        max_size=3,
+    ),
+    check=st.booleans(),
+)
+def test_claim_keys_answers_as_looking_up_every_key(
+    batch: list[frozenset[tuple[str, str]]], stored: dict[str, list[str]], check: bool
+) -> None:
+    tokens = {key: (f"t{i + 1}", f"t{i + 2}") for i, key in enumerate(KEY_LIST)}
+    mine: dict[tuple[str, str], str] = {}
+    theirs: dict[tuple[str, str], str] = {}
+    for i, keys in enumerate(batch):
+        got = claim_keys(keys, f"n-{i}", tokens, stored, mine, check=check)
+        assert got == _claim_keys_by_look_up(keys, f"n-{i}", tokens, stored, theirs, check=check)
+        assert mine == theirs
