@@ -18,7 +18,7 @@ from custrec.errors import ValidationFailed
 from custrec.matching import StrongKey, strong_keys
 from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
-from custrec.model.records import Customer, RecordState
+from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource
 from custrec.services._batch import CreateDecisions, claim_keys, may_create
 from custrec.services._custom import removed_issues
@@ -38,6 +38,26 @@ from custrec.validation import normalize_customer, parse_customer, phone, valida
 __all__ = ["RESTRICTION_ISSUE", "Intake", "Preparation", "PreparedCustomer"]
 
 _log: Final = get_logger(__name__)
+
+
+_set: Final = object.__setattr__
+
+
+def stamped(
+    record: Customer, *, owner: str, team: str | None, now: datetime, review: bool
+) -> Customer:
+    """:func:`~custrec.services._records.stored_form` of a record nobody else holds yet
+    (``parse_customer``'s, just built from raw data for this intake), made by setting its
+    fields in place instead of copying it (none of them has a converter). Never for a record
+    a caller gave, nor one anyone else may see."""
+    _set(record, "version", 1)
+    _set(record, "owner", record.owner or owner)
+    _set(record, "team", record.team or team)
+    _set(record, "created_at", record.created_at or now)
+    _set(record, "updated_at", now)
+    if review:
+        _set(record, "verification", VerificationStatus.PENDING_REVIEW)
+    return record
 
 
 class Intake:
@@ -267,6 +287,7 @@ class Intake:
     ) -> Customer:
         """The customer to store (``version`` 1, owner, team, instants and review status set in
         one step); ``ValidationFailed`` for invalid data, ``TypeError`` for anything else."""
+        own = False
         if self._issuer.trusts(data, actor.id):
             assert isinstance(data, PreparedCustomer)
             record, report = data.record, data.report  # validated once, by prepare()
@@ -277,6 +298,7 @@ class Intake:
         elif isinstance(data, Customer):
             record, report = self._validated(data, now)
         elif isinstance(data, Mapping):
+            own = True  # parse_customer's record: built for this call, seen by nobody else
             result = parse_customer(
                 data,
                 region=self._context.region,
@@ -296,7 +318,8 @@ class Intake:
         if record.state is RecordState.RESTRICTED:
             raise ValidationFailed(ValidationReport((RESTRICTION_ISSUE,)))
         reviewed = self._context.review_intake if review is None else review
-        return stored_form(record, owner=actor.id, team=actor.team, now=now, review=reviewed)
+        stamp = stamped if own else stored_form
+        return stamp(record, owner=actor.id, team=actor.team, now=now, review=reviewed)
 
     def _validated(self, customer: Customer, now: datetime) -> tuple[Customer, ValidationReport]:
         record = normalize_customer(customer, region=self._context.region)
