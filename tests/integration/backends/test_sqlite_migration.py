@@ -107,6 +107,11 @@ def version_3_file(
         patch.setattr(sqlite_tables, "encode_dt", lambda value, _: iso(value))
         patch.setattr(sqlite_tables, "pack_index_key", schema_3_key)
         patch.setattr(
+            sqlite_tables,
+            "packed_index_rows",
+            lambda pairs: [(pk, schema_3_key(key)) for pk, keys in pairs for key in keys],
+        )
+        patch.setattr(
             sqlite_backend._SQLiteSession, "_workflow_tables", lambda _: (Absent(), Absent())
         )
         # nor compliance documents (schema 10 added them)

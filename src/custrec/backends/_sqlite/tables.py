@@ -22,7 +22,7 @@ from custrec.backends._sql.filters import Link, also, customer_where
 from custrec.backends._sql.session import reads, writes
 from custrec.backends._sqlite import pairs
 from custrec.backends._sqlite.dialect import DIALECT, encode_dt, is_unique_violation
-from custrec.backends._sqlite.schema import pack_index_key, unpack_index_key
+from custrec.backends._sqlite.schema import pack_index_key, packed_index_rows, unpack_index_key
 from custrec.errors import DuplicateKey
 from custrec.grading import ActivitySummary
 from custrec.storage import (
@@ -229,7 +229,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             self._conn.executemany("DELETE FROM customer_tags WHERE customer_pk = ?", pks)
         self._conn.executemany(
             "INSERT INTO customer_index (customer_pk, key) VALUES (?, ?)",
-            [(pk, pack_index_key(key)) for pk, row in items for key in row.index_keys],
+            packed_index_rows([(pk, row.index_keys) for pk, row in items]),
         )
         self._conn.executemany(
             "INSERT INTO customer_tags (customer_pk, pos, tag) VALUES (?, ?, ?)",
