@@ -133,9 +133,10 @@ def _instant(value: object) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise _Malformed("entry.at must be timezone-aware")
     # the entries of one unit of work share their time: remember the last one's text (equal
-    # aware datetimes are the same instant, so they have the same UTC text)
+    # aware datetimes of one fold are the same instant, so they have the same UTC text; two
+    # that differ only in fold compare equal, an hour apart, when a clock goes back)
     last = _last_instant
-    if last is not None and last[0] == value:
+    if last is not None and last[0] == value and last[0].fold == value.fold:
         return last[1]
     text = value.astimezone(UTC).isoformat(timespec="microseconds")
     _last_instant = (value, text)
@@ -179,7 +180,10 @@ def _canonical(entry: object, *, queued: bool = False) -> tuple[int, bytes]:
 
 
 _ENTRY_PART: Final = pack(_ENTRY_LABEL)
+_QUEUED_PART: Final = pack(_QUEUED_LABEL)
 _SEQ_SIZE: Final = (8).to_bytes(4, "big")
+_NO_SEQ: Final = _SEQ_SIZE + bytes(8)  # a queued entry's seq part (0)
+_PARTS_KEPT: Final = 256  # shared parts an AuditChain keeps (see AuditChain._parts_of)
 
 
 def _part(value: bytes) -> bytes:
@@ -226,7 +230,9 @@ def _plain_key(entry: object) -> tuple[Any, ...] | None:
         and type(fields) is tuple
         and all(type(f) is str for f in fields)
     ):
-        return (at, actor_id, action, fields, reason, outcome, behalf)
+        # with the fold: equal datetimes of one fold are the same instant (one UTC text); two
+        # that differ only in fold compare equal, an hour apart, when a clock goes back
+        return (at, at.fold, actor_id, action, fields, reason, outcome, behalf)
     return None
 
 
@@ -249,6 +255,11 @@ def _shared_parts(entry: Any) -> tuple[bytes, bytes]:
     if behalf is not None:
         tail.append(_part(_text(behalf, "on_behalf_of")))
     return head, b"".join(tail)
+
+
+def _customer_part(customer: str | None) -> bytes:
+    """The customer id's part of :func:`_canonical` (a plain ``str`` or ``None``)."""
+    return _part(b"\x00" if customer is None else b"\x01" + _utf8(customer))
 
 
 def _stored_chain(entry: object) -> bytes:
@@ -343,7 +354,7 @@ class AuditChain:
     otherwise. The same key must be used for the whole life of a log.
     """
 
-    __slots__ = ("_chain_key", "_chain_mac", "_checkpoint_key")
+    __slots__ = ("_chain_key", "_chain_mac", "_checkpoint_key", "_parts")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes | bytearray | memoryview):
@@ -357,6 +368,8 @@ class AuditChain:
         self._checkpoint_key = _derive(material, _CHECKPOINT_INFO)
         # the keyed HMAC state, copied per entry instead of keyed again
         self._chain_mac = hmac.new(self._chain_key, digestmod=hashlib.sha256)
+        # the shared parts of the last few plain entries (see _parts_of)
+        self._parts: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
 
     def __repr__(self) -> str:
         return "AuditChain(<key hidden>)"
@@ -367,6 +380,22 @@ class AuditChain:
         mac = self._chain_mac.copy()
         mac.update(pack(previous, encoded))
         return mac.digest()
+
+    def _parts_of(self, key: tuple[Any, ...], entry: Any) -> tuple[bytes, bytes]:
+        """:func:`_shared_parts` of a plain entry whose :func:`_plain_key` is ``key``, kept
+        for the next few entries: a queued entry is tagged, its tag checked, then it is linked,
+        and its parts are encoded once for the three."""
+        parts = self._parts
+        found = parts.get(key)
+        if found is None:
+            try:
+                found = _shared_parts(entry)
+            except _Malformed as exc:
+                raise ValueError(exc.message) from None
+            if len(parts) >= _PARTS_KEPT:
+                parts.clear()
+            parts[key] = found
+        return found
 
     def link(self, entry: AuditEntry, previous_chain: bytes) -> bytes:
         """Return the chain value of ``entry`` (its own ``chain``, if any, is ignored).
@@ -411,19 +440,15 @@ class AuditChain:
                 chain = self.link(entry, chain)
             else:
                 if key != shared_key:
-                    try:
-                        head, tail = _shared_parts(entry)
-                    except _Malformed as exc:
-                        raise ValueError(exc.message) from None
+                    head, tail = self._parts_of(key, entry)
                     shared_key = key
-                customer = entry.customer_id
                 encoded = b"".join(
                     (
                         _ENTRY_PART,
                         _SEQ_SIZE,
                         _seq_bytes(entry.seq),
                         head,
-                        _part(b"\x00" if customer is None else b"\x01" + _utf8(customer)),
+                        _customer_part(entry.customer_id),
                         tail,
                     )
                 )
@@ -437,10 +462,16 @@ class AuditChain:
         without its seq (not known yet), under the chain key. The sealer checks it with
         :meth:`check_tag` before chaining the entry, so an entry forged or altered while queued
         is not chained as genuine. Raises ``ValueError`` for a malformed entry."""
-        try:
-            _, encoded = _canonical(entry, queued=True)
-        except _Malformed as exc:
-            raise ValueError(exc.message) from None
+        key = _plain_key(entry)
+        if key is None:  # anything unusual: the general encoding checks and reports it
+            try:
+                _, encoded = _canonical(entry, queued=True)
+            except _Malformed as exc:
+                raise ValueError(exc.message) from None
+        else:
+            head, tail = self._parts_of(key, entry)
+            customer = _customer_part(entry.customer_id)
+            encoded = b"".join((_QUEUED_PART, _NO_SEQ, head, customer, tail))
         return self._mac(GENESIS, encoded)
 
     def check_tag(self, entry: AuditEntry, tag: bytes) -> bool:

@@ -2,18 +2,25 @@
 the chain values are those of linking each entry alone (``AuditChain.link``), for any run of
 entries, with shared or varied parts, ``on_behalf_of`` or not, and the same error for an
 entry the canonical encoding refuses (a naive instant, a seq that is no integer, a field that
-is no text, an attribute missing)."""
+is no text, an attribute missing).
+
+A queued entry's tag (``AuditChain.tag``) is built from the same shared parts, which the chain
+keeps for the next few entries (a queued entry is tagged, its tag checked, then it is linked):
+it is the HMAC of the general canonical encoding, and linking after tagging still gives the
+values of linking each entry alone."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.security import GENESIS, AuditChain
+from custrec.security import audit as audit_module
 
 CHAIN = AuditChain(bytes(range(32)))
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -128,3 +135,47 @@ def test_a_run_after_an_entry_continues_its_chain() -> None:
     values = CHAIN.link_all(run, previous=stored)
     assert values[0] == CHAIN.link(run[0], value)
     assert values[1] == CHAIN.link(run[1], values[0])
+
+
+def tag_general(entry: Any) -> object:
+    """The tag from the general canonical encoding of a queued entry, or the error."""
+    try:
+        _, encoded = audit_module._canonical(entry, queued=True)
+    except audit_module._Malformed as exc:
+        return (ValueError, exc.message)
+    return CHAIN._mac(GENESIS, encoded)
+
+
+def tag(entry: Any) -> object:
+    try:
+        return CHAIN.tag(entry)
+    except (ValueError, TypeError) as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(entries=runs())
+def test_a_tag_is_the_hmac_of_the_general_encoding_and_linking_after_it_agrees(
+    entries: list[Any],
+) -> None:
+    for entry in entries:
+        expected = tag_general(entry)
+        assert tag(entry) == expected
+        assert tag(entry) == expected  # from the kept parts
+        assert CHAIN.check_tag(entry, expected) is isinstance(expected, bytes)
+    assert together(entries) == one_by_one(entries)
+
+
+def test_equal_instants_of_another_offset_do_not_share_kept_parts() -> None:
+    """Two datetimes of one zone that differ only in fold compare equal but are an hour apart
+    (the hour a clock goes back twice): each is tagged and linked as its own instant."""
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2025, 11, 2, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    assert first == second and first.utcoffset() != second.utcoffset()
+    entries = [Entry(seq=1, at=first, actor_id="a", action="b")]
+    entries.append(attrs.evolve(entries[0], seq=2, at=second))
+    for entry in entries:
+        assert tag(entry) == tag_general(entry)
+    assert tag(entries[0]) != tag(entries[1])
+    assert together(entries) == one_by_one(entries)
