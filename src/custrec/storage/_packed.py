@@ -446,6 +446,25 @@ _PRIMED: Final = _deflater()
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
+# Deflated skeletons by their JSON text: deflating is a function of the text alone (the same
+# primed compressor, the same settings), and the skeletons of a batch repeat (its personal values
+# are placeholders and its row facts left out), so one is not deflated twice while it is kept.
+# Emptied when full (safe without a lock: each step is one dict operation).
+_DEFLATED: Final[dict[bytes, bytes]] = {}
+_MAX_DEFLATED: Final = 1024
+
+
+def _deflated(encoded: bytes) -> bytes:
+    """``encoded`` deflated with the skeleton dictionary (see :data:`_PRIMED`)."""
+    found = _DEFLATED.get(encoded)
+    if found is None:
+        deflater = _PRIMED.copy()  # the same stream as a new compressor with the dictionary
+        found = deflater.compress(encoded) + deflater.flush()
+        if len(_DEFLATED) >= _MAX_DEFLATED:
+            _DEFLATED.clear()
+        _DEFLATED[encoded] = found
+    return found
+
 
 def pack(
     schema_version: int,
@@ -459,8 +478,7 @@ def pack(
     if flags & ~_FLAGS:
         raise ValueError("unknown packing flags")
     encoded = _ENCODER.encode(skeleton).encode("utf-8")
-    deflater = _PRIMED.copy()  # the same stream as a new compressor with the dictionary
-    deflated = deflater.compress(encoded) + deflater.flush()
+    deflated = _deflated(encoded)
     if len(deflated) < len(encoded):
         encoded, flags = deflated, flags | DEFLATED
     parts = [MAGIC, _varint(schema_version), _varint(flags)]
