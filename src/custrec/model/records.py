@@ -448,11 +448,19 @@ class CustomValues(Mapping[str, CustomValue]):
         return CustomValues(merged)
 
 
+_NO_CUSTOM_VALUES: Final = CustomValues()
+
+
+def _no_custom_values() -> CustomValues:
+    """The custom values of a customer without any: one shared instance (it never changes)."""
+    return _NO_CUSTOM_VALUES
+
+
 def _custom_values(value: object) -> CustomValues:
-    if isinstance(value, CustomValues):
+    if type(value) is CustomValues or isinstance(value, CustomValues):
         return value
     if value is None:
-        return CustomValues()
+        return _NO_CUSTOM_VALUES
     if isinstance(value, Mapping):
         return CustomValues(value)
     if isinstance(value, Iterable) and not isinstance(value, str | bytes):
@@ -526,7 +534,7 @@ class Customer:
     grade: str | None = None
     grades: tuple[DimensionGrade, ...] = attrs.field(factory=tuple, converter=_tuple)
     custom: CustomValues = personal(
-        category=DataCategory.CUSTOM, factory=CustomValues, converter=_custom_values
+        category=DataCategory.CUSTOM, factory=_no_custom_values, converter=_custom_values
     )
     milestones: Milestones = attrs.field(factory=Milestones)
     # bookkeeping
