@@ -117,9 +117,25 @@ class ParseResult:
 
 
 def _context(as_of: datetime | None, region: str) -> RuleContext:
-    """The context :meth:`RuleSet.check` gives the rules (nothing unreadable)."""
-    now = require_aware(as_of, "as_of") if as_of is not None else datetime.now(UTC)
-    return RuleContext(as_of=now, region=region)
+    """The context :meth:`RuleSet.check` gives the rules (nothing unreadable); the last one
+    made for a given ``as_of`` is made once (a batch parses every record at one instant, and
+    a context never changes)."""
+    if as_of is None:
+        return RuleContext(as_of=datetime.now(UTC), region=region)
+    last = _last_context
+    if last is not None and last[0] is as_of and last[1] == region:
+        return last[2]
+    made = RuleContext(as_of=require_aware(as_of, "as_of"), region=region)
+    _remember_context((as_of, region, made))
+    return made
+
+
+_last_context: tuple[datetime, str, RuleContext] | None = None
+
+
+def _remember_context(entry: tuple[datetime, str, RuleContext]) -> None:
+    global _last_context  # one tuple, replaced whole: safe without a lock
+    _last_context = entry
 
 
 def _check_region(region: str) -> None:

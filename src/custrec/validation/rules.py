@@ -256,7 +256,7 @@ def _clean(record: Customer, ctx: RuleContext, *, structured: bool) -> bool:
         emails=_NORMALISED_EMAILS.get(),
         too_long=_TYPED_TOO_LONG if structured else _ANY_TOO_LONG,
         structured=structured,
-    ) and not _any_future(record, _DATE_TREE, ctx)
+    ) and not _customer_future(record, ctx)
 
 
 def _within(path: str, base: str) -> bool:
@@ -670,6 +670,26 @@ def _any_future(record: object, tree: _PathTree, ctx: RuleContext) -> bool:
                 return True
             if children and _any_future(item, children, ctx):
                 return True
+    return False
+
+
+def _customer_future(c: Customer, ctx: RuleContext) -> bool:
+    """``_any_future(c, _DATE_TREE, ctx)`` for a customer, its dates read one by one without
+    walking the tree (milestones of another type take the walk)."""
+    m = c.milestones
+    if type(m) is not Milestones:
+        return _any_future(c, _DATE_TREE, ctx)
+    for value in (
+        c.birth_date,
+        c.founded_on,
+        m.contract_signed_on,
+        m.first_payment_on,
+        c.created_at,
+        c.last_verified_at,
+        c.last_contacted_at,
+    ):
+        if value is not None and _future(value, ctx):
+            return True
     return False
 
 

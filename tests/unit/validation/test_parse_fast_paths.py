@@ -1,0 +1,93 @@
+"""Two steps of parse_customer's fused rules: the ``dates`` predicate read field by field for
+a customer (``rules._customer_future``) answers as the walk of the date paths, and the rule
+context made once per ``as_of`` (``_api._context``) is the context made anew."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custrec.model.records import Customer, CustomerKind, Milestones
+from custrec.validation import _api
+from custrec.validation.rules import (
+    _DATE_TREE,
+    RuleContext,
+    _any_future,
+    _customer_future,
+)
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+EAST = dt.timezone(dt.timedelta(hours=8))
+when = st.sampled_from(
+    [
+        None,
+        dt.date(1990, 1, 1),
+        dt.date(2026, 6, 1),
+        dt.date(2026, 6, 2),
+        NOW,
+        NOW - dt.timedelta(seconds=1),
+        NOW + dt.timedelta(seconds=1),
+        (NOW + dt.timedelta(hours=1)).astimezone(EAST),
+        dt.datetime(2030, 1, 1),  # naive: never "in the future"
+        "2030-01-01",
+        5,
+    ]
+)
+milestones = st.one_of(
+    st.builds(Milestones, contract_signed_on=when, first_payment_on=when),
+    st.sampled_from([None, "x", 3, ()]),
+)
+DATES = ("birth_date", "founded_on", "created_at", "last_verified_at", "last_contacted_at")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    dates=st.fixed_dictionaries(dict.fromkeys(DATES, when)),
+    m=milestones,
+    as_of=st.sampled_from([NOW, NOW.astimezone(EAST), NOW + dt.timedelta(days=400)]),
+)
+def test_the_customer_s_dates_read_one_by_one_answer_as_the_walk(
+    dates: dict[str, Any], m: Any, as_of: dt.datetime
+) -> None:
+    customer = Customer(kind=CustomerKind.INDIVIDUAL, name="张三")
+    for name, value in dates.items():
+        object.__setattr__(customer, name, value)  # any value, as a caller could set it
+    object.__setattr__(customer, "milestones", m)
+    ctx = RuleContext(as_of=as_of)
+    assert _customer_future(customer, ctx) == _any_future(customer, _DATE_TREE, ctx)
+
+
+instants = st.sampled_from([NOW, NOW.astimezone(EAST), NOW + dt.timedelta(days=1)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    asks=st.lists(
+        st.tuples(
+            st.one_of(instants, instants.map(lambda d: d.replace())),  # equal, not the same
+            st.sampled_from(["CN", "US", "cn"]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_context_of_an_instant_is_the_context_made_anew(
+    asks: list[tuple[dt.datetime, str]],
+) -> None:
+    for as_of, region in asks:
+        ctx = _api._context(as_of, region)
+        assert ctx == RuleContext(as_of=as_of, region=region)
+        assert ctx.as_of is as_of  # the instant given, not an equal one in another zone
+        assert ctx.today == RuleContext(as_of=as_of, region=region).today
+
+
+def test_a_naive_instant_is_refused_every_time() -> None:
+    naive = dt.datetime(2026, 1, 1)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="timezone-aware"):
+            _api._context(naive, "CN")
+    assert _api._context(None, "CN").as_of.tzinfo is dt.UTC
