@@ -8,6 +8,7 @@ from datetime import datetime
 
 from custrec.matching import StrongKey
 from custrec.matching.keys import MatchKey
+from custrec.model.records import Customer
 from custrec.security import Action, Actor, Resource
 from custrec.security.access import AccessDecision, RoleBasedPolicy
 from custrec.services._records import matched
@@ -23,7 +24,7 @@ CreateDecisions = dict[tuple[RoleBasedPolicy, str | None, str | None], AccessDec
 def may_create(
     unit: Unit,
     actor: Actor,
-    resource: Resource,
+    resource: Resource | Customer,
     *,
     position: int,
     denied: dict[int, str],
@@ -31,8 +32,9 @@ def may_create(
     decisions: CreateDecisions | None = None,
 ) -> bool:
     """A batch's access check for one new customer: whether ``actor`` may create what
-    ``resource`` describes; if not, the reason goes into ``denied`` at ``position`` and the
-    refusal is audited (``denied.create``).
+    ``resource`` describes (the new customer itself: its :meth:`Resource.of
+    <custrec.security.Resource.of>` is made when the policy is asked); if not, the reason goes
+    into ``denied`` at ``position`` and the refusal is audited (``denied.create``).
 
     ``decisions``: the batch's decisions so far (one actor). A
     :class:`~custrec.security.RoleBasedPolicy` decides ``create`` from the actor's roles and
@@ -40,18 +42,23 @@ def may_create(
     team instead of once per customer; any other policy is asked every time."""
     policy = unit.context.policy
     if decisions is None or type(policy) is not RoleBasedPolicy:
-        decision = policy.decide(actor, Action.CREATE, resource)
+        decision = policy.decide(actor, Action.CREATE, _resource(resource))
     else:
         scope = (policy, resource.owner, resource.team)
         found = decisions.get(scope)
         if found is None:
-            found = decisions[scope] = policy.decide(actor, Action.CREATE, resource)
+            found = policy.decide(actor, Action.CREATE, _resource(resource))
+            decisions[scope] = found
         decision = found
     if decision.allowed:
         return True
     denied[position] = decision.reason
     unit.audit(actor, "denied.create", at=now, reason=decision.reason, outcome="denied")
     return False
+
+
+def _resource(described: Resource | Customer) -> Resource:
+    return described if isinstance(described, Resource) else Resource.of(described)
 
 
 def claim_keys(

@@ -195,11 +195,10 @@ class Intake:
                     if customer.id in existing:
                         skipped.append(customer.id)
                         continue
-                    resource = Resource.of(customer)
                     if may_create(
                         unit,
                         actor,
-                        resource,
+                        customer,
                         position=position,
                         denied=denied,
                         now=now,

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custrec.model.records import Customer, CustomerKind
 from custrec.security import Action, Actor, Resource, RoleBasedPolicy
 from custrec.security.access import DEFAULT_GRANTS, AccessDecision
 from custrec.services._batch import CreateDecisions, claim_keys, may_create
@@ -48,7 +49,12 @@ class _Counting(RoleBasedPolicy):
         return super().decide(actor, action, resource)
 
 
-def _run(unit: _Unit, actor: Actor, resources: list[Resource], memo: CreateDecisions | None):
+def _run(
+    unit: _Unit,
+    actor: Actor,
+    resources: list[Resource] | list[Customer],
+    memo: CreateDecisions | None,
+):
     denied: dict[int, str] = {}
     answers = [
         may_create(unit, actor, r, position=i, denied=denied, now=NOW, decisions=memo)
@@ -81,6 +87,22 @@ def test_a_batch_s_decisions_are_the_policy_s_for_each_customer(
         _Unit(policy), actor, resources, None
     )
     assert len(memo) == len({(r.owner, r.team) for r in resources})
+
+
+@settings(max_examples=100, deadline=None)
+@given(roles=ROLES, team=NAMES, scopes=st.lists(st.tuples(NAMES, NAMES), max_size=8))
+def test_a_new_customer_is_decided_as_its_resource(
+    roles: set[str], team: str | None, scopes: list[tuple[str | None, str | None]]
+) -> None:
+    actor = Actor(id="u-1", roles=roles, team=team)
+    customers = [
+        Customer(kind=CustomerKind.INDIVIDUAL, name="x", owner=owner, team=in_team)
+        for owner, in_team in scopes
+    ]
+    for policy in (RoleBasedPolicy(), _Counting()):
+        given_customers = _run(_Unit(policy), actor, customers, {})
+        given_resources = _run(_Unit(policy), actor, [Resource.of(c) for c in customers], None)
+        assert given_customers == given_resources
 
 
 def test_a_policy_of_another_type_is_asked_for_every_customer() -> None:
