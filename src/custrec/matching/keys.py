@@ -83,14 +83,19 @@ def strong_keys(customer: Customer) -> frozenset[StrongKey]:
     (``("external", "legacy-crm:42")``).
     """
     keys: set[StrongKey] = set()
+    add = keys.add  # loops, not generators: one or two values a contact
     for contact in customer.contacts:
         if not isinstance(contact, Contact):
             continue
-        keys.update(("phone", p) for p in contact.phones if isinstance(p, str) and p)
-        keys.update(("email", e.casefold()) for e in contact.emails if isinstance(e, str) and e)
+        for phone in contact.phones:
+            if isinstance(phone, str) and phone:
+                add(("phone", phone))
+        for email in contact.emails:
+            if isinstance(email, str) and email:
+                add(("email", email.casefold()))
     for ident in customer.identifiers:
         if isinstance(ident, Identifier) and isinstance(ident.value, str) and ident.value:
-            keys.add(identifier_key(ident))
+            add(identifier_key(ident))
     return frozenset(keys)
 
 
