@@ -1,6 +1,7 @@
 """Packed payloads keep the deflated form of the skeletons they packed last
 (``_packed._deflated``): a payload is the same bytes whether its skeleton was deflated before
-or not, and it unpacks to the skeleton it was packed from."""
+or not, with each ciphertext's length written as its varint (one byte below 128, more above),
+and it unpacks to the skeleton and ciphertexts it was packed from."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ skeletons = st.dictionaries(
     st.recursive(plain, lambda inner: st.lists(inner, max_size=3), max_leaves=8),
     max_size=8,
 )
-blobs = st.lists(st.binary(max_size=40), max_size=4)
+blobs = st.lists(st.binary(max_size=40) | st.binary(min_size=120, max_size=300), max_size=4)
 
 
 def _packed_afresh(skeleton: dict[str, Any], ciphertexts: list[bytes]) -> bytes:

@@ -484,8 +484,10 @@ def pack(
     parts = [MAGIC, _varint(schema_version), _varint(flags)]
     parts.append(_varint(len(encoded)))
     parts.append(encoded)
+    one_byte = _ONE_BYTE
     for blob in ciphertexts:
-        parts.append(_varint(len(blob)))
+        size = len(blob)  # a personal value's ciphertext: mostly under 128 bytes, one byte
+        parts.append(one_byte[size] if size < 0x80 else _varint(size))
         parts.append(blob)
     return b"".join(parts)
 
