@@ -248,15 +248,17 @@ class _Normaliser:
 
     def contact(self, kwargs: dict[str, Any]) -> None:
         # A field left out has its default, an empty tuple: nothing to normalise.
+        # list comprehensions, not generators: one or two values a contact
         phones = kwargs.get("phones")
         if phones:
             region = self.region
             kwargs["phones"] = tuple(
-                _normalize_phone(p, region) if isinstance(p, str) else p for p in phones
+                [_normalize_phone(p, region) if isinstance(p, str) else p for p in phones]
             )
         emails = kwargs.get("emails")
         if emails:
-            kwargs["emails"] = tuple(self.email(e) if isinstance(e, str) else e for e in emails)
+            email = self.email
+            kwargs["emails"] = tuple([email(e) if isinstance(e, str) else e for e in emails])
 
     def email(self, raw: str) -> str:
         try:
