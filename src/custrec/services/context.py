@@ -84,23 +84,27 @@ _K = TypeVar("_K")
 _SCAN_BATCH = 500  # raw rows read per step of a filtered scan
 
 SEAL_EVERY: Final = 32
-"""On a store that queues audit entries, a read's entries are queued (one statement), and the
-read whose ticket is a multiple of this seals the queue after its commit; writers seal in
-their own transactions as well. So the queue stays short without every read paying for a
-sealing (a sealing session costs about as much client CPU as a read, and a durable commit)."""
+"""On a store that queues audit entries, a unit's entries are queued (a read's in one
+statement of its own, a writer's in its transaction, with its data), and the unit holding a
+ticket that is a multiple of this seals the queue after its commit (a writer of this many
+entries or more seals in its own transaction instead, when the log's lock is free). So the
+queue stays short without every unit paying for a sealing (a sealing session costs about as
+much client CPU as a read, six statements and a durable commit)."""
 
 _monotonic: Callable[[], float] = time.monotonic  # the clock of SEAL_AFTER (tests replace it)
 
-SEAL_AFTER: Final = 0.05
-"""Seconds: a unit that queued audit entries (a read, or a writer that found the log's lock
-taken) also seals after its commit when this registry has not sealed for this long. So at low
-traffic every entry is sealed within milliseconds of its commit (a queued entry can be deleted
-by whoever may write to the queue; a sealed one cannot, unnoticed), and at high traffic
-sealing costs at most one read in :data:`SEAL_EVERY` and about one sealing per interval.
+_LOG_ACTIONS: Final = "audit."  # the actions of the log's own work (sealed in their unit)
 
-A read that is due this way seals when its ticket is a multiple of the number of tickets the
+SEAL_AFTER: Final = 0.05
+"""Seconds: a unit that queued audit entries (a read or a write) also seals after its commit
+when this registry has not sealed for this long. So at low traffic every entry is sealed
+within milliseconds of its commit (a queued entry can be deleted by whoever may write to the
+queue; a sealed one cannot, unnoticed), and at high traffic sealing costs at most one unit in
+:data:`SEAL_EVERY` and about one sealing per interval.
+
+A unit that is due this way seals when its ticket is a multiple of the number of tickets the
 whole store issues in this interval (estimated from this registry's last two tickets; 1 when it
-had none, at most :data:`SEAL_EVERY`): so many processes that read at once seal about once per
+had none, at most :data:`SEAL_EVERY`): so many processes that work at once seal about once per
 interval between them, not once each."""
 
 
@@ -173,6 +177,7 @@ class Unit:
         self.previous: AuditRecord | None = None  # the log's last entry before this unit
         self.sealed: SealedBatch | None = None  # what it sealed (a queued-audit store)
         self.queued = False  # it queued entries for a later sealer (a queued-audit store)
+        self.tickets: list[int] = []  # ... under these tickets
         self.committed = False
         self._fields: CustomFieldSet | None = None
 
@@ -296,9 +301,20 @@ class Unit:
             self.pending = []
 
     def seal_or_queue(self) -> None:
-        """On a store whose writers run in parallel: append the pending entries after sealing
-        what others queued, when no other session holds the log's lock; else queue them
-        (no waiting either way; see :mod:`custrec.storage.sealing`)."""
+        """On a store whose writers run in parallel: queue the pending entries in this
+        session, committed with its data and sealed after the commit by the rate rule of
+        :meth:`Context.read_seals` (or by a later sealer). A unit of :data:`SEAL_EVERY` entries
+        or more (a bulk write), or one about the log itself (an ``audit.*`` action: a
+        verification, checkpoint or head reset) instead appends them after sealing what others
+        queued, when no other session holds the log's lock, and queues them only when one
+        does. No waiting
+        either way (see :mod:`custrec.storage.sealing`)."""
+        if len(self.pending) < SEAL_EVERY and not any(
+            e.action.startswith(_LOG_ACTIONS) for e in self.pending
+        ):
+            self.tickets += self.context.queue_audit(self.session, self.pending)
+            self.queued = True
+            return
         sealed = self.context.seal_or_queue(self.session, self.pending)
         if sealed is None:
             self.queued = True
@@ -424,7 +440,7 @@ class Context:
                     self.settle_audit(unit.sealed)
                 elif unit.newest is not None:
                     self.advance_head(unit.newest, unit.previous)
-                if unit.queued and self.seal_due():
+                if unit.queued and self.read_seals(unit.tickets):
                     self.seal_now()
 
     def _session(self, *, readonly: bool, snapshot: bool) -> AbstractContextManager[Session]:
@@ -482,6 +498,13 @@ class Context:
             session.commit()
         self.advance_head(newest, previous)
 
+    def queue_audit(self, session: Session, entries: Sequence[AuditRecord]) -> list[int]:
+        """In a write session of a store whose writers run in parallel: queue ``entries``
+        (one statement, no lock: writers never wait for each other or for a sealer) and return
+        their tickets. Sealing them in the writer's own transaction costs six statements and
+        two round trips more; queued, the entries of many units are sealed in one session."""
+        return queue_entries(session, entries, self.chain)
+
     def seal_or_queue(self, session: Session, entries: Sequence[AuditRecord]) -> SealedBatch | None:
         """In a write session of a store whose writers run in parallel: seal what others
         queued and append ``entries`` after them when no other session holds the log's lock,
@@ -497,7 +520,7 @@ class Context:
         return sealed
 
     def read_seals(self, tickets: Sequence[int]) -> bool:
-        """Whether a read that queued ``tickets`` seals after its commit: a multiple of
+        """Whether a unit that queued ``tickets`` seals after its commit: a multiple of
         :data:`SEAL_EVERY`, or (this registry has not sealed for :data:`SEAL_AFTER`) a multiple
         of the tickets issued per :data:`SEAL_AFTER`, as this registry's last two tickets
         tell when they are at most four intervals apart (else every such read seals)."""
