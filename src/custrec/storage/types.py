@@ -64,9 +64,13 @@ def _row_state(_: object, attribute: attrs.Attribute[str], value: object) -> Non
         raise ValueError(f"{attribute.name} must be one of {', '.join(ROW_STATES)}")
 
 
+_ONLY_STR: Final = frozenset({str})
+
+
 def _plain(values: Iterable[object]) -> bool:
-    """Whether every item is a plain ``str`` (``str()`` of each is the item itself)."""
-    return all(type(value) is str for value in values)
+    """Whether every item is a plain ``str`` (``str()`` of each is the item itself): the set
+    of their types holds ``str`` alone, or nothing (no generator per collection)."""
+    return {*map(type, values)} <= _ONLY_STR
 
 
 def _frozenset(values: object) -> frozenset[str]:
