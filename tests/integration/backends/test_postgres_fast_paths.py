@@ -7,19 +7,24 @@
 - history entries are numbered in the ``INSERT`` itself: ``max(seq) + 1, + 2, ...`` per
   customer in the order given, as a separate read of the last seq numbered them;
 - ``audit.seal`` after ``claim`` knows the log's last seq: it refuses entries that do not
-  follow it exactly as when it reads the last seq itself.
+  follow it exactly as when it reads the last seq itself;
+- a list of plain strings is passed to a ``text[]`` parameter as the array's text form
+  (``text_array``): the server reads the array psycopg's adaptation of the list gives, or
+  refuses both alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import attrs
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from custrec.backends._postgres.dialect import text_array
 from custrec.backends.postgres import PostgresStore
 from custrec.errors import NotFound, StorageError
 from custrec.storage import AuditQueue, AuditRecord, CustomerRow, WrappedKey
@@ -142,3 +147,40 @@ def test_seal_after_claim_refuses_entries_that_do_not_follow_the_log(
         session.commit()
     with store.transaction(readonly=True) as session:
         assert [e.seq for e in session.audit.read(limit=10)] == [1, 2, 3]
+
+
+class _Text(str):
+    """A str subclass (left to psycopg)."""
+
+
+def _array(conn: psycopg.Connection[Any], value: object) -> object:
+    """What the server reads from ``value`` as a ``text[]`` parameter, or the error."""
+    try:
+        return conn.execute("SELECT %s::text[]", (value,)).fetchone()
+    except (psycopg.Error, ValueError, TypeError, UnicodeError) as exc:
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(),
+            st.sampled_from(["", "NULL", "null", " a ", "{}", "a,b", '"', "\\", '\\"', "é客"]),
+            st.builds(_Text, st.text(max_size=3)),
+        ),
+        max_size=6,
+    )
+)
+def test_a_text_array_reads_as_the_list_psycopg_adapts(
+    postgres_dsn: str, values: list[Any]
+) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        assert _array(conn, text_array(values)) == _array(conn, list(values))
+
+
+def test_a_text_array_of_plain_strings_is_its_text_form() -> None:
+    assert text_array([]) == "{}"
+    assert text_array(["a", 'b"c', "d\\e"]) == '{"a","b\\"c","d\\\\e"}'
+    kept = ["a", _Text("b")]
+    assert text_array(kept) is kept

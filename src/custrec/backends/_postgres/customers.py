@@ -13,7 +13,7 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from custrec.backends._postgres.dialect import DIALECT
+from custrec.backends._postgres.dialect import DIALECT, text_array
 from custrec.backends._postgres.tables import (
     LINK,
     _Cursor,
@@ -405,8 +405,8 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             return []
         where = " WHERE c.id = ANY (%s::text[]) ORDER BY c.id"
         if self._session._readonly:
-            return self._rows_with_keys(where, (ids,))
-        return self._rows(_CUSTOMER_SELECT + where, (ids,))
+            return self._rows_with_keys(where, (text_array(ids),))
+        return self._rows(_CUSTOMER_SELECT + where, (text_array(ids),))
 
     @writes
     def update(self, row: CustomerRow, *, expected_version: int) -> int:
@@ -463,7 +463,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             statement: tuple[str, _Params] = (
                 "SELECT key, customer_id FROM {s}.customer_index WHERE key = ANY (%s::text[]) "
                 "ORDER BY key, customer_id",
-                (keys,),
+                (text_array(keys),),
             )
         else:
             statement = (
@@ -471,7 +471,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
                 "CROSS JOIN LATERAL (SELECT customer_id FROM {s}.customer_index "
                 "WHERE key = k.key ORDER BY customer_id LIMIT %s::bigint) AS i "
                 "ORDER BY k.key, i.customer_id",
-                (keys, bound),
+                (text_array(keys), bound),
             )
         (cursor,) = self._with_key_locks(keys, statement, exclusive=True)
         for key, customer_id in cursor:

@@ -15,9 +15,32 @@ from custrec.backends._postgres.schema import REFUSED_STATE
 from custrec.errors import DuplicateKey, StorageError
 from custrec.storage.checks import check_amount
 
-__all__ = ["DIALECT", "PostgresDialect", "client_data_error", "describe_connect", "translate"]
+__all__ = [
+    "DIALECT",
+    "PostgresDialect",
+    "client_data_error",
+    "describe_connect",
+    "text_array",
+    "translate",
+]
 
 _Conn = psycopg.Connection[TupleRow]
+
+
+def text_array(values: list[Any]) -> str | list[Any]:
+    """A parameter cast to ``text[]`` in the statement: for plain strings, the array's text form
+    (each element quoted, ``\\`` and ``"`` escaped), which PostgreSQL parses to the same
+    array; psycopg's adaptation of a list costs about 10 us more a parameter. Anything else
+    (a string subclass, ``None``, another type) is left to psycopg as it is."""
+    for value in values:
+        if type(value) is not str:
+            return values
+    return (
+        "{"
+        + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values])
+        + "}"
+    )
+
 
 _LOST_STATES: Final = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, starting
 _RETRY_STATES: Final = {

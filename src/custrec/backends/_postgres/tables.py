@@ -15,7 +15,7 @@ import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
 
-from custrec.backends._postgres.dialect import DIALECT
+from custrec.backends._postgres.dialect import DIALECT, text_array
 from custrec.backends._postgres.queue import NOT_QUEUED, QUEUE_COLUMNS, QUEUED, decode_queued
 from custrec.backends._sql import rows as mapping
 from custrec.backends._sql import tables
@@ -395,7 +395,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
             return []
         if len(encoded) == 1:  # a read's entry: plain values, no arrays to build
             params = list(encoded[0])
-            params[4] = list(records[0].fields)  # text[] as it is stored
+            params[4] = text_array(list(records[0].fields))  # text[] as it is stored
             one = self._exec(
                 "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
                 "VALUES (%s, %s, %s, %s, %s::text[], %s, %s, %s, %s) RETURNING ticket",
