@@ -247,6 +247,40 @@ class Unit:
         target = f" customer {resource.customer_id}" if resource.customer_id else ""
         raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
 
+    def audit_duplicate(
+        self,
+        actor: Actor,
+        existing_ids: Sequence[str],
+        kinds: Sequence[str],
+        *,
+        at: datetime,
+        customer_id: str | None = None,
+    ) -> None:
+        """Audit the refusal of a record that shares a strong key with ``existing_ids``
+        (``customer.duplicate``, outcome ``refused``, the kinds of key; ``customer_id`` the
+        updated customer, if any), with one entry per customer it names: they become known to
+        the actor. Written with the unit (a bulk intake reports the refusal, not raises it)."""
+        fields = sorted(set(kinds))
+        self.audit(
+            actor,
+            "customer.duplicate",
+            at=at,
+            customer_id=customer_id,
+            fields=fields,
+            reason=f"{len(existing_ids)} customers hold the key",
+            outcome="refused",
+        )
+        for existing in sorted(existing_ids):
+            self.audit(
+                actor,
+                "customer.duplicate",
+                at=at,
+                customer_id=existing,
+                fields=fields,
+                reason="named in a refusal",
+                outcome="refused",
+            )
+
     def refuse_duplicate(
         self,
         actor: Actor,
@@ -257,29 +291,10 @@ class Unit:
         customer_id: str | None = None,
     ) -> NoReturn:
         """Refuse a record that shares a strong key with ``existing_ids``: the refusal is
-        audited (``customer.duplicate``, outcome ``refused``; ``customer_id`` the updated
-        customer, if any) with one entry per customer it names (they become known to the
-        actor), committed, and raised as :class:`~custrec.errors.DuplicateCustomer`. Nothing
-        else of the unit is written (call it before any write)."""
-        self.audit(
-            actor,
-            "customer.duplicate",
-            at=at,
-            customer_id=customer_id,
-            fields=sorted(set(kinds)),
-            reason=f"{len(existing_ids)} customers hold the key",
-            outcome="refused",
-        )
-        for existing in sorted(existing_ids):
-            self.audit(
-                actor,
-                "customer.duplicate",
-                at=at,
-                customer_id=existing,
-                fields=sorted(set(kinds)),
-                reason="named in a refusal",
-                outcome="refused",
-            )
+        audited (:meth:`audit_duplicate`), committed, and raised as
+        :class:`~custrec.errors.DuplicateCustomer`. Nothing else of the unit is written (call
+        it before any write)."""
+        self.audit_duplicate(actor, existing_ids, kinds, at=at, customer_id=customer_id)
         self.commit()
         raise DuplicateCustomer(existing_ids, kinds)
 
