@@ -195,7 +195,8 @@ class Intake:
                     rejected[position] = ValidationReport(
                         (Issue(path="", code="type", message="expected a mapping or a Customer"),)
                     )
-            with self._context.unit() as unit:
+            # one transaction, given up whole on any error: its writes take no savepoints
+            with self._context.unit() as unit, unit.all_or_nothing():
                 existing = {
                     r.id for r in unit.session.customers.get_many(c.id for _, c in prepared)
                 }

@@ -61,6 +61,7 @@ from custrec.services._records import (
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
+from custrec.storage._bulk import all_or_nothing
 from custrec.storage.codec import EncryptingCodec, stored_keys
 
 __all__ = [
@@ -348,7 +349,8 @@ def intake_presealed(
     assert isinstance(codec, EncryptingCodec)
     now = context.now()  # audit and history in write order (rows keep their preparation time)
     # as a bulk intake's batch: many new objects kept until the commit, no reference cycle
-    with paused(), context.unit() as unit:
+    # given up whole on any error, so its writes take no savepoints (Unit.all_or_nothing)
+    with paused(), context.unit() as unit, unit.all_or_nothing():
         existing = {r.id for r in unit.session.customers.get_many(i.row.id for i in items)}
         allowed: list[tuple[int, Presealed]] = []
         for position, item in enumerate(items):
@@ -425,7 +427,8 @@ def intake_presealed(
         elif wrapped:  # committed before the rows, as a unit commits a separate store's keys
             assert key_store is not None
             with key_store.transaction() as key_session:
-                key_session.keys.put_many(wrapped)
+                with all_or_nothing(key_session):
+                    key_session.keys.put_many(wrapped)
                 key_session.commit()
         unit.commit()
     return BulkResult(

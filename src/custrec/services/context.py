@@ -56,6 +56,7 @@ from custrec.storage import (
     Session,
     Store,
 )
+from custrec.storage._bulk import all_or_nothing
 from custrec.storage.codec import RecordCodec, Sealer
 from custrec.storage.sealing import (
     QUEUE_REJECTED,
@@ -175,6 +176,12 @@ class Unit:
         self.queued = False  # it queued entries for a later sealer (a queued-audit store)
         self.committed = False
         self._fields: CustomFieldSet | None = None
+
+    def all_or_nothing(self) -> AbstractContextManager[None]:
+        """A block of bulk writes that the unit gives up whole on any error: on the SQL stores
+        their write methods then take no savepoint each (``SQLSession.all_or_nothing``), which
+        spares copying every page they change; elsewhere nothing changes."""
+        return all_or_nothing(self.session)
 
     def fields(self) -> CustomFieldSet:
         """The custom-field definitions as the store holds them, read once per unit."""
