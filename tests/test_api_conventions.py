@@ -127,6 +127,7 @@ EVENT_INSTANTS = {
     "custrec.services.context.Unit.audit",
     "custrec.services.context.Unit.authorize",
     "custrec.services.context.Unit.refuse_duplicate",
+    "custrec.services.context.Unit.audit_duplicate",
     "custrec.services.Records.audit_read",
     "custrec.storage.types.ChangeEvent.__init__",
     "custrec.workflow.cases.CaseEscalation.__init__",

@@ -92,9 +92,10 @@ from custrec.model.serialization import make_converter
 from custrec.registry import Registry
 from custrec.security import Actor
 from custrec.services import BulkResult, Preparation, PreparedCustomer
+from custrec.services._erased import _ErasedMeanwhile
+from custrec.services._intake import intake_refusing_erased
 from custrec.services._presealed import (
     Presealed,
-    _ErasedMeanwhile,
     intake_presealed,
     presealer,
     registry_clock,
@@ -425,27 +426,25 @@ class _Importer:
                 row.decide(Outcome.REJECTED)
 
     def _create(self, rows: list[_Row]) -> None:
-        presealed = [r.presealed for r in rows if r.presealed is not None]
-        if len(presealed) == len(rows):  # sealed by the preparer: decided and written here
-            while True:  # the register of erased subjects is read again in the write
-                try:
-                    result = intake_presealed(
-                        self.registry.customers,
-                        presealed,
-                        actor=self.actor,
-                        reason=self.reason,
-                        refuse_erased=not self.allow_erased,
-                    )
-                    break
-                except _ErasedMeanwhile:  # erased since check_erased: those rows are left out
-                    self.check_erased(rows)
-                    rows = [r for r in rows if r.outcome is None]
-                    presealed = [r.presealed for r in rows if r.presealed is not None]
-        else:
-            result = self._intake(rows)
+        while True:  # the register of erased subjects is read again in the write
+            try:
+                result = self._write_new(rows)
+                break
+            except _ErasedMeanwhile:  # erased since check_erased: those rows are left out
+                self.check_erased(rows)
+                rows = [r for r in rows if r.outcome is None]
         self._created(rows, result)
 
-    def _intake(self, rows: list[_Row]) -> BulkResult:
+    def _write_new(self, rows: list[_Row]) -> BulkResult:
+        presealed = [r.presealed for r in rows if r.presealed is not None]
+        if rows and len(presealed) == len(rows):  # sealed by the preparer: decided here
+            return intake_presealed(
+                self.registry.customers,
+                presealed,
+                actor=self.actor,
+                reason=self.reason,
+                refuse_erased=not self.allow_erased,
+            )
         customers: list[Customer | PreparedCustomer] = []
         for row in rows:
             assert row.customer is not None and row.target is not None
@@ -459,8 +458,12 @@ class _Importer:
             if customer.id != row.target:
                 customer = attrs.evolve(customer, id=row.target)
             customers.append(customer)
+        if not self.allow_erased:
+            return intake_refusing_erased(
+                self.registry.customers, customers, actor=self.actor, reason=self.reason
+            )
         return self.registry.customers.intake_many(
-            customers, actor=self.actor, reason=self.reason, batch_size=len(customers)
+            customers, actor=self.actor, reason=self.reason, batch_size=max(1, len(customers))
         )
 
     def _created(self, rows: list[_Row], result: BulkResult) -> None:

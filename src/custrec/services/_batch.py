@@ -14,7 +14,7 @@ from custrec.security.access import AccessDecision, RoleBasedPolicy
 from custrec.services._records import matched
 from custrec.services.context import Unit
 
-__all__ = ["CreateDecisions", "claim_keys", "may_create"]
+__all__ = ["CreateDecisions", "claim_keys", "clash_kinds", "may_create"]
 
 CreateDecisions = dict[tuple[RoleBasedPolicy, str | None, str | None], AccessDecision]
 """A batch's decisions on ``create`` by policy and the resource's owner and team (see
@@ -83,3 +83,17 @@ def claim_keys(
     for key in keys:
         seen.setdefault(key, customer_id)
     return ()
+
+
+def clash_kinds(
+    keys: Collection[StrongKey],
+    tokens: Mapping[MatchKey, tuple[str, ...]],
+    found: Mapping[str, Sequence[str]],
+    seen: Mapping[StrongKey, str],
+) -> tuple[str, ...]:
+    """The kinds of ``keys`` (``phone``, ``email``, ...) that made :func:`claim_keys` refuse a
+    customer: held by an earlier customer of the batch (``seen``) or found stored."""
+    kinds = {key[0] for key in keys if key in seen}
+    if found:
+        kinds.update(matched(keys, tokens, found)[1])
+    return tuple(sorted(kinds))

@@ -20,8 +20,9 @@ from custrec.matching.keys import MatchKey
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState, VerificationStatus
 from custrec.security import Action, Actor, Resource
-from custrec.services._batch import CreateDecisions, claim_keys, may_create
+from custrec.services._batch import CreateDecisions, claim_keys, clash_kinds, may_create
 from custrec.services._custom import removed_issues
+from custrec.services._erased import _ErasedMeanwhile, erased_in
 from custrec.services._preparation import (
     RESTRICTION_ISSUE,
     Issuer,
@@ -35,7 +36,13 @@ from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord
 from custrec.validation import normalize_customer, parse_customer, phone, validate
 
-__all__ = ["RESTRICTION_ISSUE", "Intake", "Preparation", "PreparedCustomer"]
+__all__ = [
+    "RESTRICTION_ISSUE",
+    "Intake",
+    "Preparation",
+    "PreparedCustomer",
+    "intake_refusing_erased",
+]
 
 _log: Final = get_logger(__name__)
 
@@ -156,9 +163,13 @@ class Intake:
         batch_size: int,
         allow_duplicates: bool,
         review: bool | None,
+        refuse_erased: bool = False,
     ) -> BulkResult:
         """See :meth:`CustomerService.intake_many
-        <custrec.services.CustomerService.intake_many>`."""
+        <custrec.services.CustomerService.intake_many>`. ``refuse_erased`` (an import's): each
+        chunk's write reads the register of erased subjects after its key look-up and raises
+        :class:`~custrec.services._erased._ErasedMeanwhile`, that chunk not written, when it
+        holds a strong key of an item (see :func:`custrec.services._erased.erased_in`)."""
         actor = check_actor(actor)
         reason = check_optional_reason(reason)
         check("batch_size", batch_size, positive_int())
@@ -184,7 +195,8 @@ class Intake:
                     rejected[position] = ValidationReport(
                         (Issue(path="", code="type", message="expected a mapping or a Customer"),)
                     )
-            with self._context.unit() as unit:
+            # one transaction, given up whole on any error: its writes take no savepoints
+            with self._context.unit() as unit, unit.all_or_nothing():
                 existing = {
                     r.id for r in unit.session.customers.get_many(c.id for _, c in prepared)
                 }
@@ -216,6 +228,8 @@ class Intake:
                     found = unit.session.customers.lookup_many(
                         t for looked_up in tokens.values() for t in looked_up
                     )
+                if refuse_erased and erased_in(unit, actor, tokens):
+                    raise _ErasedMeanwhile("the register of erased subjects changed meanwhile")
                 accepted: list[tuple[Customer, frozenset[StrongKey]]] = []
                 for position, customer, keys in allowed:
                     clash = claim_keys(
@@ -223,6 +237,8 @@ class Intake:
                     )
                     if clash:
                         duplicates[position] = clash
+                        kinds = clash_kinds(keys, tokens, found, seen)
+                        unit.audit_duplicate(actor, clash, kinds, at=now)
                         continue
                     accepted.append((customer, keys))
                 index_keys = [
@@ -330,3 +346,31 @@ class Intake:
             fields=self._context.fields.cached(),
         )
         return record, report
+
+
+def intake_refusing_erased(
+    service: object,
+    items: Sequence[Customer | PreparedCustomer],
+    *,
+    actor: Actor,
+    reason: str | None,
+) -> BulkResult:
+    """``service.intake_many(items)`` (``registry.customers``) in one transaction that also
+    reads the register of erased subjects after its key look-up and raises
+    :class:`~custrec.services._erased._ErasedMeanwhile`, nothing written, when it holds a strong
+    key of an item: an import's write of rows it did not preseal (see
+    :func:`custrec.services._presealed.intake_presealed`)."""
+    intake = getattr(service, "_intake", None)
+    if not isinstance(intake, Intake):
+        raise TypeError("expected a registry's customer service")
+    if not items:
+        return BulkResult()
+    return intake.many(
+        items,
+        actor=actor,
+        reason=reason,
+        batch_size=len(items),
+        allow_duplicates=False,
+        review=None,
+        refuse_erased=True,
+    )

@@ -48,19 +48,20 @@ from custrec.matching.keys import MatchKey
 from custrec.model.custom import CustomFieldSet
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
-from custrec.security import Action, Actor, DataKey, IndexKeys, KeyRing, Resource
+from custrec.security import Actor, DataKey, IndexKeys, KeyRing, Resource
 from custrec.security.keyring import _data_key_aad
-from custrec.services._batch import claim_keys, may_create
-from custrec.services._erased import held_tokens, register_empty
+from custrec.services._batch import claim_keys, clash_kinds, may_create
+from custrec.services._erased import _ErasedMeanwhile, erased_in
 from custrec.services._records import (
     Records,
     customer_row,
     match_keys,
     stored_form,
 )
-from custrec.services.context import Context, Unit, check_actor, check_optional_reason
+from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
+from custrec.storage._bulk import all_or_nothing
 from custrec.storage.codec import EncryptingCodec, stored_keys
 
 __all__ = [
@@ -315,23 +316,6 @@ def presealer(service: object, *, actor: Actor, review: bool | None = None) -> P
     )
 
 
-class _ErasedMeanwhile(Exception):
-    """Raised by :func:`intake_presealed` (``refuse_erased``) when the register of erased
-    subjects holds a strong key of an item: nothing was written; ask the register again
-    (``registry.privacy.erased_keys``) and leave those items out."""
-
-
-def _erased_in(unit: Unit, actor: Actor, tokens: Mapping[MatchKey, tuple[str, ...]]) -> bool:
-    """Whether the register of erased subjects holds one of ``tokens``, as
-    ``registry.privacy.erased_keys`` answers ``actor`` (nothing for one without the right to
-    create)."""
-    if not tokens or not unit.context.policy.decide(actor, Action.CREATE, Resource()).allowed:
-        return False
-    if register_empty(unit):
-        return False
-    return bool(held_tokens(unit, (t for looked_up in tokens.values() for t in looked_up)))
-
-
 def intake_presealed(
     service: object,
     items: Sequence[Presealed],
@@ -344,9 +328,10 @@ def intake_presealed(
     read as ``intake_many``'s (positions are indexes into ``items``). ``ValueError`` for an
     item this registry's presealer did not make for ``actor`` (nothing is written).
     ``refuse_erased``: the register of erased subjects is read in that transaction too (one
-    query while it is empty) and :class:`_ErasedMeanwhile` raised, nothing written, when it
-    holds a strong key of an item the actor may create (an erasure committed after the caller
-    asked ``erased_keys``, which answers only an actor with the right to create)."""
+    query while it is empty) and :class:`~custrec.services._erased._ErasedMeanwhile` raised,
+    nothing written, when it holds a strong key of an item the actor may create (an erasure
+    committed after the caller asked ``erased_keys``, which answers only an actor with the
+    right to create)."""
     actor = check_actor(actor)
     reason = check_optional_reason(reason)
     context, records = _parts(service)
@@ -364,7 +349,8 @@ def intake_presealed(
     assert isinstance(codec, EncryptingCodec)
     now = context.now()  # audit and history in write order (rows keep their preparation time)
     # as a bulk intake's batch: many new objects kept until the commit, no reference cycle
-    with paused(), context.unit() as unit:
+    # given up whole on any error, so its writes take no savepoints (Unit.all_or_nothing)
+    with paused(), context.unit() as unit, unit.all_or_nothing():
         existing = {r.id for r in unit.session.customers.get_many(i.row.id for i in items)}
         allowed: list[tuple[int, Presealed]] = []
         for position, item in enumerate(items):
@@ -386,7 +372,7 @@ def intake_presealed(
         # later commits): an erasure committed before the look-up removed its customer's keys,
         # so the look-up misses that customer, but this later statement sees the register
         # entries; one committed after the look-up leaves its customer found as the holder.
-        if refuse_erased and _erased_in(unit, actor, tokens):
+        if refuse_erased and erased_in(unit, actor, tokens):
             raise _ErasedMeanwhile("the register of erased subjects changed during the import")
         accepted: list[tuple[Presealed, CustomerRow]] = []  # each with its row, indexed
         indexed: dict[MatchKey, str] = {}  # the current token of each other match key
@@ -394,6 +380,8 @@ def intake_presealed(
             clash = claim_keys(item.strong, item.row.id, tokens, found, seen)
             if clash:
                 duplicates[position] = clash
+                kinds = clash_kinds(item.strong, tokens, found, seen)
+                unit.audit_duplicate(actor, clash, kinds, at=now)
                 continue
             index_keys = []
             for key in item.keys:
@@ -439,7 +427,8 @@ def intake_presealed(
         elif wrapped:  # committed before the rows, as a unit commits a separate store's keys
             assert key_store is not None
             with key_store.transaction() as key_session:
-                key_session.keys.put_many(wrapped)
+                with all_or_nothing(key_session):
+                    key_session.keys.put_many(wrapped)
                 key_session.commit()
         unit.commit()
     return BulkResult(

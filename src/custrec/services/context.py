@@ -56,6 +56,7 @@ from custrec.storage import (
     Session,
     Store,
 )
+from custrec.storage._bulk import all_or_nothing
 from custrec.storage.codec import RecordCodec, Sealer
 from custrec.storage.sealing import (
     QUEUE_REJECTED,
@@ -181,6 +182,12 @@ class Unit:
         self.committed = False
         self._fields: CustomFieldSet | None = None
 
+    def all_or_nothing(self) -> AbstractContextManager[None]:
+        """A block of bulk writes that the unit gives up whole on any error: on the SQL stores
+        their write methods then take no savepoint each (``SQLSession.all_or_nothing``), which
+        spares copying every page they change; elsewhere nothing changes."""
+        return all_or_nothing(self.session)
+
     def fields(self) -> CustomFieldSet:
         """The custom-field definitions as the store holds them, read once per unit."""
         if self._fields is None:
@@ -252,6 +259,40 @@ class Unit:
         target = f" customer {resource.customer_id}" if resource.customer_id else ""
         raise AccessDenied(f"actor {actor.id} may not {action.value}{target} ({decision.reason})")
 
+    def audit_duplicate(
+        self,
+        actor: Actor,
+        existing_ids: Sequence[str],
+        kinds: Sequence[str],
+        *,
+        at: datetime,
+        customer_id: str | None = None,
+    ) -> None:
+        """Audit the refusal of a record that shares a strong key with ``existing_ids``
+        (``customer.duplicate``, outcome ``refused``, the kinds of key; ``customer_id`` the
+        updated customer, if any), with one entry per customer it names: they become known to
+        the actor. Written with the unit (a bulk intake reports the refusal, not raises it)."""
+        fields = sorted(set(kinds))
+        self.audit(
+            actor,
+            "customer.duplicate",
+            at=at,
+            customer_id=customer_id,
+            fields=fields,
+            reason=f"{len(existing_ids)} customers hold the key",
+            outcome="refused",
+        )
+        for existing in sorted(existing_ids):
+            self.audit(
+                actor,
+                "customer.duplicate",
+                at=at,
+                customer_id=existing,
+                fields=fields,
+                reason="named in a refusal",
+                outcome="refused",
+            )
+
     def refuse_duplicate(
         self,
         actor: Actor,
@@ -262,29 +303,10 @@ class Unit:
         customer_id: str | None = None,
     ) -> NoReturn:
         """Refuse a record that shares a strong key with ``existing_ids``: the refusal is
-        audited (``customer.duplicate``, outcome ``refused``; ``customer_id`` the updated
-        customer, if any) with one entry per customer it names (they become known to the
-        actor), committed, and raised as :class:`~custrec.errors.DuplicateCustomer`. Nothing
-        else of the unit is written (call it before any write)."""
-        self.audit(
-            actor,
-            "customer.duplicate",
-            at=at,
-            customer_id=customer_id,
-            fields=sorted(set(kinds)),
-            reason=f"{len(existing_ids)} customers hold the key",
-            outcome="refused",
-        )
-        for existing in sorted(existing_ids):
-            self.audit(
-                actor,
-                "customer.duplicate",
-                at=at,
-                customer_id=existing,
-                fields=sorted(set(kinds)),
-                reason="named in a refusal",
-                outcome="refused",
-            )
+        audited (:meth:`audit_duplicate`), committed, and raised as
+        :class:`~custrec.errors.DuplicateCustomer`. Nothing else of the unit is written (call
+        it before any write)."""
+        self.audit_duplicate(actor, existing_ids, kinds, at=at, customer_id=customer_id)
         self.commit()
         raise DuplicateCustomer(existing_ids, kinds)
 

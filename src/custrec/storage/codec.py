@@ -39,6 +39,7 @@ from custrec.model.serialization import SCHEMA_VERSION
 from custrec.security import DocumentCipher, KeyRing, decrypt_json, encrypt_json
 from custrec.security.crypto import DataKey
 from custrec.storage import _direct, _packed
+from custrec.storage._bulk import all_or_nothing
 from custrec.storage.protocols import KeyTable, Session, Store
 from custrec.storage.types import WrappedKey
 
@@ -332,9 +333,11 @@ class _KeySource:
         if self._key_store is None:
             return action(self._session.keys)
         with self._key_store.transaction(readonly=not write) as key_session:
-            result = action(key_session.keys)
-            if write:
-                key_session.commit()
+            if not write:
+                return action(key_session.keys)
+            with all_or_nothing(key_session):  # one write, then commit: given up whole
+                result = action(key_session.keys)
+            key_session.commit()
             return result
 
     def get(self, customer_id: str) -> WrappedKey | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar
 
 from custrec.errors import StorageError
@@ -81,6 +82,7 @@ class SQLSession(ABC, Generic[_C]):
         self._conn = conn
         self._readonly = readonly
         self._state = ACTIVE
+        self._unguarded = False  # inside all_or_nothing(): write methods take no savepoint
         tables = self._tables()
         self._customers: CustomerTable = tables[0]
         self._activities: ActivityTable = tables[1]
@@ -95,6 +97,20 @@ class SQLSession(ABC, Generic[_C]):
     def __repr__(self) -> str:
         mode = "read-only" if self._readonly else "read-write"
         return f"<{self._label} {mode} {self._state}>"
+
+    @contextmanager
+    def all_or_nothing(self) -> Iterator[None]:
+        """Within this block a write method takes no savepoint of its own, and one that fails
+        leaves the session aborted (only a rollback is left) instead of as it was before the
+        call. For bulk writes whose caller gives the whole transaction up on any error: inside
+        a savepoint the database copies each page a write changes before changing it (on
+        SQLite into a temporary file once it is larger than 64 KiB), which a batch of thousands
+        of rows into a large store pays for page by page."""
+        previous, self._unguarded = self._unguarded, True
+        try:
+            yield
+        finally:
+            self._unguarded = previous
 
     @property
     def readonly(self) -> bool:
@@ -277,7 +293,7 @@ def operation(
     A write method runs inside a savepoint, so a method that fails leaves the session exactly as
     it was before the call (``history.append`` is all or none, say). A method that writes with
     one statement (``single_statement``) needs none where the database undoes a failed statement
-    by itself (``_atomic_statements``).
+    by itself (``_atomic_statements``), and none runs in :meth:`SQLSession.all_or_nothing`.
     """
 
     def decorate(method: Callable[Concatenate[_T, _P], _R]) -> Callable[Concatenate[_T, _P], _R]:
@@ -289,6 +305,13 @@ def operation(
             try:
                 if not write or (single_statement and session._atomic_statements):
                     return method(self, *args, **kwargs)
+                if session._unguarded:  # all_or_nothing(): a failure gives the session up
+                    try:
+                        return method(self, *args, **kwargs)
+                    except BaseException:
+                        if session._state == ACTIVE:
+                            session._state = "aborted"
+                        raise
                 session._open_operation()
                 try:
                     result = method(self, *args, **kwargs)
