@@ -318,8 +318,11 @@ class _PostgresSession(SQLSession[_Conn]):
                 self._reconnect(conn)
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
 
-    def _open_operation(self) -> None:
+    def _write_starts(self) -> None:
         self._read_keys.clear()  # a write may change a data key read with its customer
+
+    def _open_operation(self) -> None:
+        self._write_starts()
         self._key_locks_before = self._key_locks.save()
         if self._alone:  # one statement, undone by the server when it fails
             self._bare = self._savepoint_sent = self._in_operation = False

@@ -56,7 +56,7 @@ from custrec.storage import (
     Session,
     Store,
 )
-from custrec.storage._bulk import all_or_nothing
+from custrec.storage._bulk import all_or_nothing, with_savepoints
 from custrec.storage.codec import RecordCodec, Sealer
 from custrec.storage.sealing import (
     QUEUE_REJECTED,
@@ -337,8 +337,9 @@ class Unit:
             self.tickets += self.context.queue_audit(self.session, self.pending)
             self.queued = True
             return
-        sealed = self.context.seal_or_queue(self.session, self.pending)
-        if sealed is None:
+        sealed, tickets = self.context.seal_or_queue(self.session, self.pending)
+        if sealed is None:  # queued: sealed after the commit when due, as a small unit's are
+            self.tickets += tickets
             self.queued = True
             return
         self.sealed = sealed
@@ -527,19 +528,24 @@ class Context:
         two round trips more; queued, the entries of many units are sealed in one session."""
         return queue_entries(session, entries, self.chain)
 
-    def seal_or_queue(self, session: Session, entries: Sequence[AuditRecord]) -> SealedBatch | None:
+    def seal_or_queue(
+        self, session: Session, entries: Sequence[AuditRecord]
+    ) -> tuple[SealedBatch | None, list[int]]:
         """In a write session of a store whose writers run in parallel: seal what others
         queued and append ``entries`` after them when no other session holds the log's lock,
         and return what was sealed; else (or when sealing fails, which leaves the session as
-        it was, and warns) queue ``entries`` and return ``None``. Never waits."""
+        it was, and warns) queue ``entries`` and return their tickets. Never waits. The
+        attempt keeps its savepoints inside a bulk unit's ``all_or_nothing()`` block, so a
+        failed sealing does not give the unit up."""
         try:
-            _, sealed = seal_in(session, self.chain, now=self.now, wait=False, entries=entries)
+            with with_savepoints(session):
+                _, sealed = seal_in(session, self.chain, now=self.now, wait=False, entries=entries)
         except (StorageError, ValueError) as exc:
             _sealing_failed(exc)
             sealed = None
         if sealed is None:
-            queue_entries(session, entries, self.chain)
-        return sealed
+            return None, queue_entries(session, entries, self.chain)
+        return sealed, []
 
     def read_seals(self, tickets: Sequence[int]) -> bool:
         """Whether a unit that queued ``tickets`` seals after its commit: a multiple of

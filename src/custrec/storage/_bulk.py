@@ -13,10 +13,18 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import cast
 
-__all__ = ["all_or_nothing"]
+__all__ = ["all_or_nothing", "with_savepoints"]
 
 
 def all_or_nothing(session: object) -> AbstractContextManager[None]:
     """The session's ``all_or_nothing()`` block where it has one, else an empty block."""
     block = getattr(session, "all_or_nothing", None)
+    return nullcontext() if block is None else cast(AbstractContextManager[None], block())
+
+
+def with_savepoints(session: object) -> AbstractContextManager[None]:
+    """A block inside :func:`all_or_nothing` whose write methods take their savepoints again
+    (``SQLSession.with_savepoints``): for an attempt whose failure the caller catches and
+    recovers from (sealing the audit queue), which must leave the session as it was."""
+    block = getattr(session, "with_savepoints", None)
     return nullcontext() if block is None else cast(AbstractContextManager[None], block())

@@ -112,6 +112,20 @@ class SQLSession(ABC, Generic[_C]):
         finally:
             self._unguarded = previous
 
+    @contextmanager
+    def with_savepoints(self) -> Iterator[None]:
+        """Within this block (inside :meth:`all_or_nothing`) write methods take their
+        savepoints again: for an attempt whose failure the caller recovers from."""
+        previous, self._unguarded = self._unguarded, False
+        try:
+            yield
+        finally:
+            self._unguarded = previous
+
+    def _write_starts(self) -> None:
+        """A write method starts without a savepoint (inside :meth:`all_or_nothing`): what a
+        dialect must forget before any write (a cache of rows the write may change)."""
+
     @property
     def readonly(self) -> bool:
         """Whether this session refuses writes."""
@@ -306,6 +320,7 @@ def operation(
                 if not write or (single_statement and session._atomic_statements):
                     return method(self, *args, **kwargs)
                 if session._unguarded:  # all_or_nothing(): a failure gives the session up
+                    session._write_starts()
                     try:
                         return method(self, *args, **kwargs)
                     except BaseException:
