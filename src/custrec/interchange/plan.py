@@ -51,6 +51,7 @@ from custrec.errors import (
     DuplicateCustomer,
     Erased,
     NotFound,
+    StorageError,
     ValidationFailed,
     VersionConflict,
 )
@@ -430,9 +431,16 @@ class _Importer:
             try:
                 result = self._write_new(rows)
                 break
-            except _ErasedMeanwhile:  # erased since check_erased: those rows are left out
+            except _ErasedMeanwhile as exc:  # erased since check_erased: left out
                 self.check_erased(rows)
-                rows = [r for r in rows if r.outcome is None]
+                left = [r for r in rows if r.outcome is None]
+                if len(left) == len(rows):  # the register and the rows' keys disagree
+                    raise StorageError(
+                        "the register of erased subjects changed during the import and its "
+                        "rows could not be told apart; run the import again",
+                        retry_safe=True,
+                    ) from exc
+                rows = left
         self._created(rows, result)
 
     def _write_new(self, rows: list[_Row]) -> BulkResult:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore, cli
+from custrec.errors import StorageError
 from custrec.interchange import (
     ErrorFile,
     ImportMapping,
@@ -257,6 +258,21 @@ def test_an_erasure_committed_after_the_check_still_keeps_the_row_out(
     assert counts(report) == {"created": 1, "erased_subject": 1}
     assert [r.outcome for r in report.row_ids] == [Outcome.ERASED_SUBJECT, Outcome.CREATED]
     assert len(answers) == 2 and not answers[0] and answers[1]
+
+
+def test_an_import_that_cannot_tell_which_rows_the_register_holds_fails_instead_of_looping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The write keeps finding a register entry that the chunk's check does not see (they
+    would have to disagree on a row's keys): the import stops with a retry-safe error, nothing
+    of the chunk written, instead of asking again forever."""
+    registry = Registry(MemoryStore(), keyring=KeyRing.generate())
+    monkeypatch.setattr(_erased, "register_empty", lambda unit: False)
+    monkeypatch.setattr(_erased, "held_tokens", lambda unit, tokens: {"a token"})
+    with pytest.raises(StorageError, match="run the import again") as failed:
+        run(registry, [row("张三", PHONE)], "a")
+    assert failed.value.retry_safe
+    assert registry.customers.count(actor=ADMIN) == 0
 
 
 def test_an_empty_register_is_not_asked_about_each_key(
