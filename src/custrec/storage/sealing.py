@@ -7,15 +7,16 @@ Two ways into the audit log:
   after it, numbered and (with an :class:`~custrec.security.AuditChain`) HMAC-chained. On a
   backend that runs writers in parallel, reading the last entry takes the log's lock until the
   session ends, so every writer that appends this way waits for the others' commits.
-- on a backend with ``capabilities.concurrent_writes`` the registry instead queues entries in
-  the writing session, without waiting: when no other session holds the log's lock, the
-  writer takes it, seals whatever others queued and appends its own entries after them
-  (:func:`seal_in`); when another session holds it, the writer queues its entries
-  (:func:`queue_entries`, no lock) and commits. Reads only queue theirs; every
-  ``SEAL_EVERY``-th queued read, and a writer whose sealing batch was full (a backlog), seal
-  what is queued after their commit (:func:`seal_more`). :func:`seal_queue` seals
-  everything, waiting for the lock (before the log is read or verified, and to recover the
-  entries of a writer that stopped before they were sealed).
+- on a backend with ``capabilities.concurrent_writes`` the registry instead queues entries
+  without waiting (:func:`queue_entries`, no lock): a read's in one statement of its own, a
+  write's in its own transaction, with its data. A unit whose queue ticket is due (every
+  ``SEAL_EVERY``-th ticket, or by the rate rule of ``Context.read_seals``) seals what is queued
+  after its commit (:func:`seal_more`). A bulk unit (``SEAL_EVERY`` entries or more) and the
+  log's own work instead try the lock in their transaction: got it, they seal whatever others
+  queued and append their own entries after them (:func:`seal_in`); busy, they queue theirs
+  like any unit. :func:`seal_queue` seals everything, waiting for the lock (before the log is
+  read or verified, and to recover the entries of a unit that stopped before they were
+  sealed).
 """
 
 from __future__ import annotations
@@ -197,12 +198,12 @@ def seal_more(
     rounds: int = LIVELY_ROUNDS,
 ) -> list[SealedBatch]:
     """After a commit: seal what is queued, without waiting, for at most ``rounds`` sealing
-    sessions; return what they sealed. The registry calls it after a writer whose sealing
-    batch was full (a backlog) and after every ``SEAL_EVERY``-th queued read.
+    sessions; return what they sealed. The registry calls it after a unit whose queue ticket
+    is due (see the module docs) and after one whose sealing batch was full (a backlog).
 
-    A session that finds the lock taken (and every read) queues its entries, commits and goes
-    on; the entries are sealed by the next session that gets the lock: a caller of this
-    function, the next writer, or the next audit read (which waits for the lock).
+    A unit that queued its entries commits and goes on; they are sealed by the next session
+    that gets the lock: a caller of this function, a bulk unit, or the next audit read (which
+    waits for the lock).
     """
     return _rounds(store, chain, now=now, wait=False, batch_size=SEAL_BATCH, rounds=rounds)
 
