@@ -231,14 +231,14 @@ class Intake:
                 if refuse_erased and erased_in(unit, actor, tokens):
                     raise _ErasedMeanwhile("the register of erased subjects changed meanwhile")
                 accepted: list[tuple[Customer, frozenset[StrongKey]]] = []
+                refused: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # audited last
                 for position, customer, keys in allowed:
                     clash = claim_keys(
                         keys, customer.id, tokens, found, seen, check=not allow_duplicates
                     )
                     if clash:
                         duplicates[position] = clash
-                        kinds = clash_kinds(keys, tokens, found, seen)
-                        unit.audit_duplicate(actor, clash, kinds, at=now)
+                        refused.append((clash, clash_kinds(keys, tokens, found, seen)))
                         continue
                     accepted.append((customer, keys))
                 index_keys = [
@@ -270,6 +270,9 @@ class Intake:
                         change=True,
                     )
                     added.append(customer.id)
+                # after the creations: a refusal may name a customer created in this chunk
+                for clash, kinds in refused:
+                    unit.audit_duplicate(actor, clash, kinds, at=now)
                 unit.session.customers.add_many(rows, skip_existing=False)
                 if histories:
                     unit.session.history.append(histories)

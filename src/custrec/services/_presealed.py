@@ -375,13 +375,13 @@ def intake_presealed(
         if refuse_erased and erased_in(unit, actor, tokens):
             raise _ErasedMeanwhile("the register of erased subjects changed during the import")
         accepted: list[tuple[Presealed, CustomerRow]] = []  # each with its row, indexed
+        refused: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # audited after the creations
         indexed: dict[MatchKey, str] = {}  # the current token of each other match key
         for position, item in allowed:
             clash = claim_keys(item.strong, item.row.id, tokens, found, seen)
             if clash:
                 duplicates[position] = clash
-                kinds = clash_kinds(item.strong, tokens, found, seen)
-                unit.audit_duplicate(actor, clash, kinds, at=now)
+                refused.append((clash, clash_kinds(item.strong, tokens, found, seen)))
                 continue
             index_keys = []
             for key in item.keys:
@@ -419,6 +419,8 @@ def intake_presealed(
                 actor, "customer.create", at=now, customer_id=cid, reason=reason, change=True
             )
             added.append(cid)
+        for clash, kinds in refused:  # a refusal may name a customer created just above
+            unit.audit_duplicate(actor, clash, kinds, at=now)
         if rows:
             unit.session.customers.add_many(rows, skip_existing=False)
             unit.session.history.append(histories)

@@ -5,7 +5,8 @@ the item's position in ``BulkResult.duplicates`` with the ids of the customers h
 phone, e-mail or identifier, stored or created earlier in the same run. Those ids become known
 to the actor, so each refused item leaves the entries a refused ``intake`` leaves: one for the
 refusal (``customer.duplicate``, outcome ``refused``, the kinds of key, never a value) and one
-per customer it names, in the order of the items.
+per customer it names, in the order of the items, after the batch's creations (a refusal may
+name a customer created earlier in the same batch).
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def test_each_refused_item_of_intake_many_is_audited_with_the_customers_it_names
     assert registry.audit.verify(actor=AUDITOR).ok
     trail = repr(registry.audit.trail(actor=AUDITOR, limit=500))
     assert PHONE not in trail and OTHER_PHONE not in trail and EMAIL not in trail
+    # the customer created in the run is in the log before the refusal that names it
+    about_it = [
+        e.action
+        for e in registry.audit.trail(actor=AUDITOR, limit=500)
+        if e.customer_id == first_of_run
+    ]
+    assert about_it == ["customer.create", "customer.duplicate"]
 
 
 def test_a_bulk_intake_without_duplicates_leaves_no_refusal(registry: Registry) -> None:
