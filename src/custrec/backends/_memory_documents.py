@@ -168,7 +168,8 @@ class MemoryDocuments:
     def get_many(self, kind: str, document_ids: Iterable[str]) -> list[DocumentRow]:
         self._session.check_open()
         checks.check_text(kind, "kind")
-        wanted = sorted({checks.check_text(i, "document_id") for i in document_ids})
+        ids = checks.text_items(document_ids, "document_id")
+        wanted = sorted({checks.check_text(i, "document_id") for i in ids})
         rows = self._state.documents
         return [row for i in wanted if (row := rows.get(_joined(kind, i))) is not None]
 

@@ -296,7 +296,7 @@ class _Customers(_Tables):
 
     def get_many(self, customer_ids: Iterable[str]) -> list[CustomerRow]:
         self._check_open()
-        ids = set(customer_ids)
+        ids = set(checks.text_items(customer_ids, "customer_id"))
         checks.check_texts(ids, "customer_id")
         rows = {self._state.customers.get(i) for i in ids}
         return sorted((r for r in rows if r is not None), key=lambda r: r.id)
@@ -337,7 +337,7 @@ class _Customers(_Tables):
         self._check_open()
         if limit is not None:
             checks.check_limit(limit)
-        keys = set(index_keys)
+        keys = set(checks.text_items(index_keys, "index key"))
         checks.check_texts(keys, "index key")
         found: dict[str, list[str]] = {}
         for key in keys:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
@@ -88,6 +88,7 @@ __all__ = [
     "check_work",
     "check_work_filter",
     "seq_window",
+    "text_items",
     "version",
 ]
 
@@ -118,6 +119,19 @@ def check_text(value: object, name: str) -> str:
 def check_optional_text(value: object, name: str) -> str | None:
     """As :func:`check_text`, but ``None`` passes."""
     return None if value is None else check_text(value, name)
+
+
+_I = TypeVar("_I", bound=Iterable[object])
+
+
+def text_items(values: _I, name: str) -> _I:
+    """``values`` as given, unless it is a single text: a ``str`` (or ``bytes``) iterates as
+    its characters, so ``get_many("c-1")`` would look up ``"c"``, ``"-"`` and ``"1"``;
+    ``TypeError`` instead. Whatever else it holds is checked by the caller."""
+    if isinstance(values, str | bytes | bytearray | memoryview):
+        what = type(values).__name__
+        raise TypeError(f"{name}s must be a collection of texts, not a single {what}")
+    return values
 
 
 def check_texts(values: Iterable[object], name: str) -> None:

@@ -399,7 +399,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
 
     @reads
     def get_many(self, customer_ids: Iterable[str]) -> builtins.list[CustomerRow]:
-        ids = list(dict.fromkeys(customer_ids))
+        ids = list(dict.fromkeys(checks.text_items(customer_ids, "customer_id")))
         checks.check_texts(ids, "customer_id")
         if not ids:
             return []
@@ -454,7 +454,7 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
         never read past the cap.
         """
         bound = None if limit is None else checks.bounded(limit)
-        keys = list(dict.fromkeys(index_keys))
+        keys = list(dict.fromkeys(checks.text_items(index_keys, "index key")))
         checks.check_texts(keys, "index key")
         found: dict[str, list[str]] = {}
         if not keys:

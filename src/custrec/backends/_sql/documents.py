@@ -204,7 +204,8 @@ class DocumentTableBase(SQLTable):
     def get_many(self, kind: str, document_ids: Iterable[str]) -> builtins.list[DocumentRow]:
         """500 ids a statement, each a seek of the primary key."""
         checks.check_text(kind, "kind")
-        wanted = sorted({checks.check_text(i, "document_id") for i in document_ids})
+        ids = checks.text_items(document_ids, "document_id")
+        wanted = sorted({checks.check_text(i, "document_id") for i in ids})
         found: builtins.list[DocumentRow] = []
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]

@@ -375,6 +375,19 @@ class CustomerTableContract(_StoreFixtures):
             assert s.customers.get_many([]) == []
             assert s.customers.get_many(iter([b])) == [s.customers.get(b)]
 
+    @pytest.mark.parametrize("single", ["a", b"a"], ids=["str", "bytes"])
+    def test_get_many_and_lookup_many_refuse_a_single_text(
+        self, store: Store, single: object
+    ) -> None:
+        # a str iterates as its characters: get_many("c-1") would look up "c", "-" and "1"
+        with writing(store) as s:
+            s.customers.add(customer("a", index_keys={"a"}))
+        with reading(store) as s:
+            with pytest.raises(TypeError, match="collection"):
+                s.customers.get_many(single)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="collection"):
+                s.customers.lookup_many(single)  # type: ignore[arg-type]
+
     @pytest.mark.parametrize(
         ("facet", "value"),
         [

@@ -388,6 +388,17 @@ class DocumentContract(_DocumentArgumentRules):
             assert s.documents.get_many("erased_subject", []) == []
             assert s.documents.get_many("sampling", ids) == []
 
+    @pytest.mark.parametrize("single", ["a", b"a"], ids=["str", "bytes"])
+    def test_documents_get_many_refuses_a_single_text_for_its_ids(
+        self, store: Store, single: object
+    ) -> None:
+        # a str iterates as its characters: "abc" would look up "a", "b" and "c"
+        row = document("a", kind="erased_subject")
+        with writing(store) as s:
+            s.documents.add(row)
+        with reading(store) as s, pytest.raises(TypeError, match="collection"):
+            s.documents.get_many("erased_subject", single)  # type: ignore[arg-type]
+
     def test_documents_update_replaces_tag_updated_at_and_payload_only(self, store: Store) -> None:
         row = document(tag="batch-1")
         with writing(store) as s:
