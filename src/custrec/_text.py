@@ -23,9 +23,11 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 INVALID_CHARACTER_MESSAGE = "contains a lone surrogate or a NUL character, which cannot be stored"
 """The message of a ``text.invalid_character`` issue (it never repeats the text)."""
 # Dash-like characters that NFKC leaves alone but people type inside numbers.
-_DASHES = str.maketrans(
-    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff70", "-")
-)
+_DASH_CHARACTERS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff70"
+_DASHES = str.maketrans(dict.fromkeys(_DASH_CHARACTERS, "-"))
+# Whether a text holds any of them: one search costs a fraction of a translate, which looks
+# every character of a non-ASCII text up in the table (names and addresses seldom hold one).
+_ANY_DASH = re.compile(f"[{_DASH_CHARACTERS}]")
 
 
 def has_invalid_character(value: str) -> bool:
@@ -39,7 +41,10 @@ def has_invalid_character(value: str) -> bool:
 
 def nfkc(value: str) -> str:
     """Return ``value`` in Unicode NFKC form, with dash-like characters folded to ``-``."""
-    return unicodedata.normalize("NFKC", value).translate(_DASHES)
+    text = unicodedata.normalize("NFKC", value)
+    if type(text) is str and _ANY_DASH.search(text) is None:
+        return text  # what translate gives: nothing to fold
+    return text.translate(_DASHES)  # a str subclass given back by normalize: a plain str
 
 
 def clean(value: str) -> str:

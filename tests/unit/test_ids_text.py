@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custrec._text import clean, compact, nfkc
+from custrec._text import _DASH_CHARACTERS, _DASHES, clean, compact, nfkc
 from custrec.model.ids import id_timestamp_ms, is_valid_id, new_id
 
 
@@ -33,6 +34,27 @@ def test_full_width_text_is_folded() -> None:
     assert nfkc("１３８－００１３") == "138-0013"
     assert clean("  张　三  ") == "张 三"
     assert compact("＋８６ １３８-００１３", strip=" -") == "+86138" + "0013"
+
+
+class _Text(str):
+    """A str subclass, as an application may pass."""
+
+
+# A dash-like character nfkc folds, or a compatibility form NFKC turns into one or into a plain
+# hyphen (full-width and small hyphen-minus), or none.
+_DASH = st.sampled_from([*_DASH_CHARACTERS, "\uff0d", "\ufe63", ""])
+
+
+@given(st.text(max_size=6), _DASH, st.text(max_size=6), st.booleans())
+def test_nfkc_is_the_normal_form_with_its_dashes_folded(
+    before: str, dash: str, after: str, subclass: bool
+) -> None:
+    """nfkc translates only a text holding a dash-like character (one search for them decides):
+    the answer is a plain str equal to NFKC then the translation, for str subclasses too."""
+    value = before + dash + after
+    result = nfkc(_Text(value) if subclass else value)
+    assert result == unicodedata.normalize("NFKC", value).translate(_DASHES)
+    assert type(result) is str
 
 
 @given(st.text())
