@@ -37,6 +37,7 @@ from custrec.model.serialization import SCHEMA_VERSION
 from custrec.retention import RetentionAction
 from custrec.security import AccessDecision, Action, Actor, Resource, mask_custom, mask_record
 from custrec.services._custom import row_facets, search_keys
+from custrec.services._personal import general_paths, record_paths
 from custrec.services.context import Context, Unit
 from custrec.storage import HIDDEN_STATES, ActivityRow, CustomerFilter, CustomerRow, HistoryRecord
 
@@ -485,10 +486,9 @@ class Records:
 
     def personal_paths(self, customer: Customer) -> list[str]:
         """The concrete personal field paths holding a value (what an unmasked read reveals)."""
-        data = self._context.converter.unstructure(customer)
-        paths: list[str] = []
-        for field in personal_fields(Customer):
-            paths.extend(_concrete_paths(data, field.path))
+        paths = record_paths(customer)  # without unstructuring it (an unmasked read's audit)
+        if paths is None:  # a value of a type the record walk does not know
+            paths = general_paths(self._context.converter.unstructure(customer), Customer)
         return paths
 
     # ------------------------------------------------------------------------------ history
@@ -850,25 +850,3 @@ def _state_of(values: Any, name: str) -> RecordState:
         return RecordState(str(value))
     except ValueError:
         raise StorageError(f"a state change in the history holds no state {name!r}") from None
-
-
-def _concrete_paths(data: Any, path: str) -> list[str]:
-    """Expand a personal-field path with ``[]`` into the concrete paths holding a value."""
-    head, _, rest = path.partition(".")
-    many = head.endswith("[]")
-    name = head[:-2] if many else head
-    value = data.get(name) if isinstance(data, dict) else None
-    if value is None or value == [] or value == "":
-        return []
-    if many:
-        found: list[str] = []
-        for index, item in enumerate(value if isinstance(value, list) else []):
-            here = f"{name}[{index}]"
-            if rest:
-                found.extend(f"{here}.{p}" for p in _concrete_paths(item, rest))
-            else:
-                found.append(here)
-        return found
-    if rest:
-        return [f"{name}.{p}" for p in _concrete_paths(value, rest)]
-    return [name]
