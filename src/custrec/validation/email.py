@@ -93,10 +93,24 @@ def _common(text: str) -> str | None:
     local = found.group(1)
     if len(local) > _MAX_LOCAL_PART or local.lower() in _ROLE_MAILBOXES:
         return None
-    for special in email_validator.SPECIAL_USE_DOMAIN_NAMES:
-        if domain == special or domain.endswith("." + special):
-            return None
+    if _special_use(domain):
+        return None
     return f"{local}@{domain}"
+
+
+# email-validator's special-use domain names as last seen (the application may change its
+# list), as a set and as suffixes: one membership test and one endswith instead of a loop.
+_special: tuple[tuple[str, ...], frozenset[str], tuple[str, ...]] = ((), frozenset(), ())
+
+
+def _special_use(domain: str) -> bool:
+    """Whether ``domain`` is one of email-validator's special-use domain names or under one."""
+    global _special
+    names = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    known = _special
+    if names != known[0]:
+        known = _special = (names, frozenset(names), tuple(f".{name}" for name in names))
+    return domain in known[1] or domain.endswith(known[2])
 
 
 def normalize(raw: str, *, check_deliverability: bool = False) -> str:

@@ -263,3 +263,29 @@ def test_plain_ascii_addresses_take_the_fast_path(text: str) -> None:
 )
 def test_addresses_the_library_must_decide_are_left_to_it(text: str) -> None:
     assert email._common(text) is None
+
+
+_NAMES = st.lists(st.sampled_from(["test", "local", "b.test", "", "c", "arpa", "x.y"]), max_size=4)
+
+
+@given(
+    _NAMES,
+    _NAMES,
+    st.lists(st.sampled_from(["a", "b", "test", "local", "c", "x", "y", ""]), max_size=4),
+)
+def test_special_use_domains_are_found_as_the_loop_over_the_library_list_finds_them(
+    names: list[str], others: list[str], labels: list[str]
+) -> None:
+    """_special_use answers from a set and a tuple of suffixes kept for the library's list as
+    last seen: as the loop over that list, and after the application changes it."""
+    import email_validator
+
+    domain = ".".join(labels)
+    saved = email_validator.SPECIAL_USE_DOMAIN_NAMES
+    try:
+        for listed in (names, others, saved):
+            email_validator.SPECIAL_USE_DOMAIN_NAMES = listed
+            expected = any(domain == name or domain.endswith("." + name) for name in listed)
+            assert email._special_use(domain) is expected
+    finally:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES = saved
