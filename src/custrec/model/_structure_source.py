@@ -60,7 +60,7 @@ def _field(index: int, spec: FieldSpec) -> list[str]:
             *lines,
             "        if type(v) is list:",
             f"            fp = f'{{path}}.{name}' if path else {key}",
-            f"            sub = _record_function(c{index})",
+            f"            sub = f{index}",
             "            t = []",
             "            for i, x in enumerate(v):",
             "                ip = f'{fp}[{i}]'",
@@ -108,10 +108,11 @@ def _field(index: int, spec: FieldSpec) -> list[str]:
 def record_source(fields: list[FieldSpec]) -> str:
     """The source of ``record(data, path, ctx)`` for a record class with these fields.
 
-    It runs with ``cls``, ``known``, ``required``, ``_record``, ``_build``, ``_MISSING``,
-    ``_DONE``, ``UNREADABLE``, ``_invalid`` (``has_invalid_character``), ``_nfkc``,
-    ``_record_function``, each field's step ``s<i>``, each enum field's exact members ``e<i>``
-    and each list of records' class ``c<i>`` in its namespace.
+    It runs with ``cls``, ``known``, ``required``, ``_record``, ``_not_built`` (what ``_build``
+    does when ``cls`` cannot be built), ``_MISSING``, ``_DONE``, ``UNREADABLE``, ``_invalid``
+    (``has_invalid_character``), ``_nfkc``, each field's step ``s<i>``, each enum field's exact
+    members ``e<i>`` and each list of records' function ``f<i>`` (that of its class, compiled
+    on first use) in its namespace.
     """
     lines = [
         "def record(data, path, ctx):",
@@ -121,5 +122,15 @@ def record_source(fields: list[FieldSpec]) -> str:
     ]
     for index, spec in enumerate(fields):
         lines += _field(index, spec)
-    lines.append("    return _build(kwargs, cls, path, ctx)")
+    lines += [  # ``_build``, inline
+        "    finish = ctx.finish",
+        "    if finish is not None:",
+        "        hook = finish.get(cls)",
+        "        if hook is not None:",
+        "            hook(kwargs)",
+        "    try:",
+        "        return cls(**kwargs)",
+        "    except (TypeError, ValueError):  # pragma: no cover - constructors do not validate",
+        "        return _not_built(cls, path, ctx)",
+    ]
     return "\n".join(lines) + "\n"

@@ -689,13 +689,12 @@ def _compile_record(cls: type) -> _Step:
         "known": plan.known,
         "required": plan.required,
         "_record": _record,
-        "_build": _build,
+        "_not_built": _not_built,
         "_MISSING": _MISSING,
         "_DONE": _DONE,
         "UNREADABLE": UNREADABLE,
         "_invalid": has_invalid_character,
         "_nfkc": nfkc,
-        "_record_function": _record_function,
     }
     specs: list[_source.FieldSpec] = []
     for index, (name, step, required) in enumerate(plan.fields):
@@ -704,11 +703,22 @@ def _compile_record(cls: type) -> _Step:
         if kind in (_source.ENUM, _source.OPTIONAL_ENUM):
             namespace[f"e{index}"] = detail
         elif kind == _source.RECORDS:
-            namespace[f"c{index}"] = detail
+            namespace[f"f{index}"] = _first_use(namespace, f"f{index}", detail)
         specs.append((name, kind, required, name in _MULTILINE_FIELDS))
     code = compile(_source.record_source(specs), f"<custrec structure {cls.__name__}>", "exec")
     exec(code, namespace)
     return typing.cast(_Step, namespace["record"])
+
+
+def _first_use(namespace: dict[str, Any], name: str, cls: type) -> _Step:
+    """A step that puts ``_record_function(cls)`` in ``namespace[name]`` on its first call (a
+    record class may hold itself) and answers as it."""
+
+    def first(value: Any, path: str, ctx: _Context) -> Any:
+        function = namespace[name] = _record_function(cls)
+        return function(value, path, ctx)
+
+    return first
 
 
 def _record(data: Any, cls: type, path: str, ctx: _Context) -> Any:
@@ -778,8 +788,12 @@ def _build(kwargs: dict[str, Any], cls: type, path: str, ctx: _Context) -> Any:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError):  # pragma: no cover - constructors do not validate
-        ctx.add(path, "type", f"cannot build {cls.__name__}")
-        return _MISSING
+        return _not_built(cls, path, ctx)
+
+
+def _not_built(cls: type, path: str, ctx: _Context) -> Any:
+    ctx.add(path, "type", f"cannot build {cls.__name__}")
+    return _MISSING
 
 
 _FIELD_TYPES: dict[type, dict[str, Any]] = {}
