@@ -165,9 +165,26 @@ def normalize_identifier(ident: Identifier) -> Identifier:
     return attrs.evolve(ident, scheme=scheme, value=value)
 
 
+_SCHEMES: dict[str, str] = {}  # scheme text as given (a plain str) -> clean(it).upper()
+
+
+def _scheme(scheme: str) -> str:
+    """``clean(scheme).upper()``, kept for up to 1,024 plain strings (a batch's identifiers
+    name a handful of schemes)."""
+    if type(scheme) is str:
+        known = _SCHEMES.get(scheme)
+        if known is None:
+            known = clean(scheme).upper()
+            if len(_SCHEMES) >= 1024:
+                _SCHEMES.clear()
+            _SCHEMES[scheme] = known
+        return known
+    return clean(scheme).upper()
+
+
 def _normalized_identifier(scheme: Any, value: str) -> tuple[Any, str]:
     """The scheme and value :func:`normalize_identifier` gives an identifier."""
-    scheme = clean(scheme).upper() if isinstance(scheme, str) else scheme
+    scheme = _scheme(scheme) if isinstance(scheme, str) else scheme
     if scheme == IdentifierScheme.USCC:
         value = uscc.compact(value)
     elif scheme == IdentifierScheme.RIC:

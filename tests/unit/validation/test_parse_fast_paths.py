@@ -1,6 +1,7 @@
-"""Two steps of parse_customer's fused rules: the ``dates`` predicate read field by field for
-a customer (``rules._customer_future``) answers as the walk of the date paths, and the rule
-context made once per ``as_of`` (``_api._context``) is the context made anew."""
+"""Steps of parse_customer's fast paths: the ``dates`` predicate read field by field for a
+customer (``rules._customer_future``) answers as the walk of the date paths, the rule context
+made once per ``as_of`` (``_api._context``) is the context made anew, and an identifier's
+scheme kept by its text (``_api._scheme``) is the scheme cleaned anew."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custrec._text import clean
 from custrec.model.records import Customer, CustomerKind, Milestones
 from custrec.validation import _api
 from custrec.validation.rules import (
@@ -91,3 +93,34 @@ def test_a_naive_instant_is_refused_every_time() -> None:
         with pytest.raises(ValueError, match="timezone-aware"):
             _api._context(naive, "CN")
     assert _api._context(None, "CN").as_of.tzinfo is dt.UTC
+
+
+class _Text(str):
+    """A str subclass, as an application may pass."""
+
+
+schemes = st.text() | st.sampled_from(
+    ["CN-RIC", " cn-ric ", "ｃｎ－ｕｓｃｃ", "passport", "ＰＡＳＳ", ""]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(schemes, st.booleans()), max_size=8))
+def test_a_scheme_kept_by_its_text_is_the_scheme_cleaned_anew(
+    given_schemes: list[tuple[str, bool]],
+) -> None:
+    """Each scheme is asked twice (the second answer is the kept one), str subclasses are not
+    kept, and a full store is emptied."""
+    for text, subclass in given_schemes:
+        value = _Text(text) if subclass else text
+        for _ in range(2):
+            assert _api._scheme(value) == clean(text).upper()
+            assert type(_api._scheme(value)) is str
+    assert len(_api._SCHEMES) <= 1024
+
+
+def test_a_full_store_of_schemes_is_emptied() -> None:
+    for i in range(1030):
+        assert _api._scheme(f"s{i}") == f"S{i}"
+    assert 0 < len(_api._SCHEMES) <= 1024
+    assert _api._scheme("s3") == "S3"
