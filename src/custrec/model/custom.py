@@ -739,6 +739,8 @@ class CustomFieldSet:
         change), ``type``, ``length``, ``range``, ``option``, ``text.invalid_character``, and
         ``unknown_field``; a removed field's value is fine. Fields in name order, then the
         unknown names; messages never hold a value."""
+        if not values and not self.fields:
+            return ()  # nothing required, nothing unknown
         issues: list[Issue] = []
         for field in self.fields:
             value = values.get(field.name)

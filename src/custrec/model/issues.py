@@ -85,7 +85,8 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         """True when no issue is an error (warnings and infos do not fail a record)."""
-        return not any(issue.severity is Severity.ERROR for issue in self.issues)
+        issues = self.issues
+        return not issues or not any(issue.severity is Severity.ERROR for issue in issues)
 
     @property
     def errors(self) -> tuple[Issue, ...]:

@@ -846,7 +846,13 @@ def _structure_partially(
         result = _MISSING
     if result is _MISSING:
         return None, ValidationReport(ctx.issues), frozenset({""})
+    if not ctx.issues and not ctx.unreadable:  # reports and sets never change: shared
+        return typing.cast(T, result), _NO_ISSUES, _NOTHING_UNREADABLE
     return typing.cast(T, result), ValidationReport(ctx.issues), frozenset(ctx.unreadable)
+
+
+_NO_ISSUES: Final = ValidationReport(())
+_NOTHING_UNREADABLE: Final[frozenset[str]] = frozenset()
 
 
 def structure_with_issues(

@@ -88,7 +88,7 @@ def _custom_fields(fields: object) -> CustomFieldSet:
 def _coerced_custom(data: object, fields: CustomFieldSet) -> tuple[object, ValidationReport]:
     """``data`` with its custom values converted as their definitions say (text to numbers,
     dates, options), and the issues of those that could not be."""
-    if not isinstance(data, Mapping) or data.get("custom") is None:
+    if not (type(data) is dict or isinstance(data, Mapping)) or data.get("custom") is None:
         return data, _NO_ISSUES
     raw = data["custom"]
     if not isinstance(raw, Mapping):
@@ -302,13 +302,14 @@ class _Normaliser:
             kwargs["scheme"], kwargs["value"] = _normalized_identifier(kwargs["scheme"], value)
 
 
+def _unique(values: tuple[str, ...]) -> bool:
+    """Whether no value of ``values`` repeats (none can among fewer than two)."""
+    return len(values) < 2 or len(set(values)) == len(values)
+
+
 def _final(customer: Customer) -> Customer:
     """:func:`_without_repeats`, building a new record only if something repeats."""
-    if (
-        len(set(customer.tags)) == len(customer.tags)
-        and len(set(customer.product_interests)) == len(customer.product_interests)
-        and len(set(customer.needs)) == len(customer.needs)
-    ):
+    if _unique(customer.tags) and _unique(customer.product_interests) and _unique(customer.needs):
         return customer
     return _without_repeats(customer)
 
@@ -343,7 +344,9 @@ def parse_customer(
         data, custom_report = _coerced_custom(data, _custom_fields(fields))
     # Structured and normalised at once: the record is the one ``_normalized`` would return.
     normalised, structure_report, unreadable = _structure_partially(
-        dict(data) if isinstance(data, Mapping) else data, Customer, finish=normaliser.hooks()
+        dict(data) if type(data) is dict or isinstance(data, Mapping) else data,
+        Customer,
+        finish=normaliser.hooks(),
     )
     structure_report = structure_report.with_severities(ruleset.severities)
     if normalised is None:

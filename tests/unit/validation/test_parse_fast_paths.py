@@ -1,7 +1,9 @@
 """Steps of parse_customer's fast paths: the ``dates`` predicate read field by field for a
 customer (``rules._customer_future``) answers as the walk of the date paths, the rule context
-made once per ``as_of`` (``_api._context``) is the context made anew, and an identifier's
-scheme kept by its text (``_api._scheme``) is the scheme cleaned anew."""
+made once per ``as_of`` (``_api._context``) is the context made anew, an identifier's scheme
+kept by its text (``_api._scheme``) is the scheme cleaned anew, and the short cuts of the
+glue around them (a report without issues is ok, no custom field set and no value has no
+issue, fewer than two values cannot repeat) answer as the general code."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec._text import clean
+from custrec.model.custom import CustomField, CustomFieldSet, FieldType
+from custrec.model.issues import Issue, Severity, ValidationReport
 from custrec.model.records import Customer, CustomerKind, Milestones
 from custrec.validation import _api
 from custrec.validation.rules import (
@@ -124,3 +128,53 @@ def test_a_full_store_of_schemes_is_emptied() -> None:
         assert _api._scheme(f"s{i}") == f"S{i}"
     assert 0 < len(_api._SCHEMES) <= 1024
     assert _api._scheme("s3") == "S3"
+
+
+issues = st.builds(
+    Issue,
+    path=st.sampled_from(["", "name", "tags[0]"]),
+    code=st.sampled_from(["type", "required"]),
+    message=st.just("m"),
+    severity=st.sampled_from(list(Severity)),
+)
+
+
+@given(st.lists(issues, max_size=3))
+def test_a_report_is_ok_as_the_general_test_says(found: list[Issue]) -> None:
+    report = ValidationReport(found)
+    assert report.ok is (not any(i.severity is Severity.ERROR for i in found))
+
+
+field_sets = st.sampled_from(
+    [
+        CustomFieldSet(),
+        CustomFieldSet(fields=[CustomField(name="vip", type=FieldType.BOOLEAN)], version=1),
+        CustomFieldSet(
+            fields=[CustomField(name="no", type=FieldType.TEXT, required=True)], version=1
+        ),
+    ]
+)
+
+
+@given(field_sets, st.dictionaries(st.sampled_from(["vip", "no", "x"]), st.text(), max_size=2))
+def test_custom_values_are_checked_as_by_each_definition(
+    fields: CustomFieldSet, values: dict[str, str]
+) -> None:
+    """validate answers at once for no definitions and no values; anything else as its loop:
+    required definitions, then unknown names."""
+    expected = [
+        Issue(path=f"custom.{f.name}", code="required", message="a value is required")
+        for f in fields.fields
+        if f.required and not values.get(f.name, "").strip()
+    ]
+    issues = fields.validate(values)
+    assert [i for i in issues if i.code == "required"] == expected
+    unknown = sorted(n for n in values if n not in {f.name for f in fields.fields})
+    assert [i.path for i in issues if i.code == "unknown_field"] == [f"custom.{n}" for n in unknown]
+    if not values and not fields.fields:
+        assert issues == ()
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4).map(tuple))
+def test_values_repeat_as_a_set_of_them_says(values: tuple[str, ...]) -> None:
+    assert _api._unique(values) is (len(set(values)) == len(values))
