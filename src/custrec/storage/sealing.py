@@ -121,10 +121,10 @@ def queue_entries(
     their tickets. ``TypeError`` on a backend without an audit queue (SQLite, MemoryStore:
     use :func:`append_numbered`)."""
     queue = _queue_of(session)
-    if chain is not None:
-        entries = [attrs.evolve(e, seq=0, chain=chain.tag(e)) for e in entries]
+    if chain is not None:  # (replace: attrs.evolve without converting every field again)
+        entries = [replace(e, seq=0, chain=chain.tag(e)) for e in entries]
     else:
-        entries = [attrs.evolve(e, seq=0, chain=b"") for e in entries]
+        entries = [replace(e, seq=0, chain=b"") for e in entries]
     return queue.enqueue(entries)
 
 
