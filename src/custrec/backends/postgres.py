@@ -61,6 +61,8 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
         "libpq on the system)"
     ) from _missing
 
+from custrec.backends._postgres.arguments import check_seconds as _check_seconds
+from custrec.backends._postgres.arguments import check_size as _check_size
 from custrec.backends._postgres.borrowed import Borrowed as _Borrowed
 from custrec.backends._postgres.borrowed import borrow as _borrow
 from custrec.backends._postgres.borrowed import foreign_dumpers as _foreign_dumpers
@@ -88,7 +90,7 @@ from custrec.backends._postgres.tables import (
     _MetaTable,
 )
 from custrec.backends._postgres.workflow import _ChangeTable, _WorkTable
-from custrec.backends._sql.session import SQLSession, enter_once, reads, writes
+from custrec.backends._sql.session import ACTIVE, SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
 from custrec.storage import Capabilities, Session, Store, WrappedKey
 
@@ -318,6 +320,17 @@ class _PostgresSession(SQLSession[_Conn]):
                 self._reconnect(conn)
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
 
+    def then_one_write(self) -> bool:
+        """A read session of :meth:`PostgresStore.statements` that has no snapshot open may
+        send one statement that writes (it commits on its own), on the connection it holds:
+        a read's audit entry. Return whether this session may (else it stays read-only)."""
+        if not (self._alone and self._readonly and self._state == ACTIVE and self._alive()):
+            return False
+        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+            return False  # a streaming read's snapshot is open
+        self._readonly = self._sent = False
+        return True
+
     def _write_starts(self) -> None:
         self._read_keys.clear()  # a write may change a data key read with its customer
 
@@ -426,22 +439,6 @@ class _PostgresSession(SQLSession[_Conn]):
 # ---------------------------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_size(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds")
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive, finite number of seconds")
-    return float(value)
 
 
 def _check_schema(schema: object) -> str:

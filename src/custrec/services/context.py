@@ -489,9 +489,11 @@ class Context:
         Without ``snapshot`` (a read of one statement, or one that checks what a statement
         found against what a later one read) the unit's statements may each read their own
         snapshot: on PostgreSQL it then runs without a transaction, which saves the round trips
-        and server work of ``BEGIN`` and ``ROLLBACK``.
+        and server work of ``BEGIN`` and ``ROLLBACK``, and the audit entries are queued by one
+        ``INSERT`` on the connection the read used (committed on its own before the unit ends).
         """
         unit: Unit | None = None
+        tickets: list[int] = []
         try:
             with self._session(readonly=True, snapshot=snapshot) as session:
                 unit = Unit(self, session, self.codec.begin(session), reading=True)
@@ -499,9 +501,20 @@ class Context:
                     yield unit
                 finally:
                     unit.sealer.close()
+                    if unit.committed and unit.pending and self._queues_here(session):
+                        entries, unit.pending = unit.pending, []  # one attempt, as below
+                        tickets = queue_entries(session, entries, self.chain)
         finally:
             if unit is not None and unit.committed and unit.pending:
                 self.record_audit(unit.pending)
+            elif self.read_seals(tickets):
+                self.seal_now()
+
+    def _queues_here(self, session: Session) -> bool:
+        """Whether a read session without a transaction may queue its audit entries itself
+        (one statement that commits on its own: ``then_one_write``)."""
+        then_one_write = getattr(session, "then_one_write", None)
+        return then_one_write is not None and self.queues_audit() and bool(then_one_write())
 
     def record_audit(self, entries: Sequence[AuditRecord]) -> None:
         """Append audit entries in a write transaction of their own and move the head (or,

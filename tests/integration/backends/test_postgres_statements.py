@@ -255,3 +255,53 @@ def test_reads_without_a_transaction_are_audited_durably(registry: Registry) -> 
     entries = registry.audit.trail(actor=AUDITOR, limit=1000)
     reads = [e.customer_id for e in entries if e.action == "customer.unmask"]  # unmasked reads
     assert sorted(reads) == sorted([found[0].id, found[1].id, found[0].id])
+
+
+def test_a_read_session_may_then_send_one_write_on_its_connection(
+    store: PostgresStore, admin: Any
+) -> None:
+    add(store, row("c-1"))
+    table = f'"{store.schema}".data_keys'
+    with store.statements() as session:
+        assert session.customers.get("c-1").stage == "lead"
+        conn = session._conn  # type: ignore[attr-defined]
+        assert session.then_one_write()  # type: ignore[attr-defined]
+        session.keys.put(key("c-1"))
+        assert session._conn is conn  # type: ignore[attr-defined]
+        found = admin.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()
+        assert found[0] == 1  # committed on its own
+        with pytest.raises(StorageError, match="one statement"):
+            session.keys.delete("c-1")
+
+
+def test_a_session_with_a_snapshot_or_a_transaction_sends_no_write_after_its_reads(
+    store: PostgresStore,
+) -> None:
+    add(store, row("c-1"))
+    with store.statements() as session:
+        assert session.activities.summaries(as_of=T0) == []  # opens a read-only snapshot
+        assert not session.then_one_write()  # type: ignore[attr-defined]
+        with pytest.raises(StorageError, match="read-only"):
+            session.keys.put(key("c-1"))
+    with store.transaction(readonly=True) as session:
+        assert not session.then_one_write()
+    with store.statements(readonly=False) as session:
+        assert not session.then_one_write()  # type: ignore[attr-defined]
+
+
+def test_a_read_queues_its_audit_entry_on_the_connection_it_read_with(
+    registry: Registry, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = registry.customers.find(actor=ADMIN, phone="13900000000")
+    taken: list[object] = []
+    take = store._take
+    monkeypatch.setattr(store, "_take", lambda: taken.append(1) or take())
+    monkeypatch.setattr(context_module.Context, "read_seals", lambda self, tickets: False)
+    registry.customers.get(found[0].id, actor=ADMIN)
+    registry.customers.find(actor=ADMIN, phone="13900000000")
+    assert len(taken) == 2  # one connection each, the audit INSERT included
+    assert registry.audit.verify(actor=AUDITOR).ok  # (seals what is queued first)
+    entries = registry.audit.trail(actor=AUDITOR, limit=1000)
+    reads = [e.customer_id for e in entries if e.action == "customer.unmask"]
+    first, second = found[0].id, found[1].id
+    assert sorted(reads) == sorted([first, second, first, first, second])
