@@ -249,13 +249,15 @@ class _Normaliser:
     """What :func:`_normalized` does to a structured record, done to the keyword arguments each
     contact, address and identifier is built from: every record is built once, with its final
     values. Remembers the ASCII e-mail addresses it normalised (they are valid: see
-    ``rules._NORMALISED_EMAILS``)."""
+    ``rules._NORMALISED_EMAILS``) and the E.164 forms of the phone numbers it normalised
+    (valid in ``region``: see ``phone._e164``)."""
 
-    __slots__ = ("emails", "region")
+    __slots__ = ("emails", "phones", "region")
 
     def __init__(self, region: str) -> None:
         self.region = region
         self.emails: set[str] = set()
+        self.phones: set[str] = set()
 
     def hooks(self) -> dict[type, Callable[[dict[str, Any]], None]]:
         """The ``finish`` hooks of :func:`_structure_partially` (a new dict: the normaliser
@@ -268,14 +270,21 @@ class _Normaliser:
         # list comprehensions, not generators: one or two values a contact
         phones = kwargs.get("phones")
         if phones:
-            region = self.region
-            kwargs["phones"] = tuple(
-                [_normalize_phone(p, region) if isinstance(p, str) else p for p in phones]
-            )
+            number = self.phone
+            kwargs["phones"] = tuple([number(p) if isinstance(p, str) else p for p in phones])
         emails = kwargs.get("emails")
         if emails:
             email = self.email
             kwargs["emails"] = tuple([email(e) if isinstance(e, str) else e for e in emails])
+
+    def phone(self, raw: str) -> str:
+        """:func:`_normalize_phone`, remembering a number normalised to E.164."""
+        try:
+            normalised = phone.normalize(raw, self.region)
+        except (InvalidFormat, ValueError):
+            return compact(raw, strip=" -().")
+        self.phones.add(normalised)
+        return normalised
 
     def email(self, raw: str) -> str:
         try:
@@ -353,20 +362,26 @@ def parse_customer(
         return ParseResult(None, structure_report)
     # Repeated tags are dropped only after validation, so that every path names the element of
     # ``data`` it is about.
-    token = _NORMALISED_EMAILS.set(normaliser.emails)
-    try:
-        if (
-            ruleset.rules is DEFAULT_RULES.rules
-            and not unreadable
-            and not structure_report.issues
-            and type(normalised) is Customer
-            and _clean(normalised, _context(as_of, region), structured=True)
-        ):
-            checked = _NO_ISSUES  # the default rules, fused (see validation/_fused.py)
-        else:
+    if (
+        ruleset.rules is DEFAULT_RULES.rules
+        and not unreadable
+        and not structure_report.issues
+        and type(normalised) is Customer
+        and _clean(
+            normalised,
+            _context(as_of, region),
+            structured=True,
+            emails=normaliser.emails,
+            phones=normaliser.phones,
+        )
+    ):
+        checked = _NO_ISSUES  # the default rules, fused (see validation/_fused.py)
+    else:
+        token = _NORMALISED_EMAILS.set(normaliser.emails)
+        try:
             checked = ruleset.check(normalised, as_of=as_of, region=region, unreadable=unreadable)
-    finally:
-        _NORMALISED_EMAILS.reset(token)
+        finally:
+            _NORMALISED_EMAILS.reset(token)
     report = _merged(structure_report, checked)
     if fields is not None:
         custom_issues = fields.validate(normalised.custom)

@@ -43,12 +43,15 @@ def customer_clean(
     emails: Container[str],
     too_long: Callable[[object], bool],
     structured: bool = False,
+    known_phones: Container[str] = frozenset(),
 ) -> bool:
     """Whether the default customer rules but ``dates`` find nothing in ``c`` (see the
     module docstring; the caller asks the ``dates`` rule's own predicate after it).
 
-    ``emails`` are the addresses known valid (``rules._NORMALISED_EMAILS``), ``too_long`` the
-    ``lengths`` rule's quick predicate. Nothing may be unreadable (the caller checks).
+    ``emails`` are the addresses known valid (``rules._NORMALISED_EMAILS``), ``known_phones``
+    the numbers known valid in ``region`` (the E.164 forms ``parse_customer`` has just made: a
+    valid number's E.164 form is valid, see ``phone._e164``), ``too_long`` the ``lengths``
+    rule's quick predicate. Nothing may be unreadable (the caller checks).
 
     ``structured`` says ``c`` is what :func:`~custrec.model.serialization.structure_partially`
     (with the normalisers of ``parse_customer``) made of raw data without any issue: every
@@ -79,7 +82,7 @@ def customer_clean(
             phones += 1
             if value.strip():
                 channel = True
-            if not phone_format.is_valid(value, region):
+            if value not in known_phones and not phone_format.is_valid(value, region):
                 return False
         for value in contact.emails:
             emails_seen += 1

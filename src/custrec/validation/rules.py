@@ -245,17 +245,27 @@ class RuleSet:
 _NO_ISSUES: Final = ValidationReport(())
 
 
-def _clean(record: Customer, ctx: RuleContext, *, structured: bool) -> bool:
+def _clean(
+    record: Customer,
+    ctx: RuleContext,
+    *,
+    structured: bool,
+    emails: Container[str] | None = None,
+    phones: Container[str] = frozenset(),
+) -> bool:
     """Whether :data:`DEFAULT_RULES` find nothing in a customer (nothing unreadable): the
     fused pass of ``validation/_fused.py``, then the ``dates`` rule's predicate. ``structured``:
-    the record was just structured without an issue (see ``customer_clean``)."""
+    the record was just structured without an issue; ``emails`` and ``phones``: the values
+    known valid, ``emails`` by default those of ``_NORMALISED_EMAILS`` (see
+    ``customer_clean``)."""
     return customer_clean(
         record,
         today=ctx.today,
         region=ctx.region,
-        emails=_NORMALISED_EMAILS.get(),
+        emails=_NORMALISED_EMAILS.get() if emails is None else emails,
         too_long=_TYPED_TOO_LONG if structured else _ANY_TOO_LONG,
         structured=structured,
+        known_phones=phones,
     ) and not _customer_future(record, ctx)
 
 

@@ -3,7 +3,8 @@ customer (``rules._customer_future``) answers as the walk of the date paths, the
 made once per ``as_of`` (``_api._context``) is the context made anew, an identifier's scheme
 kept by its text (``_api._scheme``) is the scheme cleaned anew, and the short cuts of the
 glue around them (a report without issues is ok, no custom field set and no value has no
-issue, fewer than two values cannot repeat) answer as the general code."""
+issue, fewer than two values cannot repeat) answer as the general code, and a phone number
+the normaliser remembers as valid is valid."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from custrec._text import clean
 from custrec.model.custom import CustomField, CustomFieldSet, FieldType
 from custrec.model.issues import Issue, Severity, ValidationReport
 from custrec.model.records import Customer, CustomerKind, Milestones
-from custrec.validation import _api
+from custrec.validation import _api, phone
 from custrec.validation.rules import (
     _DATE_TREE,
     RuleContext,
@@ -178,3 +179,29 @@ def test_custom_values_are_checked_as_by_each_definition(
 @given(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4).map(tuple))
 def test_values_repeat_as_a_set_of_them_says(values: tuple[str, ...]) -> None:
     assert _api._unique(values) is (len(set(values)) == len(values))
+
+
+raw_phones = st.one_of(
+    st.from_regex(r"(\+86[ -]?|0086|86)?1[3-9][0-9]{9}", fullmatch=True),
+    st.from_regex(r"\+?[0-9 ()./-]{0,16}", fullmatch=True),
+    st.sampled_from(
+        ["010-6552 9988", "(650) 253-0000", "+44 20 7946 0958", "１３８００１３８０００"]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(raw_phones, min_size=1, max_size=3), st.sampled_from(["CN", "US", "GB"]))
+def test_a_phone_number_remembered_as_normalised_is_valid(raws: list[str], region: str) -> None:
+    """The fused rules take the numbers the normaliser remembers as valid without asking
+    again: each is valid in the region (with the parse cache emptied first), and the number
+    given back is the one _normalize_phone gives."""
+    normaliser = _api._Normaliser(region)
+    kwargs: dict[str, Any] = {"phones": tuple(raws)}
+    normaliser.contact(kwargs)
+    assert list(kwargs["phones"]) == [_api._normalize_phone(raw, region) for raw in raws]
+    phone._clear_cache()
+    for number in normaliser.phones:
+        assert number in kwargs["phones"]
+        assert phone.is_valid(number, region)
