@@ -25,12 +25,14 @@ FieldSpec = tuple[str, str, bool, bool]
 
 # Text ``_text`` takes as it is (no NUL, no lone surrogate), and what it makes of it.
 _PLAIN_TEXT: Final = (
-    'type({v}) is str and ("\\x00" not in {v} if {v}.isascii() else not _invalid({v}))'
+    'type({v}) is str and ("\\x00" not in {v} if {v}.isascii() else _unstorable({v}) is None)'
 )
 
 
 def _cleaned(var: str, multiline: bool) -> str:
-    text = f"({var} if {var}.isascii() else _nfkc({var}))"
+    # ``nfkc`` of a plain str, inline: NFKC, then its dashes folded if a search finds any
+    folded = f"(w if _dash(w := _nf('NFKC', {var})) is None else w.translate(_DASHES))"
+    text = f"({var} if {var}.isascii() else {folded})"
     return f"{text}.strip()" if multiline else f'" ".join({text}.split())'
 
 
@@ -109,8 +111,9 @@ def record_source(fields: list[FieldSpec]) -> str:
     """The source of ``record(data, path, ctx)`` for a record class with these fields.
 
     It runs with ``cls``, ``known``, ``required``, ``_record``, ``_not_built`` (what ``_build``
-    does when ``cls`` cannot be built), ``_MISSING``, ``_DONE``, ``UNREADABLE``, ``_invalid``
-    (``has_invalid_character``), ``_nfkc``, each field's step ``s<i>``, each enum field's exact
+    does when ``cls`` cannot be built), ``_MISSING``, ``_DONE``, ``UNREADABLE``,
+    ``_unstorable`` (the search of ``has_invalid_character``), ``_nf``, ``_dash`` and
+    ``_DASHES`` (the parts of ``nfkc``), each field's step ``s<i>``, each enum field's exact
     members ``e<i>`` and each list of records' function ``f<i>`` (that of its class, compiled
     on first use) in its namespace.
     """

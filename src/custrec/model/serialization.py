@@ -30,6 +30,7 @@ import enum
 import json
 import math
 import typing
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -40,7 +41,14 @@ import attrs
 import cattrs
 from cattrs.fns import identity
 
-from custrec._text import INVALID_CHARACTER_MESSAGE, has_invalid_character, nfkc
+from custrec._text import (
+    _ANY_DASH,
+    _DASHES,
+    _UNSTORABLE,
+    INVALID_CHARACTER_MESSAGE,
+    has_invalid_character,
+    nfkc,
+)
 from custrec.errors import SchemaError
 from custrec.model import _structure_source as _source
 from custrec.model.issues import Issue, ValidationReport, join_path
@@ -693,8 +701,10 @@ def _compile_record(cls: type) -> _Step:
         "_MISSING": _MISSING,
         "_DONE": _DONE,
         "UNREADABLE": UNREADABLE,
-        "_invalid": has_invalid_character,
-        "_nfkc": nfkc,
+        "_unstorable": _UNSTORABLE.search,
+        "_nf": unicodedata.normalize,
+        "_dash": _ANY_DASH.search,
+        "_DASHES": _DASHES,
     }
     specs: list[_source.FieldSpec] = []
     for index, (name, step, required) in enumerate(plan.fields):
