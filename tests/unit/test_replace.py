@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.model._replace import replace
+from custrec.model.issues import ValidationReport
 from custrec.model.records import (
     Address,
     Contact,
@@ -22,6 +23,7 @@ from custrec.model.records import (
     Milestones,
     VerificationStatus,
 )
+from custrec.services._preparation import PreparedCustomer
 from custrec.storage.types import AuditRecord
 from custrec.testing.strategies import audit_records, aware_datetimes, ids
 
@@ -83,6 +85,21 @@ def test_a_customer_replaced_is_the_customer_evolved(
     assert ours == evolved
     assert fields_of(ours) == fields_of(evolved)
     assert ours is not customer
+
+
+@given(customer=customers, new_id=ids())
+@settings(max_examples=100)
+def test_a_prepared_customer_under_another_id_holds_its_record_evolved(
+    customer: Customer, new_id: str
+) -> None:
+    """PreparedCustomer.with_id (an import's deterministic id) copies its record with
+    replace: the record attrs.evolve gives, the prepared one left as it was."""
+    before = fields_of(customer)
+    prepared = PreparedCustomer(customer, ValidationReport(()), "clerk")
+    moved = prepared.with_id(new_id).record
+    assert moved is not None and moved is not customer
+    assert fields_of(moved) == fields_of(attrs.evolve(customer, id=new_id))
+    assert fields_of(customer) == before
 
 
 @given(entry=audit_records(), seq=st.integers(1, 10**6), chain=st.binary(max_size=32))

@@ -23,6 +23,7 @@ from typing import Any, Final
 import attrs
 
 from custrec._checks import check, non_empty_text, storable_text
+from custrec.model._replace import replace
 from custrec.model.custom import CustomFieldSet
 from custrec.model.issues import Issue, ValidationReport
 from custrec.model.records import Customer, RecordState
@@ -109,7 +110,7 @@ class PreparedCustomer:
             raise ValueError("a customer that failed validation cannot take an id")
         check("customer_id", customer_id, non_empty_text())
         check("customer_id", customer_id, storable_text())
-        record = attrs.evolve(self.record, id=customer_id)
+        record = replace(self.record, id=customer_id)  # attrs.evolve without a rebuild
         if self._issuer is not None:
             return self._issuer.issue(record, self.report, self.actor_id)
         # the seal leaves the id out: it still holds for the record under its new id
