@@ -4,7 +4,9 @@ customer data (:class:`MappedRow`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -123,6 +125,7 @@ class BoundMapping:
         self._paths = {header: rule.path for header, rule in self._bound}
         self._declared = {rule.path.text: header for header, rule in self._bound}
         self._columns: dict[tuple[Any, ...], dict[str, str]] = {}
+        self._plans: dict[tuple[int, ...], _Plan | None] = {}
         self.usage = ColumnUsage(
             mapped={header: rule.path.text for header, rule in self._bound},
             unmapped=tuple(unmapped),
@@ -158,14 +161,14 @@ class BoundMapping:
         """Turn one source row into customer data; never raises for bad cell values."""
         issues = list(row.problems)
         shifted = is_shifted(row)
-        tree: dict[str, Any] = {}
-        placed: list[tuple[tuple[Step, ...], str]] = []
         values: dict[str, str] = {}
-        touched: set[str] = set()
+        filled: list[int] = []  # positions in ``_bound`` of the cells that gave a value
+        converted: list[Any] = []
+        plain = True  # every value a scalar (or a sum of money, a list of texts)
         m = self.mapping
         for header in self._meta:
             issues.extend(_meta_issues(row, header))
-        for header, rule in self._bound:
+        for position, (header, rule) in enumerate(self._bound):
             raw = row.cells.get(header)
             if raw is None or (isinstance(raw, str) and convert.is_null(raw, m.nulls)):
                 continue
@@ -185,26 +188,68 @@ class BoundMapping:
                 continue
             if value is None:
                 continue
+            filled.append(position)
+            converted.append(value)
+            if plain and type(value) not in _PLAIN and _PLAIN_OF.get(rule.type) is not type(value):
+                plain = False
+            if isinstance(raw, str):
+                values[header] = raw
+        plan = self._plan(tuple(filled)) if plain else None
+        if plan is None:
+            data, columns, touched = self._build(filled, converted)
+        else:
+            data, columns, touched = plan.fill(converted), plan.columns, plan.touched
+        return MappedRow(
+            data=data,
+            issues=tuple(issues),
+            columns=columns,
+            declared=self._declared,
+            touched=touched,
+            values=values,
+            paths=self._paths,
+        )
+
+    def _build(
+        self, filled: Sequence[int], converted: Sequence[Any]
+    ) -> tuple[dict[str, Any], dict[str, str], frozenset[str]]:
+        """A row's data, column of each final path and top-level fields touched, from the
+        values of the cells at ``filled`` (positions in ``_bound``), and the defaults."""
+        tree: dict[str, Any] = {}
+        placed: list[tuple[tuple[Step, ...], str]] = []
+        touched: set[str] = set()
+        for position, value in zip(filled, converted, strict=True):
+            header, rule = self._bound[position]
             _put(tree, rule.path.steps, value)
             placed.append((rule.path.steps, header))
             touched.add(rule.path.top)
-            if isinstance(raw, str):
-                values[header] = raw
-        for path, default in m.defaults:
+        for path, default in self.mapping.defaults:
             if _has(tree, path.steps) or not _has(tree, _item(path.steps)):
                 continue  # filled by a cell, or inside a list item no cell created
             _put(tree, path.steps, list(default) if isinstance(default, list) else default)
         renames: dict[tuple[str, Any], int] = {}
         data = _finalize(tree, "", renames)
-        return MappedRow(
-            data=data,
-            issues=tuple(issues),
-            columns=self._columns_of(placed, renames),
-            declared=self._declared,
-            touched=frozenset(touched),
-            values=values,
-            paths=self._paths,
-        )
+        return data, self._columns_of(placed, renames), frozenset(touched)
+
+    def _plan(self, shape: tuple[int, ...]) -> _Plan | None:
+        """How rows that filled the cells at ``shape`` with plain values are built (most rows
+        of a file share a few shapes): :meth:`_build` run once with placeholders, compiled;
+        ``None`` when one cell's path runs through another's or a default's (then the values
+        themselves decide the result)."""
+        try:
+            return self._plans[shape]
+        except KeyError:
+            pass
+        steps = [self._bound[position][1].path.steps for position in shape]
+        others = [*steps, *(path.steps for path, _ in self.mapping.defaults)]
+        plan: _Plan | None = None
+        if not any(_through(a, b) or _through(b, a) for a in steps for b in others):
+            holes = [_Hole(k) for k in range(len(shape))]
+            data, columns, touched = self._build(shape, holes)
+            plan = _Plan(_compiled(data), columns, touched)
+        if len(self._plans) >= _COLUMN_SHAPES_KEPT:
+            self._plans.clear()
+        self._plans[shape] = plan
+        return plan
 
     def _columns_of(
         self, placed: list[tuple[tuple[Step, ...], str]], renames: dict[tuple[str, Any], int]
@@ -397,3 +442,59 @@ def _final_path(steps: Sequence[Step], renames: Mapping[tuple[str, Any], int]) -
             key: Any = (step.scheme, step.system) if step.kind == "ident" else step.index
             prefix = f"{prefix}[{renames.get((prefix, key), key if isinstance(key, int) else 0)}]"
     return prefix
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, Decimal, date, datetime})
+"""Value types a converter gives that hold no container (a row of them can take a plan)."""
+_PLAIN_OF: Final = {"money": dict, "list": list}
+"""The container a converter of that type gives: a fresh one a call, never gone through by
+another path of a plan (see ``BoundMapping._plan``)."""
+
+
+class _Hole:
+    """Where the ``k``-th value of a row goes in a plan's template."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+
+@attrs.frozen
+class _Plan:
+    """A compiled way to build the data of rows of one shape (``fill(values)``), with the
+    column attribution and the top-level fields those rows share."""
+
+    fill: Callable[[Sequence[Any]], dict[str, Any]]
+    columns: dict[str, str]
+    touched: frozenset[str]
+
+
+def _through(a: tuple[Step, ...], b: tuple[Step, ...]) -> bool:
+    """Whether path ``b`` runs through the value at path ``a`` (``a`` a proper prefix)."""
+    return len(a) < len(b) and b[: len(a)] == a
+
+
+def _compiled(template: dict[str, Any]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A function building ``template`` afresh with the values for its holes: dicts and lists
+    new each call, a hole's value itself, any other leaf (a default, an identifier's scheme)
+    the template's own object, a list of them copied (as a default list is)."""
+    constants: list[Any] = []
+
+    def constant(value: Any) -> str:
+        constants.append(value)
+        return f"c[{len(constants) - 1}]"
+
+    def source(node: Any) -> str:
+        if isinstance(node, _Hole):
+            return f"v[{node.k}]"
+        if type(node) is dict:
+            items = ", ".join(f"{constant(key)}: {source(value)}" for key, value in node.items())
+            return "{" + items + "}"
+        if type(node) is list:
+            return "[" + "".join(f"{source(item)}, " for item in node) + "]"
+        return constant(node)
+
+    code = compile(f"lambda v: {source(template)}", "<custrec mapped row>", "eval")
+    made: Callable[[Sequence[Any]], dict[str, Any]] = eval(code, {"c": constants})
+    return made
