@@ -138,7 +138,7 @@ def _admitted(
     for item in queued:
         record = item.record
         if chain is None or chain.check_tag(record, record.chain):
-            kept.append(attrs.evolve(record, seq=0, chain=b""))
+            kept.append(replace(record, seq=0, chain=b""))
             continue
         rejected.append(item.ticket)
         kept.append(

@@ -168,6 +168,7 @@ def _array(conn: psycopg.Connection[Any], value: object) -> object:
             st.text(),
             st.sampled_from(["", "NULL", "null", " a ", "{}", "a,b", '"', "\\", '\\"', "é客"]),
             st.builds(_Text, st.text(max_size=3)),
+            st.none(),  # NULL (an entry's customer, reason, on_behalf_of)
         ),
         max_size=6,
     )
@@ -182,5 +183,6 @@ def test_a_text_array_reads_as_the_list_psycopg_adapts(
 def test_a_text_array_of_plain_strings_is_its_text_form() -> None:
     assert text_array([]) == "{}"
     assert text_array(["a", 'b"c', "d\\e"]) == '{"a","b\\"c","d\\\\e"}'
+    assert text_array([None, "NULL"]) == '{NULL,"NULL"}'
     kept = ["a", _Text("b")]
     assert text_array(kept) is kept

@@ -28,16 +28,22 @@ _Conn = psycopg.Connection[TupleRow]
 
 
 def text_array(values: list[Any]) -> str | list[Any]:
-    """A parameter cast to ``text[]`` in the statement: for plain strings, the array's text form
-    (each element quoted, ``\\`` and ``"`` escaped), which PostgreSQL parses to the same
-    array; psycopg's adaptation of a list costs about 10 us more a parameter. Anything else
-    (a string subclass, ``None``, another type) is left to psycopg as it is."""
+    """A parameter cast to ``text[]`` in the statement: for plain strings and ``None``, the
+    array's text form (each string quoted, ``\\`` and ``"`` escaped; ``None`` as ``NULL``),
+    which PostgreSQL parses to the same array; psycopg's adaptation of a list costs about 10 us
+    more a parameter. Anything else (a string subclass, another type) is left to psycopg as it
+    is."""
     for value in values:
-        if type(value) is not str:
+        if type(value) is not str and value is not None:
             return values
     return (
         "{"
-        + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values])
+        + ",".join(
+            [
+                "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                for v in values
+            ]
+        )
         + "}"
     )
 

@@ -6,10 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import attrs
-
 from custrec.backends._postgres.dialect import DIALECT
 from custrec.backends._sql import rows as mapping
+from custrec.model._replace import replace
 from custrec.storage import AuditRecord, QueuedAudit
 
 __all__ = ["NOT_QUEUED", "QUEUED", "QUEUE_COLUMNS", "decode_queued"]
@@ -39,7 +38,7 @@ def decode_queued(found: Iterable[Sequence[Any]]) -> list[QueuedAudit]:
         try:
             if row[1] is None:
                 raise ValueError("the queued entry's instant is out of range")
-            record = attrs.evolve(mapping.audit_record(row, DIALECT), seq=0)
+            record = replace(mapping.audit_record(row, DIALECT), seq=0)  # seq: the ticket
         except (TypeError, ValueError, AttributeError):
             record = _UNDECODABLE
         queued.append(QueuedAudit(ticket=int(row[0]), record=record))

@@ -337,6 +337,16 @@ class _HistoryTable(_LedgerTable, tables.HistoryTableBase):
 
 
 _AUDIT_COLUMNS: Final = mapping.AUDIT_COLUMNS
+_TEXT_COLUMNS: Final = frozenset({1, 2, 3, 4, 5, 6, 8})  # of an encoded entry: cast to text[]
+
+
+def _audit_columns(encoded: Sequence[tuple[Any, ...]]) -> builtins.list[Any]:
+    """Encoded entries as one array parameter per column; the text columns (``fields`` as
+    its JSON text) in the array's text form (:func:`text_array`)."""
+    return [
+        text_array(list(column)) if index in _TEXT_COLUMNS else list(column)
+        for index, column in enumerate(zip(*encoded, strict=True))
+    ]
 
 
 class _AuditTable(_Table, tables.AuditTableBase):
@@ -377,7 +387,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
                 "  WITH ORDINALITY AS u (at, actor_id, action, customer_id, fields, reason,"
                 "  outcome, chain, on_behalf_of, ord)"
                 " RETURNING seq",
-                [list(column) for column in zip(*encoded, strict=True)],
+                _audit_columns(encoded),
             ),
         )
         seqs = sorted(int(r[0]) for r in inserted)
@@ -414,7 +424,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
             "  WITH ORDINALITY AS u (at, actor_id, action, customer_id, fields, reason,"
             "  outcome, chain, on_behalf_of, ord)"
             " ORDER BY u.ord RETURNING ticket",
-            [list(column) for column in zip(*encoded, strict=True)],
+            _audit_columns(encoded),
         )
         return sorted(int(r[0]) for r in inserted.fetchall())
 
@@ -499,7 +509,7 @@ class _AuditTable(_Table, tables.AuditTableBase):
             "  %s::text[], %s::text[]::jsonb[], %s::text[], %s::text[], %s::bytea[],"
             "  %s::text[]) AS u (seq, at, actor_id, action, customer_id, fields, reason,"
             "  outcome, chain, on_behalf_of)",
-            [seqs, *(list(column) for column in zip(*encoded, strict=True))],
+            [seqs, *_audit_columns(encoded)],
         )
         if not wanted:  # nothing queued to remove: the entries alone
             if encoded:
