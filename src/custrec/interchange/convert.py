@@ -92,6 +92,8 @@ _CURRENCIES: Final = tuple(
         key=lambda item: -len(item[0]),
     )
 )
+_TOKEN_HEADS: Final = frozenset(token[0] for token, _ in _CURRENCIES)
+_TOKEN_TAILS: Final = frozenset(token[-1] for token, _ in _CURRENCIES)
 _MULTIPLIERS: Final = (("亿", Decimal(100_000_000)), ("万", Decimal(10_000)))
 _TRUE: Final = frozenset({"是", "y", "yes", "true", "t", "1", "对", "√", "✓", "有", "on"})
 _FALSE: Final = frozenset({"否", "n", "no", "false", "f", "0", "错", "×", "✗", "off"})
@@ -119,7 +121,8 @@ def is_null(value: object, nulls: Iterable[str] = DEFAULT_NULLS) -> bool:
         return True
     if not isinstance(value, str):
         return False
-    key = clean(value).casefold()
+    # ASCII text: what clean() and casefold() give it, without NFKC (which leaves it as is)
+    key = " ".join(value.split()).lower() if value.isascii() else clean(value).casefold()
     return key == "" or key in nulls
 
 
@@ -128,6 +131,28 @@ def _iso_first(formats: tuple[str, ...]) -> bool:
     """Whether ``%Y-%m-%d`` comes before any other format with dashes."""
     dashed = [f for f in formats if "-" in f]
     return bool(dashed) and dashed[0] == "%Y-%m-%d"
+
+
+_NUMERIC_FIELDS: Final = {"%Y": "([0-9]{4})", "%m": "([0-9]{1,2})", "%d": "([0-9]{1,2})"}
+
+
+@cache
+def _numeric_date(fmt: str) -> tuple[re.Pattern[str], tuple[int, int, int]] | None:
+    """For a format of ``%Y``, ``%m`` and ``%d`` once each, apart by literals without a
+    digit, space or ``%`` (``%Y/%m/%d``, ``%Y年%m月%d日``): a pattern of ASCII digits that
+    ``strptime`` reads the same way, and the group of the year, month and day. ``None`` for
+    any other format (``strptime`` reads it alone)."""
+    parts = re.split("(%.)", fmt)  # literal, directive, literal, ...
+    directives = parts[1::2]
+    if sorted(directives) != ["%Y", "%d", "%m"] or any(not lit for lit in parts[2:-1:2]):
+        return None
+    if any("%" in lit or any(c.isdigit() or c.isspace() for c in lit) for lit in parts[::2]):
+        return None
+    source = "".join(
+        _NUMERIC_FIELDS[part] if i % 2 else re.escape(part) for i, part in enumerate(parts)
+    )
+    group = {directive: n + 1 for n, directive in enumerate(directives)}
+    return re.compile(source), (group["%Y"], group["%m"], group["%d"])
 
 
 def parse_date(value: str, *, formats: Sequence[str] = ()) -> date:
@@ -149,6 +174,15 @@ def parse_date(value: str, *, formats: Sequence[str] = ()) -> date:
             if text.isdigit() and 1 <= len(text) <= 6:
                 return _EXCEL_EPOCH + timedelta(days=int(text))
             continue
+        numeric = _numeric_date(fmt)
+        if numeric is not None:
+            pattern, (year, month, day) = numeric
+            found = pattern.fullmatch(text)
+            if found is not None:  # ASCII digits strptime would read the same way
+                try:
+                    return date(int(found[year]), int(found[month]), int(found[day]))
+                except ValueError:
+                    continue  # no such day (strptime fails on it too)
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
@@ -311,6 +345,8 @@ def _strip_currency(text: str) -> tuple[str, str | None]:
     while changed and text:
         changed = False
         upper = text.upper()  # ``text`` changes only when a token is found (then: break)
+        if upper[0] not in _TOKEN_HEADS and upper[-1] not in _TOKEN_TAILS:
+            break  # no token begins or ends it (most amounts)
         for token, code in _CURRENCIES:
             if upper.startswith(token):
                 text, changed = text[len(token) :].strip(), True
