@@ -26,10 +26,11 @@ a refusal is a fault of the benchmark and fails the run.
 
 Reported per run: operations per second (all operations over the span from the first client's
 start to the last client's end), p50 and p99 latency per kind in ms, the worst single
-operation, how many took over 1 s, retries and errors by type. Then the parent process checks,
-on the same database: the customer count is the pre-load plus the successful intakes; each
-updated customer's version is 1 + its successful updates (summed over clients), plus at most
-one for each activity recorded on it (an activity may move its customer on); no contested
+operation, how many took over 1 s, retries and errors by type, and (a store that queues audit
+entries) the share of each kind that sealed the queue after its commit. Then the parent process
+checks, on the same database: the customer count is the pre-load plus the successful intakes;
+each updated customer's version is 1 + its successful updates (summed over clients), plus at
+most one for each activity recorded on it (an activity may move its customer on); no contested
 phone has two holders; ``registry.audit.verify`` passes. A failed check is printed and makes
 the exit status 1.
 
@@ -147,6 +148,8 @@ class ClientResult:
     ended: float = 0.0
     ops: int = 0
     latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    # operations that sealed the audit queue after their commit (a store that queues entries)
+    sealed: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     denied: int = 0
     version_retries: int = 0
@@ -231,7 +234,16 @@ def _run_client(
 ) -> None:
     from custrec import KeyRing, Registry
     from custrec.errors import AccessDenied, DuplicateCustomer
+    from custrec.services import context as context_module
 
+    sealings = [0]  # Context.seal_now calls in this process (one operation at a time)
+    seal_now = context_module.Context.seal_now
+
+    def counted(self: Any) -> None:
+        sealings[0] += 1
+        seal_now(self)
+
+    context_module.Context.seal_now = counted  # type: ignore[method-assign]
     client = result.client
     rng = random.Random(seed * 1000 + client)
     store = open_store(target)
@@ -255,6 +267,7 @@ def _run_client(
         )
         actor = actor_for(rng, i, client)
         contested_slot: int | None = None
+        sealed_before = sealings[0]
         t0 = time.perf_counter()
         try:
             if kind == "get":
@@ -317,6 +330,8 @@ def _run_client(
                     result.contested[contested_slot] = "uncertain"
         now = time.perf_counter()
         result.latencies[kind].append(now - t0)
+        if sealings[0] != sealed_before:
+            result.sealed[kind] += 1
         result.ops += 1
     result.ended = time.perf_counter()
     result.cpu_seconds = time.process_time() - cpu_start
@@ -545,6 +560,7 @@ def summarise(results: list[ClientResult], clients: int) -> dict[str, Any]:
             "p50_ms": percentile(values, 0.50),
             "p99_ms": percentile(values, 0.99),
             "max_ms": 1000 * max(values) if values else None,
+            "sealed": sum(r.sealed[kind] for r in results),
         }
     errors: Counter[str] = Counter()
     for r in results:
@@ -756,6 +772,14 @@ def print_table(backend: str, runs: list[dict[str, Any]]) -> None:
             f"{'ok' if run['integrity']['ok'] else 'FAILED'}"
         )
         print(line)
+    for run in runs:
+        shares = [
+            f"{kind} {100 * k['sealed'] / k['count']:.1f} %"
+            for kind, k in run["kinds"].items()
+            if k["count"] and k.get("sealed")
+        ]
+        if shares:
+            print(f"  {run['clients']} clients: sealed the audit queue after: {', '.join(shares)}")
     for run in runs:
         for error, count in run["errors"].items():
             print(f"  {run['clients']} clients: {count} x {error}")

@@ -45,7 +45,8 @@ def check_runs(result: dict[str, Any]) -> None:
         assert len(run["per_client_ops"]) == run["clients"]
         assert run["ops_per_second"] > 0
         for figures in run["kinds"].values():
-            assert set(figures) == {"count", "p50_ms", "p99_ms", "max_ms"}
+            assert set(figures) == {"count", "p50_ms", "p99_ms", "max_ms", "sealed"}
+            assert 0 <= figures["sealed"] <= figures["count"]  # sealed the queue after commit
         assert set(run["worst"]) == {"kind", "ms"}
         assert isinstance(run["over_1s"], int)
         assert run["error_count"] == sum(run["errors"].values())
