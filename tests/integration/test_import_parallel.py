@@ -302,7 +302,7 @@ def test_workers_run_at_a_lower_priority_than_the_writer(tmp_path: Path) -> None
     )
     assert report.counts[Outcome.CREATED] == 8 * CHUNK
     assert len(seen) == 2
-    assert all(priority == min(mine + 10, 19) for priority in seen)
+    assert all(priority >= min(mine + 10, 19) for priority in seen)  # 19 or 20 at most
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's own is left alone
 
 

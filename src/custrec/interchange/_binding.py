@@ -132,6 +132,14 @@ class BoundMapping:
             missing=missing,
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_plans"] = {}  # compiled functions: made again on first use
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def _native_rule(self, header: str, taken: list[FieldPath]) -> ColumnRule | None:
         try:
             path = parse_path(header)
@@ -190,8 +198,9 @@ class BoundMapping:
                 continue
             filled.append(position)
             converted.append(value)
-            if plain and type(value) not in _PLAIN and _PLAIN_OF.get(rule.type) is not type(value):
-                plain = False
+            if plain and type(value) not in _PLAIN:
+                # a container only as its converter makes it: fresh, never a source's own
+                plain = _PLAIN_OF.get(rule.type) is type(value) and value is not raw
             if isinstance(raw, str):
                 values[header] = raw
         plan = self._plan(tuple(filled)) if plain else None

@@ -9,7 +9,9 @@ a default's value) takes the general path.
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -165,3 +167,22 @@ def test_plans_are_bounded(monkeypatch: pytest.MonkeyPatch, kept: int) -> None:
     for header in HEADERS[:5]:
         bound.apply(SourceRow(number=1, cells={header: "x"}, raw=()))
         assert len(bound._plans) <= kept
+
+
+def test_a_sources_own_sum_of_money_is_copied_as_the_general_path_copies_it() -> None:
+    # a JSON source may give the same object in every row: the rows' data must not share it
+    amount = {"amount": "5", "currency": "CNY"}
+    bound = bind(PLAIN_DEFAULTS, {"名称": "name", "金额": "milestones.contract_amount"})
+    rows = [SourceRow(number=n, cells={"名称": "甲", "金额": amount}, raw=()) for n in (1, 2)]
+    first, second = (bound.apply(r).data["milestones"]["contract_amount"] for r in rows)
+    assert first == amount and first is not amount and first is not second
+    assert bound.apply(rows[0]) == general(bound, rows[0])
+
+
+def test_a_binding_that_made_plans_pickles_and_copies() -> None:
+    bound = bind()
+    source = SourceRow(number=1, cells={"名称": "甲", "标签": "a;b"}, raw=())
+    mapped = bound.apply(source)
+    assert bound._plans
+    for other in (pickle.loads(pickle.dumps(bound)), copy.deepcopy(bound)):
+        assert other.apply(source) == mapped
