@@ -113,12 +113,24 @@ class Presealed:
 
 
 def _digest(key: bytes, item: Presealed) -> str:
-    """The HMAC of everything a presealed row stores, for the actor it was made for: the
-    ``repr`` of a tuple of text, numbers and ``None`` (unambiguous, and computed in C), then the
-    payload and the data key, each preceded by its length, in one HMAC-SHA256 call."""
-    row = item.row
+    """The HMAC of everything a presealed row stores, for the actor it was made for (see
+    :func:`_digest_of`)."""
+    return _digest_of(key, item.actor_id, item.row, item.strong, item.keys, item.data_key)
+
+
+def _digest_of(
+    key: bytes,
+    actor_id: str,
+    row: CustomerRow,
+    strong: tuple[StrongKey, ...],
+    keys: tuple[MatchKey, ...],
+    data_key: bytes,
+) -> str:
+    """The HMAC of a presealed row's parts: the ``repr`` of a tuple of text, numbers and
+    ``None`` (unambiguous, and computed in C), then the payload and the data key, each preceded
+    by its length, in one HMAC-SHA256 call."""
     facts = (
-        item.actor_id,
+        actor_id,
         row.id,
         row.version,
         row.kind,
@@ -131,8 +143,8 @@ def _digest(key: bytes, item: Presealed) -> str:
         tuple(sorted(row.facets)),
         row.created_at.isoformat() if row.created_at else None,
         row.updated_at.isoformat() if row.updated_at else None,
-        item.strong,
-        item.keys,
+        strong,
+        keys,
     )
     told = repr(facts).encode("utf-8")
     message = b"".join(
@@ -141,7 +153,7 @@ def _digest(key: bytes, item: Presealed) -> str:
             told,
             len(row.payload).to_bytes(8, "big"),
             row.payload,
-            item.data_key,
+            data_key,
         )
     )
     return hmac.digest(key, message, "sha256").hex()
@@ -219,16 +231,11 @@ class Presealer:
             Customer, document, DataKey(data_key), customer.id, None, facts
         )
         row = customer_row(customer, payload, frozenset(), self.fields)
-        item = Presealed(
-            row,
-            tuple(sorted(strong)),
-            tuple(sorted(keys)),
-            data_key,
-            self.actor_id,
-            ticket=self._ticket,
-            seal="",
+        told_strong, told_keys = tuple(sorted(strong)), tuple(sorted(keys))
+        seal = _digest_of(self._key, self.actor_id, row, told_strong, told_keys, data_key)
+        return Presealed(
+            row, told_strong, told_keys, data_key, self.actor_id, ticket=self._ticket, seal=seal
         )
-        return attrs.evolve(item, seal=_digest(self._key, item))
 
 
 def _presealer_from(settings: dict[str, Any]) -> Presealer:
