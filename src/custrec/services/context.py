@@ -109,6 +109,17 @@ had none, at most :data:`SEAL_EVERY`): so many processes that work at once seal 
 interval between them, not once each."""
 
 
+WRITE_SHARE: Final = 0.125
+"""When at least this share of a registry's recent units queued by writing (an average over
+about its last :data:`_SHARE_SPAN` units), sealing above the lowest traffic is left to writes:
+a due write seals on a multiple of the tickets the store issues per :data:`SEAL_AFTER` times
+that share (so writes seal about once per interval between them), and a read seals only when
+the store issues at most one ticket an interval. A write already waits for a durable commit;
+a read that sealed waited for two more round trips and a second one (the ``get`` p99)."""
+
+_SHARE_SPAN: Final = 16
+
+
 class _StatementStore(Protocol):
     """A store that also opens sessions without a transaction, whose every statement reads its
     own snapshot or commits on its own (:meth:`custrec.backends.PostgresStore.statements`)."""
@@ -422,6 +433,7 @@ class Context:
     _sealed_at: float = attrs.field(init=False, default=0.0)  # _monotonic() of the last sealing
     # the newest ticket a read of this registry queued, and _monotonic() then
     _ticket: tuple[int, float] | None = attrs.field(init=False, default=None)
+    _writes: float = attrs.field(init=False, default=0.0)  # recent units' share of writes
 
     def require_keyring(self, what: str) -> KeyRing:
         """The keyring, or :class:`~custrec.errors.ErasureUnavailable` naming ``what`` needs it
@@ -463,7 +475,7 @@ class Context:
                     self.settle_audit(unit.sealed)
                 elif unit.newest is not None:
                     self.advance_head(unit.newest, unit.previous)
-                if unit.queued and self.read_seals(unit.tickets):
+                if unit.queued and self.read_seals(unit.tickets, write=True):
                     self.seal_now()
 
     def _session(self, *, readonly: bool, snapshot: bool) -> AbstractContextManager[Session]:
@@ -560,16 +572,20 @@ class Context:
             return None, queue_entries(session, entries, self.chain)
         return sealed, []
 
-    def read_seals(self, tickets: Sequence[int]) -> bool:
+    def read_seals(self, tickets: Sequence[int], *, write: bool = False) -> bool:
         """Whether a unit that queued ``tickets`` seals after its commit: a multiple of
         :data:`SEAL_EVERY`, or (this registry has not sealed for :data:`SEAL_AFTER`) a multiple
         of the tickets issued per :data:`SEAL_AFTER`, as this registry's last two tickets
-        tell when they are at most four intervals apart (else every such read seals)."""
+        tell when they are at most four intervals apart (else every such unit seals). When
+        :data:`WRITE_SHARE` of this registry's recent units were writes (``write``: this one
+        is), sealing at more than one ticket an interval is left to its writes."""
         if not tickets:
             return False
+        self._writes += (float(write) - self._writes) / _SHARE_SPAN
+        writes = self._writes if self._writes >= WRITE_SHARE else 0.0
         now, newest = _monotonic(), max(tickets)
         before, self._ticket = self._ticket, (newest, now)
-        if any(ticket % SEAL_EVERY == 0 for ticket in tickets):
+        if (write or not writes) and any(ticket % SEAL_EVERY == 0 for ticket in tickets):
             return True
         if not self.seal_due():
             return False
@@ -581,6 +597,10 @@ class Context:
         ):
             issued = (newest - before[0]) * SEAL_AFTER / (now - before[1])
             every = max(1, min(SEAL_EVERY, int(issued)))
+        if writes and every > 1:
+            if not write:
+                return False  # the writes seal
+            every = max(1, int(every * writes))
         return any(ticket % every == 0 for ticket in tickets)
 
     def seal_due(self) -> bool:

@@ -39,3 +39,48 @@ def test_an_estimate_from_long_ago_does_not_hold_a_quiet_read_back(clock: list[f
     # the average (50 an interval) would make it wait for a multiple of 32; 2,000 is not one
     assert 2000 % context_module.SEAL_EVERY != 0
     assert context.read_seals([2000]) is True
+
+
+def busy_writer(clock: list[float]) -> tuple[context_module.Context, int]:
+    """A registry whose recent units are mostly writes, at 1,000 tickets an interval; returns
+    it and the next ticket."""
+    context = Registry(MemoryStore(), keyring=KeyRing.generate())._context
+    ticket = 1001
+    for _ in range(6):  # six writes: well over WRITE_SHARE of its recent units
+        context.read_seals([ticket], write=True)
+        clock[0] += context_module.SEAL_AFTER
+        ticket += 1000
+    return context, ticket
+
+
+def test_where_writes_are_frequent_a_busy_read_leaves_the_sealing_to_them(
+    clock: list[float],
+) -> None:
+    context, ticket = busy_writer(clock)
+    ticket -= ticket % context_module.SEAL_EVERY  # a multiple of SEAL_EVERY, due by time too
+    assert context.seal_due()
+    assert context.read_seals([ticket]) is False
+    # a registry that only reads seals on that ticket, as before
+    reader = Registry(MemoryStore(), keyring=KeyRing.generate())._context
+    reader.read_seals([ticket - 1000])
+    assert reader.read_seals([ticket]) is True
+
+
+def test_where_writes_are_frequent_due_writes_seal_about_once_an_interval(
+    clock: list[float],
+) -> None:
+    context, ticket = busy_writer(clock)
+    sealed = 0
+    for n in range(64):  # 64 due writes in a row, 1,000 tickets an interval store-wide
+        clock[0] += context_module.SEAL_AFTER / 1000
+        sealed += context.read_seals([ticket + n], write=True)
+    # more often than a multiple of SEAL_EVERY alone (2 in 64): the reads do not seal
+    assert sealed > 2
+
+
+def test_where_writes_are_frequent_a_read_at_quiet_traffic_still_seals(
+    clock: list[float],
+) -> None:
+    context, ticket = busy_writer(clock)
+    clock[0] += context_module.SEAL_AFTER  # one ticket in the last interval: quiet
+    assert context.read_seals([ticket - 999]) is True
