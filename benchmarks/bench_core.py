@@ -19,6 +19,10 @@ card number, 15 % organisations with a USCC; one mobile phone, one e-mail, one a
   ``registry.customers.intake`` (one customer, duplicate check on) over 2,000 new customers:
   p50, p99 and the worst.
 
+With ``--against OTHER/src`` it compares two trees instead: ``--pairs`` (default 8) warm runs
+of each (one process each, by turns; the better of two bulk intakes of ``-n`` customers after
+one of 300, and the floor's) and the median of the pairs' CPU ratios.
+
 Prints a table and, with ``--json``, writes the figures with the machine, the Python version and
 the sizes. Not part of the test suite (speed goals live here, never in timed tests).
 """
@@ -31,11 +35,13 @@ import gc
 import hashlib
 import hmac
 import json
+import math
 import os
 import platform
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -307,15 +313,66 @@ def machine() -> dict[str, Any]:
     }
 
 
+def warm_once(n: int) -> dict[str, float]:
+    """CPU microseconds a customer of a warm bulk intake (after one of 300 customers, so that
+    imports and compiled code are not counted) and of the floor, the better of two runs each."""
+    items = generate(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        custrec_intake(items[:300], Path(tmp) / "warm.sqlite")
+    best = {"custrec": math.inf, "floor": math.inf}
+    for _ in range(2):
+        for name, work in (("custrec", custrec_intake), ("floor", floor_intake)):
+            best[name] = min(best[name], run_once(work, items)["cpu_seconds"] / n * 1e6)
+    return {"custrec_us": best["custrec"], "floor_us": best["floor"]}
+
+
+def against(other_src: Path, n: int, pairs: int) -> dict[str, Any]:
+    """``pairs`` warm runs (:func:`warm_once`, each in a new process) of this tree's ``src`` and
+    of ``other_src`` by turns: short alternating runs keep a slow spell of a shared machine from
+    falling on one side only."""
+    here = Path(__file__).resolve().parent.parent / "src"
+    runs: dict[str, list[dict[str, float]]] = {"this": [], "other": []}
+    for _ in range(pairs):
+        for side, src in (("this", here), ("other", other_src.resolve())):
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            command = [sys.executable, str(Path(__file__).resolve()), "--warm-once", "-n", str(n)]
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+            runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            runs[side][-1]["load"] = load
+    pairwise = [
+        a["custrec_us"] / b["custrec_us"] for a, b in zip(runs["this"], runs["other"], strict=True)
+    ]
+    summary = {
+        side: {
+            "custrec_us": statistics.median(r["custrec_us"] for r in found),
+            "floor_us": statistics.median(r["floor_us"] for r in found),
+            "ratio_speed": statistics.median(r["floor_us"] / r["custrec_us"] for r in found),
+        }
+        for side, found in runs.items()
+    }
+    return {"runs": runs, "median": summary, "this_over_other_cpu": statistics.median(pairwise)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=50_000, help="customers per bulk run")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--stored", type=int, default=20_000, help="customers before probing")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--against", type=Path, help="another tree's src: warm runs of both by turns instead"
+    )
+    parser.add_argument("--pairs", type=int, default=8, help="pairs of runs with --against")
+    parser.add_argument("--warm-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if args.warm_once:
+        print(json.dumps(warm_once(args.n)))
+        return 0
+    if args.against is not None:
+        return compare(args.against, args.n, args.pairs, args.json)
     items = generate(args.n)
     runs: dict[str, list[dict[str, float]]] = {"custrec": [], "floor": []}
     for _ in range(args.repeat):
@@ -359,6 +416,22 @@ def main(argv: list[str] | None = None) -> int:
                 indent=2,
             )
         )
+    return 0
+
+
+def compare(other_src: Path, n: int, pairs: int, json_path: Path | None) -> int:
+    found = against(other_src, n, pairs)
+    print(f"warm bulk intake of {n:,} customers, {pairs} pairs by turns, one core, medians")
+    print(f"{'':8} {'custrec us':>11} {'floor us':>9} {'ratio':>6}")
+    for side, m in found["median"].items():
+        print(f"{side:8} {m['custrec_us']:>11.1f} {m['floor_us']:>9.1f} {m['ratio_speed']:>6.2f}")
+    print(
+        f"custrec CPU, this tree over the other, median of the pairs: "
+        f"{found['this_over_other_cpu']:.3f}"
+    )
+    if json_path:
+        record = {"benchmark": "core-against", "machine": machine(), "customers": n, **found}
+        json_path.write_text(json.dumps(record, indent=2))
     return 0
 
 
