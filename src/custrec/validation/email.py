@@ -100,17 +100,22 @@ def _common(text: str) -> str | None:
 
 # email-validator's special-use domain names as last seen (the application may change its
 # list), as a set and as suffixes: one membership test and one endswith instead of a loop.
-_special: tuple[tuple[str, ...], frozenset[str], tuple[str, ...]] = ((), frozenset(), ())
+_special: tuple[tuple[object, ...], frozenset[str] | None, tuple[str, ...]] = ((), frozenset(), ())
 
 
 def _special_use(domain: str) -> bool:
-    """Whether ``domain`` is one of email-validator's special-use domain names or under one."""
+    """Whether ``domain`` is one of email-validator's special-use domain names or under one
+    (also ``True`` when the list holds anything but text: email-validator itself decides)."""
     global _special
     names = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
     known = _special
     if names != known[0]:
-        known = _special = (names, frozenset(names), tuple(f".{name}" for name in names))
-    return domain in known[1] or domain.endswith(known[2])
+        if all(type(name) is str for name in names):
+            known = (names, frozenset(names), tuple(f".{name}" for name in names))
+        else:
+            known = (names, None, ())
+        _special = known
+    return known[1] is None or domain in known[1] or domain.endswith(known[2])
 
 
 def normalize(raw: str, *, check_deliverability: bool = False) -> str:

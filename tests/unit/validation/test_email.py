@@ -289,3 +289,15 @@ def test_special_use_domains_are_found_as_the_loop_over_the_library_list_finds_t
             assert email._special_use(domain) is expected
     finally:
         email_validator.SPECIAL_USE_DOMAIN_NAMES = saved
+
+
+def test_a_special_use_list_holding_more_than_names_is_left_to_email_validator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import email_validator
+
+    monkeypatch.setattr(email_validator, "SPECIAL_USE_DOMAIN_NAMES", ["test", None])
+    with pytest.raises(TypeError):  # what email-validator itself does with such a list
+        email_validator.validate_email("a@example.com", check_deliverability=False)
+    with pytest.raises(TypeError):
+        email.is_valid("a@example.com")
