@@ -45,6 +45,7 @@ from custrec.interchange._identity import derive_id, row_identity
 from custrec.interchange.mapping import ImportMapping, MappingError
 from custrec.interchange.readers import SourceRow
 from custrec.interchange.report import ColumnUsage, RowIssue
+from custrec.model._replace import replace
 from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Customer
 from custrec.model.serialization import SCHEMA_VERSION
@@ -286,7 +287,7 @@ class Preparer:
             customer = vouched.record
             assert customer is not None
         elif not explicit:
-            customer = attrs.evolve(customer, id=target)  # here, not in the writer: it costs
+            customer = replace(customer, id=target)  # here, not in the writer: it costs
         presealed = None
         keys = strong_keys(customer)
         if sealing:
