@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from custrec.interchange import (
     ErrorFile,
     ImportMapping,
     ImportPolicy,
+    ImportReport,
     Outcome,
     open_source,
     plan_import,
@@ -230,6 +231,14 @@ def test_one_chunk_is_prepared_in_process(tmp_path: Path) -> None:
     assert {p.pid for p in multiprocessing.active_children()} <= before
 
 
+def in_chunks(registry: Registry, rows: Iterable[dict[str, Any]], import_id: str) -> ImportReport:
+    """A real import of ``rows`` in chunks of ``CHUNK`` with two workers."""
+    policy = ImportPolicy(batch_size=CHUNK, workers=2)
+    return plan_import(
+        rows, MAPPING, registry, actor=ADMIN, import_id=import_id, policy=policy, dry_run=False
+    )
+
+
 def workers_alive() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name == "custrec-import-worker"]
 
@@ -248,28 +257,16 @@ def test_a_killed_worker_is_an_error_not_a_hang(tmp_path: Path) -> None:
 
     registry = open_registry(tmp_path)
     with pytest.raises(ImportWorkerError, match="worker process stopped unexpectedly") as caught:
-        plan_import(
-            rows(),
-            MAPPING,
-            registry,
-            actor=ADMIN,
-            import_id="killed",
-            policy=ImportPolicy(batch_size=CHUNK, workers=2),
-            dry_run=False,
-        )
+        in_chunks(registry, rows(), "killed")
     assert "run the same import again" in str(caught.value)
     assert workers_alive() == []
     # whatever was written is whole chunks, and the import resumes
     written = len(contents(registry))
     assert written % CHUNK == 0
-    report = plan_import(
-        [{"编号": f"K{i}", "名称": f"客户{i}", "手机": phone(i)} for i in range(200)],
-        MAPPING,
+    report = in_chunks(
         registry,
-        actor=ADMIN,
-        import_id="killed",
-        policy=ImportPolicy(batch_size=CHUNK, workers=2),
-        dry_run=False,
+        [{"编号": f"K{i}", "名称": f"客户{i}", "手机": phone(i)} for i in range(200)],
+        "killed",
     )
     assert report.counts[Outcome.ALREADY_APPLIED] == written
     assert report.counts[Outcome.CREATED] == 200 - written
@@ -291,15 +288,7 @@ def test_workers_run_at_a_lower_priority_than_the_writer(tmp_path: Path) -> None
 
     registry = open_registry(tmp_path)
     mine = os.getpriority(os.PRIO_PROCESS, 0)
-    report = plan_import(
-        rows(),
-        MAPPING,
-        registry,
-        actor=ADMIN,
-        import_id="nice",
-        policy=ImportPolicy(batch_size=CHUNK, workers=2),
-        dry_run=False,
-    )
+    report = in_chunks(registry, rows(), "nice")
     assert report.counts[Outcome.CREATED] == 8 * CHUNK
     assert len(seen) == 2
     assert all(priority >= min(mine + 10, 19) for priority in seen)  # 19 or 20 at most
