@@ -61,6 +61,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
         "libpq on the system)"
     ) from _missing
 
+from custrec.backends._postgres import dialect as _dialect
 from custrec.backends._postgres.arguments import check_seconds as _check_seconds
 from custrec.backends._postgres.arguments import check_size as _check_size
 from custrec.backends._postgres.borrowed import Borrowed as _Borrowed
@@ -285,12 +286,13 @@ class _PostgresSession(SQLSession[_Conn]):
             return cursors
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
 
-    def _reconnect(self, dead: _Conn) -> None:
-        """Give a dead connection back and take another. While none is taken (the pool may
-        time out) the session holds nothing, so its end does not give the dead one back twice."""
+    def _reconnect(self, dead: _Conn) -> _Conn:
+        """Give a dead connection back and take another (returned). While none is taken (the
+        pool may time out) the session holds nothing, so its end does not give it back twice."""
         self._conn_returned = True
         self._conn = self._store._replace(dead)
         self._conn_returned = False
+        return self._conn
 
     def _send_begin(self) -> None:
         """Send a lazy ``BEGIN`` now (for what is sent without :meth:`_execute`)."""
@@ -299,14 +301,16 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _execute_alone(self, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
         """Statements without a transaction (:meth:`PostgresStore.statements`): a write session
-        sends one statement, which commits on its own; a connection found dead on the first
-        (nothing has happened yet) is replaced, as when a transaction begins."""
+        sends one statement, which commits on its own (``write_alone``); a read's connection
+        found dead on the first (nothing has happened yet) is replaced."""
         if not self._readonly and (self._sent or len(statements) != 1):
             raise StorageError(
                 "a write session of PostgresStore.statements() sends one statement; use "
                 "transaction() for more"
             )
         first, self._sent = not self._sent, True
+        if not self._readonly:  # it commits on its own: never sent twice
+            return _dialect.write_alone(self._conn, statements[0], first, self._reconnect)
         for _ in range(self._store._max_size + 1):
             conn = self._conn
             try:

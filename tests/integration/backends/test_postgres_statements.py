@@ -9,8 +9,11 @@ Tests skip without ``CUSTREC_TEST_POSTGRES_DSN`` and fail without it under CI.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -305,3 +308,117 @@ def test_a_read_queues_its_audit_entry_on_the_connection_it_read_with(
     reads = [e.customer_id for e in entries if e.action == "customer.unmask"]
     first, second = found[0].id, found[1].id
     assert sorted(reads) == sorted([first, second, first, first, second])
+
+
+class _LosingProxy:
+    """A TCP relay to the test server that, once armed, lets the server's whole reply to the
+    next statement holding ``marker`` through to nothing: it drops both sides as soon as the
+    reply (its CommandComplete and ReadyForQuery) has arrived, so the statement committed on
+    the server while the client only sees its connection lost."""
+
+    def __init__(self, dsn: str, marker: bytes) -> None:
+        from urllib.parse import urlparse
+
+        self.target = urlparse(dsn)
+        self.marker = marker
+        self.armed = False
+        self.fired = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        port = self.listener.getsockname()[1]
+        t = self.target
+        self.dsn = f"postgresql://{t.username}:{t.password}@127.0.0.1:{port}{t.path}"
+        self.dsn += "?sslmode=disable&gssencmode=disable"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        server = socket.create_connection((self.target.hostname, self.target.port))
+        watching = threading.Event()
+
+        def upstream() -> None:
+            with suppress(OSError):
+                while data := client.recv(65536):
+                    if self.armed and not self.fired.is_set() and self.marker in data:
+                        watching.set()
+                    server.sendall(data)
+
+        threading.Thread(target=upstream, daemon=True).start()
+        reply = b""
+        with suppress(OSError):
+            while data := server.recv(65536):
+                if not watching.is_set():
+                    client.sendall(data)
+                    continue
+                reply += data
+                if b"Z\x00\x00\x00\x05" in reply:  # ReadyForQuery: the statement has ended
+                    self.fired.set()
+                    break
+        for end in (client, server):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_statement_that_committed_but_lost_its_reply_is_not_sent_again(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """A read's audit entry commits on its own; when the connection is lost after the server
+    committed it, sending it again would log the read twice. The read fails instead, with
+    an error that says the outcome is unknown (not retry-safe), and the entry is there once."""
+    proxy = _LosingProxy(postgres_dsn, b"audit_queue")
+    store = PostgresStore(proxy.dsn, schema=postgres_schema, max_size=2)
+    try:
+        registry = Registry(store, keyring=KeyRing.generate())
+        customer = registry.customers.intake(
+            {"kind": "individual", "name": "张三", "contacts": [{"wechat": "wx1"}]}, actor=ADMIN
+        )
+
+        def reads() -> int:
+            trail = registry.audit.trail(actor=AUDITOR, customer_id=customer.id, limit=1000)
+            return sum(e.action == "customer.unmask" for e in trail)
+
+        before = reads()
+        proxy.armed = True
+        with pytest.raises(StorageError) as caught:
+            registry.customers.get(customer.id, actor=ADMIN)
+        proxy.armed = False
+        assert proxy.fired.is_set()
+        assert caught.value.retry_safe is False
+        assert "unknown" in str(caught.value)
+        assert reads() == before + 1  # committed once, not sent again
+        assert registry.audit.verify(actor=AUDITOR).ok
+    finally:
+        store.close()
+        proxy.close()
+
+
+def test_a_write_statement_replaces_a_pooled_connection_the_server_closed(
+    store: PostgresStore, admin: Any
+) -> None:
+    """Before anything is sent, a connection the server ended while it sat in the pool is
+    told by its socket (no round trip) and replaced: the write is sent once, on a live one."""
+    with store.statements(readonly=False) as session:
+        pid = session._conn.info.backend_pid  # type: ignore[attr-defined]
+        session.keys.put(key("c-1"))
+    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 30
+    while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[
+        0
+    ]:
+        assert time.monotonic() < deadline, "the backend did not end in 30 s"
+        time.sleep(0.005)  # the poll interval; the state read above is what the test waits on
+    with store.statements(readonly=False) as session:  # the pool's only connection is dead
+        session.keys.put(key("c-2"))
+        assert session._conn.info.backend_pid != pid  # type: ignore[attr-defined]
+    with store.statements() as session:
+        assert [k.customer_id for k in session.keys.list()] == ["c-1", "c-2"]

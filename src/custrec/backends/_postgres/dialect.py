@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import select
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -158,3 +160,40 @@ def describe_connect(exc: psycopg.Error) -> str:
     """The reason a connection attempt failed (libpq's text; it never includes the password)."""
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
+
+
+def closed_by_server(conn: _Conn) -> bool:
+    """Whether an idle connection is known dead, or has something to read before anything was
+    sent on it (a server that ends a connection says so, then closes it): one poll of its
+    socket, no round trip."""
+    if conn.broken or conn.closed:
+        return True
+    try:
+        ready, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(ready)
+
+
+def write_alone(
+    conn: _Conn,
+    statement: tuple[bytes, Any],
+    first: bool,
+    replace: Callable[[_Conn], _Conn],
+) -> list[psycopg.Cursor[TupleRow]]:
+    """Send one statement that commits on its own (``PostgresStore.statements()``). A
+    connection found closed by the server before it is sent is replaced (``replace(dead)``
+    gives another); once sent, a lost connection leaves the outcome unknown (the server may
+    have committed it and its reply been lost), so it is never sent again: ``StorageError``,
+    not retry-safe (a second send would store a read's audit entry twice)."""
+    if first and closed_by_server(conn):
+        conn.close()  # so that the pool discards it
+        conn = replace(conn)
+    try:
+        return [conn.execute(statement[0], statement[1])]
+    except psycopg.Error as exc:
+        if _is_lost(exc, conn):
+            raise translate(
+                exc, "a statement that commits on its own", conn=conn, committing=True
+            ) from None
+        raise
