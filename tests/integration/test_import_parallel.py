@@ -272,29 +272,6 @@ def test_a_killed_worker_is_an_error_not_a_hang(tmp_path: Path) -> None:
     assert report.counts[Outcome.CREATED] == 200 - written
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
-def test_workers_run_at_a_lower_priority_than_the_writer(tmp_path: Path) -> None:
-    """The one writing process is the import's critical path: with more runnable processes
-    than cores, the workers yield to it."""
-    seen: list[int] = []
-
-    def rows() -> Iterator[dict[str, str]]:
-        for i in range(8 * CHUNK):
-            if i == 6 * CHUNK:  # the workers have prepared chunks by now: they run their loop
-                for worker in workers_alive():
-                    assert worker.pid is not None
-                    seen.append(os.getpriority(os.PRIO_PROCESS, worker.pid))
-            yield {"编号": f"N{i}", "名称": f"客户{i}", "手机": phone(i)}
-
-    registry = open_registry(tmp_path)
-    mine = os.getpriority(os.PRIO_PROCESS, 0)
-    report = in_chunks(registry, rows(), "nice")
-    assert report.counts[Outcome.CREATED] == 8 * CHUNK
-    assert len(seen) == 2
-    assert all(priority >= min(mine + 10, 19) for priority in seen)  # 19 or 20 at most
-    assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the caller's own is left alone
-
-
 def test_a_failing_worker_names_the_row_and_the_error_type_only(tmp_path: Path) -> None:
     secret = "13912345678"
     rows: list[dict[str, Any]] = [

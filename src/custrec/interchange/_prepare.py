@@ -15,8 +15,7 @@ in file order, so the outcome does not depend on how many processes prepared the
 SQLite connections and threads). Each worker has its own pipe and holds at most one chunk: the
 caller hands chunk *k* to worker *k* mod ``workers`` and reads the results back in the same
 order, so at most ``workers`` chunks are being prepared while the caller writes another, and
-memory stays flat however large the file. Workers run at a lower priority (``nice``) than the
-caller, the import's critical path. A worker that dies (killed, out of memory) is noticed
+memory stays flat however large the file. A worker that dies (killed, out of memory) is noticed
 through its process sentinel and raises :class:`~custrec.errors.ImportWorkerError`; a worker whose
 parent dies reads the end of its pipe and exits. A failure inside a worker is reported by the
 exception's type and the row number only, never its message, which could quote a cell.
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
 import signal
 from collections import deque
@@ -69,7 +67,6 @@ NOT_MERGED: Final = frozenset({"id", "version", "created_at", "updated_at"})
 _BINDINGS_KEPT: Final = 256  # distinct header sets remembered (JSON Lines may vary per line)
 _START_METHOD: Final = "spawn"
 _SLICE: Final = 500  # prepared rows a worker pickles at once
-_WORKER_NICE: Final = 10  # how much lower a worker's priority is than its parent's
 
 
 def _worker_error(message: str) -> ImportWorkerError:
@@ -335,15 +332,6 @@ def _slim(prepared: Prepared) -> Prepared:
     )
 
 
-def _yield_to_writer() -> None:
-    """Lower this worker's scheduling priority: the single writer is the import's critical
-    path, and with more runnable processes than cores an equal share would slow it down."""
-    try:
-        os.nice(_WORKER_NICE)
-    except (AttributeError, OSError):  # no nice() (Windows) or not allowed: run as is
-        pass
-
-
 def _serve(conn: Connection, settings: Settings) -> None:
     """A worker's loop: prepare each chunk received, send the results back, until ``None``
     or the end of the pipe (the parent is gone)."""
@@ -361,7 +349,6 @@ def _serve(conn: Connection, settings: Settings) -> None:
     # what the worker imported and was given lives as long as it does: kept out of the
     # collections, and the rows' short-lived objects collected less often
     settle_worker()
-    _yield_to_writer()
     while True:
         try:
             received = conn.recv()
