@@ -306,15 +306,15 @@ class Intake:
         """The customer to store (``version`` 1, owner, team, instants and review status set in
         one step); ``ValidationFailed`` for invalid data, ``TypeError`` for anything else."""
         own = False
-        plain = type(data) is dict  # most items: neither prepared nor a Customer
+        plain = type(data) is dict  # most items: not issued here, and no ABC check needed
         if not plain and self._issuer.trusts(data, actor.id):
             assert isinstance(data, PreparedCustomer)
             record, report = data.record, data.report  # validated once, by prepare()
-        elif not plain and isinstance(data, PreparedCustomer):  # not issued here: as a Customer
+        elif isinstance(data, PreparedCustomer):  # not issued here: validated as a Customer
             if data.record is None:
                 raise ValidationFailed(data.report)
             record, report = self._validated(data.record, now)
-        elif not plain and isinstance(data, Customer):
+        elif isinstance(data, Customer):
             record, report = self._validated(data, now)
         elif plain or isinstance(data, Mapping):
             own = True  # parse_customer's record: built for this call, seen by nobody else
