@@ -31,6 +31,7 @@ otherwise and an import takes the general path.
 from __future__ import annotations
 
 import hmac
+import marshal
 import os
 import secrets
 import threading
@@ -54,6 +55,7 @@ from custrec.services._batch import claim_keys, clash_kinds, may_create
 from custrec.services._erased import _ErasedMeanwhile, erased_in
 from custrec.services._records import (
     Records,
+    customer_facts,
     customer_row,
     match_keys,
     stored_form,
@@ -118,6 +120,19 @@ def _digest(key: bytes, item: Presealed) -> str:
     return _digest_of(key, item.actor_id, item.row, item.strong, item.keys, item.data_key)
 
 
+def _told(facts: tuple[Any, ...]) -> bytes:
+    """The bytes that stand for ``facts`` in a seal: ``marshal`` version 0 (computed in C; it
+    writes each value by its type and contents alone, never by the identity of an object or
+    whether a string is interned, so the worker and the writer tell equal facts alike, and it
+    reads back to them: unambiguous). A value ``marshal`` refuses (a subclass of ``str``) makes
+    the facts told by their ``repr`` instead, after a byte no marshalled tuple starts with.
+    The seal is never stored: the two processes of one import run this same code."""
+    try:
+        return marshal.dumps(facts, 0)
+    except ValueError:
+        return b"r" + repr(facts).encode("utf-8")
+
+
 def _digest_of(
     key: bytes,
     actor_id: str,
@@ -126,9 +141,9 @@ def _digest_of(
     keys: tuple[MatchKey, ...],
     data_key: bytes,
 ) -> str:
-    """The HMAC of a presealed row's parts: the ``repr`` of a tuple of text, numbers and
-    ``None`` (unambiguous, and computed in C), then the payload and the data key, each preceded
-    by its length, in one HMAC-SHA256 call."""
+    """The HMAC of a presealed row's parts: a tuple of text, numbers and ``None`` told by
+    :func:`_told`, then the payload and the data key, each preceded by its length, in one
+    HMAC-SHA256 call."""
     facts = (
         actor_id,
         row.id,
@@ -146,7 +161,7 @@ def _digest_of(
         strong,
         keys,
     )
-    told = repr(facts).encode("utf-8")
+    told = _told(facts)
     message = b"".join(
         (
             len(told).to_bytes(8, "big"),
@@ -223,19 +238,30 @@ class Presealer:
         if strong is None:
             strong = strong_keys(customer)
         keys = match_keys(customer, blocking=self.blocking, fields=self.fields, strong=strong)
-        data = _CONVERTER.unstructure(customer)
-        document = {"schema_version": SCHEMA_VERSION, "data": data}
-        facts = Records.document_facts(document)
         data_key = os.urandom(_KEY_SIZE)
-        payload = codec.seal_document(
-            Customer, document, DataKey(data_key), customer.id, None, facts
-        )
+        payload = _sealed(codec, customer, DataKey(data_key))
         row = customer_row(customer, payload, frozenset(), self.fields)
         told_strong, told_keys = tuple(sorted(strong)), tuple(sorted(keys))
         seal = _digest_of(self._key, self.actor_id, row, told_strong, told_keys, data_key)
         return Presealed(
             row, told_strong, told_keys, data_key, self.actor_id, ticket=self._ticket, seal=seal
         )
+
+
+def _sealed(codec: EncryptingCodec, customer: Customer, key: DataKey) -> bytes:
+    """The payload of a stored-form ``customer`` under ``key``: built straight from the record
+    by the codec's compiled builder, as bulk intake seals (:mod:`custrec.storage._direct`),
+    else (a record the builder leaves to it) through the document, the same bytes."""
+    facts = customer_facts(customer, _CONVERTER)
+    build = codec.builder(_CONVERTER, Customer)
+    if build is not None:
+        sealed = codec.seal_built(
+            Customer, build(customer, customer.id, facts), key, customer.id, facts
+        )
+        if sealed is not None:
+            return sealed
+    document = {"schema_version": SCHEMA_VERSION, "data": _CONVERTER.unstructure(customer)}
+    return codec.seal_document(Customer, document, key, customer.id, None, facts)
 
 
 def _presealer_from(settings: dict[str, Any]) -> Presealer:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import attrs
+import cattrs
 
 from custrec.consent import ConsentEvent, ConsentLedger, SubjectFacts
 from custrec.errors import Erased, InvalidState, StorageError
@@ -171,6 +172,22 @@ def customer_row(
     )
 
 
+def customer_facts(customer: Customer, converter: cattrs.Converter) -> dict[str, Any]:
+    """What the row of ``customer`` stores beside its payload, as ``converter``'s document
+    holds it (see :meth:`Records.customer_facts`)."""
+    unstructure = converter.unstructure
+    return {
+        "kind": customer.kind._value_,
+        "state": customer.state._value_,
+        "owner": customer.owner,
+        "team": customer.team,
+        "grade": customer.grade,
+        "tags": list(customer.tags),
+        "created_at": unstructure(customer.created_at),
+        "updated_at": unstructure(customer.updated_at),
+    }
+
+
 class Records:
     """Customer rows, activities, history, ledgers and record state, in a unit of work."""
 
@@ -264,17 +281,7 @@ class Records:
         """What the row of ``customer`` stores beside its payload (:meth:`row`), as the
         document holds it: the sealer leaves these values out of the payload (all but the
         stage, which stays readable in it)."""
-        unstructure = self._context.converter.unstructure
-        return {
-            "kind": customer.kind._value_,
-            "state": customer.state._value_,
-            "owner": customer.owner,
-            "team": customer.team,
-            "grade": customer.grade,
-            "tags": list(customer.tags),
-            "created_at": unstructure(customer.created_at),
-            "updated_at": unstructure(customer.updated_at),
-        }
+        return customer_facts(customer, self._context.converter)
 
     @staticmethod
     def document_facts(document: Mapping[str, Any]) -> dict[str, Any]:
