@@ -126,7 +126,8 @@ def _encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
 
 
 def _seal_with(aead: AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """The one place ciphertexts are made: header byte, nonce, AES-GCM output.
+    """How ciphertexts are made: header byte, nonce, AES-GCM output (``_ciphertexts`` does
+    the same inline, per field of a document).
 
     ``nonce`` must be 12 fresh bytes from ``os.urandom`` used for this value only (a document
     draws the nonces of all its fields in one call, then gives each field its own slice).
@@ -480,13 +481,21 @@ class DocumentCipher:
         nonces = os.urandom(_NONCE_SIZE * len(values))
         start = 0
         blobs: list[bytes] = []
+        encrypt = aead.encrypt
+        encode_str = _encode_str
         for path, value in values:
-            # the same bytes as encrypt_json(), without re-checking the key and id per field
-            tail = tails.get(path + suffix) or self._tail(path + suffix)
+            # the same bytes as encrypt_json(), without re-checking the key and id per field;
+            # _seal_with and _dump_json's case of a str, inline (one value a field, many fields)
+            field = path + suffix if suffix else path
+            tail = tails.get(field) or self._tail(field)
             end = start + _NONCE_SIZE
             nonce = nonces[start:end]
             start = end
-            blobs.append(_seal_with(aead, nonce, _dump_json(value), prefix + tail))
+            if type(value) is str:
+                plaintext = encode_str(value).encode("utf-8")
+            else:
+                plaintext = _dump_json(value)
+            blobs.append(_HEADER + nonce + encrypt(nonce, plaintext, prefix + tail))
         return blobs
 
     def _tail(self, field: str) -> bytes:

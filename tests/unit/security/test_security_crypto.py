@@ -489,3 +489,32 @@ def test_missing_fields_are_skipped() -> None:
     sealed = cipher.seal({"name": "x"}, data_key=KEY, customer_id="c")
     assert set(sealed) == {"name"}
     assert cipher.open(sealed, data_key=KEY, customer_id="c") == {"name": "x"}
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.tuples(field_names, _JSON_VALUES), max_size=5),
+    customer_ids,
+    st.none() | customer_ids,
+)
+def test_each_sealed_value_is_the_field_ciphertext_of_its_json_text(
+    values: list[tuple[str, Any]], customer_id: str, record_id: str | None
+) -> None:
+    """A document's values sealed at once (text inline, any other value by the general
+    encoder) decrypt, under their concrete path (and ``@record_id``), to the text
+    ``encrypt_json`` encrypts for them, each under its own nonce."""
+    cipher = DocumentCipher.for_type(Customer)
+    try:
+        expected = [crypto._dump_json(value) for _, value in values]
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            cipher.seal_values(values, data_key=KEY, customer_id=customer_id, record_id=record_id)
+        return
+    blobs = cipher.seal_values(values, data_key=KEY, customer_id=customer_id, record_id=record_id)
+    suffix = "" if record_id is None else f"@{record_id}"
+    opened = [
+        decrypt_field(KEY, blob, customer_id=customer_id, field=path + suffix)
+        for (path, _), blob in zip(values, blobs, strict=True)
+    ]
+    assert opened == expected
+    assert len({blob[1:13] for blob in blobs}) == len(blobs)
