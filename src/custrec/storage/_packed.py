@@ -446,6 +446,34 @@ _PRIMED: Final = _deflater()
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
+
+def _acyclic_encoder() -> Callable[[dict[str, Any]], str] | None:
+    """``_ENCODER.encode`` of a dict that holds no reference cycle, by the C encoder made
+    once (``_ENCODER`` makes one per call, with the table that finds cycles), or ``None``
+    where Python has no C encoder."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return None
+    encode = make(
+        None,  # no cycle to find: the caller says so
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        False,  # allow_nan
+    )
+
+    def encoded(skeleton: dict[str, Any]) -> str:
+        return "".join(encode(skeleton, 0))
+
+    return encoded
+
+
+_ENCODE_ACYCLIC: Final = _acyclic_encoder() or _ENCODER.encode
+
 # Deflated skeletons by their JSON text: deflating is a function of the text alone (the same
 # primed compressor, the same settings), and the skeletons of a batch repeat (its personal values
 # are placeholders and its row facts left out), so one is not deflated twice while it is kept.
@@ -472,12 +500,16 @@ def pack(
     ciphertexts: Sequence[bytes],
     *,
     flags: int = COMPACTED,
+    acyclic: bool = False,
 ) -> bytes:
     """The packed payload of a sealed document (see the module docstring); ``flags`` say
-    what :func:`expand` is to put back (:data:`COMPACTED`, :data:`WITH_FACTS`)."""
+    what :func:`expand` is to put back (:data:`COMPACTED`, :data:`WITH_FACTS`).
+    ``acyclic``: the skeleton was built afresh and holds no reference cycle (its JSON text
+    is made without looking for one; the same text)."""
     if flags & ~_FLAGS:
         raise ValueError("unknown packing flags")
-    encoded = _ENCODER.encode(skeleton).encode("utf-8")
+    encode = _ENCODE_ACYCLIC if acyclic else _ENCODER.encode
+    encoded = encode(skeleton).encode("utf-8")
     deflated = _deflated(encoded)
     if len(deflated) < len(encoded):
         encoded, flags = deflated, flags | DEFLATED

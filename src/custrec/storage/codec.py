@@ -714,7 +714,8 @@ class EncryptingCodec:
         skeleton, values = built
         blobs = self.cipher(record_type).seal_values(values, data_key=key, customer_id=customer_id)
         flags = _packed.COMPACTED | (_packed.WITH_FACTS if facts else 0)
-        return _packed.pack(SCHEMA_VERSION, skeleton, blobs, flags=flags)
+        # the builder made every dict and list of the skeleton: no reference cycle
+        return _packed.pack(SCHEMA_VERSION, skeleton, blobs, flags=flags, acyclic=True)
 
     def open_packed(
         self,
