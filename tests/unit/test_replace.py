@@ -131,3 +131,41 @@ def test_a_class_with_a_post_init_is_evolved() -> None:
 
     assert replace(Checked(1), value=4) == Checked(4)
     assert replace(Checked(1), value=4).doubled == 8
+
+
+@attrs.frozen(slots=False)
+class _Plain:
+    a: int
+    b: str = "b"
+
+
+@attrs.frozen
+class _OnPlain(_Plain):
+    c: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class _Slotted:
+    a: int
+    b: str = "b"
+
+
+@attrs.frozen
+class _OnSlotted(_Slotted):
+    c: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+
+
+@pytest.mark.parametrize("cls", [_OnPlain, _OnSlotted])
+@given(a=st.integers(), b=texts, c=st.lists(st.integers(), max_size=2), changed=st.data())
+def test_a_record_with_inherited_fields_replaced_is_the_record_evolved(
+    cls: type, a: int, b: str, c: list[int], changed: st.DataObject
+) -> None:
+    """Fields held by a base class's slots, or by no slot (a base class without slots),
+    are copied as ``attrs.evolve`` copies them."""
+    record = cls(a=a, b=b, c=c)
+    change = changed.draw(
+        st.fixed_dictionaries(
+            {}, optional={"a": st.integers(), "b": texts, "c": st.lists(st.integers())}
+        )
+    )
+    assert fields_of(replace(record, **change)) == fields_of(attrs.evolve(record, **change))

@@ -11,6 +11,7 @@ used only for classes without validators, ``__attrs_post_init__`` or fields left
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -43,7 +44,14 @@ def _compile(cls: type) -> _Replace:
         return _evolve
     converters = {f.name: f.converter for f in fields if f.converter is not None}
     lines = ["def replace(old, changes, _set=_set, _cls=_cls):", "    new = _new(_cls)"]
-    lines += [f"    _set(new, {f.name!r}, old.{f.name})" for f in fields]
+    namespace: dict[str, Any] = {}
+    for index, f in enumerate(fields):
+        slot = _slot(cls, f.name)
+        if slot is None:
+            lines.append(f"    _set(new, {f.name!r}, old.{f.name})")
+        else:  # the slot's own setter: what object.__setattr__ finds and calls, found once
+            namespace[f"_slot_{index}"] = slot.__set__
+            lines.append(f"    _slot_{index}(new, old.{f.name})")
     lines += [
         "    for name, value in changes.items():",
         "        if name not in _names:",
@@ -52,7 +60,7 @@ def _compile(cls: type) -> _Replace:
         "        _set(new, name, value if converter is None else converter(value))",
         "    return new",
     ]
-    namespace: dict[str, Any] = {
+    namespace |= {
         "_new": object.__new__,
         "_set": object.__setattr__,
         "_cls": cls,
@@ -62,6 +70,18 @@ def _compile(cls: type) -> _Replace:
     exec(compile("\n".join(lines) + "\n", f"<custrec replace {cls.__name__}>", "exec"), namespace)
     function: _Replace = namespace["replace"]
     return function
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The slot (member descriptor) that holds ``name`` in instances of ``cls``: the first
+    class of its method resolution order that defines ``name`` (``object.__setattr__`` looks
+    there), or ``None`` when that is anything but a slot."""
+    for klass in cls.__mro__:
+        defined = vars(klass)
+        if name in defined:
+            found = defined[name]
+            return found if type(found) is types.MemberDescriptorType else None
+    return None
 
 
 def replace(record: T, **changes: Any) -> T:
