@@ -212,16 +212,16 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _end(self, statement: str) -> None:
         if (self._alone or self._unbegun) and (
-            self._conn.info.transaction_status == TransactionStatus.IDLE
+            self._conn.pgconn.transaction_status == TransactionStatus.IDLE
         ):
             return  # every statement committed on its own, or nothing was sent
         self._conn.execute(statement.encode())
 
     def _open(self) -> bool:
-        return self._conn.info.transaction_status != TransactionStatus.IDLE
+        return self._conn.pgconn.transaction_status != TransactionStatus.IDLE
 
     def _healthy(self) -> bool:
-        status = self._conn.info.transaction_status
+        status = self._conn.pgconn.transaction_status
         if (self._alone or self._unbegun) and status == TransactionStatus.IDLE:
             return self._alive()
         return status == TransactionStatus.INTRANS
@@ -330,7 +330,7 @@ class _PostgresSession(SQLSession[_Conn]):
         a read's audit entry. Return whether this session may (else it stays read-only)."""
         if not (self._alone and self._readonly and self._state == ACTIVE and self._alive()):
             return False
-        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+        if self._conn.pgconn.transaction_status != TransactionStatus.IDLE:
             return False  # a streaming read's snapshot is open
         self._readonly = self._sent = False
         return True
@@ -399,7 +399,7 @@ class _PostgresSession(SQLSession[_Conn]):
                 "transaction() for more"
             )
         self._sent = True
-        if self._conn.info.transaction_status == TransactionStatus.IDLE:
+        if self._conn.pgconn.transaction_status == TransactionStatus.IDLE:
             self._conn.execute(self._store._begin_statement(True))
 
     def _restart(self) -> None:
@@ -411,7 +411,7 @@ class _PostgresSession(SQLSession[_Conn]):
             self._state = "failed"
             return
         try:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
+            if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                 conn.execute(b"ROLLBACK")
             if self._store._owns_pool:
                 self._unbegun = True  # sent with the next statement
@@ -664,7 +664,7 @@ class PostgresStore:
                 raise StorageError(f"{where}: the pool handed out a closed connection")
             self._where = _server_name(conn)
             where = f"opening PostgreSQL at {self._where} on the application's pool"
-            if conn.info.transaction_status != TransactionStatus.IDLE:
+            if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                 raise StorageError(f"{where}: the pool handed out a connection in a transaction")
             encoding = conn.info.parameter_status("client_encoding")
             if encoding != "UTF8":
@@ -684,7 +684,7 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise _translate(exc, where, conn=conn) from exc
             finally:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
+                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                     with suppress(psycopg.Error):
                         conn.execute(b"ROLLBACK")
                 _restore(conn, saved)
@@ -800,9 +800,9 @@ class PostgresStore:
             return
         if not (conn.broken or conn.closed):
             with suppress(psycopg.Error):
-                if conn.info.transaction_status != TransactionStatus.IDLE:
+                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                     conn.execute(b"ROLLBACK")
-            if conn.info.transaction_status != TransactionStatus.IDLE:
+            if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                 conn.close()
         if saved is not None:
             _restore(conn, saved)
