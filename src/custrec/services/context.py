@@ -16,7 +16,7 @@ import time
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Final, NoReturn, Protocol, TypeVar
 
@@ -364,11 +364,16 @@ class Unit:
         if self.reading:
             self.committed = True
             return
-        self.sealer.flush()
-        if self.changes:
-            self.session.changes.append(self.changes)
-            self.changes = []
-        self.flush_audit()
+        # These writes end the unit: a failure of any of them raises out of commit() and the
+        # unit is given up, so on a store whose writers run in parallel (PostgreSQL, where a
+        # savepoint costs a statement and a subtransaction) they take no savepoint each.
+        # A sealing attempt inside flush_audit keeps its own (with_savepoints).
+        with all_or_nothing(self.session) if self.context.queues_audit() else nullcontext():
+            self.sealer.flush()
+            if self.changes:
+                self.session.changes.append(self.changes)
+                self.changes = []
+            self.flush_audit()
         self.session.commit()
         self.committed = True
 
