@@ -313,7 +313,9 @@ class Preparer:
 
 
 def _slim(prepared: Prepared) -> Prepared:
-    """What the importer still needs of a prepared row: the mapped data itself is not."""
+    """What the importer still needs of a prepared row: not the mapped data, nor the cells
+    read and their paths (only the worker shows a cell in an issue; the writer's issues name a
+    column at most), so no cell text crosses to the writer and rows in flight stay small."""
     mapped = prepared.mapped
     if mapped is None:
         return prepared
@@ -323,8 +325,6 @@ def _slim(prepared: Prepared) -> Prepared:
         columns=mapped.columns,
         declared=mapped.declared,
         touched=mapped.touched,
-        values=mapped.values,
-        paths=mapped.paths,
     )
     p = prepared
     return Prepared(

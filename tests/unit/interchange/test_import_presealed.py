@@ -229,7 +229,7 @@ def test_a_presealed_row_altered_in_any_stored_part_is_refused(change: dict[str,
 
 
 @given(st.lists(cells, min_size=1, max_size=6))
-def test_a_worker_sends_each_prepared_row_whole_but_its_mapped_data(
+def test_a_worker_sends_each_prepared_row_whole_but_its_mapped_data_and_cells(
     rows: list[dict[str, str]],
 ) -> None:
     reg = registry(KeyRing.generate())
@@ -249,7 +249,7 @@ def test_a_worker_sends_each_prepared_row_whole_but_its_mapped_data(
         expected = (
             prepared
             if mapped is None
-            else attrs.evolve(prepared, mapped=attrs.evolve(mapped, data={}))
+            else attrs.evolve(prepared, mapped=attrs.evolve(mapped, data={}, values={}, paths={}))
         )
         assert _slim(prepared) == expected
         sent = pickle.loads(pickle.dumps(_slim(prepared)))
