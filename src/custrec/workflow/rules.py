@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -242,8 +243,19 @@ _MOVES_TO_ACTIVE: Final = frozenset(
 )
 
 
-def _day(at: datetime) -> date:
-    return at.date()
+def _zone_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be an IANA time zone name, not {type(value)}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"{attribute.name}: {value!r} is not a known IANA time zone name"
+        raise ValueError(message) from None
+
+
+def _day(at: datetime, zone: str) -> date:
+    """The calendar day of ``at`` in ``zone`` (an aware instant, as records hold)."""
+    return at.astimezone(ZoneInfo(zone)).date()
 
 
 @attrs.frozen(kw_only=True)
@@ -253,12 +265,15 @@ class ContractSigned:
     Fires on a transaction whose ``category`` is ``contract_category`` (the contract's date and
     amount fill ``milestones.contract_signed_on`` and ``contract_amount`` where empty), and on
     an update that sets ``milestones.contract_signed_on``. The stage moves to ``active`` from
-    any of ``from_stages``.
+    any of ``from_stages``. The date filled is the transaction's day in ``zone`` (an IANA name;
+    set it to where the business keeps its calendar: ``"Asia/Shanghai"``, a contract signed at
+    07:30 there on 1 March is 28 February in UTC).
     """
 
     id: str = "lifecycle.contract_signed"
     contract_category: str = "contract"
     from_stages: frozenset[LifecycleStage] = _MOVES_TO_ACTIVE
+    zone: str = attrs.field(default="UTC", validator=_zone_name)
 
     def react(self, event: LifecycleEvent) -> Reaction | None:
         """Move to active (and fill the milestones) on a contract."""
@@ -271,7 +286,9 @@ class ContractSigned:
             milestones = customer.milestones
             changes["milestones"] = attrs.evolve(
                 milestones,
-                contract_signed_on=milestones.contract_signed_on or _day(record.occurred_at),
+                contract_signed_on=(
+                    milestones.contract_signed_on or _day(record.occurred_at, self.zone)
+                ),
                 contract_amount=milestones.contract_amount or record.amount,
             )
         elif not (
@@ -334,9 +351,11 @@ class LastContacted:
 
 @attrs.frozen(kw_only=True)
 class FirstPayment:
-    """The earliest paying transaction (a positive amount) fills ``milestones.first_payment_on``."""
+    """The earliest paying transaction (a positive amount) fills ``milestones.first_payment_on``
+    with its day in ``zone`` (an IANA name, as :class:`ContractSigned`'s)."""
 
     id: str = "lifecycle.first_payment"
+    zone: str = attrs.field(default="UTC", validator=_zone_name)
 
     def react(self, event: LifecycleEvent) -> Reaction | None:
         """Fill (or move earlier) the first payment date."""
@@ -348,7 +367,7 @@ class FirstPayment:
         ):
             return None
         milestones = event.customer.milestones
-        day = _day(record.occurred_at)
+        day = _day(record.occurred_at, self.zone)
         if milestones.first_payment_on is not None and milestones.first_payment_on <= day:
             return None
         return Reaction(changes={"milestones": attrs.evolve(milestones, first_payment_on=day)})

@@ -13,7 +13,9 @@ from custrec.errors import LifecycleLoop, ValidationFailed
 from custrec.model.records import LifecycleStage
 from custrec.workflow import (
     DEFAULT_RULES,
+    ContractSigned,
     DormantAfter,
+    FirstPayment,
     LifecycleEvent,
     Reaction,
     WorkflowSettings,
@@ -71,6 +73,50 @@ def test_a_contract_milestone_set_by_hand_also_activates(registry: Registry) -> 
     )
     assert registry.customers.get(cid, actor=ADMIN).stage is LifecycleStage.ACTIVE
     assert ("stage", "lifecycle.contract_signed", "active") in _history(registry, cid)
+
+
+# 07:30 on 1 March in Shanghai is 23:30 on 28 February in UTC
+_SHANGHAI_MORNING = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"), [(None, "2026-02-28"), ("UTC", "2026-02-28"), ("Asia/Shanghai", "2026-03-01")]
+)
+def test_milestone_dates_are_the_transactions_day_in_the_rules_zone(
+    make: MakeRegistry, zone: str | None, day: str
+) -> None:
+    rules = (
+        DEFAULT_RULES
+        if zone is None
+        else tuple(
+            attrs.evolve(rule, zone=zone)
+            if isinstance(rule, ContractSigned | FirstPayment)
+            else rule
+            for rule in DEFAULT_RULES
+        )
+    )
+    registry = make(workflow=WorkflowSettings(rules=rules))
+    cid = _person(registry, stage="prospect")
+    registry.activities.record_transaction(
+        {
+            "customer_id": cid,
+            "occurred_at": _SHANGHAI_MORNING,
+            "amount": {"amount": "52000"},
+            "category": "contract",
+        },
+        actor=ADMIN,
+    )
+    milestones = registry.customers.get(cid, actor=ADMIN).milestones
+    assert str(milestones.contract_signed_on) == day
+    assert str(milestones.first_payment_on) == day
+
+
+@pytest.mark.parametrize("rule", [ContractSigned, FirstPayment])
+def test_a_milestone_rule_refuses_a_zone_that_is_not_an_iana_name(rule: Any) -> None:
+    with pytest.raises(ValueError, match="IANA"):
+        rule(zone="China Standard Time")
+    with pytest.raises(TypeError, match="IANA"):
+        rule(zone=8)
 
 
 def test_an_ordinary_purchase_fills_the_first_payment_but_keeps_the_stage(
