@@ -23,6 +23,7 @@ from custrec.services._work import WorkRecords, instant_issues
 from custrec.services.context import Context, Unit, check_actor, check_optional_reason
 from custrec.storage import WorkFilter, WorkRow
 from custrec.workflow.analytics import CaseFacts, CaseStats, case_facts, case_stats
+from custrec.workflow.calendar import check_zone
 from custrec.workflow.cases import (
     CASE_TRANSITIONS,
     Case,
@@ -326,17 +327,21 @@ class CaseService(DueLists):
         until: datetime | None = None,
         by: str | None = None,
         period: str | None = None,
+        zone: str = "UTC",
         batch_size: int = 500,
     ) -> builtins.list[CaseStats]:
         """Response-time analytics of the cases opened in ``[since, until)``: first-response
         and resolution times (median, p90, in working time where the SLA counts it so), breach
         rate, reopen rate and satisfaction, overall or grouped ``by`` ``"team"``,
         ``"assignee"``, ``"category"``, ``"kind"``, ``"priority"`` or ``"grade"`` and per
-        ``period`` (``"day"``, ``"week"``, ``"month"``, ``"quarter"``). Reads every case (a
+        ``period`` (``"day"``, ``"week"``, ``"month"``, ``"quarter"``; a case's period is that
+        of its opening day in ``zone``, an IANA name such as ``"Asia/Shanghai"``; ``since`` and
+        ``until`` are instants). Reads every case (a
         report, not an interactive query); the actor needs the ``grade`` right over all
         customers, as for other population figures. Cases of erased customers are left out."""
         actor = check_actor(actor)
         check("batch_size", batch_size, positive_int())
+        check_zone(zone)
         for name, value in (("since", since), ("until", until)):
             check(name, value, optional(aware()))
         now = self._context.now()
@@ -364,7 +369,7 @@ class CaseService(DueLists):
             if len(rows) < batch_size:
                 break
             after = rows[-1].id
-        return case_stats(facts, by=by, period=period)
+        return case_stats(facts, by=by, period=period, zone=zone)
 
     # ------------------------------------------------------------------------------ helpers
 

@@ -13,9 +13,11 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import attrs
 
+from custrec.workflow.calendar import check_zone
 from custrec.workflow.cases import Case, CaseStatus, case_status
 from custrec.workflow.sla import SlaPolicy
 
@@ -117,10 +119,10 @@ def _median(values: Sequence[timedelta]) -> timedelta | None:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def period_of(moment: datetime, period: str) -> str:
+def period_of(moment: datetime, period: str, zone: str = "UTC") -> str:
     """The name of the period ``moment`` falls in: ``2026-12-06``, ``2026-W49`` (ISO week),
-    ``2026-12`` or ``2026-Q4`` (UTC)."""
-    day = moment.astimezone(UTC).date()
+    ``2026-12`` or ``2026-Q4``, by its calendar day in ``zone`` (an IANA name)."""
+    day = moment.astimezone(UTC if zone == "UTC" else ZoneInfo(zone)).date()
     if period == "day":
         return day.isoformat()
     if period == "week":
@@ -134,19 +136,25 @@ def period_of(moment: datetime, period: str) -> str:
 
 
 def case_stats(
-    facts: Iterable[CaseFacts], *, by: str | None = None, period: str | None = None
+    facts: Iterable[CaseFacts],
+    *,
+    by: str | None = None,
+    period: str | None = None,
+    zone: str = "UTC",
 ) -> list[CaseStats]:
     """The figures overall, or one row per group (``by``: one of :data:`GROUPS`) and period
-    (one of :data:`PERIODS`), ordered by period then group (a missing group value is
-    ``None`` and sorts first)."""
+    (one of :data:`PERIODS`, each case in the period of its opening day in ``zone``, an IANA
+    name), ordered by period then group (a missing group value is ``None`` and sorts
+    first)."""
     if by is not None and by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
     if period is not None and period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    check_zone(zone)
     groups: dict[tuple[str | None, str | None], list[CaseFacts]] = {}
     for fact in facts:
         key = (
-            period_of(fact.opened_at, period) if period is not None else None,
+            period_of(fact.opened_at, period, zone) if period is not None else None,
             getattr(fact, by) if by is not None else None,
         )
         groups.setdefault(key, []).append(fact)

@@ -129,15 +129,19 @@ class CalendarTime:
 # ------------------------------------------------------------------------ the calendar
 
 
-def _zone(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def check_zone(value: object, name: str = "zone") -> str:
+    """``value`` when it is a known IANA time zone name; else ``TypeError`` or ``ValueError``."""
     if not isinstance(value, str):
-        raise TypeError(f"{attribute.name} must be an IANA time zone name, not {_type(value)}")
+        raise TypeError(f"{name} must be an IANA time zone name, not {_type(value)}")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{attribute.name}: {value!r} is not a known IANA time zone name"
-        ) from None
+        raise ValueError(f"{name}: {value!r} is not a known IANA time zone name") from None
+    return value
+
+
+def _zone(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_zone(value, attribute.name)
 
 
 def _into_day(wall: time, *, end: bool = False) -> timedelta:

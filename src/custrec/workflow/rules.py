@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -34,6 +34,7 @@ from custrec.model.records import (
     Transaction,
 )
 from custrec.model.serialization import make_converter, structure_with_issues
+from custrec.workflow.calendar import check_zone
 from custrec.workflow.cases import Case, CaseKind, CasePriority
 from custrec.workflow.tasks import Task, TaskKind
 
@@ -244,13 +245,7 @@ _MOVES_TO_ACTIVE: Final = frozenset(
 
 
 def _zone_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{attribute.name} must be an IANA time zone name, not {type(value)}")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        message = f"{attribute.name}: {value!r} is not a known IANA time zone name"
-        raise ValueError(message) from None
+    check_zone(value, attribute.name)
 
 
 def _day(at: datetime, zone: str) -> date:

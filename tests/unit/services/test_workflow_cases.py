@@ -224,3 +224,39 @@ def test_the_transition_table_in_the_docs_is_the_one_the_cases_follow() -> None:
             source, targets = (part.strip() for part in line.split("──>"))
             table[source] = {t.strip() for t in targets.split(",")}
     assert table == {s.value: {t.value for t in ts} for s, ts in CASE_TRANSITIONS.items()}
+
+
+def test_case_statistics_split_periods_by_the_opening_day_in_the_zone_asked(
+    registry: Registry, clock: TickingClock
+) -> None:
+    cid = _customer(registry, grade="Z")
+    # T0 is 09:00 UTC on Friday 2026-10-09 (17:00 in Shanghai); opened at 10:00, 20:00 and
+    # 21:00 UTC: the last two are Saturday 04:00 and 05:00 in Shanghai
+    for minutes in (60, 600, 60):
+        clock.advance(minutes=minutes)
+        registry.cases.open({"customer_id": cid, "category": "billing"}, actor=ADMIN)
+    in_utc = registry.cases.stats(actor=ADMIN, period="day")
+    assert [(s.period, s.cases) for s in in_utc] == [("2026-10-09", 3)]
+    in_shanghai = registry.cases.stats(actor=ADMIN, period="day", zone="Asia/Shanghai")
+    assert [(s.period, s.cases) for s in in_shanghai] == [("2026-10-09", 1), ("2026-10-10", 2)]
+    with pytest.raises(ValueError, match="IANA"):
+        registry.cases.stats(actor=ADMIN, period="day", zone="UTC+8")
+
+
+@pytest.mark.parametrize(
+    ("period", "in_utc", "in_shanghai"),
+    [
+        ("day", "2026-12-31", "2027-01-01"),
+        ("week", "2026-W53", "2026-W53"),
+        ("month", "2026-12", "2027-01"),
+        ("quarter", "2026-Q4", "2027-Q1"),
+    ],
+)
+def test_a_period_is_named_by_the_moments_day_in_the_zone(
+    period: str, in_utc: str, in_shanghai: str
+) -> None:
+    from custrec.workflow.analytics import period_of
+
+    moment = datetime(2026, 12, 31, 20, 0, tzinfo=UTC)  # 04:00 on 1 January in Shanghai
+    assert period_of(moment, period) == in_utc
+    assert period_of(moment, period, "Asia/Shanghai") == in_shanghai
