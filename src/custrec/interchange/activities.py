@@ -99,10 +99,11 @@ from custrec.interchange.readers import CsvSource, Source, SourceRow
 from custrec.interchange.report import RowIssue, SourceInfo
 from custrec.interchange.zones import parse_zone, zone_name
 from custrec.matching import StrongKey, identifier_key
-from custrec.model.issues import Severity
+from custrec.model.issues import Severity, ValidationReport
 from custrec.model.records import Identifier, IdentifierScheme, Interaction, Transaction
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Actor
+from custrec.storage.checks import amount_issues
 from custrec.validation import email as email_format
 from custrec.validation import normalize_identifier, validate
 from custrec.validation import phone as phone_format
@@ -705,6 +706,9 @@ def _write(
     built, report = structure_with_issues(data, record_type)
     if built is not None:
         report = report.merged(validate(built, as_of=datetime.now(UTC)))
+        amount = built.amount.amount if isinstance(built, Transaction) else None
+        if amount is not None and (issues := amount_issues(amount)):  # as recording checks
+            report = report.merged(ValidationReport(tuple(issues)))
     if built is None or not report.ok:
         return ActivityOutcome.REJECTED, _validation_issues(row, ValidationFailed(report))
     if dry_run:

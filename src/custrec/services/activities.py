@@ -13,7 +13,7 @@ import attrs
 from custrec._checks import aware, check, positive_int
 from custrec.errors import Erased, ValidationFailed
 from custrec.grading import ActivitySummary
-from custrec.model.issues import Issue, ValidationReport
+from custrec.model.issues import ValidationReport
 from custrec.model.records import Interaction, Transaction
 from custrec.model.serialization import structure_with_issues
 from custrec.security import Action, Actor, Resource, mask_record
@@ -21,6 +21,7 @@ from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import Records, holds_customer
 from custrec.services.context import Context, check_actor, check_optional_reason
 from custrec.storage import ActivityRow, CustomerFilter
+from custrec.storage.checks import amount_issues
 from custrec.validation import validate
 from custrec.workflow.rules import LifecycleEvent
 
@@ -51,20 +52,9 @@ class ActivityService:
         else:
             raise TypeError(f"expected a mapping or a {cls.__name__}")
         amount = getattr(getattr(record, "amount", None), "amount", None)
-        if amount is not None:
-            exponent = amount.normalize().as_tuple().exponent
-            if isinstance(exponent, int) and exponent < -4:
-                report = report.merged(
-                    ValidationReport(
-                        (
-                            Issue(
-                                path="amount.amount",
-                                code="amount.precision",
-                                message="amounts may have at most four decimal places",
-                            ),
-                        )
-                    )
-                )
+        issues = [] if amount is None else amount_issues(amount)
+        if issues:
+            report = report.merged(ValidationReport(tuple(issues)))
         if record is None or not report.ok:
             raise ValidationFailed(report)
         return record

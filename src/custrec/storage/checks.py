@@ -33,6 +33,7 @@ from typing import Final, TypeVar
 import attrs
 
 from custrec.errors import StorageError
+from custrec.model.issues import Issue
 from custrec.storage.types import (
     ACTIVITY_KINDS,
     PERIOD_FIELDS,
@@ -60,6 +61,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_EDGES",
+    "amount_issues",
     "bounded",
     "check_activity",
     "check_amount",
@@ -226,6 +228,21 @@ def check_amount(value: object, name: str = "amount") -> Decimal | None:
     if abs(amount) >= AMOUNT_LIMIT:
         raise ValueError(f"{name} is too large to store (at most about 9.2e14 in magnitude)")
     return amount
+
+
+def amount_issues(amount: Decimal) -> list[Issue]:
+    """The validation issues (``amount.precision``, ``amount.range``) of an activity's amount
+    the store cannot hold: more than :data:`AMOUNT_PLACES` decimal places, or a magnitude of
+    :data:`AMOUNT_LIMIT` or more."""
+    issues: list[Issue] = []
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -AMOUNT_PLACES:
+        message = f"amounts may have at most {AMOUNT_PLACES} decimal places"
+        issues.append(Issue(path="amount.amount", code="amount.precision", message=message))
+    if amount.is_finite() and abs(amount) >= AMOUNT_LIMIT:
+        message = f"amounts must be smaller than {AMOUNT_LIMIT:,} in magnitude"
+        issues.append(Issue(path="amount.amount", code="amount.range", message=message))
+    return issues
 
 
 def check_total(total: Decimal, customer_id: str, currency: str) -> Decimal:

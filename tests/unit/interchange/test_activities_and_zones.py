@@ -178,8 +178,36 @@ def registry_with_one_customer() -> tuple[Registry, str]:
 
 CELLS = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(["2024-05-06", "2024/05/06 10:00", "¥1,200", "1.5万", "USD 3", "", "-"]),
+    st.sampled_from(
+        ["2024-05-06", "2024/05/06 10:00", "¥1,200", "1.5万", "USD 3", "", "-", "1000000000000000"]
+    ),
 )
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_amount_the_store_cannot_hold_rejects_its_row_and_the_import_goes_on(
+    dry_run: bool,
+) -> None:
+    registry, customer_id = registry_with_one_customer()
+    lines = [
+        {"customer_id": customer_id, "occurred_at": "2024-05-06", "amount": amount}
+        for amount in ("100", "1000000000000000", "-922337203685477.5808", "922337203685477.5807")
+    ]
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    with open_source(io.BytesIO(data), name="rows.jsonl") as source:
+        report = import_activities(
+            source,
+            None,
+            registry,
+            actor=OPS,
+            import_id="big",
+            kind="transaction",
+            dry_run=dry_run,
+        )
+    assert [(i.row, i.code) for i in report.issues] == [(2, "amount.range"), (3, "amount.range")]
+    done = ActivityOutcome.READY if dry_run else ActivityOutcome.RECORDED
+    assert report.counts[done.value] == 2
+    assert report.counts[ActivityOutcome.REJECTED.value] == 2
 
 
 @settings(max_examples=40)

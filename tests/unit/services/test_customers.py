@@ -311,6 +311,21 @@ def test_activities_are_validated(registry: Registry) -> None:
             actor=CLERK,
         )
     assert info.value.report.codes == {"date.future", "amount.precision"}
+    largest = Decimal("922337203685477.5807")  # 2**63 - 1 ten-thousandths: the store's bound
+    for amount in (largest + Decimal("0.0001"), Decimal("1E+15"), -largest - 1):
+        with pytest.raises(ValidationFailed) as info:
+            registry.activities.record_transaction(
+                {"customer_id": a.id, "occurred_at": T0.isoformat(), "amount": {"amount": amount}},
+                actor=CLERK,
+            )
+        assert info.value.report.codes == {"amount.range"}
+    for amount in (largest, -largest):
+        registry.activities.record_transaction(
+            {"customer_id": a.id, "occurred_at": T0.isoformat(), "amount": {"amount": amount}},
+            actor=CLERK,
+        )
+    stored = [t.amount.amount for t in registry.activities.list(a.id, actor=CLERK)]
+    assert sorted(stored) == [-largest, largest]
     with pytest.raises(NotFound):
         registry.activities.record_transaction(
             {"customer_id": "ghost", "occurred_at": T0.isoformat(), "amount": {"amount": "1"}},
