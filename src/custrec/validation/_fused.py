@@ -7,8 +7,9 @@
 ``lengths``, ``formats``, ``duplicates``, ``dates``, ``cross_field``) report nothing? It walks
 the record once, with no generator per rule and no path built, and each resident ID is read
 once (the ``formats`` and ``cross_field`` rules each read it again). It may answer ``False``
-for a record the rules accept (a case it leaves to them: several phones, milestones set, an
-organisation with a gender); it never answers ``True`` for a record any of them reports on.
+for a record the rules accept (a case it leaves to them: several phones, an organisation with
+a gender, a value not of its declared type); it never answers ``True`` for a record any of
+them reports on.
 A ``False`` sends the record through the rules, which report the issues with their paths,
 messages and severities, so the fast path changes no report.
 """
@@ -17,9 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container
 from datetime import date
+from decimal import Decimal
 from typing import Final
 
-from custrec.model.records import Customer, CustomerKind, Gender, IdentifierScheme
+from custrec.model.records import (
+    Customer,
+    CustomerKind,
+    Gender,
+    IdentifierScheme,
+    Milestones,
+    Money,
+)
 from custrec.validation import email as email_format
 from custrec.validation import phone as phone_format
 from custrec.validation import ric, uscc
@@ -139,10 +148,32 @@ def customer_clean(
             and not (len(postal) == 6 and postal.isascii() and postal.isdigit())
         ):
             return False
-    # cross_field: milestones (any value set: the rule decides)
+    # cross_field: milestones, the rule's own conditions (of the declared types: anything
+    # else is left to the rule)
     m = c.milestones
-    return (
-        m.contract_amount is None
-        and m.satisfaction is None
-        and (m.contract_signed_on is None or m.first_payment_on is None)
+    if type(m) is not Milestones:
+        return False
+    money = m.contract_amount
+    if money is not None:
+        if type(money) is not Money:
+            return False
+        currency = money.currency
+        if not (
+            type(currency) is str
+            and len(currency) == 3
+            and currency.isascii()
+            and currency.isupper()
+        ):
+            return False  # currency.invalid
+        amount = money.amount
+        if type(amount) is not Decimal or (amount.is_finite() and amount < 0):
+            return False  # amount.negative
+    satisfaction = m.satisfaction
+    if satisfaction is not None and not (type(satisfaction) is int and 1 <= satisfaction <= 5):
+        return False  # satisfaction.range
+    signed, paid = m.contract_signed_on, m.first_payment_on
+    return (  # milestones.order
+        signed is None
+        or paid is None
+        or (type(signed) is date and type(paid) is date and not paid < signed)
     )

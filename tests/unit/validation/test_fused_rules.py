@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,16 +67,30 @@ addresses = st.builds(
     street=optional_text,
 )
 dates = st.sampled_from([None, dt.date(1949, 12, 31), dt.date(1880, 1, 1), dt.date(2030, 1, 1)])
+milestone_dates = st.one_of(
+    dates,
+    st.sampled_from([dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.datetime(2024, 5, 1, 8)]),
+)
+# valid and invalid values about equally often: every rule's case is met within a few draws
+moneys = st.one_of(
+    st.none(),
+    st.builds(
+        Money,
+        amount=st.sampled_from([Decimal("5"), Decimal("-0.01"), Decimal("0"), Decimal("-0")])
+        | st.sampled_from([Decimal("NaN"), Decimal("-Infinity"), Decimal("746070.000"), 5, "5"]),
+        currency=st.sampled_from(["CNY", "USD"])
+        | st.sampled_from(["cny", "Cny", "CN", "CNYY", "人民币", "ÄBÇ", "1A2", "123", "", 156]),
+    ),
+    st.just("5"),
+)
 milestones = st.one_of(
     st.just(Milestones()),
     st.builds(
         Milestones,
-        contract_signed_on=dates,
-        first_payment_on=dates,
-        satisfaction=st.sampled_from([None, 3, 9]),
-        contract_amount=st.sampled_from(
-            [None, Money(amount=Decimal("5")), Money(amount=Decimal("-1"))]
-        ),
+        contract_signed_on=milestone_dates,
+        first_payment_on=milestone_dates,
+        satisfaction=st.sampled_from([None, 0, 1, 3, 5, 6, 9, True, "3"]),
+        contract_amount=moneys,
     ),
 )
 instants = st.sampled_from([None, NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1)])
@@ -124,7 +139,9 @@ def customers(draw: st.DrawFn) -> Customer:
         fields[name] = draw(CHANGES[name])
     customer = Customer(kind=kind, **fields)
     if draw(st.integers(0, 19)) == 0:
-        name = draw(st.sampled_from(["name", "contacts", "identifiers", "kind", "addresses"]))
+        name = draw(
+            st.sampled_from(["name", "contacts", "identifiers", "kind", "addresses", "milestones"])
+        )
         object.__setattr__(customer, name, draw(junk))
     return customer
 
@@ -167,6 +184,46 @@ def test_the_fused_pass_calls_clean_only_what_every_rule_accepts(
         assert [i for i in general.issues if i.code != "date.future"] == []
 
 
+@settings(max_examples=1500, deadline=None)
+@given(milestones=milestones)
+def test_milestones_keep_the_fused_pass_exactly_when_the_rules_accept_them(
+    milestones: Milestones,
+) -> None:
+    """On a customer valid otherwise: clean only if no rule reports on its milestones, and
+    clean whenever none does and every value has its declared type (the rest is left to the
+    rules)."""
+    kind = CustomerKind.INDIVIDUAL
+    valid: dict[str, Any] = dict(VALID[kind])
+    customer = Customer(kind=kind, **valid, milestones=milestones)
+    clean = customer_clean(
+        customer, today=NOW.date(), region="CN", emails=frozenset(), too_long=rules._ANY_TOO_LONG
+    )
+    general = outcome(GENERAL, customer)
+    accepted = isinstance(general, ValidationReport) and not [
+        i for i in general.issues if i.code != "date.future"
+    ]
+    if clean:
+        assert accepted
+    money = milestones.contract_amount
+    declared = (
+        (
+            money is None
+            or (
+                type(money) is Money
+                and type(money.amount) is Decimal
+                and type(money.currency) is str
+            )
+        )
+        and type(milestones.satisfaction) in (int, type(None))
+        and all(
+            type(d) in (dt.date, type(None))
+            for d in (milestones.contract_signed_on, milestones.first_payment_on)
+        )
+    )
+    if declared and accepted:
+        assert clean
+
+
 def test_a_valid_customer_is_clean() -> None:
     customer = Customer(
         kind=CustomerKind.INDIVIDUAL,
@@ -177,6 +234,29 @@ def test_a_valid_customer_is_clean() -> None:
         contacts=[Contact(phones=("+8613800138000",), emails=("li@example.com",))],
         addresses=[Address(postal_code="100000")],
     )
+    kwargs: dict[str, Any] = {"today": NOW.date(), "region": "CN", "emails": frozenset()}
+    assert customer_clean(customer, too_long=rules._ANY_TOO_LONG, **kwargs)
+    assert DEFAULT_RULES.check(customer, as_of=NOW).issues == ()
+
+
+@pytest.mark.parametrize(
+    "milestones",
+    [
+        Milestones(contract_amount=Money(amount=Decimal("746070.000"))),
+        Milestones(contract_amount=Money(amount=Decimal("0"), currency="USD"), satisfaction=5),
+        Milestones(
+            contract_signed_on=dt.date(2024, 5, 1),
+            first_payment_on=dt.date(2024, 5, 1),
+            satisfaction=1,
+        ),
+    ],
+)
+def test_a_customer_with_valid_milestones_is_clean(milestones: Milestones) -> None:
+    """Milestones the cross_field rule accepts keep a customer on the fused pass (an import's
+    legacy rows carry contract amounts and dates)."""
+    kind = CustomerKind.INDIVIDUAL
+    valid: dict[str, Any] = dict(VALID[kind])
+    customer = Customer(kind=kind, **valid, milestones=milestones)
     kwargs: dict[str, Any] = {"today": NOW.date(), "region": "CN", "emails": frozenset()}
     assert customer_clean(customer, too_long=rules._ANY_TOO_LONG, **kwargs)
     assert DEFAULT_RULES.check(customer, as_of=NOW).issues == ()
