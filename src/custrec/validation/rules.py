@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -65,6 +65,9 @@ __all__ = [
     "rule",
 ]
 
+_EARLIEST_ZONE: Final = timedelta(hours=14)
+"""How far ahead of UTC the earliest civil time zone runs (Line Islands, UTC+14)."""
+
 CheckFunction = Callable[[Any, "RuleContext"], Iterable[Issue]]
 
 
@@ -86,8 +89,10 @@ class RuleContext:
 
     @property
     def today(self) -> date:
-        """The calendar date of ``as_of`` in UTC."""
-        return self.as_of.astimezone(UTC).date()
+        """The latest calendar date anywhere at ``as_of`` (its date at UTC+14): a date without
+        a zone is in the future only when it is after today everywhere, so a date of today in
+        Shanghai is not refused at 07:00 there, while UTC still says yesterday."""
+        return (self.as_of.astimezone(UTC) + _EARLIEST_ZONE).date()
 
     def unreadable_within(self, path: str) -> bool:
         """Whether the value at ``path``, or a part of it, could not be read.

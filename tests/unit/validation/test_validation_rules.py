@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custrec.model.records import (
     Address,
@@ -121,11 +123,43 @@ def test_unknown_severity_is_refused() -> None:
         DEFAULT_RULES.with_severity("uscc.checksum", "meh")
 
 
+@pytest.mark.parametrize(
+    ("as_of", "latest_today"),
+    [
+        (datetime(2025, 5, 31, 23, 0, tzinfo=UTC), date(2025, 6, 1)),  # 07:00 in Shanghai
+        (datetime(2025, 5, 31, 9, 59, tzinfo=UTC), date(2025, 5, 31)),  # 23:59 at UTC+14
+        (datetime(2025, 5, 31, 10, 0, tzinfo=UTC), date(2025, 6, 1)),  # midnight at UTC+14
+    ],
+)
+def test_a_date_is_in_the_future_only_when_it_is_after_today_everywhere(
+    as_of: datetime, latest_today: date
+) -> None:
+    def future(day: date) -> bool:
+        report = validate(person(milestones=Milestones(contract_signed_on=day)), as_of=as_of)
+        return "date.future" in {i.code for i in report.issues}
+
+    assert not future(latest_today)
+    assert future(latest_today + timedelta(days=1))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=st.just(UTC)
+    ),
+    st.integers(min_value=-12 * 60, max_value=14 * 60),
+)
+def test_the_day_it_is_in_any_zone_is_never_in_the_future(as_of: datetime, minutes: int) -> None:
+    local = as_of.astimezone(timezone(timedelta(minutes=minutes))).date()
+    report = validate(person(milestones=Milestones(contract_signed_on=local)), as_of=as_of)
+    assert "date.future" not in {i.code for i in report.issues}
+
+
 def test_dates_must_not_lie_in_the_future() -> None:
-    tomorrow = (NOW + timedelta(days=1)).date()
+    # 12:00 UTC on 1 June is already 2 June at UTC+14: only 3 June lies ahead everywhere
+    ahead = (NOW + timedelta(days=2)).date()
     record = person(
-        birth_date=tomorrow,
-        milestones=Milestones(contract_signed_on=tomorrow, service_expires_on=tomorrow),
+        birth_date=ahead,
+        milestones=Milestones(contract_signed_on=ahead, service_expires_on=ahead),
         last_verified_at=NOW + timedelta(seconds=1),
     )
     assert codes(record) == {

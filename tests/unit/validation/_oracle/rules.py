@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import NoneType, UnionType
 from typing import Any, Final
@@ -81,8 +81,8 @@ class RuleContext:
 
     @property
     def today(self) -> date:
-        """The calendar date of ``as_of`` in UTC."""
-        return self.as_of.astimezone(UTC).date()
+        """The latest calendar date anywhere at ``as_of`` (at UTC+14; changed with the rules)."""
+        return (self.as_of.astimezone(UTC) + timedelta(hours=14)).date()
 
     def unreadable_within(self, path: str) -> bool:
         """Whether the value at ``path``, or a part of it, could not be read.
