@@ -158,8 +158,11 @@ def _separator(value: Any, key: str, *, empty_ok: bool) -> str:
     return str(text)
 
 
-def _currency(value: Any, key: str) -> str:
+def currency_code(value: Any, key: str) -> str:
+    """A mapping's currency setting: an ISO 4217 code in capitals, else ``MappingError``."""
     text = _expect(value, str, key, "a currency code")
+    if text == "RMB":  # three capitals, and everyone's name for the yuan, but not its code
+        raise MappingError(key, "RMB is not an ISO 4217 code: use CNY")
     if re.fullmatch(r"[A-Z]{3}", text) is None:
         raise MappingError(key, "must be an ISO 4217 code in capitals, such as CNY")
     return str(text)
@@ -224,7 +227,7 @@ def _column(name: str, spec: Any, top: Mapping[str, Any]) -> ColumnRule:
         separators=_expect(
             spec.get("separators", top["separators"]), str, f"{key}.separators", "a string"
         ),
-        currency=_currency(spec.get("currency", top["currency"]), f"{key}.currency"),
+        currency=currency_code(spec.get("currency", top["currency"]), f"{key}.currency"),
         thousands=thousands,
         decimal=decimal,
         required=required,

@@ -85,11 +85,12 @@ from custrec.errors import (
     NotFound,
     ValidationFailed,
 )
-from custrec.interchange._columns import header_key
+from custrec.interchange._columns import currency_code, header_key
 from custrec.interchange._identity import check_import_id, derive_id
 from custrec.interchange.convert import (
     DEFAULT_NULLS,
     is_null,
+    parse_currency,
     parse_datetime,
     parse_int,
     parse_money,
@@ -230,8 +231,7 @@ class ActivityMapping:
             raise MappingError("columns", "name exactly one column that finds the customer")
         if len(set(self.columns.values())) != len(self.columns):
             raise MappingError("columns", "two columns feed the same field")
-        if not re.fullmatch(r"[A-Z]{3}", self.currency):
-            raise MappingError("currency", "expected an ISO 4217 code such as CNY")
+        currency_code(self.currency, "currency")
 
     @classmethod
     def native_mapping(cls, kind: str) -> ActivityMapping:
@@ -491,9 +491,7 @@ class _Reader:
             amount, currency = parse_money(text, currency=mapping.currency)
             data["amount"] = {"amount": amount, "currency": data.get("_currency", currency)}
         elif target == "currency":
-            code = clean(text).upper()
-            if not re.fullmatch(r"[A-Z]{3}", code):
-                raise ConversionError("money.currency", "not an ISO 4217 currency code")
+            code = parse_currency(text)
             data["_currency"] = code
             if "amount" in data:
                 data["amount"]["currency"] = code

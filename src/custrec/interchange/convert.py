@@ -39,6 +39,7 @@ __all__ = [
     "ConversionError",
     "is_null",
     "parse_bool",
+    "parse_currency",
     "parse_date",
     "parse_datetime",
     "parse_decimal",
@@ -92,6 +93,8 @@ _CURRENCIES: Final = tuple(
         key=lambda item: -len(item[0]),
     )
 )
+_CURRENCY_NAMES: Final = dict(_CURRENCIES)
+_CODE: Final = re.compile(r"[A-Z]{3}")
 _TOKEN_HEADS: Final = frozenset(token[0] for token, _ in _CURRENCIES)
 _TOKEN_TAILS: Final = frozenset(token[-1] for token, _ in _CURRENCIES)
 _MULTIPLIERS: Final = (("亿", Decimal(100_000_000)), ("万", Decimal(10_000)))
@@ -422,6 +425,21 @@ def parse_money(
         found = inner
     text = f"-{sign}" if negative else sign
     return _number(text, thousands, decimal, "money"), found or currency
+
+
+def parse_currency(value: str) -> str:
+    """Parse a currency cell: an ISO 4217 code in any case (``CNY``, ``usd``), or one of the
+    words and symbols :func:`parse_money` knows as a whole cell (``RMB``, ``人民币``, ``¥``,
+    ``US$``, ``港币``, ...): the ISO code (``RMB`` is ``CNY``). Raises
+    :class:`ConversionError` (``money.currency``)."""
+    text = _text(value, "currency")
+    named = _CURRENCY_NAMES.get(text) or _CURRENCY_NAMES.get(text.upper())
+    if named is not None:
+        return named
+    code = text.upper()
+    if _CODE.fullmatch(code) is None:
+        raise ConversionError("money.currency", "not an ISO 4217 currency code")
+    return code
 
 
 def parse_bool(value: str) -> bool:

@@ -80,7 +80,6 @@ from custrec.interchange._columns import (
     ColumnRule,
     _check_unknown,
     _column,
-    _currency,
     _expect,
     _formats,
     _Scalar,
@@ -88,6 +87,7 @@ from custrec.interchange._columns import (
     _strings,
     _value_key,
     check_default,
+    currency_code,
     for_fields,
     header_key,
 )
@@ -190,7 +190,7 @@ class ImportMapping:
         decimal = _separator(top["decimal"], "decimal", empty_ok=False)
         if thousands == decimal:
             raise MappingError("decimal", "must differ from the thousands separator")
-        _currency(top["currency"], "currency")
+        currency_code(top["currency"], "currency")
         _expect(top["separators"], str, "separators", "a string")
         region = _expect(data.get("region", "CN"), str, "region", "a region code").upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:

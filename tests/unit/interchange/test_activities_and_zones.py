@@ -247,3 +247,37 @@ def test_every_row_gets_one_outcome_and_no_issue_repeats_a_cell(
         )
     assert again.counts[ActivityOutcome.RECORDED.value] == 0
     assert again.counts[ActivityOutcome.ALREADY_IMPORTED.value] == recorded
+
+
+def test_a_currency_column_reads_rmb_and_chinese_names_as_cny() -> None:
+    registry, customer_id = registry_with_one_customer()
+    mapping = ActivityMapping.from_dict(
+        {
+            "kind": "transaction",
+            "columns": {
+                "customer_id": "customer.id",
+                "occurred_at": "occurred_at",
+                "amount": "amount",
+                "currency": "currency",
+            },
+        }
+    )
+    rows = [("100", "RMB"), ("RMB 100", ""), ("100", "人民币"), ("100", "usd")]
+    data = "customer_id,occurred_at,amount,currency\n" + "".join(
+        f"{customer_id},2024-05-0{day},{amount},{currency}\n"
+        for day, (amount, currency) in enumerate(rows, start=1)
+    )
+    with open_source(io.BytesIO(data.encode()), name="rows.csv") as source:
+        report = import_activities(
+            source, mapping, registry, actor=OPS, import_id="rmb", kind="transaction"
+        )
+    assert report.issues == ()
+    recorded = registry.activities.list(customer_id, actor=OPS)
+    assert sorted(t.amount.currency for t in recorded) == ["CNY", "CNY", "CNY", "USD"]
+
+
+def test_a_mapping_currency_of_rmb_is_refused_with_its_code() -> None:
+    with pytest.raises(MappingError, match="use CNY"):
+        ActivityMapping.from_dict(
+            {"kind": "transaction", "currency": "RMB", "columns": {"客户": "customer.id"}}
+        )

@@ -16,6 +16,7 @@ from custrec.interchange.convert import (
     ConversionError,
     is_null,
     parse_bool,
+    parse_currency,
     parse_date,
     parse_datetime,
     parse_decimal,
@@ -50,6 +51,37 @@ from custrec.interchange.convert import (
 )
 def test_money(text: str, amount: str, currency: str) -> None:
     assert parse_money(text) == (Decimal(amount), currency)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("CNY", "CNY"),
+        (" usd ", "USD"),
+        ("RMB", "CNY"),
+        ("rmb", "CNY"),
+        ("人民币", "CNY"),
+        ("￥", "CNY"),
+        ("元", "CNY"),
+        ("US$", "USD"),
+        ("港币", "HKD"),
+        ("€", "EUR"),
+        ("CHF", "CHF"),
+    ],
+)
+def test_a_currency_cell_is_its_iso_code(text: str, code: str) -> None:
+    assert parse_currency(text) == code
+
+
+@given(st.text(max_size=6))
+def test_any_currency_cell_is_three_capitals_or_a_currency_error(text: str) -> None:
+    try:
+        code = parse_currency(text)
+    except ConversionError as exc:
+        assert exc.code == "money.currency"  # and the message never repeats the cell
+        assert exc.message == "not an ISO 4217 currency code"
+        return
+    assert len(code) == 3 and code.isascii() and code.isupper()
 
 
 @pytest.mark.parametrize("text", ["abc", "", "1,2,3", "1,25", "¥", "1.2.3", "--5", "万", "1e5"])
