@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypedDict, Unpack
+from typing import Any, Final, TypedDict, TypeVar, Unpack
 
 import attrs
 
@@ -62,6 +62,8 @@ class EventKind(enum.StrEnum):
 
 PURPOSE_KINDS: Final = frozenset({EventKind.GRANT, EventKind.WITHDRAW, EventKind.OBJECT})
 """Kinds that name purposes; the other kinds apply to the whole subject and name none."""
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 _EXPIRING_KINDS: Final = frozenset({EventKind.GRANT, EventKind.RESTRICT})
 
@@ -128,8 +130,27 @@ class GuardianEvidence:
     verified_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
 
 
-def _categories(value: Iterable[DataCategory]) -> tuple[DataCategory, ...]:
-    return tuple(value)
+def _member(cls: type[_E], value: object) -> _E:
+    """``value`` as a member of ``cls``: a member, or its value as text (``"web_form"``)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in cls)
+            raise ValueError(f"{cls.__name__} must be one of: {allowed}") from None
+    raise TypeError(f"expected a {cls.__name__} or its value, not {type(value).__name__}")
+
+
+def _channel(value: object) -> CaptureChannel:
+    return _member(CaptureChannel, value)
+
+
+def _categories(value: Iterable[DataCategory | str]) -> tuple[DataCategory, ...]:
+    if isinstance(value, str):
+        raise TypeError("data_categories must be a collection of DataCategory, not a string")
+    return tuple(_member(DataCategory, item) for item in value)
 
 
 def _each(cls: type) -> Any:
@@ -163,7 +184,7 @@ class EventDetails(RestrictionDetails, total=False):
 
     effective_from: datetime | None
     """When the event takes effect (default: when it is captured; never before)."""
-    data_categories: Iterable[DataCategory]
+    data_categories: Iterable[DataCategory | str]
     """The categories of personal data the event concerns (default: none named)."""
     notice: NoticeVersion | None
     """The privacy-notice version the subject was shown."""
@@ -204,7 +225,9 @@ class ConsentEvent:
     purposes: tuple[str, ...] = attrs.field(
         default=(), converter=str_tuple, validator=[_each(str), unique_items()]
     )
-    channel: CaptureChannel = attrs.field(validator=attrs.validators.instance_of(CaptureChannel))
+    channel: CaptureChannel = attrs.field(
+        converter=_channel, validator=attrs.validators.instance_of(CaptureChannel)
+    )
     data_categories: tuple[DataCategory, ...] = attrs.field(
         default=(), converter=_categories, validator=[_each(DataCategory), unique_items()]
     )
@@ -265,7 +288,7 @@ class ConsentEvent:
         purposes: str | Iterable[str],
         *,
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         **details: Unpack[GrantDetails],
     ) -> ConsentEvent:
         """A grant of ``purposes``, captured at ``at``; ``guardian`` makes it a guardian's grant.
@@ -281,7 +304,7 @@ class ConsentEvent:
         purposes: str | Iterable[str],
         *,
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         **details: Unpack[EventDetails],
     ) -> ConsentEvent:
         """A withdrawal of ``purposes``: the same arguments as :meth:`grant`, minus the expiry."""
@@ -294,7 +317,7 @@ class ConsentEvent:
         purposes: str | Iterable[str],
         *,
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         **details: Unpack[EventDetails],
     ) -> ConsentEvent:
         """An objection to ``purposes``; only a later grant of a purpose lifts it."""
@@ -306,7 +329,7 @@ class ConsentEvent:
         customer_id: str,
         *,
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         effective_from: datetime | None = None,
         effective_to: datetime | None = None,
         **details: Unpack[RestrictionDetails],
@@ -330,7 +353,7 @@ class ConsentEvent:
         customer_id: str,
         *,
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         effective_from: datetime | None = None,
         **details: Unpack[RestrictionDetails],
     ) -> ConsentEvent:
@@ -353,7 +376,7 @@ class ConsentEvent:
         customer_id: str,
         purposes: str | Iterable[str],
         at: datetime,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         details: Mapping[str, Any],
         known: frozenset[str],
         **fixed: datetime | None,
@@ -375,7 +398,7 @@ class ConsentEvent:
             kind=kind,
             purposes=str_tuple(purposes),
             channel=channel,
-            data_categories=tuple(details.get("data_categories", ())),
+            data_categories=details.get("data_categories", ()),
             captured_at=at,
             effective_from=at if effective_from is None else effective_from,
             effective_to=details.get("effective_to"),

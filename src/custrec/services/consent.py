@@ -131,7 +131,7 @@ class ConsentService:
         purposes: str | Iterable[str],
         *,
         actor: Actor,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         reason: str | None = None,
         **details: Unpack[GrantDetails],
     ) -> ConsentEvent:
@@ -154,7 +154,7 @@ class ConsentService:
         purposes: str | Iterable[str],
         *,
         actor: Actor,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         reason: str | None = None,
         **details: Unpack[EventDetails],
     ) -> ConsentEvent:
@@ -174,7 +174,7 @@ class ConsentService:
         purposes: str | Iterable[str],
         *,
         actor: Actor,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         reason: str | None = None,
         **details: Unpack[EventDetails],
     ) -> ConsentEvent:
@@ -190,7 +190,7 @@ class ConsentService:
         customer_id: str,
         *,
         actor: Actor,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         reason: str | None = None,
         **details: Unpack[RestrictionDetails],
     ) -> ConsentEvent:
@@ -206,7 +206,7 @@ class ConsentService:
         customer_id: str,
         *,
         actor: Actor,
-        channel: CaptureChannel,
+        channel: CaptureChannel | str,
         reason: str | None = None,
         **details: Unpack[RestrictionDetails],
     ) -> ConsentEvent:

@@ -156,13 +156,25 @@ def test_kind_specific_rules() -> None:
         )  # given_by left at subject
 
 
+def test_a_channel_or_data_category_may_be_given_as_its_value() -> None:
+    event = ConsentEvent.grant(
+        "c-1", "analytics", at=AT, channel="web_form", data_categories=["contact"]
+    )
+    assert event.channel is CaptureChannel.WEB_FORM
+    assert event.data_categories == (DataCategory.CONTACT,)
+
+
 def test_types_and_naive_datetimes_are_rejected_eagerly() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         ConsentEvent.grant("c-1", "analytics", at=datetime(2025, 1, 1), channel=WEB)
     with pytest.raises(TypeError, match="timezone-aware datetime"):
         ConsentEvent.grant("c-1", "analytics", at=date(2025, 1, 1), channel=WEB)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        ConsentEvent.grant("c-1", "analytics", at=AT, channel="web")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="CaptureChannel must be one of: web_form, "):
+        ConsentEvent.grant("c-1", "analytics", at=AT, channel="web")
+    with pytest.raises(TypeError, match="expected a CaptureChannel or its value, not int"):
+        ConsentEvent.grant("c-1", "analytics", at=AT, channel=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a string"):
+        ConsentEvent.grant("c-1", "analytics", at=AT, channel=WEB, data_categories="contact")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="blank"):
         ConsentEvent.grant(" ", "analytics", at=AT, channel=WEB)
     with pytest.raises(ValueError, match="repeat"):
