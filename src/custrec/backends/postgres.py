@@ -62,6 +62,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
     ) from _missing
 
 from custrec.backends._postgres import dialect as _dialect
+from custrec.backends._postgres import ending as _ending
 from custrec.backends._postgres.arguments import check_seconds as _check_seconds
 from custrec.backends._postgres.arguments import check_size as _check_size
 from custrec.backends._postgres.borrowed import Borrowed as _Borrowed
@@ -113,14 +114,7 @@ _NESTED: Final = 16
 per write method (releasing costs a statement; the transaction ends them all anyway)."""
 
 # Names kept for callers and tests of this module.
-_translate = translate
-_reads = reads
-_writes = writes
-
-
-# ---------------------------------------------------------------------------------------------
-# Migrations
-# ---------------------------------------------------------------------------------------------
+_translate, _reads, _writes = translate, reads, writes
 
 
 def _migrate(conn: _Conn, schema: str, where: str) -> None:
@@ -334,6 +328,11 @@ class _PostgresSession(SQLSession[_Conn]):
             return False  # a streaming read's snapshot is open
         self._readonly = self._sent = False
         return True
+
+    def commit_with(self, events: Sequence[Any], entries: Sequence[Any]) -> list[int] | None:
+        """Append ``events``, queue ``entries`` and commit, in one round trip (see
+        :func:`custrec.backends._postgres.ending.commit_with`)."""
+        return _ending.commit_with(self, events, entries)
 
     def _write_starts(self) -> None:
         self._read_keys.clear()  # a write may change a data key read with its customer

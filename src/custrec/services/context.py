@@ -63,6 +63,7 @@ from custrec.storage.sealing import (
     SealedBatch,
     append_numbered,
     queue_entries,
+    queued_form,
     seal_in,
     seal_more,
     seal_queue,
@@ -342,9 +343,7 @@ class Unit:
         queued, when no other session holds the log's lock, and queues them only when one
         does. No waiting
         either way (see :mod:`custrec.storage.sealing`)."""
-        if len(self.pending) < SEAL_EVERY and not any(
-            e.action.startswith(_LOG_ACTIONS) for e in self.pending
-        ):
+        if self._queues_plainly():
             self.tickets += self.context.queue_audit(self.session, self.pending)
             self.queued = True
             return
@@ -358,6 +357,28 @@ class Unit:
         if self.previous is None:
             self.previous = sealed.previous
 
+    def _queues_plainly(self) -> bool:
+        """Whether the pending entries are queued without an attempt to seal: fewer than
+        :data:`SEAL_EVERY`, none about the log itself (see :meth:`seal_or_queue`)."""
+        return len(self.pending) < SEAL_EVERY and not any(
+            e.action.startswith(_LOG_ACTIONS) for e in self.pending
+        )
+
+    def _commit_with_entries(self) -> bool:
+        """Where the session offers it (PostgreSQL's ``commit_with``), send the change-feed
+        events, the pending entries for the queue and ``COMMIT`` in one round trip instead of
+        three; whether it did (else nothing was sent)."""
+        ending = getattr(self.session, "commit_with", None)
+        if ending is None or not self.pending or not self._queues_plainly():
+            return False
+        tickets = ending(self.changes, queued_form(self.pending, self.context.chain))
+        if tickets is None:
+            return False
+        self.changes, self.pending = [], []
+        self.tickets += tickets
+        self.queued = self.committed = True
+        return True
+
     def commit(self) -> None:
         """Write the data keys made in this unit, the audit entries, and commit. A read unit
         writes nothing here: its entries become final and are appended when it ends."""
@@ -368,8 +389,11 @@ class Unit:
         # unit is given up, so on a store whose writers run in parallel (PostgreSQL, where a
         # savepoint costs a statement and a subtransaction) they take no savepoint each.
         # A sealing attempt inside flush_audit keeps its own (with_savepoints).
-        with all_or_nothing(self.session) if self.context.queues_audit() else nullcontext():
+        queues = self.context.queues_audit()
+        with all_or_nothing(self.session) if queues else nullcontext():
             self.sealer.flush()
+            if queues and self._commit_with_entries():
+                return
             if self.changes:
                 self.session.changes.append(self.changes)
                 self.changes = []

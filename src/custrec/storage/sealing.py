@@ -41,6 +41,7 @@ __all__ = [
     "SealedBatch",
     "append_numbered",
     "queue_entries",
+    "queued_form",
     "seal_in",
     "seal_more",
     "seal_queue",
@@ -121,11 +122,15 @@ def queue_entries(
     their tickets. ``TypeError`` on a backend without an audit queue (SQLite, MemoryStore:
     use :func:`append_numbered`)."""
     queue = _queue_of(session)
+    return queue.enqueue(queued_form(entries, chain))
+
+
+def queued_form(entries: Sequence[AuditRecord], chain: AuditChain | None) -> list[AuditRecord]:
+    """``entries`` as they are queued: no sequence number yet, each tagged with ``chain``
+    (when given) so that the sealer can tell them from forgeries."""
     if chain is not None:  # (replace: attrs.evolve without converting every field again)
-        entries = [replace(e, seq=0, chain=chain.tag(e)) for e in entries]
-    else:
-        entries = [replace(e, seq=0, chain=b"") for e in entries]
-    return queue.enqueue(entries)
+        return [replace(e, seq=0, chain=chain.tag(e)) for e in entries]
+    return [replace(e, seq=0, chain=b"") for e in entries]
 
 
 def _admitted(

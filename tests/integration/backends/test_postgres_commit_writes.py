@@ -1,28 +1,36 @@
-"""The writes that end a unit of work on PostgreSQL take no savepoint each.
+"""The writes that end a unit of work on PostgreSQL: no savepoint each, one round trip with COMMIT.
 
 When a unit commits, it writes its new data keys, its change-feed events and its audit queue
 entries, then sends ``COMMIT``. A failure of any of those writes raises out of the commit and
 the whole unit is given up, so the savepoint that would leave the session as it was before the
 failing write is never used: on PostgreSQL, where a savepoint costs a statement and a
-subtransaction, they run inside ``all_or_nothing()``. Nothing of a unit whose last writes fail
-is committed. PostgreSQL skips without ``CUSTREC_TEST_POSTGRES_DSN``.
+subtransaction, they run inside ``all_or_nothing()``. The change-feed events, the queue entries
+and ``COMMIT`` go in one round trip (``commit_with``). Nothing of a unit whose last writes fail
+is committed; one whose connection is lost while they ran may have committed, so that error is
+not retry-safe. PostgreSQL skips without ``CUSTREC_TEST_POSTGRES_DSN``.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import suppress
 from itertools import pairwise
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (custrec[postgres])")
 
+import custrec.backends.postgres as pg  # noqa: E402
 from custrec import Actor, KeyRing, Registry  # noqa: E402
 from custrec.backends._postgres import tables as pg_tables  # noqa: E402
 from custrec.backends._sql.session import writes_one_statement  # noqa: E402
 from custrec.backends.postgres import PostgresStore  # noqa: E402
 from custrec.errors import StorageError  # noqa: E402
+from custrec.services.context import Context  # noqa: E402
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 AUDITOR = Actor(id="auditor", roles={"auditor"})
@@ -85,6 +93,8 @@ def test_a_unit_whose_ending_write_fails_commits_nothing(
         actor=ADMIN,
     )
     real = pg_tables._AuditTable.enqueue
+    # the general path: the writes one by one, then COMMIT (where the session sent nothing yet)
+    monkeypatch.setattr(pg._PostgresSession, "commit_with", lambda self, events, entries: None)
 
     @writes_one_statement
     def failing(self: Any, records: Any) -> list[int]:
@@ -106,3 +116,149 @@ def test_a_unit_whose_ending_write_fails_commits_nothing(
     )
     assert again.tags == ("kept",)
     assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_a_unit_sends_its_events_its_queued_entries_and_commit_in_one_round_trip(
+    registry: Registry, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[list[str]] = []
+    real_execute, real_end = pg._PostgresSession._execute, pg._PostgresSession._end
+
+    def execute(self: Any, statements: Any) -> Any:
+        batches.append([bytes(sql).decode() for sql, _ in statements])
+        return real_execute(self, statements)
+
+    def end(self: Any, statement: str) -> None:
+        batches.append([statement])
+        real_end(self, statement)
+
+    monkeypatch.setattr(pg._PostgresSession, "_execute", execute)
+    monkeypatch.setattr(pg._PostgresSession, "_end", end)
+    monkeypatch.setattr(Context, "read_seals", lambda self, tickets, write=False: False)
+    made = registry.customers.intake(
+        {"kind": "individual", "name": "韩梅", "contacts": [{"phones": ["13700137000"]}]},
+        actor=ADMIN,
+    )
+    registry.customers.update(
+        made.id, {"tags": ["vip"]}, actor=ADMIN, reason="tagging", expected_version=made.version
+    )
+    changes, queue = (f'INTO "{postgres_schema}".{t}' for t in ("changes", "audit_queue"))
+    endings = [b for b in batches if any(queue in s for s in b) and any(changes in s for s in b)]
+    assert len(endings) == 2  # the intake's and the update's
+    for batch in endings:
+        assert batch[-1] == "COMMIT"
+        assert [changes in batch[0], queue in batch[1]] == [True, True]
+    assert ["COMMIT"] not in batches  # no unit committed on its own round trip
+
+
+def test_a_unit_whose_ending_fails_on_the_server_commits_nothing(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = registry.customers.intake(
+        {"kind": "individual", "name": "李雷", "contacts": [{"phones": ["13900139001"]}]},
+        actor=ADMIN,
+    )
+    real = pg_tables._AuditTable._queue_statement
+    monkeypatch.setattr(
+        pg_tables._AuditTable, "_queue_statement", lambda self, records: ("SELECT 1 / 0", None)
+    )
+    with pytest.raises(StorageError):
+        registry.customers.update(
+            made.id, {"tags": ["lost"]}, actor=ADMIN, reason="r", expected_version=made.version
+        )
+    monkeypatch.setattr(pg_tables._AuditTable, "_queue_statement", real)
+    kept = registry.customers.get(made.id, actor=ADMIN)
+    assert (kept.version, kept.tags) == (made.version, made.tags)
+    events = registry.changes.since(None, actor=ADMIN).events
+    assert [e.kind for e in events if e.customer_id == made.id] == ["customer.create"]
+    again = registry.customers.update(
+        made.id, {"tags": ["kept"]}, actor=ADMIN, reason="r", expected_version=made.version
+    )
+    assert again.version == made.version + 1
+    assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_a_unit_whose_ending_lost_its_reply_is_not_retry_safe_and_not_sent_again(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """The server committed the ending but the client lost its connection before the reply:
+    the outcome is unknown to the client, so the error is not retry-safe, and the update is
+    there once."""
+    proxy = _LosingRelay(postgres_dsn, b"audit_queue")
+    store = PostgresStore(proxy.dsn, schema=postgres_schema, max_size=2)
+    try:
+        registry = Registry(store, keyring=KeyRing.generate())
+        made = registry.customers.intake(
+            {"kind": "individual", "name": "张三", "contacts": [{"wechat": "wx-ending"}]},
+            actor=ADMIN,
+        )
+        proxy.armed = True
+        with pytest.raises(StorageError) as caught:
+            registry.customers.update(
+                made.id, {"tags": ["once"]}, actor=ADMIN, reason="r", expected_version=made.version
+            )
+        proxy.armed = False
+        assert proxy.fired.is_set()
+        assert caught.value.retry_safe is False
+        assert "unknown" in str(caught.value)
+        kept = registry.customers.get(made.id, actor=ADMIN)
+        assert (kept.version, kept.tags) == (made.version + 1, ("once",))
+        assert registry.audit.verify(actor=AUDITOR).ok
+    finally:
+        store.close()
+        proxy.close()
+
+
+class _LosingRelay:
+    """A TCP relay to the test server that, once armed, drops both sides as soon as the
+    server has answered (up to its ReadyForQuery) the first request holding ``marker``,
+    passing none of that answer on: the server did the work, the client lost its connection."""
+
+    def __init__(self, dsn: str, marker: bytes) -> None:
+        self.target = urlparse(dsn)
+        self.marker = marker
+        self.armed = False
+        self.fired = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        t, port = self.target, self.listener.getsockname()[1]
+        self.dsn = (
+            f"postgresql://{t.username}:{t.password}@127.0.0.1:{port}{t.path}"
+            "?sslmode=disable&gssencmode=disable"
+        )
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        server = socket.create_connection((self.target.hostname, self.target.port))
+        watching = threading.Event()
+
+        def upstream() -> None:
+            with suppress(OSError):
+                while data := client.recv(65536):
+                    if self.armed and not self.fired.is_set() and self.marker in data:
+                        watching.set()
+                    server.sendall(data)
+
+        threading.Thread(target=upstream, daemon=True).start()
+        answer = b""
+        with suppress(OSError):
+            while data := server.recv(65536):
+                if not watching.is_set():
+                    client.sendall(data)
+                    continue
+                answer += data
+                if b"Z\x00\x00\x00\x05" in answer:  # ReadyForQuery: the request has ended
+                    self.fired.set()
+                    break
+        for end in (client, server):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()

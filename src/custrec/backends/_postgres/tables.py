@@ -399,21 +399,25 @@ class _AuditTable(_Table, tables.AuditTableBase):
     @writes_one_statement
     def enqueue(self, records: Iterable[AuditRecord]) -> builtins.list[int]:
         """One ``INSERT`` into the queue; no lock, so enqueuers never wait for each other."""
-        records = list(records)
+        statement = self._queue_statement(list(records))
+        if statement is None:
+            return []
+        return sorted(int(r[0]) for r in self._exec(*statement).fetchall())
+
+    def _queue_statement(self, records: Sequence[AuditRecord]) -> tuple[str, _Params] | None:
+        """The ``INSERT`` queueing ``records`` (``RETURNING ticket``), or ``None`` for none."""
         encoded = self._encode(records)
         if not encoded:
-            return []
+            return None
         if len(encoded) == 1:  # a read's entry: plain values, no arrays to build
             params = list(encoded[0])
             params[4] = text_array(list(records[0].fields))  # text[] as it is stored
-            one = self._exec(
+            return (
                 "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
                 "VALUES (%s, %s, %s, %s, %s::text[], %s, %s, %s, %s) RETURNING ticket",
                 params,
-            ).fetchone()
-            assert one is not None
-            return [int(one[0])]
-        inserted = self._exec(
+            )
+        return (
             "INSERT INTO {s}.audit_queue (" + QUEUE_COLUMNS + ") "
             "SELECT u.at, u.actor_id, u.action, u.customer_id,"
             " ARRAY(SELECT f.name FROM jsonb_array_elements_text(u.fields)"
@@ -426,7 +430,6 @@ class _AuditTable(_Table, tables.AuditTableBase):
             " ORDER BY u.ord RETURNING ticket",
             _audit_columns(encoded),
         )
-        return sorted(int(r[0]) for r in inserted.fetchall())
 
     @reads
     def queued(self, *, limit: int = 1000) -> builtins.list[QueuedAudit]:

@@ -131,11 +131,19 @@ class _ChangeTable(_Table, workflow.ChangeTableBase):
 
     @writes_one_statement
     def append(self, events: Sequence[ChangeEvent]) -> builtins.list[int]:
+        statement = self._append_statement(events)
+        if statement is None:
+            return []
+        return sorted(int(r[0]) for r in self._exec(*statement).fetchall())
+
+    def _append_statement(
+        self, events: Sequence[ChangeEvent]
+    ) -> tuple[str, builtins.list[builtins.list[object]]] | None:
+        """The ``INSERT`` appending ``events`` (``RETURNING`` their numbers), or ``None``."""
         encoded = self._encode(events)
         if not encoded:
-            return []
-        inserted = self._exec(_CHANGE_INSERT, [list(c) for c in zip(*encoded, strict=True)])
-        return sorted(int(r[0]) for r in inserted.fetchall())
+            return None
+        return _CHANGE_INSERT, [list(c) for c in zip(*encoded, strict=True)]
 
     @reads
     def since(self, cursor: str | None = None, *, limit: int = 1000) -> ChangePage:
