@@ -216,6 +216,13 @@ def _size(binary: IO[bytes]) -> int | None:
         return None
 
 
+_WORKBOOKS: Final = (
+    (b"PK\x03\x04", "a ZIP archive, such as an Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 file, such as an Excel .xls workbook"),
+)
+"""How the files people give for CSV most often begin instead: spreadsheet workbooks."""
+
+
 class _BinarySource:
     """Shared plumbing: open, detect the encoding, report size and position, close."""
 
@@ -238,6 +245,13 @@ class _BinarySource:
         except (OSError, ValueError) as exc:
             self.close()
             raise ReadError(f"cannot read {self._name}") from exc
+        workbook = next((what for magic, what in _WORKBOOKS if sample.startswith(magic)), None)
+        if workbook is not None:
+            self.close()
+            raise ReadError(
+                f"{self._name} is {workbook}, not CSV or JSON Lines text: save it as CSV (UTF-8) "
+                "and import that file"
+            )
         self._encoding = detect_encoding(sample) if wanted == "auto" else wanted
         if self._encoding == "utf-8" and sample.startswith(codecs.BOM_UTF8):
             self._encoding = "utf-8-sig"

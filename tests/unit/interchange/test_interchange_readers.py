@@ -105,3 +105,18 @@ def test_undecodable_bytes_are_flagged_on_their_cell() -> None:
 def test_repeated_headers_are_made_unique() -> None:
     with CsvSource(io.BytesIO("电话,电话,,x\n1,2,3,4\n".encode())) as source:
         assert source.headers == ("电话", "电话 (2)", "(column 3)", "x")
+
+
+@pytest.mark.parametrize(
+    ("start", "what"),
+    [(b"PK\x03\x04\x14\x00", "ZIP archive"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2 file")],
+)
+@pytest.mark.parametrize("name", ["customers.csv", "customers.jsonl", "客户.xlsx"])
+def test_a_spreadsheet_workbook_is_refused_with_how_to_save_it(
+    start: bytes, what: str, name: str
+) -> None:
+    from custrec.interchange import open_source
+
+    with pytest.raises(ReadError, match=f"is an? {what}.*save it as CSV") as caught:
+        open_source(io.BytesIO(start + "客户名称".encode() * 20), name=name)
+    assert "客户名称" not in str(caught.value)
