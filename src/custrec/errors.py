@@ -346,17 +346,27 @@ class MixedCurrencies(CustrecError, ValueError):
 
     Raised by :func:`summarize` when one customer's transactions use several currencies, and by
     policies when a population (or a graded summary) mixes currencies. ``customer_id`` is ``None``
-    for a population-level conflict; ``currencies`` lists the codes found, sorted.
+    for a population-level conflict; ``currencies`` lists the codes found, sorted;
+    ``expected`` is the policy's currency when a summary's single currency is not it.
     """
 
-    def __init__(self, currencies: Iterable[str], *, customer_id: str | None = None) -> None:
+    def __init__(
+        self,
+        currencies: Iterable[str],
+        *,
+        customer_id: str | None = None,
+        expected: str | None = None,
+    ) -> None:
         self.currencies = tuple(sorted(set(currencies)))
         self.customer_id = customer_id
+        self.expected = expected
         where = f"customer {customer_id}" if customer_id is not None else "the population"
-        super().__init__(
-            f"{where} mixes currencies {', '.join(self.currencies)}; "
-            "summarise and grade each currency separately (or convert first)"
-        )
+        if expected is not None:  # one currency, but not the policy's
+            others = ", ".join(c for c in self.currencies if c != expected)
+            what = f"{where} has purchases in {others}, not in the policy's currency {expected}"
+        else:
+            what = f"{where} mixes currencies {', '.join(self.currencies)}"
+        super().__init__(f"{what}; summarise and grade each currency separately (or convert first)")
 
 
 class RetentionError(CustrecError, ValueError):

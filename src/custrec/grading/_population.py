@@ -121,4 +121,6 @@ def check_graded(summary: ActivitySummary, as_of: datetime, currency: str | None
             "grade at or after the summary's instant"
         )
     if currency is not None and summary.currency != currency:
-        raise MixedCurrencies((currency, summary.currency), customer_id=summary.customer_id)
+        raise MixedCurrencies(
+            (currency, summary.currency), customer_id=summary.customer_id, expected=currency
+        )

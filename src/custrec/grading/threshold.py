@@ -76,6 +76,19 @@ def _tuple(value: Iterable[object]) -> tuple[object, ...]:
     return tuple(value)
 
 
+def _currency(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is None:
+        return
+    if not (
+        isinstance(value, str)
+        and len(value) == 3
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    ):
+        raise ValueError(f"{attribute.name} must be an ISO 4217 code in capitals, such as CNY")
+
+
 @attrs.frozen
 class ThresholdPolicy:
     """Tiers by fixed cut points on one metric; see the module docstring for the exact rule.
@@ -98,7 +111,7 @@ class ThresholdPolicy:
     inclusive: bool = attrs.field(default=True, kw_only=True)
     higher_is_better: bool | None = attrs.field(default=None, kw_only=True)
     metric_name: str | None = attrs.field(default=None, kw_only=True)
-    currency: str | None = attrs.field(default=None, kw_only=True)
+    currency: str | None = attrs.field(default=None, kw_only=True, validator=_currency)
     _higher: bool = attrs.field(init=False, repr=False, eq=False)
     _name: str = attrs.field(init=False, repr=False, eq=False)
     _policy_id: str = attrs.field(init=False, repr=False, eq=False)

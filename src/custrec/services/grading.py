@@ -106,6 +106,12 @@ class GradingService:
         refusing = self._refusing(ids, as_of, batch_size)
         population = {cid: summary for cid, summary in single.items() if cid not in refusing}
         fit = getattr(policy, "fit", None)
+        if callable(fit) and mixed and not any(s.last_purchase_at for s in population.values()):
+            raise ValueError(
+                f"cannot fit {type(policy).__name__}: every customer with purchases "
+                f"({len(mixed)}) buys in several currencies and is skipped; summarise and grade "
+                "each currency separately (or convert first)"
+            )
         fitted: GradingPolicy = (
             fit(population.values(), as_of=as_of) if callable(fit) else policy  # type: ignore[assignment]
         )

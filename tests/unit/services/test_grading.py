@@ -14,6 +14,7 @@ from custrec.grading import (
     ActivitySummary,
     Grade,
     Grades,
+    MixedCurrencies,
     ParetoPolicy,
     RFMPolicy,
     abcd_by_amount,
@@ -175,3 +176,36 @@ def test_regrade_grades_in_one_batch_and_explains_only_the_changed_grades() -> N
     assert (report.changed, report.unchanged, policy.batches) == (1, 1, 1)
     assert policy.explained == [prospect]  # the unchanged buyer's grade is never built
     assert grades(registry) == {buyer: "buyer", prospect: "buyer"}
+
+
+def test_a_fit_over_customers_who_all_mix_currencies_says_so() -> None:
+    registry = make_registry()
+    both = add(registry, 1, [(10, "100")])
+    add(registry, 2, [])  # no purchases at all
+    registry.activities.record_transaction(
+        {
+            "customer_id": both,
+            "occurred_at": (AS_OF - timedelta(days=5)).isoformat(),
+            "amount": {"amount": "3", "currency": "USD"},
+        },
+        actor=ADMIN,
+    )
+    with pytest.raises(ValueError, match=r"every customer with purchases \(1\) buys in several"):
+        registry.grading.regrade(RFMPolicy(), as_of=AS_OF, actor=ADMIN)
+
+
+def test_a_policy_in_another_currency_names_both_and_mixes_nothing() -> None:
+    registry = make_registry()
+    add(registry, 1, [(10, "100")])
+    policy = abcd_by_amount(1000, 100, currency="USD")
+    with pytest.raises(MixedCurrencies) as info:
+        registry.grading.regrade(policy, as_of=AS_OF, actor=ADMIN)
+    message = str(info.value)
+    assert "has purchases in CNY, not in the policy's currency USD" in message
+    assert "mixes" not in message
+
+
+@pytest.mark.parametrize("code", ["usd", "US1", "USDX", "", "人民币"])
+def test_a_threshold_policy_takes_an_iso_code_in_capitals(code: str) -> None:
+    with pytest.raises(ValueError, match="ISO 4217 code in capitals"):
+        abcd_by_amount(1000, 100, currency=code)
