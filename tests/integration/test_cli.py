@@ -166,13 +166,20 @@ def test_an_insecure_key_file_is_fixed_with_a_shell_command(env: dict[str, Path]
 # -------------------------------------------------------------------------------- import
 
 
+def test_the_summary_shows_the_error_file_where_it_was_written(env: dict[str, Path]) -> None:
+    (env["dir"] / "out").mkdir()
+    result = imported(env, "--errors", Path("out") / "fix-me.csv", "--dry-run")
+    assert "error file: out/fix-me.csv (" in result.out
+    assert (env["dir"] / "out" / "fix-me.csv").exists()
+
+
 def test_import_the_messy_sample(env: dict[str, Path]) -> None:
     result = imported(env, "--report", "report.json")
     assert result.code == cli.EXIT_PROBLEMS  # five rows need fixing
     report = json.loads((env["dir"] / "report.json").read_text(encoding="utf-8"))
     assert report["import_id"] == "legacy_customers"
     assert report["counts"]["created"] == 8 and report["counts"]["rejected"] == 5
-    assert report["error_file"] == "report.errors.csv"
+    assert report["error_file"] == "report.errors.csv"  # beside the report
     errors = (env["dir"] / "report.errors.csv").read_bytes()
     # the source's encoding and line ends; the two rows skipped as duplicates included
     assert errors.decode("gb18030").split("\r\n") == [*errors.decode("gb18030").splitlines(), ""]

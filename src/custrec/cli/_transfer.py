@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import IO, Final
 
+import attrs
+
 from custrec._files import write_private_text
 from custrec.cli._support import (
     EXIT_CONFIG,
@@ -166,7 +168,11 @@ def _cmd_import(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     report_text = report.to_json()
     if args.report:
         write_private_text(args.report, report_text + "\n")
-    _print(out, report.render(max_issues=args.show_issues))
+    # the report names its error file (they go side by side); the summary shows where it is
+    shown = (
+        report if report.error_file is None else attrs.evolve(report, error_file=str(errors_path))
+    )
+    _print(out, shown.render(max_issues=args.show_issues))
     if args.report:
         _print(out, f"report: {args.report}")
     if args.show_sample is not None:
