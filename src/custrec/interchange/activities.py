@@ -194,6 +194,11 @@ def _target_of(text: object, kind: str, key: str) -> str:
     )
 
 
+def _native_columns(kind: str) -> dict[str, str]:
+    """The columns of a file whose headers are the field names."""
+    return {**_NATIVE_CUSTOMER, **{name: name for name in _FIELDS[kind]}}
+
+
 @attrs.frozen(kw_only=True)
 class ActivityMapping:
     """Which column feeds which field of a transaction or interaction (see the module docs).
@@ -238,8 +243,7 @@ class ActivityMapping:
         """The mapping of a file whose headers are the field names (see the module docs)."""
         if kind not in ACTIVITY_KINDS:
             raise MappingError("kind", f"expected one of {', '.join(ACTIVITY_KINDS)}")
-        columns = {**_NATIVE_CUSTOMER, **{name: name for name in _FIELDS[kind]}}
-        return cls(kind=kind, columns=columns, native=True)
+        return cls(kind=kind, columns=_native_columns(kind), native=True)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, kind: str | None = None) -> ActivityMapping:
@@ -255,7 +259,8 @@ class ActivityMapping:
             raise MappingError("kind", f"the mapping is for {given}s, not {kind}s")
         if given not in ACTIVITY_KINDS:
             raise MappingError("kind", f"expected one of {', '.join(ACTIVITY_KINDS)}")
-        columns = _text_table(data.get("columns"), "columns")
+        native = "columns" not in data  # the headers are the field names, settings apply
+        columns = _native_columns(given) if native else _text_table(data.get("columns"), "columns")
         values_raw = data.get("values", {})
         if not isinstance(values_raw, Mapping):
             raise MappingError("values", "expected a table of tables")
@@ -289,12 +294,13 @@ class ActivityMapping:
             timezone=zone,
             date_formats=tuple(formats),
             nulls=tuple(nulls),
+            native=native,
             **settings,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form :meth:`from_dict` reads."""
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "timezone": zone_name(self.timezone),
             "date_formats": list(self.date_formats),
@@ -304,6 +310,9 @@ class ActivityMapping:
             "values": {k: dict(v) for k, v in self.values.items()},
             "defaults": dict(self.defaults),
         }
+        if self.native:  # the headers are the field names: no columns to list
+            del data["columns"]
+        return data
 
     def bind(self, headers: Sequence[str] | None) -> dict[str, str]:
         """The mapping's columns as found in ``headers`` (header -> target), matched exactly

@@ -281,3 +281,18 @@ def test_a_mapping_currency_of_rmb_is_refused_with_its_code() -> None:
         ActivityMapping.from_dict(
             {"kind": "transaction", "currency": "RMB", "columns": {"客户": "customer.id"}}
         )
+
+
+def test_a_mapping_without_columns_reads_field_name_headers_with_its_settings() -> None:
+    registry, customer_id = registry_with_one_customer()
+    mapping = ActivityMapping.from_dict({"kind": "transaction", "timezone": "Asia/Shanghai"})
+    assert mapping.native
+    assert ActivityMapping.from_dict(mapping.to_dict()) == mapping
+    data = f"customer_id,occurred_at,amount\n{customer_id},2024-05-06 07:30,100\n".encode()
+    with open_source(io.BytesIO(data), name="rows.csv") as source:
+        report = import_activities(
+            source, mapping, registry, actor=OPS, import_id="tz", kind="transaction"
+        )
+    assert report.issues == ()
+    (recorded,) = registry.activities.list(customer_id, actor=OPS)
+    assert recorded.occurred_at == datetime(2024, 5, 5, 23, 30, tzinfo=UTC)  # 07:30 in Shanghai
