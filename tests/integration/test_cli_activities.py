@@ -331,6 +331,16 @@ def test_every_policy_grades_with_its_options(
         assert {line.rsplit(" ", 1)[0].strip() for line in table.splitlines()} <= labels
 
 
+def test_rfm_over_customers_without_purchases_says_how_to_record_them(
+    env: dict[str, Path],
+) -> None:
+    seed_customers(env)
+    result = custrec("grade", "--policy", "rfm", "--as-of", "2025-01-31", *flags(env))
+    assert result.code == cli.EXIT_CONFIG
+    assert "no customer in the population has purchases" in result.err
+    assert "custrec import-activities" in result.err
+
+
 def test_grades_go_to_the_dimension_asked_for(env: dict[str, Path]) -> None:
     ids = seed_customers(env)
     bought(env, ids)

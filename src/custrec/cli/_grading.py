@@ -240,6 +240,8 @@ def _cmd_grade(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             message = str(exc)
             if "dimension" in message:
                 raise _Failure(EXIT_USAGE, f"--dimension: {message}") from None
+            if "population has purchases" in message:
+                message += " (record transactions first, e.g. with custrec import-activities)"
             raise _Failure(EXIT_CONFIG, f"cannot grade: {message}") from None
     where = "the primary grade" if dimension is None else f"dimension '{dimension}'"
     _print(out, f"{report.policy_id} as of {as_of.isoformat()}, into {where}")
