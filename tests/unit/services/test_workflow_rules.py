@@ -45,17 +45,21 @@ def _history(registry: Registry, customer_id: str) -> list[tuple[str, str | None
     ]
 
 
-def test_a_contract_moves_a_prospect_to_active_in_the_same_commit(registry: Registry) -> None:
-    cid = _person(registry, stage="prospect")
+def _contract(registry: Registry, customer_id: str, at: datetime) -> None:
     registry.activities.record_transaction(
         {
-            "customer_id": cid,
-            "occurred_at": T0,
+            "customer_id": customer_id,
+            "occurred_at": at,
             "amount": {"amount": "52000"},
             "category": "contract",
         },
         actor=ADMIN,
     )
+
+
+def test_a_contract_moves_a_prospect_to_active_in_the_same_commit(registry: Registry) -> None:
+    cid = _person(registry, stage="prospect")
+    _contract(registry, cid, T0)
     customer = registry.customers.get(cid, actor=ADMIN)
     assert customer.stage is LifecycleStage.ACTIVE
     assert customer.milestones.contract_signed_on == T0.date()
@@ -97,15 +101,7 @@ def test_milestone_dates_are_the_transactions_day_in_the_rules_zone(
     )
     registry = make(workflow=WorkflowSettings(rules=rules))
     cid = _person(registry, stage="prospect")
-    registry.activities.record_transaction(
-        {
-            "customer_id": cid,
-            "occurred_at": _SHANGHAI_MORNING,
-            "amount": {"amount": "52000"},
-            "category": "contract",
-        },
-        actor=ADMIN,
-    )
+    _contract(registry, cid, _SHANGHAI_MORNING)
     milestones = registry.customers.get(cid, actor=ADMIN).milestones
     assert str(milestones.contract_signed_on) == day
     assert str(milestones.first_payment_on) == day
