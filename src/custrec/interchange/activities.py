@@ -635,14 +635,14 @@ def import_activities(
     try:
         for chunk in _chunks(source, batch_size):
             prepared: list[_Prepared] = []
+            rejected: list[tuple[SourceRow, Sequence[RowIssue]]] = []  # told in file order below
             for row in chunk:
                 rows += 1
                 try:
                     prepared.append(reader.prepare(row))
                 except _Rejected as exc:
                     counts[ActivityOutcome.REJECTED] += 1
-                    issues.extend(exc.issues)
-                    errors.write(row, exc.issues)
+                    rejected.append((row, exc.issues))
                 except _Duplicate:
                     counts[ActivityOutcome.DUPLICATE_IN_FILE] += 1
             found = registry.customers.identify(
@@ -656,8 +656,11 @@ def import_activities(
                 )
                 counts[outcome] += 1
                 if problems:
-                    issues.extend(problems)
-                    errors.write(item.row, problems)
+                    rejected.append((item.row, problems))
+            rejected.sort(key=lambda told: told[0].number)
+            for row, told in rejected:
+                issues.extend(told)
+                errors.write(row, told)
             if progress is not None:
                 progress(rows)
     finally:

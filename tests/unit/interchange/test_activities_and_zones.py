@@ -296,3 +296,28 @@ def test_a_mapping_without_columns_reads_field_name_headers_with_its_settings() 
     assert report.issues == ()
     (recorded,) = registry.activities.list(customer_id, actor=OPS)
     assert recorded.occurred_at == datetime(2024, 5, 5, 23, 30, tzinfo=UTC)  # 07:30 in Shanghai
+
+
+def test_rejected_rows_are_reported_and_written_in_file_order(tmp_path: Path) -> None:
+    registry, customer_id = registry_with_one_customer()
+    rows = [
+        (customer_id, "not a date"),  # 1: conversion fails while reading
+        ("nobody", "2024-05-06"),  # 2: no such customer, found later
+        (customer_id, "2024-05-07"),  # 3: recorded
+        (customer_id, "yesterday"),  # 4: conversion fails while reading
+    ]
+    data = "customer_id,occurred_at,amount\n" + "".join(f"{c},{d},100\n" for c, d in rows)
+    errors = tmp_path / "rows.errors.csv"
+    with open_source(io.BytesIO(data.encode()), name="rows.csv") as source:
+        report = import_activities(
+            source,
+            None,
+            registry,
+            actor=OPS,
+            import_id="order",
+            kind="transaction",
+            errors_path=errors,
+        )
+    assert [i.row for i in report.issues] == [1, 2, 4]
+    written = errors.read_text(encoding="utf-8").splitlines()[1:]
+    assert [line.split(",", 1)[0] for line in written] == ["1", "2", "4"]
