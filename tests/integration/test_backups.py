@@ -869,3 +869,15 @@ def test_the_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.Mon
     assert run("audit", "verify", "--db", db, "--keys", keys)[0] == cli.EXIT_OK
     code, _, err = run("restore", tmp_path / "nope", "--db", db, "--keys", keys, "--reason", "x")
     assert code == cli.EXIT_CONFIG and "no backup file" in err
+    # another database's backup, made with its own keys
+    other_keys, other_db = tmp_path / "other.json", tmp_path / "other.sqlite"
+    assert run("keys", "init", other_keys)[0] == cli.EXIT_OK
+    with SQLiteStore(other_db) as store:
+        Registry(store, keyring=KeyRing.from_file(other_keys)).customers.intake(
+            person(3), actor=CLERK
+        )
+    other_backup = tmp_path / "other-night.sqlite"
+    assert run("backup", other_backup, "--db", other_db, "--keys", other_keys)[0] == cli.EXIT_OK
+    code, _, err = run("restore", other_backup, "--db", db, "--keys", keys, "--reason", "x")
+    assert code == cli.EXIT_CONFIG
+    assert "do not belong together (another database's backup, or other keys?)" in err

@@ -20,7 +20,7 @@ from custrec.cli._support import (
     _reason_text,
     _registry,
 )
-from custrec.errors import BackupError
+from custrec.errors import BackupError, KeyringMismatch
 from custrec.services import restore_backup
 
 
@@ -92,15 +92,23 @@ def _cmd_restore(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     db = args.db or os.environ.get(DB_VARIABLE, "").strip()
     if not db:
         raise _Failure(EXIT_USAGE, "no database: pass --db PATH or set CUSTREC_DB")
-    receipt = restore_backup(
-        args.backup,
-        db,
-        keyring=_load_keyring(args.keys),
-        actor=_actor(args, {"admin"}),
-        reason=args.reason,
-        keys_backup=args.keys_backup,
-        allow_unrecorded=args.allow_unrecorded,
-    )
+    keyring = _load_keyring(args.keys)
+    try:
+        receipt = restore_backup(
+            args.backup,
+            db,
+            keyring=keyring,
+            actor=_actor(args, {"admin"}),
+            reason=args.reason,
+            keys_backup=args.keys_backup,
+            allow_unrecorded=args.allow_unrecorded,
+        )
+    except KeyringMismatch as exc:
+        raise _Failure(
+            EXIT_CONFIG,
+            f"{args.backup} and these keys do not belong together (another database's backup, "
+            f"or other keys?): {exc}",
+        ) from None
     back = receipt.rolled_back_from
     _print(
         out,
