@@ -469,6 +469,64 @@ def test_export_to_a_third_party_writes_only_consenting_customers_and_records_it
     assert all(set(d) <= {"id", "name", "contacts"} for d in data)
 
 
+def test_recipients_are_registered_and_listed_from_the_command_line(
+    env: dict[str, Path],
+) -> None:
+    imported(env)
+    added = custrec(
+        "recipients",
+        "add",
+        "courier",
+        "--name",
+        "Courier Ltd",
+        "--contact",
+        "privacy@courier.example",
+        "--contract",
+        "DPA-1",
+        "--country",
+        "CN",
+        *flags(env),
+    )
+    assert added.code == cli.EXIT_OK, added.err
+    assert "registered recipient courier" in added.out
+    again = custrec(
+        "recipients",
+        "add",
+        "courier",
+        "--name",
+        "x",
+        "--contact",
+        "y",
+        "--contract",
+        "z",
+        *flags(env),
+    )
+    assert again.code == cli.EXIT_CONFIG and "already registered" in again.err
+    bad = custrec(
+        "recipients",
+        "add",
+        "Bad Id",
+        "--name",
+        "x",
+        "--contact",
+        "y",
+        "--contract",
+        "z",
+        *flags(env),
+    )
+    assert bad.code == cli.EXIT_CONFIG and "lower-case" in bad.err
+    listed = custrec("recipients", "list", *flags(env))
+    assert listed.code == cli.EXIT_OK
+    assert listed.out.splitlines() == ["courier: Courier Ltd, CN; contract DPA-1"]
+    store = SQLiteStore(env["db"])
+    registry = Registry(store, keyring=KeyRing.from_file(env["keys"]))
+    auditor = Actor(id="auditor", roles={"auditor"})
+    trail = registry.audit.trail(actor=auditor, limit=5, newest_first=True)
+    actions = [e.action for e in trail]
+    store.close()
+    assert actions.count("recipient.register") == 1
+
+
 def test_grade(env: dict[str, Path]) -> None:
     imported(env)
     no_purchases = custrec("grade", "--policy", "rfm", *flags(env))

@@ -44,6 +44,7 @@ from custrec.cli._manage import (
     _cmd_quality,
     _cmd_retention,
 )
+from custrec.cli._recipients import _cmd_recipients, add_recipient_commands
 from custrec.cli._records import (
     _cmd_erase,
     _cmd_merge,
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_record_commands(commands, _common)
     add_backup_commands(commands, _common)
+    add_recipient_commands(commands, _common)
     add_sample_command(commands, _common)
 
     demo = commands.add_parser("demo", help="create sample data and run every part once")
@@ -289,6 +291,7 @@ _COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace, IO[str], IO[str]], i
     "duplicates": _cmd_duplicates,
     "backup": _cmd_backup,
     "restore": _cmd_restore,
+    "recipients": _cmd_recipients,
     "sample": _cmd_sample,
     "show": _cmd_show,
     "subject": _cmd_subject,
