@@ -448,25 +448,22 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), al
 
 
 def _acyclic_encoder() -> Callable[[dict[str, Any]], str] | None:
-    """``_ENCODER.encode`` of a dict that holds no reference cycle, by the C encoder made
-    once (``_ENCODER`` makes one per call, with the table that finds cycles), or ``None``
-    where Python has no C encoder."""
+    """``_ENCODER.encode`` of a dict, by the C encoder made with just what a dict needs
+    (``JSONEncoder.encode`` also looks for a plain string and makes its functions per call),
+    or ``None`` where Python has no C encoder. A skeleton the builder made afresh may still
+    hold a caller's own object where a text was expected (a list that holds itself, when the
+    type rules are relaxed): each call keeps its own table of containers being encoded, so
+    such a cycle is the ``ValueError`` the general encoder raises, never a runaway recursion,
+    and threads may encode at once."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython has it
         return None
-    encode = make(
-        None,  # no cycle to find: the caller says so
-        _ENCODER.default,
-        json.encoder.encode_basestring,
-        None,
-        _ENCODER.key_separator,
-        _ENCODER.item_separator,
-        False,
-        False,
-        False,  # allow_nan
-    )
+    default = _ENCODER.default
+    quote = json.encoder.encode_basestring
+    key_separator, item_separator = _ENCODER.key_separator, _ENCODER.item_separator
 
     def encoded(skeleton: dict[str, Any]) -> str:
+        encode = make({}, default, quote, None, key_separator, item_separator, False, False, False)
         return "".join(encode(skeleton, 0))
 
     return encoded
