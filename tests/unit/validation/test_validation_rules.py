@@ -406,3 +406,18 @@ def test_rule_sets_pickle_for_worker_processes() -> None:
 
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         pickle.dumps(DEFAULT_RULES.with_rules(local))
+
+
+def test_milestone_dates_given_as_date_times_are_type_issues_not_a_crash() -> None:
+    # validate() never raises on a bad record: an aware date-time where a date belongs does not
+    # compare with the other milestone's date
+    signed = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    record = person(
+        milestones=Milestones(
+            contract_signed_on=signed,  # type: ignore[arg-type]
+            first_payment_on=date(2025, 2, 1),
+        )
+    )
+    report = validate(record, as_of=NOW)
+    assert "milestones.order" not in {i.code for i in report.issues}
+    assert any(i.path == "milestones.contract_signed_on" for i in report.issues)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import NoneType, UnionType
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import attrs
 
@@ -520,6 +520,10 @@ _DATES_NOT_IN_FUTURE: Final = (
 )
 
 
+def _day_only(value: object) -> TypeGuard[date]:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 def _future(value: object, ctx: RuleContext) -> bool:
     if isinstance(value, datetime):
         return value.tzinfo is not None and value.utcoffset() is not None and value > ctx.as_of
@@ -609,7 +613,8 @@ def _cross_field(c: Customer, ctx: RuleContext) -> Iterator[Issue]:
         )
         yield from _satisfaction_issue("milestones.satisfaction", m.satisfaction)
         signed, paid = m.contract_signed_on, m.first_payment_on
-        if isinstance(signed, date) and isinstance(paid, date) and paid < signed:
+        # days only: a date-time there (a type issue of its own) may not compare with a date
+        if _day_only(signed) and _day_only(paid) and paid < signed:
             yield ctx.issue(
                 "milestones.first_payment_on",
                 "milestones.order",
