@@ -30,7 +30,7 @@ from custrec.backends._postgres import tables as pg_tables  # noqa: E402
 from custrec.backends._sql.session import writes_one_statement  # noqa: E402
 from custrec.backends.postgres import PostgresStore  # noqa: E402
 from custrec.errors import StorageError  # noqa: E402
-from custrec.services.context import Context  # noqa: E402
+from custrec.services.context import Context, Unit  # noqa: E402
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 AUDITOR = Actor(id="auditor", roles={"auditor"})
@@ -262,3 +262,88 @@ class _LosingRelay:
 
     def close(self) -> None:
         self.listener.close()
+
+
+def _person(n: int) -> dict[str, Any]:
+    return {
+        "kind": "individual",
+        "name": f"测试{n}",
+        "contacts": [{"phones": [f"138001300{n:02d}"]}],
+    }
+
+
+def test_a_failed_ending_leaves_no_broken_connection_in_the_pool(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    # One pooled connection. psycopg prepares a statement at its sixth run on a connection and,
+    # in a pipeline, counts it prepared once queued: when an earlier statement of the batch
+    # fails, the server skips that Parse. The connection must not be used again after that.
+    joiner = "&" if "?" in postgres_dsn else "?"
+    store = PostgresStore(
+        postgres_dsn + joiner + "options=-c%20lock_timeout%3D300",
+        schema=postgres_schema,
+        max_size=1,
+    )
+    registry = Registry(store, keyring=KeyRing.generate())
+    try:
+        first = registry.customers.intake(_person(1), actor=ADMIN)
+        second = registry.customers.intake(_person(2), actor=ADMIN)
+        version = first.version
+        for n in range(3):  # five endings on the connection so far
+            version = registry.customers.update(
+                first.id, {"tags": [f"a{n}"]}, actor=ADMIN, reason="r", expected_version=version
+            ).version
+        with psycopg.connect(postgres_dsn, autocommit=True) as blocker:
+            blocker.execute(b"BEGIN")
+            blocker.execute(f'LOCK TABLE "{postgres_schema}".changes IN SHARE MODE'.encode())
+            with pytest.raises(StorageError) as blocked:  # the sixth ending: lock_timeout
+                registry.customers.update(
+                    second.id, {"tags": ["b"]}, actor=ADMIN, reason="r", expected_version=1
+                )
+            assert blocked.value.retry_safe
+            blocker.execute(b"ROLLBACK")
+        retried = registry.customers.update(
+            second.id, {"tags": ["b"]}, actor=ADMIN, reason="r", expected_version=1
+        )
+        assert retried.version == 2
+        assert registry.customers.get(first.id, actor=ADMIN).version == version  # audited read
+        assert registry.audit.verify(actor=AUDITOR).ok
+    finally:
+        store.close()
+
+
+def test_a_connection_ended_before_the_ending_is_sent_is_retry_safe(
+    postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PostgresStore(postgres_dsn, schema=postgres_schema, max_size=1)
+    registry = Registry(store, keyring=KeyRing.generate())
+    made = registry.customers.intake(_person(3), actor=ADMIN)
+    real_commit = Unit.commit
+
+    def commit_after_the_server_ended_the_session(self: Unit) -> None:
+        conn = self.session._conn  # type: ignore[attr-defined]
+        pid = conn.info.backend_pid
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while admin.execute(  # wait until the server process is gone
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone():
+                admin.execute("SELECT pg_sleep(0.01)")
+        real_commit(self)
+
+    monkeypatch.setattr(Unit, "commit", commit_after_the_server_ended_the_session)
+    try:
+        with pytest.raises(StorageError) as lost:
+            registry.customers.update(
+                made.id, {"tags": ["x"]}, actor=ADMIN, reason="r", expected_version=1
+            )
+        assert lost.value.retry_safe
+        assert "nothing was committed" in str(lost.value)
+        monkeypatch.setattr(Unit, "commit", real_commit)
+        assert registry.customers.get(made.id, actor=ADMIN).version == 1
+        updated = registry.customers.update(
+            made.id, {"tags": ["x"]}, actor=ADMIN, reason="r", expected_version=1
+        )
+        assert updated.version == 2
+    finally:
+        store.close()

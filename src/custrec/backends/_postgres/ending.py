@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from custrec.backends._postgres.dialect import closed_by_server
 from custrec.backends._postgres.tables import _AuditTable
 from custrec.backends._postgres.workflow import _ChangeTable
+from custrec.errors import StorageError
 from custrec.storage.types import AuditRecord, ChangeEvent
 
 if TYPE_CHECKING:
@@ -49,13 +51,27 @@ def commit_with(
         batch.append((render(appended[0]), appended[1]))
     batch += [(render(queued[0]), queued[1]), (b"COMMIT", None)]
     session._write_starts()
+    conn = session._conn
+    if closed_by_server(conn):  # ended while idle in the transaction: nothing can commit now
+        session._state = "failed"
+        conn.close()
+        raise StorageError(
+            "commit: the connection to PostgreSQL was lost before commit; nothing was "
+            "committed, retry the unit of work",
+            retry_safe=True,
+        )
     try:
         cursors = session._execute(batch)
         tickets = sorted(int(r[0]) for r in cursors[-2].fetchall())
     except psycopg.Error as exc:
         session._state = "failed"
         session._discard()
-        raise session._error(exc, "commit", committing=True) from exc
+        error = session._error(exc, "commit", committing=True)
+        # psycopg counts a statement as prepared once its Parse is queued in the pipeline; a
+        # failure before it makes the server skip the Parse, so the connection's cache would
+        # name a statement that does not exist: it is not used again
+        conn.close()
+        raise error from exc
     session._state = "committed"
     session._committed()
     return tickets
