@@ -12,13 +12,9 @@ not retry-safe. PostgreSQL skips without ``CUSTREC_TEST_POSTGRES_DSN``.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import suppress
 from itertools import pairwise
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
@@ -31,6 +27,8 @@ from custrec.backends._sql.session import writes_one_statement  # noqa: E402
 from custrec.backends.postgres import PostgresStore  # noqa: E402
 from custrec.errors import StorageError  # noqa: E402
 from custrec.services.context import Context, Unit  # noqa: E402
+
+from ._relay import LosingRelay  # noqa: E402
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 AUDITOR = Actor(id="auditor", roles={"auditor"})
@@ -184,7 +182,7 @@ def test_a_unit_whose_ending_lost_its_reply_is_not_retry_safe_and_not_sent_again
     """The server committed the ending but the client lost its connection before the reply:
     the outcome is unknown to the client, so the error is not retry-safe, and the update is
     there once."""
-    proxy = _LosingRelay(postgres_dsn, b"audit_queue")
+    proxy = LosingRelay(postgres_dsn, b"audit_queue")
     store = PostgresStore(proxy.dsn, schema=postgres_schema, max_size=2)
     try:
         registry = Registry(store, keyring=KeyRing.generate())
@@ -207,61 +205,6 @@ def test_a_unit_whose_ending_lost_its_reply_is_not_retry_safe_and_not_sent_again
     finally:
         store.close()
         proxy.close()
-
-
-class _LosingRelay:
-    """A TCP relay to the test server that, once armed, drops both sides as soon as the
-    server has answered (up to its ReadyForQuery) the first request holding ``marker``,
-    passing none of that answer on: the server did the work, the client lost its connection."""
-
-    def __init__(self, dsn: str, marker: bytes) -> None:
-        self.target = urlparse(dsn)
-        self.marker = marker
-        self.armed = False
-        self.fired = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        t, port = self.target, self.listener.getsockname()[1]
-        self.dsn = (
-            f"postgresql://{t.username}:{t.password}@127.0.0.1:{port}{t.path}"
-            "?sslmode=disable&gssencmode=disable"
-        )
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with suppress(OSError):
-            while True:
-                client, _ = self.listener.accept()
-                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
-        server = socket.create_connection((self.target.hostname, self.target.port))
-        watching = threading.Event()
-
-        def upstream() -> None:
-            with suppress(OSError):
-                while data := client.recv(65536):
-                    if self.armed and not self.fired.is_set() and self.marker in data:
-                        watching.set()
-                    server.sendall(data)
-
-        threading.Thread(target=upstream, daemon=True).start()
-        answer = b""
-        with suppress(OSError):
-            while data := server.recv(65536):
-                if not watching.is_set():
-                    client.sendall(data)
-                    continue
-                answer += data
-                if b"Z\x00\x00\x00\x05" in answer:  # ReadyForQuery: the request has ended
-                    self.fired.set()
-                    break
-        for end in (client, server):
-            with suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def _person(n: int) -> dict[str, Any]:

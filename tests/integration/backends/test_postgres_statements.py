@@ -9,11 +9,8 @@ Tests skip without ``CUSTREC_TEST_POSTGRES_DSN`` and fail without it under CI.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,8 @@ from custrec.backends import PostgresStore  # noqa: E402
 from custrec.errors import DuplicateKey, StorageError  # noqa: E402
 from custrec.services import context as context_module  # noqa: E402
 from custrec.storage import CustomerRow, WrappedKey  # noqa: E402
+
+from ._relay import LosingRelay  # noqa: E402
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
@@ -310,72 +309,13 @@ def test_a_read_queues_its_audit_entry_on_the_connection_it_read_with(
     assert sorted(reads) == sorted([first, second, first, first, second])
 
 
-class _LosingProxy:
-    """A TCP relay to the test server that, once armed, lets the server's whole reply to the
-    next statement holding ``marker`` through to nothing: it drops both sides as soon as the
-    reply (its CommandComplete and ReadyForQuery) has arrived, so the statement committed on
-    the server while the client only sees its connection lost."""
-
-    def __init__(self, dsn: str, marker: bytes) -> None:
-        from urllib.parse import urlparse
-
-        self.target = urlparse(dsn)
-        self.marker = marker
-        self.armed = False
-        self.fired = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        port = self.listener.getsockname()[1]
-        t = self.target
-        self.dsn = f"postgresql://{t.username}:{t.password}@127.0.0.1:{port}{t.path}"
-        self.dsn += "?sslmode=disable&gssencmode=disable"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
-        server = socket.create_connection((self.target.hostname, self.target.port))
-        watching = threading.Event()
-
-        def upstream() -> None:
-            with suppress(OSError):
-                while data := client.recv(65536):
-                    if self.armed and not self.fired.is_set() and self.marker in data:
-                        watching.set()
-                    server.sendall(data)
-
-        threading.Thread(target=upstream, daemon=True).start()
-        reply = b""
-        with suppress(OSError):
-            while data := server.recv(65536):
-                if not watching.is_set():
-                    client.sendall(data)
-                    continue
-                reply += data
-                if b"Z\x00\x00\x00\x05" in reply:  # ReadyForQuery: the statement has ended
-                    self.fired.set()
-                    break
-        for end in (client, server):
-            with suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def test_a_statement_that_committed_but_lost_its_reply_is_not_sent_again(
     postgres_dsn: str, postgres_schema: str
 ) -> None:
     """A read's audit entry commits on its own; when the connection is lost after the server
     committed it, sending it again would log the read twice. The read fails instead, with
     an error that says the outcome is unknown (not retry-safe), and the entry is there once."""
-    proxy = _LosingProxy(postgres_dsn, b"audit_queue")
+    proxy = LosingRelay(postgres_dsn, b"audit_queue")
     store = PostgresStore(proxy.dsn, schema=postgres_schema, max_size=2)
     try:
         registry = Registry(store, keyring=KeyRing.generate())
