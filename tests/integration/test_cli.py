@@ -473,47 +473,20 @@ def test_recipients_are_registered_and_listed_from_the_command_line(
     env: dict[str, Path],
 ) -> None:
     imported(env)
-    added = custrec(
-        "recipients",
-        "add",
-        "courier",
-        "--name",
-        "Courier Ltd",
-        "--contact",
-        "privacy@courier.example",
-        "--contract",
-        "DPA-1",
-        "--country",
-        "CN",
-        *flags(env),
-    )
+
+    def add(recipient: str, *details: str) -> Run:
+        return custrec("recipients", "add", recipient, *details, *flags(env))
+
+    added = add(
+        "courier", "--name", "Courier Ltd", "--contact", "privacy@courier.example",
+        "--contract", "DPA-1", "--country", "CN",
+    )  # fmt: skip
     assert added.code == cli.EXIT_OK, added.err
     assert "registered recipient courier" in added.out
-    again = custrec(
-        "recipients",
-        "add",
-        "courier",
-        "--name",
-        "x",
-        "--contact",
-        "y",
-        "--contract",
-        "z",
-        *flags(env),
-    )
+    plain = ("--name", "x", "--contact", "y", "--contract", "z")
+    again = add("courier", *plain)
     assert again.code == cli.EXIT_CONFIG and "already registered" in again.err
-    bad = custrec(
-        "recipients",
-        "add",
-        "Bad Id",
-        "--name",
-        "x",
-        "--contact",
-        "y",
-        "--contract",
-        "z",
-        *flags(env),
-    )
+    bad = add("Bad Id", *plain)
     assert bad.code == cli.EXIT_CONFIG and "lower-case" in bad.err
     listed = custrec("recipients", "list", *flags(env))
     assert listed.code == cli.EXIT_OK
