@@ -17,4 +17,7 @@ def test_custom_policy_example_runs() -> None:
         "c-1: VIP      average order 1200.00 >= 1000",
         "c-2: regular  average order 300.00 < 1000",
         "c-3: regular  average order 0 < 1000",
+        # stored with registry.grading.regrade: a first grade, then regular -> VIP an upgrade
+        "regrade: [(None, 'regular', 'new')]",
+        "regrade: [('regular', 'VIP', 'up')]",
     ]
