@@ -65,6 +65,19 @@ def _ending_writes(sent: list[str], schema: str) -> list[tuple[str, str]]:
     ]
 
 
+def _nothing_committed_and_the_next_update_works(registry: Registry, made: Any) -> None:
+    """The failed update left no data and no change event, and the customer updates again."""
+    kept = registry.customers.get(made.id, actor=ADMIN)
+    assert (kept.version, kept.tags) == (made.version, made.tags)
+    events = registry.changes.since(None, actor=ADMIN).events
+    assert [e.kind for e in events if e.customer_id == made.id] == ["customer.create"]
+    again = registry.customers.update(
+        made.id, {"tags": ["kept"]}, actor=ADMIN, reason="r", expected_version=made.version
+    )
+    assert (again.version, again.tags) == (made.version + 1, ("kept",))
+    assert registry.audit.verify(actor=AUDITOR).ok
+
+
 def test_an_intake_and_an_update_send_their_ending_writes_without_savepoints(
     registry: Registry, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,15 +118,7 @@ def test_a_unit_whose_ending_write_fails_commits_nothing(
             made.id, {"tags": ["lost"]}, actor=ADMIN, reason="r", expected_version=made.version
         )
     monkeypatch.setattr(pg_tables._AuditTable, "enqueue", real)
-    kept = registry.customers.get(made.id, actor=ADMIN)
-    assert (kept.version, kept.tags) == (made.version, made.tags)
-    events = registry.changes.since(None, actor=ADMIN).events
-    assert [e.kind for e in events if e.customer_id == made.id] == ["customer.create"]
-    again = registry.customers.update(
-        made.id, {"tags": ["kept"]}, actor=ADMIN, reason="r", expected_version=made.version
-    )
-    assert again.tags == ("kept",)
-    assert registry.audit.verify(actor=AUDITOR).ok
+    _nothing_committed_and_the_next_update_works(registry, made)
 
 
 def test_a_unit_sends_its_events_its_queued_entries_and_commit_in_one_round_trip(
@@ -165,15 +170,7 @@ def test_a_unit_whose_ending_fails_on_the_server_commits_nothing(
             made.id, {"tags": ["lost"]}, actor=ADMIN, reason="r", expected_version=made.version
         )
     monkeypatch.setattr(pg_tables._AuditTable, "_queue_statement", real)
-    kept = registry.customers.get(made.id, actor=ADMIN)
-    assert (kept.version, kept.tags) == (made.version, made.tags)
-    events = registry.changes.since(None, actor=ADMIN).events
-    assert [e.kind for e in events if e.customer_id == made.id] == ["customer.create"]
-    again = registry.customers.update(
-        made.id, {"tags": ["kept"]}, actor=ADMIN, reason="r", expected_version=made.version
-    )
-    assert again.version == made.version + 1
-    assert registry.audit.verify(actor=AUDITOR).ok
+    _nothing_committed_and_the_next_update_works(registry, made)
 
 
 def test_a_unit_whose_ending_lost_its_reply_is_not_retry_safe_and_not_sent_again(
