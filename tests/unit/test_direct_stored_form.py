@@ -18,14 +18,9 @@ from hypothesis import strategies as st
 
 from custrec import KeyRing, MemoryStore
 from custrec.model.records import (
-    Address,
     Contact,
     Customer,
     CustomerKind,
-    Gender,
-    Identifier,
-    Milestones,
-    Money,
     personal_fields,
 )
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
@@ -33,7 +28,8 @@ from custrec.security import DocumentCipher
 from custrec.security.crypto import DETACHED, _find
 from custrec.storage import _direct, _packed
 from custrec.storage.codec import EncryptingCodec
-from custrec.testing.strategies import aware_datetimes, ids
+
+from ._loose_customers import loose_customers
 
 CONVERTER = make_converter()
 SHAPE = _packed.Shape.of(Customer)
@@ -42,57 +38,7 @@ BUILD = _direct.builder(CONVERTER, Customer)
 FACTS = ("kind", "state", "owner", "team", "grade", "tags", "created_at", "updated_at")
 texts = st.text(max_size=6)
 optional_texts = st.none() | texts
-contacts = st.builds(
-    Contact,
-    name=optional_texts,
-    title=optional_texts,
-    phones=st.lists(texts, max_size=2),
-    emails=st.lists(texts, max_size=2),
-    wechat=optional_texts,
-    primary=st.booleans(),
-)
-customers = st.builds(
-    Customer,
-    id=ids(),
-    version=st.integers(0, 3),
-    kind=st.sampled_from(CustomerKind),
-    name=texts,
-    registered_name=optional_texts,
-    gender=st.none() | st.sampled_from(Gender),
-    birth_date=st.none() | st.dates(dt.date(1900, 1, 1), dt.date(2030, 1, 1)),
-    legal_representative=optional_texts,
-    notes=optional_texts,
-    industry=optional_texts,
-    identifiers=st.lists(
-        st.builds(Identifier, scheme=texts, value=texts, system=optional_texts), max_size=2
-    ),
-    contacts=st.lists(contacts, max_size=2),
-    addresses=st.lists(
-        st.builds(
-            Address,
-            city=optional_texts,
-            street=optional_texts,
-            district=optional_texts,
-            postal_code=optional_texts,
-        ),
-        max_size=2,
-    ),
-    tags=st.lists(texts, max_size=3),
-    needs=st.lists(texts, max_size=1),
-    owner=optional_texts,
-    team=optional_texts,
-    grade=optional_texts,
-    custom=st.dictionaries(st.text(min_size=1, max_size=3), texts, max_size=2),
-    milestones=st.builds(
-        Milestones,
-        satisfaction=st.none() | st.integers(1, 5),
-        contract_signed_on=st.none() | st.dates(),
-        contract_amount=st.none() | st.builds(Money, amount=st.decimals(places=2, max_value=9)),
-    ),
-    created_at=st.none() | aware_datetimes(),
-    updated_at=st.none() | aware_datetimes(),
-    last_verified_at=st.none() | aware_datetimes(),
-)
+customers = loose_customers()
 
 
 def general(

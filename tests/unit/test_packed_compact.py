@@ -13,58 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custrec.model.records import (
-    Address,
-    Contact,
     Customer,
     CustomerKind,
-    Identifier,
-    Milestones,
-    Money,
 )
 from custrec.model.serialization import make_converter
 from custrec.storage import _packed
-from custrec.testing.strategies import aware_datetimes, ids
+
+from ._loose_customers import loose_customers
 
 CONVERTER = make_converter()
 SHAPE = _packed.Shape.of(Customer)
 texts = st.text(max_size=6)
 optional_texts = st.none() | texts
 
-contacts = st.builds(
-    Contact,
-    name=optional_texts,
-    title=optional_texts,
-    phones=st.lists(texts, max_size=2),
-    emails=st.lists(texts, max_size=2),
-    wechat=optional_texts,
-    primary=st.booleans(),
-)
-customers = st.builds(
-    Customer,
-    id=ids(),
-    version=st.integers(0, 3),
-    kind=st.sampled_from(CustomerKind),
-    name=texts,
-    industry=optional_texts,
-    identifiers=st.lists(
-        st.builds(Identifier, scheme=texts, value=texts, system=optional_texts), max_size=2
-    ),
-    contacts=st.lists(contacts, max_size=2),
-    addresses=st.lists(st.builds(Address, city=optional_texts, street=optional_texts), max_size=2),
-    tags=st.lists(texts, max_size=3),
-    needs=st.lists(texts, max_size=1),
-    owner=optional_texts,
-    team=optional_texts,
-    grade=optional_texts,
-    custom=st.dictionaries(st.text(min_size=1, max_size=3), texts, max_size=2),
-    milestones=st.builds(
-        Milestones,
-        satisfaction=st.none() | st.integers(1, 5),
-        contract_amount=st.none() | st.builds(Money, amount=st.decimals(places=2, max_value=9)),
-    ),
-    created_at=st.none() | aware_datetimes(),
-    updated_at=st.none() | aware_datetimes(),
-)
+customers = loose_customers()
 
 
 def facts_of(data: dict[str, Any]) -> dict[str, Any]:

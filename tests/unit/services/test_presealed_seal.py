@@ -6,7 +6,6 @@ writer (after the row crossed the worker's pipe), and differ for different ones.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import pickle
 from typing import Any
@@ -16,12 +15,7 @@ from hypothesis import strategies as st
 
 from custrec import KeyRing
 from custrec.model.records import (
-    Address,
-    Contact,
     Customer,
-    CustomerKind,
-    Identifier,
-    Milestones,
 )
 from custrec.model.serialization import SCHEMA_VERSION, make_converter
 from custrec.security.crypto import DataKey
@@ -29,46 +23,15 @@ from custrec.services._presealed import _CONVERTER, _sealed, _told
 from custrec.services._records import customer_facts
 from custrec.storage import _packed
 from custrec.storage.codec import EncryptingCodec
-from custrec.testing.strategies import aware_datetimes, ids
+from custrec.testing.strategies import aware_datetimes
+
+from .._loose_customers import loose_customers
 
 CODEC = EncryptingCodec(KeyRing.generate())
 KEY = DataKey(bytes(range(32)))
 texts = st.text(max_size=6)
 optional_texts = st.none() | texts
-customers = st.builds(
-    Customer,
-    id=ids(),
-    version=st.integers(0, 3),
-    kind=st.sampled_from(CustomerKind),
-    name=texts,
-    registered_name=optional_texts,
-    industry=optional_texts,
-    identifiers=st.lists(
-        st.builds(Identifier, scheme=texts, value=texts, system=optional_texts), max_size=2
-    ),
-    contacts=st.lists(
-        st.builds(
-            Contact,
-            name=optional_texts,
-            phones=st.lists(texts, max_size=2),
-            emails=st.lists(texts, max_size=2),
-            primary=st.booleans(),
-        ),
-        max_size=2,
-    ),
-    addresses=st.lists(st.builds(Address, city=optional_texts, street=optional_texts), max_size=2),
-    tags=st.lists(texts, max_size=3),
-    owner=optional_texts,
-    team=optional_texts,
-    grade=optional_texts,
-    milestones=st.builds(
-        Milestones,
-        satisfaction=st.none() | st.integers(1, 5),
-        contract_signed_on=st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1)),
-    ),
-    created_at=aware_datetimes(),
-    updated_at=aware_datetimes(),
-)
+customers = loose_customers(aware_datetimes())
 
 
 def opened(payload: bytes, customer: Customer, facts: dict[str, Any]) -> tuple[Any, ...]:
