@@ -329,19 +329,17 @@ class _CustomerTable(_Table, tables.CustomerTableBase):
             keep = list(range(len(rows)))
         if not keep:
             return 0
+        # every kept id is new (looked up above, in this write transaction), so each row gets
+        # the next pk in turn, given here rather than read back id by id after the insert
+        (last,) = self._conn.execute("SELECT coalesce(max(pk), 0) FROM customers").fetchone()
+        pks = range(int(last) + 1, int(last) + 1 + len(keep))
         cursor = self._conn.executemany(
-            "INSERT INTO customers (id, created_at, payload, kind, stage, owner, team, grade, "
-            "updated_at, state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-            "ON CONFLICT (id) DO NOTHING",
-            [encoded[i] for i in keep],
+            "INSERT INTO customers (pk, id, created_at, payload, kind, stage, owner, team, "
+            "grade, updated_at, state, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            [(pk, *encoded[i]) for pk, i in zip(pks, keep, strict=True)],
         )
         inserted: int = cursor.rowcount
-        kept_ids = [ids[i] for i in keep]
-        pk_of: dict[str, int] = {}
-        for chunk in _chunks(kept_ids):
-            sql = f"SELECT id, pk FROM customers WHERE id IN ({_marks(len(chunk))})"
-            pk_of.update((r[0], r[1]) for r in self._conn.execute(sql, tuple(chunk)))
-        self._write_children([(pk_of[rows[i].id], rows[i]) for i in keep])
+        self._write_children([(pk, rows[i]) for pk, i in zip(pks, keep, strict=True)])
         return inserted
 
     @reads
