@@ -34,6 +34,11 @@ most one for each activity recorded on it (an activity may move its customer on)
 phone has two holders; ``registry.audit.verify`` passes. A failed check is printed and makes
 the exit status 1.
 
+Each run also reports the clients' CPU time (``process_time``, every thread) and context
+switches (``getrusage``: all, and how many were waits) per operation. With
+``CUSTREC_BENCH_PROFILE=DIR`` set, each client writes a ``cProfile`` of its main thread's CPU
+time (``time.thread_time``) over the run to ``DIR/client-N.prof``.
+
 PostgreSQL comes from ``--dsn``, else ``CUSTREC_BENCH_POSTGRES_DSN``, else
 ``CUSTREC_TEST_POSTGRES_DSN``; without one it is skipped with a note. Loopback servers only:
 the figures say nothing about a network. Not part of the test suite (speed goals live here,
@@ -43,6 +48,7 @@ never in timed tests).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import multiprocessing
 import os
@@ -165,6 +171,8 @@ class ClientResult:
     duplicates_refused: int = 0
     find_misses: int = 0
     cpu_seconds: float = 0.0  # this client's CPU time (user + system) over the run
+    switches: int = 0  # this client's context switches (voluntary + involuntary) over the run
+    waits: int = 0  # ... of which voluntary (it waited: a lock, the gate, I/O)
     fatal: str | None = None
 
 
@@ -252,9 +260,14 @@ def _run_client(
     weights = [w for _, w in MIX]
     hot = min(HOT, len(ids))
     fresh = 0
+    profile_dir = os.environ.get("CUSTREC_BENCH_PROFILE")
+    profiler = cProfile.Profile(time.thread_time) if profile_dir else None  # main thread CPU
     barrier.wait()
     start = time.perf_counter()
     cpu_start = time.process_time()
+    switches_start, waits_start = _switches()
+    if profiler is not None:
+        profiler.enable()
     deadline = start + seconds
     result.started = start
     now = start
@@ -333,9 +346,25 @@ def _run_client(
         if sealings[0] != sealed_before:
             result.sealed[kind] += 1
         result.ops += 1
+    if profiler is not None:
+        profiler.disable()
     result.ended = time.perf_counter()
     result.cpu_seconds = time.process_time() - cpu_start
+    switches, waits = _switches()
+    result.switches, result.waits = switches - switches_start, waits - waits_start
+    if profiler is not None and profile_dir:
+        profiler.dump_stats(os.path.join(profile_dir, f"client-{client}.prof"))
     store.close()
+
+
+def _switches() -> tuple[int, int]:
+    """This process's context switches so far, all and voluntary (0 without ``resource``)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0, 0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw, usage.ru_nvcsw
 
 
 def _update(
@@ -572,6 +601,8 @@ def summarise(results: list[ClientResult], clients: int) -> dict[str, Any]:
         "seconds": span,
         "ops_per_second": ops / span if span > 0 else 0.0,
         "client_cpu_ms_per_op": 1000 * cpu / ops if ops else None,
+        "client_switches_per_op": sum(r.switches for r in results) / ops if ops else None,
+        "client_waits_per_op": sum(r.waits for r in results) / ops if ops else None,
         "per_client_ops": [r.ops for r in sorted(results, key=lambda r: r.client)],
         "kinds": kinds,
         "worst": {"kind": worst[0], "ms": 1000 * worst[1]},
@@ -754,6 +785,7 @@ def print_table(backend: str, runs: list[dict[str, Any]]) -> None:
     for kind in KINDS:
         header += f" {kind:>15}"
     header += f" {'worst':>14} {'>1 s':>5} {'errors':>6} {'retries':>7} {'cpu ms/op':>11}"
+    header += f" {'cs/op':>6}"
     header += " integrity"
     print(header)
     for run in runs:
@@ -767,8 +799,10 @@ def print_table(backend: str, runs: list[dict[str, Any]]) -> None:
         cpu = "-" if client_cpu is None else f"{client_cpu:.2f}"
         if server_cpu is not None:
             cpu += f"+{server_cpu:.2f}"
+        switches = run.get("client_switches_per_op")
         line += (
             f" {worst:>14} {run['over_1s']:>5} {run['error_count']:>6} {retries:>7} {cpu:>11} "
+            f"{'-' if switches is None else f'{switches:.1f}':>6} "
             f"{'ok' if run['integrity']['ok'] else 'FAILED'}"
         )
         print(line)
