@@ -10,12 +10,14 @@ transaction ends, so SQLite's own lock is then free at once.
 
 Waiting for the ``flock`` does not poll: when it is taken, a thread of the gate makes the
 blocking ``flock`` call, which the kernel wakes as soon as the holder lets go, and the writer
-waits on that thread with its timeout. A writer that gives up leaves the call to finish; the
-gate then hands the lock to the next writer of this process, or lets it go at once. The thread
-is started by the first writer that has to wait and then stays, idle between waits, until the
-gate is closed: under contention nearly every write waits, and starting a thread for each
-costed about 0.1 ms of CPU. On systems without ``fcntl`` (Windows) only the thread lock
-applies.
+waits on that thread with its timeout, asleep on a lock that the thread releases once it holds
+the ``flock`` for it (one wake-up, and no lock shared with the thread to take again after it).
+A writer whose wait ends otherwise (its timeout, or an exception such as a ``KeyboardInterrupt``)
+leaves the call to finish; the gate then hands the lock to the next writer of this process, or
+lets it go at once. The thread is started by the first writer that has to wait and then stays,
+idle between waits, until the gate is closed: under contention nearly every write waits, and
+starting a thread for each costed about 0.1 ms of CPU. On systems without ``fcntl`` (Windows)
+only the thread lock applies.
 """
 
 from __future__ import annotations
@@ -42,15 +44,19 @@ class WriterGate:
 
     def __init__(self, database: str) -> None:
         self._path = gate_path(database)
-        self._thread_lock = threading.Lock()  # one writer of this process at a time
-        self._state = threading.Condition()
         self._fd: int | None = None
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._thread_lock = threading.Lock()  # one writer of this process at a time
+        self._mutex = threading.Lock()  # guards the fields below (never held while blocking)
+        self._request = _locked()  # released: the waiting thread is asked to flock()
+        self._handoff = _locked()  # released: the waiting thread got the flock for a writer
         self._pid = os.getpid()
         self._wanted = False  # a writer of this process waits for the flock
         self._held = False  # this process holds the flock
         self._waiter: threading.Thread | None = None  # makes the blocking flock() calls
         self._blocking = False  # ... and is asked to make one (or is in it)
-        self._stop = False  # ... and should end once idle (the gate is closing)
 
     def _descriptor(self) -> int:
         """This process's descriptor of the lock file, opened on first use."""
@@ -61,12 +67,8 @@ class WriterGate:
     def _forget_parent(self) -> None:
         """In a forked child: the parent's descriptor would share its lock, and its locks'
         states and waiting thread are not the child's."""
-        self._thread_lock = threading.Lock()
-        self._state = threading.Condition()
         self._fd = None
-        self._wanted = self._held = self._blocking = self._stop = False
-        self._waiter = None
-        self._pid = os.getpid()
+        self._fresh_state()
 
     def acquire(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the gate; ``False`` when it stayed taken."""
@@ -87,8 +89,10 @@ class WriterGate:
         return False
 
     def _take(self, deadline: float) -> bool:
+        """Take the flock: at once when it is free, else through the waiting thread, asleep
+        on the hand-off lock until the thread holds the flock for this writer."""
         fd = self._descriptor()
-        with self._state:
+        with self._mutex:
             # while the thread is in its flock() call, another call on the same descriptor
             # would not conflict with it: wait for that one instead
             if not self._blocking:
@@ -99,51 +103,86 @@ class WriterGate:
                 except BlockingIOError:
                     pass
                 self._blocking = True
+                self._request.release()
                 if self._waiter is None:
-                    self._stop = False
                     self._waiter = threading.Thread(
-                        target=self._serve, name="custrec-sqlite-gate", daemon=True
+                        target=self._serve,
+                        args=(self._request,),
+                        name="custrec-sqlite-gate",
+                        daemon=True,
                     )
-                    self._waiter.start()
-                else:
-                    self._state.notify_all()  # wake the idle thread
+                    try:
+                        self._waiter.start()
+                    except BaseException:  # no thread to ask: the next writer tries again
+                        self._retire()
+                        self._blocking = False
+                        raise
             self._wanted = True
-            got = self._state.wait_for(lambda: self._held, timeout=deadline - time.monotonic())
-            self._wanted = False
-            return got
+        try:
+            if self._handoff.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return True  # the thread set _held (and cleared _wanted)
+        except BaseException:
+            if self._stop_waiting():
+                self._let_go()
+            raise
+        return self._stop_waiting()
 
-    def _serve(self) -> None:
-        """The waiting thread: when asked, block in ``flock`` and hand the lock over (or let
-        it go when no writer wants it any more); idle in between; end when the gate closes."""
+    def _stop_waiting(self) -> bool:
+        """A writer stops waiting; ``True`` when the thread had handed it the flock just
+        then (its hand-off is taken, so that the next wait starts afresh)."""
+        with self._mutex:
+            if not self._held:
+                self._wanted = False  # the thread lets the flock go when it gets it
+                return False
+        self._handoff.acquire()  # released right after the thread's mutex section
+        return True
+
+    def _let_go(self) -> None:
+        """Unlock the flock this process holds for a writer that left."""
+        with self._mutex:
+            if self._held and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._held = False
+
+    def _serve(self, request: threading.Lock) -> None:
+        """The waiting thread: when asked (``request`` released), block in ``flock`` and hand
+        the lock over, or let it go when no writer wants it any more; idle in between; end
+        when the gate retires ``request`` (closing)."""
         while True:
-            with self._state:
-                self._state.wait_for(lambda: self._blocking or self._stop)
+            request.acquire()
+            with self._mutex:
                 fd = self._fd
-                if not self._blocking or fd is None:
-                    self._waiter = None
-                    self._blocking = False
-                    self._state.notify_all()
+                if self._request is not request or fd is None:
                     return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError:  # the descriptor was closed
-                with self._state:
-                    self._waiter = None
+                with self._mutex:
+                    if self._request is request:
+                        self._retire()
                     self._blocking = False
-                    self._state.notify_all()
                 return
-            with self._state:
+            with self._mutex:
                 self._blocking = False
-                if self._wanted:
+                handed = self._wanted
+                if handed:
                     self._held = True
-                    self._state.notify_all()
+                    self._wanted = False
                 else:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+            if handed:
+                self._handoff.release()
+
+    def _retire(self) -> threading.Lock:
+        """Let the waiting thread go (under ``_mutex``): a later wait starts another, with a
+        request lock of its own; return the old thread's, to wake it."""
+        retired, self._request, self._waiter = self._request, _locked(), None
+        return retired
 
     def release(self) -> None:
         """Let the next writer in."""
         try:
-            with self._state:
+            with self._mutex:
                 if fcntl is not None and self._held and self._pid == os.getpid():
                     assert self._fd is not None
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -157,14 +196,20 @@ class WriterGate:
         if not self._thread_lock.acquire(blocking=False):
             return
         try:
-            with self._state:
+            with self._mutex:
                 if self._blocking or self._pid != os.getpid():
                     return
                 if self._waiter is not None:  # idle: let it end
-                    self._stop = True
-                    self._state.notify_all()
+                    self._retire().release()
                 if self._fd is not None:
                     os.close(self._fd)
                     self._fd = None
         finally:
             self._thread_lock.release()
+
+
+def _locked() -> threading.Lock:
+    """A new lock, already taken."""
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
