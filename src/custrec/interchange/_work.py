@@ -25,6 +25,7 @@ from typing import Final, TypeVar
 
 from custrec.registry import Registry
 from custrec.security import Actor
+from custrec.services._identify import identify_for_import
 from custrec.storage.codec import StrongKey
 
 __all__ = ["StoreIndex", "WorkIndex", "sample_rank"]
@@ -152,10 +153,15 @@ class StoreIndex:
             raise TypeError("registry must be a custrec.Registry")
         self._registry = registry
         self._actor = actor
+        self.tokens: dict[StrongKey, tuple[str, ...]] = {}  # of the last lookup
 
     def lookup(
         self, keys: Collection[StrongKey], ids: Collection[str]
     ) -> tuple[dict[StrongKey, tuple[str, ...]], set[str]]:
-        """Return (the stored ids holding each key, the ids among ``ids`` that exist)."""
-        found = self._registry.customers.identify(keys, actor=self._actor, ids=ids)
+        """Return (the stored ids holding each key, the ids among ``ids`` that exist).
+        :attr:`tokens` then holds each key's blind-index tokens (for the chunk's write)."""
+        self.tokens = {}
+        found = identify_for_import(
+            self._registry.customers, keys, actor=self._actor, ids=ids, looked_up=self.tokens
+        )
         return dict(found.holders), set(found.existing)

@@ -452,6 +452,7 @@ class _Importer:
                 actor=self.actor,
                 reason=self.reason,
                 refuse_erased=not self.allow_erased,
+                tokens=self.store.tokens,
             )
         customers: list[Customer | PreparedCustomer] = []
         for row in rows:

@@ -314,6 +314,18 @@ def _resealed(
     return attrs.evolve(row, payload=payload)
 
 
+def _reusable(
+    codec: EncryptingCodec, given: Mapping[StrongKey, tuple[str, ...]] | None
+) -> Mapping[StrongKey, tuple[str, ...]]:
+    """``given`` (tokens a caller computed with this codec) when one of them computed again
+    is still the same: every token names its index key, so the index keys did not change
+    since (a rotation would make them stale); else an empty map."""
+    if not given:
+        return {}
+    key, tokens = next(iter(given.items()))
+    return given if codec.lookup_keys(key) == tokens else {}
+
+
 def registry_clock(service: object) -> Callable[[], datetime]:
     """The registry's clock (UTC), as intake reads it, for ``service`` (``registry.customers``)."""
     context, _ = _parts(service)
@@ -356,6 +368,7 @@ def intake_presealed(
     actor: Actor,
     reason: str | None,
     refuse_erased: bool = False,
+    tokens: Mapping[StrongKey, tuple[str, ...]] | None = None,
 ) -> BulkResult:
     """Take presealed customers in, in one transaction (see the module docs); the result is
     read as ``intake_many``'s (positions are indexes into ``items``). ``ValueError`` for an
@@ -364,7 +377,8 @@ def intake_presealed(
     query while it is empty) and :class:`~custrec.services._erased._ErasedMeanwhile` raised,
     nothing written, when it holds a strong key of an item the actor may create (an erasure
     committed after the caller asked ``erased_keys``, which answers only an actor with the
-    right to create)."""
+    right to create). ``tokens``: the blind-index tokens of strong keys (``codec.lookup_keys``)
+    the caller computed already, reused when the index keys are still the same."""
     actor = check_actor(actor)
     reason = check_optional_reason(reason)
     context, records = _parts(service)
@@ -393,34 +407,37 @@ def intake_presealed(
             resource = Resource.of(item.row)
             if may_create(unit, actor, resource, position=position, denied=denied, now=now):
                 allowed.append((position, item))
-        tokens: dict[MatchKey, tuple[str, ...]] = {}  # each key's tokens, computed once
+        # the tokens of the written items' strong keys, computed once (or given: _reusable)
+        given = _reusable(codec, tokens)
+        looked_up: dict[MatchKey, tuple[str, ...]] = {}
         for _, item in allowed:
             for key in item.strong:
-                if key not in tokens:
-                    tokens[key] = codec.lookup_keys(key)
+                if key not in looked_up:
+                    known = given.get(key)
+                    looked_up[key] = codec.lookup_keys(key) if known is None else known
         found: Mapping[str, Sequence[str]] = unit.session.customers.lookup_many(
-            t for looked_up in tokens.values() for t in looked_up
+            t for tokens_of in looked_up.values() for t in tokens_of
         )
         # The register is read after the look-up (statements of a READ COMMITTED write see
         # later commits): an erasure committed before the look-up removed its customer's keys,
         # so the look-up misses that customer, but this later statement sees the register
         # entries; one committed after the look-up leaves its customer found as the holder.
-        if refuse_erased and erased_in(unit, actor, tokens):
+        if refuse_erased and erased_in(unit, actor, looked_up):
             raise _ErasedMeanwhile("the register of erased subjects changed during the import")
         accepted: list[tuple[Presealed, CustomerRow]] = []  # each with its row, indexed
         refused: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # audited after the creations
         indexed: dict[MatchKey, str] = {}  # the current token of each other match key
         for position, item in allowed:
-            clash = claim_keys(item.strong, item.row.id, tokens, found, seen)
+            clash = claim_keys(item.strong, item.row.id, looked_up, found, seen)
             if clash:
                 duplicates[position] = clash
-                refused.append((clash, clash_kinds(item.strong, tokens, found, seen)))
+                refused.append((clash, clash_kinds(item.strong, looked_up, found, seen)))
                 continue
             index_keys = []
             for key in item.keys:
-                looked_up = tokens.get(key)
-                if looked_up is not None:
-                    index_keys.append(looked_up[0])
+                strong_tokens = looked_up.get(key)
+                if strong_tokens is not None:
+                    index_keys.append(strong_tokens[0])
                     continue
                 token = indexed.get(key)
                 if token is None:

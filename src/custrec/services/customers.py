@@ -26,6 +26,7 @@ from custrec.model.records import (
 )
 from custrec.security import AccessDecision, Action, Actor, Resource, mask_custom
 from custrec.services._custom import indexed_custom_key, merged_custom, removed_issues
+from custrec.services._identify import identify
 from custrec.services._intake import RESTRICTION_ISSUE, Intake, Preparation, PreparedCustomer
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._records import CREATED, MASKED, Records, is_personal
@@ -306,59 +307,7 @@ class CustomerService:
         ``customer.identify`` entry with the kinds of key looked up, and one per customer it
         names, with the kinds of key that matched (and ``id`` when named among ``ids``).
         """
-        actor = check_actor(actor)
-        tokens: dict[str, StrongKey] = {}
-        for key in keys:
-            for token in self._context.codec.lookup_keys(key):
-                tokens[token] = key
-        wanted = list(dict.fromkeys(ids))
-        now = self._context.now()
-        holders: dict[StrongKey, set[str]] = {}
-        kinds_of: dict[str, set[str]] = {}
-        existing: set[str] = set()
-        with self._context.read_unit() as unit:
-            if tokens:
-                for token, posted in unit.session.customers.lookup_many(tokens).items():
-                    holders.setdefault(tokens[token], set()).update(posted)
-            named = {i for held in holders.values() for i in held}
-            rows = unit.session.customers.get_many(sorted(named | set(wanted)))
-            visible = {row.id for row, _ in self._records.readable(actor, rows)}
-            existing = {
-                row.id
-                for row in rows
-                if row.id in wanted
-                and self._context.policy.decide(actor, Action.READ, Resource.of(row)).allowed
-            }
-            for key, held in holders.items():
-                for customer_id in held & visible:
-                    kinds_of.setdefault(customer_id, set()).add(key[0])
-            unit.audit(
-                actor,
-                "customer.identify",
-                at=now,
-                fields=sorted({key[0] for key in tokens.values()}),
-                reason=f"{len(set(tokens.values()))} keys, {len(wanted)} ids",
-            )
-            for customer_id in sorted(set(kinds_of) | existing):
-                named_by = set(kinds_of.get(customer_id, ()))
-                if customer_id in existing:
-                    named_by.add("id")
-                unit.audit(
-                    actor,
-                    "customer.identify",
-                    at=now,
-                    customer_id=customer_id,
-                    fields=sorted(named_by),
-                )
-            unit.commit()
-        return IdentifyResult(
-            holders={
-                key: tuple(sorted(found & visible))
-                for key, found in holders.items()
-                if found & visible
-            },
-            existing=frozenset(existing),
-        )
+        return identify(self._context, self._records, keys, actor=actor, ids=ids)
 
     def _page(
         self, actor: Actor, where: CustomerFilter, after: str | None, limit: int
