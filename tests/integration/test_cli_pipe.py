@@ -64,3 +64,22 @@ def test_every_reason_option_refuses_a_blank_reason_as_a_usage_error(
         assert main([*command, "--reason", "  ", "--db", str(tmp_path / "x.sqlite")]) == 2
         err = capsys.readouterr().err
         assert "--reason" in err and "must not be blank" in err, command
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_export_to_a_full_device_names_the_file_it_could_not_write(tmp_path: Path) -> None:
+    db, keys = tmp_path / "c.sqlite", tmp_path / "k.json"
+    assert main(["keys", "init", str(keys)], stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "name,kind,contacts[0].phones[0]\n张三,individual,13800138000\n", encoding="utf-8"
+    )
+    base = ["--db", str(db), "--keys", str(keys)]
+    assert main(["import", str(source), *base], stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    err = io.StringIO()
+    code = main(
+        ["export", "/dev/full", "--format", "jsonl", *base], stdout=io.StringIO(), stderr=err
+    )
+    assert code == 3
+    assert "No space left on device" in err.getvalue()
+    assert "/dev/full" in err.getvalue()

@@ -303,6 +303,10 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             )
         except ValueError as exc:  # a purpose that is not for third parties
             raise _Failure(EXIT_USAGE, str(exc)) from None
+        except OSError as exc:
+            if exc.filename is None:  # a failed write names no file: this is the one
+                exc.filename = args.out
+            raise
         finally:
             bar.close()
     state = "masked" if result.masked else "unmasked"

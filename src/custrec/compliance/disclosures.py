@@ -32,10 +32,11 @@ __all__ = [
     "project",
 ]
 
-DISCLOSURE_STATUSES: Final = ("open", "complete")
-"""A disclosure is ``open`` while customers are being added (an export still running, or
-one that stopped half-way: every customer it sent is linked all the same) and ``complete``
-once it is finished."""
+DISCLOSURE_STATUSES: Final = ("open", "complete", "stopped")
+"""A disclosure is ``open`` while customers are being added (an export still running, or a
+process that died half-way: every customer it sent is linked all the same), ``complete``
+once it is finished, and ``stopped`` when an error ended it half-way (a delivery or a write
+that failed): the customers sent before are recorded, the rest were never decided."""
 
 _FIELD: Final = re.compile(r"[a-z_][a-z0-9_]*(\[\])?(\.[a-z_][a-z0-9_]*(\[\])?)*")
 _CUSTOM: Final = re.compile(r"custom\.[a-z][a-z0-9_]*")

@@ -256,11 +256,13 @@ def export_customers(
                 result = _export(registry, stream, actor, format, ids, batch_size, progress, run)
         else:
             result = _export(registry, out, actor, format, ids, batch_size, progress, run)
-    finally:
+    except BaseException:
         if run is not None:
-            run.finish()
+            run.stop()  # recorded as stopped half-way, with what was sent
+        raise
     if run is None:
         return result
+    run.finish()
     return attrs.evolve(result, disclosure=run.disclosure)
 
 

@@ -104,7 +104,10 @@ class DisclosureRun:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.finish()
+        if error is None:
+            self.finish()
+        else:
+            self.stop()
 
     def send(
         self, customer_id: str, *, deliver: Callable[[DisclosedRecord], object] | None = None
@@ -321,16 +324,34 @@ class DisclosureRun:
         return Exclusion(customer_id=customer_id, reason=reason)
 
     def finish(self) -> Disclosure:
-        """Close the disclosure with its counts (``complete``); idempotent."""
+        """Close the disclosure with its counts (``complete``); idempotent. Left by an
+        exception (a delivery that failed, say), the context manager closes it ``stopped``
+        instead (:meth:`stop`): the customers sent before are recorded, the rest were never
+        decided."""
         if self._finished:
             return self.disclosure
+        return self._close("complete")
+
+    def stop(self) -> Disclosure:
+        """Close the disclosure as ``stopped`` (an error ended it half-way), with the counts so
+        far; no-op once closed. Never raises: a stop that cannot be written leaves the
+        disclosure ``open`` (what a process that died half-way leaves), so the error that
+        stopped the run is the one the caller sees."""
+        if self._finished:
+            return self.disclosure
+        try:
+            return self._close("stopped")
+        except Exception:  # best effort: the error that stopped the run is the one that matters
+            return self.disclosure
+
+    def _close(self, status: str) -> Disclosure:
         now = self._context.now()
         with self._context.unit() as unit:
             row = Documents.find(unit, DISCLOSURE, self.disclosure.id)
             assert row is not None
             done = attrs.evolve(
                 Disclosure.from_json(Documents.data(row)),
-                status="complete",
+                status=status,
                 disclosed=self._sent,
                 excluded=sum(self._reasons.values()),
                 reasons=dict(self._reasons),
@@ -339,10 +360,11 @@ class DisclosureRun:
             stored = Documents.replace(unit, row, done.to_json(), now=now, tag=row.tag)
             unit.audit(
                 self._actor,
-                "disclosure.complete",
+                "disclosure.complete" if status == "complete" else "disclosure.stop",
                 at=now,
                 reason=self._recipient.id,
                 fields=[done.purpose],
+                outcome="ok" if status == "complete" else "failed",
             )
             unit.commit()
         self._finished = True

@@ -357,7 +357,7 @@ def test_a_disclosure_that_stops_half_way_still_lists_what_it_sent(company: Regi
     # the first line went out; the second write failed inside its customer's unit of work, so
     # nothing about that customer was recorded: the register holds exactly what was sent
     assert disclosure.disclosed == 1
-    assert disclosure.status == "complete"
+    assert disclosure.status == "stopped"  # not complete: the rest were never decided
     [sent] = company.disclosures.customers(disclosure.id, actor=DPO)
     assert sent.customer_id == ids[0]
     # the failed hand-over is audited (the record was in the clear in this process), as failed
@@ -367,6 +367,8 @@ def test_a_disclosure_that_stops_half_way_still_lists_what_it_sent(company: Regi
         if e.action == "customer.disclose"
     ]
     assert outcomes == ["ok", "failed"]
+    assert "disclosure.stop" in audit_actions(company)
+    assert "disclosure.complete" not in audit_actions(company)
 
 
 # ------------------------------------------------------------------------ field projection
