@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -67,7 +68,9 @@ __all__ = [
     "optional",
     "positive_int",
     "positive_number",
+    "printable_text",
     "require_aware",
+    "single_line",
     "storable_text",
     "unique_items",
 ]
@@ -284,6 +287,45 @@ def storable_text() -> Validator:
             raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
         if has_invalid_character(value):
             raise ValueError(f"{_name(attribute)} must not hold a lone surrogate or NUL")
+
+    return validate
+
+
+def _control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def single_line() -> Validator:
+    """A ``str`` without control characters or line breaks (a name, a contact: text printed
+    one per line, where a line feed or a terminal escape would forge another line).
+
+    >>> check("name", "A\nB", single_line())
+    Traceback (most recent call last):
+    ...
+    ValueError: name must be one line without control characters
+    """
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
+        if any(_control(c) for c in value):
+            raise ValueError(f"{_name(attribute)} must be one line without control characters")
+
+    return validate
+
+
+def printable_text() -> Validator:
+    """A ``str`` whose only control characters are line feeds and tabs (a note of several
+    lines, with no terminal escape or carriage return to overwrite what was printed)."""
+
+    def validate(_: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
+        if any(_control(c) and c not in "\n\t" for c in value):
+            raise ValueError(
+                f"{_name(attribute)} must not hold control characters other than line feeds "
+                "and tabs"
+            )
 
     return validate
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from custrec._checks import aware, max_length, non_empty_text, optional, storable_text
+from custrec._checks import (
+    aware,
+    max_length,
+    non_empty_text,
+    optional,
+    printable_text,
+    single_line,
+    storable_text,
+)
 
 __all__ = ["RECIPIENT_ID", "Recipient"]
 
@@ -18,14 +27,34 @@ RECIPIENT_ID: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 COUNTRY: Final = re.compile(r"[A-Z]{2}")
-"""A country: an ISO 3166-1 alpha-2 code in upper case (``CN``, ``DE``, ``US``)."""
+"""A country: an ISO 3166-1 alpha-2 code in upper case (``CN``, ``DE``, ``US``); a code in
+lower case is taken in upper case (``de`` -> ``DE``)."""
+
+
+def _upper_code(value: object) -> object:
+    """Two ASCII letters in upper case; anything else as given (for the validator to refuse)."""
+    if isinstance(value, str) and len(value) == 2 and value.isascii():
+        return value.upper()
+    return value
 
 
 def _country(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not COUNTRY.fullmatch(value):
-        raise ValueError(f"{attribute.name} must be an ISO 3166-1 alpha-2 code such as 'CN'")
+        raise ValueError(
+            f"{attribute.name} must be an ISO 3166-1 alpha-2 code (two letters) such as 'CN'"
+        )
+
+
+def _replaced(text: str, keep: str = "") -> str:
+    """``text`` with each control character or line break but those in ``keep`` as U+FFFD."""
+    if text.isprintable():
+        return text
+    return "".join(
+        "\ufffd" if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c not in keep else c
+        for c in text
+    )
 
 
 def _recipient_id(_: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -45,18 +74,29 @@ class Recipient:
     ``contact`` is how the recipient's privacy contact is reached (an address, e-mail or
     phone of the company, not of a customer); ``contract`` references the data-processing or
     sharing agreement; ``country`` is where the recipient processes the data (ISO 3166-1
-    alpha-2, ``None`` when unknown; a country other than the registry's ``region`` makes every
-    disclosure to it a cross-border transfer, PIPL chapter III). ``version`` counts changes (1
-    when registered). Lengths: name 200, contact 300, contract 200, note 2,000 characters.
+    alpha-2, taken in upper case, ``None`` when unknown; a country other than the registry's
+    ``region`` makes every disclosure to it a cross-border transfer, PIPL chapter III).
+    ``version`` counts changes (1 when registered). Lengths: name 200, contact 300, contract
+    200, note 2,000 characters; name, contact and contract are one line without control
+    characters, and the note holds no control character but line feeds and tabs.
     """
 
     id: str = attrs.field(validator=_recipient_id)
-    name: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
-    contact: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(300)])
-    contract: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
-    country: str | None = attrs.field(default=None, validator=_country)
+    name: str = attrs.field(
+        validator=[non_empty_text(), storable_text(), single_line(), max_length(200)]
+    )
+    contact: str = attrs.field(
+        validator=[non_empty_text(), storable_text(), single_line(), max_length(300)]
+    )
+    contract: str = attrs.field(
+        validator=[non_empty_text(), storable_text(), single_line(), max_length(200)]
+    )
+    country: str | None = attrs.field(default=None, converter=_upper_code, validator=_country)
     note: str | None = attrs.field(
-        default=None, validator=optional(attrs.validators.and_(storable_text(), max_length(2000)))
+        default=None,
+        validator=optional(
+            attrs.validators.and_(storable_text(), printable_text(), max_length(2000))
+        ),
     )
     registered_at: datetime = attrs.field(validator=aware())
     version: int = 1
@@ -76,14 +116,16 @@ class Recipient:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recipient:
-        """The inverse of :meth:`to_json`."""
+        """The inverse of :meth:`to_json`. A control character an earlier version stored in a
+        one-line field (or other than a line feed or tab in the note) reads as U+FFFD."""
+        note = data.get("note")
         return cls(
             id=data["id"],
-            name=data["name"],
-            contact=data["contact"],
-            contract=data["contract"],
+            name=_replaced(data["name"]),
+            contact=_replaced(data["contact"]),
+            contract=_replaced(data["contract"]),
             country=data.get("country"),
-            note=data.get("note"),
+            note=None if note is None else _replaced(note, keep="\n\t"),
             registered_at=datetime.fromisoformat(data["registered_at"]),
             version=int(data.get("version", 1)),
         )
