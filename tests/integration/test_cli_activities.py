@@ -438,3 +438,25 @@ def test_an_as_of_without_offset_is_read_in_the_zone(env: dict[str, Path]) -> No
     assert "as of 2025-10-26T00:30:00+00:00" in repeated.out  # the first of the two
     for zone in ("Mars/Base", "+25:00", "../etc/passwd"):
         assert custrec("grade", "--policy", "rfm", "--zone", zone, *flags(env)).code == 2
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "+08:00"])
+def test_contract_and_first_payment_days_are_the_mappings_zone_days(
+    env: dict[str, Path], opened: Registry, zone: str
+) -> None:
+    first, _, _ = seed_customers(env)
+    # 07:30 in Shanghai on 1 March is still 28 February in UTC
+    source = write(
+        env["dir"] / "contracts.csv",
+        "customer_id,occurred_at,amount,category,reference\n"
+        f"{first},2025-03-01 07:30,1.5万,contract,K1\n",
+    )
+    mapping = write(
+        env["dir"] / "contracts.toml",
+        f'kind = "transaction"\ntimezone = "{zone}"\ndate_formats = ["%Y-%m-%d %H:%M"]\n',
+    )
+    result = custrec("import-activities", source, "--mapping", mapping, *flags(env))
+    assert result.code == cli.EXIT_OK, result.err + result.out
+    milestones = opened.customers.get(first, actor=OPS).milestones
+    assert str(milestones.contract_signed_on) == "2025-03-01"
+    assert str(milestones.first_payment_on) == "2025-03-01"

@@ -28,6 +28,7 @@ from custrec.interchange.activities import (
     load_activity_mapping,
 )
 from custrec.interchange.plan import IMPORT_ID_PATTERN
+from custrec.interchange.zones import calendar_zone
 
 
 def add_activity_command(
@@ -90,7 +91,7 @@ def _cmd_import_activities(args: argparse.Namespace, out: IO[str], err: IO[str])
             errors_path = Path(args.report).with_suffix(f".errors.{ext}")
         else:
             errors_path = Path(f"{source_path.stem}.errors.{ext}")
-        with _registry(args) as registry:
+        with _registry(args, zone=calendar_zone(mapping.timezone)) as registry:
             bar = ProgressBar(
                 err, label="importing", total=src.size, enabled=_show_progress(args, err)
             )

@@ -21,6 +21,7 @@ from custrec.interchange.zones import local_instant, parse_zone
 from custrec.registry import Registry
 from custrec.security import Actor, InsecureKeyFile, KeyConfigurationError, KeyRing, KeyUnavailable
 from custrec.storage import Store
+from custrec.workflow import DEFAULT_RULES, WorkflowSettings, in_zone
 
 EXIT_OK: Final = 0
 EXIT_PROBLEMS: Final = 1
@@ -160,10 +161,15 @@ def _insecure_key_file(exc: InsecureKeyFile) -> _Failure:
 
 @contextmanager
 def _registry(
-    args: argparse.Namespace, *, create: bool = False, memory_if_missing: bool = False
+    args: argparse.Namespace,
+    *,
+    create: bool = False,
+    memory_if_missing: bool = False,
+    zone: str | None = None,
 ) -> Iterator[Registry]:
     """Open the database named by ``--db`` (its data keys in the key store file beside it) with
-    the keys; the registry refuses keys that did not write it."""
+    the keys; the registry refuses keys that did not write it. ``zone`` (an IANA name): the
+    lifecycle rules count contract and first-payment days there (else in UTC)."""
     db = args.db or os.environ.get(DB_VARIABLE, "").strip()
     if not db:
         raise _Failure(EXIT_USAGE, "no database: pass --db PATH or set CUSTREC_DB")
@@ -176,8 +182,9 @@ def _registry(
         raise _Failure(EXIT_CONFIG, f"no database at {db}")
     else:
         store = SQLiteStore(db)
+    workflow = None if zone is None else WorkflowSettings(rules=in_zone(DEFAULT_RULES, zone))
     try:
-        yield Registry(store, keyring=keyring)
+        yield Registry(store, keyring=keyring, workflow=workflow)
     finally:
         store.close()
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from custrec.errors import ConversionError
 from custrec.interchange.convert import parse_timezone
 
-__all__ = ["local_instant", "parse_zone", "zone_name"]
+__all__ = ["calendar_zone", "local_instant", "parse_zone", "zone_name"]
 
 
 def parse_zone(value: str) -> tzinfo:
@@ -47,6 +47,26 @@ def local_instant(value: datetime, zone: tzinfo) -> datetime:
             "datetime.nonexistent", "that local time does not exist (the clocks skip it)"
         )
     return placed.astimezone(UTC)
+
+
+def calendar_zone(zone: tzinfo) -> str | None:
+    """The IANA name that counts days as ``zone`` (from :func:`parse_zone`) does: its own name,
+    ``Etc/GMT-8`` for ``+08:00`` (whole hours only, as the ``Etc`` zones go; their sign is the
+    other way round), ``None`` for UTC or an offset no IANA zone has (days stay UTC's).
+
+    >>> calendar_zone(parse_zone("Asia/Shanghai")), calendar_zone(parse_zone("+08:00"))
+    ('Asia/Shanghai', 'Etc/GMT-8')
+    """
+    if isinstance(zone, ZoneInfo):
+        return None if zone.key == "UTC" else zone.key
+    offset = zone.utcoffset(None)
+    if offset is None or not offset:
+        return None
+    seconds = int(offset.total_seconds())
+    hours, rest = divmod(abs(seconds), 3600)
+    if rest or hours > 14:
+        return None
+    return f"Etc/GMT{'-' if seconds > 0 else '+'}{hours}"
 
 
 def zone_name(zone: tzinfo) -> str:

@@ -36,6 +36,7 @@ from custrec.workflow.rules import (
     Reaction,
     RuleOutcome,
     SatisfactionFromCase,
+    in_zone,
     run_rules,
 )
 from custrec.workflow.settings import WorkflowSettings
@@ -98,6 +99,7 @@ __all__ = [
     "case_pauses",
     "case_stats",
     "escalations_due",
+    "in_zone",
     "next_due",
     "occurrence_id",
     "run_rules",

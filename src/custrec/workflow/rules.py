@@ -53,6 +53,7 @@ __all__ = [
     "Reaction",
     "RuleOutcome",
     "SatisfactionFromCase",
+    "in_zone",
     "run_rules",
 ]
 
@@ -446,3 +447,17 @@ DEFAULT_RULES: Final[tuple[LifecycleRule, ...]] = (
     DormantAfter(),
 )
 """The rules a registry runs unless given others."""
+
+
+def in_zone(rules: Iterable[LifecycleRule], zone: str) -> tuple[LifecycleRule, ...]:
+    """``rules`` with every built-in rule that fills a date by its day (:class:`ContractSigned`,
+    :class:`FirstPayment`) counting days in ``zone`` (an IANA name); the others as given.
+
+    >>> [getattr(r, "zone", None) for r in in_zone(DEFAULT_RULES, "Asia/Shanghai")][:2]
+    ['Asia/Shanghai', 'Asia/Shanghai']
+    """
+    zone = check_zone(zone)
+    return tuple(
+        attrs.evolve(rule, zone=zone) if isinstance(rule, ContractSigned | FirstPayment) else rule
+        for rule in rules
+    )

@@ -14,6 +14,7 @@ from custrec import Actor, KeyRing, MemoryStore, Registry
 from custrec.errors import ConversionError, MappingError
 from custrec.interchange import ImportMapping, Outcome, plan_import
 from custrec.interchange.convert import parse_datetime, parse_timezone
+from custrec.interchange.zones import calendar_zone, parse_zone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ZONES = (
@@ -213,3 +214,21 @@ def test_an_import_reads_local_times_in_the_mapping_zone_and_reports_a_skipped_o
         "客户一": utc(2024, 7, 1, 7),
         "客户二": utc(2024, 10, 27, 0, 30),
     }
+
+
+@given(st.integers(-12, 14), st.datetimes(timezones=st.just(UTC)))
+def test_a_whole_hour_offset_counts_days_as_its_etc_zone_does(hours: int, at: datetime) -> None:
+    text = f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
+    zone = parse_zone(text)
+    name = calendar_zone(zone)
+    if hours == 0:
+        assert name is None  # UTC's days: the rules' default
+    else:
+        assert name is not None
+        assert at.astimezone(ZoneInfo(name)).date() == at.astimezone(zone).date()
+
+
+def test_an_offset_no_iana_zone_has_leaves_the_days_in_utc() -> None:
+    assert calendar_zone(parse_zone("+05:30")) is None
+    assert calendar_zone(parse_zone("UTC")) is None
+    assert calendar_zone(parse_zone("Asia/Kolkata")) == "Asia/Kolkata"
