@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
 
@@ -136,8 +136,18 @@ def check_zone(value: object, name: str = "zone") -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name}: {value!r} is not a known IANA time zone name") from None
+        hint = _spelled(value)
+        also = f" (did you mean {hint!r}?)" if hint else ""
+        raise ValueError(f"{name}: {value!r} is not a known IANA time zone name{also}") from None
     return value
+
+
+def _spelled(value: str) -> str | None:
+    """The IANA name ``value`` spells in other letter case (``asia/shanghai``), if any."""
+    if len(value) > 64:
+        return None
+    folded = value.casefold()
+    return next((z for z in sorted(available_timezones()) if z.casefold() == folded), None)
 
 
 def _zone(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

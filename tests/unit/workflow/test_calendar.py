@@ -18,6 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from custrec.workflow import ContractSigned
 from custrec.workflow.calendar import (
     MAX_IDLE_DAYS,
     BusinessCalendar,
@@ -284,6 +285,12 @@ class TestBadInput:
             BusinessCalendar(zone="../etc/passwd")
         with pytest.raises(TypeError, match="zone"):
             BusinessCalendar(zone=SHANGHAI)  # type: ignore[arg-type]
+
+    def test_a_zone_in_the_wrong_letter_case_is_refused_with_its_spelling(self) -> None:
+        with pytest.raises(ValueError, match="did you mean 'Asia/Shanghai'"):
+            BusinessCalendar(zone="asia/shanghai")
+        with pytest.raises(ValueError, match="did you mean 'America/New_York'"):
+            ContractSigned(zone="AMERICA/NEW_YORK")
 
     @pytest.mark.parametrize(
         ("windows", "message"),
