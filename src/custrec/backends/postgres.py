@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 try:
@@ -63,6 +62,8 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
 
 from custrec.backends._postgres import dialect as _dialect
 from custrec.backends._postgres import ending as _ending
+from custrec.backends._postgres import pipelines as _pipelines
+from custrec.backends._postgres.arguments import check_schema as _check_schema
 from custrec.backends._postgres.arguments import check_seconds as _check_seconds
 from custrec.backends._postgres.arguments import check_size as _check_size
 from custrec.backends._postgres.borrowed import Borrowed as _Borrowed
@@ -105,7 +106,6 @@ _Params = Sequence[Any] | Mapping[str, Any] | None
 DEFAULT_SCHEMA: Final = "custrec"
 """The schema used when none is given."""
 
-_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SAVEPOINT: Final = b"SAVEPOINT custrec_op"
 _RELEASE: Final = b"RELEASE SAVEPOINT custrec_op"
 _ROLLBACK_TO: Final = b"ROLLBACK TO SAVEPOINT custrec_op"
@@ -160,6 +160,7 @@ class _PostgresSession(SQLSession[_Conn]):
         super().__init__(store, conn, readonly=readonly)
         self._store: PostgresStore = store
         self._conn_returned = False  # the connection went back to the pool (see _reconnect)
+        self._stale_conn: _Conn | None = None  # its prepared statements are lost: see _stale
         self._begin = begin  # the statement that opened the transaction
         self._unbegun = lazy  # ... is still to be sent, with the first statement
         # PostgresStore.statements(): no transaction, each statement commits on its own
@@ -225,6 +226,9 @@ class _PostgresSession(SQLSession[_Conn]):
 
     def _error(self, exc: Exception, context: str, *, committing: bool = False) -> Exception:
         assert isinstance(exc, psycopg.Error)
+        if exc.sqlstate == _pipelines.LOST_STATEMENT:  # whatever lost it, the cache is wrong
+            _pipelines.forget_prepared(self._conn)
+            self._stale(self._conn)
         if client_data_error(exc):
             return ValueError(f"{context}: a value cannot be stored: {exc}")
         return translate(exc, context, conn=self._conn, committing=committing)
@@ -248,14 +252,8 @@ class _PostgresSession(SQLSession[_Conn]):
         conn = self._conn
         if not control and len(statements) == 1:
             return [conn.execute(statements[0][0], statements[0][1])]
-        if psycopg.Pipeline.is_supported():
-            with conn.pipeline():
-                for sql in control:
-                    conn.execute(sql)
-                return [conn.execute(sql, params) for sql, params in statements]
-        for sql in control:  # pragma: no cover - libpq older than 14: one round trip each
-            conn.execute(sql)
-        return [conn.execute(sql, params) for sql, params in statements]  # pragma: no cover
+        batch = [(sql, None) for sql in control]
+        return self._pipelined(conn, [*batch, *statements])[len(batch) :]
 
     def _execute_first(
         self, statements: Sequence[tuple[bytes, _Params]], control: Sequence[bytes] = ()
@@ -264,12 +262,9 @@ class _PostgresSession(SQLSession[_Conn]):
         connection found dead (nothing has happened yet) is replaced."""
         for _ in range(self._store._max_size + 1):
             conn = self._conn
+            batch = [(self._begin, None), *((sql, None) for sql in control)]
             try:
-                with conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext():
-                    conn.execute(self._begin)
-                    for sql in control:
-                        conn.execute(sql)
-                    cursors = [conn.execute(sql, params) for sql, params in statements]
+                cursors = self._pipelined(conn, [*batch, *statements])[len(batch) :]
             except psycopg.Error:
                 if not (conn.broken or conn.closed):
                     self._unbegun = False
@@ -279,6 +274,23 @@ class _PostgresSession(SQLSession[_Conn]):
             self._unbegun = False
             return cursors
         raise StorageError("no live PostgreSQL connection", retry_safe=True)
+
+    def _pipelined(self, conn: _Conn, statements: Sequence[tuple[bytes, _Params]]) -> list[_Cursor]:
+        """Every pipelined batch goes through here (see :mod:`.pipelines`)."""
+        return _pipelines.run(conn, statements, self._stale)
+
+    def _stale(self, conn: _Conn) -> None:
+        """``conn`` lost prepared statements psycopg counts on: the session ends by closing it
+        (the pool opens another); until then it runs unprepared."""
+        self._stale_conn = conn
+
+    def _finish(self, *, quiet: bool) -> bool:
+        """As :meth:`SQLSession._finish`; a stale connection (see :meth:`_stale`) is closed."""
+        try:
+            return super()._finish(quiet=quiet)
+        finally:
+            if self._stale_conn is self._conn and not self._conn.closed:
+                self._conn.close()
 
     def _reconnect(self, dead: _Conn) -> _Conn:
         """Give a dead connection back and take another (returned). While none is taken (the
@@ -310,8 +322,7 @@ class _PostgresSession(SQLSession[_Conn]):
             try:
                 if len(statements) == 1:
                     return [conn.execute(statements[0][0], statements[0][1])]
-                with conn.pipeline():
-                    return [conn.execute(sql, params) for sql, params in statements]
+                return self._pipelined(conn, statements)
             except psycopg.Error:
                 if not (first and (conn.broken or conn.closed)):
                     raise
@@ -444,18 +455,6 @@ class _PostgresSession(SQLSession[_Conn]):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_schema(schema: object) -> str:
-    schema = DEFAULT_SCHEMA if schema is None else schema
-    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
-        raise ValueError(
-            "schema must be a lower-case identifier (letters, digits, underscores; at most "
-            "63 characters, not starting with a digit)"
-        )
-    if schema.startswith("pg_"):
-        raise ValueError("schema names starting with 'pg_' are reserved by PostgreSQL")
-    return schema
-
-
 class PostgresStore:
     """A :class:`~custrec.storage.Store` on PostgreSQL (psycopg 3 and psycopg-pool).
 
@@ -515,7 +514,7 @@ class PostgresStore:
             params = pg_conninfo.conninfo_to_dict(dsn)
         except psycopg.ProgrammingError:
             raise ValueError("dsn is not a valid PostgreSQL connection string") from None
-        schema = _check_schema(schema)
+        schema = _check_schema(DEFAULT_SCHEMA if schema is None else schema)
         self._min_size = _check_size("min_size", min_size, 0)
         self._max_size = _check_size("max_size", max_size, 1)
         if self._max_size < self._min_size:
@@ -575,7 +574,7 @@ class PostgresStore:
             raise TypeError(
                 "pool must be a psycopg_pool.ConnectionPool (an ORM's own pool cannot be shared)"
             )
-        schema = _check_schema(schema)
+        schema = _check_schema(DEFAULT_SCHEMA if schema is None else schema)
         seconds = _check_seconds("timeout", pool.timeout if timeout is None else timeout)
         store = cls.__new__(cls)
         store._init_state(schema, seconds, owns_pool=False)

@@ -1,8 +1,25 @@
-"""Checks of PostgresStore's numeric arguments (pool sizes, timeouts)."""
+"""Checks of PostgresStore's arguments (schema name, pool sizes, timeouts)."""
 
 from __future__ import annotations
 
-__all__ = ["check_seconds", "check_size"]
+import re
+from typing import Final
+
+__all__ = ["check_schema", "check_seconds", "check_size"]
+
+_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def check_schema(schema: object) -> str:
+    """``schema`` as a plain lower-case identifier not starting with ``pg_`` (``ValueError``)."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            "schema must be a lower-case identifier (letters, digits, underscores; at most "
+            "63 characters, not starting with a digit)"
+        )
+    if schema.startswith("pg_"):
+        raise ValueError("schema names starting with 'pg_' are reserved by PostgreSQL")
+    return schema
 
 
 def check_size(name: str, value: object, minimum: int) -> int:

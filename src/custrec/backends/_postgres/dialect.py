@@ -56,6 +56,7 @@ _RETRY_STATES: Final = {
     "40P01": "a deadlock",
     "55P03": "a lock wait timeout",
     "53300": "too many connections",
+    "26000": "a prepared statement lost by the connection",  # the session discards it
 }
 # Error classes whose primary message may quote a value (data exceptions): never repeated.
 _QUOTING_CLASSES: Final = frozenset({"22"})
@@ -119,9 +120,9 @@ def translate(
     """Map a psycopg error to a custrec error (the caller chains it with ``raise ... from``).
 
     ``retry_safe`` is true when the server reported that the transaction did not commit and a
-    fresh attempt may succeed (serialisation failure, deadlock, lock timeout, a connection lost
-    before ``COMMIT`` was sent). A connection lost *during* ``COMMIT`` leaves the outcome
-    unknown, so that is not retry-safe.
+    fresh attempt may succeed (serialisation failure, deadlock, lock timeout, a prepared
+    statement the connection lost, a connection lost before ``COMMIT`` was sent). A connection
+    lost *during* ``COMMIT`` leaves the outcome unknown, so that is not retry-safe.
     """
     if isinstance(exc, psycopg.errors.UniqueViolation):
         return DuplicateKey(context)
