@@ -185,7 +185,11 @@ class DisclosureService:
         left out (``masked``) unless ``allow_masked``.
         """
         actor = check_actor(actor)
-        basis = LawfulBasis(basis)
+        try:
+            basis = LawfulBasis(basis)
+        except ValueError:
+            choices = ", ".join(b.value for b in LawfulBasis)
+            raise ValueError(f"basis must be one of {choices}") from None
         known = self._context.purposes[purpose]
         if basis is LawfulBasis.CONSENT and not known.requires_separate_consent:
             raise ValueError(
@@ -202,8 +206,8 @@ class DisclosureService:
         )
         if basis is not LawfulBasis.CONSENT and not (reference or "").strip():
             raise ValueError(
-                f"a disclosure on the {basis.value} basis needs reference= naming its ground "
-                "(the contract, the legal provision)"
+                f"a disclosure on the {basis.value} basis needs a reference naming its ground "
+                "(the contract, the legal provision): reference=, or --reference"
             )
         check("allow_masked", allow_masked, flag())
         now = self._context.now()

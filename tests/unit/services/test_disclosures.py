@@ -179,6 +179,15 @@ def test_disclosures_are_listed_per_recipient_in_id_order(company: Registry) -> 
     assert len(company.disclosures.of_customer(c.id, actor=DPO)) == 3
 
 
+def test_an_unknown_basis_is_refused_with_the_bases_there_are(company: Registry) -> None:
+    c = company.customers.intake(person(1), actor=DPO)
+    with pytest.raises(ValueError, match=r"basis must be one of consent, contract, .*emergency"):
+        company.disclosures.disclose(
+            [c.id], recipient="sf-logistics", purpose="third_party", basis="magic", actor=DPO
+        )
+    assert "disclosure.start" not in audit_actions(company)
+
+
 def test_another_lawful_basis_is_decided_by_the_ledger(company: Registry) -> None:
     c = company.customers.intake(person(1), actor=DPO)
     # no consent at all: the contract basis covers a purpose necessary for the service only
