@@ -33,6 +33,7 @@ from custrec.validation import email as email_format
 from custrec.validation import phone as phone_format
 from custrec.validation import ric, uscc
 from custrec.validation._compiled import _any_invalid_text, _fields_ok
+from custrec.validation.currency import CODES as _CURRENCIES
 
 __all__ = ["customer_clean"]
 
@@ -158,12 +159,7 @@ def customer_clean(
         if type(money) is not Money:
             return False
         currency = money.currency
-        if not (
-            type(currency) is str
-            and len(currency) == 3
-            and currency.isascii()
-            and currency.isupper()
-        ):
+        if type(currency) is not str or currency not in _CURRENCIES:
             return False  # currency.invalid
         amount = money.amount
         if type(amount) is not Decimal or (amount.is_finite() and amount < 0):

@@ -55,6 +55,7 @@ from custrec.validation._compiled import (
     _type_issues,
 )
 from custrec.validation._fused import customer_clean
+from custrec.validation.currency import problem as currency_problem
 
 __all__ = [
     "DEFAULT_RULES",
@@ -730,11 +731,9 @@ def _satisfaction_issue(path: str, value: object) -> Iterator[Issue]:
 def _money_issues(path: str, money: object, *, allow_negative: bool) -> Iterator[Issue]:
     if not isinstance(money, Money):
         return
-    currency = money.currency
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()):
-        yield Issue(path=f"{path}.currency", code="currency.invalid", message="expected ISO 4217")
-    elif not currency.isupper():
-        yield Issue(path=f"{path}.currency", code="currency.invalid", message="use upper case")
+    wrong = currency_problem(money.currency)
+    if wrong is not None:
+        yield Issue(path=f"{path}.currency", code="currency.invalid", message=wrong)
     amount = money.amount
     if not allow_negative and isinstance(amount, Decimal) and amount.is_finite() and amount < 0:
         yield Issue(path=f"{path}.amount", code="amount.negative", message="must not be negative")

@@ -45,6 +45,7 @@ from custrec.model.records import (
     Money,
     Transaction,
 )
+from custrec.validation import currency
 
 from . import email as email_format
 from . import phone as phone_format
@@ -548,11 +549,9 @@ def _satisfaction_issue(path: str, value: object) -> Iterator[Issue]:
 def _money_issues(path: str, money: object, *, allow_negative: bool) -> Iterator[Issue]:
     if not isinstance(money, Money):
         return
-    currency = money.currency
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()):
-        yield Issue(path=f"{path}.currency", code="currency.invalid", message="expected ISO 4217")
-    elif not currency.isupper():
-        yield Issue(path=f"{path}.currency", code="currency.invalid", message="use upper case")
+    wrong = currency.problem(money.currency)  # the code list is data, tested in test_currency
+    if wrong is not None:
+        yield Issue(path=f"{path}.currency", code="currency.invalid", message=wrong)
     amount = money.amount
     if not allow_negative and isinstance(amount, Decimal) and amount.is_finite() and amount < 0:
         yield Issue(path=f"{path}.amount", code="amount.negative", message="must not be negative")
