@@ -15,6 +15,7 @@ from custrec.errors import MappingError
 from custrec.interchange import convert
 from custrec.interchange._paths import FieldPath, custom_path, parse_path
 from custrec.model.custom import CustomFieldSet
+from custrec.validation import currency
 
 if TYPE_CHECKING:
     from custrec.interchange.mapping import ImportMapping
@@ -159,12 +160,12 @@ def _separator(value: Any, key: str, *, empty_ok: bool) -> str:
 
 
 def currency_code(value: Any, key: str) -> str:
-    """A mapping's currency setting: an ISO 4217 code in capitals, else ``MappingError``."""
+    """A mapping's currency setting: a code of :data:`custrec.validation.currency.CODES`
+    (``RMB`` is refused: use CNY), else ``MappingError``."""
     text = _expect(value, str, key, "a currency code")
-    if text == "RMB":  # three capitals, and everyone's name for the yuan, but not its code
-        raise MappingError(key, "RMB is not an ISO 4217 code: use CNY")
-    if re.fullmatch(r"[A-Z]{3}", text) is None:
-        raise MappingError(key, "must be an ISO 4217 code in capitals, such as CNY")
+    wrong = currency.problem(text)
+    if wrong is not None:
+        raise MappingError(key, wrong)
     return str(text)
 
 

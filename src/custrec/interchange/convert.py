@@ -25,12 +25,13 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from custrec._text import clean, nfkc
 from custrec.errors import ConversionError
+from custrec.validation import currency
 
 __all__ = [
     "DEFAULT_DATE_FORMATS",
@@ -63,38 +64,17 @@ full-width ``；`` and ``，`` count too)."""
 _EXCEL_EPOCH: Final = date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year bug folded in)
 _MAX_TEXT: Final = 200  # longer cells are not numbers or dates
 
-# Currency words and symbols, longest first so that "US$" wins over "$".
+# Currency words and symbols an amount may carry (the aliases of custrec.validation.currency
+# and six codes), longest first so that "US$" wins over "$".
 _CURRENCIES: Final = tuple(
     sorted(
         {
-            "CNY": "CNY",
-            "RMB": "CNY",
-            "人民币": "CNY",
-            "元": "CNY",
-            "¥": "CNY",
-            "USD": "USD",
-            "US$": "USD",
-            "美元": "USD",
-            "$": "USD",
-            "EUR": "EUR",
-            "欧元": "EUR",
-            "€": "EUR",
-            "GBP": "GBP",
-            "英镑": "GBP",
-            "£": "GBP",
-            "HKD": "HKD",
-            "HK$": "HKD",
-            "港币": "HKD",
-            "港元": "HKD",
-            "JPY": "JPY",
-            "日元": "JPY",
-            "円": "JPY",
+            **{code: code for code in ("CNY", "USD", "EUR", "GBP", "HKD", "JPY")},
+            **currency.ALIASES,
         }.items(),
         key=lambda item: -len(item[0]),
     )
 )
-_CURRENCY_NAMES: Final = dict(_CURRENCIES)
-_CODE: Final = re.compile(r"[A-Z]{3}")
 _TOKEN_HEADS: Final = frozenset(token[0] for token, _ in _CURRENCIES)
 _TOKEN_TAILS: Final = frozenset(token[-1] for token, _ in _CURRENCIES)
 _MULTIPLIERS: Final = (("亿", Decimal(100_000_000)), ("万", Decimal(10_000)))
@@ -342,6 +322,13 @@ def _strip_sign(text: str) -> tuple[str, bool]:
     return text, negative
 
 
+@lru_cache(maxsize=1024)
+def _tokens_at(head: str, tail: str) -> tuple[tuple[str, str], ...]:
+    """The tokens a text beginning with ``head`` or ending with ``tail`` may carry, in the
+    order of :data:`_CURRENCIES` (longest first)."""
+    return tuple(item for item in _CURRENCIES if item[0][0] == head or item[0][-1] == tail)
+
+
 def _strip_currency(text: str) -> tuple[str, str | None]:
     found: str | None = None
     changed = True
@@ -350,7 +337,7 @@ def _strip_currency(text: str) -> tuple[str, str | None]:
         upper = text.upper()  # ``text`` changes only when a token is found (then: break)
         if upper[0] not in _TOKEN_HEADS and upper[-1] not in _TOKEN_TAILS:
             break  # no token begins or ends it (most amounts)
-        for token, code in _CURRENCIES:
+        for token, code in _tokens_at(upper[0], upper[-1]):
             if upper.startswith(token):
                 text, changed = text[len(token) :].strip(), True
             elif upper.endswith(token):
@@ -428,17 +415,14 @@ def parse_money(
 
 
 def parse_currency(value: str) -> str:
-    """Parse a currency cell: an ISO 4217 code in any case (``CNY``, ``usd``), or one of the
-    words and symbols :func:`parse_money` knows as a whole cell (``RMB``, ``人民币``, ``¥``,
-    ``US$``, ``港币``, ...): the ISO code (``RMB`` is ``CNY``). Raises
-    :class:`ConversionError` (``money.currency``)."""
+    """Parse a currency cell: an ISO 4217 code in any case (``CNY``, ``usd``), or a name or
+    symbol legacy files write for one (``RMB``, ``人民币``, ``¥``, ``US$``, ``港币``, ...; see
+    :data:`custrec.validation.currency.ALIASES`): the ISO code (``RMB`` is ``CNY``). Anything
+    else, ``ABC`` or a withdrawn code, raises :class:`ConversionError` (``money.currency``)."""
     text = _text(value, "currency")
-    named = _CURRENCY_NAMES.get(text) or _CURRENCY_NAMES.get(text.upper())
-    if named is not None:
-        return named
-    code = text.upper()
-    if _CODE.fullmatch(code) is None:
-        raise ConversionError("money.currency", "not an ISO 4217 currency code")
+    code = currency.code_for(text)
+    if code is None:
+        raise ConversionError("money.currency", currency.problem(text) or "not a currency")
     return code
 
 
