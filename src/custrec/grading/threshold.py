@@ -35,6 +35,7 @@ from custrec.grading._common import callable_name, exact, fmt_number
 from custrec.grading._population import check_graded
 from custrec.grading.model import Component, Grade
 from custrec.grading.summary import ActivitySummary
+from custrec.validation import currency
 
 __all__ = [
     "ABCD_LABELS",
@@ -77,16 +78,9 @@ def _tuple(value: Iterable[object]) -> tuple[object, ...]:
 
 
 def _currency(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
-    if value is None:
-        return
-    if not (
-        isinstance(value, str)
-        and len(value) == 3
-        and value.isascii()
-        and value.isalpha()
-        and value.isupper()
-    ):
-        raise ValueError(f"{attribute.name} must be an ISO 4217 code in capitals, such as CNY")
+    wrong = None if value is None else currency.problem(value)
+    if wrong is not None:
+        raise ValueError(f"{attribute.name}: {wrong}")
 
 
 @attrs.frozen
