@@ -67,7 +67,10 @@ def test_every_reason_option_refuses_a_blank_reason_as_a_usage_error(
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_an_export_to_a_full_device_names_the_file_it_could_not_write(tmp_path: Path) -> None:
+def test_an_export_to_a_full_device_names_the_file_it_could_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the import's error file goes to the current directory
     db, keys = tmp_path / "c.sqlite", tmp_path / "k.json"
     assert main(["keys", "init", str(keys)], stdout=io.StringIO(), stderr=io.StringIO()) == 0
     source = tmp_path / "in.csv"
