@@ -12,14 +12,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import pytest
 
 from custrec.backends._sqlite.gate import WriterGate, gate_path
+
+from ._flock import held_elsewhere
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 
@@ -31,34 +32,6 @@ _TAKE_AND_LET_GO = (
     "except BlockingIOError:\n"
     "    sys.exit(1)\n"
 )
-
-
-@contextmanager
-def held_elsewhere(path: str) -> Iterator[None]:
-    """Another process holds an exclusive flock on ``path`` for the block."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "print('held', flush=True)\n"
-            "sys.stdin.readline()\n",
-            path,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    try:
-        yield
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(30)
 
 
 def free_for_other_processes(path: str) -> bool:

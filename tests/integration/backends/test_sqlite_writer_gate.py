@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -20,6 +19,8 @@ from custrec.backends import SQLiteStore
 from custrec.backends._sqlite.gate import WriterGate, gate_path
 from custrec.errors import StorageError
 from custrec.testing._support import customer
+
+from ._flock import hold_flock_in_another_process, let_go
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 
@@ -41,7 +42,7 @@ def test_a_writer_of_another_process_holding_the_gate_makes_writers_fail_typed(
 ) -> None:
     database = str(tmp_path / "crm.sqlite")
     SQLiteStore(database, busy_timeout=0.2).close()
-    holder = _hold_flock_in_another_process(gate_path(database))
+    holder = hold_flock_in_another_process(gate_path(database))
     try:
         store = SQLiteStore(database, busy_timeout=0.2)
         with (
@@ -53,10 +54,7 @@ def test_a_writer_of_another_process_holding_the_gate_makes_writers_fail_typed(
         with store.transaction(readonly=True) as session:  # readers never take the gate
             assert session.customers.count() == 0
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(30)
+        let_go(holder)
     with store.transaction() as session:  # released when its holder ended
         session.customers.add(customer())
         session.commit()
@@ -100,43 +98,19 @@ def test_a_forked_child_does_not_share_its_parents_gate(tmp_path: Path) -> None:
     assert answer == b"1", "the child took the gate its parent held"
 
 
-def _hold_flock_in_another_process(path: str) -> subprocess.Popen[str]:
-    """A process that holds an exclusive flock on ``path`` until a line arrives on its stdin."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "print('held', flush=True)\n"
-            "sys.stdin.readline()\n",
-            path,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def test_a_waiting_writer_gets_the_gate_when_the_other_process_lets_go(tmp_path: Path) -> None:
     """No polling: the gate's waiting thread is woken by the kernel; a writer that gave up
     leaves it waiting, and the next writer of the process is handed the lock."""
     database = str(tmp_path / "db")
     gate = WriterGate(database)
-    holder = _hold_flock_in_another_process(gate_path(database))
+    holder = hold_flock_in_another_process(gate_path(database))
     outcome: list[bool] = []
     try:
         assert gate.acquire(0.05) is False  # gave up: the other process holds it
         waiting = threading.Thread(target=lambda: outcome.append(gate.acquire(30.0)))
         waiting.start()
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(30)
+        let_go(holder)
     waiting.join(30)
     assert outcome == [True]
     gate.release()
@@ -152,7 +126,7 @@ def test_one_waiting_thread_serves_every_wait_until_the_gate_closes(tmp_path: Pa
     gate = WriterGate(database)
     waiters = []
     for _ in range(2):
-        holder = _hold_flock_in_another_process(gate_path(database))
+        holder = hold_flock_in_another_process(gate_path(database))
         outcome: list[bool] = []
         try:
             waiting = threading.Thread(target=lambda out=outcome: out.append(gate.acquire(30.0)))
@@ -161,10 +135,7 @@ def test_one_waiting_thread_serves_every_wait_until_the_gate_closes(tmp_path: Pa
                 threading.Event().wait(0.001)
             waiters.append(gate._waiter)
         finally:
-            assert holder.stdin is not None
-            holder.stdin.write("\n")
-            holder.stdin.flush()
-            holder.wait(30)
+            let_go(holder)
         waiting.join(30)
         assert outcome == [True]
         gate.release()
