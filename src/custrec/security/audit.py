@@ -510,6 +510,16 @@ class AuditChain:
         stamp = when.astimezone(UTC)
         return Checkpoint(seq=seq, chain=chain, at=stamp, signature=self._sign(seq, chain, stamp))
 
+    def _checkpoint_appended(self, entry: ChainedAuditEntry) -> Checkpoint:
+        """:meth:`checkpoint` of an entry this chain just appended (its seq, chain and instant
+        are well formed by construction), without rebuilding the entry's canonical bytes to
+        check it: the registry signs one after every unit of work that wrote to the log."""
+        chain = bytes(entry.chain)
+        stamp = entry.at.astimezone(UTC)
+        return Checkpoint(
+            seq=entry.seq, chain=chain, at=stamp, signature=self._sign(entry.seq, chain, stamp)
+        )
+
     def verify_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Tell whether ``checkpoint`` was signed with this chain's key and is unaltered."""
         if not isinstance(checkpoint, Checkpoint):

@@ -734,7 +734,7 @@ class Context:
             )
 
         try:
-            moved = self.head.advance(self.chain.checkpoint(newest), extends=extends)
+            moved = self.head.advance(self.chain._checkpoint_appended(newest), extends=extends)
         except (StorageError, OSError) as exc:
             warnings.warn(
                 f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, 3
