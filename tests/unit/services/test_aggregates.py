@@ -458,8 +458,12 @@ def check_calendar(
     assert len(got) == 1 or got[-2].end < until
     for p in got:
         assert p.start.utcoffset() == p.start.astimezone(zone).utcoffset()  # shown in the zone
-        assert period_key(p.start - tick, period, zone) != period_key(p.start, period, zone)
-        assert period_key(p.end - tick, period, zone) == period_key(p.start, period, zone)
+        # the instant just before, in UTC: aware arithmetic in the zone is wall-clock time, and a
+        # day that starts at 01:00 (a spring-forward midnight, America/Santiago) has no 00:59
+        just_before_start = p.start.astimezone(UTC) - tick
+        just_before_end = p.end.astimezone(UTC) - tick
+        assert period_key(just_before_start, period, zone) != period_key(p.start, period, zone)
+        assert period_key(just_before_end, period, zone) == period_key(p.start, period, zone)
         assert period_key(p.end, period, zone) != period_key(p.start, period, zone)
     for before, after in itertools.pairwise(got):
         assert before.end == after.start
