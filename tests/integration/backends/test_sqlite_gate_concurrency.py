@@ -20,7 +20,7 @@ import pytest
 
 from custrec.backends._sqlite.gate import WriterGate, gate_path
 
-from ._flock import held_elsewhere
+from ._flock import held_elsewhere, hold_flock_in_another_process, let_go
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 
@@ -143,3 +143,63 @@ def test_a_writer_that_gives_up_as_the_flock_arrives_still_leaves_the_gate_consi
     gate.release()
     assert free_for_other_processes(lock_file)
     gate.close()
+
+
+def test_a_writer_interrupted_just_as_it_is_handed_the_flock_lets_it_go(tmp_path: Path) -> None:
+    """The signal is pending while the writer sleeps (sent to another thread, it runs in the
+    main thread at its next step): the handler raises right after the hand-off woke the
+    writer. The writer must neither hang nor keep the flock (found by review: the code before
+    blocked for ever on a second hand-off)."""
+    database = str(tmp_path / "db")
+    gate = WriterGate(database)
+    lock_file = gate_path(database)
+    outcome: list[str] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted
+
+    def hand_over_with_a_signal_pending() -> None:
+        wait_until(lambda: gate._blocking and gate._wanted)
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # pending, not delivered
+        let_go(holder)  # the gate's thread gets the flock and hands it to the sleeping writer
+
+    def writer() -> None:
+        try:
+            gate.acquire(60.0)
+            outcome.append("acquired")
+            gate.release()
+        except Interrupted:
+            outcome.append("interrupted")
+
+    def hung(signum: int, frame: FrameType | None) -> None:
+        raise AssertionError("the interrupted writer hung")
+
+    main = threading.get_ident()
+    done = threading.Event()
+
+    def watchdog() -> None:  # a hang becomes a failure: lock waits end on a raising handler
+        if not done.wait(30):
+            signal.pthread_kill(main, signal.SIGUSR2)
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    previous_hung = signal.signal(signal.SIGUSR2, hung)
+    holder = hold_flock_in_another_process(lock_file)
+    try:
+        sender = threading.Thread(target=hand_over_with_a_signal_pending)
+        sender.start()
+        threading.Thread(target=watchdog, daemon=True).start()
+        writer()  # in the main thread, where signal handlers run
+        done.set()
+        sender.join(30)
+        assert outcome in (["interrupted"], ["acquired"])
+        wait_until(lambda: not gate._blocking)
+        assert free_for_other_processes(lock_file)
+        assert gate.acquire(1.0)  # this process's writers still get it
+        gate.release()
+    finally:
+        done.set()
+        signal.signal(signal.SIGUSR1, previous)
+        signal.signal(signal.SIGUSR2, previous_hung)
+        if holder.poll() is None:
+            let_go(holder)
+        gate.close()

@@ -90,59 +90,63 @@ class WriterGate:
 
     def _take(self, deadline: float) -> bool:
         """Take the flock: at once when it is free, else through the waiting thread, asleep
-        on the hand-off lock until the thread holds the flock for this writer."""
+        on the hand-off lock until the thread holds the flock for this writer.
+
+        ``_held``, read under ``_mutex``, says whether this writer has the flock (no other
+        writer of this process runs meanwhile: they wait for ``_thread_lock``); the hand-off
+        lock only wakes the writer, so a release it did not consume (the writer left by its
+        timeout or an exception just as the thread handed over) wakes the next one early, and
+        that one goes back to sleep. Whatever ends the wait, an exception included (a
+        ``KeyboardInterrupt`` at any point), the process keeps no flock for a writer that left
+        and no later wait blocks on a hand-off that will not come."""
         fd = self._descriptor()
-        with self._mutex:
-            # while the thread is in its flock() call, another call on the same descriptor
-            # would not conflict with it: wait for that one instead
-            if not self._blocking:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    self._held = True
-                    return True
-                except BlockingIOError:
-                    pass
-                self._blocking = True
-                self._request.release()
-                if self._waiter is None:
-                    self._waiter = threading.Thread(
-                        target=self._serve,
-                        args=(self._request,),
-                        name="custrec-sqlite-gate",
-                        daemon=True,
-                    )
-                    try:
-                        self._waiter.start()
-                    except BaseException:  # no thread to ask: the next writer tries again
-                        self._retire()
-                        self._blocking = False
-                        raise
-            self._wanted = True
         try:
-            if self._handoff.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                return True  # the thread set _held (and cleared _wanted)
+            with self._mutex:
+                # while the thread is in its flock() call, another call on the same descriptor
+                # would not conflict with it: wait for that one instead
+                if not self._blocking:
+                    self._held = True  # before the call: an interruption after it unlocks
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        return True
+                    except BlockingIOError:
+                        self._held = False
+                    self._ask_thread()
+                self._wanted = True
+            while True:
+                woke = self._handoff.acquire(timeout=max(0.0, deadline - time.monotonic()))
+                with self._mutex:
+                    if self._held:  # the thread handed the flock over (and cleared _wanted)
+                        return True
+                    if not woke:
+                        self._wanted = False  # the thread lets the flock go when it gets it
+                        return False
         except BaseException:
-            if self._stop_waiting():
-                self._let_go()
+            with self._mutex:
+                if self._held:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    self._held = False
+                self._wanted = False
             raise
-        return self._stop_waiting()
 
-    def _stop_waiting(self) -> bool:
-        """A writer stops waiting; ``True`` when the thread had handed it the flock just
-        then (its hand-off is taken, so that the next wait starts afresh)."""
-        with self._mutex:
-            if not self._held:
-                self._wanted = False  # the thread lets the flock go when it gets it
-                return False
-        self._handoff.acquire()  # released right after the thread's mutex section
-        return True
-
-    def _let_go(self) -> None:
-        """Unlock the flock this process holds for a writer that left."""
-        with self._mutex:
-            if self._held and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            self._held = False
+    def _ask_thread(self) -> None:
+        """Ask the waiting thread (under ``_mutex``) to block in ``flock``, starting it when
+        there is none."""
+        self._blocking = True
+        self._request.release()
+        if self._waiter is None:
+            self._waiter = threading.Thread(
+                target=self._serve,
+                args=(self._request,),
+                name="custrec-sqlite-gate",
+                daemon=True,
+            )
+            try:
+                self._waiter.start()
+            except BaseException:  # no thread to ask: the next writer tries again
+                self._retire()
+                self._blocking = False
+                raise
 
     def _serve(self, request: threading.Lock) -> None:
         """The waiting thread: when asked (``request`` released), block in ``flock`` and hand
@@ -171,7 +175,10 @@ class WriterGate:
                 else:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             if handed:
-                self._handoff.release()
+                try:
+                    self._handoff.release()
+                except RuntimeError:  # still released by a hand-off nobody took: it wakes too
+                    pass
 
     def _retire(self) -> threading.Lock:
         """Let the waiting thread go (under ``_mutex``): a later wait starts another, with a
