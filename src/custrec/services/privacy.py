@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final
@@ -43,6 +44,40 @@ id. See docs/security.md."""
 
 def _register_kind(key: StrongKey) -> str:
     return key[0] if key[0] in ("phone", "email") else "scheme"
+
+
+def subject_in_reason(reason: str, customer: Customer) -> list[str]:
+    """The kinds of the customer's own personal values that ``reason`` repeats (``name``,
+    ``phone``, ``email``, ``wechat``, ``identifier``): a phone by its number with or without
+    the country code (seven digits or more, spaces, dashes, dots and brackets in the reason
+    ignored), the others as text in any letter case (a name of two characters or more)."""
+    text = reason.casefold()
+    runs = re.findall(r"\d+", re.sub(r"[\s\-.()+]", "", reason))
+    found: set[str] = set()
+
+    def holds(value: str | None, least: int) -> bool:
+        value = (value or "").strip().casefold()
+        return len(value) >= least and value in text
+
+    def dialled(phone: str) -> bool:
+        digits = "".join(c for c in phone if c.isdigit())
+        numbers = {digits[k:] for k in range(4) if len(digits) - k >= 7}
+        return any(number in run for number in numbers for run in runs)
+
+    if holds(customer.name, 2):
+        found.add("name")
+    if any(holds(getattr(ident, "value", None), 4) for ident in customer.identifiers):
+        found.add("identifier")
+    for contact in customer.contacts:
+        if holds(contact.name, 2):
+            found.add("name")
+        if holds(contact.wechat, 4):
+            found.add("wechat")
+        if any(holds(email, 4) for email in contact.emails):
+            found.add("email")
+        if any(dialled(phone) for phone in contact.phones):
+            found.add("phone")
+    return sorted(found)
 
 
 class PrivacyService:
@@ -231,6 +266,12 @@ class PrivacyService:
             except Erased:  # the key is already gone (an interrupted erasure)
                 pass
             else:
+                named = subject_in_reason(reason, customer)
+                if named:
+                    raise ValueError(
+                        f"reason must not hold the customer's personal data (it names their "
+                        f"{', '.join(named)}): the audit log keeps the reason after the erasure"
+                    )
                 actions.extend(
                     ErasureAction(target=path, action="shredded")
                     for path in self._records.personal_paths(customer)
