@@ -48,7 +48,7 @@ import math
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from custrec._text import has_invalid_character
 
@@ -291,40 +291,53 @@ def storable_text() -> Validator:
     return validate
 
 
-def _control(char: str) -> bool:
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+_BIDI: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Bidirectional embeddings, overrides and isolates: they reorder what follows them on a line."""
+
+
+def _breaks_a_line(char: str) -> bool:
+    """A control character, a line or paragraph separator, or a format character (bidi
+    controls, zero-width characters, a byte order mark)."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf")
 
 
 def single_line() -> Validator:
-    """A ``str`` without control characters or line breaks (a name, a contact: text printed
-    one per line, where a line feed or a terminal escape would forge another line).
+    """A ``str`` without control, format or line-break characters (a name, a contact: text
+    printed one per line, where a line feed, a terminal escape or a bidi override would forge
+    or reorder a line).
 
     >>> check("name", "A\nB", single_line())
     Traceback (most recent call last):
     ...
-    ValueError: name must be one line without control characters
+    ValueError: name must be one line without control or format characters
     """
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, str):
             raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
-        if any(_control(c) for c in value):
-            raise ValueError(f"{_name(attribute)} must be one line without control characters")
+        if not value.isprintable() and any(_breaks_a_line(c) for c in value):
+            raise ValueError(
+                f"{_name(attribute)} must be one line without control or format characters"
+            )
 
     return validate
 
 
 def printable_text() -> Validator:
-    """A ``str`` whose only control characters are line feeds and tabs (a note of several
-    lines, with no terminal escape or carriage return to overwrite what was printed)."""
+    """A ``str`` whose only control characters are line feeds and tabs, without bidi controls
+    (a note of several lines, with no terminal escape, carriage return or override to change
+    what was printed)."""
 
     def validate(_: Any, attribute: Any, value: Any) -> None:
         if not isinstance(value, str):
             raise TypeError(f"{_name(attribute)} must be a string, not {_type(value)}")
-        if any(_control(c) and c not in "\n\t" for c in value):
+        if any(
+            (unicodedata.category(c) in ("Cc", "Zl", "Zp") and c not in "\n\t") or c in _BIDI
+            for c in value
+        ):
             raise ValueError(
                 f"{_name(attribute)} must not hold control characters other than line feeds "
-                "and tabs"
+                "and tabs, or bidi controls"
             )
 
     return validate

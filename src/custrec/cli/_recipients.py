@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -52,5 +53,17 @@ def _cmd_recipients(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
             return EXIT_OK
         for recipient in registry.disclosures.recipients(actor=actor):
             where = f", {recipient.country}" if recipient.country else ""
-            _print(out, f"{recipient.id}: {recipient.name}{where}; contract {recipient.contract}")
+            name, contract = _one_line(recipient.name), _one_line(recipient.contract)
+            _print(out, f"{recipient.id}: {name}{where}; contract {contract}")
         return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    """``text`` with any control, format or line-break character (an earlier version stored
+    them) shown as a ``\\uXXXX`` escape, so that one recipient stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+        for c in text
+    )

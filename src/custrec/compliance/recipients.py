@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Any, Final
 
@@ -11,6 +10,7 @@ import attrs
 
 from custrec._checks import (
     aware,
+    check,
     max_length,
     non_empty_text,
     optional,
@@ -19,7 +19,7 @@ from custrec._checks import (
     storable_text,
 )
 
-__all__ = ["RECIPIENT_ID", "Recipient"]
+__all__ = ["RECIPIENT_ID", "Recipient", "entered"]
 
 RECIPIENT_ID: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 """What a recipient id looks like: lower-case letters, digits, ``_``, ``.`` and ``-``, at most
@@ -47,16 +47,6 @@ def _country(_: object, attribute: attrs.Attribute[str | None], value: object) -
         )
 
 
-def _replaced(text: str, keep: str = "") -> str:
-    """``text`` with each control character or line break but those in ``keep`` as U+FFFD."""
-    if text.isprintable():
-        return text
-    return "".join(
-        "\ufffd" if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c not in keep else c
-        for c in text
-    )
-
-
 def _recipient_id(_: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{attribute.name} must be text, not {type(value).__name__}")
@@ -77,26 +67,17 @@ class Recipient:
     alpha-2, taken in upper case, ``None`` when unknown; a country other than the registry's
     ``region`` makes every disclosure to it a cross-border transfer, PIPL chapter III).
     ``version`` counts changes (1 when registered). Lengths: name 200, contact 300, contract
-    200, note 2,000 characters; name, contact and contract are one line without control
-    characters, and the note holds no control character but line feeds and tabs.
+    200, note 2,000 characters. What is entered is checked further by :func:`entered`
+    (values stored by earlier versions are read as they are).
     """
 
     id: str = attrs.field(validator=_recipient_id)
-    name: str = attrs.field(
-        validator=[non_empty_text(), storable_text(), single_line(), max_length(200)]
-    )
-    contact: str = attrs.field(
-        validator=[non_empty_text(), storable_text(), single_line(), max_length(300)]
-    )
-    contract: str = attrs.field(
-        validator=[non_empty_text(), storable_text(), single_line(), max_length(200)]
-    )
+    name: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
+    contact: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(300)])
+    contract: str = attrs.field(validator=[non_empty_text(), storable_text(), max_length(200)])
     country: str | None = attrs.field(default=None, converter=_upper_code, validator=_country)
     note: str | None = attrs.field(
-        default=None,
-        validator=optional(
-            attrs.validators.and_(storable_text(), printable_text(), max_length(2000))
-        ),
+        default=None, validator=optional(attrs.validators.and_(storable_text(), max_length(2000)))
     )
     registered_at: datetime = attrs.field(validator=aware())
     version: int = 1
@@ -116,16 +97,36 @@ class Recipient:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recipient:
-        """The inverse of :meth:`to_json`. A control character an earlier version stored in a
-        one-line field (or other than a line feed or tab in the note) reads as U+FFFD."""
-        note = data.get("note")
+        """The inverse of :meth:`to_json`."""
         return cls(
             id=data["id"],
-            name=_replaced(data["name"]),
-            contact=_replaced(data["contact"]),
-            contract=_replaced(data["contract"]),
+            name=data["name"],
+            contact=data["contact"],
+            contract=data["contract"],
             country=data.get("country"),
-            note=None if note is None else _replaced(note, keep="\n\t"),
+            note=data.get("note"),
             registered_at=datetime.fromisoformat(data["registered_at"]),
             version=int(data.get("version", 1)),
         )
+
+
+_ONE_LINE: Final = ("name", "contact", "contract")
+
+
+def entered(**fields: Any) -> dict[str, Any]:
+    """The recipient fields a caller gives (to register or update one), checked as entered
+    text: name, contact and contract one line each without control or format characters
+    (:func:`~custrec._checks.single_line`), the note with line feeds and tabs only (a CRLF
+    line end is taken as LF), the country in upper case. ``ValueError`` otherwise; other
+    fields are passed on as given."""
+    out = dict(fields)
+    for name in _ONE_LINE:
+        if isinstance(out.get(name), str):
+            check(name, out[name], single_line())
+    note = out.get("note")
+    if isinstance(note, str):
+        out["note"] = note = note.replace("\r\n", "\n")
+        check("note", note, printable_text())
+    if "country" in out:
+        out["country"] = _upper_code(out["country"])
+    return out

@@ -33,7 +33,7 @@ from custrec.compliance.disclosures import (
     Exclusion,
     check_fields,
 )
-from custrec.compliance.recipients import Recipient
+from custrec.compliance.recipients import Recipient, entered
 from custrec.consent import LawfulBasis
 from custrec.errors import InvalidState, UnknownRecipient
 from custrec.model.ids import new_id
@@ -79,15 +79,8 @@ class DisclosureService:
         id is taken (change a recipient with :meth:`update_recipient`)."""
         actor = check_actor(actor)
         now = self._context.now()
-        recipient = Recipient(
-            id=recipient_id,
-            name=name,
-            contact=contact,
-            contract=contract,
-            country=country,
-            note=note,
-            registered_at=now,
-        )
+        given = entered(name=name, contact=contact, contract=contract, country=country, note=note)
+        recipient = Recipient(id=recipient_id, registered_at=now, **given)
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
             if Documents.find(unit, RECIPIENT, recipient.id) is not None:
@@ -105,6 +98,7 @@ class DisclosureService:
         unknown = sorted(set(changes) - set(_RECIPIENT_FIELDS))
         if unknown:
             raise TypeError(f"a recipient has no field {unknown[0]!r}")
+        changes = entered(**changes)
         now = self._context.now()
         with self._context.unit() as unit:
             unit.authorize(actor, Action.COMPLIANCE, Resource(), at=now)
