@@ -306,7 +306,7 @@ def single_line() -> Validator:
     printed one per line, where a line feed, a terminal escape or a bidi override would forge
     or reorder a line).
 
-    >>> check("name", "A\nB", single_line())
+    >>> check("name", "A\\nB", single_line())
     Traceback (most recent call last):
     ...
     ValueError: name must be one line without control or format characters
