@@ -86,3 +86,27 @@ def test_an_export_to_a_full_device_names_the_file_it_could_not_write(
     assert code == 3
     assert "No space left on device" in err.getvalue()
     assert "/dev/full" in err.getvalue()
+
+
+def test_an_export_with_empty_fields_says_how_to_send_the_whole_record(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = main(
+        [
+            "export",
+            str(tmp_path / "out.jsonl"),
+            "--disclose-to",
+            "sf",
+            "--purpose",
+            "third_party",
+            "--fields",
+            " , ",
+            "--unmask",
+            "--db",
+            str(tmp_path / "none.sqlite"),
+        ],
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert code == 2
+    assert "leave --fields out" in err.getvalue() and "None" not in err.getvalue()
+    assert not (tmp_path / "out.jsonl").exists()

@@ -263,7 +263,13 @@ def _disclosure(args: argparse.Namespace) -> Disclose | None:
     try:
         fields = None
         if args.fields is not None:
-            fields = check_fields([f.strip() for f in args.fields.split(",") if f.strip()])
+            paths = [f.strip() for f in args.fields.split(",") if f.strip()]
+            if not paths:
+                raise ValueError(
+                    "--fields names no field: name one, or leave --fields out to send the "
+                    "whole record"
+                )
+            fields = check_fields(paths)
         return Disclose(
             recipient=args.disclose_to,
             purpose=args.purpose,

@@ -67,8 +67,8 @@ def check_fields(fields: Iterable[str] | None) -> tuple[str, ...]:
 
     A path names a field of :class:`~custrec.records.Customer` the way
     :func:`~custrec.records.personal_fields` does (``name``, ``contacts[].phones``,
-    ``addresses[].city``) or one custom field (``custom.member_level``). ``None`` or an empty
-    list means the whole record. Anything else raises ``ValueError`` naming the path.
+    ``addresses[].city``) or one custom field (``custom.member_level``). ``None`` means the
+    whole record; an empty list raises ``ValueError``, and so does any other path, naming it.
     """
     if fields is None:
         return ()
