@@ -11,20 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrec.security.audit import AuditChain
-
-
-@attrs.frozen(kw_only=True)
-class Entry:
-    seq: int
-    at: datetime
-    actor_id: str
-    action: str
-    customer_id: str | None = None
-    fields: tuple[str, ...] = ()
-    reason: str | None = None
-    outcome: str = "ok"
-    chain: bytes = b""
-
+from custrec.storage import AuditRecord
 
 zones = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 
@@ -41,7 +28,7 @@ def test_the_checkpoint_of_an_appended_entry_is_the_public_one(
     key: bytes, seq: int, at: datetime, actor: str
 ) -> None:
     chain = AuditChain(key)
-    entry = Entry(seq=seq, at=at, actor_id=actor, action="customer.read", customer_id="c-1")
+    entry = AuditRecord(seq=seq, at=at, actor_id=actor, action="customer.read", customer_id="c-1")
     linked = attrs.evolve(entry, chain=chain.link(entry, bytes(32)))
     fast = chain._checkpoint_appended(linked)
     assert fast == chain.checkpoint(linked)
