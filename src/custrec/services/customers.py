@@ -16,7 +16,7 @@ from custrec._checks import check, positive_int
 from custrec.errors import Erased, ValidationFailed, VersionConflict
 from custrec.matching import StrongKey, identifier_key, strong_keys
 from custrec.model.history import diff
-from custrec.model.issues import Issue, ValidationReport
+from custrec.model.issues import Issue, Severity, ValidationReport
 from custrec.model.records import (
     Customer,
     CustomValues,
@@ -36,8 +36,8 @@ from custrec.services.context import Context, check_actor, check_reason
 from custrec.services.facets import CustomerFacets, facet_filter
 from custrec.services.results import BulkResult, HistoryEntry, IdentifyResult
 from custrec.storage import HIDDEN_STATES, CustomerFilter, CustomerRow, HistoryRecord, Session
+from custrec.validation import DEFAULT_RULES, normalize_identifier, parse_customer
 from custrec.validation import email as email_format
-from custrec.validation import normalize_identifier, parse_customer
 from custrec.validation import phone as phone_format
 from custrec.workflow.rules import LifecycleEvent
 
@@ -460,13 +460,21 @@ class CustomerService:
                 merged["custom"] = {k: v for k, v in custom.items() if v is not None}
             # custom values are checked when they change: a definition changed since (a field
             # made required, an option dropped) never blocks an update of other fields
+            fields = unit.fields() if "custom" in changes else None
+            rules = self._context.rules
             result = parse_customer(
-                merged,
-                region=self._context.region,
-                rules=self._context.rules,
-                as_of=now,
-                fields=unit.fields() if "custom" in changes else None,
+                merged, region=self._context.region, rules=rules, as_of=now, fields=fields
             )
+            if result.record is None and _only_stale_currencies(result.report, changes):
+                # a currency stored before the ISO 4217 check (RMB, HRK) never blocks an update
+                # of other fields; an amount the update gives is checked
+                result = parse_customer(
+                    merged,
+                    region=self._context.region,
+                    rules=(rules or DEFAULT_RULES).with_severity("currency.invalid", "warning"),
+                    as_of=now,
+                    fields=fields,
+                )
             if result.record is None:
                 raise ValidationFailed(result.report)
             removed = removed_issues(result.record.custom, unit.fields(), current.custom)
@@ -606,3 +614,13 @@ def _rows_holding(
     read = session.customers.get_many(sorted(matched))
     rows = [row for row in read if all(group & row.index_keys for group in wanted)]
     return rows, len(rows) < len(matched)
+
+
+def _only_stale_currencies(report: ValidationReport, changes: Mapping[str, Any]) -> bool:
+    """Whether every error of ``report`` is a ``currency.invalid`` in a field the update does
+    not give (a value stored by an earlier version)."""
+    errors = [issue for issue in report.issues if issue.severity is Severity.ERROR]
+    return bool(errors) and all(
+        issue.code == "currency.invalid" and issue.path.split(".")[0].split("[")[0] not in changes
+        for issue in errors
+    )
