@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final
@@ -48,32 +49,39 @@ def _register_kind(key: StrongKey) -> str:
 
 def subject_in_reason(reason: str, customer: Customer) -> list[str]:
     """The kinds of the customer's own personal values that ``reason`` repeats (``name``,
-    ``phone``, ``email``, ``wechat``, ``identifier``): a phone by its number with or without
-    the country code (seven digits or more, spaces, dashes, dots and brackets in the reason
-    ignored), the others as text in any letter case (a name of two characters or more)."""
-    text = reason.casefold()
-    runs = re.findall(r"\d+", re.sub(r"[\s\-.()+]", "", reason))
+    ``phone``, ``email``, ``wechat``, ``identifier``), compared after NFKC in any letter case.
+
+    A phone counts when a number of the reason, its spaces, dashes, dots, slashes and brackets
+    left out, is the phone with or without its country code; an e-mail when the reason holds
+    the whole address; a name, WeChat id or identifier when it stands as whole words (a name
+    in Chinese characters, of two or more, anywhere: such text has no spaces between words).
+    """
+    text = " ".join(unicodedata.normalize("NFKC", reason).casefold().split())
+    numbers = set(re.findall(r"\d+", re.sub(r"(?<=\d)[\s\-./()\u2010-\u2015]+(?=\d)", "", text)))
     found: set[str] = set()
 
-    def holds(value: str | None, least: int) -> bool:
-        value = (value or "").strip().casefold()
-        return len(value) >= least and value in text
+    def said(value: str | None, least: int) -> bool:
+        value = " ".join(unicodedata.normalize("NFKC", value or "").casefold().split())
+        if len(value) < least:
+            return False
+        if value.isascii():
+            return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text) is not None
+        return value in text
 
     def dialled(phone: str) -> bool:
         digits = "".join(c for c in phone if c.isdigit())
-        numbers = {digits[k:] for k in range(4) if len(digits) - k >= 7}
-        return any(number in run for number in numbers for run in runs)
+        return any(digits[k:] in numbers for k in range(4) if len(digits) - k >= 7)
 
-    if holds(customer.name, 2):
+    if said(customer.name, 2):
         found.add("name")
-    if any(holds(getattr(ident, "value", None), 4) for ident in customer.identifiers):
+    if any(said(getattr(ident, "value", None), 4) for ident in customer.identifiers):
         found.add("identifier")
     for contact in customer.contacts:
-        if holds(contact.name, 2):
+        if said(contact.name, 2):
             found.add("name")
-        if holds(contact.wechat, 4):
+        if said(contact.wechat, 4):
             found.add("wechat")
-        if any(holds(email, 4) for email in contact.emails):
+        if any(said(email, 4) for email in contact.emails):
             found.add("email")
         if any(dialled(phone) for phone in contact.phones):
             found.add("phone")
@@ -220,6 +228,7 @@ class PrivacyService:
         with self._context.unit() as unit:
             row = self._records.live_row(unit, customer_id)
             unit.authorize(actor, Action.ERASE, Resource.of(row), at=now)
+            self._check_reason(unit, row, reason)
             actions = self.erase_in(unit, row, actor_id=actor.id, reason=reason, now=now)
             unit.commit()
         _log.info("customer %s erased (%d erasure actions)", row.id, len(actions))
@@ -230,6 +239,22 @@ class PrivacyService:
             reason=reason,
             actions=tuple(actions),
         )
+
+    def _check_reason(self, unit: Unit, row: CustomerRow, reason: str) -> None:
+        """Refuse a reason that repeats the customer's own personal data (the audit log keeps
+        it after the erasure)."""
+        if row.state == "erased":
+            return
+        try:
+            customer = self._records.customer(unit, row)
+        except Erased:
+            return
+        named = subject_in_reason(reason, customer)
+        if named:
+            raise ValueError(
+                f"reason must not hold the customer's personal data (it names their "
+                f"{', '.join(named)}): the audit log keeps the reason after the erasure"
+            )
 
     def _close_work(self, unit: Unit, customer_id: str, now: datetime) -> tuple[int, int]:
         """Close the erased customer's open cases and tasks (they leave the due lists; their
@@ -266,12 +291,6 @@ class PrivacyService:
             except Erased:  # the key is already gone (an interrupted erasure)
                 pass
             else:
-                named = subject_in_reason(reason, customer)
-                if named:
-                    raise ValueError(
-                        f"reason must not hold the customer's personal data (it names their "
-                        f"{', '.join(named)}): the audit log keeps the reason after the erasure"
-                    )
                 actions.extend(
                     ErasureAction(target=path, action="shredded")
                     for path in self._records.personal_paths(customer)

@@ -60,3 +60,51 @@ def test_short_or_unrelated_numbers_are_not_taken_for_a_phone(registry: Registry
     assert subject_in_reason("ticket 8000, order 138", record) == []
     assert subject_in_reason("张三 called", record) == []  # another, shorter name
     assert subject_in_reason("00138000", record) == []  # seven digits of it, not the number
+
+
+def someone(registry: Registry, name: str, phone: str = "13800138000", **contact: Any) -> Any:
+    made = registry.customers.intake(
+        {"kind": "individual", "name": name, "contacts": [{"phones": [phone], **contact}]},
+        actor=DPO,
+        allow_duplicates=True,
+    )
+    return registry.customers.get(made.id, actor=DPO)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Li", "client asked for deletion under PIPL art. 47"),
+        ("An", "customer request, handled by legal team; anonymise"),
+        ("Ed", "requested by customer; confirmed"),
+        ("张三丰", "retention r-1|contract_end|anonymise|2026-01-15T00:00:00Z"),
+    ],
+)
+def test_ordinary_words_and_dates_are_not_taken_for_the_customer(
+    registry: Registry, name: str, reason: str
+) -> None:
+    assert subject_in_reason(reason, someone(registry, name)) == []
+
+
+def test_a_date_and_time_is_not_taken_for_a_phone(registry: Registry) -> None:
+    customer = someone(registry, "Anna Schmidt", phone="+1 202 601 1500")
+    assert subject_in_reason("request received 2026-03-02 09:30, ticket 88231", customer) == []
+    assert subject_in_reason("call back on (202) 601-1500", customer) == ["phone"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        ("来电 １３８００１３８０００", "phone"),  # full-width digits
+        ("from 138/0013/8000", "phone"),
+        ("from 138–0013–8000", "phone"),  # en dashes
+        ("ANNA  SCHMIDT asked", "name"),  # other case, two spaces
+        ("Ａｎｎａ Ｓｃｈｍｉｄｔ asked", "name"),  # full-width letters
+        ("mail from anna.s＠example.com", "email"),  # full-width at sign
+    ],
+)
+def test_other_writings_of_the_customers_data_are_found(
+    registry: Registry, reason: str, kind: str
+) -> None:
+    customer = someone(registry, "Anna Schmidt", emails=["anna.s@example.com"])
+    assert kind in subject_in_reason(reason, customer)
