@@ -297,8 +297,9 @@ _BIDI: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069
 
 def _breaks_a_line(char: str) -> bool:
     """A control character, a line or paragraph separator, or a format character (bidi
-    controls, zero-width characters, a byte order mark)."""
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf")
+    controls, zero-width spaces, a byte order mark) but the zero-width joiner and non-joiner
+    that Persian and Indic names need."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf") and char not in "\u200c\u200d"
 
 
 def single_line() -> Validator:

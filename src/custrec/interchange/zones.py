@@ -64,7 +64,7 @@ def calendar_zone(zone: tzinfo) -> str | None:
         return None
     seconds = int(offset.total_seconds())
     hours, rest = divmod(abs(seconds), 3600)
-    if rest or hours > 14:
+    if rest or hours > (14 if seconds > 0 else 12):  # the Etc zones run from -14 to +12
         return None
     return f"Etc/GMT{'-' if seconds > 0 else '+'}{hours}"
 

@@ -230,5 +230,7 @@ def test_a_whole_hour_offset_counts_days_as_its_etc_zone_does(hours: int, at: da
 
 def test_an_offset_no_iana_zone_has_leaves_the_days_in_utc() -> None:
     assert calendar_zone(parse_zone("+05:30")) is None
+    assert calendar_zone(parse_zone("-13:00")) is None  # no Etc/GMT+13
+    assert calendar_zone(parse_zone("+14:00")) == "Etc/GMT-14"
     assert calendar_zone(parse_zone("UTC")) is None
     assert calendar_zone(parse_zone("Asia/Kolkata")) == "Asia/Kolkata"

@@ -42,7 +42,10 @@ def test_a_line_break_control_or_format_character_is_refused_in_one_line_fields(
 def test_a_one_line_value_is_accepted_exactly_when_it_has_no_such_character(text: str) -> None:
     import unicodedata
 
-    bad = any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+    bad = any(
+        unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d"
+        for c in text
+    )
     try:
         checked = entered(name=text)
     except ValueError:
@@ -50,6 +53,10 @@ def test_a_one_line_value_is_accepted_exactly_when_it_has_no_such_character(text
     else:
         assert not bad
         assert checked["name"] == text
+
+
+def test_a_persian_name_with_a_zero_width_non_joiner_is_one_line(registry: Registry) -> None:
+    assert entered(name="شرکت\u200cها")["name"] == "شرکت\u200cها"
 
 
 def test_a_note_may_hold_lines_and_tabs_and_crlf_is_taken_as_lf(registry: Registry) -> None:
