@@ -77,10 +77,8 @@ class WriterGate:
             self._forget_parent()
         if not self._thread_lock.acquire(timeout=timeout):
             return False
-        if fcntl is None:  # pragma: no cover - Windows
-            return True
         try:
-            if self._take(deadline):
+            if fcntl is None or self._take(deadline):  # no fcntl (Windows): the thread lock only
                 return True
         except BaseException:
             self._thread_lock.release()
@@ -97,8 +95,10 @@ class WriterGate:
         lock only wakes the writer, so a release it did not consume (the writer left by its
         timeout or an exception just as the thread handed over) wakes the next one early, and
         that one goes back to sleep. Whatever ends the wait, an exception included (a
-        ``KeyboardInterrupt`` at any point), the process keeps no flock for a writer that left
-        and no later wait blocks on a hand-off that will not come."""
+        ``KeyboardInterrupt`` while it sleeps or as it wakes), the process keeps no flock for a
+        writer that left and no later wait blocks on a hand-off that will not come. (A signal
+        between two other statements of the gate can still leave the flock held until this
+        process writes again: Python runs handlers between any two bytecodes.)"""
         fd = self._descriptor()
         try:
             with self._mutex:
@@ -130,23 +130,20 @@ class WriterGate:
             raise
 
     def _ask_thread(self) -> None:
-        """Ask the waiting thread (under ``_mutex``) to block in ``flock``, starting it when
-        there is none."""
-        self._blocking = True
-        self._request.release()
+        """Ask the waiting thread (under ``_mutex``) to block in ``flock``, starting it first
+        when there is none (it waits for the request), so that a failure or an interruption
+        while starting it leaves no request without a thread."""
         if self._waiter is None:
-            self._waiter = threading.Thread(
+            waiter = threading.Thread(
                 target=self._serve,
                 args=(self._request,),
                 name="custrec-sqlite-gate",
                 daemon=True,
             )
-            try:
-                self._waiter.start()
-            except BaseException:  # no thread to ask: the next writer tries again
-                self._retire()
-                self._blocking = False
-                raise
+            waiter.start()
+            self._waiter = waiter
+        self._blocking = True
+        self._request.release()
 
     def _serve(self, request: threading.Lock) -> None:
         """The waiting thread: when asked (``request`` released), block in ``flock`` and hand
@@ -190,10 +187,12 @@ class WriterGate:
         """Let the next writer in."""
         try:
             with self._mutex:
-                if fcntl is not None and self._held and self._pid == os.getpid():
-                    assert self._fd is not None
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                self._held = False
+                try:
+                    if fcntl is not None and self._held and self._pid == os.getpid():
+                        assert self._fd is not None
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                finally:
+                    self._held = False
         finally:
             self._thread_lock.release()
 
