@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from custrec.matching import StrongKey
 from custrec.security import Action, Actor, Resource
-from custrec.services._records import Records
+from custrec.services._records import Records, service_parts
 from custrec.services.context import Context, check_actor
 from custrec.services.results import IdentifyResult
 
@@ -91,7 +91,5 @@ def identify_for_import(
     looked_up: dict[StrongKey, tuple[str, ...]],
 ) -> IdentifyResult:
     """:func:`identify` for ``service`` (``registry.customers``), filling ``looked_up``."""
-    from custrec.services._presealed import _parts
-
-    context, records = _parts(service)
+    context, records = service_parts(service)
     return identify(context, records, keys, actor=actor, ids=ids, looked_up=looked_up)

@@ -58,9 +58,10 @@ from custrec.services._records import (
     customer_facts,
     customer_row,
     match_keys,
+    service_parts,
     stored_form,
 )
-from custrec.services.context import Context, check_actor, check_optional_reason
+from custrec.services.context import check_actor, check_optional_reason
 from custrec.services.results import BulkResult
 from custrec.storage import CustomerRow, HistoryRecord, Store, WrappedKey, _packed
 from custrec.storage._bulk import all_or_nothing
@@ -287,14 +288,6 @@ _ISSUED: Final[weakref.WeakKeyDictionary[object, _Tickets]] = weakref.WeakKeyDic
 _ISSUING: Final = threading.Lock()
 
 
-def _parts(service: object) -> tuple[Context, Records]:
-    context = getattr(service, "_context", None)
-    records = getattr(service, "_records", None)
-    if not isinstance(context, Context) or not isinstance(records, Records):
-        raise TypeError("expected a registry's customer service")
-    return context, records
-
-
 def _left_behind(key_store: Store, customer_ids: Sequence[str]) -> dict[str, WrappedKey]:
     """The keys a separate key store already holds for some of ``customer_ids`` (an
     interrupted run committed them, not their rows), in one read."""
@@ -328,7 +321,7 @@ def _reusable(
 
 def registry_clock(service: object) -> Callable[[], datetime]:
     """The registry's clock (UTC), as intake reads it, for ``service`` (``registry.customers``)."""
-    context, _ = _parts(service)
+    context, _ = service_parts(service)
     return context.now
 
 
@@ -336,7 +329,7 @@ def presealer(service: object, *, actor: Actor, review: bool | None = None) -> P
     """A presealer for ``service`` (``registry.customers``) and ``actor``, or ``None`` when the
     registry does not encrypt with data keys kept in its own store (see the module docs)."""
     actor = check_actor(actor)
-    context, _ = _parts(service)
+    context, _ = service_parts(service)
     codec = context.codec
     if (
         not isinstance(codec, EncryptingCodec)
@@ -381,7 +374,7 @@ def intake_presealed(
     the caller computed already, reused when the index keys are still the same."""
     actor = check_actor(actor)
     reason = check_optional_reason(reason)
-    context, records = _parts(service)
+    context, records = service_parts(service)
     tickets = _ISSUED.get(service)
     if tickets is None or not all(tickets.trusts(item, actor.id) for item in items):
         raise ValueError("a presealed customer was not made by this registry for this actor")

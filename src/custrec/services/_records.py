@@ -50,6 +50,7 @@ __all__ = [
     "holds_customer",
     "is_personal",
     "matched",
+    "service_parts",
 ]
 
 MASKED: Final = "***"
@@ -857,3 +858,14 @@ def _state_of(values: Any, name: str) -> RecordState:
         return RecordState(str(value))
     except ValueError:
         raise StorageError(f"a state change in the history holds no state {name!r}") from None
+
+
+def service_parts(service: object) -> tuple[Context, Records]:
+    """The context and records of ``service`` (``registry.customers``), for the private
+    modules that work beside it (presealed intake, the import's identity look-up);
+    ``TypeError`` for anything else."""
+    context = getattr(service, "_context", None)
+    records = getattr(service, "_records", None)
+    if not isinstance(context, Context) or not isinstance(records, Records):
+        raise TypeError("expected a registry's customer service")
+    return context, records
