@@ -26,6 +26,7 @@ from custrec.backends._memory_work import MemoryChanges, MemoryWork, reindex_wor
 from custrec.errors import DuplicateKey, NotFound, StorageError, VersionConflict
 from custrec.grading import ActivitySummary
 from custrec.storage import checks
+from custrec.storage.closing import run_close_hooks
 from custrec.storage.types import (
     ActivityRow,
     AuditRecord,
@@ -887,6 +888,7 @@ class MemoryStore:
 
     def close(self) -> None:
         """Mark the store closed; later transactions raise ``StorageError``."""
+        run_close_hooks(self)
         self._closed = True
 
     def __repr__(self) -> str:

@@ -96,6 +96,7 @@ from custrec.backends._postgres.workflow import _ChangeTable, _WorkTable
 from custrec.backends._sql.session import ACTIVE, SQLSession, enter_once, reads, writes
 from custrec.errors import StorageError
 from custrec.storage import Capabilities, Session, Store, WrappedKey
+from custrec.storage.closing import run_close_hooks
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "PostgresMigration", "PostgresStore"]
 
@@ -881,6 +882,7 @@ class PostgresStore:
         borrowed, go back to the application's pool); their further operations raise
         ``StorageError``.
         """
+        run_close_hooks(self)
         with self._lock:
             if self._closed:
                 return

@@ -48,6 +48,7 @@ from custrec.backends._sqlite.tables import (
 from custrec.backends._sqlite.workflow import _ChangeTable, _WorkTable
 from custrec.errors import BackupError, NotFound, StorageError
 from custrec.storage import Capabilities, Session, Store
+from custrec.storage.closing import run_close_hooks
 
 __all__ = [
     "MIGRATIONS",
@@ -617,6 +618,7 @@ class SQLiteStore:
         Connections held by sessions still open elsewhere close when those sessions end; their
         further operations raise ``StorageError``.
         """
+        run_close_hooks(self)
         with self._lock:
             if self._closed:
                 return

@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 from custrec.model.ids import new_id
+from custrec.storage.closing import on_close
 from custrec.storage.protocols import Session, Store
 from custrec.storage.types import CustomerRow
 from custrec.testing._contracts.common import _refused, _StoreFixtures
@@ -263,6 +264,20 @@ class UnitOfWorkContract(_StoreFixtures):
     def test_close_is_idempotent(self, store: Store) -> None:
         store.close()
         store.close()
+
+    def test_close_runs_the_close_hooks_first_and_once(self, store: Store) -> None:
+        seen: list[bool] = []
+
+        def deferred_write() -> None:  # as a registry writes the audit head it deferred
+            with writing(store) as s:
+                s.meta.put("kit.closing", b"written")
+            with reading(store) as s:
+                seen.append(s.meta.get("kit.closing") == b"written")
+
+        on_close(store, deferred_write)
+        store.close()
+        store.close()
+        assert seen == [True], "close() must call run_close_hooks(self) first, while it works"
 
     def test_committed_writes_survive_reopening(
         self, store: Store, request: pytest.FixtureRequest
