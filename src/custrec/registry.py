@@ -61,7 +61,7 @@ from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
-from custrec.services.audit_head import AuditHead, audit_head_for
+from custrec.services.audit_head import HEAD_INTERVAL, AuditHead, audit_head_for, deferred
 from custrec.services.auditing import AuditService
 from custrec.services.backups import BackupService
 from custrec.services.cases import CaseService
@@ -107,7 +107,9 @@ class Registry:
     :class:`~custrec.errors.KeyringMismatch` before anything is written when it is not.
 
     ``audit_head`` keeps the signed head of the audit chain outside the store (default: in the
-    key store when there is one; a file path, or any :class:`~custrec.services.AuditHead`).
+    key store when there is one; a file path, or any :class:`~custrec.services.AuditHead`);
+    commits within ``audit_head_interval`` seconds of the head's last write move it once, at
+    most that much later (``0``: after every commit; see ``docs/security.md``).
     ``policy`` decides who may do what (default :class:`~custrec.security.RoleBasedPolicy`);
     ``rules`` replaces the default validation rules; ``clock`` (returning aware datetimes) is
     injected for deterministic tests; ``region`` is the default phone region;
@@ -158,6 +160,7 @@ class Registry:
         matching: MatchConfig | None = None,
         review_intake: bool = False,
         workflow: WorkflowSettings | None = None,
+        audit_head_interval: float = HEAD_INTERVAL,
     ) -> None:
         if matching is not None and not isinstance(matching, MatchConfig):
             raise TypeError("matching must be a custrec.matching.MatchConfig")
@@ -187,6 +190,7 @@ class Registry:
             opened_key_store = open_keyed(store, keyring, key_store)
             codec = EncryptingCodec(keyring, key_store=opened_key_store)
             head = audit_head_for(audit_head, opened_key_store)
+            head = deferred(head, audit_head_interval, store, opened_key_store)
         context = Context(
             store=store,
             codec=codec,

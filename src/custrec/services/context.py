@@ -47,7 +47,7 @@ from custrec.security import (
     Resource,
 )
 from custrec.services._custom import FieldCache
-from custrec.services.audit_head import AuditHead
+from custrec.services.audit_head import AuditHead, head_failed, head_refused
 from custrec.storage import (
     AuditRecord,
     ChangeEvent,
@@ -736,16 +736,7 @@ class Context:
         try:
             moved = self.head.advance(self.chain._checkpoint_appended(newest), extends=extends)
         except (StorageError, OSError) as exc:
-            warnings.warn(
-                f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, 3
-            )
+            head_failed(exc, 3)
             return
         if not moved:
-            warnings.warn(
-                "custrec: the audit log no longer holds the entry its head names (entries were "
-                "deleted or altered, or the store was restored from a backup); the head stays "
-                "there and verify() reports it: after investigating, acknowledge with "
-                "registry.audit.reset_head()",
-                AuditIntegrityWarning,
-                3,
-            )
+            head_refused(3)

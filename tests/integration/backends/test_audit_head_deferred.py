@@ -1,0 +1,275 @@
+"""The audit head is written at most every ``audit_head_interval`` seconds (issue 18).
+
+Commits that follow each other closely move the head once: the first after a quiet spell is
+written at once, the others wait in memory and are written by the next advance that is due, by a
+timer, before anything reads the head (``verify``), when the store closes and at exit. Nothing
+here waits on a guessed pause: the timer test waits on the recorded head itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from custrec import Actor, KeyRing, MemoryStore, Registry, SQLiteStore
+from custrec.errors import StorageError
+from custrec.security import Checkpoint
+from custrec.security.keys import generate_key_file
+from custrec.services import FileAuditHead, StoreAuditHead, audit_head
+from custrec.services.audit_head import HEAD_INTERVAL
+from custrec.storage import Store
+
+ADMIN = Actor(id="admin", roles={"admin", "unmask"})
+AUDITOR = Actor(id="aud", roles={"auditor"})
+LONG = 60.0  # the longest interval, which no test outlives: what waits is written on demand
+
+
+def person(n: int) -> dict[str, object]:
+    return {"kind": "individual", "name": f"顾{n}", "contacts": [{"phones": [f"1350000{n:04d}"]}]}
+
+
+class CountingHead:
+    """An AuditHead in memory that counts its writes (and can be told to fail)."""
+
+    def __init__(self) -> None:
+        self.recorded: Checkpoint | None = None
+        self.writes = 0
+        self.fail = False
+
+    def read(self) -> Checkpoint | None:
+        return self.recorded
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        if self.fail:
+            raise StorageError("the head's disk is gone")
+        self.writes += 1
+        if self.recorded is not None and self.recorded.seq >= checkpoint.seq:
+            return True
+        if self.recorded is not None and not extends(self.recorded):
+            return False
+        self.recorded = checkpoint
+        return True
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        self.recorded = checkpoint
+
+
+def keyed(store: Store, head: CountingHead, interval: float) -> Registry:
+    return Registry(
+        store, keyring=KeyRing.generate(), audit_head=head, audit_head_interval=interval
+    )
+
+
+def newest_seq(store: Store) -> int:
+    with store.transaction(readonly=True) as session:
+        last = session.audit.last()
+    assert last is not None
+    return last.seq
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = SQLiteStore(tmp_path / "crm.sqlite")
+    else:
+        from custrec.backends.postgres import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        opened = PostgresStore(dsn, schema=request.getfixturevalue("postgres_schema"))
+    yield opened
+    opened.close()
+
+
+def test_commits_within_the_interval_move_the_head_once(store: Store) -> None:
+    head = CountingHead()
+    registry = Registry(
+        store, keyring=KeyRing.generate(), audit_head=head, audit_head_interval=LONG
+    )
+    first = registry.customers.intake(person(0), actor=ADMIN)
+    assert head.writes == 1  # the first commit after a quiet spell: at once
+    for n in range(1, 6):
+        registry.customers.intake(person(n), actor=ADMIN)
+        registry.customers.get(first.id, actor=ADMIN)
+    assert head.writes == 1
+    assert head.recorded is not None and head.recorded.seq < newest_seq(store)
+    assert registry.audit.verify(actor=AUDITOR).ok  # reading the head writes what waited
+    assert head.writes == 2
+
+
+def test_an_interval_of_zero_writes_the_head_after_every_commit(store: Store) -> None:
+    head = CountingHead()
+    registry = keyed(store, head, 0)
+    for n in range(4):
+        registry.customers.intake(person(n), actor=ADMIN)
+        assert head.recorded is not None and head.recorded.seq == newest_seq(store)
+    assert head.writes >= 4
+
+
+def test_the_timer_writes_what_waits_within_the_interval(store: Store) -> None:
+    head = CountingHead()
+    registry = Registry(
+        store, keyring=KeyRing.generate(), audit_head=head, audit_head_interval=0.05
+    )
+    for n in range(5):
+        registry.customers.intake(person(n), actor=ADMIN)
+    newest = newest_seq(store)
+    deadline = time.monotonic() + 30
+    while head.recorded is None or head.recorded.seq < newest:  # the state the timer moves
+        assert time.monotonic() < deadline, "the timer did not write the waiting head in 30 s"
+        time.sleep(0.005)
+    assert head.recorded.seq == newest
+
+
+def test_entries_deleted_while_the_head_waits_are_reported_as_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "crm.sqlite"
+    with SQLiteStore(path) as store:
+        registry = Registry(store, keyring=KeyRing.generate(), audit_head_interval=LONG)
+        for n in range(5):
+            registry.customers.intake(person(n), actor=ADMIN)
+        with sqlite3.connect(path) as conn:  # an attacker with the database file
+            conn.execute("DROP TRIGGER audit_no_delete")
+            conn.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) FROM audit) - 3")
+        result = registry.audit.verify(actor=AUDITOR)
+        assert not result.ok and result.problem == "truncated"
+
+
+def test_closing_the_store_writes_the_waiting_head(tmp_path: Path) -> None:
+    path = tmp_path / "crm.sqlite"
+    ring = KeyRing.generate()
+    store = SQLiteStore(path)
+    registry = Registry(store, keyring=ring, audit_head_interval=LONG)
+    for n in range(4):
+        registry.customers.intake(person(n), actor=ADMIN)
+    newest = newest_seq(store)
+    store.close()
+    with SQLiteStore(path) as reopened:
+        assert reopened.key_store is not None
+        recorded = StoreAuditHead(reopened.key_store).read()
+    assert recorded is not None and recorded.seq == newest
+
+
+def test_closing_any_builtin_store_writes_the_waiting_head(store: Store) -> None:
+    head = CountingHead()
+    registry = Registry(
+        store, keyring=KeyRing.generate(), audit_head=head, audit_head_interval=LONG
+    )
+    for n in range(3):
+        registry.customers.intake(person(n), actor=ADMIN)
+    newest = newest_seq(store)
+    assert head.recorded is not None and head.recorded.seq < newest
+    store.close()
+    assert head.recorded.seq == newest
+
+
+def test_the_exit_of_the_process_writes_the_waiting_head(tmp_path: Path) -> None:
+    path, keys = tmp_path / "crm.sqlite", tmp_path / "keys.json"
+    generate_key_file(keys)
+    script = textwrap.dedent(
+        f"""
+        from custrec import Actor, KeyRing, Registry, SQLiteStore
+        ring = KeyRing.from_file({str(keys)!r})
+        store = SQLiteStore({str(path)!r})  # never closed
+        registry = Registry(store, keyring=ring, audit_head_interval={LONG})
+        actor = Actor(id="admin", roles={{"admin"}})
+        for n in range(4):
+            phones = {{"phones": [f"135000{{n:05d}}"]}}
+            record = {{"kind": "individual", "name": f"顾{{n}}", "contacts": [phones]}}
+            registry.customers.intake(record, actor=actor)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, timeout=120)
+    with SQLiteStore(path) as store:
+        newest = newest_seq(store)
+        assert store.key_store is not None
+        recorded = StoreAuditHead(store.key_store).read()
+    assert recorded is not None and recorded.seq == newest
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_leaves_its_parents_waiting_head_to_the_parent(tmp_path: Path) -> None:
+    head_path = tmp_path / "head.json"
+    with SQLiteStore(tmp_path / "crm.sqlite") as store:
+        registry = Registry(
+            store, keyring=KeyRing.generate(), audit_head=head_path, audit_head_interval=LONG
+        )
+        for n in range(3):
+            registry.customers.intake(person(n), actor=ADMIN)
+        before = FileAuditHead(head_path).read()
+        assert before is not None and before.seq < newest_seq(store)
+        pid = os.fork()
+        if pid == 0:  # the child runs custrec's exit handler, as its normal exit would
+            try:
+                audit_head._flush_live()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        after_child = FileAuditHead(head_path).read()
+        assert after_child is not None and after_child.seq == before.seq
+        newest = newest_seq(store)
+    recorded = FileAuditHead(head_path).read()  # the parent wrote it when its store closed
+    assert recorded is not None and recorded.seq == newest
+
+
+def test_a_head_that_cannot_be_written_warns_when_it_is_due(store: Store) -> None:
+    head = CountingHead()
+    registry = Registry(
+        store, keyring=KeyRing.generate(), audit_head=head, audit_head_interval=LONG
+    )
+    registry.customers.intake(person(0), actor=ADMIN)
+    registry.customers.intake(person(1), actor=ADMIN)  # waits
+    head.fail = True
+    with pytest.warns(RuntimeWarning, match="audit head could not be advanced"):
+        assert registry.audit.verify(actor=AUDITOR).ok  # against the head written before
+    head.fail = False  # the next write covers what failed
+    before = newest_seq(store)  # the first verification's own entry included
+    assert registry.audit.verify(actor=AUDITOR).ok
+    assert head.recorded is not None and head.recorded.seq == before
+
+
+@pytest.mark.filterwarnings("ignore::custrec.errors.AuditIntegrityWarning")  # the refusals
+def test_a_log_cut_below_the_recorded_head_while_an_advance_waits_never_verifies(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "crm.sqlite"
+    head = CountingHead()
+    with SQLiteStore(path) as store:
+        registry = keyed(store, head, LONG)
+        registry.customers.intake(person(0), actor=ADMIN)
+        recorded = head.recorded
+        assert recorded is not None
+        registry.customers.intake(person(1), actor=ADMIN)  # waits
+        with sqlite3.connect(path) as conn:  # the recorded head's entry goes, and more
+            conn.execute("DROP TRIGGER audit_no_delete")
+            conn.execute("DELETE FROM audit WHERE seq >= ?", (recorded.seq,))
+        for n in range(2, 5):
+            registry.customers.intake(person(n), actor=ADMIN)  # the log grows again
+        results = [registry.audit.verify(actor=AUDITOR) for _ in range(3)]
+    assert all(r.problem in {"truncated", "checkpoint_mismatch"} for r in results)
+
+
+@pytest.mark.parametrize("interval", [-0.1, 60.5, float("nan"), float("inf")])
+def test_an_interval_outside_zero_to_sixty_seconds_is_refused(interval: float) -> None:
+    with pytest.raises(ValueError, match="audit_head_interval"):
+        Registry(MemoryStore(), keyring=KeyRing.generate(), audit_head_interval=interval)
+
+
+@pytest.mark.parametrize("interval", ["0.05", True, None])
+def test_an_interval_that_is_not_a_number_is_refused(interval: object) -> None:
+    with pytest.raises(TypeError, match="audit_head_interval"):
+        Registry(MemoryStore(), keyring=KeyRing.generate(), audit_head_interval=interval)  # type: ignore[arg-type]
+
+
+def test_the_default_interval_is_fifty_milliseconds() -> None:
+    assert HEAD_INTERVAL == 0.05
