@@ -50,18 +50,20 @@ from __future__ import annotations
 import os
 import warnings
 
+from custrec._checks import check, number_range
 from custrec.consent import PURPOSES, Jurisdiction, NoticeHistory, PurposeCatalogue
 from custrec.errors import PlaintextStorageWarning
 from custrec.matching import MatchConfig
 from custrec.retention import RetentionSchedule
 from custrec.security import AccessPolicy, KeyRing, RoleBasedPolicy
+from custrec.services._deferred_head import deferred
 from custrec.services._lifecycle import Lifecycle
 from custrec.services._opening import open_keyed, open_plaintext
 from custrec.services._records import Records
 from custrec.services._work import WorkRecords
 from custrec.services.activities import ActivityService
 from custrec.services.aggregates import ReportService
-from custrec.services.audit_head import HEAD_INTERVAL, AuditHead, audit_head_for, deferred
+from custrec.services.audit_head import HEAD_INTERVAL, AuditHead, audit_head_for
 from custrec.services.auditing import AuditService
 from custrec.services.backups import BackupService
 from custrec.services.cases import CaseService
@@ -164,6 +166,7 @@ class Registry:
     ) -> None:
         if matching is not None and not isinstance(matching, MatchConfig):
             raise TypeError("matching must be a custrec.matching.MatchConfig")
+        check("audit_head_interval", audit_head_interval, number_range(0, 60))
         if workflow is not None and not isinstance(workflow, WorkflowSettings):
             raise TypeError("workflow must be a custrec.workflow.WorkflowSettings")
         if retention is not None and not isinstance(retention, RetentionSchedule):

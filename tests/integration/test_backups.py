@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import secrets
 import sqlite3
@@ -37,6 +38,7 @@ from custrec.errors import (
 )
 from custrec.services import BackupReceipt, restore_backup
 from custrec.services import backups as backups_module
+from custrec.services.audit_head import META_HEAD
 from custrec.storage import Capabilities, Session
 
 ADMIN = Actor(id="ops", roles={"admin", "unmask", "erase"})
@@ -178,6 +180,22 @@ def test_the_key_store_is_copied_only_when_asked_into_a_file_of_its_own(
         assert conn.execute("SELECT count(*) FROM data_keys").fetchone()[0] == 1
     with sqlite3.connect(tmp_path / "night.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM data_keys").fetchone()[0] == 0
+
+
+def test_the_copied_key_store_holds_the_head_of_every_commit_before_the_copy(
+    db: Path, ring: KeyRing, tmp_path: Path
+) -> None:
+    with SQLiteStore(db) as store:
+        registry = Registry(store, keyring=ring, audit_head_interval=60)  # commits' heads wait
+        for n in range(3):
+            registry.customers.intake(person(n), actor=CLERK)
+        receipt = registry.backups.backup(tmp_path / "night.sqlite", actor=ADMIN, include_keys=True)
+    assert receipt.keys_path is not None
+    with sqlite3.connect(receipt.keys_path) as conn:
+        (value,) = conn.execute("SELECT value FROM meta WHERE name = ?", (META_HEAD,)).fetchone()
+    with sqlite3.connect(db) as conn:  # the live log, ending with the backup's own entry
+        (newest,) = conn.execute("SELECT max(seq) FROM audit").fetchone()
+    assert json.loads(value)["seq"] == newest
 
 
 def test_an_existing_file_is_replaced_only_when_asked(

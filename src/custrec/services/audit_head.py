@@ -3,19 +3,15 @@
 After commits that appended audit entries the registry records a checkpoint of the newest
 entry as the *head* (:class:`AuditHead`): in the key store (:class:`StoreAuditHead`, the default
 when the registry has one) or in a file (:class:`FileAuditHead`), at most every
-:data:`HEAD_INTERVAL` seconds (:class:`DeferredHead`). Verification checks the log against it,
-so deleting the newest entries is detected.
+:data:`HEAD_INTERVAL` seconds (``custrec.services._deferred_head``). Verification checks the
+log against it, so deleting the newest entries is detected.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import threading
-import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +20,6 @@ from typing import Final, Protocol, cast
 from custrec.errors import AuditIntegrityWarning, StorageError
 from custrec.security import Checkpoint
 from custrec.storage import AuditQueue, Session, Store
-from custrec.storage.closing import on_close
 
 try:  # POSIX: serialise processes advancing one file head
     import fcntl
@@ -38,7 +33,6 @@ __all__ = [
     "FileAuditHead",
     "StoreAuditHead",
     "audit_head_for",
-    "deferred",
 ]
 
 META_HEAD: Final = "custrec.audit_head"
@@ -195,22 +189,6 @@ def audit_head_for(
     return given
 
 
-def deferred(head: AuditHead | None, interval: float, *stores: Store | None) -> AuditHead | None:
-    """``head`` written at most every ``interval`` seconds (:class:`DeferredHead`, flushed
-    when one of ``stores`` closes), or as it is when ``interval`` is ``0`` or there is no head."""
-    if isinstance(interval, bool) or not isinstance(interval, int | float):
-        raise TypeError("audit_head_interval must be a number of seconds")
-    if not 0 <= interval <= 60:
-        raise ValueError("audit_head_interval must be between 0 and 60 seconds")
-    if head is None or interval == 0:
-        return head
-    wrapped = DeferredHead(head, float(interval))
-    for store in stores:
-        if store is not None:
-            on_close(store, wrapped.close)
-    return wrapped
-
-
 def head_refused(stacklevel: int) -> None:
     """Warn that the head was not moved: the log no longer holds the entry it names."""
     warnings.warn(
@@ -228,166 +206,3 @@ def head_failed(exc: Exception, stacklevel: int) -> None:
     warnings.warn(
         f"custrec: the audit head could not be advanced ({exc})", RuntimeWarning, stacklevel + 1
     )
-
-
-_Advance = tuple[Checkpoint, Callable[[Checkpoint], bool]]
-
-
-class DeferredHead:
-    """An :class:`AuditHead` that records the newest checkpoint at most every ``interval``
-    seconds: the first advance after a quiet spell is written at once; those that follow
-    within ``interval`` wait in memory and are written together, by the next advance due or
-    by a timer thread, at most ``interval`` later. :meth:`read` and :meth:`replace` write what
-    waits first, and so do closing the store (:func:`custrec.storage.closing.run_close_hooks`)
-    and the interpreter's exit. A process that dies meanwhile leaves the head behind by what
-    waited (see ``docs/security.md``).
-
-    Of the advances that waited, the newest is written, checked by its own ``extends`` exactly
-    as it would have been at once: whether the log still holds the recorded head's entry.
-    """
-
-    def __init__(self, inner: AuditHead, interval: float) -> None:
-        self.inner = inner
-        self.interval = interval
-        self._cond = threading.Condition()
-        self._pending: _Advance | None = None
-        self._written = -interval  # time.monotonic() of the last write begun
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        _live.add(self)
-
-    def __repr__(self) -> str:
-        return f"DeferredHead({self.inner!r}, interval={self.interval})"
-
-    def read(self) -> Checkpoint | None:
-        self.flush()
-        return self.inner.read()
-
-    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
-        with self._cond:
-            pending = self._pending
-            if pending is None or checkpoint.seq > pending[0].seq:
-                # the newest advance with its own check: an older one's ``extends`` may know
-                # the recorded head's entry from before the log was cut (and the newest
-                # checkpoint then names an entry of the log grown again)
-                pending = (checkpoint, extends)
-            self._pending = pending
-            now = time.monotonic()
-            if not self._closed and now - self._written < self.interval:
-                self._arm()
-                return True
-            self._written = now
-        return self._write(pending)
-
-    def replace(self, checkpoint: Checkpoint) -> None:
-        with self._cond:
-            self._pending = None
-        self.inner.replace(checkpoint)
-
-    def flush(self) -> None:
-        """Write the checkpoint that waits, if any, now (in this thread); warn as the
-        registry does when it cannot be written or the log lost the head's entry."""
-        with self._cond:
-            pending = self._pending
-            if pending is None:
-                return
-            self._written = time.monotonic()
-        self._write_warning(pending, 3)
-
-    def close(self) -> None:
-        """Write what waits, and from now on write every advance at once (the store is
-        closing)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self.flush()
-
-    def _write(self, pending: _Advance) -> bool:
-        """Record ``pending``, then forget it unless a newer checkpoint came meanwhile (also
-        when the write raised: the next advance covers it)."""
-        try:
-            return self.inner.advance(pending[0], extends=pending[1])
-        finally:
-            with self._cond:
-                if self._pending is not None and self._pending[0].seq <= pending[0].seq:
-                    self._pending = None
-
-    def _write_warning(self, pending: _Advance, stacklevel: int) -> None:
-        try:
-            moved = self._write(pending)
-        except (StorageError, OSError) as exc:
-            if not self._closed:  # else close() wrote it (or warned) already
-                head_failed(exc, stacklevel + 1)
-            return
-        if not moved:
-            head_refused(stacklevel + 1)
-
-    def _arm(self) -> None:
-        """Start the timer thread, under ``_cond`` (once a process; again after a fork)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=_timer, args=(weakref.ref(self),), name="custrec-audit-head", daemon=True
-            )
-            self._thread.start()
-        self._cond.notify_all()
-
-    def _due(self) -> _Advance | None:
-        """Under ``_cond``, in the timer thread: wait until a waiting checkpoint is due and
-        return it; ``None`` (the thread ends, and the next waiting advance starts another)
-        when nothing has waited for a second or the head is closed with nothing waiting."""
-        while True:
-            if self._pending is not None:
-                wait = self._written + self.interval - time.monotonic()
-                if self._closed:  # close() writes it
-                    break
-                if wait <= 0:
-                    self._written = time.monotonic()
-                    return self._pending
-                self._cond.wait(wait)
-                continue
-            if not self._closed:
-                self._cond.wait(1.0)
-            if self._pending is None:
-                break
-        if self._thread is threading.current_thread():
-            self._thread = None
-        return None
-
-    def _after_fork(self) -> None:
-        """In a forked child: the parent writes what waited; the child starts afresh."""
-        self._cond = threading.Condition()
-        self._pending = None
-        self._thread = None
-
-
-def _timer(reference: weakref.ref[DeferredHead]) -> None:
-    """The timer thread of a :class:`DeferredHead`: write each waiting checkpoint when due;
-    end when the head is closed or gone."""
-    while True:
-        head = reference()
-        if head is None:
-            return
-        with head._cond:
-            pending = head._due()
-        if pending is None:
-            return
-        head._write_warning(pending, 1)
-        del head, pending
-
-
-_live: weakref.WeakSet[DeferredHead] = weakref.WeakSet()
-
-
-def _flush_live() -> None:
-    for head in list(_live):
-        head.flush()
-
-
-def _forked() -> None:
-    for head in list(_live):
-        head._after_fork()
-
-
-atexit.register(_flush_live)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)

@@ -194,6 +194,8 @@ class BackupService:
             raise
         keys_path = None
         if key_store is not None and keys_target is not None:
+            if self._context.head is not None:
+                self._context.head.read()  # the copy holds the head of every commit before
             keys_copy, _ = key_store.copy_to(keys_target, inspect=_nothing, overwrite=overwrite)
             keys_path = keys_copy.path
         return BackupReceipt(

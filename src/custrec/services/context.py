@@ -10,7 +10,6 @@ committed. So no capability can forget a step: it never writes one.
 
 from __future__ import annotations
 
-import hmac
 import os
 import time
 import typing
@@ -42,11 +41,11 @@ from custrec.security import (
     Action,
     Actor,
     AuditChain,
-    Checkpoint,
     KeyRing,
     Resource,
 )
 from custrec.services._custom import FieldCache
+from custrec.services._deferred_head import LogCheck
 from custrec.services.audit_head import AuditHead, head_failed, head_refused
 from custrec.storage import (
     AuditRecord,
@@ -722,19 +721,9 @@ class Context:
         if self.head is None or self.chain is None:
             return
 
-        def extends(head: Checkpoint) -> bool:
-            if previous is not None and previous.seq == head.seq:
-                return hmac.compare_digest(bytes(previous.chain), bytes(head.chain))
-            with self.store.transaction(readonly=True) as session:
-                found = session.audit.read(after_seq=head.seq - 1, limit=1)
-            return (
-                bool(found)
-                and found[0].seq == head.seq
-                and hmac.compare_digest(bytes(found[0].chain), bytes(head.chain))
-            )
-
         try:
-            moved = self.head.advance(self.chain._checkpoint_appended(newest), extends=extends)
+            checkpoint = self.chain._checkpoint_appended(newest)
+            moved = self.head.advance(checkpoint, extends=LogCheck(self.store, previous))
         except (StorageError, OSError) as exc:
             head_failed(exc, 3)
             return
