@@ -9,9 +9,10 @@ end of the process (``atexit``, and a ``multiprocessing`` child's exit) write wh
 
 What waits is checked when it is written as the synchronous head would have checked each advance,
 and more: the log must still hold, unchanged, the recorded head's entry *and* the entry of every
-checkpoint that waited (:class:`LogCheck`, one read transaction). So a log cut above the recorded
-head and grown again while checkpoints waited is caught: the head is moved onto the first
-checkpoint whose entry is gone (``verify`` then reports it) and the advance is refused with an
+checkpoint that waited, each read again (:meth:`LogCheck.first_lost`, one read transaction). So a
+log cut while checkpoints waited and grown again is caught: the head is set to the first
+checkpoint whose entry is gone, even when another writer's head had moved past it (``verify``
+then reports it until ``reset_head``), and the advance is refused with an
 :class:`~custrec.errors.AuditIntegrityWarning`. These reads are made before the head's own lock
 is taken, so the timer thread never holds the key store while it waits for the data store.
 
@@ -23,7 +24,9 @@ application still turns a refusal into an exception where the application sees i
 from __future__ import annotations
 
 import atexit
+import heapq
 import hmac
+import multiprocessing
 import multiprocessing.util
 import os
 import threading
@@ -53,32 +56,28 @@ def _same(one: Checkpoint | AuditRecord, other: Checkpoint) -> bool:
 class LogCheck:
     """The ``extends`` of one advance: whether the log still holds a checkpoint's entry with the
     same chain value. ``previous`` (the entry the advance's unit was appended after, as it read
-    it then) answers for its own sequence number without a read."""
+    it then) answers for its own sequence number without a read, but only when the head is
+    written right after that unit (:meth:`__call__`); a deferred write reads every entry it
+    checks (:meth:`first_lost`)."""
 
     def __init__(self, store: Store, previous: AuditRecord | None) -> None:
         self._store = store
         self._previous = previous
 
     def __call__(self, head: Checkpoint) -> bool:
+        previous = self._previous
+        if previous is not None and previous.seq == head.seq:
+            return _same(previous, head)
         return self.first_lost([head]) is None
 
     def first_lost(self, checkpoints: Sequence[Checkpoint]) -> Checkpoint | None:
-        """The first of ``checkpoints`` (in their order) whose entry the log no longer holds
-        unchanged, or ``None``; at most one read transaction."""
-        previous = self._previous
-        needed = [c for c in checkpoints if previous is None or previous.seq != c.seq]
-        found: dict[int, bool] = {}
-        if needed:
-            with self._store.transaction(readonly=True) as session:
-                for checkpoint in needed:
-                    entry = session.audit.read(after_seq=checkpoint.seq - 1, limit=1)
-                    found[checkpoint.seq] = bool(entry) and _same(entry[0], checkpoint)
-        for checkpoint in checkpoints:
-            held = found.get(checkpoint.seq)
-            if held is None:  # the unit's own previous entry
-                held = previous is not None and _same(previous, checkpoint)
-            if not held:
-                return checkpoint
+        """The first of ``checkpoints`` (in their order) whose entry the log does not hold now
+        with the same chain value, or ``None``; one read transaction."""
+        with self._store.transaction(readonly=True) as session:
+            for checkpoint in checkpoints:
+                entry = session.audit.read(after_seq=checkpoint.seq - 1, limit=1)
+                if not (entry and _same(entry[0], checkpoint)):
+                    return checkpoint
         return None
 
 
@@ -96,7 +95,7 @@ class _Waiting:
         if checkpoint.seq > self.newest.seq:
             self.others.append(self.newest)
             self.newest, self.check = checkpoint, check
-        elif checkpoint.seq < self.newest.seq:
+        elif not _same(checkpoint, self.newest):  # two chains at one seq: the log was cut
             self.others.append(checkpoint)
 
 
@@ -123,9 +122,10 @@ class DeferredHead:
         self._waiting: _Waiting | None = None
         self._writing: _Waiting | None = None  # what the timer thread is writing
         self._written = -interval  # time.monotonic() of the last write begun
-        self._thread: threading.Thread | None = None
+        self._scheduled = False  # with the process's timer
         self._closed = False
-        self._unreported: list[Exception | None] = []  # the timer's failures (None: refused)
+        self._refused = False  # by the timer, not yet warned of
+        self._failure: Exception | None = None  # the timer's, not yet warned of
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -149,7 +149,9 @@ class DeferredHead:
                 and now - self._written < self.interval
                 and len(waiting.others) < MAX_WAITING
             ):
-                self._arm()
+                if not self._scheduled:
+                    self._scheduled = True
+                    _TIMER.schedule(self, self._written + self.interval)
                 return True
             self._written = now
             self._waiting = None
@@ -183,13 +185,15 @@ class DeferredHead:
 
     def _write(self, waiting: _Waiting, *, timer: bool = False) -> bool:
         """Record what waited; ``False`` (refused) when the log lost an entry it names, after
-        moving the head onto the first lost checkpoint above the recorded head. One advance
-        alone in a caller's thread is written as the synchronous head writes it; otherwise the
-        log is read before the head's lock is taken."""
+        recording the first lost checkpoint above the recorded head as the head (or, when
+        another writer's head has moved past it, in its place: the head then names an entry
+        the log lost, and ``verify`` reports it until ``reset_head``). One advance alone in a
+        caller's thread is written as the synchronous head writes it; otherwise every entry
+        is read from the log, before the head's lock is taken."""
         if not waiting.others and not timer:
             return self.inner.advance(waiting.newest, extends=waiting.check)
         recorded = self.inner.read()
-        names = sorted(waiting.others, key=lambda c: c.seq)
+        names = sorted([*waiting.others, waiting.newest], key=lambda c: c.seq)
         if recorded is not None and recorded.seq < waiting.newest.seq:
             names.insert(0, recorded)
         first_lost = getattr(waiting.check, "first_lost", None)
@@ -197,14 +201,14 @@ class DeferredHead:
             lost = first_lost(names)
         else:
             lost = next((c for c in names if not waiting.check(c)), None)
-
-        def extends(head: Checkpoint) -> bool:  # checked just before unless it moved since
-            return (recorded is not None and _same(recorded, head)) or waiting.check(head)
-
         if lost is None:
+
+            def extends(head: Checkpoint) -> bool:  # checked just before, unless it moved since
+                return (recorded is not None and _same(recorded, head)) or waiting.check(head)
+
             return self.inner.advance(waiting.newest, extends=extends)
-        if lost is not recorded:  # the head names the cut entry: verify() reports it
-            self.inner.advance(lost, extends=extends)
+        if lost is not recorded:  # the head names what the log lost: verify() reports it
+            self.inner.replace(lost)
         return False
 
     def _write_warning(self, waiting: _Waiting, stacklevel: int) -> None:
@@ -217,91 +221,110 @@ class DeferredHead:
             head_refused(stacklevel + 1)
 
     def _report(self, stacklevel: int) -> None:
-        """Warn, in the calling thread, of what the timer could not write or refused."""
-        if not self._unreported:
+        """Warn, in the calling thread, of what the timer refused or could not write."""
+        if not (self._refused or self._failure is not None):
             return
         with self._cond:
-            unreported, self._unreported = self._unreported, []
-        for failure in unreported[-2:]:  # the newest of each kind is enough
-            if failure is None:
-                head_refused(stacklevel + 1)
-            else:
-                head_failed(failure, stacklevel + 1)
+            refused, failure = self._refused, self._failure
+            self._refused, self._failure = False, None
+        if refused:
+            head_refused(stacklevel + 1)
+        if failure is not None:
+            head_failed(failure, stacklevel + 1)
 
-    def _arm(self) -> None:
-        """Under ``_cond``: wake the timer thread, started when there is none."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=_timer, args=(weakref.ref(self),), name="custrec-audit-head", daemon=True
-            )
-            self._thread.start()
-        self._cond.notify_all()
-
-    def _due(self) -> _Waiting | None:
-        """Under ``_cond``, in the timer thread: wait until what waits is due and take it;
-        ``None`` (the thread ends; the next waiting advance starts another) when nothing has
-        waited for a second, or the head is closed (:meth:`close` writes what waits)."""
-        while not self._closed:
+    def _fire(self) -> None:
+        """In the timer thread, when this head is due: write what waits (if it is due still);
+        keep what it refused or could not write for the next caller to warn of."""
+        with self._cond:
+            self._scheduled = False
             waiting = self._waiting
-            if waiting is not None:
-                wait = self._written + self.interval - time.monotonic()
-                if wait <= 0:
-                    self._written = time.monotonic()
-                    self._waiting = None
-                    self._writing = waiting
-                    return waiting
-                self._cond.wait(wait)
-                continue
-            self._cond.wait(1.0)
-            if self._waiting is None:
-                break
-        if self._thread is threading.current_thread():
-            self._thread = None
-        return None
-
-    def _run_once(self, waiting: _Waiting) -> None:
-        """In the timer thread: write what was due; keep any failure for a caller to warn of."""
-        outcome: Exception | None = None
+            if waiting is None or self._closed:  # written meanwhile, or close() writes it
+                return
+            due = self._written + self.interval
+            if time.monotonic() < due:  # a commit wrote the head meanwhile: not due yet
+                self._scheduled = True
+                _TIMER.schedule(self, due)
+                return
+            self._written = time.monotonic()
+            self._waiting, self._writing = None, waiting
+        failure: Exception | None = None
         try:
             moved = self._write(waiting, timer=True)
-        except Exception as exc:  # never let the thread die with a traceback
-            moved, outcome = False, exc
+        except Exception as exc:  # never let the timer thread die
+            moved, failure = False, exc
         with self._cond:
             if self._writing is waiting:
                 self._writing = None
             if not moved and not self._closed:  # else close() wrote it again, and warned
-                self._unreported.append(outcome)
+                if failure is None:
+                    self._refused = True
+                else:
+                    self._failure = failure
 
     def _after_fork(self) -> None:
         """In a forked child: the parent writes what waited; the child starts afresh."""
         self._cond = threading.Condition()
-        self._waiting = None
-        self._writing = None
+        self._waiting = self._writing = None
+        self._scheduled = self._refused = False
+        self._failure = None
+
+
+class _Timer:
+    """The one thread of a process that writes deferred heads when they are due. It holds a
+    head until then (a registry dropped meanwhile still has what waits written, at most one
+    interval later) and ends after a second idle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._due: list[tuple[float, int, DeferredHead]] = []
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, head: DeferredHead, due: float) -> None:
+        """Call ``head._fire()`` at ``due`` (``time.monotonic()``), from the timer thread."""
+        _exit_in_child()
+        with self._lock:
+            self._count += 1
+            heapq.heappush(self._due, (due, self._count, head))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="custrec-audit-head", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                idle_since = time.monotonic()
+                while True:
+                    now = time.monotonic()
+                    if self._due and self._due[0][0] <= now:
+                        head = heapq.heappop(self._due)[2]
+                        break
+                    if not self._due and now - idle_since >= 1.0:
+                        self._thread = None
+                        return
+                    self._lock.wait(self._due[0][0] - now if self._due else 1.0)
+            head._fire()
+            del head
+
+    def after_fork(self) -> None:
+        self._lock = threading.Condition()
+        self._due = []
         self._thread = None
-        self._unreported = []
 
 
-def _timer(reference: weakref.ref[DeferredHead]) -> None:
-    """The timer thread of a :class:`DeferredHead`: write what waits when it is due; end when
-    the head is idle, closed or gone."""
-    while True:
-        head = reference()
-        if head is None:
-            return
-        with head._cond:
-            waiting = head._due()
-        if waiting is None:
-            return
-        head._run_once(waiting)
-        del head, waiting
+_TIMER: Final = _Timer()
 
 
 def deferred(head: AuditHead | None, interval: float, *stores: Store | None) -> AuditHead | None:
     """``head`` written at most every ``interval`` seconds (a :class:`DeferredHead` that writes
-    what waits when one of ``stores`` closes), or ``head`` itself when ``interval`` is ``0``."""
+    what waits when one of ``stores`` closes); with ``0`` after every commit, and its reads
+    still write what the other registries of the process deferred."""
     check("audit_head_interval", interval, number_range(0, 60))
-    if head is None or interval == 0:
-        return head
+    if head is None:
+        return None
     wrapped = DeferredHead(head, float(interval))
     for store in stores:
         if store is not None:
@@ -326,22 +349,23 @@ def _flush_live() -> None:
 
 
 def _forked() -> None:
+    _TIMER.after_fork()
     for head in list(_live):
         head._after_fork()
 
 
-def _child_exits(_: object) -> None:
-    """In a ``multiprocessing`` child (which ends with ``os._exit``, skipping ``atexit``):
-    write what waits when it exits normally."""
-    multiprocessing.util.Finalize(None, _flush_live, exitpriority=10)
+_exit_pid: int | None = None  # the multiprocessing child that will write at its end
 
 
-class _Anchor:
-    """Kept alive for ``multiprocessing.util.register_after_fork`` (it holds it weakly)."""
+def _exit_in_child() -> None:
+    """In a ``multiprocessing`` child (which ends with ``os._exit``, skipping ``atexit``), once:
+    write what waits when its target returns."""
+    global _exit_pid
+    if _exit_pid != os.getpid() and multiprocessing.parent_process() is not None:
+        _exit_pid = os.getpid()
+        multiprocessing.util.Finalize(None, _flush_live, exitpriority=10)
 
 
-_ANCHOR: Final = _Anchor()
 atexit.register(_flush_live)
-multiprocessing.util.register_after_fork(_ANCHOR, _child_exits)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)

@@ -384,7 +384,7 @@ def test_a_refusal_found_by_the_timer_is_raised_in_the_applications_thread(
             head = registry._context.head
             assert isinstance(head, _deferred_head.DeferredHead)
             deadline = time.monotonic() + 30
-            while not head._unreported:  # the state the timer leaves for the next caller
+            while not head._refused:  # the state the timer leaves for the next caller
                 assert time.monotonic() < deadline, "the timer did not write in 30 s"
                 time.sleep(0.005)
             with warnings.catch_warnings():
@@ -432,3 +432,152 @@ def test_one_head_that_fails_at_exit_does_not_keep_the_others_waiting() -> None:
 def test_an_interval_is_checked_without_a_keyring_too() -> None:
     with pytest.raises(ValueError, match="interval"):
         Registry(MemoryStore(), audit_head_interval=-5)
+
+
+@pytest.mark.parametrize("interval", [0, LONG])
+def test_another_writers_head_moving_past_entries_cut_while_they_wait_never_verifies(
+    tmp_path: Path, interval: float
+) -> None:
+    path, ring = tmp_path / "crm.sqlite", KeyRing.generate()
+    with SQLiteStore(path) as one_store, SQLiteStore(path) as two_store:
+        one = Registry(one_store, keyring=ring, audit_head_interval=interval)
+        two = Registry(two_store, keyring=ring, audit_head_interval=0)  # another process
+        first = one.customers.intake(person(0), actor=ADMIN)  # written at once
+        cut = newest_seq(one_store)
+        one.customers.get(first.id, actor=ADMIN)  # (with an interval) these wait
+        one.customers.get(first.id, actor=ADMIN)
+        with sqlite3.connect(path) as conn:  # the attacker cuts what waited
+            conn.execute("DROP TRIGGER audit_no_delete")
+            conn.execute("DELETE FROM audit WHERE seq > ?", (cut,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AuditIntegrityWarning)
+            for n in range(1, 4):  # the other writer's commits grow the log past the cut
+                two.customers.intake(person(n), actor=ADMIN)
+            results = [two.audit.verify(actor=AUDITOR), one.audit.verify(actor=AUDITOR)]
+            one.customers.intake(person(9), actor=ADMIN)
+            results.append(two.audit.verify(actor=AUDITOR))
+    assert [r.ok for r in results] == [False, False, False]
+
+
+class _LateAdvances:
+    """Stands in for threads preempted between their commit and their head's advance: the
+    advances of the sequence numbers in ``hold`` are passed on only at :meth:`release`."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.hold: set[int] = set()
+        self.held: list[tuple[Checkpoint, Callable[[Checkpoint], bool]]] = []
+
+    def read(self) -> Checkpoint | None:
+        return self.inner.read()  # type: ignore[attr-defined, no-any-return]
+
+    def replace(self, checkpoint: Checkpoint) -> None:
+        self.inner.replace(checkpoint)  # type: ignore[attr-defined]
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        if checkpoint.seq in self.hold:
+            self.held.append((checkpoint, extends))
+            return True
+        return self.inner.advance(checkpoint, extends=extends)  # type: ignore[attr-defined, no-any-return]
+
+    def release(self) -> None:
+        for checkpoint, extends in self.held:
+            self.inner.advance(checkpoint, extends=extends)  # type: ignore[attr-defined]
+        self.held = []
+
+
+@pytest.mark.filterwarnings("ignore::custrec.errors.AuditIntegrityWarning")
+@pytest.mark.parametrize("interval", [0, LONG])
+def test_a_cut_entry_and_its_regrown_successor_at_one_seq_never_verify(
+    tmp_path: Path, interval: float
+) -> None:
+    path = tmp_path / "crm.sqlite"
+    with SQLiteStore(path) as store:
+        registry = Registry(store, keyring=KeyRing.generate(), audit_head_interval=interval)
+        late = _LateAdvances(registry._context.head)
+        registry._context.head = late  # type: ignore[assignment]
+        first = registry.customers.intake(person(0), actor=ADMIN)
+        cut = newest_seq(store)
+        registry.customers.get(first.id, actor=ADMIN)  # cut + 1 and cut + 2 (waiting)
+        registry.customers.get(first.id, actor=ADMIN)
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER audit_no_delete")
+            conn.execute("DELETE FROM audit WHERE seq > ?", (cut,))
+        late.hold = {cut + 1, cut + 2}
+        for _ in range(3):  # cut + 1 and cut + 2 again (their advances late), then cut + 3
+            registry.customers.get(first.id, actor=ADMIN)
+        late.hold = set()
+        late.release()
+        registry.customers.get(first.id, actor=ADMIN)
+        assert not registry.audit.verify(actor=AUDITOR).ok
+
+
+CHILD = """
+import multiprocessing
+import sys
+
+
+def work(path, keys):
+    from custrec import Actor, KeyRing, Registry, SQLiteStore  # imported in the child only
+
+    ring = KeyRing.from_file(keys)
+    registry = Registry(SQLiteStore(path), keyring=ring, audit_head_interval=60)
+    for n in range(4):
+        phones = {"phones": [f"1350000{n:04d}"]}
+        record = {"kind": "individual", "name": f"顾{n}", "contacts": [phones]}
+        registry.customers.intake(record, actor=Actor(id="admin", roles={"admin"}))
+
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context(sys.argv[1]).Process(target=work, args=sys.argv[2:])
+    child.start()
+    child.join(120)
+    sys.exit(child.exitcode)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_child_importing_custrec_only_itself_writes_its_waiting_head_when_it_returns(
+    tmp_path: Path, method: str
+) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    script, path, keys = tmp_path / "child.py", tmp_path / "crm.sqlite", tmp_path / "keys.json"
+    script.write_text(CHILD, encoding="utf-8")
+    generate_key_file(keys)
+    subprocess.run(
+        [sys.executable, str(script), method, str(path), str(keys)],
+        check=True,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    with SQLiteStore(path) as store:
+        newest = newest_seq(store)
+        assert store.key_store is not None
+        recorded = StoreAuditHead(store.key_store).read()
+    assert recorded is not None and recorded.seq == newest
+
+
+def test_many_registries_share_one_timer_thread_which_lets_them_go_once_written() -> None:
+    import gc
+    import weakref
+
+    before = threading.active_count()
+    heads, counting, stores = [], [], []
+    for n in range(50):
+        head, store = CountingHead(), MemoryStore()
+        registry = keyed(store, head, 0.05)
+        registry.customers.intake(person(2 * n), actor=ADMIN)
+        registry.customers.intake(person(2 * n + 1), actor=ADMIN)  # waits: the timer writes it
+        heads.append(weakref.ref(registry._context.head))
+        counting.append(head)
+        stores.append(store)
+        del registry
+    assert threading.active_count() <= before + 1
+    deadline = time.monotonic() + 30
+    for head, store in zip(counting, stores, strict=True):  # dropped, and still written
+        while head.recorded is None or head.recorded.seq < newest_seq(store):
+            assert time.monotonic() < deadline, "the timer did not write a dropped registry's head"
+            time.sleep(0.005)
+    gc.collect()
+    assert [h for h in heads if h() is not None] == []
