@@ -330,7 +330,10 @@ class ChainVerification:
     - ``checkpoint_signature``: a checkpoint was not signed with this chain's key;
     - ``checkpoint_mismatch``: the entry at the checkpoint's seq has another chain value;
     - ``checkpoint_out_of_range``: the checkpoint lies before the verified range;
-    - ``truncated``: the log ends before the checkpoint's seq.
+    - ``truncated``: the log ends before the checkpoint's seq;
+    - ``entry_lost`` (from ``registry.audit.verify`` only): the chain verifies, but the audit
+      head keeps evidence that the log lost, or changed, the entry at ``seq`` after a registry
+      had committed it (a deferred head found it; ``reset_head`` acknowledges it).
     """
 
     ok: bool

@@ -10,9 +10,10 @@ end of the process (``atexit``, and a ``multiprocessing`` child's exit) write wh
 What waits is checked when it is written as the synchronous head would have checked each advance,
 and more: the log must still hold, unchanged, the recorded head's entry *and* the entry of every
 checkpoint that waited, each read again (:meth:`LogCheck.first_lost`, one read transaction). So a
-log cut while checkpoints waited and grown again is caught: the head is set to the first
-checkpoint whose entry is gone, even when another writer's head had moved past it (``verify``
-then reports it until ``reset_head``), and the advance is refused with an
+log cut while checkpoints waited and grown again is caught: the first checkpoint whose entry
+is gone is kept beside the head as evidence (``verify`` reports ``entry_lost`` until
+``reset_head``), the head moves onto it when it is above the recorded head (never back), and
+the advance is refused with an
 :class:`~custrec.errors.AuditIntegrityWarning`. These reads are made before the head's own lock
 is taken, so the timer thread never holds the key store while it waits for the data store.
 
@@ -34,7 +35,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, cast
 
 from custrec._checks import check, number_range
 from custrec.errors import StorageError
@@ -145,17 +146,26 @@ class DeferredHead:
                 waiting.add(checkpoint, extends)
             now = time.monotonic()
             if (
-                not self._closed
+                not (self._closed or _exiting)
                 and now - self._written < self.interval
                 and len(waiting.others) < MAX_WAITING
+                and self._schedule(self._written + self.interval)
             ):
-                if not self._scheduled:
-                    self._scheduled = True
-                    _TIMER.schedule(self, self._written + self.interval)
                 return True
             self._written = now
             self._waiting = None
         return self._write(waiting)
+
+    def _schedule(self, due: float) -> bool:
+        """Under ``_cond``: have the timer fire at ``due`` (unless it will already); ``False``
+        when its thread cannot be started (then what waits is written at once)."""
+        if not self._scheduled:
+            try:
+                _TIMER.schedule(self, due)
+            except RuntimeError:  # no thread can be started (a limit, or the interpreter ends)
+                return False
+            self._scheduled = True
+        return True
 
     def replace(self, checkpoint: Checkpoint) -> None:
         self.inner.replace(checkpoint)
@@ -183,14 +193,14 @@ class DeferredHead:
             self._cond.notify_all()
         self.flush()
 
-    def _write(self, waiting: _Waiting, *, timer: bool = False) -> bool:
-        """Record what waited; ``False`` (refused) when the log lost an entry it names, after
-        recording the first lost checkpoint above the recorded head as the head (or, when
-        another writer's head has moved past it, in its place: the head then names an entry
-        the log lost, and ``verify`` reports it until ``reset_head``). One advance alone in a
-        caller's thread is written as the synchronous head writes it; otherwise every entry
-        is read from the log, before the head's lock is taken."""
-        if not waiting.others and not timer:
+    def _write(self, waiting: _Waiting, *, waited: bool = False) -> bool:
+        """Record what waited; ``False`` (refused) when the log lost an entry it names: the
+        first such checkpoint is then kept as evidence beside the head (``record_lost``:
+        ``verify`` reports ``entry_lost`` until ``reset_head``), and becomes the head when it
+        is above the recorded one (the head never moves back). An advance written as it is
+        made goes as the synchronous head writes it; what ``waited`` has every entry read from
+        the log again, before the head's lock is taken."""
+        if not waiting.others and not waited:
             return self.inner.advance(waiting.newest, extends=waiting.check)
         recorded = self.inner.read()
         names = sorted([*waiting.others, waiting.newest], key=lambda c: c.seq)
@@ -201,19 +211,32 @@ class DeferredHead:
             lost = first_lost(names)
         else:
             lost = next((c for c in names if not waiting.check(c)), None)
+
+        def extends(head: Checkpoint) -> bool:  # checked just before, unless it moved since
+            return (recorded is not None and _same(recorded, head)) or waiting.check(head)
+
         if lost is None:
-
-            def extends(head: Checkpoint) -> bool:  # checked just before, unless it moved since
-                return (recorded is not None and _same(recorded, head)) or waiting.check(head)
-
             return self.inner.advance(waiting.newest, extends=extends)
-        if lost is not recorded:  # the head names what the log lost: verify() reports it
-            self.inner.replace(lost)
+        if lost is not recorded:
+            self.record_lost(lost)  # verify() reports it until reset_head, whatever the log
+            if recorded is None or lost.seq > recorded.seq:  # the head names the lost entry
+                self.inner.advance(lost, extends=extends)
         return False
+
+    def record_lost(self, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` beside the head as evidence of a lost entry (when the head can)."""
+        record_lost = getattr(self.inner, "record_lost", None)
+        if callable(record_lost):
+            record_lost(checkpoint)
+
+    def lost(self) -> Checkpoint | None:
+        """The evidence of a lost entry kept beside the head, or ``None``."""
+        lost = getattr(self.inner, "lost", None)
+        return cast(Checkpoint | None, lost()) if callable(lost) else None
 
     def _write_warning(self, waiting: _Waiting, stacklevel: int) -> None:
         try:
-            moved = self._write(waiting)
+            moved = self._write(waiting, waited=True)
         except (StorageError, OSError) as exc:
             head_failed(exc, stacklevel + 1)
             return
@@ -242,14 +265,14 @@ class DeferredHead:
                 return
             due = self._written + self.interval
             if time.monotonic() < due:  # a commit wrote the head meanwhile: not due yet
+                _TIMER.schedule(self, due)  # (the timer's own thread: it runs)
                 self._scheduled = True
-                _TIMER.schedule(self, due)
                 return
             self._written = time.monotonic()
             self._waiting, self._writing = None, waiting
         failure: Exception | None = None
         try:
-            moved = self._write(waiting, timer=True)
+            moved = self._write(waiting, waited=True)
         except Exception as exc:  # never let the timer thread die
             moved, failure = False, exc
         with self._cond:
@@ -284,13 +307,12 @@ class _Timer:
         """Call ``head._fire()`` at ``due`` (``time.monotonic()``), from the timer thread."""
         _exit_in_child()
         with self._lock:
+            if self._thread is None:  # a thread that cannot start changes nothing (it raises)
+                thread = threading.Thread(target=self._run, name="custrec-audit-head", daemon=True)
+                thread.start()
+                self._thread = thread
             self._count += 1
             heapq.heappush(self._due, (due, self._count, head))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="custrec-audit-head", daemon=True
-                )
-                self._thread.start()
             self._lock.notify()
 
     def _run(self) -> None:
@@ -335,6 +357,9 @@ def deferred(head: AuditHead | None, interval: float, *stores: Store | None) -> 
 _live: weakref.WeakSet[DeferredHead] = weakref.WeakSet()
 
 
+_exiting = False  # the process's exit handler has run: every later advance is written at once
+
+
 def _flush_live() -> None:
     """Write what waits in every deferred head of this process; one that fails only warns."""
     for head in list(_live):
@@ -363,9 +388,17 @@ def _exit_in_child() -> None:
     global _exit_pid
     if _exit_pid != os.getpid() and multiprocessing.parent_process() is not None:
         _exit_pid = os.getpid()
-        multiprocessing.util.Finalize(None, _flush_live, exitpriority=10)
+        multiprocessing.util.Finalize(None, _at_exit, exitpriority=10)
 
 
-atexit.register(_flush_live)
+def _at_exit() -> None:
+    """At the interpreter's exit: write what waits, and from now on every advance at once (an
+    exit handler registered earlier, which runs later, may still commit)."""
+    global _exiting
+    _exiting = True
+    _flush_live()
+
+
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)

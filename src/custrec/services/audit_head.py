@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "HEAD_INTERVAL",
     "META_HEAD",
+    "META_LOST",
     "AuditHead",
     "FileAuditHead",
     "StoreAuditHead",
@@ -37,6 +38,9 @@ __all__ = [
 
 META_HEAD: Final = "custrec.audit_head"
 """The ``meta`` name of the head in a key store."""
+
+META_LOST: Final = "custrec.audit_head.lost"
+"""The ``meta`` name of the evidence of a lost entry beside the head (``record_lost``)."""
 
 HEAD_INTERVAL: Final = 0.05
 """Seconds a registry waits at most before it records the head after a commit, by default
@@ -52,6 +56,11 @@ class AuditHead(Protocol):
     :meth:`read`, so deleting the newest entries is detected. ``advance`` never moves the head
     backwards (concurrent writers may call it out of order) nor onto a log that lost the
     head's entry (so a truncated log that grows again is still caught).
+
+    A head may also offer ``record_lost(checkpoint)`` and ``lost()``: evidence, kept beside
+    the head until :meth:`replace`, that the log lost an entry a registry had committed (found
+    when a deferred head is written, see ``docs/security.md``); ``verify`` then reports
+    ``entry_lost``. Both shipped heads do; without them such a loss only warns.
     """
 
     def read(self) -> Checkpoint | None:
@@ -66,7 +75,8 @@ class AuditHead(Protocol):
         ...
 
     def replace(self, checkpoint: Checkpoint) -> None:
-        """Record ``checkpoint`` whatever the recorded head (after a restore, on purpose)."""
+        """Record ``checkpoint`` whatever the recorded head (after a restore, or an
+        investigation, on purpose), and forget any evidence of a lost entry."""
         ...
 
 
@@ -107,6 +117,27 @@ class FileAuditHead:
     def replace(self, checkpoint: Checkpoint) -> None:
         with self._locked():
             self._write(checkpoint)
+            self._lost_path().unlink(missing_ok=True)
+
+    def record_lost(self, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` (the first one recorded) as evidence of a lost entry, in
+        ``<head>.lost``, until :meth:`replace`."""
+        with self._locked():
+            if not self._lost_path().exists():
+                self._write(checkpoint, self._lost_path())
+
+    def lost(self) -> Checkpoint | None:
+        """The evidence :meth:`record_lost` kept, or ``None``."""
+        try:
+            text = self._lost_path().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self._lost_path()}: {exc.strerror}") from None
+        return _checkpoint_from_json(text.encode(), str(self._lost_path()))
+
+    def _lost_path(self) -> Path:
+        return self._path.with_name(self._path.name + ".lost")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -118,15 +149,16 @@ class FileAuditHead:
         finally:
             os.close(fd)  # releases the lock
 
-    def _write(self, checkpoint: Checkpoint) -> None:
-        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+    def _write(self, checkpoint: Checkpoint, path: Path | None = None) -> None:
+        path = self._path if path is None else path
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(out, json.dumps(checkpoint.to_dict()).encode())
             os.fsync(out)
         finally:
             os.close(out)
-        os.replace(temporary, self._path)
+        os.replace(temporary, path)
 
 
 class StoreAuditHead:
@@ -157,7 +189,24 @@ class StoreAuditHead:
         with self._store.transaction() as session:
             _one_at_a_time(self._store, session)
             session.meta.put(META_HEAD, json.dumps(checkpoint.to_dict()).encode())
+            if session.meta.get(META_LOST):
+                session.meta.put(META_LOST, b"")  # cleared (a meta value cannot be deleted)
             session.commit()
+
+    def record_lost(self, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` (the first one recorded) as evidence of a lost entry, in the
+        key store's ``meta``, until :meth:`replace`."""
+        with self._store.transaction() as session:
+            _one_at_a_time(self._store, session)
+            if not session.meta.get(META_LOST):
+                session.meta.put(META_LOST, json.dumps(checkpoint.to_dict()).encode())
+                session.commit()
+
+    def lost(self) -> Checkpoint | None:
+        """The evidence :meth:`record_lost` kept, or ``None``."""
+        with self._store.transaction(readonly=True) as session:
+            value = session.meta.get(META_LOST)
+        return _checkpoint_from_json(value, "the key store") if value else None
 
 
 def _checkpoint_from_json(value: bytes, where: str) -> Checkpoint:

@@ -107,8 +107,10 @@ class AuditService:
         Altered, inserted, deleted and reordered entries break the chain. Deleting the newest
         entries leaves a shorter valid chain: that is caught against ``checkpoint`` when given,
         otherwise against the registry's audit head (kept in the key store, or the file given
-        as ``audit_head``), which every commit advances. Needs ``audit_read``; the verification
-        is audited after it has run.
+        as ``audit_head``), which commits advance. ``entry_lost``: the head keeps evidence that
+        the log lost an entry a registry had committed (found when it wrote a deferred head),
+        until ``reset_head``. Needs ``audit_read``; the verification is audited after it has
+        run.
         """
         actor = check_actor(actor)
         chain = self._context.require_chain("the audit chain")
@@ -121,6 +123,12 @@ class AuditService:
         if against is None and self._context.head is not None:
             against = self._context.head.read()
         result = chain.verify(self._audit_entries(), checkpoint=against)
+        lost = getattr(self._context.head, "lost", None)
+        evidence = lost() if result.ok and callable(lost) else None
+        if isinstance(evidence, Checkpoint):  # kept beside the head until reset_head
+            result = ChainVerification(
+                ok=False, checked=result.checked, problem="entry_lost", seq=evidence.seq
+            )
         with self._context.unit() as unit:
             unit.audit(
                 actor,

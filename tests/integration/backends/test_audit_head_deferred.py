@@ -9,7 +9,9 @@ here waits on a guessed pause: the timer test waits on the recorded head itself.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -31,6 +33,7 @@ from custrec.storage import Store
 
 ADMIN = Actor(id="admin", roles={"admin", "unmask"})
 AUDITOR = Actor(id="aud", roles={"auditor"})
+KEEPER = Actor(id="keeper", roles={"admin", "auditor"})
 LONG = 60.0  # the longest interval, which no test outlives: what waits is written on demand
 
 
@@ -581,3 +584,116 @@ def test_many_registries_share_one_timer_thread_which_lets_them_go_once_written(
             time.sleep(0.005)
     gc.collect()
     assert [h for h in heads if h() is not None] == []
+
+
+@pytest.mark.parametrize("interval", [0.05, 0])
+def test_an_entry_altered_for_a_moment_below_another_writers_head_never_rolls_the_head_back(
+    tmp_path: Path, interval: float
+) -> None:
+    path, keys, ring = tmp_path / "crm.sqlite", tmp_path / "keys.sqlite", KeyRing.generate()
+    with (
+        SQLiteStore(path) as one_store,
+        SQLiteStore(keys) as one_keys,
+        SQLiteStore(path) as two_store,
+        SQLiteStore(keys) as two_keys,
+    ):
+        one = Registry(one_store, keyring=ring, key_store=one_keys, audit_head_interval=LONG)
+        two = Registry(two_store, keyring=ring, key_store=two_keys, audit_head_interval=0)
+        first = one.customers.intake(person(0), actor=ADMIN)  # written at once
+        one.customers.get(first.id, actor=ADMIN)  # waits
+        waiting = newest_seq(one_store)
+        two.customers.get(first.id, actor=ADMIN)  # another writer's head moves past it
+        conn = sqlite3.connect(path, isolation_level=None)  # the attacker, database file only
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("DROP TRIGGER audit_no_delete")
+        (chain,) = conn.execute("SELECT chain FROM audit WHERE seq = ?", (waiting,)).fetchone()
+        conn.execute("UPDATE audit SET chain = ? WHERE seq = ?", (bytes(len(chain)), waiting))
+        with pytest.warns(AuditIntegrityWarning):
+            one._context.head.read()  # type: ignore[union-attr]  # the waiting head is written
+        conn.execute("UPDATE audit SET chain = ? WHERE seq = ?", (chain, waiting))  # put back
+        conn.execute("DELETE FROM audit WHERE seq > ?", (waiting,))  # the cut to hide
+        conn.close()
+    with SQLiteStore(path) as store, SQLiteStore(keys) as key_store:  # an auditor, later
+        auditor = Registry(store, keyring=ring, key_store=key_store, audit_head_interval=interval)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AuditIntegrityWarning)
+            result = auditor.audit.verify(actor=AUDITOR)
+            assert not result.ok
+            assert result.problem in {"entry_lost", "truncated", "checkpoint_mismatch"}
+            auditor.audit.reset_head(actor=KEEPER, reason="investigated: ticket 7")
+        assert auditor.audit.verify(actor=AUDITOR).ok  # acknowledged: the evidence is gone
+
+
+def test_evidence_of_a_lost_entry_is_kept_beside_a_file_head_until_reset(tmp_path: Path) -> None:
+    path, head_path, ring = tmp_path / "crm.sqlite", tmp_path / "head.json", KeyRing.generate()
+    with SQLiteStore(path) as store:
+        registry = Registry(store, keyring=ring, audit_head=head_path, audit_head_interval=LONG)
+        first = registry.customers.intake(person(0), actor=ADMIN)
+        registry.customers.get(first.id, actor=ADMIN)  # waits
+        registry.customers.get(first.id, actor=ADMIN)  # waits
+        waiting = newest_seq(store)
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER audit_no_delete")
+            conn.execute("DELETE FROM audit WHERE seq >= ?", (waiting,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AuditIntegrityWarning)
+            assert registry.audit.verify(actor=AUDITOR).problem in {"entry_lost", "truncated"}
+        lost = FileAuditHead(head_path).lost()
+        assert lost is not None and lost.seq == waiting
+        assert stat.S_IMODE(os.stat(str(head_path) + ".lost").st_mode) == 0o600
+        registry.audit.reset_head(actor=KEEPER, reason="investigated: ticket 8")
+        assert FileAuditHead(head_path).lost() is None
+        assert registry.audit.verify(actor=AUDITOR).ok
+
+
+def test_a_timer_that_cannot_start_leaves_the_head_written_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_deferred_head.threading.Thread, "start", refuse)
+    monkeypatch.setattr(_deferred_head, "_TIMER", _deferred_head._Timer())  # no thread yet
+    head = CountingHead()
+    registry = keyed(store, head, LONG)
+    for n in range(3):
+        registry.customers.intake(person(n), actor=ADMIN)  # never raises
+    registry.audit.trail(actor=AUDITOR, limit=1)  # (PostgreSQL: seals what is queued)
+    assert head.recorded is not None and head.recorded.seq == newest_seq(store)
+
+
+def test_commits_made_by_a_later_exit_handler_are_written_at_once(tmp_path: Path) -> None:
+    path, keys = tmp_path / "crm.sqlite", tmp_path / "keys.json"
+    generate_key_file(keys)
+    script = textwrap.dedent(
+        f"""
+        import atexit
+
+        state = {{}}
+
+
+        def on_exit():  # registered before custrec is imported: it runs after custrec's
+            for _ in range(3):
+                state["registry"].customers.get(state["id"], actor=state["actor"])
+
+
+        atexit.register(on_exit)
+        from custrec import Actor, KeyRing, Registry, SQLiteStore
+
+        state["actor"] = Actor(id="admin", roles={{"admin"}})
+        state["registry"] = Registry(
+            SQLiteStore({str(path)!r}),
+            keyring=KeyRing.from_file({str(keys)!r}),
+            audit_head_interval={LONG},
+        )
+        phones = {{"phones": ["13500000001"]}}
+        record = {{"kind": "individual", "name": "顾一", "contacts": [phones]}}
+        state["id"] = state["registry"].customers.intake(record, actor=state["actor"]).id
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, timeout=120)
+    with SQLiteStore(path) as store:
+        newest = newest_seq(store)
+        assert store.key_store is not None
+        recorded = StoreAuditHead(store.key_store).read()
+    assert recorded is not None and recorded.seq == newest
