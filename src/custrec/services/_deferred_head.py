@@ -204,8 +204,8 @@ class DeferredHead:
             return self.inner.advance(waiting.newest, extends=waiting.check)
         recorded = self.inner.read()
         names = sorted([*waiting.others, waiting.newest], key=lambda c: c.seq)
-        if recorded is not None and recorded.seq < waiting.newest.seq:
-            names.insert(0, recorded)
+        if recorded is not None and recorded.seq <= waiting.newest.seq:  # (two chains at one
+            names.insert(0, recorded)  # seq say the log was cut)
         first_lost = getattr(waiting.check, "first_lost", None)
         if callable(first_lost):
             lost = first_lost(names)
