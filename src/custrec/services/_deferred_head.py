@@ -123,6 +123,7 @@ class DeferredHead:
         self._waiting: _Waiting | None = None
         self._writing: _Waiting | None = None  # what the timer thread is writing
         self._written = -interval  # time.monotonic() of the last write begun
+        self._advanced = -interval  # time.monotonic() of the last advance
         self._scheduled = False  # with the process's timer
         self._closed = False
         self._refused = False  # by the timer, not yet warned of
@@ -144,7 +145,7 @@ class DeferredHead:
                 waiting = self._waiting = _Waiting(checkpoint, extends)
             else:
                 waiting.add(checkpoint, extends)
-            now = time.monotonic()
+            now = self._advanced = time.monotonic()
             if (
                 not (self._closed or _exiting)
                 and now - self._written < self.interval
@@ -197,23 +198,33 @@ class DeferredHead:
         """Record what waited; ``False`` (refused) when the log lost an entry it names: the
         first such checkpoint is then kept as evidence beside the head (``record_lost``:
         ``verify`` reports ``entry_lost`` until ``reset_head``), and becomes the head when it
-        is above the recorded one (the head never moves back). An advance written as it is
-        made goes as the synchronous head writes it; what ``waited`` has every entry read from
-        the log again, before the head's lock is taken."""
+        is above the recorded one (the head never moves back).
+
+        An advance written as it is made goes as the synchronous head writes it. What
+        ``waited`` has the recorded head read first, then its entry and every entry the
+        waiting checkpoints name read from the log again (one read transaction), all before
+        the head's lock is taken (the timer thread must never hold the key store while it
+        waits for the data store)."""
         if not waiting.others and not waited:
             return self.inner.advance(waiting.newest, extends=waiting.check)
+        first_lost = getattr(waiting.check, "first_lost", None)
+
+        def holds(checkpoint: Checkpoint) -> bool:  # read again, never from what was known
+            if callable(first_lost):
+                return first_lost([checkpoint]) is None
+            return waiting.check(checkpoint)
+
         recorded = self.inner.read()
         names = sorted([*waiting.others, waiting.newest], key=lambda c: c.seq)
         if recorded is not None and recorded.seq <= waiting.newest.seq:  # (two chains at one
             names.insert(0, recorded)  # seq say the log was cut)
-        first_lost = getattr(waiting.check, "first_lost", None)
         if callable(first_lost):
             lost = first_lost(names)
         else:
             lost = next((c for c in names if not waiting.check(c)), None)
 
         def extends(head: Checkpoint) -> bool:  # checked just before, unless it moved since
-            return (recorded is not None and _same(recorded, head)) or waiting.check(head)
+            return (recorded is not None and _same(recorded, head)) or holds(head)
 
         if lost is None:
             return self.inner.advance(waiting.newest, extends=extends)
@@ -263,8 +274,12 @@ class DeferredHead:
             waiting = self._waiting
             if waiting is None or self._closed:  # written meanwhile, or close() writes it
                 return
-            due = self._written + self.interval
-            if time.monotonic() < due:  # a commit wrote the head meanwhile: not due yet
+            # while commits keep coming, the next one that is due writes (in its own thread:
+            # a second thread writing meanwhile costs both a GIL hand-off at every SQLite
+            # call); the timer writes once they have paused for half an interval, at most one
+            # interval after the newest commit that waits
+            due = max(self._written + self.interval, self._advanced + self.interval / 2)
+            if time.monotonic() < due:
                 _TIMER.schedule(self, due)  # (the timer's own thread: it runs)
                 self._scheduled = True
                 return

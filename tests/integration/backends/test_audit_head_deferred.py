@@ -697,3 +697,31 @@ def test_commits_made_by_a_later_exit_handler_are_written_at_once(tmp_path: Path
         assert store.key_store is not None
         recorded = StoreAuditHead(store.key_store).read()
     assert recorded is not None and recorded.seq == newest
+
+
+class _ThreadRecordingHead(CountingHead):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
+        self.threads.append(threading.current_thread().name)
+        return super().advance(checkpoint, extends=extends)
+
+
+def test_while_commits_keep_coming_the_committing_thread_writes_the_head() -> None:
+    head, store = _ThreadRecordingHead(), MemoryStore()
+    registry = keyed(store, head, 0.1)
+    first = registry.customers.intake(person(0), actor=ADMIN)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:  # a busy spell: a commit every millisecond or so
+        registry.customers.get(first.id, actor=ADMIN)
+    busy = list(head.threads)
+    assert busy.count("MainThread") >= 5
+    assert busy.count("custrec-audit-head") <= 2  # (only when this machine paused the loop)
+    newest = newest_seq(store)
+    deadline = time.monotonic() + 30
+    while head.recorded is None or head.recorded.seq < newest:  # then the commits pause
+        assert time.monotonic() < deadline, "the timer did not write after the spell"
+        time.sleep(0.005)
+    assert head.threads[-1] == "custrec-audit-head"
