@@ -110,8 +110,8 @@ class Registry:
 
     ``audit_head`` keeps the signed head of the audit chain outside the store (default: in the
     key store when there is one; a file path, or any :class:`~custrec.services.AuditHead`);
-    commits within ``audit_head_interval`` seconds of the head's last write move it once, at
-    most that much later (``0``: after every commit; see ``docs/security.md``).
+    with ``audit_head_interval`` (seconds, default ``0``: after every commit) commits within it
+    of the head's last write move it once, at most that much later (see ``docs/security.md``).
     ``policy`` decides who may do what (default :class:`~custrec.security.RoleBasedPolicy`);
     ``rules`` replaces the default validation rules; ``clock`` (returning aware datetimes) is
     injected for deterministic tests; ``region`` is the default phone region;

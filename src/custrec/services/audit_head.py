@@ -2,8 +2,8 @@
 
 After commits that appended audit entries the registry records a checkpoint of the newest
 entry as the *head* (:class:`AuditHead`): in the key store (:class:`StoreAuditHead`, the default
-when the registry has one) or in a file (:class:`FileAuditHead`), at most every
-:data:`HEAD_INTERVAL` seconds (``custrec.services._deferred_head``). Verification checks the
+when the registry has one) or in a file (:class:`FileAuditHead`), or at most every
+``audit_head_interval`` seconds (``custrec.services._deferred_head``). Verification checks the
 log against it, so deleting the newest entries is detected.
 """
 
@@ -42,10 +42,10 @@ META_HEAD: Final = "custrec.audit_head"
 META_LOST: Final = "custrec.audit_head.lost"
 """The ``meta`` name of the evidence of a lost entry beside the head (``record_lost``)."""
 
-HEAD_INTERVAL: Final = 0.05
-"""Seconds a registry waits at most before it records the head after a commit, by default
-(``Registry(audit_head_interval=...)``): commits that follow each other within it move the head
-once. ``0`` records it after every commit."""
+HEAD_INTERVAL: Final = 0.0
+"""The default of ``Registry(audit_head_interval=...)``: the head is recorded after every commit.
+With an interval, commits that follow each other within it move the head once, at most that
+much later (see ``docs/security.md``)."""
 
 
 class AuditHead(Protocol):

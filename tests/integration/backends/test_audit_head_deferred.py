@@ -306,8 +306,14 @@ def test_an_interval_that_is_not_a_number_is_refused(interval: object) -> None:
         Registry(MemoryStore(), keyring=KeyRing.generate(), audit_head_interval=interval)  # type: ignore[arg-type]
 
 
-def test_the_default_interval_is_fifty_milliseconds() -> None:
-    assert HEAD_INTERVAL == 0.05
+def test_by_default_the_head_is_written_after_every_commit(store: Store) -> None:
+    assert HEAD_INTERVAL == 0
+    head = CountingHead()
+    registry = Registry(store, keyring=KeyRing.generate(), audit_head=head)
+    for n in range(3):
+        registry.customers.intake(person(n), actor=ADMIN)
+        registry.audit.trail(actor=AUDITOR, limit=1)  # (PostgreSQL: seals what is queued)
+        assert head.recorded is not None and head.recorded.seq >= newest_seq(store) - 1
 
 
 def test_reading_the_head_writes_what_every_registry_of_the_process_deferred(
