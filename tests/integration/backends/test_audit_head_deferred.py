@@ -73,6 +73,15 @@ def keyed(store: Store, head: CountingHead, interval: float) -> Registry:
     )
 
 
+def assert_head_names_the_newest_entry(path: Path) -> None:
+    """The head in the key store beside the SQLite database ``path`` names its newest entry."""
+    with SQLiteStore(path) as store:
+        newest = newest_seq(store)
+        assert store.key_store is not None
+        recorded = StoreAuditHead(store.key_store).read()
+    assert recorded is not None and recorded.seq == newest
+
+
 def newest_seq(store: Store) -> int:
     with store.transaction(readonly=True) as session:
         last = session.audit.last()
@@ -157,12 +166,8 @@ def test_closing_the_store_writes_the_waiting_head(tmp_path: Path) -> None:
     registry = Registry(store, keyring=ring, audit_head_interval=LONG)
     for n in range(4):
         registry.customers.intake(person(n), actor=ADMIN)
-    newest = newest_seq(store)
     store.close()
-    with SQLiteStore(path) as reopened:
-        assert reopened.key_store is not None
-        recorded = StoreAuditHead(reopened.key_store).read()
-    assert recorded is not None and recorded.seq == newest
+    assert_head_names_the_newest_entry(path)
 
 
 def test_closing_any_builtin_store_writes_the_waiting_head(store: Store) -> None:
@@ -196,11 +201,7 @@ def test_the_exit_of_the_process_writes_the_waiting_head(tmp_path: Path) -> None
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, timeout=120)
-    with SQLiteStore(path) as store:
-        newest = newest_seq(store)
-        assert store.key_store is not None
-        recorded = StoreAuditHead(store.key_store).read()
-    assert recorded is not None and recorded.seq == newest
+    assert_head_names_the_newest_entry(path)
 
 
 def _commit_in_a_child(path: str, keys: str) -> None:
@@ -224,11 +225,7 @@ def test_a_multiprocessing_child_writes_its_waiting_head_when_it_returns(
     child.start()
     child.join(120)
     assert child.exitcode == 0
-    with SQLiteStore(path) as store:
-        newest = newest_seq(store)
-        assert store.key_store is not None
-        recorded = StoreAuditHead(store.key_store).read()
-    assert recorded is not None and recorded.seq == newest
+    assert_head_names_the_newest_entry(path)
 
 
 def _exit_quietly() -> None:
@@ -560,11 +557,7 @@ def test_a_child_importing_custrec_only_itself_writes_its_waiting_head_when_it_r
         cwd=tmp_path,
         timeout=180,
     )
-    with SQLiteStore(path) as store:
-        newest = newest_seq(store)
-        assert store.key_store is not None
-        recorded = StoreAuditHead(store.key_store).read()
-    assert recorded is not None and recorded.seq == newest
+    assert_head_names_the_newest_entry(path)
 
 
 def test_many_registries_share_one_timer_thread_which_lets_them_go_once_written() -> None:
@@ -698,11 +691,7 @@ def test_commits_made_by_a_later_exit_handler_are_written_at_once(tmp_path: Path
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, timeout=120)
-    with SQLiteStore(path) as store:
-        newest = newest_seq(store)
-        assert store.key_store is not None
-        recorded = StoreAuditHead(store.key_store).read()
-    assert recorded is not None and recorded.seq == newest
+    assert_head_names_the_newest_entry(path)
 
 
 class _ThreadRecordingHead(CountingHead):
