@@ -223,6 +223,17 @@ def test_erase_needs_a_reason_and_the_right(env: dict[str, Path], ids: list[str]
     assert custrec("show", ids[0], *flags(env)).code == cli.EXIT_OK  # still there
 
 
+def test_an_erasure_reason_holding_the_customers_data_exits_with_3_and_erases_nothing(
+    env: dict[str, Path], ids: list[str]
+) -> None:
+    for reason in (f"{NAME} called, ticket 9", f"call back {PHONE}"):
+        result = custrec("erase", ids[0], "--reason", reason, *flags(env))
+        assert result.code == cli.EXIT_CONFIG, result.err
+        assert "personal data" in result.err and "Traceback" not in result.err
+        assert NAME not in result.err and PHONE not in result.err
+    assert custrec("show", ids[0], *flags(env)).code == cli.EXIT_OK  # still there
+
+
 # --------------------------------------------------------------------------------- merge
 
 

@@ -16,6 +16,7 @@ from typing import IO, Any, Final
 
 from custrec._files import write_private_text
 from custrec.cli._support import (
+    EXIT_CONFIG,
     EXIT_DENIED,
     EXIT_OK,
     EXIT_USAGE,
@@ -181,7 +182,10 @@ def _cmd_subject(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_erase(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     actor = _acting(args, {"admin", "erase"})
     with _registry(args) as registry:
-        receipt = registry.privacy.erase(args.id, actor=actor, reason=args.reason)
+        try:
+            receipt = registry.privacy.erase(args.id, actor=actor, reason=args.reason)
+        except ValueError as exc:  # a reason that repeats the customer's data (never echoed)
+            raise _Failure(EXIT_CONFIG, str(exc)) from None
     if args.format == "json":
         document = {
             "customer_id": receipt.customer_id,

@@ -242,8 +242,8 @@ def head_refused(stacklevel: int) -> None:
     """Warn that the head was not moved: the log no longer holds the entry it names."""
     warnings.warn(
         "custrec: the audit log no longer holds the entry its head names (entries were "
-        "deleted or altered, or the store was restored from a backup); the head stays "
-        "there and verify() reports it: after investigating, acknowledge with "
+        "deleted or altered, or the store was restored from a backup); the head does not "
+        "move past it and verify() reports it: after investigating, acknowledge with "
         "registry.audit.reset_head()",
         AuditIntegrityWarning,
         stacklevel + 1,
