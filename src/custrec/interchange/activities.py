@@ -492,18 +492,25 @@ class _Reader:
             ident = Identifier(scheme=scheme, value=text)
         return identifier_key(normalize_identifier(ident))
 
-    def _convert(self, target: str, text: str, data: dict[str, Any]) -> None:
+    def _convert(self, target: str, text: str, data: dict[str, Any], *, given: bool) -> None:
+        """Convert one cell into ``data``; ``given``: from a column of the row, not a default.
+        The currency cell comes first: an amount that names another currency than the row's
+        currency column is refused (``money.currency``), never silently converted."""
         mapping = self._mapping
         if target in _INSTANTS:
             data[target] = parse_datetime(text, formats=mapping.date_formats, tz=mapping.timezone)
         elif target == "amount":
-            amount, currency = parse_money(text, currency=mapping.currency)
-            data["amount"] = {"amount": amount, "currency": data.get("_currency", currency)}
+            amount, named = parse_money(text, currency="")
+            column = data.get("_currency")
+            if named and column is not None and column[1] and named != column[0]:
+                raise ConversionError(
+                    "money.currency",
+                    f"the amount is in {named} but the currency column says {column[0]}",
+                )
+            currency = named or (column[0] if column is not None else mapping.currency)
+            data["amount"] = {"amount": amount, "currency": currency}
         elif target == "currency":
-            code = parse_currency(text)
-            data["_currency"] = code
-            if "amount" in data:
-                data["amount"]["currency"] = code
+            data["_currency"] = (parse_currency(text), given)
         elif target == "satisfaction":
             data[target] = parse_int(text)
         else:
@@ -537,7 +544,7 @@ class _Reader:
                     if lookup is None:  # a JSON line may name its customer more than one way
                         lookup = self._lookup(target, text)
                 else:
-                    self._convert(target, text, data)
+                    self._convert(target, text, data, given=column is not None)
             except ConversionError as exc:
                 issues.append(_issue(row, column, target, exc.code, exc.message))
         for name in _REQUIRED[self._mapping.kind]:

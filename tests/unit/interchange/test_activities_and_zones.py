@@ -276,6 +276,62 @@ def test_a_currency_column_reads_rmb_and_chinese_names_as_cny() -> None:
     assert sorted(t.amount.currency for t in recorded) == ["CNY", "CNY", "CNY", "USD"]
 
 
+def test_an_amount_in_another_currency_than_its_currency_column_is_refused() -> None:
+    registry, customer_id = registry_with_one_customer()
+    mapping = ActivityMapping.from_dict(
+        {
+            "kind": "transaction",
+            "columns": {
+                "customer_id": "customer.id",
+                "occurred_at": "occurred_at",
+                "amount": "amount",
+                "currency": "currency",
+            },
+        }
+    )
+    rows = [("US$ 12", "CNY"), ("US$ 13", "USD"), ("¥14", "RMB"), ("15", "CNY"), ("€16", "")]
+    data = "customer_id,occurred_at,amount,currency\n" + "".join(
+        f"{customer_id},2024-05-0{day},{amount},{currency}\n"
+        for day, (amount, currency) in enumerate(rows, start=1)
+    )
+    with open_source(io.BytesIO(data.encode()), name="rows.csv") as source:
+        report = import_activities(
+            source, mapping, registry, actor=OPS, import_id="mixed", kind="transaction"
+        )
+    (issue,) = report.issues  # the first row: never stored as 12 CNY
+    assert issue.code == "money.currency" and "USD" in issue.message and "CNY" in issue.message
+    recorded = registry.activities.list(customer_id, actor=OPS)
+    assert sorted((str(t.amount.amount), t.amount.currency) for t in recorded) == [
+        ("13", "USD"),
+        ("14", "CNY"),
+        ("15", "CNY"),
+        ("16", "EUR"),
+    ]
+
+
+def test_a_default_currency_does_not_override_the_currency_an_amount_names() -> None:
+    registry, customer_id = registry_with_one_customer()
+    mapping = ActivityMapping.from_dict(
+        {
+            "kind": "transaction",
+            "columns": {"customer_id": "customer.id", "occurred_at": "occurred_at"},
+            "defaults": {"currency": "CNY"},
+        }
+    )
+    mapping = ActivityMapping.from_dict(
+        {**mapping.to_dict(), "columns": {**mapping.to_dict()["columns"], "amount": "amount"}}
+    )
+    data = f"customer_id,occurred_at,amount\n{customer_id},2024-05-01,US$ 12\n"
+    data += f"{customer_id},2024-05-02,12\n"
+    with open_source(io.BytesIO(data.encode()), name="rows.csv") as source:
+        report = import_activities(
+            source, mapping, registry, actor=OPS, import_id="dflt", kind="transaction"
+        )
+    assert report.issues == ()
+    recorded = registry.activities.list(customer_id, actor=OPS)
+    assert sorted(t.amount.currency for t in recorded) == ["CNY", "USD"]
+
+
 def test_a_mapping_currency_of_rmb_is_refused_with_its_code() -> None:
     with pytest.raises(MappingError, match="use CNY"):
         ActivityMapping.from_dict(
