@@ -249,19 +249,22 @@ def test_every_row_gets_one_outcome_and_no_issue_repeats_a_cell(
     assert again.counts[ActivityOutcome.ALREADY_IMPORTED.value] == recorded
 
 
+AMOUNT_AND_CURRENCY = ActivityMapping.from_dict(
+    {
+        "kind": "transaction",
+        "columns": {
+            "customer_id": "customer.id",
+            "occurred_at": "occurred_at",
+            "amount": "amount",
+            "currency": "currency",
+        },
+    }
+)
+
+
 def test_a_currency_column_reads_rmb_and_chinese_names_as_cny() -> None:
     registry, customer_id = registry_with_one_customer()
-    mapping = ActivityMapping.from_dict(
-        {
-            "kind": "transaction",
-            "columns": {
-                "customer_id": "customer.id",
-                "occurred_at": "occurred_at",
-                "amount": "amount",
-                "currency": "currency",
-            },
-        }
-    )
+    mapping = AMOUNT_AND_CURRENCY
     rows = [("100", "RMB"), ("RMB 100", ""), ("100", "人民币"), ("100", "usd")]
     data = "customer_id,occurred_at,amount,currency\n" + "".join(
         f"{customer_id},2024-05-0{day},{amount},{currency}\n"
@@ -278,17 +281,7 @@ def test_a_currency_column_reads_rmb_and_chinese_names_as_cny() -> None:
 
 def test_an_amount_in_another_currency_than_its_currency_column_is_refused() -> None:
     registry, customer_id = registry_with_one_customer()
-    mapping = ActivityMapping.from_dict(
-        {
-            "kind": "transaction",
-            "columns": {
-                "customer_id": "customer.id",
-                "occurred_at": "occurred_at",
-                "amount": "amount",
-                "currency": "currency",
-            },
-        }
-    )
+    mapping = AMOUNT_AND_CURRENCY
     rows = [("US$ 12", "CNY"), ("US$ 13", "USD"), ("¥14", "RMB"), ("15", "CNY"), ("€16", "")]
     data = "customer_id,occurred_at,amount,currency\n" + "".join(
         f"{customer_id},2024-05-0{day},{amount},{currency}\n"
