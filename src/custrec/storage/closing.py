@@ -40,9 +40,12 @@ def on_close(store: object, callback: Callable[[], None]) -> None:
         reference = lambda: callback  # noqa: E731
     with _lock:
         try:
-            _hooks.setdefault(store, []).append(reference)
+            references = _hooks.setdefault(store, [])
         except TypeError:
-            _strong.setdefault(id(store), (store, []))[1].append(reference)
+            references = _strong.setdefault(id(store), (store, []))[1]
+        # registries made and dropped over one long-lived store leave dead references behind
+        references[:] = [r for r in references if r() is not None]
+        references.append(reference)
 
 
 def run_close_hooks(store: object) -> None:
