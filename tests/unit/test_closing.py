@@ -66,3 +66,24 @@ def test_a_store_that_cannot_be_weakly_referenced_still_runs_its_hooks() -> None
     closing.run_close_hooks(store)
     closing.run_close_hooks(store)
     assert seen == ["ran"]
+
+
+def test_a_bound_method_of_an_object_without_weak_references_is_held_strongly() -> None:
+    class Slotted:
+        __slots__ = ("seen",)
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def flush(self) -> None:
+            self.seen.append("ran")
+
+    store, slotted = Store(), Slotted()
+    closing.on_close(store, slotted.flush)
+    closing.run_close_hooks(store)
+    assert slotted.seen == ["ran"]
+
+
+def test_a_callback_that_is_not_callable_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        closing.on_close(Store(), "flush")  # type: ignore[arg-type]

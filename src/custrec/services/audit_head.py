@@ -96,13 +96,7 @@ class FileAuditHead:
         return self._path
 
     def read(self) -> Checkpoint | None:
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageError(f"cannot read the audit head {self._path}: {exc.strerror}") from None
-        return _checkpoint_from_json(text.encode(), str(self._path))
+        return _read_checkpoint(self._path)
 
     def advance(self, checkpoint: Checkpoint, *, extends: Callable[[Checkpoint], bool]) -> bool:
         with self._locked():
@@ -128,13 +122,7 @@ class FileAuditHead:
 
     def lost(self) -> Checkpoint | None:
         """The evidence :meth:`record_lost` kept, or ``None``."""
-        try:
-            text = self._lost_path().read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageError(f"cannot read {self._lost_path()}: {exc.strerror}") from None
-        return _checkpoint_from_json(text.encode(), str(self._lost_path()))
+        return _read_checkpoint(self._lost_path())
 
     def _lost_path(self) -> Path:
         return self._path.with_name(self._path.name + ".lost")
@@ -209,10 +197,21 @@ class StoreAuditHead:
         return _checkpoint_from_json(value, "the key store") if value else None
 
 
+def _read_checkpoint(path: Path) -> Checkpoint | None:
+    """The checkpoint in the JSON file ``path``, or ``None`` when there is none."""
+    try:
+        value = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read the audit head {path}: {exc.strerror}") from None
+    return _checkpoint_from_json(value, str(path))
+
+
 def _checkpoint_from_json(value: bytes, where: str) -> Checkpoint:
     try:
         return Checkpoint.from_dict(json.loads(value))
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise StorageError(f"the audit head in {where} is malformed: {exc}") from None
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final
@@ -13,6 +12,7 @@ import attrs
 
 from custrec._checks import check, storable_text
 from custrec._log import get_logger
+from custrec._text import clean
 from custrec.errors import Erased, NotFound
 from custrec.matching import StrongKey, strong_keys
 from custrec.model.records import Customer, personal_fields
@@ -56,12 +56,12 @@ def subject_in_reason(reason: str, customer: Customer) -> list[str]:
     the whole address; a name, WeChat id or identifier when it stands as whole words (a name
     in Chinese characters, of two or more, anywhere: such text has no spaces between words).
     """
-    text = " ".join(unicodedata.normalize("NFKC", reason).casefold().split())
-    numbers = set(re.findall(r"\d+", re.sub(r"(?<=\d)[\s\-./()\u2010-\u2015]+(?=\d)", "", text)))
+    text = clean(reason).casefold()  # (dash-like characters are folded to "-" there)
+    numbers = set(re.findall(r"\d+", re.sub(r"(?<=\d)[\s\-./()]+(?=\d)", "", text)))
     found: set[str] = set()
 
     def said(value: str | None, least: int) -> bool:
-        value = " ".join(unicodedata.normalize("NFKC", value or "").casefold().split())
+        value = clean(value or "").casefold()
         if len(value) < least:
             return False
         if value.isascii():

@@ -33,10 +33,12 @@ _strong: dict[int, tuple[Any, list[Callable[[], Callable[[], None] | None]]]] = 
 def on_close(store: object, callback: Callable[[], None]) -> None:
     """Run ``callback()`` when ``store`` closes (when its ``close()`` calls
     :func:`run_close_hooks`)."""
+    if not callable(callback):
+        raise TypeError("on_close needs a callable")
     reference: Callable[[], Callable[[], None] | None]
-    if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+    try:
         reference = weakref.WeakMethod(callback)
-    else:
+    except TypeError:  # not a bound method, or its object cannot be weakly referenced
         reference = lambda: callback  # noqa: E731
     with _lock:
         try:

@@ -723,3 +723,14 @@ def test_while_commits_keep_coming_the_committing_thread_writes_the_head() -> No
         assert time.monotonic() < deadline, "the timer did not write after the spell"
         time.sleep(0.005)
     assert head.threads[-1] == "custrec-audit-head"
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe garbage", b"{not json", b"[" * 100_000])
+def test_a_corrupt_head_or_evidence_file_is_a_storage_error(tmp_path: Path, content: bytes) -> None:
+    head_path = tmp_path / "head.json"
+    for path in (head_path, tmp_path / "head.json.lost"):
+        path.write_bytes(content)
+    with pytest.raises(StorageError, match="malformed"):
+        FileAuditHead(head_path).read()
+    with pytest.raises(StorageError, match="malformed"):
+        FileAuditHead(head_path).lost()

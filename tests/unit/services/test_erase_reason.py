@@ -98,6 +98,9 @@ def test_a_date_and_time_is_not_taken_for_a_phone(registry: Registry) -> None:
         ("来电 １３８００１３８０００", "phone"),  # full-width digits
         ("from 138/0013/8000", "phone"),
         ("from 138–0013–8000", "phone"),  # en dashes
+        ("from 138\u22120013\u22128000", "phone"),  # minus signs
+        ("from 138ー0013ー8000", "phone"),  # katakana long vowel marks, as IMEs type them
+        ("from 138\uff700013\uff708000", "phone"),  # half-width prolonged sound marks
         ("ANNA  SCHMIDT asked", "name"),  # other case, two spaces
         ("Ａｎｎａ Ｓｃｈｍｉｄｔ asked", "name"),  # full-width letters
         ("mail from anna.s＠example.com", "email"),  # full-width at sign
